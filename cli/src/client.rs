@@ -1,0 +1,305 @@
+//! The connection to berthd: which host (`-H`, `BERTH_HOST`, `DOCKER_HOST`, default socket), the
+//! bollard client, the one raw HTTP call bollard cannot make (a wait whose registration we must
+//! see before `start`), and how a failure reads to the user. No command logic here.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::errors::Error as DockerError;
+use bollard::{Docker, API_DEFAULT_VERSION};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+/// The daemon's socket when nothing else is configured.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// bollard times out waiting for response headers; attach, logs -f and wait legitimately take
+/// as long as the container runs, so the limit is effectively off, as in docker.
+const REQUEST_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// `unix://PATH`
+    Unix(PathBuf),
+    /// `tcp://HOST:PORT` (plain HTTP)
+    Tcp(String),
+}
+
+impl Host {
+    /// Parses `unix://PATH`, `tcp://HOST:PORT`, `http://HOST:PORT` or a bare absolute socket path.
+    pub fn parse(s: &str) -> Result<Self> {
+        if let Some(path) = s.strip_prefix("unix://") {
+            if path.is_empty() {
+                bail!("invalid host {s:?}: empty socket path");
+            }
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
+            let addr = addr.trim_end_matches('/');
+            if addr.is_empty() {
+                bail!("invalid host {s:?}: empty address");
+            }
+            let addr = if addr.contains(':') {
+                addr.to_string()
+            } else {
+                format!("{addr}:2375")
+            };
+            return Ok(Self::Tcp(addr));
+        }
+        if s.starts_with('/') {
+            return Ok(Self::Unix(PathBuf::from(s)));
+        }
+        bail!("invalid host {s:?}: use unix://PATH or tcp://HOST:PORT")
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unix(p) => write!(f, "unix://{}", p.display()),
+            Self::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// Picks the host: the `-H` flag, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
+/// Empty values count as unset. The environment is passed in so this stays testable.
+pub fn resolve_host(
+    flag: Option<&str>,
+    berth_host: Option<&str>,
+    docker_host: Option<&str>,
+) -> Result<Host> {
+    let chosen = [flag, berth_host, docker_host]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_HOST);
+    Host::parse(chosen)
+}
+
+/// A handle on the daemon; connecting is deferred so `version` can print its client half.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Where the daemon is.
+    pub host: Host,
+}
+
+impl Client {
+    /// A bollard client for the host (no request is made yet).
+    pub fn docker(&self) -> Result<Docker> {
+        let docker = match &self.host {
+            Host::Unix(p) => {
+                let path = p.to_string_lossy();
+                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?
+            }
+            Host::Tcp(a) => Docker::connect_with_http(
+                &format!("tcp://{a}"),
+                REQUEST_TIMEOUT_SECS,
+                API_DEFAULT_VERSION,
+            )?,
+        };
+        Ok(docker)
+    }
+
+    /// The one-line message docker would print for `err`.
+    pub fn describe(&self, err: &anyhow::Error) -> String {
+        let cannot_connect = || {
+            format!(
+                "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                self.host
+            )
+        };
+        match err.downcast_ref::<DockerError>() {
+            Some(DockerError::DockerResponseServerError { message, .. }) => {
+                format!("Error response from daemon: {message}")
+            }
+            Some(DockerError::DockerStreamError { error }) => error.clone(),
+            Some(DockerError::SocketNotFoundError(_)) => cannot_connect(),
+            Some(DockerError::HyperLegacyError { err }) if err.is_connect() => cannot_connect(),
+            Some(DockerError::IOError { err })
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                cannot_connect()
+            }
+            _ => format!("{err:#}"),
+        }
+    }
+
+    /// Sends `POST /containers/{id}/wait?condition=…` and returns once the daemon has answered
+    /// with headers, which it does after registering the wait (dockerd flushes them at once).
+    /// `run` and `start -a` need that ordering: a wait registered after a fast container has
+    /// exited would never return. The handle yields the exit code.
+    pub async fn wait_registered(
+        &self,
+        id: &str,
+        condition: &str,
+    ) -> Result<JoinHandle<Result<i64>>> {
+        let mut conn = self.connect_raw().await?;
+        let request = format!(
+            "POST /containers/{id}/wait?condition={condition} HTTP/1.1\r\nHost: berth\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        conn.write_all(request.as_bytes()).await?;
+        let mut buf = Vec::new();
+        let header_end = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                bail!("daemon closed the connection during wait");
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let mut body = buf[header_end..].to_vec();
+        if status != 200 {
+            conn.read_to_end(&mut body).await?;
+            return Err(server_error(status, &decode_body(&body, chunked)?).into());
+        }
+        Ok(tokio::spawn(async move {
+            conn.read_to_end(&mut body).await?;
+            let body = decode_body(&body, chunked)?;
+            let value: serde_json::Value = serde_json::from_slice(&body).with_context(|| {
+                format!("bad wait response: {}", String::from_utf8_lossy(&body))
+            })?;
+            if let Some(msg) = value.pointer("/Error/Message").and_then(|m| m.as_str()) {
+                if !msg.is_empty() {
+                    bail!("Error waiting for container: {msg}");
+                }
+            }
+            value["StatusCode"]
+                .as_i64()
+                .ok_or_else(|| anyhow!("bad wait response: {value}"))
+        }))
+    }
+
+    async fn connect_raw(&self) -> Result<Box<dyn Conn>> {
+        let connect = async {
+            Ok::<Box<dyn Conn>, std::io::Error>(match &self.host {
+                Host::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
+                Host::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await?),
+            })
+        };
+        match tokio::time::timeout(Duration::from_secs(30), connect).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(anyhow::Error::new(DockerError::IOError { err: e })),
+            Err(_) => bail!("timed out connecting to {}", self.host),
+        }
+    }
+}
+
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
+fn server_error(status: u16, body: &[u8]) -> DockerError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    DockerError::DockerResponseServerError {
+        status_code: status,
+        message,
+    }
+}
+
+fn decode_body(body: &[u8], chunked: bool) -> Result<Vec<u8>> {
+    if chunked {
+        dechunk(body)
+    } else {
+        Ok(body.to_vec())
+    }
+}
+
+/// Decodes an HTTP/1.1 chunked body (trailers ignored).
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("truncated chunked body"))?;
+        let size_text = String::from_utf8_lossy(&body[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).context("bad chunk size")?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if body.len() < size {
+            bail!("truncated chunked body");
+        }
+        out.extend_from_slice(&body[..size]);
+        body = body.get(size + 2..).unwrap_or(&[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_berth_host_beats_docker_host_beats_default() {
+        let h = |f, b, d| resolve_host(f, b, d).unwrap().to_string();
+        assert_eq!(
+            h(
+                Some("tcp://1.2.3.4:2375"),
+                Some("unix:///b.sock"),
+                Some("unix:///d.sock")
+            ),
+            "tcp://1.2.3.4:2375"
+        );
+        assert_eq!(
+            h(None, Some("unix:///b.sock"), Some("unix:///d.sock")),
+            "unix:///b.sock"
+        );
+        assert_eq!(h(None, Some(""), Some("unix:///d.sock")), "unix:///d.sock");
+        assert_eq!(h(None, None, None), DEFAULT_HOST);
+    }
+
+    #[test]
+    fn hosts_parse_unix_and_tcp() {
+        assert_eq!(
+            Host::parse("unix:///run/x.sock").unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:2375").unwrap(),
+            Host::Tcp("127.0.0.1:2375".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://localhost").unwrap(),
+            Host::Tcp("localhost:2375".into())
+        );
+        assert!(Host::parse("ssh://x").is_err());
+        assert!(Host::parse("unix://").is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_decode() {
+        let body = b"19\r\n{\"StatusCode\":3,\"Error\":n\r\n5\r\null}\n\r\n0\r\n\r\n";
+        assert_eq!(
+            dechunk(body).unwrap(),
+            b"{\"StatusCode\":3,\"Error\":null}\n"
+        );
+        assert!(dechunk(b"5\r\nab").is_err());
+    }
+}

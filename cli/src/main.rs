@@ -1,0 +1,252 @@
+//! berth: the command-line client of berthd, speaking the Docker Engine API through bollard.
+//! This file owns the command tree, host selection and exit codes; it must not talk HTTP itself.
+#![allow(clippy::print_stdout, reason = "a CLI prints")]
+
+mod client;
+mod commands;
+mod output;
+mod parse;
+
+use std::io::Write;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use client::{resolve_host, Client};
+use commands::container::{AttachArgs, KillArgs, LogsArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
+use commands::image::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs};
+use commands::inspect::InspectArgs;
+use commands::ps::PsArgs;
+use commands::run::{CreateArgs, RunArgs};
+use commands::system::FormatArgs;
+
+/// A Docker-compatible client for berthd.
+#[derive(Debug, Parser)]
+#[command(name = "berth", disable_version_flag = true)]
+struct Cli {
+    /// Daemon socket to connect to (unix://PATH or tcp://HOST:PORT)
+    #[arg(short = 'H', long, global = true, value_name = "host")]
+    host: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Return low-level information on containers or images
+    Inspect(InspectArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Show the berth version information
+    Version(FormatArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+}
+
+fn main() {
+    let argv = rewrite_management_command(std::env::args().collect());
+    let code = match Cli::try_parse_from(argv) {
+        Ok(cli) => start(cli),
+        Err(e) => usage_error(&e),
+    };
+    let _ = std::io::stdout().flush();
+    // Exit at once: a blocking stdin read may still be parked on a runtime thread.
+    std::process::exit(code);
+}
+
+fn usage_error(e: &clap::Error) -> i32 {
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        ErrorKind::InvalidSubcommand => 1,
+        // Docker exits 125 on flag errors.
+        _ => 125,
+    }
+}
+
+fn start(cli: Cli) -> i32 {
+    if cli.version {
+        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let host = match resolve_host(
+        cli.host.as_deref(),
+        env("BERTH_HOST").as_deref(),
+        env("DOCKER_HOST").as_deref(),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return 1;
+        }
+    };
+    let client = Client { host };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(dispatch(&client, command))
+}
+
+async fn dispatch(client: &Client, command: Command) -> i32 {
+    use commands::{container, image, inspect, ps, run, system};
+    let result = match command {
+        Command::Run(a) => return run::run(client, a).await,
+        Command::Create(a) => return run::create(client, a).await,
+        Command::Start(a) => container::start(client, a).await,
+        Command::Stop(a) => container::stop(client, a).await,
+        Command::Restart(a) => container::restart(client, a).await,
+        Command::Kill(a) => container::kill(client, a).await,
+        Command::Rm(a) => container::rm(client, a).await,
+        Command::Ps(a) => ps::ps(client, a).await,
+        Command::Logs(a) => container::logs(client, a).await,
+        Command::Attach(a) => container::attach(client, a).await,
+        Command::Wait(a) => container::wait(client, a).await,
+        Command::Inspect(a) => inspect::inspect(client, a).await,
+        Command::Images(a) => image::images(client, a).await,
+        Command::Import(a) => image::import(client, a).await,
+        Command::Load(a) => image::load(client, a).await,
+        Command::Save(a) => image::save(client, a).await,
+        Command::Tag(a) => image::tag(client, a).await,
+        Command::Rmi(a) => image::rmi(client, a).await,
+        Command::Version(a) => system::version(client, a).await,
+        Command::Info(a) => system::info(client, a).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", client.describe(&e));
+            1
+        }
+    }
+}
+
+/// Maps docker's management commands (`container ls`, `image rm`, …) onto the short forms.
+fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
+    let mut i = 1;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "-H" | "--host" => i += 2,
+            a if a.starts_with('-') => i += 1,
+            _ => break,
+        }
+    }
+    let (Some(noun), Some(verb)) = (argv.get(i), argv.get(i + 1)) else {
+        return argv;
+    };
+    let replacement: &[&str] = match (noun.as_str(), verb.as_str()) {
+        ("container", "ls" | "list" | "ps") => &["ps"],
+        ("container", "remove" | "rm") => &["rm"],
+        ("container", "inspect") => &["inspect", "--type", "container"],
+        ("image", "ls" | "list") => &["images"],
+        ("image", "remove" | "rm") => &["rmi"],
+        ("image", "inspect") => &["inspect", "--type", "image"],
+        ("container", v) | ("image", v) | ("system", v) => &[v][..],
+        _ => return argv,
+    };
+    let replacement: Vec<String> = replacement.iter().map(|s| (*s).to_string()).collect();
+    argv.splice(i..i + 2, replacement);
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn management_commands_map_to_short_forms() {
+        assert_eq!(
+            rewrite_management_command(argv("berth image ls -q")),
+            argv("berth images -q")
+        );
+        assert_eq!(
+            rewrite_management_command(argv("berth -H tcp://x:1 container ls")),
+            argv("berth -H tcp://x:1 ps")
+        );
+        assert_eq!(
+            rewrite_management_command(argv("berth image inspect b")),
+            argv("berth inspect --type image b")
+        );
+        assert_eq!(
+            rewrite_management_command(argv("berth run image ls")),
+            argv("berth run image ls")
+        );
+    }
+
+    #[test]
+    fn run_keeps_command_flags_after_the_image() {
+        let cli =
+            Cli::try_parse_from(argv("berth run --rm -e A=1 -h box busybox sh -c ls -la")).unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert!(run.opts.rm);
+        assert_eq!(run.opts.hostname.as_deref(), Some("box"));
+        assert_eq!(run.opts.args, argv("busybox sh -c ls -la"));
+        let cli = Cli::try_parse_from(argv("berth run -d --memory 32m busybox --rm")).unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert!(run.detach && !run.opts.rm);
+        assert_eq!(run.opts.memory, Some(33_554_432));
+        assert!(Cli::try_parse_from(argv("berth run -m 3x busybox")).is_err());
+    }
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

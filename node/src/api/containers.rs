@@ -1,0 +1,233 @@
+//! Container routes: extract, convert, call the engine, convert back.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
+
+use super::convert::container as conv;
+use super::convert::query::{json_body, Query};
+use super::error::{ApiError, ApiResult};
+use super::{stream, AppState};
+use crate::engine::container::start::StartOutcome;
+use crate::engine::container::stop::StopOutcome;
+use crate::engine::req::{ListContainers, ListFilters, LogsRequest, WaitCondition};
+
+/// `POST /containers/create?name=`
+pub async fn create(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let body: ContainerCreateBody = json_body(&body)?;
+    let req = conv::create_request(body, q.get("name").map(String::from))?;
+    let (id, warnings) = engine.create_container(req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ContainerCreateResponse { id, warnings }),
+    ))
+}
+
+/// `GET /containers/json?all=&limit=&filters=`
+pub async fn list(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let mut f = q.filters()?;
+    let mut take = |k: &str| f.remove(k).unwrap_or_default();
+    let filters = ListFilters {
+        status: take("status"),
+        name: take("name"),
+        label: take("label"),
+        id: take("id"),
+        ancestor: take("ancestor"),
+        exited: take("exited")
+            .iter()
+            .filter_map(|e| e.parse().ok())
+            .collect(),
+    };
+    if let Some(k) = f.keys().next() {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+    }
+    let limit = q.int("limit")?.and_then(|l| usize::try_from(l).ok());
+    let req = ListContainers {
+        all: q.flag("all", false),
+        limit,
+        filters,
+    };
+    let recs = engine.list_containers(&req).await?;
+    Ok(Json(recs.iter().map(conv::summary).collect::<Vec<_>>()))
+}
+
+/// `GET /containers/{id}/json`
+pub async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let rec = engine.inspect_container(&id).await?;
+    let dir = engine.paths().container_dir(&rec.id);
+    Ok(Json(conv::inspect(&rec, &dir)))
+}
+
+/// `POST /containers/{id}/start` — 304 when it already runs.
+pub async fn start(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    Ok(match engine.start_container(&id).await? {
+        StartOutcome::Started => StatusCode::NO_CONTENT,
+        StartOutcome::AlreadyRunning => StatusCode::NOT_MODIFIED,
+    })
+}
+
+/// `POST /containers/{id}/stop?t=&signal=` — 304 when it was not running.
+pub async fn stop(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(q.as_deref());
+    let t = q.int("t")?;
+    Ok(
+        match engine
+            .stop_container(&id, t, q.get("signal").filter(|s| !s.is_empty()))
+            .await?
+        {
+            StopOutcome::Stopped => StatusCode::NO_CONTENT,
+            StopOutcome::NotRunning => StatusCode::NOT_MODIFIED,
+        },
+    )
+}
+
+/// `POST /containers/{id}/restart?t=`
+pub async fn restart(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let t = Query::parse(q.as_deref()).int("t")?;
+    engine.restart_container(&id, t).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/kill?signal=`
+pub async fn kill(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(q.as_deref());
+    engine.kill_container(&id, q.get("signal")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{id}?force=&v=`
+pub async fn remove(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(q.as_deref());
+    // `v` (anonymous volumes) has nothing to remove until volumes exist.
+    engine.remove_container(&id, q.flag("force", false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/wait?condition=` — headers go out at once, the body at the exit.
+pub async fn wait(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let cond = match q.get("condition").unwrap_or("") {
+        "" | "not-running" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => return Err(ApiError::bad_request(format!("invalid condition: {other}"))),
+    };
+    let done = engine.wait_container(&id, cond).await?;
+    let body = futures_util::stream::once(async move {
+        let code = done.await;
+        let mut json = serde_json::to_vec(&ContainerWaitResponse {
+            status_code: code,
+            error: None,
+        })
+        .unwrap_or_default();
+        json.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(json))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&since=&until=&timestamps=`
+pub async fn logs(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let req = logs_request(&q)?;
+    if !req.stdout && !req.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let out = engine.logs(&id, req).await?;
+    Ok(stream::body_response(out))
+}
+
+fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
+    let tail = match q.get("tail") {
+        None | Some("all") | Some("") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail: {n}")))?,
+        ),
+    };
+    let time = |k: &str| -> ApiResult<Option<f64>> {
+        match q.get(k).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<f64>().map(Some).or_else(|_| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| Some(t.timestamp() as f64))
+                    .map_err(|_| ApiError::bad_request(format!("invalid {k}: {v}")))
+            }),
+        }
+    };
+    Ok(LogsRequest {
+        stdout: q.flag("stdout", false),
+        stderr: q.flag("stderr", false),
+        follow: q.flag("follow", false),
+        tail,
+        since: time("since")?,
+        until: time("until")?,
+        timestamps: q.flag("timestamps", false),
+    })
+}
+
+/// `POST /containers/{id}/attach?stream=&stdout=&stderr=` — upgrades the connection.
+pub async fn attach(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let q = Query::parse(req.uri().query());
+    let out = engine
+        .attach(&id, q.flag("stdout", false), q.flag("stderr", false))
+        .await?;
+    if stream::wants_upgrade(&req) {
+        Ok(stream::upgrade_response(&mut req, out))
+    } else {
+        Ok(stream::body_response(out))
+    }
+}

@@ -1,0 +1,353 @@
+//! Containers: `ContainerCreateBody` → `CreateContainer`, and records → `ContainerSummary` /
+//! `ContainerInspectResponse`.
+
+use std::collections::HashMap;
+
+use bollard_stubs::models::{
+    ContainerConfig as DockerConfig, ContainerCreateBody, ContainerInspectResponse,
+    ContainerState as DockerState, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum, HostConfig, RestartPolicy as DockerRestart, RestartPolicyNameEnum,
+};
+
+use crate::api::error::ApiError;
+use crate::engine::container::{ContainerRecord, ContainerStatus, HostSettings, RestartPolicy};
+use crate::engine::req::CreateContainer;
+
+/// The create request. Fields berth does not support yet are refused when set, not ignored.
+pub fn create_request(
+    body: ContainerCreateBody,
+    name: Option<String>,
+) -> Result<CreateContainer, ApiError> {
+    let image = body
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("config cannot be empty in order to create a container")
+        })?;
+    let host = host_settings(body.host_config.unwrap_or_default())?;
+    Ok(CreateContainer {
+        name: name.filter(|n| !n.is_empty()),
+        image,
+        entrypoint: body.entrypoint,
+        cmd: body.cmd,
+        env: body.env.unwrap_or_default(),
+        working_dir: body.working_dir,
+        user: body.user,
+        hostname: body.hostname,
+        domainname: body.domainname,
+        labels: body.labels.unwrap_or_default().into_iter().collect(),
+        tty: body.tty.unwrap_or(false),
+        open_stdin: body.open_stdin.unwrap_or(false),
+        stop_signal: body.stop_signal,
+        stop_timeout: body.stop_timeout,
+        exposed_ports: body.exposed_ports.unwrap_or_default(),
+        host,
+    })
+}
+
+fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
+    let network_mode = h.network_mode.clone().unwrap_or_default();
+    if !matches!(
+        network_mode.as_str(),
+        "" | "default" | "bridge" | "none" | "host"
+    ) {
+        return Err(ApiError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: format!("network {network_mode} not found"),
+        });
+    }
+    if h.binds.as_ref().is_some_and(|b| !b.is_empty())
+        || h.mounts.as_ref().is_some_and(|m| !m.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "volumes and bind mounts are not supported by this berthd yet",
+        ));
+    }
+    if h.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
+        return Err(ApiError::bad_request(
+            "published ports are not supported by this berthd yet",
+        ));
+    }
+    if h.init == Some(true) {
+        return Err(ApiError::bad_request(
+            "--init is not supported by this berthd yet",
+        ));
+    }
+    let (restart_policy, restart_max) = match h.restart_policy {
+        None => (RestartPolicy::No, 0),
+        Some(p) => (
+            match p.name {
+                None | Some(RestartPolicyNameEnum::EMPTY) | Some(RestartPolicyNameEnum::NO) => {
+                    RestartPolicy::No
+                }
+                Some(RestartPolicyNameEnum::ALWAYS) => RestartPolicy::Always,
+                Some(RestartPolicyNameEnum::UNLESS_STOPPED) => RestartPolicy::UnlessStopped,
+                Some(RestartPolicyNameEnum::ON_FAILURE) => RestartPolicy::OnFailure,
+            },
+            p.maximum_retry_count.unwrap_or(0),
+        ),
+    };
+    if restart_policy != RestartPolicy::OnFailure && restart_max != 0 {
+        return Err(ApiError::bad_request(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ));
+    }
+    if restart_policy != RestartPolicy::No && h.auto_remove == Some(true) {
+        return Err(ApiError::bad_request(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    Ok(HostSettings {
+        memory: h.memory.unwrap_or(0),
+        memory_swap: h.memory_swap.unwrap_or(0),
+        nano_cpus: h.nano_cpus.unwrap_or(0),
+        cpu_shares: h.cpu_shares.unwrap_or(0),
+        cpu_period: h.cpu_period.unwrap_or(0),
+        cpu_quota: h.cpu_quota.unwrap_or(0),
+        pids_limit: h.pids_limit.filter(|p| *p != 0),
+        read_only: h.readonly_rootfs.unwrap_or(false),
+        network_mode: if network_mode.is_empty() {
+            "default".into()
+        } else {
+            network_mode
+        },
+        init: false,
+        auto_remove: h.auto_remove.unwrap_or(false),
+        restart_policy,
+        restart_max,
+        // Privileged is refused by the runtime: see HostFacts; recorded to report it back.
+        privileged: h.privileged.unwrap_or(false),
+        cap_add: h.cap_add.unwrap_or_default(),
+        cap_drop: h.cap_drop.unwrap_or_default(),
+        shm_size: h.shm_size.unwrap_or(0),
+    })
+}
+
+fn restart_name(p: RestartPolicy) -> RestartPolicyNameEnum {
+    match p {
+        RestartPolicy::No => RestartPolicyNameEnum::NO,
+        RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+        RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+        RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+    }
+}
+
+/// The HostConfig as inspect shows it.
+pub fn host_config(h: &HostSettings) -> HostConfig {
+    HostConfig {
+        memory: Some(h.memory),
+        memory_swap: Some(h.memory_swap),
+        nano_cpus: Some(h.nano_cpus),
+        cpu_shares: Some(h.cpu_shares),
+        cpu_period: Some(h.cpu_period),
+        cpu_quota: Some(h.cpu_quota),
+        pids_limit: h.pids_limit,
+        readonly_rootfs: Some(h.read_only),
+        network_mode: Some(h.network_mode.clone()),
+        init: Some(h.init),
+        auto_remove: Some(h.auto_remove),
+        restart_policy: Some(DockerRestart {
+            name: Some(restart_name(h.restart_policy)),
+            maximum_retry_count: Some(h.restart_max),
+        }),
+        privileged: Some(h.privileged),
+        cap_add: Some(h.cap_add.clone()),
+        cap_drop: Some(h.cap_drop.clone()),
+        shm_size: Some(if h.shm_size > 0 {
+            h.shm_size
+        } else {
+            64 * 1024 * 1024
+        }),
+        log_config: Some(bollard_stubs::models::HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::new()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `docker ps`'s STATUS text, e.g. `Up 5 seconds`, `Exited (0) 3 minutes ago`.
+pub fn status_text(rec: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| human_duration(now.signed_duration_since(t).num_seconds()))
+            .unwrap_or_else(|| "Less than a second".into())
+    };
+    match rec.state.status {
+        ContainerStatus::Running => format!("Up {}", since(&rec.state.started_at)),
+        ContainerStatus::Paused => format!("Up {} (Paused)", since(&rec.state.started_at)),
+        ContainerStatus::Restarting => format!(
+            "Restarting ({}) {} ago",
+            rec.state.exit_code,
+            since(&rec.state.finished_at)
+        ),
+        ContainerStatus::Exited => format!(
+            "Exited ({}) {} ago",
+            rec.state.exit_code,
+            since(&rec.state.finished_at)
+        ),
+        ContainerStatus::Created => "Created".into(),
+        ContainerStatus::Removing => "Removal In Progress".into(),
+        ContainerStatus::Dead => "Dead".into(),
+    }
+}
+
+/// Go's `units.HumanDuration`, which docker uses.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 3600 => format!("{} minutes", s / 60),
+        _ if s < 7200 => "About an hour".into(),
+        _ if s < 48 * 3600 => format!("{} hours", s / 3600),
+        _ if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
+        _ if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
+        _ if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
+        _ => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+fn summary_state(s: ContainerStatus) -> ContainerSummaryStateEnum {
+    serde_json::from_value(serde_json::Value::String(s.as_str().into()))
+        .unwrap_or(ContainerSummaryStateEnum::EMPTY)
+}
+
+fn state_enum(s: ContainerStatus) -> ContainerStateStatusEnum {
+    serde_json::from_value(serde_json::Value::String(s.as_str().into()))
+        .unwrap_or(ContainerStateStatusEnum::EMPTY)
+}
+
+fn command_line(rec: &ContainerRecord) -> String {
+    rec.args().join(" ")
+}
+
+fn created_unix(rec: &ContainerRecord) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&rec.created)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// One row of `GET /containers/json`.
+pub fn summary(rec: &ContainerRecord) -> ContainerSummary {
+    ContainerSummary {
+        id: Some(rec.id.clone()),
+        names: Some(vec![format!("/{}", rec.name)]),
+        image: Some(rec.config.image.clone()),
+        image_id: Some(rec.config.image_id.clone()),
+        command: Some(command_line(rec)),
+        created: Some(created_unix(rec)),
+        ports: Some(Vec::new()),
+        labels: Some(rec.config.labels.clone().into_iter().collect()),
+        state: Some(summary_state(rec.state.status)),
+        status: Some(status_text(rec, chrono::Utc::now())),
+        mounts: Some(Vec::new()),
+        ..Default::default()
+    }
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspectResponse {
+    let zero_time = "0001-01-01T00:00:00Z".to_string();
+    let s = &rec.state;
+    let args = rec.args();
+    ContainerInspectResponse {
+        id: Some(rec.id.clone()),
+        created: Some(rec.created.clone()),
+        path: args.first().cloned(),
+        args: Some(args.iter().skip(1).cloned().collect()),
+        state: Some(DockerState {
+            status: Some(state_enum(s.status)),
+            running: Some(s.status.is_running()),
+            paused: Some(s.status == ContainerStatus::Paused),
+            restarting: Some(s.status == ContainerStatus::Restarting),
+            oom_killed: Some(s.oom_killed),
+            dead: Some(s.status == ContainerStatus::Dead),
+            pid: Some(i64::from(s.pid)),
+            exit_code: Some(s.exit_code),
+            error: Some(s.error.clone()),
+            started_at: Some(s.started_at.clone().unwrap_or_else(|| zero_time.clone())),
+            finished_at: Some(s.finished_at.clone().unwrap_or(zero_time)),
+            health: None,
+        }),
+        image: Some(rec.config.image_id.clone()),
+        resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
+        hostname_path: Some(dir.join("hostname").display().to_string()),
+        hosts_path: Some(dir.join("hosts").display().to_string()),
+        log_path: Some(dir.join("container.log").display().to_string()),
+        name: Some(format!("/{}", rec.name)),
+        restart_count: Some(rec.restart_count),
+        driver: Some("overlay2".into()),
+        platform: Some("linux".into()),
+        host_config: Some(host_config(&rec.host)),
+        mounts: Some(Vec::new()),
+        config: Some(DockerConfig {
+            hostname: Some(rec.config.hostname.clone()),
+            domainname: Some(rec.config.domainname.clone()),
+            user: Some(rec.config.user.clone()),
+            tty: Some(rec.config.tty),
+            open_stdin: Some(rec.config.open_stdin),
+            env: Some(rec.config.env.clone()),
+            cmd: Some(rec.config.cmd.clone()),
+            image: Some(rec.config.image.clone()),
+            working_dir: Some(rec.config.working_dir.clone()),
+            entrypoint: Some(rec.config.entrypoint.clone()),
+            labels: Some(rec.config.labels.clone().into_iter().collect()),
+            stop_signal: rec.config.stop_signal.clone(),
+            stop_timeout: rec.config.stop_timeout,
+            exposed_ports: Some(rec.config.exposed_ports.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policy_and_limits_map_from_host_config() {
+        let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
+            "Image": "busybox", "Cmd": ["true"], "Unknown": 1,
+            "HostConfig": {"Memory": 33554432, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}
+        }))
+        .unwrap();
+        let req = create_request(body, Some("web".into())).unwrap();
+        assert_eq!(req.host.memory, 33554432);
+        assert_eq!(
+            (req.host.restart_policy, req.host.restart_max),
+            (RestartPolicy::OnFailure, 2)
+        );
+        assert_eq!(req.host.network_mode, "default");
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_not_ignored() {
+        let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
+            "Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}
+        }))
+        .unwrap();
+        assert_eq!(
+            create_request(body, None).unwrap_err().status,
+            axum::http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn status_text_reads_like_docker() {
+        let mut rec = ContainerRecord::default();
+        rec.state.status = ContainerStatus::Exited;
+        rec.state.exit_code = 3;
+        rec.state.finished_at = Some("2026-01-01T00:00:00Z".into());
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:05:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(status_text(&rec, now), "Exited (3) 5 minutes ago");
+        assert_eq!(human_duration(61), "About a minute");
+    }
+}

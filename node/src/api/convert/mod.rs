@@ -1,0 +1,6 @@
+//! Docker's JSON shapes (bollard-stubs) to and from engine types; query-string helpers.
+//! Each converter decides per field: map it, ignore it (said in a comment), or reject it.
+
+pub mod container;
+pub mod image;
+pub mod query;

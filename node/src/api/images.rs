@@ -1,0 +1,157 @@
+//! Image routes. Names may contain slashes (`docker.io/library/busybox`), so the by-name routes
+//! take the rest of the path and split off the action at the end.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::TryStreamExt;
+
+use super::convert::image as conv;
+use super::convert::query::Query;
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::error::EngineError;
+
+/// `GET /images/json`
+pub async fn list(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let mut imgs = engine.images().list()?;
+    imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
+    Ok(Json(imgs.iter().map(conv::summary).collect::<Vec<_>>()))
+}
+
+/// Runs `f` on the request body as a blocking reader.
+async fn with_body_reader<T: Send + 'static>(
+    req: Request,
+    f: impl FnOnce(&mut dyn std::io::Read) -> crate::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let mut bridge = tokio_util::io::SyncIoBridge::new(reader);
+    tokio::task::spawn_blocking(move || f(&mut bridge))
+        .await
+        .map_err(|e| ApiError::from(EngineError::Internal(format!("image task: {e}"))))?
+        .map_err(ApiError::from)
+}
+
+fn json_lines(lines: Vec<serde_json::Value>) -> Response {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(l.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    let mut r = Response::new(Body::from(out));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=` (import); `fromImage` (pull) is not here yet.
+pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(req.uri().query());
+    if let Some(image) = q.get("fromImage") {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("pull access denied for {image}: this berthd cannot pull from registries yet; use docker load or docker import"),
+        });
+    }
+    if q.get("fromSrc") != Some("-") {
+        return Err(ApiError::bad_request(
+            "only fromSrc=- (the request body) is supported for import",
+        ));
+    }
+    let tag = match (
+        q.get("repo").filter(|r| !r.is_empty()),
+        q.get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => None,
+    };
+    let changes = q.all("changes");
+    let store = engine.images().clone();
+    let rec = with_body_reader(req, move |r| store.import(r, tag.as_deref(), &changes)).await?;
+    Ok(json_lines(vec![serde_json::json!({ "status": rec.id })]))
+}
+
+/// `POST /images/load?quiet=`
+pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
+    let store = engine.images().clone();
+    let lines = with_body_reader(req, move |r| store.load(r)).await?;
+    Ok(json_lines(
+        lines
+            .into_iter()
+            .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
+            .collect(),
+    ))
+}
+
+/// `GET /images/{name}/json`
+pub async fn get_by_name(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
+    match rest.rsplit_once('/') {
+        Some((name, "json")) => {
+            Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
+        }
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("page not found: /images/{rest}"),
+        }),
+    }
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`
+pub async fn post_by_name(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    match rest.rsplit_once('/') {
+        Some((name, "tag")) => {
+            let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
+                ApiError::bad_request("repository name must have at least one component")
+            })?;
+            engine
+                .images()
+                .tag(name, repo, q.get("tag").filter(|t| !t.is_empty()))?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("page not found: /images/{rest}"),
+        }),
+    }
+}
+
+/// `DELETE /images/{name}?force=`
+pub async fn remove(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let mut used = std::collections::HashSet::new();
+    for rec in engine
+        .list_containers(&crate::engine::req::ListContainers {
+            all: true,
+            ..Default::default()
+        })
+        .await?
+    {
+        used.insert(rec.config.image_id);
+    }
+    let in_use = move |id: &str| used.contains(id);
+    let items = engine
+        .images()
+        .remove(&name, q.flag("force", false), &in_use)?;
+    Ok(Json(conv::removed(&items)))
+}

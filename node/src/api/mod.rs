@@ -1,0 +1,102 @@
+//! The Docker Engine API over HTTP: routes, version prefixes, and the handlers that turn
+//! requests into typed engine calls and results into Docker's JSON. No engine logic here.
+
+pub mod containers;
+pub mod convert;
+pub mod error;
+pub mod images;
+pub mod stream;
+pub mod system;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::engine::Engine;
+
+/// The API version berthd speaks (`/_ping`'s `Api-Version`).
+pub const API_VERSION: &str = "1.47";
+/// The oldest API version accepted.
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Shared state of every handler.
+pub type AppState = Arc<Engine>;
+
+/// All routes, over unversioned paths; see [`strip_version`] for `/v1.NN/…`.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route(
+            "/images/{*rest}",
+            get(images::get_by_name)
+                .post(images::post_by_name)
+                .delete(images::remove),
+        )
+        .fallback(error::not_found)
+        .with_state(engine)
+}
+
+/// Rewrites `/v1.NN/path` to `/path`, so one set of routes serves every version.
+pub fn strip_version(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(idx) = rest.find('/') {
+            let (ver, tail) = rest.split_at(idx);
+            if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{tail}?{q}"),
+                    None => tail.to_string(),
+                };
+                if let Ok(uri) = pq.parse() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stripped(uri: &str) -> String {
+        let req = Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        strip_version(req).uri().to_string()
+    }
+
+    #[test]
+    fn version_prefixes_are_stripped_and_queries_kept() {
+        assert_eq!(
+            stripped("/v1.47/containers/json?all=1"),
+            "/containers/json?all=1"
+        );
+        assert_eq!(stripped("/_ping"), "/_ping");
+        assert_eq!(stripped("/volumes/x"), "/volumes/x");
+        assert_eq!(stripped("/vx/y"), "/vx/y");
+    }
+}

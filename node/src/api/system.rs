@@ -1,0 +1,158 @@
+//! `/_ping`, `/version`, `/info`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::IntoResponse;
+use axum::Json;
+use bollard_stubs::models::{
+    SystemInfo, SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion,
+};
+
+use super::error::ApiResult;
+use super::{AppState, API_VERSION, MIN_API_VERSION};
+use crate::engine::container::ContainerStatus;
+use crate::engine::req::ListContainers;
+
+/// berth's release version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn api_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h
+}
+
+/// `GET|HEAD /_ping`
+pub async fn ping() -> impl IntoResponse {
+    (api_headers(), "OK")
+}
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `GET /version`
+pub async fn version() -> impl IntoResponse {
+    let v = SystemVersion {
+        version: Some(VERSION.into()),
+        api_version: Some(API_VERSION.into()),
+        min_api_version: Some(MIN_API_VERSION.into()),
+        git_commit: Some(option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into()),
+        go_version: Some("n/a (rust)".into()),
+        os: Some("linux".into()),
+        arch: Some(arch().into()),
+        kernel_version: Some(kernel_version()),
+        experimental: Some(false),
+        platform: Some(bollard_stubs::models::SystemVersionPlatform {
+            name: "berth".into(),
+        }),
+        ..Default::default()
+    };
+    (api_headers(), Json(v))
+}
+
+fn os_name() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> i64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// `GET /info`
+pub async fn info(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let all = engine
+        .list_containers(&ListContainers {
+            all: true,
+            ..Default::default()
+        })
+        .await?;
+    let count = |s: &[ContainerStatus]| {
+        i64::try_from(all.iter().filter(|r| s.contains(&r.state.status)).count()).unwrap_or(0)
+    };
+    let running = count(&[ContainerStatus::Running, ContainerStatus::Restarting]);
+    let paused = count(&[ContainerStatus::Paused]);
+    let total = i64::try_from(all.len()).unwrap_or(0);
+    let images = i64::try_from(engine.images().list()?.len()).unwrap_or(0);
+    let v2 = engine
+        .paths()
+        .cgroup_roots
+        .iter()
+        .any(|r| !r.ends_with("memory"));
+    let host = engine.host_facts();
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let info = SystemInfo {
+        id: Some(engine.daemon_id().to_string()),
+        containers: Some(total),
+        containers_running: Some(running),
+        containers_paused: Some(paused),
+        containers_stopped: Some(total - running - paused),
+        images: Some(images),
+        driver: Some("overlay2".into()),
+        driver_status: Some(vec![vec!["Backing Filesystem".into(), "overlayfs".into()]]),
+        docker_root_dir: Some(engine.paths().data_root.display().to_string()),
+        memory_limit: Some(true),
+        swap_limit: Some(host.swap_accounting),
+        cpu_cfs_period: Some(true),
+        cpu_cfs_quota: Some(true),
+        cpu_shares: Some(true),
+        pids_limit: Some(true),
+        logging_driver: Some("json-file".into()),
+        cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
+        cgroup_version: Some(if v2 {
+            SystemInfoCgroupVersionEnum::_2
+        } else {
+            SystemInfoCgroupVersionEnum::_1
+        }),
+        kernel_version: Some(kernel_version()),
+        operating_system: Some(os_name()),
+        os_type: Some("linux".into()),
+        architecture: Some(std::env::consts::ARCH.into()),
+        ncpu: Some(i64::try_from(ncpu).unwrap_or(1)),
+        mem_total: Some(mem_total()),
+        name: Some(
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+        server_version: Some(VERSION.into()),
+        default_runtime: Some("berth-monitor".into()),
+        live_restore_enabled: Some(true),
+        security_options: Some(if host.seccomp {
+            vec!["name=seccomp,profile=builtin".into()]
+        } else {
+            vec![]
+        }),
+        warnings: Some(engine.warnings()),
+        ..Default::default()
+    };
+    Ok(Json(info))
+}

@@ -1,0 +1,98 @@
+//! berthd's settings: command-line flags over an optional TOML config file over defaults.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Daemon settings after merging flags and the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listen addresses: `unix:///path` or `tcp://host:port`.
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// `tracing` filter, e.g. `info`.
+    pub log_level: String,
+}
+
+/// The config file (`/etc/berth/daemon.toml` unless `--config-file` says otherwise).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub hosts: Option<Vec<String>>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads a config file; a missing default file is an empty config, a missing named one is an error.
+    pub fn load(path: &Path, must_exist: bool) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                Ok(FileConfig::default())
+            }
+            Err(e) => Err(anyhow::anyhow!("config file {}: {e}", path.display())),
+        }
+    }
+}
+
+impl Config {
+    /// Flags win over the file, the file over defaults.
+    pub fn merge(
+        hosts: Vec<String>,
+        data_root: Option<PathBuf>,
+        exec_root: Option<PathBuf>,
+        log_level: Option<String>,
+        file: FileConfig,
+    ) -> Self {
+        let exec_root = exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let hosts = if !hosts.is_empty() {
+            hosts
+        } else {
+            file.hosts.unwrap_or_else(|| {
+                vec![format!("unix://{}", exec_root.join("berth.sock").display())]
+            })
+        };
+        Config {
+            hosts,
+            data_root: data_root
+                .or(file.data_root)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+            exec_root,
+            log_level: log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_socket_follows_exec_root() {
+        let file: FileConfig = toml::from_str("data-root = \"/d\"\nexec-root = \"/e\"").unwrap();
+        let c = Config::merge(vec![], None, None, None, file.clone());
+        assert_eq!(c.data_root, PathBuf::from("/d"));
+        assert_eq!(c.hosts, vec!["unix:///e/berth.sock".to_string()]);
+        let c = Config::merge(
+            vec!["tcp://127.0.0.1:2375".into()],
+            Some("/x".into()),
+            None,
+            None,
+            file,
+        );
+        assert_eq!(c.data_root, PathBuf::from("/x"));
+        assert_eq!(c.hosts, vec!["tcp://127.0.0.1:2375".to_string()]);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("dataroot = \"/d\"").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! The composition root: finds what the host supports, opens the engine, binds the listeners
+//! and serves the API until the shutdown future resolves. Containers keep running after it ends.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tower::ServiceExt as _;
+
+use crate::config::Config;
+use crate::engine::container::spec::HostFacts;
+use crate::engine::{cgroup_roots, Engine, Paths};
+use crate::runtime::launch::Launcher;
+
+/// A bound listener.
+pub enum Listener {
+    Unix(tokio::net::UnixListener, PathBuf),
+    Tcp(tokio::net::TcpListener),
+}
+
+/// Binds every `-H` address. A stale unix socket from a killed daemon is replaced.
+pub fn bind(hosts: &[String]) -> anyhow::Result<Vec<Listener>> {
+    let mut out = Vec::new();
+    for h in hosts {
+        if let Some(path) = h.strip_prefix("unix://") {
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
+            }
+            let _ = std::fs::remove_file(&path);
+            let l = std::os::unix::net::UnixListener::bind(&path)
+                .with_context(|| format!("listen on {h}"))?;
+            l.set_nonblocking(true)?;
+            out.push(Listener::Unix(tokio::net::UnixListener::from_std(l)?, path));
+        } else if let Some(addr) = h.strip_prefix("tcp://") {
+            let l = std::net::TcpListener::bind(addr).with_context(|| format!("listen on {h}"))?;
+            l.set_nonblocking(true)?;
+            out.push(Listener::Tcp(tokio::net::TcpListener::from_std(l)?));
+        } else {
+            anyhow::bail!("unsupported host {h:?}: use unix:///path or tcp://host:port");
+        }
+    }
+    Ok(out)
+}
+
+/// What this host supports, and the warnings about what it does not.
+pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
+    let swap = cgroups.iter().any(|r| {
+        r.join("memory.memsw.limit_in_bytes").exists() || r.join("cgroup.controllers").exists()
+    });
+    let mut warnings = Vec::new();
+    if !swap {
+        warnings.push("WARNING: No swap limit support".to_string());
+    }
+    (
+        HostFacts {
+            swap_accounting: swap,
+            seccomp: true,
+        },
+        warnings,
+    )
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listeners: Vec<Listener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let cgroups = cgroup_roots(&mountinfo);
+    let (facts, warnings) = host_facts(&cgroups);
+    let paths = Paths {
+        data_root: config.data_root.clone(),
+        exec_root: config.exec_root.clone(),
+        cgroup_roots: cgroups,
+    };
+    std::fs::create_dir_all(&paths.data_root)
+        .with_context(|| format!("create {}", paths.data_root.display()))?;
+    let engine = Engine::open(paths, Launcher::beside_current_exe(), facts, warnings)
+        .await
+        .context("open engine")?;
+    serve(engine, listeners, shutdown).await
+}
+
+/// Serves the API of `engine` on `listeners`.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listeners: Vec<Listener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = crate::api::router(engine).map_request(crate::api::strip_version);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sockets: Vec<PathBuf> = Vec::new();
+    for l in listeners {
+        let mut rx = stop_rx.clone();
+        let app = app.clone();
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        match l {
+            Listener::Unix(l, path) => {
+                sockets.push(path);
+                tasks.spawn(async move {
+                    axum::serve(l, axum::ServiceExt::into_make_service(app))
+                        .with_graceful_shutdown(stop)
+                        .await
+                });
+            }
+            Listener::Tcp(l) => {
+                tasks.spawn(async move {
+                    axum::serve(l, axum::ServiceExt::into_make_service(app))
+                        .with_graceful_shutdown(stop)
+                        .await
+                });
+            }
+        }
+    }
+    tracing::info!("berthd is serving the API");
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    // Streams (logs -f, attach) may hold connections open; do not wait on them for long.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    for s in sockets {
+        let _ = std::fs::remove_file(&s);
+    }
+    Ok(())
+}
+
+/// The default config file.
+pub fn default_config_file() -> &'static Path {
+    Path::new("/etc/berth/daemon.toml")
+}

@@ -1,0 +1,293 @@
+//! `create`: validate the request, merge it with the image config, reserve the name, write the
+//! record and lay out the container directory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{SecondsFormat, Utc};
+use rand::Rng;
+
+use super::handle::Handle;
+use super::types::{ContainerConfig, ContainerRecord};
+use super::user;
+use crate::engine::image::ImageRecord;
+use crate::engine::req::CreateContainer;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+/// Docker refuses memory limits below this.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+impl Engine {
+    /// Creates a container; returns its id and warnings.
+    pub async fn create_container(&self, req: CreateContainer) -> Result<(String, Vec<String>)> {
+        validate_limits(&req)?;
+        if let Some(name) = &req.name {
+            validate_name(name)?;
+        }
+        let image = self.images.resolve(&req.image)?;
+        let layers = self.images.layer_dirs(&image)?;
+        let id = new_id();
+        let config = merge_config(&req, &image, &id);
+        if config.entrypoint.is_empty() && config.cmd.is_empty() {
+            return Err(EngineError::InvalidArgument("no command specified".into()));
+        }
+        let user = user::resolve(&config.user, &layers)?;
+        let name = match &req.name {
+            Some(n) => n.strip_prefix('/').unwrap_or(n).to_string(),
+            None => self.generate_name(),
+        };
+        if !self.names.put_new(&name, &id)? {
+            let holder: String = self.names.get(&name)?.unwrap_or_default();
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
+                 You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            created: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+            config,
+            host: req.host,
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids,
+            ..Default::default()
+        };
+        // Record first, directories second: a crash in between leaves a record that `rm` cleans;
+        // directories without a record are swept at daemon start.
+        if let Err(e) = self.records.put(&id, &rec).and_then(|()| self.layout(&rec)) {
+            let _ = self.names.remove(&name);
+            let _ = self.records.remove(&id);
+            let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
+            return Err(e);
+        }
+        let handle = Arc::new(Handle::new(rec));
+        self.containers
+            .lock()
+            .map_err(|_| EngineError::Internal("container map poisoned".into()))?
+            .insert(id.clone(), handle);
+        Ok((id, Vec::new()))
+    }
+
+    fn layout(&self, rec: &ContainerRecord) -> Result<()> {
+        let dir = self.paths.container_dir(&rec.id);
+        let io = |what: &str, e| EngineError::io(format!("{what} in {}", dir.display()), e);
+        for sub in ["bundle/rootfs", "upper", "work"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| io("create dirs", e))?;
+        }
+        let hostname = &rec.config.hostname;
+        std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
+            .map_err(|e| io("write hostname", e))?;
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
+             ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        );
+        std::fs::write(dir.join("hosts"), hosts).map_err(|e| io("write hosts", e))?;
+        let resolv = if rec.host.network_mode == "host" {
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        } else {
+            String::new()
+        };
+        std::fs::write(dir.join("resolv.conf"), resolv).map_err(|e| io("write resolv.conf", e))?;
+        Ok(())
+    }
+
+    fn generate_name(&self) -> String {
+        const ADJ: [&str; 12] = [
+            "brave", "calm", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
+            "nifty", "quirky", "serene",
+        ];
+        const NOUN: [&str; 12] = [
+            "turing", "hopper", "lovelace", "curie", "noether", "ritchie", "thompson", "knuth",
+            "dijkstra", "lamport", "liskov", "torvalds",
+        ];
+        let mut rng = rand::rng();
+        loop {
+            let name = format!(
+                "{}_{}",
+                ADJ[rng.random_range(0..ADJ.len())],
+                NOUN[rng.random_range(0..NOUN.len())]
+            );
+            let name = if matches!(self.names.get::<String>(&name), Ok(None)) {
+                name
+            } else {
+                format!("{name}{}", rng.random_range(0..1000))
+            };
+            if matches!(self.names.get::<String>(&name), Ok(None)) {
+                return name;
+            }
+        }
+    }
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Docker's container name rule.
+pub fn validate_name(name: &str) -> Result<()> {
+    let n = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = n.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if n.len() < 2 || !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(EngineError::InvalidArgument(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_limits(req: &CreateContainer) -> Result<()> {
+    let h = &req.host;
+    if h.memory < 0 || (h.memory > 0 && h.memory < MIN_MEMORY) {
+        return Err(EngineError::InvalidArgument(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    if h.memory_swap > 0 && h.memory > 0 && h.memory_swap < h.memory {
+        return Err(EngineError::InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
+    if h.memory_swap > 0 && h.memory == 0 {
+        return Err(EngineError::InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        ));
+    }
+    if h.nano_cpus < 0 || h.cpu_shares < 0 || h.pids_limit.is_some_and(|p| p < -1) {
+        return Err(EngineError::InvalidArgument(
+            "invalid negative resource limit".into(),
+        ));
+    }
+    let cpus = i64::try_from(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    )
+    .unwrap_or(1);
+    if h.nano_cpus > cpus * 1_000_000_000 {
+        return Err(EngineError::InvalidArgument(format!(
+            "range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )));
+    }
+    Ok(())
+}
+
+/// The request's settings over the image's, as Docker merges them.
+pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> ContainerConfig {
+    let ic = &image.config.config;
+    let mut env: Vec<String> = ic.env.clone();
+    for e in &req.env {
+        let key = e.split('=').next().unwrap_or(e);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    // An entrypoint given on create resets the image's cmd, as in Docker.
+    let (entrypoint, cmd) = match (&req.entrypoint, &req.cmd) {
+        (Some(ep), Some(cmd)) => (ep.clone(), cmd.clone()),
+        (Some(ep), None) => (ep.clone(), Vec::new()),
+        (None, Some(cmd)) => (ic.entrypoint.clone().unwrap_or_default(), cmd.clone()),
+        (None, None) => (
+            ic.entrypoint.clone().unwrap_or_default(),
+            ic.cmd.clone().unwrap_or_default(),
+        ),
+    };
+    let mut labels: BTreeMap<String, String> = ic.labels.clone();
+    labels.extend(req.labels.clone());
+    let mut exposed: Vec<String> = ic.exposed_ports.keys().cloned().collect();
+    exposed.extend(req.exposed_ports.iter().cloned());
+    exposed.sort();
+    exposed.dedup();
+    let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+    ContainerConfig {
+        image: req.image.clone(),
+        image_id: image.id.clone(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: nonempty(&req.working_dir).unwrap_or_else(|| ic.working_dir.clone()),
+        user: nonempty(&req.user).unwrap_or_else(|| ic.user.clone()),
+        hostname: nonempty(&req.hostname).unwrap_or_else(|| id[..12].to_string()),
+        domainname: req.domainname.clone().unwrap_or_default(),
+        labels,
+        tty: req.tty,
+        open_stdin: req.open_stdin,
+        stop_signal: req.stop_signal.clone().or_else(|| ic.stop_signal.clone()),
+        stop_timeout: req.stop_timeout,
+        exposed_ports: exposed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> ImageRecord {
+        let mut img: ImageRecord = serde_json::from_value(serde_json::json!({
+            "id": "sha256:00", "repo_tags": [], "created": 0, "size": 0,
+            "config": {"rootfs": {"type": "layers", "diff_ids": []}}
+        }))
+        .unwrap();
+        img.config.config.env = vec!["PATH=/bin".into(), "A=1".into()];
+        img.config.config.cmd = Some(vec!["sh".into()]);
+        img.config.config.entrypoint = Some(vec!["/init".into()]);
+        img
+    }
+
+    #[test]
+    fn request_env_overrides_image_env_by_key() {
+        let req = CreateContainer {
+            env: vec!["A=2".into(), "B=3".into()],
+            ..Default::default()
+        };
+        let c = merge_config(&req, &image(), &"a".repeat(64));
+        assert_eq!(c.env, vec!["PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(c.hostname, "a".repeat(12));
+    }
+
+    #[test]
+    fn entrypoint_override_resets_image_cmd() {
+        let req = CreateContainer {
+            entrypoint: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
+        let c = merge_config(&req, &image(), &"b".repeat(64));
+        assert_eq!((c.entrypoint, c.cmd), (vec!["echo".to_string()], vec![]));
+        let req = CreateContainer {
+            cmd: Some(vec!["ls".into()]),
+            ..Default::default()
+        };
+        let c = merge_config(&req, &image(), &"b".repeat(64));
+        assert_eq!(
+            (c.entrypoint, c.cmd),
+            (vec!["/init".to_string()], vec!["ls".to_string()])
+        );
+    }
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        assert!(validate_name("web-1.a_b").is_ok());
+        assert!(validate_name("/web").is_ok());
+        assert!(validate_name("-web").is_err());
+        assert!(validate_name("a").is_err());
+        assert!(validate_name("we b").is_err());
+    }
+
+    #[test]
+    fn tiny_memory_and_swap_below_memory_are_refused() {
+        let mut req = CreateContainer::default();
+        req.host.memory = 1024;
+        assert!(validate_limits(&req)
+            .unwrap_err()
+            .to_string()
+            .contains("6MB"));
+        req.host.memory = 64 << 20;
+        req.host.memory_swap = 32 << 20;
+        assert!(validate_limits(&req).is_err());
+        req.host.memory_swap = -1;
+        assert!(validate_limits(&req).is_ok());
+    }
+}

@@ -1,0 +1,56 @@
+//! `ps`: list containers, newest first, with Docker's filters.
+
+use super::types::ContainerRecord;
+use crate::engine::req::{ListContainers, ListFilters};
+use crate::engine::Engine;
+use crate::error::Result;
+
+impl Engine {
+    /// Lists containers matching `req`.
+    pub async fn list_containers(&self, req: &ListContainers) -> Result<Vec<ContainerRecord>> {
+        let mut out = Vec::new();
+        for h in self.handles() {
+            out.push(h.snapshot().await);
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        let f = &req.filters;
+        // Docker: without `all`, only running ones, unless a status filter asks for others.
+        let show_all = req.all || !f.status.is_empty() || !f.exited.is_empty();
+        let mut out: Vec<ContainerRecord> = out
+            .into_iter()
+            .filter(|r| show_all || r.state.status.is_running())
+            .filter(|r| self.matches(r, f))
+            .collect();
+        if let Some(n) = req.limit.filter(|n| *n > 0) {
+            out.truncate(n);
+        }
+        Ok(out)
+    }
+
+    fn matches(&self, r: &ContainerRecord, f: &ListFilters) -> bool {
+        let any = |vals: &[String], pred: &dyn Fn(&str) -> bool| {
+            vals.is_empty() || vals.iter().any(|v| pred(v))
+        };
+        any(&f.status, &|s| r.state.status.as_str() == s)
+            && any(&f.name, &|n| r.name.contains(n.trim_start_matches('/')))
+            && any(&f.id, &|i| r.id.starts_with(i))
+            && (f.exited.is_empty()
+                || (r.state.status == super::ContainerStatus::Exited
+                    && f.exited.contains(&r.state.exit_code)))
+            && f.label.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => r.config.labels.get(k).is_some_and(|x| x == v),
+                None => r.config.labels.contains_key(l.as_str()),
+            })
+            && any(&f.ancestor, &|a| self.is_ancestor(r, a))
+    }
+
+    fn is_ancestor(&self, r: &ContainerRecord, image: &str) -> bool {
+        if r.config.image == image || r.config.image_id == image {
+            return true;
+        }
+        self.images
+            .resolve(image)
+            .map(|i| i.id == r.config.image_id)
+            .unwrap_or(false)
+    }
+}

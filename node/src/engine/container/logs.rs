@@ -1,0 +1,243 @@
+//! `logs` and `attach` output: reads the json-file log the monitor writes, filters it, and
+//! follows it while the container runs. Output is a channel of chunks; `api::stream` frames them.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::handle::Change;
+use crate::engine::req::LogsRequest;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::runtime::logfile::{parse_lines, Entry, Stream};
+
+/// How often a follower looks for new lines while the container runs.
+const FOLLOW_POLL: Duration = Duration::from_millis(25);
+
+/// A piece of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    pub stream: Stream,
+    pub bytes: Vec<u8>,
+}
+
+/// Output plus whether the container has a TTY (then the stream is raw, not multiplexed).
+pub struct Output {
+    pub tty: bool,
+    pub chunks: mpsc::Receiver<LogChunk>,
+}
+
+struct Follow {
+    path: PathBuf,
+    offset: u64,
+    req: LogsRequest,
+    /// Stop after this many exits have been seen; `None`: do not follow.
+    until_exits: Option<u64>,
+    changes: watch::Receiver<Change>,
+}
+
+impl Engine {
+    /// The container's logs as asked.
+    pub async fn logs(&self, key: &str, req: LogsRequest) -> Result<Output> {
+        let handle = self.lookup(key)?;
+        let rec = handle.snapshot().await;
+        let changes = handle.subscribe();
+        let now = changes.borrow().clone();
+        let until_exits = (req.follow && now.running).then_some(now.exits + 1);
+        let path = self.paths.container_dir(&rec.id).join("container.log");
+        Ok(spawn_follow(
+            rec.config.tty,
+            Follow {
+                path,
+                offset: 0,
+                req,
+                until_exits,
+                changes,
+            },
+        ))
+    }
+
+    /// Live output from now until the container's next exit (attach).
+    pub async fn attach(&self, key: &str, stdout: bool, stderr: bool) -> Result<Output> {
+        let handle = self.lookup(key)?;
+        let rec = handle.snapshot().await;
+        let changes = handle.subscribe();
+        let now = changes.borrow().clone();
+        let path = self.paths.container_dir(&rec.id).join("container.log");
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let req = LogsRequest {
+            stdout,
+            stderr,
+            follow: true,
+            ..Default::default()
+        };
+        // docker run attaches before it starts the container: follow until the next exit.
+        let until = now.exits + 1;
+        Ok(spawn_follow(
+            rec.config.tty,
+            Follow {
+                path,
+                offset,
+                req,
+                until_exits: Some(until),
+                changes,
+            },
+        ))
+    }
+}
+
+fn spawn_follow(tty: bool, f: Follow) -> Output {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        if let Err(e) = follow(f, tx).await {
+            tracing::debug!(error = %e, "log follower ended");
+        }
+    });
+    Output { tty, chunks: rx }
+}
+
+async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
+    let mut file = match std::fs::File::open(&f.path) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(EngineError::io(format!("open {}", f.path.display()), e)),
+    };
+    let mut pending = Vec::new();
+    let mut first = true;
+    loop {
+        if file.is_none() {
+            file = std::fs::File::open(&f.path).ok();
+        }
+        let ended = f.until_exits.is_none_or(|n| {
+            let c = f.changes.borrow();
+            c.exits >= n || c.removed
+        });
+        let mut entries = match file.as_mut() {
+            Some(file) => read_new(file, &mut f.offset, &mut pending)?,
+            None => Vec::new(),
+        };
+        entries.retain(|e| wanted(e, &f.req));
+        if first {
+            if let Some(n) = f.req.tail {
+                let skip = entries.len().saturating_sub(n);
+                entries.drain(..skip);
+            }
+            first = false;
+        }
+        for e in entries {
+            let mut bytes = Vec::new();
+            if f.req.timestamps {
+                bytes.extend_from_slice(e.time.as_bytes());
+                bytes.push(b' ');
+            }
+            bytes.extend_from_slice(e.log.as_bytes());
+            if tx
+                .send(LogChunk {
+                    stream: e.stream,
+                    bytes,
+                })
+                .await
+                .is_err()
+            {
+                return Ok(()); // the client went away
+            }
+        }
+        if ended {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = f.changes.changed() => {}
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            _ = tx.closed() => return Ok(()),
+        }
+    }
+}
+
+fn read_new(
+    file: &mut std::fs::File,
+    offset: &mut u64,
+    pending: &mut Vec<u8>,
+) -> Result<Vec<Entry>> {
+    let io = |e| EngineError::io("read container log", e);
+    file.seek(SeekFrom::Start(*offset)).map_err(io)?;
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(io)?;
+    *offset += buf.len() as u64;
+    pending.extend_from_slice(&buf);
+    // Only complete lines: the monitor may be half-way through writing one.
+    let Some(cut) = pending.iter().rposition(|&b| b == b'\n') else {
+        return Ok(Vec::new());
+    };
+    let complete: Vec<u8> = pending.drain(..=cut).collect();
+    Ok(parse_lines(&complete))
+}
+
+fn wanted(e: &Entry, req: &LogsRequest) -> bool {
+    let stream_ok = match e.stream {
+        Stream::Stdout => req.stdout,
+        Stream::Stderr => req.stderr,
+    };
+    if !stream_ok {
+        return false;
+    }
+    if req.since.is_none() && req.until.is_none() {
+        return true;
+    }
+    let Some(t) = e.timestamp() else { return true };
+    let secs = t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9;
+    req.since.is_none_or(|s| secs >= s) && req.until.is_none_or(|u| u <= 0.0 || secs < u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stream: Stream, time: &str) -> Entry {
+        Entry {
+            log: "x\n".into(),
+            stream,
+            time: time.into(),
+        }
+    }
+
+    #[test]
+    fn stream_and_time_filters_apply() {
+        let req = LogsRequest {
+            stdout: true,
+            stderr: false,
+            since: Some(1_700_000_000.0),
+            ..Default::default()
+        };
+        assert!(wanted(&entry(Stream::Stdout, "2024-01-01T00:00:00Z"), &req));
+        assert!(!wanted(
+            &entry(Stream::Stderr, "2024-01-01T00:00:00Z"),
+            &req
+        ));
+        assert!(!wanted(
+            &entry(Stream::Stdout, "2020-01-01T00:00:00Z"),
+            &req
+        ));
+        let req = LogsRequest {
+            stdout: true,
+            until: Some(1_700_000_000.0),
+            ..Default::default()
+        };
+        assert!(!wanted(
+            &entry(Stream::Stdout, "2024-01-01T00:00:00Z"),
+            &req
+        ));
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, b"{\"log\":\"a\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00Z\"}\n{\"log\":").unwrap();
+        let mut f = std::fs::File::open(&p).unwrap();
+        let (mut off, mut pending) = (0, Vec::new());
+        assert_eq!(read_new(&mut f, &mut off, &mut pending).unwrap().len(), 1);
+        assert!(!pending.is_empty());
+    }
+}

@@ -1,0 +1,20 @@
+//! Containers: the record and its states, the runtime spec, and one file per operation.
+
+pub mod create;
+pub mod handle;
+pub mod inspect;
+pub mod list;
+pub mod logs;
+pub mod remove;
+pub mod restore;
+pub mod seccomp;
+pub mod spec;
+pub mod start;
+pub mod stop;
+pub mod types;
+pub mod user;
+pub mod wait;
+
+pub use types::{
+    ContainerConfig, ContainerRecord, ContainerState, ContainerStatus, HostSettings, RestartPolicy,
+};

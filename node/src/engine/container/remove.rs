@@ -1,0 +1,54 @@
+//! `rm`: stop (when forced), then take away everything the container had: mount, cgroups,
+//! runtime state, directory, records. Each step tolerates having been done already, so a
+//! container left half-made by a crash can always be removed.
+
+use nix::mount::{umount2, MntFlags};
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+impl Engine {
+    /// Removes a container; running ones only with `force`.
+    pub async fn remove_container(&self, key: &str, force: bool) -> Result<()> {
+        let handle = self.lookup(key)?;
+        let running = handle.lock().await.state.status.is_running();
+        if running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    handle.id
+                )));
+            }
+            handle.lock().await.state.manually_stopped = true;
+            self.kill_and_wait(&handle).await?;
+        }
+        let mut rec = handle.lock().await;
+        if rec.state.status == super::ContainerStatus::Removing {
+            return Ok(());
+        }
+        rec.state.status = super::ContainerStatus::Removing;
+        self.purge(&rec.id, &rec.name)?;
+        if let Ok(mut map) = self.containers.lock() {
+            map.remove(&rec.id);
+        }
+        handle.publish_removed();
+        Ok(())
+    }
+
+    /// Deletes what a container left on the host, then its records.
+    pub(crate) fn purge(&self, id: &str, name: &str) -> Result<()> {
+        let dir = self.paths.container_dir(id);
+        let _ = umount2(&dir.join("bundle/rootfs"), MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(id));
+        self.remove_cgroups(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(format!("remove {}", dir.display()), e)),
+        }
+        if self.names.get::<String>(name)?.as_deref() == Some(id) {
+            self.names.remove(name)?;
+        }
+        self.records.remove(id)
+    }
+}

@@ -1,0 +1,124 @@
+//! Daemon start: load every record, find the monitors that kept containers running while the
+//! daemon was away, record the exits that happened meanwhile, apply restart policies, and sweep
+//! what a crash left without a record.
+
+use std::sync::Arc;
+
+use super::handle::Handle;
+use super::types::{ContainerRecord, ContainerStatus, RestartPolicy};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::runtime::{launch, pidfd, ExitRecord};
+
+impl Engine {
+    pub(crate) async fn restore(&self) -> Result<()> {
+        let records: Vec<(String, ContainerRecord)> = self.records.all()?;
+        let known: std::collections::HashSet<String> =
+            records.iter().map(|(id, _)| id.clone()).collect();
+        self.sweep_orphans(&known);
+        // A name reserved by a create that crashed before writing its record.
+        for (name, id) in self.names.all::<String>()? {
+            if !known.contains(&id) {
+                self.names.remove(&name)?;
+            }
+        }
+        for (_, rec) in records {
+            let handle = Arc::new(Handle::new(rec.clone()));
+            if let Ok(mut map) = self.containers.lock() {
+                map.insert(rec.id.clone(), handle.clone());
+            }
+            self.restore_one(handle).await;
+        }
+        Ok(())
+    }
+
+    async fn restore_one(&self, handle: Arc<Handle>) {
+        let dir = self.paths.container_dir(&handle.id);
+        let mut rec = handle.lock().await;
+        if rec.state.status == ContainerStatus::Removing {
+            let (id, name) = (rec.id.clone(), rec.name.clone());
+            drop(rec);
+            let _ = self.purge(&id, &name);
+            if let Ok(mut map) = self.containers.lock() {
+                map.remove(&id);
+            }
+            return;
+        }
+        // A monitor that recorded pids may be running even if the daemon died before it could
+        // record the start.
+        if let Ok(pids) = launch::read_pids(&dir.join("pids.json")) {
+            if pidfd::is_alive_with(pids.monitor, &rec.id) {
+                rec.state.status = ContainerStatus::Running;
+                rec.state.pid = pids.container;
+                rec.state.monitor_pid = pids.monitor;
+                let _ = handle.publish(&rec, &self.records, false);
+                drop(rec);
+                self.watch_exit(handle, pids);
+                return;
+            }
+        }
+        let was_running = matches!(
+            rec.state.status,
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        );
+        if was_running {
+            let exit = launch::read_exit(&dir.join("exit.json")).unwrap_or_else(|| ExitRecord {
+                exit_code: 255,
+                oom_killed: false,
+                finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            });
+            rec.state.status = ContainerStatus::Exited;
+            rec.state.exit_code = exit.exit_code;
+            rec.state.oom_killed = exit.oom_killed;
+            rec.state.finished_at = Some(exit.finished_at);
+            rec.state.pid = 0;
+            let _ =
+                nix::mount::umount2(&dir.join("bundle/rootfs"), nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(&rec.id));
+            self.remove_cgroups(&rec.id);
+        }
+        let _ = handle.publish(&rec, &self.records, false);
+        if rec.state.status != ContainerStatus::Exited {
+            return;
+        }
+        let restart = match rec.host.restart_policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::UnlessStopped => !rec.state.manually_stopped,
+            RestartPolicy::OnFailure => was_running && super::start::should_restart(&rec),
+            RestartPolicy::No => false,
+        };
+        if restart {
+            rec.state.manually_stopped = false;
+            if let Err(e) = self.launch_locked(&handle, &mut rec).await {
+                tracing::warn!(container = %rec.id, error = %e, "restart at daemon start failed");
+            }
+        } else if rec.host.auto_remove && was_running {
+            drop(rec);
+            let _ = self.remove_container(&handle.id, true).await;
+        }
+    }
+
+    /// Container and runtime directories whose container has no record.
+    fn sweep_orphans(&self, known: &std::collections::HashSet<String>) {
+        for root in [
+            self.paths.data_root.join("containers"),
+            self.paths.runtime_root(),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&id) {
+                    tracing::info!(container = %id, "removing leftovers of an unrecorded container");
+                    let _ = nix::mount::umount2(
+                        &e.path().join("bundle/rootfs"),
+                        nix::mount::MntFlags::MNT_DETACH,
+                    );
+                    let _ = std::fs::remove_dir_all(e.path());
+                    self.remove_cgroups(&id);
+                }
+            }
+        }
+    }
+}

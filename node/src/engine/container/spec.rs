@@ -1,0 +1,370 @@
+//! Builds a container's OCI runtime spec: a pure function of the record, its paths and what the
+//! host supports. Docker's defaults (capabilities, masked paths, mounts, devices) live here.
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+use std::path::Path;
+
+use super::types::ContainerRecord;
+use crate::error::{EngineError, Result};
+
+/// Docker's default capability set (CapEff 00000000a80425fb).
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Where a container's files are.
+#[derive(Debug, Clone)]
+pub struct SpecPaths<'a> {
+    /// The overlay mount point.
+    pub rootfs: &'a Path,
+    pub hostname_file: &'a Path,
+    pub hosts_file: &'a Path,
+    pub resolv_file: &'a Path,
+}
+
+/// What the host can do, found once at daemon start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostFacts {
+    /// The memory cgroup has swap accounting (`memory.memsw.*` on v1).
+    pub swap_accounting: bool,
+    /// Apply the seccomp profile (needs libseccomp at build time).
+    pub seccomp: bool,
+}
+
+/// The runtime spec for `rec`.
+pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
+    let caps: Vec<String> = capabilities(rec);
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if rec.host.network_mode != "host" {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut env = rec.config.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env.push(format!("HOSTNAME={}", rec.config.hostname));
+    if rec.config.tty {
+        env.push("TERM=xterm".into());
+    }
+    let cwd = if rec.config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        rec.config.working_dir.clone()
+    };
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": rec.additional_gids},
+            "args": rec.args(),
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": true,
+        },
+        "root": {"path": paths.rootfs, "readonly": rec.host.read_only},
+        "hostname": rec.config.hostname,
+        "mounts": mounts(rec, paths),
+        "linux": {
+            "namespaces": namespaces,
+            "cgroupsPath": format!("/berth/{}", rec.id),
+            "resources": resources(rec, host),
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS,
+            "seccomp": if host.seccomp { super::seccomp::profile() } else { Value::Null },
+        },
+    });
+    serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
+}
+
+fn capabilities(rec: &ContainerRecord) -> Vec<String> {
+    let norm = |c: &String| {
+        let up = c.to_ascii_uppercase();
+        if up.starts_with("CAP_") {
+            up
+        } else {
+            format!("CAP_{up}")
+        }
+    };
+    let drop: Vec<String> = rec.host.cap_drop.iter().map(norm).collect();
+    let all = drop.iter().any(|c| c == "CAP_ALL");
+    let mut caps: Vec<String> = DEFAULT_CAPS
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| !all && !drop.contains(c))
+        .collect();
+    for c in rec.host.cap_add.iter().map(norm) {
+        if c != "CAP_ALL" && !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    caps
+}
+
+fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
+    let shm = if rec.host.shm_size > 0 {
+        rec.host.shm_size
+    } else {
+        64 * 1024 * 1024
+    };
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    ];
+    for (dest, src) in [
+        ("/etc/hostname", paths.hostname_file),
+        ("/etc/hosts", paths.hosts_file),
+        ("/etc/resolv.conf", paths.resolv_file),
+    ] {
+        m.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    }
+    m
+}
+
+fn resources(rec: &ContainerRecord, host: HostFacts) -> Value {
+    let h = &rec.host;
+    let mut memory = serde_json::Map::new();
+    if h.memory > 0 {
+        memory.insert("limit".into(), json!(h.memory));
+        if host.swap_accounting {
+            let swap = match h.memory_swap {
+                0 => h.memory * 2,
+                s => s,
+            };
+            memory.insert("swap".into(), json!(swap));
+        }
+    }
+    let mut cpu = serde_json::Map::new();
+    if h.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(h.cpu_shares));
+    }
+    if h.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000));
+        cpu.insert("quota".into(), json!(h.nano_cpus / 10_000));
+    } else if h.cpu_quota > 0 {
+        cpu.insert("quota".into(), json!(h.cpu_quota));
+        cpu.insert(
+            "period".into(),
+            json!(if h.cpu_period > 0 {
+                h.cpu_period
+            } else {
+                100_000
+            }),
+        );
+    }
+    let mut res = json!({"devices": devices(), "memory": memory, "cpu": cpu});
+    if let Some(limit) = h.pids_limit.filter(|l| *l > 0) {
+        res["pids"] = json!({"limit": limit});
+    }
+    res
+}
+
+/// Docker's default device cgroup rules: deny all, then the usual nodes.
+fn devices() -> Value {
+    // A missing minor is the wildcard (`c 136:* rwm`).
+    let c = |major: i64, minor: Option<i64>, access: &str| match minor {
+        Some(minor) => {
+            json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access})
+        }
+        None => json!({"allow": true, "type": "c", "major": major, "access": access}),
+    };
+    json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "access": "m"},
+        {"allow": true, "type": "b", "access": "m"},
+        c(1, Some(3), "rwm"), c(1, Some(5), "rwm"), c(1, Some(7), "rwm"), c(1, Some(8), "rwm"),
+        c(1, Some(9), "rwm"), c(5, Some(0), "rwm"), c(5, Some(1), "rwm"), c(5, Some(2), "rwm"),
+        c(136, None, "rwm"), c(10, Some(200), "rwm"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn spec_for(rec: &ContainerRecord, host: HostFacts) -> Spec {
+        let p = PathBuf::from("/x");
+        let paths = SpecPaths {
+            rootfs: &p,
+            hostname_file: &p,
+            hosts_file: &p,
+            resolv_file: &p,
+        };
+        build(rec, &paths, host).unwrap()
+    }
+
+    fn record() -> ContainerRecord {
+        let mut rec = ContainerRecord {
+            id: "abc".into(),
+            ..Default::default()
+        };
+        rec.config.cmd = vec!["echo".into(), "hi".into()];
+        rec.config.entrypoint = vec!["/bin/sh".into(), "-c".into()];
+        rec.config.hostname = "box".into();
+        rec
+    }
+
+    #[test]
+    fn args_are_entrypoint_then_cmd_and_path_is_defaulted() {
+        let s = spec_for(&record(), HostFacts::default());
+        let p = s.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_ref().unwrap(),
+            &vec!["/bin/sh", "-c", "echo", "hi"]
+        );
+        let env = p.env().as_ref().unwrap();
+        assert!(env[0].starts_with("PATH=/usr/local/sbin"));
+        assert!(env.contains(&"HOSTNAME=box".to_string()));
+        assert_eq!(p.cwd(), &PathBuf::from("/"));
+    }
+
+    #[test]
+    fn default_caps_are_dockers_and_cap_drop_applies() {
+        let mut rec = record();
+        let s = spec_for(&rec, HostFacts::default());
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.effective().as_ref().unwrap().len(), 14);
+        rec.host.cap_drop = vec!["net_raw".into()];
+        let s = spec_for(&rec, HostFacts::default());
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.effective().as_ref().unwrap().len(), 13);
+    }
+
+    #[test]
+    fn memory_swap_defaults_to_twice_memory_only_with_swap_accounting() {
+        let mut rec = record();
+        rec.host.memory = 32 << 20;
+        let s = spec_for(
+            &rec,
+            HostFacts {
+                swap_accounting: true,
+                seccomp: false,
+            },
+        );
+        let mem = *s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .memory()
+            .as_ref()
+            .unwrap();
+        assert_eq!(mem.limit(), Some(32 << 20));
+        assert_eq!(mem.swap(), Some(64 << 20));
+        let s = spec_for(&rec, HostFacts::default());
+        let mem = *s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .memory()
+            .as_ref()
+            .unwrap();
+        assert_eq!(mem.swap(), None);
+    }
+
+    #[test]
+    fn host_network_shares_the_host_namespace() {
+        let mut rec = record();
+        let has_net = |s: &Spec| {
+            s.linux()
+                .as_ref()
+                .unwrap()
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        };
+        assert!(has_net(&spec_for(&rec, HostFacts::default())));
+        rec.host.network_mode = "host".into();
+        assert!(!has_net(&spec_for(&rec, HostFacts::default())));
+    }
+
+    #[test]
+    fn cpus_become_quota_over_a_100ms_period() {
+        let mut rec = record();
+        rec.host.nano_cpus = 1_500_000_000;
+        let s = spec_for(&rec, HostFacts::default());
+        let cpu = s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .cpu()
+            .as_ref()
+            .unwrap()
+            .clone();
+        assert_eq!(cpu.quota(), Some(150_000));
+        assert_eq!(cpu.period(), Some(100_000));
+    }
+}

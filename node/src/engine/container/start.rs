@@ -1,0 +1,291 @@
+//! `start`: write the runtime spec, launch a monitor, record the pids; and what happens when the
+//! container ends: record the exit, then restart it or remove it as its policy says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+
+use super::handle::Handle;
+use super::spec::{self, SpecPaths};
+use super::types::{ContainerRecord, ContainerStatus, RestartPolicy};
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::runtime::{launch, pidfd, ExitRecord, MonitorConfig, MonitorPids};
+
+/// Docker's restart back-off: starts at 100 ms, doubles, at most a minute, reset after 10 s of running.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether `start` did anything (Docker answers 304 when the container already runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    AlreadyRunning,
+}
+
+impl Engine {
+    /// Starts a created or exited container.
+    pub async fn start_container(&self, key: &str) -> Result<StartOutcome> {
+        let handle = self.lookup(key)?;
+        let mut rec = handle.lock().await;
+        if rec.state.status.is_running() {
+            return Ok(StartOutcome::AlreadyRunning);
+        }
+        if !rec.state.status.can_start() && rec.state.status != ContainerStatus::Restarting {
+            return Err(EngineError::Conflict(format!(
+                "cannot start container {}: it is {}",
+                rec.id,
+                rec.state.status.as_str()
+            )));
+        }
+        rec.state.manually_stopped = false;
+        if let Err(e) = self.launch_locked(&handle, &mut rec).await {
+            // Docker removes an auto-remove container whose start failed; `wait removed` ends.
+            if rec.host.auto_remove {
+                drop(rec);
+                let _ = self.remove_container(&handle.id, true).await;
+            }
+            return Err(e);
+        }
+        Ok(StartOutcome::Started)
+    }
+
+    /// Launches the monitor for `rec` (whose lock the caller holds) and watches for its exit.
+    pub(crate) async fn launch_locked(
+        &self,
+        handle: &Arc<Handle>,
+        rec: &mut ContainerRecord,
+    ) -> Result<()> {
+        let dir = self.paths.container_dir(&rec.id);
+        let image = self.images.resolve(&rec.config.image_id)?;
+        let layers = self.images.layer_dirs(&image)?;
+        let rootfs = dir.join("bundle/rootfs");
+        let (hostname, hosts, resolv) = (
+            dir.join("hostname"),
+            dir.join("hosts"),
+            dir.join("resolv.conf"),
+        );
+        let paths = SpecPaths {
+            rootfs: &rootfs,
+            hostname_file: &hostname,
+            hosts_file: &hosts,
+            resolv_file: &resolv,
+        };
+        let spec = spec::build(rec, &paths, self.host)?;
+        let spec_bytes =
+            serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        crate::runtime::files::write_atomic(&dir.join("bundle/config.json"), &spec_bytes)
+            .map_err(|e| EngineError::io("write runtime spec", e))?;
+        let cfg = MonitorConfig {
+            id: rec.id.clone(),
+            bundle: dir.join("bundle"),
+            runtime_root: self.paths.runtime_root(),
+            lower_dirs: layers,
+            upper_dir: dir.join("upper"),
+            work_dir: dir.join("work"),
+            log_path: dir.join("container.log"),
+            exit_path: dir.join("exit.json"),
+            pids_path: dir.join("pids.json"),
+            oom_cgroup_dirs: self
+                .paths
+                .cgroup_roots
+                .iter()
+                .map(|r| r.join("berth").join(&rec.id))
+                .collect(),
+            tty: rec.config.tty,
+        };
+        for stale in [&cfg.exit_path, &cfg.pids_path] {
+            let _ = std::fs::remove_file(stale);
+        }
+        // A leftover libcontainer state dir (daemon killed mid-start) would make create fail.
+        let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&rec.id));
+        let pids = match self.launcher.start(&dir, &cfg).await {
+            Ok(p) => p,
+            Err(e) => {
+                rec.state.error = e.to_string();
+                rec.state.exit_code = 128;
+                let _ = handle.publish(rec, &self.records, false);
+                return Err(e);
+            }
+        };
+        rec.state.status = ContainerStatus::Running;
+        rec.state.pid = pids.container;
+        rec.state.monitor_pid = pids.monitor;
+        rec.state.exit_code = 0;
+        rec.state.oom_killed = false;
+        rec.state.error.clear();
+        rec.state.started_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
+        handle.publish(rec, &self.records, false)?;
+        self.watch_exit(handle.clone(), pids);
+        Ok(())
+    }
+
+    /// Spawns the task that waits for the monitor to end and handles the exit.
+    pub(crate) fn watch_exit(&self, handle: Arc<Handle>, pids: MonitorPids) {
+        let Some(engine) = self.me() else { return };
+        tokio::spawn(async move {
+            if let Ok(fd) = pidfd::open(pids.monitor) {
+                if let Err(e) = pidfd::exited(fd).await {
+                    tracing::warn!(container = %handle.id, error = %e, "watching monitor failed");
+                }
+            }
+            engine.on_exit(handle, pids).await;
+        });
+    }
+
+    /// Records an exit and applies the restart policy or auto-remove.
+    pub(crate) async fn on_exit(self: Arc<Self>, handle: Arc<Handle>, pids: MonitorPids) {
+        let exit_path = self.paths.container_dir(&handle.id).join("exit.json");
+        let exit = launch::read_exit(&exit_path).unwrap_or_else(|| ExitRecord {
+            exit_code: 255,
+            oom_killed: false,
+            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        });
+        let mut rec = handle.lock().await;
+        if rec.state.monitor_pid != pids.monitor || !rec.state.status.is_running() {
+            return; // an older run, already handled
+        }
+        self.record_exit(&mut rec, &exit);
+        let restart = should_restart(&rec);
+        if restart {
+            rec.state.status = ContainerStatus::Restarting;
+        }
+        if let Err(e) = handle.publish(&rec, &self.records, true) {
+            tracing::error!(container = %rec.id, error = %e, "recording exit failed");
+        }
+        let auto_remove = rec.host.auto_remove && !restart;
+        let delay = if restart {
+            backoff(&rec)
+        } else {
+            Duration::ZERO
+        };
+        drop(rec);
+        if restart {
+            tokio::spawn(self.clone().restart_after(handle, delay));
+        } else if auto_remove {
+            if let Err(e) = self.remove_container(&handle.id, true).await {
+                tracing::warn!(container = %handle.id, error = %e, "auto-remove failed");
+            }
+        }
+    }
+
+    fn record_exit(&self, rec: &mut ContainerRecord, exit: &ExitRecord) {
+        rec.state.status = ContainerStatus::Exited;
+        rec.state.exit_code = exit.exit_code;
+        rec.state.oom_killed = exit.oom_killed;
+        rec.state.pid = 0;
+        rec.state.finished_at = Some(exit.finished_at.clone());
+        self.remove_cgroups(&rec.id);
+    }
+
+    async fn restart_after(self: Arc<Self>, handle: Arc<Handle>, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        let mut rec = handle.lock().await;
+        if rec.state.status != ContainerStatus::Restarting {
+            return; // stopped or removed meanwhile
+        }
+        rec.restart_count += 1;
+        if let Err(e) = self.launch_locked(&handle, &mut rec).await {
+            tracing::warn!(container = %rec.id, error = %e, "restart failed");
+            rec.state.status = ContainerStatus::Exited;
+            let _ = handle.publish(&rec, &self.records, false);
+        }
+    }
+
+    /// Removes the container's cgroup directories (libcontainer usually has; a crash may not).
+    pub(crate) fn remove_cgroups(&self, id: &str) {
+        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir(e.path().join("berth").join(id));
+        }
+        for root in &self.paths.cgroup_roots {
+            let _ = std::fs::remove_dir(root.join("berth").join(id));
+        }
+    }
+}
+
+/// Whether the policy restarts a container that just exited.
+pub fn should_restart(rec: &ContainerRecord) -> bool {
+    if rec.state.manually_stopped {
+        return false;
+    }
+    match rec.host.restart_policy {
+        RestartPolicy::No => false,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        RestartPolicy::OnFailure => {
+            rec.state.exit_code != 0
+                && (rec.host.restart_max <= 0 || rec.restart_count < rec.host.restart_max)
+        }
+    }
+}
+
+/// The delay before the next restart.
+pub fn backoff(rec: &ContainerRecord) -> Duration {
+    let ran = match (&rec.state.started_at, &rec.state.finished_at) {
+        (Some(s), Some(f)) => chrono::DateTime::parse_from_rfc3339(f)
+            .ok()
+            .zip(chrono::DateTime::parse_from_rfc3339(s).ok())
+            .and_then(|(f, s)| (f - s).to_std().ok())
+            .unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    if ran >= BACKOFF_RESET_AFTER {
+        return BACKOFF_START;
+    }
+    let exp = u32::try_from(rec.restart_count.clamp(0, 20)).unwrap_or(20);
+    BACKOFF_START
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(BACKOFF_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(policy: RestartPolicy, max: i64, code: i64, count: i64) -> ContainerRecord {
+        let mut r = ContainerRecord::default();
+        r.host.restart_policy = policy;
+        r.host.restart_max = max;
+        r.state.exit_code = code;
+        r.restart_count = count;
+        r
+    }
+
+    #[test]
+    fn on_failure_restarts_only_failures_up_to_the_maximum() {
+        assert!(should_restart(&exited(RestartPolicy::OnFailure, 2, 1, 0)));
+        assert!(should_restart(&exited(RestartPolicy::OnFailure, 2, 1, 1)));
+        assert!(!should_restart(&exited(RestartPolicy::OnFailure, 2, 1, 2)));
+        assert!(!should_restart(&exited(RestartPolicy::OnFailure, 2, 0, 0)));
+        assert!(should_restart(&exited(RestartPolicy::OnFailure, 0, 1, 50)));
+    }
+
+    #[test]
+    fn manual_stop_prevents_restart_and_no_never_restarts() {
+        let mut r = exited(RestartPolicy::Always, 0, 0, 0);
+        assert!(should_restart(&r));
+        r.state.manually_stopped = true;
+        assert!(!should_restart(&r));
+        assert!(!should_restart(&exited(RestartPolicy::No, 0, 1, 0)));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps_at_a_minute() {
+        assert_eq!(
+            backoff(&exited(RestartPolicy::Always, 0, 0, 0)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            backoff(&exited(RestartPolicy::Always, 0, 0, 3)),
+            Duration::from_millis(800)
+        );
+        assert_eq!(
+            backoff(&exited(RestartPolicy::Always, 0, 0, 19)),
+            Duration::from_secs(60)
+        );
+    }
+}

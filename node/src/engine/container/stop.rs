@@ -1,0 +1,151 @@
+//! `stop`, `kill` and `restart`: signals to the container's init, and waiting for the exit.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::handle::Handle;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+/// Docker's default grace period for `stop`.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+/// How long to wait for an exit after SIGKILL before calling the container stuck.
+const KILL_GRACE: Duration = Duration::from_secs(30);
+
+/// Parses a signal given as a name (`KILL`, `SIGKILL`, `sigkill`) or a number.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Whether `stop` did anything (Docker answers 304 when the container was not running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    Stopped,
+    NotRunning,
+}
+
+impl Engine {
+    /// Sends the stop signal, waits up to `timeout` seconds, then SIGKILL.
+    pub async fn stop_container(
+        &self,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<StopOutcome> {
+        let handle = self.lookup(key)?;
+        let (sig, wait_for) = {
+            let mut rec = handle.lock().await;
+            if !rec.state.status.is_running() {
+                if rec.state.status == super::ContainerStatus::Restarting {
+                    rec.state.status = super::ContainerStatus::Exited;
+                    rec.state.manually_stopped = true;
+                    handle.publish(&rec, &self.records, false)?;
+                }
+                return Ok(StopOutcome::NotRunning);
+            }
+            rec.state.manually_stopped = true;
+            self.records.put(&rec.id, &*rec)?;
+            let sig = parse_signal(
+                signal
+                    .or(rec.config.stop_signal.as_deref())
+                    .unwrap_or("SIGTERM"),
+            )?;
+            let t = timeout
+                .or(rec.config.stop_timeout)
+                .unwrap_or(DEFAULT_STOP_TIMEOUT);
+            (sig, t)
+        };
+        let mut rx = handle.subscribe();
+        self.signal(&handle, sig).await?;
+        let grace = if wait_for < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(wait_for.unsigned_abs()))
+        };
+        let exited = async { rx.wait_for(|c| !c.running).await.is_ok() };
+        let done = match grace {
+            None => exited.await,
+            Some(g) => tokio::time::timeout(g, exited).await.unwrap_or(false),
+        };
+        if !done {
+            self.kill_and_wait(&handle).await?;
+        }
+        Ok(StopOutcome::Stopped)
+    }
+
+    /// Sends `signal` (default SIGKILL) to a running container.
+    pub async fn kill_container(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let handle = self.lookup(key)?;
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        let mut rx = handle.subscribe();
+        self.signal(&handle, sig).await?;
+        if sig == Signal::SIGKILL {
+            // Docker returns from a KILL only once the container is gone.
+            let _ = tokio::time::timeout(KILL_GRACE, rx.wait_for(|c| !c.running)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops (if running) and starts again.
+    pub async fn restart_container(&self, key: &str, timeout: Option<i64>) -> Result<()> {
+        self.stop_container(key, timeout, None).await?;
+        self.start_container(key).await.map(|_| ())
+    }
+
+    pub(crate) async fn kill_and_wait(&self, handle: &Handle) -> Result<()> {
+        let mut rx = handle.subscribe();
+        self.signal(handle, Signal::SIGKILL).await?;
+        let exited = tokio::time::timeout(KILL_GRACE, rx.wait_for(|c| !c.running))
+            .await
+            .is_ok();
+        if exited {
+            Ok(())
+        } else {
+            Err(EngineError::Internal(format!(
+                "container {} did not exit after SIGKILL",
+                handle.id
+            )))
+        }
+    }
+
+    async fn signal(&self, handle: &Handle, sig: Signal) -> Result<()> {
+        let rec = handle.lock().await;
+        if !rec.state.status.is_running() || rec.state.pid <= 0 {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(EngineError::Internal(format!(
+                "signal {sig} to container {}: {e}",
+                rec.id
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The container record: what was asked for (config, host settings) and what happened (state).
+//! Engine types only: Docker's JSON shapes live in `api::convert`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the container runs, after merging the request with the image config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    /// The resolved image id (`sha256:…`).
+    pub image_id: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub domainname: String,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub exposed_ports: Vec<String>,
+}
+
+/// Restart policy names, as Docker spells them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure,
+}
+
+/// Resource limits and host-side settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostSettings {
+    pub memory: i64,
+    /// Memory plus swap; 0 means Docker's default (twice the memory), -1 unlimited.
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub pids_limit: Option<i64>,
+    pub read_only: bool,
+    /// `default`/`bridge` (own namespace, loopback only for now), `none` or `host`.
+    pub network_mode: String,
+    pub init: bool,
+    pub auto_remove: bool,
+    pub restart_policy: RestartPolicy,
+    pub restart_max: i64,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub shm_size: i64,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl ContainerStatus {
+    /// Docker's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
+            ContainerStatus::Restarting => "restarting",
+            ContainerStatus::Removing => "removing",
+            ContainerStatus::Exited => "exited",
+            ContainerStatus::Dead => "dead",
+        }
+    }
+
+    /// A process may be started (from created or exited).
+    pub fn can_start(self) -> bool {
+        matches!(
+            self,
+            ContainerStatus::Created | ContainerStatus::Exited | ContainerStatus::Dead
+        )
+    }
+
+    /// There is a live process to signal.
+    pub fn is_running(self) -> bool {
+        matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
+    }
+}
+
+/// The observed state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerState {
+    pub status: ContainerStatus,
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Set by `stop`: policies other than `always` do not restart it.
+    pub manually_stopped: bool,
+}
+
+/// Everything berth keeps about one container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without the leading slash.
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    pub config: ContainerConfig,
+    pub host: HostSettings,
+    pub state: ContainerState,
+    pub restart_count: i64,
+    /// Resolved process user: uid, gid, extra gids.
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+impl ContainerRecord {
+    /// The 12-character id Docker shows.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+
+    /// The full command line: entrypoint then cmd.
+    pub fn args(&self) -> Vec<String> {
+        self.config
+            .entrypoint
+            .iter()
+            .chain(self.config.cmd.iter())
+            .cloned()
+            .collect()
+    }
+}

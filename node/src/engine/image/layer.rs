@@ -1,0 +1,206 @@
+//! Unpacked layers under `layers/<diff id hex>/`: unpacking a (possibly compressed) layer tar
+//! with its diff id verified, publishing it atomically, sharing it between images, deleting it
+//! when unused. Knows nothing of image records beyond their diff ids.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::digest::{digest_hex, HashingReader};
+use super::store::{remove_path, ImageStore, TMP_MARK};
+use super::unpack::{unpack, Mode};
+use super::ImageRecord;
+use crate::error::{EngineError, Result};
+
+pub(super) const LAYERS_DIR: &str = "layers";
+const META_FILE: &str = "layer.json";
+const ROOT_DIR: &str = "root";
+/// Enough bytes to tell gzip, zstd, xz and bzip2 apart.
+const MAGIC_LEN: usize = 6;
+
+/// `layers/<hex>/layer.json`; its presence (after the rename) marks a complete layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct LayerMeta {
+    pub(super) diff_id: String,
+    /// Bytes of regular-file content.
+    pub(super) size: u64,
+}
+
+/// Reads a layer's metadata; None when the layer is not (completely) unpacked.
+pub(super) fn layer_meta(root: &Path, diff_id: &str) -> Result<Option<LayerMeta>> {
+    let path = root
+        .join(LAYERS_DIR)
+        .join(digest_hex(diff_id)?)
+        .join(META_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| EngineError::CorruptRecord {
+                    key: path.display().to_string(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(EngineError::io(format!("read {}", path.display()), e)),
+    }
+}
+
+/// Wraps a stream that may be gzip-compressed (detected by magic) so it reads as plain tar.
+pub(super) fn plain_tar<'a>(mut raw: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    // Read the magic fully: a network body may arrive a byte at a time.
+    let mut head = Vec::with_capacity(MAGIC_LEN);
+    (&mut raw)
+        .take(MAGIC_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| EngineError::io("read tar stream", e))?;
+    let unsupported = |what: &str| {
+        Err(EngineError::InvalidArgument(format!(
+            "{what}-compressed tar streams are not supported"
+        )))
+    };
+    let is_gzip = match head.as_slice() {
+        [0x1f, 0x8b, ..] => true,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => return unsupported("zstd"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return unsupported("xz"),
+        [b'B', b'Z', b'h', ..] => return unsupported("bzip2"),
+        _ => false,
+    };
+    let whole = io::Cursor::new(head).chain(raw);
+    if is_gzip {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(whole)))
+    } else {
+        Ok(Box::new(whole))
+    }
+}
+
+impl ImageStore {
+    /// Layer directories for overlayfs, bottom layer first (`layers/<diff id hex>/root`).
+    /// Internal error when a layer is missing.
+    pub fn layer_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
+        image
+            .config
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|diff_id| {
+                let dir = self.inner.root.join(LAYERS_DIR).join(digest_hex(diff_id)?);
+                if !dir.join(META_FILE).is_file() {
+                    return Err(EngineError::Internal(format!(
+                        "layer {diff_id} of image {} is missing",
+                        image.id
+                    )));
+                }
+                Ok(dir.join(ROOT_DIR))
+            })
+            .collect()
+    }
+
+    /// True when the layer with this diff id is unpacked.
+    pub(super) fn has_layer(&self, diff_id: &str) -> Result<bool> {
+        Ok(layer_meta(&self.inner.root, diff_id)?.is_some())
+    }
+
+    /// Unpacks a plain or gzip layer tar; the diff id (sha256 of the uncompressed stream) must
+    /// equal `expected` when given. The tree is built under a temp name, synced, then renamed,
+    /// so a crash never leaves a partial layer that looks complete.
+    pub(super) fn unpack_layer(
+        &self,
+        raw: &mut dyn Read,
+        expected: Option<&str>,
+    ) -> Result<LayerMeta> {
+        if let Some(diff_id) = expected {
+            if let Some(meta) = layer_meta(&self.inner.root, diff_id)? {
+                return Ok(meta);
+            }
+        }
+        let layers = self.inner.root.join(LAYERS_DIR);
+        let stem = match expected {
+            Some(d) => digest_hex(d)?.to_string(),
+            None => "import".to_string(),
+        };
+        let tmp = layers.join(format!("{stem}{TMP_MARK}{:016x}", rand::random::<u64>()));
+        let result = self.unpack_into(&tmp, raw, expected);
+        if result.is_err() {
+            if let Err(e) = remove_path(&tmp) {
+                tracing::warn!(path = %tmp.display(), error = %e, "cannot remove partial layer");
+            }
+        }
+        result
+    }
+
+    fn unpack_into(
+        &self,
+        tmp: &Path,
+        raw: &mut dyn Read,
+        expected: Option<&str>,
+    ) -> Result<LayerMeta> {
+        let io = |what: &str, e| EngineError::io(format!("{what} {}", tmp.display()), e);
+        fs::create_dir_all(tmp.join(ROOT_DIR)).map_err(|e| io("create", e))?;
+        let mut archive = tar::Archive::new(HashingReader::new(plain_tar(raw)?));
+        let size = unpack(
+            &mut archive,
+            &tmp.join(ROOT_DIR),
+            self.inner.fs.as_ref(),
+            Mode::Layer,
+        )?;
+        let diff_id = archive
+            .into_inner()
+            .finish()
+            .map_err(|e| io("read layer for", e))?;
+        if let Some(want) = expected {
+            if want != diff_id {
+                return Err(EngineError::InvalidArgument(format!(
+                    "layer digest mismatch: config says {want}, content is {diff_id}"
+                )));
+            }
+        }
+        let meta = LayerMeta {
+            diff_id: diff_id.clone(),
+            size,
+        };
+        let json = serde_json::to_vec(&meta).map_err(|e| EngineError::Internal(e.to_string()))?;
+        fs::write(tmp.join(META_FILE), json).map_err(|e| io("write meta in", e))?;
+        // One syncfs instead of an fsync per file: the whole tree is durable before the rename
+        // makes it visible.
+        let dir = File::open(tmp).map_err(|e| io("open", e))?;
+        nix::unistd::syncfs(&dir).map_err(|e| io("syncfs", e.into()))?;
+        let final_dir = tmp.with_file_name(digest_hex(&diff_id)?);
+        match fs::rename(tmp, &final_dir) {
+            Ok(()) => {
+                let parent = final_dir.parent().unwrap_or(Path::new("/"));
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| io("sync parent of", e))?;
+            }
+            // Someone else published the same layer first: theirs is identical, keep it.
+            Err(_) if final_dir.join(META_FILE).is_file() => remove_path(tmp)?,
+            Err(e) => return Err(io("publish", e)),
+        }
+        Ok(meta)
+    }
+
+    /// Deletes the layers in `diff_ids` that no remaining image uses. Caller holds the lock.
+    pub(super) fn delete_unused_layers(&self, diff_ids: &[String]) -> Result<()> {
+        let mut used = HashSet::new();
+        for (_, rec) in self.inner.images.all::<ImageRecord>()? {
+            used.extend(rec.config.rootfs.diff_ids);
+        }
+        let layers = self.inner.root.join(LAYERS_DIR);
+        for diff_id in diff_ids.iter().filter(|d| !used.contains(*d)) {
+            let dir = layers.join(digest_hex(diff_id)?);
+            if !dir.exists() {
+                continue;
+            }
+            // Rename first so a crash mid-delete leaves a temp name, never a half layer.
+            let doomed = layers.join(format!("deleted{TMP_MARK}{:016x}", rand::random::<u64>()));
+            fs::rename(&dir, &doomed)
+                .map_err(|e| EngineError::io(format!("rename {}", dir.display()), e))?;
+            remove_path(&doomed)?;
+        }
+        Ok(())
+    }
+}

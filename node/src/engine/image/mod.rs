@@ -1,0 +1,216 @@
+//! Images: content-addressed config blobs, unpacked layers shared between images, and the
+//! name → image tag table. Owns everything under `<data_root>/image`; never mounts anything
+//! (containers stack [`ImageStore::layer_dirs`] with overlayfs themselves).
+//!
+//! Layout: `blobs/sha256/<hex>` (image config files, bytes kept verbatim so ids match Docker's),
+//! `layers/<diff id hex>/root` (one unpacked layer tree), `layers/<hex>/layer.json` (its size),
+//! `tmp/` (archives being loaded). Anything named `*.tmp-*` is an unfinished write and is
+//! deleted on open.
+
+mod changes;
+mod digest;
+#[cfg(test)]
+mod fake;
+mod hostfs;
+mod import;
+mod layer;
+mod load;
+mod oci;
+mod reference;
+mod remove;
+mod scoped;
+mod store;
+#[cfg(test)]
+mod testutil;
+mod unpack;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+pub use changes::apply_changes;
+pub use hostfs::HostLayerFs;
+pub use reference::Reference;
+pub use store::ImageStore;
+
+/// OCI/Docker image config file: the JSON blob whose sha256 is the image id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageConfigFile {
+    /// CPU architecture in Go's naming (`amd64`, `arm64`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub architecture: String,
+    /// Operating system (`linux`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub os: String,
+    /// RFC 3339 creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// How to run a container from this image.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub config: RunConfig,
+    /// The layers, by uncompressed digest, bottom first.
+    pub rootfs: RootFs,
+    /// Build history, kept as it came.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub history: Vec<serde_json::Value>,
+    /// Fields berth does not interpret; kept so re-serialising loses nothing.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `config` section of an image config, with Docker's capitalised names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// `KEY=value` entries.
+    #[serde(
+        rename = "Env",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub env: Vec<String>,
+    /// Default command (arguments to the entrypoint, if any).
+    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Entrypoint.
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entrypoint: Option<Vec<String>>,
+    /// Absolute working directory; empty means `/`.
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    /// `user[:group]`, names or ids; empty means root.
+    #[serde(
+        rename = "User",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub user: String,
+    /// `"80/tcp" → {}`.
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// Image labels.
+    #[serde(
+        rename = "Labels",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub labels: BTreeMap<String, String>,
+    /// `"/data" → {}`: anonymous volumes every container gets.
+    #[serde(
+        rename = "Volumes",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    /// Signal `docker stop` sends first (`SIGTERM` when absent).
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stop_signal: Option<String>,
+    /// Other fields (`Healthcheck`, `Shell`, `OnBuild`, ...), kept for whoever reads them.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `rootfs` section: layer diff ids (sha256 of each uncompressed layer tar), bottom first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootFs {
+    /// Always `layers`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `sha256:<hex>` per layer.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub diff_ids: Vec<String>,
+}
+
+/// One image as the engine knows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` of the config blob.
+    pub id: String,
+    /// Familiar `repo:tag` names, sorted; filled from the tag table on every read.
+    #[serde(default)]
+    pub repo_tags: Vec<String>,
+    /// Creation time, unix seconds.
+    pub created: i64,
+    /// Sum of the unpacked layer sizes in bytes.
+    pub size: u64,
+    /// The parsed config file.
+    pub config: ImageConfigFile,
+}
+
+/// One line of an image removal, as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovedItem {
+    /// A `repo:tag` that no longer names the image.
+    Untagged(String),
+    /// A deleted image id (`sha256:<hex>`).
+    Deleted(String),
+}
+
+/// The privileged filesystem operations a layer unpack needs. The host implementation skips
+/// the ones that need root when not root; tests use a recording fake.
+pub trait LayerFs: Send + Sync {
+    /// Creates an overlayfs whiteout (a 0/0 character device) at `path`, owned by `uid:gid`.
+    fn whiteout(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// Marks directory `dir` opaque for overlayfs (`trusted.overlay.opaque=y`).
+    fn set_opaque(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a character or block device node; `mode` holds the type and permission bits.
+    fn mknod(&self, path: &Path, mode: u32, major: u64, minor: u64) -> io::Result<()>;
+    /// Changes the owner of `path` without following a final symlink.
+    fn lchown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+}
+
+/// Reads JSON `null` as the type's default: Docker writes `"Env": null` and the like.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_with_nulls_and_unknown_fields_round_trips() {
+        let raw = r#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":["sh"],
+            "Labels":null,"Healthcheck":{"Test":["NONE"]}},"rootfs":{"type":"layers",
+            "diff_ids":["sha256:aa"]},"container":"abc","docker_version":"1.0"}"#;
+        let cfg: ImageConfigFile = serde_json::from_str(raw).unwrap();
+        assert!(cfg.config.env.is_empty());
+        assert_eq!(cfg.config.cmd, Some(vec!["sh".to_string()]));
+        assert!(cfg.config.extra.contains_key("Healthcheck"));
+        assert_eq!(
+            cfg.extra.get("container").and_then(|v| v.as_str()),
+            Some("abc")
+        );
+        let back: serde_json::Value = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(back["docker_version"], "1.0");
+        assert_eq!(back["config"]["Healthcheck"]["Test"][0], "NONE");
+        assert!(back["config"].get("Env").is_none());
+        assert_eq!(back["rootfs"]["diff_ids"][0], "sha256:aa");
+    }
+}

@@ -1,0 +1,220 @@
+//! The engine: containers and images, their records and their processes. It never sees HTTP or
+//! Docker's JSON types; `api` converts at the edge.
+
+pub mod container;
+pub mod image;
+pub mod req;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{EngineError, Result};
+use crate::runtime::launch::Launcher;
+use crate::store::{Records, Store};
+use container::handle::Handle;
+use container::spec::HostFacts;
+use image::ImageStore;
+
+/// Where things live on disk.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Persistent: records, images, container directories.
+    pub data_root: PathBuf,
+    /// Volatile: the socket, libcontainer's state.
+    pub exec_root: PathBuf,
+    /// cgroup v1 memory hierarchy or the v2 root, for OOM counters and cleanup.
+    pub cgroup_roots: Vec<PathBuf>,
+}
+
+impl Paths {
+    /// A container's directory under the data root.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.data_root.join("containers").join(id)
+    }
+
+    /// libcontainer's state root.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+}
+
+/// The engine behind the API. Cheap to share (`Arc`).
+pub struct Engine {
+    pub(crate) paths: Paths,
+    pub(crate) records: Records,
+    pub(crate) names: Records,
+    pub(crate) images: ImageStore,
+    pub(crate) launcher: Launcher,
+    pub(crate) host: HostFacts,
+    pub(crate) containers: Mutex<HashMap<String, Arc<Handle>>>,
+    /// This daemon's stable id (`/info`'s ID).
+    pub(crate) id: String,
+    /// Host limitations worth telling users about (`/info`'s Warnings).
+    pub(crate) warnings: Vec<String>,
+    /// Lets background tasks (exit watchers, restarts) reach the engine.
+    pub(crate) this: std::sync::Weak<Engine>,
+}
+
+impl Engine {
+    /// Opens the state under `paths.data_root` and finds running containers again.
+    pub async fn open(
+        paths: Paths,
+        launcher: Launcher,
+        host: HostFacts,
+        warnings: Vec<String>,
+    ) -> Result<Arc<Engine>> {
+        for dir in [paths.data_root.join("containers"), paths.runtime_root()] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
+        }
+        let store = Store::open(&paths.data_root)?;
+        let images = ImageStore::open(&paths.data_root.join("image"), &store)?;
+        let id = daemon_id(&paths.data_root)?;
+        let records = store.records("containers")?;
+        let names = store.records("names")?;
+        let engine = Arc::new_cyclic(|this| Engine {
+            records,
+            names,
+            paths,
+            images,
+            launcher,
+            host,
+            containers: Mutex::new(HashMap::new()),
+            id,
+            warnings,
+            this: this.clone(),
+        });
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    /// This daemon's id.
+    pub fn daemon_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Warnings for `/info`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// Data and exec roots.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// What the host supports.
+    pub fn host_facts(&self) -> HostFacts {
+        self.host
+    }
+
+    pub(crate) fn handles(&self) -> Vec<Arc<Handle>> {
+        self.containers
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Finds a container by full id, name (with or without `/`) or unique id prefix.
+    pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Handle>> {
+        let key = key.strip_prefix('/').unwrap_or(key);
+        let map = self
+            .containers
+            .lock()
+            .map_err(|_| EngineError::Internal("container map poisoned".into()))?;
+        if let Some(h) = map.get(key) {
+            return Ok(h.clone());
+        }
+        if let Ok(Some(id)) = self.names.get::<String>(key) {
+            if let Some(h) = map.get(&id) {
+                return Ok(h.clone());
+            }
+        }
+        let matches: Vec<&Arc<Handle>> = map
+            .iter()
+            .filter(|(id, _)| id.starts_with(key))
+            .map(|(_, h)| h)
+            .collect();
+        match matches.as_slice() {
+            [one] if !key.is_empty() => Ok((*one).clone()),
+            [] | [_] => Err(EngineError::NoSuchContainer(key.to_string())),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    /// True when some container was created from `image_id`.
+    pub async fn image_in_use(&self, image_id: &str) -> bool {
+        for h in self.handles() {
+            if h.snapshot().await.config.image_id == image_id {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(crate) fn me(&self) -> Option<Arc<Engine>> {
+        self.this.upgrade()
+    }
+}
+
+/// The daemon id, made once and kept in `<data_root>/engine-id`.
+fn daemon_id(data_root: &Path) -> Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let bytes: [u8; 16] = rand::random();
+    let id = hex::encode(bytes);
+    crate::runtime::files::write_atomic(&path, id.as_bytes())
+        .map_err(|e| EngineError::io(format!("write {}", path.display()), e))?;
+    Ok(id)
+}
+
+/// Reads the cgroup mount table: the v1 memory hierarchy and/or the v2 root.
+pub fn cgroup_roots(mountinfo: &str) -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount_point = left.split_whitespace().nth(4).unwrap_or("");
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let opts = r.nth(1).unwrap_or("");
+        let is_v1_mem = fstype == "cgroup" && opts.split(',').any(|o| o == "memory");
+        let is_v2_root = fstype == "cgroup2" && !mount_point.ends_with("/unified");
+        if is_v1_mem || is_v2_root {
+            roots.push(Path::new(mount_point).to_path_buf());
+        }
+    }
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_roots_finds_v1_memory_and_skips_hybrid_unified() {
+        let mi =
+            "30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n\
+                  31 25 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw\n\
+                  32 25 0:28 / /sys/fs/cgroup/pids rw shared:11 - cgroup cgroup rw,pids\n";
+        assert_eq!(
+            cgroup_roots(mi),
+            vec![PathBuf::from("/sys/fs/cgroup/memory")]
+        );
+        let v2 = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(cgroup_roots(v2), vec![PathBuf::from("/sys/fs/cgroup")]);
+    }
+}

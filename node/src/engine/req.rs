@@ -1,0 +1,69 @@
+//! Typed requests into the engine, built by `api::convert` from Docker's JSON and query strings.
+
+use std::collections::BTreeMap;
+
+use super::container::types::HostSettings;
+
+/// `POST /containers/create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateContainer {
+    pub name: Option<String>,
+    pub image: String,
+    /// `None` keeps the image's; `Some(vec![])` clears it.
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub exposed_ports: Vec<String>,
+    pub host: HostSettings,
+}
+
+/// When `wait` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    #[default]
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// `GET /containers/json` filters (Docker's names).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilters {
+    pub status: Vec<String>,
+    pub name: Vec<String>,
+    pub label: Vec<String>,
+    pub id: Vec<String>,
+    pub ancestor: Vec<String>,
+    pub exited: Vec<i64>,
+}
+
+/// `GET /containers/json`.
+#[derive(Debug, Clone, Default)]
+pub struct ListContainers {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub filters: ListFilters,
+}
+
+/// `GET /containers/{id}/logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogsRequest {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+    /// Unix seconds (fractional).
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub timestamps: bool,
+}

@@ -1,0 +1,12 @@
+//! berth-node: the engine behind berthd. `api` speaks Docker's HTTP API, `engine` owns
+//! containers and images, `runtime` is the only user of libcontainer (in the monitor process).
+
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod error;
+pub mod runtime;
+pub mod store;
+
+pub use error::{EngineError, ErrorKind, Result};

@@ -1,0 +1,145 @@
+//! The container log in Docker's json-file format: one JSON object per line,
+//! `{"log":"one\n","stream":"stdout","time":"2026-01-01T00:00:00.000000001Z"}`. The monitor
+//! writes it; the daemon reads it for `logs` and `attach`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
+
+/// Docker splits lines longer than this into several entries.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Which output stream an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub log: String,
+    pub stream: Stream,
+    pub time: String,
+}
+
+impl Entry {
+    /// The entry's time, if it parses.
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.time)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// Appends entries to the log file; shared by the stdout and stderr copier threads.
+pub struct LogWriter {
+    file: Mutex<File>,
+}
+
+impl LogWriter {
+    /// Wraps a file opened for appending.
+    pub fn new(file: File) -> Self {
+        LogWriter {
+            file: Mutex::new(file),
+        }
+    }
+
+    /// Writes one entry (one line of output, with its newline if it had one).
+    pub fn write(&self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        let entry = Entry {
+            log: String::from_utf8_lossy(bytes).into_owned(),
+            stream,
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        };
+        let mut line = serde_json::to_vec(&entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| io::Error::other("log writer poisoned"))?;
+        file.write_all(&line)
+    }
+
+    /// Copies `src` into the log line by line until EOF.
+    pub fn copy_from(&self, stream: Stream, mut src: impl Read) -> io::Result<()> {
+        let mut pending: Vec<u8> = Vec::with_capacity(4096);
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            pending.extend_from_slice(&buf[..n]);
+            let mut start = 0;
+            while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
+                self.write(stream, &pending[start..start + pos + 1])?;
+                start += pos + 1;
+            }
+            while pending.len() - start >= MAX_LINE {
+                self.write(stream, &pending[start..start + MAX_LINE])?;
+                start += MAX_LINE;
+            }
+            pending.drain(..start);
+        }
+        if !pending.is_empty() {
+            self.write(stream, &pending)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a chunk of complete log lines; a torn or corrupt line is skipped.
+pub fn parse_lines(bytes: &[u8]) -> Vec<Entry> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(input: &[u8]) -> Vec<Entry> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.json");
+        let w = LogWriter::new(File::create(&path).unwrap());
+        w.copy_from(Stream::Stdout, input).unwrap();
+        parse_lines(&std::fs::read(&path).unwrap())
+    }
+
+    #[test]
+    fn lines_are_split_at_newlines_and_keep_them() {
+        let e = written(b"one\ntwo\nthree");
+        let logs: Vec<&str> = e.iter().map(|e| e.log.as_str()).collect();
+        assert_eq!(logs, vec!["one\n", "two\n", "three"]);
+        assert!(e[0].timestamp().is_some());
+        assert_eq!(e[0].stream, Stream::Stdout);
+    }
+
+    #[test]
+    fn long_lines_are_split_like_docker() {
+        let input = vec![b'x'; MAX_LINE + 10];
+        let e = written(&input);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].log.len(), MAX_LINE);
+    }
+
+    #[test]
+    fn corrupt_lines_are_skipped() {
+        let good = br#"{"log":"a\n","stream":"stderr","time":"2026-01-01T00:00:00Z"}"#;
+        let mut bytes = b"garbage\n".to_vec();
+        bytes.extend_from_slice(good);
+        let e = parse_lines(&bytes);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].stream, Stream::Stderr);
+    }
+}

@@ -1,0 +1,57 @@
+//! The runtime: everything between the daemon and a container's processes. The daemon side
+//! (`launch`) spawns one `berth-monitor` per running container and reads what it records; the
+//! monitor side (`monitor`) is the only code that calls libcontainer, and only in the monitor
+//! process, which is single-threaded when it forks.
+
+pub mod files;
+pub mod launch;
+pub mod logfile;
+pub mod monitor;
+pub mod pidfd;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What the daemon tells a monitor, written as `monitor-config.json` in the container directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    /// Container id (also libcontainer's id).
+    pub id: String,
+    /// The OCI bundle (holds `config.json`; its `rootfs` is the overlay mount point).
+    pub bundle: PathBuf,
+    /// libcontainer's state root (under the exec root).
+    pub runtime_root: PathBuf,
+    /// Image layer directories, bottom first.
+    pub lower_dirs: Vec<PathBuf>,
+    /// overlayfs upper and work directories.
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+    /// The json-file log the monitor appends to.
+    pub log_path: PathBuf,
+    /// Where the monitor records the exit (atomically).
+    pub exit_path: PathBuf,
+    /// Where the monitor records its own and the container's pid once started.
+    pub pids_path: PathBuf,
+    /// Memory cgroup directory (v1) or unified cgroup directory (v2), read for OOM kills.
+    pub oom_cgroup_dirs: Vec<PathBuf>,
+    /// Allocate no stdin; with `tty` the output is logged as one stream.
+    pub tty: bool,
+}
+
+/// The pids a started monitor records, so a restarted daemon can find the container again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MonitorPids {
+    pub monitor: i32,
+    pub container: i32,
+}
+
+/// How a container ended, as recorded by its monitor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// Exit status, 128+signal when killed by a signal.
+    pub exit_code: i64,
+    /// The memory cgroup recorded an OOM kill.
+    pub oom_killed: bool,
+    /// RFC 3339 with nanoseconds.
+    pub finished_at: String,
+}

@@ -1,0 +1,246 @@
+//! The container lifecycle against a real berthd: create, start, logs, wait, stop, kill, rm,
+//! limits, OOM, restart policies, auto-remove, bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::{wait_until, TestDaemon};
+use serde_json::json;
+use std::time::Duration;
+
+fn daemon(name: &str) -> TestDaemon {
+    let d = TestDaemon::start(name);
+    d.import_busybox();
+    d
+}
+
+fn run_to_exit(d: &TestDaemon, name: &str, cmd: &[&str], host: serde_json::Value) -> (String, i64) {
+    let id = d.create(
+        name,
+        json!({"Image": "busybox", "Cmd": cmd, "HostConfig": host}),
+    );
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    let r = d.req("POST", &format!("/containers/{id}/wait"), "");
+    assert_eq!(r.status, 200, "wait: {}", r.text());
+    (id, r.json()["StatusCode"].as_i64().unwrap())
+}
+
+#[test]
+fn lifecycle_runs_logs_stops_and_removes() {
+    require_root!();
+    let d = daemon("life");
+    let p = &d.prefix;
+    let (id, code) = run_to_exit(
+        &d,
+        &format!("{p}-echo"),
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+        json!({}),
+    );
+    assert_eq!(code, 3);
+    assert_eq!(d.logs(&id), "out\nerr\n");
+    let st = d.inspect(&id);
+    assert_eq!(st["State"]["Status"], "exited");
+    assert_eq!(st["State"]["ExitCode"], 3);
+    assert_eq!(st["Config"]["Hostname"], id[..12]);
+
+    let sleeper = d.create(
+        &format!("{p}-sleep"),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{sleeper}/start"), "")
+            .status,
+        204
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{sleeper}/start"), "")
+            .status,
+        304
+    );
+    assert_eq!(d.inspect(&sleeper)["State"]["Running"], true);
+    let ps = d.req("GET", "/v1.47/containers/json", "").json();
+    assert!(ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["Id"] == sleeper.as_str()));
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{sleeper}"), "")
+            .status,
+        409
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{sleeper}/stop?t=1"), "")
+            .status,
+        204
+    );
+    let st = d.inspect(&sleeper);
+    assert_eq!(st["State"]["Status"], "exited");
+    assert_eq!(
+        st["State"]["ExitCode"], 137,
+        "sh ignores SIGTERM as pid 1, so stop ends in SIGKILL"
+    );
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{sleeper}"), "")
+            .status,
+        204
+    );
+    assert_eq!(
+        d.req("GET", &format!("/containers/{sleeper}/json"), "")
+            .status,
+        404
+    );
+}
+
+#[test]
+fn isolation_matches_docker_defaults() {
+    require_root!();
+    let d = daemon("iso");
+    let p = &d.prefix;
+    let script = "grep CapEff /proc/self/status | cut -f2; echo $$; hostname; ls /sys/class/net | wc -l; cat /proc/kcore 2>/dev/null | wc -c; id -u";
+    let (id, code) = run_to_exit(
+        &d,
+        &format!("{p}-iso"),
+        &["sh", "-c", script],
+        json!({"NetworkMode": "none"}),
+    );
+    assert_eq!(code, 0, "logs: {}", d.logs(&id));
+    let out = d.logs(&id);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec!["00000000a80425fb", "1", &id[..12], "1", "0", "0"]
+    );
+    let (_, code) = run_to_exit(
+        &d,
+        &format!("{p}-ro"),
+        &["touch", "/x"],
+        json!({"ReadonlyRootfs": true}),
+    );
+    assert_eq!(code, 1);
+    let user = d.create(
+        &format!("{p}-user"),
+        json!({"Image": "busybox", "Cmd": ["id"], "User": "nobody"}),
+    );
+    d.req("POST", &format!("/containers/{user}/start"), "");
+    d.req("POST", &format!("/containers/{user}/wait"), "");
+    assert!(d.logs(&user).starts_with("uid=65534"), "{}", d.logs(&user));
+}
+
+#[test]
+fn oom_kill_is_recorded() {
+    require_root!();
+    let d = daemon("oom");
+    let (id, code) = run_to_exit(
+        &d,
+        &format!("{}-oom", d.prefix),
+        &["sh", "-c", "head -c 200m /dev/zero | tail"],
+        json!({"Memory": 33554432}),
+    );
+    assert_eq!(code, 137);
+    let st = d.inspect(&id);
+    assert_eq!(st["State"]["OOMKilled"], true);
+    assert_eq!(st["HostConfig"]["Memory"], 33554432);
+}
+
+#[test]
+fn restart_policy_on_failure_stops_after_the_maximum() {
+    require_root!();
+    let d = daemon("restart");
+    let id = d.create(
+        &format!("{}-rp", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo try; exit 1"], "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}),
+    );
+    d.req("POST", &format!("/containers/{id}/start"), "");
+    let done = wait_until(Duration::from_secs(30), || {
+        let st = d.inspect(&id);
+        st["RestartCount"] == 2 && st["State"]["Status"] == "exited"
+    });
+    assert!(done, "state: {}", d.inspect(&id));
+    assert_eq!(d.logs(&id), "try\ntry\ntry\n");
+}
+
+#[test]
+fn auto_remove_removes_after_exit_and_wait_removed_returns_the_code() {
+    require_root!();
+    let d = daemon("autorm");
+    let id = d.create(&format!("{}-rm", d.prefix), json!({"Image": "busybox", "Cmd": ["sh", "-c", "exit 7"], "HostConfig": {"AutoRemove": true}}));
+    // docker run's order: wait (removed) first, then start.
+    let sock = d.socket.clone();
+    let waiter_id = id.clone();
+    let waiter = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+        write!(s, "POST /containers/{waiter_id}/wait?condition=removed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    let out = waiter.join().unwrap();
+    assert!(out.contains("\"StatusCode\":7"), "{out}");
+    assert_eq!(
+        d.req("GET", &format!("/containers/{id}/json"), "").status,
+        404
+    );
+}
+
+#[test]
+fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
+    require_root!();
+    let d = daemon("bad");
+    let p = &d.prefix;
+    let r = d.req("POST", "/containers/create", "{not json");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("invalid JSON"));
+    assert_eq!(d.req("GET", "/containers/nope-nope/json", "").status, 404);
+    assert_eq!(d.req("POST", "/containers/nope-nope/start", "").status, 404);
+    let r = d.req(
+        "POST",
+        "/containers/create",
+        &json!({"Image": "no-such-image:1"}).to_string(),
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["message"], "No such image: no-such-image:1");
+    let r = d.req(
+        "POST",
+        "/containers/create",
+        &json!({"Image": "busybox", "HostConfig": {"Memory": 100}}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    d.create(
+        &format!("{p}-dup"),
+        json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/containers/create?name={p}-dup"),
+        &json!({"Image": "busybox", "Cmd": ["true"]}).to_string(),
+    );
+    assert_eq!(r.status, 409);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("is already in use"));
+    let r = d.req(
+        "POST",
+        "/containers/create",
+        &json!({"Image": "busybox", "Cmd": [], "Entrypoint": []}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(d.req("GET", "/_ping", "").status, 200);
+}

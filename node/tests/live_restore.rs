@@ -1,0 +1,123 @@
+//! Live restore: SIGKILL berthd while containers run; after a restart they still run, their
+//! logs have no gap, and an exit that happened meanwhile is recorded with its code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::{wait_until, TestDaemon};
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn containers_survive_a_killed_daemon() {
+    require_root!();
+    let mut d = TestDaemon::start("live");
+    d.import_busybox();
+    let p = d.prefix.clone();
+    let ticker = d.create(&format!("{p}-tick"), json!({"Image": "busybox", "Cmd": ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"]}));
+    let quitter = d.create(
+        &format!("{p}-quit"),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "sleep 2; exit 42"]}),
+    );
+    for id in [&ticker, &quitter] {
+        assert_eq!(
+            d.req("POST", &format!("/containers/{id}/start"), "").status,
+            204
+        );
+    }
+    let pid = d.inspect(&ticker)["State"]["Pid"].as_i64().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || d
+        .logs(&ticker)
+        .lines()
+        .count()
+        >= 3));
+    d.kill9();
+    std::thread::sleep(Duration::from_secs(3)); // the quitter exits while berthd is down
+    d.spawn();
+    let st = d.inspect(&ticker);
+    assert_eq!(st["State"]["Running"], true);
+    assert_eq!(
+        st["State"]["Pid"].as_i64().unwrap(),
+        pid,
+        "the same process, not a restart"
+    );
+    let q = d.inspect(&quitter);
+    assert_eq!(q["State"]["Status"], "exited");
+    assert_eq!(q["State"]["ExitCode"], 42);
+    assert!(wait_until(Duration::from_secs(10), || d
+        .logs(&ticker)
+        .lines()
+        .count()
+        >= 25));
+    let logs = d.logs(&ticker);
+    let nums: Vec<i64> = logs.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        nums.windows(2).all(|w| w[1] == w[0] + 1),
+        "gap in logs: {logs}"
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{ticker}/kill"), "")
+            .status,
+        204
+    );
+    let r = d.req("POST", &format!("/containers/{ticker}/wait"), "");
+    assert_eq!(r.json()["StatusCode"], 137);
+}
+
+#[test]
+fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
+    require_root!();
+    let mut d = TestDaemon::start("crash");
+    d.import_busybox();
+    let p = d.prefix.clone();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(d.create(
+            &format!("{p}-c{i}"),
+            json!({"Image": "busybox", "Cmd": ["sleep", "300"]}),
+        ));
+    }
+    // Fire the starts and kill the daemon while they are in flight.
+    let sock = d.socket.clone();
+    let starts: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (sock, id) = (sock.clone(), id.clone());
+            std::thread::spawn(move || {
+                use std::io::Write;
+                if let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) {
+                    let _ = write!(s, "POST /containers/{id}/start HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    d.kill9();
+    for s in starts {
+        let _ = s.join();
+    }
+    d.spawn();
+    for id in &ids {
+        let r = d.req("DELETE", &format!("/containers/{id}?force=1"), "");
+        assert_eq!(r.status, 204, "rm -f {id}: {}", r.text());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains(&d.root.display().to_string()),
+        "a rootfs is still mounted"
+    );
+    for id in &ids {
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists(),
+            "cgroup left for {id}"
+        );
+        assert!(!d.data_root().join("containers").join(id).exists());
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds berth (release), starts berthd on the default socket, imports a busybox image and runs
+# a container with the berth CLI. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo build --release --locked --bins
+bin=$PWD/target/release
+sock=/run/berth/berth.sock
+if ! "$bin/berth" -H "unix://$sock" version >/dev/null 2>&1; then
+  mkdir -p /run/berth /var/log
+  nohup "$bin/berthd" >/var/log/berthd.log 2>&1 &
+  echo $! >/run/berth/berthd.pid
+  for _ in $(seq 100); do "$bin/berth" -H "unix://$sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+export BERTH_HOST=unix://$sock
+if ! "$bin/berth" image inspect busybox:latest >/dev/null 2>&1; then
+  bash scripts/busybox-rootfs.sh /tmp/berth-busybox.tar
+  "$bin/berth" import -c 'CMD ["sh"]' /tmp/berth-busybox.tar busybox:latest
+fi
+"$bin/berth" run --rm busybox echo "hello from a berth container"
+"$bin/berth" run -d --name quickstart-web busybox sh -c 'while true; do date; sleep 1; done' >/dev/null 2>&1 || true
+"$bin/berth" ps
+echo "berthd is running on $sock (log: /var/log/berthd.log); try: DOCKER_HOST=unix://$sock docker ps"
