@@ -1,1 +1,311 @@
-fn main() {}
+//! Benchmark (a program, not a test): end-to-end `berth run --rm busybox true` against bare
+//! `runc run` of the same rootfs and `docker run --rm busybox true` in the same run, then
+//! berthd's idle RSS, one monitor's RSS and the size of the release binaries. Needs root.
+//! Peers: runc from PATH; docker when `BENCH_DOCKER_HOST` (or /var/run/docker.sock) answers.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark program reports on stdout and aborts on setup failure"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 50;
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("run_latency: needs root (SKIP)");
+        return;
+    }
+    let n = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N);
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let work = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir()
+        .unwrap();
+    let tar = work.path().join("busybox.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
+    assert!(
+        Command::new("bash")
+            .arg(script)
+            .arg(&tar)
+            .status()
+            .unwrap()
+            .success(),
+        "busybox-rootfs.sh failed"
+    );
+
+    let daemon = Daemon::start(&bins, work.path());
+    let berth = bins.join("berth");
+    let host = format!("unix://{}", daemon.socket.display());
+    if !berth.exists() {
+        println!(
+            "berth CLI not built at {}: run `cargo build --release --bins` first",
+            berth.display()
+        );
+        return;
+    }
+    let berth_cmd = |args: &[&str]| {
+        let mut c = Command::new(&berth);
+        c.env("BERTH_HOST", &host).args(args);
+        c
+    };
+    assert!(berth_cmd(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "busybox:latest"
+    ])
+    .stdout(Stdio::null())
+    .status()
+    .unwrap()
+    .success());
+    let b = sample(n, || berth_cmd(&["run", "--rm", "busybox", "true"]));
+
+    let runc = runc_samples(n, work.path(), &tar);
+    let docker = docker_samples(n, &tar);
+    println!(
+        "{}",
+        line(
+            "run --rm busybox true",
+            &b,
+            runc.as_ref().map(|r| ("runc run", r))
+        )
+    );
+    match &docker {
+        Some(d) => println!("{}", line("run --rm busybox true", &b, Some(("docker", d)))),
+        None => println!("run --rm busybox true   docker: peer: not installed (set BENCH_DOCKER_HOST to a running dockerd)"),
+    }
+
+    // Footprint.
+    std::thread::sleep(Duration::from_millis(500));
+    println!(
+        "berthd idle RSS        {:.1} MiB   (promise ≤ 15 MiB)",
+        rss_kib(daemon.pid) as f64 / 1024.0
+    );
+    let out = berth_cmd(&["run", "-d", "busybox", "sleep", "60"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    match monitor_pid(&id) {
+        Some(pid) => println!("monitor RSS            {:.2} MiB   (promise ≤ 2 MiB; containerd-shim ~13 MiB, conmon ~2 MiB)", rss_kib(pid) as f64 / 1024.0),
+        None => println!("monitor RSS            monitor not found"),
+    }
+    let _ = berth_cmd(&["rm", "-f", &id]).stdout(Stdio::null()).status();
+    let release = bins
+        .parent()
+        .map(|p| p.join("release"))
+        .filter(|p| p.exists())
+        .unwrap_or(bins.clone());
+    let mut total = 0u64;
+    let mut parts = Vec::new();
+    for name in ["berthd", "berth-monitor", "berth"] {
+        let size = std::fs::metadata(release.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        total += size;
+        parts.push(format!("{name} {:.1}", size as f64 / 1048576.0));
+    }
+    println!(
+        "binaries on disk       {:.1} MiB   ({}; promise ≤ 25 MiB, in {})",
+        total as f64 / 1048576.0,
+        parts.join(", "),
+        release.display()
+    );
+}
+
+struct Daemon {
+    child: std::process::Child,
+    pid: i32,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(bins: &Path, work: &Path) -> Self {
+        let socket = work.join("exec/berth.sock");
+        let child = Command::new(bins.join("berthd"))
+            .arg("--data-root")
+            .arg(work.join("data"))
+            .arg("--exec-root")
+            .arg(work.join("exec"))
+            .arg("--log-level")
+            .arg("warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn berthd");
+        let pid = i32::try_from(child.id()).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Daemon { child, pid, socket }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+fn sample(n: usize, mut cmd: impl FnMut() -> Command) -> Vec<f64> {
+    // One warm-up run, not counted.
+    let _ = cmd().stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let st = cmd()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "benchmark command failed");
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn line(what: &str, b: &[f64], peer: Option<(&str, &Vec<f64>)>) -> String {
+    let mine = format!(
+        "{what}   berth p50 {:.1} ms p90 {:.1}",
+        pct(b, 0.5),
+        pct(b, 0.9)
+    );
+    match peer {
+        Some((name, p)) => format!(
+            "{mine}   {name} p50 {:.1} ms p90 {:.1}   ratio {:.2}   n={}",
+            pct(p, 0.5),
+            pct(p, 0.9),
+            pct(b, 0.5) / pct(p, 0.5),
+            b.len()
+        ),
+        None => format!("{mine}   runc: peer: not installed   n={}", b.len()),
+    }
+}
+
+fn runc_samples(n: usize, work: &Path, tar: &Path) -> Option<Vec<f64>> {
+    if Command::new("runc")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return None;
+    }
+    let bundle = work.join("runc-bundle");
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-xf")
+        .arg(tar)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("runc")
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .unwrap()
+        .success());
+    let path = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!(["true"]);
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let root = work.join("runc-root");
+    let mut i = 0;
+    Some(sample(n, || {
+        i += 1;
+        let mut c = Command::new("runc");
+        c.arg("--root")
+            .arg(&root)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(format!("berth-bench-{}-{i}", std::process::id()));
+        c
+    }))
+}
+
+fn docker_samples(n: usize, tar: &Path) -> Option<Vec<f64>> {
+    let host =
+        std::env::var("BENCH_DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &host).args(args);
+        c
+    };
+    let up = docker(&["version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !up {
+        return None;
+    }
+    let has = docker(&["image", "inspect", "busybox:latest"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        let _ = docker(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str()?,
+            "busybox:latest",
+        ])
+        .stdout(Stdio::null())
+        .status();
+    }
+    Some(sample(n, || docker(&["run", "--rm", "busybox", "true"])))
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn monitor_pid(id: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("berth-monitor") && cmd.contains(id) {
+            return Some(pid);
+        }
+    }
+    None
+}

@@ -44,7 +44,11 @@ fn lifecycle_runs_logs_stops_and_removes() {
         json!({}),
     );
     assert_eq!(code, 3);
-    assert_eq!(d.logs(&id), "out\nerr\n");
+    let mut lines: Vec<String> = d.logs(&id).lines().map(String::from).collect();
+    lines.sort(); // two pipes: no order between stdout and stderr
+    assert_eq!(lines, vec!["err", "out"]);
+    let r = d.req("GET", &format!("/containers/{id}/logs?stdout=1"), "");
+    assert_eq!(String::from_utf8_lossy(&common::demux(&r.body)), "out\n");
     let st = d.inspect(&id);
     assert_eq!(st["State"]["Status"], "exited");
     assert_eq!(st["State"]["ExitCode"], 3);

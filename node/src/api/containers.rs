@@ -223,7 +223,12 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
     let out = engine
-        .attach(&id, q.flag("stdout", false), q.flag("stderr", false))
+        .attach(
+            &id,
+            q.flag("stdout", false),
+            q.flag("stderr", false),
+            q.flag("stdin", false),
+        )
         .await?;
     if stream::wants_upgrade(&req) {
         Ok(stream::upgrade_response(&mut req, out))

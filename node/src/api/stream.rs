@@ -67,7 +67,17 @@ pub fn upgrade_response(req: &mut Request, output: Output) -> Response {
                 return;
             }
         };
-        let mut io = TokioIo::new(upgraded);
+        let (mut reader, mut io) = tokio::io::split(TokioIo::new(upgraded));
+        if let Some(sink) = output.stdin {
+            tokio::spawn(async move {
+                if let Some(mut target) = sink.connect().await {
+                    // The client's half-close ends the copy; shutting down our write side tells
+                    // the monitor, which closes the container's stdin when it is `StdinOnce`.
+                    let _ = tokio::io::copy(&mut reader, &mut target).await;
+                    let _ = target.shutdown().await;
+                }
+            });
+        }
         let mut rx = output.chunks;
         while let Some(chunk) = rx.recv().await {
             if io.write_all(&frame(&chunk, tty)).await.is_err() {

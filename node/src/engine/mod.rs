@@ -33,6 +33,13 @@ impl Paths {
         self.data_root.join("containers").join(id)
     }
 
+    /// The socket a monitor takes stdin on. Kept short: unix socket paths are limited to 108 bytes.
+    pub fn stdin_socket(&self, id: &str) -> PathBuf {
+        self.exec_root
+            .join("stdin")
+            .join(format!("{}.sock", &id[..24.min(id.len())]))
+    }
+
     /// libcontainer's state root.
     pub fn runtime_root(&self) -> PathBuf {
         self.exec_root.join("runtime")
@@ -64,7 +71,11 @@ impl Engine {
         host: HostFacts,
         warnings: Vec<String>,
     ) -> Result<Arc<Engine>> {
-        for dir in [paths.data_root.join("containers"), paths.runtime_root()] {
+        for dir in [
+            paths.data_root.join("containers"),
+            paths.runtime_root(),
+            paths.exec_root.join("stdin"),
+        ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         }

@@ -20,6 +20,7 @@ pub struct CreateContainer {
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub open_stdin: bool,
+    pub stdin_once: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,

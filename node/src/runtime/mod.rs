@@ -34,8 +34,17 @@ pub struct MonitorConfig {
     pub pids_path: PathBuf,
     /// Memory cgroup directory (v1) or unified cgroup directory (v2), read for OOM kills.
     pub oom_cgroup_dirs: Vec<PathBuf>,
-    /// Allocate no stdin; with `tty` the output is logged as one stream.
+    /// The container has a TTY (not yet allocated; output is logged as it comes).
     pub tty: bool,
+    /// Give the container a stdin pipe fed through `stdin_socket`; otherwise /dev/null.
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Close the container's stdin after the first attached client half-closes.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Unix socket where attach clients write the container's stdin.
+    #[serde(default)]
+    pub stdin_socket: PathBuf,
 }
 
 /// The pids a started monitor records, so a restarted daemon can find the container again.

@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
@@ -13,6 +14,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::SigHandler;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
@@ -86,8 +88,22 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         .map_err(|e| format!("open log {}: {e}", cfg.log_path.display()))?;
     let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let stdin = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
-    let mut container = ContainerBuilder::new(cfg.id.clone(), SyscallType::Linux)
+    let (stdin, stdin_feed) = if cfg.open_stdin {
+        let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let _ = std::fs::remove_file(&cfg.stdin_socket);
+        let listener = UnixListener::bind(&cfg.stdin_socket)
+            .map_err(|e| format!("stdin socket {}: {e}", cfg.stdin_socket.display()))?;
+        (File::from(r), Some((listener, File::from(w))))
+    } else {
+        (
+            File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?,
+            None,
+        )
+    };
+    // Rust ignores SIGPIPE and an ignored signal survives exec: let the container's processes
+    // start with the default, as they would under Docker, and ignore it again ourselves after.
+    set_sigpipe(SigHandler::SigDfl);
+    let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::Linux)
         .with_root_path(&cfg.runtime_root)
         .map_err(|e| format!("runtime root: {e}"))?
         .with_stdin(OwnedFd::from(stdin))
@@ -96,8 +112,9 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         .as_init(&cfg.bundle)
         .with_systemd(false)
         .with_detach(true)
-        .build()
-        .map_err(|e| format!("create container: {e}"))?;
+        .build();
+    set_sigpipe(SigHandler::SigIgn);
+    let mut container = built.map_err(|e| format!("create container: {e}"))?;
     let pid = container
         .pid()
         .map(|p| p.as_raw())
@@ -121,7 +138,17 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
             })
         })
         .collect();
+    if let Some((listener, pipe)) = stdin_feed {
+        let once = cfg.stdin_once;
+        // Not joined: it may block in accept() after the container ended; process exit ends it.
+        std::thread::spawn(move || feed_stdin(&listener, pipe, once));
+    }
     Ok((container, pids, copiers))
+}
+
+fn set_sigpipe(handler: SigHandler) {
+    // SAFETY: only the default or ignore dispositions are installed, no handler function runs.
+    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, handler) };
 }
 
 fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
@@ -147,6 +174,20 @@ fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
         Some(opts.as_str()),
     )
     .map_err(io::Error::from)
+}
+
+/// Copies what attach clients send into the container's stdin; with `once`, the first
+/// client's half-close closes stdin (`echo hi | docker run -i busybox cat` ends).
+fn feed_stdin(listener: &UnixListener, mut pipe: File, once: bool) {
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        if io::copy(&mut conn, &mut pipe).is_err() {
+            return; // the container closed its stdin
+        }
+        if once {
+            return;
+        }
+    }
 }
 
 /// Waits for the container's init; its exit status the way Docker reports it.
@@ -187,4 +228,7 @@ fn cleanup(cfg: &MonitorConfig, container: Option<&mut Container>) {
         let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
     }
     let _ = umount2(&cfg.bundle.join("rootfs"), MntFlags::MNT_DETACH);
+    if cfg.open_stdin {
+        let _ = std::fs::remove_file(&cfg.stdin_socket);
+    }
 }

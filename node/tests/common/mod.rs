@@ -280,6 +280,19 @@ pub fn demux(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The payloads of the frames of one stream (1 stdout, 2 stderr).
+pub fn demux_stream(mut b: &[u8], stream: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let n = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        if b[0] == stream {
+            out.extend_from_slice(&b[8..(8 + n).min(b.len())]);
+        }
+        b = &b[(8 + n).min(b.len())..];
+    }
+    out
+}
+
 /// Polls `cond` until it holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

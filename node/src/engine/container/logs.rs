@@ -27,6 +27,38 @@ pub struct LogChunk {
 pub struct Output {
     pub tty: bool,
     pub chunks: mpsc::Receiver<LogChunk>,
+    /// Where an attached client's input goes, when it asked for stdin and the container has one.
+    pub stdin: Option<StdinSink>,
+}
+
+/// The container's stdin as seen by an attach: reachable once the container runs.
+pub struct StdinSink {
+    socket: PathBuf,
+    changes: watch::Receiver<Change>,
+    exits_at_attach: u64,
+}
+
+impl StdinSink {
+    /// Waits for the container to run, then connects to its monitor's stdin socket.
+    pub async fn connect(mut self) -> Option<tokio::net::UnixStream> {
+        let start = self.exits_at_attach;
+        let running = self
+            .changes
+            .wait_for(|c| c.running || c.exits > start || c.removed)
+            .await
+            .ok()?
+            .running;
+        if !running {
+            return None;
+        }
+        for _ in 0..100 {
+            if let Ok(s) = tokio::net::UnixStream::connect(&self.socket).await {
+                return Some(s);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
 }
 
 struct Follow {
@@ -59,8 +91,14 @@ impl Engine {
         ))
     }
 
-    /// Live output from now until the container's next exit (attach).
-    pub async fn attach(&self, key: &str, stdout: bool, stderr: bool) -> Result<Output> {
+    /// Live output from now until the container's next exit (attach), and its stdin if asked.
+    pub async fn attach(
+        &self,
+        key: &str,
+        stdout: bool,
+        stderr: bool,
+        stdin: bool,
+    ) -> Result<Output> {
         let handle = self.lookup(key)?;
         let rec = handle.snapshot().await;
         let changes = handle.subscribe();
@@ -75,16 +113,21 @@ impl Engine {
         };
         // docker run attaches before it starts the container: follow until the next exit.
         let until = now.exits + 1;
-        Ok(spawn_follow(
-            rec.config.tty,
-            Follow {
-                path,
-                offset,
-                req,
-                until_exits: Some(until),
-                changes,
-            },
-        ))
+        let sink = (stdin && rec.config.open_stdin).then(|| StdinSink {
+            socket: self.paths.stdin_socket(&rec.id),
+            changes: changes.clone(),
+            exits_at_attach: now.exits,
+        });
+        let follow = Follow {
+            path,
+            offset,
+            req,
+            until_exits: Some(until),
+            changes,
+        };
+        let mut out = spawn_follow(rec.config.tty, follow);
+        out.stdin = sink;
+        Ok(out)
     }
 }
 
@@ -95,7 +138,11 @@ fn spawn_follow(tty: bool, f: Follow) -> Output {
             tracing::debug!(error = %e, "log follower ended");
         }
     });
-    Output { tty, chunks: rx }
+    Output {
+        tty,
+        chunks: rx,
+        stdin: None,
+    }
 }
 
 async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {

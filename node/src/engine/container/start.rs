@@ -95,6 +95,9 @@ impl Engine {
                 .map(|r| r.join("berth").join(&rec.id))
                 .collect(),
             tty: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            stdin_socket: self.paths.stdin_socket(&rec.id),
         };
         for stale in [&cfg.exit_path, &cfg.pids_path] {
             let _ = std::fs::remove_file(stale);

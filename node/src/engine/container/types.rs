@@ -21,6 +21,8 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,
