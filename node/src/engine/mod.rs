@@ -40,6 +40,11 @@ impl Paths {
             .join(format!("{}.sock", &id[..24.min(id.len())]))
     }
 
+    /// The static init binary `--init` mounts as /sbin/docker-init.
+    pub fn init_binary(&self) -> PathBuf {
+        self.data_root.join("bin").join("berth-init")
+    }
+
     /// libcontainer's state root.
     pub fn runtime_root(&self) -> PathBuf {
         self.exec_root.join("runtime")
@@ -79,6 +84,7 @@ impl Engine {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         }
+        install_init(&paths.init_binary())?;
         let store = Store::open(&paths.data_root)?;
         let images = ImageStore::open(&paths.data_root.join("image"), &store)?;
         let id = daemon_id(&paths.data_root)?;
@@ -174,6 +180,22 @@ impl Engine {
     pub(crate) fn me(&self) -> Option<Arc<Engine>> {
         self.this.upgrade()
     }
+}
+
+/// The init binary built into berthd (see build.rs), written out where containers can mount it.
+const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+fn install_init(path: &Path) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|b| b == INIT_BINARY) {
+        return Ok(());
+    }
+    let io = |e| EngineError::io(format!("install {}", path.display()), e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    crate::runtime::files::write_atomic(path, INIT_BINARY).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(io)
 }
 
 /// The daemon id, made once and kept in `<data_root>/engine-id`.

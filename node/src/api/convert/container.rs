@@ -70,11 +70,6 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
             "published ports are not supported by this berthd yet",
         ));
     }
-    if h.init == Some(true) {
-        return Err(ApiError::bad_request(
-            "--init is not supported by this berthd yet",
-        ));
-    }
     let (restart_policy, restart_max) = match h.restart_policy {
         None => (RestartPolicy::No, 0),
         Some(p) => (
@@ -113,7 +108,7 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         } else {
             network_mode
         },
-        init: false,
+        init: h.init.unwrap_or(false),
         auto_remove: h.auto_remove.unwrap_or(false),
         restart_policy,
         restart_max,

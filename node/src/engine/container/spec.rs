@@ -57,6 +57,8 @@ pub struct SpecPaths<'a> {
     pub hostname_file: &'a Path,
     pub hosts_file: &'a Path,
     pub resolv_file: &'a Path,
+    /// The static init for `--init`.
+    pub init: &'a Path,
 }
 
 /// What the host can do, found once at daemon start.
@@ -101,7 +103,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         "process": {
             "terminal": false,
             "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": rec.additional_gids},
-            "args": rec.args(),
+            "args": args(rec),
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
@@ -120,6 +122,20 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         },
     });
     serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
+}
+
+/// Docker's init path inside the container.
+const INIT_PATH: &str = "/sbin/docker-init";
+
+fn args(rec: &ContainerRecord) -> Vec<String> {
+    if rec.host.init {
+        [INIT_PATH.to_string(), "--".to_string()]
+            .into_iter()
+            .chain(rec.args())
+            .collect()
+    } else {
+        rec.args()
+    }
 }
 
 fn capabilities(rec: &ContainerRecord) -> Vec<String> {
@@ -167,6 +183,9 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
         ("/etc/resolv.conf", paths.resolv_file),
     ] {
         m.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    }
+    if rec.host.init {
+        m.push(json!({"destination": INIT_PATH, "type": "bind", "source": paths.init, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
     m
 }
@@ -240,6 +259,7 @@ mod tests {
             hostname_file: &p,
             hosts_file: &p,
             resolv_file: &p,
+            init: &p,
         };
         build(rec, &paths, host).unwrap()
     }
@@ -346,6 +366,30 @@ mod tests {
         assert!(has_net(&spec_for(&rec, HostFacts::default())));
         rec.host.network_mode = "host".into();
         assert!(!has_net(&spec_for(&rec, HostFacts::default())));
+    }
+
+    #[test]
+    fn init_runs_first_and_is_mounted_read_only() {
+        let mut rec = record();
+        rec.host.init = true;
+        let s = spec_for(&rec, HostFacts::default());
+        let args = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .args()
+            .as_ref()
+            .unwrap()
+            .clone();
+        assert_eq!(args[..3], ["/sbin/docker-init", "--", "/bin/sh"]);
+        let m = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == &PathBuf::from("/sbin/docker-init"))
+            .unwrap();
+        assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
     }
 
     #[test]

@@ -67,11 +67,13 @@ impl Engine {
             dir.join("hosts"),
             dir.join("resolv.conf"),
         );
+        let init = self.paths.init_binary();
         let paths = SpecPaths {
             rootfs: &rootfs,
             hostname_file: &hostname,
             hosts_file: &hosts,
             resolv_file: &resolv,
+            init: &init,
         };
         let spec = spec::build(rec, &paths, self.host)?;
         let spec_bytes =
@@ -107,8 +109,10 @@ impl Engine {
         let pids = match self.launcher.start(&dir, &cfg).await {
             Ok(p) => p,
             Err(e) => {
+                let (e, code) =
+                    classify_start_error(e, rec.args().first().map(String::as_str).unwrap_or(""));
                 rec.state.error = e.to_string();
-                rec.state.exit_code = 128;
+                rec.state.exit_code = code;
                 let _ = handle.publish(rec, &self.records, false);
                 return Err(e);
             }
@@ -211,6 +215,21 @@ impl Engine {
     }
 }
 
+/// Docker's wording and exit code for a failed start: clients (the docker CLI among them) turn
+/// "executable file not found" into exit 127 and "permission denied" into 126.
+pub fn classify_start_error(e: EngineError, cmd: &str) -> (EngineError, i64) {
+    let msg = e.to_string();
+    if msg.contains("not found in $PATH") {
+        let m = format!("failed to create task for container: exec: \"{cmd}\": executable file not found in $PATH");
+        return (EngineError::InvalidArgument(m), 127);
+    }
+    if msg.contains("does not have correct permissions") {
+        let m = format!("failed to create task for container: exec: \"{cmd}\": permission denied");
+        return (EngineError::InvalidArgument(m), 126);
+    }
+    (e, 128)
+}
+
 /// Whether the policy restarts a container that just exited.
 pub fn should_restart(rec: &ContainerRecord) -> bool {
     if rec.state.manually_stopped {
@@ -274,6 +293,18 @@ mod tests {
         r.state.manually_stopped = true;
         assert!(!should_restart(&r));
         assert!(!should_restart(&exited(RestartPolicy::No, 0, 1, 0)));
+    }
+
+    #[test]
+    fn missing_executables_read_like_docker_and_exit_127() {
+        let e =
+            EngineError::Runtime("create container: executable 'nope' not found in $PATH".into());
+        let (e, code) = classify_start_error(e, "nope");
+        assert_eq!(code, 127);
+        assert!(e
+            .to_string()
+            .contains("exec: \"nope\": executable file not found in $PATH"));
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument);
     }
 
     #[test]
