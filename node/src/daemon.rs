@@ -58,6 +58,9 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
         HostFacts {
             swap_accounting: swap,
             seccomp: true,
+            cap_bounding: crate::engine::container::caps::host_bounding(
+                &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+            ),
         },
         warnings,
     )

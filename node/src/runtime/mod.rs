@@ -6,6 +6,7 @@
 pub mod files;
 pub mod launch;
 pub mod logfile;
+pub mod loopback;
 pub mod monitor;
 pub mod pidfd;
 

@@ -115,18 +115,14 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         .build();
     set_sigpipe(SigHandler::SigIgn);
     let mut container = built.map_err(|e| format!("create container: {e}"))?;
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or("container has no pid")?;
-    container
-        .start()
-        .map_err(|e| format!("start container: {e}"))?;
-    let pids = MonitorPids {
-        monitor: std::process::id().cast_signed(),
-        container: pid,
+    let pids = match start_created(cfg, &mut container) {
+        Ok(p) => p,
+        Err(e) => {
+            // The init waits in its namespaces for a start that will not come: remove it.
+            let _ = container.delete(true);
+            return Err(e);
+        }
     };
-    write_json_atomic(&cfg.pids_path, &pids).map_err(|e| format!("record pids: {e}"))?;
     // Threads only now: libcontainer has finished forking.
     let writer = std::sync::Arc::new(LogWriter::new(log));
     let copiers = [(Stream::Stdout, out_r), (Stream::Stderr, err_r)]
@@ -144,6 +140,23 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         std::thread::spawn(move || feed_stdin(&listener, pipe, once));
     }
     Ok((container, pids, copiers))
+}
+
+fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<MonitorPids, String> {
+    let pid = container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or("container has no pid")?;
+    super::loopback::up_in(pid).map_err(|e| format!("bring up loopback: {e}"))?;
+    container
+        .start()
+        .map_err(|e| format!("start container: {e}"))?;
+    let pids = MonitorPids {
+        monitor: std::process::id().cast_signed(),
+        container: pid,
+    };
+    write_json_atomic(&cfg.pids_path, &pids).map_err(|e| format!("record pids: {e}"))?;
+    Ok(pids)
 }
 
 fn set_sigpipe(handler: SigHandler) {

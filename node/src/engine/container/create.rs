@@ -44,6 +44,20 @@ impl Engine {
                  You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
+        let (_, missing) = super::caps::effective(
+            req.host.privileged,
+            &req.host.cap_add,
+            &req.host.cap_drop,
+            self.host.cap_bounding,
+        );
+        let warnings: Vec<String> = missing
+            .iter()
+            .map(|c| {
+                format!(
+                    "the host's capability bounding set lacks {c}: the container runs without it"
+                )
+            })
+            .collect();
         let rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -68,7 +82,7 @@ impl Engine {
             .lock()
             .map_err(|_| EngineError::Internal("container map poisoned".into()))?
             .insert(id.clone(), handle);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     fn layout(&self, rec: &ContainerRecord) -> Result<()> {

@@ -8,24 +8,6 @@ use std::path::Path;
 use super::types::ContainerRecord;
 use crate::error::{EngineError, Result};
 
-/// Docker's default capability set (CapEff 00000000a80425fb).
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
 const MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
@@ -62,17 +44,30 @@ pub struct SpecPaths<'a> {
 }
 
 /// What the host can do, found once at daemon start.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct HostFacts {
     /// The memory cgroup has swap accounting (`memory.memsw.*` on v1).
     pub swap_accounting: bool,
     /// Apply the seccomp profile (needs libseccomp at build time).
     pub seccomp: bool,
+    /// The capability bounding set berthd runs with; containers get no capability outside it.
+    pub cap_bounding: u64,
+}
+
+impl Default for HostFacts {
+    fn default() -> Self {
+        HostFacts {
+            swap_accounting: false,
+            seccomp: false,
+            cap_bounding: u64::MAX,
+        }
+    }
 }
 
 /// The runtime spec for `rec`.
 pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
-    let caps: Vec<String> = capabilities(rec);
+    let caps: Vec<String> = capabilities(rec, host);
+    let privileged = rec.host.privileged;
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -116,9 +111,9 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
             "resources": resources(rec, host),
-            "maskedPaths": MASKED_PATHS,
-            "readonlyPaths": READONLY_PATHS,
-            "seccomp": if host.seccomp { super::seccomp::profile() } else { Value::Null },
+            "maskedPaths": if privileged { &[][..] } else { &MASKED_PATHS[..] },
+            "readonlyPaths": if privileged { &[][..] } else { &READONLY_PATHS[..] },
+            "seccomp": if host.seccomp && !privileged { super::seccomp::profile() } else { Value::Null },
         },
     });
     serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
@@ -138,28 +133,9 @@ fn args(rec: &ContainerRecord) -> Vec<String> {
     }
 }
 
-fn capabilities(rec: &ContainerRecord) -> Vec<String> {
-    let norm = |c: &String| {
-        let up = c.to_ascii_uppercase();
-        if up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        }
-    };
-    let drop: Vec<String> = rec.host.cap_drop.iter().map(norm).collect();
-    let all = drop.iter().any(|c| c == "CAP_ALL");
-    let mut caps: Vec<String> = DEFAULT_CAPS
-        .iter()
-        .map(|c| c.to_string())
-        .filter(|c| !all && !drop.contains(c))
-        .collect();
-    for c in rec.host.cap_add.iter().map(norm) {
-        if c != "CAP_ALL" && !caps.contains(&c) {
-            caps.push(c);
-        }
-    }
-    caps
+fn capabilities(rec: &ContainerRecord, host: HostFacts) -> Vec<String> {
+    let h = &rec.host;
+    super::caps::effective(h.privileged, &h.cap_add, &h.cap_drop, host.cap_bounding).0
 }
 
 fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
@@ -174,7 +150,7 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if rec.host.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
     for (dest, src) in [
@@ -221,7 +197,12 @@ fn resources(rec: &ContainerRecord, host: HostFacts) -> Value {
             }),
         );
     }
-    let mut res = json!({"devices": devices(), "memory": memory, "cpu": cpu});
+    let devices = if h.privileged {
+        json!([{"allow": true, "access": "rwm"}])
+    } else {
+        devices()
+    };
+    let mut res = json!({"devices": devices, "memory": memory, "cpu": cpu});
     if let Some(limit) = h.pids_limit.filter(|l| *l > 0) {
         res["pids"] = json!({"limit": limit});
     }
@@ -321,7 +302,7 @@ mod tests {
             &rec,
             HostFacts {
                 swap_accounting: true,
-                seccomp: false,
+                ..HostFacts::default()
             },
         );
         let mem = *s
