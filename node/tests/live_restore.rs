@@ -121,3 +121,54 @@ fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
         assert!(!d.data_root().join("containers").join(id).exists());
     }
 }
+
+#[test]
+fn restart_policies_apply_to_exits_while_the_daemon_was_down() {
+    require_root!();
+    let mut d = TestDaemon::start("rpdown");
+    d.import_busybox();
+    let p = d.prefix.clone();
+    let body = |policy: &str| json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"RestartPolicy": {"Name": policy}}});
+    let always = d.create(&format!("{p}-always"), body("always"));
+    let unless = d.create(&format!("{p}-unless"), body("unless-stopped"));
+    let none = d.create(&format!("{p}-none"), body("no"));
+    for id in [&always, &unless, &none] {
+        assert_eq!(
+            d.req("POST", &format!("/containers/{id}/start"), "").status,
+            204
+        );
+    }
+    assert_eq!(
+        d.req("POST", &format!("/containers/{unless}/stop?t=0"), "")
+            .status,
+        204
+    );
+    let pids: Vec<i64> = [&always, &none]
+        .iter()
+        .map(|id| d.inspect(id)["State"]["Pid"].as_i64().unwrap())
+        .collect();
+    d.kill9();
+    for pid in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    d.spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), || d.inspect(&always)["State"]
+            ["Running"]
+            == true),
+        "always: {}",
+        d.inspect(&always)
+    );
+    let n = d.inspect(&none);
+    assert_eq!(n["State"]["Status"], "exited");
+    assert_eq!(n["State"]["ExitCode"], 137);
+    assert_eq!(
+        d.inspect(&unless)["State"]["Status"],
+        "exited",
+        "a stopped unless-stopped container stays stopped"
+    );
+}
