@@ -9,6 +9,7 @@ pub mod logfile;
 pub mod loopback;
 pub mod monitor;
 pub mod pidfd;
+pub mod trim;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -42,6 +42,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
             return fail_handshake(handshake, &e);
         }
     };
+    super::trim::release_startup_pages();
     let mut handshake = handshake;
     let _ = handshake.write_all(b"ok\n");
     drop(handshake);
