@@ -182,23 +182,24 @@ fn sample(n: usize, mut cmd: impl FnMut() -> Command) -> Vec<f64> {
     v
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+/// The `p`-th percentile (nearest rank) of sorted samples.
+fn pct(v: &[f64], p: usize) -> f64 {
+    let i = (v.len().saturating_sub(1) * p + 50) / 100;
     v[i.min(v.len() - 1)]
 }
 
 fn line(what: &str, b: &[f64], peer: Option<(&str, &Vec<f64>)>) -> String {
     let mine = format!(
         "{what}   berth p50 {:.1} ms p90 {:.1}",
-        pct(b, 0.5),
-        pct(b, 0.9)
+        pct(b, 50),
+        pct(b, 90)
     );
     match peer {
         Some((name, p)) => format!(
             "{mine}   {name} p50 {:.1} ms p90 {:.1}   ratio {:.2}   n={}",
-            pct(p, 0.5),
-            pct(p, 0.9),
-            pct(b, 0.5) / pct(p, 0.5),
+            pct(p, 50),
+            pct(p, 90),
+            pct(b, 50) / pct(p, 50),
             b.len()
         ),
         None => format!("{mine}   runc: peer: not installed   n={}", b.len()),
