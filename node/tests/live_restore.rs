@@ -150,7 +150,7 @@ fn restart_policies_apply_to_exits_while_the_daemon_was_down() {
     d.kill9();
     for pid in pids {
         let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
+            nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
             nix::sys::signal::Signal::SIGKILL,
         );
     }
