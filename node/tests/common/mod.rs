@@ -227,6 +227,12 @@ impl Drop for TestDaemon {
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
+        // The shared `berth` parent cgroups go once empty (rmdir fails while another test uses them).
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("berth"));
+            }
+        }
     }
 }
 
