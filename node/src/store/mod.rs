@@ -21,10 +21,14 @@ pub struct Records {
 impl Store {
     /// Opens (or creates) the database at `<data_root>/state.db`.
     pub fn open(data_root: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(data_root.join("state.db"))
-            .cache_capacity(4 * 1024 * 1024)
-            .open()?;
+        let path = data_root.join("state.db");
+        let db = sled::Config::new().path(&path).cache_capacity(4 * 1024 * 1024).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => EngineError::Internal(format!(
+                "another berthd is using the data root {}: stop it or give this one another --data-root",
+                data_root.display()
+            )),
+            other => EngineError::Store(other),
+        })?;
         Ok(Store { db })
     }
 
