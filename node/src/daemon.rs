@@ -10,7 +10,7 @@ use tower::ServiceExt as _;
 
 use crate::config::Config;
 use crate::engine::container::spec::HostFacts;
-use crate::engine::{cgroup_roots, Engine, Paths};
+use crate::engine::{Engine, Paths};
 use crate::runtime::launch::Launcher;
 
 /// A bound listener.
@@ -74,12 +74,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let cgroups = cgroup_roots(&mountinfo);
-    let (facts, warnings) = host_facts(&cgroups);
+    let cgroups = crate::runtime::cgroups::hierarchies(&mountinfo);
+    let (facts, warnings) = host_facts(&cgroups.memory);
     let paths = Paths {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),
-        cgroup_roots: cgroups,
+        cgroups,
     };
     std::fs::create_dir_all(&paths.data_root)
         .with_context(|| format!("create {}", paths.data_root.display()))?;

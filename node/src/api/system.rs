@@ -102,7 +102,8 @@ pub async fn info(State(engine): State<AppState>) -> ApiResult<impl IntoResponse
     let images = i64::try_from(engine.images().list()?.len()).unwrap_or(0);
     let v2 = engine
         .paths()
-        .cgroup_roots
+        .cgroups
+        .memory
         .iter()
         .any(|r| !r.ends_with("memory"));
     let host = engine.host_facts();

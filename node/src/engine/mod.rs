@@ -23,8 +23,8 @@ pub struct Paths {
     pub data_root: PathBuf,
     /// Volatile: the socket, libcontainer's state.
     pub exec_root: PathBuf,
-    /// cgroup v1 memory hierarchy or the v2 root, for OOM counters and cleanup.
-    pub cgroup_roots: Vec<PathBuf>,
+    /// The host's cgroup hierarchies (for OOM counters and cleanup).
+    pub cgroups: crate::runtime::cgroups::Hierarchies,
 }
 
 impl Paths {
@@ -211,43 +211,4 @@ fn daemon_id(data_root: &Path) -> Result<String> {
     crate::runtime::files::write_atomic(&path, id.as_bytes())
         .map_err(|e| EngineError::io(format!("write {}", path.display()), e))?;
     Ok(id)
-}
-
-/// Reads the cgroup mount table: the v1 memory hierarchy and/or the v2 root.
-pub fn cgroup_roots(mountinfo: &str) -> Vec<PathBuf> {
-    let mut roots = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mount_point = left.split_whitespace().nth(4).unwrap_or("");
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let opts = r.nth(1).unwrap_or("");
-        let is_v1_mem = fstype == "cgroup" && opts.split(',').any(|o| o == "memory");
-        let is_v2_root = fstype == "cgroup2" && !mount_point.ends_with("/unified");
-        if is_v1_mem || is_v2_root {
-            roots.push(Path::new(mount_point).to_path_buf());
-        }
-    }
-    roots
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgroup_roots_finds_v1_memory_and_skips_hybrid_unified() {
-        let mi =
-            "30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n\
-                  31 25 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw\n\
-                  32 25 0:28 / /sys/fs/cgroup/pids rw shared:11 - cgroup cgroup rw,pids\n";
-        assert_eq!(
-            cgroup_roots(mi),
-            vec![PathBuf::from("/sys/fs/cgroup/memory")]
-        );
-        let v2 = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(cgroup_roots(v2), vec![PathBuf::from("/sys/fs/cgroup")]);
-    }
 }

@@ -3,6 +3,7 @@
 //! monitor side (`monitor`) is the only code that calls libcontainer, and only in the monitor
 //! process, which is single-threaded when it forks.
 
+pub mod cgroups;
 pub mod files;
 pub mod launch;
 pub mod logfile;
@@ -36,6 +37,9 @@ pub struct MonitorConfig {
     pub pids_path: PathBuf,
     /// Memory cgroup directory (v1) or unified cgroup directory (v2), read for OOM kills.
     pub oom_cgroup_dirs: Vec<PathBuf>,
+    /// Every cgroup directory of the container, removed when it ends.
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
     /// The container has a TTY (not yet allocated; output is logged as it comes).
     pub tty: bool,
     /// Give the container a stdin pipe fed through `stdin_socket`; otherwise /dev/null.

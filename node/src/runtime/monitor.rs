@@ -35,10 +35,10 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
     if let Err(e) = detach() {
         return fail_handshake(handshake, &format!("detach monitor: {e}"));
     }
-    let (mut container, pids, copiers) = match launch(&cfg) {
+    let (pids, copiers) = match launch(&cfg) {
         Ok(started) => started,
         Err(e) => {
-            cleanup(&cfg, None);
+            cleanup(&cfg);
             return fail_handshake(handshake, &e);
         }
     };
@@ -51,7 +51,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
         let _ = copier.join();
     }
     let oom_killed = oom_kills(&cfg) > 0;
-    cleanup(&cfg, Some(&mut container));
+    cleanup(&cfg);
     let record = ExitRecord {
         exit_code,
         oom_killed,
@@ -78,7 +78,7 @@ fn detach() -> io::Result<()> {
     }
 }
 
-type Started = (Container, MonitorPids, Vec<std::thread::JoinHandle<()>>);
+type Started = (MonitorPids, Vec<std::thread::JoinHandle<()>>);
 
 fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
@@ -140,7 +140,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         // Not joined: it may block in accept() after the container ended; process exit ends it.
         std::thread::spawn(move || feed_stdin(&listener, pipe, once));
     }
-    Ok((container, pids, copiers))
+    Ok((pids, copiers))
 }
 
 fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<MonitorPids, String> {
@@ -235,12 +235,11 @@ fn oom_kills(cfg: &MonitorConfig) -> u64 {
         .sum()
 }
 
-fn cleanup(cfg: &MonitorConfig, container: Option<&mut Container>) {
-    if let Some(c) = container {
-        let _ = c.delete(true);
-    } else {
-        let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
-    }
+/// After the init was reaped: its cgroups, libcontainer's state, the mount. libcontainer's
+/// delete would do the same, but costs tens of milliseconds on a v1 host.
+fn cleanup(cfg: &MonitorConfig) {
+    let _ = super::cgroups::remove_dirs(&cfg.cgroup_dirs, std::time::Duration::from_millis(500));
+    let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
     let _ = umount2(&cfg.bundle.join("rootfs"), MntFlags::MNT_DETACH);
     if cfg.open_stdin {
         let _ = std::fs::remove_file(&cfg.stdin_socket);

@@ -11,7 +11,7 @@ use super::spec::{self, SpecPaths};
 use super::types::{ContainerRecord, ContainerStatus, RestartPolicy};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::runtime::{launch, pidfd, ExitRecord, MonitorConfig, MonitorPids};
+use crate::runtime::{cgroups, launch, pidfd, ExitRecord, MonitorConfig, MonitorPids};
 
 /// Docker's restart back-off: starts at 100 ms, doubles, at most a minute, reset after 10 s of running.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -90,12 +90,8 @@ impl Engine {
             log_path: dir.join("container.log"),
             exit_path: dir.join("exit.json"),
             pids_path: dir.join("pids.json"),
-            oom_cgroup_dirs: self
-                .paths
-                .cgroup_roots
-                .iter()
-                .map(|r| r.join("berth").join(&rec.id))
-                .collect(),
+            oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.id),
+            cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.id),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
@@ -203,15 +199,11 @@ impl Engine {
 
     /// Removes the container's cgroup directories (libcontainer usually has; a crash may not).
     pub(crate) fn remove_cgroups(&self, id: &str) {
-        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return;
-        };
-        for e in entries.flatten() {
-            let _ = std::fs::remove_dir(e.path().join("berth").join(id));
-        }
-        for root in &self.paths.cgroup_roots {
-            let _ = std::fs::remove_dir(root.join("berth").join(id));
-        }
+        // No waiting here (async context): the monitor already waited for the last tasks.
+        let _ = cgroups::remove_dirs(
+            &cgroups::container_dirs(&self.paths.cgroups.all, id),
+            Duration::ZERO,
+        );
     }
 }
 

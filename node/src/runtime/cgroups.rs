@@ -1,0 +1,106 @@
+//! Where a container's cgroups live and how they go away. libcontainer creates them under
+//! `/berth/<id>` in every hierarchy; removing them is a few rmdirs, much cheaper than
+//! libcontainer's generic delete (which re-reads the mount table for every controller).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The cgroup hierarchies of this host, read from /proc/self/mountinfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hierarchies {
+    /// Every cgroup (v1) and cgroup2 mount point.
+    pub all: Vec<PathBuf>,
+    /// Where OOM kills are counted: the v1 memory hierarchy, or the v2 root (not hybrid's `unified`).
+    pub memory: Vec<PathBuf>,
+}
+
+/// Parses a mountinfo table.
+pub fn hierarchies(mountinfo: &str) -> Hierarchies {
+    let mut h = Hierarchies::default();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount_point = PathBuf::from(left.split_whitespace().nth(4).unwrap_or(""));
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let opts = r.nth(1).unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let is_v1_mem = fstype == "cgroup" && opts.split(',').any(|o| o == "memory");
+        let is_v2_root = fstype == "cgroup2" && !mount_point.ends_with("unified");
+        if is_v1_mem || is_v2_root {
+            h.memory.push(mount_point.clone());
+        }
+        h.all.push(mount_point);
+    }
+    h
+}
+
+/// The directories of container `id` in `mounts`.
+pub fn container_dirs(mounts: &[PathBuf], id: &str) -> Vec<PathBuf> {
+    mounts.iter().map(|m| m.join("berth").join(id)).collect()
+}
+
+/// Removes the directories that exist, retrying while the kernel still tears down the last
+/// tasks (EBUSY) for at most `patience`. Returns the ones that could not be removed.
+pub fn remove_dirs(dirs: &[PathBuf], patience: Duration) -> Vec<PathBuf> {
+    let deadline = Instant::now() + patience;
+    let mut left: Vec<PathBuf> = dirs.iter().filter(|d| d.exists()).cloned().collect();
+    loop {
+        left.retain(|d| !remove_one(d));
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True when `dir` is gone.
+fn remove_one(dir: &Path) -> bool {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hybrid_hosts_count_ooms_in_v1_memory_and_list_every_hierarchy() {
+        let mi =
+            "30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n\
+                  31 25 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw\n\
+                  32 25 0:28 / /sys/fs/cgroup/pids rw shared:11 - cgroup cgroup rw,pids\n\
+                  33 25 0:29 / /proc rw - proc proc rw\n";
+        let h = hierarchies(mi);
+        assert_eq!(h.memory, vec![PathBuf::from("/sys/fs/cgroup/memory")]);
+        assert_eq!(h.all.len(), 3);
+    }
+
+    #[test]
+    fn pure_v2_hosts_use_the_root() {
+        let h = hierarchies("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert_eq!(h.memory, vec![PathBuf::from("/sys/fs/cgroup")]);
+        assert_eq!(
+            container_dirs(&h.all, "abc"),
+            vec![PathBuf::from("/sys/fs/cgroup/berth/abc")]
+        );
+    }
+
+    #[test]
+    fn removing_missing_dirs_succeeds_and_real_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("berth/x");
+        std::fs::create_dir_all(&d).unwrap();
+        let left = remove_dirs(
+            &[d.clone(), dir.path().join("nope")],
+            Duration::from_millis(10),
+        );
+        assert!(left.is_empty());
+        assert!(!d.exists());
+    }
+}
