@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use super::convert::image as conv;
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
-use super::AppState;
+use super::{stream, AppState};
 use crate::error::EngineError;
 
 /// `GET /images/json`
@@ -92,7 +92,30 @@ pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Res
     ))
 }
 
-/// `GET /images/{name}/json`
+/// `GET /images/get?names=a&names=b`: one `docker save` archive of every image named.
+pub async fn save_many(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    save(&engine, Query::parse(q.as_deref()).all("names")).await
+}
+
+/// Resolves every name first, so an unknown one is still a JSON error, then streams the
+/// archive as it is written: an image can be far larger than memory.
+async fn save(engine: &AppState, names: Vec<String>) -> ApiResult<Response> {
+    let store = engine.images().clone();
+    let archive = tokio::task::spawn_blocking(move || store.prepare_save(&names))
+        .await
+        .map_err(|e| ApiError::from(EngineError::Internal(format!("image task: {e}"))))??;
+    let mut r = Response::new(stream::blocking_body(move |out| archive.write_to(out)));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(r)
+}
+
+/// `GET /images/{name}/json`, `GET /images/{name}/get`
 pub async fn get_by_name(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
@@ -101,6 +124,7 @@ pub async fn get_by_name(
         Some((name, "json")) => {
             Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
         }
+        Some((name, "get")) => save(&engine, vec![name.to_string()]).await,
         _ => Err(ApiError {
             status: StatusCode::NOT_FOUND,
             message: format!("page not found: /images/{rest}"),

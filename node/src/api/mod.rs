@@ -10,7 +10,7 @@ pub mod system;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -47,6 +47,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
+        // Static, so it wins over `/images/{*rest}`. A matched path answers 405 to other
+        // methods rather than falling through, so removing an image named `get` is routed here.
+        .route(
+            "/images/get",
+            get(images::save_many).delete(|state: State<AppState>, query: RawQuery| {
+                images::remove(state, Path("get".to_string()), query)
+            }),
+        )
         .route(
             "/images/{*rest}",
             get(images::get_by_name)

@@ -1,5 +1,6 @@
 //! Output streams: Docker's 8-byte-header multiplexed frames (no TTY) or raw bytes (TTY), sent
-//! either as a chunked body or over a connection upgraded with `101 UPGRADED`.
+//! either as a chunked body or over a connection upgraded with `101 UPGRADED`; and chunked
+//! bodies written by blocking engine code (image archives).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -7,7 +8,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
+use std::io::{self, Write};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use crate::engine::container::logs::{LogChunk, Output};
 use crate::runtime::logfile::Stream;
@@ -48,6 +51,80 @@ pub fn body_response(output: Output) -> Response {
         HeaderValue::from_static(if tty { RAW } else { MUX }),
     );
     resp
+}
+
+/// Bytes per chunk of a [`blocking_body`].
+const BODY_CHUNK: usize = 64 * 1024;
+/// Chunks queued ahead of the client: a slow client slows the writer instead of filling memory.
+const BODY_CHUNKS_QUEUED: usize = 8;
+
+/// A chunked body filled by `write` on a blocking thread. An error from `write` aborts the body,
+/// so the client sees a cut transfer rather than a clean end; a client that goes away makes the
+/// next write fail, which ends `write`.
+pub fn blocking_body<F>(write: F) -> Body
+where
+    F: FnOnce(&mut dyn Write) -> crate::Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(BODY_CHUNKS_QUEUED);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(BODY_CHUNK),
+        };
+        let result = write(&mut out).and_then(|()| {
+            out.flush()
+                .map_err(|e| crate::EngineError::io("send response", e))
+        });
+        match result {
+            Ok(()) => {}
+            Err(crate::EngineError::Io { source, .. })
+                if source.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                tracing::debug!("client went away during a streamed response");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "streamed response failed");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Body::from_stream(stream)
+}
+
+/// Collects writes into chunks and hands them to the response body.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(BODY_CHUNK));
+        self.tx
+            .blocking_send(Ok(Bytes::from(chunk)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(BODY_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == BODY_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
 }
 
 /// True when the client asked to upgrade the connection (docker attach does).
@@ -114,5 +191,30 @@ mod tests {
             &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']
         );
         assert_eq!(&frame(&c, true)[..], b"hi\n");
+    }
+
+    #[tokio::test]
+    async fn a_blocking_body_carries_everything_written() {
+        let data: Vec<u8> = (0..200_000u32)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
+        let expected = data.clone();
+        let body = blocking_body(move |out| {
+            out.write_all(&data)
+                .map_err(|e| crate::EngineError::io("write", e))
+        });
+        let got = http_body_util::BodyExt::collect(body).await.unwrap();
+        assert_eq!(got.to_bytes(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_failing_writer_aborts_the_body() {
+        let body = blocking_body(|out| {
+            out.write_all(&[7; BODY_CHUNK + 1])
+                .map_err(|e| crate::EngineError::io("write", e))?;
+            Err(crate::EngineError::Internal("disk on fire".into()))
+        });
+        let err = http_body_util::BodyExt::collect(body).await.unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
     }
 }

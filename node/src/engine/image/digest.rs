@@ -1,8 +1,7 @@
-//! sha256 digests: computing them over bytes and streams, and checking `sha256:<hex>` strings.
+//! sha256 digests: computing them over bytes and checking `sha256:<hex>` strings.
 //! Knows nothing about where blobs live.
 
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Read};
 
 use crate::error::{EngineError, Result};
 
@@ -29,49 +28,9 @@ pub(crate) fn is_sha256_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A reader that hashes everything read through it.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Wraps `inner`.
-    pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// Reads `inner` to its end (trailing tar padding counts towards a diff id) and returns
-    /// `sha256:<hex>` of the whole stream.
-    pub(crate) fn finish(mut self) -> io::Result<String> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok(format!("sha256:{}", hex::encode(self.hasher.finalize())))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashing_reader_hashes_what_was_not_read_too() {
-        let data = b"hello world".to_vec();
-        let mut r = HashingReader::new(&data[..]);
-        let mut first = [0u8; 5];
-        r.read_exact(&mut first).unwrap();
-        assert_eq!(r.finish().unwrap(), sha256_digest(&data));
-    }
 
     #[test]
     fn digest_hex_rejects_paths_and_other_algorithms() {

@@ -1,6 +1,7 @@
-//! Unpacked layers under `layers/<diff id hex>/`: unpacking a (possibly compressed) layer tar
-//! with its diff id verified, publishing it atomically, sharing it between images, deleting it
-//! when unused. Knows nothing of image records beyond their diff ids.
+//! Unpacked layers under `layers/<diff id hex>/` and their uncompressed tars as blobs: unpacking
+//! a (possibly compressed) layer tar with its diff id verified, publishing both atomically,
+//! sharing them between images, deleting them when unused. Knows nothing of image records
+//! beyond their diff ids.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -9,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::digest::{digest_hex, HashingReader};
+use super::blob::TeeReader;
+use super::digest::digest_hex;
 use super::store::{remove_path, ImageStore, TMP_MARK};
 use super::unpack::{unpack, Mode};
 use super::ImageRecord;
@@ -99,9 +101,9 @@ impl ImageStore {
             .collect()
     }
 
-    /// True when the layer with this diff id is unpacked.
+    /// True when the layer with this diff id is unpacked and its tar kept.
     pub(super) fn has_layer(&self, diff_id: &str) -> Result<bool> {
-        Ok(layer_meta(&self.inner.root, diff_id)?.is_some())
+        Ok(layer_meta(&self.inner.root, diff_id)?.is_some() && self.has_blob(diff_id)?)
     }
 
     /// Unpacks a plain or gzip layer tar; the diff id (sha256 of the uncompressed stream) must
@@ -114,6 +116,10 @@ impl ImageStore {
     ) -> Result<LayerMeta> {
         if let Some(diff_id) = expected {
             if let Some(meta) = layer_meta(&self.inner.root, diff_id)? {
+                if !self.has_blob(diff_id)? {
+                    // Unpacked before berth kept layer tars: keep this copy so `save` works.
+                    self.write_layer_blob(raw, diff_id)?;
+                }
                 return Ok(meta);
             }
         }
@@ -140,17 +146,23 @@ impl ImageStore {
     ) -> Result<LayerMeta> {
         let io = |what: &str, e| EngineError::io(format!("{what} {}", tmp.display()), e);
         fs::create_dir_all(tmp.join(ROOT_DIR)).map_err(|e| io("create", e))?;
-        let mut archive = tar::Archive::new(HashingReader::new(plain_tar(raw)?));
-        let size = unpack(
-            &mut archive,
-            &tmp.join(ROOT_DIR),
-            self.inner.fs.as_ref(),
-            Mode::Layer,
-        )?;
-        let diff_id = archive
-            .into_inner()
-            .finish()
-            .map_err(|e| io("read layer for", e))?;
+        // The uncompressed stream is kept as a blob while it is unpacked: `save` needs the tar
+        // itself, since a tree cannot be re-packed into bytes that hash to the same diff id.
+        let mut blob = self.new_blob()?;
+        let size = {
+            let mut archive = tar::Archive::new(TeeReader::new(plain_tar(raw)?, &mut blob));
+            let size = unpack(
+                &mut archive,
+                &tmp.join(ROOT_DIR),
+                self.inner.fs.as_ref(),
+                Mode::Layer,
+            )?;
+            // Trailing tar padding counts towards the diff id, so it belongs in the blob too.
+            std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+                .map_err(|e| io("read layer for", e))?;
+            size
+        };
+        let diff_id = blob.digest();
         if let Some(want) = expected {
             if want != diff_id {
                 return Err(EngineError::InvalidArgument(format!(
@@ -168,22 +180,15 @@ impl ImageStore {
         // makes it visible.
         let dir = File::open(tmp).map_err(|e| io("open", e))?;
         nix::unistd::syncfs(&dir).map_err(|e| io("syncfs", e.into()))?;
-        let final_dir = tmp.with_file_name(digest_hex(&diff_id)?);
-        match fs::rename(tmp, &final_dir) {
-            Ok(()) => {
-                let parent = final_dir.parent().unwrap_or(Path::new("/"));
-                File::open(parent)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io("sync parent of", e))?;
-            }
-            // Someone else published the same layer first: theirs is identical, keep it.
-            Err(_) if final_dir.join(META_FILE).is_file() => remove_path(tmp)?,
-            Err(e) => return Err(io("publish", e)),
-        }
+        // Blob before layer: a crash in between leaves a blob no image uses (collected on
+        // open), never a new layer without its tar.
+        blob.publish(&diff_id)?;
+        publish_dir(tmp, &tmp.with_file_name(digest_hex(&diff_id)?))?;
         Ok(meta)
     }
 
-    /// Deletes the layers in `diff_ids` that no remaining image uses. Caller holds the lock.
+    /// Deletes the layers in `diff_ids`, and their tars, that no remaining image uses. Caller
+    /// holds the lock.
     pub(super) fn delete_unused_layers(&self, diff_ids: &[String]) -> Result<()> {
         let mut used = HashSet::new();
         for (_, rec) in self.inner.images.all::<ImageRecord>()? {
@@ -192,15 +197,42 @@ impl ImageStore {
         let layers = self.inner.root.join(LAYERS_DIR);
         for diff_id in diff_ids.iter().filter(|d| !used.contains(*d)) {
             let dir = layers.join(digest_hex(diff_id)?);
-            if !dir.exists() {
-                continue;
+            if dir.exists() {
+                // Rename first so a crash mid-delete leaves a temp name, never a half layer.
+                let doomed =
+                    layers.join(format!("deleted{TMP_MARK}{:016x}", rand::random::<u64>()));
+                fs::rename(&dir, &doomed)
+                    .map_err(|e| EngineError::io(format!("rename {}", dir.display()), e))?;
+                remove_path(&doomed)?;
             }
-            // Rename first so a crash mid-delete leaves a temp name, never a half layer.
-            let doomed = layers.join(format!("deleted{TMP_MARK}{:016x}", rand::random::<u64>()));
-            fs::rename(&dir, &doomed)
-                .map_err(|e| EngineError::io(format!("rename {}", dir.display()), e))?;
-            remove_path(&doomed)?;
+            // A crash before this leaves a blob no image uses, which the next open collects.
+            self.remove_blob(diff_id)?;
         }
         Ok(())
+    }
+
+    /// Stores a layer's uncompressed tar (from plain or gzip `raw`) without unpacking it; the
+    /// content must hash to `diff_id`.
+    fn write_layer_blob(&self, raw: &mut dyn Read, diff_id: &str) -> Result<()> {
+        let mut blob = self.new_blob()?;
+        io::copy(&mut plain_tar(raw)?, &mut blob)
+            .map_err(|e| EngineError::io(format!("copy layer {diff_id}"), e))?;
+        blob.publish(diff_id)
+    }
+}
+
+/// Renames the synced layer tree `tmp` to `final_dir` and syncs their directory.
+fn publish_dir(tmp: &Path, final_dir: &Path) -> Result<()> {
+    let io = |what: &str, e| EngineError::io(format!("{what} {}", tmp.display()), e);
+    match fs::rename(tmp, final_dir) {
+        Ok(()) => {
+            let parent = final_dir.parent().unwrap_or(Path::new("/"));
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("sync parent of", e))
+        }
+        // Someone else published the same layer first: theirs is identical, keep it.
+        Err(_) if final_dir.join(META_FILE).is_file() => remove_path(tmp),
+        Err(e) => Err(io("publish", e)),
     }
 }

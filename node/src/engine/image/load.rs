@@ -73,8 +73,8 @@ impl ImageStore {
         Ok(lines)
     }
 
-    /// Unpacks the layers not present yet (each checked against the config's diff ids) and
-    /// records the image. `config` is kept byte for byte so the id matches Docker's.
+    /// Unpacks the layers not present yet (each checked against the config's diff ids, and
+    /// kept as a blob) and records the image. `config` is kept byte for byte so the id matches Docker's.
     pub(super) fn load_image(
         &self,
         config: &[u8],

@@ -1,12 +1,14 @@
-//! Images: content-addressed config blobs, unpacked layers shared between images, and the
-//! name → image tag table. Owns everything under `<data_root>/image`; never mounts anything
+//! Images: content-addressed config blobs and layer tars, unpacked layers shared between
+//! images, and the name → image tag table. Owns everything under `<data_root>/image`; never mounts anything
 //! (containers stack [`ImageStore::layer_dirs`] with overlayfs themselves).
 //!
-//! Layout: `blobs/sha256/<hex>` (image config files, bytes kept verbatim so ids match Docker's),
+//! Layout: `blobs/sha256/<hex>` (image config files, bytes kept verbatim so ids match Docker's,
+//! and each layer's uncompressed tar, named by its diff id, for `save`),
 //! `layers/<diff id hex>/root` (one unpacked layer tree), `layers/<hex>/layer.json` (its size),
 //! `tmp/` (archives being loaded). Anything named `*.tmp-*` is an unfinished write and is
 //! deleted on open.
 
+mod blob;
 mod changes;
 mod digest;
 #[cfg(test)]
@@ -18,6 +20,7 @@ mod load;
 mod oci;
 mod reference;
 mod remove;
+mod save;
 mod scoped;
 mod store;
 #[cfg(test)]
@@ -32,6 +35,7 @@ use std::path::Path;
 pub use changes::apply_changes;
 pub use hostfs::HostLayerFs;
 pub use reference::Reference;
+pub use save::SaveArchive;
 pub use store::ImageStore;
 
 /// OCI/Docker image config file: the JSON blob whose sha256 is the image id.

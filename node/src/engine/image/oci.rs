@@ -13,8 +13,10 @@ use super::load::{invalid, loaded_lines, path_in, read_in};
 use super::{ImageStore, Reference};
 use crate::error::Result;
 
-const CONTAINERD_NAME: &str = "io.containerd.image.name";
-const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation with the full image name, as containerd (and `docker save`) writes it.
+pub(super) const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// Annotation with the OCI reference name (for `docker save`, the tag).
+pub(super) const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes may nest (a multi-platform index inside the layout's index); bound the recursion.
 const MAX_DEPTH: usize = 4;
 

@@ -1,19 +1,18 @@
-//! [`ImageStore`]: the image and tag tables in sled plus config blobs on disk; lookups by name
-//! or id. Layer files are handled in `layer.rs`, the Docker removal rules in `remove.rs`.
+//! [`ImageStore`]: the image and tag tables in sled; lookups by name or id; commit and garbage
+//! collection. Blob files are handled in `blob.rs`, layer files in `layer.rs`, the Docker
+//! removal rules in `remove.rs`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::digest::{digest_hex, sha256_digest};
+use super::blob::BLOBS_DIR;
 use super::layer::{layer_meta, LAYERS_DIR};
 use super::{HostLayerFs, ImageConfigFile, ImageRecord, LayerFs, Reference};
 use crate::error::{EngineError, Result};
 use crate::store::{Records, Store};
 
-const BLOBS_DIR: &str = "blobs/sha256";
 const TMP_DIR: &str = "tmp";
 /// Marks an unfinished write; such files and directories are deleted on open.
 pub(super) const TMP_MARK: &str = ".tmp-";
@@ -87,24 +86,29 @@ impl ImageStore {
     /// Finds an image by `name`, `name:tag`, a full reference, `sha256:<hex>`, or a unique
     /// prefix of the hex id. NoSuchImage(name) when nothing (or more than one id) matches.
     pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
+        Ok(self.resolve_tagged(name)?.0)
+    }
+
+    /// As [`ImageStore::resolve`], also giving the tag (`repo:tag`) when `name` matched one
+    /// rather than an id.
+    pub(super) fn resolve_tagged(&self, name: &str) -> Result<(ImageRecord, Option<String>)> {
         let not_found = || EngineError::NoSuchImage(name.to_string());
         if let Some(hex) = name.strip_prefix("sha256:") {
-            return self.find_by_id_prefix(hex)?.ok_or_else(not_found);
+            let rec = self.find_by_id_prefix(hex)?.ok_or_else(not_found)?;
+            return Ok((rec, None));
         }
         if let Ok(reference) = Reference::parse(name) {
             if reference.digest().is_none() {
-                if let Some(id) = self
-                    .inner
-                    .tags
-                    .get::<String>(&reference.familiar_tagged())?
-                {
+                let tag = reference.familiar_tagged();
+                if let Some(id) = self.inner.tags.get::<String>(&tag)? {
                     if let Some(rec) = self.get(&id)? {
-                        return Ok(rec);
+                        return Ok((rec, Some(tag)));
                     }
                 }
             }
         }
-        self.find_by_id_prefix(name)?.ok_or_else(not_found)
+        let rec = self.find_by_id_prefix(name)?.ok_or_else(not_found)?;
+        Ok((rec, None))
     }
 
     /// Points `repo:tag` (tag default `latest`; `repo` may carry the tag itself) at the image
@@ -223,46 +227,6 @@ impl ImageStore {
         })
     }
 
-    /// Writes a blob unless present: temp file, fsync, rename, fsync the directory.
-    /// Returns its digest.
-    pub(super) fn write_blob(&self, bytes: &[u8]) -> Result<String> {
-        let digest = sha256_digest(bytes);
-        let dir = self.inner.root.join(BLOBS_DIR);
-        let path = dir.join(digest_hex(&digest)?);
-        if path.exists() {
-            return Ok(digest);
-        }
-        let tmp = dir.join(format!(
-            "{}{TMP_MARK}{:016x}",
-            digest_hex(&digest)?,
-            rand::random::<u64>()
-        ));
-        let io = |e| EngineError::io(format!("write blob {}", tmp.display()), e);
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(&dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io(e)
-        })?;
-        Ok(digest)
-    }
-
-    /// Deletes the config blob of a removed image.
-    pub(super) fn remove_blob(&self, digest: &str) -> Result<()> {
-        let path = self.inner.root.join(BLOBS_DIR).join(digest_hex(digest)?);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(EngineError::io(format!("remove {}", path.display()), e))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// A fresh directory under `tmp/` for unpacking an archive; the caller removes it.
     pub(super) fn temp_dir(&self, what: &str) -> Result<PathBuf> {
         let path = self
@@ -275,20 +239,24 @@ impl ImageStore {
         Ok(path)
     }
 
-    /// Removes unfinished writes, archive scratch space, and blobs and layers no image uses
-    /// (left by a crash between deleting a record and its files). Runs before any other use.
+    /// Removes unfinished writes, archive scratch space, and config blobs, layer blobs and
+    /// layers no image uses (left by a crash between deleting a record and its files, or
+    /// between publishing a layer and committing its image). Runs before any other use.
     fn clean_leftovers(&self) -> Result<()> {
         let root = &self.inner.root;
         let images = self.inner.images.all::<ImageRecord>()?;
-        let used_blobs: HashSet<String> = images
-            .iter()
-            .filter_map(|(id, _)| id.strip_prefix("sha256:").map(str::to_string))
-            .collect();
         let used_layers: HashSet<String> = images
             .iter()
             .flat_map(|(_, r)| r.config.rootfs.diff_ids.iter())
             .filter_map(|d| d.strip_prefix("sha256:").map(str::to_string))
             .collect();
+        // Blobs are config files (named by image id) and layer tars (named by diff id).
+        let mut used_blobs = used_layers.clone();
+        used_blobs.extend(
+            images
+                .iter()
+                .filter_map(|(id, _)| id.strip_prefix("sha256:").map(str::to_string)),
+        );
         let mut doomed = Vec::new();
         for (dir, used) in [
             (BLOBS_DIR, &used_blobs),

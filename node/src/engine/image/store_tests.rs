@@ -219,7 +219,8 @@ fn reopening_keeps_images_and_removes_leftovers() {
     let images = open(dir.path(), &db);
     assert_eq!(images.resolve("app").unwrap().id, a.id);
     assert_eq!(layer_count(dir.path()), 1);
-    assert_eq!(fs::read_dir(root.join("blobs/sha256")).unwrap().count(), 1);
+    // The config and the layer tar.
+    assert_eq!(fs::read_dir(root.join("blobs/sha256")).unwrap().count(), 2);
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
     assert!(images.layer_dirs(&a).unwrap()[0].join("data").is_file());
 }

@@ -1,0 +1,114 @@
+//! Images against a real berthd: `docker save` of an imported image, removal, `docker load` of
+//! the archive back (same id, a container runs from it), and unknown names.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::TestDaemon;
+use serde_json::json;
+use std::io::Read;
+
+/// (name, content) of every regular file in a tar.
+fn tar_files(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut tar = tar::Archive::new(archive);
+    tar.entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.header().entry_type().is_file())
+        .map(|mut e| {
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+#[test]
+fn save_remove_and_load_give_back_the_same_image_that_runs() {
+    require_root!();
+    let d = TestDaemon::start("save");
+    d.import_busybox();
+    let id = d.req("GET", "/images/busybox:latest/json", "").json()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = d.req("GET", "/v1.47/images/busybox:latest/get", "");
+    assert_eq!(r.status, 200, "save: {}", r.text());
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("content-type: application/x-tar"),
+        "{}",
+        r.headers
+    );
+    let archive = r.body;
+    let files = tar_files(&archive);
+    let manifest = &files.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    assert_eq!(manifest[0]["RepoTags"], json!(["busybox:latest"]));
+    assert_eq!(
+        manifest[0]["Config"],
+        format!("blobs/sha256/{}", &id["sha256:".len()..])
+    );
+    assert_eq!(manifest[0]["Layers"].as_array().unwrap().len(), 1);
+
+    // The by-names form gives the same archive.
+    let r = d.req("GET", "/images/get?names=busybox", "");
+    assert_eq!(r.status, 200, "save by names: {}", r.text());
+    assert_eq!(r.body, archive);
+
+    let r = d.req("DELETE", "/images/busybox:latest", "");
+    assert_eq!(r.status, 200, "rmi: {}", r.text());
+    assert_eq!(d.req("GET", "/images/busybox:latest/json", "").status, 404);
+
+    let r = d
+        .try_request("POST", "/v1.47/images/load?quiet=1", &archive)
+        .unwrap();
+    assert_eq!(r.status, 200, "load: {}", r.text());
+    assert!(
+        r.text().contains("Loaded image: busybox:latest"),
+        "{}",
+        r.text()
+    );
+    let r = d.req("GET", "/images/busybox:latest/json", "");
+    assert_eq!(r.status, 200, "inspect: {}", r.text());
+    assert_eq!(r.json()["Id"], id.as_str());
+
+    let c = d.create(
+        &format!("{}-loaded", d.prefix),
+        json!({"Image": "busybox:latest", "Cmd": ["sh", "-c", "test -x /bin/busybox"]}),
+    );
+    let r = d.req("POST", &format!("/containers/{c}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    let r = d.req("POST", &format!("/containers/{c}/wait"), "");
+    assert_eq!(r.status, 200, "wait: {}", r.text());
+    assert_eq!(r.json()["StatusCode"], 0);
+}
+
+#[test]
+fn saving_an_unknown_image_is_a_404_with_dockers_message() {
+    require_root!();
+    let d = TestDaemon::start("savenope");
+    d.import_busybox();
+    for path in [
+        "/images/get?names=nope",
+        "/images/get?names=busybox&names=nope",
+        "/images/nope/get",
+    ] {
+        let r = d.req("GET", path, "");
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert_eq!(
+            r.json(),
+            json!({"message": "No such image: nope"}),
+            "{path}"
+        );
+    }
+}
