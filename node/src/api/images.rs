@@ -125,10 +125,7 @@ pub async fn get_by_name(
             Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
         }
         Some((name, "get")) => save(&engine, vec![name.to_string()]).await,
-        _ => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("page not found: /images/{rest}"),
-        }),
+        _ => Err(page_not_found(&rest)),
     }
 }
 
@@ -149,10 +146,7 @@ pub async fn post_by_name(
                 .tag(name, repo, q.get("tag").filter(|t| !t.is_empty()))?;
             Ok(StatusCode::CREATED.into_response())
         }
-        _ => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("page not found: /images/{rest}"),
-        }),
+        _ => Err(page_not_found(&rest)),
     }
 }
 
@@ -178,4 +172,12 @@ pub async fn remove(
         .images()
         .remove(&name, q.flag("force", false), &in_use)?;
     Ok(Json(conv::removed(&items)))
+}
+
+/// The answer for `/images/<name>/<unknown action>`, worded as dockerd words it.
+fn page_not_found(rest: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("page not found: /images/{rest}"),
+    }
 }

@@ -164,19 +164,9 @@ impl ImageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::image::fake::FakeLayerFs;
-    use crate::store::Store;
-    use std::sync::Arc;
 
     fn setup() -> (tempfile::TempDir, ImageStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Store::temporary().unwrap();
-        let images = ImageStore::open_with(
-            &dir.path().join("image"),
-            &db,
-            Arc::new(FakeLayerFs::default()),
-        )
-        .unwrap();
+        let (dir, _db, images) = crate::engine::image::testutil::fresh_store();
         (dir, images)
     }
 

@@ -62,20 +62,11 @@ pub(super) fn go_arch() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::image::fake::FakeLayerFs;
+
     use crate::engine::image::testutil::{gzip, TarBuilder};
-    use crate::store::Store;
-    use std::sync::Arc;
 
     fn store() -> (tempfile::TempDir, ImageStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Store::temporary().unwrap();
-        let images = ImageStore::open_with(
-            &dir.path().join("image"),
-            &db,
-            Arc::new(FakeLayerFs::default()),
-        )
-        .unwrap();
+        let (dir, _db, images) = crate::engine::image::testutil::fresh_store();
         (dir, images)
     }
 

@@ -2,23 +2,11 @@
 //! garbage collection, images stored without layer tars.
 
 use super::*;
-use crate::engine::image::fake::FakeLayerFs;
 use crate::engine::image::testutil::{gzip, TarBuilder};
 use crate::engine::image::ImageRecord;
-use crate::store::Store;
 use std::path::Path;
-use std::sync::Arc;
 
-fn open(dir: &Path, db: &Store) -> ImageStore {
-    ImageStore::open_with(&dir.join("image"), db, Arc::new(FakeLayerFs::default())).unwrap()
-}
-
-fn setup() -> (tempfile::TempDir, Store, ImageStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::temporary().unwrap();
-    let images = open(dir.path(), &db);
-    (dir, db, images)
-}
+use crate::engine::image::testutil::{fresh_store as setup, open_store as open};
 
 fn rootfs(content: &[u8]) -> Vec<u8> {
     TarBuilder::new()

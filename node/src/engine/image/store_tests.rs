@@ -1,20 +1,10 @@
 //! Tests of lookups, tags and removal rules, on images made by `import` with a fake layer fs.
 
 use super::*;
-use crate::engine::image::fake::FakeLayerFs;
 use crate::engine::image::testutil::TarBuilder;
 use crate::engine::image::RemovedItem::{Deleted, Untagged};
 
-fn open(dir: &Path, db: &Store) -> ImageStore {
-    ImageStore::open_with(&dir.join("image"), db, Arc::new(FakeLayerFs::default())).unwrap()
-}
-
-fn setup() -> (tempfile::TempDir, Store, ImageStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::temporary().unwrap();
-    let images = open(dir.path(), &db);
-    (dir, db, images)
-}
+use crate::engine::image::testutil::{fresh_store as setup, open_store as open};
 
 fn import(images: &ImageStore, content: &[u8], tag: Option<&str>, changes: &[&str]) -> ImageRecord {
     let tar = TarBuilder::new().file("data", 0o644, content).finish();

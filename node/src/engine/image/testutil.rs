@@ -1,7 +1,27 @@
 //! Test helpers: builds small tar streams, including hostile ones the tar crate's own path
 //! checks would refuse to write.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use tar::{EntryType, Header};
+
+use super::fake::FakeLayerFs;
+use super::ImageStore;
+use crate::store::Store;
+
+/// Opens the image store under `dir` with a fake layer fs (no root needed).
+pub(crate) fn open_store(dir: &Path, db: &Store) -> ImageStore {
+    ImageStore::open_with(&dir.join("image"), db, Arc::new(FakeLayerFs::default())).unwrap()
+}
+
+/// A fresh store in a temp dir; keep the guard and the db alive as long as the store.
+pub(crate) fn fresh_store() -> (tempfile::TempDir, Store, ImageStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::temporary().unwrap();
+    let images = open_store(dir.path(), &db);
+    (dir, db, images)
+}
 
 /// Owner and mtime every built entry gets.
 pub(crate) const UID: u32 = 1000;
