@@ -1,6 +1,11 @@
 //! Benchmark (a program): `GET /containers/json?all=1` latency with 200 containers, berth and,
 //! when `BENCH_DOCKER_HOST` names a running dockerd, docker in the same run. Needs root.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, reason = "a benchmark program reports on stdout and aborts on setup failure")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark program reports on stdout and aborts on setup failure"
+)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -16,11 +21,22 @@ fn main() {
         println!("api_list: needs root (SKIP)");
         return;
     }
-    let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd")).parent().unwrap().to_path_buf();
-    let work = tempfile::Builder::new().prefix("berth-bench-").tempdir().unwrap();
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let work = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir()
+        .unwrap();
     let tar = work.path().join("busybox.tar");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
-    assert!(Command::new("bash").arg(script).arg(&tar).status().unwrap().success());
+    assert!(Command::new("bash")
+        .arg(script)
+        .arg(&tar)
+        .status()
+        .unwrap()
+        .success());
     let sock = work.path().join("exec/berth.sock");
     let mut daemon = Command::new(bins.join("berthd"))
         .arg("--data-root")
@@ -37,7 +53,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let body = std::fs::read(&tar).unwrap();
-    request(&sock, "POST", "/images/create?fromSrc=-&repo=busybox&tag=latest&changes=CMD%20sh", &body);
+    request(
+        &sock,
+        "POST",
+        "/images/create?fromSrc=-&repo=busybox&tag=latest&changes=CMD%20sh",
+        &body,
+    );
     for i in 0..CONTAINERS {
         let create = format!(r#"{{"Image":"busybox","Cmd":["true"],"Labels":{{"n":"{i}"}}}}"#);
         request(&sock, "POST", "/containers/create", create.as_bytes());
@@ -48,15 +69,26 @@ fn main() {
         pct(&berth, 50),
         pct(&berth, 99)
     );
-    match std::env::var("BENCH_DOCKER_HOST").ok().and_then(|h| h.strip_prefix("unix://").map(PathBuf::from)) {
+    match std::env::var("BENCH_DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+    {
         Some(docker) if UnixStream::connect(&docker).is_ok() => {
             let d = sample(&docker, "/v1.41/containers/json?all=1");
-            line += &format!("   docker p50 {:.2} ms p99 {:.2} (its own containers)   ratio {:.2}", pct(&d, 50), pct(&d, 99), pct(&berth, 99) / pct(&d, 99));
+            line += &format!(
+                "   docker p50 {:.2} ms p99 {:.2} (its own containers)   ratio {:.2}",
+                pct(&d, 50),
+                pct(&d, 99),
+                pct(&berth, 99) / pct(&d, 99)
+            );
         }
         _ => line += "   docker: peer: not installed (set BENCH_DOCKER_HOST)",
     }
     println!("{line}   n={REQUESTS}");
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let _ = daemon.wait();
     // Created containers have no processes or mounts; their files go with the temp dir.
 }
@@ -68,7 +100,11 @@ fn request(sock: &Path, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
-    assert!(out.starts_with(b"HTTP/1.1 2"), "{method} {path}: {}", String::from_utf8_lossy(&out[..out.len().min(200)]));
+    assert!(
+        out.starts_with(b"HTTP/1.1 2"),
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&out[..out.len().min(200)])
+    );
     out
 }
 
