@@ -10,48 +10,24 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONTAINERS: usize = 200;
 const REQUESTS: usize = 1000;
+
+mod common;
+
+use common::{pct, Daemon, Setup};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         println!("api_list: needs root (SKIP)");
         return;
     }
-    let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let work = tempfile::Builder::new()
-        .prefix("berth-bench-")
-        .tempdir()
-        .unwrap();
-    let tar = work.path().join("busybox.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
-    assert!(Command::new("bash")
-        .arg(script)
-        .arg(&tar)
-        .status()
-        .unwrap()
-        .success());
-    let sock = work.path().join("exec/berth.sock");
-    let mut daemon = Command::new(bins.join("berthd"))
-        .arg("--data-root")
-        .arg(work.path().join("data"))
-        .arg("--exec-root")
-        .arg(work.path().join("exec"))
-        .arg("--log-level")
-        .arg("warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while UnixStream::connect(&sock).is_err() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let setup = Setup::new();
+    let daemon = Daemon::start(&setup);
+    let sock = daemon.socket.clone();
+    let tar = setup.tar.clone();
     let body = std::fs::read(&tar).unwrap();
     request(
         &sock,
@@ -85,12 +61,9 @@ fn main() {
         _ => line += "   docker: peer: not installed (set BENCH_DOCKER_HOST)",
     }
     println!("{line}   n={REQUESTS}");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = daemon.wait();
-    // Created containers have no processes or mounts; their files go with the temp dir.
+    // The daemon stops on drop; created containers have no processes or mounts, and their
+    // files go with the temp dir.
+    drop(daemon);
 }
 
 fn request(sock: &Path, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
@@ -119,10 +92,4 @@ fn sample(sock: &Path, path: &str) -> Vec<f64> {
         .collect();
     v.sort_by(f64::total_cmp);
     v
-}
-
-/// The `p`-th percentile (nearest rank) of sorted samples.
-fn pct(v: &[f64], p: usize) -> f64 {
-    let i = (v.len().saturating_sub(1) * p + 50) / 100;
-    v[i.min(v.len() - 1)]
 }

@@ -9,11 +9,15 @@
     reason = "a benchmark program reports on stdout and aborts on setup failure"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: usize = 50;
+
+mod common;
+
+use common::{pct, Daemon, Setup};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -24,27 +28,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(N);
-    let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let work = tempfile::Builder::new()
-        .prefix("berth-bench-")
-        .tempdir()
-        .unwrap();
-    let tar = work.path().join("busybox.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
-    assert!(
-        Command::new("bash")
-            .arg(script)
-            .arg(&tar)
-            .status()
-            .unwrap()
-            .success(),
-        "busybox-rootfs.sh failed"
-    );
+    let setup = Setup::new();
+    let (bins, work, tar) = (setup.bins.clone(), setup.work.path(), setup.tar.clone());
 
-    let daemon = Daemon::start(&bins, work.path());
+    let daemon = Daemon::start(&setup);
     let berth = bins.join("berth");
     let host = format!("unix://{}", daemon.socket.display());
     if !berth.exists() {
@@ -72,7 +59,7 @@ fn main() {
     .success());
     let b = sample(n, || berth_cmd(&["run", "--rm", "busybox", "true"]));
 
-    let runc = runc_samples(n, work.path(), &tar);
+    let runc = runc_samples(n, work, &tar);
     let docker = docker_samples(n, &tar);
     println!(
         "{}",
@@ -125,45 +112,6 @@ fn main() {
     );
 }
 
-struct Daemon {
-    child: std::process::Child,
-    pid: i32,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(bins: &Path, work: &Path) -> Self {
-        let socket = work.join("exec/berth.sock");
-        let child = Command::new(bins.join("berthd"))
-            .arg("--data-root")
-            .arg(work.join("data"))
-            .arg("--exec-root")
-            .arg(work.join("exec"))
-            .arg("--log-level")
-            .arg("warn")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn berthd");
-        let pid = i32::try_from(child.id()).unwrap();
-        let end = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        Daemon { child, pid, socket }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
-
 fn sample(n: usize, mut cmd: impl FnMut() -> Command) -> Vec<f64> {
     // One warm-up run, not counted.
     let _ = cmd().stdout(Stdio::null()).stderr(Stdio::null()).status();
@@ -180,12 +128,6 @@ fn sample(n: usize, mut cmd: impl FnMut() -> Command) -> Vec<f64> {
     }
     v.sort_by(f64::total_cmp);
     v
-}
-
-/// The `p`-th percentile (nearest rank) of sorted samples.
-fn pct(v: &[f64], p: usize) -> f64 {
-    let i = (v.len().saturating_sub(1) * p + 50) / 100;
-    v[i.min(v.len() - 1)]
 }
 
 fn line(what: &str, b: &[f64], peer: Option<(&str, &Vec<f64>)>) -> String {

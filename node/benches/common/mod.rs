@@ -1,0 +1,87 @@
+//! What the benchmark programs share: a throwaway work directory with the busybox rootfs
+//! tarball, a release berthd on it (stopped on drop), and percentiles.
+#![allow(dead_code, reason = "each bench uses part of this module")]
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The built binaries, a temp work dir and the busybox rootfs tarball in it.
+pub struct Setup {
+    pub bins: PathBuf,
+    pub work: tempfile::TempDir,
+    pub tar: PathBuf,
+}
+
+impl Setup {
+    /// Makes the work dir and the tarball (needs busybox-static).
+    pub fn new() -> Self {
+        let bins = PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let work = tempfile::Builder::new()
+            .prefix("berth-bench-")
+            .tempdir()
+            .unwrap();
+        let tar = work.path().join("busybox.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
+        let ok = Command::new("bash")
+            .arg(script)
+            .arg(&tar)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "busybox-rootfs.sh failed (is busybox-static installed?)"
+        );
+        Setup { bins, work, tar }
+    }
+}
+
+/// A berthd on the work dir, answering on `socket`; SIGTERMed on drop.
+pub struct Daemon {
+    child: Child,
+    pub pid: i32,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts berthd and waits until its socket accepts connections.
+    pub fn start(setup: &Setup) -> Self {
+        let work = setup.work.path();
+        let socket = work.join("exec/berth.sock");
+        let child = Command::new(setup.bins.join("berthd"))
+            .arg("--data-root")
+            .arg(work.join("data"))
+            .arg("--exec-root")
+            .arg(work.join("exec"))
+            .arg("--log-level")
+            .arg("warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn berthd");
+        let pid = i32::try_from(child.id()).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&socket).is_err() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, pid, socket }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// The `p`-th percentile (nearest rank) of sorted samples.
+pub fn pct(v: &[f64], p: usize) -> f64 {
+    let i = (v.len().saturating_sub(1) * p + 50) / 100;
+    v[i.min(v.len() - 1)]
+}
