@@ -77,6 +77,12 @@ impl Drop for Daemon {
         let pid = nix::unistd::Pid::from_raw(self.pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+        // The `berth` parent cgroups, once empty (rmdir fails while another berthd uses them).
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("berth"));
+            }
+        }
     }
 }
 
