@@ -157,20 +157,7 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let mut used = std::collections::HashSet::new();
-    for rec in engine
-        .list_containers(&crate::engine::req::ListContainers {
-            all: true,
-            ..Default::default()
-        })
-        .await?
-    {
-        used.insert(rec.config.image_id);
-    }
-    let in_use = move |id: &str| used.contains(id);
-    let items = engine
-        .images()
-        .remove(&name, q.flag("force", false), &in_use)?;
+    let items = engine.remove_image(&name, q.flag("force", false)).await?;
     Ok(Json(conv::removed(&items)))
 }
 

@@ -167,14 +167,14 @@ impl Engine {
         }
     }
 
-    /// True when some container was created from `image_id`.
-    pub async fn image_in_use(&self, image_id: &str) -> bool {
+    /// Removes an image (Docker's rules in `ImageStore::remove`); one used by a container needs `force`.
+    pub async fn remove_image(&self, name: &str, force: bool) -> Result<Vec<image::RemovedItem>> {
+        let mut used = std::collections::HashSet::new();
         for h in self.handles() {
-            if h.snapshot().await.config.image_id == image_id {
-                return true;
-            }
+            used.insert(h.snapshot().await.config.image_id);
         }
-        false
+        self.images
+            .remove(name, force, &|id: &str| used.contains(id))
     }
 
     pub(crate) fn me(&self) -> Option<Arc<Engine>> {

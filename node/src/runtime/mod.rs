@@ -70,3 +70,14 @@ pub struct ExitRecord {
     /// RFC 3339 with nanoseconds.
     pub finished_at: String,
 }
+
+impl ExitRecord {
+    /// The record used when a monitor died without writing one (it was killed): 255, now.
+    pub fn lost() -> Self {
+        ExitRecord {
+            exit_code: 255,
+            oom_killed: false,
+            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        }
+    }
+}

@@ -33,17 +33,7 @@ impl Engine {
             return Err(EngineError::InvalidArgument("no command specified".into()));
         }
         let user = user::resolve(&config.user, &layers)?;
-        let name = match &req.name {
-            Some(n) => n.strip_prefix('/').unwrap_or(n).to_string(),
-            None => self.generate_name(),
-        };
-        if !self.names.put_new(&name, &id)? {
-            let holder: String = self.names.get(&name)?.unwrap_or_default();
-            return Err(EngineError::Conflict(format!(
-                "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
-                 You have to remove (or rename) that container to be able to reuse that name."
-            )));
-        }
+        let name = self.reserve_name(req.name.as_deref(), &id)?;
         let (_, missing) = super::caps::effective(
             req.host.privileged,
             &req.host.cap_add,
@@ -108,7 +98,19 @@ impl Engine {
         Ok(())
     }
 
-    fn generate_name(&self) -> String {
+    /// Reserves the asked name, or a generated `adjective_scientist` one, for container `id`.
+    fn reserve_name(&self, asked: Option<&str>, id: &str) -> Result<String> {
+        if let Some(n) = asked {
+            let name = n.strip_prefix('/').unwrap_or(n);
+            if self.names.put_new(name, &id)? {
+                return Ok(name.to_string());
+            }
+            let holder: String = self.names.get(name)?.unwrap_or_default();
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
+                 You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
         const ADJ: [&str; 12] = [
             "brave", "calm", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
             "nifty", "quirky", "serene",
@@ -118,21 +120,23 @@ impl Engine {
             "dijkstra", "lamport", "liskov", "torvalds",
         ];
         let mut rng = rand::rng();
-        loop {
-            let name = format!(
+        for attempt in 0..100 {
+            let mut name = format!(
                 "{}_{}",
                 ADJ[rng.random_range(0..ADJ.len())],
                 NOUN[rng.random_range(0..NOUN.len())]
             );
-            let name = if matches!(self.names.get::<String>(&name), Ok(None)) {
-                name
-            } else {
-                format!("{name}{}", rng.random_range(0..1000))
-            };
-            if matches!(self.names.get::<String>(&name), Ok(None)) {
-                return name;
+            // Docker appends a number once the plain pairs start to collide.
+            if attempt > 0 {
+                name.push_str(&rng.random_range(0..10_000).to_string());
+            }
+            if self.names.put_new(&name, &id)? {
+                return Ok(name);
             }
         }
+        Err(EngineError::Internal(
+            "could not find a free container name; pass --name".into(),
+        ))
     }
 }
 
@@ -280,6 +284,34 @@ mod tests {
             (c.entrypoint, c.cmd),
             (vec!["/init".to_string()], vec!["ls".to_string()])
         );
+    }
+
+    #[tokio::test]
+    async fn taken_names_conflict_and_generated_names_never_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::engine::Paths {
+            data_root: dir.path().join("data"),
+            exec_root: dir.path().join("exec"),
+            cgroups: Default::default(),
+        };
+        let launcher = crate::runtime::launch::Launcher {
+            monitor_bin: "/nonexistent".into(),
+        };
+        let engine = Engine::open(paths, launcher, Default::default(), Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(engine.reserve_name(Some("/web"), "id1").unwrap(), "web");
+        let e = engine.reserve_name(Some("web"), "id2").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("already in use by container \"id1\""),
+            "{e}"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..200 {
+            let name = engine.reserve_name(None, &format!("g{i}")).unwrap();
+            assert!(seen.insert(name.clone()), "{name} handed out twice");
+        }
     }
 
     #[test]

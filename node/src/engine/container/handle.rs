@@ -54,11 +54,6 @@ impl Handle {
         self.tx.subscribe()
     }
 
-    /// The latest change.
-    pub fn current(&self) -> Change {
-        self.tx.borrow().clone()
-    }
-
     /// Persists `rec` and tells waiters whether it runs; `exited` bumps the exit counter.
     pub fn publish(&self, rec: &ContainerRecord, records: &Records, exited: bool) -> Result<()> {
         let res = records.put(&rec.id, rec);

@@ -62,20 +62,12 @@ impl Engine {
             ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
         );
         if was_running {
-            let exit = launch::read_exit(&dir.join("exit.json")).unwrap_or_else(|| ExitRecord {
-                exit_code: 255,
-                oom_killed: false,
-                finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            });
-            rec.state.status = ContainerStatus::Exited;
-            rec.state.exit_code = exit.exit_code;
-            rec.state.oom_killed = exit.oom_killed;
-            rec.state.finished_at = Some(exit.finished_at);
-            rec.state.pid = 0;
+            let exit = launch::read_exit(&dir.join("exit.json")).unwrap_or_else(ExitRecord::lost);
+            self.record_exit(&mut rec, &exit);
+            // A killed monitor could not clean up after its container.
             let _ =
                 nix::mount::umount2(&dir.join("bundle/rootfs"), nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(&rec.id));
-            self.remove_cgroups(&rec.id);
         }
         let _ = handle.publish(&rec, &self.records, false);
         if rec.state.status != ContainerStatus::Exited {

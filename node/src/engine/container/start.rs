@@ -141,11 +141,7 @@ impl Engine {
     /// Records an exit and applies the restart policy or auto-remove.
     pub(crate) async fn on_exit(self: Arc<Self>, handle: Arc<Handle>, pids: MonitorPids) {
         let exit_path = self.paths.container_dir(&handle.id).join("exit.json");
-        let exit = launch::read_exit(&exit_path).unwrap_or_else(|| ExitRecord {
-            exit_code: 255,
-            oom_killed: false,
-            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
-        });
+        let exit = launch::read_exit(&exit_path).unwrap_or_else(ExitRecord::lost);
         let mut rec = handle.lock().await;
         if rec.state.monitor_pid != pids.monitor || !rec.state.status.is_running() {
             return; // an older run, already handled
@@ -174,7 +170,7 @@ impl Engine {
         }
     }
 
-    fn record_exit(&self, rec: &mut ContainerRecord, exit: &ExitRecord) {
+    pub(crate) fn record_exit(&self, rec: &mut ContainerRecord, exit: &ExitRecord) {
         rec.state.status = ContainerStatus::Exited;
         rec.state.exit_code = exit.exit_code;
         rec.state.oom_killed = exit.oom_killed;

@@ -139,11 +139,6 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
-    /// The 12-character id Docker shows.
-    pub fn short_id(&self) -> &str {
-        &self.id[..12.min(self.id.len())]
-    }
-
     /// The full command line: entrypoint then cmd.
     pub fn args(&self) -> Vec<String> {
         self.config

@@ -1,7 +1,7 @@
 //! Resolves a container's `user` (`uid[:gid]`, `name[:group]`) against the image's
 //! /etc/passwd and /etc/group, the way Docker does before starting the process.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{EngineError, Result};
 
@@ -99,14 +99,6 @@ fn parse_id(s: &str, who: &str) -> Result<u32> {
     s.parse().map_err(|_| {
         EngineError::InvalidArgument(format!("invalid id {s:?} for {who} in the image"))
     })
-}
-
-/// Reads a file from the layers, for callers outside this module.
-pub fn layer_file(layers: &[PathBuf], rel: &Path) -> Option<String> {
-    layers
-        .iter()
-        .rev()
-        .find_map(|l| std::fs::read_to_string(l.join(rel)).ok())
 }
 
 #[cfg(test)]
