@@ -33,11 +33,21 @@ impl Paths {
         self.data_root.join("containers").join(id)
     }
 
-    /// The socket a monitor takes stdin on. Kept short: unix socket paths are limited to 108 bytes.
-    pub fn stdin_socket(&self, id: &str) -> PathBuf {
-        self.exec_root
-            .join("stdin")
+    /// A monitor's control socket (stdin, resize, exec). Kept short: unix socket paths are
+    /// limited to 108 bytes.
+    pub fn control_socket(&self, id: &str) -> PathBuf {
+        self.socket_dir()
             .join(format!("{}.sock", &id[..24.min(id.len())]))
+    }
+
+    /// Where libcontainer sends the terminal master of a container or exec `id`.
+    pub fn console_socket(&self, id: &str) -> PathBuf {
+        self.socket_dir()
+            .join(format!("{}.con", &id[..24.min(id.len())]))
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        self.exec_root.join("ctl")
     }
 
     /// The static init binary `--init` mounts as /sbin/docker-init.
@@ -79,7 +89,7 @@ impl Engine {
         for dir in [
             paths.data_root.join("containers"),
             paths.runtime_root(),
-            paths.exec_root.join("stdin"),
+            paths.socket_dir(),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;

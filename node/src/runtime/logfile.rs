@@ -36,7 +36,7 @@ impl Entry {
     }
 }
 
-/// Appends entries to the log file; shared by the stdout and stderr copier threads.
+/// Appends entries to the log file.
 pub struct LogWriter {
     file: Mutex<File>,
 }
@@ -67,7 +67,7 @@ impl LogWriter {
 
     /// Copies `src` into the log line by line until EOF.
     pub fn copy_from(&self, stream: Stream, mut src: impl Read) -> io::Result<()> {
-        let mut pending: Vec<u8> = Vec::with_capacity(4096);
+        let mut lines = LineSplitter::new(stream);
         let mut buf = [0u8; 8192];
         loop {
             let n = match src.read(&mut buf) {
@@ -76,22 +76,66 @@ impl LogWriter {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            pending.extend_from_slice(&buf[..n]);
-            let mut start = 0;
-            while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
-                self.write(stream, &pending[start..start + pos + 1])?;
-                start += pos + 1;
-            }
-            while pending.len() - start >= MAX_LINE {
-                self.write(stream, &pending[start..start + MAX_LINE])?;
-                start += MAX_LINE;
-            }
-            pending.drain(..start);
+            lines.feed(self, &buf[..n])?;
         }
-        if !pending.is_empty() {
-            self.write(stream, &pending)?;
+        lines.finish(self)
+    }
+}
+
+/// Cuts one stream's output into log entries: at newlines, and every `MAX_LINE` bytes.
+pub struct LineSplitter {
+    stream: Stream,
+    pending: Vec<u8>,
+    unbuffered: bool,
+}
+
+impl LineSplitter {
+    /// An empty splitter for `stream`.
+    pub fn new(stream: Stream) -> Self {
+        LineSplitter {
+            stream,
+            pending: Vec::new(),
+            unbuffered: false,
         }
+    }
+
+    /// A splitter that logs every chunk as it comes: a terminal's prompt has no newline, and
+    /// an attached user must see it.
+    pub fn unbuffered(stream: Stream) -> Self {
+        LineSplitter {
+            unbuffered: true,
+            ..LineSplitter::new(stream)
+        }
+    }
+
+    /// Adds output; complete lines go to `log` now, a partial line waits for more.
+    pub fn feed(&mut self, log: &LogWriter, bytes: &[u8]) -> io::Result<()> {
+        if self.unbuffered {
+            return bytes
+                .chunks(MAX_LINE)
+                .try_for_each(|chunk| log.write(self.stream, chunk));
+        }
+        self.pending.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(pos) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            log.write(self.stream, &self.pending[start..start + pos + 1])?;
+            start += pos + 1;
+        }
+        while self.pending.len() - start >= MAX_LINE {
+            log.write(self.stream, &self.pending[start..start + MAX_LINE])?;
+            start += MAX_LINE;
+        }
+        self.pending.drain(..start);
         Ok(())
+    }
+
+    /// The stream ended: writes what is left.
+    pub fn finish(&mut self, log: &LogWriter) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rest = std::mem::take(&mut self.pending);
+        log.write(self.stream, &rest)
     }
 }
 

@@ -4,6 +4,9 @@
 //! process, which is single-threaded when it forks.
 
 pub mod cgroups;
+pub mod control;
+pub mod event_loop;
+pub mod exec_spawn;
 pub mod files;
 pub mod launch;
 pub mod logfile;
@@ -40,17 +43,24 @@ pub struct MonitorConfig {
     /// Every cgroup directory of the container, removed when it ends.
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
-    /// The container has a TTY (not yet allocated; output is logged as it comes).
+    /// The container has a terminal: libcontainer makes it inside the container and sends the
+    /// master to `console_socket`; output is the master's, logged as stdout.
     pub tty: bool,
-    /// Give the container a stdin pipe fed through `stdin_socket`; otherwise /dev/null.
+    /// Where the terminal master comes during create (only with `tty`).
+    #[serde(default)]
+    pub console_socket: PathBuf,
+    /// The terminal's first size, rows and columns.
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
+    /// Give the container a stdin fed through the control socket; otherwise /dev/null.
     #[serde(default)]
     pub open_stdin: bool,
     /// Close the container's stdin after the first attached client half-closes.
     #[serde(default)]
     pub stdin_once: bool,
-    /// Unix socket where attach clients write the container's stdin.
-    #[serde(default)]
-    pub stdin_socket: PathBuf,
+    /// The monitor's control socket (`runtime::control`): stdin, resize, exec.
+    #[serde(default, alias = "stdin_socket")]
+    pub control_socket: PathBuf,
 }
 
 /// The pids a started monitor records, so a restarted daemon can find the container again.

@@ -1,11 +1,11 @@
 //! The monitor: one small process per running container. It mounts the rootfs, starts the
-//! container through libcontainer, copies its output into the log, reaps it, records the exit and
-//! cleans up. It outlives berthd (it is re-parented away from it), which makes live restore work.
-//! It must stay single-threaded until libcontainer has forked, and must not start tokio.
+//! container through libcontainer, hands over to the event loop (output, stdin, exec, reaping),
+//! records the exit and cleans up. It outlives berthd (it is re-parented away from it), which makes live restore work.
+//! It stays single-threaded (libcontainer forks for every exec) and must not start tokio.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
@@ -18,6 +18,7 @@ use nix::sys::signal::SigHandler;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
+use super::event_loop::Parts;
 use super::files::write_json_atomic;
 use super::logfile::{LogWriter, Stream};
 use super::{ExitRecord, MonitorConfig, MonitorPids};
@@ -35,7 +36,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
     if let Err(e) = detach() {
         return fail_handshake(handshake, &format!("detach monitor: {e}"));
     }
-    let (pids, copiers) = match launch(&cfg) {
+    let (pids, parts) = match launch(&cfg) {
         Ok(started) => started,
         Err(e) => {
             cleanup(&cfg);
@@ -46,10 +47,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
     let mut handshake = handshake;
     let _ = handshake.write_all(b"ok\n");
     drop(handshake);
-    let exit_code = reap(pids.container);
-    for copier in copiers {
-        let _ = copier.join();
-    }
+    let exit_code = super::event_loop::run(parts).unwrap_or_else(|_| reap(pids.container));
     let oom_killed = oom_kills(&cfg) > 0;
     cleanup(&cfg);
     let record = ExitRecord {
@@ -78,7 +76,7 @@ fn detach() -> io::Result<()> {
     }
 }
 
-type Started = (MonitorPids, Vec<std::thread::JoinHandle<()>>);
+type Started = (MonitorPids, Parts);
 
 fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
@@ -87,36 +85,39 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         .append(true)
         .open(&cfg.log_path)
         .map_err(|e| format!("open log {}: {e}", cfg.log_path.display()))?;
-    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (stdin, stdin_feed) = if cfg.open_stdin {
-        let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let _ = std::fs::remove_file(&cfg.stdin_socket);
-        let listener = UnixListener::bind(&cfg.stdin_socket)
-            .map_err(|e| format!("stdin socket {}: {e}", cfg.stdin_socket.display()))?;
-        (File::from(r), Some((listener, File::from(w))))
+    let _ = std::fs::remove_file(&cfg.control_socket);
+    let control = UnixListener::bind(&cfg.control_socket)
+        .map_err(|e| format!("control socket {}: {e}", cfg.control_socket.display()))?;
+    let mut io = if cfg.tty {
+        Stdio::terminal(cfg)?
     } else {
-        (
-            File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?,
-            None,
-        )
+        Stdio::pipes(cfg)?
     };
     // Rust ignores SIGPIPE and an ignored signal survives exec: let the container's processes
     // start with the default, as they would under Docker, and ignore it again ourselves after.
     set_sigpipe(SigHandler::SigDfl);
-    let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::Linux)
+    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::Linux)
         .with_root_path(&cfg.runtime_root)
-        .map_err(|e| format!("runtime root: {e}"))?
-        .with_stdin(OwnedFd::from(stdin))
-        .with_stdout(out_w)
-        .with_stderr(err_w)
+        .map_err(|e| format!("runtime root: {e}"))?;
+    builder = match io.child.take() {
+        Some(ChildIo::Console(path)) => builder.with_console_socket(Some(path)),
+        Some(ChildIo::Fds([stdin, stdout, stderr])) => builder
+            .with_stdin(stdin)
+            .with_stdout(stdout)
+            .with_stderr(stderr),
+        None => builder,
+    };
+    let built = builder
         .as_init(&cfg.bundle)
         .with_systemd(false)
         .with_detach(true)
         .build();
     set_sigpipe(SigHandler::SigIgn);
     let mut container = built.map_err(|e| format!("create container: {e}"))?;
-    let pids = match start_created(cfg, &mut container) {
+    let started = io.finish(cfg).and_then(|(outputs, stdin, terminal)| {
+        start_created(cfg, &mut container).map(|pids| (pids, outputs, stdin, terminal))
+    });
+    let (pids, outputs, stdin, terminal) = match started {
         Ok(p) => p,
         Err(e) => {
             // The init waits in its namespaces for a start that will not come: remove it.
@@ -124,23 +125,87 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
             return Err(e);
         }
     };
-    // Threads only now: libcontainer has finished forking.
-    let writer = std::sync::Arc::new(LogWriter::new(log));
-    let copiers = [(Stream::Stdout, out_r), (Stream::Stderr, err_r)]
-        .into_iter()
-        .map(|(stream, fd)| {
-            let w = writer.clone();
-            std::thread::spawn(move || {
-                let _ = w.copy_from(stream, File::from(fd));
-            })
+    let parts = Parts {
+        log: LogWriter::new(log),
+        init_pid: pids.container,
+        outputs,
+        stdin: stdin.filter(|_| cfg.open_stdin),
+        stdin_once: cfg.stdin_once,
+        terminal,
+        control,
+        runtime_root: cfg.runtime_root.clone(),
+        id: cfg.id.clone(),
+    };
+    Ok((pids, parts))
+}
+
+/// What the container's init gets as stdio: a terminal made by libcontainer inside the
+/// container (its master comes back over a console socket), or pipes.
+enum ChildIo {
+    Console(std::path::PathBuf),
+    Fds([OwnedFd; 3]),
+}
+
+/// The monitor's ends, before and after the init is created.
+struct Stdio {
+    /// Taken when the init is built.
+    child: Option<ChildIo>,
+    console: Option<UnixListener>,
+    outputs: Vec<(Stream, OwnedFd)>,
+    stdin: Option<OwnedFd>,
+}
+
+type Ends = (Vec<(Stream, OwnedFd)>, Option<OwnedFd>, Option<OwnedFd>);
+
+impl Stdio {
+    fn pipes(cfg: &MonitorConfig) -> Result<Self, String> {
+        let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (stdin_r, stdin_w) = if cfg.open_stdin {
+            let (r, w) = pipe()?;
+            (r, Some(w))
+        } else {
+            let null = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+            (OwnedFd::from(null), None)
+        };
+        Ok(Stdio {
+            child: Some(ChildIo::Fds([stdin_r, out_w, err_w])),
+            console: None,
+            outputs: vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)],
+            stdin: stdin_w,
         })
-        .collect();
-    if let Some((listener, pipe)) = stdin_feed {
-        let once = cfg.stdin_once;
-        // Not joined: it may block in accept() after the container ended; process exit ends it.
-        std::thread::spawn(move || feed_stdin(&listener, pipe, once));
     }
-    Ok((pids, copiers))
+
+    fn terminal(cfg: &MonitorConfig) -> Result<Self, String> {
+        let _ = std::fs::remove_file(&cfg.console_socket);
+        let listener = UnixListener::bind(&cfg.console_socket)
+            .map_err(|e| format!("console socket {}: {e}", cfg.console_socket.display()))?;
+        Ok(Stdio {
+            child: Some(ChildIo::Console(cfg.console_socket.clone())),
+            console: Some(listener),
+            outputs: Vec::new(),
+            stdin: None,
+        })
+    }
+
+    /// After create: the terminal master (sent during create) or the pipe ends kept.
+    fn finish(self, cfg: &MonitorConfig) -> Result<Ends, String> {
+        let Some(listener) = self.console else {
+            return Ok((self.outputs, self.stdin, None));
+        };
+        let master = super::control::receive_console(&listener)
+            .map_err(|e| format!("receive terminal: {e}"));
+        let _ = std::fs::remove_file(&cfg.console_socket);
+        let master = master?;
+        if let Some([h, w]) = cfg.console_size {
+            let _ = super::control::set_window_size(master.as_raw_fd(), h, w);
+        }
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup terminal: {e}"));
+        let output = dup(&master)?;
+        let stdin = dup(&master)?;
+        Ok((vec![(Stream::Stdout, output)], Some(stdin), Some(master)))
+    }
 }
 
 fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<MonitorPids, String> {
@@ -160,7 +225,7 @@ fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<Monit
     Ok(pids)
 }
 
-fn set_sigpipe(handler: SigHandler) {
+pub(super) fn set_sigpipe(handler: SigHandler) {
     // SAFETY: only the default or ignore dispositions are installed, no handler function runs.
     let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, handler) };
 }
@@ -190,21 +255,8 @@ fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
-/// Copies what attach clients send into the container's stdin; with `once`, the first
-/// client's half-close closes stdin (`echo hi | docker run -i busybox cat` ends).
-fn feed_stdin(listener: &UnixListener, mut pipe: File, once: bool) {
-    for conn in listener.incoming() {
-        let Ok(mut conn) = conn else { continue };
-        if io::copy(&mut conn, &mut pipe).is_err() {
-            return; // the container closed its stdin
-        }
-        if once {
-            return;
-        }
-    }
-}
-
-/// Waits for the container's init; its exit status the way Docker reports it.
+/// Waits for the container's init (when the event loop could not); its exit status the way
+/// Docker reports it.
 fn reap(pid: i32) -> i64 {
     loop {
         // __WALL: libcontainer clones the init without SIGCHLD as its exit signal.
@@ -241,7 +293,5 @@ fn cleanup(cfg: &MonitorConfig) {
     let _ = super::cgroups::remove_dirs(&cfg.cgroup_dirs, std::time::Duration::from_millis(500));
     let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
     let _ = umount2(&cfg.bundle.join("rootfs"), MntFlags::MNT_DETACH);
-    if cfg.open_stdin {
-        let _ = std::fs::remove_file(&cfg.stdin_socket);
-    }
+    let _ = std::fs::remove_file(&cfg.control_socket);
 }

@@ -117,7 +117,19 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         cap_add: h.cap_add.unwrap_or_default(),
         cap_drop: h.cap_drop.unwrap_or_default(),
         shm_size: h.shm_size.unwrap_or(0),
+        console_size: console_size(h.console_size.as_deref()),
     })
+}
+
+/// `[rows, columns]`; an absent, malformed or zero size means "leave the default".
+pub fn console_size(size: Option<&[usize]>) -> Option<[u16; 2]> {
+    match size? {
+        [h, w] if *h > 0 && *w > 0 => Some([
+            u16::try_from(*h).unwrap_or(u16::MAX),
+            u16::try_from(*w).unwrap_or(u16::MAX),
+        ]),
+        _ => None,
+    }
 }
 
 fn restart_name(p: RestartPolicy) -> RestartPolicyNameEnum {

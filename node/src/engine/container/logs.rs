@@ -39,7 +39,7 @@ pub struct StdinSink {
 }
 
 impl StdinSink {
-    /// Waits for the container to run, then connects to its monitor's stdin socket.
+    /// Waits for the container to run, then connects to its monitor's control socket for stdin.
     pub async fn connect(mut self) -> Option<tokio::net::UnixStream> {
         let start = self.exits_at_attach;
         let running = self
@@ -52,8 +52,12 @@ impl StdinSink {
             return None;
         }
         for _ in 0..100 {
-            if let Ok(s) = tokio::net::UnixStream::connect(&self.socket).await {
-                return Some(s);
+            if let Ok(mut s) = tokio::net::UnixStream::connect(&self.socket).await {
+                let hello = crate::runtime::control::line(&crate::runtime::control::Request::Stdin);
+                return tokio::io::AsyncWriteExt::write_all(&mut s, &hello)
+                    .await
+                    .ok()
+                    .map(|()| s);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -114,7 +118,7 @@ impl Engine {
         // docker run attaches before it starts the container: follow until the next exit.
         let until = now.exits + 1;
         let sink = (stdin && rec.config.open_stdin).then(|| StdinSink {
-            socket: self.paths.stdin_socket(&rec.id),
+            socket: self.paths.control_socket(&rec.id),
             changes: changes.clone(),
             exits_at_attach: now.exits,
         });

@@ -96,7 +96,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": rec.config.tty,
             "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": rec.additional_gids},
             "args": args(rec),
             "env": env,

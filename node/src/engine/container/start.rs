@@ -93,9 +93,11 @@ impl Engine {
             oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.id),
             cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.id),
             tty: rec.config.tty,
+            console_socket: self.paths.console_socket(&rec.id),
+            console_size: rec.host.console_size,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
-            stdin_socket: self.paths.stdin_socket(&rec.id),
+            control_socket: self.paths.control_socket(&rec.id),
         };
         for stale in [&cfg.exit_path, &cfg.pids_path] {
             let _ = std::fs::remove_file(stale);

@@ -58,6 +58,9 @@ pub struct HostSettings {
     pub restart_policy: RestartPolicy,
     pub restart_max: i64,
     pub privileged: bool,
+    /// The terminal's first size (rows, columns), from `HostConfig.ConsoleSize`.
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub shm_size: i64,

@@ -1,0 +1,480 @@
+//! The monitor's single-threaded event loop, from the container's start to its end: it copies
+//! output into the log, feeds stdin from attached clients, answers control requests (exec,
+//! resize) and reaps the init and the execs through pidfds. One thread on purpose: libcontainer
+//! forks for every exec, and a fork taken while another thread holds a lock would deadlock.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::control::{self, Reply, Request};
+use super::logfile::{LineSplitter, LogWriter, Stream};
+
+/// After the init ended, how long output may still drain and execs still be reaped.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// What the loop starts with, set up by the monitor.
+pub struct Parts {
+    pub log: LogWriter,
+    pub init_pid: i32,
+    /// Output to log: stdout and stderr pipes, or the terminal master (as stdout).
+    pub outputs: Vec<(Stream, OwnedFd)>,
+    /// The container's stdin (pipe write end or terminal master), when it has one.
+    pub stdin: Option<OwnedFd>,
+    pub stdin_once: bool,
+    /// The terminal master, for resize requests.
+    pub terminal: Option<OwnedFd>,
+    pub control: UnixListener,
+    /// What exec needs to find the container in libcontainer's state.
+    pub runtime_root: PathBuf,
+    pub id: String,
+}
+
+struct Output {
+    fd: File,
+    lines: LineSplitter,
+}
+
+enum ConnState {
+    /// Accepted; the request line has not come yet.
+    Header,
+    /// Feeding stdin; `pending` waits for the pipe to take it, `eof` once the client half-closed.
+    Stdin { pending: Vec<u8>, eof: bool },
+}
+
+struct Conn {
+    stream: UnixStream,
+    state: ConnState,
+    done: bool,
+}
+
+struct Exec {
+    pid: i32,
+    pidfd: OwnedFd,
+    reply_to: UnixStream,
+    exit_path: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+enum Token {
+    Init,
+    Output(usize),
+    Control,
+    Conn(usize),
+    StdinWritable,
+    Exec(usize),
+}
+
+struct State {
+    parts: Parts,
+    init_pidfd: Option<OwnedFd>,
+    outputs: Vec<Option<Output>>,
+    conns: Vec<Conn>,
+    execs: Vec<Option<Exec>>,
+    init_exit: Option<(i64, Instant)>,
+}
+
+/// Runs until the init has exited and its output is drained; returns the init's exit code
+/// (128+signal when killed).
+pub fn run(mut parts: Parts) -> io::Result<i64> {
+    let init_pidfd = super::pidfd::open(parts.init_pid)?;
+    let is_terminal = parts.terminal.is_some();
+    let outputs = parts
+        .outputs
+        .drain(..)
+        .map(|(stream, fd)| {
+            let lines = if is_terminal {
+                LineSplitter::unbuffered(stream)
+            } else {
+                LineSplitter::new(stream)
+            };
+            Some(Output {
+                fd: File::from(fd),
+                lines,
+            })
+        })
+        .collect();
+    let mut st = State {
+        parts,
+        init_pidfd: Some(init_pidfd),
+        outputs,
+        conns: Vec::new(),
+        execs: Vec::new(),
+        init_exit: None,
+    };
+    st.parts.control.set_nonblocking(true)?;
+    if let Some(fd) = &st.parts.stdin {
+        set_nonblocking(fd.as_raw_fd())?;
+    }
+    while !st.finished() {
+        let (tokens, mut fds) = st.poll_set();
+        let timeout = st.timeout_ms();
+        let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
+        // SAFETY: `fds` is a live, correctly sized array of pollfd for the whole call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for (tok, pfd) in tokens.iter().zip(&fds) {
+            if pfd.revents != 0 {
+                st.handle(*tok, pfd.revents);
+            }
+        }
+        st.conns.retain(|c| !c.done);
+    }
+    st.finish()
+}
+
+impl State {
+    fn finished(&self) -> bool {
+        match self.init_exit {
+            None => false,
+            Some((_, at)) => {
+                let drained = self.outputs.iter().all(Option::is_none)
+                    && self.execs.iter().all(Option::is_none);
+                drained || at.elapsed() >= DRAIN
+            }
+        }
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        match self.init_exit {
+            None => -1,
+            Some((_, at)) => {
+                let left = DRAIN.saturating_sub(at.elapsed()).as_millis();
+                i32::try_from(left).unwrap_or(i32::MAX)
+            }
+        }
+    }
+
+    fn poll_set(&self) -> (Vec<Token>, Vec<libc::pollfd>) {
+        let mut tokens = Vec::new();
+        let mut fds = Vec::new();
+        let mut add = |tok: Token, fd: RawFd, events: libc::c_short| {
+            tokens.push(tok);
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+        };
+        if let Some(fd) = &self.init_pidfd {
+            add(Token::Init, fd.as_raw_fd(), libc::POLLIN);
+        }
+        for (i, out) in self.outputs.iter().enumerate() {
+            if let Some(out) = out {
+                add(Token::Output(i), out.fd.as_raw_fd(), libc::POLLIN);
+            }
+        }
+        if self.init_exit.is_none() {
+            add(Token::Control, self.parts.control.as_raw_fd(), libc::POLLIN);
+        }
+        let mut stdin_blocked = false;
+        for (i, c) in self.conns.iter().enumerate() {
+            match &c.state {
+                ConnState::Stdin { pending, .. } if !pending.is_empty() => stdin_blocked = true,
+                ConnState::Stdin { eof: true, .. } => {}
+                _ => add(Token::Conn(i), c.stream.as_raw_fd(), libc::POLLIN),
+            }
+        }
+        if let (true, Some(fd)) = (stdin_blocked, &self.parts.stdin) {
+            add(Token::StdinWritable, fd.as_raw_fd(), libc::POLLOUT);
+        }
+        for (i, e) in self.execs.iter().enumerate() {
+            if let Some(e) = e {
+                add(Token::Exec(i), e.pidfd.as_raw_fd(), libc::POLLIN);
+            }
+        }
+        (tokens, fds)
+    }
+
+    fn handle(&mut self, tok: Token, revents: libc::c_short) {
+        match tok {
+            Token::Init => self.reap_init(),
+            Token::Output(i) => self.copy_output(i),
+            Token::Control => self.accept(),
+            Token::Conn(i) => self.read_conn(i),
+            Token::StdinWritable => self.flush_stdin(),
+            Token::Exec(i) => self.reap_exec(i),
+        }
+        let _ = revents;
+    }
+
+    fn reap_init(&mut self) {
+        if let Some(code) = try_reap(self.parts.init_pid) {
+            self.init_pidfd = None;
+            self.init_exit = Some((code, Instant::now()));
+        }
+    }
+
+    fn copy_output(&mut self, i: usize) {
+        let Some(out) = self.outputs[i].as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 64 * 1024];
+        match out.fd.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => {
+                let _ = out.lines.feed(&self.parts.log, &buf[..n]);
+                return;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                return
+            }
+            // A terminal master reads EIO once every slave is closed: that is its EOF.
+            Err(_) => {}
+        }
+        let _ = out.lines.finish(&self.parts.log);
+        self.outputs[i] = None;
+    }
+
+    fn accept(&mut self) {
+        while let Ok((stream, _)) = self.parts.control.accept() {
+            self.conns.push(Conn {
+                stream,
+                state: ConnState::Header,
+                done: false,
+            });
+        }
+    }
+
+    fn read_conn(&mut self, i: usize) {
+        if matches!(self.conns[i].state, ConnState::Header) {
+            self.read_request(i);
+            return;
+        }
+        let mut buf = [0u8; 32 * 1024];
+        let conn = &mut self.conns[i];
+        let n = match conn.stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(_) => 0,
+        };
+        if let ConnState::Stdin { pending, eof } = &mut conn.state {
+            if n == 0 {
+                *eof = true;
+            } else {
+                pending.extend_from_slice(&buf[..n]);
+            }
+        }
+        self.flush_stdin();
+    }
+
+    fn read_request(&mut self, i: usize) {
+        let mut buf = [0u8; 8192];
+        let received = control::recv_with_fds(self.conns[i].stream.as_raw_fd(), &mut buf);
+        let parsed = received.and_then(|(n, fds)| Ok((control::parse_request(&buf[..n])?, fds)));
+        let ((req, rest), fds) = match parsed {
+            Ok(p) => p,
+            Err(_) => {
+                self.conns[i].done = true;
+                return;
+            }
+        };
+        match req {
+            Request::Stdin if self.parts.stdin.is_some() => {
+                self.conns[i].state = ConnState::Stdin {
+                    pending: rest,
+                    eof: false,
+                };
+                self.flush_stdin();
+            }
+            Request::Stdin => self.conns[i].done = true,
+            Request::Resize { height, width } => {
+                let reply = match &self.parts.terminal {
+                    Some(t) => match control::set_window_size(t.as_raw_fd(), height, width) {
+                        Ok(()) => Reply::Done,
+                        Err(e) => Reply::Failed {
+                            message: format!("resize: {e}"),
+                        },
+                    },
+                    None => Reply::Done,
+                };
+                let conn = &mut self.conns[i];
+                let _ = conn.stream.write_all(&control::line(&reply));
+                conn.done = true;
+            }
+            Request::Exec {
+                id,
+                process,
+                console_socket,
+                exit_path,
+            } => self.start_exec(i, &id, &process, console_socket, exit_path, fds),
+        }
+    }
+
+    fn start_exec(
+        &mut self,
+        i: usize,
+        exec_id: &str,
+        process: &std::path::Path,
+        console: Option<PathBuf>,
+        exit_path: PathBuf,
+        fds: Vec<OwnedFd>,
+    ) {
+        let started = super::exec_spawn::spawn(
+            &self.parts.runtime_root,
+            &self.parts.id,
+            process,
+            console.as_deref(),
+            fds,
+        )
+        .and_then(|pid| {
+            super::pidfd::open(pid)
+                .map(|fd| (pid, fd))
+                .map_err(|e| format!("watch exec {exec_id}: {e}"))
+        });
+        let conn = &mut self.conns[i];
+        conn.done = true;
+        match started {
+            Ok((pid, pidfd)) => {
+                let _ = conn
+                    .stream
+                    .write_all(&control::line(&Reply::Started { pid }));
+                let Ok(reply_to) = conn.stream.try_clone() else {
+                    return;
+                };
+                self.execs.push(Some(Exec {
+                    pid,
+                    pidfd,
+                    reply_to,
+                    exit_path,
+                }));
+            }
+            Err(message) => {
+                let _ = conn
+                    .stream
+                    .write_all(&control::line(&Reply::Failed { message }));
+            }
+        }
+    }
+
+    fn flush_stdin(&mut self) {
+        let Some(target) = self.parts.stdin.as_ref() else {
+            return;
+        };
+        let mut broken = false;
+        let mut close_stdin = false;
+        for conn in self.conns.iter_mut() {
+            let ConnState::Stdin { pending, eof } = &mut conn.state else {
+                continue;
+            };
+            while !pending.is_empty() && !broken {
+                // SAFETY: writes from a live buffer to an fd we own; the length is the buffer's.
+                let n = unsafe {
+                    libc::write(target.as_raw_fd(), pending.as_ptr().cast(), pending.len())
+                };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && e.kind() != io::ErrorKind::Interrupted
+                    {
+                        broken = true;
+                    }
+                    break;
+                }
+                pending.drain(..usize::try_from(n).unwrap_or(0));
+            }
+            if *eof && pending.is_empty() {
+                conn.done = true;
+                close_stdin |= self.parts.stdin_once;
+            }
+        }
+        if broken || close_stdin {
+            // Either the container closed its stdin, or the first client of a `StdinOnce`
+            // container half-closed: the container sees EOF (a terminal stays open).
+            if self.parts.terminal.is_none() || broken {
+                self.parts.stdin = None;
+            }
+            for conn in self.conns.iter_mut() {
+                if matches!(conn.state, ConnState::Stdin { .. })
+                    && (broken || self.parts.stdin.is_none())
+                {
+                    conn.done = true;
+                }
+            }
+        }
+    }
+
+    fn reap_exec(&mut self, i: usize) {
+        let Some(exec) = self.execs[i].as_ref() else {
+            return;
+        };
+        let Some(code) = try_reap(exec.pid) else {
+            return;
+        };
+        if let Some(mut exec) = self.execs[i].take() {
+            record_exec_exit(&mut exec, code);
+        }
+    }
+
+    fn finish(mut self) -> io::Result<i64> {
+        for out in self.outputs.iter_mut().flatten() {
+            let _ = out.lines.finish(&self.parts.log);
+        }
+        for mut exec in self.execs.drain(..).flatten() {
+            // Still not reaped after the drain: it was killed with the container's namespace.
+            let code = try_reap(exec.pid).unwrap_or(137);
+            record_exec_exit(&mut exec, code);
+        }
+        Ok(self.init_exit.map_or(255, |(code, _)| code))
+    }
+}
+
+fn record_exec_exit(exec: &mut Exec, exit_code: i64) {
+    let _ = super::files::write_json_atomic(&exec.exit_path, &ExecExit { exit_code });
+    let _ = exec
+        .reply_to
+        .write_all(&control::line(&Reply::Exited { exit_code }));
+}
+
+/// What the monitor records when an exec ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecExit {
+    pub exit_code: i64,
+}
+
+/// Reaps `pid` if it has ended; its exit status the way Docker reports it.
+fn try_reap(pid: i32) -> Option<i64> {
+    // __WALL: libcontainer clones its processes without SIGCHLD as their exit signal.
+    let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
+    loop {
+        return match waitpid(Pid::from_raw(pid), Some(flags)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(i64::from(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i64),
+            Ok(WaitStatus::StillAlive) => None,
+            Ok(_) => None,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Not our child any more (or never was): nothing to wait for.
+            Err(_) => Some(255),
+        };
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd we own; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
