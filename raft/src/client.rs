@@ -1,0 +1,298 @@
+//! The routed side of `RaftNode`: writes and membership changes go to the leader (locally, or
+//! forwarded over gRPC), following `ForwardToLeader` until the request deadline. A request is
+//! retried only when it certainly did not reach a leader (`Unavailable`, `ForwardToLeader`),
+//! so a retry never applies a write twice; a timeout is reported as such, since the write may
+//! still commit.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use openraft::ServerState;
+use tokio::time::Instant;
+
+use crate::command::{Change, ClusterCommand, ClusterResponse, Op};
+use crate::error::RaftError;
+use crate::network::{MembershipRequest, Method};
+use crate::node::RaftNode;
+use crate::types::{
+    ChangeMembers, ClientWriteError, ClientWriteResponse, NodeAddr, NodeId, OpenRaftError, Raft,
+};
+
+/// A committed, applied transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The store version it produced.
+    pub version: u64,
+    /// The Raft log index of its entry.
+    pub log_index: u64,
+    /// What it changed.
+    pub changes: Vec<Change>,
+}
+
+type WriteReply = Result<ClientWriteResponse, OpenRaftError<ClientWriteError>>;
+
+/// How long to wait before trying again after a refusal that did not reach a leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+impl RaftNode {
+    /// Where the leader is: `None` when this node leads, else the leader's id and address.
+    /// Waits for a leader to be known, until `deadline`.
+    pub(crate) async fn route(
+        &self,
+        deadline: Instant,
+    ) -> Result<Option<(NodeId, String)>, RaftError> {
+        loop {
+            let target = {
+                let metrics = self.raft.metrics();
+                let m = metrics.borrow();
+                match m.current_leader {
+                    Some(leader) if leader == self.id && m.state == ServerState::Leader => {
+                        Some(None)
+                    }
+                    Some(leader) if leader != self.id => m
+                        .membership_config
+                        .membership()
+                        .get_node(&leader)
+                        .map(|node| Some((leader, node.addr.clone()))),
+                    _ => None,
+                }
+            };
+            if let Some(target) = target {
+                return Ok(target);
+            }
+            self.pause(deadline).await?;
+        }
+    }
+
+    /// Sleeps a little before a retry, or fails when `deadline` has passed.
+    pub(crate) async fn pause(&self, deadline: Instant) -> Result<(), RaftError> {
+        if Instant::now() >= deadline {
+            return Err(RaftError::Unavailable {
+                reason: format!(
+                    "no leader with a quorum reachable from member {} within {:?}",
+                    self.id, self.config.request_timeout
+                ),
+            });
+        }
+        tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
+        Ok(())
+    }
+
+    /// Commits `cmd` through the leader and returns what it changed. A refused transaction is
+    /// `RaftError::Apply` (e.g. a version conflict); nothing of it was applied.
+    pub async fn write(&self, cmd: ClusterCommand) -> Result<Applied, RaftError> {
+        let response = self
+            .leader_write(Method::Write, &cmd, self.config.request_timeout)
+            .await?;
+        match response.data {
+            ClusterResponse::Applied { version, changes } => Ok(Applied {
+                version,
+                log_index: response.log_id.index,
+                changes,
+            }),
+            ClusterResponse::Rejected { error } => Err(error.into()),
+            ClusterResponse::None => Err(RaftError::Fatal("a write produced no response".into())),
+        }
+    }
+
+    /// Runs a write-like request (a command or a membership change) on the leader.
+    async fn leader_write<Req>(
+        &self,
+        method: Method,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<ClientWriteResponse, RaftError>
+    where
+        Req: serde::Serialize + Clone + LocalWrite,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply: WriteReply = match self.route(deadline).await? {
+                None => {
+                    match tokio::time::timeout_at(deadline, request.clone().run(&self.raft)).await {
+                        Ok(reply) => reply,
+                        Err(_) => {
+                            return Err(RaftError::Timeout {
+                                what: "raft write",
+                                after: timeout,
+                            })
+                        }
+                    }
+                }
+                Some((leader, addr)) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    match self
+                        .peers
+                        .call(leader, &addr, method, request, remaining)
+                        .await
+                    {
+                        Ok(reply) => reply,
+                        Err(RaftError::Unavailable { .. }) => {
+                            self.pause(deadline).await?;
+                            continue;
+                        }
+                        Err(RaftError::Timeout { .. }) => {
+                            return Err(RaftError::Timeout {
+                                what: "raft write",
+                                after: timeout,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            match reply {
+                Ok(response) => return Ok(response),
+                Err(e) if e.forward_to_leader::<NodeAddr>().is_some() => {
+                    self.pause(deadline).await?
+                }
+                Err(openraft::error::RaftError::APIError(
+                    ClientWriteError::ChangeMembershipError(e),
+                )) => return Err(RaftError::Membership(e.to_string())),
+                Err(e) => return Err(RaftError::Fatal(e.to_string())),
+            }
+        }
+    }
+
+    fn membership_timeout(&self) -> Duration {
+        // Adding a learner waits until it caught up, which may mean a large snapshot.
+        self.config.request_timeout * 6
+    }
+
+    /// Adds member `id` at `addr` as a learner and waits until it has caught up. Refuses ids
+    /// already in the membership or used before.
+    pub async fn add_learner(&self, id: NodeId, addr: NodeAddr) -> Result<(), RaftError> {
+        if self.read_linearizable(|s| s.is_member_retired(id)).await? {
+            return Err(RaftError::Membership(format!(
+                "member id {id} was used before"
+            )));
+        }
+        let known = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned();
+        if known.is_some_and(|node| node != addr) {
+            return Err(RaftError::Membership(format!(
+                "member id {id} is already in use"
+            )));
+        }
+        let request = MembershipRequest::AddLearner { id, node: addr };
+        self.leader_write(
+            Method::ChangeMembership,
+            &request,
+            self.membership_timeout(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Makes learner `id` a voter.
+    pub async fn promote(&self, id: NodeId) -> Result<(), RaftError> {
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+    }
+
+    /// Makes voter `id` a learner (it keeps replicating but no longer votes).
+    pub async fn demote(&self, id: NodeId) -> Result<(), RaftError> {
+        self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])), true)
+            .await
+    }
+
+    /// Removes member `id` (voter or learner) and retires its id for good.
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), RaftError> {
+        // Retired first: from here on no add can reuse the id, even if the removal fails.
+        self.write(ClusterCommand::single(Op::RetireMember { id }))
+            .await?;
+        let is_voter = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id);
+        if is_voter {
+            self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await?;
+        }
+        self.change(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+    }
+
+    /// The smallest member id never used: above every member and every retired id.
+    pub async fn next_member_id(&self) -> Result<NodeId, RaftError> {
+        let retired = self.read_linearizable(|s| s.max_retired_member()).await?;
+        let members = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .max();
+        Ok(retired.max(members).map_or(1, |m| m + 1))
+    }
+
+    async fn change(&self, changes: ChangeMembers, retain: bool) -> Result<(), RaftError> {
+        let request = MembershipRequest::Change { changes, retain };
+        self.leader_write(
+            Method::ChangeMembership,
+            &request,
+            self.membership_timeout(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A request the local openraft instance can run when this node leads.
+pub(crate) trait LocalWrite {
+    fn run(self, raft: &Raft) -> impl std::future::Future<Output = WriteReply> + Send;
+}
+
+impl LocalWrite for ClusterCommand {
+    async fn run(self, raft: &Raft) -> WriteReply {
+        raft.client_write(self).await
+    }
+}
+
+impl LocalWrite for MembershipRequest {
+    async fn run(self, raft: &Raft) -> WriteReply {
+        match self {
+            Self::AddLearner { id, node } => raft.add_learner(id, node, true).await,
+            Self::Change { changes, retain } => raft.change_membership(changes, retain).await,
+        }
+    }
+}
+
+/// Runs for the node's lifetime: when this node leads and the membership is joint (a leader
+/// died between the two phases of a change), it finishes the change toward the newest config.
+pub(crate) async fn finish_joint_membership(raft: Raft) {
+    let mut metrics = raft.metrics();
+    loop {
+        let pending = {
+            let m = metrics.borrow_and_update();
+            let joint = m.membership_config.membership().get_joint_config();
+            (m.state == ServerState::Leader && joint.len() > 1)
+                .then(|| joint.last().cloned())
+                .flatten()
+        };
+        if let Some(target) = pending {
+            if let Err(e) = raft
+                .change_membership(ChangeMembers::ReplaceAllVoters(target), true)
+                .await
+            {
+                tracing::debug!(error = %e, "finishing a joint membership change");
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}

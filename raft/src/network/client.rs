@@ -1,0 +1,226 @@
+//! The client side of the transport: `Peers` keeps one lazily connected, reconnecting tonic
+//! channel per peer address (HTTP/2 multiplexes every RPC to that peer over it) and makes
+//! calls with a deadline; `NetworkFactory` gives openraft one `PeerNetwork` per target. Each
+//! openraft replication stream calls its own target, and every call has a deadline, so a
+//! dead follower costs its own stream retries with back-off and never holds the others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RemoteError, Unreachable};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic_prost::ProstCodec;
+
+use super::faults::Faults;
+use super::proto::{Method, Payload};
+use super::server::MAX_MESSAGE;
+use super::tls::TlsConfig;
+use crate::codec::{decode, encode};
+use crate::error::RaftError;
+use crate::types::{NodeAddr, NodeId, OpenRaftError, TypeConfig};
+
+/// Channels to the other members, shared by the Raft network and the client-facing calls.
+#[derive(Clone)]
+pub struct Peers {
+    self_id: NodeId,
+    tls: ClientTlsConfig,
+    faults: Option<Arc<Faults>>,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers")
+            .field("self_id", &self.self_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peers {
+    /// Peers of member `self_id`, dialled with `tls`; `faults` drops chosen links (tests).
+    pub fn new(self_id: NodeId, tls: &TlsConfig, faults: Option<Arc<Faults>>) -> Self {
+        Self {
+            self_id,
+            tls: tls.client(),
+            faults,
+            channels: Arc::default(),
+        }
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, RaftError> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(channel) = channels.get(addr) {
+            return Ok(channel.clone());
+        }
+        let fail = |e: &dyn std::fmt::Display| RaftError::Transport {
+            peer: addr.to_owned(),
+            message: e.to_string(),
+        };
+        let channel = Endpoint::from_shared(format!("https://{addr}"))
+            .map_err(|e| fail(&e))?
+            .tls_config(self.tls.clone())
+            .map_err(|e| fail(&e))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        channels.insert(addr.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Calls `method` on member `target` at `addr`, failing after `timeout`.
+    pub(crate) async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        target: NodeId,
+        addr: &str,
+        method: Method,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RaftError> {
+        let fail = |message: String| RaftError::Transport {
+            peer: addr.to_owned(),
+            message,
+        };
+        if self
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.is_cut(self.self_id, target))
+        {
+            return Err(fail(format!("link {} -> {target} is cut", self.self_id)));
+        }
+        let data = encode(request).map_err(|e| fail(format!("encode request: {e}")))?;
+        let mut grpc = tonic::client::Grpc::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let call = async {
+            grpc.ready()
+                .await
+                .map_err(|e| fail(format!("connect: {e}")))?;
+            let path = PathAndQuery::from_static(method.path());
+            let codec = ProstCodec::<Payload, Payload>::default();
+            grpc.unary(tonic::Request::new(Payload { data }), path, codec)
+                .await
+                .map_err(|status| fail(format!("{}: {}", status.code(), status.message())))
+        };
+        let response = match tokio::time::timeout(timeout, call).await {
+            Ok(response) => response?,
+            Err(_) => {
+                return Err(RaftError::Timeout {
+                    what: "raft rpc",
+                    after: timeout,
+                })
+            }
+        };
+        decode("rpc reply", &response.into_inner().data)
+    }
+}
+
+/// Makes openraft's per-target network clients.
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    peers: Peers,
+}
+
+impl NetworkFactory {
+    /// A factory dialling through `peers`.
+    pub fn new(peers: Peers) -> Self {
+        Self { peers }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerNetwork {
+        PeerNetwork {
+            peers: self.peers.clone(),
+            target,
+            node: node.clone(),
+        }
+    }
+}
+
+/// openraft's client for one target member.
+#[derive(Debug)]
+pub struct PeerNetwork {
+    peers: Peers,
+    target: NodeId,
+    node: NodeAddr,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, NodeAddr, OpenRaftError<E>>>;
+
+impl PeerNetwork {
+    async fn rpc<Req, Resp, E>(
+        &self,
+        method: Method,
+        req: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let reply: Result<Resp, OpenRaftError<E>> = self
+            .peers
+            .call(self.target, &self.node.addr, method, req, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                RaftError::Transport { .. } | RaftError::Timeout { .. } => {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                }
+                other => RPCError::Network(NetworkError::new(&other)),
+            })?;
+        reply.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        self.rpc(Method::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        self.rpc(Method::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        self.rpc(Method::Vote, &rpc, &option).await
+    }
+
+    fn backoff(&self) -> Backoff {
+        // 50 ms doubling to 800 ms: a restarted follower is found again quickly, a dead one
+        // costs little.
+        Backoff::new((0u32..).map(|i| Duration::from_millis(50u64 << i.min(4))))
+    }
+}

@@ -1,0 +1,17 @@
+//! The Raft transport: one gRPC service (`berth.raft.v1.Raft`) over mutual TLS carrying
+//! openraft's RPCs and the client-facing calls (forwarded writes, read index, membership).
+//! Messages are hand-written prost structs wrapping the versioned JSON of openraft's types, so
+//! the build needs no protoc. `server.rs` answers, `client.rs` calls, `faults.rs` lets tests
+//! drop traffic between chosen nodes while still using real sockets.
+
+mod client;
+mod faults;
+mod proto;
+mod server;
+mod tls;
+
+pub use client::{NetworkFactory, Peers};
+pub use faults::Faults;
+pub(crate) use proto::{MembershipRequest, Method};
+pub use server::serve;
+pub use tls::TlsConfig;

@@ -1,0 +1,149 @@
+//! The server side of the transport: a hand-written tonic service that decodes each request,
+//! hands it to the local openraft instance, and encodes the result (success or openraft's
+//! error) for the caller. It never forwards: the caller follows `ForwardToLeader` itself.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use tokio::net::TcpListener;
+use tonic::codegen::{http, BoxFuture, Service, StdError};
+use tonic::server::{NamedService, UnaryService};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic::Status;
+use tonic_prost::ProstCodec;
+
+use super::proto::{MembershipRequest, Method, Payload, SERVICE};
+use super::tls::TlsConfig;
+use crate::codec::{decode, encode};
+use crate::error::RaftError;
+use crate::types::Raft;
+
+/// Largest message accepted: an AppendEntries batch or a snapshot chunk.
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+
+/// The gRPC service in front of one openraft instance.
+#[derive(Clone)]
+struct RaftService {
+    raft: Raft,
+}
+
+fn reply<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Status> {
+    encode(value).map_err(|e| Status::internal(format!("encode reply: {e}")))
+}
+
+fn request<T: serde::de::DeserializeOwned>(what: &'static str, data: &[u8]) -> Result<T, Status> {
+    decode(what, data).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+impl RaftService {
+    async fn handle(&self, method: Method, data: &[u8]) -> Result<Vec<u8>, Status> {
+        let raft = &self.raft;
+        match method {
+            Method::AppendEntries => {
+                reply(&raft.append_entries(request("append entries", data)?).await)
+            }
+            Method::Vote => reply(&raft.vote(request("vote", data)?).await),
+            Method::InstallSnapshot => reply(
+                &raft
+                    .install_snapshot(request("snapshot chunk", data)?)
+                    .await,
+            ),
+            Method::Write => reply(&raft.client_write(request("write", data)?).await),
+            Method::ReadIndex => {
+                let read = raft.get_read_log_id().await.map(|(read, _applied)| read);
+                reply(&read)
+            }
+            Method::ChangeMembership => match request("membership change", data)? {
+                MembershipRequest::AddLearner { id, node } => {
+                    reply(&raft.add_learner(id, node, true).await)
+                }
+                MembershipRequest::Change { changes, retain } => {
+                    reply(&raft.change_membership(changes, retain).await)
+                }
+            },
+        }
+    }
+}
+
+/// One call of one method, as tonic's unary machinery wants it.
+struct Call {
+    service: RaftService,
+    method: Method,
+}
+
+impl UnaryService<Payload> for Call {
+    type Response = Payload;
+    type Future = BoxFuture<tonic::Response<Payload>, Status>;
+
+    fn call(&mut self, request: tonic::Request<Payload>) -> Self::Future {
+        let service = self.service.clone();
+        let method = self.method;
+        Box::pin(async move {
+            let data = service.handle(method, &request.into_inner().data).await?;
+            Ok(tonic::Response::new(Payload { data }))
+        })
+    }
+}
+
+impl<B> Service<http::Request<B>> for RaftService
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let Some(method) = Method::from_path(req.uri().path()) else {
+            let path = req.uri().path().to_owned();
+            return Box::pin(async move { Ok(Status::unimplemented(path).into_http()) });
+        };
+        let call = Call {
+            service: self.clone(),
+            method,
+        };
+        Box::pin(async move {
+            let codec = ProstCodec::<Payload, Payload>::default();
+            let mut grpc = tonic::server::Grpc::new(codec)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE);
+            Ok(grpc.unary(call, req).await)
+        })
+    }
+}
+
+impl NamedService for RaftService {
+    const NAME: &'static str = SERVICE;
+}
+
+/// Serves `raft` on `listener` over mutual TLS until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    tls: TlsConfig,
+    raft: Raft,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RaftError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let fail = |e: &dyn std::fmt::Display| RaftError::Serve {
+        addr: addr.clone(),
+        message: e.to_string(),
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .tls_config(tls.server())
+        .map_err(|e| fail(&e))?
+        .add_service(RaftService { raft })
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| fail(&e))
+}

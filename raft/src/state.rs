@@ -1,0 +1,448 @@
+//! `ClusterState`: every object of the cluster in memory with its indexes, and the pure
+//! `apply` that turns a committed `ClusterCommand` into changes. No I/O, no clock, no Raft:
+//! the same commands in the same order give the same state on every replica.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Action, Change, ClusterCommand, ClusterResponse, Op};
+use crate::error::ApplyError;
+use crate::objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
+
+/// The replicated cluster state. `version` counts applied transactions.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    version: u64,
+    objects: BTreeMap<ObjectKind, BTreeMap<String, Object>>,
+    retired_members: BTreeSet<u64>,
+    index: Indexes,
+}
+
+/// Secondary indexes, rebuilt from the objects; never serialized.
+#[derive(Debug, Clone, Default)]
+struct Indexes {
+    tasks_by_service: BTreeMap<String, BTreeSet<String>>,
+    tasks_by_node: BTreeMap<String, BTreeSet<String>>,
+    tasks_by_desired: BTreeMap<TaskState, BTreeSet<String>>,
+    nodes_by_role: BTreeMap<NodeRole, BTreeSet<String>>,
+    names: BTreeMap<(ObjectKind, String), String>,
+}
+
+/// What a transaction must put back if a later operation of it fails.
+enum Undo {
+    Object {
+        kind: ObjectKind,
+        id: String,
+        previous: Option<Object>,
+    },
+    Retired(u64),
+}
+
+/// The serialized form of a state (snapshots); borrowing for writing.
+#[derive(Serialize)]
+pub(crate) struct ImageRef<'a> {
+    version: u64,
+    retired_members: &'a BTreeSet<u64>,
+    objects: Vec<&'a Object>,
+}
+
+/// The serialized form of a state (snapshots); owned for reading.
+#[derive(Deserialize)]
+pub(crate) struct Image {
+    version: u64,
+    retired_members: BTreeSet<u64>,
+    objects: Vec<Object>,
+}
+
+impl ClusterState {
+    /// The store version: the number of applied transactions.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Applies one committed transaction: all of its operations, or none of them.
+    pub fn apply(&mut self, cmd: &ClusterCommand) -> ClusterResponse {
+        let next = self.version + 1;
+        let mut undo = Vec::new();
+        let mut changes = Vec::new();
+        for op in &cmd.ops {
+            match self.apply_op(op, next, cmd.at, &mut undo) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
+                Err(error) => {
+                    self.roll_back(undo);
+                    return ClusterResponse::Rejected { error };
+                }
+            }
+        }
+        self.version = next;
+        ClusterResponse::Applied {
+            version: next,
+            changes,
+        }
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &Op,
+        version: u64,
+        at: DateTime<Utc>,
+        undo: &mut Vec<Undo>,
+    ) -> Result<Option<Change>, ApplyError> {
+        let (action, object) = match op {
+            Op::Create {
+                id,
+                attrs,
+                spec,
+                status,
+            } => {
+                let kind = attrs.kind();
+                if self.get(kind, id).is_some() {
+                    return Err(ApplyError::AlreadyExists {
+                        kind,
+                        id: id.clone(),
+                    });
+                }
+                self.check_name(attrs, id)?;
+                let meta = Meta {
+                    version,
+                    created_at: at,
+                    updated_at: at,
+                };
+                let object = Object {
+                    id: id.clone(),
+                    meta,
+                    attrs: attrs.clone(),
+                    spec: spec.clone(),
+                    status: status.clone(),
+                };
+                (Action::Create, object)
+            }
+            Op::Update {
+                id,
+                expected_version,
+                attrs,
+                spec,
+                status,
+            } => {
+                let current = self.current(attrs.kind(), id, *expected_version)?;
+                self.check_name(attrs, id)?;
+                let meta = Meta {
+                    version,
+                    created_at: current.meta.created_at,
+                    updated_at: at,
+                };
+                let object = Object {
+                    id: id.clone(),
+                    meta,
+                    attrs: attrs.clone(),
+                    spec: spec.clone(),
+                    status: status.clone(),
+                };
+                (Action::Update, object)
+            }
+            Op::UpdateStatus {
+                kind,
+                id,
+                expected_version,
+                status,
+            } => {
+                let mut object = self.current(*kind, id, *expected_version)?.clone();
+                object.meta.version = version;
+                object.meta.updated_at = at;
+                object.status = status.clone();
+                (Action::Update, object)
+            }
+            Op::Delete {
+                kind,
+                id,
+                expected_version,
+            } => {
+                self.current(*kind, id, *expected_version)?;
+                let previous = self.take(*kind, id);
+                undo.push(Undo::Object {
+                    kind: *kind,
+                    id: id.clone(),
+                    previous: previous.clone(),
+                });
+                return Ok(previous.map(|object| Change {
+                    action: Action::Delete,
+                    object,
+                }));
+            }
+            Op::RetireMember { id } => {
+                if self.retired_members.insert(*id) {
+                    undo.push(Undo::Retired(*id));
+                }
+                return Ok(None);
+            }
+        };
+        let previous = self.put(object.clone());
+        undo.push(Undo::Object {
+            kind: object.kind(),
+            id: object.id.clone(),
+            previous,
+        });
+        Ok(Some(Change { action, object }))
+    }
+
+    /// The object an update or delete names, checked against the version the caller read.
+    fn current(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        expected: Option<u64>,
+    ) -> Result<&Object, ApplyError> {
+        let object = self.get(kind, id).ok_or_else(|| ApplyError::NotFound {
+            kind,
+            id: id.to_owned(),
+        })?;
+        match expected {
+            Some(expected) if expected != object.meta.version => Err(ApplyError::Conflict {
+                kind,
+                id: id.to_owned(),
+                expected,
+                current: object.meta.version,
+            }),
+            _ => Ok(object),
+        }
+    }
+
+    fn check_name(&self, attrs: &Attrs, id: &str) -> Result<(), ApplyError> {
+        let Some(name) = attrs.unique_name() else {
+            return Ok(());
+        };
+        match self.index.names.get(&(attrs.kind(), name.to_owned())) {
+            Some(holder) if holder != id => Err(ApplyError::NameInUse {
+                kind: attrs.kind(),
+                name: name.to_owned(),
+                id: holder.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn roll_back(&mut self, undo: Vec<Undo>) {
+        for step in undo.into_iter().rev() {
+            match step {
+                Undo::Object { kind, id, previous } => {
+                    self.take(kind, &id);
+                    if let Some(previous) = previous {
+                        self.put(previous);
+                    }
+                }
+                Undo::Retired(id) => {
+                    self.retired_members.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Stores an object, keeping the indexes; returns what it replaced.
+    fn put(&mut self, object: Object) -> Option<Object> {
+        let previous = self.take(object.kind(), &object.id);
+        self.index.add(&object);
+        self.objects
+            .entry(object.kind())
+            .or_default()
+            .insert(object.id.clone(), object);
+        previous
+    }
+
+    /// Removes an object, keeping the indexes.
+    fn take(&mut self, kind: ObjectKind, id: &str) -> Option<Object> {
+        let object = self.objects.get_mut(&kind)?.remove(id)?;
+        self.index.remove(&object);
+        Some(object)
+    }
+
+    /// The object of `kind` with `id`.
+    pub fn get(&self, kind: ObjectKind, id: &str) -> Option<&Object> {
+        self.objects.get(&kind)?.get(id)
+    }
+
+    /// Every object of `kind`, by id.
+    pub fn list(&self, kind: ObjectKind) -> impl Iterator<Item = &Object> {
+        self.objects.get(&kind).into_iter().flat_map(|m| m.values())
+    }
+
+    /// Every object, by kind then id.
+    pub fn list_all(&self) -> impl Iterator<Item = &Object> {
+        self.objects.values().flat_map(|m| m.values())
+    }
+
+    /// Number of objects of every kind.
+    pub fn len(&self) -> usize {
+        self.objects.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether the store holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The object of a unique-name kind (service, network, secret, config) with `name`.
+    pub fn by_name(&self, kind: ObjectKind, name: &str) -> Option<&Object> {
+        let id = self.index.names.get(&(kind, name.to_owned()))?;
+        self.get(kind, id)
+    }
+
+    /// The service named `name`.
+    pub fn service_by_name(&self, name: &str) -> Option<&Object> {
+        self.by_name(ObjectKind::Service, name)
+    }
+
+    /// The tasks of service `service_id`, by task id.
+    pub fn tasks_by_service(&self, service_id: &str) -> Vec<&Object> {
+        self.resolve(
+            ObjectKind::Task,
+            self.index.tasks_by_service.get(service_id),
+        )
+    }
+
+    /// The tasks assigned to node `node_id`, by task id.
+    pub fn tasks_by_node(&self, node_id: &str) -> Vec<&Object> {
+        self.resolve(ObjectKind::Task, self.index.tasks_by_node.get(node_id))
+    }
+
+    /// The tasks whose desired state is `state`, by task id.
+    pub fn tasks_by_desired_state(&self, state: TaskState) -> Vec<&Object> {
+        self.resolve(ObjectKind::Task, self.index.tasks_by_desired.get(&state))
+    }
+
+    /// The nodes with `role`, by node id.
+    pub fn nodes_by_role(&self, role: NodeRole) -> Vec<&Object> {
+        self.resolve(ObjectKind::Node, self.index.nodes_by_role.get(&role))
+    }
+
+    /// Whether Raft member id `id` was removed once and may not be used again.
+    pub fn is_member_retired(&self, id: u64) -> bool {
+        self.retired_members.contains(&id)
+    }
+
+    /// The highest retired member id, if any.
+    pub fn max_retired_member(&self) -> Option<u64> {
+        self.retired_members.last().copied()
+    }
+
+    fn resolve(&self, kind: ObjectKind, ids: Option<&BTreeSet<String>>) -> Vec<&Object> {
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| self.get(kind, id))
+            .collect()
+    }
+
+    /// A borrowed image for snapshot serialization.
+    pub(crate) fn image(&self) -> ImageRef<'_> {
+        ImageRef {
+            version: self.version,
+            retired_members: &self.retired_members,
+            objects: self.objects.values().flat_map(|m| m.values()).collect(),
+        }
+    }
+
+    /// Rebuilds a state (and its indexes) from an image.
+    pub(crate) fn from_image(image: Image) -> Self {
+        let mut state = Self {
+            version: image.version,
+            retired_members: image.retired_members,
+            ..Self::default()
+        };
+        for object in image.objects {
+            state.put(object);
+        }
+        state
+    }
+
+    /// Rebuilds a state from its persisted parts (the sled state machine's rows).
+    pub(crate) fn from_parts(
+        version: u64,
+        retired_members: BTreeSet<u64>,
+        objects: impl IntoIterator<Item = Object>,
+    ) -> Self {
+        Self::from_image(Image {
+            version,
+            retired_members,
+            objects: objects.into_iter().collect(),
+        })
+    }
+
+    /// The retired member ids (persisted beside the objects).
+    pub(crate) fn retired_members(&self) -> &BTreeSet<u64> {
+        &self.retired_members
+    }
+}
+
+impl Indexes {
+    fn add(&mut self, object: &Object) {
+        let id = object.id.clone();
+        match &object.attrs {
+            Attrs::Task {
+                service_id,
+                node_id,
+                desired_state,
+            } => {
+                self.tasks_by_service
+                    .entry(service_id.clone())
+                    .or_default()
+                    .insert(id.clone());
+                if let Some(node) = node_id {
+                    self.tasks_by_node
+                        .entry(node.clone())
+                        .or_default()
+                        .insert(id.clone());
+                }
+                self.tasks_by_desired
+                    .entry(*desired_state)
+                    .or_default()
+                    .insert(id);
+            }
+            Attrs::Node { role } => {
+                self.nodes_by_role.entry(*role).or_default().insert(id);
+            }
+            attrs => {
+                if let Some(name) = attrs.unique_name() {
+                    self.names.insert((attrs.kind(), name.to_owned()), id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, object: &Object) {
+        let id = &object.id;
+        match &object.attrs {
+            Attrs::Task {
+                service_id,
+                node_id,
+                desired_state,
+            } => {
+                remove_from(&mut self.tasks_by_service, service_id, id);
+                if let Some(node) = node_id {
+                    remove_from(&mut self.tasks_by_node, node, id);
+                }
+                remove_from(&mut self.tasks_by_desired, desired_state, id);
+            }
+            Attrs::Node { role } => remove_from(&mut self.nodes_by_role, role, id),
+            attrs => {
+                if let Some(name) = attrs.unique_name() {
+                    self.names.remove(&(attrs.kind(), name.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+fn remove_from<K: Ord + Clone>(map: &mut BTreeMap<K, BTreeSet<String>>, key: &K, id: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,196 @@
+//! `LogStore`: the Raft log, vote, committed log id and purge point in sled. Every write that
+//! Raft relies on (vote, committed, appended entries) is flushed to disk before it is reported
+//! done: a vote or an acknowledged entry that vanishes after a crash breaks Raft's safety.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "the helpers return openraft's StorageError, which the storage traits require"
+)]
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::io_error;
+use crate::codec::{decode, encode};
+use crate::TypeConfig;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const PURGED: &[u8] = b"last_purged";
+
+type Result<T> = std::result::Result<T, StorageError<u64>>;
+
+/// The Raft log in sled; clones share the database (the log reader is a clone).
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+impl LogStore {
+    pub(crate) fn new(db: &sled::Db) -> std::result::Result<Self, sled::Error> {
+        Ok(Self {
+            db: db.clone(),
+            log: db.open_tree("log")?,
+            meta: db.open_tree("log_meta")?,
+        })
+    }
+
+    async fn flush(&self, make: fn(openraft::AnyError) -> StorageIOError<u64>) -> Result<()> {
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| io_error(make, &e))?;
+        Ok(())
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        let read = StorageIOError::read;
+        match self.meta.get(key).map_err(|e| io_error(read, &e))? {
+            Some(bytes) => Ok(Some(
+                decode("log metadata", &bytes).map_err(|e| io_error(read, &e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<()> {
+        let write = StorageIOError::write;
+        let bytes = encode(value).map_err(|e| io_error(write, &e))?;
+        self.meta
+            .insert(key, bytes)
+            .map_err(|e| io_error(write, &e))?;
+        Ok(())
+    }
+
+    fn last_log_id(&self) -> Result<Option<LogId<u64>>> {
+        let read = StorageIOError::read_logs;
+        let Some((_, bytes)) = self.log.last().map_err(|e| io_error(read, &e))? else {
+            return Ok(None);
+        };
+        let entry: Entry<TypeConfig> =
+            decode("log entry", &bytes).map_err(|e| io_error(read, &e))?;
+        Ok(Some(entry.log_id))
+    }
+
+    /// Removes the entries with indexes in `range` (a key range of the log tree).
+    fn remove_range(&self, range: (Bound<[u8; 8]>, Bound<[u8; 8]>)) -> Result<()> {
+        let write = StorageIOError::write_logs;
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(range) {
+            let (k, _) = item.map_err(|e| io_error(write, &e))?;
+            batch.remove(k);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| io_error(write, &e))?;
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
+        let read = StorageIOError::read_logs;
+        let start = match range.start_bound() {
+            Bound::Included(i) => Bound::Included(key(*i)),
+            Bound::Excluded(i) => Bound::Excluded(key(*i)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(key(*i)),
+            Bound::Excluded(i) => Bound::Excluded(key(*i)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut entries = Vec::new();
+        for item in self.log.range((start, end)) {
+            let (_, bytes) = item.map_err(|e| io_error(read, &e))?;
+            entries.push(decode("log entry", &bytes).map_err(|e| io_error(read, &e))?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<u64>> = self.get_meta(PURGED)?;
+        let last_log_id = self.last_log_id()?.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<()> {
+        self.put_meta(VOTE, vote)?;
+        self.flush(StorageIOError::write_vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<()> {
+        self.put_meta(COMMITTED, &committed)?;
+        self.flush(StorageIOError::write).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>> {
+        Ok(self.get_meta::<Option<LogId<u64>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let write = StorageIOError::write_logs;
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = encode(&entry).map_err(|e| io_error(write, &e))?;
+            batch.insert(&key(entry.log_id.index), bytes);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| io_error(write, &e))?;
+        // Raft counts this node's copy toward a quorum once the callback fires: only after fsync.
+        let flushed = self
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other);
+        callback.log_io_completed(flushed);
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
+        self.remove_range((Bound::Included(key(log_id.index)), Bound::Unbounded))?;
+        self.flush(StorageIOError::write_logs).await
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<()> {
+        // The purge point is written first so a crash half-way never shows a log with a hole.
+        self.put_meta(PURGED, &log_id)?;
+        self.remove_range((Bound::Unbounded, Bound::Included(key(log_id.index))))?;
+        self.flush(StorageIOError::write_logs).await
+    }
+}

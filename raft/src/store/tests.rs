@@ -1,0 +1,101 @@
+//! openraft's storage conformance suite against the sled stores, plus what the suite does not
+//! check: data survives reopening, and a snapshot carries the objects.
+
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, Vote};
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::{open, LogStore, StateMachineStore};
+use crate::command::{ClusterCommand, Op};
+use crate::objects::{Attrs, ObjectKind};
+use crate::TypeConfig;
+
+struct SledBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<u64>> {
+        let dir =
+            TempDir::new().map_err(|e| super::io_error(openraft::StorageIOError::write, &e))?;
+        let (log, sm) = open(dir.path(), 100).map_err(|e| {
+            super::io_error(
+                openraft::StorageIOError::write,
+                &std::io::Error::other(e.to_string()),
+            )
+        })?;
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn the_sled_stores_pass_the_openraft_storage_suite() {
+    Suite::test_all(SledBuilder).unwrap();
+}
+
+fn entry(index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
+    Entry {
+        log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+        payload,
+    }
+}
+
+fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
+    EntryPayload::Normal(ClusterCommand::single(Op::Create {
+        id: id.into(),
+        attrs: Attrs::Secret { name: id.into() },
+        spec: json!({"Name": id}),
+        status: json!(null),
+    }))
+}
+
+#[tokio::test]
+async fn vote_and_applied_objects_survive_reopening() {
+    let dir = TempDir::new().unwrap();
+    {
+        let (mut log, mut sm) = open(dir.path(), 100).unwrap();
+        log.save_vote(&Vote::new(3, 2)).await.unwrap();
+        sm.apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
+            .await
+            .unwrap();
+    }
+    let (mut log, mut sm) = open(dir.path(), 100).unwrap();
+    assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(2));
+    assert_eq!(sm.read().version(), 2);
+    assert_eq!(sm.read().by_name(ObjectKind::Secret, "b").unwrap().id, "b");
+}
+
+#[tokio::test]
+async fn an_installed_snapshot_replaces_the_state_and_persists() {
+    let source_dir = TempDir::new().unwrap();
+    let (_, mut source) = open(source_dir.path(), 100).unwrap();
+    source
+        .apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
+        .await
+        .unwrap();
+    let snapshot = source
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+
+    let dir = TempDir::new().unwrap();
+    {
+        let (_, mut sm) = open(dir.path(), 100).unwrap();
+        sm.apply([entry(1, create_secret("old"))]).await.unwrap();
+        let watcher = sm.watch_hub().subscribe(1);
+        sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        let mut watcher = watcher;
+        assert_eq!(watcher.next().await, crate::WatchMessage::Resync);
+    }
+    let (_, mut sm) = open(dir.path(), 100).unwrap();
+    assert!(sm.read().get(ObjectKind::Secret, "old").is_none());
+    assert_eq!(sm.read().len(), 2);
+    let current = sm.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta.last_log_id.map(|l| l.index), Some(2));
+}
