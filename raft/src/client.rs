@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use openraft::error::ChangeMembershipError;
 use openraft::ServerState;
 use tokio::time::Instant;
 
@@ -147,6 +148,10 @@ impl RaftNode {
                 Err(e) if e.forward_to_leader::<NodeAddr>().is_some() => {
                     self.pause(deadline).await?
                 }
+                // Another change (or the second phase of one) is still committing: wait.
+                Err(openraft::error::RaftError::APIError(
+                    ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_)),
+                )) => self.pause(deadline).await?,
                 Err(openraft::error::RaftError::APIError(
                     ClientWriteError::ChangeMembershipError(e),
                 )) => return Err(RaftError::Membership(e.to_string())),
@@ -271,28 +276,35 @@ impl LocalWrite for MembershipRequest {
     }
 }
 
-/// Runs for the node's lifetime: when this node leads and the membership is joint (a leader
-/// died between the two phases of a change), it finishes the change toward the newest config.
-pub(crate) async fn finish_joint_membership(raft: Raft) {
+/// Runs for the node's lifetime: when this node leads and the membership has stayed joint for
+/// a while (a leader died between the two phases of a change), it finishes the change toward
+/// the newest config. The wait leaves a live change time to finish its own second phase.
+pub(crate) async fn finish_joint_membership(raft: Raft, settle: Duration) {
     let mut metrics = raft.metrics();
     loop {
-        let pending = {
-            let m = metrics.borrow_and_update();
-            let joint = m.membership_config.membership().get_joint_config();
-            (m.state == ServerState::Leader && joint.len() > 1)
-                .then(|| joint.last().cloned())
-                .flatten()
-        };
-        if let Some(target) = pending {
-            if let Err(e) = raft
-                .change_membership(ChangeMembers::ReplaceAllVoters(target), true)
-                .await
-            {
-                tracing::debug!(error = %e, "finishing a joint membership change");
+        let pending = joint_target(&raft);
+        if let Some((log_id, target)) = pending {
+            tokio::time::sleep(settle).await;
+            if joint_target(&raft).is_some_and(|(now, _)| now == log_id) {
+                let change = ChangeMembers::ReplaceAllVoters(target);
+                if let Err(e) = raft.change_membership(change, true).await {
+                    tracing::debug!(error = %e, "finishing a joint membership change");
+                }
             }
         }
         if metrics.changed().await.is_err() {
             return;
         }
     }
+}
+
+/// The membership log id and the newest voter set, when this node leads a joint membership.
+fn joint_target(raft: &Raft) -> Option<(Option<crate::LogId>, BTreeSet<NodeId>)> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let joint = m.membership_config.membership().get_joint_config();
+    if m.state != ServerState::Leader || joint.len() < 2 {
+        return None;
+    }
+    Some((*m.membership_config.log_id(), joint.last()?.clone()))
 }

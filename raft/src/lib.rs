@@ -23,7 +23,7 @@ pub use client::Applied;
 pub use command::{Action, Change, ClusterCommand, ClusterResponse, Op};
 pub use config::RaftConfig;
 pub use error::{ApplyError, RaftError, RaftErrorKind};
-pub use network::{Faults, NetworkFactory, Peers, TlsConfig};
+pub use network::{probe, Faults, NetworkFactory, PeerStatus, Peers, TlsConfig};
 pub use node::{NodeOptions, RaftNode};
 pub use objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
 pub use state::ClusterState;

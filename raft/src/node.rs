@@ -104,7 +104,8 @@ impl RaftNode {
                 let _ = stopped.await;
             },
         ));
-        let repair = tokio::spawn(crate::client::finish_joint_membership(raft.clone()));
+        let settle = options.config.election_timeout_max * 2;
+        let repair = tokio::spawn(crate::client::finish_joint_membership(raft.clone(), settle));
         Ok(Self {
             id: options.id,
             addr: options.advertise,

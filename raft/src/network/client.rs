@@ -21,7 +21,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_prost::ProstCodec;
 
 use super::faults::Faults;
-use super::proto::{Method, Payload};
+use super::proto::{Method, Payload, PeerStatus};
 use super::server::MAX_MESSAGE;
 use super::tls::TlsConfig;
 use crate::codec::{decode, encode};
@@ -91,12 +91,16 @@ impl Peers {
             peer: addr.to_owned(),
             message,
         };
+        // `Unavailable` means the request certainly never left: callers may retry it.
+        let unsent = |reason: String| RaftError::Unavailable {
+            reason: format!("{addr}: {reason}"),
+        };
         if self
             .faults
             .as_ref()
             .is_some_and(|f| f.is_cut(self.self_id, target))
         {
-            return Err(fail(format!("link {} -> {target} is cut", self.self_id)));
+            return Err(unsent(format!("link {} -> {target} is cut", self.self_id)));
         }
         let data = encode(request).map_err(|e| fail(format!("encode request: {e}")))?;
         let mut grpc = tonic::client::Grpc::new(self.channel(addr)?)
@@ -105,12 +109,22 @@ impl Peers {
         let call = async {
             grpc.ready()
                 .await
-                .map_err(|e| fail(format!("connect: {e}")))?;
+                .map_err(|e| unsent(format!("connect: {e}")))?;
             let path = PathAndQuery::from_static(method.path());
             let codec = ProstCodec::<Payload, Payload>::default();
             grpc.unary(tonic::Request::new(Payload { data }), path, codec)
                 .await
-                .map_err(|status| fail(format!("{}: {}", status.code(), status.message())))
+                .map_err(|status| {
+                    let message = format!("{}: {}", status.code(), status.message());
+                    // A failed connection attempt: the request was never written.
+                    if status.code() == tonic::Code::Unavailable
+                        && status.message().contains("connect")
+                    {
+                        unsent(message)
+                    } else {
+                        fail(message)
+                    }
+                })
         };
         let response = match tokio::time::timeout(timeout, call).await {
             Ok(response) => response?,
@@ -123,6 +137,19 @@ impl Peers {
         };
         decode("rpc reply", &response.into_inner().data)
     }
+}
+
+/// Asks the member at `addr` who it is and whom it follows, with `tls` as the client identity:
+/// checks that the address is reachable and that both sides trust each other's certificates.
+pub async fn probe(
+    tls: &TlsConfig,
+    addr: &str,
+    timeout: Duration,
+) -> Result<PeerStatus, RaftError> {
+    let peers = Peers::new(0, tls, None);
+    peers
+        .call(NodeId::MAX, addr, Method::Status, &(), timeout)
+        .await
 }
 
 /// Makes openraft's per-target network clients.
@@ -178,9 +205,9 @@ impl PeerNetwork {
             .call(self.target, &self.node.addr, method, req, option.hard_ttl())
             .await
             .map_err(|e| match e {
-                RaftError::Transport { .. } | RaftError::Timeout { .. } => {
-                    RPCError::Unreachable(Unreachable::new(&e))
-                }
+                RaftError::Transport { .. }
+                | RaftError::Unavailable { .. }
+                | RaftError::Timeout { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                 other => RPCError::Network(NetworkError::new(&other)),
             })?;
         reply.map_err(|e| {

@@ -10,8 +10,9 @@ mod proto;
 mod server;
 mod tls;
 
-pub use client::{NetworkFactory, Peers};
+pub use client::{probe, NetworkFactory, Peers};
 pub use faults::Faults;
+pub use proto::PeerStatus;
 pub(crate) use proto::{MembershipRequest, Method};
 pub use server::serve;
 pub use tls::TlsConfig;

@@ -29,16 +29,19 @@ pub(crate) enum Method {
     ReadIndex,
     /// A membership change forwarded to the leader.
     ChangeMembership,
+    /// The member's id and the leader it knows (a probe of connectivity and trust).
+    Status,
 }
 
 impl Method {
-    const ALL: [Method; 6] = [
+    const ALL: [Method; 7] = [
         Self::AppendEntries,
         Self::Vote,
         Self::InstallSnapshot,
         Self::Write,
         Self::ReadIndex,
         Self::ChangeMembership,
+        Self::Status,
     ];
 
     /// The HTTP/2 path of the method.
@@ -50,6 +53,7 @@ impl Method {
             Self::Write => "/berth.raft.v1.Raft/Write",
             Self::ReadIndex => "/berth.raft.v1.Raft/ReadIndex",
             Self::ChangeMembership => "/berth.raft.v1.Raft/ChangeMembership",
+            Self::Status => "/berth.raft.v1.Raft/Status",
         }
     }
 
@@ -76,6 +80,15 @@ pub(crate) enum MembershipRequest {
         /// Whether removed voters stay as learners.
         retain: bool,
     },
+}
+
+/// What a member says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its member id.
+    pub id: NodeId,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tonic::transport::Server;
 use tonic::Status;
 use tonic_prost::ProstCodec;
 
-use super::proto::{MembershipRequest, Method, Payload, SERVICE};
+use super::proto::{MembershipRequest, Method, Payload, PeerStatus, SERVICE};
 use super::tls::TlsConfig;
 use crate::codec::{decode, encode};
 use crate::error::RaftError;
@@ -54,6 +54,14 @@ impl RaftService {
             Method::ReadIndex => {
                 let read = raft.get_read_log_id().await.map(|(read, _applied)| read);
                 reply(&read)
+            }
+            Method::Status => {
+                let metrics = raft.metrics();
+                let m = metrics.borrow();
+                reply(&PeerStatus {
+                    id: m.id,
+                    leader: m.current_leader,
+                })
             }
             Method::ChangeMembership => match request("membership change", data)? {
                 MembershipRequest::AddLearner { id, node } => {
