@@ -1,6 +1,8 @@
 //! berthd's settings: command-line flags over an optional TOML config file over defaults.
 
 use serde::Deserialize;
+
+use crate::engine::image::registry::RegistryConfig;
 use std::path::{Path, PathBuf};
 
 /// Daemon settings after merging flags and the config file.
@@ -12,6 +14,8 @@ pub struct Config {
     pub exec_root: PathBuf,
     /// `tracing` filter, e.g. `info`.
     pub log_level: String,
+    /// How registries are reached (`insecure-registries`, `registry-ca-files`, `registry-certs-dir`).
+    pub registry: RegistryConfig,
 }
 
 /// The config file (`/etc/berth/daemon.toml` unless `--config-file` says otherwise).
@@ -22,6 +26,12 @@ pub struct FileConfig {
     pub data_root: Option<PathBuf>,
     pub exec_root: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// Registries that may be reached over plain HTTP: `host`, `host:port` or a CIDR.
+    pub insecure_registries: Option<Vec<String>>,
+    /// PEM files of CA certificates trusted for every registry.
+    pub registry_ca_files: Option<Vec<PathBuf>>,
+    /// Docker's `<dir>/<host[:port]>/*.crt` per-registry CAs (default `/etc/docker/certs.d`).
+    pub registry_certs_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -57,7 +67,16 @@ impl Config {
                 vec![format!("unix://{}", exec_root.join("berth.sock").display())]
             })
         };
+        let mut registry = RegistryConfig {
+            insecure: file.insecure_registries.unwrap_or_default(),
+            ca_files: file.registry_ca_files.unwrap_or_default(),
+            ..RegistryConfig::default()
+        };
+        if let Some(dir) = file.registry_certs_dir {
+            registry.certs_dir = dir;
+        }
         Config {
+            registry,
             hosts,
             data_root: data_root
                 .or(file.data_root)
@@ -89,6 +108,17 @@ mod tests {
         );
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert_eq!(c.hosts, vec!["tcp://127.0.0.1:2375".to_string()]);
+    }
+
+    #[test]
+    fn registry_settings_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "insecure-registries = [\"reg.lan:5000\"]\nregistry-ca-files = [\"/ca.pem\"]",
+        )
+        .unwrap();
+        let c = Config::merge(vec![], None, None, None, file);
+        assert_eq!(c.registry.insecure, vec!["reg.lan:5000".to_string()]);
+        assert_eq!(c.registry.ca_files, vec![PathBuf::from("/ca.pem")]);
     }
 
     #[test]

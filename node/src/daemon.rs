@@ -86,6 +86,10 @@ pub async fn run(
     let engine = Engine::open(paths, Launcher::beside_current_exe(), facts, warnings)
         .await
         .context("open engine")?;
+    engine
+        .images()
+        .set_registry_config(config.registry.clone())
+        .context("registry settings")?;
     serve(engine, listeners, shutdown).await
 }
 

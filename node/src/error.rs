@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotInSwarm,
     /// A dependency is temporarily unavailable (503).
     Unavailable,
+    /// A registry refused the credentials (401).
+    Unauthorized,
     /// Anything else (500).
     Internal,
 }
@@ -54,6 +56,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Runtime(String),
+    /// A registry refused the credentials; the message names the registry.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -67,6 +72,7 @@ impl EngineError {
             | EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::Unauthorized(_) => ErrorKind::Unauthorized,
             _ => ErrorKind::Internal,
         }
     }

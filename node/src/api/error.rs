@@ -19,6 +19,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::NotInSwarm | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }

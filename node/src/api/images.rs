@@ -52,14 +52,11 @@ fn json_lines(lines: Vec<serde_json::Value>) -> Response {
     r
 }
 
-/// `POST /images/create?fromSrc=-&repo=&tag=&changes=` (import); `fromImage` (pull) is not here yet.
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=` (import) or `?fromImage=` (pull).
 pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
-    if let Some(image) = q.get("fromImage") {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("pull access denied for {image}: this berthd cannot pull from registries yet; use docker load or docker import"),
-        });
+    if q.get("fromImage").is_some() {
+        return super::registry::pull(engine, &q, req.headers()).await;
     }
     if q.get("fromSrc") != Some("-") {
         return Err(ApiError::bad_request(
@@ -129,14 +126,16 @@ pub async fn get_by_name(
     }
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`
+/// `POST /images/{name}/tag?repo=&tag=`, `POST /images/{name}/push?tag=`
 pub async fn post_by_name(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     match rest.rsplit_once('/') {
+        Some((name, "push")) => super::registry::push(engine, name, &q, &headers).await,
         Some((name, "tag")) => {
             let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
                 ApiError::bad_request("repository name must have at least one component")
@@ -167,4 +166,24 @@ fn page_not_found(rest: &str) -> ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!("page not found: /images/{rest}"),
     }
+}
+
+/// `GET /distribution/{name}/json`
+pub async fn distribution(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    match rest.rsplit_once('/') {
+        Some((name, "json")) => super::registry::distribution(engine, name, &headers).await,
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("page not found: /distribution/{rest}"),
+        }),
+    }
+}
+
+/// `POST /auth`
+pub async fn auth(State(engine): State<AppState>, body: bytes::Bytes) -> ApiResult<Response> {
+    super::registry::login(engine, body).await
 }

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod convert;
 pub mod error;
 pub mod images;
+pub mod registry;
 pub mod stream;
 pub mod system;
 
@@ -44,6 +45,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/auth", post(images::auth))
+        .route("/distribution/{*rest}", get(images::distribution))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

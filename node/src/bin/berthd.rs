@@ -27,6 +27,12 @@ struct Flags {
     /// Log filter, e.g. info or debug.
     #[arg(long)]
     log_level: Option<String>,
+    /// A registry that may be reached over plain HTTP: host, host:port or CIDR (repeatable).
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// A PEM file of CA certificates trusted for every registry (repeatable).
+    #[arg(long = "registry-ca-file")]
+    registry_ca_files: Vec<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,13 +41,15 @@ fn main() -> anyhow::Result<()> {
         Some(p) => FileConfig::load(p, true)?,
         None => FileConfig::load(daemon::default_config_file(), false)?,
     };
-    let config = Config::merge(
+    let mut config = Config::merge(
         flags.hosts,
         flags.data_root,
         flags.exec_root,
         flags.log_level,
         file,
     );
+    config.registry.insecure.extend(flags.insecure_registries);
+    config.registry.ca_files.extend(flags.registry_ca_files);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log_level).context("--log-level")?,

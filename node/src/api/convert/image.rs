@@ -1,10 +1,18 @@
-//! Images: records → `ImageSummary` / `ImageInspect`, removal items → Docker's delete response.
+//! Images: records → `ImageSummary` / `ImageInspect`, removal items → Docker's delete response;
+//! registry requests: `X-Registry-Auth`, pull and push references, progress → Docker's JSON
+//! messages, `DistributionInspect`.
 
+use base64::Engine as _;
 use bollard_stubs::models::{
-    ImageConfig, ImageDeleteResponseItem, ImageInspect, ImageInspectRootFs, ImageSummary,
+    DistributionInspect, ImageConfig, ImageDeleteResponseItem, ImageInspect, ImageInspectRootFs,
+    ImageSummary, OciDescriptor, OciPlatform,
 };
+use serde::Deserialize;
+use serde_json::json;
 
-use crate::engine::image::{ImageRecord, RemovedItem};
+use crate::engine::image::registry::{Credentials, Platform};
+use crate::engine::image::{DistributionInfo, ImageRecord, Progress, Reference, RemovedItem};
+use crate::error::{EngineError, Result};
 
 /// One row of `GET /images/json`.
 pub fn summary(img: &ImageRecord) -> ImageSummary {
@@ -12,7 +20,7 @@ pub fn summary(img: &ImageRecord) -> ImageSummary {
         id: img.id.clone(),
         parent_id: String::new(),
         repo_tags: img.repo_tags.clone(),
-        repo_digests: Vec::new(),
+        repo_digests: img.repo_digests.clone(),
         created: img.created,
         size: i64::try_from(img.size).unwrap_or(i64::MAX),
         shared_size: -1,
@@ -31,7 +39,7 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
     ImageInspect {
         id: Some(img.id.clone()),
         repo_tags: Some(img.repo_tags.clone()),
-        repo_digests: Some(Vec::new()),
+        repo_digests: Some(img.repo_digests.clone()),
         comment: Some(String::new()),
         created,
         author: Some(String::new()),
@@ -73,4 +81,290 @@ pub fn removed(items: &[RemovedItem]) -> Vec<ImageDeleteResponseItem> {
             },
         })
         .collect()
+}
+
+/// The JSON inside `X-Registry-Auth` (Docker's AuthConfig); other fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct AuthConfig {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// `base64(username:password)`, as config.json stores it.
+    #[serde(default)]
+    auth: String,
+    /// A refresh token from an OAuth login; sent as the password (berth has no OAuth flow).
+    #[serde(default, rename = "identitytoken")]
+    identity_token: String,
+    /// A bearer token for the registry, used as it is.
+    #[serde(default, rename = "registrytoken")]
+    registry_token: String,
+}
+
+/// Decodes `X-Registry-Auth` (base64url JSON, padded or not; plain base64 is accepted too).
+/// A missing or empty header, or `{}`, means anonymous; anything undecodable is a 400.
+pub fn registry_auth(header: Option<&str>) -> Result<Credentials> {
+    let Some(raw) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(Credentials::Anonymous);
+    };
+    let lenient = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+    let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient);
+    let std = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, lenient);
+    let bad = |why: String| {
+        EngineError::InvalidArgument(format!("invalid X-Registry-Auth header: {why}"))
+    };
+    let bytes = url
+        .decode(raw)
+        .or_else(|_| std.decode(raw))
+        .map_err(|e| bad(e.to_string()))?;
+    let cfg: AuthConfig = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if !cfg.registry_token.is_empty() {
+        return Ok(Credentials::Bearer(cfg.registry_token));
+    }
+    let (mut username, mut password) = (cfg.username, cfg.password);
+    if username.is_empty() && !cfg.auth.is_empty() {
+        let pair = std
+            .decode(cfg.auth.trim())
+            .map_err(|e| bad(format!("auth: {e}")))?;
+        let pair = String::from_utf8(pair).map_err(|e| bad(format!("auth: {e}")))?;
+        let (u, p) = pair
+            .split_once(':')
+            .ok_or_else(|| bad("auth is not user:password".into()))?;
+        (username, password) = (u.to_string(), p.to_string());
+    }
+    if !cfg.identity_token.is_empty() {
+        password = cfg.identity_token;
+        if username.is_empty() {
+            username = "<token>".to_string();
+        }
+    }
+    if username.is_empty() && password.is_empty() {
+        return Ok(Credentials::Anonymous);
+    }
+    Ok(Credentials::Basic { username, password })
+}
+
+/// The body of `POST /auth`: the registry (`serveraddress`, scheme and path stripped; Docker
+/// Hub when empty) and the credentials to check.
+pub fn login_request(body: &[u8]) -> Result<(String, Credentials)> {
+    #[derive(Deserialize)]
+    struct Login {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default, rename = "serveraddress")]
+        server_address: String,
+    }
+    let login: Login = serde_json::from_slice(body)
+        .map_err(|e| EngineError::InvalidArgument(format!("invalid login request: {e}")))?;
+    let server = login.server_address.trim();
+    let server = server
+        .split_once("://")
+        .map_or(server, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let server = match server {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        s => s,
+    };
+    Ok((
+        server.to_string(),
+        Credentials::Basic {
+            username: login.username,
+            password: login.password,
+        },
+    ))
+}
+
+/// `fromImage` and `tag` of `POST /images/create` as one reference: a `tag` that is a digest
+/// pins the digest, any other replaces the tag; without either the tag is `latest`.
+pub fn pull_reference(from_image: &str, tag: Option<&str>) -> Result<Reference> {
+    let r = Reference::parse(from_image)?;
+    match tag.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.contains(':') => Reference::parse(&format!("{}@{t}", r.full_name())),
+        Some(t) => r.with_tag(t),
+        None if r.tag().is_none() && r.digest().is_none() => r.with_tag("latest"),
+        None => Ok(r),
+    }
+}
+
+/// The repository (and tag, when given) of `POST /images/{name}/push?tag=`.
+pub fn push_reference(name: &str, tag: Option<&str>) -> Result<Reference> {
+    let r = Reference::parse(name)?;
+    if r.digest().is_some() {
+        return Err(EngineError::InvalidArgument(format!(
+            "cannot push a digest reference: {name}"
+        )));
+    }
+    match tag.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => r.with_tag(t),
+        None => Ok(r),
+    }
+}
+
+/// `platform=os/arch[/variant]`; empty means the daemon's own.
+pub fn platform(raw: Option<&str>) -> Result<Option<Platform>> {
+    raw.map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Platform::parse)
+        .transpose()
+}
+
+/// One line of Docker's JSON message stream.
+pub fn progress_message(p: &Progress) -> serde_json::Value {
+    match p {
+        Progress::Status {
+            id: Some(id),
+            status,
+        } => {
+            json!({"status": status, "progressDetail": {}, "id": id})
+        }
+        Progress::Status { id: None, status } => json!({ "status": status }),
+        Progress::Bytes {
+            id,
+            status,
+            current,
+            total,
+        } => json!({
+            "status": status,
+            "progressDetail": {"current": current, "total": total},
+            "id": id,
+        }),
+        Progress::Pushed { tag, digest, size } => json!({
+            "progressDetail": {},
+            "aux": {"Tag": tag, "Digest": digest, "Size": size},
+        }),
+    }
+}
+
+/// The last line of a stream that failed.
+pub fn error_message(e: &EngineError) -> serde_json::Value {
+    json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()})
+}
+
+/// `GET /distribution/{name}/json`.
+pub fn distribution(info: &DistributionInfo) -> DistributionInspect {
+    let d = &info.descriptor;
+    DistributionInspect {
+        descriptor: OciDescriptor {
+            media_type: Some(d.media_type.clone()),
+            digest: Some(d.digest.clone()),
+            size: Some(i64::try_from(d.size).unwrap_or(i64::MAX)),
+            ..Default::default()
+        },
+        platforms: info
+            .platforms
+            .iter()
+            .map(|p| OciPlatform {
+                architecture: Some(p.architecture.clone()),
+                os: Some(p.os.clone()),
+                variant: p.variant.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+
+    #[test]
+    fn registry_auth_decodes_dockers_header_forms() {
+        let json = r#"{"username":"u","password":"p+/?","serveraddress":"localhost:5000"}"#;
+        let want = Credentials::Basic {
+            username: "u".into(),
+            password: "p+/?".into(),
+        };
+        for header in [
+            URL_SAFE.encode(json),
+            URL_SAFE_NO_PAD.encode(json),
+            STANDARD.encode(json),
+        ] {
+            assert_eq!(registry_auth(Some(&header)).unwrap(), want);
+        }
+        assert_eq!(registry_auth(None).unwrap(), Credentials::Anonymous);
+        assert_eq!(registry_auth(Some("e30=")).unwrap(), Credentials::Anonymous);
+        let auth = URL_SAFE.encode(format!(r#"{{"auth":"{}"}}"#, STANDARD.encode("a:b:c")));
+        assert_eq!(
+            registry_auth(Some(&auth)).unwrap(),
+            Credentials::Basic {
+                username: "a".into(),
+                password: "b:c".into()
+            }
+        );
+        let token = URL_SAFE.encode(r#"{"registrytoken":"t"}"#);
+        assert_eq!(
+            registry_auth(Some(&token)).unwrap(),
+            Credentials::Bearer("t".into())
+        );
+        let err = registry_auth(Some("!!not base64!!")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid X-Registry-Auth header"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pull_references_combine_from_image_and_tag() {
+        let r = pull_reference("busybox", None).unwrap();
+        assert_eq!(r.full_name(), "docker.io/library/busybox");
+        assert_eq!(r.tag(), Some("latest"));
+        assert_eq!(
+            pull_reference("busybox", Some("1.36"))
+                .unwrap()
+                .familiar_tagged(),
+            "busybox:1.36"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = pull_reference("localhost:5000/app", Some(&d)).unwrap();
+        assert_eq!(r.digest(), Some(d.as_str()));
+        assert_eq!(r.full_name(), "localhost:5000/app");
+        assert!(pull_reference("Bad", None).is_err());
+        let p = push_reference("localhost:5000/app", Some("v1")).unwrap();
+        assert_eq!(p.familiar_tagged(), "localhost:5000/app:v1");
+        assert_eq!(
+            push_reference("localhost:5000/app", None).unwrap().tag(),
+            None
+        );
+    }
+
+    #[test]
+    fn login_requests_name_the_registry_host() {
+        let (server, creds) = login_request(
+            br#"{"username":"u","password":"p","serveraddress":"https://localhost:5000/v2/"}"#,
+        )
+        .unwrap();
+        assert_eq!(server, "localhost:5000");
+        assert!(matches!(creds, Credentials::Basic { .. }));
+        let (server, _) =
+            login_request(br#"{"serveraddress":"https://index.docker.io/v1/"}"#).unwrap();
+        assert_eq!(server, "docker.io");
+    }
+
+    #[test]
+    fn progress_becomes_dockers_json_messages() {
+        let v = progress_message(&Progress::Bytes {
+            id: "abc".into(),
+            status: "Downloading".into(),
+            current: 5,
+            total: 10,
+        });
+        assert_eq!(v["progressDetail"]["total"], 10);
+        assert_eq!(v["id"], "abc");
+        let v = progress_message(&Progress::Status {
+            id: None,
+            status: "Digest: x".into(),
+        });
+        assert!(v.get("id").is_none());
+        let e = error_message(&EngineError::NotFound("manifest unknown".into()));
+        assert_eq!(e["errorDetail"]["message"], "manifest unknown");
+        assert_eq!(platform(Some("")).unwrap(), None);
+        assert!(platform(Some("linux/arm64")).unwrap().is_some());
+    }
 }

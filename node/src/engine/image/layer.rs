@@ -64,18 +64,69 @@ pub(super) fn plain_tar<'a>(mut raw: impl Read + 'a) -> Result<Box<dyn Read + 'a
             "{what}-compressed tar streams are not supported"
         )))
     };
-    let is_gzip = match head.as_slice() {
-        [0x1f, 0x8b, ..] => true,
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => return unsupported("zstd"),
+    let kind = match head.as_slice() {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return unsupported("xz"),
         [b'B', b'Z', b'h', ..] => return unsupported("bzip2"),
-        _ => false,
+        _ => Compression::None,
     };
     let whole = io::Cursor::new(head).chain(raw);
-    if is_gzip {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(whole)))
-    } else {
-        Ok(Box::new(whole))
+    match kind {
+        Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(whole))),
+        Compression::Zstd => Ok(Box::new(ZstdFrames::new(Box::new(whole))?)),
+        Compression::None => Ok(Box::new(whole)),
+    }
+}
+
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// A zstd stream of one or more frames (as `zstd` and `pzstd` may write), read as one.
+struct ZstdFrames<'a> {
+    decoder: Option<Zstd<'a>>,
+}
+
+type Zstd<'a> =
+    ruzstd::decoding::StreamingDecoder<Box<dyn Read + 'a>, ruzstd::decoding::FrameDecoder>;
+
+impl<'a> ZstdFrames<'a> {
+    fn new(source: Box<dyn Read + 'a>) -> Result<Self> {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(source)
+            .map_err(|e| EngineError::InvalidArgument(format!("invalid zstd stream: {e}")))?;
+        Ok(ZstdFrames {
+            decoder: Some(decoder),
+        })
+    }
+}
+
+impl Read for ZstdFrames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // End of a frame: another may follow.
+            let Some(done) = self.decoder.take() else {
+                return Ok(0);
+            };
+            let (mut source, frames) = done.into_parts();
+            let mut probe = [0u8; 1];
+            if source.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            let rest: Box<dyn Read + '_> = Box::new(io::Cursor::new(probe).chain(source));
+            let next = ruzstd::decoding::StreamingDecoder::new_with_decoder(rest, frames)
+                .map_err(|e| io::Error::other(format!("zstd frame: {e}")))?;
+            self.decoder = Some(next);
+        }
     }
 }
 
@@ -207,6 +258,7 @@ impl ImageStore {
             }
             // A crash before this leaves a blob no image uses, which the next open collects.
             self.remove_blob(diff_id)?;
+            self.forget_blobs(diff_id)?;
         }
         Ok(())
     }

@@ -6,11 +6,14 @@
 //! and each layer's uncompressed tar, named by its diff id, for `save`),
 //! `layers/<diff id hex>/root` (one unpacked layer tree), `layers/<hex>/layer.json` (its size),
 //! `tmp/` (archives being loaded). Anything named `*.tmp-*` is an unfinished write and is
-//! deleted on open.
+//! deleted on open. Pulled layers arrive as compressed blobs in `blobs/sha256/` that are deleted
+//! once unpacked; which compressed blobs hold a layer on which registry is remembered in sled
+//! (`distribution.rs`) so a push can skip or mount them.
 
 mod blob;
 mod changes;
 mod digest;
+mod distribution;
 #[cfg(test)]
 mod fake;
 mod hostfs;
@@ -18,7 +21,11 @@ mod import;
 mod layer;
 mod load;
 mod oci;
+mod progress;
+mod pull;
+mod push;
 mod reference;
+pub mod registry;
 mod remove;
 mod save;
 mod scoped;
@@ -34,6 +41,9 @@ use std::path::Path;
 
 pub use changes::apply_changes;
 pub use hostfs::HostLayerFs;
+pub use progress::{Progress, ProgressSink};
+pub use pull::{PreparedPull, PullRequest};
+pub use push::{DistributionInfo, PushRequest};
 pub use reference::Reference;
 pub use save::SaveArchive;
 pub use store::ImageStore;
@@ -155,6 +165,10 @@ pub struct ImageRecord {
     /// Familiar `repo:tag` names, sorted; filled from the tag table on every read.
     #[serde(default)]
     pub repo_tags: Vec<String>,
+    /// `repo@sha256:<manifest digest>` for each registry manifest this image was pulled from
+    /// or pushed as.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     /// Creation time, unix seconds.
     pub created: i64,
     /// Sum of the unpacked layer sizes in bytes.

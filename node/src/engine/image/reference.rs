@@ -106,6 +106,16 @@ impl Reference {
         format!("{}/{}", self.domain, self.path)
     }
 
+    /// The registry: `docker.io`, `localhost:5000`.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The repository path inside the registry: `library/busybox`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The tag, if one was given.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()

@@ -2,13 +2,14 @@
 //! collection. Blob files are handled in `blob.rs`, layer files in `layer.rs`, the Docker
 //! removal rules in `remove.rs`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::blob::BLOBS_DIR;
 use super::layer::{layer_meta, LAYERS_DIR};
+use super::registry::RegistryConfig;
 use super::{HostLayerFs, ImageConfigFile, ImageRecord, LayerFs, Reference};
 use crate::error::{EngineError, Result};
 use crate::store::{Records, Store};
@@ -30,6 +31,12 @@ pub(super) struct Inner {
     /// Familiar `repo:tag` → image id.
     pub(super) tags: Records,
     pub(super) fs: Arc<dyn LayerFs>,
+    /// Layer diff id → the compressed blobs known to hold it on registries.
+    pub(super) remote: Records,
+    /// How registries are reached.
+    pub(super) registry: RwLock<RegistryConfig>,
+    /// Blob digest → the lock of the pull fetching it, so concurrent pulls fetch a blob once.
+    pub(super) fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises changes to the tables and layer deletion, so a layer is never deleted while
     /// an image that needs it is being committed.
     lock: Mutex<()>,
@@ -54,6 +61,9 @@ impl ImageStore {
             images: store.records("images")?,
             tags: store.records("image-tags")?,
             fs,
+            remote: store.records("image-remote-blobs")?,
+            registry: RwLock::new(RegistryConfig::default()),
+            fetching: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         };
         let this = ImageStore {
@@ -209,9 +219,16 @@ impl ImageStore {
             .as_deref()
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map_or(0, |t| t.timestamp());
+        let repo_digests = self
+            .inner
+            .images
+            .get::<ImageRecord>(&id)?
+            .map(|r| r.repo_digests)
+            .unwrap_or_default();
         let record = ImageRecord {
             id: id.clone(),
             repo_tags: Vec::new(),
+            repo_digests,
             created,
             size,
             config,

@@ -1,0 +1,43 @@
+//! Talking to registries (the OCI distribution protocol through `oci-client`): the daemon's
+//! registry settings, credentials, platforms, manifests, and a connected [`Session`]. Knows
+//! nothing of the image store; `pull.rs` and `push.rs` join the two.
+
+mod config;
+mod manifest;
+mod session;
+
+pub use config::RegistryConfig;
+pub use manifest::{
+    select_platform, Descriptor, Manifest, ManifestOrIndex, Platform, DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
+};
+pub(crate) use session::blob_error;
+pub use session::{Operation, Session};
+
+/// Credentials for one registry, as a client sent them (`X-Registry-Auth`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No credentials: anonymous access, or a bearer token fetched without them.
+    #[default]
+    Anonymous,
+    /// Username and password, sent as basic auth or traded for a bearer token.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password (or identity token).
+        password: String,
+    },
+    /// A registry token used as the bearer token as it is.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets into logs.
+        match self {
+            Credentials::Anonymous => write!(f, "Anonymous"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credentials::Bearer(_) => write!(f, "Bearer(<redacted>)"),
+        }
+    }
+}
