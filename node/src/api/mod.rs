@@ -2,8 +2,10 @@
 //! requests into typed engine calls and results into Docker's JSON. No engine logic here.
 
 pub mod containers;
+pub mod containers_live;
 pub mod convert;
 pub mod error;
+pub mod exec;
 pub mod images;
 pub mod registry;
 pub mod stream;
@@ -41,6 +43,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/resize", post(exec::resize_container))
+        .route("/containers/{id}/pause", post(containers_live::pause))
+        .route("/containers/{id}/unpause", post(containers_live::unpause))
+        .route("/containers/{id}/rename", post(containers_live::rename))
+        .route("/containers/{id}/top", get(containers_live::top))
+        .route("/containers/{id}/stats", get(containers_live::stats))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

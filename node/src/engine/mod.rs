@@ -2,6 +2,7 @@
 //! Docker's JSON types; `api` converts at the edge.
 
 pub mod container;
+pub mod exec;
 pub mod image;
 pub mod req;
 
@@ -70,6 +71,8 @@ pub struct Engine {
     pub(crate) launcher: Launcher,
     pub(crate) host: HostFacts,
     pub(crate) containers: Mutex<HashMap<String, Arc<Handle>>>,
+    /// Execs by id, in memory only (Docker forgets them on restart too).
+    pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
     /// This daemon's stable id (`/info`'s ID).
     pub(crate) id: String,
     /// Host limitations worth telling users about (`/info`'s Warnings).
@@ -108,6 +111,7 @@ impl Engine {
             launcher,
             host,
             containers: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
             id,
             warnings,
             this: this.clone(),

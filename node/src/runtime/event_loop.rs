@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 
 use super::control::{self, Reply, Request};
 use super::logfile::{LineSplitter, LogWriter, Stream};
 
 /// After the init ended, how long output may still drain and execs still be reaped.
 const DRAIN: Duration = Duration::from_secs(2);
+/// How often the loop looks for exited children even when nothing else happened.
+const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the loop starts with, set up by the monitor.
 pub struct Parts {
@@ -68,7 +69,7 @@ enum Token {
     Control,
     Conn(usize),
     StdinWritable,
-    Exec(usize),
+    Exec,
 }
 
 struct State {
@@ -127,10 +128,11 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         }
         for (tok, pfd) in tokens.iter().zip(&fds) {
             if pfd.revents != 0 {
-                st.handle(*tok, pfd.revents);
+                st.handle(*tok);
             }
         }
         st.conns.retain(|c| !c.done);
+        st.reap_all();
     }
     st.finish()
 }
@@ -149,7 +151,10 @@ impl State {
 
     fn timeout_ms(&self) -> i32 {
         match self.init_exit {
-            None => -1,
+            // Wake up now and then to reap children nobody watches: a failed exec's helpers
+            // exit without a pidfd here, and a zombie left in the container's pid namespace
+            // would keep its init from ever finishing its exit.
+            None => i32::try_from(REAP_INTERVAL.as_millis()).unwrap_or(1000),
             Some((_, at)) => {
                 let left = DRAIN.saturating_sub(at.elapsed()).as_millis();
                 i32::try_from(left).unwrap_or(i32::MAX)
@@ -190,30 +195,48 @@ impl State {
         if let (true, Some(fd)) = (stdin_blocked, &self.parts.stdin) {
             add(Token::StdinWritable, fd.as_raw_fd(), libc::POLLOUT);
         }
-        for (i, e) in self.execs.iter().enumerate() {
-            if let Some(e) = e {
-                add(Token::Exec(i), e.pidfd.as_raw_fd(), libc::POLLIN);
-            }
+        for e in self.execs.iter().flatten() {
+            add(Token::Exec, e.pidfd.as_raw_fd(), libc::POLLIN);
         }
         (tokens, fds)
     }
 
-    fn handle(&mut self, tok: Token, revents: libc::c_short) {
+    fn handle(&mut self, tok: Token) {
         match tok {
-            Token::Init => self.reap_init(),
+            // Exits are collected by `reap_all` after every round.
+            Token::Init | Token::Exec => {}
             Token::Output(i) => self.copy_output(i),
             Token::Control => self.accept(),
             Token::Conn(i) => self.read_conn(i),
             Token::StdinWritable => self.flush_stdin(),
-            Token::Exec(i) => self.reap_exec(i),
         }
-        let _ = revents;
     }
 
-    fn reap_init(&mut self) {
-        if let Some(code) = try_reap(self.parts.init_pid) {
-            self.init_pidfd = None;
-            self.init_exit = Some((code, Instant::now()));
+    /// Reaps every exited child: the init, execs, and helpers libcontainer left behind.
+    fn reap_all(&mut self) {
+        // __WALL: libcontainer clones its processes without SIGCHLD as their exit signal.
+        let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
+        loop {
+            let (pid, code) = match waitpid(None, Some(flags)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), i64::from(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), 128 + sig as i64),
+                Ok(WaitStatus::StillAlive) => return,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return,
+            };
+            if pid == self.parts.init_pid {
+                self.init_pidfd = None;
+                self.init_exit = Some((code, Instant::now()));
+                continue;
+            }
+            let found = self
+                .execs
+                .iter()
+                .position(|e| e.as_ref().is_some_and(|e| e.pid == pid));
+            if let Some(mut exec) = found.and_then(|i| self.execs[i].take()) {
+                record_exec_exit(&mut exec, code);
+            }
         }
     }
 
@@ -411,26 +434,14 @@ impl State {
         }
     }
 
-    fn reap_exec(&mut self, i: usize) {
-        let Some(exec) = self.execs[i].as_ref() else {
-            return;
-        };
-        let Some(code) = try_reap(exec.pid) else {
-            return;
-        };
-        if let Some(mut exec) = self.execs[i].take() {
-            record_exec_exit(&mut exec, code);
-        }
-    }
-
     fn finish(mut self) -> io::Result<i64> {
         for out in self.outputs.iter_mut().flatten() {
             let _ = out.lines.finish(&self.parts.log);
         }
+        self.reap_all();
         for mut exec in self.execs.drain(..).flatten() {
             // Still not reaped after the drain: it was killed with the container's namespace.
-            let code = try_reap(exec.pid).unwrap_or(137);
-            record_exec_exit(&mut exec, code);
+            record_exec_exit(&mut exec, 137);
         }
         Ok(self.init_exit.map_or(255, |(code, _)| code))
     }
@@ -447,23 +458,6 @@ fn record_exec_exit(exec: &mut Exec, exit_code: i64) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExecExit {
     pub exit_code: i64,
-}
-
-/// Reaps `pid` if it has ended; its exit status the way Docker reports it.
-fn try_reap(pid: i32) -> Option<i64> {
-    // __WALL: libcontainer clones its processes without SIGCHLD as their exit signal.
-    let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
-    loop {
-        return match waitpid(Pid::from_raw(pid), Some(flags)) {
-            Ok(WaitStatus::Exited(_, code)) => Some(i64::from(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i64),
-            Ok(WaitStatus::StillAlive) => None,
-            Ok(_) => None,
-            Err(nix::errno::Errno::EINTR) => continue,
-            // Not our child any more (or never was): nothing to wait for.
-            Err(_) => Some(255),
-        };
-    }
 }
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {

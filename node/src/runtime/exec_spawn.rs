@@ -41,6 +41,7 @@ pub fn spawn(
     // As for the init: the exec starts with SIGPIPE at its default, not inherited as ignored.
     super::monitor::set_sigpipe(SigHandler::SigDfl);
     let built = builder
+        .with_executor(super::terminal_size::SizedTerminal)
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)

@@ -3,16 +3,19 @@
 //! monitor side (`monitor`) is the only code that calls libcontainer, and only in the monitor
 //! process, which is single-threaded when it forks.
 
+pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;
 pub mod event_loop;
 pub mod exec_spawn;
 pub mod files;
+pub mod freezer;
 pub mod launch;
 pub mod logfile;
 pub mod loopback;
 pub mod monitor;
 pub mod pidfd;
+pub mod terminal_size;
 pub mod trim;
 
 use serde::{Deserialize, Serialize};

@@ -108,6 +108,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         None => builder,
     };
     let built = builder
+        .with_executor(super::terminal_size::SizedTerminal)
         .as_init(&cfg.bundle)
         .with_systemd(false)
         .with_detach(true)

@@ -27,8 +27,31 @@ pub struct LogChunk {
 pub struct Output {
     pub tty: bool,
     pub chunks: mpsc::Receiver<LogChunk>,
-    /// Where an attached client's input goes, when it asked for stdin and the container has one.
-    pub stdin: Option<StdinSink>,
+    /// Where an attached client's input goes, when it asked for stdin and there is one.
+    pub stdin: Option<StdinTarget>,
+}
+
+/// Where a client's input goes.
+pub enum StdinTarget {
+    /// A container's stdin, through its monitor.
+    Container(StdinSink),
+    /// An exec's stdin pipe or terminal, held by the daemon.
+    File(std::fs::File),
+}
+
+/// An async writer for a client's input.
+pub type StdinWriter = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+impl StdinTarget {
+    /// The writer, once there is something to write to (`None`: the container is not running).
+    pub async fn connect(self) -> Option<StdinWriter> {
+        match self {
+            StdinTarget::Container(sink) => {
+                sink.connect().await.map(|s| Box::new(s) as StdinWriter)
+            }
+            StdinTarget::File(f) => Some(Box::new(tokio::fs::File::from_std(f))),
+        }
+    }
 }
 
 /// The container's stdin as seen by an attach: reachable once the container runs.
@@ -130,7 +153,7 @@ impl Engine {
             changes,
         };
         let mut out = spawn_follow(rec.config.tty, follow);
-        out.stdin = sink;
+        out.stdin = sink.map(StdinTarget::Container);
         Ok(out)
     }
 }

@@ -93,7 +93,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
     } else {
         rec.config.working_dir.clone()
     };
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": rec.config.tty,
@@ -116,6 +116,9 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "seccomp": if host.seccomp && !privileged { super::seccomp::profile() } else { Value::Null },
         },
     });
+    if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
+        spec["process"]["consoleSize"] = json!({"height": height, "width": width});
+    }
     serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
 }
 

@@ -64,7 +64,12 @@ impl Engine {
             let t = timeout
                 .or(rec.config.stop_timeout)
                 .unwrap_or(DEFAULT_STOP_TIMEOUT);
-            (sig, t)
+            // A paused container cannot handle its stop signal: it is killed right away.
+            if rec.state.status == super::ContainerStatus::Paused {
+                (Signal::SIGKILL, 0)
+            } else {
+                (sig, t)
+            }
         };
         let mut rx = handle.subscribe();
         self.signal(&handle, sig).await?;
@@ -128,12 +133,21 @@ impl Engine {
             )));
         }
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-            Err(e) => Err(EngineError::Internal(format!(
-                "signal {sig} to container {}: {e}",
-                rec.id
-            ))),
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => {
+                return Err(EngineError::Internal(format!(
+                    "signal {sig} to container {}: {e}",
+                    rec.id
+                )))
+            }
         }
+        if rec.state.status == super::ContainerStatus::Paused && sig == Signal::SIGKILL {
+            // A frozen task cannot act on a signal, not even die of SIGKILL: thaw it, as
+            // Docker does when it stops or kills a paused container.
+            let dirs = crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+            let _ = crate::runtime::freezer::thaw(&dirs);
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,97 @@
+//! Exec routes: create, start (upgraded or streamed), inspect, resize.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bollard_stubs::models::{ExecConfig, ExecStartConfig};
+
+use super::convert::exec as conv;
+use super::convert::query::{json_body, Query};
+use super::error::{ApiError, ApiResult};
+use super::{stream, AppState};
+
+/// `POST /containers/{id}/exec`
+pub async fn create(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let body: ExecConfig = json_body(&body)?;
+    let exec_id = engine.create_exec(&id, conv::exec_config(body)).await?;
+    // bollard's IdResponse serializes a lowercase `id`; clients read `Id`.
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    ))
+}
+
+/// `POST /exec/{id}/start` — body `{"Detach":…,"Tty":…,"ConsoleSize":[h,w]}`.
+pub async fn start(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("read body: {e}")))?;
+    let cfg: ExecStartConfig = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ExecStartConfig::default()
+    } else {
+        json_body(&bytes)?
+    };
+    let detach = cfg.detach.unwrap_or(false);
+    let output = engine.start_exec(&id, detach).await?;
+    if let Some([h, w]) = super::convert::container::console_size(cfg.console_size.as_deref()) {
+        engine.resize_exec(&id, h, w)?;
+    }
+    let Some(output) = output else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let mut req = Request::from_parts(parts, axum::body::Body::empty());
+    if stream::wants_upgrade(&req) {
+        Ok(stream::upgrade_response(&mut req, output))
+    } else {
+        Ok(stream::body_response(output))
+    }
+}
+
+/// `GET /exec/{id}/json`
+pub async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(conv::inspect(engine.inspect_exec(&id)?)))
+}
+
+/// `POST /exec/{id}/resize?h=&w=`
+pub async fn resize(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let (h, w) = size(&Query::parse(q.as_deref()))?;
+    engine.resize_exec(&id, h, w)?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /containers/{id}/resize?h=&w=`
+pub async fn resize_container(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let (h, w) = size(&Query::parse(q.as_deref()))?;
+    engine.resize_container(&id, h, w).await?;
+    Ok(StatusCode::OK)
+}
+
+fn size(q: &Query) -> Result<(u16, u16), ApiError> {
+    let dim = |k: &str| -> Result<u16, ApiError> {
+        let v = q.int(k)?.unwrap_or(0);
+        u16::try_from(v).map_err(|_| ApiError::bad_request(format!("invalid {k}: {v}")))
+    };
+    Ok((dim("h")?, dim("w")?))
+}

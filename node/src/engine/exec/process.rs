@@ -1,0 +1,156 @@
+//! The OCI process an exec runs, built from the container's record and the exec's config. Pure:
+//! the caller resolves the user; this decides env, cwd, capabilities and terminal.
+
+use serde_json::{json, Value};
+
+use super::ExecConfig;
+use crate::engine::container::spec::HostFacts;
+use crate::engine::container::types::ContainerRecord;
+use crate::engine::container::user::ResolvedUser;
+
+/// The process JSON for libcontainer's tenant builder.
+pub fn build(
+    rec: &ContainerRecord,
+    cfg: &ExecConfig,
+    user: &ResolvedUser,
+    host: HostFacts,
+) -> Value {
+    let mut env = rec.config.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env.push(format!("HOSTNAME={}", rec.config.hostname));
+    if cfg.tty {
+        env.push("TERM=xterm".into());
+    }
+    // Later entries win, as in Docker: the exec's variables override the container's.
+    for var in &cfg.env {
+        let key = var.split('=').next().unwrap_or(var);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(var.clone());
+    }
+    let cwd = [&cfg.working_dir, &rec.config.working_dir]
+        .into_iter()
+        .find(|d| !d.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "/".into());
+    let h = &rec.host;
+    let privileged = cfg.privileged || h.privileged;
+    let caps = crate::engine::container::caps::effective(
+        privileged,
+        &h.cap_add,
+        &h.cap_drop,
+        host.cap_bounding,
+    )
+    .0;
+    let mut process = json!({
+        "terminal": cfg.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": cfg.cmd,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": !privileged,
+    });
+    if let (Some([height, width]), Some(obj)) = (cfg.console_size, process.as_object_mut()) {
+        obj.insert(
+            "consoleSize".into(),
+            json!({"height": height, "width": width}),
+        );
+    }
+    process
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> ContainerRecord {
+        let mut rec = ContainerRecord::default();
+        rec.config.env = vec!["PATH=/bin".into(), "A=1".into()];
+        rec.config.hostname = "abc".into();
+        rec.config.working_dir = "/srv".into();
+        rec
+    }
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            cap_bounding: u64::MAX,
+            ..HostFacts::default()
+        }
+    }
+
+    #[test]
+    fn exec_env_overrides_the_containers_and_cwd_defaults_to_the_containers() {
+        let cfg = ExecConfig {
+            cmd: vec!["sh".into()],
+            env: vec!["A=2".into(), "B=3".into()],
+            ..Default::default()
+        };
+        let p = build(&record(), &cfg, &ResolvedUser::default(), facts());
+        let env: Vec<&str> = p["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(env, vec!["PATH=/bin", "HOSTNAME=abc", "A=2", "B=3"]);
+        assert_eq!(p["cwd"], "/srv");
+        assert_eq!(p["noNewPrivileges"], true);
+    }
+
+    #[test]
+    fn a_tty_exec_gets_a_terminal_term_and_its_size() {
+        let cfg = ExecConfig {
+            cmd: vec!["sh".into()],
+            tty: true,
+            working_dir: "/etc".into(),
+            console_size: Some([40, 120]),
+            ..Default::default()
+        };
+        let p = build(
+            &record(),
+            &cfg,
+            &ResolvedUser {
+                uid: 65534,
+                gid: 65534,
+                additional_gids: vec![],
+            },
+            facts(),
+        );
+        assert_eq!(p["terminal"], true);
+        assert_eq!(p["cwd"], "/etc");
+        assert_eq!(p["consoleSize"]["width"], 120);
+        assert_eq!(p["user"]["uid"], 65534);
+        assert!(p["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "TERM=xterm"));
+    }
+
+    #[test]
+    fn a_privileged_exec_gets_every_capability() {
+        let cfg = ExecConfig {
+            cmd: vec!["sh".into()],
+            privileged: true,
+            ..Default::default()
+        };
+        let plain = build(
+            &record(),
+            &ExecConfig {
+                privileged: false,
+                ..cfg.clone()
+            },
+            &ResolvedUser::default(),
+            facts(),
+        );
+        let p = build(&record(), &cfg, &ResolvedUser::default(), facts());
+        let n = |v: &Value| v["capabilities"]["effective"].as_array().unwrap().len();
+        assert!(n(&p) > n(&plain));
+        assert_eq!(p["noNewPrivileges"], false);
+    }
+}

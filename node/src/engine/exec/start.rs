@@ -1,0 +1,257 @@
+//! The exec operations on the engine: create, start, inspect, resize.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::session::{self, Plan};
+use super::{ExecConfig, ExecEntry, ExecInfo, ExecStatus};
+use crate::engine::container::logs::{LogChunk, Output, StdinTarget};
+use crate::engine::container::user;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::runtime::logfile::Stream;
+
+/// The most execs the daemon remembers; the oldest finished ones are forgotten first.
+const MAX_EXECS: usize = 1024;
+
+impl Engine {
+    /// Registers an exec in a running container; returns its id.
+    pub async fn create_exec(&self, key: &str, cfg: ExecConfig) -> Result<String> {
+        let handle = self.lookup(key)?;
+        let rec = handle.snapshot().await;
+        if cfg.cmd.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "No exec command specified".into(),
+            ));
+        }
+        ensure_running(&rec)?;
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let entry = Arc::new(ExecEntry {
+            id: id.clone(),
+            container_id: rec.id.clone(),
+            config: cfg,
+            status: Mutex::new(ExecStatus::default()),
+            terminal: Mutex::new(None),
+        });
+        let mut execs = self
+            .execs
+            .lock()
+            .map_err(|_| EngineError::Internal("exec map poisoned".into()))?;
+        if execs.len() >= MAX_EXECS {
+            let done: Vec<String> = execs
+                .iter()
+                .filter(|(_, e)| e.status().exit_code.is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in done.iter().take(execs.len() + 1 - MAX_EXECS) {
+                execs.remove(k);
+            }
+        }
+        execs.insert(id.clone(), entry);
+        Ok(id)
+    }
+
+    fn exec_entry(&self, id: &str) -> Result<Arc<ExecEntry>> {
+        self.execs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// What `GET /exec/{id}/json` shows.
+    pub fn inspect_exec(&self, id: &str) -> Result<ExecInfo> {
+        let e = self.exec_entry(id)?;
+        Ok(ExecInfo {
+            id: e.id.clone(),
+            container_id: e.container_id.clone(),
+            config: e.config.clone(),
+            status: e.status(),
+        })
+    }
+
+    /// Starts an exec. Detached, it returns once the process runs and its output is discarded;
+    /// otherwise the output until the process ended (raw with a TTY) and its stdin if asked.
+    pub async fn start_exec(&self, id: &str, detach: bool) -> Result<Option<Output>> {
+        let entry = self.exec_entry(id)?;
+        let mut already = false;
+        entry.update(|s| {
+            already = s.started;
+            s.started = true;
+        });
+        if already {
+            return Err(EngineError::Conflict(format!(
+                "Exec {id} has already been started"
+            )));
+        }
+        let handle = self.lookup(&entry.container_id)?;
+        let rec = handle.snapshot().await;
+        ensure_running(&rec)?;
+        let cfg = &entry.config;
+        let dir = self.paths.container_dir(&rec.id);
+        let rootfs = dir.join("bundle/rootfs");
+        let user_name = if cfg.user.is_empty() {
+            &rec.config.user
+        } else {
+            &cfg.user
+        };
+        let user = user::resolve(user_name, &[rootfs])?;
+        let process = super::process::build(&rec, cfg, &user, self.host);
+        let exec_dir = dir.join("execs");
+        let process_path = exec_dir.join(format!("{id}.json"));
+        let bytes =
+            serde_json::to_vec(&process).map_err(|e| EngineError::Internal(e.to_string()))?;
+        std::fs::create_dir_all(&exec_dir)
+            .and_then(|()| crate::runtime::files::write_atomic(&process_path, &bytes))
+            .map_err(|e| EngineError::io(format!("write {}", process_path.display()), e))?;
+        let plan = Plan {
+            control_socket: self.paths.control_socket(&rec.id),
+            console_socket: self.paths.console_socket(id),
+            process: process_path.clone(),
+            exit_path: exec_dir.join(format!("{id}.exit.json")),
+            tty: cfg.tty,
+            stdin: cfg.attach_stdin && !detach,
+            stdout: cfg.attach_stdout && !detach,
+            stderr: cfg.attach_stderr && !detach,
+        };
+        let exec_id = id.to_string();
+        let started = tokio::task::spawn_blocking(move || {
+            let r = session::start(&plan, &exec_id);
+            (r, plan)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("exec start task: {e}")))?;
+        let (result, plan) = started;
+        let _ = std::fs::remove_file(&process_path);
+        let started = match result {
+            Ok(Ok(s)) => s,
+            Ok(Err(message)) => return Ok(Some(failed(&entry, &message, detach)?)),
+            Err(e) => {
+                entry.update(|s| s.exit_code = Some(126));
+                return Err(e);
+            }
+        };
+        entry.update(|s| {
+            s.running = true;
+            s.pid = started.pid;
+        });
+        if let Ok(mut t) = entry.terminal.lock() {
+            *t = started.terminal;
+        }
+        let chunks = session::pump(entry.clone(), started.outputs, started.conn, plan.exit_path);
+        if detach {
+            return Ok(None);
+        }
+        Ok(Some(Output {
+            tty: cfg.tty,
+            chunks,
+            stdin: started.stdin.map(StdinTarget::File),
+        }))
+    }
+
+    /// Sets an exec's terminal size; nothing to do without a terminal.
+    pub fn resize_exec(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let entry = self.exec_entry(id)?;
+        let terminal = entry
+            .terminal
+            .lock()
+            .map_err(|_| EngineError::Internal("exec terminal poisoned".into()))?;
+        if let Some(t) = terminal.as_ref() {
+            crate::runtime::control::set_window_size(
+                std::os::fd::AsRawFd::as_raw_fd(t),
+                height,
+                width,
+            )
+            .map_err(|e| EngineError::io(format!("resize exec {id}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The ids of a container's execs that have not ended (inspect's `ExecIDs`).
+    pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
+        self.execs
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|e| e.container_id == container_id && e.status().exit_code.is_none())
+                    .map(|e| e.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn ensure_running(rec: &crate::engine::container::types::ContainerRecord) -> Result<()> {
+    use crate::engine::container::types::ContainerStatus;
+    match rec.state.status {
+        ContainerStatus::Paused => Err(EngineError::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            rec.id
+        ))),
+        s if s.is_running() => Ok(()),
+        _ => Err(EngineError::Conflict(format!(
+            "Container {} is not running",
+            rec.id
+        ))),
+    }
+}
+
+/// A process that could not start: Docker reports the reason on the stream and exit code 126
+/// (127 when the executable was not found).
+fn failed(entry: &ExecEntry, message: &str, detach: bool) -> Result<Output> {
+    let code = if message.contains("not found") || message.contains("No such file") {
+        127
+    } else {
+        126
+    };
+    entry.update(|s| {
+        s.running = false;
+        s.exit_code = Some(code);
+    });
+    if detach {
+        return Err(EngineError::Runtime(format!(
+            "OCI runtime exec failed: {message}"
+        )));
+    }
+    let (tx, rx) = mpsc::channel(1);
+    let _ = tx.try_send(LogChunk {
+        stream: Stream::Stderr,
+        bytes: format!("OCI runtime exec failed: {message}\r\n").into_bytes(),
+    });
+    Ok(Output {
+        tty: entry.config.tty,
+        chunks: rx,
+        stdin: None,
+    })
+}
+
+impl Engine {
+    /// Sets a container's terminal size through its monitor; nothing to do without a terminal.
+    pub async fn resize_container(&self, key: &str, height: u16, width: u16) -> Result<()> {
+        let handle = self.lookup(key)?;
+        let rec = handle.snapshot().await;
+        if !rec.state.status.is_running() {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        if !rec.config.tty {
+            return Ok(());
+        }
+        let socket = self.paths.control_socket(&rec.id);
+        let req = crate::runtime::control::Request::Resize { height, width };
+        let mut conn = tokio::net::UnixStream::connect(&socket)
+            .await
+            .map_err(|e| EngineError::io(format!("resize {}", rec.id), e))?;
+        tokio::io::AsyncWriteExt::write_all(&mut conn, &crate::runtime::control::line(&req))
+            .await
+            .map_err(|e| EngineError::io(format!("resize {}", rec.id), e))?;
+        let mut reply = String::new();
+        let _ =
+            tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(conn), &mut reply)
+                .await;
+        Ok(())
+    }
+}

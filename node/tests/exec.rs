@@ -1,0 +1,325 @@
+//! exec and terminals against a real berthd: exit codes, env, working dir, user, stdin EOF, TTY
+//! sizes, execs across a daemon restart, and the errors Docker gives for bad requests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::{demux, demux_stream, wait_until, TestDaemon};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// Starts a busybox container that sleeps; returns its id.
+fn sleeper(d: &TestDaemon, name: &str, extra: Value) -> String {
+    let mut body = json!({"Image": "busybox", "Cmd": ["sleep", "300"]});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let id = d.create(&format!("{}-{name}", d.prefix), body);
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    id
+}
+
+/// Creates an exec; returns its id.
+fn exec_create(d: &TestDaemon, id: &str, body: Value) -> String {
+    let r = d.req("POST", &format!("/containers/{id}/exec"), &body.to_string());
+    assert_eq!(r.status, 201, "exec create: {}", r.text());
+    r.json()["Id"].as_str().unwrap().to_string()
+}
+
+/// Runs an exec to its end without upgrading; returns its raw output and exit code.
+fn exec_run(d: &TestDaemon, id: &str, body: Value) -> (Vec<u8>, i64) {
+    let exec = exec_create(d, id, body);
+    let r = d.req(
+        "POST",
+        &format!("/exec/{exec}/start"),
+        r#"{"Detach":false}"#,
+    );
+    assert_eq!(r.status, 200, "exec start: {}", r.text());
+    let info = d.req("GET", &format!("/exec/{exec}/json"), "").json();
+    assert_eq!(info["Running"], false, "{info}");
+    (r.body, info["ExitCode"].as_i64().unwrap())
+}
+
+fn out(body: Value, d: &TestDaemon, id: &str) -> (String, i64) {
+    let (raw, code) = exec_run(d, id, body);
+    (String::from_utf8_lossy(&demux(&raw)).into_owned(), code)
+}
+
+/// Sends an HTTP request on a fresh connection that asks to upgrade; returns it after the 101.
+fn upgraded(d: &TestDaemon, path: &str, body: &str) -> UnixStream {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+#[test]
+fn exec_reports_output_exit_codes_env_workdir_and_user() {
+    require_root!();
+    let d = TestDaemon::start("exec");
+    d.import_busybox();
+    let id = sleeper(
+        &d,
+        "ex",
+        json!({"Env": ["FROM_CONTAINER=c"], "WorkingDir": "/tmp"}),
+    );
+    let attach = json!({"AttachStdout": true, "AttachStderr": true});
+    let with = |extra: Value| {
+        let mut b = attach.clone();
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    assert_eq!(
+        out(with(json!({"Cmd": ["echo", "inside"]})), &d, &id),
+        ("inside\n".into(), 0)
+    );
+    assert_eq!(
+        out(with(json!({"Cmd": ["sh", "-c", "exit 4"]})), &d, &id).1,
+        4
+    );
+    assert_eq!(
+        out(
+            with(json!({"Cmd": ["sh", "-c", "echo $X $FROM_CONTAINER"], "Env": ["X=v"]})),
+            &d,
+            &id
+        )
+        .0,
+        "v c\n"
+    );
+    assert_eq!(out(with(json!({"Cmd": ["pwd"]})), &d, &id).0, "/tmp\n");
+    assert_eq!(
+        out(with(json!({"Cmd": ["pwd"], "WorkingDir": "/etc"})), &d, &id).0,
+        "/etc\n"
+    );
+    assert_eq!(
+        out(with(json!({"Cmd": ["id", "-u"], "User": "65534"})), &d, &id).0,
+        "65534\n"
+    );
+    assert_eq!(
+        out(
+            with(json!({"Cmd": ["id", "-un"], "User": "nobody"})),
+            &d,
+            &id
+        )
+        .0,
+        "nobody\n"
+    );
+    let (ps, _) = out(with(json!({"Cmd": ["ps"]})), &d, &id);
+    assert!(
+        ps.contains("sleep 300"),
+        "the exec sees the container's processes: {ps}"
+    );
+    let (raw, code) = exec_run(&d, &id, with(json!({"Cmd": ["sh", "-c", "echo err >&2"]})));
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&demux_stream(&raw, 2)).as_ref(),
+            code
+        ),
+        ("err\n", 0)
+    );
+    let (msg, code) = out(with(json!({"Cmd": ["no-such-binary"]})), &d, &id);
+    assert_eq!(code, 127, "{msg}");
+    d.remove_all();
+}
+
+#[test]
+fn exec_stdin_ends_at_the_clients_half_close() {
+    require_root!();
+    let d = TestDaemon::start("execin");
+    d.import_busybox();
+    let id = sleeper(&d, "in", json!({}));
+    let exec = exec_create(
+        &d,
+        &id,
+        json!({"Cmd": ["sh", "-c", "cat; echo after-eof"], "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
+    );
+    let mut s = upgraded(
+        &d,
+        &format!("/exec/{exec}/start"),
+        r#"{"Detach":false,"Tty":false}"#,
+    );
+    s.write_all(b"hello\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&demux_stream(&raw, 1)),
+        "hello\nafter-eof\n"
+    );
+    let info = d.req("GET", &format!("/exec/{exec}/json"), "").json();
+    assert_eq!(info["ExitCode"], 0);
+    d.remove_all();
+}
+
+#[test]
+fn terminals_have_the_asked_size_for_exec_and_run() {
+    require_root!();
+    let d = TestDaemon::start("tty");
+    d.import_busybox();
+    let id = sleeper(&d, "tty", json!({}));
+    let exec = exec_create(
+        &d,
+        &id,
+        json!({"Cmd": ["sh", "-c", "tty; stty size"], "Tty": true, "AttachStdout": true, "ConsoleSize": [33, 77]}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/exec/{exec}/start"),
+        r#"{"Tty":true,"ConsoleSize":[33,77]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Raw stream, no frame headers; the terminal turns \n into \r\n.
+    let text = r.text().replace('\r', "");
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(text.contains("33 77"), "{text:?}");
+
+    let run = d.create(
+        &format!("{}-runtty", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "tty; sleep 1; stty size"], "Tty": true, "HostConfig": {"ConsoleSize": [20, 90]}}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{run}/start"), "")
+            .status,
+        204
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{run}/resize?h=25&w=100"), "")
+            .status,
+        200
+    );
+    let r = d.req("POST", &format!("/containers/{run}/wait"), "");
+    assert_eq!(r.json()["StatusCode"], 0);
+    let logs = d
+        .req("GET", &format!("/containers/{run}/logs?stdout=1"), "")
+        .text()
+        .replace('\r', "");
+    assert!(logs.starts_with("/dev/pts/0"), "{logs:?}");
+    assert!(
+        logs.contains("25 100"),
+        "resize reached the terminal: {logs:?}"
+    );
+    d.remove_all();
+}
+
+#[test]
+fn a_detached_exec_survives_a_daemon_restart_and_exec_works_after_it() {
+    require_root!();
+    let mut d = TestDaemon::start("execrs");
+    d.import_busybox();
+    let id = sleeper(&d, "rs", json!({}));
+    let exec = exec_create(
+        &d,
+        &id,
+        json!({"Cmd": ["sh", "-c", "echo $$ > /tmp/pid; sleep 300"]}),
+    );
+    let r = d.req("POST", &format!("/exec/{exec}/start"), r#"{"Detach":true}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let pid = d.req("GET", &format!("/exec/{exec}/json"), "").json()["Pid"]
+        .as_i64()
+        .unwrap();
+    assert!(pid > 0);
+    d.kill9();
+    d.spawn();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the exec outlived the daemon"
+    );
+    let (ps, code) = out(json!({"Cmd": ["ps"], "AttachStdout": true}), &d, &id);
+    assert_eq!(code, 0);
+    assert!(ps.contains("sleep 300"), "{ps}");
+    // Stopping the container ends the exec too, and its monitor reaps it.
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/stop?t=1"), "")
+            .status,
+        204
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }));
+    d.remove_all();
+}
+
+#[test]
+fn bad_exec_requests_get_dockers_errors() {
+    require_root!();
+    let d = TestDaemon::start("execbad");
+    d.import_busybox();
+    let stopped = d.create(
+        &format!("{}-stopped", d.prefix),
+        json!({"Image": "busybox"}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/containers/{stopped}/exec"),
+        r#"{"Cmd":["true"]}"#,
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("is not running"));
+    let r = d.req("POST", "/exec/0123456789abcdef/start", "{}");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.json()["message"],
+        "No such exec instance: 0123456789abcdef"
+    );
+    assert_eq!(d.req("GET", "/exec/nope/json", "").status, 404);
+    let id = sleeper(&d, "bad", json!({}));
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/exec"), r#"{"Cmd":[]}"#)
+            .status,
+        400
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/exec"), "{not json")
+            .status,
+        400
+    );
+    assert_eq!(
+        d.req("POST", "/containers/nope/exec", r#"{"Cmd":["true"]}"#)
+            .status,
+        404
+    );
+    let exec = exec_create(&d, &id, json!({"Cmd": ["true"]}));
+    assert_eq!(
+        d.req("POST", &format!("/exec/{exec}/start"), r#"{"Detach":true}"#)
+            .status,
+        200
+    );
+    assert_eq!(
+        d.req("POST", &format!("/exec/{exec}/start"), r#"{"Detach":true}"#)
+            .status,
+        409
+    );
+    assert_eq!(
+        d.req("GET", "/_ping", "").status,
+        200,
+        "the daemon keeps serving"
+    );
+    d.remove_all();
+}
