@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Write;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::distribution::RemoteBlob;
 use super::progress::{short, CountingReader};
@@ -139,8 +139,12 @@ impl PreparedPull {
                 async move { this.fetch_layer(&desc, &diff_id, progress).await }
             })
             .buffer_unordered(PARALLEL_LAYERS)
-            .try_collect::<Vec<()>>()
-            .await?;
+            // Not try_collect: layers still in flight would go on unpacking unobserved after
+            // the error is reported.
+            .collect::<Vec<Result<()>>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
         for (desc, diff_id) in self.manifest.layers.iter().zip(&diff_ids) {
             store.remember_blob(diff_id, self.remote_blob(desc))?;
         }

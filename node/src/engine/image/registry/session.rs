@@ -77,9 +77,25 @@ impl Session {
         }
         tracing::debug!(registry, error = %first, "https failed; trying plain http");
         let http = client(cfg, &registry, ClientProtocol::Http)?;
+        let both = |second: String| {
+            EngineError::Internal(format!(
+                "registry {registry}: https: {}; http: {second}",
+                error_text(&first)
+            ))
+        };
         match http.auth(&repo, &auth, oci_op).await {
-            Ok(_) => Ok(Session::new(http, repo, registry)),
-            Err(second) => Err(registry_error(second, &registry)),
+            Ok(_) => {
+                let session = Session::new(http, repo, registry.clone());
+                // An https server answers plain http with a 400 that `auth` does not look at.
+                match session.check_credentials().await {
+                    Ok(()) => Ok(session),
+                    Err(e @ EngineError::Unauthorized(_)) => Err(e),
+                    Err(e) => Err(both(e.to_string())),
+                }
+            }
+            // Both failed: the https reason (say, an unknown certificate authority) is
+            // usually the one that matters, so say both.
+            Err(second) => Err(both(error_text(&second))),
         }
     }
 
@@ -314,10 +330,22 @@ pub(crate) fn registry_error(e: OciDistributionError, registry: &str) -> EngineE
                 _ => EngineError::Internal(format!("registry {registry}: {text}")),
             }
         }
-        OciDistributionError::RequestError(e) => {
-            EngineError::Internal(format!("registry {registry}: {}", error_chain(&e)))
-        }
+        OciDistributionError::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+            // HEAD requests carry no error body: only the status tells.
+            Some(401 | 403) => EngineError::Unauthorized(format!(
+                "unauthorized: {} from {registry}: authentication required or wrong username or password",
+                e.status().map(|s| s.to_string()).unwrap_or_default()
+            )),
+            _ => EngineError::Internal(format!("registry {registry}: {}", error_chain(&e))),
+        },
         other => EngineError::Internal(format!("registry {registry}: {other}")),
+    }
+}
+
+fn error_text(e: &OciDistributionError) -> String {
+    match e {
+        OciDistributionError::RequestError(r) => error_chain(r),
+        other => other.to_string(),
     }
 }
 
