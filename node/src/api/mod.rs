@@ -1,10 +1,12 @@
 //! The Docker Engine API over HTTP: routes, version prefixes, and the handlers that turn
 //! requests into typed engine calls and results into Docker's JSON. No engine logic here.
 
+pub mod archive;
 pub mod containers;
 pub mod containers_live;
 pub mod convert;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod registry;
@@ -33,6 +35,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
@@ -48,6 +51,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/unpause", post(containers_live::unpause))
         .route("/containers/{id}/rename", post(containers_live::rename))
         .route("/containers/{id}/top", get(containers_live::top))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/stats", get(containers_live::stats))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))

@@ -2,6 +2,7 @@
 //! Docker's JSON types; `api` converts at the edge.
 
 pub mod container;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod req;
@@ -71,6 +72,8 @@ pub struct Engine {
     pub(crate) launcher: Launcher,
     pub(crate) host: HostFacts,
     pub(crate) containers: Mutex<HashMap<String, Arc<Handle>>>,
+    /// Recent events and their live subscribers.
+    pub(crate) events: events::EventLog,
     /// Execs by id, in memory only (Docker forgets them on restart too).
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
     /// This daemon's stable id (`/info`'s ID).
@@ -103,6 +106,7 @@ impl Engine {
         let id = daemon_id(&paths.data_root)?;
         let records = store.records("containers")?;
         let names = store.records("names")?;
+        let events = events::EventLog::open(paths.data_root.join("events.jsonl"));
         let engine = Arc::new_cyclic(|this| Engine {
             records,
             names,
@@ -112,6 +116,7 @@ impl Engine {
             host,
             containers: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            events,
             id,
             warnings,
             this: this.clone(),
@@ -128,6 +133,27 @@ impl Engine {
     /// Warnings for `/info`.
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    /// The event log.
+    pub fn events(&self) -> &events::EventLog {
+        &self.events
+    }
+
+    /// Records a container event with Docker's attributes: name, image, labels, and `extra`.
+    pub(crate) fn container_event(
+        &self,
+        rec: &container::ContainerRecord,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
+        let mut attrs: std::collections::BTreeMap<String, String> = rec.config.labels.clone();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.config.image.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.emit("container", action, &rec.id, attrs);
     }
 
     /// The image store.

@@ -232,10 +232,23 @@ pub(super) fn set_sigpipe(handler: SigHandler) {
 }
 
 fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
-    let target = cfg.bundle.join("rootfs");
-    std::fs::create_dir_all(&target)?;
-    let lower: Vec<String> = cfg
-        .lower_dirs
+    mount_overlay(
+        &cfg.bundle.join("rootfs"),
+        &cfg.lower_dirs,
+        &cfg.upper_dir,
+        &cfg.work_dir,
+    )
+}
+
+/// Mounts a container's root filesystem: `lower` are the image layers, bottom first.
+pub fn mount_overlay(
+    target: &Path,
+    lower: &[std::path::PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let lower: Vec<String> = lower
         .iter()
         .rev()
         .map(|p| p.display().to_string())
@@ -243,12 +256,12 @@ fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
-        cfg.upper_dir.display(),
-        cfg.work_dir.display()
+        upper.display(),
+        work.display()
     );
     mount(
         Some("overlay"),
-        &target,
+        target,
         Some("overlay"),
         MsFlags::empty(),
         Some(opts.as_str()),

@@ -2,6 +2,7 @@
 //! Each converter decides per field: map it, ignore it (said in a comment), or reject it.
 
 pub mod container;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod query;

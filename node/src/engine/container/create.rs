@@ -67,6 +67,7 @@ impl Engine {
             let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
             return Err(e);
         }
+        self.container_event(&rec, "create", &[]);
         let handle = Arc::new(Handle::new(rec));
         self.containers
             .lock()

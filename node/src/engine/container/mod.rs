@@ -1,5 +1,6 @@
 //! Containers: the record and its states, the runtime spec, and one file per operation.
 
+pub mod archive;
 pub mod caps;
 pub mod create;
 pub mod handle;

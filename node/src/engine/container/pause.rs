@@ -31,6 +31,7 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("pause task: {e}")))?
             .map_err(|e| EngineError::io(format!("pause {}", rec.id), e))?;
         rec.state.status = ContainerStatus::Paused;
+        self.container_event(&rec, "pause", &[]);
         handle.publish(&rec, &self.records, false)
     }
 
@@ -47,6 +48,7 @@ impl Engine {
         let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
         freezer::thaw(&dirs).map_err(|e| EngineError::io(format!("unpause {}", rec.id), e))?;
         rec.state.status = ContainerStatus::Running;
+        self.container_event(&rec, "unpause", &[]);
         handle.publish(&rec, &self.records, false)
     }
 
@@ -80,6 +82,7 @@ impl Engine {
             return Err(e);
         }
         self.names.remove(&old)?;
+        self.container_event(&rec, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }
 }

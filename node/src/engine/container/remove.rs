@@ -28,6 +28,7 @@ impl Engine {
         }
         rec.state.status = super::ContainerStatus::Removing;
         self.purge(&rec.id, &rec.name)?;
+        self.container_event(&rec, "destroy", &[]);
         if let Ok(mut map) = self.containers.lock() {
             map.remove(&rec.id);
         }

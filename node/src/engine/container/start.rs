@@ -123,6 +123,7 @@ impl Engine {
         rec.state.error.clear();
         rec.state.started_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
         handle.publish(rec, &self.records, false)?;
+        self.container_event(rec, "start", &[]);
         self.watch_exit(handle.clone(), pids);
         Ok(())
     }
@@ -179,6 +180,10 @@ impl Engine {
         rec.state.pid = 0;
         rec.state.finished_at = Some(exit.finished_at.clone());
         self.remove_cgroups(&rec.id);
+        if exit.oom_killed {
+            self.container_event(rec, "oom", &[]);
+        }
+        self.container_event(rec, "die", &[("exitCode", exit.exit_code.to_string())]);
     }
 
     async fn restart_after(self: Arc<Self>, handle: Arc<Handle>, delay: Duration) {

@@ -86,6 +86,8 @@ impl Engine {
         if !done {
             self.kill_and_wait(&handle).await?;
         }
+        let rec = handle.snapshot().await;
+        self.container_event(&rec, "stop", &[]);
         Ok(StopOutcome::Stopped)
     }
 
@@ -133,7 +135,9 @@ impl Engine {
             )));
         }
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {
+                self.container_event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
+            }
             Err(e) => {
                 return Err(EngineError::Internal(format!(
                     "signal {sig} to container {}: {e}",

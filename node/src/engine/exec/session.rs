@@ -182,6 +182,7 @@ pub fn pump(
     outputs: Vec<(Stream, File)>,
     conn: UnixStream,
     exit_path: PathBuf,
+    on_exit: Box<dyn FnOnce(i64) + Send>,
 ) -> mpsc::Receiver<LogChunk> {
     let (tx, rx) = mpsc::channel(64);
     let (exit_tx, exit_rx) = oneshot::channel();
@@ -207,6 +208,7 @@ pub fn pump(
         if let Ok(mut t) = entry.terminal.lock() {
             *t = None;
         }
+        on_exit(code);
         drop(tx);
     });
     rx

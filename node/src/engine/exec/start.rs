@@ -48,7 +48,10 @@ impl Engine {
                 execs.remove(k);
             }
         }
+        let action = format!("exec_create: {}", entry.config.cmd.join(" "));
         execs.insert(id.clone(), entry);
+        drop(execs);
+        self.container_event(&rec, &action, &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -136,10 +139,26 @@ impl Engine {
             s.running = true;
             s.pid = started.pid;
         });
+        let action = format!("exec_start: {}", cfg.cmd.join(" "));
+        self.container_event(&rec, &action, &[("execID", id.to_string())]);
         if let Ok(mut t) = entry.terminal.lock() {
             *t = started.terminal;
         }
-        let chunks = session::pump(entry.clone(), started.outputs, started.conn, plan.exit_path);
+        let engine = self.me();
+        let exec_id = id.to_string();
+        let on_exit = Box::new(move |code: i64| {
+            if let Some(engine) = engine {
+                let extra = [("execID", exec_id), ("exitCode", code.to_string())];
+                engine.container_event(&rec, "exec_die", &extra);
+            }
+        });
+        let chunks = session::pump(
+            entry.clone(),
+            started.outputs,
+            started.conn,
+            plan.exit_path,
+            on_exit,
+        );
         if detach {
             return Ok(None);
         }

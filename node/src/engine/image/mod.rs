@@ -28,7 +28,7 @@ mod reference;
 pub mod registry;
 mod remove;
 mod save;
-mod scoped;
+pub(crate) mod scoped;
 mod store;
 #[cfg(test)]
 mod testutil;

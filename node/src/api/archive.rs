@@ -1,0 +1,120 @@
+//! `cp`'s routes: `HEAD`/`GET`/`PUT /containers/{id}/archive?path=`, with Docker's
+//! `X-Docker-Container-Path-Stat` header (base64 of a JSON stat).
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::convert::query::Query;
+use super::error::{ApiError, ApiResult};
+use super::{stream, AppState};
+use crate::engine::container::archive::{self, PathStat};
+
+const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
+
+fn path_of(q: &Query) -> Result<String, ApiError> {
+    q.get("path")
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .ok_or_else(|| ApiError::bad_request("path is required"))
+}
+
+fn stat_header(s: &PathStat) -> HeaderValue {
+    let json = serde_json::json!({
+        "name": s.name, "size": s.size, "mode": s.mode, "mtime": s.mtime, "linkTarget": s.link_target,
+    });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(json.to_string());
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `HEAD /containers/{id}/archive?path=`
+pub async fn head(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = path_of(&Query::parse(q.as_deref()))?;
+    let rootfs = engine.rootfs(&id).await?;
+    let stat = archive::stat(&rootfs.root, &path)?;
+    let mut resp = Response::new(Body::empty());
+    resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/archive?path=` — a tar of the path.
+pub async fn get(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = path_of(&Query::parse(q.as_deref()))?;
+    let rootfs = engine.rootfs(&id).await?;
+    let stat = archive::stat(&rootfs.root, &path)?;
+    let body = stream::blocking_body(move |out| {
+        // The rootfs stays mounted until the archive is written.
+        let rootfs = rootfs;
+        archive::write_tar(&rootfs.root, &path, out)
+    });
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    h.insert(STAT_HEADER, stat_header(&stat));
+    Ok(resp)
+}
+
+/// `PUT /containers/{id}/archive?path=&copyUIDGID=` — unpacks a tar into a directory.
+pub async fn put(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(req.uri().query());
+    let path = path_of(&q)?;
+    let keep_owners = q.flag("copyUIDGID", false);
+    let tmp_dir = engine.paths().data_root.join("tmp");
+    tokio::fs::create_dir_all(&tmp_dir)
+        .await
+        .map_err(|e| crate::EngineError::io("create tmp", e))?;
+    let upload = tmp_dir.join(format!("upload-{}", hex::encode(rand::random::<[u8; 8]>())));
+    let result = receive_and_extract(&engine, &id, req, &upload, &path, keep_owners).await;
+    let _ = tokio::fs::remove_file(&upload).await;
+    result.map(|()| StatusCode::OK)
+}
+
+async fn receive_and_extract(
+    engine: &AppState,
+    id: &str,
+    req: Request,
+    upload: &std::path::Path,
+    path: &str,
+    keep_owners: bool,
+) -> ApiResult<()> {
+    let mut file = tokio::fs::File::create(upload)
+        .await
+        .map_err(|e| crate::EngineError::io("create upload file", e))?;
+    let mut body = req.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("read body: {e}")))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| crate::EngineError::io("write upload", e))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| crate::EngineError::io("write upload", e))?;
+    let rootfs = engine.rootfs(id).await?;
+    let (upload, path) = (upload.to_path_buf(), path.to_string());
+    tokio::task::spawn_blocking(move || {
+        archive::extract_tar(&rootfs.root, &path, &upload, keep_owners)
+    })
+    .await
+    .map_err(|e| crate::EngineError::Internal(format!("extract task: {e}")))??;
+    Ok(())
+}
