@@ -1,0 +1,197 @@
+//! Day-two operations against a real berthd: pause/unpause, stats that follow the container's
+//! memory, events in order with filters and across a restart, cp both ways keeping modes, top.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::{wait_until, TestDaemon};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn run(d: &TestDaemon, name: &str, cmd: &[&str]) -> String {
+    let id = d.create(
+        &format!("{}-{name}", d.prefix),
+        json!({"Image": "busybox", "Cmd": cmd}),
+    );
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    id
+}
+
+fn lines(d: &TestDaemon, id: &str) -> usize {
+    d.logs(id).lines().count()
+}
+
+#[test]
+fn a_paused_container_makes_no_progress_until_unpaused() {
+    require_root!();
+    let d = TestDaemon::start("pause");
+    d.import_busybox();
+    let id = run(&d, "tick", &["sh", "-c", "while true; do echo t; sleep 0.1; done"]);
+    assert!(wait_until(Duration::from_secs(10), || lines(&d, &id) >= 2));
+    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 204);
+    assert_eq!(d.inspect(&id)["State"]["Status"], "paused");
+    assert_eq!(d.inspect(&id)["State"]["Paused"], true);
+    let frozen = lines(&d, &id);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(lines(&d, &id), frozen, "no output while paused");
+    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 409);
+    let r = d.req("POST", &format!("/containers/{id}/exec"), r#"{"Cmd":["true"]}"#);
+    assert_eq!(r.status, 409, "exec in a paused container: {}", r.text());
+    assert_eq!(d.req("POST", &format!("/containers/{id}/unpause"), "").status, 204);
+    assert!(wait_until(Duration::from_secs(10), || lines(&d, &id) > frozen + 2));
+    assert_eq!(d.req("POST", &format!("/containers/{id}/unpause"), "").status, 409);
+    // Stopping a paused container works (it is killed and thawed).
+    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 204);
+    assert_eq!(d.req("POST", &format!("/containers/{id}/stop?t=1"), "").status, 204);
+    assert_eq!(d.inspect(&id)["State"]["Status"], "exited");
+    d.remove_all();
+}
+
+fn stats(d: &TestDaemon, id: &str) -> Value {
+    let r = d.req("GET", &format!("/containers/{id}/stats?stream=0&one-shot=1"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+#[test]
+fn stats_follow_memory_the_container_allocates() {
+    require_root!();
+    let d = TestDaemon::start("stats");
+    d.import_busybox();
+    let id = run(&d, "mem", &["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/shm/fill bs=1M count=55 2>/dev/null; echo grown; sleep 300"]);
+    let before = stats(&d, &id);
+    assert_eq!(before["name"], format!("/{}-mem", d.prefix));
+    let base = before["memory_stats"]["usage"].as_u64().unwrap();
+    assert!(before["memory_stats"]["limit"].as_u64().unwrap() > 0);
+    assert!(before["pids_stats"]["current"].as_u64().unwrap() >= 1);
+    assert!(wait_until(Duration::from_secs(30), || d.logs(&id).contains("grown")));
+    let after = stats(&d, &id);
+    let grown = after["memory_stats"]["usage"].as_u64().unwrap();
+    assert!(grown > base + 50_000_000, "memory usage went from {base} to {grown}");
+    assert!(after["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
+    // Tmpfs pages are charged to the container's memory cgroup, as Docker counts them.
+    // Without one-shot, Docker's two readings: precpu is the first.
+    let two = d.req("GET", &format!("/containers/{id}/stats?stream=0"), "").json();
+    assert!(two["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    d.remove_all();
+}
+
+fn events(d: &TestDaemon, query: &str) -> Vec<Value> {
+    let r = d.req("GET", &format!("/events?{query}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn events_come_in_order_filtered_and_survive_a_restart() {
+    require_root!();
+    let mut d = TestDaemon::start("events");
+    d.import_busybox();
+    let since = chrono::Utc::now().timestamp() - 1;
+    let id = run(&d, "ev", &["true"]);
+    let r = d.req("POST", &format!("/containers/{id}/wait"), "");
+    assert_eq!(r.json()["StatusCode"], 0);
+    let other = run(&d, "other", &["true"]);
+    let until = chrono::Utc::now().timestamp() + 1;
+    let name = format!("{}-ev", d.prefix);
+    let filters = format!("{{\"container\":[\"{name}\"]}}");
+    let q = format!("since={since}&until={until}&filters={}", urlencode(&filters));
+    let got = events(&d, &q);
+    let actions: Vec<&str> = got.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "start", "die"], "{got:?}");
+    assert_eq!(got[2]["Actor"]["Attributes"]["exitCode"], "0");
+    assert_eq!(got[0]["Actor"]["ID"], id.as_str());
+    assert!(got.windows(2).all(|w| w[0]["timeNano"].as_i64() <= w[1]["timeNano"].as_i64()));
+    let only_die = format!("{{\"event\":[\"die\"],\"type\":[\"container\"]}}");
+    let dies = events(&d, &format!("since={since}&until={until}&filters={}", urlencode(&only_die)));
+    let ids: Vec<&str> = dies.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![id.as_str(), other.as_str()]);
+    d.kill9();
+    d.spawn();
+    assert_eq!(events(&d, &q).len(), 3, "events are kept across a daemon restart");
+    let bad = d.req("GET", "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D&until=1", "");
+    assert_eq!(bad.status, 400);
+    assert_eq!(d.req("GET", "/events?since=yesterday&until=1", "").status, 400);
+    d.remove_all();
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
+    require_root!();
+    let d = TestDaemon::start("cp");
+    d.import_busybox();
+    let id = run(&d, "cp", &["sleep", "300"]);
+    // Into the container: a tar with an executable file.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o750);
+    h.set_uid(1234);
+    h.set_cksum();
+    tar.append_data(&mut h, "tool", &b"hello"[..]).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let r = d.try_request("PUT", &format!("/containers/{id}/archive?path=/tmp"), &bytes).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let exec = d.req("POST", &format!("/containers/{id}/exec"), r#"{"Cmd":["stat","-c","%a %u %s","/tmp/tool"],"AttachStdout":true}"#);
+    let eid = exec.json()["Id"].as_str().unwrap().to_string();
+    let out = d.req("POST", &format!("/exec/{eid}/start"), "{}");
+    assert_eq!(String::from_utf8_lossy(&common::demux(&out.body)).trim(), "750 0 5", "mode kept, owned by root without copyUIDGID");
+    // Out of the container, from a stopped one too.
+    assert_eq!(d.req("POST", &format!("/containers/{id}/stop?t=1"), "").status, 204);
+    let r = d.req("HEAD", &format!("/containers/{id}/archive?path=/tmp/tool"), "");
+    assert_eq!(r.status, 200);
+    assert!(r.headers.to_ascii_lowercase().contains("x-docker-container-path-stat"), "{}", r.headers);
+    let r = d.req("GET", &format!("/containers/{id}/archive?path=/tmp/tool"), "");
+    assert_eq!(r.status, 200);
+    let mut archive = tar::Archive::new(&r.body[..]);
+    let mut entries = archive.entries().unwrap();
+    let mut e = entries.next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_str(), Some("tool"));
+    assert_eq!(e.header().mode().unwrap() & 0o777, 0o750);
+    let mut content = String::new();
+    std::io::Read::read_to_string(&mut e, &mut content).unwrap();
+    assert_eq!(content, "hello");
+    let r = d.req("GET", &format!("/containers/{id}/archive?path=/no/such/file"), "");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = d.try_request("PUT", &format!("/containers/{id}/archive?path=/tmp/tool"), &bytes).unwrap();
+    assert_eq!(r.status, 400, "extracting onto a file: {}", r.text());
+    let r = d.req("GET", "/containers/nope/archive?path=/", "");
+    assert_eq!(r.status, 404);
+    assert!(wait_until(Duration::from_secs(5), || !std::fs::read_to_string("/proc/self/mounts").unwrap().contains(&id)), "the stopped container's rootfs was unmounted");
+    d.remove_all();
+}
+
+#[test]
+fn top_lists_the_containers_processes_only() {
+    require_root!();
+    let d = TestDaemon::start("top");
+    d.import_busybox();
+    let id = run(&d, "top", &["sleep", "300"]);
+    let r = d.req("GET", &format!("/containers/{id}/top"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let titles: Vec<&str> = v["Titles"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(titles.contains(&"PID") && titles.contains(&"CMD"), "{titles:?}");
+    let procs = v["Processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{procs:?}");
+    assert!(procs[0].as_array().unwrap().last().unwrap().as_str().unwrap().contains("sleep 300"));
+    d.remove_all();
+}
