@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod credentials;
 mod output;
 mod parse;
 
@@ -17,6 +18,7 @@ use commands::container::{AttachArgs, KillArgs, LogsArgs, RmArgs, StartArgs, Sto
 use commands::image::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs};
 use commands::inspect::InspectArgs;
 use commands::ps::PsArgs;
+use commands::registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use commands::run::{CreateArgs, RunArgs};
 use commands::system::FormatArgs;
 
@@ -74,6 +76,14 @@ enum Command {
     Tag(TagArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Show the berth version information
     Version(FormatArgs),
     /// Display system-wide information
@@ -138,7 +148,7 @@ fn start(cli: Cli) -> i32 {
 }
 
 async fn dispatch(client: &Client, command: Command) -> i32 {
-    use commands::{container, image, inspect, ps, run, system};
+    use commands::{container, image, inspect, ps, registry, run, system};
     let result = match command {
         Command::Run(a) => return run::run(client, a).await,
         Command::Create(a) => return run::create(client, a).await,
@@ -158,6 +168,10 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Save(a) => image::save(client, a).await,
         Command::Tag(a) => image::tag(client, a).await,
         Command::Rmi(a) => image::rmi(client, a).await,
+        Command::Pull(a) => registry::pull(client, a).await,
+        Command::Push(a) => registry::push(client, a).await,
+        Command::Login(a) => registry::login(client, a).await,
+        Command::Logout(a) => registry::logout(client, a).await,
         Command::Version(a) => system::version(client, a).await,
         Command::Info(a) => system::info(client, a).await,
     };

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use crate::parse;
 
-/// When `run`/`create` pull the image (berth has no registry yet: only `never` changes anything).
+/// When `run`/`create` pull the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PullPolicy {
     /// Pull before creating.

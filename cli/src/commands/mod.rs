@@ -6,6 +6,7 @@ pub mod create_opts;
 pub mod image;
 pub mod inspect;
 pub mod ps;
+pub mod registry;
 pub mod run;
 pub mod stdio;
 pub mod system;

@@ -9,7 +9,7 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOpt
 use bollard::Docker;
 use clap::Args;
 
-use super::create_opts::ContainerOpts;
+use super::create_opts::{ContainerOpts, PullPolicy};
 use super::stdio;
 use crate::client::Client;
 
@@ -99,8 +99,25 @@ async fn create_container(
     if let Some(name) = &opts.name {
         options = options.name(name);
     }
-    // No registry yet: a missing image is the daemon's 404 whatever --pull says.
-    let created = docker.create_container(Some(options.build()), body).await?;
+    let image = opts.image().to_string();
+    if opts.pull == PullPolicy::Always {
+        super::registry::pull_image(client, &image, None, false).await?;
+    }
+    let created = match docker
+        .create_container(Some(options.clone().build()), body.clone())
+        .await
+    {
+        // As docker does: a missing image is pulled, then the create is tried again.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        }) if message.starts_with("No such image") && opts.pull == PullPolicy::Missing => {
+            eprintln!("Unable to find image '{image}' locally");
+            super::registry::pull_image(client, &image, None, false).await?;
+            docker.create_container(Some(options.build()), body).await?
+        }
+        other => other?,
+    };
     for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
         eprintln!("WARNING: {warning}");
     }

@@ -1,6 +1,7 @@
 //! Output formatting: Go-template subset, docker-style tables and human units. No daemon calls here.
 
 mod eval;
+pub mod progress;
 pub mod table;
 pub mod template;
 pub mod units;

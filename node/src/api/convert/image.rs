@@ -84,21 +84,26 @@ pub fn removed(items: &[RemovedItem]) -> Vec<ImageDeleteResponseItem> {
 }
 
 /// The JSON inside `X-Registry-Auth` (Docker's AuthConfig); other fields are ignored.
+/// Fields may be `null`: bollard sends unset ones so.
 #[derive(Debug, Default, Deserialize)]
 struct AuthConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     username: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     password: String,
     /// `base64(username:password)`, as config.json stores it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     auth: String,
     /// A refresh token from an OAuth login; sent as the password (berth has no OAuth flow).
-    #[serde(default, rename = "identitytoken")]
+    #[serde(default, rename = "identitytoken", deserialize_with = "null_as_empty")]
     identity_token: String,
     /// A bearer token for the registry, used as it is.
-    #[serde(default, rename = "registrytoken")]
+    #[serde(default, rename = "registrytoken", deserialize_with = "null_as_empty")]
     registry_token: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Decodes `X-Registry-Auth` (base64url JSON, padded or not; plain base64 is accepted too).
@@ -289,6 +294,9 @@ mod tests {
         }
         assert_eq!(registry_auth(None).unwrap(), Credentials::Anonymous);
         assert_eq!(registry_auth(Some("e30=")).unwrap(), Credentials::Anonymous);
+        let nulls =
+            URL_SAFE.encode(r#"{"username":"u","password":"p+/?","auth":null,"email":null}"#);
+        assert_eq!(registry_auth(Some(&nulls)).unwrap(), want);
         let auth = URL_SAFE.encode(format!(r#"{{"auth":"{}"}}"#, STANDARD.encode("a:b:c")));
         assert_eq!(
             registry_auth(Some(&auth)).unwrap(),
