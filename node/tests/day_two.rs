@@ -32,29 +32,62 @@ fn a_paused_container_makes_no_progress_until_unpaused() {
     require_root!();
     let d = TestDaemon::start("pause");
     d.import_busybox();
-    let id = run(&d, "tick", &["sh", "-c", "while true; do echo t; sleep 0.1; done"]);
+    let id = run(
+        &d,
+        "tick",
+        &["sh", "-c", "while true; do echo t; sleep 0.1; done"],
+    );
     assert!(wait_until(Duration::from_secs(10), || lines(&d, &id) >= 2));
-    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 204);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/pause"), "").status,
+        204
+    );
     assert_eq!(d.inspect(&id)["State"]["Status"], "paused");
     assert_eq!(d.inspect(&id)["State"]["Paused"], true);
     let frozen = lines(&d, &id);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(lines(&d, &id), frozen, "no output while paused");
-    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 409);
-    let r = d.req("POST", &format!("/containers/{id}/exec"), r#"{"Cmd":["true"]}"#);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/pause"), "").status,
+        409
+    );
+    let r = d.req(
+        "POST",
+        &format!("/containers/{id}/exec"),
+        r#"{"Cmd":["true"]}"#,
+    );
     assert_eq!(r.status, 409, "exec in a paused container: {}", r.text());
-    assert_eq!(d.req("POST", &format!("/containers/{id}/unpause"), "").status, 204);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/unpause"), "")
+            .status,
+        204
+    );
     assert!(wait_until(Duration::from_secs(10), || lines(&d, &id) > frozen + 2));
-    assert_eq!(d.req("POST", &format!("/containers/{id}/unpause"), "").status, 409);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/unpause"), "")
+            .status,
+        409
+    );
     // Stopping a paused container works (it is killed and thawed).
-    assert_eq!(d.req("POST", &format!("/containers/{id}/pause"), "").status, 204);
-    assert_eq!(d.req("POST", &format!("/containers/{id}/stop?t=1"), "").status, 204);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/pause"), "").status,
+        204
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/stop?t=1"), "")
+            .status,
+        204
+    );
     assert_eq!(d.inspect(&id)["State"]["Status"], "exited");
     d.remove_all();
 }
 
 fn stats(d: &TestDaemon, id: &str) -> Value {
-    let r = d.req("GET", &format!("/containers/{id}/stats?stream=0&one-shot=1"), "");
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/stats?stream=0&one-shot=1"),
+        "",
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
@@ -70,14 +103,26 @@ fn stats_follow_memory_the_container_allocates() {
     let base = before["memory_stats"]["usage"].as_u64().unwrap();
     assert!(before["memory_stats"]["limit"].as_u64().unwrap() > 0);
     assert!(before["pids_stats"]["current"].as_u64().unwrap() >= 1);
-    assert!(wait_until(Duration::from_secs(30), || d.logs(&id).contains("grown")));
+    assert!(wait_until(Duration::from_secs(30), || d
+        .logs(&id)
+        .contains("grown")));
     let after = stats(&d, &id);
     let grown = after["memory_stats"]["usage"].as_u64().unwrap();
-    assert!(grown > base + 50_000_000, "memory usage went from {base} to {grown}");
-    assert!(after["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
+    assert!(
+        grown > base + 50_000_000,
+        "memory usage went from {base} to {grown}"
+    );
+    assert!(
+        after["cpu_stats"]["cpu_usage"]["total_usage"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // Tmpfs pages are charged to the container's memory cgroup, as Docker counts them.
     // Without one-shot, Docker's two readings: precpu is the first.
-    let two = d.req("GET", &format!("/containers/{id}/stats?stream=0"), "").json();
+    let two = d
+        .req("GET", &format!("/containers/{id}/stats?stream=0"), "")
+        .json();
     assert!(two["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
     d.remove_all();
 }
@@ -104,23 +149,45 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     let until = chrono::Utc::now().timestamp() + 1;
     let name = format!("{}-ev", d.prefix);
     let filters = format!("{{\"container\":[\"{name}\"]}}");
-    let q = format!("since={since}&until={until}&filters={}", urlencode(&filters));
+    let q = format!(
+        "since={since}&until={until}&filters={}",
+        urlencode(&filters)
+    );
     let got = events(&d, &q);
     let actions: Vec<&str> = got.iter().map(|e| e["Action"].as_str().unwrap()).collect();
     assert_eq!(actions, vec!["create", "start", "die"], "{got:?}");
     assert_eq!(got[2]["Actor"]["Attributes"]["exitCode"], "0");
     assert_eq!(got[0]["Actor"]["ID"], id.as_str());
-    assert!(got.windows(2).all(|w| w[0]["timeNano"].as_i64() <= w[1]["timeNano"].as_i64()));
+    assert!(got
+        .windows(2)
+        .all(|w| w[0]["timeNano"].as_i64() <= w[1]["timeNano"].as_i64()));
     let only_die = format!("{{\"event\":[\"die\"],\"type\":[\"container\"]}}");
-    let dies = events(&d, &format!("since={since}&until={until}&filters={}", urlencode(&only_die)));
+    let dies = events(
+        &d,
+        &format!(
+            "since={since}&until={until}&filters={}",
+            urlencode(&only_die)
+        ),
+    );
     let ids: Vec<&str> = dies.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![id.as_str(), other.as_str()]);
     d.kill9();
     d.spawn();
-    assert_eq!(events(&d, &q).len(), 3, "events are kept across a daemon restart");
-    let bad = d.req("GET", "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D&until=1", "");
+    assert_eq!(
+        events(&d, &q).len(),
+        3,
+        "events are kept across a daemon restart"
+    );
+    let bad = d.req(
+        "GET",
+        "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D&until=1",
+        "",
+    );
     assert_eq!(bad.status, 400);
-    assert_eq!(d.req("GET", "/events?since=yesterday&until=1", "").status, 400);
+    assert_eq!(
+        d.req("GET", "/events?since=yesterday&until=1", "").status,
+        400
+    );
     d.remove_all();
 }
 
@@ -148,18 +215,50 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     h.set_cksum();
     tar.append_data(&mut h, "tool", &b"hello"[..]).unwrap();
     let bytes = tar.into_inner().unwrap();
-    let r = d.try_request("PUT", &format!("/containers/{id}/archive?path=/tmp"), &bytes).unwrap();
+    let r = d
+        .try_request(
+            "PUT",
+            &format!("/containers/{id}/archive?path=/tmp"),
+            &bytes,
+        )
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    let exec = d.req("POST", &format!("/containers/{id}/exec"), r#"{"Cmd":["stat","-c","%a %u %s","/tmp/tool"],"AttachStdout":true}"#);
+    let exec = d.req(
+        "POST",
+        &format!("/containers/{id}/exec"),
+        r#"{"Cmd":["stat","-c","%a %u %s","/tmp/tool"],"AttachStdout":true}"#,
+    );
     let eid = exec.json()["Id"].as_str().unwrap().to_string();
     let out = d.req("POST", &format!("/exec/{eid}/start"), "{}");
-    assert_eq!(String::from_utf8_lossy(&common::demux(&out.body)).trim(), "750 0 5", "mode kept, owned by root without copyUIDGID");
+    assert_eq!(
+        String::from_utf8_lossy(&common::demux(&out.body)).trim(),
+        "750 0 5",
+        "mode kept, owned by root without copyUIDGID"
+    );
     // Out of the container, from a stopped one too.
-    assert_eq!(d.req("POST", &format!("/containers/{id}/stop?t=1"), "").status, 204);
-    let r = d.req("HEAD", &format!("/containers/{id}/archive?path=/tmp/tool"), "");
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/stop?t=1"), "")
+            .status,
+        204
+    );
+    let r = d.req(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/tmp/tool"),
+        "",
+    );
     assert_eq!(r.status, 200);
-    assert!(r.headers.to_ascii_lowercase().contains("x-docker-container-path-stat"), "{}", r.headers);
-    let r = d.req("GET", &format!("/containers/{id}/archive?path=/tmp/tool"), "");
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("x-docker-container-path-stat"),
+        "{}",
+        r.headers
+    );
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/archive?path=/tmp/tool"),
+        "",
+    );
     assert_eq!(r.status, 200);
     let mut archive = tar::Archive::new(&r.body[..]);
     let mut entries = archive.entries().unwrap();
@@ -169,13 +268,30 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     let mut content = String::new();
     std::io::Read::read_to_string(&mut e, &mut content).unwrap();
     assert_eq!(content, "hello");
-    let r = d.req("GET", &format!("/containers/{id}/archive?path=/no/such/file"), "");
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/archive?path=/no/such/file"),
+        "",
+    );
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = d.try_request("PUT", &format!("/containers/{id}/archive?path=/tmp/tool"), &bytes).unwrap();
+    let r = d
+        .try_request(
+            "PUT",
+            &format!("/containers/{id}/archive?path=/tmp/tool"),
+            &bytes,
+        )
+        .unwrap();
     assert_eq!(r.status, 400, "extracting onto a file: {}", r.text());
     let r = d.req("GET", "/containers/nope/archive?path=/", "");
     assert_eq!(r.status, 404);
-    assert!(wait_until(Duration::from_secs(5), || !std::fs::read_to_string("/proc/self/mounts").unwrap().contains(&id)), "the stopped container's rootfs was unmounted");
+    assert!(
+        wait_until(Duration::from_secs(5), || !std::fs::read_to_string(
+            "/proc/self/mounts"
+        )
+        .unwrap()
+        .contains(&id)),
+        "the stopped container's rootfs was unmounted"
+    );
     d.remove_all();
 }
 
@@ -188,10 +304,96 @@ fn top_lists_the_containers_processes_only() {
     let r = d.req("GET", &format!("/containers/{id}/top"), "");
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
-    let titles: Vec<&str> = v["Titles"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    assert!(titles.contains(&"PID") && titles.contains(&"CMD"), "{titles:?}");
+    let titles: Vec<&str> = v["Titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"PID") && titles.contains(&"CMD"),
+        "{titles:?}"
+    );
     let procs = v["Processes"].as_array().unwrap();
     assert_eq!(procs.len(), 1, "{procs:?}");
-    assert!(procs[0].as_array().unwrap().last().unwrap().as_str().unwrap().contains("sleep 300"));
+    assert!(procs[0]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("sleep 300"));
+    d.remove_all();
+}
+
+#[test]
+fn a_failing_healthcheck_turns_unhealthy_and_a_passing_one_healthy() {
+    require_root!();
+    let d = TestDaemon::start("health");
+    d.import_busybox();
+    let check = |test: Value| json!({"Test": test, "Interval": 200_000_000, "Retries": 2});
+    let sick = d.create(
+        &format!("{}-sick", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "Healthcheck": check(json!(["CMD-SHELL", "echo failing; exit 1"]))}),
+    );
+    let well = d.create(
+        &format!("{}-well", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "Healthcheck": check(json!(["CMD", "true"]))}),
+    );
+    let since = chrono::Utc::now().timestamp() - 1;
+    for id in [&sick, &well] {
+        assert_eq!(
+            d.req("POST", &format!("/containers/{id}/start"), "").status,
+            204
+        );
+    }
+    let status = |id: &str| {
+        d.inspect(id)["State"]["Health"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || status(&sick) == "unhealthy"),
+        "{}",
+        d.inspect(&sick)["State"]
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || status(&well) == "healthy"),
+        "{}",
+        d.inspect(&well)["State"]
+    );
+    let health = &d.inspect(&sick)["State"]["Health"];
+    assert!(health["FailingStreak"].as_i64().unwrap() >= 2);
+    assert_eq!(health["Log"][0]["ExitCode"], 1);
+    assert_eq!(health["Log"][0]["Output"], "failing\n");
+    let list = d.req("GET", "/containers/json", "").json();
+    let sick_row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Id"] == sick.as_str())
+        .unwrap();
+    assert!(
+        sick_row["Status"]
+            .as_str()
+            .unwrap()
+            .ends_with("(unhealthy)"),
+        "{sick_row}"
+    );
+    let until = chrono::Utc::now().timestamp() + 1;
+    let evs = events(
+        &d,
+        &format!(
+            "since={since}&until={until}&filters={}",
+            urlencode("{\"event\":[\"health_status\"]}")
+        ),
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["Action"] == "health_status: unhealthy" && e["id"] == sick.as_str()),
+        "{evs:?}"
+    );
     d.remove_all();
 }

@@ -24,6 +24,7 @@ pub struct CreateContainer {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,
+    pub healthcheck: Option<super::container::types::HealthConfig>,
     pub host: HostSettings,
 }
 

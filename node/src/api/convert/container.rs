@@ -43,6 +43,15 @@ pub fn create_request(
         stop_signal: body.stop_signal,
         stop_timeout: body.stop_timeout,
         exposed_ports: body.exposed_ports.unwrap_or_default(),
+        healthcheck: body
+            .healthcheck
+            .map(|h| crate::engine::container::types::HealthConfig {
+                test: h.test.unwrap_or_default(),
+                interval: h.interval.unwrap_or(0),
+                timeout: h.timeout.unwrap_or(0),
+                start_period: h.start_period.unwrap_or(0),
+                retries: h.retries.unwrap_or(0),
+            }),
         host,
     })
 }
@@ -184,7 +193,15 @@ pub fn status_text(rec: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) ->
             .unwrap_or_else(|| "Less than a second".into())
     };
     match rec.state.status {
-        ContainerStatus::Running => format!("Up {}", since(&rec.state.started_at)),
+        ContainerStatus::Running => {
+            let health = match rec.state.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)",
+                Some("healthy") => " (healthy)",
+                Some("unhealthy") => " (unhealthy)",
+                _ => "",
+            };
+            format!("Up {}{health}", since(&rec.state.started_at))
+        }
         ContainerStatus::Paused => format!("Up {} (Paused)", since(&rec.state.started_at)),
         ContainerStatus::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -280,7 +297,7 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             error: Some(s.error.clone()),
             started_at: Some(s.started_at.clone().unwrap_or_else(|| zero_time.clone())),
             finished_at: Some(s.finished_at.clone().unwrap_or(zero_time)),
-            health: None,
+            health: s.health.as_ref().map(health),
         }),
         image: Some(rec.config.image_id.clone()),
         resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
@@ -358,5 +375,32 @@ mod tests {
             .with_timezone(&chrono::Utc);
         assert_eq!(status_text(&rec, now), "Exited (3) 5 minutes ago");
         assert_eq!(human_duration(61), "About a minute");
+    }
+}
+
+/// `State.Health`.
+fn health(h: &crate::engine::container::types::HealthState) -> bollard_stubs::models::Health {
+    use bollard_stubs::models::{Health, HealthStatusEnum, HealthcheckResult};
+    let status = match h.status.as_str() {
+        "starting" => HealthStatusEnum::STARTING,
+        "healthy" => HealthStatusEnum::HEALTHY,
+        "unhealthy" => HealthStatusEnum::UNHEALTHY,
+        _ => HealthStatusEnum::NONE,
+    };
+    let time = |t: &str| Some(t.to_string());
+    Health {
+        status: Some(status),
+        failing_streak: Some(h.failing_streak),
+        log: Some(
+            h.log
+                .iter()
+                .map(|p| HealthcheckResult {
+                    start: time(&p.start),
+                    end: time(&p.end),
+                    exit_code: Some(p.exit_code),
+                    output: Some(p.output.clone()),
+                })
+                .collect(),
+        ),
     }
 }

@@ -238,6 +238,7 @@ pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> Con
         stop_signal: req.stop_signal.clone().or_else(|| ic.stop_signal.clone()),
         stop_timeout: req.stop_timeout,
         exposed_ports: exposed,
+        healthcheck: super::health::merge(req.healthcheck.as_ref(), ic.extra.get("Healthcheck")),
     }
 }
 

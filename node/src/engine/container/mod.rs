@@ -4,6 +4,7 @@ pub mod archive;
 pub mod caps;
 pub mod create;
 pub mod handle;
+pub mod health;
 pub mod inspect;
 pub mod list;
 pub mod logs;

@@ -48,11 +48,16 @@ impl Engine {
         // record the start.
         if let Ok(pids) = launch::read_pids(&dir.join("pids.json")) {
             if pidfd::is_alive_with(pids.monitor, &rec.id) {
-                rec.state.status = ContainerStatus::Running;
+                // A paused container stays paused: its cgroup is still frozen.
+                if rec.state.status != ContainerStatus::Paused {
+                    rec.state.status = ContainerStatus::Running;
+                }
                 rec.state.pid = pids.container;
                 rec.state.monitor_pid = pids.monitor;
                 let _ = handle.publish(&rec, &self.records, false);
+                let health = rec.config.healthcheck.clone();
                 drop(rec);
+                self.watch_health(handle.clone(), health);
                 self.watch_exit(handle, pids);
                 return;
             }

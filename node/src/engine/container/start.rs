@@ -121,10 +121,12 @@ impl Engine {
         rec.state.exit_code = 0;
         rec.state.oom_killed = false;
         rec.state.error.clear();
+        rec.state.health = None;
         rec.state.started_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
         handle.publish(rec, &self.records, false)?;
         self.container_event(rec, "start", &[]);
         self.watch_exit(handle.clone(), pids);
+        self.watch_health(handle.clone(), rec.config.healthcheck.clone());
         Ok(())
     }
 

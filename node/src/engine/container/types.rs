@@ -26,6 +26,39 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,
+    /// The healthcheck (the run's over the image's); `None` or a `NONE` test: no checks.
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// Docker's `HEALTHCHECK`: durations in nanoseconds, 0 for Docker's default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// `["CMD", args…]`, `["CMD-SHELL", command]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub retries: i64,
+}
+
+/// The outcome of the healthchecks so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthState {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last few probes, oldest first.
+    pub log: Vec<HealthProbe>,
+}
+
+/// One probe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthProbe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 /// Restart policy names, as Docker spells them.
@@ -121,6 +154,9 @@ pub struct ContainerState {
     pub finished_at: Option<String>,
     /// Set by `stop`: policies other than `always` do not restart it.
     pub manually_stopped: bool,
+    /// Healthcheck results while it runs with a healthcheck.
+    #[serde(default)]
+    pub health: Option<HealthState>,
 }
 
 /// Everything berth keeps about one container.
