@@ -7,7 +7,6 @@
     reason = "a benchmark program reports on stdout and aborts on setup failure"
 )]
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,7 +16,7 @@ const REQUESTS: usize = 1000;
 
 mod common;
 
-use common::{pct, Daemon, Setup};
+use common::{pct, request, Daemon, Setup};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -64,21 +63,6 @@ fn main() {
     // The daemon stops on drop; created containers have no processes or mounts, and their
     // files go with the temp dir.
     drop(daemon);
-}
-
-fn request(sock: &Path, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
-    let mut s = UnixStream::connect(sock).unwrap();
-    let head = format!("{method} {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    assert!(
-        out.starts_with(b"HTTP/1.1 2"),
-        "{method} {path}: {}",
-        String::from_utf8_lossy(&out[..out.len().min(200)])
-    );
-    out
 }
 
 fn sample(sock: &Path, path: &str) -> Vec<f64> {

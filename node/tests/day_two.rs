@@ -397,3 +397,102 @@ fn a_failing_healthcheck_turns_unhealthy_and_a_passing_one_healthy() {
     );
     d.remove_all();
 }
+
+#[test]
+fn update_export_diff_prune_and_df_do_what_docker_does() {
+    require_root!();
+    let d = TestDaemon::start("maint");
+    d.import_busybox();
+    let id = run(
+        &d,
+        "maint",
+        &["sh", "-c", "echo x > /new; rm /bin/ls; sleep 300"],
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        let c = d
+            .req("GET", &format!("/containers/{id}/changes"), "")
+            .json();
+        c.as_array().is_some_and(|a| a.len() == 3)
+    }));
+    let changes = d
+        .req("GET", &format!("/containers/{id}/changes"), "")
+        .json();
+    assert_eq!(
+        changes,
+        json!([{"Path": "/bin", "Kind": 0}, {"Path": "/bin/ls", "Kind": 2}, {"Path": "/new", "Kind": 1}])
+    );
+    let r = d.req("POST", &format!("/containers/{id}/update"), r#"{"Memory":67108864,"PidsLimit":50,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let host = &d.inspect(&id)["HostConfig"];
+    assert_eq!(
+        (
+            host["Memory"].as_i64(),
+            host["RestartPolicy"]["Name"].as_str()
+        ),
+        (Some(67_108_864), Some("on-failure"))
+    );
+    let limit = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+        .iter()
+        .find_map(|root| {
+            std::fs::read_to_string(format!("{root}/berth/{id}/memory.limit_in_bytes"))
+                .or_else(|_| std::fs::read_to_string(format!("{root}/berth/{id}/memory.max")))
+                .ok()
+        })
+        .unwrap();
+    assert_eq!(
+        limit.trim(),
+        "67108864",
+        "the running container's cgroup changed"
+    );
+    let bad = d.req(
+        "POST",
+        &format!("/containers/{id}/update"),
+        r#"{"RestartPolicy":{"Name":"sometimes"}}"#,
+    );
+    assert_eq!(bad.status, 400);
+    let r = d.req("GET", &format!("/containers/{id}/export"), "");
+    assert_eq!(r.status, 200);
+    let names: Vec<String> = tar::Archive::new(&r.body[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.trim_start_matches("./") == "new"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.trim_start_matches("./") == "bin/ls"));
+    let done = run(&d, "done", &["true"]);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{done}/wait"), "")
+            .status,
+        200
+    );
+    let pruned = d.req("POST", "/containers/prune", "").json();
+    assert_eq!(pruned["ContainersDeleted"], json!([done]));
+    assert_eq!(
+        d.req("GET", &format!("/containers/{id}/json"), "").status,
+        200,
+        "running containers stay"
+    );
+    let df = d.req("GET", "/system/df", "").json();
+    assert_eq!(df["Images"][0]["Containers"], 1);
+    assert!(df["LayersSize"].as_i64().unwrap() > 0);
+    assert_eq!(df["Containers"].as_array().unwrap().len(), 1);
+    let images = d.req("POST", "/images/prune", "").json();
+    assert_eq!(
+        images["ImagesDeleted"],
+        Value::Null,
+        "the used busybox image is not dangling: {images}"
+    );
+    assert_eq!(
+        d.req(
+            "POST",
+            "/containers/prune?filters=%7B%22colour%22%3A%5B%22x%22%5D%7D",
+            ""
+        )
+        .status,
+        400
+    );
+    d.remove_all();
+}

@@ -2,6 +2,7 @@
 //! tarball, a release berthd on it (stopped on drop), and percentiles.
 #![allow(dead_code, reason = "each bench uses part of this module")]
 
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -90,4 +91,27 @@ impl Drop for Daemon {
 pub fn pct(v: &[f64], p: usize) -> f64 {
     let i = (v.len().saturating_sub(1) * p + 50) / 100;
     v[i.min(v.len() - 1)]
+}
+
+/// One HTTP request over a unix socket; panics unless the answer is 2xx. Returns the raw response.
+pub fn request(sock: &Path, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut s = UnixStream::connect(sock).unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert!(
+        out.starts_with(b"HTTP/1.1 2"),
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&out[..out.len().min(200)])
+    );
+    out
+}
+
+/// The body of a raw response (after the blank line; chunked framing left in place).
+pub fn body(resp: &[u8]) -> &[u8] {
+    resp.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&[][..], |i| &resp[i + 4..])
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod maintenance;
 pub mod registry;
 pub mod stream;
 pub mod system;
@@ -51,6 +52,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/unpause", post(containers_live::unpause))
         .route("/containers/{id}/rename", post(containers_live::rename))
         .route("/containers/{id}/top", get(containers_live::top))
+        .route("/containers/{id}/update", post(maintenance::update))
+        .route("/containers/{id}/export", get(maintenance::export))
+        .route("/containers/{id}/changes", get(maintenance::changes))
+        .route("/containers/prune", post(maintenance::prune_containers))
+        .route("/images/prune", post(maintenance::prune_images))
+        .route("/system/df", get(maintenance::df))
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),

@@ -5,6 +5,7 @@ pub mod container;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod prune;
 pub mod req;
 
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 //! monitor side (`monitor`) is the only code that calls libcontainer, and only in the monitor
 //! process, which is single-threaded when it forks.
 
+pub mod cgroup_limits;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;

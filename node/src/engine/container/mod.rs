@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod caps;
+pub mod changes;
 pub mod create;
 pub mod handle;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod stats;
 pub mod stop;
 pub mod top;
 pub mod types;
+pub mod update;
 pub mod user;
 pub mod wait;
 

@@ -131,6 +131,14 @@ impl Read for ZstdFrames<'_> {
 }
 
 impl ImageStore {
+    /// Bytes of a layer's file content; 0 when it is not unpacked.
+    pub fn layer_size(&self, diff_id: &str) -> u64 {
+        layer_meta(&self.inner.root, diff_id)
+            .ok()
+            .flatten()
+            .map_or(0, |m| m.size)
+    }
+
     /// Layer directories for overlayfs, bottom layer first (`layers/<diff id hex>/root`).
     /// Internal error when a layer is missing.
     pub fn layer_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {

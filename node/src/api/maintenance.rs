@@ -1,0 +1,185 @@
+//! Routes that change or measure what a container or the daemon holds: update, export,
+//! changes, container and image prune, `system df`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::convert::query::{json_body, Query};
+use super::error::{ApiError, ApiResult};
+use super::{stream, AppState};
+use crate::engine::container::changes::ChangeKind;
+use crate::engine::container::types::RestartPolicy;
+use crate::engine::container::update::UpdateContainer;
+use crate::engine::prune::PruneFilter;
+
+/// `POST /containers/{id}/update`
+pub async fn update(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let v: Value = json_body(&body)?;
+    let num = |k: &str| v.get(k).and_then(Value::as_i64);
+    let restart_policy = match v
+        .get("RestartPolicy")
+        .and_then(|p| p.get("Name"))
+        .and_then(Value::as_str)
+    {
+        None | Some("") => None,
+        Some(name) => {
+            let p = match name {
+                "no" => RestartPolicy::No,
+                "always" => RestartPolicy::Always,
+                "unless-stopped" => RestartPolicy::UnlessStopped,
+                "on-failure" => RestartPolicy::OnFailure,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid restart policy '{other}'"
+                    )))
+                }
+            };
+            let max = v["RestartPolicy"]
+                .get("MaximumRetryCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            Some((p, max))
+        }
+    };
+    let req = UpdateContainer {
+        memory: num("Memory").filter(|m| *m != 0),
+        memory_swap: num("MemorySwap").filter(|m| *m != 0),
+        nano_cpus: num("NanoCpus").filter(|m| *m != 0),
+        cpu_shares: num("CpuShares").filter(|m| *m != 0),
+        cpu_period: num("CpuPeriod").filter(|m| *m != 0),
+        cpu_quota: num("CpuQuota").filter(|m| *m != 0),
+        pids_limit: num("PidsLimit").filter(|m| *m != 0),
+        restart_policy,
+    };
+    let warnings = engine.update_container(&id, req).await?;
+    Ok(Json(json!({ "Warnings": warnings })))
+}
+
+/// `GET /containers/{id}/export` — the whole root filesystem as a tar.
+pub async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let rootfs = engine.rootfs(&id).await?;
+    let body = stream::blocking_body(move |out| {
+        let rootfs = rootfs;
+        crate::engine::container::archive::write_tar(&rootfs.root, "/.", out)
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/changes`
+pub async fn changes(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let list: Vec<Value> = engine
+        .changes(&id)
+        .await?
+        .into_iter()
+        .map(|(path, kind)| {
+            let k = match kind {
+                ChangeKind::Modified => 0,
+                ChangeKind::Added => 1,
+                ChangeKind::Deleted => 2,
+            };
+            json!({"Path": path, "Kind": k})
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
+    let mut f = PruneFilter::default();
+    for (k, values) in q.filters()? {
+        match k.as_str() {
+            "until" => {
+                let v = values.last().map(String::as_str).unwrap_or("");
+                let t = super::convert::events::parse_time(v)?;
+                f.until = Some(t / 1_000_000_000);
+            }
+            "label" => f.label = values,
+            "label!" => f.label_not = values,
+            "dangling" => f.all_images = values.iter().any(|v| v == "false" || v == "0"),
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    Ok(f)
+}
+
+/// `POST /containers/prune?filters=`
+pub async fn prune_containers(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let f = prune_filter(&Query::parse(q.as_deref()))?;
+    let (ids, freed) = engine.prune_containers(&f).await?;
+    // Docker sends null, not [], when nothing went.
+    let ids = if ids.is_empty() {
+        Value::Null
+    } else {
+        json!(ids)
+    };
+    Ok(Json(
+        json!({"ContainersDeleted": ids, "SpaceReclaimed": freed}),
+    ))
+}
+
+/// `POST /images/prune?filters=`
+pub async fn prune_images(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let f = prune_filter(&Query::parse(q.as_deref()))?;
+    let (items, freed) = engine.prune_images(&f).await?;
+    let deleted = if items.is_empty() {
+        Value::Null
+    } else {
+        json!(super::convert::image::removed(&items))
+    };
+    Ok(Json(
+        json!({"ImagesDeleted": deleted, "SpaceReclaimed": freed}),
+    ))
+}
+
+/// `GET /system/df`
+pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let usage = engine.disk_usage().await?;
+    let images: Vec<Value> = usage
+        .images
+        .iter()
+        .map(|i| {
+            json!({
+                "Id": i.id, "ParentId": "", "RepoTags": i.tags, "RepoDigests": [], "Created": i.created,
+                "Size": i.size, "SharedSize": i.shared_size, "VirtualSize": i.size, "Labels": {},
+                "Containers": i.containers,
+            })
+        })
+        .collect();
+    let mut containers = Vec::new();
+    for (id, size_rw) in &usage.containers {
+        if let Ok(rec) = engine.inspect_container(id).await {
+            let mut summary = serde_json::to_value(super::convert::container::summary(&rec))
+                .unwrap_or(Value::Null);
+            summary["SizeRw"] = json!(size_rw);
+            containers.push(summary);
+        }
+    }
+    Ok(Json(json!({
+        "LayersSize": usage.layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    })))
+}

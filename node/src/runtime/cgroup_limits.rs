@@ -1,0 +1,124 @@
+//! Changing a running container's limits (`docker update`): writes the cgroup files of v1 or
+//! v2, whichever each of the container's directories has. Values are what the runtime spec
+//! would have set at start.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Limits to apply; `None` leaves a setting alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    /// (quota, period) in microseconds; quota -1 is unlimited.
+    pub cpu_quota: Option<(i64, i64)>,
+    pub pids: Option<i64>,
+}
+
+/// Writes `limits` into every directory that has the matching file.
+pub fn apply(dirs: &[PathBuf], limits: &Limits) -> io::Result<()> {
+    for dir in dirs {
+        let has = |f: &str| dir.join(f).exists();
+        let write = |f: &str, v: String| std::fs::write(dir.join(f), v);
+        let v2 = has("cgroup.controllers");
+        if let Some(m) = limits.memory {
+            let m = if m <= 0 { -1 } else { m };
+            if v2 && has("memory.max") {
+                write(
+                    "memory.max",
+                    if m < 0 { "max".into() } else { m.to_string() },
+                )?;
+            } else if has("memory.limit_in_bytes") {
+                // v1 refuses a memory limit above memory+swap: raise the latter first.
+                if has("memory.memsw.limit_in_bytes") {
+                    let _ = write("memory.memsw.limit_in_bytes", "-1".into());
+                }
+                write("memory.limit_in_bytes", m.to_string())?;
+            }
+        }
+        if let Some(s) = limits.memory_swap {
+            if v2 && has("memory.swap.max") {
+                let swap = match (s, limits.memory) {
+                    (s, _) if s < 0 => "max".to_string(),
+                    (s, Some(m)) if m > 0 => (s - m).max(0).to_string(),
+                    (s, _) => s.to_string(),
+                };
+                write("memory.swap.max", swap)?;
+            } else if has("memory.memsw.limit_in_bytes") {
+                write("memory.memsw.limit_in_bytes", s.to_string())?;
+            }
+        }
+        if let Some(shares) = limits.cpu_shares {
+            if v2 && has("cpu.weight") {
+                // runc's conversion from shares (2..262144) to weight (1..10000).
+                let weight = 1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142;
+                write("cpu.weight", weight.to_string())?;
+            } else if has("cpu.shares") {
+                write("cpu.shares", shares.to_string())?;
+            }
+        }
+        if let Some((quota, period)) = limits.cpu_quota {
+            if v2 && has("cpu.max") {
+                let q = if quota < 0 {
+                    "max".to_string()
+                } else {
+                    quota.to_string()
+                };
+                write("cpu.max", format!("{q} {period}"))?;
+            } else if has("cpu.cfs_quota_us") {
+                write("cpu.cfs_period_us", period.to_string())?;
+                write("cpu.cfs_quota_us", quota.to_string())?;
+            }
+        }
+        if let Some(p) = limits.pids {
+            if has("pids.max") {
+                write(
+                    "pids.max",
+                    if p <= 0 { "max".into() } else { p.to_string() },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_and_v2_files_get_their_own_spelling() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (v1, v2) = (tmp.path().join("v1"), tmp.path().join("v2"));
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::create_dir_all(&v2).unwrap();
+        for f in [
+            "memory.limit_in_bytes",
+            "cpu.cfs_quota_us",
+            "cpu.cfs_period_us",
+            "pids.max",
+        ] {
+            std::fs::write(v1.join(f), "").unwrap();
+        }
+        for f in ["cgroup.controllers", "memory.max", "cpu.max", "pids.max"] {
+            std::fs::write(v2.join(f), "").unwrap();
+        }
+        let limits = Limits {
+            memory: Some(64 << 20),
+            cpu_quota: Some((50_000, 100_000)),
+            pids: Some(0),
+            ..Default::default()
+        };
+        apply(&[v1.clone(), v2.clone()], &limits).unwrap();
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!(
+            read(v1.join("memory.limit_in_bytes")),
+            (64 << 20).to_string()
+        );
+        assert_eq!(read(v1.join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(v1.join("pids.max")), "max");
+        assert_eq!(read(v2.join("memory.max")), (64 << 20).to_string());
+        assert_eq!(read(v2.join("cpu.max")), "50000 100000");
+    }
+}
