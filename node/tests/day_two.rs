@@ -161,12 +161,12 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     assert!(got
         .windows(2)
         .all(|w| w[0]["timeNano"].as_i64() <= w[1]["timeNano"].as_i64()));
-    let only_die = format!("{{\"event\":[\"die\"],\"type\":[\"container\"]}}");
+    let only_die = r#"{"event":["die"],"type":["container"]}"#;
     let dies = events(
         &d,
         &format!(
             "since={since}&until={until}&filters={}",
-            urlencode(&only_die)
+            urlencode(only_die)
         ),
     );
     let ids: Vec<&str> = dies.iter().map(|e| e["id"].as_str().unwrap()).collect();

@@ -332,6 +332,33 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
     }
 }
 
+/// `State.Health`.
+fn health(h: &crate::engine::container::types::HealthState) -> bollard_stubs::models::Health {
+    use bollard_stubs::models::{Health, HealthStatusEnum, HealthcheckResult};
+    let status = match h.status.as_str() {
+        "starting" => HealthStatusEnum::STARTING,
+        "healthy" => HealthStatusEnum::HEALTHY,
+        "unhealthy" => HealthStatusEnum::UNHEALTHY,
+        _ => HealthStatusEnum::NONE,
+    };
+    let time = |t: &str| Some(t.to_string());
+    Health {
+        status: Some(status),
+        failing_streak: Some(h.failing_streak),
+        log: Some(
+            h.log
+                .iter()
+                .map(|p| HealthcheckResult {
+                    start: time(&p.start),
+                    end: time(&p.end),
+                    exit_code: Some(p.exit_code),
+                    output: Some(p.output.clone()),
+                })
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,32 +402,5 @@ mod tests {
             .with_timezone(&chrono::Utc);
         assert_eq!(status_text(&rec, now), "Exited (3) 5 minutes ago");
         assert_eq!(human_duration(61), "About a minute");
-    }
-}
-
-/// `State.Health`.
-fn health(h: &crate::engine::container::types::HealthState) -> bollard_stubs::models::Health {
-    use bollard_stubs::models::{Health, HealthStatusEnum, HealthcheckResult};
-    let status = match h.status.as_str() {
-        "starting" => HealthStatusEnum::STARTING,
-        "healthy" => HealthStatusEnum::HEALTHY,
-        "unhealthy" => HealthStatusEnum::UNHEALTHY,
-        _ => HealthStatusEnum::NONE,
-    };
-    let time = |t: &str| Some(t.to_string());
-    Health {
-        status: Some(status),
-        failing_streak: Some(h.failing_streak),
-        log: Some(
-            h.log
-                .iter()
-                .map(|p| HealthcheckResult {
-                    start: time(&p.start),
-                    end: time(&p.end),
-                    exit_code: Some(p.exit_code),
-                    output: Some(p.output.clone()),
-                })
-                .collect(),
-        ),
     }
 }

@@ -64,9 +64,9 @@ impl Engine {
         let handle = self.lookup(key)?;
         let mut rec = handle.lock().await;
         if rec.name == new_name {
-            return Err(EngineError::InvalidArgument(format!(
-                "Renaming a container with the same name as its current name"
-            )));
+            return Err(EngineError::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
         }
         if !self.names.put_new(new_name, &rec.id)? {
             let holder: String = self.names.get(new_name)?.unwrap_or_default();
