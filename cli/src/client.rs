@@ -192,6 +192,33 @@ impl Client {
         }))
     }
 
+    /// `GET path` answered with JSON, for endpoints whose shape bollard's models do not match
+    /// (`/system/df` in the pre-1.52 layout berthd serves).
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        let mut conn = self.connect_raw().await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).await?;
+        let header_end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| anyhow!("daemon closed the connection"))?
+            + 4;
+        let head = String::from_utf8_lossy(&raw[..header_end]).to_ascii_lowercase();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let chunked = head.contains("transfer-encoding: chunked");
+        let body = decode_body(&raw[header_end..], chunked)?;
+        if status != 200 {
+            return Err(server_error(status, &body).into());
+        }
+        serde_json::from_slice(&body).with_context(|| format!("bad response to GET {path}"))
+    }
+
     async fn connect_raw(&self) -> Result<Box<dyn Conn>> {
         let connect = async {
             Ok::<Box<dyn Conn>, std::io::Error>(match &self.host {

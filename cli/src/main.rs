@@ -15,11 +15,17 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use client::{resolve_host, Client};
 use commands::container::{AttachArgs, KillArgs, LogsArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
+use commands::cp::CpArgs;
+use commands::events::EventsArgs;
+use commands::exec::ExecArgs;
 use commands::image::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs};
 use commands::inspect::InspectArgs;
+use commands::manage::{ContainersArgs, DiffArgs, ExportArgs, RenameArgs, TopArgs, UpdateArgs};
+use commands::prune::{DfArgs, PruneArgs};
 use commands::ps::PsArgs;
 use commands::registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use commands::run::{CreateArgs, RunArgs};
+use commands::stats::StatsArgs;
 use commands::system::FormatArgs;
 
 /// A Docker-compatible client for berthd.
@@ -60,6 +66,37 @@ enum Command {
     Logs(LogsArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Remove all stopped containers (`berth container prune`)
+    #[command(name = "container-prune", hide = true)]
+    ContainerPrune(PruneArgs),
+    /// Remove unused images (`berth image prune`)
+    #[command(name = "image-prune", hide = true)]
+    ImagePrune(PruneArgs),
+    /// Show docker disk usage (`berth system df`)
+    #[command(name = "system-df", hide = true)]
+    SystemDf(DfArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
     /// Return low-level information on containers or images
@@ -148,7 +185,10 @@ fn start(cli: Cli) -> i32 {
 }
 
 async fn dispatch(client: &Client, command: Command) -> i32 {
-    use commands::{container, image, inspect, ps, registry, run, system};
+    use commands::{
+        container, cp, events, exec, image, inspect, manage, prune, ps, registry, run, stats,
+        system,
+    };
     let result = match command {
         Command::Run(a) => return run::run(client, a).await,
         Command::Create(a) => return run::create(client, a).await,
@@ -160,6 +200,20 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Ps(a) => ps::ps(client, a).await,
         Command::Logs(a) => container::logs(client, a).await,
         Command::Attach(a) => container::attach(client, a).await,
+        Command::Cp(a) => cp::cp(client, a).await,
+        Command::Exec(a) => exec::exec(client, a).await,
+        Command::Stats(a) => stats::stats(client, a).await,
+        Command::Events(a) => events::events(client, a).await,
+        Command::Top(a) => manage::top(client, a).await,
+        Command::Pause(a) => manage::pause(client, a).await,
+        Command::Unpause(a) => manage::unpause(client, a).await,
+        Command::Rename(a) => manage::rename(client, a).await,
+        Command::Update(a) => manage::update(client, a).await,
+        Command::Export(a) => manage::export(client, a).await,
+        Command::Diff(a) => manage::diff(client, a).await,
+        Command::ContainerPrune(a) => prune::prune_containers(client, a).await,
+        Command::ImagePrune(a) => prune::prune_images(client, a).await,
+        Command::SystemDf(a) => prune::df(client, a).await,
         Command::Wait(a) => container::wait(client, a).await,
         Command::Inspect(a) => inspect::inspect(client, a).await,
         Command::Images(a) => image::images(client, a).await,
@@ -204,6 +258,9 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
         ("image", "ls" | "list") => &["images"],
         ("image", "remove" | "rm") => &["rmi"],
         ("image", "inspect") => &["inspect", "--type", "image"],
+        ("container", "prune") => &["container-prune"],
+        ("image", "prune") => &["image-prune"],
+        ("system", "df") => &["system-df"],
         ("container", v) | ("image", v) | ("system", v) => &[v][..],
         _ => return argv,
     };
@@ -233,6 +290,14 @@ mod tests {
         assert_eq!(
             rewrite_management_command(argv("berth image inspect b")),
             argv("berth inspect --type image b")
+        );
+        assert_eq!(
+            rewrite_management_command(argv("berth image prune -af")),
+            argv("berth image-prune -af")
+        );
+        assert_eq!(
+            rewrite_management_command(argv("berth system df -v")),
+            argv("berth system-df -v")
         );
         assert_eq!(
             rewrite_management_command(argv("berth run image ls")),

@@ -117,7 +117,7 @@ pub struct LogsArgs {
 
 /// Runs `op` on each name, printing the name on success and docker's error line otherwise;
 /// 1 when any failed.
-async fn each<F, Fut>(client: &Client, names: &[String], op: F) -> Result<i32>
+pub async fn each<F, Fut>(client: &Client, names: &[String], op: F) -> Result<i32>
 where
     F: Fn(Docker, String) -> Fut,
     Fut: std::future::Future<Output = Result<(), DockerError>>,

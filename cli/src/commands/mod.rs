@@ -1,12 +1,20 @@
 //! One file per noun: each command parses its flags (clap `Args`), calls the daemon through
 //! bollard and prints what docker prints, returning the process exit code.
 
+pub mod archive;
 pub mod container;
+pub mod cp;
 pub mod create_opts;
+pub mod events;
+pub mod exec;
 pub mod image;
 pub mod inspect;
+pub mod manage;
+pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod run;
+pub mod stats;
 pub mod stdio;
 pub mod system;
+pub mod terminal;

@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::create_opts::{ContainerOpts, PullPolicy};
 use super::stdio;
+use super::terminal::{self, Ended, TtyOwner};
 use crate::client::Client;
 
 /// `berth run`
@@ -148,7 +149,7 @@ pub async fn attached_session(
     let attached = stdio::attach(docker, id, session.stdin).await?;
     let waiter = client.wait_registered(id, session.condition).await?;
     let raw = if session.stdin && session.tty {
-        stdio::RawTerminal::enable()
+        terminal::RawTerminal::enable()
     } else {
         None
     };
@@ -162,24 +163,32 @@ pub async fn attached_session(
             return Err(Failure::Start(e.into()));
         }
     }
-    if session.tty {
-        stdio::resize_tty(docker, id).await;
-    }
+    let sizer = session
+        .tty
+        .then(|| terminal::watch_size(docker.clone(), TtyOwner::Container(id.to_string())));
     let proxy = if session.tty {
         None
     } else {
         stdio::proxy_signals(docker.clone(), id.to_string())
     };
-    let input = session.stdin.then(|| stdio::forward_stdin(attached.input));
-    let streamed = stdio::pump_output(attached.output).await;
+    // Detach keys only make sense on a raw terminal: piped input may hold any byte.
+    let keys = (session.tty && raw.is_some()).then_some(terminal::DEFAULT_DETACH_KEYS);
+    let mut input = session
+        .stdin
+        .then(|| terminal::forward_stdin(attached.input, keys));
+    let streamed = terminal::pump_until_detach(attached.output, input.as_mut()).await;
     drop(raw);
-    let code = waiter.await.map_err(anyhow::Error::from)?;
-    if let Some(p) = proxy {
-        p.abort();
+    for task in [sizer, proxy].into_iter().flatten() {
+        task.abort();
     }
     if let Some(i) = input {
         i.abort();
     }
+    if matches!(streamed, Ok(Ended::Detached)) {
+        waiter.abort();
+        return Ok(0);
+    }
+    let code = waiter.await.map_err(anyhow::Error::from)?;
     streamed?;
     match code {
         Ok(code) => Ok(i32::try_from(code).unwrap_or(125)),

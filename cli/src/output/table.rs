@@ -39,10 +39,15 @@ pub fn render_rows(format: &str, header: &Value, rows: &[Value]) -> Result<Strin
 /// Aligns tab-separated cells as Go's `tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)` does: a column
 /// spans consecutive lines that have a cell there; text after a line's last tab is not padded.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, MIN_WIDTH)
+}
+
+/// [`tabwrite`] with another minimum cell width (`top` uses 20).
+pub fn tabwrite_min(text: &str, min_width: usize) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut out = String::new();
     let mut widths = Vec::new();
-    format_block(&lines, 0, lines.len(), &mut widths, &mut out);
+    format_block(&lines, 0, lines.len(), min_width, &mut widths, &mut out);
     out
 }
 
@@ -50,6 +55,7 @@ fn format_block(
     lines: &[Vec<&str>],
     mut line0: usize,
     line1: usize,
+    min_width: usize,
     widths: &mut Vec<usize>,
     out: &mut String,
 ) {
@@ -62,13 +68,13 @@ fn format_block(
         }
         write_lines(lines, line0, this, widths, out);
         line0 = this;
-        let mut width = MIN_WIDTH;
+        let mut width = min_width;
         while this < line1 && column + 1 < lines[this].len() {
             width = width.max(lines[this][column].chars().count() + PADDING);
             this += 1;
         }
         widths.push(width);
-        format_block(lines, line0, this, widths, out);
+        format_block(lines, line0, this, min_width, widths, out);
         widths.pop();
         line0 = this;
     }
