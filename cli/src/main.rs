@@ -181,7 +181,11 @@ fn start(cli: Cli) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(dispatch(&client, command))
+    let code = runtime.block_on(dispatch(&client, command));
+    // Dropping the runtime would wait for a stdin read parked on a blocking thread (a terminal
+    // never sends end of input), so leave it behind.
+    runtime.shutdown_background();
+    code
 }
 
 async fn dispatch(client: &Client, command: Command) -> i32 {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::cp::{entry_target, Placement, Rename};
+use super::cp::{entry_target, is_dot, Placement, Rename};
 
 /// Extracts `reader`'s tar into `place`, keeping modes and times (and owners when root).
 pub fn extract(reader: impl Read, place: &Placement) -> Result<()> {
@@ -20,9 +20,12 @@ pub fn extract(reader: impl Read, place: &Placement) -> Result<()> {
     archive.set_preserve_ownerships(is_root);
     archive.set_overwrite(true);
     let base = PathBuf::from(&place.dir);
+    let mut dotted = None;
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let Some(target) = entry_target(&entry.path()?, &place.rename)? else {
+        let path = entry.path()?.into_owned();
+        let dotted = *dotted.get_or_insert_with(|| is_dot(&path));
+        let Some(target) = entry_target(&path, &place.rename, dotted)? else {
             continue;
         };
         let target = base.join(target);
@@ -30,7 +33,7 @@ pub fn extract(reader: impl Read, place: &Placement) -> Result<()> {
             let link = entry
                 .link_name()?
                 .ok_or_else(|| anyhow!("hard link without a target"))?;
-            if let Some(to) = entry_target(&link, &place.rename)? {
+            if let Some(to) = entry_target(&link, &place.rename, dotted)? {
                 let _ = std::fs::remove_file(&target);
                 std::fs::hard_link(base.join(to), &target)
                     .with_context(|| format!("link {}", target.display()))?;

@@ -122,31 +122,41 @@ pub fn placement(
 }
 
 /// The path below the destination directory for a tar entry, or None for the top entry of a
-/// contents copy (the directory exists already). Entries escaping the tree are refused.
-pub fn entry_target(entry: &Path, rename: &Rename) -> Result<Option<PathBuf>> {
-    let mut parts = entry.components().filter(|c| *c != Component::CurDir);
-    let top = match parts.next() {
-        Some(Component::Normal(top)) => PathBuf::from(top),
-        None if *rename == Rename::Contents => return Ok(None),
-        _ => bail!("unsafe path in archive: {}", entry.display()),
-    };
-    let mut rest = PathBuf::new();
-    for part in parts {
-        match part {
-            Component::Normal(p) => rest.push(p),
+/// contents copy (the directory exists already). `dotted` says the archive's top entry is `.`
+/// (a `dir/.` copy), so entries are already relative to it. Entries escaping are refused.
+pub fn entry_target(entry: &Path, rename: &Rename, dotted: bool) -> Result<Option<PathBuf>> {
+    let mut parts = Vec::new();
+    for c in entry.components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(p) => parts.push(p),
             _ => bail!("unsafe path in archive: {}", entry.display()),
         }
     }
-    // The daemon names the top of a `dir/.` copy `.`; our own parse dropped it, so the first
-    // normal component is already content.
-    let dotted = entry.components().next() == Some(Component::CurDir);
-    Ok(match rename {
-        Rename::Keep => Some(top.join(rest)),
-        Rename::To(name) => Some(PathBuf::from(name).join(rest)),
-        Rename::Contents if dotted => Some(top.join(rest)),
-        Rename::Contents if rest.as_os_str().is_empty() => None,
-        Rename::Contents => Some(rest),
+    let (top, rest) = match (dotted, parts.split_first()) {
+        (false, Some((top, rest))) => (Some(PathBuf::from(top)), rest),
+        (false, None) => return Ok(None),
+        (true, _) => (None, &parts[..]),
+    };
+    let rest: PathBuf = rest.iter().collect();
+    let below = |base: PathBuf| {
+        if rest.as_os_str().is_empty() {
+            base
+        } else {
+            base.join(&rest)
+        }
+    };
+    let rest_only = (!rest.as_os_str().is_empty()).then(|| rest.clone());
+    Ok(match (rename, top) {
+        (Rename::Keep, Some(top)) => Some(below(top)),
+        (Rename::To(name), _) => Some(below(PathBuf::from(name))),
+        (Rename::Keep | Rename::Contents, _) => rest_only,
     })
+}
+
+/// True when a tar entry is the archive's `.` (the top of a `dir/.` copy).
+pub fn is_dot(entry: &Path) -> bool {
+    entry.components().all(|c| c == Component::CurDir)
 }
 
 /// `berth cp`
@@ -379,22 +389,42 @@ mod tests {
 
     #[test]
     fn entries_are_renamed_below_the_destination() {
-        let t = |p: &str, r: &Rename| entry_target(Path::new(p), r).unwrap();
-        assert_eq!(t("hosts", &Rename::Keep), Some(PathBuf::from("hosts")));
+        let t = |p: &str, r: &Rename, dot: bool| entry_target(Path::new(p), r, dot).unwrap();
+        assert_eq!(
+            t("hosts", &Rename::Keep, false),
+            Some(PathBuf::from("hosts"))
+        );
         let to = Rename::To("etc2".into());
-        assert_eq!(t("etc/passwd", &to), Some(PathBuf::from("etc2/passwd")));
-        assert_eq!(t("etc", &to), Some(PathBuf::from("etc2")));
         assert_eq!(
-            t("etc/passwd", &Rename::Contents),
-            Some(PathBuf::from("passwd"))
+            t("etc/passwd", &to, false),
+            Some(PathBuf::from("etc2/passwd"))
         );
-        assert_eq!(
-            t("./passwd", &Rename::Contents),
-            Some(PathBuf::from("passwd"))
-        );
+        assert_eq!(t("etc/", &to, false), Some(PathBuf::from("etc2")));
+        let c = Rename::Contents;
+        assert_eq!(t("etc/passwd", &c, false), Some(PathBuf::from("passwd")));
+        assert_eq!(t("etc", &c, false), None);
+    }
+
+    #[test]
+    fn dotted_archives_are_already_relative() {
+        let t = |p: &str, r: &Rename| entry_target(Path::new(p), r, true).unwrap();
+        assert!(is_dot(Path::new("./")) && !is_dot(Path::new("./a")));
         assert_eq!(t("./", &Rename::Contents), None);
-        assert_eq!(t("etc", &Rename::Contents), None);
-        assert!(entry_target(Path::new("etc/../../x"), &Rename::Keep).is_err());
-        assert!(entry_target(Path::new("/abs"), &Rename::Keep).is_err());
+        assert_eq!(t("sub/b", &Rename::Contents), Some(PathBuf::from("sub/b")));
+        assert_eq!(t("./a.sh", &Rename::Contents), Some(PathBuf::from("a.sh")));
+        assert_eq!(
+            t("a.sh", &Rename::To("new".into())),
+            Some(PathBuf::from("new/a.sh"))
+        );
+        assert_eq!(
+            t("./", &Rename::To("new".into())),
+            Some(PathBuf::from("new"))
+        );
+    }
+
+    #[test]
+    fn entries_escaping_the_destination_are_refused() {
+        assert!(entry_target(Path::new("etc/../../x"), &Rename::Keep, false).is_err());
+        assert!(entry_target(Path::new("/abs"), &Rename::Keep, false).is_err());
     }
 }

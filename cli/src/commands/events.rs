@@ -1,6 +1,8 @@
 //! `events`: streams `GET /events` with `--since`, `--until` and `--filter`, printing docker's
 //! line (`<time> <type> <action> <id> (k=v, …)`) or a `--format` template per event.
 
+use std::io::Write;
+
 use anyhow::Result;
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
@@ -118,9 +120,11 @@ pub async fn events(client: &Client, args: EventsArgs) -> Result<i32> {
             Some(t) => t.render(&serde_json::to_value(&event).unwrap_or(Value::Null))?,
             None => event_line(&event, &offset),
         };
-        println!("{line}");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout().lock();
+        // A reader that went away (`| head`) ends the stream quietly, as docker does.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return Ok(0);
+        }
     }
     Ok(0)
 }

@@ -3,6 +3,7 @@
 //! come from pure functions over the API's JSON so they are tested without a daemon.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -190,9 +191,15 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<i32> {
             order.iter().filter_map(|n| rows.get(n).cloned()).collect()
         };
         // Docker clears the screen and homes the cursor before each redraw.
-        print!("\x1b[2J\x1b[H{}", render_rows(&format, &header(), &shown)?);
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let table = render_rows(&format, &header(), &shown)?;
+        let mut out = std::io::stdout().lock();
+        if write!(out, "\x1b[2J\x1b[H{table}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return Ok(0);
+        }
+        drop(out);
         tick.tick().await;
     }
 }
