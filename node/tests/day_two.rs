@@ -171,6 +171,20 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     );
     let ids: Vec<&str> = dies.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![id.as_str(), other.as_str()]);
+    assert_eq!(
+        d.req("POST", "/images/busybox/tag?repo=bt-events&tag=v1", "")
+            .status,
+        201
+    );
+    assert_eq!(d.req("DELETE", "/images/bt-events:v1", "").status, 200);
+    let img_filter = urlencode(r#"{"type":["image"]}"#);
+    let until = chrono::Utc::now().timestamp() + 1;
+    let img = events(
+        &d,
+        &format!("since={since}&until={until}&filters={img_filter}"),
+    );
+    let img_actions: Vec<&str> = img.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert!(img_actions.ends_with(&["tag", "untag"]), "{img_actions:?}");
     d.kill9();
     d.spawn();
     assert_eq!(

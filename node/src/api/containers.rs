@@ -230,8 +230,10 @@ pub async fn attach(
             q.flag("stdin", false),
         )
         .await?;
+    let keys = stream::parse_detach_keys(q.get("detachKeys").unwrap_or(""))
+        .map_err(super::error::ApiError::bad_request)?;
     if stream::wants_upgrade(&req) {
-        Ok(stream::upgrade_response(&mut req, out))
+        Ok(stream::upgrade_response(&mut req, out, keys))
     } else {
         Ok(stream::body_response(out))
     }

@@ -51,8 +51,10 @@ pub async fn start(
         return Ok(StatusCode::OK.into_response());
     };
     let mut req = Request::from_parts(parts, axum::body::Body::empty());
+    let keys = stream::parse_detach_keys(&engine.inspect_exec(&id)?.config.detach_keys)
+        .map_err(ApiError::bad_request)?;
     if stream::wants_upgrade(&req) {
-        Ok(stream::upgrade_response(&mut req, output))
+        Ok(stream::upgrade_response(&mut req, output, keys))
     } else {
         Ok(stream::body_response(output))
     }

@@ -73,7 +73,9 @@ pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<R
     };
     let changes = q.all("changes");
     let store = engine.images().clone();
+    let name = tag.clone().unwrap_or_default();
     let rec = with_body_reader(req, move |r| store.import(r, tag.as_deref(), &changes)).await?;
+    engine.image_event("import", &rec.id, &name);
     Ok(json_lines(vec![serde_json::json!({ "status": rec.id })]))
 }
 
@@ -81,6 +83,10 @@ pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<R
 pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
     let store = engine.images().clone();
     let lines = with_body_reader(req, move |r| store.load(r)).await?;
+    for l in &lines {
+        let name = l.rsplit(": ").next().unwrap_or(l);
+        engine.image_event("load", name, name);
+    }
     Ok(json_lines(
         lines
             .into_iter()
@@ -140,9 +146,14 @@ pub async fn post_by_name(
             let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
                 ApiError::bad_request("repository name must have at least one component")
             })?;
-            engine
+            let tag = q.get("tag").filter(|t| !t.is_empty());
+            engine.images().tag(name, repo, tag)?;
+            let id = engine
                 .images()
-                .tag(name, repo, q.get("tag").filter(|t| !t.is_empty()))?;
+                .resolve(name)
+                .map(|i| i.id)
+                .unwrap_or_default();
+            engine.image_event("tag", &id, &format!("{repo}:{}", tag.unwrap_or("latest")));
             Ok(StatusCode::CREATED.into_response())
         }
         _ => Err(page_not_found(&rest)),

@@ -132,8 +132,34 @@ pub fn wants_upgrade(req: &Request) -> bool {
     req.headers().get(header::UPGRADE).is_some()
 }
 
-/// Answers `101 UPGRADED` and writes `output` to the raw connection until it ends.
-pub fn upgrade_response(req: &mut Request, output: Output) -> Response {
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
+
+/// Parses Docker's `detachKeys` (`ctrl-p,ctrl-q`, `a,ctrl-b`); empty means the default.
+pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+    if spec.is_empty() {
+        return Ok(DEFAULT_DETACH_KEYS.to_vec());
+    }
+    spec.split(',')
+        .map(|key| match key.strip_prefix("ctrl-") {
+            Some(c) if c.len() == 1 => {
+                let b = c.as_bytes()[0];
+                match b {
+                    b'a'..=b'z' => Ok(b - b'a' + 1),
+                    b'@' => Ok(0),
+                    b'[' | b'\\' | b']' | b'^' | b'_' => Ok(b - b'@'),
+                    _ => Err(format!("Unknown character: '{c}'")),
+                }
+            }
+            None if key.len() == 1 => Ok(key.as_bytes()[0]),
+            _ => Err(format!("Unknown character: '{key}'")),
+        })
+        .collect()
+}
+
+/// Answers `101 UPGRADED` and writes `output` to the raw connection until it ends. Typing
+/// `detach_keys` on stdin ends the attach (the container keeps running), as in Docker.
+pub fn upgrade_response(req: &mut Request, output: Output, detach_keys: Vec<u8>) -> Response {
     let on_upgrade = hyper::upgrade::on(req);
     let tty = output.tty;
     tokio::spawn(async move {
@@ -144,19 +170,27 @@ pub fn upgrade_response(req: &mut Request, output: Output) -> Response {
                 return;
             }
         };
-        let (mut reader, mut io) = tokio::io::split(TokioIo::new(upgraded));
+        let (reader, mut io) = tokio::io::split(TokioIo::new(upgraded));
+        let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
         if let Some(sink) = output.stdin {
             tokio::spawn(async move {
                 if let Some(mut target) = sink.connect().await {
                     // The client's half-close ends the copy; shutting down our write side tells
                     // the monitor, which closes the container's stdin when it is `StdinOnce`.
-                    let _ = tokio::io::copy(&mut reader, &mut target).await;
+                    if copy_until_detach(reader, &mut target, &detach_keys).await {
+                        let _ = detached_tx.send(());
+                    }
                     let _ = target.shutdown().await;
                 }
             });
         }
         let mut rx = output.chunks;
-        while let Some(chunk) = rx.recv().await {
+        loop {
+            let chunk = tokio::select! {
+                c = rx.recv() => c,
+                Ok(()) = &mut detached => None,
+            };
+            let Some(chunk) = chunk else { break };
             if io.write_all(&frame(&chunk, tty)).await.is_err() {
                 return;
             }
@@ -176,9 +210,67 @@ pub fn upgrade_response(req: &mut Request, output: Output) -> Response {
     resp
 }
 
+/// Copies the client's input to `target` until EOF (false) or the detach sequence (true);
+/// the sequence itself is not forwarded, a partial match that breaks off is.
+async fn copy_until_detach(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    target: &mut (impl tokio::io::AsyncWrite + Unpin + ?Sized),
+    keys: &[u8],
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut matched = 0usize;
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let mut out = Vec::with_capacity(n);
+        for &b in &buf[..n] {
+            if !keys.is_empty() && b == keys[matched] {
+                matched += 1;
+                if matched == keys.len() {
+                    let _ = target.write_all(&out).await;
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&keys[..matched]);
+            matched = 0;
+            if !keys.is_empty() && b == keys[0] {
+                matched = 1;
+                continue;
+            }
+            out.push(b);
+        }
+        if target.write_all(&out).await.is_err() {
+            return false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detach_keys_parse_like_dockers() {
+        assert_eq!(parse_detach_keys("").unwrap(), vec![0x10, 0x11]);
+        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert_eq!(parse_detach_keys("ctrl-[").unwrap(), vec![27]);
+        assert!(parse_detach_keys("ctrl-ab").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_detach_sequence_ends_the_copy_and_is_not_forwarded() {
+        let mut out = Vec::new();
+        let input: &[u8] = &[b'a', 0x10, b'b', 0x10, 0x11, b'c'];
+        assert!(copy_until_detach(input, &mut out, &[0x10, 0x11]).await);
+        assert_eq!(out, vec![b'a', 0x10, b'b']);
+        let mut out = Vec::new();
+        assert!(!copy_until_detach(&b"plain"[..], &mut out, &[0x10, 0x11]).await);
+        assert_eq!(out, b"plain");
+    }
 
     #[test]
     fn frames_carry_stream_and_big_endian_length() {

@@ -157,6 +157,12 @@ impl Engine {
         self.events.emit("container", action, &rec.id, attrs);
     }
 
+    /// Records an image event (`import`, `load`, `tag`, `untag`, `delete`, `pull`, `push`).
+    pub fn image_event(&self, action: &str, id: &str, name: &str) {
+        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.to_string())]);
+        self.events.emit("image", action, id, attrs);
+    }
+
     /// The image store.
     pub fn images(&self) -> &ImageStore {
         &self.images
@@ -214,8 +220,16 @@ impl Engine {
         for h in self.handles() {
             used.insert(h.snapshot().await.config.image_id);
         }
-        self.images
-            .remove(name, force, &|id: &str| used.contains(id))
+        let items = self
+            .images
+            .remove(name, force, &|id: &str| used.contains(id))?;
+        for item in &items {
+            match item {
+                image::RemovedItem::Untagged(tag) => self.image_event("untag", name, tag),
+                image::RemovedItem::Deleted(id) => self.image_event("delete", id, name),
+            }
+        }
+        Ok(items)
     }
 
     pub(crate) fn me(&self) -> Option<Arc<Engine>> {
