@@ -132,8 +132,9 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    // `v` (anonymous volumes) has nothing to remove until volumes exist.
-    engine.remove_container(&id, q.flag("force", false)).await?;
+    engine
+        .remove_container_with(&id, q.flag("force", false), q.flag("v", false))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

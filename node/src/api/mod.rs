@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod registry;
 pub mod stream;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -58,6 +59,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/prune", post(maintenance::prune_containers))
         .route("/images/prune", post(maintenance::prune_images))
         .route("/system/df", get(maintenance::df))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),

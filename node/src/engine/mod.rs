@@ -7,6 +7,7 @@ pub mod exec;
 pub mod image;
 pub mod prune;
 pub mod req;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub struct Engine {
     pub(crate) paths: Paths,
     pub(crate) records: Records,
     pub(crate) names: Records,
+    pub(crate) volumes: Records,
     pub(crate) images: ImageStore,
     pub(crate) launcher: Launcher,
     pub(crate) host: HostFacts,
@@ -107,10 +109,12 @@ impl Engine {
         let id = daemon_id(&paths.data_root)?;
         let records = store.records("containers")?;
         let names = store.records("names")?;
+        let volumes = store.records("volumes")?;
         let events = events::EventLog::open(paths.data_root.join("events.jsonl"));
         let engine = Arc::new_cyclic(|this| Engine {
             records,
             names,
+            volumes,
             paths,
             images,
             launcher,

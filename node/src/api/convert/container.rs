@@ -25,7 +25,15 @@ pub fn create_request(
         .ok_or_else(|| {
             ApiError::bad_request("config cannot be empty in order to create a container")
         })?;
-    let host = host_settings(body.host_config.unwrap_or_default())?;
+    let host_config = body.host_config.unwrap_or_default();
+    let mounts = super::mounts::collect(
+        host_config.binds.as_deref(),
+        host_config.mounts.as_deref(),
+        host_config.tmpfs.as_ref(),
+        body.volumes.as_deref(),
+    )?;
+    let mut host = host_settings(host_config)?;
+    host.mounts = mounts;
     Ok(CreateContainer {
         name: name.filter(|n| !n.is_empty()),
         image,
@@ -66,13 +74,6 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
             status: axum::http::StatusCode::NOT_FOUND,
             message: format!("network {network_mode} not found"),
         });
-    }
-    if h.binds.as_ref().is_some_and(|b| !b.is_empty())
-        || h.mounts.as_ref().is_some_and(|m| !m.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "volumes and bind mounts are not supported by this berthd yet",
-        ));
     }
     if h.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return Err(ApiError::bad_request(
@@ -127,6 +128,8 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         cap_drop: h.cap_drop.unwrap_or_default(),
         shm_size: h.shm_size.unwrap_or(0),
         console_size: console_size(h.console_size.as_deref()),
+        // Filled by `create_request` from Binds, Mounts, Tmpfs and Config.Volumes.
+        mounts: Vec::new(),
     })
 }
 
@@ -309,7 +312,14 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
         driver: Some("overlay2".into()),
         platform: Some("linux".into()),
         host_config: Some(host_config(&rec.host)),
-        mounts: Some(Vec::new()),
+        // dir is <data-root>/containers/<id>; volumes live in <data-root>/volumes.
+        mounts: Some(super::mounts::mount_points(
+            &rec.host.mounts,
+            &dir.parent()
+                .and_then(std::path::Path::parent)
+                .map(|d| d.join("volumes"))
+                .unwrap_or_default(),
+        )),
         config: Some(DockerConfig {
             hostname: Some(rec.config.hostname.clone()),
             domainname: Some(rec.config.domainname.clone()),

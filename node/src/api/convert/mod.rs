@@ -5,5 +5,6 @@ pub mod container;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod mounts;
 pub mod query;
 pub mod stats;

@@ -20,7 +20,10 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 impl Engine {
     /// Creates a container; returns its id and warnings.
-    pub async fn create_container(&self, req: CreateContainer) -> Result<(String, Vec<String>)> {
+    pub async fn create_container(
+        &self,
+        mut req: CreateContainer,
+    ) -> Result<(String, Vec<String>)> {
         validate_limits(&req)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
@@ -34,6 +37,14 @@ impl Engine {
         }
         let user = user::resolve(&config.user, &layers)?;
         let name = self.reserve_name(req.name.as_deref(), &id)?;
+        let image_volumes: Vec<String> = image.config.config.volumes.keys().cloned().collect();
+        let made = match self.prepare_mounts(&mut req.host.mounts, &image_volumes) {
+            Ok(made) => made,
+            Err(e) => {
+                let _ = self.names.remove(&name);
+                return Err(e);
+            }
+        };
         let (_, missing) = super::caps::effective(
             req.host.privileged,
             &req.host.cap_add,
@@ -65,14 +76,23 @@ impl Engine {
             let _ = self.names.remove(&name);
             let _ = self.records.remove(&id);
             let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
+            for v in made {
+                let _ = crate::engine::volume::local::destroy(&self.volumes_root(), &v);
+                let _ = self.volumes.remove(&v);
+            }
             return Err(e);
         }
         self.container_event(&rec, "create", &[]);
+        let mounts = rec.host.mounts.clone();
         let handle = Arc::new(Handle::new(rec));
         self.containers
             .lock()
             .map_err(|_| EngineError::Internal("container map poisoned".into()))?
             .insert(id.clone(), handle);
+        if let Err(e) = self.copy_up(&id, &mounts).await {
+            let _ = self.remove_container_with(&id, true, true).await;
+            return Err(e);
+        }
         Ok((id, warnings))
     }
 

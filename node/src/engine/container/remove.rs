@@ -10,6 +10,11 @@ use crate::error::{EngineError, Result};
 impl Engine {
     /// Removes a container; running ones only with `force`.
     pub async fn remove_container(&self, key: &str, force: bool) -> Result<()> {
+        self.remove_container_with(key, force, false).await
+    }
+
+    /// Removes a container; with `volumes` (`rm -v`, and auto-remove) its anonymous volumes too.
+    pub async fn remove_container_with(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let handle = self.lookup(key)?;
         let running = handle.lock().await.state.status.is_running();
         if running {
@@ -33,6 +38,11 @@ impl Engine {
             map.remove(&rec.id);
         }
         handle.publish_removed();
+        let mounts = rec.host.mounts.clone();
+        drop(rec);
+        if volumes {
+            self.remove_anonymous_volumes(&mounts).await;
+        }
         Ok(())
     }
 

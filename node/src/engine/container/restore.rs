@@ -91,7 +91,7 @@ impl Engine {
             }
         } else if rec.host.auto_remove && was_running {
             drop(rec);
-            let _ = self.remove_container(&handle.id, true).await;
+            let _ = self.remove_container_with(&handle.id, true, true).await;
         }
     }
 

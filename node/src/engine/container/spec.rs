@@ -41,6 +41,8 @@ pub struct SpecPaths<'a> {
     pub resolv_file: &'a Path,
     /// The static init for `--init`.
     pub init: &'a Path,
+    /// Where volumes live (`<name>/_data` below).
+    pub volumes: &'a Path,
 }
 
 /// What the host can do, found once at daemon start.
@@ -163,6 +165,10 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
     ] {
         m.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
+    m.extend(crate::engine::volume::mounts::spec_mounts(
+        &rec.host.mounts,
+        paths.volumes,
+    ));
     if rec.host.init {
         m.push(json!({"destination": INIT_PATH, "type": "bind", "source": paths.init, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
@@ -244,6 +250,7 @@ mod tests {
             hosts_file: &p,
             resolv_file: &p,
             init: &p,
+            volumes: &p,
         };
         build(rec, &paths, host).unwrap()
     }

@@ -45,7 +45,7 @@ impl Engine {
             // Docker removes an auto-remove container whose start failed; `wait removed` ends.
             if rec.host.auto_remove {
                 drop(rec);
-                let _ = self.remove_container(&handle.id, true).await;
+                let _ = self.remove_container_with(&handle.id, true, true).await;
             }
             return Err(e);
         }
@@ -68,7 +68,9 @@ impl Engine {
             dir.join("resolv.conf"),
         );
         let init = self.paths.init_binary();
+        let volumes = self.volumes_root();
         let paths = SpecPaths {
+            volumes: &volumes,
             rootfs: &rootfs,
             hostname_file: &hostname,
             hosts_file: &hosts,
@@ -169,7 +171,7 @@ impl Engine {
         if restart {
             tokio::spawn(self.clone().restart_after(handle, delay));
         } else if auto_remove {
-            if let Err(e) = self.remove_container(&handle.id, true).await {
+            if let Err(e) = self.remove_container_with(&handle.id, true, true).await {
                 tracing::warn!(container = %handle.id, error = %e, "auto-remove failed");
             }
         }

@@ -91,6 +91,9 @@ pub struct HostSettings {
     pub restart_policy: RestartPolicy,
     pub restart_max: i64,
     pub privileged: bool,
+    /// Volumes, binds and tmpfs mounts, in the order they are mounted.
+    #[serde(default)]
+    pub mounts: Vec<crate::engine::volume::MountSpec>,
     /// The terminal's first size (rows, columns), from `HostConfig.ConsoleSize`.
     #[serde(default)]
     pub console_size: Option<[u16; 2]>,

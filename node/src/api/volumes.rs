@@ -1,0 +1,124 @@
+//! Volume routes: create, list, inspect, remove, prune, in Docker's shapes.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::convert::query::{json_body, Query};
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::engine::volume::{VolumeFilters, VolumeRecord};
+
+fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
+    json!({
+        "Name": v.name,
+        "Driver": v.driver,
+        "Mountpoint": engine.volume_mountpoint(&v.name),
+        "CreatedAt": v.created_at,
+        "Labels": v.labels,
+        "Scope": "local",
+        "Options": if v.options.is_empty() { Value::Null } else { json!(v.options) },
+    })
+}
+
+/// `POST /volumes/create` — `{"Name", "Driver", "DriverOpts", "Labels"}`.
+pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        json_body(&body)?
+    };
+    let driver = v.get("Driver").and_then(Value::as_str).unwrap_or("");
+    if !driver.is_empty() && driver != "local" {
+        return Err(ApiError::bad_request(format!(
+            "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+        )));
+    }
+    let map = |k: &str| -> BTreeMap<String, String> {
+        v.get(k)
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default()
+    };
+    let name = v.get("Name").and_then(Value::as_str).unwrap_or("");
+    let rec = engine.create_volume(name, map("Labels"), map("DriverOpts"), false)?;
+    Ok((StatusCode::CREATED, Json(volume_json(&engine, &rec))))
+}
+
+/// `GET /volumes?filters=` — `dangling`, `name`, `label`, `driver`.
+pub async fn list(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let mut f = VolumeFilters::default();
+    for (k, values) in q.filters()? {
+        match k.as_str() {
+            "dangling" => {
+                f.dangling = values.last().map(|v| matches!(v.as_str(), "true" | "1"));
+            }
+            "name" => f.name = values,
+            "label" => f.label = values,
+            "driver" if values.iter().all(|d| d == "local") => {}
+            "driver" => f.name = vec!["\u{0}".into()], // no volume has another driver
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    let vols: Vec<Value> = engine
+        .list_volumes(&f)
+        .await?
+        .iter()
+        .map(|v| volume_json(&engine, v))
+        .collect();
+    Ok(Json(json!({"Volumes": vols, "Warnings": []})))
+}
+
+/// `GET /volumes/{name}`
+pub async fn inspect(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let v = engine.inspect_volume(&name)?;
+    Ok(Json(volume_json(&engine, &v)))
+}
+
+/// `DELETE /volumes/{name}?force=`
+pub async fn remove(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(q.as_deref());
+    engine.remove_volume(&name, q.flag("force", false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /volumes/prune?filters=` — anonymous volumes; `all=true` every unused one.
+pub async fn prune(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let mut all = false;
+    let mut labels = Vec::new();
+    for (k, values) in q.filters()? {
+        match k.as_str() {
+            "all" => all = values.iter().any(|v| v == "true" || v == "1"),
+            "label" => labels = values,
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    let (gone, freed) = engine.prune_volumes(all, &labels).await?;
+    let gone = if gone.is_empty() {
+        Value::Null
+    } else {
+        json!(gone)
+    };
+    Ok(Json(
+        json!({"VolumesDeleted": gone, "SpaceReclaimed": freed}),
+    ))
+}

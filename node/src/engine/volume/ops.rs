@@ -1,0 +1,299 @@
+//! Volume operations on the engine: create, list, inspect, remove, prune; and what container
+//! create and remove need (anonymous volumes, copy-up, `rm -v`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use chrono::{SecondsFormat, Utc};
+
+use super::{local, MountKind, MountSpec, VolumeFilters, VolumeRecord};
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+impl Engine {
+    /// Where volumes live.
+    pub fn volumes_root(&self) -> PathBuf {
+        self.paths.data_root.join("volumes")
+    }
+
+    /// A volume's mount point on the host.
+    pub fn volume_mountpoint(&self, name: &str) -> PathBuf {
+        local::mountpoint(&self.volumes_root(), name)
+    }
+
+    /// Creates a volume (a generated name when `name` is empty). Creating an existing name
+    /// returns it unchanged, as Docker does.
+    pub fn create_volume(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+        anonymous: bool,
+    ) -> Result<VolumeRecord> {
+        let name = if name.is_empty() {
+            hex::encode(rand::random::<[u8; 32]>())
+        } else {
+            validate_name(name)?;
+            name.to_string()
+        };
+        if let Some(v) = self.volumes.get::<VolumeRecord>(&name)? {
+            return Ok(v);
+        }
+        for key in options.keys() {
+            if !matches!(key.as_str(), "type" | "device" | "o" | "size") {
+                return Err(EngineError::InvalidArgument(format!(
+                    "create {name}: invalid option key: \"{key}\""
+                )));
+            }
+        }
+        let v = VolumeRecord {
+            name: name.clone(),
+            driver: "local".into(),
+            created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            labels,
+            options,
+            anonymous,
+        };
+        local::create(&self.volumes_root(), &v)?;
+        if let Err(e) = self.volumes.put(&name, &v) {
+            let _ = local::destroy(&self.volumes_root(), &name);
+            return Err(e);
+        }
+        self.events.emit(
+            "volume",
+            "create",
+            &name,
+            BTreeMap::from([("driver".to_string(), "local".to_string())]),
+        );
+        Ok(v)
+    }
+
+    /// A volume by name.
+    pub fn inspect_volume(&self, name: &str) -> Result<VolumeRecord> {
+        self.volumes
+            .get::<VolumeRecord>(name)?
+            .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))
+    }
+
+    /// Volumes passing `f`, by name.
+    pub async fn list_volumes(&self, f: &VolumeFilters) -> Result<Vec<VolumeRecord>> {
+        let used = self.used_volumes().await;
+        let mut out: Vec<VolumeRecord> = self
+            .volumes
+            .all::<VolumeRecord>()?
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| f.dangling.is_none_or(|d| d != used.contains(&v.name)))
+            .filter(|v| f.name.is_empty() || f.name.iter().any(|n| v.name.contains(n.as_str())))
+            .filter(|v| {
+                f.label.iter().all(|l| match l.split_once('=') {
+                    Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
+                    None => v.labels.contains_key(l.as_str()),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Names of volumes some container (running or not) mounts.
+    async fn used_volumes(&self) -> HashSet<String> {
+        let mut used = HashSet::new();
+        for h in self.handles() {
+            for m in h.snapshot().await.host.mounts {
+                if m.kind == MountKind::Volume {
+                    used.insert(m.source);
+                }
+            }
+        }
+        used
+    }
+
+    async fn volume_users(&self, name: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        for h in self.handles() {
+            let rec = h.snapshot().await;
+            if rec
+                .host
+                .mounts
+                .iter()
+                .any(|m| m.kind == MountKind::Volume && m.source == name)
+            {
+                ids.push(rec.id);
+            }
+        }
+        ids
+    }
+
+    /// Removes a volume; one a container uses is refused even with `force` (as in Docker,
+    /// where force only ignores a missing volume).
+    pub async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        if self.volumes.get::<VolumeRecord>(name)?.is_none() {
+            return if force {
+                Ok(())
+            } else {
+                Err(EngineError::NotFound(format!("get {name}: no such volume")))
+            };
+        }
+        let users = self.volume_users(name).await;
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        local::destroy(&self.volumes_root(), name)?;
+        self.volumes.remove(name)?;
+        self.events.emit(
+            "volume",
+            "destroy",
+            name,
+            BTreeMap::from([("driver".to_string(), "local".to_string())]),
+        );
+        Ok(())
+    }
+
+    /// Removes unused anonymous volumes (every unused one with `all`); names and bytes freed.
+    pub async fn prune_volumes(&self, all: bool, labels: &[String]) -> Result<(Vec<String>, u64)> {
+        let f = VolumeFilters {
+            dangling: Some(true),
+            label: labels.to_vec(),
+            ..Default::default()
+        };
+        let mut gone = Vec::new();
+        let mut freed = 0;
+        for v in self.list_volumes(&f).await? {
+            if !all && !v.anonymous {
+                continue;
+            }
+            let size = local::usage(&self.volumes_root(), &v.name);
+            if self.remove_volume(&v.name, false).await.is_ok() {
+                gone.push(v.name);
+                freed += size;
+            }
+        }
+        Ok((gone, freed))
+    }
+
+    /// For create: names anonymous volumes, adds the image's `Volumes` not already mounted,
+    /// and makes every volume that does not exist. Returns the volumes made here.
+    pub(crate) fn prepare_mounts(
+        &self,
+        mounts: &mut Vec<MountSpec>,
+        image_volumes: &[String],
+    ) -> Result<Vec<String>> {
+        for target in image_volumes {
+            if !mounts.iter().any(|m| &m.target == target) {
+                mounts.push(MountSpec {
+                    kind: MountKind::Volume,
+                    target: target.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        let mut made = Vec::new();
+        for m in mounts.iter_mut() {
+            match m.kind {
+                MountKind::Volume => {
+                    let anonymous = m.source.is_empty();
+                    let existed =
+                        !anonymous && self.volumes.get::<VolumeRecord>(&m.source)?.is_some();
+                    let v =
+                        self.create_volume(&m.source, BTreeMap::new(), BTreeMap::new(), anonymous)?;
+                    if !existed {
+                        made.push(v.name.clone());
+                    }
+                    local::ensure_mounted(&self.volumes_root(), &v)?;
+                    m.source = v.name;
+                }
+                MountKind::Bind => {
+                    let src = std::path::Path::new(&m.source);
+                    if !src.exists() {
+                        if !m.create_source {
+                            return Err(EngineError::InvalidArgument(format!(
+                                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                                m.source
+                            )));
+                        }
+                        std::fs::create_dir_all(src).map_err(|e| {
+                            EngineError::io(format!("create bind source {}", m.source), e)
+                        })?;
+                    }
+                }
+                MountKind::Tmpfs => {}
+            }
+        }
+        Ok(made)
+    }
+
+    /// Docker's copy-up: each empty volume mounted over a directory of the image gets that
+    /// directory's content. The container must exist and not run.
+    pub(crate) async fn copy_up(&self, id: &str, mounts: &[MountSpec]) -> Result<()> {
+        let wanted: Vec<&MountSpec> = mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume && !m.no_copy)
+            .filter(|m| super::mounts::is_empty_dir(&self.volume_mountpoint(&m.source)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rootfs = self.rootfs(id).await?;
+        for m in wanted {
+            let rel =
+                crate::engine::image::scoped::clean_entry_path(std::path::Path::new(&m.target))?;
+            let src = crate::engine::image::scoped::resolve_in_root(&rootfs.root, &rel, true)
+                .map_err(|e| EngineError::io(format!("resolve {}", m.target), e))?;
+            if src.is_dir() {
+                super::mounts::copy_tree(&src, &self.volume_mountpoint(&m.source)).map_err(
+                    |e| EngineError::io(format!("copy image content into volume {}", m.source), e),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a container is gone: with `rm -v`, its anonymous volumes go too.
+    pub(crate) async fn remove_anonymous_volumes(&self, mounts: &[MountSpec]) {
+        for m in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            if let Ok(Some(v)) = self.volumes.get::<VolumeRecord>(&m.source) {
+                if v.anonymous {
+                    if let Err(e) = self.remove_volume(&v.name, false).await {
+                        tracing::warn!(volume = %v.name, error = %e, "removing anonymous volume failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Docker's rule for volume names.
+fn validate_name(name: &str) -> Result<()> {
+    let ok = name.len() >= 2
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidArgument(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_names_follow_dockers_rule() {
+        assert!(validate_name("data-1.x_y").is_ok());
+        assert!(validate_name("-x").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name("x").is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! Recording fakes of `Firewall` and `NetnsOps` for unit tests; they never touch the kernel.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::nft::Ruleset;
+use super::{Firewall, NetnsOps};
+use crate::error::Result;
+
+/// Keeps every rule set applied.
+#[derive(Debug, Default)]
+pub struct FakeFirewall {
+    pub applied: Mutex<Vec<Ruleset>>,
+}
+
+impl Firewall for FakeFirewall {
+    fn apply(&self, rules: &Ruleset) -> Result<()> {
+        if let Ok(mut a) = self.applied.lock() {
+            a.push(rules.clone());
+        }
+        Ok(())
+    }
+
+    fn remove(&self, _table: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Records namespace creations and removals.
+#[derive(Debug, Default)]
+pub struct FakeNetns {
+    pub created: Mutex<Vec<PathBuf>>,
+    pub removed: Mutex<Vec<PathBuf>>,
+}
+
+impl NetnsOps for FakeNetns {
+    fn create(&self, path: &Path) -> Result<()> {
+        if let Ok(mut c) = self.created.lock() {
+            c.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        if let Ok(mut r) = self.removed.lock() {
+            r.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! IPAM as pure functions: subnets, picking a free one from the pools, and handing out host
+//! addresses round-robin (never one that is in use; a released one only after the rest came
+//! round, as Docker does). Persisting the allocations is the caller's job.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use super::types::AddressPool;
+
+/// An IPv4 subnet, stored normalised (host bits zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subnet {
+    pub base: u32,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    /// Parses `a.b.c.d/n`; the host bits are cleared.
+    pub fn parse(s: &str) -> Option<Subnet> {
+        let (ip, len) = s.split_once('/')?;
+        let ip: Ipv4Addr = ip.trim().parse().ok()?;
+        let prefix: u8 = len.trim().parse().ok()?;
+        if prefix > 32 {
+            return None;
+        }
+        Some(Subnet {
+            base: u32::from(ip) & mask(prefix),
+            prefix,
+        })
+    }
+
+    /// The number of addresses.
+    pub fn size(&self) -> u64 {
+        1u64 << (32 - u32::from(self.prefix))
+    }
+
+    fn last(&self) -> u32 {
+        self.base | !mask(self.prefix)
+    }
+
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & mask(self.prefix) == self.base
+    }
+
+    /// Whether the two share an address.
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        self.base <= other.last() && other.base <= self.last()
+    }
+
+    /// The first host address, Docker's default gateway.
+    pub fn first_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base.wrapping_add(1))
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+/// The first subnet from `pools` that overlaps none of `taken`.
+pub fn pick_subnet(pools: &[AddressPool], taken: &[Subnet]) -> Option<Subnet> {
+    for pool in pools {
+        let Some((ip, _)) = pool.base.split_once('/') else {
+            continue;
+        };
+        let (Ok(start), Some(range)) = (ip.parse::<Ipv4Addr>(), Subnet::parse(pool.base.as_str()))
+        else {
+            continue;
+        };
+        if pool.size < range.prefix || pool.size > 30 {
+            continue;
+        }
+        let step = 1u64 << (32 - u32::from(pool.size));
+        let mut at = u64::from(u32::from(start) & mask(pool.size));
+        while at + step - 1 <= u64::from(range.last()) {
+            let cand = Subnet {
+                base: u32::try_from(at).unwrap_or(u32::MAX),
+                prefix: pool.size,
+            };
+            if !taken.iter().any(|t| t.overlaps(&cand)) {
+                return Some(cand);
+            }
+            at += step;
+        }
+    }
+    None
+}
+
+
+/// The addresses in use in one subnet, and where the round-robin stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Allocations {
+    pub in_use: BTreeSet<Ipv4Addr>,
+    pub last: Option<Ipv4Addr>,
+}
+
+impl Allocations {
+    /// The next free host address after the last one handed out (network, broadcast and
+    /// `gateway` excluded); `None` when the subnet is full.
+    pub fn allocate(&mut self, subnet: Subnet, gateway: Ipv4Addr) -> Option<Ipv4Addr> {
+        let hosts = subnet.size().saturating_sub(2);
+        let first = subnet.base.wrapping_add(1);
+        let start = match self.last {
+            Some(l) if subnet.contains(l) => u32::from(l).wrapping_sub(first) + 1,
+            _ => 0,
+        };
+        for i in 0..hosts {
+            let off = (u64::from(start) + i) % hosts;
+            let ip = Ipv4Addr::from(first.wrapping_add(u32::try_from(off).unwrap_or(0)));
+            if ip != gateway && !self.in_use.contains(&ip) {
+                self.in_use.insert(ip);
+                self.last = Some(ip);
+                return Some(ip);
+            }
+        }
+        None
+    }
+
+    /// Takes a specific address (`--ip`); false when it is in use, the gateway or outside.
+    pub fn reserve(&mut self, subnet: Subnet, gateway: Ipv4Addr, ip: Ipv4Addr) -> bool {
+        let host = u32::from(ip);
+        if !subnet.contains(ip) || ip == gateway || host == subnet.base || host == subnet.last() {
+            return false;
+        }
+        self.in_use.insert(ip)
+    }
+
+    /// Gives an address back.
+    pub fn release(&mut self, ip: Ipv4Addr) {
+        self.in_use.remove(&ip);
+    }
+}
+
+/// Docker's MAC for an address: `02:42:` then the four address bytes.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// `aa:bb:…` text of a MAC.
+pub fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools() -> Vec<AddressPool> {
+        vec![AddressPool {
+            base: "172.17.0.0/12".into(),
+            size: 16,
+        }]
+    }
+
+    #[test]
+    fn the_default_pool_starts_at_172_17_and_skips_taken_subnets() {
+        let first = pick_subnet(&pools(), &[]).unwrap();
+        assert_eq!(first.to_string(), "172.17.0.0/16");
+        let taken = [Subnet::parse("172.17.5.0/24").unwrap()];
+        assert_eq!(
+            pick_subnet(&pools(), &taken).unwrap().to_string(),
+            "172.18.0.0/16"
+        );
+    }
+
+    #[test]
+    fn an_exhausted_pool_gives_nothing() {
+        let all: Vec<Subnet> = vec![Subnet::parse("172.16.0.0/12").unwrap()];
+        assert!(pick_subnet(&pools(), &all).is_none());
+    }
+
+    #[test]
+    fn addresses_are_never_handed_out_twice_and_released_ones_come_last() {
+        let net = Subnet::parse("10.9.0.0/29").unwrap();
+        let gw = net.first_host();
+        let mut a = Allocations::default();
+        let got: Vec<Ipv4Addr> = (0..5).map(|_| a.allocate(net, gw).unwrap()).collect();
+        assert_eq!(got[0], Ipv4Addr::new(10, 9, 0, 2));
+        assert_eq!(got[4], Ipv4Addr::new(10, 9, 0, 6));
+        assert!(a.allocate(net, gw).is_none(), "a /29 has 5 addresses besides the gateway");
+        a.release(got[1]);
+        assert_eq!(a.allocate(net, gw), Some(got[1]));
+        a.release(got[0]);
+        a.release(got[3]);
+        assert_eq!(a.allocate(net, gw), Some(got[3]), "round-robin goes on after .3");
+    }
+
+    #[test]
+    fn reserve_refuses_the_gateway_and_addresses_in_use() {
+        let net = Subnet::parse("10.9.0.0/24").unwrap();
+        let gw = net.first_host();
+        let mut a = Allocations::default();
+        assert!(!a.reserve(net, gw, gw));
+        assert!(a.reserve(net, gw, Ipv4Addr::new(10, 9, 0, 7)));
+        assert!(!a.reserve(net, gw, Ipv4Addr::new(10, 9, 0, 7)));
+        assert!(!a.reserve(net, gw, Ipv4Addr::new(10, 8, 0, 7)));
+    }
+
+    #[test]
+    fn overlap_and_mac_follow_docker() {
+        let a = Subnet::parse("10.1.0.0/16").unwrap();
+        assert!(a.overlaps(&Subnet::parse("10.1.2.0/24").unwrap()));
+        assert!(!a.overlaps(&Subnet::parse("10.2.0.0/16").unwrap()));
+        assert_eq!(
+            mac_text(mac_for(Ipv4Addr::new(172, 17, 0, 2))),
+            "02:42:ac:11:00:02"
+        );
+    }
+}

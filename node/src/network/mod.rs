@@ -1,0 +1,70 @@
+//! Local networks: the default `bridge`, `host`, `none` and user-defined bridge networks; veth
+//! endpoints in named network namespaces; IPAM; NAT and isolation in berthd's own nftables
+//! table; published ports; the embedded DNS of user networks. Links, addresses and routes go
+//! through `berth_overlay::NetlinkOps`; nftables through `Firewall`; no `ip` commands.
+
+pub mod dns;
+pub mod endpoint;
+pub mod engine_ops;
+#[cfg(test)]
+pub mod fake;
+pub mod files;
+pub mod ipam;
+pub mod manager;
+pub mod nft;
+pub mod proxy;
+pub mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use manager::{CreateNetwork, Networks};
+pub use types::{
+    AddressPool, EndpointRecord, EndpointRequest, NetConfig, NetRequest, NetworkRecord,
+    PortMapping, PortRequest,
+};
+
+use crate::error::Result;
+
+/// berthd's nftables table, replaced whole (`Ruleset` is the data).
+pub trait Firewall: Send + Sync {
+    /// Replaces the table with `rules`, atomically.
+    fn apply(&self, rules: &nft::Ruleset) -> Result<()>;
+    /// Deletes the table (absent is fine).
+    fn remove(&self, table: &str) -> Result<()>;
+}
+
+/// Named network namespaces (bind-mounted files).
+pub trait NetnsOps: Send + Sync {
+    /// Creates a namespace bound at `path`.
+    fn create(&self, path: &Path) -> Result<()>;
+    /// Unmounts and removes it; absent is fine.
+    fn remove(&self, path: &Path) -> Result<()>;
+}
+
+/// The real `NetnsOps`.
+#[derive(Debug, Default)]
+pub struct KernelNetns;
+
+impl NetnsOps for KernelNetns {
+    fn create(&self, path: &Path) -> Result<()> {
+        berth_overlay::netns::create(path).map_err(net_err)
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        berth_overlay::netns::remove(path).map_err(net_err)
+    }
+}
+
+/// The kernel interfaces networks need; `None` in unit tests of other areas.
+#[derive(Clone)]
+pub struct NetKernel {
+    pub netlink: Arc<dyn berth_overlay::NetlinkOps>,
+    pub firewall: Arc<dyn Firewall>,
+    pub netns: Arc<dyn NetnsOps>,
+}
+
+/// A netlink or namespace failure as an engine error.
+pub fn net_err(e: berth_overlay::OverlayError) -> crate::error::EngineError {
+    crate::error::EngineError::Internal(e.to_string())
+}

@@ -1,0 +1,173 @@
+//! The nftables rule set of berthd's own table as data (`Ruleset`), rendered to `nft` syntax by
+//! a pure function, and `NftFirewall`, which replaces the whole table atomically with `nft -f -`.
+//! Must never name another table.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use super::Firewall;
+use crate::error::{EngineError, Result};
+
+/// One bridge network as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallNet {
+    pub bridge: String,
+    pub subnet: String,
+    pub internal: bool,
+}
+
+/// One published port: traffic from elsewhere to `host_ip:host_port` goes to `ip:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dnat {
+    pub proto: String,
+    /// `None` for every host address.
+    pub host_ip: Option<String>,
+    pub host_port: u16,
+    pub ip: String,
+    pub port: u16,
+}
+
+/// The whole table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub table: String,
+    pub networks: Vec<FirewallNet>,
+    pub dnats: Vec<Dnat>,
+}
+
+impl Ruleset {
+    /// `nft -f` input that replaces the table in one transaction.
+    pub fn render(&self) -> String {
+        let t = &self.table;
+        let mut pre = String::new();
+        for d in &self.dnats {
+            let dst = match &d.host_ip {
+                Some(ip) => format!("ip daddr {ip}"),
+                None => "fib daddr type local".to_string(),
+            };
+            pre.push_str(&format!(
+                "    {dst} {} dport {} dnat to {}:{}\n",
+                d.proto, d.host_port, d.ip, d.port
+            ));
+        }
+        let mut post = String::new();
+        let mut fwd = String::new();
+        for n in &self.networks {
+            let b = &n.bridge;
+            if n.internal {
+                fwd.push_str(&format!("    iifname \"{b}\" oifname != \"{b}\" drop\n"));
+                fwd.push_str(&format!("    oifname \"{b}\" iifname != \"{b}\" drop\n"));
+            } else {
+                post.push_str(&format!(
+                    "    ip saddr {} oifname != \"{b}\" masquerade\n",
+                    n.subnet
+                ));
+            }
+            for other in self.networks.iter().filter(|o| o.bridge != *b) {
+                fwd.push_str(&format!(
+                    "    iifname \"{b}\" oifname \"{}\" drop\n",
+                    other.bridge
+                ));
+            }
+        }
+        format!(
+            "table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{\n\
+             \x20 chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n\
+             \x20 chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n\
+             \x20 chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
+        )
+    }
+}
+
+/// The real firewall: the `nft` binary fed on stdin.
+#[derive(Debug, Default)]
+pub struct NftFirewall;
+
+fn nft(input: &str) -> Result<()> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| EngineError::io("run nft", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| EngineError::io("write to nft", e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| EngineError::io("wait for nft", e))?;
+    if !out.status.success() {
+        return Err(EngineError::Internal(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+impl Firewall for NftFirewall {
+    fn apply(&self, rules: &Ruleset) -> Result<()> {
+        nft(&rules.render())
+    }
+
+    fn remove(&self, table: &str) -> Result<()> {
+        nft(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Ruleset {
+        Ruleset {
+            table: "berth".into(),
+            networks: vec![
+                FirewallNet {
+                    bridge: "berth0".into(),
+                    subnet: "172.17.0.0/16".into(),
+                    internal: false,
+                },
+                FirewallNet {
+                    bridge: "br-int".into(),
+                    subnet: "10.5.0.0/24".into(),
+                    internal: true,
+                },
+            ],
+            dnats: vec![Dnat {
+                proto: "tcp".into(),
+                host_ip: None,
+                host_port: 8080,
+                ip: "172.17.0.2".into(),
+                port: 80,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_table_is_replaced_in_one_transaction_and_nothing_else_is_named() {
+        let text = rules().render();
+        assert!(text.starts_with("table ip berth {}\ndelete table ip berth\ntable ip berth {"));
+        assert_eq!(text.matches("table ip ").count(), 3);
+    }
+
+    #[test]
+    fn bridges_masquerade_internal_networks_are_closed_and_networks_are_isolated() {
+        let text = rules().render();
+        assert!(text.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade"));
+        assert!(!text.contains("10.5.0.0/24 oifname"));
+        assert!(text.contains("iifname \"br-int\" oifname != \"br-int\" drop"));
+        assert!(text.contains("iifname \"berth0\" oifname \"br-int\" drop"));
+        assert!(text.contains("iifname \"br-int\" oifname \"berth0\" drop"));
+    }
+
+    #[test]
+    fn published_ports_become_dnat_rules_for_local_addresses() {
+        assert!(rules()
+            .render()
+            .contains("fib daddr type local tcp dport 8080 dnat to 172.17.0.2:80"));
+    }
+}

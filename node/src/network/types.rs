@@ -1,0 +1,132 @@
+//! Network records as berth keeps them in sled, and what a container asks of the network.
+//! Engine types only: Docker's JSON shapes live in `api::convert::network`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// One network: `bridge`, `host`, `none` or a user-defined bridge network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `host` or `null`.
+    pub driver: String,
+    pub created: String,
+    /// `a.b.c.d/n`; empty for host and none.
+    pub subnet: String,
+    pub gateway: String,
+    /// The Linux bridge; empty for host and none.
+    pub bridge: String,
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    /// Made by berthd itself (`bridge`, `host`, `none`): never removed.
+    pub builtin: bool,
+}
+
+impl NetworkRecord {
+    /// User-defined bridge networks resolve container names; the default bridge does not.
+    pub fn has_dns(&self) -> bool {
+        self.driver == "bridge" && !self.builtin
+    }
+}
+
+/// A published port as asked: `[ip:]hostPort:containerPort/proto`, host port empty for ephemeral.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortRequest {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    pub host_ip: String,
+    /// Empty: any free port.
+    pub host_port: String,
+}
+
+/// A published port as bound.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    pub container_port: u16,
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// Per-network endpoint settings a container asks for (`--network-alias`, `--ip`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointRequest {
+    pub aliases: Vec<String>,
+    pub ipv4: Option<Ipv4Addr>,
+}
+
+/// What a container asks of the network besides its mode.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetRequest {
+    /// From `NetworkingConfig.EndpointsConfig`, keyed by network name or id.
+    pub endpoints: BTreeMap<String, EndpointRequest>,
+    pub ports: Vec<PortRequest>,
+    /// `-P`: publish every exposed port on an ephemeral host port.
+    pub publish_all: bool,
+    /// `--add-host name:ip` (`host-gateway` is replaced by the gateway).
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+}
+
+/// A running container's attachment to one network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub network_id: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub ip: Option<Ipv4Addr>,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: String,
+    /// The host end of the veth pair.
+    pub host_veth: String,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// The networks a container is attached to (by network id), kept from create to remove.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Attachments {
+    pub networks: BTreeMap<String, EndpointRequest>,
+    /// The network named by the mode (first in the namespace, owner of the default route).
+    pub primary: String,
+}
+
+/// Daemon settings for local networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The default network's bridge (`berth0`).
+    pub bridge_name: String,
+    /// The nftables table berthd owns (`berth`).
+    pub nft_table: String,
+    /// Where subnets come from, in order.
+    pub pools: Vec<AddressPool>,
+}
+
+/// Docker's `default-address-pools` entry: subnets of `/size` carved from `base` onwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge_name: "berth0".into(),
+            nft_table: "berth".into(),
+            pools: vec![AddressPool {
+                base: "172.17.0.0/12".into(),
+                size: 16,
+            }],
+        }
+    }
+}
