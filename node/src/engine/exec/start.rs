@@ -106,7 +106,8 @@ impl Engine {
         let bytes =
             serde_json::to_vec(&process).map_err(|e| EngineError::Internal(e.to_string()))?;
         std::fs::create_dir_all(&exec_dir)
-            .and_then(|()| crate::runtime::files::write_atomic(&process_path, &bytes))
+            // Read once by the monitor right away: no need to wait for the disk.
+            .and_then(|()| std::fs::write(&process_path, &bytes))
             .map_err(|e| EngineError::io(format!("write {}", process_path.display()), e))?;
         let plan = Plan {
             control_socket: self.paths.control_socket(&rec.id),

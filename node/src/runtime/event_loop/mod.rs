@@ -282,10 +282,11 @@ impl State {
 }
 
 fn record_exec_exit(exec: &mut Exec, exit_code: i64) {
-    let _ = super::files::write_json_atomic(&exec.exit_path, &ExecExit { exit_code });
+    // The daemon waits on the reply; the file is only for a daemon that was not listening.
     let _ = exec
         .reply_to
         .write_all(&control::line(&Reply::Exited { exit_code }));
+    let _ = super::files::write_json_replace(&exec.exit_path, &ExecExit { exit_code });
 }
 
 /// What the monitor records when an exec ends.

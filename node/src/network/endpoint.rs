@@ -1,0 +1,247 @@
+//! A container's endpoints: at start a named network namespace, then per attached network an
+//! address, a veth pair (host end on the bridge, the other moved in and named `ethN`), the
+//! default route of the primary network, published ports; at exit all of it undone. A failed
+//! attach undoes what it did, so nothing is half-set-up.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use berth_overlay::LinkChange;
+
+use super::ipam::{mac_for, mac_text, Allocations, Subnet};
+use super::manager::Networks;
+use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
+use super::net_err;
+use crate::error::{EngineError, Result};
+
+/// What `attach` hands back to the start path.
+#[derive(Debug, Clone, Default)]
+pub struct Attached {
+    /// The namespace the runtime joins; `None`: let the runtime make one (loopback only).
+    pub netns: Option<PathBuf>,
+    pub endpoints: Vec<EndpointRecord>,
+}
+
+impl Networks {
+    /// The namespace file of container `id`.
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.netns_dir.join(&id[..12.min(id.len())])
+    }
+
+    /// The container's attachments: kept ones, else derived from its mode and create request.
+    pub fn attachments(
+        &self,
+        id: &str,
+        mode: &str,
+        asked: &std::collections::BTreeMap<String, EndpointRequest>,
+    ) -> Result<Attachments> {
+        if let Some(a) = self.attachments.get::<Attachments>(id)? {
+            return Ok(a);
+        }
+        let mut a = Attachments::default();
+        let primary = match mode {
+            "" | "default" => "bridge",
+            m => m,
+        };
+        if matches!(primary, "host" | "none") || primary.starts_with("container:") {
+            return Ok(a);
+        }
+        let n = self.get(primary)?;
+        a.primary = n.id.clone();
+        a.networks.insert(
+            n.id.clone(),
+            asked.get(primary).or(asked.get(&n.id)).cloned().unwrap_or_default(),
+        );
+        for (key, req) in asked {
+            let n = self.get(key)?;
+            a.networks.entry(n.id).or_insert_with(|| req.clone());
+        }
+        Ok(a)
+    }
+
+    /// Saves the container's attachments (connect, disconnect, create).
+    pub fn save_attachments(&self, id: &str, a: &Attachments) -> Result<()> {
+        self.attachments.put(id, a)
+    }
+
+    /// Forgets a removed container.
+    pub fn forget(&self, id: &str) -> Result<()> {
+        self.attachments.remove(id)
+    }
+
+    /// Sets up the container's namespace and endpoints.
+    pub async fn attach(
+        &self,
+        id: &str,
+        name: &str,
+        a: &Attachments,
+        ports: &[PortMapping],
+    ) -> Result<Attached> {
+        if self.kernel.is_none() || a.networks.is_empty() {
+            return Ok(Attached::default());
+        }
+        let _g = self.changes.lock().await;
+        let result = self.attach_locked(id, name, a, ports).await;
+        if result.is_err() {
+            self.detach_locked(id).await;
+        }
+        result
+    }
+
+    async fn attach_locked(
+        &self,
+        id: &str,
+        name: &str,
+        a: &Attachments,
+        ports: &[PortMapping],
+    ) -> Result<Attached> {
+        let Some(k) = &self.kernel else {
+            return Ok(Attached::default());
+        };
+        let netns = self.netns_path(id);
+        k.netns.create(&netns)?;
+        let inside = k.netlink.in_netns(&netns).await.map_err(net_err)?;
+        let mut out = Attached {
+            netns: Some(netns.clone()),
+            endpoints: Vec::new(),
+        };
+        let mut order: Vec<&String> = a.networks.keys().filter(|n| **n == a.primary).collect();
+        order.extend(a.networks.keys().filter(|n| **n != a.primary));
+        for (i, net_id) in order.into_iter().enumerate() {
+            let n = self.get(net_id)?;
+            let req = a.networks.get(net_id).cloned().unwrap_or_default();
+            let primary = *net_id == a.primary;
+            let mut ep = self.endpoint_for(&n, id, name, &req)?;
+            if primary && !n.internal {
+                ep.ports = ports.to_vec();
+            }
+            self.endpoints.put(&format!("{id}/{}", n.id), &ep)?;
+            let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let peer = format!("vp{}", &ep.id[..11]);
+            k.netlink.add_veth(&ep.host_veth, &peer, n.mtu).await.map_err(net_err)?;
+            k.netlink
+                .set_link(&ep.host_veth, vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up])
+                .await
+                .map_err(net_err)?;
+            k.netlink
+                .set_link(&peer, vec![LinkChange::Netns(netns.clone())])
+                .await
+                .map_err(net_err)?;
+            let eth = format!("eth{i}");
+            inside
+                .set_link(&peer, vec![LinkChange::Rename(eth.clone()), LinkChange::Mac(mac_for(ip))])
+                .await
+                .map_err(net_err)?;
+            inside.add_address(&eth, IpAddr::V4(ip), ep.prefix).await.map_err(net_err)?;
+            inside.set_link(&eth, vec![LinkChange::Up]).await.map_err(net_err)?;
+            if primary && !n.internal {
+                if let Some(gw) = ep.gateway {
+                    inside.add_default_route(gw).await.map_err(net_err)?;
+                }
+            }
+            ep.ports = self.start_proxies(&ep).await?;
+            self.endpoints.put(&format!("{id}/{}", n.id), &ep)?;
+            out.endpoints.push(ep);
+        }
+        self.apply_rules()?;
+        Ok(out)
+    }
+
+    fn endpoint_for(
+        &self,
+        n: &NetworkRecord,
+        id: &str,
+        name: &str,
+        req: &EndpointRequest,
+    ) -> Result<EndpointRecord> {
+        let subnet = Subnet::parse(&n.subnet)
+            .ok_or_else(|| EngineError::Internal(format!("bad subnet {}", n.subnet)))?;
+        let gw: Ipv4Addr = n
+            .gateway
+            .parse()
+            .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?;
+        let mut alloc: Allocations = self.ipam.get(&n.id)?.unwrap_or_default();
+        let ip = match req.ipv4 {
+            Some(want) => {
+                if !alloc.reserve(subnet, gw, want) {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "Address already in use or not in subnet {}: {want}",
+                        n.subnet
+                    )));
+                }
+                want
+            }
+            None => alloc.allocate(subnet, gw).ok_or_else(|| {
+                EngineError::Forbidden(format!("no available IPv4 addresses on network {}", n.name))
+            })?,
+        };
+        self.ipam.put(&n.id, &alloc)?;
+        let ep_id = hex::encode(rand::random::<[u8; 32]>());
+        Ok(EndpointRecord {
+            host_veth: format!("veth{}", &ep_id[..7]),
+            id: ep_id,
+            network_id: n.id.clone(),
+            container_id: id.to_string(),
+            container_name: name.to_string(),
+            ip: Some(ip),
+            prefix: subnet.prefix,
+            gateway: Some(gw),
+            mac: mac_text(mac_for(ip)),
+            aliases: req.aliases.clone(),
+            ports: Vec::new(),
+        })
+    }
+
+    /// The container's endpoints now.
+    pub fn endpoints_of(&self, id: &str) -> Result<Vec<EndpointRecord>> {
+        Ok(self
+            .endpoints
+            .all::<EndpointRecord>()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{id}/")))
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Undoes `attach`: proxies, veths, addresses, rules, the namespace. Never fails: each
+    /// step is tried and logged.
+    pub async fn detach(&self, id: &str) {
+        if self.kernel.is_none() {
+            return;
+        }
+        let _g = self.changes.lock().await;
+        self.detach_locked(id).await;
+    }
+
+    pub(crate) async fn detach_locked(&self, id: &str) {
+        let Some(k) = &self.kernel else { return };
+        for ep in self.endpoints_of(id).unwrap_or_default() {
+            self.release_endpoint(&ep).await;
+        }
+        if let Err(e) = k.netns.remove(&self.netns_path(id)) {
+            tracing::warn!(container = %id, error = %e, "removing network namespace failed");
+        }
+        if let Err(e) = self.apply_rules() {
+            tracing::warn!(container = %id, error = %e, "updating firewall failed");
+        }
+    }
+
+    /// Removes one endpoint: proxies, host veth (its peer goes with it), address, record.
+    pub(crate) async fn release_endpoint(&self, ep: &EndpointRecord) {
+        if let Ok(mut p) = self.proxies.lock() {
+            p.remove(&ep.id);
+        }
+        if let Some(k) = &self.kernel {
+            if let Err(e) = k.netlink.delete_link(&ep.host_veth).await {
+                tracing::warn!(endpoint = %ep.id, error = %e, "deleting veth failed");
+            }
+        }
+        if let Some(ip) = ep.ip {
+            if let Ok(Some(mut alloc)) = self.ipam.get::<Allocations>(&ep.network_id) {
+                alloc.release(ip);
+                let _ = self.ipam.put(&ep.network_id, &alloc);
+            }
+        }
+        let _ = self.endpoints.remove(&format!("{}/{}", ep.container_id, ep.network_id));
+    }
+}

@@ -1,0 +1,232 @@
+//! The engine's side of networking: checks at create, endpoints at start and exit, connect and
+//! disconnect, and what inspect shows. Container code calls these few methods and nothing else.
+
+use std::path::PathBuf;
+
+use super::files;
+use super::types::{EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
+use crate::engine::container::{ContainerRecord, HostSettings};
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+/// One network of a container as inspect shows it.
+#[derive(Debug, Clone)]
+pub struct ContainerNetwork {
+    pub network: NetworkRecord,
+    pub request: EndpointRequest,
+    /// Present while the container runs.
+    pub endpoint: Option<EndpointRecord>,
+}
+
+impl Engine {
+    /// The network manager.
+    pub fn networks(&self) -> &super::Networks {
+        &self.network
+    }
+
+    /// Refuses a create naming a network that does not exist (Docker's 404 wording).
+    pub(crate) fn check_networks(&self, host: &HostSettings) -> Result<()> {
+        let mode = host.network_mode.as_str();
+        if !(matches!(mode, "" | "default" | "host" | "none") || mode.starts_with("container:")) {
+            self.network.get(mode)?;
+        }
+        for key in host.net.endpoints.keys() {
+            if key != mode {
+                self.network.get(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets up the container's endpoints and writes its hosts and resolv.conf; returns the
+    /// namespace the runtime must join (`None`: the runtime makes one with loopback only).
+    pub(crate) async fn network_up(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
+        let a = self
+            .network
+            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        let ports = ports_to_publish(rec)?;
+        let attached = self.network.attach(&rec.id, &rec.name, &a, &ports).await?;
+        let Some(primary) = attached.endpoints.first() else {
+            return Ok(attached.netns);
+        };
+        let n = self.network.get(&primary.network_id)?;
+        let dir = self.paths.container_dir(&rec.id);
+        let hostname = &rec.config.hostname;
+        let hosts = files::hosts(hostname, primary.ip, &rec.host.net.extra_hosts, primary.gateway);
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let net = &rec.host.net;
+        let resolv = files::resolv_conf(
+            &host_resolv,
+            primary.gateway.filter(|_| n.has_dns()),
+            &net.dns,
+            &net.dns_search,
+            &net.dns_options,
+        );
+        let written = std::fs::write(dir.join("hosts"), hosts)
+            .and_then(|()| std::fs::write(dir.join("resolv.conf"), resolv));
+        if let Err(e) = written {
+            self.network.detach(&rec.id).await;
+            return Err(EngineError::io("write hosts and resolv.conf", e));
+        }
+        Ok(attached.netns)
+    }
+
+    /// Undoes `network_up` (idempotent).
+    pub(crate) async fn network_down(&self, id: &str) {
+        self.network.detach(id).await;
+    }
+
+    /// The container's networks with their endpoints.
+    pub fn container_networks(&self, rec: &ContainerRecord) -> Vec<ContainerNetwork> {
+        let Ok(a) = self
+            .network
+            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)
+        else {
+            return Vec::new();
+        };
+        let eps = self.network.endpoints_of(&rec.id).unwrap_or_default();
+        a.networks
+            .iter()
+            .filter_map(|(id, req)| {
+                let network = self.network.find(id).ok().flatten()?;
+                Some(ContainerNetwork {
+                    endpoint: eps.iter().find(|e| e.network_id == *id).cloned(),
+                    network,
+                    request: req.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Attaches a container to one more network (running: takes effect at its next start).
+    pub async fn connect_network(&self, net: &str, container: &str, req: EndpointRequest) -> Result<()> {
+        let n = self.network.get(net)?;
+        let handle = self.lookup(container)?;
+        let rec = handle.snapshot().await;
+        if matches!(rec.host.network_mode.as_str(), "host" | "none") {
+            return Err(EngineError::InvalidArgument(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network"
+            )));
+        }
+        let mut a = self
+            .network
+            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        if a.networks.contains_key(&n.id) {
+            return Err(EngineError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        a.networks.insert(n.id.clone(), req);
+        if a.primary.is_empty() {
+            a.primary = n.id.clone();
+        }
+        self.network.save_attachments(&rec.id, &a)?;
+        if rec.state.status.is_running() {
+            self.network.attach_one(&rec.id, &rec.name, &n.id, &a).await?;
+        }
+        Ok(())
+    }
+
+    /// Detaches a container from a network.
+    pub async fn disconnect_network(&self, net: &str, container: &str) -> Result<()> {
+        let n = self.network.get(net)?;
+        let handle = self.lookup(container)?;
+        let rec = handle.snapshot().await;
+        let mut a = self
+            .network
+            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        if a.networks.remove(&n.id).is_none() {
+            return Err(EngineError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                rec.id, n.name
+            )));
+        }
+        if a.primary == n.id {
+            a.primary = a.networks.keys().next().cloned().unwrap_or_default();
+        }
+        self.network.save_attachments(&rec.id, &a)?;
+        if let Some(ep) = self
+            .network
+            .endpoints_of(&rec.id)?
+            .into_iter()
+            .find(|e| e.network_id == n.id)
+        {
+            self.network.release_one(&ep).await;
+        }
+        Ok(())
+    }
+
+    /// Removes user networks no container is attached to; returns their names.
+    pub async fn prune_networks(&self) -> Result<Vec<String>> {
+        let mut used = std::collections::HashSet::new();
+        for h in self.handles() {
+            let rec = h.snapshot().await;
+            for c in self.container_networks(&rec) {
+                used.insert(c.network.id);
+            }
+        }
+        let mut removed = Vec::new();
+        for n in self.network.list()? {
+            if !n.builtin && !used.contains(&n.id) && self.network.remove(&n.id).await.is_ok() {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes a network; refused while containers are attached, as Docker does.
+    pub async fn remove_network(&self, key: &str) -> Result<()> {
+        let n = self.network.get(key)?;
+        for h in self.handles() {
+            let rec = h.snapshot().await;
+            if rec.state.status.is_running()
+                && self.container_networks(&rec).iter().any(|c| c.network.id == n.id)
+            {
+                return Err(EngineError::Forbidden(format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
+                )));
+            }
+        }
+        self.network.remove(&n.id).await.map(|_| ())
+    }
+}
+
+/// The ports to publish: `-p` bindings, plus every exposed port on an ephemeral one with `-P`.
+fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for p in &rec.host.net.ports {
+        let host_port = if p.host_port.is_empty() {
+            0
+        } else {
+            p.host_port
+                .split('-')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| EngineError::InvalidArgument(format!("invalid host port {}", p.host_port)))?
+        };
+        out.push(PortMapping {
+            container_port: p.container_port,
+            proto: p.proto.clone(),
+            host_ip: p.host_ip.clone(),
+            host_port,
+        });
+    }
+    if rec.host.net.publish_all {
+        for e in &rec.config.exposed_ports {
+            let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+            let Ok(port) = port.parse::<u16>() else { continue };
+            if !out.iter().any(|m| m.container_port == port && m.proto == proto) {
+                out.push(PortMapping {
+                    container_port: port,
+                    proto: proto.to_string(),
+                    host_ip: String::new(),
+                    host_port: 0,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,106 @@
+//! A networked container's `/etc/hosts` and `/etc/resolv.conf`, as pure functions of its
+//! endpoints and requests (Docker's rules: user networks use the embedded DNS, the default
+//! bridge copies the host's resolvers without loopback ones; `host-gateway` is the gateway).
+
+use std::net::Ipv4Addr;
+
+/// `/etc/hosts`: localhost lines, the container's own address (or 127.0.1.1), `--add-host`s.
+pub fn hosts(hostname: &str, own: Option<Ipv4Addr>, extra: &[String], gateway: Option<Ipv4Addr>) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for e in extra {
+        let Some((name, ip)) = e.rsplit_once(':').or_else(|| e.split_once('=')) else {
+            continue;
+        };
+        let ip = if ip == "host-gateway" {
+            match gateway {
+                Some(g) => g.to_string(),
+                None => continue,
+            }
+        } else {
+            ip.to_string()
+        };
+        s.push_str(&format!("{ip}\t{name}\n"));
+    }
+    match own {
+        Some(ip) => s.push_str(&format!("{ip}\t{hostname}\n")),
+        None => s.push_str(&format!("127.0.1.1\t{hostname}\n")),
+    }
+    s
+}
+
+/// `/etc/resolv.conf`: `--dns` wins; then the embedded DNS (user networks); else the host's
+/// resolvers minus loopback ones, which the container cannot reach.
+pub fn resolv_conf(
+    host: &str,
+    embedded: Option<Ipv4Addr>,
+    dns: &[String],
+    search: &[String],
+    options: &[String],
+) -> String {
+    let mut out = String::new();
+    let host_search: Vec<&str> = host
+        .lines()
+        .filter(|l| l.starts_with("search") || l.starts_with("options"))
+        .collect();
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    } else {
+        for l in host_search.iter().filter(|l| l.starts_with("search")) {
+            out.push_str(&format!("{l}\n"));
+        }
+    }
+    if !dns.is_empty() {
+        for d in dns {
+            out.push_str(&format!("nameserver {d}\n"));
+        }
+    } else if let Some(gw) = embedded {
+        out.push_str(&format!("nameserver {gw}\n"));
+    } else {
+        for l in host.lines().filter(|l| l.trim_start().starts_with("nameserver")) {
+            let ip = l.trim().trim_start_matches("nameserver").trim();
+            if !ip.starts_with("127.") && ip != "::1" {
+                out.push_str(&format!("nameserver {ip}\n"));
+            }
+        }
+    }
+    let mut opts: Vec<String> = options.to_vec();
+    if embedded.is_some() && dns.is_empty() && !opts.iter().any(|o| o.starts_with("ndots")) {
+        opts.push("ndots:0".into());
+    }
+    if !opts.is_empty() {
+        out.push_str(&format!("options {}\n", opts.join(" ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_has_the_own_address_and_host_gateway_becomes_the_gateway() {
+        let h = hosts(
+            "web",
+            Some(Ipv4Addr::new(10, 0, 0, 2)),
+            &["db:10.1.1.1".into(), "host.docker.internal:host-gateway".into()],
+            Some(Ipv4Addr::new(10, 0, 0, 1)),
+        );
+        assert!(h.contains("10.0.0.2\tweb\n"));
+        assert!(h.contains("10.1.1.1\tdb\n"));
+        assert!(h.contains("10.0.0.1\thost.docker.internal\n"));
+    }
+
+    #[test]
+    fn user_networks_point_at_the_embedded_dns_and_the_bridge_drops_loopback_resolvers() {
+        let host = "nameserver 127.0.0.53\nnameserver 10.9.9.9\nsearch lan\n";
+        let r = resolv_conf(host, Some(Ipv4Addr::new(10, 0, 0, 1)), &[], &[], &[]);
+        assert_eq!(r, "search lan\nnameserver 10.0.0.1\noptions ndots:0\n");
+        let r = resolv_conf(host, None, &[], &[], &[]);
+        assert_eq!(r, "search lan\nnameserver 10.9.9.9\n");
+        let r = resolv_conf(host, None, &["1.1.1.1".into()], &["x".into()], &[]);
+        assert_eq!(r, "search x\nnameserver 1.1.1.1\n");
+    }
+}

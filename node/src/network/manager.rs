@@ -1,0 +1,425 @@
+//! `Networks`: the network records (sled trees `networks`, `endpoints`, `ipam`,
+//! `net-attachments`), the default networks made at daemon start, create/remove/prune of user
+//! networks, and the firewall rule set recomputed from the records after every change.
+//! Container endpoints are in `endpoint.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::{SecondsFormat, Utc};
+
+use super::ipam::{pick_subnet, Subnet};
+use super::nft::{Dnat, FirewallNet, Ruleset};
+use super::types::{EndpointRecord, NetConfig, NetworkRecord};
+use super::{net_err, NetKernel};
+use crate::error::{EngineError, Result};
+use crate::store::{Records, Store};
+
+/// Docker's bridge driver options berth understands.
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+/// A request to create a user-defined network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub driver: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// Local networks and their endpoints.
+pub struct Networks {
+    pub(crate) cfg: NetConfig,
+    pub(crate) netns_dir: PathBuf,
+    pub(crate) kernel: Option<NetKernel>,
+    pub(crate) networks: Records,
+    pub(crate) endpoints: Records,
+    pub(crate) ipam: Records,
+    pub(crate) attachments: Records,
+    /// Serialises changes (allocation, links, rules).
+    pub(crate) changes: tokio::sync::Mutex<()>,
+    /// Published-port proxies by endpoint id; dropping one closes its sockets.
+    pub(crate) proxies: Mutex<HashMap<String, Vec<super::proxy::Proxy>>>,
+    /// DNS servers by network id.
+    pub(crate) dns: Mutex<HashMap<String, super::dns::DnsServer>>,
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+impl Networks {
+    /// Opens the trees; `kernel` is `None` where containers get loopback only (unit tests).
+    pub fn open(
+        store: &Store,
+        cfg: NetConfig,
+        netns_dir: PathBuf,
+        kernel: Option<NetKernel>,
+    ) -> Result<Networks> {
+        Ok(Networks {
+            cfg,
+            netns_dir,
+            kernel,
+            networks: store.records("networks")?,
+            endpoints: store.records("endpoints")?,
+            ipam: store.records("ipam")?,
+            attachments: store.records("net-attachments")?,
+            changes: tokio::sync::Mutex::new(()),
+            proxies: Mutex::new(HashMap::new()),
+            dns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether containers get real network endpoints.
+    pub fn is_enabled(&self) -> bool {
+        self.kernel.is_some()
+    }
+
+    /// Makes `bridge`, `host` and `none`, sets every bridge up again, restarts the DNS servers
+    /// and proxies of kept endpoints and installs the rule set. Returns `/info` warnings.
+    pub async fn init(&self) -> Result<Vec<String>> {
+        let _g = self.changes.lock().await;
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if self.find(name)?.is_none() {
+                self.put_network(&NetworkRecord {
+                    id: new_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: now(),
+                    builtin: true,
+                    ..Default::default()
+                })?;
+            }
+        }
+        let Some(k) = &self.kernel else {
+            return Ok(Vec::new());
+        };
+        std::fs::create_dir_all(&self.netns_dir)
+            .map_err(|e| EngineError::io(format!("create {}", self.netns_dir.display()), e))?;
+        if self.find("bridge")?.is_none() {
+            let subnet = self.free_subnet(None).await?;
+            let mut options = BTreeMap::new();
+            options.insert(OPT_BRIDGE_NAME.to_string(), self.cfg.bridge_name.clone());
+            self.put_network(&NetworkRecord {
+                id: new_id(),
+                name: "bridge".into(),
+                driver: "bridge".into(),
+                created: now(),
+                subnet: subnet.to_string(),
+                gateway: subnet.first_host().to_string(),
+                bridge: self.cfg.bridge_name.clone(),
+                options,
+                builtin: true,
+                ..Default::default()
+            })?;
+        }
+        for n in self.list()? {
+            if n.driver == "bridge" {
+                self.bring_up_bridge(&n).await?;
+                if n.has_dns() {
+                    self.start_dns(&n);
+                }
+            }
+        }
+        for (_, ep) in self.endpoints.all::<EndpointRecord>()? {
+            if let Err(e) = self.start_proxies(&ep).await {
+                tracing::warn!(endpoint = %ep.id, error = %e, "restoring published ports failed");
+            }
+        }
+        self.apply_rules()?;
+        let _ = k;
+        Ok(forwarding_warning())
+    }
+
+    pub(crate) async fn bring_up_bridge(&self, n: &NetworkRecord) -> Result<()> {
+        let Some(k) = &self.kernel else { return Ok(()) };
+        let subnet = Subnet::parse(&n.subnet)
+            .ok_or_else(|| EngineError::Internal(format!("bad subnet {}", n.subnet)))?;
+        let gw: Ipv4Addr = n
+            .gateway
+            .parse()
+            .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?;
+        k.netlink.add_bridge(&n.bridge, n.mtu).await.map_err(net_err)?;
+        k.netlink
+            .add_address(&n.bridge, IpAddr::V4(gw), subnet.prefix)
+            .await
+            .map_err(net_err)
+    }
+
+    /// Subnets used by berth's networks and by the host's links.
+    async fn taken_subnets(&self, except_bridge: Option<&str>) -> Result<Vec<Subnet>> {
+        let mut taken: Vec<Subnet> = self
+            .list()?
+            .iter()
+            .filter_map(|n| Subnet::parse(&n.subnet))
+            .collect();
+        if let Some(k) = &self.kernel {
+            for l in k.netlink.links().await.map_err(net_err)? {
+                if Some(l.name.as_str()) == except_bridge {
+                    continue;
+                }
+                for (ip, prefix) in l.addresses {
+                    if let IpAddr::V4(v4) = ip {
+                        if !v4.is_loopback() {
+                            taken.extend(Subnet::parse(&format!("{v4}/{prefix}")));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn free_subnet(&self, except_bridge: Option<&str>) -> Result<Subnet> {
+        let taken = self.taken_subnets(except_bridge.or(Some(&self.cfg.bridge_name))).await?;
+        pick_subnet(&self.cfg.pools, &taken).ok_or_else(|| {
+            EngineError::InvalidArgument(
+                "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+            )
+        })
+    }
+
+    pub(crate) fn put_network(&self, n: &NetworkRecord) -> Result<()> {
+        self.networks.put(&n.id, n)
+    }
+
+    /// Every network, by name.
+    pub fn list(&self) -> Result<Vec<NetworkRecord>> {
+        let mut all: Vec<NetworkRecord> =
+            self.networks.all()?.into_iter().map(|(_, n)| n).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    /// A network by full id, exact name, or unique id prefix.
+    pub fn find(&self, key: &str) -> Result<Option<NetworkRecord>> {
+        if let Some(n) = self.networks.get::<NetworkRecord>(key)? {
+            return Ok(Some(n));
+        }
+        let all = self.list()?;
+        if let Some(n) = all.iter().find(|n| n.name == key) {
+            return Ok(Some(n.clone()));
+        }
+        let mut by_prefix = all.into_iter().filter(|n| !key.is_empty() && n.id.starts_with(key));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(n), None) => Ok(Some(n)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Like `find`, with Docker's 404 message.
+    pub fn get(&self, key: &str) -> Result<NetworkRecord> {
+        self.find(key)?
+            .ok_or_else(|| EngineError::NotFound(format!("network {key} not found")))
+    }
+
+    /// Endpoints of running containers on network `id`.
+    pub fn endpoints_on(&self, id: &str) -> Result<Vec<EndpointRecord>> {
+        Ok(self
+            .endpoints
+            .all::<EndpointRecord>()?
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.network_id == id)
+            .collect())
+    }
+
+    /// Creates a user-defined bridge network.
+    pub async fn create(&self, req: CreateNetwork) -> Result<NetworkRecord> {
+        let _g = self.changes.lock().await;
+        if !matches!(req.driver.as_str(), "" | "bridge") {
+            return Err(EngineError::NotFound(format!(
+                "plugin \"{}\" not found",
+                req.driver
+            )));
+        }
+        if matches!(req.name.as_str(), "bridge" | "host" | "none") {
+            return Err(EngineError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be created",
+                req.name
+            )));
+        }
+        if self.find(&req.name)?.is_some_and(|n| n.name == req.name) {
+            return Err(EngineError::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let bridge_opt = req.options.get(OPT_BRIDGE_NAME).cloned();
+        let subnet = match &req.subnet {
+            Some(s) => {
+                let sub = Subnet::parse(s).ok_or_else(|| {
+                    EngineError::InvalidArgument(format!("invalid subnet {s}"))
+                })?;
+                let taken = self.taken_subnets(None).await?;
+                if taken.iter().any(|t| t.overlaps(&sub)) {
+                    return Err(EngineError::Forbidden(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+                sub
+            }
+            None => self.free_subnet(None).await?,
+        };
+        let gateway = match &req.gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!("invalid gateway address {g}"))
+                })?;
+                if !subnet.contains(ip) {
+                    return Err(EngineError::Forbidden(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                ip
+            }
+            None => subnet.first_host(),
+        };
+        let mtu = match req.options.get(OPT_MTU) {
+            Some(m) => Some(m.parse::<u32>().map_err(|_| {
+                EngineError::InvalidArgument(format!("invalid mtu {m}"))
+            })?),
+            None => None,
+        };
+        let id = new_id();
+        let bridge = bridge_opt.unwrap_or_else(|| format!("br-{}", &id[..12]));
+        if bridge.len() > 15 {
+            return Err(EngineError::InvalidArgument(format!(
+                "bridge name {bridge} is longer than 15 characters"
+            )));
+        }
+        let rec = NetworkRecord {
+            id,
+            name: req.name,
+            driver: "bridge".into(),
+            created: now(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            bridge,
+            internal: req.internal,
+            mtu,
+            labels: req.labels,
+            options: req.options,
+            builtin: false,
+        };
+        self.bring_up_bridge(&rec).await?;
+        self.put_network(&rec)?;
+        if let Err(e) = self.apply_rules() {
+            let _ = self.delete_bridge(&rec).await;
+            let _ = self.networks.remove(&rec.id);
+            return Err(e);
+        }
+        self.start_dns(&rec);
+        Ok(rec)
+    }
+
+    async fn delete_bridge(&self, n: &NetworkRecord) -> Result<()> {
+        if let Some(k) = &self.kernel {
+            k.netlink.delete_link(&n.bridge).await.map_err(net_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a user network; refused while a running container is attached.
+    pub async fn remove(&self, key: &str) -> Result<NetworkRecord> {
+        let _g = self.changes.lock().await;
+        let n = self.get(key)?;
+        if n.builtin {
+            return Err(EngineError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        if !self.endpoints_on(&n.id)?.is_empty() {
+            return Err(EngineError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            )));
+        }
+        if let Ok(mut dns) = self.dns.lock() {
+            dns.remove(&n.id);
+        }
+        self.delete_bridge(&n).await?;
+        self.networks.remove(&n.id)?;
+        self.ipam.remove(&n.id)?;
+        self.apply_rules()?;
+        Ok(n)
+    }
+
+    /// The rule set for the current records.
+    pub fn ruleset(&self) -> Result<Ruleset> {
+        let networks = self
+            .list()?
+            .into_iter()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| FirewallNet {
+                bridge: n.bridge,
+                subnet: n.subnet,
+                internal: n.internal,
+            })
+            .collect();
+        let mut dnats = Vec::new();
+        for (_, ep) in self.endpoints.all::<EndpointRecord>()? {
+            let Some(ip) = ep.ip else { continue };
+            for p in &ep.ports {
+                dnats.push(Dnat {
+                    proto: p.proto.clone(),
+                    host_ip: Some(p.host_ip.clone())
+                        .filter(|h| !h.is_empty() && h != "0.0.0.0"),
+                    host_port: p.host_port,
+                    ip: ip.to_string(),
+                    port: p.container_port,
+                });
+            }
+        }
+        Ok(Ruleset {
+            table: self.cfg.nft_table.clone(),
+            networks,
+            dnats,
+        })
+    }
+
+    pub(crate) fn apply_rules(&self) -> Result<()> {
+        match &self.kernel {
+            Some(k) => k.firewall.apply(&self.ruleset()?),
+            None => Ok(()),
+        }
+    }
+
+    fn start_dns(&self, n: &NetworkRecord) {
+        if !n.has_dns() || self.kernel.is_none() {
+            return;
+        }
+        match super::dns::DnsServer::start(n, self.endpoints.clone()) {
+            Ok(s) => {
+                if let Ok(mut m) = self.dns.lock() {
+                    m.insert(n.id.clone(), s);
+                }
+            }
+            Err(e) => tracing::warn!(network = %n.name, error = %e, "embedded DNS not started"),
+        }
+    }
+}
+
+/// Bridge networks need forwarding; berthd turns it on when it is off and says so.
+fn forwarding_warning() -> Vec<String> {
+    let path = "/proc/sys/net/ipv4/ip_forward";
+    match std::fs::read_to_string(path) {
+        Ok(v) if v.trim() == "1" => Vec::new(),
+        _ => match std::fs::write(path, "1") {
+            Ok(()) => vec!["WARNING: IPv4 forwarding was off: berthd turned it on for bridge networks".into()],
+            Err(_) => vec!["WARNING: IPv4 forwarding is disabled. Networking will not work.".into()],
+        },
+    }
+}
