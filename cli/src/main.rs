@@ -89,13 +89,25 @@ enum Command {
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Remove all stopped containers (`berth container prune`)
-    #[command(name = "container-prune", hide = true)]
+    #[command(
+        name = "container-prune",
+        hide = true,
+        override_usage = "berth container prune [OPTIONS]"
+    )]
     ContainerPrune(PruneArgs),
     /// Remove unused images (`berth image prune`)
-    #[command(name = "image-prune", hide = true)]
+    #[command(
+        name = "image-prune",
+        hide = true,
+        override_usage = "berth image prune [OPTIONS]"
+    )]
     ImagePrune(PruneArgs),
     /// Show docker disk usage (`berth system df`)
-    #[command(name = "system-df", hide = true)]
+    #[command(
+        name = "system-df",
+        hide = true,
+        override_usage = "berth system df [OPTIONS]"
+    )]
     SystemDf(DfArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),

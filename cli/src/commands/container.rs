@@ -89,6 +89,11 @@ pub struct AttachArgs {
     /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
+    /// Proxy received signals (SIGINT, SIGTERM) to the process; without a TTY only
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true",
+        require_equals = true, value_name = "bool")]
+    pub sig_proxy: bool,
     /// CONTAINER
     pub container: String,
 }
@@ -175,6 +180,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<i32> {
         tty: config.tty.unwrap_or(false),
         condition: if auto_remove { "removed" } else { "next-exit" },
         start: true,
+        sig_proxy: true,
     };
     match attached_session(client, &docker, &id, session).await {
         Ok(code) => Ok(code),
@@ -284,6 +290,7 @@ pub async fn attach(client: &Client, args: AttachArgs) -> Result<i32> {
         tty: config.tty.unwrap_or(false),
         condition: "not-running",
         start: false,
+        sig_proxy: args.sig_proxy,
     };
     match attached_session(client, &docker, &id, session).await {
         Ok(code) => Ok(code),

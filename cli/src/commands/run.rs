@@ -67,6 +67,7 @@ pub async fn run(client: &Client, args: RunArgs) -> i32 {
         tty: args.opts.tty,
         condition: if args.opts.rm { "removed" } else { "next-exit" },
         start: true,
+        sig_proxy: true,
     };
     match attached_session(client, &docker, &id, session).await {
         Ok(code) => code,
@@ -136,6 +137,8 @@ pub struct Session<'a> {
     pub condition: &'a str,
     /// Start the container once attached (false for `attach`).
     pub start: bool,
+    /// Forward SIGINT/SIGTERM to the container when it has no TTY (`--sig-proxy`).
+    pub sig_proxy: bool,
 }
 
 /// Docker's attached flow shared by `run`, `start -a` and `attach`: attach, register the wait,
@@ -166,7 +169,7 @@ pub async fn attached_session(
     let sizer = session
         .tty
         .then(|| terminal::watch_size(docker.clone(), TtyOwner::Container(id.to_string())));
-    let proxy = if session.tty {
+    let proxy = if session.tty || !session.sig_proxy {
         None
     } else {
         stdio::proxy_signals(docker.clone(), id.to_string())

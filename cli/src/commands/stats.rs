@@ -242,7 +242,10 @@ async fn snapshot(client: &Client, docker: &Docker, args: &StatsArgs, format: &s
             None => {}
         }
     }
-    print!("{}", render_rows(format, &header(), &rows)?);
+    // Like docker, a lookup failure for every container prints no empty table.
+    if code == 0 || !rows.is_empty() {
+        print!("{}", render_rows(format, &header(), &rows)?);
+    }
     Ok(code)
 }
 
