@@ -239,7 +239,18 @@ fn day_two_commands_work_against_a_real_berthd() {
     let since = unix_now() - 1.0;
     let name = format!("cli{}", std::process::id());
     let renamed = format!("{name}b");
-    d.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "600"]);
+    // No network: the test is about the CLI, not the bridge.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
     exec_returns_the_exit_code_and_sees_stdin_end(&d, &name);
     cp_copies_both_ways_keeping_modes(&d, &name);
     pause_unpause_rename_and_top_work(&d, &name, &renamed);
