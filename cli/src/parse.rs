@@ -4,6 +4,43 @@
 use bollard::models::{PortBinding, RestartPolicy, RestartPolicyNameEnum};
 
 /// go-units `RAMInBytes`: "32m" → 33554432 (binary multiples; optional `i`/`b` suffix).
+/// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds, as docker's `--health-*` flags take.
+pub fn go_duration_ns(s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid duration: {s}");
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "durations are far below i64::MAX ns"
+    )]
+    Ok(total as i64)
+}
+
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let invalid = || format!("invalid size: '{s}'");
     let num_end = s
@@ -241,6 +278,16 @@ fn go_duration_secs(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn go_durations_parse_to_nanoseconds() {
+        assert_eq!(go_duration_ns("500ms").unwrap(), 500_000_000);
+        assert_eq!(go_duration_ns("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(go_duration_ns("0.5s").unwrap(), 500_000_000);
+        assert!(go_duration_ns("5").is_err());
+        assert!(go_duration_ns("").is_err());
+    }
+
     use super::*;
 
     #[test]

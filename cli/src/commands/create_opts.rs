@@ -119,6 +119,24 @@ pub struct ContainerOpts {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout", value_name = "int")]
     pub stop_timeout: Option<i64>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_parser = parse::go_duration_ns, value_name = "duration")]
+    pub health_interval: Option<i64>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_parser = parse::go_duration_ns, value_name = "duration")]
+    pub health_timeout: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period", value_parser = parse::go_duration_ns, value_name = "duration")]
+    pub health_start_period: Option<i64>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", value_name = "int")]
+    pub health_retries: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Size of /dev/shm
     #[arg(long = "shm-size", value_parser = parse::ram_in_bytes, value_name = "bytes")]
     pub shm_size: Option<i64>,
@@ -259,10 +277,44 @@ impl ContainerOpts {
             volumes: non_empty(volumes),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
+            healthcheck: self.healthcheck()?,
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
         })
+    }
+}
+
+impl ContainerOpts {
+    /// `--health-*` and `--no-healthcheck`, as docker builds `Healthcheck`.
+    fn healthcheck(&self) -> Result<Option<bollard::models::HealthConfig>> {
+        let tuned = self.health_interval.is_some()
+            || self.health_timeout.is_some()
+            || self.health_start_period.is_some()
+            || self.health_retries.is_some();
+        if self.no_healthcheck {
+            if self.health_cmd.is_some() || tuned {
+                anyhow::bail!("--no-healthcheck conflicts with --health-* options");
+            }
+            return Ok(Some(bollard::models::HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }));
+        }
+        if self.health_cmd.is_none() && !tuned {
+            return Ok(None);
+        }
+        Ok(Some(bollard::models::HealthConfig {
+            test: self
+                .health_cmd
+                .as_ref()
+                .map(|c| vec!["CMD-SHELL".into(), c.clone()]),
+            interval: self.health_interval,
+            timeout: self.health_timeout,
+            start_period: self.health_start_period,
+            retries: self.health_retries,
+            ..Default::default()
+        }))
     }
 }
 

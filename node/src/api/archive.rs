@@ -23,6 +23,16 @@ fn path_of(q: &Query) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
+/// Docker names the container in a missing-path error: `Could not find the file /x in container c`.
+fn name_container(e: crate::EngineError, id: &str) -> crate::EngineError {
+    match e {
+        crate::EngineError::NotFound(m) if m.ends_with(" in container") => {
+            crate::EngineError::NotFound(format!("{m} {id}"))
+        }
+        other => other,
+    }
+}
+
 fn stat_header(s: &PathStat) -> HeaderValue {
     let json = serde_json::json!({
         "name": s.name, "size": s.size, "mode": s.mode, "mtime": s.mtime, "linkTarget": s.link_target,
@@ -39,7 +49,7 @@ pub async fn head(
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
     let rootfs = engine.rootfs(&id).await?;
-    let stat = archive::stat(&rootfs.root, &path)?;
+    let stat = archive::stat(&rootfs.root, &path).map_err(|e| name_container(e, &id))?;
     let mut resp = Response::new(Body::empty());
     resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
     Ok(resp)
@@ -53,7 +63,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
     let rootfs = engine.rootfs(&id).await?;
-    let stat = archive::stat(&rootfs.root, &path)?;
+    let stat = archive::stat(&rootfs.root, &path).map_err(|e| name_container(e, &id))?;
     let body = stream::blocking_body(move |out| {
         // The rootfs stays mounted until the archive is written.
         let rootfs = rootfs;

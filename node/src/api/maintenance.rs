@@ -175,11 +175,20 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> 
             containers.push(summary);
         }
     }
+    let mut volumes = Vec::new();
+    for v in engine.list_volumes(&Default::default()).await? {
+        let (size, refs) = engine.volume_usage(&v.name).await;
+        volumes.push(json!({
+            "Name": v.name, "Driver": v.driver, "Mountpoint": engine.volume_mountpoint(&v.name),
+            "CreatedAt": v.created_at, "Labels": v.labels, "Scope": "local",
+            "UsageData": {"Size": size, "RefCount": refs},
+        }));
+    }
     Ok(Json(json!({
         "LayersSize": usage.layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     })))
 }

@@ -109,6 +109,12 @@ impl Engine {
         used
     }
 
+    /// Bytes a volume holds and how many containers use it (`system df`'s UsageData).
+    pub async fn volume_usage(&self, name: &str) -> (u64, usize) {
+        let size = local::usage(&self.volumes_root(), name);
+        (size, self.volume_users(name).await.len())
+    }
+
     async fn volume_users(&self, name: &str) -> Vec<String> {
         let mut ids = Vec::new();
         for h in self.handles() {
