@@ -21,4 +21,5 @@ fi
 "$bin/berth" run --rm busybox echo "hello from a berth container"
 "$bin/berth" run -d --name quickstart-web busybox sh -c 'while true; do date; sleep 1; done' >/dev/null 2>&1 || true
 "$bin/berth" ps
+"$bin/berth" exec quickstart-web sh -c 'echo "exec into a running container: $(hostname)"' || true
 echo "berthd is running on $sock (log: /var/log/berthd.log); try: DOCKER_HOST=unix://$sock docker ps"
