@@ -141,6 +141,20 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
         ),
         ("err\n", 0)
     );
+    let (init_seccomp, _) = out(
+        with(json!({"Cmd": ["grep", "^Seccomp:", "/proc/1/status"]})),
+        &d,
+        &id,
+    );
+    let (exec_seccomp, _) = out(
+        with(json!({"Cmd": ["grep", "^Seccomp:", "/proc/self/status"]})),
+        &d,
+        &id,
+    );
+    assert_eq!(
+        exec_seccomp, init_seccomp,
+        "an exec is confined like the init"
+    );
     let (msg, code) = out(with(json!({"Cmd": ["no-such-binary"]})), &d, &id);
     assert_eq!(code, 127, "{msg}");
     d.remove_all();

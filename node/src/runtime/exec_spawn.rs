@@ -16,6 +16,7 @@ use nix::sys::signal::SigHandler;
 pub fn spawn(
     runtime_root: &Path,
     id: &str,
+    seccomp: Option<libcontainer::oci_spec::runtime::LinuxSeccomp>,
     process: &Path,
     console_socket: Option<&Path>,
     fds: Vec<OwnedFd>,
@@ -41,7 +42,7 @@ pub fn spawn(
     // As for the init: the exec starts with SIGPIPE at its default, not inherited as ignored.
     super::monitor::set_sigpipe(SigHandler::SigDfl);
     let built = builder
-        .with_executor(super::terminal_size::SizedTerminal)
+        .with_executor(super::terminal_size::SizedTerminal { seccomp })
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)

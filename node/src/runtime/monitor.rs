@@ -108,7 +108,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         None => builder,
     };
     let built = builder
-        .with_executor(super::terminal_size::SizedTerminal)
+        .with_executor(super::terminal_size::SizedTerminal::default())
         .as_init(&cfg.bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -136,6 +136,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         control,
         runtime_root: cfg.runtime_root.clone(),
         id: cfg.id.clone(),
+        seccomp: super::terminal_size::bundle_seccomp(&cfg.bundle),
     };
     Ok((pids, parts))
 }

@@ -1,15 +1,19 @@
-//! libcontainer makes a container's terminal but ignores the OCI `consoleSize`; runc applies it
-//! before the process starts. This executor does the same inside the container's process, just
-//! before the exec, so the first `stty size` already sees the size the client asked for.
+//! The executor the monitor gives libcontainer: it runs in the container's process just before
+//! the exec. libcontainer ignores the OCI `consoleSize` (runc applies it), so this sets the
+//! terminal size from the spec; and libcontainer's tenant builder drops the container's seccomp
+//! profile for execs, so this loads it for them — an exec is as confined as the init.
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::{
     default::get_executor, Executor, ExecutorError, ExecutorValidationError,
 };
 
-/// The default executor, plus the terminal size from the spec.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SizedTerminal;
+/// The default executor, plus the terminal size and (for execs) the container's seccomp profile.
+#[derive(Clone, Debug, Default)]
+pub struct SizedTerminal {
+    /// Loaded before the exec; `None` for the init, whose profile libcontainer applies itself.
+    pub seccomp: Option<LinuxSeccomp>,
+}
 
 impl Executor for SizedTerminal {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
@@ -21,10 +25,20 @@ impl Executor for SizedTerminal {
             // stdin is the terminal's slave here; a failure leaves the default size.
             let _ = super::control::set_window_size(0, rows, cols);
         }
+        if let Some(profile) = &self.seccomp {
+            libcontainer::seccomp::initialize_seccomp(profile)
+                .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
+        }
         get_executor().exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         get_executor().validate(spec)
     }
+}
+
+/// The seccomp profile in a bundle's `config.json`, if it has one.
+pub fn bundle_seccomp(bundle: &std::path::Path) -> Option<LinuxSeccomp> {
+    let spec = Spec::load(bundle.join("config.json")).ok()?;
+    spec.linux().as_ref()?.seccomp().clone()
 }

@@ -96,6 +96,7 @@ impl State {
         let started = crate::runtime::exec_spawn::spawn(
             &self.parts.runtime_root,
             &self.parts.id,
+            self.parts.seccomp.clone(),
             process,
             console.as_deref(),
             fds,
