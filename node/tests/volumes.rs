@@ -17,9 +17,14 @@ fn run(d: &TestDaemon, name: &str, body: Value) -> (String, i64) {
     let id = d.create(&format!("{}-{name}", d.prefix), body);
     let r = d.req("POST", &format!("/containers/{id}/start"), "");
     assert_eq!(r.status, 204, "start: {}", r.text());
-    let code = d.req("POST", &format!("/containers/{id}/wait"), "").json()["StatusCode"].as_i64().unwrap();
+    let code = d.req("POST", &format!("/containers/{id}/wait"), "").json()["StatusCode"]
+        .as_i64()
+        .unwrap();
     let logs = d.logs(&id);
-    assert_eq!(d.req("DELETE", &format!("/containers/{id}?v=1"), "").status, 204);
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{id}?v=1"), "").status,
+        204
+    );
     (logs, code)
 }
 
@@ -29,7 +34,11 @@ fn named_volume_data_outlives_containers_and_restarts_and_copy_up_keeps_modes() 
     let mut d = TestDaemon::start("vol");
     d.import_busybox();
     let vol = format!("{}-data", d.prefix);
-    let r = d.req("POST", "/volumes/create", &json!({"Name": vol, "Labels": {"tier": "db"}}).to_string());
+    let r = d.req(
+        "POST",
+        "/volumes/create",
+        &json!({"Name": vol, "Labels": {"tier": "db"}}).to_string(),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["Driver"], "local");
     let write = json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo kept > /data/f"], "HostConfig": {"Binds": [format!("{vol}:/data")]}});
@@ -45,12 +54,24 @@ fn named_volume_data_outlives_containers_and_restarts_and_copy_up_keeps_modes() 
     assert_eq!(code, 0, "{out}");
     let want = {
         use std::os::unix::fs::MetadataExt;
-        let md = std::fs::metadata(d.data_root().join(format!("volumes/{fresh}/_data/passwd"))).unwrap();
+        let md =
+            std::fs::metadata(d.data_root().join(format!("volumes/{fresh}/_data/passwd"))).unwrap();
         format!("{:o} {}\n", md.mode() & 0o777, md.uid())
     };
     assert_eq!(out, want);
-    let list = d.req("GET", &format!("/volumes?filters={}", urlencode(r#"{"label":["tier=db"]}"#)), "").json();
-    let names: Vec<&str> = list["Volumes"].as_array().unwrap().iter().map(|v| v["Name"].as_str().unwrap()).collect();
+    let list = d
+        .req(
+            "GET",
+            &format!("/volumes?filters={}", urlencode(r#"{"label":["tier=db"]}"#)),
+            "",
+        )
+        .json();
+    let names: Vec<&str> = list["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["Name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec![vol.as_str()]);
     d.remove_all();
 }
@@ -64,7 +85,10 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
     let user = d.create(&format!("{}-user", d.prefix), json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": [format!("{vol}:/v")]}, "Volumes": {"/anon": {}}}));
     let r = d.req("DELETE", &format!("/volumes/{vol}"), "");
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(r.json()["message"].as_str().unwrap().contains("volume is in use"));
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("volume is in use"));
     let mounts = d.inspect(&user)["Mounts"].clone();
     let anon = mounts
         .as_array()
@@ -74,15 +98,31 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
         .map(|m| m["Name"].as_str().unwrap().to_string())
         .unwrap();
     assert_eq!(mounts.as_array().unwrap().len(), 2, "{mounts}");
-    assert_eq!(d.req("DELETE", &format!("/containers/{user}?v=1"), "").status, 204);
-    assert_eq!(d.req("GET", &format!("/volumes/{anon}"), "").status, 404, "anonymous volume removed");
-    assert_eq!(d.req("GET", &format!("/volumes/{vol}"), "").status, 200, "named volume kept");
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{user}?v=1"), "")
+            .status,
+        204
+    );
+    assert_eq!(
+        d.req("GET", &format!("/volumes/{anon}"), "").status,
+        404,
+        "anonymous volume removed"
+    );
+    assert_eq!(
+        d.req("GET", &format!("/volumes/{vol}"), "").status,
+        200,
+        "named volume kept"
+    );
     assert_eq!(d.req("DELETE", &format!("/volumes/{vol}"), "").status, 204);
     assert_eq!(d.req("DELETE", "/volumes/nope", "").status, 404);
     assert_eq!(d.req("DELETE", "/volumes/nope?force=1", "").status, 204);
     let bad = d.req("POST", "/volumes/create", r#"{"Name":"a/b"}"#);
     assert_eq!(bad.status, 400, "{}", bad.text());
-    let bad = d.req("POST", "/containers/create", r#"{"Image":"busybox","HostConfig":{"Binds":["v:relative"]}}"#);
+    let bad = d.req(
+        "POST",
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Binds":["v:relative"]}}"#,
+    );
     assert_eq!(bad.status, 400, "{}", bad.text());
     let bad = d.req("POST", "/containers/create", r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"/no/such/dir","Target":"/x"}]}}"#);
     assert_eq!(bad.status, 400, "{}", bad.text());
@@ -96,12 +136,27 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
     d.import_busybox();
     let host = d.root.join("bind-src");
     let spec = format!("{}:/b", host.display());
-    let (_, code) = run(&d, "bw", json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo from-container > /b/x"], "HostConfig": {"Binds": [spec.clone()]}}));
+    let (_, code) = run(
+        &d,
+        "bw",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo from-container > /b/x"], "HostConfig": {"Binds": [spec.clone()]}}),
+    );
     assert_eq!(code, 0);
-    assert_eq!(std::fs::read_to_string(host.join("x")).unwrap(), "from-container\n");
-    let (_, code) = run(&d, "bro", json!({"Image": "busybox", "Cmd": ["touch", "/b/y"], "HostConfig": {"Binds": [format!("{spec}:ro")]}}));
+    assert_eq!(
+        std::fs::read_to_string(host.join("x")).unwrap(),
+        "from-container\n"
+    );
+    let (_, code) = run(
+        &d,
+        "bro",
+        json!({"Image": "busybox", "Cmd": ["touch", "/b/y"], "HostConfig": {"Binds": [format!("{spec}:ro")]}}),
+    );
     assert_eq!(code, 1, "read-only bind");
-    let (out, _) = run(&d, "tmp", json!({"Image": "busybox", "Cmd": ["sh", "-c", "grep ' /scratch ' /proc/mounts"], "HostConfig": {"Tmpfs": {"/scratch": "size=1m"}}}));
+    let (out, _) = run(
+        &d,
+        "tmp",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "grep ' /scratch ' /proc/mounts"], "HostConfig": {"Tmpfs": {"/scratch": "size=1m"}}}),
+    );
     assert!(out.starts_with("tmpfs /scratch tmpfs"), "{out}");
     d.remove_all();
 }
