@@ -16,6 +16,8 @@ pub struct Config {
     pub log_level: String,
     /// How registries are reached (`insecure-registries`, `registry-ca-files`, `registry-certs-dir`).
     pub registry: RegistryConfig,
+    /// Local networks (`bridge-name`, `nft-table`, `default-address-pools`).
+    pub network: crate::network::NetConfig,
 }
 
 /// The config file (`/etc/berth/daemon.toml` unless `--config-file` says otherwise).
@@ -32,6 +34,12 @@ pub struct FileConfig {
     pub registry_ca_files: Option<Vec<PathBuf>>,
     /// Docker's `<dir>/<host[:port]>/*.crt` per-registry CAs (default `/etc/docker/certs.d`).
     pub registry_certs_dir: Option<PathBuf>,
+    /// The default network's bridge (`berth0`).
+    pub bridge_name: Option<String>,
+    /// The nftables table berthd owns (`berth`).
+    pub nft_table: Option<String>,
+    /// Docker's `default-address-pools`: `[{ base = "172.17.0.0/12", size = 16 }]`.
+    pub default_address_pools: Option<Vec<crate::network::AddressPool>>,
 }
 
 impl FileConfig {
@@ -75,8 +83,19 @@ impl Config {
         if let Some(dir) = file.registry_certs_dir {
             registry.certs_dir = dir;
         }
+        let mut network = crate::network::NetConfig::default();
+        if let Some(b) = file.bridge_name {
+            network.bridge_name = b;
+        }
+        if let Some(t) = file.nft_table {
+            network.nft_table = t;
+        }
+        if let Some(p) = file.default_address_pools {
+            network.pools = p;
+        }
         Config {
             registry,
+            network,
             hosts,
             data_root: data_root
                 .or(file.data_root)
@@ -119,6 +138,18 @@ mod tests {
         let c = Config::merge(vec![], None, None, None, file);
         assert_eq!(c.registry.insecure, vec!["reg.lan:5000".to_string()]);
         assert_eq!(c.registry.ca_files, vec![PathBuf::from("/ca.pem")]);
+    }
+
+    #[test]
+    fn network_settings_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "bridge-name = \"bt0\"\nnft-table = \"berth_t\"\ndefault-address-pools = [{ base = \"10.77.0.0/16\", size = 24 }]",
+        )
+        .unwrap();
+        let c = Config::merge(vec![], None, None, None, file);
+        assert_eq!(c.network.bridge_name, "bt0");
+        assert_eq!(c.network.nft_table, "berth_t");
+        assert_eq!(c.network.pools[0].size, 24);
     }
 
     #[test]

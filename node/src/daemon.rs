@@ -83,9 +83,23 @@ pub async fn run(
     };
     std::fs::create_dir_all(&paths.data_root)
         .with_context(|| format!("create {}", paths.data_root.display()))?;
-    let engine = Engine::open(paths, Launcher::beside_current_exe(), facts, warnings)
-        .await
-        .context("open engine")?;
+    let kernel = crate::network::NetKernel {
+        netlink: std::sync::Arc::new(
+            berth_overlay::RtNetlink::new().context("open a netlink socket")?,
+        ),
+        firewall: std::sync::Arc::new(crate::network::nft::NftFirewall),
+        netns: std::sync::Arc::new(crate::network::KernelNetns),
+    };
+    let engine = Engine::open_with_network(
+        paths,
+        Launcher::beside_current_exe(),
+        facts,
+        warnings,
+        config.network.clone(),
+        Some(kernel),
+    )
+    .await
+    .context("open engine")?;
     engine
         .images()
         .set_registry_config(config.registry.clone())

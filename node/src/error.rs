@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A registry refused the credentials (401).
     Unauthorized,
+    /// The request is understood but refused (403), as Docker does for network conflicts.
+    Forbidden,
     /// Anything else (500).
     Internal,
 }
@@ -59,6 +61,9 @@ pub enum EngineError {
     /// A registry refused the credentials; the message names the registry.
     #[error("{0}")]
     Unauthorized(String),
+    /// Docker answers 403 here (overlapping pools, predefined or busy networks).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -73,6 +78,7 @@ impl EngineError {
             EngineError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Unauthorized(_) => ErrorKind::Unauthorized,
+            EngineError::Forbidden(_) => ErrorKind::Forbidden,
             _ => ErrorKind::Internal,
         }
     }

@@ -70,7 +70,20 @@ pub async fn inspect(
 ) -> ApiResult<impl IntoResponse> {
     let rec = engine.inspect_container(&id).await?;
     let dir = engine.paths().container_dir(&rec.id);
-    Ok(Json(conv::inspect(&rec, &dir)))
+    let mut v = serde_json::to_value(conv::inspect(&rec, &dir)).unwrap_or_default();
+    let sandbox = engine
+        .netns_for(&rec)
+        .ok()
+        .flatten()
+        .filter(|_| rec.state.status.is_running());
+    let nets = super::convert::network::settings(
+        &engine.container_networks(&rec),
+        sandbox.map(|p| p.display().to_string()),
+    );
+    if let Some(m) = v.as_object_mut() {
+        m.insert("NetworkSettings".into(), nets);
+    }
+    Ok(Json(v))
 }
 
 /// `POST /containers/{id}/start` — 304 when it already runs.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod maintenance;
+pub mod networks;
 pub mod registry;
 pub mod stream;
 pub mod system;
@@ -79,6 +80,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/auth", post(images::auth))
         .route("/distribution/{*rest}", get(images::distribution))
         .route("/images/json", get(images::list))

@@ -83,17 +83,32 @@ pub struct Engine {
     pub(crate) id: String,
     /// Host limitations worth telling users about (`/info`'s Warnings).
     pub(crate) warnings: Vec<String>,
+    /// Local networks, endpoints, published ports.
+    pub(crate) network: Arc<crate::network::Networks>,
     /// Lets background tasks (exit watchers, restarts) reach the engine.
     pub(crate) this: std::sync::Weak<Engine>,
 }
 
 impl Engine {
-    /// Opens the state under `paths.data_root` and finds running containers again.
+    /// Opens the state under `paths.data_root` and finds running containers again; containers
+    /// get loopback-only namespaces (no network kernel), as in unit tests.
     pub async fn open(
         paths: Paths,
         launcher: Launcher,
         host: HostFacts,
         warnings: Vec<String>,
+    ) -> Result<Arc<Engine>> {
+        Self::open_with_network(paths, launcher, host, warnings, Default::default(), None).await
+    }
+
+    /// `open` with local networks: `kernel` is how links, rules and namespaces are made.
+    pub async fn open_with_network(
+        paths: Paths,
+        launcher: Launcher,
+        host: HostFacts,
+        warnings: Vec<String>,
+        net_config: crate::network::NetConfig,
+        kernel: Option<crate::network::NetKernel>,
     ) -> Result<Arc<Engine>> {
         for dir in [
             paths.data_root.join("containers"),
@@ -111,6 +126,15 @@ impl Engine {
         let names = store.records("names")?;
         let volumes = store.records("volumes")?;
         let events = events::EventLog::open(paths.data_root.join("events.jsonl"));
+        let network = crate::network::Networks::open(
+            &store,
+            net_config,
+            paths.exec_root.join("netns"),
+            kernel,
+        )?;
+        let mut warnings = warnings;
+        warnings.extend(network.init().await?);
+        let network = Arc::new(network);
         let engine = Arc::new_cyclic(|this| Engine {
             records,
             names,
@@ -124,6 +148,7 @@ impl Engine {
             events,
             id,
             warnings,
+            network,
             this: this.clone(),
         });
         engine.restore().await?;

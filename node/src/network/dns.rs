@@ -39,10 +39,10 @@ impl DnsServer {
         std_sock
             .set_nonblocking(true)
             .map_err(|e| EngineError::io("DNS socket", e))?;
-        let sock = Arc::new(
-            UdpSocket::from_std(std_sock).map_err(|e| EngineError::io("DNS socket", e))?,
-        );
-        let upstream = host_resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        let sock =
+            Arc::new(UdpSocket::from_std(std_sock).map_err(|e| EngineError::io("DNS socket", e))?);
+        let upstream =
+            host_resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
         let (net_id, net_name) = (n.id.clone(), n.name.clone());
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 1500];
@@ -58,7 +58,9 @@ impl DnsServer {
                     .map(|(_, e)| e)
                     .filter(|e| e.network_id == net_id)
                     .collect();
-                let Some(q) = parse_query(&query) else { continue };
+                let Some(q) = parse_query(&query) else {
+                    continue;
+                };
                 let ips = lookup(&eps, &net_name, &q.name);
                 if !ips.is_empty() || upstream.is_empty() {
                     let _ = sock.send_to(&answer(&query, &q, &ips), from).await;
@@ -89,12 +91,16 @@ pub fn host_resolvers(resolv: &str) -> Vec<SocketAddr> {
 async fn forward(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstream {
         let bind = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-        let Ok(s) = UdpSocket::bind(bind).await else { continue };
+        let Ok(s) = UdpSocket::bind(bind).await else {
+            continue;
+        };
         if s.send_to(query, up).await.is_err() {
             continue;
         }
         let mut b = vec![0u8; 4096];
-        if let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_secs(2), s.recv(&mut b)).await {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(std::time::Duration::from_secs(2), s.recv(&mut b)).await
+        {
             b.truncate(n);
             return Some(b);
         }
@@ -141,10 +147,10 @@ pub fn parse_query(p: &[u8]) -> Option<Question> {
 
 /// Addresses of endpoints named `name` on network `net`: container name, alias, `name.net`.
 pub fn lookup(eps: &[EndpointRecord], net: &str, name: &str) -> Vec<Ipv4Addr> {
-    let name = name.trim_end_matches('.');
+    let name = name.trim_end_matches('.').to_lowercase();
     let short = name
         .strip_suffix(&format!(".{}", net.to_lowercase()))
-        .unwrap_or(name);
+        .unwrap_or(&name);
     eps.iter()
         .filter(|e| {
             e.container_name.to_lowercase() == short
@@ -203,10 +209,22 @@ mod tests {
 
     #[test]
     fn names_aliases_and_name_dot_network_resolve_to_endpoint_addresses() {
-        let eps = [ep("web", "frontend", [10, 0, 0, 2]), ep("db", "store", [10, 0, 0, 3])];
-        assert_eq!(lookup(&eps, "appnet", "web"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
-        assert_eq!(lookup(&eps, "appnet", "STORE"), vec![Ipv4Addr::new(10, 0, 0, 3)]);
-        assert_eq!(lookup(&eps, "appnet", "db.appnet"), vec![Ipv4Addr::new(10, 0, 0, 3)]);
+        let eps = [
+            ep("web", "frontend", [10, 0, 0, 2]),
+            ep("db", "store", [10, 0, 0, 3]),
+        ];
+        assert_eq!(
+            lookup(&eps, "appnet", "web"),
+            vec![Ipv4Addr::new(10, 0, 0, 2)]
+        );
+        assert_eq!(
+            lookup(&eps, "appnet", "STORE"),
+            vec![Ipv4Addr::new(10, 0, 0, 3)]
+        );
+        assert_eq!(
+            lookup(&eps, "appnet", "db.appnet"),
+            vec![Ipv4Addr::new(10, 0, 0, 3)]
+        );
         assert!(lookup(&eps, "appnet", "nope").is_empty());
     }
 

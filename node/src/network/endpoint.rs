@@ -4,14 +4,15 @@
 //! attach undoes what it did, so nothing is half-set-up.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use berth_overlay::LinkChange;
+use berth_overlay::{LinkChange, NetlinkOps};
 
 use super::ipam::{mac_for, mac_text, Allocations, Subnet};
 use super::manager::Networks;
-use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
 use super::net_err;
+use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
 use crate::error::{EngineError, Result};
 
 /// What `attach` hands back to the start path.
@@ -50,9 +51,16 @@ impl Networks {
         a.primary = n.id.clone();
         a.networks.insert(
             n.id.clone(),
-            asked.get(primary).or(asked.get(&n.id)).cloned().unwrap_or_default(),
+            asked
+                .get(primary)
+                .or(asked.get(&n.id))
+                .cloned()
+                .unwrap_or_default(),
         );
         for (key, req) in asked {
+            if key == primary || (key == "default" && primary == "bridge") {
+                continue;
+            }
             let n = self.get(key)?;
             a.networks.entry(n.id).or_insert_with(|| req.clone());
         }
@@ -111,40 +119,121 @@ impl Networks {
             let n = self.get(net_id)?;
             let req = a.networks.get(net_id).cloned().unwrap_or_default();
             let primary = *net_id == a.primary;
-            let mut ep = self.endpoint_for(&n, id, name, &req)?;
-            if primary && !n.internal {
-                ep.ports = ports.to_vec();
-            }
-            self.endpoints.put(&format!("{id}/{}", n.id), &ep)?;
-            let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let peer = format!("vp{}", &ep.id[..11]);
-            k.netlink.add_veth(&ep.host_veth, &peer, n.mtu).await.map_err(net_err)?;
-            k.netlink
-                .set_link(&ep.host_veth, vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up])
-                .await
-                .map_err(net_err)?;
-            k.netlink
-                .set_link(&peer, vec![LinkChange::Netns(netns.clone())])
-                .await
-                .map_err(net_err)?;
-            let eth = format!("eth{i}");
-            inside
-                .set_link(&peer, vec![LinkChange::Rename(eth.clone()), LinkChange::Mac(mac_for(ip))])
-                .await
-                .map_err(net_err)?;
-            inside.add_address(&eth, IpAddr::V4(ip), ep.prefix).await.map_err(net_err)?;
-            inside.set_link(&eth, vec![LinkChange::Up]).await.map_err(net_err)?;
-            if primary && !n.internal {
-                if let Some(gw) = ep.gateway {
-                    inside.add_default_route(gw).await.map_err(net_err)?;
-                }
-            }
-            ep.ports = self.start_proxies(&ep).await?;
-            self.endpoints.put(&format!("{id}/{}", n.id), &ep)?;
+            let ports = if primary && !n.internal { ports } else { &[] };
+            let ep = self
+                .add_endpoint(&inside, &netns, (id, name), &n, &req, i, primary, ports)
+                .await?;
             out.endpoints.push(ep);
         }
         self.apply_rules()?;
         Ok(out)
+    }
+
+    /// One endpoint: address, veth pair, the inside end named `eth{index}`, route, ports.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per caller, all needed"
+    )]
+    async fn add_endpoint(
+        &self,
+        inside: &Arc<dyn NetlinkOps>,
+        netns: &Path,
+        (id, name): (&str, &str),
+        n: &NetworkRecord,
+        req: &EndpointRequest,
+        index: usize,
+        primary: bool,
+        ports: &[PortMapping],
+    ) -> Result<EndpointRecord> {
+        let Some(k) = &self.kernel else {
+            return Err(EngineError::Internal("networking is off".into()));
+        };
+        let mut ep = self.endpoint_for(n, id, name, req)?;
+        ep.ports = ports.to_vec();
+        let key = format!("{id}/{}", n.id);
+        self.endpoints.put(&key, &ep)?;
+        let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let peer = format!("vp{}", &ep.id[..11]);
+        k.netlink
+            .add_veth(&ep.host_veth, &peer, n.mtu)
+            .await
+            .map_err(net_err)?;
+        k.netlink
+            .set_link(
+                &ep.host_veth,
+                vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up],
+            )
+            .await
+            .map_err(net_err)?;
+        k.netlink
+            .set_link(&peer, vec![LinkChange::Netns(netns.to_path_buf())])
+            .await
+            .map_err(net_err)?;
+        let eth = format!("eth{index}");
+        inside
+            .set_link(
+                &peer,
+                vec![
+                    LinkChange::Rename(eth.clone()),
+                    LinkChange::Mac(mac_for(ip)),
+                ],
+            )
+            .await
+            .map_err(net_err)?;
+        inside
+            .add_address(&eth, IpAddr::V4(ip), ep.prefix)
+            .await
+            .map_err(net_err)?;
+        inside
+            .set_link(&eth, vec![LinkChange::Up])
+            .await
+            .map_err(net_err)?;
+        if primary && !n.internal {
+            if let Some(gw) = ep.gateway {
+                inside.add_default_route(gw).await.map_err(net_err)?;
+            }
+        }
+        ep.ports = self.start_proxies(&ep).await?;
+        self.endpoints.put(&key, &ep)?;
+        Ok(ep)
+    }
+
+    /// Connects a running container to network `net_id` (already in `a`).
+    pub async fn attach_one(
+        &self,
+        id: &str,
+        name: &str,
+        net_id: &str,
+        a: &Attachments,
+    ) -> Result<()> {
+        let Some(k) = &self.kernel else { return Ok(()) };
+        let _g = self.changes.lock().await;
+        let netns = self.netns_path(id);
+        let inside = k.netlink.in_netns(&netns).await.map_err(net_err)?;
+        let n = self.get(net_id)?;
+        let req = a.networks.get(net_id).cloned().unwrap_or_default();
+        let index = self.endpoints_of(id)?.len();
+        let r = self
+            .add_endpoint(&inside, &netns, (id, name), &n, &req, index, false, &[])
+            .await;
+        if r.is_err() {
+            if let Some(ep) = self
+                .endpoints_of(id)?
+                .into_iter()
+                .find(|e| e.network_id == n.id)
+            {
+                self.release_endpoint(&ep).await;
+            }
+        }
+        self.apply_rules()?;
+        r.map(|_| ())
+    }
+
+    /// Disconnects one endpoint of a running container.
+    pub async fn release_one(&self, ep: &EndpointRecord) {
+        let _g = self.changes.lock().await;
+        self.release_endpoint(ep).await;
+        let _ = self.apply_rules();
     }
 
     fn endpoint_for(
@@ -242,6 +331,8 @@ impl Networks {
                 let _ = self.ipam.put(&ep.network_id, &alloc);
             }
         }
-        let _ = self.endpoints.remove(&format!("{}/{}", ep.container_id, ep.network_id));
+        let _ = self
+            .endpoints
+            .remove(&format!("{}/{}", ep.container_id, ep.network_id));
     }
 }

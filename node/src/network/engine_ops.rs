@@ -25,7 +25,16 @@ impl Engine {
     }
 
     /// Refuses a create naming a network that does not exist (Docker's 404 wording).
+    /// A 400, not Docker's 404: the docker CLI answers a 404 at create by pulling the image,
+    /// which reaches a registry for nothing.
     pub(crate) fn check_networks(&self, host: &HostSettings) -> Result<()> {
+        self.check_networks_exist(host).map_err(|e| match e {
+            EngineError::NotFound(m) => EngineError::InvalidArgument(m),
+            other => other,
+        })
+    }
+
+    fn check_networks_exist(&self, host: &HostSettings) -> Result<()> {
         let mode = host.network_mode.as_str();
         if !(matches!(mode, "" | "default" | "host" | "none") || mode.starts_with("container:")) {
             self.network.get(mode)?;
@@ -41,9 +50,9 @@ impl Engine {
     /// Sets up the container's endpoints and writes its hosts and resolv.conf; returns the
     /// namespace the runtime must join (`None`: the runtime makes one with loopback only).
     pub(crate) async fn network_up(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
-        let a = self
-            .network
-            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        let a =
+            self.network
+                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
         let ports = ports_to_publish(rec)?;
         let attached = self.network.attach(&rec.id, &rec.name, &a, &ports).await?;
         let Some(primary) = attached.endpoints.first() else {
@@ -52,7 +61,12 @@ impl Engine {
         let n = self.network.get(&primary.network_id)?;
         let dir = self.paths.container_dir(&rec.id);
         let hostname = &rec.config.hostname;
-        let hosts = files::hosts(hostname, primary.ip, &rec.host.net.extra_hosts, primary.gateway);
+        let hosts = files::hosts(
+            hostname,
+            primary.ip,
+            &rec.host.net.extra_hosts,
+            primary.gateway,
+        );
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let net = &rec.host.net;
         let resolv = files::resolv_conf(
@@ -78,9 +92,9 @@ impl Engine {
 
     /// The container's networks with their endpoints.
     pub fn container_networks(&self, rec: &ContainerRecord) -> Vec<ContainerNetwork> {
-        let Ok(a) = self
-            .network
-            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)
+        let Ok(a) =
+            self.network
+                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)
         else {
             return Vec::new();
         };
@@ -99,18 +113,23 @@ impl Engine {
     }
 
     /// Attaches a container to one more network (running: takes effect at its next start).
-    pub async fn connect_network(&self, net: &str, container: &str, req: EndpointRequest) -> Result<()> {
+    pub async fn connect_network(
+        &self,
+        net: &str,
+        container: &str,
+        req: EndpointRequest,
+    ) -> Result<()> {
         let n = self.network.get(net)?;
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
         if matches!(rec.host.network_mode.as_str(), "host" | "none") {
-            return Err(EngineError::InvalidArgument(format!(
-                "container sharing network namespace with another container or host cannot be connected to any other network"
-            )));
+            return Err(EngineError::InvalidArgument(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
         }
-        let mut a = self
-            .network
-            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        let mut a =
+            self.network
+                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
         if a.networks.contains_key(&n.id) {
             return Err(EngineError::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
@@ -123,9 +142,33 @@ impl Engine {
         }
         self.network.save_attachments(&rec.id, &a)?;
         if rec.state.status.is_running() {
-            self.network.attach_one(&rec.id, &rec.name, &n.id, &a).await?;
+            self.network
+                .attach_one(&rec.id, &rec.name, &n.id, &a)
+                .await?;
+            self.use_embedded_dns(&rec, &n)?;
         }
         Ok(())
+    }
+
+    /// A container first on a network without name resolution gets the embedded DNS of a
+    /// user network it joins (Docker's containers always ask 127.0.0.11). The file is
+    /// rewritten in place: it is bind-mounted, so a rename would not be seen.
+    fn use_embedded_dns(&self, rec: &ContainerRecord, n: &NetworkRecord) -> Result<()> {
+        let primary_has_dns = self
+            .network
+            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)
+            .ok()
+            .and_then(|a| self.network.find(&a.primary).ok().flatten())
+            .is_some_and(|p| p.has_dns());
+        if !n.has_dns() || primary_has_dns || !rec.host.net.dns.is_empty() {
+            return Ok(());
+        }
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let gw = n.gateway.parse().ok();
+        let net = &rec.host.net;
+        let text = files::resolv_conf(&host, gw, &[], &net.dns_search, &net.dns_options);
+        let path = self.paths.container_dir(&rec.id).join("resolv.conf");
+        std::fs::write(&path, text).map_err(|e| EngineError::io("rewrite resolv.conf", e))
     }
 
     /// Detaches a container from a network.
@@ -133,9 +176,9 @@ impl Engine {
         let n = self.network.get(net)?;
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
-        let mut a = self
-            .network
-            .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        let mut a =
+            self.network
+                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
         if a.networks.remove(&n.id).is_none() {
             return Err(EngineError::Forbidden(format!(
                 "container {} is not connected to network {}",
@@ -181,7 +224,10 @@ impl Engine {
         for h in self.handles() {
             let rec = h.snapshot().await;
             if rec.state.status.is_running()
-                && self.container_networks(&rec).iter().any(|c| c.network.id == n.id)
+                && self
+                    .container_networks(&rec)
+                    .iter()
+                    .any(|c| c.network.id == n.id)
             {
                 return Err(EngineError::Forbidden(format!(
                     "error while removing network: network {} id {} has active endpoints",
@@ -205,7 +251,9 @@ fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
                 .next()
                 .unwrap_or("")
                 .parse()
-                .map_err(|_| EngineError::InvalidArgument(format!("invalid host port {}", p.host_port)))?
+                .map_err(|_| {
+                    EngineError::InvalidArgument(format!("invalid host port {}", p.host_port))
+                })?
         };
         out.push(PortMapping {
             container_port: p.container_port,
@@ -217,8 +265,13 @@ fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
     if rec.host.net.publish_all {
         for e in &rec.config.exposed_ports {
             let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
-            let Ok(port) = port.parse::<u16>() else { continue };
-            if !out.iter().any(|m| m.container_port == port && m.proto == proto) {
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            if !out
+                .iter()
+                .any(|m| m.container_port == port && m.proto == proto)
+            {
                 out.push(PortMapping {
                     container_port: port,
                     proto: proto.to_string(),
@@ -229,4 +282,44 @@ fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
         }
     }
     Ok(out)
+}
+
+/// Points the spec's network namespace at `netns` (the runtime joins it instead of making one).
+pub fn join_netns(spec: &mut oci_spec::runtime::Spec, netns: Option<&std::path::Path>) {
+    let Some(path) = netns else { return };
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(namespaces) = linux.namespaces_mut() else {
+        return;
+    };
+    for ns in namespaces.iter_mut() {
+        if ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+            ns.set_path(Some(path.to_path_buf()));
+        }
+    }
+}
+
+impl Engine {
+    /// The namespace `network_up` will make for `rec`, if it makes one.
+    pub fn netns_for(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
+        if !self.network.is_enabled() {
+            return Ok(None);
+        }
+        let a =
+            self.network
+                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        Ok((!a.networks.is_empty()).then(|| self.network.netns_path(&rec.id)))
+    }
+}
+
+impl Engine {
+    /// Records a network event (`create`, `destroy`).
+    pub fn network_event(&self, action: &str, n: &NetworkRecord) {
+        let attrs = std::collections::BTreeMap::from([
+            ("name".to_string(), n.name.clone()),
+            ("type".to_string(), n.driver.clone()),
+        ]);
+        self.events.emit("network", action, &n.id, attrs);
+    }
 }

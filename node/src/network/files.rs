@@ -5,7 +5,12 @@
 use std::net::Ipv4Addr;
 
 /// `/etc/hosts`: localhost lines, the container's own address (or 127.0.1.1), `--add-host`s.
-pub fn hosts(hostname: &str, own: Option<Ipv4Addr>, extra: &[String], gateway: Option<Ipv4Addr>) -> String {
+pub fn hosts(
+    hostname: &str,
+    own: Option<Ipv4Addr>,
+    extra: &[String],
+    gateway: Option<Ipv4Addr>,
+) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -59,7 +64,10 @@ pub fn resolv_conf(
     } else if let Some(gw) = embedded {
         out.push_str(&format!("nameserver {gw}\n"));
     } else {
-        for l in host.lines().filter(|l| l.trim_start().starts_with("nameserver")) {
+        for l in host
+            .lines()
+            .filter(|l| l.trim_start().starts_with("nameserver"))
+        {
             let ip = l.trim().trim_start_matches("nameserver").trim();
             if !ip.starts_with("127.") && ip != "::1" {
                 out.push_str(&format!("nameserver {ip}\n"));
@@ -85,7 +93,10 @@ mod tests {
         let h = hosts(
             "web",
             Some(Ipv4Addr::new(10, 0, 0, 2)),
-            &["db:10.1.1.1".into(), "host.docker.internal:host-gateway".into()],
+            &[
+                "db:10.1.1.1".into(),
+                "host.docker.internal:host-gateway".into(),
+            ],
             Some(Ipv4Addr::new(10, 0, 0, 1)),
         );
         assert!(h.contains("10.0.0.2\tweb\n"));

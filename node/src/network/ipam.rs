@@ -98,7 +98,6 @@ pub fn pick_subnet(pools: &[AddressPool], taken: &[Subnet]) -> Option<Subnet> {
     None
 }
 
-
 /// The addresses in use in one subnet, and where the round-robin stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Allocations {
@@ -193,12 +192,19 @@ mod tests {
         let got: Vec<Ipv4Addr> = (0..5).map(|_| a.allocate(net, gw).unwrap()).collect();
         assert_eq!(got[0], Ipv4Addr::new(10, 9, 0, 2));
         assert_eq!(got[4], Ipv4Addr::new(10, 9, 0, 6));
-        assert!(a.allocate(net, gw).is_none(), "a /29 has 5 addresses besides the gateway");
+        assert!(
+            a.allocate(net, gw).is_none(),
+            "a /29 has 5 addresses besides the gateway"
+        );
         a.release(got[1]);
         assert_eq!(a.allocate(net, gw), Some(got[1]));
         a.release(got[0]);
         a.release(got[3]);
-        assert_eq!(a.allocate(net, gw), Some(got[3]), "round-robin goes on after .3");
+        assert_eq!(
+            a.allocate(net, gw),
+            Some(got[3]),
+            "round-robin goes on after .3"
+        );
     }
 
     #[test]

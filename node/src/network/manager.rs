@@ -150,7 +150,10 @@ impl Networks {
             .gateway
             .parse()
             .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?;
-        k.netlink.add_bridge(&n.bridge, n.mtu).await.map_err(net_err)?;
+        k.netlink
+            .add_bridge(&n.bridge, n.mtu)
+            .await
+            .map_err(net_err)?;
         k.netlink
             .add_address(&n.bridge, IpAddr::V4(gw), subnet.prefix)
             .await
@@ -182,7 +185,9 @@ impl Networks {
     }
 
     async fn free_subnet(&self, except_bridge: Option<&str>) -> Result<Subnet> {
-        let taken = self.taken_subnets(except_bridge.or(Some(&self.cfg.bridge_name))).await?;
+        let taken = self
+            .taken_subnets(except_bridge.or(Some(&self.cfg.bridge_name)))
+            .await?;
         pick_subnet(&self.cfg.pools, &taken).ok_or_else(|| {
             EngineError::InvalidArgument(
                 "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
@@ -204,6 +209,8 @@ impl Networks {
 
     /// A network by full id, exact name, or unique id prefix.
     pub fn find(&self, key: &str) -> Result<Option<NetworkRecord>> {
+        // Docker's mode `default` is the default bridge network.
+        let key = if key == "default" { "bridge" } else { key };
         if let Some(n) = self.networks.get::<NetworkRecord>(key)? {
             return Ok(Some(n));
         }
@@ -211,7 +218,9 @@ impl Networks {
         if let Some(n) = all.iter().find(|n| n.name == key) {
             return Ok(Some(n.clone()));
         }
-        let mut by_prefix = all.into_iter().filter(|n| !key.is_empty() && n.id.starts_with(key));
+        let mut by_prefix = all
+            .into_iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key));
         match (by_prefix.next(), by_prefix.next()) {
             (Some(n), None) => Ok(Some(n)),
             _ => Ok(None),
@@ -259,9 +268,8 @@ impl Networks {
         let bridge_opt = req.options.get(OPT_BRIDGE_NAME).cloned();
         let subnet = match &req.subnet {
             Some(s) => {
-                let sub = Subnet::parse(s).ok_or_else(|| {
-                    EngineError::InvalidArgument(format!("invalid subnet {s}"))
-                })?;
+                let sub = Subnet::parse(s)
+                    .ok_or_else(|| EngineError::InvalidArgument(format!("invalid subnet {s}")))?;
                 let taken = self.taken_subnets(None).await?;
                 if taken.iter().any(|t| t.overlaps(&sub)) {
                     return Err(EngineError::Forbidden(
@@ -287,9 +295,10 @@ impl Networks {
             None => subnet.first_host(),
         };
         let mtu = match req.options.get(OPT_MTU) {
-            Some(m) => Some(m.parse::<u32>().map_err(|_| {
-                EngineError::InvalidArgument(format!("invalid mtu {m}"))
-            })?),
+            Some(m) => Some(
+                m.parse::<u32>()
+                    .map_err(|_| EngineError::InvalidArgument(format!("invalid mtu {m}")))?,
+            ),
             None => None,
         };
         let id = new_id();
@@ -375,8 +384,7 @@ impl Networks {
             for p in &ep.ports {
                 dnats.push(Dnat {
                     proto: p.proto.clone(),
-                    host_ip: Some(p.host_ip.clone())
-                        .filter(|h| !h.is_empty() && h != "0.0.0.0"),
+                    host_ip: Some(p.host_ip.clone()).filter(|h| !h.is_empty() && h != "0.0.0.0"),
                     host_port: p.host_port,
                     ip: ip.to_string(),
                     port: p.container_port,
@@ -418,8 +426,12 @@ fn forwarding_warning() -> Vec<String> {
     match std::fs::read_to_string(path) {
         Ok(v) if v.trim() == "1" => Vec::new(),
         _ => match std::fs::write(path, "1") {
-            Ok(()) => vec!["WARNING: IPv4 forwarding was off: berthd turned it on for bridge networks".into()],
-            Err(_) => vec!["WARNING: IPv4 forwarding is disabled. Networking will not work.".into()],
+            Ok(()) => vec![
+                "WARNING: IPv4 forwarding was off: berthd turned it on for bridge networks".into(),
+            ],
+            Err(_) => {
+                vec!["WARNING: IPv4 forwarding is disabled. Networking will not work.".into()]
+            }
         },
     }
 }

@@ -116,9 +116,31 @@ impl TestDaemon {
     fn config_file(&self) -> PathBuf {
         let p = self.root.join("daemon.toml");
         if !p.exists() {
-            std::fs::write(&p, "log-level = \"debug\"\n").unwrap();
+            let (bridge, table, pool) = self.net_names();
+            std::fs::write(
+                &p,
+                format!(
+                    "log-level = \"debug\"\nbridge-name = \"{bridge}\"\nnft-table = \"{table}\"\n\
+                     default-address-pools = [{{ base = \"{pool}\", size = 24 }}]\n"
+                ),
+            )
+            .unwrap();
         }
         p
+    }
+
+    /// This daemon's default bridge, nftables table and address pool: unique per test, so
+    /// tests collide neither with each other nor with a real berthd.
+    pub fn net_names(&self) -> (String, String, String) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.prefix.hash(&mut h);
+        let v = h.finish();
+        (
+            format!("bt{:08x}", v & 0xffff_ffff),
+            format!("berth_{}", self.prefix),
+            format!("10.{}.0.0/16", 100 + (v >> 40) % 100),
+        )
     }
 
     pub fn log(&self) -> String {
@@ -200,6 +222,14 @@ impl TestDaemon {
                 }
             }
         }
+        if let Ok(r) = self.try_request("GET", "/networks", b"") {
+            if let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(&r.body) {
+                for n in list {
+                    let id = n["Id"].as_str().unwrap_or_default();
+                    let _ = self.try_request("DELETE", &format!("/networks/{id}"), b"");
+                }
+            }
+        }
     }
 }
 
@@ -227,6 +257,12 @@ impl Drop for TestDaemon {
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
+        // The default bridge and the table outlive berthd, as docker0 does; a test's must not.
+        let (bridge, table, _) = self.net_names();
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
         // The shared `berth` parent cgroups go once empty (rmdir fails while another test uses them).
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {

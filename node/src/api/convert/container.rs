@@ -33,6 +33,7 @@ pub fn create_request(
         body.volumes.as_deref(),
     )?;
     let mut host = host_settings(host_config)?;
+    host.net.endpoints = super::network::endpoints(body.networking_config.as_ref())?;
     host.mounts = mounts;
     Ok(CreateContainer {
         name: name.filter(|n| !n.is_empty()),
@@ -65,21 +66,9 @@ pub fn create_request(
 }
 
 fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
+    // Whether a named network exists is the engine's check (404 at create).
     let network_mode = h.network_mode.clone().unwrap_or_default();
-    if !matches!(
-        network_mode.as_str(),
-        "" | "default" | "bridge" | "none" | "host"
-    ) {
-        return Err(ApiError {
-            status: axum::http::StatusCode::NOT_FOUND,
-            message: format!("network {network_mode} not found"),
-        });
-    }
-    if h.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(ApiError::bad_request(
-            "published ports are not supported by this berthd yet",
-        ));
-    }
+    let net = super::network::host_net(&h)?;
     let (restart_policy, restart_max) = match h.restart_policy {
         None => (RestartPolicy::No, 0),
         Some(p) => (
@@ -130,6 +119,7 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         console_size: console_size(h.console_size.as_deref()),
         // Filled by `create_request` from Binds, Mounts, Tmpfs and Config.Volumes.
         mounts: Vec::new(),
+        net,
     })
 }
 

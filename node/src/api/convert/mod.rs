@@ -6,5 +6,6 @@ pub mod events;
 pub mod exec;
 pub mod image;
 pub mod mounts;
+pub mod network;
 pub mod query;
 pub mod stats;

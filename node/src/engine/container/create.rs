@@ -25,6 +25,7 @@ impl Engine {
         mut req: CreateContainer,
     ) -> Result<(String, Vec<String>)> {
         validate_limits(&req)?;
+        self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
         }

@@ -32,6 +32,8 @@ impl Engine {
             return Ok(());
         }
         rec.state.status = super::ContainerStatus::Removing;
+        self.network_down(&rec.id).await;
+        let _ = self.networks().forget(&rec.id);
         self.purge(&rec.id, &rec.name)?;
         self.container_event(&rec, "destroy", &[]);
         if let Ok(mut map) = self.containers.lock() {

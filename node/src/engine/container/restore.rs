@@ -69,6 +69,7 @@ impl Engine {
         if was_running {
             let exit = launch::read_exit(&dir.join("exit.json")).unwrap_or_else(ExitRecord::lost);
             self.record_exit(&mut rec, &exit);
+            self.network_down(&rec.id).await;
             // A killed monitor could not clean up after its container.
             let _ =
                 nix::mount::umount2(&dir.join("bundle/rootfs"), nix::mount::MntFlags::MNT_DETACH);

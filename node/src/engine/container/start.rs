@@ -77,7 +77,9 @@ impl Engine {
             resolv_file: &resolv,
             init: &init,
         };
-        let spec = spec::build(rec, &paths, self.host)?;
+        let mut spec = spec::build(rec, &paths, self.host)?;
+        let netns = self.netns_for(rec)?;
+        crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
         let spec_bytes =
             serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
         crate::runtime::files::write_atomic(&dir.join("bundle/config.json"), &spec_bytes)
@@ -106,9 +108,11 @@ impl Engine {
         }
         // A leftover libcontainer state dir (daemon killed mid-start) would make create fail.
         let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&rec.id));
+        self.network_up(rec).await?;
         let pids = match self.launcher.start(&dir, &cfg).await {
             Ok(p) => p,
             Err(e) => {
+                self.network_down(&rec.id).await;
                 let (e, code) =
                     classify_start_error(e, rec.args().first().map(String::as_str).unwrap_or(""));
                 rec.state.error = e.to_string();
@@ -154,6 +158,7 @@ impl Engine {
             return; // an older run, already handled
         }
         self.record_exit(&mut rec, &exit);
+        self.network_down(&rec.id).await;
         let restart = should_restart(&rec);
         if restart {
             rec.state.status = ContainerStatus::Restarting;

@@ -100,6 +100,9 @@ pub struct HostSettings {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub shm_size: i64,
+    /// Ports, extra hosts, DNS and per-network endpoint settings.
+    #[serde(default)]
+    pub net: crate::network::NetRequest,
 }
 
 /// Where a container is in its life.

@@ -1,0 +1,301 @@
+//! Networks in Docker's shapes: create/connect requests → engine requests, records → `Network`
+//! (list and inspect), a container's `NetworkSettings`, and the network parts of HostConfig
+//! (ports, `--add-host`, `--dns*`, `NetworkingConfig`). IPv6, IPAM drivers other than the
+//! default and `Attachable`/`Ingress` are swarm or IPv6 features: ignored.
+
+use std::collections::HashMap;
+
+use bollard_stubs::models::{
+    EndpointResource, EndpointSettings, HostConfig, Ipam, IpamConfig, Network,
+    NetworkCreateRequest, NetworkSettings, NetworkingConfig, PortBinding,
+};
+use serde_json::{json, Value};
+
+use crate::api::error::ApiError;
+use crate::network::engine_ops::ContainerNetwork;
+use crate::network::{
+    CreateNetwork, EndpointRecord, EndpointRequest, NetRequest, NetworkRecord, PortRequest,
+};
+
+/// The network parts of a create's HostConfig.
+pub fn host_net(h: &HostConfig) -> Result<NetRequest, ApiError> {
+    let mut ports = Vec::new();
+    for (key, bindings) in h.port_bindings.iter().flatten() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let container_port: u16 = port
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid port specification: \"{key}\"")))?;
+        if !matches!(proto, "tcp" | "udp") {
+            return Err(ApiError::bad_request(format!("invalid proto: {proto}")));
+        }
+        let list = bindings.clone().unwrap_or_default();
+        let list = if list.is_empty() {
+            vec![PortBinding::default()]
+        } else {
+            list
+        };
+        for b in list {
+            ports.push(PortRequest {
+                container_port,
+                proto: proto.to_string(),
+                host_ip: b.host_ip.unwrap_or_default(),
+                host_port: b.host_port.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(NetRequest {
+        endpoints: Default::default(),
+        ports,
+        publish_all: h.publish_all_ports.unwrap_or(false),
+        extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+        dns: h.dns.clone().unwrap_or_default(),
+        dns_search: h.dns_search.clone().unwrap_or_default(),
+        dns_options: h.dns_options.clone().unwrap_or_default(),
+    })
+}
+
+/// One endpoint's settings (aliases, `--ip`).
+pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiError> {
+    let ipv4 = match e
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.as_deref())
+    {
+        None | Some("") => None,
+        Some(ip) => Some(
+            ip.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {ip}")))?,
+        ),
+    };
+    Ok(EndpointRequest {
+        aliases: e.aliases.clone().unwrap_or_default(),
+        ipv4,
+    })
+}
+
+/// `NetworkingConfig.EndpointsConfig` by network name.
+pub fn endpoints(
+    cfg: Option<&NetworkingConfig>,
+) -> Result<std::collections::BTreeMap<String, EndpointRequest>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, e) in cfg
+        .and_then(|c| c.endpoints_config.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        out.insert(name.clone(), endpoint_request(e)?);
+    }
+    Ok(out)
+}
+
+/// `POST /networks/create`.
+pub fn create_request(body: NetworkCreateRequest) -> Result<CreateNetwork, ApiError> {
+    if body.name.is_empty() {
+        return Err(ApiError::bad_request("network name cannot be empty"));
+    }
+    let cfg = body
+        .ipam
+        .as_ref()
+        .and_then(|i| i.config.as_ref())
+        .and_then(|c| {
+            c.iter()
+                .find(|c| !c.subnet.as_deref().unwrap_or("").contains(':'))
+        })
+        .cloned()
+        .unwrap_or_default();
+    Ok(CreateNetwork {
+        name: body.name,
+        driver: body.driver.unwrap_or_default(),
+        subnet: cfg.subnet.filter(|s| !s.is_empty()),
+        gateway: cfg.gateway.filter(|s| !s.is_empty()),
+        internal: body.internal.unwrap_or(false),
+        labels: body.labels.unwrap_or_default().into_iter().collect(),
+        options: body.options.unwrap_or_default().into_iter().collect(),
+    })
+}
+
+/// A network for list and inspect; `containers` only for inspect.
+pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Value {
+    let ipam_config = if n.subnet.is_empty() {
+        Vec::new()
+    } else {
+        vec![IpamConfig {
+            subnet: Some(n.subnet.clone()),
+            gateway: Some(n.gateway.clone()),
+            ..Default::default()
+        }]
+    };
+    let base = Network {
+        name: Some(n.name.clone()),
+        id: Some(n.id.clone()),
+        created: Some(n.created.clone()),
+        scope: Some("local".into()),
+        driver: Some(n.driver.clone()),
+        enable_ipv4: Some(true),
+        enable_ipv6: Some(false),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(ipam_config),
+            options: Some(HashMap::new()),
+        }),
+        internal: Some(n.internal),
+        attachable: Some(false),
+        ingress: Some(false),
+        config_only: Some(false),
+        options: Some(n.options.clone().into_iter().collect()),
+        labels: Some(n.labels.clone().into_iter().collect()),
+        ..Default::default()
+    };
+    let mut v = serde_json::to_value(base).unwrap_or(Value::Null);
+    let eps: HashMap<String, EndpointResource> = containers
+        .unwrap_or(&[])
+        .iter()
+        .map(|e| {
+            (
+                e.container_id.clone(),
+                EndpointResource {
+                    name: Some(e.container_name.clone()),
+                    endpoint_id: Some(e.id.clone()),
+                    mac_address: Some(e.mac.clone()),
+                    ipv4_address: e.ip.map(|ip| format!("{ip}/{}", e.prefix)),
+                    ipv6_address: Some(String::new()),
+                },
+            )
+        })
+        .collect();
+    if let Value::Object(m) = &mut v {
+        m.insert("ConfigFrom".into(), json!({"Network": ""}));
+        m.insert(
+            "Containers".into(),
+            serde_json::to_value(eps).unwrap_or_default(),
+        );
+    }
+    v
+}
+
+/// A container's `NetworkSettings`, with the top-level fields older clients read.
+pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
+    let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    let mut networks = HashMap::new();
+    for c in nets {
+        let ep = c.endpoint.as_ref();
+        for p in ep.map(|e| e.ports.as_slice()).unwrap_or(&[]) {
+            ports
+                .entry(format!("{}/{}", p.container_port, p.proto))
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(if p.host_ip.is_empty() {
+                        "0.0.0.0".into()
+                    } else {
+                        p.host_ip.clone()
+                    }),
+                    host_port: Some(p.host_port.to_string()),
+                });
+        }
+        let mut aliases = c.request.aliases.clone();
+        if let Some(e) = ep {
+            aliases.push(e.container_id[..12.min(e.container_id.len())].to_string());
+        }
+        networks.insert(
+            c.network.name.clone(),
+            EndpointSettings {
+                aliases: Some(aliases),
+                network_id: Some(c.network.id.clone()),
+                endpoint_id: Some(ep.map(|e| e.id.clone()).unwrap_or_default()),
+                gateway: Some(
+                    ep.and_then(|e| e.gateway)
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                ),
+                ip_address: Some(
+                    ep.and_then(|e| e.ip)
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                ),
+                ip_prefix_len: Some(ep.map(|e| i64::from(e.prefix)).unwrap_or(0)),
+                mac_address: Some(ep.map(|e| e.mac.clone()).unwrap_or_default()),
+                ipv6_gateway: Some(String::new()),
+                global_ipv6_address: Some(String::new()),
+                global_ipv6_prefix_len: Some(0),
+                ..Default::default()
+            },
+        );
+    }
+    let first = nets.iter().find_map(|c| c.endpoint.clone());
+    let s = NetworkSettings {
+        sandbox_id: Some(String::new()),
+        sandbox_key: Some(sandbox.unwrap_or_default()),
+        ports: Some(ports),
+        networks: Some(networks),
+    };
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        let text =
+            |f: &dyn Fn(&EndpointRecord) -> String| first.as_ref().map(f).unwrap_or_default();
+        m.insert(
+            "IPAddress".into(),
+            json!(text(&|e| e.ip.map(|i| i.to_string()).unwrap_or_default())),
+        );
+        m.insert(
+            "Gateway".into(),
+            json!(text(&|e| e
+                .gateway
+                .map(|i| i.to_string())
+                .unwrap_or_default())),
+        );
+        m.insert("MacAddress".into(), json!(text(&|e| e.mac.clone())));
+        m.insert(
+            "IPPrefixLen".into(),
+            json!(first.as_ref().map(|e| e.prefix).unwrap_or(0)),
+        );
+        m.insert("Bridge".into(), json!(""));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_bindings_become_requests_and_bad_protocols_are_refused() {
+        let mut h = HostConfig {
+            port_bindings: None,
+            ..Default::default()
+        };
+        h.port_bindings = Some(HashMap::from([(
+            "80/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some("8080".into()),
+            }]),
+        )]));
+        let n = host_net(&h).unwrap();
+        assert_eq!(n.ports[0].container_port, 80);
+        assert_eq!(n.ports[0].host_port, "8080");
+        h.port_bindings = Some(HashMap::from([("80/sctp".to_string(), None)]));
+        assert!(host_net(&h).is_err());
+    }
+
+    #[test]
+    fn create_takes_the_ipv4_pool_and_options() {
+        let body = NetworkCreateRequest {
+            name: "n1".into(),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some("10.7.0.0/24".into()),
+                    gateway: Some("10.7.0.254".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            internal: Some(true),
+            ..Default::default()
+        };
+        let req = create_request(body).unwrap();
+        assert_eq!(req.subnet.as_deref(), Some("10.7.0.0/24"));
+        assert_eq!(req.gateway.as_deref(), Some("10.7.0.254"));
+        assert!(req.internal);
+    }
+}

@@ -1,0 +1,122 @@
+//! `/networks`: list, inspect, create, remove, connect, disconnect, prune. Extract, convert,
+//! call the engine, convert back; Docker's shapes are in `convert::network`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use bollard_stubs::models::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+};
+use serde_json::{json, Value};
+
+use super::convert::network as conv;
+use super::convert::query::{json_body, Query};
+use super::error::ApiResult;
+use super::AppState;
+
+fn matches(
+    n: &crate::network::NetworkRecord,
+    filters: &std::collections::BTreeMap<String, Vec<String>>,
+) -> bool {
+    filters.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "name" => n.name.contains(v.as_str()),
+            "id" => n.id.starts_with(v.as_str()),
+            "driver" => n.driver == *v,
+            "type" => (v == "builtin") == n.builtin,
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                None => n.labels.contains_key(v.as_str()),
+            },
+            _ => true,
+        })
+    })
+}
+
+/// `GET /networks?filters=`
+pub async fn list(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let filters = Query::parse(q.as_deref()).filters()?;
+    let nets: Vec<Value> = engine
+        .networks()
+        .list()?
+        .iter()
+        .filter(|n| matches(n, &filters))
+        .map(|n| conv::network(n, None))
+        .collect();
+    Ok(Json(nets))
+}
+
+/// `GET /networks/{id}`
+pub async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let n = engine.networks().get(&id)?;
+    let eps = engine.networks().endpoints_on(&n.id)?;
+    Ok(Json(conv::network(&n, Some(&eps))))
+}
+
+/// `POST /networks/create`
+pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
+    let body: NetworkCreateRequest = json_body(&body)?;
+    let req = conv::create_request(body)?;
+    let n = engine.networks().create(req).await?;
+    engine.network_event("create", &n);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": n.id, "Warning": ""})),
+    ))
+}
+
+/// `DELETE /networks/{id}`
+pub async fn remove(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let n = engine.networks().get(&id)?;
+    engine.remove_network(&id).await?;
+    engine.network_event("destroy", &n);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /networks/{id}/connect`
+pub async fn connect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let body: NetworkConnectRequest = json_body(&body)?;
+    let req = match &body.endpoint_config {
+        Some(e) => conv::endpoint_request(e)?,
+        None => Default::default(),
+    };
+    engine.connect_network(&id, &body.container, req).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /networks/{id}/disconnect`
+pub async fn disconnect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let body: NetworkDisconnectRequest = json_body(&body)?;
+    engine.disconnect_network(&id, &body.container).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /networks/prune`
+pub async fn prune(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let names = engine.prune_networks().await?;
+    let names = if names.is_empty() {
+        Value::Null
+    } else {
+        json!(names)
+    };
+    Ok(Json(json!({"NetworksDeleted": names})))
+}

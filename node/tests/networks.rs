@@ -1,0 +1,374 @@
+//! Root-gated networking tests against a real berthd driven by the docker CLI: name resolution
+//! over TCP and UDP on a user network, isolation between networks, published ports from the
+//! host and from another namespace, restarts, cleanup of links, rules and addresses, bad input.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{wait_until, TestDaemon};
+
+fn docker(d: &TestDaemon, args: &[&str]) -> (i32, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .output()
+        .expect("run docker");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn ok(d: &TestDaemon, args: &[&str]) -> String {
+    let (code, text) = docker(d, args);
+    assert_eq!(code, 0, "docker {args:?}: {text}\nlog:\n{}", d.log());
+    text.trim().to_string()
+}
+
+fn host(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .expect("run host command");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
+    require_root!();
+    let d = TestDaemon::start("netdns");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    ok(&d, &["network", "create", &net]);
+    let srv = format!("{}-srv", d.prefix);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &srv,
+            "--network",
+            &net,
+            "--network-alias",
+            "svc",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tcp-ok | nc -l -p 7000; done",
+        ],
+    );
+    let got = wait_until(Duration::from_secs(10), || {
+        docker(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("nc -w 2 {srv} 7000 </dev/null"),
+            ],
+        )
+        .1
+        .contains("tcp-ok")
+    });
+    assert!(got, "tcp by name");
+    let (_, alias) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "sh",
+            "-c",
+            "nc -w 2 svc 7000 </dev/null",
+        ],
+    );
+    assert!(alias.contains("tcp-ok"), "tcp by alias: {alias}");
+    // UDP: the name goes through the embedded DNS over UDP (Debian's busybox nc has no -u).
+    let (_, udp) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "nslookup",
+            &format!("{srv}.{net}"),
+        ],
+    );
+    let ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &srv,
+        ],
+    );
+    assert!(
+        udp.contains(&ip),
+        "udp lookup of {srv}.{net} gave {udp}, want {ip}"
+    );
+}
+
+#[test]
+fn different_user_networks_cannot_reach_each_other() {
+    require_root!();
+    let d = TestDaemon::start("netiso");
+    d.import_busybox();
+    let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
+    ok(&d, &["network", "create", &a]);
+    ok(&d, &["network", "create", &b]);
+    let srv = format!("{}-srv", d.prefix);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &srv,
+            "--network",
+            &a,
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo hello | nc -l -p 7000; done",
+        ],
+    );
+    let ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"),
+            &srv,
+        ],
+    );
+    let same = wait_until(Duration::from_secs(10), || {
+        docker(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &a,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("nc -w 2 {ip} 7000 </dev/null"),
+            ],
+        )
+        .1
+        .contains("hello")
+    });
+    assert!(same, "same network reaches {ip}");
+    let (_, other) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &b,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("nc -w 2 {ip} 7000 </dev/null"),
+        ],
+    );
+    assert!(!other.contains("hello"), "another network reached {ip}");
+}
+
+#[test]
+fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_a_restart() {
+    require_root!();
+    let mut d = TestDaemon::start("netport");
+    d.import_busybox();
+    let name = format!("{}-web", d.prefix);
+    let port = 20000 + (std::process::id() % 10000) as u16;
+    let publish = format!("{port}:7000");
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &publish,
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo published | nc -l -p 7000; done",
+        ],
+    );
+    let fetch = |addr: &str| {
+        host(
+            "sh",
+            &["-c", &format!("busybox nc -w 2 {addr} {port} </dev/null")],
+        )
+    };
+    assert!(wait_until(Duration::from_secs(10), || fetch("127.0.0.1")
+        .contains("published")));
+    assert!(ok(&d, &["port", &name]).contains(&port.to_string()));
+    // A namespace acting as a remote host reaches the port through the host's bridge address.
+    let ns = format!("{}r", d.prefix);
+    let (bridge, _, _) = d.net_names();
+    let gw = ok(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bridge",
+        ],
+    );
+    let remote = ok(&d, &["run", "-d", "--name", &ns, "busybox", "sleep", "60"]);
+    let (_, via) = docker(
+        &d,
+        &[
+            "exec",
+            &remote,
+            "sh",
+            "-c",
+            &format!("nc -w 2 {gw} {port} </dev/null"),
+        ],
+    );
+    assert!(
+        via.contains("published"),
+        "remote via {gw} on {bridge}: {via}"
+    );
+    let ip_before = ok(
+        &d,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name],
+    );
+    d.kill9();
+    d.spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), || fetch("127.0.0.1")
+            .contains("published")),
+        "port kept across a restart"
+    );
+    assert_eq!(
+        ok(
+            &d,
+            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]
+        ),
+        ip_before
+    );
+    // The port is taken now: a second container fails clearly and leaves nothing behind.
+    let (code, text) = docker(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &format!("{}-dup", d.prefix),
+            "-p",
+            &publish,
+            "busybox",
+            "sleep",
+            "9",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(text.contains("port is already allocated"), "{text}");
+}
+
+#[test]
+fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
+    require_root!();
+    let d = TestDaemon::start("netclean");
+    d.import_busybox();
+    let (_, table, _) = d.net_names();
+    let net = format!("{}-n", d.prefix);
+    let net_id = ok(
+        &d,
+        &["network", "create", "--subnet", "10.250.7.0/24", &net],
+    );
+    let c = format!("{}-c", d.prefix);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "--network",
+            &net,
+            "-p",
+            "7999",
+            "busybox",
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(host("ip", &["-o", "addr"]).contains("10.250.7.1/24"));
+    assert!(host("nft", &["list", "table", "ip", &table]).contains("dnat"));
+    let (code, text) = docker(&d, &["network", "rm", &net]);
+    assert_ne!(code, 0, "remove refused while attached");
+    assert!(text.contains("active endpoints"), "{text}");
+    ok(&d, &["rm", "-f", &c]);
+    ok(&d, &["network", "rm", &net]);
+    assert!(!host("ip", &["-o", "addr"]).contains("10.250.7."));
+    assert!(!host("nft", &["list", "table", "ip", &table]).contains("dnat"));
+    assert!(!host("nft", &["list", "table", "ip", &table]).contains("10.250.7."));
+    // Links of parallel tests come and go: look only at what this test made.
+    let links = host("ip", &["-o", "link"]);
+    assert!(!links.contains(&format!("br-{}", &net_id[..12])), "{links}");
+    let netns_dir = d.root.join("exec/netns");
+    let left: Vec<_> = std::fs::read_dir(&netns_dir)
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}
+
+#[test]
+fn bad_network_input_gives_clear_errors() {
+    require_root!();
+    let d = TestDaemon::start("netbad");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    ok(
+        &d,
+        &["network", "create", "--subnet", "10.250.8.0/24", &net],
+    );
+    let (code, text) = docker(
+        &d,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.250.8.128/25",
+            &format!("{net}2"),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(text.contains("overlaps"), "{text}");
+    let (code, text) = docker(
+        &d,
+        &["run", "--rm", "--network", "nope-net", "busybox", "true"],
+    );
+    assert_ne!(code, 0);
+    assert!(text.contains("network nope-net not found"), "{text}");
+}

@@ -1,0 +1,184 @@
+//! A recording `NetlinkOps` for tests: every call is logged as a `NetCall`, the Nth call can be
+//! made to fail, and links exist only as names in a list. Never touches the kernel.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::OverlayError;
+use crate::netlink::{BoxFuture, LinkChange, LinkInfo, NetlinkOps};
+
+/// One recorded call; `netns` is `None` for the host namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetCall {
+    AddBridge {
+        name: String,
+        mtu: Option<u32>,
+    },
+    AddVeth {
+        name: String,
+        peer: String,
+    },
+    SetLink {
+        netns: Option<PathBuf>,
+        name: String,
+        changes: Vec<LinkChange>,
+    },
+    AddAddress {
+        netns: Option<PathBuf>,
+        link: String,
+        addr: IpAddr,
+        prefix: u8,
+    },
+    AddDefaultRoute {
+        netns: Option<PathBuf>,
+        gateway: Ipv4Addr,
+    },
+    DeleteLink {
+        name: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    calls: Vec<NetCall>,
+    links: Vec<LinkInfo>,
+    fail_at: Option<usize>,
+}
+
+/// The fake; clones share their log.
+#[derive(Debug, Clone, Default)]
+pub struct FakeNetlink {
+    state: Arc<Mutex<State>>,
+    netns: Option<PathBuf>,
+}
+
+impl FakeNetlink {
+    /// Makes the `n`th call (0-based, counted over all clones) fail.
+    pub fn fail_at(&self, n: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.fail_at = Some(n);
+        }
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<NetCall> {
+        self.state
+            .lock()
+            .map(|s| s.calls.clone())
+            .unwrap_or_default()
+    }
+
+    /// Pretends a host link with these addresses exists.
+    pub fn add_host_link(&self, name: &str, addresses: Vec<(IpAddr, u8)>) {
+        if let Ok(mut s) = self.state.lock() {
+            let index = u32::try_from(s.links.len()).unwrap_or(0) + 1;
+            s.links.push(LinkInfo {
+                name: name.into(),
+                index,
+                addresses,
+            });
+        }
+    }
+
+    fn record(&self, call: NetCall) -> Result<(), OverlayError> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| OverlayError::NoSuchLink("poisoned".into()))?;
+        let n = s.calls.len();
+        s.calls.push(call);
+        if s.fail_at == Some(n) {
+            return Err(OverlayError::Netlink {
+                op: "fake",
+                target: n.to_string(),
+                message: "injected failure".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl NetlinkOps for FakeNetlink {
+    fn add_bridge(&self, name: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self.record(NetCall::AddBridge {
+            name: name.into(),
+            mtu,
+        });
+        Box::pin(async move { r })
+    }
+
+    fn add_veth(
+        &self,
+        name: &str,
+        peer: &str,
+        _mtu: Option<u32>,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self.record(NetCall::AddVeth {
+            name: name.into(),
+            peer: peer.into(),
+        });
+        Box::pin(async move { r })
+    }
+
+    fn set_link(
+        &self,
+        name: &str,
+        changes: Vec<LinkChange>,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let netns = self.netns.clone();
+        let r = self.record(NetCall::SetLink {
+            netns,
+            name: name.into(),
+            changes,
+        });
+        Box::pin(async move { r })
+    }
+
+    fn add_address(
+        &self,
+        link: &str,
+        addr: IpAddr,
+        prefix: u8,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let netns = self.netns.clone();
+        let r = self.record(NetCall::AddAddress {
+            netns,
+            link: link.into(),
+            addr,
+            prefix,
+        });
+        Box::pin(async move { r })
+    }
+
+    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let netns = self.netns.clone();
+        let r = self.record(NetCall::AddDefaultRoute { netns, gateway });
+        Box::pin(async move { r })
+    }
+
+    fn delete_link(&self, name: &str) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self.record(NetCall::DeleteLink { name: name.into() });
+        Box::pin(async move { r })
+    }
+
+    fn links(&self) -> BoxFuture<'_, Result<Vec<LinkInfo>, OverlayError>> {
+        let links = self
+            .state
+            .lock()
+            .map(|s| s.links.clone())
+            .unwrap_or_default();
+        Box::pin(async move { Ok(links) })
+    }
+
+    fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>, OverlayError>> {
+        let inner = FakeNetlink {
+            state: self.state.clone(),
+            netns: Some(path.to_path_buf()),
+        };
+        Box::pin(async move {
+            let ops: Arc<dyn NetlinkOps> = Arc::new(inner);
+            Ok(ops)
+        })
+    }
+}

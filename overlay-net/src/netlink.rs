@@ -1,0 +1,318 @@
+//! `NetlinkOps`, the workspace's one netlink trait (links, addresses, routes), and `RtNetlink`,
+//! its implementation over rtnetlink. Must not run `ip` or fork: sockets for another network
+//! namespace are opened from a short-lived thread that joined it.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::error::OverlayError;
+
+/// A boxed future, so the trait stays dyn-compatible.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Result<T> = std::result::Result<T, OverlayError>;
+
+/// One change applied to an existing link by `set_link`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChange {
+    Up,
+    /// Attach to this bridge.
+    Master(String),
+    /// Move into the network namespace bound at this path.
+    Netns(PathBuf),
+    Rename(String),
+    Mac([u8; 6]),
+    Mtu(u32),
+}
+
+/// A link as listed by `links`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub name: String,
+    pub index: u32,
+    /// Addresses with their prefix lengths.
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// Links, addresses and routes of one network namespace.
+pub trait NetlinkOps: Send + Sync {
+    /// Creates a bridge (already existing is not an error) and sets it up.
+    fn add_bridge(&self, name: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>>;
+    /// Creates a veth pair `name` ⇄ `peer`.
+    fn add_veth(&self, name: &str, peer: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>>;
+    /// Applies `changes` to link `name`, in one message.
+    fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>>;
+    /// Adds `addr/prefix` to link `link` (already present is not an error).
+    fn add_address(&self, link: &str, addr: IpAddr, prefix: u8) -> BoxFuture<'_, Result<()>>;
+    /// Adds the default route through `gateway`.
+    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<()>>;
+    /// Deletes link `name`; a missing link is not an error.
+    fn delete_link(&self, name: &str) -> BoxFuture<'_, Result<()>>;
+    /// Every link with its addresses.
+    fn links(&self) -> BoxFuture<'_, Result<Vec<LinkInfo>>>;
+    /// The same operations inside the network namespace bound at `path`.
+    fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>>>;
+}
+
+/// `NetlinkOps` over an rtnetlink socket of one namespace.
+#[derive(Clone)]
+pub struct RtNetlink {
+    handle: Handle,
+}
+
+fn nl_err<'a>(op: &'static str, target: &'a str) -> impl Fn(rtnetlink::Error) -> OverlayError + 'a {
+    move |e| OverlayError::Netlink {
+        op,
+        target: target.to_string(),
+        message: match &e {
+            rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+            other => other.to_string(),
+        },
+    }
+}
+
+impl RtNetlink {
+    /// A socket in the calling thread's namespace. Call inside a tokio runtime.
+    pub fn new() -> Result<Self> {
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| OverlayError::Namespace {
+                path: "netlink socket".into(),
+                source: e,
+            })?;
+        tokio::spawn(conn);
+        Ok(RtNetlink { handle })
+    }
+
+    /// A socket opened from a thread that joined the namespace bound at `path`.
+    pub async fn for_netns(path: &Path) -> Result<Self> {
+        let rt = tokio::runtime::Handle::current();
+        let p = path.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || {
+            std::thread::spawn(move || -> Result<_> {
+                let ns_err = |source| OverlayError::Namespace {
+                    path: p.display().to_string(),
+                    source,
+                };
+                let file = std::fs::File::open(&p).map_err(ns_err)?;
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| ns_err(e.into()))?;
+                let _guard = rt.enter();
+                rtnetlink::new_connection().map_err(ns_err)
+            })
+            .join()
+        })
+        .await;
+        let (conn, handle, _) = match opened {
+            Ok(Ok(r)) => r?,
+            _ => {
+                return Err(OverlayError::Namespace {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other("netns thread failed"),
+                })
+            }
+        };
+        tokio::spawn(conn);
+        Ok(RtNetlink { handle })
+    }
+
+    async fn index(&self, name: &str) -> Result<u32> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(msg.header.index),
+            Ok(None) => Err(OverlayError::NoSuchLink(name.to_string())),
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::ENODEV => {
+                Err(OverlayError::NoSuchLink(name.to_string()))
+            }
+            Err(e) => Err(nl_err("get link", name)(e)),
+        }
+    }
+
+    async fn set(&self, name: &str, changes: Vec<LinkChange>) -> Result<()> {
+        let index = self.index(name).await?;
+        let mut b = LinkUnspec::new_with_index(index);
+        let mut _netns: Option<std::fs::File> = None;
+        for c in changes {
+            b = match c {
+                LinkChange::Up => b.up(),
+                LinkChange::Master(m) => b.controller(self.index(&m).await?),
+                LinkChange::Netns(p) => {
+                    let f = std::fs::File::open(&p).map_err(|source| OverlayError::Namespace {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
+                    let b = b.setns_by_fd(f.as_raw_fd());
+                    _netns = Some(f);
+                    b
+                }
+                LinkChange::Rename(n) => b.name(n),
+                LinkChange::Mac(m) => b.address(m.to_vec()),
+                LinkChange::Mtu(m) => b.mtu(m),
+            };
+        }
+        self.handle
+            .link()
+            .set(b.build())
+            .execute()
+            .await
+            .map_err(nl_err("set link", name))
+    }
+}
+
+fn link_name(msg: &LinkMessage) -> String {
+    msg.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+impl NetlinkOps for RtNetlink {
+    fn add_bridge(&self, name: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let mut b = LinkBridge::new(&name);
+            if let Some(m) = mtu {
+                b = b.mtu(m);
+            }
+            match self.handle.link().add(b.build()).execute().await {
+                Ok(()) => {}
+                Err(e) => {
+                    let e = nl_err("add bridge", &name)(e);
+                    if !e.is_exists() {
+                        return Err(e);
+                    }
+                }
+            }
+            self.set(&name, vec![LinkChange::Up]).await
+        })
+    }
+
+    fn add_veth(&self, name: &str, peer: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>> {
+        let (name, peer) = (name.to_string(), peer.to_string());
+        Box::pin(async move {
+            let mut b = LinkVeth::new(&name, &peer);
+            if let Some(m) = mtu {
+                b = b.mtu(m);
+            }
+            self.handle
+                .link()
+                .add(b.build())
+                .execute()
+                .await
+                .map_err(nl_err("add veth", &name))
+        })
+    }
+
+    fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>> {
+        let name = name.to_string();
+        Box::pin(async move { self.set(&name, changes).await })
+    }
+
+    fn add_address(&self, link: &str, addr: IpAddr, prefix: u8) -> BoxFuture<'_, Result<()>> {
+        let link = link.to_string();
+        Box::pin(async move {
+            let index = self.index(&link).await?;
+            match self
+                .handle
+                .address()
+                .add(index, addr, prefix)
+                .execute()
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let e = nl_err("add address", &link)(e);
+                    if e.is_exists() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        })
+    }
+
+    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gateway)
+                .build();
+            self.handle
+                .route()
+                .add(route)
+                .execute()
+                .await
+                .map_err(nl_err("add route via", &gateway.to_string()))
+        })
+    }
+
+    fn delete_link(&self, name: &str) -> BoxFuture<'_, Result<()>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let index = match self.index(&name).await {
+                Ok(i) => i,
+                Err(OverlayError::NoSuchLink(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            self.handle
+                .link()
+                .del(index)
+                .execute()
+                .await
+                .map_err(nl_err("delete link", &name))
+        })
+    }
+
+    fn links(&self) -> BoxFuture<'_, Result<Vec<LinkInfo>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut links = self.handle.link().get().execute();
+            while let Some(msg) = links.try_next().await.map_err(nl_err("list links", ""))? {
+                out.push(LinkInfo {
+                    name: link_name(&msg),
+                    index: msg.header.index,
+                    addresses: Vec::new(),
+                });
+            }
+            let mut addrs = self.handle.address().get().execute();
+            while let Some(msg) = addrs
+                .try_next()
+                .await
+                .map_err(nl_err("list addresses", ""))?
+            {
+                let ip = msg.attributes.iter().find_map(|a| match a {
+                    netlink_packet_route::address::AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                });
+                if let (Some(ip), Some(l)) =
+                    (ip, out.iter_mut().find(|l| l.index == msg.header.index))
+                {
+                    l.addresses.push((ip, msg.header.prefix_len));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>>> {
+        let path = path.to_path_buf();
+        Box::pin(async move {
+            let ops: Arc<dyn NetlinkOps> = Arc::new(RtNetlink::for_netns(&path).await?);
+            Ok(ops)
+        })
+    }
+}
