@@ -47,6 +47,7 @@ pub struct Daemon {
     child: Child,
     pub pid: i32,
     pub socket: PathBuf,
+    tag: u32,
 }
 
 impl Daemon {
@@ -54,7 +55,22 @@ impl Daemon {
     pub fn start(setup: &Setup) -> Self {
         let work = setup.work.path();
         let socket = work.join("exec/berth.sock");
+        // Its own bridge, nftables table and pool, removed on drop: a bench must not touch a
+        // real berthd's `berth0`.
+        let tag = std::process::id() % 100_000;
+        let config = work.join("daemon.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "bridge-name = \"bb{tag}\"\nnft-table = \"berth_bench_{tag}\"\n\
+                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n",
+                200 + tag % 50
+            ),
+        )
+        .unwrap();
         let child = Command::new(setup.bins.join("berthd"))
+            .arg("--config-file")
+            .arg(&config)
             .arg("--data-root")
             .arg(work.join("data"))
             .arg("--exec-root")
@@ -69,7 +85,12 @@ impl Daemon {
         while UnixStream::connect(&socket).is_err() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(20));
         }
-        Daemon { child, pid, socket }
+        Daemon {
+            child,
+            pid,
+            socket,
+            tag,
+        }
     }
 }
 
@@ -78,6 +99,17 @@ impl Drop for Daemon {
         let pid = nix::unistd::Pid::from_raw(self.pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &format!("bb{}", self.tag)])
+            .output();
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "ip",
+                &format!("berth_bench_{}", self.tag),
+            ])
+            .output();
         // The `berth` parent cgroups, once empty (rmdir fails while another berthd uses them).
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {
