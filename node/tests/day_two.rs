@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{wait_until, TestDaemon};
+use common::{urlencode, wait_until, TestDaemon};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -203,15 +203,6 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
         400
     );
     d.remove_all();
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::TestDaemon;
+use common::{urlencode, TestDaemon};
 use serde_json::{json, Value};
 
 /// Runs a container to its end; returns its logs and exit code.
@@ -159,13 +159,4 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
     );
     assert!(out.starts_with("tmpfs /scratch tmpfs"), "{out}");
     d.remove_all();
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
