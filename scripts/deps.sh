@@ -3,7 +3,7 @@
 # the test image, the tools the tests and benchmarks compare against, and a registry (with
 # htpasswd) for the pull/push tests.
 set -euo pipefail
-pkgs=(busybox-static libseccomp-dev pkg-config iproute2 nftables curl runc docker-registry apache2-utils)
+pkgs=(busybox-static libseccomp-dev pkg-config iproute2 nftables curl runc docker-registry apache2-utils skopeo)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

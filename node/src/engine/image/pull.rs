@@ -76,7 +76,10 @@ impl ImageStore {
                 r.familiar_tagged()
             )));
         };
-        let config_bytes = session.small_blob(&manifest.config).await?;
+        let config_bytes = match self.local_config(&manifest.config).await? {
+            Some(bytes) => bytes,
+            None => session.small_blob(&manifest.config).await?,
+        };
         let config: ImageConfigFile = serde_json::from_slice(&config_bytes).map_err(|e| {
             EngineError::InvalidArgument(format!(
                 "invalid image config {}: {e}",
@@ -111,6 +114,26 @@ impl ImageStore {
             config_bytes,
             config,
         })
+    }
+}
+
+impl ImageStore {
+    /// The config blob when it is already here (pulling an image again fetches nothing); a
+    /// visible blob was verified when written.
+    async fn local_config(&self, desc: &Descriptor) -> Result<Option<Vec<u8>>> {
+        if !self.has_blob(&desc.digest)? {
+            return Ok(None);
+        }
+        let path = self.blob_path(&desc.digest)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.len() == desc.size => {}
+            _ => return Ok(None),
+        }
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::io(format!("read {}", path.display()), e)),
+        }
     }
 }
 

@@ -280,13 +280,25 @@ fn client(cfg: &RegistryConfig, registry: &str, protocol: ClientProtocol) -> Res
 
 /// A failed blob read: a digest mismatch gets Docker's wording.
 pub(crate) fn blob_error(e: std::io::Error, digest: &str) -> EngineError {
-    let text = e.to_string();
+    let mut text = e.to_string();
+    // "error decoding response body" alone hides why: the connection was cut, timed out…
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
     if text.contains("Invalid digest") {
         return EngineError::InvalidArgument(format!(
             "filesystem layer verification failed for digest {digest}: {text}"
         ));
     }
-    EngineError::io(format!("read blob {digest}"), e)
+    EngineError::io(
+        format!("read blob {digest}"),
+        std::io::Error::new(e.kind(), text),
+    )
 }
 
 /// Maps a registry failure to an engine error: 401s to Unauthorized, unknown manifests and
