@@ -15,9 +15,8 @@ use crate::command::{Change, ClusterCommand, ClusterResponse, Op};
 use crate::error::RaftError;
 use crate::network::{MembershipRequest, Method};
 use crate::node::RaftNode;
-use crate::types::{
-    ChangeMembers, ClientWriteError, ClientWriteResponse, NodeAddr, NodeId, OpenRaftError, Raft,
-};
+use crate::proposer::{Committed, Proposer, WriteReply};
+use crate::types::{ChangeMembers, ClientWriteError, ClientWriteResponse, NodeAddr, NodeId, Raft};
 
 /// A committed, applied transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +28,6 @@ pub struct Applied {
     /// What it changed.
     pub changes: Vec<Change>,
 }
-
-type WriteReply = Result<ClientWriteResponse, OpenRaftError<ClientWriteError>>;
 
 /// How long to wait before trying again after a refusal that did not reach a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
@@ -86,10 +83,10 @@ impl RaftNode {
         let response = self
             .leader_write(Method::Write, &cmd, self.config.request_timeout)
             .await?;
-        match response.data {
+        match response.response {
             ClusterResponse::Applied { version, changes } => Ok(Applied {
                 version,
-                log_index: response.log_id.index,
+                log_index: response.log_index,
                 changes,
             }),
             ClusterResponse::Rejected { error } => Err(error.into()),
@@ -103,7 +100,7 @@ impl RaftNode {
         method: Method,
         request: &Req,
         timeout: Duration,
-    ) -> Result<ClientWriteResponse, RaftError>
+    ) -> Result<Committed, RaftError>
     where
         Req: serde::Serialize + Clone + LocalWrite,
     {
@@ -111,7 +108,12 @@ impl RaftNode {
         loop {
             let reply: WriteReply = match self.route(deadline).await? {
                 None => {
-                    match tokio::time::timeout_at(deadline, request.clone().run(&self.raft)).await {
+                    match tokio::time::timeout_at(
+                        deadline,
+                        request.clone().run(&self.raft, &self.proposer),
+                    )
+                    .await
+                    {
                         Ok(reply) => reply,
                         Err(_) => {
                             return Err(RaftError::Timeout {
@@ -258,21 +260,34 @@ impl RaftNode {
 
 /// A request the local openraft instance can run when this node leads.
 pub(crate) trait LocalWrite {
-    fn run(self, raft: &Raft) -> impl std::future::Future<Output = WriteReply> + Send;
+    fn run(
+        self,
+        raft: &Raft,
+        proposer: &Proposer,
+    ) -> impl std::future::Future<Output = WriteReply> + Send;
 }
 
 impl LocalWrite for ClusterCommand {
-    async fn run(self, raft: &Raft) -> WriteReply {
-        raft.client_write(self).await
+    async fn run(self, _raft: &Raft, proposer: &Proposer) -> WriteReply {
+        proposer.propose(self).await
     }
 }
 
 impl LocalWrite for MembershipRequest {
-    async fn run(self, raft: &Raft) -> WriteReply {
-        match self {
+    async fn run(self, raft: &Raft, _proposer: &Proposer) -> WriteReply {
+        let written = match self {
             Self::AddLearner { id, node } => raft.add_learner(id, node, true).await,
             Self::Change { changes, retain } => raft.change_membership(changes, retain).await,
-        }
+        };
+        written.map(membership_committed)
+    }
+}
+
+/// A committed membership change, in the shape of a write reply.
+pub(crate) fn membership_committed(written: ClientWriteResponse) -> Committed {
+    Committed {
+        log_index: written.log_id.index,
+        response: ClusterResponse::None,
     }
 }
 

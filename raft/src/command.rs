@@ -33,6 +33,14 @@ impl ClusterCommand {
     }
 }
 
+/// What one Raft log entry carries: the transactions the leader batched together. Each applies
+/// on its own, in order, with its own version and result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The transactions, in the order they were proposed.
+    pub txns: Vec<ClusterCommand>,
+}
+
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

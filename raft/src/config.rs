@@ -1,5 +1,5 @@
-//! `RaftConfig`: timing and limits of a node, with LAN defaults (heartbeat 100 ms, election
-//! timeout about 1 s), and its translation into openraft's `Config`.
+//! `RaftConfig`: timing and limits of a node, with LAN defaults (heartbeat 100 ms, about 1 s
+//! without a leader before an election), and its translation into openraft's `Config`.
 
 use std::time::Duration;
 
@@ -10,8 +10,9 @@ use crate::error::RaftError;
 pub struct RaftConfig {
     /// How often the leader sends heartbeats.
     pub heartbeat_interval: Duration,
-    /// A follower that hears no leader for a random time in
-    /// `election_timeout_min..election_timeout_max` starts an election.
+    /// A follower that hears no leader for the leader lease (openraft sets it to
+    /// `election_timeout_max`) plus a random time in `election_timeout_min..election_timeout_max`
+    /// starts an election: with the defaults, 1.0 to 1.2 s after the last heartbeat.
     pub election_timeout_min: Duration,
     /// Upper end of the election timeout range.
     pub election_timeout_max: Duration,
@@ -33,8 +34,8 @@ impl Default for RaftConfig {
     fn default() -> Self {
         Self {
             heartbeat_interval: Duration::from_millis(100),
-            election_timeout_min: Duration::from_millis(800),
-            election_timeout_max: Duration::from_millis(1200),
+            election_timeout_min: Duration::from_millis(400),
+            election_timeout_max: Duration::from_millis(600),
             snapshot_after_entries: 10_000,
             keep_entries_after_snapshot: 1_000,
             max_payload_entries: 1_024,

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::config::RaftConfig;
 use crate::error::RaftError;
 use crate::network::{serve, Faults, Method, NetworkFactory, Peers, TlsConfig};
+use crate::proposer::Proposer;
 use crate::state::ClusterState;
 use crate::store::{self, StateMachineStore};
 use crate::types::{CheckIsLeaderError, LogId, NodeAddr, NodeId, OpenRaftError, Raft};
@@ -48,6 +49,8 @@ pub struct RaftNode {
     pub(crate) sm: StateMachineStore,
     pub(crate) peers: Peers,
     pub(crate) config: RaftConfig,
+    pub(crate) proposer: Proposer,
+    proposing: JoinHandle<()>,
     server: JoinHandle<Result<(), RaftError>>,
     stop_server: oneshot::Sender<()>,
     repair: JoinHandle<()>,
@@ -62,44 +65,25 @@ impl std::fmt::Debug for RaftNode {
     }
 }
 
-/// How long to keep retrying to open a database a previous instance in this process still
-/// holds (its tasks drop their handles shortly after shutdown).
-const OPEN_RETRY: Duration = Duration::from_secs(10);
-
-async fn open_stores(
-    options: &NodeOptions,
-) -> Result<(store::LogStore, StateMachineStore), RaftError> {
-    let deadline = Instant::now() + OPEN_RETRY;
-    loop {
-        match store::open(&options.data_dir, options.config.watch_history) {
-            Err(RaftError::Storage {
-                source: sled::Error::Io(e),
-                ..
-            }) if Instant::now() < deadline && e.kind() == std::io::ErrorKind::WouldBlock => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 impl RaftNode {
     /// Opens the stores under `data_dir` (creating them on first start), starts Raft and the
     /// gRPC server. A new node is not part of any cluster until `initialize` or a leader's
     /// `add_learner` includes it.
     pub async fn start(options: NodeOptions) -> Result<Self, RaftError> {
-        let (log, sm) = open_stores(&options).await?;
+        let (log, sm) = store::open(&options.data_dir, options.config.watch_history).await?;
         let peers = Peers::new(options.id, &options.tls, options.faults.clone());
         let config = Arc::new(options.config.to_openraft()?);
         let network = NetworkFactory::new(peers.clone());
         let raft = Raft::new(options.id, config, network, log, sm.clone())
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        let (proposer, proposing) = Proposer::start(raft.clone());
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             options.listener,
             options.tls.clone(),
             raft.clone(),
+            proposer.clone(),
             async {
                 let _ = stopped.await;
             },
@@ -113,6 +97,8 @@ impl RaftNode {
             sm,
             peers,
             config: options.config,
+            proposer,
+            proposing,
             server,
             stop_server,
             repair,
@@ -230,6 +216,7 @@ impl RaftNode {
     /// Stops Raft and the server; the data directory can be opened again afterwards.
     pub async fn shutdown(self) -> Result<(), RaftError> {
         self.repair.abort();
+        self.proposing.abort();
         let raft = self
             .raft
             .shutdown()

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Action, Change, ClusterCommand, ClusterResponse, Op};
 use crate::error::ApplyError;
+use crate::index::Indexes;
 use crate::objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
 
 /// The replicated cluster state. `version` counts applied transactions.
@@ -18,16 +19,6 @@ pub struct ClusterState {
     objects: BTreeMap<ObjectKind, BTreeMap<String, Object>>,
     retired_members: BTreeSet<u64>,
     index: Indexes,
-}
-
-/// Secondary indexes, rebuilt from the objects; never serialized.
-#[derive(Debug, Clone, Default)]
-struct Indexes {
-    tasks_by_service: BTreeMap<String, BTreeSet<String>>,
-    tasks_by_node: BTreeMap<String, BTreeSet<String>>,
-    tasks_by_desired: BTreeMap<TaskState, BTreeSet<String>>,
-    nodes_by_role: BTreeMap<NodeRole, BTreeSet<String>>,
-    names: BTreeMap<(ObjectKind, String), String>,
 }
 
 /// What a transaction must put back if a later operation of it fails.
@@ -372,74 +363,6 @@ impl ClusterState {
     /// The retired member ids (persisted beside the objects).
     pub(crate) fn retired_members(&self) -> &BTreeSet<u64> {
         &self.retired_members
-    }
-}
-
-impl Indexes {
-    fn add(&mut self, object: &Object) {
-        let id = object.id.clone();
-        match &object.attrs {
-            Attrs::Task {
-                service_id,
-                node_id,
-                desired_state,
-            } => {
-                self.tasks_by_service
-                    .entry(service_id.clone())
-                    .or_default()
-                    .insert(id.clone());
-                if let Some(node) = node_id {
-                    self.tasks_by_node
-                        .entry(node.clone())
-                        .or_default()
-                        .insert(id.clone());
-                }
-                self.tasks_by_desired
-                    .entry(*desired_state)
-                    .or_default()
-                    .insert(id);
-            }
-            Attrs::Node { role } => {
-                self.nodes_by_role.entry(*role).or_default().insert(id);
-            }
-            attrs => {
-                if let Some(name) = attrs.unique_name() {
-                    self.names.insert((attrs.kind(), name.to_owned()), id);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, object: &Object) {
-        let id = &object.id;
-        match &object.attrs {
-            Attrs::Task {
-                service_id,
-                node_id,
-                desired_state,
-            } => {
-                remove_from(&mut self.tasks_by_service, service_id, id);
-                if let Some(node) = node_id {
-                    remove_from(&mut self.tasks_by_node, node, id);
-                }
-                remove_from(&mut self.tasks_by_desired, desired_state, id);
-            }
-            Attrs::Node { role } => remove_from(&mut self.nodes_by_role, role, id),
-            attrs => {
-                if let Some(name) = attrs.unique_name() {
-                    self.names.remove(&(attrs.kind(), name.to_owned()));
-                }
-            }
-        }
-    }
-}
-
-fn remove_from<K: Ord + Clone>(map: &mut BTreeMap<K, BTreeSet<String>>, key: &K, id: &str) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
-            map.remove(key);
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{ClusterCommand, ClusterResponse};
+use crate::command::{ClusterResponse, Proposal};
 
 /// A Raft member's identity in the cluster membership: where its raft endpoint listens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +29,12 @@ impl fmt::Display for NodeAddr {
 }
 
 openraft::declare_raft_types!(
-    /// berth's Raft types: commands are `ClusterCommand`s, members are addressed by `NodeAddr`,
+    /// berth's Raft types: an entry carries a `Proposal` (batched `ClusterCommand`s) and
+    /// yields one `ClusterResponse` per transaction; members are addressed by `NodeAddr`;
     /// snapshots are in-memory byte buffers.
     pub TypeConfig:
-        D = ClusterCommand,
-        R = ClusterResponse,
+        D = Proposal,
+        R = Vec<ClusterResponse>,
         NodeId = u64,
         Node = NodeAddr,
         Entry = openraft::Entry<TypeConfig>,

@@ -14,5 +14,5 @@ pub use client::{probe, NetworkFactory, Peers};
 pub use faults::Faults;
 pub use proto::PeerStatus;
 pub(crate) use proto::{MembershipRequest, Method};
-pub use server::serve;
+pub(crate) use server::serve;
 pub use tls::TlsConfig;

@@ -16,8 +16,10 @@ use tonic_prost::ProstCodec;
 
 use super::proto::{MembershipRequest, Method, Payload, PeerStatus, SERVICE};
 use super::tls::TlsConfig;
+use crate::client::membership_committed;
 use crate::codec::{decode, encode};
 use crate::error::RaftError;
+use crate::proposer::{Proposer, WriteReply};
 use crate::types::Raft;
 
 /// Largest message accepted: an AppendEntries batch or a snapshot chunk.
@@ -27,6 +29,7 @@ pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 #[derive(Clone)]
 struct RaftService {
     raft: Raft,
+    proposer: Proposer,
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Status> {
@@ -50,7 +53,10 @@ impl RaftService {
                     .install_snapshot(request("snapshot chunk", data)?)
                     .await,
             ),
-            Method::Write => reply(&raft.client_write(request("write", data)?).await),
+            Method::Write => {
+                let written: WriteReply = self.proposer.propose(request("write", data)?).await;
+                reply(&written)
+            }
             Method::ReadIndex => {
                 let read = raft.get_read_log_id().await.map(|(read, _applied)| read);
                 reply(&read)
@@ -63,14 +69,18 @@ impl RaftService {
                     leader: m.current_leader,
                 })
             }
-            Method::ChangeMembership => match request("membership change", data)? {
-                MembershipRequest::AddLearner { id, node } => {
-                    reply(&raft.add_learner(id, node, true).await)
-                }
-                MembershipRequest::Change { changes, retain } => {
-                    reply(&raft.change_membership(changes, retain).await)
-                }
-            },
+            Method::ChangeMembership => {
+                let written = match request("membership change", data)? {
+                    MembershipRequest::AddLearner { id, node } => {
+                        raft.add_learner(id, node, true).await
+                    }
+                    MembershipRequest::Change { changes, retain } => {
+                        raft.change_membership(changes, retain).await
+                    }
+                };
+                let written: WriteReply = written.map(membership_committed);
+                reply(&written)
+            }
         }
     }
 }
@@ -131,11 +141,12 @@ impl NamedService for RaftService {
     const NAME: &'static str = SERVICE;
 }
 
-/// Serves `raft` on `listener` over mutual TLS until `shutdown` completes.
+/// Serves `raft` (writes through `proposer`) on `listener` over mutual TLS until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     tls: TlsConfig,
     raft: Raft,
+    proposer: Proposer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RaftError> {
     let addr = listener
@@ -150,7 +161,7 @@ pub async fn serve(
     Server::builder()
         .tls_config(tls.server())
         .map_err(|e| fail(&e))?
-        .add_service(RaftService { raft })
+        .add_service(RaftService { raft, proposer })
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| fail(&e))

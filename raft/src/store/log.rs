@@ -1,6 +1,10 @@
 //! `LogStore`: the Raft log, vote, committed log id and purge point in sled. Every write that
 //! Raft relies on (vote, committed, appended entries) is flushed to disk before it is reported
 //! done: a vote or an acknowledged entry that vanishes after a crash breaks Raft's safety.
+//!
+//! Flushes go through one group-commit task: openraft appends each client write on its own,
+//! so `append` only writes the batch into sled and queues its completion; the task runs one
+//! fsync for everything queued meanwhile and then completes the callbacks in order.
 
 #![allow(
     clippy::result_large_err,
@@ -14,6 +18,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
 
 use super::io_error;
 use crate::codec::{decode, encode};
@@ -28,9 +33,49 @@ type Result<T> = std::result::Result<T, StorageError<u64>>;
 /// The Raft log in sled; clones share the database (the log reader is a clone).
 #[derive(Debug, Clone)]
 pub struct LogStore {
-    db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
+    flusher: mpsc::UnboundedSender<Flush>,
+}
+
+/// A completion waiting for the next fsync.
+enum Flush {
+    Append(LogFlushed<TypeConfig>),
+    Wait(oneshot::Sender<std::result::Result<(), String>>),
+}
+
+impl std::fmt::Debug for Flush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Append(_) => "Flush::Append",
+            Self::Wait(_) => "Flush::Wait",
+        })
+    }
+}
+
+/// Runs until every `LogStore` clone is gone: one fsync per group of queued completions.
+async fn group_commit(db: sled::Db, mut queue: mpsc::UnboundedReceiver<Flush>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while let Ok(next) = queue.try_recv() {
+            group.push(next);
+        }
+        let result = db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for done in group {
+            match done {
+                Flush::Append(callback) => {
+                    callback.log_io_completed(result.clone().map_err(std::io::Error::other))
+                }
+                Flush::Wait(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+            }
+        }
+    }
 }
 
 fn key(index: u64) -> [u8; 8] {
@@ -38,20 +83,24 @@ fn key(index: u64) -> [u8; 8] {
 }
 
 impl LogStore {
+    /// Opens the log trees and starts the group-commit task (needs a tokio runtime).
     pub(crate) fn new(db: &sled::Db) -> std::result::Result<Self, sled::Error> {
+        let (flusher, queue) = mpsc::unbounded_channel();
+        tokio::spawn(group_commit(db.clone(), queue));
         Ok(Self {
-            db: db.clone(),
             log: db.open_tree("log")?,
             meta: db.open_tree("log_meta")?,
+            flusher,
         })
     }
 
+    /// Waits until everything written so far is on disk.
     async fn flush(&self, make: fn(openraft::AnyError) -> StorageIOError<u64>) -> Result<()> {
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| io_error(make, &e))?;
-        Ok(())
+        let gone = || io_error(make, &std::io::Error::other("log flusher stopped"));
+        let (tx, rx) = oneshot::channel();
+        self.flusher.send(Flush::Wait(tx)).map_err(|_| gone())?;
+        let flushed = rx.await.map_err(|_| gone())?;
+        flushed.map_err(|e| io_error(make, &std::io::Error::other(e)))
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -172,13 +221,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .apply_batch(batch)
             .map_err(|e| io_error(write, &e))?;
         // Raft counts this node's copy toward a quorum once the callback fires: only after fsync.
-        let flushed = self
-            .db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(std::io::Error::other);
-        callback.log_io_completed(flushed);
+        self.flusher
+            .send(Flush::Append(callback))
+            .map_err(|_| io_error(write, &std::io::Error::other("log flusher stopped")))?;
         Ok(())
     }
 

@@ -9,24 +9,46 @@ mod state_machine;
 mod tests;
 
 use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 pub use log::LogStore;
 pub use state_machine::StateMachineStore;
 
 use crate::error::RaftError;
 
+/// How long to keep retrying to open a database that a previous instance in this process
+/// still holds (its tasks drop their handles shortly after shutdown).
+const OPEN_RETRY: Duration = Duration::from_secs(10);
+
 /// Opens (or creates) the stores under `dir`; `watch_history` is how many committed
-/// transactions late watchers may ask for.
-pub fn open(dir: &Path, watch_history: usize) -> Result<(LogStore, StateMachineStore), RaftError> {
+/// transactions late watchers may ask for. Needs a tokio runtime (the log's flush task).
+pub async fn open(
+    dir: &Path,
+    watch_history: usize,
+) -> Result<(LogStore, StateMachineStore), RaftError> {
     let storage = |source| RaftError::Storage {
         path: dir.display().to_string(),
         source,
     };
-    let db = sled::Config::new()
-        .path(dir)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .map_err(storage)?;
+    let deadline = Instant::now() + OPEN_RETRY;
+    let db = loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            // sled reports a held lock as an `Other` I/O error naming the lock.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => break other.map_err(storage)?,
+        }
+    };
     let log = LogStore::new(&db).map_err(storage)?;
     let sm = StateMachineStore::open(&db, watch_history)?;
     Ok((log, sm))

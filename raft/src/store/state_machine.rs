@@ -239,7 +239,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(self.applied())
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ClusterResponse>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<ClusterResponse>>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -252,24 +252,27 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut events = Vec::new();
         for entry in entries {
             applied = Some(entry.log_id);
-            let response = match entry.payload {
-                EntryPayload::Blank => ClusterResponse::None,
+            let results = match entry.payload {
+                EntryPayload::Blank => Vec::new(),
                 EntryPayload::Membership(m) => {
                     membership = StoredMembership::new(Some(entry.log_id), m);
-                    ClusterResponse::None
+                    Vec::new()
                 }
-                EntryPayload::Normal(cmd) => state.apply(&cmd),
+                EntryPayload::Normal(proposal) => {
+                    proposal.txns.iter().map(|cmd| state.apply(cmd)).collect()
+                }
             };
-            if let ClusterResponse::Applied { version, changes } = &response {
+            for response in &results {
+                let ClusterResponse::Applied { version, changes } = response else {
+                    continue;
+                };
                 for change in changes {
                     let key = object_key(&change.object);
                     if change.action == Action::Delete {
                         batch.remove(key);
                     } else {
-                        batch.insert(
-                            key,
-                            encode(&change.object).map_err(|e| io_error(write, &e))?,
-                        );
+                        let bytes = encode(&change.object).map_err(|e| io_error(write, &e))?;
+                        batch.insert(key, bytes);
                     }
                 }
                 events.push(Event {
@@ -277,7 +280,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     changes: changes.clone(),
                 });
             }
-            responses.push(response);
+            responses.push(results);
         }
         Self::put_meta(&mut batch, &state, &applied, &membership)
             .map_err(|e| io_error(write, &e))?;

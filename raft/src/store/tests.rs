@@ -8,7 +8,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use super::{open, LogStore, StateMachineStore};
-use crate::command::{ClusterCommand, Op};
+use crate::command::{ClusterCommand, Op, Proposal};
 use crate::objects::{Attrs, ObjectKind};
 use crate::TypeConfig;
 
@@ -18,7 +18,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuil
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<u64>> {
         let dir =
             TempDir::new().map_err(|e| super::io_error(openraft::StorageIOError::write, &e))?;
-        let (log, sm) = open(dir.path(), 100).map_err(|e| {
+        let (log, sm) = open(dir.path(), 100).await.map_err(|e| {
             super::io_error(
                 openraft::StorageIOError::write,
                 &std::io::Error::other(e.to_string()),
@@ -41,25 +41,26 @@ fn entry(index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
 }
 
 fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
-    EntryPayload::Normal(ClusterCommand::single(Op::Create {
+    let txn = ClusterCommand::single(Op::Create {
         id: id.into(),
         attrs: Attrs::Secret { name: id.into() },
         spec: json!({"Name": id}),
         status: json!(null),
-    }))
+    });
+    EntryPayload::Normal(Proposal { txns: vec![txn] })
 }
 
 #[tokio::test]
 async fn vote_and_applied_objects_survive_reopening() {
     let dir = TempDir::new().unwrap();
     {
-        let (mut log, mut sm) = open(dir.path(), 100).unwrap();
+        let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
         log.save_vote(&Vote::new(3, 2)).await.unwrap();
         sm.apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
             .await
             .unwrap();
     }
-    let (mut log, mut sm) = open(dir.path(), 100).unwrap();
+    let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
     assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied.map(|l| l.index), Some(2));
@@ -70,7 +71,7 @@ async fn vote_and_applied_objects_survive_reopening() {
 #[tokio::test]
 async fn an_installed_snapshot_replaces_the_state_and_persists() {
     let source_dir = TempDir::new().unwrap();
-    let (_, mut source) = open(source_dir.path(), 100).unwrap();
+    let (_, mut source) = open(source_dir.path(), 100).await.unwrap();
     source
         .apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
         .await
@@ -84,7 +85,7 @@ async fn an_installed_snapshot_replaces_the_state_and_persists() {
 
     let dir = TempDir::new().unwrap();
     {
-        let (_, mut sm) = open(dir.path(), 100).unwrap();
+        let (_, mut sm) = open(dir.path(), 100).await.unwrap();
         sm.apply([entry(1, create_secret("old"))]).await.unwrap();
         let watcher = sm.watch_hub().subscribe(1);
         sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
@@ -93,7 +94,7 @@ async fn an_installed_snapshot_replaces_the_state_and_persists() {
         let mut watcher = watcher;
         assert_eq!(watcher.next().await, crate::WatchMessage::Resync);
     }
-    let (_, mut sm) = open(dir.path(), 100).unwrap();
+    let (_, mut sm) = open(dir.path(), 100).await.unwrap();
     assert!(sm.read().get(ObjectKind::Secret, "old").is_none());
     assert_eq!(sm.read().len(), 2);
     let current = sm.get_current_snapshot().await.unwrap().unwrap();

@@ -1,0 +1,85 @@
+//! The secondary indexes of `ClusterState`: tasks by service, node and desired state, nodes by
+//! role, unique names. Kept in step by `ClusterState::put`/`take`; rebuilt from the objects
+//! when a state is loaded, never serialized.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::objects::{Attrs, NodeRole, Object, ObjectKind, TaskState};
+
+/// Secondary indexes, rebuilt from the objects; never serialized.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Indexes {
+    pub(crate) tasks_by_service: BTreeMap<String, BTreeSet<String>>,
+    pub(crate) tasks_by_node: BTreeMap<String, BTreeSet<String>>,
+    pub(crate) tasks_by_desired: BTreeMap<TaskState, BTreeSet<String>>,
+    pub(crate) nodes_by_role: BTreeMap<NodeRole, BTreeSet<String>>,
+    pub(crate) names: BTreeMap<(ObjectKind, String), String>,
+}
+
+impl Indexes {
+    pub(crate) fn add(&mut self, object: &Object) {
+        let id = object.id.clone();
+        match &object.attrs {
+            Attrs::Task {
+                service_id,
+                node_id,
+                desired_state,
+            } => {
+                self.tasks_by_service
+                    .entry(service_id.clone())
+                    .or_default()
+                    .insert(id.clone());
+                if let Some(node) = node_id {
+                    self.tasks_by_node
+                        .entry(node.clone())
+                        .or_default()
+                        .insert(id.clone());
+                }
+                self.tasks_by_desired
+                    .entry(*desired_state)
+                    .or_default()
+                    .insert(id);
+            }
+            Attrs::Node { role } => {
+                self.nodes_by_role.entry(*role).or_default().insert(id);
+            }
+            attrs => {
+                if let Some(name) = attrs.unique_name() {
+                    self.names.insert((attrs.kind(), name.to_owned()), id);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, object: &Object) {
+        let id = &object.id;
+        match &object.attrs {
+            Attrs::Task {
+                service_id,
+                node_id,
+                desired_state,
+            } => {
+                remove_from(&mut self.tasks_by_service, service_id, id);
+                if let Some(node) = node_id {
+                    remove_from(&mut self.tasks_by_node, node, id);
+                }
+                remove_from(&mut self.tasks_by_desired, desired_state, id);
+            }
+            Attrs::Node { role } => remove_from(&mut self.nodes_by_role, role, id),
+            attrs => {
+                if let Some(name) = attrs.unique_name() {
+                    self.names.remove(&(attrs.kind(), name.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+fn remove_from<K: Ord + Clone>(map: &mut BTreeMap<K, BTreeSet<String>>, key: &K, id: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
