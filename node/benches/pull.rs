@@ -2,7 +2,8 @@
 //! one of them zstd) from Debian's `docker-registry` on loopback takes with berth, side by side
 //! with `docker pull` against the dockerd at `BENCH_DOCKER_HOST` and with
 //! `skopeo copy docker://… dir:…` (download and verify only, nothing unpacked) when installed.
-//! The image is removed between samples, so every sample downloads and unpacks every layer.
+//! dockerd 20.10 has no zstd, so docker and berth are also compared on the same image with
+//! that layer gzipped. The image is removed between samples, so every sample downloads and unpacks every layer.
 //! `BENCH_N` samples (default 5), `BENCH_LAYER_MIB` MiB per filler layer (default 16). Needs root.
 #![allow(
     clippy::print_stdout,
@@ -43,6 +44,13 @@ fn main() {
     let layers = multi_layer(&busybox, 5, mib << 20, 1);
     push_image(&reg.host(), "bench/multi", "v1", &layers, &["sh"]);
     let image = format!("{}/bench/multi:v1", reg.host());
+    // dockerd 20.10 cannot unpack zstd layers: it gets the same image with that layer gzipped.
+    let gzipped: Vec<_> = layers
+        .iter()
+        .map(|l| registry_kit::Layer::gzip(l.tar.clone()))
+        .collect();
+    push_image(&reg.host(), "bench/multi", "gzip", &gzipped, &["sh"]);
+    let gz_image = format!("{}/bench/multi:gzip", reg.host());
     let packed: usize = layers.iter().map(|l| l.blob.len()).sum();
     let unpacked: usize = layers.iter().map(|l| l.tar.len()).sum();
     println!(
@@ -54,14 +62,16 @@ fn main() {
 
     let daemon = Daemon::start(&setup);
     let berth = samples(n, || berth_pull(&daemon.socket, &image));
+    let berth_gz = samples(n, || berth_pull(&daemon.socket, &gz_image));
     drop(daemon);
     report("berth", &berth, None);
+    report("berth (all gzip)", &berth_gz, None);
 
     let docker = docker_host();
     match &docker {
         Some(host) => {
-            let t = samples(n, || docker_pull(host, &image));
-            report("docker pull", &t, Some(&berth));
+            let t = samples(n, || docker_pull(host, &gz_image));
+            report("docker (all gzip)", &t, Some(&berth_gz));
         }
         None => println!("  docker pull: not run (set BENCH_DOCKER_HOST)"),
     }
@@ -135,8 +145,16 @@ fn docker(host: &str, args: &[&str]) -> bool {
 fn docker_pull(host: &str, image: &str) -> f64 {
     docker(host, &["rmi", "-f", image]);
     let t = Instant::now();
-    assert!(docker(host, &["pull", "-q", image]), "docker pull {image}");
+    let out = Command::new("docker")
+        .args(["-H", host, "pull", "-q", image])
+        .output()
+        .unwrap();
     let ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert!(
+        out.status.success(),
+        "docker pull {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(docker(host, &["rmi", image]), "docker rmi {image}");
     ms
 }
