@@ -115,6 +115,8 @@ enum Command {
     Inspect(InspectArgs),
     /// List images
     Images(ImagesArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
@@ -233,6 +235,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Wait(a) => container::wait(client, a).await,
         Command::Inspect(a) => inspect::inspect(client, a).await,
         Command::Images(a) => image::images(client, a).await,
+        Command::History(a) => commands::history::history(client, a).await,
         Command::Import(a) => image::import(client, a).await,
         Command::Load(a) => image::load(client, a).await,
         Command::Save(a) => image::save(client, a).await,
@@ -276,6 +279,7 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
         ("image", "inspect") => &["inspect", "--type", "image"],
         ("container", "prune") => &["container-prune"],
         ("image", "prune") => &["image-prune"],
+        ("image", "history") => &["history"],
         ("system", "df") => &["system-df"],
         ("container", v) | ("image", v) | ("system", v) => &[v][..],
         _ => return argv,

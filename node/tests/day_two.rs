@@ -480,6 +480,10 @@ fn update_export_diff_prune_and_df_do_what_docker_does() {
         200,
         "running containers stay"
     );
+    let history = d.req("GET", "/images/busybox/history", "").json();
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history[0]["Comment"], "Imported from -");
+    assert!(history[0]["Size"].as_i64().unwrap() > 0);
     let df = d.req("GET", "/system/df", "").json();
     assert_eq!(df["Images"][0]["Containers"], 1);
     assert!(df["LayersSize"].as_i64().unwrap() > 0);

@@ -7,6 +7,7 @@ pub mod cp;
 pub mod create_opts;
 pub mod events;
 pub mod exec;
+pub mod history;
 pub mod image;
 pub mod inspect;
 pub mod manage;

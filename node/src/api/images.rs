@@ -128,6 +128,17 @@ pub async fn get_by_name(
             Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
         }
         Some((name, "get")) => save(&engine, vec![name.to_string()]).await,
+        Some((name, "history")) => {
+            let img = engine.images().resolve(name)?;
+            let sizes: Vec<u64> = img
+                .config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(|d| engine.images().layer_size(d))
+                .collect();
+            Ok(Json(conv::history(&img, &sizes)).into_response())
+        }
         _ => Err(page_not_found(&rest)),
     }
 }

@@ -273,6 +273,57 @@ pub fn distribution(info: &DistributionInfo) -> DistributionInspect {
     }
 }
 
+/// `GET /images/{name}/history`: newest first, as Docker lists it. `layer_sizes` are the sizes
+/// of the image's layers, bottom first; entries marked `empty_layer` have none. An image without
+/// history (an import) gets one entry per layer.
+pub fn history(img: &ImageRecord, layer_sizes: &[u64]) -> Vec<serde_json::Value> {
+    use serde_json::{json, Value};
+    let created = |h: &Value| {
+        h.get("created")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(img.created, |t| t.timestamp())
+    };
+    let mut sizes = layer_sizes.iter();
+    let mut out: Vec<Value> = if img.config.history.is_empty() {
+        sizes
+            .map(|s| json!({"Created": img.created, "CreatedBy": "", "Size": s, "Comment": "Imported from -"}))
+            .collect()
+    } else {
+        img.config
+            .history
+            .iter()
+            .map(|h| {
+                let empty = h
+                    .get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let size = if empty {
+                    0
+                } else {
+                    sizes.next().copied().unwrap_or(0)
+                };
+                json!({
+                    "Created": created(h),
+                    "CreatedBy": h.get("created_by").and_then(Value::as_str).unwrap_or(""),
+                    "Size": size,
+                    "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
+                })
+            })
+            .collect()
+    };
+    out.reverse();
+    for (i, entry) in out.iter_mut().enumerate() {
+        entry["Id"] = json!(if i == 0 { img.id.as_str() } else { "<missing>" });
+        entry["Tags"] = if i == 0 {
+            json!(img.repo_tags)
+        } else {
+            Value::Null
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
