@@ -171,7 +171,10 @@ pub fn upgrade_response(req: &mut Request, output: Output, detach_keys: Vec<u8>)
             }
         };
         let (reader, mut io) = tokio::io::split(TokioIo::new(upgraded));
-        let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
+        let (detached_tx, detached) = tokio::sync::oneshot::channel::<()>();
+        // Fused: once the stdin side ended without a detach, the receiver stays pending instead
+        // of being polled after completion (which panics).
+        let mut detached = futures_util::FutureExt::fuse(detached);
         if let Some(sink) = output.stdin {
             tokio::spawn(async move {
                 if let Some(mut target) = sink.connect().await {

@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn unsupported_options_are_refused_not_ignored() {
         let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
-            "Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}
+            "Image": "busybox", "HostConfig": {"Mounts": [{"Type": "npipe", "Source": "x", "Target": "/b"}]}
         }))
         .unwrap();
         assert_eq!(
