@@ -21,6 +21,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 const RUN: Duration = Duration::from_secs(4);
+/// Objects in the snapshot section (`BERTH_BENCH_OBJECTS` overrides, for quick runs).
 const SNAPSHOT_OBJECTS: usize = 100_000;
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -97,7 +98,10 @@ async fn snapshot_install(cluster: &mut Cluster) {
     let leader_id = cluster.wait_leader().await;
     let leader = cluster.node(leader_id);
     let batch = 500;
-    for b in 0..SNAPSHOT_OBJECTS / batch {
+    let objects = std::env::var("BERTH_BENCH_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for b in 0..objects.unwrap_or(SNAPSHOT_OBJECTS) / batch {
         let ops = (0..batch)
             .map(|i| Op::Create {
                 id: format!("snap-{b}-{i}"),
@@ -114,13 +118,15 @@ async fn snapshot_install(cluster: &mut Cluster) {
             .expect("batch write");
     }
     let objects = leader.read_stale(|s| s.len());
-    leader.raft().trigger().snapshot().await.unwrap();
     let last = leader.raft().metrics().borrow().last_applied.unwrap().index;
+    leader.raft().trigger().snapshot().await.unwrap();
+    // openraft 0.9 queues the build behind the next log event: give it one.
+    write(leader, "snapshot-nudge").await.unwrap();
     leader
         .raft()
         .wait(Some(Duration::from_secs(120)))
-        .snapshot(
-            leader.raft().metrics().borrow().last_applied.unwrap(),
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= last),
             "snapshot built",
         )
         .await
@@ -140,7 +146,10 @@ async fn snapshot_install(cluster: &mut Cluster) {
         .unwrap();
     let took = start.elapsed();
     let held = cluster.node(id).read_stale(|s| s.len());
-    assert_eq!(held, objects);
+    assert!(
+        held >= objects,
+        "new member holds {held} of {objects} objects"
+    );
     println!(
         "snapshot: install on a new member   {}   objects={held}",
         ms(took)
@@ -148,6 +157,11 @@ async fn snapshot_install(cluster: &mut Cluster) {
 }
 
 fn main() {
+    // Off unless RUST_LOG asks (e.g. RUST_LOG=openraft=warn).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,12 +173,25 @@ fn main() {
             ..berth_raft::RaftConfig::default()
         };
         let mut cluster = Cluster::with_config(3, config).await;
+        // `cargo bench … -- failover` runs only the sections whose name contains the word.
+        let only: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let run =
+            |section: &str| only.is_empty() || only.iter().any(|o| section.contains(o.as_str()));
         println!("berth-raft: 3 members on 127.0.0.1, mutual TLS, sled with fsync per append");
-        for clients in [1, 16, 256] {
-            throughput(&cluster, clients).await;
+        if run("throughput") {
+            for clients in [1, 16, 256] {
+                throughput(&cluster, clients).await;
+            }
         }
-        failover(&mut cluster, 5).await;
-        snapshot_install(&mut cluster).await;
+        if run("failover") {
+            failover(&mut cluster, 5).await;
+        }
+        if run("snapshot") {
+            snapshot_install(&mut cluster).await;
+        }
         cluster.shutdown().await;
     });
 }

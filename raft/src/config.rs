@@ -24,6 +24,9 @@ pub struct RaftConfig {
     pub max_payload_entries: u64,
     /// Bytes of snapshot per InstallSnapshot chunk.
     pub snapshot_chunk_size: u64,
+    /// The least time a Raft RPC gets before it counts as failed (openraft asks heartbeats to
+    /// finish within one heartbeat interval, too short for a catch-up batch).
+    pub rpc_timeout: Duration,
     /// How long a write or a linearizable read may wait for a quorum before it fails.
     pub request_timeout: Duration,
     /// How many committed transactions late watchers may ask for.
@@ -38,8 +41,9 @@ impl Default for RaftConfig {
             election_timeout_max: Duration::from_millis(600),
             snapshot_after_entries: 10_000,
             keep_entries_after_snapshot: 1_000,
-            max_payload_entries: 1_024,
+            max_payload_entries: 256,
             snapshot_chunk_size: 1 << 20,
+            rpc_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             watch_history: 10_000,
         }

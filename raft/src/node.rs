@@ -73,7 +73,7 @@ impl RaftNode {
         let (log, sm) = store::open(&options.data_dir, options.config.watch_history).await?;
         let peers = Peers::new(options.id, &options.tls, options.faults.clone());
         let config = Arc::new(options.config.to_openraft()?);
-        let network = NetworkFactory::new(peers.clone());
+        let network = NetworkFactory::new(peers.clone(), options.config.rpc_timeout);
         let raft = Raft::new(options.id, config, network, log, sm.clone())
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;

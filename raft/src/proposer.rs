@@ -10,7 +10,7 @@ use crate::command::{ClusterCommand, ClusterResponse, Proposal};
 use crate::types::{ClientWriteError, OpenRaftError, Raft};
 
 /// Most transactions in one log entry.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 256;
 
 /// A write that committed and applied on the leader.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

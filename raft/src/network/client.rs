@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RemoteError, Unreachable,
+};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -87,47 +89,35 @@ impl Peers {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, RaftError> {
-        let fail = |message: String| RaftError::Transport {
-            peer: addr.to_owned(),
-            message,
-        };
-        // `Unavailable` means the request certainly never left: callers may retry it.
-        let unsent = |reason: String| RaftError::Unavailable {
-            reason: format!("{addr}: {reason}"),
-        };
         if self
             .faults
             .as_ref()
             .is_some_and(|f| f.is_cut(self.self_id, target))
         {
-            return Err(unsent(format!("link {} -> {target} is cut", self.self_id)));
+            let reason = format!("{addr}: link {} -> {target} is cut", self.self_id);
+            return Err(RaftError::Unavailable { reason });
         }
-        let data = encode(request).map_err(|e| fail(format!("encode request: {e}")))?;
-        let mut grpc = tonic::client::Grpc::new(self.channel(addr)?)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
-        let call = async {
-            grpc.ready()
-                .await
-                .map_err(|e| unsent(format!("connect: {e}")))?;
-            let path = PathAndQuery::from_static(method.path());
-            let codec = ProstCodec::<Payload, Payload>::default();
-            grpc.unary(tonic::Request::new(Payload { data }), path, codec)
-                .await
-                .map_err(|status| {
-                    let message = format!("{}: {}", status.code(), status.message());
-                    // A failed connection attempt: the request was never written.
-                    if status.code() == tonic::Code::Unavailable
-                        && status.message().contains("connect")
-                    {
-                        unsent(message)
-                    } else {
-                        fail(message)
-                    }
-                })
-        };
-        let response = match tokio::time::timeout(timeout, call).await {
-            Ok(response) => response?,
+        let data = encode(request).map_err(|e| RaftError::Transport {
+            peer: addr.to_owned(),
+            message: format!("encode request: {e}"),
+        })?;
+        self.call_encoded(addr, method, data, timeout).await
+    }
+
+    /// Sends an already encoded request (see `call`).
+    async fn call_encoded<Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        method: Method,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Resp, RaftError> {
+        // Spawned so that a caller giving up early (openraft times heartbeats out after one
+        // interval) does not also abandon a TLS handshake half-way, and every retry with it.
+        let call = tokio::spawn(unary(self.channel(addr)?, addr.to_owned(), method, data));
+        let reply = match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(reply)) => reply?,
+            Ok(Err(join)) => return Err(RaftError::Fatal(format!("rpc task: {join}"))),
             Err(_) => {
                 return Err(RaftError::Timeout {
                     what: "raft rpc",
@@ -135,8 +125,45 @@ impl Peers {
                 })
             }
         };
-        decode("rpc reply", &response.into_inner().data)
+        decode("rpc reply", &reply)
     }
+}
+
+/// One unary call on `channel`; `Unavailable` means the request certainly never left (callers
+/// may retry it), `Transport` that it may have.
+async fn unary(
+    channel: Channel,
+    addr: String,
+    method: Method,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, RaftError> {
+    let fail = |message: String| RaftError::Transport {
+        peer: addr.clone(),
+        message,
+    };
+    let unsent = |reason: String| RaftError::Unavailable {
+        reason: format!("{addr}: {reason}"),
+    };
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    grpc.ready()
+        .await
+        .map_err(|e| unsent(format!("connect: {e}")))?;
+    let path = PathAndQuery::from_static(method.path());
+    let codec = ProstCodec::<Payload, Payload>::default();
+    let response = grpc
+        .unary(tonic::Request::new(Payload { data }), path, codec)
+        .await;
+    response.map(|r| r.into_inner().data).map_err(|status| {
+        let message = format!("{}: {}", status.code(), status.message());
+        // A failed connection attempt: the request was never written.
+        if status.code() == tonic::Code::Unavailable && status.message().contains("connect") {
+            unsent(message)
+        } else {
+            fail(message)
+        }
+    })
 }
 
 /// Asks the member at `addr` who it is and whom it follows, with `tls` as the client identity:
@@ -152,16 +179,21 @@ pub async fn probe(
         .await
 }
 
+/// Largest AppendEntries body sent at once; a larger batch is split (openraft retries with
+/// fewer entries after `PayloadTooLarge`).
+const MAX_APPEND_BYTES: usize = 64 << 10;
+
 /// Makes openraft's per-target network clients.
 #[derive(Debug, Clone)]
 pub struct NetworkFactory {
     peers: Peers,
+    min_timeout: Duration,
 }
 
 impl NetworkFactory {
-    /// A factory dialling through `peers`.
-    pub fn new(peers: Peers) -> Self {
-        Self { peers }
+    /// A factory dialling through `peers`; no RPC gets less than `min_timeout`.
+    pub fn new(peers: Peers, min_timeout: Duration) -> Self {
+        Self { peers, min_timeout }
     }
 }
 
@@ -173,6 +205,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             peers: self.peers.clone(),
             target,
             node: node.clone(),
+            min_timeout: self.min_timeout,
         }
     }
 }
@@ -183,6 +216,7 @@ pub struct PeerNetwork {
     peers: Peers,
     target: NodeId,
     node: NodeAddr,
+    min_timeout: Duration,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -200,9 +234,12 @@ impl PeerNetwork {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        // openraft asks for AppendEntries within one heartbeat interval; a catch-up batch on a
+        // fresh TLS connection can take longer, and timing it out forever is a livelock.
+        let timeout = option.hard_ttl().max(self.min_timeout);
         let reply: Result<Resp, OpenRaftError<E>> = self
             .peers
-            .call(self.target, &self.node.addr, method, req, option.hard_ttl())
+            .call(self.target, &self.node.addr, method, req, timeout)
             .await
             .map_err(|e| match e {
                 RaftError::Transport { .. }
@@ -226,6 +263,18 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        // One proposal may hold many transactions: cap a batch by bytes, not only by entries,
+        // so a catch-up RPC finishes within openraft's heartbeat deadline.
+        let entries = rpc.entries.len();
+        if entries > 1 {
+            let size = encode(&rpc).map(|b| b.len()).unwrap_or(0);
+            if size > MAX_APPEND_BYTES {
+                let fit = (entries * MAX_APPEND_BYTES / size).max(1);
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(u64::try_from(fit).unwrap_or(1)),
+                ));
+            }
+        }
         self.rpc(Method::AppendEntries, &rpc, &option).await
     }
 

@@ -177,13 +177,33 @@ impl Cluster {
     }
 
     pub async fn wait_leader_among(&self, ids: &[NodeId]) -> NodeId {
-        wait_for("a leader", || {
+        let deadline = Instant::now() + WAIT;
+        loop {
             let leaders: Vec<_> = ids.iter().map(|id| self.nodes[id].leader()).collect();
-            let leader = leaders[0]?;
-            let agreed = leaders.iter().all(|l| *l == Some(leader));
-            (agreed && ids.contains(&leader) && self.nodes[&leader].is_leader()).then_some(leader)
-        })
-        .await
+            if let Some(leader) = leaders[0] {
+                let agreed = leaders.iter().all(|l| *l == Some(leader));
+                if agreed && ids.contains(&leader) && self.nodes[&leader].is_leader() {
+                    return leader;
+                }
+            }
+            if Instant::now() >= deadline {
+                for id in ids {
+                    eprintln!(
+                        "member {id}: {:?}",
+                        self.nodes[id].raft().metrics().borrow()
+                    );
+                    let probe = berth_raft::probe(
+                        &self.pki.member(99),
+                        &self.addrs[id].addr,
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                    eprintln!("probe {id}: {probe:?}");
+                }
+                panic!("timed out waiting for a leader among {ids:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until every running member applied log index `index`.
