@@ -159,7 +159,10 @@ async fn snapshot_install(cluster: &mut Cluster) {
 fn main() {
     // Off unless RUST_LOG asks (e.g. RUST_LOG=openraft=warn).
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
