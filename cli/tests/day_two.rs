@@ -27,7 +27,21 @@ impl Daemon {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let log = std::fs::File::create(root.join("berthd.log")).unwrap();
+        // Its own bridge and nftables table (removed on drop), never a real berthd's berth0.
+        let tag = std::process::id() % 100_000;
+        let config = root.join("daemon.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "bridge-name = \"bc{tag}\"\nnft-table = \"berth_clitest_{tag}\"\n\
+                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n",
+                150 + tag % 50
+            ),
+        )
+        .unwrap();
         let child = Command::new(berthd)
+            .arg("--config-file")
+            .arg(&config)
             .arg("--data-root")
             .arg(root.join("data"))
             .arg("--exec-root")
@@ -89,6 +103,13 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.root);
+        let tag = std::process::id() % 100_000;
+        let _ = Command::new("ip")
+            .args(["link", "del", &format!("bc{tag}")])
+            .output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &format!("berth_clitest_{tag}")])
+            .output();
     }
 }
 
