@@ -473,15 +473,15 @@ fn a_tls_registry_with_basic_auth_needs_the_ca_and_the_right_password() {
         r.text()
     );
 
-    // Trust the test CA through the daemon config.
-    std::fs::write(
-        d.root.join("daemon.toml"),
-        format!(
-            "log-level = \"debug\"\nregistry-ca-files = [\"{}\"]\n",
-            tls.ca_pem.display()
-        ),
-    )
-    .unwrap();
+    // Trust the test CA through the daemon config (added to it: the test's own bridge and
+    // nft table names must stay).
+    let cfg_path = d.root.join("daemon.toml");
+    let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    cfg.push_str(&format!(
+        "registry-ca-files = [\"{}\"]\n",
+        tls.ca_pem.display()
+    ));
+    std::fs::write(&cfg_path, cfg).unwrap();
     d.kill9();
     d.spawn();
 
