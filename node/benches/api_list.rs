@@ -7,8 +7,7 @@
     reason = "a benchmark program reports on stdout and aborts on setup failure"
 )]
 
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 const CONTAINERS: usize = 200;
@@ -44,11 +43,8 @@ fn main() {
         pct(&berth, 50),
         pct(&berth, 99)
     );
-    match std::env::var("BENCH_DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
-    {
-        Some(docker) if UnixStream::connect(&docker).is_ok() => {
+    match common::docker_socket() {
+        Some(docker) => {
             let d = sample(&docker, "/v1.41/containers/json?all=1");
             line += &format!(
                 "   docker p50 {:.2} ms p99 {:.2} (its own containers)   ratio {:.2}",

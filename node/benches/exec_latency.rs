@@ -9,8 +9,7 @@
     reason = "a benchmark program reports on stdout and aborts on setup failure"
 )]
 
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 mod common;
@@ -46,11 +45,8 @@ fn main() {
         pct(&berth, 50),
         pct(&berth, 99)
     );
-    match std::env::var("BENCH_DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
-    {
-        Some(docker) if UnixStream::connect(&docker).is_ok() => {
+    match common::docker_socket() {
+        Some(docker) => {
             let has = std::process::Command::new("docker")
                 .env("DOCKER_HOST", format!("unix://{}", docker.display()))
                 .args(["image", "inspect", "busybox:latest"])

@@ -11,8 +11,7 @@
     reason = "a benchmark program reports on stdout and aborts on setup failure"
 )]
 
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -51,7 +50,7 @@ fn main() {
         pct(&bridge, 50),
         pct(&bridge, 50) - pct(&none, 50)
     );
-    match docker_socket() {
+    match common::docker_socket() {
         Some(docker) => docker_starts(&docker, &tar, n),
         None => {
             println!("start+exit of `true`   docker: peer: not installed (set BENCH_DOCKER_HOST)")
@@ -73,12 +72,6 @@ fn main() {
 
 fn mibs(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |m| format!("{m:.0} MiB/s"))
-}
-
-fn docker_socket() -> Option<PathBuf> {
-    let s = std::env::var("BENCH_DOCKER_HOST").ok()?;
-    let p = PathBuf::from(s.strip_prefix("unix://")?);
-    UnixStream::connect(&p).is_ok().then_some(p)
 }
 
 fn json(resp: &[u8]) -> serde_json::Value {

@@ -13,7 +13,6 @@ use common::{demux_stream, TestDaemon};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
 
 #[test]
 fn attached_stdin_reaches_the_container_and_half_close_ends_it() {
@@ -24,20 +23,10 @@ fn attached_stdin_reaches_the_container_and_half_close_ends_it() {
         &format!("{}-cat", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sh", "-c", "cat; echo done >&2"], "OpenStdin": true, "StdinOnce": true, "AttachStdin": true}),
     );
-    let mut s = UnixStream::connect(&d.socket).unwrap();
-    write!(
-        s,
-        "POST /v1.47/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut s = d.upgraded(
+        &format!("/v1.47/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
+        "",
+    );
     assert_eq!(
         d.req("POST", &format!("/containers/{id}/start"), "").status,
         204

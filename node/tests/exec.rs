@@ -13,7 +13,6 @@ use common::{demux, demux_stream, wait_until, TestDaemon};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// Starts a busybox container that sleeps; returns its id.
@@ -52,27 +51,6 @@ fn exec_run(d: &TestDaemon, id: &str, body: Value) -> (Vec<u8>, i64) {
 fn out(body: Value, d: &TestDaemon, id: &str) -> (String, i64) {
     let (raw, code) = exec_run(d, id, body);
     (String::from_utf8_lossy(&demux(&raw)).into_owned(), code)
-}
-
-/// Sends an HTTP request on a fresh connection that asks to upgrade; returns it after the 101.
-fn upgraded(d: &TestDaemon, path: &str, body: &str) -> UnixStream {
-    let mut s = UnixStream::connect(&d.socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s
 }
 
 #[test]
@@ -171,8 +149,7 @@ fn exec_stdin_ends_at_the_clients_half_close() {
         &id,
         json!({"Cmd": ["sh", "-c", "cat; echo after-eof"], "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
     );
-    let mut s = upgraded(
-        &d,
+    let mut s = d.upgraded(
         &format!("/exec/{exec}/start"),
         r#"{"Detach":false,"Tty":false}"#,
     );

@@ -12,6 +12,7 @@
 )]
 
 mod common;
+mod registry_kit;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -22,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{wait_until, TestDaemon};
+use registry_kit::{free_port, messages, sha, stream_error, tar_of};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// A `docker-registry serve` child process with its own storage, killed by pid on drop.
 struct Registry {
@@ -98,28 +99,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Messages of a JSON message stream; panics on an `errorDetail` unless `allow_error`.
-fn messages(body: &str) -> Vec<serde_json::Value> {
-    body.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn stream_error(body: &str) -> Option<String> {
-    messages(body)
-        .iter()
-        .find_map(|m| m["errorDetail"]["message"].as_str().map(str::to_string))
 }
 
 fn auth_header(user: &str, password: &str) -> String {
@@ -574,25 +553,6 @@ fn serve_one(mut conn: TcpStream, routes: &HashMap<String, (String, Vec<u8>)>) {
     if method != "HEAD" {
         let _ = conn.write_all(&body);
     }
-}
-
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 #[test]

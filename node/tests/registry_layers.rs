@@ -17,21 +17,10 @@ mod registry_kit;
 use std::time::Duration;
 
 use common::TestDaemon;
-use registry_kit::{multi_layer, push_image, sha, tar_of, Layer, Registry, SlowProxy};
+use registry_kit::{
+    messages, multi_layer, push_image, sha, stream_error, tar_of, Layer, Registry, SlowProxy,
+};
 use serde_json::json;
-
-fn messages(body: &str) -> Vec<serde_json::Value> {
-    body.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn stream_error(body: &str) -> Option<String> {
-    messages(body)
-        .iter()
-        .find_map(|m| m["errorDetail"]["message"].as_str().map(str::to_string))
-}
 
 /// Short ids of the layers whose progress says `status`, sorted.
 fn ids_with(body: &str, status: &str) -> Vec<String> {

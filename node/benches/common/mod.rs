@@ -147,3 +147,10 @@ pub fn body(resp: &[u8]) -> &[u8] {
         .position(|w| w == b"\r\n\r\n")
         .map_or(&[][..], |i| &resp[i + 4..])
 }
+
+/// The socket of the dockerd named by `BENCH_DOCKER_HOST` (`unix://…`), when it answers.
+pub fn docker_socket() -> Option<PathBuf> {
+    let host = std::env::var("BENCH_DOCKER_HOST").ok()?;
+    let path = PathBuf::from(host.strip_prefix("unix://")?);
+    UnixStream::connect(&path).is_ok().then_some(path)
+}

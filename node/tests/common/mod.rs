@@ -169,6 +169,28 @@ impl TestDaemon {
         parse_response(&raw)
     }
 
+    /// POSTs `body` to `path` asking to upgrade the connection (as `docker attach`/`exec` do);
+    /// returns the connection after the `101` head.
+    pub fn upgraded(&self, path: &str, body: &str) -> UnixStream {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        s
+    }
+
     /// A request that must get an answer.
     pub fn req(&self, method: &str, path: &str, body: &str) -> Resp {
         self.try_request(method, path, body.as_bytes())

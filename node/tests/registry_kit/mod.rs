@@ -247,6 +247,21 @@ impl Layer {
     }
 }
 
+/// Messages of a Docker JSON message stream (pull/push progress).
+pub fn messages(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The `errorDetail` message a stream ended with, if any.
+pub fn stream_error(body: &str) -> Option<String> {
+    messages(body)
+        .iter()
+        .find_map(|m| m["errorDetail"]["message"].as_str().map(str::to_string))
+}
+
 /// A tar of regular files (directories are implied), owned by root, mtime 0.
 pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());

@@ -128,10 +128,7 @@ impl Engine {
                 return Ok(name.to_string());
             }
             let holder: String = self.names.get(name)?.unwrap_or_default();
-            return Err(EngineError::Conflict(format!(
-                "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
-                 You have to remove (or rename) that container to be able to reuse that name."
-            )));
+            return Err(name_in_use(name, &holder));
         }
         const ADJ: [&str; 12] = [
             "brave", "calm", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
@@ -214,6 +211,14 @@ fn validate_limits(req: &CreateContainer) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Docker's error for a name another container holds.
+pub(crate) fn name_in_use(name: &str, holder: &str) -> EngineError {
+    EngineError::Conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
+         You have to remove (or rename) that container to be able to reuse that name."
+    ))
 }
 
 /// The request's settings over the image's, as Docker merges them.

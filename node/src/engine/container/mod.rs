@@ -11,6 +11,7 @@ pub mod list;
 pub mod logs;
 pub mod pause;
 pub mod remove;
+pub mod rename;
 pub mod restore;
 pub mod seccomp;
 pub mod spec;
