@@ -25,7 +25,9 @@ pub use client::Applied;
 pub use command::{Action, Change, ClusterCommand, ClusterResponse, Op, Proposal};
 pub use config::RaftConfig;
 pub use error::{ApplyError, RaftError, RaftErrorKind};
-pub use network::{probe, Faults, NetworkFactory, PeerStatus, Peers, TlsConfig};
+pub use network::{
+    probe, Authorizer, Faults, NetworkFactory, PeerStatus, Peers, SharedServer, TlsConfig,
+};
 pub use node::{NodeOptions, RaftNode};
 pub use objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
 pub use state::ClusterState;

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::RaftConfig;
 use crate::error::RaftError;
-use crate::network::{serve, Faults, Method, NetworkFactory, Peers, TlsConfig};
+use crate::network::{serve, Faults, Method, NetworkFactory, Peers, SharedServer, TlsConfig};
 use crate::proposer::Proposer;
 use crate::state::ClusterState;
 use crate::store::{self, StateMachineStore};
@@ -39,6 +39,9 @@ pub struct NodeOptions {
     pub config: RaftConfig,
     /// Test hook dropping chosen links; `None` in production.
     pub faults: Option<Arc<Faults>>,
+    /// Other services sharing the raft port (the swarm's join and dispatcher), with that
+    /// port's TLS; `None` serves Raft alone over mutual TLS.
+    pub shared: Option<SharedServer>,
 }
 
 /// One running member of the replicated store.
@@ -82,6 +85,7 @@ impl RaftNode {
         let server = tokio::spawn(serve(
             options.listener,
             options.tls.clone(),
+            options.shared,
             raft.clone(),
             proposer.clone(),
             async {

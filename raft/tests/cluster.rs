@@ -431,6 +431,7 @@ async fn a_peer_without_a_certificate_from_the_cluster_ca_is_refused() {
         tls: rogue,
         config: common::test_config(),
         faults: None,
+        shared: None,
     })
     .await
     .unwrap();

@@ -112,6 +112,7 @@ async fn main() -> Result<()> {
         tls,
         config,
         faults: None,
+        shared: None,
     };
     let node = RaftNode::start(options).await?;
     if let Some(spec) = args.get(5) {

@@ -15,4 +15,5 @@ pub use faults::Faults;
 pub use proto::PeerStatus;
 pub(crate) use proto::{MembershipRequest, Method};
 pub(crate) use server::serve;
+pub use server::{Authorizer, SharedServer};
 pub use tls::TlsConfig;

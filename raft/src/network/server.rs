@@ -4,13 +4,15 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::net::TcpListener;
 use tonic::codegen::{http, BoxFuture, Service, StdError};
 use tonic::server::{NamedService, UnaryService};
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{CertificateDer, Server, ServerTlsConfig};
 use tonic::Status;
 use tonic_prost::ProstCodec;
 
@@ -30,6 +32,29 @@ pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 struct RaftService {
     raft: Raft,
     proposer: Proposer,
+    authorize: Option<Authorizer>,
+}
+
+/// Decides whether a caller may use the Raft service, given the certificates it presented
+/// (empty when it presented none). Used when the port also serves callers without a member
+/// certificate, so the TLS handshake alone cannot refuse them.
+pub type Authorizer = Arc<dyn Fn(&[CertificateDer<'static>]) -> bool + Send + Sync>;
+
+/// Serving the Raft service beside other services on one port: the TLS configuration of that
+/// port, the other services, and who may call Raft.
+pub struct SharedServer {
+    /// The port's TLS (may accept clients without certificates).
+    pub tls: ServerTlsConfig,
+    /// The other services on the port.
+    pub routes: Routes,
+    /// Who may call the Raft service.
+    pub authorize: Authorizer,
+}
+
+impl std::fmt::Debug for SharedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedServer").finish_non_exhaustive()
+    }
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Status> {
@@ -98,6 +123,16 @@ impl UnaryService<Payload> for Call {
     fn call(&mut self, request: tonic::Request<Payload>) -> Self::Future {
         let service = self.service.clone();
         let method = self.method;
+        if let Some(authorize) = &service.authorize {
+            let certs = request.peer_certs();
+            if !authorize(certs.as_deref().map_or(&[], |c| c.as_slice())) {
+                return Box::pin(async {
+                    Err(Status::permission_denied(
+                        "the raft service needs a manager certificate of this cluster",
+                    ))
+                });
+            }
+        }
         Box::pin(async move {
             let data = service.handle(method, &request.into_inner().data).await?;
             Ok(tonic::Response::new(Payload { data }))
@@ -141,10 +176,12 @@ impl NamedService for RaftService {
     const NAME: &'static str = SERVICE;
 }
 
-/// Serves `raft` (writes through `proposer`) on `listener` over mutual TLS until `shutdown` completes.
+/// Serves `raft` (writes through `proposer`) on `listener` until `shutdown` completes: alone
+/// over mutual TLS, or beside `shared`'s services with its TLS and authorizer.
 pub async fn serve(
     listener: TcpListener,
     tls: TlsConfig,
+    shared: Option<SharedServer>,
     raft: Raft,
     proposer: Proposer,
     shutdown: impl Future<Output = ()> + Send,
@@ -158,10 +195,19 @@ pub async fn serve(
         message: e.to_string(),
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (server_tls, routes, authorize) = match shared {
+        Some(s) => (s.tls, s.routes, Some(s.authorize)),
+        None => (tls.server(), Routes::default(), None),
+    };
+    let routes = routes.add_service(RaftService {
+        raft,
+        proposer,
+        authorize,
+    });
     Server::builder()
-        .tls_config(tls.server())
+        .tls_config(server_tls)
         .map_err(|e| fail(&e))?
-        .add_service(RaftService { raft, proposer })
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| fail(&e))

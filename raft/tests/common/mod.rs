@@ -154,6 +154,7 @@ impl Cluster {
             tls: self.pki.member(id),
             config: self.config.clone(),
             faults: Some(self.faults.clone()),
+            shared: None,
         };
         let node = RaftNode::start(options).await.unwrap();
         self.addrs.insert(id, addr);
