@@ -113,7 +113,11 @@ pub async fn serve(
     listeners: Vec<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = crate::api::router(engine).map_request(crate::api::strip_version);
+    let swarm = crate::swarm::Swarm::new(engine.clone(), &engine.paths().data_root);
+    if let Err(e) = swarm.restore().await {
+        tracing::error!(error = %e, "could not rejoin the swarm; swarm mode is inactive");
+    }
+    let app = crate::api::router(engine, swarm.clone()).map_request(crate::api::strip_version);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut sockets: Vec<PathBuf> = Vec::new();
@@ -143,6 +147,7 @@ pub async fn serve(
     }
     tracing::info!("berthd is serving the API");
     shutdown.await;
+    swarm.shutdown().await;
     let _ = stop_tx.send(true);
     // Streams (logs -f, attach) may hold connections open; do not wait on them for long.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {

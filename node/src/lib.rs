@@ -9,5 +9,6 @@ pub mod error;
 pub mod network;
 pub mod runtime;
 pub mod store;
+pub mod swarm;
 
 pub use error::{EngineError, ErrorKind, Result};

@@ -12,13 +12,15 @@ pub mod images;
 pub mod maintenance;
 pub mod networks;
 pub mod registry;
+pub mod services;
 pub mod stream;
+pub mod swarm;
 pub mod system;
 pub mod volumes;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{FromRef, Path, RawQuery, Request, State};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -29,12 +31,54 @@ pub const API_VERSION: &str = "1.47";
 /// The oldest API version accepted.
 pub const MIN_API_VERSION: &str = "1.24";
 
-/// Shared state of every handler.
+/// The engine, as most handlers take it.
 pub type AppState = Arc<Engine>;
 
+/// Shared state of every handler: the engine and the swarm handle.
+#[derive(Clone)]
+pub struct App {
+    /// The container engine.
+    pub engine: Arc<Engine>,
+    /// Swarm mode.
+    pub swarm: Arc<crate::swarm::Swarm>,
+}
+
+impl FromRef<App> for Arc<Engine> {
+    fn from_ref(app: &App) -> Self {
+        app.engine.clone()
+    }
+}
+
+impl FromRef<App> for Arc<crate::swarm::Swarm> {
+    fn from_ref(app: &App) -> Self {
+        app.swarm.clone()
+    }
+}
+
 /// All routes, over unversioned paths; see [`strip_version`] for `/v1.NN/…`.
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, swarm: Arc<crate::swarm::Swarm>) -> Router {
     Router::new()
+        .route("/swarm", get(swarm::inspect))
+        .route("/swarm/init", post(swarm::init))
+        .route("/swarm/join", post(swarm::join))
+        .route("/swarm/leave", post(swarm::leave))
+        .route("/swarm/update", post(swarm::update))
+        .route("/swarm/unlockkey", get(swarm::unlock_key))
+        .route("/nodes", get(swarm::list_nodes))
+        .route(
+            "/nodes/{id}",
+            get(swarm::inspect_node).delete(swarm::remove_node),
+        )
+        .route("/nodes/{id}/update", post(swarm::update_node))
+        .route("/services", get(services::list))
+        .route("/services/create", post(services::create))
+        .route(
+            "/services/{id}",
+            get(services::inspect).delete(services::remove),
+        )
+        .route("/services/{id}/update", post(services::update))
+        .route("/tasks", get(services::list_tasks))
+        .route("/tasks/{id}", get(services::inspect_task))
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
@@ -109,7 +153,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .delete(images::remove),
         )
         .fallback(error::not_found)
-        .with_state(engine)
+        .with_state(App { engine, swarm })
 }
 
 /// Rewrites `/v1.NN/path` to `/path`, so one set of routes serves every version.

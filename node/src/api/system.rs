@@ -76,7 +76,8 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> i64 {
+/// The host's memory in bytes.
+pub fn mem_total() -> i64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -86,7 +87,10 @@ fn mem_total() -> i64 {
 }
 
 /// `GET /info`
-pub async fn info(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+pub async fn info(
+    State(engine): State<AppState>,
+    State(swarm): State<super::swarm::SwarmState>,
+) -> ApiResult<impl IntoResponse> {
     let all = engine
         .list_containers(&ListContainers {
             all: true,
@@ -153,6 +157,7 @@ pub async fn info(State(engine): State<AppState>) -> ApiResult<impl IntoResponse
             vec![]
         }),
         warnings: Some(engine.warnings()),
+        swarm: serde_json::from_value(super::convert::swarm::info(swarm.member().as_deref())).ok(),
         ..Default::default()
     };
     Ok(Json(info))

@@ -9,3 +9,4 @@ pub mod mounts;
 pub mod network;
 pub mod query;
 pub mod stats;
+pub mod swarm;

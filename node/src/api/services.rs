@@ -1,0 +1,180 @@
+//! Service and task routes: `/services` (create, list, inspect, update, remove) and `/tasks`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_raft::{ClusterState, Object, ObjectKind};
+use serde_json::{json, Value};
+
+use super::convert::query::{json_body, Query};
+use super::convert::swarm as conv;
+use super::error::{ApiError, ApiResult};
+use super::swarm::{label_matches, SwarmState};
+use crate::swarm::model::{desired_name, service_mode, task_attrs, Mode, TaskDoc};
+use crate::swarm::ops;
+
+/// `POST /services/create` → 201 `{"ID", "Warnings"}`.
+pub async fn create(State(swarm): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
+    let spec: Value = json_body(&body)?;
+    let m = swarm.manager()?;
+    let id = ops::create_service(&m, spec).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "ID": id, "Warnings": [] })),
+    )
+        .into_response())
+}
+
+/// `GET /services?filters=&status=`.
+pub async fn list(State(swarm): State<SwarmState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let filters = q.filters()?;
+    let with_status = q.flag("status", false);
+    let m = swarm.manager()?;
+    let services: Vec<Value> = m.read(|s| {
+        let counts = with_status.then(|| conv::service_counts(s));
+        crate::swarm::model::sorted(s.list(ObjectKind::Service))
+            .into_iter()
+            .filter(|svc| service_matches(svc, &filters))
+            .map(|svc| conv::service(svc, counts.as_ref().and_then(|c| c.get(&svc.id).copied())))
+            .collect()
+    });
+    Ok(Json(services).into_response())
+}
+
+fn service_matches(svc: &Object, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    let name = svc.spec["Name"].as_str().unwrap_or("");
+    filters.iter().all(|(k, values)| {
+        values.iter().any(|v| match k.as_str() {
+            "id" => svc.id.starts_with(v.as_str()),
+            "name" => name.starts_with(v.as_str()),
+            "label" => label_matches(&svc.spec["Labels"], v),
+            "mode" => match service_mode(&svc.spec) {
+                Mode::Replicated(_) => v == "replicated",
+                Mode::Global => v == "global",
+            },
+            _ => true,
+        })
+    })
+}
+
+/// `GET /services/{id}`.
+pub async fn inspect(
+    State(swarm): State<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let m = swarm.manager()?;
+    let svc =
+        m.read(|s| ops::find(s, ObjectKind::Service, &id).map(|svc| conv::service(svc, None)))?;
+    Ok(Json(svc).into_response())
+}
+
+/// `POST /services/{id}/update?version=&rollback=`.
+pub async fn update(
+    State(swarm): State<SwarmState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let version = q
+        .get("version")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid or missing version: a number is required"))?;
+    let rollback = match q.get("rollback") {
+        None | Some("") => false,
+        Some("previous") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unrecognized rollback option {other}"
+            )))
+        }
+    };
+    let spec: Option<Value> = if rollback && body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(json_body(&body)?)
+    };
+    let m = swarm.manager()?;
+    ops::update_service(&m, &id, version, spec, rollback).await?;
+    Ok(Json(json!({ "Warnings": [] })).into_response())
+}
+
+/// `DELETE /services/{id}`.
+pub async fn remove(
+    State(swarm): State<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let m = swarm.manager()?;
+    ops::remove_service(&m, &id).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /tasks?filters=`.
+pub async fn list_tasks(
+    State(swarm): State<SwarmState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let filters = q.filters()?;
+    let m = swarm.manager()?;
+    let tasks: Vec<Value> = m.read(|s| {
+        let filters = resolve_task_filters(s, &filters);
+        crate::swarm::model::sorted(s.list(ObjectKind::Task))
+            .into_iter()
+            .filter(|t| task_matches(t, &filters))
+            .map(conv::task)
+            .collect()
+    });
+    Ok(Json(tasks).into_response())
+}
+
+/// Service and node names in task filters become ids, as Docker resolves them.
+fn resolve_task_filters(
+    s: &ClusterState,
+    filters: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = filters.clone();
+    for (key, kind) in [("service", ObjectKind::Service), ("node", ObjectKind::Node)] {
+        if let Some(values) = out.get_mut(key) {
+            *values = values
+                .iter()
+                .map(|v| ops::find(s, kind, v).map_or_else(|_| v.clone(), |o| o.id.clone()))
+                .collect();
+        }
+    }
+    out
+}
+
+fn task_matches(t: &Object, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    let (service_id, node_id, desired) = task_attrs(t);
+    let doc = TaskDoc::of(t);
+    filters.iter().all(|(k, values)| {
+        values.iter().any(|v| match k.as_str() {
+            "id" => t.id.starts_with(v.as_str()),
+            "service" => service_id == v,
+            "node" => node_id == Some(v.as_str()),
+            "desired-state" => {
+                desired_name(desired) == v
+                    || (v == "accepted" && desired_name(desired) == "running")
+            }
+            "name" => format!("{}.{}", doc.service_name, doc.slot).starts_with(v.as_str()),
+            "label" => label_matches(&doc.template["ContainerSpec"]["Labels"], v),
+            _ => true,
+        })
+    })
+}
+
+/// `GET /tasks/{id}`.
+pub async fn inspect_task(
+    State(swarm): State<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let m = swarm.manager()?;
+    let task = m.read(|s| ops::find(s, ObjectKind::Task, &id).map(conv::task))?;
+    Ok(Json(task).into_response())
+}

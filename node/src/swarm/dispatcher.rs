@@ -1,0 +1,198 @@
+//! The dispatcher, run by the Raft leader: node sessions (a heartbeat that long-polls for the
+//! node's assignments), task status reports, and node liveness. Heartbeats stay in the
+//! leader's memory, as in swarmkit; only a change of a node's state (ready, down) is written.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use berth_raft::{
+    Attrs, ClusterCommand, ClusterState, NodeRole, Object, ObjectKind, Op, TaskState,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+/// How many heartbeat periods of silence make a node down.
+pub const MISSED_HEARTBEATS: u32 = 3;
+
+/// The leader's memory of node heartbeats.
+#[derive(Debug)]
+pub struct Liveness {
+    period: Duration,
+    seen: Mutex<HashMap<String, Instant>>,
+    since: Mutex<Option<Instant>>,
+}
+
+impl Liveness {
+    /// Liveness with heartbeats expected every `period`.
+    pub fn new(period: Duration) -> Self {
+        Liveness {
+            period,
+            seen: Mutex::default(),
+            since: Mutex::default(),
+        }
+    }
+
+    /// The heartbeat period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Starts a term as leader: every node gets a full grace period from now.
+    pub fn lead(&self) {
+        *self.since.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Records a heartbeat.
+    pub fn beat(&self, node_id: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(node_id.to_string(), Instant::now());
+    }
+
+    fn silent_for(&self, node_id: &str, now: Instant) -> Duration {
+        let last = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node_id)
+            .copied()
+            .or(*self.since.lock().unwrap_or_else(PoisonError::into_inner));
+        last.map_or(Duration::ZERO, |l| now.saturating_duration_since(l))
+    }
+
+    /// Marks down every ready node silent for too long.
+    pub fn expire(&self, state: &ClusterState, at: DateTime<Utc>) -> Vec<ClusterCommand> {
+        let now = Instant::now();
+        let limit = self.period * MISSED_HEARTBEATS;
+        state
+            .list(ObjectKind::Node)
+            .filter(|n| n.status["Status"]["State"].as_str() == Some("ready"))
+            .filter(|n| self.silent_for(&n.id, now) > limit)
+            .map(|n| {
+                set_node_state(
+                    n,
+                    "down",
+                    "heartbeat failure for node in \"unknown\" state",
+                    at,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The status write that puts a node in `state`.
+pub fn set_node_state(
+    node: &Object,
+    state: &str,
+    message: &str,
+    _at: DateTime<Utc>,
+) -> ClusterCommand {
+    let mut status = node.status.clone();
+    if !status.is_object() {
+        status = json!({});
+    }
+    status["Status"]["State"] = json!(state);
+    status["Status"]["Message"] = json!(message);
+    ClusterCommand::single(Op::UpdateStatus {
+        kind: ObjectKind::Node,
+        id: node.id.clone(),
+        expected_version: Some(node.meta.version),
+        status,
+    })
+}
+
+/// The write a session makes when the node's reported state differs from the store's.
+pub fn session_update(node: &Object, description: &Value, addr: &str) -> Option<ClusterCommand> {
+    let status = &node.status;
+    let ready = status["Status"]["State"].as_str() == Some("ready");
+    if ready
+        && status["Status"]["Addr"].as_str() == Some(addr)
+        && &status["Description"] == description
+    {
+        return None;
+    }
+    let mut new = status.clone();
+    if !new.is_object() {
+        new = json!({});
+    }
+    new["Description"] = description.clone();
+    new["Status"] = json!({ "State": "ready", "Addr": addr });
+    Some(ClusterCommand::single(Op::UpdateStatus {
+        kind: ObjectKind::Node,
+        id: node.id.clone(),
+        expected_version: None,
+        status: new,
+    }))
+}
+
+/// The tasks assigned to a node and their version (a hash of ids and object versions, so a
+/// removal changes it too).
+pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Object>) {
+    let mut tasks: Vec<Object> = state.tasks_by_node(node_id).into_iter().cloned().collect();
+    tasks.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut h = DefaultHasher::new();
+    for t in &tasks {
+        t.id.hash(&mut h);
+        t.meta.version.hash(&mut h);
+    }
+    (h.finish().max(1), tasks)
+}
+
+/// The status writes of a report: only for tasks on that node whose state changed.
+pub fn report_updates(
+    state: &ClusterState,
+    node_id: &str,
+    updates: &[(String, Value)],
+) -> Vec<ClusterCommand> {
+    updates
+        .iter()
+        .filter_map(|(id, status)| {
+            let task = state.get(ObjectKind::Task, id)?;
+            let Attrs::Task { node_id: on, .. } = &task.attrs else {
+                return None;
+            };
+            if on.as_deref() != Some(node_id)
+                || (task.status["State"] == status["State"] && task.status["Err"] == status["Err"])
+            {
+                return None;
+            }
+            Some(ClusterCommand::single(Op::UpdateStatus {
+                kind: ObjectKind::Task,
+                id: id.clone(),
+                expected_version: None,
+                status: status.clone(),
+            }))
+        })
+        .collect()
+}
+
+/// The managers' swarm addresses as the store knows them.
+pub fn manager_addrs(state: &ClusterState) -> Vec<String> {
+    let mut v: Vec<String> = state
+        .nodes_by_role(NodeRole::Manager)
+        .into_iter()
+        .filter_map(|n| n.status["ManagerAddr"].as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Whether a task should be running where it is (used by the agent's view too).
+pub fn wants_running(task: &Object) -> bool {
+    matches!(
+        task.attrs,
+        Attrs::Task {
+            desired_state: TaskState::Running,
+            ..
+        }
+    )
+}

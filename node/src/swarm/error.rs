@@ -1,0 +1,99 @@
+//! Swarm errors, with Docker's wording where clients read it, and their API status.
+
+use berth_raft::{RaftError, RaftErrorKind};
+
+use crate::error::ErrorKind;
+
+/// The message Docker gives on a node that is not in a swarm.
+pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+/// The message Docker gives on a worker.
+pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+/// The message Docker gives on a node already in a swarm.
+pub const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+
+/// What went wrong in a swarm operation.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// The node is in no swarm.
+    #[error("{NOT_IN_SWARM}")]
+    NotInSwarm,
+    /// The node is a worker.
+    #[error("{NOT_MANAGER}")]
+    NotManager,
+    /// `leave` on a node in no swarm.
+    #[error("This node is not part of a swarm")]
+    NotInSwarmToLeave,
+    /// The node already is in a swarm.
+    #[error("{ALREADY_IN_SWARM}")]
+    AlreadyInSwarm,
+    /// Bad input.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No such object.
+    #[error("{0}")]
+    NotFound(String),
+    /// A version or name conflict.
+    #[error("{0}")]
+    Conflict(String),
+    /// The cluster cannot answer now (no leader, no quorum, a peer unreachable).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SwarmError {
+    /// The API kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotInSwarm
+            | Self::NotManager
+            | Self::AlreadyInSwarm
+            | Self::NotInSwarmToLeave => ErrorKind::NotInSwarm,
+            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// An internal error from anything displayable.
+    pub fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        Self::Internal(format!("{context}: {e}"))
+    }
+}
+
+impl From<RaftError> for SwarmError {
+    fn from(e: RaftError) -> Self {
+        let message = e.to_string();
+        match e.kind() {
+            RaftErrorKind::InvalidArgument => Self::InvalidArgument(message),
+            RaftErrorKind::NotFound => Self::NotFound(message),
+            RaftErrorKind::Conflict => Self::Conflict(message),
+            RaftErrorKind::Unavailable => Self::Unavailable(format!(
+                "the swarm cannot answer: {message}. If managers are down, the cluster has no \
+                 quorum: bring them back, or run \"docker swarm init --force-new-cluster\" on a \
+                 surviving manager"
+            )),
+            RaftErrorKind::Internal => Self::Internal(message),
+        }
+    }
+}
+
+impl From<SwarmError> for crate::api::error::ApiError {
+    fn from(e: SwarmError) -> Self {
+        let status = crate::api::error::status(e.kind());
+        if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "swarm request failed");
+        }
+        crate::api::error::ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A swarm result.
+pub type SwarmResult<T> = std::result::Result<T, SwarmError>;

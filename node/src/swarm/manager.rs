@@ -1,0 +1,252 @@
+//! A manager: one member of the Raft group, serving Raft and the swarm calls on the swarm port.
+//! Whichever manager leads runs the leader loop (orchestrators, scheduler, reaper, liveness)
+//! and the dispatcher; a new leader picks up from the store, since nothing else is kept.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use berth_raft::{
+    Authorizer, ClusterCommand, ClusterResponse, ClusterState, NodeAddr, NodeOptions, Object,
+    ObjectKind, RaftConfig, RaftNode, SharedServer, TlsConfig,
+};
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+
+use super::ca::{peer_has_name, server_tls_optional_client, MANAGER_NAME};
+use super::dispatcher::Liveness;
+use super::error::{SwarmError, SwarmResult};
+use super::local::Certs;
+use super::rpc::SwarmService;
+use super::{orchestrator, placement};
+
+/// What a manager needs to start.
+pub struct ManagerStart {
+    /// This node's id.
+    pub node_id: String,
+    /// Its Raft member id.
+    pub raft_id: u64,
+    /// The bound swarm port.
+    pub listener: TcpListener,
+    /// The address others dial.
+    pub advertise: String,
+    /// Its certificates.
+    pub certs: Certs,
+    /// Where its Raft store lives.
+    pub raft_dir: PathBuf,
+    /// The dispatcher heartbeat period.
+    pub heartbeat: Duration,
+}
+
+/// A running manager.
+pub struct Manager {
+    /// This node's id.
+    pub node_id: String,
+    /// The Raft member.
+    pub raft: Arc<RaftNode>,
+    /// The address others dial.
+    pub advertise: String,
+    /// The cluster CA (PEM).
+    pub ca_pem: String,
+    /// Heartbeats, while this manager leads.
+    pub liveness: Liveness,
+    loops: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// Starts the Raft member and the swarm service on the swarm port, and the leader loop.
+    pub async fn start(s: ManagerStart) -> SwarmResult<Arc<Manager>> {
+        let service = SwarmService::default();
+        let ca_pem = s.certs.ca_pem.clone();
+        let authorize: Authorizer = {
+            let ca = ca_pem.clone();
+            Arc::new(move |certs| {
+                certs
+                    .first()
+                    .is_some_and(|c| peer_has_name(c.as_ref(), &ca, MANAGER_NAME))
+            })
+        };
+        let shared = SharedServer {
+            tls: server_tls_optional_client(&s.certs.cert_pem, &s.certs.key_pem, &ca_pem),
+            routes: Routes::new(service.clone()),
+            authorize,
+        };
+        let tls = TlsConfig {
+            cert_pem: s.certs.cert_pem.clone(),
+            key_pem: s.certs.key_pem.clone(),
+            ca_pem: ca_pem.clone(),
+            server_name: MANAGER_NAME.to_string(),
+        };
+        let raft = RaftNode::start(NodeOptions {
+            id: s.raft_id,
+            data_dir: s.raft_dir,
+            listener: s.listener,
+            advertise: NodeAddr::new(s.advertise.clone()),
+            tls,
+            config: RaftConfig::default(),
+            faults: None,
+            shared: Some(shared),
+        })
+        .await?;
+        let manager = Arc::new(Manager {
+            node_id: s.node_id,
+            raft: Arc::new(raft),
+            advertise: s.advertise,
+            ca_pem,
+            liveness: Liveness::new(s.heartbeat),
+            loops: Mutex::default(),
+        });
+        service.set_handler(Arc::new(super::handler::Handler::new(Arc::downgrade(
+            &manager,
+        ))));
+        let leader = tokio::spawn(leader_loop(Arc::downgrade(&manager)));
+        manager
+            .loops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(leader);
+        Ok(manager)
+    }
+
+    /// Makes a new one-member cluster of this manager (at `swarm init`).
+    pub async fn bootstrap(&self, raft_id: u64) -> SwarmResult<()> {
+        self.raft
+            .initialize(BTreeMap::from([(
+                raft_id,
+                NodeAddr::new(self.advertise.clone()),
+            )]))
+            .await?;
+        self.wait_leader(Duration::from_secs(10)).await
+    }
+
+    /// Waits until some manager leads.
+    pub async fn wait_leader(&self, within: Duration) -> SwarmResult<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.raft.leader().is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SwarmError::Unavailable(
+                    "no manager was elected leader in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Reads the local copy of the store.
+    pub fn read<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> R {
+        self.raft.read_stale(f)
+    }
+
+    /// Reads after everything committed before the call (through the leader).
+    pub async fn read_fresh<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> SwarmResult<R> {
+        Ok(self.raft.read_linearizable(f).await?)
+    }
+
+    /// Commits one transaction (through the leader); a refusal becomes the matching error.
+    pub async fn write(&self, cmd: ClusterCommand) -> SwarmResult<Vec<berth_raft::Change>> {
+        let applied = self.raft.write(cmd).await?;
+        Ok(applied.changes)
+    }
+
+    /// Commits independent transactions concurrently; refusals are logged, not returned (the
+    /// leader loop retries on its next pass).
+    pub async fn write_all(&self, cmds: Vec<ClusterCommand>) {
+        let writes = cmds.into_iter().map(|c| self.raft.write(c));
+        for result in futures_util::future::join_all(writes).await {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "swarm write refused");
+            }
+        }
+    }
+
+    /// The cluster object.
+    pub fn cluster(&self) -> Option<Object> {
+        self.read(|s| s.list(ObjectKind::Cluster).next().cloned())
+    }
+
+    /// The swarm address of the current leader, if one is known.
+    pub fn leader_addr(&self) -> Option<String> {
+        let leader = self.raft.leader()?;
+        let metrics = self.raft.raft().metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Stops the loops and the Raft member.
+    pub async fn stop(self: Arc<Self>) {
+        let loops: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.loops.lock().unwrap_or_else(PoisonError::into_inner));
+        for l in loops {
+            l.abort();
+            let _ = l.await;
+        }
+        let raft = self.raft.clone();
+        drop(self);
+        match Arc::try_unwrap(raft) {
+            Ok(raft) => {
+                if let Err(e) = raft.shutdown().await {
+                    tracing::warn!(error = %e, "raft shutdown");
+                }
+            }
+            Err(raft) => {
+                // A request still holds it: stop Raft itself; the server ends with the process.
+                let _ = raft.raft().shutdown().await;
+            }
+        }
+    }
+}
+
+/// Whether a response applied.
+pub fn applied(r: &ClusterResponse) -> bool {
+    matches!(r, ClusterResponse::Applied { .. })
+}
+
+/// While this manager leads: converge services, place tasks, reap removed tasks and mark
+/// silent nodes down, one pass per change of the store (or every half second, for restart
+/// delays and heartbeats).
+async fn leader_loop(manager: Weak<Manager>) {
+    let mut leading = false;
+    loop {
+        let Some(m) = manager.upgrade() else { return };
+        if !m.raft.is_leader() {
+            leading = false;
+            drop(m);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if !leading {
+            m.liveness.lead();
+            leading = true;
+            tracing::info!(node = %m.node_id, "this manager leads the swarm");
+        }
+        let now = Utc::now();
+        let (cmds, mut watcher) = m.raft.read_and_watch(|s| {
+            let mut cmds = orchestrator::reconcile(s, now);
+            cmds.extend(orchestrator::reap(s));
+            cmds.extend(placement::place(s, now));
+            cmds.extend(m.liveness.expire(s, now));
+            cmds
+        });
+        if cmds.is_empty() {
+            drop(m);
+            let _ = tokio::time::timeout(Duration::from_millis(500), watcher.next()).await;
+        } else {
+            m.write_all(cmds).await;
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! Swarm mode. `Swarm` is the daemon's handle: init, join, leave, and restoring membership at
+//! start. A member runs an agent (every node) and, on managers, a `Manager` (Raft member, swarm
+//! calls, and while leading: orchestrators, scheduler, dispatcher).
+//!
+//! Layout: `ca` (certificates, tokens, pinned join TLS), `rpc` (node-to-manager calls),
+//! `manager` + `handler` + `dispatcher` (manager side), `orchestrator` + `placement` (pure
+//! passes of the leader), `agent` (node side), `model` (how objects sit in the store),
+//! `ops` (what the API asks of a manager), `local` (the node's own files).
+
+pub mod agent;
+pub mod ca;
+pub mod dispatcher;
+pub mod error;
+mod handler;
+pub mod local;
+pub mod manager;
+pub mod model;
+pub mod ops;
+pub mod orchestrator;
+pub mod placement;
+pub mod rpc;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use berth_raft::{Attrs, ClusterCommand, NodeRole, ObjectKind, Op};
+use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+use agent::{Agent, AgentStart};
+use ca::{client_tls, pinned_channel, CertRole, JoinToken, NodeKey, RootCa};
+use error::{SwarmError, SwarmResult};
+pub use handler::host_of;
+use handler::CERT_VALIDITY;
+use local::{Certs, LocalState, SwarmDir};
+use manager::{Manager, ManagerStart};
+use model::new_id;
+use rpc::{AddManagerRequest, JoinReply, JoinRequest, Method};
+
+/// The swarm port when none is given.
+pub const DEFAULT_PORT: u16 = 2377;
+
+/// This node's membership, while it has one.
+pub struct Member {
+    /// Identity and addresses.
+    pub state: Mutex<LocalState>,
+    /// The manager, on managers.
+    pub manager: Option<Arc<Manager>>,
+    agent: tokio::sync::Mutex<Option<Agent>>,
+}
+
+impl Member {
+    /// A copy of the local state.
+    pub fn local(&self) -> LocalState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The daemon's swarm handle.
+pub struct Swarm {
+    engine: Arc<Engine>,
+    dir: SwarmDir,
+    heartbeat: Duration,
+    lifecycle: tokio::sync::Mutex<()>,
+    member: RwLock<Option<Arc<Member>>>,
+}
+
+impl std::fmt::Debug for Swarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swarm").finish_non_exhaustive()
+    }
+}
+
+impl Swarm {
+    /// The handle of a daemon whose data root is `data_root`; not in a swarm until `restore`,
+    /// `init` or `join`.
+    pub fn new(engine: Arc<Engine>, data_root: &Path) -> Arc<Swarm> {
+        Arc::new(Swarm {
+            engine,
+            dir: SwarmDir::new(data_root),
+            heartbeat: Duration::from_secs(5),
+            lifecycle: tokio::sync::Mutex::default(),
+            member: RwLock::default(),
+        })
+    }
+
+    /// The membership, if any.
+    pub fn member(&self) -> Option<Arc<Member>> {
+        self.member
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The manager, or Docker's error for a node that is not one.
+    pub fn manager(&self) -> SwarmResult<Arc<Manager>> {
+        let member = self.member().ok_or(SwarmError::NotInSwarm)?;
+        member.manager.clone().ok_or(SwarmError::NotManager)
+    }
+
+    fn set_member(&self, member: Option<Arc<Member>>) {
+        *self.member.write().unwrap_or_else(PoisonError::into_inner) = member;
+    }
+
+    /// Rejoins the swarm this node was in before the daemon stopped.
+    pub async fn restore(&self) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        let Some((state, certs)) = self
+            .dir
+            .load()
+            .map_err(|e| SwarmError::internal("read swarm state", e))?
+        else {
+            return Ok(());
+        };
+        let manager = match (state.manager, state.raft_id) {
+            (true, Some(raft_id)) => {
+                let listener = bind(&state.listen_addr).await?;
+                Some(
+                    Manager::start(ManagerStart {
+                        node_id: state.node_id.clone(),
+                        raft_id,
+                        listener,
+                        advertise: state.advertise_addr.clone(),
+                        certs: certs.clone(),
+                        raft_dir: self.dir.raft_dir(),
+                        heartbeat: self.heartbeat,
+                    })
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        self.activate(state, certs, manager).await;
+        Ok(())
+    }
+
+    async fn activate(&self, state: LocalState, certs: Certs, manager: Option<Arc<Manager>>) {
+        let agent = Agent::start(AgentStart {
+            node_id: state.node_id.clone(),
+            certs,
+            managers: state.managers.clone(),
+            engine: self.engine.clone(),
+            addr: host_of(&state.advertise_addr),
+        });
+        self.set_member(Some(Arc::new(Member {
+            state: Mutex::new(state),
+            manager,
+            agent: tokio::sync::Mutex::new(Some(agent)),
+        })));
+    }
+
+    /// `POST /swarm/init`: a new cluster with this node as its only manager; returns the node id.
+    pub async fn init(&self, req: SwarmInitRequest) -> SwarmResult<String> {
+        let _guard = self.lifecycle.lock().await;
+        if self.member().is_some() {
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let listen_addr = with_port(req.listen_addr.as_deref().unwrap_or("0.0.0.0"));
+        let listener = bind(&listen_addr).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SwarmError::internal("swarm port", e))?
+            .port();
+        let advertise = advertise_addr(req.advertise_addr.as_deref(), &listen_addr, port)?;
+        let ca = RootCa::generate().map_err(|e| SwarmError::internal("make the root CA", e))?;
+        let cluster_id = new_id();
+        let node_id = new_id();
+        let key = NodeKey::generate().map_err(|e| SwarmError::internal("make a node key", e))?;
+        let cert_pem = ca
+            .issue(
+                &node_id,
+                CertRole::Manager,
+                &key.public_key_der(),
+                &cluster_id,
+                CERT_VALIDITY,
+            )
+            .map_err(|e| SwarmError::internal("issue the node certificate", e))?;
+        let certs = Certs {
+            cert_pem,
+            key_pem: key.key_pem(),
+            ca_pem: ca.cert_pem().to_string(),
+        };
+        let state = LocalState {
+            node_id: node_id.clone(),
+            cluster_id: cluster_id.clone(),
+            manager: true,
+            raft_id: Some(1),
+            listen_addr: format!("{}:{port}", host_of(&listen_addr)),
+            advertise_addr: advertise.clone(),
+            managers: vec![advertise.clone()],
+        };
+        // A leftover store from an earlier swarm must not be mistaken for this one.
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("clear old swarm state", e))?;
+        let manager = Manager::start(ManagerStart {
+            node_id: node_id.clone(),
+            raft_id: 1,
+            listener,
+            advertise: advertise.clone(),
+            certs: certs.clone(),
+            raft_dir: self.dir.raft_dir(),
+            heartbeat: self.heartbeat,
+        })
+        .await?;
+        let created = async {
+            manager.bootstrap(1).await?;
+            manager
+                .write(bootstrap_objects(
+                    &req,
+                    &ca,
+                    &cluster_id,
+                    &node_id,
+                    &advertise,
+                ))
+                .await
+        };
+        if let Err(e) = created.await {
+            manager.stop().await;
+            let _ = self.dir.erase();
+            return Err(e);
+        }
+        if let Err(e) = self.dir.save(&state, &certs) {
+            manager.stop().await;
+            let _ = self.dir.erase();
+            return Err(SwarmError::internal("save swarm state", e));
+        }
+        self.activate(state, certs, Some(manager)).await;
+        Ok(node_id)
+    }
+
+    /// `POST /swarm/join`: joins the swarm of `RemoteAddrs` with `JoinToken`.
+    pub async fn join(&self, req: SwarmJoinRequest) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        if self.member().is_some() {
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let token_text = req.join_token.clone().unwrap_or_default();
+        let token: JoinToken = token_text
+            .parse()
+            .map_err(|e: ca::CaError| SwarmError::InvalidArgument(e.to_string()))?;
+        let remote = req
+            .remote_addrs
+            .as_ref()
+            .and_then(|r| r.first())
+            .map(|r| with_port(r))
+            .ok_or_else(|| {
+                SwarmError::InvalidArgument("at least 1 RemoteAddr is required to join".into())
+            })?;
+        let listen_addr = with_port(req.listen_addr.as_deref().unwrap_or("0.0.0.0"));
+        let listener = bind(&listen_addr).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SwarmError::internal("swarm port", e))?
+            .port();
+        let advertise = match req.advertise_addr.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => advertise_addr(Some(a), &listen_addr, port)?,
+            None => format!("{}:{port}", local_ip_towards(&remote).await?),
+        };
+        let key = NodeKey::generate().map_err(|e| SwarmError::internal("make a node key", e))?;
+        let (channel, pinned) =
+            pinned_channel(&remote, &token.digest)
+                .await
+                .map_err(|e| match e {
+                    ca::CaError::FingerprintMismatch { .. } => {
+                        SwarmError::InvalidArgument(e.to_string())
+                    }
+                    other => SwarmError::Unavailable(format!(
+                        "could not reach the manager at {remote}: {other}"
+                    )),
+                })?;
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let reply: JoinReply = rpc::call(
+            channel,
+            Method::Join,
+            &JoinRequest {
+                token: token_text,
+                public_key_der: key.public_key_der(),
+                hostname,
+                advertise_addr: advertise.clone(),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::InvalidArgument => SwarmError::InvalidArgument(s.message().to_string()),
+            _ => SwarmError::Unavailable(format!("join {remote}: {}", s.message())),
+        })?;
+        let certs = Certs {
+            cert_pem: reply.cert_pem.clone(),
+            key_pem: key.key_pem(),
+            ca_pem: pinned.pem().to_string(),
+        };
+        let mut managers = reply.managers.clone();
+        if managers.is_empty() {
+            managers.push(remote.clone());
+        }
+        let state = LocalState {
+            node_id: reply.node_id.clone(),
+            cluster_id: reply.cluster_id.clone(),
+            manager: reply.manager,
+            raft_id: reply.raft_id,
+            listen_addr: format!("{}:{port}", host_of(&listen_addr)),
+            advertise_addr: advertise.clone(),
+            managers: managers.clone(),
+        };
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("clear old swarm state", e))?;
+        let manager = match reply.raft_id.filter(|_| reply.manager) {
+            Some(raft_id) => {
+                let m = Manager::start(ManagerStart {
+                    node_id: reply.node_id.clone(),
+                    raft_id,
+                    listener,
+                    advertise: advertise.clone(),
+                    certs: certs.clone(),
+                    raft_dir: self.dir.raft_dir(),
+                    heartbeat: self.heartbeat,
+                })
+                .await?;
+                if let Err(e) = add_self_as_manager(&certs, &managers, &reply.node_id).await {
+                    m.stop().await;
+                    let _ = self.dir.erase();
+                    return Err(e);
+                }
+                Some(m)
+            }
+            None => {
+                drop(listener);
+                None
+            }
+        };
+        self.dir
+            .save(&state, &certs)
+            .map_err(|e| SwarmError::internal("save swarm state", e))?;
+        self.activate(state, certs, manager).await;
+        Ok(())
+    }
+
+    /// `POST /swarm/leave`.
+    pub async fn leave(&self, force: bool) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        let member = self.member().ok_or(SwarmError::NotInSwarmToLeave)?;
+        if let Some(m) = &member.manager {
+            let managers = m.read(|s| s.nodes_by_role(NodeRole::Manager).len());
+            if !force {
+                return Err(SwarmError::Conflict(leave_refusal(managers)));
+            }
+            if managers > 1 {
+                if let Some(raft_id) = member.local().raft_id {
+                    if let Err(e) = m.raft.remove_member(raft_id).await {
+                        tracing::warn!(error = %e, "leaving: could not leave the Raft group");
+                    }
+                }
+            }
+        }
+        if let Some(agent) = member.agent.lock().await.take() {
+            agent.stop().await;
+        }
+        self.remove_task_containers().await;
+        self.set_member(None);
+        if let Some(m) = member.manager.clone() {
+            drop(member);
+            m.stop().await;
+        }
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("remove swarm state", e))
+    }
+
+    async fn remove_task_containers(&self) {
+        let runner_list = crate::engine::req::ListContainers {
+            all: true,
+            limit: None,
+            filters: crate::engine::req::ListFilters {
+                label: vec![model::LABEL_TASK_ID.to_string()],
+                ..Default::default()
+            },
+        };
+        if let Ok(list) = self.engine.list_containers(&runner_list).await {
+            for c in list {
+                let _ = self.engine.remove_container(&c.id, true).await;
+            }
+        }
+    }
+
+    /// Stops the agent and the manager (daemon shutdown); the membership stays on disk.
+    pub async fn shutdown(&self) {
+        let Some(member) = self.member() else { return };
+        if let Some(agent) = member.agent.lock().await.take() {
+            agent.stop().await;
+        }
+        self.set_member(None);
+        if let Some(m) = member.manager.clone() {
+            drop(member);
+            m.stop().await;
+        }
+    }
+}
+
+fn leave_refusal(managers: usize) -> String {
+    if managers <= 1 {
+        "You are attempting to leave the swarm on a node that is participating as a manager. \
+         Removing the last manager erases all current state of the swarm. Use `--force` to \
+         ignore this message."
+            .to_string()
+    } else {
+        format!(
+            "You are attempting to leave the swarm on a node that is participating as a \
+             manager. Removing this node leaves {} managers out of {managers}. Use `--force` to \
+             ignore this message.",
+            managers - 1
+        )
+    }
+}
+
+/// The cluster object and this node's object, written at `init`.
+fn bootstrap_objects(
+    req: &SwarmInitRequest,
+    ca: &RootCa,
+    cluster_id: &str,
+    node_id: &str,
+    advertise: &str,
+) -> ClusterCommand {
+    let mut spec = json!({
+        "Name": "default",
+        "Labels": {},
+        "Orchestration": { "TaskHistoryRetentionLimit": 5 },
+        "Raft": { "SnapshotInterval": 10000, "KeepOldSnapshots": 0,
+                  "LogEntriesForSlowFollowers": 500, "ElectionTick": 10, "HeartbeatTick": 1 },
+        "Dispatcher": { "HeartbeatPeriod": 5_000_000_000u64 },
+        "CAConfig": { "NodeCertExpiry": 7_776_000_000_000_000u64 },
+        "TaskDefaults": {},
+        "EncryptionConfig": { "AutoLockManagers": false },
+    });
+    if let Some(given) = req.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()) {
+        merge(&mut spec, &given);
+    }
+    let pools = req
+        .default_addr_pool
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| vec!["10.0.0.0/8".to_string()]);
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ClusterCommand::new(vec![
+        Op::Create {
+            id: cluster_id.to_string(),
+            attrs: Attrs::Cluster {
+                name: model::CLUSTER_NAME.to_string(),
+            },
+            spec,
+            status: json!({
+                "RootCa": { "Cert": ca.cert_pem(), "Key": ca.key_pem() },
+                "Tokens": {
+                    "Worker": JoinToken::new(ca).secret,
+                    "Manager": JoinToken::new(ca).secret,
+                },
+                "DefaultAddrPool": pools,
+                "SubnetSize": req.subnet_size.unwrap_or(24),
+                "DataPathPort": req.data_path_port.filter(|p| *p != 0).unwrap_or(4789),
+            }),
+        },
+        Op::Create {
+            id: node_id.to_string(),
+            attrs: Attrs::Node {
+                role: NodeRole::Manager,
+            },
+            spec: json!({ "Role": "manager", "Availability": "active", "Labels": {} }),
+            status: json!({
+                "Description": { "Hostname": hostname },
+                "Status": { "State": "ready", "Addr": host_of(advertise) },
+                "RaftId": 1,
+                "ManagerAddr": advertise,
+            }),
+        },
+    ])
+}
+
+/// Overlays the non-null fields of `given` on `base`.
+pub fn merge(base: &mut Value, given: &Value) {
+    match (base, given) {
+        (Value::Object(b), Value::Object(g)) => {
+            for (k, v) in g {
+                if v.is_null() {
+                    continue;
+                }
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, g) => *b = g.clone(),
+    }
+}
+
+/// `host` → `host:2377`; `host:port` unchanged.
+fn with_port(addr: &str) -> String {
+    let addr = addr.trim();
+    let has_port = match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        addr.to_string()
+    } else {
+        format!("{addr}:{DEFAULT_PORT}")
+    }
+}
+
+async fn bind(addr: &str) -> SwarmResult<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        SwarmError::InvalidArgument(format!(
+            "failed to listen on remote API address {addr}: {e}"
+        ))
+    })
+}
+
+/// The advertised `host:port`: the given address (its port, or the listen port), else the
+/// listen address when it names a host.
+fn advertise_addr(given: Option<&str>, listen: &str, port: u16) -> SwarmResult<String> {
+    let given = given.map(str::trim).filter(|a| !a.is_empty());
+    let host = match given {
+        Some(a) if a.parse::<std::net::SocketAddr>().is_ok() => return Ok(a.to_string()),
+        Some(a) => a.trim_matches(['[', ']']).to_string(),
+        None => host_of(listen),
+    };
+    let ip: std::net::IpAddr = host.parse().map_err(|_| {
+        SwarmError::InvalidArgument(format!(
+            "advertise address must be a non-zero IP address or network interface (with \
+             optional port number): {host:?} is not one (interface names are not supported)"
+        ))
+    })?;
+    if ip.is_unspecified() {
+        return Err(SwarmError::InvalidArgument(
+            "advertise address must be a non-zero IP address: use --advertise-addr to choose \
+             the address other nodes reach this one at"
+                .into(),
+        ));
+    }
+    Ok(std::net::SocketAddr::new(ip, port).to_string())
+}
+
+/// The local address this node reaches `remote` from (what it advertises by default).
+async fn local_ip_towards(remote: &str) -> SwarmResult<std::net::IpAddr> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(remote),
+    )
+    .await
+    .map_err(|_| SwarmError::Unavailable(format!("could not reach the manager at {remote}")))?
+    .map_err(|e| {
+        SwarmError::Unavailable(format!("could not reach the manager at {remote}: {e}"))
+    })?;
+    stream
+        .local_addr()
+        .map(|a| a.ip())
+        .map_err(|e| SwarmError::internal("local address", e))
+}
+
+/// Asks the managers to make this (joined, Raft-running) manager a voter.
+async fn add_self_as_manager(certs: &Certs, managers: &[String], node_id: &str) -> SwarmResult<()> {
+    let tls = client_tls(&certs.cert_pem, &certs.key_pem, &certs.ca_pem);
+    let mut last = String::from("no manager is known");
+    for addr in managers {
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+            .and_then(|e| e.tls_config(tls.clone()))
+            .map_err(|e| SwarmError::internal("manager address", e))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        let req = AddManagerRequest {
+            node_id: node_id.to_string(),
+        };
+        match rpc::call::<_, ()>(channel, Method::AddManager, &req, Duration::from_secs(60)).await {
+            Ok(()) => return Ok(()),
+            Err(s) => last = format!("{addr}: {}", s.message()),
+        }
+    }
+    Err(SwarmError::Unavailable(format!(
+        "could not join the managers' Raft group: {last}"
+    )))
+}
+
+/// The role of a node object.
+pub fn node_role(node: &berth_raft::Object) -> NodeRole {
+    match node.attrs {
+        Attrs::Node { role } => role,
+        _ => NodeRole::Worker,
+    }
+}
+
+/// Whether an object is the cluster object.
+pub fn is_cluster(o: &berth_raft::Object) -> bool {
+    o.kind() == ObjectKind::Cluster
+}
