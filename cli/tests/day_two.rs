@@ -34,7 +34,8 @@ impl Daemon {
             &config,
             format!(
                 "bridge-name = \"bc{tag}\"\nnft-table = \"berth_clitest_{tag}\"\n\
-                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n",
+                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n\
+                 allowed-registries = []\n",
                 150 + tag % 50
             ),
         )

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub registry_ca_files: Option<Vec<PathBuf>>,
     /// Docker's `<dir>/<host[:port]>/*.crt` per-registry CAs (default `/etc/docker/certs.d`).
     pub registry_certs_dir: Option<PathBuf>,
+    /// When set, the only registries contacted besides loopback ones.
+    pub allowed_registries: Option<Vec<String>>,
     /// The default network's bridge (`berth0`).
     pub bridge_name: Option<String>,
     /// The nftables table berthd owns (`berth`).
@@ -78,6 +80,7 @@ impl Config {
         let mut registry = RegistryConfig {
             insecure: file.insecure_registries.unwrap_or_default(),
             ca_files: file.registry_ca_files.unwrap_or_default(),
+            allowed: file.allowed_registries,
             ..RegistryConfig::default()
         };
         if let Some(dir) = file.registry_certs_dir {

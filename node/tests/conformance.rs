@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Groups that must pass in full today.
-const GROUPS: &[&str] = &["core", "exec", "volume", "network"];
+const GROUPS: &[&str] = &["core", "exec", "volume", "network", "swarm"];
 
 #[test]
 fn docker_cli_conformance_groups_pass() {

@@ -63,7 +63,8 @@ impl Daemon {
             &config,
             format!(
                 "bridge-name = \"bb{tag}\"\nnft-table = \"berth_bench_{tag}\"\n\
-                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n",
+                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n\
+                 allowed-registries = []\n",
                 200 + tag % 50
             ),
         )

@@ -21,7 +21,7 @@ pub const MISSED_HEARTBEATS: u32 = 3;
 /// The leader's memory of node heartbeats.
 #[derive(Debug)]
 pub struct Liveness {
-    period: Duration,
+    period: Mutex<Duration>,
     seen: Mutex<HashMap<String, Instant>>,
     since: Mutex<Option<Instant>>,
 }
@@ -30,7 +30,7 @@ impl Liveness {
     /// Liveness with heartbeats expected every `period`.
     pub fn new(period: Duration) -> Self {
         Liveness {
-            period,
+            period: Mutex::new(period),
             seen: Mutex::default(),
             since: Mutex::default(),
         }
@@ -38,7 +38,18 @@ impl Liveness {
 
     /// The heartbeat period.
     pub fn period(&self) -> Duration {
-        self.period
+        *self.period.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows the cluster's `Dispatcher.HeartbeatPeriod` (nanoseconds), when set.
+    pub fn follow(&self, cluster: Option<&Object>) {
+        let Some(ns) = cluster.and_then(|c| c.spec["Dispatcher"]["HeartbeatPeriod"].as_u64())
+        else {
+            return;
+        };
+        if ns >= 100_000_000 {
+            *self.period.lock().unwrap_or_else(PoisonError::into_inner) = Duration::from_nanos(ns);
+        }
     }
 
     /// Starts a term as leader: every node gets a full grace period from now.
@@ -72,7 +83,8 @@ impl Liveness {
     /// Marks down every ready node silent for too long.
     pub fn expire(&self, state: &ClusterState, at: DateTime<Utc>) -> Vec<ClusterCommand> {
         let now = Instant::now();
-        let limit = self.period * MISSED_HEARTBEATS;
+        self.follow(state.list(ObjectKind::Cluster).next());
+        let limit = self.period() * MISSED_HEARTBEATS;
         state
             .list(ObjectKind::Node)
             .filter(|n| n.status["Status"]["State"].as_str() == Some("ready"))

@@ -121,7 +121,8 @@ impl TestDaemon {
                 &p,
                 format!(
                     "log-level = \"debug\"\nbridge-name = \"{bridge}\"\nnft-table = \"{table}\"\n\
-                     default-address-pools = [{{ base = \"{pool}\", size = 24 }}]\n"
+                     default-address-pools = [{{ base = \"{pool}\", size = 24 }}]\n\
+                     allowed-registries = []\n"
                 ),
             )
             .unwrap();
@@ -261,6 +262,8 @@ impl Drop for TestDaemon {
             // killed by the test and not restarted: start again so containers get cleaned.
         }
         if self.child.is_some() {
+            // In a swarm the agent would bring task containers back; leaving removes them.
+            let _ = self.try_request("POST", "/swarm/leave?force=1", b"");
             self.remove_all();
         }
         if let Some(mut c) = self.child.take() {

@@ -158,9 +158,15 @@ impl Runner {
         err: Option<&str>,
         container: Option<Value>,
     ) {
+        // A final state is final: a later look at the stopped container must not turn a
+        // failure into a shutdown (which would skip the restart delay).
+        if is_terminal(observed(task)) {
+            return;
+        }
         {
             let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
-            if reported.get(&task.id).map(String::as_str) == Some(state) {
+            let before = reported.get(&task.id).map(String::as_str);
+            if before == Some(state) || before.is_some_and(is_terminal) {
                 return;
             }
             reported.insert(task.id.clone(), state.to_string());

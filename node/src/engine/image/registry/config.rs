@@ -20,6 +20,10 @@ pub struct RegistryConfig {
     pub ca_files: Vec<PathBuf>,
     /// Directory of `<host[:port]>/*.crt` CA files trusted for that registry only.
     pub certs_dir: PathBuf,
+    /// When set, the only registries the daemon contacts besides loopback ones (`host`,
+    /// `host:port` or CIDR); others are refused before any connection. Tests and air-gapped
+    /// hosts set it so that nothing reaches a public registry.
+    pub allowed: Option<Vec<String>>,
 }
 
 impl Default for RegistryConfig {
@@ -28,6 +32,7 @@ impl Default for RegistryConfig {
             insecure: Vec::new(),
             ca_files: Vec::new(),
             certs_dir: PathBuf::from(DEFAULT_CERTS_DIR),
+            allowed: None,
         }
     }
 }
@@ -47,6 +52,30 @@ impl RegistryConfig {
                     .parse::<IpAddr>()
                     .is_ok_and(|ip| cidr_contains(entry, ip))
         })
+    }
+
+    /// Refuses a registry outside `allowed` (loopback registries are always allowed).
+    pub fn check_allowed(&self, registry: &str) -> Result<()> {
+        let Some(allowed) = &self.allowed else {
+            return Ok(());
+        };
+        let host = host_of(registry);
+        let ok = host == "localhost"
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            || allowed.iter().any(|entry| {
+                entry == registry
+                    || entry == host
+                    || host
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| cidr_contains(entry, ip))
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(EngineError::InvalidArgument(format!(
+                "registry {registry} is not in this daemon's allowed-registries"
+            )))
+        }
     }
 
     /// PEM bytes of every CA certificate trusted for `registry` beyond the system roots.
@@ -115,6 +144,25 @@ fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_allowed_and_loopback_registries_are_contacted_when_a_list_is_set() {
+        let open = RegistryConfig::default();
+        assert!(open.check_allowed("docker.io").is_ok());
+        let cfg = RegistryConfig {
+            allowed: Some(vec!["reg.lan:5000".into(), "10.0.0.0/8".into()]),
+            ..RegistryConfig::default()
+        };
+        assert!(cfg.check_allowed("127.0.0.1:5000").is_ok());
+        assert!(cfg.check_allowed("localhost:5000").is_ok());
+        assert!(cfg.check_allowed("reg.lan:5000").is_ok());
+        assert!(cfg.check_allowed("10.1.2.3:443").is_ok());
+        let err = cfg.check_allowed("docker.io").unwrap_err().to_string();
+        assert!(
+            err.contains("docker.io") && err.contains("allowed-registries"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn loopback_registries_are_insecure_and_others_only_when_listed() {

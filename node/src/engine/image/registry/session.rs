@@ -51,6 +51,7 @@ impl Session {
         op: Operation,
     ) -> Result<Session> {
         let registry = reference.domain().to_string();
+        cfg.check_allowed(&registry)?;
         let repo = oci_client::Reference::with_tag(
             registry.clone(),
             reference.path().to_string(),

@@ -1,0 +1,386 @@
+//! Swarm mode against real daemons on loopback: a one-node swarm running, scaling, updating,
+//! restarting and removing a service; Docker's errors; two daemons joined with tokens (wrong
+//! secret and wrong CA refused), a service spread over both, drain, and a dead node's tasks
+//! moving; a certificate from another cluster refused on the swarm port.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, TestDaemon};
+use serde_json::{json, Value};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// `swarm init` on loopback with an ephemeral port and a 1 s heartbeat; returns the node id.
+fn init(d: &TestDaemon) -> String {
+    let r = d.req(
+        "POST",
+        "/swarm/init",
+        &json!({
+            "ListenAddr": "127.0.0.1:0",
+            "AdvertiseAddr": "127.0.0.1",
+            "Spec": { "Dispatcher": { "HeartbeatPeriod": 1_000_000_000u64 } },
+        })
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "init: {}", r.text());
+    r.json().as_str().unwrap().to_string()
+}
+
+fn service_spec(name: &str, replicas: u64) -> Value {
+    json!({
+        "Name": name,
+        "TaskTemplate": {
+            "ContainerSpec": { "Image": "busybox:latest", "Args": ["sleep", "600"],
+                               "StopGracePeriod": 1_000_000_000u64 },
+            "RestartPolicy": { "Condition": "any", "Delay": 100_000_000u64 },
+        },
+        "Mode": { "Replicated": { "Replicas": replicas } },
+    })
+}
+
+fn create_service(d: &TestDaemon, spec: &Value) -> String {
+    let r = d.req("POST", "/services/create", &spec.to_string());
+    assert_eq!(r.status, 201, "service create: {}", r.text());
+    r.json()["ID"].as_str().unwrap().to_string()
+}
+
+fn service(d: &TestDaemon, id: &str) -> Value {
+    let r = d.req("GET", &format!("/services/{id}"), "");
+    assert_eq!(r.status, 200, "service inspect: {}", r.text());
+    r.json()
+}
+
+fn update_service(d: &TestDaemon, id: &str, change: impl FnOnce(&mut Value)) {
+    let svc = service(d, id);
+    let mut spec = svc["Spec"].clone();
+    change(&mut spec);
+    let version = svc["Version"]["Index"].as_u64().unwrap();
+    let r = d.req(
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        &spec.to_string(),
+    );
+    assert_eq!(r.status, 200, "service update: {}", r.text());
+}
+
+/// Running containers of a service on this daemon.
+fn running(d: &TestDaemon, service: &str) -> Vec<Value> {
+    let filters = common::urlencode(
+        &json!({ "label": [format!("com.docker.swarm.service.name={service}")] }).to_string(),
+    );
+    let r = d.req("GET", &format!("/containers/json?filters={filters}"), "");
+    assert_eq!(r.status, 200);
+    r.json().as_array().unwrap().clone()
+}
+
+fn tasks(d: &TestDaemon, service: &str) -> Vec<Value> {
+    let filters = common::urlencode(&json!({ "service": [service] }).to_string());
+    let r = d.req("GET", &format!("/tasks?filters={filters}"), "");
+    assert_eq!(r.status, 200, "tasks: {}", r.text());
+    r.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
+    require_root!();
+    let d = TestDaemon::start("swarm1");
+    d.import_busybox();
+    let node_id = init(&d);
+
+    let info = d.req("GET", "/info", "").json();
+    assert_eq!(info["Swarm"]["LocalNodeState"], "active");
+    assert_eq!(info["Swarm"]["NodeID"], node_id.as_str());
+    assert_eq!(info["Swarm"]["ControlAvailable"], true);
+    let swarm = d.req("GET", "/swarm", "").json();
+    let worker_token = swarm["JoinTokens"]["Worker"].as_str().unwrap();
+    assert!(worker_token.starts_with("SWMTKN-1-"), "{worker_token}");
+    assert_ne!(
+        swarm["JoinTokens"]["Worker"],
+        swarm["JoinTokens"]["Manager"]
+    );
+    let nodes = d.req("GET", "/nodes", "").json();
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
+    assert_eq!(nodes[0]["Status"]["State"], "ready");
+    assert_eq!(nodes[0]["ManagerStatus"]["Leader"], true);
+
+    let id = create_service(&d, &service_spec("web", 3));
+    assert!(
+        wait_until(LONG, || running(&d, "web").len() == 3),
+        "3 replicas never ran"
+    );
+    let names: Vec<String> = running(&d, "web")
+        .iter()
+        .map(|c| c["Names"][0].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.iter().all(|n| n.starts_with("/web.")), "{names:?}");
+    let listed = d.req("GET", "/services?status=true", "").json();
+    assert_eq!(listed[0]["ServiceStatus"]["DesiredTasks"], 3);
+
+    update_service(&d, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(5));
+    assert!(
+        wait_until(LONG, || running(&d, "web").len() == 5),
+        "never scaled to 5"
+    );
+    update_service(&d, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(2));
+    assert!(
+        wait_until(LONG, || running(&d, "web").len() == 2),
+        "never scaled to 2"
+    );
+
+    update_service(&d, &id, |s| {
+        s["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["BERTH_UPDATE=2"])
+    });
+    let updated = |d: &TestDaemon| {
+        let cs = running(d, "web");
+        cs.len() == 2
+            && cs.iter().all(|c| {
+                let env = d.inspect(c["Id"].as_str().unwrap())["Config"]["Env"].clone();
+                env.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "BERTH_UPDATE=2")
+            })
+    };
+    assert!(
+        wait_until(LONG, || updated(&d)),
+        "rolling update never finished"
+    );
+    assert!(
+        wait_until(LONG, || service(&d, &id)["UpdateStatus"]["State"]
+            == "completed"),
+        "update status never completed: {}",
+        service(&d, &id)["UpdateStatus"]
+    );
+
+    // A killed task container is replaced by a new task in the same slot.
+    let victim = running(&d, "web")[0]["Id"].as_str().unwrap().to_string();
+    let r = d.req("POST", &format!("/containers/{victim}/kill"), "");
+    assert_eq!(r.status, 204);
+    assert!(
+        wait_until(LONG, || {
+            let cs = running(&d, "web");
+            cs.len() == 2 && cs.iter().all(|c| c["Id"] != victim.as_str())
+        }),
+        "the killed task was not replaced"
+    );
+    assert!(tasks(&d, "web")
+        .iter()
+        .any(|t| t["Status"]["State"] == "failed" && t["DesiredState"] == "shutdown"));
+
+    let r = d.req("DELETE", &format!("/services/{id}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_until(LONG, || running(&d, "web").is_empty()),
+        "containers outlived the service"
+    );
+    let r = d.req("POST", "/swarm/leave?force=1", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(d.req("GET", "/swarm", "").status, 503);
+}
+
+#[test]
+fn swarm_requests_fail_with_dockers_codes_and_messages() {
+    require_root!();
+    let d = TestDaemon::start("swarm2");
+    let r = d.req("GET", "/services", "");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("docker swarm init"), "{}", r.text());
+    assert_eq!(d.req("POST", "/swarm/leave", "").status, 503);
+    let r = d.req(
+        "POST",
+        "/swarm/join",
+        &json!({ "RemoteAddrs": ["127.0.0.1:1"], "JoinToken": "SWMTKN-1-nope" }).to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("invalid join token"), "{}", r.text());
+
+    init(&d);
+    let r = d.req(
+        "POST",
+        "/swarm/init",
+        &json!({ "ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1" }).to_string(),
+    );
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("already part of a swarm"), "{}", r.text());
+    assert_eq!(d.req("POST", "/services/create", "{not json").status, 400);
+    let r = d.req(
+        "POST",
+        "/services/create",
+        &json!({ "Name": "x" }).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("image reference must be provided"),
+        "{}",
+        r.text()
+    );
+    let mut bad = service_spec("bad", 1);
+    bad["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.labels.zone=a"] });
+    assert_eq!(
+        d.req("POST", "/services/create", &bad.to_string()).status,
+        400
+    );
+
+    let id = create_service(&d, &service_spec("dup", 0));
+    let r = d.req(
+        "POST",
+        "/services/create",
+        &service_spec("dup", 0).to_string(),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let v = service(&d, &id)["Version"]["Index"].as_u64().unwrap();
+    let r = d.req(
+        "POST",
+        &format!("/services/{id}/update?version={}", v + 1000),
+        &service_spec("dup", 1).to_string(),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("update out of sequence"), "{}", r.text());
+    assert_eq!(d.req("GET", "/services/nosuchservice", "").status, 404);
+    assert_eq!(d.req("DELETE", "/services/nosuchservice", "").status, 404);
+    assert_eq!(d.req("GET", "/nodes/nosuchnode", "").status, 404);
+    let r = d.req("POST", "/swarm/leave", "");
+    assert!(r.text().contains("--force"), "{}", r.text());
+    assert_eq!(
+        d.req("GET", "/swarm", "").status,
+        200,
+        "a refused leave left"
+    );
+}
+
+#[test]
+fn two_daemons_join_with_tokens_spread_a_service_and_move_a_dead_nodes_tasks() {
+    require_root!();
+    let a = TestDaemon::start("swarm3a");
+    let mut b = TestDaemon::start("swarm3b");
+    a.import_busybox();
+    b.import_busybox();
+    init(&a);
+    let swarm = a.req("GET", "/swarm", "").json();
+    let token = swarm["JoinTokens"]["Worker"].as_str().unwrap().to_string();
+    let addr = a.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let join = |token: &str| {
+        b.req(
+            "POST",
+            "/swarm/join",
+            &json!({ "ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1",
+                     "RemoteAddrs": [addr], "JoinToken": token })
+            .to_string(),
+        )
+    };
+    let (prefix, _) = token.rsplit_once('-').unwrap();
+    let r = join(&format!("{prefix}-0000000000000000000000000"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("valid join token"), "{}", r.text());
+    let other_ca = format!(
+        "SWMTKN-1-{}-{}",
+        "1".repeat(50),
+        token.rsplit_once('-').unwrap().1
+    );
+    let r = join(&other_ca);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("does not match fingerprint"),
+        "{}",
+        r.text()
+    );
+    let r = join(&token);
+    assert_eq!(r.status, 200, "join: {}", r.text());
+    assert_eq!(
+        b.req("GET", "/services", "").status,
+        503,
+        "a worker answered"
+    );
+
+    let ready = |a: &TestDaemon| {
+        let nodes = a.req("GET", "/nodes", "").json();
+        nodes.as_array().unwrap().len() == 2
+            && nodes
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["Status"]["State"] == "ready")
+    };
+    assert!(
+        wait_until(LONG, || ready(&a)),
+        "the worker never became ready"
+    );
+    let worker_id = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = a.req("DELETE", &format!("/nodes/{worker_id}"), "");
+    assert_eq!(r.status, 400, "a ready node was removed: {}", r.text());
+
+    let id = create_service(&a, &service_spec("spread", 4));
+    assert!(
+        wait_until(LONG, || running(&a, "spread").len() == 2
+            && running(&b, "spread").len() == 2),
+        "4 replicas did not spread 2 + 2: {} + {}",
+        running(&a, "spread").len(),
+        running(&b, "spread").len()
+    );
+
+    // Drain the worker: its tasks move to the manager.
+    let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
+    let mut spec = node["Spec"].clone();
+    spec["Availability"] = json!("drain");
+    let r = a.req(
+        "POST",
+        &format!(
+            "/nodes/{worker_id}/update?version={}",
+            node["Version"]["Index"]
+        ),
+        &spec.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_until(LONG, || running(&a, "spread").len() == 4
+            && running(&b, "spread").is_empty()),
+        "drain did not move the tasks"
+    );
+    let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
+    let mut spec = node["Spec"].clone();
+    spec["Availability"] = json!("active");
+    let r = a.req(
+        "POST",
+        &format!(
+            "/nodes/{worker_id}/update?version={}",
+            node["Version"]["Index"]
+        ),
+        &spec.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    update_service(&a, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(6));
+    assert!(
+        wait_until(LONG, || running(&b, "spread").len() >= 2),
+        "the reactivated worker got no tasks"
+    );
+
+    // The worker dies: the manager marks it down and runs all six.
+    b.kill9();
+    assert!(
+        wait_until(LONG, || {
+            a.req("GET", &format!("/nodes/{worker_id}"), "").json()["Status"]["State"] == "down"
+        }),
+        "the dead worker was never marked down"
+    );
+    assert!(
+        wait_until(LONG, || running(&a, "spread").len() == 6),
+        "the dead worker's tasks were not rescheduled"
+    );
+    let r = a.req("DELETE", &format!("/nodes/{worker_id}"), "");
+    assert_eq!(r.status, 200, "removing a down node: {}", r.text());
+    b.spawn();
+}
