@@ -384,3 +384,255 @@ fn two_daemons_join_with_tokens_spread_a_service_and_move_a_dead_nodes_tasks() {
     assert_eq!(r.status, 200, "removing a down node: {}", r.text());
     b.spawn();
 }
+
+/// Joins `d` to the swarm of `manager` with the worker or manager token.
+fn join(d: &TestDaemon, manager: &TestDaemon, as_manager: bool) {
+    let swarm = manager.req("GET", "/swarm", "").json();
+    let token = if as_manager {
+        swarm["JoinTokens"]["Manager"].clone()
+    } else {
+        swarm["JoinTokens"]["Worker"].clone()
+    };
+    let addr = manager.req("GET", "/info", "").json()["Swarm"]["NodeAddr"].clone();
+    let managers = manager.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"].clone();
+    let remote = managers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Addr"].as_str().unwrap().to_string())
+        .find(|a| a.starts_with(addr.as_str().unwrap()))
+        .unwrap();
+    let r = d.req(
+        "POST",
+        "/swarm/join",
+        &json!({ "ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1",
+                 "RemoteAddrs": [remote], "JoinToken": token })
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "join: {}", r.text());
+}
+
+fn leader(ds: &[&TestDaemon]) -> Option<usize> {
+    ds.iter().position(|d| {
+        let id = d
+            .try_request("GET", "/info", b"")
+            .ok()
+            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok());
+        let Some(id) = id.and_then(|i| i["Swarm"]["NodeID"].as_str().map(str::to_string)) else {
+            return false;
+        };
+        d.try_request("GET", &format!("/nodes/{id}"), b"")
+            .ok()
+            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .is_some_and(|n| n["ManagerStatus"]["Leader"] == true)
+    })
+}
+
+#[test]
+fn three_managers_survive_the_leader_and_keep_every_acknowledged_change() {
+    require_root!();
+    let mut ds = vec![
+        TestDaemon::start("swarm4a"),
+        TestDaemon::start("swarm4b"),
+        TestDaemon::start("swarm4c"),
+    ];
+    for d in &ds {
+        d.import_busybox();
+    }
+    init(&ds[0]);
+    join(&ds[1], &ds[0], true);
+    join(&ds[2], &ds[0], true);
+    let managers = |d: &TestDaemon| {
+        d.req("GET", "/nodes", "")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["ManagerStatus"]["Reachability"] == "reachable")
+            .count()
+    };
+    assert!(
+        wait_until(LONG, || managers(&ds[0]) == 3),
+        "3 managers never reachable"
+    );
+    // A write through a follower is forwarded to the leader.
+    let id = create_service(&ds[1], &service_spec("ha", 3));
+    let total = |ds: &[TestDaemon], skip: Option<usize>| {
+        ds.iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, d)| running(d, "ha").len())
+            .sum::<usize>()
+    };
+    assert!(
+        wait_until(LONG, || total(&ds, None) == 3),
+        "3 replicas never ran"
+    );
+
+    let refs: Vec<&TestDaemon> = ds.iter().collect();
+    let old = leader(&refs).expect("no leader");
+    drop(refs);
+    ds[old].kill9();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let new_leader = wait_until(LONG, || {
+        let refs: Vec<&TestDaemon> = survivors.iter().map(|i| &ds[*i]).collect();
+        leader(&refs).is_some()
+    });
+    assert!(new_leader, "no new leader after the old one died");
+    let s = &ds[survivors[0]];
+    // Acknowledged before the failover: still there; and the cluster keeps converging.
+    assert_eq!(service(s, &id)["Spec"]["Name"], "ha");
+    update_service(s, &id, |spec| {
+        spec["Mode"]["Replicated"]["Replicas"] = json!(5)
+    });
+    assert!(
+        wait_until(LONG, || total(&ds, Some(old)) >= 5),
+        "no convergence after the failover: {}",
+        total(&ds, Some(old))
+    );
+    let listed = s.req("GET", "/services", "").json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["Spec"]["Mode"]["Replicated"]["Replicas"], 5);
+    // The old leader comes back as a follower and catches up.
+    ds[old].spawn();
+    assert!(
+        wait_until(LONG, || {
+            ds[old]
+                .try_request("GET", &format!("/services/{id}"), b"")
+                .ok()
+                .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+                .is_some_and(|v| v["Spec"]["Mode"]["Replicated"]["Replicas"] == 5)
+        }),
+        "the restarted manager did not catch up"
+    );
+}
+
+fn node_update(d: &TestDaemon, node_id: &str, change: impl FnOnce(&mut Value)) {
+    let node = d.req("GET", &format!("/nodes/{node_id}"), "").json();
+    let mut spec = node["Spec"].clone();
+    change(&mut spec);
+    let r = d.req(
+        "POST",
+        &format!(
+            "/nodes/{node_id}/update?version={}",
+            node["Version"]["Index"]
+        ),
+        &spec.to_string(),
+    );
+    assert_eq!(r.status, 200, "node update: {}", r.text());
+}
+
+#[test]
+fn global_services_constraints_rolling_updates_and_rollback() {
+    require_root!();
+    let a = TestDaemon::start("swarm5a");
+    let b = TestDaemon::start("swarm5b");
+    a.import_busybox();
+    b.import_busybox();
+    init(&a);
+    let mut global = service_spec("everywhere", 0);
+    global["Mode"] = json!({ "Global": {} });
+    create_service(&a, &global);
+    assert!(
+        wait_until(LONG, || running(&a, "everywhere").len() == 1),
+        "global task on a"
+    );
+    join(&b, &a, false);
+    assert!(
+        wait_until(LONG, || running(&b, "everywhere").len() == 1),
+        "a node that joined later got no global task"
+    );
+    let worker = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    node_update(&a, &worker, |s| s["Labels"] = json!({ "zone": "a" }));
+    let mut zoned = service_spec("zoned", 2);
+    zoned["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.labels.zone==a"] });
+    create_service(&a, &zoned);
+    assert!(
+        wait_until(LONG, || running(&b, "zoned").len() == 2),
+        "the constraint was not honoured"
+    );
+    assert!(running(&a, "zoned").is_empty());
+    let mut nowhere = service_spec("nowhere", 1);
+    nowhere["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.labels.zone==mars"] });
+    create_service(&a, &nowhere);
+    assert!(
+        wait_until(LONG, || tasks(&a, "nowhere").iter().any(|t| {
+            t["Status"]["State"] == "pending"
+                && t["Status"]["Err"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("no suitable node"))
+        })),
+        "an unsatisfiable task is not pending with the scheduler's explanation: {:?}",
+        tasks(&a, "nowhere")
+    );
+
+    let mut rolling = service_spec("rolling", 4);
+    rolling["UpdateConfig"] = json!({ "Parallelism": 2, "Order": "stop-first" });
+    rolling["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["V=1"]);
+    let id = create_service(&a, &rolling);
+    let all_env = |want: &str| {
+        let cs: Vec<(String, &TestDaemon)> = running(&a, "rolling")
+            .iter()
+            .map(|c| (c["Id"].as_str().unwrap().to_string(), &a))
+            .chain(
+                running(&b, "rolling")
+                    .iter()
+                    .map(|c| (c["Id"].as_str().unwrap().to_string(), &b)),
+            )
+            .collect();
+        cs.len() == 4
+            && cs.iter().all(|(id, d)| {
+                d.inspect(id)["Config"]["Env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == want)
+            })
+    };
+    assert!(wait_until(LONG, || all_env("V=1")), "4 replicas with V=1");
+    let before: Vec<String> = tasks(&a, "rolling")
+        .iter()
+        .map(|t| t["ID"].as_str().unwrap().to_string())
+        .collect();
+    update_service(&a, &id, |s| {
+        s["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["V=2"])
+    });
+    assert!(
+        wait_until(LONG, || all_env("V=2")),
+        "the rolling update did not finish"
+    );
+    let live: Vec<Value> = tasks(&a, "rolling")
+        .into_iter()
+        .filter(|t| t["DesiredState"] == "running")
+        .collect();
+    assert_eq!(live.len(), 4);
+    assert!(
+        live.iter()
+            .all(|t| !before.contains(&t["ID"].as_str().unwrap().to_string())),
+        "a task was not replaced"
+    );
+    let svc = service(&a, &id);
+    let r = a.req(
+        "POST",
+        &format!(
+            "/services/{id}/update?version={}&rollback=previous",
+            svc["Version"]["Index"]
+        ),
+        &svc["Spec"].to_string(),
+    );
+    assert_eq!(r.status, 200, "rollback: {}", r.text());
+    assert!(
+        wait_until(LONG, || all_env("V=1")),
+        "the rollback did not restore V=1"
+    );
+    assert!(
+        wait_until(LONG, || service(&a, &id)["UpdateStatus"]["State"]
+            == "rollback_completed"),
+        "rollback status: {}",
+        service(&a, &id)["UpdateStatus"]
+    );
+}
