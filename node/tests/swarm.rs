@@ -636,3 +636,70 @@ fn global_services_constraints_rolling_updates_and_rollback() {
         service(&a, &id)["UpdateStatus"]
     );
 }
+
+#[test]
+fn a_worker_is_promoted_to_manager_and_demoted_back() {
+    require_root!();
+    let a = TestDaemon::start("swarm6a");
+    let b = TestDaemon::start("swarm6b");
+    let manager_id = init(&a);
+    join(&b, &a, false);
+    let worker_id = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = {
+        let node = a.req("GET", &format!("/nodes/{manager_id}"), "").json();
+        let mut spec = node["Spec"].clone();
+        spec["Role"] = json!("worker");
+        a.req(
+            "POST",
+            &format!(
+                "/nodes/{manager_id}/update?version={}",
+                node["Version"]["Index"]
+            ),
+            &spec.to_string(),
+        )
+    };
+    assert_eq!(r.status, 400, "the last manager was demoted: {}", r.text());
+    assert!(r.text().contains("last manager"), "{}", r.text());
+
+    // The worker must have reported its swarm address before it can be promoted.
+    assert!(
+        wait_until(LONG, || a
+            .req("GET", &format!("/nodes/{worker_id}"), "")
+            .json()["Status"]["State"]
+            == "ready"),
+        "the worker never became ready"
+    );
+    node_update(&a, &worker_id, |s| s["Role"] = json!("manager"));
+    assert!(
+        wait_until(LONG, || b.req("GET", "/swarm", "").status == 200),
+        "the promoted node never served manager requests"
+    );
+    assert!(
+        wait_until(LONG, || {
+            let nodes = b.req("GET", "/nodes", "").json();
+            nodes.as_array().is_some_and(|ns| {
+                ns.iter()
+                    .filter(|n| n["ManagerStatus"]["Reachability"] == "reachable")
+                    .count()
+                    == 2
+            })
+        }),
+        "two reachable managers never listed"
+    );
+    // A write through the new manager commits.
+    create_service(&b, &service_spec("after-promotion", 0));
+    assert_eq!(a.req("GET", "/services/after-promotion", "").status, 200);
+
+    node_update(&a, &worker_id, |s| s["Role"] = json!("worker"));
+    assert!(
+        wait_until(LONG, || b.req("GET", "/swarm", "").status == 503),
+        "the demoted node still answers as a manager"
+    );
+    let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
+    assert_eq!(node["Spec"]["Role"], "worker");
+    assert!(node["ManagerStatus"].is_null(), "{node}");
+    create_service(&a, &service_spec("after-demotion", 0));
+}

@@ -123,12 +123,18 @@ pub fn set_node_state(
 }
 
 /// The write a session makes when the node's reported state differs from the store's.
-pub fn session_update(node: &Object, description: &Value, addr: &str) -> Option<ClusterCommand> {
+pub fn session_update(
+    node: &Object,
+    description: &Value,
+    addr: &str,
+    advertise: &str,
+) -> Option<ClusterCommand> {
     let status = &node.status;
     let ready = status["Status"]["State"].as_str() == Some("ready");
     if ready
         && status["Status"]["Addr"].as_str() == Some(addr)
         && &status["Description"] == description
+        && (advertise.is_empty() || status["AdvertiseAddr"].as_str() == Some(advertise))
     {
         return None;
     }
@@ -138,6 +144,9 @@ pub fn session_update(node: &Object, description: &Value, addr: &str) -> Option<
     }
     new["Description"] = description.clone();
     new["Status"] = json!({ "State": "ready", "Addr": addr });
+    if !advertise.is_empty() {
+        new["AdvertiseAddr"] = json!(advertise);
+    }
     Some(ClusterCommand::single(Op::UpdateStatus {
         kind: ObjectKind::Node,
         id: node.id.clone(),

@@ -18,8 +18,8 @@ use super::error::SwarmError;
 use super::manager::Manager;
 use super::model::new_id;
 use super::rpc::{
-    decode, encode, AddManagerRequest, JoinReply, JoinRequest, Method, ReportRequest, SessionReply,
-    SessionRequest, NOT_LEADER,
+    decode, encode, AddManagerRequest, JoinReply, JoinRequest, Method, RenewReply, RenewRequest,
+    ReportRequest, SessionReply, SessionRequest, NOT_LEADER,
 };
 
 /// How long node certificates are valid (Docker's default: 90 days).
@@ -46,12 +46,14 @@ impl super::rpc::Handler for Handler {
     ) -> BoxFuture<Vec<u8>, Status> {
         let manager = self.manager.upgrade();
         Box::pin(async move {
-            let m = manager.ok_or_else(|| Status::unavailable("the manager is stopping"))?;
+            let m: Arc<Manager> =
+                manager.ok_or_else(|| Status::unavailable("the manager is stopping"))?;
             match method {
                 Method::Join => encode(&join(&m, decode(&data)?).await?),
                 Method::AddManager => encode(&add_manager(&m, decode(&data)?, &certs).await?),
                 Method::Session => encode(&session(&m, decode(&data)?, &certs).await?),
                 Method::Report => encode(&report(&m, decode(&data)?, &certs).await?),
+                Method::Renew => encode(&renew(&m, decode(&data)?, &certs).await?),
             }
         })
     }
@@ -191,8 +193,53 @@ pub fn host_of(addr: &str) -> String {
         .to_string()
 }
 
+async fn renew(
+    m: &Arc<Manager>,
+    req: RenewRequest,
+    certs: &[CertificateDer<'static>],
+) -> Result<RenewReply, Status> {
+    authenticate(m, certs, &req.node_id)?;
+    // Only the leader's copy is sure to hold the role just changed.
+    require_leader(m)?;
+    let node = authenticate(m, certs, &req.node_id)?;
+    let cluster = m
+        .cluster()
+        .ok_or_else(|| Status::unavailable("the swarm is still starting"))?;
+    let ca = cluster_ca(&cluster)?;
+    let manager = super::node_role(&node) == NodeRole::Manager;
+    let role = if manager {
+        CertRole::Manager
+    } else {
+        CertRole::Worker
+    };
+    let cert_pem = ca
+        .issue(
+            &node.id,
+            role,
+            &req.public_key_der,
+            &cluster.id,
+            CERT_VALIDITY,
+        )
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    Ok(RenewReply {
+        cert_pem,
+        ca_pem: ca.cert_pem().to_string(),
+        manager,
+        raft_id: node.status["RaftId"].as_u64().filter(|_| manager),
+        managers: m.read(manager_addrs),
+    })
+}
+
+fn cluster_ca(cluster: &Object) -> Result<RootCa, Status> {
+    RootCa::from_pem(
+        cluster.status["RootCa"]["Cert"].as_str().unwrap_or(""),
+        cluster.status["RootCa"]["Key"].as_str().unwrap_or(""),
+    )
+    .map_err(|e| Status::internal(format!("cluster CA: {e}")))
+}
+
 /// A Raft id above every member, retired id and id already handed to a joining manager.
-async fn next_raft_id(m: &Manager) -> Result<u64, SwarmError> {
+pub async fn next_raft_id(m: &Manager) -> Result<u64, SwarmError> {
     let next = m.raft.next_member_id().await?;
     let reserved = m.read(|s| {
         s.list(ObjectKind::Node)
@@ -239,7 +286,7 @@ async fn session(
     let node = authenticate(m, certs, &req.node_id)?;
     require_leader(m)?;
     m.liveness.beat(&req.node_id);
-    if let Some(update) = session_update(&node, &req.description, &req.addr) {
+    if let Some(update) = session_update(&node, &req.description, &req.addr, &req.advertise) {
         m.write_all(vec![update]).await;
     }
     let period = m.liveness.period();

@@ -8,6 +8,7 @@
 //! `ops` (what the API asks of a manager), `local` (the node's own files).
 
 pub mod agent;
+mod bootstrap;
 pub mod ca;
 pub mod dispatcher;
 pub mod error;
@@ -18,27 +19,31 @@ pub mod model;
 pub mod ops;
 pub mod orchestrator;
 pub mod placement;
+mod roles;
 pub mod rpc;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use berth_raft::{Attrs, ClusterCommand, NodeRole, ObjectKind, Op};
+use berth_raft::{Attrs, NodeRole, ObjectKind};
 use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
-use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 use crate::engine::Engine;
 use agent::{Agent, AgentStart};
-use ca::{client_tls, pinned_channel, CertRole, JoinToken, NodeKey, RootCa};
+pub use bootstrap::merge;
+use bootstrap::{
+    add_self_as_manager, advertise_addr, bind, bootstrap_objects, leave_refusal, local_ip_towards,
+    with_port,
+};
+use ca::{pinned_channel, CertRole, JoinToken, NodeKey, RootCa};
 use error::{SwarmError, SwarmResult};
 pub use handler::host_of;
 use handler::CERT_VALIDITY;
 use local::{Certs, LocalState, SwarmDir};
 use manager::{Manager, ManagerStart};
 use model::new_id;
-use rpc::{AddManagerRequest, JoinReply, JoinRequest, Method};
+use rpc::{JoinReply, JoinRequest, Method};
 
 /// The swarm port when none is given.
 pub const DEFAULT_PORT: u16 = 2377;
@@ -64,6 +69,7 @@ impl Member {
 
 /// The daemon's swarm handle.
 pub struct Swarm {
+    me: std::sync::Weak<Swarm>,
     engine: Arc<Engine>,
     dir: SwarmDir,
     heartbeat: Duration,
@@ -81,7 +87,8 @@ impl Swarm {
     /// The handle of a daemon whose data root is `data_root`; not in a swarm until `restore`,
     /// `init` or `join`.
     pub fn new(engine: Arc<Engine>, data_root: &Path) -> Arc<Swarm> {
-        Arc::new(Swarm {
+        Arc::new_cyclic(|me| Swarm {
+            me: me.clone(),
             engine,
             dir: SwarmDir::new(data_root),
             heartbeat: Duration::from_secs(5),
@@ -136,17 +143,25 @@ impl Swarm {
             }
             _ => None,
         };
-        self.activate(state, certs, manager).await;
+        self.activate(state, certs, manager);
         Ok(())
     }
 
-    async fn activate(&self, state: LocalState, certs: Certs, manager: Option<Arc<Manager>>) {
+    fn activate(&self, state: LocalState, certs: Certs, manager: Option<Arc<Manager>>) {
+        let (node_tx, node_rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(roles::role_loop(
+            self.me.clone(),
+            node_rx,
+            certs.cert_pem.clone(),
+        ));
         let agent = Agent::start(AgentStart {
             node_id: state.node_id.clone(),
             certs,
             managers: state.managers.clone(),
             engine: self.engine.clone(),
             addr: host_of(&state.advertise_addr),
+            advertise: state.advertise_addr.clone(),
+            node_tx,
         });
         self.set_member(Some(Arc::new(Member {
             state: Mutex::new(state),
@@ -231,7 +246,7 @@ impl Swarm {
             let _ = self.dir.erase();
             return Err(SwarmError::internal("save swarm state", e));
         }
-        self.activate(state, certs, Some(manager)).await;
+        self.activate(state, certs, Some(manager));
         Ok(node_id)
     }
 
@@ -342,7 +357,7 @@ impl Swarm {
         self.dir
             .save(&state, &certs)
             .map_err(|e| SwarmError::internal("save swarm state", e))?;
-        self.activate(state, certs, manager).await;
+        self.activate(state, certs, manager);
         Ok(())
     }
 
@@ -405,195 +420,6 @@ impl Swarm {
             m.stop().await;
         }
     }
-}
-
-fn leave_refusal(managers: usize) -> String {
-    if managers <= 1 {
-        "You are attempting to leave the swarm on a node that is participating as a manager. \
-         Removing the last manager erases all current state of the swarm. Use `--force` to \
-         ignore this message."
-            .to_string()
-    } else {
-        format!(
-            "You are attempting to leave the swarm on a node that is participating as a \
-             manager. Removing this node leaves {} managers out of {managers}. Use `--force` to \
-             ignore this message.",
-            managers - 1
-        )
-    }
-}
-
-/// The cluster object and this node's object, written at `init`.
-fn bootstrap_objects(
-    req: &SwarmInitRequest,
-    ca: &RootCa,
-    cluster_id: &str,
-    node_id: &str,
-    advertise: &str,
-) -> ClusterCommand {
-    let mut spec = json!({
-        "Name": "default",
-        "Labels": {},
-        "Orchestration": { "TaskHistoryRetentionLimit": 5 },
-        "Raft": { "SnapshotInterval": 10000, "KeepOldSnapshots": 0,
-                  "LogEntriesForSlowFollowers": 500, "ElectionTick": 10, "HeartbeatTick": 1 },
-        "Dispatcher": { "HeartbeatPeriod": 5_000_000_000u64 },
-        "CAConfig": { "NodeCertExpiry": 7_776_000_000_000_000u64 },
-        "TaskDefaults": {},
-        "EncryptionConfig": { "AutoLockManagers": false },
-    });
-    if let Some(given) = req.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()) {
-        merge(&mut spec, &given);
-    }
-    let pools = req
-        .default_addr_pool
-        .clone()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| vec!["10.0.0.0/8".to_string()]);
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    ClusterCommand::new(vec![
-        Op::Create {
-            id: cluster_id.to_string(),
-            attrs: Attrs::Cluster {
-                name: model::CLUSTER_NAME.to_string(),
-            },
-            spec,
-            status: json!({
-                "RootCa": { "Cert": ca.cert_pem(), "Key": ca.key_pem() },
-                "Tokens": {
-                    "Worker": JoinToken::new(ca).secret,
-                    "Manager": JoinToken::new(ca).secret,
-                },
-                "DefaultAddrPool": pools,
-                "SubnetSize": req.subnet_size.unwrap_or(24),
-                "DataPathPort": req.data_path_port.filter(|p| *p != 0).unwrap_or(4789),
-            }),
-        },
-        Op::Create {
-            id: node_id.to_string(),
-            attrs: Attrs::Node {
-                role: NodeRole::Manager,
-            },
-            spec: json!({ "Role": "manager", "Availability": "active", "Labels": {} }),
-            status: json!({
-                "Description": { "Hostname": hostname },
-                "Status": { "State": "ready", "Addr": host_of(advertise) },
-                "RaftId": 1,
-                "ManagerAddr": advertise,
-            }),
-        },
-    ])
-}
-
-/// Overlays the non-null fields of `given` on `base`.
-pub fn merge(base: &mut Value, given: &Value) {
-    match (base, given) {
-        (Value::Object(b), Value::Object(g)) => {
-            for (k, v) in g {
-                if v.is_null() {
-                    continue;
-                }
-                match b.get_mut(k) {
-                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
-                    _ => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, g) => *b = g.clone(),
-    }
-}
-
-/// `host` → `host:2377`; `host:port` unchanged.
-fn with_port(addr: &str) -> String {
-    let addr = addr.trim();
-    let has_port = match addr.rsplit_once(':') {
-        Some((host, port)) => {
-            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
-        }
-        None => false,
-    };
-    if has_port {
-        addr.to_string()
-    } else {
-        format!("{addr}:{DEFAULT_PORT}")
-    }
-}
-
-async fn bind(addr: &str) -> SwarmResult<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        SwarmError::InvalidArgument(format!(
-            "failed to listen on remote API address {addr}: {e}"
-        ))
-    })
-}
-
-/// The advertised `host:port`: the given address (its port, or the listen port), else the
-/// listen address when it names a host.
-fn advertise_addr(given: Option<&str>, listen: &str, port: u16) -> SwarmResult<String> {
-    let given = given.map(str::trim).filter(|a| !a.is_empty());
-    let host = match given {
-        Some(a) if a.parse::<std::net::SocketAddr>().is_ok() => return Ok(a.to_string()),
-        Some(a) => a.trim_matches(['[', ']']).to_string(),
-        None => host_of(listen),
-    };
-    let ip: std::net::IpAddr = host.parse().map_err(|_| {
-        SwarmError::InvalidArgument(format!(
-            "advertise address must be a non-zero IP address or network interface (with \
-             optional port number): {host:?} is not one (interface names are not supported)"
-        ))
-    })?;
-    if ip.is_unspecified() {
-        return Err(SwarmError::InvalidArgument(
-            "advertise address must be a non-zero IP address: use --advertise-addr to choose \
-             the address other nodes reach this one at"
-                .into(),
-        ));
-    }
-    Ok(std::net::SocketAddr::new(ip, port).to_string())
-}
-
-/// The local address this node reaches `remote` from (what it advertises by default).
-async fn local_ip_towards(remote: &str) -> SwarmResult<std::net::IpAddr> {
-    let stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(remote),
-    )
-    .await
-    .map_err(|_| SwarmError::Unavailable(format!("could not reach the manager at {remote}")))?
-    .map_err(|e| {
-        SwarmError::Unavailable(format!("could not reach the manager at {remote}: {e}"))
-    })?;
-    stream
-        .local_addr()
-        .map(|a| a.ip())
-        .map_err(|e| SwarmError::internal("local address", e))
-}
-
-/// Asks the managers to make this (joined, Raft-running) manager a voter.
-async fn add_self_as_manager(certs: &Certs, managers: &[String], node_id: &str) -> SwarmResult<()> {
-    let tls = client_tls(&certs.cert_pem, &certs.key_pem, &certs.ca_pem);
-    let mut last = String::from("no manager is known");
-    for addr in managers {
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
-            .and_then(|e| e.tls_config(tls.clone()))
-            .map_err(|e| SwarmError::internal("manager address", e))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
-        let req = AddManagerRequest {
-            node_id: node_id.to_string(),
-        };
-        match rpc::call::<_, ()>(channel, Method::AddManager, &req, Duration::from_secs(60)).await {
-            Ok(()) => return Ok(()),
-            Err(s) => last = format!("{addr}: {}", s.message()),
-        }
-    }
-    Err(SwarmError::Unavailable(format!(
-        "could not join the managers' Raft group: {last}"
-    )))
 }
 
 /// The role of a node object.

@@ -247,15 +247,51 @@ pub async fn update_node(m: &Manager, key: &str, version: u64, spec: Value) -> S
             )))
         }
     };
+    let mut attrs = node.attrs.clone();
+    let mut status = node.status.clone();
     if wanted != current {
-        return Err(SwarmError::InvalidArgument(
-            "changing a node's role (promote, demote) is not supported yet: remove the node and \
-             join it again with the other join token"
-                .into(),
-        ));
+        match wanted {
+            NodeRole::Manager => {
+                let addr = node.status["AdvertiseAddr"]
+                    .as_str()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| {
+                        SwarmError::InvalidArgument(format!(
+                            "node {} has not reported its swarm address yet; try again when it \
+                             is ready",
+                            node.id
+                        ))
+                    })?
+                    .to_string();
+                status["RaftId"] = json!(super::handler::next_raft_id(m).await?);
+                status["ManagerAddr"] = json!(addr);
+            }
+            NodeRole::Worker => {
+                let managers = m.read(|s| s.nodes_by_role(NodeRole::Manager).len());
+                if managers <= 1 {
+                    return Err(SwarmError::InvalidArgument(
+                        "rpc error: code = FailedPrecondition desc = attempting to demote the \
+                         last manager of the swarm"
+                            .into(),
+                    ));
+                }
+                if let Some(raft_id) = node.status["RaftId"].as_u64() {
+                    m.raft.remove_member(raft_id).await?;
+                }
+                if let Some(o) = status.as_object_mut() {
+                    o.remove("RaftId");
+                    o.remove("ManagerAddr");
+                }
+            }
+        }
+        attrs = Attrs::Node { role: wanted };
     }
     let mut new_spec = node.spec.clone();
     new_spec["Availability"] = json!(availability);
+    new_spec["Role"] = json!(match wanted {
+        NodeRole::Manager => "manager",
+        NodeRole::Worker => "worker",
+    });
     new_spec["Labels"] = if spec["Labels"].is_object() {
         spec["Labels"].clone()
     } else {
@@ -268,9 +304,9 @@ pub async fn update_node(m: &Manager, key: &str, version: u64, spec: Value) -> S
         .write(ClusterCommand::single(Op::Update {
             id: node.id.clone(),
             expected_version: Some(version),
-            attrs: node.attrs.clone(),
+            attrs,
             spec: new_spec,
-            status: node.status.clone(),
+            status,
         }))
         .await
         .map_err(|e| raft_refusal(e, "node update"))?;

@@ -81,6 +81,9 @@ pub struct SessionRequest {
     pub description: Value,
     /// The node's address as it wants others to see it.
     pub addr: String,
+    /// Its swarm address (`host:port`), where it would serve Raft once promoted.
+    #[serde(default)]
+    pub advertise: String,
 }
 
 /// The answer to `Session`.
@@ -107,6 +110,31 @@ pub struct ReportRequest {
     pub updates: Vec<(String, Value)>,
 }
 
+/// `Renew`: a node asks for a new certificate for its current role (renewal, promotion,
+/// demotion); the private key stays on the node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewRequest {
+    /// The node id (must match its certificate).
+    pub node_id: String,
+    /// The public key to certify (SubjectPublicKeyInfo DER).
+    pub public_key_der: Vec<u8>,
+}
+
+/// The answer to `Renew`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewReply {
+    /// The new certificate.
+    pub cert_pem: String,
+    /// The cluster CA.
+    pub ca_pem: String,
+    /// Whether the node is a manager now.
+    pub manager: bool,
+    /// Its Raft member id, for managers.
+    pub raft_id: Option<u64>,
+    /// The managers' swarm addresses.
+    pub managers: Vec<String>,
+}
+
 /// The calls a manager answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -118,10 +146,18 @@ pub enum Method {
     Session,
     /// See `ReportRequest`.
     Report,
+    /// See `RenewRequest`.
+    Renew,
 }
 
 impl Method {
-    const ALL: [Method; 4] = [Self::Join, Self::AddManager, Self::Session, Self::Report];
+    const ALL: [Method; 5] = [
+        Self::Join,
+        Self::AddManager,
+        Self::Session,
+        Self::Report,
+        Self::Renew,
+    ];
 
     /// The HTTP/2 path.
     pub fn path(self) -> &'static str {
@@ -130,6 +166,7 @@ impl Method {
             Self::AddManager => "/berth.swarm.v1.Swarm/AddManager",
             Self::Session => "/berth.swarm.v1.Swarm/Session",
             Self::Report => "/berth.swarm.v1.Swarm/Report",
+            Self::Renew => "/berth.swarm.v1.Swarm/Renew",
         }
     }
 

@@ -38,6 +38,10 @@ pub struct AgentStart {
     pub engine: Arc<Engine>,
     /// The address it reports (host).
     pub addr: String,
+    /// Its swarm address (`host:port`).
+    pub advertise: String,
+    /// Where it publishes its node object as the managers see it (role changes).
+    pub node_tx: tokio::sync::watch::Sender<Option<Object>>,
 }
 
 /// A running agent.
@@ -67,7 +71,8 @@ impl Agent {
             runner.clone(),
             tasks.clone(),
             s.node_id.clone(),
-            s.addr,
+            (s.addr, s.advertise),
+            s.node_tx,
         ));
         let check = tokio::spawn(check_loop(runner.clone(), tasks));
         let reporter = tokio::spawn(report_loop(conn.clone(), runner, rx, s.node_id));
@@ -117,7 +122,8 @@ async fn session_loop(
     runner: Arc<Runner>,
     tasks: Arc<Mutex<Vec<Object>>>,
     node_id: String,
-    addr: String,
+    (addr, advertise): (String, String),
+    node_tx: tokio::sync::watch::Sender<Option<Object>>,
 ) {
     let mut known = 0;
     let description = description();
@@ -127,6 +133,7 @@ async fn session_loop(
             known,
             description: description.clone(),
             addr: addr.clone(),
+            advertise: advertise.clone(),
         };
         match conn
             .call::<_, SessionReply>(Method::Session, &req, Duration::from_secs(30))
@@ -136,6 +143,9 @@ async fn session_loop(
                 known = reply.version;
                 if !reply.managers.is_empty() {
                     *conn.managers.lock().unwrap_or_else(PoisonError::into_inner) = reply.managers;
+                }
+                if reply.node.is_some() {
+                    node_tx.send_replace(reply.node);
                 }
                 runner.apply(&reply.tasks).await;
                 *tasks.lock().unwrap_or_else(PoisonError::into_inner) = reply.tasks;
@@ -188,7 +198,7 @@ async fn report_loop(
 }
 
 /// Channels to the managers, with the leader preferred.
-struct Conn {
+pub struct Conn {
     tls: ClientTlsConfig,
     managers: Mutex<Vec<String>>,
     leader: Mutex<Option<String>>,
@@ -197,7 +207,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(tls: ClientTlsConfig, managers: Vec<String>) -> Self {
+    /// Channels to `managers`, presenting the certificate in `tls`.
+    pub fn new(tls: ClientTlsConfig, managers: Vec<String>) -> Self {
         Conn {
             tls,
             managers: Mutex::new(managers),
@@ -244,7 +255,7 @@ impl Conn {
     }
 
     /// Calls the leader's dispatcher, following redirects and trying each manager once.
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         method: Method,
         req: &Req,
