@@ -505,6 +505,28 @@ fn three_managers_survive_the_leader_and_keep_every_acknowledged_change() {
         }),
         "the restarted manager did not catch up"
     );
+    // Two of three managers gone: the last one says there is no leader, without hanging.
+    ds[old].kill9();
+    ds[survivors[1]].kill9();
+    let s = &ds[survivors[0]];
+    let lost = wait_until(LONG, || {
+        let r = s.req("GET", "/nodes", "");
+        r.status == 503 && r.text().contains("does not have a leader")
+    });
+    let r = s.req("GET", "/nodes", "");
+    assert!(
+        lost,
+        "no plain quorum-loss error: {} {}",
+        r.status,
+        r.text()
+    );
+    assert!(
+        r.text().contains("1 of 3 managers reachable"),
+        "{}",
+        r.text()
+    );
+    ds[old].spawn();
+    ds[survivors[1]].spawn();
 }
 
 fn node_update(d: &TestDaemon, node_id: &str, change: impl FnOnce(&mut Value)) {
@@ -702,4 +724,61 @@ fn a_worker_is_promoted_to_manager_and_demoted_back() {
     assert_eq!(node["Spec"]["Role"], "worker");
     assert!(node["ManagerStatus"].is_null(), "{node}");
     create_service(&a, &service_spec("after-demotion", 0));
+}
+
+#[test]
+fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
+    use berth_node::swarm::ca::{client_tls, pinned_channel, CertRole, NodeKey, RootCa};
+    use berth_node::swarm::rpc::{call, Method, SessionReply, SessionRequest};
+    require_root!();
+    let a = TestDaemon::start("swarm7");
+    let node_id = init(&a);
+    let addr = a.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = a.req("GET", "/swarm", "").json()["JoinTokens"]["Worker"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let digest = token.split('-').nth(2).unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let session = SessionRequest {
+        node_id: node_id.clone(),
+        known: 0,
+        description: json!({}),
+        addr: "127.0.0.1".into(),
+        advertise: String::new(),
+    };
+    rt.block_on(async {
+        // A certificate for the same node id from another CA: the TLS handshake fails.
+        let other = RootCa::generate().unwrap();
+        let key = NodeKey::generate().unwrap();
+        let cert = other
+            .issue(
+                &node_id,
+                CertRole::Manager,
+                &key.public_key_der(),
+                "othercluster",
+                Duration::from_secs(3600),
+            )
+            .unwrap();
+        let tls = client_tls(&cert, &key.key_pem(), other.cert_pem());
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect_lazy();
+        let r: Result<SessionReply, _> =
+            call(channel, Method::Session, &session, Duration::from_secs(5)).await;
+        assert!(r.is_err(), "a foreign certificate was accepted");
+        // Through the pinned join channel (no client certificate): only Join is open.
+        let (channel, _) = pinned_channel(&addr, &digest).await.unwrap();
+        let r: Result<SessionReply, _> =
+            call(channel, Method::Session, &session, Duration::from_secs(5)).await;
+        let status = r
+            .err()
+            .expect("a session without a certificate was accepted");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    });
 }

@@ -20,7 +20,7 @@ use crate::swarm::ops;
 /// `POST /services/create` → 201 `{"ID", "Warnings"}`.
 pub async fn create(State(swarm): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
     let spec: Value = json_body(&body)?;
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let id = ops::create_service(&m, spec).await?;
     Ok((
         StatusCode::CREATED,
@@ -34,7 +34,7 @@ pub async fn list(State(swarm): State<SwarmState>, RawQuery(q): RawQuery) -> Api
     let q = Query::parse(q.as_deref());
     let filters = q.filters()?;
     let with_status = q.flag("status", false);
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let services: Vec<Value> = m.read(|s| {
         let counts = with_status.then(|| conv::service_counts(s));
         crate::swarm::model::sorted(s.list(ObjectKind::Service))
@@ -67,7 +67,7 @@ pub async fn inspect(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let svc =
         m.read(|s| ops::find(s, ObjectKind::Service, &id).map(|svc| conv::service(svc, None)))?;
     Ok(Json(svc).into_response())
@@ -99,7 +99,7 @@ pub async fn update(
     } else {
         Some(json_body(&body)?)
     };
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     ops::update_service(&m, &id, version, spec, rollback).await?;
     Ok(Json(json!({ "Warnings": [] })).into_response())
 }
@@ -109,7 +109,7 @@ pub async fn remove(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     ops::remove_service(&m, &id).await?;
     Ok(StatusCode::OK)
 }
@@ -121,7 +121,7 @@ pub async fn list_tasks(
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let filters = q.filters()?;
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let tasks: Vec<Value> = m.read(|s| {
         let filters = resolve_task_filters(s, &filters);
         crate::swarm::model::sorted(s.list(ObjectKind::Task))
@@ -174,7 +174,7 @@ pub async fn inspect_task(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let task = m.read(|s| ops::find(s, ObjectKind::Task, &id).map(conv::task))?;
     Ok(Json(task).into_response())
 }

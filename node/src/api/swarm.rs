@@ -60,7 +60,7 @@ pub async fn leave(
 
 /// `GET /swarm`.
 pub async fn inspect(State(swarm): State<SwarmState>) -> ApiResult<Response> {
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let cluster = m
         .cluster()
         .ok_or_else(|| ApiError::from(crate::swarm::error::SwarmError::NotInSwarm))?;
@@ -74,7 +74,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     ops::update_swarm(
         &m,
         version(&q)?,
@@ -88,7 +88,7 @@ pub async fn update(
 
 /// `GET /swarm/unlockkey`: autolock is not supported, so the key is always empty.
 pub async fn unlock_key(State(swarm): State<SwarmState>) -> ApiResult<Response> {
-    swarm.manager()?;
+    swarm.control().await?;
     Ok(Json(json!({ "UnlockKey": "" })).into_response())
 }
 
@@ -99,7 +99,7 @@ pub async fn list_nodes(
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let filters = q.filters()?;
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let leader = leader_raft_id(&m);
     let nodes: Vec<Value> = m.read(|s| {
         crate::swarm::model::sorted(s.list(ObjectKind::Node))
@@ -150,7 +150,7 @@ pub async fn inspect_node(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     let leader = leader_raft_id(&m);
     let node = m.read(|s| ops::find(s, ObjectKind::Node, &id).map(|n| conv::node(n, leader)))?;
     Ok(Json(node).into_response())
@@ -164,7 +164,7 @@ pub async fn update_node(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     ops::update_node(&m, &id, version(&q)?, body_or_empty(&body)?).await?;
     Ok(StatusCode::OK)
 }
@@ -176,7 +176,7 @@ pub async fn remove_node(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.manager()?;
+    let m = swarm.control().await?;
     ops::remove_node(&m, &id, q.flag("force", false)).await?;
     Ok(StatusCode::OK)
 }

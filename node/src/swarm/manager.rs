@@ -53,6 +53,7 @@ pub struct Manager {
     pub ca_pem: String,
     /// Heartbeats, while this manager leads.
     pub liveness: Liveness,
+    tls: TlsConfig,
     loops: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -93,7 +94,7 @@ impl Manager {
             data_dir: s.raft_dir,
             listener: s.listener,
             advertise: NodeAddr::new(s.advertise.clone()),
-            tls,
+            tls: tls.clone(),
             config: RaftConfig::default(),
             faults: None,
             shared: Some(shared),
@@ -105,6 +106,7 @@ impl Manager {
             advertise: s.advertise,
             ca_pem,
             liveness: Liveness::new(s.heartbeat),
+            tls,
             loops: Mutex::default(),
         });
         service.set_handler(Arc::new(super::handler::Handler::new(Arc::downgrade(
@@ -140,6 +142,35 @@ impl Manager {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits briefly for a leader (an election may be under way); without one, says so and
+    /// how many managers answer, instead of letting the request hang.
+    pub async fn require_quorum(&self) -> SwarmResult<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while self.raft.leader().is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                let managers = self.read(super::dispatcher::manager_addrs);
+                let probes = managers
+                    .iter()
+                    .filter(|a| **a != self.advertise)
+                    .map(|a| berth_raft::probe(&self.tls, a, Duration::from_secs(1)));
+                let answered = futures_util::future::join_all(probes)
+                    .await
+                    .iter()
+                    .filter(|r| r.is_ok())
+                    .count();
+                return Err(SwarmError::Unavailable(format!(
+                    "The swarm does not have a leader. It's possible that too few managers are \
+                     online. Make sure more than half of the managers are online. ({} of {} \
+                     managers reachable from this one, itself included)",
+                    answered + 1,
+                    managers.len().max(1)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
     }

@@ -111,6 +111,13 @@ impl Swarm {
         member.manager.clone().ok_or(SwarmError::NotManager)
     }
 
+    /// The manager, once it knows a leader (see `Manager::require_quorum`).
+    pub async fn control(&self) -> SwarmResult<Arc<Manager>> {
+        let m = self.manager()?;
+        m.require_quorum().await?;
+        Ok(m)
+    }
+
     fn set_member(&self, member: Option<Arc<Member>>) {
         *self.member.write().unwrap_or_else(PoisonError::into_inner) = member;
     }
