@@ -776,9 +776,7 @@ fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
         let (channel, _) = pinned_channel(&addr, &digest).await.unwrap();
         let r: Result<SessionReply, _> =
             call(channel, Method::Session, &session, Duration::from_secs(5)).await;
-        let status = r
-            .err()
-            .expect("a session without a certificate was accepted");
+        let status = r.expect_err("a session without a certificate was accepted");
         assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     });
 }
