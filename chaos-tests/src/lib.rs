@@ -1,1 +1,44 @@
-//! placeholder
+//! berth's multi-node test harness. `Cluster::start(n)` puts n berthd nodes on one virtual
+//! switch: a bridge in a "switch" network namespace, one veth per node into the node's own
+//! named namespace (`/run/netns/<prefix>-n<i>`, address `.i+1` of a /24 unique to the
+//! cluster), and a berthd per node inside it with its own data root, exec root and API socket
+//! on the host filesystem. Faults: `kill`, `pause`/`resume`, `restart`, `cut`/`heal`.
+//!
+//! Every kernel object and path carries the cluster's prefix (`bc` + 5 hex digits). Dropping
+//! the cluster (also while a test panics) kills its daemons by PID and removes monitors,
+//! container cgroups, mounts, namespaces (bridge and veths go with them) and directories;
+//! `Cluster::sweep_leftovers` does the same for the clusters of killed runs.
+//! Needs root; never touches the host's own links and sends no traffic outside its namespaces.
+
+pub mod cleanup;
+pub mod client;
+pub mod error;
+mod faults;
+pub mod harness;
+mod lock;
+pub mod names;
+pub mod net;
+pub mod node;
+mod sweep;
+
+pub use client::Response;
+pub use error::ClusterError;
+pub use harness::{berthd_binary, Cluster, ClusterBuilder};
+pub use names::{Names, PREFIX_HEAD};
+pub use node::{Node, NodeOptions};
+
+/// Whether this process runs as root (the harness needs it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Prints `SKIP (needs root): <module>` and returns from the test unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            eprintln!("SKIP (needs root): {}", module_path!());
+            return;
+        }
+    };
+}
