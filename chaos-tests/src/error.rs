@@ -34,6 +34,8 @@ pub enum ClusterError {
         status: String,
         log: String,
     },
+    #[error("node {index}: berthd (pid {pid}) did not stop after SIGSTOP")]
+    NotStopped { index: usize, pid: i32 },
     #[error("node {0} has no running berthd")]
     NotRunning(usize),
     #[error("no node {index} (the cluster has {len})")]

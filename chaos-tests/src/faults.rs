@@ -11,6 +11,9 @@ use crate::error::ClusterError;
 use crate::harness::Cluster;
 use crate::net;
 
+/// How long the threads of a SIGSTOPped berthd may take to stop.
+const STOP_PATIENCE: Duration = Duration::from_secs(30);
+
 impl Cluster {
     /// SIGKILLs node `index`'s berthd (its containers keep running, as after a crash).
     pub fn kill(&mut self, index: usize) -> Result<(), ClusterError> {
@@ -18,8 +21,11 @@ impl Cluster {
     }
 
     /// Freezes node `index`'s berthd (SIGSTOP): it keeps its socket but answers nothing.
+    /// Returns once every thread is stopped (the signal is delivered asynchronously).
     pub fn pause(&self, index: usize) -> Result<(), ClusterError> {
-        self.try_node(index)?.signal(Signal::SIGSTOP)
+        let node = self.try_node(index)?;
+        node.signal(Signal::SIGSTOP)?;
+        node.wait_stopped(STOP_PATIENCE)
     }
 
     /// Thaws a paused berthd (SIGCONT).

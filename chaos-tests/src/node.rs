@@ -262,6 +262,22 @@ impl Node {
         })
     }
 
+    /// Waits until every thread of the running berthd is stopped (state `T`).
+    pub(crate) fn wait_stopped(&self, patience: Duration) -> Result<(), ClusterError> {
+        let pid = self.pid().ok_or(ClusterError::NotRunning(self.index))?;
+        let end = Instant::now() + patience;
+        while !all_threads_stopped(pid) {
+            if Instant::now() >= end {
+                return Err(ClusterError::NotStopped {
+                    index: self.index,
+                    pid,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// SIGKILLs the running berthd and reaps it; a node without one is left alone.
     pub(crate) fn kill(&mut self) -> Result<(), ClusterError> {
         let Some(mut child) = self.child.take() else {
@@ -283,6 +299,20 @@ impl Node {
             .unwrap_or(log.len());
         log[start..].to_string()
     }
+}
+
+/// Whether every thread of `pid` is stopped by a signal (`T` in `/proc/<pid>/task/*/stat`).
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state == "T")
+        })
+    })
 }
 
 /// Makes `cmd`'s child join the namespace `ns` before exec. `ns` must stay open until spawn.
