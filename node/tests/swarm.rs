@@ -505,6 +505,7 @@ fn three_managers_survive_the_leader_and_keep_every_acknowledged_change() {
         }),
         "the restarted manager did not catch up"
     );
+    let t0 = std::time::Instant::now();
     // Two of three managers gone: the last one says there is no leader, without hanging.
     ds[old].kill9();
     ds[survivors[1]].kill9();
@@ -525,6 +526,35 @@ fn three_managers_survive_the_leader_and_keep_every_acknowledged_change() {
         "{}",
         r.text()
     );
+    eprintln!("quorum loss reported after {:?}", t0.elapsed());
+    // Disaster recovery: the survivor becomes a one-manager cluster with everything it held.
+    let r = s.req(
+        "POST",
+        "/swarm/init",
+        &json!({ "ForceNewCluster": true, "ListenAddr": "127.0.0.1:0" }).to_string(),
+    );
+    assert_eq!(r.status, 200, "force-new-cluster: {}", r.text());
+    eprintln!("force-new-cluster done after {:?}", t0.elapsed());
+    let nodes = s.req("GET", "/nodes", "");
+    assert_eq!(nodes.status, 200, "{}", nodes.text());
+    let managers = nodes
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["Spec"]["Role"] == "manager")
+        .count();
+    assert_eq!(managers, 1, "{}", nodes.text());
+    assert_eq!(service(s, &id)["Spec"]["Mode"]["Replicated"]["Replicas"], 5);
+    update_service(s, &id, |spec| {
+        spec["Mode"]["Replicated"]["Replicas"] = json!(2)
+    });
+    assert!(
+        wait_until(LONG, || running(s, "ha").len() == 2),
+        "the recovered cluster does not converge: {}",
+        running(s, "ha").len()
+    );
+    eprintln!("converged after {:?}", t0.elapsed());
     ds[old].spawn();
     ds[survivors[1]].spawn();
 }

@@ -23,6 +23,9 @@ use super::local::Certs;
 use super::rpc::SwarmService;
 use super::{orchestrator, placement};
 
+/// A leader that has not heard from a quorum for this long is treated as having none.
+const QUORUM_ACK_LIMIT_MS: u64 = 3_000;
+
 /// What a manager needs to start.
 pub struct ManagerStart {
     /// This node's id.
@@ -150,7 +153,7 @@ impl Manager {
     /// how many managers answer, instead of letting the request hang.
     pub async fn require_quorum(&self) -> SwarmResult<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while self.raft.leader().is_none() {
+        while !self.leader_known() {
             if tokio::time::Instant::now() >= deadline {
                 let managers = self.read(super::dispatcher::manager_addrs);
                 let probes = managers
@@ -173,6 +176,19 @@ impl Manager {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+
+    /// Whether a leader is known that can still commit: a leader must have heard from a
+    /// quorum recently (openraft leaders do not step down on their own when cut off).
+    pub fn leader_known(&self) -> bool {
+        let metrics = self.raft.raft().metrics();
+        let m = metrics.borrow();
+        match m.state {
+            openraft::ServerState::Leader => m
+                .millis_since_quorum_ack
+                .is_some_and(|ms| ms < QUORUM_ACK_LIMIT_MS),
+            _ => m.current_leader.is_some(),
+        }
     }
 
     /// Reads the local copy of the store.

@@ -19,6 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod orchestrator;
 pub mod placement;
+mod recovery;
 mod roles;
 pub mod rpc;
 
@@ -181,6 +182,9 @@ impl Swarm {
     pub async fn init(&self, req: SwarmInitRequest) -> SwarmResult<String> {
         let _guard = self.lifecycle.lock().await;
         if self.member().is_some() {
+            if req.force_new_cluster == Some(true) {
+                return self.force_new_cluster().await;
+            }
             return Err(SwarmError::AlreadyInSwarm);
         }
         let listen_addr = with_port(req.listen_addr.as_deref().unwrap_or("0.0.0.0"));
@@ -379,8 +383,12 @@ impl Swarm {
             }
             if managers > 1 {
                 if let Some(raft_id) = member.local().raft_id {
-                    if let Err(e) = m.raft.remove_member(raft_id).await {
-                        tracing::warn!(error = %e, "leaving: could not leave the Raft group");
+                    // Forced: a cluster without quorum cannot take the change; do not wait long.
+                    let removed =
+                        tokio::time::timeout(Duration::from_secs(3), m.raft.remove_member(raft_id))
+                            .await;
+                    if !matches!(removed, Ok(Ok(()))) {
+                        tracing::warn!("leaving: could not leave the Raft group; leaving anyway");
                     }
                 }
             }
