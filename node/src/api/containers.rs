@@ -200,7 +200,8 @@ pub async fn logs(
     Ok(stream::body_response(out))
 }
 
-fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
+/// The logs request of a query (`stdout`, `stderr`, `follow`, `tail`, `since`, `until`, `timestamps`).
+pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
     let tail = match q.get("tail") {
         None | Some("all") | Some("") => None,
         Some(n) => Some(

@@ -12,6 +12,7 @@ pub mod images;
 pub mod maintenance;
 pub mod networks;
 pub mod registry;
+pub mod service_logs;
 pub mod services;
 pub mod stream;
 pub mod swarm;
@@ -77,6 +78,8 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<crate::swarm::Swarm>) -> Router {
             get(services::inspect).delete(services::remove),
         )
         .route("/services/{id}/update", post(services::update))
+        .route("/services/{id}/logs", get(service_logs::service))
+        .route("/tasks/{id}/logs", get(service_logs::task))
         .route("/tasks", get(services::list_tasks))
         .route("/tasks/{id}", get(services::inspect_task))
         .route("/_ping", get(system::ping).head(system::ping))
