@@ -176,6 +176,10 @@ pub struct UpdatePolicy {
     pub delay: chrono::Duration,
     /// Start the new task before stopping the old.
     pub start_first: bool,
+    /// `pause` (Docker's default), `continue` or `rollback` when updated tasks fail.
+    pub failure_action: String,
+    /// The share of updated tasks that may fail before the failure action.
+    pub max_failure_ratio: f64,
 }
 
 /// The update policy of a service spec.
@@ -185,6 +189,8 @@ pub fn update_policy(spec: &Value) -> UpdatePolicy {
         parallelism: u["Parallelism"].as_u64().unwrap_or(1),
         delay: nanos(&u["Delay"]),
         start_first: u["Order"].as_str() == Some("start-first"),
+        failure_action: u["FailureAction"].as_str().unwrap_or("pause").to_string(),
+        max_failure_ratio: u["MaxFailureRatio"].as_f64().unwrap_or(0.0),
     }
 }
 

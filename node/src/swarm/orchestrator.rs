@@ -151,7 +151,7 @@ impl<'a> Service<'a> {
                 out.push(self.create(key));
             }
         }
-        self.roll(outdated, in_flight, out);
+        self.roll(tasks, outdated, in_flight, out);
     }
 
     /// A paused node keeps the global tasks it has.
@@ -241,6 +241,7 @@ impl<'a> Service<'a> {
     /// records the update's progress in the service's status.
     fn roll(
         &self,
+        tasks: &[&'a Object],
         outdated: Vec<(&(u64, String), &'a Object)>,
         in_flight: u64,
         out: &mut Vec<ClusterCommand>,
@@ -248,6 +249,12 @@ impl<'a> Service<'a> {
         let update_state = self.svc.status["UpdateStatus"]["State"]
             .as_str()
             .unwrap_or("");
+        if update_state == "paused" {
+            return;
+        }
+        if update_state == "updating" && self.update_failed(tasks, out) {
+            return;
+        }
         if outdated.is_empty() {
             if in_flight == 0 && matches!(update_state, "updating" | "rollback_started") {
                 let done = if update_state == "updating" {
@@ -290,6 +297,62 @@ impl<'a> Service<'a> {
             _ => ("updating", "update in progress"),
         };
         out.push(self.update_status(state, message, true));
+    }
+
+    /// Applies the update's failure action when too many updated tasks failed; true when the
+    /// update stops here (paused or rolled back).
+    fn update_failed(&self, tasks: &[&'a Object], out: &mut Vec<ClusterCommand>) -> bool {
+        let policy = update_policy(&self.svc.spec);
+        if policy.failure_action == "continue" {
+            return false;
+        }
+        let started = self.svc.status["UpdateStatus"]["StartedAt"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let Some(started) = started else { return false };
+        let updated: Vec<&&Object> = tasks
+            .iter()
+            .filter(|t| &TaskDoc::of(t).template == self.template && t.meta.created_at >= started)
+            .collect();
+        let failed: Vec<&&Object> = updated
+            .iter()
+            .copied()
+            .filter(|t| matches!(observed(t), "failed" | "rejected"))
+            .collect();
+        let Some(first) = failed.first() else {
+            return false;
+        };
+        let total = updated.len().max(1) as f64;
+        if failed.len() as f64 <= policy.max_failure_ratio * total {
+            return false;
+        }
+        let why = format!(
+            "update paused due to failure or early termination of task {}",
+            first.id
+        );
+        if policy.failure_action == "rollback" && !self.svc.status["PreviousSpec"].is_null() {
+            let mut status = self.svc.status.clone();
+            status["PreviousSpec"] = self.svc.spec.clone();
+            status["UpdateStatus"] = json!({
+                "State": "rollback_started",
+                "StartedAt": self.now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "Message": format!("update rolled back due to failure or early termination of task {}", first.id),
+            });
+            if let Some(o) = status.as_object_mut() {
+                o.remove("UpdateLast");
+            }
+            out.push(ClusterCommand::single(Op::Update {
+                id: self.svc.id.clone(),
+                expected_version: Some(self.svc.meta.version),
+                attrs: self.svc.attrs.clone(),
+                spec: self.svc.status["PreviousSpec"].clone(),
+                status,
+            }));
+        } else {
+            out.push(self.update_status("paused", &why, true));
+        }
+        true
     }
 
     fn update_status(&self, state: &str, message: &str, step: bool) -> ClusterCommand {
@@ -396,3 +459,7 @@ fn host_mode_ports(spec: &Value) -> Value {
         .unwrap_or_default();
     Value::Array(ports)
 }
+
+#[cfg(test)]
+#[path = "orchestrator_tests.rs"]
+mod tests;
