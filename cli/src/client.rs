@@ -1,6 +1,7 @@
 //! The connection to berthd: which host (`-H`, `BERTH_HOST`, `DOCKER_HOST`, default socket), the
-//! bollard client, the one raw HTTP call bollard cannot make (a wait whose registration we must
-//! see before `start`), and how a failure reads to the user. No command logic here.
+//! bollard client, the raw connection for calls bollard cannot make (here a wait whose
+//! registration we must see before `start`; raw GETs in `stream.rs`), and how a failure reads to
+//! the user. No command logic here.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -195,31 +196,12 @@ impl Client {
     /// `GET path` answered with JSON, for endpoints whose shape bollard's models do not match
     /// (`/system/df` in the pre-1.52 layout berthd serves).
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
-        let mut conn = self.connect_raw().await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
-        conn.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        conn.read_to_end(&mut raw).await?;
-        let header_end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| anyhow!("daemon closed the connection"))?
-            + 4;
-        let head = String::from_utf8_lossy(&raw[..header_end]).to_ascii_lowercase();
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let chunked = head.contains("transfer-encoding: chunked");
-        let body = decode_body(&raw[header_end..], chunked)?;
-        if status != 200 {
-            return Err(server_error(status, &body).into());
-        }
+        let body = self.get_raw(path).await?;
         serde_json::from_slice(&body).with_context(|| format!("bad response to GET {path}"))
     }
 
-    async fn connect_raw(&self) -> Result<Box<dyn Conn>> {
+    /// A raw connection to the daemon's socket (for the requests bollard cannot make).
+    pub(crate) async fn connect_raw(&self) -> Result<Box<dyn Conn>> {
         let connect = async {
             Ok::<Box<dyn Conn>, std::io::Error>(match &self.host {
                 Host::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
@@ -234,10 +216,12 @@ impl Client {
     }
 }
 
-trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream to the daemon (unix or TCP socket).
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
 
-fn server_error(status: u16, body: &[u8]) -> DockerError {
+/// The daemon's non-2xx answer as bollard reports one (`describe` prints its message).
+pub(crate) fn server_error(status: u16, body: &[u8]) -> DockerError {
     let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))
@@ -248,7 +232,8 @@ fn server_error(status: u16, body: &[u8]) -> DockerError {
     }
 }
 
-fn decode_body(body: &[u8], chunked: bool) -> Result<Vec<u8>> {
+/// The body as sent, or de-chunked when the answer was chunked.
+pub(crate) fn decode_body(body: &[u8], chunked: bool) -> Result<Vec<u8>> {
     if chunked {
         dechunk(body)
     } else {

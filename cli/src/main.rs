@@ -7,6 +7,7 @@ mod commands;
 mod credentials;
 mod output;
 mod parse;
+mod stream;
 
 use std::io::Write;
 
@@ -139,6 +140,15 @@ enum Command {
     Version(FormatArgs),
     /// Display system-wide information
     Info(FormatArgs),
+    /// Manage Swarm
+    #[command(subcommand, arg_required_else_help = true)]
+    Swarm(commands::swarm::SwarmCommand),
+    /// Manage Swarm nodes
+    #[command(subcommand, arg_required_else_help = true)]
+    Node(commands::node::NodeCommand),
+    /// Manage Swarm services
+    #[command(subcommand, arg_required_else_help = true)]
+    Service(commands::service::ServiceCommand),
 }
 
 fn main() {
@@ -155,7 +165,9 @@ fn main() {
 fn usage_error(e: &clap::Error) -> i32 {
     let _ = e.print();
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
         ErrorKind::InvalidSubcommand => 1,
         // Docker exits 125 on flag errors.
         _ => 125,
@@ -247,6 +259,9 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Logout(a) => registry::logout(client, a).await,
         Command::Version(a) => system::version(client, a).await,
         Command::Info(a) => system::info(client, a).await,
+        Command::Swarm(c) => commands::swarm::run(client, c).await,
+        Command::Node(c) => commands::node::run(client, c).await,
+        Command::Service(c) => commands::service::run(client, c).await,
     };
     match result {
         Ok(code) => code,
@@ -342,6 +357,36 @@ mod tests {
         assert!(run.detach && !run.opts.rm);
         assert_eq!(run.opts.memory, Some(33_554_432));
         assert!(Cli::try_parse_from(argv("berth run -m 3x busybox")).is_err());
+    }
+
+    #[test]
+    fn swarm_commands_parse_with_docker_flags() {
+        let cli = Cli::try_parse_from(argv(
+            "berth service create --name web --replicas 3 -p 8080:80 -e A=1 -d busybox sleep -d 60",
+        ))
+        .unwrap();
+        let Some(Command::Service(commands::service::ServiceCommand::Create(create))) = cli.command
+        else {
+            panic!("not service create")
+        };
+        assert_eq!(create.args, argv("busybox sleep -d 60"));
+        assert_eq!(create.common.replicas, Some(3));
+        assert!(create.common.detach);
+        assert!(Cli::try_parse_from(argv("berth service update --init web")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth service update --read-only=false web")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth service scale web=3 api=1")).is_ok());
+        let err = Cli::try_parse_from(argv("berth service scale web")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(Cli::try_parse_from(argv("berth service create --mount foo busybox")).is_err());
+        assert!(Cli::try_parse_from(argv("berth node ls -q")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth node list")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth swarm init --advertise-addr 127.0.0.1")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth swarm join --token T 10.0.0.1:2377")).is_ok());
+        let help = Cli::try_parse_from(argv("berth swarm update")).unwrap_err();
+        assert_eq!(
+            help.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
     }
 
     #[test]

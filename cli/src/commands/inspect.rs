@@ -126,6 +126,28 @@ fn print_found(found: &[Found], template: Option<&Template>) -> Result<()> {
     Ok(())
 }
 
+/// Prints objects as the daemon sent them: one `template` result each, or (without one) the
+/// bodies joined into a JSON array indented like docker's raw-element inspect.
+pub fn print_raw(objects: &[Vec<u8>], template: Option<&Template>) -> Result<()> {
+    if let Some(t) = template {
+        for raw in objects {
+            let value: Value = serde_json::from_slice(raw)?;
+            println!("{}", t.render(&value)?);
+        }
+        return Ok(());
+    }
+    let mut array = b"[".to_vec();
+    for (i, raw) in objects.iter().enumerate() {
+        if i > 0 {
+            array.push(b',');
+        }
+        array.extend_from_slice(raw);
+    }
+    array.push(b']');
+    println!("{}", crate::output::json::indent(&array)?);
+    Ok(())
+}
+
 /// Pretty JSON with docker's 4-space indent (fields in the API's order).
 pub fn to_docker_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     let mut buf = Vec::new();

@@ -1,0 +1,25 @@
+//! `berth service …`: swarm services as docker's CLI drives them. Flags are declared in
+//! `opts.rs` and parsed by `parse.rs` and `mount.rs`; `spec.rs` (create) and `edit.rs` (update)
+//! turn them into a `ServiceSpec`, `image.rs` pins its image; `progress.rs`, `converge.rs` and
+//! `display.rs` compute and draw convergence progress, which `wait.rs` polls for; `columns.rs`
+//! and `pretty.rs` shape `ls` and `inspect --pretty`. Those are pure; the commands that talk to
+//! the daemon are `command.rs` (create, update, scale, rollback), `list.rs` (ls, ps, rm,
+//! inspect) and `logs.rs`.
+
+mod columns;
+mod command;
+mod converge;
+mod display;
+mod edit;
+mod image;
+mod list;
+mod logs;
+mod mount;
+mod opts;
+pub mod parse;
+mod pretty;
+mod progress;
+mod spec;
+mod wait;
+
+pub use command::{run, ServiceCommand};
