@@ -95,6 +95,14 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     d.import_busybox();
     let node_id = init(&d);
 
+    let ping = d.req("GET", "/_ping", "");
+    assert!(
+        ping.headers
+            .to_ascii_lowercase()
+            .contains("swarm: active/manager"),
+        "{}",
+        ping.headers
+    );
     let info = d.req("GET", "/info", "").json();
     assert_eq!(info["Swarm"]["LocalNodeState"], "active");
     assert_eq!(info["Swarm"]["NodeID"], node_id.as_str());

@@ -29,9 +29,17 @@ fn api_headers() -> HeaderMap {
     h
 }
 
-/// `GET|HEAD /_ping`
-pub async fn ping() -> impl IntoResponse {
-    (api_headers(), "OK")
+/// `GET|HEAD /_ping`, with Docker's `Swarm` header (`inactive`, `active/worker`,
+/// `active/manager`).
+pub async fn ping(State(swarm): State<super::swarm::SwarmState>) -> impl IntoResponse {
+    let mut h = api_headers();
+    let state = match swarm.member() {
+        None => "inactive",
+        Some(m) if m.manager.is_some() => "active/manager",
+        Some(_) => "active/worker",
+    };
+    h.insert("Swarm", HeaderValue::from_static(state));
+    (h, "OK")
 }
 
 fn kernel_version() -> String {
