@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds berth (release), starts berthd on the default socket, imports a busybox image and runs
-# a container with the berth CLI. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
+# a container with the berth CLI, then makes a one-node swarm, a service of 3 replicas and
+# scales it to 5. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -22,4 +23,15 @@ fi
 "$bin/berth" run -d --name quickstart-web busybox sh -c 'while true; do date; sleep 1; done' >/dev/null 2>&1 || true
 "$bin/berth" ps
 "$bin/berth" exec quickstart-web sh -c 'echo "exec into a running container: $(hostname)"' || true
+# Swarm mode on this one machine: a manager, a replicated service, a scale.
+if [ "$("$bin/berth" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != "active" ]; then
+  "$bin/berth" swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377
+fi
+"$bin/berth" service rm quickstart-svc >/dev/null 2>&1 || true
+"$bin/berth" service create --no-resolve-image --name quickstart-svc --replicas 3 busybox sleep 3600
+"$bin/berth" service scale quickstart-svc=5
+"$bin/berth" service ls
+"$bin/berth" service ps quickstart-svc
+"$bin/berth" node ls
 echo "berthd is running on $sock (log: /var/log/berthd.log); try: DOCKER_HOST=unix://$sock docker ps"
+echo "leave the swarm with: berth swarm leave --force"

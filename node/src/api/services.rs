@@ -127,6 +127,7 @@ pub async fn list_tasks(
         crate::swarm::model::sorted(s.list(ObjectKind::Task))
             .into_iter()
             .filter(|t| task_matches(t, &filters))
+            .filter(|t| !wants_up_to_date(&filters) || up_to_date(s, t))
             .map(conv::task)
             .collect()
     });
@@ -148,6 +149,20 @@ fn resolve_task_filters(
         }
     }
     out
+}
+
+/// Docker's `_up-to-date=true` task filter (what the CLI's progress display asks for).
+fn wants_up_to_date(filters: &BTreeMap<String, Vec<String>>) -> bool {
+    filters
+        .get("_up-to-date")
+        .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"))
+}
+
+/// Whether a task was made from its service's current task template.
+fn up_to_date(s: &ClusterState, t: &Object) -> bool {
+    let (service_id, _, _) = task_attrs(t);
+    s.get(ObjectKind::Service, service_id)
+        .is_some_and(|svc| svc.spec["TaskTemplate"] == TaskDoc::of(t).template)
 }
 
 fn task_matches(t: &Object, filters: &BTreeMap<String, Vec<String>>) -> bool {
