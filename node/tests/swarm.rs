@@ -183,6 +183,37 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
         .iter()
         .any(|t| t["Status"]["State"] == "failed" && t["DesiredState"] == "shutdown"));
 
+    // A task container removed by hand: its task fails and a new task takes the slot.
+    let victim = running(&d, "web")[0]["Id"].as_str().unwrap().to_string();
+    let r = d.req("DELETE", &format!("/containers/{victim}?force=1"), "");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(
+        wait_until(LONG, || {
+            let cs = running(&d, "web");
+            cs.len() == 2 && cs.iter().all(|c| c["Id"] != victim.as_str())
+        }),
+        "the removed container's task was not replaced"
+    );
+
+    // Host-mode published ports are published on the task's container.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut published = service_spec("published", 1);
+    published["EndpointSpec"] = json!({ "Ports": [{ "Protocol": "tcp", "TargetPort": 80,
+        "PublishedPort": port, "PublishMode": "host" }] });
+    create_service(&d, &published);
+    assert!(wait_until(LONG, || running(&d, "published").len() == 1));
+    let c = d.inspect(running(&d, "published")[0]["Id"].as_str().unwrap());
+    assert_eq!(
+        c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        port.to_string(),
+        "{}",
+        c["NetworkSettings"]
+    );
+
     let r = d.req("DELETE", &format!("/services/{id}"), "");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(

@@ -161,8 +161,9 @@ fn wants_up_to_date(filters: &BTreeMap<String, Vec<String>>) -> bool {
 /// Whether a task was made from its service's current task template.
 fn up_to_date(s: &ClusterState, t: &Object) -> bool {
     let (service_id, _, _) = task_attrs(t);
-    s.get(ObjectKind::Service, service_id)
-        .is_some_and(|svc| svc.spec["TaskTemplate"] == TaskDoc::of(t).template)
+    s.get(ObjectKind::Service, service_id).is_some_and(|svc| {
+        crate::swarm::model::same_template(&svc.spec["TaskTemplate"], &TaskDoc::of(t).template)
+    })
 }
 
 fn task_matches(t: &Object, filters: &BTreeMap<String, Vec<String>>) -> bool {

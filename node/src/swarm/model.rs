@@ -162,6 +162,35 @@ pub fn service_mode(spec: &Value) -> Mode {
     Mode::Replicated(replicas)
 }
 
+/// Whether two task templates ask for the same thing: absent, null, empty-object and
+/// empty-list fields are the same (clients re-send a spec with such fields added or dropped,
+/// which must not start a rolling update).
+pub fn same_template(a: &Value, b: &Value) -> bool {
+    normalized(a) == normalized(b)
+}
+
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 /// The task template of a service spec.
 pub fn template(spec: &Value) -> &Value {
     &spec["TaskTemplate"]
@@ -307,4 +336,22 @@ pub fn sorted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<&'a Object> 
 /// The kind check callers use before converting.
 pub fn is_kind(object: &Object, kind: ObjectKind) -> bool {
     object.kind() == kind
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_differing_only_in_empty_fields_are_the_same() {
+        let a = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] } });
+        let b = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"], "Mounts": [],
+                        "Labels": {} }, "Placement": {}, "ForceUpdate": null });
+        assert!(same_template(&a, &b));
+        let c = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=2"] } });
+        assert!(!same_template(&a, &c));
+        let forced =
+            json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] }, "ForceUpdate": 1 });
+        assert!(!same_template(&a, &forced));
+    }
 }

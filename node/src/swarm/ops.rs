@@ -169,7 +169,7 @@ pub async fn update_service(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),
             ));
         }
-        if template(&spec) != template(&svc.spec) {
+        if !super::model::same_template(template(&spec), template(&svc.spec)) {
             status["UpdateStatus"] =
                 json!({ "State": "updating", "StartedAt": now, "Message": "update in progress" });
         }

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use super::model::{
     ended_by_itself, history_limit, is_live, is_terminal, new_id, observed, observed_at,
-    restart_policy, service_mode, task_attrs, task_status, template, update_policy, Mode, NodeView,
-    TaskDoc,
+    restart_policy, same_template, service_mode, task_attrs, task_status, template, update_policy,
+    Mode, NodeView, TaskDoc,
 };
 use super::placement::node_matches;
 
@@ -124,7 +124,7 @@ impl<'a> Service<'a> {
             }
             let (current, old): (Vec<&Object>, Vec<&Object>) = healthy
                 .into_iter()
-                .partition(|t| &TaskDoc::of(t).template == self.template);
+                .partition(|t| same_template(&TaskDoc::of(t).template, self.template));
             if let Some((first, extra)) = current.split_first() {
                 for t in extra {
                     out.push(set_desired(t, TaskState::Shutdown));
@@ -313,7 +313,10 @@ impl<'a> Service<'a> {
         let Some(started) = started else { return false };
         let updated: Vec<&&Object> = tasks
             .iter()
-            .filter(|t| &TaskDoc::of(t).template == self.template && t.meta.created_at >= started)
+            .filter(|t| {
+                same_template(&TaskDoc::of(t).template, self.template)
+                    && t.meta.created_at >= started
+            })
             .collect();
         let failed: Vec<&&Object> = updated
             .iter()

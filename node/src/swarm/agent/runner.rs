@@ -72,6 +72,14 @@ impl Runner {
             let running = container.is_some_and(|c| c.state.status.is_running());
             match desired {
                 TaskState::Running => match container {
+                    // It ran here and its container is gone (removed by hand): the task failed;
+                    // the orchestrator makes a new one.
+                    None if matches!(observed(task), "starting" | "running")
+                        && !self.is_busy(&task.id) =>
+                    {
+                        let err = "task: its container was removed";
+                        self.report(task, "failed", "removed", Some(err), None);
+                    }
                     None if !is_terminal(observed(task)) && !self.was_reported_terminal(task) => {
                         self.spawn(task, Action::Start)
                     }
@@ -110,6 +118,13 @@ impl Runner {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&task.id)
             .is_some_and(|s| is_terminal(s))
+    }
+
+    fn is_busy(&self, task_id: &str) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(task_id)
     }
 
     fn claim(&self, task_id: &str) -> bool {
