@@ -230,6 +230,29 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
     assert!(wait_until(Duration::from_secs(10), || fetch("127.0.0.1")
         .contains("published")));
     assert!(ok(&d, &["port", &name]).contains(&port.to_string()));
+    // `docker ps` and `inspect` show the binding as Docker does.
+    let listed = ok(
+        &d,
+        &[
+            "ps",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.Ports}}",
+        ],
+    );
+    assert!(
+        listed.contains(&format!("0.0.0.0:{port}->7000/tcp")),
+        "ps ports: {listed}"
+    );
+    let bound = ok(
+        &d,
+        &["inspect", "-f", "{{json .HostConfig.PortBindings}}", &name],
+    );
+    assert!(
+        bound.contains(&format!("\"HostPort\":\"{port}\"")),
+        "{bound}"
+    );
     // A namespace acting as a remote host reaches the port through the host's bridge address.
     let ns = format!("{}r", d.prefix);
     let (bridge, _, _) = d.net_names();

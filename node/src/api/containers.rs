@@ -60,7 +60,18 @@ pub async fn list(
         filters,
     };
     let recs = engine.list_containers(&req).await?;
-    Ok(Json(recs.iter().map(conv::summary).collect::<Vec<_>>()))
+    let summaries: Vec<_> = recs
+        .iter()
+        .map(|rec| {
+            let mut s = conv::summary(rec);
+            let publishes = !rec.host.net.ports.is_empty() || rec.host.net.publish_all;
+            if publishes && rec.state.status.is_running() {
+                s.ports = Some(conv::port_summaries(&engine.container_networks(rec)));
+            }
+            s
+        })
+        .collect();
+    Ok(Json(summaries))
 }
 
 /// `GET /containers/{id}/json`

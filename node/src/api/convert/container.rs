@@ -143,6 +143,55 @@ fn restart_name(p: RestartPolicy) -> RestartPolicyNameEnum {
     }
 }
 
+/// `-p` requests as Docker's `HostConfig.PortBindings` (`None` when nothing is published).
+fn port_bindings(
+    ports: &[crate::network::PortRequest],
+) -> Option<HashMap<String, Option<Vec<bollard_stubs::models::PortBinding>>>> {
+    if ports.is_empty() {
+        return None;
+    }
+    let mut out: HashMap<String, Option<Vec<bollard_stubs::models::PortBinding>>> = HashMap::new();
+    for p in ports {
+        out.entry(format!("{}/{}", p.container_port, p.proto))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(bollard_stubs::models::PortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(p.host_port.clone()),
+            });
+    }
+    Some(out)
+}
+
+/// The published ports of a running container as `docker ps` lists them.
+pub fn port_summaries(
+    nets: &[crate::network::engine_ops::ContainerNetwork],
+) -> Vec<bollard_stubs::models::PortSummary> {
+    use bollard_stubs::models::{PortSummary, PortSummaryTypeEnum};
+    let mut out: Vec<PortSummary> = nets
+        .iter()
+        .filter_map(|n| n.endpoint.as_ref())
+        .flat_map(|e| e.ports.iter())
+        .map(|p| PortSummary {
+            ip: Some(if p.host_ip.is_empty() {
+                "0.0.0.0".into()
+            } else {
+                p.host_ip.clone()
+            }),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(match p.proto.as_str() {
+                "udp" => PortSummaryTypeEnum::UDP,
+                "sctp" => PortSummaryTypeEnum::SCTP,
+                _ => PortSummaryTypeEnum::TCP,
+            }),
+        })
+        .collect();
+    out.sort_by_key(|p| (p.private_port, p.public_port));
+    out.dedup();
+    out
+}
+
 /// The HostConfig as inspect shows it.
 pub fn host_config(h: &HostSettings) -> HostConfig {
     HostConfig {
@@ -155,6 +204,8 @@ pub fn host_config(h: &HostSettings) -> HostConfig {
         pids_limit: h.pids_limit,
         readonly_rootfs: Some(h.read_only),
         network_mode: Some(h.network_mode.clone()),
+        port_bindings: port_bindings(&h.net.ports),
+        publish_all_ports: Some(h.net.publish_all),
         init: Some(h.init),
         auto_remove: Some(h.auto_remove),
         restart_policy: Some(DockerRestart {
