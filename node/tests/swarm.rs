@@ -849,3 +849,50 @@ fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
         assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     });
 }
+
+#[test]
+fn a_killed_manager_daemon_restarts_into_its_swarm_and_keeps_its_tasks() {
+    require_root!();
+    let mut d = TestDaemon::start("swarm8");
+    d.import_busybox();
+    let node_id = init(&d);
+    create_service(&d, &service_spec("kept", 3));
+    assert!(
+        wait_until(LONG, || running(&d, "kept").len() == 3),
+        "3 replicas never ran"
+    );
+    let mut before: Vec<String> = running(&d, "kept")
+        .iter()
+        .map(|c| c["Id"].as_str().unwrap().to_string())
+        .collect();
+    before.sort();
+    d.kill9();
+    d.spawn();
+    assert!(
+        wait_until(LONG, || d.req("GET", "/services/kept", "").status == 200),
+        "the restarted daemon did not rejoin its swarm: {}",
+        d.req("GET", "/services/kept", "").text()
+    );
+    assert_eq!(
+        d.req("GET", "/info", "").json()["Swarm"]["NodeID"],
+        node_id.as_str()
+    );
+    // Several heartbeats later the node is still ready and runs exactly the same containers.
+    std::thread::sleep(Duration::from_secs(4));
+    let node = d.req("GET", &format!("/nodes/{node_id}"), "").json();
+    assert_eq!(node["Status"]["State"], "ready");
+    let mut after: Vec<String> = running(&d, "kept")
+        .iter()
+        .map(|c| c["Id"].as_str().unwrap().to_string())
+        .collect();
+    after.sort();
+    assert_eq!(
+        before, after,
+        "tasks were restarted across a daemon restart"
+    );
+    let live = tasks(&d, "kept")
+        .into_iter()
+        .filter(|t| t["DesiredState"] == "running" && t["Status"]["State"] == "running")
+        .count();
+    assert_eq!(live, 3);
+}
