@@ -65,6 +65,23 @@ pub enum ClusterError {
     Thread(String),
     #[error("cleanup of {prefix} left: {}", left.join("; "))]
     Cleanup { prefix: String, left: Vec<String> },
+    #[error("node {node}: {method} {path} answered {status}, expected {expected}: {body}")]
+    Api {
+        node: usize,
+        method: String,
+        path: String,
+        status: u16,
+        expected: u16,
+        body: String,
+    },
+    #[error("node {node}: no {what} in the answer: {body}")]
+    Shape {
+        node: usize,
+        what: &'static str,
+        body: String,
+    },
+    #[error("busybox test image: {0}")]
+    Image(String),
 }
 
 impl ClusterError {

@@ -19,6 +19,7 @@ mod lock;
 pub mod names;
 pub mod net;
 pub mod node;
+pub mod swarm;
 mod sweep;
 
 pub use client::Response;
