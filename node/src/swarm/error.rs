@@ -68,16 +68,24 @@ impl SwarmError {
 impl From<RaftError> for SwarmError {
     fn from(e: RaftError) -> Self {
         let message = e.to_string();
-        match e.kind() {
-            RaftErrorKind::InvalidArgument => Self::InvalidArgument(message),
-            RaftErrorKind::NotFound => Self::NotFound(message),
-            RaftErrorKind::Conflict => Self::Conflict(message),
-            RaftErrorKind::Unavailable => Self::Unavailable(format!(
-                "the swarm cannot answer: {message}. If managers are down, the cluster has no \
-                 quorum: bring them back, or run \"docker swarm init --force-new-cluster\" on a \
-                 surviving manager"
+        match e {
+            // Never sent to a leader: certainly not applied.
+            RaftError::Unavailable { reason } => Self::Unavailable(format!(
+                "The swarm does not have a leader. It's possible that too few managers are \
+                 online. Make sure more than half of the managers are online. ({reason})"
             )),
-            RaftErrorKind::Internal => Self::Internal(message),
+            // Sent, unanswered: the change may commit later; the client must not assume either.
+            RaftError::Timeout { .. } | RaftError::Transport { .. } => Self::Unavailable(format!(
+                "the swarm did not confirm the change: {message}; it may still be applied later, \
+                 so check before retrying"
+            )),
+            other => match other.kind() {
+                RaftErrorKind::InvalidArgument => Self::InvalidArgument(message),
+                RaftErrorKind::NotFound => Self::NotFound(message),
+                RaftErrorKind::Conflict => Self::Conflict(message),
+                RaftErrorKind::Unavailable => Self::Unavailable(message),
+                RaftErrorKind::Internal => Self::Internal(message),
+            },
         }
     }
 }
