@@ -23,6 +23,9 @@ pub const MISSED_HEARTBEATS: u32 = 3;
 pub struct Liveness {
     period: Mutex<Duration>,
     seen: Mutex<HashMap<String, Instant>>,
+    /// Nodes whose session connection broke (the node's daemon died or its link went down),
+    /// with when; cleared by the next heartbeat.
+    lost: Mutex<HashMap<String, Instant>>,
     since: Mutex<Option<Instant>>,
 }
 
@@ -32,6 +35,7 @@ impl Liveness {
         Liveness {
             period: Mutex::new(period),
             seen: Mutex::default(),
+            lost: Mutex::default(),
             since: Mutex::default(),
         }
     }
@@ -59,14 +63,42 @@ impl Liveness {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Records a heartbeat.
     pub fn beat(&self, node_id: &str) {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(node_id);
         self.seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(node_id.to_string(), Instant::now());
+    }
+
+    /// Records that a node's session ended without an answer (its connection closed).
+    pub fn session_lost(&self, node_id: &str) {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(node_id.to_string(), Instant::now());
+    }
+
+    /// Whether a node's session broke more than one heartbeat period ago and it has not come
+    /// back: a killed daemon closes its connection at once, so it need not wait for three
+    /// missed heartbeats; a daemon restarting within a period is not affected.
+    fn lost_for_a_period(&self, node_id: &str, now: Instant) -> bool {
+        let period = self.period();
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node_id)
+            .is_some_and(|at| now.saturating_duration_since(*at) > period)
     }
 
     fn silent_for(&self, node_id: &str, now: Instant) -> Duration {
@@ -88,7 +120,7 @@ impl Liveness {
         state
             .list(ObjectKind::Node)
             .filter(|n| n.status["Status"]["State"].as_str() == Some("ready"))
-            .filter(|n| self.silent_for(&n.id, now) > limit)
+            .filter(|n| self.silent_for(&n.id, now) > limit || self.lost_for_a_period(&n.id, now))
             .map(|n| {
                 set_node_state(
                     n,
@@ -98,6 +130,37 @@ impl Liveness {
                 )
             })
             .collect()
+    }
+}
+
+/// Marks a node's session lost if dropped before it answered (the client went away).
+pub struct SessionGuard<'a> {
+    liveness: &'a Liveness,
+    node_id: &'a str,
+    answered: bool,
+}
+
+impl<'a> SessionGuard<'a> {
+    /// A guard for one session call of `node_id`.
+    pub fn new(liveness: &'a Liveness, node_id: &'a str) -> Self {
+        SessionGuard {
+            liveness,
+            node_id,
+            answered: false,
+        }
+    }
+
+    /// The call answered normally.
+    pub fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.liveness.session_lost(self.node_id);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use tonic::transport::CertificateDer;
 use tonic::Status;
 
 use super::ca::{peer_has_name, CertRole, JoinToken, RootCa, MANAGER_NAME};
-use super::dispatcher::{assignments, manager_addrs, report_updates, session_update};
+use super::dispatcher::{assignments, manager_addrs, report_updates, session_update, SessionGuard};
 use super::error::SwarmError;
 use super::manager::Manager;
 use super::model::new_id;
@@ -291,6 +291,7 @@ async fn session(
     }
     let period = m.liveness.period();
     let deadline = tokio::time::Instant::now() + (period / 2).max(Duration::from_millis(500));
+    let guard = SessionGuard::new(&m.liveness, &req.node_id);
     loop {
         let ((version, tasks, managers, node), mut watcher) = m.raft.read_and_watch(|s| {
             let (version, tasks) = assignments(s, &req.node_id);
@@ -299,6 +300,7 @@ async fn session(
         });
         if version != req.known || tokio::time::Instant::now() >= deadline {
             let heartbeat_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+            guard.answered();
             return Ok(SessionReply {
                 version,
                 tasks,
