@@ -312,6 +312,7 @@ async fn session(
         tokio::select! {
             _ = watcher.next() => {}
             _ = tokio::time::sleep_until(deadline) => {}
+            _ = m.stopped() => return Err(Status::unavailable("the manager is stopping")),
         }
     }
 }

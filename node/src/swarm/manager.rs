@@ -57,6 +57,7 @@ pub struct Manager {
     /// Heartbeats, while this manager leads.
     pub liveness: Liveness,
     tls: TlsConfig,
+    stopping: tokio::sync::watch::Sender<bool>,
     loops: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -110,6 +111,7 @@ impl Manager {
             ca_pem,
             liveness: Liveness::new(s.heartbeat),
             tls,
+            stopping: tokio::sync::watch::Sender::new(false),
             loops: Mutex::default(),
         });
         service.set_handler(Arc::new(super::handler::Handler::new(Arc::downgrade(
@@ -242,19 +244,39 @@ impl Manager {
             l.abort();
             let _ = l.await;
         }
-        let raft = self.raft.clone();
+        self.stopping.send_replace(true);
+        let mut raft = self.raft.clone();
         drop(self);
-        match Arc::try_unwrap(raft) {
-            Ok(raft) => {
-                if let Err(e) = raft.shutdown().await {
-                    tracing::warn!(error = %e, "raft shutdown");
+        // Calls in flight hold the manager until they answer; long polls end on `stopping`.
+        // The Raft member (and with it the port) can only be stopped once they are gone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(raft) {
+                Ok(node) => {
+                    if let Err(e) = node.shutdown().await {
+                        tracing::warn!(error = %e, "raft shutdown");
+                    }
+                    return;
+                }
+                Err(still) if tokio::time::Instant::now() < deadline => {
+                    raft = still;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(still) => {
+                    tracing::warn!(
+                        "a request still holds the manager; stopping Raft without its server"
+                    );
+                    let _ = still.raft().shutdown().await;
+                    return;
                 }
             }
-            Err(raft) => {
-                // A request still holds it: stop Raft itself; the server ends with the process.
-                let _ = raft.raft().shutdown().await;
-            }
         }
+    }
+
+    /// Resolves when the manager is stopping (long polls end early).
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 }
 
