@@ -162,7 +162,10 @@ fn wants_up_to_date(filters: &BTreeMap<String, Vec<String>>) -> bool {
 fn up_to_date(s: &ClusterState, t: &Object) -> bool {
     let (service_id, _, _) = task_attrs(t);
     s.get(ObjectKind::Service, service_id).is_some_and(|svc| {
-        crate::swarm::model::same_template(&svc.spec["TaskTemplate"], &TaskDoc::of(t).template)
+        crate::swarm::model::same_template(
+            &svc.spec["TaskTemplate"],
+            crate::swarm::model::template_of(t),
+        )
     })
 }
 

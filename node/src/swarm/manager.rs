@@ -26,6 +26,9 @@ use super::{orchestrator, placement};
 /// A leader that has not heard from a quorum for this long is treated as having none.
 const QUORUM_ACK_LIMIT_MS: u64 = 3_000;
 
+/// The pause between two passes of the leader loop.
+const PASS_GAP: Duration = Duration::from_millis(20);
+
 /// What a manager needs to start.
 pub struct ManagerStart {
     /// This node's id.
@@ -316,6 +319,10 @@ async fn leader_loop(manager: Weak<Manager>) {
             let _ = tokio::time::timeout(Duration::from_millis(500), watcher.next()).await;
         } else {
             m.write_all(cmds).await;
+            drop(m);
         }
+        // Let a burst of changes (task reports arrive in bursts) land before the next pass,
+        // which reads every task: fewer, larger passes.
+        tokio::time::sleep(PASS_GAP).await;
     }
 }

@@ -166,7 +166,18 @@ pub fn service_mode(spec: &Value) -> Mode {
 /// empty-list fields are the same (clients re-send a spec with such fields added or dropped,
 /// which must not start a rolling update).
 pub fn same_template(a: &Value, b: &Value) -> bool {
-    normalized(a) == normalized(b)
+    // Tasks keep the very template they were made from: equal without normalizing, mostly.
+    a == b || normalized(a) == normalized(b)
+}
+
+/// A task's slot, read in place (the leader's passes read it for every task).
+pub fn slot_of(task: &Object) -> u64 {
+    task.spec["slot"].as_u64().unwrap_or(0)
+}
+
+/// A task's template, borrowed.
+pub fn template_of(task: &Object) -> &Value {
+    &task.spec["template"]
 }
 
 fn normalized(v: &Value) -> Value {

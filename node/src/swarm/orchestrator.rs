@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use super::model::{
     ended_by_itself, history_limit, is_live, is_terminal, new_id, observed, observed_at,
-    restart_policy, same_template, service_mode, task_attrs, task_status, template, update_policy,
-    Mode, NodeView, TaskDoc,
+    restart_policy, same_template, service_mode, slot_of, task_attrs, task_status, template,
+    template_of, update_policy, Mode, NodeView, TaskDoc,
 };
 use super::placement::node_matches;
 
@@ -83,7 +83,7 @@ impl<'a> Service<'a> {
     fn reconcile(&self, tasks: &[&'a Object], out: &mut Vec<ClusterCommand>) {
         let mut groups: BTreeMap<(u64, String), Group<'a>> = BTreeMap::new();
         for &t in tasks {
-            let slot = TaskDoc::of(t).slot;
+            let slot = slot_of(t);
             let key = match self.mode {
                 Mode::Replicated(_) => (slot, String::new()),
                 Mode::Global => (0, task_attrs(t).1.unwrap_or("").to_string()),
@@ -124,7 +124,7 @@ impl<'a> Service<'a> {
             }
             let (current, old): (Vec<&Object>, Vec<&Object>) = healthy
                 .into_iter()
-                .partition(|t| same_template(&TaskDoc::of(t).template, self.template));
+                .partition(|t| same_template(template_of(t), self.template));
             if let Some((first, extra)) = current.split_first() {
                 for t in extra {
                     out.push(set_desired(t, TaskState::Shutdown));
@@ -181,7 +181,7 @@ impl<'a> Service<'a> {
         if !ended_by_itself(state) {
             return true;
         }
-        let policy = restart_policy(&TaskDoc::of(last).template);
+        let policy = restart_policy(template_of(last));
         match policy.condition.as_str() {
             "none" => return false,
             "on-failure" if state == "complete" => return false,
@@ -314,8 +314,7 @@ impl<'a> Service<'a> {
         let updated: Vec<&&Object> = tasks
             .iter()
             .filter(|t| {
-                same_template(&TaskDoc::of(t).template, self.template)
-                    && t.meta.created_at >= started
+                same_template(template_of(t), self.template) && t.meta.created_at >= started
             })
             .collect();
         let failed: Vec<&&Object> = updated

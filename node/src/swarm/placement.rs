@@ -14,7 +14,7 @@ use berth_scheduler::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::model::{is_live, is_terminal, observed, task_attrs, task_status, TaskDoc};
+use super::model::{is_live, is_terminal, observed, slot_of, task_attrs, task_status, template_of};
 
 /// The scheduler's view of a node object; tasks and reservations are added by `snapshot`.
 pub fn sched_node(node: &Object) -> Node {
@@ -116,8 +116,7 @@ fn host_ports(svc: Option<&Object>) -> Vec<HostPort> {
 }
 
 fn request(task: &Object, svc: Option<&Object>) -> TaskRequest {
-    let doc = TaskDoc::of(task);
-    let t = &doc.template;
+    let t = template_of(task);
     let mut h = DefaultHasher::new();
     t.to_string().hash(&mut h);
     TaskRequest {
@@ -178,7 +177,7 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Vec<ClusterCommand> {
     if waiting.is_empty() {
         return Vec::new();
     }
-    waiting.sort_by_key(|t| (t.meta.created_at, TaskDoc::of(t).slot));
+    waiting.sort_by_key(|t| (t.meta.created_at, slot_of(t)));
     let requests: Vec<TaskRequest> = waiting
         .iter()
         .map(|t| request(t, state.get(ObjectKind::Service, task_attrs(t).0)))
