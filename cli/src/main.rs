@@ -152,6 +152,15 @@ enum Command {
 }
 
 fn main() {
+    // Like other command-line tools (and the docker CLI), end quietly when the reader of our
+    // output goes away (`berth ps | head`) instead of panicking on a broken pipe.
+    // SAFETY: setting a signal's disposition to the default before any other thread exists.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let argv = rewrite_management_command(std::env::args().collect());
     let code = match Cli::try_parse_from(argv) {
         Ok(cli) => start(cli),
