@@ -34,6 +34,14 @@ fn init(d: &TestDaemon) -> String {
     r.json().as_str().unwrap().to_string()
 }
 
+/// This daemon's swarm node id.
+fn node_id(d: &TestDaemon) -> String {
+    d.req("GET", "/info", "").json()["Swarm"]["NodeID"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn service_spec(name: &str, replicas: u64) -> Value {
     json!({
         "Name": name,
@@ -355,10 +363,7 @@ fn two_daemons_join_with_tokens_spread_a_service_and_move_a_dead_nodes_tasks() {
         wait_until(LONG, || ready(&a)),
         "the worker never became ready"
     );
-    let worker_id = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let worker_id = node_id(&b);
     let r = a.req("DELETE", &format!("/nodes/{worker_id}"), "");
     assert_eq!(r.status, 400, "a ready node was removed: {}", r.text());
 
@@ -372,35 +377,13 @@ fn two_daemons_join_with_tokens_spread_a_service_and_move_a_dead_nodes_tasks() {
     );
 
     // Drain the worker: its tasks move to the manager.
-    let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
-    let mut spec = node["Spec"].clone();
-    spec["Availability"] = json!("drain");
-    let r = a.req(
-        "POST",
-        &format!(
-            "/nodes/{worker_id}/update?version={}",
-            node["Version"]["Index"]
-        ),
-        &spec.to_string(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    node_update(&a, &worker_id, |s| s["Availability"] = json!("drain"));
     assert!(
         wait_until(LONG, || running(&a, "spread").len() == 4
             && running(&b, "spread").is_empty()),
         "drain did not move the tasks"
     );
-    let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
-    let mut spec = node["Spec"].clone();
-    spec["Availability"] = json!("active");
-    let r = a.req(
-        "POST",
-        &format!(
-            "/nodes/{worker_id}/update?version={}",
-            node["Version"]["Index"]
-        ),
-        &spec.to_string(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    node_update(&a, &worker_id, |s| s["Availability"] = json!("active"));
     update_service(&a, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(6));
     assert!(
         wait_until(LONG, || running(&b, "spread").len() >= 2),
@@ -633,10 +616,7 @@ fn global_services_constraints_rolling_updates_and_rollback() {
         wait_until(LONG, || running(&b, "everywhere").len() == 1),
         "a node that joined later got no global task"
     );
-    let worker = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let worker = node_id(&b);
 
     node_update(&a, &worker, |s| s["Labels"] = json!({ "zone": "a" }));
     let mut zoned = service_spec("zoned", 2);
@@ -735,10 +715,7 @@ fn a_worker_is_promoted_to_manager_and_demoted_back() {
     let b = TestDaemon::start("swarm6b");
     let manager_id = init(&a);
     join(&b, &a, false);
-    let worker_id = b.req("GET", "/info", "").json()["Swarm"]["NodeID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let worker_id = node_id(&b);
     let r = {
         let node = a.req("GET", &format!("/nodes/{manager_id}"), "").json();
         let mut spec = node["Spec"].clone();

@@ -14,8 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::swarm::SwarmState;
 use super::{stream, AppState};
 use crate::engine::container::logs::{LogChunk, Output};
-use crate::engine::req::{ListContainers, ListFilters};
-use crate::swarm::model::{task_attrs, LABEL_TASK_ID};
+use crate::swarm::model::task_attrs;
 use crate::swarm::ops;
 
 /// `GET /services/{id}/logs`.
@@ -61,21 +60,9 @@ async fn merged(
         req.stderr = true;
     }
     let details = q.flag("details", false);
-    let local = engine
-        .list_containers(&ListContainers {
-            all: true,
-            limit: None,
-            filters: ListFilters {
-                label: vec![LABEL_TASK_ID.to_string()],
-                ..ListFilters::default()
-            },
-        })
-        .await?;
+    let local = crate::swarm::agent::task_containers(engine).await;
     let (tx, rx) = mpsc::channel::<LogChunk>(256);
-    for c in local {
-        let Some(task_id) = c.config.labels.get(LABEL_TASK_ID).cloned() else {
-            continue;
-        };
+    for (task_id, c) in local {
         if !tasks.contains(&task_id) {
             continue;
         }

@@ -81,10 +81,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
-    let version = q
-        .get("version")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("invalid or missing version: a number is required"))?;
+    let version = super::swarm::version(&q)?;
     let rollback = match q.get("rollback") {
         None | Some("") => false,
         Some("previous") => true,

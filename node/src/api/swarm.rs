@@ -20,18 +20,11 @@ use crate::swarm::Swarm;
 /// The swarm handle of every swarm route.
 pub type SwarmState = Arc<Swarm>;
 
-fn version(q: &Query) -> ApiResult<u64> {
+/// The `version` query parameter of an update (optimistic concurrency).
+pub fn version(q: &Query) -> ApiResult<u64> {
     q.get("version")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("invalid or missing version: a number is required"))
-}
-
-fn body_or_empty(body: &Bytes) -> ApiResult<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(json!({}))
-    } else {
-        json_body(body)
-    }
 }
 
 /// `POST /swarm/init` → the node id, as a JSON string.
@@ -78,7 +71,7 @@ pub async fn update(
     ops::update_swarm(
         &m,
         version(&q)?,
-        body_or_empty(&body)?,
+        json_body(&body)?,
         q.flag("rotateWorkerToken", false),
         q.flag("rotateManagerToken", false),
     )
@@ -165,7 +158,7 @@ pub async fn update_node(
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let m = swarm.control().await?;
-    ops::update_node(&m, &id, version(&q)?, body_or_empty(&body)?).await?;
+    ops::update_node(&m, &id, version(&q)?, json_body(&body)?).await?;
     Ok(StatusCode::OK)
 }
 

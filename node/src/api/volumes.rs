@@ -28,11 +28,7 @@ fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
 
 /// `POST /volumes/create` — `{"Name", "Driver", "DriverOpts", "Labels"}`.
 pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
-    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        json_body(&body)?
-    };
+    let v: Value = json_body(&body)?;
     let driver = v.get("Driver").and_then(Value::as_str).unwrap_or("");
     if !driver.is_empty() && driver != "local" {
         return Err(ApiError::bad_request(format!(

@@ -15,20 +15,29 @@ use super::local::Certs;
 use super::rpc::{self, AddManagerRequest, Method};
 use super::{host_of, model, DEFAULT_PORT};
 
-pub(super) fn leave_refusal(managers: usize) -> String {
-    if managers <= 1 {
-        "You are attempting to leave the swarm on a node that is participating as a manager. \
-         Removing the last manager erases all current state of the swarm. Use `--force` to \
-         ignore this message."
-            .to_string()
-    } else {
-        format!(
-            "You are attempting to leave the swarm on a node that is participating as a \
-             manager. Removing this node leaves {} managers out of {managers}. Use `--force` to \
-             ignore this message.",
-            managers - 1
-        )
+pub(super) fn leave_refusal(reachable: usize, total: usize) -> String {
+    let mut msg = String::from(
+        "You are attempting to leave the swarm on a node that is participating as a manager. ",
+    );
+    if reachable.saturating_sub(1) <= total / 2 {
+        if total <= 1 {
+            msg.push_str(
+                "Removing the last manager erases all current state of the swarm. Use `--force` \
+                 to ignore this message.",
+            );
+            return msg;
+        }
+        msg.push_str(&format!(
+            "Removing this node leaves {} managers out of {total}. Without a Raft quorum your \
+             swarm will be inaccessible. ",
+            reachable.saturating_sub(1)
+        ));
     }
+    msg.push_str(
+        "The only way to restore a swarm that has lost consensus is to reinitialize it with \
+         `--force-new-cluster`. Use `--force` to suppress this message.",
+    );
+    msg
 }
 
 /// The cluster object and this node's object, written at `init`.

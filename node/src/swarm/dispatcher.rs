@@ -8,10 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use berth_raft::{
-    Attrs, ClusterCommand, ClusterState, NodeRole, Object, ObjectKind, Op, TaskState,
-};
-use chrono::{DateTime, Utc};
+use berth_raft::{Attrs, ClusterCommand, ClusterState, NodeRole, Object, ObjectKind, Op};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -113,7 +110,7 @@ impl Liveness {
     }
 
     /// Marks down every ready node silent for too long.
-    pub fn expire(&self, state: &ClusterState, at: DateTime<Utc>) -> Vec<ClusterCommand> {
+    pub fn expire(&self, state: &ClusterState) -> Vec<ClusterCommand> {
         let now = Instant::now();
         self.follow(state.list(ObjectKind::Cluster).next());
         let limit = self.period() * MISSED_HEARTBEATS;
@@ -121,14 +118,7 @@ impl Liveness {
             .list(ObjectKind::Node)
             .filter(|n| n.status["Status"]["State"].as_str() == Some("ready"))
             .filter(|n| self.silent_for(&n.id, now) > limit || self.lost_for_a_period(&n.id, now))
-            .map(|n| {
-                set_node_state(
-                    n,
-                    "down",
-                    "heartbeat failure for node in \"unknown\" state",
-                    at,
-                )
-            })
+            .map(|n| set_node_state(n, "down", "heartbeat failure for node in \"unknown\" state"))
             .collect()
     }
 }
@@ -165,12 +155,7 @@ impl Drop for SessionGuard<'_> {
 }
 
 /// The status write that puts a node in `state`.
-pub fn set_node_state(
-    node: &Object,
-    state: &str,
-    message: &str,
-    _at: DateTime<Utc>,
-) -> ClusterCommand {
+pub fn set_node_state(node: &Object, state: &str, message: &str) -> ClusterCommand {
     let mut status = node.status.clone();
     if !status.is_object() {
         status = json!({});
@@ -268,15 +253,4 @@ pub fn manager_addrs(state: &ClusterState) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// Whether a task should be running where it is (used by the agent's view too).
-pub fn wants_running(task: &Object) -> bool {
-    matches!(
-        task.attrs,
-        Attrs::Task {
-            desired_state: TaskState::Running,
-            ..
-        }
-    )
 }

@@ -118,11 +118,7 @@ async fn join(m: &Arc<Manager>, req: JoinRequest) -> Result<JoinReply, Status> {
             "A valid join token is necessary to join this cluster",
         ));
     };
-    let ca = RootCa::from_pem(
-        cluster.status["RootCa"]["Cert"].as_str().unwrap_or(""),
-        cluster.status["RootCa"]["Key"].as_str().unwrap_or(""),
-    )
-    .map_err(|e| Status::internal(format!("cluster CA: {e}")))?;
+    let ca = cluster_ca(&cluster)?;
     if !token.matches_ca(ca.cert_der()) {
         return Err(Status::invalid_argument(
             "A valid join token is necessary to join this cluster",
@@ -198,10 +194,9 @@ async fn renew(
     req: RenewRequest,
     certs: &[CertificateDer<'static>],
 ) -> Result<RenewReply, Status> {
-    authenticate(m, certs, &req.node_id)?;
-    // Only the leader's copy is sure to hold the role just changed.
-    require_leader(m)?;
     let node = authenticate(m, certs, &req.node_id)?;
+    // Only the leader's copy is sure to hold the role just changed (`node` was read from it).
+    require_leader(m)?;
     let cluster = m
         .cluster()
         .ok_or_else(|| Status::unavailable("the swarm is still starting"))?;
@@ -231,11 +226,7 @@ async fn renew(
 }
 
 fn cluster_ca(cluster: &Object) -> Result<RootCa, Status> {
-    RootCa::from_pem(
-        cluster.status["RootCa"]["Cert"].as_str().unwrap_or(""),
-        cluster.status["RootCa"]["Key"].as_str().unwrap_or(""),
-    )
-    .map_err(|e| Status::internal(format!("cluster CA: {e}")))
+    super::model::cluster_ca(cluster).map_err(|e| Status::internal(format!("cluster CA: {e}")))
 }
 
 /// A Raft id above every member, retired id and id already handed to a joining manager.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use berth_raft::{
-    Authorizer, ClusterCommand, ClusterResponse, ClusterState, NodeAddr, NodeOptions, Object,
-    ObjectKind, RaftConfig, RaftNode, SharedServer, TlsConfig,
+    Authorizer, ClusterCommand, ClusterState, NodeAddr, NodeOptions, Object, ObjectKind,
+    RaftConfig, RaftNode, SharedServer, TlsConfig,
 };
 use chrono::Utc;
 use tokio::net::TcpListener;
@@ -283,11 +283,6 @@ impl Manager {
     }
 }
 
-/// Whether a response applied.
-pub fn applied(r: &ClusterResponse) -> bool {
-    matches!(r, ClusterResponse::Applied { .. })
-}
-
 /// While this manager leads: converge services, place tasks, reap removed tasks and mark
 /// silent nodes down, one pass per change of the store (or every half second, for restart
 /// delays and heartbeats).
@@ -311,7 +306,7 @@ async fn leader_loop(manager: Weak<Manager>) {
             let mut cmds = orchestrator::reconcile(s, now);
             cmds.extend(orchestrator::reap(s));
             cmds.extend(placement::place(s, now));
-            cmds.extend(m.liveness.expire(s, now));
+            cmds.extend(m.liveness.expire(s));
             cmds
         });
         if cmds.is_empty() {

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use berth_raft::{Attrs, NodeRole, ObjectKind};
+use berth_raft::{Attrs, NodeRole};
 use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
 
 use crate::engine::Engine;
@@ -377,9 +377,17 @@ impl Swarm {
         let _guard = self.lifecycle.lock().await;
         let member = self.member().ok_or(SwarmError::NotInSwarmToLeave)?;
         if let Some(m) = &member.manager {
-            let managers = m.read(|s| s.nodes_by_role(NodeRole::Manager).len());
+            let (reachable, managers) = m.read(|s| {
+                let all = s.nodes_by_role(NodeRole::Manager);
+                let ready = all
+                    .iter()
+                    .filter(|n| n.status["Status"]["State"].as_str() == Some("ready"))
+                    .count();
+                (ready, all.len())
+            });
             if !force {
-                return Err(SwarmError::Conflict(leave_refusal(managers)));
+                // Docker answers this with 503 (not available), whatever the quorum.
+                return Err(SwarmError::Unavailable(leave_refusal(reachable, managers)));
             }
             if managers > 1 {
                 if let Some(raft_id) = member.local().raft_id {
@@ -408,18 +416,8 @@ impl Swarm {
     }
 
     async fn remove_task_containers(&self) {
-        let runner_list = crate::engine::req::ListContainers {
-            all: true,
-            limit: None,
-            filters: crate::engine::req::ListFilters {
-                label: vec![model::LABEL_TASK_ID.to_string()],
-                ..Default::default()
-            },
-        };
-        if let Ok(list) = self.engine.list_containers(&runner_list).await {
-            for c in list {
-                let _ = self.engine.remove_container(&c.id, true).await;
-            }
+        for c in agent::task_containers(&self.engine).await.into_values() {
+            let _ = self.engine.remove_container(&c.id, true).await;
         }
     }
 
@@ -443,9 +441,4 @@ pub fn node_role(node: &berth_raft::Object) -> NodeRole {
         Attrs::Node { role } => role,
         _ => NodeRole::Worker,
     }
-}
-
-/// Whether an object is the cluster object.
-pub fn is_cluster(o: &berth_raft::Object) -> bool {
-    o.kind() == ObjectKind::Cluster
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_raft::{Object, ObjectKind, TaskState};
+use berth_raft::{Object, TaskState};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -160,6 +160,14 @@ pub fn service_mode(spec: &Value) -> Mode {
     }
     let replicas = mode["Replicated"]["Replicas"].as_u64().unwrap_or(1);
     Mode::Replicated(replicas)
+}
+
+/// The cluster's root CA, as the cluster object keeps it (certificate and key).
+pub fn cluster_ca(cluster: &Object) -> Result<super::ca::RootCa, super::ca::CaError> {
+    super::ca::RootCa::from_pem(
+        cluster.status["RootCa"]["Cert"].as_str().unwrap_or(""),
+        cluster.status["RootCa"]["Key"].as_str().unwrap_or(""),
+    )
 }
 
 /// Whether two task templates ask for the same thing: absent, null, empty-object and
@@ -342,11 +350,6 @@ pub fn sorted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<&'a Object> 
     let mut v: Vec<&Object> = objects.collect();
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
-}
-
-/// The kind check callers use before converting.
-pub fn is_kind(object: &Object, kind: ObjectKind) -> bool {
-    object.kind() == kind
 }
 
 #[cfg(test)]

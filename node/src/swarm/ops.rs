@@ -7,7 +7,7 @@ use berth_raft::{
 };
 use serde_json::{json, Value};
 
-use super::ca::{JoinToken, RootCa};
+use super::ca::JoinToken;
 use super::error::{SwarmError, SwarmResult};
 use super::manager::Manager;
 use super::model::{new_id, template};
@@ -361,11 +361,8 @@ pub async fn update_swarm(
     super::merge(&mut new_spec, &spec);
     let mut status = cluster.status.clone();
     if rotate_worker || rotate_manager {
-        let ca = RootCa::from_pem(
-            status["RootCa"]["Cert"].as_str().unwrap_or(""),
-            status["RootCa"]["Key"].as_str().unwrap_or(""),
-        )
-        .map_err(|e| SwarmError::internal("cluster CA", e))?;
+        let ca = super::model::cluster_ca(&cluster)
+            .map_err(|e| SwarmError::internal("cluster CA", e))?;
         if rotate_worker {
             status["Tokens"]["Worker"] = json!(JoinToken::new(&ca).secret);
         }
@@ -388,12 +385,9 @@ pub async fn update_swarm(
 
 /// The full join tokens of the cluster object: (worker, manager).
 pub fn join_tokens(cluster: &Object) -> (String, String) {
-    let digest = RootCa::from_pem(
-        cluster.status["RootCa"]["Cert"].as_str().unwrap_or(""),
-        cluster.status["RootCa"]["Key"].as_str().unwrap_or(""),
-    )
-    .map(|ca| ca.digest())
-    .unwrap_or_default();
+    let digest = super::model::cluster_ca(cluster)
+        .map(|ca| ca.digest())
+        .unwrap_or_default();
     let token = |secret: &Value| {
         JoinToken {
             digest: digest.clone(),

@@ -6,7 +6,8 @@ use bollard::models::{
     MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
 };
 
-use super::parse::{csv_fields, memory};
+use super::parse::csv_fields;
+use crate::parse::ram_in_bytes;
 
 /// `--mount type=bind,source=/a,target=/b,readonly` (docker's `MountOpt`).
 pub fn parse(s: &str) -> Result<Mount, String> {
@@ -68,7 +69,7 @@ fn mount_field(m: &mut Mount, key: &str, value: Option<&str>) -> Result<(), Stri
         k if k.starts_with("bind-") => bind_field(m, key, value)?,
         k if k.starts_with("volume-") => volume_field(m, key, value)?,
         "tmpfs-size" => {
-            let size = memory(&val).map_err(|_| format!("invalid value for {key}: {val}"))?;
+            let size = ram_in_bytes(&val).map_err(|_| format!("invalid value for {key}: {val}"))?;
             tmpfs_options(m).size_bytes = Some(size);
         }
         "tmpfs-mode" => {

@@ -36,19 +36,19 @@ pub struct CommonFlags {
     #[arg(long = "replicas-max-per-node", value_name = "uint")]
     pub max_replicas: Option<u64>,
     /// Limit CPUs
-    #[arg(long = "limit-cpu", value_parser = parse::cpus, value_name = "decimal")]
+    #[arg(long = "limit-cpu", value_parser = crate::parse::nano_cpus, value_name = "decimal")]
     pub limit_cpu: Option<i64>,
     /// Limit Memory
-    #[arg(long = "limit-memory", value_parser = parse::memory, value_name = "bytes")]
+    #[arg(long = "limit-memory", value_parser = crate::parse::ram_in_bytes, value_name = "bytes")]
     pub limit_memory: Option<i64>,
     /// Limit maximum number of processes (default 0 = unlimited)
     #[arg(long = "limit-pids", value_name = "int")]
     pub limit_pids: Option<i64>,
     /// Reserve CPUs
-    #[arg(long = "reserve-cpu", value_parser = parse::cpus, value_name = "decimal")]
+    #[arg(long = "reserve-cpu", value_parser = crate::parse::nano_cpus, value_name = "decimal")]
     pub reserve_cpu: Option<i64>,
     /// Reserve Memory
-    #[arg(long = "reserve-memory", value_parser = parse::memory, value_name = "bytes")]
+    #[arg(long = "reserve-memory", value_parser = crate::parse::ram_in_bytes, value_name = "bytes")]
     pub reserve_memory: Option<i64>,
     /// Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)
     #[arg(long = "stop-grace-period", value_parser = parse::duration, value_name = "duration")]

@@ -25,16 +25,6 @@ pub fn duration(s: &str) -> Result<i64, String> {
     crate::parse::go_duration_ns(s).map_err(|_| format!("time: invalid duration \"{s}\""))
 }
 
-/// go-units `RAMInBytes` (`512M`, `1g`).
-pub fn memory(s: &str) -> Result<i64, String> {
-    crate::parse::ram_in_bytes(s)
-}
-
-/// CPUs as a decimal (`0.5`) in NanoCPUs.
-pub fn cpus(s: &str) -> Result<i64, String> {
-    crate::parse::nano_cpus(s)
-}
-
 /// A `key[=value]` label; the key may not be empty (docker's `ValidateLabel`).
 pub fn label(s: &str) -> Result<String, String> {
     let key = s.split_once('=').map_or(s, |(k, _)| k);
@@ -309,10 +299,10 @@ mod tests {
             duration("10"),
             Err("time: invalid duration \"10\"".to_string())
         );
-        assert_eq!(memory("512M"), Ok(536_870_912));
-        assert_eq!(cpus("0.5"), Ok(500_000_000));
-        assert_eq!(cpus("2"), Ok(2_000_000_000));
-        assert!(cpus("half").is_err());
+        assert_eq!(crate::parse::ram_in_bytes("512M"), Ok(536_870_912));
+        assert_eq!(crate::parse::nano_cpus("0.5"), Ok(500_000_000));
+        assert_eq!(crate::parse::nano_cpus("2"), Ok(2_000_000_000));
+        assert!(crate::parse::nano_cpus("half").is_err());
     }
 
     #[test]

@@ -312,7 +312,8 @@ fn enum_value<T: std::str::FromStr>(s: &str) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::service::parse::{memory, publish, shell_words};
+    use crate::commands::service::parse::{publish, shell_words};
+    use crate::parse::ram_in_bytes as memory;
 
     fn create(args: &[&str]) -> CreateArgs {
         CreateArgs {

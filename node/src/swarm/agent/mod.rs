@@ -24,6 +24,7 @@ use super::ca::client_tls;
 use super::local::Certs;
 use super::rpc::{self, Method, ReportRequest, SessionReply, SessionRequest, NOT_LEADER};
 use crate::engine::Engine;
+pub use runner::task_containers;
 use runner::{Report, Runner};
 
 /// What an agent needs.

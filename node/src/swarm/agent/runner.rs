@@ -10,11 +10,31 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::spec::{container_body, image_of, stop_timeout, task_id_of, without_digest};
+use super::spec::{container_body, image_of, stop_timeout, without_digest};
 use crate::engine::container::ContainerRecord;
 use crate::engine::req::{ListContainers, ListFilters};
 use crate::engine::Engine;
 use crate::swarm::model::{is_terminal, observed, task_attrs, task_status, LABEL_TASK_ID};
+
+/// The containers of swarm tasks on `engine`, by task id (what the agent, `swarm leave` and
+/// the service logs look at).
+pub async fn task_containers(engine: &Engine) -> HashMap<String, ContainerRecord> {
+    let req = ListContainers {
+        all: true,
+        limit: None,
+        filters: ListFilters {
+            label: vec![LABEL_TASK_ID.to_string()],
+            ..ListFilters::default()
+        },
+    };
+    let list = engine.list_containers(&req).await.unwrap_or_default();
+    list.into_iter()
+        .filter_map(|c| {
+            let task = c.config.labels.get(LABEL_TASK_ID)?.clone();
+            Some((task, c))
+        })
+        .collect()
+}
 
 /// Containers started at once.
 const PARALLEL_STARTS: usize = 8;
@@ -45,21 +65,7 @@ impl Runner {
 
     /// The containers of swarm tasks on this engine, by task id.
     pub async fn local_tasks(&self) -> HashMap<String, ContainerRecord> {
-        let req = ListContainers {
-            all: true,
-            limit: None,
-            filters: ListFilters {
-                label: vec![LABEL_TASK_ID.to_string()],
-                ..ListFilters::default()
-            },
-        };
-        let list = self.engine.list_containers(&req).await.unwrap_or_default();
-        list.into_iter()
-            .filter_map(|c| {
-                let labels: HashMap<String, String> = c.config.labels.clone().into_iter().collect();
-                task_id_of(&labels).map(|t| (t.to_string(), c))
-            })
-            .collect()
+        task_containers(&self.engine).await
     }
 
     /// Brings the engine in line with `tasks`, the node's full assignment list.

@@ -1,8 +1,6 @@
 //! A task's container: Docker's `TaskSpec.ContainerSpec` (plus resources, host-mode ports and
 //! the swarm labels) turned into the `ContainerCreateBody` the engine's create takes.
 
-use std::collections::HashMap;
-
 use berth_raft::Object;
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Map, Value};
@@ -118,9 +116,4 @@ fn strip_nulls(v: Value) -> Value {
         ),
         other => other,
     }
-}
-
-/// The swarm labels of a container, if it is a task's.
-pub fn task_id_of(labels: &HashMap<String, String>) -> Option<&str> {
-    labels.get(LABEL_TASK_ID).map(String::as_str)
 }
