@@ -295,6 +295,15 @@ fn swarm_requests_fail_with_dockers_codes_and_messages() {
     assert_eq!(d.req("DELETE", "/services/nosuchservice", "").status, 404);
     assert_eq!(d.req("GET", "/nodes/nosuchnode", "").status, 404);
     let r = d.req("POST", "/swarm/leave", "");
+    assert_eq!(
+        r.status, 503,
+        "Docker refuses a manager's leave as not available"
+    );
+    assert!(
+        r.text().contains("Removing the last manager"),
+        "{}",
+        r.text()
+    );
     assert!(r.text().contains("--force"), "{}", r.text());
     assert_eq!(
         d.req("GET", "/swarm", "").status,
