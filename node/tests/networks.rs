@@ -38,6 +38,78 @@ fn ok(d: &TestDaemon, args: &[&str]) -> String {
     text.trim().to_string()
 }
 
+/// A network namespace wired to the host by a veth pair on a /30 of its own: a stand-in for
+/// another machine. Removed on drop, even when the test fails.
+struct RemoteHost {
+    ns: String,
+    link: String,
+    host_addr: String,
+}
+
+impl RemoteHost {
+    fn new(d: &TestDaemon) -> Self {
+        let (bridge, _, _) = d.net_names();
+        let third = std::process::id() % 250;
+        let r = RemoteHost {
+            ns: format!("{}r", d.prefix),
+            link: format!("{bridge}h"),
+            host_addr: format!("10.251.{third}.1"),
+        };
+        let peer = format!("{bridge}p");
+        let ns_addr = format!("10.251.{third}.2/30");
+        let steps: [&[&str]; 7] = [
+            &["netns", "add", &r.ns],
+            &[
+                "link", "add", &r.link, "type", "veth", "peer", "name", &peer,
+            ],
+            &["link", "set", &peer, "netns", &r.ns],
+            &[
+                "addr",
+                "add",
+                &format!("{}/30", r.host_addr),
+                "dev",
+                &r.link,
+            ],
+            &["link", "set", &r.link, "up"],
+            &["-n", &r.ns, "addr", "add", &ns_addr, "dev", &peer],
+            &["-n", &r.ns, "link", "set", &peer, "up"],
+        ];
+        for step in steps {
+            let out = Command::new("ip").args(step).output().expect("run ip");
+            assert!(out.status.success(), "ip {step:?}: {out:?}");
+        }
+        let out = Command::new("ip")
+            .args(["-n", &r.ns, "link", "set", "lo", "up"])
+            .output()
+            .expect("run ip");
+        assert!(out.status.success(), "lo up: {out:?}");
+        r
+    }
+
+    /// Runs a shell command inside the namespace; its stdout and stderr.
+    fn run(&self, script: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "sh", "-c", script])
+            .output()
+            .expect("run ip netns exec");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+impl Drop for RemoteHost {
+    fn drop(&mut self) {
+        // Deleting the namespace removes the peer, and with it the host end.
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+    }
+}
+
 fn host(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
         .args(args)
@@ -129,7 +201,53 @@ fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
         udp.contains(&ip),
         "udp lookup of {srv}.{net} gave {udp}, want {ip}"
     );
+    // UDP data by name. Debian's busybox nc has no UDP, so the host's python3 (its /usr
+    // mounted read-only) echoes and sends the datagrams.
+    let python = [
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/usr/lib:/lib:ro",
+        "-v",
+        "/usr/lib64:/lib64:ro",
+    ];
+    let echo = format!("{}-echo", d.prefix);
+    let mut args = vec!["run", "-d", "--name", &echo, "--network", &net];
+    args.extend(python);
+    args.extend(["busybox", "/usr/bin/python3", "-c", UDP_ECHO]);
+    ok(&d, &args);
+    let mut args = vec!["run", "--rm", "--network", &net];
+    args.extend(python);
+    args.extend(["busybox", "/usr/bin/python3", "-c", UDP_PING, &echo]);
+    let (_, answer) = docker(&d, &args);
+    assert!(
+        answer.lines().any(|l| l == "udp-ping"),
+        "udp echo from {echo}: {answer}"
+    );
 }
+
+/// A UDP echo server on port 9000 that prefixes what it sends back.
+const UDP_ECHO: &str = "import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 9000))
+while True:
+    data, peer = s.recvfrom(64)
+    s.sendto(b'udp-' + data, peer)
+";
+
+/// Sends `ping` to port 9000 of the host named in argv[1] until an answer comes (the server
+/// may still be starting); prints the answer.
+const UDP_PING: &str = "import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for _ in range(15):
+    try:
+        s.sendto(b'ping', (sys.argv[1], 9000))
+        print(s.recvfrom(64)[0].decode())
+        break
+    except Exception as e:
+        print(e, file=sys.stderr)
+";
 
 #[test]
 fn different_user_networks_cannot_reach_each_other() {
@@ -253,33 +371,18 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
         bound.contains(&format!("\"HostPort\":\"{port}\"")),
         "{bound}"
     );
-    // A namespace acting as a remote host reaches the port through the host's bridge address.
-    let ns = format!("{}r", d.prefix);
-    let (bridge, _, _) = d.net_names();
-    let gw = ok(
-        &d,
-        &[
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            "bridge",
-        ],
-    );
-    let remote = ok(&d, &["run", "-d", "--name", &ns, "busybox", "sleep", "60"]);
-    let (_, via) = docker(
-        &d,
-        &[
-            "exec",
-            &remote,
-            "sh",
-            "-c",
-            &format!("nc -w 2 {gw} {port} </dev/null"),
-        ],
-    );
+    // A network namespace acting as a remote host, wired to the host by a veth pair of its
+    // own, reaches the port through the host's address on that link.
+    let remote = RemoteHost::new(&d);
+    let via = remote.run(&format!(
+        "busybox nc -w 2 {} {port} </dev/null",
+        remote.host_addr
+    ));
     assert!(
         via.contains("published"),
-        "remote via {gw} on {bridge}: {via}"
+        "from {} to {}:{port}: {via}",
+        remote.ns,
+        remote.host_addr
     );
     let ip_before = ok(
         &d,

@@ -37,6 +37,17 @@ impl Paths {
         self.data_root.join("containers").join(id)
     }
 
+    /// The directories below which berth mounts things for many containers: rootfs overlays,
+    /// network namespace files, volumes. Each is made a mount point of its own
+    /// (`runtime::mount_ns`).
+    pub fn berth_dirs(&self) -> Vec<PathBuf> {
+        vec![
+            self.data_root.join("containers"),
+            self.exec_root.join("netns"),
+            self.data_root.join("volumes"),
+        ]
+    }
+
     /// A monitor's control socket (stdin, resize, exec). Kept short: unix socket paths are
     /// limited to 108 bytes.
     pub fn control_socket(&self, id: &str) -> PathBuf {
@@ -110,14 +121,15 @@ impl Engine {
         net_config: crate::network::NetConfig,
         kernel: Option<crate::network::NetKernel>,
     ) -> Result<Arc<Engine>> {
-        for dir in [
-            paths.data_root.join("containers"),
-            paths.runtime_root(),
-            paths.socket_dir(),
-        ] {
-            std::fs::create_dir_all(&dir)
+        let berth_dirs = paths.berth_dirs();
+        for dir in berth_dirs
+            .iter()
+            .chain([&paths.runtime_root(), &paths.socket_dir()])
+        {
+            std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         }
+        crate::runtime::mount_ns::make_mount_points(&berth_dirs);
         install_init(&paths.init_binary())?;
         let store = Store::open(&paths.data_root)?;
         let images = ImageStore::open(&paths.data_root.join("image"), &store)?;

@@ -48,6 +48,9 @@ pub struct Networks {
     pub(crate) proxies: Mutex<HashMap<String, Vec<super::proxy::Proxy>>>,
     /// DNS servers by network id.
     pub(crate) dns: Mutex<HashMap<String, super::dns::DnsServer>>,
+    /// The rule set last written to the kernel. Most endpoints publish no port, so most
+    /// changes leave the rules as they were, and running `nft` again would only cost time.
+    pub(crate) applied: Mutex<Option<Ruleset>>,
 }
 
 fn new_id() -> String {
@@ -78,6 +81,7 @@ impl Networks {
             changes: tokio::sync::Mutex::new(()),
             proxies: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+            applied: Mutex::new(None),
         })
     }
 
@@ -399,10 +403,22 @@ impl Networks {
     }
 
     pub(crate) fn apply_rules(&self) -> Result<()> {
-        match &self.kernel {
-            Some(k) => k.firewall.apply(&self.ruleset()?),
-            None => Ok(()),
+        let Some(k) = &self.kernel else {
+            return Ok(());
+        };
+        let rules = self.ruleset()?;
+        let mut applied = self
+            .applied
+            .lock()
+            .map_err(|_| EngineError::Internal("firewall state poisoned".into()))?;
+        if applied.as_ref() == Some(&rules) {
+            return Ok(());
         }
+        // Forget the old set first: after a failure the kernel's state is unknown.
+        *applied = None;
+        k.firewall.apply(&rules)?;
+        *applied = Some(rules);
+        Ok(())
     }
 
     fn start_dns(&self, n: &NetworkRecord) {

@@ -15,6 +15,7 @@ pub mod launch;
 pub mod logfile;
 pub mod loopback;
 pub mod monitor;
+pub mod mount_ns;
 pub mod pidfd;
 pub mod terminal_size;
 pub mod trim;
@@ -65,6 +66,11 @@ pub struct MonitorConfig {
     /// The monitor's control socket (`runtime::control`): stdin, resize, exec.
     #[serde(default, alias = "stdin_socket")]
     pub control_socket: PathBuf,
+    /// The berth directories holding many containers' mounts (containers, network namespace
+    /// files, volumes): the monitor's mount namespace keeps only this container's mounts under
+    /// them (`runtime::mount_ns`).
+    #[serde(default)]
+    pub berth_dirs: Vec<PathBuf>,
 }
 
 /// The pids a started monitor records, so a restarted daemon can find the container again.

@@ -13,7 +13,7 @@ use chrono::{SecondsFormat, Utc};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 use nix::sys::signal::SigHandler;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
@@ -43,10 +43,11 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
             return fail_handshake(handshake, &e);
         }
     };
-    super::trim::release_startup_pages();
     let mut handshake = handshake;
     let _ = handshake.write_all(b"ok\n");
     drop(handshake);
+    // After the handshake: berthd (and the user's `run`) need not wait for it.
+    super::trim::release_startup_pages();
     let exit_code = super::event_loop::run(parts).unwrap_or_else(|_| reap(pids.container));
     let oom_killed = oom_kills(&cfg) > 0;
     cleanup(&cfg);
@@ -80,6 +81,8 @@ type Started = (MonitorPids, Parts);
 
 fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
+    super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs)
+        .map_err(|e| format!("private mount namespace: {e}"))?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -307,6 +310,6 @@ fn oom_kills(cfg: &MonitorConfig) -> u64 {
 fn cleanup(cfg: &MonitorConfig) {
     let _ = super::cgroups::remove_dirs(&cfg.cgroup_dirs, std::time::Duration::from_millis(500));
     let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
-    let _ = umount2(&cfg.bundle.join("rootfs"), MntFlags::MNT_DETACH);
+    super::mount_ns::unmount_in_host(&cfg.bundle.join("rootfs"));
     let _ = std::fs::remove_file(&cfg.control_socket);
 }

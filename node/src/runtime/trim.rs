@@ -1,41 +1,107 @@
 //! Gives back the code pages the monitor touched only to create the container. Most of the
 //! monitor's binary (libcontainer, spec parsing, cgroup setup) runs once; afterwards it only
-//! copies output and waits. Those clean file-backed pages stay resident until memory pressure,
-//! so each idle monitor would look several MiB big. MADV_PAGEOUT drops them now; the few pages
-//! the loop needs fault back in.
+//! copies output and waits. Those pages stay mapped, so each idle monitor would look several
+//! MiB big. Zapping our own page-table entries for them (MADV_DONTNEED) drops them from our
+//! RSS while leaving them in the page cache for the next monitor; the few pages the loop
+//! needs fault back in cheaply. MADV_PAGEOUT, used before, reclaimed the pages from the page
+//! cache instead: every rmap walk visited every other monitor's mapping of the binary (a
+//! start cost growing with the number of containers), and the next start read them from disk.
 
-/// Pages out the clean file-backed mappings of our own executable. Best effort.
+/// Drops our mappings of the executable's clean pages. Best effort.
 pub fn release_startup_pages() {
     let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
         return;
     };
     let exe = exe.to_string_lossy().into_owned();
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        let path = f.nth(3).unwrap_or("");
-        // Only read-only or executable mappings of the binary: never writable data.
-        if path != exe || perms.contains('w') {
-            continue;
-        }
-        let Some((start, end)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (
-            usize::from_str_radix(start, 16),
-            usize::from_str_radix(end, 16),
-        ) else {
-            continue;
-        };
-        // SAFETY: the range is one of our own mappings as the kernel listed it; MADV_PAGEOUT
-        // only reclaims clean pages, which are read back from the file on next access.
+    for (start, end) in clean_mappings_of(&smaps, &exe) {
+        // SAFETY: the range is one of our own read-only mappings of the executable with no
+        // private (copied-on-write) pages, as the kernel listed it: every page in it is the
+        // file's content, so dropping it loses nothing; the next access maps it back from the
+        // page cache.
         unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
+    }
+}
+
+/// Address ranges of `exe`'s mappings in `smaps` that are not writable and hold no anonymous
+/// pages. The relocated RELRO segment is read-only too but private to us (Anonymous > 0):
+/// zapping it would bring back the unrelocated file content, so it must be skipped.
+fn clean_mappings_of(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        if let Some((range, eligible)) = mapping_header(line, exe) {
+            current = eligible.then_some(range);
+            continue;
+        }
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            if let Some(range) = current.take() {
+                if kb.trim().trim_end_matches("kB").trim() == "0" {
+                    out.push(range);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// For a mapping's header line: its range, and whether it is a read-only mapping of `exe`.
+/// `None` for a field line.
+fn mapping_header(line: &str, exe: &str) -> Option<((usize, usize), bool)> {
+    let mut f = line.split_whitespace();
+    let range = f.next()?;
+    let (start, end) = range.split_once('-')?;
+    let (Ok(start), Ok(end)) = (
+        usize::from_str_radix(start, 16),
+        usize::from_str_radix(end, 16),
+    ) else {
+        return None;
+    };
+    let perms = f.next().unwrap_or("");
+    let path = f.nth(3).unwrap_or("");
+    Some(((start, end), path == exe && !perms.contains('w')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_mappings_of;
+
+    const SMAPS: &str = "\
+55d0a0000000-55d0a0100000 r--p 00000000 fe:01 123 /usr/bin/berth-monitor
+Size:               1024 kB
+Anonymous:             0 kB
+VmFlags: rd mr mw me
+55d0a0100000-55d0a0400000 r-xp 00100000 fe:01 123 /usr/bin/berth-monitor
+Size:               3072 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+55d0a0400000-55d0a0410000 r--p 00400000 fe:01 123 /usr/bin/berth-monitor
+Size:                 64 kB
+Anonymous:            64 kB
+VmFlags: rd mr mw me ac
+55d0a0410000-55d0a0420000 rw-p 00410000 fe:01 123 /usr/bin/berth-monitor
+Size:                 64 kB
+Anonymous:             0 kB
+VmFlags: rd wr mr mw me ac
+7f0000000000-7f0000001000 r-xp 00000000 fe:01 456 /usr/lib/libc.so.6
+Size:                  4 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+";
+
+    #[test]
+    fn only_clean_read_only_mappings_of_the_executable() {
+        let got = clean_mappings_of(SMAPS, "/usr/bin/berth-monitor");
+        assert_eq!(
+            got,
+            vec![
+                (0x55d0a0000000, 0x55d0a0100000),
+                (0x55d0a0100000, 0x55d0a0400000)
+            ]
+        );
     }
 }

@@ -102,6 +102,7 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             control_socket: self.paths.control_socket(&rec.id),
+            berth_dirs: self.paths.berth_dirs(),
         };
         for stale in [&cfg.exit_path, &cfg.pids_path] {
             let _ = std::fs::remove_file(stale);

@@ -1,0 +1,271 @@
+//! The monitor's own mount namespace, where libcontainer creates the container. Every start
+//! reads the mount table many times (libcontainer's cgroup v1 manager once per controller, the
+//! init for rootfs and cgroup mounts), and the host's table grows by two lines per running
+//! container (its overlay rootfs with a long option string, its network namespace file), so
+//! each start was slower than the one before: 110 ms with none running, 190 ms with 150. The
+//! monitor's copy of the table keeps only what this container uses. Dropping the rest also
+//! keeps the copy from pinning it: a removed container's network namespace must not live on
+//! in another container's monitor.
+//!
+//! Dropping the rest costs one unmount per berth directory, not one per mount (each unmount
+//! waits for an RCU grace period): berthd makes `<data-root>/containers`, `<exec-root>/netns`
+//! and the volumes directory mount points of their own (`make_mount_points`), and the monitor
+//! clones the mounts it needs under them (`open_tree`), detaches the three directories in its
+//! namespace, and puts the clones back (`move_mount`). Where a directory could not be made a
+//! mount point (containers kept running across an upgrade), the monitor detaches the foreign
+//! mounts one by one.
+//!
+//! The rootfs is mounted in the host's namespace first, so berthd reads and writes it (`cp`,
+//! `export`, exec's user lookup) by its path; the monitor goes back to the host's namespace to
+//! unmount it at the end.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+/// The host's mount namespace, kept open to go back to at the end.
+static HOST: OnceLock<OwnedFd> = OnceLock::new();
+
+// From <linux/mount.h>.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// Makes each of `dirs` a mount point of its own (a private bind of itself) when it is not one
+/// yet and nothing is mounted below it (a mount made earlier below it would end up hidden
+/// under the bind). Best effort: a directory left as it is only costs monitors more unmounts.
+pub fn make_mount_points(dirs: &[PathBuf]) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(point_and_type)
+        .map(|(p, _)| p)
+        .collect();
+    for dir in dirs {
+        if points.iter().any(|p| p.starts_with(dir)) {
+            continue;
+        }
+        if mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).is_ok() {
+            // Private: containers' overlays mounted below must not spread to other mounts.
+            let _ = mount(
+                None::<&str>,
+                dir,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            );
+        }
+    }
+}
+
+/// Moves the calling (single-threaded) monitor into a mount namespace of its own holding, of
+/// what lies under the berth directories `dirs`, only what the container uses. `bundle` holds
+/// the container's `config.json`.
+pub fn enter_private(bundle: &Path, dirs: &[PathBuf]) -> io::Result<()> {
+    let used = used_paths(bundle);
+    // Taken while still in the host's namespace: the used mounts, to put back after the drop.
+    let kept: Vec<(PathBuf, OwnedFd)> = used
+        .iter()
+        .filter(|u| dirs.iter().any(|d| u.starts_with(d) && *u != d))
+        .filter_map(|u| clone_mount(u).ok().map(|fd| (u.clone(), fd)))
+        .collect();
+    let host = std::fs::File::open("/proc/self/ns/mnt")?;
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    let _ = HOST.set(host.into());
+    // Private: later mounts on the host (other containers' namespaces) never reach this copy,
+    // and nothing made here reaches the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )?;
+    for dir in dirs {
+        // Fails (EINVAL) where the directory is not a mount point; the sweep below covers it.
+        let _ = umount2(dir, MntFlags::MNT_DETACH);
+    }
+    for (path, tree) in &kept {
+        attach(tree, path)?;
+    }
+    // What is left to drop: namespace files from elsewhere (`ip netns`), and everything under a
+    // directory that was not a mount point. The table is small by now.
+    let table = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for point in foreign_mounts(&table, &used, dirs) {
+        // Best effort: one that cannot be detached only stays pinned while we run.
+        let _ = umount2(&point, MntFlags::MNT_DETACH);
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount at `path` (a bind of it when it is not a mount point).
+fn clone_mount(path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: open_tree reads the NUL-terminated path and returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaches the detached mount `tree` at `path` in the current namespace.
+fn attach(tree: &OwnedFd, path: &Path) -> io::Result<()> {
+    let to = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; `tree` is an open_tree fd.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unmounts `target` in the host's namespace (going back to it, when we left it).
+pub fn unmount_in_host(target: &Path) {
+    if let Some(host) = HOST.get() {
+        // Single-threaded, so the whole process may switch namespaces.
+        let _ = setns(host, CloneFlags::CLONE_NEWNS);
+    }
+    let _ = umount2(target, MntFlags::MNT_DETACH);
+}
+
+/// Host paths the container's spec names: its root, its mounts' sources, its namespace files.
+fn used_paths(bundle: &Path) -> Vec<PathBuf> {
+    let mut used = vec![bundle.join("rootfs")];
+    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
+        return used;
+    };
+    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return used;
+    };
+    let strings = |list: &serde_json::Value, key: &str| -> Vec<PathBuf> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m[key].as_str())
+            .map(PathBuf::from)
+            .collect()
+    };
+    used.extend(strings(&spec["mounts"], "source"));
+    used.extend(strings(&spec["linux"]["namespaces"], "path"));
+    used
+}
+
+/// Mount points in `mountinfo` to drop: anything below one of `dirs`, and namespace files
+/// wherever they are; except what the container uses (a used path at, above or below it).
+fn foreign_mounts(mountinfo: &str, used: &[PathBuf], dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((point, fstype)) = point_and_type(line) else {
+            continue;
+        };
+        let berths = fstype == "nsfs" || dirs.iter().any(|d| point.starts_with(d) && point != *d);
+        let needed = used
+            .iter()
+            .any(|u| u.starts_with(&point) || point.starts_with(u));
+        if berths && !needed {
+            out.push(point);
+        }
+    }
+    // Deepest first, so that a parent's detach does not hide a child we also meant to drop.
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out
+}
+
+/// A mountinfo line's mount point (octal escapes decoded) and filesystem type.
+fn point_and_type(line: &str) -> Option<(PathBuf, &str)> {
+    let (left, right) = line.split_once(" - ")?;
+    let point = left.split(' ').nth(4)?;
+    let fstype = right.split(' ').next()?;
+    Some((PathBuf::from(unescape(point)), fstype))
+}
+
+/// Decodes the kernel's `\ooo` escapes (space, tab, newline, backslash) in mountinfo paths.
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .and_then(|c| std::str::from_utf8(c).ok());
+        if let (b'\\', Some(code)) = (bytes[i], code) {
+            if let Ok(b) = u8::from_str_radix(code, 8) {
+                out.push(b);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+27 1 0:30 / / rw,relatime - overlay overlay rw,lowerdir=/x
+43 27 0:4 net:[1] /run/berth/netns/aaa rw - nsfs nsfs rw
+44 27 0:4 net:[2] /run/berth/netns/bbb rw - nsfs nsfs rw
+45 27 0:4 net:[3] /run/netns/test\\040ns rw - nsfs nsfs rw
+46 27 0:39 / /var/lib/berth/containers/bbb/bundle/rootfs rw - overlay overlay rw,lowerdir=/l
+47 27 0:40 / /var/lib/berth/volumes/used/_data rw - tmpfs tmpfs rw
+48 27 0:41 / /var/lib/berth/volumes/other/_data rw - tmpfs tmpfs rw
+49 27 0:42 / /proc rw - proc proc rw
+50 27 0:43 / /var/lib/berth/containers/aaa/bundle/rootfs rw - overlay overlay rw,lowerdir=/l
+";
+
+    #[test]
+    fn detaches_what_the_container_does_not_use() {
+        let used = vec![
+            PathBuf::from("/var/lib/berth/containers/aaa/bundle/rootfs"),
+            PathBuf::from("/run/berth/netns/aaa"),
+            PathBuf::from("/var/lib/berth/volumes/used/_data"),
+            PathBuf::from("/proc"),
+        ];
+        let dirs = [
+            PathBuf::from("/var/lib/berth/containers"),
+            PathBuf::from("/var/lib/berth/volumes"),
+            PathBuf::from("/run/berth/netns"),
+        ];
+        let mut got = foreign_mounts(TABLE, &used, &dirs);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                PathBuf::from("/run/berth/netns/bbb"),
+                PathBuf::from("/run/netns/test ns"),
+                PathBuf::from("/var/lib/berth/containers/bbb/bundle/rootfs"),
+                PathBuf::from("/var/lib/berth/volumes/other/_data"),
+            ]
+        );
+    }
+}
