@@ -1,10 +1,9 @@
-//! The Raft storage under a node's data directory: `LogStore` (log, vote, committed) in an
-//! append-only file, and `StateMachineStore` (the cluster objects and snapshots) in the sled
-//! database beside it.
+//! The sled-backed Raft storage: `LogStore` (log, vote, committed) and `StateMachineStore`
+//! (the cluster objects and snapshots), both in one sled database under the node's data
+//! directory, in separate trees.
 
 mod log;
 mod state_machine;
-mod wal;
 
 #[cfg(test)]
 mod tests;
@@ -50,10 +49,7 @@ pub async fn open(
             other => break other.map_err(storage)?,
         }
     };
-    let log = LogStore::open(dir, &db).map_err(|e| RaftError::Storage {
-        path: dir.display().to_string(),
-        source: sled::Error::Io(e),
-    })?;
+    let log = LogStore::new(&db).map_err(storage)?;
     let sm = StateMachineStore::open(&db, watch_history)?;
     Ok((log, sm))
 }

@@ -3,9 +3,7 @@
 
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
-use openraft::{
-    Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder, StorageError, Vote,
-};
+use openraft::{Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, Vote};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -101,37 +99,4 @@ async fn an_installed_snapshot_replaces_the_state_and_persists() {
     assert_eq!(sm.read().len(), 2);
     let current = sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta.last_log_id.map(|l| l.index), Some(2));
-}
-
-#[tokio::test]
-async fn a_log_kept_in_sled_by_an_older_release_is_moved_into_the_log_file() {
-    let dir = TempDir::new().unwrap();
-    let old = entry(7, create_secret("kept"));
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let log = db.open_tree("log").unwrap();
-        log.insert(7u64.to_be_bytes(), crate::codec::encode(&old).unwrap())
-            .unwrap();
-        let meta = db.open_tree("log_meta").unwrap();
-        meta.insert("vote", crate::codec::encode(&Vote::new(4, 1)).unwrap())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let (mut log, _) = open(dir.path(), 100).await.unwrap();
-    assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, 1)));
-    let state = log.get_log_state().await.unwrap();
-    assert_eq!(state.last_log_id, Some(old.log_id));
-    let entries = log.try_get_log_entries(7..8).await.unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].log_id, old.log_id);
-    assert!(!log_trees_left(dir.path(), log));
-}
-
-/// Whether the old sled log trees are still in the database at `dir` (after `log` is closed).
-fn log_trees_left(dir: &std::path::Path, log: LogStore) -> bool {
-    drop(log);
-    let names = sled::open(dir).unwrap().tree_names();
-    names
-        .iter()
-        .any(|n| n.as_ref() == b"log" || n.as_ref() == b"log_meta")
 }
