@@ -4,13 +4,23 @@
 //! commits into one log entry (`Proposal`), whose transactions still apply one by one with
 //! their own versions and results.
 
+use std::future::Future;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use openraft::raft::ClientWriteResult;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{ClusterCommand, ClusterResponse, Proposal};
 use crate::types::{ClientWriteError, OpenRaftError, Raft};
+use crate::TypeConfig;
 
 /// Most transactions in one log entry.
 const MAX_BATCH: usize = 256;
+
+/// Most proposals submitted and not yet applied. openraft's core appends, fsyncs and
+/// replicates one entry while earlier ones wait for their quorum, so a few in flight keep
+/// every stage busy; many would only make each entry (and its batch) smaller.
+const MAX_IN_FLIGHT: usize = 4;
 
 /// A write that committed and applied on the leader.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -55,31 +65,67 @@ impl Proposer {
 }
 
 async fn run(raft: Raft, mut queue: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        // Full window: only a commit can make room; otherwise take whatever comes first.
+        let first = tokio::select! {
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+            next = queue.recv(), if in_flight.len() < MAX_IN_FLIGHT => match next {
+                Some(first) => first,
+                None => break,
+            },
+        };
+        let mut txns = vec![first.cmd];
+        let mut replies = vec![first.reply];
+        while txns.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(next) => {
+                    txns.push(next.cmd);
+                    replies.push(next.reply);
+                }
                 Err(_) => break,
             }
         }
-        let (txns, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
-        match raft.client_write(Proposal { txns }).await {
-            Ok(written) => {
-                let log_index = written.log_id.index;
-                let mut responses = written.data.into_iter();
+        // Submitted here, in queue order, so proposals enter the log in the order they were
+        // made; only the wait for their commit runs concurrently.
+        match raft.client_write_ff(Proposal { txns }).await {
+            Ok(committed) => in_flight.push(answer(committed, replies)),
+            Err(fatal) => {
                 for reply in replies {
-                    let response = responses.next().unwrap_or(ClusterResponse::None);
-                    let _ = reply.send(Ok(Committed {
-                        log_index,
-                        response,
-                    }));
+                    let _ = reply.send(Err(OpenRaftError::Fatal(fatal.clone())));
                 }
             }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
+        }
+    }
+    // Every proposer is gone; proposals already submitted still get their answers.
+    while in_flight.next().await.is_some() {}
+}
+
+/// Waits for one proposal's commit and answers each of its writers.
+async fn answer<E>(
+    committed: impl Future<Output = Result<ClientWriteResult<TypeConfig>, E>>,
+    replies: Vec<oneshot::Sender<WriteReply>>,
+) {
+    let written = match committed.await {
+        Ok(result) => result.map_err(OpenRaftError::APIError),
+        // openraft dropped the responder: it stopped before the entry was applied.
+        Err(_) => Err(OpenRaftError::Fatal(openraft::error::Fatal::Stopped)),
+    };
+    match written {
+        Ok(written) => {
+            let log_index = written.log_id.index;
+            let mut responses = written.data.into_iter();
+            for reply in replies {
+                let response = responses.next().unwrap_or(ClusterResponse::None);
+                let _ = reply.send(Ok(Committed {
+                    log_index,
+                    response,
+                }));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
