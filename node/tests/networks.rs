@@ -250,6 +250,52 @@ for _ in range(15):
 ";
 
 #[test]
+fn disconnecting_the_network_of_the_default_route_moves_it_to_another() {
+    require_root!();
+    let d = TestDaemon::start("netroute");
+    d.import_busybox();
+    let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
+    ok(&d, &["network", "create", &a]);
+    ok(&d, &["network", "create", &b]);
+    let c = format!("{}-c", d.prefix);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "--network",
+            &a,
+            "busybox",
+            "sleep",
+            "60",
+        ],
+    );
+    ok(&d, &["network", "connect", &b, &c]);
+    let gateway = |net: &str| {
+        ok(
+            &d,
+            &[
+                "network",
+                "inspect",
+                "-f",
+                "{{(index .IPAM.Config 0).Gateway}}",
+                net,
+            ],
+        )
+    };
+    let route = || ok(&d, &["exec", &c, "ip", "route", "show", "default"]);
+    assert!(route().contains(&gateway(&a)), "before: {}", route());
+    ok(&d, &["network", "disconnect", &a, &c]);
+    let now = route();
+    assert!(
+        now.contains(&format!("default via {}", gateway(&b))),
+        "after disconnecting {a}: {now:?}"
+    );
+}
+
+#[test]
 fn different_user_networks_cannot_reach_each_other() {
     require_root!();
     let d = TestDaemon::start("netiso");

@@ -229,11 +229,41 @@ impl Networks {
         r.map(|_| ())
     }
 
-    /// Disconnects one endpoint of a running container.
-    pub async fn release_one(&self, ep: &EndpointRecord) {
+    /// Disconnects one endpoint of a running container. When it carried the default route,
+    /// the route moves to the endpoint on `next_primary`, as Docker moves the gateway.
+    pub async fn release_one(&self, ep: &EndpointRecord, next_primary: Option<&str>) {
         let _g = self.changes.lock().await;
         self.release_endpoint(ep).await;
         let _ = self.apply_rules();
+        if let Some(net_id) = next_primary {
+            if let Err(e) = self.route_default_via(&ep.container_id, net_id).await {
+                tracing::warn!(container = %ep.container_id, error = %e, "default route not moved");
+            }
+        }
+    }
+
+    /// Adds the container's default route through its endpoint on `net_id` (none for an
+    /// internal network).
+    async fn route_default_via(&self, id: &str, net_id: &str) -> Result<()> {
+        let Some(k) = &self.kernel else { return Ok(()) };
+        let n = self.get(net_id)?;
+        let Some(gw) = self
+            .endpoints_of(id)?
+            .into_iter()
+            .find(|e| e.network_id == n.id)
+            .and_then(|e| e.gateway)
+        else {
+            return Ok(());
+        };
+        if n.internal {
+            return Ok(());
+        }
+        let inside = k
+            .netlink
+            .in_netns(&self.netns_path(id))
+            .await
+            .map_err(net_err)?;
+        inside.add_default_route(gw).await.map_err(net_err)
     }
 
     fn endpoint_for(

@@ -185,7 +185,8 @@ impl Engine {
                 rec.id, n.name
             )));
         }
-        if a.primary == n.id {
+        let was_primary = a.primary == n.id;
+        if was_primary {
             a.primary = a.networks.keys().next().cloned().unwrap_or_default();
         }
         self.network.save_attachments(&rec.id, &a)?;
@@ -195,7 +196,8 @@ impl Engine {
             .into_iter()
             .find(|e| e.network_id == n.id)
         {
-            self.network.release_one(&ep).await;
+            let next = (was_primary && !a.primary.is_empty()).then_some(a.primary.as_str());
+            self.network.release_one(&ep, next).await;
         }
         Ok(())
     }
