@@ -121,6 +121,29 @@ impl NetlinkOps for FakeNetlink {
         Box::pin(async move { r })
     }
 
+    fn add_veth_into(
+        &self,
+        name: &str,
+        peer: &str,
+        netns: &std::path::Path,
+        mac: [u8; 6],
+        _mtu: Option<u32>,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self
+            .record(NetCall::AddVeth {
+                name: name.into(),
+                peer: peer.into(),
+            })
+            .and_then(|()| {
+                self.record(NetCall::SetLink {
+                    netns: None,
+                    name: peer.into(),
+                    changes: vec![LinkChange::Netns(netns.to_path_buf()), LinkChange::Mac(mac)],
+                })
+            });
+        Box::pin(async move { r })
+    }
+
     fn set_link(
         &self,
         name: &str,

@@ -10,8 +10,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
+use netlink_packet_route::link::{InfoData, InfoVeth};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::error::OverlayError;
 
@@ -47,6 +50,17 @@ pub trait NetlinkOps: Send + Sync {
     fn add_bridge(&self, name: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>>;
     /// Creates a veth pair `name` ⇄ `peer`.
     fn add_veth(&self, name: &str, peer: &str, mtu: Option<u32>) -> BoxFuture<'_, Result<()>>;
+    /// Creates a veth pair `name` ⇄ `peer` with `peer` (MAC `mac`) made directly in the network
+    /// namespace bound at `netns`. Moving a link between namespaces afterwards waits for an
+    /// RCU grace period, tens of milliseconds on a busy host.
+    fn add_veth_into(
+        &self,
+        name: &str,
+        peer: &str,
+        netns: &Path,
+        mac: [u8; 6],
+        mtu: Option<u32>,
+    ) -> BoxFuture<'_, Result<()>>;
     /// Applies `changes` to link `name`, in one message.
     fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>>;
     /// Adds `addr/prefix` to link `link` (already present is not an error).
@@ -214,6 +228,43 @@ impl NetlinkOps for RtNetlink {
                 .execute()
                 .await
                 .map_err(nl_err("add veth", &name))
+        })
+    }
+
+    fn add_veth_into(
+        &self,
+        name: &str,
+        peer: &str,
+        netns: &Path,
+        mac: [u8; 6],
+        mtu: Option<u32>,
+    ) -> BoxFuture<'_, Result<()>> {
+        let (name, peer, netns) = (name.to_string(), peer.to_string(), netns.to_path_buf());
+        Box::pin(async move {
+            let ns = std::fs::File::open(&netns).map_err(|source| OverlayError::Namespace {
+                path: netns.display().to_string(),
+                source,
+            })?;
+            let mut p = LinkMessageBuilder::<LinkUnspec>::new()
+                .name(peer)
+                .address(mac.to_vec())
+                .setns_by_fd(ns.as_raw_fd());
+            let mut b = LinkVeth::new(&name, "");
+            if let Some(m) = mtu {
+                p = p.mtu(m);
+                b = b.mtu(m);
+            }
+            let b = b.set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())));
+            let r = self
+                .handle
+                .link()
+                .add(b.build())
+                .execute()
+                .await
+                .map_err(nl_err("add veth", &name));
+            // The namespace file must stay open until the kernel has the request.
+            drop(ns);
+            r
         })
     }
 

@@ -153,30 +153,16 @@ impl Networks {
         let key = format!("{id}/{}", n.id);
         self.endpoints.put(&key, &ep)?;
         let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let peer = format!("vp{}", &ep.id[..11]);
+        // The inside end is born in the container's namespace with its final name and MAC.
+        let eth = format!("eth{index}");
         k.netlink
-            .add_veth(&ep.host_veth, &peer, n.mtu)
+            .add_veth_into(&ep.host_veth, &eth, netns, mac_for(ip), n.mtu)
             .await
             .map_err(net_err)?;
         k.netlink
             .set_link(
                 &ep.host_veth,
                 vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up],
-            )
-            .await
-            .map_err(net_err)?;
-        k.netlink
-            .set_link(&peer, vec![LinkChange::Netns(netns.to_path_buf())])
-            .await
-            .map_err(net_err)?;
-        let eth = format!("eth{index}");
-        inside
-            .set_link(
-                &peer,
-                vec![
-                    LinkChange::Rename(eth.clone()),
-                    LinkChange::Mac(mac_for(ip)),
-                ],
             )
             .await
             .map_err(net_err)?;
