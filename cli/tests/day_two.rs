@@ -103,6 +103,18 @@ impl Drop for Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // berthd leaves its berth directories mounted on themselves (as Docker its netns dir).
+        if let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut points: Vec<&str> = table
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|p| std::path::Path::new(p).starts_with(&self.root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.root);
         let tag = std::process::id() % 100_000;
         let _ = Command::new("ip")

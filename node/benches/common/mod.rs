@@ -48,6 +48,25 @@ pub struct Daemon {
     pub pid: i32,
     pub socket: PathBuf,
     tag: u32,
+    work: PathBuf,
+}
+
+/// Lazily unmounts everything mounted under `dir`, deepest first: berthd leaves its data and
+/// exec roots' berth directories mounted on themselves, as Docker leaves its netns directory.
+pub fn unmount_under(dir: &Path) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 impl Daemon {
@@ -91,6 +110,7 @@ impl Daemon {
             pid,
             socket,
             tag,
+            work: work.to_path_buf(),
         }
     }
 }
@@ -100,6 +120,7 @@ impl Drop for Daemon {
         let pid = nix::unistd::Pid::from_raw(self.pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+        unmount_under(&self.work);
         let _ = Command::new("ip")
             .args(["link", "del", &format!("bb{}", self.tag)])
             .output();
