@@ -219,6 +219,15 @@ pub fn remove_container_cgroups(data_root: &Path, patience: Duration) -> Vec<Pat
     }
 }
 
+/// Removes the `berth` parent cgroup of every hierarchy once it is empty. berthd leaves it
+/// behind (as dockerd leaves `docker`); rmdir refuses while another berthd's containers use it.
+pub fn remove_empty_berth_parents() {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for h in cgroup_mounts(&table) {
+        let _ = std::fs::remove_dir(h.join("berth"));
+    }
+}
+
 /// `dir` and its subdirectories, if it exists.
 fn collect_tree(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -56,6 +56,7 @@ pub fn remove_cluster(names: &Names, root: &Path, parents: &[i32]) -> Vec<String
             left.push(format!("cgroup {}", d.display()));
         }
     }
+    cleanup::remove_empty_berth_parents();
     for m in cleanup::unmount_under(root) {
         left.push(format!("mount {}", m.display()));
     }

@@ -116,6 +116,12 @@ impl Drop for Daemon {
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
+        // The `berth` parent cgroups berthd leaves, once empty (another berthd may use them).
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("berth"));
+            }
+        }
         let tag = std::process::id() % 100_000;
         let _ = Command::new("ip")
             .args(["link", "del", &format!("bc{tag}")])

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use netlink_packet_route::link::{InfoData, InfoVeth};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -249,7 +249,8 @@ impl NetlinkOps for RtNetlink {
                 .name(peer)
                 .address(mac.to_vec())
                 .setns_by_fd(ns.as_raw_fd());
-            let mut b = LinkVeth::new(&name, "");
+            let mut b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(name.clone());
             if let Some(m) = mtu {
                 p = p.mtu(m);
                 b = b.mtu(m);

@@ -228,22 +228,22 @@ impl Networks {
         }
     }
 
-    /// Adds the container's default route through its endpoint on `net_id` (none for an
-    /// internal network).
+    /// Adds the container's default route through the first of its endpoints that has a way
+    /// out, the one on `net_id` first: Docker's sandbox likewise moves the gateway to the next
+    /// endpoint with a gateway, skipping internal networks.
     async fn route_default_via(&self, id: &str, net_id: &str) -> Result<()> {
         let Some(k) = &self.kernel else { return Ok(()) };
-        let n = self.get(net_id)?;
-        let Some(gw) = self
-            .endpoints_of(id)?
-            .into_iter()
-            .find(|e| e.network_id == n.id)
-            .and_then(|e| e.gateway)
-        else {
-            return Ok(());
-        };
-        if n.internal {
-            return Ok(());
+        let mut eps = self.endpoints_of(id)?;
+        eps.sort_by_key(|e| e.network_id != net_id);
+        let mut gateway = None;
+        for ep in eps {
+            let Some(gw) = ep.gateway else { continue };
+            if !self.get(&ep.network_id)?.internal {
+                gateway = Some(gw);
+                break;
+            }
         }
+        let Some(gw) = gateway else { return Ok(()) };
         let inside = k
             .netlink
             .in_netns(&self.netns_path(id))
