@@ -359,11 +359,6 @@ impl ClusterState {
             objects: objects.into_iter().collect(),
         })
     }
-
-    /// The retired member ids (persisted beside the objects).
-    pub(crate) fn retired_members(&self) -> &BTreeSet<u64> {
-        &self.retired_members
-    }
 }
 
 #[cfg(test)]

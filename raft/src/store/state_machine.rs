@@ -1,8 +1,12 @@
 //! `StateMachineStore`: applies committed entries to the in-memory `ClusterState` (through its
-//! pure `apply`), mirrors every change into sled in one atomic batch per apply call, publishes
-//! watch events, and builds and installs snapshots. The sled mirror is not fsynced per apply:
-//! the log holds every applied entry until a snapshot covers it, and a snapshot is only taken
-//! after a flush of the whole database.
+//! pure `apply`), publishes watch events, and builds and installs snapshots. The state is
+//! persisted as its latest snapshot in sled, not per apply: writing every change to disk
+//! three times over (once per replica) was most of the cost of a write. At open the state is
+//! the snapshot's; openraft then re-applies the log from the snapshot up to the durable
+//! committed index (`LogStore::save_committed`), so no applied write is ever reverted.
+//!
+//! Releases before this one mirrored every object into the `state_machine` tree; such a
+//! mirror is read once at open, turned into a snapshot and removed.
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
@@ -17,7 +21,7 @@ use openraft::{
 
 use super::io_error;
 use crate::codec::{decode, encode};
-use crate::command::{Action, ClusterResponse};
+use crate::command::ClusterResponse;
 use crate::error::RaftError;
 use crate::objects::Object;
 use crate::state::ClusterState;
@@ -25,6 +29,7 @@ use crate::types::NodeAddr;
 use crate::watch::{Event, WatchHub};
 use crate::TypeConfig;
 
+// Rows of the old per-apply mirror, read once to migrate it.
 const APPLIED: &[u8] = b"m:applied";
 const MEMBERSHIP: &[u8] = b"m:membership";
 const VERSION: &[u8] = b"m:version";
@@ -36,19 +41,10 @@ const SNAPSHOT_DATA: &[u8] = b"data";
 type Result<T> = std::result::Result<T, StorageError<u64>>;
 type Membership = StoredMembership<u64, NodeAddr>;
 
-fn object_key(object: &Object) -> Vec<u8> {
-    let mut key = OBJECT_PREFIX.to_vec();
-    key.extend_from_slice(object.kind().to_string().as_bytes());
-    key.push(b'/');
-    key.extend_from_slice(object.id.as_bytes());
-    key
-}
-
 /// What the state machine shares with the node's read and watch API.
 #[derive(Debug)]
 struct Shared {
     db: sled::Db,
-    tree: sled::Tree,
     snapshots: sled::Tree,
     state: RwLock<ClusterState>,
     applied: RwLock<(Option<LogId<u64>>, Membership)>,
@@ -71,43 +67,79 @@ impl StateMachineStore {
             path: "state machine".into(),
             source,
         };
-        let tree = db.open_tree("state_machine").map_err(storage)?;
         let snapshots = db.open_tree("snapshot").map_err(storage)?;
-        let get = |key: &[u8]| tree.get(key).map_err(storage);
-        let applied = match get(APPLIED)? {
-            Some(b) => decode("applied log id", &b)?,
-            None => None,
+        let (state, applied, membership) = match load_snapshot(&snapshots)? {
+            Some((meta, data)) => {
+                let state = ClusterState::from_image(decode("snapshot", &data)?);
+                (state, meta.last_log_id, meta.last_membership)
+            }
+            None => (ClusterState::default(), None, Membership::default()),
         };
-        let membership = match get(MEMBERSHIP)? {
-            Some(b) => decode("membership", &b)?,
-            None => Membership::default(),
-        };
-        let version = match get(VERSION)? {
-            Some(b) => decode("store version", &b)?,
-            None => 0,
-        };
-        let retired: BTreeSet<u64> = match get(RETIRED)? {
-            Some(b) => decode("retired members", &b)?,
-            None => BTreeSet::new(),
-        };
-        let mut objects = Vec::new();
-        for item in tree.scan_prefix(OBJECT_PREFIX) {
-            let (_, bytes) = item.map_err(storage)?;
-            objects.push(decode::<Object>("object", &bytes)?);
-        }
-        let state = ClusterState::from_parts(version, retired, objects);
         let shared = Shared {
             db: db.clone(),
-            tree,
             snapshots,
             state: RwLock::new(state),
             applied: RwLock::new((applied, membership)),
-            watch: WatchHub::new(version, watch_history),
+            watch: WatchHub::new(0, watch_history),
             snapshot_seq: AtomicU64::new(0),
         };
-        Ok(Self {
+        let store = Self {
             shared: Arc::new(shared),
-        })
+        };
+        store.migrate_mirror()?;
+        let version = store.read().version();
+        store.shared.watch.reset(version);
+        Ok(store)
+    }
+
+    /// Turns an older release's per-apply mirror into a snapshot and removes it. The mirror was
+    /// written on every apply, so it is never older than that release's snapshot.
+    fn migrate_mirror(&self) -> std::result::Result<(), RaftError> {
+        let storage = |source| RaftError::Storage {
+            path: "state machine".into(),
+            source,
+        };
+        let db = &self.shared.db;
+        let name: &[u8] = b"state_machine";
+        if !db.tree_names().iter().any(|t| t.as_ref() == name) {
+            return Ok(());
+        }
+        let tree = db.open_tree(name).map_err(storage)?;
+        let get = |key: &[u8]| tree.get(key).map_err(storage);
+        if let Some(bytes) = get(APPLIED)? {
+            let applied: Option<LogId<u64>> = decode("applied log id", &bytes)?;
+            let membership = match get(MEMBERSHIP)? {
+                Some(b) => decode("membership", &b)?,
+                None => Membership::default(),
+            };
+            let version = match get(VERSION)? {
+                Some(b) => decode("store version", &b)?,
+                None => 0,
+            };
+            let retired: BTreeSet<u64> = match get(RETIRED)? {
+                Some(b) => decode("retired members", &b)?,
+                None => BTreeSet::new(),
+            };
+            let mut objects = Vec::new();
+            for item in tree.scan_prefix(OBJECT_PREFIX) {
+                let (_, bytes) = item.map_err(storage)?;
+                objects.push(decode::<Object>("object", &bytes)?);
+            }
+            let state = ClusterState::from_parts(version, retired, objects);
+            let data = encode(&state.image()).map_err(|e| RaftError::decode("snapshot", e))?;
+            let last = applied.map(|id| format!("{}-{}", id.leader_id.term, id.index));
+            let meta = SnapshotMeta {
+                last_log_id: applied,
+                last_membership: membership.clone(),
+                snapshot_id: format!("{}-migrated", last.unwrap_or_else(|| "0-0".into())),
+            };
+            self.save_snapshot_blocking(&meta, &data)?;
+            *self.write() = state;
+            self.set_applied(applied, membership);
+        }
+        db.drop_tree(name).map_err(storage)?;
+        db.flush().map_err(storage)?;
+        Ok(())
     }
 
     /// Read access to the applied state; never hold it across an await.
@@ -146,34 +178,31 @@ impl StateMachineStore {
             .unwrap_or_else(PoisonError::into_inner) = (applied, membership);
     }
 
-    fn put_meta(
-        batch: &mut sled::Batch,
-        state: &ClusterState,
-        applied: &Option<LogId<u64>>,
-        membership: &Membership,
-    ) -> std::result::Result<(), serde_json::Error> {
-        batch.insert(APPLIED, encode(applied)?);
-        batch.insert(MEMBERSHIP, encode(membership)?);
-        batch.insert(VERSION, encode(&state.version())?);
-        batch.insert(RETIRED, encode(state.retired_members())?);
-        Ok(())
+    fn snapshot_rows(
+        meta: &SnapshotMeta<u64, NodeAddr>,
+        data: &[u8],
+    ) -> std::result::Result<sled::Batch, serde_json::Error> {
+        let mut batch = sled::Batch::default();
+        batch.insert(SNAPSHOT_META, encode(meta)?);
+        batch.insert(SNAPSHOT_DATA, data);
+        Ok(batch)
     }
 
-    fn load_snapshot(&self) -> std::result::Result<Option<Snapshot<TypeConfig>>, RaftError> {
+    /// `save_snapshot` for the synchronous open path.
+    fn save_snapshot_blocking(
+        &self,
+        meta: &SnapshotMeta<u64, NodeAddr>,
+        data: &[u8],
+    ) -> std::result::Result<(), RaftError> {
         let storage = |source| RaftError::Storage {
             path: "snapshot".into(),
             source,
         };
-        let meta = self.shared.snapshots.get(SNAPSHOT_META).map_err(storage)?;
-        let data = self.shared.snapshots.get(SNAPSHOT_DATA).map_err(storage)?;
-        let (Some(meta), Some(data)) = (meta, data) else {
-            return Ok(None);
-        };
-        let meta = decode("snapshot metadata", &meta)?;
-        Ok(Some(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data.to_vec())),
-        }))
+        let batch =
+            Self::snapshot_rows(meta, data).map_err(|e| RaftError::decode("snapshot", e))?;
+        self.shared.snapshots.apply_batch(batch).map_err(storage)?;
+        self.shared.db.flush().map_err(storage)?;
+        Ok(())
     }
 
     async fn save_snapshot(&self, meta: &SnapshotMeta<u64, NodeAddr>, data: &[u8]) -> Result<()> {
@@ -181,14 +210,12 @@ impl StateMachineStore {
             let e = std::io::Error::other(e.to_string());
             io_error(StorageIOError::write, &e)
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(SNAPSHOT_META, encode(meta).map_err(|e| write(&e))?);
-        batch.insert(SNAPSHOT_DATA, data);
+        let batch = Self::snapshot_rows(meta, data).map_err(|e| write(&e))?;
         self.shared
             .snapshots
             .apply_batch(batch)
             .map_err(|e| write(&e))?;
-        // Flushes the state machine rows too: the log may be purged up to this snapshot next.
+        // Durable before openraft purges the log up to it: the snapshot is the only copy then.
         self.shared.db.flush_async().await.map_err(|e| write(&e))?;
         Ok(())
     }
@@ -244,15 +271,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let write = StorageIOError::write_state_machine;
         let (mut applied, mut membership) = self.applied();
-        let mut batch = sled::Batch::default();
         let mut responses = Vec::new();
         let mut state = self.write();
-        let mut events = Vec::new();
         for entry in entries {
             applied = Some(entry.log_id);
-            let results = match entry.payload {
+            let results: Vec<ClusterResponse> = match entry.payload {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Membership(m) => {
                     membership = StoredMembership::new(Some(entry.log_id), m);
@@ -262,38 +286,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     proposal.txns.iter().map(|cmd| state.apply(cmd)).collect()
                 }
             };
+            // Published under the state lock: a reader that saw version N subscribes from N
+            // and finds event N + 1 later, never before.
             for response in &results {
-                let ClusterResponse::Applied { version, changes } = response else {
-                    continue;
-                };
-                for change in changes {
-                    let key = object_key(&change.object);
-                    if change.action == Action::Delete {
-                        batch.remove(key);
-                    } else {
-                        let bytes = encode(&change.object).map_err(|e| io_error(write, &e))?;
-                        batch.insert(key, bytes);
-                    }
+                if let ClusterResponse::Applied { version, changes } = response {
+                    self.shared.watch.publish(Event {
+                        version: *version,
+                        changes: changes.clone(),
+                    });
                 }
-                events.push(Event {
-                    version: *version,
-                    changes: changes.clone(),
-                });
             }
             responses.push(results);
         }
-        Self::put_meta(&mut batch, &state, &applied, &membership)
-            .map_err(|e| io_error(write, &e))?;
-        self.shared
-            .tree
-            .apply_batch(batch)
-            .map_err(|e| io_error(write, &e))?;
         self.set_applied(applied, membership);
-        // Published under the state lock: a reader that saw version N subscribes from N and
-        // finds event N + 1 later, never before.
-        for event in events {
-            self.shared.watch.publish(event);
-        }
         drop(state);
         Ok(responses)
     }
@@ -318,23 +323,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let data = snapshot.into_inner();
         let image = decode("snapshot", &data).map_err(|e| fail(&e))?;
         let new_state = ClusterState::from_image(image);
-        // One batch replaces every row, so a crash leaves the old state or the new, not a mix.
-        let mut batch = sled::Batch::default();
-        for item in self.shared.tree.scan_prefix(OBJECT_PREFIX) {
-            let (key, _) = item.map_err(|e| fail(&e))?;
-            batch.remove(key);
-        }
-        for object in new_state.list_all() {
-            batch.insert(object_key(object), encode(object).map_err(|e| fail(&e))?);
-        }
-        Self::put_meta(
-            &mut batch,
-            &new_state,
-            &meta.last_log_id,
-            &meta.last_membership,
-        )
-        .map_err(|e| fail(&e))?;
-        self.shared.tree.apply_batch(batch).map_err(|e| fail(&e))?;
+        // The snapshot is the state's only durable copy: saved before it replaces the state.
         self.save_snapshot(meta, &data).await?;
         let mut state = self.write();
         let version = new_state.version();
@@ -346,7 +335,27 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        self.load_snapshot()
-            .map_err(|e| io_error(StorageIOError::read, &std::io::Error::other(e.to_string())))
+        let loaded = load_snapshot(&self.shared.snapshots)
+            .map_err(|e| io_error(StorageIOError::read, &std::io::Error::other(e.to_string())))?;
+        Ok(loaded.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
     }
+}
+
+/// The saved snapshot's metadata and data, if there is one.
+fn load_snapshot(
+    snapshots: &sled::Tree,
+) -> std::result::Result<Option<(SnapshotMeta<u64, NodeAddr>, Vec<u8>)>, RaftError> {
+    let storage = |source| RaftError::Storage {
+        path: "snapshot".into(),
+        source,
+    };
+    let meta = snapshots.get(SNAPSHOT_META).map_err(storage)?;
+    let data = snapshots.get(SNAPSHOT_DATA).map_err(storage)?;
+    let (Some(meta), Some(data)) = (meta, data) else {
+        return Ok(None);
+    };
+    Ok(Some((decode("snapshot metadata", &meta)?, data.to_vec())))
 }

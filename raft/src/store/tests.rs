@@ -51,7 +51,7 @@ fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
 }
 
 #[tokio::test]
-async fn vote_and_applied_objects_survive_reopening() {
+async fn the_vote_and_the_last_snapshot_survive_reopening_and_later_applies_wait_for_the_log() {
     let dir = TempDir::new().unwrap();
     {
         let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
@@ -59,13 +59,71 @@ async fn vote_and_applied_objects_survive_reopening() {
         sm.apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
             .await
             .unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        sm.apply([entry(3, create_secret("c"))]).await.unwrap();
     }
     let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
     assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
+    // openraft re-applies entry 3 from the log (up to the durable committed id) at start-up.
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied.map(|l| l.index), Some(2));
     assert_eq!(sm.read().version(), 2);
     assert_eq!(sm.read().by_name(ObjectKind::Secret, "b").unwrap().id, "b");
+    assert!(sm.read().get(ObjectKind::Secret, "c").is_none());
+}
+
+#[tokio::test]
+async fn an_older_releases_object_mirror_becomes_a_snapshot() {
+    let dir = TempDir::new().unwrap();
+    {
+        // The rows the previous release wrote on every apply.
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("state_machine").unwrap();
+        let applied = Some(LogId::new(openraft::CommittedLeaderId::new(1, 1), 7));
+        tree.insert("m:applied", crate::codec::encode(&applied).unwrap())
+            .unwrap();
+        tree.insert("m:version", crate::codec::encode(&5u64).unwrap())
+            .unwrap();
+        let mut state = crate::state::ClusterState::default();
+        let EntryPayload::Normal(proposal) = create_secret("kept") else {
+            unreachable!()
+        };
+        state.apply(&proposal.txns[0]);
+        let object = state.get(ObjectKind::Secret, "kept").unwrap();
+        tree.insert("o:secret/kept", crate::codec::encode(object).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let (_, mut sm) = open(dir.path(), 100).await.unwrap();
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(7));
+        assert_eq!(sm.read().version(), 5);
+        assert!(sm.read().get(ObjectKind::Secret, "kept").is_some());
+        let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(7));
+    }
+    // The stores' tasks let go of the database lock shortly after they are dropped.
+    let mut tries = 0;
+    let db = loop {
+        match sled::open(dir.path()) {
+            Ok(db) => break db,
+            Err(e) if tries < 500 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopening the database: {e}"),
+        }
+    };
+    assert!(!db
+        .tree_names()
+        .iter()
+        .any(|t| t.as_ref() == b"state_machine"));
 }
 
 #[tokio::test]
