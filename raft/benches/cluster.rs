@@ -47,8 +47,24 @@ async fn client(node: &RaftNode, client: usize, until: Instant) -> Vec<Duration>
     latencies
 }
 
+/// CPU time this process (all three members) has used, from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which ends with the last ')'; utime and stime are the
+    // 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 async fn throughput(cluster: &Cluster, clients: usize) {
     let leader = cluster.node(cluster.wait_leader().await);
+    let cpu = cpu_time();
     let start = Instant::now();
     let until = start + RUN;
     let runs = join_all((0..clients).map(|c| client(leader, clients * 1_000_000 + c, until))).await;
@@ -56,8 +72,12 @@ async fn throughput(cluster: &Cluster, clients: usize) {
     let mut all: Vec<Duration> = runs.into_iter().flatten().collect();
     all.sort();
     let rate = all.len() as f64 / elapsed.as_secs_f64();
+    // CPU per write is steadier than the rate on a shared machine: it tells a cheaper write
+    // from a quieter neighbour.
+    let cpu_per_write = (cpu_time() - cpu).as_secs_f64() * 1e6 / all.len().max(1) as f64;
     println!(
-        "writes, {clients:>3} clients   {rate:>8.0} writes/s   p50 {}  p90 {}  p99 {}   n={}",
+        "writes, {clients:>3} clients   {rate:>8.0} writes/s   p50 {}  p90 {}  p99 {}   \
+         cpu {cpu_per_write:.0} us/write   n={}",
         ms(percentile(&all, 50)),
         ms(percentile(&all, 90)),
         ms(percentile(&all, 99)),

@@ -274,12 +274,14 @@ impl LocalWrite for ClusterCommand {
 }
 
 impl LocalWrite for MembershipRequest {
-    async fn run(self, raft: &Raft, _proposer: &Proposer) -> WriteReply {
+    async fn run(self, raft: &Raft, proposer: &Proposer) -> WriteReply {
         let written = match self {
             Self::AddLearner { id, node } => raft.add_learner(id, node, true).await,
             Self::Change { changes, retain } => raft.change_membership(changes, retain).await,
         };
-        written.map(membership_committed)
+        let committed = written.map(membership_committed)?;
+        proposer.durable().await?;
+        Ok(committed)
     }
 }
 

@@ -2,6 +2,8 @@
 //! stamped with the proposer's clock so every replica applies the same times) and what comes
 //! back, `ClusterResponse`. Data only; applying lives in `state.rs`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,11 +36,43 @@ impl ClusterCommand {
 }
 
 /// What one Raft log entry carries: the transactions the leader batched together. Each applies
-/// on its own, in order, with its own version and result.
+/// on its own, in order, with its own version and result. Shared, so the log's cache hands out
+/// copies of an entry (for replication and apply) without copying its transactions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// The transactions, in the order they were proposed.
-    pub txns: Vec<ClusterCommand>,
+    #[serde(with = "shared_vec")]
+    pub txns: Arc<Vec<ClusterCommand>>,
+}
+
+impl Proposal {
+    /// A proposal of `txns`.
+    pub fn new(txns: Vec<ClusterCommand>) -> Self {
+        Self {
+            txns: Arc::new(txns),
+        }
+    }
+}
+
+/// Serde for `Arc<Vec<T>>` as a plain sequence (serde's own needs its `rc` feature, which
+/// would rebuild every crate that uses serde).
+mod shared_vec {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(
+        value: &Arc<Vec<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_slice().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<Vec<T>>, D::Error> {
+        Vec::deserialize(deserializer).map(Arc::new)
+    }
 }
 
 /// One operation of a transaction.

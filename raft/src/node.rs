@@ -77,10 +77,11 @@ impl RaftNode {
         let peers = Peers::new(options.id, &options.tls, options.faults.clone());
         let config = Arc::new(options.config.to_openraft()?);
         let network = NetworkFactory::new(peers.clone(), options.config.rpc_timeout);
+        let durable = log.clone();
         let raft = Raft::new(options.id, config, network, log, sm.clone())
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        let (proposer, proposing) = Proposer::start(raft.clone());
+        let (proposer, proposing) = Proposer::start(raft.clone(), durable);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             options.listener,

@@ -3,6 +3,11 @@
 //! fsync each; the proposer instead packs every write queued while the previous proposal
 //! commits into one log entry (`Proposal`), whose transactions still apply one by one with
 //! their own versions and results.
+//!
+//! A writer is answered only once the log is synced past the entry's commit record:
+//! `LogStore::save_committed` writes that record without waiting for it, so openraft's core
+//! does not stall on one more fsync per commit, and the wait happens here instead, off the
+//! core, usually sharing the next append's fsync.
 
 use std::future::Future;
 
@@ -11,6 +16,7 @@ use openraft::raft::ClientWriteResult;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{ClusterCommand, ClusterResponse, Proposal};
+use crate::store::LogStore;
 use crate::types::{ClientWriteError, OpenRaftError, Raft};
 use crate::TypeConfig;
 
@@ -43,13 +49,24 @@ struct Pending {
 #[derive(Clone)]
 pub(crate) struct Proposer {
     queue: mpsc::UnboundedSender<Pending>,
+    log: LogStore,
 }
 
 impl Proposer {
     /// Starts the batching task for `raft`; it ends when every `Proposer` clone is dropped.
-    pub(crate) fn start(raft: Raft) -> (Self, tokio::task::JoinHandle<()>) {
+    pub(crate) fn start(raft: Raft, log: LogStore) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::unbounded_channel();
-        (Self { queue }, tokio::spawn(run(raft, rx)))
+        let task = tokio::spawn(run(raft, log.clone(), rx));
+        (Self { queue, log }, task)
+    }
+
+    /// Waits until this node's log is on disk up to now, commit records included; every
+    /// write is answered only after it.
+    pub(crate) async fn durable(&self) -> Result<(), OpenRaftError<ClientWriteError>> {
+        self.log
+            .durable()
+            .await
+            .map_err(|e| OpenRaftError::Fatal(openraft::error::Fatal::StorageError(e)))
     }
 
     /// Proposes `cmd` through this node's Raft (which must lead, or the reply is
@@ -64,7 +81,7 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, mut queue: mpsc::UnboundedReceiver<Pending>) {
+async fn run(raft: Raft, log: LogStore, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let mut in_flight = FuturesUnordered::new();
     loop {
         // Full window: only a commit can make room; otherwise take whatever comes first.
@@ -88,8 +105,8 @@ async fn run(raft: Raft, mut queue: mpsc::UnboundedReceiver<Pending>) {
         }
         // Submitted here, in queue order, so proposals enter the log in the order they were
         // made; only the wait for their commit runs concurrently.
-        match raft.client_write_ff(Proposal { txns }).await {
-            Ok(committed) => in_flight.push(answer(committed, replies)),
+        match raft.client_write_ff(Proposal::new(txns)).await {
+            Ok(committed) => in_flight.push(answer(committed, &log, replies)),
             Err(fatal) => {
                 for reply in replies {
                     let _ = reply.send(Err(OpenRaftError::Fatal(fatal.clone())));
@@ -104,12 +121,22 @@ async fn run(raft: Raft, mut queue: mpsc::UnboundedReceiver<Pending>) {
 /// Waits for one proposal's commit and answers each of its writers.
 async fn answer<E>(
     committed: impl Future<Output = Result<ClientWriteResult<TypeConfig>, E>>,
+    log: &LogStore,
     replies: Vec<oneshot::Sender<WriteReply>>,
 ) {
     let written = match committed.await {
         Ok(result) => result.map_err(OpenRaftError::APIError),
         // openraft dropped the responder: it stopped before the entry was applied.
         Err(_) => Err(OpenRaftError::Fatal(openraft::error::Fatal::Stopped)),
+    };
+    let written = match written {
+        Ok(written) => match log.durable().await {
+            Ok(()) => Ok(written),
+            Err(e) => Err(OpenRaftError::Fatal(openraft::error::Fatal::StorageError(
+                e,
+            ))),
+        },
+        Err(e) => Err(e),
     };
     match written {
         Ok(written) => {

@@ -89,6 +89,22 @@ impl Peers {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, RaftError> {
+        let data = encode(request).map_err(|e| RaftError::Transport {
+            peer: addr.to_owned(),
+            message: format!("encode request: {e}"),
+        })?;
+        self.call_encoded(target, addr, method, data, timeout).await
+    }
+
+    /// Sends an already encoded request (see `call`).
+    pub(crate) async fn call_encoded<Resp: DeserializeOwned>(
+        &self,
+        target: NodeId,
+        addr: &str,
+        method: Method,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Resp, RaftError> {
         if self
             .faults
             .as_ref()
@@ -97,21 +113,6 @@ impl Peers {
             let reason = format!("{addr}: link {} -> {target} is cut", self.self_id);
             return Err(RaftError::Unavailable { reason });
         }
-        let data = encode(request).map_err(|e| RaftError::Transport {
-            peer: addr.to_owned(),
-            message: format!("encode request: {e}"),
-        })?;
-        self.call_encoded(addr, method, data, timeout).await
-    }
-
-    /// Sends an already encoded request (see `call`).
-    async fn call_encoded<Resp: DeserializeOwned>(
-        &self,
-        addr: &str,
-        method: Method,
-        data: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Resp, RaftError> {
         // Spawned so that a caller giving up early (openraft times heartbeats out after one
         // interval) does not also abandon a TLS handshake half-way, and every retry with it.
         let call = tokio::spawn(unary(self.channel(addr)?, addr.to_owned(), method, data));
@@ -234,12 +235,32 @@ impl PeerNetwork {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let data = encode(req).map_err(|e| {
+            RPCError::Network(NetworkError::new(&RaftError::Transport {
+                peer: self.node.addr.clone(),
+                message: format!("encode request: {e}"),
+            }))
+        })?;
+        self.rpc_encoded(method, data, option).await
+    }
+
+    /// `rpc` for a request encoded already.
+    async fn rpc_encoded<Resp, E>(
+        &self,
+        method: Method,
+        data: Vec<u8>,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         // openraft asks for AppendEntries within one heartbeat interval; a catch-up batch on a
         // fresh TLS connection can take longer, and timing it out forever is a livelock.
         let timeout = option.hard_ttl().max(self.min_timeout);
         let reply: Result<Resp, OpenRaftError<E>> = self
             .peers
-            .call(self.target, &self.node.addr, method, req, timeout)
+            .call_encoded(self.target, &self.node.addr, method, data, timeout)
             .await
             .map_err(|e| match e {
                 RaftError::Transport { .. }
@@ -266,16 +287,19 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         // One proposal may hold many transactions: cap a batch by bytes, not only by entries,
         // so a catch-up RPC finishes within openraft's heartbeat deadline.
         let entries = rpc.entries.len();
-        if entries > 1 {
-            let size = encode(&rpc).map(|b| b.len()).unwrap_or(0);
-            if size > MAX_APPEND_BYTES {
-                let fit = (entries * MAX_APPEND_BYTES / size).max(1);
-                return Err(RPCError::PayloadTooLarge(
-                    PayloadTooLarge::new_entries_hint(u64::try_from(fit).unwrap_or(1)),
-                ));
-            }
+        let data = encode(&rpc).map_err(|e| {
+            RPCError::Network(NetworkError::new(&RaftError::Transport {
+                peer: self.node.addr.clone(),
+                message: format!("encode request: {e}"),
+            }))
+        })?;
+        if entries > 1 && data.len() > MAX_APPEND_BYTES {
+            let fit = (entries * MAX_APPEND_BYTES / data.len()).max(1);
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(u64::try_from(fit).unwrap_or(1)),
+            ));
         }
-        self.rpc(Method::AppendEntries, &rpc, &option).await
+        self.rpc_encoded(Method::AppendEntries, data, &option).await
     }
 
     async fn install_snapshot(

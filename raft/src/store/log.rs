@@ -5,14 +5,22 @@
 //! Flushes go through one group-commit task: openraft appends each client write on its own,
 //! so `append` only writes the batch into sled and queues its completion; the task runs one
 //! fsync for everything queued meanwhile and then completes the callbacks in order.
+//!
+//! The committed log id is written without waiting for its flush (openraft's core would stall
+//! on it before every apply); the proposer waits for `durable` before it acknowledges a write.
+//! The last entries appended are also kept decoded (`Recent`): openraft reads each one back
+//! moments later to replicate and to apply it, and decoding it again on every member was a
+//! large share of a write's cost.
 
 #![allow(
     clippy::result_large_err,
     reason = "the helpers return openraft's StorageError, which the storage traits require"
 )]
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
@@ -30,11 +38,53 @@ const PURGED: &[u8] = b"last_purged";
 
 type Result<T> = std::result::Result<T, StorageError<u64>>;
 
+/// Most bytes (encoded) of recent entries kept decoded.
+const RECENT_BYTES: usize = 4 << 20;
+
+/// The last entries appended, decoded, by index. Changed under its lock together with the
+/// sled tree, so a reader never sees it disagree with the log.
+#[derive(Debug, Default)]
+struct Recent {
+    entries: BTreeMap<u64, (Entry<TypeConfig>, usize)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn insert(&mut self, entry: Entry<TypeConfig>, size: usize) {
+        self.bytes += size;
+        if let Some((_, old)) = self.entries.insert(entry.log_id.index, (entry, size)) {
+            self.bytes -= old;
+        }
+        while self.bytes > RECENT_BYTES {
+            match self.entries.pop_first() {
+                Some((_, (_, size))) => self.bytes -= size,
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets the entries from `index` on (a truncation).
+    fn truncate(&mut self, index: u64) {
+        for (_, (_, size)) in self.entries.split_off(&index) {
+            self.bytes -= size;
+        }
+    }
+
+    /// Forgets the entries up to `index` (a purge).
+    fn purge(&mut self, index: u64) {
+        let kept = self.entries.split_off(&index.saturating_add(1));
+        for (_, (_, size)) in std::mem::replace(&mut self.entries, kept) {
+            self.bytes -= size;
+        }
+    }
+}
+
 /// The Raft log in sled; clones share the database (the log reader is a clone).
 #[derive(Debug, Clone)]
 pub struct LogStore {
     log: sled::Tree,
     meta: sled::Tree,
+    recent: Arc<Mutex<Recent>>,
     flusher: mpsc::UnboundedSender<Flush>,
 }
 
@@ -90,8 +140,18 @@ impl LogStore {
         Ok(Self {
             log: db.open_tree("log")?,
             meta: db.open_tree("log_meta")?,
+            recent: Arc::default(),
             flusher,
         })
+    }
+
+    fn recent(&self) -> MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until everything written to the log so far (commit ids included) is on disk.
+    pub(crate) async fn durable(&self) -> Result<()> {
+        self.flush(StorageIOError::write).await
     }
 
     /// Waits until everything written so far is on disk.
@@ -164,9 +224,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => Bound::Unbounded,
         };
         let mut entries = Vec::new();
+        // Under the lock, so a truncation cannot slip between the tree and the cache.
+        let recent = self.recent();
         for item in self.log.range((start, end)) {
-            let (_, bytes) = item.map_err(|e| io_error(read, &e))?;
-            entries.push(decode("log entry", &bytes).map_err(|e| io_error(read, &e))?);
+            let (key, bytes) = item.map_err(|e| io_error(read, &e))?;
+            let index = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|e| io_error(read, &e))?;
+            match recent.entries.get(&index) {
+                Some((entry, _)) => entries.push(entry.clone()),
+                None => entries.push(decode("log entry", &bytes).map_err(|e| io_error(read, &e))?),
+            }
         }
         Ok(entries)
     }
@@ -198,8 +268,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<()> {
-        self.put_meta(COMMITTED, &committed)?;
-        self.flush(StorageIOError::write).await
+        // Not flushed here: openraft's core would wait for it before every apply. An
+        // acknowledged write waited for `durable`; a commit id lost in a crash only makes this
+        // member re-apply less at start-up, until the leader tells it the commit again.
+        self.put_meta(COMMITTED, &committed)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>> {
@@ -213,13 +285,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let write = StorageIOError::write_logs;
         let mut batch = sled::Batch::default();
+        let mut decoded = Vec::new();
         for entry in entries {
             let bytes = encode(&entry).map_err(|e| io_error(write, &e))?;
+            let size = bytes.len();
             batch.insert(&key(entry.log_id.index), bytes);
+            decoded.push((size, entry));
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| io_error(write, &e))?;
+        {
+            let mut recent = self.recent();
+            self.log
+                .apply_batch(batch)
+                .map_err(|e| io_error(write, &e))?;
+            for (size, entry) in decoded {
+                recent.insert(entry, size);
+            }
+        }
         // Raft counts this node's copy toward a quorum once the callback fires: only after fsync.
         self.flusher
             .send(Flush::Append(callback))
@@ -228,6 +309,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
+        self.recent().truncate(log_id.index);
         self.remove_range((Bound::Included(key(log_id.index)), Bound::Unbounded))?;
         self.flush(StorageIOError::write_logs).await
     }
@@ -235,6 +317,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<()> {
         // The purge point is written first so a crash half-way never shows a log with a hole.
         self.put_meta(PURGED, &log_id)?;
+        self.recent().purge(log_id.index);
         self.remove_range((Bound::Unbounded, Bound::Included(key(log_id.index))))?;
         self.flush(StorageIOError::write_logs).await
     }

@@ -344,10 +344,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 }
 
+/// A snapshot as saved: its metadata and its encoded state.
+type SavedSnapshot = (SnapshotMeta<u64, NodeAddr>, Vec<u8>);
+
 /// The saved snapshot's metadata and data, if there is one.
 fn load_snapshot(
     snapshots: &sled::Tree,
-) -> std::result::Result<Option<(SnapshotMeta<u64, NodeAddr>, Vec<u8>)>, RaftError> {
+) -> std::result::Result<Option<SavedSnapshot>, RaftError> {
     let storage = |source| RaftError::Storage {
         path: "snapshot".into(),
         source,

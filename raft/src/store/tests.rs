@@ -47,7 +47,7 @@ fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
         spec: json!({"Name": id}),
         status: json!(null),
     });
-    EntryPayload::Normal(Proposal { txns: vec![txn] })
+    EntryPayload::Normal(Proposal::new(vec![txn]))
 }
 
 #[tokio::test]
