@@ -348,9 +348,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 type SavedSnapshot = (SnapshotMeta<u64, NodeAddr>, Vec<u8>);
 
 /// The saved snapshot's metadata and data, if there is one.
-fn load_snapshot(
-    snapshots: &sled::Tree,
-) -> std::result::Result<Option<SavedSnapshot>, RaftError> {
+fn load_snapshot(snapshots: &sled::Tree) -> std::result::Result<Option<SavedSnapshot>, RaftError> {
     let storage = |source| RaftError::Storage {
         path: "snapshot".into(),
         source,

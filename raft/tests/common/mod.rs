@@ -163,8 +163,12 @@ impl Cluster {
 
     /// Stops member `id` (its data stays).
     pub async fn stop(&mut self, id: NodeId) {
-        let node = self.nodes.remove(&id).expect("node is running");
-        node.shutdown().await.unwrap();
+        self.take(id).shutdown().await.unwrap();
+    }
+
+    /// Removes a running member from the cluster's view without stopping it (the caller does).
+    pub fn take(&mut self, id: NodeId) -> RaftNode {
+        self.nodes.remove(&id).expect("node is running")
     }
 
     pub fn node(&self, id: NodeId) -> &RaftNode {
