@@ -146,6 +146,13 @@ pub async fn serve(
         }
     }
     tracing::info!("berthd is serving the API");
+    // Start-up (config, restore, image store, libcontainer's and the swarm's set-up code)
+    // runs once; an idle daemon should not keep those code pages mapped. Later requests fault
+    // back the few pages they use from the page cache.
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let _ = tokio::task::spawn_blocking(crate::runtime::trim::release_startup_pages).await;
+    });
     shutdown.await;
     swarm.shutdown().await;
     let _ = stop_tx.send(true);

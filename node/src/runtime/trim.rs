@@ -1,4 +1,5 @@
-//! Gives back the code pages the monitor touched only to create the container. Most of the
+//! Gives back the code pages a process touched only to start: the monitor after it created
+//! its container, berthd once it serves the API. Most of the
 //! monitor's binary (libcontainer, spec parsing, cgroup setup) runs once; afterwards it only
 //! copies output and waits. Those pages stay mapped, so each idle monitor would look several
 //! MiB big. Zapping our own page-table entries for them (MADV_DONTNEED) drops them from our
