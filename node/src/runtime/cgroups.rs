@@ -43,6 +43,25 @@ pub fn container_dirs(mounts: &[PathBuf], id: &str) -> Vec<PathBuf> {
     mounts.iter().map(|m| m.join("berth").join(id)).collect()
 }
 
+/// Creates a container's cgroup directories (and the `berth` parents) before libcontainer
+/// joins them. A parent holding a child cannot be removed, so someone pruning empty `berth`
+/// parents (as an admin might, or another berthd's clean-up) can no longer make the start fail
+/// between libcontainer's creation of the parent and of the child. A parent removed between
+/// our own two steps is retried.
+pub fn create_dirs(dirs: &[PathBuf]) -> std::io::Result<()> {
+    for dir in dirs {
+        let mut tries = 0;
+        loop {
+            match std::fs::create_dir_all(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Removes the directories that exist, retrying while the kernel still tears down the last
 /// tasks (EBUSY) for at most `patience`. Returns the ones that could not be removed.
 pub fn remove_dirs(dirs: &[PathBuf], patience: Duration) -> Vec<PathBuf> {

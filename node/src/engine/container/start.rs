@@ -109,11 +109,17 @@ impl Engine {
         }
         // A leftover libcontainer state dir (daemon killed mid-start) would make create fail.
         let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&rec.id));
-        self.network_up(rec).await?;
+        cgroups::create_dirs(&cfg.cgroup_dirs)
+            .map_err(|e| EngineError::io("create the container's cgroups", e))?;
+        if let Err(e) = self.network_up(rec).await {
+            self.remove_cgroups(&rec.id);
+            return Err(e);
+        }
         let pids = match self.launcher.start(&dir, &cfg).await {
             Ok(p) => p,
             Err(e) => {
                 self.network_down(&rec.id).await;
+                self.remove_cgroups(&rec.id);
                 let (e, code) =
                     classify_start_error(e, rec.args().first().map(String::as_str).unwrap_or(""));
                 rec.state.error = e.to_string();
