@@ -48,8 +48,19 @@ pub fn container_dirs(mounts: &[PathBuf], id: &str) -> Vec<PathBuf> {
 /// parents (as an admin might, or another berthd's clean-up) can no longer make the start fail
 /// between libcontainer's creation of the parent and of the child. A parent removed between
 /// our own two steps is retried.
+///
+/// On a hybrid host only the v1 hierarchies are created: libcontainer's v1 manager leaves the
+/// cgroup2 mount alone, and an empty directory there would make stats read v2 files of a
+/// cgroup the container never joined.
 pub fn create_dirs(dirs: &[PathBuf]) -> std::io::Result<()> {
-    for dir in dirs {
+    let is_v2 = |dir: &PathBuf| {
+        // `<mount>/berth/<id>`: the mount root tells the version.
+        dir.ancestors()
+            .nth(2)
+            .is_some_and(|root| root.join("cgroup.controllers").exists())
+    };
+    let hybrid = dirs.iter().any(|d| !is_v2(d));
+    for dir in dirs.iter().filter(|d| !(hybrid && is_v2(d))) {
         let mut tries = 0;
         loop {
             match std::fs::create_dir_all(dir) {
