@@ -322,6 +322,17 @@ mod tests {
             exec_root: dir.path().join("exec"),
             cgroups: Default::default(),
         };
+        // Run as root, the engine binds its directories on themselves: undone even on failure,
+        // before the directory goes.
+        struct Unmount(Vec<std::path::PathBuf>);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                for dir in &self.0 {
+                    let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
+        }
+        let _unmount = Unmount(paths.berth_dirs());
         let launcher = crate::runtime::launch::Launcher {
             monitor_bin: "/nonexistent".into(),
         };
