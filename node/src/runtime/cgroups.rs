@@ -12,11 +12,16 @@ pub struct Hierarchies {
     pub all: Vec<PathBuf>,
     /// Where OOM kills are counted: the v1 memory hierarchy, or the v2 root (not hybrid's `unified`).
     pub memory: Vec<PathBuf>,
+    /// The hierarchies libcontainer puts a container in: the v1 controller hierarchies, or the
+    /// cgroup2 mount when there are none (a hybrid host's `unified` and named hierarchies such
+    /// as `name=systemd` are left alone).
+    pub joined: Vec<PathBuf>,
 }
 
 /// Parses a mountinfo table.
 pub fn hierarchies(mountinfo: &str) -> Hierarchies {
     let mut h = Hierarchies::default();
+    let mut v2 = Vec::new();
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
@@ -33,7 +38,15 @@ pub fn hierarchies(mountinfo: &str) -> Hierarchies {
         if is_v1_mem || is_v2_root {
             h.memory.push(mount_point.clone());
         }
+        if fstype == "cgroup2" {
+            v2.push(mount_point.clone());
+        } else if !opts.split(',').any(|o| o.starts_with("name=")) {
+            h.joined.push(mount_point.clone());
+        }
         h.all.push(mount_point);
+    }
+    if h.joined.is_empty() {
+        h.joined = v2;
     }
     h
 }
@@ -43,24 +56,13 @@ pub fn container_dirs(mounts: &[PathBuf], id: &str) -> Vec<PathBuf> {
     mounts.iter().map(|m| m.join("berth").join(id)).collect()
 }
 
-/// Creates a container's cgroup directories (and the `berth` parents) before libcontainer
-/// joins them. A parent holding a child cannot be removed, so someone pruning empty `berth`
-/// parents (as an admin might, or another berthd's clean-up) can no longer make the start fail
-/// between libcontainer's creation of the parent and of the child. A parent removed between
-/// our own two steps is retried.
-///
-/// On a hybrid host only the v1 hierarchies are created: libcontainer's v1 manager leaves the
-/// cgroup2 mount alone, and an empty directory there would make stats read v2 files of a
-/// cgroup the container never joined.
+/// Creates a container's cgroup directories (and the `berth` parents) in the hierarchies it
+/// joins (`Hierarchies::joined`) before libcontainer does. A parent holding a child cannot be
+/// removed, so someone pruning empty `berth` parents (as an admin might, or another berthd's
+/// clean-up) can no longer make the start fail between libcontainer's creation of the parent
+/// and of the child. A parent removed between our own two steps is retried.
 pub fn create_dirs(dirs: &[PathBuf]) -> std::io::Result<()> {
-    let is_v2 = |dir: &PathBuf| {
-        // `<mount>/berth/<id>`: the mount root tells the version.
-        dir.ancestors()
-            .nth(2)
-            .is_some_and(|root| root.join("cgroup.controllers").exists())
-    };
-    let hybrid = dirs.iter().any(|d| !is_v2(d));
-    for dir in dirs.iter().filter(|d| !(hybrid && is_v2(d))) {
+    for dir in dirs {
         let mut tries = 0;
         loop {
             match std::fs::create_dir_all(dir) {
@@ -109,12 +111,31 @@ mod tests {
         let h = hierarchies(mi);
         assert_eq!(h.memory, vec![PathBuf::from("/sys/fs/cgroup/memory")]);
         assert_eq!(h.all.len(), 3);
+        // libcontainer's v1 manager never puts the container in `unified`.
+        assert_eq!(
+            h.joined,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/memory"),
+                PathBuf::from("/sys/fs/cgroup/pids")
+            ]
+        );
+    }
+
+    #[test]
+    fn named_hierarchies_are_not_joined() {
+        let h = hierarchies(
+            "29 25 0:25 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+             30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n",
+        );
+        assert_eq!(h.joined, vec![PathBuf::from("/sys/fs/cgroup/cpu")]);
+        assert_eq!(h.all.len(), 2);
     }
 
     #[test]
     fn pure_v2_hosts_use_the_root() {
         let h = hierarchies("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
         assert_eq!(h.memory, vec![PathBuf::from("/sys/fs/cgroup")]);
+        assert_eq!(h.joined, vec![PathBuf::from("/sys/fs/cgroup")]);
         assert_eq!(
             container_dirs(&h.all, "abc"),
             vec![PathBuf::from("/sys/fs/cgroup/berth/abc")]

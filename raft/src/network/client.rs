@@ -235,13 +235,25 @@ impl PeerNetwork {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let data = encode(req).map_err(|e| {
+        let data = self.encode(req)?;
+        self.rpc_encoded(method, data, option).await
+    }
+
+    /// Encodes a request for this peer.
+    #[allow(
+        clippy::result_large_err,
+        reason = "openraft's RPCError is what the RaftNetwork methods return"
+    )]
+    fn encode<Req: Serialize, E: std::error::Error>(
+        &self,
+        req: &Req,
+    ) -> Result<Vec<u8>, RPCError<NodeId, NodeAddr, E>> {
+        encode(req).map_err(|e| {
             RPCError::Network(NetworkError::new(&RaftError::Transport {
                 peer: self.node.addr.clone(),
                 message: format!("encode request: {e}"),
             }))
-        })?;
-        self.rpc_encoded(method, data, option).await
+        })
     }
 
     /// `rpc` for a request encoded already.
@@ -287,12 +299,7 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         // One proposal may hold many transactions: cap a batch by bytes, not only by entries,
         // so a catch-up RPC finishes within openraft's heartbeat deadline.
         let entries = rpc.entries.len();
-        let data = encode(&rpc).map_err(|e| {
-            RPCError::Network(NetworkError::new(&RaftError::Transport {
-                peer: self.node.addr.clone(),
-                message: format!("encode request: {e}"),
-            }))
-        })?;
+        let data = self.encode(&rpc)?;
         if entries > 1 && data.len() > MAX_APPEND_BYTES {
             let fit = (entries * MAX_APPEND_BYTES / data.len()).max(1);
             return Err(RPCError::PayloadTooLarge(

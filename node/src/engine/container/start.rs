@@ -109,8 +109,11 @@ impl Engine {
         }
         // A leftover libcontainer state dir (daemon killed mid-start) would make create fail.
         let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&rec.id));
-        cgroups::create_dirs(&cfg.cgroup_dirs)
-            .map_err(|e| EngineError::io("create the container's cgroups", e))?;
+        cgroups::create_dirs(&cgroups::container_dirs(
+            &self.paths.cgroups.joined,
+            &rec.id,
+        ))
+        .map_err(|e| EngineError::io("create the container's cgroups", e))?;
         if let Err(e) = self.network_up(rec).await {
             self.remove_cgroups(&rec.id);
             return Err(e);
