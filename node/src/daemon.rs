@@ -74,7 +74,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let cgroups = crate::runtime::cgroups::hierarchies(&mountinfo);
+    let mut cgroups = crate::runtime::cgroups::hierarchies(&mountinfo);
+    cgroups.own_procs = crate::runtime::cgroup_primer::own_procs_file(
+        &mountinfo,
+        &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    );
     let (facts, warnings) = host_facts(&cgroups.memory);
     let paths = Paths {
         data_root: config.data_root.clone(),

@@ -497,10 +497,41 @@ fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
     );
     assert!(host("ip", &["-o", "addr"]).contains("10.250.7.1/24"));
     assert!(host("nft", &["list", "table", "ip", &table]).contains("dnat"));
+    // A container that ends by itself also gives its veth back.
+    ok(&d, &["run", "--rm", "--network", &net, "busybox", "true"]);
+    let bridge = format!("br-{}", &net_id[..12]);
+    let ports = || -> Vec<String> {
+        host("ip", &["-o", "link", "show", "master", &bridge])
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|n| {
+                n.split('@')
+                    .next()
+                    .unwrap_or(n)
+                    .trim_end_matches(':')
+                    .to_string()
+            })
+            .collect()
+    };
+    // The kernel deletes a veth with its namespace, in the background.
+    assert!(
+        wait_until(Duration::from_secs(20), || ports().len() == 1),
+        "only the running container's veth stays: {:?}",
+        ports()
+    );
+    let veths = ports();
     let (code, text) = docker(&d, &["network", "rm", &net]);
     assert_ne!(code, 0, "remove refused while attached");
     assert!(text.contains("active endpoints"), "{text}");
     ok(&d, &["rm", "-f", &c]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let links = host("ip", &["-o", "link"]);
+            !veths.iter().any(|v| links.contains(&format!(" {v}@")))
+        }),
+        "veths {veths:?} left: {}",
+        host("ip", &["-o", "link"])
+    );
     ok(&d, &["network", "rm", &net]);
     assert!(!host("ip", &["-o", "addr"]).contains("10.250.7."));
     assert!(!host("nft", &["list", "table", "ip", &table]).contains("dnat"));

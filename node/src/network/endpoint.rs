@@ -320,11 +320,18 @@ impl Networks {
 
     pub(crate) async fn detach_locked(&self, id: &str) {
         let Some(k) = &self.kernel else { return };
+        let removed = match k.netns.remove(&self.netns_path(id)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "removing network namespace failed");
+                false
+            }
+        };
         for ep in self.endpoints_of(id).unwrap_or_default() {
-            self.release_endpoint(&ep).await;
-        }
-        if let Err(e) = k.netns.remove(&self.netns_path(id)) {
-            tracing::warn!(container = %id, error = %e, "removing network namespace failed");
+            // With its namespace gone the kernel deletes the inside end, and the host end
+            // with it, in its own namespace clean-up work: deleting the link here instead
+            // waits ~20 ms for RCU on the path of every container exit.
+            self.release_endpoint_with(&ep, !removed).await;
         }
         if let Err(e) = self.apply_rules() {
             tracing::warn!(container = %id, error = %e, "updating firewall failed");
@@ -333,10 +340,15 @@ impl Networks {
 
     /// Removes one endpoint: proxies, host veth (its peer goes with it), address, record.
     pub(crate) async fn release_endpoint(&self, ep: &EndpointRecord) {
+        self.release_endpoint_with(ep, true).await;
+    }
+
+    /// `release_endpoint`, deleting the veth only with `delete_link`.
+    async fn release_endpoint_with(&self, ep: &EndpointRecord, delete_link: bool) {
         if let Ok(mut p) = self.proxies.lock() {
             p.remove(&ep.id);
         }
-        if let Some(k) = &self.kernel {
+        if let Some(k) = self.kernel.as_ref().filter(|_| delete_link) {
             if let Err(e) = k.netlink.delete_link(&ep.host_veth).await {
                 tracing::warn!(endpoint = %ep.id, error = %e, "deleting veth failed");
             }

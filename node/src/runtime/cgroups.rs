@@ -16,6 +16,8 @@ pub struct Hierarchies {
     /// cgroup2 mount when there are none (a hybrid host's `unified` and named hierarchies such
     /// as `name=systemd` are left alone).
     pub joined: Vec<PathBuf>,
+    /// berthd's own `cgroup.procs`, for `cgroup_primer` (`None`: no priming).
+    pub own_procs: Option<PathBuf>,
 }
 
 /// Parses a mountinfo table.

@@ -29,9 +29,10 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> io::Res
 }
 
 /// Replaces `path` atomically (readers see the old or the new content) without waiting for
-/// the disk: for short-lived files whose loss in a machine crash does not matter.
-pub fn write_json_replace<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+/// the disk: for files that describe processes of this boot (a runtime spec, a monitor's
+/// config, pids, an exit). A killed daemon or monitor still leaves the old or the new
+/// content; only a machine crash can lose them, and it takes the processes with it.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -39,6 +40,12 @@ pub fn write_json_replace<T: serde::Serialize>(path: &Path, value: &T) -> io::Re
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     fs::write(&tmp, bytes)?;
     fs::rename(&tmp, path)
+}
+
+/// Writes `value` as JSON with `write_replace`.
+pub fn write_json_replace<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_replace(path, &bytes)
 }
 
 /// Reads a JSON file; `Ok(None)` when it does not exist.

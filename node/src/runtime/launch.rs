@@ -36,7 +36,7 @@ impl Launcher {
     /// `dir` is the container directory, where the monitor's own stderr goes too.
     pub async fn start(&self, dir: &Path, cfg: &MonitorConfig) -> Result<MonitorPids> {
         let cfg_path = dir.join("monitor-config.json");
-        super::files::write_json_atomic(&cfg_path, cfg)
+        super::files::write_json_replace(&cfg_path, cfg)
             .map_err(|e| EngineError::io(format!("write {}", cfg_path.display()), e))?;
         let stderr_path = dir.join("monitor.log");
         let stderr = std::fs::File::create(&stderr_path)

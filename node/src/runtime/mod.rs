@@ -4,6 +4,7 @@
 //! process, which is single-threaded when it forks.
 
 pub mod cgroup_limits;
+pub mod cgroup_primer;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;

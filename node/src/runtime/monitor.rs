@@ -19,7 +19,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
 use super::event_loop::Parts;
-use super::files::write_json_atomic;
+use super::files::write_json_replace;
 use super::logfile::{LogWriter, Stream};
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 
@@ -56,7 +56,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
         oom_killed,
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
     };
-    match write_json_atomic(&cfg.exit_path, &record) {
+    match write_json_replace(&cfg.exit_path, &record) {
         Ok(()) => 0,
         Err(_) => 1,
     }
@@ -226,7 +226,7 @@ fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<Monit
         monitor: std::process::id().cast_signed(),
         container: pid,
     };
-    write_json_atomic(&cfg.pids_path, &pids).map_err(|e| format!("record pids: {e}"))?;
+    write_json_replace(&cfg.pids_path, &pids).map_err(|e| format!("record pids: {e}"))?;
     Ok(pids)
 }
 

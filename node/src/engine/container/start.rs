@@ -11,7 +11,9 @@ use super::spec::{self, SpecPaths};
 use super::types::{ContainerRecord, ContainerStatus, RestartPolicy};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::runtime::{cgroups, launch, pidfd, ExitRecord, MonitorConfig, MonitorPids};
+use crate::runtime::{
+    cgroup_primer, cgroups, launch, pidfd, ExitRecord, MonitorConfig, MonitorPids,
+};
 
 /// Docker's restart back-off: starts at 100 ms, doubles, at most a minute, reset after 10 s of running.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -82,7 +84,7 @@ impl Engine {
         crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
         let spec_bytes =
             serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
-        crate::runtime::files::write_atomic(&dir.join("bundle/config.json"), &spec_bytes)
+        crate::runtime::files::write_replace(&dir.join("bundle/config.json"), &spec_bytes)
             .map_err(|e| EngineError::io("write runtime spec", e))?;
         let cfg = MonitorConfig {
             id: rec.id.clone(),
@@ -114,6 +116,9 @@ impl Engine {
             &rec.id,
         ))
         .map_err(|e| EngineError::io("create the container's cgroups", e))?;
+        // After the mkdirs, which would queue behind it (cgroup_mutex); dropped when this
+        // returns, by when the container's cgroups are joined.
+        let _primer = cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
         if let Err(e) = self.network_up(rec).await {
             self.remove_cgroups(&rec.id);
             return Err(e);
