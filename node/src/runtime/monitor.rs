@@ -46,8 +46,6 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
     let mut handshake = handshake;
     let _ = handshake.write_all(b"ok\n");
     drop(handshake);
-    // After the handshake: berthd (and the user's `run`) need not wait for it.
-    super::trim::release_startup_pages();
     let exit_code = super::event_loop::run(parts).unwrap_or_else(|_| reap(pids.container));
     let oom_killed = oom_kills(&cfg) > 0;
     cleanup(&cfg);

@@ -21,6 +21,9 @@ use super::logfile::{LineSplitter, LogWriter, Stream};
 const DRAIN: Duration = Duration::from_secs(2);
 /// How often the loop looks for exited children even when nothing else happened.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the container runs before the monitor drops its start-up pages: a container that
+/// ends sooner (`run --rm x true`) would only fault them back in on its exit path.
+const TRIM_AFTER: Duration = Duration::from_millis(250);
 
 /// What the loop starts with, set up by the monitor.
 pub struct Parts {
@@ -83,6 +86,8 @@ struct State {
     conns: Vec<Conn>,
     execs: Vec<Option<Exec>>,
     init_exit: Option<(i64, Instant)>,
+    /// When to drop the start-up pages; `None` once done.
+    trim_at: Option<Instant>,
 }
 
 /// Runs until the init has exited and its output is drained; returns the init's exit code
@@ -112,6 +117,7 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         conns: Vec::new(),
         execs: Vec::new(),
         init_exit: None,
+        trim_at: Some(Instant::now() + TRIM_AFTER),
     };
     st.parts.control.set_nonblocking(true)?;
     if let Some(fd) = &st.parts.stdin {
@@ -137,6 +143,12 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         }
         st.conns.retain(|c| !c.done);
         st.reap_all();
+        if st.trim_at.is_some_and(|at| Instant::now() >= at) {
+            st.trim_at = None;
+            if st.init_exit.is_none() {
+                super::trim::release_startup_pages();
+            }
+        }
     }
     st.finish()
 }
@@ -158,7 +170,12 @@ impl State {
             // Wake up now and then to reap children nobody watches: a failed exec's helpers
             // exit without a pidfd here, and a zombie left in the container's pid namespace
             // would keep its init from ever finishing its exit.
-            None => i32::try_from(REAP_INTERVAL.as_millis()).unwrap_or(1000),
+            None => {
+                let trim = self.trim_at.map_or(REAP_INTERVAL, |at| {
+                    at.saturating_duration_since(Instant::now())
+                });
+                i32::try_from(REAP_INTERVAL.min(trim).as_millis()).unwrap_or(1000)
+            }
             Some((_, at)) => {
                 let left = DRAIN.saturating_sub(at.elapsed()).as_millis();
                 i32::try_from(left).unwrap_or(i32::MAX)
