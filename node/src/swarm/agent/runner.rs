@@ -70,23 +70,30 @@ impl Runner {
 
     /// Brings the engine in line with `tasks`, the node's full assignment list.
     pub async fn apply(self: &Arc<Self>, tasks: &[Object]) {
+        // Taken before the containers are listed: a start that ends between the listing and
+        // the check below made its container after the listing, so "no container and not
+        // busy now" would wrongly read as "never started" (a second container for the task)
+        // or "removed by hand" (a needless replacement).
+        let busy_before = self.busy_tasks();
         let local = self.local_tasks().await;
         let assigned: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
         for task in tasks {
             let desired = task_attrs(task).2;
             let container = local.get(&task.id);
             let running = container.is_some_and(|c| c.state.status.is_running());
+            let busy = busy_before.contains(&task.id) || self.is_busy(&task.id);
             match desired {
                 TaskState::Running => match container {
                     // It ran here and its container is gone (removed by hand): the task failed;
                     // the orchestrator makes a new one.
-                    None if matches!(observed(task), "starting" | "running")
-                        && !self.is_busy(&task.id) =>
-                    {
+                    None if matches!(observed(task), "starting" | "running") && !busy => {
                         let err = "task: its container was removed";
                         self.report(task, "failed", "removed", Some(err), None);
                     }
-                    None if !is_terminal(observed(task)) && !self.was_reported_terminal(task) => {
+                    None if !is_terminal(observed(task))
+                        && !self.was_reported_terminal(task)
+                        && !busy =>
+                    {
                         self.spawn(task, Action::Start)
                     }
                     Some(c) if running => self.report_running(task, c),
@@ -124,6 +131,13 @@ impl Runner {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&task.id)
             .is_some_and(|s| is_terminal(s))
+    }
+
+    fn busy_tasks(&self) -> HashSet<String> {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn is_busy(&self, task_id: &str) -> bool {
