@@ -91,6 +91,9 @@ impl Engine {
         let handle = self.lookup(&entry.container_id)?;
         let rec = handle.snapshot().await;
         ensure_running(&rec)?;
+        // The exec joins the container's cgroups: its first migration's grace period is paid
+        // beside the preparation (see `cgroup_primer`); dropped once the process runs.
+        let _primer = crate::runtime::cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
         let cfg = &entry.config;
         let dir = self.paths.container_dir(&rec.id);
         let rootfs = dir.join("bundle/rootfs");
