@@ -220,6 +220,8 @@ impl Cluster {
         }
         left.extend(sweep::remove_cluster(&self.names, &self.root, &parents));
         lock.release();
+        // The shared base directory goes with the last cluster (fails while others use it).
+        let _ = std::fs::remove_dir(names::base_dir());
         left
     }
 }
@@ -246,8 +248,13 @@ fn claim_prefix(base: &Path, head: &str) -> Result<(Names, OwnerLock), ClusterEr
         if taken {
             continue;
         }
-        if let Some(lock) = OwnerLock::create(&names.lock(base))? {
-            return Ok((names, lock));
+        // Another cluster's teardown removes `base` once it is empty (see `teardown`).
+        std::fs::create_dir_all(base).map_err(ClusterError::io("create", base))?;
+        match OwnerLock::create(&names.lock(base)) {
+            Ok(Some(lock)) => return Ok((names, lock)),
+            Ok(None) => {}
+            Err(_) if !base.exists() => {}
+            Err(e) => return Err(e),
         }
     }
     Err(ClusterError::NoPrefix(TRIES))
