@@ -35,16 +35,19 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn client(node: &RaftNode, client: usize, until: Instant) -> Vec<Duration> {
+/// One client's latencies and the log indexes its writes landed in.
+async fn client(node: &RaftNode, client: usize, until: Instant) -> (Vec<Duration>, Vec<u64>) {
     let mut latencies = Vec::new();
+    let mut entries = Vec::new();
     let mut n = 0;
     while Instant::now() < until {
         let start = Instant::now();
-        write(node, &format!("c{client}-{n}")).await.expect("write");
+        let applied = write(node, &format!("c{client}-{n}")).await.expect("write");
         latencies.push(start.elapsed());
+        entries.push(applied.log_index);
         n += 1;
     }
-    latencies
+    (latencies, entries)
 }
 
 /// CPU time this process (all three members) has used, from /proc/self/stat.
@@ -69,15 +72,22 @@ async fn throughput(cluster: &Cluster, clients: usize) {
     let until = start + RUN;
     let runs = join_all((0..clients).map(|c| client(leader, clients * 1_000_000 + c, until))).await;
     let elapsed = start.elapsed();
-    let mut all: Vec<Duration> = runs.into_iter().flatten().collect();
+    let mut all: Vec<Duration> = Vec::new();
+    let mut entries = std::collections::BTreeSet::new();
+    for (latencies, indexes) in runs {
+        all.extend(latencies);
+        entries.extend(indexes);
+    }
     all.sort();
+    // Writes per log entry: how well the proposer's group commit packs them.
+    let per_entry = all.len() as f64 / entries.len().max(1) as f64;
     let rate = all.len() as f64 / elapsed.as_secs_f64();
     // CPU per write is steadier than the rate on a shared machine: it tells a cheaper write
     // from a quieter neighbour.
     let cpu_per_write = (cpu_time() - cpu).as_secs_f64() * 1e6 / all.len().max(1) as f64;
     println!(
         "writes, {clients:>3} clients   {rate:>8.0} writes/s   p50 {}  p90 {}  p99 {}   \
-         cpu {cpu_per_write:.0} us/write   n={}",
+         cpu {cpu_per_write:.0} us/write   {per_entry:.1} writes/entry   n={}",
         ms(percentile(&all, 50)),
         ms(percentile(&all, 90)),
         ms(percentile(&all, 99)),
