@@ -41,31 +41,20 @@ pub fn own_procs_file(mountinfo: &str, self_cgroup: &str) -> Option<PathBuf> {
         }
     }
     let mut found_v1 = None;
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut l = left.split_whitespace();
-        let (Some(root), Some(mount_point)) = (l.nth(3), l.next()) else {
-            continue;
-        };
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let opts = r.nth(1).unwrap_or("");
-        let path = match fstype {
-            "cgroup2" => v2,
-            "cgroup" => v1
-                .iter()
-                .find(|(ctrls, _)| ctrls.iter().all(|c| opts.split(',').any(|o| o == *c)))
-                .map(|(_, p)| *p),
-            _ => None,
+    for m in super::cgroups::cgroup_mounts(mountinfo) {
+        let path = if m.v2 {
+            v2
+        } else {
+            v1.iter()
+                .find(|(ctrls, _)| ctrls.iter().all(|c| m.opts.split(',').any(|o| o == *c)))
+                .map(|(_, p)| *p)
         };
         let Some(path) = path else { continue };
         let rel = Path::new(path)
-            .strip_prefix(root)
+            .strip_prefix(m.root)
             .unwrap_or_else(|_| Path::new(""));
-        let file = Path::new(mount_point).join(rel).join("cgroup.procs");
-        if fstype == "cgroup2" {
+        let file = Path::new(m.mount_point).join(rel).join("cgroup.procs");
+        if m.v2 {
             return Some(file);
         }
         found_v1.get_or_insert(file);

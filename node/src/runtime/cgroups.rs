@@ -20,29 +20,52 @@ pub struct Hierarchies {
     pub own_procs: Option<PathBuf>,
 }
 
+/// One cgroup or cgroup2 mount of a mountinfo table.
+pub struct CgroupMount<'a> {
+    /// The path inside the hierarchy that is mounted (not `/` in a cgroup namespace).
+    pub root: &'a str,
+    pub mount_point: &'a str,
+    pub v2: bool,
+    /// The super options: the controllers of a v1 hierarchy, or `name=…`.
+    pub opts: &'a str,
+}
+
+/// The cgroup and cgroup2 mounts of a mountinfo table.
+pub fn cgroup_mounts(mountinfo: &str) -> impl Iterator<Item = CgroupMount<'_>> {
+    mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut l = left.split_whitespace();
+        let (root, mount_point) = (l.nth(3)?, l.next()?);
+        let mut r = right.split_whitespace();
+        let v2 = match r.next()? {
+            "cgroup" => false,
+            "cgroup2" => true,
+            _ => return None,
+        };
+        let opts = r.nth(1).unwrap_or("");
+        Some(CgroupMount {
+            root,
+            mount_point,
+            v2,
+            opts,
+        })
+    })
+}
+
 /// Parses a mountinfo table.
 pub fn hierarchies(mountinfo: &str) -> Hierarchies {
     let mut h = Hierarchies::default();
     let mut v2 = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mount_point = PathBuf::from(left.split_whitespace().nth(4).unwrap_or(""));
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let opts = r.nth(1).unwrap_or("");
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let is_v1_mem = fstype == "cgroup" && opts.split(',').any(|o| o == "memory");
-        let is_v2_root = fstype == "cgroup2" && !mount_point.ends_with("unified");
+    for m in cgroup_mounts(mountinfo) {
+        let mount_point = PathBuf::from(m.mount_point);
+        let is_v1_mem = !m.v2 && m.opts.split(',').any(|o| o == "memory");
+        let is_v2_root = m.v2 && !mount_point.ends_with("unified");
         if is_v1_mem || is_v2_root {
             h.memory.push(mount_point.clone());
         }
-        if fstype == "cgroup2" {
+        if m.v2 {
             v2.push(mount_point.clone());
-        } else if !opts.split(',').any(|o| o.starts_with("name=")) {
+        } else if !m.opts.split(',').any(|o| o.starts_with("name=")) {
             h.joined.push(mount_point.clone());
         }
         h.all.push(mount_point);
