@@ -221,7 +221,13 @@ fn main() {
             |section: &str| only.is_empty() || only.iter().any(|o| section.contains(o.as_str()));
         println!("berth-raft: 3 members on 127.0.0.1, mutual TLS, sled with fsync per append");
         if run("throughput") {
-            for clients in [1, 16, 256] {
+            // `BERTH_BENCH_CLIENTS=256` runs one phase, e.g. to count instructions per write
+            // under `perf stat`, which a shared machine disturbs less than the rate.
+            let phases: Vec<usize> = std::env::var("BERTH_BENCH_CLIENTS")
+                .ok()
+                .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+                .unwrap_or_else(|| vec![1, 16, 256]);
+            for clients in phases {
                 throughput(&cluster, clients).await;
             }
         }

@@ -2,10 +2,11 @@
 //! stamped with the proposer's clock so every replica applies the same times) and what comes
 //! back, `ClusterResponse`. Data only; applying lives in `state.rs`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ApplyError;
@@ -38,11 +39,15 @@ impl ClusterCommand {
 /// What one Raft log entry carries: the transactions the leader batched together. Each applies
 /// on its own, in order, with its own version and result. Shared, so the log's cache hands out
 /// copies of an entry (for replication and apply) without copying its transactions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// It also keeps its JSON once made, or as it arrived: the leader encodes an entry once for
+/// its own log and every follower, and a follower writes the bytes it received to its log
+/// instead of encoding them again. Encoded as a plain sequence of transactions either way.
+#[derive(Debug, Clone)]
 pub struct Proposal {
     /// The transactions, in the order they were proposed.
-    #[serde(with = "shared_vec")]
     pub txns: Arc<Vec<ClusterCommand>>,
+    encoded: Arc<OnceLock<Box<RawValue>>>,
 }
 
 impl Proposal {
@@ -50,28 +55,58 @@ impl Proposal {
     pub fn new(txns: Vec<ClusterCommand>) -> Self {
         Self {
             txns: Arc::new(txns),
+            encoded: Arc::default(),
         }
     }
 }
 
-/// Serde for `Arc<Vec<T>>` as a plain sequence (serde's own needs its `rc` feature, which
-/// would rebuild every crate that uses serde).
-mod shared_vec {
+impl PartialEq for Proposal {
+    fn eq(&self, other: &Self) -> bool {
+        self.txns == other.txns
+    }
+}
+
+impl Serialize for Proposal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(raw) = self.encoded.get() {
+            return raw.serialize(serializer);
+        }
+        match serde_json::value::to_raw_value(self.txns.as_slice()) {
+            Ok(raw) => self.encoded.get_or_init(|| raw).serialize(serializer),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Proposal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let txns = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            txns: Arc::new(txns),
+            encoded: Arc::new(OnceLock::from(raw)),
+        })
+    }
+}
+
+/// Serde for `Arc<T>` as a plain `T` (serde's own needs its `rc` feature, which would rebuild
+/// every crate that uses serde).
+mod shared {
     use std::sync::Arc;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<T: Serialize, S: Serializer>(
-        value: &Arc<Vec<T>>,
+        value: &Arc<T>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        value.as_slice().serialize(serializer)
+        value.as_ref().serialize(serializer)
     }
 
     pub(super) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Arc<Vec<T>>, D::Error> {
-        Vec::deserialize(deserializer).map(Arc::new)
+    ) -> Result<Arc<T>, D::Error> {
+        T::deserialize(deserializer).map(Arc::new)
     }
 }
 
@@ -148,8 +183,10 @@ pub enum Action {
 pub struct Change {
     /// What happened.
     pub action: Action,
-    /// The object after the change (before it, for a delete).
-    pub object: Object,
+    /// The object after the change (before it, for a delete). Shared with the store and with
+    /// every watcher's event: a write copies its object once, not once per reader.
+    #[serde(with = "shared")]
+    pub object: Arc<Object>,
 }
 
 /// The result of applying one log entry.
@@ -170,4 +207,45 @@ pub enum ClusterResponse {
     },
     /// A log entry without a command (blank or membership).
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::codec::{decode, encode};
+
+    fn proposal() -> Proposal {
+        Proposal::new(vec![ClusterCommand::single(Op::Create {
+            id: "c1".into(),
+            attrs: Attrs::Config { name: "c1".into() },
+            spec: json!({"Name": "c1", "Data": [1, 2]}),
+            status: Value::Null,
+        })])
+    }
+
+    #[test]
+    fn a_proposal_is_encoded_as_a_plain_sequence_of_transactions() {
+        let p = proposal();
+        let plain = encode(p.txns.as_slice()).unwrap();
+        assert_eq!(encode(&p).unwrap(), plain);
+        // Twice: the second encoding comes from the kept bytes.
+        assert_eq!(encode(&p).unwrap(), plain);
+        let back: Proposal = decode("proposal", &plain).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn a_received_proposal_is_written_as_it_arrived() {
+        let p = proposal();
+        let txns = encode(p.txns.as_slice()).unwrap();
+        // Spacing the encoder would not produce: only the kept bytes give it back.
+        let inner = std::str::from_utf8(&txns[2..txns.len() - 1]).unwrap();
+        let mut bytes = vec![txns[0]];
+        bytes.extend_from_slice(format!("[ {inner} ]").as_bytes());
+        let received: Proposal = decode("proposal", &bytes).unwrap();
+        assert_eq!(received, p);
+        assert_eq!(encode(&received).unwrap(), bytes);
+    }
 }

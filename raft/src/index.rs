@@ -2,8 +2,9 @@
 //! role, unique names. Kept in step by `ClusterState::put`/`take`; rebuilt from the objects
 //! when a state is loaded, never serialized.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::error::ApplyError;
 use crate::objects::{Attrs, NodeRole, Object, ObjectKind, TaskState};
 
 /// Secondary indexes, rebuilt from the objects; never serialized.
@@ -13,7 +14,9 @@ pub(crate) struct Indexes {
     pub(crate) tasks_by_node: BTreeMap<String, BTreeSet<String>>,
     pub(crate) tasks_by_desired: BTreeMap<TaskState, BTreeSet<String>>,
     pub(crate) nodes_by_role: BTreeMap<NodeRole, BTreeSet<String>>,
-    pub(crate) names: BTreeMap<(ObjectKind, String), String>,
+    /// Holder ids by kind, then name: looked up by `&str`, without building a key, and
+    /// hashed, as every write of a named object checks its name.
+    names: BTreeMap<ObjectKind, HashMap<String, String>>,
 }
 
 impl Indexes {
@@ -45,10 +48,33 @@ impl Indexes {
             }
             attrs => {
                 if let Some(name) = attrs.unique_name() {
-                    self.names.insert((attrs.kind(), name.to_owned()), id);
+                    self.names
+                        .entry(attrs.kind())
+                        .or_default()
+                        .insert(name.to_owned(), id);
                 }
             }
         }
+    }
+
+    /// Refuses `attrs` for object `id` if their unique name is held by another object.
+    pub(crate) fn check_name(&self, attrs: &Attrs, id: &str) -> Result<(), ApplyError> {
+        let Some(name) = attrs.unique_name() else {
+            return Ok(());
+        };
+        match self.name_holder(attrs.kind(), name) {
+            Some(holder) if holder != id => Err(ApplyError::NameInUse {
+                kind: attrs.kind(),
+                name: name.to_owned(),
+                id: holder.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The id holding unique name `name` of `kind`.
+    pub(crate) fn name_holder(&self, kind: ObjectKind, name: &str) -> Option<&String> {
+        self.names.get(&kind)?.get(name)
     }
 
     pub(crate) fn remove(&mut self, object: &Object) {
@@ -68,7 +94,9 @@ impl Indexes {
             Attrs::Node { role } => remove_from(&mut self.nodes_by_role, role, id),
             attrs => {
                 if let Some(name) = attrs.unique_name() {
-                    self.names.remove(&(attrs.kind(), name.to_owned()));
+                    if let Some(names) = self.names.get_mut(&attrs.kind()) {
+                        names.remove(name);
+                    }
                 }
             }
         }

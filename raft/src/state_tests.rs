@@ -4,6 +4,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::objects::Attrs;
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 0).single().unwrap()
@@ -126,6 +127,38 @@ fn a_failing_operation_rolls_back_the_whole_transaction() {
     assert_eq!(s.service_by_name("db").unwrap().id, "s0");
     assert!(s.tasks_by_node("n1").is_empty());
     assert_eq!(s.version(), 1);
+}
+
+#[test]
+fn a_rolled_back_rename_gives_the_old_name_back() {
+    let mut s = ClusterState::default();
+    s.apply(&cmd(1, vec![service("s0", "db"), service("s1", "web")]));
+    let r = s.apply(&cmd(
+        2,
+        vec![
+            Op::Update {
+                id: "s0".into(),
+                expected_version: Some(1),
+                attrs: Attrs::Service { name: "www".into() },
+                spec: json!({"renamed": true}),
+                status: Value::Null,
+            },
+            Op::UpdateStatus {
+                kind: ObjectKind::Service,
+                id: "s0".into(),
+                expected_version: None,
+                status: json!({"state": "changed"}),
+            },
+            service("s1", "other"),
+        ],
+    ));
+    assert!(matches!(r, ClusterResponse::Rejected { .. }), "{r:?}");
+    let s0 = s.service_by_name("db").unwrap();
+    assert_eq!((s0.id.as_str(), s0.meta.version), ("s0", 1));
+    assert_eq!(s0.spec, json!({ "Name": "db" }));
+    assert_eq!(s0.status, Value::Null);
+    assert!(s.service_by_name("www").is_none());
+    assert_eq!(s.service_by_name("web").unwrap().id, "s1");
 }
 
 #[test]
