@@ -91,6 +91,22 @@ fn main() {
         None => println!("monitor RSS            monitor not found"),
     }
     let _ = berth_cmd(&["rm", "-f", &id]).stdout(Stdio::null()).status();
+
+    // A restarted daemon finds its data root already filled; it must stay as small.
+    drop(daemon);
+    let daemon = Daemon::start(&setup);
+    assert!(berth_cmd(&["run", "--rm", "busybox", "true"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    // Past berthd's trim of its start-up pages (2 s after it starts serving).
+    std::thread::sleep(Duration::from_millis(2500));
+    println!(
+        "berthd RSS, restarted  {:.1} MiB   (promise ≤ 15 MiB)",
+        rss_kib(daemon.pid) as f64 / 1024.0
+    );
+    drop(daemon);
     let release = bins
         .parent()
         .map(|p| p.join("release"))
