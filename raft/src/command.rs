@@ -40,39 +40,63 @@ impl ClusterCommand {
 /// on its own, in order, with its own version and result. Shared, so the log's cache hands out
 /// copies of an entry (for replication and apply) without copying its transactions.
 ///
-/// It also keeps its JSON once made, or as it arrived: the leader encodes an entry once for
-/// its own log and every follower, and a follower writes the bytes it received to its log
-/// instead of encoding them again. Encoded as a plain sequence of transactions either way.
+/// It holds its transactions, its JSON, or both, each made from the other on first use and
+/// kept: the leader encodes an entry once for its own log and every follower; a follower
+/// writes the bytes it received to its log without encoding them again; and an entry read
+/// back from the log only to be sent (a new leader probing a follower's log) is never
+/// decoded at all. Encoded as a plain sequence of transactions either way.
 #[derive(Debug, Clone)]
 pub struct Proposal {
-    /// The transactions, in the order they were proposed.
-    pub txns: Arc<Vec<ClusterCommand>>,
-    encoded: Arc<OnceLock<Box<RawValue>>>,
+    forms: Arc<Forms>,
+}
+
+/// The two forms of a proposal; at least one is always set.
+#[derive(Debug, Default)]
+struct Forms {
+    txns: OnceLock<Vec<ClusterCommand>>,
+    encoded: OnceLock<Box<RawValue>>,
 }
 
 impl Proposal {
     /// A proposal of `txns`.
     pub fn new(txns: Vec<ClusterCommand>) -> Self {
         Self {
-            txns: Arc::new(txns),
-            encoded: Arc::default(),
+            forms: Arc::new(Forms {
+                txns: OnceLock::from(txns),
+                encoded: OnceLock::new(),
+            }),
         }
+    }
+
+    /// The transactions, in the order they were proposed; decoded on first use for a
+    /// proposal that was read or received encoded.
+    pub fn txns(&self) -> Result<&[ClusterCommand], serde_json::Error> {
+        if let Some(txns) = self.forms.txns.get() {
+            return Ok(txns);
+        }
+        let encoded = self.forms.encoded.get().map_or("[]", |raw| raw.get());
+        let txns: Vec<ClusterCommand> = serde_json::from_str(encoded)?;
+        Ok(self.forms.txns.get_or_init(|| txns))
     }
 }
 
 impl PartialEq for Proposal {
     fn eq(&self, other: &Self) -> bool {
-        self.txns == other.txns
+        match (self.txns(), other.txns()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
 impl Serialize for Proposal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some(raw) = self.encoded.get() {
+        if let Some(raw) = self.forms.encoded.get() {
             return raw.serialize(serializer);
         }
-        match serde_json::value::to_raw_value(self.txns.as_slice()) {
-            Ok(raw) => self.encoded.get_or_init(|| raw).serialize(serializer),
+        let txns = self.txns().map_err(serde::ser::Error::custom)?;
+        match serde_json::value::to_raw_value(txns) {
+            Ok(raw) => self.forms.encoded.get_or_init(|| raw).serialize(serializer),
             Err(e) => Err(serde::ser::Error::custom(e)),
         }
     }
@@ -80,11 +104,13 @@ impl Serialize for Proposal {
 
 impl<'de> Deserialize<'de> for Proposal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Checked to be JSON here; checked to be transactions when first used.
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let txns = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
         Ok(Self {
-            txns: Arc::new(txns),
-            encoded: Arc::new(OnceLock::from(raw)),
+            forms: Arc::new(Forms {
+                txns: OnceLock::new(),
+                encoded: OnceLock::from(raw),
+            }),
         })
     }
 }
@@ -228,7 +254,7 @@ mod tests {
     #[test]
     fn a_proposal_is_encoded_as_a_plain_sequence_of_transactions() {
         let p = proposal();
-        let plain = encode(p.txns.as_slice()).unwrap();
+        let plain = encode(p.txns().unwrap()).unwrap();
         assert_eq!(encode(&p).unwrap(), plain);
         // Twice: the second encoding comes from the kept bytes.
         assert_eq!(encode(&p).unwrap(), plain);
@@ -239,7 +265,7 @@ mod tests {
     #[test]
     fn a_received_proposal_is_written_as_it_arrived() {
         let p = proposal();
-        let txns = encode(p.txns.as_slice()).unwrap();
+        let txns = encode(p.txns().unwrap()).unwrap();
         // Spacing the encoder would not produce: only the kept bytes give it back.
         let inner = std::str::from_utf8(&txns[2..txns.len() - 1]).unwrap();
         let mut bytes = vec![txns[0]];
@@ -247,5 +273,19 @@ mod tests {
         let received: Proposal = decode("proposal", &bytes).unwrap();
         assert_eq!(received, p);
         assert_eq!(encode(&received).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_received_proposal_is_decoded_only_when_its_transactions_are_used() {
+        // JSON, but not transactions: passing it on never looks inside.
+        let mut bytes = vec![crate::codec::FORMAT];
+        bytes.extend_from_slice(br#"[{"not":"a transaction"}]"#);
+        let received: Proposal = decode("proposal", &bytes).unwrap();
+        assert_eq!(encode(&received).unwrap(), bytes);
+        assert!(received.txns().is_err());
+        // Not JSON at all is refused at once.
+        let mut broken = vec![crate::codec::FORMAT];
+        broken.extend_from_slice(b"[{");
+        assert!(decode::<Proposal>("proposal", &broken).is_err());
     }
 }

@@ -26,6 +26,7 @@ use super::faults::Faults;
 use super::proto::{Method, Payload, PeerStatus};
 use super::server::MAX_MESSAGE;
 use super::tls::TlsConfig;
+use super::MAX_APPEND_BYTES;
 use crate::codec::{decode, encode};
 use crate::error::RaftError;
 use crate::types::{NodeAddr, NodeId, OpenRaftError, TypeConfig};
@@ -180,10 +181,6 @@ pub async fn probe(
         .await
 }
 
-/// Largest AppendEntries body sent at once; a larger batch is split (openraft retries with
-/// fewer entries after `PayloadTooLarge`).
-const MAX_APPEND_BYTES: usize = 64 << 10;
-
 /// Makes openraft's per-target network clients.
 #[derive(Debug, Clone)]
 pub struct NetworkFactory {
@@ -296,8 +293,8 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        // One proposal may hold many transactions: cap a batch by bytes, not only by entries,
-        // so a catch-up RPC finishes within openraft's heartbeat deadline.
+        // One proposal may hold many transactions, so batches are capped by bytes. The log
+        // reader already cuts them (`limited_get_log_entries`); this is the backstop.
         let entries = rpc.entries.len();
         let data = self.encode(&rpc)?;
         if entries > 1 && data.len() > MAX_APPEND_BYTES {

@@ -17,3 +17,8 @@ pub(crate) use proto::{MembershipRequest, Method};
 pub(crate) use server::serve;
 pub use server::{Authorizer, SharedServer};
 pub use tls::TlsConfig;
+
+/// Largest AppendEntries body sent at once. The log reader hands replication no more entries
+/// than fit (`LogStore::limited_get_log_entries`), so batches are cut before they are encoded;
+/// the transport still refuses a larger body (`PayloadTooLarge`), should one be built.
+pub(crate) const MAX_APPEND_BYTES: usize = 1 << 20;

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::io_error;
 use crate::codec::{decode, encode};
+use crate::network::MAX_APPEND_BYTES;
 use crate::TypeConfig;
 
 const VOTE: &[u8] = b"vote";
@@ -207,10 +208,13 @@ impl LogStore {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
+impl LogStore {
+    /// The entries with indexes in `range`; with `max_bytes`, only the first ones whose stored
+    /// size fits in it (always at least one).
+    fn read_entries<RB: RangeBounds<u64>>(
+        &self,
         range: RB,
+        max_bytes: Option<usize>,
     ) -> Result<Vec<Entry<TypeConfig>>> {
         let read = StorageIOError::read_logs;
         let start = match range.start_bound() {
@@ -224,10 +228,15 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => Bound::Unbounded,
         };
         let mut entries = Vec::new();
+        let mut bytes_read = 0;
         // Under the lock, so a truncation cannot slip between the tree and the cache.
         let recent = self.recent();
         for item in self.log.range((start, end)) {
             let (key, bytes) = item.map_err(|e| io_error(read, &e))?;
+            bytes_read += bytes.len();
+            if max_bytes.is_some_and(|max| bytes_read > max) && !entries.is_empty() {
+                break;
+            }
             let index = key
                 .as_ref()
                 .try_into()
@@ -239,6 +248,28 @@ impl RaftLogReader<TypeConfig> for LogStore {
             }
         }
         Ok(entries)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
+        self.read_entries(range, None)
+    }
+
+    /// What replication sends in one AppendEntries: cut by size, not only by count. Entries
+    /// carry up to 256 transactions each; a new leader probing a follower's log sends a batch
+    /// from the middle of its log, and building that batch whole only to have the transport
+    /// refuse it cost the first write after a failover up to a second with a long log.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
+        // Headroom for the request around the entries (vote, previous log id, commit).
+        self.read_entries(start..end, Some(MAX_APPEND_BYTES - (64 << 10)))
     }
 }
 

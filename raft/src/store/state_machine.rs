@@ -271,6 +271,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        // Decoded before anything applies: an entry that cannot be read fails its whole batch,
+        // never half of it.
+        for entry in &entries {
+            if let EntryPayload::Normal(proposal) = &entry.payload {
+                proposal
+                    .txns()
+                    .map_err(|e| io_error(StorageIOError::read_logs, &e))?;
+            }
+        }
         let (mut applied, mut membership) = self.applied();
         let mut responses = Vec::new();
         let mut state = self.write();
@@ -282,9 +292,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     membership = StoredMembership::new(Some(entry.log_id), m);
                     Vec::new()
                 }
-                EntryPayload::Normal(proposal) => {
-                    proposal.txns.iter().map(|cmd| state.apply(cmd)).collect()
-                }
+                EntryPayload::Normal(proposal) => proposal
+                    .txns()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|cmd| state.apply(cmd))
+                    .collect(),
             };
             // Published under the state lock: a reader that saw version N subscribes from N
             // and finds event N + 1 later, never before.

@@ -1,14 +1,16 @@
 //! openraft's storage conformance suite against the sled stores, plus what the suite does not
 //! check: data survives reopening, and a snapshot carries the objects.
 
-use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
+use openraft::RaftLogReader;
 use openraft::{Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, Vote};
 use serde_json::json;
 use tempfile::TempDir;
 
 use super::{open, LogStore, StateMachineStore};
 use crate::command::{ClusterCommand, Op, Proposal};
+use crate::network::MAX_APPEND_BYTES;
 use crate::objects::{Attrs, ObjectKind};
 use crate::TypeConfig;
 
@@ -48,6 +50,42 @@ fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
         status: json!(null),
     });
     EntryPayload::Normal(Proposal::new(vec![txn]))
+}
+
+/// An entry of one transaction whose spec holds `bytes` bytes of text.
+fn big_entry(index: u64, bytes: usize) -> Entry<TypeConfig> {
+    let id = format!("big-{index}");
+    let txn = ClusterCommand::single(Op::Create {
+        id: id.clone(),
+        attrs: Attrs::Secret { name: id },
+        spec: json!({ "Data": "x".repeat(bytes) }),
+        status: json!(null),
+    });
+    entry(index, EntryPayload::Normal(Proposal::new(vec![txn])))
+}
+
+#[tokio::test]
+async fn replication_reads_batches_cut_by_size_and_never_empty() {
+    let dir = TempDir::new().unwrap();
+    let (mut log, _sm) = open(dir.path(), 100).await.unwrap();
+    let entry_bytes = MAX_APPEND_BYTES / 8;
+    log.blocking_append((1..=20).map(|i| big_entry(i, entry_bytes)))
+        .await
+        .unwrap();
+    let batch = log.limited_get_log_entries(1, 21).await.unwrap();
+    assert!(
+        (1..8).contains(&batch.len()),
+        "{} entries of {entry_bytes} bytes in one batch",
+        batch.len()
+    );
+    let indexes: Vec<u64> = batch.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, (1..=batch.len() as u64).collect::<Vec<_>>());
+    // One entry over the limit still goes alone; a plain read is never cut.
+    log.blocking_append([big_entry(21, MAX_APPEND_BYTES * 2)])
+        .await
+        .unwrap();
+    assert_eq!(log.limited_get_log_entries(21, 22).await.unwrap().len(), 1);
+    assert_eq!(log.try_get_log_entries(1..22).await.unwrap().len(), 21);
 }
 
 #[tokio::test]
@@ -92,7 +130,7 @@ async fn an_older_releases_object_mirror_becomes_a_snapshot() {
         let EntryPayload::Normal(proposal) = create_secret("kept") else {
             unreachable!()
         };
-        state.apply(&proposal.txns[0]);
+        state.apply(&proposal.txns().unwrap()[0]);
         let object = state.get(ObjectKind::Secret, "kept").unwrap();
         tree.insert("o:secret/kept", crate::codec::encode(object).unwrap())
             .unwrap();
