@@ -178,8 +178,12 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(EngineError::io(format!("open {}", f.path.display()), e)),
     };
+    // `tail`: how many of the wanted entries already written come before the last N.
+    let mut skip = match (f.req.tail, file.as_mut()) {
+        (Some(n), Some(file)) => count_wanted(file, f.offset, &f.req)?.saturating_sub(n),
+        _ => 0,
+    };
     let mut pending = Vec::new();
-    let mut first = true;
     loop {
         if file.is_none() {
             file = std::fs::File::open(&f.path).ok();
@@ -188,34 +192,17 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
             let c = f.changes.borrow();
             c.exits >= n || c.removed
         });
-        let mut entries = match file.as_mut() {
-            Some(file) => read_new(file, &mut f.offset, &mut pending)?,
-            None => Vec::new(),
-        };
-        entries.retain(|e| wanted(e, &f.req));
-        if first {
-            if let Some(n) = f.req.tail {
-                let skip = entries.len().saturating_sub(n);
-                entries.drain(..skip);
-            }
-            first = false;
-        }
-        for e in entries {
-            let mut bytes = Vec::new();
-            if f.req.timestamps {
-                bytes.extend_from_slice(e.time.as_bytes());
-                bytes.push(b' ');
-            }
-            bytes.extend_from_slice(e.log.as_bytes());
-            if tx
-                .send(LogChunk {
-                    stream: e.stream,
-                    bytes,
-                })
-                .await
-                .is_err()
-            {
-                return Ok(()); // the client went away
+        // Everything written so far, one bounded piece at a time: a long log streams through
+        // a small buffer instead of being read whole.
+        if let Some(file) = file.as_mut() {
+            loop {
+                let (entries, more) = read_new(file, &mut f.offset, &mut pending)?;
+                if !send(entries, &f.req, &mut skip, &tx).await {
+                    return Ok(()); // the client went away
+                }
+                if !more {
+                    break;
+                }
             }
         }
         if ended {
@@ -229,23 +216,89 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
     }
 }
 
+/// Most bytes of the log file read at once.
+const READ_CHUNK: usize = 256 << 10;
+
+/// Most bytes sent in one chunk: consecutive lines of one stream travel together, instead of a
+/// message per line.
+const SEND_CHUNK: usize = 32 << 10;
+
+/// Sends the wanted entries, after skipping `skip` of them; `false` once the client is gone.
+async fn send(
+    entries: Vec<Entry>,
+    req: &LogsRequest,
+    skip: &mut usize,
+    tx: &mpsc::Sender<LogChunk>,
+) -> bool {
+    let mut chunk: Option<LogChunk> = None;
+    for e in entries.into_iter().filter(|e| wanted(e, req)) {
+        if *skip > 0 {
+            *skip -= 1;
+            continue;
+        }
+        if chunk
+            .as_ref()
+            .is_some_and(|c| c.stream != e.stream || c.bytes.len() >= SEND_CHUNK)
+        {
+            if let Some(full) = chunk.take() {
+                if tx.send(full).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        let c = chunk.get_or_insert_with(|| LogChunk {
+            stream: e.stream,
+            bytes: Vec::new(),
+        });
+        if req.timestamps {
+            c.bytes.extend_from_slice(e.time.as_bytes());
+            c.bytes.push(b' ');
+        }
+        c.bytes.extend_from_slice(e.log.as_bytes());
+    }
+    match chunk {
+        Some(last) => tx.send(last).await.is_ok(),
+        None => true,
+    }
+}
+
+/// How many wanted entries the file holds from `offset` to its current end.
+fn count_wanted(file: &mut std::fs::File, mut offset: u64, req: &LogsRequest) -> Result<usize> {
+    let mut pending = Vec::new();
+    let mut count = 0;
+    loop {
+        let (entries, more) = read_new(file, &mut offset, &mut pending)?;
+        count += entries.iter().filter(|e| wanted(e, req)).count();
+        if !more {
+            return Ok(count);
+        }
+    }
+}
+
+/// The complete lines in the next piece of the file (at most `READ_CHUNK` bytes), and whether
+/// the file may hold more after it.
 fn read_new(
     file: &mut std::fs::File,
     offset: &mut u64,
     pending: &mut Vec<u8>,
-) -> Result<Vec<Entry>> {
+) -> Result<(Vec<Entry>, bool)> {
     let io = |e| EngineError::io("read container log", e);
     file.seek(SeekFrom::Start(*offset)).map_err(io)?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(io)?;
-    *offset += buf.len() as u64;
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let read = file
+        .by_ref()
+        .take(READ_CHUNK as u64)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    *offset += read as u64;
     pending.extend_from_slice(&buf);
+    let more = read == READ_CHUNK;
     // Only complete lines: the monitor may be half-way through writing one.
     let Some(cut) = pending.iter().rposition(|&b| b == b'\n') else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), more));
     };
     let complete: Vec<u8> = pending.drain(..=cut).collect();
-    Ok(parse_lines(&complete))
+    Ok((parse_lines(&complete), more))
 }
 
 fn wanted(e: &Entry, req: &LogsRequest) -> bool {
@@ -311,7 +364,107 @@ mod tests {
         std::fs::write(&p, b"{\"log\":\"a\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00Z\"}\n{\"log\":").unwrap();
         let mut f = std::fs::File::open(&p).unwrap();
         let (mut off, mut pending) = (0, Vec::new());
-        assert_eq!(read_new(&mut f, &mut off, &mut pending).unwrap().len(), 1);
+        assert_eq!(read_new(&mut f, &mut off, &mut pending).unwrap().0.len(), 1);
         assert!(!pending.is_empty());
+    }
+
+    /// What `logs` sends for a log of `lines` lines alternating stdout and stderr every 1000.
+    fn logs_of(lines: usize, req: LogsRequest) -> Vec<LogChunk> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let log = crate::runtime::logfile::LogWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..lines {
+            let stream = if i / 1000 % 2 == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            log.write(stream, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        let (_tx, changes) = watch::channel(Change::default());
+        let follow = Follow {
+            path,
+            offset: 0,
+            req,
+            until_exits: None,
+            changes,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut out = spawn_follow(false, follow);
+            let mut chunks = Vec::new();
+            while let Some(c) = out.chunks.recv().await {
+                chunks.push(c);
+            }
+            chunks
+        })
+    }
+
+    fn text(chunks: &[LogChunk], stream: Stream) -> String {
+        let bytes: Vec<u8> = chunks
+            .iter()
+            .filter(|c| c.stream == stream)
+            .flat_map(|c| c.bytes.clone())
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_log_larger_than_one_read_comes_whole_in_order_and_tail_counts_from_its_end() {
+        let lines = 30_000; // ~2.6 MB of json-file, ten reads
+        let both = LogsRequest {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let all = logs_of(lines, both.clone());
+        let expected = |from: usize, stream: Stream| -> String {
+            (from..lines)
+                .filter(|i| (i / 1000 % 2 == 0) == (stream == Stream::Stdout))
+                .map(|i| format!("line {i}\n"))
+                .collect()
+        };
+        assert_eq!(text(&all, Stream::Stdout), expected(0, Stream::Stdout));
+        assert_eq!(text(&all, Stream::Stderr), expected(0, Stream::Stderr));
+        // Lines of one stream travel together, and a chunk never mixes streams.
+        assert!(
+            all.len() < lines / 10,
+            "{} chunks for {lines} lines",
+            all.len()
+        );
+
+        let tail = logs_of(
+            lines,
+            LogsRequest {
+                tail: Some(1500),
+                ..both.clone()
+            },
+        );
+        assert_eq!(
+            text(&tail, Stream::Stdout),
+            expected(lines - 1500, Stream::Stdout)
+        );
+        assert_eq!(
+            text(&tail, Stream::Stderr),
+            expected(lines - 1500, Stream::Stderr)
+        );
+
+        // `tail` counts only the wanted stream.
+        let stderr_tail = logs_of(
+            lines,
+            LogsRequest {
+                stderr: true,
+                tail: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            text(&stderr_tail, Stream::Stderr),
+            "line 29998\nline 29999\n"
+        );
+        assert!(text(&stderr_tail, Stream::Stdout).is_empty());
     }
 }
