@@ -284,21 +284,21 @@ fn read_new(
 ) -> Result<(Vec<Entry>, bool)> {
     let io = |e| EngineError::io("read container log", e);
     file.seek(SeekFrom::Start(*offset)).map_err(io)?;
-    let mut buf = Vec::with_capacity(READ_CHUNK);
+    // Straight after the torn line left from the last read.
     let read = file
         .by_ref()
         .take(READ_CHUNK as u64)
-        .read_to_end(&mut buf)
+        .read_to_end(pending)
         .map_err(io)?;
     *offset += read as u64;
-    pending.extend_from_slice(&buf);
     let more = read == READ_CHUNK;
     // Only complete lines: the monitor may be half-way through writing one.
     let Some(cut) = pending.iter().rposition(|&b| b == b'\n') else {
         return Ok((Vec::new(), more));
     };
-    let complete: Vec<u8> = pending.drain(..=cut).collect();
-    Ok((parse_lines(&complete), more))
+    let entries = parse_lines(pending.get(..=cut).unwrap_or_default());
+    pending.drain(..=cut);
+    Ok((entries, more))
 }
 
 fn wanted(e: &Entry, req: &LogsRequest) -> bool {
