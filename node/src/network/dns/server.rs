@@ -1,0 +1,167 @@
+//! The DNS server's socket loop: receives queries on the gateway address, answers the names it
+//! knows and relays the rest to the host's resolvers. A flood from a container is bounded:
+//! relays in flight are capped (the rest are dropped, as a busy resolver would), and a relayed
+//! answer is only accepted from the resolver asked and for the query sent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+
+use super::packet::{answer, is_reply_to, lookup, parse_query};
+use crate::error::{EngineError, Result};
+use crate::network::types::{EndpointRecord, NetworkRecord};
+use crate::store::Records;
+
+/// Relayed queries waiting for the host's resolvers at once, per network. Each holds a socket;
+/// without a cap, a query flood for unknown names would exhaust berthd's descriptors.
+const MAX_RELAYS_IN_FLIGHT: usize = 64;
+/// How long a resolver has to answer a relayed query.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest datagram read: EDNS answers from resolvers may exceed 512 bytes.
+const MAX_DATAGRAM: usize = 4096;
+
+/// A running server; dropping it stops it.
+pub struct DnsServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DnsServer {
+    /// Binds `<gateway>:53` and serves network `n` from the endpoint records.
+    pub fn start(n: &NetworkRecord, endpoints: Records) -> Result<DnsServer> {
+        let addr = SocketAddr::new(
+            n.gateway
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?,
+            53,
+        );
+        let std_sock = std::net::UdpSocket::bind(addr)
+            .map_err(|e| EngineError::io(format!("bind DNS on {addr}"), e))?;
+        std_sock
+            .set_nonblocking(true)
+            .map_err(|e| EngineError::io("DNS socket", e))?;
+        let sock =
+            Arc::new(UdpSocket::from_std(std_sock).map_err(|e| EngineError::io("DNS socket", e))?);
+        let upstream =
+            host_resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        let server = Server {
+            sock,
+            endpoints,
+            net_id: n.id.clone(),
+            net_name: n.name.clone(),
+            upstream: Arc::new(upstream),
+            relays: Arc::new(Semaphore::new(MAX_RELAYS_IN_FLIGHT)),
+        };
+        Ok(DnsServer {
+            task: tokio::spawn(server.run()),
+        })
+    }
+}
+
+struct Server {
+    sock: Arc<UdpSocket>,
+    endpoints: Records,
+    net_id: String,
+    net_name: String,
+    upstream: Arc<Vec<SocketAddr>>,
+    relays: Arc<Semaphore>,
+}
+
+impl Server {
+    async fn run(self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let Ok((len, from)) = self.sock.recv_from(&mut buf).await else {
+                continue;
+            };
+            let query = &buf[..len];
+            let Some(q) = parse_query(query) else {
+                continue;
+            };
+            let ips = lookup(&self.endpoints_here(), &self.net_name, &q.name);
+            if !ips.is_empty() || self.upstream.is_empty() {
+                let _ = self.sock.send_to(&answer(query, &q, &ips), from).await;
+                continue;
+            }
+            let Ok(permit) = self.relays.clone().try_acquire_owned() else {
+                tracing::debug!(network = %self.net_name, "DNS relays busy, query dropped");
+                continue;
+            };
+            let (sock, ups, query) = (self.sock.clone(), self.upstream.clone(), query.to_vec());
+            tokio::spawn(async move {
+                if let Some(reply) = relay(&query, &ups).await {
+                    let _ = sock.send_to(&reply, from).await;
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    fn endpoints_here(&self) -> Vec<EndpointRecord> {
+        self.endpoints
+            .all::<EndpointRecord>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.network_id == self.net_id)
+            .collect()
+    }
+}
+
+/// The host's `nameserver` lines.
+pub fn host_resolvers(resolv: &str) -> Vec<SocketAddr> {
+    resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// Asks each resolver in turn; the first answer to this query wins.
+async fn relay(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+    for up in upstream {
+        let bind = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let Ok(s) = UdpSocket::bind(bind).await else {
+            continue;
+        };
+        // Connected: the kernel drops datagrams from anyone but the resolver asked.
+        if s.connect(up).await.is_err() || s.send(query).await.is_err() {
+            continue;
+        }
+        let mut b = vec![0u8; MAX_DATAGRAM];
+        let wait = async {
+            loop {
+                match s.recv(&mut b).await {
+                    Ok(n) if is_reply_to(query, &b[..n]) => return Some(n),
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                }
+            }
+        };
+        if let Ok(Some(n)) = tokio::time::timeout(RELAY_TIMEOUT, wait).await {
+            b.truncate(n);
+            return Some(b);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_resolvers_come_from_nameserver_lines() {
+        let r = host_resolvers("# x\nnameserver 10.0.0.53\nsearch lan\nnameserver ::1\n");
+        assert_eq!(r.len(), 2);
+    }
+}
