@@ -5,6 +5,7 @@ pub mod container;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod inroot;
 pub mod prune;
 pub mod req;
 pub mod volume;

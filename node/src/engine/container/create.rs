@@ -36,7 +36,7 @@ impl Engine {
         if config.entrypoint.is_empty() && config.cmd.is_empty() {
             return Err(EngineError::InvalidArgument("no command specified".into()));
         }
-        let user = user::resolve(&config.user, &layers)?;
+        let user = user::resolve_off_worker(config.user.clone(), layers).await?;
         let name = self.reserve_name(req.name.as_deref(), &id)?;
         let image_volumes: Vec<String> = image.config.config.volumes.keys().cloned().collect();
         let made = match self.prepare_mounts(&mut req.host.mounts, &image_volumes) {

@@ -1,8 +1,10 @@
 //! Resolves a container's `user` (`uid[:gid]`, `name[:group]`) against the image's
-//! /etc/passwd and /etc/group, the way Docker does before starting the process.
+//! /etc/passwd and /etc/group, the way Docker does before starting the process. The files belong
+//! to the container: they are read inside its root, only when regular, and up to a size.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::engine::inroot::{self, Found};
 use crate::error::{EngineError, Result};
 
 /// uid, gid and supplementary gids of the process.
@@ -13,22 +15,46 @@ pub struct ResolvedUser {
     pub additional_gids: Vec<u32>,
 }
 
-/// Reads `etc/<file>` from the topmost layer that has it (layers bottom first).
-fn read_from_layers(layers: &[PathBuf], file: &str) -> String {
-    layers
-        .iter()
-        .rev()
-        .find_map(|l| std::fs::read_to_string(l.join("etc").join(file)).ok())
-        .unwrap_or_default()
+/// The largest passwd or group file read. Real ones are kilobytes; the cap keeps a hostile image
+/// from making berthd read without end.
+const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// Reads `/etc/<file>` from the topmost layer (layers bottom first) or rootfs that has it,
+/// resolved inside that root. Anything but a regular file there (a FIFO, a device, an overlay
+/// whiteout) counts as an empty file and hides the layers below, as a whiteout does.
+fn read_from_layers(layers: &[PathBuf], file: &str) -> Result<String> {
+    let path = Path::new("/etc").join(file);
+    for layer in layers.iter().rev() {
+        match inroot::read_small_file(layer, &path, MAX_ACCOUNT_FILE) {
+            Ok(Found::Bytes(b)) => return Ok(String::from_utf8_lossy(&b).into_owned()),
+            Ok(Found::Missing) => continue,
+            Ok(Found::NotRegular(_)) => return Ok(String::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "unable to read /etc/{file} of the container: {e}"
+                )))
+            }
+            Err(e) => return Err(EngineError::io(format!("read /etc/{file}"), e)),
+        }
+    }
+    Ok(String::new())
 }
 
-/// Resolves `user` with the passwd/group files found in `layers`.
+/// Resolves `user` with the passwd/group files found in `layers` (or a rootfs). Blocking: it
+/// reads files of the container; see [`resolve_off_worker`].
 pub fn resolve(user: &str, layers: &[PathBuf]) -> Result<ResolvedUser> {
     resolve_with(
         user,
-        &read_from_layers(layers, "passwd"),
-        &read_from_layers(layers, "group"),
+        &read_from_layers(layers, "passwd")?,
+        &read_from_layers(layers, "group")?,
     )
+}
+
+/// [`resolve`] on the blocking pool, so a slow or hostile filesystem never holds an API worker.
+pub async fn resolve_off_worker(user: String, layers: Vec<PathBuf>) -> Result<ResolvedUser> {
+    tokio::task::spawn_blocking(move || resolve(&user, &layers))
+        .await
+        .map_err(|e| EngineError::Internal(format!("user lookup: {e}")))?
 }
 
 /// Resolves `user` against the given passwd and group file contents.

@@ -102,7 +102,7 @@ impl Engine {
         } else {
             &cfg.user
         };
-        let user = user::resolve(user_name, &[rootfs])?;
+        let user = user::resolve_off_worker(user_name.clone(), vec![rootfs]).await?;
         let process = super::process::build(&rec, cfg, &user, self.host);
         let exec_dir = dir.join("execs");
         let process_path = exec_dir.join(format!("{id}.json"));

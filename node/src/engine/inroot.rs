@@ -1,0 +1,188 @@
+//! Opening files inside an untrusted root (a container's rootfs, an image layer) from berthd.
+//! Every lookup is one `openat2(RESOLVE_IN_ROOT)`: the kernel resolves each symlink as if the
+//! root were `/`, atomically, so a path can never leave the root, even while a container swaps
+//! its components. Files are first opened `O_PATH` (no side effect, whatever the node is) and
+//! only a regular file is ever read, so a FIFO, a device or `/dev/zero` can neither block nor
+//! flood the daemon. Blocking calls: run them off the async workers.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
+
+/// Opens `root` itself (a host path berthd chose) as the anchor of later lookups.
+pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
+    Ok(openat2(nix::fcntl::AT_FDCWD, root, how)?)
+}
+
+/// Opens `path` (absolute or relative, read as inside the root) under `root` with `flags`
+/// (`O_CLOEXEC` is added). Magic links (`/proc/self/…` inside a container) are refused.
+pub fn open_at(root: impl AsFd, path: &Path, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .mode(mode)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    Ok(openat2(root, path, how)?)
+}
+
+/// An `O_PATH` handle on `path` in the root; a final symlink is followed (inside the root) only
+/// when `follow_last`.
+pub fn open_path(root: impl AsFd, path: &Path, follow_last: bool) -> io::Result<OwnedFd> {
+    let mut flags = OFlag::O_PATH;
+    if !follow_last {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    open_at(root, path, flags, Mode::empty())
+}
+
+/// What kind of node an open handle names.
+pub fn file_type(fd: impl AsFd) -> io::Result<SFlag> {
+    let st = fstat(fd)?;
+    Ok(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()))
+}
+
+/// Opens the very node an `O_PATH` handle names, for reading, through `/proc/self/fd` (the
+/// handle, not a path, so nothing can be swapped in between). The caller has checked its type.
+pub fn reopen_for_read(fd: &OwnedFd) -> io::Result<File> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK);
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(File::from(openat2(
+        nix::fcntl::AT_FDCWD,
+        path.as_str(),
+        how,
+    )?))
+}
+
+/// Opens the directory an `O_PATH` handle names, for listing, the same way.
+pub fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    let how = OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(openat2(nix::fcntl::AT_FDCWD, path.as_str(), how)?)
+}
+
+/// The names in the directory a handle names (not `.` and `..`), through `/proc/self/fd`: the
+/// magic link is that very directory, whatever happened to its path since.
+pub fn list_dir(fd: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect()
+}
+
+/// What a rooted read of a small file found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    /// A regular file's bytes.
+    Bytes(Vec<u8>),
+    /// Nothing there (or a parent is not a directory).
+    Missing,
+    /// Something that is not a regular file: a FIFO, a device, a socket, a directory, an
+    /// overlay whiteout. Never opened for reading.
+    NotRegular(SFlag),
+}
+
+/// Reads `path` inside `root` when it is a regular file of at most `limit` bytes (following
+/// symlinks inside the root); larger files are an `InvalidData` error.
+pub fn read_small_file(root: &Path, path: &Path, limit: u64) -> io::Result<Found> {
+    let anchor = open_root(root)?;
+    let handle = match open_path(&anchor, path, true) {
+        Ok(fd) => fd,
+        Err(e) if is_missing(&e) => return Ok(Found::Missing),
+        Err(e) => return Err(e),
+    };
+    let kind = file_type(&handle)?;
+    if kind != SFlag::S_IFREG {
+        return Ok(Found::NotRegular(kind));
+    }
+    let mut bytes = Vec::new();
+    reopen_for_read(&handle)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(Found::Bytes(bytes))
+}
+
+/// Whether a lookup failed because the path is not there (ENOENT, or a parent that is not a
+/// directory).
+pub fn is_missing(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::ENOENT | Errno::ENOTDIR)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root_with_etc() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn a_regular_file_is_read_through_symlinks_inside_the_root() {
+        let (_dir, root) = root_with_etc();
+        std::fs::write(root.join("etc/real"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        symlink("/etc/real", root.join("etc/passwd")).unwrap();
+        let got = read_small_file(&root, Path::new("/etc/passwd"), 1024).unwrap();
+        assert_eq!(got, Found::Bytes(b"root:x:0:0::/:/bin/sh\n".to_vec()));
+    }
+
+    #[test]
+    fn a_symlink_to_a_host_file_resolves_inside_the_root() {
+        let (dir, root) = root_with_etc();
+        let host_secret = dir.path().join("secret");
+        std::fs::write(&host_secret, "host only").unwrap();
+        symlink(&host_secret, root.join("etc/passwd")).unwrap();
+        symlink("../../../../../../..", root.join("etc/up")).unwrap();
+        assert_eq!(
+            read_small_file(&root, Path::new("/etc/passwd"), 1024).unwrap(),
+            Found::Missing
+        );
+        let via_dotdot = Path::new("/etc/up").join(host_secret.strip_prefix("/").unwrap());
+        assert_eq!(
+            read_small_file(&root, &via_dotdot, 1024).unwrap(),
+            Found::Missing
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_never_opened_for_reading() {
+        let (_dir, root) = root_with_etc();
+        nix::unistd::mkfifo(&root.join("etc/passwd"), Mode::from_bits_truncate(0o644)).unwrap();
+        // A blocking open or read would hang this test forever.
+        let got = read_small_file(&root, Path::new("/etc/passwd"), 1024).unwrap();
+        assert_eq!(got, Found::NotRegular(SFlag::S_IFIFO));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_an_error_and_missing_parents_are_missing() {
+        let (_dir, root) = root_with_etc();
+        std::fs::write(root.join("etc/group"), vec![b'x'; 2048]).unwrap();
+        let e = read_small_file(&root, Path::new("/etc/group"), 1024).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        std::fs::write(root.join("file"), "").unwrap();
+        assert_eq!(
+            read_small_file(&root, Path::new("/file/passwd"), 1024).unwrap(),
+            Found::Missing
+        );
+        assert_eq!(
+            read_small_file(&root, Path::new("/nope/passwd"), 1024).unwrap(),
+            Found::Missing
+        );
+    }
+}
