@@ -8,8 +8,9 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use nix::fcntl::AT_FDCWD;
-use nix::sys::stat::{utimensat, UtimensatFlags};
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, futimens, utimensat, Mode as NixMode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
@@ -58,13 +59,38 @@ pub(crate) fn unpack<R: Read>(
             .entry(&mut entry, &name)
             .map_err(|e| with_context(e, &name))?;
     }
-    // Directory times last: creating entries inside a directory would change its mtime.
-    for (dir, perm, mtime) in &unpacker.dirs {
-        fs::set_permissions(dir, Permissions::from_mode(*perm))
-            .map_err(|e| EngineError::io(dir.display().to_string(), e))?;
-        set_times(dir, *mtime).map_err(|e| EngineError::io(dir.display().to_string(), e))?;
-    }
+    finish_dirs(dest, &unpacker.dirs)?;
     Ok(unpacker.size)
+}
+
+/// Directory modes and times last: creating entries inside a directory would change its mtime.
+/// A later entry may have replaced a directory with a symlink (`x/` then `x -> /etc`), so each
+/// is reopened under `dest` without following any symlink and changed through that handle;
+/// one that is no longer a directory is skipped, and its bits land nowhere else.
+fn finish_dirs(dest: &Path, dirs: &[(PathBuf, u32, u64)]) -> Result<()> {
+    let root = crate::engine::inroot::open_root(dest).map_err(io_at(dest))?;
+    for (dir, perm, mtime) in dirs {
+        let rel = dir.strip_prefix(dest).unwrap_or(Path::new(""));
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let fd = match openat2(&root, rel, how) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP | Errno::ENOTDIR | Errno::ENOENT | Errno::EXDEV) => continue,
+            Err(e) => return Err(EngineError::io(dir.display().to_string(), e.into())),
+        };
+        let secs = libc::time_t::try_from(*mtime).unwrap_or(libc::time_t::MAX);
+        let t = TimeSpec::new(secs, 0);
+        fchmod(&fd, NixMode::from_bits_truncate(*perm))
+            .and_then(|()| futimens(&fd, &t, &t))
+            .map_err(|e| EngineError::io(dir.display().to_string(), e.into()))?;
+    }
+    Ok(())
 }
 
 fn with_context(e: EngineError, name: &Path) -> EngineError {

@@ -155,6 +155,33 @@ fn symlinks_and_hardlinks_cannot_reach_outside_the_root() {
 }
 
 #[test]
+fn a_directory_later_replaced_by_a_symlink_does_not_chmod_the_host() {
+    // The review's finding: `x/` (0777, or setuid) then `x -> <host dir>` made the final
+    // directory pass chmod the host directory through the symlink.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let host = dir.path().join("host-etc");
+    fs::create_dir(&root).unwrap();
+    fs::create_dir(&host).unwrap();
+    fs::set_permissions(&host, Permissions::from_mode(0o700)).unwrap();
+    let target = host.display().to_string();
+    for perm in [0o777, 0o4755] {
+        let tar = TarBuilder::new()
+            .dir("x", perm)
+            .symlink("x", &target)
+            .dir("y/z", perm)
+            .symlink("y", &target)
+            .finish();
+        unpack_bytes(&tar, &root, &FakeLayerFs::default(), Mode::Layer).unwrap();
+        assert_eq!(fs::metadata(&host).unwrap().mode() & 0o7777, 0o700);
+        assert!(fs::symlink_metadata(root.join("x"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
+#[test]
 fn later_entries_replace_earlier_ones_but_dirs_merge() {
     let tar = TarBuilder::new()
         .file("a", 0o644, b"file")
