@@ -41,6 +41,20 @@ fn stat_header(s: &PathStat) -> HeaderValue {
     HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Stats `path` on the blocking pool (the container's filesystem must not hold an API worker);
+/// gives the rootfs back so a mount made for the call lives on.
+async fn stat_off_worker(
+    rootfs: archive::Rootfs,
+    path: String,
+    id: &str,
+) -> ApiResult<(PathStat, archive::Rootfs)> {
+    let (stat, rootfs) =
+        tokio::task::spawn_blocking(move || (archive::stat(&rootfs.root, &path), rootfs))
+            .await
+            .map_err(|e| crate::EngineError::Internal(format!("stat task: {e}")))?;
+    Ok((stat.map_err(|e| name_container(e, id))?, rootfs))
+}
+
 /// `HEAD /containers/{id}/archive?path=`
 pub async fn head(
     State(engine): State<AppState>,
@@ -49,7 +63,7 @@ pub async fn head(
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
     let rootfs = engine.rootfs(&id).await?;
-    let stat = archive::stat(&rootfs.root, &path).map_err(|e| name_container(e, &id))?;
+    let (stat, _rootfs) = stat_off_worker(rootfs, path, &id).await?;
     let mut resp = Response::new(Body::empty());
     resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
     Ok(resp)
@@ -63,7 +77,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
     let rootfs = engine.rootfs(&id).await?;
-    let stat = archive::stat(&rootfs.root, &path).map_err(|e| name_container(e, &id))?;
+    let (stat, rootfs) = stat_off_worker(rootfs, path.clone(), &id).await?;
     let body = stream::blocking_body(move |out| {
         // The rootfs stays mounted until the archive is written.
         let rootfs = rootfs;

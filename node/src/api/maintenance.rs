@@ -68,7 +68,7 @@ pub async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> A
     let rootfs = engine.rootfs(&id).await?;
     let body = stream::blocking_body(move |out| {
         let rootfs = rootfs;
-        crate::engine::container::archive::write_tar(&rootfs.root, "/.", out)
+        crate::engine::container::archive::write_export(&rootfs.root, out)
     });
     let mut resp = Response::new(body);
     resp.headers_mut().insert(

@@ -1,7 +1,9 @@
 //! One live container in the daemon: its record behind an async lock, and a watch channel that
 //! tells waiters about exits and removal.
 
-use tokio::sync::{watch, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Mutex, MutexGuard, OwnedMutexGuard};
 
 use super::types::ContainerRecord;
 use crate::error::Result;
@@ -22,6 +24,10 @@ pub struct Handle {
     pub id: String,
     rec: Mutex<ContainerRecord>,
     tx: watch::Sender<Change>,
+    /// Held while the rootfs is mounted by anyone but the container's monitor (`cp` of a
+    /// stopped container) and while the container starts: the two mounts would share one
+    /// overlay upper directory. Taken after the record lock, never before.
+    mount: Arc<Mutex<()>>,
 }
 
 impl Handle {
@@ -36,12 +42,18 @@ impl Handle {
             id: rec.id.clone(),
             rec: Mutex::new(rec),
             tx: watch::Sender::new(change),
+            mount: Arc::default(),
         }
     }
 
     /// Locks the record for an operation.
     pub async fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
         self.rec.lock().await
+    }
+
+    /// The rootfs mount lock (see the field); the caller holds the record lock.
+    pub async fn mount_lock(&self) -> OwnedMutexGuard<()> {
+        self.mount.clone().lock_owned().await
     }
 
     /// A copy of the record.

@@ -60,6 +60,8 @@ impl Engine {
         handle: &Arc<Handle>,
         rec: &mut ContainerRecord,
     ) -> Result<()> {
+        // A `cp` of the stopped container may have its overlay mounted: wait until it is gone.
+        let _mount = handle.mount_lock().await;
         let dir = self.paths.container_dir(&rec.id);
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
