@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+pub mod hostile;
+
 /// Prints a skip line and returns from the test when not root.
 #[macro_export]
 macro_rules! require_root {

@@ -69,6 +69,7 @@ impl Engine {
             uid: user.uid,
             gid: user.gid,
             additional_gids: user.additional_gids,
+            home: user.home,
             ..Default::default()
         };
         // Record first, directories second: a crash in between leaves a record that `rm` cleans;

@@ -87,6 +87,11 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         );
     }
     env.push(format!("HOSTNAME={}", rec.config.hostname));
+    // HOME as runc sets it. Left unset, libcontainer looks the user up itself inside the
+    // container, where a FIFO at /etc/passwd would hang the start for ever.
+    if !rec.home.is_empty() && !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", rec.home));
+    }
     if rec.config.tty {
         env.push("TERM=xterm".into());
     }
@@ -278,6 +283,26 @@ mod tests {
         assert!(env[0].starts_with("PATH=/usr/local/sbin"));
         assert!(env.contains(&"HOSTNAME=box".to_string()));
         assert_eq!(p.cwd(), &PathBuf::from("/"));
+    }
+
+    #[test]
+    fn home_comes_from_the_resolved_user_unless_the_env_sets_it() {
+        let env = |rec: &ContainerRecord| {
+            spec_for(rec, HostFacts::default())
+                .process()
+                .as_ref()
+                .unwrap()
+                .env()
+                .clone()
+                .unwrap()
+        };
+        let mut rec = record();
+        rec.home = "/home/app".into();
+        assert!(env(&rec).contains(&"HOME=/home/app".to_string()));
+        rec.config.env = vec!["HOME=/custom".into()];
+        let got = env(&rec);
+        assert!(got.contains(&"HOME=/custom".to_string()));
+        assert!(!got.contains(&"HOME=/home/app".to_string()));
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub struct ContainerRecord {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+    /// The user's home directory in the image (`/` when it has none), for `HOME`; empty in
+    /// records made before it was kept.
+    #[serde(default)]
+    pub home: String,
 }
 
 impl ContainerRecord {

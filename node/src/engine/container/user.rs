@@ -13,6 +13,8 @@ pub struct ResolvedUser {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+    /// The home directory of the uid's passwd entry, `/` when there is none.
+    pub home: String,
 }
 
 /// The largest passwd or group file read. Real ones are kilobytes; the cap keeps a hostile image
@@ -103,11 +105,14 @@ pub fn resolve_with(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
             }
         };
     }
-    let uname = entries
+    let own_entry = entries
         .iter()
-        .find(|f| f[2].parse::<u32>().ok() == Some(uid))
-        .map(|f| f[0])
-        .unwrap_or("");
+        .find(|f| f[2].parse::<u32>().ok() == Some(uid));
+    let uname = own_entry.map(|f| f[0]).unwrap_or("");
+    let home = own_entry
+        .and_then(|f| f.get(5))
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| "/".to_string(), |h| (*h).to_string());
     let additional_gids = groups
         .iter()
         .filter(|f| f.len() >= 4 && !uname.is_empty() && f[3].split(',').any(|m| m == uname))
@@ -118,6 +123,7 @@ pub fn resolve_with(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
         uid,
         gid,
         additional_gids,
+        home,
     })
 }
 
@@ -144,6 +150,7 @@ mod tests {
     fn names_resolve_through_passwd_and_group() {
         let u = resolve_with("app", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.additional_gids), (1000, 1001, vec![50]));
+        assert_eq!(u.home, "/home/app");
         let u = resolve_with("nobody:staff", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (65534, 50));
     }
@@ -156,9 +163,8 @@ mod tests {
 
     #[test]
     fn empty_user_is_root() {
-        assert_eq!(
-            resolve_with("", PASSWD, GROUP).unwrap(),
-            ResolvedUser::default()
-        );
+        let root = resolve_with("", PASSWD, GROUP).unwrap();
+        assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
+        assert_eq!(resolve_with("4321", PASSWD, GROUP).unwrap().home, "/");
     }
 }

@@ -32,6 +32,10 @@ pub fn build(
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(var.clone());
     }
+    // HOME of the exec's user, unless set (see the container spec's HOME).
+    if !user.home.is_empty() && !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
     let cwd = [&cfg.working_dir, &rec.config.working_dir]
         .into_iter()
         .find(|d| !d.is_empty())
@@ -90,14 +94,21 @@ mod tests {
             env: vec!["A=2".into(), "B=3".into()],
             ..Default::default()
         };
-        let p = build(&record(), &cfg, &ResolvedUser::default(), facts());
+        let user = ResolvedUser {
+            home: "/home/app".into(),
+            ..ResolvedUser::default()
+        };
+        let p = build(&record(), &cfg, &user, facts());
         let env: Vec<&str> = p["env"]
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        assert_eq!(env, vec!["PATH=/bin", "HOSTNAME=abc", "A=2", "B=3"]);
+        assert_eq!(
+            env,
+            vec!["PATH=/bin", "HOSTNAME=abc", "A=2", "B=3", "HOME=/home/app"]
+        );
         assert_eq!(p["cwd"], "/srv");
         assert_eq!(p["noNewPrivileges"], true);
     }
@@ -118,6 +129,7 @@ mod tests {
                 uid: 65534,
                 gid: 65534,
                 additional_gids: vec![],
+                home: "/nonexistent".into(),
             },
             facts(),
         );

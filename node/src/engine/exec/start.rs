@@ -102,7 +102,17 @@ impl Engine {
         } else {
             &cfg.user
         };
-        let user = user::resolve_off_worker(user_name.clone(), vec![rootfs]).await?;
+        let user = match user::resolve_off_worker(user_name.clone(), vec![rootfs]).await {
+            Ok(user) => user,
+            // As Docker: the attached client gets the reason on its stream and exit code 126.
+            Err(EngineError::InvalidArgument(message)) if !detach => {
+                return Ok(Some(failed_output(&entry, message, 126)));
+            }
+            Err(e) => {
+                entry.update(|s| s.exit_code = Some(126));
+                return Err(e);
+            }
+        };
         let process = super::process::build(&rec, cfg, &user, self.host);
         let exec_dir = dir.join("execs");
         let process_path = exec_dir.join(format!("{id}.json"));
@@ -228,25 +238,38 @@ fn failed(entry: &ExecEntry, message: &str, detach: bool) -> Result<Output> {
     } else {
         126
     };
-    entry.update(|s| {
-        s.running = false;
-        s.exit_code = Some(code);
-    });
     if detach {
+        entry.update(|s| {
+            s.running = false;
+            s.exit_code = Some(code);
+        });
         return Err(EngineError::Runtime(format!(
             "OCI runtime exec failed: {message}"
         )));
     }
+    Ok(failed_output(
+        entry,
+        format!("OCI runtime exec failed: {message}"),
+        code,
+    ))
+}
+
+/// An exec that could not start: `code` recorded, and the reason as its only output.
+fn failed_output(entry: &ExecEntry, message: String, code: i64) -> Output {
+    entry.update(|s| {
+        s.running = false;
+        s.exit_code = Some(code);
+    });
     let (tx, rx) = mpsc::channel(1);
     let _ = tx.try_send(LogChunk {
         stream: Stream::Stderr,
-        bytes: format!("OCI runtime exec failed: {message}\r\n").into_bytes(),
+        bytes: format!("{message}\r\n").into_bytes(),
     });
-    Ok(Output {
+    Output {
         tty: entry.config.tty,
         chunks: rx,
         stdin: None,
-    })
+    }
 }
 
 impl Engine {

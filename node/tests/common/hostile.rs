@@ -1,0 +1,83 @@
+//! What every hostile-input test ends with: berthd still answers, and nothing leaked (no
+//! descriptors held, no mounts left, host files untouched). Also the docker CLI as a client.
+
+use std::process::Command;
+use std::time::Duration;
+
+use super::{wait_until, TestDaemon};
+
+impl TestDaemon {
+    /// Runs the docker CLI against this daemon (bounded by `timeout`, so a hang fails the test
+    /// instead of stalling CI); exit code and stdout+stderr.
+    pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new("timeout")
+            .arg("120")
+            .arg("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.root.join("docker-config"))
+            .output()
+            .expect("run docker");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// The docker CLI, which must succeed; its trimmed output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let (code, text) = self.cli(args);
+        assert_eq!(code, 0, "docker {args:?}: {text}\nlog:\n{}", self.log());
+        text.trim().to_string()
+    }
+
+    /// berthd's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("berthd runs").id()
+    }
+
+    /// Open descriptors of berthd.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// The API answers: ping, version, the container list.
+    pub fn assert_serving(&self) {
+        for path in ["/_ping", "/version", "/containers/json?all=1"] {
+            let r = self.try_request("GET", path, b"").unwrap_or_else(|e| {
+                panic!("berthd does not answer {path}: {e}\nlog:\n{}", self.log())
+            });
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
+        }
+        assert!(self.child.as_ref().is_some(), "berthd is not running");
+    }
+
+    /// Waits until berthd holds at most `baseline + slack` descriptors again (a flood's
+    /// sockets and relays are released); fails naming the count otherwise.
+    pub fn assert_fds_settle(&self, baseline: usize, slack: usize) {
+        let settled = wait_until(Duration::from_secs(30), || {
+            self.fd_count() <= baseline + slack
+        });
+        assert!(
+            settled,
+            "berthd holds {} descriptors, {baseline} before",
+            self.fd_count()
+        );
+    }
+
+    /// Mount points under this daemon's roots.
+    pub fn mounts_under_root(&self) -> Vec<String> {
+        let root = self.root.display().to_string();
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&root))
+            .map(String::from)
+            .collect()
+    }
+}
