@@ -85,7 +85,9 @@ pub async fn run(
         exec_root: config.exec_root.clone(),
         cgroups,
     };
-    std::fs::create_dir_all(&paths.data_root)
+    // As Docker's: root and its group may enter, nobody else (keys, specs with environment
+    // variables, logs and images live below).
+    crate::runtime::files::ensure_dir_mode(&paths.data_root, 0o710)
         .with_context(|| format!("create {}", paths.data_root.display()))?;
     let kernel = crate::network::NetKernel {
         netlink: std::sync::Arc::new(

@@ -123,11 +123,14 @@ impl Engine {
         kernel: Option<crate::network::NetKernel>,
     ) -> Result<Arc<Engine>> {
         let berth_dirs = paths.berth_dirs();
-        for dir in berth_dirs
-            .iter()
-            .chain([&paths.runtime_root(), &paths.socket_dir()])
-        {
-            std::fs::create_dir_all(dir)
+        // The exec root may hold the API socket (reached by the socket's group); everything
+        // else is root's: monitors' control sockets, namespaces, libcontainer's state.
+        let private = [paths.runtime_root(), paths.socket_dir()];
+        let modes = [(&paths.exec_root, 0o711)]
+            .into_iter()
+            .chain(berth_dirs.iter().chain(&private).map(|d| (d, 0o700)));
+        for (dir, mode) in modes {
+            crate::runtime::files::ensure_dir_mode(dir, mode)
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         }
         crate::runtime::mount_ns::make_mount_points(&berth_dirs);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::files::{read_json, write_atomic, write_json_atomic};
+use crate::runtime::files::{ensure_dir_mode, read_json, write_atomic, write_json_atomic};
 
 /// The member's identity and addresses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +81,8 @@ impl SwarmDir {
 
     /// Saves certificates, then the state (whose presence marks membership).
     pub fn save(&self, state: &LocalState, certs: &Certs) -> std::io::Result<()> {
-        std::fs::create_dir_all(self.cert_dir())?;
+        ensure_dir_mode(&self.root, 0o700)?;
+        ensure_dir_mode(&self.cert_dir(), 0o700)?;
         write_atomic(&self.cert_dir().join("node.crt"), certs.cert_pem.as_bytes())?;
         write_atomic(&self.cert_dir().join("node.key"), certs.key_pem.as_bytes())?;
         write_atomic(&self.cert_dir().join("ca.crt"), certs.ca_pem.as_bytes())?;
@@ -90,7 +91,7 @@ impl SwarmDir {
 
     /// Saves the state only (managers' addresses change).
     pub fn save_state(&self, state: &LocalState) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
+        ensure_dir_mode(&self.root, 0o700)?;
         write_json_atomic(&self.state_file(), state)
     }
 

@@ -104,6 +104,8 @@ impl Engine {
         for sub in ["bundle/rootfs", "upper", "work"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| io("create dirs", e))?;
         }
+        // The spec and the monitor's config carry the environment; the log, the output.
+        crate::runtime::files::ensure_dir_mode(&dir, 0o710).map_err(|e| io("set mode", e))?;
         let hostname = &rec.config.hostname;
         std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
             .map_err(|e| io("write hostname", e))?;
