@@ -78,7 +78,15 @@ fn malformed_packets_and_a_query_flood_leave_the_dns_answering() {
     ]);
     let target = format!("{}-target", d.prefix);
     d.cli_ok(&[
-        "run", "-d", "--name", &target, "--network", &net, "busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        &target,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "600",
     ]);
     let ip = d.cli_ok(&[
         "inspect",
@@ -105,7 +113,13 @@ fn malformed_packets_and_a_query_flood_leave_the_dns_answering() {
     d.assert_fds_settle(fds, 4);
     // And the server still answers a normal lookup afterwards.
     let looked_up = d.cli_ok(&[
-        "run", "--rm", "--network", &net, "busybox", "nslookup", &target,
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "nslookup",
+        &target,
     ]);
     assert!(looked_up.contains(&ip), "{looked_up}");
 }

@@ -90,9 +90,21 @@ fn cases(host_dir: &Path) -> Vec<(&'static str, Vec<u8>, bool)> {
             ]),
             false,
         ),
-        ("absolute-name", layer_tar(&[Entry::File(&planted_abs, b"x")]), false),
-        ("dotdot-name", layer_tar(&[Entry::File(&climb_planted, b"x")]), true),
-        ("hardlink-out", layer_tar(&[Entry::Hardlink("stolen", &climb_secret)]), true),
+        (
+            "absolute-name",
+            layer_tar(&[Entry::File(&planted_abs, b"x")]),
+            false,
+        ),
+        (
+            "dotdot-name",
+            layer_tar(&[Entry::File(&climb_planted, b"x")]),
+            true,
+        ),
+        (
+            "hardlink-out",
+            layer_tar(&[Entry::Hardlink("stolen", &climb_secret)]),
+            true,
+        ),
         (
             "hardlink-through-symlink",
             layer_tar(&[
@@ -133,7 +145,11 @@ impl Host {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("secret")], "{case}");
         let meta = std::fs::metadata(self.dir.join("secret")).unwrap();
-        assert_eq!(std::os::unix::fs::MetadataExt::nlink(&meta), 1, "{case}: linked");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::nlink(&meta),
+            1,
+            "{case}: linked"
+        );
     }
 }
 
@@ -147,7 +163,11 @@ fn leftovers(d: &TestDaemon) -> Vec<String> {
         .map(|e| e.path().display().to_string())
         .collect();
     for area in std::fs::read_dir(&image).into_iter().flatten().flatten() {
-        for e in std::fs::read_dir(area.path()).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(area.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().contains(".tmp-") {
                 out.push(e.path().display().to_string());
             }
@@ -197,27 +217,60 @@ fn hostile_layers_through_load_import_and_pull_stay_inside_the_layer() {
         let tag = format!("hostile{i}:latest");
         // load
         let archive = save_archive(&tar, &tag, &sha(&tar));
-        let r = d.try_request("POST", "/images/load?quiet=1", &archive).unwrap();
+        let r = d
+            .try_request("POST", "/images/load?quiet=1", &archive)
+            .unwrap();
         let load_failed = r.status != 200 || r.text().contains("errorDetail");
-        assert_eq!(load_failed, refused, "load {case}: {} {}", r.status, r.text());
+        assert_eq!(
+            load_failed,
+            refused,
+            "load {case}: {} {}",
+            r.status,
+            r.text()
+        );
         host.assert_untouched(case);
         // import
         let r = d
-            .try_request("POST", &format!("/images/create?fromSrc=-&repo=imp{i}&tag=latest"), &tar)
+            .try_request(
+                "POST",
+                &format!("/images/create?fromSrc=-&repo=imp{i}&tag=latest"),
+                &tar,
+            )
             .unwrap();
         let import_failed = r.status != 200 || r.text().contains("errorDetail");
-        assert_eq!(import_failed, refused, "import {case}: {} {}", r.status, r.text());
+        assert_eq!(
+            import_failed,
+            refused,
+            "import {case}: {} {}",
+            r.status,
+            r.text()
+        );
         host.assert_untouched(case);
         // registry pull
         let repo = format!("hostile/case{i}");
-        push_image(&registry.host(), &repo, "latest", &[Layer::gzip(tar.clone())], &["true"]);
+        push_image(
+            &registry.host(),
+            &repo,
+            "latest",
+            &[Layer::gzip(tar.clone())],
+            &["true"],
+        );
         let r = d.req(
             "POST",
-            &format!("/images/create?fromImage={}/{repo}&tag=latest", registry.host()),
+            &format!(
+                "/images/create?fromImage={}/{repo}&tag=latest",
+                registry.host()
+            ),
             "",
         );
         let pull_failed = r.status != 200 || stream_error(&r.text()).is_some();
-        assert_eq!(pull_failed, refused, "pull {case}: {} {}", r.status, r.text());
+        assert_eq!(
+            pull_failed,
+            refused,
+            "pull {case}: {} {}",
+            r.status,
+            r.text()
+        );
         host.assert_untouched(case);
         assert_eq!(leftovers(&d), Vec::<String>::new(), "{case}");
         d.assert_serving();
@@ -243,8 +296,12 @@ fn a_decompression_bomb_is_streamed_and_a_wrong_one_leaves_nothing() {
         h.set_gid(0);
         h.set_mtime(0);
         h.set_cksum();
-        b.append_data(&mut h, "zeros", std::io::Read::take(std::io::repeat(0), SIZE))
-            .unwrap();
+        b.append_data(
+            &mut h,
+            "zeros",
+            std::io::Read::take(std::io::repeat(0), SIZE),
+        )
+        .unwrap();
         b.finish().unwrap();
     }
     let blob = gz.finish().unwrap();
@@ -255,20 +312,36 @@ fn a_decompression_bomb_is_streamed_and_a_wrong_one_leaves_nothing() {
         blob,
         media_type: registry_kit::GZIP,
     };
-    push_image(&registry.host(), "hostile/bomb", "latest", &[layer], &["true"]);
+    push_image(
+        &registry.host(),
+        "hostile/bomb",
+        "latest",
+        &[layer],
+        &["true"],
+    );
     let rss_before = rss_kib(&d);
     let r = d.req(
         "POST",
-        &format!("/images/create?fromImage={}/hostile/bomb&tag=latest", registry.host()),
+        &format!(
+            "/images/create?fromImage={}/hostile/bomb&tag=latest",
+            registry.host()
+        ),
         "",
     );
     let err = stream_error(&r.text());
-    assert!(err.is_some_and(|e| e.contains("digest mismatch")), "{}", r.text());
+    assert!(
+        err.is_some_and(|e| e.contains("digest mismatch")),
+        "{}",
+        r.text()
+    );
     assert_eq!(leftovers(&d), Vec::<String>::new());
     d.assert_serving();
     // Streamed to disk, never held: berthd did not grow by anything like the layer's size.
     let grown = rss_kib(&d).saturating_sub(rss_before);
-    assert!(grown < 64 << 10, "berthd grew by {grown} KiB unpacking the bomb");
+    assert!(
+        grown < 64 << 10,
+        "berthd grew by {grown} KiB unpacking the bomb"
+    );
 }
 
 fn rss_kib(d: &TestDaemon) -> u64 {

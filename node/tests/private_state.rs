@@ -27,7 +27,14 @@ fn mode(p: &Path) -> u32 {
 /// "permission denied").
 fn found_by_nobody(dirs: &[&Path], needle: &str) -> String {
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "grep", "-rla", needle])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "grep",
+            "-rla",
+            needle,
+        ])
         .args(dirs)
         .output()
         .expect("setpriv");
@@ -50,7 +57,10 @@ fn a_local_user_reads_no_container_environment_and_no_swarm_key() {
         &format!("{}-env", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sleep", "600"], "Env": [format!("TOKEN={secret}")]}),
     );
-    assert_eq!(d.req("POST", &format!("/containers/{id}/start"), "").status, 204);
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
     let r = d.req(
         "POST",
         "/swarm/init",
@@ -67,16 +77,35 @@ fn a_local_user_reads_no_container_environment_and_no_swarm_key() {
     assert!(key.exists(), "no node key at {}", key.display());
     assert_eq!(mode(&key), 0o600, "node key");
     assert_eq!(mode(&data.join("swarm")), 0o700, "swarm directory");
-    assert_eq!(mode(&data.join("containers").join(&id)), 0o710, "container directory");
-    assert_eq!(mode(&data.join("containers").join(&id).join("bundle/config.json")), 0o600);
+    assert_eq!(
+        mode(&data.join("containers").join(&id)),
+        0o710,
+        "container directory"
+    );
+    assert_eq!(
+        mode(&data.join("containers").join(&id).join("bundle/config.json")),
+        0o600
+    );
 
     let found = found_by_nobody(&[&data, &exec], &secret);
-    assert!(found.trim().is_empty(), "nobody found the container's env: {found}");
+    assert!(
+        found.trim().is_empty(),
+        "nobody found the container's env: {found}"
+    );
     let found = found_by_nobody(&[&data], "PRIVATE KEY");
-    assert!(found.trim().is_empty(), "nobody found a private key: {found}");
+    assert!(
+        found.trim().is_empty(),
+        "nobody found a private key: {found}"
+    );
     // The API socket stays reachable through the exec root for the socket's group.
     let socket = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "test", "-e"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "test",
+            "-e",
+        ])
         .arg(&d.socket)
         .status()
         .unwrap();

@@ -769,12 +769,33 @@ fn a_worker_is_promoted_to_manager_and_demoted_back() {
     // A write through the new manager commits.
     create_service(&b, &service_spec("after-promotion", 0));
     assert_eq!(a.req("GET", "/services/after-promotion", "").status, 200);
+    // Its manager certificate opens the Raft service, for now.
+    let certs = b.data_root().join("swarm/certificates");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).unwrap();
+    let manager_cert = berth_raft::TlsConfig {
+        cert_pem: read("node.crt"),
+        key_pem: read("node.key"),
+        ca_pem: read("ca.crt"),
+        server_name: "swarm-manager".into(),
+    };
+    let a_swarm = a.req("GET", &format!("/nodes/{manager_id}"), "").json()["ManagerStatus"]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let probe = |tls: &berth_raft::TlsConfig| {
+        rt.block_on(berth_raft::probe(tls, &a_swarm, Duration::from_secs(5)))
+    };
+    probe(&manager_cert).expect("a manager's certificate opens Raft");
 
     node_update(&a, &worker_id, |s| s["Role"] = json!("worker"));
     assert!(
         wait_until(LONG, || b.req("GET", "/swarm", "").status == 503),
         "the demoted node still answers as a manager"
     );
+    // The demoted node's old manager certificate is still valid, but no longer opens Raft.
+    let refused = probe(&manager_cert).expect_err("a demoted manager still reaches Raft");
+    assert!(refused.to_string().contains("manager"), "{refused}");
     let node = a.req("GET", &format!("/nodes/{worker_id}"), "").json();
     assert_eq!(node["Spec"]["Role"], "worker");
     assert!(node["ManagerStatus"].is_null(), "{node}");

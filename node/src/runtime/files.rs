@@ -104,7 +104,10 @@ mod tests {
         ensure_dir_mode(&d, 0o710).unwrap();
         fs::set_permissions(&d, Permissions::from_mode(0o755)).unwrap();
         ensure_dir_mode(&d, 0o710).unwrap();
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o710);
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o710
+        );
     }
 
     #[test]

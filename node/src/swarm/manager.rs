@@ -8,20 +8,20 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use berth_raft::{
-    Authorizer, ClusterCommand, ClusterState, NodeAddr, NodeOptions, Object, ObjectKind,
-    RaftConfig, RaftNode, SharedServer, TlsConfig,
+    ClusterCommand, ClusterState, NodeAddr, NodeOptions, Object, ObjectKind, RaftConfig, RaftNode,
+    SharedServer, TlsConfig,
 };
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
 
-use super::ca::{peer_has_name, server_tls_optional_client, MANAGER_NAME};
+use super::ca::{server_tls_optional_client, MANAGER_NAME};
 use super::dispatcher::Liveness;
 use super::error::{SwarmError, SwarmResult};
 use super::local::Certs;
 use super::rpc::SwarmService;
-use super::{orchestrator, placement};
+use super::{orchestrator, placement, raft_access};
 
 /// A leader that has not heard from a quorum for this long is treated as having none.
 const QUORUM_ACK_LIMIT_MS: u64 = 3_000;
@@ -77,14 +77,8 @@ impl Manager {
     pub async fn start(s: ManagerStart) -> SwarmResult<Arc<Manager>> {
         let service = SwarmService::default();
         let ca_pem = s.certs.ca_pem.clone();
-        let authorize: Authorizer = {
-            let ca = ca_pem.clone();
-            Arc::new(move |certs| {
-                certs
-                    .first()
-                    .is_some_and(|c| peer_has_name(c.as_ref(), &ca, MANAGER_NAME))
-            })
-        };
+        let member = raft_access::MemberCell::default();
+        let authorize = raft_access::authorizer(ca_pem.clone(), member.clone());
         let shared = SharedServer {
             tls: server_tls_optional_client(&s.certs.cert_pem, &s.certs.key_pem, &ca_pem),
             routes: Routes::new(service.clone()),
@@ -107,9 +101,11 @@ impl Manager {
             shared: Some(shared),
         })
         .await?;
+        let raft = Arc::new(raft);
+        let _ = member.set(Arc::downgrade(&raft));
         let manager = Arc::new(Manager {
             node_id: s.node_id,
-            raft: Arc::new(raft),
+            raft,
             advertise: s.advertise,
             ca_pem,
             liveness: Liveness::new(s.heartbeat),

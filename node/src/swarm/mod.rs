@@ -19,6 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod orchestrator;
 pub mod placement;
+mod raft_access;
 mod recovery;
 mod roles;
 pub mod rpc;
