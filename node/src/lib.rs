@@ -6,6 +6,9 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod network;
 pub mod runtime;
 pub mod store;

@@ -32,7 +32,7 @@ pub(crate) mod scoped;
 mod store;
 #[cfg(test)]
 mod testutil;
-mod unpack;
+pub(crate) mod unpack;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
