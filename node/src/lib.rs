@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+pub mod listen;
 pub mod network;
 pub mod runtime;
 pub mod store;
