@@ -183,6 +183,17 @@ fn docker_cli_and_berth_connect_with_tls_init_certificates_and_not_without_a_cli
         text(&out)
     );
 
+    // Plain HTTP to the TLS port: both clients show why.
+    for program in [Path::new("docker"), &berth_bin()] {
+        let out = client(program, t.home.path(), &["-H", &host, "ps"]);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("HTTP request to an HTTPS server"),
+            "{}",
+            text(&out)
+        );
+    }
+
     // berth with flags, then with docker's environment variables.
     let (cert, key) = (t.cert("cert.pem"), t.cert("key.pem"));
     let out = client(
@@ -269,17 +280,22 @@ fn failed_and_stalled_handshakes_do_not_hold_up_other_clients() {
     let t = TlsDaemon::start("tlsstall");
     // A client that connects and never says anything holds its own handshake task only.
     let silent = std::net::TcpStream::connect(("127.0.0.1", t.port)).unwrap();
-    // One that speaks plain HTTP to the TLS port fails its handshake.
+    // One that speaks plain HTTP to the TLS port is told so, as dockerd tells it.
     let mut plain = std::net::TcpStream::connect(("127.0.0.1", t.port)).unwrap();
     plain
         .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    plain
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut buf = Vec::new();
-    let _ = plain.read_to_end(&mut buf);
-    assert!(!buf.starts_with(b"HTTP/1.1 200"), "plain HTTP was served");
+    let mut answer = String::new();
+    let _ = plain.read_to_string(&mut answer);
+    assert_eq!(
+        answer,
+        "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+    );
+    // One that sends a broken handshake record fails its handshake.
+    let mut broken = std::net::TcpStream::connect(("127.0.0.1", t.port)).unwrap();
+    broken.write_all(b"\x16\x03\x01\x00\x05hello").unwrap();
+    let mut rest = Vec::new();
+    let _ = broken.read_to_end(&mut rest);
     for _ in 0..3 {
         let out = t.docker(&["version", "--format", "{{.Server.APIVersion}}"]);
         assert!(out.status.success(), "docker version: {}", text(&out));

@@ -1,6 +1,7 @@
 //! A TLS listener for `axum::serve`: the accept loop only accepts; each handshake runs in its
 //! own task with a deadline and hands the finished stream over a channel. So a client that
-//! stalls mid-handshake, or one whose certificate is refused, never holds up anyone else.
+//! stalls mid-handshake, or one whose certificate is refused, never holds up anyone else. A
+//! client speaking plain HTTP gets Go's 400 (as from dockerd) rather than a bare close.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -80,7 +82,7 @@ async fn accept_loop(tcp: TcpListener, acceptor: TlsAcceptor, tx: mpsc::Sender<R
         let acceptor = acceptor.clone();
         let tx = tx.clone();
         handshakes.spawn(async move {
-            let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&acceptor, stream)).await;
             drop(permit);
             match done {
                 Ok(Ok(tls)) => {
@@ -91,6 +93,26 @@ async fn accept_loop(tcp: TcpListener, acceptor: TlsAcceptor, tx: mpsc::Sender<R
             }
         });
     }
+}
+
+/// Go's answer to plain HTTP on a TLS port, which docker and curl users know from dockerd.
+const PLAIN_HTTP_ANSWER: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+async fn handshake(acceptor: &TlsAcceptor, stream: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+    // A TLS client opens with a handshake record (0x16); a request line starts with a method.
+    // A client that forgot --tlsverify then reads why instead of a closed connection.
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0].is_ascii_uppercase() {
+        let mut stream = stream;
+        stream.write_all(PLAIN_HTTP_ANSWER).await?;
+        let _ = stream.shutdown().await;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the client sent plain HTTP",
+        ));
+    }
+    acceptor.accept(stream).await
 }
 
 impl axum::serve::Listener for TlsListener {
