@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -245,6 +245,24 @@ fn docker_cli_and_berth_connect_with_tls_init_certificates_and_not_without_a_cli
     let out = t.docker(&["run", "--rm", "busybox", "echo", "docker over tls"]);
     assert!(out.status.success(), "docker run over TLS: {}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "docker over tls\n");
+
+    // TLS without client certificates authenticates no one: refused beyond loopback too.
+    let err = refused_start(
+        "tls without client checks",
+        &[
+            "-H",
+            "tcp://10.255.255.1:2376",
+            "--tlsverify=false",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+        ],
+    );
+    assert!(
+        err.contains("refusing to serve tcp://10.255.255.1:2376"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -329,9 +347,12 @@ fn request_typed(d: &TestDaemon, path: &str, content_type: Option<&str>, body: &
 #[test]
 fn the_socket_is_0660_and_json_endpoints_refuse_other_content_types() {
     require_root!();
-    let d = TestDaemon::start("ctype");
-    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    // A gid works as the group (no such group needs to exist; names are looked up).
+    let d = TestDaemon::start_with("ctype", &["-G".into(), "4242".into()]);
+    let meta = std::fs::metadata(&d.socket).unwrap();
+    let mode = meta.permissions().mode() & 0o777;
     assert_eq!(mode, 0o660, "socket mode {mode:o}");
+    assert_eq!((meta.uid(), meta.gid()), (0, 4242));
 
     let body = r#"{"Image":"busybox","HostConfig":{"Privileged":true}}"#;
     let r = request_typed(&d, "/containers/create?name=csrf", Some("text/plain"), body);
