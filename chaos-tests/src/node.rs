@@ -31,7 +31,8 @@ pub struct NodeOptions {
     /// TOML appended to the node's config file; must not repeat the keys the harness writes
     /// (`log-level`, `bridge-name`, `nft-table`, `default-address-pools`).
     pub extra_config: String,
-    /// More berthd flags, e.g. `-H tcp://<ip>:2375`.
+    /// More berthd flags, e.g. `-H tcp://<ip>:2375 --insecure-tcp` (tcp beyond loopback without
+    /// client certificates is refused otherwise).
     pub extra_args: Vec<String>,
     /// berthd's `--log-level`.
     pub log_level: String,

@@ -1,15 +1,16 @@
 //! The connection to berthd: which host (`-H`, `BERTH_HOST`, `DOCKER_HOST`, default socket), the
-//! bollard client, the raw connection for calls bollard cannot make (here a wait whose
-//! registration we must see before `start`; raw GETs in `stream.rs`), and how a failure reads to
-//! the user. No command logic here.
+//! bollard client (plain, or HTTPS with the configuration of `tls.rs`), the raw connection for
+//! calls bollard cannot make (here a wait whose registration we must see before `start`; raw
+//! GETs in `stream.rs`), and how a failure reads to the user. No command logic here.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::errors::Error as DockerError;
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -25,13 +26,14 @@ const REQUEST_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
 pub enum Host {
     /// `unix://PATH`
     Unix(PathBuf),
-    /// `tcp://HOST:PORT` (plain HTTP)
+    /// `tcp://HOST:PORT` (HTTPS when the client uses TLS)
     Tcp(String),
 }
 
 impl Host {
-    /// Parses `unix://PATH`, `tcp://HOST:PORT`, `http://HOST:PORT` or a bare absolute socket path.
-    pub fn parse(s: &str) -> Result<Self> {
+    /// Parses `unix://PATH`, `tcp://HOST:PORT`, `http://HOST:PORT` or a bare absolute socket path;
+    /// a tcp address without a port gets docker's: 2376 with TLS, else 2375.
+    pub fn parse(s: &str, tls: bool) -> Result<Self> {
         if let Some(path) = s.strip_prefix("unix://") {
             if path.is_empty() {
                 bail!("invalid host {s:?}: empty socket path");
@@ -46,10 +48,14 @@ impl Host {
             if addr.is_empty() {
                 bail!("invalid host {s:?}: empty address");
             }
-            let addr = if addr.contains(':') {
+            let has_port = match addr.rsplit_once(']') {
+                Some((_, after)) => after.starts_with(':'),
+                None => addr.contains(':'),
+            };
+            let addr = if has_port {
                 addr.to_string()
             } else {
-                format!("{addr}:2375")
+                format!("{addr}:{}", if tls { 2376 } else { 2375 })
             };
             return Ok(Self::Tcp(addr));
         }
@@ -70,18 +76,20 @@ impl fmt::Display for Host {
 }
 
 /// Picks the host: the `-H` flag, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
-/// Empty values count as unset. The environment is passed in so this stays testable.
+/// Empty values count as unset. The environment is passed in so this stays testable; `tls`
+/// picks the default tcp port.
 pub fn resolve_host(
     flag: Option<&str>,
     berth_host: Option<&str>,
     docker_host: Option<&str>,
+    tls: bool,
 ) -> Result<Host> {
     let chosen = [flag, berth_host, docker_host]
         .into_iter()
         .flatten()
         .find(|s| !s.is_empty())
         .unwrap_or(DEFAULT_HOST);
-    Host::parse(chosen)
+    Host::parse(chosen, tls)
 }
 
 /// A handle on the daemon; connecting is deferred so `version` can print its client half.
@@ -89,17 +97,20 @@ pub fn resolve_host(
 pub struct Client {
     /// Where the daemon is.
     pub host: Host,
+    /// TLS for a tcp host (a unix socket ignores it, as in docker).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
     /// A bollard client for the host (no request is made yet).
     pub fn docker(&self) -> Result<Docker> {
-        let docker = match &self.host {
-            Host::Unix(p) => {
+        let docker = match (&self.host, &self.tls) {
+            (Host::Unix(p), _) => {
                 let path = p.to_string_lossy();
                 Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?
             }
-            Host::Tcp(a) => Docker::connect_with_http(
+            (Host::Tcp(a), Some(tls)) => https_docker(a, tls)?,
+            (Host::Tcp(a), None) => Docker::connect_with_http(
                 &format!("tcp://{a}"),
                 REQUEST_TIMEOUT_SECS,
                 API_DEFAULT_VERSION,
@@ -122,15 +133,22 @@ impl Client {
             }
             Some(DockerError::DockerStreamError { error }) => error.clone(),
             Some(DockerError::SocketNotFoundError(_)) => cannot_connect(),
-            Some(DockerError::HyperLegacyError { err }) if err.is_connect() => cannot_connect(),
-            Some(DockerError::IOError { err })
-                if matches!(
-                    err.kind(),
+            Some(DockerError::HyperLegacyError { err }) => match tls_failure(err) {
+                Some(reason) => format!("error during connect: {reason}"),
+                None if err.is_connect() => cannot_connect(),
+                None => format!("{err:#}"),
+            },
+            Some(DockerError::IOError { err: io }) => match tls_failure(io) {
+                Some(reason) => format!("error during connect: {reason}"),
+                None if matches!(
+                    io.kind(),
                     std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
                 ) =>
-            {
-                cannot_connect()
-            }
+                {
+                    cannot_connect()
+                }
+                None => format!("{err:#}"),
+            },
             _ => format!("{err:#}"),
         }
     }
@@ -203,9 +221,15 @@ impl Client {
     /// A raw connection to the daemon's socket (for the requests bollard cannot make).
     pub(crate) async fn connect_raw(&self) -> Result<Box<dyn Conn>> {
         let connect = async {
-            Ok::<Box<dyn Conn>, std::io::Error>(match &self.host {
-                Host::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
-                Host::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await?),
+            Ok::<Box<dyn Conn>, std::io::Error>(match (&self.host, &self.tls) {
+                (Host::Unix(p), _) => Box::new(tokio::net::UnixStream::connect(p).await?),
+                (Host::Tcp(a), None) => Box::new(tokio::net::TcpStream::connect(a).await?),
+                (Host::Tcp(a), Some(tls)) => {
+                    let name = crate::tls::server_name(a).map_err(std::io::Error::other)?;
+                    let tcp = tokio::net::TcpStream::connect(a).await?;
+                    let tls = tokio_rustls::TlsConnector::from(tls.clone());
+                    Box::new(tls.connect(name, tcp).await?)
+                }
             })
         };
         match tokio::time::timeout(Duration::from_secs(30), connect).await {
@@ -214,6 +238,49 @@ impl Client {
             Err(_) => bail!("timed out connecting to {}", self.host),
         }
     }
+}
+
+/// bollard over HTTPS with our rustls configuration. bollard's own `connect_with_ssl` always
+/// verifies the daemon against the system roots plus the CA and cannot do `--tls` without
+/// `--tlsverify`, so it gets a hyper client over hyper-rustls as a custom transport.
+fn https_docker(addr: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Docker> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((**tls).clone())
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = Arc::new(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    );
+    let transport = move |req: BollardRequest| {
+        let client = client.clone();
+        async move { Ok(client.request(req).await?) }
+    };
+    Ok(Docker::connect_with_custom_transport(
+        transport,
+        Some(format!("https://{addr}")),
+        REQUEST_TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )?)
+}
+
+/// The TLS reason a connection failed, if that was why (a refused or missing certificate
+/// reads better than "cannot connect").
+fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("tls: {tls}"));
+        }
+        // An io::Error's `source` skips the error it wraps, which is where tokio-rustls puts it.
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        cur = inner.or_else(|| e.source());
+    }
+    None
 }
 
 /// A byte stream to the daemon (unix or TCP socket).
@@ -270,7 +337,7 @@ mod tests {
 
     #[test]
     fn flag_beats_berth_host_beats_docker_host_beats_default() {
-        let h = |f, b, d| resolve_host(f, b, d).unwrap().to_string();
+        let h = |f, b, d| resolve_host(f, b, d, false).unwrap().to_string();
         assert_eq!(
             h(
                 Some("tcp://1.2.3.4:2375"),
@@ -290,19 +357,27 @@ mod tests {
     #[test]
     fn hosts_parse_unix_and_tcp() {
         assert_eq!(
-            Host::parse("unix:///run/x.sock").unwrap(),
+            Host::parse("unix:///run/x.sock", false).unwrap(),
             Host::Unix("/run/x.sock".into())
         );
         assert_eq!(
-            Host::parse("tcp://127.0.0.1:2375").unwrap(),
+            Host::parse("tcp://127.0.0.1:2375", true).unwrap(),
             Host::Tcp("127.0.0.1:2375".into())
         );
         assert_eq!(
-            Host::parse("tcp://localhost").unwrap(),
+            Host::parse("tcp://localhost", false).unwrap(),
             Host::Tcp("localhost:2375".into())
         );
-        assert!(Host::parse("ssh://x").is_err());
-        assert!(Host::parse("unix://").is_err());
+        assert_eq!(
+            Host::parse("tcp://localhost", true).unwrap(),
+            Host::Tcp("localhost:2376".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://[::1]", true).unwrap(),
+            Host::Tcp("[::1]:2376".into())
+        );
+        assert!(Host::parse("ssh://x", false).is_err());
+        assert!(Host::parse("unix://", false).is_err());
     }
 
     #[test]

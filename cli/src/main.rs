@@ -8,6 +8,7 @@ mod credentials;
 mod output;
 mod parse;
 mod stream;
+mod tls;
 
 use std::io::Write;
 
@@ -34,11 +35,13 @@ use commands::system::FormatArgs;
 #[command(name = "berth", disable_version_flag = true)]
 struct Cli {
     /// Daemon socket to connect to (unix://PATH or tcp://HOST:PORT)
-    #[arg(short = 'H', long, global = true, value_name = "host")]
+    #[arg(short = 'H', long, value_name = "host")]
     host: Option<String>,
     /// Print version information and quit
     #[arg(short = 'v', long)]
     version: bool,
+    #[command(flatten)]
+    tls: tls::TlsFlags,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -149,6 +152,9 @@ enum Command {
     /// Manage Swarm services
     #[command(subcommand, arg_required_else_help = true)]
     Service(commands::service::ServiceCommand),
+    /// Make certificates for the daemon's remote API
+    #[command(subcommand, arg_required_else_help = true)]
+    Tls(commands::tls::TlsCommand),
 }
 
 fn main() {
@@ -192,19 +198,20 @@ fn start(cli: Cli) -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
-    let env = |k: &str| std::env::var(k).ok();
-    let host = match resolve_host(
-        cli.host.as_deref(),
-        env("BERTH_HOST").as_deref(),
-        env("DOCKER_HOST").as_deref(),
-    ) {
-        Ok(h) => h,
+    if let Command::Tls(c) = command {
+        // Local work: no daemon, so neither host nor TLS settings matter.
+        return commands::tls::run(c).unwrap_or_else(|e| {
+            eprintln!("{e:#}");
+            1
+        });
+    }
+    let client = match connect_settings(cli.host.as_deref(), &cli.tls) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("{e:#}");
             return 1;
         }
     };
-    let client = Client { host };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -221,6 +228,23 @@ fn start(cli: Cli) -> i32 {
     // never sends end of input), so leave it behind.
     runtime.shutdown_background();
     code
+}
+
+/// The host and TLS from the flags and the environment, as the docker CLI reads them.
+fn connect_settings(host: Option<&str>, flags: &tls::TlsFlags) -> anyhow::Result<Client> {
+    let env = |k: &str| std::env::var(k).ok();
+    let tls = tls::resolve(flags, env)?;
+    let host = resolve_host(
+        host,
+        env("BERTH_HOST").as_deref(),
+        env("DOCKER_HOST").as_deref(),
+        tls.is_some(),
+    )?;
+    let tls = match (&host, tls) {
+        (client::Host::Tcp(_), Some(t)) => Some(tls::client_config(&t)?),
+        _ => None,
+    };
+    Ok(Client { host, tls })
 }
 
 async fn dispatch(client: &Client, command: Command) -> i32 {
@@ -271,6 +295,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Swarm(c) => commands::swarm::run(client, c).await,
         Command::Node(c) => commands::node::run(client, c).await,
         Command::Service(c) => commands::service::run(client, c).await,
+        Command::Tls(c) => commands::tls::run(c),
     };
     match result {
         Ok(code) => code,
@@ -286,7 +311,7 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
     let mut i = 1;
     while i < argv.len() {
         match argv[i].as_str() {
-            "-H" | "--host" => i += 2,
+            "-H" | "--host" | "--tlscacert" | "--tlscert" | "--tlskey" => i += 2,
             a if a.starts_with('-') => i += 1,
             _ => break,
         }
@@ -347,6 +372,10 @@ mod tests {
             rewrite_management_command(argv("berth run image ls")),
             argv("berth run image ls")
         );
+        assert_eq!(
+            rewrite_management_command(argv("berth --tlsverify --tlscacert /c image ls")),
+            argv("berth --tlsverify --tlscacert /c images")
+        );
     }
 
     #[test]
@@ -391,6 +420,11 @@ mod tests {
         assert!(Cli::try_parse_from(argv("berth node list")).is_ok());
         assert!(Cli::try_parse_from(argv("berth swarm init --advertise-addr 127.0.0.1")).is_ok());
         assert!(Cli::try_parse_from(argv("berth swarm join --token T 10.0.0.1:2377")).is_ok());
+        assert!(
+            Cli::try_parse_from(argv("berth tls init --host a --host 10.0.0.1 --days 9")).is_ok()
+        );
+        assert!(Cli::try_parse_from(argv("berth --tlsverify --tlscacert ca.pem ps")).is_ok());
+        assert!(Cli::try_parse_from(argv("berth --tls --tlsverify=false ps")).is_ok());
         let help = Cli::try_parse_from(argv("berth swarm update")).unwrap_err();
         assert_eq!(
             help.kind(),

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::image::registry::RegistryConfig;
+use crate::listen::{ListenConfig, ListenError, ListenSettings};
 use std::path::{Path, PathBuf};
 
 /// Daemon settings after merging flags and the config file.
@@ -18,6 +19,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// Local networks (`bridge-name`, `nft-table`, `default-address-pools`).
     pub network: crate::network::NetConfig,
+    /// TLS, the unauthenticated-tcp rule and the unix socket's group.
+    pub listen: ListenConfig,
 }
 
 /// The config file (`/etc/berth/daemon.toml` unless `--config-file` says otherwise).
@@ -42,6 +45,20 @@ pub struct FileConfig {
     pub nft_table: Option<String>,
     /// Docker's `default-address-pools`: `[{ base = "172.17.0.0/12", size = 16 }]`.
     pub default_address_pools: Option<Vec<crate::network::AddressPool>>,
+    /// Serve TLS on tcp listeners (dockerd's `tls`).
+    pub tls: Option<bool>,
+    /// Require client certificates signed by `tlscacert` (dockerd's `tlsverify`; implies `tls`).
+    pub tlsverify: Option<bool>,
+    /// The CA of client certificates (`/etc/berth/tls/ca.pem`).
+    pub tlscacert: Option<PathBuf>,
+    /// The server certificate (`/etc/berth/tls/server-cert.pem`).
+    pub tlscert: Option<PathBuf>,
+    /// The server key (`/etc/berth/tls/server-key.pem`).
+    pub tlskey: Option<PathBuf>,
+    /// Allow tcp without client certificates beyond loopback.
+    pub insecure_tcp: Option<bool>,
+    /// The unix socket's group (`berth`), as dockerd's `group`.
+    pub group: Option<String>,
 }
 
 impl FileConfig {
@@ -59,14 +76,27 @@ impl FileConfig {
 }
 
 impl Config {
-    /// Flags win over the file, the file over defaults.
+    /// Flags win over the file, the file over defaults; `listen` holds the listener flags.
+    /// Contradictory listener settings are an error.
     pub fn merge(
         hosts: Vec<String>,
         data_root: Option<PathBuf>,
         exec_root: Option<PathBuf>,
         log_level: Option<String>,
+        listen: ListenSettings,
         file: FileConfig,
-    ) -> Self {
+    ) -> Result<Self, ListenError> {
+        let listen = listen
+            .over(ListenSettings {
+                tls: file.tls,
+                tlsverify: file.tlsverify,
+                tlscacert: file.tlscacert,
+                tlscert: file.tlscert,
+                tlskey: file.tlskey,
+                insecure_tcp: file.insecure_tcp,
+                group: file.group,
+            })
+            .resolve()?;
         let exec_root = exec_root
             .or(file.exec_root)
             .unwrap_or_else(|| PathBuf::from("/run/berth"));
@@ -96,9 +126,10 @@ impl Config {
         if let Some(p) = file.default_address_pools {
             network.pools = p;
         }
-        Config {
+        Ok(Config {
             registry,
             network,
+            listen,
             hosts,
             data_root: data_root
                 .or(file.data_root)
@@ -107,7 +138,7 @@ impl Config {
             log_level: log_level
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
-        }
+        })
     }
 }
 
@@ -118,7 +149,7 @@ mod tests {
     #[test]
     fn flags_win_over_file_and_socket_follows_exec_root() {
         let file: FileConfig = toml::from_str("data-root = \"/d\"\nexec-root = \"/e\"").unwrap();
-        let c = Config::merge(vec![], None, None, None, file.clone());
+        let c = Config::merge(vec![], None, None, None, Default::default(), file.clone()).unwrap();
         assert_eq!(c.data_root, PathBuf::from("/d"));
         assert_eq!(c.hosts, vec!["unix:///e/berth.sock".to_string()]);
         let c = Config::merge(
@@ -126,8 +157,10 @@ mod tests {
             Some("/x".into()),
             None,
             None,
+            Default::default(),
             file,
-        );
+        )
+        .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert_eq!(c.hosts, vec!["tcp://127.0.0.1:2375".to_string()]);
     }
@@ -138,7 +171,7 @@ mod tests {
             "insecure-registries = [\"reg.lan:5000\"]\nregistry-ca-files = [\"/ca.pem\"]",
         )
         .unwrap();
-        let c = Config::merge(vec![], None, None, None, file);
+        let c = Config::merge(vec![], None, None, None, Default::default(), file).unwrap();
         assert_eq!(c.registry.insecure, vec!["reg.lan:5000".to_string()]);
         assert_eq!(c.registry.ca_files, vec![PathBuf::from("/ca.pem")]);
     }
@@ -149,10 +182,40 @@ mod tests {
             "bridge-name = \"bt0\"\nnft-table = \"berth_t\"\ndefault-address-pools = [{ base = \"10.77.0.0/16\", size = 24 }]",
         )
         .unwrap();
-        let c = Config::merge(vec![], None, None, None, file);
+        let c = Config::merge(vec![], None, None, None, Default::default(), file).unwrap();
         assert_eq!(c.network.bridge_name, "bt0");
         assert_eq!(c.network.nft_table, "berth_t");
         assert_eq!(c.network.pools[0].size, 24);
+    }
+
+    #[test]
+    fn listener_settings_merge_flags_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            "tlsverify = true\ntlscacert = \"/f/ca.pem\"\ntlscert = \"/f/c.pem\"\n\
+             tlskey = \"/f/k.pem\"\ninsecure-tcp = true\ngroup = \"docker\"\ntls = true",
+        )
+        .unwrap();
+        let flags = ListenSettings {
+            tlskey: Some("/flag/k.pem".into()),
+            ..ListenSettings::default()
+        };
+        let c = Config::merge(vec![], None, None, None, flags, file).unwrap();
+        let tls = c.listen.tls.clone().unwrap();
+        assert!(tls.verify_clients);
+        assert_eq!(tls.ca, PathBuf::from("/f/ca.pem"));
+        assert_eq!(tls.key, PathBuf::from("/flag/k.pem"));
+        assert!(c.listen.insecure_tcp);
+        assert_eq!(c.listen.group, "docker");
+        let plain = Config::merge(
+            vec![],
+            None,
+            None,
+            None,
+            Default::default(),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(plain.listen, ListenConfig::default());
     }
 
     #[test]

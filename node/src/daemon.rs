@@ -1,5 +1,5 @@
-//! The composition root: finds what the host supports, opens the engine, binds the listeners
-//! and serves the API until the shutdown future resolves. Containers keep running after it ends.
+//! The composition root: finds what the host supports, opens the engine, serves the API on the
+//! listeners of `listen::bind` until the shutdown future resolves. Containers outlive it.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,39 +11,8 @@ use tower::ServiceExt as _;
 use crate::config::Config;
 use crate::engine::container::spec::HostFacts;
 use crate::engine::{Engine, Paths};
+use crate::listen::{Listener, TlsListener};
 use crate::runtime::launch::Launcher;
-
-/// A bound listener.
-pub enum Listener {
-    Unix(tokio::net::UnixListener, PathBuf),
-    Tcp(tokio::net::TcpListener),
-}
-
-/// Binds every `-H` address. A stale unix socket from a killed daemon is replaced.
-pub fn bind(hosts: &[String]) -> anyhow::Result<Vec<Listener>> {
-    let mut out = Vec::new();
-    for h in hosts {
-        if let Some(path) = h.strip_prefix("unix://") {
-            let path = PathBuf::from(path);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("create {}", dir.display()))?;
-            }
-            let _ = std::fs::remove_file(&path);
-            let l = std::os::unix::net::UnixListener::bind(&path)
-                .with_context(|| format!("listen on {h}"))?;
-            l.set_nonblocking(true)?;
-            out.push(Listener::Unix(tokio::net::UnixListener::from_std(l)?, path));
-        } else if let Some(addr) = h.strip_prefix("tcp://") {
-            let l = std::net::TcpListener::bind(addr).with_context(|| format!("listen on {h}"))?;
-            l.set_nonblocking(true)?;
-            out.push(Listener::Tcp(tokio::net::TcpListener::from_std(l)?));
-        } else {
-            anyhow::bail!("unsupported host {h:?}: use unix:///path or tcp://host:port");
-        }
-    }
-    Ok(out)
-}
 
 /// What this host supports, and the warnings about what it does not.
 pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
@@ -143,6 +112,14 @@ pub async fn serve(
                 });
             }
             Listener::Tcp(l) => {
+                tasks.spawn(async move {
+                    axum::serve(l, axum::ServiceExt::into_make_service(app))
+                        .with_graceful_shutdown(stop)
+                        .await
+                });
+            }
+            Listener::Tls(l, config) => {
+                let l = TlsListener::new(l, config)?;
                 tasks.spawn(async move {
                     axum::serve(l, axum::ServiceExt::into_make_service(app))
                         .with_graceful_shutdown(stop)

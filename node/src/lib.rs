@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod listen;
 pub mod network;
 pub mod runtime;
 pub mod store;

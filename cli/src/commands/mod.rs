@@ -25,3 +25,4 @@ pub mod swarm_spec;
 pub mod system;
 pub mod task;
 pub mod terminal;
+pub mod tls;

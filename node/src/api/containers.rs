@@ -8,8 +8,9 @@ use axum::Json;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 
 use super::convert::container as conv;
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use super::{stream, AppState};
 use crate::engine::container::start::StartOutcome;
 use crate::engine::container::stop::StopOutcome;
@@ -19,10 +20,10 @@ use crate::engine::req::{ListContainers, ListFilters, LogsRequest, WaitCondition
 pub async fn create(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let body: ContainerCreateBody = json_body(&body)?;
+    let body: ContainerCreateBody = body.parse()?;
     let req = conv::create_request(body, q.get("name").map(String::from))?;
     let (id, warnings) = engine.create_container(req).await?;
     Ok((

@@ -1,6 +1,5 @@
 //! Exec routes: create, start (upgraded or streamed), inspect, resize.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,17 +7,18 @@ use axum::Json;
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
 use super::convert::exec as conv;
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use super::{stream, AppState};
 
 /// `POST /containers/{id}/exec`
 pub async fn create(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let body: ExecConfig = json_body(&body)?;
+    let body: ExecConfig = body.parse()?;
     let exec_id = engine.create_exec(&id, conv::exec_config(body)).await?;
     // bollard's IdResponse serializes a lowercase `id`; clients read `Id`.
     Ok((
@@ -37,10 +37,11 @@ pub async fn start(
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
         .map_err(|e| ApiError::bad_request(format!("read body: {e}")))?;
-    let cfg: ExecStartConfig = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let body = JsonBody::check(&parts.headers, bytes)?;
+    let cfg: ExecStartConfig = if body.is_blank() {
         ExecStartConfig::default()
     } else {
-        json_body(&bytes)?
+        body.parse()?
     };
     let detach = cfg.detach.unwrap_or(false);
     let output = engine.start_exec(&id, detach).await?;

@@ -1,15 +1,15 @@
 //! Routes that change or measure what a container or the daemon holds: update, export,
 //! changes, container and image prune, `system df`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use super::{stream, AppState};
 use crate::engine::container::changes::ChangeKind;
 use crate::engine::container::types::RestartPolicy;
@@ -20,9 +20,9 @@ use crate::engine::prune::PruneFilter;
 pub async fn update(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let v: Value = json_body(&body)?;
+    let v: Value = body.parse()?;
     let num = |k: &str| v.get(k).and_then(Value::as_i64);
     let restart_policy = match v
         .get("RestartPolicy")

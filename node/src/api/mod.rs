@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod json_body;
 pub mod maintenance;
 pub mod networks;
 pub mod registry;

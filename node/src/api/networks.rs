@@ -1,7 +1,6 @@
 //! `/networks`: list, inspect, create, remove, connect, disconnect, prune. Extract, convert,
 //! call the engine, convert back; Docker's shapes are in `convert::network`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -12,8 +11,9 @@ use bollard_stubs::models::{
 use serde_json::{json, Value};
 
 use super::convert::network as conv;
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::error::ApiResult;
+use super::json_body::JsonBody;
 use super::AppState;
 
 fn matches(
@@ -62,8 +62,11 @@ pub async fn inspect(
 }
 
 /// `POST /networks/create`
-pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
-    let body: NetworkCreateRequest = json_body(&body)?;
+pub async fn create(
+    State(engine): State<AppState>,
+    body: JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let body: NetworkCreateRequest = body.parse()?;
     let req = conv::create_request(body)?;
     let n = engine.networks().create(req).await?;
     engine.network_event("create", &n);
@@ -88,9 +91,9 @@ pub async fn remove(
 pub async fn connect(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<StatusCode> {
-    let body: NetworkConnectRequest = json_body(&body)?;
+    let body: NetworkConnectRequest = body.parse()?;
     let req = match &body.endpoint_config {
         Some(e) => conv::endpoint_request(e)?,
         None => Default::default(),
@@ -103,9 +106,9 @@ pub async fn connect(
 pub async fn disconnect(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<StatusCode> {
-    let body: NetworkDisconnectRequest = json_body(&body)?;
+    let body: NetworkDisconnectRequest = body.parse()?;
     engine.disconnect_network(&id, &body.container).await?;
     Ok(StatusCode::OK)
 }

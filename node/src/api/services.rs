@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,16 +9,17 @@ use axum::Json;
 use berth_raft::{ClusterState, Object, ObjectKind};
 use serde_json::{json, Value};
 
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use super::swarm::{label_matches, SwarmState};
 use crate::swarm::model::{desired_name, service_mode, task_attrs, Mode, TaskDoc};
 use crate::swarm::ops;
 
 /// `POST /services/create` → 201 `{"ID", "Warnings"}`.
-pub async fn create(State(swarm): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
-    let spec: Value = json_body(&body)?;
+pub async fn create(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<Response> {
+    let spec: Value = body.parse()?;
     let m = swarm.control().await?;
     let id = ops::create_service(&m, spec).await?;
     Ok((
@@ -78,7 +78,7 @@ pub async fn update(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let version = super::swarm::version(&q)?;
@@ -91,10 +91,10 @@ pub async fn update(
             )))
         }
     };
-    let spec: Option<Value> = if rollback && body.iter().all(u8::is_ascii_whitespace) {
+    let spec: Option<Value> = if rollback && body.is_blank() {
         None
     } else {
-        Some(json_body(&body)?)
+        Some(body.parse()?)
     };
     let m = swarm.control().await?;
     ops::update_service(&m, &id, version, spec, rollback).await?;

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,9 +10,10 @@ use berth_raft::{NodeRole, ObjectKind};
 use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
 use serde_json::{json, Value};
 
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use crate::swarm::ops;
 use crate::swarm::Swarm;
 
@@ -28,15 +28,15 @@ pub fn version(q: &Query) -> ApiResult<u64> {
 }
 
 /// `POST /swarm/init` → the node id, as a JSON string.
-pub async fn init(State(swarm): State<SwarmState>, body: Bytes) -> ApiResult<Response> {
-    let req: SwarmInitRequest = json_body(&body)?;
+pub async fn init(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<Response> {
+    let req: SwarmInitRequest = body.parse()?;
     let id = swarm.init(req).await?;
     Ok(Json(id).into_response())
 }
 
 /// `POST /swarm/join`.
-pub async fn join(State(swarm): State<SwarmState>, body: Bytes) -> ApiResult<StatusCode> {
-    let req: SwarmJoinRequest = json_body(&body)?;
+pub async fn join(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<StatusCode> {
+    let req: SwarmJoinRequest = body.parse()?;
     swarm.join(req).await?;
     Ok(StatusCode::OK)
 }
@@ -64,14 +64,14 @@ pub async fn inspect(State(swarm): State<SwarmState>) -> ApiResult<Response> {
 pub async fn update(
     State(swarm): State<SwarmState>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let m = swarm.control().await?;
     ops::update_swarm(
         &m,
         version(&q)?,
-        json_body(&body)?,
+        body.parse()?,
         q.flag("rotateWorkerToken", false),
         q.flag("rotateManagerToken", false),
     )
@@ -154,11 +154,11 @@ pub async fn update_node(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let m = swarm.control().await?;
-    ops::update_node(&m, &id, version(&q)?, json_body(&body)?).await?;
+    ops::update_node(&m, &id, version(&q)?, body.parse()?).await?;
     Ok(StatusCode::OK)
 }
 

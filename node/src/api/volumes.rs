@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::convert::query::{json_body, Query};
+use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
+use super::json_body::JsonBody;
 use super::AppState;
 use crate::engine::volume::{VolumeFilters, VolumeRecord};
 
@@ -27,8 +27,11 @@ fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
 }
 
 /// `POST /volumes/create` — `{"Name", "Driver", "DriverOpts", "Labels"}`.
-pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
-    let v: Value = json_body(&body)?;
+pub async fn create(
+    State(engine): State<AppState>,
+    body: JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let v: Value = body.parse()?;
     let driver = v.get("Driver").and_then(Value::as_str).unwrap_or("");
     if !driver.is_empty() && driver != "local" {
         return Err(ApiError::bad_request(format!(

@@ -7,6 +7,7 @@ use clap::Parser;
 
 use berth_node::config::{Config, FileConfig};
 use berth_node::daemon;
+use berth_node::listen::ListenSettings;
 
 /// berthd serves the Docker Engine API and runs containers.
 #[derive(Debug, Parser)]
@@ -21,7 +22,7 @@ struct Flags {
     /// Volatile state and the default socket (default /run/berth).
     #[arg(long)]
     exec_root: Option<PathBuf>,
-    /// Config file (TOML with hosts, data-root, exec-root, log-level).
+    /// Config file (TOML with hosts, data-root, exec-root, log-level, tls, tlsverify, …).
     #[arg(long)]
     config_file: Option<PathBuf>,
     /// Log filter, e.g. info or debug.
@@ -33,6 +34,27 @@ struct Flags {
     /// A PEM file of CA certificates trusted for every registry (repeatable).
     #[arg(long = "registry-ca-file")]
     registry_ca_files: Vec<PathBuf>,
+    /// Use TLS on tcp listeners; verifies clients unless --tlsverify=false.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tls: Option<bool>,
+    /// Use TLS and require client certificates signed by --tlscacert.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tlsverify: Option<bool>,
+    /// Trust client certificates signed only by this CA (default /etc/berth/tls/ca.pem).
+    #[arg(long)]
+    tlscacert: Option<PathBuf>,
+    /// Path to the server's TLS certificate (default /etc/berth/tls/server-cert.pem).
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// Path to the server's TLS key (default /etc/berth/tls/server-key.pem).
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
+    /// Serve tcp beyond loopback without client certificates: whoever reaches it gets root.
+    #[arg(long)]
+    insecure_tcp: bool,
+    /// Group for the unix socket (default berth when it exists; "" keeps root's group).
+    #[arg(short = 'G', long)]
+    group: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,13 +64,23 @@ fn main() -> anyhow::Result<()> {
         Some(p) => FileConfig::load(p, true)?,
         None => FileConfig::load(daemon::default_config_file(), false)?,
     };
+    let listen = ListenSettings {
+        tls: flags.tls,
+        tlsverify: flags.tlsverify,
+        tlscacert: flags.tlscacert,
+        tlscert: flags.tlscert,
+        tlskey: flags.tlskey,
+        insecure_tcp: flags.insecure_tcp.then_some(true),
+        group: flags.group,
+    };
     let mut config = Config::merge(
         flags.hosts,
         flags.data_root,
         flags.exec_root,
         flags.log_level,
+        listen,
         file,
-    );
+    )?;
     config.registry.insecure.extend(flags.insecure_registries);
     config.registry.ca_files.extend(flags.registry_ca_files);
     tracing_subscriber::fmt()
@@ -62,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listeners = daemon::bind(&config.hosts)?;
+        let listeners = berth_node::listen::bind(&config.hosts, &config.listen)?;
         let shutdown = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -39,6 +39,8 @@ pub struct TestDaemon {
     pub root: PathBuf,
     pub socket: PathBuf,
     pub prefix: String,
+    /// More berthd flags, kept across restarts.
+    pub args: Vec<String>,
 }
 
 /// An HTTP response.
@@ -62,6 +64,11 @@ impl Resp {
 impl TestDaemon {
     /// Starts berthd on a fresh data root under /tmp.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts berthd with more flags; with `-H` among them the test socket is kept as well.
+    pub fn start_with(name: &str, args: &[String]) -> Self {
         let prefix = format!(
             "bt{}{}",
             name.chars()
@@ -74,11 +81,19 @@ impl TestDaemon {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let socket = root.join("exec/berth.sock");
+        let mut args = args.to_vec();
+        if args.iter().any(|a| a == "-H") {
+            args.splice(
+                0..0,
+                ["-H".to_string(), format!("unix://{}", socket.display())],
+            );
+        }
         let mut d = TestDaemon {
             child: None,
             root,
             socket,
             prefix,
+            args,
         };
         d.spawn();
         d
@@ -104,6 +119,7 @@ impl TestDaemon {
             .arg(self.config_file())
             .arg("--log-level")
             .arg("debug")
+            .args(&self.args)
             .stderr(log)
             .spawn()
             .expect("spawn berthd");
@@ -299,7 +315,7 @@ impl Drop for TestDaemon {
     }
 }
 
-fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
+pub fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -87,16 +87,6 @@ impl Query {
     }
 }
 
-/// Parses a JSON body; malformed JSON is a 400 with the parser's reason. Unknown fields are ignored.
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,12 +109,5 @@ mod tests {
         assert!(!q.flag("force", true));
         assert!(q.flag("missing", true));
         assert_eq!(q.all("changes"), vec!["CMD x", "ENV a=b"]);
-    }
-
-    #[test]
-    fn malformed_json_is_a_bad_request() {
-        let e = json_body::<serde_json::Value>(b"{nope").unwrap_err();
-        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
-        assert!(e.message.starts_with("invalid JSON"));
     }
 }
