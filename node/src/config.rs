@@ -21,7 +21,13 @@ pub struct Config {
     pub network: crate::network::NetConfig,
     /// TLS, the unauthenticated-tcp rule and the unix socket's group.
     pub listen: ListenConfig,
+    /// The pids limit of a container that sets none (`default-pids-limit`); 0 for none.
+    pub default_pids_limit: i64,
 }
+
+/// A container without `--pids-limit` gets this many processes at most, so a fork bomb in one
+/// container cannot take every pid of the host (Docker sets no limit; podman 2048).
+pub const DEFAULT_PIDS_LIMIT: i64 = 4096;
 
 /// The config file (`/etc/berth/daemon.toml` unless `--config-file` says otherwise).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -59,6 +65,8 @@ pub struct FileConfig {
     pub insecure_tcp: Option<bool>,
     /// The unix socket's group (`berth`), as dockerd's `group`.
     pub group: Option<String>,
+    /// The pids limit of containers that set none (4096); 0 for none, as Docker.
+    pub default_pids_limit: Option<i64>,
 }
 
 impl FileConfig {
@@ -127,6 +135,7 @@ impl Config {
             network.pools = p;
         }
         Ok(Config {
+            default_pids_limit: file.default_pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
             registry,
             network,
             listen,
@@ -216,6 +225,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.listen, ListenConfig::default());
+    }
+
+    #[test]
+    fn containers_get_a_pids_limit_unless_the_file_says_none() {
+        let c = Config::merge(
+            vec![],
+            None,
+            None,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
+        assert_eq!(c.default_pids_limit, DEFAULT_PIDS_LIMIT);
+        let file: FileConfig = toml::from_str("default-pids-limit = 0").unwrap();
+        let c = Config::merge(vec![], None, None, None, Default::default(), file).unwrap();
+        assert_eq!(c.default_pids_limit, 0);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
             cap_bounding: crate::engine::container::caps::host_bounding(
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
+            default_pids_limit: 0,
         },
         warnings,
     )
@@ -48,7 +49,14 @@ pub async fn run(
         &mountinfo,
         &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
     );
-    let (facts, warnings) = host_facts(&cgroups.memory);
+    let (mut facts, warnings) = host_facts(&cgroups.memory);
+    if config.default_pids_limit < 0 {
+        anyhow::bail!(
+            "default-pids-limit {} is negative: use 0 for no limit",
+            config.default_pids_limit
+        );
+    }
+    facts.default_pids_limit = config.default_pids_limit;
     let paths = Paths {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),

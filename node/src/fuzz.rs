@@ -31,7 +31,12 @@ pub fn layer_tar(data: &[u8]) {
     if std::fs::create_dir(&root).is_err() {
         return;
     }
-    let _ = unpack(&mut tar::Archive::new(data), &root, &NoPrivileges, Mode::Layer);
+    let _ = unpack(
+        &mut tar::Archive::new(data),
+        &root,
+        &NoPrivileges,
+        Mode::Layer,
+    );
     assert_only_child(dir.path(), "layer");
 }
 
@@ -80,7 +85,11 @@ fn assert_only_child(dir: &Path, name: &str) {
     let names: Vec<_> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert_eq!(names, vec![std::ffi::OsString::from(name)], "wrote beside the root");
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from(name)],
+        "wrote beside the root"
+    );
 }
 
 /// Unprivileged stand-ins for the layer operations that need root.

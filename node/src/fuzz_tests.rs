@@ -36,7 +36,9 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_f00d_cafe_d00d)
 }
 
-const INTERESTING: [u8; 12] = [0, 1, 0x7f, 0x80, 0xc0, 0xff, b'/', b'.', b'"', b'{', b':', b'\\'];
+const INTERESTING: [u8; 12] = [
+    0, 1, 0x7f, 0x80, 0xc0, 0xff, b'/', b'.', b'"', b'{', b':', b'\\',
+];
 
 /// One bytewise mutation of `input`, sometimes spliced with another seed.
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
@@ -105,8 +107,16 @@ fn fuzz(name: &str, target: fn(&[u8]), seeds: &[Vec<u8>], n: usize, structured: 
 /// A tar whose entries are rebuilt with one field changed: type, name, link, size or mode.
 fn mutate_tar(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
     const NAMES: [&str; 10] = [
-        "..", "../x", "/abs/file", "a/../../b", "./", "dir/.wh.file", "dir/.wh..wh..opq",
-        "link/through", "a//b/./c", "x",
+        "..",
+        "../x",
+        "/abs/file",
+        "a/../../b",
+        "./",
+        "dir/.wh.file",
+        "dir/.wh..wh..opq",
+        "link/through",
+        "a//b/./c",
+        "x",
     ];
     let mut entries: Vec<(tar::Header, Vec<u8>)> = Vec::new();
     let mut archive = tar::Archive::new(seed);

@@ -55,6 +55,9 @@ struct Flags {
     /// Group for the unix socket (default berth when it exists; "" keeps root's group).
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// Pids limit of containers that set none (default 4096; 0 for none, as Docker).
+    #[arg(long)]
+    default_pids_limit: Option<i64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +84,9 @@ fn main() -> anyhow::Result<()> {
         listen,
         file,
     )?;
+    if let Some(limit) = flags.default_pids_limit {
+        config.default_pids_limit = limit;
+    }
     config.registry.insecure.extend(flags.insecure_registries);
     config.registry.ca_files.extend(flags.registry_ca_files);
     tracing_subscriber::fmt()

@@ -25,6 +25,10 @@ impl Engine {
         mut req: CreateContainer,
     ) -> Result<(String, Vec<String>)> {
         validate_limits(&req)?;
+        // Docker's "none" (absent or 0) becomes the daemon's default; -1 stays unlimited.
+        if matches!(req.host.pids_limit, None | Some(0)) && self.host.default_pids_limit > 0 {
+            req.host.pids_limit = Some(self.host.default_pids_limit);
+        }
         self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;

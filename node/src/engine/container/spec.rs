@@ -54,6 +54,9 @@ pub struct HostFacts {
     pub seccomp: bool,
     /// The capability bounding set berthd runs with; containers get no capability outside it.
     pub cap_bounding: u64,
+    /// The daemon's pids limit for containers that set none (0: none). Not a fact of the host,
+    /// but carried with them to where a container is made.
+    pub default_pids_limit: i64,
 }
 
 impl Default for HostFacts {
@@ -62,6 +65,7 @@ impl Default for HostFacts {
             swap_accounting: false,
             seccomp: false,
             cap_bounding: u64::MAX,
+            default_pids_limit: 0,
         }
     }
 }

@@ -1,0 +1,120 @@
+//! Containers that try to exhaust the host through berthd, with a real berthd: a fork bomb
+//! under the default pids limit, and a container writing its log as fast as it can. berthd
+//! keeps answering and starting containers, and nothing stays behind once they are removed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, TestDaemon};
+
+fn pids_current(d: &TestDaemon, name: &str) -> u64 {
+    let r = d.req("GET", &format!("/containers/{name}/stats?stream=0"), "");
+    r.json()["pids_stats"]["current"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_default_pids_limit() {
+    require_root!();
+    let d = TestDaemon::start("hforkbomb");
+    d.import_busybox();
+    let name = format!("{}-bomb", d.prefix);
+    // Without `--pids-limit`: the daemon's default applies (and shows in inspect).
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "b() { b | b & }; b; sleep 600",
+    ]);
+    let limit = d.cli_ok(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &name]);
+    assert_eq!(limit, "4096");
+    let reached = wait_until(Duration::from_secs(60), || pids_current(&d, &name) >= 4000);
+    assert!(
+        reached,
+        "the bomb never filled its limit: {}",
+        pids_current(&d, &name)
+    );
+    assert!(pids_current(&d, &name) <= 4096);
+    d.assert_serving();
+    // The host still has pids for berthd and for other containers.
+    assert_eq!(
+        d.cli_ok(&["run", "--rm", "busybox", "echo", "still"]),
+        "still"
+    );
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    d.cli_ok(&["rm", "-f", &name]);
+    let cgroup = std::path::Path::new("/sys/fs/cgroup/pids/berth").join(&id);
+    let gone = wait_until(Duration::from_secs(30), || !cgroup.exists());
+    assert!(gone, "{} is left", cgroup.display());
+    // -1 still means no limit, as Docker's.
+    let free = format!("{}-free", d.prefix);
+    d.cli_ok(&[
+        "create",
+        "--name",
+        &free,
+        "--pids-limit",
+        "-1",
+        "busybox",
+        "true",
+    ]);
+    let limit = d.cli_ok(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &free]);
+    assert_eq!(limit, "-1");
+}
+
+#[test]
+fn a_container_writing_its_log_flat_out_does_not_slow_or_grow_berthd() {
+    require_root!();
+    let d = TestDaemon::start("hlogflood");
+    d.import_busybox();
+    let name = format!("{}-flood", d.prefix);
+    let fds = d.fd_count();
+    // About 65 MiB of whole 17-byte lines, as fast as the monitor takes them.
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "yes 0123456789abcdef | head -c 68000000; echo done",
+    ]);
+    let mut served = 0;
+    let finished = wait_until(Duration::from_secs(120), || {
+        d.assert_serving();
+        served += 1;
+        d.cli(&["inspect", "-f", "{{.State.Running}}", &name])
+            .1
+            .trim()
+            == "false"
+    });
+    assert!(finished, "the flood never ended");
+    assert!(served > 0);
+    let tail = d.cli_ok(&["logs", "--tail", "1", &name]);
+    assert_eq!(tail, "done");
+    d.assert_serving();
+    d.cli_ok(&["rm", &name]);
+    d.assert_fds_settle(fds, 2);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kib < 64 << 10,
+        "berthd holds {rss_kib} KiB after the flood"
+    );
+}
