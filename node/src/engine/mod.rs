@@ -8,6 +8,7 @@ pub mod image;
 pub mod inroot;
 pub mod prune;
 pub mod req;
+pub mod tree_walk;
 pub mod volume;
 
 use std::collections::HashMap;

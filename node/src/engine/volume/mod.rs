@@ -2,6 +2,7 @@
 //! driver under `<data-root>/volumes/<name>/_data` (or a filesystem mounted there, from the
 //! driver options `type`/`device`/`o`, as Docker's local driver takes them). Records in sled.
 
+mod copy_up;
 pub mod local;
 pub mod mounts;
 pub mod ops;

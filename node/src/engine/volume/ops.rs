@@ -244,18 +244,23 @@ impl Engine {
             return Ok(());
         }
         let rootfs = self.rootfs(id).await?;
-        for m in wanted {
-            let rel =
-                crate::engine::image::scoped::clean_entry_path(std::path::Path::new(&m.target))?;
-            let src = crate::engine::image::scoped::resolve_in_root(&rootfs.root, &rel, true)
-                .map_err(|e| EngineError::io(format!("resolve {}", m.target), e))?;
-            if src.is_dir() {
-                super::mounts::copy_tree(&src, &self.volume_mountpoint(&m.source)).map_err(
-                    |e| EngineError::io(format!("copy image content into volume {}", m.source), e),
-                )?;
+        let jobs: Vec<(String, String, std::path::PathBuf)> = wanted
+            .into_iter()
+            .map(|m| {
+                let volume = self.volume_mountpoint(&m.source);
+                (m.target.clone(), m.source.clone(), volume)
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for (target, source, volume) in jobs {
+                super::copy_up::copy_up(&rootfs.root, &target, &volume).map_err(|e| {
+                    EngineError::io(format!("copy image content into volume {source}"), e)
+                })?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("copy-up task: {e}")))?
     }
 
     /// After a container is gone: with `rm -v`, its anonymous volumes go too.

@@ -1,26 +1,20 @@
 //! `GET /containers/{id}/archive` and `export`: a tar of a path in the container. The tree is
-//! walked with directory handles (each child opened `O_PATH|O_NOFOLLOW` under its parent's
-//! handle), so a component swapped for a symlink mid-walk is archived as the symlink it now is,
-//! never followed out of the root. Only regular files are read, exactly as many bytes as the
+//! walked by handles (`engine::tree_walk`), so a component swapped for a symlink mid-walk is
+//! archived as the symlink it now is, never followed out of the root. Only regular files are read, exactly as many bytes as the
 //! header says (a file truncated meanwhile is padded), so the archive stays well-formed.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat, readlinkat, OFlag};
-use nix::sys::stat::{fstat, FileStat, Mode};
+use nix::fcntl::readlinkat;
+use nix::sys::stat::{fstat, FileStat};
 use tar::{EntryType, Header};
 
 use super::stat::{check_absolute, follows_last, lookup_error};
-use crate::engine::inroot;
+use crate::engine::{inroot, tree_walk};
 use crate::error::{EngineError, Result};
-
-/// Directory levels walked at most: each holds a descriptor, and a container could nest
-/// directories far deeper than any path a tool can name.
-const MAX_DEPTH: usize = 1024;
 
 /// Writes a tar of `path` to `out` (blocking): the entry is named by the path's last component
 /// (its contents, as `./…`, when the path ends in `/.`); symlinks are stored as links.
@@ -52,13 +46,6 @@ pub fn write_export(root: &Path, out: &mut dyn Write) -> Result<()> {
         .map_err(|e| EngineError::io("export", e))
 }
 
-/// One directory being walked: its handle and the names still to visit (last first).
-struct Level {
-    dir: OwnedFd,
-    names: Vec<OsString>,
-    prefix: PathBuf,
-}
-
 struct Walk<'a> {
     tar: tar::Builder<&'a mut dyn Write>,
     /// Regular files with several links, by (device, inode): later ones become hard links.
@@ -81,36 +68,10 @@ impl<'a> Walk<'a> {
         if include_top {
             self.node(&top, &st, name)?;
         }
-        if !is_dir(&st) {
+        if !tree_walk::is_dir(&st) {
             return Ok(());
         }
-        let mut stack = vec![level(&top, name)?];
-        while let Some(current) = stack.last_mut() {
-            let Some(child) = current.names.pop() else {
-                stack.pop();
-                continue;
-            };
-            let path = current.prefix.join(&child);
-            let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let fd = match openat(current.dir.as_fd(), child.as_os_str(), flags, Mode::empty()) {
-                Ok(fd) => fd,
-                // Removed by the container since the listing: nothing to archive.
-                Err(nix::errno::Errno::ENOENT) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let st = fstat(fd.as_fd())?;
-            self.node(&fd, &st, &path)?;
-            if is_dir(&st) {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(io::Error::other(format!(
-                        "{} is nested more than {MAX_DEPTH} directories deep",
-                        path.display()
-                    )));
-                }
-                stack.push(level(&fd, &path)?);
-            }
-        }
-        Ok(())
+        tree_walk::walk(&top, name, &mut |fd, st, path| self.node(fd, st, path))
     }
 
     /// One entry: its header from `st`, and for a regular file exactly `st_size` bytes.
@@ -171,20 +132,4 @@ impl<'a> Walk<'a> {
         let data = file.take(size).chain(io::repeat(0)).take(size);
         self.tar.append_data(&mut h, name, data)
     }
-}
-
-fn is_dir(st: &FileStat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
-}
-
-/// Opens the directory an `O_PATH` handle names and lists it, sorted so the walk is stable.
-fn level(handle: &OwnedFd, prefix: &Path) -> io::Result<Level> {
-    let dir = inroot::reopen_dir(handle)?;
-    let mut names = inroot::list_dir(&dir)?;
-    names.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(Level {
-        dir,
-        names,
-        prefix: prefix.to_path_buf(),
-    })
 }

@@ -120,11 +120,18 @@ impl Unpacker {
         {
             return Ok(());
         }
+        // Owners are read only when kept (the docker CLI may leave them blank otherwise); a
+        // blank or garbled time is the epoch, as tar's own unpacker takes it.
+        let (uid, gid) = if self.keep_owners {
+            (id32(header.uid()?)?, id32(header.gid()?)?)
+        } else {
+            (0, 0)
+        };
         let meta = Meta {
             mode: header.mode()? & 0o7777,
-            uid: id32(header.uid()?)?,
-            gid: id32(header.gid()?)?,
-            mtime: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
+            uid,
+            gid,
+            mtime: i64::try_from(header.mtime().unwrap_or(0)).unwrap_or(i64::MAX),
         };
         let rel = clean_entry_path(name)?;
         let Some(leaf) = rel.file_name().map(|f| f.to_os_string()) else {
