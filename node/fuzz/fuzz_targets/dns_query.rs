@@ -1,0 +1,4 @@
+//! libFuzzer target: `berth_node::fuzz::dns_query` must return on any input without panicking.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| berth_node::fuzz::dns_query(data));
