@@ -61,6 +61,9 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
             cap_bounding: crate::engine::container::caps::host_bounding(
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
+            kernel: crate::engine::container::security::kernel_version(
+                &std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
+            ),
         },
         warnings,
     )

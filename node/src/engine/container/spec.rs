@@ -54,6 +54,8 @@ pub struct HostFacts {
     pub seccomp: bool,
     /// The capability bounding set berthd runs with; containers get no capability outside it.
     pub cap_bounding: u64,
+    /// The kernel's version and major revision, for seccomp rules with a minimum kernel.
+    pub kernel: (u32, u32),
 }
 
 impl Default for HostFacts {
@@ -62,6 +64,7 @@ impl Default for HostFacts {
             swap_accounting: false,
             seccomp: false,
             cap_bounding: u64::MAX,
+            kernel: (0, 0),
         }
     }
 }
@@ -115,7 +118,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "resources": resources(rec, host),
             "maskedPaths": if privileged { &[][..] } else { &MASKED_PATHS[..] },
             "readonlyPaths": if privileged { &[][..] } else { &READONLY_PATHS[..] },
-            "seccomp": if host.seccomp && !privileged { super::seccomp::profile() } else { Value::Null },
+            "seccomp": super::security::seccomp_section(rec, &caps, host),
         },
     });
     if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
