@@ -47,6 +47,7 @@ pub fn bind(hosts: &[String]) -> anyhow::Result<Vec<Listener>> {
 
 /// What this host supports, and the warnings about what it does not.
 pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
+    use crate::engine::container::security;
     let swap = cgroups.iter().any(|r| {
         r.join("memory.memsw.limit_in_bytes").exists() || r.join("cgroup.controllers").exists()
     });
@@ -61,9 +62,11 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
             cap_bounding: crate::engine::container::caps::host_bounding(
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
-            kernel: crate::engine::container::security::kernel_version(
+            kernel: security::kernel_version(
                 &std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
             ),
+            apparmor: security::host_has_apparmor(Path::new("/sys")),
+            selinux: security::host_has_selinux(Path::new("/sys")),
         },
         warnings,
     )

@@ -1,5 +1,7 @@
-//! Seccomp against a real berthd: Docker's default allow-list refuses namespace creation and
-//! still lets the usual things run. One test needs no daemon: it loads berth's rendered default
+//! Seccomp and `--security-opt` against a real berthd: Docker's default allow-list refuses
+//! namespace creation that `seccomp=unconfined` allows, a custom profile binds the init and its
+//! execs, setuid binaries work unless `no-new-privileges`, what the host cannot do gets a 400,
+//! and inspect echoes the options. One test needs no daemon: it loads berth's rendered default
 //! profile through libcontainer in a child process and probes the argument filters.
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +12,7 @@
 
 mod common;
 
-use common::TestDaemon;
+use common::{demux, TestDaemon};
 use serde_json::{json, Value};
 
 fn daemon(name: &str) -> TestDaemon {
@@ -32,22 +34,59 @@ fn run(d: &TestDaemon, name: &str, security_opt: Value, cmd: &[&str]) -> (String
     (d.logs(&id), r.json()["StatusCode"].as_i64().unwrap())
 }
 
+/// Starts a container that sleeps, with `security_opt`; returns its id.
+fn sleeper(d: &TestDaemon, name: &str, security_opt: Value) -> String {
+    let id = d.create(
+        &format!("{}-{name}", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"SecurityOpt": security_opt}}),
+    );
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start {name}: {}", r.text());
+    id
+}
+
+/// Runs an exec to its end as `user`; returns its output (both streams) and exit code.
+fn exec(d: &TestDaemon, id: &str, user: &str, cmd: &[&str]) -> (String, i64) {
+    let body = json!({"Cmd": cmd, "User": user, "AttachStdout": true, "AttachStderr": true});
+    let r = d.req("POST", &format!("/containers/{id}/exec"), &body.to_string());
+    assert_eq!(r.status, 201, "exec create: {}", r.text());
+    let exec = r.json()["Id"].as_str().unwrap().to_string();
+    let r = d.req(
+        "POST",
+        &format!("/exec/{exec}/start"),
+        r#"{"Detach":false}"#,
+    );
+    assert_eq!(r.status, 200, "exec start: {}", r.text());
+    let info = d.req("GET", &format!("/exec/{exec}/json"), "").json();
+    (
+        String::from_utf8_lossy(&demux(&r.body)).into_owned(),
+        info["ExitCode"].as_i64().unwrap(),
+    )
+}
+
 #[test]
-fn the_default_profile_refuses_new_namespaces_and_lets_the_usual_things_run() {
+fn the_default_profile_refuses_new_namespaces_and_unconfined_allows_them() {
     require_root!();
     let d = daemon("sdefault");
-    let (out, code) = run(
-        &d,
-        "def",
-        json!([]),
-        &["grep", "^Seccomp:", "/proc/self/status"],
+    let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+    let (out, code) = run(&d, "def", json!([]), &["sh", "-c", status]);
+    assert_eq!(
+        (out.as_str(), code),
+        ("NoNewPrivs:\t0\nSeccomp:\t2\n", 0),
+        "filtered, and no_new_privs off as in Docker"
     );
-    assert_eq!((out.as_str(), code), ("Seccomp:\t2\n", 0));
     let (out, code) = run(&d, "ns", json!([]), &["unshare", "-U", "true"]);
     assert!(
         code != 0 && out.contains("Operation not permitted"),
         "{code}: {out}"
     );
+    let (out, code) = run(
+        &d,
+        "unconf",
+        json!(["seccomp=unconfined"]),
+        &["sh", "-c", &format!("unshare -U true && {status}")],
+    );
+    assert_eq!((out.as_str(), code), ("NoNewPrivs:\t0\nSeccomp:\t0\n", 0));
     // The usual things still work under the allow-list: fork, pipes, files, signals, timers.
     let (out, code) = run(
         &d,
@@ -61,6 +100,157 @@ fn the_default_profile_refuses_new_namespaces_and_lets_the_usual_things_run() {
         ],
     );
     assert_eq!((out.as_str(), code), ("hi\n", 0));
+    d.remove_all();
+}
+
+#[test]
+fn a_custom_profile_binds_the_init_and_its_execs() {
+    require_root!();
+    let d = daemon("scustom");
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    });
+    let opt = json!([format!("seccomp={profile}")]);
+    let (out, code) = run(&d, "mk", opt.clone(), &["mkdir", "/x"]);
+    assert!(
+        code != 0 && out.contains("Operation not permitted"),
+        "{code}: {out}"
+    );
+    let id = sleeper(&d, "mkexec", opt);
+    let (out, code) = exec(&d, &id, "", &["mkdir", "/y"]);
+    assert!(
+        code != 0 && out.contains("Operation not permitted"),
+        "the exec is bound too: {code}: {out}"
+    );
+    let (out, code) = exec(&d, &id, "65534", &["touch", "/tmp/ok"]);
+    assert_eq!((out.as_str(), code), ("", 0), "other calls are allowed");
+    d.remove_all();
+}
+
+#[test]
+fn setuid_binaries_gain_root_unless_no_new_privileges() {
+    require_root!();
+    let d = daemon("snnp");
+    // busybox keeps a setuid root euid for `ping`, which needs it for its raw socket.
+    let prepare = "cp /bin/busybox /tmp/busybox && chmod 4755 /tmp/busybox";
+    let ping = ["/tmp/busybox", "ping", "-c", "1", "127.0.0.1"];
+    let plain = sleeper(&d, "plain", json!([]));
+    assert_eq!(exec(&d, &plain, "", &["sh", "-c", prepare]).1, 0);
+    let (out, code) = exec(&d, &plain, "65534", &ping);
+    assert_eq!(code, 0, "setuid ping works, as in Docker: {out}");
+    // The exec was lent CAP_SYS_ADMIN to load its filter without no_new_privs: none is left.
+    let caps = |pid: &str| {
+        exec(
+            &d,
+            &plain,
+            "",
+            &["grep", "^Cap", &format!("/proc/{pid}/status")],
+        )
+    };
+    assert_eq!(caps("self"), caps("1"));
+    for opt in ["no-new-privileges", "no-new-privileges:true"] {
+        let nnp = sleeper(&d, &opt.replace(':', "-"), json!([opt]));
+        assert_eq!(exec(&d, &nnp, "", &["sh", "-c", prepare]).1, 0);
+        let (out, code) = exec(&d, &nnp, "65534", &ping);
+        assert!(
+            code != 0 && out.contains("are you root"),
+            "{opt}: {code}: {out}"
+        );
+    }
+    // The init, too: root drops to nobody with su, then runs the setuid ping.
+    let script = format!(
+        "{prepare} && su -s /bin/sh nobody -c '{}' >/dev/null 2>&1; echo $?",
+        ping.join(" ")
+    );
+    assert_eq!(run(&d, "init", json!([]), &["sh", "-c", &script]).0, "0\n");
+    assert_eq!(
+        run(
+            &d,
+            "initnnp",
+            json!(["no-new-privileges=true"]),
+            &["sh", "-c", &script]
+        )
+        .0,
+        "1\n"
+    );
+    d.remove_all();
+}
+
+#[test]
+fn what_the_host_cannot_do_or_docker_does_not_know_is_a_400() {
+    require_root!();
+    let d = daemon("sbad");
+    for (opt, wanted) in [
+        (
+            "apparmor=my-profile",
+            "AppArmor is not enabled on this host",
+        ),
+        ("label=type:svirt_t", "SELinux is not enabled on this host"),
+        ("foo=bar", r#"invalid --security-opt 2: "foo=bar""#),
+        (
+            "seccomp=/etc/profile.json",
+            "Decoding seccomp profile failed",
+        ),
+    ] {
+        let body = json!({"Image": "busybox", "HostConfig": {"SecurityOpt": [opt]}});
+        let r = d.req(
+            "POST",
+            &format!("/containers/create?name={}-bad", d.prefix),
+            &body.to_string(),
+        );
+        assert_eq!(r.status, 400, "{opt}: {}", r.text());
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(wanted),
+            "{opt}: {}",
+            r.text()
+        );
+    }
+    d.remove_all();
+}
+
+#[test]
+fn inspect_echoes_security_opt_and_system_paths_unconfined_unmasks_proc() {
+    require_root!();
+    let d = daemon("secho");
+    let opts = json!([
+        "no-new-privileges",
+        "seccomp=unconfined",
+        "systempaths=unconfined",
+        "label=disable"
+    ]);
+    let masked = "grep -c ' /proc/interrupts ' /proc/self/mountinfo";
+    let id = d.create(
+        &format!("{}-echo", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", masked], "HostConfig": {"SecurityOpt": opts}}),
+    );
+    let host = &d.inspect(&id)["HostConfig"];
+    assert_eq!(host["SecurityOpt"], opts);
+    assert_eq!(
+        (&host["MaskedPaths"], &host["ReadonlyPaths"]),
+        (&json!([]), &json!([]))
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/wait"), "").status,
+        200
+    );
+    assert_eq!(d.logs(&id), "0\n", "nothing masked");
+    let (out, _) = run(&d, "masked", json!([]), &["sh", "-c", masked]);
+    assert_eq!(out, "1\n", "masked by default");
+    let plain = d.create(&format!("{}-plain", d.prefix), json!({"Image": "busybox"}));
+    let host = &d.inspect(&plain)["HostConfig"];
+    assert_eq!(host["SecurityOpt"], Value::Null, "as Docker shows none");
+    assert!(
+        host["MaskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/interrupts")),
+        "{host}"
+    );
     d.remove_all();
 }
 

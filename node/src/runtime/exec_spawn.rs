@@ -39,10 +39,17 @@ pub fn spawn(
             ))
         }
     }
+    let restore_caps = match &seccomp {
+        Some(_) => super::exec_seccomp::lend_capabilities(process)?,
+        None => None,
+    };
     // As for the init: the exec starts with SIGPIPE at its default, not inherited as ignored.
     super::monitor::set_sigpipe(SigHandler::SigDfl);
     let built = builder
-        .with_executor(super::terminal_size::SizedTerminal { seccomp })
+        .with_executor(super::terminal_size::SizedTerminal {
+            seccomp,
+            restore_caps,
+        })
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)

@@ -9,6 +9,7 @@ pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;
 pub mod event_loop;
+pub mod exec_seccomp;
 pub mod exec_spawn;
 pub mod files;
 pub mod freezer;

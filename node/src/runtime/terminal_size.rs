@@ -1,9 +1,10 @@
 //! The executor the monitor gives libcontainer: it runs in the container's process just before
 //! the exec. libcontainer ignores the OCI `consoleSize` (runc applies it), so this sets the
 //! terminal size from the spec; and libcontainer's tenant builder drops the container's seccomp
-//! profile for execs, so this loads it for them — an exec is as confined as the init.
+//! profile for execs, so this loads it for them (`exec_seccomp`) — an exec is as confined as the
+//! init.
 
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
+use libcontainer::oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, Spec};
 use libcontainer::workload::{
     default::get_executor, Executor, ExecutorError, ExecutorValidationError,
 };
@@ -13,6 +14,8 @@ use libcontainer::workload::{
 pub struct SizedTerminal {
     /// Loaded before the exec; `None` for the init, whose profile libcontainer applies itself.
     pub seccomp: Option<LinuxSeccomp>,
+    /// The exec's own capabilities when it was lent more to load the filter (see `exec_seccomp`).
+    pub restore_caps: Option<LinuxCapabilities>,
 }
 
 impl Executor for SizedTerminal {
@@ -26,8 +29,8 @@ impl Executor for SizedTerminal {
             let _ = super::control::set_window_size(0, rows, cols);
         }
         if let Some(profile) = &self.seccomp {
-            libcontainer::seccomp::initialize_seccomp(profile)
-                .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
+            super::exec_seccomp::load(profile, self.restore_caps.as_ref())
+                .map_err(ExecutorError::Other)?;
         }
         get_executor().exec(spec)
     }

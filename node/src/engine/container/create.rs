@@ -25,6 +25,7 @@ impl Engine {
         mut req: CreateContainer,
     ) -> Result<(String, Vec<String>)> {
         validate_limits(&req)?;
+        super::security::check(&req.host.security, self.host)?;
         self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
@@ -60,6 +61,11 @@ impl Engine {
                 )
             })
             .collect();
+        // Recorded as Docker does, so inspect shows the paths the container gets.
+        if !req.host.privileged {
+            req.host.masked_paths = Some(super::spec::masked_paths(&req.host));
+            req.host.readonly_paths = Some(super::spec::readonly_paths(&req.host));
+        }
         let rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),

@@ -27,4 +27,5 @@ pub mod wait;
 
 pub use types::{
     ContainerConfig, ContainerRecord, ContainerState, ContainerStatus, HostSettings, RestartPolicy,
+    SeccompChoice, SecurityOptions,
 };

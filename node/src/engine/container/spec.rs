@@ -56,6 +56,10 @@ pub struct HostFacts {
     pub cap_bounding: u64,
     /// The kernel's version and major revision, for seccomp rules with a minimum kernel.
     pub kernel: (u32, u32),
+    /// AppArmor is enabled: `apparmor=<profile>` can be applied.
+    pub apparmor: bool,
+    /// SELinux is enabled.
+    pub selinux: bool,
 }
 
 impl Default for HostFacts {
@@ -65,14 +69,38 @@ impl Default for HostFacts {
             seccomp: false,
             cap_bounding: u64::MAX,
             kernel: (0, 0),
+            apparmor: false,
+            selinux: false,
         }
+    }
+}
+
+/// Docker's masked paths for a container: the default list unless the client sent its own
+/// (`systempaths=unconfined` sends none); none for a privileged container.
+pub fn masked_paths(h: &super::types::HostSettings) -> Vec<String> {
+    paths_or_default(h.masked_paths.as_ref(), &MASKED_PATHS, h.privileged)
+}
+
+/// Docker's read-only paths, chosen as `masked_paths` are.
+pub fn readonly_paths(h: &super::types::HostSettings) -> Vec<String> {
+    paths_or_default(h.readonly_paths.as_ref(), &READONLY_PATHS, h.privileged)
+}
+
+fn paths_or_default(
+    given: Option<&Vec<String>>,
+    default: &[&str],
+    privileged: bool,
+) -> Vec<String> {
+    match given {
+        Some(paths) => paths.clone(),
+        None if privileged => Vec::new(),
+        None => default.iter().map(|p| p.to_string()).collect(),
     }
 }
 
 /// The runtime spec for `rec`.
 pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
     let caps: Vec<String> = capabilities(rec, host);
-    let privileged = rec.host.privileged;
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -107,7 +135,6 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": true,
         },
         "root": {"path": paths.rootfs, "readonly": rec.host.read_only},
         "hostname": rec.config.hostname,
@@ -116,11 +143,20 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
             "resources": resources(rec, host),
-            "maskedPaths": if privileged { &[][..] } else { &MASKED_PATHS[..] },
-            "readonlyPaths": if privileged { &[][..] } else { &READONLY_PATHS[..] },
+            "maskedPaths": masked_paths(&rec.host),
+            "readonlyPaths": readonly_paths(&rec.host),
             "seccomp": super::security::seccomp_section(rec, &caps, host),
         },
     });
+    let security = &rec.host.security;
+    // Absent rather than false: libcontainer loads the filter before it drops capabilities only
+    // when the field is absent, and a process without CAP_SYS_ADMIN or no_new_privs cannot.
+    if security.no_new_privileges {
+        spec["process"]["noNewPrivileges"] = json!(true);
+    }
+    if let Some(profile) = super::security::apparmor_profile(security, host) {
+        spec["process"]["apparmorProfile"] = json!(profile);
+    }
     if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
         spec["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
@@ -384,6 +420,39 @@ mod tests {
             .find(|m| m.destination() == &PathBuf::from("/sbin/docker-init"))
             .unwrap();
         assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
+    }
+
+    #[test]
+    fn no_new_privileges_is_off_unless_asked_and_system_paths_can_be_unmasked() {
+        let mut rec = record();
+        let host = HostFacts {
+            seccomp: true,
+            ..HostFacts::default()
+        };
+        let s = spec_for(&rec, host);
+        let process = s.process().as_ref().unwrap();
+        assert_eq!(
+            process.no_new_privileges(),
+            None,
+            "absent, so libcontainer loads the filter before dropping capabilities"
+        );
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.seccomp().is_some());
+        assert_eq!(
+            linux.masked_paths().as_ref().unwrap().len(),
+            MASKED_PATHS.len()
+        );
+        rec.host.security.no_new_privileges = true;
+        rec.host.masked_paths = Some(Vec::new());
+        rec.host.readonly_paths = Some(Vec::new());
+        let s = spec_for(&rec, host);
+        assert_eq!(
+            s.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
+        let linux = s.linux().as_ref().unwrap();
+        assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
+        assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
     }
 
     #[test]
