@@ -2,7 +2,7 @@
 //! namespace creation that `seccomp=unconfined` allows, a custom profile binds the init and its
 //! execs, setuid binaries work unless `no-new-privileges`, what the host cannot do gets a 400,
 //! and inspect echoes the options. One test needs no daemon: it loads berth's rendered default
-//! profile through libcontainer in a child process and probes the argument filters.
+//! profile as the monitor does, in a child process, and probes the argument filters.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -74,6 +74,13 @@ fn the_default_profile_refuses_new_namespaces_and_unconfined_allows_them() {
         (out.as_str(), code),
         ("NoNewPrivs:\t0\nSeccomp:\t2\n", 0),
         "filtered, and no_new_privs off as in Docker"
+    );
+    // The init was lent CAP_SYS_ADMIN to load its filter: Docker's default set is all it keeps.
+    let caps = "grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status";
+    let (out, _) = run(&d, "caps", json!([]), &["sh", "-c", caps]);
+    assert_eq!(
+        out,
+        "CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n"
     );
     let (out, code) = run(&d, "ns", json!([]), &["unshare", "-U", "true"]);
     assert!(
@@ -277,8 +284,8 @@ fn the_default_filter_checks_arguments_in_the_kernel() {
     );
 }
 
-/// Loads berth's default profile for Docker's default capabilities (as libcontainer loads it
-/// for a container), then tries calls whose arguments the filter checks. Does nothing unless
+/// Loads berth's default profile for Docker's default capabilities, compiled and loaded as the
+/// monitor does for a container, then tries calls whose arguments the filter checks. Does nothing unless
 /// started by `the_default_filter_checks_arguments_in_the_kernel`: the filter stays for good.
 #[test]
 fn seccomp_probe_child() {
@@ -296,11 +303,13 @@ fn seccomp_probe_child() {
     let section = seccomp::render(&seccomp::default_profile::profile(), &target).unwrap();
     let profile: libcontainer::oci_spec::runtime::LinuxSeccomp =
         serde_json::from_value(section).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let filter = berth_node::runtime::seccomp_bpf::cached(&profile, cache.path()).unwrap();
     // SAFETY: prctl with integer arguments only; sets no_new_privs so that an unprivileged test
     // run may load a filter.
     let nnp = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     assert_eq!(nnp, 0);
-    libcontainer::seccomp::initialize_seccomp(&profile).unwrap();
+    berth_node::runtime::seccomp_bpf::load(&filter).unwrap();
     let mut failures = Vec::new();
     let mut expect = |what: &str, got: Result<i64, i32>, wanted: Result<(), i32>| {
         let ok = match wanted {

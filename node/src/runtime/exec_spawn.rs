@@ -16,7 +16,7 @@ use nix::sys::signal::SigHandler;
 pub fn spawn(
     runtime_root: &Path,
     id: &str,
-    seccomp: Option<libcontainer::oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<super::seccomp_bpf::Filter>,
     process: &Path,
     console_socket: Option<&Path>,
     fds: Vec<OwnedFd>,
@@ -40,7 +40,7 @@ pub fn spawn(
         }
     }
     let restore_caps = match &seccomp {
-        Some(_) => super::exec_seccomp::lend_capabilities(process)?,
+        Some(_) => super::seccomp_load::lend_for_exec(process)?,
         None => None,
     };
     // As for the init: the exec starts with SIGPIPE at its default, not inherited as ignored.

@@ -149,8 +149,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         },
     });
     let security = &rec.host.security;
-    // Absent rather than false: libcontainer loads the filter before it drops capabilities only
-    // when the field is absent, and a process without CAP_SYS_ADMIN or no_new_privs cannot.
+    // Written only when set, as Docker writes it.
     if security.no_new_privileges {
         spec["process"]["noNewPrivileges"] = json!(true);
     }
@@ -431,11 +430,7 @@ mod tests {
         };
         let s = spec_for(&rec, host);
         let process = s.process().as_ref().unwrap();
-        assert_eq!(
-            process.no_new_privileges(),
-            None,
-            "absent, so libcontainer loads the filter before dropping capabilities"
-        );
+        assert_eq!(process.no_new_privileges(), None, "off, as in Docker");
         let linux = s.linux().as_ref().unwrap();
         assert!(linux.seccomp().is_some());
         assert_eq!(

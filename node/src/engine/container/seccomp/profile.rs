@@ -124,6 +124,11 @@ fn validate(p: &Profile) -> Result<(), String> {
     if p.default_action.is_none() && !p.syscalls.is_empty() {
         return Err("seccomp profile: syscall rules need a defaultAction".into());
     }
+    if p.flags
+        .contains(&LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv)
+    {
+        return Err("seccomp profile: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs seccomp notify, which berth does not support".into());
+    }
     let notify = LinuxSeccompAction::ScmpActNotify;
     if p.default_action == Some(notify) {
         return Err("seccomp profile: SCMP_ACT_NOTIFY is not supported by berth".into());
@@ -234,6 +239,10 @@ mod tests {
             (
                 r#"{"syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO"}]}"#,
                 "need a defaultAction",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,
+                "needs seccomp notify",
             ),
             (
                 r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO","includes":{"minKernel":"4"}}]}"#,

@@ -1,9 +1,10 @@
 //! Resolves a Docker-format profile for one container, as dockerd does before handing it to the
 //! runtime: keeps the rules whose conditions hold for the container's capabilities and the
-//! host's architecture and kernel, expands the `archMap`, and writes OCI `linux.seccomp` JSON in
-//! the form libcontainer 0.7 reads. Pure: the caller supplies capabilities, arch and kernel.
+//! host's architecture and kernel, expands the `archMap`, and writes OCI `linux.seccomp` JSON
+//! (the monitor compiles it: `runtime::seccomp_bpf`). Pure: the caller supplies capabilities,
+//! arch and kernel.
 
-use oci_spec::runtime::{Arch, LinuxSeccompOperator};
+use oci_spec::runtime::Arch;
 use serde_json::{json, Value};
 
 use super::profile::{Arg, Filter, Profile, Rule};
@@ -147,24 +148,15 @@ fn oci_rule(rule: &Rule) -> Option<Value> {
     Some(out)
 }
 
-/// libcontainer 0.7 gives libseccomp `valueTwo` as the mask of `SCMP_CMP_MASKED_EQ` and `value`
-/// as the datum, the reverse of the OCI spec and runc. libseccomp masks the datum too, so
-/// Docker's clone rule as written would become `(flags & 0) == 0` and allow every clone,
-/// namespace flags included: the two are swapped here so the rule means what it says.
 fn oci_arg(arg: &Arg) -> Value {
-    let (value, value_two) = if arg.op == LinuxSeccompOperator::ScmpCmpMaskedEq {
-        (arg.value_two, arg.value)
-    } else {
-        (arg.value, arg.value_two)
-    };
-    json!({"index": arg.index, "value": value, "valueTwo": value_two, "op": arg.op})
+    json!({"index": arg.index, "value": arg.value, "valueTwo": arg.value_two, "op": arg.op})
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{default_profile, profile};
     use super::*;
-    use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
+    use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
 
     fn caps(list: &[&str]) -> Vec<String> {
         list.iter().map(|c| c.to_string()).collect()
@@ -267,10 +259,10 @@ mod tests {
         assert_eq!(clone.len(), 1);
         let arg = clone[0].args().as_ref().unwrap()[0];
         assert_eq!(arg.op(), LinuxSeccompOperator::ScmpCmpMaskedEq);
-        // Written for libcontainer: mask in valueTwo, the wanted value (none of the flags) in value.
+        // OCI's meaning: the mask in value, what the masked flags must equal (none) in valueTwo.
         assert_eq!(
             (arg.index(), arg.value(), arg.value_two()),
-            (0, 0, Some(default_profile::CLONE_NAMESPACES))
+            (0, default_profile::CLONE_NAMESPACES, Some(0))
         );
         let clone3 = rules_for(&s, "clone3");
         assert_eq!(
