@@ -16,6 +16,7 @@ use crate::runtime::launch::Launcher;
 
 /// What this host supports, and the warnings about what it does not.
 pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
+    use crate::engine::container::security;
     let swap = cgroups.iter().any(|r| {
         r.join("memory.memsw.limit_in_bytes").exists() || r.join("cgroup.controllers").exists()
     });
@@ -31,6 +32,11 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
             default_pids_limit: 0,
+            kernel: security::kernel_version(
+                &std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
+            ),
+            apparmor: security::host_has_apparmor(Path::new("/sys")),
+            selinux: security::host_has_selinux(Path::new("/sys")),
         },
         warnings,
     )

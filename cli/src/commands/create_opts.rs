@@ -113,6 +113,9 @@ pub struct ContainerOpts {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop", value_name = "list")]
     pub cap_drop: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
@@ -237,6 +240,7 @@ impl ContainerOpts {
             )])),
         });
         let stdin_attached = attached && self.interactive;
+        let (security_opt, unconfined_paths) = security_opts(&self.security_opt)?;
         let host_config = HostConfig {
             memory: self.memory,
             memory_swap: self.memory_swap,
@@ -255,6 +259,9 @@ impl ContainerOpts {
             privileged: self.privileged.then_some(true),
             cap_add: non_empty(self.cap_add.clone()),
             cap_drop: non_empty(self.cap_drop.clone()),
+            security_opt: non_empty(security_opt),
+            masked_paths: unconfined_paths.then(Vec::new),
+            readonly_paths: unconfined_paths.then(Vec::new),
             shm_size: self.shm_size,
             ..Default::default()
         };
@@ -318,6 +325,36 @@ impl ContainerOpts {
     }
 }
 
+/// `--security-opt` as the docker CLI sends it: `seccomp=<file>` becomes the file's JSON, and
+/// `systempaths=unconfined` becomes empty masked and read-only path lists (the `bool`).
+fn security_opts(opts: &[String]) -> Result<(Vec<String>, bool)> {
+    let mut out = Vec::new();
+    let mut unconfined_paths = false;
+    for opt in opts {
+        if opt == "systempaths=unconfined" {
+            unconfined_paths = true;
+            continue;
+        }
+        let (key, value) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .unwrap_or((opt.as_str(), ""));
+        if value.is_empty() && key != "no-new-privileges" {
+            bail!("invalid --security-opt: {opt:?}");
+        }
+        if key == "seccomp" && value != "builtin" && value != "unconfined" {
+            let text = std::fs::read_to_string(value)
+                .with_context(|| format!("opening seccomp profile ({value}) failed"))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("compacting json for seccomp profile ({value}) failed"))?;
+            out.push(format!("seccomp={json}"));
+        } else {
+            out.push(opt.clone());
+        }
+    }
+    Ok((out, unconfined_paths))
+}
+
 fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
@@ -325,4 +362,35 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
 /// Docker names an endpoint in the create body only for user-defined networks.
 fn is_user_network(mode: &str) -> bool {
     !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_opts_send_profile_files_as_json_and_unconfine_system_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.json");
+        std::fs::write(&file, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let opts = vec![
+            format!("seccomp={}", file.display()),
+            "no-new-privileges".to_string(),
+            "seccomp=unconfined".to_string(),
+            "systempaths=unconfined".to_string(),
+        ];
+        let (sent, unconfined) = security_opts(&opts).unwrap();
+        assert_eq!(
+            sent,
+            vec![
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "no-new-privileges",
+                "seccomp=unconfined"
+            ]
+        );
+        assert!(unconfined);
+        let err = security_opts(&["apparmor".to_string()]).unwrap_err();
+        assert_eq!(err.to_string(), r#"invalid --security-opt: "apparmor""#);
+        assert!(security_opts(&["seccomp=/no/such.json".to_string()]).is_err());
+    }
 }

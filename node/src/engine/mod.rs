@@ -76,6 +76,11 @@ impl Paths {
     pub fn runtime_root(&self) -> PathBuf {
         self.exec_root.join("runtime")
     }
+
+    /// Compiled seccomp filters, shared by the monitors (per boot: the exec root is a tmpfs).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.exec_root.join("seccomp")
+    }
 }
 
 /// The engine behind the API. Cheap to share (`Arc`).

@@ -16,7 +16,7 @@ use nix::sys::signal::SigHandler;
 pub fn spawn(
     runtime_root: &Path,
     id: &str,
-    seccomp: Option<libcontainer::oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<super::seccomp_bpf::Filter>,
     process: &Path,
     console_socket: Option<&Path>,
     fds: Vec<OwnedFd>,
@@ -39,10 +39,17 @@ pub fn spawn(
             ))
         }
     }
+    let restore_caps = match &seccomp {
+        Some(_) => super::seccomp_load::lend_for_exec(process)?,
+        None => None,
+    };
     // As for the init: the exec starts with SIGPIPE at its default, not inherited as ignored.
     super::monitor::set_sigpipe(SigHandler::SigDfl);
     let built = builder
-        .with_executor(super::terminal_size::SizedTerminal { seccomp })
+        .with_executor(super::terminal_size::SizedTerminal {
+            seccomp,
+            restore_caps,
+        })
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)

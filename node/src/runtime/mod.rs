@@ -18,6 +18,8 @@ pub mod loopback;
 pub mod monitor;
 pub mod mount_ns;
 pub mod pidfd;
+pub mod seccomp_bpf;
+pub mod seccomp_load;
 pub mod terminal_size;
 pub mod trim;
 
@@ -72,6 +74,9 @@ pub struct MonitorConfig {
     /// them (`runtime::mount_ns`).
     #[serde(default)]
     pub berth_dirs: Vec<PathBuf>,
+    /// Where compiled seccomp filters are kept for other monitors (`runtime::seccomp_bpf`).
+    #[serde(default)]
+    pub seccomp_cache: PathBuf,
 }
 
 /// The pids a started monitor records, so a restarted daemon can find the container again.

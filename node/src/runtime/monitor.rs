@@ -94,6 +94,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     } else {
         Stdio::pipes(cfg)?
     };
+    let seccomp = super::seccomp_load::prepare_init(&cfg.bundle, &cfg.seccomp_cache)?;
     // Rust ignores SIGPIPE and an ignored signal survives exec: let the container's processes
     // start with the default, as they would under Docker, and ignore it again ourselves after.
     set_sigpipe(SigHandler::SigDfl);
@@ -109,7 +110,10 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         None => builder,
     };
     let built = builder
-        .with_executor(super::terminal_size::SizedTerminal::default())
+        .with_executor(super::terminal_size::SizedTerminal {
+            seccomp: seccomp.as_ref().map(|p| p.filter.clone()),
+            restore_caps: seccomp.as_ref().and_then(|p| p.restore_caps.clone()),
+        })
         .as_init(&cfg.bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -137,7 +141,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         control,
         runtime_root: cfg.runtime_root.clone(),
         id: cfg.id.clone(),
-        seccomp: super::terminal_size::bundle_seccomp(&cfg.bundle),
+        seccomp: seccomp.map(|p| p.filter),
     };
     Ok((pids, parts))
 }

@@ -1,18 +1,20 @@
 //! The executor the monitor gives libcontainer: it runs in the container's process just before
 //! the exec. libcontainer ignores the OCI `consoleSize` (runc applies it), so this sets the
-//! terminal size from the spec; and libcontainer's tenant builder drops the container's seccomp
-//! profile for execs, so this loads it for them — an exec is as confined as the init.
+//! terminal size from the spec; and it loads the container's seccomp filter, for the init and
+//! every exec alike (`seccomp_load`), as late as possible.
 
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
+use libcontainer::oci_spec::runtime::{LinuxCapabilities, Spec};
 use libcontainer::workload::{
     default::get_executor, Executor, ExecutorError, ExecutorValidationError,
 };
 
-/// The default executor, plus the terminal size and (for execs) the container's seccomp profile.
+/// The default executor, plus the terminal size and the container's seccomp filter.
 #[derive(Clone, Debug, Default)]
 pub struct SizedTerminal {
-    /// Loaded before the exec; `None` for the init, whose profile libcontainer applies itself.
-    pub seccomp: Option<LinuxSeccomp>,
+    /// Loaded just before the exec; `None`: no filter.
+    pub seccomp: Option<super::seccomp_bpf::Filter>,
+    /// The process's own capabilities when it was lent more to load the filter.
+    pub restore_caps: Option<LinuxCapabilities>,
 }
 
 impl Executor for SizedTerminal {
@@ -25,9 +27,9 @@ impl Executor for SizedTerminal {
             // stdin is the terminal's slave here; a failure leaves the default size.
             let _ = super::control::set_window_size(0, rows, cols);
         }
-        if let Some(profile) = &self.seccomp {
-            libcontainer::seccomp::initialize_seccomp(profile)
-                .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
+        if let Some(filter) = &self.seccomp {
+            super::seccomp_load::load(filter, self.restore_caps.as_ref())
+                .map_err(ExecutorError::Other)?;
         }
         get_executor().exec(spec)
     }
@@ -35,10 +37,4 @@ impl Executor for SizedTerminal {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         get_executor().validate(spec)
     }
-}
-
-/// The seccomp profile in a bundle's `config.json`, if it has one.
-pub fn bundle_seccomp(bundle: &std::path::Path) -> Option<LinuxSeccomp> {
-    let spec = Spec::load(bundle.join("config.json")).ok()?;
-    spec.linux().as_ref()?.seccomp().clone()
 }

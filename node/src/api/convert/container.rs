@@ -93,6 +93,14 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
+    let security_opt = h.security_opt.clone().unwrap_or_default();
+    let parsed = super::security_opt::parse(&security_opt)?;
+    // `systempaths=unconfined` from a client other than the docker CLI, which sends this itself.
+    let (masked_paths, readonly_paths) = if parsed.unconfined_paths {
+        (Some(Vec::new()), Some(Vec::new()))
+    } else {
+        (h.masked_paths.clone(), h.readonly_paths.clone())
+    };
     Ok(HostSettings {
         memory: h.memory.unwrap_or(0),
         memory_swap: h.memory_swap.unwrap_or(0),
@@ -120,6 +128,10 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         // Filled by `create_request` from Binds, Mounts, Tmpfs and Config.Volumes.
         mounts: Vec::new(),
         net,
+        security_opt,
+        security: parsed.security,
+        masked_paths,
+        readonly_paths,
     })
 }
 
@@ -215,6 +227,9 @@ pub fn host_config(h: &HostSettings) -> HostConfig {
         privileged: Some(h.privileged),
         cap_add: Some(h.cap_add.clone()),
         cap_drop: Some(h.cap_drop.clone()),
+        security_opt: (!h.security_opt.is_empty()).then(|| h.security_opt.clone()),
+        masked_paths: h.masked_paths.clone(),
+        readonly_paths: h.readonly_paths.clone(),
         shm_size: Some(if h.shm_size > 0 {
             h.shm_size
         } else {
@@ -439,6 +454,32 @@ mod tests {
         assert_eq!(
             create_request(body, None).unwrap_err().status,
             axum::http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn security_opt_is_parsed_kept_as_given_and_echoed() {
+        let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
+            "Image": "busybox",
+            "HostConfig": {"SecurityOpt": ["no-new-privileges:true", "systempaths=unconfined"]}
+        }))
+        .unwrap();
+        let req = create_request(body, None).unwrap();
+        assert!(req.host.security.no_new_privileges);
+        assert_eq!(req.host.masked_paths, Some(Vec::new()));
+        let echoed = host_config(&req.host);
+        assert_eq!(
+            echoed.security_opt.unwrap(),
+            vec!["no-new-privileges:true", "systempaths=unconfined"]
+        );
+        assert_eq!(echoed.readonly_paths, Some(Vec::new()));
+        let bad: ContainerCreateBody = serde_json::from_value(serde_json::json!({
+            "Image": "busybox", "HostConfig": {"SecurityOpt": ["seccomp"]}
+        }))
+        .unwrap();
+        assert_eq!(
+            create_request(bad, None).unwrap_err().message,
+            r#"invalid --security-opt 1: "seccomp""#
         );
     }
 

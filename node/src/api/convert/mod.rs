@@ -8,5 +8,6 @@ pub mod image;
 pub mod mounts;
 pub mod network;
 pub mod query;
+pub mod security_opt;
 pub mod stats;
 pub mod swarm;

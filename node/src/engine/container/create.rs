@@ -29,6 +29,7 @@ impl Engine {
         if matches!(req.host.pids_limit, None | Some(0)) && self.host.default_pids_limit > 0 {
             req.host.pids_limit = Some(self.host.default_pids_limit);
         }
+        super::security::check(&req.host.security, self.host)?;
         self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
@@ -64,6 +65,11 @@ impl Engine {
                 )
             })
             .collect();
+        // Recorded as Docker does, so inspect shows the paths the container gets.
+        if !req.host.privileged {
+            req.host.masked_paths = Some(super::spec::masked_paths(&req.host));
+            req.host.readonly_paths = Some(super::spec::readonly_paths(&req.host));
+        }
         let rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),

@@ -14,6 +14,7 @@ pub mod remove;
 pub mod rename;
 pub mod restore;
 pub mod seccomp;
+pub mod security;
 pub mod spec;
 pub mod start;
 pub mod stats;
@@ -26,4 +27,5 @@ pub mod wait;
 
 pub use types::{
     ContainerConfig, ContainerRecord, ContainerState, ContainerStatus, HostSettings, RestartPolicy,
+    SeccompChoice, SecurityOptions,
 };

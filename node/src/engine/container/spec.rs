@@ -57,6 +57,12 @@ pub struct HostFacts {
     /// The daemon's pids limit for containers that set none (0: none). Not a fact of the host,
     /// but carried with them to where a container is made.
     pub default_pids_limit: i64,
+    /// The kernel's version and major revision, for seccomp rules with a minimum kernel.
+    pub kernel: (u32, u32),
+    /// AppArmor is enabled: `apparmor=<profile>` can be applied.
+    pub apparmor: bool,
+    /// SELinux is enabled.
+    pub selinux: bool,
 }
 
 impl Default for HostFacts {
@@ -66,14 +72,39 @@ impl Default for HostFacts {
             seccomp: false,
             cap_bounding: u64::MAX,
             default_pids_limit: 0,
+            kernel: (0, 0),
+            apparmor: false,
+            selinux: false,
         }
+    }
+}
+
+/// Docker's masked paths for a container: the default list unless the client sent its own
+/// (`systempaths=unconfined` sends none); none for a privileged container.
+pub fn masked_paths(h: &super::types::HostSettings) -> Vec<String> {
+    paths_or_default(h.masked_paths.as_ref(), &MASKED_PATHS, h.privileged)
+}
+
+/// Docker's read-only paths, chosen as `masked_paths` are.
+pub fn readonly_paths(h: &super::types::HostSettings) -> Vec<String> {
+    paths_or_default(h.readonly_paths.as_ref(), &READONLY_PATHS, h.privileged)
+}
+
+fn paths_or_default(
+    given: Option<&Vec<String>>,
+    default: &[&str],
+    privileged: bool,
+) -> Vec<String> {
+    match given {
+        Some(paths) => paths.clone(),
+        None if privileged => Vec::new(),
+        None => default.iter().map(|p| p.to_string()).collect(),
     }
 }
 
 /// The runtime spec for `rec`.
 pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
     let caps: Vec<String> = capabilities(rec, host);
-    let privileged = rec.host.privileged;
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -113,7 +144,6 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": true,
         },
         "root": {"path": paths.rootfs, "readonly": rec.host.read_only},
         "hostname": rec.config.hostname,
@@ -122,11 +152,19 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
             "resources": resources(rec, host),
-            "maskedPaths": if privileged { &[][..] } else { &MASKED_PATHS[..] },
-            "readonlyPaths": if privileged { &[][..] } else { &READONLY_PATHS[..] },
-            "seccomp": if host.seccomp && !privileged { super::seccomp::profile() } else { Value::Null },
+            "maskedPaths": masked_paths(&rec.host),
+            "readonlyPaths": readonly_paths(&rec.host),
+            "seccomp": super::security::seccomp_section(rec, &caps, host),
         },
     });
+    let security = &rec.host.security;
+    // Written only when set, as Docker writes it.
+    if security.no_new_privileges {
+        spec["process"]["noNewPrivileges"] = json!(true);
+    }
+    if let Some(profile) = super::security::apparmor_profile(security, host) {
+        spec["process"]["apparmorProfile"] = json!(profile);
+    }
     if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
         spec["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
@@ -410,6 +448,35 @@ mod tests {
             .find(|m| m.destination() == &PathBuf::from("/sbin/docker-init"))
             .unwrap();
         assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
+    }
+
+    #[test]
+    fn no_new_privileges_is_off_unless_asked_and_system_paths_can_be_unmasked() {
+        let mut rec = record();
+        let host = HostFacts {
+            seccomp: true,
+            ..HostFacts::default()
+        };
+        let s = spec_for(&rec, host);
+        let process = s.process().as_ref().unwrap();
+        assert_eq!(process.no_new_privileges(), None, "off, as in Docker");
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.seccomp().is_some());
+        assert_eq!(
+            linux.masked_paths().as_ref().unwrap().len(),
+            MASKED_PATHS.len()
+        );
+        rec.host.security.no_new_privileges = true;
+        rec.host.masked_paths = Some(Vec::new());
+        rec.host.readonly_paths = Some(Vec::new());
+        let s = spec_for(&rec, host);
+        assert_eq!(
+            s.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
+        let linux = s.linux().as_ref().unwrap();
+        assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
+        assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Engine {
             stdin_once: rec.config.stdin_once,
             control_socket: self.paths.control_socket(&rec.id),
             berth_dirs: self.paths.berth_dirs(),
+            seccomp_cache: self.paths.seccomp_cache(),
         };
         for stale in [&cfg.exit_path, &cfg.pids_path] {
             let _ = std::fs::remove_file(stale);

@@ -103,6 +103,44 @@ pub struct HostSettings {
     /// Ports, extra hosts, DNS and per-network endpoint settings.
     #[serde(default)]
     pub net: crate::network::NetRequest,
+    /// `HostConfig.SecurityOpt` as the client sent it, echoed by inspect.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    /// What those options ask for.
+    #[serde(default)]
+    pub security: SecurityOptions,
+    /// `HostConfig.MaskedPaths`; `None` is Docker's default list (none when privileged).
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    /// `HostConfig.ReadonlyPaths`; `None` is Docker's default list (none when privileged).
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
+}
+
+/// What `--security-opt` asked for (`security.rs` checks it against the host).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SecurityOptions {
+    pub seccomp: SeccompChoice,
+    /// `no-new-privileges`: setuid binaries and file capabilities grant nothing. Off by default,
+    /// as in Docker, so `sudo` and setuid `ping` work.
+    pub no_new_privileges: bool,
+    /// `apparmor=<profile>`; `None` leaves the host's default.
+    pub apparmor: Option<String>,
+    /// `label=<option>` values (SELinux).
+    pub labels: Vec<String>,
+}
+
+/// The seccomp profile a container runs under (`--privileged` aside).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompChoice {
+    /// Docker's default profile, resolved for the container's capabilities.
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: no filter.
+    Unconfined,
+    /// `seccomp=<json>`: a Docker-format profile, checked at create.
+    Custom(Box<super::seccomp::Profile>),
 }
 
 /// Where a container is in its life.

@@ -57,8 +57,16 @@ pub fn build(
         "env": env,
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": !privileged,
     });
+    // As in Docker, an exec inherits the container's no_new_privileges and AppArmor profile,
+    // `--privileged` or not.
+    let security = &rec.host.security;
+    if security.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
+    if let Some(profile) = crate::engine::container::security::apparmor_profile(security, host) {
+        process["apparmorProfile"] = json!(profile);
+    }
     if let (Some([height, width]), Some(obj)) = (cfg.console_size, process.as_object_mut()) {
         obj.insert(
             "consoleSize".into(),
@@ -110,6 +118,27 @@ mod tests {
             vec!["PATH=/bin", "HOSTNAME=abc", "A=2", "B=3", "HOME=/home/app"]
         );
         assert_eq!(p["cwd"], "/srv");
+    }
+
+    #[test]
+    fn an_exec_inherits_the_containers_no_new_privileges() {
+        let cfg = ExecConfig {
+            cmd: vec!["sh".into()],
+            ..Default::default()
+        };
+        let mut rec = record();
+        let p = build(&rec, &cfg, &ResolvedUser::default(), facts());
+        assert_eq!(
+            p.get("noNewPrivileges"),
+            None,
+            "off by default, as in Docker"
+        );
+        rec.host.security.no_new_privileges = true;
+        let privileged = ExecConfig {
+            privileged: true,
+            ..cfg
+        };
+        let p = build(&rec, &privileged, &ResolvedUser::default(), facts());
         assert_eq!(p["noNewPrivileges"], true);
     }
 
@@ -163,6 +192,5 @@ mod tests {
         let p = build(&record(), &cfg, &ResolvedUser::default(), facts());
         let n = |v: &Value| v["capabilities"]["effective"].as_array().unwrap().len();
         assert!(n(&p) > n(&plain));
-        assert_eq!(p["noNewPrivileges"], false);
     }
 }

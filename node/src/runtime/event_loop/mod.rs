@@ -40,8 +40,8 @@ pub struct Parts {
     /// What exec needs to find the container in libcontainer's state.
     pub runtime_root: PathBuf,
     pub id: String,
-    /// The container's seccomp profile, which execs get too.
-    pub seccomp: Option<libcontainer::oci_spec::runtime::LinuxSeccomp>,
+    /// The container's seccomp filter, which execs get too.
+    pub seccomp: Option<crate::runtime::seccomp_bpf::Filter>,
 }
 
 struct Output {
