@@ -32,6 +32,7 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
             default_pids_limit: 0,
+            nofile_hard: nofile_hard(),
             kernel: security::kernel_version(
                 &std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
             ),
@@ -40,6 +41,23 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
         },
         warnings,
     )
+}
+
+/// berthd's hard `RLIMIT_NOFILE`, at most Docker's 1048576: the most a container can get
+/// without CAP_SYS_RESOURCE.
+fn nofile_hard() -> i64 {
+    const DOCKER_MAX: i64 = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into `limit`, which outlives the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return DOCKER_MAX;
+    }
+    i64::try_from(limit.rlim_max)
+        .unwrap_or(DOCKER_MAX)
+        .min(DOCKER_MAX)
 }
 
 /// Runs the daemon until `shutdown` resolves.

@@ -23,7 +23,10 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let body: ContainerCreateBody = body.parse()?;
+    let raw: serde_json::Value = body.parse()?;
+    super::convert::support::check_create(&raw)?;
+    let body: ContainerCreateBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let req = conv::create_request(body, q.get("name").map(String::from))?;
     let (id, warnings) = engine.create_container(req).await?;
     Ok((

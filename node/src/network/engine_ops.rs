@@ -122,7 +122,8 @@ impl Engine {
         let n = self.network.get(net)?;
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
-        if matches!(rec.host.network_mode.as_str(), "host" | "none") {
+        let mode = rec.host.network_mode.as_str();
+        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             return Err(EngineError::InvalidArgument(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             ));

@@ -76,9 +76,10 @@ pub fn hierarchies(mountinfo: &str) -> Hierarchies {
     h
 }
 
-/// The directories of container `id` in `mounts`.
-pub fn container_dirs(mounts: &[PathBuf], id: &str) -> Vec<PathBuf> {
-    mounts.iter().map(|m| m.join("berth").join(id)).collect()
+/// The directories of a container's cgroup `rel` (`berth/<id>`, or under its cgroup parent;
+/// `ContainerRecord::cgroup_rel`) in `mounts`.
+pub fn container_dirs(mounts: &[PathBuf], rel: &Path) -> Vec<PathBuf> {
+    mounts.iter().map(|m| m.join(rel)).collect()
 }
 
 /// Creates a container's cgroup directories (and the `berth` parents) in the hierarchies it
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(h.memory, vec![PathBuf::from("/sys/fs/cgroup")]);
         assert_eq!(h.joined, vec![PathBuf::from("/sys/fs/cgroup")]);
         assert_eq!(
-            container_dirs(&h.all, "abc"),
+            container_dirs(&h.all, Path::new("berth/abc")),
             vec![PathBuf::from("/sys/fs/cgroup/berth/abc")]
         );
     }

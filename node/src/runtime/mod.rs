@@ -51,6 +51,9 @@ pub struct MonitorConfig {
     /// Every cgroup directory of the container, removed when it ends.
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// `--oom-kill-disable`: set in the memory cgroup (v1) before the container starts.
+    #[serde(default)]
+    pub oom_kill_disable: bool,
     /// The container has a terminal: libcontainer makes it inside the container and sends the
     /// master to `console_socket`; output is the master's, logged as stdout.
     pub tty: bool,

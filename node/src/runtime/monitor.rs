@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
 use libcontainer::container::builder::ContainerBuilder;
@@ -215,12 +215,27 @@ impl Stdio {
     }
 }
 
+/// `--oom-kill-disable` (cgroup v1's `memory.oom_control`), between create and start:
+/// libcontainer 0.7 ignores the spec's `disableOOMKiller` and writes 0 at create.
+fn disable_oom_killer(memory_dirs: &[PathBuf]) -> Result<(), String> {
+    for dir in memory_dirs {
+        let file = dir.join("memory.oom_control");
+        if file.exists() {
+            std::fs::write(&file, "1").map_err(|e| format!("disable the OOM killer: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<MonitorPids, String> {
     let pid = container
         .pid()
         .map(|p| p.as_raw())
         .ok_or("container has no pid")?;
     super::loopback::up_in(pid).map_err(|e| format!("bring up loopback: {e}"))?;
+    if cfg.oom_kill_disable {
+        disable_oom_killer(&cfg.oom_cgroup_dirs)?;
+    }
     container
         .start()
         .map_err(|e| format!("start container: {e}"))?;

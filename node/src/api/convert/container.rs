@@ -33,6 +33,11 @@ pub fn create_request(
         body.volumes.as_deref(),
     )?;
     let mut host = host_settings(host_config)?;
+    if body.network_disabled == Some(true) {
+        host.network_mode = "none".into();
+    }
+    let hostname_set = body.hostname.as_deref().is_some_and(|h| !h.is_empty());
+    super::host_extra::check_container_network(&host.network_mode, hostname_set, &host)?;
     host.net.endpoints = super::network::endpoints(body.networking_config.as_ref())?;
     host.mounts = mounts;
     Ok(CreateContainer {
@@ -60,6 +65,7 @@ pub fn create_request(
                 timeout: h.timeout.unwrap_or(0),
                 start_period: h.start_period.unwrap_or(0),
                 retries: h.retries.unwrap_or(0),
+                start_interval: h.start_interval.unwrap_or(0),
             }),
         host,
     })
@@ -69,6 +75,7 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
     // Whether a named network exists is the engine's check (404 at create).
     let network_mode = h.network_mode.clone().unwrap_or_default();
     let net = super::network::host_net(&h)?;
+    let runtime = super::host_extra::runtime_settings(&h)?;
     let (restart_policy, restart_max) = match h.restart_policy {
         None => (RestartPolicy::No, 0),
         Some(p) => (
@@ -102,6 +109,7 @@ fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
         (h.masked_paths.clone(), h.readonly_paths.clone())
     };
     Ok(HostSettings {
+        runtime,
         memory: h.memory.unwrap_or(0),
         memory_swap: h.memory_swap.unwrap_or(0),
         nano_cpus: h.nano_cpus.unwrap_or(0),
@@ -235,11 +243,7 @@ pub fn host_config(h: &HostSettings) -> HostConfig {
         } else {
             64 * 1024 * 1024
         }),
-        log_config: Some(bollard_stubs::models::HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::new()),
-        }),
-        ..Default::default()
+        ..super::host_extra::echo(h)
     }
 }
 
@@ -392,6 +396,16 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             stop_signal: rec.config.stop_signal.clone(),
             stop_timeout: rec.config.stop_timeout,
             exposed_ports: Some(rec.config.exposed_ports.clone()),
+            healthcheck: rec.config.healthcheck.as_ref().map(|h| {
+                bollard_stubs::models::HealthConfig {
+                    test: Some(h.test.clone()),
+                    interval: Some(h.interval),
+                    timeout: Some(h.timeout),
+                    retries: Some(h.retries),
+                    start_period: Some(h.start_period),
+                    start_interval: Some(h.start_interval),
+                }
+            }),
             ..Default::default()
         }),
         ..Default::default()

@@ -4,10 +4,12 @@
 pub mod container;
 pub mod events;
 pub mod exec;
+pub mod host_extra;
 pub mod image;
 pub mod mounts;
 pub mod network;
 pub mod query;
 pub mod security_opt;
 pub mod stats;
+pub mod support;
 pub mod swarm;

@@ -30,6 +30,7 @@ impl Engine {
             req.host.pids_limit = Some(self.host.default_pids_limit);
         }
         super::security::check(&req.host.security, self.host)?;
+        self.resolve_host_settings(&mut req.host).await?;
         self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
@@ -41,7 +42,8 @@ impl Engine {
         if config.entrypoint.is_empty() && config.cmd.is_empty() {
             return Err(EngineError::InvalidArgument("no command specified".into()));
         }
-        let user = user::resolve_off_worker(config.user.clone(), layers).await?;
+        let group_add = req.host.runtime.group_add.clone();
+        let user = user::resolve_off_worker(config.user.clone(), group_add, layers).await?;
         let name = self.reserve_name(req.name.as_deref(), &id)?;
         let image_volumes: Vec<String> = image.config.config.volumes.keys().cloned().collect();
         let made = match self.prepare_mounts(&mut req.host.mounts, &image_volumes) {
@@ -57,7 +59,7 @@ impl Engine {
             &req.host.cap_drop,
             self.host.cap_bounding,
         );
-        let warnings: Vec<String> = missing
+        let mut warnings: Vec<String> = missing
             .iter()
             .map(|c| {
                 format!(
@@ -65,6 +67,7 @@ impl Engine {
                 )
             })
             .collect();
+        warnings.extend(self.oom_kill_disable_warnings(&mut req.host));
         // Recorded as Docker does, so inspect shows the paths the container gets.
         if !req.host.privileged {
             req.host.masked_paths = Some(super::spec::masked_paths(&req.host));

@@ -37,6 +37,7 @@ pub fn merge(
             timeout: num("Timeout"),
             start_period: num("StartPeriod"),
             retries: num("Retries"),
+            start_interval: num("StartInterval"),
         }
     });
     let merged = match (run, from_image) {
@@ -67,6 +68,11 @@ pub fn merge(
                 img.retries
             } else {
                 r.retries
+            },
+            start_interval: if r.start_interval == 0 {
+                img.start_interval
+            } else {
+                r.start_interval
             },
         }),
     };
@@ -143,7 +149,11 @@ impl Engine {
         })
         .await;
         loop {
-            let interval = duration(cfg.interval, DEFAULT_INTERVAL);
+            let interval = if cfg.start_interval > 0 && started.elapsed() < start_period {
+                duration(cfg.start_interval, DEFAULT_INTERVAL)
+            } else {
+                duration(cfg.interval, DEFAULT_INTERVAL)
+            };
             let ended = changes.wait_for(|c| c.exits > exits || c.removed || !c.running);
             if tokio::time::timeout(interval, ended).await.is_ok() {
                 return; // the container stopped (or went away)

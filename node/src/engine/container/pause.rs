@@ -25,7 +25,7 @@ impl Engine {
                 )))
             }
         }
-        let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+        let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
         tokio::task::spawn_blocking(move || freezer::freeze(&dirs))
             .await
             .map_err(|e| EngineError::Internal(format!("pause task: {e}")))?
@@ -45,7 +45,7 @@ impl Engine {
                 rec.id
             )));
         }
-        let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+        let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
         freezer::thaw(&dirs).map_err(|e| EngineError::io(format!("unpause {}", rec.id), e))?;
         rec.state.status = ContainerStatus::Running;
         self.container_event(&rec, "unpause", &[]);

@@ -34,7 +34,7 @@ impl Engine {
         rec.state.status = super::ContainerStatus::Removing;
         self.network_down(&rec.id).await;
         let _ = self.networks().forget(&rec.id);
-        self.purge(&rec.id, &rec.name)?;
+        self.purge(&rec.id, &rec.name, &rec.cgroup_rel())?;
         self.container_event(&rec, "destroy", &[]);
         if let Ok(mut map) = self.containers.lock() {
             map.remove(&rec.id);
@@ -49,11 +49,11 @@ impl Engine {
     }
 
     /// Deletes what a container left on the host, then its records.
-    pub(crate) fn purge(&self, id: &str, name: &str) -> Result<()> {
+    pub(crate) fn purge(&self, id: &str, name: &str, cgroup: &std::path::Path) -> Result<()> {
         let dir = self.paths.container_dir(id);
         let _ = umount2(&dir.join("bundle/rootfs"), MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(id));
-        self.remove_cgroups(id);
+        self.remove_cgroups(cgroup);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

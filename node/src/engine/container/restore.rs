@@ -36,9 +36,9 @@ impl Engine {
         let dir = self.paths.container_dir(&handle.id);
         let mut rec = handle.lock().await;
         if rec.state.status == ContainerStatus::Removing {
-            let (id, name) = (rec.id.clone(), rec.name.clone());
+            let (id, name, cgroup) = (rec.id.clone(), rec.name.clone(), rec.cgroup_rel());
             drop(rec);
-            let _ = self.purge(&id, &name);
+            let _ = self.purge(&id, &name, &cgroup);
             if let Ok(mut map) = self.containers.lock() {
                 map.remove(&id);
             }
@@ -114,7 +114,8 @@ impl Engine {
                         nix::mount::MntFlags::MNT_DETACH,
                     );
                     let _ = std::fs::remove_dir_all(e.path());
-                    self.remove_cgroups(&id);
+                    // An unrecorded container's cgroup parent is unknown: the default one.
+                    self.remove_cgroups(&std::path::Path::new("berth").join(&id));
                 }
             }
         }

@@ -43,6 +43,8 @@ pub struct SpecPaths<'a> {
     pub init: &'a Path,
     /// Where volumes live (`<name>/_data` below).
     pub volumes: &'a Path,
+    /// Namespaces joined from other containers, resolved at start.
+    pub shared: &'a super::spec_runtime::SharedNamespaces,
 }
 
 /// What the host can do, found once at daemon start.
@@ -54,6 +56,8 @@ pub struct HostFacts {
     pub seccomp: bool,
     /// The capability bounding set berthd runs with; containers get no capability outside it.
     pub cap_bounding: u64,
+    /// berthd's own hard `RLIMIT_NOFILE`: without CAP_SYS_RESOURCE no container can have more.
+    pub nofile_hard: i64,
     /// The daemon's pids limit for containers that set none (0: none). Not a fact of the host,
     /// but carried with them to where a container is made.
     pub default_pids_limit: i64,
@@ -71,6 +75,7 @@ impl Default for HostFacts {
             swap_accounting: false,
             seccomp: false,
             cap_bounding: u64::MAX,
+            nofile_hard: 1 << 20,
             default_pids_limit: 0,
             kernel: (0, 0),
             apparmor: false,
@@ -105,15 +110,7 @@ fn paths_or_default(
 /// The runtime spec for `rec`.
 pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
     let caps: Vec<String> = capabilities(rec, host);
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
-    if rec.host.network_mode != "host" {
-        namespaces.push(json!({"type": "network"}));
-    }
+    let namespaces = super::spec_runtime::namespaces(rec, paths.shared);
     let mut env = rec.config.env.clone();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
@@ -150,7 +147,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         "mounts": mounts(rec, paths),
         "linux": {
             "namespaces": namespaces,
-            "cgroupsPath": format!("/berth/{}", rec.id),
+            "cgroupsPath": format!("/{}", rec.host.runtime.cgroup_rel(&rec.id).display()),
             "resources": resources(rec, host),
             "maskedPaths": masked_paths(&rec.host),
             "readonlyPaths": readonly_paths(&rec.host),
@@ -168,6 +165,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
     if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
         spec["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
+    super::spec_runtime::apply(&mut spec, rec, host.nofile_hard);
     serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
 }
 
@@ -200,7 +198,14 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+        match &paths.shared.shm {
+            Some(src) => {
+                json!({"destination": "/dev/shm", "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+            }
+            None => {
+                json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]})
+            }
+        },
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if rec.host.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
@@ -291,7 +296,9 @@ mod tests {
 
     fn spec_for(rec: &ContainerRecord, host: HostFacts) -> Spec {
         let p = PathBuf::from("/x");
+        let shared = crate::engine::container::spec_runtime::SharedNamespaces::default();
         let paths = SpecPaths {
+            shared: &shared,
             rootfs: &p,
             hostname_file: &p,
             hosts_file: &p,

@@ -66,14 +66,18 @@ impl Engine {
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
         let rootfs = dir.join("bundle/rootfs");
+        let (shared, files_from) = self.shared_namespaces(rec).await?;
+        // A container in another's network namespace shares its name files, as in Docker.
+        let files_dir = files_from.map_or_else(|| dir.clone(), |id| self.paths.container_dir(&id));
         let (hostname, hosts, resolv) = (
-            dir.join("hostname"),
-            dir.join("hosts"),
-            dir.join("resolv.conf"),
+            files_dir.join("hostname"),
+            files_dir.join("hosts"),
+            files_dir.join("resolv.conf"),
         );
         let init = self.paths.init_binary();
         let volumes = self.volumes_root();
         let paths = SpecPaths {
+            shared: &shared,
             volumes: &volumes,
             rootfs: &rootfs,
             hostname_file: &hostname,
@@ -82,8 +86,10 @@ impl Engine {
             init: &init,
         };
         let mut spec = spec::build(rec, &paths, self.host)?;
-        let netns = self.netns_for(rec)?;
-        crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
+        if shared.net.is_none() {
+            let netns = self.netns_for(rec)?;
+            crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
+        }
         let spec_bytes =
             serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
         crate::runtime::files::write_replace(&dir.join("bundle/config.json"), &spec_bytes)
@@ -98,8 +104,9 @@ impl Engine {
             log_path: dir.join("container.log"),
             exit_path: dir.join("exit.json"),
             pids_path: dir.join("pids.json"),
-            oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.id),
-            cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.id),
+            oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.cgroup_rel()),
+            cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel()),
+            oom_kill_disable: rec.host.runtime.oom_kill_disable,
             tty: rec.config.tty,
             console_socket: self.paths.console_socket(&rec.id),
             console_size: rec.host.console_size,
@@ -116,21 +123,21 @@ impl Engine {
         let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&rec.id));
         cgroups::create_dirs(&cgroups::container_dirs(
             &self.paths.cgroups.joined,
-            &rec.id,
+            &rec.cgroup_rel(),
         ))
         .map_err(|e| EngineError::io("create the container's cgroups", e))?;
         // After the mkdirs, which would queue behind it (cgroup_mutex); dropped when this
         // returns, by when the container's cgroups are joined.
         let _primer = cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
         if let Err(e) = self.network_up(rec).await {
-            self.remove_cgroups(&rec.id);
+            self.remove_cgroups(&rec.cgroup_rel());
             return Err(e);
         }
         let pids = match self.launcher.start(&dir, &cfg).await {
             Ok(p) => p,
             Err(e) => {
                 self.network_down(&rec.id).await;
-                self.remove_cgroups(&rec.id);
+                self.remove_cgroups(&rec.cgroup_rel());
                 let (e, code) =
                     classify_start_error(e, rec.args().first().map(String::as_str).unwrap_or(""));
                 rec.state.error = e.to_string();
@@ -206,7 +213,7 @@ impl Engine {
         rec.state.oom_killed = exit.oom_killed;
         rec.state.pid = 0;
         rec.state.finished_at = Some(exit.finished_at.clone());
-        self.remove_cgroups(&rec.id);
+        self.remove_cgroups(&rec.cgroup_rel());
         if exit.oom_killed {
             self.container_event(rec, "oom", &[]);
         }
@@ -228,10 +235,10 @@ impl Engine {
     }
 
     /// Removes the container's cgroup directories (libcontainer usually has; a crash may not).
-    pub(crate) fn remove_cgroups(&self, id: &str) {
+    pub(crate) fn remove_cgroups(&self, rel: &std::path::Path) {
         // No waiting here (async context): the monitor already waited for the last tasks.
         let _ = cgroups::remove_dirs(
-            &cgroups::container_dirs(&self.paths.cgroups.all, id),
+            &cgroups::container_dirs(&self.paths.cgroups.all, rel),
             Duration::ZERO,
         );
     }

@@ -54,7 +54,8 @@ impl Engine {
         if !s.running {
             return Ok(s);
         }
-        let dirs = crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+        let dirs =
+            crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
         let pid = rec.state.pid;
         let (cgroup, system_cpu, host_memory, networks) = tokio::task::spawn_blocking(move || {
             let cg = cgroup_stats::read(&dirs);

@@ -148,7 +148,8 @@ impl Engine {
         if rec.state.status == super::ContainerStatus::Paused && sig == Signal::SIGKILL {
             // A frozen task cannot act on a signal, not even die of SIGKILL: thaw it, as
             // Docker does when it stops or kills a paused container.
-            let dirs = crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+            let dirs =
+                crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
             let _ = crate::runtime::freezer::thaw(&dirs);
         }
         Ok(())

@@ -25,13 +25,14 @@ impl Engine {
                 rec.id
             )));
         }
-        let pids: HashSet<u32> = cgroups::container_dirs(&self.paths.cgroups.all, &rec.id)
-            .iter()
-            .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let pids: HashSet<u32> =
+            cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel())
+                .iter()
+                .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
         let args: Vec<String> = ps_args
             .filter(|a| !a.trim().is_empty())
             .unwrap_or("-ef")

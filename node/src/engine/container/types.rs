@@ -40,6 +40,9 @@ pub struct HealthConfig {
     pub timeout: i64,
     pub start_period: i64,
     pub retries: i64,
+    /// Between probes while the start period lasts (0: the interval).
+    #[serde(default)]
+    pub start_interval: i64,
 }
 
 /// The outcome of the healthchecks so far.
@@ -115,6 +118,9 @@ pub struct HostSettings {
     /// `HostConfig.ReadonlyPaths`; `None` is Docker's default list (none when privileged).
     #[serde(default)]
     pub readonly_paths: Option<Vec<String>>,
+    /// Namespaces, devices, limits, sysctls, cgroup placement, runtime, logging.
+    #[serde(default)]
+    pub runtime: super::settings::RuntimeSettings,
 }
 
 /// What `--security-opt` asked for (`security.rs` checks it against the host).
@@ -226,6 +232,11 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// The container's cgroup relative to each hierarchy's root (`berth/<id>` by default).
+    pub fn cgroup_rel(&self) -> std::path::PathBuf {
+        self.host.runtime.cgroup_rel(&self.id)
+    }
+
     /// The full command line: entrypoint then cmd.
     pub fn args(&self) -> Vec<String> {
         self.config

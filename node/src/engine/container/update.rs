@@ -101,7 +101,8 @@ impl Engine {
             pids: u.pids_limit,
         };
         if rec.state.status.is_running() {
-            let dirs = crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.id);
+            let dirs =
+                crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
             cgroup_limits::apply(&dirs, &limits)
                 .map_err(|e| EngineError::io(format!("update {}", rec.id), e))?;
         }

@@ -42,21 +42,50 @@ fn read_from_layers(layers: &[PathBuf], file: &str) -> Result<String> {
     Ok(String::new())
 }
 
-/// Resolves `user` with the passwd/group files found in `layers` (or a rootfs). Blocking: it
-/// reads files of the container; see [`resolve_off_worker`].
-pub fn resolve(user: &str, layers: &[PathBuf]) -> Result<ResolvedUser> {
-    resolve_with(
-        user,
-        &read_from_layers(layers, "passwd")?,
-        &read_from_layers(layers, "group")?,
-    )
+/// Resolves `user`, plus the `--group-add` groups, with the passwd/group files found in
+/// `layers` (or a rootfs). Blocking: it reads files of the container; see
+/// [`resolve_off_worker`].
+pub fn resolve(user: &str, group_add: &[String], layers: &[PathBuf]) -> Result<ResolvedUser> {
+    let group = read_from_layers(layers, "group")?;
+    let mut resolved = resolve_with(user, &read_from_layers(layers, "passwd")?, &group)?;
+    for gid in extra_groups(group_add, &group)? {
+        if gid != resolved.gid && !resolved.additional_gids.contains(&gid) {
+            resolved.additional_gids.push(gid);
+        }
+    }
+    Ok(resolved)
 }
 
 /// [`resolve`] on the blocking pool, so a slow or hostile filesystem never holds an API worker.
-pub async fn resolve_off_worker(user: String, layers: Vec<PathBuf>) -> Result<ResolvedUser> {
-    tokio::task::spawn_blocking(move || resolve(&user, &layers))
+pub async fn resolve_off_worker(
+    user: String,
+    group_add: Vec<String>,
+    layers: Vec<PathBuf>,
+) -> Result<ResolvedUser> {
+    tokio::task::spawn_blocking(move || resolve(&user, &group_add, &layers))
         .await
         .map_err(|e| EngineError::Internal(format!("user lookup: {e}")))?
+}
+
+/// `--group-add`: numbers as they are, names through the group file.
+pub fn extra_groups(group_add: &[String], group: &str) -> Result<Vec<u32>> {
+    group_add
+        .iter()
+        .map(|g| {
+            g.parse::<u32>().or_else(|_| {
+                group
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() >= 3 && f[0] == g)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| {
+                        EngineError::InvalidArgument(format!(
+                            "Unable to find group {g}: no matching entries in group file"
+                        ))
+                    })
+            })
+        })
+        .collect()
 }
 
 /// Resolves `user` against the given passwd and group file contents.
@@ -153,6 +182,14 @@ mod tests {
         assert_eq!(u.home, "/home/app");
         let u = resolve_with("nobody:staff", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (65534, 50));
+    }
+
+    #[test]
+    fn extra_groups_resolve_by_number_or_name() {
+        let gids = extra_groups(&["50".into(), "app".into(), "7".into()], GROUP).unwrap();
+        assert_eq!(gids, vec![50, 1001, 7]);
+        let e = extra_groups(&["nope".into()], GROUP).unwrap_err();
+        assert!(e.to_string().contains("Unable to find group nope"));
     }
 
     #[test]

@@ -102,7 +102,9 @@ impl Engine {
         } else {
             &cfg.user
         };
-        let user = match user::resolve_off_worker(user_name.clone(), vec![rootfs]).await {
+        let group_add = rec.host.runtime.group_add.clone();
+        let user = match user::resolve_off_worker(user_name.clone(), group_add, vec![rootfs]).await
+        {
             Ok(user) => user,
             // As Docker: the attached client gets the reason on its stream and exit code 126.
             Err(EngineError::InvalidArgument(message)) if !detach => {

@@ -1,0 +1,279 @@
+//! Which fields of Docker's container create body berth honours, which it refuses, and which
+//! Docker itself ignores on Linux: one table per object, that every field of the bollard-stubs
+//! type must be in (the tests walk the types). A refused field that is set (not null, false,
+//! zero, empty, nor an object of such) is a 400 naming it, before anything is created: never
+//! accepted and dropped. The docker CLI sends many fields at their zero value, which is "unset".
+
+use serde_json::Value;
+
+use crate::api::error::ApiError;
+
+/// What berth does with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented as Docker does.
+    Honoured,
+    /// Refused with a 400 when set; the text says why.
+    Refused(&'static str),
+    /// Docker ignores it on Linux too (the text says why); berth does the same.
+    AsDocker(&'static str),
+}
+
+use Support::{AsDocker, Honoured, Refused};
+
+const WINDOWS: Support = Refused("a Windows-only setting");
+const OUTPUT: Support = AsDocker("an output field, filled by the daemon");
+
+/// `ContainerCreateBody` (the container's `Config`).
+pub const CONFIG: &[(&str, Support)] = &[
+    ("Hostname", Honoured),
+    ("Domainname", Honoured),
+    ("User", Honoured),
+    ("AttachStdin", Honoured),
+    ("AttachStdout", Honoured),
+    ("AttachStderr", Honoured),
+    ("ExposedPorts", Honoured),
+    ("Tty", Honoured),
+    ("OpenStdin", Honoured),
+    ("StdinOnce", Honoured),
+    ("Env", Honoured),
+    ("Cmd", Honoured),
+    ("Healthcheck", Honoured),
+    (
+        "ArgsEscaped",
+        AsDocker("Windows only: it changes how Cmd is joined there"),
+    ),
+    ("Image", Honoured),
+    ("Volumes", Honoured),
+    ("WorkingDir", Honoured),
+    ("Entrypoint", Honoured),
+    ("NetworkDisabled", Honoured),
+    (
+        "OnBuild",
+        AsDocker("kept in the config; it acts only when the image is built upon"),
+    ),
+    ("Labels", Honoured),
+    ("StopSignal", Honoured),
+    ("StopTimeout", Honoured),
+    (
+        "Shell",
+        AsDocker("kept in the config; it acts only in image builds"),
+    ),
+    ("HostConfig", Honoured),
+    ("NetworkingConfig", Honoured),
+];
+
+/// `HealthConfig`.
+pub const HEALTHCHECK: &[(&str, Support)] = &[
+    ("Test", Honoured),
+    ("Interval", Honoured),
+    ("Timeout", Honoured),
+    ("Retries", Honoured),
+    ("StartPeriod", Honoured),
+    ("StartInterval", Honoured),
+];
+
+/// `HostConfig`.
+pub const HOST_CONFIG: &[(&str, Support)] = &[
+    ("CpuShares", Honoured),
+    ("Memory", Honoured),
+    ("CgroupParent", Honoured),
+    (
+        "BlkioWeight",
+        Refused("block I/O weights are not supported yet"),
+    ),
+    (
+        "BlkioWeightDevice",
+        Refused("block I/O weights are not supported yet"),
+    ),
+    (
+        "BlkioDeviceReadBps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceWriteBps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceReadIOps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceWriteIOps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    ("CpuPeriod", Honoured),
+    ("CpuQuota", Honoured),
+    (
+        "CpuRealtimePeriod",
+        Refused("real-time CPU scheduling is not supported"),
+    ),
+    (
+        "CpuRealtimeRuntime",
+        Refused("real-time CPU scheduling is not supported"),
+    ),
+    ("CpusetCpus", Honoured),
+    ("CpusetMems", Honoured),
+    ("Devices", Honoured),
+    ("DeviceCgroupRules", Honoured),
+    (
+        "DeviceRequests",
+        Refused("no device driver (--gpus) is installed"),
+    ),
+    ("MemoryReservation", Honoured),
+    ("MemorySwap", Honoured),
+    ("MemorySwappiness", Honoured),
+    ("NanoCpus", Honoured),
+    ("OomKillDisable", Honoured),
+    ("Init", Honoured),
+    ("PidsLimit", Honoured),
+    ("Ulimits", Honoured),
+    ("CpuCount", WINDOWS),
+    ("CpuPercent", WINDOWS),
+    ("IOMaximumIOps", WINDOWS),
+    ("IOMaximumBandwidth", WINDOWS),
+    ("Binds", Honoured),
+    ("ContainerIDFile", AsDocker("the client writes that file")),
+    ("LogConfig", Honoured),
+    ("NetworkMode", Honoured),
+    ("PortBindings", Honoured),
+    ("RestartPolicy", Honoured),
+    ("AutoRemove", Honoured),
+    ("VolumeDriver", Honoured),
+    ("VolumesFrom", Honoured),
+    ("Mounts", Honoured),
+    ("ConsoleSize", Honoured),
+    ("Annotations", Honoured),
+    ("CapAdd", Honoured),
+    ("CapDrop", Honoured),
+    ("CgroupnsMode", Honoured),
+    ("Dns", Honoured),
+    ("DnsOptions", Honoured),
+    ("DnsSearch", Honoured),
+    ("ExtraHosts", Honoured),
+    ("GroupAdd", Honoured),
+    ("IpcMode", Honoured),
+    (
+        "Cgroup",
+        Refused("joining another container's cgroup is not supported"),
+    ),
+    (
+        "Links",
+        Refused("legacy links are not supported yet: use a user-defined network"),
+    ),
+    ("OomScoreAdj", Honoured),
+    ("PidMode", Honoured),
+    ("Privileged", Honoured),
+    ("PublishAllPorts", Honoured),
+    ("ReadonlyRootfs", Honoured),
+    ("SecurityOpt", Honoured),
+    (
+        "StorageOpt",
+        Refused("per-container storage quotas are not supported"),
+    ),
+    ("Tmpfs", Honoured),
+    ("UTSMode", Honoured),
+    ("UsernsMode", Honoured),
+    ("ShmSize", Honoured),
+    ("Sysctls", Honoured),
+    ("Runtime", Honoured),
+    ("Isolation", Honoured),
+    ("MaskedPaths", Honoured),
+    ("ReadonlyPaths", Honoured),
+];
+
+/// `EndpointSettings` (one network of `NetworkingConfig.EndpointsConfig`).
+pub const ENDPOINT: &[(&str, Support)] = &[
+    ("IPAMConfig", Honoured),
+    (
+        "Links",
+        Refused("legacy links are not supported yet: use the network's names"),
+    ),
+    (
+        "MacAddress",
+        Refused("choosing a MAC address is not supported yet"),
+    ),
+    ("Aliases", Honoured),
+    (
+        "DriverOpts",
+        Refused("endpoint driver options are not supported"),
+    ),
+    (
+        "GwPriority",
+        Refused("gateway priorities are not supported yet"),
+    ),
+    ("NetworkID", OUTPUT),
+    ("EndpointID", OUTPUT),
+    ("Gateway", OUTPUT),
+    ("IPAddress", OUTPUT),
+    ("IPPrefixLen", OUTPUT),
+    ("IPv6Gateway", OUTPUT),
+    ("GlobalIPv6Address", OUTPUT),
+    ("GlobalIPv6PrefixLen", OUTPUT),
+    ("DNSNames", OUTPUT),
+];
+
+/// `EndpointIPAMConfig`.
+pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
+    ("IPv4Address", Honoured),
+    ("IPv6Address", Refused("IPv6 is not supported yet")),
+    (
+        "LinkLocalIPs",
+        Refused("link-local addresses are not supported yet"),
+    ),
+];
+
+/// Refuses a create body that sets a refused field; the message names the field.
+pub fn check_create(body: &Value) -> Result<(), ApiError> {
+    check(body, CONFIG, "")?;
+    check(&body["Healthcheck"], HEALTHCHECK, "Healthcheck.")?;
+    check(&body["HostConfig"], HOST_CONFIG, "HostConfig.")?;
+    if let Some(endpoints) = body["NetworkingConfig"]["EndpointsConfig"].as_object() {
+        for (net, e) in endpoints {
+            check(
+                e,
+                ENDPOINT,
+                &format!("NetworkingConfig.EndpointsConfig.{net}."),
+            )?;
+            check(
+                &e["IPAMConfig"],
+                ENDPOINT_IPAM,
+                &format!("NetworkingConfig.EndpointsConfig.{net}.IPAMConfig."),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn check(obj: &Value, table: &[(&str, Support)], prefix: &str) -> Result<(), ApiError> {
+    let Some(obj) = obj.as_object() else {
+        return Ok(());
+    };
+    for (name, support) in table {
+        if let (Refused(why), Some(v)) = (support, obj.get(*name)) {
+            if is_set(v) {
+                return Err(ApiError::bad_request(format!(
+                    "{prefix}{name} is not supported by berth: {why}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a JSON value asks for anything: Docker's clients send unset fields as null, false,
+/// zero, "" or empty collections.
+pub fn is_set(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => o.values().any(is_set),
+    }
+}
+
+#[cfg(test)]
+#[path = "support_tests.rs"]
+mod tests;

@@ -1,0 +1,148 @@
+//! The support tables against the bollard-stubs types: every field of each type is in its
+//! table (a field added by a new API version fails here until someone decides), and every
+//! refused field, set, is a 400 naming it while the docker CLI's zero values pass.
+
+use std::collections::BTreeSet;
+
+use bollard_stubs::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+};
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde_json::json;
+
+use super::*;
+
+/// A deserializer that only records the field names `deserialize_struct` is asked for.
+struct Fields<'a>(&'a mut Vec<&'static str>);
+
+impl<'de> de::Deserializer<'de> for Fields<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.extend_from_slice(fields);
+        Err(de::Error::custom("fields recorded"))
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("not a struct"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+fn fields_of<T: DeserializeOwned>() -> BTreeSet<&'static str> {
+    let mut names = Vec::new();
+    let _ = T::deserialize(Fields(&mut names));
+    assert!(
+        !names.is_empty(),
+        "{} has no fields",
+        std::any::type_name::<T>()
+    );
+    names.into_iter().collect()
+}
+
+fn assert_table_covers<T: DeserializeOwned>(table: &[(&str, Support)]) {
+    let want = fields_of::<T>();
+    let have: BTreeSet<&str> = table.iter().map(|(n, _)| *n).collect();
+    let missing: Vec<_> = want.difference(&have).collect();
+    let extra: Vec<_> = have.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{}: fields without a decision {missing:?}, table entries for no field {extra:?}",
+        std::any::type_name::<T>()
+    );
+}
+
+#[test]
+fn every_field_of_the_create_types_is_honoured_refused_or_ignored_as_docker_does() {
+    assert_table_covers::<ContainerCreateBody>(CONFIG);
+    assert_table_covers::<HealthConfig>(HEALTHCHECK);
+    assert_table_covers::<HostConfig>(HOST_CONFIG);
+    assert_table_covers::<EndpointSettings>(ENDPOINT);
+    assert_table_covers::<EndpointIpamConfig>(ENDPOINT_IPAM);
+}
+
+#[test]
+fn each_refused_field_set_is_a_400_naming_it() {
+    let tables: [(&[(&str, Support)], &str); 3] = [
+        (CONFIG, ""),
+        (HOST_CONFIG, "HostConfig"),
+        (ENDPOINT, "NetworkingConfig.EndpointsConfig.n"),
+    ];
+    for (table, at) in tables {
+        for (name, support) in table {
+            if !matches!(support, Support::Refused(_)) {
+                continue;
+            }
+            let mut body = json!({"Image": "busybox"});
+            let target = match at {
+                "" => &mut body,
+                "HostConfig" => {
+                    body["HostConfig"] = json!({});
+                    &mut body["HostConfig"]
+                }
+                _ => {
+                    body["NetworkingConfig"] = json!({"EndpointsConfig": {"n": {}}});
+                    &mut body["NetworkingConfig"]["EndpointsConfig"]["n"]
+                }
+            };
+            target[*name] = json!(1);
+            let err = check_create(&body).expect_err(name);
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(err.message.contains(name), "{name}: {}", err.message);
+        }
+    }
+    let mut body = json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "n": {"IPAMConfig": {"IPv6Address": "fd00::2"}}}}});
+    assert!(check_create(&body).is_err());
+    body["NetworkingConfig"]["EndpointsConfig"]["n"]["IPAMConfig"] =
+        json!({"IPv4Address": "10.0.0.2"});
+    assert!(check_create(&body).is_ok());
+}
+
+#[test]
+fn the_docker_clis_zero_values_are_not_requests() {
+    // What `docker run busybox` sends (docker 28), unset fields at their zero values.
+    let body: Value = serde_json::from_str(
+        r#"{
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+        "AttachStdout": true, "AttachStderr": true, "Tty": false, "OpenStdin": false,
+        "StdinOnce": false, "Env": null, "Cmd": null, "Image": "busybox", "Volumes": {},
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": {},
+        "HostConfig": {
+            "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+            "NetworkMode": "default", "PortBindings": {},
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": false,
+            "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [24, 80], "CapAdd": null,
+            "CapDrop": null, "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+            "ExtraHosts": null, "GroupAdd": null, "IpcMode": "", "Cgroup": "", "Links": null,
+            "OomScoreAdj": 0, "PidMode": "", "Privileged": false, "PublishAllPorts": false,
+            "ReadonlyRootfs": false, "SecurityOpt": null, "UTSMode": "", "UsernsMode": "",
+            "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+            "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+            "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+            "DeviceCgroupRules": null, "DeviceRequests": null, "MemoryReservation": 0,
+            "MemorySwap": 0, "MemorySwappiness": null, "OomKillDisable": false,
+            "PidsLimit": null, "Ulimits": [], "CpuCount": 0, "CpuPercent": 0,
+            "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": null,
+            "ReadonlyPaths": null
+        },
+        "NetworkingConfig": {"EndpointsConfig": {}}
+    }"#,
+    )
+    .unwrap();
+    check_create(&body).unwrap();
+    assert!(!is_set(&json!({"Type": "", "Config": {}})));
+    assert!(is_set(&json!({"Type": "syslog", "Config": {}})));
+}

@@ -1,0 +1,129 @@
+//! The runtime settings of a container beyond resources and networking: namespaces shared with
+//! the host or another container, devices, limits, sysctls, cgroup placement, logging. Engine
+//! types only, checked at the API edge (`api::convert::host_extra`) and applied by the spec.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where one of a container's namespaces comes from (`--pid`, `--ipc`, `--uts`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceMode {
+    /// Its own (`""`, and `private`/`shareable` for IPC).
+    #[default]
+    Private,
+    /// The host's.
+    Host,
+    /// Another container's (`container:<name|id>`); the id once resolved at create.
+    Container(String),
+}
+
+/// A host device made available in the container (`--device`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    /// Cgroup permissions: a subset of `rwm`.
+    pub permissions: String,
+    /// Found at create: `c` or `b`, major, minor, mode, owner.
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A resource limit (`--ulimit nofile=1024:2048`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ulimit {
+    /// Docker's short name (`nofile`), without `RLIMIT_`.
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A device cgroup rule (`--device-cgroup-rule 'c 42:* rmw'`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// `a`, `c` or `b`.
+    pub kind: char,
+    /// `None` for `*`.
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+/// Everything of `HostConfig` the record keeps beyond `HostSettings`' first fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RuntimeSettings {
+    /// The cgroup parent (`--cgroup-parent`), without leading or trailing `/`; empty: `berth`.
+    pub cgroup_parent: String,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub memory_reservation: i64,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub oom_score_adj: i64,
+    pub devices: Vec<DeviceMapping>,
+    pub device_rules: Vec<DeviceRule>,
+    /// As the client sent them (inspect echoes them).
+    pub device_cgroup_rules: Vec<String>,
+    pub ulimits: Vec<Ulimit>,
+    pub sysctls: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// `--group-add` as given; the resolved gids join the record's `additional_gids`.
+    pub group_add: Vec<String>,
+    pub pid_mode: NamespaceMode,
+    pub ipc_mode: NamespaceMode,
+    pub uts_mode: NamespaceMode,
+    /// How the client spelled the modes, for inspect (`""`, `host`, `container:web`, …).
+    pub pid_mode_text: String,
+    pub ipc_mode_text: String,
+    pub uts_mode_text: String,
+    /// A cgroup namespace of its own (`--cgroupns private`).
+    pub cgroupns_private: bool,
+    pub cgroupns_text: String,
+    /// `--volumes-from` as given (the mounts are copied into `HostSettings::mounts`).
+    pub volumes_from: Vec<String>,
+    pub volume_driver: String,
+    pub userns_mode: String,
+    pub runtime: String,
+    pub isolation: String,
+    /// `json-file` (the only one so far).
+    pub log_driver: String,
+}
+
+impl RuntimeSettings {
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub fn cgroup_rel(&self, id: &str) -> PathBuf {
+        let parent = if self.cgroup_parent.is_empty() {
+            "berth"
+        } else {
+            self.cgroup_parent.as_str()
+        };
+        PathBuf::from(parent).join(id)
+    }
+}
+
+/// Docker's ulimit names and the rlimit each sets.
+pub const ULIMIT_NAMES: [(&str, &str); 16] = [
+    ("core", "RLIMIT_CORE"),
+    ("cpu", "RLIMIT_CPU"),
+    ("data", "RLIMIT_DATA"),
+    ("fsize", "RLIMIT_FSIZE"),
+    ("locks", "RLIMIT_LOCKS"),
+    ("memlock", "RLIMIT_MEMLOCK"),
+    ("msgqueue", "RLIMIT_MSGQUEUE"),
+    ("nice", "RLIMIT_NICE"),
+    ("nofile", "RLIMIT_NOFILE"),
+    ("nproc", "RLIMIT_NPROC"),
+    ("rss", "RLIMIT_RSS"),
+    ("rtprio", "RLIMIT_RTPRIO"),
+    ("rttime", "RLIMIT_RTTIME"),
+    ("sigpending", "RLIMIT_SIGPENDING"),
+    ("stack", "RLIMIT_STACK"),
+    ("as", "RLIMIT_AS"),
+];

@@ -1,0 +1,263 @@
+//! HostConfig fields a Docker user sets every day, through the docker CLI against a real
+//! berthd: each is applied as Docker applies it (checked from inside the container) or
+//! refused with a clear error naming it, never accepted and dropped.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use std::process::Command;
+
+use common::TestDaemon;
+
+fn daemon(name: &str) -> TestDaemon {
+    let d = TestDaemon::start(name);
+    d.import_busybox();
+    d
+}
+
+fn run(d: &TestDaemon, flags: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "sh", "-c", script]);
+    d.cli_ok(&args)
+}
+
+fn refused(d: &TestDaemon, flags: &[&str], needle: &str) {
+    let mut args = vec!["create"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "true"]);
+    let (code, out) = d.cli(&args);
+    assert_ne!(code, 0, "{flags:?} was accepted: {out}");
+    assert!(out.contains(needle), "{flags:?}: {out}");
+}
+
+fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn limits_groups_oom_sysctls_and_domain_apply_inside() {
+    require_root!();
+    let d = daemon("hclimits");
+    let limits = run(&d, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
+    assert_eq!(limits, "100\n200");
+    // Docker's default: a soft limit of 1024, the hard one as high as the host allows.
+    let default = run(&d, &[], "ulimit -n");
+    assert_eq!(default, "1024");
+    let groups = run(
+        &d,
+        &["--group-add", "nogroup", "--group-add", "1234"],
+        "id -G",
+    );
+    assert_eq!(groups, "0 1234 65534");
+    let out = run(
+        &d,
+        &[
+            "--oom-score-adj",
+            "500",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--domainname",
+            "example.org",
+            "--cpuset-cpus",
+            "0",
+            "--memory",
+            "64m",
+            "--memory-reservation",
+            "32m",
+            "--oom-kill-disable",
+        ],
+        "cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward \
+         /proc/sys/kernel/domainname /sys/fs/cgroup/cpuset/cpuset.cpus \
+         /sys/fs/cgroup/memory/memory.soft_limit_in_bytes; \
+         grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control",
+    );
+    assert_eq!(
+        out, "500\n1\nexample.org\n0\n33554432\noom_kill_disable 1",
+        "{out}"
+    );
+    refused(&d, &["--sysctl", "vm.swappiness=1"], "vm.swappiness");
+    refused(&d, &["--ulimit", "nofile=10:5"], "soft limit");
+    refused(&d, &["--oom-score-adj", "2000"], "oom score adj");
+    refused(&d, &["--cpuset-cpus", "0-99"], "not available");
+}
+
+#[test]
+fn namespaces_are_shared_with_the_host_or_another_container() {
+    require_root!();
+    let d = daemon("hcns");
+    let ns = "for n in pid ipc uts; do readlink /proc/self/ns/$n; done";
+    let out = run(&d, &["--pid", "host", "--ipc", "host", "--uts", "host"], ns);
+    assert_eq!(
+        out,
+        [host_ns("pid"), host_ns("ipc"), host_ns("uts")].join("\n")
+    );
+    let target = format!("{}-target", d.prefix);
+    d.cli_ok(&["run", "-d", "--name", &target, "busybox", "sleep", "600"]);
+    let pid = d.cli_ok(&["inspect", "-f", "{{.State.Pid}}", &target]);
+    let theirs = |kind: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let joined = format!("container:{target}");
+    let out = run(
+        &d,
+        &["--pid", &joined, "--ipc", &joined, "--network", &joined],
+        "for n in pid ipc net; do readlink /proc/self/ns/$n; done; cat /etc/hostname",
+    );
+    let target_id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &target]);
+    assert_eq!(
+        out,
+        [
+            theirs("pid"),
+            theirs("ipc"),
+            theirs("net"),
+            target_id[..12].to_string()
+        ]
+        .join("\n")
+    );
+    let net_mode = {
+        let id = d.cli_ok(&["create", "--network", &joined, "busybox", "true"]);
+        d.cli_ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &id])
+    };
+    assert_eq!(net_mode, format!("container:{target_id}"));
+    refused(
+        &d,
+        &["--network", &joined, "-p", "80"],
+        "conflicting options",
+    );
+    refused(&d, &["--pid", "container:nope"], "No such container: nope");
+    let stopped = format!("{}-stopped", d.prefix);
+    d.cli_ok(&["create", "--name", &stopped, "busybox", "true"]);
+    let (code, out) = d.cli(&[
+        "run",
+        "--rm",
+        "--pid",
+        &format!("container:{stopped}"),
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("non running container"), "{out}");
+}
+
+#[test]
+fn devices_cgroup_parent_and_volumes_from_apply() {
+    require_root!();
+    let d = daemon("hcdev");
+    let out = run(
+        &d,
+        &["--device", "/dev/null:/dev/mynull:rw", "--device-cgroup-rule", "c 42:* rmw"],
+        "echo x > /dev/mynull && echo wrote; grep -c '^c 42:\\* rwm$' /sys/fs/cgroup/devices/devices.list",
+    );
+    assert_eq!(out, "wrote\n1");
+    refused(&d, &["--device", "/nonexistent-dev"], "/nonexistent-dev");
+
+    let parent = format!("{}-cgp", d.prefix);
+    let name = format!("{}-incg", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--cgroup-parent",
+        &parent,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids")
+        .join(&parent)
+        .join(&id);
+    let present = dir.join("cgroup.procs").exists();
+    let shown = d.cli_ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
+    d.cli_ok(&["rm", "-f", &name]);
+    for h in [
+        "pids", "memory", "cpu", "cpuacct", "blkio", "devices", "freezer", "cpuset", "systemd",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(h).join(&parent));
+    }
+    let _ = Command::new("true").status();
+    assert!(present, "no cgroup at {}", dir.display());
+    assert_eq!(shown, parent);
+
+    let source = format!("{}-vsrc", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "--name",
+        &source,
+        "-v",
+        "/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /data/f",
+    ]);
+    let out = run(
+        &d,
+        &["--volumes-from", &format!("{source}:ro")],
+        "cat /data/f; touch /data/g 2>&1 || true",
+    );
+    assert!(out.starts_with("shared\n"), "{out}");
+    assert!(out.contains("Read-only"), "{out}");
+}
+
+#[test]
+fn settings_berth_cannot_honour_are_refused_by_name() {
+    require_root!();
+    let d = daemon("hcrefuse");
+    refused(
+        &d,
+        &["--runtime", "kata"],
+        "unknown or invalid runtime name: kata",
+    );
+    refused(&d, &["--isolation", "hyperv"], "isolation");
+    refused(
+        &d,
+        &["--log-driver", "syslog"],
+        "no log driver named 'syslog'",
+    );
+    refused(&d, &["--log-opt", "max-size=1m"], "max-size");
+    refused(&d, &["--storage-opt", "size=1G"], "StorageOpt");
+    refused(&d, &["--blkio-weight", "300"], "BlkioWeight");
+    refused(&d, &["--cpu-rt-runtime", "100"], "CpuRealtimeRuntime");
+    refused(&d, &["--link", "x:y"], "Links");
+    refused(&d, &["--userns", "private"], "USER mode");
+    refused(
+        &d,
+        &["--volume-driver", "nfs", "-v", "x:/x"],
+        "plugin \"nfs\" not found",
+    );
+    let id = d.cli_ok(&[
+        "create",
+        "--ulimit",
+        "core=0:0",
+        "--tmpfs",
+        "/t:size=1m",
+        "--group-add",
+        "7",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "true",
+    ]);
+    let shown = d.cli_ok(&[
+        "inspect", "-f",
+        "{{.HostConfig.Ulimits}} {{.HostConfig.Tmpfs}} {{.HostConfig.GroupAdd}} {{.HostConfig.IpcMode}} {{.HostConfig.Runtime}}",
+        &id,
+    ]);
+    assert_eq!(shown, "[core=0:0] map[/t:size=1m] [7] shareable runc");
+}
