@@ -261,3 +261,65 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
     ]);
     assert_eq!(shown, "[core=0:0] map[/t:size=1m] [7] shareable runc");
 }
+
+#[test]
+fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
+    require_root!();
+    let d = daemon("hcrun");
+    // A missing working directory is made (root's, 0755), also for another user.
+    let out = run(
+        &d,
+        &["-u", "65534", "-w", "/new/deep"],
+        "pwd; stat -c '%U %a' /new/deep",
+    );
+    assert_eq!(out, "/new/deep\nroot 755");
+    // `-e VAR` with VAR unset on the client (the tests never set it) leaves it unset.
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "BERTH_TEST_UNSET",
+        "busybox",
+        "sh",
+        "-c",
+        "env | grep -c BERTH_TEST_UNSET || true",
+    ]);
+    assert_eq!(out, "0");
+
+    // Image filters: a dangling image is listed alone; references glob.
+    d.cli_ok(&["tag", "busybox", &format!("{}img:1", d.prefix)]);
+    let dangling = d.cli_ok(&["images", "-q", "-f", "dangling=true"]);
+    assert_eq!(dangling, "", "no image is dangling");
+    let refs = d.cli_ok(&[
+        "images",
+        "--format",
+        "{{.Repository}}",
+        "-f",
+        &format!("reference={}*", d.prefix),
+    ]);
+    assert_eq!(refs, format!("{}img", d.prefix));
+    let (code, out) = d.cli(&["images", "-f", "bogus=1"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("invalid filter 'bogus'"), "{out}");
+
+    // Network prune honours its filters; ls refuses unknown ones.
+    let (keep, gone) = (format!("{}-keep", d.prefix), format!("{}-gone", d.prefix));
+    d.cli_ok(&["network", "create", "--label", "keep=1", &keep]);
+    d.cli_ok(&["network", "create", &gone]);
+    d.cli_ok(&["network", "prune", "-f", "--filter", "label!=keep"]);
+    let left = d.cli_ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "-f",
+        &format!("name={}", d.prefix),
+    ]);
+    assert_eq!(left, keep);
+    let (code, out) = d.cli(&["network", "ls", "-f", "bogus=1"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("invalid filter 'bogus'"), "{out}");
+
+    refused(&d, &["--restart", "bogus"], "unknown policy 'bogus'");
+    refused(&d, &["--restart", "always:3"], "maximum retry count");
+}

@@ -15,10 +15,51 @@ use super::{stream, AppState};
 use crate::error::EngineError;
 
 /// `GET /images/json`
-pub async fn list(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+pub async fn list(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let filter = image_filter(&engine, &Query::parse(q.as_deref()))?;
     let mut imgs = engine.images().list()?;
+    imgs.retain(|i| filter.matches(i));
+    for i in &mut imgs {
+        i.repo_tags = filter.matching_tags(i);
+    }
     imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
     Ok(Json(imgs.iter().map(conv::summary).collect::<Vec<_>>()))
+}
+
+/// `images ls --filter`: Docker's keys; `before`/`since` name images. `all` and `digests`
+/// need nothing (berth keeps no intermediate images; digests are always listed).
+fn image_filter(
+    engine: &AppState,
+    q: &Query,
+) -> Result<crate::engine::image::list_filter::ImageFilter, ApiError> {
+    let mut f = crate::engine::image::list_filter::ImageFilter::default();
+    let created_of =
+        |key: &str| -> Result<i64, ApiError> { Ok(engine.images().resolve(key)?.created) };
+    for (k, values) in q.filters()? {
+        let last = values.last().cloned().unwrap_or_default();
+        match k.as_str() {
+            "dangling" => {
+                f.dangling = Some(match last.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    v => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid filter 'dangling=[{v}]'"
+                        )))
+                    }
+                })
+            }
+            "reference" => f.reference = values,
+            "label" => f.label = values,
+            "before" => f.before = Some(created_of(&last)?),
+            "since" => f.since = Some(created_of(&last)?),
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    Ok(f)
 }
 
 /// Runs `f` on the request body as a blocking reader.

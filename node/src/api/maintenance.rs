@@ -99,7 +99,7 @@ pub async fn changes(
     Ok(Json(list))
 }
 
-fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
+pub fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
     let mut f = PruneFilter::default();
     for (k, values) in q.filters()? {
         match k.as_str() {
@@ -111,6 +111,7 @@ fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
             "label" => f.label = values,
             "label!" => f.label_not = values,
             "dangling" => f.all_images = values.iter().any(|v| v == "false" || v == "0"),
+            // Docker also spells it `label!=key` inside the `label` key's values.
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         }
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::convert::network as conv;
 use super::convert::query::Query;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
 use super::AppState;
 
@@ -30,7 +30,9 @@ fn matches(
                 Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
                 None => n.labels.contains_key(v.as_str()),
             },
-            _ => true,
+            // Standalone networks are all local.
+            "scope" => v == "local",
+            _ => false,
         })
     })
 }
@@ -41,6 +43,15 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let filters = Query::parse(q.as_deref()).filters()?;
+    const KNOWN: [&str; 6] = ["name", "id", "driver", "type", "label", "scope"];
+    if filters.contains_key("dangling") {
+        return Err(ApiError::bad_request(
+            "the dangling filter of network ls is not supported by berth yet",
+        ));
+    }
+    if let Some(k) = filters.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+    }
     let nets: Vec<Value> = engine
         .networks()
         .list()?
@@ -114,8 +125,15 @@ pub async fn disconnect(
 }
 
 /// `POST /networks/prune`
-pub async fn prune(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let names = engine.prune_networks().await?;
+pub async fn prune(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let f = super::maintenance::prune_filter(&Query::parse(q.as_deref()))?;
+    if f.all_images {
+        return Err(ApiError::bad_request("invalid filter 'dangling'"));
+    }
+    let names = engine.prune_networks(&f).await?;
     let names = if names.is_empty() {
         Value::Null
     } else {

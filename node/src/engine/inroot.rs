@@ -74,6 +74,34 @@ pub fn list_dir(fd: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
         .collect()
 }
 
+/// Makes directory `path` and its missing parents inside `root` (mode `mode`, the caller's
+/// owner), each looked up inside the root; a component that exists and is not a directory is
+/// `ENOTDIR`.
+pub fn mkdir_all(root: &Path, path: &Path, mode: u32) -> io::Result<()> {
+    let anchor = open_root(root)?;
+    let mut done = std::path::PathBuf::from("/");
+    for part in path.components() {
+        let std::path::Component::Normal(part) = part else {
+            continue;
+        };
+        let next = done.join(part);
+        match open_path(&anchor, &next, true) {
+            Ok(fd) if file_type(&fd)? == SFlag::S_IFDIR => {}
+            Ok(_) => return Err(Errno::ENOTDIR.into()),
+            Err(e) if is_missing(&e) => {
+                let parent = open_path(&anchor, &done, true)?;
+                match nix::sys::stat::mkdirat(&parent, part, Mode::from_bits_truncate(mode)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        done = next;
+    }
+    Ok(())
+}
+
 /// What a rooted read of a small file found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
@@ -158,6 +186,26 @@ mod tests {
             read_small_file(&root, &via_dotdot, 1024).unwrap(),
             Found::Missing
         );
+    }
+
+    #[test]
+    fn mkdir_all_stays_inside_the_root() {
+        let (dir, root) = root_with_etc();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        symlink(&outside, root.join("escape")).unwrap();
+        // The link resolves inside the root: to a dangling path there, an error; to a
+        // directory there, below it.
+        assert!(mkdir_all(&root, Path::new("/escape/a/b"), 0o755).is_err());
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
+        mkdir_all(&root, Path::new("/escape/a/b"), 0o755).unwrap();
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("a/b")
+            .is_dir());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        std::fs::write(root.join("file"), "").unwrap();
+        assert!(mkdir_all(&root, Path::new("/file/x"), 0o755).is_err());
     }
 
     #[test]

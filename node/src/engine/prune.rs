@@ -17,7 +17,8 @@ pub struct PruneFilter {
 }
 
 impl PruneFilter {
-    fn keeps(&self, created: i64, labels: &BTreeMap<String, String>) -> bool {
+    /// Whether an object created at `created` (Unix seconds) with `labels` is kept.
+    pub fn keeps(&self, created: i64, labels: &BTreeMap<String, String>) -> bool {
         if self.until.is_some_and(|u| created >= u) {
             return true;
         }

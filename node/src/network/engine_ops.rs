@@ -204,7 +204,10 @@ impl Engine {
     }
 
     /// Removes user networks no container is attached to; returns their names.
-    pub async fn prune_networks(&self) -> Result<Vec<String>> {
+    pub async fn prune_networks(
+        &self,
+        f: &crate::engine::prune::PruneFilter,
+    ) -> Result<Vec<String>> {
         let mut used = std::collections::HashSet::new();
         for h in self.handles() {
             let rec = h.snapshot().await;
@@ -214,7 +217,12 @@ impl Engine {
         }
         let mut removed = Vec::new();
         for n in self.network.list()? {
-            if !n.builtin && !used.contains(&n.id) && self.network.remove(&n.id).await.is_ok() {
+            let created =
+                chrono::DateTime::parse_from_rfc3339(&n.created).map_or(0, |t| t.timestamp());
+            if n.builtin || used.contains(&n.id) || f.keeps(created, &n.labels) {
+                continue;
+            }
+            if self.network.remove(&n.id).await.is_ok() {
                 removed.push(n.name);
             }
         }

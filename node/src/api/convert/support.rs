@@ -223,8 +223,10 @@ pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
     ),
 ];
 
-/// Refuses a create body that sets a refused field; the message names the field.
+/// Refuses a create body that sets a refused field; the message names the field. Also the
+/// checks that must see the raw JSON, before the typed model rejects it less clearly.
 pub fn check_create(body: &Value) -> Result<(), ApiError> {
+    check_restart_policy(&body["HostConfig"]["RestartPolicy"])?;
     check(body, CONFIG, "")?;
     check(&body["Healthcheck"], HEALTHCHECK, "Healthcheck.")?;
     check(&body["HostConfig"], HOST_CONFIG, "HostConfig.")?;
@@ -241,6 +243,23 @@ pub fn check_create(body: &Value) -> Result<(), ApiError> {
                 &format!("NetworkingConfig.EndpointsConfig.{net}.IPAMConfig."),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Docker's wording for a restart policy it does not know or a negative retry count.
+pub fn check_restart_policy(policy: &Value) -> Result<(), ApiError> {
+    let name = policy["Name"].as_str().unwrap_or("");
+    if !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure") {
+        return Err(ApiError::bad_request(format!(
+            "invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', \
+             'on-failure', or 'unless-stopped'"
+        )));
+    }
+    if policy["MaximumRetryCount"].as_i64().is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request(
+            "invalid restart policy: maximum retry count cannot be negative",
+        ));
     }
     Ok(())
 }

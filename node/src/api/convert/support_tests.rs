@@ -110,6 +110,23 @@ fn each_refused_field_set_is_a_400_naming_it() {
 }
 
 #[test]
+fn restart_policies_are_checked_with_dockers_words() {
+    let with = |p: Value| json!({"Image": "b", "HostConfig": {"RestartPolicy": p}});
+    let e = check_create(&with(json!({"Name": "bogus"}))).unwrap_err();
+    assert!(
+        e.message.contains("unknown policy 'bogus'"),
+        "{}",
+        e.message
+    );
+    let e = check_create(&with(
+        json!({"Name": "on-failure", "MaximumRetryCount": -1}),
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("cannot be negative"), "{}", e.message);
+    assert!(check_create(&with(json!({"Name": "unless-stopped"}))).is_ok());
+}
+
+#[test]
 fn the_docker_clis_zero_values_are_not_requests() {
     // What `docker run busybox` sends (docker 28), unset fields at their zero values.
     let body: Value = serde_json::from_str(

@@ -2,6 +2,7 @@
 //! record and lay out the container directory.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
@@ -43,6 +44,8 @@ impl Engine {
             return Err(EngineError::InvalidArgument("no command specified".into()));
         }
         let group_add = req.host.runtime.group_add.clone();
+        let layers_for_dir = layers.clone();
+        let working_dir = config.working_dir.clone();
         let user = user::resolve_off_worker(config.user.clone(), group_add, layers).await?;
         let name = self.reserve_name(req.name.as_deref(), &id)?;
         let image_volumes: Vec<String> = image.config.config.volumes.keys().cloned().collect();
@@ -104,11 +107,43 @@ impl Engine {
             .lock()
             .map_err(|_| EngineError::Internal("container map poisoned".into()))?
             .insert(id.clone(), handle);
-        if let Err(e) = self.copy_up(&id, &mounts).await {
+        let made = match self.copy_up(&id, &mounts).await {
+            Ok(()) => {
+                self.make_working_dir(&id, &working_dir, &layers_for_dir)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
             let _ = self.remove_container_with(&id, true, true).await;
             return Err(e);
         }
         Ok((id, warnings))
+    }
+
+    /// Docker makes a missing working directory (root's, 0755) before the process starts; a
+    /// directory any layer has needs no mount.
+    async fn make_working_dir(&self, id: &str, dir: &str, layers: &[PathBuf]) -> Result<()> {
+        if dir.is_empty() || dir == "/" {
+            return Ok(());
+        }
+        let path = Path::new(dir);
+        let in_a_layer = layers.iter().any(|l| {
+            crate::engine::inroot::open_root(l)
+                .and_then(|root| crate::engine::inroot::open_path(&root, path, true))
+                .is_ok()
+        });
+        if in_a_layer {
+            return Ok(());
+        }
+        let rootfs = self.rootfs(id).await?;
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            crate::engine::inroot::mkdir_all(&rootfs.root, &path, 0o755)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("working directory task: {e}")))?
+        .map_err(|e| EngineError::io(format!("create working directory {dir}"), e))
     }
 
     fn layout(&self, rec: &ContainerRecord) -> Result<()> {
@@ -244,7 +279,10 @@ pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> Con
     for e in &req.env {
         let key = e.split('=').next().unwrap_or(e);
         env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
+        // `-e VAR` with VAR unset on the client arrives without `=`: Docker unsets it.
+        if e.contains('=') {
+            env.push(e.clone());
+        }
     }
     // An entrypoint given on create resets the image's cmd, as in Docker.
     let (entrypoint, cmd) = match (&req.entrypoint, &req.cmd) {

@@ -19,6 +19,7 @@ mod fake;
 mod hostfs;
 mod import;
 mod layer;
+pub mod list_filter;
 mod load;
 mod oci;
 mod progress;
