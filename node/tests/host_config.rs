@@ -323,3 +323,61 @@ fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
     refused(&d, &["--restart", "bogus"], "unknown policy 'bogus'");
     refused(&d, &["--restart", "always:3"], "maximum retry count");
 }
+
+#[test]
+fn cp_sees_volumes_and_binds_of_running_and_stopped_containers() {
+    require_root!();
+    let d = daemon("hccpvol");
+    let bind = d.root.join("bind-src");
+    std::fs::create_dir_all(&bind).unwrap();
+    std::fs::write(bind.join("b.txt"), "from-bind").unwrap();
+    let name = format!("{}-vols", d.prefix);
+    let bind_arg = format!("{}:/b", bind.display());
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        "/vol1",
+        "-v",
+        &bind_arg,
+        "busybox",
+        "sh",
+        "-c",
+        "echo in-volume > /vol1/v.txt; sleep 600",
+    ]);
+    let out = d.root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let wait = common::wait_until(std::time::Duration::from_secs(10), || {
+        d.cli(&["exec", &name, "test", "-f", "/vol1/v.txt"]).0 == 0
+    });
+    assert!(wait);
+    for round in ["running", "stopped"] {
+        let v = out.join(format!("v-{round}.txt"));
+        d.cli_ok(&["cp", &format!("{name}:/vol1/v.txt"), v.to_str().unwrap()]);
+        assert_eq!(
+            std::fs::read_to_string(&v).unwrap().trim(),
+            "in-volume",
+            "{round}"
+        );
+        let b = out.join(format!("b-{round}.txt"));
+        d.cli_ok(&["cp", &format!("{name}:/b/b.txt"), b.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "from-bind", "{round}");
+        let up = out.join(format!("up-{round}.txt"));
+        std::fs::write(&up, round).unwrap();
+        d.cli_ok(&["cp", up.to_str().unwrap(), &format!("{name}:/vol1/")]);
+        d.cli_ok(&["stop", "-t", "0", &name]);
+    }
+    // What was copied into the volume is in the volume, seen by the next start.
+    d.cli_ok(&["start", &name]);
+    let listed = d.cli_ok(&["exec", &name, "sh", "-c", "cat /vol1/up-*.txt"]);
+    assert_eq!(listed, "runningstopped");
+    assert_eq!(
+        d.mounts_under_root()
+            .iter()
+            .filter(|m| m.contains("/bundle/rootfs/"))
+            .count(),
+        0
+    );
+}

@@ -62,7 +62,7 @@ pub async fn head(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
-    let rootfs = engine.rootfs(&id).await?;
+    let rootfs = engine.cp_view(&id).await?;
     let (stat, _rootfs) = stat_off_worker(rootfs, path, &id).await?;
     let mut resp = Response::new(Body::empty());
     resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
@@ -76,7 +76,7 @@ pub async fn get(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let path = path_of(&Query::parse(q.as_deref()))?;
-    let rootfs = engine.rootfs(&id).await?;
+    let rootfs = engine.cp_view(&id).await?;
     let (stat, rootfs) = stat_off_worker(rootfs, path.clone(), &id).await?;
     let body = stream::blocking_body(move |out| {
         // The rootfs stays mounted until the archive is written.
@@ -133,7 +133,7 @@ async fn receive_and_extract(
     file.flush()
         .await
         .map_err(|e| crate::EngineError::io("write upload", e))?;
-    let rootfs = engine.rootfs(id).await?;
+    let rootfs = engine.cp_view(id).await?;
     let (upload, path) = (upload.to_path_buf(), path.to_string());
     tokio::task::spawn_blocking(move || {
         archive::extract_tar(&rootfs.root, &path, &upload, keep_owners)

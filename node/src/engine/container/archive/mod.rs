@@ -8,6 +8,7 @@
 mod read;
 mod rootfs;
 mod stat;
+mod view;
 mod write;
 
 pub use read::{write_export, write_tar};

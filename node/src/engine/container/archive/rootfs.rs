@@ -19,6 +19,21 @@ pub struct Rootfs {
     mounted_here: Option<OwnedMutexGuard<()>>,
 }
 
+impl Rootfs {
+    /// A filesystem someone else keeps mounted (a running container's namespace).
+    pub(super) fn view_of(root: PathBuf) -> Rootfs {
+        Rootfs {
+            root,
+            mounted_here: None,
+        }
+    }
+
+    /// Whether this is the running container's own mount, not one made for the operation.
+    pub(super) fn is_borrowed(&self) -> bool {
+        self.mounted_here.is_none()
+    }
+}
+
 impl Drop for Rootfs {
     fn drop(&mut self) {
         if self.mounted_here.is_some() {
