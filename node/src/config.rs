@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: ListenConfig,
     /// The pids limit of a container that sets none (`default-pids-limit`); 0 for none.
     pub default_pids_limit: i64,
+    /// The log driver and options of a container that names none.
+    pub log_driver: String,
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 /// A container without `--pids-limit` gets this many processes at most, so a fork bomb in one
@@ -67,6 +70,10 @@ pub struct FileConfig {
     pub group: Option<String>,
     /// The pids limit of containers that set none (4096); 0 for none, as Docker.
     pub default_pids_limit: Option<i64>,
+    /// The log driver of containers that name none (`json-file`), as dockerd's `log-driver`.
+    pub log_driver: Option<String>,
+    /// Its options, as dockerd's `log-opts` (`{ max-size = "10m", max-file = "3" }`).
+    pub log_opts: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl FileConfig {
@@ -136,6 +143,8 @@ impl Config {
         }
         Ok(Config {
             default_pids_limit: file.default_pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
+            log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
+            log_opts: file.log_opts.unwrap_or_default(),
             registry,
             network,
             listen,

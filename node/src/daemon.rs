@@ -111,6 +111,9 @@ pub async fn run(
         .images()
         .set_registry_config(config.registry.clone())
         .context("registry settings")?;
+    engine
+        .set_log_default(&config.log_driver, &config.log_opts)
+        .context("log-driver and log-opts")?;
     serve(engine, listeners, shutdown).await
 }
 

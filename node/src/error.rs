@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// The request is understood but refused (403), as Docker does for network conflicts.
     Forbidden,
+    /// The daemon cannot do this for this object (501), as Docker's `logs` with driver `none`.
+    NotImplemented,
     /// Anything else (500).
     Internal,
 }
@@ -64,6 +66,9 @@ pub enum EngineError {
     /// Docker answers 403 here (overlapping pools, predefined or busy networks).
     #[error("{0}")]
     Forbidden(String),
+    /// Docker answers 501 here.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -79,6 +84,7 @@ impl EngineError {
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Unauthorized(_) => ErrorKind::Unauthorized,
             EngineError::Forbidden(_) => ErrorKind::Forbidden,
+            EngineError::NotImplemented(_) => ErrorKind::NotImplemented,
             _ => ErrorKind::Internal,
         }
     }

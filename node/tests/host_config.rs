@@ -230,7 +230,8 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
         &["--log-driver", "syslog"],
         "no log driver named 'syslog'",
     );
-    refused(&d, &["--log-opt", "max-size=1m"], "max-size");
+    refused(&d, &["--log-opt", "labels=team"], "labels");
+    refused(&d, &["--log-opt", "max-file=3"], "max-size");
     refused(&d, &["--storage-opt", "size=1G"], "StorageOpt");
     refused(&d, &["--blkio-weight", "300"], "BlkioWeight");
     refused(&d, &["--cpu-rt-runtime", "100"], "CpuRealtimeRuntime");
@@ -380,4 +381,90 @@ fn cp_sees_volumes_and_binds_of_running_and_stopped_containers() {
             .count(),
         0
     );
+}
+
+#[test]
+fn logs_rotate_as_asked_and_the_none_driver_keeps_nothing_to_read() {
+    require_root!();
+    let d = daemon("hclogs");
+    let name = format!("{}-rot", d.prefix);
+    // Attach follows the live log; while it does, rotation drops nothing it has yet to read.
+    let out = d.cli_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=4",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 3000); do echo $i; done",
+    ]);
+    let got: Vec<u32> = out.lines().map(|l| l.parse().unwrap()).collect();
+    let whole = got.len() == 3000 && got.iter().zip(1..).all(|(a, b)| *a == b);
+    assert!(
+        whole,
+        "attach saw {} lines, from {:?} to {:?}",
+        got.len(),
+        got.first(),
+        got.last()
+    );
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let dir = d.data_root().join("containers").join(&id);
+    let sizes = || -> Vec<u64> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+            .map(|e| e.metadata().unwrap().len())
+            .collect()
+    };
+    // The attached client held every file while it read; letting go trims back to max-file.
+    let trimmed = common::wait_until(std::time::Duration::from_secs(10), || sizes().len() == 4);
+    let logs = sizes();
+    assert!(trimmed, "max-file files: {logs:?}");
+    assert!(logs.iter().all(|len| *len <= 10 * 1024 + 200), "{logs:?}");
+    // `logs` reads the kept files in order and ends with the last line.
+    let kept = d.cli_ok(&["logs", &name]);
+    let numbers: Vec<u32> = kept.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(numbers.last(), Some(&3000));
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(d.cli_ok(&["logs", "--tail", "2", &name]), "2999\n3000");
+
+    let quiet = format!("{}-none", d.prefix);
+    let out = d.cli_ok(&[
+        "run",
+        "--name",
+        &quiet,
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "attached",
+    ]);
+    assert_eq!(out, "attached");
+    let (code, out) = d.cli(&["logs", &quiet]);
+    assert_ne!(code, 0);
+    assert!(out.contains("does not support reading"), "{out}");
+    let local = format!("{}-local", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "--name",
+        &local,
+        "--log-driver",
+        "local",
+        "busybox",
+        "echo",
+        "kept",
+    ]);
+    assert_eq!(d.cli_ok(&["logs", &local]), "kept");
+    let shown = d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.LogConfig.Type}} {{.HostConfig.LogConfig.Config}}",
+        &name,
+    ]);
+    assert_eq!(shown, "json-file map[max-file:4 max-size:10k]");
 }

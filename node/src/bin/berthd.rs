@@ -58,6 +58,12 @@ struct Flags {
     /// Pids limit of containers that set none (default 4096; 0 for none, as Docker).
     #[arg(long)]
     default_pids_limit: Option<i64>,
+    /// Default log driver of containers (json-file, local or none).
+    #[arg(long)]
+    log_driver: Option<String>,
+    /// Default log driver option, key=value (repeatable), e.g. max-size=10m.
+    #[arg(long = "log-opt")]
+    log_opts: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,6 +92,16 @@ fn main() -> anyhow::Result<()> {
     )?;
     if let Some(limit) = flags.default_pids_limit {
         config.default_pids_limit = limit;
+    }
+    if let Some(driver) = flags.log_driver {
+        config.log_driver = driver;
+        config.log_opts.clear();
+    }
+    for opt in flags.log_opts {
+        let (k, v) = opt
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--log-opt {opt}: use key=value"))?;
+        config.log_opts.insert(k.to_string(), v.to_string());
     }
     config.registry.insecure.extend(flags.insecure_registries);
     config.registry.ca_files.extend(flags.registry_ca_files);

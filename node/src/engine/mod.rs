@@ -105,6 +105,8 @@ pub struct Engine {
     pub(crate) network: Arc<crate::network::Networks>,
     /// Lets background tasks (exit watchers, restarts) reach the engine.
     pub(crate) this: std::sync::Weak<Engine>,
+    /// The daemon's `log-driver` and `log-opts`, for containers that name none.
+    pub(crate) log_default: Mutex<container::log_config::LogSettings>,
 }
 
 impl Engine {
@@ -172,9 +174,33 @@ impl Engine {
             warnings,
             network,
             this: this.clone(),
+            log_default: Mutex::default(),
         });
         engine.restore().await?;
         Ok(engine)
+    }
+
+    /// Sets the daemon's log driver and options (`log-driver`, `log-opts`), checked as a
+    /// container's would be.
+    pub fn set_log_default(
+        &self,
+        driver: &str,
+        opts: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let settings = container::log_config::log_settings(driver, opts)?;
+        *self
+            .log_default
+            .lock()
+            .map_err(|_| EngineError::Internal("log default poisoned".into()))? = settings;
+        Ok(())
+    }
+
+    /// The log settings of a container that names none.
+    pub(crate) fn log_default(&self) -> Result<container::log_config::LogSettings> {
+        self.log_default
+            .lock()
+            .map(|l| l.clone())
+            .map_err(|_| EngineError::Internal("log default poisoned".into()))
     }
 
     /// This daemon's id.

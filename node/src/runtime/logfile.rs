@@ -36,16 +36,32 @@ impl Entry {
     }
 }
 
-/// Appends entries to the log file.
+/// Appends entries to the log file, rotating it when it has a rotation.
 pub struct LogWriter {
-    file: Mutex<File>,
+    /// The file and the bytes in it.
+    file: Mutex<(File, u64)>,
+    rotation: Option<(std::path::PathBuf, super::log_rotate::Rotation)>,
 }
 
 impl LogWriter {
     /// Wraps a file opened for appending.
     pub fn new(file: File) -> Self {
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         LogWriter {
-            file: Mutex::new(file),
+            file: Mutex::new((file, size)),
+            rotation: None,
+        }
+    }
+
+    /// Wraps the log at `path`, opened for appending, rotated as `rotation` says.
+    pub fn rotating(
+        file: File,
+        path: std::path::PathBuf,
+        rotation: super::log_rotate::Rotation,
+    ) -> Self {
+        LogWriter {
+            rotation: Some((path, rotation)),
+            ..LogWriter::new(file)
         }
     }
 
@@ -58,11 +74,20 @@ impl LogWriter {
         };
         let mut line = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        let mut file = self
+        let mut guard = self
             .file
             .lock()
             .map_err(|_| io::Error::other("log writer poisoned"))?;
-        file.write_all(&line)
+        let (file, size) = &mut *guard;
+        if let Some((path, rotation)) = &self.rotation {
+            if rotation.is_due(*size, line.len()) {
+                *file = super::log_rotate::rotate(path, rotation)?;
+                *size = 0;
+            }
+        }
+        file.write_all(&line)?;
+        *size += line.len() as u64;
+        Ok(())
     }
 
     /// Copies `src` into the log line by line until EOF.

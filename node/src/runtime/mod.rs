@@ -13,6 +13,7 @@ pub mod exec_spawn;
 pub mod files;
 pub mod freezer;
 pub mod launch;
+pub mod log_rotate;
 pub mod logfile;
 pub mod loopback;
 pub mod monitor;
@@ -42,6 +43,9 @@ pub struct MonitorConfig {
     pub work_dir: PathBuf,
     /// The json-file log the monitor appends to.
     pub log_path: PathBuf,
+    /// How that log is rotated (`--log-opt max-size/max-file/compress`).
+    #[serde(default)]
+    pub log_rotation: log_rotate::Rotation,
     /// Where the monitor records the exit (atomically).
     pub exit_path: PathBuf,
     /// Where the monitor records its own and the container's pid once started.

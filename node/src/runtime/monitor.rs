@@ -3,7 +3,7 @@
 //! records the exit and cleans up. It outlives berthd (it is re-parented away from it), which makes live restore work.
 //! It stays single-threaded (libcontainer forks for every exec) and must not start tokio.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
@@ -81,10 +81,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
     super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs)
         .map_err(|e| format!("private mount namespace: {e}"))?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&cfg.log_path)
+    let log = super::log_rotate::open_log(&cfg.log_path)
         .map_err(|e| format!("open log {}: {e}", cfg.log_path.display()))?;
     let _ = std::fs::remove_file(&cfg.control_socket);
     let control = UnixListener::bind(&cfg.control_socket)
@@ -132,7 +129,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
         }
     };
     let parts = Parts {
-        log: LogWriter::new(log),
+        log: LogWriter::rotating(log, cfg.log_path.clone(), cfg.log_rotation),
         init_pid: pids.container,
         outputs,
         stdin: stdin.filter(|_| cfg.open_stdin),

@@ -5,6 +5,7 @@
 use bollard_stubs::models::HostConfig;
 
 use crate::api::error::ApiError;
+use crate::engine::container::log_config::LogSettings;
 use crate::engine::container::settings::{
     DeviceMapping, DeviceRule, NamespaceMode, RuntimeSettings, Ulimit, ULIMIT_NAMES,
 };
@@ -52,7 +53,7 @@ pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
         userns_mode: userns(&text(&h.userns_mode))?,
         runtime: runtime(&text(&h.runtime))?,
         isolation: isolation(h)?,
-        log_driver: log_driver(h)?,
+        log: log_settings(h)?,
     })
 }
 
@@ -267,31 +268,26 @@ fn isolation(h: &HostConfig) -> Result<String, ApiError> {
     }
 }
 
-fn log_driver(h: &HostConfig) -> Result<String, ApiError> {
+/// `LogConfig`: checked here when the client names a driver; left to the daemon's default
+/// (applied at create) when it does not.
+fn log_settings(h: &HostConfig) -> Result<Option<LogSettings>, ApiError> {
     let Some(cfg) = &h.log_config else {
-        return Ok("json-file".into());
+        return Ok(None);
     };
     let driver = cfg.typ.clone().unwrap_or_default();
+    let opts: std::collections::BTreeMap<String, String> =
+        cfg.config.clone().unwrap_or_default().into_iter().collect();
+    if driver.is_empty() && opts.is_empty() {
+        return Ok(None);
+    }
     let driver = if driver.is_empty() {
-        "json-file".to_string()
+        "json-file"
     } else {
-        driver
+        driver.as_str()
     };
-    if let Some(opt) = cfg.config.iter().flatten().map(|(k, _)| k).next() {
-        return Err(bad(format!(
-            "log option {opt} of the {driver} log driver is not supported by berth yet"
-        )));
-    }
-    match driver.as_str() {
-        "json-file" => Ok(driver),
-        // Attach reads the json-file log, so a container without one could not be attached.
-        "none" | "local" => Err(bad(format!(
-            "the {driver} log driver is not supported by berth yet: use json-file"
-        ))),
-        other => Err(bad(format!(
-            "logger: no log driver named '{other}' is registered"
-        ))),
-    }
+    Ok(Some(crate::engine::container::log_config::log_settings(
+        driver, &opts,
+    )?))
 }
 
 /// The `HostConfig` fields of these settings as inspect shows them (the rest of the struct is
@@ -364,13 +360,12 @@ pub fn echo(h: &HostSettings) -> HostConfig {
         dns_search: Some(h.net.dns_search.clone()),
         dns_options: Some(h.net.dns_options.clone()),
         extra_hosts: (!h.net.extra_hosts.is_empty()).then(|| h.net.extra_hosts.clone()),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some(if r.log_driver.is_empty() {
-                "json-file".to_string()
-            } else {
-                r.log_driver.clone()
-            }),
-            config: Some(std::collections::HashMap::new()),
+        log_config: Some({
+            let log = r.log.clone().unwrap_or_default();
+            HostConfigLogConfig {
+                typ: Some(log.driver),
+                config: Some(log.opts.into_iter().collect()),
+            }
         }),
         ..Default::default()
     }

@@ -91,14 +91,13 @@ fn devices_and_rules_parse_or_are_refused() {
 fn runtime_isolation_userns_volume_driver_and_logging_accept_only_what_exists() {
     let s = settings(
         json!({"Runtime": "runc", "Isolation": "default", "UsernsMode": "host",
-        "VolumeDriver": "local", "LogConfig": {"Type": "json-file", "Config": {}}}),
+        "VolumeDriver": "local", "LogConfig": {"Type": "local", "Config": {}}}),
     )
     .unwrap();
-    assert_eq!(
-        (s.runtime.as_str(), s.log_driver.as_str()),
-        ("runc", "json-file")
-    );
-    assert!(refusal(json!({"LogConfig": {"Type": "none"}})).contains("use json-file"));
+    assert_eq!(s.runtime, "runc");
+    assert_eq!(s.log.unwrap().rotation.max_file, 5);
+    let s = settings(json!({"LogConfig": {"Type": "", "Config": {}}})).unwrap();
+    assert!(s.log.is_none(), "the daemon's default applies");
     assert!(refusal(json!({"Runtime": "kata"})).contains("unknown or invalid runtime name: kata"));
     assert!(refusal(json!({"Isolation": "hyperv"})).contains("Invalid isolation"));
     assert!(refusal(json!({"UsernsMode": "private"})).contains("invalid USER mode"));
@@ -107,7 +106,7 @@ fn runtime_isolation_userns_volume_driver_and_logging_accept_only_what_exists() 
         refusal(json!({"LogConfig": {"Type": "syslog"}})).contains("no log driver named 'syslog'")
     );
     assert!(
-        refusal(json!({"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}))
+        refusal(json!({"LogConfig": {"Type": "json-file", "Config": {"max-file": "2"}}}))
             .contains("max-size")
     );
 }

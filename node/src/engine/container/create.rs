@@ -32,6 +32,9 @@ impl Engine {
         }
         super::security::check(&req.host.security, self.host)?;
         self.resolve_host_settings(&mut req.host).await?;
+        if req.host.runtime.log.is_none() {
+            req.host.runtime.log = Some(self.log_default()?);
+        }
         self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;

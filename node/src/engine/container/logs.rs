@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::handle::Change;
+use super::log_read::{self, READ_CHUNK};
 use crate::engine::req::LogsRequest;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -91,6 +92,10 @@ impl StdinSink {
 struct Follow {
     path: PathBuf,
     offset: u64,
+    /// Read the rotated files before the live one (`logs`; attach starts at the live end).
+    history: bool,
+    /// How the monitor rotates the log (what a released hold trims back to).
+    rotation: crate::runtime::log_rotate::Rotation,
     req: LogsRequest,
     /// Stop after this many exits have been seen; `None`: do not follow.
     until_exits: Option<u64>,
@@ -102,6 +107,17 @@ impl Engine {
     pub async fn logs(&self, key: &str, req: LogsRequest) -> Result<Output> {
         let handle = self.lookup(key)?;
         let rec = handle.snapshot().await;
+        if rec
+            .host
+            .runtime
+            .log
+            .as_ref()
+            .is_some_and(|l| !l.is_readable())
+        {
+            return Err(EngineError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let changes = handle.subscribe();
         let now = changes.borrow().clone();
         let until_exits = (req.follow && now.running).then_some(now.exits + 1);
@@ -111,6 +127,14 @@ impl Engine {
             Follow {
                 path,
                 offset: 0,
+                history: true,
+                rotation: rec
+                    .host
+                    .runtime
+                    .log
+                    .as_ref()
+                    .map(|l| l.rotation)
+                    .unwrap_or_default(),
                 req,
                 until_exits,
                 changes,
@@ -148,6 +172,14 @@ impl Engine {
         let follow = Follow {
             path,
             offset,
+            history: false,
+            rotation: rec
+                .host
+                .runtime
+                .log
+                .as_ref()
+                .map(|l| l.rotation)
+                .unwrap_or_default(),
             req,
             until_exits: Some(until),
             changes,
@@ -160,7 +192,14 @@ impl Engine {
 
 fn spawn_follow(tty: bool, f: Follow) -> Output {
     let (tx, rx) = mpsc::channel(64);
+    // Held now, before the caller goes on (`docker run` starts the container next): while
+    // following, rotation keeps the files this follower has yet to read.
+    let hold = f
+        .until_exits
+        .is_some()
+        .then(|| crate::runtime::log_rotate::Hold::new(&f.path, f.rotation));
     tokio::spawn(async move {
+        let _hold = hold;
         if let Err(e) = follow(f, tx).await {
             tracing::debug!(error = %e, "log follower ended");
         }
@@ -173,20 +212,71 @@ fn spawn_follow(tty: bool, f: Follow) -> Output {
 }
 
 async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
+    // While following, rotation keeps the files this follower has yet to read.
     let mut file = match std::fs::File::open(&f.path) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(EngineError::io(format!("open {}", f.path.display()), e)),
     };
-    // `tail`: how many of the wanted entries already written come before the last N.
-    let mut skip = match (f.req.tail, file.as_mut()) {
-        (Some(n), Some(file)) => count_wanted(file, f.offset, &f.req)?.saturating_sub(n),
-        _ => 0,
+    let mut history = if f.history {
+        log_read::rotated_segments(&f.path)
+    } else {
+        Vec::new()
     };
+    // `tail`: the live file is read backwards; older files only when it has too few.
+    let mut skip = 0;
+    if let Some(n) = f.req.tail {
+        let found = match file.as_mut() {
+            Some(file) => {
+                let (offset, found) = log_read::tail_start(file, n, &f.req, wanted)
+                    .map_err(|e| EngineError::io("read container log", e))?;
+                f.offset = offset;
+                found
+            }
+            None => 0,
+        };
+        let mut need = n.saturating_sub(found);
+        let mut first = history.len();
+        while need > 0 && first > 0 {
+            first -= 1;
+            let c = log_read::SegmentReader::open(&history[first])?.count_wanted(&f.req, wanted)?;
+            skip = c.saturating_sub(need);
+            need = need.saturating_sub(c);
+        }
+        history.drain(..first);
+    }
+    for segment in history {
+        let mut reader = log_read::SegmentReader::open(&segment)?;
+        while !reader.is_done() {
+            let entries = reader.next_entries()?;
+            if !send(entries, &f.req, &mut skip, &tx).await {
+                return Ok(());
+            }
+        }
+    }
     let mut pending = Vec::new();
+    // Which file `file` is: the live log, or rotated file `seq` (complete once read to its end).
+    let mut rotated_seq: Option<u32> = None;
+    // Attached before the first start, the log does not exist yet: when it appears, rotation
+    // may already have moved the first output to a rotated file (kept: this follower holds).
+    let mut first_open = file.is_none();
     loop {
         if file.is_none() {
-            file = std::fs::File::open(&f.path).ok();
+            // First the oldest file; after a gzipped one, what follows it; else the live log.
+            let next = match (first_open, rotated_seq) {
+                (true, _) => log_read::next_after(&f.path, None),
+                (false, Some(seq)) => log_read::next_after(&f.path, Some(seq)),
+                (false, None) => std::fs::File::open(&f.path).ok().map(log_read::Next::Live),
+            };
+            if let Some(next) = next {
+                first_open = false;
+                if !take_next(next, &mut file, &mut rotated_seq, &f, &mut skip, &tx).await? {
+                    return Ok(());
+                }
+                if file.is_none() {
+                    continue;
+                }
+            }
         }
         let ended = f.until_exits.is_none_or(|n| {
             let c = f.changes.borrow();
@@ -194,15 +284,52 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
         });
         // Everything written so far, one bounded piece at a time: a long log streams through
         // a small buffer instead of being read whole.
-        if let Some(file) = file.as_mut() {
+        if let Some(open) = file.as_mut() {
             loop {
-                let (entries, more) = read_new(file, &mut f.offset, &mut pending)?;
+                let (entries, more) = read_new(open, &mut f.offset, &mut pending)?;
                 if !send(entries, &f.req, &mut skip, &tx).await {
                     return Ok(()); // the client went away
                 }
                 if !more {
                     break;
                 }
+            }
+            // The file that follows: after a rotated file read to its end; after the live one
+            // once the monitor rotated it (read to its end again first: it grows no more).
+            let done_seq = match rotated_seq {
+                Some(seq) => Some(Some(seq)),
+                None => match rotated_away(open, &f.path) {
+                    LogState::Live => None,
+                    LogState::Moving => {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        continue;
+                    }
+                    LogState::RotatedFrom(ino) => {
+                        loop {
+                            let (entries, more) = read_new(open, &mut f.offset, &mut pending)?;
+                            if !send(entries, &f.req, &mut skip, &tx).await {
+                                return Ok(());
+                            }
+                            if !more {
+                                break;
+                            }
+                        }
+                        Some(log_read::seq_of(&f.path, ino))
+                    }
+                },
+            };
+            if let Some(seq) = done_seq {
+                file = None;
+                f.offset = 0;
+                pending.clear();
+                // Remembered: if the next file cannot be had yet, the next round asks again.
+                rotated_seq = seq;
+                if let Some(next) = log_read::next_after(&f.path, seq) {
+                    if !take_next(next, &mut file, &mut rotated_seq, &f, &mut skip, &tx).await? {
+                        return Ok(());
+                    }
+                }
+                continue;
             }
         }
         if ended {
@@ -216,8 +343,70 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
     }
 }
 
-/// Most bytes of the log file read at once.
-const READ_CHUNK: usize = 256 << 10;
+/// Moves a follower onto `next`: a plain file becomes `file`; a gzipped one is sent whole and
+/// leaves `file` empty, so the next round looks further. `false` once the client is gone.
+async fn take_next(
+    next: log_read::Next,
+    file: &mut Option<std::fs::File>,
+    rotated_seq: &mut Option<u32>,
+    f: &Follow,
+    skip: &mut usize,
+    tx: &mpsc::Sender<LogChunk>,
+) -> Result<bool> {
+    match next {
+        log_read::Next::Live(live) => {
+            *file = Some(live);
+            *rotated_seq = None;
+        }
+        log_read::Next::Plain(plain, seq) => {
+            *file = Some(plain);
+            *rotated_seq = Some(seq);
+        }
+        log_read::Next::Gzip(path, seq) => {
+            let mut reader = log_read::SegmentReader::open(&path)?;
+            while !reader.is_done() {
+                if !send(reader.next_entries()?, &f.req, skip, tx).await {
+                    return Ok(false);
+                }
+            }
+            // Read whole: the next round goes on from what follows it.
+            *file = None;
+            *rotated_seq = Some(seq);
+        }
+    }
+    Ok(true)
+}
+
+/// Where the open log file stands against the log's path.
+#[derive(Debug, PartialEq, Eq)]
+enum LogState {
+    /// It is the live file.
+    Live,
+    /// The monitor rotated it; its inode.
+    RotatedFrom(u64),
+    /// The path is missing: a rotation is between its rename and the new file.
+    Moving,
+}
+
+fn rotated_away(open: &std::fs::File, path: &std::path::Path) -> LogState {
+    use std::os::unix::fs::MetadataExt;
+    match (open.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) if a.ino() != b.ino() || a.dev() != b.dev() => {
+            LogState::RotatedFrom(a.ino())
+        }
+        (Ok(a), Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Deleted with the container, or mid-rotation: the rotated file tells which.
+            if log_read::seq_of(path, a.ino()).is_some() {
+                LogState::RotatedFrom(a.ino())
+            } else if a.nlink() == 0 {
+                LogState::Live
+            } else {
+                LogState::Moving
+            }
+        }
+        _ => LogState::Live,
+    }
+}
 
 /// Most bytes sent in one chunk: consecutive lines of one stream travel together, instead of a
 /// message per line.
@@ -259,19 +448,6 @@ async fn send(
     match chunk {
         Some(last) => tx.send(last).await.is_ok(),
         None => true,
-    }
-}
-
-/// How many wanted entries the file holds from `offset` to its current end.
-fn count_wanted(file: &mut std::fs::File, mut offset: u64, req: &LogsRequest) -> Result<usize> {
-    let mut pending = Vec::new();
-    let mut count = 0;
-    loop {
-        let (entries, more) = read_new(file, &mut offset, &mut pending)?;
-        count += entries.iter().filter(|e| wanted(e, req)).count();
-        if !more {
-            return Ok(count);
-        }
     }
 }
 
@@ -370,9 +546,21 @@ mod tests {
 
     /// What `logs` sends for a log of `lines` lines alternating stdout and stderr every 1000.
     fn logs_of(lines: usize, req: LogsRequest) -> Vec<LogChunk> {
+        logs_rotated(lines, req, crate::runtime::log_rotate::Rotation::default())
+    }
+
+    fn logs_rotated(
+        lines: usize,
+        req: LogsRequest,
+        rotation: crate::runtime::log_rotate::Rotation,
+    ) -> Vec<LogChunk> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("container.log");
-        let log = crate::runtime::logfile::LogWriter::new(std::fs::File::create(&path).unwrap());
+        let log = crate::runtime::logfile::LogWriter::rotating(
+            crate::runtime::log_rotate::open_log(&path).unwrap(),
+            path.clone(),
+            rotation,
+        );
         for i in 0..lines {
             let stream = if i / 1000 % 2 == 0 {
                 Stream::Stdout
@@ -385,6 +573,8 @@ mod tests {
         let follow = Follow {
             path,
             offset: 0,
+            history: true,
+            rotation: crate::runtime::log_rotate::Rotation::default(),
             req,
             until_exits: None,
             changes,
@@ -410,6 +600,51 @@ mod tests {
             .flat_map(|c| c.bytes.clone())
             .collect();
         String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn rotated_logs_come_in_order_and_tail_reaches_into_older_files() {
+        let rotation = crate::runtime::log_rotate::Rotation {
+            max_size: 64 << 10,
+            max_file: 4,
+            compress: true,
+        };
+        let both = LogsRequest {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        // ~2.6 MB through 64 KiB files: only the last ~4 files are kept.
+        let all = logs_rotated(30_000, both.clone(), rotation);
+        let joined = format!(
+            "{}{}",
+            text(&all, Stream::Stdout),
+            text(&all, Stream::Stderr)
+        );
+        let mut numbers: Vec<usize> = joined
+            .lines()
+            .map(|l| l.trim_start_matches("line ").parse().unwrap())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers.last(), Some(&29_999));
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no gap");
+        assert!(
+            numbers.len() < 30_000 && numbers.len() > 1_500,
+            "{}",
+            numbers.len()
+        );
+        // A tail longer than the live file reads the end of the rotated ones.
+        let tail = logs_rotated(
+            30_000,
+            LogsRequest {
+                tail: Some(1_500),
+                ..both
+            },
+            rotation,
+        );
+        let n = text(&tail, Stream::Stdout).lines().count()
+            + text(&tail, Stream::Stderr).lines().count();
+        assert_eq!(n, 1_500);
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod health;
 pub mod host_resolve;
 pub mod inspect;
 pub mod list;
+pub mod log_config;
+pub mod log_read;
 pub mod logs;
 pub mod pause;
 pub mod remove;

@@ -44,6 +44,8 @@ impl Engine {
             }
             return;
         }
+        // Followers of the old daemon are gone: their holds would keep every rotated file.
+        crate::runtime::log_rotate::clear_holds(&dir.join("container.log"));
         // A monitor that recorded pids may be running even if the daemon died before it could
         // record the start.
         if let Ok(pids) = launch::read_pids(&dir.join("pids.json")) {

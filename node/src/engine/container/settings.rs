@@ -92,8 +92,8 @@ pub struct RuntimeSettings {
     pub userns_mode: String,
     pub runtime: String,
     pub isolation: String,
-    /// `json-file` (the only one so far).
-    pub log_driver: String,
+    /// The log driver and its rotation; `None` until create applies the daemon's default.
+    pub log: Option<super::log_config::LogSettings>,
 }
 
 impl RuntimeSettings {

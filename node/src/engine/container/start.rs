@@ -102,6 +102,13 @@ impl Engine {
             upper_dir: dir.join("upper"),
             work_dir: dir.join("work"),
             log_path: dir.join("container.log"),
+            log_rotation: rec
+                .host
+                .runtime
+                .log
+                .as_ref()
+                .map(|l| l.rotation)
+                .unwrap_or_default(),
             exit_path: dir.join("exit.json"),
             pids_path: dir.join("pids.json"),
             oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.cgroup_rel()),
@@ -201,9 +208,20 @@ impl Engine {
         if restart {
             tokio::spawn(self.clone().restart_after(handle, delay));
         } else if auto_remove {
+            self.wait_for_log_followers(&handle.id).await;
             if let Err(e) = self.remove_container_with(&handle.id, true, true).await {
                 tracing::warn!(container = %handle.id, error = %e, "auto-remove failed");
             }
+        }
+    }
+
+    /// Lets attached clients read what rotation moved aside before `--rm` deletes it: they
+    /// hold the log until they have read to its end (at most a few seconds).
+    async fn wait_for_log_followers(&self, id: &str) {
+        let log = self.paths.container_dir(id).join("container.log");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while crate::runtime::log_rotate::is_held(&log) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
