@@ -152,6 +152,14 @@ enum Command {
     /// Manage Swarm services
     #[command(subcommand, arg_required_else_help = true)]
     Service(commands::service::ServiceCommand),
+    /// Manage networks
+    #[command(subcommand, arg_required_else_help = true)]
+    Network(commands::network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand, arg_required_else_help = true)]
+    Volume(commands::volume::VolumeCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::port::PortArgs),
     /// Make certificates for the daemon's remote API
     #[command(subcommand, arg_required_else_help = true)]
     Tls(commands::tls::TlsCommand),
@@ -295,6 +303,9 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Swarm(c) => commands::swarm::run(client, c).await,
         Command::Node(c) => commands::node::run(client, c).await,
         Command::Service(c) => commands::service::run(client, c).await,
+        Command::Network(c) => commands::network::run(client, c).await,
+        Command::Volume(c) => commands::volume::run(client, c).await,
+        Command::Port(a) => commands::port::port(client, a).await,
         Command::Tls(c) => commands::tls::run(c),
     };
     match result {

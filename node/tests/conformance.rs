@@ -17,9 +17,17 @@ use std::process::Command;
 /// Groups that must pass in full today.
 const GROUPS: &[&str] = &["core", "exec", "volume", "network", "swarm"];
 
+/// The docker CLI, then the same cases with berth's own CLI in docker's place (a drop-in
+/// client). One after the other: both swarm groups listen on the swarm port 2377.
 #[test]
-fn docker_cli_conformance_groups_pass() {
+fn docker_and_berth_cli_conformance_groups_pass() {
     require_root!();
+    run_groups("docker", "conf");
+    let berth = common::bin_dir().join("berth");
+    run_groups(berth.to_str().unwrap(), "confb");
+}
+
+fn run_groups(client: &str, name: &str) {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/docker-cli.sh");
     if !script.exists() {
@@ -28,10 +36,11 @@ fn docker_cli_conformance_groups_pass() {
     if Command::new("docker").arg("--version").output().is_err() {
         panic!("the docker CLI is needed for the conformance run");
     }
-    let d = TestDaemon::start("conf");
+    let d = TestDaemon::start(name);
     let out = Command::new("bash")
         .arg(&script)
         .args(GROUPS)
+        .env("DOCKER", client)
         .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
         .env("DOCKER_CONFIG", d.root.join("docker-config"))
         .output()
@@ -49,5 +58,5 @@ fn docker_cli_conformance_groups_pass() {
         .and_then(|f| f.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(u32::MAX);
-    assert_eq!(failed, 0, "conformance: {summary}\n{stdout}");
+    assert_eq!(failed, 0, "conformance with {client}: {summary}\n{stdout}");
 }

@@ -38,7 +38,7 @@ pub struct DfArgs {
 }
 
 /// Docker's prompt; true only for an answer of `y` or `Y`.
-fn confirm(warning: &str) -> Result<bool> {
+pub(crate) fn confirm(warning: &str) -> Result<bool> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -47,7 +47,7 @@ fn confirm(warning: &str) -> Result<bool> {
 }
 
 /// go-units `HumanSize` (four significant digits), as the prune report and `df` print sizes.
-fn size(bytes: i64) -> String {
+pub(crate) fn size(bytes: i64) -> String {
     units::human_size(bytes.max(0) as f64, 4)
 }
 

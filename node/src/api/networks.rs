@@ -104,7 +104,10 @@ pub async fn connect(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
-    let body: NetworkConnectRequest = body.parse()?;
+    let raw: Value = body.parse()?;
+    super::convert::support::check_endpoint(&raw["EndpointConfig"], "EndpointConfig.")?;
+    let body: NetworkConnectRequest = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let req = match &body.endpoint_config {
         Some(e) => conv::endpoint_request(e)?,
         None => Default::default(),

@@ -232,19 +232,21 @@ pub fn check_create(body: &Value) -> Result<(), ApiError> {
     check(&body["HostConfig"], HOST_CONFIG, "HostConfig.")?;
     if let Some(endpoints) = body["NetworkingConfig"]["EndpointsConfig"].as_object() {
         for (net, e) in endpoints {
-            check(
-                e,
-                ENDPOINT,
-                &format!("NetworkingConfig.EndpointsConfig.{net}."),
-            )?;
-            check(
-                &e["IPAMConfig"],
-                ENDPOINT_IPAM,
-                &format!("NetworkingConfig.EndpointsConfig.{net}.IPAMConfig."),
-            )?;
+            check_endpoint(e, &format!("NetworkingConfig.EndpointsConfig.{net}."))?;
         }
     }
     Ok(())
+}
+
+/// Refuses endpoint settings (a create's per-network ones, `network connect`'s) that set a
+/// refused field; `prefix` is where they sit in the request.
+pub fn check_endpoint(e: &Value, prefix: &str) -> Result<(), ApiError> {
+    check(e, ENDPOINT, prefix)?;
+    check(
+        &e["IPAMConfig"],
+        ENDPOINT_IPAM,
+        &format!("{prefix}IPAMConfig."),
+    )
 }
 
 /// Docker's wording for a restart policy it does not know or a negative retry count.

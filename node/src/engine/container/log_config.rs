@@ -91,7 +91,9 @@ pub fn log_settings(driver: &str, opts: &BTreeMap<String, String>) -> Result<Log
                 "log option {key} of the {driver} log driver is not supported by berth yet"
             )));
         }
-        return Err(bad(format!("unknown log opt '{key}' for {driver} log driver")));
+        return Err(bad(format!(
+            "unknown log opt '{key}' for {driver} log driver"
+        )));
     }
     if let Some(v) = opts.get("max-size") {
         rotation.max_size = if v == "-1" { 0 } else { parse_size(v)? };

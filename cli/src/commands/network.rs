@@ -1,0 +1,405 @@
+//! `berth network create|ls|inspect|rm|prune|connect|disconnect`: docker's flags, columns,
+//! `--format` fields (`.ID .Name .Driver .Scope .IPv6 .Internal .Labels .CreatedAt`) and
+//! messages. What berthd cannot do it refuses itself, by name.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest,
+};
+use bollard::query_parameters::PruneNetworksOptionsBuilder;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::inspect::print_raw;
+use super::prune::confirm;
+use super::ps::filters;
+use crate::client::Client;
+use crate::output::{render_rows, Template};
+use crate::stream::escape;
+
+const DEFAULT_FORMAT: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+/// `berth network …`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(ListArgs),
+    /// Display detailed information on one or more networks
+    Inspect(InspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+/// `berth network create`
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt", value_name = "map")]
+    pub opt: Vec<String>,
+    /// Set metadata on a network
+    #[arg(long, value_name = "list")]
+    pub label: Vec<String>,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long, value_name = "strings")]
+    pub subnet: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long = "ip-range", value_name = "strings")]
+    pub ip_range: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long, value_name = "strings")]
+    pub gateway: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long = "aux-address", value_name = "map")]
+    pub aux_address: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long = "ipam-driver", default_value = "default")]
+    pub ipam_driver: String,
+    /// Set IPAM driver specific options
+    #[arg(long = "ipam-opt", value_name = "map")]
+    pub ipam_opt: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Create swarm routing-mesh network
+    #[arg(long)]
+    pub ingress: bool,
+    /// Control the network's scope
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// NETWORK
+    pub name: String,
+}
+
+/// `berth network ls`
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only display network IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go template, "table …" or "json"
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+/// `berth network inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a Go template (or "json")
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Verbose output for diagnostics
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// NETWORK...
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `berth network rm`
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// NETWORK...
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `berth network prune`
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// `berth network connect`
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long, value_name = "strings")]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list")]
+    pub link: Vec<String>,
+    /// Add a link-local address for the container
+    #[arg(long = "link-local-ip", value_name = "strings")]
+    pub link_local_ip: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt", value_name = "strings")]
+    pub driver_opt: Vec<String>,
+    /// NETWORK
+    pub network: String,
+    /// CONTAINER
+    pub container: String,
+}
+
+/// `berth network disconnect`
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// NETWORK
+    pub network: String,
+    /// CONTAINER
+    pub container: String,
+}
+
+/// Runs one `network` subcommand.
+pub async fn run(client: &Client, command: NetworkCommand) -> Result<i32> {
+    match command {
+        NetworkCommand::Create(a) => create(client, a).await,
+        NetworkCommand::Ls(a) => list(client, a).await,
+        NetworkCommand::Inspect(a) => inspect(client, a).await,
+        NetworkCommand::Rm(a) => remove(client, a).await,
+        NetworkCommand::Prune(a) => prune(client, a).await,
+        NetworkCommand::Connect(a) => connect(client, a).await,
+        NetworkCommand::Disconnect(a) => {
+            let request = NetworkDisconnectRequest {
+                container: a.container,
+                force: Some(a.force),
+            };
+            client
+                .docker()?
+                .disconnect_network(&a.network, request)
+                .await?;
+            Ok(0)
+        }
+    }
+}
+
+/// `key=value` pairs of a repeatable map flag, refusing a pair without `=`.
+fn map_of(flag: &str, pairs: &[String]) -> Result<HashMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("invalid argument {p:?} for \"--{flag}\" flag: bad format"),
+        })
+        .collect()
+}
+
+async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
+    if a.ip_range.len() > a.subnet.len() || a.gateway.len() > a.subnet.len() {
+        bail!("no matching subnet for range or gateway");
+    }
+    let aux = map_of("aux-address", &a.aux_address)?;
+    let config: Vec<IpamConfig> = a
+        .subnet
+        .iter()
+        .enumerate()
+        .map(|(i, subnet)| IpamConfig {
+            subnet: Some(subnet.clone()),
+            ip_range: a.ip_range.get(i).cloned(),
+            gateway: a.gateway.get(i).cloned(),
+            auxiliary_addresses: (i == 0 && !aux.is_empty()).then(|| aux.clone()),
+        })
+        .collect();
+    let request = NetworkCreateRequest {
+        name: a.name,
+        driver: Some(a.driver),
+        options: Some(map_of("opt", &a.opt)?),
+        labels: Some(map_of("label", &label_pairs(&a.label))?),
+        internal: Some(a.internal),
+        attachable: Some(a.attachable),
+        ingress: Some(a.ingress),
+        enable_ipv6: Some(a.ipv6),
+        scope: a.scope,
+        ipam: Some(Ipam {
+            driver: Some(a.ipam_driver),
+            config: Some(config),
+            options: Some(map_of("ipam-opt", &a.ipam_opt)?),
+        }),
+        ..Default::default()
+    };
+    let created = client.docker()?.create_network(request).await?;
+    println!("{}", created.id);
+    Ok(0)
+}
+
+/// Labels as `key=value`; a bare key is an empty value, as docker's.
+fn label_pairs(labels: &[String]) -> Vec<String> {
+    labels
+        .iter()
+        .map(|l| {
+            if l.contains('=') {
+                l.clone()
+            } else {
+                format!("{l}=")
+            }
+        })
+        .collect()
+}
+
+async fn list(client: &Client, a: ListArgs) -> Result<i32> {
+    let filters = serde_json::to_string(&filters(&a.filter))?;
+    let path = format!("/networks?filters={}", escape(&filters));
+    let Value::Array(mut nets) = client.get_json(&path).await? else {
+        bail!("bad response to GET /networks");
+    };
+    nets.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
+    let rows: Vec<Value> = nets.iter().map(|n| row(n, a.no_trunc)).collect();
+    let format = match (a.quiet, a.format.as_deref()) {
+        (true, _) => "{{.ID}}",
+        (false, Some(f)) if !f.is_empty() && f != "table" => f,
+        _ => DEFAULT_FORMAT,
+    };
+    let header = json!({
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+        "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+    });
+    print!("{}", render_rows(format, &header, &rows)?);
+    Ok(0)
+}
+
+fn row(n: &Value, no_trunc: bool) -> Value {
+    let id = n["Id"].as_str().unwrap_or_default();
+    let id = if no_trunc {
+        id
+    } else {
+        &id[..id.len().min(12)]
+    };
+    let labels = n["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "ID": id, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
+        "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false),
+        "Internal": n["Internal"].as_bool().unwrap_or(false),
+        "Labels": labels, "CreatedAt": n["Created"],
+    })
+}
+
+async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
+    let template = match a.format.as_deref() {
+        None | Some("") => None,
+        Some("json") => Some(Template::parse("{{json .}}")?),
+        Some(f) => Some(Template::parse(f)?),
+    };
+    let mut found = Vec::new();
+    let mut code = 0;
+    for name in &a.networks {
+        let verbose = if a.verbose { "?verbose=true" } else { "" };
+        match client
+            .get_raw(&format!("/networks/{}{verbose}", escape(name)))
+            .await
+        {
+            Ok(raw) => found.push(raw),
+            Err(e) => {
+                eprintln!("{}", client.describe(&e));
+                code = 1;
+            }
+        }
+    }
+    print_raw(&found, template.as_ref())?;
+    Ok(code)
+}
+
+async fn remove(client: &Client, a: RmArgs) -> Result<i32> {
+    let docker = client.docker()?;
+    let mut code = 0;
+    for name in &a.networks {
+        match docker.remove_network(name).await {
+            Ok(()) => println!("{name}"),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) if a.force => {}
+            Err(e) => {
+                eprintln!("{}", client.describe(&e.into()));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
+    let warning =
+        "WARNING! This will remove all custom networks not used by at least one container.";
+    if !a.force && !confirm(warning)? {
+        return Ok(0);
+    }
+    let options = PruneNetworksOptionsBuilder::new()
+        .filters(&filters(&a.filter))
+        .build();
+    let report = client.docker()?.prune_networks(Some(options)).await?;
+    let deleted = report.networks_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Networks:");
+        for name in deleted {
+            println!("{name}");
+        }
+        println!();
+    }
+    Ok(0)
+}
+
+async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
+    let ipam = (a.ip.is_some() || a.ip6.is_some() || !a.link_local_ip.is_empty()).then(|| {
+        EndpointIpamConfig {
+            ipv4_address: a.ip.clone(),
+            ipv6_address: a.ip6.clone(),
+            link_local_ips: (!a.link_local_ip.is_empty()).then(|| a.link_local_ip.clone()),
+        }
+    });
+    let request = NetworkConnectRequest {
+        container: a.container,
+        endpoint_config: Some(EndpointSettings {
+            ipam_config: ipam,
+            aliases: (!a.alias.is_empty()).then_some(a.alias),
+            links: (!a.link.is_empty()).then_some(a.link),
+            driver_opts: Some(map_of("driver-opt", &a.driver_opt)?),
+            ..Default::default()
+        }),
+    };
+    client
+        .docker()?
+        .connect_network(&a.network, request)
+        .await?;
+    Ok(0)
+}
