@@ -143,6 +143,9 @@ pub struct ContainerOpts {
     /// Size of /dev/shm
     #[arg(long = "shm-size", value_parser = parse::ram_in_bytes, value_name = "bytes")]
     pub shm_size: Option<i64>,
+    /// The less common flags.
+    #[command(flatten)]
+    pub host: super::host_opts::HostOpts,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -265,7 +268,7 @@ impl ContainerOpts {
             shm_size: self.shm_size,
             ..Default::default()
         };
-        Ok(ContainerCreateBody {
+        let mut body = ContainerCreateBody {
             image: Some(self.image().to_string()),
             cmd,
             entrypoint,
@@ -288,7 +291,9 @@ impl ContainerOpts {
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
-        })
+        };
+        self.host.apply(&mut body)?;
+        Ok(body)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod create_opts;
 pub mod events;
 pub mod exec;
 pub mod history;
+pub mod host_opts;
 pub mod image;
 pub mod inspect;
 pub mod manage;
