@@ -1,6 +1,7 @@
 //! The engine: containers and images, their records and their processes. It never sees HTTP or
 //! Docker's JSON types; `api` converts at the edge.
 
+pub mod build;
 pub mod container;
 pub mod events;
 pub mod exec;
