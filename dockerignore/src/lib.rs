@@ -52,7 +52,11 @@ pub fn read_patterns(text: &str) -> Vec<String> {
                 cleaned.remove(0);
             }
         }
-        out.push(if invert { format!("!{cleaned}") } else { cleaned });
+        out.push(if invert {
+            format!("!{cleaned}")
+        } else {
+            cleaned
+        });
     }
     out
 }
@@ -202,8 +206,8 @@ impl Matcher {
             if p.exclusion != matched {
                 continue;
             }
-            let hit = p.matches(&file)
-                || (1..=parents.len()).any(|i| p.matches(&parents[..i].join("/")));
+            let hit =
+                p.matches(&file) || (1..=parents.len()).any(|i| p.matches(&parents[..i].join("/")));
             if hit {
                 matched = !p.exclusion;
             }
@@ -348,7 +352,13 @@ mod tests {
         let text = "\u{feff}# comment\n  node_modules/ \n\n!  keep.txt\n/abs/path\n #not a comment\n*.log\n";
         assert_eq!(
             read_patterns(text),
-            ["node_modules", "!keep.txt", "abs/path", "#not a comment", "*.log"]
+            [
+                "node_modules",
+                "!keep.txt",
+                "abs/path",
+                "#not a comment",
+                "*.log"
+            ]
         );
     }
 

@@ -42,6 +42,8 @@ use std::path::Path;
 
 pub use changes::apply_changes;
 pub use hostfs::HostLayerFs;
+pub(crate) use import::go_arch;
+pub(crate) use layer::plain_tar;
 pub use progress::{Progress, ProgressSink};
 pub use pull::{PreparedPull, PullRequest};
 pub use push::{DistributionInfo, PushRequest};
