@@ -72,6 +72,7 @@ pub async fn build(
         context,
         dockerfile: &df,
         stages: Vec::new(),
+        no_commit: false,
     };
     let mut image_id = String::new();
     let last = plan.last().copied();

@@ -55,15 +55,14 @@ impl Drop for Context {
     }
 }
 
-/// Blocking. Reads the context from `input` into a new directory under `scratch` and reads
-/// the Dockerfile at `dockerfile` (a path inside the context).
+/// Blocking. Reads the context from `input` into `dir` (which the context then owns and
+/// removes) and reads the Dockerfile at `dockerfile` (a path inside the context).
 pub fn extract(
     input: &mut dyn Read,
-    scratch: &Path,
+    dir: PathBuf,
     dockerfile: &str,
     limits: Limits,
 ) -> Result<Context> {
-    let dir = scratch.join(format!("context-{:016x}", rand::random::<u64>()));
     let root = dir.join("root");
     std::fs::create_dir_all(&root)
         .map_err(|e| EngineError::io(format!("create {}", root.display()), e))?;

@@ -24,7 +24,12 @@ fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 fn extract_from(tar: &[u8], dockerfile: &str) -> (tempfile::TempDir, Result<Context>) {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = extract(&mut &tar[..], dir.path(), dockerfile, Limits::default());
+    let ctx = extract(
+        &mut &tar[..],
+        dir.path().join("c"),
+        dockerfile,
+        Limits::default(),
+    );
     (dir, ctx)
 }
 
@@ -147,7 +152,7 @@ fn hostile_names_stay_inside_and_limits_hold() {
     let big = tar_of(&[("Dockerfile", b"FROM scratch\n"), ("blob", &[0u8; 4096])]);
     let err = extract(
         &mut &big[..],
-        dir.path(),
+        dir.path().join("x"),
         "Dockerfile",
         Limits {
             max_bytes: 2048,
@@ -159,7 +164,7 @@ fn hostile_names_stay_inside_and_limits_hold() {
     assert_eq!(err.to_string(), "build context larger than 2048 bytes");
     let err = extract(
         &mut &big[..],
-        dir.path(),
+        dir.path().join("x"),
         "Dockerfile",
         Limits {
             max_entries: 1,

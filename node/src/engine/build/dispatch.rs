@@ -28,6 +28,8 @@ pub struct Shared<'a> {
     pub dockerfile: &'a super::dockerfile::Dockerfile,
     /// Finished stages, by their index in the Dockerfile: (name, image id).
     pub stages: Vec<(usize, Option<String>, String)>,
+    /// Only the settings change (`docker commit --change`): nothing is committed or made.
+    pub no_commit: bool,
 }
 
 /// A stage being built: the current image and the settings of the next one.
@@ -92,6 +94,9 @@ impl StageState {
 
     /// Looks the step up in the build cache; on a hit the stage moves to the cached image.
     pub fn probe(&mut self, sh: &Shared<'_>, step: &RunConfig) -> Result<bool> {
+        if sh.no_commit {
+            return Ok(true);
+        }
         if sh.opts.no_cache {
             return Ok(false);
         }

@@ -10,12 +10,16 @@
 
 pub mod args;
 pub mod builder;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy_step;
 pub mod dispatch;
 pub mod dockerfile;
+pub mod engine_backend;
+pub mod files;
 pub mod format;
+pub mod ops;
 pub mod options;
 pub mod output;
 pub mod sources;
