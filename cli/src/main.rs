@@ -124,14 +124,14 @@ enum Command {
     /// Build an image from a Dockerfile
     Build(commands::build::BuildArgs),
     /// Create a new image from a container's changes
-    Commit(commands::build::CommitArgs),
+    Commit(commands::commit::CommitArgs),
     /// Remove build cache (`berth builder prune`)
     #[command(
         name = "builder-prune",
         hide = true,
         override_usage = "berth builder prune [OPTIONS]"
     )]
-    BuilderPrune(commands::build::BuilderPruneArgs),
+    BuilderPrune(commands::commit::BuilderPruneArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
@@ -301,8 +301,8 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Images(a) => image::images(client, a).await,
         Command::History(a) => commands::history::history(client, a).await,
         Command::Build(a) => commands::build::build(client, a).await,
-        Command::Commit(a) => commands::build::commit(client, a).await,
-        Command::BuilderPrune(a) => commands::build::builder_prune(client, a).await,
+        Command::Commit(a) => commands::commit::commit(client, a).await,
+        Command::BuilderPrune(a) => commands::commit::builder_prune(client, a).await,
         Command::Import(a) => image::import(client, a).await,
         Command::Load(a) => image::load(client, a).await,
         Command::Save(a) => image::save(client, a).await,

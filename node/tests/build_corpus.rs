@@ -200,13 +200,14 @@ fn the_corpus_builds_to_what_the_classic_builder_records() {
         let text = r.text();
         let Some(id) = text
             .lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| {
                 v.pointer("/aux/ID")
                     .and_then(Value::as_str)
                     .map(str::to_string)
             })
-            .last()
+            .next()
         else {
             failures.push(format!("{name}: build failed: {text}"));
             continue;

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod build;
 pub mod build_context;
+pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod create_opts;

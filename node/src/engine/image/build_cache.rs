@@ -101,6 +101,26 @@ impl ImageStore {
     }
 }
 
+/// Detaches every mount below `dir`, deepest first (a build step's overlay left by a crash,
+/// which would otherwise make its scratch directory impossible to remove).
+pub(super) fn unmount_under(dir: &std::path::Path) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<std::path::PathBuf> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.starts_with(dir) && p != dir)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!(path = %p.display(), error = %e, "cannot unmount a leftover build mount");
+        }
+    }
+}
+
 /// Whether `img` is an intermediate image: untagged, undigested, with children.
 pub fn is_intermediate(img: &ImageRecord, children: &HashMap<String, usize>) -> bool {
     img.repo_tags.is_empty() && img.repo_digests.is_empty() && children.contains_key(&img.id)

@@ -266,6 +266,8 @@ impl ImageStore {
     /// between publishing a layer and committing its image). Runs before any other use.
     fn clean_leftovers(&self) -> Result<()> {
         let root = &self.inner.root;
+        // A build step's overlay may still be mounted there after a crash.
+        super::build_cache::unmount_under(&root.join(TMP_DIR));
         let images = self.inner.images.all::<ImageRecord>()?;
         let used_layers: HashSet<String> = images
             .iter()

@@ -10,9 +10,11 @@
 
 pub mod duration;
 pub mod flags;
+pub mod forms;
 pub mod instruction;
 pub mod lines;
 pub mod shell;
+mod shell_words;
 pub mod split;
 
 pub use instruction::{

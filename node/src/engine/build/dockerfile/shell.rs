@@ -2,8 +2,7 @@
 //! does them: `$VAR`, `${VAR}`, `${VAR:-word}` and friends, single and double quotes, and the
 //! Dockerfile's escape character. Pure; the caller passes the variables.
 
-use regex::Regex;
-
+use super::shell_words::{glob_regex, trim_pattern, Words};
 use super::ParseError;
 
 /// Variables visible to a substitution; the last definition of a name wins.
@@ -94,48 +93,6 @@ struct Word<'a> {
     pos: usize,
     vars: &'a Vars,
     raw_escapes: bool,
-}
-
-/// The words of a substitution's result, split as the shell would.
-#[derive(Default)]
-struct Words {
-    buf: String,
-    words: Vec<String>,
-    in_word: bool,
-}
-
-impl Words {
-    fn add_char(&mut self, ch: char) {
-        if ch.is_whitespace() {
-            if self.in_word && !self.buf.is_empty() {
-                self.words.push(std::mem::take(&mut self.buf));
-                self.in_word = false;
-            }
-        } else {
-            self.add_raw_char(ch);
-        }
-    }
-
-    fn add_raw_char(&mut self, ch: char) {
-        self.buf.push(ch);
-        self.in_word = true;
-    }
-
-    fn add_string(&mut self, s: &str) {
-        s.chars().for_each(|c| self.add_char(c));
-    }
-
-    fn add_raw_string(&mut self, s: &str) {
-        self.buf.push_str(s);
-        self.in_word = true;
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        if !self.buf.is_empty() {
-            self.words.push(self.buf);
-        }
-        self.words
-    }
 }
 
 impl Word<'_> {
@@ -463,46 +420,6 @@ fn non_empty(word: String, default: &str) -> String {
     } else {
         word
     }
-}
-
-/// `${v#pat}`, `${v##pat}`, `${v%pat}`, `${v%%pat}`: the shortest (or, greedy, longest) match
-/// of the shell pattern removed from the start or the end.
-fn trim_pattern(value: &str, pattern: &str, greedy: bool, prefix: bool) -> Result<String, String> {
-    let re = glob_regex(pattern, greedy, true).map_err(|e| e.to_string())?;
-    if prefix {
-        return Ok(match re.find(value) {
-            Some(m) => value[m.end()..].to_string(),
-            None => value.to_string(),
-        });
-    }
-    // A suffix match is a prefix match of the reversed value against the reversed pattern.
-    let rev_value: String = value.chars().rev().collect();
-    let rev_pattern: String = pattern.chars().rev().collect();
-    let re = glob_regex(&rev_pattern, greedy, true).map_err(|e| e.to_string())?;
-    Ok(match re.find(&rev_value) {
-        Some(m) => rev_value[m.end()..].chars().rev().collect(),
-        None => value.to_string(),
-    })
-}
-
-/// A shell pattern (`*`, `?`, `\` escapes) as a regular expression.
-fn glob_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<Regex, String> {
-    let mut out = String::from(if anchored { "^" } else { "" });
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push_str(if greedy { ".*" } else { ".*?" }),
-            '?' => out.push('.'),
-            '\\' => match chars.next() {
-                Some(n @ ('*' | '?' | '\\')) => out.push_str(&regex::escape(&n.to_string())),
-                Some(n @ ('}' | '/')) => out.push_str(&regex::escape(&n.to_string())),
-                Some(n) => return Err(format!("invalid escape '\\{n}'")),
-                None => out.push_str("\\\\"),
-            },
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    Regex::new(&out).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
