@@ -121,6 +121,17 @@ enum Command {
     Images(ImagesArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Remove build cache (`berth builder prune`)
+    #[command(
+        name = "builder-prune",
+        hide = true,
+        override_usage = "berth builder prune [OPTIONS]"
+    )]
+    BuilderPrune(commands::commit::BuilderPruneArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
@@ -289,6 +300,9 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Inspect(a) => inspect::inspect(client, a).await,
         Command::Images(a) => image::images(client, a).await,
         Command::History(a) => commands::history::history(client, a).await,
+        Command::Build(a) => commands::build::build(client, a).await,
+        Command::Commit(a) => commands::commit::commit(client, a).await,
+        Command::BuilderPrune(a) => commands::commit::builder_prune(client, a).await,
         Command::Import(a) => image::import(client, a).await,
         Command::Load(a) => image::load(client, a).await,
         Command::Save(a) => image::save(client, a).await,
@@ -341,6 +355,9 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
         ("image", "prune") => &["image-prune"],
         ("image", "history") => &["history"],
         ("system", "df") => &["system-df"],
+        ("builder", "prune") => &["builder-prune"],
+        ("builder", "build") | ("image", "build") => &["build"],
+        ("container", "commit") => &["commit"],
         ("container", v) | ("image", v) | ("system", v) => &[v][..],
         _ => return argv,
     };

@@ -60,6 +60,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Runtime(String),
+    /// A build step's command failed; `code` is its exit status (Docker's `errorDetail.code`).
+    #[error("{message}")]
+    StepFailed { message: String, code: i64 },
     /// A registry refused the credentials; the message names the registry.
     #[error("{0}")]
     Unauthorized(String),

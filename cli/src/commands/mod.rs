@@ -2,6 +2,9 @@
 //! bollard and prints what docker prints, returning the process exit code.
 
 pub mod archive;
+pub mod build;
+pub mod build_context;
+pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod create_opts;

@@ -280,9 +280,14 @@ fn print_nested(v: &Value) -> String {
         Value::Object(m) => {
             let mut pairs: Vec<(&String, &Value)> = m.iter().collect();
             pairs.sort_by(|a, b| a.0.cmp(b.0));
+            // An empty object inside a map is Docker's `struct{}` (ExposedPorts, Volumes),
+            // which Go prints as `{}`; a map of its own prints as `map[]`.
             let body: Vec<String> = pairs
                 .iter()
-                .map(|(k, v)| format!("{k}:{}", print_nested(v)))
+                .map(|(k, v)| match v {
+                    Value::Object(inner) if inner.is_empty() => format!("{k}:{{}}"),
+                    _ => format!("{k}:{}", print_nested(v)),
+                })
                 .collect();
             format!("map[{}]", body.join(" "))
         }

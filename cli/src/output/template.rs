@@ -370,6 +370,11 @@ mod tests {
         assert_eq!(render("{{json .Config.Env}}", &data), r#"["A=1","B=2"]"#);
         assert_eq!(render("{{.Config.Env}}", &data), "[A=1 B=2]");
         assert_eq!(render("{{.Config.Labels}}", &data), "map[a:1 b:2]");
+        let ports = serde_json::json!({"ExposedPorts": {"8080/tcp": {}}, "Empty": {}});
+        assert_eq!(
+            render("{{.ExposedPorts}} {{.Empty}}", &ports),
+            "map[8080/tcp:{}] map[]"
+        );
         assert_eq!(render("{{.Config.X}}", &data), "[<nil>]");
         assert_eq!(render("{{json .Missing}}", &data), "null");
         assert_eq!(render("{{.Config.Env | json}}", &data), r#"["A=1","B=2"]"#);

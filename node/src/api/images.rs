@@ -19,8 +19,14 @@ pub async fn list(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
-    let filter = image_filter(&engine, &Query::parse(q.as_deref()))?;
+    let q = Query::parse(q.as_deref());
+    let filter = image_filter(&engine, &q)?;
     let mut imgs = engine.images().list()?;
+    // As dockerd, the untagged images builds were made of are listed only with `all`.
+    if !q.flag("all", false) {
+        let children = engine.images().child_counts()?;
+        imgs.retain(|i| !crate::engine::image::is_intermediate(i, &children));
+    }
     imgs.retain(|i| filter.matches(i));
     for i in &mut imgs {
         i.repo_tags = filter.matching_tags(i);
@@ -29,8 +35,8 @@ pub async fn list(
     Ok(Json(imgs.iter().map(conv::summary).collect::<Vec<_>>()))
 }
 
-/// `images ls --filter`: Docker's keys; `before`/`since` name images. `all` and `digests`
-/// need nothing (berth keeps no intermediate images; digests are always listed).
+/// `images ls --filter`: Docker's keys; `before`/`since` name images. (`all` shows the
+/// intermediate images builds keep; digests are always listed.)
 fn image_filter(
     engine: &AppState,
     q: &Query,
@@ -178,7 +184,18 @@ pub async fn get_by_name(
                 .iter()
                 .map(|d| engine.images().layer_size(d))
                 .collect();
-            Ok(Json(conv::history(&img, &sizes)).into_response())
+            let mut entries = conv::history(&img, &sizes);
+            // Each build step is an image of its own: its id and tags, down the parents.
+            let mut chain = img.parent.clone();
+            for entry in entries.iter_mut().skip(1) {
+                let Some(rec) = chain.and_then(|p| engine.images().resolve(&p).ok()) else {
+                    break;
+                };
+                entry["Id"] = serde_json::json!(rec.id);
+                entry["Tags"] = serde_json::json!(rec.repo_tags);
+                chain = rec.parent;
+            }
+            Ok(Json(entries).into_response())
         }
         _ => Err(page_not_found(&rest)),
     }
@@ -219,7 +236,9 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let items = engine.remove_image(&name, q.flag("force", false)).await?;
+    let items = engine
+        .remove_image_pruning(&name, q.flag("force", false), !q.flag("noprune", false))
+        .await?;
     Ok(Json(conv::removed(&items)))
 }
 

@@ -156,9 +156,26 @@ pub async fn prune_images(
 /// `GET /system/df`
 pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
     let usage = engine.disk_usage().await?;
+    // The images builds keep without a name are the build cache, counted there.
+    let cache = engine.build_cache().await?;
+    let cached: std::collections::HashSet<&str> = cache.iter().map(|c| c.id.as_str()).collect();
+    let build_cache: Vec<Value> = cache
+        .iter()
+        .map(|c| {
+            let at = chrono::DateTime::from_timestamp(c.created, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            json!({
+                "ID": c.id, "Parent": c.parent.clone().unwrap_or_default(),
+                "Parents": c.parent.iter().collect::<Vec<_>>(), "Type": "regular",
+                "Description": c.description, "InUse": c.in_use, "Shared": c.shared,
+                "Size": c.size, "CreatedAt": at, "LastUsedAt": at, "UsageCount": 0,
+            })
+        })
+        .collect();
     let images: Vec<Value> = usage
         .images
         .iter()
+        .filter(|i| !cached.contains(i.id.as_str()))
         .map(|i| {
             json!({
                 "Id": i.id, "ParentId": "", "RepoTags": i.tags, "RepoDigests": [], "Created": i.created,
@@ -190,6 +207,6 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> 
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,
-        "BuildCache": [],
+        "BuildCache": build_cache,
     })))
 }

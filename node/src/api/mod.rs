@@ -2,6 +2,7 @@
 //! requests into typed engine calls and results into Docker's JSON. No engine logic here.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod containers_live;
 pub mod convert;
@@ -137,6 +138,10 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<crate::swarm::Swarm>) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
+        .route("/session", get(build::session).post(build::session))
+        .route("/commit", post(build::commit))
         .route("/auth", post(images::auth))
         .route("/distribution/{*rest}", get(images::distribution))
         .route("/images/json", get(images::list))

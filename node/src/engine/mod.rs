@@ -1,6 +1,7 @@
 //! The engine: containers and images, their records and their processes. It never sees HTTP or
 //! Docker's JSON types; `api` converts at the edge.
 
+pub mod build;
 pub mod container;
 pub mod events;
 pub mod exec;
@@ -293,13 +294,24 @@ impl Engine {
 
     /// Removes an image (Docker's rules in `ImageStore::remove`); one used by a container needs `force`.
     pub async fn remove_image(&self, name: &str, force: bool) -> Result<Vec<image::RemovedItem>> {
+        self.remove_image_pruning(name, force, true).await
+    }
+
+    /// As [`Engine::remove_image`]; without `prune_parents` (`noprune`) the untagged build
+    /// steps the image was made of stay.
+    pub async fn remove_image_pruning(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+    ) -> Result<Vec<image::RemovedItem>> {
         let mut used = std::collections::HashSet::new();
         for h in self.handles() {
             used.insert(h.snapshot().await.config.image_id);
         }
         let items = self
             .images
-            .remove(name, force, &|id: &str| used.contains(id))?;
+            .remove_pruning(name, force, prune_parents, &|id: &str| used.contains(id))?;
         for item in &items {
             match item {
                 image::RemovedItem::Untagged(tag) => self.image_event("untag", name, tag),

@@ -18,7 +18,7 @@ use crate::error::{EngineError, Result};
 pub fn summary(img: &ImageRecord) -> ImageSummary {
     ImageSummary {
         id: img.id.clone(),
-        parent_id: String::new(),
+        parent_id: img.parent.clone().unwrap_or_default(),
         repo_tags: img.repo_tags.clone(),
         repo_digests: img.repo_digests.clone(),
         created: img.created,
@@ -40,9 +40,9 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
         id: Some(img.id.clone()),
         repo_tags: Some(img.repo_tags.clone()),
         repo_digests: Some(img.repo_digests.clone()),
-        comment: Some(String::new()),
+        comment: Some(extra_str(img, "comment")),
         created,
-        author: Some(String::new()),
+        author: Some(extra_str(img, "author")),
         config: Some(ImageConfig {
             user: Some(c.user.clone()),
             env: Some(c.env.clone()),
@@ -53,7 +53,22 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
             exposed_ports: Some(c.exposed_ports.keys().cloned().collect()),
             volumes: Some(c.volumes.keys().cloned().collect()),
             stop_signal: c.stop_signal.clone(),
-            ..Default::default()
+            healthcheck: c
+                .extra
+                .get("Healthcheck")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            args_escaped: c
+                .extra
+                .get("ArgsEscaped")
+                .and_then(serde_json::Value::as_bool),
+            on_build: c
+                .extra
+                .get("OnBuild")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            shell: c
+                .extra
+                .get("Shell")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
         }),
         architecture: Some(img.config.architecture.clone()),
         os: Some(img.config.os.clone()),
@@ -64,6 +79,16 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
         }),
         ..Default::default()
     }
+}
+
+/// A string field of the image config's top level (`comment`, `author`), empty when absent.
+fn extra_str(img: &ImageRecord, key: &str) -> String {
+    img.config
+        .extra
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `DELETE /images/{name}` items.

@@ -1,6 +1,7 @@
 //! Docker's JSON shapes (bollard-stubs) to and from engine types; query-string helpers.
 //! Each converter decides per field: map it, ignore it (said in a comment), or reject it.
 
+pub mod build;
 pub mod container;
 pub mod events;
 pub mod exec;

@@ -49,7 +49,7 @@ impl ImageStore {
 }
 
 /// This machine's architecture in Go's (and so the image config's) naming.
-pub(super) fn go_arch() -> &'static str {
+pub(crate) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -52,7 +52,7 @@ pub(super) fn layer_meta(root: &Path, diff_id: &str) -> Result<Option<LayerMeta>
 }
 
 /// Wraps a stream that may be gzip-compressed (detected by magic) so it reads as plain tar.
-pub(super) fn plain_tar<'a>(mut raw: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+pub(crate) fn plain_tar<'a>(mut raw: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     // Read the magic fully: a network body may arrive a byte at a time.
     let mut head = Vec::with_capacity(MAGIC_LEN);
     (&mut raw)

@@ -11,7 +11,9 @@
 //! (`distribution.rs`) so a push can skip or mount them.
 
 mod blob;
+mod build_cache;
 mod changes;
+mod diff_layer;
 mod digest;
 mod distribution;
 #[cfg(test)]
@@ -40,8 +42,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
+pub use build_cache::is_intermediate;
 pub use changes::apply_changes;
 pub use hostfs::HostLayerFs;
+pub(crate) use import::go_arch;
+pub(crate) use layer::plain_tar;
 pub use progress::{Progress, ProgressSink};
 pub use pull::{PreparedPull, PullRequest};
 pub use push::{DistributionInfo, PushRequest};
@@ -176,6 +181,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// The parsed config file.
     pub config: ImageConfigFile,
+    /// The image a build step made this one from (Docker's `Parent`); None for pulled,
+    /// loaded and imported images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// One line of an image removal, as Docker reports it.

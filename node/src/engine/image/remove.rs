@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{ImageStore, Reference, RemovedItem};
+use super::{ImageRecord, ImageStore, Reference, RemovedItem};
 use crate::error::{EngineError, Result};
 
 impl ImageStore {
@@ -15,6 +15,18 @@ impl ImageStore {
         &self,
         name: &str,
         force: bool,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<RemovedItem>> {
+        self.remove_pruning(name, force, true, in_use)
+    }
+
+    /// As [`ImageStore::remove`]; `prune_parents: false` (`noprune`) keeps the untagged build
+    /// steps the image was made of.
+    pub fn remove_pruning(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
         in_use: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<RemovedItem>> {
         let image = self.resolve(name)?;
@@ -41,11 +53,17 @@ impl ImageStore {
             }
             self.inner.tags.remove(&tag)?;
             items.push(RemovedItem::Untagged(tag));
-            // A stopped container may still need the image: forcing only drops the name.
-            if !last || in_use(id) {
+            // A stopped container may still need the image: forcing only drops the name. An
+            // image another was built on stays too, as an intermediate image.
+            if !last || in_use(id) || self.has_children(id)? {
                 return Ok(items);
             }
         } else {
+            if self.has_children(id)? {
+                return Err(EngineError::Conflict(format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
+                )));
+            }
             let used = in_use(id);
             if !force {
                 refuse_delete_by_id(&image.repo_tags, used, short)?;
@@ -60,11 +78,34 @@ impl ImageStore {
         }
         // Tags went first, so a crash from here on leaves at worst an untagged image or files
         // that the next open collects.
-        self.inner.images.remove(id)?;
-        self.delete_unused_layers(&image.config.rootfs.diff_ids)?;
-        self.remove_blob(id)?;
+        self.delete_record(&image)?;
         items.push(RemovedItem::Deleted(image.id.clone()));
+        // As dockerd, the build steps the image was made of go with it when nothing else
+        // needs them: untagged, unused, and no other child.
+        let mut parent = image.parent.clone().filter(|_| prune_parents);
+        while let Some(p) = parent {
+            let Some(prec) = self.get(&p)? else { break };
+            let needed = !prec.repo_tags.is_empty()
+                || !prec.repo_digests.is_empty()
+                || in_use(&p)
+                || self.has_children(&p)?;
+            if needed {
+                break;
+            }
+            self.delete_record(&prec)?;
+            items.push(RemovedItem::Deleted(prec.id.clone()));
+            parent = prec.parent;
+        }
+        self.forget_missing_cache_entries()?;
         Ok(items)
+    }
+
+    /// Deletes an untagged image's record, config blob and the layers no other image uses.
+    /// Caller holds the lock.
+    pub(super) fn delete_record(&self, image: &ImageRecord) -> Result<()> {
+        self.inner.images.remove(&image.id)?;
+        self.delete_unused_layers(&image.config.rootfs.diff_ids)?;
+        self.remove_blob(&image.id)
     }
 }
 

@@ -35,6 +35,8 @@ pub(super) struct Inner {
     pub(super) remote: Records,
     /// How registries are reached.
     pub(super) registry: RwLock<RegistryConfig>,
+    /// `<parent id>/<step key>` → the image a build step made (`build_cache.rs`).
+    pub(super) build_cache: Records,
     /// Blob digest → the lock of the pull fetching it, so concurrent pulls fetch a blob once.
     pub(super) fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises changes to the tables and layer deletion, so a layer is never deleted while
@@ -63,6 +65,7 @@ impl ImageStore {
             fs,
             remote: store.records("image-remote-blobs")?,
             registry: RwLock::new(RegistryConfig::default()),
+            build_cache: store.records("build-cache")?,
             fetching: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         };
@@ -219,11 +222,12 @@ impl ImageStore {
             .as_deref()
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map_or(0, |t| t.timestamp());
-        let repo_digests = self
+        // The same config stored again keeps what is known about it.
+        let (repo_digests, parent) = self
             .inner
             .images
             .get::<ImageRecord>(&id)?
-            .map(|r| r.repo_digests)
+            .map(|r| (r.repo_digests, r.parent))
             .unwrap_or_default();
         let record = ImageRecord {
             id: id.clone(),
@@ -232,6 +236,7 @@ impl ImageStore {
             created,
             size,
             config,
+            parent,
         };
         self.inner.images.put(&id, &record)?;
         for tag in tags {
@@ -245,7 +250,7 @@ impl ImageStore {
     }
 
     /// A fresh directory under `tmp/` for unpacking an archive; the caller removes it.
-    pub(super) fn temp_dir(&self, what: &str) -> Result<PathBuf> {
+    pub(crate) fn temp_dir(&self, what: &str) -> Result<PathBuf> {
         let path = self
             .inner
             .root
@@ -261,6 +266,8 @@ impl ImageStore {
     /// between publishing a layer and committing its image). Runs before any other use.
     fn clean_leftovers(&self) -> Result<()> {
         let root = &self.inner.root;
+        // A build step's overlay may still be mounted there after a crash.
+        super::build_cache::unmount_under(&root.join(TMP_DIR));
         let images = self.inner.images.all::<ImageRecord>()?;
         let used_layers: HashSet<String> = images
             .iter()

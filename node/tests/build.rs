@@ -1,0 +1,347 @@
+//! `POST /build`, `/commit`, `/build/prune` against a real berthd: RUN steps as containers,
+//! the JSON message stream, the build cache, errors before and after the stream starts,
+//! hostile contexts, and what builds leave in `images`, `history`, `rmi` and `system df`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use common::{Resp, TestDaemon};
+use serde_json::Value;
+
+/// A context tar of `(name, content)` files (names ending in `/` are directories).
+fn context(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        if name.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+        } else {
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+        }
+        h.set_path(name).unwrap();
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Builds; the response and its JSON lines.
+fn build(d: &TestDaemon, query: &str, tar: &[u8]) -> (Resp, Vec<Value>) {
+    let r = d
+        .try_request("POST", &format!("/v1.41/build?{query}"), tar)
+        .unwrap();
+    let lines = r
+        .text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (r, lines)
+}
+
+fn stream_text(lines: &[Value]) -> String {
+    lines.iter().filter_map(|l| l["stream"].as_str()).collect()
+}
+
+fn aux_id(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| l.pointer("/aux/ID").and_then(Value::as_str))
+        .unwrap_or_else(|| panic!("no aux id in {lines:?}"))
+        .to_string()
+}
+
+fn run_output(d: &TestDaemon, image: &str, cmd: &[&str]) -> String {
+    let mut body = serde_json::json!({ "Image": image });
+    if !cmd.is_empty() {
+        body["Cmd"] = serde_json::json!(cmd);
+    }
+    let id = d.create(&format!("{}-run{}", d.prefix, rand_suffix()), body);
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let w = d.req("POST", &format!("/containers/{id}/wait"), "");
+    assert_eq!(w.json()["StatusCode"], 0, "{}", d.logs(&id));
+    let out = d.logs(&id);
+    d.req("DELETE", &format!("/containers/{id}?force=1"), "");
+    out
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0)
+}
+
+const APP: &[u8] = b"FROM busybox:latest\nARG V=default\nENV APP_V=$V\nWORKDIR /app\nCOPY sub/file.txt ./\nRUN echo \"built-$V\" > built.txt && echo ran-$V && rm /etc/group\nLABEL role=test\nEXPOSE 8080\nCMD [\"sh\", \"-c\", \"cat built.txt file.txt; echo $APP_V; ls /etc\"]\n";
+
+#[test]
+fn a_build_runs_steps_streams_their_output_and_caches_them() {
+    require_root!();
+    let d = TestDaemon::start("build");
+    d.import_busybox();
+    let tar = context(&[
+        ("Dockerfile", APP),
+        ("sub/", b""),
+        ("sub/file.txt", b"from-context\n"),
+    ]);
+    let (r, lines) = build(&d, "t=bt-app%3A1&buildargs=%7B%22V%22%3A%22x%22%7D", &tar);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    assert!(
+        text.starts_with("Step 1/9 : FROM busybox:latest\n ---> "),
+        "{text}"
+    );
+    assert!(text.contains("Step 6/9 : RUN echo"), "{text}");
+    assert!(text.contains(" ---> Running in "), "{text}");
+    assert!(
+        text.contains("ran-x\n"),
+        "the RUN's output is streamed: {text}"
+    );
+    assert!(text.contains("Removing intermediate container "), "{text}");
+    assert!(text.ends_with("Successfully tagged bt-app:1\n"), "{text}");
+    let id = aux_id(&lines);
+    let out = run_output(&d, "bt-app:1", &[]);
+    assert!(out.starts_with("built-x\nfrom-context\nx\n"), "{out}");
+    assert!(
+        !out.contains("group"),
+        "the RUN's deletion is in the image: {out}"
+    );
+    let img = d.req("GET", "/images/bt-app:1/json", "").json();
+    assert_eq!(img["Id"], id.as_str());
+    assert_eq!(img["Config"]["WorkingDir"], "/app");
+    assert_eq!(img["Config"]["Labels"]["role"], "test");
+    assert_eq!(
+        img["Config"]["ExposedPorts"]["8080/tcp"],
+        serde_json::json!({})
+    );
+    // Unchanged: every step comes from the cache and the image is the same.
+    let (_, again) = build(&d, "t=bt-app%3A1&buildargs=%7B%22V%22%3A%22x%22%7D", &tar);
+    assert_eq!(
+        stream_text(&again).matches(" ---> Using cache\n").count(),
+        8
+    );
+    assert_eq!(aux_id(&again), id);
+    // A changed file misses from its COPY on.
+    let changed = context(&[
+        ("Dockerfile", APP),
+        ("sub/", b""),
+        ("sub/file.txt", b"changed\n"),
+    ]);
+    let (_, third) = build(
+        &d,
+        "t=bt-app%3A2&buildargs=%7B%22V%22%3A%22x%22%7D",
+        &changed,
+    );
+    let text = stream_text(&third);
+    assert_eq!(text.matches(" ---> Using cache\n").count(), 3, "{text}");
+    assert!(run_output(&d, "bt-app:2", &[]).contains("changed"));
+    // History: every step has its image, the RUN shows the argument it saw.
+    let h = d.req("GET", "/images/bt-app:1/history", "").json();
+    let h = h.as_array().unwrap();
+    assert_eq!(h.len(), 9);
+    assert!(h
+        .iter()
+        .take(8)
+        .all(|e| e["Id"].as_str().unwrap().starts_with("sha256:")));
+    assert_eq!(
+        h[3]["CreatedBy"],
+        "|1 V=x /bin/sh -c echo \"built-$V\" > built.txt && echo ran-$V && rm /etc/group"
+    );
+    // Intermediate images are listed only with all=1.
+    let n = |q: &str| {
+        d.req("GET", &format!("/images/json{q}"), "")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(n(""), 3);
+    assert!(n("?all=1") > 10);
+    let df = d.req("GET", "/system/df", "").json();
+    assert!(!df["BuildCache"].as_array().unwrap().is_empty());
+    // Removing the built image takes the steps only it needed.
+    let removed = d.req("DELETE", "/images/bt-app:2", "").json();
+    let deleted = removed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i.get("Deleted").is_some())
+        .count();
+    assert!(deleted >= 4, "{removed}");
+    assert_eq!(n(""), 2);
+    let p = d.req("POST", "/build/prune?all=1", "").json();
+    assert!(
+        p["CachesDeleted"].as_array().is_some_and(|a| !a.is_empty()),
+        "{p}"
+    );
+    assert!(
+        run_output(&d, "bt-app:1", &[]).contains("built-x"),
+        "prune keeps named images"
+    );
+}
+
+#[test]
+fn failures_before_and_after_the_stream_starts_read_as_dockerds() {
+    require_root!();
+    let d = TestDaemon::start("buildfail");
+    d.import_busybox();
+    let (r, lines) = build(
+        &d,
+        "",
+        &context(&[("Dockerfile", b"FROM busybox\nRUN echo before && exit 7\n")]),
+    );
+    assert_eq!(r.status, 200);
+    let last = lines.last().unwrap();
+    assert_eq!(last["errorDetail"]["code"], 7, "{lines:?}");
+    assert_eq!(
+        last["error"],
+        "The command '/bin/sh -c echo before && exit 7' returned a non-zero code: 7"
+    );
+    assert!(stream_text(&lines).contains("before\n"));
+    let r = d
+        .try_request(
+            "POST",
+            "/build",
+            &context(&[("Dockerfile", b"FROM busybox\nBOGUS x\n")]),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["message"],
+        "dockerfile parse error line 2: unknown instruction: BOGUS"
+    );
+    let r = d
+        .try_request(
+            "POST",
+            "/build?dockerfile=nope",
+            &context(&[("Dockerfile", b"FROM busybox\n")]),
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["message"].as_str().unwrap()),
+        (400, "Cannot locate specified Dockerfile: nope")
+    );
+    let r = d
+        .try_request(
+            "POST",
+            "/build?version=2",
+            &context(&[("Dockerfile", b"FROM busybox\n")]),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("BuildKit (version=2) is not supported"));
+    let r = d.req("POST", "/session", "");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("/session"));
+    let r = d
+        .try_request(
+            "POST",
+            "/build",
+            &context(&[("Dockerfile", b"FROM nosuch:image\n")]),
+        )
+        .unwrap();
+    assert!(r.text().contains("nosuch"), "{}", r.text());
+    // -q: only the image id, or what was held back and the error.
+    let (_, lines) = build(
+        &d,
+        "q=1",
+        &context(&[("Dockerfile", b"FROM busybox\nENV A=1\n")]),
+    );
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["stream"].as_str().unwrap().starts_with("sha256:"));
+    let (_, lines) = build(
+        &d,
+        "q=1",
+        &context(&[("Dockerfile", b"FROM busybox\nRUN exit 3\n")]),
+    );
+    assert_eq!(lines.last().unwrap()["errorDetail"]["code"], 3);
+}
+
+#[test]
+fn a_hostile_context_cannot_reach_the_host() {
+    require_root!();
+    let d = TestDaemon::start("buildhost");
+    d.import_busybox();
+    let secret = d.root.join("host-secret");
+    std::fs::write(&secret, "host data").unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h.set_path("link").unwrap();
+    h.set_link_name(&secret).unwrap();
+    h.set_cksum();
+    b.append(&h, &b""[..]).unwrap();
+    let df = b"FROM busybox\nCOPY link /copied\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(df.len() as u64);
+    h.set_path("Dockerfile").unwrap();
+    h.set_cksum();
+    b.append(&h, &df[..]).unwrap();
+    let (_, lines) = build(&d, "", &b.into_inner().unwrap());
+    let last = lines.last().unwrap();
+    assert!(
+        last["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("file not found in build context")),
+        "{lines:?}"
+    );
+    assert_eq!(d.req("GET", "/_ping", "").status, 200);
+}
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    require_root!();
+    let d = TestDaemon::start("commit");
+    d.import_busybox();
+    let id = d.create(&format!("{}-c", d.prefix), serde_json::json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo committed > /c.txt; rm /etc/group"]}));
+    d.req("POST", &format!("/containers/{id}/start"), "");
+    d.req("POST", &format!("/containers/{id}/wait"), "");
+    let r = d.req("POST", &format!("/commit?container={id}&repo=bt-commit&tag=1&comment=msg&author=me&changes=CMD%20%5B%22cat%22%2C%20%22%2Fc.txt%22%5D&changes=ENV%20A%3D1"), "");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let image = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(run_output(&d, "bt-commit:1", &[]), "committed\n");
+    assert!(!run_output(&d, "bt-commit:1", &["ls", "/etc"]).contains("group"));
+    let img = d.req("GET", "/images/bt-commit:1/json", "").json();
+    assert_eq!(img["Id"], image.as_str());
+    assert_eq!(
+        (img["Comment"].as_str(), img["Author"].as_str()),
+        (Some("msg"), Some("me"))
+    );
+    assert!(img["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("A=1")));
+    let r = d.req(
+        "POST",
+        &format!("/commit?container={id}&changes=RUN%20x"),
+        "",
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str().unwrap()),
+        (400, "RUN is not a valid change command")
+    );
+    let r = d.req("POST", "/commit?container=nosuch", "");
+    assert_eq!(r.status, 404);
+}
