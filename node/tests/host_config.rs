@@ -468,3 +468,153 @@ fn logs_rotate_as_asked_and_the_none_driver_keeps_nothing_to_read() {
     ]);
     assert_eq!(shown, "json-file map[max-file:4 max-size:10k]");
 }
+
+/// The same flags through the docker CLI and through `berth` make the same container: the
+/// create bodies differ only where the names do.
+#[test]
+fn the_berth_cli_sends_what_the_docker_cli_sends() {
+    require_root!();
+    let d = daemon("hccli");
+    d.cli_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.231.7.0/24",
+        "hccli-net",
+    ]);
+    d.cli_ok(&[
+        "create",
+        "--name",
+        "hccli-src",
+        "-v",
+        "/data",
+        "busybox",
+        "true",
+    ]);
+    let berth = common::bin_dir().join("berth");
+    let flag_sets: &[&[&str]] = &[
+        &[
+            "--dns",
+            "10.0.0.2",
+            "--dns-search",
+            "example.org",
+            "--dns-option",
+            "ndots:2",
+        ],
+        &[
+            "--domainname",
+            "example.org",
+            "--group-add",
+            "1234",
+            "--oom-score-adj",
+            "300",
+        ],
+        &[
+            "--ulimit",
+            "nofile=100:200",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+        ],
+        &[
+            "--device",
+            "/dev/null:/dev/mynull:rw",
+            "--device-cgroup-rule",
+            "c 1:3 r",
+        ],
+        &[
+            "--mount",
+            "type=tmpfs,target=/t,tmpfs-size=1m",
+            "--mount",
+            "type=volume,target=/v",
+        ],
+        &[
+            "--volumes-from",
+            "hccli-src:ro",
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=1m",
+        ],
+        &[
+            "--pid",
+            "host",
+            "--ipc",
+            "private",
+            "--uts",
+            "host",
+            "--cgroupns",
+            "private",
+        ],
+        &[
+            "--cpuset-cpus",
+            "0",
+            "--memory-reservation",
+            "32m",
+            "--memory-swappiness",
+            "10",
+        ],
+        &[
+            "--network",
+            "hccli-net",
+            "--network-alias",
+            "web",
+            "--ip",
+            "10.231.7.9",
+        ],
+        &[
+            "--annotation",
+            "org.example=1",
+            "--health-cmd",
+            "true",
+            "--health-start-interval",
+            "2s",
+        ],
+    ];
+    for (i, flags) in flag_sets.iter().enumerate() {
+        let (a, b) = (format!("hccli-d{i}"), format!("hccli-b{i}"));
+        let mut args = vec!["create", "--name", a.as_str()];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        d.cli_ok(&args);
+        args[2] = b.as_str();
+        let out = Command::new(&berth)
+            .args(["-H", &format!("unix://{}", d.socket.display())])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (da, db) = (d.inspect(&a), d.inspect(&b));
+        assert_eq!(da["HostConfig"], db["HostConfig"], "{flags:?}");
+        for key in ["Domainname", "Healthcheck", "Env", "Labels"] {
+            assert_eq!(da["Config"][key], db["Config"][key], "{flags:?}: {key}");
+        }
+        let endpoint = |v: &serde_json::Value| {
+            let mut e = v["NetworkSettings"]["Networks"]["hccli-net"].clone();
+            for volatile in [
+                "EndpointID",
+                "NetworkID",
+                "Aliases",
+                "DNSNames",
+                "IPAddress",
+            ] {
+                if let Some(o) = e.as_object_mut() {
+                    o.remove(volatile);
+                }
+            }
+            e
+        };
+        assert_eq!(endpoint(&da), endpoint(&db), "{flags:?}");
+    }
+    let refused = Command::new(&berth)
+        .args(["-H", &format!("unix://{}", d.socket.display())])
+        .args(["create", "--mount", "type=nfs,target=/x", "busybox", "true"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid mount type"));
+    d.remove_all();
+}
