@@ -160,3 +160,51 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
     assert!(out.starts_with("tmpfs /scratch tmpfs"), "{out}");
     d.remove_all();
 }
+
+#[test]
+fn volume_options_berth_cannot_honour_are_refused_and_prune_filters_apply() {
+    require_root!();
+    let d = TestDaemon::start("volopts");
+    // The local driver's `size` needs XFS project quotas: Docker refuses it without them.
+    let r = d.req(
+        "POST",
+        "/volumes/create",
+        r#"{"Name":"volopts-q","DriverOpts":{"size":"10m"}}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r
+        .text()
+        .contains("quota size requested but no quota support"));
+    assert_eq!(d.req("GET", "/volumes/volopts-q", "").status, 404);
+    let r = d.req(
+        "POST",
+        "/volumes/create",
+        r#"{"Name":"volopts-c","ClusterVolumeSpec":{"Group":"g"}}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("ClusterVolumeSpec"));
+    assert_eq!(d.req("GET", "/volumes/volopts-c", "").status, 404);
+
+    for (name, labels) in [
+        ("volopts-keep", json!({"keep": "1"})),
+        ("volopts-tmp", json!({})),
+    ] {
+        let body = json!({"Name": name, "Labels": labels}).to_string();
+        assert_eq!(d.req("POST", "/volumes/create", &body).status, 201);
+    }
+    // PUT updates cluster volumes only.
+    let r = d.req("PUT", "/volumes/volopts-keep?version=1", r#"{"Spec":{}}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("cluster volumes"));
+    assert_eq!(
+        d.req("PUT", "/volumes/volopts-none?version=1", "{}").status,
+        404
+    );
+
+    let filters = urlencode(r#"{"all":["true"],"label!":["keep"]}"#);
+    let r = d.req("POST", &format!("/volumes/prune?filters={filters}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["VolumesDeleted"], json!(["volopts-tmp"]));
+    assert_eq!(d.req("GET", "/volumes/volopts-keep", "").status, 200);
+    assert_eq!(d.req("DELETE", "/volumes/volopts-keep", "").status, 204);
+}

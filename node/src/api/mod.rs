@@ -114,7 +114,9 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<crate::swarm::Swarm>) -> Router {
         .route("/volumes/prune", post(volumes::prune))
         .route(
             "/volumes/{name}",
-            get(volumes::inspect).delete(volumes::remove),
+            get(volumes::inspect)
+                .put(volumes::update)
+                .delete(volumes::remove),
         )
         .route(
             "/containers/{id}/archive",

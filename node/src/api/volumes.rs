@@ -32,6 +32,11 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let v: Value = body.parse()?;
+    if v.get("ClusterVolumeSpec").is_some_and(|c| !c.is_null()) {
+        return Err(ApiError::bad_request(
+            "ClusterVolumeSpec: cluster volumes are not supported by berth (no CSI plugins)",
+        ));
+    }
     let driver = v.get("Driver").and_then(Value::as_str).unwrap_or("");
     if !driver.is_empty() && driver != "local" {
         return Err(ApiError::bad_request(format!(
@@ -76,6 +81,17 @@ pub async fn list(
     Ok(Json(json!({"Volumes": vols, "Warnings": []})))
 }
 
+/// `PUT /volumes/{name}` — Docker updates only cluster (CSI) volumes, which berth has none of.
+pub async fn update(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    engine.inspect_volume(&name)?;
+    Err(ApiError::bad_request(format!(
+        "volume {name}: volume update only valid for cluster volumes, and berth has none"
+    )))
+}
+
 /// `GET /volumes/{name}`
 pub async fn inspect(
     State(engine): State<AppState>,
@@ -103,15 +119,16 @@ pub async fn prune(
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
     let mut all = false;
-    let mut labels = Vec::new();
+    let mut f = VolumeFilters::default();
     for (k, values) in q.filters()? {
         match k.as_str() {
             "all" => all = values.iter().any(|v| v == "true" || v == "1"),
-            "label" => labels = values,
+            "label" => f.label = values,
+            "label!" => f.label_not = values,
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         }
     }
-    let (gone, freed) = engine.prune_volumes(all, &labels).await?;
+    let (gone, freed) = engine.prune_volumes(all, f).await?;
     let gone = if gone.is_empty() {
         Value::Null
     } else {

@@ -61,4 +61,6 @@ pub struct VolumeFilters {
     pub dangling: Option<bool>,
     pub name: Vec<String>,
     pub label: Vec<String>,
+    /// `label!`: volumes without these labels (prune only, as Docker).
+    pub label_not: Vec<String>,
 }

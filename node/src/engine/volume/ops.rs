@@ -40,10 +40,20 @@ impl Engine {
             return Ok(v);
         }
         for key in options.keys() {
-            if !matches!(key.as_str(), "type" | "device" | "o" | "size") {
-                return Err(EngineError::InvalidArgument(format!(
-                    "create {name}: invalid option key: \"{key}\""
-                )));
+            match key.as_str() {
+                "type" | "device" | "o" => {}
+                // Docker's local driver honours `size` only on a data root with XFS project
+                // quotas; berth keeps no quota controller, so it refuses as Docker does there.
+                "size" => {
+                    return Err(EngineError::InvalidArgument(
+                        "quota size requested but no quota support".into(),
+                    ))
+                }
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "create {name}: invalid option key: \"{key}\""
+                    )))
+                }
             }
         }
         let v = VolumeRecord {
@@ -85,12 +95,8 @@ impl Engine {
             .map(|(_, v)| v)
             .filter(|v| f.dangling.is_none_or(|d| d != used.contains(&v.name)))
             .filter(|v| f.name.is_empty() || f.name.iter().any(|n| v.name.contains(n.as_str())))
-            .filter(|v| {
-                f.label.iter().all(|l| match l.split_once('=') {
-                    Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
-                    None => v.labels.contains_key(l.as_str()),
-                })
-            })
+            .filter(|v| f.label.iter().all(|l| has_label(&v.labels, l)))
+            .filter(|v| !f.label_not.iter().any(|l| has_label(&v.labels, l)))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -160,12 +166,13 @@ impl Engine {
     }
 
     /// Removes unused anonymous volumes (every unused one with `all`); names and bytes freed.
-    pub async fn prune_volumes(&self, all: bool, labels: &[String]) -> Result<(Vec<String>, u64)> {
-        let f = VolumeFilters {
-            dangling: Some(true),
-            label: labels.to_vec(),
-            ..Default::default()
-        };
+    /// Removes unused volumes passing `f` (anonymous ones only unless `all`).
+    pub async fn prune_volumes(
+        &self,
+        all: bool,
+        mut f: VolumeFilters,
+    ) -> Result<(Vec<String>, u64)> {
+        f.dangling = Some(true);
         let mut gone = Vec::new();
         let mut freed = 0;
         for v in self.list_volumes(&f).await? {
@@ -306,5 +313,13 @@ mod tests {
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a/b").is_err());
         assert!(validate_name("x").is_err());
+    }
+}
+
+/// `key` or `key=value` against a volume's labels.
+fn has_label(labels: &BTreeMap<String, String>, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(filter),
     }
 }
