@@ -248,3 +248,48 @@ fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
     assert_eq!(r.status, 400);
     assert_eq!(d.req("GET", "/_ping", "").status, 200);
 }
+
+#[test]
+fn ps_and_inspect_report_a_containers_sizes() {
+    require_root!();
+    let d = daemon("ctsize");
+    // 100000 bytes written, hard-linked once more: counted once, as Docker counts.
+    let (_, code) = run_to_exit(
+        &d,
+        "ctsize-w",
+        &[
+            "sh",
+            "-c",
+            "head -c 100000 /dev/zero > /blob && ln /blob /blob2",
+        ],
+        json!({}),
+    );
+    assert_eq!(code, 0);
+    let image_size = d.req("GET", "/images/busybox/json", "").json()["Size"]
+        .as_i64()
+        .unwrap();
+    let inspect = d.req("GET", "/containers/ctsize-w/json?size=1", "").json();
+    let rw = inspect["SizeRw"].as_i64().unwrap();
+    assert!((100_000..110_000).contains(&rw), "SizeRw {rw}");
+    assert_eq!(inspect["SizeRootFs"].as_i64().unwrap(), rw + image_size);
+    // Without ?size the fields are absent, as in Docker.
+    let plain = d.req("GET", "/containers/ctsize-w/json", "").json();
+    assert!(plain.get("SizeRw").is_none(), "{plain}");
+    let list = d.req("GET", "/containers/json?all=1&size=1", "").json();
+    assert_eq!(list[0]["SizeRw"].as_i64(), Some(rw));
+    assert_eq!(list[0]["SizeRootFs"].as_i64(), Some(rw + image_size));
+
+    let docker = d.cli_ok(&["ps", "-as", "--format", "{{.Names}} {{.Size}}"]);
+    assert!(docker.starts_with("ctsize-w 10"), "{docker}");
+    assert!(docker.contains("(virtual "), "{docker}");
+    let berth = std::process::Command::new(common::bin_dir().join("berth"))
+        .args(["-H", &format!("unix://{}", d.socket.display())])
+        .args(["ps", "-as", "--format", "{{.Names}} {{.Size}}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&berth.stdout).trim(), docker);
+    let docker_table = d.cli_ok(&["ps", "-as"]);
+    let header = docker_table.lines().next().unwrap();
+    assert!(header.ends_with("SIZE"), "{header}");
+    d.remove_all();
+}

@@ -39,6 +39,9 @@ pub struct PsArgs {
     /// Show the latest created container (includes all states)
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    pub size: bool,
 }
 
 /// Splits `key=value` filters into the API's map; a bare key filters on presence.
@@ -55,8 +58,11 @@ pub fn filters(list: &[String]) -> HashMap<String, Vec<String>> {
 
 /// `berth ps`
 pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
+    // As docker: a format that shows `.Size` asks the daemon for sizes too.
+    let size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let mut options = ListContainersOptionsBuilder::new()
         .all(args.all)
+        .size(size)
         .filters(&filters(&args.filter));
     let limit = if args.latest { 1 } else { args.last };
     if limit > 0 {
@@ -71,10 +77,11 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
         .iter()
         .map(|c| row(c, !args.no_trunc, now))
         .collect();
-    let format = if args.quiet {
-        "{{.ID}}".to_string()
-    } else {
-        args.format.unwrap_or_else(|| DEFAULT_FORMAT.to_string())
+    let format = match (args.quiet, args.format) {
+        (true, _) => "{{.ID}}".to_string(),
+        (false, Some(format)) => format,
+        (false, None) if args.size => format!("{DEFAULT_FORMAT}\t{{{{.Size}}}}"),
+        (false, None) => DEFAULT_FORMAT.to_string(),
     };
     print!("{}", render_rows(&format, &header(), &rows)?);
     Ok(0)
@@ -127,7 +134,7 @@ fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         "Ports": ports(c),
         "State": c.state.map(|s| s.to_string()).unwrap_or_default(),
         "Status": c.status.clone().unwrap_or_default(),
-        "Size": c.size_rw.map(|s| units::human_size(s as f64, 3)).unwrap_or_default(),
+        "Size": size(c),
         "Names": names(c.names.as_deref().unwrap_or(&[]), trunc),
         "Labels": labels.join(","),
         "Mounts": mounts.join(","),
@@ -196,6 +203,15 @@ pub fn created_at(unix: i64) -> String {
 }
 
 /// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
+/// `12B (virtual 1.24MB)`, as docker shows a container's sizes.
+fn size(c: &ContainerSummary) -> String {
+    let rw = units::human_size(c.size_rw.unwrap_or(0) as f64, 3);
+    match c.size_root_fs.unwrap_or(0) {
+        0 => rw,
+        root => format!("{rw} (virtual {})", units::human_size(root as f64, 3)),
+    }
+}
+
 fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();

@@ -35,7 +35,7 @@ pub async fn create(
     ))
 }
 
-/// `GET /containers/json?all=&limit=&filters=`
+/// `GET /containers/json?all=&limit=&size=&filters=`
 pub async fn list(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
@@ -63,29 +63,39 @@ pub async fn list(
         limit,
         filters,
     };
+    let with_size = q.flag("size", false);
     let recs = engine.list_containers(&req).await?;
-    let summaries: Vec<_> = recs
-        .iter()
-        .map(|rec| {
-            let mut s = conv::summary(rec);
-            let publishes = !rec.host.net.ports.is_empty() || rec.host.net.publish_all;
-            if publishes && rec.state.status.is_running() {
-                s.ports = Some(conv::port_summaries(&engine.container_networks(rec)));
-            }
-            s
-        })
-        .collect();
+    let mut summaries = Vec::with_capacity(recs.len());
+    for rec in &recs {
+        let mut s = conv::summary(rec);
+        let publishes = !rec.host.net.ports.is_empty() || rec.host.net.publish_all;
+        if publishes && rec.state.status.is_running() {
+            s.ports = Some(conv::port_summaries(&engine.container_networks(rec)));
+        }
+        if with_size {
+            let (rw, root) = engine.container_size(rec).await;
+            (s.size_rw, s.size_root_fs) = (Some(rw), Some(root));
+        }
+        summaries.push(s);
+    }
     Ok(Json(summaries))
 }
 
-/// `GET /containers/{id}/json`
+/// `GET /containers/{id}/json?size=`
 pub async fn inspect(
     State(engine): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
     let rec = engine.inspect_container(&id).await?;
     let dir = engine.paths().container_dir(&rec.id);
-    let mut v = serde_json::to_value(conv::inspect(&rec, &dir)).unwrap_or_default();
+    let mut inspect = conv::inspect(&rec, &dir);
+    if q.flag("size", false) {
+        let (rw, root) = engine.container_size(&rec).await;
+        (inspect.size_rw, inspect.size_root_fs) = (Some(rw), Some(root));
+    }
+    let mut v = serde_json::to_value(inspect).unwrap_or_default();
     let sandbox = engine
         .netns_for(&rec)
         .ok()

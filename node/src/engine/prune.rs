@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::container::ContainerStatus;
+use super::tree_walk::disk_size_off_worker;
 use super::Engine;
 use crate::error::Result;
 
@@ -68,7 +69,7 @@ impl Engine {
             if !stopped || f.keeps(created, &rec.config.labels) {
                 continue;
             }
-            let size = dir_size(&self.paths.container_dir(&rec.id).join("upper"));
+            let size = disk_size_off_worker(self.paths.container_dir(&rec.id).join("upper")).await;
             if self.remove_container(&rec.id, false).await.is_ok() {
                 removed.push(rec.id);
                 freed += size;
@@ -123,6 +124,21 @@ impl Engine {
         used
     }
 
+    /// `SizeRw` and `SizeRootFs` of a container: the files of its writable layer, and those
+    /// plus its image's.
+    pub async fn container_size(&self, rec: &super::container::ContainerRecord) -> (i64, i64) {
+        let rw = disk_size_off_worker(self.paths.container_dir(&rec.id).join("upper")).await;
+        let image = self
+            .images
+            .resolve(&rec.config.image_id)
+            .map_or(0, |i| i.size);
+        let rw = i64::try_from(rw).unwrap_or(i64::MAX);
+        (
+            rw,
+            rw.saturating_add(i64::try_from(image).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// Sizes for `system df`.
     pub async fn disk_usage(&self) -> Result<DiskUsage> {
         let used = self.used_images().await;
@@ -159,23 +175,10 @@ impl Engine {
         }
         for h in self.handles() {
             let id = h.id.clone();
-            let size = dir_size(&self.paths.container_dir(&id).join("upper"));
+            let size = disk_size_off_worker(self.paths.container_dir(&id).join("upper")).await;
             out.containers
                 .push((id, i64::try_from(size).unwrap_or(i64::MAX)));
         }
         Ok(out)
     }
-}
-
-/// Bytes under `dir` (not following symlinks).
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(dir) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.len();
-    }
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
 }

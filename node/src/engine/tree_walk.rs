@@ -76,3 +76,50 @@ impl Level {
         })
     }
 }
+
+/// Bytes in the files under the directory `dir` as Docker counts them (directories not
+/// counted, a hard-linked file once), by handles and without recursion: `dir` may be a
+/// container's upper layer or a volume a container filled. Unreadable parts count as empty.
+pub fn disk_size(dir: &Path) -> u64 {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(top) = nix::fcntl::open(dir, flags, Mode::empty()) else {
+        return 0;
+    };
+    let mut total = 0u64;
+    let mut linked = std::collections::HashSet::new();
+    let _partial = walk(&top, Path::new(""), &mut |_, st, _| {
+        let counted = is_dir(st) || (st.st_nlink > 1 && !linked.insert((st.st_dev, st.st_ino)));
+        if !counted {
+            total = total.saturating_add(u64::try_from(st.st_size).unwrap_or(0));
+        }
+        Ok(())
+    });
+    total
+}
+
+/// [`disk_size`] on a blocking thread: a tree can be large, and async workers must not wait
+/// on a container's files.
+pub async fn disk_size_off_worker(dir: PathBuf) -> u64 {
+    tokio::task::spawn_blocking(move || disk_size(&dir))
+        .await
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_size_counts_files_once_and_no_directories_or_link_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path();
+        std::fs::create_dir_all(top.join("a/b")).unwrap();
+        std::fs::write(top.join("a/b/f"), vec![0u8; 5000]).unwrap();
+        std::fs::hard_link(top.join("a/b/f"), top.join("a/g")).unwrap();
+        std::fs::write(top.join("h"), b"abc").unwrap();
+        // A symlink counts as its own length, never as what it points at.
+        std::os::unix::fs::symlink("/usr/bin", top.join("l")).unwrap();
+        assert_eq!(disk_size(top), 5000 + 3 + "/usr/bin".len() as u64);
+        assert_eq!(disk_size(&top.join("missing")), 0);
+    }
+}

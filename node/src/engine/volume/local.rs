@@ -73,7 +73,7 @@ fn is_mount_point(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Bytes used under the volume's directory.
-pub fn usage(root: &Path, name: &str) -> u64 {
-    crate::engine::prune::dir_size(&mountpoint(root, name))
+/// Bytes used under the volume's directory (read on a blocking thread).
+pub async fn usage(root: &Path, name: &str) -> u64 {
+    crate::engine::tree_walk::disk_size_off_worker(mountpoint(root, name)).await
 }

@@ -117,7 +117,7 @@ impl Engine {
 
     /// Bytes a volume holds and how many containers use it (`system df`'s UsageData).
     pub async fn volume_usage(&self, name: &str) -> (u64, usize) {
-        let size = local::usage(&self.volumes_root(), name);
+        let size = local::usage(&self.volumes_root(), name).await;
         (size, self.volume_users(name).await.len())
     }
 
@@ -179,7 +179,7 @@ impl Engine {
             if !all && !v.anonymous {
                 continue;
             }
-            let size = local::usage(&self.volumes_root(), &v.name);
+            let size = local::usage(&self.volumes_root(), &v.name).await;
             if self.remove_volume(&v.name, false).await.is_ok() {
                 gone.push(v.name);
                 freed += size;
