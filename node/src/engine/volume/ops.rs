@@ -303,6 +303,14 @@ fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// `key` or `key=value` against a volume's labels.
+fn has_label(labels: &BTreeMap<String, String>, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(filter),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,13 +321,5 @@ mod tests {
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a/b").is_err());
         assert!(validate_name("x").is_err());
-    }
-}
-
-/// `key` or `key=value` against a volume's labels.
-fn has_label(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-        None => labels.contains_key(filter),
     }
 }
