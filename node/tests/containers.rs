@@ -293,3 +293,66 @@ fn ps_and_inspect_report_a_containers_sizes() {
     assert!(header.ends_with("SIZE"), "{header}");
     d.remove_all();
 }
+
+#[test]
+fn ps_filters_on_order_networks_volumes_ports_and_health() {
+    require_root!();
+    let d = daemon("ctfilt");
+    d.cli_ok(&["network", "create", "ctfilt-net"]);
+    d.cli_ok(&[
+        "create", "--name", "ctfilt-a", "--expose", "8080", "busybox", "true",
+    ]);
+    d.cli_ok(&[
+        "create",
+        "--name",
+        "ctfilt-b",
+        "--network",
+        "ctfilt-net",
+        "-v",
+        "ctfilt-vol:/data",
+        "-p",
+        "127.0.0.1::80/udp",
+        "busybox",
+        "true",
+    ]);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ctfilt-c",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ps = |filter: &str| d.cli_ok(&["ps", "-a", "--format", "{{.Names}}", "-f", filter]);
+    assert_eq!(ps("before=ctfilt-c"), "ctfilt-b\nctfilt-a");
+    assert_eq!(ps("since=ctfilt-a"), "ctfilt-c\nctfilt-b");
+    assert_eq!(ps("network=ctfilt-net"), "ctfilt-b");
+    assert_eq!(ps("volume=ctfilt-vol"), "ctfilt-b");
+    assert_eq!(ps("volume=/data"), "ctfilt-b");
+    assert_eq!(ps("publish=80/udp"), "ctfilt-b");
+    assert_eq!(ps("publish=80"), "");
+    assert_eq!(ps("expose=8000-8090/tcp"), "ctfilt-a");
+    assert_eq!(ps("health=none"), "ctfilt-b\nctfilt-a");
+    assert!(wait_until(Duration::from_secs(30), || ps("health=healthy")
+        == "ctfilt-c"));
+    assert_eq!(ps("is-task=true"), "");
+    assert_eq!(ps("is-task=false"), "ctfilt-c\nctfilt-b\nctfilt-a");
+    // Values Docker refuses are refused, not matched against nothing.
+    for (filter, needle) in [
+        ("health=sick", "Unrecognised filter value for health: sick"),
+        ("status=up", "invalid filter 'status=up'"),
+        ("publish=http", "invalid port specification"),
+        ("before=ctfilt-none", "No such container"),
+        ("colour=red", "invalid filter 'colour'"),
+    ] {
+        let (code, out) = d.cli(&["ps", "-a", "-f", filter]);
+        assert_ne!(code, 0, "{filter}: {out}");
+        assert!(out.contains(needle), "{filter}: {out}");
+    }
+    d.remove_all();
+}

@@ -51,8 +51,29 @@ pub async fn list(
         ancestor: take("ancestor"),
         exited: take("exited")
             .iter()
-            .filter_map(|e| e.parse().ok())
-            .collect(),
+            .map(|e| {
+                e.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid filter 'exited={e}'")))
+            })
+            .collect::<ApiResult<_>>()?,
+        before: take("before").pop(),
+        since: take("since").pop(),
+        network: take("network"),
+        volume: take("volume"),
+        publish: take("publish"),
+        expose: take("expose"),
+        health: take("health"),
+        isolation: take("isolation"),
+        is_task: match take("is-task").pop().as_deref() {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid filter 'is-task={other}'"
+                )))
+            }
+        },
     };
     if let Some(k) = f.keys().next() {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));

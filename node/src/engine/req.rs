@@ -46,6 +46,20 @@ pub struct ListFilters {
     pub id: Vec<String>,
     pub ancestor: Vec<String>,
     pub exited: Vec<i64>,
+    /// Containers created before / after this one (name or id).
+    pub before: Option<String>,
+    pub since: Option<String>,
+    /// Network name or id.
+    pub network: Vec<String>,
+    /// Volume name or mount destination.
+    pub volume: Vec<String>,
+    /// `port[/proto]` or `start-end[/proto]`.
+    pub publish: Vec<String>,
+    pub expose: Vec<String>,
+    /// `starting`, `healthy`, `unhealthy` or `none`.
+    pub health: Vec<String>,
+    pub isolation: Vec<String>,
+    pub is_task: Option<bool>,
 }
 
 /// `GET /containers/json`.

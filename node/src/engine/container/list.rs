@@ -1,5 +1,6 @@
 //! `ps`: list containers, newest first, with Docker's filters.
 
+use super::list_filter;
 use super::types::ContainerRecord;
 use crate::engine::req::{ListContainers, ListFilters};
 use crate::engine::Engine;
@@ -8,18 +9,32 @@ use crate::error::Result;
 impl Engine {
     /// Lists containers matching `req`.
     pub async fn list_containers(&self, req: &ListContainers) -> Result<Vec<ContainerRecord>> {
+        let f = &req.filters;
+        let ports: Vec<&String> = f.publish.iter().chain(&f.expose).collect();
+        list_filter::validate(&f.status, &f.health, &ports)?;
+        // Docker orders by creation; `before`/`since` name a container to compare with.
+        let before = match &f.before {
+            Some(key) => Some(self.lookup(key)?.snapshot().await.created),
+            None => None,
+        };
+        let since = match &f.since {
+            Some(key) => Some(self.lookup(key)?.snapshot().await.created),
+            None => None,
+        };
         let mut out = Vec::new();
         for h in self.handles() {
             out.push(h.snapshot().await);
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
-        let f = &req.filters;
         // Docker: without `all`, only running ones, unless a status filter asks for others.
         let show_all = req.all || !f.status.is_empty() || !f.exited.is_empty();
         let mut out: Vec<ContainerRecord> = out
             .into_iter()
             .filter(|r| show_all || r.state.status.is_running())
-            .filter(|r| self.matches(r, f))
+            .filter(|r| before.as_ref().is_none_or(|b| r.created < *b))
+            .filter(|r| since.as_ref().is_none_or(|s| r.created > *s))
+            .filter(|r| self.matches(r, f) && list_filter::matches_settings(r, f))
+            .filter(|r| f.network.is_empty() || self.on_network(r, &f.network))
             .collect();
         if let Some(n) = req.limit.filter(|n| *n > 0) {
             out.truncate(n);
@@ -42,6 +57,15 @@ impl Engine {
                 None => r.config.labels.contains_key(l.as_str()),
             })
             && any(&f.ancestor, &|a| self.is_ancestor(r, a))
+    }
+
+    /// Whether the container is attached to one of `networks` (name, or id or its prefix).
+    fn on_network(&self, r: &ContainerRecord, networks: &[String]) -> bool {
+        self.container_networks(r).iter().any(|n| {
+            networks
+                .iter()
+                .any(|f| n.network.name == *f || n.network.id.starts_with(f.as_str()))
+        })
     }
 
     fn is_ancestor(&self, r: &ContainerRecord, image: &str) -> bool {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod host_resolve;
 pub mod inspect;
 pub mod list;
+pub mod list_filter;
 pub mod log_config;
 pub mod log_read;
 pub mod logs;
