@@ -185,6 +185,13 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     );
     let img_actions: Vec<&str> = img.iter().map(|e| e["Action"].as_str().unwrap()).collect();
     assert!(img_actions.ends_with(&["tag", "untag"]), "{img_actions:?}");
+    // scope=local keeps this daemon's events; scope=swarm has none outside a swarm.
+    let scoped = |scope: &str| {
+        let f = urlencode(&format!(r#"{{"scope":["{scope}"],"type":["image"]}}"#));
+        events(&d, &format!("since={since}&until={until}&filters={f}")).len()
+    };
+    assert_eq!(scoped("local"), img.len());
+    assert_eq!(scoped("swarm"), 0);
     d.kill9();
     d.spawn();
     assert_eq!(

@@ -14,7 +14,7 @@ pub fn event_json(e: &Event) -> Value {
         "Type": e.kind,
         "Action": e.action,
         "Actor": {"ID": e.actor_id, "Attributes": e.attributes},
-        "scope": "local",
+        "scope": scope(e),
         "time": e.time_nano / 1_000_000_000,
         "timeNano": e.time_nano,
     });
@@ -27,6 +27,15 @@ pub fn event_json(e: &Event) -> Value {
         }
     }
     v
+}
+
+/// `swarm` for the cluster's objects (replicated by Raft, reported by every manager), `local`
+/// for this daemon's own.
+fn scope(e: &Event) -> &'static str {
+    match e.kind.as_str() {
+        "service" | "node" | "secret" | "config" => "swarm",
+        _ => "local",
+    }
 }
 
 /// Parses `1700000000`, `1700000000.5` or an RFC 3339 time into Unix nanoseconds.
@@ -49,7 +58,7 @@ pub fn parse_time(raw: &str) -> Result<i64, ApiError> {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter(BTreeMap<String, Vec<String>>);
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 14] = [
     "type",
     "event",
     "container",
@@ -58,6 +67,12 @@ const KEYS: [&str; 8] = [
     "volume",
     "network",
     "daemon",
+    "scope",
+    "node",
+    "service",
+    "secret",
+    "config",
+    "plugin",
 ];
 
 impl EventFilter {
@@ -90,10 +105,12 @@ impl EventFilter {
                     None => e.attributes.contains_key(w.as_str()),
                 },
                 "volume" => e.kind == "volume" && (e.actor_id == *w || name == w),
-                "network" => {
-                    e.kind == "network" && (e.actor_id.starts_with(w.as_str()) || name == w)
+                "scope" => scope(e) == w,
+                // The object kinds named by id (or its prefix) or name, as Docker's fuzzy match.
+                _ => {
+                    e.kind == *key
+                        && (e.actor_id.starts_with(w.as_str()) || name.starts_with(w.as_str()))
                 }
-                _ => e.kind == *key,
             })
         })
     }
@@ -145,6 +162,16 @@ mod tests {
         assert!(!f("type", "image").matches(&e));
         assert!(f("image", "busybox").matches(&e));
         assert!(EventFilter::new(BTreeMap::from([("colour".to_string(), vec![])])).is_err());
+        // `daemon=` names the daemon; it matched every daemon event before.
+        let reload = ev("daemon", "reload", "ABCD:EFGH", "node-1");
+        assert!(f("daemon", "node-1").matches(&reload));
+        assert!(f("daemon", "ABCD").matches(&reload));
+        assert!(!f("daemon", "node-2").matches(&reload));
+        assert!(f("scope", "local").matches(&e) && !f("scope", "swarm").matches(&e));
+        let svc = ev("service", "create", "svc1", "web");
+        assert!(f("scope", "swarm").matches(&svc) && f("service", "web").matches(&svc));
+        assert!(!f("service", "db").matches(&svc) && !f("node", "web").matches(&svc));
+        assert_eq!(event_json(&svc)["scope"], "swarm");
     }
 
     #[test]
