@@ -77,7 +77,10 @@ pub async fn create(
     State(engine): State<AppState>,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let body: NetworkCreateRequest = body.parse()?;
+    let raw: Value = body.parse()?;
+    super::convert::support::check_network_create(&raw)?;
+    let body: NetworkCreateRequest = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let req = conv::create_request(body)?;
     let n = engine.networks().create(req).await?;
     engine.network_event("create", &n);

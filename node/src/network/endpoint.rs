@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use berth_overlay::{LinkChange, NetlinkOps};
 
-use super::ipam::{mac_for, mac_text, Allocations, Subnet};
+use super::ipam::{mac_for, mac_text, Allocations};
 use super::manager::Networks;
 use super::net_err;
 use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
@@ -150,6 +150,11 @@ impl Networks {
         };
         let mut ep = self.endpoint_for(n, id, name, req)?;
         ep.ports = ports.to_vec();
+        if let Some(host_ip) = n.default_host_ip() {
+            for p in ep.ports.iter_mut().filter(|p| p.host_ip.is_empty()) {
+                p.host_ip = host_ip.to_string();
+            }
+        }
         let key = format!("{id}/{}", n.id);
         self.endpoints.put(&key, &ep)?;
         let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -259,16 +264,13 @@ impl Networks {
         name: &str,
         req: &EndpointRequest,
     ) -> Result<EndpointRecord> {
-        let subnet = Subnet::parse(&n.subnet)
+        let space = n
+            .address_space()
             .ok_or_else(|| EngineError::Internal(format!("bad subnet {}", n.subnet)))?;
-        let gw: Ipv4Addr = n
-            .gateway
-            .parse()
-            .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?;
         let mut alloc: Allocations = self.ipam.get(&n.id)?.unwrap_or_default();
         let ip = match req.ipv4 {
             Some(want) => {
-                if !alloc.reserve(subnet, gw, want) {
+                if !alloc.reserve(&space, want) {
                     return Err(EngineError::InvalidArgument(format!(
                         "Address already in use or not in subnet {}: {want}",
                         n.subnet
@@ -276,7 +278,7 @@ impl Networks {
                 }
                 want
             }
-            None => alloc.allocate(subnet, gw).ok_or_else(|| {
+            None => alloc.allocate(&space).ok_or_else(|| {
                 EngineError::Forbidden(format!("no available IPv4 addresses on network {}", n.name))
             })?,
         };
@@ -289,8 +291,8 @@ impl Networks {
             container_id: id.to_string(),
             container_name: name.to_string(),
             ip: Some(ip),
-            prefix: subnet.prefix,
-            gateway: Some(gw),
+            prefix: space.subnet.prefix,
+            gateway: n.gateway.parse().ok(),
             mac: mac_text(mac_for(ip)),
             aliases: req.aliases.clone(),
             ports: Vec::new(),

@@ -35,7 +35,8 @@ impl Subnet {
         1u64 << (32 - u32::from(self.prefix))
     }
 
-    fn last(&self) -> u32 {
+    /// The last address (the broadcast address).
+    pub fn last(&self) -> u32 {
         self.base | !mask(self.prefix)
     }
 
@@ -98,6 +99,37 @@ pub fn pick_subnet(pools: &[AddressPool], taken: &[Subnet]) -> Option<Subnet> {
     None
 }
 
+/// Where a network's containers get addresses: its subnet, the part of it handed out
+/// dynamically (`--ip-range`, the whole subnet by default), and addresses never handed out
+/// (the gateway and `--aux-address`es).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressSpace {
+    pub subnet: Subnet,
+    pub range: Subnet,
+    pub reserved: Vec<Ipv4Addr>,
+}
+
+impl AddressSpace {
+    /// The whole subnet, with only `gateway` kept back.
+    pub fn whole(subnet: Subnet, gateway: Ipv4Addr) -> AddressSpace {
+        AddressSpace {
+            subnet,
+            range: subnet,
+            reserved: vec![gateway],
+        }
+    }
+
+    /// Whether `ip` may be given to a container: inside the subnet, neither its network nor
+    /// its broadcast address, not reserved.
+    fn assignable(&self, ip: Ipv4Addr) -> bool {
+        let host = u32::from(ip);
+        self.subnet.contains(ip)
+            && host != self.subnet.base
+            && host != self.subnet.last()
+            && !self.reserved.contains(&ip)
+    }
+}
+
 /// The addresses in use in one subnet, and where the round-robin stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Allocations {
@@ -106,19 +138,18 @@ pub struct Allocations {
 }
 
 impl Allocations {
-    /// The next free host address after the last one handed out (network, broadcast and
-    /// `gateway` excluded); `None` when the subnet is full.
-    pub fn allocate(&mut self, subnet: Subnet, gateway: Ipv4Addr) -> Option<Ipv4Addr> {
-        let hosts = subnet.size().saturating_sub(2);
-        let first = subnet.base.wrapping_add(1);
+    /// The next free address of the space's range after the last one handed out; `None` when
+    /// the range is full.
+    pub fn allocate(&mut self, space: &AddressSpace) -> Option<Ipv4Addr> {
+        let (low, count) = (space.range.base, space.range.size());
         let start = match self.last {
-            Some(l) if subnet.contains(l) => u32::from(l).wrapping_sub(first) + 1,
+            Some(l) if space.range.contains(l) => u64::from(u32::from(l) - low) + 1,
             _ => 0,
         };
-        for i in 0..hosts {
-            let off = (u64::from(start) + i) % hosts;
-            let ip = Ipv4Addr::from(first.wrapping_add(u32::try_from(off).unwrap_or(0)));
-            if ip != gateway && !self.in_use.contains(&ip) {
+        for i in 0..count {
+            let off = u32::try_from((start + i) % count).unwrap_or(0);
+            let ip = Ipv4Addr::from(low.wrapping_add(off));
+            if space.assignable(ip) && !self.in_use.contains(&ip) {
                 self.in_use.insert(ip);
                 self.last = Some(ip);
                 return Some(ip);
@@ -127,13 +158,10 @@ impl Allocations {
         None
     }
 
-    /// Takes a specific address (`--ip`); false when it is in use, the gateway or outside.
-    pub fn reserve(&mut self, subnet: Subnet, gateway: Ipv4Addr, ip: Ipv4Addr) -> bool {
-        let host = u32::from(ip);
-        if !subnet.contains(ip) || ip == gateway || host == subnet.base || host == subnet.last() {
-            return false;
-        }
-        self.in_use.insert(ip)
+    /// Takes a specific address (`--ip`, anywhere in the subnet as Docker allows); false when
+    /// it is in use, reserved or outside.
+    pub fn reserve(&mut self, space: &AddressSpace, ip: Ipv4Addr) -> bool {
+        space.assignable(ip) && self.in_use.insert(ip)
     }
 
     /// Gives an address back.
@@ -187,35 +215,51 @@ mod tests {
     #[test]
     fn addresses_are_never_handed_out_twice_and_released_ones_come_last() {
         let net = Subnet::parse("10.9.0.0/29").unwrap();
-        let gw = net.first_host();
+        let gw = &AddressSpace::whole(net, net.first_host());
         let mut a = Allocations::default();
-        let got: Vec<Ipv4Addr> = (0..5).map(|_| a.allocate(net, gw).unwrap()).collect();
+        let got: Vec<Ipv4Addr> = (0..5).map(|_| a.allocate(gw).unwrap()).collect();
         assert_eq!(got[0], Ipv4Addr::new(10, 9, 0, 2));
         assert_eq!(got[4], Ipv4Addr::new(10, 9, 0, 6));
         assert!(
-            a.allocate(net, gw).is_none(),
+            a.allocate(gw).is_none(),
             "a /29 has 5 addresses besides the gateway"
         );
         a.release(got[1]);
-        assert_eq!(a.allocate(net, gw), Some(got[1]));
+        assert_eq!(a.allocate(gw), Some(got[1]));
         a.release(got[0]);
         a.release(got[3]);
-        assert_eq!(
-            a.allocate(net, gw),
-            Some(got[3]),
-            "round-robin goes on after .3"
-        );
+        assert_eq!(a.allocate(gw), Some(got[3]), "round-robin goes on after .3");
     }
 
     #[test]
     fn reserve_refuses_the_gateway_and_addresses_in_use() {
         let net = Subnet::parse("10.9.0.0/24").unwrap();
-        let gw = net.first_host();
+        let space = AddressSpace::whole(net, net.first_host());
         let mut a = Allocations::default();
-        assert!(!a.reserve(net, gw, gw));
-        assert!(a.reserve(net, gw, Ipv4Addr::new(10, 9, 0, 7)));
-        assert!(!a.reserve(net, gw, Ipv4Addr::new(10, 9, 0, 7)));
-        assert!(!a.reserve(net, gw, Ipv4Addr::new(10, 8, 0, 7)));
+        assert!(!a.reserve(&space, net.first_host()));
+        assert!(a.reserve(&space, Ipv4Addr::new(10, 9, 0, 7)));
+        assert!(!a.reserve(&space, Ipv4Addr::new(10, 9, 0, 7)));
+        assert!(!a.reserve(&space, Ipv4Addr::new(10, 8, 0, 7)));
+        assert!(!a.reserve(&space, Ipv4Addr::new(10, 9, 0, 255)));
+    }
+
+    #[test]
+    fn a_range_bounds_dynamic_addresses_and_aux_addresses_are_never_given() {
+        let subnet = Subnet::parse("10.9.0.0/24").unwrap();
+        let space = AddressSpace {
+            subnet,
+            range: Subnet::parse("10.9.0.128/30").unwrap(),
+            reserved: vec![Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 129)],
+        };
+        let mut a = Allocations::default();
+        let got: Vec<Ipv4Addr> = std::iter::from_fn(|| a.allocate(&space)).collect();
+        assert_eq!(
+            got,
+            [128, 130, 131].map(|h| Ipv4Addr::new(10, 9, 0, h)).to_vec()
+        );
+        // A static address may sit outside the range, as in Docker, but not on an aux one.
+        assert!(a.reserve(&space, Ipv4Addr::new(10, 9, 0, 7)));
+        assert!(!a.reserve(&space, Ipv4Addr::new(10, 9, 0, 129)));
     }
 
     #[test]

@@ -17,9 +17,7 @@ use super::{net_err, NetKernel};
 use crate::error::{EngineError, Result};
 use crate::store::{Records, Store};
 
-/// Docker's bridge driver options berth understands.
-pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
-pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub use super::types::{OPT_BRIDGE_NAME, OPT_MTU};
 
 /// A request to create a user-defined network.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +29,11 @@ pub struct CreateNetwork {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `--ip-range` (inside the subnet).
+    pub ip_range: Option<String>,
+    /// `--aux-address name=ip` (inside the subnet).
+    pub aux_addresses: BTreeMap<String, String>,
+    pub attachable: bool,
 }
 
 /// Local networks and their endpoints.
@@ -298,6 +301,31 @@ impl Networks {
             }
             None => subnet.first_host(),
         };
+        let ip_range = match &req.ip_range {
+            Some(r) => {
+                let range = Subnet::parse(r)
+                    .ok_or_else(|| EngineError::InvalidArgument(format!("invalid ip-range {r}")))?;
+                if !subnet.contains(Ipv4Addr::from(range.base)) || range.prefix < subnet.prefix {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "ip-range {r} is not inside subnet {subnet}"
+                    )));
+                }
+                range.to_string()
+            }
+            None => String::new(),
+        };
+        let mut aux_addresses = BTreeMap::new();
+        for (name, a) in &req.aux_addresses {
+            let ip: Ipv4Addr = a.parse().map_err(|_| {
+                EngineError::InvalidArgument(format!("invalid auxiliary address {name}={a}"))
+            })?;
+            if !subnet.contains(ip) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "auxiliary address {name}={a} is not inside subnet {subnet}"
+                )));
+            }
+            aux_addresses.insert(name.clone(), ip);
+        }
         let mtu = match req.options.get(OPT_MTU) {
             Some(m) => Some(
                 m.parse::<u32>()
@@ -325,6 +353,9 @@ impl Networks {
             labels: req.labels,
             options: req.options,
             builtin: false,
+            ip_range,
+            aux_addresses,
+            attachable: req.attachable,
         };
         self.bring_up_bridge(&rec).await?;
         self.put_network(&rec)?;
@@ -377,6 +408,7 @@ impl Networks {
             .into_iter()
             .filter(|n| n.driver == "bridge")
             .map(|n| FirewallNet {
+                masquerade: n.masquerades(),
                 bridge: n.bridge,
                 subnet: n.subnet,
                 internal: n.internal,

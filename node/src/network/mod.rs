@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 pub use manager::{CreateNetwork, Networks};
 pub use types::{
-    AddressPool, EndpointRecord, EndpointRequest, NetConfig, NetRequest, NetworkRecord,
-    PortMapping, PortRequest,
+    is_false, AddressPool, EndpointRecord, EndpointRequest, NetConfig, NetRequest, NetworkRecord,
+    PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC,
 };
 
 use crate::error::Result;

@@ -14,6 +14,8 @@ pub struct FirewallNet {
     pub bridge: String,
     pub subnet: String,
     pub internal: bool,
+    /// Rewrite the source of traffic leaving the host (`enable_ip_masquerade`).
+    pub masquerade: bool,
 }
 
 /// One published port: traffic from elsewhere to `host_ip:host_port` goes to `ip:port`.
@@ -57,7 +59,7 @@ impl Ruleset {
             if n.internal {
                 fwd.push_str(&format!("    iifname \"{b}\" oifname != \"{b}\" drop\n"));
                 fwd.push_str(&format!("    oifname \"{b}\" iifname != \"{b}\" drop\n"));
-            } else {
+            } else if n.masquerade {
                 post.push_str(&format!(
                     "    ip saddr {} oifname != \"{b}\" masquerade\n",
                     n.subnet
@@ -130,11 +132,19 @@ mod tests {
                     bridge: "berth0".into(),
                     subnet: "172.17.0.0/16".into(),
                     internal: false,
+                    masquerade: true,
+                },
+                FirewallNet {
+                    bridge: "br-nomasq".into(),
+                    subnet: "10.6.0.0/24".into(),
+                    internal: false,
+                    masquerade: false,
                 },
                 FirewallNet {
                     bridge: "br-int".into(),
                     subnet: "10.5.0.0/24".into(),
                     internal: true,
+                    masquerade: true,
                 },
             ],
             dnats: vec![Dnat {
@@ -159,6 +169,7 @@ mod tests {
         let text = rules().render();
         assert!(text.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade"));
         assert!(!text.contains("10.5.0.0/24 oifname"));
+        assert!(!text.contains("10.6.0.0/24"), "enable_ip_masquerade=false");
         assert!(text.contains("iifname \"br-int\" oifname != \"br-int\" drop"));
         assert!(text.contains("iifname \"berth0\" oifname \"br-int\" drop"));
         assert!(text.contains("iifname \"br-int\" oifname \"berth0\" drop"));

@@ -5,6 +5,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::ipam::{AddressSpace, Subnet};
+
+/// The bridge driver's options berth honours (Docker's names).
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+
+/// Go's `strconv.ParseBool` false values, as the bridge driver reads its options.
+pub fn is_false(v: &str) -> bool {
+    matches!(v, "0" | "f" | "F" | "false" | "FALSE" | "False")
+}
+
 /// One network: `bridge`, `host`, `none` or a user-defined bridge network.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NetworkRecord {
@@ -24,9 +38,42 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// Made by berthd itself (`bridge`, `host`, `none`): never removed.
     pub builtin: bool,
+    /// `--ip-range`: where dynamic addresses come from; empty for the whole subnet.
+    #[serde(default)]
+    pub ip_range: String,
+    /// `--aux-address name=ip`: addresses never given to a container.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `--attachable`, echoed by inspect (every local network is attachable).
+    #[serde(default)]
+    pub attachable: bool,
 }
 
 impl NetworkRecord {
+    /// Where containers get addresses; `None` for a network without a subnet.
+    pub fn address_space(&self) -> Option<AddressSpace> {
+        let subnet = Subnet::parse(&self.subnet)?;
+        let gateway: Ipv4Addr = self.gateway.parse().ok()?;
+        let mut space = AddressSpace::whole(subnet, gateway);
+        if let Some(range) = Subnet::parse(&self.ip_range) {
+            space.range = range;
+        }
+        space.reserved.extend(self.aux_addresses.values());
+        Some(space)
+    }
+
+    /// The bridge driver's `enable_ip_masquerade` option (on unless `false`).
+    pub fn masquerades(&self) -> bool {
+        self.options
+            .get(OPT_MASQUERADE)
+            .is_none_or(|v| !is_false(v))
+    }
+
+    /// The host address published ports bind to when the client names none.
+    pub fn default_host_ip(&self) -> Option<&str> {
+        self.options.get(OPT_HOST_BINDING).map(String::as_str)
+    }
+
     /// User-defined bridge networks resolve container names; the default bridge does not.
     pub fn has_dns(&self) -> bool {
         self.driver == "bridge" && !self.builtin

@@ -1,7 +1,7 @@
 //! Networks in Docker's shapes: create/connect requests → engine requests, records → `Network`
 //! (list and inspect), a container's `NetworkSettings`, and the network parts of HostConfig
-//! (ports, `--add-host`, `--dns*`, `NetworkingConfig`). IPv6, IPAM drivers other than the
-//! default and `Attachable`/`Ingress` are swarm or IPv6 features: ignored.
+//! (ports, `--add-host`, `--dns*`, `NetworkingConfig`). What a network create may ask and berth
+//! cannot do is refused by name (`support::NETWORK_CREATE` and here), never dropped.
 
 use std::collections::HashMap;
 
@@ -93,16 +93,54 @@ pub fn create_request(body: NetworkCreateRequest) -> Result<CreateNetwork, ApiEr
     if body.name.is_empty() {
         return Err(ApiError::bad_request("network name cannot be empty"));
     }
-    let cfg = body
-        .ipam
-        .as_ref()
-        .and_then(|i| i.config.as_ref())
-        .and_then(|c| {
-            c.iter()
-                .find(|c| !c.subnet.as_deref().unwrap_or("").contains(':'))
-        })
-        .cloned()
-        .unwrap_or_default();
+    if !matches!(body.scope.as_deref(), None | Some("" | "local")) {
+        return Err(ApiError::bad_request(format!(
+            "Scope {} is not supported by berth: bridge networks are local",
+            body.scope.unwrap_or_default()
+        )));
+    }
+    if body.enable_ipv4 == Some(false) {
+        return Err(ApiError::bad_request(
+            "EnableIPv4=false is not supported by berth: its networks are IPv4",
+        ));
+    }
+    let ipam = body.ipam.unwrap_or_default();
+    if let Some(driver) = ipam
+        .driver
+        .as_deref()
+        .filter(|d| !matches!(*d, "" | "default"))
+    {
+        return Err(ApiError::from(crate::error::EngineError::NotFound(
+            format!("error looking up IPAM driver \"{driver}\": plugin \"{driver}\" not found"),
+        )));
+    }
+    let configs = ipam.config.unwrap_or_default();
+    if configs.iter().any(|c| {
+        [&c.subnet, &c.ip_range, &c.gateway]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| v.contains(':')))
+    }) {
+        return Err(ApiError::bad_request(
+            "IPAM.Config: IPv6 subnets are not supported by berth yet",
+        ));
+    }
+    if configs.len() > 1 {
+        return Err(ApiError::bad_request(
+            "IPAM.Config: berth networks have one IPv4 subnet; more are not supported",
+        ));
+    }
+    let cfg = configs.into_iter().next().unwrap_or_default();
+    if cfg.subnet.as_deref().unwrap_or("").is_empty()
+        && (cfg.ip_range.is_some() || cfg.gateway.is_some() || cfg.auxiliary_addresses.is_some())
+    {
+        // Docker's words for a range or gateway without a subnet.
+        return Err(ApiError::bad_request(
+            "invalid pool request: ip-range, gateway or auxiliary addresses need a subnet",
+        ));
+    }
+    let options: std::collections::BTreeMap<String, String> =
+        body.options.unwrap_or_default().into_iter().collect();
+    check_bridge_options(&options)?;
     Ok(CreateNetwork {
         name: body.name,
         driver: body.driver.unwrap_or_default(),
@@ -110,8 +148,56 @@ pub fn create_request(body: NetworkCreateRequest) -> Result<CreateNetwork, ApiEr
         gateway: cfg.gateway.filter(|s| !s.is_empty()),
         internal: body.internal.unwrap_or(false),
         labels: body.labels.unwrap_or_default().into_iter().collect(),
-        options: body.options.unwrap_or_default().into_iter().collect(),
+        options,
+        ip_range: cfg.ip_range.filter(|s| !s.is_empty()),
+        aux_addresses: cfg
+            .auxiliary_addresses
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        attachable: body.attachable.unwrap_or(false),
     })
+}
+
+/// The bridge driver's options: the name, MTU, masquerading and default host address are
+/// honoured; the ones berth cannot do yet are refused by name. Other keys Docker's bridge
+/// driver stores without reading, and so does berth (inspect shows them).
+fn check_bridge_options(
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    use crate::network::{is_false, OPT_HOST_BINDING, OPT_ICC};
+    let refuse = |key: &str, why: &str| {
+        Err(ApiError::bad_request(format!(
+            "option {key} is not supported by berth: {why}"
+        )))
+    };
+    for (key, value) in options {
+        match key.as_str() {
+            OPT_ICC if is_false(value) => {
+                return refuse(key, "containers on a network can always reach each other")
+            }
+            OPT_HOST_BINDING if value.parse::<std::net::Ipv4Addr>().is_err() => {
+                return Err(ApiError::bad_request(format!(
+                    "failed to parse bridge option {key}: invalid IPv4 address {value:?}"
+                )))
+            }
+            "com.docker.network.bridge.inhibit_ipv4"
+            | "com.docker.network.enable_ipv6"
+            | "com.docker.network.bridge.default_bridge"
+                if !is_false(value) =>
+            {
+                return refuse(key, "berth's user networks are IPv4 bridges it manages")
+            }
+            "com.docker.network.container_iface_prefix" => {
+                return refuse(key, "container interfaces are named eth<n>")
+            }
+            "com.docker.network.bridge.gateway_mode_ipv4" if value != "nat" => {
+                return refuse(key, "only nat is supported")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A network for list and inspect; `containers` only for inspect.
@@ -122,7 +208,13 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         vec![IpamConfig {
             subnet: Some(n.subnet.clone()),
             gateway: Some(n.gateway.clone()),
-            ..Default::default()
+            ip_range: Some(n.ip_range.clone()).filter(|r| !r.is_empty()),
+            auxiliary_addresses: (!n.aux_addresses.is_empty()).then(|| {
+                n.aux_addresses
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect()
+            }),
         }]
     };
     let base = Network {
@@ -139,7 +231,7 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
             options: Some(HashMap::new()),
         }),
         internal: Some(n.internal),
-        attachable: Some(false),
+        attachable: Some(n.attachable),
         ingress: Some(false),
         config_only: Some(false),
         options: Some(n.options.clone().into_iter().collect()),

@@ -225,6 +225,62 @@ pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
 
 /// Refuses a create body that sets a refused field; the message names the field. Also the
 /// checks that must see the raw JSON, before the typed model rejects it less clearly.
+/// `NetworkCreateRequest` (`POST /networks/create`). Docker 20.10's CLI also sends
+/// `CheckDuplicate`, gone from the API since 1.44: berth refuses a duplicate name always, as
+/// Docker does since.
+pub const NETWORK_CREATE: &[(&str, Support)] = &[
+    ("Name", Honoured),
+    ("Driver", Honoured),
+    ("Scope", Honoured),
+    ("Internal", Honoured),
+    ("Attachable", Honoured),
+    (
+        "Ingress",
+        Refused("the ingress network is the swarm's routing mesh, made by swarm init"),
+    ),
+    (
+        "ConfigOnly",
+        Refused("configuration-only networks are not supported yet"),
+    ),
+    (
+        "ConfigFrom",
+        Refused("configuration-only networks are not supported yet"),
+    ),
+    ("IPAM", Honoured),
+    ("EnableIPv4", Honoured),
+    ("EnableIPv6", Refused("IPv6 networks are not supported yet")),
+    ("Options", Honoured),
+    ("Labels", Honoured),
+];
+
+/// A network's `IPAM`.
+pub const IPAM: &[(&str, Support)] = &[
+    ("Driver", Honoured),
+    ("Config", Honoured),
+    (
+        "Options",
+        Refused("the default IPAM driver takes no options"),
+    ),
+];
+
+/// One `IPAM.Config` entry.
+pub const IPAM_CONFIG: &[(&str, Support)] = &[
+    ("Subnet", Honoured),
+    ("IPRange", Honoured),
+    ("Gateway", Honoured),
+    ("AuxiliaryAddresses", Honoured),
+];
+
+/// Refuses the network create fields berth cannot honour, by name.
+pub fn check_network_create(body: &Value) -> Result<(), ApiError> {
+    check(body, NETWORK_CREATE, "")?;
+    check(&body["IPAM"], IPAM, "IPAM.")?;
+    for c in body["IPAM"]["Config"].as_array().into_iter().flatten() {
+        check(c, IPAM_CONFIG, "IPAM.Config.")?;
+    }
+    Ok(())
+}
+
 pub fn check_create(body: &Value) -> Result<(), ApiError> {
     check_restart_policy(&body["HostConfig"]["RestartPolicy"])?;
     check(body, CONFIG, "")?;

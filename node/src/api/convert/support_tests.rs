@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use bollard_stubs::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Ipam,
+    IpamConfig, NetworkCreateRequest,
 };
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde_json::json;
@@ -69,6 +70,31 @@ fn every_field_of_the_create_types_is_honoured_refused_or_ignored_as_docker_does
     assert_table_covers::<HostConfig>(HOST_CONFIG);
     assert_table_covers::<EndpointSettings>(ENDPOINT);
     assert_table_covers::<EndpointIpamConfig>(ENDPOINT_IPAM);
+    assert_table_covers::<NetworkCreateRequest>(NETWORK_CREATE);
+    assert_table_covers::<Ipam>(IPAM);
+    assert_table_covers::<IpamConfig>(IPAM_CONFIG);
+}
+
+#[test]
+fn refused_network_create_fields_are_named() {
+    for body in [
+        json!({"Name": "n", "EnableIPv6": true}),
+        json!({"Name": "n", "Ingress": true}),
+        json!({"Name": "n", "ConfigFrom": {"Network": "x"}}),
+        json!({"Name": "n", "IPAM": {"Options": {"a": "b"}}}),
+    ] {
+        let err = check_network_create(&body).expect_err("refused");
+        assert!(
+            err.message.contains("is not supported by berth"),
+            "{}",
+            err.message
+        );
+    }
+    // The docker CLI's zero values are not requests.
+    let cli = json!({"Name": "n", "CheckDuplicate": true, "Driver": "bridge", "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []}, "Internal": false,
+        "Attachable": false, "Ingress": false, "ConfigOnly": false, "ConfigFrom": null});
+    assert!(check_network_create(&cli).is_ok());
 }
 
 #[test]

@@ -1,0 +1,188 @@
+//! What `network create` may ask, through the docker CLI against a real berthd: an address
+//! range, auxiliary addresses, attachable, the bridge driver's masquerade and default host
+//! address options, applied as Docker applies them; and everything berth cannot do refused by
+//! name instead of accepted and dropped.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    clippy::print_stdout,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use std::process::Command;
+
+use common::TestDaemon;
+
+#[test]
+fn ranges_aux_addresses_and_bridge_options_apply() {
+    require_root!();
+    let d = TestDaemon::start("netopts");
+    d.import_busybox();
+    let (_, table, _) = d.net_names();
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.251.3.0/24",
+        "--ip-range",
+        "10.251.3.64/30",
+        "--aux-address",
+        "printer=10.251.3.65",
+        "--attachable",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "-o",
+        "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+        &net,
+    ]);
+    let inspect = d.cli_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .IPAM.Config}} {{.Attachable}}",
+        &net,
+    ]);
+    assert!(
+        inspect.contains(r#""IPRange":"10.251.3.64/30""#),
+        "{inspect}"
+    );
+    assert!(
+        inspect.contains(r#""AuxiliaryAddresses":{"printer":"10.251.3.65"}"#),
+        "{inspect}"
+    );
+    assert!(inspect.ends_with(" true"), "{inspect}");
+
+    // Dynamic addresses come from the range, never the aux address; a static one may sit
+    // anywhere in the subnet.
+    let mut ips = Vec::new();
+    for i in 0..3 {
+        let name = format!("{}-c{i}", d.prefix);
+        d.cli_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net,
+            "-p",
+            "80",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        ips.push(d.cli_ok(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &name,
+        ]));
+    }
+    ips.sort();
+    assert_eq!(ips, ["10.251.3.64", "10.251.3.66", "10.251.3.67"]);
+    let (code, out) = d.cli(&["run", "--rm", "--network", &net, "busybox", "true"]);
+    assert_ne!(code, 0, "the range is full: {out}");
+    assert!(out.contains("no available IPv4 addresses"), "{out}");
+    let (code, out) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.251.3.65",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0, "an aux address is never given: {out}");
+    let fixed = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.251.3.200",
+        "busybox",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(fixed.contains("10.251.3.200/24"), "{fixed}");
+
+    // host_binding_ipv4: a port published without an address binds there.
+    let port = d.cli_ok(&["port", &format!("{}-c0", d.prefix), "80"]);
+    assert!(port.starts_with("127.0.0.1:"), "{port}");
+    // enable_ip_masquerade=false: no masquerade rule for the subnet.
+    let rules = Command::new("nft")
+        .args(["list", "table", "ip", &table])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        rules.contains("masquerade"),
+        "the default bridge still masquerades: {rules}"
+    );
+    assert!(!rules.contains("10.251.3.0/24"), "{rules}");
+    d.remove_all();
+}
+
+#[test]
+fn network_settings_berth_cannot_honour_are_refused_by_name() {
+    require_root!();
+    let d = TestDaemon::start("netrefuse");
+    let cases: [(&[&str], &str); 9] = [
+        (&["--ipv6", "--subnet", "fd00:1::/64"], "IPv6"),
+        (&["--ingress"], "Ingress"),
+        (&["--ipam-opt", "a=b"], "IPAM.Options"),
+        (&["--ipam-driver", "nope"], "plugin \"nope\" not found"),
+        (
+            &["-o", "com.docker.network.bridge.enable_icc=false"],
+            "enable_icc",
+        ),
+        (
+            &["-o", "com.docker.network.bridge.host_binding_ipv4=x"],
+            "host_binding_ipv4",
+        ),
+        (&["--scope", "swarm"], "Scope swarm"),
+        (
+            &["--subnet", "10.251.4.0/24", "--subnet", "10.251.5.0/24"],
+            "one IPv4 subnet",
+        ),
+        (
+            &["--subnet", "10.251.4.0/24", "--ip-range", "10.251.9.0/28"],
+            "no matching subnet for range",
+        ),
+    ];
+    for (i, (flags, needle)) in cases.iter().enumerate() {
+        let name = format!("{}-r{i}", d.prefix);
+        let mut args = vec!["network", "create"];
+        args.extend_from_slice(flags);
+        args.push(&name);
+        let (code, out) = d.cli(&args);
+        assert_ne!(code, 0, "{flags:?} was accepted: {out}");
+        assert!(out.contains(needle), "{flags:?}: {out}");
+        let (code, _) = d.cli(&["network", "inspect", &name]);
+        assert_ne!(code, 0, "{flags:?} left a network behind");
+    }
+}
+
+#[test]
+fn a_range_outside_the_subnet_is_refused_by_the_daemon_too() {
+    require_root!();
+    let d = TestDaemon::start("netrange");
+    let body = r#"{"Name":"netrange-x","IPAM":{"Config":[{"Subnet":"10.251.6.0/24","IPRange":"10.251.9.0/28"}]}}"#;
+    let r = d.req("POST", "/networks/create", body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("is not inside subnet"), "{}", r.text());
+    let body = r#"{"Name":"netrange-y","IPAM":{"Config":[{"Subnet":"10.251.6.0/24","AuxiliaryAddresses":{"a":"10.9.9.9"}}]}}"#;
+    let r = d.req("POST", "/networks/create", body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(d.req("GET", "/networks/netrange-x", "").status, 404);
+    assert_eq!(d.req("GET", "/networks/netrange-y", "").status, 404);
+}
