@@ -186,3 +186,111 @@ fn a_range_outside_the_subnet_is_refused_by_the_daemon_too() {
     assert_eq!(d.req("GET", "/networks/netrange-x", "").status, 404);
     assert_eq!(d.req("GET", "/networks/netrange-y", "").status, 404);
 }
+
+#[test]
+fn mac_addresses_apply_on_the_default_and_user_networks() {
+    require_root!();
+    let d = TestDaemon::start("netmac");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", &net]);
+    // docker 20.10 sends the container-wide MacAddress; berth moves it to the endpoint.
+    let mac = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "02:42:0a:00:00:99",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(mac, "02:42:0a:00:00:99");
+    let mac = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--mac-address",
+        "92:d0:c6:0a:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(mac, "92:d0:c6:0a:29:33");
+    let name = format!("{}-c", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net,
+        "--mac-address",
+        "92:d0:c6:0a:29:34",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let shown = d.cli_ok(&[
+        "inspect",
+        "--format",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"),
+        &name,
+    ]);
+    assert_eq!(shown, "92:d0:c6:0a:29:34");
+    let (code, out) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--mac-address",
+        "92:d0:c6:0a:29:35",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("conflicting options"), "{out}");
+    let r = d.req(
+        "POST",
+        "/containers/create",
+        r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"01:00:5e:00:00:01"}}}}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("invalid MAC address"), "{}", r.text());
+    // A fixed address and aliases are for user networks only, as Docker says.
+    for (flags, needle) in [
+        (
+            ["--ip", "10.1.2.3"],
+            "user specified IP address is supported on user defined networks only",
+        ),
+        (["--network-alias", "web"], "network-scoped alias"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend(flags);
+        args.extend(["busybox", "true"]);
+        let (code, out) = d.cli(&args);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains(needle), "{out}");
+    }
+    // The berth CLI sets it too.
+    let berth = Command::new(common::bin_dir().join("berth"))
+        .args(["-H", &format!("unix://{}", d.socket.display())])
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "--mac-address",
+            "92:d0:c6:0a:29:36",
+            "busybox",
+            "cat",
+            "/sys/class/net/eth0/address",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&berth.stdout).trim(),
+        "92:d0:c6:0a:29:36"
+    );
+    d.remove_all();
+}

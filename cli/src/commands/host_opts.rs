@@ -99,6 +99,9 @@ pub struct HostOpts {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Runtime to use for this container
     #[arg(long)]
     pub runtime: Option<String>,
@@ -122,7 +125,7 @@ impl HostOpts {
             .as_ref()
             .and_then(|h| h.network_mode.clone())
             .unwrap_or_default();
-        if !self.network_alias.is_empty() || self.ip.is_some() {
+        if !self.network_alias.is_empty() || self.ip.is_some() || self.mac_address.is_some() {
             let endpoints = body
                 .networking_config
                 .get_or_insert_with(Default::default)
@@ -131,6 +134,9 @@ impl HostOpts {
             let e = endpoints.entry(network).or_default();
             if !self.network_alias.is_empty() {
                 e.aliases = Some(self.network_alias.clone());
+            }
+            if let Some(mac) = &self.mac_address {
+                e.mac_address = Some(mac.clone());
             }
             if let Some(ip) = &self.ip {
                 e.ipam_config = Some(EndpointIpamConfig {

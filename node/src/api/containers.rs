@@ -23,7 +23,8 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let raw: serde_json::Value = body.parse()?;
+    let mut raw: serde_json::Value = body.parse()?;
+    super::convert::network::migrate_mac_address(&mut raw)?;
     super::convert::support::check_create(&raw)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;

@@ -53,6 +53,7 @@ impl Networks {
             n.id.clone(),
             asked
                 .get(primary)
+                .or(asked.get(mode))
                 .or(asked.get(&n.id))
                 .cloned()
                 .unwrap_or_default(),
@@ -161,7 +162,13 @@ impl Networks {
         // The inside end is born in the container's namespace with its final name and MAC.
         let eth = format!("eth{index}");
         k.netlink
-            .add_veth_into(&ep.host_veth, &eth, netns, mac_for(ip), n.mtu)
+            .add_veth_into(
+                &ep.host_veth,
+                &eth,
+                netns,
+                req.mac.unwrap_or(mac_for(ip)),
+                n.mtu,
+            )
             .await
             .map_err(net_err)?;
         k.netlink
@@ -293,7 +300,7 @@ impl Networks {
             ip: Some(ip),
             prefix: space.subnet.prefix,
             gateway: n.gateway.parse().ok(),
-            mac: mac_text(mac_for(ip)),
+            mac: mac_text(req.mac.unwrap_or(mac_for(ip))),
             aliases: req.aliases.clone(),
             ports: Vec::new(),
         })

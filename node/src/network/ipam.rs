@@ -176,6 +176,23 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// A unicast MAC from `aa:bb:cc:dd:ee:ff` (`-` separators too, as Go's `net.ParseMAC`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return None;
+    }
+    for (byte, part) in mac.iter_mut().zip(&parts) {
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    // A multicast address on an interface would make the kernel refuse it.
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
 /// `aa:bb:…` text of a MAC.
 pub fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
@@ -260,6 +277,27 @@ mod tests {
         // A static address may sit outside the range, as in Docker, but not on an aux one.
         assert!(a.reserve(&space, Ipv4Addr::new(10, 9, 0, 7)));
         assert!(!a.reserve(&space, Ipv4Addr::new(10, 9, 0, 129)));
+    }
+
+    #[test]
+    fn macs_parse_as_go_reads_them_and_multicast_is_refused() {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        assert_eq!(
+            parse_mac("02-42-AC-11-00-09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:0g",
+            "01:00:5e:00:00:01",
+            "2:42:ac:11:0:9",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 
     #[test]

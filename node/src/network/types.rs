@@ -105,6 +105,9 @@ pub struct PortMapping {
 pub struct EndpointRequest {
     pub aliases: Vec<String>,
     pub ipv4: Option<Ipv4Addr>,
+    /// `--mac-address`; Docker's `02:42:` + address by default.
+    #[serde(default)]
+    pub mac: Option<[u8; 6]>,
 }
 
 /// What a container asks of the network besides its mode.

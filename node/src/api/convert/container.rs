@@ -39,6 +39,7 @@ pub fn create_request(
     let hostname_set = body.hostname.as_deref().is_some_and(|h| !h.is_empty());
     super::host_extra::check_container_network(&host.network_mode, hostname_set, &host)?;
     host.net.endpoints = super::network::endpoints(body.networking_config.as_ref())?;
+    super::network::check_default_bridge_endpoint(&host.network_mode, &host.net.endpoints)?;
     host.mounts = mounts;
     Ok(CreateContainer {
         name: name.filter(|n| !n.is_empty()),

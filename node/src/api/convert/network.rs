@@ -67,10 +67,99 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
                 .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {ip}")))?,
         ),
     };
+    let mac = match e.mac_address.as_deref() {
+        None | Some("") => None,
+        Some(m) => Some(
+            crate::network::ipam::parse_mac(m)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid MAC address: {m}")))?,
+        ),
+    };
     Ok(EndpointRequest {
         aliases: e.aliases.clone().unwrap_or_default(),
         ipv4,
+        mac,
     })
+}
+
+/// Docker's refusals for what only user networks give (a fixed address, aliases), and for a
+/// MAC address where the container gets no interface of its own.
+pub fn check_default_bridge_endpoint(
+    mode: &str,
+    endpoints: &std::collections::BTreeMap<String, EndpointRequest>,
+) -> Result<(), ApiError> {
+    let own_interface = matches!(mode, "" | "default" | "bridge");
+    if !own_interface && !matches!(mode, "host" | "none") && !mode.starts_with("container:") {
+        return Ok(());
+    }
+    let keys: &[&str] = if own_interface {
+        &["default", "bridge"]
+    } else {
+        &[mode]
+    };
+    for key in keys {
+        let Some(e) = endpoints.get(*key) else {
+            continue;
+        };
+        if e.ipv4.is_some() {
+            return Err(ApiError::bad_request(
+                "user specified IP address is supported on user defined networks only",
+            ));
+        }
+        if !e.aliases.is_empty() {
+            return Err(ApiError::bad_request(
+                "network-scoped alias is supported only for containers in user defined networks",
+            ));
+        }
+        if e.mac.is_some() && !own_interface {
+            return Err(ApiError::bad_request(
+                "conflicting options: mac-address and the network mode",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Moves the container-level `MacAddress` clients before API 1.44 send (docker 20.10's
+/// `--mac-address`) to the endpoint of the container's network, as Docker does since.
+pub fn migrate_mac_address(raw: &mut Value) -> Result<(), ApiError> {
+    let Some(mac) = raw
+        .get("MacAddress")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+    else {
+        return Ok(());
+    };
+    let mode = raw["HostConfig"]["NetworkMode"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        return Err(ApiError::bad_request(
+            "conflicting options: mac-address and the network mode",
+        ));
+    }
+    if !raw["NetworkingConfig"].is_object() {
+        raw["NetworkingConfig"] = json!({});
+    }
+    let endpoints = &mut raw["NetworkingConfig"]["EndpointsConfig"];
+    if !endpoints.is_object() {
+        *endpoints = json!({});
+    }
+    let endpoint = &mut endpoints[&mode];
+    if !endpoint.is_object() {
+        *endpoint = json!({});
+    }
+    match endpoint["MacAddress"].as_str().filter(|m| !m.is_empty()) {
+        Some(other) if other != mac => Err(ApiError::bad_request(format!(
+            "the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty ({mac} and {other})"
+        ))),
+        _ => {
+            endpoint["MacAddress"] = json!(mac);
+            Ok(())
+        }
+    }
 }
 
 /// `NetworkingConfig.EndpointsConfig` by network name.
@@ -389,5 +478,25 @@ mod tests {
         assert_eq!(req.subnet.as_deref(), Some("10.7.0.0/24"));
         assert_eq!(req.gateway.as_deref(), Some("10.7.0.254"));
         assert!(req.internal);
+    }
+
+    #[test]
+    fn a_container_wide_mac_moves_to_the_main_networks_endpoint() {
+        let mut raw = json!({"Image": "busybox", "MacAddress": "02:42:0a:00:00:99",
+            "HostConfig": {"NetworkMode": "web"}});
+        migrate_mac_address(&mut raw).unwrap();
+        assert_eq!(
+            raw["NetworkingConfig"]["EndpointsConfig"]["web"]["MacAddress"],
+            "02:42:0a:00:00:99"
+        );
+        let mut raw = json!({"MacAddress": "02:42:0a:00:00:99", "NetworkingConfig":
+            {"EndpointsConfig": {"default": {"MacAddress": "02:42:0a:00:00:98"}}}});
+        assert!(migrate_mac_address(&mut raw).is_err(), "two different MACs");
+        let mut raw =
+            json!({"MacAddress": "02:42:0a:00:00:99", "HostConfig": {"NetworkMode": "host"}});
+        assert!(migrate_mac_address(&mut raw).is_err());
+        let mut raw = json!({"Image": "busybox"});
+        migrate_mac_address(&mut raw).unwrap();
+        assert_eq!(raw, json!({"Image": "busybox"}));
     }
 }

@@ -189,10 +189,7 @@ pub const ENDPOINT: &[(&str, Support)] = &[
         "Links",
         Refused("legacy links are not supported yet: use the network's names"),
     ),
-    (
-        "MacAddress",
-        Refused("choosing a MAC address is not supported yet"),
-    ),
+    ("MacAddress", Honoured),
     ("Aliases", Honoured),
     (
         "DriverOpts",
