@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::OverlayError;
 use crate::netlink::{BoxFuture, LinkChange, LinkInfo, NetlinkOps};
+use crate::vxlan::{FdbEntry, Neighbour, VxlanSpec};
 
 /// One recorded call; `netns` is `None` for the host namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +38,39 @@ pub enum NetCall {
     DeleteLink {
         name: String,
     },
+    AddVxlan(VxlanSpec),
+    ReplaceFdb {
+        netns: Option<PathBuf>,
+        link: String,
+        entry: FdbEntry,
+    },
+    DeleteFdb {
+        netns: Option<PathBuf>,
+        link: String,
+        entry: FdbEntry,
+    },
+    ReplaceNeighbour {
+        netns: Option<PathBuf>,
+        link: String,
+        neighbour: Neighbour,
+    },
+    DeleteNeighbour {
+        netns: Option<PathBuf>,
+        link: String,
+        ip: Ipv4Addr,
+    },
 }
+
+/// Where a table lives: namespace and link.
+type TableKey = (Option<PathBuf>, String);
 
 #[derive(Debug, Default)]
 struct State {
     calls: Vec<NetCall>,
     links: Vec<LinkInfo>,
     fail_at: Option<usize>,
+    fdb: Vec<(TableKey, FdbEntry)>,
+    neighbours: Vec<(TableKey, Neighbour)>,
 }
 
 /// The fake; clones share their log.
@@ -79,6 +106,18 @@ impl FakeNetlink {
                 addresses,
             });
         }
+    }
+
+    fn key(&self, link: &str) -> TableKey {
+        (self.netns.clone(), link.to_string())
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, OverlayError> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| OverlayError::NoSuchLink("poisoned".into()))?;
+        Ok(f(&mut s))
     }
 
     fn record(&self, call: NetCall) -> Result<(), OverlayError> {
@@ -192,6 +231,104 @@ impl NetlinkOps for FakeNetlink {
             .map(|s| s.links.clone())
             .unwrap_or_default();
         Box::pin(async move { Ok(links) })
+    }
+
+    fn add_vxlan(&self, spec: &VxlanSpec) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self.record(NetCall::AddVxlan(spec.clone()));
+        Box::pin(async move { r })
+    }
+
+    fn fdb(&self, link: &str) -> BoxFuture<'_, Result<Vec<FdbEntry>, OverlayError>> {
+        let key = self.key(link);
+        let r = self.with_state(|s| {
+            s.fdb
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, e)| *e)
+                .collect()
+        });
+        Box::pin(async move { r })
+    }
+
+    fn replace_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let key = self.key(link);
+        let r = self
+            .record(NetCall::ReplaceFdb {
+                netns: key.0.clone(),
+                link: link.into(),
+                entry,
+            })
+            .and_then(|()| {
+                self.with_state(|s| {
+                    s.fdb.retain(|(k, e)| !(*k == key && e.mac == entry.mac));
+                    s.fdb.push((key, entry));
+                })
+            });
+        Box::pin(async move { r })
+    }
+
+    fn delete_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let key = self.key(link);
+        let r = self
+            .record(NetCall::DeleteFdb {
+                netns: key.0.clone(),
+                link: link.into(),
+                entry,
+            })
+            .and_then(|()| self.with_state(|s| s.fdb.retain(|(k, e)| !(*k == key && *e == entry))));
+        Box::pin(async move { r })
+    }
+
+    fn neighbours(&self, link: &str) -> BoxFuture<'_, Result<Vec<Neighbour>, OverlayError>> {
+        let key = self.key(link);
+        let r = self.with_state(|s| {
+            s.neighbours
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, n)| *n)
+                .collect()
+        });
+        Box::pin(async move { r })
+    }
+
+    fn replace_neighbour(
+        &self,
+        link: &str,
+        neighbour: Neighbour,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let key = self.key(link);
+        let r = self
+            .record(NetCall::ReplaceNeighbour {
+                netns: key.0.clone(),
+                link: link.into(),
+                neighbour,
+            })
+            .and_then(|()| {
+                self.with_state(|s| {
+                    s.neighbours
+                        .retain(|(k, n)| !(*k == key && n.ip == neighbour.ip));
+                    s.neighbours.push((key, neighbour));
+                })
+            });
+        Box::pin(async move { r })
+    }
+
+    fn delete_neighbour(
+        &self,
+        link: &str,
+        ip: Ipv4Addr,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let key = self.key(link);
+        let r = self
+            .record(NetCall::DeleteNeighbour {
+                netns: key.0.clone(),
+                link: link.into(),
+                ip,
+            })
+            .and_then(|()| {
+                self.with_state(|s| s.neighbours.retain(|(k, n)| !(*k == key && n.ip == ip)))
+            });
+        Box::pin(async move { r })
     }
 
     fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>, OverlayError>> {

@@ -17,6 +17,7 @@ use rtnetlink::{
 };
 
 use crate::error::OverlayError;
+use crate::vxlan::{FdbEntry, Neighbour, VxlanSpec};
 
 /// A boxed future, so the trait stays dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -71,6 +72,20 @@ pub trait NetlinkOps: Send + Sync {
     fn delete_link(&self, name: &str) -> BoxFuture<'_, Result<()>>;
     /// Every link with its addresses.
     fn links(&self) -> BoxFuture<'_, Result<Vec<LinkInfo>>>;
+    /// Creates a VXLAN device (learning off, ARP proxy on), down.
+    fn add_vxlan(&self, spec: &VxlanSpec) -> BoxFuture<'_, Result<()>>;
+    /// The forwarding entries of VXLAN device `link` that name a VTEP.
+    fn fdb(&self, link: &str) -> BoxFuture<'_, Result<Vec<FdbEntry>>>;
+    /// Adds, or points at a new VTEP, the forwarding entry for `entry.mac`.
+    fn replace_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<()>>;
+    /// Deletes a forwarding entry; a missing one is not an error.
+    fn delete_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<()>>;
+    /// The permanent IPv4 neighbours of `link`.
+    fn neighbours(&self, link: &str) -> BoxFuture<'_, Result<Vec<Neighbour>>>;
+    /// Adds or replaces a permanent neighbour.
+    fn replace_neighbour(&self, link: &str, n: Neighbour) -> BoxFuture<'_, Result<()>>;
+    /// Deletes the neighbour entry of `ip`; a missing one is not an error.
+    fn delete_neighbour(&self, link: &str, ip: Ipv4Addr) -> BoxFuture<'_, Result<()>>;
     /// The same operations inside the network namespace bound at `path`.
     fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>>>;
 }
@@ -81,7 +96,10 @@ pub struct RtNetlink {
     handle: Handle,
 }
 
-fn nl_err<'a>(op: &'static str, target: &'a str) -> impl Fn(rtnetlink::Error) -> OverlayError + 'a {
+pub(crate) fn nl_err<'a>(
+    op: &'static str,
+    target: &'a str,
+) -> impl Fn(rtnetlink::Error) -> OverlayError + 'a {
     move |e| OverlayError::Netlink {
         op,
         target: target.to_string(),
@@ -136,7 +154,11 @@ impl RtNetlink {
         Ok(RtNetlink { handle })
     }
 
-    async fn index(&self, name: &str) -> Result<u32> {
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    pub(crate) async fn index(&self, name: &str) -> Result<u32> {
         let mut links = self
             .handle
             .link()
@@ -358,6 +380,41 @@ impl NetlinkOps for RtNetlink {
             }
             Ok(out)
         })
+    }
+
+    fn add_vxlan(&self, spec: &VxlanSpec) -> BoxFuture<'_, Result<()>> {
+        let spec = spec.clone();
+        Box::pin(async move { self.vxlan_add(&spec).await })
+    }
+
+    fn fdb(&self, link: &str) -> BoxFuture<'_, Result<Vec<FdbEntry>>> {
+        let link = link.to_string();
+        Box::pin(async move { self.fdb_list(&link).await })
+    }
+
+    fn replace_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<()>> {
+        let link = link.to_string();
+        Box::pin(async move { self.fdb_replace(&link, entry).await })
+    }
+
+    fn delete_fdb(&self, link: &str, entry: FdbEntry) -> BoxFuture<'_, Result<()>> {
+        let link = link.to_string();
+        Box::pin(async move { self.fdb_delete(&link, entry).await })
+    }
+
+    fn neighbours(&self, link: &str) -> BoxFuture<'_, Result<Vec<Neighbour>>> {
+        let link = link.to_string();
+        Box::pin(async move { self.neigh_list(&link).await })
+    }
+
+    fn replace_neighbour(&self, link: &str, n: Neighbour) -> BoxFuture<'_, Result<()>> {
+        let link = link.to_string();
+        Box::pin(async move { self.neigh_replace(&link, n).await })
+    }
+
+    fn delete_neighbour(&self, link: &str, ip: Ipv4Addr) -> BoxFuture<'_, Result<()>> {
+        let link = link.to_string();
+        Box::pin(async move { self.neigh_delete(&link, ip).await })
     }
 
     fn in_netns(&self, path: &Path) -> BoxFuture<'_, Result<Arc<dyn NetlinkOps>>> {
