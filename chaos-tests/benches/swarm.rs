@@ -209,8 +209,10 @@ fn failover(c: &mut Cluster) -> anyhow::Result<()> {
             s.spawn(move || {
                 let path = format!("/nodes/{id}");
                 let leads = || {
-                    client::request(socket, "GET", &path, b"", LIMIT)
-                        .is_ok_and(|r| r.json().is_ok_and(|n| n["ManagerStatus"]["Leader"] == true))
+                    client::request(socket, "GET", &path, b"", LIMIT).is_ok_and(|r| {
+                        r.try_json()
+                            .is_ok_and(|n| n["ManagerStatus"]["Leader"] == true)
+                    })
                 };
                 let end = killed + LIMIT;
                 while found.get().is_none() && Instant::now() < end {
@@ -248,14 +250,15 @@ fn docker_call(socket: &Path, method: &str, path: &str, body: &Value) -> anyhow:
         body.to_string().into_bytes()
     };
     let path = format!("/v1.41{path}");
-    let r = client::request(socket, method, &path, &bytes, LIMIT)?;
+    let r = client::request(socket, method, &path, &bytes, LIMIT)
+        .with_context(|| format!("docker {method} {path} on {}", socket.display()))?;
     if !(200..300).contains(&r.status) {
         bail!("docker {method} {path}: {} {}", r.status, r.text());
     }
     Ok(if r.body.is_empty() {
         Value::Null
     } else {
-        r.json()?
+        r.try_json()?
     })
 }
 
@@ -289,10 +292,11 @@ fn docker(host: &str, image: &[u8], small: usize, large: usize) -> anyhow::Resul
         "/v1.41/images/busybox:latest/json",
         b"",
         LIMIT,
-    )?;
+    )
+    .context("docker GET busybox:latest")?;
     if known.status == 404 {
         let path = "/v1.41/images/create?fromSrc=-&repo=busybox&tag=latest";
-        let r = client::request(&socket, "POST", path, image, LIMIT)?;
+        let r = client::request(&socket, "POST", path, image, LIMIT).context("docker import")?;
         if r.status != 200 {
             bail!("docker import: {} {}", r.status, r.text());
         }

@@ -260,23 +260,17 @@ fn claim_prefix(base: &Path, head: &str) -> Result<(Names, OwnerLock), ClusterEr
     Err(ClusterError::NoPrefix(TRIES))
 }
 
-/// The berthd binary: `$BERTHD`, else `berthd` in the target directory this test or bench
-/// binary was built into (`target/debug/deps/x` → `target/debug/berthd`).
+/// The berthd binary (see `berth_test_support::berthd_binary`), or where it was looked for.
 pub fn berthd_binary() -> Result<PathBuf, ClusterError> {
-    if let Some(p) = std::env::var_os("BERTHD") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(ClusterError::NoBinary(p))
-        };
-    }
-    let exe = std::env::current_exe().map_err(ClusterError::io("locate", "current exe"))?;
-    let found = exe
-        .ancestors()
-        .skip(1)
-        .take(3)
-        .map(|d| d.join("berthd"))
-        .find(|p| p.is_file());
-    found.ok_or_else(|| ClusterError::NoBinary(exe.with_file_name("berthd")))
+    berth_test_support::berthd_binary().ok_or_else(|| {
+        let looked = std::env::var_os("BERTHD").map_or_else(
+            || {
+                std::env::current_exe()
+                    .unwrap_or_default()
+                    .with_file_name("berthd")
+            },
+            PathBuf::from,
+        );
+        ClusterError::NoBinary(looked)
+    })
 }

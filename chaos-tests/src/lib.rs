@@ -10,8 +10,6 @@
 //! `Cluster::sweep_leftovers` does the same for the clusters of killed runs.
 //! Needs root; never touches the host's own links and sends no traffic outside its namespaces.
 
-pub mod cleanup;
-pub mod client;
 pub mod error;
 mod faults;
 pub mod harness;
@@ -22,24 +20,10 @@ pub mod node;
 pub mod swarm;
 mod sweep;
 
-pub use client::Response;
 pub use error::ClusterError;
 pub use harness::{berthd_binary, Cluster, ClusterBuilder};
 pub use names::{Names, PREFIX_HEAD};
 pub use node::{Node, NodeOptions};
 
-/// Whether this process runs as root (the harness needs it).
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// Prints `SKIP (needs root): <module>` and returns from the test unless running as root.
-#[macro_export]
-macro_rules! require_root {
-    () => {
-        if !$crate::is_root() {
-            eprintln!("SKIP (needs root): {}", module_path!());
-            return;
-        }
-    };
-}
+pub use berth_test_support::client::{self, Response};
+pub use berth_test_support::{cleanup, is_root, require_root};

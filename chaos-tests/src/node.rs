@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_test_support::{berthd_command, DaemonConfig, NetNames, Roots};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::client::{self, Response};
 use crate::error::ClusterError;
 use crate::names::Names;
 use crate::net;
+use berth_test_support::client::{self, Response};
 
 /// How long one API request may wait for the daemon.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,7 +58,7 @@ pub struct Node {
     index: usize,
     netns_name: String,
     ip: Ipv4Addr,
-    root: PathBuf,
+    roots: Roots,
     berthd: PathBuf,
     options: NodeOptions,
     child: Option<Child>,
@@ -74,27 +75,31 @@ impl Node {
         berthd: &Path,
         options: NodeOptions,
     ) -> Result<Self, ClusterError> {
-        let root = cluster_root.join(format!("n{index}"));
-        for dir in [root.join("data"), root.join("exec")] {
+        let roots = Roots {
+            root: cluster_root.join(format!("n{index}")),
+        };
+        for dir in [roots.data_root(), roots.exec_root()] {
             std::fs::create_dir_all(&dir).map_err(ClusterError::io("create", &dir))?;
         }
         // The bridge and table live inside the node's namespace; unique names anyway, so a
         // leftover is recognizable and two nodes' logs never look alike.
-        let config = format!(
-            "log-level = \"{}\"\nbridge-name = \"{}\"\nnft-table = \"{}\"\n\
-             default-address-pools = [{{ base = \"172.30.0.0/16\", size = 24 }}]\n{}\n",
-            options.log_level,
-            names.node_bridge(index),
-            names.nft_table(index),
-            options.extra_config
-        );
-        let path = root.join("daemon.toml");
-        std::fs::write(&path, config).map_err(ClusterError::io("write", &path))?;
+        let net = NetNames {
+            bridge: names.node_bridge(index),
+            table: names.nft_table(index),
+            pool: "172.30.0.0/16".into(),
+        };
+        let config = DaemonConfig {
+            log_level: &options.log_level,
+            net: &net,
+            extra: &options.extra_config,
+        };
+        let path = roots.config_file();
+        std::fs::write(&path, config.toml()).map_err(ClusterError::io("write", &path))?;
         Ok(Node {
             index,
             netns_name: names.node_netns(index),
             ip,
-            root,
+            roots,
             berthd: berthd.to_path_buf(),
             options,
             child: None,
@@ -109,7 +114,7 @@ impl Node {
 
     /// The API socket (on the host filesystem, reachable from the test).
     pub fn socket_path(&self) -> PathBuf {
-        self.exec_root().join("berth.sock")
+        self.roots.socket()
     }
 
     /// The node's address on the cluster's switch.
@@ -139,27 +144,35 @@ impl Node {
 
     /// The node's directory: `data/`, `exec/`, `daemon.toml`, `berthd.log`.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.roots.root
     }
 
     /// berthd's `--data-root` (kept across restarts).
     pub fn data_root(&self) -> PathBuf {
-        self.root.join("data")
+        self.roots.data_root()
     }
 
     /// berthd's `--exec-root`.
     pub fn exec_root(&self) -> PathBuf {
-        self.root.join("exec")
+        self.roots.exec_root()
     }
 
     /// berthd's stdout and stderr, across restarts.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.root.join("berthd.log")).unwrap_or_default()
+        std::fs::read_to_string(self.roots.log_file()).unwrap_or_default()
     }
 
     /// One API request (`body` may be empty); any status is `Ok`.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<Response, ClusterError> {
-        client::request(&self.socket_path(), method, path, body, REQUEST_TIMEOUT)
+        let socket = self.socket_path();
+        client::request(&socket, method, path, body, REQUEST_TIMEOUT).map_err(|e| {
+            ClusterError::Http {
+                method: method.to_string(),
+                path: path.to_string(),
+                socket,
+                message: e.to_string(),
+            }
+        })
     }
 
     /// Runs `argv` inside the node's network namespace (host filesystem) and collects its output.
@@ -189,7 +202,7 @@ impl Node {
         if self.child.is_some() {
             return Ok(());
         }
-        let log_path = self.root.join("berthd.log");
+        let log_path = self.roots.log_file();
         let log = File::options()
             .create(true)
             .append(true)
@@ -199,17 +212,8 @@ impl Node {
             .try_clone()
             .map_err(ClusterError::io("dup", &log_path))?;
         let ns = self.open_netns()?;
-        let mut cmd = Command::new(&self.berthd);
-        cmd.arg("--data-root")
-            .arg(self.data_root())
-            .arg("--exec-root")
-            .arg(self.exec_root())
-            .arg("--config-file")
-            .arg(self.root.join("daemon.toml"))
-            .args(&self.options.extra_args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
+        let mut cmd = berthd_command(&self.berthd, &self.roots, &self.options.extra_args);
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
         enter_netns_on_exec(&mut cmd, &ns);
         let child = cmd
             .spawn()

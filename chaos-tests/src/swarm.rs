@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::Response;
 use crate::error::ClusterError;
 use crate::harness::Cluster;
 use crate::node::{Node, NodeOptions};
+use berth_test_support::client::Response;
 
 /// The port every node's swarm listener binds on its switch address.
 pub const SWARM_PORT: u16 = 2377;
@@ -74,7 +74,7 @@ impl Node {
         if r.body.is_empty() {
             return Ok(Value::Null);
         }
-        r.json().map_err(|_| self.shape("JSON", &r))
+        r.try_json().map_err(|_| self.shape("JSON", &r))
     }
 
     /// One request with a JSON body (`Value::Null`: none); any status is `Ok`.
@@ -279,18 +279,9 @@ pub fn per_node(tasks: &[Value]) -> BTreeMap<String, usize> {
     spread
 }
 
-/// A replicated busybox service sleeping 600 s, restarted 100 ms after it exits, stopped
-/// within 1 s.
+/// A replicated busybox service sleeping 600 s (see `berth_test_support`).
 pub fn service_spec(name: &str, replicas: u64) -> Value {
-    json!({
-        "Name": name,
-        "TaskTemplate": {
-            "ContainerSpec": { "Image": "busybox:latest", "Args": ["sleep", "600"],
-                               "StopGracePeriod": 1_000_000_000u64 },
-            "RestartPolicy": { "Condition": "any", "Delay": 100_000_000u64 },
-        },
-        "Mode": { "Replicated": { "Replicas": replicas } },
-    })
+    berth_test_support::image::sleep_service_spec(name, replicas)
 }
 
 /// The same service in global mode.
@@ -304,7 +295,7 @@ pub fn global_spec(name: &str) -> Value {
 /// the cluster's directory and imports it on every node.
 pub fn import_busybox(cluster: &Cluster) -> Result<PathBuf, ClusterError> {
     let tar = cluster.root().join("busybox.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
+    let script = berth_test_support::image::busybox_script();
     let status = Command::new("bash")
         .arg(&script)
         .arg(&tar)

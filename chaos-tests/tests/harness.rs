@@ -12,26 +12,15 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_chaos_tests::{cleanup, client, require_root, Cluster, PREFIX_HEAD};
+use berth_test_support::wait_until;
 
 /// The prefix head of the sweep test's orphaned cluster: no other test sweeps it.
 const ORPHAN_HEAD: &str = "bz";
 /// Set in the child process that owns the orphaned cluster.
 const ORPHAN_ENV: &str = "BERTH_CHAOS_ORPHAN_OWNER";
-
-/// Polls `cond` every 100 ms until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
-}
 
 fn sweep_before() {
     if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
@@ -69,7 +58,7 @@ fn three_nodes_answer_reach_each_other_and_lose_a_cut_one() {
         assert_eq!((r.status, r.text().as_str()), (200, "OK"));
         let info = node.request("GET", "/info", b"").unwrap();
         assert_eq!(info.status, 200, "{}", info.text());
-        assert!(info.json().unwrap().is_object());
+        assert!(info.json().is_object());
         assert!(node.netns_name().starts_with(&prefix));
         assert!(Path::new("/run/netns").join(node.netns_name()).exists());
         // berthd really runs inside the node's namespace.
@@ -124,12 +113,7 @@ fn killed_node_restarts_with_its_data_and_a_paused_one_resumes() {
     assert!(c.node(2).request("GET", "/_ping", b"").is_err());
     c.restart(2).unwrap();
     assert_ne!(c.node(2).pid(), Some(old));
-    let vols = c
-        .node(2)
-        .request("GET", "/volumes", b"")
-        .unwrap()
-        .json()
-        .unwrap();
+    let vols = c.node(2).request("GET", "/volumes", b"").unwrap().json();
     let names: Vec<&str> = vols["Volumes"]
         .as_array()
         .unwrap()
@@ -199,7 +183,7 @@ fn drop_removes_an_orphaned_containers_monitor_mounts_and_cgroups() {
     let body = br#"{"Image":"busybox","Cmd":["sleep","1000"]}"#;
     let r = node.request("POST", "/containers/create", body).unwrap();
     assert_eq!(r.status, 201, "create: {}", r.text());
-    let id = r.json().unwrap()["Id"].as_str().unwrap().to_string();
+    let id = r.json()["Id"].as_str().unwrap().to_string();
     let r = node
         .request("POST", &format!("/containers/{id}/start"), b"")
         .unwrap();

@@ -1,7 +1,8 @@
 //! Root-gated: the `berth` binary against a real berthd (from target/debug) on a throwaway
 //! data root: exec exit codes and stdin EOF, cp both ways keeping modes, pause/unpause, rename,
-//! top, stats --no-stream and events with --since/--until/--filter. Containers are removed and
-//! the daemon is killed by its PID in `Drop`, even when an assertion fails.
+//! top, stats --no-stream and events with --since/--until/--filter. The daemon is
+//! berth-test-support's: containers are removed and the daemon stopped in `Drop`, even when an
+//! assertion fails.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,53 +13,28 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use berth_test_support::{busybox_tar, require_root, TestDaemon};
+
+/// The shared test daemon, driven through the `berth` binary.
 struct Daemon {
-    child: Child,
+    /// Stops berthd and removes what it made when the test ends.
+    _inner: TestDaemon,
     root: PathBuf,
     host: String,
 }
 
 impl Daemon {
-    fn start(berthd: &Path) -> Self {
-        let root = std::env::temp_dir().join(format!("berth-cli-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let log = std::fs::File::create(root.join("berthd.log")).unwrap();
-        // Its own bridge and nftables table (removed on drop), never a real berthd's berth0.
-        let tag = std::process::id() % 100_000;
-        let config = root.join("daemon.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "bridge-name = \"bc{tag}\"\nnft-table = \"berth_clitest_{tag}\"\n\
-                 default-address-pools = [{{ base = \"10.{}.0.0/16\", size = 24 }}]\n\
-                 allowed-registries = []\n",
-                150 + tag % 50
-            ),
-        )
-        .unwrap();
-        let child = Command::new(berthd)
-            .arg("--config-file")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(root.join("data"))
-            .arg("--exec-root")
-            .arg(root.join("exec"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn berthd");
-        let host = format!("unix://{}", root.join("exec/berth.sock").display());
-        let d = Daemon { child, root, host };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d.berth(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "berthd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
+    fn start() -> Self {
+        let inner = TestDaemon::start("cli");
+        let host = format!("unix://{}", inner.socket.display());
+        Daemon {
+            root: inner.root.clone(),
+            host,
+            _inner: inner,
         }
-        d
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -92,43 +68,6 @@ impl Daemon {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.berth(&["rm", "-f", id]);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // berthd leaves its berth directories mounted on themselves (as Docker its netns dir).
-        if let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = table
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| std::path::Path::new(p).starts_with(&self.root))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
-        // The `berth` parent cgroups berthd leaves, once empty (another berthd may use them).
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("berth"));
-            }
-        }
-        let tag = std::process::id() % 100_000;
-        let _ = Command::new("ip")
-            .args(["link", "del", &format!("bc{tag}")])
-            .output();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &format!("berth_clitest_{tag}")])
-            .output();
     }
 }
 
@@ -254,21 +193,13 @@ fn events_honour_since_until_and_filters(d: &Daemon, name: &str, since: f64) {
 
 #[test]
 fn day_two_commands_work_against_a_real_berthd() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP (needs root): day_two_commands_work_against_a_real_berthd");
-        return;
-    }
-    let bin = Path::new(env!("CARGO_BIN_EXE_berth")).parent().unwrap();
-    let berthd = bin.join("berthd");
-    if !berthd.exists() || !Path::new("/bin/busybox").exists() {
+    require_root!();
+    if berth_test_support::berthd_binary().is_none() || !Path::new("/bin/busybox").exists() {
         eprintln!("SKIP (needs berthd built and busybox-static): cargo build -p berth-node --bins");
         return;
     }
-    let d = Daemon::start(&berthd);
-    let tar = d.root.join("busybox.tar");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
-    let built = Command::new("bash").arg(script).arg(&tar).status().unwrap();
-    assert!(built.success());
+    let d = Daemon::start();
+    let tar = busybox_tar(&d.root);
     d.ok(&[
         "import",
         "-c",

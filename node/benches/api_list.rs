@@ -15,7 +15,7 @@ const REQUESTS: usize = 1000;
 
 mod common;
 
-use common::{pct, request, Daemon, Setup};
+use common::{pct, request, Setup};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -23,7 +23,7 @@ fn main() {
         return;
     }
     let setup = Setup::new();
-    let daemon = Daemon::start(&setup);
+    let daemon = setup.daemon();
     let sock = daemon.socket.clone();
     let tar = setup.tar.clone();
     let body = std::fs::read(&tar).unwrap();

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 mod common;
 
-use common::{body, pct, request, Daemon, Setup};
+use common::{pct, request, Setup};
 
 const N: usize = 10;
 
@@ -71,7 +71,7 @@ fn build(sock: &Path, v: &str, query: &str, tar: &[u8]) {
         &format!("{v}/build?t=bench-build%3Alatest{query}"),
         tar,
     );
-    let text = String::from_utf8_lossy(body(&r));
+    let text = String::from_utf8_lossy(&r.body);
     assert!(
         text.contains("Successfully tagged") && !text.contains("errorDetail"),
         "{text}"
@@ -111,7 +111,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(N);
     let setup = Setup::new();
-    let daemon = Daemon::start(&setup);
+    let daemon = setup.daemon();
     let tar = std::fs::read(&setup.tar).unwrap();
     request(
         &daemon.socket,

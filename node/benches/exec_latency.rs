@@ -14,7 +14,7 @@ use std::time::Instant;
 
 mod common;
 
-use common::{body, pct, request, Daemon, Setup};
+use common::{pct, request, Setup};
 
 const N: usize = 200;
 
@@ -28,7 +28,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(N);
     let setup = Setup::new();
-    let daemon = Daemon::start(&setup);
+    let daemon = setup.daemon();
     let sock = daemon.socket.clone();
     let tar = std::fs::read(&setup.tar).unwrap();
     request(
@@ -88,7 +88,7 @@ fn start_sleeper(sock: &Path, v: &str) -> String {
         &format!("{v}/containers/create"),
         br#"{"Image":"busybox","Cmd":["sleep","3600"]}"#,
     );
-    let created: serde_json::Value = serde_json::from_slice(body(&r)).unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let id = created["Id"].as_str().unwrap().to_string();
     request(sock, "POST", &format!("{v}/containers/{id}/start"), b"");
     id
@@ -102,7 +102,7 @@ fn exec_true(sock: &Path, v: &str, id: &str) {
         &format!("{v}/containers/{id}/exec"),
         br#"{"Cmd":["true"],"AttachStdout":true,"AttachStderr":true}"#,
     );
-    let created: serde_json::Value = serde_json::from_slice(body(&r)).unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let exec = created["Id"].as_str().unwrap();
     request(
         sock,
@@ -111,7 +111,7 @@ fn exec_true(sock: &Path, v: &str, id: &str) {
         br#"{"Detach":false,"Tty":false}"#,
     );
     let r = request(sock, "GET", &format!("{v}/exec/{exec}/json"), b"");
-    let info: serde_json::Value = serde_json::from_slice(body(&r)).unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(info["ExitCode"], 0, "{info}");
 }
 

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 mod common;
 
-use common::{body, pct, request, Daemon, Setup};
+use berth_test_support::Response;
+use common::{pct, request, Setup};
 
 const N: usize = 30;
 /// MiB sent per throughput run.
@@ -33,7 +34,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(N);
     let setup = Setup::new();
-    let daemon = Daemon::start(&setup);
+    let daemon = setup.daemon();
     let sock = daemon.socket.clone();
     let tar = std::fs::read(&setup.tar).unwrap();
     request(
@@ -74,8 +75,8 @@ fn mibs(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |m| format!("{m:.0} MiB/s"))
 }
 
-fn json(resp: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body(resp)).unwrap_or(serde_json::Value::Null)
+fn json(resp: &Response) -> serde_json::Value {
+    resp.try_json().unwrap_or(serde_json::Value::Null)
 }
 
 /// Create, start, wait and remove `true` `n` times on `network`; milliseconds, sorted.
@@ -143,7 +144,7 @@ fn docker_starts(docker: &Path, tar: &[u8], n: usize) {
 }
 
 /// Like `request`, without insisting on success.
-fn request_any(sock: &Path, method: &str, path: &str, body: &[u8]) -> Option<Vec<u8>> {
+fn request_any(sock: &Path, method: &str, path: &str, body: &[u8]) -> Option<Response> {
     std::panic::catch_unwind(|| request(sock, method, path, body)).ok()
 }
 
@@ -181,7 +182,7 @@ fn container_throughput(sock: &Path) -> Option<f64> {
             &format!("/containers/{server}/logs?stdout=1"),
             b"",
         );
-        String::from_utf8_lossy(body(&logs)).contains("ready")
+        String::from_utf8_lossy(&logs.body).contains("ready")
     };
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     while !ready() && Instant::now() < deadline {

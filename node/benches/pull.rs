@@ -20,7 +20,7 @@ mod common;
 #[path = "../tests/registry_kit/mod.rs"]
 mod registry_kit;
 
-use common::{body, pct, request, Daemon, Setup};
+use common::{pct, request, Setup};
 use registry_kit::{multi_layer, push_image, Registry};
 
 fn main() {
@@ -60,7 +60,7 @@ fn main() {
         unpacked as f64 / 1048576.0
     );
 
-    let daemon = Daemon::start(&setup);
+    let daemon = setup.daemon();
     let berth = samples(n, || berth_pull(&daemon.socket, &image));
     let berth_gz = samples(n, || berth_pull(&daemon.socket, &gz_image));
     drop(daemon);
@@ -113,7 +113,7 @@ fn berth_pull(sock: &Path, image: &str) -> f64 {
         b"",
     );
     let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let text = String::from_utf8_lossy(body(&resp));
+    let text = String::from_utf8_lossy(&resp.body);
     assert!(
         !text.contains("errorDetail") && text.contains("Downloaded newer image"),
         "{text}"

@@ -17,7 +17,7 @@ const N: usize = 50;
 
 mod common;
 
-use common::{pct, Daemon, Setup};
+use common::{pct, Setup};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -31,7 +31,7 @@ fn main() {
     let setup = Setup::new();
     let (bins, work, tar) = (setup.bins.clone(), setup.work.path(), setup.tar.clone());
 
-    let daemon = Daemon::start(&setup);
+    let mut daemon = setup.daemon();
     let berth = bins.join("berth");
     let host = format!("unix://{}", daemon.socket.display());
     if !berth.exists() {
@@ -78,7 +78,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     println!(
         "berthd idle RSS        {:.1} MiB   (promise ≤ 15 MiB)",
-        rss_kib(daemon.pid) as f64 / 1024.0
+        rss_kib(daemon.pid()) as f64 / 1024.0
     );
     let out = berth_cmd(&["run", "-d", "busybox", "sleep", "60"])
         .output()
@@ -93,8 +93,8 @@ fn main() {
     let _ = berth_cmd(&["rm", "-f", &id]).stdout(Stdio::null()).status();
 
     // A restarted daemon finds its data root already filled; it must stay as small.
-    drop(daemon);
-    let daemon = Daemon::start(&setup);
+    daemon.stop();
+    daemon.spawn();
     assert!(berth_cmd(&["run", "--rm", "busybox", "true"])
         .stdout(Stdio::null())
         .status()
@@ -104,7 +104,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(2500));
     println!(
         "berthd RSS, restarted  {:.1} MiB   (promise ≤ 15 MiB)",
-        rss_kib(daemon.pid) as f64 / 1024.0
+        rss_kib(daemon.pid()) as f64 / 1024.0
     );
     drop(daemon);
     let release = bins
@@ -247,7 +247,7 @@ fn docker_samples(n: usize, tar: &Path) -> Option<Vec<f64>> {
     Some(sample(n, || docker(&["run", "--rm", "busybox", "true"])))
 }
 
-fn rss_kib(pid: i32) -> u64 {
+fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -256,9 +256,9 @@ fn rss_kib(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-fn monitor_pid(id: &str) -> Option<i32> {
+fn monitor_pid(id: &str) -> Option<u32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -7,9 +7,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{demux_stream, TestDaemon};
+use berth_test_support::{demux_stream, require_root, TestDaemon};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::Shutdown;

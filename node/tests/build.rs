@@ -8,9 +8,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{Resp, TestDaemon};
+use berth_test_support::{require_root, Response as Resp, TestDaemon};
 use serde_json::Value;
 
 /// A context tar of `(name, content)` files (names ending in `/` are directories).

@@ -11,13 +11,11 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use serde_json::{json, Value};
 
 /// The context as the docker CLI sends it: `.dockerignore` applied (build files kept).

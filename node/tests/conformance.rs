@@ -8,9 +8,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use std::path::Path;
 use std::process::Command;
 
@@ -23,7 +21,7 @@ const GROUPS: &[&str] = &["core", "exec", "volume", "network", "swarm", "build"]
 fn docker_and_berth_cli_conformance_groups_pass() {
     require_root!();
     run_groups("docker", "conf");
-    let berth = common::bin_dir().join("berth");
+    let berth = berth_test_support::bin_dir().join("berth");
     run_groups(berth.to_str().unwrap(), "confb");
 }
 

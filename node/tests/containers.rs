@@ -8,9 +8,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{wait_until, TestDaemon};
+use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::json;
 use std::time::Duration;
 
@@ -48,7 +46,10 @@ fn lifecycle_runs_logs_stops_and_removes() {
     lines.sort(); // two pipes: no order between stdout and stderr
     assert_eq!(lines, vec!["err", "out"]);
     let r = d.req("GET", &format!("/containers/{id}/logs?stdout=1"), "");
-    assert_eq!(String::from_utf8_lossy(&common::demux(&r.body)), "out\n");
+    assert_eq!(
+        String::from_utf8_lossy(&berth_test_support::demux(&r.body)),
+        "out\n"
+    );
     let st = d.inspect(&id);
     assert_eq!(st["State"]["Status"], "exited");
     assert_eq!(st["State"]["ExitCode"], 3);
@@ -282,7 +283,7 @@ fn ps_and_inspect_report_a_containers_sizes() {
     let docker = d.cli_ok(&["ps", "-as", "--format", "{{.Names}} {{.Size}}"]);
     assert!(docker.starts_with("ctsize-w 10"), "{docker}");
     assert!(docker.contains("(virtual "), "{docker}");
-    let berth = std::process::Command::new(common::bin_dir().join("berth"))
+    let berth = std::process::Command::new(berth_test_support::bin_dir().join("berth"))
         .args(["-H", &format!("unix://{}", d.socket.display())])
         .args(["ps", "-as", "--format", "{{.Names}} {{.Size}}"])
         .output()

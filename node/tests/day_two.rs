@@ -7,9 +7,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{urlencode, wait_until, TestDaemon};
+use berth_test_support::{require_root, urlencode, wait_until, TestDaemon};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -243,7 +241,7 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     let eid = exec.json()["Id"].as_str().unwrap().to_string();
     let out = d.req("POST", &format!("/exec/{eid}/start"), "{}");
     assert_eq!(
-        String::from_utf8_lossy(&common::demux(&out.body)).trim(),
+        String::from_utf8_lossy(&berth_test_support::demux(&out.body)).trim(),
         "750 0 5",
         "mode kept, owned by root without copyUIDGID"
     );

@@ -7,9 +7,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{demux, demux_stream, wait_until, TestDaemon};
+use berth_test_support::{demux, demux_stream, require_root, wait_until, TestDaemon};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -10,11 +10,9 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::process::Command;
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 
 fn daemon(name: &str) -> TestDaemon {
     let d = TestDaemon::start(name);
@@ -350,7 +348,7 @@ fn cp_sees_volumes_and_binds_of_running_and_stopped_containers() {
     ]);
     let out = d.root.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let wait = common::wait_until(std::time::Duration::from_secs(10), || {
+    let wait = berth_test_support::wait_until(std::time::Duration::from_secs(10), || {
         d.cli(&["exec", &name, "test", "-f", "/vol1/v.txt"]).0 == 0
     });
     assert!(wait);
@@ -422,7 +420,8 @@ fn logs_rotate_as_asked_and_the_none_driver_keeps_nothing_to_read() {
             .collect()
     };
     // The attached client held every file while it read; letting go trims back to max-file.
-    let trimmed = common::wait_until(std::time::Duration::from_secs(10), || sizes().len() == 4);
+    let trimmed =
+        berth_test_support::wait_until(std::time::Duration::from_secs(10), || sizes().len() == 4);
     let logs = sizes();
     assert!(trimmed, "max-file files: {logs:?}");
     assert!(logs.iter().all(|len| *len <= 10 * 1024 + 200), "{logs:?}");
@@ -491,7 +490,7 @@ fn the_berth_cli_sends_what_the_docker_cli_sends() {
         "busybox",
         "true",
     ]);
-    let berth = common::bin_dir().join("berth");
+    let berth = berth_test_support::bin_dir().join("berth");
     let flag_sets: &[&[&str]] = &[
         &[
             "--dns",

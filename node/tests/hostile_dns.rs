@@ -11,9 +11,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 
 /// The host's python3 inside a busybox container (Debian's busybox nc has no UDP).
 const PYTHON: [&str; 6] = [

@@ -11,12 +11,10 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{wait_until, TestDaemon};
+use berth_test_support::{require_root, wait_until, TestDaemon};
 
 fn daemon(name: &str) -> TestDaemon {
     let d = TestDaemon::start(name);

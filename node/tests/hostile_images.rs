@@ -11,12 +11,11 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
 mod registry_kit;
 
 use std::path::{Path, PathBuf};
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use registry_kit::{push_image, sha, stream_error, Layer, Registry};
 use serde_json::json;
 

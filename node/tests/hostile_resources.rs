@@ -10,11 +10,9 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{wait_until, TestDaemon};
+use berth_test_support::{require_root, wait_until, TestDaemon};
 
 fn pids_current(d: &TestDaemon, name: &str) -> u64 {
     let r = d.req("GET", &format!("/containers/{name}/stats?stream=0"), "");

@@ -8,9 +8,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use serde_json::json;
 use std::io::Read;
 

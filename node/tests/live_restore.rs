@@ -8,9 +8,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{wait_until, TestDaemon};
+use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::json;
 use std::time::Duration;
 

@@ -11,18 +11,16 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::process::Command;
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 
 #[test]
 fn ranges_aux_addresses_and_bridge_options_apply() {
     require_root!();
     let d = TestDaemon::start("netopts");
     d.import_busybox();
-    let (_, table, _) = d.net_names();
+    let table = d.net_names().table;
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&[
         "network",
@@ -273,7 +271,7 @@ fn mac_addresses_apply_on_the_default_and_user_networks() {
         assert!(out.contains(needle), "{out}");
     }
     // The berth CLI sets it too.
-    let berth = Command::new(common::bin_dir().join("berth"))
+    let berth = Command::new(berth_test_support::bin_dir().join("berth"))
         .args(["-H", &format!("unix://{}", d.socket.display())])
         .args([
             "run",

@@ -10,33 +10,10 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{wait_until, TestDaemon};
-
-fn docker(d: &TestDaemon, args: &[&str]) -> (i32, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-        .env("DOCKER_CONFIG", d.root.join("docker-config"))
-        .output()
-        .expect("run docker");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn ok(d: &TestDaemon, args: &[&str]) -> String {
-    let (code, text) = docker(d, args);
-    assert_eq!(code, 0, "docker {args:?}: {text}\nlog:\n{}", d.log());
-    text.trim().to_string()
-}
+use berth_test_support::{require_root, wait_until, TestDaemon};
 
 /// A network namespace wired to the host by a veth pair on a /30 of its own: a stand-in for
 /// another machine. Removed on drop, even when the test fails.
@@ -48,7 +25,7 @@ struct RemoteHost {
 
 impl RemoteHost {
     fn new(d: &TestDaemon) -> Self {
-        let (bridge, _, _) = d.net_names();
+        let bridge = d.net_names().bridge;
         let third = std::process::id() % 250;
         let r = RemoteHost {
             ns: format!("{}r", d.prefix),
@@ -124,79 +101,64 @@ fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
     let d = TestDaemon::start("netdns");
     d.import_busybox();
     let net = format!("{}-n", d.prefix);
-    ok(&d, &["network", "create", &net]);
+    d.cli_ok(&["network", "create", &net]);
     let srv = format!("{}-srv", d.prefix);
-    ok(
-        &d,
-        &[
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &srv,
+        "--network",
+        &net,
+        "--network-alias",
+        "svc",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tcp-ok | nc -l -p 7000; done",
+    ]);
+    let got = wait_until(Duration::from_secs(10), || {
+        d.cli(&[
             "run",
-            "-d",
-            "--name",
-            &srv,
+            "--rm",
             "--network",
             &net,
-            "--network-alias",
-            "svc",
             "busybox",
             "sh",
             "-c",
-            "while true; do echo tcp-ok | nc -l -p 7000; done",
-        ],
-    );
-    let got = wait_until(Duration::from_secs(10), || {
-        docker(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &net,
-                "busybox",
-                "sh",
-                "-c",
-                &format!("nc -w 2 {srv} 7000 </dev/null"),
-            ],
-        )
+            &format!("nc -w 2 {srv} 7000 </dev/null"),
+        ])
         .1
         .contains("tcp-ok")
     });
     assert!(got, "tcp by name");
-    let (_, alias) = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            &net,
-            "busybox",
-            "sh",
-            "-c",
-            "nc -w 2 svc 7000 </dev/null",
-        ],
-    );
+    let (_, alias) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        "nc -w 2 svc 7000 </dev/null",
+    ]);
     assert!(alias.contains("tcp-ok"), "tcp by alias: {alias}");
     // UDP: the name goes through the embedded DNS over UDP (Debian's busybox nc has no -u).
-    let (_, udp) = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            &net,
-            "busybox",
-            "nslookup",
-            &format!("{srv}.{net}"),
-        ],
-    );
-    let ip = ok(
-        &d,
-        &[
-            "inspect",
-            "-f",
-            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
-            &srv,
-        ],
-    );
+    let (_, udp) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "nslookup",
+        &format!("{srv}.{net}"),
+    ]);
+    let ip = d.cli_ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        &srv,
+    ]);
     assert!(
         udp.contains(&ip),
         "udp lookup of {srv}.{net} gave {udp}, want {ip}"
@@ -215,11 +177,11 @@ fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
     let mut args = vec!["run", "-d", "--name", &echo, "--network", &net];
     args.extend(python);
     args.extend(["busybox", "/usr/bin/python3", "-c", UDP_ECHO]);
-    ok(&d, &args);
+    d.cli_ok(&args);
     let mut args = vec!["run", "--rm", "--network", &net];
     args.extend(python);
     args.extend(["busybox", "/usr/bin/python3", "-c", UDP_PING, &echo]);
-    let (_, answer) = docker(&d, &args);
+    let (_, answer) = d.cli(&args);
     assert!(
         answer.lines().any(|l| l == "udp-ping"),
         "udp echo from {echo}: {answer}"
@@ -255,39 +217,33 @@ fn disconnecting_the_network_of_the_default_route_moves_it_to_another() {
     let d = TestDaemon::start("netroute");
     d.import_busybox();
     let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
-    ok(&d, &["network", "create", &a]);
-    ok(&d, &["network", "create", &b]);
+    d.cli_ok(&["network", "create", &a]);
+    d.cli_ok(&["network", "create", &b]);
     let c = format!("{}-c", d.prefix);
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &c,
-            "--network",
-            &a,
-            "busybox",
-            "sleep",
-            "60",
-        ],
-    );
-    ok(&d, &["network", "connect", &b, &c]);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &a,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    d.cli_ok(&["network", "connect", &b, &c]);
     let gateway = |net: &str| {
-        ok(
-            &d,
-            &[
-                "network",
-                "inspect",
-                "-f",
-                "{{(index .IPAM.Config 0).Gateway}}",
-                net,
-            ],
-        )
+        d.cli_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            net,
+        ])
     };
-    let route = || ok(&d, &["exec", &c, "ip", "route", "show", "default"]);
+    let route = || d.cli_ok(&["exec", &c, "ip", "route", "show", "default"]);
     assert!(route().contains(&gateway(&a)), "before: {}", route());
-    ok(&d, &["network", "disconnect", &a, &c]);
+    d.cli_ok(&["network", "disconnect", &a, &c]);
     let now = route();
     assert!(
         now.contains(&format!("default via {}", gateway(&b))),
@@ -301,64 +257,52 @@ fn different_user_networks_cannot_reach_each_other() {
     let d = TestDaemon::start("netiso");
     d.import_busybox();
     let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
-    ok(&d, &["network", "create", &a]);
-    ok(&d, &["network", "create", &b]);
+    d.cli_ok(&["network", "create", &a]);
+    d.cli_ok(&["network", "create", &b]);
     let srv = format!("{}-srv", d.prefix);
-    ok(
-        &d,
-        &[
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &srv,
+        "--network",
+        &a,
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo hello | nc -l -p 7000; done",
+    ]);
+    let ip = d.cli_ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"),
+        &srv,
+    ]);
+    let same = wait_until(Duration::from_secs(10), || {
+        d.cli(&[
             "run",
-            "-d",
-            "--name",
-            &srv,
+            "--rm",
             "--network",
             &a,
             "busybox",
             "sh",
             "-c",
-            "while true; do echo hello | nc -l -p 7000; done",
-        ],
-    );
-    let ip = ok(
-        &d,
-        &[
-            "inspect",
-            "-f",
-            &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"),
-            &srv,
-        ],
-    );
-    let same = wait_until(Duration::from_secs(10), || {
-        docker(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &a,
-                "busybox",
-                "sh",
-                "-c",
-                &format!("nc -w 2 {ip} 7000 </dev/null"),
-            ],
-        )
+            &format!("nc -w 2 {ip} 7000 </dev/null"),
+        ])
         .1
         .contains("hello")
     });
     assert!(same, "same network reaches {ip}");
-    let (_, other) = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            &b,
-            "busybox",
-            "sh",
-            "-c",
-            &format!("nc -w 2 {ip} 7000 </dev/null"),
-        ],
-    );
+    let (_, other) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        &b,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("nc -w 2 {ip} 7000 </dev/null"),
+    ]);
     assert!(!other.contains("hello"), "another network reached {ip}");
 }
 
@@ -370,21 +314,18 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
     let name = format!("{}-web", d.prefix);
     let port = 20000 + (std::process::id() % 10000) as u16;
     let publish = format!("{port}:7000");
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "-p",
-            &publish,
-            "busybox",
-            "sh",
-            "-c",
-            "while true; do echo published | nc -l -p 7000; done",
-        ],
-    );
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo published | nc -l -p 7000; done",
+    ]);
     let fetch = |addr: &str| {
         host(
             "sh",
@@ -393,26 +334,20 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
     };
     assert!(wait_until(Duration::from_secs(10), || fetch("127.0.0.1")
         .contains("published")));
-    assert!(ok(&d, &["port", &name]).contains(&port.to_string()));
+    assert!(d.cli_ok(&["port", &name]).contains(&port.to_string()));
     // `docker ps` and `inspect` show the binding as Docker does.
-    let listed = ok(
-        &d,
-        &[
-            "ps",
-            "--filter",
-            &format!("name={name}"),
-            "--format",
-            "{{.Ports}}",
-        ],
-    );
+    let listed = d.cli_ok(&[
+        "ps",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Ports}}",
+    ]);
     assert!(
         listed.contains(&format!("0.0.0.0:{port}->7000/tcp")),
         "ps ports: {listed}"
     );
-    let bound = ok(
-        &d,
-        &["inspect", "-f", "{{json .HostConfig.PortBindings}}", &name],
-    );
+    let bound = d.cli_ok(&["inspect", "-f", "{{json .HostConfig.PortBindings}}", &name]);
     assert!(
         bound.contains(&format!("\"HostPort\":\"{port}\"")),
         "{bound}"
@@ -430,10 +365,7 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
         remote.ns,
         remote.host_addr
     );
-    let ip_before = ok(
-        &d,
-        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name],
-    );
+    let ip_before = d.cli_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]);
     d.kill9();
     d.spawn();
     assert!(
@@ -442,27 +374,21 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
         "port kept across a restart"
     );
     assert_eq!(
-        ok(
-            &d,
-            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]
-        ),
+        d.cli_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]),
         ip_before
     );
     // The port is taken now: a second container fails clearly and leaves nothing behind.
-    let (code, text) = docker(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &format!("{}-dup", d.prefix),
-            "-p",
-            &publish,
-            "busybox",
-            "sleep",
-            "9",
-        ],
-    );
+    let (code, text) = d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{}-dup", d.prefix),
+        "-p",
+        &publish,
+        "busybox",
+        "sleep",
+        "9",
+    ]);
     assert_ne!(code, 0);
     assert!(text.contains("port is already allocated"), "{text}");
 }
@@ -472,33 +398,27 @@ fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
     require_root!();
     let d = TestDaemon::start("netclean");
     d.import_busybox();
-    let (_, table, _) = d.net_names();
+    let table = d.net_names().table;
     let net = format!("{}-n", d.prefix);
-    let net_id = ok(
-        &d,
-        &["network", "create", "--subnet", "10.250.7.0/24", &net],
-    );
+    let net_id = d.cli_ok(&["network", "create", "--subnet", "10.250.7.0/24", &net]);
     let c = format!("{}-c", d.prefix);
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &c,
-            "--network",
-            &net,
-            "-p",
-            "7999",
-            "busybox",
-            "sleep",
-            "60",
-        ],
-    );
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &net,
+        "-p",
+        "7999",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     assert!(host("ip", &["-o", "addr"]).contains("10.250.7.1/24"));
     assert!(host("nft", &["list", "table", "ip", &table]).contains("dnat"));
     // A container that ends by itself also gives its veth back.
-    ok(&d, &["run", "--rm", "--network", &net, "busybox", "true"]);
+    d.cli_ok(&["run", "--rm", "--network", &net, "busybox", "true"]);
     let bridge = format!("br-{}", &net_id[..12]);
     let ports = || -> Vec<String> {
         host("ip", &["-o", "link", "show", "master", &bridge])
@@ -520,10 +440,10 @@ fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
         ports()
     );
     let veths = ports();
-    let (code, text) = docker(&d, &["network", "rm", &net]);
+    let (code, text) = d.cli(&["network", "rm", &net]);
     assert_ne!(code, 0, "remove refused while attached");
     assert!(text.contains("active endpoints"), "{text}");
-    ok(&d, &["rm", "-f", &c]);
+    d.cli_ok(&["rm", "-f", &c]);
     assert!(
         wait_until(Duration::from_secs(20), || {
             let links = host("ip", &["-o", "link"]);
@@ -532,7 +452,7 @@ fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
         "veths {veths:?} left: {}",
         host("ip", &["-o", "link"])
     );
-    ok(&d, &["network", "rm", &net]);
+    d.cli_ok(&["network", "rm", &net]);
     assert!(!host("ip", &["-o", "addr"]).contains("10.250.7."));
     assert!(!host("nft", &["list", "table", "ip", &table]).contains("dnat"));
     assert!(!host("nft", &["list", "table", "ip", &table]).contains("10.250.7."));
@@ -552,26 +472,17 @@ fn bad_network_input_gives_clear_errors() {
     let d = TestDaemon::start("netbad");
     d.import_busybox();
     let net = format!("{}-n", d.prefix);
-    ok(
-        &d,
-        &["network", "create", "--subnet", "10.250.8.0/24", &net],
-    );
-    let (code, text) = docker(
-        &d,
-        &[
-            "network",
-            "create",
-            "--subnet",
-            "10.250.8.128/25",
-            &format!("{net}2"),
-        ],
-    );
+    d.cli_ok(&["network", "create", "--subnet", "10.250.8.0/24", &net]);
+    let (code, text) = d.cli(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.250.8.128/25",
+        &format!("{net}2"),
+    ]);
     assert_ne!(code, 0);
     assert!(text.contains("overlaps"), "{text}");
-    let (code, text) = docker(
-        &d,
-        &["run", "--rm", "--network", "nope-net", "busybox", "true"],
-    );
+    let (code, text) = d.cli(&["run", "--rm", "--network", "nope-net", "busybox", "true"]);
     assert_ne!(code, 0);
     assert!(text.contains("network nope-net not found"), "{text}");
 }

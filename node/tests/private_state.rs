@@ -10,13 +10,11 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use serde_json::json;
 
 fn mode(p: &Path) -> u32 {

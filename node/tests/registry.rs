@@ -11,7 +11,6 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
 mod registry_kit;
 
 use std::collections::HashMap;
@@ -22,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{wait_until, TestDaemon};
+use berth_test_support::{require_root, wait_until, Response, TestDaemon};
 use registry_kit::{free_port, messages, sha, stream_error, tar_of};
 use serde_json::json;
 
@@ -108,53 +107,8 @@ fn auth_header(user: &str, password: &str) -> String {
 }
 
 /// A request with extra headers (X-Registry-Auth).
-fn req_with(d: &TestDaemon, method: &str, path: &str, headers: &[(&str, &str)]) -> common::Resp {
-    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
-        head += &format!("{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    s.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let headers_text = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = headers_text
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if headers_text
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    common::Resp {
-        status,
-        headers: headers_text,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        let start = pos + 2;
-        out.extend_from_slice(&b[start..(start + n).min(b.len())]);
-        b = &b[(start + n + 2).min(b.len())..];
-    }
-    out
+fn req_with(d: &TestDaemon, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    d.req_with(method, path, headers, b"")
 }
 
 /// Runs `cmd` in a fresh container of `image` and returns its output (exit code must be 0).
@@ -180,7 +134,7 @@ fn image_id(d: &TestDaemon, name: &str) -> String {
     r.json()["Id"].as_str().unwrap().to_string()
 }
 
-fn push(d: &TestDaemon, repo: &str, tag: &str, auth: &str) -> common::Resp {
+fn push(d: &TestDaemon, repo: &str, tag: &str, auth: &str) -> Response {
     req_with(
         d,
         "POST",
@@ -189,7 +143,7 @@ fn push(d: &TestDaemon, repo: &str, tag: &str, auth: &str) -> common::Resp {
     )
 }
 
-fn pull(d: &TestDaemon, image: &str, tag: &str, auth: &str) -> common::Resp {
+fn pull(d: &TestDaemon, image: &str, tag: &str, auth: &str) -> Response {
     req_with(
         d,
         "POST",
@@ -559,7 +513,7 @@ fn serve_one(mut conn: TcpStream, routes: &HashMap<String, (String, Vec<u8>)>) {
 fn zstd_and_gzip_layers_and_indexes_pull_and_corrupt_blobs_are_refused() {
     require_root!();
     let d = TestDaemon::start("regfake");
-    let busybox = std::fs::read(common::busybox_tar(&d.root)).unwrap();
+    let busybox = std::fs::read(berth_test_support::busybox_tar(&d.root)).unwrap();
     let hello = tar_of(&[("hello", b"from a zstd image\n")]);
     let zstd = ruzstd::encoding::compress_to_vec(
         &busybox[..],

@@ -11,12 +11,11 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
 mod registry_kit;
 
 use std::time::Duration;
 
-use common::TestDaemon;
+use berth_test_support::{require_root, TestDaemon};
 use registry_kit::{
     messages, multi_layer, push_image, sha, stream_error, tar_of, Layer, Registry, SlowProxy,
 };
@@ -90,7 +89,7 @@ fn a_six_layer_image_with_a_zstd_layer_pulls_runs_and_is_never_downloaded_twice(
         return;
     };
     let d = TestDaemon::start("reglayers");
-    let busybox = std::fs::read(common::busybox_tar(&d.root)).unwrap();
+    let busybox = std::fs::read(berth_test_support::busybox_tar(&d.root)).unwrap();
     let first = multi_layer(&busybox, 5, 64 * 1024, 1);
     assert!(first.iter().any(|l| l.media_type == registry_kit::ZSTD));
     let image = format!("{}/it/multi:v1", reg.host());
@@ -172,7 +171,7 @@ fn a_registry_killed_mid_pull_gives_a_clear_error_and_the_retry_uses_no_corrupt_
         return;
     };
     let d = TestDaemon::start("regkill");
-    let busybox = std::fs::read(common::busybox_tar(&d.root)).unwrap();
+    let busybox = std::fs::read(berth_test_support::busybox_tar(&d.root)).unwrap();
     // busybox, a small layer, and a big one that takes seconds through the proxy.
     let mut layers = multi_layer(&busybox, 1, 16 * 1024, 1);
     let bin = registry_kit::filler(7, 16 << 20);
@@ -184,7 +183,7 @@ fn a_registry_killed_mid_pull_gives_a_clear_error_and_the_retry_uses_no_corrupt_
 
     let text = std::thread::scope(|s| {
         let pulling = s.spawn(|| pull(&d, &image));
-        let midway = common::wait_until(Duration::from_secs(60), || {
+        let midway = berth_test_support::wait_until(Duration::from_secs(60), || {
             proxy.forwarded.load(std::sync::atomic::Ordering::Relaxed) > 3 << 20
         });
         assert!(midway, "the pull never got going");

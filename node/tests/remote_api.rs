@@ -10,8 +10,6 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::UnixStream;
@@ -19,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{bin_dir, parse_response, wait_until, Resp, TestDaemon};
+use berth_test_support::{bin_dir, parse_response, require_root, wait_until, Response, TestDaemon};
 
 /// A port nobody listens on now (tests run in parallel, so never a fixed one).
 fn free_port() -> u16 {
@@ -327,7 +325,7 @@ fn failed_and_stalled_handshakes_do_not_hold_up_other_clients() {
 }
 
 /// A request over the unix socket with the given Content-Type (none when `None`).
-fn request_typed(d: &TestDaemon, path: &str, content_type: Option<&str>, body: &str) -> Resp {
+fn request_typed(d: &TestDaemon, path: &str, content_type: Option<&str>, body: &str) -> Response {
     let mut s = UnixStream::connect(&d.socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let ct = content_type

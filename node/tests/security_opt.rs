@@ -10,9 +10,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{demux, TestDaemon};
+use berth_test_support::{demux, require_root, TestDaemon};
 use serde_json::{json, Value};
 
 fn daemon(name: &str) -> TestDaemon {

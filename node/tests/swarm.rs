@@ -9,11 +9,10 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{wait_until, TestDaemon};
+use berth_test_support::image::sleep_service_spec as service_spec;
+use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::{json, Value};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -40,18 +39,6 @@ fn node_id(d: &TestDaemon) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn service_spec(name: &str, replicas: u64) -> Value {
-    json!({
-        "Name": name,
-        "TaskTemplate": {
-            "ContainerSpec": { "Image": "busybox:latest", "Args": ["sleep", "600"],
-                               "StopGracePeriod": 1_000_000_000u64 },
-            "RestartPolicy": { "Condition": "any", "Delay": 100_000_000u64 },
-        },
-        "Mode": { "Replicated": { "Replicas": replicas } },
-    })
 }
 
 fn create_service(d: &TestDaemon, spec: &Value) -> String {
@@ -81,7 +68,7 @@ fn update_service(d: &TestDaemon, id: &str, change: impl FnOnce(&mut Value)) {
 
 /// Running containers of a service on this daemon.
 fn running(d: &TestDaemon, service: &str) -> Vec<Value> {
-    let filters = common::urlencode(
+    let filters = berth_test_support::urlencode(
         &json!({ "label": [format!("com.docker.swarm.service.name={service}")] }).to_string(),
     );
     let r = d.req("GET", &format!("/containers/json?filters={filters}"), "");
@@ -90,7 +77,7 @@ fn running(d: &TestDaemon, service: &str) -> Vec<Value> {
 }
 
 fn tasks(d: &TestDaemon, service: &str) -> Vec<Value> {
-    let filters = common::urlencode(&json!({ "service": [service] }).to_string());
+    let filters = berth_test_support::urlencode(&json!({ "service": [service] }).to_string());
     let r = d.req("GET", &format!("/tasks?filters={filters}"), "");
     assert_eq!(r.status, 200, "tasks: {}", r.text());
     r.json().as_array().unwrap().clone()

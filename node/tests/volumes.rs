@@ -7,9 +7,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-mod common;
-
-use common::{urlencode, TestDaemon};
+use berth_test_support::{require_root, urlencode, TestDaemon};
 use serde_json::{json, Value};
 
 /// Runs a container to its end; returns its logs and exit code.

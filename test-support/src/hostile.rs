@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::{wait_until, TestDaemon};
+use crate::{wait_until, TestDaemon};
 
 impl TestDaemon {
     /// Runs the docker CLI against this daemon (bounded by `timeout`, so a hang fails the test
@@ -71,13 +71,10 @@ impl TestDaemon {
 
     /// Mount points under this daemon's roots.
     pub fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.root.display().to_string();
-        std::fs::read_to_string("/proc/self/mounts")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .filter(|m| m.starts_with(&root))
-            .map(String::from)
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        crate::cleanup::mounts_under(&table, &self.root)
+            .into_iter()
+            .map(|m| m.display().to_string())
             .collect()
     }
 }

@@ -1,0 +1,54 @@
+//! berth-test-support: what berth's integration tests, benchmarks and the multi-node harness
+//! share, so each exists once: the test daemon (`TestDaemon`, and the pieces the harness
+//! builds its namespaced nodes from), the unix-socket HTTP client, `require_root!`, the busybox
+//! test image, and the clean-up of processes, mounts and cgroups berthd leaves behind.
+//! A dev-dependency only: nothing here may reach a shipped binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support fails the test by panicking, naming what went wrong"
+)]
+
+pub mod cleanup;
+pub mod client;
+mod daemon;
+mod hostile;
+pub mod image;
+mod objects;
+
+use std::time::{Duration, Instant};
+
+pub use client::{demux, demux_stream, parse_response, urlencode, Response};
+pub use daemon::{
+    berthd_binary, berthd_command, bin_dir, DaemonConfig, DaemonOptions, NetNames, Roots,
+    TestDaemon,
+};
+pub use image::busybox_tar;
+
+/// Whether this process runs as root (integration tests need it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Prints `SKIP (needs root): <module>` and returns from the test unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            eprintln!("SKIP (needs root): {}", module_path!());
+            return;
+        }
+    };
+}
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes; its last answer.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
