@@ -123,7 +123,8 @@ pub async fn serve(
     listeners: Vec<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let swarm = crate::swarm::Swarm::new(engine.clone(), &engine.paths().data_root);
+    let executor = Arc::new(crate::swarm_executor::EngineExecutor::new(engine.clone()));
+    let swarm = berth_swarm::Swarm::new(executor, &engine.paths().data_root);
     if let Err(e) = swarm.restore().await {
         tracing::error!(error = %e, "could not rejoin the swarm; swarm mode is inactive");
     }

@@ -13,6 +13,6 @@ pub mod listen;
 pub mod network;
 pub mod runtime;
 pub mod store;
-pub mod swarm;
+pub mod swarm_executor;
 
 pub use error::{EngineError, ErrorKind, Result};

@@ -791,8 +791,8 @@ fn a_worker_is_promoted_to_manager_and_demoted_back() {
 
 #[test]
 fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
-    use berth_node::swarm::ca::{client_tls, pinned_channel, CertRole, NodeKey, RootCa};
-    use berth_node::swarm::rpc::{call, Method, SessionReply, SessionRequest};
+    use berth_swarm::ca::{client_tls, pinned_channel, CertRole, NodeKey, RootCa};
+    use berth_swarm::rpc::{call, Method, SessionReply, SessionRequest};
     require_root!();
     let a = TestDaemon::start("swarm7");
     let node_id = init(&a);
@@ -809,7 +809,7 @@ fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
     let session = SessionRequest {
         node_id: node_id.clone(),
         known: 0,
-        description: json!({}),
+        description: Default::default(),
         addr: "127.0.0.1".into(),
         advertise: String::new(),
     };

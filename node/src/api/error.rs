@@ -4,6 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use berth_swarm::SwarmError;
+
 use crate::error::{EngineError, ErrorKind};
 
 /// An API error: a status code and Docker's one-line message.
@@ -42,6 +44,34 @@ impl From<EngineError> for ApiError {
         let status = status(e.kind());
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "request failed");
+        }
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The kind of a swarm error (its variants are kinds already).
+fn swarm_kind(e: &SwarmError) -> ErrorKind {
+    match e {
+        SwarmError::NotInSwarm
+        | SwarmError::NotManager
+        | SwarmError::AlreadyInSwarm
+        | SwarmError::NotInSwarmToLeave => ErrorKind::NotInSwarm,
+        SwarmError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        SwarmError::NotFound(_) => ErrorKind::NotFound,
+        SwarmError::Conflict(_) => ErrorKind::Conflict,
+        SwarmError::Unavailable(_) => ErrorKind::Unavailable,
+        SwarmError::Internal(_) => ErrorKind::Internal,
+    }
+}
+
+impl From<SwarmError> for ApiError {
+    fn from(e: SwarmError) -> Self {
+        let status = status(swarm_kind(&e));
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "swarm request failed");
         }
         ApiError {
             status,
@@ -93,5 +123,34 @@ mod tests {
             status(ErrorKind::NotInSwarm),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn swarm_errors_get_dockers_codes() {
+        let code = |e: SwarmError| ApiError::from(e).status;
+        assert_eq!(
+            code(SwarmError::NotInSwarm),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            code(SwarmError::AlreadyInSwarm),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            code(SwarmError::NotFound("x".into())),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(code(SwarmError::Conflict("x".into())), StatusCode::CONFLICT);
+        assert_eq!(
+            code(SwarmError::InvalidArgument("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            code(SwarmError::Unavailable("x".into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let internal = ApiError::from(SwarmError::Internal("broken".into()));
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.message, "broken");
     }
 }

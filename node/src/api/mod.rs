@@ -43,7 +43,7 @@ pub struct App {
     /// The container engine.
     pub engine: Arc<Engine>,
     /// Swarm mode.
-    pub swarm: Arc<crate::swarm::Swarm>,
+    pub swarm: Arc<berth_swarm::Swarm>,
 }
 
 impl FromRef<App> for Arc<Engine> {
@@ -52,14 +52,14 @@ impl FromRef<App> for Arc<Engine> {
     }
 }
 
-impl FromRef<App> for Arc<crate::swarm::Swarm> {
+impl FromRef<App> for Arc<berth_swarm::Swarm> {
     fn from_ref(app: &App) -> Self {
         app.swarm.clone()
     }
 }
 
 /// All routes, over unversioned paths; see [`strip_version`] for `/v1.NN/…`.
-pub fn router(engine: Arc<Engine>, swarm: Arc<crate::swarm::Swarm>) -> Router {
+pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
     Router::new()
         .route("/swarm", get(swarm::inspect))
         .route("/swarm/init", post(swarm::init))

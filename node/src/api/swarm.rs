@@ -1,4 +1,5 @@
-//! Swarm routes: `/swarm` (init, join, leave, update, unlock key) and `/nodes`.
+//! Swarm routes: `/swarm` (init, join, leave, update, unlock key) and `/nodes`. Each handler
+//! parses, calls the swarm facade, and converts its answer (`convert/swarm.rs`).
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_raft::{NodeRole, ObjectKind};
+use berth_swarm::Swarm;
 use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
 use serde_json::{json, Value};
 
@@ -14,8 +15,6 @@ use super::convert::query::Query;
 use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
-use crate::swarm::ops;
-use crate::swarm::Swarm;
 
 /// The swarm handle of every swarm route.
 pub type SwarmState = Arc<Swarm>;
@@ -53,11 +52,8 @@ pub async fn leave(
 
 /// `GET /swarm`.
 pub async fn inspect(State(swarm): State<SwarmState>) -> ApiResult<Response> {
-    let m = swarm.control().await?;
-    let cluster = m
-        .cluster()
-        .ok_or_else(|| ApiError::from(crate::swarm::error::SwarmError::NotInSwarm))?;
-    Ok(Json(conv::swarm(&cluster)).into_response())
+    let (cluster, tokens) = swarm.inspect().await?;
+    Ok(Json(conv::swarm(&cluster, &tokens)).into_response())
 }
 
 /// `POST /swarm/update?version=&rotateWorkerToken=&rotateManagerToken=`.
@@ -67,22 +63,19 @@ pub async fn update(
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.control().await?;
-    ops::update_swarm(
-        &m,
-        version(&q)?,
-        body.parse()?,
+    let spec: Value = body.parse()?;
+    let (worker, manager) = (
         q.flag("rotateWorkerToken", false),
         q.flag("rotateManagerToken", false),
-    )
-    .await?;
+    );
+    swarm.update(version(&q)?, spec, worker, manager).await?;
     Ok(StatusCode::OK)
 }
 
-/// `GET /swarm/unlockkey`: autolock is not supported, so the key is always empty.
+/// `GET /swarm/unlockkey`.
 pub async fn unlock_key(State(swarm): State<SwarmState>) -> ApiResult<Response> {
-    swarm.control().await?;
-    Ok(Json(json!({ "UnlockKey": "" })).into_response())
+    let key = swarm.unlock_key().await?;
+    Ok(Json(json!({ "UnlockKey": key })).into_response())
 }
 
 /// `GET /nodes?filters=`.
@@ -91,51 +84,9 @@ pub async fn list_nodes(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
-    let filters = q.filters()?;
-    let m = swarm.control().await?;
-    let leader = leader_raft_id(&m);
-    let nodes: Vec<Value> = m.read(|s| {
-        crate::swarm::model::sorted(s.list(ObjectKind::Node))
-            .into_iter()
-            .filter(|n| node_matches(n, &filters))
-            .map(|n| conv::node(n, leader))
-            .collect()
-    });
+    let nodes = swarm.nodes(&q.filters()?).await?;
+    let nodes: Vec<Value> = nodes.iter().map(conv::node).collect();
     Ok(Json(nodes).into_response())
-}
-
-fn leader_raft_id(m: &crate::swarm::manager::Manager) -> Option<u64> {
-    m.raft.leader()
-}
-
-fn node_matches(
-    n: &berth_raft::Object,
-    filters: &std::collections::BTreeMap<String, Vec<String>>,
-) -> bool {
-    filters.iter().all(|(k, values)| {
-        values.iter().any(|v| match k.as_str() {
-            "id" => n.id.starts_with(v.as_str()),
-            "name" => n.status["Description"]["Hostname"]
-                .as_str()
-                .is_some_and(|h| h.contains(v.as_str())),
-            "role" => {
-                let role = crate::swarm::node_role(n);
-                (v == "manager" && role == NodeRole::Manager)
-                    || (v == "worker" && role == NodeRole::Worker)
-            }
-            "membership" => v == "accepted",
-            "label" | "node.label" => label_matches(&n.spec["Labels"], v),
-            _ => true,
-        })
-    })
-}
-
-/// `key` or `key=value` against a labels object.
-pub fn label_matches(labels: &Value, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels[k].as_str() == Some(v),
-        None => labels.get(filter).is_some(),
-    }
 }
 
 /// `GET /nodes/{id}`.
@@ -143,10 +94,8 @@ pub async fn inspect_node(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let m = swarm.control().await?;
-    let leader = leader_raft_id(&m);
-    let node = m.read(|s| ops::find(s, ObjectKind::Node, &id).map(|n| conv::node(n, leader)))?;
-    Ok(Json(node).into_response())
+    let node = swarm.node(&id).await?;
+    Ok(Json(conv::node(&node)).into_response())
 }
 
 /// `POST /nodes/{id}/update?version=`.
@@ -157,8 +106,7 @@ pub async fn update_node(
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.control().await?;
-    ops::update_node(&m, &id, version(&q)?, body.parse()?).await?;
+    swarm.update_node(&id, version(&q)?, body.parse()?).await?;
     Ok(StatusCode::OK)
 }
 
@@ -169,7 +117,6 @@ pub async fn remove_node(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let m = swarm.control().await?;
-    ops::remove_node(&m, &id, q.flag("force", false)).await?;
+    swarm.remove_node(&id, q.flag("force", false)).await?;
     Ok(StatusCode::OK)
 }

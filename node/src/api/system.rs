@@ -165,7 +165,7 @@ pub async fn info(
             vec![]
         }),
         warnings: Some(engine.warnings()),
-        swarm: serde_json::from_value(super::convert::swarm::info(swarm.member().as_deref())).ok(),
+        swarm: serde_json::from_value(super::convert::swarm::info(swarm.info().as_ref())).ok(),
         ..Default::default()
     };
     Ok(Json(info))

@@ -70,16 +70,6 @@ pub struct ListContainers {
     pub filters: ListFilters,
 }
 
-/// `GET /containers/{id}/logs`.
-#[derive(Debug, Clone, Default)]
-pub struct LogsRequest {
-    pub stdout: bool,
-    pub stderr: bool,
-    pub follow: bool,
-    /// Only the last N lines.
-    pub tail: Option<usize>,
-    /// Unix seconds (fractional).
-    pub since: Option<f64>,
-    pub until: Option<f64>,
-    pub timestamps: bool,
-}
+/// `GET /containers/{id}/logs`: the swarm executor's log options, which are Docker's logs
+/// query without the HTTP, so a task's logs reach the engine as they were asked.
+pub type LogsRequest = berth_swarm::executor::LogOptions;

@@ -119,7 +119,7 @@ pub fn matches_settings(r: &ContainerRecord, f: &crate::engine::req::ListFilters
     let is_task = r
         .config
         .labels
-        .contains_key(crate::swarm::model::LABEL_TASK_ID);
+        .contains_key(berth_swarm::model::LABEL_TASK_ID);
     any_port(&f.publish, &published(r))
         && any_port(&f.expose, &exposed(r))
         && (f.health.is_empty() || f.health.iter().any(|h| h == health))

@@ -1,0 +1,106 @@
+//! The engine's half of a task's container: Docker's `ContainerSpec` (plus resource limits and
+//! host-mode ports) as the `ContainerCreateBody` the API's create conversion takes, so a task
+//! container is created exactly as `docker create` would make it. Fields of the spec not
+//! listed here are not applied (as before this seam; see the report of #18).
+
+use berth_swarm::executor::ContainerTask;
+use bollard_stubs::models::{ContainerCreateBody, HostConfig, PortBinding, PortMap};
+
+/// The create body of a task's container.
+pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
+    let spec = &task.spec;
+    let limits = task.resources.as_ref().and_then(|r| r.limits.clone());
+    let limits = limits.unwrap_or_default();
+    let mut ports = PortMap::new();
+    for p in &task.ports {
+        let binding = PortBinding {
+            host_ip: Some(String::new()),
+            host_port: Some(p.published.to_string()),
+        };
+        ports.insert(
+            format!("{}/{}", p.target, p.protocol.name()),
+            Some(vec![binding]),
+        );
+    }
+    let dns = spec.dns_config.as_ref().and_then(|d| d.nameservers.clone());
+    let host = HostConfig {
+        network_mode: Some("default".into()),
+        init: spec.init,
+        readonly_rootfs: spec.read_only,
+        mounts: spec.mounts.clone(),
+        nano_cpus: limits.nano_cpus,
+        memory: limits.memory_bytes,
+        pids_limit: limits.pids,
+        cap_add: spec.capability_add.clone(),
+        cap_drop: spec.capability_drop.clone(),
+        extra_hosts: spec.hosts.clone(),
+        dns,
+        port_bindings: (!ports.is_empty()).then_some(ports),
+        ..HostConfig::default()
+    };
+    ContainerCreateBody {
+        image: Some(task.image.clone()),
+        entrypoint: spec.command.clone(),
+        cmd: spec.args.clone(),
+        env: spec.env.clone(),
+        working_dir: spec.dir.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        labels: Some(task.labels.clone()),
+        tty: spec.tty,
+        open_stdin: spec.open_stdin,
+        stop_signal: spec.stop_signal.clone(),
+        stop_timeout: Some(task.stop_timeout),
+        healthcheck: spec.health_check.clone(),
+        host_config: Some(host),
+        ..ContainerCreateBody::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_swarm::model::{HostPort, Protocol};
+    use bollard_stubs::models::{Limit, TaskSpecContainerSpec, TaskSpecResources};
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_task_maps_onto_dockers_create_body() {
+        let task = ContainerTask {
+            task_id: "t1".into(),
+            name: "web.1.t1".into(),
+            image: "busybox".into(),
+            labels: HashMap::from([("k".to_string(), "v".to_string())]),
+            spec: TaskSpecContainerSpec {
+                command: Some(vec!["sh".into()]),
+                args: Some(vec!["-c".into(), "true".into()]),
+                env: Some(vec!["A=1".into()]),
+                read_only: Some(true),
+                ..TaskSpecContainerSpec::default()
+            },
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit {
+                    memory_bytes: Some(1 << 20),
+                    ..Limit::default()
+                }),
+                ..TaskSpecResources::default()
+            }),
+            ports: vec![HostPort {
+                target: 80,
+                published: 8080,
+                protocol: Protocol::Udp,
+            }],
+            stop_timeout: 3,
+        };
+        let body = create_body(&task);
+        assert_eq!(body.entrypoint, Some(vec!["sh".to_string()]));
+        assert_eq!(body.cmd.as_ref().map(Vec::len), Some(2));
+        assert_eq!(body.stop_timeout, Some(3));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.memory, Some(1 << 20));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        let ports = host.port_bindings.unwrap();
+        let binding = ports["80/udp"].as_ref().unwrap();
+        assert_eq!(binding[0].host_port.as_deref(), Some("8080"));
+    }
+}

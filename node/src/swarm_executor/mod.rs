@@ -1,0 +1,220 @@
+//! The swarm's `Executor` on this daemon's `Engine` (moby's `daemon/cluster/executor`): task
+//! containers are ordinary engine containers labelled with their task id, so they survive a
+//! berthd restart like any other. Lives beside `api/` rather than in `engine/` because it maps
+//! Docker's `ContainerSpec` through the API's create conversion, and `engine/` never sees
+//! Docker's models.
+
+mod container;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_swarm::executor::{
+    BoxFuture, ContainerTask, ExecError, Executor, LogOptions, LogRecord, TaskContainer,
+};
+use berth_swarm::model::LABEL_TASK_ID;
+use bollard_stubs::models::{EngineDescription, NodeDescription, Platform, ResourceObject};
+use tokio::sync::mpsc;
+
+use crate::engine::container::ContainerRecord;
+use crate::engine::image::{ProgressSink, PullRequest, Reference};
+use crate::engine::req::{ListContainers, ListFilters};
+use crate::engine::Engine;
+use crate::runtime::logfile::Stream;
+
+/// The executor of one daemon.
+pub struct EngineExecutor {
+    engine: Arc<Engine>,
+}
+
+impl EngineExecutor {
+    /// Runs tasks on `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        EngineExecutor { engine }
+    }
+
+    async fn list(&self) -> Result<Vec<TaskContainer>, ExecError> {
+        let req = ListContainers {
+            all: true,
+            limit: None,
+            filters: ListFilters {
+                label: vec![LABEL_TASK_ID.to_string()],
+                ..ListFilters::default()
+            },
+        };
+        let list = self.engine.list_containers(&req).await;
+        let list = list.map_err(|e| ExecError::Other(e.to_string()))?;
+        Ok(list.iter().filter_map(task_container).collect())
+    }
+
+    /// The local name of `wanted`: as named, without its digest (an image loaded locally has
+    /// no repo digest), or pulled.
+    async fn local_image(&self, wanted: &str) -> Result<String, ExecError> {
+        let images = self.engine.images();
+        if images.resolve(wanted).is_ok() {
+            return Ok(wanted.to_string());
+        }
+        let plain = wanted.split_once('@').map_or(wanted, |(name, _)| name);
+        if images.resolve(plain).is_ok() {
+            return Ok(plain.to_string());
+        }
+        let reference = Reference::parse(wanted)
+            .map_err(|e| ExecError::Rejected(format!("invalid image {wanted:?}: {e}")))?;
+        let req = PullRequest {
+            reference,
+            platform: None,
+            credentials: Default::default(),
+        };
+        let pulled = async {
+            let prepared = images.prepare_pull(&req).await?;
+            prepared.run(&ProgressSink::discard()).await
+        };
+        match pulled.await {
+            Ok(_) if images.resolve(plain).is_ok() => Ok(plain.to_string()),
+            Ok(_) => Ok(wanted.to_string()),
+            Err(e) => Err(ExecError::Rejected(format!(
+                "No such image: {wanted} ({e})"
+            ))),
+        }
+    }
+
+    async fn start(&self, task: ContainerTask) -> Result<TaskContainer, ExecError> {
+        let body = container::create_body(&task);
+        let req = crate::api::convert::container::create_request(body, Some(task.name.clone()))
+            .map_err(|e| ExecError::Rejected(e.message))?;
+        let (id, _) = self
+            .engine
+            .create_container(req)
+            .await
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        self.engine
+            .start_container(&id)
+            .await
+            .map_err(|e| ExecError::Failed(e.to_string()))?;
+        self.inspect(&id).await
+    }
+
+    async fn inspect(&self, id: &str) -> Result<TaskContainer, ExecError> {
+        let c = self
+            .engine
+            .inspect_container(id)
+            .await
+            .map_err(|e| ExecError::Failed(e.to_string()))?;
+        task_container(&c).ok_or_else(|| ExecError::Other(format!("{id} is not a task's")))
+    }
+
+    async fn stop_one(&self, id: &str, grace: Duration) -> Result<TaskContainer, ExecError> {
+        let seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        // A container that stopped on its own meanwhile is what was asked for: its state
+        // afterwards is the answer either way.
+        if let Err(e) = self.engine.stop_container(id, Some(seconds), None).await {
+            tracing::debug!(container = %id, error = %e, "stopping a task container");
+        }
+        self.inspect(id).await
+    }
+
+    async fn read_logs(
+        &self,
+        id: &str,
+        o: LogOptions,
+    ) -> Result<mpsc::Receiver<LogRecord>, ExecError> {
+        let out = self.engine.logs(id, o).await.map_err(|e| match e.kind() {
+            crate::error::ErrorKind::NotFound => ExecError::NotFound(e.to_string()),
+            _ => ExecError::Other(e.to_string()),
+        })?;
+        let (tx, rx) = mpsc::channel(64);
+        let mut chunks = out.chunks;
+        tokio::spawn(async move {
+            while let Some(chunk) = chunks.recv().await {
+                let record = LogRecord {
+                    stderr: chunk.stream == Stream::Stderr,
+                    bytes: chunk.bytes,
+                };
+                if tx.send(record).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// A container as a task's, when it carries a task id.
+fn task_container(c: &ContainerRecord) -> Option<TaskContainer> {
+    let task_id = c.config.labels.get(LABEL_TASK_ID)?.clone();
+    Some(TaskContainer {
+        id: c.id.clone(),
+        task_id,
+        running: c.state.status.is_running(),
+        pid: i64::from(c.state.pid),
+        exit_code: c.state.exit_code,
+    })
+}
+
+/// This node as Docker's `NodeDescription`.
+fn description() -> NodeDescription {
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = i64::try_from(cpus).unwrap_or(1);
+    NodeDescription {
+        hostname: Some(hostname),
+        platform: Some(Platform {
+            architecture: Some(std::env::consts::ARCH.to_string()),
+            os: Some("linux".to_string()),
+        }),
+        resources: Some(ResourceObject {
+            nano_cpus: Some(cpus * 1_000_000_000),
+            memory_bytes: Some(crate::api::system::mem_total()),
+            generic_resources: None,
+        }),
+        engine: Some(EngineDescription {
+            engine_version: Some(crate::api::system::VERSION.to_string()),
+            labels: Some(Default::default()),
+            plugins: None,
+        }),
+        tls_info: None,
+    }
+}
+
+impl Executor for EngineExecutor {
+    fn describe(&self) -> BoxFuture<'_, NodeDescription> {
+        Box::pin(async { description() })
+    }
+
+    fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>> {
+        Box::pin(self.list())
+    }
+
+    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<String, ExecError>> {
+        Box::pin(self.local_image(image))
+    }
+
+    fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>> {
+        Box::pin(self.start(task))
+    }
+
+    fn stop<'a>(
+        &'a self,
+        container_id: &'a str,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<TaskContainer, ExecError>> {
+        Box::pin(self.stop_one(container_id, grace))
+    }
+
+    fn remove<'a>(&'a self, container_id: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let removed = self.engine.remove_container(container_id, true).await;
+            removed.map_err(|e| ExecError::Other(e.to_string()))
+        })
+    }
+
+    fn logs<'a>(
+        &'a self,
+        container_id: &'a str,
+        options: LogOptions,
+    ) -> BoxFuture<'a, Result<mpsc::Receiver<LogRecord>, ExecError>> {
+        Box::pin(self.read_logs(container_id, options))
+    }
+}

@@ -1,0 +1,100 @@
+//! The swarm's half of turning a task into a container: name, labels (the spec's plus
+//! Docker's swarm labels), image, host-mode ports and stop timeout, as the typed
+//! `ContainerTask` the executor creates.
+
+use bollard_stubs::models::{TaskSpec, TaskSpecContainerSpec};
+
+use crate::executor::ContainerTask;
+use crate::model::{
+    ModelError, Task, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID,
+    LABEL_TASK_NAME,
+};
+
+/// Docker's stop timeout when `StopGracePeriod` is unset.
+const DEFAULT_STOP_SECONDS: i64 = 10;
+
+/// The image a task runs, as its spec names it (possibly with a digest).
+pub fn image_of(spec: &TaskSpec) -> Option<&str> {
+    let c = spec.container_spec.as_ref()?;
+    c.image.as_deref().filter(|i| !i.is_empty())
+}
+
+/// The stop timeout in whole seconds from `StopGracePeriod` (nanoseconds; Docker's default
+/// 10 s).
+pub fn stop_timeout(spec: &TaskSpecContainerSpec) -> i64 {
+    spec.stop_grace_period.map_or(DEFAULT_STOP_SECONDS, |ns| {
+        (ns + 999_999_999) / 1_000_000_000
+    })
+}
+
+/// The container of `task`, running `image` (its local name).
+pub fn container_task(
+    task: &Task<'_>,
+    spec: &TaskSpec,
+    image: String,
+) -> Result<ContainerTask, ModelError> {
+    let container = spec.container_spec.clone().unwrap_or_default();
+    let name = task.container_name();
+    let mut labels = container.labels.clone().unwrap_or_default();
+    for (k, v) in [
+        (LABEL_SERVICE_NAME, task.service_name),
+        (LABEL_SERVICE_ID, task.service_id),
+        (LABEL_TASK_ID, task.id()),
+        (LABEL_TASK_NAME, name.as_str()),
+        (LABEL_NODE_ID, task.node_id.unwrap_or("")),
+    ] {
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(ContainerTask {
+        task_id: task.id().to_string(),
+        name,
+        image,
+        labels,
+        stop_timeout: stop_timeout(&container),
+        spec: container,
+        resources: spec.resources.clone(),
+        ports: task.host_ports()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DesiredState, TaskDoc, TaskState, TaskStatus};
+    use berth_raft::Attrs;
+    use chrono::Utc;
+    use serde_json::json;
+
+    #[test]
+    fn a_tasks_container_carries_dockers_swarm_labels_ports_and_stop_timeout() {
+        let template = json!({ "ContainerSpec": { "Image": "busybox@sha256:ab",
+            "Labels": { "app": "web" }, "StopGracePeriod": 1_500_000_000u64 } });
+        let doc = TaskDoc {
+            slot: 3,
+            service_name: "web".into(),
+            template: template.clone(),
+            host_ports: json!([{ "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }]),
+        };
+        let attrs = Attrs::Task {
+            service_id: "s1".into(),
+            node_id: Some("n1".into()),
+            desired_state: DesiredState::Running,
+        };
+        let status = TaskStatus::new(TaskState::Assigned, "", None, Utc::now()).to_value();
+        let o = crate::fixtures::object("t9", attrs, doc.to_value(), status);
+        let task = Task::parse(&o).unwrap();
+        let spec = task.spec().unwrap();
+        assert_eq!(image_of(&spec), Some("busybox@sha256:ab"));
+        let c = container_task(&task, &spec, "busybox".into()).unwrap();
+        assert_eq!(c.name, "web.3.t9");
+        assert_eq!(c.image, "busybox");
+        assert_eq!(c.stop_timeout, 2, "1.5 s rounds up");
+        assert_eq!(c.labels["app"], "web");
+        assert_eq!(c.labels[LABEL_TASK_ID], "t9");
+        assert_eq!(c.labels[LABEL_SERVICE_ID], "s1");
+        assert_eq!(c.labels[LABEL_NODE_ID], "n1");
+        assert_eq!(c.labels[LABEL_TASK_NAME], "web.3.t9");
+        assert_eq!(c.ports.len(), 1);
+        assert_eq!(stop_timeout(&TaskSpecContainerSpec::default()), 10);
+    }
+}

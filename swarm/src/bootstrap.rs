@@ -1,0 +1,240 @@
+//! What `init` and `join` need besides the handle: addresses (listen, advertise, the local
+//! address towards a manager), the first objects of a new cluster, the call that makes a
+//! joined manager a voter, and Docker's wording for a refused leave.
+
+use std::time::Duration;
+
+use berth_raft::{Attrs, ClusterCommand, NodeRole, Op};
+use bollard_stubs::models::{
+    NodeDescription, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, SwarmInitRequest,
+};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::ca::{client_tls, JoinToken, RootCa};
+use crate::error::{SwarmError, SwarmResult};
+use crate::handler::host_of;
+use crate::local::Certs;
+use crate::model::{
+    self, ClusterStatus, NodeState, NodeStatus, NodeStatusDoc, RootCaPem, TokenSecrets,
+};
+use crate::rpc::{self, AddManagerRequest, Method};
+use crate::swarm::DEFAULT_PORT;
+
+pub(crate) fn leave_refusal(reachable: usize, total: usize) -> String {
+    let mut msg = String::from(
+        "You are attempting to leave the swarm on a node that is participating as a manager. ",
+    );
+    if reachable.saturating_sub(1) <= total / 2 {
+        if total <= 1 {
+            msg.push_str(
+                "Removing the last manager erases all current state of the swarm. Use `--force` \
+                 to ignore this message.",
+            );
+            return msg;
+        }
+        msg.push_str(&format!(
+            "Removing this node leaves {} managers out of {total}. Without a Raft quorum your \
+             swarm will be inaccessible. ",
+            reachable.saturating_sub(1)
+        ));
+    }
+    msg.push_str(
+        "The only way to restore a swarm that has lost consensus is to reinitialize it with \
+         `--force-new-cluster`. Use `--force` to suppress this message.",
+    );
+    msg
+}
+
+/// The cluster object and this node's object, written at `init`.
+pub(crate) fn bootstrap_objects(
+    req: &SwarmInitRequest,
+    ca: &RootCa,
+    (cluster_id, node_id): (&str, &str),
+    advertise: &str,
+    description: NodeDescription,
+) -> SwarmResult<ClusterCommand> {
+    let mut spec = json!({
+        "Name": "default",
+        "Labels": {},
+        "Orchestration": { "TaskHistoryRetentionLimit": 5 },
+        "Raft": { "SnapshotInterval": 10000, "KeepOldSnapshots": 0,
+                  "LogEntriesForSlowFollowers": 500, "ElectionTick": 10, "HeartbeatTick": 1 },
+        "Dispatcher": { "HeartbeatPeriod": 5_000_000_000u64 },
+        "CAConfig": { "NodeCertExpiry": 7_776_000_000_000_000u64 },
+        "TaskDefaults": {},
+        "EncryptionConfig": { "AutoLockManagers": false },
+    });
+    if let Some(given) = &req.spec {
+        let given =
+            serde_json::to_value(given).map_err(|e| SwarmError::internal("swarm spec", e))?;
+        merge(&mut spec, &given);
+    }
+    let pools = req
+        .default_addr_pool
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| vec!["10.0.0.0/8".to_string()]);
+    let status = ClusterStatus {
+        root_ca: RootCaPem {
+            cert: ca.cert_pem().to_string(),
+            key: ca.key_pem().to_string(),
+        },
+        tokens: TokenSecrets {
+            worker: JoinToken::new(ca).secret,
+            manager: JoinToken::new(ca).secret,
+        },
+        default_addr_pool: pools,
+        subnet_size: req.subnet_size.unwrap_or(24),
+        data_path_port: req.data_path_port.filter(|p| *p != 0).unwrap_or(4789),
+    };
+    let node_spec = NodeSpec {
+        name: None,
+        labels: Some(Default::default()),
+        role: Some(NodeSpecRoleEnum::MANAGER),
+        availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+    };
+    let node_status = NodeStatusDoc {
+        description: Some(description),
+        status: NodeStatus {
+            state: NodeState::Ready,
+            message: None,
+            addr: Some(host_of(advertise)),
+        },
+        raft_id: Some(1),
+        manager_addr: Some(advertise.to_string()),
+        advertise_addr: None,
+    };
+    Ok(ClusterCommand::new(vec![
+        Op::Create {
+            id: cluster_id.to_string(),
+            attrs: Attrs::Cluster {
+                name: model::CLUSTER_NAME.to_string(),
+            },
+            spec,
+            status: status.to_value(),
+        },
+        Op::Create {
+            id: node_id.to_string(),
+            attrs: Attrs::Node {
+                role: NodeRole::Manager,
+            },
+            spec: serde_json::to_value(node_spec)
+                .map_err(|e| SwarmError::internal("node spec", e))?,
+            status: node_status.to_value(),
+        },
+    ]))
+}
+
+/// Overlays the non-null fields of `given` on `base`.
+pub fn merge(base: &mut Value, given: &Value) {
+    match (base, given) {
+        (Value::Object(b), Value::Object(g)) => {
+            for (k, v) in g {
+                if v.is_null() {
+                    continue;
+                }
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, g) => *b = g.clone(),
+    }
+}
+
+/// `host` → `host:2377`; `host:port` unchanged.
+pub(crate) fn with_port(addr: &str) -> String {
+    let addr = addr.trim();
+    let has_port = match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        addr.to_string()
+    } else {
+        format!("{addr}:{DEFAULT_PORT}")
+    }
+}
+
+pub(crate) async fn bind(addr: &str) -> SwarmResult<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        SwarmError::InvalidArgument(format!(
+            "failed to listen on remote API address {addr}: {e}"
+        ))
+    })
+}
+
+/// The advertised `host:port`: the given address (its port, or the listen port), else the
+/// listen address when it names a host.
+pub(crate) fn advertise_addr(given: Option<&str>, listen: &str, port: u16) -> SwarmResult<String> {
+    let given = given.map(str::trim).filter(|a| !a.is_empty());
+    let host = match given {
+        Some(a) if a.parse::<std::net::SocketAddr>().is_ok() => return Ok(a.to_string()),
+        Some(a) => a.trim_matches(['[', ']']).to_string(),
+        None => host_of(listen),
+    };
+    let ip: std::net::IpAddr = host.parse().map_err(|_| {
+        SwarmError::InvalidArgument(format!(
+            "advertise address must be a non-zero IP address or network interface (with \
+             optional port number): {host:?} is not one (interface names are not supported)"
+        ))
+    })?;
+    if ip.is_unspecified() {
+        return Err(SwarmError::InvalidArgument(
+            "advertise address must be a non-zero IP address: use --advertise-addr to choose \
+             the address other nodes reach this one at"
+                .into(),
+        ));
+    }
+    Ok(std::net::SocketAddr::new(ip, port).to_string())
+}
+
+/// The local address this node reaches `remote` from (what it advertises by default).
+pub(crate) async fn local_ip_towards(remote: &str) -> SwarmResult<std::net::IpAddr> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(remote),
+    )
+    .await
+    .map_err(|_| SwarmError::Unavailable(format!("could not reach the manager at {remote}")))?
+    .map_err(|e| {
+        SwarmError::Unavailable(format!("could not reach the manager at {remote}: {e}"))
+    })?;
+    stream
+        .local_addr()
+        .map(|a| a.ip())
+        .map_err(|e| SwarmError::internal("local address", e))
+}
+
+/// Asks the managers to make this (joined, Raft-running) manager a voter.
+pub(crate) async fn add_self_as_manager(
+    certs: &Certs,
+    managers: &[String],
+    node_id: &str,
+) -> SwarmResult<()> {
+    let tls = client_tls(&certs.cert_pem, &certs.key_pem, &certs.ca_pem);
+    let mut last = String::from("no manager is known");
+    for addr in managers {
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+            .and_then(|e| e.tls_config(tls.clone()))
+            .map_err(|e| SwarmError::internal("manager address", e))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        let req = AddManagerRequest {
+            node_id: node_id.to_string(),
+        };
+        match rpc::call::<_, ()>(channel, Method::AddManager, &req, Duration::from_secs(60)).await {
+            Ok(()) => return Ok(()),
+            Err(s) => last = format!("{addr}: {}", s.message()),
+        }
+    }
+    Err(SwarmError::Unavailable(format!(
+        "could not join the managers' Raft group: {last}"
+    )))
+}

@@ -1,0 +1,138 @@
+//! The seam between the swarm and the engine a node runs its tasks on (swarmkit's
+//! `agent/exec.Executor`, moby's `daemon/cluster/executor` on the other side). The agent
+//! drives the engine only through this trait; `berth-node` implements it on its `Engine`, and
+//! `fake::FakeExecutor` records the calls for tests.
+//!
+//! Object-safe: every async method returns a boxed future, so the agent holds an
+//! `Arc<dyn Executor>`.
+
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bollard_stubs::models::{NodeDescription, TaskSpecContainerSpec, TaskSpecResources};
+use tokio::sync::mpsc;
+
+use crate::model::HostPort;
+
+/// A boxed future, as the trait's methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What runs a node's tasks.
+pub trait Executor: Send + Sync + 'static {
+    /// This node as the managers should see it (hostname, platform, resources, engine).
+    fn describe(&self) -> BoxFuture<'_, NodeDescription>;
+
+    /// The containers of swarm tasks on this node (those labelled with a task id).
+    fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>>;
+
+    /// The local name of `image`, pulling it when the node does not have it.
+    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<String, ExecError>>;
+
+    /// Creates the task's container and starts it; its state after the start.
+    fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>>;
+
+    /// Stops a container, killing it after `grace`; its state afterwards.
+    fn stop<'a>(
+        &'a self,
+        container_id: &'a str,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<TaskContainer, ExecError>>;
+
+    /// Removes a container (stopping it first if needed).
+    fn remove<'a>(&'a self, container_id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+
+    /// A container's log records, as `options` select them; the channel closes at the end.
+    fn logs<'a>(
+        &'a self,
+        container_id: &'a str,
+        options: LogOptions,
+    ) -> BoxFuture<'a, Result<mpsc::Receiver<LogRecord>, ExecError>>;
+}
+
+/// What went wrong in the executor, in the words the task's status will carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The task can never run here as asked (bad spec, image not found): the task is rejected.
+    #[error("{0}")]
+    Rejected(String),
+    /// The container was made but did not start: the task failed.
+    #[error("{0}")]
+    Failed(String),
+    /// No such container.
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A task's container as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContainer {
+    /// The container id.
+    pub id: String,
+    /// The task it runs (its task-id label).
+    pub task_id: String,
+    /// Whether its process runs.
+    pub running: bool,
+    /// Its main process while running (0 otherwise).
+    pub pid: i64,
+    /// Its exit code once stopped.
+    pub exit_code: i64,
+}
+
+/// A task turned into what the engine creates: the swarm's half of the task → container
+/// conversion (names, labels, image, ports); the engine's half maps the Docker container
+/// spec onto its create request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerTask {
+    /// The task id.
+    pub task_id: String,
+    /// The container name (`service.slot.taskid`).
+    pub name: String,
+    /// The local image name (from `ensure_image`).
+    pub image: String,
+    /// The spec's labels with Docker's swarm labels added.
+    pub labels: HashMap<String, String>,
+    /// Docker's `ContainerSpec`.
+    pub spec: TaskSpecContainerSpec,
+    /// Docker's task `Resources` (limits apply to the container).
+    pub resources: Option<TaskSpecResources>,
+    /// Ports published on this node.
+    pub ports: Vec<HostPort>,
+    /// Seconds the container gets to stop before it is killed.
+    pub stop_timeout: i64,
+}
+
+/// Which log records to read (Docker's logs query, less the HTTP).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogOptions {
+    /// Standard output.
+    pub stdout: bool,
+    /// Standard error.
+    pub stderr: bool,
+    /// Keep streaming new records.
+    pub follow: bool,
+    /// Only the last n records.
+    pub tail: Option<usize>,
+    /// Only records at or after (seconds since the epoch).
+    pub since: Option<f64>,
+    /// Only records before (seconds since the epoch).
+    pub until: Option<f64>,
+    /// Prefix each record with its time.
+    pub timestamps: bool,
+}
+
+/// One log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// From standard error (else standard output).
+    pub stderr: bool,
+    /// The bytes, as the engine frames them.
+    pub bytes: Vec<u8>,
+}

@@ -1,0 +1,42 @@
+//! berth-swarm: swarm mode without HTTP. The CA and join, roles, the manager (Raft member,
+//! orchestrators, placement through berth-scheduler, dispatcher), the agent, and the typed
+//! cluster model. It drives a node's engine only through its `Executor` trait (implemented by
+//! berth-node on its engine; `executor::fake` for tests) and answers the API through the
+//! `Swarm` facade (`query`); it never names berth-node, axum or an HTTP status.
+//!
+//! Layout: `swarm` (the handle: init, join, leave, restore) with `bootstrap`, `recovery`,
+//! `roles`, `local`; `ca` and `rpc` (certificates, tokens, node-to-manager calls);
+//! `manager`, `handler`, `dispatcher`, `raft_access` (manager side); `orchestrator`,
+//! `placement` (pure passes of the leader, producing a `Plan`); `agent` (node side);
+//! `executor` (the engine seam); `model` (typed objects); `ops` and `query` (what the API
+//! asks); `files` (private atomic state files, shared with berth-node).
+
+pub mod agent;
+mod bootstrap;
+pub mod ca;
+pub mod clock;
+pub mod dispatcher;
+pub mod error;
+pub mod executor;
+pub mod files;
+mod handler;
+pub mod local;
+pub mod manager;
+pub mod model;
+mod ops;
+pub mod orchestrator;
+pub mod placement;
+pub mod plan;
+pub mod query;
+mod raft_access;
+mod recovery;
+mod roles;
+pub mod rpc;
+mod swarm;
+
+pub use error::{SwarmError, SwarmResult};
+pub use executor::Executor;
+pub use handler::host_of;
+pub use swarm::{node_role, Member, Swarm, DEFAULT_PORT};
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,136 @@
+//! The cluster object: Docker's `SwarmSpec` in `spec`; the root CA, join-token secrets and
+//! address pools in `status`.
+
+use berth_raft::{Attrs, Object};
+use bollard_stubs::models::SwarmSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ModelError;
+
+/// The cluster's root CA as the cluster object keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootCaPem {
+    /// The CA certificate (PEM).
+    #[serde(rename = "Cert")]
+    pub cert: String,
+    /// The CA key (PEM).
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
+/// The secret halves of the join tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSecrets {
+    /// Of the worker token.
+    #[serde(rename = "Worker")]
+    pub worker: String,
+    /// Of the manager token.
+    #[serde(rename = "Manager")]
+    pub manager: String,
+}
+
+/// What the cluster object's `status` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The root CA.
+    #[serde(rename = "RootCa")]
+    pub root_ca: RootCaPem,
+    /// The join-token secrets.
+    #[serde(rename = "Tokens")]
+    pub tokens: TokenSecrets,
+    /// Address pools for overlay networks.
+    #[serde(rename = "DefaultAddrPool")]
+    pub default_addr_pool: Vec<String>,
+    /// The subnet size cut from the pools.
+    #[serde(rename = "SubnetSize")]
+    pub subnet_size: u32,
+    /// The VXLAN port.
+    #[serde(rename = "DataPathPort")]
+    pub data_path_port: u32,
+}
+
+impl ClusterStatus {
+    /// The status as the store keeps it.
+    pub fn to_value(&self) -> Value {
+        // Strings and numbers: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The typed view of the cluster object.
+#[derive(Debug, Clone)]
+pub struct Cluster<'a> {
+    /// The stored object (id, version, times).
+    pub object: &'a Object,
+    /// The spec, typed.
+    pub spec: SwarmSpec,
+    /// The status, typed.
+    pub status: ClusterStatus,
+}
+
+impl<'a> Cluster<'a> {
+    /// Reads the cluster object; a spec or status of the wrong shape is an error.
+    pub fn parse(object: &'a Object) -> Result<Self, ModelError> {
+        if !matches!(object.attrs, Attrs::Cluster { .. }) {
+            return Err(ModelError::of(object, "not the cluster"));
+        }
+        let spec = SwarmSpec::deserialize(&object.spec)
+            .map_err(|e| ModelError::of(object, format!("spec: {e}")))?;
+        let status = ClusterStatus::deserialize(&object.status)
+            .map_err(|e| ModelError::of(object, format!("status: {e}")))?;
+        Ok(Cluster {
+            object,
+            spec,
+            status,
+        })
+    }
+
+    /// The task history kept per slot (`Orchestration.TaskHistoryRetentionLimit`, default 5).
+    pub fn history_limit(&self) -> usize {
+        let o = self.spec.orchestration.as_ref();
+        o.and_then(|o| o.task_history_retention_limit)
+            .map_or(5, |n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The dispatcher's heartbeat period, when set (`Dispatcher.HeartbeatPeriod`).
+    pub fn heartbeat_period(&self) -> Option<std::time::Duration> {
+        let d = self.spec.dispatcher.as_ref()?;
+        let ns = u64::try_from(d.heartbeat_period?).ok()?;
+        Some(std::time::Duration::from_nanos(ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(spec: Value) -> Object {
+        let status = json!({
+            "RootCa": { "Cert": "c", "Key": "k" },
+            "Tokens": { "Worker": "w", "Manager": "m" },
+            "DefaultAddrPool": ["10.0.0.0/8"], "SubnetSize": 24, "DataPathPort": 4789,
+        });
+        let attrs = Attrs::Cluster {
+            name: "default".into(),
+        };
+        crate::fixtures::object("c1", attrs, spec, status)
+    }
+
+    #[test]
+    fn history_limit_and_heartbeat_come_from_the_spec_with_dockers_defaults() {
+        let o = cluster(json!({ "Name": "default" }));
+        let c = Cluster::parse(&o).unwrap();
+        assert_eq!((c.history_limit(), c.heartbeat_period()), (5, None));
+        let o = cluster(json!({ "Orchestration": { "TaskHistoryRetentionLimit": 2 },
+                                "Dispatcher": { "HeartbeatPeriod": 1_000_000_000 } }));
+        let c = Cluster::parse(&o).unwrap();
+        assert_eq!(c.history_limit(), 2);
+        assert_eq!(
+            c.heartbeat_period(),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(c.status.tokens.manager, "m");
+    }
+}

@@ -1,0 +1,346 @@
+//! Services: the typed view of a service object (Docker's `ServiceSpec` in `spec`, as sent;
+//! the previous spec and the update's progress in `status`) and the policies read from it
+//! with Docker's defaults.
+
+use berth_raft::{Attrs, Object};
+use bollard_stubs::models::{
+    ServiceSpec, ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
+    TaskSpec, TaskSpecRestartPolicyConditionEnum,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{HostPort, ModelError, UpdateState};
+
+/// What the service is asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `n` replicas.
+    Replicated(u64),
+    /// One task on every eligible node.
+    Global,
+}
+
+/// A rolling update's progress (Docker's `UpdateStatus`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    /// Where it stands.
+    #[serde(rename = "State")]
+    pub state: UpdateState,
+    /// When it started.
+    #[serde(
+        rename = "StartedAt",
+        default,
+        with = "super::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended, once it did.
+    #[serde(
+        rename = "CompletedAt",
+        default,
+        with = "super::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// What happened, in Docker's words.
+    #[serde(rename = "Message", default)]
+    pub message: String,
+}
+
+/// What a service object's `status` holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// The spec before the last update (what a rollback returns to).
+    #[serde(
+        rename = "PreviousSpec",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_spec: Option<Value>,
+    /// The last update's progress.
+    #[serde(
+        rename = "UpdateStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub update_status: Option<UpdateStatus>,
+    /// When the last batch of the update started (for `UpdateConfig.Delay`).
+    #[serde(
+        rename = "UpdateLast",
+        default,
+        with = "super::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub update_last: Option<DateTime<Utc>>,
+}
+
+impl ServiceStatus {
+    /// The status as the store keeps it.
+    pub fn to_value(&self) -> Value {
+        // Strings, enums and JSON values: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The update's state, if one was ever started.
+    pub fn update_state(&self) -> Option<UpdateState> {
+        self.update_status.as_ref().map(|u| u.state)
+    }
+}
+
+/// What updated tasks failing makes the update do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// Stop updating (Docker's default).
+    Pause,
+    /// Go on.
+    Continue,
+    /// Return to the previous spec.
+    Rollback,
+}
+
+/// A service's update settings (Docker's defaults where unset).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePolicy {
+    /// Tasks replaced at once; 0 means all.
+    pub parallelism: u64,
+    /// Pause between batches.
+    pub delay: chrono::Duration,
+    /// Start the new task before stopping the old.
+    pub start_first: bool,
+    /// What failures make the update do.
+    pub failure_action: FailureAction,
+    /// The share of updated tasks that may fail before the failure action.
+    pub max_failure_ratio: f64,
+}
+
+/// When a task that ended is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartCondition {
+    /// Never.
+    Never,
+    /// When it failed.
+    OnFailure,
+    /// Whenever it ended (Docker's default).
+    Any,
+}
+
+/// A task template's restart policy (Docker's defaults: any, 5 s, unlimited).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartPolicy {
+    /// When to restart.
+    pub condition: RestartCondition,
+    /// Wait after the task ended before its replacement.
+    pub delay: chrono::Duration,
+    /// Restarts allowed within `window` (0: unlimited).
+    pub max_attempts: u64,
+    /// The window attempts are counted in (zero: forever).
+    pub window: chrono::Duration,
+}
+
+impl RestartPolicy {
+    /// The policy of a task template.
+    pub fn of(spec: &TaskSpec) -> RestartPolicy {
+        let r = spec.restart_policy.clone().unwrap_or_default();
+        RestartPolicy {
+            condition: match r.condition {
+                Some(TaskSpecRestartPolicyConditionEnum::NONE) => RestartCondition::Never,
+                Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE) => RestartCondition::OnFailure,
+                _ => RestartCondition::Any,
+            },
+            delay: r
+                .delay
+                .map_or(chrono::Duration::seconds(5), chrono::Duration::nanoseconds),
+            max_attempts: r
+                .max_attempts
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            window: chrono::Duration::nanoseconds(r.window.unwrap_or(0)),
+        }
+    }
+}
+
+/// The typed view of a service object.
+#[derive(Debug, Clone)]
+pub struct Service<'a> {
+    /// The stored object (id, version, times).
+    pub object: &'a Object,
+    /// The spec, typed.
+    pub spec: ServiceSpec,
+    /// The status, typed.
+    pub status: ServiceStatus,
+    /// The replicas or global.
+    pub mode: Mode,
+}
+
+impl<'a> Service<'a> {
+    /// Reads a service object; a spec or status of the wrong shape is an error.
+    pub fn parse(object: &'a Object) -> Result<Self, ModelError> {
+        if !matches!(object.attrs, Attrs::Service { .. }) {
+            return Err(ModelError::of(object, "not a service"));
+        }
+        let spec = ServiceSpec::deserialize(&object.spec)
+            .map_err(|e| ModelError::of(object, format!("spec: {e}")))?;
+        let status = match &object.status {
+            Value::Null => ServiceStatus::default(),
+            v => ServiceStatus::deserialize(v)
+                .map_err(|e| ModelError::of(object, format!("status: {e}")))?,
+        };
+        let mode = mode_of(&spec).map_err(|e| ModelError::of(object, e))?;
+        Ok(Service {
+            object,
+            spec,
+            status,
+            mode,
+        })
+    }
+
+    /// The service id.
+    pub fn id(&self) -> &'a str {
+        &self.object.id
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        self.spec.name.as_deref().unwrap_or("")
+    }
+
+    /// The task template as sent (what new tasks copy and updates compare).
+    pub fn template(&self) -> &'a Value {
+        static NULL: Value = Value::Null;
+        self.object.spec.get("TaskTemplate").unwrap_or(&NULL)
+    }
+
+    /// The host-mode published ports as sent (`EndpointSpec.Ports` entries).
+    pub fn host_ports_value(&self) -> Value {
+        let ports = self
+            .object
+            .spec
+            .get("EndpointSpec")
+            .and_then(|e| e.get("Ports"))
+            .and_then(Value::as_array);
+        let host = ports
+            .into_iter()
+            .flatten()
+            .filter(|p| p.get("PublishMode").and_then(Value::as_str) == Some("host"));
+        Value::Array(host.cloned().collect())
+    }
+
+    /// The host-mode published ports, typed.
+    pub fn host_ports(&self) -> Vec<HostPort> {
+        let ports = self
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .and_then(|e| e.ports.as_ref());
+        ports.map_or_else(Vec::new, |p| HostPort::of_ports(p))
+    }
+
+    /// The update settings.
+    pub fn update_policy(&self) -> UpdatePolicy {
+        let u = self.spec.update_config.clone().unwrap_or_default();
+        UpdatePolicy {
+            parallelism: u
+                .parallelism
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(1),
+            delay: chrono::Duration::nanoseconds(u.delay.unwrap_or(0)),
+            start_first: u.order == Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST),
+            failure_action: match u.failure_action {
+                Some(ServiceSpecUpdateConfigFailureActionEnum::CONTINUE) => FailureAction::Continue,
+                Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK) => FailureAction::Rollback,
+                _ => FailureAction::Pause,
+            },
+            max_failure_ratio: u.max_failure_ratio.unwrap_or(0.0),
+        }
+    }
+
+    /// The placement constraints of the template.
+    pub fn constraints(&self) -> Vec<String> {
+        let t = self.spec.task_template.as_ref();
+        let p = t.and_then(|t| t.placement.as_ref());
+        p.and_then(|p| p.constraints.clone()).unwrap_or_default()
+    }
+}
+
+/// The mode of a service spec (Docker's default: one replica).
+fn mode_of(spec: &ServiceSpec) -> Result<Mode, String> {
+    let Some(mode) = &spec.mode else {
+        return Ok(Mode::Replicated(1));
+    };
+    if mode.global.is_some() {
+        return Ok(Mode::Global);
+    }
+    let replicas = mode
+        .replicated
+        .as_ref()
+        .and_then(|r| r.replicas)
+        .unwrap_or(1);
+    u64::try_from(replicas)
+        .map(Mode::Replicated)
+        .map_err(|_| format!("invalid replica count {replicas}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(spec: Value, status: Value) -> Object {
+        let attrs = Attrs::Service { name: "web".into() };
+        crate::fixtures::object("s1", attrs, spec, status)
+    }
+
+    #[test]
+    fn dockers_defaults_fill_what_the_spec_leaves_out() {
+        let o = service(json!({ "Name": "web", "TaskTemplate": {} }), json!({}));
+        let s = Service::parse(&o).unwrap();
+        assert_eq!(s.mode, Mode::Replicated(1));
+        let p = s.update_policy();
+        assert_eq!((p.parallelism, p.failure_action), (1, FailureAction::Pause));
+        assert!(!p.start_first);
+        let r = RestartPolicy::of(&TaskSpec::default());
+        assert_eq!(r.condition, RestartCondition::Any);
+        assert_eq!(r.delay, chrono::Duration::seconds(5));
+    }
+
+    #[test]
+    fn update_and_restart_settings_are_read_as_docker_names_them() {
+        let o = service(
+            json!({ "Name": "web", "Mode": { "Global": {} },
+                    "UpdateConfig": { "Parallelism": 0, "Order": "start-first",
+                                      "FailureAction": "rollback", "Delay": 1_000_000_000 },
+                    "TaskTemplate": { "RestartPolicy": { "Condition": "on-failure",
+                                      "Delay": 0, "MaxAttempts": 3 } } }),
+            json!({ "UpdateStatus": { "State": "paused", "Message": "x" } }),
+        );
+        let s = Service::parse(&o).unwrap();
+        assert_eq!(s.mode, Mode::Global);
+        let p = s.update_policy();
+        assert_eq!(p.parallelism, 0);
+        assert!(p.start_first);
+        assert_eq!(p.failure_action, FailureAction::Rollback);
+        assert_eq!(p.delay, chrono::Duration::seconds(1));
+        let r = RestartPolicy::of(s.spec.task_template.as_ref().unwrap());
+        assert_eq!(r.condition, RestartCondition::OnFailure);
+        assert_eq!((r.delay, r.max_attempts), (chrono::Duration::zero(), 3));
+        assert_eq!(s.status.update_state(), Some(UpdateState::Paused));
+    }
+
+    #[test]
+    fn a_service_with_a_malformed_spec_or_status_is_an_error() {
+        let o = service(
+            json!({ "Name": "web", "Mode": { "Replicated": { "Replicas": -1 } } }),
+            json!({}),
+        );
+        assert!(Service::parse(&o).unwrap_err().reason.contains("replica"));
+        let o = service(json!({ "Name": 7 }), json!({}));
+        assert!(Service::parse(&o).is_err());
+        let o = service(
+            json!({ "Name": "web" }),
+            json!({ "UpdateStatus": { "State": "sideways" } }),
+        );
+        assert!(Service::parse(&o).is_err());
+    }
+}

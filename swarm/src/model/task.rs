@@ -1,0 +1,326 @@
+//! Tasks: the document a task object's `spec` holds (slot, service name, the service's task
+//! template when the task was made, host-mode ports) and the typed view of a task object.
+
+use berth_raft::{Attrs, Object};
+use bollard_stubs::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, TaskSpec,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{DesiredState, ModelError, TaskState, TaskStatus};
+
+/// What a task object's `spec` holds: its slot and the service's task template when it was
+/// made (Docker's `TaskSpec`, kept as sent); an update compares templates to find outdated
+/// tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDoc {
+    /// The replica number (0 for global tasks).
+    pub slot: u64,
+    /// The service's name, for container names and labels.
+    pub service_name: String,
+    /// Docker's `TaskSpec` JSON.
+    pub template: Value,
+    /// The service's host-mode published ports (`EndpointSpec.Ports` entries).
+    #[serde(default)]
+    pub host_ports: Value,
+}
+
+impl TaskDoc {
+    /// The document as the store keeps it.
+    pub fn to_value(&self) -> Value {
+        // Numbers, strings and JSON values: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// A port published on the task's node (`PublishMode: host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// The port inside the container.
+    pub target: u16,
+    /// The port on the node.
+    pub published: u16,
+    /// Its protocol.
+    pub protocol: Protocol,
+}
+
+/// A port's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP (Docker's default).
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    /// Docker's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Sctp => "sctp",
+        }
+    }
+}
+
+impl HostPort {
+    /// The host-mode entries of `EndpointSpec.Ports`; an entry without both ports is not one
+    /// that can be published on a node.
+    pub fn of_ports(ports: &[EndpointPortConfig]) -> Vec<HostPort> {
+        ports
+            .iter()
+            .filter(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST))
+            .filter_map(|p| {
+                Some(HostPort {
+                    target: u16::try_from(p.target_port?).ok()?,
+                    published: u16::try_from(p.published_port?).ok()?,
+                    protocol: match p.protocol {
+                        Some(EndpointPortConfigProtocolEnum::UDP) => Protocol::Udp,
+                        Some(EndpointPortConfigProtocolEnum::SCTP) => Protocol::Sctp,
+                        _ => Protocol::Tcp,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// The typed view of a task object.
+#[derive(Debug, Clone)]
+pub struct Task<'a> {
+    /// The stored object (id, version, times).
+    pub object: &'a Object,
+    /// The service it belongs to.
+    pub service_id: &'a str,
+    /// Its node, once assigned.
+    pub node_id: Option<&'a str>,
+    /// What the orchestrator wants it to be.
+    pub desired: DesiredState,
+    /// Its replica number (0 for global tasks).
+    pub slot: u64,
+    /// Its service's name.
+    pub service_name: &'a str,
+    /// The task template it was made from (Docker's `TaskSpec` JSON).
+    pub template: &'a Value,
+    /// What its node last reported.
+    pub status: TaskStatus,
+}
+
+impl<'a> Task<'a> {
+    /// Reads a task object; anything missing or of the wrong shape is an error.
+    pub fn parse(object: &'a Object) -> Result<Self, ModelError> {
+        let Attrs::Task {
+            service_id,
+            node_id,
+            desired_state,
+        } = &object.attrs
+        else {
+            return Err(ModelError::of(object, "not a task"));
+        };
+        let spec = &object.spec;
+        let slot = spec
+            .get("slot")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ModelError::of(object, "spec has no slot"))?;
+        let service_name = spec
+            .get("service_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ModelError::of(object, "spec has no service name"))?;
+        let template = spec
+            .get("template")
+            .filter(|t| t.is_object())
+            .ok_or_else(|| ModelError::of(object, "spec has no task template"))?;
+        let status = TaskStatus::deserialize(&object.status)
+            .map_err(|e| ModelError::of(object, format!("status: {e}")))?;
+        Ok(Task {
+            object,
+            service_id,
+            node_id: node_id.as_deref(),
+            desired: *desired_state,
+            slot,
+            service_name,
+            template,
+            status,
+        })
+    }
+
+    /// The task id.
+    pub fn id(&self) -> &'a str {
+        &self.object.id
+    }
+
+    /// The observed state.
+    pub fn state(&self) -> TaskState {
+        self.status.state
+    }
+
+    /// Whether the orchestrator still wants it to run.
+    pub fn is_live(&self) -> bool {
+        self.desired <= DesiredState::Running
+    }
+
+    /// Its template, typed.
+    pub fn spec(&self) -> Result<TaskSpec, ModelError> {
+        TaskSpec::deserialize(self.template)
+            .map_err(|e| ModelError::of(self.object, format!("task template: {e}")))
+    }
+
+    /// Its host-mode published ports.
+    pub fn host_ports(&self) -> Result<Vec<HostPort>, ModelError> {
+        match self.object.spec.get("host_ports") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => Vec::<EndpointPortConfig>::deserialize(v)
+                .map(|p| HostPort::of_ports(&p))
+                .map_err(|e| ModelError::of(self.object, format!("host ports: {e}"))),
+        }
+    }
+
+    /// Its document (an owned copy of the spec).
+    pub fn doc(&self) -> TaskDoc {
+        TaskDoc {
+            slot: self.slot,
+            service_name: self.service_name.to_string(),
+            template: self.template.clone(),
+            host_ports: self
+                .object
+                .spec
+                .get("host_ports")
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Its container's name: `service.slot.taskid` (`service.nodeid.taskid` for global).
+    pub fn container_name(&self) -> String {
+        if self.slot == 0 {
+            let node = self.node_id.unwrap_or("");
+            format!("{}.{node}.{}", self.service_name, self.id())
+        } else {
+            format!("{}.{}.{}", self.service_name, self.slot, self.id())
+        }
+    }
+}
+
+/// Whether two task templates ask for the same thing: absent, null, empty-object and
+/// empty-list fields are the same (clients re-send a spec with such fields added or dropped,
+/// which must not start a rolling update).
+pub fn same_template(a: &Value, b: &Value) -> bool {
+    // Tasks keep the very template they were made from: equal without normalizing, mostly.
+    a == b || normalized(a) == normalized(b)
+}
+
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_raft::ObjectKind;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn object(spec: Value, status: Value, node: Option<&str>) -> Object {
+        let attrs = Attrs::Task {
+            service_id: "s1".into(),
+            node_id: node.map(str::to_string),
+            desired_state: DesiredState::Running,
+        };
+        crate::fixtures::object("t1", attrs, spec, status)
+    }
+
+    fn status() -> Value {
+        TaskStatus::new(TaskState::Running, "started", None, Utc::now()).to_value()
+    }
+
+    #[test]
+    fn templates_differing_only_in_empty_fields_are_the_same() {
+        let a = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] } });
+        let b = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"], "Mounts": [],
+                        "Labels": {} }, "Placement": {}, "ForceUpdate": null });
+        assert!(same_template(&a, &b));
+        let c = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=2"] } });
+        assert!(!same_template(&a, &c));
+        let forced =
+            json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] }, "ForceUpdate": 1 });
+        assert!(!same_template(&a, &forced));
+    }
+
+    #[test]
+    fn a_malformed_task_is_an_error_naming_it_never_slot_zero() {
+        let no_slot = object(
+            json!({ "service_name": "web", "template": {} }),
+            status(),
+            None,
+        );
+        let e = Task::parse(&no_slot).unwrap_err();
+        assert_eq!(e.kind, ObjectKind::Task);
+        assert!(
+            e.to_string().contains("t1") && e.reason.contains("slot"),
+            "{e}"
+        );
+        let bad_status = object(
+            json!({ "slot": 1, "service_name": "web", "template": {} }),
+            json!({ "State": "running" }),
+            None,
+        );
+        assert!(Task::parse(&bad_status).is_err());
+    }
+
+    #[test]
+    fn container_names_are_service_slot_task_or_service_node_task() {
+        let doc = TaskDoc {
+            slot: 2,
+            service_name: "web".into(),
+            template: json!({ "ContainerSpec": { "Image": "busybox" } }),
+            host_ports: Value::Null,
+        };
+        let o = object(doc.to_value(), status(), Some("n1"));
+        let t = Task::parse(&o).unwrap();
+        assert_eq!(t.container_name(), "web.2.t1");
+        assert_eq!(t.doc(), doc);
+        let global = TaskDoc { slot: 0, ..doc };
+        let o = object(global.to_value(), status(), Some("n1"));
+        assert_eq!(Task::parse(&o).unwrap().container_name(), "web.n1.t1");
+    }
+
+    #[test]
+    fn only_host_mode_ports_with_both_numbers_are_host_ports() {
+        let ports: Vec<EndpointPortConfig> = serde_json::from_value(json!([
+            { "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host", "Protocol": "udp" },
+            { "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "ingress" },
+            { "TargetPort": 82, "PublishMode": "host" },
+        ]))
+        .unwrap();
+        assert_eq!(
+            HostPort::of_ports(&ports),
+            vec![HostPort {
+                target: 80,
+                published: 8080,
+                protocol: Protocol::Udp
+            }]
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! What the API asks of a manager: find, create, update and remove services; update and
+//! remove nodes; update the swarm. Validation and Docker's error wording live here; the
+//! facade (`query`) calls these once it holds a manager that knows a leader.
+
+use berth_raft::{
+    ApplyError, Attrs, ClusterCommand, ClusterState, NodeRole, Object, ObjectKind, Op, RaftError,
+};
+use bollard_stubs::models::{NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, ServiceSpec};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::ca::{JoinToken, RootCa};
+use crate::error::{SwarmError, SwarmResult};
+use crate::manager::Manager;
+use crate::model::{
+    new_id, same_template, Cluster, Node, NodeState, Service, UpdateState, UpdateStatus,
+};
+use crate::swarm::node_role;
+
+/// Finds an object of `kind` by id, name (services, nodes' hostnames) or unique id prefix.
+pub fn find<'a>(state: &'a ClusterState, kind: ObjectKind, key: &str) -> SwarmResult<&'a Object> {
+    if let Some(o) = state.get(kind, key) {
+        return Ok(o);
+    }
+    if kind == ObjectKind::Service {
+        if let Some(o) = state.service_by_name(key) {
+            return Ok(o);
+        }
+    }
+    if kind == ObjectKind::Node {
+        let mut named = state
+            .list(kind)
+            .filter(|n| Node::parse(n).is_ok_and(|n| n.hostname() == key));
+        if let (Some(o), None) = (named.next(), named.next()) {
+            return Ok(o);
+        }
+    }
+    let mut prefixed = state.list(kind).filter(|o| o.id.starts_with(key));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(o), None) if !key.is_empty() => Ok(o),
+        (Some(_), Some(_)) => Err(SwarmError::NotFound(format!(
+            "{kind} {key} is ambiguous (multiple matches)"
+        ))),
+        _ => Err(SwarmError::NotFound(format!("{kind} {key} not found"))),
+    }
+}
+
+/// A store refusal in Docker's words.
+fn refusal(e: RaftError, what: &str) -> SwarmError {
+    if let RaftError::Apply(ApplyError::NameInUse { .. }) = e {
+        return SwarmError::Conflict(
+            "rpc error: code = AlreadyExists desc = name conflicts with an existing object".into(),
+        );
+    }
+    match SwarmError::from(e) {
+        SwarmError::Conflict(m) if m.contains("already in use") => SwarmError::Conflict(
+            "rpc error: code = AlreadyExists desc = name conflicts with an existing object".into(),
+        ),
+        SwarmError::Conflict(_) => SwarmError::Conflict(format!(
+            "rpc error: code = Unknown desc = update out of sequence ({what})"
+        )),
+        other => other,
+    }
+}
+
+fn out_of_sequence() -> SwarmError {
+    SwarmError::Conflict("rpc error: code = Unknown desc = update out of sequence".into())
+}
+
+/// Checks a service spec and fills Docker's defaults (mode, name) into the spec as sent.
+pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
+    if !spec.is_object() {
+        return Err(SwarmError::InvalidArgument(
+            "service spec must be an object".into(),
+        ));
+    }
+    let typed = ServiceSpec::deserialize(&spec)
+        .map_err(|e| SwarmError::InvalidArgument(format!("invalid service spec: {e}")))?;
+    let template = typed.task_template.clone().unwrap_or_default();
+    let container = template.container_spec.clone().unwrap_or_default();
+    if container.image.as_deref().is_none_or(str::is_empty) {
+        return Err(SwarmError::InvalidArgument(
+            "ContainerSpec: image reference must be provided".into(),
+        ));
+    }
+    let name = match typed.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => format!("svc-{}", &new_id()[..10]),
+    };
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        || name.len() > 63
+    {
+        return Err(SwarmError::InvalidArgument(format!(
+            "rpc error: code = InvalidArgument desc = name must be valid as a DNS name component: {name:?}"
+        )));
+    }
+    spec["Name"] = json!(name);
+    let mode = typed.mode.clone().unwrap_or_default();
+    if mode.replicated_job.is_some() || mode.global_job.is_some() {
+        return Err(SwarmError::InvalidArgument(
+            "job modes (replicated-job, global-job) are not supported yet".into(),
+        ));
+    }
+    if mode.global.is_none() {
+        let replicas = mode.replicated.and_then(|r| r.replicas).unwrap_or(1);
+        if replicas < 0 {
+            return Err(SwarmError::InvalidArgument(format!(
+                "invalid replica count {replicas}"
+            )));
+        }
+        spec["Mode"] = json!({ "Replicated": { "Replicas": replicas } });
+    }
+    let placement = template.placement.unwrap_or_default();
+    berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
+        .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
+    Ok(spec)
+}
+
+/// Creates a service; returns its id.
+pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
+    let spec = normalize_service(spec)?;
+    let id = new_id();
+    let name = spec
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    m.raft
+        .write(ClusterCommand::single(Op::Create {
+            id: id.clone(),
+            attrs: Attrs::Service { name },
+            spec,
+            status: json!({}),
+        }))
+        .await
+        .map_err(|e| refusal(e, "create"))?;
+    Ok(id)
+}
+
+/// Updates a service at `version` to `spec`, or back to its previous spec (`rollback`).
+pub async fn update_service(
+    m: &Manager,
+    key: &str,
+    version: u64,
+    spec: Option<Value>,
+    rollback: bool,
+) -> SwarmResult<()> {
+    let object = m.read(|s| find(s, ObjectKind::Service, key).cloned())?;
+    let svc = Service::parse(&object)?;
+    if object.meta.version != version {
+        return Err(out_of_sequence());
+    }
+    let mut status = svc.status.clone();
+    let now = chrono::Utc::now();
+    let new = if rollback {
+        let previous = status.previous_spec.clone().ok_or_else(|| {
+            SwarmError::InvalidArgument("service does not have a previous spec".into())
+        })?;
+        status.update_status = Some(UpdateStatus {
+            state: UpdateState::RollbackStarted,
+            started_at: Some(now),
+            completed_at: None,
+            message: "manually requested rollback".into(),
+        });
+        previous
+    } else {
+        let spec = normalize_service(spec.unwrap_or(Value::Null))?;
+        if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
+            return Err(SwarmError::InvalidArgument(
+                "rpc error: code = Unimplemented desc = renaming services is not supported".into(),
+            ));
+        }
+        let template = spec.get("TaskTemplate").unwrap_or(&Value::Null);
+        if !same_template(template, svc.template()) {
+            status.update_status = Some(UpdateStatus {
+                state: UpdateState::Updating,
+                started_at: Some(now),
+                completed_at: None,
+                message: "update in progress".into(),
+            });
+        }
+        spec
+    };
+    status.previous_spec = Some(object.spec.clone());
+    status.update_last = None;
+    m.raft
+        .write(ClusterCommand::single(Op::Update {
+            id: object.id.clone(),
+            expected_version: Some(version),
+            attrs: object.attrs.clone(),
+            spec: new,
+            status: status.to_value(),
+        }))
+        .await
+        .map_err(|e| refusal(e, "update"))?;
+    Ok(())
+}
+
+/// Removes a service and its tasks (their containers go when the nodes see them gone).
+pub async fn remove_service(m: &Manager, key: &str) -> SwarmResult<()> {
+    let (svc, tasks) = m.read(|s| {
+        find(s, ObjectKind::Service, key).map(|svc| {
+            let tasks: Vec<String> = s
+                .tasks_by_service(&svc.id)
+                .iter()
+                .map(|t| t.id.clone())
+                .collect();
+            (svc.id.clone(), tasks)
+        })
+    })?;
+    let mut ops = vec![Op::Delete {
+        kind: ObjectKind::Service,
+        id: svc,
+        expected_version: None,
+    }];
+    ops.extend(tasks.into_iter().map(|id| Op::Delete {
+        kind: ObjectKind::Task,
+        id,
+        expected_version: None,
+    }));
+    m.raft
+        .write(ClusterCommand::new(ops))
+        .await
+        .map_err(|e| refusal(e, "remove"))?;
+    Ok(())
+}
+
+/// The role a node update asks for (`""`: unchanged).
+fn wanted_role(given: &Value, current: NodeRole) -> SwarmResult<NodeRole> {
+    match given.get("Role").and_then(Value::as_str).unwrap_or("") {
+        "manager" => Ok(NodeRole::Manager),
+        "worker" => Ok(NodeRole::Worker),
+        "" => Ok(current),
+        other => Err(SwarmError::InvalidArgument(format!(
+            "invalid role {other:?}: use manager or worker"
+        ))),
+    }
+}
+
+/// Updates a node's availability, labels, name and role at `version`.
+pub async fn update_node(m: &Manager, key: &str, version: u64, given: Value) -> SwarmResult<()> {
+    let object = m.read(|s| find(s, ObjectKind::Node, key).cloned())?;
+    let node = Node::parse(&object)?;
+    if object.meta.version != version {
+        return Err(out_of_sequence());
+    }
+    let availability = match given
+        .get("Availability")
+        .and_then(Value::as_str)
+        .unwrap_or("active")
+    {
+        "active" => NodeSpecAvailabilityEnum::ACTIVE,
+        "pause" => NodeSpecAvailabilityEnum::PAUSE,
+        "drain" => NodeSpecAvailabilityEnum::DRAIN,
+        other => {
+            return Err(SwarmError::InvalidArgument(format!(
+                "invalid availability {other:?}: use active, pause or drain"
+            )))
+        }
+    };
+    let wanted = wanted_role(&given, node.role)?;
+    let requested = NodeSpec::deserialize(&given)
+        .map_err(|e| SwarmError::InvalidArgument(format!("invalid node spec: {e}")))?;
+    let mut status = node.status.clone();
+    if wanted != node.role {
+        change_role(m, &node, wanted, &mut status).await?;
+    }
+    let mut spec = node.spec.clone();
+    spec.availability = Some(availability);
+    spec.role = Some(match wanted {
+        NodeRole::Manager => NodeSpecRoleEnum::MANAGER,
+        NodeRole::Worker => NodeSpecRoleEnum::WORKER,
+    });
+    spec.labels = Some(requested.labels.unwrap_or_default());
+    if requested.name.is_some() {
+        spec.name = requested.name;
+    }
+    let spec = serde_json::to_value(spec).map_err(|e| SwarmError::internal("node spec", e))?;
+    m.raft
+        .write(ClusterCommand::single(Op::Update {
+            id: object.id.clone(),
+            expected_version: Some(version),
+            attrs: Attrs::Node { role: wanted },
+            spec,
+            status: status.to_value(),
+        }))
+        .await
+        .map_err(|e| refusal(e, "node update"))?;
+    Ok(())
+}
+
+/// Promotion reserves a Raft id and records the manager address; demotion (never of the last
+/// manager) takes the node out of the Raft group.
+async fn change_role(
+    m: &Manager,
+    node: &Node<'_>,
+    wanted: NodeRole,
+    status: &mut crate::model::NodeStatusDoc,
+) -> SwarmResult<()> {
+    match wanted {
+        NodeRole::Manager => {
+            let addr = node
+                .status
+                .advertise_addr
+                .clone()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| {
+                    SwarmError::InvalidArgument(format!(
+                        "node {} has not reported its swarm address yet; try again when it is \
+                         ready",
+                        node.id()
+                    ))
+                })?;
+            status.raft_id = Some(crate::handler::next_raft_id(m).await?);
+            status.manager_addr = Some(addr);
+        }
+        NodeRole::Worker => {
+            let managers = m.read(|s| s.nodes_by_role(NodeRole::Manager).len());
+            if managers <= 1 {
+                return Err(SwarmError::InvalidArgument(
+                    "rpc error: code = FailedPrecondition desc = attempting to demote the last \
+                     manager of the swarm"
+                        .into(),
+                ));
+            }
+            if let Some(raft_id) = node.status.raft_id {
+                m.raft.remove_member(raft_id).await?;
+            }
+            status.raft_id = None;
+            status.manager_addr = None;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a node: refused while it is up unless forced; a manager must be demoted first.
+pub async fn remove_node(m: &Manager, key: &str, force: bool) -> SwarmResult<()> {
+    let object = m.read(|s| find(s, ObjectKind::Node, key).cloned())?;
+    if node_role(&object) == NodeRole::Manager {
+        return Err(SwarmError::InvalidArgument(format!(
+            "rpc error: code = FailedPrecondition desc = node {} is a cluster manager and is a \
+             member of the raft cluster. It must be demoted to worker before removal",
+            object.id
+        )));
+    }
+    let node = Node::parse(&object)?;
+    if !force && node.state() == NodeState::Ready {
+        return Err(SwarmError::InvalidArgument(format!(
+            "rpc error: code = FailedPrecondition desc = node {} is not down and can't be \
+             removed",
+            object.id
+        )));
+    }
+    m.raft
+        .write(ClusterCommand::single(Op::Delete {
+            kind: ObjectKind::Node,
+            id: object.id.clone(),
+            expected_version: None,
+        }))
+        .await
+        .map_err(|e| refusal(e, "node remove"))?;
+    Ok(())
+}
+
+/// The cluster's root CA.
+pub fn cluster_ca(cluster: &Cluster<'_>) -> SwarmResult<RootCa> {
+    let pem = &cluster.status.root_ca;
+    RootCa::from_pem(&pem.cert, &pem.key).map_err(|e| SwarmError::internal("cluster CA", e))
+}
+
+/// Updates the swarm spec at `version`, and rotates join tokens when asked.
+pub async fn update_swarm(
+    m: &Manager,
+    version: u64,
+    spec: Value,
+    rotate_worker: bool,
+    rotate_manager: bool,
+) -> SwarmResult<()> {
+    let object = m
+        .cluster()
+        .ok_or_else(|| SwarmError::Unavailable("the swarm is still starting".into()))?;
+    let cluster = Cluster::parse(&object)?;
+    if object.meta.version != version {
+        return Err(out_of_sequence());
+    }
+    let mut new_spec = object.spec.clone();
+    crate::bootstrap::merge(&mut new_spec, &spec);
+    bollard_stubs::models::SwarmSpec::deserialize(&new_spec)
+        .map_err(|e| SwarmError::InvalidArgument(format!("invalid swarm spec: {e}")))?;
+    let mut status = cluster.status.clone();
+    if rotate_worker || rotate_manager {
+        let ca = cluster_ca(&cluster)?;
+        if rotate_worker {
+            status.tokens.worker = JoinToken::new(&ca).secret;
+        }
+        if rotate_manager {
+            status.tokens.manager = JoinToken::new(&ca).secret;
+        }
+    }
+    m.raft
+        .write(ClusterCommand::single(Op::Update {
+            id: object.id.clone(),
+            expected_version: Some(version),
+            attrs: object.attrs.clone(),
+            spec: new_spec,
+            status: status.to_value(),
+        }))
+        .await
+        .map_err(|e| refusal(e, "swarm update"))?;
+    Ok(())
+}
+
+/// The full join tokens of the cluster: (worker, manager).
+pub fn join_tokens(cluster: &Cluster<'_>) -> SwarmResult<(String, String)> {
+    let digest = cluster_ca(cluster)?.digest();
+    let token = |secret: &str| {
+        JoinToken {
+            digest: digest.clone(),
+            secret: secret.to_string(),
+        }
+        .to_string()
+    };
+    let t = &cluster.status.tokens;
+    Ok((token(&t.worker), token(&t.manager)))
+}

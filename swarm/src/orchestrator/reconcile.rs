@@ -1,0 +1,239 @@
+//! One pass over every service: group its tasks by slot (replicated) or node (global), shut
+//! down what must stop, make tasks for empty groups (restart policy permitting), and hand
+//! outdated groups to the rolling update.
+
+use std::collections::{BTreeMap, HashSet};
+
+use berth_raft::{Attrs, ClusterCommand, ClusterState, ObjectKind, Op};
+use chrono::{DateTime, Utc};
+
+use super::commands::{delete, set_desired};
+use crate::model::{
+    same_template, Cluster, DesiredState, IdSource, Mode, Node, Service, Task, TaskDoc, TaskState,
+    TaskStatus,
+};
+use crate::placement::node_matches;
+use crate::plan::Plan;
+
+/// A group's key: (slot, "") for replicated services, (0, node id) for global ones.
+pub(super) type Key = (u64, String);
+
+/// The transactions that converge every service at `now`; new tasks take ids from `ids`.
+pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSource) -> Plan {
+    let mut plan = Plan::default();
+    let mut nodes: BTreeMap<&str, Option<Node<'_>>> = BTreeMap::new();
+    for n in state.list(ObjectKind::Node) {
+        match Node::parse(n) {
+            Ok(node) => nodes.insert(&n.id, Some(node)),
+            Err(e) => {
+                plan.problem(e);
+                nodes.insert(&n.id, None)
+            }
+        };
+    }
+    // Without a readable cluster object, no history is trimmed.
+    let limit = match state.list(ObjectKind::Cluster).next().map(Cluster::parse) {
+        Some(Ok(c)) => c.history_limit(),
+        Some(Err(e)) => {
+            plan.problem(e);
+            usize::MAX
+        }
+        None => 5,
+    };
+    let mut services = HashSet::new();
+    for svc in state.list(ObjectKind::Service) {
+        // A malformed service keeps its tasks (they are not orphans) and gets no changes.
+        services.insert(svc.id.as_str());
+        let svc = match Service::parse(svc) {
+            Ok(s) => s,
+            Err(e) => {
+                plan.problem(e);
+                continue;
+            }
+        };
+        let mut tasks = Vec::new();
+        for t in state.tasks_by_service(svc.id()) {
+            match Task::parse(t) {
+                Ok(task) => tasks.push(task),
+                Err(e) => plan.problem(e),
+            }
+        }
+        let pass = ServicePass {
+            svc: &svc,
+            nodes: &nodes,
+            limit,
+            now,
+        };
+        pass.reconcile(&tasks, &mut plan, ids);
+    }
+    for t in state.list(ObjectKind::Task) {
+        if let Attrs::Task { service_id, .. } = &t.attrs {
+            if !services.contains(service_id.as_str()) {
+                plan.push(delete(&t.id));
+            }
+        }
+    }
+    plan
+}
+
+/// One service's pass.
+pub(super) struct ServicePass<'s, 'a> {
+    pub svc: &'s Service<'a>,
+    /// Every node; `None` for one that could not be read.
+    pub nodes: &'s BTreeMap<&'a str, Option<Node<'a>>>,
+    pub limit: usize,
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> ServicePass<'_, 'a> {
+    fn reconcile(&self, tasks: &[Task<'a>], plan: &mut Plan, ids: &mut dyn IdSource) {
+        let mut groups: BTreeMap<Key, Vec<&Task<'a>>> = BTreeMap::new();
+        for t in tasks {
+            let key = match self.svc.mode {
+                Mode::Replicated(_) => (t.slot, String::new()),
+                Mode::Global => (0, t.node_id.unwrap_or("").to_string()),
+            };
+            groups.entry(key).or_default().push(t);
+        }
+        let wanted = self.wanted(plan);
+        let wanted_set: HashSet<&Key> = wanted.iter().collect();
+        let mut in_flight = 0u64;
+        let mut outdated: Vec<(&Key, &Task<'a>)> = Vec::new();
+        let mut empty: Vec<&Key> = wanted.iter().filter(|k| !groups.contains_key(*k)).collect();
+        let template = self.svc.template();
+        for (key, group) in &groups {
+            let keep = wanted_set.contains(key) || self.keeps_paused(key);
+            let mut healthy = Vec::new();
+            for &t in group.iter().filter(|t| t.is_live()) {
+                if !keep {
+                    plan.push(set_desired(t, DesiredState::Remove));
+                } else if t.state().is_terminal() || self.node_sheds(t) {
+                    plan.push(set_desired(t, DesiredState::Shutdown));
+                } else {
+                    healthy.push(t);
+                }
+            }
+            let (current, old): (Vec<&Task<'a>>, Vec<&Task<'a>>) = healthy
+                .into_iter()
+                .partition(|t| same_template(t.template, template));
+            if let Some((first, extra)) = current.split_first() {
+                for t in extra {
+                    plan.push(set_desired(t, DesiredState::Shutdown));
+                }
+                if first.state() == TaskState::Running {
+                    for t in &old {
+                        plan.push(set_desired(t, DesiredState::Shutdown));
+                    }
+                } else {
+                    in_flight += 1;
+                }
+            } else if let Some((first, extra)) = old.split_first() {
+                for t in extra {
+                    plan.push(set_desired(t, DesiredState::Shutdown));
+                }
+                outdated.push((key, first));
+            } else if keep && wanted_set.contains(key) {
+                empty.push(key);
+            }
+            self.trim_history(group, plan);
+        }
+        for key in empty {
+            if self.may_restart(groups.get(key).map(Vec::as_slice), plan) {
+                plan.push(self.create(key, ids));
+            }
+        }
+        self.roll(tasks, outdated, in_flight, plan, ids);
+    }
+
+    /// The groups the service should have: its slots, or the eligible nodes.
+    fn wanted(&self, plan: &mut Plan) -> Vec<Key> {
+        match self.svc.mode {
+            Mode::Replicated(n) => (1..=n).map(|s| (s, String::new())).collect(),
+            Mode::Global => {
+                let constraints = self.svc.constraints();
+                let mut keys = Vec::new();
+                for (id, node) in self.nodes {
+                    let Some(node) = node.as_ref().filter(|n| n.takes_tasks()) else {
+                        continue;
+                    };
+                    match node_matches(node, &constraints) {
+                        Ok(true) => keys.push((0, id.to_string())),
+                        Ok(false) => {}
+                        // Refused at create and update; a stored one is reported, not placed.
+                        Err(e) => {
+                            plan.problem(crate::model::ModelError::of(self.svc.object, e));
+                            return Vec::new();
+                        }
+                    }
+                }
+                keys
+            }
+        }
+    }
+
+    /// A paused node keeps the global tasks it has.
+    fn keeps_paused(&self, key: &Key) -> bool {
+        self.svc.mode == Mode::Global
+            && self.nodes.get(key.1.as_str()).is_some_and(|n| {
+                n.as_ref().is_some_and(|n| {
+                    n.availability() == crate::model::Availability::Pause
+                        && n.state() == crate::model::NodeState::Ready
+                })
+            })
+    }
+
+    /// Whether the task's node is gone, down or drained (an unreadable node keeps its tasks).
+    pub(super) fn node_sheds(&self, task: &Task<'_>) -> bool {
+        match task.node_id {
+            Some(node) => match self.nodes.get(node) {
+                None => true,
+                Some(n) => n.as_ref().is_some_and(Node::sheds_tasks),
+            },
+            None => false,
+        }
+    }
+
+    /// A new task for group `key` of the current spec.
+    pub(super) fn create(&self, key: &Key, ids: &mut dyn IdSource) -> ClusterCommand {
+        let global = self.svc.mode == Mode::Global;
+        let doc = TaskDoc {
+            slot: key.0,
+            service_name: self.svc.name().to_string(),
+            template: self.svc.template().clone(),
+            host_ports: self.svc.host_ports_value(),
+        };
+        let status = if global {
+            let message = "scheduler assigned task to node";
+            TaskStatus::new(TaskState::Assigned, message, None, self.now)
+        } else {
+            let message = "pending task scheduling";
+            TaskStatus::new(TaskState::Pending, message, None, self.now)
+        };
+        ClusterCommand::single(Op::Create {
+            id: ids.next_id(),
+            attrs: Attrs::Task {
+                service_id: self.svc.id().to_string(),
+                node_id: global.then(|| key.1.clone()),
+                desired_state: DesiredState::Running,
+            },
+            spec: doc.to_value(),
+            status: status.to_value(),
+        })
+    }
+
+    /// Deletes the oldest finished tasks of a group beyond the history limit.
+    fn trim_history(&self, group: &[&Task<'a>], plan: &mut Plan) {
+        let mut done: Vec<&Task<'a>> = group.iter().copied().filter(|t| !t.is_live()).collect();
+        let keep = self.limit.saturating_sub(1);
+        if done.len() <= keep {
+            return;
+        }
+        done.sort_by_key(|t| t.object.meta.created_at);
+        let excess = done.len() - keep;
+        for t in &done[..excess] {
+            if t.state().is_terminal() || self.node_sheds(t) || t.node_id.is_none() {
+                plan.push(delete(t.id()));
+            }
+        }
+    }
+}

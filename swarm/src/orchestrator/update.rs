@@ -1,0 +1,173 @@
+//! Rolling updates and rollbacks: replaces outdated tasks `parallelism` at a time with `delay`
+//! between batches, applies the failure action when updated tasks fail, and records the
+//! progress in the service's status (Docker's `UpdateStatus`).
+
+use berth_raft::{ClusterCommand, ObjectKind, Op};
+
+use super::commands::set_desired;
+use super::reconcile::{Key, ServicePass};
+use crate::model::{
+    same_template, DesiredState, FailureAction, IdSource, Task, TaskState, UpdateState,
+    UpdateStatus,
+};
+use crate::plan::Plan;
+
+impl<'a> ServicePass<'_, 'a> {
+    /// Replaces outdated tasks and records the update's progress.
+    pub(super) fn roll(
+        &self,
+        tasks: &[Task<'a>],
+        outdated: Vec<(&Key, &Task<'a>)>,
+        in_flight: u64,
+        plan: &mut Plan,
+        ids: &mut dyn IdSource,
+    ) {
+        let state = self.svc.status.update_state();
+        if matches!(
+            state,
+            Some(UpdateState::Paused | UpdateState::RollbackPaused)
+        ) {
+            return;
+        }
+        if state == Some(UpdateState::Updating) && self.update_failed(tasks, plan) {
+            return;
+        }
+        if outdated.is_empty() {
+            if in_flight == 0 {
+                match state {
+                    Some(UpdateState::Updating) => {
+                        plan.push(self.update_status(
+                            UpdateState::Completed,
+                            "update completed",
+                            false,
+                        ));
+                    }
+                    Some(UpdateState::RollbackStarted) => plan.push(self.update_status(
+                        UpdateState::RollbackCompleted,
+                        "rollback completed",
+                        false,
+                    )),
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let policy = self.svc.update_policy();
+        let waiting = self
+            .svc
+            .status
+            .update_last
+            .is_some_and(|l| self.now < l + policy.delay);
+        if waiting && in_flight == 0 {
+            return;
+        }
+        let allowed = if policy.parallelism == 0 {
+            u64::MAX
+        } else {
+            policy.parallelism.saturating_sub(in_flight)
+        };
+        let batch: Vec<_> = outdated
+            .into_iter()
+            .take(usize::try_from(allowed).unwrap_or(usize::MAX))
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        for (key, old) in batch {
+            if !policy.start_first {
+                plan.push(set_desired(old, DesiredState::Shutdown));
+            }
+            plan.push(self.create(key, ids));
+        }
+        let (state, message) = match state {
+            Some(UpdateState::RollbackStarted) => {
+                (UpdateState::RollbackStarted, "rollback in progress")
+            }
+            _ => (UpdateState::Updating, "update in progress"),
+        };
+        plan.push(self.update_status(state, message, true));
+    }
+
+    /// Applies the update's failure action when too many updated tasks failed; true when the
+    /// update stops here (paused or rolled back).
+    fn update_failed(&self, tasks: &[Task<'a>], plan: &mut Plan) -> bool {
+        let policy = self.svc.update_policy();
+        if policy.failure_action == FailureAction::Continue {
+            return false;
+        }
+        let started = self.svc.status.update_status.as_ref();
+        let Some(started) = started.and_then(|u| u.started_at) else {
+            return false;
+        };
+        let template = self.svc.template();
+        let updated: Vec<&Task<'a>> = tasks
+            .iter()
+            .filter(|t| same_template(t.template, template) && t.object.meta.created_at >= started)
+            .collect();
+        let failed: Vec<&&Task<'a>> = updated
+            .iter()
+            .filter(|t| matches!(t.state(), TaskState::Failed | TaskState::Rejected))
+            .collect();
+        let Some(first) = failed.first() else {
+            return false;
+        };
+        let total = updated.len().max(1) as f64;
+        if failed.len() as f64 <= policy.max_failure_ratio * total {
+            return false;
+        }
+        let previous = self.svc.status.previous_spec.clone();
+        match (policy.failure_action, previous) {
+            (FailureAction::Rollback, Some(previous)) => {
+                let mut status = self.svc.status.clone();
+                status.previous_spec = Some(self.svc.object.spec.clone());
+                status.update_status = Some(UpdateStatus {
+                    state: UpdateState::RollbackStarted,
+                    started_at: Some(self.now),
+                    completed_at: None,
+                    message: format!(
+                        "update rolled back due to failure or early termination of task {}",
+                        first.id()
+                    ),
+                });
+                status.update_last = None;
+                plan.push(ClusterCommand::single(Op::Update {
+                    id: self.svc.id().to_string(),
+                    expected_version: Some(self.svc.object.meta.version),
+                    attrs: self.svc.object.attrs.clone(),
+                    spec: previous,
+                    status: status.to_value(),
+                }));
+            }
+            _ => {
+                let why = format!(
+                    "update paused due to failure or early termination of task {}",
+                    first.id()
+                );
+                plan.push(self.update_status(UpdateState::Paused, &why, true));
+            }
+        }
+        true
+    }
+
+    /// The status write that records the update at `state`: a step (a batch started) or its
+    /// end (`CompletedAt`).
+    fn update_status(&self, state: UpdateState, message: &str, step: bool) -> ClusterCommand {
+        let mut status = self.svc.status.clone();
+        let started = status.update_status.as_ref().and_then(|u| u.started_at);
+        status.update_status = Some(UpdateStatus {
+            state,
+            started_at: Some(started.unwrap_or(self.now)),
+            completed_at: (!step).then_some(self.now),
+            message: message.to_string(),
+        });
+        if step {
+            status.update_last = Some(self.now);
+        }
+        ClusterCommand::single(Op::UpdateStatus {
+            kind: ObjectKind::Service,
+            id: self.svc.id().to_string(),
+            expected_version: Some(self.svc.object.meta.version),
+            status: status.to_value(),
+        })
+    }
+}

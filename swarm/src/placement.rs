@@ -1,0 +1,268 @@
+//! The scheduling pass: turns the store into the scheduler crate's snapshot, asks it where the
+//! unassigned tasks go, and writes the answers (a node, or the reason none fits, which
+//! `docker service ps` shows). Pure: no I/O.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+use berth_raft::{Attrs, ClusterCommand, ClusterState, NodeRole, ObjectKind, Op};
+use berth_scheduler::{
+    Availability as SchedAvailability, HostPort as SchedPort, Outcome, Platform, Preference,
+    Protocol as SchedProtocol, Resources, Role, Snapshot, TaskRequest,
+};
+use bollard_stubs::models::{ResourceObject, TaskSpec, TaskSpecResources};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{
+    Availability, DesiredState, HostPort, ModelError, Node, NodeState, Protocol, Service, Task,
+    TaskState, TaskStatus,
+};
+use crate::plan::Plan;
+
+/// The scheduler's view of a node; tasks and reservations are added by `snapshot`.
+pub fn sched_node(node: &Node<'_>) -> berth_scheduler::Node {
+    let desc = node.status.description.clone().unwrap_or_default();
+    let platform = desc.platform.unwrap_or_default();
+    let resources = desc.resources.unwrap_or_default();
+    let engine_labels = desc.engine.and_then(|e| e.labels).unwrap_or_default();
+    berth_scheduler::Node {
+        id: node.id().to_string(),
+        hostname: node.hostname().to_string(),
+        role: match node.role {
+            NodeRole::Manager => Role::Manager,
+            NodeRole::Worker => Role::Worker,
+        },
+        availability: match node.availability() {
+            Availability::Active => SchedAvailability::Active,
+            Availability::Pause => SchedAvailability::Pause,
+            Availability::Drain => SchedAvailability::Drain,
+        },
+        state: match node.state() {
+            NodeState::Ready => berth_scheduler::NodeState::Ready,
+            _ => berth_scheduler::NodeState::Down,
+        },
+        addr: node
+            .status
+            .status
+            .addr
+            .as_deref()
+            .and_then(|a| a.parse().ok()),
+        labels: node.labels(),
+        engine_labels: engine_labels.into_iter().collect(),
+        platform: Platform::new(
+            platform.os.as_deref().unwrap_or("linux"),
+            platform.architecture.as_deref().unwrap_or(""),
+        ),
+        resources: resources_of(Some(&resources)),
+        ..berth_scheduler::Node::default()
+    }
+}
+
+/// Whether a node satisfies placement constraints (`Err` for a malformed one).
+pub fn node_matches(node: &Node<'_>, constraints: &[String]) -> Result<bool, String> {
+    let parsed = berth_scheduler::parse_constraints(constraints).map_err(|e| e.to_string())?;
+    let n = sched_node(node);
+    Ok(parsed.iter().all(|c| c.matches(&n)))
+}
+
+fn resources_of(r: Option<&ResourceObject>) -> Resources {
+    let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+    Resources {
+        nano_cpus: n(r.and_then(|r| r.nano_cpus)),
+        memory_bytes: n(r.and_then(|r| r.memory_bytes)),
+        generic: BTreeMap::new(),
+    }
+}
+
+fn sched_ports(ports: &[HostPort]) -> Vec<SchedPort> {
+    let port = |p: &HostPort| SchedPort {
+        protocol: match p.protocol {
+            Protocol::Tcp => SchedProtocol::Tcp,
+            Protocol::Udp => SchedProtocol::Udp,
+            Protocol::Sctp => SchedProtocol::Sctp,
+        },
+        port: p.published,
+    };
+    ports.iter().map(port).collect()
+}
+
+/// A task's reservations, read from its template's `Resources` alone (every live task's
+/// are counted on every pass).
+fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
+    let r = match task.template.get("Resources") {
+        None | Some(Value::Null) => return Ok(Resources::default()),
+        Some(r) => TaskSpecResources::deserialize(r)
+            .map_err(|e| ModelError::of(task.object, format!("task resources: {e}")))?,
+    };
+    Ok(resources_of(r.reservations.as_ref()))
+}
+
+/// The scheduler's request for a waiting task.
+fn request(task: &Task<'_>, spec: &TaskSpec, ports: &[HostPort]) -> TaskRequest {
+    let mut h = DefaultHasher::new();
+    task.template.to_string().hash(&mut h);
+    let placement = spec.placement.clone().unwrap_or_default();
+    let preferences = placement.preferences.unwrap_or_default();
+    let reservations = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.reservations.as_ref());
+    TaskRequest {
+        id: task.id().to_string(),
+        service_id: task.service_id.to_string(),
+        spec_version: h.finish(),
+        reservations: resources_of(reservations),
+        constraints: placement.constraints.unwrap_or_default(),
+        preferences: preferences
+            .iter()
+            .filter_map(|p| p.spread.as_ref()?.spread_descriptor.as_deref())
+            .map(Preference::spread)
+            .collect(),
+        max_replicas: placement
+            .max_replicas
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        host_ports: sched_ports(ports),
+        platforms: Vec::new(),
+    }
+}
+
+/// The services' host-mode ports, by service id (a service that cannot be read has none).
+fn service_ports(state: &ClusterState) -> HashMap<&str, Vec<HostPort>> {
+    state
+        .list(ObjectKind::Service)
+        .filter_map(|s| Some((s.id.as_str(), Service::parse(s).ok()?.host_ports())))
+        .collect()
+}
+
+/// The scheduler's snapshot: every node with the live tasks already on it.
+pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
+    let mut nodes: BTreeMap<String, berth_scheduler::Node> = BTreeMap::new();
+    for n in state.list(ObjectKind::Node) {
+        match Node::parse(n) {
+            Ok(node) => {
+                nodes.insert(n.id.clone(), sched_node(&node));
+            }
+            Err(e) => plan.problem(e),
+        }
+    }
+    let ports = service_ports(state);
+    for t in state.list(ObjectKind::Task) {
+        let Attrs::Task {
+            node_id: Some(node_id),
+            ..
+        } = &t.attrs
+        else {
+            continue;
+        };
+        let Some(node) = nodes.get_mut(node_id) else {
+            continue;
+        };
+        let task = match Task::parse(t) {
+            Ok(task) if task.is_live() && !task.state().is_terminal() => task,
+            Ok(_) => continue,
+            Err(e) => {
+                plan.problem(e);
+                continue;
+            }
+        };
+        *node
+            .tasks_by_service
+            .entry(task.service_id.to_string())
+            .or_default() += 1;
+        match reservations(&task) {
+            Ok(r) => {
+                node.reserved.nano_cpus += r.nano_cpus;
+                node.reserved.memory_bytes += r.memory_bytes;
+            }
+            Err(e) => plan.problem(e),
+        }
+        let own = ports.get(task.service_id).map_or(&[][..], Vec::as_slice);
+        node.host_ports.extend(sched_ports(own));
+    }
+    Snapshot {
+        nodes: nodes.into_values().collect(),
+    }
+}
+
+/// Places every live task without a node; unplaceable ones get the scheduler's explanation.
+pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
+    let mut plan = Plan::default();
+    let mut waiting: Vec<(Task<'_>, TaskSpec)> = Vec::new();
+    for t in state.list(ObjectKind::Task) {
+        let Attrs::Task {
+            node_id: None,
+            desired_state: DesiredState::Running,
+            ..
+        } = &t.attrs
+        else {
+            continue;
+        };
+        match Task::parse(t).and_then(|task| Ok((task.spec()?, task))) {
+            Ok((spec, task)) => waiting.push((task, spec)),
+            Err(e) => plan.problem(e),
+        }
+    }
+    if waiting.is_empty() {
+        return plan;
+    }
+    waiting.sort_by_key(|(t, _)| (t.object.meta.created_at, t.slot));
+    let ports = service_ports(state);
+    let requests: Vec<TaskRequest> = waiting
+        .iter()
+        .map(|(t, spec)| {
+            let own = ports.get(t.service_id).map_or(&[][..], Vec::as_slice);
+            request(t, spec, own)
+        })
+        .collect();
+    let snapshot = snapshot(state, &mut plan);
+    let decisions = berth_scheduler::schedule(&snapshot, &requests);
+    for ((task, _), decision) in waiting.iter().zip(decisions) {
+        let (node_id, status) = match decision.outcome {
+            Outcome::Assigned { node_id } => {
+                let message = "scheduler assigned task to node";
+                let status = TaskStatus::new(TaskState::Assigned, message, None, now);
+                (Some(node_id), status)
+            }
+            Outcome::Pending(why) => {
+                match pending(task, format!("no suitable node ({why})"), now) {
+                    Some(status) => (None, status),
+                    None => continue,
+                }
+            }
+            Outcome::Invalid(e) => match pending(task, format!("invalid placement: {e}"), now) {
+                Some(status) => (None, status),
+                None => continue,
+            },
+        };
+        plan.push(ClusterCommand::single(Op::Update {
+            id: task.id().to_string(),
+            expected_version: Some(task.object.meta.version),
+            attrs: Attrs::Task {
+                service_id: task.service_id.to_string(),
+                node_id,
+                desired_state: task.desired,
+            },
+            spec: task.object.spec.clone(),
+            status: status.to_value(),
+        }));
+    }
+    plan
+}
+
+/// The pending status explaining `err`; `None` when the task already says so (no write).
+fn pending(task: &Task<'_>, err: String, now: DateTime<Utc>) -> Option<TaskStatus> {
+    if task.status.err.as_deref() == Some(err.as_str()) {
+        return None;
+    }
+    let message = "pending task scheduling";
+    Some(TaskStatus::new(
+        TaskState::Pending,
+        message,
+        Some(&err),
+        now,
+    ))
+}

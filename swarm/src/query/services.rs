@@ -1,0 +1,135 @@
+//! Services: create, list (with Docker's filters and task counts), inspect, update, remove.
+
+use std::collections::HashMap;
+
+use berth_raft::{ClusterState, ObjectKind};
+use serde_json::Value;
+
+use super::{label_matches, Envelope, Filters, ServiceInfo, TaskCounts};
+use crate::error::SwarmResult;
+use crate::model::{sorted, Availability, Mode, Node, NodeState, Service, Task, TaskState};
+use crate::ops;
+use crate::swarm::Swarm;
+
+impl ServiceInfo {
+    fn of(svc: &Service<'_>, counts: Option<TaskCounts>) -> Self {
+        ServiceInfo {
+            envelope: Envelope::of(svc.object),
+            spec: svc.object.spec.clone(),
+            previous_spec: svc.status.previous_spec.clone(),
+            update_status: svc.status.update_status.clone(),
+            counts,
+        }
+    }
+}
+
+/// Running, desired and completed tasks of every readable service.
+fn task_counts(state: &ClusterState) -> HashMap<String, TaskCounts> {
+    let active_ready = state
+        .list(ObjectKind::Node)
+        .filter_map(|n| Node::parse(n).ok())
+        .filter(|n| n.state() == NodeState::Ready && n.availability() == Availability::Active)
+        .count() as u64;
+    let mut out = HashMap::new();
+    for svc in state.list(ObjectKind::Service) {
+        let Ok(svc) = Service::parse(svc) else {
+            continue;
+        };
+        let tasks: Vec<Task<'_>> = state
+            .tasks_by_service(svc.id())
+            .into_iter()
+            .filter_map(|t| Task::parse(t).ok())
+            .collect();
+        let running = tasks
+            .iter()
+            .filter(|t| t.is_live() && t.state() == TaskState::Running)
+            .count() as u64;
+        let completed = tasks
+            .iter()
+            .filter(|t| t.state() == TaskState::Complete)
+            .count() as u64;
+        let desired = match svc.mode {
+            Mode::Replicated(n) => n,
+            Mode::Global => active_ready,
+        };
+        let counts = TaskCounts {
+            running,
+            desired,
+            completed,
+        };
+        out.insert(svc.id().to_string(), counts);
+    }
+    out
+}
+
+fn service_matches(svc: &Service<'_>, filters: &Filters) -> bool {
+    filters.iter().all(|(k, values)| {
+        values.iter().any(|v| match k.as_str() {
+            "id" => svc.id().starts_with(v.as_str()),
+            "name" => svc.name().starts_with(v.as_str()),
+            "label" => label_matches(&svc.spec.labels.clone().unwrap_or_default(), v),
+            "mode" => match svc.mode {
+                Mode::Replicated(_) => v == "replicated",
+                Mode::Global => v == "global",
+            },
+            _ => true,
+        })
+    })
+}
+
+impl Swarm {
+    /// `POST /services/create`: the new service's id.
+    pub async fn create_service(&self, spec: Value) -> SwarmResult<String> {
+        let m = self.control().await?;
+        ops::create_service(&m, spec).await
+    }
+
+    /// `GET /services?filters=&status=`.
+    pub async fn services(
+        &self,
+        filters: &Filters,
+        with_counts: bool,
+    ) -> SwarmResult<Vec<ServiceInfo>> {
+        let m = self.control().await?;
+        m.read(|s| {
+            let counts = with_counts.then(|| task_counts(s));
+            let mut out = Vec::new();
+            for o in sorted(s.list(ObjectKind::Service)) {
+                let svc = Service::parse(o)?;
+                if service_matches(&svc, filters) {
+                    let c = counts.as_ref().and_then(|c| c.get(svc.id()).copied());
+                    out.push(ServiceInfo::of(&svc, c));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// `GET /services/{id}` (id, name or unique id prefix).
+    pub async fn service(&self, key: &str) -> SwarmResult<ServiceInfo> {
+        let m = self.control().await?;
+        m.read(|s| {
+            let o = ops::find(s, ObjectKind::Service, key)?;
+            Ok(ServiceInfo::of(&Service::parse(o)?, None))
+        })
+    }
+
+    /// `POST /services/{id}/update?version=&rollback=`: to `spec`, or back to the previous
+    /// spec.
+    pub async fn update_service(
+        &self,
+        key: &str,
+        version: u64,
+        spec: Option<Value>,
+        rollback: bool,
+    ) -> SwarmResult<()> {
+        let m = self.control().await?;
+        ops::update_service(&m, key, version, spec, rollback).await
+    }
+
+    /// `DELETE /services/{id}`.
+    pub async fn remove_service(&self, key: &str) -> SwarmResult<()> {
+        let m = self.control().await?;
+        ops::remove_service(&m, key).await
+    }
+}

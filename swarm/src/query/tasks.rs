@@ -1,0 +1,107 @@
+//! Tasks: list (with Docker's filters, names resolved to ids) and inspect.
+
+use berth_raft::{ClusterState, ObjectKind};
+
+use super::{label_matches, Envelope, Filters, TaskInfo};
+use crate::error::SwarmResult;
+use crate::model::{same_template, sorted, DesiredState, Service, Task};
+use crate::ops;
+use crate::swarm::Swarm;
+
+impl TaskInfo {
+    fn of(t: &Task<'_>) -> Self {
+        TaskInfo {
+            envelope: Envelope::of(t.object),
+            spec: t.template.clone(),
+            service_id: t.service_id.to_string(),
+            slot: t.slot,
+            node_id: t.node_id.map(str::to_string),
+            status: t.status.clone(),
+            desired: t.desired,
+        }
+    }
+}
+
+/// Service and node names in task filters become ids, as Docker resolves them.
+fn resolve(s: &ClusterState, filters: &Filters) -> Filters {
+    let mut out = filters.clone();
+    for (key, kind) in [("service", ObjectKind::Service), ("node", ObjectKind::Node)] {
+        if let Some(values) = out.get_mut(key) {
+            *values = values
+                .iter()
+                .map(|v| ops::find(s, kind, v).map_or_else(|_| v.clone(), |o| o.id.clone()))
+                .collect();
+        }
+    }
+    out
+}
+
+/// Docker's `_up-to-date=true` task filter (what the CLI's progress display asks for).
+fn wants_up_to_date(filters: &Filters) -> bool {
+    filters
+        .get("_up-to-date")
+        .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"))
+}
+
+/// Whether a task was made from its service's current task template.
+fn up_to_date(s: &ClusterState, t: &Task<'_>) -> bool {
+    let svc = s.get(ObjectKind::Service, t.service_id);
+    svc.and_then(|o| Service::parse(o).ok())
+        .is_some_and(|svc| same_template(svc.template(), t.template))
+}
+
+/// Docker's name of a desired state.
+fn desired_name(d: DesiredState) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn task_matches(t: &Task<'_>, filters: &Filters) -> bool {
+    filters.iter().all(|(k, values)| {
+        values.iter().any(|v| match k.as_str() {
+            "id" => t.id().starts_with(v.as_str()),
+            "service" => t.service_id == v,
+            "node" => t.node_id == Some(v.as_str()),
+            "desired-state" => {
+                let d = desired_name(t.desired);
+                d == *v || (v == "accepted" && t.desired == DesiredState::Running)
+            }
+            "name" => format!("{}.{}", t.service_name, t.slot).starts_with(v.as_str()),
+            "label" => {
+                let labels = t.spec().ok().and_then(|s| s.container_spec?.labels);
+                label_matches(&labels.unwrap_or_default(), v)
+            }
+            _ => true,
+        })
+    })
+}
+
+impl Swarm {
+    /// `GET /tasks?filters=`.
+    pub async fn tasks(&self, filters: &Filters) -> SwarmResult<Vec<TaskInfo>> {
+        let m = self.control().await?;
+        m.read(|s| {
+            let filters = resolve(s, filters);
+            let mut out = Vec::new();
+            for o in sorted(s.list(ObjectKind::Task)) {
+                let t = Task::parse(o)?;
+                let fresh = !wants_up_to_date(&filters) || up_to_date(s, &t);
+                if fresh && task_matches(&t, &filters) {
+                    out.push(TaskInfo::of(&t));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// `GET /tasks/{id}` (id or unique id prefix).
+    pub async fn task(&self, key: &str) -> SwarmResult<TaskInfo> {
+        let m = self.control().await?;
+        m.read(|s| {
+            let o = ops::find(s, ObjectKind::Task, key)?;
+            Ok(TaskInfo::of(&Task::parse(o)?))
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! `swarm init --force-new-cluster`: disaster recovery from one surviving manager. Its copy of
+//! the store becomes a new one-member Raft group: the objects are read, the old Raft data is
+//! set aside, a fresh group is bootstrapped with the same member id, and the objects are
+//! written back. Other managers become workers marked down (they are no longer in the group);
+//! workers reconnect on their own, and services keep their tasks.
+
+use std::sync::Arc;
+
+use berth_raft::{Attrs, ClusterCommand, NodeRole, Object, ObjectKind, Op};
+use bollard_stubs::models::NodeSpecRoleEnum;
+
+use crate::bootstrap::bind;
+use crate::error::{SwarmError, SwarmResult};
+use crate::manager::{Manager, ManagerStart};
+use crate::model::{ModelError, Node, NodeState, NodeStatus};
+use crate::swarm::{node_role, Swarm};
+
+/// Objects written back per transaction.
+const BATCH: usize = 256;
+
+impl Swarm {
+    /// Turns this manager's copy of the store into a new single-manager cluster.
+    pub(crate) async fn force_new_cluster(&self) -> SwarmResult<String> {
+        let member = self.member().ok_or(SwarmError::NotInSwarm)?;
+        let old = member.manager.clone().ok_or(SwarmError::NotManager)?;
+        let mut local = member.local();
+        let raft_id = local.raft_id.ok_or(SwarmError::NotManager)?;
+        let (_, certs) = self
+            .dir
+            .load()
+            .map_err(|e| SwarmError::internal("read swarm state", e))?
+            .ok_or(SwarmError::NotInSwarm)?;
+        let objects: Vec<Object> = old.read(|s| s.list_all().cloned().collect());
+        if let Some(agent) = member.agent.lock().await.take() {
+            agent.stop().await;
+        }
+        self.set_member(None);
+        drop(member);
+        old.stop().await;
+        let raft_dir = self.dir.raft_dir();
+        let aside =
+            raft_dir.with_extension(format!("before-force-new-cluster-{}", std::process::id()));
+        std::fs::rename(&raft_dir, &aside)
+            .map_err(|e| SwarmError::internal("set the old Raft data aside", e))?;
+        let listener = bind(&local.listen_addr).await?;
+        let manager = Manager::start(ManagerStart {
+            node_id: local.node_id.clone(),
+            raft_id,
+            listener,
+            advertise: local.advertise_addr.clone(),
+            certs: certs.clone(),
+            raft_dir,
+            heartbeat: self.heartbeat,
+        })
+        .await?;
+        let restored = async {
+            manager.bootstrap(raft_id).await?;
+            for cmd in restore_commands(&objects, &local.node_id)? {
+                manager.write(cmd).await?;
+            }
+            Ok::<(), SwarmError>(())
+        };
+        if let Err(e) = restored.await {
+            manager.stop().await;
+            return Err(e);
+        }
+        let _ = std::fs::remove_dir_all(&aside);
+        local.managers = vec![local.advertise_addr.clone()];
+        self.dir
+            .save(&local, &certs)
+            .map_err(|e| SwarmError::internal("save swarm state", e))?;
+        let node_id = local.node_id.clone();
+        self.activate(local, certs, Some(Arc::clone(&manager)));
+        Ok(node_id)
+    }
+}
+
+/// The transactions that recreate `objects` in a new store, with every manager but `keep`
+/// turned into a worker that is down.
+fn restore_commands(objects: &[Object], keep: &str) -> Result<Vec<ClusterCommand>, ModelError> {
+    let mut ops = Vec::with_capacity(objects.len());
+    for o in objects {
+        let demote =
+            o.kind() == ObjectKind::Node && o.id != keep && node_role(o) == NodeRole::Manager;
+        let (attrs, spec, status) = if demote {
+            demoted(o)?
+        } else {
+            (o.attrs.clone(), o.spec.clone(), o.status.clone())
+        };
+        ops.push(Op::Create {
+            id: o.id.clone(),
+            attrs,
+            spec,
+            status,
+        });
+    }
+    Ok(ops
+        .chunks(BATCH)
+        .map(|c| ClusterCommand::new(c.to_vec()))
+        .collect())
+}
+
+/// A manager node as a worker that is down (no longer in the Raft group).
+fn demoted(o: &Object) -> Result<(Attrs, serde_json::Value, serde_json::Value), ModelError> {
+    let node = Node::parse(o)?;
+    let mut spec = node.spec.clone();
+    spec.role = Some(NodeSpecRoleEnum::WORKER);
+    let mut status = node.status.clone();
+    status.raft_id = None;
+    status.manager_addr = None;
+    status.status = NodeStatus {
+        state: NodeState::Down,
+        message: Some("removed from the managers by force-new-cluster".into()),
+        addr: node.status.status.addr.clone(),
+    };
+    let spec = serde_json::to_value(spec).map_err(|e| ModelError::of(o, e))?;
+    let attrs = Attrs::Node {
+        role: NodeRole::Worker,
+    };
+    Ok((attrs, spec, status.to_value()))
+}

@@ -1,0 +1,416 @@
+//! `Swarm`, the daemon's handle on swarm mode: init, join, leave, and restoring membership at
+//! start. A member runs an agent (every node) and, on managers, a `Manager` (Raft member,
+//! swarm calls, and while leading: orchestrators, scheduler, dispatcher). The API's queries
+//! are in `query`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use berth_raft::{Attrs, NodeRole};
+use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
+
+use crate::agent::{self, Agent, AgentStart};
+use crate::bootstrap::{
+    add_self_as_manager, advertise_addr, bind, bootstrap_objects, leave_refusal, local_ip_towards,
+    with_port,
+};
+use crate::ca::{self, pinned_channel, CertRole, JoinToken, NodeKey, RootCa};
+use crate::error::{SwarmError, SwarmResult};
+use crate::executor::Executor;
+use crate::handler::{host_of, CERT_VALIDITY};
+use crate::local::{Certs, LocalState, SwarmDir};
+use crate::manager::{Manager, ManagerStart};
+use crate::model::{new_id, Node, NodeState};
+use crate::rpc::{self, JoinReply, JoinRequest, Method};
+
+/// The swarm port when none is given.
+pub const DEFAULT_PORT: u16 = 2377;
+
+/// This node's membership, while it has one.
+pub struct Member {
+    /// Identity and addresses.
+    pub state: Mutex<LocalState>,
+    /// The manager, on managers.
+    pub manager: Option<Arc<Manager>>,
+    pub(crate) agent: tokio::sync::Mutex<Option<Agent>>,
+}
+
+impl Member {
+    /// A copy of the local state.
+    pub fn local(&self) -> LocalState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The daemon's swarm handle.
+pub struct Swarm {
+    me: std::sync::Weak<Swarm>,
+    pub(crate) executor: Arc<dyn Executor>,
+    pub(crate) dir: SwarmDir,
+    pub(crate) heartbeat: Duration,
+    pub(crate) lifecycle: tokio::sync::Mutex<()>,
+    member: RwLock<Option<Arc<Member>>>,
+}
+
+impl std::fmt::Debug for Swarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swarm").finish_non_exhaustive()
+    }
+}
+
+impl Swarm {
+    /// The handle of a daemon whose data root is `data_root` and whose tasks run on
+    /// `executor`; not in a swarm until `restore`, `init` or `join`.
+    pub fn new(executor: Arc<dyn Executor>, data_root: &Path) -> Arc<Swarm> {
+        Arc::new_cyclic(|me| Swarm {
+            me: me.clone(),
+            executor,
+            dir: SwarmDir::new(data_root),
+            heartbeat: Duration::from_secs(5),
+            lifecycle: tokio::sync::Mutex::default(),
+            member: RwLock::default(),
+        })
+    }
+
+    /// The membership, if any.
+    pub fn member(&self) -> Option<Arc<Member>> {
+        self.member
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The manager, or Docker's error for a node that is not one.
+    pub fn manager(&self) -> SwarmResult<Arc<Manager>> {
+        let member = self.member().ok_or(SwarmError::NotInSwarm)?;
+        member.manager.clone().ok_or(SwarmError::NotManager)
+    }
+
+    /// The manager, once it knows a leader (see `Manager::require_quorum`).
+    pub async fn control(&self) -> SwarmResult<Arc<Manager>> {
+        let m = self.manager()?;
+        m.require_quorum().await?;
+        Ok(m)
+    }
+
+    pub(crate) fn set_member(&self, member: Option<Arc<Member>>) {
+        *self.member.write().unwrap_or_else(PoisonError::into_inner) = member;
+    }
+
+    /// Rejoins the swarm this node was in before the daemon stopped.
+    pub async fn restore(&self) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        let Some((state, certs)) = self
+            .dir
+            .load()
+            .map_err(|e| SwarmError::internal("read swarm state", e))?
+        else {
+            return Ok(());
+        };
+        let manager = match (state.manager, state.raft_id) {
+            (true, Some(raft_id)) => {
+                let listener = bind(&state.listen_addr).await?;
+                Some(
+                    Manager::start(ManagerStart {
+                        node_id: state.node_id.clone(),
+                        raft_id,
+                        listener,
+                        advertise: state.advertise_addr.clone(),
+                        certs: certs.clone(),
+                        raft_dir: self.dir.raft_dir(),
+                        heartbeat: self.heartbeat,
+                    })
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        self.activate(state, certs, manager);
+        Ok(())
+    }
+
+    pub(crate) fn activate(&self, state: LocalState, certs: Certs, manager: Option<Arc<Manager>>) {
+        let (node_tx, node_rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(crate::roles::role_loop(
+            self.me.clone(),
+            node_rx,
+            certs.cert_pem.clone(),
+        ));
+        let agent = Agent::start(AgentStart {
+            node_id: state.node_id.clone(),
+            certs,
+            managers: state.managers.clone(),
+            executor: self.executor.clone(),
+            addr: host_of(&state.advertise_addr),
+            advertise: state.advertise_addr.clone(),
+            node_tx,
+        });
+        self.set_member(Some(Arc::new(Member {
+            state: Mutex::new(state),
+            manager,
+            agent: tokio::sync::Mutex::new(Some(agent)),
+        })));
+    }
+
+    /// `POST /swarm/init`: a new cluster with this node as its only manager; returns the node id.
+    pub async fn init(&self, req: SwarmInitRequest) -> SwarmResult<String> {
+        let _guard = self.lifecycle.lock().await;
+        if self.member().is_some() {
+            if req.force_new_cluster == Some(true) {
+                return self.force_new_cluster().await;
+            }
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let listen_addr = with_port(req.listen_addr.as_deref().unwrap_or("0.0.0.0"));
+        let listener = bind(&listen_addr).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SwarmError::internal("swarm port", e))?
+            .port();
+        let advertise = advertise_addr(req.advertise_addr.as_deref(), &listen_addr, port)?;
+        let ca = RootCa::generate().map_err(|e| SwarmError::internal("make the root CA", e))?;
+        let cluster_id = new_id();
+        let node_id = new_id();
+        let key = NodeKey::generate().map_err(|e| SwarmError::internal("make a node key", e))?;
+        let cert_pem = ca
+            .issue(
+                &node_id,
+                CertRole::Manager,
+                &key.public_key_der(),
+                &cluster_id,
+                CERT_VALIDITY,
+            )
+            .map_err(|e| SwarmError::internal("issue the node certificate", e))?;
+        let certs = Certs {
+            cert_pem,
+            key_pem: key.key_pem(),
+            ca_pem: ca.cert_pem().to_string(),
+        };
+        let state = LocalState {
+            node_id: node_id.clone(),
+            cluster_id: cluster_id.clone(),
+            manager: true,
+            raft_id: Some(1),
+            listen_addr: format!("{}:{port}", host_of(&listen_addr)),
+            advertise_addr: advertise.clone(),
+            managers: vec![advertise.clone()],
+        };
+        // A leftover store from an earlier swarm must not be mistaken for this one.
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("clear old swarm state", e))?;
+        let manager = Manager::start(ManagerStart {
+            node_id: node_id.clone(),
+            raft_id: 1,
+            listener,
+            advertise: advertise.clone(),
+            certs: certs.clone(),
+            raft_dir: self.dir.raft_dir(),
+            heartbeat: self.heartbeat,
+        })
+        .await?;
+        let description = self.executor.describe().await;
+        let created = async {
+            manager.bootstrap(1).await?;
+            let objects =
+                bootstrap_objects(&req, &ca, (&cluster_id, &node_id), &advertise, description)?;
+            manager.write(objects).await
+        };
+        if let Err(e) = created.await {
+            manager.stop().await;
+            let _ = self.dir.erase();
+            return Err(e);
+        }
+        if let Err(e) = self.dir.save(&state, &certs) {
+            manager.stop().await;
+            let _ = self.dir.erase();
+            return Err(SwarmError::internal("save swarm state", e));
+        }
+        self.activate(state, certs, Some(manager));
+        Ok(node_id)
+    }
+
+    /// `POST /swarm/join`: joins the swarm of `RemoteAddrs` with `JoinToken`.
+    pub async fn join(&self, req: SwarmJoinRequest) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        if self.member().is_some() {
+            return Err(SwarmError::AlreadyInSwarm);
+        }
+        let token_text = req.join_token.clone().unwrap_or_default();
+        let token: JoinToken = token_text
+            .parse()
+            .map_err(|e: ca::CaError| SwarmError::InvalidArgument(e.to_string()))?;
+        let remote = req
+            .remote_addrs
+            .as_ref()
+            .and_then(|r| r.first())
+            .map(|r| with_port(r))
+            .ok_or_else(|| {
+                SwarmError::InvalidArgument("at least 1 RemoteAddr is required to join".into())
+            })?;
+        let listen_addr = with_port(req.listen_addr.as_deref().unwrap_or("0.0.0.0"));
+        let listener = bind(&listen_addr).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SwarmError::internal("swarm port", e))?
+            .port();
+        let advertise = match req.advertise_addr.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => advertise_addr(Some(a), &listen_addr, port)?,
+            None => format!("{}:{port}", local_ip_towards(&remote).await?),
+        };
+        let key = NodeKey::generate().map_err(|e| SwarmError::internal("make a node key", e))?;
+        let (channel, pinned) =
+            pinned_channel(&remote, &token.digest)
+                .await
+                .map_err(|e| match e {
+                    ca::CaError::FingerprintMismatch { .. } => {
+                        SwarmError::InvalidArgument(e.to_string())
+                    }
+                    other => SwarmError::Unavailable(format!(
+                        "could not reach the manager at {remote}: {other}"
+                    )),
+                })?;
+        let hostname = self.executor.describe().await.hostname.unwrap_or_default();
+        let reply: JoinReply = rpc::call(
+            channel,
+            Method::Join,
+            &JoinRequest {
+                token: token_text,
+                public_key_der: key.public_key_der(),
+                hostname,
+                advertise_addr: advertise.clone(),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::InvalidArgument => SwarmError::InvalidArgument(s.message().to_string()),
+            _ => SwarmError::Unavailable(format!("join {remote}: {}", s.message())),
+        })?;
+        let certs = Certs {
+            cert_pem: reply.cert_pem.clone(),
+            key_pem: key.key_pem(),
+            ca_pem: pinned.pem().to_string(),
+        };
+        let mut managers = reply.managers.clone();
+        if managers.is_empty() {
+            managers.push(remote.clone());
+        }
+        let state = LocalState {
+            node_id: reply.node_id.clone(),
+            cluster_id: reply.cluster_id.clone(),
+            manager: reply.manager,
+            raft_id: reply.raft_id,
+            listen_addr: format!("{}:{port}", host_of(&listen_addr)),
+            advertise_addr: advertise.clone(),
+            managers: managers.clone(),
+        };
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("clear old swarm state", e))?;
+        let manager = match reply.raft_id.filter(|_| reply.manager) {
+            Some(raft_id) => {
+                let m = Manager::start(ManagerStart {
+                    node_id: reply.node_id.clone(),
+                    raft_id,
+                    listener,
+                    advertise: advertise.clone(),
+                    certs: certs.clone(),
+                    raft_dir: self.dir.raft_dir(),
+                    heartbeat: self.heartbeat,
+                })
+                .await?;
+                if let Err(e) = add_self_as_manager(&certs, &managers, &reply.node_id).await {
+                    m.stop().await;
+                    let _ = self.dir.erase();
+                    return Err(e);
+                }
+                Some(m)
+            }
+            None => {
+                drop(listener);
+                None
+            }
+        };
+        self.dir
+            .save(&state, &certs)
+            .map_err(|e| SwarmError::internal("save swarm state", e))?;
+        self.activate(state, certs, manager);
+        Ok(())
+    }
+
+    /// `POST /swarm/leave`.
+    pub async fn leave(&self, force: bool) -> SwarmResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        let member = self.member().ok_or(SwarmError::NotInSwarmToLeave)?;
+        if let Some(m) = &member.manager {
+            let (reachable, managers) = m.read(|s| {
+                let all = s.nodes_by_role(NodeRole::Manager);
+                let ready = all
+                    .iter()
+                    .filter(|n| Node::parse(n).is_ok_and(|n| n.state() == NodeState::Ready))
+                    .count();
+                (ready, all.len())
+            });
+            if !force {
+                // Docker answers this with 503 (not available), whatever the quorum.
+                return Err(SwarmError::Unavailable(leave_refusal(reachable, managers)));
+            }
+            if managers > 1 {
+                if let Some(raft_id) = member.local().raft_id {
+                    // Forced: a cluster without quorum cannot take the change; do not wait long.
+                    let removed =
+                        tokio::time::timeout(Duration::from_secs(3), m.raft.remove_member(raft_id))
+                            .await;
+                    if !matches!(removed, Ok(Ok(()))) {
+                        tracing::warn!("leaving: could not leave the Raft group; leaving anyway");
+                    }
+                }
+            }
+        }
+        if let Some(agent) = member.agent.lock().await.take() {
+            agent.stop().await;
+        }
+        self.remove_task_containers().await;
+        self.set_member(None);
+        if let Some(m) = member.manager.clone() {
+            drop(member);
+            m.stop().await;
+        }
+        self.dir
+            .erase()
+            .map_err(|e| SwarmError::internal("remove swarm state", e))
+    }
+
+    async fn remove_task_containers(&self) {
+        let containers = agent::task_containers(self.executor.as_ref()).await;
+        for c in containers.unwrap_or_default().into_values() {
+            let _ = self.executor.remove(&c.id).await;
+        }
+    }
+
+    /// Stops the agent and the manager (daemon shutdown); the membership stays on disk.
+    pub async fn shutdown(&self) {
+        let Some(member) = self.member() else { return };
+        if let Some(agent) = member.agent.lock().await.take() {
+            agent.stop().await;
+        }
+        self.set_member(None);
+        if let Some(m) = member.manager.clone() {
+            drop(member);
+            m.stop().await;
+        }
+    }
+}
+
+/// The role of a node object.
+pub fn node_role(node: &berth_raft::Object) -> NodeRole {
+    match node.attrs {
+        Attrs::Node { role } => role,
+        _ => NodeRole::Worker,
+    }
+}
