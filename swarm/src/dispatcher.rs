@@ -273,3 +273,7 @@ pub fn manager_addrs(state: &ClusterState) -> Vec<String> {
     v.sort();
     v
 }
+
+#[cfg(test)]
+#[path = "dispatcher_tests.rs"]
+mod tests;

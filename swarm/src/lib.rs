@@ -40,3 +40,5 @@ pub use handler::host_of;
 pub use swarm::{node_role, Member, Swarm, DEFAULT_PORT};
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod sim_tests;

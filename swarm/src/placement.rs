@@ -266,3 +266,7 @@ fn pending(task: &Task<'_>, err: String, now: DateTime<Utc>) -> Option<TaskStatu
         now,
     ))
 }
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;

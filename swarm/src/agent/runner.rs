@@ -300,3 +300,7 @@ enum Action {
     Start,
     Stop { remove: bool },
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

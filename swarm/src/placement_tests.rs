@@ -1,0 +1,186 @@
+//! The scheduling pass on hand-built states: where waiting tasks go, why one cannot go
+//! anywhere, and when nothing needs writing.
+
+use berth_raft::{Attrs, ClusterState, NodeRole, Op};
+use serde_json::json;
+
+use super::place;
+use crate::fixtures::{
+    apply, commit, labelled_node, node, service_with, summary, t0, template, TaskFixture,
+};
+use crate::model::TaskState;
+
+fn waiting(s: &mut ClusterState, id: &str, slot: u64) {
+    waiting_with(s, id, slot, template("V=1"));
+}
+
+/// A pending task made from `template`.
+fn waiting_with(s: &mut ClusterState, id: &str, slot: u64, template: serde_json::Value) {
+    let mut t = TaskFixture::running(id, slot);
+    t.node = None;
+    t.state = TaskState::Pending;
+    let mut op = t.op();
+    if let Op::Create { spec, .. } = &mut op {
+        spec["template"] = template;
+    }
+    apply(s, vec![op]);
+}
+
+fn cluster(nodes: Vec<Op>, template: serde_json::Value) -> ClusterState {
+    let mut s = ClusterState::default();
+    let mode = json!({ "Replicated": { "Replicas": 2 } });
+    let mut ops = nodes;
+    ops.push(service_with("svc", "web", template, mode, json!({})));
+    apply(&mut s, ops);
+    s
+}
+
+/// (task, node) of each assignment in a plan.
+fn assignments(s: &ClusterState) -> Vec<(String, Option<String>, String)> {
+    let out = summary(&place(s, t0()));
+    out.assigned
+        .into_iter()
+        .map(|(id, n, st)| (id, n, st["State"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn waiting_tasks_are_assigned_and_spread_over_ready_nodes() {
+    let mut s = cluster(
+        vec![
+            node("n1", NodeRole::Manager, "active", "ready"),
+            node("n2", NodeRole::Worker, "active", "ready"),
+        ],
+        template("V=1"),
+    );
+    waiting(&mut s, "t1", 1);
+    waiting(&mut s, "t2", 2);
+    let got = assignments(&s);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, _, st)| st == "assigned"));
+    let mut nodes: Vec<_> = got.iter().filter_map(|g| g.1.clone()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["n1", "n2"], "one task per node");
+}
+
+#[test]
+fn drained_down_and_paused_nodes_get_nothing_and_the_task_says_why() {
+    let mut s = cluster(
+        vec![
+            node("n1", NodeRole::Worker, "drain", "ready"),
+            node("n2", NodeRole::Worker, "active", "down"),
+            node("n3", NodeRole::Worker, "pause", "ready"),
+        ],
+        template("V=1"),
+    );
+    waiting(&mut s, "t1", 1);
+    let got = summary(&place(&s, t0())).assigned;
+    assert_eq!(got.len(), 1);
+    let (_, node, status) = &got[0];
+    assert_eq!(*node, None);
+    assert_eq!(status["State"], "pending");
+    let err = status["Err"].as_str().unwrap();
+    assert!(err.starts_with("no suitable node ("), "{err}");
+}
+
+#[test]
+fn an_unchanged_explanation_is_not_written_again() {
+    let mut s = cluster(
+        vec![node("n1", NodeRole::Worker, "drain", "ready")],
+        template("V=1"),
+    );
+    waiting(&mut s, "t1", 1);
+    let plan = place(&s, t0());
+    assert_eq!(commit(&mut s, &plan), 1);
+    assert!(place(&s, t0()).commands.is_empty());
+}
+
+#[test]
+fn constraints_pick_the_matching_node() {
+    let mut t = template("V=1");
+    t["Placement"] = json!({ "Constraints": ["node.labels.disk==ssd"] });
+    let mut s = cluster(
+        vec![
+            labelled_node("hdd", json!({ "disk": "hdd" })),
+            labelled_node("ssd", json!({ "disk": "ssd" })),
+        ],
+        t.clone(),
+    );
+    waiting_with(&mut s, "t1", 1, t.clone());
+    waiting_with(&mut s, "t2", 2, t);
+    let got = assignments(&s);
+    assert!(got.iter().all(|g| g.1.as_deref() == Some("ssd")), "{got:?}");
+}
+
+#[test]
+fn an_invalid_constraint_leaves_the_task_pending_with_the_reason() {
+    let mut t = template("V=1");
+    t["Placement"] = json!({ "Constraints": ["node.labels.disk~~ssd"] });
+    let mut s = cluster(
+        vec![node("n1", NodeRole::Worker, "active", "ready")],
+        t.clone(),
+    );
+    waiting_with(&mut s, "t1", 1, t);
+    let got = summary(&place(&s, t0())).assigned;
+    let err = got[0].2["Err"].as_str().unwrap();
+    assert!(err.starts_with("invalid placement: "), "{err}");
+}
+
+#[test]
+fn reservations_count_against_a_nodes_resources() {
+    let mut t = template("V=1");
+    t["Resources"] = json!({ "Reservations": { "MemoryBytes": 768u64 << 20 } });
+    let big = Op::Create {
+        id: "n1".into(),
+        attrs: Attrs::Node {
+            role: NodeRole::Worker,
+        },
+        spec: json!({ "Availability": "active" }),
+        status: json!({ "Status": { "State": "ready" },
+                        "Description": { "Hostname": "h", "Resources": {
+                            "NanoCPUs": 2_000_000_000u64, "MemoryBytes": 1u64 << 30 } } }),
+    };
+    let mut s = cluster(vec![big], t.clone());
+    waiting_with(&mut s, "t1", 1, t.clone());
+    waiting_with(&mut s, "t2", 2, t);
+    let got = assignments(&s);
+    let placed = got.iter().filter(|g| g.1.is_some()).count();
+    assert_eq!(placed, 1, "768 MiB twice does not fit in 1 GiB: {got:?}");
+}
+
+#[test]
+fn only_tasks_that_should_run_are_placed() {
+    let mut s = cluster(
+        vec![node("n1", NodeRole::Worker, "active", "ready")],
+        template("V=1"),
+    );
+    let mut t = TaskFixture::running("t1", 1);
+    t.node = None;
+    t.desired = crate::model::DesiredState::Shutdown;
+    apply(&mut s, vec![t.op()]);
+    assert!(place(&s, t0()).commands.is_empty());
+}
+
+#[test]
+fn a_waiting_task_that_cannot_be_read_is_reported() {
+    let mut s = cluster(
+        vec![node("n1", NodeRole::Worker, "active", "ready")],
+        template("V=1"),
+    );
+    apply(
+        &mut s,
+        vec![Op::Create {
+            id: "bad".into(),
+            attrs: Attrs::Task {
+                service_id: "svc".into(),
+                node_id: None,
+                desired_state: crate::model::DesiredState::Running,
+            },
+            spec: json!({ "slot": 1, "service_name": "web", "template": { "ContainerSpec": 5 } }),
+            status: json!({ "State": "pending" }),
+        }],
+    );
+    let plan = place(&s, t0());
+    assert!(plan.commands.is_empty());
+    assert_eq!(plan.problems[0].id, "bad");
+}

@@ -1,0 +1,368 @@
+//! A simulated cluster, end to end without Raft or sockets: the leader's passes (reconcile,
+//! reap, placement) commit to an in-memory `ClusterState`; each node's runner gets its
+//! assignments as the dispatcher computes them and drives a fake executor; its reports go
+//! back through the dispatcher's filter. Tokio's clock is paused, so restart delays pass by
+//! `advance`, not by sleeping. These check what a user sees: replicas converge, a failed task
+//! is replaced after its restart delay, an update pauses on failure, a drained node's tasks
+//! move, global services follow the nodes, a failed update rolls back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_raft::{ClusterState, NodeRole, ObjectKind, Op};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::agent::{Report, Runner};
+use crate::clock::{Clock, TokioClock};
+use crate::dispatcher::{assignments, report_updates};
+use crate::executor::fake::FakeExecutor;
+use crate::fixtures::{apply, cluster, commit, node, service_with, t0, template};
+use crate::model::{DesiredState, SequentialIds, Service, Task, TaskState, UpdateState};
+use crate::orchestrator::{reap, reconcile};
+use crate::placement::place;
+
+struct SimNode {
+    id: String,
+    exec: Arc<FakeExecutor>,
+    runner: Arc<Runner>,
+    reports: mpsc::UnboundedReceiver<Report>,
+}
+
+struct Sim {
+    state: ClusterState,
+    nodes: Vec<SimNode>,
+    clock: TokioClock,
+    ids: SequentialIds,
+}
+
+impl Sim {
+    /// Ready, active nodes `n1..=n{count}` (n1 a manager) and the cluster object.
+    fn new(count: usize) -> Sim {
+        let clock = TokioClock::starting_at(t0());
+        let mut state = ClusterState::default();
+        let mut ops = vec![cluster(5)];
+        let mut nodes = Vec::new();
+        for i in 1..=count {
+            let id = format!("n{i}");
+            let role = if i == 1 {
+                NodeRole::Manager
+            } else {
+                NodeRole::Worker
+            };
+            ops.push(node(&id, role, "active", "ready"));
+            let exec = Arc::new(FakeExecutor::new(&id));
+            let (tx, reports) = mpsc::unbounded_channel();
+            let runner = Arc::new(Runner::new(exec.clone(), Arc::new(clock), tx));
+            nodes.push(SimNode {
+                id,
+                exec,
+                runner,
+                reports,
+            });
+        }
+        apply(&mut state, ops);
+        Sim {
+            state,
+            nodes,
+            clock,
+            ids: SequentialIds::default(),
+        }
+    }
+
+    /// One leader pass, one dispatch to every node, and their reports written back.
+    async fn round(&mut self) {
+        let now = self.clock.now();
+        let mut plan = reconcile(&self.state, now, &mut self.ids);
+        plan.extend(reap(&self.state));
+        commit(&mut self.state, &plan);
+        let placed = place(&self.state, now);
+        commit(&mut self.state, &placed);
+        for n in &self.nodes {
+            let (_, tasks) = assignments(&self.state, &n.id);
+            n.runner.apply(&tasks).await;
+        }
+        // Paused clock: the sleep ends once the runners' spawned work is done.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        for n in &mut self.nodes {
+            let mut updates = Vec::new();
+            while let Ok(r) = n.reports.try_recv() {
+                updates.push(r);
+            }
+            let plan = report_updates(&self.state, &n.id, &updates);
+            commit(&mut self.state, &plan);
+        }
+    }
+
+    async fn rounds(&mut self, n: usize) {
+        for _ in 0..n {
+            self.round().await;
+        }
+    }
+
+    fn create(&mut self, id: &str, template: Value, mode: Value, update: Value) {
+        apply(
+            &mut self.state,
+            vec![service_with(id, id, template, mode, update)],
+        );
+    }
+
+    /// Tasks of `service` that should run and do: (task id, node id, template env).
+    fn running(&self, service: &str) -> Vec<(String, String, Value)> {
+        let mut out: Vec<_> = self
+            .state
+            .tasks_by_service(service)
+            .into_iter()
+            .filter_map(|o| Task::parse(o).ok())
+            .filter(|t| t.desired == DesiredState::Running && t.state() == TaskState::Running)
+            .map(|t| {
+                let env = t.template["ContainerSpec"]["Env"].clone();
+                (t.id().to_string(), t.node_id.unwrap_or("").to_string(), env)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
+    /// Containers running on the fake executors, across nodes.
+    fn containers_running(&self) -> usize {
+        let all = self.nodes.iter().flat_map(|n| n.exec.containers());
+        all.filter(|c| c.running).count()
+    }
+
+    fn node(&self, id: &str) -> &SimNode {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    fn update_service(&mut self, id: &str, change: impl FnOnce(&mut Value)) {
+        let o = self.state.get(ObjectKind::Service, id).unwrap().clone();
+        let mut spec = o.spec.clone();
+        change(&mut spec);
+        let svc = Service::parse(&o).unwrap();
+        let mut status = svc.status.clone();
+        status.previous_spec = Some(o.spec.clone());
+        status.update_status = Some(crate::model::UpdateStatus {
+            state: UpdateState::Updating,
+            started_at: Some(self.clock.now()),
+            completed_at: None,
+            message: "update in progress".into(),
+        });
+        let op = Op::Update {
+            id: id.into(),
+            expected_version: None,
+            attrs: o.attrs.clone(),
+            spec,
+            status: status.to_value(),
+        };
+        apply(&mut self.state, vec![op]);
+    }
+
+    fn update_state(&self, id: &str) -> Option<UpdateState> {
+        let o = self.state.get(ObjectKind::Service, id).unwrap();
+        Service::parse(o).unwrap().status.update_state()
+    }
+}
+
+fn replicated(n: u64) -> Value {
+    json!({ "Replicated": { "Replicas": n } })
+}
+
+#[tokio::test(start_paused = true)]
+async fn replicas_converge_and_spread_over_the_nodes() {
+    let mut sim = Sim::new(3);
+    sim.create("web", template("V=1"), replicated(6), json!({}));
+    sim.rounds(3).await;
+    let running = sim.running("web");
+    assert_eq!(running.len(), 6);
+    for n in ["n1", "n2", "n3"] {
+        assert_eq!(
+            running.iter().filter(|r| r.1 == n).count(),
+            2,
+            "{running:?}"
+        );
+    }
+    assert_eq!(sim.containers_running(), 6);
+    sim.rounds(2).await;
+    assert_eq!(
+        sim.running("web"),
+        running,
+        "a converged service stays as it is"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_down_removes_tasks_and_their_containers() {
+    let mut sim = Sim::new(2);
+    sim.create("web", template("V=1"), replicated(4), json!({}));
+    sim.rounds(3).await;
+    sim.update_service("web", |s| s["Mode"] = replicated(1));
+    sim.rounds(4).await;
+    assert_eq!(sim.running("web").len(), 1);
+    assert_eq!(sim.containers_running(), 1);
+    let left = sim.state.tasks_by_service("web").len();
+    assert_eq!(left, 1, "removed tasks are reaped once stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_task_is_replaced_after_its_restart_delay() {
+    let mut sim = Sim::new(1);
+    sim.create("web", template("V=1"), replicated(1), json!({}));
+    sim.rounds(3).await;
+    let (first, _, _) = sim.running("web")[0].clone();
+    sim.node("n1").exec.exit(&first, 1);
+    sim.rounds(3).await;
+    assert!(
+        sim.running("web").is_empty(),
+        "replaced before the 5 s delay"
+    );
+    let failed = sim.state.get(ObjectKind::Task, &first).unwrap();
+    assert_eq!(Task::parse(failed).unwrap().state(), TaskState::Failed);
+    tokio::time::advance(Duration::from_secs(5)).await;
+    sim.rounds(3).await;
+    let running = sim.running("web");
+    assert_eq!(running.len(), 1);
+    assert_ne!(running[0].0, first, "a new task took the slot");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_stops_on_failure_with_failure_action_pause() {
+    let mut sim = Sim::new(1);
+    let update = json!({ "Parallelism": 1, "FailureAction": "pause" });
+    sim.create("web", template("V=1"), replicated(3), update);
+    sim.rounds(3).await;
+    // The new image is missing: every updated task is rejected.
+    let mut broken = template("V=2");
+    broken["ContainerSpec"]["Image"] = json!("nope");
+    sim.node("n1").exec.miss_image("nope");
+    sim.update_service("web", |s| s["TaskTemplate"] = broken);
+    sim.rounds(6).await;
+    assert_eq!(sim.update_state("web"), Some(UpdateState::Paused));
+    let running = sim.running("web");
+    assert_eq!(
+        running.len(),
+        2,
+        "one slot was tried and paused: {running:?}"
+    );
+    assert!(running.iter().all(|r| r.2 == json!(["V=1"])));
+    let o = sim.state.get(ObjectKind::Service, "web").unwrap();
+    let message = Service::parse(o)
+        .unwrap()
+        .status
+        .update_status
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with("update paused due to failure"),
+        "{message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rolling_update_replaces_every_task_and_completes() {
+    let mut sim = Sim::new(2);
+    sim.create(
+        "web",
+        template("V=1"),
+        replicated(4),
+        json!({ "Parallelism": 2 }),
+    );
+    sim.rounds(3).await;
+    sim.update_service("web", |s| s["TaskTemplate"] = template("V=2"));
+    sim.rounds(8).await;
+    let running = sim.running("web");
+    assert_eq!(running.len(), 4);
+    assert!(running.iter().all(|r| r.2 == json!(["V=2"])), "{running:?}");
+    assert_eq!(sim.update_state("web"), Some(UpdateState::Completed));
+    assert_eq!(sim.containers_running(), 4, "old containers stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_update_with_failure_action_rollback_returns_to_the_old_spec() {
+    let mut sim = Sim::new(1);
+    let update = json!({ "Parallelism": 1, "FailureAction": "rollback" });
+    sim.create("web", template("V=1"), replicated(2), update);
+    sim.rounds(3).await;
+    let mut broken = template("V=2");
+    broken["ContainerSpec"]["Image"] = json!("nope");
+    sim.node("n1").exec.miss_image("nope");
+    sim.update_service("web", |s| s["TaskTemplate"] = broken);
+    sim.rounds(8).await;
+    assert_eq!(
+        sim.update_state("web"),
+        Some(UpdateState::RollbackCompleted)
+    );
+    // The slot the failed task left waits out its restart delay like any failure.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    sim.rounds(3).await;
+    let running = sim.running("web");
+    assert_eq!(running.len(), 2);
+    assert!(running.iter().all(|r| r.2 == json!(["V=1"])));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drained_nodes_tasks_move_to_the_other_nodes() {
+    let mut sim = Sim::new(2);
+    sim.create("web", template("V=1"), replicated(4), json!({}));
+    sim.rounds(3).await;
+    let o = sim.state.get(ObjectKind::Node, "n2").unwrap().clone();
+    let mut spec = o.spec.clone();
+    spec["Availability"] = json!("drain");
+    let op = Op::Update {
+        id: "n2".into(),
+        expected_version: None,
+        attrs: o.attrs.clone(),
+        spec,
+        status: o.status.clone(),
+    };
+    apply(&mut sim.state, vec![op]);
+    sim.rounds(4).await;
+    let running = sim.running("web");
+    assert_eq!(running.len(), 4);
+    assert!(running.iter().all(|r| r.1 == "n1"), "{running:?}");
+    let on_n2 = sim.node("n2").exec.containers();
+    assert!(on_n2.iter().all(|c| !c.running), "n2's containers stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_global_service_runs_once_on_every_node_and_follows_a_new_one() {
+    let mut sim = Sim::new(2);
+    sim.create("agent", template("V=1"), json!({ "Global": {} }), json!({}));
+    sim.rounds(3).await;
+    let nodes: Vec<String> = sim.running("agent").into_iter().map(|r| r.1).collect();
+    assert_eq!(nodes, ["n1", "n2"]);
+    crate::fixtures::set_node_state(&mut sim.state, "n2", "down");
+    sim.rounds(3).await;
+    let nodes: Vec<String> = sim.running("agent").into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        nodes,
+        ["n1"],
+        "a down node's global task is not replaced elsewhere"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_removed_from_the_store_takes_its_containers() {
+    let mut sim = Sim::new(2);
+    sim.create("web", template("V=1"), replicated(2), json!({}));
+    sim.rounds(3).await;
+    let ids: Vec<String> = sim
+        .state
+        .tasks_by_service("web")
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    let mut ops = vec![Op::Delete {
+        kind: ObjectKind::Service,
+        id: "web".into(),
+        expected_version: None,
+    }];
+    ops.extend(ids.into_iter().map(|id| Op::Delete {
+        kind: ObjectKind::Task,
+        id,
+        expected_version: None,
+    }));
+    apply(&mut sim.state, ops);
+    sim.rounds(2).await;
+    assert_eq!(sim.containers_running(), 0);
+    assert!(sim.nodes.iter().all(|n| n.exec.containers().is_empty()));
+}
