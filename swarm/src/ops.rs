@@ -425,3 +425,7 @@ pub fn join_tokens(cluster: &Cluster<'_>) -> SwarmResult<(String, String)> {
     let t = &cluster.status.tokens;
     Ok((token(&t.worker), token(&t.manager)))
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;

@@ -172,3 +172,7 @@ fn role_name(role: NodeRole) -> &'static str {
         NodeRole::Worker => "worker",
     }
 }
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;

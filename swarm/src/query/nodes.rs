@@ -35,7 +35,7 @@ impl NodeInfo {
     }
 }
 
-fn node_matches(n: &Node<'_>, filters: &Filters) -> bool {
+pub(super) fn node_matches(n: &Node<'_>, filters: &Filters) -> bool {
     filters.iter().all(|(k, values)| {
         values.iter().any(|v| match k.as_str() {
             "id" => n.id().starts_with(v.as_str()),

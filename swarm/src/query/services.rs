@@ -24,7 +24,7 @@ impl ServiceInfo {
 }
 
 /// Running, desired and completed tasks of every readable service.
-fn task_counts(state: &ClusterState) -> HashMap<String, TaskCounts> {
+pub(super) fn task_counts(state: &ClusterState) -> HashMap<String, TaskCounts> {
     let active_ready = state
         .list(ObjectKind::Node)
         .filter_map(|n| Node::parse(n).ok())
@@ -62,7 +62,7 @@ fn task_counts(state: &ClusterState) -> HashMap<String, TaskCounts> {
     out
 }
 
-fn service_matches(svc: &Service<'_>, filters: &Filters) -> bool {
+pub(super) fn service_matches(svc: &Service<'_>, filters: &Filters) -> bool {
     filters.iter().all(|(k, values)| {
         values.iter().any(|v| match k.as_str() {
             "id" => svc.id().starts_with(v.as_str()),

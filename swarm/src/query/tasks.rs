@@ -23,7 +23,7 @@ impl TaskInfo {
 }
 
 /// Service and node names in task filters become ids, as Docker resolves them.
-fn resolve(s: &ClusterState, filters: &Filters) -> Filters {
+pub(super) fn resolve(s: &ClusterState, filters: &Filters) -> Filters {
     let mut out = filters.clone();
     for (key, kind) in [("service", ObjectKind::Service), ("node", ObjectKind::Node)] {
         if let Some(values) = out.get_mut(key) {
@@ -58,7 +58,7 @@ fn desired_name(d: DesiredState) -> String {
         .unwrap_or_default()
 }
 
-fn task_matches(t: &Task<'_>, filters: &Filters) -> bool {
+pub(super) fn task_matches(t: &Task<'_>, filters: &Filters) -> bool {
     filters.iter().all(|(k, values)| {
         values.iter().any(|v| match k.as_str() {
             "id" => t.id().starts_with(v.as_str()),

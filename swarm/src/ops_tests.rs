@@ -1,0 +1,91 @@
+//! What the API's service specs and lookups go through: Docker's defaults, Docker's refusals,
+//! and finding objects by id, name, hostname or prefix.
+
+use berth_raft::{ClusterState, NodeRole, ObjectKind};
+use serde_json::json;
+
+use super::{find, normalize_service};
+use crate::error::SwarmError;
+use crate::fixtures::{apply, node, service};
+
+fn spec(extra: serde_json::Value) -> serde_json::Value {
+    let mut s =
+        json!({ "Name": "web", "TaskTemplate": { "ContainerSpec": { "Image": "busybox" } } });
+    if let (Some(s), Some(e)) = (s.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    s
+}
+
+fn refused(r: Result<serde_json::Value, SwarmError>) -> String {
+    match r {
+        Err(SwarmError::InvalidArgument(m)) => m,
+        other => panic!("not refused with 400: {other:?}"),
+    }
+}
+
+#[test]
+fn a_service_spec_gets_dockers_defaults_and_keeps_what_it_had() {
+    let s = normalize_service(spec(json!({ "Labels": { "a": "b" } }))).unwrap();
+    assert_eq!(s["Mode"], json!({ "Replicated": { "Replicas": 1 } }));
+    assert_eq!(s["Labels"]["a"], "b");
+    let unnamed =
+        normalize_service(json!({ "TaskTemplate": { "ContainerSpec": { "Image": "x" } } }));
+    let name = unnamed.unwrap()["Name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("svc-") && name.len() == 14, "{name}");
+    let global = normalize_service(spec(json!({ "Mode": { "Global": {} } }))).unwrap();
+    assert_eq!(global["Mode"], json!({ "Global": {} }));
+}
+
+#[test]
+fn bad_service_specs_are_refused_with_dockers_words() {
+    let no_image = refused(normalize_service(
+        json!({ "Name": "web", "TaskTemplate": {} }),
+    ));
+    assert_eq!(no_image, "ContainerSpec: image reference must be provided");
+    let bad_name = refused(normalize_service(spec(json!({ "Name": "no spaces" }))));
+    assert!(
+        bad_name.contains("name must be valid as a DNS name component"),
+        "{bad_name}"
+    );
+    let job = refused(normalize_service(spec(
+        json!({ "Mode": { "ReplicatedJob": {} } }),
+    )));
+    assert!(job.contains("job modes"), "{job}");
+    let mut c = spec(json!({}));
+    c["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.role~~manager"] });
+    assert!(refused(normalize_service(c)).starts_with("invalid constraint"));
+    let typed = refused(normalize_service(spec(
+        json!({ "Mode": { "Replicated": { "Replicas": "3" } } }),
+    )));
+    assert!(typed.starts_with("invalid service spec"), "{typed}");
+    assert!(refused(normalize_service(json!([1]))).contains("must be an object"));
+}
+
+#[test]
+fn objects_are_found_by_id_name_hostname_or_unique_prefix() {
+    let mut s = ClusterState::default();
+    apply(
+        &mut s,
+        vec![
+            node("n1abc", NodeRole::Manager, "active", "ready"),
+            node("n2abc", NodeRole::Worker, "active", "ready"),
+            service(1, json!({})),
+        ],
+    );
+    assert_eq!(find(&s, ObjectKind::Service, "svc").unwrap().id, "svc");
+    assert_eq!(find(&s, ObjectKind::Service, "web").unwrap().id, "svc");
+    assert_eq!(
+        find(&s, ObjectKind::Node, "host-n2abc").unwrap().id,
+        "n2abc"
+    );
+    assert_eq!(find(&s, ObjectKind::Node, "n1").unwrap().id, "n1abc");
+    match find(&s, ObjectKind::Node, "n") {
+        Err(SwarmError::NotFound(m)) => assert!(m.contains("ambiguous"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match find(&s, ObjectKind::Service, "") {
+        Err(SwarmError::NotFound(m)) => assert_eq!(m, "service  not found"),
+        other => panic!("{other:?}"),
+    }
+}
