@@ -2,7 +2,7 @@
 //! orchestrators, placement through berth-scheduler, dispatcher), the agent, and the typed
 //! cluster model. It drives a node's engine only through its `Executor` trait (implemented by
 //! berth-node on its engine; `executor::fake` for tests) and answers the API through the
-//! `Swarm` facade (`query`); it never names berth-node, axum or an HTTP status.
+//! `Swarm` facade (`query`); it never names berth-node, the HTTP server or an HTTP status.
 //!
 //! Layout: `swarm` (the handle: init, join, leave, restore) with `bootstrap`, `recovery`,
 //! `roles`, `local`; `ca` and `rpc` (certificates, tokens, node-to-manager calls);
