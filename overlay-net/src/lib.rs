@@ -7,6 +7,7 @@
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;
+pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod peers;

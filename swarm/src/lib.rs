@@ -12,6 +12,7 @@
 //! asks); `files` (private atomic state files, shared with berth-node).
 
 pub mod agent;
+pub mod allocator;
 mod bootstrap;
 pub mod ca;
 pub mod clock;
@@ -23,6 +24,7 @@ mod handler;
 pub mod local;
 pub mod manager;
 pub mod model;
+mod network_ops;
 mod ops;
 pub mod orchestrator;
 pub mod placement;

@@ -23,7 +23,7 @@ use crate::local::Certs;
 use crate::model::{ModelError, RandomIds};
 use crate::plan::Plan;
 use crate::rpc::SwarmService;
-use crate::{orchestrator, placement, raft_access};
+use crate::{allocator, orchestrator, placement, raft_access};
 
 /// A leader that has not heard from a quorum for this long is treated as having none.
 const QUORUM_ACK_LIMIT_MS: u64 = 3_000;
@@ -323,6 +323,7 @@ async fn leader_loop(manager: Weak<Manager>) {
         let (plan, mut watcher) = m.raft.read_and_watch(|s| {
             let mut plan = orchestrator::reconcile(s, now, &mut RandomIds);
             plan.extend(orchestrator::reap(s));
+            plan.extend(allocator::allocate(s));
             plan.extend(placement::place(s, now));
             plan.extend(m.liveness.expire(s));
             plan

@@ -22,8 +22,8 @@ pub fn find<'a>(state: &'a ClusterState, kind: ObjectKind, key: &str) -> SwarmRe
     if let Some(o) = state.get(kind, key) {
         return Ok(o);
     }
-    if kind == ObjectKind::Service {
-        if let Some(o) = state.service_by_name(key) {
+    if kind.has_unique_names() {
+        if let Some(o) = state.by_name(kind, key) {
             return Ok(o);
         }
     }
@@ -111,6 +111,17 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
             )));
         }
         spec["Mode"] = json!({ "Replicated": { "Replicas": replicas } });
+    }
+    // Tasks cannot join overlay networks yet (#19): refused, not run on the default bridge.
+    let attached = template
+        .networks
+        .iter()
+        .flatten()
+        .chain(typed.networks.iter().flatten());
+    if let Some(target) = attached.filter_map(|a| a.target.as_deref()).next() {
+        return Err(SwarmError::InvalidArgument(format!(
+            "service networks are not supported by berth yet: tasks cannot join overlay network {target} (TaskTemplate.Networks)"
+        )));
     }
     let placement = template.placement.unwrap_or_default();
     berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())

@@ -1,5 +1,6 @@
 //! `/networks`: list, inspect, create, remove, connect, disconnect, prune. Extract, convert,
-//! call the engine, convert back; Docker's shapes are in `convert::network`.
+//! call the engine (local networks) or the swarm (overlay networks, on managers), convert
+//! back; Docker's shapes are in `convert::network` and `convert::swarm_network`.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -12,8 +13,10 @@ use serde_json::{json, Value};
 
 use super::convert::network as conv;
 use super::convert::query::Query;
+use super::convert::swarm_network as swarm_conv;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
+use super::swarm::SwarmState;
 use super::AppState;
 
 fn matches(
@@ -40,6 +43,7 @@ fn matches(
 /// `GET /networks?filters=`
 pub async fn list(
     State(engine): State<AppState>,
+    State(swarm): State<SwarmState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let filters = Query::parse(q.as_deref()).filters()?;
@@ -52,22 +56,37 @@ pub async fn list(
     if let Some(k) = filters.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
-    let nets: Vec<Value> = engine
+    let mut nets: Vec<Value> = engine
         .networks()
         .list()?
         .iter()
         .filter(|n| matches(n, &filters))
         .map(|n| conv::network(n, None))
         .collect();
+    nets.extend(
+        swarm
+            .networks()
+            .await
+            .iter()
+            .filter(|n| swarm_conv::matches(n, &filters))
+            .map(swarm_conv::network),
+    );
     Ok(Json(nets))
 }
 
 /// `GET /networks/{id}`
 pub async fn inspect(
     State(engine): State<AppState>,
+    State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let n = engine.networks().get(&id)?;
+    let n = match engine.networks().get(&id) {
+        Ok(n) => n,
+        Err(e) => match swarm.network(&id).await {
+            Ok(info) => return Ok(Json(swarm_conv::network(&info))),
+            Err(_) => return Err(e.into()),
+        },
+    };
     let eps = engine.networks().endpoints_on(&n.id)?;
     Ok(Json(conv::network(&n, Some(&eps))))
 }
@@ -75,9 +94,14 @@ pub async fn inspect(
 /// `POST /networks/create`
 pub async fn create(
     State(engine): State<AppState>,
+    State(swarm): State<SwarmState>,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let raw: Value = body.parse()?;
+    if raw.get("Driver").and_then(Value::as_str) == Some("overlay") {
+        let id = swarm.create_network(&raw).await?;
+        return Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))));
+    }
     super::convert::support::check_network_create(&raw)?;
     let body: NetworkCreateRequest = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
@@ -93,9 +117,19 @@ pub async fn create(
 /// `DELETE /networks/{id}`
 pub async fn remove(
     State(engine): State<AppState>,
+    State(swarm): State<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let n = engine.networks().get(&id)?;
+    let n = match engine.networks().get(&id) {
+        Ok(n) => n,
+        Err(e) => {
+            if swarm.network(&id).await.is_ok() {
+                swarm.remove_network(&id).await?;
+                return Ok(StatusCode::NO_CONTENT);
+            }
+            return Err(e.into());
+        }
+    };
     engine.remove_network(&id).await?;
     engine.network_event("destroy", &n);
     Ok(StatusCode::NO_CONTENT)

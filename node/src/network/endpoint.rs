@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use berth_overlay::{LinkChange, NetlinkOps};
 
-use super::ipam::{mac_for, mac_text, Allocations};
 use super::manager::Networks;
 use super::net_err;
 use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
 use crate::error::{EngineError, Result};
+use berth_overlay::ipam::{mac_for, mac_text, Allocations};
 
 /// What `attach` hands back to the start path.
 #[derive(Debug, Clone, Default)]

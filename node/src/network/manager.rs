@@ -10,12 +10,12 @@ use std::sync::Mutex;
 
 use chrono::{SecondsFormat, Utc};
 
-use super::ipam::{pick_subnet, Subnet};
 use super::nft::{Dnat, FirewallNet, Ruleset};
 use super::types::{EndpointRecord, NetConfig, NetworkRecord};
 use super::{net_err, NetKernel};
 use crate::error::{EngineError, Result};
 use crate::store::{Records, Store};
+use berth_overlay::ipam::{pick_subnet, Subnet};
 
 pub use super::types::{OPT_BRIDGE_NAME, OPT_MTU};
 

@@ -9,7 +9,6 @@ pub mod engine_ops;
 #[cfg(test)]
 pub mod fake;
 pub mod files;
-pub mod ipam;
 pub mod manager;
 pub mod nft;
 pub mod proxy;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::ipam::{AddressSpace, Subnet};
+use berth_overlay::ipam::{AddressSpace, Subnet};
 
 /// The bridge driver's options berth honours (Docker's names).
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -161,12 +161,7 @@ pub struct NetConfig {
     pub pools: Vec<AddressPool>,
 }
 
-/// Docker's `default-address-pools` entry: subnets of `/size` carved from `base` onwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddressPool {
-    pub base: String,
-    pub size: u8,
-}
+pub use berth_overlay::ipam::AddressPool;
 
 impl Default for NetConfig {
     fn default() -> Self {

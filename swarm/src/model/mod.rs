@@ -6,6 +6,7 @@
 mod cluster;
 mod error;
 mod ids;
+mod network;
 mod node;
 mod service;
 mod state;
@@ -15,6 +16,7 @@ mod time;
 pub use cluster::{Cluster, ClusterStatus, RootCaPem, TokenSecrets};
 pub use error::ModelError;
 pub use ids::{new_id, IdSource, RandomIds, SequentialIds};
+pub use network::{Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST};
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,

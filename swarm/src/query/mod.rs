@@ -3,6 +3,7 @@
 
 mod cluster;
 mod logs;
+mod networks;
 mod nodes;
 mod services;
 mod tasks;
@@ -10,11 +11,11 @@ mod tasks;
 use std::collections::{BTreeMap, HashMap};
 
 use berth_raft::{NodeRole, Object};
-use bollard_stubs::models::{NodeDescription, NodeSpec};
+use bollard_stubs::models::{NetworkCreateRequest, NodeDescription, NodeSpec};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::model::{DesiredState, NodeStatus, TaskStatus, UpdateStatus};
+use crate::model::{DesiredState, NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
 
 pub use logs::{with_details, LogTarget};
 
@@ -140,6 +141,17 @@ pub struct TaskInfo {
     pub status: TaskStatus,
     /// What the orchestrator wants.
     pub desired: DesiredState,
+}
+
+/// An overlay network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkInfo {
+    /// Id, version, times.
+    pub envelope: Envelope,
+    /// The request it was created with (Docker's `NetworkCreateRequest`, scope `swarm`).
+    pub spec: NetworkCreateRequest,
+    /// Its VXLAN id, subnet and gateway, once the leader allocated them.
+    pub allocation: Option<NetworkAllocation>,
 }
 
 /// This node's part in the swarm (the `Swarm` field of `/info`).

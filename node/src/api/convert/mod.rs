@@ -14,3 +14,4 @@ pub mod security_opt;
 pub mod stats;
 pub mod support;
 pub mod swarm;
+pub mod swarm_network;

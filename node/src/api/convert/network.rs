@@ -70,7 +70,7 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
     let mac = match e.mac_address.as_deref() {
         None | Some("") => None,
         Some(m) => Some(
-            crate::network::ipam::parse_mac(m)
+            berth_overlay::ipam::parse_mac(m)
                 .ok_or_else(|| ApiError::bad_request(format!("invalid MAC address: {m}")))?,
         ),
     };

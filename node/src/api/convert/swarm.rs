@@ -6,7 +6,7 @@ use berth_swarm::query::{
 };
 use serde_json::{json, Value};
 
-fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 

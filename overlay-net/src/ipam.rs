@@ -1,12 +1,18 @@
-//! IPAM as pure functions: subnets, picking a free one from the pools, and handing out host
-//! addresses round-robin (never one that is in use; a released one only after the rest came
-//! round, as Docker does). Persisting the allocations is the caller's job.
+//! IPAM as pure functions, for local networks and the cluster's overlay networks alike:
+//! subnets, picking a free one from the pools, and handing out host addresses round-robin
+//! (never one that is in use; a released one only after the rest came round, as Docker does).
+//! Persisting the allocations is the caller's job.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use super::types::AddressPool;
+/// Docker's `default-address-pools` entry: subnets of `/size` carved from `base` onwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
+}
 
 /// An IPv4 subnet, stored normalised (host bits zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

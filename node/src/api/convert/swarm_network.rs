@@ -1,0 +1,76 @@
+//! Overlay networks in Docker's `Network` shape (list and inspect), and Docker's list filters
+//! applied to them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use berth_swarm::model::OPT_VXLANID_LIST;
+use berth_swarm::query::NetworkInfo;
+use bollard_stubs::models::{Ipam, IpamConfig, Network};
+use serde_json::{json, Value};
+
+use super::swarm::time;
+
+/// An overlay network as `GET /networks` and `/networks/{id}` show it. Before the leader has
+/// allocated it, IPAM shows what was asked for.
+pub fn network(n: &NetworkInfo) -> Value {
+    let spec = &n.spec;
+    let config = match &n.allocation {
+        Some(a) => vec![IpamConfig {
+            subnet: Some(a.subnet.clone()),
+            gateway: Some(a.gateway.to_string()),
+            ..Default::default()
+        }],
+        None => spec
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.clone())
+            .unwrap_or_default(),
+    };
+    let mut options: HashMap<String, String> = spec.options.clone().unwrap_or_default();
+    if let Some(a) = &n.allocation {
+        options.insert(OPT_VXLANID_LIST.into(), a.vni.to_string());
+    }
+    let base = Network {
+        name: Some(spec.name.clone()),
+        id: Some(n.envelope.id.clone()),
+        created: Some(time(&n.envelope.created_at)),
+        scope: Some("swarm".into()),
+        driver: Some("overlay".into()),
+        enable_ipv4: Some(true),
+        enable_ipv6: Some(false),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(config),
+            options: None,
+        }),
+        internal: Some(spec.internal.unwrap_or(false)),
+        attachable: Some(spec.attachable.unwrap_or(false)),
+        ingress: Some(false),
+        config_only: Some(false),
+        options: Some(options),
+        labels: Some(spec.labels.clone().unwrap_or_default()),
+        ..Default::default()
+    };
+    let mut v = serde_json::to_value(base).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("ConfigFrom".into(), json!({"Network": ""}));
+        m.insert("Containers".into(), json!({}));
+    }
+    v
+}
+
+/// Whether an overlay network passes Docker's `network ls` filters.
+pub fn matches(n: &NetworkInfo, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    let labels = n.spec.labels.clone().unwrap_or_default();
+    filters.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "name" => n.spec.name.contains(v.as_str()),
+            "id" => n.envelope.id.starts_with(v.as_str()),
+            "driver" => v == "overlay",
+            "type" => v == "custom",
+            "label" => berth_swarm::query::label_matches(&labels, v),
+            "scope" => v == "swarm",
+            _ => false,
+        })
+    })
+}

@@ -1,0 +1,175 @@
+//! Overlay networks as cluster objects, through the docker CLI against a real one-node swarm:
+//! `network create -d overlay` on a manager is stored in Raft and allocated a VXLAN id and a
+//! subnet by the leader; ls and inspect show it as Docker does (driver overlay, scope swarm);
+//! a duplicate name, an overlapping subnet and options berth cannot honour are refused and
+//! leave nothing behind; outside a swarm Docker's error; removal frees the VNI and subnet.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use std::time::Duration;
+
+use berth_test_support::{require_root, wait_until, TestDaemon};
+
+/// The first value `f` gives within 20 s.
+fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let mut got = None;
+    wait_until(Duration::from_secs(20), || {
+        got = f();
+        got.is_some()
+    });
+    got
+}
+
+fn inspect(d: &TestDaemon, net: &str, format: &str) -> String {
+    d.cli_ok(&["network", "inspect", "-f", format, net])
+}
+
+#[test]
+fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
+    require_root!();
+    let d = TestDaemon::start("ovnet");
+    let net = format!("{}-ov", d.prefix);
+
+    let (code, out) = d.cli(&["network", "create", "-d", "overlay", &net]);
+    assert_ne!(code, 0);
+    assert!(out.contains("not a swarm manager"), "{out}");
+
+    d.cli_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:0",
+    ]);
+    let id = d.cli_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        "--label",
+        "k=v",
+        &net,
+    ]);
+    assert_eq!(
+        inspect(&d, &net, "{{.Driver}} {{.Scope}} {{.Attachable}} {{.Id}}"),
+        format!("overlay swarm true {id}")
+    );
+    let allocated = || {
+        let s = inspect(
+            &d,
+            &net,
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+        );
+        (!s.is_empty()).then_some(s)
+    };
+    let ipam = eventually(allocated).expect("allocated");
+    assert_eq!(ipam, "10.0.0.0/24 10.0.0.1");
+    assert_eq!(
+        inspect(
+            &d,
+            &net,
+            "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}} {{.Labels.k}}"
+        ),
+        "4096 v"
+    );
+    let listed = d.cli_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "driver=overlay",
+        "--format",
+        "{{.Name}} {{.Scope}}",
+    ]);
+    assert_eq!(listed, format!("{net} swarm"));
+    let local = d.cli_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "scope=local",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(!local.contains(&net), "{local}");
+
+    let (code, out) = d.cli(&["network", "create", "-d", "overlay", &net]);
+    assert_ne!(code, 0);
+    assert!(out.contains("already exists"), "{out}");
+    let second = format!("{}-ov2", d.prefix);
+    let (code, out) = d.cli(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.0.0.128/25",
+        &second,
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("overlaps"), "{out}");
+    let (code, out) = d.cli(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--opt",
+        "encrypted",
+        &second,
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("encrypted"), "{out}");
+    let (code, out) = d.cli(&["network", "inspect", &second]);
+    assert_ne!(code, 0, "nothing was stored: {out}");
+
+    d.cli_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.9.8.0/24",
+        "--gateway",
+        "10.9.8.254",
+        &second,
+    ]);
+    let ipam2 = eventually(|| {
+        let s = inspect(&d, &second, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
+        (s.split_whitespace().count() == 3).then_some(s)
+    });
+    assert_eq!(ipam2.as_deref(), Some("10.9.8.0/24 10.9.8.254 4097"));
+
+    let (code, out) = d.cli(&[
+        "service",
+        "create",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_ne!(
+        code, 0,
+        "tasks cannot join overlay networks yet: refused, not dropped"
+    );
+    assert!(out.contains("TaskTemplate.Networks"), "{out}");
+
+    d.cli_ok(&["network", "rm", &net]);
+    let (code, _) = d.cli(&["network", "inspect", &net]);
+    assert_ne!(code, 0);
+    let third = format!("{}-ov3", d.prefix);
+    d.cli_ok(&["network", "create", "-d", "overlay", &third]);
+    let ipam3 = eventually(|| {
+        let s = inspect(&d, &third, "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
+        (s.split_whitespace().count() == 2).then_some(s)
+    });
+    assert_eq!(
+        ipam3.as_deref(),
+        Some("10.0.0.0/24 4096"),
+        "the removed network's VNI and subnet are free again"
+    );
+}

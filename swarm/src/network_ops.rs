@@ -1,0 +1,322 @@
+//! What the API asks of a manager about overlay networks: create (checked as Docker's
+//! overlay driver checks it, and what berth cannot do refused by name), remove (refused while
+//! a service names the network). The leader's allocator gives a created network its VXLAN id
+//! and subnet.
+
+use berth_overlay::ipam::Subnet;
+use berth_raft::{Attrs, ClusterCommand, ClusterState, ObjectKind, Op};
+use bollard_stubs::models::NetworkCreateRequest;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{SwarmError, SwarmResult};
+use crate::manager::Manager;
+use crate::model::{new_id, Network, Service, OPT_MTU};
+use crate::ops::find;
+
+fn refuse(what: impl Into<String>) -> SwarmError {
+    SwarmError::InvalidArgument(what.into())
+}
+
+/// Checks an overlay network create; returns the spec to store (Docker's request, with the
+/// swarm scope filled in).
+pub fn normalize_network(raw: &Value) -> SwarmResult<Value> {
+    let req = NetworkCreateRequest::deserialize(raw)
+        .map_err(|e| refuse(format!("invalid network create request: {e}")))?;
+    if req.name.trim().is_empty() {
+        return Err(refuse("network name must not be empty"));
+    }
+    if req.driver.as_deref() != Some("overlay") {
+        return Err(refuse("only overlay networks are cluster networks"));
+    }
+    if req.enable_ipv6 == Some(true) {
+        return Err(refuse("EnableIPv6: berth's overlay networks are IPv4 only"));
+    }
+    if req.ingress == Some(true) {
+        return Err(refuse(
+            "Ingress: berth makes no ingress network of its own yet; publish ports in host mode",
+        ));
+    }
+    if req.config_only == Some(true)
+        || req
+            .config_from
+            .as_ref()
+            .is_some_and(|c| c.network.as_deref().is_some_and(|n| !n.is_empty()))
+    {
+        return Err(refuse(
+            "ConfigOnly and ConfigFrom networks are not supported by berth",
+        ));
+    }
+    if !matches!(req.scope.as_deref(), None | Some("") | Some("swarm")) {
+        return Err(refuse(format!(
+            "invalid scope {:?} for an overlay network: overlay networks are swarm-scoped",
+            req.scope.as_deref().unwrap_or("")
+        )));
+    }
+    for (k, v) in req.options.iter().flatten() {
+        match k.as_str() {
+            OPT_MTU => {
+                let mtu: u32 = v
+                    .parse()
+                    .map_err(|_| refuse(format!("invalid MTU {v:?} in {OPT_MTU}")))?;
+                if !(68..=65_535).contains(&mtu) {
+                    return Err(refuse(format!("invalid MTU {mtu} in {OPT_MTU}")));
+                }
+            }
+            "encrypted" => {
+                return Err(refuse(
+                    "encrypted overlay networks (IPsec) are not supported by berth",
+                ))
+            }
+            other => {
+                return Err(refuse(format!(
+                    "option {other} is not supported by berth's overlay driver"
+                )))
+            }
+        }
+    }
+    if let Some(ipam) = &req.ipam {
+        if !matches!(ipam.driver.as_deref(), None | Some("") | Some("default")) {
+            return Err(refuse(format!(
+                "IPAM driver {:?} is not supported by berth",
+                ipam.driver.as_deref().unwrap_or("")
+            )));
+        }
+        if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
+            return Err(refuse("IPAM options are not supported by berth"));
+        }
+        let configs = ipam.config.as_deref().unwrap_or_default();
+        if configs.len() > 1 {
+            return Err(refuse(
+                "berth's overlay networks take one IPv4 subnet; more were given",
+            ));
+        }
+        for c in configs {
+            if c.ip_range.as_deref().is_some_and(|r| !r.is_empty())
+                || c.auxiliary_addresses
+                    .as_ref()
+                    .is_some_and(|a| !a.is_empty())
+            {
+                return Err(refuse(
+                    "IPRange and AuxiliaryAddresses are not supported on overlay networks yet",
+                ));
+            }
+            let subnet = match c.subnet.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Some(Subnet::parse(s).ok_or_else(|| {
+                    refuse(format!(
+                        "invalid subnet {s}: berth's overlay networks are IPv4"
+                    ))
+                })?),
+                None => None,
+            };
+            if let Some(g) = c.gateway.as_deref().filter(|g| !g.is_empty()) {
+                let ip: std::net::Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| refuse(format!("invalid gateway {g}")))?;
+                match subnet {
+                    Some(s) if s.contains(ip) => {}
+                    Some(s) => return Err(refuse(format!("gateway {g} is not in subnet {s}"))),
+                    None => return Err(refuse("a gateway needs a subnet")),
+                }
+            }
+        }
+    }
+    let mut spec = raw.clone();
+    spec["Scope"] = json!("swarm");
+    Ok(spec)
+}
+
+/// Whether `asked` overlaps a subnet another network has or asked for.
+fn overlapping(s: &ClusterState, asked: Subnet) -> Option<String> {
+    s.list(ObjectKind::Network)
+        .filter_map(|o| Network::parse(o).ok())
+        .find(|n| {
+            let theirs = n
+                .allocation
+                .as_ref()
+                .and_then(|a| a.subnet())
+                .or_else(|| n.requested_subnet().and_then(Subnet::parse));
+            theirs.is_some_and(|t| t.overlaps(&asked))
+        })
+        .map(|n| n.name().to_string())
+}
+
+/// Creates an overlay network; returns its id.
+pub async fn create_network(m: &Manager, raw: &Value) -> SwarmResult<String> {
+    let spec = normalize_network(raw)?;
+    let n = NetworkCreateRequest::deserialize(&spec)
+        .map_err(|e| refuse(format!("invalid network create request: {e}")))?;
+    let asked = n
+        .ipam
+        .as_ref()
+        .and_then(|i| i.config.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.subnet.as_deref())
+        .and_then(Subnet::parse);
+    let clash = m
+        .read_fresh(|s| {
+            let taken = s.by_name(ObjectKind::Network, &n.name).is_some();
+            (taken, asked.and_then(|a| overlapping(s, a)))
+        })
+        .await?;
+    if clash.0 {
+        return Err(SwarmError::Conflict(format!(
+            "network with name {} already exists",
+            n.name
+        )));
+    }
+    if clash.1.is_some() {
+        return Err(refuse(
+            "invalid pool request: Pool overlaps with other one on this address space",
+        ));
+    }
+    let id = new_id();
+    m.write(ClusterCommand::single(Op::Create {
+        id: id.clone(),
+        attrs: Attrs::Network {
+            name: n.name.clone(),
+        },
+        spec,
+        status: json!({}),
+    }))
+    .await
+    .map_err(|e| match e {
+        SwarmError::Conflict(_) => {
+            SwarmError::Conflict(format!("network with name {} already exists", n.name))
+        }
+        other => other,
+    })?;
+    Ok(id)
+}
+
+/// The services whose task template names network `n` (by id or name).
+pub fn services_using<'a>(s: &'a ClusterState, n: &Network<'_>) -> Vec<Service<'a>> {
+    s.list(ObjectKind::Service)
+        .filter_map(|o| Service::parse(o).ok())
+        .filter(|svc| {
+            let template = svc.spec.task_template.as_ref();
+            let attached = template
+                .and_then(|t| t.networks.as_ref())
+                .into_iter()
+                .flatten()
+                .chain(svc.spec.networks.iter().flatten());
+            attached
+                .filter_map(|a| a.target.as_deref())
+                .any(|t| t == n.id() || t == n.name())
+        })
+        .collect()
+}
+
+/// Removes an overlay network no service uses.
+pub async fn remove_network(m: &Manager, key: &str) -> SwarmResult<()> {
+    let (id, version) = m
+        .read_fresh(|s| {
+            let o = find(s, ObjectKind::Network, key)?;
+            let n = Network::parse(o)?;
+            if let Some(svc) = services_using(s, &n).first() {
+                return Err(refuse(format!(
+                    "rpc error: code = FailedPrecondition desc = network {} is in use by service {}",
+                    n.id(),
+                    svc.id()
+                )));
+            }
+            Ok((o.id.clone(), o.meta.version))
+        })
+        .await??;
+    m.write(ClusterCommand::single(Op::Delete {
+        kind: ObjectKind::Network,
+        id,
+        expected_version: Some(version),
+    }))
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{apply, service_with};
+
+    fn refused(raw: Value) -> String {
+        match normalize_network(&raw) {
+            Err(SwarmError::InvalidArgument(m)) => m,
+            other => panic!("expected a refusal of {raw}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_overlay_create_is_kept_as_sent_with_the_swarm_scope() {
+        let raw = json!({ "Name": "ov", "Driver": "overlay", "Attachable": true,
+                          "Labels": { "a": "b" },
+                          "Options": { "com.docker.network.driver.mtu": "1400" },
+                          "IPAM": { "Driver": "default",
+                                    "Config": [{ "Subnet": "10.5.0.0/24", "Gateway": "10.5.0.9" }] } });
+        let spec = normalize_network(&raw).expect("valid");
+        assert_eq!(spec["Scope"], "swarm");
+        assert_eq!(spec["Attachable"], true);
+        assert_eq!(spec["IPAM"]["Config"][0]["Gateway"], "10.5.0.9");
+    }
+
+    #[test]
+    fn what_berths_overlay_cannot_do_is_refused_by_name() {
+        let base = |extra: Value| {
+            let mut v = json!({ "Name": "ov", "Driver": "overlay" });
+            if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+                m.extend(e);
+            }
+            v
+        };
+        assert!(refused(base(json!({ "EnableIPv6": true }))).contains("EnableIPv6"));
+        assert!(refused(base(json!({ "Ingress": true }))).contains("Ingress"));
+        assert!(refused(base(json!({ "Options": { "encrypted": "" } }))).contains("encrypted"));
+        assert!(refused(base(json!({ "Options": { "x.y": "1" } }))).contains("x.y"));
+        assert!(refused(base(
+            json!({ "Options": { "com.docker.network.driver.mtu": "big" } })
+        ))
+        .contains("MTU"));
+        assert!(refused(base(json!({ "IPAM": { "Driver": "other" } }))).contains("IPAM driver"));
+        assert!(refused(base(
+            json!({ "IPAM": { "Config": [{ "Subnet": "fd00::/64" }] } })
+        ))
+        .contains("IPv4"));
+        assert!(refused(base(json!({ "IPAM": { "Config": [
+            { "Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1" }] } })))
+        .contains("not in subnet"));
+        assert!(refused(base(json!({ "IPAM": { "Config": [
+            { "Subnet": "10.1.0.0/24" }, { "Subnet": "10.2.0.0/24" }] } })))
+        .contains("one IPv4 subnet"));
+        assert!(refused(base(json!({ "Scope": "local" }))).contains("scope"));
+        assert!(refused(json!({ "Name": " ", "Driver": "overlay" })).contains("name"));
+    }
+
+    #[test]
+    fn a_network_is_in_use_by_services_naming_it_by_id_or_name() {
+        let mut s = ClusterState::default();
+        apply(
+            &mut s,
+            vec![Op::Create {
+                id: "net1".into(),
+                attrs: Attrs::Network { name: "ov".into() },
+                spec: json!({ "Name": "ov", "Driver": "overlay" }),
+                status: json!({}),
+            }],
+        );
+        let tpl = |target: &str| json!({ "ContainerSpec": { "Image": "busybox" }, "Networks": [{ "Target": target }] });
+        let mode = json!({ "Replicated": { "Replicas": 1 } });
+        apply(
+            &mut s,
+            vec![
+                service_with("s1", "by-id", tpl("net1"), mode.clone(), json!({})),
+                service_with("s2", "by-name", tpl("ov"), mode.clone(), json!({})),
+                service_with("s3", "other", tpl("elsewhere"), mode, json!({})),
+            ],
+        );
+        let o = s.get(ObjectKind::Network, "net1").expect("net");
+        let n = Network::parse(o).expect("parse");
+        let users: Vec<String> = services_using(&s, &n)
+            .iter()
+            .map(|svc| svc.id().to_string())
+            .collect();
+        assert_eq!(users, vec!["s1".to_string(), "s2".to_string()]);
+    }
+}
