@@ -2,7 +2,8 @@
 //! `network create -d overlay` on a manager is stored in Raft and allocated a VXLAN id and a
 //! subnet by the leader; ls and inspect show it as Docker does (driver overlay, scope swarm);
 //! a duplicate name, an overlapping subnet and options berth cannot honour are refused and
-//! leave nothing behind; outside a swarm Docker's error; removal frees the VNI and subnet.
+//! leave nothing behind; outside a swarm Docker's error; tasks of a service on the network get
+//! the allocated addresses and reach each other; removal frees the VNI and subnet.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -143,20 +144,69 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     });
     assert_eq!(ipam2.as_deref(), Some("10.9.8.0/24 10.9.8.254 4097"));
 
-    let (code, out) = d.cli(&[
+    // Tasks join the network at addresses the leader allocated, and reach each other on it.
+    d.import_busybox();
+    let svc = format!("{}-web", d.prefix);
+    d.cli_ok(&[
         "service",
         "create",
+        "-d",
+        "--name",
+        &svc,
         "--network",
         &net,
+        "--replicas",
+        "2",
         "busybox",
         "sleep",
-        "60",
+        "600",
     ]);
+    let label = format!("label=com.docker.swarm.service.name={svc}");
+    let running = eventually(|| {
+        let ids = d.cli_ok(&["ps", "-q", "--filter", &label]);
+        let ids: Vec<String> = ids.lines().map(str::to_string).collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .expect("two tasks running");
+    let mut addrs = Vec::new();
+    for c in &running {
+        let on = d.cli_ok(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}}{{end}}",
+            c,
+        ]);
+        let (name, ip) = on.split_once('=').expect("one network");
+        assert_eq!(name, net);
+        assert!(ip.starts_with("10.0.0."), "{on}");
+        addrs.push(ip.to_string());
+    }
+    assert_ne!(addrs[0], addrs[1]);
+    d.cli_ok(&["exec", &running[0], "ping", "-c", "1", "-W", "5", &addrs[1]]);
+    let shown = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{len .Containers}} {{.Scope}}",
+        &net,
+    ]);
+    assert_eq!(shown, "2 swarm");
+    let (code, out) = d.cli(&["run", "--rm", "--network", &net, "busybox", "true"]);
     assert_ne!(
         code, 0,
-        "tasks cannot join overlay networks yet: refused, not dropped"
+        "a standalone container would take an address the swarm did not give"
     );
-    assert!(out.contains("TaskTemplate.Networks"), "{out}");
+    assert!(out.contains("service tasks only"), "{out}");
+    let (code, out) = d.cli(&["network", "rm", &net]);
+    assert_ne!(code, 0);
+    assert!(out.contains("in use by service"), "{out}");
+    d.cli_ok(&["service", "rm", &svc]);
+    let gone = eventually(|| {
+        d.cli_ok(&["ps", "-aq", "--filter", &label])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "task containers removed");
 
     d.cli_ok(&["network", "rm", &net]);
     let (code, _) = d.cli(&["network", "inspect", &net]);

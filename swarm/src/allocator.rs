@@ -1,17 +1,21 @@
 //! The allocation pass of the leader: gives every overlay network that has none a VXLAN id
 //! (the lowest free from 4096) and a subnet (the one asked for, or the first free one of the
-//! cluster's default address pools) with its gateway. Pure: reads the store, returns the
+//! cluster's default address pools) with its gateway, and every live task that asks for
+//! networks an address on each (placement waits for it). Pure: reads the store, returns the
 //! transactions; each names the version it read, so a network changed meanwhile is left for
 //! the next pass. Nothing is handed out twice while held, and a removed network's VNI and
 //! subnet are free again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
-use berth_overlay::ipam::{pick_subnet, AddressPool, Subnet};
+use berth_overlay::ipam::{pick_subnet, AddressPool, AddressSpace, Allocations, Subnet};
 use berth_raft::{ClusterCommand, ClusterState, ObjectKind, Op};
 
-use crate::model::{sorted, Cluster, ModelError, Network, NetworkAllocation, FIRST_VNI, LAST_VNI};
+use crate::model::{
+    sorted, Cluster, ModelError, Network, NetworkAllocation, Task, TaskAttachment, FIRST_VNI,
+    LAST_VNI,
+};
 use crate::plan::Plan;
 
 /// What one network needs, or why it cannot have it.
@@ -103,7 +107,94 @@ pub fn allocate(s: &ClusterState) -> Plan {
             Err(reason) => plan.problem(ModelError::of(n.object, reason)),
         }
     }
+    allocate_tasks(s, &networks, &mut plan);
     plan
+}
+
+/// The places of one task on the networks it asks for; `Ok(None)` while a network is not
+/// allocated yet.
+fn attachments_of(
+    t: &Task<'_>,
+    networks: &[Network<'_>],
+    held: &mut HashMap<String, Allocations>,
+) -> Result<Option<Vec<TaskAttachment>>, String> {
+    let mut out: Vec<TaskAttachment> = Vec::new();
+    let give_back = |held: &mut HashMap<String, Allocations>, out: &[TaskAttachment]| {
+        for a in out {
+            if let Some(h) = held.get_mut(&a.network_id) {
+                h.release(a.address);
+            }
+        }
+    };
+    for w in t.networks_wanted().map_err(|e| e.to_string())? {
+        let Some(n) = networks
+            .iter()
+            .find(|n| n.id() == w.target || n.name() == w.target)
+        else {
+            give_back(held, &out);
+            return Err(format!("network {} not found", w.target));
+        };
+        let Some((a, subnet)) = n.allocation.as_ref().and_then(|a| Some((a, a.subnet()?))) else {
+            give_back(held, &out);
+            return Ok(None);
+        };
+        let space = AddressSpace::whole(subnet, a.gateway);
+        let Some(address) = held.entry(n.id().to_string()).or_default().allocate(&space) else {
+            give_back(held, &out);
+            return Err(format!(
+                "no available IPv4 addresses on network {}",
+                n.name()
+            ));
+        };
+        out.push(TaskAttachment {
+            network_id: n.id().to_string(),
+            name: n.name().to_string(),
+            vni: a.vni,
+            subnet: a.subnet.clone(),
+            gateway: a.gateway,
+            address,
+            aliases: w.aliases.unwrap_or_default(),
+            mtu: n.mtu(),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Gives every live task that asks for networks and has no places yet an address on each,
+/// never one a live task holds.
+fn allocate_tasks(s: &ClusterState, networks: &[Network<'_>], plan: &mut Plan) {
+    let tasks: Vec<Task<'_>> = sorted(s.list(ObjectKind::Task))
+        .into_iter()
+        .filter_map(|o| Task::parse(o).ok())
+        .filter(Task::is_live)
+        .collect();
+    let mut held: HashMap<String, Allocations> = HashMap::new();
+    for t in &tasks {
+        for a in t.attachments().unwrap_or_default() {
+            held.entry(a.network_id)
+                .or_default()
+                .in_use
+                .insert(a.address);
+        }
+    }
+    for t in tasks.iter().filter(|t| t.awaits_allocation()) {
+        match attachments_of(t, networks, &mut held) {
+            Ok(Some(out)) => {
+                let mut doc = t.doc();
+                // Addresses and strings: serializing cannot fail.
+                doc.networks = serde_json::to_value(&out).unwrap_or_default();
+                plan.push(ClusterCommand::single(Op::Update {
+                    id: t.id().to_string(),
+                    expected_version: Some(t.object.meta.version),
+                    attrs: t.object.attrs.clone(),
+                    spec: doc.to_value(),
+                    status: t.object.status.clone(),
+                }));
+            }
+            Ok(None) => {}
+            Err(reason) => plan.problem(ModelError::of(t.object, reason)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -131,3 +131,124 @@ fn a_gateway_outside_the_subnet_is_refused_and_a_malformed_network_is_a_problem(
     assert!(plan.commands.is_empty());
     assert_eq!(plan.problems.len(), 2, "{:?}", plan.problems);
 }
+
+/// A pending task of `svc` in `slot`, unassigned, whose template asks for `networks`.
+fn task(id: &str, slot: u64, networks: Value) -> Op {
+    let doc = crate::model::TaskDoc {
+        slot,
+        service_name: "web".into(),
+        template: json!({ "ContainerSpec": { "Image": "busybox" }, "Networks": networks }),
+        host_ports: Value::Null,
+        networks: Value::Null,
+    };
+    Op::Create {
+        id: id.into(),
+        attrs: Attrs::Task {
+            service_id: "svc".into(),
+            node_id: None,
+            desired_state: crate::model::DesiredState::Running,
+        },
+        spec: doc.to_value(),
+        status: crate::model::TaskStatus::new(
+            crate::model::TaskState::Pending,
+            "",
+            None,
+            crate::fixtures::t0(),
+        )
+        .to_value(),
+    }
+}
+
+fn addresses(s: &ClusterState, id: &str) -> Vec<String> {
+    let o = s.get(ObjectKind::Task, id).expect("task");
+    let t = crate::model::Task::parse(o).expect("parse");
+    t.attachments()
+        .expect("attachments")
+        .iter()
+        .map(|a| format!("{}={}/{}", a.name, a.address, a.vni))
+        .collect()
+}
+
+#[test]
+fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
+    let mut s = state(vec![
+        network("n1", "front", json!({})),
+        network("n2", "back", json!({})),
+        crate::fixtures::node("w1", berth_raft::NodeRole::Worker, "active", "ready"),
+        task(
+            "t1",
+            1,
+            json!([{ "Target": "front" }, { "Target": "n2", "Aliases": ["db"] }]),
+        ),
+        task("t2", 2, json!([{ "Target": "n1" }])),
+    ]);
+    let plan = allocate(&s);
+    commit(&mut s, &plan);
+    assert!(
+        addresses(&s, "t1").is_empty(),
+        "no task is placed on a network before it has a subnet"
+    );
+    let placed = crate::placement::place(&s, crate::fixtures::t0());
+    assert!(
+        crate::fixtures::summary(&placed).assigned.is_empty(),
+        "placement waits for the allocator"
+    );
+    pass(&mut s);
+    assert_eq!(
+        addresses(&s, "t1"),
+        vec!["front=10.0.0.2/4096", "back=10.0.1.2/4097"]
+    );
+    assert_eq!(addresses(&s, "t2"), vec!["front=10.0.0.3/4096"]);
+    let o = s.get(ObjectKind::Task, "t1").expect("t1");
+    let t = crate::model::Task::parse(o).expect("parse");
+    assert_eq!(
+        t.attachments().expect("a")[1].aliases,
+        vec!["db".to_string()]
+    );
+    assert!(!t.awaits_allocation());
+    assert!(allocate(&s).commands.is_empty(), "allocated once");
+    let placed = crate::placement::place(&s, crate::fixtures::t0());
+    assert_eq!(
+        crate::fixtures::summary(&placed).assigned.len(),
+        2,
+        "allocated tasks are placed"
+    );
+}
+
+#[test]
+fn a_stopped_tasks_address_is_given_again_and_a_missing_network_is_reported() {
+    let mut s = state(vec![
+        network("n1", "front", json!({})),
+        task("t1", 1, json!([{ "Target": "front" }])),
+    ]);
+    pass(&mut s);
+    pass(&mut s);
+    assert_eq!(addresses(&s, "t1"), vec!["front=10.0.0.2/4096"]);
+    let o = s.get(ObjectKind::Task, "t1").expect("t1").clone();
+    apply(
+        &mut s,
+        vec![Op::Update {
+            id: "t1".into(),
+            expected_version: None,
+            attrs: Attrs::Task {
+                service_id: "svc".into(),
+                node_id: None,
+                desired_state: crate::model::DesiredState::Shutdown,
+            },
+            spec: o.spec,
+            status: o.status,
+        }],
+    );
+    apply(&mut s, vec![task("t2", 1, json!([{ "Target": "front" }]))]);
+    apply(
+        &mut s,
+        vec![task("t3", 2, json!([{ "Target": "nowhere" }]))],
+    );
+    let plan = allocate(&s);
+    assert_eq!(plan.problems.len(), 1);
+    assert!(plan.problems[0]
+        .to_string()
+        .contains("network nowhere not found"));
+    commit(&mut s, &plan);
+    assert_eq!(addresses(&s, "t2"), vec!["front=10.0.0.2/4096"]);
+}

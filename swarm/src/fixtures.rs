@@ -134,6 +134,7 @@ impl<'a> TaskFixture<'a> {
             service_name: "web".into(),
             template: template(self.env),
             host_ports: Value::Null,
+            networks: Value::Null,
         };
         Op::Create {
             id: self.id.into(),

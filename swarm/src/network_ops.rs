@@ -207,6 +207,21 @@ pub fn services_using<'a>(s: &'a ClusterState, n: &Network<'_>) -> Vec<Service<'
         .collect()
 }
 
+/// Refuses a service spec whose task template names a network that does not exist.
+pub fn check_service_networks(s: &ClusterState, spec: &Value) -> SwarmResult<()> {
+    let wanted = spec["TaskTemplate"]["Networks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for w in wanted {
+        let target = w.get("Target").and_then(Value::as_str).unwrap_or("");
+        if find(s, ObjectKind::Network, target).is_err() {
+            return Err(refuse(format!("network {target} not found")));
+        }
+    }
+    Ok(())
+}
+
 /// Removes an overlay network no service uses.
 pub async fn remove_network(m: &Manager, key: &str) -> SwarmResult<()> {
     let (id, version) = m

@@ -112,16 +112,21 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
         }
         spec["Mode"] = json!({ "Replicated": { "Replicas": replicas } });
     }
-    // Tasks cannot join overlay networks yet (#19): refused, not run on the default bridge.
-    let attached = template
-        .networks
-        .iter()
-        .flatten()
-        .chain(typed.networks.iter().flatten());
-    if let Some(target) = attached.filter_map(|a| a.target.as_deref()).next() {
-        return Err(SwarmError::InvalidArgument(format!(
-            "service networks are not supported by berth yet: tasks cannot join overlay network {target} (TaskTemplate.Networks)"
-        )));
+    // The deprecated top-level `Networks` means the task template's, as Docker moves it.
+    if let Some(top) = spec
+        .get("Networks")
+        .filter(|n| n.as_array().is_some_and(|a| !a.is_empty()))
+        .cloned()
+    {
+        if template.networks.as_ref().is_some_and(|n| !n.is_empty()) {
+            return Err(SwarmError::InvalidArgument(
+                "Networks and TaskTemplate.Networks cannot both be set".into(),
+            ));
+        }
+        spec["TaskTemplate"]["Networks"] = top;
+        if let Some(m) = spec.as_object_mut() {
+            m.remove("Networks");
+        }
     }
     let placement = template.placement.unwrap_or_default();
     berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
@@ -132,6 +137,7 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
 /// Creates a service; returns its id.
 pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
     let spec = normalize_service(spec)?;
+    m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
     let id = new_id();
     let name = spec
         .get("Name")
@@ -178,6 +184,7 @@ pub async fn update_service(
         previous
     } else {
         let spec = normalize_service(spec.unwrap_or(Value::Null))?;
+        m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
             return Err(SwarmError::InvalidArgument(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),

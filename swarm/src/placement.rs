@@ -232,6 +232,9 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
                 continue;
             }
         };
+        if task.awaits_allocation() {
+            continue;
+        }
         let version = spec_version(&task);
         if let std::collections::hash_map::Entry::Vacant(slot) = wants.entry(version) {
             match Wants::of(&task) {

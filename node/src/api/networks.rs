@@ -63,10 +63,11 @@ pub async fn list(
         .filter(|n| matches(n, &filters))
         .map(|n| conv::network(n, None))
         .collect();
+    // A manager lists the swarm's networks; its copies of them are listed once, as those.
+    let cluster = swarm.networks().await;
+    nets.retain(|n| !cluster.iter().any(|c| n["Id"] == c.envelope.id.as_str()));
     nets.extend(
-        swarm
-            .networks()
-            .await
+        cluster
             .iter()
             .filter(|n| swarm_conv::matches(n, &filters))
             .map(swarm_conv::network),
@@ -88,7 +89,16 @@ pub async fn inspect(
         },
     };
     let eps = engine.networks().endpoints_on(&n.id)?;
-    Ok(Json(conv::network(&n, Some(&eps))))
+    let local = conv::network(&n, Some(&eps));
+    if n.vni.is_some() {
+        // This node's copy of a swarm network: the swarm's view, with the containers here.
+        if let Ok(info) = swarm.network(&n.id).await {
+            let mut v = swarm_conv::network(&info);
+            v["Containers"] = local["Containers"].clone();
+            return Ok(Json(v));
+        }
+    }
+    Ok(Json(local))
 }
 
 /// `POST /networks/create`
@@ -130,6 +140,13 @@ pub async fn remove(
             return Err(e.into());
         }
     };
+    if n.vni.is_some() {
+        // This node's copy of a swarm network: remove the network from the swarm, then the
+        // copy (kept while a container here still uses it).
+        swarm.remove_network(&n.id).await?;
+        let _ = engine.remove_network(&n.id).await;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     engine.remove_network(&id).await?;
     engine.network_event("destroy", &n);
     Ok(StatusCode::NO_CONTENT)

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_overlay::{LinkChange, NetlinkOps};
+use berth_overlay::{LinkChange, LocalEndpoint, NetlinkOps, Sandbox};
 
 use super::manager::Networks;
 use super::net_err;
@@ -159,6 +159,23 @@ impl Networks {
         let key = format!("{id}/{}", n.id);
         self.endpoints.put(&key, &ep)?;
         let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        if let Some(spec) = n.overlay_spec() {
+            // A swarm overlay: the bridge end goes into the network's sandbox namespace. No
+            // default route and no published ports through it: it has no way out of the
+            // overlay (Docker adds a second, bridged interface for that).
+            let sb = Sandbox::ensure(k.netlink.as_ref(), &self.netns_dir, spec)
+                .await
+                .map_err(net_err)?;
+            let mac = req.mac.unwrap_or(mac_for(ip));
+            let eth = format!("eth{index}");
+            sb.attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
+                .await
+                .map_err(net_err)?;
+            ep.gateway = None;
+            ep.ports = Vec::new();
+            self.endpoints.put(&key, &ep)?;
+            return Ok(ep);
+        }
         // The inside end is born in the container's namespace with its final name and MAC.
         let eth = format!("eth{index}");
         k.netlink
@@ -358,7 +375,19 @@ impl Networks {
             p.remove(&ep.id);
         }
         if let Some(k) = self.kernel.as_ref().filter(|_| delete_link) {
-            if let Err(e) = k.netlink.delete_link(&ep.host_veth).await {
+            // An overlay endpoint's bridge end lives in its network's sandbox namespace.
+            let vni = self.get(&ep.network_id).ok().and_then(|n| n.vni);
+            let deleted = match vni {
+                Some(vni) => {
+                    let path = berth_overlay::sandbox::sandbox_path(&self.netns_dir, vni);
+                    match k.netlink.in_netns(&path).await {
+                        Ok(sb) => sb.delete_link(&ep.host_veth).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                None => k.netlink.delete_link(&ep.host_veth).await,
+            };
+            if let Err(e) = deleted {
                 tracing::warn!(endpoint = %ep.id, error = %e, "deleting veth failed");
             }
         }

@@ -34,6 +34,23 @@ impl Engine {
         })
     }
 
+    /// Refuses a standalone container on this node's copy of a swarm network: its address
+    /// must come from the swarm's allocator (as Docker's attachable networks get theirs), or it
+    /// could take one the swarm gives a task.
+    pub(crate) fn check_swarm_networks(&self, host: &HostSettings, is_task: bool) -> Result<()> {
+        if is_task {
+            return Ok(());
+        }
+        let mode = host.network_mode.as_str();
+        let named = std::iter::once(mode).chain(host.net.endpoints.keys().map(String::as_str));
+        for key in named {
+            if let Ok(n) = self.network.get(key) {
+                refuse_standalone(&n)?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_networks_exist(&self, host: &HostSettings) -> Result<()> {
         let mode = host.network_mode.as_str();
         if !(matches!(mode, "" | "default" | "host" | "none") || mode.starts_with("container:")) {
@@ -120,6 +137,7 @@ impl Engine {
         req: EndpointRequest,
     ) -> Result<()> {
         let n = self.network.get(net)?;
+        refuse_standalone(&n)?;
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
         let mode = rec.host.network_mode.as_str();
@@ -219,7 +237,8 @@ impl Engine {
         for n in self.network.list()? {
             let created =
                 chrono::DateTime::parse_from_rfc3339(&n.created).map_or(0, |t| t.timestamp());
-            if n.builtin || used.contains(&n.id) || f.keeps(created, &n.labels) {
+            // Copies of swarm networks belong to the swarm, as in Docker.
+            if n.builtin || n.vni.is_some() || used.contains(&n.id) || f.keeps(created, &n.labels) {
                 continue;
             }
             if self.network.remove(&n.id).await.is_ok() {
@@ -248,6 +267,16 @@ impl Engine {
         }
         self.network.remove(&n.id).await.map(|_| ())
     }
+}
+
+fn refuse_standalone(n: &NetworkRecord) -> Result<()> {
+    if n.vni.is_none() {
+        return Ok(());
+    }
+    Err(EngineError::InvalidArgument(format!(
+        "containers outside a service cannot join swarm network {} yet: berth gives overlay addresses to service tasks only",
+        n.name
+    )))
 }
 
 /// The ports to publish: `-p` bindings, plus every exposed port on an ephemeral one with `-P`.

@@ -202,6 +202,19 @@ impl Networks {
         })
     }
 
+    /// Keeps this node's copy of a swarm overlay network (made when a task first needs it;
+    /// the swarm owns the original). An existing copy is replaced when the swarm's view
+    /// changed.
+    pub fn ensure_overlay(&self, rec: &NetworkRecord) -> Result<()> {
+        if let Some(mut kept) = self.networks.get::<NetworkRecord>(&rec.id)? {
+            kept.created.clone_from(&rec.created);
+            if kept == *rec {
+                return Ok(());
+            }
+        }
+        self.put_network(rec)
+    }
+
     pub(crate) fn put_network(&self, n: &NetworkRecord) -> Result<()> {
         self.networks.put(&n.id, n)
     }
@@ -356,6 +369,7 @@ impl Networks {
             ip_range,
             aux_addresses,
             attachable: req.attachable,
+            vni: None,
         };
         self.bring_up_bridge(&rec).await?;
         self.put_network(&rec)?;
@@ -369,10 +383,14 @@ impl Networks {
     }
 
     async fn delete_bridge(&self, n: &NetworkRecord) -> Result<()> {
-        if let Some(k) = &self.kernel {
-            k.netlink.delete_link(&n.bridge).await.map_err(net_err)?;
+        let Some(k) = &self.kernel else { return Ok(()) };
+        match n.vni {
+            // A swarm network's copy: its sandbox namespace holds the bridge and VXLAN device.
+            Some(vni) => berth_overlay::Sandbox::remove(k.netlink.as_ref(), &self.netns_dir, vni)
+                .await
+                .map_err(net_err),
+            None => k.netlink.delete_link(&n.bridge).await.map_err(net_err),
         }
-        Ok(())
     }
 
     /// Removes a user network; refused while a running container is attached.

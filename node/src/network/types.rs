@@ -47,6 +47,9 @@ pub struct NetworkRecord {
     /// `--attachable`, echoed by inspect (every local network is attachable).
     #[serde(default)]
     pub attachable: bool,
+    /// For the local copy of a swarm overlay network (driver `overlay`): its VXLAN id.
+    #[serde(default)]
+    pub vni: Option<u32>,
 }
 
 impl NetworkRecord {
@@ -75,6 +78,20 @@ impl NetworkRecord {
     }
 
     /// User-defined bridge networks resolve container names; the default bridge does not.
+    /// What the overlay data plane needs of the local copy of a swarm network.
+    pub fn overlay_spec(&self) -> Option<berth_overlay::OverlaySpec> {
+        let subnet = Subnet::parse(&self.subnet)?;
+        Some(berth_overlay::OverlaySpec {
+            vni: self.vni?,
+            gateway: self.gateway.parse().ok()?,
+            prefix: subnet.prefix,
+            mtu: self
+                .mtu
+                .unwrap_or(OVERLAY_UNDERLAY_MTU - berth_overlay::sandbox::VXLAN_OVERHEAD),
+            port: berth_overlay::sandbox::DEFAULT_PORT,
+        })
+    }
+
     pub fn has_dns(&self) -> bool {
         self.driver == "bridge" && !self.builtin
     }
@@ -162,6 +179,9 @@ pub struct NetConfig {
 }
 
 pub use berth_overlay::ipam::AddressPool;
+
+/// The underlay MTU overlay networks assume when none is set (Ethernet's).
+pub const OVERLAY_UNDERLAY_MTU: u32 = 1500;
 
 impl Default for NetConfig {
     fn default() -> Self {

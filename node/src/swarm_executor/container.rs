@@ -4,8 +4,13 @@
 //! `Privileges`, `Secrets`, `Configs` and `Isolation` are not applied yet: secrets and configs
 //! come with their own objects (roadmap), privileges with the credential-spec work.
 
+use std::collections::HashMap;
+
 use berth_swarm::executor::ContainerTask;
-use bollard_stubs::models::{ContainerCreateBody, HostConfig, PortBinding, PortMap};
+use bollard_stubs::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
+    PortBinding, PortMap,
+};
 
 /// The create body of a task's container.
 pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
@@ -24,8 +29,29 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
         );
     }
     let dns = spec.dns_config.as_ref().and_then(|d| d.nameservers.clone());
+    // A task on overlay networks joins them (by id: names of local networks may clash), the
+    // first as its main one, at the addresses the swarm allocated.
+    let network_mode = task
+        .networks
+        .first()
+        .map_or_else(|| "default".to_string(), |a| a.network_id.clone());
+    let endpoints: HashMap<String, EndpointSettings> = task
+        .networks
+        .iter()
+        .map(|a| {
+            let settings = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(a.address.to_string()),
+                    ..EndpointIpamConfig::default()
+                }),
+                aliases: (!a.aliases.is_empty()).then(|| a.aliases.clone()),
+                ..EndpointSettings::default()
+            };
+            (a.network_id.clone(), settings)
+        })
+        .collect();
     let host = HostConfig {
-        network_mode: Some("default".into()),
+        network_mode: Some(network_mode),
         init: spec.init,
         readonly_rootfs: spec.read_only,
         mounts: spec.mounts.clone(),
@@ -58,7 +84,26 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
         stop_timeout: Some(task.stop_timeout),
         healthcheck: spec.health_check.clone(),
         host_config: Some(host),
+        networking_config: (!endpoints.is_empty()).then_some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
         ..ContainerCreateBody::default()
+    }
+}
+
+/// This node's copy of the swarm network a task attachment names.
+pub fn overlay_record(a: &berth_swarm::model::TaskAttachment) -> crate::network::NetworkRecord {
+    crate::network::NetworkRecord {
+        id: a.network_id.clone(),
+        name: a.name.clone(),
+        driver: "overlay".into(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        subnet: a.subnet.clone(),
+        gateway: a.gateway.to_string(),
+        mtu: a.mtu,
+        attachable: false,
+        vni: Some(a.vni),
+        ..crate::network::NetworkRecord::default()
     }
 }
 
@@ -98,6 +143,7 @@ mod tests {
                 protocol: Protocol::Udp,
             }],
             stop_timeout: 3,
+            networks: Vec::new(),
         };
         let body = create_body(&task);
         assert_eq!(body.entrypoint, Some(vec!["sh".to_string()]));

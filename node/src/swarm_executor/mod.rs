@@ -79,6 +79,12 @@ impl EngineExecutor {
     }
 
     async fn start(&self, task: ContainerTask) -> Result<TaskContainer, ExecError> {
+        for a in &task.networks {
+            self.engine
+                .networks()
+                .ensure_overlay(&container::overlay_record(a))
+                .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        }
         let body = container::create_body(&task);
         let req = crate::api::convert::container::create_request(body, Some(task.name.clone()))
             .map_err(|e| ExecError::Rejected(e.message))?;

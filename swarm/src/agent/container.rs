@@ -54,6 +54,7 @@ pub fn container_task(
         spec: container,
         resources: spec.resources.clone(),
         ports: task.host_ports()?,
+        networks: task.attachments()?,
     })
 }
 
@@ -74,6 +75,7 @@ mod tests {
             service_name: "web".into(),
             template: template.clone(),
             host_ports: json!([{ "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }]),
+            networks: json!(null),
         };
         let attrs = Attrs::Task {
             service_id: "s1".into(),

@@ -57,6 +57,7 @@ fn task(id: &str, desired: DesiredState, state: TaskState) -> Object {
         service_name: "web".into(),
         template: template("V=1"),
         host_ports: json!(null),
+        networks: json!(null),
     };
     let attrs = Attrs::Task {
         service_id: "svc".into(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bollard_stubs::models::{NodeDescription, TaskSpecContainerSpec, TaskSpecResources};
 use tokio::sync::mpsc;
 
-use crate::model::HostPort;
+use crate::model::{HostPort, TaskAttachment};
 
 /// A boxed future, as the trait's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -105,6 +105,8 @@ pub struct ContainerTask {
     pub resources: Option<TaskSpecResources>,
     /// Ports published on this node.
     pub ports: Vec<HostPort>,
+    /// Its places on overlay networks (the first is its main network).
+    pub networks: Vec<TaskAttachment>,
     /// Seconds the container gets to stop before it is killed.
     pub stop_timeout: i64,
 }

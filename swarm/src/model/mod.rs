@@ -23,7 +23,7 @@ pub use service::{
     UpdateStatus,
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
-pub use task::{same_template, HostPort, Protocol, Task, TaskDoc};
+pub use task::{same_template, HostPort, NetworkWanted, Protocol, Task, TaskAttachment, TaskDoc};
 
 use berth_raft::Object;
 

@@ -24,6 +24,50 @@ pub struct TaskDoc {
     /// The service's host-mode published ports (`EndpointSpec.Ports` entries).
     #[serde(default)]
     pub host_ports: Value,
+    /// Its places on overlay networks (`TaskAttachment`s), once the allocator gave them.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub networks: Value,
+}
+
+/// A task's place on an overlay network, as the leader's allocator gave it: everything a node
+/// needs to attach the task's container, so no other object has to reach the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAttachment {
+    /// The network's id.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// The network's name.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Its VXLAN id.
+    #[serde(rename = "VNI")]
+    pub vni: u32,
+    /// Its subnet (`a.b.c.d/n`).
+    #[serde(rename = "Subnet")]
+    pub subnet: String,
+    /// Its gateway.
+    #[serde(rename = "Gateway")]
+    pub gateway: std::net::Ipv4Addr,
+    /// The task's address on it.
+    #[serde(rename = "Address")]
+    pub address: std::net::Ipv4Addr,
+    /// The aliases the service asked for on it.
+    #[serde(rename = "Aliases", default)]
+    pub aliases: Vec<String>,
+    /// The network's MTU option, when set.
+    #[serde(rename = "MTU", default)]
+    pub mtu: Option<u32>,
+}
+
+/// A network a task template asks for (`TaskSpec.Networks` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NetworkWanted {
+    /// The network's id or name.
+    #[serde(rename = "Target")]
+    pub target: String,
+    /// Extra DNS names on it.
+    #[serde(rename = "Aliases", default)]
+    pub aliases: Option<Vec<String>>,
 }
 
 impl TaskDoc {
@@ -179,6 +223,40 @@ impl<'a> Task<'a> {
         }
     }
 
+    /// The networks its template asks for.
+    pub fn networks_wanted(&self) -> Result<Vec<NetworkWanted>, ModelError> {
+        match self.template.get("Networks") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => Vec::<NetworkWanted>::deserialize(v)
+                .map_err(|e| ModelError::of(self.object, format!("task networks: {e}"))),
+        }
+    }
+
+    /// Its places on overlay networks (empty until the allocator gave them).
+    pub fn attachments(&self) -> Result<Vec<TaskAttachment>, ModelError> {
+        match self.object.spec.get("networks") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => Vec::<TaskAttachment>::deserialize(v)
+                .map_err(|e| ModelError::of(self.object, format!("network attachments: {e}"))),
+        }
+    }
+
+    /// Whether it waits for the allocator (asks for networks, has no places on them yet).
+    pub fn awaits_allocation(&self) -> bool {
+        let wants = self
+            .template
+            .get("Networks")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        wants
+            && self
+                .object
+                .spec
+                .get("networks")
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+    }
+
     /// Its document (an owned copy of the spec).
     pub fn doc(&self) -> TaskDoc {
         TaskDoc {
@@ -189,6 +267,12 @@ impl<'a> Task<'a> {
                 .object
                 .spec
                 .get("host_ports")
+                .cloned()
+                .unwrap_or_default(),
+            networks: self
+                .object
+                .spec
+                .get("networks")
                 .cloned()
                 .unwrap_or_default(),
         }
@@ -296,6 +380,7 @@ mod tests {
             service_name: "web".into(),
             template: json!({ "ContainerSpec": { "Image": "busybox" } }),
             host_ports: Value::Null,
+            networks: Value::Null,
         };
         let o = object(doc.to_value(), status(), Some("n1"));
         let t = Task::parse(&o).unwrap();

@@ -201,6 +201,7 @@ impl<'a> ServicePass<'_, 'a> {
             service_name: self.svc.name().to_string(),
             template: self.svc.template().clone(),
             host_ports: self.svc.host_ports_value(),
+            networks: serde_json::Value::Null,
         };
         let status = if global {
             let message = "scheduler assigned task to node";

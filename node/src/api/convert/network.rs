@@ -310,7 +310,7 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         name: Some(n.name.clone()),
         id: Some(n.id.clone()),
         created: Some(n.created.clone()),
-        scope: Some("local".into()),
+        scope: Some(if n.vni.is_some() { "swarm" } else { "local" }.into()),
         driver: Some(n.driver.clone()),
         enable_ipv4: Some(true),
         enable_ipv6: Some(false),
@@ -323,7 +323,18 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         attachable: Some(n.attachable),
         ingress: Some(false),
         config_only: Some(false),
-        options: Some(n.options.clone().into_iter().collect()),
+        options: Some(
+            n.options
+                .clone()
+                .into_iter()
+                .chain(n.vni.map(|v| {
+                    (
+                        berth_swarm::model::OPT_VXLANID_LIST.to_string(),
+                        v.to_string(),
+                    )
+                }))
+                .collect(),
+        ),
         labels: Some(n.labels.clone().into_iter().collect()),
         ..Default::default()
     };

@@ -36,6 +36,8 @@ impl Engine {
             req.host.runtime.log = Some(self.log_default()?);
         }
         self.check_networks(&req.host)?;
+        let is_task = req.labels.contains_key(berth_swarm::model::LABEL_TASK_ID);
+        self.check_swarm_networks(&req.host, is_task)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
         }
