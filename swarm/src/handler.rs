@@ -306,10 +306,12 @@ async fn session(
     let deadline = tokio::time::Instant::now() + (period / 2).max(Duration::from_millis(500));
     let guard = SessionGuard::new(&m.liveness, &req.node_id);
     loop {
-        let ((version, tasks, managers, node), mut watcher) = m.raft.read_and_watch(|s| {
+        let ((version, tasks, managers, node, peers), mut watcher) = m.raft.read_and_watch(|s| {
             let (version, tasks) = assignments(s, &req.node_id);
+            let peers = crate::peers::network_peers(s, &req.node_id);
+            let version = crate::peers::version_with(version, &peers);
             let node = s.get(ObjectKind::Node, &req.node_id).cloned();
-            (version, tasks, manager_addrs(s), node)
+            (version, tasks, manager_addrs(s), node, peers)
         });
         if version != req.known || tokio::time::Instant::now() >= deadline {
             let heartbeat_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
@@ -320,6 +322,7 @@ async fn session(
                 heartbeat_ms,
                 managers,
                 node,
+                peers,
             });
         }
         tokio::select! {

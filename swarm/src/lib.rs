@@ -27,6 +27,7 @@ pub mod model;
 mod network_ops;
 mod ops;
 pub mod orchestrator;
+pub mod peers;
 pub mod placement;
 pub mod plan;
 pub mod query;

@@ -99,6 +99,9 @@ pub struct SessionReply {
     pub managers: Vec<String>,
     /// The node's role and availability as the cluster sees them.
     pub node: Option<Object>,
+    /// The endpoints on other nodes of the overlay networks its tasks use.
+    #[serde(default)]
+    pub peers: Vec<crate::peers::NetworkPeers>,
 }
 
 /// `Report`: observed task states.

@@ -11,6 +11,7 @@ pub mod fake;
 pub mod files;
 pub mod manager;
 pub mod nft;
+mod overlay;
 pub mod proxy;
 pub mod types;
 

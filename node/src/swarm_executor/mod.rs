@@ -216,6 +216,34 @@ impl Executor for EngineExecutor {
         })
     }
 
+    fn sync_peers(
+        &self,
+        peers: Vec<berth_swarm::peers::NetworkPeers>,
+    ) -> BoxFuture<'_, Result<(), ExecError>> {
+        let peers: Vec<(u32, Vec<berth_overlay::RemoteEndpoint>)> = peers
+            .into_iter()
+            .map(|n| {
+                let remote = n
+                    .remote
+                    .iter()
+                    .map(|p| berth_overlay::RemoteEndpoint {
+                        ip: p.ip,
+                        mac: p.mac,
+                        vtep: p.vtep,
+                    })
+                    .collect();
+                (n.vni, remote)
+            })
+            .collect();
+        Box::pin(async move {
+            self.engine
+                .networks()
+                .sync_overlay_peers(&peers)
+                .await
+                .map_err(|e| ExecError::Other(e.to_string()))
+        })
+    }
+
     fn logs<'a>(
         &'a self,
         container_id: &'a str,

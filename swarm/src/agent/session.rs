@@ -124,6 +124,11 @@ async fn session_loop(
                 }
                 runner.apply(&reply.tasks).await;
                 *tasks.lock().unwrap_or_else(PoisonError::into_inner) = reply.tasks;
+                // Every reply, changed or not (one comes at least every half heartbeat): the
+                // tables are reconciled against the kernel, so drift is repaired too.
+                if let Err(e) = executor.sync_peers(reply.peers).await {
+                    tracing::warn!(error = %e, "programming overlay peers");
+                }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "dispatcher session");

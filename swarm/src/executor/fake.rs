@@ -38,6 +38,7 @@ struct State {
     missing_images: HashSet<String>,
     logs: HashMap<String, Vec<LogRecord>>,
     next_id: u64,
+    peers: Vec<crate::peers::NetworkPeers>,
 }
 
 /// The fake; `FakeExecutor::new("host")` describes a 2-CPU, 1 GiB linux node named `host`.
@@ -122,6 +123,12 @@ impl FakeExecutor {
     }
 
     /// Records `call`; the error it was told to fail with, if any.
+    /// The peers last given to `sync_peers` (kept apart from the call log: every session
+    /// reply brings them).
+    pub fn peers(&self) -> Vec<crate::peers::NetworkPeers> {
+        self.state().peers.clone()
+    }
+
     fn record(&self, call: ExecCall) -> Result<(), ExecError> {
         let mut s = self.state();
         let n = s.calls.len();
@@ -220,6 +227,14 @@ impl Executor for FakeExecutor {
                 })
             });
         Box::pin(async move { r })
+    }
+
+    fn sync_peers(
+        &self,
+        peers: Vec<crate::peers::NetworkPeers>,
+    ) -> BoxFuture<'_, Result<(), ExecError>> {
+        self.state().peers = peers;
+        Box::pin(async { Ok(()) })
     }
 
     fn logs<'a>(

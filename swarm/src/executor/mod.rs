@@ -46,6 +46,13 @@ pub trait Executor: Send + Sync + 'static {
     /// Removes a container (stopping it first if needed).
     fn remove<'a>(&'a self, container_id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
 
+    /// Makes the node's overlay networks reach exactly these endpoints on other nodes (the
+    /// whole list each time: a network missing from it has none).
+    fn sync_peers(
+        &self,
+        peers: Vec<crate::peers::NetworkPeers>,
+    ) -> BoxFuture<'_, Result<(), ExecError>>;
+
     /// A container's log records, as `options` select them; the channel closes at the end.
     fn logs<'a>(
         &'a self,

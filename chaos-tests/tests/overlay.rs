@@ -1,0 +1,181 @@
+//! An overlay network across three berthd nodes in their own network namespaces (a real
+//! VXLAN underlay between them): tasks of one service on different nodes reach each other by
+//! address over ICMP and TCP once the dispatcher has sent each node the others' endpoints; a
+//! forwarding entry deleted by hand comes back at the next session.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod swarm_support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use berth_chaos_tests::swarm::{self, service_spec};
+use berth_chaos_tests::{require_root, Cluster, Node, PREFIX_HEAD};
+use serde_json::{json, Value};
+use swarm_support::*;
+
+/// Runs `cmd` in container `id` on `node` through the API; its exit code and output.
+fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
+    let r = node
+        .send(
+            "POST",
+            &format!("/containers/{id}/exec"),
+            &json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true, "Tty": true }),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "exec create: {}", r.text());
+    let exec_id = r.json()["Id"].as_str().unwrap().to_string();
+    let out = node
+        .send(
+            "POST",
+            &format!("/exec/{exec_id}/start"),
+            &json!({ "Detach": false, "Tty": true }),
+        )
+        .unwrap();
+    let code = node
+        .send("GET", &format!("/exec/{exec_id}/json"), &Value::Null)
+        .unwrap()
+        .json()["ExitCode"]
+        .as_i64()
+        .unwrap_or(-1);
+    (code, out.text())
+}
+
+/// The task container of `service` on each node, with its address on `network`.
+fn tasks_by_node(c: &Cluster, service: &str, network: &str) -> BTreeMap<usize, (String, String)> {
+    let mut out = BTreeMap::new();
+    for (i, n) in c.nodes().iter().enumerate() {
+        for ctr in n.service_containers(service).unwrap_or_default() {
+            let id = ctr["Id"].as_str().unwrap_or("").to_string();
+            let inspect = n
+                .send("GET", &format!("/containers/{id}/json"), &Value::Null)
+                .unwrap()
+                .json();
+            let ip = inspect["NetworkSettings"]["Networks"][network]["IPAddress"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if inspect["State"]["Running"] == true && !ip.is_empty() {
+                out.insert(i, (id, ip));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
+    require_root!();
+    if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
+        eprintln!("sweep: {e}");
+    }
+    let c = Cluster::builder(3)
+        .default_options(swarm::node_options())
+        .start()
+        .unwrap();
+    swarm::import_busybox(&c).unwrap();
+    let _logs = LogsOnFailure::new(&c);
+    c.node(0).swarm_init(Some(HEARTBEAT)).unwrap();
+    join(&c, &[1, 2], 3);
+
+    let net = "ov";
+    let r = c
+        .node(0)
+        .send(
+            "POST",
+            "/networks/create",
+            &json!({ "Name": net, "Driver": "overlay" }),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "network create: {}", r.text());
+    let mut spec = service_spec("talk", 3);
+    spec["TaskTemplate"]["Networks"] = json!([{ "Target": net }]);
+    spec["TaskTemplate"]["Placement"] = json!({ "MaxReplicas": 1 });
+    spec["TaskTemplate"]["ContainerSpec"]["Args"] = json!([
+        "sh",
+        "-c",
+        "while true; do echo pong | nc -l -p 7000; done & exec sleep 600"
+    ]);
+    c.node(0).create_service(&spec).unwrap();
+    let mut placed = BTreeMap::new();
+    let spread = wait(|| {
+        placed = tasks_by_node(&c, "talk", net);
+        placed.len() == 3
+    });
+    assert!(spread, "one task per node: {placed:?}");
+    let ips: Vec<&str> = placed.values().map(|(_, ip)| ip.as_str()).collect();
+    assert!(ips.iter().all(|ip| ip.starts_with("10.0.0.")), "{ips:?}");
+
+    // Every task reaches every other, by ICMP and TCP, once its node got the peers.
+    for (from, (id, _)) in &placed {
+        for (to, (_, ip)) in &placed {
+            if from == to {
+                continue;
+            }
+            let pinged =
+                wait(|| exec(c.node(*from), id, &["ping", "-c", "1", "-W", "1", ip]).0 == 0);
+            assert!(pinged, "task on node {from} cannot reach {ip} on node {to}");
+            let (code, out) = exec(
+                c.node(*from),
+                id,
+                &["sh", "-c", &format!("echo ping | nc -w 3 {ip} 7000")],
+            );
+            assert!(
+                code == 0 && out.contains("pong"),
+                "TCP {from} → {to}: {code} {out}"
+            );
+        }
+    }
+
+    // A forwarding entry deleted by hand on node 0 comes back at the next session reply.
+    let (id0, _) = &placed[&0];
+    let (_, ip1) = &placed[&1];
+    let sandbox = c.node(0).exec_root().join("netns").join("ov-4096");
+    let fdb = |args: &[&str]| {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", sandbox.display()))
+            .arg("bridge")
+            .arg("fdb")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bridge fdb {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let octets: Vec<u8> = ip1.split('.').map(|o| o.parse().unwrap()).collect();
+    let mac = format!(
+        "02:42:{:02x}:{:02x}:{:02x}:{:02x}",
+        octets[0], octets[1], octets[2], octets[3]
+    );
+    let shown = fdb(&["show", "dev", "vxlan0"]);
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with(&mac) && l.contains(" dst "))
+        .unwrap_or_else(|| panic!("no entry for {mac}: {shown}"));
+    let dst = line
+        .split_whitespace()
+        .skip_while(|w| *w != "dst")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    fdb(&["del", &mac, "dev", "vxlan0", "dst", &dst, "self"]);
+    // The next session reply may come at once, so the entry may already be back here.
+    let has_entry = || {
+        fdb(&["show", "dev", "vxlan0"])
+            .lines()
+            .any(|l| l.starts_with(&mac) && l.contains(" dst "))
+    };
+    let repaired = wait(has_entry);
+    assert!(repaired, "the reconciler put the entry back");
+    let pinged = wait(|| exec(c.node(0), id0, &["ping", "-c", "1", "-W", "1", ip1]).0 == 0);
+    assert!(pinged, "reachable again after the repair");
+}

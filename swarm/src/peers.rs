@@ -1,0 +1,190 @@
+//! What the dispatcher tells a node about the overlay networks its tasks use: every endpoint
+//! of those networks on other ready nodes (address, MAC, that node's VTEP). The node programs
+//! its VXLAN devices' tables from it (`berth_overlay::peers`), so the control plane is the
+//! Raft state, never gossip. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::net::Ipv4Addr;
+
+use berth_overlay::ipam::mac_for;
+use berth_raft::{ClusterState, ObjectKind};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Node, NodeState, Task};
+
+/// An endpoint on another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its address on the overlay.
+    pub ip: Ipv4Addr,
+    /// Its MAC (Docker's, from the address).
+    pub mac: [u8; 6],
+    /// Its node's address on the underlay.
+    pub vtep: Ipv4Addr,
+}
+
+/// The remote endpoints of one overlay network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetworkPeers {
+    /// The network's VXLAN id.
+    pub vni: u32,
+    /// Its endpoints on other nodes, sorted.
+    pub remote: Vec<Peer>,
+}
+
+/// The peers of every overlay network that a live task on `node_id` uses.
+pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
+    let tasks: Vec<Task<'_>> = state
+        .list(ObjectKind::Task)
+        .filter_map(|o| Task::parse(o).ok())
+        .filter(|t| t.is_live() && t.node_id.is_some())
+        .collect();
+    let served: BTreeSet<u32> = tasks
+        .iter()
+        .filter(|t| t.node_id == Some(node_id))
+        .flat_map(|t| t.attachments().unwrap_or_default())
+        .map(|a| a.vni)
+        .collect();
+    if served.is_empty() {
+        return Vec::new();
+    }
+    let vteps: BTreeMap<&str, Ipv4Addr> = state
+        .list(ObjectKind::Node)
+        .filter_map(|o| Node::parse(o).ok())
+        .filter(|n| n.state() == NodeState::Ready)
+        .filter_map(|n| {
+            let addr = n.status.status.addr.as_deref()?.parse().ok()?;
+            Some((n.object.id.as_str(), addr))
+        })
+        .collect();
+    let mut out: BTreeMap<u32, BTreeSet<Peer>> =
+        served.iter().map(|v| (*v, BTreeSet::new())).collect();
+    for t in tasks.iter().filter(|t| t.node_id != Some(node_id)) {
+        let Some(vtep) = t.node_id.and_then(|n| vteps.get(n)) else {
+            continue;
+        };
+        for a in t.attachments().unwrap_or_default() {
+            if let Some(set) = out.get_mut(&a.vni) {
+                set.insert(Peer {
+                    ip: a.address,
+                    mac: mac_for(a.address),
+                    vtep: *vtep,
+                });
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(vni, remote)| NetworkPeers {
+            vni,
+            remote: remote.into_iter().collect(),
+        })
+        .collect()
+}
+
+/// A version of a peer list, folded into the assignment version so a change wakes the node.
+pub fn version_with(version: u64, peers: &[NetworkPeers]) -> u64 {
+    if peers.is_empty() {
+        return version;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    version.hash(&mut h);
+    peers.hash(&mut h);
+    h.finish().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_raft::{Attrs, NodeRole, Op};
+    use serde_json::json;
+
+    use crate::fixtures::{apply, t0};
+    use crate::model::{DesiredState, TaskDoc, TaskState, TaskStatus};
+
+    fn node(id: &str, addr: &str, state: &str) -> Op {
+        Op::Create {
+            id: id.into(),
+            attrs: Attrs::Node {
+                role: NodeRole::Worker,
+            },
+            spec: json!({ "Availability": "active" }),
+            status: json!({ "Status": { "State": state, "Addr": addr } }),
+        }
+    }
+
+    fn task(id: &str, node: &str, desired: DesiredState, nets: &[(u32, &str)]) -> Op {
+        let networks: Vec<_> = nets
+            .iter()
+            .map(|(vni, ip)| {
+                json!({ "NetworkID": format!("n{vni}"), "Name": "ov", "VNI": vni,
+                        "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1", "Address": ip })
+            })
+            .collect();
+        let doc = TaskDoc {
+            slot: 1,
+            service_name: "web".into(),
+            template: json!({ "ContainerSpec": { "Image": "busybox" } }),
+            host_ports: serde_json::Value::Null,
+            networks: json!(networks),
+        };
+        Op::Create {
+            id: id.into(),
+            attrs: Attrs::Task {
+                service_id: "svc".into(),
+                node_id: Some(node.into()),
+                desired_state: desired,
+            },
+            spec: doc.to_value(),
+            status: TaskStatus::new(TaskState::Running, "", None, t0()).to_value(),
+        }
+    }
+
+    fn peer(ip: &str, vtep: &str) -> Peer {
+        let ip: Ipv4Addr = ip.parse().unwrap();
+        Peer {
+            ip,
+            mac: mac_for(ip),
+            vtep: vtep.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_node_learns_the_other_ready_nodes_live_endpoints_of_its_networks_only() {
+        let mut s = ClusterState::default();
+        apply(
+            &mut s,
+            vec![
+                node("a", "192.168.0.1", "ready"),
+                node("b", "192.168.0.2", "ready"),
+                node("c", "192.168.0.3", "down"),
+                task("t1", "a", DesiredState::Running, &[(4096, "10.0.0.2")]),
+                task(
+                    "t2",
+                    "b",
+                    DesiredState::Running,
+                    &[(4096, "10.0.0.3"), (4097, "10.0.1.3")],
+                ),
+                task("t3", "b", DesiredState::Shutdown, &[(4096, "10.0.0.4")]),
+                task("t4", "c", DesiredState::Running, &[(4096, "10.0.0.5")]),
+            ],
+        );
+        assert_eq!(
+            network_peers(&s, "a"),
+            vec![NetworkPeers {
+                vni: 4096,
+                remote: vec![peer("10.0.0.3", "192.168.0.2")],
+            }],
+            "not the network a does not serve, not a stopping task, not a down node's"
+        );
+        let b = network_peers(&s, "b");
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert_eq!(b[0].remote, vec![peer("10.0.0.2", "192.168.0.1")]);
+        assert!(b[1].remote.is_empty(), "4097 has no endpoint elsewhere");
+        assert_ne!(
+            version_with(7, &b),
+            version_with(7, &network_peers(&s, "a"))
+        );
+        assert_eq!(version_with(7, &[]), 7);
+    }
+}
