@@ -191,6 +191,50 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         &net,
     ]);
     assert_eq!(shown, "2 swarm");
+    // The service has a VIP on the network; the embedded DNS there answers its name with it
+    // and tasks.<service> with both tasks' addresses.
+    let vip = d.cli_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+        &svc,
+    ]);
+    let vip = vip.split('/').next().unwrap().to_string();
+    assert!(
+        vip.starts_with("10.0.0.") && !addrs.contains(&vip),
+        "{vip} {addrs:?}"
+    );
+    let lookup = |name: &str| {
+        let (_, out) = d.cli(&["exec", &running[0], "nslookup", name]);
+        // Busybox prints a Name: line before each answer; the server's address comes first.
+        let mut found: Vec<String> = out
+            .split("Name:")
+            .skip(1)
+            .flat_map(str::lines)
+            .filter_map(|l| l.trim().strip_prefix("Address:"))
+            .map(|a| a.trim().split(' ').next().unwrap_or("").to_string())
+            .collect();
+        found.sort();
+        found
+    };
+    let service_name = eventually(|| {
+        let got = lookup(&svc);
+        (got == vec![vip.clone()]).then_some(got)
+    });
+    assert!(service_name.is_some(), "{svc} → {vip}: {:?}", lookup(&svc));
+    let mut want = addrs.clone();
+    want.sort();
+    let tasks_name = format!("tasks.{svc}");
+    let tasks_answer = eventually(|| {
+        let got = lookup(&tasks_name);
+        (got == want).then_some(got)
+    });
+    assert!(
+        tasks_answer.is_some(),
+        "{tasks_name}: {:?}",
+        lookup(&tasks_name)
+    );
     let (code, out) = d.cli(&["run", "--rm", "--network", &net, "busybox", "true"]);
     assert_ne!(
         code, 0,

@@ -12,9 +12,11 @@ use std::net::Ipv4Addr;
 use berth_overlay::ipam::{pick_subnet, AddressPool, AddressSpace, Allocations, Subnet};
 use berth_raft::{ClusterCommand, ClusterState, ObjectKind, Op};
 
+use bollard_stubs::models::EndpointSpecModeEnum;
+
 use crate::model::{
-    sorted, Cluster, ModelError, Network, NetworkAllocation, Task, TaskAttachment, FIRST_VNI,
-    LAST_VNI,
+    sorted, Cluster, ModelError, Network, NetworkAllocation, Service, Task, TaskAttachment,
+    VirtualIp, FIRST_VNI, LAST_VNI,
 };
 use crate::plan::Plan;
 
@@ -107,8 +109,108 @@ pub fn allocate(s: &ClusterState) -> Plan {
             Err(reason) => plan.problem(ModelError::of(n.object, reason)),
         }
     }
-    allocate_tasks(s, &networks, &mut plan);
+    let tasks: Vec<Task<'_>> = sorted(s.list(ObjectKind::Task))
+        .into_iter()
+        .filter_map(|o| Task::parse(o).ok())
+        .filter(Task::is_live)
+        .collect();
+    let services: Vec<Service<'_>> = sorted(s.list(ObjectKind::Service))
+        .into_iter()
+        .filter_map(|o| Service::parse(o).ok())
+        .collect();
+    let mut held: HashMap<String, Allocations> = HashMap::new();
+    for a in tasks
+        .iter()
+        .flat_map(|t| t.attachments().unwrap_or_default())
+    {
+        held.entry(a.network_id)
+            .or_default()
+            .in_use
+            .insert(a.address);
+    }
+    for v in services.iter().flat_map(|s| s.status.virtual_ips.iter()) {
+        if let Some(ip) = v.ip() {
+            held.entry(v.network_id.clone())
+                .or_default()
+                .in_use
+                .insert(ip);
+        }
+    }
+    allocate_vips(&services, &networks, &mut held, &mut plan);
+    allocate_tasks(&tasks, &networks, &mut held, &mut plan);
     plan
+}
+
+/// Gives every service in endpoint mode `vip` an address on each network it uses (kept while
+/// it uses the network), before its tasks get theirs.
+fn allocate_vips(
+    services: &[Service<'_>],
+    networks: &[Network<'_>],
+    held: &mut HashMap<String, Allocations>,
+    plan: &mut Plan,
+) {
+    for svc in services {
+        let dnsrr = svc
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .and_then(|e| e.mode)
+            .is_some_and(|m| m == EndpointSpecModeEnum::DNSRR);
+        let targets: Vec<String> = if dnsrr {
+            Vec::new()
+        } else {
+            let template = svc.spec.task_template.as_ref();
+            template
+                .and_then(|t| t.networks.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.target.clone())
+                .collect()
+        };
+        let mut vips = Vec::new();
+        for target in &targets {
+            let Some(n) = networks
+                .iter()
+                .find(|n| n.id() == target || n.name() == target)
+            else {
+                continue;
+            };
+            let Some((a, subnet)) = n.allocation.as_ref().and_then(|a| Some((a, a.subnet()?)))
+            else {
+                continue;
+            };
+            if let Some(kept) = svc
+                .status
+                .virtual_ips
+                .iter()
+                .find(|v| v.network_id == n.id())
+            {
+                vips.push(kept.clone());
+                continue;
+            }
+            let space = AddressSpace::whole(subnet, a.gateway);
+            match held.entry(n.id().to_string()).or_default().allocate(&space) {
+                Some(ip) => vips.push(VirtualIp {
+                    network_id: n.id().to_string(),
+                    addr: format!("{ip}/{}", subnet.prefix),
+                }),
+                None => plan.problem(ModelError::of(
+                    svc.object,
+                    format!("no available IPv4 addresses on network {}", n.name()),
+                )),
+            }
+        }
+        if vips != svc.status.virtual_ips {
+            let mut status = svc.status.clone();
+            status.virtual_ips = vips;
+            plan.push(ClusterCommand::single(Op::UpdateStatus {
+                kind: ObjectKind::Service,
+                id: svc.id().to_string(),
+                expected_version: Some(svc.object.meta.version),
+                status: status.to_value(),
+            }));
+        }
+    }
 }
 
 /// The places of one task on the networks it asks for; `Ok(None)` while a network is not
@@ -161,24 +263,15 @@ fn attachments_of(
 }
 
 /// Gives every live task that asks for networks and has no places yet an address on each,
-/// never one a live task holds.
-fn allocate_tasks(s: &ClusterState, networks: &[Network<'_>], plan: &mut Plan) {
-    let tasks: Vec<Task<'_>> = sorted(s.list(ObjectKind::Task))
-        .into_iter()
-        .filter_map(|o| Task::parse(o).ok())
-        .filter(Task::is_live)
-        .collect();
-    let mut held: HashMap<String, Allocations> = HashMap::new();
-    for t in &tasks {
-        for a in t.attachments().unwrap_or_default() {
-            held.entry(a.network_id)
-                .or_default()
-                .in_use
-                .insert(a.address);
-        }
-    }
+/// never one a live task or a service holds.
+fn allocate_tasks(
+    tasks: &[Task<'_>],
+    networks: &[Network<'_>],
+    held: &mut HashMap<String, Allocations>,
+    plan: &mut Plan,
+) {
     for t in tasks.iter().filter(|t| t.awaits_allocation()) {
-        match attachments_of(t, networks, &mut held) {
+        match attachments_of(t, networks, held) {
             Ok(Some(out)) => {
                 let mut doc = t.doc();
                 // Addresses and strings: serializing cannot fail.

@@ -252,3 +252,42 @@ fn a_stopped_tasks_address_is_given_again_and_a_missing_network_is_reported() {
     commit(&mut s, &plan);
     assert_eq!(addresses(&s, "t2"), vec!["front=10.0.0.2/4096"]);
 }
+
+fn vips(s: &ClusterState, id: &str) -> Vec<String> {
+    let o = s.get(ObjectKind::Service, id).expect("service");
+    crate::model::Service::parse(o)
+        .expect("parse")
+        .status
+        .virtual_ips
+        .iter()
+        .map(|v| v.addr.clone())
+        .collect()
+}
+
+#[test]
+fn a_vip_service_gets_an_address_per_network_before_its_tasks_and_dnsrr_gets_none() {
+    let tpl =
+        json!({ "ContainerSpec": { "Image": "busybox" }, "Networks": [{ "Target": "front" }] });
+    let mode = json!({ "Replicated": { "Replicas": 1 } });
+    let mut s = state(vec![
+        network("n1", "front", json!({})),
+        crate::fixtures::service_with("svc", "web", tpl.clone(), mode.clone(), json!({})),
+        task("t1", 1, json!([{ "Target": "front" }])),
+    ]);
+    apply(
+        &mut s,
+        vec![Op::Create {
+            id: "rr".into(),
+            attrs: Attrs::Service { name: "rr".into() },
+            spec: json!({ "Name": "rr", "TaskTemplate": tpl, "Mode": mode,
+                          "EndpointSpec": { "Mode": "dnsrr" } }),
+            status: json!({}),
+        }],
+    );
+    pass(&mut s);
+    pass(&mut s);
+    assert_eq!(vips(&s, "svc"), vec!["10.0.0.2/24"]);
+    assert!(vips(&s, "rr").is_empty(), "dnsrr services have no VIP");
+    assert_eq!(addresses(&s, "t1"), vec!["front=10.0.0.3/4096"]);
+    assert!(allocate(&s).commands.is_empty(), "stable");
+}

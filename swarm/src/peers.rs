@@ -1,7 +1,9 @@
 //! What the dispatcher tells a node about the overlay networks its tasks use: every endpoint
-//! of those networks on other ready nodes (address, MAC, that node's VTEP). The node programs
-//! its VXLAN devices' tables from it (`berth_overlay::peers`), so the control plane is the
-//! Raft state, never gossip. Pure.
+//! of those networks on other ready nodes (address, MAC, that node's VTEP), and the names its
+//! embedded DNS answers on them (a service's name and aliases → its VIP, or its tasks'
+//! addresses in `dnsrr` mode; `tasks.<service>` → its running tasks' addresses). The node
+//! programs its VXLAN devices' tables from it (`berth_overlay::peers`), so the control plane
+//! is the Raft state, never gossip. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -11,7 +13,7 @@ use berth_overlay::ipam::mac_for;
 use berth_raft::{ClusterState, ObjectKind};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Node, NodeState, Task};
+use crate::model::{Node, NodeState, Service, Task, TaskState};
 
 /// An endpoint on another node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -24,13 +26,25 @@ pub struct Peer {
     pub vtep: Ipv4Addr,
 }
 
-/// The remote endpoints of one overlay network.
+/// A name the embedded DNS answers on a network.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NameRecord {
+    /// The name (lower case).
+    pub name: String,
+    /// Its addresses, sorted.
+    pub ips: Vec<Ipv4Addr>,
+}
+
+/// The remote endpoints and the service names of one overlay network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NetworkPeers {
     /// The network's VXLAN id.
     pub vni: u32,
     /// Its endpoints on other nodes, sorted.
     pub remote: Vec<Peer>,
+    /// The service names on it, sorted.
+    #[serde(default)]
+    pub names: Vec<NameRecord>,
 }
 
 /// The peers of every overlay network that a live task on `node_id` uses.
@@ -74,11 +88,78 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             }
         }
     }
+    // Names point only at tasks that can answer: here, or on a ready node.
+    let reachable: Vec<Task<'_>> = tasks
+        .into_iter()
+        .filter(|t| t.node_id == Some(node_id) || t.node_id.is_some_and(|n| vteps.contains_key(n)))
+        .collect();
+    let mut names = service_names(state, &reachable, &served);
     out.into_iter()
         .map(|(vni, remote)| NetworkPeers {
             vni,
             remote: remote.into_iter().collect(),
+            names: names.remove(&vni).unwrap_or_default(),
         })
+        .collect()
+}
+
+/// The DNS names of every service on the networks `served`, by VXLAN id.
+fn service_names(
+    state: &ClusterState,
+    tasks: &[Task<'_>],
+    served: &BTreeSet<u32>,
+) -> BTreeMap<u32, Vec<NameRecord>> {
+    // (vni, service id) → (network id, service name, aliases, running tasks' addresses)
+    type Entry<'a> = (String, &'a str, BTreeSet<String>, BTreeSet<Ipv4Addr>);
+    let mut by: BTreeMap<(u32, &str), Entry<'_>> = BTreeMap::new();
+    for t in tasks {
+        for a in t.attachments().unwrap_or_default() {
+            if !served.contains(&a.vni) {
+                continue;
+            }
+            let e = by.entry((a.vni, t.service_id)).or_insert_with(|| {
+                (
+                    a.network_id.clone(),
+                    t.service_name,
+                    BTreeSet::new(),
+                    BTreeSet::new(),
+                )
+            });
+            e.2.extend(a.aliases.iter().map(|n| n.to_lowercase()));
+            if t.state() == TaskState::Running {
+                e.3.insert(a.address);
+            }
+        }
+    }
+    let mut out: BTreeMap<u32, BTreeSet<NameRecord>> = BTreeMap::new();
+    for ((vni, service_id), (network_id, name, aliases, running)) in by {
+        let running: Vec<Ipv4Addr> = running.into_iter().collect();
+        let vip = state
+            .get(ObjectKind::Service, service_id)
+            .and_then(|o| Service::parse(o).ok())
+            .and_then(|svc| {
+                let v = svc
+                    .status
+                    .virtual_ips
+                    .iter()
+                    .find(|v| v.network_id == network_id)?;
+                v.ip()
+            });
+        let answer = vip.map_or_else(|| running.clone(), |ip| vec![ip]);
+        let set = out.entry(vni).or_default();
+        for n in std::iter::once(name.to_lowercase()).chain(aliases) {
+            set.insert(NameRecord {
+                name: n,
+                ips: answer.clone(),
+            });
+        }
+        set.insert(NameRecord {
+            name: format!("tasks.{}", name.to_lowercase()),
+            ips: running,
+        });
+    }
+    out.into_iter()
+        .map(|(vni, set)| (vni, set.into_iter().collect()))
         .collect()
 }
 
@@ -174,6 +255,16 @@ mod tests {
             vec![NetworkPeers {
                 vni: 4096,
                 remote: vec![peer("10.0.0.3", "192.168.0.2")],
+                names: vec![
+                    NameRecord {
+                        name: "tasks.web".into(),
+                        ips: vec!["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()],
+                    },
+                    NameRecord {
+                        name: "web".into(),
+                        ips: vec!["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()],
+                    },
+                ],
             }],
             "not the network a does not serve, not a stopping task, not a down node's"
         );

@@ -171,6 +171,7 @@ impl Networks {
             sb.attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
                 .await
                 .map_err(net_err)?;
+            self.start_overlay_dns(n, sb.path());
             ep.gateway = None;
             ep.ports = Vec::new();
             self.endpoints.put(&key, &ep)?;

@@ -88,7 +88,12 @@ impl Engine {
         let net = &rec.host.net;
         let resolv = files::resolv_conf(
             &host_resolv,
-            primary.gateway.filter(|_| n.has_dns()),
+            // An overlay's DNS server is on its gateway, in its sandbox.
+            if n.vni.is_some() {
+                n.gateway.parse().ok()
+            } else {
+                primary.gateway.filter(|_| n.has_dns())
+            },
             &net.dns,
             &net.dns_search,
             &net.dns_options,

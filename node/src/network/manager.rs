@@ -51,6 +51,8 @@ pub struct Networks {
     pub(crate) proxies: Mutex<HashMap<String, Vec<super::proxy::Proxy>>>,
     /// DNS servers by network id.
     pub(crate) dns: Mutex<HashMap<String, super::dns::DnsServer>>,
+    /// What the swarm names on overlay networks (service names, aliases, `tasks.<service>`).
+    pub(crate) swarm_names: super::dns::SwarmNames,
     /// The rule set last written to the kernel. Most endpoints publish no port, so most
     /// changes leave the rules as they were, and running `nft` again would only cost time.
     pub(crate) applied: Mutex<Option<Ruleset>>,
@@ -84,6 +86,7 @@ impl Networks {
             changes: tokio::sync::Mutex::new(()),
             proxies: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+            swarm_names: super::dns::SwarmNames::default(),
             applied: Mutex::new(None),
         })
     }
@@ -136,6 +139,13 @@ impl Networks {
                 self.bring_up_bridge(&n).await?;
                 if n.has_dns() {
                     self.start_dns(&n);
+                }
+            }
+            // A swarm network's sandbox outlives berthd, like its containers.
+            if let Some(vni) = n.vni {
+                let sandbox = berth_overlay::sandbox::sandbox_path(&self.netns_dir, vni);
+                if sandbox.exists() {
+                    self.start_overlay_dns(&n, &sandbox);
                 }
             }
         }
@@ -471,11 +481,27 @@ impl Networks {
         Ok(())
     }
 
+    /// Starts the DNS server of an overlay network inside its sandbox, once.
+    pub(crate) fn start_overlay_dns(&self, n: &NetworkRecord, sandbox: &std::path::Path) {
+        let Ok(mut m) = self.dns.lock() else { return };
+        if m.contains_key(&n.id) {
+            return;
+        }
+        let names = self.swarm_names.clone();
+        match super::dns::DnsServer::start(n, self.endpoints.clone(), names, Some(sandbox)) {
+            Ok(s) => {
+                m.insert(n.id.clone(), s);
+            }
+            Err(e) => tracing::warn!(network = %n.name, error = %e, "embedded DNS not started"),
+        }
+    }
+
     fn start_dns(&self, n: &NetworkRecord) {
         if !n.has_dns() || self.kernel.is_none() {
             return;
         }
-        match super::dns::DnsServer::start(n, self.endpoints.clone()) {
+        let names = self.swarm_names.clone();
+        match super::dns::DnsServer::start(n, self.endpoints.clone(), names, None) {
             Ok(s) => {
                 if let Ok(mut m) = self.dns.lock() {
                     m.insert(n.id.clone(), s);

@@ -12,6 +12,7 @@ pub mod files;
 pub mod manager;
 pub mod nft;
 mod overlay;
+pub use overlay::OverlayView;
 pub mod proxy;
 pub mod types;
 

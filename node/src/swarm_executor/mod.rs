@@ -220,10 +220,11 @@ impl Executor for EngineExecutor {
         &self,
         peers: Vec<berth_swarm::peers::NetworkPeers>,
     ) -> BoxFuture<'_, Result<(), ExecError>> {
-        let peers: Vec<(u32, Vec<berth_overlay::RemoteEndpoint>)> = peers
+        let views: Vec<crate::network::OverlayView> = peers
             .into_iter()
-            .map(|n| {
-                let remote = n
+            .map(|n| crate::network::OverlayView {
+                vni: n.vni,
+                remote: n
                     .remote
                     .iter()
                     .map(|p| berth_overlay::RemoteEndpoint {
@@ -231,14 +232,14 @@ impl Executor for EngineExecutor {
                         mac: p.mac,
                         vtep: p.vtep,
                     })
-                    .collect();
-                (n.vni, remote)
+                    .collect(),
+                names: n.names.into_iter().map(|r| (r.name, r.ips)).collect(),
             })
             .collect();
         Box::pin(async move {
             self.engine
                 .networks()
-                .sync_overlay_peers(&peers)
+                .sync_overlay_peers(&views)
                 .await
                 .map_err(|e| ExecError::Other(e.to_string()))
         })

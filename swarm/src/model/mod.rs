@@ -20,7 +20,7 @@ pub use network::{Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,
-    UpdateStatus,
+    UpdateStatus, VirtualIp,
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{same_template, HostPort, NetworkWanted, Protocol, Task, TaskAttachment, TaskDoc};

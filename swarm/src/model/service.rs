@@ -74,6 +74,28 @@ pub struct ServiceStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub update_last: Option<DateTime<Utc>>,
+    /// Its virtual IP on each overlay network it uses (endpoint mode `vip`), as the
+    /// allocator gave them.
+    #[serde(rename = "VirtualIPs", default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ips: Vec<VirtualIp>,
+}
+
+/// A service's address on one network (Docker's `Endpoint.VirtualIPs` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualIp {
+    /// The network's id.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// The address with the subnet's prefix (`10.0.0.2/24`).
+    #[serde(rename = "Addr")]
+    pub addr: String,
+}
+
+impl VirtualIp {
+    /// The address alone.
+    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.addr.split('/').next()?.parse().ok()
+    }
 }
 
 impl ServiceStatus {

@@ -122,6 +122,8 @@ pub struct ServiceInfo {
     pub update_status: Option<UpdateStatus>,
     /// Task counts, when asked for.
     pub counts: Option<TaskCounts>,
+    /// Its virtual IPs on overlay networks.
+    pub virtual_ips: Vec<crate::model::VirtualIp>,
 }
 
 /// A task.

@@ -19,6 +19,7 @@ impl ServiceInfo {
             previous_spec: svc.status.previous_spec.clone(),
             update_status: svc.status.update_status.clone(),
             counts,
+            virtual_ips: svc.status.virtual_ips.clone(),
         }
     }
 }

@@ -76,6 +76,9 @@ pub fn service(svc: &ServiceInfo) -> Value {
     {
         v["Endpoint"]["Ports"] = ports.clone();
     }
+    if !svc.virtual_ips.is_empty() {
+        v["Endpoint"]["VirtualIPs"] = json!(svc.virtual_ips);
+    }
     if let Some(u) = &svc.update_status {
         v["UpdateStatus"] = json!(u);
     }

@@ -12,4 +12,4 @@ mod packet;
 mod server;
 
 pub use packet::{answer, is_reply_to, lookup, parse_query, Question};
-pub use server::{host_resolvers, DnsServer};
+pub use server::{host_resolvers, DnsServer, SwarmNames};

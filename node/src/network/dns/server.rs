@@ -3,8 +3,10 @@
 //! relays in flight are capped (the rest are dropped, as a busy resolver would), and a relayed
 //! answer is only accepted from the resolver asked and for the query sent.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -23,6 +25,9 @@ const RELAY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest datagram read: EDNS answers from resolvers may exceed 512 bytes.
 const MAX_DATAGRAM: usize = 4096;
 
+/// Names the swarm gives on overlay networks, by network id: (name, addresses).
+pub type SwarmNames = Arc<Mutex<HashMap<String, Vec<(String, Vec<Ipv4Addr>)>>>>;
+
 /// A running server; dropping it stops it.
 pub struct DnsServer {
     task: tokio::task::JoinHandle<()>,
@@ -35,16 +40,26 @@ impl Drop for DnsServer {
 }
 
 impl DnsServer {
-    /// Binds `<gateway>:53` and serves network `n` from the endpoint records.
-    pub fn start(n: &NetworkRecord, endpoints: Records) -> Result<DnsServer> {
+    /// Binds `<gateway>:53` and serves network `n` from the endpoint records and the swarm's
+    /// names; the socket is made inside the network namespace bound at `netns` when given
+    /// (an overlay network's gateway lives in its sandbox).
+    pub fn start(
+        n: &NetworkRecord,
+        endpoints: Records,
+        names: SwarmNames,
+        netns: Option<&Path>,
+    ) -> Result<DnsServer> {
         let addr = SocketAddr::new(
             n.gateway
                 .parse::<std::net::IpAddr>()
                 .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?,
             53,
         );
-        let std_sock = std::net::UdpSocket::bind(addr)
-            .map_err(|e| EngineError::io(format!("bind DNS on {addr}"), e))?;
+        let std_sock = match netns {
+            None => std::net::UdpSocket::bind(addr),
+            Some(p) => bind_in(p, addr),
+        }
+        .map_err(|e| EngineError::io(format!("bind DNS on {addr}"), e))?;
         std_sock
             .set_nonblocking(true)
             .map_err(|e| EngineError::io("DNS socket", e))?;
@@ -59,6 +74,7 @@ impl DnsServer {
             net_name: n.name.clone(),
             upstream: Arc::new(upstream),
             relays: Arc::new(Semaphore::new(MAX_RELAYS_IN_FLIGHT)),
+            names,
         };
         Ok(DnsServer {
             task: tokio::spawn(server.run()),
@@ -73,6 +89,7 @@ struct Server {
     net_name: String,
     upstream: Arc<Vec<SocketAddr>>,
     relays: Arc<Semaphore>,
+    names: SwarmNames,
 }
 
 impl Server {
@@ -86,7 +103,10 @@ impl Server {
             let Some(q) = parse_query(query) else {
                 continue;
             };
-            let ips = lookup(&self.endpoints_here(), &self.net_name, &q.name);
+            let mut ips = lookup(&self.endpoints_here(), &self.net_name, &q.name);
+            if ips.is_empty() {
+                ips = self.swarm_lookup(&q.name);
+            }
             if !ips.is_empty() || self.upstream.is_empty() {
                 let _ = self.sock.send_to(&answer(query, &q, &ips), from).await;
                 continue;
@@ -105,6 +125,18 @@ impl Server {
         }
     }
 
+    /// A service name, alias or `tasks.<service>` the swarm gave for this network.
+    fn swarm_lookup(&self, name: &str) -> Vec<Ipv4Addr> {
+        let name = name.trim_end_matches('.').to_lowercase();
+        let Ok(all) = self.names.lock() else {
+            return Vec::new();
+        };
+        all.get(&self.net_id)
+            .and_then(|records| records.iter().find(|(n, _)| *n == name))
+            .map(|(_, ips)| ips.clone())
+            .unwrap_or_default()
+    }
+
     fn endpoints_here(&self) -> Vec<EndpointRecord> {
         self.endpoints
             .all::<EndpointRecord>()
@@ -114,6 +146,20 @@ impl Server {
             .filter(|e| e.network_id == self.net_id)
             .collect()
     }
+}
+
+/// A UDP socket bound to `addr` inside the network namespace bound at `netns`, made on a
+/// short-lived thread that joined it (the socket stays in that namespace).
+fn bind_in(netns: &Path, addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let netns = netns.to_path_buf();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&netns)?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
+        std::net::UdpSocket::bind(addr)
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread failed")))
 }
 
 /// The host's `nameserver` lines.
