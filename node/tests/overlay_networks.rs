@@ -3,7 +3,8 @@
 //! subnet by the leader; ls and inspect show it as Docker does (driver overlay, scope swarm);
 //! a duplicate name, an overlapping subnet and options berth cannot honour are refused and
 //! leave nothing behind; outside a swarm Docker's error; tasks of a service on the network get
-//! the allocated addresses and reach each other; removal frees the VNI and subnet.
+//! the allocated addresses and reach each other, find the service's VIP and tasks by name, and
+//! connections to the VIP spread over the tasks; removal frees the VNI and subnet.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -158,8 +159,9 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "--replicas",
         "2",
         "busybox",
-        "sleep",
-        "600",
+        "sh",
+        "-c",
+        "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www",
     ]);
     let label = format!("label=com.docker.swarm.service.name={svc}");
     let running = eventually(|| {
@@ -234,6 +236,23 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         tasks_answer.is_some(),
         "{tasks_name}: {:?}",
         lookup(&tasks_name)
+    );
+    // Connections to the VIP spread over both tasks (nftables in the client's namespace). By
+    // address: the test image's busybox is linked against glibc and cannot resolve names
+    // itself (nslookup can).
+    let mut seen = std::collections::BTreeSet::new();
+    let get = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {vip} 8080 | tail -n 1");
+    let spread = eventually(|| {
+        let (code, out) = d.cli(&["exec", &running[0], "sh", "-c", &get]);
+        if code == 0 && !out.trim().is_empty() {
+            seen.insert(out.trim().to_string());
+        }
+        (seen.len() == 2).then_some(())
+    });
+    assert!(
+        spread.is_some(),
+        "VIP answers from both tasks: {seen:?}\n{}",
+        d.log()
     );
     let (code, out) = d.cli(&["run", "--rm", "--network", &net, "busybox", "true"]);
     assert_ne!(

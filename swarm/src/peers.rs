@@ -35,7 +35,16 @@ pub struct NameRecord {
     pub ips: Vec<Ipv4Addr>,
 }
 
-/// The remote endpoints and the service names of one overlay network.
+/// A service's virtual IP on a network and the running tasks connections to it go to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VipRecord {
+    /// The VIP.
+    pub vip: Ipv4Addr,
+    /// The running tasks' addresses, sorted.
+    pub backends: Vec<Ipv4Addr>,
+}
+
+/// The remote endpoints, the service names and the VIPs of one overlay network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NetworkPeers {
     /// The network's VXLAN id.
@@ -45,6 +54,9 @@ pub struct NetworkPeers {
     /// The service names on it, sorted.
     #[serde(default)]
     pub names: Vec<NameRecord>,
+    /// The VIPs on it, sorted.
+    #[serde(default)]
+    pub vips: Vec<VipRecord>,
 }
 
 /// The peers of every overlay network that a live task on `node_id` uses.
@@ -93,22 +105,26 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
         .into_iter()
         .filter(|t| t.node_id == Some(node_id) || t.node_id.is_some_and(|n| vteps.contains_key(n)))
         .collect();
-    let mut names = service_names(state, &reachable, &served);
+    let (mut names, mut vips) = service_names(state, &reachable, &served);
     out.into_iter()
         .map(|(vni, remote)| NetworkPeers {
             vni,
             remote: remote.into_iter().collect(),
             names: names.remove(&vni).unwrap_or_default(),
+            vips: vips.remove(&vni).unwrap_or_default(),
         })
         .collect()
 }
 
-/// The DNS names of every service on the networks `served`, by VXLAN id.
+/// Records by VXLAN id.
+type ByVni<T> = BTreeMap<u32, Vec<T>>;
+
+/// The DNS names and VIPs of every service on the networks `served`, by VXLAN id.
 fn service_names(
     state: &ClusterState,
     tasks: &[Task<'_>],
     served: &BTreeSet<u32>,
-) -> BTreeMap<u32, Vec<NameRecord>> {
+) -> (ByVni<NameRecord>, ByVni<VipRecord>) {
     // (vni, service id) → (network id, service name, aliases, running tasks' addresses)
     type Entry<'a> = (String, &'a str, BTreeSet<String>, BTreeSet<Ipv4Addr>);
     let mut by: BTreeMap<(u32, &str), Entry<'_>> = BTreeMap::new();
@@ -132,6 +148,7 @@ fn service_names(
         }
     }
     let mut out: BTreeMap<u32, BTreeSet<NameRecord>> = BTreeMap::new();
+    let mut balanced: BTreeMap<u32, BTreeSet<VipRecord>> = BTreeMap::new();
     for ((vni, service_id), (network_id, name, aliases, running)) in by {
         let running: Vec<Ipv4Addr> = running.into_iter().collect();
         let vip = state
@@ -146,6 +163,12 @@ fn service_names(
                 v.ip()
             });
         let answer = vip.map_or_else(|| running.clone(), |ip| vec![ip]);
+        if let Some(vip) = vip {
+            balanced.entry(vni).or_default().insert(VipRecord {
+                vip,
+                backends: running.clone(),
+            });
+        }
         let set = out.entry(vni).or_default();
         for n in std::iter::once(name.to_lowercase()).chain(aliases) {
             set.insert(NameRecord {
@@ -158,9 +181,15 @@ fn service_names(
             ips: running,
         });
     }
-    out.into_iter()
+    let names = out
+        .into_iter()
         .map(|(vni, set)| (vni, set.into_iter().collect()))
-        .collect()
+        .collect();
+    let vips = balanced
+        .into_iter()
+        .map(|(vni, set)| (vni, set.into_iter().collect()))
+        .collect();
+    (names, vips)
 }
 
 /// A version of a peer list, folded into the assignment version so a change wakes the node.
@@ -265,6 +294,7 @@ mod tests {
                         ips: vec!["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()],
                     },
                 ],
+                vips: Vec::new(),
             }],
             "not the network a does not serve, not a stopping task, not a down node's"
         );

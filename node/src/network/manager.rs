@@ -53,6 +53,8 @@ pub struct Networks {
     pub(crate) dns: Mutex<HashMap<String, super::dns::DnsServer>>,
     /// What the swarm names on overlay networks (service names, aliases, `tasks.<service>`).
     pub(crate) swarm_names: super::dns::SwarmNames,
+    /// The VIP rules last written into each container's namespace, by container id.
+    pub(crate) vip_rules: Mutex<HashMap<String, String>>,
     /// The rule set last written to the kernel. Most endpoints publish no port, so most
     /// changes leave the rules as they were, and running `nft` again would only cost time.
     pub(crate) applied: Mutex<Option<Ruleset>>,
@@ -87,6 +89,7 @@ impl Networks {
             proxies: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
             swarm_names: super::dns::SwarmNames::default(),
+            vip_rules: Mutex::new(HashMap::new()),
             applied: Mutex::new(None),
         })
     }

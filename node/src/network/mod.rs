@@ -15,6 +15,7 @@ mod overlay;
 pub use overlay::OverlayView;
 pub mod proxy;
 pub mod types;
+mod vip;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! each network's VXLAN tables with the endpoints on other nodes that the dispatcher sent, and
 //! keeping the names its DNS answers there.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use berth_overlay::sandbox::sandbox_path;
@@ -9,6 +10,7 @@ use berth_overlay::{RemoteEndpoint, Sandbox};
 
 use super::manager::Networks;
 use super::net_err;
+use super::types::EndpointRecord;
 use crate::error::Result;
 
 /// What the swarm says of one overlay network: its endpoints on other nodes and the names its
@@ -18,6 +20,8 @@ pub struct OverlayView {
     pub vni: u32,
     pub remote: Vec<RemoteEndpoint>,
     pub names: Vec<(String, Vec<Ipv4Addr>)>,
+    /// Each VIP on it with the running tasks behind it.
+    pub vips: Vec<(Ipv4Addr, Vec<Ipv4Addr>)>,
 }
 
 impl Networks {
@@ -55,6 +59,57 @@ impl Networks {
                 tracing::debug!(network = %n.name, added = report.added, removed = report.removed, "overlay peers");
             }
         }
+        self.sync_vips(views).await;
         Ok(())
+    }
+
+    /// Gives each local container on overlay networks the VIP rules of those networks
+    /// (written again only when they changed).
+    async fn sync_vips(&self, views: &[OverlayView]) {
+        // By container: its endpoint ids (new ones after a restart: a new namespace) and VIPs.
+        type Vips = Vec<(Ipv4Addr, Vec<Ipv4Addr>)>;
+        let mut per_container: BTreeMap<String, (Vec<String>, Vips)> = BTreeMap::new();
+        let endpoints = self.endpoints.all::<EndpointRecord>().unwrap_or_default();
+        for (_, ep) in endpoints {
+            let Some(vni) = self.get(&ep.network_id).ok().and_then(|n| n.vni) else {
+                continue;
+            };
+            let vips = views
+                .iter()
+                .find(|v| v.vni == vni)
+                .map(|v| v.vips.clone())
+                .unwrap_or_default();
+            let entry = per_container.entry(ep.container_id).or_default();
+            entry.0.push(ep.id);
+            entry.1.extend(vips);
+        }
+        let mut written = match self.vip_rules.lock() {
+            Ok(w) => w.clone(),
+            Err(_) => return,
+        };
+        written.retain(|id, _| per_container.contains_key(id));
+        for (id, (endpoint_ids, vips)) in per_container {
+            let rules = super::vip::render(&vips);
+            let stamp = format!("{}\n{rules}", endpoint_ids.join(","));
+            if written.get(&id) == Some(&stamp) {
+                continue;
+            }
+            let netns = self.netns_path(&id);
+            let applied = tokio::task::spawn_blocking({
+                let rules = rules.clone();
+                move || super::vip::apply_in(&netns, &rules)
+            })
+            .await;
+            match applied {
+                Ok(Ok(())) => {
+                    written.insert(id, stamp);
+                }
+                Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "VIP rules"),
+                Err(e) => tracing::warn!(container = %id, error = %e, "VIP rules"),
+            }
+        }
+        if let Ok(mut w) = self.vip_rules.lock() {
+            *w = written;
+        }
     }
 }

@@ -234,6 +234,7 @@ impl Executor for EngineExecutor {
                     })
                     .collect(),
                 names: n.names.into_iter().map(|r| (r.name, r.ips)).collect(),
+                vips: n.vips.into_iter().map(|v| (v.vip, v.backends)).collect(),
             })
             .collect();
         Box::pin(async move {
