@@ -113,6 +113,13 @@ enum Command {
         override_usage = "berth system df [OPTIONS]"
     )]
     SystemDf(DfArgs),
+    /// Remove unused data (`berth system prune`)
+    #[command(
+        name = "system-prune",
+        hide = true,
+        override_usage = "berth system prune [OPTIONS]"
+    )]
+    SystemPrune(commands::system_prune::SystemPruneArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
     /// Return low-level information on containers or images
@@ -296,6 +303,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::ContainerPrune(a) => prune::prune_containers(client, a).await,
         Command::ImagePrune(a) => prune::prune_images(client, a).await,
         Command::SystemDf(a) => prune::df(client, a).await,
+        Command::SystemPrune(a) => commands::system_prune::system_prune(client, a).await,
         Command::Wait(a) => container::wait(client, a).await,
         Command::Inspect(a) => inspect::inspect(client, a).await,
         Command::Images(a) => image::images(client, a).await,
@@ -355,6 +363,7 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
         ("image", "prune") => &["image-prune"],
         ("image", "history") => &["history"],
         ("system", "df") => &["system-df"],
+        ("system", "prune") => &["system-prune"],
         ("builder", "prune") => &["builder-prune"],
         ("builder", "build") | ("image", "build") => &["build"],
         ("container", "commit") => &["commit"],

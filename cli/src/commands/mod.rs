@@ -29,6 +29,7 @@ pub mod stdio;
 pub mod swarm;
 pub mod swarm_spec;
 pub mod system;
+pub mod system_prune;
 pub mod task;
 pub mod terminal;
 pub mod tls;
