@@ -159,6 +159,8 @@ enum Command {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Search Docker Hub for images
+    Search(commands::search::SearchArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -320,6 +322,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Rmi(a) => image::rmi(client, a).await,
         Command::Pull(a) => registry::pull(client, a).await,
         Command::Push(a) => registry::push(client, a).await,
+        Command::Search(a) => commands::search::search(client, a).await,
         Command::Login(a) => registry::login(client, a).await,
         Command::Logout(a) => registry::logout(client, a).await,
         Command::Version(a) => system::version(client, a).await,

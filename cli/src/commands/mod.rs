@@ -26,6 +26,7 @@ pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod run;
+pub mod search;
 pub mod service;
 pub mod stats;
 pub mod stdio;
