@@ -2,7 +2,8 @@
 //! as the docker CLI's when it is installed), the refusals docker makes (until with --volumes,
 //! a filter no prune endpoint knows, a filter without `=`) with nothing removed, and the
 //! removal itself in docker's order with its sections, label filters applied to every kind
-//! (build cache included) and "Total reclaimed space".
+//! (build cache included) and "Total reclaimed space"; and `/build/prune`'s until, label and
+//! label! filters, which `system prune` sends it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -201,4 +202,52 @@ fn system_prune_removes_each_kind_in_dockers_order_and_honours_label_filters() {
     assert_eq!(cli.ok(&["images", "-q"]), "");
     let out = cli.ok(&["system", "prune", "-af"]);
     assert_eq!(out, "Total reclaimed space: 0B\n");
+}
+
+#[test]
+fn build_cache_prune_selects_by_label_and_until() {
+    require_root!();
+    let cli = Cli::start("sprunec");
+    cli.import_busybox();
+    let ctx = cli.daemon.root.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nLABEL keep=1\nLABEL step=2\n",
+    )
+    .unwrap();
+    cli.ok(&["build", "-q", "-t", "cached:1", ctx.to_str().unwrap()]);
+    let prune = |filters: &str| {
+        let path = format!(
+            "/build/prune?all=1&filters={}",
+            berth_test_support::urlencode(filters)
+        );
+        let r = cli.daemon.req("POST", &path, "");
+        assert_eq!(r.status, 200, "{filters}: {}", r.text());
+        r.json()["CachesDeleted"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .len()
+    };
+    // The LABEL keep=1 step carries the label; nothing made before the epoch.
+    assert_eq!(prune(r#"{"label!":["keep=1"]}"#), 0);
+    assert_eq!(prune(r#"{"until":["1970-01-02T00:00:00Z"]}"#), 0);
+    assert_eq!(
+        prune(r#"{"label":["keep=1"],"until":["2100-01-01T00:00:00Z"]}"#),
+        1
+    );
+    let r = cli.daemon.req(
+        "POST",
+        &format!(
+            "/build/prune?filters={}",
+            berth_test_support::urlencode(r#"{"id":["x"]}"#)
+        ),
+        "",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["message"],
+        "filter \"id\" is not supported by berth's build cache"
+    );
 }
