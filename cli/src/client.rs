@@ -1,4 +1,4 @@
-//! The connection to berthd: which host (`-H`, `BERTH_HOST`, `DOCKER_HOST`, default socket), the
+//! The connection to berthd: where it is (`Host`; `connect.rs` picks it), the
 //! bollard client (plain, or HTTPS with the configuration of `tls.rs`), the raw connection for
 //! calls bollard cannot make (here a wait whose registration we must see before `start`; raw
 //! GETs in `stream.rs`), and how a failure reads to the user. No command logic here.
@@ -75,23 +75,6 @@ impl fmt::Display for Host {
     }
 }
 
-/// Picks the host: the `-H` flag, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
-/// Empty values count as unset. The environment is passed in so this stays testable; `tls`
-/// picks the default tcp port.
-pub fn resolve_host(
-    flag: Option<&str>,
-    berth_host: Option<&str>,
-    docker_host: Option<&str>,
-    tls: bool,
-) -> Result<Host> {
-    let chosen = [flag, berth_host, docker_host]
-        .into_iter()
-        .flatten()
-        .find(|s| !s.is_empty())
-        .unwrap_or(DEFAULT_HOST);
-    Host::parse(chosen, tls)
-}
-
 /// A handle on the daemon; connecting is deferred so `version` can print its client half.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -99,6 +82,8 @@ pub struct Client {
     pub host: Host,
     /// TLS for a tcp host (a unix socket ignores it, as in docker).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The context the host came from (`default`: flags and environment).
+    pub context: String,
 }
 
 impl Client {
@@ -334,25 +319,6 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flag_beats_berth_host_beats_docker_host_beats_default() {
-        let h = |f, b, d| resolve_host(f, b, d, false).unwrap().to_string();
-        assert_eq!(
-            h(
-                Some("tcp://1.2.3.4:2375"),
-                Some("unix:///b.sock"),
-                Some("unix:///d.sock")
-            ),
-            "tcp://1.2.3.4:2375"
-        );
-        assert_eq!(
-            h(None, Some("unix:///b.sock"), Some("unix:///d.sock")),
-            "unix:///b.sock"
-        );
-        assert_eq!(h(None, Some(""), Some("unix:///d.sock")), "unix:///d.sock");
-        assert_eq!(h(None, None, None), DEFAULT_HOST);
-    }
 
     #[test]
     fn hosts_parse_unix_and_tcp() {

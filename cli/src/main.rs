@@ -4,6 +4,8 @@
 
 mod client;
 mod commands;
+mod connect;
+mod context_store;
 mod credentials;
 mod output;
 mod parse;
@@ -15,7 +17,7 @@ use std::io::Write;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use client::{resolve_host, Client};
+use client::Client;
 use commands::container::{AttachArgs, KillArgs, LogsArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
 use commands::cp::CpArgs;
 use commands::events::EventsArgs;
@@ -34,6 +36,10 @@ use commands::system::FormatArgs;
 #[derive(Debug, Parser)]
 #[command(name = "berth", disable_version_flag = true)]
 struct Cli {
+    /// Name of the context to use to connect to the daemon (overrides BERTH_HOST and
+    /// DOCKER_HOST env var and default context set with "berth context use")
+    #[arg(short = 'c', long, value_name = "string")]
+    context: Option<String>,
     /// Daemon socket to connect to (unix://PATH or tcp://HOST:PORT)
     #[arg(short = 'H', long, value_name = "host")]
     host: Option<String>,
@@ -113,6 +119,13 @@ enum Command {
         override_usage = "berth system df [OPTIONS]"
     )]
     SystemDf(DfArgs),
+    /// Remove unused data (`berth system prune`)
+    #[command(
+        name = "system-prune",
+        hide = true,
+        override_usage = "berth system prune [OPTIONS]"
+    )]
+    SystemPrune(commands::system_prune::SystemPruneArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
     /// Return low-level information on containers or images
@@ -146,6 +159,8 @@ enum Command {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Search Docker Hub for images
+    Search(commands::search::SearchArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -171,6 +186,9 @@ enum Command {
     Volume(commands::volume::VolumeCommand),
     /// List port mappings or a specific mapping for the container
     Port(commands::port::PortArgs),
+    /// Manage contexts
+    #[command(subcommand, arg_required_else_help = true)]
+    Context(commands::context::ContextCommand),
     /// Make certificates for the daemon's remote API
     #[command(subcommand, arg_required_else_help = true)]
     Tls(commands::tls::TlsCommand),
@@ -224,7 +242,17 @@ fn start(cli: Cli) -> i32 {
             1
         });
     }
-    let client = match connect_settings(cli.host.as_deref(), &cli.tls) {
+    let globals = connect::Globals {
+        host: cli.host,
+        context: cli.context,
+        tls: cli.tls,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    if let Command::Context(c) = command {
+        // Files only: the context store needs no daemon.
+        return commands::context::run(&globals, &env, c);
+    }
+    let client = match connect::client(&globals, &env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e:#}");
@@ -247,23 +275,6 @@ fn start(cli: Cli) -> i32 {
     // never sends end of input), so leave it behind.
     runtime.shutdown_background();
     code
-}
-
-/// The host and TLS from the flags and the environment, as the docker CLI reads them.
-fn connect_settings(host: Option<&str>, flags: &tls::TlsFlags) -> anyhow::Result<Client> {
-    let env = |k: &str| std::env::var(k).ok();
-    let tls = tls::resolve(flags, env)?;
-    let host = resolve_host(
-        host,
-        env("BERTH_HOST").as_deref(),
-        env("DOCKER_HOST").as_deref(),
-        tls.is_some(),
-    )?;
-    let tls = match (&host, tls) {
-        (client::Host::Tcp(_), Some(t)) => Some(tls::client_config(&t)?),
-        _ => None,
-    };
-    Ok(Client { host, tls })
 }
 
 async fn dispatch(client: &Client, command: Command) -> i32 {
@@ -296,6 +307,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::ContainerPrune(a) => prune::prune_containers(client, a).await,
         Command::ImagePrune(a) => prune::prune_images(client, a).await,
         Command::SystemDf(a) => prune::df(client, a).await,
+        Command::SystemPrune(a) => commands::system_prune::system_prune(client, a).await,
         Command::Wait(a) => container::wait(client, a).await,
         Command::Inspect(a) => inspect::inspect(client, a).await,
         Command::Images(a) => image::images(client, a).await,
@@ -310,6 +322,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Rmi(a) => image::rmi(client, a).await,
         Command::Pull(a) => registry::pull(client, a).await,
         Command::Push(a) => registry::push(client, a).await,
+        Command::Search(a) => commands::search::search(client, a).await,
         Command::Login(a) => registry::login(client, a).await,
         Command::Logout(a) => registry::logout(client, a).await,
         Command::Version(a) => system::version(client, a).await,
@@ -321,6 +334,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Volume(c) => commands::volume::run(client, c).await,
         Command::Port(a) => commands::port::port(client, a).await,
         Command::Tls(c) => commands::tls::run(c),
+        Command::Context(_) => Ok(0),
     };
     match result {
         Ok(code) => code,
@@ -336,7 +350,9 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
     let mut i = 1;
     while i < argv.len() {
         match argv[i].as_str() {
-            "-H" | "--host" | "--tlscacert" | "--tlscert" | "--tlskey" => i += 2,
+            "-H" | "--host" | "-c" | "--context" | "--tlscacert" | "--tlscert" | "--tlskey" => {
+                i += 2
+            }
             a if a.starts_with('-') => i += 1,
             _ => break,
         }
@@ -355,6 +371,7 @@ fn rewrite_management_command(mut argv: Vec<String>) -> Vec<String> {
         ("image", "prune") => &["image-prune"],
         ("image", "history") => &["history"],
         ("system", "df") => &["system-df"],
+        ("system", "prune") => &["system-prune"],
         ("builder", "prune") => &["builder-prune"],
         ("builder", "build") | ("image", "build") => &["build"],
         ("container", "commit") => &["commit"],

@@ -94,8 +94,18 @@ impl Client {
     /// `GET path`: the whole body of a 200 answer, or the daemon's error (as bollard reports
     /// one). For answers bollard's models would reshape (`inspect` prints the daemon's JSON).
     pub async fn get_raw(&self, path: &str) -> Result<Vec<u8>> {
+        self.get_raw_with(path, &[]).await
+    }
+
+    /// [`Client::get_raw`] with more request headers (`X-Registry-Auth` for a search).
+    pub async fn get_raw_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>> {
         let mut conn = self.connect_raw().await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: berth\r\n{extra}Connection: close\r\n\r\n");
         conn.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         conn.read_to_end(&mut raw).await?;

@@ -1,7 +1,8 @@
 //! TLS to a tcp daemon as the docker CLI does it: `--tls`, `--tlsverify`, `--tlscacert`,
 //! `--tlscert`, `--tlskey`, `DOCKER_TLS_VERIFY`/`DOCKER_TLS`/`DOCKER_CERT_PATH` (each with a
 //! `BERTH_` twin that wins), files defaulting to `~/.docker/{ca,cert,key}.pem`. Builds the rustls
-//! (ring) client configuration that both bollard's transport and the raw requests use.
+//! (ring) client configuration that both bollard's transport and the raw requests use; a docker
+//! context's TLS material (`connect.rs`) goes through the same configuration.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,11 +40,22 @@ pub struct TlsFlags {
     pub tlskey: Option<PathBuf>,
 }
 
+/// How the daemon's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCheck {
+    /// Not at all: `--tls` without `--tlsverify`, a context's `skip-tls-verify`.
+    Skip,
+    /// Against this CA file alone (`--tlsverify`, a context's `ca.pem`).
+    Ca(PathBuf),
+    /// Against the system's roots: a context with TLS material but no CA, as Go's TLS does.
+    SystemRoots,
+}
+
 /// TLS as the client will use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientTls {
-    /// Check the daemon's certificate against `ca` (`--tlsverify`); `--tls` alone does not.
-    pub verify: Option<PathBuf>,
+    /// How the daemon's certificate is checked.
+    pub verify: ServerCheck,
     /// The client certificate and key, when there are both.
     pub identity: Option<(PathBuf, PathBuf)>,
 }
@@ -83,13 +95,18 @@ pub fn resolve(
         (Some(cert), None) => bail!("{} has no key: give --tlskey", cert.display()),
         (None, Some(key)) => bail!("{} has no certificate: give --tlscert", key.display()),
     };
-    Ok(Some(ClientTls {
-        verify: verify.then(|| {
+    let check = if verify {
+        ServerCheck::Ca(
             flags
                 .tlscacert
                 .clone()
-                .unwrap_or_else(|| dir.join("ca.pem"))
-        }),
+                .unwrap_or_else(|| dir.join("ca.pem")),
+        )
+    } else {
+        ServerCheck::Skip
+    };
+    Ok(Some(ClientTls {
+        verify: check,
         identity,
     }))
 }
@@ -100,7 +117,7 @@ pub fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     let builder = match &tls.verify {
-        Some(ca) => {
+        ServerCheck::Ca(ca) => {
             let mut roots = RootCertStore::empty();
             for cert in read_certs(ca, "CA certificate")? {
                 roots
@@ -109,7 +126,16 @@ pub fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>> {
             }
             builder.with_root_certificates(roots)
         }
-        None => builder
+        ServerCheck::SystemRoots => {
+            let found = rustls_native_certs::load_native_certs();
+            let mut roots = RootCertStore::empty();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                bail!("no usable CA certificates in the system's trust store");
+            }
+            builder.with_root_certificates(roots)
+        }
+        ServerCheck::Skip => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyServer(provider))),
     };
@@ -223,7 +249,7 @@ mod tests {
         std::fs::write(dir.path().join("key.pem"), "").unwrap();
         let vars = [("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", d)];
         let tls = resolve(&TlsFlags::default(), env(&vars)).unwrap().unwrap();
-        assert_eq!(tls.verify, Some(dir.path().join("ca.pem")));
+        assert_eq!(tls.verify, ServerCheck::Ca(dir.path().join("ca.pem")));
         assert_eq!(
             tls.identity,
             Some((dir.path().join("cert.pem"), dir.path().join("key.pem")))
@@ -235,14 +261,14 @@ mod tests {
             ("DOCKER_TLS_VERIFY", "1"),
         ];
         let tls = resolve(&TlsFlags::default(), env(&vars)).unwrap().unwrap();
-        assert_eq!(tls.verify, Some(PathBuf::from("/b/ca.pem")));
+        assert_eq!(tls.verify, ServerCheck::Ca(PathBuf::from("/b/ca.pem")));
         assert_eq!(tls.identity, None);
         let flags = TlsFlags {
             tlsverify: Some(false),
             ..TlsFlags::default()
         };
         let tls = resolve(&flags, env(&vars)).unwrap().unwrap();
-        assert_eq!(tls.verify, None);
+        assert_eq!(tls.verify, ServerCheck::Skip);
     }
 
     #[test]
@@ -257,7 +283,7 @@ mod tests {
         assert_eq!(
             tls,
             ClientTls {
-                verify: None,
+                verify: ServerCheck::Skip,
                 identity: None
             }
         );
@@ -288,7 +314,7 @@ mod tests {
     #[test]
     fn a_missing_ca_file_is_reported_by_path() {
         let e = client_config(&ClientTls {
-            verify: Some("/nonexistent/ca.pem".into()),
+            verify: ServerCheck::Ca("/nonexistent/ca.pem".into()),
             identity: None,
         })
         .unwrap_err();

@@ -26,7 +26,7 @@ fn template(format: Option<&str>) -> Result<Option<Template>> {
     })
 }
 
-fn client_version() -> Value {
+fn client_version(context: &str) -> Value {
     json!({
         "Platform": {"Name": "berth"},
         "Version": env!("CARGO_PKG_VERSION"),
@@ -34,7 +34,7 @@ fn client_version() -> Value {
         "DefaultAPIVersion": format!("{}.{}", API_DEFAULT_VERSION.major_version, API_DEFAULT_VERSION.minor_version),
         "Os": std::env::consts::OS,
         "Arch": go_arch(std::env::consts::ARCH),
-        "Context": "default",
+        "Context": context,
     })
 }
 
@@ -61,7 +61,7 @@ fn server_version(v: &SystemVersion) -> Value {
 /// `berth version`: the client section always; the server's when the daemon answers.
 pub async fn version(client: &Client, args: FormatArgs) -> Result<i32> {
     let tpl = template(args.format.as_deref())?;
-    let local = client_version();
+    let local = client_version(&client.context);
     let server = match client.docker() {
         Ok(docker) => docker.version().await.map_err(anyhow::Error::from),
         Err(e) => Err(e),
@@ -152,7 +152,7 @@ pub async fn info(client: &Client, args: FormatArgs) -> Result<i32> {
         println!("{}", t.render(&value)?);
         return Ok(0);
     }
-    print!("{}", info_text(&info, &value));
+    print!("{}", info_text(&info, &value, &client.context));
     for warning in info.warnings.iter().flatten() {
         eprintln!("{warning}");
     }
@@ -160,7 +160,7 @@ pub async fn info(client: &Client, args: FormatArgs) -> Result<i32> {
 }
 
 /// `docker info`'s readable layout of the fields the daemon returned.
-fn info_text(info: &SystemInfo, value: &Value) -> String {
+fn info_text(info: &SystemInfo, value: &Value, context: &str) -> String {
     let mut out = String::new();
     let text = |key: &str| match &value[key] {
         Value::String(s) => Some(s.clone()),
@@ -168,7 +168,7 @@ fn info_text(info: &SystemInfo, value: &Value) -> String {
         other => Some(other.to_string()),
     };
     out.push_str(&format!(
-        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
+        "Client:\n Version:    {}\n Context:    {context}\n Debug Mode: false\n\nServer:\n",
         env!("CARGO_PKG_VERSION")
     ));
     let mut line = |indent: usize, key: &str, val: Option<String>| {
@@ -225,7 +225,7 @@ mod tests {
             ..Default::default()
         };
         let value = serde_json::to_value(&info).unwrap();
-        let text = info_text(&info, &value);
+        let text = info_text(&info, &value, "default");
         assert!(text.contains("Server:\n Containers: 3\n  Running: 1\n"));
         assert!(text.contains(" Server Version: 0.1.0\n"));
         assert!(text.contains(" Total Memory: 23.28GiB\n"));
@@ -238,7 +238,7 @@ mod tests {
             api_version: Some("1.44".into()),
             ..Default::default()
         };
-        let data = json!({"Client": client_version(), "Server": server_version(&v)});
+        let data = json!({"Client": client_version("default"), "Server": server_version(&v)});
         let t = Template::parse("{{.Server.APIVersion}} {{.Client.Version}}").unwrap();
         assert_eq!(
             t.render(&data).unwrap(),

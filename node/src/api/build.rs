@@ -119,12 +119,7 @@ pub async fn prune(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    if let Some(k) = q.filters()?.keys().next() {
-        // dockerd's BuildKit filters (until, id, type, …) have nothing to select here.
-        return Err(ApiError::bad_request(format!(
-            "filter {k:?} is not supported by berth's build cache"
-        )));
-    }
+    let filter = cache_prune_filter(&q)?;
     for key in [
         "keep-storage",
         "reserved-space",
@@ -137,7 +132,9 @@ pub async fn prune(
             )));
         }
     }
-    let (ids, freed) = engine.prune_build_cache(q.flag("all", false)).await?;
+    let (ids, freed) = engine
+        .prune_build_cache(q.flag("all", false), &filter)
+        .await?;
     let ids = if ids.is_empty() {
         Value::Null
     } else {
@@ -146,6 +143,23 @@ pub async fn prune(
     Ok(Json(
         serde_json::json!({ "CachesDeleted": ids, "SpaceReclaimed": freed }),
     ))
+}
+
+/// The filters `/build/prune` applies: `until` (records made before it), as BuildKit's
+/// keep-duration, and `label`/`label!` over the cached image's labels, which `system prune`
+/// sends to every prune endpoint (BuildKit ignores labels; honouring them prunes no more than
+/// asked). BuildKit's record filters (id, parent, type, …) have nothing to select here.
+fn cache_prune_filter(q: &Query) -> ApiResult<crate::engine::prune::PruneFilter> {
+    if let Some(k) = q
+        .filters()?
+        .keys()
+        .find(|k| !matches!(k.as_str(), "until" | "label" | "label!"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "filter {k:?} is not supported by berth's build cache"
+        )));
+    }
+    super::maintenance::prune_filter(q)
 }
 
 /// `/session`: BuildKit's session endpoint.

@@ -14,6 +14,7 @@ pub mod json_body;
 pub mod maintenance;
 pub mod networks;
 pub mod registry;
+pub mod search;
 pub mod service_logs;
 pub mod services;
 pub mod stream;
@@ -155,6 +156,13 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
             "/images/get",
             get(images::save_many).delete(|state: State<AppState>, query: RawQuery| {
                 images::remove(state, Path("get".to_string()), query)
+            }),
+        )
+        // Static too: `DELETE /images/search` removes an image named `search`.
+        .route(
+            "/images/search",
+            get(search::search).delete(|state: State<AppState>, query: RawQuery| {
+                images::remove(state, Path("search".to_string()), query)
             }),
         )
         .route(

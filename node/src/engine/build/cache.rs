@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::engine::image::ImageRecord;
+use crate::engine::prune::PruneFilter;
 use crate::engine::Engine;
 use crate::error::Result;
 
@@ -54,20 +55,30 @@ impl Engine {
         Ok(out)
     }
 
-    /// Removes build cache records no container uses: with `all`, also the steps a named image
-    /// was built from (that image stays; its history loses their ids). Returns the removed
-    /// ids and the bytes freed.
-    pub async fn prune_build_cache(&self, all: bool) -> Result<(Vec<String>, u64)> {
+    /// Removes build cache records no container uses and `filter` does not keep (by creation
+    /// time and the image's labels): with `all`, also the steps a named image was built from
+    /// (that image stays; its history loses their ids). Returns the removed ids and the bytes
+    /// freed.
+    pub async fn prune_build_cache(
+        &self,
+        all: bool,
+        filter: &PruneFilter,
+    ) -> Result<(Vec<String>, u64)> {
         let used = self.handles_images().await;
         let before = self.disk_usage().await.map(|u| u.layers_size).unwrap_or(0);
         let mut removed = Vec::new();
+        let prunable = |i: &ImageRecord| {
+            is_cache(i)
+                && !used.contains(&i.id)
+                && !filter.keeps(i.created, &i.config.config.labels)
+        };
         loop {
             let images = self.images.list()?;
             let shared = ancestors_of_named(&images);
             let children = self.images.child_counts()?;
             let doomed: Vec<&ImageRecord> = images
                 .iter()
-                .filter(|i| is_cache(i) && !used.contains(&i.id))
+                .filter(|i| prunable(i))
                 .filter(|i| all || !shared.contains(&i.id))
                 .filter(|i| !children.contains_key(&i.id))
                 .collect();
@@ -76,7 +87,7 @@ impl Engine {
                     break;
                 }
                 // Steps under named images: cut them loose from their children first.
-                let Some(top) = images.iter().find(|i| is_cache(i) && !used.contains(&i.id)) else {
+                let Some(top) = images.iter().find(|i| prunable(i)) else {
                     break;
                 };
                 self.images.detach_children(&top.id)?;

@@ -1,9 +1,11 @@
 //! Talking to registries (the OCI distribution protocol through `oci-client`): the daemon's
-//! registry settings, credentials, platforms, manifests, and a connected [`Session`]. Knows
-//! nothing of the image store; `pull.rs` and `push.rs` join the two.
+//! registry settings, credentials, platforms, manifests, a connected [`Session`], and the v1
+//! search API (`search.rs`). Knows nothing of the image store; `pull.rs` and `push.rs` join
+//! the two.
 
 mod config;
 mod manifest;
+mod search;
 mod session;
 
 pub use config::RegistryConfig;
@@ -11,6 +13,7 @@ pub use manifest::{
     select_platform, Descriptor, Manifest, ManifestOrIndex, Platform, DOCKER_CONFIG,
     DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 };
+pub use search::{search, SearchRequest, SearchResult};
 pub(crate) use session::blob_error;
 pub use session::{Operation, Session};
 

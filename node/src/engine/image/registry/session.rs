@@ -371,7 +371,7 @@ fn code_text(code: &OciErrorCode) -> String {
 }
 
 /// An error and its sources on one line (reqwest hides the cause, e.g. a refused connection).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
