@@ -121,6 +121,13 @@ impl Client {
             Some(DockerError::HyperLegacyError { err }) => match tls_failure(err) {
                 Some(reason) => format!("error during connect: {reason}"),
                 None if err.is_connect() => cannot_connect(),
+                // With TLS 1.3 a server that refuses the client's certificate does so after
+                // the client's side of the handshake is done: the request is cut off
+                // ("canceled") with no TLS error in hand. No answer came: a failure to
+                // connect, as docker reports it.
+                None if self.tls.is_some() => format!(
+                    "error during connect: the daemon closed the TLS connection without answering (does it require a client certificate?): {err:#}"
+                ),
                 None => format!("{err:#}"),
             },
             Some(DockerError::IOError { err: io }) => match tls_failure(io) {
