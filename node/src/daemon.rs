@@ -125,6 +125,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let executor = Arc::new(crate::swarm_executor::EngineExecutor::new(engine.clone()));
     let swarm = berth_swarm::Swarm::new(executor, &engine.paths().data_root);
+    engine
+        .networks()
+        .set_swarm(Arc::new(crate::swarm_executor::SwarmNetworkHook(
+            Arc::downgrade(&swarm),
+        )));
     if let Err(e) = swarm.restore().await {
         tracing::error!(error = %e, "could not rejoin the swarm; swarm mode is inactive");
     }

@@ -254,12 +254,52 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "VIP answers from both tasks: {seen:?}\n{}",
         d.log()
     );
-    let (code, out) = d.cli(&["run", "--rm", "--network", &net, "busybox", "true"]);
-    assert_ne!(
-        code, 0,
-        "a standalone container would take an address the swarm did not give"
+    // A standalone container joins the attachable network with an address from the swarm,
+    // finds the service by name and reaches it through the VIP; it cannot join one that is
+    // not attachable; its address is given back when it exits.
+    let probe = format!("nslookup {svc} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {vip} 8080 | tail -n 1 && ip -4 -o addr show eth0");
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        &probe,
+    ]);
+    assert!(out.contains(&vip), "{out}");
+    // A task answered through the VIP: its hostname is its container's short id.
+    assert!(
+        running.iter().any(|c| out.contains(&c[..12])),
+        "a task answered through the VIP: {out}"
     );
-    assert!(out.contains("service tasks only"), "{out}");
+    let standalone_ip = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        standalone_ip.starts_with("10.0.0.")
+            && standalone_ip != vip
+            && !addrs.contains(&standalone_ip),
+        "an address no task or VIP holds: {out}"
+    );
+    let (code, out) = d.cli(&["run", "--rm", "--network", &second, "busybox", "true"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("not manually attachable"), "{out}");
+    let released = eventually(|| {
+        let held = d.cli_ok(&["network", "inspect", "-f", "{{len .Containers}}", &net]);
+        (held == "2").then_some(())
+    });
+    assert!(
+        released.is_some(),
+        "the standalone container left the network"
+    );
     let (code, out) = d.cli(&["network", "rm", &net]);
     assert_ne!(code, 0);
     assert!(out.contains("in use by service"), "{out}");

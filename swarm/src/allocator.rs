@@ -55,6 +55,7 @@ fn allocate_one(
         vni,
         subnet: subnet.to_string(),
         gateway,
+        attachments: Vec::new(),
     })
 }
 
@@ -118,6 +119,19 @@ pub fn allocate(s: &ClusterState) -> Plan {
         .into_iter()
         .filter_map(|o| Service::parse(o).ok())
         .collect();
+    let mut held = held_addresses(&networks, &tasks, &services);
+    allocate_vips(&services, &networks, &mut held, &mut plan);
+    allocate_tasks(&tasks, &networks, &mut held, &mut plan);
+    plan
+}
+
+/// The addresses held on each network (by id): live tasks', services' VIPs and standalone
+/// containers'.
+pub(crate) fn held_addresses(
+    networks: &[Network<'_>],
+    tasks: &[Task<'_>],
+    services: &[Service<'_>],
+) -> HashMap<String, Allocations> {
     let mut held: HashMap<String, Allocations> = HashMap::new();
     for a in tasks
         .iter()
@@ -136,9 +150,33 @@ pub fn allocate(s: &ClusterState) -> Plan {
                 .insert(ip);
         }
     }
-    allocate_vips(&services, &networks, &mut held, &mut plan);
-    allocate_tasks(&tasks, &networks, &mut held, &mut plan);
-    plan
+    for n in networks {
+        for c in n.allocation.iter().flat_map(|a| a.attachments.iter()) {
+            held.entry(n.id().to_string())
+                .or_default()
+                .in_use
+                .insert(c.address);
+        }
+    }
+    held
+}
+
+/// Everything `held_addresses` needs, read from the store.
+pub(crate) fn held_in(s: &ClusterState) -> HashMap<String, Allocations> {
+    let networks: Vec<Network<'_>> = s
+        .list(ObjectKind::Network)
+        .filter_map(|o| Network::parse(o).ok())
+        .collect();
+    let tasks: Vec<Task<'_>> = s
+        .list(ObjectKind::Task)
+        .filter_map(|o| Task::parse(o).ok())
+        .filter(Task::is_live)
+        .collect();
+    let services: Vec<Service<'_>> = s
+        .list(ObjectKind::Service)
+        .filter_map(|o| Service::parse(o).ok())
+        .collect();
+    held_addresses(&networks, &tasks, &services)
 }
 
 /// Gives every service in endpoint mode `vip` an address on each network it uses (kept while

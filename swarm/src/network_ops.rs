@@ -3,7 +3,7 @@
 //! a service names the network). The leader's allocator gives a created network its VXLAN id
 //! and subnet.
 
-use berth_overlay::ipam::Subnet;
+use berth_overlay::ipam::{AddressSpace, Subnet};
 use berth_raft::{Attrs, ClusterCommand, ClusterState, ObjectKind, Op};
 use bollard_stubs::models::NetworkCreateRequest;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::error::{SwarmError, SwarmResult};
 use crate::manager::Manager;
-use crate::model::{new_id, Network, Service, OPT_MTU};
+use crate::model::{new_id, ContainerAttachment, Network, Service, TaskAttachment, OPT_MTU};
 use crate::ops::find;
 
 fn refuse(what: impl Into<String>) -> SwarmError {
@@ -247,6 +247,154 @@ pub async fn remove_network(m: &Manager, key: &str) -> SwarmResult<()> {
     Ok(())
 }
 
+/// What an attach decided: an address already held, or a status to write at a version.
+enum AttachStep {
+    Held(TaskAttachment),
+    Write(u64, Value, TaskAttachment),
+}
+
+fn attachment_of(
+    n: &Network<'_>,
+    a: &crate::model::NetworkAllocation,
+    address: std::net::Ipv4Addr,
+) -> TaskAttachment {
+    TaskAttachment {
+        network_id: n.id().to_string(),
+        name: n.name().to_string(),
+        vni: a.vni,
+        subnet: a.subnet.clone(),
+        gateway: a.gateway,
+        address,
+        aliases: Vec::new(),
+        mtu: n.mtu(),
+    }
+}
+
+/// Decides an attach on the state as read.
+fn attach_step(
+    s: &ClusterState,
+    key: &str,
+    (container_id, name, node_id): (&str, &str, &str),
+) -> SwarmResult<AttachStep> {
+    let o = find(s, ObjectKind::Network, key)?;
+    let n = Network::parse(o)?;
+    if !n.spec.attachable.unwrap_or(false) {
+        return Err(refuse(format!(
+            "Could not attach to network {key}: rpc error: code = PermissionDenied desc = network {} not manually attachable",
+            n.name()
+        )));
+    }
+    let Some(a) = n.allocation.clone() else {
+        return Err(SwarmError::Unavailable(format!(
+            "network {} has no address space yet; try again",
+            n.name()
+        )));
+    };
+    if let Some(c) = a
+        .attachments
+        .iter()
+        .find(|c| c.container_id == container_id)
+    {
+        return Ok(AttachStep::Held(attachment_of(&n, &a, c.address)));
+    }
+    let subnet = a
+        .subnet()
+        .ok_or_else(|| refuse(format!("bad subnet {}", a.subnet)))?;
+    let space = AddressSpace::whole(subnet, a.gateway);
+    let mut held = crate::allocator::held_in(s);
+    let address = held
+        .entry(n.id().to_string())
+        .or_default()
+        .allocate(&space)
+        .ok_or_else(|| {
+            refuse(format!(
+                "no available IPv4 addresses on network {}",
+                n.name()
+            ))
+        })?;
+    let mut status = a.clone();
+    status.attachments.push(ContainerAttachment {
+        container_id: container_id.to_string(),
+        name: name.to_string(),
+        node_id: node_id.to_string(),
+        address,
+    });
+    Ok(AttachStep::Write(
+        o.meta.version,
+        status.to_value(),
+        attachment_of(&n, &a, address),
+    ))
+}
+
+/// Gives standalone container `who` = (id, name, node) an address on attachable network
+/// `key`, as Docker's network attachment does; the same one again when it has one.
+pub async fn attach_container(
+    m: &Manager,
+    key: &str,
+    who: (&str, &str, &str),
+) -> SwarmResult<TaskAttachment> {
+    for _ in 0..5 {
+        let step = m.read_fresh(|s| attach_step(s, key, who)).await??;
+        let (version, status, attachment) = match step {
+            AttachStep::Held(a) => return Ok(a),
+            AttachStep::Write(v, s, a) => (v, s, a),
+        };
+        let written = m
+            .write(ClusterCommand::single(Op::UpdateStatus {
+                kind: ObjectKind::Network,
+                id: attachment.network_id.clone(),
+                expected_version: Some(version),
+                status,
+            }))
+            .await;
+        match written {
+            Ok(_) => return Ok(attachment),
+            // The network changed meanwhile (another attach, the allocator): read again.
+            Err(SwarmError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(SwarmError::Unavailable(format!(
+        "network {key} changed too often while attaching; try again"
+    )))
+}
+
+/// Gives back standalone container `container_id`'s address on network `network_id`.
+pub async fn detach_container(
+    m: &Manager,
+    network_id: &str,
+    container_id: &str,
+) -> SwarmResult<()> {
+    for _ in 0..5 {
+        let step = m
+            .read_fresh(|s| {
+                let o = s.get(ObjectKind::Network, network_id)?;
+                let mut a = Network::parse(o).ok()?.allocation?;
+                let before = a.attachments.len();
+                a.attachments.retain(|c| c.container_id != container_id);
+                (a.attachments.len() != before).then(|| (o.meta.version, a.to_value()))
+            })
+            .await?;
+        let Some((version, status)) = step else {
+            return Ok(());
+        };
+        let written = m
+            .write(ClusterCommand::single(Op::UpdateStatus {
+                kind: ObjectKind::Network,
+                id: network_id.to_string(),
+                expected_version: Some(version),
+                status,
+            }))
+            .await;
+        match written {
+            Ok(_) => return Ok(()),
+            Err(SwarmError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +481,53 @@ mod tests {
             .map(|svc| svc.id().to_string())
             .collect();
         assert_eq!(users, vec!["s1".to_string(), "s2".to_string()]);
+    }
+    #[test]
+    fn standalone_containers_get_a_free_address_only_on_attachable_networks() {
+        let mut s = ClusterState::default();
+        let net = |id: &str, name: &str, attachable: bool| Op::Create {
+            id: id.into(),
+            attrs: Attrs::Network { name: name.into() },
+            spec: json!({ "Name": name, "Driver": "overlay", "Attachable": attachable }),
+            status: json!({ "VNI": 4096, "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1" }),
+        };
+        apply(
+            &mut s,
+            vec![net("n1", "open", true), net("n2", "closed", false)],
+        );
+        match attach_step(&s, "closed", ("c1", "one", "node1")) {
+            Err(SwarmError::InvalidArgument(m)) => {
+                assert!(m.contains("not manually attachable"), "{m}")
+            }
+            _ => panic!("a network that is not attachable takes no standalone container"),
+        }
+        let Ok(AttachStep::Write(version, status, first)) =
+            attach_step(&s, "open", ("c1", "one", "node1"))
+        else {
+            panic!("attach");
+        };
+        assert_eq!(first.address.to_string(), "10.0.0.2");
+        apply(
+            &mut s,
+            vec![Op::UpdateStatus {
+                kind: ObjectKind::Network,
+                id: "n1".into(),
+                expected_version: Some(version),
+                status,
+            }],
+        );
+        match attach_step(&s, "n1", ("c1", "one", "node1")) {
+            Ok(AttachStep::Held(again)) => assert_eq!(again.address, first.address),
+            _ => panic!("the same container gets the same address again"),
+        }
+        let Ok(AttachStep::Write(_, _, second)) = attach_step(&s, "open", ("c2", "two", "node1"))
+        else {
+            panic!("attach");
+        };
+        assert_eq!(
+            second.address.to_string(),
+            "10.0.0.3",
+            "never an address another holds"
+        );
     }
 }

@@ -13,7 +13,7 @@ use berth_overlay::ipam::mac_for;
 use berth_raft::{ClusterState, ObjectKind};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Node, NodeState, Service, Task, TaskState};
+use crate::model::{ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState};
 
 /// An endpoint on another node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -66,11 +66,26 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
         .filter_map(|o| Task::parse(o).ok())
         .filter(|t| t.is_live() && t.node_id.is_some())
         .collect();
+    // Standalone containers on attachable networks: (vni, attachment).
+    let standalone: Vec<(u32, ContainerAttachment)> = state
+        .list(ObjectKind::Network)
+        .filter_map(|o| Network::parse(o).ok()?.allocation)
+        .flat_map(|a| {
+            let vni = a.vni;
+            a.attachments.into_iter().map(move |c| (vni, c))
+        })
+        .collect();
     let served: BTreeSet<u32> = tasks
         .iter()
         .filter(|t| t.node_id == Some(node_id))
         .flat_map(|t| t.attachments().unwrap_or_default())
         .map(|a| a.vni)
+        .chain(
+            standalone
+                .iter()
+                .filter(|(_, c)| c.node_id == node_id)
+                .map(|(vni, _)| *vni),
+        )
         .collect();
     if served.is_empty() {
         return Vec::new();
@@ -100,12 +115,34 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             }
         }
     }
+    for (vni, c) in standalone.iter().filter(|(_, c)| c.node_id != node_id) {
+        if let (Some(set), Some(vtep)) = (out.get_mut(vni), vteps.get(c.node_id.as_str())) {
+            set.insert(Peer {
+                ip: c.address,
+                mac: mac_for(c.address),
+                vtep: *vtep,
+            });
+        }
+    }
     // Names point only at tasks that can answer: here, or on a ready node.
     let reachable: Vec<Task<'_>> = tasks
         .into_iter()
         .filter(|t| t.node_id == Some(node_id) || t.node_id.is_some_and(|n| vteps.contains_key(n)))
         .collect();
     let (mut names, mut vips) = service_names(state, &reachable, &served);
+    for (vni, c) in &standalone {
+        let here = c.node_id == node_id || vteps.contains_key(c.node_id.as_str());
+        if let (true, Some(list)) = (
+            here,
+            served.contains(vni).then(|| names.entry(*vni).or_default()),
+        ) {
+            list.push(NameRecord {
+                name: c.name.to_lowercase(),
+                ips: vec![c.address],
+            });
+            list.sort();
+        }
+    }
     out.into_iter()
         .map(|(vni, remote)| NetworkPeers {
             vni,

@@ -34,18 +34,30 @@ impl Engine {
         })
     }
 
-    /// Refuses a standalone container on this node's copy of a swarm network: its address
-    /// must come from the swarm's allocator (as Docker's attachable networks get theirs), or it
-    /// could take one the swarm gives a task.
-    pub(crate) fn check_swarm_networks(&self, host: &HostSettings, is_task: bool) -> Result<()> {
-        if is_task {
+    /// Brings this node a copy of each swarm network a standalone container names that it
+    /// does not have yet (attachable networks only, as Docker allows); tasks get theirs from
+    /// the executor.
+    pub(crate) async fn bring_swarm_networks(
+        &self,
+        host: &HostSettings,
+        is_task: bool,
+    ) -> Result<()> {
+        let Some(swarm) = self.network.swarm.get().filter(|_| !is_task) else {
             return Ok(());
-        }
+        };
         let mode = host.network_mode.as_str();
         let named = std::iter::once(mode).chain(host.net.endpoints.keys().map(String::as_str));
         for key in named {
-            if let Ok(n) = self.network.get(key) {
-                refuse_standalone(&n)?;
+            if matches!(key, "" | "default" | "host" | "none" | "bridge")
+                || key.starts_with("container:")
+            {
+                continue;
+            }
+            if self.network.find(key)?.is_some() {
+                continue;
+            }
+            if let Some(rec) = swarm.local_copy(key).await? {
+                self.network.ensure_overlay(&rec)?;
             }
         }
         Ok(())
@@ -67,11 +79,18 @@ impl Engine {
     /// Sets up the container's endpoints and writes its hosts and resolv.conf; returns the
     /// namespace the runtime must join (`None`: the runtime makes one with loopback only).
     pub(crate) async fn network_up(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
-        let a =
+        let mut a =
             self.network
                 .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
+        self.swarm_addresses(rec, &mut a).await?;
         let ports = ports_to_publish(rec)?;
         let attached = self.network.attach(&rec.id, &rec.name, &a, &ports).await?;
+        if a.networks
+            .keys()
+            .any(|n| self.network.get(n).is_ok_and(|n| n.vni.is_some()))
+        {
+            self.network.refresh_vips().await;
+        }
         let Some(primary) = attached.endpoints.first() else {
             return Ok(attached.netns);
         };
@@ -110,6 +129,62 @@ impl Engine {
     /// Undoes `network_up` (idempotent).
     pub(crate) async fn network_down(&self, id: &str) {
         self.network.detach(id).await;
+        self.release_swarm_addresses(id).await;
+    }
+
+    /// A standalone container on swarm networks gets its address there from the swarm.
+    async fn swarm_addresses(
+        &self,
+        rec: &ContainerRecord,
+        a: &mut super::types::Attachments,
+    ) -> Result<()> {
+        if rec
+            .config
+            .labels
+            .contains_key(berth_swarm::model::LABEL_TASK_ID)
+        {
+            return Ok(());
+        }
+        for (net_id, req) in a.networks.iter_mut() {
+            if self.network.get(net_id)?.vni.is_none() {
+                continue;
+            }
+            let Some(swarm) = self.network.swarm.get() else {
+                return Err(EngineError::InvalidArgument(format!(
+                    "network {net_id} belongs to a swarm this node is not in"
+                )));
+            };
+            let ip = swarm.attach(net_id, &rec.id, &rec.name).await?;
+            req.ipv4 = Some(ip);
+            if let Ok(mut held) = self.network.swarm_attached.lock() {
+                held.insert((net_id.clone(), rec.id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the swarm addresses of standalone container `id`.
+    async fn release_swarm_addresses(&self, id: &str) {
+        let Some(swarm) = self.network.swarm.get() else {
+            return;
+        };
+        let mine: Vec<(String, String)> = match self.network.swarm_attached.lock() {
+            Ok(mut held) => {
+                let mine = held
+                    .iter()
+                    .filter(|(_, c)| c == id)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                for m in &mine {
+                    held.remove(m);
+                }
+                mine
+            }
+            Err(_) => Vec::new(),
+        };
+        for (net, container) in mine {
+            swarm.detach(&net, &container).await;
+        }
     }
 
     /// The container's networks with their endpoints.
@@ -142,7 +217,12 @@ impl Engine {
         req: EndpointRequest,
     ) -> Result<()> {
         let n = self.network.get(net)?;
-        refuse_standalone(&n)?;
+        if n.vni.is_some() {
+            return Err(EngineError::InvalidArgument(format!(
+                "connecting a running container to swarm network {} is not supported by berth yet; start it on the network",
+                n.name
+            )));
+        }
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
         let mode = rec.host.network_mode.as_str();
@@ -272,16 +352,6 @@ impl Engine {
         }
         self.network.remove(&n.id).await.map(|_| ())
     }
-}
-
-fn refuse_standalone(n: &NetworkRecord) -> Result<()> {
-    if n.vni.is_none() {
-        return Ok(());
-    }
-    Err(EngineError::InvalidArgument(format!(
-        "containers outside a service cannot join swarm network {} yet: berth gives overlay addresses to service tasks only",
-        n.name
-    )))
 }
 
 /// The ports to publish: `-p` bindings, plus every exposed port on an ephemeral one with `-P`.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
 
@@ -55,9 +55,15 @@ pub struct Networks {
     pub(crate) swarm_names: super::dns::SwarmNames,
     /// The VIP rules last written into each container's namespace, by container id.
     pub(crate) vip_rules: Mutex<HashMap<String, String>>,
+    /// The swarm's last view of the overlay networks this node serves.
+    pub(crate) overlay_views: Mutex<Vec<super::OverlayView>>,
     /// The rule set last written to the kernel. Most endpoints publish no port, so most
     /// changes leave the rules as they were, and running `nft` again would only cost time.
     pub(crate) applied: Mutex<Option<Ruleset>>,
+    /// The swarm, once berthd made it (standalone containers on attachable networks).
+    pub(crate) swarm: std::sync::OnceLock<Arc<dyn super::SwarmNetworks>>,
+    /// Standalone containers given a swarm address: (network id, container id).
+    pub(crate) swarm_attached: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 fn new_id() -> String {
@@ -90,7 +96,10 @@ impl Networks {
             dns: Mutex::new(HashMap::new()),
             swarm_names: super::dns::SwarmNames::default(),
             vip_rules: Mutex::new(HashMap::new()),
+            overlay_views: Mutex::new(Vec::new()),
             applied: Mutex::new(None),
+            swarm: std::sync::OnceLock::new(),
+            swarm_attached: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -213,6 +222,11 @@ impl Networks {
                 "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
             )
         })
+    }
+
+    /// Connects local networking to the swarm (once, at daemon start).
+    pub fn set_swarm(&self, swarm: Arc<dyn super::SwarmNetworks>) {
+        let _ = self.swarm.set(swarm);
     }
 
     /// Keeps this node's copy of a swarm overlay network (made when a task first needs it;

@@ -36,6 +36,30 @@ pub trait Firewall: Send + Sync {
     fn remove(&self, table: &str) -> Result<()>;
 }
 
+/// What local networking asks of the swarm for standalone containers on attachable overlay
+/// networks (implemented on `berth_swarm::Swarm` in `swarm_executor`).
+pub trait SwarmNetworks: Send + Sync {
+    /// This node's copy of swarm network `key` for a standalone container: `None` when the
+    /// swarm has no such network; refused when it is not attachable.
+    fn local_copy<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> berth_overlay::BoxFuture<'a, Result<Option<NetworkRecord>>>;
+    /// An address for the container on the network, from the swarm's allocator.
+    fn attach<'a>(
+        &'a self,
+        network_id: &'a str,
+        container_id: &'a str,
+        name: &'a str,
+    ) -> berth_overlay::BoxFuture<'a, Result<std::net::Ipv4Addr>>;
+    /// Gives the address back.
+    fn detach<'a>(
+        &'a self,
+        network_id: &'a str,
+        container_id: &'a str,
+    ) -> berth_overlay::BoxFuture<'a, ()>;
+}
+
 /// Named network namespaces (bind-mounted files).
 pub trait NetnsOps: Send + Sync {
     /// Creates a namespace bound at `path`.

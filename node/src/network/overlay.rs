@@ -59,8 +59,24 @@ impl Networks {
                 tracing::debug!(network = %n.name, added = report.added, removed = report.removed, "overlay peers");
             }
         }
+        if let Ok(mut last) = self.overlay_views.lock() {
+            last.clone_from(&views.to_vec());
+        }
         self.sync_vips(views).await;
         Ok(())
+    }
+
+    /// Writes the VIP rules of the last swarm view into containers that lack them (a
+    /// container just started on an overlay network balances at once, not at the next
+    /// session reply).
+    pub async fn refresh_vips(&self) {
+        let views = match self.overlay_views.lock() {
+            Ok(v) => v.clone(),
+            Err(_) => return,
+        };
+        if !views.is_empty() {
+            self.sync_vips(&views).await;
+        }
     }
 
     /// Gives each local container on overlay networks the VIP rules of those networks

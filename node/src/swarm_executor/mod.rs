@@ -5,6 +5,9 @@
 //! Docker's models.
 
 mod container;
+mod networks;
+
+pub use networks::SwarmNetworkHook;
 
 use std::sync::Arc;
 use std::time::Duration;

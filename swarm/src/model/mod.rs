@@ -16,7 +16,9 @@ mod time;
 pub use cluster::{Cluster, ClusterStatus, RootCaPem, TokenSecrets};
 pub use error::ModelError;
 pub use ids::{new_id, IdSource, RandomIds, SequentialIds};
-pub use network::{Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST};
+pub use network::{
+    ContainerAttachment, Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST,
+};
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,

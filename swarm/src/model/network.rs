@@ -33,6 +33,26 @@ pub struct NetworkAllocation {
     /// The gateway address.
     #[serde(rename = "Gateway")]
     pub gateway: Ipv4Addr,
+    /// Standalone containers attached to it (attachable networks), with their addresses.
+    #[serde(rename = "Attachments", default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<ContainerAttachment>,
+}
+
+/// A standalone container on an attachable network (Docker's network attachment task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerAttachment {
+    /// The container's id.
+    #[serde(rename = "ID")]
+    pub container_id: String,
+    /// Its name (what the network's DNS answers).
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The node it runs on.
+    #[serde(rename = "Node")]
+    pub node_id: String,
+    /// Its address.
+    #[serde(rename = "Address")]
+    pub address: Ipv4Addr,
 }
 
 impl NetworkAllocation {

@@ -51,6 +51,34 @@ impl Swarm {
         })
     }
 
+    /// An address for standalone container (`id`, `name`) of this node on attachable network
+    /// `key` (managers only, for now: a worker would ask its manager over the dispatcher).
+    pub async fn attach_container(
+        &self,
+        key: &str,
+        id: &str,
+        name: &str,
+    ) -> SwarmResult<crate::model::TaskAttachment> {
+        let m = self.control().await.map_err(|e| match e {
+            crate::SwarmError::NotManager => crate::SwarmError::InvalidArgument(
+                "standalone containers can join swarm networks only on managers in berth for now"
+                    .into(),
+            ),
+            other => other,
+        })?;
+        let node = self
+            .member()
+            .map(|mb| mb.local().node_id)
+            .unwrap_or_default();
+        network_ops::attach_container(&m, key, (id, name, &node)).await
+    }
+
+    /// Gives back a standalone container's address on network `network_id`.
+    pub async fn detach_container(&self, network_id: &str, id: &str) -> SwarmResult<()> {
+        let m = self.control().await?;
+        network_ops::detach_container(&m, network_id, id).await
+    }
+
     /// `DELETE /networks/{id}` of an overlay network.
     pub async fn remove_network(&self, key: &str) -> SwarmResult<()> {
         let m = self.control().await?;

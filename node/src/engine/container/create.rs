@@ -35,9 +35,9 @@ impl Engine {
         if req.host.runtime.log.is_none() {
             req.host.runtime.log = Some(self.log_default()?);
         }
-        self.check_networks(&req.host)?;
         let is_task = req.labels.contains_key(berth_swarm::model::LABEL_TASK_ID);
-        self.check_swarm_networks(&req.host, is_task)?;
+        self.bring_swarm_networks(&req.host, is_task).await?;
+        self.check_networks(&req.host)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
         }
