@@ -104,6 +104,52 @@ impl Client {
         Ok(docker)
     }
 
+    /// `describe`, after finding out why a TLS daemon cut a request off when the error does
+    /// not say: with TLS 1.3 a server refuses a client certificate only after the client's
+    /// half of the handshake, so the refusal (an alert) may arrive after the request was sent
+    /// and be lost with it. A second connection reads the alert.
+    pub async fn explain(&self, err: &anyhow::Error) -> String {
+        let cut_off = matches!(
+            err.downcast_ref::<DockerError>(),
+            Some(DockerError::HyperLegacyError { err }) if tls_failure(err).is_none() && !err.is_connect()
+        );
+        if self.tls.is_some() && cut_off {
+            if let Some(reason) = self.tls_refusal().await {
+                return format!("error during connect: {reason}");
+            }
+        }
+        self.describe(err)
+    }
+
+    /// The TLS error a fresh connection to the daemon ends with, if any: handshake, one
+    /// request, and a read of the answer (where a late alert shows).
+    async fn tls_refusal(&self) -> Option<String> {
+        let probe = async {
+            let mut conn = match self.connect_raw().await {
+                Ok(c) => c,
+                Err(e) => {
+                    return match e.downcast_ref::<DockerError>() {
+                        Some(DockerError::IOError { err }) => tls_failure(err),
+                        _ => None,
+                    }
+                }
+            };
+            let sent = conn
+                .write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut buf = [0u8; 64];
+            let read = match sent {
+                Ok(()) => conn.read(&mut buf).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            read.err().and_then(|e| tls_failure(&e))
+        };
+        tokio::time::timeout(Duration::from_secs(10), probe)
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// The one-line message docker would print for `err`.
     pub fn describe(&self, err: &anyhow::Error) -> String {
         let cannot_connect = || {
@@ -121,13 +167,9 @@ impl Client {
             Some(DockerError::HyperLegacyError { err }) => match tls_failure(err) {
                 Some(reason) => format!("error during connect: {reason}"),
                 None if err.is_connect() => cannot_connect(),
-                // With TLS 1.3 a server that refuses the client's certificate does so after
-                // the client's side of the handshake is done: the request is cut off
-                // ("canceled") with no TLS error in hand. No answer came: a failure to
-                // connect, as docker reports it.
-                None if self.tls.is_some() => format!(
-                    "error during connect: the daemon closed the TLS connection without answering (does it require a client certificate?): {err:#}"
-                ),
+                // No answer came over TLS and no TLS error is in hand (`explain` looks for
+                // one first): still a failure to connect, as docker reports it.
+                None if self.tls.is_some() => format!("error during connect: {err:#}"),
                 None => format!("{err:#}"),
             },
             Some(DockerError::IOError { err: io }) => match tls_failure(io) {

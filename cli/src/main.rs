@@ -339,7 +339,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", client.describe(&e));
+            eprintln!("{}", client.explain(&e).await);
             1
         }
     }
