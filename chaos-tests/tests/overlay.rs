@@ -1,7 +1,9 @@
 //! An overlay network across three berthd nodes in their own network namespaces (a real
 //! VXLAN underlay between them): tasks of one service on different nodes reach each other by
 //! address over ICMP and TCP once the dispatcher has sent each node the others' endpoints; a
-//! forwarding entry deleted by hand comes back at the next session.
+//! forwarding entry deleted by hand comes back at the next session; `tasks.<service>` lists
+//! every task on every node; 100 connections to the VIP reach all three tasks; a node whose
+//! berthd dies leaves the others' tables.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -46,6 +48,12 @@ fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
     (code, out.text())
 }
 
+/// Docker's MAC of an overlay address, as `bridge fdb` prints it.
+fn mac_of(ip: &str) -> String {
+    let o: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+    format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
 /// The task container of `service` on each node, with its address on `network`.
 fn tasks_by_node(c: &Cluster, service: &str, network: &str) -> BTreeMap<usize, (String, String)> {
     let mut out = BTreeMap::new();
@@ -74,7 +82,7 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
         eprintln!("sweep: {e}");
     }
-    let c = Cluster::builder(3)
+    let mut c = Cluster::builder(3)
         .default_options(swarm::node_options())
         .start()
         .unwrap();
@@ -99,7 +107,7 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     spec["TaskTemplate"]["ContainerSpec"]["Args"] = json!([
         "sh",
         "-c",
-        "while true; do echo pong | nc -l -p 7000; done & exec sleep 600"
+        "while true; do hostname | nc -l -p 7000; done & exec sleep 600"
     ]);
     c.node(0).create_service(&spec).unwrap();
     let mut placed = BTreeMap::new();
@@ -126,7 +134,7 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
                 &["sh", "-c", &format!("echo ping | nc -w 3 {ip} 7000")],
             );
             assert!(
-                code == 0 && out.contains("pong"),
+                code == 0 && !out.trim().is_empty(),
                 "TCP {from} → {to}: {code} {out}"
             );
         }
@@ -151,11 +159,7 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
-    let octets: Vec<u8> = ip1.split('.').map(|o| o.parse().unwrap()).collect();
-    let mac = format!(
-        "02:42:{:02x}:{:02x}:{:02x}:{:02x}",
-        octets[0], octets[1], octets[2], octets[3]
-    );
+    let mac = mac_of(ip1);
     let shown = fdb(&["show", "dev", "vxlan0"]);
     let line = shown
         .lines()
@@ -178,4 +182,50 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     assert!(repaired, "the reconciler put the entry back");
     let pinged = wait(|| exec(c.node(0), id0, &["ping", "-c", "1", "-W", "1", ip1]).0 == 0);
     assert!(pinged, "reachable again after the repair");
+
+    // tasks.<service> lists every task from every node; 100 connections to the VIP from
+    // node 0 are spread over all three tasks.
+    for (i, (id, _)) in &placed {
+        let all = wait(|| {
+            let (_, out) = exec(c.node(*i), id, &["nslookup", "tasks.talk"]);
+            ips.iter().all(|ip| out.contains(ip))
+        });
+        assert!(all, "tasks.talk from node {i}");
+    }
+    let svc = c
+        .node(0)
+        .send("GET", "/services/talk", &Value::Null)
+        .unwrap()
+        .json();
+    let vip = svc["Endpoint"]["VirtualIPs"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let hundred = format!("for i in $(seq 100); do nc -w 2 {vip} 7000 </dev/null; done");
+    let (_, out) = exec(c.node(0), id0, &["sh", "-c", &hundred]);
+    let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+    for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        *answers.entry(line.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        answers.len(),
+        3,
+        "every task got some of the 100: {answers:?}"
+    );
+
+    // A node whose berthd dies is marked down; the others drop its endpoints.
+    let (_, ip2) = placed[&2].clone();
+    let mac2 = mac_of(&ip2);
+    let entry2 = || {
+        fdb(&["show", "dev", "vxlan0"])
+            .lines()
+            .any(|l| l.starts_with(&mac2) && l.contains(" dst "))
+    };
+    assert!(entry2(), "node 0 knows node 2's task");
+    c.kill(2).unwrap();
+    let dropped = wait(|| !entry2());
+    assert!(dropped, "node 2's endpoints left node 0's tables");
 }
