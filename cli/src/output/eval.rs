@@ -6,10 +6,16 @@ use serde_json::{Number, Value};
 
 use super::template::{Block, Node, Operand, Pipe};
 
+/// What a template sees besides dot: the data it was given (`$`) and the variables in scope.
+pub(super) struct Env<'a> {
+    pub root: &'a Value,
+    pub vars: Vec<(String, Value)>,
+}
+
 pub(super) fn exec(
     nodes: &[Node],
     dot: Option<&Value>,
-    root: &Value,
+    root: &Env<'_>,
     out: &mut String,
 ) -> Result<()> {
     for node in nodes {
@@ -18,6 +24,7 @@ pub(super) fn exec(
             Node::Action(pipe) => out.push_str(&print_top(eval_pipe(pipe, dot, root)?.as_ref())),
             Node::Block {
                 kind,
+                vars,
                 pipe,
                 body,
                 other,
@@ -27,16 +34,36 @@ pub(super) fn exec(
                     Block::If if truthy(value.as_ref()) => exec(body, dot, root, out)?,
                     Block::With if truthy(value.as_ref()) => exec(body, value.as_ref(), root, out)?,
                     Block::Range if truthy(value.as_ref()) => {
-                        let items: Vec<&Value> = match &value {
-                            Some(Value::Array(a)) => a.iter().collect(),
-                            Some(Value::Object(m)) => m.values().collect(),
+                        let items: Vec<(Value, &Value)> = match &value {
+                            Some(Value::Array(a)) => a
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| (Value::from(i), v))
+                                .collect(),
+                            Some(Value::Object(m)) => {
+                                m.iter().map(|(k, v)| (Value::from(k.clone()), v)).collect()
+                            }
                             _ => bail!(
                                 "template: range can't iterate over {}",
                                 print_top(value.as_ref())
                             ),
                         };
-                        for item in items {
-                            exec(body, Some(item), root, out)?;
+                        for (key, item) in items {
+                            // `range $v := …` binds the element; `range $k, $v := …` the key
+                            // (or index) and the element, as Go's templates do.
+                            let mut scope = Env {
+                                root: root.root,
+                                vars: root.vars.clone(),
+                            };
+                            match vars.as_slice() {
+                                [v] => scope.vars.push((v.clone(), item.clone())),
+                                [k, v] => {
+                                    scope.vars.push((k.clone(), key));
+                                    scope.vars.push((v.clone(), item.clone()));
+                                }
+                                _ => {}
+                            }
+                            exec(body, Some(item), &scope, out)?;
                         }
                     }
                     _ => exec(other, dot, root, out)?,
@@ -47,7 +74,7 @@ pub(super) fn exec(
     Ok(())
 }
 
-fn eval_pipe(pipe: &Pipe, dot: Option<&Value>, root: &Value) -> Result<Option<Value>> {
+fn eval_pipe(pipe: &Pipe, dot: Option<&Value>, root: &Env<'_>) -> Result<Option<Value>> {
     let mut prev: Option<Option<Value>> = None;
     for cmd in pipe {
         prev = Some(eval_cmd(cmd, dot, root, prev)?);
@@ -58,7 +85,7 @@ fn eval_pipe(pipe: &Pipe, dot: Option<&Value>, root: &Value) -> Result<Option<Va
 fn eval_cmd(
     cmd: &[Operand],
     dot: Option<&Value>,
-    root: &Value,
+    root: &Env<'_>,
     prev: Option<Option<Value>>,
 ) -> Result<Option<Value>> {
     let Some(Operand::Func(name)) = cmd.first() else {
@@ -80,14 +107,20 @@ fn eval_cmd(
     call(name, &args)
 }
 
-fn eval_operand(op: &Operand, dot: Option<&Value>, root: &Value) -> Result<Option<Value>> {
+fn eval_operand(op: &Operand, dot: Option<&Value>, root: &Env<'_>) -> Result<Option<Value>> {
     Ok(match op {
         Operand::Path {
             root: from_root,
             fields,
         } => {
-            let start = if *from_root { Some(root) } else { dot };
+            let start = if *from_root { Some(root.root) } else { dot };
             walk(start, fields)
+        }
+        Operand::Var(name, fields) => {
+            let Some((_, v)) = root.vars.iter().rev().find(|(n, _)| n == name) else {
+                bail!("template: undefined variable \"${name}\"");
+            };
+            walk(Some(v), fields)
         }
         Operand::Lit(v) => Some(v.clone()),
         Operand::Func(name) => call(name, &[])?,

@@ -21,6 +21,8 @@ pub(super) enum Node {
     Action(Pipe),
     Block {
         kind: Block,
+        /// Variables `range` declares (`$v` or `$k, $v`).
+        vars: Vec<String>,
         pipe: Pipe,
         body: Vec<Node>,
         other: Vec<Node>,
@@ -39,6 +41,7 @@ pub(super) type Pipe = Vec<Vec<Operand>>;
 #[derive(Debug, Clone)]
 pub(super) enum Operand {
     Path { root: bool, fields: Vec<String> },
+    Var(String, Vec<String>),
     Lit(Value),
     Func(String),
     Sub(Pipe, Vec<String>),
@@ -47,6 +50,9 @@ pub(super) enum Operand {
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Path { root: bool, fields: Vec<String> },
+    Var(String, Vec<String>),
+    Declare,
+    Comma,
     Chain(Vec<String>),
     Lit(Value),
     Ident(String),
@@ -75,7 +81,11 @@ impl Template {
     /// Renders the template with `data` as dot (and `$`).
     pub fn render(&self, data: &Value) -> Result<String> {
         let mut out = String::new();
-        eval::exec(&self.nodes, Some(data), data, &mut out)?;
+        let env = eval::Env {
+            root: data,
+            vars: Vec::new(),
+        };
+        eval::exec(&self.nodes, Some(data), &env, &mut out)?;
         Ok(out)
     }
 }
@@ -162,6 +172,7 @@ fn build(segs: &[Seg], idx: &mut usize) -> Result<(Vec<Node>, Option<String>)> {
             }
         };
         tokens.remove(0);
+        let vars = declared(&mut tokens, kind)?;
         let pipe = parse_pipe(&tokens, &mut 0)?;
         let (body, end) = build(segs, idx)?;
         let other = match end.as_deref() {
@@ -174,12 +185,36 @@ fn build(segs: &[Seg], idx: &mut usize) -> Result<(Vec<Node>, Option<String>)> {
         };
         nodes.push(Node::Block {
             kind,
+            vars,
             pipe,
             body,
             other,
         });
     }
     Ok((nodes, None))
+}
+
+/// Takes `$v :=` or `$k, $v :=` off the front of a `range`'s tokens.
+fn declared(tokens: &mut Vec<Token>, kind: Block) -> Result<Vec<String>> {
+    let Some(at) = tokens.iter().position(|t| *t == Token::Declare) else {
+        return Ok(Vec::new());
+    };
+    if kind != Block::Range {
+        bail!("template: variable declarations are supported in range only");
+    }
+    let names: Vec<String> = tokens[..at]
+        .iter()
+        .filter(|t| **t != Token::Comma)
+        .map(|t| match t {
+            Token::Var(name, fields) if fields.is_empty() => Ok(name.clone()),
+            _ => Err(anyhow!("template: range can only initialize variables")),
+        })
+        .collect::<Result<_>>()?;
+    if names.is_empty() || names.len() > 2 {
+        bail!("template: too many declarations in range");
+    }
+    tokens.drain(..=at);
+    Ok(names)
 }
 
 fn lex(s: &str) -> Result<Vec<Token>> {
@@ -207,6 +242,18 @@ fn lex(s: &str) -> Result<Vec<Token>> {
                     i = j;
                 }
             }
+            '$' if chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_alphanumeric() || *n == '_') =>
+            {
+                let j = word_end(i + 1);
+                let mut parts = fields(&chars[i + 1..j]).into_iter();
+                let name = parts.next().unwrap_or_default();
+                tokens.push(Token::Var(name, parts.collect()));
+                i = j;
+            }
+            ':' if chars.get(i + 1) == Some(&'=') => (tokens.push(Token::Declare), i += 2).1,
+            ',' => (tokens.push(Token::Comma), i += 1).1,
             '.' | '$' => {
                 let start = if c == '$' { i + 1 } else { i };
                 let j = word_end(start);
@@ -301,6 +348,10 @@ fn parse_pipe(tokens: &[Token], pos: &mut usize) -> Result<Pipe> {
                 root: *root,
                 fields: fields.clone(),
             },
+            Token::Var(name, fields) => Operand::Var(name.clone(), fields.clone()),
+            Token::Declare | Token::Comma => {
+                bail!("template: variable declarations are supported in range only")
+            }
             Token::Lit(v) => Operand::Lit(v.clone()),
             Token::Ident(name) => Operand::Func(name.clone()),
             Token::Chain(_) => bail!("template: unexpected field chain"),
@@ -385,6 +436,30 @@ mod tests {
         let data = json!({"Id": "abc", "Server": {"ApiVersion": "1.44"}});
         assert_eq!(render("{{.ID}}", &data), "abc");
         assert_eq!(render("{{.Server.APIVersion}}", &data), "1.44");
+    }
+
+    #[test]
+    fn range_declares_key_and_value_variables() {
+        let data = json!({ "Networks": { "front": { "IPAddress": "10.0.0.3" }, "back": { "IPAddress": "10.0.1.3" } },
+                           "List": ["a", "b"] });
+        assert_eq!(
+            render(
+                "{{range $k, $v := .Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+                &data
+            ),
+            "back=10.0.1.3 front=10.0.0.3 "
+        );
+        assert_eq!(
+            render("{{range $i, $e := .List}}{{$i}}:{{$e}},{{end}}", &data),
+            "0:a,1:b,"
+        );
+        assert_eq!(render("{{range $e := .List}}{{$e}}{{end}}", &data), "ab");
+        assert!(Template::parse("{{$x := .List}}").is_err());
+        assert!(Template::parse("{{range $a, $b, $c := .List}}{{end}}").is_err());
+        assert!(Template::parse("{{range .List}}{{$nope}}{{end}}")
+            .unwrap()
+            .render(&data)
+            .is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod image;
 mod list;
 mod logs;
 mod mount;
+mod network;
 mod opts;
 pub mod parse;
 mod pretty;

@@ -2,10 +2,11 @@
 //! syntax). Each optional flag is an `Option` so "not given" differs from a zero value, as
 //! pflag's `Changed` does in docker. Values are parsed by `parse.rs`; this file only declares.
 
-use bollard::models::{Mount, TaskSpecPlacementPreferences};
+use bollard::models::{Mount, NetworkAttachmentConfig, TaskSpecPlacementPreferences};
 use clap::Args;
 
 use super::mount;
+use super::network;
 use super::parse::{self, Ports, Words};
 
 /// Flags both `create` and `update` take.
@@ -153,6 +154,9 @@ pub struct CreateArgs {
     /// Publish a port as a node port
     #[arg(short = 'p', long = "publish", value_parser = parse::publish, value_name = "port")]
     pub publish: Vec<Ports>,
+    /// Network attachments
+    #[arg(long = "network", value_parser = network::parse, value_name = "network")]
+    pub networks: Vec<NetworkAttachmentConfig>,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,
@@ -222,6 +226,12 @@ pub struct UpdateArgs {
     /// Remove a published port by its target port
     #[arg(long = "publish-rm", value_parser = parse::publish, value_name = "port")]
     pub publish_rm: Vec<Ports>,
+    /// Add a network
+    #[arg(long = "network-add", value_parser = network::parse, value_name = "network")]
+    pub network_add: Vec<NetworkAttachmentConfig>,
+    /// Remove a network
+    #[arg(long = "network-rm", value_name = "list")]
+    pub network_rm: Vec<String>,
     /// SERVICE
     pub service: String,
 }
@@ -284,6 +294,8 @@ impl UpdateArgs {
             self.mount_rm.len(),
             self.publish_add.len(),
             self.publish_rm.len(),
+            self.network_add.len(),
+            self.network_rm.len(),
         ];
         options.iter().any(|o| *o) || lists.iter().any(|n| *n > 0)
     }

@@ -48,6 +48,7 @@ pub fn create_spec(
                 dns_config: Some(TaskSpecContainerSpecDnsConfig::default()),
                 ..Default::default()
             }),
+            networks: (!args.networks.is_empty()).then(|| args.networks.clone()),
             placement: Some(TaskSpecPlacement {
                 constraints: (!args.constraints.is_empty()).then(|| args.constraints.clone()),
                 preferences: (!args.placement_prefs.is_empty())

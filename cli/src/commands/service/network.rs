@@ -1,0 +1,89 @@
+//! `--network` (create) and `--network-add`/`--network-rm` (update): a network by name or id,
+//! or docker's long form `name=NET,alias=A,alias=B,driver-opt=K=V`.
+
+use std::collections::HashMap;
+
+use bollard::models::NetworkAttachmentConfig;
+
+/// Parses one `--network` value as docker does.
+pub fn parse(s: &str) -> Result<NetworkAttachmentConfig, String> {
+    if !s.contains('=') {
+        if s.trim().is_empty() {
+            return Err("invalid network: empty name".into());
+        }
+        return Ok(NetworkAttachmentConfig {
+            target: Some(s.to_string()),
+            ..Default::default()
+        });
+    }
+    let mut target = None;
+    let mut aliases = Vec::new();
+    let mut opts = HashMap::new();
+    for field in s.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+        match k.trim().to_lowercase().as_str() {
+            "name" | "target" => target = Some(v.to_string()),
+            "alias" => aliases.push(v.to_string()),
+            "driver-opt" => {
+                let (ok, ov) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("invalid driver-opt '{v}': must be key=value"))?;
+                opts.insert(ok.to_string(), ov.to_string());
+            }
+            other => return Err(format!("invalid field key {other}")),
+        }
+    }
+    let target = target.ok_or("network name/id is not specified")?;
+    Ok(NetworkAttachmentConfig {
+        target: Some(target),
+        aliases: (!aliases.is_empty()).then_some(aliases),
+        driver_opts: (!opts.is_empty()).then_some(opts),
+    })
+}
+
+/// Docker's `updateNetworks`: removed by name or id, added ones replace those on the same
+/// network; adding one already attached is refused.
+pub fn update(
+    mut current: Vec<NetworkAttachmentConfig>,
+    add: &[NetworkAttachmentConfig],
+    rm: &[String],
+) -> Result<Vec<NetworkAttachmentConfig>, String> {
+    current.retain(|n| !n.target.as_ref().is_some_and(|t| rm.contains(t)));
+    for a in add {
+        if current.iter().any(|n| n.target == a.target) {
+            return Err(format!(
+                "service is already attached to network {}",
+                a.target.as_deref().unwrap_or("")
+            ));
+        }
+        current.push(a.clone());
+    }
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_forms_parse_as_docker_reads_them() {
+        assert_eq!(parse("front").unwrap().target.as_deref(), Some("front"));
+        let n = parse("name=front,alias=web,alias=www,driver-opt=k=v").unwrap();
+        assert_eq!(n.target.as_deref(), Some("front"));
+        assert_eq!(n.aliases, Some(vec!["web".to_string(), "www".to_string()]));
+        assert_eq!(n.driver_opts.unwrap()["k"], "v");
+        assert!(parse("alias=x").unwrap_err().contains("not specified"));
+        assert!(parse("name=x,bogus=1").unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn updates_remove_then_add_and_refuse_a_duplicate() {
+        let cur = vec![parse("a").unwrap(), parse("b").unwrap()];
+        let out = update(cur.clone(), &[parse("c").unwrap()], &["a".into()]).unwrap();
+        let names: Vec<_> = out.iter().filter_map(|n| n.target.clone()).collect();
+        assert_eq!(names, vec!["b".to_string(), "c".to_string()]);
+        assert!(update(cur, &[parse("b").unwrap()], &[]).is_err());
+    }
+}
