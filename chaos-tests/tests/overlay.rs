@@ -228,4 +228,38 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     c.kill(2).unwrap();
     let dropped = wait(|| !entry2());
     assert!(dropped, "node 2's endpoints left node 0's tables");
+
+    // The routing mesh: with one task left and a port published in ingress mode, every live
+    // node answers on it, also the one without a task.
+    let mut svc_spec = c
+        .node(0)
+        .send("GET", "/services/talk", &Value::Null)
+        .unwrap()
+        .json();
+    let version = svc_spec["Version"]["Index"].as_u64().unwrap();
+    let mut spec = svc_spec["Spec"].take();
+    spec["Mode"]["Replicated"]["Replicas"] = json!(1);
+    spec["EndpointSpec"] =
+        json!({ "Ports": [{ "Protocol": "tcp", "TargetPort": 7000, "PublishedPort": 18090 }] });
+    let r = c
+        .node(0)
+        .send(
+            "POST",
+            &format!("/services/talk/update?version={version}"),
+            &spec,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "publish: {}", r.text());
+    let one = wait(|| tasks_by_node(&c, "talk", net).len() == 1);
+    assert!(one, "one task left: {:?}", tasks_by_node(&c, "talk", net));
+    for i in 0..2 {
+        let answered = wait(|| {
+            let out = c
+                .node(i)
+                .exec_in_netns(&["busybox", "nc", "-w", "3", "127.0.0.1", "18090"])
+                .unwrap();
+            out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+        });
+        assert!(answered, "node {i} answers on the published port");
+    }
 }

@@ -120,6 +120,7 @@ pub fn allocate(s: &ClusterState) -> Plan {
         .filter_map(|o| Service::parse(o).ok())
         .collect();
     let mut held = held_addresses(&networks, &tasks, &services);
+    allocate_node_endpoints(s, &networks, &mut held, &mut plan);
     allocate_vips(&services, &networks, &mut held, &mut plan);
     allocate_tasks(&tasks, &networks, &mut held, &mut plan);
     plan
@@ -177,6 +178,61 @@ pub(crate) fn held_in(s: &ClusterState) -> HashMap<String, Allocations> {
         .filter_map(|o| Service::parse(o).ok())
         .collect();
     held_addresses(&networks, &tasks, &services)
+}
+
+/// The id under which a node's own endpoint on the ingress network is recorded.
+pub fn node_endpoint_id(node_id: &str) -> String {
+    format!("ingress-sbox-{node_id}")
+}
+
+/// Gives every ready node an address of its own on the ingress network (its routing mesh
+/// connects from it, so replies find their way back to that node).
+fn allocate_node_endpoints(
+    s: &ClusterState,
+    networks: &[Network<'_>],
+    held: &mut HashMap<String, Allocations>,
+    plan: &mut Plan,
+) {
+    let Some(n) = networks.iter().find(|n| n.spec.ingress == Some(true)) else {
+        return;
+    };
+    let Some((a, subnet)) = n.allocation.as_ref().and_then(|a| Some((a, a.subnet()?))) else {
+        return;
+    };
+    let space = AddressSpace::whole(subnet, a.gateway);
+    let mut status = a.clone();
+    for node in sorted(s.list(ObjectKind::Node)) {
+        let Ok(node) = crate::model::Node::parse(node) else {
+            continue;
+        };
+        let id = node_endpoint_id(node.id());
+        if node.state() != crate::model::NodeState::Ready
+            || status.attachments.iter().any(|c| c.container_id == id)
+        {
+            continue;
+        }
+        let Some(address) = held.entry(n.id().to_string()).or_default().allocate(&space) else {
+            plan.problem(ModelError::of(
+                n.object,
+                "no address left for a node's ingress endpoint",
+            ));
+            return;
+        };
+        status.attachments.push(crate::model::ContainerAttachment {
+            container_id: id,
+            name: String::new(),
+            node_id: node.id().to_string(),
+            address,
+        });
+    }
+    if status != *a {
+        plan.push(ClusterCommand::single(Op::UpdateStatus {
+            kind: ObjectKind::Network,
+            id: n.id().to_string(),
+            expected_version: Some(n.object.meta.version),
+            status: status.to_value(),
+        }));
+    }
 }
 
 /// Gives every service in endpoint mode `vip` an address on each network it uses (kept while

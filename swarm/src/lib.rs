@@ -21,6 +21,7 @@ pub mod error;
 pub mod executor;
 pub mod files;
 mod handler;
+pub mod ingress;
 pub mod local;
 pub mod manager;
 pub mod model;

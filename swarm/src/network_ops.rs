@@ -34,7 +34,7 @@ pub fn normalize_network(raw: &Value) -> SwarmResult<Value> {
     }
     if req.ingress == Some(true) {
         return Err(refuse(
-            "Ingress: berth makes no ingress network of its own yet; publish ports in host mode",
+            "Ingress: berth makes the swarm's ingress network itself, when a service first publishes a port in ingress mode",
         ));
     }
     if req.config_only == Some(true)

@@ -136,7 +136,8 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
 
 /// Creates a service; returns its id.
 pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
-    let spec = normalize_service(spec)?;
+    let mut spec = normalize_service(spec)?;
+    crate::ingress::join_ingress(m, &mut spec).await?;
     m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
     let id = new_id();
     let name = spec
@@ -183,7 +184,8 @@ pub async fn update_service(
         });
         previous
     } else {
-        let spec = normalize_service(spec.unwrap_or(Value::Null))?;
+        let mut spec = normalize_service(spec.unwrap_or(Value::Null))?;
+        crate::ingress::join_ingress(m, &mut spec).await?;
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
             return Err(SwarmError::InvalidArgument(

@@ -57,6 +57,40 @@ pub struct NetworkPeers {
     /// The VIPs on it, sorted.
     #[serde(default)]
     pub vips: Vec<VipRecord>,
+    /// When it is the ingress network: what this node's routing mesh serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressView>,
+}
+
+/// The routing mesh as one node serves it: the ingress network (which every node joins, with
+/// tasks there or not), this node's own address on it, and the published ports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IngressView {
+    /// The network's id.
+    pub network_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its subnet (`a.b.c.d/n`).
+    pub subnet: String,
+    /// Its gateway.
+    pub gateway: Ipv4Addr,
+    /// This node's address on it, once allocated.
+    pub own: Option<Ipv4Addr>,
+    /// Every port published in ingress mode, with the running tasks behind it.
+    pub ports: Vec<MeshPort>,
+}
+
+/// A port published in ingress mode.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MeshPort {
+    /// The port on every node.
+    pub published: u16,
+    /// The port in the tasks.
+    pub target: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The running tasks' addresses on the ingress network.
+    pub backends: Vec<Ipv4Addr>,
 }
 
 /// The peers of every overlay network that a live task on `node_id` uses.
@@ -75,6 +109,9 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             a.attachments.into_iter().map(move |c| (vni, c))
         })
         .collect();
+    let ingress = crate::ingress::network(state)
+        .and_then(|o| Network::parse(o).ok())
+        .and_then(|n| Some((n.object.id.clone(), n.name().to_string(), n.allocation?)));
     let served: BTreeSet<u32> = tasks
         .iter()
         .filter(|t| t.node_id == Some(node_id))
@@ -86,6 +123,8 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
                 .filter(|(_, c)| c.node_id == node_id)
                 .map(|(vni, _)| *vni),
         )
+        // Every node serves the routing mesh.
+        .chain(ingress.as_ref().map(|(_, _, a)| a.vni))
         .collect();
     if served.is_empty() {
         return Vec::new();
@@ -130,7 +169,7 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
         .filter(|t| t.node_id == Some(node_id) || t.node_id.is_some_and(|n| vteps.contains_key(n)))
         .collect();
     let (mut names, mut vips) = service_names(state, &reachable, &served);
-    for (vni, c) in &standalone {
+    for (vni, c) in standalone.iter().filter(|(_, c)| !c.name.is_empty()) {
         let here = c.node_id == node_id || vteps.contains_key(c.node_id.as_str());
         if let (true, Some(list)) = (
             here,
@@ -143,14 +182,82 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             list.sort();
         }
     }
+    let mesh = ingress.map(|(id, name, a)| {
+        let own = a
+            .attachments
+            .iter()
+            .find(|c| c.container_id == crate::allocator::node_endpoint_id(node_id))
+            .map(|c| c.address);
+        let view = IngressView {
+            network_id: id.clone(),
+            name,
+            subnet: a.subnet.clone(),
+            gateway: a.gateway,
+            own,
+            ports: mesh_ports(state, &reachable, &id),
+        };
+        (a.vni, view)
+    });
     out.into_iter()
         .map(|(vni, remote)| NetworkPeers {
             vni,
             remote: remote.into_iter().collect(),
             names: names.remove(&vni).unwrap_or_default(),
             vips: vips.remove(&vni).unwrap_or_default(),
+            ingress: mesh
+                .as_ref()
+                .filter(|(v, _)| *v == vni)
+                .map(|(_, view)| view.clone()),
         })
         .collect()
+}
+
+/// Every port published in ingress mode, with the running tasks of its service on the
+/// ingress network `ingress_id`.
+fn mesh_ports(state: &ClusterState, tasks: &[Task<'_>], ingress_id: &str) -> Vec<MeshPort> {
+    let mut out = BTreeSet::new();
+    for svc in state
+        .list(ObjectKind::Service)
+        .filter_map(|o| Service::parse(o).ok())
+    {
+        let ports = svc
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .and_then(|e| e.ports.clone());
+        let backends: Vec<Ipv4Addr> = tasks
+            .iter()
+            .filter(|t| t.service_id == svc.id() && t.state() == TaskState::Running)
+            .flat_map(|t| t.attachments().unwrap_or_default())
+            .filter(|a| a.network_id == ingress_id)
+            .map(|a| a.address)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for p in ports.into_iter().flatten() {
+            let host = p.publish_mode
+                == Some(bollard_stubs::models::EndpointPortConfigPublishModeEnum::HOST);
+            let (Some(published), Some(target)) = (
+                p.published_port.and_then(|n| u16::try_from(n).ok()),
+                p.target_port.and_then(|n| u16::try_from(n).ok()),
+            ) else {
+                continue;
+            };
+            if host || published == 0 {
+                continue;
+            }
+            let protocol = p
+                .protocol
+                .map_or_else(|| "tcp".to_string(), |pr| pr.to_string());
+            out.insert(MeshPort {
+                published,
+                target,
+                protocol,
+                backends: backends.clone(),
+            });
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Records by VXLAN id.
@@ -332,6 +439,7 @@ mod tests {
                     },
                 ],
                 vips: Vec::new(),
+                ingress: None,
             }],
             "not the network a does not serve, not a stopping task, not a down node's"
         );

@@ -57,6 +57,8 @@ pub struct Networks {
     pub(crate) vip_rules: Mutex<HashMap<String, String>>,
     /// The swarm's last view of the overlay networks this node serves.
     pub(crate) overlay_views: Mutex<Vec<super::OverlayView>>,
+    /// The routing mesh's listeners.
+    pub(crate) mesh: super::mesh::Mesh,
     /// The rule set last written to the kernel. Most endpoints publish no port, so most
     /// changes leave the rules as they were, and running `nft` again would only cost time.
     pub(crate) applied: Mutex<Option<Ruleset>>,
@@ -97,6 +99,7 @@ impl Networks {
             swarm_names: super::dns::SwarmNames::default(),
             vip_rules: Mutex::new(HashMap::new()),
             overlay_views: Mutex::new(Vec::new()),
+            mesh: super::mesh::Mesh::default(),
             applied: Mutex::new(None),
             swarm: std::sync::OnceLock::new(),
             swarm_attached: Mutex::new(std::collections::HashSet::new()),

@@ -10,7 +10,7 @@ use berth_overlay::{RemoteEndpoint, Sandbox};
 
 use super::manager::Networks;
 use super::net_err;
-use super::types::EndpointRecord;
+use super::types::{EndpointRecord, NetworkRecord};
 use crate::error::Result;
 
 /// What the swarm says of one overlay network: its endpoints on other nodes and the names its
@@ -22,6 +22,17 @@ pub struct OverlayView {
     pub names: Vec<(String, Vec<Ipv4Addr>)>,
     /// Each VIP on it with the running tasks behind it.
     pub vips: Vec<(Ipv4Addr, Vec<Ipv4Addr>)>,
+    /// When it is the ingress network: this node's copy of it, its own address there, and
+    /// the published ports.
+    pub ingress: Option<IngressLocal>,
+}
+
+/// The routing mesh's part of a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressLocal {
+    pub network: NetworkRecord,
+    pub own: Option<Ipv4Addr>,
+    pub ports: Vec<super::mesh::MeshPort>,
 }
 
 impl Networks {
@@ -31,6 +42,11 @@ impl Networks {
     pub async fn sync_overlay_peers(&self, views: &[OverlayView]) -> Result<()> {
         let Some(k) = &self.kernel else { return Ok(()) };
         let _g = self.changes.lock().await;
+        // Every node joins the ingress network, tasks here or not.
+        let ingress = views.iter().find_map(|v| v.ingress.clone());
+        if let Some(i) = &ingress {
+            self.ensure_overlay(&i.network)?;
+        }
         let networks = self.list()?;
         if let Ok(mut names) = self.swarm_names.lock() {
             names.clear();
@@ -44,7 +60,8 @@ impl Networks {
             let Some(spec) = n.overlay_spec() else {
                 continue;
             };
-            if !sandbox_path(&self.netns_dir, spec.vni).exists() {
+            let is_ingress = ingress.as_ref().is_some_and(|i| i.network.id == n.id);
+            if !is_ingress && !sandbox_path(&self.netns_dir, spec.vni).exists() {
                 continue;
             }
             let want = views
@@ -54,6 +71,36 @@ impl Networks {
             let sb = Sandbox::ensure(k.netlink.as_ref(), &self.netns_dir, spec)
                 .await
                 .map_err(net_err)?;
+            if let (true, Some(own)) = (is_ingress, ingress.as_ref().and_then(|i| i.own)) {
+                // This node's own address on the ingress network, on the sandbox's bridge
+                // with the MAC the other nodes' tables give it: the mesh connects from it.
+                sb.ops()
+                    .add_address(
+                        berth_overlay::sandbox::BRIDGE,
+                        std::net::IpAddr::V4(own),
+                        spec.prefix,
+                    )
+                    .await
+                    .map_err(net_err)?;
+                sb.ops()
+                    .set_link(
+                        berth_overlay::sandbox::BRIDGE,
+                        vec![berth_overlay::LinkChange::Mac(
+                            berth_overlay::ipam::mac_for(own),
+                        )],
+                    )
+                    .await
+                    .map_err(net_err)?;
+                let source = super::mesh::MeshSource {
+                    sandbox: sb.path().to_path_buf(),
+                    address: own,
+                };
+                let ports = ingress
+                    .as_ref()
+                    .map(|i| i.ports.clone())
+                    .unwrap_or_default();
+                self.mesh.sync(&source, &ports).await;
+            }
             let report = sb.sync_peers(want).await.map_err(net_err)?;
             if report.added + report.removed > 0 {
                 tracing::debug!(network = %n.name, added = report.added, removed = report.removed, "overlay peers");

@@ -238,6 +238,29 @@ impl Executor for EngineExecutor {
                     .collect(),
                 names: n.names.into_iter().map(|r| (r.name, r.ips)).collect(),
                 vips: n.vips.into_iter().map(|v| (v.vip, v.backends)).collect(),
+                ingress: n.ingress.map(|i| crate::network::IngressLocal {
+                    network: container::overlay_record(&berth_swarm::model::TaskAttachment {
+                        network_id: i.network_id,
+                        name: i.name,
+                        vni: n.vni,
+                        subnet: i.subnet,
+                        gateway: i.gateway,
+                        address: std::net::Ipv4Addr::UNSPECIFIED,
+                        aliases: Vec::new(),
+                        mtu: None,
+                    }),
+                    own: i.own,
+                    ports: i
+                        .ports
+                        .into_iter()
+                        .map(|p| crate::network::mesh::MeshPort {
+                            published: p.published,
+                            target: p.target,
+                            protocol: p.protocol,
+                            backends: p.backends,
+                        })
+                        .collect(),
+                }),
             })
             .collect();
         Box::pin(async move {
