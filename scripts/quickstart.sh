@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds berth (release), starts berthd on the default socket, imports a busybox image and runs
 # a container with the berth CLI, then makes a one-node swarm, a service of 3 replicas and
-# scales it to 5. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
+# scales it to 5, and a web service on an overlay network published through the routing
+# mesh. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -30,6 +31,19 @@ fi
 "$bin/berth" service rm quickstart-svc >/dev/null 2>&1 || true
 "$bin/berth" service create --no-resolve-image --name quickstart-svc --replicas 3 busybox sleep 3600
 "$bin/berth" service scale quickstart-svc=5
+# An overlay network, a service on it publishing a port through the routing mesh, and a
+# standalone container on the same network reaching it by name.
+"$bin/berth" network inspect quickstart-net >/dev/null 2>&1 ||
+  "$bin/berth" network create -d overlay --attachable quickstart-net
+"$bin/berth" service rm quickstart-web >/dev/null 2>&1 || true
+"$bin/berth" service create --no-resolve-image --name quickstart-web --network quickstart-net \
+  --replicas 2 -p 18080:8080 busybox sh -c 'echo "hello from $(hostname)" > /i && exec httpd -f -p 8080 -h /'
+for _ in $(seq 100); do
+  [ "$("$bin/berth" service ls --filter name=quickstart-web --format '{{.Replicas}}')" = 2/2 ] && break
+  sleep 0.2
+done
+"$bin/berth" run --rm --network quickstart-net busybox nslookup quickstart-web || true
+printf 'GET /i HTTP/1.0\r\n\r\n' | busybox nc -w 3 127.0.0.1 18080 | tail -n 1 || true
 "$bin/berth" service ls
 "$bin/berth" service ps quickstart-svc
 "$bin/berth" node ls
