@@ -47,6 +47,10 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "127.0.0.1",
         "--listen-addr",
         "127.0.0.1:0",
+        // Not Docker's 4789: another daemon on this host (the conformance test) may have a
+        // VXLAN device with the same id on that port.
+        "--data-path-port",
+        "4790",
     ]);
     let id = d.cli_ok(&[
         "network",
@@ -169,7 +173,12 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         let ids: Vec<String> = ids.lines().map(str::to_string).collect();
         (ids.len() == 2).then_some(ids)
     })
-    .expect("two tasks running");
+    .unwrap_or_else(|| {
+        panic!(
+            "two tasks running: {}",
+            d.cli(&["service", "ps", "--no-trunc", &svc]).1
+        )
+    });
     let mut addrs = Vec::new();
     for c in &running {
         let on = d.cli_ok(&[
@@ -325,4 +334,49 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         Some("10.0.0.0/24 4096"),
         "the removed network's VNI and subnet are free again"
     );
+
+    // A sandbox stays while a task uses its network (VXLAN on the swarm's data path port) and
+    // leaving the swarm takes it away.
+    let netns_dir = d.socket.parent().unwrap().join("netns");
+    let sandboxes = || -> Vec<String> {
+        std::fs::read_dir(&netns_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with("ov-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        sandboxes(),
+        Vec::<String>::new(),
+        "an unused network keeps no sandbox"
+    );
+    d.cli_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &format!("{}-last", d.prefix),
+        "--network",
+        &third,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let made = eventually(|| Some(sandboxes()).filter(|s| !s.is_empty()));
+    let made = made.expect("the network's sandbox was made");
+    let vxlan = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns_dir.join(&made[0]).display()))
+        .args(["ip", "-d", "link", "show", "vxlan0"])
+        .output()
+        .unwrap();
+    let vxlan = String::from_utf8_lossy(&vxlan.stdout);
+    assert!(
+        vxlan.contains("dstport 4790"),
+        "the swarm's data path port: {vxlan}"
+    );
+    d.cli_ok(&["swarm", "leave", "--force"]);
+    assert_eq!(sandboxes(), Vec::<String>::new(), "no sandbox left behind");
 }

@@ -122,7 +122,13 @@ pub fn allocate(s: &ClusterState) -> Plan {
     let mut held = held_addresses(&networks, &tasks, &services);
     allocate_node_endpoints(s, &networks, &mut held, &mut plan);
     allocate_vips(&services, &networks, &mut held, &mut plan);
-    allocate_tasks(&tasks, &networks, &mut held, &mut plan);
+    allocate_tasks(
+        &tasks,
+        &networks,
+        &mut held,
+        &mut plan,
+        crate::model::data_path_port(s),
+    );
     plan
 }
 
@@ -313,6 +319,7 @@ fn attachments_of(
     t: &Task<'_>,
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
+    port: u16,
 ) -> Result<Option<Vec<TaskAttachment>>, String> {
     let mut out: Vec<TaskAttachment> = Vec::new();
     let give_back = |held: &mut HashMap<String, Allocations>, out: &[TaskAttachment]| {
@@ -351,6 +358,7 @@ fn attachments_of(
             address,
             aliases: w.aliases.unwrap_or_default(),
             mtu: n.mtu(),
+            port,
         });
     }
     Ok(Some(out))
@@ -363,9 +371,10 @@ fn allocate_tasks(
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
     plan: &mut Plan,
+    port: u16,
 ) {
     for t in tasks.iter().filter(|t| t.awaits_allocation()) {
-        match attachments_of(t, networks, held) {
+        match attachments_of(t, networks, held, port) {
             Ok(Some(out)) => {
                 let mut doc = t.doc();
                 // Addresses and strings: serializing cannot fail.

@@ -256,7 +256,7 @@ enum AttachStep {
 fn attachment_of(
     n: &Network<'_>,
     a: &crate::model::NetworkAllocation,
-    address: std::net::Ipv4Addr,
+    (address, port): (std::net::Ipv4Addr, u16),
 ) -> TaskAttachment {
     TaskAttachment {
         network_id: n.id().to_string(),
@@ -267,6 +267,7 @@ fn attachment_of(
         address,
         aliases: Vec::new(),
         mtu: n.mtu(),
+        port,
     }
 }
 
@@ -278,6 +279,7 @@ fn attach_step(
 ) -> SwarmResult<AttachStep> {
     let o = find(s, ObjectKind::Network, key)?;
     let n = Network::parse(o)?;
+    let port = crate::model::data_path_port(s);
     if !n.spec.attachable.unwrap_or(false) {
         return Err(refuse(format!(
             "Could not attach to network {key}: rpc error: code = PermissionDenied desc = network {} not manually attachable",
@@ -295,7 +297,7 @@ fn attach_step(
         .iter()
         .find(|c| c.container_id == container_id)
     {
-        return Ok(AttachStep::Held(attachment_of(&n, &a, c.address)));
+        return Ok(AttachStep::Held(attachment_of(&n, &a, (c.address, port))));
     }
     let subnet = a
         .subnet()
@@ -322,7 +324,7 @@ fn attach_step(
     Ok(AttachStep::Write(
         o.meta.version,
         status.to_value(),
-        attachment_of(&n, &a, address),
+        attachment_of(&n, &a, (address, port)),
     ))
 }
 

@@ -76,6 +76,8 @@ pub struct IngressView {
     pub gateway: Ipv4Addr,
     /// This node's address on it, once allocated.
     pub own: Option<Ipv4Addr>,
+    /// The swarm's VXLAN port.
+    pub port: u16,
     /// Every port published in ingress mode, with the running tasks behind it.
     pub ports: Vec<MeshPort>,
 }
@@ -194,6 +196,7 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             subnet: a.subnet.clone(),
             gateway: a.gateway,
             own,
+            port: crate::model::data_path_port(state),
             ports: mesh_ports(state, &reachable, &id),
         };
         (a.vni, view)

@@ -43,10 +43,14 @@ pub async fn join(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<
 /// `POST /swarm/leave?force=`.
 pub async fn leave(
     State(swarm): State<SwarmState>,
+    State(engine): State<super::AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     swarm.leave(q.flag("force", false)).await?;
+    // The swarm's networks leave with it (their task containers went with the agent).
+    engine.networks().mesh.clear();
+    engine.networks().remove_overlay_copies(|_| true).await;
     Ok(StatusCode::OK)
 }
 

@@ -400,6 +400,7 @@ impl Networks {
             aux_addresses,
             attachable: req.attachable,
             vni: None,
+            vxlan_port: None,
         };
         self.bring_up_bridge(&rec).await?;
         self.put_network(&rec)?;

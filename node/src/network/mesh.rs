@@ -52,6 +52,13 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// Closes every listener (this node serves no routing mesh).
+    pub fn clear(&self) {
+        if let Ok(mut ls) = self.listeners.lock() {
+            ls.clear();
+        }
+    }
+
     /// Serves exactly `ports` (TCP), from `source`; listeners of ports gone are closed.
     pub async fn sync(&self, source: &MeshSource, ports: &[MeshPort]) {
         let tcp: Vec<&MeshPort> = ports.iter().filter(|p| p.protocol == "tcp").collect();

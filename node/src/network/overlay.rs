@@ -110,7 +110,28 @@ impl Networks {
             last.clone_from(&views.to_vec());
         }
         self.sync_vips(views).await;
+        drop(_g);
+        // Copies of networks the swarm no longer has this node serve go, once unused here.
+        let served: Vec<u32> = views.iter().map(|v| v.vni).collect();
+        self.remove_overlay_copies(|n| n.vni.is_some_and(|v| !served.contains(&v)))
+            .await;
+        if ingress.is_none() {
+            self.mesh.clear();
+        }
         Ok(())
+    }
+
+    /// Removes this node's copies of swarm networks that `which` picks and no local
+    /// container uses, with their sandboxes (after leaving the swarm: all of them).
+    pub async fn remove_overlay_copies(&self, which: impl Fn(&NetworkRecord) -> bool) {
+        let Ok(networks) = self.list() else { return };
+        for n in networks.iter().filter(|n| n.vni.is_some() && which(n)) {
+            if self.endpoints_on(&n.id).is_ok_and(|e| e.is_empty()) {
+                if let Err(e) = self.remove(&n.id).await {
+                    tracing::warn!(network = %n.name, error = %e, "swarm network copy not removed");
+                }
+            }
+        }
     }
 
     /// Writes the VIP rules of the last swarm view into containers that lack them (a

@@ -50,6 +50,9 @@ pub struct NetworkRecord {
     /// For the local copy of a swarm overlay network (driver `overlay`): its VXLAN id.
     #[serde(default)]
     pub vni: Option<u32>,
+    /// And the swarm's VXLAN UDP port (its `DataPathPort`).
+    #[serde(default)]
+    pub vxlan_port: Option<u16>,
 }
 
 impl NetworkRecord {
@@ -88,7 +91,9 @@ impl NetworkRecord {
             mtu: self
                 .mtu
                 .unwrap_or(OVERLAY_UNDERLAY_MTU - berth_overlay::sandbox::VXLAN_OVERHEAD),
-            port: berth_overlay::sandbox::DEFAULT_PORT,
+            port: self
+                .vxlan_port
+                .unwrap_or(berth_overlay::sandbox::DEFAULT_PORT),
         })
     }
 

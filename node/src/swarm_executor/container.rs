@@ -103,6 +103,7 @@ pub fn overlay_record(a: &berth_swarm::model::TaskAttachment) -> crate::network:
         mtu: a.mtu,
         attachable: false,
         vni: Some(a.vni),
+        vxlan_port: Some(a.port),
         ..crate::network::NetworkRecord::default()
     }
 }

@@ -248,6 +248,7 @@ impl Executor for EngineExecutor {
                         address: std::net::Ipv4Addr::UNSPECIFIED,
                         aliases: Vec::new(),
                         mtu: None,
+                        port: i.port,
                     }),
                     own: i.own,
                     ports: i

@@ -51,6 +51,7 @@ impl SwarmNetworks for SwarmNetworkHook {
                 subnet: a.subnet,
                 gateway: a.gateway,
                 address: Ipv4Addr::UNSPECIFIED,
+                port: info.port,
                 aliases: Vec::new(),
                 mtu: info
                     .spec

@@ -25,7 +25,9 @@ pub use service::{
     UpdateStatus, VirtualIp,
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
-pub use task::{same_template, HostPort, NetworkWanted, Protocol, Task, TaskAttachment, TaskDoc};
+pub use task::{
+    data_path_port, same_template, HostPort, NetworkWanted, Protocol, Task, TaskAttachment, TaskDoc,
+};
 
 use berth_raft::Object;
 

@@ -57,6 +57,23 @@ pub struct TaskAttachment {
     /// The network's MTU option, when set.
     #[serde(rename = "MTU", default)]
     pub mtu: Option<u32>,
+    /// The swarm's VXLAN UDP port (`DataPathPort`).
+    #[serde(rename = "DataPathPort", default = "default_data_path_port")]
+    pub port: u16,
+}
+
+fn default_data_path_port() -> u16 {
+    4789
+}
+
+/// The cluster's VXLAN port, read from its status (Docker's default when unset).
+pub fn data_path_port(s: &berth_raft::ClusterState) -> u16 {
+    s.list(berth_raft::ObjectKind::Cluster)
+        .next()
+        .and_then(|c| super::Cluster::parse(c).ok())
+        .and_then(|c| u16::try_from(c.status.data_path_port).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or_else(default_data_path_port)
 }
 
 /// A network a task template asks for (`TaskSpec.Networks` entry).

@@ -154,6 +154,8 @@ pub struct NetworkInfo {
     pub spec: NetworkCreateRequest,
     /// Its VXLAN id, subnet and gateway, once the leader allocated them.
     pub allocation: Option<NetworkAllocation>,
+    /// The swarm's VXLAN port.
+    pub port: u16,
 }
 
 /// This node's part in the swarm (the `Swarm` field of `/info`).

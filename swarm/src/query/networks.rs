@@ -11,11 +11,12 @@ use crate::ops;
 use crate::swarm::Swarm;
 
 impl NetworkInfo {
-    fn of(n: &Network<'_>) -> Self {
+    fn of(n: &Network<'_>, port: u16) -> Self {
         NetworkInfo {
             envelope: Envelope::of(n.object),
             spec: n.spec.clone(),
             allocation: n.allocation.clone(),
+            port,
         }
     }
 }
@@ -37,7 +38,7 @@ impl Swarm {
             sorted(s.list(ObjectKind::Network))
                 .into_iter()
                 .filter_map(|o| Network::parse(o).ok())
-                .map(|n| NetworkInfo::of(&n))
+                .map(|n| NetworkInfo::of(&n, crate::model::data_path_port(s)))
                 .collect()
         })
     }
@@ -47,7 +48,10 @@ impl Swarm {
         let m = self.manager()?;
         m.read(|s| {
             let o = ops::find(s, ObjectKind::Network, key)?;
-            Ok(NetworkInfo::of(&Network::parse(o)?))
+            Ok(NetworkInfo::of(
+                &Network::parse(o)?,
+                crate::model::data_path_port(s),
+            ))
         })
     }
 
