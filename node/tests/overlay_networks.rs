@@ -367,12 +367,16 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     ]);
     let made = eventually(|| Some(sandboxes()).filter(|s| !s.is_empty()));
     let made = made.expect("the network's sandbox was made");
-    let vxlan = std::process::Command::new("nsenter")
-        .arg(format!("--net={}", netns_dir.join(&made[0]).display()))
-        .args(["ip", "-d", "link", "show", "vxlan0"])
-        .output()
-        .unwrap();
-    let vxlan = String::from_utf8_lossy(&vxlan.stdout);
+    // (The namespace file exists a moment before its devices do.)
+    let vxlan = eventually(|| {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", netns_dir.join(&made[0]).display()))
+            .args(["ip", "-d", "link", "show", "vxlan0"])
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).to_string()).filter(|s| s.contains("dstport"))
+    })
+    .unwrap_or_default();
     assert!(
         vxlan.contains("dstport 4790"),
         "the swarm's data path port: {vxlan}"
