@@ -39,12 +39,21 @@ fn json_response(body: Body) -> Response {
 /// `POST /build`
 pub async fn build(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
-    let opts = conv::build_options(&q)?;
-    let creds = conv::registry_config(
-        req.headers()
-            .get("x-registry-config")
-            .and_then(|v| v.to_str().ok()),
-    )?;
+    let checked = conv::build_options(&q).and_then(|opts| {
+        let creds = conv::registry_config(
+            req.headers()
+                .get("x-registry-config")
+                .and_then(|v| v.to_str().ok()),
+        )?;
+        Ok((opts, creds))
+    });
+    let (opts, creds) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            drain(req.into_body()).await;
+            return Err(e);
+        }
+    };
     let quiet = opts.quiet;
     let stream = req
         .into_body()
@@ -167,4 +176,19 @@ pub async fn session() -> ApiError {
     ApiError::bad_request(
         "BuildKit sessions (/session) are not supported by berth; build with the classic builder (DOCKER_BUILDKIT=0)",
     )
+}
+
+/// Reads (and drops) what is left of a refused request's body, up to a bound: the client is
+/// still sending its build context, and a connection closed under it makes it report a broken
+/// pipe instead of the refusal.
+async fn drain(body: Body) {
+    const LIMIT: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Ok(Some(chunk)) = stream.try_next().await {
+        seen += chunk.len();
+        if seen > LIMIT {
+            break;
+        }
+    }
 }
