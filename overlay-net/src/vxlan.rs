@@ -81,26 +81,41 @@ impl RtNetlink {
             .map_err(nl_err("add vxlan", &spec.name))
     }
 
-    pub(crate) async fn fdb_list(&self, link: &str) -> Result<Vec<FdbEntry>> {
+    /// The neighbour table entries of `family` on link `link`.
+    async fn dump(
+        &self,
+        link: &str,
+        family: AddressFamily,
+        op: &'static str,
+    ) -> Result<Vec<NeighbourMessage>> {
         let index = self.index(link).await?;
         let mut out = Vec::new();
         let mut dump = self
             .handle()
             .neighbours()
             .get()
-            .set_address_family(AddressFamily::Bridge)
+            .set_address_family(family)
             .execute();
-        while let Some(msg) = dump.try_next().await.map_err(nl_err("list fdb", link))? {
-            // Only the device's own entries with a destination: the bridge's entries for the
-            // port's address carry no VTEP.
-            if msg.header.ifindex != index || !msg.header.flags.contains(NeighbourFlags::Own) {
-                continue;
-            }
-            if let (Some(vtep), Some(mac)) = attrs_of(&msg) {
-                out.push(FdbEntry { mac, vtep });
+        while let Some(msg) = dump.try_next().await.map_err(nl_err(op, link))? {
+            if msg.header.ifindex == index {
+                out.push(msg);
             }
         }
         Ok(out)
+    }
+
+    pub(crate) async fn fdb_list(&self, link: &str) -> Result<Vec<FdbEntry>> {
+        let msgs = self.dump(link, AddressFamily::Bridge, "list fdb").await?;
+        // Only the device's own entries with a destination: the bridge's entries for the
+        // port's address carry no VTEP.
+        Ok(msgs
+            .iter()
+            .filter(|m| m.header.flags.contains(NeighbourFlags::Own))
+            .filter_map(|m| match attrs_of(m) {
+                (Some(vtep), Some(mac)) => Some(FdbEntry { mac, vtep }),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(crate) async fn fdb_replace(&self, link: &str, e: FdbEntry) -> Result<()> {
@@ -137,27 +152,17 @@ impl RtNetlink {
     }
 
     pub(crate) async fn neigh_list(&self, link: &str) -> Result<Vec<Neighbour>> {
-        let index = self.index(link).await?;
-        let mut out = Vec::new();
-        let mut dump = self
-            .handle()
-            .neighbours()
-            .get()
-            .set_address_family(AddressFamily::Inet)
-            .execute();
-        while let Some(msg) = dump
-            .try_next()
-            .await
-            .map_err(nl_err("list neighbours", link))?
-        {
-            if msg.header.ifindex != index || msg.header.state != NeighbourState::Permanent {
-                continue;
-            }
-            if let (Some(ip), Some(mac)) = attrs_of(&msg) {
-                out.push(Neighbour { ip, mac });
-            }
-        }
-        Ok(out)
+        let msgs = self
+            .dump(link, AddressFamily::Inet, "list neighbours")
+            .await?;
+        Ok(msgs
+            .iter()
+            .filter(|m| m.header.state == NeighbourState::Permanent)
+            .filter_map(|m| match attrs_of(m) {
+                (Some(ip), Some(mac)) => Some(Neighbour { ip, mac }),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(crate) async fn neigh_replace(&self, link: &str, n: Neighbour) -> Result<()> {
