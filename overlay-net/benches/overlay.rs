@@ -20,9 +20,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_overlay::sandbox::{Sandbox, DEFAULT_PORT, VXLAN_OVERHEAD};
+use berth_overlay::sandbox::{DEFAULT_PORT, VXLAN_OVERHEAD};
 use berth_overlay::{FdbEntry, LinkChange, Neighbour, VxlanSpec};
-use lab::{accept_one, container, in_ns, mac_of, remote, spec, underlay, Lab, Node, UNDERLAY_MTU};
+use lab::{accept_one, in_ns, mac_of, pair, remote, Lab, Node, Pair, UNDERLAY_MTU};
 
 const SECONDS: u64 = 3;
 const ROUND_TRIPS: usize = 10_000;
@@ -169,16 +169,16 @@ async fn main() {
         return;
     }
     let mut lab = Lab::new();
-    let (a, b) = underlay(&mut lab, &format!("ob{}", std::process::id() % 100_000)).await;
-    let sa = Sandbox::ensure(a.ops.as_ref(), &a.sandboxes, spec(4097))
-        .await
-        .expect("sandbox a");
-    let sb = Sandbox::ensure(b.ops.as_ref(), &b.sandboxes, spec(4097))
-        .await
-        .expect("sandbox b");
-    let (ip1, ip2) = (Ipv4Addr::new(10, 77, 1, 2), Ipv4Addr::new(10, 77, 1, 3));
-    let c1 = container(&mut lab, &sa, "c1", ip1).await;
-    let c2 = container(&mut lab, &sb, "c2", ip2).await;
+    let Pair {
+        a,
+        b,
+        sa,
+        sb,
+        c1,
+        c2,
+        ip1,
+        ip2,
+    } = pair(&mut lab, &format!("ob{}", std::process::id() % 100_000)).await;
     sa.sync_peers(&[remote(ip2, &b)]).await.expect("sync a");
     sb.sync_peers(&[remote(ip1, &a)]).await.expect("sync b");
     let (r1, r2) = (Ipv4Addr::new(10, 88, 0, 1), Ipv4Addr::new(10, 88, 0, 2));

@@ -19,7 +19,7 @@ use berth_overlay::FdbEntry;
 
 mod lab;
 
-use lab::{accept_one, container, in_ns, mac_of, remote, spec, underlay, Lab};
+use lab::{accept_one, container, in_ns, mac_of, pair, remote, spec, Lab, Pair};
 
 /// Whether a TCP exchange from `from` to `to:port` works (the server echoes five bytes).
 fn tcp_works(from: &Path, to_ns: &Path, to: Ipv4Addr, port: u16) -> bool {
@@ -65,16 +65,16 @@ async fn containers_on_two_nodes_talk_over_the_overlay_and_the_reconciler_repair
         return;
     }
     let mut lab = Lab::new();
-    let (a, b) = underlay(&mut lab, &format!("o{}", std::process::id() % 100_000)).await;
-    let sa = Sandbox::ensure(a.ops.as_ref(), &a.sandboxes, spec(4097))
-        .await
-        .expect("sandbox a");
-    let sb = Sandbox::ensure(b.ops.as_ref(), &b.sandboxes, spec(4097))
-        .await
-        .expect("sandbox b");
-    let (ip1, ip2) = (Ipv4Addr::new(10, 77, 1, 2), Ipv4Addr::new(10, 77, 1, 3));
-    let c1 = container(&mut lab, &sa, "c1", ip1).await;
-    let c2 = container(&mut lab, &sb, "c2", ip2).await;
+    let Pair {
+        a,
+        b,
+        sa,
+        sb,
+        c1,
+        c2,
+        ip1,
+        ip2,
+    } = pair(&mut lab, &format!("o{}", std::process::id() % 100_000)).await;
 
     assert!(
         !tcp_works(&c1, &c2, ip2, 7001),

@@ -86,7 +86,20 @@ impl Ruleset {
 pub struct NftFirewall;
 
 fn nft(input: &str) -> Result<()> {
-    let mut child = Command::new("nft")
+    nft_in(None, input)
+}
+
+/// Feeds `input` to `nft -f -`, inside the network namespace bound at `netns` when given.
+pub(super) fn nft_in(netns: Option<&std::path::Path>, input: &str) -> Result<()> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display())).arg("nft");
+            c
+        }
+        None => Command::new("nft"),
+    };
+    let mut child = cmd
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -102,8 +115,11 @@ fn nft(input: &str) -> Result<()> {
         .wait_with_output()
         .map_err(|e| EngineError::io("wait for nft", e))?;
     if !out.status.success() {
+        let place = netns
+            .map(|n| format!(" in {}", n.display()))
+            .unwrap_or_default();
         return Err(EngineError::Internal(format!(
-            "nft: {}",
+            "nft{place}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }

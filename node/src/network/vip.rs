@@ -5,12 +5,10 @@
 //! the client's real address.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 
 /// The table berth keeps in a container's namespace.
 pub const TABLE: &str = "berth_vip";
@@ -39,30 +37,7 @@ pub fn render(vips: &[(Ipv4Addr, Vec<Ipv4Addr>)]) -> String {
 
 /// Loads `rules` with `nft` inside the network namespace bound at `netns`.
 pub fn apply_in(netns: &Path, rules: &str) -> Result<()> {
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .args(["nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| EngineError::io("run nsenter nft", e))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(rules.as_bytes())
-            .map_err(|e| EngineError::io("write to nft", e))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| EngineError::io("wait for nft", e))?;
-    if !out.status.success() {
-        return Err(EngineError::Internal(format!(
-            "nft in {}: {}",
-            netns.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    super::nft::nft_in(Some(netns), rules)
 }
 
 #[cfg(test)]

@@ -81,10 +81,8 @@ pub fn in_ns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'stati
     .expect("netns thread")
 }
 
-pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0x42, o[0], o[1], o[2], o[3]]
-}
+/// Docker's MAC of an address (what berth gives endpoints).
+pub use berth_overlay::ipam::mac_for as mac_of;
 
 pub struct Node {
     /// The node's own namespace (its underlay end).
@@ -182,4 +180,40 @@ pub fn accept_one(listener: TcpListener) -> Option<TcpStream> {
         }
     }
     None
+}
+
+/// Two nodes serving network VNI 4097, one container on each (10.77.1.2 on a, 10.77.1.3 on
+/// b), peers not yet synced.
+pub struct Pair {
+    pub a: Node,
+    pub b: Node,
+    pub sa: Sandbox,
+    pub sb: Sandbox,
+    pub c1: PathBuf,
+    pub c2: PathBuf,
+    pub ip1: Ipv4Addr,
+    pub ip2: Ipv4Addr,
+}
+
+pub async fn pair(lab: &mut Lab, tag: &str) -> Pair {
+    let (a, b) = underlay(lab, tag).await;
+    let sa = Sandbox::ensure(a.ops.as_ref(), &a.sandboxes, spec(4097))
+        .await
+        .expect("sandbox a");
+    let sb = Sandbox::ensure(b.ops.as_ref(), &b.sandboxes, spec(4097))
+        .await
+        .expect("sandbox b");
+    let (ip1, ip2) = (Ipv4Addr::new(10, 77, 1, 2), Ipv4Addr::new(10, 77, 1, 3));
+    let c1 = container(lab, &sa, "c1", ip1).await;
+    let c2 = container(lab, &sb, "c2", ip2).await;
+    Pair {
+        a,
+        b,
+        sa,
+        sb,
+        c1,
+        c2,
+        ip1,
+        ip2,
+    }
 }
