@@ -94,6 +94,10 @@ pub fn allocate(s: &ClusterState) -> Plan {
         vnis.insert(a.vni);
         taken.extend(a.subnet());
     }
+    if networks.is_empty() {
+        // No overlay network: nothing below has work, and the pass need not read every task.
+        return plan;
+    }
     let pools = pools(s);
     for n in networks.iter().filter(|n| n.allocation.is_none()) {
         match allocate_one(n, &pools, &vnis, &taken) {

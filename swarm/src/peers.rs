@@ -97,6 +97,10 @@ pub struct MeshPort {
 
 /// The peers of every overlay network that a live task on `node_id` uses.
 pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
+    // Every session wake computes this: without overlay networks, skip reading every task.
+    if state.list(ObjectKind::Network).next().is_none() {
+        return Vec::new();
+    }
     let tasks: Vec<Task<'_>> = state
         .list(ObjectKind::Task)
         .filter_map(|o| Task::parse(o).ok())
@@ -412,6 +416,18 @@ mod tests {
         apply(
             &mut s,
             vec![
+                Op::Create {
+                    id: "n4096".into(),
+                    attrs: Attrs::Network { name: "ov".into() },
+                    spec: json!({ "Name": "ov", "Driver": "overlay" }),
+                    status: json!({ "VNI": 4096, "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1" }),
+                },
+                Op::Create {
+                    id: "n4097".into(),
+                    attrs: Attrs::Network { name: "ov2".into() },
+                    spec: json!({ "Name": "ov2", "Driver": "overlay" }),
+                    status: json!({ "VNI": 4097, "Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1" }),
+                },
                 node("a", "192.168.0.1", "ready"),
                 node("b", "192.168.0.2", "ready"),
                 node("c", "192.168.0.3", "down"),

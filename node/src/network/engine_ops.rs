@@ -82,13 +82,19 @@ impl Engine {
         let mut a =
             self.network
                 .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
-        self.swarm_addresses(rec, &mut a).await?;
+        // Swarm networks among them (one record read per network, on the start path).
+        let swarm_nets: Vec<String> = a
+            .networks
+            .keys()
+            .filter(|n| self.network.get(n).is_ok_and(|n| n.vni.is_some()))
+            .cloned()
+            .collect();
+        if !swarm_nets.is_empty() {
+            self.swarm_addresses(rec, &mut a, &swarm_nets).await?;
+        }
         let ports = ports_to_publish(rec)?;
         let attached = self.network.attach(&rec.id, &rec.name, &a, &ports).await?;
-        if a.networks
-            .keys()
-            .any(|n| self.network.get(n).is_ok_and(|n| n.vni.is_some()))
-        {
+        if !swarm_nets.is_empty() {
             self.network.refresh_vips().await;
         }
         let Some(primary) = attached.endpoints.first() else {
@@ -137,6 +143,7 @@ impl Engine {
         &self,
         rec: &ContainerRecord,
         a: &mut super::types::Attachments,
+        swarm_nets: &[String],
     ) -> Result<()> {
         if rec
             .config
@@ -146,7 +153,7 @@ impl Engine {
             return Ok(());
         }
         for (net_id, req) in a.networks.iter_mut() {
-            if self.network.get(net_id)?.vni.is_none() {
+            if !swarm_nets.contains(net_id) {
                 continue;
             }
             let Some(swarm) = self.network.swarm.get() else {
