@@ -117,7 +117,7 @@ pub fn allocate(s: &ClusterState) -> Plan {
     let tasks: Vec<Task<'_>> = sorted(s.list(ObjectKind::Task))
         .into_iter()
         .filter_map(|o| Task::parse(o).ok())
-        .filter(Task::is_live)
+        .filter(Task::holds_addresses)
         .collect();
     let services: Vec<Service<'_>> = sorted(s.list(ObjectKind::Service))
         .into_iter()
@@ -136,8 +136,8 @@ pub fn allocate(s: &ClusterState) -> Plan {
     plan
 }
 
-/// The addresses held on each network (by id): live tasks', services' VIPs and standalone
-/// containers'.
+/// The addresses held on each network (by id): tasks' that hold them (see
+/// `Task::holds_addresses`), services' VIPs and standalone containers'.
 pub(crate) fn held_addresses(
     networks: &[Network<'_>],
     tasks: &[Task<'_>],
@@ -181,7 +181,7 @@ pub(crate) fn held_in(s: &ClusterState) -> HashMap<String, Allocations> {
     let tasks: Vec<Task<'_>> = s
         .list(ObjectKind::Task)
         .filter_map(|o| Task::parse(o).ok())
-        .filter(Task::is_live)
+        .filter(Task::holds_addresses)
         .collect();
     let services: Vec<Service<'_>> = s
         .list(ObjectKind::Service)
@@ -377,7 +377,7 @@ fn allocate_tasks(
     plan: &mut Plan,
     port: u16,
 ) {
-    for t in tasks.iter().filter(|t| t.awaits_allocation()) {
+    for t in tasks.iter().filter(|t| t.is_live() && t.awaits_allocation()) {
         match attachments_of(t, networks, held, port) {
             Ok(Some(out)) => {
                 let mut doc = t.doc();

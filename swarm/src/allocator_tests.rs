@@ -291,3 +291,96 @@ fn a_vip_service_gets_an_address_per_network_before_its_tasks_and_dnsrr_gets_non
     assert_eq!(addresses(&s, "t1"), vec!["front=10.0.0.3/4096"]);
     assert!(allocate(&s).commands.is_empty(), "stable");
 }
+
+/// A global service's task is created already on its node: it must get its addresses too,
+/// and the node must not be sent it before (it would start without its networks).
+#[test]
+fn a_global_task_created_on_its_node_is_held_back_until_allocated() {
+    let mut global = task("g1", 0, json!([{ "Target": "front", "Aliases": ["agent"] }]));
+    if let Op::Create { attrs, status, .. } = &mut global {
+        *attrs = Attrs::Task {
+            service_id: "svc".into(),
+            node_id: Some("w1".into()),
+            desired_state: crate::model::DesiredState::Running,
+        };
+        *status = crate::model::TaskStatus::new(
+            crate::model::TaskState::Assigned,
+            "scheduler assigned task to node",
+            None,
+            crate::fixtures::t0(),
+        )
+        .to_value();
+    }
+    let mut s = state(vec![
+        network("n1", "front", json!({})),
+        crate::fixtures::node("w1", berth_raft::NodeRole::Worker, "active", "ready"),
+        global,
+    ]);
+    pass(&mut s);
+    let (_, sent) = crate::dispatcher::assignments(&s, "w1");
+    assert!(sent.is_empty(), "not sent before its network has a subnet");
+    pass(&mut s);
+    assert_eq!(addresses(&s, "g1"), vec!["front=10.0.0.2/4096"]);
+    let (_, sent) = crate::dispatcher::assignments(&s, "w1");
+    assert_eq!(sent.len(), 1, "sent once allocated");
+}
+
+/// A rolling update tells the old task to stop and makes its replacement at once: the old
+/// container keeps its address until its node reports it ended.
+#[test]
+fn a_stopping_tasks_address_is_not_given_to_its_replacement_until_it_ends() {
+    let mut s = state(vec![
+        network("n1", "front", json!({})),
+        crate::fixtures::node("w1", berth_raft::NodeRole::Worker, "active", "ready"),
+        task("old", 1, json!([{ "Target": "front" }])),
+    ]);
+    pass(&mut s);
+    pass(&mut s);
+    assert_eq!(addresses(&s, "old"), vec!["front=10.0.0.2/4096"]);
+    let running = crate::model::TaskStatus::new(
+        crate::model::TaskState::Running,
+        "",
+        None,
+        crate::fixtures::t0(),
+    );
+    let o = s.get(ObjectKind::Task, "old").expect("old").clone();
+    apply(
+        &mut s,
+        vec![Op::Update {
+            id: "old".into(),
+            expected_version: None,
+            attrs: Attrs::Task {
+                service_id: "svc".into(),
+                node_id: Some("w1".into()),
+                desired_state: crate::model::DesiredState::Shutdown,
+            },
+            spec: o.spec,
+            status: running.to_value(),
+        }],
+    );
+    apply(&mut s, vec![task("new", 1, json!([{ "Target": "front" }]))]);
+    pass(&mut s);
+    assert_eq!(addresses(&s, "new"), vec!["front=10.0.0.3/4096"]);
+    let shutdown = crate::model::TaskStatus::new(
+        crate::model::TaskState::Shutdown,
+        "",
+        None,
+        crate::fixtures::t0(),
+    );
+    apply(
+        &mut s,
+        vec![Op::UpdateStatus {
+            kind: ObjectKind::Task,
+            id: "old".into(),
+            expected_version: None,
+            status: shutdown.to_value(),
+        }],
+    );
+    apply(&mut s, vec![task("next", 2, json!([{ "Target": "front" }]))]);
+    pass(&mut s);
+    assert_eq!(
+        addresses(&s, "next"),
+        vec!["front=10.0.0.2/4096"],
+        "free again once the old task ended"
+    );
+}

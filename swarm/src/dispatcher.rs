@@ -219,9 +219,16 @@ pub fn session_update(
 }
 
 /// The tasks assigned to a node and their version (a hash of ids and object versions, so a
-/// removal changes it too).
+/// removal changes it too). A task still waiting for its network addresses is held back: a
+/// global service's tasks are created on their node, and one sent early would start without
+/// its networks.
 pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Object>) {
-    let mut tasks: Vec<Object> = state.tasks_by_node(node_id).into_iter().cloned().collect();
+    let mut tasks: Vec<Object> = state
+        .tasks_by_node(node_id)
+        .into_iter()
+        .filter(|o| !Task::parse(o).is_ok_and(|t| t.awaits_allocation()))
+        .cloned()
+        .collect();
     tasks.sort_by(|a, b| a.id.cmp(&b.id));
     let mut h = DefaultHasher::new();
     for t in &tasks {

@@ -13,7 +13,9 @@ use berth_overlay::ipam::mac_for;
 use berth_raft::{ClusterState, ObjectKind};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState};
+use crate::model::{
+    same_template, ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState,
+};
 
 /// An endpoint on another node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -232,9 +234,8 @@ fn mesh_ports(state: &ClusterState, tasks: &[Task<'_>], ingress_id: &str) -> Vec
             .endpoint_spec
             .as_ref()
             .and_then(|e| e.ports.clone());
-        let backends: Vec<Ipv4Addr> = tasks
-            .iter()
-            .filter(|t| t.service_id == svc.id() && t.state() == TaskState::Running)
+        let backends: Vec<Ipv4Addr> = balanced_tasks(&svc, tasks)
+            .into_iter()
             .flat_map(|t| t.attachments().unwrap_or_default())
             .filter(|a| a.network_id == ingress_id)
             .map(|a| a.address)
@@ -265,6 +266,28 @@ fn mesh_ports(state: &ClusterState, tasks: &[Task<'_>], ingress_id: &str) -> Vec
         }
     }
     out.into_iter().collect()
+}
+
+/// The running tasks of `svc` that its VIP and published ports send new connections to:
+/// those made from its current spec once one of them runs, else every running one. During a
+/// rolling update (or a rollback) a client that reached the new version is never sent back to
+/// the old one; the price is that the first updated tasks take all new connections until the
+/// rest follow.
+fn balanced_tasks<'a, 'b>(svc: &Service<'_>, tasks: &'b [Task<'a>]) -> Vec<&'b Task<'a>> {
+    let running: Vec<&Task<'a>> = tasks
+        .iter()
+        .filter(|t| t.service_id == svc.id() && t.state() == TaskState::Running)
+        .collect();
+    let current: Vec<&Task<'a>> = running
+        .iter()
+        .copied()
+        .filter(|t| same_template(svc.template(), t.template))
+        .collect();
+    if current.is_empty() {
+        running
+    } else {
+        current
+    }
 }
 
 /// Records by VXLAN id.
@@ -302,22 +325,28 @@ fn service_names(
     let mut balanced: BTreeMap<u32, BTreeSet<VipRecord>> = BTreeMap::new();
     for ((vni, service_id), (network_id, name, aliases, running)) in by {
         let running: Vec<Ipv4Addr> = running.into_iter().collect();
-        let vip = state
+        let svc = state
             .get(ObjectKind::Service, service_id)
-            .and_then(|o| Service::parse(o).ok())
-            .and_then(|svc| {
-                let v = svc
-                    .status
-                    .virtual_ips
-                    .iter()
-                    .find(|v| v.network_id == network_id)?;
-                v.ip()
-            });
+            .and_then(|o| Service::parse(o).ok());
+        let vip = svc.as_ref().and_then(|svc| {
+            let v = svc
+                .status
+                .virtual_ips
+                .iter()
+                .find(|v| v.network_id == network_id)?;
+            v.ip()
+        });
         let answer = vip.map_or_else(|| running.clone(), |ip| vec![ip]);
-        if let Some(vip) = vip {
+        if let (Some(vip), Some(svc)) = (vip, &svc) {
+            let backends: BTreeSet<Ipv4Addr> = balanced_tasks(svc, tasks)
+                .into_iter()
+                .flat_map(|t| t.attachments().unwrap_or_default())
+                .filter(|a| a.vni == vni)
+                .map(|a| a.address)
+                .collect();
             balanced.entry(vni).or_default().insert(VipRecord {
                 vip,
-                backends: running.clone(),
+                backends: backends.into_iter().collect(),
             });
         }
         let set = out.entry(vni).or_default();
@@ -471,5 +500,69 @@ mod tests {
             version_with(7, &network_peers(&s, "a"))
         );
         assert_eq!(version_with(7, &[]), 7);
+    }
+
+    /// The template of the test tasks, as a service's.
+    fn busybox() -> serde_json::Value {
+        json!({ "ContainerSpec": { "Image": "busybox" } })
+    }
+
+    #[test]
+    fn during_an_update_the_vip_sends_to_the_new_version_once_one_runs() {
+        let mut s = ClusterState::default();
+        apply(
+            &mut s,
+            vec![
+                Op::Create {
+                    id: "n4096".into(),
+                    attrs: Attrs::Network { name: "ov".into() },
+                    spec: json!({ "Name": "ov", "Driver": "overlay" }),
+                    status: json!({ "VNI": 4096, "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1" }),
+                },
+                node("a", "192.168.0.1", "ready"),
+                Op::Create {
+                    id: "svc".into(),
+                    attrs: Attrs::Service { name: "web".into() },
+                    spec: json!({ "Name": "web", "TaskTemplate": busybox(),
+                                  "Mode": { "Replicated": { "Replicas": 2 } } }),
+                    status: json!({ "VirtualIPs": [{ "NetworkID": "n4096", "Addr": "10.0.0.9/24" }] }),
+                },
+                task("old1", "a", DesiredState::Running, &[(4096, "10.0.0.2")]),
+                task("old2", "a", DesiredState::Running, &[(4096, "10.0.0.3")]),
+            ],
+        );
+        let backends = |s: &ClusterState| -> Vec<String> {
+            network_peers(s, "a")[0].vips[0]
+                .backends
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(backends(&s), vec!["10.0.0.2", "10.0.0.3"]);
+        // The update: the service's spec changes, one task is replaced.
+        let svc = s.get(ObjectKind::Service, "svc").unwrap().clone();
+        let mut spec = svc.spec.clone();
+        spec["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["V=2"]);
+        apply(
+            &mut s,
+            vec![Op::Update {
+                id: "svc".into(),
+                expected_version: None,
+                attrs: svc.attrs.clone(),
+                spec: spec.clone(),
+                status: svc.status.clone(),
+            }],
+        );
+        assert_eq!(
+            backends(&s),
+            vec!["10.0.0.2", "10.0.0.3"],
+            "no task of the new spec runs yet: the old ones serve"
+        );
+        let mut new1 = task("new1", "a", DesiredState::Running, &[(4096, "10.0.0.4")]);
+        if let Op::Create { spec: doc, .. } = &mut new1 {
+            doc["template"] = spec["TaskTemplate"].clone();
+        }
+        apply(&mut s, vec![new1]);
+        assert_eq!(backends(&s), vec!["10.0.0.4"]);
     }
 }

@@ -224,6 +224,13 @@ impl<'a> Task<'a> {
         self.desired <= DesiredState::Running
     }
 
+    /// Whether its network addresses are still taken: while it is live, and after it is told
+    /// to stop, if it reached a node, until the node reports it ended (its container still
+    /// holds them: a rolling update's replacement given the same address failed to start).
+    pub fn holds_addresses(&self) -> bool {
+        self.is_live() || (self.node_id.is_some() && !self.state().is_terminal())
+    }
+
     /// Its template, typed.
     pub fn spec(&self) -> Result<TaskSpec, ModelError> {
         TaskSpec::deserialize(self.template)

@@ -143,6 +143,8 @@ pub struct TaskInfo {
     pub status: TaskStatus,
     /// What the orchestrator wants.
     pub desired: DesiredState,
+    /// Its places on overlay networks, once allocated.
+    pub networks: Vec<crate::model::TaskAttachment>,
 }
 
 /// An overlay network.

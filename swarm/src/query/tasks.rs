@@ -18,6 +18,7 @@ impl TaskInfo {
             node_id: t.node_id.map(str::to_string),
             status: t.status.clone(),
             desired: t.desired,
+            networks: t.attachments().unwrap_or_default(),
         }
     }
 }

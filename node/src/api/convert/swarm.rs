@@ -106,6 +106,19 @@ pub fn task(t: &TaskInfo) -> Value {
     }
     v["Status"] = json!(t.status);
     v["DesiredState"] = json!(t.desired);
+    if !t.networks.is_empty() {
+        v["NetworksAttachments"] = t
+            .networks
+            .iter()
+            .map(|a| {
+                let prefix = a.subnet.rsplit_once('/').map_or("32", |(_, p)| p);
+                json!({
+                    "Network": { "ID": a.network_id, "Spec": { "Name": a.name, "DriverConfiguration": { "Name": "overlay" } } },
+                    "Addresses": [format!("{}/{prefix}", a.address)],
+                })
+            })
+            .collect();
+    }
     v
 }
 

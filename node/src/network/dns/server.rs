@@ -4,7 +4,7 @@
 //! answer is only accepted from the resolver asked and for the query sent.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,10 +103,7 @@ impl Server {
             let Some(q) = parse_query(query) else {
                 continue;
             };
-            let mut ips = lookup(&self.endpoints_here(), &self.net_name, &q.name);
-            if ips.is_empty() {
-                ips = self.swarm_lookup(&q.name);
-            }
+            let ips = self.resolve(&q.name, from.ip());
             if !ips.is_empty() || self.upstream.is_empty() {
                 let _ = self.sock.send_to(&answer(query, &q, &ips), from).await;
                 continue;
@@ -125,26 +122,67 @@ impl Server {
         }
     }
 
-    /// A service name, alias or `tasks.<service>` the swarm gave for this network.
-    fn swarm_lookup(&self, name: &str) -> Vec<Ipv4Addr> {
-        let name = name.trim_end_matches('.').to_lowercase();
-        let Ok(all) = self.names.lock() else {
-            return Vec::new();
-        };
-        all.get(&self.net_id)
-            .and_then(|records| records.iter().find(|(n, _)| *n == name))
-            .map(|(_, ips)| ips.clone())
-            .unwrap_or_default()
-    }
-
-    fn endpoints_here(&self) -> Vec<EndpointRecord> {
-        self.endpoints
+    /// The addresses of `name` for the container at `asker`: on this network first, then on
+    /// the asker's other networks. Its resolv.conf names one server (its first network's), and
+    /// Docker's resolver answers for every network a container is on.
+    fn resolve(&self, name: &str, asker: IpAddr) -> Vec<Ipv4Addr> {
+        let all: Vec<EndpointRecord> = self
+            .endpoints
             .all::<EndpointRecord>()
             .unwrap_or_default()
             .into_iter()
             .map(|(_, e)| e)
-            .filter(|e| e.network_id == self.net_id)
-            .collect()
+            .collect();
+        let ips = self.on_network(&all, &self.net_id, &self.net_name, name);
+        if !ips.is_empty() {
+            return ips;
+        }
+        let Some(me) = all
+            .iter()
+            .find(|e| e.network_id == self.net_id && e.ip.map(IpAddr::V4) == Some(asker))
+        else {
+            return Vec::new();
+        };
+        all.iter()
+            .filter(|e| e.container_id == me.container_id && e.network_id != self.net_id)
+            // Another network's `name.<network>` form is not known here: only bare names.
+            .map(|other| self.on_network(&all, &other.network_id, "", name))
+            .find(|ips| !ips.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// `name` on network `net_id`: the swarm's names first (a task's endpoint carries its
+    /// service's aliases, which must answer the service's VIP, not the task asking), then
+    /// containers' names and aliases.
+    fn on_network(
+        &self,
+        all: &[EndpointRecord],
+        net_id: &str,
+        net_name: &str,
+        name: &str,
+    ) -> Vec<Ipv4Addr> {
+        let ips = self.swarm_lookup(net_id, name);
+        if !ips.is_empty() {
+            return ips;
+        }
+        let here: Vec<EndpointRecord> = all
+            .iter()
+            .filter(|e| e.network_id == net_id)
+            .cloned()
+            .collect();
+        lookup(&here, net_name, name)
+    }
+
+    /// A service name, alias or `tasks.<service>` the swarm gave for network `net_id`.
+    fn swarm_lookup(&self, net_id: &str, name: &str) -> Vec<Ipv4Addr> {
+        let name = name.trim_end_matches('.').to_lowercase();
+        let Ok(all) = self.names.lock() else {
+            return Vec::new();
+        };
+        all.get(net_id)
+            .and_then(|records| records.iter().find(|(n, _)| *n == name))
+            .map(|(_, ips)| ips.clone())
+            .unwrap_or_default()
     }
 }
 
