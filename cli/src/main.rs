@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod compose;
 mod connect;
 mod context_store;
 mod credentials;
@@ -178,6 +179,9 @@ enum Command {
     /// Manage Swarm services
     #[command(subcommand, arg_required_else_help = true)]
     Service(commands::service::ServiceCommand),
+    /// Manage Swarm stacks
+    #[command(subcommand, arg_required_else_help = true)]
+    Stack(commands::stack::StackCommand),
     /// Manage networks
     #[command(subcommand, arg_required_else_help = true)]
     Network(commands::network::NetworkCommand),
@@ -330,6 +334,7 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Swarm(c) => commands::swarm::run(client, c).await,
         Command::Node(c) => commands::node::run(client, c).await,
         Command::Service(c) => commands::service::run(client, c).await,
+        Command::Stack(c) => commands::stack::run(client, c).await,
         Command::Network(c) => commands::network::run(client, c).await,
         Command::Volume(c) => commands::volume::run(client, c).await,
         Command::Port(a) => commands::port::port(client, a).await,

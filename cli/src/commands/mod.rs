@@ -28,6 +28,7 @@ pub mod registry;
 pub mod run;
 pub mod search;
 pub mod service;
+pub mod stack;
 pub mod stats;
 pub mod stdio;
 pub mod swarm;

@@ -172,7 +172,7 @@ async fn scale_one(docker: &Docker, name: &str, replicas: u64) -> Result<()> {
 /// What docker's client does to the image of every spec it sends: an explicit tag
 /// (`busybox` → `busybox:latest`), and with `resolve` (its `QueryRegistry`) the registry's
 /// digest and platforms, or a warning on stderr when the registry cannot be asked.
-async fn prepare_image(docker: &Docker, spec: &mut ServiceSpec, resolve: bool) {
+pub async fn prepare_image(docker: &Docker, spec: &mut ServiceSpec, resolve: bool) {
     let task = spec.task_template.get_or_insert_with(TaskSpec::default);
     let container = task.container_spec.get_or_insert_with(Default::default);
     let Some(tagged) = container.image.as_deref().map(image::with_default_tag) else {

@@ -12,7 +12,7 @@ mod converge;
 mod display;
 mod edit;
 mod image;
-mod list;
+pub mod list;
 mod logs;
 mod mount;
 mod network;
@@ -23,4 +23,6 @@ mod progress;
 mod spec;
 mod wait;
 
-pub use command::{run, ServiceCommand};
+pub use command::{prepare_image, run, ServiceCommand};
+pub use image::with_default_tag;
+pub use wait::wait_on_service;

@@ -1,0 +1,235 @@
+//! `stack deploy` and `stack plan`: load the files, read what the swarm holds of the stack,
+//! plan (plan.rs) and, for deploy, carry the plan out in order: networks, secrets, configs,
+//! services created or updated, services pruned.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
+use bollard::query_parameters::{
+    ListConfigsOptionsBuilder, ListNetworksOptions, ListSecretsOptionsBuilder,
+    ListServicesOptionsBuilder, UpdateServiceOptions,
+};
+use bollard::Docker;
+use serde_json::Value;
+
+use super::plan::{self, Existing, Step};
+use super::{check_name, namespace_filter, DeployArgs, PlanArgs, SourceArgs};
+use crate::commands::service::{prepare_image, wait_on_service};
+use crate::compose::convert::{self, Desired};
+
+/// The file's objects for the stack, warnings printed.
+fn desired(source: &SourceArgs) -> Result<Desired> {
+    check_name(&source.stack)?;
+    let env = |k: &str| std::env::var(k).ok();
+    let loaded = crate::compose::load(&source.compose_file, &env).map_err(anyhow::Error::msg)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let mut d = convert::convert(&source.stack, &loaded, &env).map_err(anyhow::Error::msg)?;
+    // The tag docker's client adds (`busybox` → `busybox:latest`), before comparing.
+    for spec in d.services.values_mut() {
+        if let Some(image) = spec
+            .pointer_mut("/TaskTemplate/ContainerSpec/Image")
+            .filter(|i| i.is_string())
+        {
+            let tagged =
+                crate::commands::service::with_default_tag(image.as_str().unwrap_or_default());
+            *image = Value::String(tagged);
+        }
+    }
+    Ok(d)
+}
+
+/// What the swarm holds of stack `stack`.
+async fn existing(docker: &Docker, stack: &str) -> Result<Existing> {
+    let filter = namespace_filter(stack);
+    let services = docker
+        .list_services(Some(ListServicesOptionsBuilder::new().filters(&filter).build()))
+        .await?;
+    let mut out = Existing::default();
+    for s in services {
+        let name = s.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+        let spec = serde_json::to_value(s.spec.unwrap_or_default())?;
+        let version = s.version.and_then(|v| v.index).unwrap_or(0);
+        out.services
+            .insert(name, (s.id.unwrap_or_default(), version, spec));
+    }
+    out.networks = docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await?
+        .into_iter()
+        .filter_map(|n| n.name)
+        .collect();
+    Ok(out)
+}
+
+/// Secrets and configs by name → id (asked only when the file has some: a daemon without
+/// them still deploys the rest).
+async fn file_objects(docker: &Docker, d: &Desired, out: &mut Existing) -> Result<()> {
+    if wants(d, "Secrets") || !d.secrets.is_empty() {
+        out.secrets = docker
+            .list_secrets(Some(ListSecretsOptionsBuilder::new().build()))
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s.spec?.name?, s.id?)))
+            .collect();
+    }
+    if wants(d, "Configs") || !d.configs.is_empty() {
+        out.configs = docker
+            .list_configs(Some(ListConfigsOptionsBuilder::new().build()))
+            .await?
+            .into_iter()
+            .filter_map(|c| Some((c.spec?.name?, c.id?)))
+            .collect();
+    }
+    Ok(())
+}
+
+/// Whether a service refers to secrets (`key` = "Secrets") or configs.
+fn wants(d: &Desired, key: &str) -> bool {
+    d.services
+        .values()
+        .any(|s| s.pointer(&format!("/TaskTemplate/ContainerSpec/{key}")).is_some())
+}
+
+/// `berth stack plan`
+pub async fn plan(docker: &Docker, a: PlanArgs) -> Result<i32> {
+    let d = desired(&a.source)?;
+    let mut have = existing(docker, &a.source.stack).await?;
+    file_objects(docker, &d, &mut have).await?;
+    let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
+    print!("{}", plan::render(&a.source.stack, &steps));
+    Ok(0)
+}
+
+/// `berth stack deploy`
+pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
+    let stack = a.source.stack.clone();
+    let mut d = desired(&a.source)?;
+    let mut have = existing(docker, &stack).await?;
+    file_objects(docker, &d, &mut have).await?;
+    let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
+    let mut touched = Vec::new();
+    for step in &steps {
+        match step {
+            Step::CreateNetwork(n) => {
+                println!("Creating network {n}");
+                let body: NetworkCreateRequest =
+                    serde_json::from_value(d.networks.get(n).cloned().unwrap_or_default())?;
+                docker.create_network(body).await?;
+            }
+            Step::CreateSecret(n) => {
+                println!("Creating secret {n}");
+                let o = d.secrets.get(n).cloned().unwrap_or_else(empty_object);
+                let spec = SecretSpec {
+                    name: Some(n.clone()),
+                    labels: Some(o.labels.into_iter().collect()),
+                    data: Some(base64_of(&o.data)),
+                    ..Default::default()
+                };
+                let id = docker.create_secret(spec).await?.id;
+                have.secrets.insert(n.clone(), id);
+            }
+            Step::CreateConfig(n) => {
+                println!("Creating config {n}");
+                let o = d.configs.get(n).cloned().unwrap_or_else(empty_object);
+                let spec = ConfigSpec {
+                    name: Some(n.clone()),
+                    labels: Some(o.labels.into_iter().collect()),
+                    data: Some(base64_of(&o.data)),
+                    templating: o.template_driver.map(|name| bollard::models::Driver {
+                        name,
+                        ..Default::default()
+                    }),
+                };
+                let id = docker.create_config(spec).await?.id;
+                have.configs.insert(n.clone(), id);
+            }
+            Step::CreateService(n) | Step::UpdateService { name: n, .. } => {
+                let json = d.services.remove(n).unwrap_or_default();
+                let json = with_ids(json, &have)?;
+                let mut spec: ServiceSpec = serde_json::from_value(json)
+                    .map_err(|e| anyhow!("service {n}: {e}"))?;
+                let resolve = match a.source.resolve_image.as_str() {
+                    "never" => false,
+                    "changed" => image_changed(step),
+                    _ => true,
+                };
+                prepare_image(docker, &mut spec, resolve).await;
+                if let Some((id, version, _)) = have.services.get(n) {
+                    println!("Updating service {n} (id: {id})");
+                    let options = UpdateServiceOptions {
+                        version: i32::try_from(*version).unwrap_or(i32::MAX),
+                        registry_auth_from: "spec".into(),
+                        rollback: None,
+                    };
+                    let r = docker.update_service(id, spec, options, None).await?;
+                    r.warnings.iter().flatten().for_each(|w| eprintln!("{w}"));
+                } else {
+                    println!("Creating service {n}");
+                    let r = docker.create_service(spec, None).await?;
+                    r.warnings.iter().flatten().for_each(|w| eprintln!("{w}"));
+                }
+                touched.push(n.clone());
+            }
+            Step::Unchanged(_) => {}
+            Step::RemoveService(n) => {
+                println!("Removing service {n}");
+                docker.delete_service(n).await?;
+            }
+        }
+    }
+    if !a.detach {
+        for n in &touched {
+            wait_on_service(docker, n, a.quiet).await?;
+        }
+    }
+    Ok(0)
+}
+
+fn empty_object() -> convert::FileObject {
+    convert::FileObject {
+        data: Vec::new(),
+        labels: BTreeMap::new(),
+        template_driver: None,
+    }
+}
+
+fn base64_of(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Whether an update changes the image (`--resolve-image changed`); a new service always does.
+fn image_changed(step: &Step) -> bool {
+    match step {
+        Step::UpdateService { changes, .. } => changes
+            .iter()
+            .any(|c| c.path.ends_with("ContainerSpec.Image")),
+        _ => true,
+    }
+}
+
+/// The spec with each secret's and config's id filled in from its name.
+fn with_ids(mut spec: Value, have: &Existing) -> Result<Value> {
+    for (key, name_key, id_key, ids, what) in [
+        ("Secrets", "SecretName", "SecretID", &have.secrets, "secret"),
+        ("Configs", "ConfigName", "ConfigID", &have.configs, "config"),
+    ] {
+        let Some(list) = spec
+            .pointer_mut(&format!("/TaskTemplate/ContainerSpec/{key}"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for r in list {
+            let name = r[name_key].as_str().unwrap_or_default().to_string();
+            let id = ids
+                .get(&name)
+                .ok_or_else(|| anyhow!("{what} not found: {name}"))?;
+            r[id_key] = Value::String(id.clone());
+        }
+    }
+    Ok(spec)
+}
