@@ -16,6 +16,7 @@ pub mod allocator;
 mod bootstrap;
 pub mod ca;
 pub mod clock;
+pub mod delivery;
 pub mod dispatcher;
 pub mod error;
 pub mod executor;
@@ -36,6 +37,8 @@ mod raft_access;
 mod recovery;
 mod roles;
 pub mod rpc;
+mod secret_ops;
+mod secret_refs;
 mod swarm;
 
 pub use error::{SwarmError, SwarmResult};

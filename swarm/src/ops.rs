@@ -139,6 +139,7 @@ pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
     let mut spec = normalize_service(spec)?;
     crate::ingress::join_ingress(m, &mut spec).await?;
     m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+    m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
     let id = new_id();
     let name = spec
         .get("Name")
@@ -187,6 +188,7 @@ pub async fn update_service(
         let mut spec = normalize_service(spec.unwrap_or(Value::Null))?;
         crate::ingress::join_ingress(m, &mut spec).await?;
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+        m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
             return Err(SwarmError::InvalidArgument(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),

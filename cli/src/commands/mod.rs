@@ -27,6 +27,7 @@ pub mod ps;
 pub mod registry;
 pub mod run;
 pub mod search;
+pub mod secret;
 pub mod service;
 pub mod stats;
 pub mod stdio;

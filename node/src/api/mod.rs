@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod networks;
 pub mod registry;
 pub mod search;
+pub mod secrets;
 pub mod service_logs;
 pub mod services;
 pub mod stream;
@@ -171,6 +172,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
                 .post(images::post_by_name)
                 .delete(images::remove),
         )
+        .merge(secrets::routes())
         .fallback(error::not_found)
         .with_state(App { engine, swarm })
 }
