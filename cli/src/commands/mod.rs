@@ -28,6 +28,7 @@ pub mod registry;
 pub mod run;
 pub mod search;
 pub mod secret;
+pub mod secret_rotate;
 pub mod service;
 pub mod stats;
 pub mod stdio;

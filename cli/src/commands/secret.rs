@@ -1,4 +1,4 @@
-//! `berth secret create|ls|inspect|rm` and `berth config create|ls|inspect|rm`: docker's
+//! `berth secret create|ls|inspect|rm` (`rotate` is `secret_rotate.rs`) and `berth config create|ls|inspect|rm`: docker's
 //! flags, columns, `--format` fields (`.ID .Name .Driver .CreatedAt .UpdatedAt .Labels`) and
 //! messages. Both nouns share this file; `Kind` says which API paths and columns apply.
 
@@ -46,6 +46,8 @@ pub enum SecretCommand {
     /// Remove one or more secrets
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Create the next version of a secret and move every service using it there
+    Rotate(super::secret_rotate::RotateArgs),
 }
 
 /// `berth config …`
@@ -124,6 +126,7 @@ pub async fn run_secret(client: &Client, command: SecretCommand) -> Result<i32> 
         SecretCommand::Ls(a) => list(client, Kind::Secret, a).await,
         SecretCommand::Inspect(a) => inspect(client, Kind::Secret, a).await,
         SecretCommand::Rm(a) => remove(client, Kind::Secret, a).await,
+        SecretCommand::Rotate(a) => super::secret_rotate::rotate(client, a).await,
     }
 }
 

@@ -25,3 +25,4 @@ mod spec;
 mod wait;
 
 pub use command::{run, ServiceCommand};
+pub use wait::wait_on_service;
