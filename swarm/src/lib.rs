@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod allocator;
+mod autolock;
 mod bootstrap;
 pub mod ca;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod executor;
 pub mod files;
 mod handler;
 pub mod ingress;
+pub mod keys;
 pub mod local;
 pub mod manager;
 pub mod model;

@@ -13,7 +13,8 @@ use crate::ca::{JoinToken, RootCa};
 use crate::error::{SwarmError, SwarmResult};
 use crate::manager::Manager;
 use crate::model::{
-    new_id, same_template, Cluster, Node, NodeState, Service, UpdateState, UpdateStatus,
+    new_id, same_template, Cluster, ClusterStatus, Node, NodeState, Service, UpdateState,
+    UpdateStatus,
 };
 use crate::swarm::node_role;
 
@@ -392,13 +393,13 @@ pub fn cluster_ca(cluster: &Cluster<'_>) -> SwarmResult<RootCa> {
     RootCa::from_pem(&pem.cert, &pem.key).map_err(|e| SwarmError::internal("cluster CA", e))
 }
 
-/// Updates the swarm spec at `version`, and rotates join tokens when asked.
+/// Updates the swarm spec at `version`, and rotates join tokens (worker, manager) and the
+/// unlock key when asked.
 pub async fn update_swarm(
     m: &Manager,
     version: u64,
     spec: Value,
-    rotate_worker: bool,
-    rotate_manager: bool,
+    (rotate_worker, rotate_manager, rotate_unlock): (bool, bool, bool),
 ) -> SwarmResult<()> {
     let object = m
         .cluster()
@@ -421,6 +422,13 @@ pub async fn update_swarm(
             status.tokens.manager = JoinToken::new(&ca).secret;
         }
     }
+    // Autolock on: a key (a new one when asked to rotate); off: none, and every manager's
+    // data key goes back to a key file (its key loop follows the cluster object).
+    status.unlock_key = match (ClusterStatus::autolock_of(&new_spec), status.unlock_key) {
+        (false, _) => None,
+        (true, Some(key)) if !rotate_unlock => Some(key),
+        (true, _) => Some(crate::keys::UnlockKey::generate().text()),
+    };
     m.raft
         .write(ClusterCommand::single(Op::Update {
             id: object.id.clone(),

@@ -69,6 +69,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .route("/swarm/leave", post(swarm::leave))
         .route("/swarm/update", post(swarm::update))
         .route("/swarm/unlockkey", get(swarm::unlock_key))
+        .route("/swarm/unlock", post(swarm::unlock))
         .route("/nodes", get(swarm::list_nodes))
         .route(
             "/nodes/{id}",
