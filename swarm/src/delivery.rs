@@ -6,10 +6,13 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use berth_raft::{Attrs, ClusterState, TaskState};
+use berth_raft::{Attrs, ClusterState, ObjectKind, TaskState};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{SecretKind, SecretObject, Task};
+use crate::model::{SecretKind, SecretObject};
+
+/// Where a task document keeps the template it was made from (`TaskDoc::template`).
+const TEMPLATE: &str = "template";
 use crate::secret_ops::{id_field, references};
 
 /// One secret's or config's data, as a session reply carries it.
@@ -44,16 +47,23 @@ impl SecretPayload {
 
 /// The data of every secret and config a task assigned to `node_id` and meant to run uses.
 pub fn payloads_for(state: &ClusterState, node_id: &str) -> Vec<SecretPayload> {
+    // Every session reply asks: a swarm without secrets or configs answers at once, without
+    // reading the node's tasks.
+    let none = |kind| state.list(kind).next().is_none();
+    if none(ObjectKind::Secret) && none(ObjectKind::Config) {
+        return Vec::new();
+    }
     let mut wanted: BTreeMap<(String, &'static str), SecretKind> = BTreeMap::new();
     for task in state.tasks_by_node(node_id) {
         let live = matches!(&task.attrs, Attrs::Task { desired_state, .. } if *desired_state <= TaskState::Running);
         if !live {
             continue;
         }
-        let Ok(task) = Task::parse(task) else {
-            continue;
-        };
-        let spec = serde_json::json!({ "TaskTemplate": task.template });
+        // Only the references are read (the task document's `template`), not the whole task.
+        let spec = serde_json::json!({ "TaskTemplate": { "ContainerSpec": {
+            "Secrets": task.spec[TEMPLATE]["ContainerSpec"]["Secrets"],
+            "Configs": task.spec[TEMPLATE]["ContainerSpec"]["Configs"],
+        } } });
         for kind in [SecretKind::Secret, SecretKind::Config] {
             for r in references(&spec, kind) {
                 if let Some(id) = r[id_field(kind)].as_str() {
