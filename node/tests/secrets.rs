@@ -1,7 +1,7 @@
 //! Secrets on a one-node swarm against a real daemon: `berth secret rotate` moves every service
 //! using a secret to its next version (target, owner and mode kept) and leaves no running task
 //! on the old one, which can then be removed; a task's secrets live on a tmpfs under the exec
-//! root that goes with its container.
+//! root that goes with its container, also when the container is removed by hand.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -155,6 +155,24 @@ fn rotation_moves_every_service_to_the_next_version_and_leaves_none_on_the_old()
         "stat -c %a /run/secrets/pw; cat /run/secrets/pw",
     ]);
     assert_eq!(seen, "400\nv2", "target and mode kept, new data");
+
+    // A task container removed by hand (not through the swarm) takes its secrets with it.
+    let task = d.req("GET", &format!("/containers/{c}/json"), "").json()["Config"]["Labels"]
+        ["com.docker.swarm.task.id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = d.root.join("exec").join("swarm-files").join(&task);
+    assert!(dir.exists());
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{c}?force=true"), "")
+            .status,
+        204
+    );
+    assert!(
+        wait_until(LONG, || !dir.exists()),
+        "the removed task's tmpfs stayed"
+    );
 
     let (code, out) = berth(&d, &["secret", "rm", "rot"]);
     assert_eq!(code, 0, "the old version is unused: {out}");

@@ -151,6 +151,23 @@ pub fn release(exec_root: &Path, task_id: &str) {
     }
 }
 
+/// Releases the files of every task not in `live` (their containers are gone).
+pub fn sweep(exec_root: &Path, live: &std::collections::HashSet<&str>) {
+    let Ok(entries) = std::fs::read_dir(files_root(exec_root)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(task_id) = name.to_str() else {
+            continue;
+        };
+        if !live.contains(task_id) {
+            tracing::info!(task = %task_id, "removing the secrets of a task whose container is gone");
+            release(exec_root, task_id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

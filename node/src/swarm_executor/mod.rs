@@ -29,15 +29,35 @@ use crate::runtime::logfile::Stream;
 /// The executor of one daemon.
 pub struct EngineExecutor {
     engine: Arc<Engine>,
+    /// Held shared by every start (from its secrets' tmpfs to its container's creation) and
+    /// exclusively by a listing that sweeps: a tmpfs without a container is a leftover only
+    /// when no start is making one.
+    starts: tokio::sync::RwLock<()>,
 }
 
 impl EngineExecutor {
     /// Runs tasks on `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
-        EngineExecutor { engine }
+        EngineExecutor {
+            engine,
+            starts: tokio::sync::RwLock::new(()),
+        }
     }
 
+    /// The task containers; when no start is in flight, also removes the secrets of tasks
+    /// whose container is gone (removed by hand, not through the executor).
     async fn list(&self) -> Result<Vec<TaskContainer>, ExecError> {
+        let sweeping = self.starts.try_write();
+        let list = self.list_containers().await?;
+        if sweeping.is_ok() {
+            let live: std::collections::HashSet<&str> =
+                list.iter().map(|c| c.task_id.as_str()).collect();
+            files::sweep(&self.engine.paths().exec_root, &live);
+        }
+        Ok(list)
+    }
+
+    async fn list_containers(&self) -> Result<Vec<TaskContainer>, ExecError> {
         let req = ListContainers {
             all: true,
             limit: None,
@@ -89,6 +109,7 @@ impl EngineExecutor {
                 .ensure_overlay(&container::overlay_record(a))
                 .map_err(|e| ExecError::Rejected(e.to_string()))?;
         }
+        let _starting = self.starts.read().await;
         let exec_root = self.engine.paths().exec_root.clone();
         let mounts = files::prepare(&exec_root, &task.task_id, &task.files)?;
         let mut body = container::create_body(&task);
