@@ -61,17 +61,6 @@ pub fn normalize(kind: SecretKind, raw: &Value) -> SwarmResult<(String, Value, V
             "template driver {driver:?} is not supported by berth"
         )));
     }
-    for key in fields.keys() {
-        if !matches!(
-            key.as_str(),
-            "Name" | "Labels" | "Data" | "Driver" | "Templating"
-        ) {
-            return Err(refuse(format!(
-                "unknown field {key} in the {} spec",
-                kind.noun()
-            )));
-        }
-    }
     let encoded = fields.get("Data").and_then(Value::as_str).unwrap_or("");
     let data = base64::engine::general_purpose::STANDARD
         .decode(encoded)
