@@ -106,6 +106,16 @@ impl RaftKeys {
         self.dir.join("kek")
     }
 
+    /// Forgets the data key (a new store, after a demotion or a forced new cluster, gets a
+    /// new one; an old one wrapped by a former unlock key would lock it for nothing).
+    pub fn forget(&self) -> Result<(), KeyError> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(&self.dir, e)),
+        }
+    }
+
     /// Whether the data key is wrapped by the unlock key.
     pub fn is_autolocked(&self) -> bool {
         matches!(read_json::<KeyFile>(&self.dek_file()), Ok(Some(f)) if f.autolocked)
@@ -206,6 +216,13 @@ mod tests {
         keys.wrap(&dek, None).unwrap();
         assert!(!keys.is_autolocked());
         assert_eq!(keys.open(None).unwrap(), dek);
+        keys.wrap(&dek, Some(&unlock)).unwrap();
+        keys.forget().unwrap();
+        assert_ne!(
+            keys.open(None).unwrap(),
+            dek,
+            "a forgotten key is replaced, not locked"
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(keys.kek_file())
             .unwrap()

@@ -98,6 +98,10 @@ impl Manager {
             server_name: MANAGER_NAME.to_string(),
         };
         let keys = RaftKeys::beside(&s.raft_dir);
+        if !s.raft_dir.exists() {
+            keys.forget()
+                .map_err(|e| SwarmError::internal("the Raft data key", e))?;
+        }
         let data_key = keys.open(s.unlock.as_ref()).map_err(|e| match e {
             KeyError::Locked => SwarmError::Locked,
             KeyError::InvalidKey => SwarmError::InvalidArgument(INVALID_UNLOCK_KEY.into()),
