@@ -185,6 +185,12 @@ enum Command {
     /// Manage networks
     #[command(subcommand, arg_required_else_help = true)]
     Network(commands::network::NetworkCommand),
+    /// Manage Swarm secrets
+    #[command(subcommand, arg_required_else_help = true)]
+    Secret(commands::secret::SecretCommand),
+    /// Manage Swarm configs
+    #[command(subcommand, arg_required_else_help = true)]
+    Config(commands::secret::ConfigCommand),
     /// Manage volumes
     #[command(subcommand, arg_required_else_help = true)]
     Volume(commands::volume::VolumeCommand),
@@ -336,6 +342,8 @@ async fn dispatch(client: &Client, command: Command) -> i32 {
         Command::Service(c) => commands::service::run(client, c).await,
         Command::Stack(c) => commands::stack::run(client, c).await,
         Command::Network(c) => commands::network::run(client, c).await,
+        Command::Secret(c) => commands::secret::run_secret(client, c).await,
+        Command::Config(c) => commands::secret::run_config(client, c).await,
         Command::Volume(c) => commands::volume::run(client, c).await,
         Command::Port(a) => commands::port::port(client, a).await,
         Command::Tls(c) => commands::tls::run(c),

@@ -99,14 +99,43 @@ impl Client {
 
     /// [`Client::get_raw`] with more request headers (`X-Registry-Auth` for a search).
     pub async fn get_raw_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>> {
+        self.request_raw("GET", path, headers, None).await
+    }
+
+    /// `POST path` with a JSON body, for calls bollard lacks (`/swarm/unlock`); the body of a
+    /// 200 answer or the daemon's error.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<Vec<u8>> {
+        let body = serde_json::to_vec(body)?;
+        self.request_raw(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(&body),
+        )
+        .await
+    }
+
+    async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
         let mut conn = self.connect_raw().await?;
-        let extra: String = headers
+        let mut extra: String = headers
             .iter()
             .map(|(k, v)| format!("{k}: {v}\r\n"))
             .collect();
+        if let Some(b) = body {
+            extra.push_str(&format!("Content-Length: {}\r\n", b.len()));
+        }
         let request =
-            format!("GET {path} HTTP/1.1\r\nHost: berth\r\n{extra}Connection: close\r\n\r\n");
+            format!("{method} {path} HTTP/1.1\r\nHost: berth\r\n{extra}Connection: close\r\n\r\n");
         conn.write_all(request.as_bytes()).await?;
+        if let Some(b) = body {
+            conn.write_all(b).await?;
+        }
         let mut raw = Vec::new();
         conn.read_to_end(&mut raw).await?;
         let Some(header_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {

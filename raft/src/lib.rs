@@ -16,6 +16,7 @@ mod network;
 mod node;
 pub mod objects;
 mod proposer;
+pub mod seal;
 mod state;
 pub mod store;
 mod types;
@@ -30,6 +31,7 @@ pub use network::{
 };
 pub use node::{NodeOptions, RaftNode};
 pub use objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
+pub use seal::{unwrap_key, wrap_key, DataKey, Sealer};
 pub use state::ClusterState;
 pub use types::{LogId, NodeAddr, NodeId, Raft, TypeConfig};
 pub use watch::{Event, WatchHub, WatchMessage, Watcher};

@@ -42,6 +42,8 @@ pub struct NodeOptions {
     /// Other services sharing the raft port (the swarm's join and dispatcher), with that
     /// port's TLS; `None` serves Raft alone over mutual TLS.
     pub shared: Option<SharedServer>,
+    /// Seals log entries and snapshots at rest (`Sealer::none()` stores plaintext).
+    pub sealer: crate::seal::Sealer,
 }
 
 /// One running member of the replicated store.
@@ -73,7 +75,12 @@ impl RaftNode {
     /// gRPC server. A new node is not part of any cluster until `initialize` or a leader's
     /// `add_learner` includes it.
     pub async fn start(options: NodeOptions) -> Result<Self, RaftError> {
-        let (log, sm) = store::open(&options.data_dir, options.config.watch_history).await?;
+        let (log, sm) = store::open(
+            &options.data_dir,
+            options.config.watch_history,
+            &options.sealer,
+        )
+        .await?;
         let peers = Peers::new(options.id, &options.tls, options.faults.clone());
         let config = Arc::new(options.config.to_openraft()?);
         let network = NetworkFactory::new(peers.clone(), options.config.rpc_timeout);

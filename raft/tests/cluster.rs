@@ -432,6 +432,7 @@ async fn a_peer_without_a_certificate_from_the_cluster_ca_is_refused() {
         config: common::test_config(),
         faults: None,
         shared: None,
+        sealer: berth_raft::Sealer::none(),
     })
     .await
     .unwrap();

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::ca::{client_tls, JoinToken, RootCa};
 use crate::error::{SwarmError, SwarmResult};
 use crate::handler::host_of;
+use crate::keys::UnlockKey;
 use crate::local::Certs;
 use crate::model::{
     self, ClusterStatus, NodeState, NodeStatus, NodeStatusDoc, RootCaPem, TokenSecrets,
@@ -70,6 +71,7 @@ pub(crate) fn bootstrap_objects(
             serde_json::to_value(given).map_err(|e| SwarmError::internal("swarm spec", e))?;
         merge(&mut spec, &given);
     }
+    let unlock_key = ClusterStatus::autolock_of(&spec).then(|| UnlockKey::generate().text());
     let pools = req
         .default_addr_pool
         .clone()
@@ -87,6 +89,7 @@ pub(crate) fn bootstrap_objects(
         default_addr_pool: pools,
         subnet_size: req.subnet_size.unwrap_or(24),
         data_path_port: req.data_path_port.filter(|p| *p != 0).unwrap_or(4789),
+        unlock_key,
     };
     let node_spec = NodeSpec {
         name: None,

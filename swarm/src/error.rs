@@ -12,6 +12,11 @@ pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes ca
 /// The message Docker gives on a node already in a swarm.
 pub const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
+/// The message Docker gives on a manager that restarted autolocked.
+pub const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
+/// The message Docker gives for an unlock key that does not unlock.
+pub const INVALID_UNLOCK_KEY: &str = "swarm could not be unlocked: invalid key";
+
 /// What went wrong in a swarm operation.
 #[derive(Debug, thiserror::Error)]
 pub enum SwarmError {
@@ -27,6 +32,9 @@ pub enum SwarmError {
     /// The node already is in a swarm.
     #[error("{ALREADY_IN_SWARM}")]
     AlreadyInSwarm,
+    /// An autolocked manager restarted and waits for `swarm unlock`.
+    #[error("{LOCKED}")]
+    Locked,
     /// Bad input.
     #[error("{0}")]
     InvalidArgument(String),

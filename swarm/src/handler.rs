@@ -313,6 +313,8 @@ async fn session(
             let node = s.get(ObjectKind::Node, &req.node_id).cloned();
             (version, tasks, manager_addrs(s), node, peers)
         });
+        // Secrets are immutable and follow the tasks, whose versions the version covers.
+        let secrets = || m.read(|s| crate::delivery::payloads_for(s, &req.node_id));
         if version != req.known || tokio::time::Instant::now() >= deadline {
             let heartbeat_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
             guard.answered();
@@ -323,6 +325,7 @@ async fn session(
                 managers,
                 node,
                 peers,
+                secrets: secrets(),
             });
         }
         tokio::select! {

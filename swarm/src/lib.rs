@@ -13,15 +13,18 @@
 
 pub mod agent;
 pub mod allocator;
+mod autolock;
 mod bootstrap;
 pub mod ca;
 pub mod clock;
+pub mod delivery;
 pub mod dispatcher;
 pub mod error;
 pub mod executor;
 pub mod files;
 mod handler;
 pub mod ingress;
+pub mod keys;
 pub mod local;
 pub mod manager;
 pub mod model;
@@ -36,6 +39,8 @@ mod raft_access;
 mod recovery;
 mod roles;
 pub mod rpc;
+mod secret_ops;
+mod secret_refs;
 mod swarm;
 
 pub use error::{SwarmError, SwarmResult};

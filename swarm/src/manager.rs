@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use berth_raft::{
     ClusterCommand, ClusterState, NodeAddr, NodeOptions, Object, ObjectKind, RaftConfig, RaftNode,
-    SharedServer, TlsConfig,
+    Sealer, SharedServer, TlsConfig,
 };
 use chrono::Utc;
 use tokio::net::TcpListener;
@@ -18,7 +18,8 @@ use tonic::service::Routes;
 
 use crate::ca::{server_tls_optional_client, MANAGER_NAME};
 use crate::dispatcher::Liveness;
-use crate::error::{SwarmError, SwarmResult};
+use crate::error::{SwarmError, SwarmResult, INVALID_UNLOCK_KEY};
+use crate::keys::{KeyError, RaftKeys};
 use crate::local::Certs;
 use crate::model::{ModelError, RandomIds};
 use crate::plan::Plan;
@@ -47,6 +48,8 @@ pub struct ManagerStart {
     pub raft_dir: PathBuf,
     /// The dispatcher heartbeat period.
     pub heartbeat: Duration,
+    /// The unlock key, when restarting an autolocked manager (`swarm unlock`).
+    pub unlock: Option<crate::keys::UnlockKey>,
 }
 
 /// A running manager.
@@ -94,8 +97,19 @@ impl Manager {
             ca_pem: ca_pem.clone(),
             server_name: MANAGER_NAME.to_string(),
         };
+        let keys = RaftKeys::beside(&s.raft_dir);
+        if !s.raft_dir.exists() {
+            keys.forget()
+                .map_err(|e| SwarmError::internal("the Raft data key", e))?;
+        }
+        let data_key = keys.open(s.unlock.as_ref()).map_err(|e| match e {
+            KeyError::Locked => SwarmError::Locked,
+            KeyError::InvalidKey => SwarmError::InvalidArgument(INVALID_UNLOCK_KEY.into()),
+            other => SwarmError::internal("the Raft data key", other),
+        })?;
         let raft = RaftNode::start(NodeOptions {
             id: s.raft_id,
+            sealer: Sealer::new(&data_key),
             data_dir: s.raft_dir,
             listener: s.listener,
             advertise: NodeAddr::new(s.advertise.clone()),
@@ -122,11 +136,17 @@ impl Manager {
             &manager,
         ))));
         let leader = tokio::spawn(leader_loop(Arc::downgrade(&manager)));
+        let locks = tokio::spawn(crate::autolock::key_loop(
+            Arc::downgrade(&manager),
+            keys,
+            data_key,
+            s.unlock,
+        ));
         manager
             .loops
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(leader);
+            .extend([leader, locks]);
         Ok(manager)
     }
 

@@ -13,7 +13,8 @@ use crate::ca::{JoinToken, RootCa};
 use crate::error::{SwarmError, SwarmResult};
 use crate::manager::Manager;
 use crate::model::{
-    new_id, same_template, Cluster, Node, NodeState, Service, UpdateState, UpdateStatus,
+    new_id, same_template, Cluster, ClusterStatus, Node, NodeState, Service, UpdateState,
+    UpdateStatus,
 };
 use crate::swarm::node_role;
 
@@ -139,6 +140,7 @@ pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
     let mut spec = normalize_service(spec)?;
     crate::ingress::join_ingress(m, &mut spec).await?;
     m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+    m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
     let id = new_id();
     let name = spec
         .get("Name")
@@ -187,6 +189,7 @@ pub async fn update_service(
         let mut spec = normalize_service(spec.unwrap_or(Value::Null))?;
         crate::ingress::join_ingress(m, &mut spec).await?;
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+        m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
             return Err(SwarmError::InvalidArgument(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),
@@ -390,13 +393,13 @@ pub fn cluster_ca(cluster: &Cluster<'_>) -> SwarmResult<RootCa> {
     RootCa::from_pem(&pem.cert, &pem.key).map_err(|e| SwarmError::internal("cluster CA", e))
 }
 
-/// Updates the swarm spec at `version`, and rotates join tokens when asked.
+/// Updates the swarm spec at `version`, and rotates join tokens (worker, manager) and the
+/// unlock key when asked.
 pub async fn update_swarm(
     m: &Manager,
     version: u64,
     spec: Value,
-    rotate_worker: bool,
-    rotate_manager: bool,
+    (rotate_worker, rotate_manager, rotate_unlock): (bool, bool, bool),
 ) -> SwarmResult<()> {
     let object = m
         .cluster()
@@ -419,6 +422,13 @@ pub async fn update_swarm(
             status.tokens.manager = JoinToken::new(&ca).secret;
         }
     }
+    // Autolock on: a key (a new one when asked to rotate); off: none, and every manager's
+    // data key goes back to a key file (its key loop follows the cluster object).
+    status.unlock_key = match (ClusterStatus::autolock_of(&new_spec), status.unlock_key) {
+        (false, _) => None,
+        (true, Some(key)) if !rotate_unlock => Some(key),
+        (true, _) => Some(crate::keys::UnlockKey::generate().text()),
+    };
     m.raft
         .write(ClusterCommand::single(Op::Update {
             id: object.id.clone(),

@@ -51,6 +51,7 @@ impl Swarm {
             certs: certs.clone(),
             raft_dir,
             heartbeat: self.heartbeat,
+            unlock: None,
         })
         .await?;
         let restored = async {

@@ -142,6 +142,7 @@ impl Swarm {
                     certs: certs.clone(),
                     raft_dir: self.dir.raft_dir(),
                     heartbeat: self.heartbeat,
+                    unlock: None,
                 })
                 .await?;
                 if !local.manager {

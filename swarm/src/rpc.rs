@@ -102,6 +102,9 @@ pub struct SessionReply {
     /// The endpoints on other nodes of the overlay networks its tasks use.
     #[serde(default)]
     pub peers: Vec<crate::peers::NetworkPeers>,
+    /// The data of the secrets and configs its live tasks use (and of no other).
+    #[serde(default)]
+    pub secrets: Vec<crate::delivery::SecretPayload>,
 }
 
 /// `Report`: observed task states.

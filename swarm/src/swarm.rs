@@ -54,6 +54,8 @@ pub struct Swarm {
     pub(crate) heartbeat: Duration,
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     member: RwLock<Option<Arc<Member>>>,
+    /// An autolocked manager restarted and waits for `swarm unlock`.
+    pub(crate) locked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -73,6 +75,7 @@ impl Swarm {
             heartbeat: Duration::from_secs(5),
             lifecycle: tokio::sync::Mutex::default(),
             member: RwLock::default(),
+            locked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -86,6 +89,9 @@ impl Swarm {
 
     /// The manager, or Docker's error for a node that is not one.
     pub fn manager(&self) -> SwarmResult<Arc<Manager>> {
+        if self.is_locked() {
+            return Err(SwarmError::Locked);
+        }
         let member = self.member().ok_or(SwarmError::NotInSwarm)?;
         member.manager.clone().ok_or(SwarmError::NotManager)
     }
@@ -101,9 +107,22 @@ impl Swarm {
         *self.member.write().unwrap_or_else(PoisonError::into_inner) = member;
     }
 
-    /// Rejoins the swarm this node was in before the daemon stopped.
+    /// Rejoins the swarm this node was in before the daemon stopped; an autolocked manager
+    /// stays locked (and the daemon serves) until `unlock`.
     pub async fn restore(&self) -> SwarmResult<()> {
         let _guard = self.lifecycle.lock().await;
+        match self.rejoin(None).await {
+            Err(SwarmError::Locked) => {
+                tracing::warn!("this manager is autolocked: it takes part in the swarm again after `swarm unlock`");
+                self.locked.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Rejoins with the saved state, opening an autolocked store with `unlock`.
+    pub(crate) async fn rejoin(&self, unlock: Option<crate::keys::UnlockKey>) -> SwarmResult<()> {
         let Some((state, certs)) = self
             .dir
             .load()
@@ -123,6 +142,7 @@ impl Swarm {
                         certs: certs.clone(),
                         raft_dir: self.dir.raft_dir(),
                         heartbeat: self.heartbeat,
+                        unlock,
                     })
                     .await?,
                 )
@@ -159,7 +179,7 @@ impl Swarm {
     /// `POST /swarm/init`: a new cluster with this node as its only manager; returns the node id.
     pub async fn init(&self, req: SwarmInitRequest) -> SwarmResult<String> {
         let _guard = self.lifecycle.lock().await;
-        if self.member().is_some() {
+        if self.member().is_some() || self.is_locked() {
             if req.force_new_cluster == Some(true) {
                 return self.force_new_cluster().await;
             }
@@ -211,6 +231,7 @@ impl Swarm {
             certs: certs.clone(),
             raft_dir: self.dir.raft_dir(),
             heartbeat: self.heartbeat,
+            unlock: None,
         })
         .await?;
         let description = self.executor.describe().await;
@@ -237,7 +258,7 @@ impl Swarm {
     /// `POST /swarm/join`: joins the swarm of `RemoteAddrs` with `JoinToken`.
     pub async fn join(&self, req: SwarmJoinRequest) -> SwarmResult<()> {
         let _guard = self.lifecycle.lock().await;
-        if self.member().is_some() {
+        if self.member().is_some() || self.is_locked() {
             return Err(SwarmError::AlreadyInSwarm);
         }
         let token_text = req.join_token.clone().unwrap_or_default();
@@ -322,6 +343,7 @@ impl Swarm {
                     certs: certs.clone(),
                     raft_dir: self.dir.raft_dir(),
                     heartbeat: self.heartbeat,
+                    unlock: None,
                 })
                 .await?;
                 if let Err(e) = add_self_as_manager(&certs, &managers, &reply.node_id).await {
@@ -346,6 +368,9 @@ impl Swarm {
     /// `POST /swarm/leave`.
     pub async fn leave(&self, force: bool) -> SwarmResult<()> {
         let _guard = self.lifecycle.lock().await;
+        if self.is_locked() {
+            return self.leave_locked(force);
+        }
         let member = self.member().ok_or(SwarmError::NotInSwarmToLeave)?;
         if let Some(m) = &member.manager {
             let (reachable, managers) = m.read(|s| {

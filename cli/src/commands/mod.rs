@@ -27,6 +27,8 @@ pub mod ps;
 pub mod registry;
 pub mod run;
 pub mod search;
+pub mod secret;
+pub mod secret_rotate;
 pub mod service;
 pub mod stack;
 pub mod stats;

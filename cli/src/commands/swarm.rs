@@ -1,4 +1,4 @@
-//! `berth swarm init|join|leave|join-token|update|unlock-key`: docker's flags and messages
+//! `berth swarm init|join|leave|join-token|update|unlock-key|unlock`: docker's flags and messages
 //! (the join command printed after `init`, "Node left the swarm.", the unlock-key block),
 //! with `berth` in the commands it tells the user to run.
 
@@ -32,6 +32,8 @@ pub enum SwarmCommand {
     /// Manage the unlock key
     #[command(name = "unlock-key")]
     UnlockKey(UnlockKeyArgs),
+    /// Unlock swarm
+    Unlock,
 }
 
 /// `berth swarm init`
@@ -135,6 +137,7 @@ pub async fn run(client: &Client, command: SwarmCommand) -> Result<i32> {
         SwarmCommand::JoinToken(a) => join_token(&docker, a).await?,
         SwarmCommand::Update(a) => update(client, &docker, &a).await?,
         SwarmCommand::UnlockKey(a) => unlock_key(client, &docker, a).await?,
+        SwarmCommand::Unlock => unlock(client).await?,
     }
     Ok(0)
 }
@@ -303,6 +306,27 @@ async fn unlock_key(client: &Client, docker: &Docker, a: UnlockKeyArgs) -> Resul
     } else {
         print!("{}", unlock_text(&key));
     }
+    Ok(())
+}
+
+/// `berth swarm unlock`: as docker, only on a locked node; the key from STDIN (prompted for
+/// on a terminal).
+async fn unlock(client: &Client) -> Result<()> {
+    let info = client.get_json("/info").await?;
+    match info["Swarm"]["LocalNodeState"].as_str().unwrap_or("") {
+        "locked" => {}
+        "inactive" | "" => bail!("Error: This node is not part of a swarm"),
+        _ => bail!("Error: swarm is not locked"),
+    }
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        print!("Enter unlock key: ");
+        std::io::stdout().flush()?;
+    }
+    let mut key = String::new();
+    std::io::stdin().lock().read_line(&mut key)?;
+    let body = serde_json::json!({ "UnlockKey": key.trim() });
+    client.post_json("/swarm/unlock", &body).await?;
     Ok(())
 }
 

@@ -145,6 +145,27 @@ fn walk(start: Option<&Value>, fields: &[String]) -> Option<Value> {
     Some(cur.clone())
 }
 
+/// Go's `printf` for the verbs templates use on text (`%s %v %d %q %%`); each takes the next
+/// argument as printed by the template.
+fn printf(format: &str, args: &[String]) -> String {
+    let mut out = String::new();
+    let mut next = args.iter();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('q') => out.push_str(&format!("{:?}", next.next().map_or("", String::as_str))),
+            Some(_) => out.push_str(next.next().map_or("%!v(MISSING)", String::as_str)),
+            None => out.push_str("%!(NOVERB)"),
+        }
+    }
+    out
+}
+
 fn call(name: &str, args: &[Option<Value>]) -> Result<Option<Value>> {
     let arg = |i: usize| args.get(i).cloned().flatten();
     let text = |i: usize| print_top(args.get(i).and_then(Option::as_ref));
@@ -227,6 +248,13 @@ fn call(name: &str, args: &[Option<Value>]) -> Result<Option<Value>> {
             ))
         }
         "print" => Value::String((0..args.len()).map(text).collect()),
+        "printf" => {
+            need(1)?;
+            Value::String(printf(
+                &text(0),
+                &(1..args.len()).map(text).collect::<Vec<_>>(),
+            ))
+        }
         "println" => Value::String(format!(
             "{}\n",
             (0..args.len()).map(text).collect::<Vec<_>>().join(" ")

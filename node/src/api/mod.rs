@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod networks;
 pub mod registry;
 pub mod search;
+pub mod secrets;
 pub mod service_logs;
 pub mod services;
 pub mod stream;
@@ -68,6 +69,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .route("/swarm/leave", post(swarm::leave))
         .route("/swarm/update", post(swarm::update))
         .route("/swarm/unlockkey", get(swarm::unlock_key))
+        .route("/swarm/unlock", post(swarm::unlock))
         .route("/nodes", get(swarm::list_nodes))
         .route(
             "/nodes/{id}",
@@ -171,6 +173,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
                 .post(images::post_by_name)
                 .delete(images::remove),
         )
+        .merge(secrets::routes())
         .fallback(error::not_found)
         .with_state(App { engine, swarm })
 }

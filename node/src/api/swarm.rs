@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_swarm::Swarm;
 use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::convert::query::Query;
@@ -28,7 +29,16 @@ pub fn version(q: &Query) -> ApiResult<u64> {
 
 /// `POST /swarm/init` → the node id, as a JSON string.
 pub async fn init(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<Response> {
-    let req: SwarmInitRequest = body.parse()?;
+    let raw: Value = body.parse()?;
+    let mut req = SwarmInitRequest::deserialize(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid swarm init request: {e}")))?;
+    // Docker's request carries autolock beside the spec (swagger's model lacks the field).
+    if let Some(lock) = raw.get("AutoLockManagers").and_then(Value::as_bool) {
+        let spec = req.spec.get_or_insert_with(Default::default);
+        spec.encryption_config
+            .get_or_insert_with(Default::default)
+            .auto_lock_managers = Some(lock);
+    }
     let id = swarm.init(req).await?;
     Ok(Json(id).into_response())
 }
@@ -60,7 +70,7 @@ pub async fn inspect(State(swarm): State<SwarmState>) -> ApiResult<Response> {
     Ok(Json(conv::swarm(&cluster, &tokens)).into_response())
 }
 
-/// `POST /swarm/update?version=&rotateWorkerToken=&rotateManagerToken=`.
+/// `POST /swarm/update?version=&rotateWorkerToken=&rotateManagerToken=&rotateManagerUnlockKey=`.
 pub async fn update(
     State(swarm): State<SwarmState>,
     RawQuery(q): RawQuery,
@@ -68,11 +78,20 @@ pub async fn update(
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let spec: Value = body.parse()?;
-    let (worker, manager) = (
+    let rotate = (
         q.flag("rotateWorkerToken", false),
         q.flag("rotateManagerToken", false),
+        q.flag("rotateManagerUnlockKey", false),
     );
-    swarm.update(version(&q)?, spec, worker, manager).await?;
+    swarm.update(version(&q)?, spec, rotate).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /swarm/unlock` with `{"UnlockKey": "SWMKEY-1-…"}`.
+pub async fn unlock(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<StatusCode> {
+    let raw: Value = body.parse()?;
+    let key = raw.get("UnlockKey").and_then(Value::as_str).unwrap_or("");
+    swarm.unlock(key).await?;
     Ok(StatusCode::OK)
 }
 

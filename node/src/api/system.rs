@@ -165,7 +165,11 @@ pub async fn info(
             vec![]
         }),
         warnings: Some(engine.warnings()),
-        swarm: serde_json::from_value(super::convert::swarm::info(swarm.info().as_ref())).ok(),
+        swarm: serde_json::from_value(super::convert::swarm::info(
+            swarm.info().as_ref(),
+            swarm.is_locked(),
+        ))
+        .ok(),
         ..Default::default()
     };
     Ok(Json(info))

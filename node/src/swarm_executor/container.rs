@@ -1,8 +1,8 @@
 //! The engine's half of a task's container: Docker's `ContainerSpec` (plus resource limits and
 //! host-mode ports) as the `ContainerCreateBody` the API's create conversion takes, so a task
 //! container is created, validated and refused exactly as `docker create` would be.
-//! `Privileges`, `Secrets`, `Configs` and `Isolation` are not applied yet: secrets and configs
-//! come with their own objects (roadmap), privileges with the credential-spec work.
+//! `Privileges` and `Isolation` are not applied yet (privileges come with the credential-spec
+//! work); `Secrets` and `Configs` become read-only binds of the task's tmpfs (`files.rs`).
 
 use std::collections::HashMap;
 
@@ -144,6 +144,7 @@ mod tests {
                 protocol: Protocol::Udp,
             }],
             stop_timeout: 3,
+            files: Vec::new(),
             networks: Vec::new(),
         };
         let body = create_body(&task);

@@ -5,6 +5,7 @@
 //! Docker's models.
 
 mod container;
+mod files;
 mod networks;
 
 pub use networks::SwarmNetworkHook;
@@ -28,15 +29,35 @@ use crate::runtime::logfile::Stream;
 /// The executor of one daemon.
 pub struct EngineExecutor {
     engine: Arc<Engine>,
+    /// Held shared by every start (from its secrets' tmpfs to its container's creation) and
+    /// exclusively by a listing that sweeps: a tmpfs without a container is a leftover only
+    /// when no start is making one.
+    starts: tokio::sync::RwLock<()>,
 }
 
 impl EngineExecutor {
     /// Runs tasks on `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
-        EngineExecutor { engine }
+        EngineExecutor {
+            engine,
+            starts: tokio::sync::RwLock::new(()),
+        }
     }
 
+    /// The task containers; when no start is in flight, also removes the secrets of tasks
+    /// whose container is gone (removed by hand, not through the executor).
     async fn list(&self) -> Result<Vec<TaskContainer>, ExecError> {
+        let sweeping = self.starts.try_write();
+        let list = self.list_containers().await?;
+        if sweeping.is_ok() {
+            let live: std::collections::HashSet<&str> =
+                list.iter().map(|c| c.task_id.as_str()).collect();
+            files::sweep(&self.engine.paths().exec_root, &live);
+        }
+        Ok(list)
+    }
+
+    async fn list_containers(&self) -> Result<Vec<TaskContainer>, ExecError> {
         let req = ListContainers {
             all: true,
             limit: None,
@@ -88,14 +109,23 @@ impl EngineExecutor {
                 .ensure_overlay(&container::overlay_record(a))
                 .map_err(|e| ExecError::Rejected(e.to_string()))?;
         }
-        let body = container::create_body(&task);
-        let req = crate::api::convert::container::create_request(body, Some(task.name.clone()))
-            .map_err(|e| ExecError::Rejected(e.message))?;
-        let (id, _) = self
-            .engine
-            .create_container(req)
-            .await
-            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let _starting = self.starts.read().await;
+        let exec_root = self.engine.paths().exec_root.clone();
+        let mounts = files::prepare(&exec_root, &task.task_id, &task.files)?;
+        let mut body = container::create_body(&task);
+        if let Some(host) = body.host_config.as_mut().filter(|_| !mounts.is_empty()) {
+            host.mounts.get_or_insert_with(Vec::new).extend(mounts);
+        }
+        let created =
+            match crate::api::convert::container::create_request(body, Some(task.name.clone())) {
+                Ok(req) => self
+                    .engine
+                    .create_container(req)
+                    .await
+                    .map_err(|e| ExecError::Rejected(e.to_string())),
+                Err(e) => Err(ExecError::Rejected(e.message)),
+            };
+        let (id, _) = created.inspect_err(|_| files::release(&exec_root, &task.task_id))?;
         self.engine
             .start_container(&id)
             .await
@@ -214,8 +244,14 @@ impl Executor for EngineExecutor {
 
     fn remove<'a>(&'a self, container_id: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
+            let task_id = self.inspect(container_id).await.ok().map(|c| c.task_id);
             let removed = self.engine.remove_container(container_id, true).await;
-            removed.map_err(|e| ExecError::Other(e.to_string()))
+            removed.map_err(|e| ExecError::Other(e.to_string()))?;
+            // The container's secrets go with it.
+            if let Some(task_id) = task_id {
+                files::release(&self.engine.paths().exec_root, &task_id);
+            }
+            Ok(())
         })
     }
 

@@ -113,6 +113,7 @@ async fn main() -> Result<()> {
         config,
         faults: None,
         shared: None,
+        sealer: berth_raft::Sealer::none(),
     };
     let node = RaftNode::start(options).await?;
     if let Some(spec) = args.get(5) {

@@ -30,7 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::io_error;
 use crate::codec::{decode, encode};
+use crate::error::RaftError;
 use crate::network::MAX_APPEND_BYTES;
+use crate::seal::Sealer;
 use crate::TypeConfig;
 
 const VOTE: &[u8] = b"vote";
@@ -87,6 +89,7 @@ pub struct LogStore {
     meta: sled::Tree,
     recent: Arc<Mutex<Recent>>,
     flusher: mpsc::UnboundedSender<Flush>,
+    sealer: Sealer,
 }
 
 /// A completion waiting for the next fsync.
@@ -135,7 +138,7 @@ fn key(index: u64) -> [u8; 8] {
 
 impl LogStore {
     /// Opens the log trees and starts the group-commit task (needs a tokio runtime).
-    pub(crate) fn new(db: &sled::Db) -> std::result::Result<Self, sled::Error> {
+    pub(crate) fn new(db: &sled::Db, sealer: Sealer) -> std::result::Result<Self, sled::Error> {
         let (flusher, queue) = mpsc::unbounded_channel();
         tokio::spawn(group_commit(db.clone(), queue));
         Ok(Self {
@@ -143,6 +146,7 @@ impl LogStore {
             meta: db.open_tree("log_meta")?,
             recent: Arc::default(),
             flusher,
+            sealer,
         })
     }
 
@@ -162,6 +166,11 @@ impl LogStore {
         self.flusher.send(Flush::Wait(tx)).map_err(|_| gone())?;
         let flushed = rx.await.map_err(|_| gone())?;
         flushed.map_err(|e| io_error(make, &std::io::Error::other(e)))
+    }
+
+    /// A stored entry, opened with this member's key and decoded.
+    fn decode_entry(&self, stored: &[u8]) -> std::result::Result<Entry<TypeConfig>, RaftError> {
+        decode("log entry", &self.sealer.open("log entry", stored)?)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -188,8 +197,7 @@ impl LogStore {
         let Some((_, bytes)) = self.log.last().map_err(|e| io_error(read, &e))? else {
             return Ok(None);
         };
-        let entry: Entry<TypeConfig> =
-            decode("log entry", &bytes).map_err(|e| io_error(read, &e))?;
+        let entry: Entry<TypeConfig> = self.decode_entry(&bytes).map_err(|e| io_error(read, &e))?;
         Ok(Some(entry.log_id))
     }
 
@@ -244,7 +252,7 @@ impl LogStore {
                 .map_err(|e| io_error(read, &e))?;
             match recent.entries.get(&index) {
                 Some((entry, _)) => entries.push(entry.clone()),
-                None => entries.push(decode("log entry", &bytes).map_err(|e| io_error(read, &e))?),
+                None => entries.push(self.decode_entry(&bytes).map_err(|e| io_error(read, &e))?),
             }
         }
         Ok(entries)
@@ -318,7 +326,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = sled::Batch::default();
         let mut decoded = Vec::new();
         for entry in entries {
-            let bytes = encode(&entry).map_err(|e| io_error(write, &e))?;
+            let plain = encode(&entry).map_err(|e| io_error(write, &e))?;
+            let bytes = self.sealer.seal(plain).map_err(|e| io_error(write, &e))?;
             let size = bytes.len();
             batch.insert(&key(entry.log_id.index), bytes);
             decoded.push((size, entry));

@@ -1,6 +1,7 @@
 //! The sled-backed Raft storage: `LogStore` (log, vote, committed) and `StateMachineStore`
 //! (the cluster objects and snapshots), both in one sled database under the node's data
-//! directory, in separate trees.
+//! directory, in separate trees. Log entries and snapshot images go through the member's
+//! `Sealer` (encrypted at rest when it has a key).
 
 mod log;
 mod state_machine;
@@ -27,6 +28,7 @@ const OPEN_RETRY: Duration = Duration::from_secs(10);
 pub async fn open(
     dir: &Path,
     watch_history: usize,
+    sealer: &crate::seal::Sealer,
 ) -> Result<(LogStore, StateMachineStore), RaftError> {
     let storage = |source| RaftError::Storage {
         path: dir.display().to_string(),
@@ -49,8 +51,8 @@ pub async fn open(
             other => break other.map_err(storage)?,
         }
     };
-    let log = LogStore::new(&db).map_err(storage)?;
-    let sm = StateMachineStore::open(&db, watch_history)?;
+    let log = LogStore::new(&db, sealer.clone()).map_err(storage)?;
+    let sm = StateMachineStore::open(&db, watch_history, sealer.clone())?;
     Ok((log, sm))
 }
 

@@ -24,6 +24,7 @@ use crate::codec::{decode, encode};
 use crate::command::ClusterResponse;
 use crate::error::RaftError;
 use crate::objects::Object;
+use crate::seal::Sealer;
 use crate::state::ClusterState;
 use crate::types::NodeAddr;
 use crate::watch::{Event, WatchHub};
@@ -50,6 +51,7 @@ struct Shared {
     applied: RwLock<(Option<LogId<u64>>, Membership)>,
     watch: WatchHub,
     snapshot_seq: AtomicU64,
+    sealer: Sealer,
 }
 
 /// The sled state machine; clones share everything.
@@ -62,13 +64,14 @@ impl StateMachineStore {
     pub(crate) fn open(
         db: &sled::Db,
         watch_history: usize,
+        sealer: Sealer,
     ) -> std::result::Result<Self, RaftError> {
         let storage = |source| RaftError::Storage {
             path: "state machine".into(),
             source,
         };
         let snapshots = db.open_tree("snapshot").map_err(storage)?;
-        let (state, applied, membership) = match load_snapshot(&snapshots)? {
+        let (state, applied, membership) = match load_snapshot(&snapshots, &sealer)? {
             Some((meta, data)) => {
                 let state = ClusterState::from_image(decode("snapshot", &data)?);
                 (state, meta.last_log_id, meta.last_membership)
@@ -82,6 +85,7 @@ impl StateMachineStore {
             applied: RwLock::new((applied, membership)),
             watch: WatchHub::new(0, watch_history),
             snapshot_seq: AtomicU64::new(0),
+            sealer,
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -178,13 +182,16 @@ impl StateMachineStore {
             .unwrap_or_else(PoisonError::into_inner) = (applied, membership);
     }
 
+    /// The rows of a saved snapshot; its image sealed with this member's key.
     fn snapshot_rows(
+        &self,
         meta: &SnapshotMeta<u64, NodeAddr>,
         data: &[u8],
-    ) -> std::result::Result<sled::Batch, serde_json::Error> {
+    ) -> std::result::Result<sled::Batch, RaftError> {
         let mut batch = sled::Batch::default();
-        batch.insert(SNAPSHOT_META, encode(meta)?);
-        batch.insert(SNAPSHOT_DATA, data);
+        let meta = encode(meta).map_err(|e| RaftError::decode("snapshot", e))?;
+        batch.insert(SNAPSHOT_META, meta);
+        batch.insert(SNAPSHOT_DATA, self.shared.sealer.seal(data.to_vec())?);
         Ok(batch)
     }
 
@@ -198,8 +205,7 @@ impl StateMachineStore {
             path: "snapshot".into(),
             source,
         };
-        let batch =
-            Self::snapshot_rows(meta, data).map_err(|e| RaftError::decode("snapshot", e))?;
+        let batch = self.snapshot_rows(meta, data)?;
         self.shared.snapshots.apply_batch(batch).map_err(storage)?;
         self.shared.db.flush().map_err(storage)?;
         Ok(())
@@ -210,7 +216,7 @@ impl StateMachineStore {
             let e = std::io::Error::other(e.to_string());
             io_error(StorageIOError::write, &e)
         };
-        let batch = Self::snapshot_rows(meta, data).map_err(|e| write(&e))?;
+        let batch = self.snapshot_rows(meta, data).map_err(|e| write(&e))?;
         self.shared
             .snapshots
             .apply_batch(batch)
@@ -348,7 +354,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let loaded = load_snapshot(&self.shared.snapshots)
+        let loaded = load_snapshot(&self.shared.snapshots, &self.shared.sealer)
             .map_err(|e| io_error(StorageIOError::read, &std::io::Error::other(e.to_string())))?;
         Ok(loaded.map(|(meta, data)| Snapshot {
             meta,
@@ -360,8 +366,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 /// A snapshot as saved: its metadata and its encoded state.
 type SavedSnapshot = (SnapshotMeta<u64, NodeAddr>, Vec<u8>);
 
-/// The saved snapshot's metadata and data, if there is one.
-fn load_snapshot(snapshots: &sled::Tree) -> std::result::Result<Option<SavedSnapshot>, RaftError> {
+/// The saved snapshot's metadata and data (opened), if there is one.
+fn load_snapshot(
+    snapshots: &sled::Tree,
+    sealer: &Sealer,
+) -> std::result::Result<Option<SavedSnapshot>, RaftError> {
     let storage = |source| RaftError::Storage {
         path: "snapshot".into(),
         source,
@@ -371,5 +380,6 @@ fn load_snapshot(snapshots: &sled::Tree) -> std::result::Result<Option<SavedSnap
     let (Some(meta), Some(data)) = (meta, data) else {
         return Ok(None);
     };
-    Ok(Some((decode("snapshot metadata", &meta)?, data.to_vec())))
+    let data = sealer.open("snapshot", &data)?.into_owned();
+    Ok(Some((decode("snapshot metadata", &meta)?, data)))
 }

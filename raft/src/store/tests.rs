@@ -12,15 +12,21 @@ use super::{open, LogStore, StateMachineStore};
 use crate::command::{ClusterCommand, Op, Proposal};
 use crate::network::MAX_APPEND_BYTES;
 use crate::objects::{Attrs, ObjectKind};
+use crate::seal::Sealer;
 use crate::TypeConfig;
 
 struct SledBuilder;
+
+/// The suite runs on sealed stores: sealing must not change what the store answers.
+fn sealed() -> Sealer {
+    Sealer::new(&crate::seal::DataKey::generate())
+}
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuilder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<u64>> {
         let dir =
             TempDir::new().map_err(|e| super::io_error(openraft::StorageIOError::write, &e))?;
-        let (log, sm) = open(dir.path(), 100).await.map_err(|e| {
+        let (log, sm) = open(dir.path(), 100, &sealed()).await.map_err(|e| {
             super::io_error(
                 openraft::StorageIOError::write,
                 &std::io::Error::other(e.to_string()),
@@ -67,7 +73,7 @@ fn big_entry(index: u64, bytes: usize) -> Entry<TypeConfig> {
 #[tokio::test]
 async fn replication_reads_batches_cut_by_size_and_never_empty() {
     let dir = TempDir::new().unwrap();
-    let (mut log, _sm) = open(dir.path(), 100).await.unwrap();
+    let (mut log, _sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
     let entry_bytes = MAX_APPEND_BYTES / 8;
     log.blocking_append((1..=20).map(|i| big_entry(i, entry_bytes)))
         .await
@@ -92,7 +98,7 @@ async fn replication_reads_batches_cut_by_size_and_never_empty() {
 async fn the_vote_and_the_last_snapshot_survive_reopening_and_later_applies_wait_for_the_log() {
     let dir = TempDir::new().unwrap();
     {
-        let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
+        let (mut log, mut sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
         log.save_vote(&Vote::new(3, 2)).await.unwrap();
         sm.apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
             .await
@@ -104,7 +110,7 @@ async fn the_vote_and_the_last_snapshot_survive_reopening_and_later_applies_wait
             .unwrap();
         sm.apply([entry(3, create_secret("c"))]).await.unwrap();
     }
-    let (mut log, mut sm) = open(dir.path(), 100).await.unwrap();
+    let (mut log, mut sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
     assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
     // openraft re-applies entry 3 from the log (up to the durable committed id) at start-up.
     let (applied, _) = sm.applied_state().await.unwrap();
@@ -137,7 +143,7 @@ async fn an_older_releases_object_mirror_becomes_a_snapshot() {
         db.flush().unwrap();
     }
     for _ in 0..2 {
-        let (_, mut sm) = open(dir.path(), 100).await.unwrap();
+        let (_, mut sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
         let (applied, _) = sm.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(7));
         assert_eq!(sm.read().version(), 5);
@@ -167,7 +173,7 @@ async fn an_older_releases_object_mirror_becomes_a_snapshot() {
 #[tokio::test]
 async fn an_installed_snapshot_replaces_the_state_and_persists() {
     let source_dir = TempDir::new().unwrap();
-    let (_, mut source) = open(source_dir.path(), 100).await.unwrap();
+    let (_, mut source) = open(source_dir.path(), 100, &Sealer::none()).await.unwrap();
     source
         .apply([entry(1, create_secret("a")), entry(2, create_secret("b"))])
         .await
@@ -181,7 +187,7 @@ async fn an_installed_snapshot_replaces_the_state_and_persists() {
 
     let dir = TempDir::new().unwrap();
     {
-        let (_, mut sm) = open(dir.path(), 100).await.unwrap();
+        let (_, mut sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
         sm.apply([entry(1, create_secret("old"))]).await.unwrap();
         let watcher = sm.watch_hub().subscribe(1);
         sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
@@ -190,7 +196,7 @@ async fn an_installed_snapshot_replaces_the_state_and_persists() {
         let mut watcher = watcher;
         assert_eq!(watcher.next().await, crate::WatchMessage::Resync);
     }
-    let (_, mut sm) = open(dir.path(), 100).await.unwrap();
+    let (_, mut sm) = open(dir.path(), 100, &Sealer::none()).await.unwrap();
     assert!(sm.read().get(ObjectKind::Secret, "old").is_none());
     assert_eq!(sm.read().len(), 2);
     let current = sm.get_current_snapshot().await.unwrap().unwrap();

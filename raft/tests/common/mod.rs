@@ -155,6 +155,10 @@ impl Cluster {
             config: self.config.clone(),
             faults: Some(self.faults.clone()),
             shared: None,
+            // Sealed at rest as in the swarm, with a key per member that survives restarts.
+            sealer: berth_raft::Sealer::new(&berth_raft::DataKey(
+                [u8::try_from(id % 251).unwrap(); 32],
+            )),
         };
         let node = RaftNode::start(options).await.unwrap();
         self.addrs.insert(id, addr);

@@ -4,10 +4,12 @@
 
 use bollard_stubs::models::{TaskSpec, TaskSpecContainerSpec};
 
-use crate::executor::ContainerTask;
+use std::collections::HashMap;
+
+use crate::executor::{ContainerTask, TaskFile};
 use crate::model::{
-    ModelError, Task, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID,
-    LABEL_TASK_NAME,
+    target_path, ModelError, SecretKind, Task, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME,
+    LABEL_TASK_ID, LABEL_TASK_NAME,
 };
 
 /// Docker's stop timeout when `StopGracePeriod` is unset.
@@ -55,7 +57,53 @@ pub fn container_task(
         resources: spec.resources.clone(),
         ports: task.host_ports()?,
         networks: task.attachments()?,
+        files: Vec::new(),
     })
+}
+
+/// The data of the secrets and configs this node received, by kind and id.
+pub type SecretStore = HashMap<(SecretKind, String), Vec<u8>>;
+
+/// The files of a container's secret and config references, from the data the node holds.
+pub fn task_files(
+    spec: &TaskSpecContainerSpec,
+    store: &SecretStore,
+) -> Result<Vec<TaskFile>, String> {
+    let secrets = spec.secrets.iter().flatten().map(|r| {
+        let f = r.file.clone().unwrap_or_default();
+        let key = (SecretKind::Secret, r.secret_id.clone().unwrap_or_default());
+        (key, r.secret_name.clone(), (f.name, f.uid, f.gid, f.mode))
+    });
+    let configs = spec.configs.iter().flatten().map(|r| {
+        let f = r.file.clone().unwrap_or_default();
+        let key = (SecretKind::Config, r.config_id.clone().unwrap_or_default());
+        (key, r.config_name.clone(), (f.name, f.uid, f.gid, f.mode))
+    });
+    let mut files = Vec::new();
+    for (key, name, (target, uid, gid, mode)) in secrets.chain(configs) {
+        let kind = key.0;
+        let name = name.unwrap_or_else(|| key.1.clone());
+        let data = store
+            .get(&key)
+            .ok_or_else(|| format!("{} {name} is not available on this node", kind.noun()))?;
+        let number = |v: Option<String>| -> Result<u32, String> {
+            let v = v.unwrap_or_default();
+            if v.is_empty() {
+                return Ok(0);
+            }
+            v.parse()
+                .map_err(|_| format!("invalid owner {v:?} of {} {name}", kind.noun()))
+        };
+        files.push(TaskFile {
+            secret: kind == SecretKind::Secret,
+            target: target_path(kind, &target.unwrap_or_else(|| name.clone())),
+            uid: number(uid)?,
+            gid: number(gid)?,
+            mode: mode.unwrap_or(0o444),
+            data: data.clone(),
+        });
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

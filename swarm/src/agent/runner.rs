@@ -9,7 +9,7 @@ use std::time::Duration;
 use berth_raft::Object;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::container::{container_task, image_of, stop_timeout};
+use super::container::{container_task, image_of, stop_timeout, task_files, SecretStore};
 use crate::clock::Clock;
 use crate::executor::{ExecError, Executor, TaskContainer};
 use crate::model::{ContainerStatus, DesiredState, Task, TaskState, TaskStatus};
@@ -39,6 +39,8 @@ pub struct Runner {
     reported: Mutex<HashMap<String, TaskState>>,
     reports: mpsc::UnboundedSender<Report>,
     starts: Semaphore,
+    /// The secret and config data the dispatcher sent last (memory only, never written).
+    secrets: Mutex<SecretStore>,
 }
 
 impl Runner {
@@ -55,7 +57,17 @@ impl Runner {
             reported: Mutex::default(),
             reports,
             starts: Semaphore::new(PARALLEL_STARTS),
+            secrets: Mutex::default(),
         }
+    }
+
+    /// Replaces the secret and config data the node holds with what the dispatcher sent.
+    pub fn set_secrets(&self, payloads: &[crate::delivery::SecretPayload]) {
+        let store: SecretStore = payloads
+            .iter()
+            .map(|p| ((p.kind, p.id.clone()), p.bytes()))
+            .collect();
+        *self.secrets.lock().unwrap_or_else(PoisonError::into_inner) = store;
     }
 
     /// Brings the executor in line with `tasks`, the node's full assignment list.
@@ -251,9 +263,17 @@ impl Runner {
             Ok(image) => image,
             Err(e) => return reject(&e.to_string()),
         };
-        let container = match container_task(task, &spec, image) {
+        let mut container = match container_task(task, &spec, image) {
             Ok(c) => c,
             Err(e) => return reject(&e.to_string()),
+        };
+        let files = {
+            let store = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+            task_files(&container.spec, &store)
+        };
+        container.files = match files {
+            Ok(files) => files,
+            Err(e) => return reject(&e),
         };
         self.report(task, TaskState::Starting, "starting", None, None);
         match self.executor.start_task(container).await {

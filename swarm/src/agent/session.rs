@@ -122,6 +122,8 @@ async fn session_loop(
                 if reply.node.is_some() {
                     node_tx.send_replace(reply.node);
                 }
+                // Before the tasks: a task starting now finds its secrets.
+                runner.set_secrets(&reply.secrets);
                 runner.apply(&reply.tasks).await;
                 *tasks.lock().unwrap_or_else(PoisonError::into_inner) = reply.tasks;
                 // Every reply, changed or not (one comes at least every half heartbeat): the

@@ -116,6 +116,39 @@ pub struct ContainerTask {
     pub networks: Vec<TaskAttachment>,
     /// Seconds the container gets to stop before it is killed.
     pub stop_timeout: i64,
+    /// The secret and config files to mount into it (memory-backed, read-only).
+    pub files: Vec<TaskFile>,
+}
+
+/// One secret or config file of a task's container.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TaskFile {
+    /// A secret (else a config).
+    pub secret: bool,
+    /// Its absolute path in the container (a secret's usually under `/run/secrets`).
+    pub target: String,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// The content.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for TaskFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the content: a task may be logged.
+        f.debug_struct("TaskFile")
+            .field("secret", &self.secret)
+            .field("target", &self.target)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("len", &self.data.len())
+            .finish()
+    }
 }
 
 /// Which log records to read (Docker's logs query, less the HTTP).

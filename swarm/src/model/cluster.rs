@@ -48,9 +48,18 @@ pub struct ClusterStatus {
     /// The VXLAN port.
     #[serde(rename = "DataPathPort")]
     pub data_path_port: u32,
+    /// The managers' unlock key (`SWMKEY-1-…`) while autolock is on. Every manager wraps its
+    /// Raft data key with it; it is itself only in the (encrypted) Raft store.
+    #[serde(rename = "UnlockKey", default, skip_serializing_if = "Option::is_none")]
+    pub unlock_key: Option<String>,
 }
 
 impl ClusterStatus {
+    /// Whether a swarm spec asks for autolock (`EncryptionConfig.AutoLockManagers`).
+    pub fn autolock_of(spec: &Value) -> bool {
+        spec["EncryptionConfig"]["AutoLockManagers"].as_bool() == Some(true)
+    }
+
     /// The status as the store keeps it.
     pub fn to_value(&self) -> Value {
         // Strings and numbers: serializing cannot fail.

@@ -8,6 +8,7 @@ mod error;
 mod ids;
 mod network;
 mod node;
+mod secret;
 mod service;
 mod state;
 mod task;
@@ -20,6 +21,7 @@ pub use network::{
     ContainerAttachment, Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST,
 };
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
+pub use secret::{data_status, target_path, SecretKind, SecretObject};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,
     UpdateStatus, VirtualIp,

@@ -35,22 +35,26 @@ impl Swarm {
         Ok((ClusterInfo::of(&cluster), JoinTokens { worker, manager }))
     }
 
-    /// `POST /swarm/update`: merges `spec` into the swarm spec at `version`; rotates tokens.
+    /// `POST /swarm/update`: merges `spec` into the swarm spec at `version`; rotates the
+    /// worker and manager join tokens and the unlock key as asked.
     pub async fn update(
         &self,
         version: u64,
         spec: Value,
-        rotate_worker: bool,
-        rotate_manager: bool,
+        rotate: (bool, bool, bool),
     ) -> SwarmResult<()> {
         let m = self.control().await?;
-        ops::update_swarm(&m, version, spec, rotate_worker, rotate_manager).await
+        ops::update_swarm(&m, version, spec, rotate).await
     }
 
-    /// `GET /swarm/unlockkey`: autolock is not supported, so the key is always empty.
+    /// `GET /swarm/unlockkey`: the managers' unlock key, empty while autolock is off.
     pub async fn unlock_key(&self) -> SwarmResult<String> {
-        self.control().await?;
-        Ok(String::new())
+        let m = self.control().await?;
+        let object = m.cluster().ok_or(SwarmError::NotInSwarm)?;
+        Ok(Cluster::parse(&object)?
+            .status
+            .unlock_key
+            .unwrap_or_default())
     }
 
     /// This node's part in the swarm; `None` when it is in none.

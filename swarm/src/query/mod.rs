@@ -5,6 +5,7 @@ mod cluster;
 mod logs;
 mod networks;
 mod nodes;
+mod secrets;
 mod services;
 mod tasks;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 use crate::model::{DesiredState, NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
 
 pub use logs::{with_details, LogTarget};
+pub use secrets::SecretInfo;
 
 /// Docker's filters of a list (`{"label": ["a=b"], …}`).
 pub type Filters = BTreeMap<String, Vec<String>>;

@@ -84,6 +84,7 @@ async fn create(docker: &Docker, args: &CreateArgs) -> Result<i32> {
     let mut spec =
         spec::create_spec(args, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
     prepare_image(docker, &mut spec, !args.common.no_resolve_image).await;
+    resolve_refs(docker, &mut spec).await?;
     let response = docker.create_service(spec, None).await?;
     for warning in response.warnings.iter().flatten() {
         eprintln!("{warning}");
@@ -102,6 +103,7 @@ async fn update(docker: &Docker, args: &UpdateArgs) -> Result<i32> {
     edit::update_spec(&mut spec, args).map_err(anyhow::Error::msg)?;
     let resolve = args.image.is_some() && !args.common.no_resolve_image;
     prepare_image(docker, &mut spec, resolve).await;
+    resolve_refs(docker, &mut spec).await?;
     let rollback = args.rollback.then_some("previous");
     send_update(docker, &service, spec, rollback, "spec").await?;
     println!("{}", args.service);
@@ -109,6 +111,18 @@ async fn update(docker: &Docker, args: &UpdateArgs) -> Result<i32> {
         wait_on_service(docker, &args.service, args.common.quiet).await?;
     }
     Ok(0)
+}
+
+/// Fills the ids of the spec's secret and config references from their names.
+async fn resolve_refs(docker: &Docker, spec: &mut ServiceSpec) -> Result<()> {
+    let container = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut());
+    match container {
+        Some(c) => super::secrets::resolve(docker, c).await,
+        None => Ok(()),
+    }
 }
 
 async fn rollback(docker: &Docker, args: RollbackArgs) -> Result<i32> {

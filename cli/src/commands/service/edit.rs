@@ -58,6 +58,11 @@ pub fn update_spec(spec: &mut ServiceSpec, args: &UpdateArgs) -> Result<(), Stri
         let env = cspec.env.take().unwrap_or_default();
         cspec.env = Some(update_env(env, &args.env_rm, &args.env_add));
     }
+    super::secrets::update_refs(
+        cspec,
+        (&args.secret_add, &args.secret_rm),
+        (&args.config_add, &args.config_rm),
+    );
     if !args.mount_add.is_empty() || !args.mount_rm.is_empty() {
         let mounts = cspec.mounts.take().unwrap_or_default();
         cspec.mounts = Some(update_mounts(mounts, &args.mount_add, &args.mount_rm)?);

@@ -20,6 +20,7 @@ mod opts;
 pub mod parse;
 mod pretty;
 mod progress;
+pub mod secrets;
 mod spec;
 mod wait;
 

@@ -8,6 +8,7 @@ use clap::Args;
 use super::mount;
 use super::network;
 use super::parse::{self, Ports, Words};
+use super::secrets::{self, FileRef};
 
 /// Flags both `create` and `update` take.
 #[derive(Debug, Default, Args)]
@@ -157,6 +158,12 @@ pub struct CreateArgs {
     /// Network attachments
     #[arg(long = "network", value_parser = network::parse, value_name = "network")]
     pub networks: Vec<NetworkAttachmentConfig>,
+    /// Specify secrets to expose to the service
+    #[arg(long = "secret", value_parser = secrets::parse, value_name = "secret")]
+    pub secrets: Vec<FileRef>,
+    /// Specify configurations to expose to the service
+    #[arg(long = "config", value_parser = secrets::parse, value_name = "config")]
+    pub configs: Vec<FileRef>,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,
@@ -232,6 +239,18 @@ pub struct UpdateArgs {
     /// Remove a network
     #[arg(long = "network-rm", value_name = "list")]
     pub network_rm: Vec<String>,
+    /// Add or update a secret on a service
+    #[arg(long = "secret-add", value_parser = secrets::parse, value_name = "secret")]
+    pub secret_add: Vec<FileRef>,
+    /// Remove a secret
+    #[arg(long = "secret-rm", value_name = "list")]
+    pub secret_rm: Vec<String>,
+    /// Add or update a config file on a service
+    #[arg(long = "config-add", value_parser = secrets::parse, value_name = "config")]
+    pub config_add: Vec<FileRef>,
+    /// Remove a configuration file
+    #[arg(long = "config-rm", value_name = "list")]
+    pub config_rm: Vec<String>,
     /// SERVICE
     pub service: String,
 }
@@ -296,6 +315,10 @@ impl UpdateArgs {
             self.publish_rm.len(),
             self.network_add.len(),
             self.network_rm.len(),
+            self.secret_add.len(),
+            self.secret_rm.len(),
+            self.config_add.len(),
+            self.config_rm.len(),
         ];
         options.iter().any(|o| *o) || lists.iter().any(|n| *n > 0)
     }

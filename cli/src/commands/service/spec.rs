@@ -44,6 +44,10 @@ pub fn create_spec(
                 env: (!env.is_empty()).then(|| dedupe_env(env)),
                 labels: non_empty_map(parse::to_map(&args.container_labels)),
                 mounts: (!args.mounts.is_empty()).then(|| args.mounts.clone()),
+                secrets: (!args.secrets.is_empty())
+                    .then(|| super::secrets::secrets_of(&args.secrets)),
+                configs: (!args.configs.is_empty())
+                    .then(|| super::secrets::configs_of(&args.configs)),
                 init: Some(false),
                 dns_config: Some(TaskSpecContainerSpecDnsConfig::default()),
                 ..Default::default()

@@ -122,11 +122,12 @@ pub fn task(t: &TaskInfo) -> Value {
     v
 }
 
-/// The `Swarm` field of `/info`.
-pub fn info(info: Option<&SwarmInfo>) -> Value {
+/// The `Swarm` field of `/info`; `locked` for an autolocked manager waiting for its key.
+pub fn info(info: Option<&SwarmInfo>, locked: bool) -> Value {
     let Some(info) = info else {
+        let state = if locked { "locked" } else { "inactive" };
         return json!({
-            "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+            "NodeID": "", "NodeAddr": "", "LocalNodeState": state,
             "ControlAvailable": false, "Error": "", "RemoteManagers": null,
         });
     };
