@@ -377,7 +377,10 @@ fn allocate_tasks(
     plan: &mut Plan,
     port: u16,
 ) {
-    for t in tasks.iter().filter(|t| t.is_live() && t.awaits_allocation()) {
+    for t in tasks
+        .iter()
+        .filter(|t| t.is_live() && t.awaits_allocation())
+    {
         match attachments_of(t, networks, held, port) {
             Ok(Some(out)) => {
                 let mut doc = t.doc();

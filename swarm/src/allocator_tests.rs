@@ -296,7 +296,11 @@ fn a_vip_service_gets_an_address_per_network_before_its_tasks_and_dnsrr_gets_non
 /// and the node must not be sent it before (it would start without its networks).
 #[test]
 fn a_global_task_created_on_its_node_is_held_back_until_allocated() {
-    let mut global = task("g1", 0, json!([{ "Target": "front", "Aliases": ["agent"] }]));
+    let mut global = task(
+        "g1",
+        0,
+        json!([{ "Target": "front", "Aliases": ["agent"] }]),
+    );
     if let Op::Create { attrs, status, .. } = &mut global {
         *attrs = Attrs::Task {
             service_id: "svc".into(),
@@ -376,7 +380,10 @@ fn a_stopping_tasks_address_is_not_given_to_its_replacement_until_it_ends() {
             status: shutdown.to_value(),
         }],
     );
-    apply(&mut s, vec![task("next", 2, json!([{ "Target": "front" }]))]);
+    apply(
+        &mut s,
+        vec![task("next", 2, json!([{ "Target": "front" }]))],
+    );
     pass(&mut s);
     assert_eq!(
         addresses(&s, "next"),

@@ -17,6 +17,8 @@ use crate::commands::service::parse::duration;
 
 /// The label that ties an object to its stack.
 pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+/// The label docker's client puts on a stack's service: its image as the file names it.
+const IMAGE_LABEL: &str = "com.docker.stack.image";
 
 /// What a deploy of a file wants to exist.
 #[derive(Debug, Default)]
@@ -124,13 +126,16 @@ fn files(
         }
         let data = if let Some(file) = &c.file {
             let path = loaded.base_dir.join(file);
-            std::fs::read(&path).map_err(|e| format!("{what} {name}: open {}: {e}", path.display()))?
+            std::fs::read(&path)
+                .map_err(|e| format!("{what} {name}: open {}: {e}", path.display()))?
         } else if let Some(var) = &c.environment {
             env(var)
                 .ok_or_else(|| format!("{what} {name}: environment variable {var} is not set"))?
                 .into_bytes()
         } else {
-            return Err(format!("{what} {name}: needs a file, environment or external"));
+            return Err(format!(
+                "{what} {name}: needs a file, environment or external"
+            ));
         };
         let mut labels = labels_of(c.labels.as_ref(), env);
         labels.insert(NAMESPACE_LABEL.into(), ns.into());
@@ -148,7 +153,10 @@ fn files(
 }
 
 /// `labels:` as a map; a bare `KEY` is an empty label.
-fn labels_of(l: Option<&MapOrList>, _env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+fn labels_of(
+    l: Option<&MapOrList>,
+    _env: &dyn Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
     l.map(|l| {
         l.entries()
             .into_iter()
@@ -181,6 +189,8 @@ fn service(
     let deploy = svc.deploy.clone().unwrap_or_default();
     let mut labels = labels_of(deploy.labels.as_ref(), env);
     labels.insert(NAMESPACE_LABEL.into(), ns.into());
+    // Docker's client records the image as the file names it.
+    labels.insert(IMAGE_LABEL.into(), image.clone());
     let mut container_labels = labels_of(svc.labels.as_ref(), env);
     container_labels.insert(NAMESPACE_LABEL.into(), ns.into());
 
@@ -188,10 +198,18 @@ fn service(
     c.insert("Image".into(), json!(image));
     c.insert("Labels".into(), json!(container_labels));
     if let Some(e) = &svc.entrypoint {
-        c.insert("Command".into(), json!(e.words().map_err(|e| format!("{}: {e}", at("entrypoint")))?));
+        c.insert(
+            "Command".into(),
+            json!(e
+                .words()
+                .map_err(|e| format!("{}: {e}", at("entrypoint")))?),
+        );
     }
     if let Some(cmd) = &svc.command {
-        c.insert("Args".into(), json!(cmd.words().map_err(|e| format!("{}: {e}", at("command")))?));
+        c.insert(
+            "Args".into(),
+            json!(cmd.words().map_err(|e| format!("{}: {e}", at("command")))?),
+        );
     }
     let envs = environment(svc, loaded, env)?;
     if !envs.is_empty() {
@@ -231,13 +249,19 @@ fn service(
                 // `host=ip` / `host: ip`
                 Some(ip) => format!("{ip} {k}"),
                 // `host:ip` in list form
-                None => k.split_once(':').map_or(k.clone(), |(h, ip)| format!("{ip} {h}")),
+                None => k
+                    .split_once(':')
+                    .map_or(k.clone(), |(h, ip)| format!("{ip} {h}")),
             })
             .collect();
         c.insert("Hosts".into(), json!(list));
     }
     let dns = svc.dns.as_ref().map(|d| d.items()).unwrap_or_default();
-    let search = svc.dns_search.as_ref().map(|d| d.items()).unwrap_or_default();
+    let search = svc
+        .dns_search
+        .as_ref()
+        .map(|d| d.items())
+        .unwrap_or_default();
     if !dns.is_empty() || !search.is_empty() {
         c.insert(
             "DNSConfig".into(),
@@ -290,7 +314,10 @@ fn service(
 
     let mut task = Map::new();
     task.insert("ContainerSpec".into(), Value::Object(c));
-    task.insert("Networks".into(), json!(networks(ns, name, svc, f, used_networks)?));
+    task.insert(
+        "Networks".into(),
+        json!(networks(ns, name, svc, f, used_networks)?),
+    );
     if let Some(r) = restart_policy(svc, &deploy, name)? {
         task.insert("RestartPolicy".into(), r);
     }
@@ -307,25 +334,35 @@ fn service(
     spec.insert("TaskTemplate".into(), Value::Object(task));
     spec.insert("Mode".into(), mode(&deploy, name)?);
     if let Some(u) = &deploy.update_config {
-        spec.insert("UpdateConfig".into(), update_config(u, &at("deploy.update_config"))?);
+        spec.insert(
+            "UpdateConfig".into(),
+            update_config(u, &at("deploy.update_config"))?,
+        );
     }
     if let Some(u) = &deploy.rollback_config {
-        spec.insert("RollbackConfig".into(), update_config(u, &at("deploy.rollback_config"))?);
+        spec.insert(
+            "RollbackConfig".into(),
+            update_config(u, &at("deploy.rollback_config"))?,
+        );
     }
+    // Left out when the file sets neither: the daemon's default (`vip`), as docker sends it.
     let mut endpoint = Map::new();
     if let Some(m) = &deploy.endpoint_mode {
         if m != "vip" && m != "dnsrr" {
-            return Err(format!("{}: unknown endpoint mode {m} (vip or dnsrr)", at("deploy.endpoint_mode")));
+            return Err(format!(
+                "{}: unknown endpoint mode {m} (vip or dnsrr)",
+                at("deploy.endpoint_mode")
+            ));
         }
         endpoint.insert("Mode".into(), json!(m));
-    } else {
-        endpoint.insert("Mode".into(), json!("vip"));
     }
     let ports = ports(&svc.ports, &at("ports"))?;
     if !ports.is_empty() {
         endpoint.insert("Ports".into(), json!(ports));
     }
-    spec.insert("EndpointSpec".into(), Value::Object(endpoint));
+    if !endpoint.is_empty() {
+        spec.insert("EndpointSpec".into(), Value::Object(endpoint));
+    }
     Ok(Value::Object(spec))
 }
 
@@ -341,7 +378,11 @@ fn environment(
         let path = loaded.base_dir.join(&file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("env_file {}: {e}", path.display()))?;
-        vars.extend(super::parse_env_lines(&text).into_iter().map(|(k, v)| (k, Some(v))));
+        vars.extend(
+            super::parse_env_lines(&text)
+                .into_iter()
+                .map(|(k, v)| (k, Some(v))),
+        );
     }
     if let Some(e) = &svc.environment {
         vars.extend(e.entries());
@@ -403,7 +444,11 @@ fn networks(
             }
         };
         if let Some(ServiceNetworks::Map(m)) = &svc.networks {
-            if m.get(&net).cloned().flatten().is_some_and(|c| c.ipv4_address.is_some() || c.ipv6_address.is_some()) {
+            if m.get(&net)
+                .cloned()
+                .flatten()
+                .is_some_and(|c| c.ipv4_address.is_some() || c.ipv6_address.is_some())
+            {
                 return Err(format!("services.{name}.networks.{net}: ipv4_address and ipv6_address are not supported by swarm services"));
             }
         }
@@ -438,15 +483,23 @@ fn mounts(
                     [t] => (None, (*t).to_string(), None),
                     [s, t] => (Some((*s).to_string()), (*t).to_string(), None),
                     [s, t, m] => (Some((*s).to_string()), (*t).to_string(), Some(*m)),
-                    _ => return Err(format!("services.{name}.volumes: invalid spec: {s}: too many colons")),
+                    _ => {
+                        return Err(format!(
+                            "services.{name}.volumes: invalid spec: {s}: too many colons"
+                        ))
+                    }
                 };
                 let ro = match mode {
                     None | Some("rw") => false,
                     Some("ro") => true,
-                    Some(m) => return Err(format!("services.{name}.volumes: invalid mode {m} in {s}")),
+                    Some(m) => {
+                        return Err(format!("services.{name}.volumes: invalid mode {m} in {s}"))
+                    }
                 };
                 let kind = match &src {
-                    Some(p) if p.starts_with('/') || p.starts_with('.') || p.starts_with('~') => "bind",
+                    Some(p) if p.starts_with('/') || p.starts_with('.') || p.starts_with('~') => {
+                        "bind"
+                    }
                     _ => "volume",
                 };
                 (kind.to_string(), src, target, ro, Map::new())
@@ -455,7 +508,11 @@ fn mounts(
                 let mut extra = Map::new();
                 match l.kind.as_str() {
                     "volume" | "bind" | "tmpfs" => {}
-                    other => return Err(format!("services.{name}.volumes: unsupported mount type {other}")),
+                    other => {
+                        return Err(format!(
+                            "services.{name}.volumes: unsupported mount type {other}"
+                        ))
+                    }
                 }
                 if let Some(b) = l.bind.as_ref().and_then(|b| b.propagation.clone()) {
                     extra.insert("BindOptions".into(), json!({ "Propagation": b }));
@@ -467,12 +524,21 @@ fn mounts(
                         .map(|s| crate::parse::ram_in_bytes(&s.text()))
                         .transpose()
                         .map_err(|e| format!("services.{name}.volumes: tmpfs size: {e}"))?;
-                    extra.insert("TmpfsOptions".into(), strip_nulls(json!({ "SizeBytes": size, "Mode": t.mode })));
+                    extra.insert(
+                        "TmpfsOptions".into(),
+                        strip_nulls(json!({ "SizeBytes": size, "Mode": t.mode.map(|m| m.0) })),
+                    );
                 }
                 if l.volume.as_ref().and_then(|v| v.nocopy) == Some(true) {
                     extra.insert("VolumeOptions".into(), json!({ "NoCopy": true }));
                 }
-                (l.kind.clone(), l.source.clone(), l.target.clone(), l.read_only.unwrap_or(false), extra)
+                (
+                    l.kind.clone(),
+                    l.source.clone(),
+                    l.target.clone(),
+                    l.read_only.unwrap_or(false),
+                    extra,
+                )
             }
         };
         let mut m = extra;
@@ -484,11 +550,19 @@ fn mounts(
         match (kind.as_str(), source) {
             ("bind", Some(src)) => {
                 let p = Path::new(&src);
-                let abs = if p.is_absolute() { p.to_path_buf() } else { loaded.base_dir.join(p) };
+                let abs = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    loaded.base_dir.join(p)
+                };
                 let abs = std::path::absolute(&abs).unwrap_or(abs);
                 m.insert("Source".into(), json!(abs.display().to_string()));
             }
-            ("bind", None) => return Err(format!("services.{name}.volumes: a bind mount needs a source")),
+            ("bind", None) => {
+                return Err(format!(
+                    "services.{name}.volumes: a bind mount needs a source"
+                ))
+            }
             ("volume", Some(vol)) => {
                 let Some(config) = f.volumes.get(&vol) else {
                     return Err(format!("undefined volume \"{vol}\""));
@@ -503,18 +577,23 @@ fn mounts(
                 if !matches!(external, Some((true, _))) {
                     let mut labels = labels_of(config.labels.as_ref(), &|_| None);
                     labels.insert(NAMESPACE_LABEL.into(), ns.into());
-                    let opts = m
-                        .entry("VolumeOptions")
-                        .or_insert_with(|| json!({}));
+                    let opts = m.entry("VolumeOptions").or_insert_with(|| json!({}));
                     opts["Labels"] = json!(labels);
                     if let Some(d) = &config.driver {
-                        let options: BTreeMap<String, String> =
-                            config.driver_opts.iter().map(|(k, v)| (k.clone(), v.text())).collect();
+                        let options: BTreeMap<String, String> = config
+                            .driver_opts
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.text()))
+                            .collect();
                         opts["DriverConfig"] = json!({ "Name": d, "Options": options });
                     }
                 }
             }
-            ("tmpfs", Some(_)) => return Err(format!("services.{name}.volumes: a tmpfs mount takes no source")),
+            ("tmpfs", Some(_)) => {
+                return Err(format!(
+                    "services.{name}.volumes: a tmpfs mount takes no source"
+                ))
+            }
             _ => {}
         }
         out.push(Value::Object(m));
@@ -534,23 +613,39 @@ fn references(
     for r in refs {
         let (source, target, uid, gid, mode) = match r {
             FileReference::Short(s) => (s.clone(), None, None, None, None),
-            FileReference::Long(l) => (l.source.clone(), l.target.clone(), l.uid.clone(), l.gid.clone(), l.mode),
+            FileReference::Long(l) => (
+                l.source.clone(),
+                l.target.clone(),
+                l.uid.clone(),
+                l.gid.clone(),
+                l.mode.map(|m| m.0),
+            ),
         };
         let Some(config) = declared.get(&source) else {
-            return Err(format!("service \"{service}\" references {what} \"{source}\", which is not declared"));
+            return Err(format!(
+                "service \"{service}\" references {what} \"{source}\", which is not declared"
+            ));
         };
         let full = match config.external.as_ref().map(|e| e.name()) {
             Some((true, n)) => n.or(config.name.as_deref()).unwrap_or(&source).to_string(),
             _ => config.name.clone().unwrap_or_else(|| scoped(ns, &source)),
         };
-        let default_target = if what == "secret" { source.clone() } else { format!("/{source}") };
+        let default_target = if what == "secret" {
+            source.clone()
+        } else {
+            format!("/{source}")
+        };
         let file = json!({
             "Name": target.unwrap_or(default_target),
             "UID": uid.unwrap_or_else(|| "0".into()),
             "GID": gid.unwrap_or_else(|| "0".into()),
             "Mode": mode.unwrap_or(0o444),
         });
-        let name_key = if what == "secret" { "SecretName" } else { "ConfigName" };
+        let name_key = if what == "secret" {
+            "SecretName"
+        } else {
+            "ConfigName"
+        };
         out.push(json!({ "File": file, name_key: full }));
     }
     Ok(out)
@@ -564,8 +659,12 @@ fn mode(deploy: &Deploy, name: &str) -> Result<Value, String> {
             }
             Ok(json!({ "Global": {} }))
         }
-        "replicated" => Ok(json!({ "Replicated": { "Replicas": deploy.replicas.map_or(1, |r| r.0) } })),
-        other => Err(format!("services.{name}.deploy.mode: unknown mode: {other}")),
+        "replicated" => {
+            Ok(json!({ "Replicated": { "Replicas": deploy.replicas.map_or(1, |r| r.0) } }))
+        }
+        other => Err(format!(
+            "services.{name}.deploy.mode: unknown mode: {other}"
+        )),
     }
 }
 
@@ -581,7 +680,11 @@ fn update_config(u: &UpdateConfig, at: &str) -> Result<Value, String> {
 }
 
 /// `deploy.restart_policy`, else what `restart:` says (docker's CLI maps it the same way).
-fn restart_policy(svc: &ServiceConfig, deploy: &Deploy, name: &str) -> Result<Option<Value>, String> {
+fn restart_policy(
+    svc: &ServiceConfig,
+    deploy: &Deploy,
+    name: &str,
+) -> Result<Option<Value>, String> {
     let at = format!("services.{name}.deploy.restart_policy");
     if let Some(r) = &deploy.restart_policy {
         let condition = match r.condition.as_deref() {
@@ -603,14 +706,24 @@ fn restart_policy(svc: &ServiceConfig, deploy: &Deploy, name: &str) -> Result<Op
         "no" => "none",
         "always" | "unless-stopped" => "any",
         "on-failure" => "on-failure",
-        other => return Err(format!("services.{name}.restart: unknown restart policy {other}")),
+        other => {
+            return Err(format!(
+                "services.{name}.restart: unknown restart policy {other}"
+            ))
+        }
     };
     let attempts: Option<u64> = if attempts.is_empty() {
         None
     } else {
-        Some(attempts.parse().map_err(|_| format!("services.{name}.restart: bad count in {restart}"))?)
+        Some(
+            attempts
+                .parse()
+                .map_err(|_| format!("services.{name}.restart: bad count in {restart}"))?,
+        )
     };
-    Ok(Some(strip_nulls(json!({ "Condition": condition, "MaxAttempts": attempts }))))
+    Ok(Some(strip_nulls(
+        json!({ "Condition": condition, "MaxAttempts": attempts }),
+    )))
 }
 
 fn placement(deploy: &Deploy) -> Option<Value> {
@@ -654,7 +767,9 @@ fn resources(deploy: &Deploy, name: &str) -> Result<Option<Value>, String> {
             })
             .transpose()
             .map_err(|e| format!("{at}.{which}.memory: {e}"))?;
-        Ok(strip_nulls(json!({ "NanoCPUs": cpus, "MemoryBytes": memory, "Pids": a.pids })))
+        Ok(strip_nulls(
+            json!({ "NanoCPUs": cpus, "MemoryBytes": memory, "Pids": a.pids }),
+        ))
     };
     let mut out = Map::new();
     if let Some(l) = &r.limits {
@@ -674,14 +789,20 @@ fn ports(list: &[PortConfig], at: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for p in list {
         match p {
-            PortConfig::Number(n) => out.push(json!({ "Protocol": "tcp", "TargetPort": n, "PublishMode": "ingress" })),
+            PortConfig::Number(n) => {
+                out.push(json!({ "Protocol": "tcp", "TargetPort": n, "PublishMode": "ingress" }))
+            }
             PortConfig::Short(s) => {
                 let (spec, proto) = s.split_once('/').unwrap_or((s.as_str(), "tcp"));
                 let parts: Vec<&str> = spec.split(':').collect();
                 let (published, target) = match parts.as_slice() {
                     [t] => (None, *t),
                     [p, t] => (Some(*p), *t),
-                    [_, _, _] => return Err(format!("{at}: {s}: a host IP cannot be published by a swarm service")),
+                    [_, _, _] => {
+                        return Err(format!(
+                            "{at}: {s}: a host IP cannot be published by a swarm service"
+                        ))
+                    }
                     _ => return Err(format!("{at}: invalid port {s}")),
                 };
                 let targets = range(target).map_err(|e| format!("{at}: {s}: {e}"))?;
@@ -690,11 +811,14 @@ fn ports(list: &[PortConfig], at: &str) -> Result<Vec<Value>, String> {
                     .transpose()?;
                 if let Some(p) = &published {
                     if p.len() != targets.len() {
-                        return Err(format!("{at}: {s}: the published and target ranges differ in length"));
+                        return Err(format!(
+                            "{at}: {s}: the published and target ranges differ in length"
+                        ));
                     }
                 }
                 for (i, t) in targets.iter().enumerate() {
-                    let mut port = json!({ "Protocol": proto, "TargetPort": t, "PublishMode": "ingress" });
+                    let mut port =
+                        json!({ "Protocol": proto, "TargetPort": t, "PublishMode": "ingress" });
                     if let Some(p) = &published {
                         port["PublishedPort"] = json!(p[i]);
                     }
@@ -703,14 +827,21 @@ fn ports(list: &[PortConfig], at: &str) -> Result<Vec<Value>, String> {
             }
             PortConfig::Long(l) => {
                 if l.host_ip.is_some() {
-                    return Err(format!("{at}: host_ip cannot be published by a swarm service"));
+                    return Err(format!(
+                        "{at}: host_ip cannot be published by a swarm service"
+                    ));
                 }
                 let published = l
                     .published
                     .as_ref()
-                    .map(|p| p.text().parse::<u16>().map_err(|_| format!("{at}: invalid published port {}", p.text())))
+                    .map(|p| {
+                        p.text()
+                            .parse::<u16>()
+                            .map_err(|_| format!("{at}: invalid published port {}", p.text()))
+                    })
                     .transpose()?;
-                let target = u16::try_from(l.target.0).map_err(|_| format!("{at}: invalid target port {}", l.target.0))?;
+                let target = u16::try_from(l.target.0)
+                    .map_err(|_| format!("{at}: invalid target port {}", l.target.0))?;
                 out.push(strip_nulls(json!({
                     "Name": l.name,
                     "Protocol": l.protocol.clone().unwrap_or_else(|| "tcp".into()),

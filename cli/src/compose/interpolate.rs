@@ -12,8 +12,7 @@ pub fn interpolate_value(
 ) -> Result<(), String> {
     match v {
         Value::String(s) => {
-            *s = interpolate(s, lookup)
-                .map_err(|e| format!("{e} in {path}"))?;
+            *s = interpolate(s, lookup).map_err(|e| format!("{e} in {path}"))?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -181,15 +180,15 @@ mod tests {
 
     #[test]
     fn values_are_substituted_and_keys_are_not() {
-        let mut v: Value = serde_yaml::from_str("$SET: [\"${SET}\", 3]\nk: {n: \"${UNSET:-d}\"}")
-            .unwrap();
+        let mut v: Value =
+            serde_yaml::from_str("$SET: [\"${SET}\", 3]\nk: {n: \"${UNSET:-d}\"}").unwrap();
         interpolate_value(&mut v, "", &env).unwrap();
         assert_eq!(
             serde_yaml::to_string(&v).unwrap(),
             "$SET:\n- value\n- 3\nk:\n  n: d\n"
         );
-        let mut bad: Value = serde_yaml::from_str("services: {web: {image: \"${X:?no image}\"}}")
-            .unwrap();
+        let mut bad: Value =
+            serde_yaml::from_str("services: {web: {image: \"${X:?no image}\"}}").unwrap();
         assert_eq!(
             interpolate_value(&mut bad, "", &env),
             Err("required variable X is missing a value: no image in services.web.image".into())

@@ -1,0 +1,131 @@
+use std::path::PathBuf;
+
+use super::*;
+
+/// A directory with `files` written in it, removed on drop.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn with(files: &[(&str, &str)]) -> Dir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap();
+        }
+        Dir(d)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn files_merge_in_order_with_dotenv_anchors_and_extension_fields() {
+    let d = Dir::with(&[
+        (
+            "app.yml",
+            "x-common: &common\n  image: busybox:${TAG:-1.36}\n  environment: [A=1]\nservices:\n  web:\n    <<: *common\n    command: echo ${GREETING}\n    x-note: for tools\n  db:\n    image: postgres\n",
+        ),
+        (
+            "override.yml",
+            "services:\n  web:\n    environment:\n      B: \"2\"\n    deploy: {replicas: 3}\n",
+        ),
+        (".env", "GREETING=hello\nTAG=from-dotenv\n"),
+    ]);
+    let env = |k: &str| (k == "TAG").then(|| "from-shell".to_string());
+    let loaded = load(&[d.path("app.yml"), d.path("override.yml")], &env).unwrap();
+    let web = &loaded.file.services["web"];
+    assert_eq!(
+        web.image.as_deref(),
+        Some("busybox:from-shell"),
+        "the shell wins over .env"
+    );
+    assert_eq!(
+        web.command,
+        Some(model::StringOrList::One("echo hello".into()))
+    );
+    assert_eq!(
+        web.environment.as_ref().unwrap().entries(),
+        [
+            ("A".to_string(), Some("1".to_string())),
+            ("B".to_string(), Some("2".to_string()))
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert_eq!(web.deploy.as_ref().unwrap().replicas, Some(model::Count(3)));
+    assert!(web.other.is_empty(), "{:?}", web.other);
+    assert_eq!(
+        loaded.file.services["db"].image.as_deref(),
+        Some("postgres")
+    );
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn a_wrong_type_is_located_by_file_line_and_key() {
+    let d = Dir::with(&[(
+        "bad.yml",
+        "services:\n  web:\n    image: busybox:latest\n    deploy: {replicas: many}\n",
+    )]);
+    let err = load(&[d.path("bad.yml")], &no_env).unwrap_err();
+    let file = d.path("bad.yml").display().to_string();
+    assert!(
+        err.starts_with(&format!("{file}:4: services.web.deploy.replicas: ")),
+        "{err}"
+    );
+    assert!(err.contains("\"many\""), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_an_error_and_an_unsupported_one_a_warning() {
+    let d = Dir::with(&[
+        (
+            "typo.yml",
+            "services:\n  web:\n    image: busybox\n    replicas: 2\n",
+        ),
+        (
+            "build.yml",
+            "services:\n  web:\n    image: busybox\n    build: .\n    depends_on: [db]\n  db:\n    image: pg\n",
+        ),
+        ("top.yml", "services: {}\nvolumez: {}\n"),
+    ]);
+    let err = load(&[d.path("typo.yml")], &no_env).unwrap_err();
+    assert!(
+        err.ends_with(
+            "typo.yml:4: services.web.replicas: additional property replicas is not allowed"
+        ),
+        "{err}"
+    );
+    let loaded = load(&[d.path("build.yml")], &no_env).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        vec!["Ignoring unsupported options: build (service web), depends_on (service web)"]
+    );
+    let err = load(&[d.path("top.yml")], &no_env).unwrap_err();
+    assert!(err.contains("volumez"), "{err}");
+}
+
+#[test]
+fn a_missing_required_variable_and_a_missing_file_are_errors() {
+    let d = Dir::with(&[(
+        "req.yml",
+        "services:\n  web:\n    image: \"${IMAGE:?set IMAGE}\"\n",
+    )]);
+    assert_eq!(
+        load(&[d.path("req.yml")], &no_env).unwrap_err(),
+        "required variable IMAGE is missing a value: set IMAGE in services.web.image"
+    );
+    let err = load(&[d.path("nope.yml")], &no_env).unwrap_err();
+    assert!(
+        err.ends_with("nope.yml: no such file or directory"),
+        "{err}"
+    );
+    let d = Dir::with(&[("syntax.yml", "services:\n  web: [\n")]);
+    let err = load(&[d.path("syntax.yml")], &no_env).unwrap_err();
+    assert!(err.contains("syntax.yml") && err.contains("line"), "{err}");
+}

@@ -86,8 +86,7 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
                 .map_err(|e| format!("open {}: {}", p.display(), io_reason(&e)))?;
             (p.display().to_string(), text)
         };
-        let mut v: Value =
-            serde_yaml::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+        let mut v: Value = serde_yaml::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
         v.apply_merge().map_err(|e| format!("{name}: {e}"))?;
         if !matches!(v, Value::Mapping(_) | Value::Null) {
             return Err(format!("{name}: top-level object must be a mapping"));

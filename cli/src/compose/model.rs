@@ -13,11 +13,17 @@ use serde_yaml::Value;
 pub struct ComposeFile {
     /// Accepted and unused, as docker's CLI does for 3.x files.
     #[serde(default)]
-    #[allow(dead_code, reason = "accepted as docker's CLI accepts it; nothing depends on it")]
+    #[allow(
+        dead_code,
+        reason = "accepted as docker's CLI accepts it; nothing depends on it"
+    )]
     pub version: Option<String>,
     /// The project name: the stack's name comes from the command line, as with docker.
     #[serde(default)]
-    #[allow(dead_code, reason = "accepted as docker's CLI accepts it; the stack name wins")]
+    #[allow(
+        dead_code,
+        reason = "accepted as docker's CLI accepts it; the stack name wins"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceConfig>,
@@ -84,9 +90,41 @@ impl<'de> Deserialize<'de> for Count {
         match Raw::deserialize(d) {
             Ok(Raw::N(n)) => Ok(Count(n)),
             Ok(Raw::S(s)) => s.trim().parse().map(Count).map_err(|_| {
-                serde::de::Error::custom(format!("invalid type: string \"{s}\", expected a non-negative integer"))
+                serde::de::Error::custom(format!(
+                    "invalid type: string \"{s}\", expected a non-negative integer"
+                ))
             }),
             Err(_) => Err(serde::de::Error::custom("expected a non-negative integer")),
+        }
+    }
+}
+
+/// A file mode. YAML 1.2 reads `0440` as a string, and Compose files mean octal by it (as
+/// YAML 1.1 did): a string is read as octal, a number as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode(pub u32);
+
+impl<'de> Deserialize<'de> for FileMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::N(n)) => Ok(FileMode(n)),
+            Ok(Raw::S(s)) => {
+                let digits = s.trim_start_matches("0o");
+                u32::from_str_radix(digits, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .map(FileMode)
+                    .ok_or_else(|| serde::de::Error::custom(format!("invalid file mode {s:?}")))
+            }
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a file mode such as 0440",
+            )),
         }
     }
 }
@@ -170,7 +208,10 @@ pub struct VolumeLong {
     pub target: String,
     pub read_only: Option<bool>,
     /// Docker Desktop's mount consistency: meaningless on Linux, accepted as docker does.
-    #[allow(dead_code, reason = "meaningless on Linux, accepted as docker accepts it")]
+    #[allow(
+        dead_code,
+        reason = "meaningless on Linux, accepted as docker accepts it"
+    )]
     pub consistency: Option<String>,
     pub volume: Option<VolumeLongVolume>,
     pub bind: Option<VolumeLongBind>,
@@ -193,7 +234,7 @@ pub struct VolumeLongBind {
 #[serde(deny_unknown_fields)]
 pub struct VolumeLongTmpfs {
     pub size: Option<Scalar>,
-    pub mode: Option<u32>,
+    pub mode: Option<FileMode>,
 }
 
 /// A service's `networks:`: a list of names or a mapping with aliases.
@@ -248,7 +289,7 @@ pub struct FileReferenceLong {
     pub target: Option<String>,
     pub uid: Option<String>,
     pub gid: Option<String>,
-    pub mode: Option<u32>,
+    pub mode: Option<FileMode>,
 }
 
 /// `deploy:`.
@@ -415,8 +456,7 @@ impl StringOrList {
     pub fn words(&self) -> Result<Vec<String>, String> {
         match self {
             StringOrList::List(l) => Ok(l.clone()),
-            StringOrList::One(s) => crate::commands::service::parse::shell_words(s)
-                .map(|w| w.0),
+            StringOrList::One(s) => crate::commands::service::parse::shell_words(s).map(|w| w.0),
         }
     }
 

@@ -31,8 +31,12 @@ pub(super) fn exec(
             } => {
                 let value = eval_pipe(pipe, dot, root)?;
                 match kind {
-                    Block::If if truthy(value.as_ref()) => exec(body, dot, root, out)?,
-                    Block::With if truthy(value.as_ref()) => exec(body, value.as_ref(), root, out)?,
+                    Block::If if truthy(value.as_ref()) || set_struct(pipe, value.as_ref()) => {
+                        exec(body, dot, root, out)?;
+                    }
+                    Block::With if truthy(value.as_ref()) || set_struct(pipe, value.as_ref()) => {
+                        exec(body, value.as_ref(), root, out)?;
+                    }
                     Block::Range if truthy(value.as_ref()) => {
                         let items: Vec<(Value, &Value)> = match &value {
                             Some(Value::Array(a)) => a
@@ -308,6 +312,24 @@ fn title(s: &str) -> String {
 }
 
 /// Go's truth: false, 0, nil, and empty strings, arrays and maps are false.
+/// Fields Go's API types hold as pointers to structs that may be empty: set means true in
+/// `if` (`{{if .Spec.Mode.Global}}`), where an empty map would be false.
+const POINTER_STRUCTS: &[&str] = &["Global", "GlobalJob", "Replicated", "ReplicatedJob"];
+
+/// Whether `pipe` is a bare field path to one of `POINTER_STRUCTS` that is set.
+fn set_struct(pipe: &Pipe, value: Option<&Value>) -> bool {
+    let named = match pipe.as_slice() {
+        [cmd] => match cmd.as_slice() {
+            [Operand::Path { fields, .. }] => fields
+                .last()
+                .is_some_and(|f| POINTER_STRUCTS.contains(&f.as_str())),
+            _ => false,
+        },
+        _ => false,
+    };
+    named && matches!(value, Some(Value::Object(_)))
+}
+
 fn truthy(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => false,

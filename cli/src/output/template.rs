@@ -388,6 +388,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_mode_struct_is_set_and_an_empty_map_is_not() {
+        let data = json!({ "Spec": { "Mode": { "Global": {} }, "Labels": {} } });
+        assert_eq!(
+            render("{{if .Spec.Mode.Global}}global{{end}}", &data),
+            "global"
+        );
+        assert_eq!(render("{{if .Spec.Mode.Replicated}}r{{end}}", &data), "");
+        assert_eq!(render("{{if .Spec.Labels}}labels{{end}}", &data), "");
+    }
+
+    #[test]
     fn nested_fields_and_text_around_actions() {
         let data = json!({"State": {"Status": "running", "Running": true}, "HostConfig": {"Memory": 33554432}});
         assert_eq!(render("{{.State.Status}}", &data), "running");

@@ -45,11 +45,17 @@ fn desired(source: &SourceArgs) -> Result<Desired> {
 async fn existing(docker: &Docker, stack: &str) -> Result<Existing> {
     let filter = namespace_filter(stack);
     let services = docker
-        .list_services(Some(ListServicesOptionsBuilder::new().filters(&filter).build()))
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filter).build(),
+        ))
         .await?;
     let mut out = Existing::default();
     for s in services {
-        let name = s.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+        let name = s
+            .spec
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_default();
         let spec = serde_json::to_value(s.spec.unwrap_or_default())?;
         let version = s.version.and_then(|v| v.index).unwrap_or(0);
         out.services
@@ -88,9 +94,10 @@ async fn file_objects(docker: &Docker, d: &Desired, out: &mut Existing) -> Resul
 
 /// Whether a service refers to secrets (`key` = "Secrets") or configs.
 fn wants(d: &Desired, key: &str) -> bool {
-    d.services
-        .values()
-        .any(|s| s.pointer(&format!("/TaskTemplate/ContainerSpec/{key}")).is_some())
+    d.services.values().any(|s| {
+        s.pointer(&format!("/TaskTemplate/ContainerSpec/{key}"))
+            .is_some()
+    })
 }
 
 /// `berth stack plan`
@@ -149,8 +156,8 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
             Step::CreateService(n) | Step::UpdateService { name: n, .. } => {
                 let json = d.services.remove(n).unwrap_or_default();
                 let json = with_ids(json, &have)?;
-                let mut spec: ServiceSpec = serde_json::from_value(json)
-                    .map_err(|e| anyhow!("service {n}: {e}"))?;
+                let mut spec: ServiceSpec =
+                    serde_json::from_value(json).map_err(|e| anyhow!("service {n}: {e}"))?;
                 let resolve = match a.source.resolve_image.as_str() {
                     "never" => false,
                     "changed" => image_changed(step),

@@ -80,7 +80,9 @@ pub async fn ls(docker: &Docker, a: LsArgs) -> Result<i32> {
     }
     let rows: Vec<_> = stacks
         .iter()
-        .map(|(name, n)| json!({ "Name": name, "Services": n.to_string(), "Orchestrator": "Swarm" }))
+        .map(
+            |(name, n)| json!({ "Name": name, "Services": n.to_string(), "Orchestrator": "Swarm" }),
+        )
         .collect();
     let format = a
         .format

@@ -93,8 +93,8 @@ pub fn plan(desired: &Desired, existing: &Existing, prune: bool) -> Result<Vec<S
     Ok(steps)
 }
 
-/// The fields of `new` that differ from `old`, compared as the daemon keeps them: empty
-/// fields count as absent, secrets and configs by name (their ids are the swarm's), and an
+/// The fields of `new` that differ from `old`, compared as the daemon keeps them: empty and
+/// zero fields count as absent, secrets and configs by name (their ids are the swarm's), and an
 /// image pinned to a digest equals the same image asked for without one.
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
@@ -144,7 +144,7 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<Change>) {
     }
 }
 
-/// Without nulls, empty objects, empty lists and swarm-given ids.
+/// Without nulls, zero values, empty objects and lists, and swarm-given ids.
 fn normalized(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
@@ -159,12 +159,15 @@ fn normalized(v: &Value) -> Value {
     }
 }
 
+/// Absent, or Go's zero value (which docker's client sends and omits alike).
 fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
         Value::Object(m) => m.is_empty(),
         Value::Array(a) => a.is_empty(),
-        _ => false,
     }
 }
 
@@ -196,7 +199,8 @@ pub fn render(stack: &str, steps: &[Step]) -> String {
                 out.push_str(&format!("update service {name}\n"));
                 for c in changes {
                     let show = |v: &Option<Value>| {
-                        v.as_ref().map_or_else(|| "(none)".to_string(), Value::to_string)
+                        v.as_ref()
+                            .map_or_else(|| "(none)".to_string(), Value::to_string)
                     };
                     out.push_str(&format!(
                         "    {}: {} -> {}\n",

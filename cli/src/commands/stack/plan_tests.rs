@@ -1,0 +1,88 @@
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::*;
+
+fn desired(services: &[(&str, Value)]) -> Desired {
+    let mut d = Desired::default();
+    d.networks
+        .insert("st_default".into(), json!({ "Name": "st_default" }));
+    d.services = services
+        .iter()
+        .map(|(n, s)| ((*n).to_string(), s.clone()))
+        .collect();
+    d
+}
+
+fn spec(image: &str, args: &[&str]) -> Value {
+    json!({ "Name": "st_web", "Labels": { "com.docker.stack.namespace": "st" },
+            "TaskTemplate": { "ContainerSpec": { "Image": image, "Args": args } },
+            "Mode": { "Replicated": { "Replicas": 1 } } })
+}
+
+#[test]
+fn an_unchanged_service_is_left_alone_a_changed_one_shows_its_fields() {
+    let mut stored = spec("busybox:latest@sha256:abc", &["sleep", "60"]);
+    // What the daemon adds when it stores a spec: empty fields.
+    stored["TaskTemplate"]["Placement"] = json!({});
+    stored["TaskTemplate"]["ForceUpdate"] = json!(null);
+    let existing = Existing {
+        services: BTreeMap::from([("st_web".to_string(), ("id1".to_string(), 7, stored))]),
+        networks: ["st_default".to_string()].into_iter().collect(),
+        ..Default::default()
+    };
+    let same = desired(&[("st_web", spec("busybox:latest", &["sleep", "60"]))]);
+    assert_eq!(
+        plan(&same, &existing, false).unwrap(),
+        vec![Step::Unchanged("st_web".into())]
+    );
+    let changed = desired(&[
+        ("st_web", spec("busybox:latest", &["sleep", "70"])),
+        ("st_db", spec("pg", &[])),
+    ]);
+    let steps = plan(&changed, &existing, false).unwrap();
+    assert_eq!(
+        steps,
+        vec![
+            Step::CreateService("st_db".into()),
+            Step::UpdateService {
+                name: "st_web".into(),
+                changes: vec![Change {
+                    path: "TaskTemplate.ContainerSpec.Args".into(),
+                    old: Some(json!(["sleep", "60"])),
+                    new: Some(json!(["sleep", "70"])),
+                }],
+            },
+        ]
+    );
+    assert_eq!(
+        render("st", &steps),
+        "Stack st: 1 to create, 1 to update, 0 unchanged, 0 to remove\ncreate service st_db\nupdate service st_web\n    TaskTemplate.ContainerSpec.Args: [\"sleep\",\"60\"] -> [\"sleep\",\"70\"]\n"
+    );
+}
+
+#[test]
+fn prune_removes_what_the_file_dropped_and_a_missing_external_network_fails() {
+    let existing = Existing {
+        services: BTreeMap::from([("st_old".to_string(), ("id".to_string(), 1, spec("x", &[])))]),
+        ..Default::default()
+    };
+    let d = desired(&[]);
+    assert_eq!(
+        plan(&d, &existing, false).unwrap(),
+        vec![Step::CreateNetwork("st_default".into())]
+    );
+    assert_eq!(
+        plan(&d, &existing, true).unwrap(),
+        vec![
+            Step::CreateNetwork("st_default".into()),
+            Step::RemoveService("st_old".into())
+        ]
+    );
+    let mut ext = desired(&[]);
+    ext.external_networks.insert("shared".into());
+    assert!(plan(&ext, &existing, false)
+        .unwrap_err()
+        .starts_with("network \"shared\" is declared as external, but could not be found"));
+}

@@ -85,7 +85,10 @@ async fn remove_one(docker: &Docker, stack: &str, detach: bool) -> Result<bool> 
         }
     }
     for s in secrets {
-        let (name, id) = (s.spec.and_then(|s| s.name).unwrap_or_default(), s.id.unwrap_or_default());
+        let (name, id) = (
+            s.spec.and_then(|s| s.name).unwrap_or_default(),
+            s.id.unwrap_or_default(),
+        );
         println!("Removing secret {name}");
         if let Err(e) = docker.delete_secret(&id).await {
             eprintln!("Failed to remove secret {id}: {e}");
@@ -93,7 +96,10 @@ async fn remove_one(docker: &Docker, stack: &str, detach: bool) -> Result<bool> 
         }
     }
     for c in configs {
-        let (name, id) = (c.spec.and_then(|s| s.name).unwrap_or_default(), c.id.unwrap_or_default());
+        let (name, id) = (
+            c.spec.and_then(|s| s.name).unwrap_or_default(),
+            c.id.unwrap_or_default(),
+        );
         println!("Removing config {name}");
         if let Err(e) = docker.delete_config(&id).await {
             eprintln!("Failed to remove config {id}: {e}");
