@@ -2,10 +2,11 @@
 //! Docker's swarm labels), image, host-mode ports and stop timeout, as the typed
 //! `ContainerTask` the executor creates.
 
-use bollard_stubs::models::{TaskSpec, TaskSpecContainerSpec};
+use bollard_stubs::models::{NodeDescription, TaskSpec, TaskSpecContainerSpec};
 
 use std::collections::HashMap;
 
+use super::template;
 use crate::executor::{ContainerTask, TaskFile};
 use crate::model::{
     target_path, ModelError, SecretKind, Task, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME,
@@ -29,14 +30,29 @@ pub fn stop_timeout(spec: &TaskSpecContainerSpec) -> i64 {
     })
 }
 
-/// The container of `task`, running `image` (its local name).
+/// The container of `task`, running `image` (its local name) on the node `node` describes;
+/// Docker's placeholders in its spec expanded (template.rs).
 pub fn container_task(
     task: &Task<'_>,
     spec: &TaskSpec,
     image: String,
+    node: &NodeDescription,
 ) -> Result<ContainerTask, ModelError> {
-    let container = spec.container_spec.clone().unwrap_or_default();
+    let mut container = spec.container_spec.clone().unwrap_or_default();
     let name = task.container_name();
+    let platform = node.platform.clone().unwrap_or_default();
+    let ctx = template::Context {
+        service_id: task.service_id.to_string(),
+        service_name: task.service_name.to_string(),
+        node_id: task.node_id.unwrap_or("").to_string(),
+        node_hostname: node.hostname.clone().unwrap_or_default(),
+        node_os: platform.os.unwrap_or_default(),
+        node_arch: platform.architecture.unwrap_or_default(),
+        task_id: task.id().to_string(),
+        task_name: name.clone(),
+        task_slot: task.slot.to_string(),
+    };
+    template::expand_spec(&mut container, &ctx).map_err(|e| ModelError::of(task.object, e))?;
     let mut labels = container.labels.clone().unwrap_or_default();
     for (k, v) in [
         (LABEL_SERVICE_NAME, task.service_name),
@@ -135,7 +151,8 @@ mod tests {
         let task = Task::parse(&o).unwrap();
         let spec = task.spec().unwrap();
         assert_eq!(image_of(&spec), Some("busybox@sha256:ab"));
-        let c = container_task(&task, &spec, "busybox".into()).unwrap();
+        let c =
+            container_task(&task, &spec, "busybox".into(), &NodeDescription::default()).unwrap();
         assert_eq!(c.name, "web.3.t9");
         assert_eq!(c.image, "busybox");
         assert_eq!(c.stop_timeout, 2, "1.5 s rounds up");

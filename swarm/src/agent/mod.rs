@@ -7,6 +7,7 @@ mod conn;
 mod container;
 mod runner;
 mod session;
+mod template;
 
 pub use conn::Conn;
 pub use container::{container_task, image_of, stop_timeout};

@@ -263,7 +263,8 @@ impl Runner {
             Ok(image) => image,
             Err(e) => return reject(&e.to_string()),
         };
-        let mut container = match container_task(task, &spec, image) {
+        let node = self.executor.describe().await;
+        let mut container = match container_task(task, &spec, image, &node) {
             Ok(c) => c,
             Err(e) => return reject(&e.to_string()),
         };
