@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds berth (release), starts berthd on the default socket, imports a busybox image and runs
 # a container with the berth CLI, then makes a one-node swarm, a service of 3 replicas and
-# scales it to 5, and a web service on an overlay network published through the routing
-# mesh. Leaves berthd running; stop it with: kill $(cat /run/berth/berthd.pid)
+# scales it to 5, a web service on an overlay network published through the routing mesh,
+# and a stack from examples/ scaled up. Leaves berthd running; stop it with:
+# kill $(cat /run/berth/berthd.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -44,6 +45,17 @@ for _ in $(seq 100); do
 done
 "$bin/berth" run --rm --network quickstart-net busybox nslookup quickstart-web || true
 printf 'GET /i HTTP/1.0\r\n\r\n' | busybox nc -w 3 127.0.0.1 18080 | tail -n 1 || true
+# A stack from examples/: a web tier serving a config through the routing mesh, a cache and
+# a worker, declared in one Compose file; then its web tier scaled.
+"$bin/berth" stack plan -c examples/web-cache-worker.yml demo
+"$bin/berth" stack deploy --resolve-image never -c examples/web-cache-worker.yml demo
+"$bin/berth" service scale --detach demo_web=5
+for _ in $(seq 150); do
+  [ "$("$bin/berth" service ls --filter name=demo_web --format '{{.Replicas}}')" = 5/5 ] && break
+  sleep 0.2
+done
+"$bin/berth" stack services demo
+printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 127.0.0.1 18090 | tail -n 1 || true
 "$bin/berth" service ls
 "$bin/berth" service ps quickstart-svc
 "$bin/berth" node ls
