@@ -430,6 +430,17 @@ mod tests {
         }
     }
 
+    /// Overlay network `n<vni>` named `name`, allocated the /24 `prefix.0`.
+    fn network(vni: u32, name: &str, prefix: &str) -> Op {
+        Op::Create {
+            id: format!("n{vni}"),
+            attrs: Attrs::Network { name: name.into() },
+            spec: json!({ "Name": name, "Driver": "overlay" }),
+            status: json!({ "VNI": vni, "Subnet": format!("{prefix}.0/24"),
+                            "Gateway": format!("{prefix}.1") }),
+        }
+    }
+
     fn peer(ip: &str, vtep: &str) -> Peer {
         let ip: Ipv4Addr = ip.parse().unwrap();
         Peer {
@@ -445,18 +456,8 @@ mod tests {
         apply(
             &mut s,
             vec![
-                Op::Create {
-                    id: "n4096".into(),
-                    attrs: Attrs::Network { name: "ov".into() },
-                    spec: json!({ "Name": "ov", "Driver": "overlay" }),
-                    status: json!({ "VNI": 4096, "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1" }),
-                },
-                Op::Create {
-                    id: "n4097".into(),
-                    attrs: Attrs::Network { name: "ov2".into() },
-                    spec: json!({ "Name": "ov2", "Driver": "overlay" }),
-                    status: json!({ "VNI": 4097, "Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1" }),
-                },
+                network(4096, "ov", "10.0.0"),
+                network(4097, "ov2", "10.0.1"),
                 node("a", "192.168.0.1", "ready"),
                 node("b", "192.168.0.2", "ready"),
                 node("c", "192.168.0.3", "down"),
@@ -513,12 +514,7 @@ mod tests {
         apply(
             &mut s,
             vec![
-                Op::Create {
-                    id: "n4096".into(),
-                    attrs: Attrs::Network { name: "ov".into() },
-                    spec: json!({ "Name": "ov", "Driver": "overlay" }),
-                    status: json!({ "VNI": 4096, "Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1" }),
-                },
+                network(4096, "ov", "10.0.0"),
                 node("a", "192.168.0.1", "ready"),
                 Op::Create {
                     id: "svc".into(),

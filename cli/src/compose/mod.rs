@@ -4,6 +4,8 @@
 //! line and key (`locate.rs`), then turned into the objects a deploy makes (`convert.rs`).
 
 pub mod convert;
+mod convert_deploy;
+mod convert_service;
 mod interpolate;
 mod locate;
 mod merge;

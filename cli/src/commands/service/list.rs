@@ -38,9 +38,9 @@ pub struct ListArgs {
     pub format: Option<String>,
 }
 
-/// `berth service ps`
+/// The flags of the task lists (`service ps`, `stack ps`).
 #[derive(Debug, Args)]
-pub struct PsArgs {
+pub struct TaskListFlags {
     /// Only display task IDs
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -56,6 +56,25 @@ pub struct PsArgs {
     /// Filter output based on conditions provided
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
+}
+
+impl TaskListFlags {
+    /// How `task::print` shows the tasks.
+    pub fn task_format(self) -> TaskFormat {
+        TaskFormat {
+            trunc: !self.no_trunc && !self.quiet,
+            quiet: self.quiet,
+            no_resolve: self.no_resolve,
+            format: self.format,
+        }
+    }
+}
+
+/// `berth service ps`
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub flags: TaskListFlags,
     /// SERVICE...
     #[arg(required = true)]
     pub services: Vec<String>,
@@ -168,7 +187,7 @@ async fn append_status(docker: &Docker, services: &mut [Service]) -> Result<()> 
 
 /// `berth service ps`
 pub async fn ps(docker: &Docker, a: PsArgs) -> Result<i32> {
-    let mut filter = filters(&a.filter);
+    let mut filter = filters(&a.flags.filter);
     let mut not_found = Vec::new();
     let mut service_ids = Vec::new();
     let listed = docker
@@ -215,13 +234,7 @@ pub async fn ps(docker: &Docker, a: PsArgs) -> Result<i32> {
             ListTasksOptionsBuilder::new().filters(&filter).build(),
         ))
         .await?;
-    let how = TaskFormat {
-        trunc: !a.no_trunc && !a.quiet,
-        quiet: a.quiet,
-        no_resolve: a.no_resolve,
-        format: a.format,
-    };
-    task::print(docker, &tasks, &how).await?;
+    task::print(docker, &tasks, &a.flags.task_format()).await?;
     if !not_found.is_empty() {
         bail!("{}", not_found.join("\n"));
     }

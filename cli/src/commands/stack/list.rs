@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::namespace_filter;
 use crate::commands::ps::filters;
-use crate::commands::service::list::{self, ListArgs};
-use crate::commands::task::{self, TaskFormat};
+use crate::commands::service::list::{self, ListArgs, TaskListFlags};
+use crate::commands::task;
 use crate::compose::convert::NAMESPACE_LABEL;
 use crate::output::render_rows;
 
@@ -43,21 +43,8 @@ pub struct ServicesArgs {
 /// `berth stack ps`
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Only display task IDs
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    /// Do not truncate output
-    #[arg(long = "no-trunc")]
-    pub no_trunc: bool,
-    /// Do not map IDs to Names
-    #[arg(long = "no-resolve")]
-    pub no_resolve: bool,
-    /// Pretty-print tasks using a Go template
-    #[arg(long)]
-    pub format: Option<String>,
-    /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
-    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub flags: TaskListFlags,
     /// Stack name
     pub stack: String,
 }
@@ -119,7 +106,7 @@ pub async fn services(docker: &Docker, a: ServicesArgs) -> Result<i32> {
 
 /// `berth stack ps`
 pub async fn ps(docker: &Docker, a: PsArgs) -> Result<i32> {
-    let mut f = filters(&a.filter);
+    let mut f = filters(&a.flags.filter);
     f.extend(namespace_filter(&a.stack));
     let tasks = docker
         .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&f).build()))
@@ -127,12 +114,6 @@ pub async fn ps(docker: &Docker, a: PsArgs) -> Result<i32> {
     if tasks.is_empty() {
         bail!("nothing found in stack: {}", a.stack);
     }
-    let how = TaskFormat {
-        trunc: !a.no_trunc && !a.quiet,
-        quiet: a.quiet,
-        no_resolve: a.no_resolve,
-        format: a.format,
-    };
-    task::print(docker, &tasks, &how).await?;
+    task::print(docker, &tasks, &a.flags.task_format()).await?;
     Ok(0)
 }
