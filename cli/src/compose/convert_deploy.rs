@@ -105,12 +105,7 @@ pub(super) fn resources(deploy: &Deploy, name: &str) -> Result<Option<Value>, St
             .cpus
             .as_ref()
             .map(|c| {
-                let t = c.text();
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|v| *v >= 0.0)
-                    .map(|v| (v * 1e9).round() as i64)
-                    .ok_or_else(|| format!("{at}.{which}.cpus: invalid number {t}"))
+                crate::parse::nano_cpus(&c.text()).map_err(|e| format!("{at}.{which}.cpus: {e}"))
             })
             .transpose()?;
         let memory = a
