@@ -51,6 +51,39 @@ pub fn plan(desired: &Desired, existing: &Existing, prune: bool) -> Result<Vec<S
             ));
         }
     }
+    // Every secret and config a service names must exist or be made by this deploy: checked
+    // before anything is created, so a missing external one leaves the swarm as it was.
+    for spec in desired.services.values() {
+        for (key, name_key, made, have, what) in [
+            (
+                "Secrets",
+                "SecretName",
+                &desired.secrets,
+                &existing.secrets,
+                "secret",
+            ),
+            (
+                "Configs",
+                "ConfigName",
+                &desired.configs,
+                &existing.configs,
+                "config",
+            ),
+        ] {
+            let refs = spec
+                .pointer(&format!("/TaskTemplate/ContainerSpec/{key}"))
+                .and_then(Value::as_array);
+            for name in refs
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r[name_key].as_str())
+            {
+                if !made.contains_key(name) && !have.contains_key(name) {
+                    return Err(format!("{what} not found: {name}"));
+                }
+            }
+        }
+    }
     let mut steps = Vec::new();
     for n in desired.networks.keys() {
         if !existing.networks.contains(n) {

@@ -86,3 +86,20 @@ fn prune_removes_what_the_file_dropped_and_a_missing_external_network_fails() {
         .unwrap_err()
         .starts_with("network \"shared\" is declared as external, but could not be found"));
 }
+
+#[test]
+fn a_missing_external_secret_fails_before_anything_is_made() {
+    let mut web = spec("x", &[]);
+    web["TaskTemplate"]["ContainerSpec"]["Secrets"] =
+        json!([{ "SecretName": "ext", "File": { "Name": "ext" } }]);
+    let d = desired(&[("st_web", web)]);
+    assert_eq!(
+        plan(&d, &Existing::default(), false).unwrap_err(),
+        "secret not found: ext"
+    );
+    let have = Existing {
+        secrets: BTreeMap::from([("ext".to_string(), "id".to_string())]),
+        ..Default::default()
+    };
+    assert!(plan(&d, &have, false).is_ok());
+}
