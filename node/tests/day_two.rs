@@ -144,6 +144,9 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     let r = d.req("POST", &format!("/containers/{id}/wait"), "");
     assert_eq!(r.json()["StatusCode"], 0);
     let other = run(&d, "other", &["true"]);
+    // Its die event must be in before `until` is read (the full suite once caught it later).
+    let r = d.req("POST", &format!("/containers/{other}/wait"), "");
+    assert_eq!(r.json()["StatusCode"], 0);
     let until = chrono::Utc::now().timestamp() + 1;
     let name = format!("{}-ev", d.prefix);
     let filters = format!("{{\"container\":[\"{name}\"]}}");

@@ -134,15 +134,11 @@ fn ranges_aux_addresses_and_bridge_options_apply() {
 fn network_settings_berth_cannot_honour_are_refused_by_name() {
     require_root!();
     let d = TestDaemon::start("netrefuse");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--ipv6", "--subnet", "fd00:1::/64"], "IPv6"),
         (&["--ingress"], "Ingress"),
         (&["--ipam-opt", "a=b"], "IPAM.Options"),
         (&["--ipam-driver", "nope"], "plugin \"nope\" not found"),
-        (
-            &["-o", "com.docker.network.bridge.enable_icc=false"],
-            "enable_icc",
-        ),
         (
             &["-o", "com.docker.network.bridge.host_binding_ipv4=x"],
             "host_binding_ipv4",

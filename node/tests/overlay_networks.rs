@@ -181,13 +181,24 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     });
     let mut addrs = Vec::new();
     for c in &running {
+        // The overlay, and the gateway bridge for the way out.
         let on = d.cli_ok(&[
             "inspect",
             "-f",
-            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}}{{end}}",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
             c,
         ]);
-        let (name, ip) = on.split_once('=').expect("one network");
+        let mut nets: Vec<&str> = on.split_whitespace().collect();
+        nets.sort_unstable();
+        assert_eq!(nets.len(), 2, "{on}");
+        let (name, ip) = nets
+            .iter()
+            .find_map(|n| n.split_once('=').filter(|(k, _)| *k == net))
+            .expect("on the overlay");
+        assert!(
+            nets.iter().any(|n| n.starts_with("docker_gwbridge=")),
+            "{on}"
+        );
         assert_eq!(name, net);
         assert!(ip.starts_with("10.0.0."), "{on}");
         addrs.push(ip.to_string());

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoKind, InfoVeth};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -34,6 +34,9 @@ pub enum LinkChange {
     Rename(String),
     Mac([u8; 6]),
     Mtu(u32),
+    /// As a bridge port, isolate it: it reaches the bridge and non-isolated ports only, not
+    /// other isolated ports (a bridge without inter-container traffic, `enable_icc=false`).
+    Isolated,
 }
 
 /// A link as listed by `links`.
@@ -179,8 +182,13 @@ impl RtNetlink {
         let index = self.index(name).await?;
         let mut b = LinkUnspec::new_with_index(index);
         let mut _netns: Option<std::fs::File> = None;
+        let mut isolated = false;
         for c in changes {
             b = match c {
+                LinkChange::Isolated => {
+                    isolated = true;
+                    b
+                }
                 LinkChange::Up => b.up(),
                 LinkChange::Master(m) => b.controller(self.index(&m).await?),
                 LinkChange::Netns(p) => {
@@ -202,7 +210,21 @@ impl RtNetlink {
             .set(b.build())
             .execute()
             .await
-            .map_err(nl_err("set link", name))
+            .map_err(nl_err("set link", name))?;
+        if isolated {
+            // A port attribute: its own message (RTM_NEWLINK, as `ip link set … type
+            // bridge_slave`; a plain set is accepted and ignored), once the link is a port.
+            let port = rtnetlink::LinkBridgePort::new(index)
+                .append_info_data(InfoBridgePort::Isolated(true))
+                .build();
+            self.handle
+                .link()
+                .set_port(port)
+                .execute()
+                .await
+                .map_err(nl_err("isolate bridge port", name))?;
+        }
+        Ok(())
     }
 }
 

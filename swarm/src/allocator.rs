@@ -363,6 +363,7 @@ fn attachments_of(
             aliases: w.aliases.unwrap_or_default(),
             mtu: n.mtu(),
             port,
+            internal: n.spec.internal.unwrap_or(false),
         });
     }
     Ok(Some(out))

@@ -268,6 +268,7 @@ fn attachment_of(
         aliases: Vec::new(),
         mtu: n.mtu(),
         port,
+        internal: n.spec.internal.unwrap_or(false),
     }
 }
 

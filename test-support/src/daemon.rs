@@ -111,9 +111,10 @@ impl NetNames {
     /// Removes the bridge and the table from the host's namespace: they outlive berthd, as
     /// docker0 does, and a test's must not.
     pub fn remove(&self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
+        // The default bridge and the swarm tasks' gateway bridge named after it.
+        for bridge in [self.bridge.clone(), format!("{}-gw", self.bridge)] {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        }
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.table])
             .output();

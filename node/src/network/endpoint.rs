@@ -116,15 +116,34 @@ impl Networks {
         };
         let mut order: Vec<&String> = a.networks.keys().filter(|n| **n == a.primary).collect();
         order.extend(a.networks.keys().filter(|n| **n != a.primary));
+        // Published ports go through the main network; through an overlay they cannot (it has
+        // no way out), so a task's host-mode ports go through its gateway bridge.
+        let mut port_net = Some(a.primary.clone());
+        if self.get(&a.primary)?.vni.is_some() {
+            port_net = None;
+            for id in &order {
+                let n = self.get(id)?;
+                if n.vni.is_none() && !n.internal {
+                    port_net = Some(n.id);
+                    break;
+                }
+            }
+        }
         for (i, net_id) in order.into_iter().enumerate() {
             let n = self.get(net_id)?;
             let req = a.networks.get(net_id).cloned().unwrap_or_default();
             let primary = *net_id == a.primary;
-            let ports = if primary && !n.internal { ports } else { &[] };
+            let carries_ports = port_net.as_deref() == Some(net_id.as_str()) && !n.internal;
+            let ports = if carries_ports { ports } else { &[] };
             let ep = self
                 .add_endpoint(&inside, &netns, (id, name), &n, &req, i, primary, ports)
                 .await?;
             out.endpoints.push(ep);
+        }
+        // An overlay endpoint has no way out: the default route goes through the next one
+        // that has (the gateway bridge of a swarm task).
+        if out.endpoints.len() > 1 && out.endpoints.first().is_some_and(|e| e.gateway.is_none()) {
+            self.route_default_via(id, &a.primary).await?;
         }
         self.apply_rules()?;
         Ok(out)
@@ -189,11 +208,12 @@ impl Networks {
             )
             .await
             .map_err(net_err)?;
+        let mut changes = vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up];
+        if !n.icc() {
+            changes.push(LinkChange::Isolated);
+        }
         k.netlink
-            .set_link(
-                &ep.host_veth,
-                vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up],
-            )
+            .set_link(&ep.host_veth, changes)
             .await
             .map_err(net_err)?;
         inside

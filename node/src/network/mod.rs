@@ -9,6 +9,8 @@ pub mod engine_ops;
 #[cfg(test)]
 pub mod fake;
 pub mod files;
+mod gateway_bridge;
+pub use gateway_bridge::GATEWAY_BRIDGE;
 pub mod manager;
 pub mod mesh;
 pub mod nft;

@@ -68,6 +68,12 @@ impl NetworkRecord {
         Some(space)
     }
 
+    /// The bridge driver's `enable_icc` option (on unless `false`): off, containers on the
+    /// network reach the gateway and the outside but not each other.
+    pub fn icc(&self) -> bool {
+        !self.options.get(OPT_ICC).is_some_and(|v| is_false(v))
+    }
+
     /// The bridge driver's `enable_ip_masquerade` option (on unless `false`).
     pub fn masquerades(&self) -> bool {
         self.options

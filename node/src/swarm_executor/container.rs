@@ -102,6 +102,7 @@ pub fn overlay_record(a: &berth_swarm::model::TaskAttachment) -> crate::network:
         gateway: a.gateway.to_string(),
         mtu: a.mtu,
         attachable: false,
+        internal: a.internal,
         vni: Some(a.vni),
         vxlan_port: Some(a.port),
         ..crate::network::NetworkRecord::default()

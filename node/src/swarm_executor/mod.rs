@@ -113,6 +113,23 @@ impl EngineExecutor {
         let exec_root = self.engine.paths().exec_root.clone();
         let mounts = files::prepare(&exec_root, &task.task_id, &task.files)?;
         let mut body = container::create_body(&task);
+        // A task on an overlay with a way out joins the node's gateway bridge too (Docker's
+        // docker_gwbridge): its default route and masquerade, never its main network.
+        if task.networks.iter().any(|a| !a.internal) {
+            let gw = self
+                .engine
+                .networks()
+                .ensure_gateway_bridge()
+                .await
+                .map_err(|e| ExecError::Rejected(e.to_string()))?;
+            if let Some(endpoints) = body
+                .networking_config
+                .as_mut()
+                .and_then(|c| c.endpoints_config.as_mut())
+            {
+                endpoints.insert(gw.id, bollard_stubs::models::EndpointSettings::default());
+            }
+        }
         if let Some(host) = body.host_config.as_mut().filter(|_| !mounts.is_empty()) {
             host.mounts.get_or_insert_with(Vec::new).extend(mounts);
         }
@@ -285,6 +302,7 @@ impl Executor for EngineExecutor {
                         aliases: Vec::new(),
                         mtu: None,
                         port: i.port,
+                        internal: false,
                     }),
                     own: i.own,
                     ports: i

@@ -52,6 +52,7 @@ impl SwarmNetworks for SwarmNetworkHook {
                 gateway: a.gateway,
                 address: Ipv4Addr::UNSPECIFIED,
                 port: info.port,
+                internal: info.spec.internal.unwrap_or(false),
                 aliases: Vec::new(),
                 mtu: info
                     .spec

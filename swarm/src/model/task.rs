@@ -60,6 +60,9 @@ pub struct TaskAttachment {
     /// The swarm's VXLAN UDP port (`DataPathPort`).
     #[serde(rename = "DataPathPort", default = "default_data_path_port")]
     pub port: u16,
+    /// The network is `--internal`: no way out through the node's gateway bridge.
+    #[serde(rename = "Internal", default)]
+    pub internal: bool,
 }
 
 fn default_data_path_port() -> u16 {

@@ -248,13 +248,13 @@ pub fn create_request(body: NetworkCreateRequest) -> Result<CreateNetwork, ApiEr
     })
 }
 
-/// The bridge driver's options: the name, MTU, masquerading and default host address are
-/// honoured; the ones berth cannot do yet are refused by name. Other keys Docker's bridge
+/// The bridge driver's options: the name, MTU, masquerading, inter-container traffic
+/// (`enable_icc=false` isolates the bridge's ports) and default host address are honoured; the ones berth cannot do yet are refused by name. Other keys Docker's bridge
 /// driver stores without reading, and so does berth (inspect shows them).
 fn check_bridge_options(
     options: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
-    use crate::network::{is_false, OPT_HOST_BINDING, OPT_ICC};
+    use crate::network::{is_false, OPT_HOST_BINDING};
     let refuse = |key: &str, why: &str| {
         Err(ApiError::bad_request(format!(
             "option {key} is not supported by berth: {why}"
@@ -262,9 +262,6 @@ fn check_bridge_options(
     };
     for (key, value) in options {
         match key.as_str() {
-            OPT_ICC if is_false(value) => {
-                return refuse(key, "containers on a network can always reach each other")
-            }
             OPT_HOST_BINDING if value.parse::<std::net::Ipv4Addr>().is_err() => {
                 return Err(ApiError::bad_request(format!(
                     "failed to parse bridge option {key}: invalid IPv4 address {value:?}"

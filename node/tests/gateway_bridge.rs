@@ -1,0 +1,251 @@
+//! The way out of swarm tasks and bridges without inter-container traffic, against a real
+//! one-node swarm: a task on an overlay network also joins the node's `docker_gwbridge`, which
+//! carries its default route (it reaches the host past its own subnets) while its main network
+//! stays the overlay; a task on an `--internal` overlay gets no way out; two tasks on the
+//! gateway bridge cannot reach each other through it (Docker's `enable_icc=false`), and a user
+//! bridge made with that option isolates its containers the same way.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use berth_test_support::{require_root, wait_until, TestDaemon};
+
+/// Running containers of service `svc`, once there are `n`.
+fn tasks(d: &TestDaemon, svc: &str, n: usize) -> Vec<String> {
+    let label = format!("label=com.docker.swarm.service.name={svc}");
+    let mut got = Vec::new();
+    let ok = wait_until(Duration::from_secs(60), || {
+        let out = d.cli_ok(&["ps", "-q", "--filter", &label]);
+        got = out.lines().map(str::to_string).collect();
+        got.len() == n
+    });
+    assert!(
+        ok,
+        "{n} tasks of {svc}: {}",
+        d.cli(&["service", "ps", "--no-trunc", svc]).1
+    );
+    got
+}
+
+/// The container's address on network `net`.
+fn address(d: &TestDaemon, c: &str, net: &str) -> String {
+    let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    d.cli_ok(&["inspect", "-f", &f, c])
+}
+
+/// Whether `c` gets "hi" from `addr:port` (a plain TCP answer).
+fn reaches(d: &TestDaemon, c: &str, addr: &str, port: u16) -> bool {
+    let cmd = format!("nc -w 3 {addr} {port} </dev/null");
+    let (code, out) = d.cli(&["exec", c, "sh", "-c", &cmd]);
+    code == 0 && out.contains("hi")
+}
+
+/// `GET /` of `addr:8080` from container `c`, by hand over nc (the test image's static wget
+/// cannot connect to anything but loopback: its address lookup needs NSS modules).
+fn http_get(d: &TestDaemon, c: &str, addr: &str) -> (i32, String) {
+    let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {addr} 8080");
+    d.cli(&["exec", c, "sh", "-c", &cmd])
+}
+
+/// A TCP server on every host address that answers "hi" to each connection, until dropped.
+fn host_server() -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    let h = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(300);
+        while std::time::Instant::now() < until {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.write_all(b"hi\n");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn overlay_tasks_get_out_through_the_gateway_bridge_and_not_to_each_other() {
+    require_root!();
+    let d = TestDaemon::start("gwbr");
+    d.import_busybox();
+    d.cli_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--data-path-port",
+        "4792",
+    ]);
+    let open = format!("{}-open", d.prefix);
+    let closed = format!("{}-closed", d.prefix);
+    d.cli_ok(&["network", "create", "-d", "overlay", &open]);
+    d.cli_ok(&["network", "create", "-d", "overlay", "--internal", &closed]);
+    let web = format!("{}-web", d.prefix);
+    let jail = format!("{}-jail", d.prefix);
+    let httpd = "mkdir -p /w && echo hi > /w/index.html && exec httpd -f -p 8080 -h /w";
+    for (name, net, replicas) in [(&web, &open, "2"), (&jail, &closed, "1")] {
+        d.cli_ok(&[
+            "service",
+            "create",
+            "-d",
+            "--no-resolve-image",
+            "--name",
+            name,
+            "--network",
+            net,
+            "--replicas",
+            replicas,
+            "busybox",
+            "sh",
+            "-c",
+            httpd,
+        ]);
+    }
+    let webs = tasks(&d, &web, 2);
+    let jailed = tasks(&d, &jail, 1);
+
+    // The overlay stays the main network; the gateway bridge is one more, isolated.
+    let nets = d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        &webs[0],
+    ]);
+    assert_eq!(
+        nets.split_whitespace()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [open.as_str(), "docker_gwbridge"].into_iter().collect()
+    );
+    assert_eq!(
+        d.cli_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.bridge.enable_icc\"}}",
+            "docker_gwbridge"
+        ]),
+        "false"
+    );
+    let resolv = d.cli_ok(&["exec", &webs[0], "cat", "/etc/resolv.conf"]);
+    let overlay_gw = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        &open,
+    ]);
+    assert!(
+        resolv.contains(&format!("nameserver {overlay_gw}")),
+        "{resolv}"
+    );
+
+    // Out: to a host address that is on none of the task's subnets (the default bridge's
+    // gateway), through the default route.
+    let (port, _server) = host_server();
+    let host_addr = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    assert!(
+        reaches(&d, &webs[0], &host_addr, port),
+        "an overlay task reaches the host past its subnets"
+    );
+    assert!(
+        !reaches(&d, &jailed[0], &host_addr, port),
+        "a task on an internal overlay has no way out"
+    );
+    let jailed_nets = d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        &jailed[0],
+    ]);
+    assert_eq!(jailed_nets.trim(), closed);
+
+    // The two web tasks meet on their overlay, not on the gateway bridge.
+    let peer_overlay = address(&d, &webs[1], &open);
+    let peer_gw = address(&d, &webs[1], "docker_gwbridge");
+    let get = |addr: &str| http_get(&d, &webs[0], addr);
+    let (code, out) = get(&peer_overlay);
+    assert!(code == 0 && out.contains("hi"), "over the overlay: {out}");
+    let (_, out) = get(&peer_gw);
+    assert!(
+        !out.contains("hi"),
+        "reached a task through the gateway bridge: {out}"
+    );
+}
+
+#[test]
+fn a_bridge_without_icc_lets_its_containers_out_but_not_to_each_other() {
+    require_root!();
+    let d = TestDaemon::start("noicc");
+    d.import_busybox();
+    let net = format!("{}-noicc", d.prefix);
+    d.cli_ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        &net,
+    ]);
+    let server = format!("{}-srv", d.prefix);
+    let client = format!("{}-cli", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &server,
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /w && echo hi > /w/index.html && exec httpd -f -p 8080 -h /w",
+    ]);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &client,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let server_ip = address(&d, &server, &net);
+    let (code, out) = http_get(&d, &server, "127.0.0.1");
+    assert!(code == 0 && out.contains("hi"), "the server serves: {out}");
+    let (_, out) = http_get(&d, &client, &server_ip);
+    assert!(
+        !out.contains("hi"),
+        "containers met on an icc=false bridge: {out}"
+    );
+    let (port, _server) = host_server();
+    let gw = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        &net,
+    ]);
+    assert!(
+        reaches(&d, &client, &gw, port),
+        "the gateway (the host) answers"
+    );
+}
