@@ -272,6 +272,13 @@ async fn a_rolling_update_replaces_every_task_and_completes() {
     let running = sim.running("web");
     assert_eq!(running.len(), 4);
     assert!(running.iter().all(|r| r.2 == json!(["V=2"])), "{running:?}");
+    assert_eq!(
+        sim.update_state("web"),
+        Some(UpdateState::Updating),
+        "the last batch is watched for Monitor (5 s) first"
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    sim.rounds(1).await;
     assert_eq!(sim.update_state("web"), Some(UpdateState::Completed));
     assert_eq!(sim.containers_running(), 4, "old containers stopped");
 }

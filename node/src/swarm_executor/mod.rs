@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_swarm::executor::{
-    BoxFuture, ContainerTask, ExecError, Executor, LogOptions, LogRecord, TaskContainer,
+    BoxFuture, ContainerHealth, ContainerTask, ExecError, Executor, LogOptions, LogRecord,
+    TaskContainer,
 };
 use berth_swarm::model::LABEL_TASK_ID;
 use bollard_stubs::models::{EngineDescription, NodeDescription, Platform, ResourceObject};
@@ -204,6 +205,11 @@ fn task_container(c: &ContainerRecord) -> Option<TaskContainer> {
         running: c.state.status.is_running(),
         pid: i64::from(c.state.pid),
         exit_code: c.state.exit_code,
+        health: c.state.health.as_ref().map(|h| match h.status.as_str() {
+            "healthy" => ContainerHealth::Healthy,
+            "unhealthy" => ContainerHealth::Unhealthy,
+            _ => ContainerHealth::Starting,
+        }),
     })
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::container::{container_task, image_of, stop_timeout, task_files, SecretStore};
 use crate::clock::Clock;
-use crate::executor::{ExecError, Executor, TaskContainer};
+use crate::executor::{ContainerHealth, ExecError, Executor, TaskContainer};
 use crate::model::{ContainerStatus, DesiredState, Task, TaskState, TaskStatus};
 
 /// Containers started at once.
@@ -120,7 +120,16 @@ impl Runner {
                 None if !state.is_terminal() && !self.was_reported_terminal(task.id()) && !busy => {
                     self.spawn(task.object, Action::Start)
                 }
-                Some(c) if running => self.report_running(task, c),
+                Some(c) if running => match c.health {
+                    // Docker's swarm: a task with a health check runs once it is healthy.
+                    Some(ContainerHealth::Starting) => {}
+                    Some(ContainerHealth::Unhealthy) => {
+                        let err = "task: unhealthy container";
+                        self.report(task, TaskState::Failed, "unhealthy", Some(err), None);
+                        self.spawn(task.object, Action::Stop { remove: false });
+                    }
+                    Some(ContainerHealth::Healthy) | None => self.report_running(task, c),
+                },
                 Some(c) => self.report_exit(task, c),
                 None => {}
             },
@@ -278,6 +287,8 @@ impl Runner {
         };
         self.report(task, TaskState::Starting, "starting", None, None);
         match self.executor.start_task(container).await {
+            // Still starting its health checks: running once healthy (a later pass).
+            Ok(c) if c.running && c.health == Some(ContainerHealth::Starting) => {}
             Ok(c) if c.running => self.report_running(task, &c),
             Ok(c) => self.report_exit(task, &c),
             Err(ExecError::Rejected(e)) => reject(&e),

@@ -218,8 +218,8 @@ async fn a_missing_image_rejects_the_task_and_starts_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_start_that_fails_fails_the_task_and_a_refused_create_rejects_it() {
     let mut r = rig();
-    // Calls: 0 list, 1 ensure_image, 2 start_task.
-    r.exec.fail_at(2, ExecError::Failed("no cgroup".into()));
+    // Calls: 0 list, 1 ensure_image, 2 describe (for placeholders), 3 start_task.
+    r.exec.fail_at(3, ExecError::Failed("no cgroup".into()));
     r.apply(&[task("t1", DesiredState::Running, TaskState::Assigned)])
         .await;
     let got = r.reports();
@@ -229,7 +229,7 @@ async fn a_start_that_fails_fails_the_task_and_a_refused_create_rejects_it() {
     );
     let mut r = rig();
     r.exec
-        .fail_at(2, ExecError::Rejected("invalid mount".into()));
+        .fail_at(3, ExecError::Rejected("invalid mount".into()));
     r.apply(&[task("t2", DesiredState::Running, TaskState::Assigned)])
         .await;
     assert_eq!(r.reports().last().map(|g| g.1), Some(TaskState::Rejected));
@@ -276,5 +276,43 @@ async fn reports_are_stamped_by_the_clock() {
     assert_eq!(
         status.timestamp,
         t0() + chrono::Duration::milliseconds(7001)
+    );
+}
+
+/// A task whose template has a health check.
+fn checked_task(id: &str, state: TaskState) -> Object {
+    let mut t = task(id, DesiredState::Running, state);
+    t.spec["template"]["ContainerSpec"]["HealthCheck"] = json!({ "Test": ["CMD", "true"] });
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_with_a_health_check_runs_once_healthy_and_fails_when_unhealthy() {
+    let mut r = rig();
+    r.apply(&[checked_task("t1", TaskState::Assigned)]).await;
+    let starting = checked_task("t1", TaskState::Starting);
+    r.apply(std::slice::from_ref(&starting)).await;
+    let states: Vec<TaskState> = r.reports().into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        states,
+        [TaskState::Starting],
+        "not running before a probe passed"
+    );
+    r.exec
+        .set_health("t1", crate::executor::ContainerHealth::Healthy);
+    r.apply(std::slice::from_ref(&starting)).await;
+    let states: Vec<TaskState> = r.reports().into_iter().map(|r| r.1).collect();
+    assert_eq!(states, [TaskState::Running]);
+
+    r.exec
+        .set_health("t1", crate::executor::ContainerHealth::Unhealthy);
+    r.apply(&[checked_task("t1", TaskState::Running)]).await;
+    let got = r.reports();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, TaskState::Failed);
+    assert_eq!(got[0].2.as_deref(), Some("task: unhealthy container"));
+    assert!(
+        !r.exec.container_of("t1").expect("kept").running,
+        "an unhealthy task's container is stopped"
     );
 }

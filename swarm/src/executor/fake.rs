@@ -9,7 +9,10 @@ use std::time::Duration;
 use bollard_stubs::models::{NodeDescription, Platform, ResourceObject};
 use tokio::sync::mpsc;
 
-use super::{BoxFuture, ContainerTask, ExecError, Executor, LogOptions, LogRecord, TaskContainer};
+use super::{
+    BoxFuture, ContainerHealth, ContainerTask, ExecError, Executor, LogOptions, LogRecord,
+    TaskContainer,
+};
 
 /// One call the fake received, with its arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +115,14 @@ impl FakeExecutor {
         }
     }
 
+    /// Sets the health of the container of `task_id`, as its probes would.
+    pub fn set_health(&self, task_id: &str, health: ContainerHealth) {
+        let mut s = self.state();
+        for c in s.containers.values_mut().filter(|c| c.task_id == task_id) {
+            c.health = Some(health);
+        }
+    }
+
     /// Removes the container of `task_id` behind the agent's back (`docker rm -f`).
     pub fn remove_by_hand(&self, task_id: &str) {
         self.state().containers.retain(|_, c| c.task_id != task_id);
@@ -178,6 +189,7 @@ impl Executor for FakeExecutor {
 
     fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>> {
         let task_id = task.task_id.clone();
+        let health = super::checks_health(&task.spec).then_some(ContainerHealth::Starting);
         let r = self.record(ExecCall::StartTask(Box::new(task))).map(|()| {
             let mut s = self.state();
             s.next_id += 1;
@@ -187,6 +199,7 @@ impl Executor for FakeExecutor {
                 running: true,
                 pid: 1000 + i64::try_from(s.next_id).unwrap_or(0),
                 exit_code: 0,
+                health,
             };
             s.containers.insert(c.id.clone(), c.clone());
             c

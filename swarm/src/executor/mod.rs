@@ -91,6 +91,26 @@ pub struct TaskContainer {
     pub pid: i64,
     /// Its exit code once stopped.
     pub exit_code: i64,
+    /// Its health, when its spec has a health check.
+    pub health: Option<ContainerHealth>,
+}
+
+/// A container's health check status (Docker's `State.Health.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerHealth {
+    /// No probe has passed yet (nor failed enough).
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// Whether a container spec has a health check that runs (not `NONE`).
+pub fn checks_health(spec: &TaskSpecContainerSpec) -> bool {
+    spec.health_check
+        .as_ref()
+        .and_then(|h| h.test.as_ref())
+        .and_then(|t| t.first())
+        .is_some_and(|first| first != "NONE")
 }
 
 /// A task turned into what the engine creates: the swarm's half of the task → container

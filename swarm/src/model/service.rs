@@ -4,8 +4,8 @@
 
 use berth_raft::{Attrs, Object};
 use bollard_stubs::models::{
-    ServiceSpec, ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
-    TaskSpec, TaskSpecRestartPolicyConditionEnum,
+    ServiceSpec, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
+    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecRestartPolicyConditionEnum,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,12 @@ pub struct UpdatePolicy {
     pub failure_action: FailureAction,
     /// The share of updated tasks that may fail before the failure action.
     pub max_failure_ratio: f64,
+    /// How long after the last batch failures still count (`Monitor`; Docker's 5 s).
+    pub monitor: chrono::Duration,
 }
+
+/// Docker's `UpdateConfig.Monitor` default: 5 s.
+const DEFAULT_MONITOR_NS: i64 = 5_000_000_000;
 
 /// When a task that ended is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +267,25 @@ impl<'a> Service<'a> {
     /// The update settings.
     pub fn update_policy(&self) -> UpdatePolicy {
         let u = self.spec.update_config.clone().unwrap_or_default();
+        Self::policy_of(u)
+    }
+
+    /// The rollback settings (`RollbackConfig`, with Docker's defaults; its failure action
+    /// is pause or continue).
+    pub fn rollback_policy(&self) -> UpdatePolicy {
+        let r = self.spec.rollback_config.clone().unwrap_or_default();
+        // The same fields as an update config; the enums differ only in type.
+        let u: ServiceSpecUpdateConfig = serde_json::to_value(r)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default();
+        let mut p = Self::policy_of(u);
+        if p.failure_action == FailureAction::Rollback {
+            p.failure_action = FailureAction::Pause;
+        }
+        p
+    }
+
+    fn policy_of(u: ServiceSpecUpdateConfig) -> UpdatePolicy {
         UpdatePolicy {
             parallelism: u
                 .parallelism
@@ -275,6 +299,7 @@ impl<'a> Service<'a> {
                 _ => FailureAction::Pause,
             },
             max_failure_ratio: u.max_failure_ratio.unwrap_or(0.0),
+            monitor: chrono::Duration::nanoseconds(u.monitor.unwrap_or(DEFAULT_MONITOR_NS)),
         }
     }
 
@@ -348,6 +373,33 @@ mod tests {
         assert_eq!(r.condition, RestartCondition::OnFailure);
         assert_eq!((r.delay, r.max_attempts), (chrono::Duration::zero(), 3));
         assert_eq!(s.status.update_state(), Some(UpdateState::Paused));
+    }
+
+    #[test]
+    fn a_rollback_follows_its_own_config_and_the_update_its_monitor() {
+        let o = service(
+            json!({ "Name": "web",
+                    "UpdateConfig": { "Parallelism": 2, "Monitor": 1_000_000_000,
+                                      "FailureAction": "rollback" },
+                    "RollbackConfig": { "Parallelism": 0, "Order": "start-first",
+                                        "FailureAction": "continue" } }),
+            json!({}),
+        );
+        let s = Service::parse(&o).unwrap();
+        let u = s.update_policy();
+        assert_eq!(
+            (u.parallelism, u.monitor),
+            (2, chrono::Duration::seconds(1))
+        );
+        let r = s.rollback_policy();
+        assert_eq!(r.parallelism, 0);
+        assert!(r.start_first);
+        assert_eq!(r.failure_action, FailureAction::Continue);
+        assert_eq!(r.monitor, chrono::Duration::seconds(5), "Docker's default");
+        let bare = service(json!({ "Name": "web" }), json!({}));
+        let bare = Service::parse(&bare).unwrap();
+        let r = bare.rollback_policy();
+        assert_eq!((r.parallelism, r.failure_action), (1, FailureAction::Pause));
     }
 
     #[test]

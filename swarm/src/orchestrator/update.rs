@@ -29,11 +29,25 @@ impl<'a> ServicePass<'_, 'a> {
         ) {
             return;
         }
-        if state == Some(UpdateState::Updating) && self.update_failed(tasks, plan) {
+        let rolling_back = state == Some(UpdateState::RollbackStarted);
+        let policy = if rolling_back {
+            self.svc.rollback_policy()
+        } else {
+            self.svc.update_policy()
+        };
+        let active = state == Some(UpdateState::Updating) || rolling_back;
+        if active && self.update_failed(tasks, &policy, rolling_back, plan) {
             return;
         }
         if outdated.is_empty() {
-            if in_flight == 0 {
+            // The last batch is watched for `Monitor` before the update counts as done:
+            // failures in that time still apply the failure action (Docker's updater).
+            let monitored = self
+                .svc
+                .status
+                .update_last
+                .is_none_or(|l| self.now >= l + policy.monitor);
+            if in_flight == 0 && monitored {
                 match state {
                     Some(UpdateState::Updating) => {
                         plan.push(self.update_status(
@@ -52,7 +66,6 @@ impl<'a> ServicePass<'_, 'a> {
             }
             return;
         }
-        let policy = self.svc.update_policy();
         let waiting = self
             .svc
             .status
@@ -88,10 +101,15 @@ impl<'a> ServicePass<'_, 'a> {
         plan.push(self.update_status(state, message, true));
     }
 
-    /// Applies the update's failure action when too many updated tasks failed; true when the
-    /// update stops here (paused or rolled back).
-    fn update_failed(&self, tasks: &[Task<'a>], plan: &mut Plan) -> bool {
-        let policy = self.svc.update_policy();
+    /// Applies the failure action of `policy` when too many updated (or, `rolling_back`,
+    /// rolled back) tasks failed; true when the update stops here (paused or rolled back).
+    fn update_failed(
+        &self,
+        tasks: &[Task<'a>],
+        policy: &crate::model::UpdatePolicy,
+        rolling_back: bool,
+        plan: &mut Plan,
+    ) -> bool {
         if policy.failure_action == FailureAction::Continue {
             return false;
         }
@@ -114,6 +132,14 @@ impl<'a> ServicePass<'_, 'a> {
         let total = updated.len().max(1) as f64;
         if failed.len() as f64 <= policy.max_failure_ratio * total {
             return false;
+        }
+        if rolling_back {
+            let why = format!(
+                "rollback paused due to failure or early termination of task {}",
+                first.id()
+            );
+            plan.push(self.update_status(UpdateState::RollbackPaused, &why, true));
+            return true;
         }
         let previous = self.svc.status.previous_spec.clone();
         match (policy.failure_action, previous) {
