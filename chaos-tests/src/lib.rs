@@ -10,6 +10,7 @@
 //! `Cluster::sweep_leftovers` does the same for the clusters of killed runs.
 //! Needs root; never touches the host's own links and sends no traffic outside its namespaces.
 
+pub mod cli;
 pub mod error;
 mod faults;
 pub mod harness;
@@ -20,6 +21,7 @@ pub mod node;
 pub mod swarm;
 mod sweep;
 
+pub use cli::CliOutput;
 pub use error::ClusterError;
 pub use harness::{berthd_binary, Cluster, ClusterBuilder};
 pub use names::{Names, PREFIX_HEAD};

@@ -68,6 +68,22 @@ fn out_of_sequence() -> SwarmError {
     SwarmError::Conflict("rpc error: code = Unknown desc = update out of sequence".into())
 }
 
+/// Docker's own client sends `ContainerSpec.Healthcheck` (its Go field name, which Docker's
+/// case-blind decoder accepts), the API documents `HealthCheck`, and the typed model (and so
+/// the executor) reads only the latter: the client's spelling is moved to the documented one,
+/// or its health check would be dropped without a word.
+fn healthcheck_key(spec: &mut Value) {
+    let Some(c) = spec
+        .pointer_mut("/TaskTemplate/ContainerSpec")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(h) = c.remove("Healthcheck") {
+        c.entry("HealthCheck").or_insert(h);
+    }
+}
+
 /// Checks a service spec and fills Docker's defaults (mode, name) into the spec as sent.
 pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     if !spec.is_object() {
@@ -75,6 +91,7 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
             "service spec must be an object".into(),
         ));
     }
+    healthcheck_key(&mut spec);
     let typed = ServiceSpec::deserialize(&spec)
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid service spec: {e}")))?;
     let template = typed.task_template.clone().unwrap_or_default();

@@ -38,6 +38,20 @@ fn a_service_spec_gets_dockers_defaults_and_keeps_what_it_had() {
 }
 
 #[test]
+fn a_health_check_spelled_as_dockers_client_sends_it_is_kept() {
+    let mut s = spec(json!({}));
+    let check = json!({ "Test": ["CMD", "true"], "Interval": 5_000_000_000u64 });
+    s["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = check.clone();
+    let s = normalize_service(s).unwrap();
+    let container = &s["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(container["HealthCheck"], check);
+    assert!(container.get("Healthcheck").is_none(), "{container}");
+    let typed: bollard_stubs::models::ServiceSpec = serde_json::from_value(s).unwrap();
+    let kept = typed.task_template.unwrap().container_spec.unwrap();
+    assert_eq!(kept.health_check.unwrap().test.unwrap(), ["CMD", "true"]);
+}
+
+#[test]
 fn bad_service_specs_are_refused_with_dockers_words() {
     let no_image = refused(normalize_service(
         json!({ "Name": "web", "TaskTemplate": {} }),

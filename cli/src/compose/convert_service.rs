@@ -80,7 +80,9 @@ pub(super) fn service(
         }
     }
     if let Some(h) = &svc.healthcheck {
-        c.insert("Healthcheck".into(), healthcheck(h, &at("healthcheck"))?);
+        // The API's spelling (docker's client sends `Healthcheck`, which Go decodes blind to
+        // case); the typed spec the request goes through knows only `HealthCheck`.
+        c.insert("HealthCheck".into(), healthcheck(h, &at("healthcheck"))?);
     }
     if let Some(hosts) = &svc.extra_hosts {
         let list: Vec<String> = hosts
@@ -257,7 +259,7 @@ fn healthcheck(h: &Healthcheck, at: &str) -> Result<Value, String> {
 }
 
 /// The service's networks (`default` when it names none), each with the service's name as
-/// an alias; undeclared ones are an error, as in docker's CLI.
+/// its last alias; undeclared ones are an error, as in docker's CLI.
 fn networks(
     ns: &str,
     name: &str,
@@ -298,8 +300,10 @@ fn networks(
             _ => config.name.clone().unwrap_or_else(|| scoped(ns, &net)),
         };
         used.insert(net);
-        let mut all = vec![name.to_string()];
-        all.extend(aliases);
+        // The file's aliases, then the service's name: docker's client orders them so, and a
+        // re-deploy over a stack it deployed must not see a change in the order alone.
+        let mut all = aliases;
+        all.push(name.to_string());
         out.push(json!({ "Target": target, "Aliases": all }));
     }
     out.sort_by(|a, b| a["Target"].as_str().cmp(&b["Target"].as_str()));

@@ -42,7 +42,7 @@ fn services_networks_and_labels_are_named_for_the_stack() {
     assert_eq!(c["Labels"], json!({ NAMESPACE_LABEL: "st" }));
     assert_eq!(
         web["TaskTemplate"]["Networks"],
-        json!([{ "Target": "st_front", "Aliases": ["web", "www"] }])
+        json!([{ "Target": "st_front", "Aliases": ["www", "web"] }])
     );
     assert_eq!(web["Mode"], json!({ "Replicated": { "Replicas": 2 } }));
     assert_eq!(
@@ -117,4 +117,19 @@ fn volumes_secrets_and_mistakes() {
     assert!(convert("st", &global, &|_| None)
         .unwrap_err()
         .contains("replicas can only be used with replicated"));
+}
+
+#[test]
+fn a_health_check_reaches_the_typed_spec_the_request_is_sent_as() {
+    let l = loaded(
+        "services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 5s\n      retries: 3\n",
+    );
+    let d = convert("st", &l, &|_| None).unwrap();
+    let spec: bollard::models::ServiceSpec =
+        serde_json::from_value(d.services["st_web"].clone()).unwrap();
+    let c = spec.task_template.unwrap().container_spec.unwrap();
+    let h = c.health_check.expect("the health check was dropped");
+    assert_eq!(h.test.unwrap(), ["CMD", "true"]);
+    assert_eq!(h.interval, Some(5_000_000_000));
+    assert_eq!(h.retries, Some(3));
 }

@@ -125,7 +125,12 @@ fn a_missing_required_variable_and_a_missing_file_are_errors() {
         err.ends_with("nope.yml: no such file or directory"),
         "{err}"
     );
-    let d = Dir::with(&[("syntax.yml", "services:\n  web: [\n")]);
+    let d = Dir::with(&[(
+        "syntax.yml",
+        "services:\n  web:\n    networks: [back\n    image: busybox\n",
+    )]);
     let err = load(&[d.path("syntax.yml")], &no_env).unwrap_err();
-    assert!(err.contains("syntax.yml") && err.contains("line"), "{err}");
+    let file = d.path("syntax.yml").display().to_string();
+    assert!(err.starts_with(&format!("{file}:4: ")), "{err}");
+    assert!(err.contains("flow sequence at line 3"), "{err}");
 }

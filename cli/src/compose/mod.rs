@@ -88,7 +88,7 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
                 .map_err(|e| format!("open {}: {}", p.display(), io_reason(&e)))?;
             (p.display().to_string(), text)
         };
-        let mut v: Value = serde_yaml::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+        let mut v: Value = serde_yaml::from_str(&text).map_err(|e| syntax(&name, &e))?;
         v.apply_merge().map_err(|e| format!("{name}: {e}"))?;
         if !matches!(v, Value::Mapping(_) | Value::Null) {
             return Err(format!("{name}: top-level object must be a mapping"));
@@ -141,6 +141,15 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
         warnings,
         base_dir,
     })
+}
+
+/// A YAML syntax error as `file:line: message`, the form every other error of a file takes
+/// (the message also names the column and where the broken construct began).
+fn syntax(name: &str, e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(at) => format!("{name}:{}: {e}", at.line()),
+        None => format!("{name}: {e}"),
+    }
 }
 
 /// `message` about `path`, with the file and line it is on when one of the files has it (the

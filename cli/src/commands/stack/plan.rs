@@ -131,9 +131,29 @@ pub fn plan(desired: &Desired, existing: &Existing, prune: bool) -> Result<Vec<S
 /// image pinned to a digest equals the same image asked for without one.
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
-    walk("", &normalized(old), &normalized(new), &mut out);
+    let old = without_ingress(old, new);
+    walk("", &normalized(&old), &normalized(new), &mut out);
     out.retain(|c| !same_image(c));
     out
+}
+
+/// `old` without the `ingress` attachment berthd adds to the stored spec of a service that
+/// publishes ports through the routing mesh (a file cannot ask for it: Docker refuses an
+/// explicit attachment to the ingress network), unless `new` names it too.
+fn without_ingress(old: &Value, new: &Value) -> Value {
+    const NETWORKS: &str = "/TaskTemplate/Networks";
+    let is_ingress = |n: &Value| n.get("Target").and_then(Value::as_str) == Some("ingress");
+    let asked = new
+        .pointer(NETWORKS)
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(is_ingress));
+    let mut old = old.clone();
+    if !asked {
+        if let Some(list) = old.pointer_mut(NETWORKS).and_then(Value::as_array_mut) {
+            list.retain(|n| !is_ingress(n));
+        }
+    }
+    old
 }
 
 fn same_image(c: &Change) -> bool {

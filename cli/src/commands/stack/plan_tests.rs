@@ -103,3 +103,18 @@ fn a_missing_external_secret_fails_before_anything_is_made() {
     };
     assert!(plan(&d, &have, false).is_ok());
 }
+
+#[test]
+fn the_ingress_attachment_the_daemon_adds_for_published_ports_is_no_change() {
+    let mut new = spec("busybox:latest", &["httpd"]);
+    new["TaskTemplate"]["Networks"] = json!([{ "Target": "st_front", "Aliases": ["web"] }]);
+    new["EndpointSpec"] = json!({ "Ports": [{ "TargetPort": 80, "PublishedPort": 8080 }] });
+    let mut stored = new.clone();
+    stored["TaskTemplate"]["Networks"] = json!([
+        { "Target": "st_front", "Aliases": ["web"] }, { "Target": "ingress" }
+    ]);
+    assert_eq!(diff(&stored, &new), vec![]);
+    // Another network that appeared is still a change.
+    stored["TaskTemplate"]["Networks"][1] = json!({ "Target": "st_back" });
+    assert_eq!(diff(&stored, &new).len(), 1);
+}
