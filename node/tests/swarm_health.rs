@@ -25,7 +25,7 @@ fn tasks_run_once_healthy_and_an_unhealthy_one_fails_and_is_replaced() {
         "--listen-addr",
         "127.0.0.1:0",
     ]);
-    // Healthy after its first probe, which comes a second after the start.
+    // Unhealthy probes for two seconds (fewer than the retries), then healthy.
     let good = format!("{}-good", d.prefix);
     d.cli_ok(&[
         "service",
@@ -39,7 +39,7 @@ fn tasks_run_once_healthy_and_an_unhealthy_one_fails_and_is_replaced() {
         "--health-interval",
         "1s",
         "--health-retries",
-        "1",
+        "5",
         "busybox",
         "sh",
         "-c",

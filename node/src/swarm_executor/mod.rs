@@ -205,12 +205,26 @@ fn task_container(c: &ContainerRecord) -> Option<TaskContainer> {
         running: c.state.status.is_running(),
         pid: i64::from(c.state.pid),
         exit_code: c.state.exit_code,
-        health: c.state.health.as_ref().map(|h| match h.status.as_str() {
-            "healthy" => ContainerHealth::Healthy,
-            "unhealthy" => ContainerHealth::Unhealthy,
-            _ => ContainerHealth::Starting,
-        }),
+        health: match c.state.health.as_ref() {
+            Some(h) => Some(match h.status.as_str() {
+                "healthy" => ContainerHealth::Healthy,
+                "unhealthy" => ContainerHealth::Unhealthy,
+                _ => ContainerHealth::Starting,
+            }),
+            // Just started: its health loop has not said "starting" yet.
+            None if has_health_check(c) => Some(ContainerHealth::Starting),
+            None => None,
+        },
     })
+}
+
+/// Whether the container runs health checks (its own or its image's; a `NONE` test is none).
+fn has_health_check(c: &ContainerRecord) -> bool {
+    c.config
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.test.first())
+        .is_some_and(|first| first != "NONE")
 }
 
 /// This node as Docker's `NodeDescription`.
