@@ -24,6 +24,9 @@ pub struct SecretPayload {
     pub id: String,
     /// The data, base64.
     pub data: String,
+    /// The data is a template, expanded for each task that uses it.
+    #[serde(default)]
+    pub templated: bool,
 }
 
 impl std::fmt::Debug for SecretPayload {
@@ -76,11 +79,13 @@ pub fn payloads_for(state: &ClusterState, node_id: &str) -> Vec<SecretPayload> {
         .into_iter()
         .filter_map(|((id, _), kind)| {
             let o = state.get(kind.object_kind(), &id)?;
-            let data = SecretObject::parse(o).ok()?.data().ok()?;
+            let object = SecretObject::parse(o).ok()?;
+            let data = object.data().ok()?;
             Some(SecretPayload {
                 kind,
                 id,
                 data: base64::engine::general_purpose::STANDARD.encode(data),
+                templated: object.templated(),
             })
         })
         .collect()

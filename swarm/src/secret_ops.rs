@@ -56,9 +56,10 @@ pub fn normalize(kind: SecretKind, raw: &Value) -> SwarmResult<(String, Value, V
             "secret driver {driver:?}: external secret stores are not supported by berth"
         )));
     }
-    if let Some(driver) = driver_name(fields, "Templating") {
+    let templating = driver_name(fields, "Templating");
+    if let Some(driver) = templating.as_deref().filter(|d| *d != TEMPLATE_DRIVER) {
         return Err(refuse(format!(
-            "template driver {driver:?} is not supported by berth"
+            "template driver {driver:?} is not supported by berth (only {TEMPLATE_DRIVER:?})"
         )));
     }
     let encoded = fields.get("Data").and_then(Value::as_str).unwrap_or("");
@@ -79,8 +80,15 @@ pub fn normalize(kind: SecretKind, raw: &Value) -> SwarmResult<(String, Value, V
         "Labels".into(),
         labels.cloned().unwrap_or_else(|| json!({})),
     );
+    if templating.is_some() {
+        spec.insert("Templating".into(), json!({ "Name": TEMPLATE_DRIVER }));
+    }
     Ok((name.to_string(), Value::Object(spec), data))
 }
+
+/// The template driver berth has: Docker's placeholders in the data, expanded per task
+/// (`agent/template.rs`).
+pub const TEMPLATE_DRIVER: &str = "golang";
 
 /// The name of a set driver field (`Driver`, `Templating`), if any.
 fn driver_name(fields: &Map<String, Value>, key: &str) -> Option<String> {

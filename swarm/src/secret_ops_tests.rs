@@ -28,7 +28,7 @@ fn sizes_follow_swarmkits_limits() {
 }
 
 #[test]
-fn bad_names_drivers_and_templates_are_refused_by_name() {
+fn bad_names_drivers_and_other_template_drivers_are_refused_by_name() {
     for name in ["", "-x", "x-", "a/b", &"n".repeat(65)] {
         assert!(
             normalize(SecretKind::Secret, &json!({ "Name": name, "Data": "eA==" })).is_err(),
@@ -37,11 +37,17 @@ fn bad_names_drivers_and_templates_are_refused_by_name() {
     }
     let e = normalize(
         SecretKind::Config,
-        &json!({ "Name": "c", "Data": "eA==", "Templating": { "Name": "golang" } }),
+        &json!({ "Name": "c", "Data": "eA==", "Templating": { "Name": "jinja" } }),
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("template driver \"golang\""), "{e}");
+    assert!(e.contains("template driver \"jinja\""), "{e}");
+    let (_, spec, _) = normalize(
+        SecretKind::Config,
+        &json!({ "Name": "c", "Data": "eA==", "Templating": { "Name": "golang" } }),
+    )
+    .unwrap();
+    assert_eq!(spec["Templating"], json!({ "Name": "golang" }), "kept");
     let e = normalize(
         SecretKind::Secret,
         &json!({ "Name": "c", "Data": "eA==", "Driver": { "Name": "vault" } }),

@@ -40,18 +40,7 @@ pub fn container_task(
 ) -> Result<ContainerTask, ModelError> {
     let mut container = spec.container_spec.clone().unwrap_or_default();
     let name = task.container_name();
-    let platform = node.platform.clone().unwrap_or_default();
-    let ctx = template::Context {
-        service_id: task.service_id.to_string(),
-        service_name: task.service_name.to_string(),
-        node_id: task.node_id.unwrap_or("").to_string(),
-        node_hostname: node.hostname.clone().unwrap_or_default(),
-        node_os: platform.os.unwrap_or_default(),
-        node_arch: platform.architecture.unwrap_or_default(),
-        task_id: task.id().to_string(),
-        task_name: name.clone(),
-        task_slot: task.slot.to_string(),
-    };
+    let ctx = template_context(task, node);
     template::expand_spec(&mut container, &ctx).map_err(|e| ModelError::of(task.object, e))?;
     let mut labels = container.labels.clone().unwrap_or_default();
     for (k, v) in [
@@ -77,13 +66,32 @@ pub fn container_task(
     })
 }
 
-/// The data of the secrets and configs this node received, by kind and id.
-pub type SecretStore = HashMap<(SecretKind, String), Vec<u8>>;
+/// What Docker's placeholders name for `task` on the node `node` describes.
+pub fn template_context(task: &Task<'_>, node: &NodeDescription) -> template::Context {
+    let platform = node.platform.clone().unwrap_or_default();
+    template::Context {
+        service_id: task.service_id.to_string(),
+        service_name: task.service_name.to_string(),
+        node_id: task.node_id.unwrap_or("").to_string(),
+        node_hostname: node.hostname.clone().unwrap_or_default(),
+        node_os: platform.os.unwrap_or_default(),
+        node_arch: platform.architecture.unwrap_or_default(),
+        task_id: task.id().to_string(),
+        task_name: task.container_name(),
+        task_slot: task.slot.to_string(),
+    }
+}
 
-/// The files of a container's secret and config references, from the data the node holds.
+/// The data of the secrets and configs this node received, by kind and id: (data, whether it
+/// is a template).
+pub type SecretStore = HashMap<(SecretKind, String), (Vec<u8>, bool)>;
+
+/// The files of a container's secret and config references, from the data the node holds;
+/// templated ones expanded with `ctx` (the task's placeholders).
 pub fn task_files(
     spec: &TaskSpecContainerSpec,
     store: &SecretStore,
+    ctx: &template::Context,
 ) -> Result<Vec<TaskFile>, String> {
     let secrets = spec.secrets.iter().flatten().map(|r| {
         let f = r.file.clone().unwrap_or_default();
@@ -99,9 +107,18 @@ pub fn task_files(
     for (key, name, (target, uid, gid, mode)) in secrets.chain(configs) {
         let kind = key.0;
         let name = name.unwrap_or_else(|| key.1.clone());
-        let data = store
+        let (data, templated) = store
             .get(&key)
             .ok_or_else(|| format!("{} {name} is not available on this node", kind.noun()))?;
+        let data = if *templated {
+            let text = std::str::from_utf8(data)
+                .map_err(|_| format!("templated {} {name} is not UTF-8", kind.noun()))?;
+            template::expand(text, ctx)
+                .map_err(|e| format!("{} {name}: {e}", kind.noun()))?
+                .into_bytes()
+        } else {
+            data.clone()
+        };
         let number = |v: Option<String>| -> Result<u32, String> {
             let v = v.unwrap_or_default();
             if v.is_empty() {
@@ -116,7 +133,7 @@ pub fn task_files(
             uid: number(uid)?,
             gid: number(gid)?,
             mode: mode.unwrap_or(0o444),
-            data: data.clone(),
+            data,
         });
     }
     Ok(files)
@@ -163,5 +180,37 @@ mod tests {
         assert_eq!(c.labels[LABEL_TASK_NAME], "web.3.t9");
         assert_eq!(c.ports.len(), 1);
         assert_eq!(stop_timeout(&TaskSpecContainerSpec::default()), 10);
+    }
+
+    #[test]
+    fn a_templated_config_is_expanded_for_its_task_and_a_plain_one_is_not() {
+        let spec: TaskSpecContainerSpec = serde_json::from_value(json!({
+            "Configs": [
+                { "ConfigID": "c1", "ConfigName": "app.conf", "File": { "Name": "/app.conf" } },
+                { "ConfigID": "c2", "ConfigName": "raw", "File": { "Name": "/raw" } },
+            ]
+        }))
+        .unwrap();
+        let mut store = SecretStore::new();
+        let text = b"name={{.Service.Name}} slot={{.Task.Slot}}".to_vec();
+        store.insert((SecretKind::Config, "c1".into()), (text.clone(), true));
+        store.insert((SecretKind::Config, "c2".into()), (text.clone(), false));
+        let ctx = template::Context {
+            service_name: "web".into(),
+            task_slot: "2".into(),
+            ..Default::default()
+        };
+        let files = task_files(&spec, &store, &ctx).unwrap();
+        assert_eq!(files[0].data, b"name=web slot=2");
+        assert_eq!(files[1].data, text);
+        store.insert(
+            (SecretKind::Config, "c1".into()),
+            (b"{{.Service.Labels}}".to_vec(), true),
+        );
+        let e = task_files(&spec, &store, &ctx).unwrap_err();
+        assert!(
+            e.starts_with("config app.conf: template: unsupported placeholder"),
+            "{e}"
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use berth_raft::Object;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::container::{container_task, image_of, stop_timeout, task_files, SecretStore};
+use super::container::{
+    container_task, image_of, stop_timeout, task_files, template_context, SecretStore,
+};
 use crate::clock::Clock;
 use crate::executor::{ContainerHealth, ExecError, Executor, TaskContainer};
 use crate::model::{ContainerStatus, DesiredState, Task, TaskState, TaskStatus};
@@ -65,7 +67,7 @@ impl Runner {
     pub fn set_secrets(&self, payloads: &[crate::delivery::SecretPayload]) {
         let store: SecretStore = payloads
             .iter()
-            .map(|p| ((p.kind, p.id.clone()), p.bytes()))
+            .map(|p| ((p.kind, p.id.clone()), (p.bytes(), p.templated)))
             .collect();
         *self.secrets.lock().unwrap_or_else(PoisonError::into_inner) = store;
     }
@@ -279,7 +281,7 @@ impl Runner {
         };
         let files = {
             let store = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
-            task_files(&container.spec, &store)
+            task_files(&container.spec, &store, &template_context(task, &node))
         };
         container.files = match files {
             Ok(files) => files,

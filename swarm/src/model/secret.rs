@@ -87,6 +87,11 @@ impl<'a> SecretObject<'a> {
         self.object.attrs.unique_name().unwrap_or("")
     }
 
+    /// Whether its data is a template (`Templating: golang`), expanded for each task.
+    pub fn templated(&self) -> bool {
+        self.object.spec["Templating"]["Name"].as_str() == Some("golang")
+    }
+
     /// The spec as stored (Docker's spec less `Data`).
     pub fn spec(&self) -> &Value {
         &self.object.spec
