@@ -149,7 +149,34 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     let placement = template.placement.unwrap_or_default();
     berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
+    check_mesh_ports(&typed)?;
     Ok(spec)
+}
+
+/// The routing mesh forwards TCP only: a UDP or SCTP port published in ingress mode (Docker's
+/// default) is refused by name instead of being stored and never served.
+fn check_mesh_ports(spec: &ServiceSpec) -> SwarmResult<()> {
+    use bollard_stubs::models::{
+        EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    };
+    let ports = spec.endpoint_spec.as_ref().and_then(|e| e.ports.as_ref());
+    for p in ports.into_iter().flatten() {
+        let ingress = p.publish_mode != Some(EndpointPortConfigPublishModeEnum::HOST);
+        let tcp = matches!(
+            p.protocol,
+            None | Some(
+                EndpointPortConfigProtocolEnum::TCP | EndpointPortConfigProtocolEnum::EMPTY
+            )
+        );
+        let published = p.published_port.unwrap_or(0);
+        if ingress && !tcp && published != 0 {
+            let proto = p.protocol.map(|x| x.to_string()).unwrap_or_default();
+            return Err(SwarmError::InvalidArgument(format!(
+                "port {published}/{proto}: berth's routing mesh forwards TCP only; publish it with mode=host"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Creates a service; returns its id.

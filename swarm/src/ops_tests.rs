@@ -77,6 +77,25 @@ fn bad_service_specs_are_refused_with_dockers_words() {
 }
 
 #[test]
+fn a_udp_port_on_the_routing_mesh_is_refused_and_in_host_mode_kept() {
+    let udp = |mode: &str| {
+        spec(json!({ "EndpointSpec": { "Ports": [
+            { "Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": mode }
+        ] } }))
+    };
+    let e = refused(normalize_service(udp("ingress")));
+    assert!(
+        e.contains("port 5353/udp") && e.contains("mode=host"),
+        "{e}"
+    );
+    assert!(normalize_service(udp("host")).is_ok());
+    let tcp = spec(json!({ "EndpointSpec": { "Ports": [
+        { "Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080 }
+    ] } }));
+    assert!(normalize_service(tcp).is_ok());
+}
+
+#[test]
 fn objects_are_found_by_id_name_hostname_or_unique_prefix() {
     let mut s = ClusterState::default();
     apply(
