@@ -146,11 +146,66 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
             m.remove("Networks");
         }
     }
-    let placement = template.placement.unwrap_or_default();
+    let placement = template.placement.clone().unwrap_or_default();
     berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
     check_mesh_ports(&typed)?;
+    check_unsupported(&template)?;
     Ok(spec)
+}
+
+/// Task fields berth cannot honour, refused by name when set (never stored and dropped):
+/// plugin and network-attachment tasks, another runtime, Windows isolation and credential
+/// specs, SELinux labels.
+fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
+    use bollard_stubs::models::TaskSpecContainerSpecIsolationEnum as Isolation;
+    let refuse = |field: &str, why: &str| {
+        Err(SwarmError::InvalidArgument(format!(
+            "{field} is not supported by berth: {why}"
+        )))
+    };
+    if t.plugin_spec.is_some() {
+        return refuse("TaskTemplate.PluginSpec", "plugin tasks");
+    }
+    if t.network_attachment_spec.is_some() {
+        return refuse("TaskTemplate.NetworkAttachmentSpec", "attachment tasks");
+    }
+    if t.runtime
+        .as_deref()
+        .is_some_and(|r| !r.is_empty() && r != "container")
+    {
+        return refuse("TaskTemplate.Runtime", "tasks run containers");
+    }
+    let Some(c) = &t.container_spec else {
+        return Ok(());
+    };
+    if matches!(c.isolation, Some(Isolation::PROCESS | Isolation::HYPERV)) {
+        return refuse("ContainerSpec.Isolation", "a Windows-only setting");
+    }
+    let Some(p) = &c.privileges else {
+        return Ok(());
+    };
+    let credential = p.credential_spec.as_ref().is_some_and(|c| {
+        [&c.config, &c.file, &c.registry]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.is_empty()))
+    });
+    if credential {
+        return refuse("Privileges.CredentialSpec", "a Windows-only setting");
+    }
+    let selinux = p.se_linux_context.as_ref().is_some_and(|s| {
+        s.disable == Some(true)
+            || [&s.user, &s.role, &s.typ, &s.level]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|x| !x.is_empty()))
+    });
+    if selinux {
+        return refuse(
+            "Privileges.SELinuxContext",
+            "SELinux labels are not applied",
+        );
+    }
+    Ok(())
 }
 
 /// The routing mesh forwards TCP only: a UDP or SCTP port published in ingress mode (Docker's

@@ -122,3 +122,50 @@ fn objects_are_found_by_id_name_hostname_or_unique_prefix() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn task_fields_berth_cannot_honour_are_refused_by_name_and_zero_values_pass() {
+    let with = |path: &str, v: serde_json::Value| {
+        let mut s = spec(json!({}));
+        let mut at = &mut s["TaskTemplate"];
+        for key in path.split('.') {
+            at = &mut at[key];
+        }
+        *at = v;
+        normalize_service(s)
+    };
+    for (path, v, needle) in [
+        ("Runtime", json!("plugin"), "TaskTemplate.Runtime"),
+        (
+            "PluginSpec",
+            json!({ "Name": "x" }),
+            "TaskTemplate.PluginSpec",
+        ),
+        (
+            "ContainerSpec.Isolation",
+            json!("hyperv"),
+            "ContainerSpec.Isolation",
+        ),
+        (
+            "ContainerSpec.Privileges",
+            json!({ "SELinuxContext": { "Type": "svirt_t" } }),
+            "SELinuxContext",
+        ),
+        (
+            "ContainerSpec.Privileges",
+            json!({ "CredentialSpec": { "File": "spec.json" } }),
+            "CredentialSpec",
+        ),
+    ] {
+        let e = refused(with(path, v));
+        assert!(
+            e.contains(needle) && e.contains("not supported"),
+            "{path}: {e}"
+        );
+    }
+    // What docker's client sends when nothing is asked.
+    let zero = json!({ "CredentialSpec": null, "SELinuxContext": null, "NoNewPrivileges": false });
+    assert!(with("ContainerSpec.Privileges", zero).is_ok());
+    assert!(with("Runtime", json!("container")).is_ok());
+    assert!(with("ContainerSpec.Isolation", json!("default")).is_ok());
+}

@@ -149,7 +149,16 @@ fn request(task: &Task<'_>, version: u64, wants: &Wants, ports: &[HostPort]) -> 
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0),
         host_ports: sched_ports(ports),
-        platforms: Vec::new(),
+        // The image's platforms, as docker's client resolves them into the spec.
+        platforms: placement
+            .platforms
+            .iter()
+            .flatten()
+            .map(|p| Platform {
+                os: p.os.clone().unwrap_or_default(),
+                arch: p.architecture.clone().unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 

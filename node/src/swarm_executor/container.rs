@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use berth_swarm::executor::ContainerTask;
 use bollard_stubs::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
-    PortBinding, PortMap,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
+    NetworkingConfig, PortBinding, PortMap,
 };
 
 /// The create body of a task's container.
@@ -29,6 +29,10 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
         );
     }
     let dns = spec.dns_config.as_ref().and_then(|d| d.nameservers.clone());
+    let dns_search = spec.dns_config.as_ref().and_then(|d| d.search.clone());
+    let dns_options = spec.dns_config.as_ref().and_then(|d| d.options.clone());
+    let swap = task.resources.as_ref().and_then(|r| r.swap_bytes);
+    let swappiness = task.resources.as_ref().and_then(|r| r.memory_swappiness);
     // A task on overlay networks joins them (by id: names of local networks may clash), the
     // first as its main one, at the addresses the swarm allocated.
     let network_mode = task
@@ -62,6 +66,16 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
         cap_drop: spec.capability_drop.clone(),
         extra_hosts: spec.hosts.clone(),
         dns,
+        dns_search,
+        dns_options,
+        // Docker's swarm executor: the swap allowed on top of the memory limit.
+        memory_swap: swap.map(|s| limits.memory_bytes.unwrap_or(0) + s),
+        memory_swappiness: swappiness,
+        security_opt: security_opts(spec),
+        log_config: task.log_driver.as_ref().map(|l| HostConfigLogConfig {
+            typ: l.name.clone(),
+            config: l.options.clone(),
+        }),
         group_add: spec.groups.clone(),
         sysctls: spec.sysctls.clone(),
         ulimits: spec.ulimits.clone(),
@@ -89,6 +103,34 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
         }),
         ..ContainerCreateBody::default()
     }
+}
+
+/// `Privileges` as `--security-opt` values (no-new-privileges, seccomp, AppArmor), which the
+/// create conversion applies as for `docker run`; SELinux and credential specs are refused
+/// by the manager before a task exists.
+fn security_opts(spec: &bollard_stubs::models::TaskSpecContainerSpec) -> Option<Vec<String>> {
+    use bollard_stubs::models::{
+        TaskSpecContainerSpecPrivilegesAppArmorModeEnum as AppArmor,
+        TaskSpecContainerSpecPrivilegesSeccompModeEnum as Seccomp,
+    };
+    let p = spec.privileges.as_ref()?;
+    let mut out = Vec::new();
+    if p.no_new_privileges == Some(true) {
+        out.push("no-new-privileges".to_string());
+    }
+    if let Some(s) = &p.seccomp {
+        match s.mode {
+            Some(Seccomp::UNCONFINED) => out.push("seccomp=unconfined".into()),
+            Some(Seccomp::CUSTOM) => {
+                out.push(format!("seccomp={}", s.profile.clone().unwrap_or_default()));
+            }
+            _ => {}
+        }
+    }
+    if p.app_armor.as_ref().and_then(|a| a.mode) == Some(AppArmor::DISABLED) {
+        out.push("apparmor=unconfined".into());
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// This node's copy of the swarm network a task attachment names.
@@ -119,6 +161,7 @@ mod tests {
     #[test]
     fn a_task_maps_onto_dockers_create_body() {
         let task = ContainerTask {
+            log_driver: None,
             task_id: "t1".into(),
             name: "web.1.t1".into(),
             image: "busybox".into(),
@@ -160,5 +203,54 @@ mod tests {
         let ports = host.port_bindings.unwrap();
         let binding = ports["80/udp"].as_ref().unwrap();
         assert_eq!(binding[0].host_port.as_deref(), Some("8080"));
+    }
+
+    #[test]
+    fn dns_search_privileges_swap_and_the_log_driver_reach_the_container() {
+        let spec: TaskSpecContainerSpec = serde_json::from_value(serde_json::json!({
+            "DNSConfig": { "Nameservers": ["10.0.0.2"], "Search": ["svc.local"], "Options": ["ndots:2"] },
+            "Privileges": { "NoNewPrivileges": true, "Seccomp": { "Mode": "unconfined" },
+                            "AppArmor": { "Mode": "disabled" } },
+        }))
+        .unwrap();
+        let task = ContainerTask {
+            log_driver: Some(bollard_stubs::models::TaskSpecLogDriver {
+                name: Some("json-file".into()),
+                options: Some(HashMap::from([("max-size".to_string(), "1m".to_string())])),
+            }),
+            task_id: "t1".into(),
+            name: "web.1.t1".into(),
+            image: "busybox".into(),
+            labels: HashMap::new(),
+            spec,
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit {
+                    memory_bytes: Some(100),
+                    ..Limit::default()
+                }),
+                swap_bytes: Some(50),
+                memory_swappiness: Some(10),
+                ..TaskSpecResources::default()
+            }),
+            ports: Vec::new(),
+            stop_timeout: 10,
+            files: Vec::new(),
+            networks: Vec::new(),
+        };
+        let host = create_body(&task).host_config.unwrap();
+        assert_eq!(host.dns_search, Some(vec!["svc.local".to_string()]));
+        assert_eq!(host.dns_options, Some(vec!["ndots:2".to_string()]));
+        assert_eq!(
+            host.security_opt,
+            Some(vec![
+                "no-new-privileges".to_string(),
+                "seccomp=unconfined".to_string(),
+                "apparmor=unconfined".to_string()
+            ])
+        );
+        assert_eq!(host.memory_swap, Some(150), "the limit plus the swap");
+        assert_eq!(host.memory_swappiness, Some(10));
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
     }
 }

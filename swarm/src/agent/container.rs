@@ -60,6 +60,7 @@ pub fn container_task(
         stop_timeout: stop_timeout(&container),
         spec: container,
         resources: spec.resources.clone(),
+        log_driver: spec.log_driver.clone(),
         ports: task.host_ports()?,
         networks: task.attachments()?,
         files: Vec::new(),

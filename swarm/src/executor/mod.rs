@@ -130,6 +130,8 @@ pub struct ContainerTask {
     pub spec: TaskSpecContainerSpec,
     /// Docker's task `Resources` (limits apply to the container).
     pub resources: Option<TaskSpecResources>,
+    /// The task's log driver (`TaskSpec.LogDriver`), when set.
+    pub log_driver: Option<bollard_stubs::models::TaskSpecLogDriver>,
     /// Ports published on this node.
     pub ports: Vec<HostPort>,
     /// Its places on overlay networks (the first is its main network).
