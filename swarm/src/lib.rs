@@ -41,6 +41,7 @@ mod roles;
 pub mod rpc;
 mod secret_ops;
 mod secret_refs;
+pub mod spec_support;
 mod swarm;
 
 pub use error::{SwarmError, SwarmResult};

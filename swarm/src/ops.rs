@@ -176,6 +176,17 @@ fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
     {
         return refuse("TaskTemplate.Runtime", "tasks run containers");
     }
+    let driver_opts = t
+        .networks
+        .iter()
+        .flatten()
+        .any(|n| n.driver_opts.as_ref().is_some_and(|o| !o.is_empty()));
+    if driver_opts {
+        return refuse(
+            "TaskTemplate.Networks.DriverOpts",
+            "per-attachment driver options",
+        );
+    }
     let Some(c) = &t.container_spec else {
         return Ok(());
     };

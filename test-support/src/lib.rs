@@ -12,6 +12,7 @@
 pub mod cleanup;
 pub mod client;
 mod daemon;
+pub mod fields;
 mod hostile;
 pub mod image;
 mod objects;
@@ -23,6 +24,7 @@ pub use daemon::{
     berthd_binary, berthd_command, bin_dir, DaemonConfig, DaemonOptions, NetNames, Roots,
     TestDaemon,
 };
+pub use fields::{assert_table_covers, struct_fields};
 pub use image::busybox_tar;
 
 /// Whether this process runs as root (integration tests need it).
