@@ -2,7 +2,7 @@
 //! Each handler parses, calls the swarm facade, and converts its answer.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,8 +13,27 @@ use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
 use super::swarm::SwarmState;
 
+/// Registry credentials for the nodes (`--with-registry-auth`) would have to reach every node
+/// that pulls the image; berth does not carry them, so it refuses them rather than drop them.
+fn refuse_registry_auth(headers: &HeaderMap) -> ApiResult<()> {
+    let set = headers
+        .get("x-registry-auth")
+        .is_some_and(|v| !v.as_bytes().is_empty());
+    if set {
+        return Err(ApiError::bad_request(
+            "X-Registry-Auth (--with-registry-auth) is not supported by berth: service images are pulled without the client's credentials",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /services/create` → 201 `{"ID", "Warnings"}`.
-pub async fn create(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<Response> {
+pub async fn create(
+    State(swarm): State<SwarmState>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    refuse_registry_auth(&headers)?;
     let spec: Value = body.parse()?;
     let id = swarm.create_service(spec).await?;
     let created = Json(json!({ "ID": id, "Warnings": [] }));
@@ -45,8 +64,10 @@ pub async fn update(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
+    refuse_registry_auth(&headers)?;
     let q = Query::parse(q.as_deref());
     let version = super::swarm::version(&q)?;
     let rollback = match q.get("rollback") {
@@ -94,4 +115,27 @@ pub async fn inspect_task(
 ) -> ApiResult<Response> {
     let task = swarm.task(&id).await?;
     Ok(Json(conv::task(&task)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_credentials_for_the_nodes_are_refused_and_their_absence_passes() {
+        let mut h = HeaderMap::new();
+        assert!(refuse_registry_auth(&h).is_ok());
+        h.insert("x-registry-auth", "".parse().unwrap());
+        assert!(
+            refuse_registry_auth(&h).is_ok(),
+            "an empty header is no credentials"
+        );
+        h.insert(
+            "x-registry-auth",
+            "eyJ1c2VybmFtZSI6InUifQ==".parse().unwrap(),
+        );
+        let e = refuse_registry_auth(&h).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("--with-registry-auth"), "{}", e.message);
+    }
 }
