@@ -17,32 +17,13 @@ use std::process::Command;
 
 use base64::Engine as _;
 use berth_chaos_tests::swarm::{self, service_spec};
-use berth_chaos_tests::{require_root, Cluster, PREFIX_HEAD};
+use berth_chaos_tests::{require_root, Cluster};
 use serde_json::{json, Value};
 use swarm_support::*;
 
 /// Three nodes: 0 and 1 managers, 2 a worker, all ready.
 fn two_managers_and_a_worker() -> Cluster {
-    if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
-        eprintln!("sweep: {e}");
-    }
-    let c = Cluster::builder(3)
-        .default_options(swarm::node_options())
-        .start()
-        .unwrap();
-    swarm::import_busybox(&c).unwrap();
-    c.node(0).swarm_init(Some(HEARTBEAT)).unwrap();
-    let tokens = c.node(0).join_tokens().unwrap();
-    for (i, token) in [(1, &tokens.manager), (2, &tokens.worker)] {
-        let r = c.node(i).swarm_join(c.node(0), token).unwrap();
-        assert_eq!(r.status, 200, "node {i} join: {}", r.text());
-    }
-    let ready = wait(|| {
-        let ns = c.node(0).swarm_nodes().unwrap_or_default();
-        ns.len() == 3 && ns.iter().all(|n| n["Status"]["State"] == "ready")
-    });
-    assert!(ready, "nodes: {:#?}", c.node(0).swarm_nodes());
-    c
+    three_node_swarm(2)
 }
 
 /// Whether any file under `dir` contains one of `needles` (`grep -a`, every file).

@@ -21,33 +21,14 @@ mod swarm_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use berth_chaos_tests::swarm::{self, per_node, urlencode};
-use berth_chaos_tests::{require_root, CliOutput, Cluster, Node, PREFIX_HEAD};
+use berth_chaos_tests::swarm::{per_node, urlencode};
+use berth_chaos_tests::{require_root, CliOutput, Cluster, Node};
 use serde_json::{json, Value};
 use swarm_support::*;
 
 /// One manager (node 0) and two workers, with busybox on each.
 fn manager_and_two_workers() -> Cluster {
-    if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
-        eprintln!("sweep: {e}");
-    }
-    let c = Cluster::builder(3)
-        .default_options(swarm::node_options())
-        .start()
-        .unwrap();
-    swarm::import_busybox(&c).unwrap();
-    c.node(0).swarm_init(Some(HEARTBEAT)).unwrap();
-    let tokens = c.node(0).join_tokens().unwrap();
-    for i in [1, 2] {
-        let r = c.node(i).swarm_join(c.node(0), &tokens.worker).unwrap();
-        assert_eq!(r.status, 200, "node {i} join: {}", r.text());
-    }
-    let ready = wait(|| {
-        let ns = c.node(0).swarm_nodes().unwrap_or_default();
-        ns.len() == 3 && ns.iter().all(|n| n["Status"]["State"] == "ready")
-    });
-    assert!(ready, "nodes: {:#?}", c.node(0).swarm_nodes());
-    c
+    three_node_swarm(1)
 }
 
 /// A copy of `examples/` in the cluster's directory (edited by the tests, gone with it).

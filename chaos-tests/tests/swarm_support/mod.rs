@@ -76,6 +76,36 @@ pub fn five_nodes() -> Cluster {
     c
 }
 
+/// Three nodes with busybox in one swarm, all ready: node 0 made it, nodes below `managers`
+/// joined as managers and the others as workers.
+pub fn three_node_swarm(managers: usize) -> Cluster {
+    if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
+        eprintln!("sweep: {e}");
+    }
+    let c = Cluster::builder(3)
+        .default_options(swarm::node_options())
+        .start()
+        .unwrap();
+    swarm::import_busybox(&c).unwrap();
+    c.node(0).swarm_init(Some(HEARTBEAT)).unwrap();
+    let tokens = c.node(0).join_tokens().unwrap();
+    for i in 1..3 {
+        let token = if i < managers {
+            &tokens.manager
+        } else {
+            &tokens.worker
+        };
+        let r = c.node(i).swarm_join(c.node(0), token).unwrap();
+        assert_eq!(r.status, 200, "node {i} join: {}", r.text());
+    }
+    let ready = wait(|| {
+        let ns = c.node(0).swarm_nodes().unwrap_or_default();
+        ns.len() == 3 && ns.iter().all(|n| n["Status"]["State"] == "ready")
+    });
+    assert!(ready, "nodes: {:#?}", c.node(0).swarm_nodes());
+    c
+}
+
 /// Joins `nodes` to node 0's swarm (managers for 1 and 2, workers otherwise) and waits
 /// until node 0 lists `total` nodes, all ready, its managers reachable.
 pub fn join(c: &Cluster, nodes: &[usize], total: usize) {
