@@ -155,56 +155,64 @@ pub fn update_refs(
 
 /// Fills each reference's id from its name, refusing unknown names with docker's words.
 pub async fn resolve(docker: &Docker, c: &mut TaskSpecContainerSpec) -> Result<()> {
-    let names = |it: Vec<Option<String>>| -> Vec<String> { it.into_iter().flatten().collect() };
-    let secrets = c
+    if let Some(refs) = c
         .secrets
         .as_mut()
-        .filter(|s| s.iter().any(|r| r.secret_id.is_none()));
-    if let Some(refs) = secrets {
-        let wanted = names(refs.iter().map(|r| r.secret_name.clone()).collect());
-        let filters = HashMap::from([("names".to_string(), wanted)]);
-        let found = docker
-            .list_secrets(Some(ListSecretsOptions {
-                filters: Some(filters),
-            }))
-            .await?;
-        let ids: HashMap<String, String> = found
-            .into_iter()
-            .filter_map(|s| Some((s.spec?.name?, s.id?)))
-            .collect();
+        .filter(|s| s.iter().any(|r| r.secret_id.is_none()))
+    {
+        let wanted = refs.iter().filter_map(|r| r.secret_name.clone()).collect();
+        let ids = ids_by_name(docker, "secret", wanted).await?;
         for r in refs.iter_mut().filter(|r| r.secret_id.is_none()) {
-            let name = r.secret_name.clone().unwrap_or_default();
-            match ids.get(&name) {
-                Some(id) => r.secret_id = Some(id.clone()),
-                None => bail!("secret not found: {name}"),
-            }
+            r.secret_id = Some(id_of(&ids, "secret", r.secret_name.as_deref())?);
         }
     }
-    let configs = c
+    if let Some(refs) = c
         .configs
         .as_mut()
-        .filter(|s| s.iter().any(|r| r.config_id.is_none()));
-    if let Some(refs) = configs {
-        let wanted = names(refs.iter().map(|r| r.config_name.clone()).collect());
-        let filters = HashMap::from([("names".to_string(), wanted)]);
-        let found = docker
-            .list_configs(Some(ListConfigsOptions {
-                filters: Some(filters),
-            }))
-            .await?;
-        let ids: HashMap<String, String> = found
-            .into_iter()
-            .filter_map(|s| Some((s.spec?.name?, s.id?)))
-            .collect();
+        .filter(|s| s.iter().any(|r| r.config_id.is_none()))
+    {
+        let wanted = refs.iter().filter_map(|r| r.config_name.clone()).collect();
+        let ids = ids_by_name(docker, "config", wanted).await?;
         for r in refs.iter_mut().filter(|r| r.config_id.is_none()) {
-            let name = r.config_name.clone().unwrap_or_default();
-            match ids.get(&name) {
-                Some(id) => r.config_id = Some(id.clone()),
-                None => bail!("config not found: {name}"),
-            }
+            r.config_id = Some(id_of(&ids, "config", r.config_name.as_deref())?);
         }
     }
     Ok(())
+}
+
+/// The ids of the secrets (`what` = "secret") or configs named `wanted`, by name.
+async fn ids_by_name(
+    docker: &Docker,
+    what: &str,
+    wanted: Vec<String>,
+) -> Result<HashMap<String, String>> {
+    let filters = Some(HashMap::from([("names".to_string(), wanted)]));
+    Ok(if what == "secret" {
+        let found = docker
+            .list_secrets(Some(ListSecretsOptions { filters }))
+            .await?;
+        found
+            .into_iter()
+            .filter_map(|s| Some((s.spec?.name?, s.id?)))
+            .collect()
+    } else {
+        let found = docker
+            .list_configs(Some(ListConfigsOptions { filters }))
+            .await?;
+        found
+            .into_iter()
+            .filter_map(|s| Some((s.spec?.name?, s.id?)))
+            .collect()
+    })
+}
+
+/// The id of `name` in `ids`, or docker's "secret not found: NAME".
+fn id_of(ids: &HashMap<String, String>, what: &str, name: Option<&str>) -> Result<String> {
+    let name = name.unwrap_or_default();
+    match ids.get(name) {
+        Some(id) => Ok(id.clone()),
+        None => bail!("{what} not found: {name}"),
+    }
 }
 
 #[cfg(test)]
