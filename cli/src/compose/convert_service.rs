@@ -170,6 +170,9 @@ pub(super) fn service(
     if let Some(r) = resources(&deploy, name)? {
         task.insert("Resources".into(), r);
     }
+    if let Some(l) = logging(svc, name)? {
+        task.insert("LogDriver".into(), l);
+    }
 
     let mut spec = Map::new();
     spec.insert("Name".into(), json!(scoped(ns, name)));
@@ -207,6 +210,40 @@ pub(super) fn service(
         spec.insert("EndpointSpec".into(), Value::Object(endpoint));
     }
     Ok(Value::Object(spec))
+}
+
+/// `logging: {driver, options}` as the task's log driver.
+fn logging(svc: &ServiceConfig, name: &str) -> Result<Option<Value>, String> {
+    let Some(l) = svc.other.get("logging") else {
+        return Ok(None);
+    };
+    let at = format!("services.{name}.logging");
+    let map = l
+        .as_mapping()
+        .ok_or_else(|| format!("{at}: must be a mapping"))?;
+    let mut out = Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            Some("driver") => {
+                let d = v
+                    .as_str()
+                    .ok_or_else(|| format!("{at}.driver: must be a string"))?;
+                out.insert("Name".into(), json!(d));
+            }
+            Some("options") => {
+                let opts: BTreeMap<String, String> =
+                    serde_yaml::from_value(v.clone()).map_err(|e| format!("{at}.options: {e}"))?;
+                out.insert("Options".into(), json!(opts));
+            }
+            other => {
+                return Err(format!(
+                    "{at}: additional property {} is not allowed",
+                    other.unwrap_or("?")
+                ))
+            }
+        }
+    }
+    Ok(Some(Value::Object(out)))
 }
 
 /// `env_file` then `environment`, a bare `KEY` taken from the environment (left out when

@@ -134,3 +134,75 @@ fn a_missing_required_variable_and_a_missing_file_are_errors() {
     assert!(err.starts_with(&format!("{file}:4: ")), "{err}");
     assert!(err.contains("flow sequence at line 3"), "{err}");
 }
+
+/// Every file of the corpus (cli/tests/compose-corpus) and of examples/ loads and converts;
+/// what each exercises lands in the spec as docker's CLI would send it.
+#[test]
+fn the_corpus_and_the_examples_load_and_convert() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let env = |k: &str| (k == "HOME").then(|| "/root".to_string());
+    let mut specs = std::collections::BTreeMap::new();
+    for dir in [root.join("tests/compose-corpus"), root.join("../examples")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "yml") {
+                continue;
+            }
+            let loaded = load(std::slice::from_ref(&path), &env).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                loaded.warnings.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                loaded.warnings
+            );
+            let d = super::convert::convert("c", &loaded, &env)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            specs.insert(name, d);
+        }
+    }
+    assert_eq!(specs.len(), 7, "{:?}", specs.keys().collect::<Vec<_>>());
+
+    let api = &specs["long-syntax"].services["c_api"];
+    let t = &api["TaskTemplate"];
+    assert_eq!(t["ContainerSpec"]["Healthcheck"], serde_json::Value::Null);
+    assert_eq!(t["ContainerSpec"]["HealthCheck"]["Test"][0], "NONE");
+    assert_eq!(t["RestartPolicy"]["Condition"], "on-failure");
+    assert_eq!(t["RestartPolicy"]["MaxAttempts"], 5);
+    assert_eq!(t["ContainerSpec"]["Secrets"][0]["File"]["Mode"], 0o400);
+    assert_eq!(
+        t["ContainerSpec"]["Mounts"][2]["TmpfsOptions"]["SizeBytes"],
+        64 << 20
+    );
+    assert_eq!(api["EndpointSpec"]["Ports"][1]["PublishMode"], "host");
+
+    let b = &specs["anchors-and-extensions"].services["c_b"];
+    assert_eq!(b["Mode"], serde_json::json!({ "Global": {} }));
+    assert_eq!(b["TaskTemplate"]["LogDriver"]["Name"], "json-file");
+    let env_a =
+        &specs["anchors-and-extensions"].services["c_a"]["TaskTemplate"]["ContainerSpec"]["Env"];
+    assert_eq!(
+        env_a,
+        &serde_json::json!(["LOG_LEVEL=info", "NAME=a", "REGION=eu"])
+    );
+
+    let net = &specs["networks-and-options"];
+    assert!(net.external_networks.contains("company-shared"));
+    assert_eq!(
+        net.networks["c_front"]["IPAM"]["Config"][0]["Subnet"],
+        "10.20.0.0/24"
+    );
+    let web = &net.services["c_web"]["TaskTemplate"];
+    let aliases = &web["Networks"][0]["Aliases"];
+    for a in ["web", "www", "site"] {
+        assert!(
+            aliases.as_array().unwrap().iter().any(|x| x == a),
+            "{aliases}"
+        );
+    }
+    assert_eq!(web["ContainerSpec"]["Hosts"][0], "10.1.2.3 db.internal");
+
+    let ports = &specs["ports-short"].services["c_dns"]["EndpointSpec"]["Ports"];
+    assert_eq!(ports.as_array().unwrap().len(), 6, "{ports}");
+    assert_eq!(ports[0]["Protocol"], "udp");
+}

@@ -44,7 +44,6 @@ const UNSUPPORTED: &[&str] = &[
     "shm_size",
     "userns_mode",
     "volumes_from",
-    "logging",
     "profiles",
     "pull_policy",
     "platform",
@@ -52,6 +51,10 @@ const UNSUPPORTED: &[&str] = &[
     "tmpfs",
     "isolation",
 ];
+
+/// Service keys the conversion reads itself from the untyped rest of a service: `restart`
+/// (the restart policy when `deploy` has none) and `logging` (the task's log driver).
+pub(crate) const CONVERTED_FROM_OTHER: &[&str] = &["restart", "logging"];
 
 /// A loaded project: the file and what the reader wants the user to know.
 #[derive(Debug)]
@@ -112,11 +115,11 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
     let mut warnings = Vec::new();
     let mut unsupported = Vec::new();
     for (name, svc) in &file.services {
-        // `restart` is read by the conversion (the restart policy when `deploy` has none).
+        // Keys the conversion reads from the untyped rest (see `CONVERTED_FROM_OTHER`).
         for key in svc
             .other
             .keys()
-            .filter(|k| !k.starts_with("x-") && *k != "restart")
+            .filter(|k| !k.starts_with("x-") && !CONVERTED_FROM_OTHER.contains(&k.as_str()))
         {
             if UNSUPPORTED.contains(&key.as_str()) {
                 unsupported.push(format!("{key} (service {name})"));
