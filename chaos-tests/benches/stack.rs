@@ -13,15 +13,16 @@
 //! `cargo build -p berth-chaos-tests --benches` and run `target/debug/deps/stack-*`.
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use berth_chaos_tests::cli::berth_binary;
+use berth_chaos_tests::docker_ref::DockerSwarm;
 use berth_chaos_tests::swarm;
 use berth_chaos_tests::{client, Cluster, NodeOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The longest any one phase may take before the bench gives up.
 const LIMIT: Duration = Duration::from_secs(600);
@@ -283,43 +284,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// One request to docker's API on `socket` that must answer 2xx; its JSON (`Null` if empty).
-fn docker_call(socket: &Path, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Value> {
-    let path = format!("/v1.41{path}");
-    let r = client::request(socket, method, &path, body, LIMIT)
-        .with_context(|| format!("docker {method} {path} on {}", socket.display()))?;
-    if !(200..300).contains(&r.status) {
-        bail!("docker {method} {path}: {} {}", r.status, r.text());
-    }
-    Ok(if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.try_json()?
-    })
-}
-
 /// The same rounds with the docker CLI on the docker daemon at `host` (`unix:///path`): a
 /// one-node swarm (made, and left afterwards, when it has none), busybox imported from the
 /// tarball `image` when missing.
 fn docker(host: &str, image: &[u8], shape: Shape, rounds: usize) -> anyhow::Result<()> {
-    let socket = PathBuf::from(host.strip_prefix("unix://").unwrap_or(host));
-    let info = docker_call(&socket, "GET", "/info", b"")?;
-    let created = info["Swarm"]["LocalNodeState"] != "active";
-    if created {
-        let init = json!({ "ListenAddr": "127.0.0.1:2377", "AdvertiseAddr": "127.0.0.1" });
-        docker_call(&socket, "POST", "/swarm/init", init.to_string().as_bytes())?;
-    }
-    let known = client::request(
-        &socket,
-        "GET",
-        "/v1.41/images/busybox:latest/json",
-        b"",
-        LIMIT,
-    )
-    .context("docker GET busybox:latest")?;
-    if known.status == 404 {
-        let path = "/images/create?fromSrc=-&repo=busybox&tag=latest";
-        docker_call(&socket, "POST", path, image)?;
-    }
+    let docker = DockerSwarm::open(host, image, LIMIT).map_err(anyhow::Error::msg)?;
+    let socket = docker.socket.clone();
     let dir = std::env::temp_dir().join(format!("berth-bench-stack-{}", std::process::id()));
     let config = dir.join("client-config");
     std::fs::create_dir_all(&config)?;
@@ -337,11 +307,9 @@ fn docker(host: &str, image: &[u8], shape: Shape, rounds: usize) -> anyhow::Resu
             let _ = target.run(&["stack", "rm", &format!("bench{r}")]);
         }
     }
-    if created {
-        docker_call(&socket, "POST", "/swarm/leave?force=1", b"")?;
-    }
+    docker.leave().map_err(anyhow::Error::msg)?;
     let _ = std::fs::remove_dir_all(&dir);
-    let version = info["ServerVersion"].as_str().unwrap_or("?");
+    let version = docker.version();
     println!("(docker {version}: one-node swarm on the same host)");
     result
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use berth_chaos_tests::docker_ref::{self, DockerSwarm};
 use berth_chaos_tests::swarm::{self, per_node, service_spec, urlencode};
 use berth_chaos_tests::{client, Cluster, Node, NodeOptions};
 use serde_json::{json, Value};
@@ -249,17 +250,7 @@ fn docker_call(socket: &Path, method: &str, path: &str, body: &Value) -> anyhow:
     } else {
         body.to_string().into_bytes()
     };
-    let path = format!("/v1.41{path}");
-    let r = client::request(socket, method, &path, &bytes, LIMIT)
-        .with_context(|| format!("docker {method} {path} on {}", socket.display()))?;
-    if !(200..300).contains(&r.status) {
-        bail!("docker {method} {path}: {} {}", r.status, r.text());
-    }
-    Ok(if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.try_json()?
-    })
+    docker_ref::call(socket, method, path, &bytes, LIMIT).map_err(anyhow::Error::msg)
 }
 
 fn docker_running(socket: &Path, name: &str) -> usize {
@@ -279,28 +270,8 @@ fn docker_running(socket: &Path, name: &str) -> usize {
 /// one, inits a one-node swarm if it has none (and leaves it afterwards), imports busybox
 /// from the tarball `image` if missing, and removes its service.
 fn docker(host: &str, image: &[u8], small: usize, large: usize) -> anyhow::Result<()> {
-    let socket = PathBuf::from(host.strip_prefix("unix://").unwrap_or(host));
-    let info = docker_call(&socket, "GET", "/info", &Value::Null)?;
-    let created = info["Swarm"]["LocalNodeState"] != "active";
-    if created {
-        let init = json!({ "ListenAddr": "127.0.0.1:2377", "AdvertiseAddr": "127.0.0.1" });
-        docker_call(&socket, "POST", "/swarm/init", &init)?;
-    }
-    let known = client::request(
-        &socket,
-        "GET",
-        "/v1.41/images/busybox:latest/json",
-        b"",
-        LIMIT,
-    )
-    .context("docker GET busybox:latest")?;
-    if known.status == 404 {
-        let path = "/v1.41/images/create?fromSrc=-&repo=busybox&tag=latest";
-        let r = client::request(&socket, "POST", path, image, LIMIT).context("docker import")?;
-        if r.status != 200 {
-            bail!("docker import: {} {}", r.status, r.text());
-        }
-    }
+    let docker = DockerSwarm::open(host, image, LIMIT).map_err(anyhow::Error::msg)?;
+    let socket = docker.socket.clone();
     let name = format!("berth-bench-{}", std::process::id());
     let result = docker_figures(&socket, &name, small, large);
     // Clean up whatever the figures left, even after a failure.
@@ -316,13 +287,11 @@ fn docker(host: &str, image: &[u8], small: usize, large: usize) -> anyhow::Resul
         docker_call(&socket, "GET", &path, &Value::Null)
             .is_ok_and(|v| v.as_array().is_some_and(Vec::is_empty))
     });
-    if created {
-        docker_call(&socket, "POST", "/swarm/leave?force=1", &Value::Null)?;
-    }
+    docker.leave().map_err(anyhow::Error::msg)?;
     if !gone {
         eprintln!("docker: containers of {name} still listed");
     }
-    let version = info["ServerVersion"].as_str().unwrap_or("?");
+    let version = docker.version();
     let (create, scaled) = result?;
     println!("docker {version}: one-node swarm on the same host");
     println!(

@@ -11,6 +11,7 @@
 //! Needs root; never touches the host's own links and sends no traffic outside its namespaces.
 
 pub mod cli;
+pub mod docker_ref;
 pub mod error;
 mod faults;
 pub mod harness;
