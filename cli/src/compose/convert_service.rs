@@ -231,8 +231,11 @@ fn logging(svc: &ServiceConfig, name: &str) -> Result<Option<Value>, String> {
                 out.insert("Name".into(), json!(d));
             }
             Some("options") => {
-                let opts: BTreeMap<String, String> =
+                // Values as written: `max-file: 3` is the string "3" to the driver.
+                let opts: BTreeMap<String, super::model::Scalar> =
                     serde_yaml::from_value(v.clone()).map_err(|e| format!("{at}.options: {e}"))?;
+                let opts: BTreeMap<String, String> =
+                    opts.into_iter().map(|(k, v)| (k, v.text())).collect();
                 out.insert("Options".into(), json!(opts));
             }
             other => {

@@ -179,6 +179,11 @@ fn the_corpus_and_the_examples_load_and_convert() {
     let b = &specs["anchors-and-extensions"].services["c_b"];
     assert_eq!(b["Mode"], serde_json::json!({ "Global": {} }));
     assert_eq!(b["TaskTemplate"]["LogDriver"]["Name"], "json-file");
+    assert_eq!(
+        b["TaskTemplate"]["LogDriver"]["Options"],
+        serde_json::json!({ "max-size": "10m", "max-file": "3" }),
+        "a number is the option's text"
+    );
     let env_a =
         &specs["anchors-and-extensions"].services["c_a"]["TaskTemplate"]["ContainerSpec"]["Env"];
     assert_eq!(
