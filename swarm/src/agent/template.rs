@@ -36,6 +36,10 @@ impl Context {
     }
 }
 
+/// What an error names as the placeholders there are.
+const SUPPORTED: &str = "berth has .Service.ID, .Service.Name, .Node.ID, .Node.Hostname, \
+     .Node.Platform.OS, .Node.Platform.Architecture, .Task.ID, .Task.Name and .Task.Slot";
+
 /// `s` with every `{{.Path}}` replaced.
 pub fn expand(s: &str, ctx: &Context) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
@@ -47,9 +51,9 @@ pub fn expand(s: &str, ctx: &Context) -> Result<String, String> {
             .find("}}")
             .ok_or_else(|| format!("template: unclosed action in {s:?}"))?;
         let inner = after[..close].trim();
-        let value = ctx
-            .get(inner)
-            .ok_or_else(|| format!("template: unsupported placeholder {{{{{inner}}}}} in {s:?}"))?;
+        let value = ctx.get(inner).ok_or_else(|| {
+            format!("template: unsupported placeholder {{{{{inner}}}}} in {s:?} ({SUPPORTED})")
+        })?;
         out.push_str(value);
         rest = &after[close + 2..];
     }
@@ -101,7 +105,9 @@ mod tests {
         assert_eq!(expand("plain", &ctx()).unwrap(), "plain");
         assert_eq!(
             expand("{{.Service.Labels}}", &ctx()).unwrap_err(),
-            "template: unsupported placeholder {{.Service.Labels}} in \"{{.Service.Labels}}\""
+            format!(
+                "template: unsupported placeholder {{{{.Service.Labels}}}} in \"{{{{.Service.Labels}}}}\" ({SUPPORTED})"
+            )
         );
         assert!(expand("{{.Node.ID", &ctx()).is_err());
         let mut spec = TaskSpecContainerSpec {
