@@ -226,7 +226,7 @@ pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Object>) {
     let mut tasks: Vec<Object> = state
         .tasks_by_node(node_id)
         .into_iter()
-        .filter(|o| !Task::parse(o).is_ok_and(|t| t.awaits_allocation()))
+        .filter(|o| !crate::model::awaits_allocation(o))
         .cloned()
         .collect();
     tasks.sort_by(|a, b| a.id.cmp(&b.id));

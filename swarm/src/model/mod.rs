@@ -28,7 +28,8 @@ pub use service::{
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{
-    data_path_port, same_template, HostPort, NetworkWanted, Protocol, Task, TaskAttachment, TaskDoc,
+    awaits_allocation, data_path_port, same_template, HostPort, NetworkWanted, Protocol, Task,
+    TaskAttachment, TaskDoc,
 };
 
 use berth_raft::Object;

@@ -270,18 +270,7 @@ impl<'a> Task<'a> {
 
     /// Whether it waits for the allocator (asks for networks, has no places on them yet).
     pub fn awaits_allocation(&self) -> bool {
-        let wants = self
-            .template
-            .get("Networks")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        wants
-            && self
-                .object
-                .spec
-                .get("networks")
-                .and_then(Value::as_array)
-                .is_none_or(|a| a.is_empty())
+        awaits_allocation(self.object)
     }
 
     /// Its document (an owned copy of the spec).
@@ -319,6 +308,20 @@ impl<'a> Task<'a> {
 /// Whether two task templates ask for the same thing: absent, null, empty-object and
 /// empty-list fields are the same (clients re-send a spec with such fields added or dropped,
 /// which must not start a rolling update).
+/// Whether the stored task `o` asks for networks and has no places on them yet; read from
+/// its document without parsing the task (the dispatcher asks for every task of a node on
+/// every session wake).
+pub fn awaits_allocation(o: &Object) -> bool {
+    let wants = o.spec["template"]["Networks"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    wants
+        && o.spec
+            .get("networks")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
+}
+
 pub fn same_template(a: &Value, b: &Value) -> bool {
     // Tasks keep the very template they were made from: equal without normalizing, mostly.
     a == b || normalized(a) == normalized(b)
