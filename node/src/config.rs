@@ -3,11 +3,11 @@
 use serde::Deserialize;
 
 use crate::engine::image::registry::RegistryConfig;
-use crate::listen::{ListenConfig, ListenError, ListenSettings};
+use crate::listen::{ListenConfig, ListenSettings};
 use std::path::{Path, PathBuf};
 
 /// Daemon settings after merging flags and the config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Listen addresses: `unix:///path` or `tcp://host:port`.
     pub hosts: Vec<String>,
@@ -26,6 +26,8 @@ pub struct Config {
     /// The log driver and options of a container that names none.
     pub log_driver: String,
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// What this node offers swarm tasks beyond CPU and memory (`node-generic-resources`).
+    pub node_generic_resources: Vec<bollard_stubs::models::GenericResourcesInner>,
 }
 
 /// A container without `--pids-limit` gets this many processes at most, so a fork bomb in one
@@ -74,6 +76,8 @@ pub struct FileConfig {
     pub log_driver: Option<String>,
     /// Its options, as dockerd's `log-opts` (`{ max-size = "10m", max-file = "3" }`).
     pub log_opts: Option<std::collections::BTreeMap<String, String>>,
+    /// dockerd's `node-generic-resources`: `["gpu=GPU-3f2a", "ssd=2"]` (a name or a count).
+    pub node_generic_resources: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -100,7 +104,11 @@ impl Config {
         log_level: Option<String>,
         listen: ListenSettings,
         file: FileConfig,
-    ) -> Result<Self, ListenError> {
+    ) -> anyhow::Result<Self> {
+        let node_generic_resources = berth_swarm::generic_resources::parse_node_resources(
+            &file.node_generic_resources.unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("node-generic-resources: {e}"))?;
         let listen = listen
             .over(ListenSettings {
                 tls: file.tls,
@@ -142,6 +150,7 @@ impl Config {
             network.pools = p;
         }
         Ok(Config {
+            node_generic_resources,
             default_pids_limit: file.default_pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
             log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
             log_opts: file.log_opts.unwrap_or_default(),
@@ -181,6 +190,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert_eq!(c.hosts, vec!["tcp://127.0.0.1:2375".to_string()]);
+    }
+
+    #[test]
+    fn generic_resources_are_read_and_a_kind_both_named_and_counted_is_refused() {
+        let file: FileConfig =
+            toml::from_str("node-generic-resources = [\"gpu=GPU-a\", \"ssd=2\"]").unwrap();
+        let c = Config::merge(vec![], None, None, None, Default::default(), file).unwrap();
+        assert_eq!(c.node_generic_resources.len(), 2);
+        let file: FileConfig =
+            toml::from_str("node-generic-resources = [\"gpu=GPU-a\", \"gpu=2\"]").unwrap();
+        let err = Config::merge(vec![], None, None, None, Default::default(), file).unwrap_err();
+        assert!(
+            err.to_string().starts_with("node-generic-resources: "),
+            "{err}"
+        );
     }
 
     #[test]

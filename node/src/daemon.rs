@@ -114,16 +114,20 @@ pub async fn run(
     engine
         .set_log_default(&config.log_driver, &config.log_opts)
         .context("log-driver and log-opts")?;
-    serve(engine, listeners, shutdown).await
+    serve(engine, listeners, config.node_generic_resources, shutdown).await
 }
 
-/// Serves the API of `engine` on `listeners`.
+/// Serves the API of `engine` on `listeners`; swarm tasks may reserve `generic_resources`.
 pub async fn serve(
     engine: Arc<Engine>,
     listeners: Vec<Listener>,
+    generic_resources: Vec<bollard_stubs::models::GenericResourcesInner>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let executor = Arc::new(crate::swarm_executor::EngineExecutor::new(engine.clone()));
+    let executor = Arc::new(crate::swarm_executor::EngineExecutor::new(
+        engine.clone(),
+        generic_resources,
+    ));
     let swarm = berth_swarm::Swarm::new(executor, &engine.paths().data_root);
     engine
         .networks()

@@ -140,6 +140,7 @@ fn task(id: &str, slot: u64, networks: Value) -> Op {
         template: json!({ "ContainerSpec": { "Image": "busybox" }, "Networks": networks }),
         host_ports: Value::Null,
         networks: Value::Null,
+        generic_resources: serde_json::Value::Null,
     };
     Op::Create {
         id: id.into(),

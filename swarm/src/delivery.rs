@@ -107,6 +107,7 @@ mod tests {
             template,
             host_ports: json!(null),
             networks: json!(null),
+            generic_resources: serde_json::Value::Null,
         };
         Op::Create {
             id: id.into(),

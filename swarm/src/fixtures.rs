@@ -135,6 +135,7 @@ impl<'a> TaskFixture<'a> {
             template: template(self.env),
             host_ports: Value::Null,
             networks: Value::Null,
+            generic_resources: serde_json::Value::Null,
         };
         Op::Create {
             id: self.id.into(),

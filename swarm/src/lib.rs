@@ -22,6 +22,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod executor;
 pub mod files;
+pub mod generic_resources;
 mod handler;
 pub mod ingress;
 pub mod keys;

@@ -151,6 +151,12 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
     check_mesh_ports(&typed)?;
     check_unsupported(&template)?;
+    let generic = template
+        .resources
+        .as_ref()
+        .and_then(|r| r.reservations.as_ref()?.generic_resources.as_deref())
+        .unwrap_or_default();
+    crate::generic_resources::task_request(generic).map_err(SwarmError::InvalidArgument)?;
     Ok(spec)
 }
 

@@ -417,6 +417,7 @@ mod tests {
             template: json!({ "ContainerSpec": { "Image": "busybox" } }),
             host_ports: serde_json::Value::Null,
             networks: json!(networks),
+            generic_resources: serde_json::Value::Null,
         };
         Op::Create {
             id: id.into(),

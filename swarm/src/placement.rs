@@ -3,7 +3,7 @@
 //! `docker service ps` shows). Pure: no I/O.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use berth_raft::{Attrs, ClusterCommand, ClusterState, NodeRole, ObjectKind, Op};
@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::generic_resources::{self, names_held};
 use crate::model::{
     Availability, DesiredState, HostPort, ModelError, Node, NodeState, Protocol, Service, Task,
     TaskState, TaskStatus,
@@ -56,7 +57,12 @@ pub fn sched_node(node: &Node<'_>) -> berth_scheduler::Node {
             platform.os.as_deref().unwrap_or("linux"),
             platform.architecture.as_deref().unwrap_or(""),
         ),
-        resources: resources_of(Some(&resources)),
+        resources: Resources {
+            generic: generic_resources::node_totals(
+                resources.generic_resources.as_deref().unwrap_or_default(),
+            ),
+            ..resources_of(Some(&resources))
+        },
         ..berth_scheduler::Node::default()
     }
 }
@@ -97,7 +103,16 @@ fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
         Some(r) => TaskSpecResources::deserialize(r)
             .map_err(|e| ModelError::of(task.object, format!("task resources: {e}")))?,
     };
-    Ok(resources_of(r.reservations.as_ref()))
+    let generic = r
+        .reservations
+        .as_ref()
+        .and_then(|r| r.generic_resources.as_deref())
+        .unwrap_or_default();
+    Ok(Resources {
+        generic: generic_resources::task_request(generic)
+            .map_err(|e| ModelError::of(task.object, e))?,
+        ..resources_of(r.reservations.as_ref())
+    })
 }
 
 /// What placement reads of a task template: its `Placement` and `Resources`, parsed alone
@@ -209,6 +224,9 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
             Ok(r) => {
                 node.reserved.nano_cpus += r.nano_cpus;
                 node.reserved.memory_bytes += r.memory_bytes;
+                for (kind, n) in r.generic {
+                    *node.reserved.generic.entry(kind).or_default() += n;
+                }
             }
             Err(e) => plan.problem(e),
         }
@@ -273,9 +291,18 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
         .collect();
     let snapshot = snapshot(state, &mut plan);
     let decisions = berth_scheduler::schedule(&snapshot, &requests);
-    for ((task, _), decision) in waiting.iter().zip(decisions) {
+    let mut generic = GenericView::default();
+    if requests.iter().any(|r| !r.reservations.generic.is_empty()) {
+        generic = GenericView::of(state);
+    }
+    for ((task, version), decision) in waiting.iter().zip(decisions) {
+        let mut spec = task.object.spec.clone();
         let (node_id, status) = match decision.outcome {
             Outcome::Assigned { node_id } => {
+                let wants = &wants.get(version).unwrap_or(&none).reservations.generic;
+                if !wants.is_empty() {
+                    spec["generic_resources"] = generic.assign(&node_id, wants);
+                }
                 let message = "scheduler assigned task to node";
                 let status = TaskStatus::new(TaskState::Assigned, message, None, now);
                 (Some(node_id), status)
@@ -299,11 +326,56 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
                 node_id,
                 desired_state: task.desired,
             },
-            spec: task.object.spec.clone(),
+            spec,
             status: status.to_value(),
         }));
     }
     plan
+}
+
+/// Each node's advertised generic resources and the names its live tasks hold, for handing
+/// out named ones (the scheduler counts; this picks which).
+#[derive(Default)]
+struct GenericView {
+    nodes: HashMap<String, NodeGeneric>,
+}
+
+type ResourceItem = bollard_stubs::models::GenericResourcesInner;
+/// A node's advertised resources and the (kind, name) pairs its tasks hold.
+type NodeGeneric = (Vec<ResourceItem>, HashSet<(String, String)>);
+
+impl GenericView {
+    fn of(state: &ClusterState) -> GenericView {
+        let mut nodes: HashMap<String, NodeGeneric> = HashMap::new();
+        for n in state.list(ObjectKind::Node) {
+            let Ok(node) = Node::parse(n) else { continue };
+            let advertised = node
+                .status
+                .description
+                .as_ref()
+                .and_then(|d| d.resources.as_ref()?.generic_resources.clone())
+                .unwrap_or_default();
+            nodes.insert(n.id.clone(), (advertised, HashSet::new()));
+        }
+        for t in state.list(ObjectKind::Task) {
+            let Ok(task) = Task::parse(t) else { continue };
+            let Some((_, taken)) = task.node_id.and_then(|n| nodes.get_mut(n)) else {
+                continue;
+            };
+            // A stopping task's container still has its devices, as it still has its addresses.
+            if task.holds_addresses() {
+                taken.extend(names_held(&task.assigned_generic_resources()));
+            }
+        }
+        GenericView { nodes }
+    }
+
+    /// What a task placed on `node_id` gets for `wants` (Docker's `AssignedGenericResources`).
+    fn assign(&mut self, node_id: &str, wants: &BTreeMap<String, u64>) -> Value {
+        let (advertised, taken) = self.nodes.entry(node_id.to_string()).or_default();
+        let assigned = generic_resources::assign(advertised, taken, wants);
+        serde_json::to_value(assigned).unwrap_or_default()
+    }
 }
 
 /// The pending status explaining `err`; `None` when the task already says so (no write).

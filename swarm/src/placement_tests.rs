@@ -184,3 +184,64 @@ fn a_waiting_task_that_cannot_be_read_is_reported() {
     assert!(plan.commands.is_empty());
     assert_eq!(plan.problems[0].id, "bad");
 }
+
+/// The names of generic resources each assigned task of `plan` was given.
+fn given_names(plan: &crate::plan::Plan) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for op in plan.commands.iter().flat_map(|c| &c.ops) {
+        if let Op::Update { id, spec, .. } = op {
+            let names = spec["generic_resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["NamedResourceSpec"]["Value"].as_str())
+                .map(String::from)
+                .collect();
+            out.push((id.clone(), names));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
+    let gpus: Vec<_> = ["A", "B", "C"]
+        .iter()
+        .map(|n| json!({ "NamedResourceSpec": { "Kind": "gpu", "Value": n } }))
+        .collect();
+    let gpu_node = Op::Create {
+        id: "n1".into(),
+        attrs: Attrs::Node {
+            role: NodeRole::Worker,
+        },
+        spec: json!({ "Availability": "active", "Labels": {} }),
+        status: json!({ "Status": { "State": "ready" },
+                        "Description": { "Hostname": "gpu-host",
+                                         "Resources": { "GenericResources": gpus } } }),
+    };
+    let plain_node = node("n2", NodeRole::Worker, "active", "ready");
+    let mut wants = template("V=1");
+    wants["Resources"] = json!({ "Reservations": { "GenericResources": [
+        { "DiscreteResourceSpec": { "Kind": "gpu", "Value": 1 } } ] } });
+    let mut s = cluster(vec![gpu_node, plain_node], wants.clone());
+    waiting_with(&mut s, "t1", 1, wants.clone());
+    let plan = place(&s, t0());
+    assert_eq!(
+        given_names(&plan),
+        [("t1".to_string(), vec!["A".to_string()])]
+    );
+    commit(&mut s, &plan);
+    for (id, slot) in [("t2", 2), ("t3", 3), ("t4", 4)] {
+        waiting_with(&mut s, id, slot, wants.clone());
+    }
+    let plan = place(&s, t0());
+    let given = given_names(&plan);
+    assert_eq!(given[0], ("t2".to_string(), vec!["B".to_string()]));
+    assert_eq!(given[1], ("t3".to_string(), vec!["C".to_string()]));
+    let pending = summary(&plan).assigned;
+    let t4 = pending.iter().find(|(id, _, _)| id == "t4").unwrap();
+    assert_eq!(t4.1, None, "no gpu is left");
+    let why = t4.2["Err"].as_str().unwrap_or_default();
+    assert!(why.contains("insufficient generic resource gpu"), "{why}");
+}

@@ -117,12 +117,31 @@ pub(super) fn resources(deploy: &Deploy, name: &str) -> Result<Option<Value>, St
             })
             .transpose()
             .map_err(|e| format!("{at}.{which}.memory: {e}"))?;
-        Ok(strip_nulls(
-            json!({ "NanoCPUs": cpus, "MemoryBytes": memory, "Pids": a.pids }),
-        ))
+        let generic = a
+            .generic_resources
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|g| {
+                        let d = g.discrete_resource_spec.as_ref().ok_or_else(|| {
+                            format!("{at}.{which}.generic_resources: each needs a discrete_resource_spec")
+                        })?;
+                        Ok(json!({ "DiscreteResourceSpec": { "Kind": d.kind, "Value": d.value } }))
+                    })
+                    .collect::<Result<Vec<Value>, String>>()
+            })
+            .transpose()?;
+        Ok(strip_nulls(json!({
+            "NanoCPUs": cpus, "MemoryBytes": memory, "Pids": a.pids, "GenericResources": generic,
+        })))
     };
     let mut out = Map::new();
     if let Some(l) = &r.limits {
+        if l.generic_resources.is_some() {
+            return Err(format!(
+                "{at}.limits.generic_resources: only reservations take generic resources"
+            ));
+        }
         out.insert("Limits".into(), amounts(l, "limits")?);
     }
     if let Some(l) = &r.reservations {

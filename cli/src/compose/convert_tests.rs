@@ -133,3 +133,20 @@ fn a_health_check_reaches_the_typed_spec_the_request_is_sent_as() {
     assert_eq!(h.interval, Some(5_000_000_000));
     assert_eq!(h.retries, Some(3));
 }
+
+#[test]
+fn generic_resources_are_reserved_counts_and_refused_as_limits() {
+    let l = loaded(
+        "services:\n  ml:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          generic_resources:\n            - discrete_resource_spec: {kind: gpu, value: 2}\n",
+    );
+    let d = convert("st", &l, &|_| None).unwrap();
+    assert_eq!(
+        d.services["st_ml"]["TaskTemplate"]["Resources"]["Reservations"]["GenericResources"],
+        json!([{ "DiscreteResourceSpec": { "Kind": "gpu", "Value": 2 } }])
+    );
+    let l = loaded(
+        "services:\n  ml:\n    image: busybox\n    deploy:\n      resources:\n        limits:\n          generic_resources:\n            - discrete_resource_spec: {kind: gpu, value: 2}\n",
+    );
+    let err = convert("st", &l, &|_| None).unwrap_err().to_string();
+    assert!(err.contains("limits.generic_resources"), "{err}");
+}

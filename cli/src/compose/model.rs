@@ -356,6 +356,21 @@ pub struct ResourceAmounts {
     pub cpus: Option<Scalar>,
     pub memory: Option<Scalar>,
     pub pids: Option<i64>,
+    pub generic_resources: Option<Vec<GenericResource>>,
+}
+
+/// `generic_resources:` entry: a count of a node's generic resource kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericResource {
+    pub discrete_resource_spec: Option<DiscreteResource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscreteResource {
+    pub kind: String,
+    pub value: i64,
 }
 
 /// A top-level network.

@@ -64,6 +64,10 @@ struct Flags {
     /// Default log driver option, key=value (repeatable), e.g. max-size=10m.
     #[arg(long = "log-opt")]
     log_opts: Vec<String>,
+    /// A resource swarm tasks may reserve, KIND=NAME or KIND=COUNT (repeatable; replaces the
+    /// config file's node-generic-resources), e.g. gpu=GPU-3f2a or ssd=2.
+    #[arg(long = "node-generic-resource")]
+    node_generic_resources: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,6 +106,11 @@ fn main() -> anyhow::Result<()> {
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("--log-opt {opt}: use key=value"))?;
         config.log_opts.insert(k.to_string(), v.to_string());
+    }
+    if !flags.node_generic_resources.is_empty() {
+        config.node_generic_resources =
+            berth_swarm::generic_resources::parse_node_resources(&flags.node_generic_resources)
+                .map_err(|e| anyhow::anyhow!("--node-generic-resource: {e}"))?;
     }
     config.registry.insecure.extend(flags.insecure_registries);
     config.registry.ca_files.extend(flags.registry_ca_files);

@@ -18,7 +18,9 @@ use berth_swarm::executor::{
     TaskContainer,
 };
 use berth_swarm::model::LABEL_TASK_ID;
-use bollard_stubs::models::{EngineDescription, NodeDescription, Platform, ResourceObject};
+use bollard_stubs::models::{
+    EngineDescription, GenericResourcesInner, NodeDescription, Platform, ResourceObject,
+};
 use tokio::sync::mpsc;
 
 use crate::engine::container::ContainerRecord;
@@ -34,13 +36,16 @@ pub struct EngineExecutor {
     /// exclusively by a listing that sweeps: a tmpfs without a container is a leftover only
     /// when no start is making one.
     starts: tokio::sync::RwLock<()>,
+    /// The generic resources this node advertises (`node-generic-resources`).
+    generic_resources: Vec<GenericResourcesInner>,
 }
 
 impl EngineExecutor {
     /// Runs tasks on `engine`.
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, generic_resources: Vec<GenericResourcesInner>) -> Self {
         EngineExecutor {
             engine,
+            generic_resources,
             starts: tokio::sync::RwLock::new(()),
         }
     }
@@ -228,7 +233,7 @@ fn has_health_check(c: &ContainerRecord) -> bool {
 }
 
 /// This node as Docker's `NodeDescription`.
-fn description() -> NodeDescription {
+fn description(generic_resources: &[GenericResourcesInner]) -> NodeDescription {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -243,7 +248,7 @@ fn description() -> NodeDescription {
         resources: Some(ResourceObject {
             nano_cpus: Some(cpus * 1_000_000_000),
             memory_bytes: Some(crate::api::system::mem_total()),
-            generic_resources: None,
+            generic_resources: Some(generic_resources.to_vec()).filter(|g| !g.is_empty()),
         }),
         engine: Some(EngineDescription {
             engine_version: Some(crate::api::system::VERSION.to_string()),
@@ -256,7 +261,7 @@ fn description() -> NodeDescription {
 
 impl Executor for EngineExecutor {
     fn describe(&self) -> BoxFuture<'_, NodeDescription> {
-        Box::pin(async { description() })
+        Box::pin(async { description(&self.generic_resources) })
     }
 
     fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>> {

@@ -42,6 +42,13 @@ pub fn container_task(
     let name = task.container_name();
     let ctx = template_context(task, node);
     template::expand_spec(&mut container, &ctx).map_err(|e| ModelError::of(task.object, e))?;
+    let resource_env = crate::generic_resources::env(&task.assigned_generic_resources());
+    if !resource_env.is_empty() {
+        container
+            .env
+            .get_or_insert_with(Vec::new)
+            .extend(resource_env);
+    }
     let mut labels = container.labels.clone().unwrap_or_default();
     for (k, v) in [
         (LABEL_SERVICE_NAME, task.service_name),
@@ -158,6 +165,7 @@ mod tests {
             template: template.clone(),
             host_ports: json!([{ "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }]),
             networks: json!(null),
+            generic_resources: serde_json::Value::Null,
         };
         let attrs = Attrs::Task {
             service_id: "s1".into(),

@@ -58,6 +58,7 @@ fn task(id: &str, desired: DesiredState, state: TaskState) -> Object {
         template: template("V=1"),
         host_ports: json!(null),
         networks: json!(null),
+        generic_resources: serde_json::Value::Null,
     };
     let attrs = Attrs::Task {
         service_id: "svc".into(),

@@ -3,7 +3,8 @@
 
 use berth_raft::{Attrs, Object};
 use bollard_stubs::models::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, TaskSpec,
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    GenericResourcesInner, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +28,9 @@ pub struct TaskDoc {
     /// Its places on overlay networks (`TaskAttachment`s), once the allocator gave them.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub networks: Value,
+    /// The generic resources the leader gave it when placing it (`AssignedGenericResources`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub generic_resources: Value,
 }
 
 /// A task's place on an overlay network, as the leader's allocator gave it: everything a node
@@ -291,7 +295,23 @@ impl<'a> Task<'a> {
                 .get("networks")
                 .cloned()
                 .unwrap_or_default(),
+            generic_resources: self
+                .object
+                .spec
+                .get("generic_resources")
+                .cloned()
+                .unwrap_or_default(),
         }
+    }
+
+    /// The generic resources it was given when placed (none before, or when unreadable: they
+    /// were written by the leader from a checked request).
+    pub fn assigned_generic_resources(&self) -> Vec<GenericResourcesInner> {
+        self.object
+            .spec
+            .get("generic_resources")
+            .and_then(|v| Vec::<GenericResourcesInner>::deserialize(v).ok())
+            .unwrap_or_default()
     }
 
     /// Its container's name: `service.slot.taskid` (`service.nodeid.taskid` for global).
@@ -411,6 +431,7 @@ mod tests {
             template: json!({ "ContainerSpec": { "Image": "busybox" } }),
             host_ports: Value::Null,
             networks: Value::Null,
+            generic_resources: serde_json::Value::Null,
         };
         let o = object(doc.to_value(), status(), Some("n1"));
         let t = Task::parse(&o).unwrap();

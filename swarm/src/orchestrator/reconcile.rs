@@ -202,6 +202,7 @@ impl<'a> ServicePass<'_, 'a> {
             template: self.svc.template().clone(),
             host_ports: self.svc.host_ports_value(),
             networks: serde_json::Value::Null,
+            generic_resources: serde_json::Value::Null,
         };
         let status = if global {
             let message = "scheduler assigned task to node";

@@ -147,6 +147,8 @@ pub struct TaskInfo {
     pub desired: DesiredState,
     /// Its places on overlay networks, once allocated.
     pub networks: Vec<crate::model::TaskAttachment>,
+    /// The generic resources it was given when placed.
+    pub generic_resources: Vec<bollard_stubs::models::GenericResourcesInner>,
 }
 
 /// An overlay network.

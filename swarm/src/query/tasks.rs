@@ -19,6 +19,7 @@ impl TaskInfo {
             status: t.status.clone(),
             desired: t.desired,
             networks: t.attachments().unwrap_or_default(),
+            generic_resources: t.assigned_generic_resources(),
         }
     }
 }

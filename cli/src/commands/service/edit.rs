@@ -35,6 +35,7 @@ pub fn update_spec(spec: &mut ServiceSpec, args: &UpdateArgs) -> Result<(), Stri
         task.force_update = Some(task.force_update.unwrap_or(0) + 1);
     }
     edit_placement(task, args);
+    super::generic::edit(task, &args.generic_resource_add, &args.generic_resource_rm);
     if !args.network_add.is_empty() || !args.network_rm.is_empty() {
         let current = task.networks.take().unwrap_or_default();
         let updated = super::network::update(current, &args.network_add, &args.network_rm)?;

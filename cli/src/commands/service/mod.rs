@@ -11,6 +11,7 @@ mod command;
 mod converge;
 mod display;
 mod edit;
+mod generic;
 mod image;
 pub mod list;
 mod logs;

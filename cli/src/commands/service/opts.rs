@@ -2,7 +2,9 @@
 //! syntax). Each optional flag is an `Option` so "not given" differs from a zero value, as
 //! pflag's `Changed` does in docker. Values are parsed by `parse.rs`; this file only declares.
 
-use bollard::models::{Mount, NetworkAttachmentConfig, TaskSpecPlacementPreferences};
+use bollard::models::{
+    GenericResourcesInner, Mount, NetworkAttachmentConfig, TaskSpecPlacementPreferences,
+};
 use clap::Args;
 
 use super::mount;
@@ -164,6 +166,9 @@ pub struct CreateArgs {
     /// Specify configurations to expose to the service
     #[arg(long = "config", value_parser = secrets::parse, value_name = "config")]
     pub configs: Vec<FileRef>,
+    /// User defined resources
+    #[arg(long = "generic-resource", value_parser = super::generic::parse, value_name = "list")]
+    pub generic_resources: Vec<GenericResourcesInner>,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,
@@ -251,6 +256,12 @@ pub struct UpdateArgs {
     /// Remove a configuration file
     #[arg(long = "config-rm", value_name = "list")]
     pub config_rm: Vec<String>,
+    /// Add a Generic resource
+    #[arg(long = "generic-resource-add", value_parser = super::generic::parse, value_name = "list")]
+    pub generic_resource_add: Vec<GenericResourcesInner>,
+    /// Remove a Generic resource
+    #[arg(long = "generic-resource-rm", value_name = "list")]
+    pub generic_resource_rm: Vec<String>,
     /// SERVICE
     pub service: String,
 }
@@ -319,6 +330,8 @@ impl UpdateArgs {
             self.secret_rm.len(),
             self.config_add.len(),
             self.config_rm.len(),
+            self.generic_resource_add.len(),
+            self.generic_resource_rm.len(),
         ];
         options.iter().any(|o| *o) || lists.iter().any(|n| *n > 0)
     }

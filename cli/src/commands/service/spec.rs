@@ -74,6 +74,9 @@ pub fn create_spec(
         ..Default::default()
     };
     apply_common(&mut spec, c)?;
+    if let Some(task) = spec.task_template.as_mut() {
+        super::generic::edit(task, &args.generic_resources, &[]);
+    }
     Ok(spec)
 }
 

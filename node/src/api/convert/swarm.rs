@@ -106,6 +106,9 @@ pub fn task(t: &TaskInfo) -> Value {
     }
     v["Status"] = json!(t.status);
     v["DesiredState"] = json!(t.desired);
+    if !t.generic_resources.is_empty() {
+        v["AssignedGenericResources"] = json!(t.generic_resources);
+    }
     if !t.networks.is_empty() {
         v["NetworksAttachments"] = t
             .networks
