@@ -71,6 +71,15 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<DockerCredentials>> 
     Ok(Some(credentials(registry, user, password)))
 }
 
+/// The saved credentials for the registry of `image` (a warning, and none, when the file
+/// cannot be read).
+pub fn saved_for(image: &str) -> Option<DockerCredentials> {
+    lookup(&config_path(), &registry_of(image)).unwrap_or_else(|e| {
+        eprintln!("WARNING: {e:#}");
+        None
+    })
+}
+
 /// Credentials as bollard sends them in `X-Registry-Auth`.
 pub fn credentials(registry: &str, user: &str, password: &str) -> DockerCredentials {
     DockerCredentials {

@@ -639,3 +639,148 @@ fn zstd_and_gzip_layers_and_indexes_pull_and_corrupt_blobs_are_refused() {
         r.text()
     );
 }
+
+/// The running tasks of `service` and the errors of the others.
+fn task_states(d: &TestDaemon, service: &str) -> (usize, Vec<String>) {
+    let filters = format!("{{\"service\":[\"{service}\"]}}");
+    let r = d.req(
+        "GET",
+        &format!("/tasks?filters={}", urlencode(&filters)),
+        "",
+    );
+    let tasks = r.json();
+    let tasks = tasks.as_array().cloned().unwrap_or_default();
+    let running = tasks
+        .iter()
+        .filter(|t| t["Status"]["State"] == "running" && t["DesiredState"] == "running")
+        .count();
+    let errors = tasks
+        .iter()
+        .filter_map(|t| t["Status"]["Err"].as_str().map(String::from))
+        .collect();
+    (running, errors)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn swarm_nodes_pull_from_a_private_registry_with_the_credentials_the_client_sent() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    let Ok(out) = Command::new("htpasswd")
+        .args(["-Bbn", "berth", "s3cret"])
+        .output()
+    else {
+        eprintln!("SKIP: htpasswd is not installed (apt-get install apache2-utils)");
+        return;
+    };
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let tls = test_tls(dir.path());
+    let Some(reg) = Registry::start(Some(&tls), Some(&htpasswd)) else {
+        return;
+    };
+    let mut d = TestDaemon::start("regswarm");
+    let cfg_path = d.root.join("daemon.toml");
+    let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    cfg.push_str(&format!(
+        "registry-ca-files = [\"{}\"]\n",
+        tls.ca_pem.display()
+    ));
+    std::fs::write(&cfg_path, cfg).unwrap();
+    d.kill9();
+    d.spawn();
+    d.import_busybox();
+    let good = auth_header("berth", "s3cret");
+    let repo = format!("{}/private/busybox", reg.host());
+    for tag in ["v1", "v2"] {
+        let tagged = d.req(
+            "POST",
+            &format!("/images/busybox/tag?repo={repo}&tag={tag}"),
+            "",
+        );
+        assert_eq!(tagged.status, 201);
+        let r = push(&d, &repo, tag, &good);
+        assert_eq!(stream_error(&r.text()), None, "{}", r.text());
+        assert_eq!(
+            d.req("DELETE", &format!("/images/{repo}:{tag}"), "").status,
+            200
+        );
+    }
+    d.cli_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:0",
+    ]);
+    let spec = |name: &str, tag: &str| {
+        json!({ "Name": name, "TaskTemplate": { "ContainerSpec": {
+            "Image": format!("{repo}:{tag}"), "Args": ["sleep", "600"] } } })
+        .to_string()
+    };
+
+    // Without credentials the node cannot pull: the task is rejected and says why.
+    let anon = format!("{}-anon", d.prefix);
+    let r = d.req("POST", "/services/create", &spec(&anon, "v1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let refused = wait_until(Duration::from_secs(60), || {
+        task_states(&d, &anon).1.iter().any(|e| e.contains("401"))
+    });
+    assert!(refused, "{:?}", task_states(&d, &anon));
+    assert_eq!(
+        d.req("DELETE", &format!("/services/{anon}"), "").status,
+        200
+    );
+
+    // With X-Registry-Auth (docker's --with-registry-auth) the task runs.
+    let private = format!("{}-priv", d.prefix);
+    let r = d.req_with(
+        "POST",
+        "/services/create",
+        &[
+            ("X-Registry-Auth", &good),
+            ("Content-Type", "application/json"),
+        ],
+        spec(&private, "v1").as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let runs = wait_until(Duration::from_secs(60), || task_states(&d, &private).0 == 1);
+    assert!(runs, "{:?}", task_states(&d, &private));
+
+    // The credentials are never shown.
+    for path in [format!("/services/{private}"), "/tasks".to_string()] {
+        let text = d.req("GET", &path, "").text();
+        assert!(
+            !text.contains("RegistryAuth") && !text.contains(&good),
+            "{path}: {text}"
+        );
+    }
+
+    // An update without the header keeps them: the new image is pulled with them.
+    let svc = d.req("GET", &format!("/services/{private}"), "").json();
+    let version = svc["Version"]["Index"].as_u64().unwrap();
+    let r = d.req(
+        "POST",
+        &format!("/services/{private}/update?version={version}"),
+        &spec(&private, "v2"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let updated = wait_until(Duration::from_secs(60), || {
+        let images = d.req("GET", "/containers/json", "").text();
+        task_states(&d, &private).0 == 1 && images.contains(&format!("{repo}:v2"))
+    });
+    assert!(updated, "{:?}", task_states(&d, &private));
+    assert_eq!(
+        d.req("DELETE", &format!("/services/{private}"), "").status,
+        200
+    );
+}

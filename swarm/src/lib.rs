@@ -35,6 +35,7 @@ pub mod orchestrator;
 pub mod peers;
 pub mod placement;
 pub mod plan;
+pub mod pull_auth;
 pub mod query;
 mod raft_access;
 mod recovery;

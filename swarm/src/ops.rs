@@ -16,6 +16,7 @@ use crate::model::{
     new_id, same_template, Cluster, ClusterStatus, Node, NodeState, Service, UpdateState,
     UpdateStatus,
 };
+use crate::pull_auth::{self, PullAuth};
 use crate::swarm::node_role;
 
 /// Finds an object of `kind` by id, name (services, nodes' hostnames) or unique id prefix.
@@ -92,6 +93,8 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
         ));
     }
     healthcheck_key(&mut spec);
+    // Credentials come only from X-Registry-Auth (pull_auth.rs), never from a spec's body.
+    pull_auth::set(&mut spec, None);
     let typed = ServiceSpec::deserialize(&spec)
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid service spec: {e}")))?;
     let template = typed.task_template.clone().unwrap_or_default();
@@ -252,8 +255,9 @@ fn check_mesh_ports(spec: &ServiceSpec) -> SwarmResult<()> {
 }
 
 /// Creates a service; returns its id.
-pub async fn create_service(m: &Manager, spec: Value) -> SwarmResult<String> {
+pub async fn create_service(m: &Manager, spec: Value, auth: Option<String>) -> SwarmResult<String> {
     let mut spec = normalize_service(spec)?;
+    pull_auth::set(&mut spec, auth.as_deref());
     crate::ingress::join_ingress(m, &mut spec).await?;
     m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
     m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
@@ -282,6 +286,7 @@ pub async fn update_service(
     version: u64,
     spec: Option<Value>,
     rollback: bool,
+    auth: PullAuth,
 ) -> SwarmResult<()> {
     let object = m.read(|s| find(s, ObjectKind::Service, key).cloned())?;
     let svc = Service::parse(&object)?;
@@ -303,6 +308,13 @@ pub async fn update_service(
         previous
     } else {
         let mut spec = normalize_service(spec.unwrap_or(Value::Null))?;
+        let previous = status.previous_spec.as_ref();
+        let kept = match &auth {
+            PullAuth::Given(a) => Some(a.as_str()),
+            PullAuth::FromSpec => pull_auth::of_spec(&object.spec),
+            PullAuth::FromPreviousSpec => previous.and_then(pull_auth::of_spec),
+        };
+        pull_auth::set(&mut spec, kept);
         crate::ingress::join_ingress(m, &mut spec).await?;
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
         m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;

@@ -11,7 +11,7 @@ use clap::Args;
 use futures_util::StreamExt;
 
 use crate::client::Client;
-use crate::credentials::{self, config_path, registry_of, server_key};
+use crate::credentials::{self, config_path, server_key};
 use crate::output::progress::{Message, ProgressView};
 
 /// `berth pull`
@@ -60,13 +60,6 @@ pub struct LogoutArgs {
     pub server: Option<String>,
 }
 
-fn saved_credentials(image: &str) -> Option<DockerCredentials> {
-    credentials::lookup(&config_path(), &registry_of(image)).unwrap_or_else(|e| {
-        eprintln!("WARNING: {e:#}");
-        None
-    })
-}
-
 /// Splits `name:tag` (a `:` after the last `/`); `name@digest` is passed whole.
 fn split_tag(image: &str) -> (&str, Option<&str>) {
     if image.contains('@') {
@@ -103,7 +96,7 @@ pub async fn pull_image(
     if let Some(p) = platform {
         options = options.platform(p);
     }
-    let mut stream = docker.create_image(Some(options.build()), None, saved_credentials(name));
+    let mut stream = docker.create_image(Some(options.build()), None, credentials::saved_for(name));
     let mut view = ProgressView::new(quiet);
     while let Some(item) = stream.next().await {
         let info = item?;
@@ -138,7 +131,7 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<i32> {
     if let Some(t) = tag {
         options = options.tag(t);
     }
-    let creds = saved_credentials(name).or_else(|| Some(DockerCredentials::default()));
+    let creds = credentials::saved_for(name).or_else(|| Some(DockerCredentials::default()));
     let mut stream = docker.push_image(name, Some(options.build()), creds);
     let mut view = ProgressView::new(args.quiet);
     while let Some(item) = stream.next().await {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::context_list::ellipsis;
 use super::system_prune::parse_filter;
 use crate::client::Client;
-use crate::credentials::{self, config_path, registry_of};
+use crate::credentials;
 use crate::output::render_rows;
 use crate::stream::escape;
 
@@ -93,10 +93,7 @@ pub async fn search(client: &Client, a: SearchArgs) -> Result<i32> {
              \"is-automated=true\" will not yield any results in future."
         );
     }
-    let saved = credentials::lookup(&config_path(), &registry_of(&a.term)).unwrap_or_else(|e| {
-        eprintln!("WARNING: {e:#}");
-        None
-    });
+    let saved = credentials::saved_for(&a.term);
     let auth = base64::engine::general_purpose::URL_SAFE
         .encode(serde_json::to_vec(&saved.unwrap_or_default())?);
     let body = client

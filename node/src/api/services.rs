@@ -12,19 +12,20 @@ use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
 use super::swarm::SwarmState;
+use berth_swarm::pull_auth::PullAuth;
 
-/// Registry credentials for the nodes (`--with-registry-auth`) would have to reach every node
-/// that pulls the image; berth does not carry them, so it refuses them rather than drop them.
-fn refuse_registry_auth(headers: &HeaderMap) -> ApiResult<()> {
-    let set = headers
+/// The client's registry credentials for the nodes (`--with-registry-auth`): checked here (a
+/// header that does not decode is Docker's 400) and kept encoded, as Docker keeps them.
+fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(raw) = headers
         .get("x-registry-auth")
-        .is_some_and(|v| !v.as_bytes().is_empty());
-    if set {
-        return Err(ApiError::bad_request(
-            "X-Registry-Auth (--with-registry-auth) is not supported by berth: service images are pulled without the client's credentials",
-        ));
-    }
-    Ok(())
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    super::convert::image::registry_auth(Some(&raw))?;
+    Ok(Some(raw))
 }
 
 /// `POST /services/create` → 201 `{"ID", "Warnings"}`.
@@ -33,9 +34,9 @@ pub async fn create(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    refuse_registry_auth(&headers)?;
+    let auth = registry_auth(&headers)?;
     let spec: Value = body.parse()?;
-    let id = swarm.create_service(spec).await?;
+    let id = swarm.create_service(spec, auth).await?;
     let created = Json(json!({ "ID": id, "Warnings": [] }));
     Ok((StatusCode::CREATED, created).into_response())
 }
@@ -59,7 +60,7 @@ pub async fn inspect(
     Ok(Json(conv::service(&svc)).into_response())
 }
 
-/// `POST /services/{id}/update?version=&rollback=`.
+/// `POST /services/{id}/update?version=&rollback=&registryAuthFrom=`.
 pub async fn update(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
@@ -67,9 +68,18 @@ pub async fn update(
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    refuse_registry_auth(&headers)?;
     let q = Query::parse(q.as_deref());
     let version = super::swarm::version(&q)?;
+    let auth = match (registry_auth(&headers)?, q.get("registryAuthFrom")) {
+        (Some(given), _) => PullAuth::Given(given),
+        (None, None | Some("" | "spec")) => PullAuth::FromSpec,
+        (None, Some("previous-spec")) => PullAuth::FromPreviousSpec,
+        (None, Some(other)) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid registryAuthFrom {other:?}: spec or previous-spec"
+            )))
+        }
+    };
     let rollback = match q.get("rollback") {
         None | Some("") => false,
         Some("previous") => true,
@@ -84,7 +94,9 @@ pub async fn update(
     } else {
         Some(body.parse()?)
     };
-    swarm.update_service(&id, version, spec, rollback).await?;
+    swarm
+        .update_service(&id, version, spec, rollback, auth)
+        .await?;
     Ok(Json(json!({ "Warnings": [] })).into_response())
 }
 
@@ -122,20 +134,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_credentials_for_the_nodes_are_refused_and_their_absence_passes() {
+    fn registry_credentials_are_checked_and_kept_encoded() {
         let mut h = HeaderMap::new();
-        assert!(refuse_registry_auth(&h).is_ok());
+        assert_eq!(registry_auth(&h).unwrap(), None);
         h.insert("x-registry-auth", "".parse().unwrap());
-        assert!(
-            refuse_registry_auth(&h).is_ok(),
-            "an empty header is no credentials"
-        );
+        assert_eq!(registry_auth(&h).unwrap(), None, "an empty header is none");
         h.insert(
             "x-registry-auth",
             "eyJ1c2VybmFtZSI6InUifQ==".parse().unwrap(),
         );
-        let e = refuse_registry_auth(&h).unwrap_err();
+        assert_eq!(
+            registry_auth(&h).unwrap().as_deref(),
+            Some("eyJ1c2VybmFtZSI6InUifQ==")
+        );
+        h.insert("x-registry-auth", "not base64 json!".parse().unwrap());
+        let e = registry_auth(&h).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("--with-registry-auth"), "{}", e.message);
+        assert!(e.message.contains("X-Registry-Auth"), "{}", e.message);
     }
 }

@@ -79,7 +79,7 @@ impl EngineExecutor {
 
     /// The local name of `wanted`: as named, without its digest (an image loaded locally has
     /// no repo digest), or pulled.
-    async fn local_image(&self, wanted: &str) -> Result<String, ExecError> {
+    async fn local_image(&self, wanted: &str, auth: Option<&str>) -> Result<String, ExecError> {
         let images = self.engine.images();
         if images.resolve(wanted).is_ok() {
             return Ok(wanted.to_string());
@@ -90,10 +90,12 @@ impl EngineExecutor {
         }
         let reference = Reference::parse(wanted)
             .map_err(|e| ExecError::Rejected(format!("invalid image {wanted:?}: {e}")))?;
+        let credentials = crate::api::convert::image::registry_auth(auth)
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
         let req = PullRequest {
             reference,
             platform: None,
-            credentials: Default::default(),
+            credentials,
         };
         let pulled = async {
             let prepared = images.prepare_pull(&req).await?;
@@ -268,8 +270,12 @@ impl Executor for EngineExecutor {
         Box::pin(self.list())
     }
 
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<String, ExecError>> {
-        Box::pin(self.local_image(image))
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, ExecError>> {
+        Box::pin(self.local_image(image, auth))
     }
 
     fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>> {

@@ -270,7 +270,8 @@ impl Runner {
         let Some(wanted) = image_of(&spec) else {
             return reject("ContainerSpec: image reference must be provided");
         };
-        let image = match self.executor.ensure_image(wanted).await {
+        let auth = crate::pull_auth::of_template(task.template);
+        let image = match self.executor.ensure_image(wanted, auth).await {
             Ok(image) => image,
             Err(e) => return reject(&e.to_string()),
         };

@@ -174,7 +174,11 @@ impl Executor for FakeExecutor {
         Box::pin(async move { r })
     }
 
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<String, ExecError>> {
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        _auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, ExecError>> {
         let r = self
             .record(ExecCall::EnsureImage(image.into()))
             .and_then(|()| {

@@ -30,8 +30,13 @@ pub trait Executor: Send + Sync + 'static {
     /// The containers of swarm tasks on this node (those labelled with a task id).
     fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>>;
 
-    /// The local name of `image`, pulling it when the node does not have it.
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<String, ExecError>>;
+    /// The local name of `image`, pulling it when the node does not have it; with `auth` (the
+    /// client's encoded `X-Registry-Auth`, from the task template) when one was given.
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, ExecError>>;
 
     /// Creates the task's container and starts it; its state after the start.
     fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>>;

@@ -15,8 +15,12 @@ impl ServiceInfo {
     fn of(svc: &Service<'_>, counts: Option<TaskCounts>) -> Self {
         ServiceInfo {
             envelope: Envelope::of(svc.object),
-            spec: svc.object.spec.clone(),
-            previous_spec: svc.status.previous_spec.clone(),
+            spec: crate::pull_auth::public_spec(&svc.object.spec),
+            previous_spec: svc
+                .status
+                .previous_spec
+                .as_ref()
+                .map(crate::pull_auth::public_spec),
             update_status: svc.status.update_status.clone(),
             counts,
             virtual_ips: svc.status.virtual_ips.clone(),
@@ -80,9 +84,10 @@ pub(super) fn service_matches(svc: &Service<'_>, filters: &Filters) -> bool {
 
 impl Swarm {
     /// `POST /services/create`: the new service's id.
-    pub async fn create_service(&self, spec: Value) -> SwarmResult<String> {
+    /// `auth`: the client's `X-Registry-Auth`, for the nodes that pull its image.
+    pub async fn create_service(&self, spec: Value, auth: Option<String>) -> SwarmResult<String> {
         let m = self.control().await?;
-        ops::create_service(&m, spec).await
+        ops::create_service(&m, spec, auth).await
     }
 
     /// `GET /services?filters=&status=`.
@@ -123,9 +128,10 @@ impl Swarm {
         version: u64,
         spec: Option<Value>,
         rollback: bool,
+        auth: crate::pull_auth::PullAuth,
     ) -> SwarmResult<()> {
         let m = self.control().await?;
-        ops::update_service(&m, key, version, spec, rollback).await
+        ops::update_service(&m, key, version, spec, rollback, auth).await
     }
 
     /// `DELETE /services/{id}`.

@@ -12,7 +12,7 @@ impl TaskInfo {
     fn of(t: &Task<'_>) -> Self {
         TaskInfo {
             envelope: Envelope::of(t.object),
-            spec: t.template.clone(),
+            spec: crate::pull_auth::public_template(t.template),
             service_id: t.service_id.to_string(),
             slot: t.slot,
             node_id: t.node_id.map(str::to_string),

@@ -3,6 +3,7 @@
 //! and then, unless `-d`, waits for convergence with progress (`wait.rs`).
 
 use anyhow::{anyhow, Result};
+use bollard::auth::DockerCredentials;
 use bollard::models::{Platform, Service, ServiceSpec, TaskSpec};
 use bollard::query_parameters::UpdateServiceOptions;
 use bollard::Docker;
@@ -85,7 +86,8 @@ async fn create(docker: &Docker, args: &CreateArgs) -> Result<i32> {
         spec::create_spec(args, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
     prepare_image(docker, &mut spec, !args.common.no_resolve_image).await;
     resolve_refs(docker, &mut spec).await?;
-    let response = docker.create_service(spec, None).await?;
+    let auth = registry_auth(&spec, args.common.with_registry_auth);
+    let response = docker.create_service(spec, auth).await?;
     for warning in response.warnings.iter().flatten() {
         eprintln!("{warning}");
     }
@@ -105,7 +107,8 @@ async fn update(docker: &Docker, args: &UpdateArgs) -> Result<i32> {
     prepare_image(docker, &mut spec, resolve).await;
     resolve_refs(docker, &mut spec).await?;
     let rollback = args.rollback.then_some("previous");
-    send_update(docker, &service, spec, rollback, "spec").await?;
+    let auth = registry_auth(&spec, args.common.with_registry_auth);
+    send_update(docker, &service, spec, rollback, "spec", auth).await?;
     println!("{}", args.service);
     if !args.common.detach {
         wait_on_service(docker, &args.service, args.common.quiet).await?;
@@ -129,7 +132,15 @@ async fn rollback(docker: &Docker, args: RollbackArgs) -> Result<i32> {
     let service = docker.inspect_service(&args.service, None).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
     prepare_image(docker, &mut spec, false).await;
-    send_update(docker, &service, spec, Some("previous"), "").await?;
+    send_update(
+        docker,
+        &service,
+        spec,
+        Some("previous"),
+        "previous-spec",
+        None,
+    )
+    .await?;
     println!("{}", args.service);
     if !args.detach {
         wait_on_service(docker, &args.service, args.quiet).await?;
@@ -180,7 +191,7 @@ async fn scale_one(docker: &Docker, name: &str, replicas: u64) -> Result<()> {
     };
     replicated.replicas = Some(i64::try_from(replicas).unwrap_or(i64::MAX));
     prepare_image(docker, &mut spec, false).await;
-    send_update(docker, &service, spec, None, "").await
+    send_update(docker, &service, spec, None, "spec", None).await
 }
 
 /// What docker's client does to the image of every spec it sends: an explicit tag
@@ -220,6 +231,20 @@ pub async fn prepare_image(docker: &Docker, spec: &mut ServiceSpec, resolve: boo
     }
 }
 
+/// `--with-registry-auth`: the saved credentials for the registry of the spec's image, which
+/// the daemon keeps for the nodes that pull it (none saved sends empty ones, as docker does).
+pub fn registry_auth(spec: &ServiceSpec, wanted: bool) -> Option<DockerCredentials> {
+    if !wanted {
+        return None;
+    }
+    let image = spec
+        .task_template
+        .as_ref()
+        .and_then(|t| t.container_spec.as_ref()?.image.as_deref())
+        .unwrap_or("");
+    Some(crate::credentials::saved_for(image).unwrap_or_default())
+}
+
 /// `POST /services/{id}/update?version=…` with the version read; prints the daemon's warnings.
 async fn send_update(
     docker: &Docker,
@@ -227,6 +252,7 @@ async fn send_update(
     spec: ServiceSpec,
     rollback: Option<&str>,
     registry_auth_from: &str,
+    auth: Option<DockerCredentials>,
 ) -> Result<()> {
     let id = service.id.clone().unwrap_or_default();
     let version = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
@@ -235,7 +261,7 @@ async fn send_update(
         registry_auth_from: registry_auth_from.to_string(),
         rollback: rollback.map(str::to_string),
     };
-    let response = docker.update_service(&id, spec, options, None).await?;
+    let response = docker.update_service(&id, spec, options, auth).await?;
     for warning in response.warnings.iter().flatten() {
         eprintln!("{warning}");
     }

@@ -25,6 +25,6 @@ pub mod secrets;
 mod spec;
 mod wait;
 
-pub use command::{prepare_image, run, ServiceCommand};
+pub use command::{prepare_image, registry_auth, run, ServiceCommand};
 pub use image::with_default_tag;
 pub use wait::wait_on_service;

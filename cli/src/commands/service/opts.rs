@@ -21,6 +21,9 @@ pub struct CommonFlags {
     /// Suppress progress output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Send registry authentication details to swarm agents
+    #[arg(long = "with-registry-auth")]
+    pub with_registry_auth: bool,
     /// Working directory inside the container
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
@@ -305,6 +308,7 @@ impl UpdateArgs {
             c.init.is_some(),
             c.tty.is_some(),
             c.read_only.is_some(),
+            c.with_registry_auth,
             self.image.is_some(),
             self.args.is_some(),
             self.force,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::plan::{self, Existing, Step};
 use super::{check_name, namespace_filter, DeployArgs, PlanArgs, SourceArgs};
-use crate::commands::service::{prepare_image, wait_on_service};
+use crate::commands::service::{prepare_image, registry_auth, wait_on_service};
 use crate::compose::convert::{self, Desired};
 
 /// The file's objects for the stack, warnings printed.
@@ -164,6 +164,7 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
                     _ => true,
                 };
                 prepare_image(docker, &mut spec, resolve).await;
+                let auth = registry_auth(&spec, a.with_registry_auth);
                 if let Some((id, version, _)) = have.services.get(n) {
                     println!("Updating service {n} (id: {id})");
                     let options = UpdateServiceOptions {
@@ -171,11 +172,11 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
                         registry_auth_from: "spec".into(),
                         rollback: None,
                     };
-                    let r = docker.update_service(id, spec, options, None).await?;
+                    let r = docker.update_service(id, spec, options, auth).await?;
                     r.warnings.iter().flatten().for_each(|w| eprintln!("{w}"));
                 } else {
                     println!("Creating service {n}");
-                    let r = docker.create_service(spec, None).await?;
+                    let r = docker.create_service(spec, auth).await?;
                     r.warnings.iter().flatten().for_each(|w| eprintln!("{w}"));
                 }
                 touched.push(n.clone());

@@ -64,6 +64,9 @@ pub struct DeployArgs {
     /// Suppress progress output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Send registry authentication details to Swarm agents
+    #[arg(long = "with-registry-auth")]
+    pub with_registry_auth: bool,
 }
 
 /// `berth stack plan`
