@@ -96,6 +96,9 @@ pub struct HostOpts {
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", value_name = "list")]
     pub network_alias: Vec<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub link: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
@@ -156,6 +159,9 @@ impl HostOpts {
 
     fn apply_host(&self, h: &mut HostConfig) -> Result<()> {
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        // The daemon applies them to the container's network: hosts entries and variables on
+        // the default bridge, names only it resolves on a user-defined one.
+        h.links = list(&self.link);
         h.dns = list(&self.dns);
         h.dns_search = list(&self.dns_search);
         h.dns_options = list(&self.dns_option);

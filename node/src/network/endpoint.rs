@@ -341,6 +341,7 @@ impl Networks {
             mac: mac_text(req.mac.unwrap_or(mac_for(ip))),
             aliases: req.aliases.clone(),
             ports: Vec::new(),
+            links: req.links.clone(),
         })
     }
 

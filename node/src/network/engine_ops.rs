@@ -76,9 +76,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets up the container's endpoints and writes its hosts and resolv.conf; returns the
-    /// namespace the runtime must join (`None`: the runtime makes one with loopback only).
-    pub(crate) async fn network_up(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
+    /// Sets up the container's endpoints and writes its hosts (with `link_hosts`, its legacy
+    /// links' lines) and resolv.conf; returns the namespace the runtime must join (`None`: the
+    /// runtime makes one with loopback only).
+    pub(crate) async fn network_up(
+        &self,
+        rec: &ContainerRecord,
+        link_hosts: &[String],
+    ) -> Result<Option<PathBuf>> {
         let mut a =
             self.network
                 .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)?;
@@ -107,6 +112,7 @@ impl Engine {
             hostname,
             primary.ip,
             &rec.host.net.extra_hosts,
+            link_hosts,
             primary.gateway,
         );
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

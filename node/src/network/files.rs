@@ -4,11 +4,13 @@
 
 use std::net::Ipv4Addr;
 
-/// `/etc/hosts`: localhost lines, the container's own address (or 127.0.1.1), `--add-host`s.
+/// `/etc/hosts`: localhost lines, `--add-host`s, legacy links' lines (`links`, made whole),
+/// the container's own address (or 127.0.1.1), in Docker's order.
 pub fn hosts(
     hostname: &str,
     own: Option<Ipv4Addr>,
     extra: &[String],
+    links: &[String],
     gateway: Option<Ipv4Addr>,
 ) -> String {
     let mut s = String::from(
@@ -28,6 +30,10 @@ pub fn hosts(
             ip.to_string()
         };
         s.push_str(&format!("{ip}\t{name}\n"));
+    }
+    for l in links {
+        s.push_str(l);
+        s.push('\n');
     }
     match own {
         Some(ip) => s.push_str(&format!("{ip}\t{hostname}\n")),
@@ -97,8 +103,10 @@ mod tests {
                 "db:10.1.1.1".into(),
                 "host.docker.internal:host-gateway".into(),
             ],
+            &["10.0.0.3\tdb 0123456789ab cache".into()],
             Some(Ipv4Addr::new(10, 0, 0, 1)),
         );
+        assert!(h.contains("10.0.0.3\tdb 0123456789ab cache\n10.0.0.2\tweb\n"));
         assert!(h.contains("10.0.0.2\tweb\n"));
         assert!(h.contains("10.1.1.1\tdb\n"));
         assert!(h.contains("10.0.0.1\thost.docker.internal\n"));

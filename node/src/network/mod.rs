@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 pub use manager::{CreateNetwork, Networks};
 pub use types::{
-    is_false, AddressPool, EndpointRecord, EndpointRequest, NetConfig, NetRequest, NetworkRecord,
-    PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC,
+    is_false, AddressPool, EndpointRecord, EndpointRequest, Link, NetConfig, NetRequest,
+    NetworkRecord, PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC,
 };
 
 use crate::error::Result;

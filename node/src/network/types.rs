@@ -136,6 +136,16 @@ pub struct EndpointRequest {
     /// `--mac-address`; Docker's `02:42:` + address by default.
     #[serde(default)]
     pub mac: Option<[u8; 6]>,
+    /// `--link` on this (user-defined) network: names only this container resolves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+/// A legacy link (`--link name:alias`): container `name`, known to the linking one as `alias`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub alias: String,
 }
 
 /// What a container asks of the network besides its mode.
@@ -151,6 +161,9 @@ pub struct NetRequest {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// `HostConfig.Links` on the default bridge (hosts entries and environment variables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
 }
 
 /// A running container's attachment to one network.
@@ -168,6 +181,9 @@ pub struct EndpointRecord {
     pub host_veth: String,
     pub aliases: Vec<String>,
     pub ports: Vec<PortMapping>,
+    /// Its links on this network: `alias` asked by this container resolves `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
 }
 
 /// The networks a container is attached to (by network id), kept from create to remove.

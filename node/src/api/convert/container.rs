@@ -40,6 +40,7 @@ pub fn create_request(
     super::host_extra::check_container_network(&host.network_mode, hostname_set, &host)?;
     host.net.endpoints = super::network::endpoints(body.networking_config.as_ref())?;
     super::network::check_default_bridge_endpoint(&host.network_mode, &host.net.endpoints)?;
+    place_links(&mut host)?;
     host.mounts = mounts;
     Ok(CreateContainer {
         name: name.filter(|n| !n.is_empty()),
@@ -70,6 +71,39 @@ pub fn create_request(
             }),
         host,
     })
+}
+
+/// Where `HostConfig.Links` act: on the default bridge they stay (hosts entries and variables);
+/// on a user-defined network they become that endpoint's links (names only this container
+/// resolves), as docker's CLI also sends them; with no network of its own a container has
+/// nothing to link (Docker's words).
+fn place_links(host: &mut HostSettings) -> Result<(), ApiError> {
+    if host.net.links.is_empty() {
+        return Ok(());
+    }
+    let mode = host.network_mode.clone();
+    match mode.as_str() {
+        "default" | "bridge" => Ok(()),
+        "host" => Err(ApiError::bad_request(
+            "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+        )),
+        "none" => Err(ApiError::bad_request(
+            "conflicting options: none type networking can't be used with links",
+        )),
+        m if m.starts_with("container:") => Err(ApiError::bad_request(
+            "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+        )),
+        net => {
+            let links = std::mem::take(&mut host.net.links);
+            let ep = host.net.endpoints.entry(net.to_string()).or_default();
+            for l in links {
+                if !ep.links.contains(&l) {
+                    ep.links.push(l);
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn host_settings(h: HostConfig) -> Result<HostSettings, ApiError> {
@@ -372,7 +406,18 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
         restart_count: Some(rec.restart_count),
         driver: Some("overlay2".into()),
         platform: Some("linux".into()),
-        host_config: Some(host_config(&rec.host)),
+        host_config: Some(HostConfig {
+            // As Docker shows a default-bridge link: `/linked:/linking/alias`.
+            links: (!rec.host.net.links.is_empty()).then(|| {
+                rec.host
+                    .net
+                    .links
+                    .iter()
+                    .map(|l| format!("/{}:/{}/{}", l.name, rec.name, l.alias))
+                    .collect()
+            }),
+            ..host_config(&rec.host)
+        }),
         // dir is <data-root>/containers/<id>; volumes live in <data-root>/volumes.
         mounts: Some(super::mounts::mount_points(
             &rec.host.mounts,

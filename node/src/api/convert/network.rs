@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::api::error::ApiError;
 use crate::network::engine_ops::ContainerNetwork;
 use crate::network::{
-    CreateNetwork, EndpointRecord, EndpointRequest, NetRequest, NetworkRecord, PortRequest,
+    CreateNetwork, EndpointRecord, EndpointRequest, Link, NetRequest, NetworkRecord, PortRequest,
 };
 
 /// The network parts of a create's HostConfig.
@@ -51,7 +51,31 @@ pub fn host_net(h: &HostConfig) -> Result<NetRequest, ApiError> {
         dns: h.dns.clone().unwrap_or_default(),
         dns_search: h.dns_search.clone().unwrap_or_default(),
         dns_options: h.dns_options.clone().unwrap_or_default(),
+        links: links(h.links.as_deref())?,
     })
+}
+
+/// `--link` entries: `name:alias`, `name` (the alias is the name), or inspect's own
+/// `/name:/container/alias` form, as Docker parses them.
+pub fn links(list: Option<&[String]>) -> Result<Vec<Link>, ApiError> {
+    let mut out = Vec::new();
+    for raw in list.unwrap_or_default() {
+        let parts: Vec<&str> = raw.split(':').collect();
+        let (name, alias) = match parts.as_slice() {
+            [""] | [] => return Err(ApiError::bad_request("empty string specified for links")),
+            [one] => (one.to_string(), one.to_string()),
+            [name, alias] if name.starts_with('/') => (
+                name[1..].to_string(),
+                alias.rsplit('/').next().unwrap_or(alias).to_string(),
+            ),
+            [name, alias] if !name.is_empty() && !alias.is_empty() => {
+                (name.to_string(), alias.to_string())
+            }
+            _ => return Err(ApiError::bad_request(format!("invalid link format: {raw}"))),
+        };
+        out.push(Link { name, alias });
+    }
+    Ok(out)
 }
 
 /// One endpoint's settings (aliases, `--ip`).
@@ -78,6 +102,7 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
         aliases: e.aliases.clone().unwrap_or_default(),
         ipv4,
         mac,
+        links: links(e.links.as_deref())?,
     })
 }
 
@@ -108,6 +133,11 @@ pub fn check_default_bridge_endpoint(
         if !e.aliases.is_empty() {
             return Err(ApiError::bad_request(
                 "network-scoped alias is supported only for containers in user defined networks",
+            ));
+        }
+        if !e.links.is_empty() && !own_interface {
+            return Err(ApiError::bad_request(
+                "links are supported only for containers on a network",
             ));
         }
         if e.mac.is_some() && !own_interface {
@@ -390,6 +420,13 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
             c.network.name.clone(),
             EndpointSettings {
                 aliases: Some(aliases),
+                links: (!c.request.links.is_empty()).then(|| {
+                    c.request
+                        .links
+                        .iter()
+                        .map(|l| format!("{}:{}", l.name, l.alias))
+                        .collect()
+                }),
                 network_id: Some(c.network.id.clone()),
                 endpoint_id: Some(ep.map(|e| e.id.clone()).unwrap_or_default()),
                 gateway: Some(

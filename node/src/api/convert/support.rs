@@ -157,10 +157,7 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
         "Cgroup",
         Refused("joining another container's cgroup is not supported"),
     ),
-    (
-        "Links",
-        Refused("legacy links are not supported yet: use a user-defined network"),
-    ),
+    ("Links", Honoured),
     ("OomScoreAdj", Honoured),
     ("PidMode", Honoured),
     ("Privileged", Honoured),
@@ -185,10 +182,7 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
 /// `EndpointSettings` (one network of `NetworkingConfig.EndpointsConfig`).
 pub const ENDPOINT: &[(&str, Support)] = &[
     ("IPAMConfig", Honoured),
-    (
-        "Links",
-        Refused("legacy links are not supported yet: use the network's names"),
-    ),
+    ("Links", Honoured),
     ("MacAddress", Honoured),
     ("Aliases", Honoured),
     (

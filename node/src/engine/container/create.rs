@@ -38,6 +38,7 @@ impl Engine {
         let is_task = req.labels.contains_key(berth_swarm::model::LABEL_TASK_ID);
         self.bring_swarm_networks(&req.host, is_task).await?;
         self.check_networks(&req.host)?;
+        self.check_links(&req.host.net.links)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
         }

@@ -8,6 +8,7 @@ pub mod handle;
 pub mod health;
 pub mod host_resolve;
 pub mod inspect;
+pub mod links;
 pub mod list;
 pub mod list_filter;
 pub mod log_config;

@@ -85,7 +85,14 @@ impl Engine {
             resolv_file: &resolv,
             init: &init,
         };
+        let links = self.link_files(rec)?;
         let mut spec = spec::build(rec, &paths, self.host)?;
+        if !links.env.is_empty() {
+            if let Some(p) = spec.process_mut().as_mut() {
+                let env = p.env().clone().unwrap_or_default();
+                p.set_env(Some(super::links::with_link_env(&env, &links.env)));
+            }
+        }
         if shared.net.is_none() {
             let netns = self.netns_for(rec)?;
             crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
@@ -136,7 +143,7 @@ impl Engine {
         // After the mkdirs, which would queue behind it (cgroup_mutex); dropped when this
         // returns, by when the container's cgroups are joined.
         let _primer = cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
-        if let Err(e) = self.network_up(rec).await {
+        if let Err(e) = self.network_up(rec, &links.hosts).await {
             self.remove_cgroups(&rec.cgroup_rel());
             return Err(e);
         }

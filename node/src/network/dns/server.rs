@@ -133,14 +133,24 @@ impl Server {
             .into_iter()
             .map(|(_, e)| e)
             .collect();
+        let me = all
+            .iter()
+            .find(|e| e.network_id == self.net_id && e.ip.map(IpAddr::V4) == Some(asker));
+        // A link's alias is the asker's own name for another container (Docker's resolver
+        // looks it up before anything else).
+        let wanted = name.trim_end_matches('.');
+        let name = me
+            .and_then(|m| {
+                m.links
+                    .iter()
+                    .find(|l| l.alias.eq_ignore_ascii_case(wanted))
+            })
+            .map_or(name, |l| l.name.as_str());
         let ips = self.on_network(&all, &self.net_id, &self.net_name, name);
         if !ips.is_empty() {
             return ips;
         }
-        let Some(me) = all
-            .iter()
-            .find(|e| e.network_id == self.net_id && e.ip.map(IpAddr::V4) == Some(asker))
-        else {
+        let Some(me) = me else {
             return Vec::new();
         };
         all.iter()
