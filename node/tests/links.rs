@@ -146,3 +146,36 @@ fn a_link_on_a_user_network_is_a_name_only_the_linking_container_resolves() {
         "backend for another container: {other}"
     );
 }
+
+#[test]
+fn rm_link_makes_the_parent_forget_it() {
+    require_root!();
+    let d = TestDaemon::start("linkrm");
+    d.import_busybox();
+    let db = format!("{}-db", d.prefix);
+    d.cli_ok(&["run", "-d", "--name", &db, "busybox", "sleep", "600"]);
+    let web = format!("{}-web", d.prefix);
+    d.cli_ok(&[
+        "create",
+        "--name",
+        &web,
+        "--link",
+        &format!("{db}:cache"),
+        "busybox",
+        "env",
+    ]);
+    d.cli_ok(&["rm", "--link", &format!("/{web}/cache")]);
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{json .HostConfig.Links}}", &web]),
+        "null"
+    );
+    d.cli_ok(&["start", "-a", &web]);
+    assert!(
+        !d.cli_ok(&["logs", &web]).contains("CACHE_"),
+        "the link is gone"
+    );
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.Running}}", &db]),
+        "true"
+    );
+}

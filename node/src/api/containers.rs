@@ -185,17 +185,43 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /containers/{id}?force=&v=`
+/// `DELETE /containers/{id}?force=&v=&link=` (with `link`, `id` is a link's `/parent/alias`).
 pub async fn remove(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
+    if q.flag("link", false) {
+        engine.remove_link(&id).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     engine
         .remove_container_with(&id, q.flag("force", false), q.flag("v", false))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Paths no route matches: `DELETE /containers/<parent>/<alias>?link=1` (`docker rm --link
+/// /web/db`, a link's name has a slash) removes that link; the rest are dockerd's 404.
+pub async fn fallback(
+    State(engine): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiResult<StatusCode> {
+    let q = Query::parse(uri.query());
+    let link = uri
+        .path()
+        .strip_prefix("/containers/")
+        .filter(|l| method == axum::http::Method::DELETE && l.contains('/'))
+        .filter(|_| q.flag("link", false));
+    match link {
+        Some(name) => {
+            engine.remove_link(name).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(super::error::not_found(uri).await),
+    }
 }
 
 /// `POST /containers/{id}/wait?condition=` — headers go out at once, the body at the exit.

@@ -174,7 +174,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
                 .delete(images::remove),
         )
         .merge(secrets::routes())
-        .fallback(error::not_found)
+        .fallback(containers::fallback)
         .with_state(App { engine, swarm })
 }
 

@@ -85,6 +85,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// `DELETE /containers/{/parent/alias}?link=1` (`docker rm --link`): the parent forgets the
+    /// link; both containers stay. Takes effect at the parent's next start, as in Docker.
+    pub async fn remove_link(&self, name: &str) -> Result<()> {
+        let full = if name.starts_with('/') {
+            name.to_string()
+        } else {
+            format!("/{name}")
+        };
+        let (parent, alias) = full.rsplit_once('/').unwrap_or(("", ""));
+        if parent.is_empty() {
+            return Err(EngineError::Conflict(
+                "Conflict, cannot remove the default link name.".into(),
+            ));
+        }
+        let handle = self.lookup(parent).map_err(|_| {
+            EngineError::NotFound(format!("Cannot get parent {parent} for link name {full}"))
+        })?;
+        let mut rec = handle.lock().await;
+        let before = rec.host.net.links.len();
+        rec.host.net.links.retain(|l| l.alias != alias);
+        if rec.host.net.links.len() == before {
+            return Err(EngineError::NotFound(format!("no such link: {full}")));
+        }
+        self.records.put(&rec.id, &*rec)
+    }
+}
+
 /// Docker's link variables for a container at `ip` exposing `ports` (`80/tcp`), with its
 /// environment `child_env`, linked as `alias` (`name` is `/linking/alias`).
 pub fn link_env(
