@@ -13,10 +13,11 @@ use berth_overlay::ipam::{pick_subnet, AddressPool, AddressSpace, Allocations, S
 use berth_raft::{ClusterCommand, ClusterState, ObjectKind, Op};
 
 use bollard_stubs::models::EndpointSpecModeEnum;
+use chrono::{DateTime, Utc};
 
 use crate::model::{
     sorted, Cluster, ModelError, Network, NetworkAllocation, Service, Task, TaskAttachment,
-    VirtualIp, FIRST_VNI, LAST_VNI,
+    TaskStatus, VirtualIp, FIRST_VNI, LAST_VNI,
 };
 use crate::plan::Plan;
 
@@ -79,7 +80,7 @@ fn pools(s: &ClusterState) -> Vec<AddressPool> {
 }
 
 /// Allocates every network that has no allocation yet, in id order.
-pub fn allocate(s: &ClusterState) -> Plan {
+pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan::default();
     let mut networks = Vec::new();
     for o in sorted(s.list(ObjectKind::Network)) {
@@ -131,7 +132,7 @@ pub fn allocate(s: &ClusterState) -> Plan {
         &networks,
         &mut held,
         &mut plan,
-        crate::model::data_path_port(s),
+        (crate::model::data_path_port(s), now),
     );
     plan
 }
@@ -376,7 +377,7 @@ fn allocate_tasks(
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
     plan: &mut Plan,
-    port: u16,
+    (port, now): (u16, DateTime<Utc>),
 ) {
     for t in tasks
         .iter()
@@ -396,7 +397,19 @@ fn allocate_tasks(
                 }));
             }
             Ok(None) => {}
-            Err(reason) => plan.problem(ModelError::of(t.object, reason)),
+            // The task says why it waits (`docker service ps` shows it), once.
+            Err(reason) if t.status.err.as_deref() != Some(reason.as_str()) => {
+                let status =
+                    TaskStatus::new(t.state(), "pending task allocation", Some(&reason), now);
+                plan.push(ClusterCommand::single(Op::Update {
+                    id: t.id().to_string(),
+                    expected_version: Some(t.object.meta.version),
+                    attrs: t.object.attrs.clone(),
+                    spec: t.object.spec.clone(),
+                    status: status.to_value(),
+                }));
+            }
+            Err(_) => {}
         }
     }
 }

@@ -21,7 +21,7 @@ fn allocation(s: &ClusterState, id: &str) -> Option<NetworkAllocation> {
 
 /// Allocates and commits, as the leader would.
 fn pass(s: &mut ClusterState) {
-    let plan = allocate(s);
+    let plan = allocate(s, crate::fixtures::t0());
     commit(s, &plan);
 }
 
@@ -38,7 +38,7 @@ fn networks_get_the_lowest_free_vni_and_the_first_free_subnet_of_the_pool() {
         network("n1", "a", json!({})),
         network("n2", "b", json!({})),
     ]);
-    let plan = allocate(&s);
+    let plan = allocate(&s, crate::fixtures::t0());
     assert_eq!(commit(&mut s, &plan), 2);
     let a = allocation(&s, "n1").expect("n1 allocated");
     let b = allocation(&s, "n2").expect("n2 allocated");
@@ -47,7 +47,10 @@ fn networks_get_the_lowest_free_vni_and_the_first_free_subnet_of_the_pool() {
         (4096, "10.0.0.0/24", "10.0.0.1")
     );
     assert_eq!((b.vni, b.subnet.as_str()), (4097, "10.0.1.0/24"));
-    assert!(allocate(&s).commands.is_empty(), "nothing left to allocate");
+    assert!(
+        allocate(&s, crate::fixtures::t0()).commands.is_empty(),
+        "nothing left to allocate"
+    );
 }
 
 #[test]
@@ -80,7 +83,7 @@ fn an_overlapping_subnet_is_left_unallocated_and_reported() {
             json!({ "Config": [{ "Subnet": "10.0.0.128/25" }] }),
         )],
     );
-    let plan = allocate(&s);
+    let plan = allocate(&s, crate::fixtures::t0());
     assert!(plan.commands.is_empty());
     assert_eq!(plan.problems.len(), 1);
     assert!(
@@ -127,7 +130,7 @@ fn a_gateway_outside_the_subnet_is_refused_and_a_malformed_network_is_a_problem(
             status: json!({}),
         }],
     );
-    let plan = allocate(&s);
+    let plan = allocate(&s, crate::fixtures::t0());
     assert!(plan.commands.is_empty());
     assert_eq!(plan.problems.len(), 2, "{:?}", plan.problems);
 }
@@ -183,7 +186,7 @@ fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
         ),
         task("t2", 2, json!([{ "Target": "n1" }])),
     ]);
-    let plan = allocate(&s);
+    let plan = allocate(&s, crate::fixtures::t0());
     commit(&mut s, &plan);
     assert!(
         addresses(&s, "t1").is_empty(),
@@ -207,7 +210,10 @@ fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
         vec!["db".to_string()]
     );
     assert!(!t.awaits_allocation());
-    assert!(allocate(&s).commands.is_empty(), "allocated once");
+    assert!(
+        allocate(&s, crate::fixtures::t0()).commands.is_empty(),
+        "allocated once"
+    );
     let placed = crate::placement::place(&s, crate::fixtures::t0());
     assert_eq!(
         crate::fixtures::summary(&placed).assigned.len(),
@@ -217,7 +223,7 @@ fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
 }
 
 #[test]
-fn a_stopped_tasks_address_is_given_again_and_a_missing_network_is_reported() {
+fn a_stopped_tasks_address_is_given_again_and_a_task_says_its_network_is_missing() {
     let mut s = state(vec![
         network("n1", "front", json!({})),
         task("t1", 1, json!([{ "Target": "front" }])),
@@ -245,13 +251,12 @@ fn a_stopped_tasks_address_is_given_again_and_a_missing_network_is_reported() {
         &mut s,
         vec![task("t3", 2, json!([{ "Target": "nowhere" }]))],
     );
-    let plan = allocate(&s);
-    assert_eq!(plan.problems.len(), 1);
-    assert!(plan.problems[0]
-        .to_string()
-        .contains("network nowhere not found"));
+    let plan = allocate(&s, crate::fixtures::t0());
     commit(&mut s, &plan);
     assert_eq!(addresses(&s, "t2"), vec!["front=10.0.0.2/4096"]);
+    let o = s.get(ObjectKind::Task, "t3").expect("t3");
+    let t3 = crate::model::Task::parse(o).expect("parse");
+    assert_eq!(t3.status.err.as_deref(), Some("network nowhere not found"));
 }
 
 fn vips(s: &ClusterState, id: &str) -> Vec<String> {
@@ -290,7 +295,10 @@ fn a_vip_service_gets_an_address_per_network_before_its_tasks_and_dnsrr_gets_non
     assert_eq!(vips(&s, "svc"), vec!["10.0.0.2/24"]);
     assert!(vips(&s, "rr").is_empty(), "dnsrr services have no VIP");
     assert_eq!(addresses(&s, "t1"), vec!["front=10.0.0.3/4096"]);
-    assert!(allocate(&s).commands.is_empty(), "stable");
+    assert!(
+        allocate(&s, crate::fixtures::t0()).commands.is_empty(),
+        "stable"
+    );
 }
 
 /// A global service's task is created already on its node: it must get its addresses too,
@@ -391,4 +399,44 @@ fn a_stopping_tasks_address_is_not_given_to_its_replacement_until_it_ends() {
         vec!["front=10.0.0.2/4096"],
         "free again once the old task ended"
     );
+}
+
+#[test]
+fn an_exhausted_subnet_leaves_the_task_waiting_with_the_reason_and_nothing_half_given() {
+    // A /29: six addresses, the gateway takes one, five for tasks.
+    let mut s = state(vec![
+        network(
+            "n1",
+            "small",
+            json!({ "Config": [{ "Subnet": "10.9.9.0/29" }] }),
+        ),
+        network("n2", "big", json!({})),
+    ]);
+    pass(&mut s);
+    let mut ops = Vec::new();
+    for slot in 1..=6 {
+        ops.push(task(
+            &format!("t{slot}"),
+            slot,
+            json!([{ "Target": "big" }, { "Target": "small" }]),
+        ));
+    }
+    apply(&mut s, ops);
+    pass(&mut s);
+    let placed: Vec<usize> = (1..=6)
+        .map(|i| addresses(&s, &format!("t{i}")).len())
+        .collect();
+    assert_eq!(
+        placed,
+        [2, 2, 2, 2, 2, 0],
+        "the sixth gets nothing, not half"
+    );
+    let o = s.get(ObjectKind::Task, "t6").expect("t6");
+    let t = crate::model::Task::parse(o).expect("parse");
+    assert_eq!(
+        t.status.err.as_deref(),
+        Some("no available IPv4 addresses on network small")
+    );
+    let again = allocate(&s, crate::fixtures::t0());
+    assert!(again.commands.is_empty(), "the reason is written once");
 }

@@ -343,7 +343,7 @@ async fn leader_loop(manager: Weak<Manager>) {
         let (plan, mut watcher) = m.raft.read_and_watch(|s| {
             let mut plan = orchestrator::reconcile(s, now, &mut RandomIds);
             plan.extend(orchestrator::reap(s));
-            plan.extend(allocator::allocate(s));
+            plan.extend(allocator::allocate(s, now));
             plan.extend(placement::place(s, now));
             plan.extend(m.liveness.expire(s));
             plan
