@@ -17,63 +17,14 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use berth_chaos_tests::swarm::{self, service_spec};
-use berth_chaos_tests::{require_root, Cluster, Node, PREFIX_HEAD};
+use berth_chaos_tests::{require_root, Cluster, PREFIX_HEAD};
 use serde_json::{json, Value};
 use swarm_support::*;
-
-/// Runs `cmd` in container `id` on `node` through the API; its exit code and output.
-fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
-    let r = node
-        .send(
-            "POST",
-            &format!("/containers/{id}/exec"),
-            &json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true, "Tty": true }),
-        )
-        .unwrap();
-    assert_eq!(r.status, 201, "exec create: {}", r.text());
-    let exec_id = r.json()["Id"].as_str().unwrap().to_string();
-    let out = node
-        .send(
-            "POST",
-            &format!("/exec/{exec_id}/start"),
-            &json!({ "Detach": false, "Tty": true }),
-        )
-        .unwrap();
-    let code = node
-        .send("GET", &format!("/exec/{exec_id}/json"), &Value::Null)
-        .unwrap()
-        .json()["ExitCode"]
-        .as_i64()
-        .unwrap_or(-1);
-    (code, out.text())
-}
 
 /// Docker's MAC of an overlay address, as `bridge fdb` prints it.
 fn mac_of(ip: &str) -> String {
     let o: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-}
-
-/// The task container of `service` on each node, with its address on `network`.
-fn tasks_by_node(c: &Cluster, service: &str, network: &str) -> BTreeMap<usize, (String, String)> {
-    let mut out = BTreeMap::new();
-    for (i, n) in c.nodes().iter().enumerate() {
-        for ctr in n.service_containers(service).unwrap_or_default() {
-            let id = ctr["Id"].as_str().unwrap_or("").to_string();
-            let inspect = n
-                .send("GET", &format!("/containers/{id}/json"), &Value::Null)
-                .unwrap()
-                .json();
-            let ip = inspect["NetworkSettings"]["Networks"][network]["IPAddress"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            if inspect["State"]["Running"] == true && !ip.is_empty() {
-                out.insert(i, (id, ip));
-            }
-        }
-    }
-    out
 }
 
 #[test]

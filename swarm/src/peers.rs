@@ -302,10 +302,18 @@ fn service_names(
     // (vni, service id) → (network id, service name, aliases, running tasks' addresses)
     type Entry<'a> = (String, &'a str, BTreeSet<String>, BTreeSet<Ipv4Addr>);
     let mut by: BTreeMap<(u32, &str), Entry<'_>> = BTreeMap::new();
+    let mut out: BTreeMap<u32, BTreeSet<NameRecord>> = BTreeMap::new();
     for t in tasks {
         for a in t.attachments().unwrap_or_default() {
             if !served.contains(&a.vni) {
                 continue;
+            }
+            // A running task answers to its own name (`web.1.<task id>`), as in Docker.
+            if t.state() == TaskState::Running {
+                out.entry(a.vni).or_default().insert(NameRecord {
+                    name: t.container_name().to_lowercase(),
+                    ips: vec![a.address],
+                });
             }
             let e = by.entry((a.vni, t.service_id)).or_insert_with(|| {
                 (
@@ -321,7 +329,6 @@ fn service_names(
             }
         }
     }
-    let mut out: BTreeMap<u32, BTreeSet<NameRecord>> = BTreeMap::new();
     let mut balanced: BTreeMap<u32, BTreeSet<VipRecord>> = BTreeMap::new();
     for ((vni, service_id), (network_id, name, aliases, running)) in by {
         let running: Vec<Ipv4Addr> = running.into_iter().collect();
@@ -486,6 +493,15 @@ mod tests {
                     NameRecord {
                         name: "web".into(),
                         ips: vec!["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()],
+                    },
+                    // Each running task by its own name.
+                    NameRecord {
+                        name: "web.1.t1".into(),
+                        ips: vec!["10.0.0.2".parse().unwrap()],
+                    },
+                    NameRecord {
+                        name: "web.1.t2".into(),
+                        ips: vec!["10.0.0.3".parse().unwrap()],
                     },
                 ],
                 vips: Vec::new(),

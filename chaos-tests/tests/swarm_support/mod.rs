@@ -1,5 +1,5 @@
 //! What the swarm tests share: five nodes with the busybox image, joins, spreads, scaling,
-//! and the writer that counts acknowledged creates during a failover.
+//! the writer that counts acknowledged creates during a failover, and exec into task containers.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_chaos_tests::swarm::{self, per_node, service_spec};
-use berth_chaos_tests::{client, Cluster, Response, PREFIX_HEAD};
+use berth_chaos_tests::{client, Cluster, Node, Response, PREFIX_HEAD};
 use serde_json::{json, Value};
 
 /// The dispatcher heartbeat of the test swarms: a node is down after 3 missed ones.
@@ -299,4 +299,57 @@ fn now() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     format!("{:.3}", t.as_secs_f64())
+}
+
+/// Runs `cmd` in container `id` on `node` through the API; its exit code and output.
+pub fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
+    let r = node
+        .send(
+            "POST",
+            &format!("/containers/{id}/exec"),
+            &json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true, "Tty": true }),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "exec create: {}", r.text());
+    let exec_id = r.json()["Id"].as_str().unwrap().to_string();
+    let out = node
+        .send(
+            "POST",
+            &format!("/exec/{exec_id}/start"),
+            &json!({ "Detach": false, "Tty": true }),
+        )
+        .unwrap();
+    let code = node
+        .send("GET", &format!("/exec/{exec_id}/json"), &Value::Null)
+        .unwrap()
+        .json()["ExitCode"]
+        .as_i64()
+        .unwrap_or(-1);
+    (code, out.text())
+}
+
+/// The task container of `service` on each node, with its address on `network`.
+pub fn tasks_by_node(
+    c: &Cluster,
+    service: &str,
+    network: &str,
+) -> BTreeMap<usize, (String, String)> {
+    let mut out = BTreeMap::new();
+    for (i, n) in c.nodes().iter().enumerate() {
+        for ctr in n.service_containers(service).unwrap_or_default() {
+            let id = ctr["Id"].as_str().unwrap_or("").to_string();
+            let inspect = n
+                .send("GET", &format!("/containers/{id}/json"), &Value::Null)
+                .unwrap()
+                .json();
+            let ip = inspect["NetworkSettings"]["Networks"][network]["IPAddress"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if inspect["State"]["Running"] == true && !ip.is_empty() {
+                out.insert(i, (id, ip));
+            }
+        }
+    }
+    out
 }
