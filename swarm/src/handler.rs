@@ -20,8 +20,8 @@ use crate::error::SwarmError;
 use crate::manager::Manager;
 use crate::model::{new_id, Cluster, ModelError, Node, NodeState, NodeStatus, NodeStatusDoc};
 use crate::rpc::{
-    decode, encode, AddManagerRequest, JoinReply, JoinRequest, Method, RenewReply, RenewRequest,
-    ReportRequest, SessionReply, SessionRequest, NOT_LEADER,
+    decode, encode, AddManagerRequest, AttachmentOp, AttachmentRequest, JoinReply, JoinRequest,
+    Method, RenewReply, RenewRequest, ReportRequest, SessionReply, SessionRequest, NOT_LEADER,
 };
 
 /// How long node certificates are valid (Docker's default: 90 days).
@@ -56,6 +56,7 @@ impl crate::rpc::Handler for Handler {
                 Method::Session => encode(&session(&m, decode(&data)?, &certs).await?),
                 Method::Report => encode(&report(&m, decode(&data)?, &certs).await?),
                 Method::Renew => encode(&renew(&m, decode(&data)?, &certs).await?),
+                Method::Attachment => encode(&attachment(&m, decode(&data)?, &certs).await?),
             }
         })
     }
@@ -197,6 +198,39 @@ pub fn host_of(addr: &str) -> String {
         .map_or(addr, |(h, _)| h)
         .trim_matches(['[', ']'])
         .to_string()
+}
+
+/// A worker's standalone container on an attachable network (`network_ops` does the work, as
+/// for a manager's own containers).
+async fn attachment(
+    m: &Arc<Manager>,
+    req: AttachmentRequest,
+    certs: &[CertificateDer<'static>],
+) -> Result<Option<crate::model::TaskAttachment>, Status> {
+    authenticate(m, certs, &req.node_id)?;
+    require_leader(m)?;
+    let node = req.node_id.as_str();
+    match req.op {
+        AttachmentOp::Lookup { key } => m
+            .read(|s| crate::network_ops::attachable(s, &key))
+            .map(Some)
+            .map_err(status_of),
+        AttachmentOp::Attach {
+            key,
+            container_id,
+            name,
+        } => crate::network_ops::attach_container(m, &key, (&container_id, &name, node))
+            .await
+            .map(Some)
+            .map_err(status_of),
+        AttachmentOp::Detach {
+            network_id,
+            container_id,
+        } => crate::network_ops::detach_container(m, &network_id, &container_id)
+            .await
+            .map(|()| None)
+            .map_err(status_of),
+    }
 }
 
 async fn renew(

@@ -272,12 +272,21 @@ fn attachment_of(
     }
 }
 
-/// Decides an attach on the state as read.
-fn attach_step(
-    s: &ClusterState,
+/// Network `key` as a standalone container would join it (address unspecified): refused
+/// unless it is attachable and has its address space.
+pub fn attachable(s: &ClusterState, key: &str) -> SwarmResult<TaskAttachment> {
+    let (n, a, port) = attachable_parts(s, key)?;
+    Ok(attachment_of(
+        &n,
+        &a,
+        (std::net::Ipv4Addr::UNSPECIFIED, port),
+    ))
+}
+
+fn attachable_parts<'a>(
+    s: &'a ClusterState,
     key: &str,
-    (container_id, name, node_id): (&str, &str, &str),
-) -> SwarmResult<AttachStep> {
+) -> SwarmResult<(Network<'a>, crate::model::NetworkAllocation, u16)> {
     let o = find(s, ObjectKind::Network, key)?;
     let n = Network::parse(o)?;
     let port = crate::model::data_path_port(s);
@@ -293,6 +302,17 @@ fn attach_step(
             n.name()
         )));
     };
+    Ok((n, a, port))
+}
+
+/// Decides an attach on the state as read.
+fn attach_step(
+    s: &ClusterState,
+    key: &str,
+    (container_id, name, node_id): (&str, &str, &str),
+) -> SwarmResult<AttachStep> {
+    let (n, a, port) = attachable_parts(s, key)?;
+    let o = n.object;
     if let Some(c) = a
         .attachments
         .iter()

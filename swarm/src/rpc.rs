@@ -141,6 +141,34 @@ pub struct RenewReply {
     pub managers: Vec<String>,
 }
 
+/// `Attachment`: a node's standalone container and an attachable overlay network (workers have
+/// no store to read or write them in; managers answer from theirs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentRequest {
+    /// The asking node (must match its certificate).
+    pub node_id: String,
+    /// What it asks.
+    pub op: AttachmentOp,
+}
+
+/// What an `Attachment` call asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AttachmentOp {
+    /// The network `key` (id, name or prefix), refused unless attachable; address unspecified.
+    Lookup { key: String },
+    /// An address on network `key` for container (`container_id`, `name`) of the node.
+    Attach {
+        key: String,
+        container_id: String,
+        name: String,
+    },
+    /// Gives the container's address on `network_id` back.
+    Detach {
+        network_id: String,
+        container_id: String,
+    },
+}
+
 /// The calls a manager answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -154,15 +182,18 @@ pub enum Method {
     Report,
     /// See `RenewRequest`.
     Renew,
+    /// See `AttachmentRequest`.
+    Attachment,
 }
 
 impl Method {
-    const ALL: [Method; 5] = [
+    const ALL: [Method; 6] = [
         Self::Join,
         Self::AddManager,
         Self::Session,
         Self::Report,
         Self::Renew,
+        Self::Attachment,
     ];
 
     /// The HTTP/2 path.
@@ -173,6 +204,7 @@ impl Method {
             Self::Session => "/berth.swarm.v1.Swarm/Session",
             Self::Report => "/berth.swarm.v1.Swarm/Report",
             Self::Renew => "/berth.swarm.v1.Swarm/Renew",
+            Self::Attachment => "/berth.swarm.v1.Swarm/Attachment",
         }
     }
 

@@ -75,16 +75,26 @@ pub async fn list(
     Ok(Json(nets))
 }
 
-/// `GET /networks/{id}`
+/// `GET /networks/{id}?verbose=&scope=`; `verbose` adds a swarm network's services, tasks and
+/// peers across the cluster (on a manager), with this node's view of each peer's health.
 pub async fn inspect(
     State(engine): State<AppState>,
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let verbose = q.flag("verbose", false);
     let n = match engine.networks().get(&id) {
         Ok(n) => n,
         Err(e) => match swarm.network(&id).await {
-            Ok(info) => return Ok(Json(swarm_conv::network(&info))),
+            Ok(info) => {
+                let mut v = swarm_conv::network(&info);
+                if verbose {
+                    add_detail(&mut v, &swarm, &engine, &info.envelope.id, None).await;
+                }
+                return Ok(Json(v));
+            }
             Err(_) => return Err(e.into()),
         },
     };
@@ -95,10 +105,49 @@ pub async fn inspect(
         if let Ok(info) = swarm.network(&n.id).await {
             let mut v = swarm_conv::network(&info);
             v["Containers"] = local["Containers"].clone();
+            if verbose {
+                add_detail(&mut v, &swarm, &engine, &n.id, n.vni).await;
+            }
+            return Ok(Json(v));
+        }
+        // A worker has no store: its verbose view is its own peers' health.
+        if let (true, Some(vni)) = (verbose, n.vni) {
+            let mut v = local;
+            let detail = berth_swarm::query::NetworkDetail {
+                peers: engine
+                    .networks()
+                    .peer_health(vni)
+                    .keys()
+                    .map(|ip| (ip.to_string(), *ip))
+                    .collect(),
+                ..Default::default()
+            };
+            let (_, peers) = swarm_conv::detail(&detail, &engine.networks().peer_health(vni));
+            v["Peers"] = peers;
             return Ok(Json(v));
         }
     }
     Ok(Json(local))
+}
+
+/// Docker's verbose `Services` and `Peers`, each peer with whether its VXLAN endpoint answers
+/// this node (`vni`: this node's copy of the network, which the health view is kept for).
+async fn add_detail(
+    v: &mut Value,
+    swarm: &SwarmState,
+    engine: &AppState,
+    id: &str,
+    vni: Option<u32>,
+) {
+    let Ok(detail) = swarm.network_detail(id).await else {
+        return;
+    };
+    let health = vni
+        .map(|vni| engine.networks().peer_health(vni))
+        .unwrap_or_default();
+    let (services, peers) = swarm_conv::detail(&detail, &health);
+    v["Services"] = services;
+    v["Peers"] = peers;
 }
 
 /// `POST /networks/create`

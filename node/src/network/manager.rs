@@ -66,6 +66,8 @@ pub struct Networks {
     pub(crate) swarm: std::sync::OnceLock<Arc<dyn super::SwarmNetworks>>,
     /// Standalone containers given a swarm address: (network id, container id).
     pub(crate) swarm_attached: Mutex<std::collections::HashSet<(String, String)>>,
+    /// What the last probes of remote VXLAN endpoints found (`peer_health.rs`).
+    pub(crate) health: Arc<Mutex<super::peer_health::HealthTable>>,
 }
 
 fn new_id() -> String {
@@ -103,6 +105,7 @@ impl Networks {
             applied: Mutex::new(None),
             swarm: std::sync::OnceLock::new(),
             swarm_attached: Mutex::new(std::collections::HashSet::new()),
+            health: Arc::default(),
         })
     }
 

@@ -110,6 +110,7 @@ impl Networks {
             last.clone_from(&views.to_vec());
         }
         self.sync_vips(views).await;
+        self.probe_peers(views);
         drop(_g);
         // Copies of networks the swarm no longer has this node serve go, once unused here.
         let served: Vec<u32> = views.iter().map(|v| v.vni).collect();

@@ -29,37 +29,9 @@ impl SwarmNetworks for SwarmNetworkHook {
             let Some(swarm) = self.0.upgrade() else {
                 return Ok(None);
             };
-            // Only managers see the swarm's networks; elsewhere the name is simply unknown.
-            let Ok(info) = swarm.network(key).await else {
+            // A worker asks its managers; an unknown name is simply not a swarm network.
+            let Some(attachment) = swarm.attachable_network(key).await.map_err(engine_err)? else {
                 return Ok(None);
-            };
-            let name = info.spec.name.clone();
-            if !info.spec.attachable.unwrap_or(false) {
-                return Err(EngineError::InvalidArgument(format!(
-                    "Could not attach to network {key}: rpc error: code = PermissionDenied desc = network {name} not manually attachable"
-                )));
-            }
-            let Some(a) = info.allocation else {
-                return Err(EngineError::Conflict(format!(
-                    "network {name} has no address space yet; try again"
-                )));
-            };
-            let attachment = berth_swarm::model::TaskAttachment {
-                network_id: info.envelope.id.clone(),
-                name,
-                vni: a.vni,
-                subnet: a.subnet,
-                gateway: a.gateway,
-                address: Ipv4Addr::UNSPECIFIED,
-                port: info.port,
-                internal: info.spec.internal.unwrap_or(false),
-                aliases: Vec::new(),
-                mtu: info
-                    .spec
-                    .options
-                    .as_ref()
-                    .and_then(|o| o.get(berth_swarm::model::OPT_MTU))
-                    .and_then(|m| m.parse().ok()),
             };
             let mut rec = super::container::overlay_record(&attachment);
             rec.attachable = true;

@@ -49,6 +49,11 @@ impl std::fmt::Debug for Agent {
 }
 
 impl Agent {
+    /// Its connection to the managers (for calls beside the session).
+    pub(crate) fn conn(&self) -> Arc<Conn> {
+        self.conn.clone()
+    }
+
     /// Starts the session, the periodic check of the containers and the reporter.
     pub fn start(s: AgentStart) -> Agent {
         let conn = Arc::new(Conn::new(

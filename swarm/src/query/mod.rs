@@ -3,6 +3,7 @@
 
 mod cluster;
 mod logs;
+mod network_detail;
 mod networks;
 mod nodes;
 mod secrets;
@@ -19,6 +20,7 @@ use serde_json::Value;
 use crate::model::{DesiredState, NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
 
 pub use logs::{with_details, LogTarget};
+pub use network_detail::{EndpointOnNetwork, NetworkDetail, ServiceOnNetwork};
 pub use secrets::SecretInfo;
 
 /// Docker's filters of a list (`{"label": ["a=b"], …}`).

@@ -8,7 +8,11 @@ use crate::error::SwarmResult;
 use crate::model::{sorted, Network};
 use crate::network_ops;
 use crate::ops;
+use crate::rpc::{AttachmentOp, AttachmentRequest, Method};
 use crate::swarm::Swarm;
+
+/// How long a worker waits for the managers to attach or detach a container.
+const ATTACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl NetworkInfo {
     fn of(n: &Network<'_>, port: u16) -> Self {
@@ -55,32 +59,100 @@ impl Swarm {
         })
     }
 
+    /// Attachable network `key` as a standalone container of this node would join it; on a
+    /// worker, asked of the managers. `Ok(None)`: no such network.
+    pub async fn attachable_network(
+        &self,
+        key: &str,
+    ) -> SwarmResult<Option<crate::model::TaskAttachment>> {
+        let found = match self.manager() {
+            Ok(m) => m.read(|s| network_ops::attachable(s, key)),
+            // Outside a swarm no name is a swarm network.
+            Err(crate::SwarmError::NotInSwarm) => return Ok(None),
+            Err(crate::SwarmError::NotManager) => self
+                .ask_managers(AttachmentOp::Lookup { key: key.into() })
+                .await
+                .and_then(|a| a.ok_or_else(|| crate::SwarmError::NotFound(key.into()))),
+            Err(e) => return Err(e),
+        };
+        match found {
+            Ok(a) => Ok(Some(a)),
+            Err(crate::SwarmError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// An address for standalone container (`id`, `name`) of this node on attachable network
-    /// `key` (managers only, for now: a worker would ask its manager over the dispatcher).
+    /// `key`; a worker asks the managers.
     pub async fn attach_container(
         &self,
         key: &str,
         id: &str,
         name: &str,
     ) -> SwarmResult<crate::model::TaskAttachment> {
-        let m = self.control().await.map_err(|e| match e {
-            crate::SwarmError::NotManager => crate::SwarmError::InvalidArgument(
-                "standalone containers can join swarm networks only on managers in berth for now"
-                    .into(),
-            ),
-            other => other,
-        })?;
         let node = self
             .member()
             .map(|mb| mb.local().node_id)
             .unwrap_or_default();
-        network_ops::attach_container(&m, key, (id, name, &node)).await
+        match self.control().await {
+            Ok(m) => network_ops::attach_container(&m, key, (id, name, &node)).await,
+            Err(crate::SwarmError::NotManager) => {
+                let op = AttachmentOp::Attach {
+                    key: key.into(),
+                    container_id: id.into(),
+                    name: name.into(),
+                };
+                self.ask_managers(op).await?.ok_or_else(|| {
+                    crate::SwarmError::Unavailable("the manager gave no address".into())
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Gives back a standalone container's address on network `network_id`.
     pub async fn detach_container(&self, network_id: &str, id: &str) -> SwarmResult<()> {
-        let m = self.control().await?;
-        network_ops::detach_container(&m, network_id, id).await
+        match self.control().await {
+            Ok(m) => network_ops::detach_container(&m, network_id, id).await,
+            Err(crate::SwarmError::NotManager) => {
+                let op = AttachmentOp::Detach {
+                    network_id: network_id.into(),
+                    container_id: id.into(),
+                };
+                self.ask_managers(op).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An `Attachment` call to the managers, over this worker's agent connection.
+    async fn ask_managers(
+        &self,
+        op: AttachmentOp,
+    ) -> SwarmResult<Option<crate::model::TaskAttachment>> {
+        let member = self.member().ok_or(crate::SwarmError::NotInSwarm)?;
+        let node_id = member.local().node_id;
+        let conn = member
+            .agent
+            .lock()
+            .await
+            .as_ref()
+            .map(crate::agent::Agent::conn)
+            .ok_or_else(|| {
+                crate::SwarmError::Unavailable("this node's agent is not running".into())
+            })?;
+        let req = AttachmentRequest { node_id, op };
+        conn.call(Method::Attachment, &req, ATTACH_TIMEOUT)
+            .await
+            .map_err(|s| {
+                let m = s.message().to_string();
+                match s.code() {
+                    tonic::Code::InvalidArgument => crate::SwarmError::InvalidArgument(m),
+                    tonic::Code::NotFound => crate::SwarmError::NotFound(m),
+                    tonic::Code::AlreadyExists => crate::SwarmError::Conflict(m),
+                    _ => crate::SwarmError::Unavailable(m),
+                }
+            })
     }
 
     /// `DELETE /networks/{id}` of an overlay network.

@@ -74,3 +74,45 @@ pub fn matches(n: &NetworkInfo, filters: &BTreeMap<String, Vec<String>>) -> bool
         })
     })
 }
+
+/// Docker's verbose `Services` and `Peers` of a swarm network; each peer also says whether its
+/// VXLAN endpoint answered this node's last probe (`Healthy`, with `LastSeen` and `RttMs`;
+/// absent when this node has not probed it: no container here on the network).
+pub fn detail(
+    d: &berth_swarm::query::NetworkDetail,
+    health: &BTreeMap<std::net::Ipv4Addr, crate::network::PeerHealth>,
+) -> (Value, Value) {
+    let services: serde_json::Map<String, Value> = d
+        .services
+        .iter()
+        .map(|(name, s)| {
+            let tasks: Vec<Value> = s
+                .tasks
+                .iter()
+                .map(|t| {
+                    json!({
+                        "Name": t.name, "EndpointID": "", "EndpointIP": t.ip.to_string(),
+                        "Info": { "Host IP": t.host.map(|h| h.to_string()).unwrap_or_default() },
+                    })
+                })
+                .collect();
+            let vip = s.vip.map(|v| v.to_string()).unwrap_or_default();
+            let entry = json!({ "VIP": vip, "Ports": [], "LocalLBIndex": 0, "Tasks": tasks });
+            (name.clone(), entry)
+        })
+        .collect();
+    let peers: Vec<Value> = d
+        .peers
+        .iter()
+        .map(|(name, ip)| {
+            let mut p = json!({ "Name": name, "IP": ip.to_string() });
+            if let Some(h) = health.get(ip) {
+                p["Healthy"] = json!(h.answered);
+                p["LastSeen"] = json!(h.last_seen.map(|t| time(&t)));
+                p["RttMs"] = json!(h.rtt_ms);
+            }
+            p
+        })
+        .collect();
+    (Value::Object(services), Value::Array(peers))
+}

@@ -1,0 +1,215 @@
+//! Standalone containers on an attachable overlay network, on workers (which have no store:
+//! they ask the managers for the network and an address): a container on each worker and a
+//! service task on the manager reach each other across nodes by address, a worker's container
+//! is found by name from the task, and removing it gives its address back. `network inspect
+//! --verbose` lists every endpoint on a manager and, on each node, whether each peer's VXLAN
+//! endpoint answers (it stops when the peer's VXLAN traffic is dropped). A network that is not
+//! attachable is refused on a worker with Docker's words.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod swarm_support;
+
+use berth_chaos_tests::swarm::service_spec;
+use berth_chaos_tests::{require_root, Cluster, Node};
+use serde_json::{json, Value};
+use swarm_support::*;
+
+/// Creates and starts a standalone busybox container named `name` on `network`; its id.
+fn run_on(node: &Node, name: &str, network: &str) -> String {
+    let body = json!({
+        "Image": "busybox",
+        "Cmd": ["sh", "-c", "while true; do hostname | nc -l -p 7000; done"],
+        "HostConfig": { "NetworkMode": network },
+    });
+    let r = node
+        .send("POST", &format!("/containers/create?name={name}"), &body)
+        .unwrap();
+    assert_eq!(r.status, 201, "create {name}: {}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = node
+        .send("POST", &format!("/containers/{id}/start"), &Value::Null)
+        .unwrap();
+    assert_eq!(r.status, 204, "start {name}: {}", r.text());
+    id
+}
+
+fn address(node: &Node, id: &str, network: &str) -> String {
+    let inspect = node
+        .send("GET", &format!("/containers/{id}/json"), &Value::Null)
+        .unwrap()
+        .json();
+    inspect["NetworkSettings"]["Networks"][network]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `network inspect --verbose` of `network` on `node`.
+fn verbose(node: &Node, network: &str) -> Value {
+    node.send(
+        "GET",
+        &format!("/networks/{network}?verbose=true"),
+        &Value::Null,
+    )
+    .unwrap()
+    .json()
+}
+
+/// Endpoints on `network` across the cluster (tasks and containers), as the manager's verbose
+/// inspect lists them under `Services`.
+fn attached(c: &Cluster, network: &str) -> usize {
+    let v = verbose(c.node(0), network);
+    v["Services"].as_object().map_or(0, |m| {
+        m.values()
+            .map(|s| s["Tasks"].as_array().map_or(0, Vec::len))
+            .sum()
+    })
+}
+
+/// `Healthy` of each peer in `node`'s verbose inspect, with its VTEP address.
+fn health(node: &Node, network: &str) -> Vec<(String, Value)> {
+    let v = verbose(node, network);
+    v["Peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let ip = p["IP"].as_str().unwrap_or("").to_string();
+            (ip, p["Healthy"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn workers_attach_standalone_containers_to_an_attachable_overlay() {
+    require_root!();
+    let c = three_node_swarm(1);
+    let _logs = LogsOnFailure::new(&c);
+    for (name, attachable) in [("att", true), ("closed", false)] {
+        let body = json!({ "Name": name, "Driver": "overlay", "Attachable": attachable });
+        let r = c.node(0).send("POST", "/networks/create", &body).unwrap();
+        assert_eq!(r.status, 201, "network create {name}: {}", r.text());
+    }
+    let body =
+        json!({ "Image": "busybox", "Cmd": ["true"], "HostConfig": { "NetworkMode": "closed" } });
+    let r = c.node(1).send("POST", "/containers/create", &body).unwrap();
+    assert!(
+        r.status >= 400 && r.text().contains("not manually attachable"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+
+    let mut spec = service_spec("srv", 1);
+    spec["TaskTemplate"]["Networks"] = json!([{ "Target": "att" }]);
+    spec["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.role==manager"] });
+    spec["TaskTemplate"]["ContainerSpec"]["Args"] =
+        json!(["sh", "-c", "while true; do hostname | nc -l -p 7000; done"]);
+    c.node(0).create_service(&spec).unwrap();
+    let mut task = None;
+    let up = wait(|| {
+        task = tasks_by_node(&c, "srv", "att").remove(&0);
+        task.is_some()
+    });
+    assert!(up, "the task runs on the manager");
+    let (task_id, task_ip) = task.unwrap();
+
+    let w1 = run_on(c.node(1), "solo1", "att");
+    let w2 = run_on(c.node(2), "solo2", "att");
+    let ip1 = address(c.node(1), &w1, "att");
+    let ip2 = address(c.node(2), &w2, "att");
+    assert!(
+        !ip1.is_empty() && !ip2.is_empty() && ip1 != ip2,
+        "{ip1} {ip2}"
+    );
+    let all = wait(|| attached(&c, "att") == 3);
+    assert!(
+        all,
+        "the manager lists both containers and the task: {}",
+        verbose(c.node(0), "att")
+    );
+
+    let answers = |node: &Node, id: &str, ip: &str| {
+        let (code, out) = exec(
+            node,
+            id,
+            &["sh", "-c", &format!("nc -w 3 {ip} 7000 </dev/null")],
+        );
+        code == 0 && out.trim().len() == 12
+    };
+    assert!(
+        wait(|| answers(c.node(1), &w1, &ip2)),
+        "worker 1 → worker 2"
+    );
+    assert!(
+        wait(|| answers(c.node(2), &w2, &task_ip)),
+        "worker 2 → the task"
+    );
+    assert!(
+        wait(|| answers(c.node(0), &task_id, &ip1)),
+        "the task → worker 1"
+    );
+    let by_name = wait(|| {
+        let (_, out) = exec(c.node(0), &task_id, &["nslookup", "solo1"]);
+        out.contains(&ip1)
+    });
+    assert!(by_name, "solo1 resolves from the task");
+
+    // Worker 1 probes the others' VXLAN endpoints from its container: both answer. With UDP
+    // 4789 dropped on worker 2 (its control plane untouched), worker 2 stops answering.
+    let peers_of = |want: &[(usize, bool)]| {
+        let seen = health(c.node(1), "att");
+        want.iter().all(|(i, ok)| {
+            let ip = c.node(*i).ip().to_string();
+            seen.iter().any(|(p, h)| *p == ip && *h == json!(ok))
+        })
+    };
+    let healthy = wait(|| peers_of(&[(0, true), (2, true)]));
+    assert!(
+        healthy,
+        "peers from worker 1: {:?}",
+        health(c.node(1), "att")
+    );
+    let nft = |script: &str| {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", c.node(2).netns_path().display()))
+            .args(["nft", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nft {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let table = format!("{}_vxdrop", c.names().prefix());
+    nft(&format!(
+        "add table inet {table}; add chain inet {table} in {{ type filter hook input priority 0; }}; add rule inet {table} in udp dport 4789 drop"
+    ));
+    let unhealthy = wait(|| peers_of(&[(0, true), (2, false)]));
+    nft(&format!("delete table inet {table}"));
+    assert!(unhealthy, "worker 2 silent: {:?}", health(c.node(1), "att"));
+    let back = wait(|| peers_of(&[(0, true), (2, true)]));
+    assert!(
+        back,
+        "worker 2 answers again: {:?}",
+        health(c.node(1), "att")
+    );
+
+    let r = c
+        .node(1)
+        .send(
+            "DELETE",
+            &format!("/containers/{w1}?force=true"),
+            &Value::Null,
+        )
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let released = wait(|| attached(&c, "att") == 2);
+    assert!(released, "solo1's address is given back");
+}
