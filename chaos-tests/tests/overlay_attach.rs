@@ -1,7 +1,8 @@
 //! Standalone containers on an attachable overlay network, on workers (which have no store:
 //! they ask the managers for the network and an address): a container on each worker and a
 //! service task on the manager reach each other across nodes by address, a worker's container
-//! is found by name from the task, and removing it gives its address back. `network inspect
+//! is found by name from the task, a running container joins with `network connect` and
+//! leaves with `disconnect`, and removing a container gives its address back. `network inspect
 //! --verbose` lists every endpoint on a manager and, on each node, whether each peer's VXLAN
 //! endpoint answers (it stops when the peer's VXLAN traffic is dropped). A network that is not
 //! attachable is refused on a worker with Docker's words.
@@ -159,6 +160,34 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
         out.contains(&ip1)
     });
     assert!(by_name, "solo1 resolves from the task");
+
+    // A running container on worker 2's default bridge joins the network (network connect),
+    // answers the task, and leaves it (disconnect gives the address back).
+    let late = run_on(c.node(2), "late", "bridge");
+    let connect = |verb: &str| {
+        let r = c
+            .node(2)
+            .send(
+                "POST",
+                &format!("/networks/att/{verb}"),
+                &json!({ "Container": late }),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{verb}: {}", r.text());
+    };
+    connect("connect");
+    let late_ip = address(c.node(2), &late, "att");
+    assert!(!late_ip.is_empty(), "an address on att");
+    assert!(
+        wait(|| answers(c.node(0), &task_id, &late_ip)),
+        "the task → the connected container"
+    );
+    assert!(wait(|| attached(&c, "att") == 4), "four endpoints");
+    connect("disconnect");
+    assert!(
+        wait(|| attached(&c, "att") == 3),
+        "its address is given back"
+    );
 
     // Worker 1 probes the others' VXLAN endpoints from its container: both answer. With UDP
     // 4789 dropped on worker 2 (its control plane untouched), worker 2 stops answering.

@@ -159,21 +159,44 @@ impl Engine {
             return Ok(());
         }
         for (net_id, req) in a.networks.iter_mut() {
-            if !swarm_nets.contains(net_id) {
-                continue;
-            }
-            let Some(swarm) = self.network.swarm.get() else {
-                return Err(EngineError::InvalidArgument(format!(
-                    "network {net_id} belongs to a swarm this node is not in"
-                )));
-            };
-            let ip = swarm.attach(net_id, &rec.id, &rec.name).await?;
-            req.ipv4 = Some(ip);
-            if let Ok(mut held) = self.network.swarm_attached.lock() {
-                held.insert((net_id.clone(), rec.id.clone()));
+            if swarm_nets.contains(net_id) {
+                req.ipv4 = Some(self.swarm_address(rec, net_id).await?);
             }
         }
         Ok(())
+    }
+
+    /// Standalone container `rec`'s address on swarm network `net_id`, from the swarm (held
+    /// until `release_swarm_addresses`).
+    async fn swarm_address(
+        &self,
+        rec: &ContainerRecord,
+        net_id: &str,
+    ) -> Result<std::net::Ipv4Addr> {
+        let Some(swarm) = self.network.swarm.get() else {
+            return Err(EngineError::InvalidArgument(format!(
+                "network {net_id} belongs to a swarm this node is not in"
+            )));
+        };
+        let ip = swarm.attach(net_id, &rec.id, &rec.name).await?;
+        if let Ok(mut held) = self.network.swarm_attached.lock() {
+            held.insert((net_id.to_string(), rec.id.clone()));
+        }
+        Ok(ip)
+    }
+
+    /// Gives back standalone container `id`'s swarm address on network `net_id`, if it has one.
+    async fn release_swarm_address(&self, net_id: &str, id: &str) {
+        let key = (net_id.to_string(), id.to_string());
+        let held = self
+            .network
+            .swarm_attached
+            .lock()
+            .map(|mut h| h.remove(&key))
+            .unwrap_or(false);
+        if let (true, Some(swarm)) = (held, self.network.swarm.get()) {
+            swarm.detach(net_id, id).await;
+        }
     }
 
     /// Gives back the swarm addresses of standalone container `id`.
@@ -229,15 +252,28 @@ impl Engine {
         container: &str,
         req: EndpointRequest,
     ) -> Result<()> {
-        let n = self.network.get(net)?;
-        if n.vni.is_some() {
+        let n = match self.network.get(net) {
+            Ok(n) => n,
+            // An attachable swarm network this node has no copy of yet.
+            Err(e) => match self.network.swarm.get() {
+                Some(swarm) => {
+                    let rec = swarm.local_copy(net).await?.ok_or(e)?;
+                    self.network.ensure_overlay(&rec)?;
+                    self.network.get(net)?
+                }
+                None => return Err(e),
+            },
+        };
+        let handle = self.lookup(container)?;
+        let rec = handle.snapshot().await;
+        let mut req = req;
+        if n.vni.is_some() && req.ipv4.is_some() {
             return Err(EngineError::InvalidArgument(format!(
-                "connecting a running container to swarm network {} is not supported by berth yet; start it on the network",
+                "a fixed address (--ip) on swarm network {} is not supported: the swarm allocates it",
                 n.name
             )));
         }
-        let handle = self.lookup(container)?;
-        let rec = handle.snapshot().await;
+        let swarm_net = n.vni.is_some() && rec.state.status.is_running();
         let mode = rec.host.network_mode.as_str();
         if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             return Err(EngineError::InvalidArgument(
@@ -253,15 +289,22 @@ impl Engine {
                 rec.name, n.name
             )));
         }
+        if swarm_net {
+            req.ipv4 = Some(self.swarm_address(&rec, &n.id).await?);
+        }
         a.networks.insert(n.id.clone(), req);
         if a.primary.is_empty() {
             a.primary = n.id.clone();
         }
         self.network.save_attachments(&rec.id, &a)?;
         if rec.state.status.is_running() {
-            self.network
-                .attach_one(&rec.id, &rec.name, &n.id, &a)
-                .await?;
+            let attached = self.network.attach_one(&rec.id, &rec.name, &n.id, &a).await;
+            if let Err(e) = attached {
+                if swarm_net {
+                    self.release_swarm_address(&n.id, &rec.id).await;
+                }
+                return Err(e);
+            }
             self.use_embedded_dns(&rec, &n)?;
         }
         Ok(())
@@ -315,6 +358,9 @@ impl Engine {
         {
             let next = (was_primary && !a.primary.is_empty()).then_some(a.primary.as_str());
             self.network.release_one(&ep, next).await;
+        }
+        if n.vni.is_some() {
+            self.release_swarm_address(&n.id, &rec.id).await;
         }
         Ok(())
     }
