@@ -160,6 +160,17 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
         out.contains(&ip1)
     });
     assert!(by_name, "solo1 resolves from the task");
+    // Like a task, a standalone container on an overlay with a way out has its default
+    // route through the node's gateway bridge, not the overlay.
+    let (_, routes) = exec(c.node(1), &w1, &["ip", "route"]);
+    let default = routes
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .unwrap_or("");
+    assert!(
+        !default.is_empty() && !default.contains(&ip1[..ip1.rfind('.').unwrap()]),
+        "default route of solo1: {routes}"
+    );
 
     // A running container on worker 2's default bridge joins the network (network connect),
     // answers the task, and leaves it (disconnect gives the address back).

@@ -63,6 +63,21 @@ impl Engine {
         Ok(())
     }
 
+    /// A standalone container whose network is a swarm overlay with a way out also joins the
+    /// node's gateway bridge, as tasks do (Docker's docker_gwbridge): its default route and
+    /// published ports go there.
+    pub(crate) async fn add_gateway_bridge(&self, host: &mut HostSettings) -> Result<()> {
+        let Ok(n) = self.network.get(&host.network_mode) else {
+            return Ok(());
+        };
+        if n.vni.is_none() || n.internal {
+            return Ok(());
+        }
+        let gw = self.network.ensure_gateway_bridge().await?;
+        host.net.endpoints.entry(gw.id).or_default();
+        Ok(())
+    }
+
     fn check_networks_exist(&self, host: &HostSettings) -> Result<()> {
         let mode = host.network_mode.as_str();
         if !(matches!(mode, "" | "default" | "host" | "none") || mode.starts_with("container:")) {

@@ -38,6 +38,9 @@ impl Engine {
         let is_task = req.labels.contains_key(berth_swarm::model::LABEL_TASK_ID);
         self.bring_swarm_networks(&req.host, is_task).await?;
         self.check_networks(&req.host)?;
+        if !is_task {
+            self.add_gateway_bridge(&mut req.host).await?;
+        }
         self.check_links(&req.host.net.links)?;
         if let Some(name) = &req.name {
             validate_name(name)?;
