@@ -87,6 +87,18 @@ impl Node {
         self.request(method, path, &bytes)
     }
 
+    /// Runs `cmd` in container `id` (with a terminal, so the output is one stream); its exit
+    /// code and output.
+    pub fn exec_in(&self, id: &str, cmd: &[&str]) -> Result<(i64, String), ClusterError> {
+        let body = json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true, "Tty": true });
+        let created = self.call("POST", &format!("/containers/{id}/exec"), &body, 201)?;
+        let exec_id = created["Id"].as_str().unwrap_or_default().to_string();
+        let start = json!({ "Detach": false, "Tty": true });
+        let out = self.send("POST", &format!("/exec/{exec_id}/start"), &start)?;
+        let inspect = self.call("GET", &format!("/exec/{exec_id}/json"), &Value::Null, 200)?;
+        Ok((inspect["ExitCode"].as_i64().unwrap_or(-1), out.text()))
+    }
+
     /// A `GET` that must answer 200 with a JSON array.
     pub fn list(&self, path: &str) -> Result<Vec<Value>, ClusterError> {
         match self.call("GET", path, &Value::Null, 200)? {

@@ -303,29 +303,7 @@ fn now() -> String {
 
 /// Runs `cmd` in container `id` on `node` through the API; its exit code and output.
 pub fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
-    let r = node
-        .send(
-            "POST",
-            &format!("/containers/{id}/exec"),
-            &json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true, "Tty": true }),
-        )
-        .unwrap();
-    assert_eq!(r.status, 201, "exec create: {}", r.text());
-    let exec_id = r.json()["Id"].as_str().unwrap().to_string();
-    let out = node
-        .send(
-            "POST",
-            &format!("/exec/{exec_id}/start"),
-            &json!({ "Detach": false, "Tty": true }),
-        )
-        .unwrap();
-    let code = node
-        .send("GET", &format!("/exec/{exec_id}/json"), &Value::Null)
-        .unwrap()
-        .json()["ExitCode"]
-        .as_i64()
-        .unwrap_or(-1);
-    (code, out.text())
+    node.exec_in(id, cmd).unwrap()
 }
 
 /// The task container of `service` on each node, with its address on `network`.
