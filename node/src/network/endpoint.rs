@@ -346,13 +346,7 @@ impl Networks {
 
     /// The container's endpoints now.
     pub fn endpoints_of(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .endpoints
-            .all::<EndpointRecord>()?
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(&format!("{id}/")))
-            .map(|(_, e)| e)
-            .collect())
+        self.endpoints.of_container(id)
     }
 
     /// Undoes `attach`: proxies, veths, addresses, rules, the namespace. Never fails: each

@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod endpoint;
+pub mod endpoint_table;
 pub mod engine_ops;
 #[cfg(test)]
 pub mod fake;
