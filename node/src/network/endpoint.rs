@@ -190,6 +190,7 @@ impl Networks {
             sb.attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
                 .await
                 .map_err(net_err)?;
+            k.netns.disable_ipv6(netns, &eth)?;
             self.start_overlay_dns(n, sb.path());
             ep.gateway = None;
             ep.ports = Vec::new();
@@ -208,6 +209,9 @@ impl Networks {
             )
             .await
             .map_err(net_err)?;
+        // Before it is up: an IPv4-only network's interface must never speak IPv6 (see
+        // `netns_sysctl`).
+        k.netns.disable_ipv6(netns, &eth)?;
         let mut changes = vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up];
         if !n.icc() {
             changes.push(LinkChange::Isolated);
