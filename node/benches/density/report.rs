@@ -16,7 +16,7 @@ pub fn print(target: &Target, levels: &[Level]) {
     }
     let head: Vec<String> = levels
         .iter()
-        .map(|l| format!("{:>20}", format!("{} running", l.running)))
+        .map(|l| format!("{:>22}", format!("{} running", l.running)))
         .collect();
     println!(
         "\n{}: p50 / p99 in ms at each level{}",
@@ -28,13 +28,13 @@ pub fn print(target: &Target, levels: &[Level]) {
             .iter()
             .map(|l| {
                 let v = sorted(l.ops[i].1.clone());
-                format!("{:>20}", format!("{:.2} / {:.2}", pct(&v, 50), pct(&v, 99)))
+                format!("{:>22}", format!("{:.2} / {:.2}", pct(&v, 50), pct(&v, 99)))
             })
             .collect();
         println!("  {op:<32}{}   n={}", cells.concat(), first.len());
     }
     let row = |what: &str, f: &dyn Fn(&Level) -> String| {
-        let cells: Vec<String> = levels.iter().map(|l| format!("{:>20}", f(l))).collect();
+        let cells: Vec<String> = levels.iter().map(|l| format!("{:>22}", f(l))).collect();
         println!("  {what:<32}{}", cells.concat());
     };
     row("start rate, one at a time /s", &|l| {
@@ -57,19 +57,24 @@ pub fn print(target: &Target, levels: &[Level]) {
             .bridge_ports
             .map_or_else(|| "-".to_string(), |n| n.to_string())
     });
-    row("monitor RSS p50 / max MiB", &|l| {
+    row("monitor RSS p50 / p90 / max MiB", &|l| {
         let v = sorted(l.footprint.monitors.iter().map(|m| m.0 as f64).collect());
-        p50_max(&v)
+        p50_p90_max(&v)
     });
-    row("monitor PSS p50 / max MiB", &|l| {
+    row("monitor PSS p50 / p90 / max MiB", &|l| {
         let v = sorted(l.footprint.monitors.iter().map(|m| m.1 as f64).collect());
-        p50_max(&v)
+        p50_p90_max(&v)
     });
 }
 
-fn p50_max(kib: &[f64]) -> String {
+fn p50_p90_max(kib: &[f64]) -> String {
     match kib.last() {
-        Some(max) => format!("{:.2} / {:.2}", pct(kib, 50) / MIB, max / MIB),
+        Some(max) => format!(
+            "{:.2} / {:.2} / {:.2}",
+            pct(kib, 50) / MIB,
+            pct(kib, 90) / MIB,
+            max / MIB
+        ),
         None => "-".into(),
     }
 }
@@ -141,9 +146,9 @@ pub fn ratios(berth: &[Level], docker: &[Level]) {
                 };
                 match (get(b, 99), get(d, 99), get(b, 50), get(d, 50)) {
                     (Some(b99), Some(d99), Some(b50), Some(d50)) => {
-                        format!("{:>20}", format!("{:.2} ({:.2})", b99 / d99, b50 / d50))
+                        format!("{:>22}", format!("{:.2} ({:.2})", b99 / d99, b50 / d50))
                     }
-                    _ => format!("{:>20}", "-"),
+                    _ => format!("{:>22}", "-"),
                 }
             })
             .collect();
@@ -153,7 +158,7 @@ pub fn ratios(berth: &[Level], docker: &[Level]) {
         berth
             .iter()
             .zip(docker)
-            .map(|(b, d)| format!("{:>20}", format!("{:.2}", f(b) / f(d))))
+            .map(|(b, d)| format!("{:>22}", format!("{:.2}", f(b) / f(d))))
             .collect()
     };
     println!(
