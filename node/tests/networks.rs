@@ -486,3 +486,23 @@ fn bad_network_input_gives_clear_errors() {
     assert_ne!(code, 0);
     assert!(text.contains("network nope-net not found"), "{text}");
 }
+
+#[test]
+fn container_interfaces_on_ipv4_only_networks_have_ipv6_off() {
+    // Docker since 26.0.2 (CVE-2024-32473); and each interface's IPv6 chatter was flooded to
+    // every container on the bridge, so starts slowed down as containers accumulated.
+    require_root!();
+    let d = TestDaemon::start("netnov6");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", &net]);
+    let c = format!("{}-c", d.prefix);
+    d.cli_ok(&["run", "-d", "--name", &c, "busybox", "sleep", "60"]);
+    d.cli_ok(&["network", "connect", &net, &c]);
+    for eth in ["eth0", "eth1"] {
+        let file = format!("/proc/sys/net/ipv6/conf/{eth}/disable_ipv6");
+        assert_eq!(d.cli_ok(&["exec", &c, "cat", &file]).trim(), "1", "{eth}");
+    }
+    let v6 = d.cli_ok(&["exec", &c, "ip", "-6", "addr", "show"]);
+    assert!(!v6.contains("eth"), "an interface has IPv6 addresses: {v6}");
+}

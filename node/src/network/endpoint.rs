@@ -190,6 +190,7 @@ impl Networks {
             sb.attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
                 .await
                 .map_err(net_err)?;
+            k.netns.disable_ipv6(netns, &eth)?;
             self.start_overlay_dns(n, sb.path());
             ep.gateway = None;
             ep.ports = Vec::new();
@@ -208,6 +209,9 @@ impl Networks {
             )
             .await
             .map_err(net_err)?;
+        // Before it is up: an IPv4-only network's interface must never speak IPv6 (see
+        // `netns_sysctl`).
+        k.netns.disable_ipv6(netns, &eth)?;
         let mut changes = vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up];
         if !n.icc() {
             changes.push(LinkChange::Isolated);
@@ -347,13 +351,7 @@ impl Networks {
 
     /// The container's endpoints now.
     pub fn endpoints_of(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .endpoints
-            .all::<EndpointRecord>()?
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(&format!("{id}/")))
-            .map(|(_, e)| e)
-            .collect())
+        self.endpoints.of_container(id)
     }
 
     /// Undoes `attach`: proxies, veths, addresses, rules, the namespace. Never fails: each

@@ -26,11 +26,12 @@ impl Firewall for FakeFirewall {
     }
 }
 
-/// Records namespace creations and removals.
+/// Records namespace creations and removals, and the links IPv6 was turned off on.
 #[derive(Debug, Default)]
 pub struct FakeNetns {
     pub created: Mutex<Vec<PathBuf>>,
     pub removed: Mutex<Vec<PathBuf>>,
+    pub ipv6_off: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl NetnsOps for FakeNetns {
@@ -44,6 +45,13 @@ impl NetnsOps for FakeNetns {
     fn remove(&self, path: &Path) -> Result<()> {
         if let Ok(mut r) = self.removed.lock() {
             r.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()> {
+        if let Ok(mut o) = self.ipv6_off.lock() {
+            o.push((path.to_path_buf(), link.to_string()));
         }
         Ok(())
     }

@@ -42,7 +42,7 @@ pub struct Networks {
     pub(crate) netns_dir: PathBuf,
     pub(crate) kernel: Option<NetKernel>,
     pub(crate) networks: Records,
-    pub(crate) endpoints: Records,
+    pub(crate) endpoints: super::endpoint_table::EndpointTable,
     pub(crate) ipam: Records,
     pub(crate) attachments: Records,
     /// Serialises changes (allocation, links, rules).
@@ -92,7 +92,7 @@ impl Networks {
             netns_dir,
             kernel,
             networks: store.records("networks")?,
-            endpoints: store.records("endpoints")?,
+            endpoints: super::endpoint_table::EndpointTable::open(store.records("endpoints")?)?,
             ipam: store.records("ipam")?,
             attachments: store.records("net-attachments")?,
             changes: tokio::sync::Mutex::new(()),
@@ -167,7 +167,7 @@ impl Networks {
                 }
             }
         }
-        for (_, ep) in self.endpoints.all::<EndpointRecord>()? {
+        for ep in self.endpoints.all()? {
             if let Err(e) = self.start_proxies(&ep).await {
                 tracing::warn!(endpoint = %ep.id, error = %e, "restoring published ports failed");
             }
@@ -288,13 +288,7 @@ impl Networks {
 
     /// Endpoints of running containers on network `id`.
     pub fn endpoints_on(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .endpoints
-            .all::<EndpointRecord>()?
-            .into_iter()
-            .map(|(_, e)| e)
-            .filter(|e| e.network_id == id)
-            .collect())
+        self.endpoints.on_network(id)
     }
 
     /// Creates a user-defined bridge network.
@@ -467,7 +461,7 @@ impl Networks {
             })
             .collect();
         let mut dnats = Vec::new();
-        for (_, ep) in self.endpoints.all::<EndpointRecord>()? {
+        for ep in self.endpoints.publishing()? {
             let Some(ip) = ep.ip else { continue };
             for p in &ep.ports {
                 dnats.push(Dnat {

@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod endpoint;
+pub mod endpoint_table;
 pub mod engine_ops;
 #[cfg(test)]
 pub mod fake;
@@ -13,6 +14,7 @@ mod gateway_bridge;
 pub use gateway_bridge::GATEWAY_BRIDGE;
 pub mod manager;
 pub mod mesh;
+mod netns_sysctl;
 pub mod nft;
 mod overlay;
 mod peer_health;
@@ -71,6 +73,8 @@ pub trait NetnsOps: Send + Sync {
     fn create(&self, path: &Path) -> Result<()>;
     /// Unmounts and removes it; absent is fine.
     fn remove(&self, path: &Path) -> Result<()>;
+    /// Turns IPv6 off on `link` inside the namespace bound at `path`.
+    fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()>;
 }
 
 /// The real `NetnsOps`.
@@ -84,6 +88,10 @@ impl NetnsOps for KernelNetns {
 
     fn remove(&self, path: &Path) -> Result<()> {
         berth_overlay::netns::remove(path).map_err(net_err)
+    }
+
+    fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()> {
+        netns_sysctl::disable_ipv6(path, link)
     }
 }
 

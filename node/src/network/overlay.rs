@@ -10,7 +10,7 @@ use berth_overlay::{RemoteEndpoint, Sandbox};
 
 use super::manager::Networks;
 use super::net_err;
-use super::types::{EndpointRecord, NetworkRecord};
+use super::types::NetworkRecord;
 use crate::error::Result;
 
 /// What the swarm says of one overlay network: its endpoints on other nodes and the names its
@@ -154,8 +154,8 @@ impl Networks {
         // By container: its endpoint ids (new ones after a restart: a new namespace) and VIPs.
         type Vips = Vec<(Ipv4Addr, Vec<Ipv4Addr>)>;
         let mut per_container: BTreeMap<String, (Vec<String>, Vips)> = BTreeMap::new();
-        let endpoints = self.endpoints.all::<EndpointRecord>().unwrap_or_default();
-        for (_, ep) in endpoints {
+        let endpoints = self.endpoints.all().unwrap_or_default();
+        for ep in endpoints {
             let Some(vni) = self.get(&ep.network_id).ok().and_then(|n| n.vni) else {
                 continue;
             };

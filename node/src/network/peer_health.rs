@@ -80,13 +80,7 @@ impl Networks {
             }
             table.last_round = Some(Instant::now());
         }
-        let local: Vec<EndpointRecord> = self
-            .endpoints
-            .all::<EndpointRecord>()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect();
+        let local: Vec<EndpointRecord> = self.endpoints.all().unwrap_or_default();
         let mut probes = Vec::new();
         for v in views.iter().filter(|v| v.ingress.is_none()) {
             let Ok(Some(n)) = self

@@ -74,7 +74,7 @@ impl EngineExecutor {
         };
         let list = self.engine.list_containers(&req).await;
         let list = list.map_err(|e| ExecError::Other(e.to_string()))?;
-        Ok(list.iter().filter_map(task_container).collect())
+        Ok(list.iter().filter_map(|r| task_container(r)).collect())
     }
 
     /// The local name of `wanted`: as named, without its digest (an image loaded locally has

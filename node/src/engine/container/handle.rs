@@ -1,6 +1,9 @@
 //! One live container in the daemon: its record behind an async lock, and a watch channel that
-//! tells waiters about exits and removal.
+//! tells waiters about exits and removal. The record is shared copy-on-write: readers (list,
+//! inspect) take the current version without copying it, and an operation holding the lock
+//! copies it only when such a reader still holds the old one.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Mutex, MutexGuard, OwnedMutexGuard};
@@ -22,7 +25,7 @@ pub struct Change {
 /// A container known to the daemon.
 pub struct Handle {
     pub id: String,
-    rec: Mutex<ContainerRecord>,
+    rec: Mutex<Arc<ContainerRecord>>,
     tx: watch::Sender<Change>,
     /// Held while the rootfs is mounted by anyone but the container's monitor (`cp` of a
     /// stopped container) and while the container starts: the two mounts would share one
@@ -40,15 +43,15 @@ impl Handle {
         };
         Handle {
             id: rec.id.clone(),
-            rec: Mutex::new(rec),
+            rec: Mutex::new(Arc::new(rec)),
             tx: watch::Sender::new(change),
             mount: Arc::default(),
         }
     }
 
     /// Locks the record for an operation.
-    pub async fn lock(&self) -> MutexGuard<'_, ContainerRecord> {
-        self.rec.lock().await
+    pub async fn lock(&self) -> RecordGuard<'_> {
+        RecordGuard(self.rec.lock().await)
     }
 
     /// The rootfs mount lock (see the field); the caller holds the record lock.
@@ -58,7 +61,13 @@ impl Handle {
 
     /// A copy of the record.
     pub async fn snapshot(&self) -> ContainerRecord {
-        self.rec.lock().await.clone()
+        ContainerRecord::clone(&**self.rec.lock().await)
+    }
+
+    /// The record as it is now, shared: listing a thousand containers copied a thousand
+    /// records of a few kilobytes each.
+    pub async fn shared(&self) -> Arc<ContainerRecord> {
+        Arc::clone(&*self.rec.lock().await)
     }
 
     /// Subscribes to changes; the receiver sees the current value first.
@@ -85,5 +94,46 @@ impl Handle {
             c.removed = true;
             c.running = false;
         });
+    }
+}
+
+/// The locked record of an operation; writing through it copies the record first only while a
+/// reader still holds the version it shared.
+pub struct RecordGuard<'a>(MutexGuard<'a, Arc<ContainerRecord>>);
+
+impl Deref for RecordGuard<'_> {
+    type Target = ContainerRecord;
+
+    fn deref(&self) -> &ContainerRecord {
+        &self.0
+    }
+}
+
+impl DerefMut for RecordGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ContainerRecord {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shared_record_keeps_its_version_while_the_operation_writes_a_new_one() {
+        let h = Handle::new(ContainerRecord {
+            id: "c1".into(),
+            name: "before".into(),
+            ..Default::default()
+        });
+        let old = h.shared().await;
+        h.lock().await.name = "after".into();
+        assert_eq!(old.name, "before");
+        assert_eq!(h.shared().await.name, "after");
+        assert_eq!(h.snapshot().await.name, "after");
+        // With no reader holding it, a write changes the shared version in place.
+        let before = Arc::as_ptr(&h.shared().await);
+        h.lock().await.name = "again".into();
+        assert_eq!(Arc::as_ptr(&h.shared().await), before);
     }
 }

@@ -1,5 +1,7 @@
 //! `ps`: list containers, newest first, with Docker's filters.
 
+use std::sync::Arc;
+
 use super::list_filter;
 use super::types::ContainerRecord;
 use crate::engine::req::{ListContainers, ListFilters};
@@ -7,8 +9,8 @@ use crate::engine::Engine;
 use crate::error::Result;
 
 impl Engine {
-    /// Lists containers matching `req`.
-    pub async fn list_containers(&self, req: &ListContainers) -> Result<Vec<ContainerRecord>> {
+    /// Lists containers matching `req`: their records as they are now, shared (see `Handle`).
+    pub async fn list_containers(&self, req: &ListContainers) -> Result<Vec<Arc<ContainerRecord>>> {
         let f = &req.filters;
         let ports: Vec<&String> = f.publish.iter().chain(&f.expose).collect();
         list_filter::validate(&f.status, &f.health, &ports)?;
@@ -23,12 +25,12 @@ impl Engine {
         };
         let mut out = Vec::new();
         for h in self.handles() {
-            out.push(h.snapshot().await);
+            out.push(h.shared().await);
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
         // Docker: without `all`, only running ones, unless a status filter asks for others.
         let show_all = req.all || !f.status.is_empty() || !f.exited.is_empty();
-        let mut out: Vec<ContainerRecord> = out
+        let mut out: Vec<Arc<ContainerRecord>> = out
             .into_iter()
             .filter(|r| show_all || r.state.status.is_running())
             .filter(|r| before.as_ref().is_none_or(|b| r.created < *b))

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 
 use super::packet::{answer, is_reply_to, lookup, parse_query};
 use crate::error::{EngineError, Result};
+use crate::network::endpoint_table::EndpointTable;
 use crate::network::types::{EndpointRecord, NetworkRecord};
-use crate::store::Records;
 
 /// Relayed queries waiting for the host's resolvers at once, per network. Each holds a socket;
 /// without a cap, a query flood for unknown names would exhaust berthd's descriptors.
@@ -45,7 +45,7 @@ impl DnsServer {
     /// (an overlay network's gateway lives in its sandbox).
     pub fn start(
         n: &NetworkRecord,
-        endpoints: Records,
+        endpoints: EndpointTable,
         names: SwarmNames,
         netns: Option<&Path>,
     ) -> Result<DnsServer> {
@@ -84,7 +84,7 @@ impl DnsServer {
 
 struct Server {
     sock: Arc<UdpSocket>,
-    endpoints: Records,
+    endpoints: EndpointTable,
     net_id: String,
     net_name: String,
     upstream: Arc<Vec<SocketAddr>>,
@@ -126,13 +126,7 @@ impl Server {
     /// the asker's other networks. Its resolv.conf names one server (its first network's), and
     /// Docker's resolver answers for every network a container is on.
     fn resolve(&self, name: &str, asker: IpAddr) -> Vec<Ipv4Addr> {
-        let all: Vec<EndpointRecord> = self
-            .endpoints
-            .all::<EndpointRecord>()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect();
+        let all: Vec<EndpointRecord> = self.endpoints.all().unwrap_or_default();
         let me = all
             .iter()
             .find(|e| e.network_id == self.net_id && e.ip.map(IpAddr::V4) == Some(asker));

@@ -1,0 +1,169 @@
+//! The endpoint records (`<container id>/<network id>` → `EndpointRecord`): kept in sled and,
+//! read once at start, in memory. Every start, stop and inspect asks for one container's
+//! endpoints and every rule-set render and DNS answer for all of them; decoding the whole sled
+//! tree for each made those cost grow with the number of running containers (a thousand
+//! records decoded per start). Writes go to sled first, so the memory copy never holds what
+//! the disk does not.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::types::EndpointRecord;
+use crate::error::{EngineError, Result};
+use crate::store::Records;
+
+/// The endpoint records, on disk and in memory. Clones share the memory copy.
+#[derive(Clone)]
+pub struct EndpointTable {
+    records: Records,
+    cache: Arc<RwLock<BTreeMap<String, EndpointRecord>>>,
+}
+
+fn poisoned() -> EngineError {
+    EngineError::Internal("endpoint table poisoned".into())
+}
+
+/// The key of container `id`'s endpoint on network `net`.
+pub fn key(id: &str, net: &str) -> String {
+    format!("{id}/{net}")
+}
+
+impl EndpointTable {
+    /// Reads every record of `records` into memory.
+    pub fn open(records: Records) -> Result<Self> {
+        let cache = records.all::<EndpointRecord>()?.into_iter().collect();
+        Ok(EndpointTable {
+            records,
+            cache: Arc::new(RwLock::new(cache)),
+        })
+    }
+
+    /// Writes one record (flushed) and keeps it in memory.
+    pub fn put(&self, key: &str, ep: &EndpointRecord) -> Result<()> {
+        self.records.put(key, ep)?;
+        self.cache
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(key.to_string(), ep.clone());
+        Ok(())
+    }
+
+    /// Removes one record.
+    pub fn remove(&self, key: &str) -> Result<()> {
+        self.records.remove(key)?;
+        self.cache.write().map_err(|_| poisoned())?.remove(key);
+        Ok(())
+    }
+
+    /// Every record, in key order.
+    pub fn all(&self) -> Result<Vec<EndpointRecord>> {
+        Ok(self
+            .cache
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    /// Container `id`'s endpoints, in network id order: one range of the ordered keys.
+    pub fn of_container(&self, id: &str) -> Result<Vec<EndpointRecord>> {
+        // Keys are `<id>/<net>`; '0' follows '/', so the range ends before any other id's.
+        let (from, to) = (format!("{id}/"), format!("{id}0"));
+        Ok(self
+            .cache
+            .read()
+            .map_err(|_| poisoned())?
+            .range(from..to)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    /// The endpoints on network `net`.
+    pub fn on_network(&self, net: &str) -> Result<Vec<EndpointRecord>> {
+        Ok(self
+            .cache
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .filter(|e| e.network_id == net)
+            .cloned()
+            .collect())
+    }
+
+    /// The endpoints that publish ports (the rule set's DNAT entries).
+    pub fn publishing(&self) -> Result<Vec<EndpointRecord>> {
+        Ok(self
+            .cache
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .filter(|e| !e.ports.is_empty())
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn ep(container: &str, net: &str) -> EndpointRecord {
+        EndpointRecord {
+            id: format!("ep-{container}-{net}"),
+            network_id: net.into(),
+            container_id: container.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_containers_endpoints_are_its_own_not_those_of_an_id_it_prefixes() {
+        let store = Store::temporary().unwrap();
+        let t = EndpointTable::open(store.records("endpoints").unwrap()).unwrap();
+        for (c, n) in [
+            ("ab", "n1"),
+            ("ab", "n2"),
+            ("abc", "n1"),
+            ("ab0", "n1"),
+            ("a", "n1"),
+        ] {
+            t.put(&key(c, n), &ep(c, n)).unwrap();
+        }
+        let nets = |c: &str| -> Vec<String> {
+            t.of_container(c)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.network_id)
+                .collect()
+        };
+        assert_eq!(nets("ab"), ["n1", "n2"]);
+        assert_eq!(nets("abc"), ["n1"]);
+        assert_eq!(nets("a"), ["n1"]);
+        assert!(nets("b").is_empty());
+        assert_eq!(t.on_network("n1").unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_table_reopens_with_what_was_written_and_not_what_was_removed() {
+        let store = Store::temporary().unwrap();
+        let records = store.records("endpoints").unwrap();
+        let t = EndpointTable::open(records.clone()).unwrap();
+        let mut published = ep("c1", "n1");
+        published.ports.push(super::super::types::PortMapping {
+            container_port: 80,
+            proto: "tcp".into(),
+            host_ip: String::new(),
+            host_port: 8080,
+        });
+        t.put(&key("c1", "n1"), &published).unwrap();
+        t.put(&key("c2", "n1"), &ep("c2", "n1")).unwrap();
+        t.put(&key("c3", "n1"), &ep("c3", "n1")).unwrap();
+        t.remove(&key("c3", "n1")).unwrap();
+        let again = EndpointTable::open(records).unwrap();
+        assert_eq!(again.all().unwrap(), t.all().unwrap());
+        assert_eq!(again.all().unwrap().len(), 2);
+        assert_eq!(again.publishing().unwrap(), vec![published]);
+    }
+}
