@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_chaos_tests::history::{self, Bounds, FinalState, Outcome, Recorder, Sample, Want};
@@ -294,4 +295,74 @@ pub fn no_fault_objects(c: &Cluster) -> bool {
         !String::from_utf8_lossy(&tables.stdout).contains(&head)
             && !String::from_utf8_lossy(&qdisc.stdout).contains("tbf")
     })
+}
+
+/// What the fault side tells the client side while a scenario runs.
+#[derive(Debug)]
+pub struct Live {
+    /// The nodes the client may send to (the killed ones are left out).
+    pub alive: Mutex<Vec<usize>>,
+    stop: AtomicBool,
+}
+
+impl Live {
+    pub fn set_alive(&self, nodes: &[usize]) {
+        *self.alive.lock().unwrap() = nodes.to_vec();
+    }
+
+    pub fn without(&self, node: usize) {
+        self.alive.lock().unwrap().retain(|n| *n != node);
+    }
+
+    pub fn with(&self, node: usize) {
+        let mut a = self.alive.lock().unwrap();
+        if !a.contains(&node) {
+            a.push(node);
+        }
+    }
+}
+
+/// Runs `faults` while one client thread keeps writing (`workload`, every 100 ms, through a
+/// random node of `Live::alive`, initially `managers`) and another samples running tasks;
+/// returns what `faults` returned and the history, samples included.
+pub fn with_client<R>(
+    sockets: &[PathBuf],
+    managers: &[usize],
+    mut workload: Workload,
+    t0: Instant,
+    faults: impl FnOnce(&Live) -> R,
+) -> (R, history::History) {
+    let live = Live {
+        alive: Mutex::new(managers.to_vec()),
+        stop: AtomicBool::new(false),
+    };
+    std::thread::scope(|s| {
+        let client = s.spawn(|| {
+            let mut rec = Recorder::new(sockets.to_vec(), t0, OP_TIMEOUT);
+            while !live.stop.load(Ordering::Relaxed) {
+                let alive = live.alive.lock().unwrap().clone();
+                if let Some(&node) = alive.get(workload.rng().random_range(0..alive.len().max(1))) {
+                    workload.step(&mut rec, node);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            rec.into_history()
+        });
+        let sampler = s.spawn(|| sample_until(sockets, managers, t0, &live.stop));
+        // Stops both threads also when `faults` panics (the scope would wait forever).
+        let stopper = StopOnDrop(&live.stop);
+        let r = faults(&live);
+        drop(stopper);
+        let mut h = client.join().unwrap();
+        h.samples = sampler.join().unwrap();
+        (r, h)
+    })
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
