@@ -209,11 +209,26 @@ impl Manager {
     pub fn leader_known(&self) -> bool {
         let metrics = self.raft.raft().metrics();
         let m = metrics.borrow();
+        // A stopped core's last metrics stay as they were: a leader or follower forever.
+        if m.running_state.is_err() {
+            return false;
+        }
         match m.state {
             openraft::ServerState::Leader => m
                 .millis_since_quorum_ack
                 .is_some_and(|ms| ms < QUORUM_ACK_LIMIT_MS),
             _ => m.current_leader.is_some(),
+        }
+    }
+
+    /// Why the Raft core stopped on its own (a storage error, a panic); `None` while it runs
+    /// or after `stop`.
+    pub fn raft_failed(&self) -> Option<String> {
+        let metrics = self.raft.raft().metrics();
+        let m = metrics.borrow();
+        match &m.running_state {
+            Ok(()) | Err(openraft::error::Fatal::Stopped) => None,
+            Err(e) => Some(e.to_string()),
         }
     }
 

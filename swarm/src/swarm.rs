@@ -160,6 +160,12 @@ impl Swarm {
             node_rx,
             certs.cert_pem.clone(),
         ));
+        if let Some(m) = &manager {
+            tokio::spawn(crate::raft_watch::raft_watch(
+                self.me.clone(),
+                Arc::downgrade(m),
+            ));
+        }
         let agent = Agent::start(AgentStart {
             node_id: state.node_id.clone(),
             certs,

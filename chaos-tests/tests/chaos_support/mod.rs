@@ -26,8 +26,15 @@ use crate::swarm_support::{self, HEARTBEAT};
 
 /// How long a client request may take before its outcome counts as unknown.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long convergence after the last fault may take before the scenario fails.
-pub const CONVERGE_LIMIT: Duration = Duration::from_secs(240);
+/// How long convergence after the last fault may take before the scenario fails
+/// (`CHAOS_CONVERGE_SECS` changes it, e.g. to see a stuck run's state sooner).
+pub fn converge_limit() -> Duration {
+    let secs = std::env::var("CHAOS_CONVERGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
+    Duration::from_secs(secs)
+}
 /// How long a service may run more than replicas + parallelism tasks (stopping a container
 /// and reporting it takes a few heartbeats; a busy 2-core machine more).
 pub const BOUNDS: Bounds = Bounds {
@@ -98,6 +105,11 @@ pub fn swarm_with(n: usize, managers: usize, options: NodeOptions) -> Cluster {
         .default_options(options)
         .start()
         .unwrap();
+    join_swarm(c, n, managers)
+}
+
+/// Makes `c` (`n` started nodes) a swarm as `swarm_with` does.
+pub fn join_swarm(c: Cluster, n: usize, managers: usize) -> Cluster {
     swarm::import_busybox(&c).unwrap();
     c.node(0).swarm_init(Some(HEARTBEAT)).unwrap();
     let tokens = c.node(0).join_tokens().unwrap();
@@ -250,7 +262,7 @@ pub fn converged(c: &Cluster, managers: &[usize], nodes: &[usize]) -> Option<Fin
 pub fn converge(c: &Cluster, managers: &[usize], nodes: &[usize]) -> (FinalState, Duration) {
     let t = Instant::now();
     let mut state = None;
-    let ok = swarm::poll(CONVERGE_LIMIT, Duration::from_millis(500), || {
+    let ok = swarm::poll(converge_limit(), Duration::from_millis(500), || {
         state = converged(c, managers, nodes);
         state.is_some()
     });
@@ -265,9 +277,31 @@ pub fn converge(c: &Cluster, managers: &[usize], nodes: &[usize]) -> (FinalState
             OP_TIMEOUT,
         );
         let containers: Vec<_> = nodes.iter().map(|i| containers_on(c, *i)).collect();
+        let leader = swarm::leader(c, managers).unwrap_or(managers[0]);
+        let tasks: Vec<String> = match c.node(leader).list("/tasks") {
+            Ok(all) => all
+                .iter()
+                .rev()
+                .take(30)
+                .map(|t| {
+                    format!(
+                        "{} slot {} node {} desired {} state {} err {} msg {}",
+                        t["ServiceID"],
+                        t["Slot"],
+                        t["NodeID"],
+                        t["DesiredState"],
+                        t["Status"]["State"],
+                        t["Status"]["Err"],
+                        t["Status"]["Message"]
+                    )
+                })
+                .collect(),
+            Err(e) => vec![format!("GET /tasks on node {leader}: {e}")],
+        };
         panic!(
-            "no convergence within {CONVERGE_LIMIT:?}: leaders {:?}\nstates {states:#?}\n\
-             samples {samples:#?}\ncontainers {containers:?}",
+            "no convergence within {:?}: leaders {:?}\nstates {states:#?}\n\
+             samples {samples:#?}\ncontainers {containers:?}\ntasks {tasks:#?}",
+            converge_limit(),
             managers
                 .iter()
                 .map(|i| c.node(*i).reports_leader())
