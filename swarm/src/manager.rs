@@ -204,6 +204,20 @@ impl Manager {
         Ok(())
     }
 
+    /// Waits until this manager has applied everything committed before the call (the
+    /// leader's read index). A follower's copy may lag (just restarted, a slow disk) while
+    /// Docker's followers answer from the leader: without this a client could read a version
+    /// older than one it read before. Fails as having no leader when the leader cannot be
+    /// asked, so a write refused here was certainly never sent.
+    pub async fn catch_up(&self) -> SwarmResult<()> {
+        self.raft.read_linearizable(|_| ()).await.map_err(|e| {
+            SwarmError::Unavailable(format!(
+                "The swarm does not have a leader. It's possible that too few managers are \
+                 online. Make sure more than half of the managers are online. ({e})"
+            ))
+        })
+    }
+
     /// Whether a leader is known that can still commit: a leader must have heard from a
     /// quorum recently (openraft leaders do not step down on their own when cut off).
     pub fn leader_known(&self) -> bool {

@@ -96,10 +96,12 @@ impl Swarm {
         member.manager.clone().ok_or(SwarmError::NotManager)
     }
 
-    /// The manager, once it knows a leader (see `Manager::require_quorum`).
+    /// The manager, once it knows a leader (see `Manager::require_quorum`) and has applied
+    /// everything committed before the call (see `Manager::catch_up`).
     pub async fn control(&self) -> SwarmResult<Arc<Manager>> {
         let m = self.manager()?;
         m.require_quorum().await?;
+        m.catch_up().await?;
         Ok(m)
     }
 
