@@ -224,22 +224,28 @@ fn writes_and_overlay_traffic_survive_random_loss_and_a_slow_link() {
     let workload = Workload::new(rand::SeedableRng::seed_from_u64(rng.random()), "net", 3);
     let mut figures = Figures::default();
     let (last_fault, h) = with_client(&sockets, &MANAGERS, workload, t0, |_live| {
-        let leader = swarm::leader(&c, &MANAGERS).unwrap_or(0);
-        let slow = (leader + 1) % 3;
-        let percent = rng.random_range(20..50);
-        let loss = c.lose(leader, percent).unwrap();
-        let limit = c.limit_bandwidth(slow, 256).unwrap();
-        figures.faults += 2;
-        eprintln!(
-            "{} and {} at {:?}",
-            loss.describe(),
-            limit.describe(),
-            t0.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(rng.random_range(8000..12000)));
-        loss.heal().unwrap();
-        limit.heal().unwrap();
-        let last = Instant::now();
+        let mut last = Instant::now();
+        let started = Instant::now();
+        let mut round = 0;
+        while another_round(round, 1, started) {
+            round += 1;
+            let leader = swarm::leader(&c, &MANAGERS).unwrap_or(0);
+            let slow = (leader + 1) % 3;
+            let percent = rng.random_range(20..50);
+            let loss = c.lose(leader, percent).unwrap();
+            let limit = c.limit_bandwidth(slow, 256).unwrap();
+            figures.faults += 2;
+            eprintln!(
+                "{} and {} at {:?}",
+                loss.describe(),
+                limit.describe(),
+                t0.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(rng.random_range(8000..12000)));
+            loss.heal().unwrap();
+            limit.heal().unwrap();
+            last = Instant::now();
+        }
         std::thread::sleep(Duration::from_secs(2));
         last
     });

@@ -68,60 +68,66 @@ fn partitions_of_the_leader_and_of_a_worker_lose_no_acknowledged_write() {
     let workload = Workload::new(rand::SeedableRng::seed_from_u64(rng.random()), "part", 4);
     let mut figures = Figures::default();
     let (last_fault, h) = with_client(&sockets, &MANAGERS, workload, t0, |_live| {
-        // The leader alone on one side: the two others elect a leader and commit.
-        let old = leader_among(&c, &MANAGERS);
-        let majority: Vec<usize> = MANAGERS.into_iter().filter(|i| *i != old).collect();
-        let split = c.split(&[old]).unwrap();
-        figures.faults += 1;
-        let new = leader_among(&c, &majority);
-        eprintln!(
-            "{}: {new} leads the majority at {:?}",
-            split.describe(),
-            t0.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(rng.random_range(2000..5000)));
-        split.heal().unwrap();
         let mut last = Instant::now();
-        leader_among(&c, &MANAGERS);
+        let started = Instant::now();
+        let mut round = 0;
+        while another_round(round, 1, started) {
+            round += 1;
+            // The leader alone on one side: the two others elect a leader and commit.
+            let old = leader_among(&c, &MANAGERS);
+            let majority: Vec<usize> = MANAGERS.into_iter().filter(|i| *i != old).collect();
+            let split = c.split(&[old]).unwrap();
+            figures.faults += 1;
+            let new = leader_among(&c, &majority);
+            eprintln!(
+                "{}: {new} leads the majority at {:?}",
+                split.describe(),
+                t0.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(rng.random_range(2000..5000)));
+            split.heal().unwrap();
+            last = Instant::now();
+            leader_among(&c, &MANAGERS);
 
-        // A one-way drop from the leader to one follower (TCP between them fails both ways,
-        // the third manager still reaches both).
-        let leader = leader_among(&c, &MANAGERS);
-        let follower = MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0);
-        let one_way = c.drop_one_way(leader, follower).unwrap();
-        figures.faults += 1;
-        std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
-        eprintln!(
-            "{} for a while, healed at {:?}",
-            one_way.describe(),
-            t0.elapsed()
-        );
-        one_way.heal().unwrap();
+            // A one-way drop from the leader to one follower (TCP between them fails both ways,
+            // the third manager still reaches both).
+            let leader = leader_among(&c, &MANAGERS);
+            let follower = MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0);
+            let one_way = c.drop_one_way(leader, follower).unwrap();
+            figures.faults += 1;
+            std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
+            eprintln!(
+                "{} for a while, healed at {:?}",
+                one_way.describe(),
+                t0.elapsed()
+            );
+            one_way.heal().unwrap();
 
-        // The worker isolated: marked down, its copy of `pinned` replaced elsewhere.
-        let iso = c.isolate(WORKER).unwrap();
-        figures.faults += 1;
-        let at = leader_among(&c, &MANAGERS);
-        let down = poll(LONG, Duration::from_millis(200), || {
-            node_state(&c, at, &worker_id) == "down"
-        });
-        assert!(down, "the isolated worker was never marked down");
-        let replaced = poll(LONG, Duration::from_millis(500), || {
-            history::sample(&sockets[at], Duration::ZERO, OP_TIMEOUT)
-                .is_some_and(|ss| ss.iter().any(|s| s.service == "pinned" && s.running == 4))
-        });
-        assert!(replaced, "the worker's copy of pinned was not replaced");
-        let on_worker = containers_on(&c, WORKER).unwrap_or_default();
-        eprintln!(
-            "worker down and replaced at {:?}; it still runs {on_worker:?}",
-            t0.elapsed()
-        );
-        iso.heal().unwrap();
-        last = last.max(Instant::now());
-        let ready = poll(LONG, Duration::from_millis(200), || {
-            node_state(&c, at, &worker_id) == "ready"
-        });
-        assert!(ready, "the healed worker never came back");
+            // The worker isolated: marked down, its copy of `pinned` replaced elsewhere.
+            let iso = c.isolate(WORKER).unwrap();
+            figures.faults += 1;
+            let at = leader_among(&c, &MANAGERS);
+            let down = poll(LONG, Duration::from_millis(200), || {
+                node_state(&c, at, &worker_id) == "down"
+            });
+            assert!(down, "the isolated worker was never marked down");
+            let replaced = poll(LONG, Duration::from_millis(500), || {
+                history::sample(&sockets[at], Duration::ZERO, OP_TIMEOUT)
+                    .is_some_and(|ss| ss.iter().any(|s| s.service == "pinned" && s.running == 4))
+            });
+            assert!(replaced, "the worker's copy of pinned was not replaced");
+            let on_worker = containers_on(&c, WORKER).unwrap_or_default();
+            eprintln!(
+                "worker down and replaced at {:?}; it still runs {on_worker:?}",
+                t0.elapsed()
+            );
+            iso.heal().unwrap();
+            last = last.max(Instant::now());
+            let ready = poll(LONG, Duration::from_millis(200), || {
+                node_state(&c, at, &worker_id) == "ready"
+            });
+            assert!(ready, "the healed worker never came back");
+        }
         std::thread::sleep(Duration::from_secs(2));
         last
     });
