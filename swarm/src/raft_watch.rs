@@ -1,9 +1,9 @@
 //! The watch over a manager's Raft member. openraft stops its core for good on a storage
 //! error (a log write on a full disk fails), leaving a member that neither votes nor applies
 //! while the daemon runs on, serving an ever older copy of the store. The watch restarts the
-//! manager from its data, as a daemon restart would (keeping trying while the disk is still
-//! full); the node's agent keeps its session meanwhile. Until the member runs again the
-//! node answers as a manager without a leader (`Manager::leader_known`).
+//! manager from its data, as a daemon restart would (trying less and less often while the
+//! disk is still full); the node's agent keeps its session meanwhile. Until the member runs
+//! again the node answers as a manager without a leader (`Manager::leader_known`).
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -13,8 +13,11 @@ use crate::error::{SwarmError, SwarmResult};
 use crate::manager::{Manager, ManagerStart};
 use crate::swarm::{Member, Swarm};
 
-/// How often the member is looked at, and the pause between two restart attempts.
+/// How often the member is looked at (and half the first pause between restart attempts).
 const CHECK: Duration = Duration::from_secs(1);
+
+/// The longest pause between two restart attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// Watches `manager` while it is the member's manager, and the one started in its place
 /// after a failure; ends when the manager is replaced otherwise or stopped.
@@ -37,7 +40,9 @@ pub(crate) async fn raft_watch(swarm: Weak<Swarm>, mut manager: Weak<Manager>) {
             }
         }
         drop(s);
-        // Until a new manager runs, or the membership changed under us.
+        // Until a new manager runs, or the membership changed under us; the pause doubles up
+        // to a minute, as a store that will not open (still full, or damaged) logs each try.
+        let mut pause = CHECK * 2;
         loop {
             let Some(s) = swarm.upgrade() else { return };
             match s.start_manager_again().await {
@@ -49,7 +54,8 @@ pub(crate) async fn raft_watch(swarm: Weak<Swarm>, mut manager: Weak<Manager>) {
                 Err(e) => tracing::warn!(error = %e, "restarting the manager; trying again"),
             }
             drop(s);
-            tokio::time::sleep(CHECK * 2).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 }
