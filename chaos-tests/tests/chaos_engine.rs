@@ -208,10 +208,9 @@ fn mismatches(socket: &Path) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "a SIGKILL during a start can leave a running container nobody records (its monitor \
-            writes pids.json after the restarted daemon's restore): a monitor, a veth and \
-            cgroups stay after `rm -f`; run with --run-ignored to reproduce, more often on a \
-            busy machine; see ARCHITECTURE.md, Chaos tests"]
+#[ignore = "SIGKILLs during create/start/stop/rm can leave a monitor, its container, a veth \
+            and cgroups after every container was removed; run with --run-ignored to \
+            reproduce (within 8 kills on a busy machine); see ARCHITECTURE.md, Chaos tests"]
 fn killed_berthd_leaks_nothing_and_its_records_match_reality() {
     require_root!();
     let mut rng = seeded("chaos_engine");
