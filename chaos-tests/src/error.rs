@@ -80,6 +80,12 @@ pub enum ClusterError {
         what: &'static str,
         body: String,
     },
+    #[error("fault in {netns}: {command}: {message}")]
+    Fault {
+        netns: String,
+        command: String,
+        message: String,
+    },
     #[error("busybox test image: {0}")]
     Image(String),
 }

@@ -39,6 +39,9 @@ pub struct NodeOptions {
     pub log_level: String,
     /// How long a (re)start may take to answer `/_ping`.
     pub ready_timeout: Duration,
+    /// A tmpfs of this many MiB as the data root (`fill_disk` fills it); `None`: the host's
+    /// filesystem.
+    pub data_root_mib: Option<u64>,
 }
 
 impl Default for NodeOptions {
@@ -48,6 +51,7 @@ impl Default for NodeOptions {
             extra_args: Vec::new(),
             log_level: "debug".into(),
             ready_timeout: Duration::from_secs(30),
+            data_root_mib: None,
         }
     }
 }
@@ -80,6 +84,9 @@ impl Node {
         };
         for dir in [roots.data_root(), roots.exec_root()] {
             std::fs::create_dir_all(&dir).map_err(ClusterError::io("create", &dir))?;
+        }
+        if let Some(mib) = options.data_root_mib {
+            crate::disk::mount_tmpfs(&roots.data_root(), mib)?;
         }
         // The bridge and table live inside the node's namespace; unique names anyway, so a
         // leftover is recognizable and two nodes' logs never look alike.

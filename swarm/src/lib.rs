@@ -6,7 +6,7 @@
 //!
 //! Layout: `swarm` (the handle: init, join, leave, restore) with `bootstrap`, `recovery`,
 //! `roles`, `local`; `ca` and `rpc` (certificates, tokens, node-to-manager calls);
-//! `manager`, `handler`, `dispatcher`, `raft_access` (manager side); `orchestrator`,
+//! `manager`, `handler`, `dispatcher`, `raft_access`, `raft_watch` (manager side); `orchestrator`,
 //! `placement` (pure passes of the leader, producing a `Plan`); `agent` (node side);
 //! `executor` (the engine seam); `model` (typed objects); `ops` and `query` (what the API
 //! asks); `files` (private atomic state files, shared with berth-node).
@@ -38,6 +38,7 @@ pub mod plan;
 pub mod pull_auth;
 pub mod query;
 mod raft_access;
+mod raft_watch;
 mod recovery;
 mod roles;
 pub mod rpc;

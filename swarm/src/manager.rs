@@ -204,16 +204,45 @@ impl Manager {
         Ok(())
     }
 
+    /// Waits until this manager has applied everything committed before the call (the
+    /// leader's read index). A follower's copy may lag (just restarted, a slow disk) while
+    /// Docker's followers answer from the leader: without this a client could read a version
+    /// older than one it read before. Fails as having no leader when the leader cannot be
+    /// asked, so a write refused here was certainly never sent.
+    pub async fn catch_up(&self) -> SwarmResult<()> {
+        self.raft.read_linearizable(|_| ()).await.map_err(|e| {
+            SwarmError::Unavailable(format!(
+                "The swarm does not have a leader. It's possible that too few managers are \
+                 online. Make sure more than half of the managers are online. ({e})"
+            ))
+        })
+    }
+
     /// Whether a leader is known that can still commit: a leader must have heard from a
     /// quorum recently (openraft leaders do not step down on their own when cut off).
     pub fn leader_known(&self) -> bool {
         let metrics = self.raft.raft().metrics();
         let m = metrics.borrow();
+        // A stopped core's last metrics stay as they were: a leader or follower forever.
+        if m.running_state.is_err() {
+            return false;
+        }
         match m.state {
             openraft::ServerState::Leader => m
                 .millis_since_quorum_ack
                 .is_some_and(|ms| ms < QUORUM_ACK_LIMIT_MS),
             _ => m.current_leader.is_some(),
+        }
+    }
+
+    /// Why the Raft core stopped on its own (a storage error, a panic); `None` while it runs
+    /// or after `stop`.
+    pub fn raft_failed(&self) -> Option<String> {
+        let metrics = self.raft.raft().metrics();
+        let m = metrics.borrow();
+        match &m.running_state {
+            Ok(()) | Err(openraft::error::Fatal::Stopped) => None,
+            Err(e) => Some(e.to_string()),
         }
     }
 

@@ -96,10 +96,12 @@ impl Swarm {
         member.manager.clone().ok_or(SwarmError::NotManager)
     }
 
-    /// The manager, once it knows a leader (see `Manager::require_quorum`).
+    /// The manager, once it knows a leader (see `Manager::require_quorum`) and has applied
+    /// everything committed before the call (see `Manager::catch_up`).
     pub async fn control(&self) -> SwarmResult<Arc<Manager>> {
         let m = self.manager()?;
         m.require_quorum().await?;
+        m.catch_up().await?;
         Ok(m)
     }
 
@@ -160,6 +162,12 @@ impl Swarm {
             node_rx,
             certs.cert_pem.clone(),
         ));
+        if let Some(m) = &manager {
+            tokio::spawn(crate::raft_watch::raft_watch(
+                self.me.clone(),
+                Arc::downgrade(m),
+            ));
+        }
         let agent = Agent::start(AgentStart {
             node_id: state.node_id.clone(),
             certs,

@@ -1,0 +1,176 @@
+//! Disk fault family: three managers whose data roots are small tmpfs mounts. A follower's
+//! disk fills up, then the leader's, each for a few seconds while a client keeps writing
+//! through every manager: the cluster keeps committing through the others; once the space is
+//! freed the full manager's Raft member catches up without a restart (a write committed
+//! after the freeing shows there), then berthd is restarted on its data (the engine's own
+//! store stays failed after an ENOSPC until reopened) and must start: its state is not
+//! corrupt; every acknowledged write is in the final state.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod chaos_support;
+mod swarm_support;
+
+use std::time::{Duration, Instant};
+
+use berth_chaos_tests::history::{self, Outcome, Want};
+use berth_chaos_tests::swarm::{self, poll};
+use berth_chaos_tests::{require_root, Cluster, NodeOptions, PREFIX_HEAD};
+use chaos_support::*;
+use rand::Rng;
+use swarm_support::{LogsOnFailure, LONG, MANAGERS};
+
+/// Each manager's data root, in MiB: room for the image, raft and a few containers.
+const DATA_MIB: u64 = 128;
+
+/// Whether node `i`'s berthd still runs (a SIGKILL-free exit shows in `try_wait`).
+fn running(c: &Cluster, i: usize) -> bool {
+    c.node(i)
+        .pid()
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        && c.node(i)
+            .request("GET", "/_ping", b"")
+            .is_ok_and(|r| r.status == 200)
+}
+
+#[test]
+#[ignore = "the Raft store (sled 0.34) is sometimes left unreadable by an ENOSPC (\"Read \
+            corrupted data\" at every reopen once space is free): run with --run-ignored to \
+            reproduce; see ARCHITECTURE.md, Chaos tests"]
+fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
+    require_root!();
+    let mut rng = seeded("chaos_disk");
+    if let Err(e) = Cluster::sweep_leftovers(PREFIX_HEAD) {
+        eprintln!("sweep: {e}");
+    }
+    let options = NodeOptions {
+        data_root_mib: Some(DATA_MIB),
+        ..swarm::node_options()
+    };
+    let c = Cluster::builder(3)
+        .default_options(options)
+        .start()
+        .unwrap();
+    let mut c = join_swarm(c, 3, 3);
+    let _logs = LogsOnFailure::new(&c);
+    let sockets = sockets(&c);
+    let t0 = Instant::now();
+    let workload = Workload::new(rand::SeedableRng::seed_from_u64(rng.random()), "disk", 4);
+    let mut figures = Figures::default();
+    let mut windows = Vec::new();
+    let mut died = Vec::new();
+    let mut catch_up = Vec::new();
+    let c = &mut c;
+    let (last_fault, h) = with_client(&sockets, &MANAGERS, workload, t0, |live| {
+        let mut last = Instant::now();
+        let started = Instant::now();
+        let mut round = 0;
+        while another_round(round, 1, started) {
+            round += 1;
+            last = Instant::now();
+            for role in ["follower", "leader"] {
+                let leader = poll_leader(c);
+                let full = match role {
+                    "leader" => leader,
+                    _ => MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0),
+                };
+                let fill = c.fill_disk(full).unwrap();
+                figures.faults += 1;
+                let from = t0.elapsed();
+                eprintln!(
+                    "{role} {full}: disk full ({} bytes) at {from:?}",
+                    fill.bytes()
+                );
+                std::thread::sleep(Duration::from_millis(rng.random_range(5000..9000)));
+                let survived = running(c, full);
+                let others: Vec<usize> = MANAGERS.into_iter().filter(|i| *i != full).collect();
+                let serving = poll(LONG, Duration::from_millis(200), || {
+                    swarm::leader(c, &others).is_some() || swarm::leader(c, &[full]).is_some()
+                });
+                assert!(serving, "no leader while {role} {full}'s disk was full");
+                windows.push((from, t0.elapsed()));
+                fill.free().unwrap();
+                eprintln!(
+                    "{role} {full}: space freed at {:?}; berthd survived: {survived}",
+                    t0.elapsed()
+                );
+                if !running(c, full) {
+                    died.push(full);
+                    live.without(full);
+                    c.restart(full).unwrap();
+                    live.with(full);
+                }
+                // Its Raft member catches up without a restart: a write committed now shows there.
+                let marker = format!("marker-{role}-{round}");
+                let committed = poll(LONG, Duration::from_millis(500), || {
+                    let leader = swarm::leader(c, &others);
+                    leader.is_some_and(|l| {
+                        let spec = history::spec(
+                            &marker,
+                            &Want {
+                                replicas: 0,
+                                tag: "m".into(),
+                            },
+                        );
+                        let r = c.node(l).send("POST", "/services/create", &spec);
+                        r.is_ok_and(|r| r.status == 201 || r.status == 409)
+                    })
+                });
+                assert!(
+                    committed,
+                    "no write committed after {role} {full}'s disk was freed"
+                );
+                let freed = Instant::now();
+                let caught_up = poll(LONG, Duration::from_millis(200), || {
+                    let path = format!("/services/{marker}");
+                    c.node(full)
+                        .request("GET", &path, b"")
+                        .is_ok_and(|r| r.status == 200)
+                });
+                assert!(
+                    caught_up,
+                    "{role} {full} did not catch up once its disk was freed"
+                );
+                catch_up.push(freed.elapsed());
+                // The engine's own store (sled) stays failed after an ENOSPC until berthd reopens
+                // it (see the report of #24): restart it as an operator would after a full disk.
+                live.without(full);
+                c.restart(full).unwrap();
+                live.with(full);
+                last = Instant::now();
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        last
+    });
+    let (end, _) = converge(c, &MANAGERS, &MANAGERS);
+    figures.converge.push(last_fault.elapsed());
+    let acked_while_full = h
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Acked)
+        .filter(|o| windows.iter().any(|(a, b)| o.start >= *a && o.end <= *b))
+        .count();
+    let lost = violations(&h, &end);
+    figures.print("chaos_disk", &h, lost);
+    eprintln!("chaos_disk: {acked_while_full} writes acknowledged while a disk was full; managers that died on it: {died:?}; Raft caught up {catch_up:?} after the marker write");
+    assert_eq!(lost, 0, "see VIOLATION lines");
+    assert!(
+        acked_while_full > 0,
+        "the cluster served no write while a disk was full"
+    );
+}
+
+fn poll_leader(c: &Cluster) -> usize {
+    let mut leader = None;
+    let found = poll(LONG, Duration::from_millis(100), || {
+        leader = swarm::leader(c, &MANAGERS);
+        leader.is_some()
+    });
+    assert!(found, "no leader");
+    leader.unwrap_or(0)
+}
