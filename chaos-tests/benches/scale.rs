@@ -30,6 +30,9 @@ const LIMIT: Duration = Duration::from_secs(600);
 /// Agents joining at once.
 const JOINING: usize = 8;
 
+/// The agents' runtime, the agents, and their data directories.
+type Running = (tokio::runtime::Runtime, Vec<Arc<Swarm>>, tempfile::TempDir);
+
 /// The simulated nodes, on their own thread and runtime inside the agents' namespace.
 struct Agents {
     executors: Vec<Arc<FakeExecutor>>,
@@ -55,28 +58,27 @@ impl Agents {
         let netns = netns.to_path_buf();
         let (execs, halt) = (executors.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let joined = (|| -> anyhow::Result<(tokio::runtime::Runtime, Vec<Arc<Swarm>>)> {
+            let joined = (|| -> anyhow::Result<Running> {
                 let file = std::fs::File::open(&netns)?;
                 nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)?;
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .enable_all()
                     .build()?;
-                let root = tempfile::Builder::new()
-                    .prefix("berth-sim-")
-                    .tempdir()?
-                    .keep();
-                let swarms = rt.block_on(join_all(execs, &root, ip, &manager, &token))?;
-                Ok((rt, swarms))
+                // Removed when dropped, after the agents stopped.
+                let root = tempfile::Builder::new().prefix("berth-sim-").tempdir()?;
+                let swarms = rt.block_on(join_all(execs, root.path(), ip, &manager, &token))?;
+                Ok((rt, swarms, root))
             })();
             match joined {
-                Ok((rt, swarms)) => {
+                Ok((rt, swarms, root)) => {
                     let _ = tx.send(Ok(()));
                     while !halt.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(200));
                     }
                     drop(swarms);
                     rt.shutdown_timeout(Duration::from_secs(5));
+                    drop(root);
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e));
