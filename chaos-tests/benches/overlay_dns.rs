@@ -160,14 +160,7 @@ fn main() -> anyhow::Result<()> {
         .default_options(swarm::node_options())
         .start()?;
     swarm::import_busybox(&c)?;
-    c.node(0).swarm_init(None)?;
-    let tokens = c.node(0).join_tokens()?;
-    for i in [1, 2] {
-        let r = c.node(i).swarm_join(c.node(0), &tokens.manager)?;
-        if r.status != 200 {
-            bail!("node {i} join: {}", r.text());
-        }
-    }
+    swarm::form_three_managers(&c)?;
     let net = json!({ "Name": NETWORK, "Driver": "overlay" });
     c.node(0).call("POST", "/networks/create", &net, 201)?;
     let mut spec = service_spec(SERVICE, 3);

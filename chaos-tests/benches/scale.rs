@@ -236,22 +236,8 @@ fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
     let mut c = Cluster::builder(4)
         .default_options(swarm::node_options())
         .start()?;
-    c.node(0).swarm_init(None)?;
+    swarm::form_three_managers(&c)?;
     let tokens = c.node(0).join_tokens()?;
-    for i in [1, 2] {
-        let r = c.node(i).swarm_join(c.node(0), &tokens.manager)?;
-        if r.status != 200 {
-            bail!("node {i} join: {}", r.text());
-        }
-    }
-    until("three managers", || {
-        c.node(0).swarm_nodes().is_ok_and(|ns| {
-            ns.iter()
-                .filter(|n| n["ManagerStatus"]["Reachability"] == "reachable")
-                .count()
-                == 3
-        })
-    })?;
     let manager = c.node(0).swarm_addr();
     let started = Instant::now();
     let agents = Agents::start(

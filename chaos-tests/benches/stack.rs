@@ -234,25 +234,7 @@ fn main() -> anyhow::Result<()> {
     };
     let c = Cluster::builder(3).default_options(options).start()?;
     let tar = swarm::import_busybox(&c)?;
-    c.node(0).swarm_init(None)?;
-    let tokens = c.node(0).join_tokens()?;
-    for i in [1, 2] {
-        let r = c.node(i).swarm_join(c.node(0), &tokens.manager)?;
-        if r.status != 200 {
-            bail!("node {i} join: {}", r.text());
-        }
-    }
-    until("three managers ready", || {
-        c.node(0).swarm_nodes().is_ok_and(|ns| {
-            ns.iter()
-                .filter(|n| {
-                    n["Status"]["State"] == "ready"
-                        && n["ManagerStatus"]["Reachability"] == "reachable"
-                })
-                .count()
-                == 3
-        })
-    })?;
+    swarm::form_three_managers(&c)?;
     let build = if cfg!(debug_assertions) {
         "debug"
     } else {

@@ -56,18 +56,6 @@ fn scale(at: &Node, id: &str, replicas: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether all three managers are listed ready and reachable by `at`.
-fn three_managers(at: &Node) -> bool {
-    at.swarm_nodes().is_ok_and(|ns| {
-        ns.iter()
-            .filter(|n| {
-                n["Status"]["State"] == "ready" && n["ManagerStatus"]["Reachability"] == "reachable"
-            })
-            .count()
-            == 3
-    })
-}
-
 fn main() -> anyhow::Result<()> {
     if !berth_chaos_tests::is_root() {
         println!("swarm: needs root (SKIP)");
@@ -84,15 +72,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut c = Cluster::builder(3).default_options(options).start()?;
     let tar = swarm::import_busybox(&c)?;
-    c.node(0).swarm_init(None)?;
-    let tokens = c.node(0).join_tokens()?;
-    for i in [1, 2] {
-        let r = c.node(i).swarm_join(c.node(0), &tokens.manager)?;
-        if r.status != 200 {
-            bail!("node {i} join: {}", r.text());
-        }
-    }
-    until("three managers ready", || three_managers(c.node(0)))?;
+    swarm::form_three_managers(&c)?;
     let build = if cfg!(debug_assertions) {
         "debug"
     } else {
@@ -178,7 +158,9 @@ fn dead_node(c: &mut Cluster, replicas: usize) -> anyhow::Result<()> {
         secs(moved)
     );
     c.restart(victim)?;
-    until("the dead node back", || three_managers(c.node(leader)))?;
+    until("the dead node back", || {
+        swarm::three_managers_ready(c.node(leader))
+    })?;
     // Settled: its own store holds every running task, and the containers of the tasks it
     // lost are gone (the failover below should not race that cleanup).
     until("the restarted node settled", || {

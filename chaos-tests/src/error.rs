@@ -88,6 +88,8 @@ pub enum ClusterError {
     },
     #[error("busybox test image: {0}")]
     Image(String),
+    #[error("swarm: {0}")]
+    Swarm(String),
 }
 
 impl ClusterError {

@@ -38,6 +38,40 @@ pub fn poll(limit: Duration, every: Duration, mut cond: impl FnMut() -> bool) ->
     cond()
 }
 
+/// Whether `at` lists three managers, all ready and reachable.
+pub fn three_managers_ready(at: &Node) -> bool {
+    at.swarm_nodes().is_ok_and(|ns| {
+        ns.iter()
+            .filter(|n| {
+                n["Status"]["State"] == "ready" && n["ManagerStatus"]["Reachability"] == "reachable"
+            })
+            .count()
+            == 3
+    })
+}
+
+/// Makes nodes 0, 1 and 2 of `c` one swarm of three managers (node 0 inits it with the
+/// default heartbeat) and waits until all are ready and reachable (two minutes at most).
+pub fn form_three_managers(c: &Cluster) -> Result<(), ClusterError> {
+    c.node(0).swarm_init(None)?;
+    let tokens = c.node(0).join_tokens()?;
+    for i in [1, 2] {
+        let r = c.node(i).swarm_join(c.node(0), &tokens.manager)?;
+        if r.status != 200 {
+            return Err(ClusterError::Swarm(format!("node {i} join: {}", r.text())));
+        }
+    }
+    let ready = poll(Duration::from_secs(120), Duration::from_millis(50), || {
+        three_managers_ready(c.node(0))
+    });
+    if !ready {
+        return Err(ClusterError::Swarm(
+            "three managers not ready within 120 s".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn urlencode(s: &str) -> String {
     s.bytes()

@@ -78,16 +78,7 @@ fn overlay_tasks_get_out_through_the_gateway_bridge_and_not_to_each_other() {
     require_root!();
     let d = TestDaemon::start("gwbr");
     d.import_busybox();
-    d.cli_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        "127.0.0.1:0",
-        "--data-path-port",
-        "4792",
-    ]);
+    d.swarm_init_local(&["--data-path-port", "4792"]);
     let open = format!("{}-open", d.prefix);
     let closed = format!("{}-closed", d.prefix);
     d.cli_ok(&["network", "create", "-d", "overlay", &open]);

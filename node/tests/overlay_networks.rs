@@ -40,18 +40,9 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     assert_ne!(code, 0);
     assert!(out.contains("not a swarm manager"), "{out}");
 
-    d.cli_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        "127.0.0.1:0",
-        // Not Docker's 4789: another daemon on this host (the conformance test) may have a
-        // VXLAN device with the same id on that port.
-        "--data-path-port",
-        "4790",
-    ]);
+    // Not Docker's 4789: another daemon on this host (the conformance test) may have a VXLAN
+    // device with the same id on that port.
+    d.swarm_init_local(&["--data-path-port", "4790"]);
     let id = d.cli_ok(&[
         "network",
         "create",

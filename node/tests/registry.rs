@@ -714,14 +714,7 @@ fn swarm_nodes_pull_from_a_private_registry_with_the_credentials_the_client_sent
             200
         );
     }
-    d.cli_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        "127.0.0.1:0",
-    ]);
+    d.swarm_init_local(&[]);
     let spec = |name: &str, tag: &str| {
         json!({ "Name": name, "TaskTemplate": { "ContainerSpec": {
             "Image": format!("{repo}:{tag}"), "Args": ["sleep", "600"] } } })

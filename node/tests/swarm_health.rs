@@ -17,14 +17,7 @@ fn tasks_run_once_healthy_and_an_unhealthy_one_fails_and_is_replaced() {
     require_root!();
     let d = TestDaemon::start("swhealth");
     d.import_busybox();
-    d.cli_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        "127.0.0.1:0",
-    ]);
+    d.swarm_init_local(&[]);
     // Unhealthy probes for two seconds (fewer than the retries), then healthy.
     let good = format!("{}-good", d.prefix);
     d.cli_ok(&[

@@ -33,14 +33,7 @@ fn named_and_counted_resources_are_reserved_and_told_to_the_container() {
         .collect();
     let d = TestDaemon::start_with("swgres", &flags);
     d.import_busybox();
-    d.cli_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        "127.0.0.1:0",
-    ]);
+    d.swarm_init_local(&[]);
     let node: Value = serde_json::from_str(&d.cli_ok(&[
         "node",
         "inspect",

@@ -33,6 +33,21 @@ impl TestDaemon {
         text.trim().to_string()
     }
 
+    /// `docker swarm init` on loopback (a random swarm port), with `extra` flags; the daemon is
+    /// then a one-node swarm's manager.
+    pub fn swarm_init_local(&self, extra: &[&str]) {
+        let mut args = vec![
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        self.cli_ok(&args);
+    }
+
     /// berthd's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("berthd runs").id()
