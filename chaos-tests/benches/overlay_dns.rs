@@ -117,7 +117,8 @@ fn measure(
                     .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             };
             eprintln!(
-                "{a}: DNS after report {} ms, after the store listed it {} ms",
+                "{} {a}: DNS after report {} ms, after the store listed it {} ms",
+                chrono::Utc::now().format("%H:%M:%S%.3f"),
                 reported.get(a).map_or(-1, since),
                 seen_store.get(a).map_or(-1, since)
             );
@@ -156,9 +157,11 @@ fn main() -> anyhow::Result<()> {
     if let Err(e) = Cluster::sweep_leftovers(berth_chaos_tests::PREFIX_HEAD) {
         eprintln!("sweep: {e}");
     }
-    let c = Cluster::builder(3)
-        .default_options(swarm::node_options())
-        .start()?;
+    let options = berth_chaos_tests::NodeOptions {
+        log_level: std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        ..swarm::node_options()
+    };
+    let c = Cluster::builder(3).default_options(options).start()?;
     swarm::import_busybox(&c)?;
     swarm::form_three_managers(&c)?;
     let net = json!({ "Name": NETWORK, "Driver": "overlay" });
@@ -225,6 +228,9 @@ fn main() -> anyhow::Result<()> {
             step,
             step
         );
+    }
+    if let Some(dir) = std::env::var_os("BENCH_KEEP_LOGS") {
+        c.copy_logs(std::path::Path::new(&dir));
     }
     for (what, mut lags) in [
         ("task started → in DNS", up),

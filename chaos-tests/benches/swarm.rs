@@ -112,20 +112,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copies the nodes' berthd logs to `$BENCH_KEEP_LOGS/n<i>.log` when that is set (the
-/// cluster's directory goes with the cluster).
+/// Copies the nodes' berthd logs to `$BENCH_KEEP_LOGS/n<i>.log` when that is set.
 fn keep_logs(c: &Cluster) {
-    let Some(dir) = std::env::var_os("BENCH_KEEP_LOGS").map(PathBuf::from) else {
-        return;
-    };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("keep logs in {}: {e}", dir.display());
-    }
-    for node in c.nodes() {
-        let to = dir.join(format!("n{}.log", node.index()));
-        if let Err(e) = std::fs::copy(node.root().join("berthd.log"), &to) {
-            eprintln!("keep {}: {e}", to.display());
-        }
+    if let Some(dir) = std::env::var_os("BENCH_KEEP_LOGS") {
+        c.copy_logs(&PathBuf::from(dir));
     }
 }
 

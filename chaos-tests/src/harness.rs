@@ -128,6 +128,20 @@ impl Cluster {
         self.names.prefix()
     }
 
+    /// Copies each node's berthd log to `dir/n<i>.log` (the cluster's own directory goes with
+    /// the cluster); problems are printed, not returned: this runs on the way out.
+    pub fn copy_logs(&self, dir: &std::path::Path) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("keep logs in {}: {e}", dir.display());
+        }
+        for node in self.nodes() {
+            let to = dir.join(format!("n{}.log", node.index()));
+            if let Err(e) = std::fs::copy(node.root().join("berthd.log"), &to) {
+                eprintln!("keep {}: {e}", to.display());
+            }
+        }
+    }
+
     /// The names of this cluster's kernel objects.
     pub fn names(&self) -> &Names {
         &self.names
