@@ -120,6 +120,18 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
     assert!(up, "the task runs on the manager");
     let (task_id, task_ip) = task.unwrap();
 
+    // A fixed address on a swarm network is refused, not replaced without a word.
+    let body = json!({ "Image": "busybox", "Cmd": ["true"],
+        "HostConfig": { "NetworkMode": "att" },
+        "NetworkingConfig": { "EndpointsConfig": { "att": { "IPAMConfig": { "IPv4Address": "10.0.0.200" } } } } });
+    let r = c.node(1).send("POST", "/containers/create", &body).unwrap();
+    assert!(
+        r.status == 400 && r.text().contains("--ip"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+
     let w1 = run_on(c.node(1), "solo1", "att");
     let w2 = run_on(c.node(2), "solo2", "att");
     let ip1 = address(c.node(1), &w1, "att");

@@ -63,6 +63,23 @@ impl Engine {
         Ok(())
     }
 
+    /// A fixed address (`--ip`) on a swarm network is refused: the swarm's allocator gives
+    /// standalone containers theirs (it would otherwise be replaced without a word).
+    pub(crate) fn check_swarm_fixed_ip(&self, host: &HostSettings) -> Result<()> {
+        for (key, e) in &host.net.endpoints {
+            if e.ipv4.is_none() {
+                continue;
+            }
+            if let Some(n) = self.network.get(key).ok().filter(|n| n.vni.is_some()) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "a fixed address (--ip) on swarm network {} is not supported: the swarm allocates it",
+                    n.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A standalone container whose network is a swarm overlay with a way out also joins the
     /// node's gateway bridge, as tasks do (Docker's docker_gwbridge): its default route and
     /// published ports go there.

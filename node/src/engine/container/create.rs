@@ -39,6 +39,7 @@ impl Engine {
         self.bring_swarm_networks(&req.host, is_task).await?;
         self.check_networks(&req.host)?;
         if !is_task {
+            self.check_swarm_fixed_ip(&req.host)?;
             self.add_gateway_bridge(&mut req.host).await?;
         }
         self.check_links(&req.host.net.links)?;
