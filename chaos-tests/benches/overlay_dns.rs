@@ -87,6 +87,12 @@ fn measure(
             bail!("not converged within {LIMIT:?}: running {now_running:?}, DNS {answers:?}");
         }
         let t = SystemTime::now();
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            eprintln!(
+                "{} running {now_running:?} dns {answers:?}",
+                chrono::Utc::now().format("%H:%M:%S%.3f")
+            );
+        }
         for a in answers.symmetric_difference(before) {
             seen_dns.entry(a.clone()).or_insert(t);
         }

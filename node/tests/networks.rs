@@ -506,3 +506,59 @@ fn container_interfaces_on_ipv4_only_networks_have_ipv6_off() {
     let v6 = d.cli_ok(&["exec", &c, "ip", "-6", "addr", "show"]);
     assert!(!v6.contains("eth"), "an interface has IPv6 addresses: {v6}");
 }
+
+/// The MAC address of the host link that holds `ip`.
+fn mac_of_link_with(ip: &str) -> String {
+    let out = host("ip", &["-o", "-4", "addr", "show"]);
+    let link = out
+        .lines()
+        .find(|l| l.contains(&format!("inet {ip}/")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no link with {ip}: {out}"))
+        .to_string();
+    let shown = host("ip", &["-o", "link", "show", &link]);
+    shown
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_bridge_keeps_its_mac_address_as_containers_join() {
+    require_root!();
+    let d = TestDaemon::start("brmac");
+    d.import_busybox();
+    let net = format!("{}-m", d.prefix);
+    d.cli_ok(&["network", "create", &net]);
+    let gateway = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &net,
+    ]);
+    let before = mac_of_link_with(&gateway);
+    // Without an address of its own a bridge takes its lowest port's: the containers' ARP
+    // entries for the gateway would then point nowhere for ~30 s (no DNS, no way out).
+    for i in 0..3 {
+        let name = format!("{}-c{i}", d.prefix);
+        d.cli_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net,
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        assert_eq!(
+            mac_of_link_with(&gateway),
+            before,
+            "after container {i} joined"
+        );
+    }
+}

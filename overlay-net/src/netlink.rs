@@ -246,8 +246,14 @@ impl NetlinkOps for RtNetlink {
             if let Some(m) = mtu {
                 b = b.mtu(m);
             }
+            let mut changes = vec![LinkChange::Up];
             match self.handle.link().add(b.build()).execute().await {
-                Ok(()) => {}
+                // A bridge without an address of its own takes its lowest port's, so it would
+                // change as containers come and go, and their ARP entries for the gateway would
+                // point nowhere until they expire (~30 s without DNS or a way out). Docker sets
+                // one too. Only on creation: an existing bridge keeps the address its
+                // containers know.
+                Ok(()) => changes.insert(0, LinkChange::Mac(random_mac())),
                 Err(e) => {
                     let e = nl_err("add bridge", &name)(e);
                     if !e.is_exists() {
@@ -255,7 +261,7 @@ impl NetlinkOps for RtNetlink {
                     }
                 }
             }
-            self.set(&name, vec![LinkChange::Up]).await
+            self.set(&name, changes).await
         })
     }
 
@@ -446,4 +452,17 @@ impl NetlinkOps for RtNetlink {
             Ok(ops)
         })
     }
+}
+
+/// A random unicast, locally administered MAC address.
+fn random_mac() -> [u8; 6] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let b = h.finish().to_be_bytes();
+    [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
 }

@@ -334,7 +334,11 @@ async fn session(
     require_leader(m)?;
     m.liveness.beat(&req.node_id);
     if let Some(update) = session_update(&node, &req.description, &req.addr, &req.advertise) {
+        let writing = std::time::Instant::now();
         m.write_all(vec![update]).await;
+        if writing.elapsed() > Duration::from_secs(1) {
+            tracing::warn!(node = %req.node_id, took = ?writing.elapsed(), "writing a node's session update took long");
+        }
     }
     let period = m.liveness.period();
     let deadline = tokio::time::Instant::now() + (period / 2).max(Duration::from_millis(500));
@@ -379,6 +383,10 @@ async fn report(
     require_leader(m)?;
     m.liveness.beat(&req.node_id);
     let plan = m.read(|s| report_updates(s, &req.node_id, &req.updates));
+    let writing = std::time::Instant::now();
     m.write_plan(plan).await;
+    if writing.elapsed() > Duration::from_secs(1) {
+        tracing::warn!(node = %req.node_id, took = ?writing.elapsed(), "writing a task report took long");
+    }
     Ok(())
 }

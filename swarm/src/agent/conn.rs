@@ -93,6 +93,7 @@ impl Conn {
                     return Ok(r);
                 }
                 Err(s) => {
+                    tracing::debug!(manager = %addr, call = method.path(), code = ?s.code(), error = %s.message(), "swarm call failed; trying the next manager");
                     let redirect = s
                         .message()
                         .strip_prefix(NOT_LEADER)

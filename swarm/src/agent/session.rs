@@ -97,6 +97,10 @@ impl Agent {
     }
 }
 
+/// Applying one session reply for longer than this is logged: the node asks for the next
+/// one only afterwards, so its view of the cluster is that much behind.
+const SLOW_REPLY: Duration = Duration::from_secs(1);
+
 async fn session_loop(
     conn: Arc<Conn>,
     (executor, runner): (Arc<dyn Executor>, Arc<Runner>),
@@ -129,12 +133,22 @@ async fn session_loop(
                 }
                 // Before the tasks: a task starting now finds its secrets.
                 runner.set_secrets(&reply.secrets);
+                let applying = std::time::Instant::now();
                 runner.apply(&reply.tasks).await;
                 *tasks.lock().unwrap_or_else(PoisonError::into_inner) = reply.tasks;
                 // Every reply, changed or not (one comes at least every half heartbeat): the
                 // tables are reconciled against the kernel, so drift is repaired too.
+                let syncing = std::time::Instant::now();
                 if let Err(e) = executor.sync_peers(reply.peers).await {
                     tracing::warn!(error = %e, "programming overlay peers");
+                }
+                let (apply, sync) = (syncing - applying, syncing.elapsed());
+                if apply + sync > SLOW_REPLY {
+                    tracing::warn!(
+                        ?apply,
+                        ?sync,
+                        "a session reply took long to apply: the next one waits"
+                    );
                 }
             }
             Err(e) => {
