@@ -200,34 +200,13 @@ fn overlay_tasks_talk_by_name_over_tcp_and_udp_stay_isolated_and_survive_a_leade
     c.kill(leader).unwrap();
     let elected = wait(|| swarm::leader(&c, &survivors).is_some());
     assert!(elected, "a new leader among {survivors:?}");
-    let mut now: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+    let mut all = Vec::new();
     let replaced = wait(|| {
-        now.clear();
-        for i in &survivors {
-            for ctr in c.node(*i).service_containers("web").unwrap_or_default() {
-                let id = ctr["Id"].as_str().unwrap_or("").to_string();
-                let inspect = c
-                    .node(*i)
-                    .send("GET", &format!("/containers/{id}/json"), &Value::Null)
-                    .unwrap()
-                    .json();
-                let ip = inspect["NetworkSettings"]["Networks"]["ova"]["IPAddress"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                if inspect["State"]["Running"] == true && !ip.is_empty() {
-                    now.entry(*i).or_default().push((id, ip));
-                }
-            }
-        }
-        now.values().map(Vec::len).sum::<usize>() == 3
+        all = task_endpoints(&c, "web", "ova", &survivors);
+        all.len() == 3
     });
-    assert!(replaced, "three tasks on the survivors: {now:?}");
+    assert!(replaced, "three tasks on the survivors: {all:?}");
     let names = task_names(&c, "web");
-    let all: Vec<(usize, String, String)> = now
-        .iter()
-        .flat_map(|(i, v)| v.iter().map(move |(id, ip)| (*i, id.clone(), ip.clone())))
-        .collect();
     for (from, id, _) in &all {
         for (_, other, ip) in &all {
             if id == other {

@@ -363,24 +363,28 @@ fn test_tls(dir: &Path) -> Tls {
     tls
 }
 
+/// A registry over TLS (a test CA under `dir`) with htpasswd basic auth for berth:s3cret;
+/// `None` (after a SKIP line) without htpasswd or docker-registry.
+fn tls_registry_with_password(dir: &Path) -> Option<(Registry, Tls)> {
+    let htpasswd = dir.join("htpasswd");
+    let Ok(out) = Command::new("htpasswd")
+        .args(["-Bbn", "berth", "s3cret"])
+        .output()
+    else {
+        eprintln!("SKIP: htpasswd is not installed (apt-get install apache2-utils)");
+        return None;
+    };
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let tls = test_tls(dir);
+    let reg = Registry::start(Some(&tls), Some(&htpasswd))?;
+    Some((reg, tls))
+}
+
 #[test]
 fn a_tls_registry_with_basic_auth_needs_the_ca_and_the_right_password() {
     require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let htpasswd = dir.path().join("htpasswd");
-    let out = match Command::new("htpasswd")
-        .args(["-Bbn", "berth", "s3cret"])
-        .output()
-    {
-        Ok(o) => o,
-        Err(_) => {
-            eprintln!("SKIP: htpasswd is not installed (apt-get install apache2-utils)");
-            return;
-        }
-    };
-    std::fs::write(&htpasswd, &out.stdout).unwrap();
-    let tls = test_tls(dir.path());
-    let Some(reg) = Registry::start(Some(&tls), Some(&htpasswd)) else {
+    let Some((reg, tls)) = tls_registry_with_password(dir.path()) else {
         return;
     };
     let mut d = TestDaemon::start("regtls");
@@ -645,7 +649,10 @@ fn task_states(d: &TestDaemon, service: &str) -> (usize, Vec<String>) {
     let filters = format!("{{\"service\":[\"{service}\"]}}");
     let r = d.req(
         "GET",
-        &format!("/tasks?filters={}", urlencode(&filters)),
+        &format!(
+            "/tasks?filters={}",
+            berth_test_support::client::urlencode(&filters)
+        ),
         "",
     );
     let tasks = r.json();
@@ -661,30 +668,11 @@ fn task_states(d: &TestDaemon, service: &str) -> (usize, Vec<String>) {
     (running, errors)
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn swarm_nodes_pull_from_a_private_registry_with_the_credentials_the_client_sent() {
     require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let htpasswd = dir.path().join("htpasswd");
-    let Ok(out) = Command::new("htpasswd")
-        .args(["-Bbn", "berth", "s3cret"])
-        .output()
-    else {
-        eprintln!("SKIP: htpasswd is not installed (apt-get install apache2-utils)");
-        return;
-    };
-    std::fs::write(&htpasswd, &out.stdout).unwrap();
-    let tls = test_tls(dir.path());
-    let Some(reg) = Registry::start(Some(&tls), Some(&htpasswd)) else {
+    let Some((reg, tls)) = tls_registry_with_password(dir.path()) else {
         return;
     };
     let mut d = TestDaemon::start("regswarm");

@@ -305,15 +305,17 @@ fn now() -> String {
 pub fn exec(node: &Node, id: &str, cmd: &[&str]) -> (i64, String) {
     node.exec_in(id, cmd).unwrap()
 }
-
-/// The task container of `service` on each node, with its address on `network`.
-pub fn tasks_by_node(
+/// The running task containers of `service` on `nodes`, each with its node and its address on
+/// `network`: (node, container id, address).
+pub fn task_endpoints(
     c: &Cluster,
     service: &str,
     network: &str,
-) -> BTreeMap<usize, (String, String)> {
-    let mut out = BTreeMap::new();
-    for (i, n) in c.nodes().iter().enumerate() {
+    nodes: &[usize],
+) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    for &i in nodes {
+        let n = c.node(i);
         for ctr in n.service_containers(service).unwrap_or_default() {
             let id = ctr["Id"].as_str().unwrap_or("").to_string();
             let inspect = n
@@ -325,9 +327,22 @@ pub fn tasks_by_node(
                 .unwrap_or("")
                 .to_string();
             if inspect["State"]["Running"] == true && !ip.is_empty() {
-                out.insert(i, (id, ip));
+                out.push((i, id, ip));
             }
         }
     }
     out
+}
+
+/// The task container of `service` on each node, with its address on `network`.
+pub fn tasks_by_node(
+    c: &Cluster,
+    service: &str,
+    network: &str,
+) -> BTreeMap<usize, (String, String)> {
+    let nodes: Vec<usize> = (0..c.nodes().len()).collect();
+    task_endpoints(c, service, network, &nodes)
+        .into_iter()
+        .map(|(i, id, ip)| (i, (id, ip)))
+        .collect()
 }

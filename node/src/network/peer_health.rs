@@ -81,12 +81,10 @@ impl Networks {
             table.last_round = Some(Instant::now());
         }
         let local: Vec<EndpointRecord> = self.endpoints.all().unwrap_or_default();
+        let networks = self.list().unwrap_or_default();
         let mut probes = Vec::new();
         for v in views.iter().filter(|v| v.ingress.is_none()) {
-            let Ok(Some(n)) = self
-                .list()
-                .map(|l| l.into_iter().find(|n| n.vni == Some(v.vni)))
-            else {
+            let Some(n) = networks.iter().find(|n| n.vni == Some(v.vni)) else {
                 continue;
             };
             let Some(from) = local
