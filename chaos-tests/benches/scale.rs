@@ -7,7 +7,9 @@
 //! (new leader, first accepted write, tasks started again: goal 0), and each manager's CPU
 //! time, RSS and Raft data size. Needs root.
 //! `cargo bench -p berth-chaos-tests --bench scale -- [--agents 100,500,1000] [--quick]`
-//! (`--quick`: 50 agents, 5 replicas each).
+//! (`--quick`: 50 agents, 5 replicas each). `BENCH_TRACE` prints progress every 5 s,
+//! `BENCH_KEEP_LOGS=dir` keeps the managers' logs, `BENCH_LOG_LEVEL` sets theirs (info),
+//! `BENCH_LIMIT_SECS` bounds each phase (600).
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
 use std::path::Path;
@@ -25,8 +27,13 @@ use bollard_stubs::models::SwarmJoinRequest;
 use serde_json::{json, Value};
 
 const SERVICE: &str = "sim";
-/// The longest a phase may take.
-const LIMIT: Duration = Duration::from_secs(600);
+/// The longest a phase may take, unless `BENCH_LIMIT_SECS` says otherwise.
+fn limit() -> Duration {
+    let secs = std::env::var("BENCH_LIMIT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    Duration::from_secs(secs.unwrap_or(600))
+}
 /// Agents joining at once.
 const JOINING: usize = 8;
 
@@ -150,13 +157,13 @@ async fn join_all(
     Ok(swarms)
 }
 
-/// Polls `cond` every 200 ms; its time, or an error naming `what` after `LIMIT`.
+/// Polls `cond` every 200 ms; its time, or an error naming `what` after `limit()`.
 fn until(what: &str, mut cond: impl FnMut() -> bool) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    if swarm::poll(LIMIT, Duration::from_millis(200), &mut cond) {
+    if swarm::poll(limit(), Duration::from_millis(200), &mut cond) {
         Ok(start.elapsed())
     } else {
-        bail!("{what}: not within {LIMIT:?}")
+        bail!("{what}: not within {:?}", limit())
     }
 }
 
@@ -189,6 +196,36 @@ fn update(at: &Node, change: impl FnOnce(&mut Value)) -> anyhow::Result<()> {
         bail!("update: {}", r.text());
     }
     Ok(())
+}
+
+/// With `BENCH_TRACE` set, prints how many tasks run every 5 s of a phase.
+struct Progress {
+    on: bool,
+    start: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let now = Instant::now();
+        Progress {
+            on: std::env::var_os("BENCH_TRACE").is_some(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Passes `running` through, printing it when due.
+    fn running(&mut self, running: u64) -> u64 {
+        if self.on && self.last.elapsed() >= Duration::from_secs(5) {
+            self.last = Instant::now();
+            println!(
+                "        {:>6.1} s: {running} running",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+        running
+    }
 }
 
 /// (CPU seconds, RSS MiB) of process `pid`.
@@ -232,11 +269,24 @@ fn secs(d: Duration) -> String {
 }
 
 fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
+    // Debug logging (the harness's default) costs the managers more than the work measured.
+    let options = berth_chaos_tests::NodeOptions {
+        log_level: std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        ..swarm::node_options()
+    };
+    let mut c = Cluster::builder(4).default_options(options).start()?;
+    let measured = measure(&mut c, n, per_node);
+    // Kept on failure too: a phase that never ends is what the logs are for.
+    if let Some(dir) = std::env::var_os("BENCH_KEEP_LOGS") {
+        c.copy_logs(Path::new(&dir));
+    }
+    c.shutdown()?;
+    measured
+}
+
+fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
     let replicas = n * per_node;
-    let mut c = Cluster::builder(4)
-        .default_options(swarm::node_options())
-        .start()?;
-    swarm::form_three_managers(&c)?;
+    swarm::form_three_managers(c)?;
     let tokens = c.node(0).join_tokens()?;
     let manager = c.node(0).swarm_addr();
     let started = Instant::now();
@@ -262,7 +312,10 @@ fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
         json!({ "Parallelism": 100, "Delay": 0, "Monitor": 1_000_000, "Order": "stop-first" });
     let t = Instant::now();
     c.node(0).create_service(&spec)?;
-    until("create", || counts(c.node(0)).0 == replicas as u64)?;
+    let mut trace = Progress::new();
+    until("create", || {
+        trace.running(counts(c.node(0)).0) == replicas as u64
+    })?;
     println!(
         "      create {replicas} replicas → running   {}",
         secs(t.elapsed())
@@ -271,7 +324,10 @@ fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
     update(c.node(0), |s| {
         s["Mode"]["Replicated"]["Replicas"] = json!(2 * replicas)
     })?;
-    until("scale", || counts(c.node(0)).0 == 2 * replicas as u64)?;
+    let mut trace = Progress::new();
+    until("scale", || {
+        trace.running(counts(c.node(0)).0) == 2 * replicas as u64
+    })?;
     println!(
         "      scale {replicas} → {}              {}",
         2 * replicas,
@@ -299,11 +355,11 @@ fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
         );
     }
     let before = agents.starts();
-    let leader = swarm::leader(&c, &[0, 1, 2]).context("a leader")?;
+    let leader = swarm::leader(c, &[0, 1, 2]).context("a leader")?;
     let others: Vec<usize> = [0, 1, 2].into_iter().filter(|i| *i != leader).collect();
     let t = Instant::now();
     c.kill(leader)?;
-    let elected = until("new leader", || swarm::leader(&c, &others).is_some())?;
+    let elected = until("new leader", || swarm::leader(c, &others).is_some())?;
     let at = others[0];
     let write = until("first write", || {
         update(c.node(at), |s| s["Labels"] = json!({ "after": "failover" })).is_ok()
@@ -316,7 +372,6 @@ fn run(n: usize, per_node: usize) -> anyhow::Result<()> {
         agents.starts() - before
     );
     drop(agents);
-    c.shutdown()?;
     Ok(())
 }
 

@@ -12,6 +12,8 @@ use crate::objects::{Attrs, NodeRole, Object, ObjectKind, TaskState};
 pub(crate) struct Indexes {
     pub(crate) tasks_by_service: BTreeMap<String, BTreeSet<String>>,
     pub(crate) tasks_by_node: BTreeMap<String, BTreeSet<String>>,
+    /// Tasks on no node yet: the scheduler's every pass starts from them.
+    pub(crate) tasks_unassigned: BTreeSet<String>,
     pub(crate) tasks_by_desired: BTreeMap<TaskState, BTreeSet<String>>,
     pub(crate) nodes_by_role: BTreeMap<NodeRole, BTreeSet<String>>,
     /// Holder ids by kind, then name: looked up by `&str`, without building a key, and
@@ -32,11 +34,16 @@ impl Indexes {
                     .entry(service_id.clone())
                     .or_default()
                     .insert(id.clone());
-                if let Some(node) = node_id {
-                    self.tasks_by_node
-                        .entry(node.clone())
-                        .or_default()
-                        .insert(id.clone());
+                match node_id {
+                    Some(node) => {
+                        self.tasks_by_node
+                            .entry(node.clone())
+                            .or_default()
+                            .insert(id.clone());
+                    }
+                    None => {
+                        self.tasks_unassigned.insert(id.clone());
+                    }
                 }
                 self.tasks_by_desired
                     .entry(*desired_state)
@@ -86,8 +93,11 @@ impl Indexes {
                 desired_state,
             } => {
                 remove_from(&mut self.tasks_by_service, service_id, id);
-                if let Some(node) = node_id {
-                    remove_from(&mut self.tasks_by_node, node, id);
+                match node_id {
+                    Some(node) => remove_from(&mut self.tasks_by_node, node, id),
+                    None => {
+                        self.tasks_unassigned.remove(id);
+                    }
                 }
                 remove_from(&mut self.tasks_by_desired, desired_state, id);
             }

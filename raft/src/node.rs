@@ -225,6 +225,15 @@ impl RaftNode {
         (read(&state), watcher)
     }
 
+    /// A copy of the applied state and a watch of every transaction after it. The copy shares
+    /// its tables with the live state until a write changes them, so it is cheap, and a long
+    /// read of it holds no lock: writes (and the readers queued behind them) go on.
+    pub fn snapshot_and_watch(&self) -> (ClusterState, Watcher) {
+        let state = self.sm.read();
+        let watcher = self.sm.watch_hub().subscribe(state.version());
+        (state.clone(), watcher)
+    }
+
     /// Stops Raft and the server; the data directory can be opened again afterwards.
     pub async fn shutdown(self) -> Result<(), RaftError> {
         self.repair.abort();

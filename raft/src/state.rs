@@ -21,10 +21,12 @@ pub struct ClusterState {
     /// Shared with the changes and watch events that carry them: an object is copied once
     /// per write, not once per holder. Hashed, not ordered: every write looks its id up, and
     /// in a tree of many ids with a common prefix those comparisons were a tenth of a write's
-    /// CPU; the rarer listings sort instead.
-    objects: BTreeMap<ObjectKind, HashMap<String, Arc<Object>>>,
+    /// CPU; the rarer listings sort instead. Each kind's table and the indexes are shared
+    /// copy-on-write, so a clone of the state costs a few reference counts: the swarm leader
+    /// reads every task of a clone, off the lock, while writes go on.
+    objects: BTreeMap<ObjectKind, Arc<HashMap<String, Arc<Object>>>>,
     retired_members: BTreeSet<u64>,
-    index: Indexes,
+    index: Arc<Indexes>,
 }
 
 /// What a transaction must put back if a later operation of it fails.
@@ -97,8 +99,8 @@ impl ClusterState {
             } => {
                 let kind = attrs.kind();
                 // One search of the id for both the check and the insert.
-                let Entry::Vacant(slot) = self.objects.entry(kind).or_default().entry(id.clone())
-                else {
+                let table = Arc::make_mut(self.objects.entry(kind).or_default());
+                let Entry::Vacant(slot) = table.entry(id.clone()) else {
                     return Err(ApplyError::AlreadyExists {
                         kind,
                         id: id.clone(),
@@ -117,7 +119,7 @@ impl ClusterState {
                     spec: spec.clone(),
                     status: status.clone(),
                 });
-                self.index.add(&object);
+                Arc::make_mut(&mut self.index).add(&object);
                 slot.insert(Arc::clone(&object));
                 undo.push(Undo::Object {
                     kind,
@@ -239,24 +241,25 @@ impl ClusterState {
     /// Stores an object, keeping the indexes; returns what it replaced. Replacing searches
     /// the id once, and leaves the indexes alone unless the attributes changed.
     fn put(&mut self, object: Arc<Object>) -> Option<Arc<Object>> {
-        let objects = self.objects.entry(object.kind()).or_default();
+        let objects = Arc::make_mut(self.objects.entry(object.kind()).or_default());
         if let Some(slot) = objects.get_mut(object.id.as_str()) {
             let previous = std::mem::replace(slot, object);
             if previous.attrs != slot.attrs {
-                self.index.remove(&previous);
-                self.index.add(slot);
+                let index = Arc::make_mut(&mut self.index);
+                index.remove(&previous);
+                index.add(slot);
             }
             return Some(previous);
         }
-        self.index.add(&object);
+        Arc::make_mut(&mut self.index).add(&object);
         objects.insert(object.id.clone(), object);
         None
     }
 
     /// Removes an object, keeping the indexes.
     fn take(&mut self, kind: ObjectKind, id: &str) -> Option<Arc<Object>> {
-        let object = self.objects.get_mut(&kind)?.remove(id)?;
-        self.index.remove(&object);
+        let object = Arc::make_mut(self.objects.get_mut(&kind)?).remove(id)?;
+        Arc::make_mut(&mut self.index).remove(&object);
         Some(object)
     }
 
@@ -284,7 +287,7 @@ impl ClusterState {
 
     /// Number of objects of every kind.
     pub fn len(&self) -> usize {
-        self.objects.values().map(HashMap::len).sum()
+        self.objects.values().map(|t| t.len()).sum()
     }
 
     /// Whether the store holds no object.
@@ -314,6 +317,20 @@ impl ClusterState {
     /// The tasks assigned to node `node_id`, by task id.
     pub fn tasks_by_node(&self, node_id: &str) -> Vec<&Object> {
         self.resolve(ObjectKind::Task, self.index.tasks_by_node.get(node_id))
+    }
+
+    /// The tasks assigned to no node, by task id.
+    pub fn unassigned_tasks(&self) -> Vec<&Object> {
+        self.resolve(ObjectKind::Task, Some(&self.index.tasks_unassigned))
+    }
+
+    /// Every object of `kind`, in no particular order: for scans that sort (or need no
+    /// order) themselves, as `list` sorts them all.
+    pub fn each(&self, kind: ObjectKind) -> impl Iterator<Item = &Object> {
+        self.objects
+            .get(&kind)
+            .into_iter()
+            .flat_map(|m| m.values().map(Arc::as_ref))
     }
 
     /// The tasks whose desired state is `state`, by task id.

@@ -373,3 +373,56 @@ fn the_same_commands_give_the_same_state_on_every_replica() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_copy_of_the_state_keeps_what_it_saw_while_the_original_changes() {
+    let mut s = ClusterState::default();
+    s.apply(&cmd(
+        0,
+        vec![service("s1", "web"), create_task("t1", "s1", Some("n1"))],
+    ));
+    let copy = s.clone();
+    s.apply(&cmd(
+        1,
+        vec![
+            create_task("t2", "s1", Some("n1")),
+            Op::Delete {
+                kind: ObjectKind::Task,
+                id: "t1".into(),
+                expected_version: None,
+            },
+        ],
+    ));
+    assert_eq!(ids(copy.tasks_by_node("n1")), ["t1"]);
+    assert!(copy.get(ObjectKind::Task, "t2").is_none());
+    assert_eq!(copy.version() + 1, s.version());
+    assert_eq!(ids(s.tasks_by_node("n1")), ["t2"]);
+    assert!(s.get(ObjectKind::Task, "t1").is_none());
+}
+
+#[test]
+fn unassigned_tasks_are_indexed_until_they_get_a_node() {
+    let mut s = ClusterState::default();
+    s.apply(&cmd(
+        0,
+        vec![
+            service("s1", "web"),
+            create_task("t1", "s1", None),
+            create_task("t2", "s1", Some("n1")),
+        ],
+    ));
+    assert_eq!(ids(s.unassigned_tasks()), ["t1"]);
+    let assigned = Op::Update {
+        id: "t1".into(),
+        expected_version: None,
+        attrs: task("s1", Some("n2"), TaskState::Running),
+        spec: json!({}),
+        status: json!({"State": "assigned"}),
+    };
+    s.apply(&cmd(1, vec![assigned]));
+    assert!(s.unassigned_tasks().is_empty());
+    assert_eq!(ids(s.tasks_by_node("n2")), ["t1"]);
+    let mut every: Vec<&str> = s.each(ObjectKind::Task).map(|o| o.id.as_str()).collect();
+    every.sort_unstable();
+    assert_eq!(every, ["t1", "t2"]);
+}

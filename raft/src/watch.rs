@@ -107,12 +107,10 @@ impl WatchHub {
                 resync: true,
             };
         }
-        let backlog = inner
-            .history
-            .iter()
-            .filter(|e| e.version > from)
-            .cloned()
-            .collect();
+        // Versions follow each other from `floor + 1`: skip to `from` rather than test every
+        // event, as every node session subscribes after every commit.
+        let skip = usize::try_from(from - inner.floor).unwrap_or(usize::MAX);
+        let backlog = inner.history.iter().skip(skip).cloned().collect();
         Watcher {
             backlog,
             rx,

@@ -218,24 +218,39 @@ pub fn session_update(
     }))
 }
 
-/// The tasks assigned to a node and their version (a hash of ids and object versions, so a
-/// removal changes it too). A task still waiting for its network addresses is held back: a
-/// global service's tasks are created on their node, and one sent early would start without
-/// its networks.
+/// The tasks assigned to a node and their version (`assignments_version`). A task still
+/// waiting for its network addresses is held back: a global service's tasks are created on
+/// their node, and one sent early would start without its networks.
 pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Object>) {
-    let mut tasks: Vec<Object> = state
+    let mut tasks: Vec<Object> = assigned(state, node_id).into_iter().cloned().collect();
+    tasks.sort_by(|a, b| a.id.cmp(&b.id));
+    (version_of(&tasks.iter().collect::<Vec<_>>()), tasks)
+}
+
+/// The version of a node's assignments (a hash of ids and object versions, so a removal
+/// changes it too), without copying them: every session wakes at every commit and most wakes
+/// change nothing for the node.
+pub fn assignments_version(state: &ClusterState, node_id: &str) -> u64 {
+    let mut tasks = assigned(state, node_id);
+    tasks.sort_by(|a, b| a.id.cmp(&b.id));
+    version_of(&tasks)
+}
+
+fn assigned<'s>(state: &'s ClusterState, node_id: &str) -> Vec<&'s Object> {
+    state
         .tasks_by_node(node_id)
         .into_iter()
         .filter(|o| !crate::model::awaits_allocation(o))
-        .cloned()
-        .collect();
-    tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        .collect()
+}
+
+fn version_of(sorted: &[&Object]) -> u64 {
     let mut h = DefaultHasher::new();
-    for t in &tasks {
+    for t in sorted {
         t.id.hash(&mut h);
         t.meta.version.hash(&mut h);
     }
-    (h.finish().max(1), tasks)
+    h.finish().max(1)
 }
 
 /// The status writes of a report: only for tasks on that node whose state or error changed.

@@ -15,7 +15,9 @@ use tonic::transport::CertificateDer;
 use tonic::Status;
 
 use crate::ca::{peer_has_name, CertRole, JoinToken, RootCa, MANAGER_NAME};
-use crate::dispatcher::{assignments, manager_addrs, report_updates, session_update, SessionGuard};
+use crate::dispatcher::{
+    assignments, assignments_version, manager_addrs, report_updates, session_update, SessionGuard,
+};
 use crate::error::SwarmError;
 use crate::manager::Manager;
 use crate::model::{new_id, Cluster, ModelError, Node, NodeState, NodeStatus, NodeStatusDoc};
@@ -344,17 +346,22 @@ async fn session(
     let deadline = tokio::time::Instant::now() + (period / 2).max(Duration::from_millis(500));
     let guard = SessionGuard::new(&m.liveness, &req.node_id);
     loop {
-        let ((version, tasks, managers, node, peers), mut watcher) = m.raft.read_and_watch(|s| {
-            let (version, tasks) = assignments(s, &req.node_id);
+        // Only the version at each wake: the reply is built when it changed (or is due).
+        let ((version, peers), mut watcher) = m.raft.read_and_watch(|s| {
             let peers = crate::peers::network_peers(s, &req.node_id);
-            let version = crate::peers::version_with(version, &peers);
-            let node = s.get(ObjectKind::Node, &req.node_id).cloned();
-            (version, tasks, manager_addrs(s), node, peers)
+            let version = assignments_version(s, &req.node_id);
+            (crate::peers::version_with(version, &peers), peers)
         });
-        // Secrets are immutable and follow the tasks, whose versions the version covers.
-        let secrets = || m.read(|s| crate::delivery::payloads_for(s, &req.node_id));
         if version != req.known || tokio::time::Instant::now() >= deadline {
             let heartbeat_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+            let (version, tasks, managers, node, secrets) = m.read(|s| {
+                let (version, tasks) = assignments(s, &req.node_id);
+                let version = crate::peers::version_with(version, &peers);
+                let node = s.get(ObjectKind::Node, &req.node_id).cloned();
+                // Secrets are immutable and follow the tasks, whose versions the version covers.
+                let secrets = crate::delivery::payloads_for(s, &req.node_id);
+                (version, tasks, manager_addrs(s), node, secrets)
+            });
             guard.answered();
             return Ok(SessionReply {
                 version,
@@ -363,7 +370,7 @@ async fn session(
                 managers,
                 node,
                 peers,
-                secrets: secrets(),
+                secrets,
             });
         }
         tokio::select! {
@@ -383,10 +390,16 @@ async fn report(
     require_leader(m)?;
     m.liveness.beat(&req.node_id);
     let plan = m.read(|s| report_updates(s, &req.node_id, &req.updates));
+    for p in &plan.problems {
+        tracing::error!(error = %p, node = %req.node_id, "a task report names a malformed task");
+    }
     let writing = std::time::Instant::now();
-    m.write_plan(plan).await;
+    let written = m.try_write_all(plan.commands).await;
     if writing.elapsed() > Duration::from_secs(1) {
         tracing::warn!(node = %req.node_id, took = ?writing.elapsed(), "writing a task report took long");
     }
-    Ok(())
+    // Nobody else writes a task's reported state: an unrecorded report must be an error, so
+    // the node reports it again (a task that ran but stayed "starting" in the store was
+    // never replaced and never reported again).
+    written.map_err(|e| Status::unavailable(format!("the task report was not recorded: {e}")))
 }

@@ -31,6 +31,8 @@ const QUORUM_ACK_LIMIT_MS: u64 = 3_000;
 
 /// The pause between two passes of the leader loop.
 const PASS_GAP: Duration = Duration::from_millis(20);
+/// A leader pass longer than this is logged: it delays every convergence.
+const SLOW_PASS: Duration = Duration::from_secs(1);
 
 /// What a manager needs to start.
 pub struct ManagerStart {
@@ -265,12 +267,30 @@ impl Manager {
     /// Commits independent transactions concurrently; refusals are logged, not returned (the
     /// leader loop retries on its next pass).
     pub async fn write_all(&self, cmds: Vec<ClusterCommand>) {
+        if let Err(e) = self.try_write_all(cmds).await {
+            tracing::debug!(error = %e, "swarm write refused");
+        }
+    }
+
+    /// Commits independent transactions concurrently; once all have finished, the first that
+    /// may not have been committed (no quorum, a timeout), if any. A transaction the store
+    /// refused (the task went meanwhile) is logged, not returned: sending it again changes
+    /// nothing. For writes nobody else retries: a node's task report.
+    pub async fn try_write_all(&self, cmds: Vec<ClusterCommand>) -> Result<(), SwarmError> {
         let writes = cmds.into_iter().map(|c| self.raft.write(c));
+        let mut first = None;
         for result in futures_util::future::join_all(writes).await {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "swarm write refused");
+            match result {
+                Ok(_) => {}
+                Err(e @ berth_raft::RaftError::Apply(_)) => {
+                    tracing::debug!(error = %e, "swarm write refused");
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
             }
         }
+        first.map_or(Ok(()), |e| Err(e.into()))
     }
 
     /// Logs the malformed objects a pass found, when they differ from the last ones logged,
@@ -350,6 +370,39 @@ impl Manager {
     }
 }
 
+/// What the leader writes to converge the cluster: the orchestrator, the allocator, the
+/// scheduler and node liveness, each over the whole state.
+fn leader_pass(m: &Manager, s: &ClusterState, now: chrono::DateTime<Utc>) -> Plan {
+    let mut took = [Duration::ZERO; 5];
+    let mut timed = |i: usize, part: &mut dyn FnMut() -> Plan| {
+        let start = std::time::Instant::now();
+        let plan = part();
+        took[i] = start.elapsed();
+        plan
+    };
+    let mut plan = timed(0, &mut || orchestrator::reconcile(s, now, &mut RandomIds));
+    plan.extend(timed(1, &mut || orchestrator::reap(s)));
+    plan.extend(timed(2, &mut || allocator::allocate(s, now)));
+    plan.extend(timed(3, &mut || placement::place(s, now)));
+    plan.extend(timed(4, &mut || m.liveness.expire(s)));
+    let total: Duration = took.iter().sum();
+    if total > SLOW_PASS {
+        let [reconcile, reap, allocate, place, expire] = took;
+        let tasks = s.each(ObjectKind::Task).count();
+        tracing::warn!(
+            ?total,
+            ?reconcile,
+            ?reap,
+            ?allocate,
+            ?place,
+            ?expire,
+            tasks,
+            "the leader's pass took long"
+        );
+    }
+    plan
+}
+
 /// While this manager leads: converge services, place tasks, reap removed tasks and mark
 /// silent nodes down, one pass per change of the store (or every half second, for restart
 /// delays and heartbeats).
@@ -369,14 +422,17 @@ async fn leader_loop(manager: Weak<Manager>) {
             tracing::info!(node = %m.node_id, "this manager leads the swarm");
         }
         let now = Utc::now();
-        let (plan, mut watcher) = m.raft.read_and_watch(|s| {
-            let mut plan = orchestrator::reconcile(s, now, &mut RandomIds);
-            plan.extend(orchestrator::reap(s));
-            plan.extend(allocator::allocate(s, now));
-            plan.extend(placement::place(s, now));
-            plan.extend(m.liveness.expire(s));
-            plan
-        });
+        // The pass reads every task: on a copy of the state, off the lock and off the async
+        // workers, so Raft's heartbeats and the node sessions are not held up by it.
+        let (state, mut watcher) = m.raft.snapshot_and_watch();
+        let of = m.clone();
+        let plan = match tokio::task::spawn_blocking(move || leader_pass(&of, &state, now)).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!(error = %e, "the leader's pass stopped");
+                Plan::default()
+            }
+        };
         if plan.commands.is_empty() {
             m.write_plan(plan).await;
             drop(m);

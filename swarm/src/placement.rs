@@ -243,7 +243,7 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan::default();
     let mut waiting: Vec<(Task<'_>, u64)> = Vec::new();
     let mut wants: HashMap<u64, Wants> = HashMap::new();
-    for t in state.list(ObjectKind::Task) {
+    for t in state.unassigned_tasks() {
         let Attrs::Task {
             node_id: None,
             desired_state: DesiredState::Running,

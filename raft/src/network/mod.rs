@@ -20,5 +20,9 @@ pub use tls::TlsConfig;
 
 /// Largest AppendEntries body sent at once. The log reader hands replication no more entries
 /// than fit (`LogStore::limited_get_log_entries`), so batches are cut before they are encoded;
-/// the transport still refuses a larger body (`PayloadTooLarge`), should one be built.
-pub(crate) const MAX_APPEND_BYTES: usize = 1 << 20;
+/// the transport still refuses a larger body (`PayloadTooLarge`), should one be built. Kept
+/// small because openraft 0.9 gives an AppendEntries one heartbeat interval (100 ms), however
+/// large: the follower must decode, seal, write and flush the batch in that time even on a
+/// busy machine, or the whole batch is sent again (at 1 MiB, a loaded debug build missed it
+/// again and again while 5,000 tasks started, and followers called elections).
+pub(crate) const MAX_APPEND_BYTES: usize = 256 << 10;

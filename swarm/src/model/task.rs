@@ -344,26 +344,35 @@ pub fn awaits_allocation(o: &Object) -> bool {
 
 pub fn same_template(a: &Value, b: &Value) -> bool {
     // Tasks keep the very template they were made from: equal without normalizing, mostly.
-    a == b || normalized(a) == normalized(b)
+    a == b || equivalent(a, b)
 }
 
-fn normalized(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), normalized(v)))
-                .filter(|(_, v)| !is_empty(v))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
-        other => other.clone(),
+/// Equal once empty members (null, `{}`, `[]`, and objects of only those) are left out of
+/// every object, without building the normalized copies: every leader pass compares each
+/// task's template with its service's, and during a rolling update half of them differ.
+fn equivalent(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let side = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
+                x.iter().all(|(k, v)| match y.get(k) {
+                    Some(w) => (is_blank(v) && is_blank(w)) || equivalent(v, w),
+                    None => is_blank(v),
+                })
+            };
+            side(x, y) && y.iter().all(|(k, w)| x.contains_key(k) || is_blank(w))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| equivalent(v, w))
+        }
+        _ => a == b,
     }
 }
 
-fn is_empty(v: &Value) -> bool {
+/// Whether a value is left out of the object that holds it.
+fn is_blank(v: &Value) -> bool {
     match v {
         Value::Null => true,
-        Value::Object(m) => m.is_empty(),
+        Value::Object(m) => m.values().all(is_blank),
         Value::Array(a) => a.is_empty(),
         _ => false,
     }
@@ -400,6 +409,53 @@ mod tests {
         let forced =
             json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] }, "ForceUpdate": 1 });
         assert!(!same_template(&a, &forced));
+    }
+
+    /// The comparison's meaning, by building the copies it avoids building.
+    fn normalized(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), normalized(v)))
+                    .filter(|(_, v)| {
+                        !matches!(v, Value::Null) && v != &json!({}) && v != &json!([])
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn the_comparison_leaves_out_exactly_the_empty_members_at_every_depth() {
+        let values = [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!(1),
+            json!({ "A": null }),
+            json!({ "A": {} }),
+            json!({ "A": { "B": [] } }),
+            json!({ "A": { "B": [1] } }),
+            json!({ "A": { "B": [{}] } }),
+            json!({ "A": { "B": [{ "C": null }] } }),
+            json!({ "A": 1, "B": null }),
+            json!({ "A": 1 }),
+            json!({ "B": 1 }),
+            json!([null]),
+            json!([{}]),
+            json!([{ "A": [] }]),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(
+                    same_template(a, b),
+                    normalized(a) == normalized(b),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSourc
         };
         pass.reconcile(&tasks, &mut plan, ids);
     }
-    for t in state.list(ObjectKind::Task) {
+    for t in state.each(ObjectKind::Task) {
         if let Attrs::Task { service_id, .. } = &t.attrs {
             if !services.contains(service_id.as_str()) {
                 plan.push(delete(&t.id));
