@@ -1,4 +1,5 @@
-//! Gives back the code pages a process touched only to start: the monitor after it created
+//! Gives back the code pages a process touched only to start (and, in the monitor, the heap it
+//! freed): the monitor after it created
 //! its container, berthd once it serves the API. Most of the
 //! monitor's binary (libcontainer, spec parsing, cgroup setup) runs once; afterwards it only
 //! copies output and waits. Those pages stay mapped, so each idle monitor would look several
@@ -25,34 +26,47 @@ pub fn fix_mmap_threshold() {
     }
 }
 
-/// Drops our mappings of the executable's clean pages. Best effort.
+/// Gives the kernel back the heap pages the start freed: libcontainer's builder, the spec and
+/// its parse, the seccomp compilation. glibc returns only the top of the heap on its own, and
+/// only past 128 KiB free there; what lies below a live allocation stays resident (~1 MiB of
+/// an idle monitor's 1.9 MiB). `malloc_trim` releases every whole free page, wherever it is.
+pub fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: malloc_trim only returns free memory to the kernel; the monitor calling it
+        // is single-threaded and holds no allocator state across the call.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// Drops our mappings of the clean pages of the executable and of the libraries. Best effort.
 pub fn release_startup_pages() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return;
-    };
-    let exe = exe.to_string_lossy().into_owned();
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for (start, end) in clean_mappings_of(&smaps, &exe) {
-        // SAFETY: the range is one of our own read-only mappings of the executable with no
-        // private (copied-on-write) pages, as the kernel listed it: every page in it is the
-        // file's content, so dropping it loses nothing; the next access maps it back from the
-        // page cache.
+    for (start, end) in clean_file_mappings(&smaps) {
+        // SAFETY: the range is one of our own read-only mappings of a file with no private
+        // (copied-on-write) pages, as the kernel listed it: every page in it is the file's
+        // content, so dropping it loses nothing; the next access maps it back from the page
+        // cache.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
 }
 
-/// Address ranges of `exe`'s mappings in `smaps` that are not writable and hold no anonymous
-/// pages. The relocated RELRO segment is read-only too but private to us (Anonymous > 0):
-/// zapping it would bring back the unrelocated file content, so it must be skipped.
-fn clean_mappings_of(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
+/// Address ranges of the file mappings in `smaps` (the executable's, the libraries') that are
+/// not writable and hold no anonymous pages. The relocated RELRO segment is read-only too but
+/// private to us (Anonymous > 0): zapping it would bring back the unrelocated file content, so
+/// it must be skipped. libc's code is mapped by every process, so in an idle monitor the pages
+/// its start touched (~650 KiB) counted in its RSS though not in its PSS.
+fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut current: Option<(usize, usize)> = None;
     for line in smaps.lines() {
-        if let Some((range, eligible)) = mapping_header(line, exe) {
+        if let Some((range, eligible)) = mapping_header(line) {
             current = eligible.then_some(range);
             continue;
         }
@@ -67,9 +81,9 @@ fn clean_mappings_of(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// For a mapping's header line: its range, and whether it is a read-only mapping of `exe`.
-/// `None` for a field line.
-fn mapping_header(line: &str, exe: &str) -> Option<((usize, usize), bool)> {
+/// For a mapping's header line: its range, and whether it is a read-only mapping of a file
+/// (not `[vdso]` and the like). `None` for a field line.
+fn mapping_header(line: &str) -> Option<((usize, usize), bool)> {
     let mut f = line.split_whitespace();
     let range = f.next()?;
     let (start, end) = range.split_once('-')?;
@@ -81,12 +95,12 @@ fn mapping_header(line: &str, exe: &str) -> Option<((usize, usize), bool)> {
     };
     let perms = f.next().unwrap_or("");
     let path = f.nth(3).unwrap_or("");
-    Some(((start, end), path == exe && !perms.contains('w')))
+    Some(((start, end), path.starts_with('/') && !perms.contains('w')))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::clean_mappings_of;
+    use super::clean_file_mappings;
 
     const SMAPS: &str = "\
 55d0a0000000-55d0a0100000 r--p 00000000 fe:01 123 /usr/bin/berth-monitor
@@ -109,16 +123,21 @@ VmFlags: rd wr mr mw me ac
 Size:                  4 kB
 Anonymous:             0 kB
 VmFlags: rd ex mr mw me
+7f0000002000-7f0000003000 r--p 00000000 00:00 0 [vvar]
+Size:                  4 kB
+Anonymous:             0 kB
+VmFlags: rd mr pf io de dd
 ";
 
     #[test]
-    fn only_clean_read_only_mappings_of_the_executable() {
-        let got = clean_mappings_of(SMAPS, "/usr/bin/berth-monitor");
+    fn only_clean_read_only_file_mappings() {
+        let got = clean_file_mappings(SMAPS);
         assert_eq!(
             got,
             vec![
                 (0x55d0a0000000, 0x55d0a0100000),
-                (0x55d0a0100000, 0x55d0a0400000)
+                (0x55d0a0100000, 0x55d0a0400000),
+                (0x7f0000000000, 0x7f0000001000)
             ]
         );
     }

@@ -147,6 +147,7 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
             st.trim_at = None;
             if st.init_exit.is_none() {
                 super::trim::release_startup_pages();
+                super::trim::release_free_heap();
             }
         }
     }
