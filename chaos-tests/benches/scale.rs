@@ -203,6 +203,7 @@ struct Progress {
     on: bool,
     start: Instant,
     last: Instant,
+    printed: bool,
 }
 
 impl Progress {
@@ -212,12 +213,14 @@ impl Progress {
             on: std::env::var_os("BENCH_TRACE").is_some(),
             start: now,
             last: now,
+            printed: false,
         }
     }
 
     /// Passes `running` through, printing it when due.
     fn running(&mut self, running: u64) -> u64 {
-        if self.on && self.last.elapsed() >= Duration::from_secs(5) {
+        self.printed = self.on && self.last.elapsed() >= Duration::from_secs(5);
+        if self.printed {
             self.last = Instant::now();
             println!(
                 "        {:>6.1} s: {running} running",
@@ -225,6 +228,13 @@ impl Progress {
             );
         }
         running
+    }
+
+    /// Prints `what` too, when `running` was just printed.
+    fn note(&self, what: &Value) {
+        if self.printed {
+            println!("                  {what}");
+        }
     }
 }
 
@@ -337,9 +347,12 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
     update(c.node(0), |s| {
         s["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["V=2"]);
     })?;
+    let mut trace = Progress::new();
     until("rolling update", || {
         let svc = c.node(0).service(SERVICE).unwrap_or_default();
-        svc["UpdateStatus"]["State"] == "completed" && counts(c.node(0)).0 == 2 * replicas as u64
+        let running = trace.running(counts(c.node(0)).0);
+        trace.note(&svc["UpdateStatus"]);
+        svc["UpdateStatus"]["State"] == "completed" && running == 2 * replicas as u64
     })?;
     println!(
         "      rolling update of {} (parallelism 100) {}",
