@@ -345,9 +345,13 @@ async fn session(
     let period = m.liveness.period();
     let deadline = tokio::time::Instant::now() + (period / 2).max(Duration::from_millis(500));
     let guard = SessionGuard::new(&m.liveness, &req.node_id);
+    let mine = m.signals.node(&req.node_id);
     loop {
+        // Waiting before the read, so a commit between the read and the wait still wakes it.
+        let changed = mine.notified();
+        let changed_for_all = m.signals.everyone().notified();
         // Only the version at each wake: the reply is built when it changed (or is due).
-        let ((version, peers), mut watcher) = m.raft.read_and_watch(|s| {
+        let (version, peers) = m.read(|s| {
             let peers = crate::peers::network_peers(s, &req.node_id);
             let version = assignments_version(s, &req.node_id);
             (crate::peers::version_with(version, &peers), peers)
@@ -374,7 +378,8 @@ async fn session(
             });
         }
         tokio::select! {
-            _ = watcher.next() => {}
+            () = changed => {}
+            () = changed_for_all => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = m.stopped() => return Err(Status::unavailable("the manager is stopping")),
         }

@@ -44,6 +44,7 @@ mod roles;
 pub mod rpc;
 mod secret_ops;
 mod secret_refs;
+pub mod session_signal;
 pub mod spec_support;
 mod swarm;
 

@@ -69,6 +69,8 @@ pub struct Manager {
     tls: TlsConfig,
     stopping: tokio::sync::watch::Sender<bool>,
     loops: Mutex<Vec<JoinHandle<()>>>,
+    /// Wakes the node sessions a commit concerns.
+    pub signals: Arc<crate::session_signal::SessionSignals>,
     /// The malformed objects last logged (each pass finds them again; log changes only).
     problems: Mutex<Vec<ModelError>>,
 }
@@ -132,12 +134,17 @@ impl Manager {
             tls,
             stopping: tokio::sync::watch::Sender::new(false),
             loops: Mutex::default(),
+            signals: Arc::default(),
             problems: Mutex::default(),
         });
         service.set_handler(Arc::new(crate::handler::Handler::new(Arc::downgrade(
             &manager,
         ))));
         let leader = tokio::spawn(leader_loop(Arc::downgrade(&manager)));
+        let relay = tokio::spawn(crate::session_signal::relay(
+            Arc::downgrade(&manager),
+            manager.signals.clone(),
+        ));
         let locks = tokio::spawn(crate::autolock::key_loop(
             Arc::downgrade(&manager),
             keys,
@@ -148,7 +155,7 @@ impl Manager {
             .loops
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend([leader, locks]);
+            .extend([leader, relay, locks]);
         Ok(manager)
     }
 
