@@ -4,8 +4,11 @@
 //! `Sealer` (encrypted at rest when it has a key).
 
 mod log;
+mod space;
 mod state_machine;
 
+#[cfg(test)]
+mod space_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +37,8 @@ pub async fn open(
         path: dir.display().to_string(),
         source,
     };
+    // Before sled opens (its recovery may write): never on a full disk.
+    let space = space::Space::open(dir).map_err(|e| storage(sled::Error::Io(e)))?;
     let deadline = Instant::now() + OPEN_RETRY;
     let db = loop {
         let opened = sled::Config::new()
@@ -51,8 +56,8 @@ pub async fn open(
             other => break other.map_err(storage)?,
         }
     };
-    let log = LogStore::new(&db, sealer.clone()).map_err(storage)?;
-    let sm = StateMachineStore::open(&db, watch_history, sealer.clone())?;
+    let log = LogStore::new(&db, sealer.clone(), space.clone()).map_err(storage)?;
+    let sm = StateMachineStore::open(&db, watch_history, sealer.clone(), space)?;
     Ok((log, sm))
 }
 
