@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::io_error;
-use super::space::Space;
+use crate::space::Space;
 use crate::codec::{decode, encode};
 use crate::error::RaftError;
 use crate::network::MAX_APPEND_BYTES;

@@ -4,7 +4,6 @@
 //! `Sealer` (encrypted at rest when it has a key).
 
 mod log;
-mod space;
 mod state_machine;
 
 #[cfg(test)]
@@ -21,6 +20,7 @@ pub use log::LogStore;
 pub use state_machine::StateMachineStore;
 
 use crate::error::RaftError;
+use crate::space::{Renew, Space};
 
 /// How long to keep retrying to open a database that a previous instance in this process
 /// still holds (its tasks drop their handles shortly after shutdown).
@@ -38,7 +38,7 @@ pub async fn open(
         source,
     };
     // Before sled opens (its recovery may write): never on a full disk.
-    let space = space::Space::open(dir).map_err(|e| storage(sled::Error::Io(e)))?;
+    let space = Space::open("the Raft store", dir, Renew::No).map_err(|e| storage(sled::Error::Io(e)))?;
     let deadline = Instant::now() + OPEN_RETRY;
     let db = loop {
         let opened = sled::Config::new()

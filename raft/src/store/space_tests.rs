@@ -9,7 +9,7 @@ use openraft::storage::RaftLogStorageExt;
 use openraft::RaftLogReader;
 use tempfile::TempDir;
 
-use super::space::{available, FLOOR, RESERVE};
+use crate::space::{available, FLOOR, RESERVE};
 use super::tests::big_entry;
 use super::{open, LogStore};
 use crate::seal::Sealer;
@@ -95,7 +95,7 @@ async fn full_disk_then_reopen(leave: u64) {
                 Err(e) => {
                     let text = e.to_string();
                     assert!(
-                        text.contains("no space left for the Raft store"),
+                        text.contains("no space left on device for the Raft store"),
                         "sled saw the full disk: {text}"
                     );
                     break;
@@ -142,7 +142,7 @@ async fn the_store_does_not_open_on_a_full_disk_and_opens_once_space_is_back() {
     let filler = fill(fs.path(), 0);
     let refused = open(&dir, 100, &Sealer::none()).await.map(|_| ());
     let text = refused.unwrap_err().to_string();
-    assert!(text.contains("no space left for the Raft store"), "{text}");
+    assert!(text.contains("no space left on device for the Raft store"), "{text}");
     std::fs::remove_file(&filler).unwrap();
     let (mut log, _sm) = open(&dir, 100, &Sealer::none()).await.unwrap();
     log.blocking_append([big_entry(1, 10)]).await.unwrap();

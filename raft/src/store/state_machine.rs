@@ -20,7 +20,7 @@ use openraft::{
 };
 
 use super::io_error;
-use super::space::Space;
+use crate::space::Space;
 use crate::codec::{decode, encode};
 use crate::command::ClusterResponse;
 use crate::error::RaftError;
