@@ -8,22 +8,25 @@
 //! - every write asks `check` first, with its size: below `FLOOR` bytes free after it, it is
 //!   refused with an error naming the directory and sled is not called. openraft stops the
 //!   member on that error, and the swarm's `raft_watch` reopens the store once space is back
-//!   (`open` refuses too while the disk is below the floor); the engine answers the request
-//!   with it and takes writes again once space is back (`Renew::Yes`);
-//! - what sled already holds unflushed (a commit id, the tail of a write that passed the
-//!   check just before another process filled the disk) needs room to reach the disk, on
-//!   its next flush or when it is closed: a `RESERVE`-byte file is kept in the database's
-//!   directory and removed as soon as the disk is seen below the floor (by a check, or by
-//!   the watcher every `WATCH`); from then on the guard refuses every write (the Raft store
-//!   until it is reopened; the engine's until the reserve could be laid down again), so the
-//!   released space is only ever used by what sled had already taken.
+//!   (`open` refuses while less than `RESUME` is free); the engine answers the request with
+//!   it and takes writes again once `RESUME` is free (`Renew::Yes`);
+//! - a check alone races with another writer (a runaway one fills a small disk within
+//!   milliseconds, between the check and sled's write): the check also keeps `HEADROOM`
+//!   bytes allocated past the end of sled's log file (`fallocate` with KEEP_SIZE, so the
+//!   length sled reads is unchanged), where sled's next writes land without needing a block;
+//! - what sled already holds unflushed needs room for its other files too: a `RESERVE`-byte
+//!   file is kept in the database's directory and removed as soon as the disk is seen below
+//!   the floor (by a check, or by the watcher every `WATCH`); from then on the guard refuses
+//!   every write (the Raft store until it is reopened; the engine's until the reserve could be
+//!   laid down again).
 //!
 //! Sizes: the largest Raft write is a log append, at most `MAX_APPEND_BYTES` (1 MiB) of
 //! entries, or a snapshot (checked with twice its size: sled keeps the old one until the new
 //! one is written); the engine's records are a few KiB. sled writes in buffers of one segment
-//! (512 KiB), a few at once, and may start a new segment and rewrite page-table fragments
-//! for any write; `FLOOR` (4 MiB) leaves room for that, and `RESERVE` (8 MiB) for everything
-//! sled can hold unflushed between two checks.
+//! (512 KiB), a few at once, and may start a new segment for any write: `HEADROOM` (8 MiB,
+//! topped up below half) covers a write and the segments in flight; `FLOOR` (4 MiB) leaves
+//! room for sled's other files. Values over ~128 KiB go to a file of their own (a blob) and
+//! are covered by the floor only.
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -34,11 +37,22 @@ use std::time::Duration;
 /// Bytes that must stay free under the store after a write.
 pub const FLOOR: u64 = 4 << 20;
 
+/// Bytes that must be free to open, or (plus the write) to take writes again after the
+/// reserve went: more than the reserves released (the Raft store's and the engine's share a
+/// data root) give back, so a disk that only holds them does not count as freed.
+pub const RESUME: u64 = FLOOR + 2 * RESERVE;
+
 /// Size of the reserve file released for sled's last flush when the disk fills up.
-pub const RESERVE: u64 = 8 << 20;
+pub const RESERVE: u64 = 4 << 20;
 
 /// The reserve file's name in the database's directory (sled reads only its own files there).
 const RESERVE_FILE: &str = "berth-space-reserve";
+
+/// sled 0.34's one log file in its directory.
+const SLED_FILE: &str = "db";
+
+/// Bytes kept allocated past the end of sled's file.
+pub const HEADROOM: u64 = 8 << 20;
 
 /// How often the watcher looks at the free space.
 const WATCH: Duration = Duration::from_millis(100);
@@ -89,14 +103,14 @@ fn full(what: &str, dir: &Path, free: u64, need: u64) -> std::io::Error {
 
 impl Space {
     /// The guard for the database in `dir` (created if missing), called `what` in messages:
-    /// refuses (before sled opens anything) while the disk is below the floor, then lays the
+    /// refuses (before sled opens anything) while less than `RESUME` is free, then lays the
     /// reserve down if there is room for it (without one, the floor still keeps writes off a
     /// full disk) and, within a tokio runtime, starts the watcher.
     pub fn open(what: &'static str, dir: &Path, renew: Renew) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let free = available(dir)?;
-        if free < FLOOR {
-            return Err(full(what, dir, free, FLOOR));
+        if free < RESUME {
+            return Err(full(what, dir, free, RESUME));
         }
         let inner = Inner {
             what,
@@ -122,7 +136,7 @@ impl Space {
         let need = FLOOR.saturating_add(bytes);
         let free = available(&inner.dir)?;
         if inner.spent.load(Ordering::SeqCst) {
-            let back = inner.renew == Renew::Yes && free >= need.saturating_add(RESERVE);
+            let back = inner.renew == Renew::Yes && free >= RESUME.saturating_add(bytes);
             if !back || !inner.lay_reserve(free) {
                 return Err(full(inner.what, &inner.dir, free, need));
             }
@@ -133,11 +147,53 @@ impl Space {
             inner.release(free);
             return Err(full(inner.what, &inner.dir, free, need));
         }
+        if let Err(e) = inner.preallocate(bytes) {
+            if e.kind() == ErrorKind::StorageFull {
+                inner.release(free);
+                return Err(full(inner.what, &inner.dir, free, need));
+            }
+            tracing::warn!(error = %e, "preallocating the file of {}", inner.what);
+        }
         Ok(())
+    }
+
+    /// Allocates the headroom of the database file now (once sled made it, after `open`).
+    pub fn preallocate(&self) {
+        if let Err(e) = self.inner.preallocate(0) {
+            tracing::warn!(error = %e, "preallocating the file of {}", self.inner.what);
+        }
     }
 }
 
 impl Inner {
+    /// Makes sure the blocks past the end of sled's file are allocated for `HEADROOM` plus
+    /// `bytes` (KEEP_SIZE: the file's length, which sled reads, does not change): sled's
+    /// writes land there, so a disk filled by someone else between this check and sled's
+    /// write (a runaway writer fills a small disk in milliseconds) cannot fail them. sled
+    /// never punches holes; it cuts its file only when it opens it.
+    fn preallocate(&self, bytes: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.dir.join(SLED_FILE);
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            // Not made yet (sled creates it when it opens).
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        let want = HEADROOM.saturating_add(bytes);
+        let ahead = meta.blocks().saturating_mul(512).saturating_sub(meta.len());
+        if ahead >= want / 2 + bytes {
+            return Ok(());
+        }
+        let flags = nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        let (offset, len) = (meta.len(), want);
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return Ok(());
+        };
+        nix::fcntl::fallocate(&file, flags, offset, len).map_err(std::io::Error::from)
+    }
+
     /// Lays the reserve down (a partial one is completed) if the disk has room for it above
     /// the floor; whether it is in place.
     fn lay_reserve(&self, free: u64) -> bool {

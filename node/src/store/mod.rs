@@ -40,6 +40,7 @@ impl Store {
             )),
             other => EngineError::Store(other),
         })?;
+        space.preallocate();
         Ok(Store {
             db,
             space: Some(space),
@@ -182,7 +183,7 @@ mod tests {
             dir.path(),
             Some("tmpfs"),
             nix::mount::MsFlags::empty(),
-            Some("size=24m"),
+            Some("size=32m"),
         )
         .unwrap();
         struct Unmount<'a>(&'a Path);

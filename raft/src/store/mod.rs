@@ -56,6 +56,7 @@ pub async fn open(
             other => break other.map_err(storage)?,
         }
     };
+    space.preallocate();
     let log = LogStore::new(&db, sealer.clone(), space.clone()).map_err(storage)?;
     let sm = StateMachineStore::open(&db, watch_history, sealer.clone(), space)?;
     Ok((log, sm))

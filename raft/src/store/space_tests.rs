@@ -135,7 +135,7 @@ async fn a_disk_filled_to_just_below_a_write_refuses_it_and_the_store_reopens_wh
 
 #[tokio::test]
 async fn the_store_does_not_open_on_a_full_disk_and_opens_once_space_is_back() {
-    let Some(fs) = Tmpfs::mount(16) else {
+    let Some(fs) = Tmpfs::mount(32) else {
         return;
     };
     let dir = fs.path().join("raft");
