@@ -56,6 +56,14 @@ pub fn remove_cluster(names: &Names, root: &Path, parents: &[i32]) -> Vec<String
             left.push(format!("cgroup {}", d.display()));
         }
     }
+    for cgroup in cleanup::top_cgroup_names() {
+        // The nodes' cgroup parents (`Names::cgroup_parent`).
+        if cgroup.starts_with(&format!("{}-n", names.prefix())) {
+            for d in cleanup::remove_cgroup_parent(&cgroup, PATIENCE) {
+                left.push(format!("cgroup {}", d.display()));
+            }
+        }
+    }
     cleanup::remove_empty_berth_parents();
     for m in cleanup::unmount_under(root) {
         left.push(format!("mount {}", m.display()));
@@ -81,6 +89,7 @@ pub fn sweep(head: &str) -> Result<Vec<String>, ClusterError> {
     let mut prefixes: Vec<String> = list_names(Path::new(NETNS_DIR))
         .iter()
         .chain(list_names(&base).iter())
+        .chain(cleanup::top_cgroup_names().iter())
         .filter_map(|n| names::prefix_of(n, head).map(str::to_string))
         .collect();
     prefixes.sort();
