@@ -87,7 +87,9 @@ fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
                 let volume = format!("chaos-disk-{role}-{round}");
                 let body = format!(r#"{{"Name":"{volume}"}}"#);
                 if survived {
-                    let r = c.node(full).request("POST", "/volumes/create", body.as_bytes());
+                    let r = c
+                        .node(full)
+                        .request("POST", "/volumes/create", body.as_bytes());
                     let r = r.unwrap();
                     let text = String::from_utf8_lossy(&r.body).to_lowercase();
                     assert!(
@@ -146,7 +148,9 @@ fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
                 );
                 catch_up.push(freed.elapsed());
                 // Its engine writes again without a restart (its store never met the ENOSPC).
-                let r = c.node(full).request("POST", "/volumes/create", body.as_bytes());
+                let r = c
+                    .node(full)
+                    .request("POST", "/volumes/create", body.as_bytes());
                 let r = r.unwrap();
                 assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
                 let path = format!("/volumes/{volume}");

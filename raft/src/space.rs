@@ -86,7 +86,7 @@ struct Inner {
 /// Bytes available to an unprivileged writer on the filesystem holding `dir`.
 pub fn available(dir: &Path) -> std::io::Result<u64> {
     let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
-    Ok(u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size())))
+    Ok(st.blocks_available().saturating_mul(st.fragment_size()))
 }
 
 /// The error for a write (or an open) refused for want of space.
@@ -243,12 +243,10 @@ impl Inner {
 /// Writes the reserve with real blocks (a sparse file would hold no space).
 fn write_reserve(path: &Path) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
+    // Whole 1 MiB blocks: RESERVE is a multiple of them.
     let block = vec![0u8; 1 << 20];
-    let mut left = RESERVE;
-    while left > 0 {
-        let n = left.min(block.len() as u64);
-        file.write_all(&block[..n as usize])?;
-        left -= n;
+    for _ in 0..RESERVE >> 20 {
+        file.write_all(&block)?;
     }
     file.sync_all()
 }

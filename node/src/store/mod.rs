@@ -207,12 +207,20 @@ mod tests {
         // The same store, not reopened: sled never saw the full disk.
         recs.put("after", &"z".repeat(4096)).unwrap();
         recs.remove("before").unwrap();
-        let keys: Vec<String> = recs.all::<String>().unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = recs
+            .all::<String>()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, ["after"]);
         drop(recs);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         let recs = store.records("containers").unwrap();
-        assert_eq!(recs.get::<String>("after").unwrap().map(|s| s.len()), Some(4096));
+        assert_eq!(
+            recs.get::<String>("after").unwrap().map(|s| s.len()),
+            Some(4096)
+        );
     }
 }

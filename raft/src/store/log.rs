@@ -29,11 +29,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::io_error;
-use crate::space::Space;
 use crate::codec::{decode, encode};
 use crate::error::RaftError;
 use crate::network::MAX_APPEND_BYTES;
 use crate::seal::Sealer;
+use crate::space::Space;
 use crate::TypeConfig;
 
 const VOTE: &[u8] = b"vote";

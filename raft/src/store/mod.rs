@@ -38,7 +38,8 @@ pub async fn open(
         source,
     };
     // Before sled opens (its recovery may write): never on a full disk.
-    let space = Space::open("the Raft store", dir, Renew::No).map_err(|e| storage(sled::Error::Io(e)))?;
+    let space =
+        Space::open("the Raft store", dir, Renew::No).map_err(|e| storage(sled::Error::Io(e)))?;
     let deadline = Instant::now() + OPEN_RETRY;
     let db = loop {
         let opened = sled::Config::new()

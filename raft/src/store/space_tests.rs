@@ -9,10 +9,10 @@ use openraft::storage::RaftLogStorageExt;
 use openraft::RaftLogReader;
 use tempfile::TempDir;
 
-use crate::space::{available, FLOOR, RESERVE};
 use super::tests::big_entry;
 use super::{open, LogStore};
 use crate::seal::Sealer;
+use crate::space::{available, FLOOR, RESERVE};
 
 /// A tmpfs of `mib` MiB on a fresh directory, unmounted on drop.
 struct Tmpfs {
@@ -53,10 +53,10 @@ impl Drop for Tmpfs {
 fn fill(dir: &Path, leave: u64) -> PathBuf {
     let path = dir.join("filler");
     let mut file = std::fs::File::create(&path).unwrap();
-    for chunk in [1u64 << 20, 4096, 1] {
-        let block = vec![0xa5u8; chunk as usize];
+    for chunk in [1usize << 20, 4096, 1] {
+        let block = vec![0xa5u8; chunk];
         loop {
-            if available(dir).unwrap() < leave + chunk {
+            if available(dir).unwrap() < leave + block.len() as u64 {
                 break;
             }
             match file.write(&block) {
@@ -105,7 +105,10 @@ async fn full_disk_then_reopen(leave: u64) {
         assert!(acked < 200, "the disk never filled up");
         // A refused store stays refused (it is reopened), also with space back.
         std::fs::remove_file(&filler).unwrap();
-        assert!(log.blocking_append([big_entry(acked + 1, 10)]).await.is_err());
+        assert!(log
+            .blocking_append([big_entry(acked + 1, 10)])
+            .await
+            .is_err());
         let (mut log2, _) = (log.clone(), ());
         assert_eq!(indexes(&mut log2).await, (1..=acked).collect::<Vec<_>>());
         drop(log2);
@@ -142,7 +145,10 @@ async fn the_store_does_not_open_on_a_full_disk_and_opens_once_space_is_back() {
     let filler = fill(fs.path(), 0);
     let refused = open(&dir, 100, &Sealer::none()).await.map(|_| ());
     let text = refused.unwrap_err().to_string();
-    assert!(text.contains("no space left on device for the Raft store"), "{text}");
+    assert!(
+        text.contains("no space left on device for the Raft store"),
+        "{text}"
+    );
     std::fs::remove_file(&filler).unwrap();
     let (mut log, _sm) = open(&dir, 100, &Sealer::none()).await.unwrap();
     log.blocking_append([big_entry(1, 10)]).await.unwrap();

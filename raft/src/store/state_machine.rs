@@ -20,12 +20,12 @@ use openraft::{
 };
 
 use super::io_error;
-use crate::space::Space;
 use crate::codec::{decode, encode};
 use crate::command::ClusterResponse;
 use crate::error::RaftError;
 use crate::objects::Object;
 use crate::seal::Sealer;
+use crate::space::Space;
 use crate::state::ClusterState;
 use crate::types::NodeAddr;
 use crate::watch::{Event, WatchHub};

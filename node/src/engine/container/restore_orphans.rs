@@ -73,11 +73,10 @@ impl Engine {
             });
             let dirs = cgroups::container_dirs(&self.paths.cgroups.all, &rel);
             kill_cgroup_procs(&dirs);
-            let left = tokio::task::spawn_blocking(move || {
-                cgroups::remove_dirs(&dirs, EMPTY_PATIENCE)
-            })
-            .await
-            .unwrap_or_default();
+            let left =
+                tokio::task::spawn_blocking(move || cgroups::remove_dirs(&dirs, EMPTY_PATIENCE))
+                    .await
+                    .unwrap_or_default();
             if !left.is_empty() {
                 tracing::warn!(container = %id, ?left, "cgroups of a stopped orphan still busy");
             }
@@ -133,9 +132,24 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("cmdline"), argv.join("\0") + "\0").unwrap();
         };
-        write("10", &["/usr/bin/berth-monitor", "/d/containers/abc/monitor-config.json"]);
-        write("11", &["/usr/bin/berth-monitor", "/other/containers/def/monitor-config.json"]);
-        write("12", &["/bin/sleep", "/d/containers/ghi/monitor-config.json"]);
+        write(
+            "10",
+            &[
+                "/usr/bin/berth-monitor",
+                "/d/containers/abc/monitor-config.json",
+            ],
+        );
+        write(
+            "11",
+            &[
+                "/usr/bin/berth-monitor",
+                "/other/containers/def/monitor-config.json",
+            ],
+        );
+        write(
+            "12",
+            &["/bin/sleep", "/d/containers/ghi/monitor-config.json"],
+        );
         write("self", &["x"]);
         let found = monitors_under(proc_root.path(), Path::new("/d/containers"));
         assert_eq!(found, vec![(10, "abc".to_string())]);
