@@ -54,6 +54,9 @@ const SLED_FILE: &str = "db";
 /// Bytes kept allocated past the end of sled's file.
 pub const HEADROOM: u64 = 8 << 20;
 
+/// Headroom past the end of sled's file that lets a removal go on a full disk (`check_remove`).
+pub const REMOVE_HEADROOM: u64 = 2 << 20;
+
 /// How often the watcher looks at the free space.
 const WATCH: Duration = Duration::from_millis(100);
 
@@ -155,6 +158,21 @@ impl Space {
             tracing::warn!(error = %e, "preallocating the file of {}", inner.what);
         }
         Ok(())
+    }
+
+    /// Whether a record's removal may go on a full disk: it is a few bytes that land in the
+    /// headroom already allocated past the end of sled's file, so it needs no free block,
+    /// and refusing it would keep `docker rm` and `rmi` from freeing the disk. Below
+    /// `REMOVE_HEADROOM` left there, as `check(0)`.
+    pub fn check_remove(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let ahead = std::fs::metadata(self.inner.dir.join(SLED_FILE))
+            .map(|m| m.blocks().saturating_mul(512).saturating_sub(m.len()))
+            .unwrap_or(0);
+        if ahead >= REMOVE_HEADROOM {
+            return Ok(());
+        }
+        self.check(0)
     }
 
     /// Allocates the headroom of the database file now (once sled made it, after `open`).
