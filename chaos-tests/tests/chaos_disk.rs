@@ -86,13 +86,18 @@ fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
                 // and the guard's released reserves add up to enough to take writes again).
                 let volume = format!("chaos-disk-{role}-{round}");
                 let body = format!(r#"{{"Name":"{volume}"}}"#);
+                let st = nix::sys::statvfs::statvfs(&c.node(full).data_root()).unwrap();
+                let free = st.blocks_available() * st.fragment_size();
                 let r = c
                     .node(full)
                     .request("POST", "/volumes/create", body.as_bytes());
                 let r = r.unwrap();
                 let text = String::from_utf8_lossy(&r.body).to_lowercase();
+                // Only while the disk is still below the guard's 4 MiB floor: the node may have
+                // freed some meanwhile (a 30-minute soak saw a 201 in its 36th round).
                 assert!(
-                    r.status == 500 && text.contains("no space left on device"),
+                    free >= 4 << 20
+                        || (r.status == 500 && text.contains("no space left on device")),
                     "{role} {full}'s engine on a full disk answered {}: {text}",
                     r.status
                 );
