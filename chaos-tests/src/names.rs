@@ -71,6 +71,11 @@ impl Names {
         format!("{}b{i}", self.prefix)
     }
 
+    /// The cgroup parent of node `i`'s containers (a top-level cgroup of every hierarchy).
+    pub fn cgroup_parent(&self, i: usize) -> String {
+        format!("{}-n{i}", self.prefix)
+    }
+
     /// The nftables table node `i`'s berthd owns (inside the node's namespace).
     pub fn nft_table(&self, i: usize) -> String {
         format!("berth_{}_n{i}", self.prefix)

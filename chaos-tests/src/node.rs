@@ -95,10 +95,17 @@ impl Node {
             table: names.nft_table(index),
             pool: "172.30.0.0/16".into(),
         };
+        // Its containers' cgroups under a parent of its own, so a sweep finds them even
+        // when the data root that records them is gone.
+        let extra = format!(
+            "{}\ncgroup-parent = \"{}\"",
+            options.extra_config,
+            names.cgroup_parent(index)
+        );
         let config = DaemonConfig {
             log_level: &options.log_level,
             net: &net,
-            extra: &options.extra_config,
+            extra: &extra,
         };
         let path = roots.config_file();
         std::fs::write(&path, config.toml()).map_err(ClusterError::io("write", &path))?;

@@ -34,7 +34,8 @@ fn list_names(dir: &Path) -> Vec<String> {
 
 /// Removes everything of the cluster `names` whose directory is `root`: processes of its
 /// nodes (berthd and berth-monitor naming the root, monitors whose parent is in `parents`),
-/// container processes and cgroups recorded under the nodes' data roots, mounts under the
+/// container processes and cgroups recorded under the nodes' data roots and the nodes' cgroup
+/// parents (`Names::cgroup_parent`) with what runs in them, mounts under the
 /// root, its namespaces (which takes the bridge and veths along) and the root itself.
 /// Returns what could not be removed. The owner's lock is left to the caller.
 pub fn remove_cluster(names: &Names, root: &Path, parents: &[i32]) -> Vec<String> {
@@ -54,6 +55,14 @@ pub fn remove_cluster(names: &Names, root: &Path, parents: &[i32]) -> Vec<String
         let data = root.join(node).join("data");
         for d in cleanup::remove_container_cgroups(&data, PATIENCE) {
             left.push(format!("cgroup {}", d.display()));
+        }
+    }
+    for cgroup in cleanup::top_cgroup_names() {
+        // The nodes' cgroup parents (`Names::cgroup_parent`).
+        if cgroup.starts_with(&format!("{}-n", names.prefix())) {
+            for d in cleanup::remove_cgroup_parent(&cgroup, PATIENCE) {
+                left.push(format!("cgroup {}", d.display()));
+            }
         }
     }
     cleanup::remove_empty_berth_parents();
@@ -81,6 +90,7 @@ pub fn sweep(head: &str) -> Result<Vec<String>, ClusterError> {
     let mut prefixes: Vec<String> = list_names(Path::new(NETNS_DIR))
         .iter()
         .chain(list_names(&base).iter())
+        .chain(cleanup::top_cgroup_names().iter())
         .filter_map(|n| names::prefix_of(n, head).map(str::to_string))
         .collect();
     prefixes.sort();
@@ -116,7 +126,8 @@ pub fn sweep(head: &str) -> Result<Vec<String>, ClusterError> {
 }
 
 /// What still carries `prefix`: named namespaces, links of the host's namespace, processes
-/// whose command line names it, mounts, and entries of the harness's base directory.
+/// whose command line names it, mounts, top-level cgroups (the nodes' cgroup parents) and
+/// entries of the harness's base directory.
 pub fn leftovers(prefix: &str) -> Vec<String> {
     let mut found: Vec<String> = netns_of(prefix)
         .into_iter()
@@ -143,6 +154,12 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
             .lines()
             .filter(|l| l.contains(prefix))
             .map(|l| format!("mount {l}")),
+    );
+    found.extend(
+        cleanup::top_cgroup_names()
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| format!("cgroup {n}")),
     );
     found.extend(
         list_names(&names::base_dir())

@@ -148,13 +148,13 @@ fn alive(pid: i64) -> bool {
         .is_some_and(|s| s != "Z" && s != "X")
 }
 
-/// Processes in container `id`'s cgroups (every hierarchy).
-fn cgroup_procs(id: &str) -> Vec<String> {
+/// Processes in container `id`'s cgroups (every hierarchy) under the node's `parent`.
+fn cgroup_procs(parent: &str, id: &str) -> Vec<String> {
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     cleanup::cgroup_mounts(&table)
         .into_iter()
         .flat_map(|h| {
-            std::fs::read_to_string(h.join("berth").join(id).join("cgroup.procs"))
+            std::fs::read_to_string(h.join(parent).join(id).join("cgroup.procs"))
                 .unwrap_or_default()
                 .lines()
                 .map(str::to_string)
@@ -163,17 +163,20 @@ fn cgroup_procs(id: &str) -> Vec<String> {
         .collect()
 }
 
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+/// Every cgroup left under the node's `parent` (container ids), in every hierarchy.
+fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     cleanup::cgroup_mounts(&table)
         .into_iter()
-        .map(|h| h.join("berth").join(id))
+        .filter_map(|h| std::fs::read_dir(h.join(parent)).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .filter(|d| d.is_dir())
         .filter(|d| d.exists())
         .collect()
 }
 
 /// Containers whose recorded state disagrees with the processes: (name, state, why).
-fn mismatches(socket: &Path) -> Vec<String> {
+fn mismatches(socket: &Path, parent: &str) -> Vec<String> {
     let Some((200, Value::Array(list))) =
         req(socket, "GET", "/containers/json?all=1", &Value::Null)
     else {
@@ -193,7 +196,7 @@ fn mismatches(socket: &Path) -> Vec<String> {
         };
         let state = &inspect["State"];
         let pid = state["Pid"].as_i64().unwrap_or(0);
-        let procs = cgroup_procs(&id);
+        let procs = cgroup_procs(parent, &id);
         if state["Running"] == true && !(pid > 0 && alive(pid)) {
             out.push(format!("{id}: running with pid {pid}, which is not alive"));
         }
@@ -208,9 +211,6 @@ fn mismatches(socket: &Path) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "SIGKILLs during create/start/stop/rm can leave a monitor, its container, a veth \
-            and cgroups after every container was removed; run with --run-ignored to \
-            reproduce (within 8 kills on a busy machine); see ARCHITECTURE.md, Chaos tests"]
 fn killed_berthd_leaks_nothing_and_its_records_match_reality() {
     require_root!();
     let mut rng = seeded("chaos_engine");
@@ -224,6 +224,8 @@ fn killed_berthd_leaks_nothing_and_its_records_match_reality() {
     swarm::import_busybox(&c).unwrap();
     let _logs = LogsOnFailure::new(&c);
     let idle = footprint(&c);
+    // The node's containers' cgroup parent (the harness gives each node its own).
+    let parent = c.names().cgroup_parent(0);
     let socket = c.node(0).socket_path();
     let ids = Mutex::new(BTreeSet::new());
     let counts = [AtomicUsize::new(0), AtomicUsize::new(0)];
@@ -265,7 +267,7 @@ fn killed_berthd_leaks_nothing_and_its_records_match_reality() {
     let restarted = Instant::now();
     let mut wrong = Vec::new();
     let consistent = poll(LONG, Duration::from_millis(500), || {
-        wrong = mismatches(&socket);
+        wrong = mismatches(&socket, &parent);
         wrong.is_empty()
     });
     let settle = restarted.elapsed();
@@ -289,9 +291,7 @@ fn killed_berthd_leaks_nothing_and_its_records_match_reality() {
         now = footprint(&c);
         now == idle
     });
-    let mut all_ids = ids.lock().unwrap().clone();
-    all_ids.extend(cleanup::recorded_containers(&c.node(0).data_root()));
-    let cgroups: Vec<PathBuf> = all_ids.iter().flat_map(|id| cgroup_dirs(id)).collect();
+    let cgroups = cgroup_dirs(&parent);
     eprintln!(
         "FIGURES chaos_engine: faults {kills} | ops answered {ops} ({done} succeeded) over {:?} | containers at \
          the end {containers} | records consistent {settle:?} after the restart | leaks: \

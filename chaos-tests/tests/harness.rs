@@ -191,9 +191,11 @@ fn drop_removes_an_orphaned_containers_monitor_mounts_and_cgroups() {
     let data_root = node.data_root();
 
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // Under the node's own cgroup parent, which the teardown removes as a whole.
+    let parent = c.names().cgroup_parent(0);
     let cgroups: Vec<PathBuf> = cleanup::cgroup_mounts(&table)
         .iter()
-        .map(|h| h.join("berth").join(&id))
+        .flat_map(|h| [h.join(&parent).join(&id), h.join(&parent)])
         .collect();
     assert!(cgroups.iter().any(|d| d.exists()), "no cgroup for {id}");
     assert!(!cleanup::mounts_under(&table, &data_root).is_empty());

@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: ListenConfig,
     /// The pids limit of a container that sets none (`default-pids-limit`); 0 for none.
     pub default_pids_limit: i64,
+    /// The cgroup parent of containers that name none (`cgroup-parent`, dockerd's
+    /// `--cgroup-parent`); empty: `berth`.
+    pub cgroup_parent: String,
     /// The log driver and options of a container that names none.
     pub log_driver: String,
     pub log_opts: std::collections::BTreeMap<String, String>,
@@ -72,6 +75,8 @@ pub struct FileConfig {
     pub group: Option<String>,
     /// The pids limit of containers that set none (4096); 0 for none, as Docker.
     pub default_pids_limit: Option<i64>,
+    /// The cgroup parent of containers that name none (`berth`), as dockerd's `cgroup-parent`.
+    pub cgroup_parent: Option<String>,
     /// The log driver of containers that name none (`json-file`), as dockerd's `log-driver`.
     pub log_driver: Option<String>,
     /// Its options, as dockerd's `log-opts` (`{ max-size = "10m", max-file = "3" }`).
@@ -152,6 +157,7 @@ impl Config {
         Ok(Config {
             node_generic_resources,
             default_pids_limit: file.default_pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
+            cgroup_parent: file.cgroup_parent.unwrap_or_default(),
             log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
             log_opts: file.log_opts.unwrap_or_default(),
             registry,

@@ -32,6 +32,7 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
                 &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
             ),
             default_pids_limit: 0,
+            default_cgroup_parent: "",
             nofile_hard: nofile_hard(),
             kernel: security::kernel_version(
                 &std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
@@ -81,6 +82,9 @@ pub async fn run(
         );
     }
     facts.default_pids_limit = config.default_pids_limit;
+    let parent = crate::engine::container::settings::clean_cgroup_parent(&config.cgroup_parent)
+        .ok_or_else(|| anyhow::anyhow!("invalid cgroup-parent: {:?}", config.cgroup_parent))?;
+    facts.default_cgroup_parent = Box::leak(parent.into_boxed_str());
     let paths = Paths {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),

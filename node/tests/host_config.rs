@@ -152,6 +152,32 @@ fn namespaces_are_shared_with_the_host_or_another_container() {
 }
 
 #[test]
+fn the_daemons_cgroup_parent_holds_containers_that_name_none_and_is_not_shown() {
+    require_root!();
+    let tag = format!("bt{:05x}", std::process::id() & 0xf_ffff);
+    let parent = format!("{tag}-dcgp");
+    let d = TestDaemon::start_with("hcdcg", &["--cgroup-parent".into(), format!("/{parent}/")]);
+    d.import_busybox();
+    let name = format!("{}-indcg", d.prefix);
+    d.cli_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "600"]);
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids")
+        .join(&parent)
+        .join(&id);
+    let present = dir.join("cgroup.procs").exists();
+    let default_dir = std::path::Path::new("/sys/fs/cgroup/pids/berth").join(&id);
+    let in_default = default_dir.exists();
+    let shown = d.cli_ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
+    d.cli_ok(&["rm", "-f", &name]);
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(h.path().join(&parent));
+    }
+    assert!(present, "no cgroup at {}", dir.display());
+    assert!(!in_default, "{} exists too", default_dir.display());
+    assert_eq!(shown, "", "Docker shows only the container's own parent");
+}
+
+#[test]
 fn devices_cgroup_parent_and_volumes_from_apply() {
     require_root!();
     let d = daemon("hcdev");

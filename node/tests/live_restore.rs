@@ -10,6 +10,7 @@
 
 use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::json;
+use std::process::Command;
 use std::time::Duration;
 
 #[test]
@@ -175,4 +176,72 @@ fn restart_policies_apply_to_exits_while_the_daemon_was_down() {
         "exited",
         "a stopped unless-stopped container stays stopped"
     );
+}
+
+/// The `berth-monitor` processes whose command line names container `id`.
+fn monitors_of(id: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            cmd.contains("berth-monitor") && cmd.contains(id)
+        })
+        .collect()
+}
+
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X")
+    })
+}
+
+#[test]
+fn a_running_container_without_a_record_is_stopped_when_the_daemon_starts() {
+    require_root!();
+    let mut d = TestDaemon::start("orphan");
+    d.import_busybox();
+    let name = format!("{}-orphan", d.prefix);
+    let id = d.create(&name, json!({"Image": "busybox", "Cmd": ["sleep", "600"]}));
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    let pid = d.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    assert!(!monitors_of(&id).is_empty());
+    // The window chaos_engine found: a container runs, its monitor too, and the daemon that
+    // dies has no record of it (killed before recording the start, or a removal that raced a
+    // start). Made here by taking the record away while berthd is down.
+    d.kill9();
+    {
+        let store = berth_node::store::Store::open(&d.data_root()).unwrap();
+        store.records("containers").unwrap().remove(&id).unwrap();
+        store.records("names").unwrap().remove(&name).unwrap();
+    }
+    d.spawn();
+    let stopped = wait_until(Duration::from_secs(10), || {
+        !alive(pid) && monitors_of(&id).is_empty()
+    });
+    let monitors = monitors_of(&id);
+    let cgroup = std::path::Path::new("/sys/fs/cgroup/pids/berth").join(&id);
+    let removed = wait_until(Duration::from_secs(10), || !cgroup.exists());
+    if !(stopped && removed) {
+        // Nothing knows of them (that is the bug): cleaned up here, or they would stay.
+        for p in monitors.iter().map(|m| i64::from(*m)).chain([pid]) {
+            let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let _ = std::fs::remove_dir(h.path().join("berth").join(&id));
+        }
+    }
+    assert!(
+        stopped,
+        "container {pid} or its monitor {monitors:?} still runs"
+    );
+    assert!(removed, "{} left", cgroup.display());
 }

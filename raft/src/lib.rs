@@ -17,6 +17,7 @@ mod node;
 pub mod objects;
 mod proposer;
 pub mod seal;
+pub mod space;
 mod state;
 pub mod store;
 mod types;

@@ -186,13 +186,47 @@ pub fn recorded_containers(data_root: &Path) -> Vec<String> {
 pub fn remove_container_cgroups(data_root: &Path, patience: Duration) -> Vec<PathBuf> {
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let hierarchies = cgroup_mounts(&table);
-    let me = std::process::id();
     let mut dirs: Vec<PathBuf> = Vec::new();
     for id in recorded_containers(data_root) {
         for h in &hierarchies {
             collect_tree(&h.join("berth").join(&id), &mut dirs);
         }
     }
+    remove_cgroup_dirs(dirs, patience)
+}
+
+/// The names of the top-level cgroups of every hierarchy (a daemon's `cgroup-parent`s).
+pub fn top_cgroup_names() -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut names: Vec<String> = cgroup_mounts(&table)
+        .iter()
+        .filter_map(|h| std::fs::read_dir(h).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Removes the top-level cgroup `name` (a daemon's own `cgroup-parent`) of every hierarchy
+/// with everything below it, as `remove_container_cgroups` does. Returns what would not go.
+pub fn remove_cgroup_parent(name: &str, patience: Duration) -> Vec<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut dirs = Vec::new();
+    if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+        return dirs;
+    }
+    for h in cgroup_mounts(&table) {
+        collect_tree(&h.join(name), &mut dirs);
+    }
+    remove_cgroup_dirs(dirs, patience)
+}
+
+/// Thaws `dirs`, SIGKILLs what runs in them and removes them, deepest first.
+fn remove_cgroup_dirs(mut dirs: Vec<PathBuf>, patience: Duration) -> Vec<PathBuf> {
+    let me = std::process::id();
     for d in &dirs {
         // A paused container is frozen and would never see the SIGKILL.
         let _ = std::fs::write(d.join("freezer.state"), "THAWED");

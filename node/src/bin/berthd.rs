@@ -58,6 +58,9 @@ struct Flags {
     /// Pids limit of containers that set none (default 4096; 0 for none, as Docker).
     #[arg(long)]
     default_pids_limit: Option<i64>,
+    /// Cgroup parent of containers that name none (default berth), as dockerd's.
+    #[arg(long)]
+    cgroup_parent: Option<String>,
     /// Default log driver of containers (json-file, local or none).
     #[arg(long)]
     log_driver: Option<String>,
@@ -96,6 +99,9 @@ fn main() -> anyhow::Result<()> {
     )?;
     if let Some(limit) = flags.default_pids_limit {
         config.default_pids_limit = limit;
+    }
+    if let Some(parent) = flags.cgroup_parent {
+        config.cgroup_parent = parent;
     }
     if let Some(driver) = flags.log_driver {
         config.log_driver = driver;

@@ -33,6 +33,7 @@ use crate::codec::{decode, encode};
 use crate::error::RaftError;
 use crate::network::MAX_APPEND_BYTES;
 use crate::seal::Sealer;
+use crate::space::Space;
 use crate::TypeConfig;
 
 const VOTE: &[u8] = b"vote";
@@ -92,6 +93,7 @@ pub struct LogStore {
     recent: Arc<Mutex<Recent>>,
     flusher: mpsc::UnboundedSender<Flush>,
     sealer: Sealer,
+    space: Space,
 }
 
 /// A completion waiting for the next fsync.
@@ -140,7 +142,11 @@ fn key(index: u64) -> [u8; 8] {
 
 impl LogStore {
     /// Opens the log trees and starts the group-commit task (needs a tokio runtime).
-    pub(crate) fn new(db: &sled::Db, sealer: Sealer) -> std::result::Result<Self, sled::Error> {
+    pub(crate) fn new(
+        db: &sled::Db,
+        sealer: Sealer,
+        space: Space,
+    ) -> std::result::Result<Self, sled::Error> {
         let (flusher, queue) = mpsc::unbounded_channel();
         tokio::spawn(group_commit(db.clone(), queue));
         Ok(Self {
@@ -149,6 +155,7 @@ impl LogStore {
             recent: Arc::default(),
             flusher,
             sealer,
+            space,
         })
     }
 
@@ -188,6 +195,9 @@ impl LogStore {
     fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<()> {
         let write = StorageIOError::write;
         let bytes = encode(value).map_err(|e| io_error(write, &e))?;
+        self.space
+            .check(bytes.len() as u64)
+            .map_err(|e| io_error(write, &e))?;
         self.meta
             .insert(key, bytes)
             .map_err(|e| io_error(write, &e))?;
@@ -206,6 +216,7 @@ impl LogStore {
     /// Removes the entries with indexes in `range` (a key range of the log tree).
     fn remove_range(&self, range: (Bound<[u8; 8]>, Bound<[u8; 8]>)) -> Result<()> {
         let write = StorageIOError::write_logs;
+        self.space.check(0).map_err(|e| io_error(write, &e))?;
         let mut batch = sled::Batch::default();
         for item in self.log.range(range) {
             let (k, _) = item.map_err(|e| io_error(write, &e))?;
@@ -327,13 +338,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let write = StorageIOError::write_logs;
         let mut batch = sled::Batch::default();
         let mut decoded = Vec::new();
+        let mut total = 0u64;
         for entry in entries {
             let plain = encode(&entry).map_err(|e| io_error(write, &e))?;
             let bytes = self.sealer.seal(plain).map_err(|e| io_error(write, &e))?;
             let size = bytes.len();
+            total += size as u64;
             batch.insert(&key(entry.log_id.index), bytes);
             decoded.push((size, entry));
         }
+        self.space.check(total).map_err(|e| io_error(write, &e))?;
         {
             let mut recent = self.recent();
             self.log
@@ -351,6 +365,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
+        // Refused before the decoded copy changes: it must keep agreeing with the tree.
+        let write = StorageIOError::write_logs;
+        self.space.check(0).map_err(|e| io_error(write, &e))?;
         self.recent().truncate(log_id.index);
         self.remove_range((Bound::Included(key(log_id.index)), Bound::Unbounded))?;
         self.flush(StorageIOError::write_logs).await

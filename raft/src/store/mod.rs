@@ -7,6 +7,8 @@ mod log;
 mod state_machine;
 
 #[cfg(test)]
+mod space_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
@@ -18,6 +20,7 @@ pub use log::LogStore;
 pub use state_machine::StateMachineStore;
 
 use crate::error::RaftError;
+use crate::space::{Renew, Space};
 
 /// How long to keep retrying to open a database that a previous instance in this process
 /// still holds (its tasks drop their handles shortly after shutdown).
@@ -34,6 +37,9 @@ pub async fn open(
         path: dir.display().to_string(),
         source,
     };
+    // Before sled opens (its recovery may write): never on a full disk.
+    let space =
+        Space::open("the Raft store", dir, Renew::No).map_err(|e| storage(sled::Error::Io(e)))?;
     let deadline = Instant::now() + OPEN_RETRY;
     let db = loop {
         let opened = sled::Config::new()
@@ -51,8 +57,9 @@ pub async fn open(
             other => break other.map_err(storage)?,
         }
     };
-    let log = LogStore::new(&db, sealer.clone()).map_err(storage)?;
-    let sm = StateMachineStore::open(&db, watch_history, sealer.clone())?;
+    space.preallocate();
+    let log = LogStore::new(&db, sealer.clone(), space.clone()).map_err(storage)?;
+    let sm = StateMachineStore::open(&db, watch_history, sealer.clone(), space)?;
     Ok((log, sm))
 }
 

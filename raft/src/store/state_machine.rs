@@ -25,6 +25,7 @@ use crate::command::ClusterResponse;
 use crate::error::RaftError;
 use crate::objects::Object;
 use crate::seal::Sealer;
+use crate::space::Space;
 use crate::state::ClusterState;
 use crate::types::NodeAddr;
 use crate::watch::{Event, WatchHub};
@@ -52,6 +53,7 @@ struct Shared {
     watch: WatchHub,
     snapshot_seq: AtomicU64,
     sealer: Sealer,
+    space: Space,
 }
 
 /// The sled state machine; clones share everything.
@@ -65,6 +67,7 @@ impl StateMachineStore {
         db: &sled::Db,
         watch_history: usize,
         sealer: Sealer,
+        space: Space,
     ) -> std::result::Result<Self, RaftError> {
         let storage = |source| RaftError::Storage {
             path: "state machine".into(),
@@ -86,6 +89,7 @@ impl StateMachineStore {
             watch: WatchHub::new(0, watch_history),
             snapshot_seq: AtomicU64::new(0),
             sealer,
+            space,
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -188,6 +192,15 @@ impl StateMachineStore {
         meta: &SnapshotMeta<u64, NodeAddr>,
         data: &[u8],
     ) -> std::result::Result<sled::Batch, RaftError> {
+        // sled keeps the old snapshot until the new one is written: room for both.
+        let size = 2 * data.len() as u64;
+        self.shared
+            .space
+            .check(size)
+            .map_err(|e| RaftError::Storage {
+                path: "snapshot".into(),
+                source: sled::Error::Io(e),
+            })?;
         let mut batch = sled::Batch::default();
         let meta = encode(meta).map_err(|e| RaftError::decode("snapshot", e))?;
         batch.insert(SNAPSHOT_META, meta);

@@ -41,7 +41,7 @@ fn the_sled_stores_pass_the_openraft_storage_suite() {
     Suite::test_all(SledBuilder).unwrap();
 }
 
-fn entry(index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
+pub(super) fn entry(index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
     Entry {
         log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
         payload,
@@ -59,7 +59,7 @@ fn create_secret(id: &str) -> EntryPayload<TypeConfig> {
 }
 
 /// An entry of one transaction whose spec holds `bytes` bytes of text.
-fn big_entry(index: u64, bytes: usize) -> Entry<TypeConfig> {
+pub(super) fn big_entry(index: u64, bytes: usize) -> Entry<TypeConfig> {
     let id = format!("big-{index}");
     let txn = ClusterCommand::single(Op::Create {
         id: id.clone(),

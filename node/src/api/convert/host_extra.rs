@@ -16,6 +16,7 @@ use crate::engine::volume::MountKind;
 pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     Ok(RuntimeSettings {
+        daemon_cgroup_parent: String::new(),
         cgroup_parent: cgroup_parent(&text(&h.cgroup_parent))?,
         cpuset_cpus: cpu_list(&text(&h.cpuset_cpus), "cpuset.cpus")?,
         cpuset_mems: cpu_list(&text(&h.cpuset_mems), "cpuset.mems")?,
@@ -62,14 +63,8 @@ fn bad(message: String) -> ApiError {
 }
 
 fn cgroup_parent(p: &str) -> Result<String, ApiError> {
-    let trimmed = p.trim_matches('/');
-    if trimmed
-        .split('/')
-        .any(|c| c == ".." || c == "." || (c.is_empty() && !trimmed.is_empty()))
-    {
-        return Err(bad(format!("invalid cgroup parent: {p:?}")));
-    }
-    Ok(trimmed.to_string())
+    crate::engine::container::settings::clean_cgroup_parent(p)
+        .ok_or_else(|| bad(format!("invalid cgroup parent: {p:?}")))
 }
 
 /// `0-3,5` lists: the format only; whether the host has them is the engine's check.

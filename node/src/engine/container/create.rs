@@ -32,6 +32,8 @@ impl Engine {
         }
         super::security::check(&req.host.security, self.host)?;
         self.resolve_host_settings(&mut req.host).await?;
+        // Recorded with the container: a later daemon with another default still finds it.
+        req.host.runtime.daemon_cgroup_parent = self.host.default_cgroup_parent.to_string();
         if req.host.runtime.log.is_none() {
             req.host.runtime.log = Some(self.log_default()?);
         }

@@ -18,6 +18,7 @@ pub mod pause;
 pub mod remove;
 pub mod rename;
 pub mod restore;
+pub mod restore_orphans;
 pub mod seccomp;
 pub mod security;
 pub mod settings;

@@ -16,18 +16,28 @@ impl Engine {
     /// Removes a container; with `volumes` (`rm -v`, and auto-remove) its anonymous volumes too.
     pub async fn remove_container_with(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let handle = self.lookup(key)?;
-        let running = handle.lock().await.state.status.is_running();
-        if running {
+        // Looked at again under the lock that the removal keeps: a start holding the lock
+        // when the state was first read made it run meanwhile, and removing it then left its
+        // monitor, container, veth and cgroups without a record (found by `chaos_engine`).
+        let mut rec = loop {
+            let mut rec = handle.lock().await;
+            if !rec.state.status.is_running() {
+                break rec;
+            }
             if !force {
                 return Err(EngineError::Conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                     handle.id
                 )));
             }
-            handle.lock().await.state.manually_stopped = true;
-            self.kill_and_wait(&handle).await?;
-        }
-        let mut rec = handle.lock().await;
+            rec.state.manually_stopped = true;
+            drop(rec);
+            match self.kill_and_wait(&handle).await {
+                // It stopped between the look and the kill: looked at again.
+                Ok(()) | Err(EngineError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        };
         if rec.state.status == super::ContainerStatus::Removing {
             return Ok(());
         }

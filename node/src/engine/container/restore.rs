@@ -29,6 +29,7 @@ impl Engine {
             }
             self.restore_one(handle).await;
         }
+        self.stop_unowned_monitors().await;
         Ok(())
     }
 
@@ -116,8 +117,12 @@ impl Engine {
                         nix::mount::MntFlags::MNT_DETACH,
                     );
                     let _ = std::fs::remove_dir_all(e.path());
-                    // An unrecorded container's cgroup parent is unknown: the default one.
-                    self.remove_cgroups(&std::path::Path::new("berth").join(&id));
+                    // An unrecorded container's cgroup parent is unknown: the daemon's.
+                    let parent = match self.host.default_cgroup_parent {
+                        "" => "berth",
+                        own => own,
+                    };
+                    self.remove_cgroups(&std::path::Path::new(parent).join(&id));
                 }
             }
         }

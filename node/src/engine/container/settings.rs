@@ -59,8 +59,14 @@ pub struct DeviceRule {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct RuntimeSettings {
-    /// The cgroup parent (`--cgroup-parent`), without leading or trailing `/`; empty: `berth`.
+    /// The cgroup parent (`--cgroup-parent`), without leading or trailing `/`; empty: the
+    /// daemon's.
     pub cgroup_parent: String,
+    /// The daemon's `--cgroup-parent` when the container was made (empty: `berth`), used when
+    /// the container names none. Kept in the record, not shown: Docker's inspect shows only
+    /// the container's own (an empty `HostConfig.CgroupParent`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub daemon_cgroup_parent: String,
     pub cpuset_cpus: String,
     pub cpuset_mems: String,
     pub memory_reservation: i64,
@@ -99,13 +105,22 @@ pub struct RuntimeSettings {
 impl RuntimeSettings {
     /// The container's cgroup, relative to each hierarchy's root.
     pub fn cgroup_rel(&self, id: &str) -> PathBuf {
-        let parent = if self.cgroup_parent.is_empty() {
-            "berth"
-        } else {
-            self.cgroup_parent.as_str()
-        };
+        let parent = [&self.cgroup_parent, &self.daemon_cgroup_parent]
+            .into_iter()
+            .find(|p| !p.is_empty())
+            .map_or("berth", |p| p.as_str());
         PathBuf::from(parent).join(id)
     }
+}
+
+/// A cgroup parent without leading or trailing `/`; `None` when a component is empty, `.` or
+/// `..` (it must stay below each hierarchy's root).
+pub fn clean_cgroup_parent(p: &str) -> Option<String> {
+    let trimmed = p.trim_matches('/');
+    let bad = trimmed
+        .split('/')
+        .any(|c| c == ".." || c == "." || (c.is_empty() && !trimmed.is_empty()));
+    (!bad).then(|| trimmed.to_string())
 }
 
 /// Docker's ulimit names and the rlimit each sets.

@@ -61,6 +61,9 @@ pub struct HostFacts {
     /// The daemon's pids limit for containers that set none (0: none). Not a fact of the host,
     /// but carried with them to where a container is made.
     pub default_pids_limit: i64,
+    /// The daemon's cgroup parent (`--cgroup-parent`) of containers that name none; empty:
+    /// `berth`. Carried like the pids limit; set once at start-up (leaked: the facts are `Copy`).
+    pub default_cgroup_parent: &'static str,
     /// The kernel's version and major revision, for seccomp rules with a minimum kernel.
     pub kernel: (u32, u32),
     /// AppArmor is enabled: `apparmor=<profile>` can be applied.
@@ -77,6 +80,7 @@ impl Default for HostFacts {
             cap_bounding: u64::MAX,
             nofile_hard: 1 << 20,
             default_pids_limit: 0,
+            default_cgroup_parent: "",
             kernel: (0, 0),
             apparmor: false,
             selinux: false,
