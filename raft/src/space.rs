@@ -20,8 +20,8 @@
 //!   every write (the Raft store until it is reopened; the engine's until the reserve could be
 //!   laid down again).
 //!
-//! Sizes: the largest Raft write is a log append, at most `MAX_APPEND_BYTES` (1 MiB) of
-//! entries, or a snapshot (checked with twice its size: sled keeps the old one until the new
+//! Sizes: a follower's log append is at most `MAX_APPEND_BYTES` (256 KiB) of entries, a
+//! leader's one proposal (up to 256 transactions, usually far smaller), or a snapshot (checked with twice its size: sled keeps the old one until the new
 //! one is written); the engine's records are a few KiB. sled writes in buffers of one segment
 //! (512 KiB), a few at once, and may start a new segment for any write: `HEADROOM` (8 MiB,
 //! topped up below half) covers a write and the segments in flight; `FLOOR` (4 MiB) leaves
