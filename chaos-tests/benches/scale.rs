@@ -238,6 +238,17 @@ impl Progress {
     }
 }
 
+/// Each manager's CPU time so far, RSS and swarm data size.
+fn print_usage(c: &Cluster) {
+    for i in 0..3 {
+        let (cpu, rss) = c.node(i).pid().map(usage).unwrap_or_default();
+        let raft = dir_mib(&c.node(i).data_root().join("swarm"));
+        println!(
+            "      manager {i}: CPU {cpu:>7.1} s, RSS {rss:>6.1} MiB, swarm data {raft:>6.1} MiB"
+        );
+    }
+}
+
 /// (CPU seconds, RSS MiB) of process `pid`.
 fn usage(pid: i32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -330,6 +341,7 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
         "      create {replicas} replicas → running   {}",
         secs(t.elapsed())
     );
+    print_usage(c);
     let t = Instant::now();
     update(c.node(0), |s| {
         s["Mode"]["Replicated"]["Replicas"] = json!(2 * replicas)
@@ -343,13 +355,7 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
         2 * replicas,
         secs(t.elapsed())
     );
-    for i in 0..3 {
-        let (cpu, rss) = c.node(i).pid().map(usage).unwrap_or_default();
-        let raft = dir_mib(&c.node(i).data_root().join("swarm"));
-        println!(
-            "      manager {i}: CPU {cpu:>7.1} s, RSS {rss:>6.1} MiB, swarm data {raft:>6.1} MiB"
-        );
-    }
+    print_usage(c);
     let before = agents.starts();
     let leader = swarm::leader(c, &[0, 1, 2]).context("a leader")?;
     let others: Vec<usize> = [0, 1, 2].into_iter().filter(|i| *i != leader).collect();
