@@ -15,16 +15,6 @@
 //! mount point (containers kept running across an upgrade), the monitor detaches the foreign
 //! mounts one by one.
 //!
-//! Even so, `unshare` copies the whole host table first (two mounts per running container),
-//! and the copy is torn down again: ~5 ms per start with 1,000 running, under the kernel's
-//! global namespace lock that every other start's mounts wait for. So berthd makes, once at
-//! start-up, a template namespace with the berth directories already detached
-//! (`make_template`), and hands it to each monitor as an inherited descriptor; the monitor
-//! enters it and unshares from there, a copy of a table that does not grow with the
-//! containers. The template is a snapshot of the host as berthd started; what the container
-//! takes from the host outside the berth directories (bind sources) is cloned from the host's
-//! namespace at the monitor's start, as it was.
-//!
 //! The rootfs is mounted in the host's namespace first, so berthd reads and writes it (`cp`,
 //! `export`, exec's user lookup) by its path; the monitor goes back to the host's namespace to
 //! unmount it at the end.
@@ -44,7 +34,6 @@ static HOST: OnceLock<OwnedFd> = OnceLock::new();
 
 // From <linux/mount.h>.
 const OPEN_TREE_CLONE: libc::c_uint = 1;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Makes each of `dirs` a mount point of its own (a private bind of itself) when it is not one
@@ -76,75 +65,18 @@ pub fn make_mount_points(dirs: &[PathBuf]) {
     }
 }
 
-/// A mount namespace like the host's but with nothing under the berth directories `dirs`
-/// and no namespace files, for monitors to start from (`enter_private`). Made on a thread of
-/// its own that ends right after: `unshare` moves only the calling thread (it also gives it
-/// its own root and working directory), and the namespace lives on through the descriptor,
-/// which children inherit (no close-on-exec).
-pub fn make_template(dirs: &[PathBuf]) -> io::Result<OwnedFd> {
-    let dirs = dirs.to_vec();
-    let made = std::thread::spawn(move || -> io::Result<OwnedFd> {
-        unshare(CloneFlags::CLONE_NEWNS)?;
-        // Private, as the monitors' copies are: nothing mounted or unmounted here reaches the host.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
-        for dir in &dirs {
-            let _ = umount2(dir, MntFlags::MNT_DETACH);
-        }
-        // This thread's table: /proc/self is the main thread's, still in the host's namespace.
-        let table = std::fs::read_to_string("/proc/thread-self/mountinfo")?;
-        for point in foreign_mounts(&table, &[], &dirs) {
-            let _ = umount2(&point, MntFlags::MNT_DETACH);
-        }
-        let ns = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/mnt")?);
-        nix::fcntl::fcntl(
-            &ns,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        )?;
-        Ok(ns)
-    });
-    made.join()
-        .map_err(|_| io::Error::other("mount namespace template: thread panicked"))?
-}
-
 /// Moves the calling (single-threaded) monitor into a mount namespace of its own holding, of
 /// what lies under the berth directories `dirs`, only what the container uses. `bundle` holds
-/// the container's `config.json`. `template` is berthd's template namespace (inherited
-/// descriptor), when it made one: the new namespace is a copy of it instead of the host's.
-pub fn enter_private(bundle: &Path, dirs: &[PathBuf], template: Option<i32>) -> io::Result<()> {
-    // SAFETY: berthd passed this descriptor number for us alone; nothing else in this process
-    // owns it, and it is closed when `template` drops, after use.
-    let template = template.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+/// the container's `config.json`.
+pub fn enter_private(bundle: &Path, dirs: &[PathBuf]) -> io::Result<()> {
     let used = used_paths(bundle);
-    let under_dirs = |u: &PathBuf| dirs.iter().any(|d| u.starts_with(d) && u != d);
     // Taken while still in the host's namespace: the used mounts, to put back after the drop.
-    // From the template, what the container uses from elsewhere on the host too (with what is
-    // mounted below it), since the template may predate it.
-    let mut kept: Vec<(PathBuf, OwnedFd)> = Vec::new();
-    for u in &used {
-        let clone = if under_dirs(u) {
-            clone_mount(u, false)
-        } else if template.is_some() && u.is_absolute() && !u.starts_with("/proc") {
-            clone_mount(u, true)
-        } else {
-            continue;
-        };
-        if let Ok(fd) = clone {
-            kept.push((u.clone(), fd));
-        }
-    }
-    // Outer before inner, so that a clone of a directory does not cover one below it.
-    kept.sort_by_key(|(p, _)| p.components().count());
+    let kept: Vec<(PathBuf, OwnedFd)> = used
+        .iter()
+        .filter(|u| dirs.iter().any(|d| u.starts_with(d) && *u != d))
+        .filter_map(|u| clone_mount(u).ok().map(|fd| (u.clone(), fd)))
+        .collect();
     let host = std::fs::File::open("/proc/self/ns/mnt")?;
-    if let Some(t) = &template {
-        setns(t, CloneFlags::CLONE_NEWNS)?;
-    }
-    drop(template);
     unshare(CloneFlags::CLONE_NEWNS)?;
     let _ = HOST.set(host.into());
     // Private: later mounts on the host (other containers' namespaces) never reach this copy,
@@ -157,8 +89,7 @@ pub fn enter_private(bundle: &Path, dirs: &[PathBuf], template: Option<i32>) -> 
         None::<&str>,
     )?;
     for dir in dirs {
-        // Fails (EINVAL) where the directory is not a mount point (or, from the template, is
-        // gone already); the sweep below covers it.
+        // Fails (EINVAL) where the directory is not a mount point; the sweep below covers it.
         let _ = umount2(dir, MntFlags::MNT_DETACH);
     }
     for (path, tree) in &kept {
@@ -174,18 +105,18 @@ pub fn enter_private(bundle: &Path, dirs: &[PathBuf], template: Option<i32>) -> 
     Ok(())
 }
 
-/// A detached copy of the mount at `path` (a bind of it when it is not a mount point), with
-/// the mounts below it when `recursive`.
-fn clone_mount(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    let flags = if recursive {
-        flags | AT_RECURSIVE
-    } else {
-        flags
-    };
+/// A detached copy of the mount at `path` (a bind of it when it is not a mount point).
+fn clone_mount(path: &Path) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_tree reads the NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
