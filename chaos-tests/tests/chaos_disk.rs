@@ -70,7 +70,7 @@ fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
             round += 1;
             last = Instant::now();
             for role in ["follower", "leader"] {
-                let leader = poll_leader(c);
+                let leader = leader_among(c, &MANAGERS);
                 let full = match role {
                     "leader" => leader,
                     _ => MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0),
@@ -189,14 +189,4 @@ fn a_full_disk_on_a_follower_and_on_the_leader_loses_nothing() {
         acked_while_full > 0,
         "the cluster served no write while a disk was full"
     );
-}
-
-fn poll_leader(c: &Cluster) -> usize {
-    let mut leader = None;
-    let found = poll(LONG, Duration::from_millis(100), || {
-        leader = swarm::leader(c, &MANAGERS);
-        leader.is_some()
-    });
-    assert!(found, "no leader");
-    leader.unwrap_or(0)
 }

@@ -27,16 +27,6 @@ use swarm_support::{LogsOnFailure, LONG, MANAGERS};
 const WORKER: usize = 3;
 const ALL: [usize; 4] = [0, 1, 2, 3];
 
-fn leader_among(c: &Cluster, among: &[usize]) -> usize {
-    let mut leader = None;
-    let found = poll(LONG, Duration::from_millis(100), || {
-        leader = swarm::leader(c, among);
-        leader.is_some()
-    });
-    assert!(found, "no leader among {among:?}");
-    leader.unwrap_or(0)
-}
-
 fn node_state(c: &Cluster, at: usize, id: &str) -> String {
     c.node(at)
         .send("GET", &format!("/nodes/{id}"), &Value::Null)

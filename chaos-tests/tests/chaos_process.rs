@@ -42,7 +42,7 @@ fn acknowledged_writes_survive_leader_kills_a_rolling_restart_and_a_power_off() 
         let mut round = 0;
         while another_round(round, SHORT_KILLS, started) {
             round += 1;
-            let leader = wait_leader(c);
+            let leader = leader_among(c, &MANAGERS);
             std::thread::sleep(Duration::from_millis(rng.random_range(500..3000)));
             live.without(leader);
             c.kill(leader).unwrap();
@@ -98,15 +98,4 @@ fn acknowledged_writes_survive_leader_kills_a_rolling_restart_and_a_power_off() 
     figures.print("chaos_process", &h, lost);
     assert_eq!(lost, 0, "see VIOLATION lines");
     assert!(h.counts().0 > 0, "no write was acknowledged");
-}
-
-/// The current leader among the managers (waiting for one).
-fn wait_leader(c: &berth_chaos_tests::Cluster) -> usize {
-    let mut leader = None;
-    let found = poll(LONG, Duration::from_millis(100), || {
-        leader = swarm::leader(c, &MANAGERS);
-        leader.is_some()
-    });
-    assert!(found, "no leader");
-    leader.unwrap_or(0)
 }

@@ -400,3 +400,14 @@ impl Drop for StopOnDrop<'_> {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+/// The leader among the managers `among`, waiting for one (a test failure if none comes).
+pub fn leader_among(c: &Cluster, among: &[usize]) -> usize {
+    let mut leader = None;
+    let found = swarm::poll(swarm_support::LONG, Duration::from_millis(100), || {
+        leader = swarm::leader(c, among);
+        leader.is_some()
+    });
+    assert!(found, "no leader among {among:?}");
+    leader.unwrap_or(0)
+}
