@@ -190,27 +190,33 @@ impl Manager {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while !self.leader_known() {
             if tokio::time::Instant::now() >= deadline {
-                let managers = self.read(crate::dispatcher::manager_addrs);
-                let probes = managers
-                    .iter()
-                    .filter(|a| **a != self.advertise)
-                    .map(|a| berth_raft::probe(&self.tls, a, Duration::from_secs(1)));
-                let answered = futures_util::future::join_all(probes)
-                    .await
-                    .iter()
-                    .filter(|r| r.is_ok())
-                    .count();
-                return Err(SwarmError::Unavailable(format!(
-                    "The swarm does not have a leader. It's possible that too few managers are \
-                     online. Make sure more than half of the managers are online. ({} of {} \
-                     managers reachable from this one, itself included)",
-                    answered + 1,
-                    managers.len().max(1)
-                )));
+                return Err(self.no_leader().await);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+
+    /// Docker's "no leader" error, with how many managers answer from here: the same words
+    /// whether the wait for a leader ran out or a leader that lost its quorum was asked.
+    async fn no_leader(&self) -> SwarmError {
+        let managers = self.read(crate::dispatcher::manager_addrs);
+        let probes = managers
+            .iter()
+            .filter(|a| **a != self.advertise)
+            .map(|a| berth_raft::probe(&self.tls, a, Duration::from_secs(1)));
+        let answered = futures_util::future::join_all(probes)
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        SwarmError::Unavailable(format!(
+            "The swarm does not have a leader. It's possible that too few managers are \
+             online. Make sure more than half of the managers are online. ({} of {} \
+             managers reachable from this one, itself included)",
+            answered + 1,
+            managers.len().max(1)
+        ))
     }
 
     /// Waits until this manager has applied everything committed before the call (the
@@ -219,12 +225,13 @@ impl Manager {
     /// older than one it read before. Fails as having no leader when the leader cannot be
     /// asked, so a write refused here was certainly never sent.
     pub async fn catch_up(&self) -> SwarmResult<()> {
-        self.raft.read_linearizable(|_| ()).await.map_err(|e| {
-            SwarmError::Unavailable(format!(
-                "The swarm does not have a leader. It's possible that too few managers are \
-                 online. Make sure more than half of the managers are online. ({e})"
-            ))
-        })
+        match self.raft.read_linearizable(|_| ()).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!("read index refused: {e}");
+                Err(self.no_leader().await)
+            }
+        }
     }
 
     /// Whether a leader is known that can still commit: a leader must have heard from a
