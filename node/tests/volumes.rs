@@ -1,5 +1,6 @@
 //! Volumes against a real berthd: data outlives containers and daemon restarts, copy-up keeps
-//! owners and modes, binds and tmpfs, anonymous volumes and `rm -v`, and Docker's errors.
+//! owners and modes, binds and tmpfs, anonymous volumes and `rm -v`, and Docker's errors; a
+//! bind of a host mount made after berthd started.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -156,6 +157,86 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
         json!({"Image": "busybox", "Cmd": ["sh", "-c", "grep ' /scratch ' /proc/mounts"], "HostConfig": {"Tmpfs": {"/scratch": "size=1m"}}}),
     );
     assert!(out.starts_with("tmpfs /scratch tmpfs"), "{out}");
+    d.remove_all();
+}
+
+/// A tmpfs mounted on the host for a test, unmounted even when the test fails.
+struct HostMount(std::path::PathBuf);
+
+impl HostMount {
+    fn tmpfs(dir: std::path::PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .unwrap();
+        HostMount(dir)
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn binds_see_host_mounts_made_after_the_daemon_started_and_monitors_copy_no_others() {
+    require_root!();
+    let d = TestDaemon::start("latemnt");
+    d.import_busybox();
+    // Mounted after berthd made the namespace its monitors start from: one the container
+    // binds, which it must see as it is now, and one it does not, which its monitor's mount
+    // table must not carry (the table a monitor copies does not grow with the host's).
+    let used = HostMount::tmpfs(d.root.join("late-used"));
+    let other = HostMount::tmpfs(d.root.join("late-other"));
+    std::fs::write(used.0.join("f"), "on the late mount\n").unwrap();
+    let id = d.create(
+        &format!("{}-late", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "cat /b/f; sleep 1000"],
+               "HostConfig": {"Binds": [format!("{}:/b", used.0.display())]}}),
+    );
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    let pids: Value = serde_json::from_slice(
+        &std::fs::read(d.data_root().join("containers").join(&id).join("pids.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = pids["monitor"].as_i64().unwrap();
+    let table = std::fs::read_to_string(format!("/proc/{monitor}/mountinfo")).unwrap();
+    assert!(
+        berth_test_support::wait_until(std::time::Duration::from_secs(10), || d.logs(&id)
+            == "on the late mount\n"),
+        "the bind shows the host's mount: {:?}",
+        d.logs(&id)
+    );
+    let point = |p: &std::path::Path| format!(" {} ", p.display());
+    assert!(
+        !table.contains(&point(&other.0)),
+        "a host mount the container does not use is in its monitor's table:\n{table}"
+    );
+    assert!(table.contains(&point(&used.0)), "{table}");
+    // A source inside the late mount (as a swarm task's secrets lie inside their own tmpfs):
+    // the template has no such path to attach it to, yet the container starts and sees it.
+    std::fs::create_dir(used.0.join("inner")).unwrap();
+    std::fs::write(used.0.join("inner/g"), "inside the late mount\n").unwrap();
+    let inner = d.create(
+        &format!("{}-inner", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["cat", "/b/g"],
+               "HostConfig": {"Binds": [format!("{}:/b", used.0.join("inner").display())]}}),
+    );
+    let r = d.req("POST", &format!("/containers/{inner}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    assert!(
+        berth_test_support::wait_until(std::time::Duration::from_secs(10), || d.logs(&inner)
+            == "inside the late mount\n"),
+        "a source inside a late host mount: {:?}",
+        d.logs(&inner)
+    );
     d.remove_all();
 }
 

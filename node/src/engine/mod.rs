@@ -92,6 +92,9 @@ pub struct Engine {
     pub(crate) volumes: Records,
     pub(crate) images: ImageStore,
     pub(crate) launcher: Launcher,
+    /// The mount namespace monitors start from (`runtime::mount_ns::make_template`); `None`
+    /// where it could not be made (they copy the host's).
+    pub(crate) mount_template: Option<std::os::fd::OwnedFd>,
     pub(crate) host: HostFacts,
     pub(crate) containers: Mutex<HashMap<String, Arc<Handle>>>,
     /// Recent events and their live subscribers.
@@ -143,6 +146,9 @@ impl Engine {
                 .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         }
         crate::runtime::mount_ns::make_mount_points(&berth_dirs);
+        let mount_template = crate::runtime::mount_ns::make_template(&berth_dirs)
+            .inspect_err(|e| tracing::warn!(error = %e, "no template mount namespace for monitors"))
+            .ok();
         install_init(&paths.init_binary())?;
         let store = Store::open(&paths.data_root)?;
         let images = ImageStore::open(&paths.data_root.join("image"), &store)?;
@@ -167,6 +173,7 @@ impl Engine {
             paths,
             images,
             launcher,
+            mount_template,
             host,
             containers: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),

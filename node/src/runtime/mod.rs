@@ -81,6 +81,10 @@ pub struct MonitorConfig {
     /// them (`runtime::mount_ns`).
     #[serde(default)]
     pub berth_dirs: Vec<PathBuf>,
+    /// berthd's template mount namespace, a descriptor the monitor inherits: its namespace is
+    /// made from that instead of the host's (`runtime::mount_ns`).
+    #[serde(default)]
+    pub mount_template_fd: Option<i32>,
     /// Where compiled seccomp filters are kept for other monitors (`runtime::seccomp_bpf`).
     #[serde(default)]
     pub seccomp_cache: PathBuf,

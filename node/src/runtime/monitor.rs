@@ -79,7 +79,7 @@ type Started = (MonitorPids, Parts);
 
 fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
-    super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs)
+    super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs, cfg.mount_template_fd)
         .map_err(|e| format!("private mount namespace: {e}"))?;
     let log = super::log_rotate::open_log(&cfg.log_path)
         .map_err(|e| format!("open log {}: {e}", cfg.log_path.display()))?;

@@ -15,6 +15,17 @@
 //! mount point (containers kept running across an upgrade), the monitor detaches the foreign
 //! mounts one by one.
 //!
+//! Even so, `unshare` copies the whole host table first (two mounts per running container),
+//! and the copy is torn down again: ~5 ms per start with 1,000 running, under the kernel's
+//! global namespace lock that every other start's mounts wait for. So berthd makes, once at
+//! start-up, a template namespace with the berth directories already detached
+//! (`make_template`), and hands it to each monitor as an inherited descriptor; the monitor
+//! enters it and unshares from there, a copy of a table that does not grow with the
+//! containers. The template is a snapshot of the host as berthd started; what the container
+//! takes from the host outside the berth directories (bind sources) is cloned from the host's
+//! namespace at the monitor's start, as it was. A source inside a mount the template lacks (a
+//! swarm task's secrets tmpfs) has nowhere to attach: that monitor copies the host's table.
+//!
 //! The rootfs is mounted in the host's namespace first, so berthd reads and writes it (`cp`,
 //! `export`, exec's user lookup) by its path; the monitor goes back to the host's namespace to
 //! unmount it at the end.
@@ -34,6 +45,7 @@ static HOST: OnceLock<OwnedFd> = OnceLock::new();
 
 // From <linux/mount.h>.
 const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Makes each of `dirs` a mount point of its own (a private bind of itself) when it is not one
@@ -65,31 +77,93 @@ pub fn make_mount_points(dirs: &[PathBuf]) {
     }
 }
 
+/// A mount namespace like the host's but with nothing under the berth directories `dirs`
+/// and no namespace files, for monitors to start from (`enter_private`). Made on a thread of
+/// its own that ends right after: `unshare` moves only the calling thread (it also gives it
+/// its own root and working directory), and the namespace lives on through the descriptor,
+/// which children inherit (no close-on-exec).
+pub fn make_template(dirs: &[PathBuf]) -> io::Result<OwnedFd> {
+    let dirs = dirs.to_vec();
+    let made = std::thread::spawn(move || -> io::Result<OwnedFd> {
+        unshare(CloneFlags::CLONE_NEWNS)?;
+        // Private, as the monitors' copies are: nothing mounted or unmounted here reaches the host.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        for dir in &dirs {
+            let _ = umount2(dir, MntFlags::MNT_DETACH);
+        }
+        // This thread's table: /proc/self is the main thread's, still in the host's namespace.
+        let table = std::fs::read_to_string("/proc/thread-self/mountinfo")?;
+        for point in foreign_mounts(&table, &[], &dirs) {
+            let _ = umount2(&point, MntFlags::MNT_DETACH);
+        }
+        let ns = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/mnt")?);
+        nix::fcntl::fcntl(
+            &ns,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )?;
+        Ok(ns)
+    });
+    made.join()
+        .map_err(|_| io::Error::other("mount namespace template: thread panicked"))?
+}
+
 /// Moves the calling (single-threaded) monitor into a mount namespace of its own holding, of
 /// what lies under the berth directories `dirs`, only what the container uses. `bundle` holds
-/// the container's `config.json`.
-pub fn enter_private(bundle: &Path, dirs: &[PathBuf]) -> io::Result<()> {
+/// the container's `config.json`. `template` is berthd's template namespace (inherited
+/// descriptor), when it made one: the new namespace is a copy of it instead of the host's.
+pub fn enter_private(bundle: &Path, dirs: &[PathBuf], template: Option<i32>) -> io::Result<()> {
+    // SAFETY: berthd passed this descriptor number for us alone; nothing else in this process
+    // owns it, and it is closed when `template` drops, after use.
+    let template = template.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     let used = used_paths(bundle);
+    let under_dirs = |u: &PathBuf| dirs.iter().any(|d| u.starts_with(d) && u != d);
     // Taken while still in the host's namespace: the used mounts, to put back after the drop.
-    let kept: Vec<(PathBuf, OwnedFd)> = used
-        .iter()
-        .filter(|u| dirs.iter().any(|d| u.starts_with(d) && *u != d))
-        .filter_map(|u| clone_mount(u).ok().map(|fd| (u.clone(), fd)))
-        .collect();
-    let host = std::fs::File::open("/proc/self/ns/mnt")?;
-    unshare(CloneFlags::CLONE_NEWNS)?;
-    let _ = HOST.set(host.into());
-    // Private: later mounts on the host (other containers' namespaces) never reach this copy,
-    // and nothing made here reaches the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )?;
+    // From the template, what the container uses from elsewhere on the host too (with what is
+    // mounted below it), since the template may predate it.
+    let mut kept: Vec<(PathBuf, OwnedFd)> = Vec::new();
+    for u in &used {
+        let clone = if under_dirs(u) {
+            clone_mount(u, false)
+        } else if template.is_some() && u.is_absolute() && !u.starts_with("/proc") {
+            clone_mount(u, true)
+        } else {
+            continue;
+        };
+        if let Ok(fd) = clone {
+            kept.push((u.clone(), fd));
+        }
+    }
+    // Outer before inner, so that a clone of a directory does not cover one below it.
+    kept.sort_by_key(|(p, _)| p.components().count());
+    let host = OwnedFd::from(std::fs::File::open("/proc/self/ns/mnt")?);
+    match &template {
+        Some(t) => {
+            unshare_private(Some(t))?;
+            // A source inside a mount made on the host after the template (a swarm task's
+            // secrets, on a tmpfs of its own) has no mount point here to attach to. Such a
+            // container starts from a copy of the host's table instead, as every container
+            // did before the template: slower with many running, but complete.
+            let missing = kept
+                .iter()
+                .any(|(p, _)| !under_dirs(p) && std::fs::symlink_metadata(p).is_err());
+            if missing {
+                unshare_private(Some(&host))?;
+                kept.retain(|(p, _)| under_dirs(p));
+            }
+        }
+        None => unshare_private(None)?,
+    }
+    drop(template);
+    let _ = HOST.set(host);
     for dir in dirs {
-        // Fails (EINVAL) where the directory is not a mount point; the sweep below covers it.
+        // Fails (EINVAL) where the directory is not a mount point (or, from the template, is
+        // gone already); the sweep below covers it.
         let _ = umount2(dir, MntFlags::MNT_DETACH);
     }
     for (path, tree) in &kept {
@@ -105,18 +179,36 @@ pub fn enter_private(bundle: &Path, dirs: &[PathBuf]) -> io::Result<()> {
     Ok(())
 }
 
-/// A detached copy of the mount at `path` (a bind of it when it is not a mount point).
-fn clone_mount(path: &Path) -> io::Result<OwnedFd> {
+/// Moves the calling thread into a new mount namespace, a copy of `from` (its current one
+/// when `None`), private: later mounts on the host (other containers' namespaces) never reach
+/// the copy, and nothing made in it reaches the host.
+fn unshare_private(from: Option<&OwnedFd>) -> io::Result<()> {
+    if let Some(ns) = from {
+        setns(ns, CloneFlags::CLONE_NEWNS)?;
+    }
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )?;
+    Ok(())
+}
+
+/// A detached copy of the mount at `path` (a bind of it when it is not a mount point), with
+/// the mounts below it when `recursive`.
+fn clone_mount(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    let flags = if recursive {
+        flags | AT_RECURSIVE
+    } else {
+        flags
+    };
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_tree reads the NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

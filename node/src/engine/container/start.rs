@@ -1,6 +1,7 @@
 //! `start`: write the runtime spec, launch a monitor, record the pids; and what happens when the
 //! container ends: record the exit, then restart it or remove it as its policy says.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,6 +129,7 @@ impl Engine {
             stdin_once: rec.config.stdin_once,
             control_socket: self.paths.control_socket(&rec.id),
             berth_dirs: self.paths.berth_dirs(),
+            mount_template_fd: self.mount_template.as_ref().map(AsRawFd::as_raw_fd),
             seccomp_cache: self.paths.seccomp_cache(),
         };
         for stale in [&cfg.exit_path, &cfg.pids_path] {
