@@ -55,4 +55,6 @@ pub use swarm::{node_role, Member, Swarm, DEFAULT_PORT};
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod pass_cost_tests;
+#[cfg(test)]
 mod sim_tests;

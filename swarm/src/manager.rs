@@ -397,7 +397,9 @@ fn leader_pass(m: &Manager, s: &ClusterState, now: chrono::DateTime<Utc>) -> Pla
     let mut plan = timed(0, &mut || orchestrator::reconcile(s, now, &mut RandomIds));
     plan.extend(timed(1, &mut || orchestrator::reap(s)));
     plan.extend(timed(2, &mut || allocator::allocate(s, now)));
-    plan.extend(timed(3, &mut || placement::place(s, now)));
+    // After the orchestrator's plan: the tasks it creates are placed in it, not a pass later.
+    let placed = timed(3, &mut || placement::place_with_new(s, now, &mut plan));
+    plan.extend(placed);
     plan.extend(timed(4, &mut || m.liveness.expire(s)));
     let total: Duration = took.iter().sum();
     if total > SLOW_PASS {

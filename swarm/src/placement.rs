@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use berth_raft::{Attrs, ClusterCommand, ClusterState, NodeRole, ObjectKind, Op};
+use berth_raft::{Attrs, ClusterCommand, ClusterState, Meta, NodeRole, Object, ObjectKind, Op};
 use berth_scheduler::{
     Availability as SchedAvailability, HostPort as SchedPort, Outcome, Platform, Preference,
     Protocol as SchedProtocol, Resources, Role, Snapshot, TaskRequest,
@@ -197,14 +197,19 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
         }
     }
     let ports = service_ports(state);
-    for t in state.list(ObjectKind::Task) {
+    for t in state.each(ObjectKind::Task) {
+        // History (told to stop) is most tasks during an update: skipped before parsing.
         let Attrs::Task {
             node_id: Some(node_id),
+            desired_state,
             ..
         } = &t.attrs
         else {
             continue;
         };
+        if *desired_state > DesiredState::Running {
+            continue;
+        }
         let Some(node) = nodes.get_mut(node_id) else {
             continue;
         };
@@ -240,10 +245,70 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
 
 /// Places every live task without a node; unplaceable ones get the scheduler's explanation.
 pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
+    place_with_new(state, now, &mut Plan::default())
+}
+
+/// Where a waiting task is written: an update of the stored task, or its create in the
+/// same pass's plan (command, op).
+#[derive(Clone, Copy)]
+enum Origin {
+    Stored,
+    New(usize, usize),
+}
+
+/// The tasks `created` makes (the orchestrator's plan of the same pass) that placement may
+/// take at once: replicated ones without a node that need no network allocation first. As
+/// the store would hold them, made at `now` (after every stored task).
+fn fresh_tasks(created: &Plan, now: DateTime<Utc>) -> Vec<(Origin, Object)> {
+    let mut out = Vec::new();
+    for (c, cmd) in created.commands.iter().enumerate() {
+        for (o, op) in cmd.ops.iter().enumerate() {
+            let Op::Create {
+                id,
+                attrs:
+                    attrs @ Attrs::Task {
+                        node_id: None,
+                        desired_state: DesiredState::Running,
+                        ..
+                    },
+                spec,
+                status,
+            } = op
+            else {
+                continue;
+            };
+            let object = Object {
+                id: id.clone(),
+                meta: Meta {
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                attrs: attrs.clone(),
+                spec: spec.clone(),
+                status: status.clone(),
+            };
+            if !crate::model::awaits_allocation(&object) {
+                out.push((Origin::New(c, o), object));
+            }
+        }
+    }
+    out
+}
+
+/// `place`, and the tasks `created` is about to make are placed too, in their create ops:
+/// a rolling update's replacements then reach their nodes one leader pass (and one write of
+/// each task) sooner.
+pub fn place_with_new(state: &ClusterState, now: DateTime<Utc>, created: &mut Plan) -> Plan {
     let mut plan = Plan::default();
-    let mut waiting: Vec<(Task<'_>, u64)> = Vec::new();
+    let fresh = fresh_tasks(created, now);
+    let mut waiting: Vec<(Task<'_>, u64, Origin)> = Vec::new();
     let mut wants: HashMap<u64, Wants> = HashMap::new();
-    for t in state.unassigned_tasks() {
+    let stored = state
+        .unassigned_tasks()
+        .into_iter()
+        .map(|t| (Origin::Stored, t));
+    for (origin, t) in stored.chain(fresh.iter().map(|(o, t)| (*o, t))) {
         let Attrs::Task {
             node_id: None,
             desired_state: DesiredState::Running,
@@ -274,17 +339,17 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
                 }
             }
         }
-        waiting.push((task, version));
+        waiting.push((task, version, origin));
     }
     if waiting.is_empty() {
         return plan;
     }
-    waiting.sort_by_key(|(t, _)| (t.object.meta.created_at, t.slot));
+    waiting.sort_by_key(|(t, _, _)| (t.object.meta.created_at, t.slot));
     let ports = service_ports(state);
     let none = Wants::default();
     let requests: Vec<TaskRequest> = waiting
         .iter()
-        .map(|(t, version)| {
+        .map(|(t, version, _)| {
             let own = ports.get(t.service_id).map_or(&[][..], Vec::as_slice);
             request(t, *version, wants.get(version).unwrap_or(&none), own)
         })
@@ -295,7 +360,7 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
     if requests.iter().any(|r| !r.reservations.generic.is_empty()) {
         generic = GenericView::of(state);
     }
-    for ((task, version), decision) in waiting.iter().zip(decisions) {
+    for ((task, version, origin), decision) in waiting.iter().zip(decisions) {
         let mut spec = task.object.spec.clone();
         let (node_id, status) = match decision.outcome {
             Outcome::Assigned { node_id } => {
@@ -307,6 +372,8 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
                 let status = TaskStatus::new(TaskState::Assigned, message, None, now);
                 (Some(node_id), status)
             }
+            // A task made in this pass waits as made; the next pass explains why.
+            _ if matches!(origin, Origin::New(..)) => continue,
             Outcome::Pending(why) => {
                 match pending(task, format!("no suitable node ({why})"), now) {
                     Some(status) => (None, status),
@@ -318,6 +385,24 @@ pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
                 None => continue,
             },
         };
+        if let Origin::New(c, o) = *origin {
+            let op = created
+                .commands
+                .get_mut(c)
+                .and_then(|cmd| cmd.ops.get_mut(o));
+            if let Some(Op::Create {
+                attrs: Attrs::Task { node_id: to, .. },
+                spec: to_spec,
+                status: to_status,
+                ..
+            }) = op
+            {
+                *to = node_id;
+                *to_spec = spec;
+                *to_status = status.to_value();
+            }
+            continue;
+        }
         plan.push(ClusterCommand::single(Op::Update {
             id: task.id().to_string(),
             expected_version: Some(task.object.meta.version),

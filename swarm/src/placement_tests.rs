@@ -245,3 +245,61 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
     let why = t4.2["Err"].as_str().unwrap_or_default();
     assert!(why.contains("insufficient generic resource gpu"), "{why}");
 }
+
+#[test]
+fn tasks_the_same_pass_creates_are_placed_in_their_create_and_spread_with_the_stored_ones() {
+    let mut s = cluster(
+        vec![
+            node("n1", NodeRole::Worker, "active", "ready"),
+            node("n2", NodeRole::Worker, "active", "ready"),
+        ],
+        template("V=1"),
+    );
+    waiting(&mut s, "t1", 1);
+    let mut made = crate::plan::Plan::default();
+    let mut new = TaskFixture::running("t2", 2);
+    new.node = None;
+    new.state = TaskState::Pending;
+    made.push(berth_raft::ClusterCommand::single(new.op()));
+    // One that asks for a network waits for the allocator, as a stored one does.
+    let mut networked = TaskFixture::running("t3", 3);
+    networked.node = None;
+    networked.state = TaskState::Pending;
+    let mut op = networked.op();
+    if let Op::Create { spec, .. } = &mut op {
+        spec["template"]["Networks"] = json!([{ "Target": "net" }]);
+    }
+    made.push(berth_raft::ClusterCommand::single(op));
+    let stored = summary(&super::place_with_new(&s, t0(), &mut made));
+    assert_eq!(stored.assigned.len(), 1, "the stored task is updated");
+    let created = summary(&made).creates;
+    let node_of = |id: &str| {
+        made.commands
+            .iter()
+            .flat_map(|c| &c.ops)
+            .find_map(|op| match op {
+                Op::Create {
+                    id: i,
+                    attrs: Attrs::Task { node_id, .. },
+                    ..
+                } if i == id => Some(node_id.clone()),
+                _ => None,
+            })
+    };
+    let state_of = |id: &str| {
+        created
+            .iter()
+            .find(|c| c.0 == id)
+            .map(|c| c.2["State"].clone())
+    };
+    assert_eq!(state_of("t2"), Some(json!("assigned")));
+    let mut nodes = vec![stored.assigned[0].1.clone(), node_of("t2").flatten()];
+    nodes.sort();
+    assert_eq!(
+        nodes,
+        [Some("n1".to_string()), Some("n2".to_string())],
+        "spread"
+    );
+    assert_eq!(node_of("t3"), Some(None), "left for the allocator");
+    assert_eq!(state_of("t3"), Some(json!("pending")));
+}

@@ -20,7 +20,7 @@ use crate::executor::fake::FakeExecutor;
 use crate::fixtures::{apply, cluster, commit, node, service_with, t0, template};
 use crate::model::{DesiredState, SequentialIds, Service, Task, TaskState, UpdateState};
 use crate::orchestrator::{reap, reconcile};
-use crate::placement::place;
+use crate::placement::place_with_new;
 
 struct SimNode {
     id: String,
@@ -73,10 +73,12 @@ impl Sim {
     /// One leader pass, one dispatch to every node, and their reports written back.
     async fn round(&mut self) {
         let now = self.clock.now();
+        // As the leader's pass: placement reads the state the orchestrator read, and places
+        // the tasks it creates in its plan.
         let mut plan = reconcile(&self.state, now, &mut self.ids);
         plan.extend(reap(&self.state));
+        let placed = place_with_new(&self.state, now, &mut plan);
         commit(&mut self.state, &plan);
-        let placed = place(&self.state, now);
         commit(&mut self.state, &placed);
         for n in &self.nodes {
             let (_, tasks) = assignments(&self.state, &n.id);
