@@ -41,9 +41,16 @@ impl FailureLog {
         self.seen.is_none_or(|seen| version > seen)
     }
 
-    /// Records `task` if it failed or was rejected on its node; `version` is its spec version
-    /// as the scheduler sees it. A task seen again (changed again after failing) counts once.
-    pub(crate) fn observe(&mut self, task: &Task<'_>, version: u64, now: DateTime<Utc>) {
+    /// Records `task` if it failed or was rejected on its node; `version` gives its spec
+    /// version as the scheduler sees it, hashed only for a failure that counts (a rolling
+    /// update changes thousands of tasks that did not fail). A task seen again (changed again
+    /// after failing) counts once.
+    pub(crate) fn observe(
+        &mut self,
+        task: &Task<'_>,
+        now: DateTime<Utc>,
+        version: impl FnOnce() -> u64,
+    ) {
         if !matches!(task.state(), TaskState::Failed | TaskState::Rejected) {
             return;
         }
@@ -55,7 +62,7 @@ impl FailureLog {
         if now - at >= FAILURE_WINDOW {
             return;
         }
-        let key = (node.to_string(), task.service_id.to_string(), version);
+        let key = (node.to_string(), task.service_id.to_string(), version());
         let list = self.recent.entry(key).or_default();
         if list.iter().any(|(id, _)| id == task.id()) {
             return;
@@ -97,3 +104,7 @@ impl FailureLog {
         *self = FailureLog::default();
     }
 }
+
+#[cfg(test)]
+#[path = "failure_log_tests.rs"]
+mod tests;

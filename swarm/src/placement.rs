@@ -221,7 +221,7 @@ fn snapshot(
             Ok(task) if task.is_live() && !task.state().is_terminal() => task,
             Ok(task) => {
                 if failures.is_new(t.meta.version) {
-                    failures.observe(&task, spec_version(&task), now);
+                    failures.observe(&task, now, || spec_version(&task));
                 }
                 continue;
             }
