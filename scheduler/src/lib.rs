@@ -5,6 +5,8 @@
 //! Filters follow swarmkit's (`manager/scheduler/filter.go`): ready and active, constraints,
 //! platform, resources, host ports, max replicas per node. The strategy is spread: fewest tasks
 //! of the same service, then fewest tasks overall, then node id, below any spread preferences.
+//! A node where the spec's tasks failed [`MAX_FAILURES`] times recently comes after every
+//! other node that fits, fewest failures first; it still takes the task if no other node can.
 //! Tasks of one service and spec version are placed together, in order of first appearance.
 
 mod constraint;
@@ -18,6 +20,8 @@ mod state;
 mod strategy;
 
 #[cfg(test)]
+mod failing_tests;
+#[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod tests;
@@ -27,7 +31,7 @@ pub use error::ScheduleError;
 pub use explain::{Explanation, Rejection};
 pub use model::{
     Availability, Decision, HostPort, Node, NodeState, Outcome, Platform, Preference, Protocol,
-    Resources, Role, Snapshot, TaskRequest,
+    Resources, Role, Snapshot, TaskRequest, MAX_FAILURES,
 };
 
 use filter::Requirements;
@@ -63,7 +67,14 @@ pub fn schedule(snapshot: &Snapshot, tasks: &[TaskRequest]) -> Vec<Decision> {
         let placed = if key.as_ref().is_some_and(|k| failures.known.contains_key(k)) {
             Vec::new()
         } else {
-            strategy::place_group(&mut cluster, &mut pools, pool, service, &req, members.len())
+            let failing = cluster.failing(service, first.spec_version);
+            let group = strategy::Group {
+                pool,
+                service,
+                req: &req,
+                failing: &failing,
+            };
+            strategy::place_group(&mut cluster, &mut pools, &group, members.len())
         };
         failures.placements += placed.len();
         for (&i, &n) in members.iter().zip(&placed) {

@@ -151,7 +151,16 @@ pub struct Node {
     pub host_ports: BTreeSet<HostPort>,
     /// Active tasks on the node, by service id; their sum is the node's task count.
     pub tasks_by_service: BTreeMap<String, u32>,
+    /// Tasks that recently failed or were rejected on the node, by (service id, spec
+    /// version). The caller keeps the window (the swarm: 5 minutes); from
+    /// [`MAX_FAILURES`] on, the node is that spec's last choice.
+    pub recent_failures: BTreeMap<(String, u64), u32>,
 }
+
+/// Recent failures of one service's spec on a node from which the node sorts after every
+/// node with fewer (swarmkit's `maxFailures`): a node where a task keeps being rejected (a
+/// missing image, a full disk, a bad mount) is not chosen again and again while others fit.
+pub const MAX_FAILURES: u32 = 5;
 
 /// The cluster at the start of a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use crate::constraint::{Constraint, ConstraintKey, Operator};
 use crate::explain::{Explanation, Rejection};
 use crate::filter::{dynamic_rejection, passes_static, static_rejection, NodeLoad, Requirements};
 use crate::hash::FastMap;
-use crate::model::{HostPort, Node, Snapshot};
+use crate::model::{HostPort, Node, Snapshot, MAX_FAILURES};
 
 /// Converts an index or count to `u32`; a cluster never holds 4 billion nodes or tasks.
 pub(crate) fn to_u32(n: usize) -> u32 {
@@ -29,6 +29,8 @@ pub(crate) struct Cluster<'s> {
     service_tasks: Vec<FastMap<u32, u32>>,
     /// Per key: ASCII-lowercased value → nodes with that value, built on first use.
     values: FastMap<ConstraintKey, FastMap<String, Vec<u32>>>,
+    /// Per (batch service, spec version): node → its recent failures, from `MAX_FAILURES` on.
+    failing: FastMap<(u32, u64), FastMap<u32, u32>>,
 }
 
 impl<'s> Cluster<'s> {
@@ -45,7 +47,19 @@ impl<'s> Cluster<'s> {
         }
         let mut service_tasks = vec![FastMap::default(); names.len()];
         let mut totals = Vec::with_capacity(nodes.len());
+        let mut failing: FastMap<(u32, u64), FastMap<u32, u32>> = FastMap::default();
         for (i, node) in nodes.iter().enumerate() {
+            for ((service, version), &count) in &node.recent_failures {
+                match names.get(service.as_str()) {
+                    Some(&s) if count >= MAX_FAILURES => {
+                        failing
+                            .entry((s, *version))
+                            .or_default()
+                            .insert(to_u32(i), count);
+                    }
+                    _ => {}
+                }
+            }
             let mut total = 0u32;
             for (service, &count) in &node.tasks_by_service {
                 total = total.saturating_add(count);
@@ -73,7 +87,14 @@ impl<'s> Cluster<'s> {
             services: names,
             service_tasks,
             values: FastMap::default(),
+            failing,
         }
+    }
+
+    /// The nodes where tasks of service `s` at spec `version` failed `MAX_FAILURES` times or
+    /// more recently, with the count; a copy, as the group's walk charges the cluster.
+    pub fn failing(&self, s: u32, version: u64) -> FastMap<u32, u32> {
+        self.failing.get(&(s, version)).cloned().unwrap_or_default()
     }
 
     /// How many nodes there are.

@@ -1,7 +1,9 @@
 //! The spread strategy: placement preferences and the walk that places one group of identical
 //! tasks. At every level of a pool's tree it takes the child with the fewest tasks of the
 //! service, then the fewest tasks overall, then the smallest label value (at the leaves: node
-//! id). Filters and charging live in `filter` and `state`; the ordered sets in `index`.
+//! id). Nodes where the spec keeps failing are passed over, and taken only when no other node
+//! of the pool fits. Filters and charging live in `filter` and `state`; the ordered sets in
+//! `index`.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -68,6 +70,19 @@ struct Visit {
     touched: BTreeSet<(u32, Key)>,
 }
 
+/// One group of identical tasks: where they go and what they need.
+pub(crate) struct Group<'g> {
+    /// The pool of nodes passing the group's static filters.
+    pub pool: u32,
+    /// The batch service.
+    pub service: u32,
+    /// The requirements shared by the group's tasks.
+    pub req: &'g Requirements,
+    /// Nodes where the group's spec failed `MAX_FAILURES` times or more recently, with the
+    /// count; usually empty.
+    pub failing: &'g FastMap<u32, u32>,
+}
+
 /// One group's walk: the pool, the service and the requirements shared by its tasks.
 struct Walk<'a, 's> {
     cluster: &'a Cluster<'s>,
@@ -76,9 +91,33 @@ struct Walk<'a, 's> {
     pool: &'a Pool,
     service: u32,
     req: &'a Requirements,
+    failing: &'a FastMap<u32, u32>,
 }
 
 impl Walk<'_, '_> {
+    /// Whether node `m` is left for last: the group's spec keeps failing there.
+    fn shunned(&self, m: u32) -> bool {
+        !self.failing.is_empty() && self.failing.contains_key(&m)
+    }
+
+    /// When no other node fits: the pool's failing node that fits with the fewest failures
+    /// (swarmkit orders such nodes by count), then as everywhere else. Costs the failing
+    /// nodes, not the pool.
+    fn last_resort(&self) -> Option<(u32, u32)> {
+        self.failing
+            .iter()
+            .filter_map(|(&n, &failures)| {
+                let leaf = self.pools.leaf_of(self.pool_id, n)?;
+                let tasks = self.cluster.service_tasks(self.service, n);
+                let order = (failures, tasks, self.cluster.total(n), n);
+                self.cluster
+                    .fits(self.service, n, self.req)
+                    .then_some((order, leaf))
+            })
+            .min_by_key(|&(order, _)| order)
+            .map(|((.., n), leaf)| (n, leaf))
+    }
+
     /// Counts the service's existing tasks per vertex. Costs the service's size, not the pool's.
     fn visits(&self) -> FastMap<u32, Visit> {
         let mut visits: FastMap<u32, Visit> = FastMap::default();
@@ -132,6 +171,7 @@ impl Walk<'_, '_> {
                 let m = key.1;
                 if vertex.is_leaf() {
                     if self.cluster.service_tasks(self.service, m) == 0
+                        && !self.shunned(m)
                         && self.cluster.fits(self.service, m, self.req)
                     {
                         found = Some((m, v));
@@ -159,9 +199,7 @@ impl Walk<'_, '_> {
             let first = *visits.get(&v)?.touched.first()?;
             let (_, (_, m)) = first;
             let hit = if vertex.is_leaf() {
-                self.cluster
-                    .fits(self.service, m, self.req)
-                    .then_some((m, v))
+                (!self.shunned(m) && self.cluster.fits(self.service, m, self.req)).then_some((m, v))
             } else {
                 self.pick(visits, vertex.children[m as usize].1)
             };
@@ -199,14 +237,12 @@ impl Walk<'_, '_> {
     }
 }
 
-/// Places up to `count` tasks of service `service` sharing `req` on pool `pool`; returns the
-/// chosen nodes in order. Fewer than `count` means no node could take the next task.
+/// Places up to `count` tasks of `group`; returns the chosen nodes in order. Fewer than
+/// `count` means no node could take the next task.
 pub(crate) fn place_group(
     cluster: &mut Cluster<'_>,
     pools: &mut Pools,
-    pool: u32,
-    service: u32,
-    req: &Requirements,
+    group: &Group<'_>,
     count: usize,
 ) -> Vec<u32> {
     let mut placed = Vec::with_capacity(count);
@@ -215,18 +251,21 @@ pub(crate) fn place_group(
         let walk = Walk {
             cluster,
             pools,
-            pool_id: pool,
-            pool: pools.pool(pool),
-            service,
-            req,
+            pool_id: group.pool,
+            pool: pools.pool(group.pool),
+            service: group.service,
+            req: group.req,
+            failing: group.failing,
         };
         let visits = visits.get_or_insert_with(|| walk.visits());
-        let Some((n, leaf)) = walk.pick(visits, ROOT) else {
+        // A failing node is passed over in the walk (and dropped from its order for the rest
+        // of the group), so the walk finds it only here.
+        let Some((n, leaf)) = walk.pick(visits, ROOT).or_else(|| walk.last_resort()) else {
             break;
         };
         walk.record(visits, n, leaf);
         let old_total = cluster.total(n);
-        cluster.charge(service, n, req);
+        cluster.charge(group.service, n, group.req);
         pools.bump(n, old_total);
         placed.push(n);
     }

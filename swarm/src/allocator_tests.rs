@@ -192,7 +192,7 @@ fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
         addresses(&s, "t1").is_empty(),
         "no task is placed on a network before it has a subnet"
     );
-    let placed = crate::placement::place(&s, crate::fixtures::t0());
+    let placed = crate::placement::place(&s, crate::fixtures::t0(), &mut Default::default());
     assert!(
         crate::fixtures::summary(&placed).assigned.is_empty(),
         "placement waits for the allocator"
@@ -214,7 +214,7 @@ fn tasks_wait_for_their_networks_then_get_distinct_addresses_on_each() {
         allocate(&s, crate::fixtures::t0()).commands.is_empty(),
         "allocated once"
     );
-    let placed = crate::placement::place(&s, crate::fixtures::t0());
+    let placed = crate::placement::place(&s, crate::fixtures::t0(), &mut Default::default());
     assert_eq!(
         crate::fixtures::summary(&placed).assigned.len(),
         2,

@@ -1,6 +1,7 @@
 //! A manager: one member of the Raft group, serving Raft and the swarm calls on the swarm port.
 //! Whichever manager leads runs the leader loop (orchestrators, scheduler, reaper, liveness)
-//! and the dispatcher; a new leader picks up from the store, since nothing else is kept.
+//! and the dispatcher; a new leader picks up from the store: nothing else is kept but the
+//! recent task failures placement weighs, which it rebuilds from the task history it finds.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use tonic::service::Routes;
 use crate::ca::{server_tls_optional_client, MANAGER_NAME};
 use crate::dispatcher::Liveness;
 use crate::error::{SwarmError, SwarmResult, INVALID_UNLOCK_KEY};
+use crate::failure_log::FailureLog;
 use crate::keys::{KeyError, RaftKeys};
 use crate::local::Certs;
 use crate::model::{ModelError, RandomIds};
@@ -73,6 +75,8 @@ pub struct Manager {
     pub signals: Arc<crate::session_signal::SessionSignals>,
     /// The malformed objects last logged (each pass finds them again; log changes only).
     problems: Mutex<Vec<ModelError>>,
+    /// Recent task failures by node, for placement; kept while this manager leads.
+    failures: Mutex<FailureLog>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -136,6 +140,7 @@ impl Manager {
             loops: Mutex::default(),
             signals: Arc::default(),
             problems: Mutex::default(),
+            failures: Mutex::default(),
         });
         service.set_handler(Arc::new(crate::handler::Handler::new(Arc::downgrade(
             &manager,
@@ -398,7 +403,10 @@ fn leader_pass(m: &Manager, s: &ClusterState, now: chrono::DateTime<Utc>) -> Pla
     plan.extend(timed(1, &mut || orchestrator::reap(s)));
     plan.extend(timed(2, &mut || allocator::allocate(s, now)));
     // After the orchestrator's plan: the tasks it creates are placed in it, not a pass later.
-    let placed = timed(3, &mut || placement::place_with_new(s, now, &mut plan));
+    let placed = timed(3, &mut || {
+        let mut failures = m.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        placement::place_with_new(s, now, &mut failures, &mut plan)
+    });
     plan.extend(placed);
     plan.extend(timed(4, &mut || m.liveness.expire(s)));
     let total: Duration = took.iter().sum();
@@ -434,6 +442,10 @@ async fn leader_loop(manager: Weak<Manager>) {
         }
         if !leading {
             m.liveness.lead();
+            m.failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reset();
             leading = true;
             tracing::info!(node = %m.node_id, "this manager leads the swarm");
         }

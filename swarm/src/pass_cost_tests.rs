@@ -75,6 +75,7 @@ fn pass_cost() {
     ));
     apply(&mut state, ops);
     let mut ids = SequentialIds::default();
+    let mut failures = crate::failure_log::FailureLog::default();
     let mut now = t0();
     let mut round = |state: &mut ClusterState, now, print: bool| {
         let t = Instant::now();
@@ -85,7 +86,7 @@ fn pass_cost() {
         let reaped = reap(state);
         let rp = t.elapsed();
         let t = Instant::now();
-        let placed = place_with_new(state, now, &mut plan);
+        let placed = place_with_new(state, now, &mut failures, &mut plan);
         let p = t.elapsed();
         commit(state, &plan);
         commit(state, &reaped);

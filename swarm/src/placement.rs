@@ -1,9 +1,10 @@
 //! The scheduling pass: turns the store into the scheduler crate's snapshot, asks it where the
 //! unassigned tasks go, and writes the answers (a node, or the reason none fits, which
-//! `docker service ps` shows). Pure: no I/O.
+//! `docker service ps` shows). Pure but for the leader's log of recent task failures, which
+//! its walk over the assigned tasks brings up to date: no I/O.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use berth_raft::{Attrs, ClusterCommand, ClusterState, Meta, NodeRole, Object, ObjectKind, Op};
@@ -16,7 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::generic_resources::{self, names_held};
+use crate::failure_log::FailureLog;
+use crate::generic_resources;
+use crate::generic_view::GenericView;
 use crate::model::{
     Availability, DesiredState, HostPort, ModelError, Node, NodeState, Protocol, Service, Task,
     TaskState, TaskStatus,
@@ -185,8 +188,14 @@ fn service_ports(state: &ClusterState) -> HashMap<&str, Vec<HostPort>> {
         .collect()
 }
 
-/// The scheduler's snapshot: every node with the live tasks already on it.
-pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
+/// The scheduler's snapshot: every node with the live tasks already on it and its recent
+/// failures, which the walk records in `failures` as it passes the failed tasks.
+fn snapshot(
+    state: &ClusterState,
+    plan: &mut Plan,
+    failures: &mut FailureLog,
+    now: DateTime<Utc>,
+) -> Snapshot {
     let mut nodes: BTreeMap<String, berth_scheduler::Node> = BTreeMap::new();
     for n in state.list(ObjectKind::Node) {
         match Node::parse(n) {
@@ -198,7 +207,8 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
     }
     let ports = service_ports(state);
     for t in state.each(ObjectKind::Task) {
-        // History (told to stop) is most tasks during an update: skipped before parsing.
+        // History (told to stop) is most tasks during an update: skipped before parsing,
+        // unless changed since the last walk (it may have failed meanwhile).
         let Attrs::Task {
             node_id: Some(node_id),
             desired_state,
@@ -207,7 +217,7 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
         else {
             continue;
         };
-        if *desired_state > DesiredState::Running {
+        if *desired_state > DesiredState::Running && !failures.is_new(t.meta.version) {
             continue;
         }
         let Some(node) = nodes.get_mut(node_id) else {
@@ -215,7 +225,12 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
         };
         let task = match Task::parse(t) {
             Ok(task) if task.is_live() && !task.state().is_terminal() => task,
-            Ok(_) => continue,
+            Ok(task) => {
+                if failures.is_new(t.meta.version) {
+                    failures.observe(&task, now, || spec_version(&task));
+                }
+                continue;
+            }
             Err(e) => {
                 plan.problem(e);
                 continue;
@@ -238,14 +253,22 @@ pub fn snapshot(state: &ClusterState, plan: &mut Plan) -> Snapshot {
         let own = ports.get(task.service_id).map_or(&[][..], Vec::as_slice);
         node.host_ports.extend(sched_ports(own));
     }
+    failures.walked(state.version(), now);
+    for (node, service, version, count) in failures.counts() {
+        if let Some(node) = nodes.get_mut(node) {
+            node.recent_failures
+                .insert((service.to_string(), version), count);
+        }
+    }
     Snapshot {
         nodes: nodes.into_values().collect(),
     }
 }
 
 /// Places every live task without a node; unplaceable ones get the scheduler's explanation.
-pub fn place(state: &ClusterState, now: DateTime<Utc>) -> Plan {
-    place_with_new(state, now, &mut Plan::default())
+/// `failures` is the leader's log of recent task failures, kept from pass to pass.
+pub fn place(state: &ClusterState, now: DateTime<Utc>, failures: &mut FailureLog) -> Plan {
+    place_with_new(state, now, failures, &mut Plan::default())
 }
 
 /// Where a waiting task is written: an update of the stored task, or its create in the
@@ -299,7 +322,12 @@ fn fresh_tasks(created: &Plan, now: DateTime<Utc>) -> Vec<(Origin, Object)> {
 /// `place`, and the tasks `created` is about to make are placed too, in their create ops:
 /// a rolling update's replacements then reach their nodes one leader pass (and one write of
 /// each task) sooner.
-pub fn place_with_new(state: &ClusterState, now: DateTime<Utc>, created: &mut Plan) -> Plan {
+pub fn place_with_new(
+    state: &ClusterState,
+    now: DateTime<Utc>,
+    failures: &mut FailureLog,
+    created: &mut Plan,
+) -> Plan {
     let mut plan = Plan::default();
     let fresh = fresh_tasks(created, now);
     let mut waiting: Vec<(Task<'_>, u64, Origin)> = Vec::new();
@@ -354,7 +382,7 @@ pub fn place_with_new(state: &ClusterState, now: DateTime<Utc>, created: &mut Pl
             request(t, *version, wants.get(version).unwrap_or(&none), own)
         })
         .collect();
-    let snapshot = snapshot(state, &mut plan);
+    let snapshot = snapshot(state, &mut plan, failures, now);
     let decisions = berth_scheduler::schedule(&snapshot, &requests);
     let mut generic = GenericView::default();
     if requests.iter().any(|r| !r.reservations.generic.is_empty()) {
@@ -416,51 +444,6 @@ pub fn place_with_new(state: &ClusterState, now: DateTime<Utc>, created: &mut Pl
         }));
     }
     plan
-}
-
-/// Each node's advertised generic resources and the names its live tasks hold, for handing
-/// out named ones (the scheduler counts; this picks which).
-#[derive(Default)]
-struct GenericView {
-    nodes: HashMap<String, NodeGeneric>,
-}
-
-type ResourceItem = bollard_stubs::models::GenericResourcesInner;
-/// A node's advertised resources and the (kind, name) pairs its tasks hold.
-type NodeGeneric = (Vec<ResourceItem>, HashSet<(String, String)>);
-
-impl GenericView {
-    fn of(state: &ClusterState) -> GenericView {
-        let mut nodes: HashMap<String, NodeGeneric> = HashMap::new();
-        for n in state.list(ObjectKind::Node) {
-            let Ok(node) = Node::parse(n) else { continue };
-            let advertised = node
-                .status
-                .description
-                .as_ref()
-                .and_then(|d| d.resources.as_ref()?.generic_resources.clone())
-                .unwrap_or_default();
-            nodes.insert(n.id.clone(), (advertised, HashSet::new()));
-        }
-        for t in state.list(ObjectKind::Task) {
-            let Ok(task) = Task::parse(t) else { continue };
-            let Some((_, taken)) = task.node_id.and_then(|n| nodes.get_mut(n)) else {
-                continue;
-            };
-            // A stopping task's container still has its devices, as it still has its addresses.
-            if task.holds_addresses() {
-                taken.extend(names_held(&task.assigned_generic_resources()));
-            }
-        }
-        GenericView { nodes }
-    }
-
-    /// What a task placed on `node_id` gets for `wants` (Docker's `AssignedGenericResources`).
-    fn assign(&mut self, node_id: &str, wants: &BTreeMap<String, u64>) -> Value {
-        let (advertised, taken) = self.nodes.entry(node_id.to_string()).or_default();
-        let assigned = generic_resources::assign(advertised, taken, wants);
-        serde_json::to_value(assigned).unwrap_or_default()
-    }
 }
 
 /// The pending status explaining `err`; `None` when the task already says so (no write).

@@ -37,7 +37,7 @@ fn cluster(nodes: Vec<Op>, template: serde_json::Value) -> ClusterState {
 
 /// (task, node) of each assignment in a plan.
 fn assignments(s: &ClusterState) -> Vec<(String, Option<String>, String)> {
-    let out = summary(&place(s, t0()));
+    let out = summary(&place(s, t0(), &mut Default::default()));
     out.assigned
         .into_iter()
         .map(|(id, n, st)| (id, n, st["State"].as_str().unwrap_or("").to_string()))
@@ -74,7 +74,7 @@ fn drained_down_and_paused_nodes_get_nothing_and_the_task_says_why() {
         template("V=1"),
     );
     waiting(&mut s, "t1", 1);
-    let got = summary(&place(&s, t0())).assigned;
+    let got = summary(&place(&s, t0(), &mut Default::default())).assigned;
     assert_eq!(got.len(), 1);
     let (_, node, status) = &got[0];
     assert_eq!(*node, None);
@@ -90,9 +90,9 @@ fn an_unchanged_explanation_is_not_written_again() {
         template("V=1"),
     );
     waiting(&mut s, "t1", 1);
-    let plan = place(&s, t0());
+    let plan = place(&s, t0(), &mut Default::default());
     assert_eq!(commit(&mut s, &plan), 1);
-    assert!(place(&s, t0()).commands.is_empty());
+    assert!(place(&s, t0(), &mut Default::default()).commands.is_empty());
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn an_invalid_constraint_leaves_the_task_pending_with_the_reason() {
         t.clone(),
     );
     waiting_with(&mut s, "t1", 1, t);
-    let got = summary(&place(&s, t0())).assigned;
+    let got = summary(&place(&s, t0(), &mut Default::default())).assigned;
     let err = got[0].2["Err"].as_str().unwrap();
     assert!(err.starts_with("invalid placement: "), "{err}");
 }
@@ -158,7 +158,7 @@ fn only_tasks_that_should_run_are_placed() {
     t.node = None;
     t.desired = crate::model::DesiredState::Shutdown;
     apply(&mut s, vec![t.op()]);
-    assert!(place(&s, t0()).commands.is_empty());
+    assert!(place(&s, t0(), &mut Default::default()).commands.is_empty());
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn a_waiting_task_that_cannot_be_read_is_reported() {
             status: json!({ "State": "pending" }),
         }],
     );
-    let plan = place(&s, t0());
+    let plan = place(&s, t0(), &mut Default::default());
     assert!(plan.commands.is_empty());
     assert_eq!(plan.problems[0].id, "bad");
 }
@@ -226,7 +226,7 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
         { "DiscreteResourceSpec": { "Kind": "gpu", "Value": 1 } } ] } });
     let mut s = cluster(vec![gpu_node, plain_node], wants.clone());
     waiting_with(&mut s, "t1", 1, wants.clone());
-    let plan = place(&s, t0());
+    let plan = place(&s, t0(), &mut Default::default());
     assert_eq!(
         given_names(&plan),
         [("t1".to_string(), vec!["A".to_string()])]
@@ -235,7 +235,7 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
     for (id, slot) in [("t2", 2), ("t3", 3), ("t4", 4)] {
         waiting_with(&mut s, id, slot, wants.clone());
     }
-    let plan = place(&s, t0());
+    let plan = place(&s, t0(), &mut Default::default());
     let given = given_names(&plan);
     assert_eq!(given[0], ("t2".to_string(), vec!["B".to_string()]));
     assert_eq!(given[1], ("t3".to_string(), vec!["C".to_string()]));
@@ -270,7 +270,12 @@ fn tasks_the_same_pass_creates_are_placed_in_their_create_and_spread_with_the_st
         spec["template"]["Networks"] = json!([{ "Target": "net" }]);
     }
     made.push(berth_raft::ClusterCommand::single(op));
-    let stored = summary(&super::place_with_new(&s, t0(), &mut made));
+    let stored = summary(&super::place_with_new(
+        &s,
+        t0(),
+        &mut Default::default(),
+        &mut made,
+    ));
     assert_eq!(stored.assigned.len(), 1, "the stored task is updated");
     let created = summary(&made).creates;
     let node_of = |id: &str| {

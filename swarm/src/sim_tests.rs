@@ -4,7 +4,8 @@
 //! back through the dispatcher's filter. Tokio's clock is paused, so restart delays pass by
 //! `advance`, not by sleeping. These check what a user sees: replicas converge, a failed task
 //! is replaced after its restart delay, an update pauses on failure, a drained node's tasks
-//! move, global services follow the nodes, a failed update rolls back.
+//! move, global services follow the nodes, a failed update rolls back, a node that keeps
+//! rejecting a service's tasks is passed over for five minutes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,8 @@ use tokio::sync::mpsc;
 use crate::agent::{Report, Runner};
 use crate::clock::{Clock, TokioClock};
 use crate::dispatcher::{assignments, report_updates};
-use crate::executor::fake::FakeExecutor;
+use crate::executor::fake::{ExecCall, FakeExecutor};
+use crate::failure_log::FailureLog;
 use crate::fixtures::{apply, cluster, commit, node, service_with, t0, template};
 use crate::model::{DesiredState, SequentialIds, Service, Task, TaskState, UpdateState};
 use crate::orchestrator::{reap, reconcile};
@@ -34,6 +36,8 @@ struct Sim {
     nodes: Vec<SimNode>,
     clock: TokioClock,
     ids: SequentialIds,
+    /// The leader's memory of recent task failures.
+    failures: FailureLog,
 }
 
 impl Sim {
@@ -67,6 +71,7 @@ impl Sim {
             nodes,
             clock,
             ids: SequentialIds::default(),
+            failures: FailureLog::default(),
         }
     }
 
@@ -77,7 +82,7 @@ impl Sim {
         // the tasks it creates in its plan.
         let mut plan = reconcile(&self.state, now, &mut self.ids);
         plan.extend(reap(&self.state));
-        let placed = place_with_new(&self.state, now, &mut plan);
+        let placed = place_with_new(&self.state, now, &mut self.failures, &mut plan);
         commit(&mut self.state, &plan);
         commit(&mut self.state, &placed);
         for n in &self.nodes {
@@ -157,6 +162,19 @@ impl Sim {
             status: status.to_value(),
         };
         apply(&mut self.state, vec![op]);
+    }
+
+    /// Tasks node `id` was asked to run with `image` (each asks for its image once).
+    fn attempts(&self, id: &str, image: &str) -> usize {
+        let calls = self.node(id).exec.calls();
+        let asks = |c: &&ExecCall| matches!(c, ExecCall::EnsureImage(i) if i == image);
+        calls.iter().filter(asks).count()
+    }
+
+    /// Waits out a restart delay, then lets the cluster settle.
+    async fn after_restart_delay(&mut self) {
+        tokio::time::advance(Duration::from_secs(5)).await;
+        self.rounds(3).await;
     }
 
     fn update_state(&self, id: &str) -> Option<UpdateState> {
@@ -374,4 +392,85 @@ async fn a_service_removed_from_the_store_takes_its_containers() {
     sim.rounds(2).await;
     assert_eq!(sim.containers_running(), 0);
     assert!(sim.nodes.iter().all(|n| n.exec.containers().is_empty()));
+}
+
+/// `template("V=1")` with an image the nodes told to miss it reject.
+fn missing_image() -> Value {
+    let mut t = template("V=1");
+    t["ContainerSpec"]["Image"] = json!("nope");
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_rejecting_a_services_tasks_is_passed_over_for_five_minutes() {
+    let mut sim = Sim::new(3);
+    sim.node("n3").exec.miss_image("nope");
+    sim.create("web", missing_image(), replicated(3), json!({}));
+    sim.rounds(3).await;
+    assert_eq!(
+        sim.attempts("n3", "nope"),
+        1,
+        "spread puts one task on each node"
+    );
+    // n3 has none of the service's tasks running, so spreading alone sends the slot's
+    // replacement back to it after every restart delay.
+    for _ in 0..20 {
+        sim.after_restart_delay().await;
+    }
+    assert_eq!(
+        sim.attempts("n3", "nope"),
+        5,
+        "no attempt after the fifth failure"
+    );
+    let running = sim.running("web");
+    assert_eq!(running.len(), 3);
+    assert!(running.iter().all(|r| r.1 != "n3"), "{running:?}");
+    // A new task within the five minutes goes elsewhere too.
+    sim.update_service("web", |s| s["Mode"] = replicated(4));
+    sim.rounds(3).await;
+    assert_eq!(sim.attempts("n3", "nope"), 5);
+    assert_eq!(sim.running("web").len(), 4);
+    // Once the failures are older than five minutes, n3 (no tasks of web) is first again.
+    tokio::time::advance(Duration::from_secs(5 * 60)).await;
+    sim.update_service("web", |s| s["Mode"] = replicated(5));
+    sim.rounds(3).await;
+    assert_eq!(sim.attempts("n3", "nope"), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_only_node_keeps_getting_the_task_after_five_failures() {
+    let mut sim = Sim::new(1);
+    sim.node("n1").exec.miss_image("nope");
+    sim.create("web", missing_image(), replicated(1), json!({}));
+    sim.rounds(3).await;
+    for _ in 0..7 {
+        sim.after_restart_delay().await;
+    }
+    assert_eq!(
+        sim.attempts("n1", "nope"),
+        8,
+        "one attempt per restart delay"
+    );
+    assert!(sim.running("web").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_counts_the_failures_the_task_history_still_holds() {
+    let mut sim = Sim::new(2);
+    sim.node("n2").exec.miss_image("nope");
+    sim.create("web", missing_image(), replicated(2), json!({}));
+    sim.rounds(3).await;
+    for _ in 0..10 {
+        sim.after_restart_delay().await;
+    }
+    assert_eq!(sim.attempts("n2", "nope"), 5);
+    // The history limit (5) keeps 4 of the slot's failed tasks: a new leader sees 4, so n2
+    // gets one more attempt, not five.
+    sim.failures = FailureLog::default();
+    sim.update_service("web", |s| s["Mode"] = replicated(3));
+    for _ in 0..10 {
+        sim.after_restart_delay().await;
+    }
+    assert_eq!(sim.attempts("n2", "nope"), 6);
+    assert_eq!(sim.running("web").len(), 3);
 }
