@@ -31,7 +31,7 @@ pub use network::{
     probe, Authorizer, Faults, NetworkFactory, PeerStatus, Peers, SharedServer, TlsConfig,
 };
 pub use node::{NodeOptions, RaftNode};
-pub use objects::{Attrs, Meta, NodeRole, Object, ObjectKind, TaskState};
+pub use objects::{Attrs, Memo, Meta, NodeRole, Object, ObjectKind, TaskState};
 pub use seal::{unwrap_key, wrap_key, DataKey, Sealer};
 pub use state::ClusterState;
 pub use types::{LogId, NodeAddr, NodeId, Raft, TypeConfig};

@@ -189,6 +189,49 @@ pub struct Object {
     pub spec: Value,
     /// What the cluster observed.
     pub status: Value,
+    /// A typed reading of the documents, made by the first reader that asks (`Memo`).
+    #[serde(skip)]
+    pub memo: Memo,
+}
+
+/// A typed reading of an object's documents (the swarm's task status), kept with the object
+/// by the first reader that makes one. A stored object never changes (a change stores a new
+/// one, and a clone starts without), so the reading never goes stale: the leader's passes
+/// read every task each time, and decoding 50,000 statuses per pass was most of their cost.
+#[derive(Default)]
+pub struct Memo(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl Memo {
+    /// The reading of type `T`, made by `make` if none was made yet; `None` when a reading
+    /// of another type was kept (the caller then makes its own, uncached).
+    pub fn get_or_init<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce() -> T,
+    ) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(make())).downcast_ref()
+    }
+}
+
+impl Clone for Memo {
+    /// Empty: a clone is made to be changed.
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl PartialEq for Memo {
+    /// Always: a reading is derived from the documents, which are compared.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
 }
 
 impl Object {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Action, Change, ClusterCommand, ClusterResponse, Op};
 use crate::error::ApplyError;
 use crate::index::Indexes;
-use crate::objects::{Meta, NodeRole, Object, ObjectKind, TaskState};
+use crate::objects::{Memo, Meta, NodeRole, Object, ObjectKind, TaskState};
 
 /// The replicated cluster state. `version` counts applied transactions.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +118,7 @@ impl ClusterState {
                     attrs: attrs.clone(),
                     spec: spec.clone(),
                     status: status.clone(),
+                    memo: Memo::default(),
                 });
                 Arc::make_mut(&mut self.index).add(&object);
                 slot.insert(Arc::clone(&object));
@@ -151,6 +152,7 @@ impl ClusterState {
                     attrs: attrs.clone(),
                     spec: spec.clone(),
                     status: status.clone(),
+                    memo: Memo::default(),
                 };
                 (Action::Update, object)
             }

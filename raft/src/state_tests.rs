@@ -301,6 +301,46 @@ fn a_status_update_keeps_the_spec_and_bumps_the_version() {
 }
 
 #[test]
+fn a_reading_of_a_stored_object_is_made_once_and_a_changed_object_is_read_afresh() {
+    let mut s = ClusterState::default();
+    s.apply(&cmd(1, vec![create_task("t1", "s1", Some("n1"))]));
+    let read = |s: &ClusterState| {
+        let t = s.get(ObjectKind::Task, "t1").unwrap();
+        let made = std::cell::Cell::new(false);
+        let state = t
+            .memo
+            .get_or_init(|| {
+                made.set(true);
+                t.status["State"].as_str().unwrap_or("").to_string()
+            })
+            .cloned();
+        (state, made.get())
+    };
+    assert_eq!(read(&s), (Some("new".to_string()), true));
+    assert_eq!(read(&s), (Some("new".to_string()), false), "made once");
+    // A copy of the state shares the reading; a clone of the object does not carry it.
+    assert_eq!(read(&s.clone()), (Some("new".to_string()), false));
+    let copy = s.get(ObjectKind::Task, "t1").unwrap().clone();
+    assert!(
+        copy.memo.get_or_init(|| 7u8).is_some(),
+        "a clone starts empty"
+    );
+    s.apply(&cmd(
+        2,
+        vec![Op::UpdateStatus {
+            kind: ObjectKind::Task,
+            id: "t1".into(),
+            expected_version: None,
+            status: json!({"State": "running"}),
+        }],
+    ));
+    assert_eq!(read(&s), (Some("running".to_string()), true), "read afresh");
+    // A reading of another type is not mistaken for this one.
+    let t = s.get(ObjectKind::Task, "t1").unwrap();
+    assert!(t.memo.get_or_init(|| 1u32).is_none());
+}
+
+#[test]
 fn deleting_a_missing_object_is_not_found() {
     let mut s = ClusterState::default();
     let r = s.apply(&cmd(

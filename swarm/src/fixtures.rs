@@ -236,5 +236,6 @@ pub fn object(id: &str, attrs: Attrs, spec: Value, status: Value) -> berth_raft:
         attrs,
         spec,
         status,
+        memo: berth_raft::Memo::default(),
     }
 }

@@ -310,6 +310,7 @@ fn fresh_tasks(created: &Plan, now: DateTime<Utc>) -> Vec<(Origin, Object)> {
                 attrs: attrs.clone(),
                 spec: spec.clone(),
                 status: status.clone(),
+                memo: berth_raft::Memo::default(),
             };
             if !crate::model::awaits_allocation(&object) {
                 out.push((Origin::New(c, o), object));

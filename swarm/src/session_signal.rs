@@ -105,6 +105,7 @@ mod tests {
                 attrs,
                 spec,
                 status: Value::Null,
+                memo: berth_raft::Memo::default(),
             }),
         }
     }

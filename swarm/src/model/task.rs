@@ -1,6 +1,8 @@
 //! Tasks: the document a task object's `spec` holds (slot, service name, the service's task
 //! template when the task was made, host-mode ports) and the typed view of a task object.
 
+use std::borrow::Cow;
+
 use berth_raft::{Attrs, Object};
 use bollard_stubs::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
@@ -174,8 +176,8 @@ pub struct Task<'a> {
     pub service_name: &'a str,
     /// The task template it was made from (Docker's `TaskSpec` JSON).
     pub template: &'a Value,
-    /// What its node last reported.
-    pub status: TaskStatus,
+    /// What its node last reported: decoded once per stored object (`berth_raft::Memo`).
+    pub status: Cow<'a, TaskStatus>,
 }
 
 impl<'a> Task<'a> {
@@ -202,8 +204,14 @@ impl<'a> Task<'a> {
             .get("template")
             .filter(|t| t.is_object())
             .ok_or_else(|| ModelError::of(object, "spec has no task template"))?;
-        let status = TaskStatus::deserialize(&object.status)
-            .map_err(|e| ModelError::of(object, format!("status: {e}")))?;
+        let decode = || TaskStatus::deserialize(&object.status).map_err(|e| e.to_string());
+        let status = match object.memo.get_or_init(decode) {
+            Some(Ok(status)) => Cow::Borrowed(status),
+            Some(Err(e)) => return Err(ModelError::of(object, format!("status: {e}"))),
+            None => {
+                Cow::Owned(decode().map_err(|e| ModelError::of(object, format!("status: {e}")))?)
+            }
+        };
         Ok(Task {
             object,
             service_id,

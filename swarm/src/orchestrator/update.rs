@@ -120,7 +120,7 @@ impl<'a> ServicePass<'_, 'a> {
         let template = self.svc.template();
         let updated: Vec<&Task<'a>> = tasks
             .iter()
-            .filter(|t| same_template(t.template, template) && t.object.meta.created_at >= started)
+            .filter(|t| t.object.meta.created_at >= started && same_template(t.template, template))
             .collect();
         let failed: Vec<&&Task<'a>> = updated
             .iter()

@@ -16,7 +16,7 @@ impl TaskInfo {
             service_id: t.service_id.to_string(),
             slot: t.slot,
             node_id: t.node_id.map(str::to_string),
-            status: t.status.clone(),
+            status: t.status.clone().into_owned(),
             desired: t.desired,
             networks: t.attachments().unwrap_or_default(),
             generic_resources: t.assigned_generic_resources(),
