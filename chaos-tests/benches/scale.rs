@@ -238,6 +238,40 @@ impl Progress {
     }
 }
 
+/// Why a phase did not finish: the service's tasks by desired and reported state, and a few
+/// live ones that do not run, as the leader lists them.
+fn stuck_report(c: &Cluster) {
+    let Some(at) = swarm::leader(c, &[0, 1, 2]) else {
+        println!("      (no leader to ask why)");
+        return;
+    };
+    let Ok(tasks) = c.node(at).list("/tasks") else {
+        return;
+    };
+    let mut states: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut sample = Vec::new();
+    for t in &tasks {
+        let desired = t["DesiredState"].as_str().unwrap_or("?").to_string();
+        let state = t["Status"]["State"].as_str().unwrap_or("?").to_string();
+        if desired == "running" && state != "running" && sample.len() < 5 {
+            sample.push(format!(
+                "{} slot {} node {} since {} msg {:?} err {:?}",
+                t["ID"],
+                t["Slot"],
+                t["NodeID"],
+                t["Status"]["Timestamp"],
+                t["Status"]["Message"],
+                t["Status"]["Err"]
+            ));
+        }
+        *states.entry((desired, state)).or_default() += 1;
+    }
+    println!("      tasks by (desired, state) on manager {at}: {states:?}");
+    for line in sample {
+        println!("        {line}");
+    }
+}
+
 /// Each manager's CPU time so far, RSS and swarm data size.
 fn print_usage(c: &Cluster) {
     for i in 0..3 {
@@ -336,7 +370,8 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
     let mut trace = Progress::new();
     until("create", || {
         trace.running(counts(c.node(0)).0) == replicas as u64
-    })?;
+    })
+    .inspect_err(|_| stuck_report(c))?;
     println!(
         "      create {replicas} replicas → running   {}",
         secs(t.elapsed())
@@ -353,7 +388,8 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
         let running = trace.running(counts(c.node(0)).0);
         trace.note(&svc["UpdateStatus"]);
         svc["UpdateStatus"]["State"] == "completed" && running == replicas as u64
-    })?;
+    })
+    .inspect_err(|_| stuck_report(c))?;
     println!(
         "      rolling update of {replicas} (parallelism 100) {}",
         secs(t.elapsed())
@@ -366,7 +402,8 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
     let mut trace = Progress::new();
     until("scale", || {
         trace.running(counts(c.node(0)).0) == 2 * replicas as u64
-    })?;
+    })
+    .inspect_err(|_| stuck_report(c))?;
     println!(
         "      scale {replicas} → {}              {}",
         2 * replicas,
