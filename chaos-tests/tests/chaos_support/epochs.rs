@@ -85,13 +85,18 @@ pub fn epochs(mut epoch: impl FnMut(&Epoch)) {
     }
 }
 
-/// p50 and p99 of `times` (nearest rank below), as "p50 1.2s p99 3.4s (n=5)".
+/// p50 and p99 of `times` by nearest rank (the smallest value with at least p% of them at or
+/// below it: p99 of fewer than 100 is the largest), as "p50 1.2s p99 3.4s (n=5)".
 pub fn percentiles(times: &[Duration]) -> String {
     let mut c = times.to_vec();
     c.sort();
     let pct = |p: usize| {
-        c.get((c.len().saturating_sub(1)) * p / 100)
-            .map_or("-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()))
+        c.get((c.len() * p).div_ceil(100).saturating_sub(1))
+            .map_or("-".to_string(), |d| match d.as_secs_f64() {
+                // Engine restarts settle in milliseconds: one decimal would show 0.0s.
+                s if s < 1.0 => format!("{s:.3}s"),
+                s => format!("{s:.1}s"),
+            })
     };
     format!("p50 {} p99 {} (n={})", pct(50), pct(99), c.len())
 }
