@@ -193,7 +193,7 @@ fn all_talk(c: &Cluster) -> bool {
 fn writes_and_overlay_traffic_survive_random_loss_and_a_slow_link() {
     require_root!();
     let mut rng = seeded("chaos_net");
-    let c = swarm_with(3, 3, swarm::node_options());
+    let mut c = swarm_with(3, 3, swarm::node_options());
     let _logs = LogsOnFailure::new(&c);
     let net = json!({ "Name": "chaosnet", "Driver": "overlay" });
     c.node(0)
@@ -219,50 +219,44 @@ fn writes_and_overlay_traffic_survive_random_loss_and_a_slow_link() {
         "the overlay never carried traffic: {:?}",
         talkers(&c)
     );
-    let sockets = sockets(&c);
-    let t0 = Instant::now();
-    let workload = Workload::new(rand::SeedableRng::seed_from_u64(rng.random()), "net", 3);
     let mut figures = Figures::default();
-    let (last_fault, h) = with_client(&sockets, &MANAGERS, workload, t0, |_live| {
-        let mut last = Instant::now();
-        let started = Instant::now();
-        let mut round = 0;
-        while another_round(round, 1, started) {
-            round += 1;
-            let leader = swarm::leader(&c, &MANAGERS).unwrap_or(0);
-            let slow = (leader + 1) % 3;
-            let percent = rng.random_range(20..50);
-            let loss = c.lose(leader, percent).unwrap();
-            let limit = c.limit_bandwidth(slow, 256).unwrap();
-            figures.faults += 2;
-            eprintln!(
-                "{} and {} at {:?}",
-                loss.describe(),
-                limit.describe(),
-                t0.elapsed()
-            );
-            std::thread::sleep(Duration::from_millis(rng.random_range(8000..12000)));
-            loss.heal().unwrap();
-            limit.heal().unwrap();
-            last = Instant::now();
-        }
-        std::thread::sleep(Duration::from_secs(2));
-        last
+    epochs(|epoch| {
+        let seed = rng.random();
+        let e = swarm_epoch(&mut c, epoch, "net", 3, &MANAGERS, seed, |c, _live| {
+            let mut last = Instant::now();
+            let mut round = 0;
+            while epoch.another_round(round, 1) {
+                round += 1;
+                let leader = swarm::leader(c, &MANAGERS).unwrap_or(0);
+                let slow = (leader + 1) % 3;
+                let percent = rng.random_range(20..50);
+                let loss = c.lose(leader, percent).unwrap();
+                let limit = c.limit_bandwidth(slow, 256).unwrap();
+                figures.faults += 2;
+                eprintln!("{} and {}", loss.describe(), limit.describe());
+                std::thread::sleep(Duration::from_millis(rng.random_range(8000..12000)));
+                loss.heal().unwrap();
+                limit.heal().unwrap();
+                last = Instant::now();
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            last
+        });
+        figures.add_epoch(&e);
+        let talking = poll(LONG, Duration::from_millis(500), || all_talk(&c));
+        eprintln!(
+            "chaos_net epoch {}: overlay traffic between all three nodes again {:?} after the \
+             last fault",
+            epoch.n,
+            e.last_fault.elapsed()
+        );
+        assert!(
+            talking,
+            "the overlay does not carry traffic again: {:?}",
+            talkers(&c)
+        );
     });
-    let (end, _) = converge(&c, &MANAGERS, &MANAGERS);
-    figures.converge.push(last_fault.elapsed());
-    let lost = violations(&h, &end);
-    figures.print("chaos_net", &h, lost);
-    assert_eq!(lost, 0, "see VIOLATION lines");
-    let talking = poll(LONG, Duration::from_millis(500), || all_talk(&c));
-    eprintln!(
-        "chaos_net: overlay traffic between all three nodes again {:?} after the last fault",
-        last_fault.elapsed()
-    );
-    assert!(
-        talking,
-        "the overlay does not carry traffic again: {:?}",
-        talkers(&c)
-    );
+    figures.print("chaos_net");
+    assert_eq!(figures.lost, 0, "see VIOLATION lines");
     assert!(no_fault_objects(&c), "a fault was left in place");
 }

@@ -3,7 +3,8 @@
 //! elects another and keeps committing), a one-way drop from the leader to one follower, and
 //! the worker isolated then healed (its tasks are replaced on the other nodes; back, it stops
 //! its old copies, so once converged no more containers run than replicas asked). The history
-//! checker judges every write at the end.
+//! checker judges every write at the end of each epoch (one in CI; `CHAOS_SOAK_SECS` for a
+//! soak).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,7 +41,7 @@ fn node_state(c: &Cluster, at: usize, id: &str) -> String {
 fn partitions_of_the_leader_and_of_a_worker_lose_no_acknowledged_write() {
     require_root!();
     let mut rng = seeded("chaos_partition");
-    let c = swarm_with(4, 3, swarm::node_options());
+    let mut c = swarm_with(4, 3, swarm::node_options());
     let _logs = LogsOnFailure::new(&c);
     let worker_id = c.node(WORKER).swarm_node_id().unwrap();
     // A service with a copy on every node (4 nodes, 4 replicas: the spread puts one each).
@@ -54,78 +55,66 @@ fn partitions_of_the_leader_and_of_a_worker_lose_no_acknowledged_write() {
     let (_, settled) = converge(&c, &MANAGERS, &ALL);
     eprintln!("pinned settled in {settled:?}");
     let sockets = sockets(&c);
-    let t0 = Instant::now();
-    let workload = Workload::new(rand::SeedableRng::seed_from_u64(rng.random()), "part", 4);
     let mut figures = Figures::default();
-    let (last_fault, h) = with_client(&sockets, &MANAGERS, workload, t0, |_live| {
-        let mut last = Instant::now();
-        let started = Instant::now();
-        let mut round = 0;
-        while another_round(round, 1, started) {
-            round += 1;
-            // The leader alone on one side: the two others elect a leader and commit.
-            let old = leader_among(&c, &MANAGERS);
-            let majority: Vec<usize> = MANAGERS.into_iter().filter(|i| *i != old).collect();
-            let split = c.split(&[old]).unwrap();
-            figures.faults += 1;
-            let new = leader_among(&c, &majority);
-            eprintln!(
-                "{}: {new} leads the majority at {:?}",
-                split.describe(),
-                t0.elapsed()
-            );
-            std::thread::sleep(Duration::from_millis(rng.random_range(2000..5000)));
-            split.heal().unwrap();
-            last = Instant::now();
-            leader_among(&c, &MANAGERS);
+    epochs(|epoch| {
+        let seed = rng.random();
+        let e = swarm_epoch(&mut c, epoch, "part", 4, &ALL, seed, |c, _live| {
+            let mut last = Instant::now();
+            let mut round = 0;
+            while epoch.another_round(round, 1) {
+                round += 1;
+                // The leader alone on one side: the two others elect a leader and commit.
+                let old = leader_among(c, &MANAGERS);
+                let majority: Vec<usize> = MANAGERS.into_iter().filter(|i| *i != old).collect();
+                let split = c.split(&[old]).unwrap();
+                figures.faults += 1;
+                let new = leader_among(c, &majority);
+                eprintln!("{}: {new} leads the majority", split.describe());
+                std::thread::sleep(Duration::from_millis(rng.random_range(2000..5000)));
+                split.heal().unwrap();
+                last = Instant::now();
+                leader_among(c, &MANAGERS);
 
-            // A one-way drop from the leader to one follower (TCP between them fails both ways,
-            // the third manager still reaches both).
-            let leader = leader_among(&c, &MANAGERS);
-            let follower = MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0);
-            let one_way = c.drop_one_way(leader, follower).unwrap();
-            figures.faults += 1;
-            std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
-            eprintln!(
-                "{} for a while, healed at {:?}",
-                one_way.describe(),
-                t0.elapsed()
-            );
-            one_way.heal().unwrap();
+                // A one-way drop from the leader to one follower (TCP between them fails both
+                // ways, the third manager still reaches both).
+                let leader = leader_among(c, &MANAGERS);
+                let follower = MANAGERS.into_iter().find(|i| *i != leader).unwrap_or(0);
+                let one_way = c.drop_one_way(leader, follower).unwrap();
+                figures.faults += 1;
+                std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
+                eprintln!("{} for a while, healed", one_way.describe());
+                one_way.heal().unwrap();
 
-            // The worker isolated: marked down, its copy of `pinned` replaced elsewhere.
-            let iso = c.isolate(WORKER).unwrap();
-            figures.faults += 1;
-            let at = leader_among(&c, &MANAGERS);
-            let down = poll(LONG, Duration::from_millis(200), || {
-                node_state(&c, at, &worker_id) == "down"
-            });
-            assert!(down, "the isolated worker was never marked down");
-            let replaced = poll(LONG, Duration::from_millis(500), || {
-                history::sample(&sockets[at], Duration::ZERO, OP_TIMEOUT)
-                    .is_some_and(|ss| ss.iter().any(|s| s.service == "pinned" && s.running == 4))
-            });
-            assert!(replaced, "the worker's copy of pinned was not replaced");
-            let on_worker = containers_on(&c, WORKER).unwrap_or_default();
-            eprintln!(
-                "worker down and replaced at {:?}; it still runs {on_worker:?}",
-                t0.elapsed()
-            );
-            iso.heal().unwrap();
-            last = last.max(Instant::now());
-            let ready = poll(LONG, Duration::from_millis(200), || {
-                node_state(&c, at, &worker_id) == "ready"
-            });
-            assert!(ready, "the healed worker never came back");
-        }
-        std::thread::sleep(Duration::from_secs(2));
-        last
+                // The worker isolated: marked down, its copy of `pinned` replaced elsewhere.
+                let iso = c.isolate(WORKER).unwrap();
+                figures.faults += 1;
+                let at = leader_among(c, &MANAGERS);
+                let down = poll(LONG, Duration::from_millis(200), || {
+                    node_state(c, at, &worker_id) == "down"
+                });
+                assert!(down, "the isolated worker was never marked down");
+                let replaced = poll(LONG, Duration::from_millis(500), || {
+                    history::sample(&sockets[at], Duration::ZERO, OP_TIMEOUT).is_some_and(|ss| {
+                        ss.iter().any(|s| s.service == "pinned" && s.running == 4)
+                    })
+                });
+                assert!(replaced, "the worker's copy of pinned was not replaced");
+                let on_worker = containers_on(c, WORKER).unwrap_or_default();
+                eprintln!("worker down and replaced; it still runs {on_worker:?}");
+                iso.heal().unwrap();
+                last = last.max(Instant::now());
+                let ready = poll(LONG, Duration::from_millis(200), || {
+                    node_state(c, at, &worker_id) == "ready"
+                });
+                assert!(ready, "the healed worker never came back");
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            last
+        });
+        assert_eq!(e.end.get("pinned"), Some(&pinned));
+        figures.add_epoch(&e);
     });
-    let (end, _) = converge(&c, &MANAGERS, &ALL);
-    figures.converge.push(last_fault.elapsed());
-    assert_eq!(end.get("pinned"), Some(&pinned));
-    let lost = violations(&h, &end);
-    figures.print("chaos_partition", &h, lost);
-    assert_eq!(lost, 0, "see VIOLATION lines");
+    figures.print("chaos_partition");
+    assert_eq!(figures.lost, 0, "see VIOLATION lines");
     assert!(no_fault_objects(&c), "a fault was left in place");
 }

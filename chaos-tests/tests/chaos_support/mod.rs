@@ -1,5 +1,5 @@
 //! What the chaos scenarios share: the seed (printed; `CHAOS_SEED` replays it), short or
-//! soak mode (`CHAOS_SOAK_SECS`), a random workload of service writes through the recording
+//! soak mode in epochs (`epochs.rs`), a random workload of service writes through the recording
 //! client, a sampler of running tasks, convergence after the last fault (timed: a figure,
 //! never an assertion), the history check and the figures each scenario prints.
 #![allow(
@@ -23,6 +23,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::swarm_support::{self, HEARTBEAT};
+
+mod epochs;
+pub use epochs::*;
 
 /// How long a client request may take before its outcome counts as unknown.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -49,50 +52,6 @@ pub fn seeded(scenario: &str) -> StdRng {
         .unwrap_or_else(rand::random::<u64>);
     eprintln!("{scenario}: seed {seed} (CHAOS_SEED={seed} replays it)");
     StdRng::seed_from_u64(seed)
-}
-
-/// `CHAOS_SOAK_SECS`: run the fault loop this long instead of the short CI rounds.
-pub fn soak() -> Option<Duration> {
-    std::env::var("CHAOS_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map(Duration::from_secs)
-}
-
-/// Whether another round should run: `short` rounds in CI, until the soak time is up else.
-pub fn another_round(round: usize, short: usize, started: Instant) -> bool {
-    match soak() {
-        Some(limit) => started.elapsed() < limit,
-        None => round < short,
-    }
-}
-
-/// What a scenario prints at its end.
-#[derive(Debug, Default)]
-pub struct Figures {
-    pub faults: usize,
-    pub converge: Vec<Duration>,
-}
-
-impl Figures {
-    /// Prints the figures of `scenario` with the history's counts; `lost` violations.
-    pub fn print(&self, scenario: &str, h: &history::History, lost: usize) {
-        let (acked, failed, unknown) = h.counts();
-        let mut c = self.converge.clone();
-        c.sort();
-        let pct = |p: usize| {
-            c.get((c.len().saturating_sub(1)) * p / 100)
-                .map_or("-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()))
-        };
-        eprintln!(
-            "FIGURES {scenario}: faults {} | ops acked {acked}, failed {failed}, unknown {unknown} | \
-             lost {lost} | converge after last fault p50 {} p99 {} (n={})",
-            self.faults,
-            pct(50),
-            pct(99),
-            c.len()
-        );
-    }
 }
 
 /// A swarm of `n` nodes, managers 0..`managers` (at most 3), the busybox image on every
@@ -143,11 +102,12 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Services `<tag>-0` .. `<tag>-<services>`; at most 2 replicas each (2 shared cores).
-    pub fn new(rng: StdRng, tag: &str, services: usize) -> Self {
+    /// Services `<prefix>0` .. `<prefix><services - 1>`; at most 2 replicas each (2 shared
+    /// cores).
+    pub fn new(rng: StdRng, prefix: &str, services: usize) -> Self {
         Workload {
             rng,
-            names: (0..services).map(|i| format!("{tag}-{i}")).collect(),
+            names: (0..services).map(|i| format!("{prefix}{i}")).collect(),
             next_tag: 0,
         }
     }
@@ -336,6 +296,8 @@ pub fn no_fault_objects(c: &Cluster) -> bool {
 pub struct Live {
     /// The nodes the client may send to (the killed ones are left out).
     pub alive: Mutex<Vec<usize>>,
+    /// What the history's times count from.
+    pub t0: Instant,
     stop: AtomicBool,
 }
 
@@ -368,6 +330,7 @@ pub fn with_client<R>(
 ) -> (R, history::History) {
     let live = Live {
         alive: Mutex::new(managers.to_vec()),
+        t0,
         stop: AtomicBool::new(false),
     };
     std::thread::scope(|s| {
