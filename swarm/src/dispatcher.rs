@@ -174,7 +174,7 @@ impl Drop for SessionGuard<'_> {
 
 /// The status write that puts a node in `state`.
 pub fn set_node_state(node: &Node<'_>, state: NodeState, message: &str) -> ClusterCommand {
-    let mut status = node.status.clone();
+    let mut status = node.status.clone().into_owned();
     status.status.state = state;
     status.status.message = Some(message.to_string());
     ClusterCommand::single(Op::UpdateStatus {
@@ -200,7 +200,7 @@ pub fn session_update(
     {
         return None;
     }
-    let mut new = status.clone();
+    let mut new = status.as_ref().clone();
     new.description = Some(description.clone());
     new.status = NodeStatus {
         state: NodeState::Ready,
@@ -290,7 +290,7 @@ pub fn manager_addrs(state: &ClusterState) -> Vec<String> {
     let mut v: Vec<String> = state
         .nodes_by_role(NodeRole::Manager)
         .into_iter()
-        .filter_map(|n| Node::parse(n).ok()?.status.manager_addr)
+        .filter_map(|n| Node::parse(n).ok()?.status.manager_addr.clone())
         .collect();
     v.sort();
     v

@@ -14,7 +14,7 @@ use tonic::codegen::BoxFuture;
 use tonic::transport::CertificateDer;
 use tonic::Status;
 
-use crate::ca::{peer_has_name, CertRole, JoinToken, RootCa, MANAGER_NAME};
+use crate::ca::{CertRole, JoinToken, RootCa, MANAGER_NAME};
 use crate::dispatcher::{
     assignments, assignments_version, manager_addrs, report_updates, session_update, SessionGuard,
 };
@@ -84,7 +84,7 @@ fn authenticate(
     let cert = certs
         .first()
         .ok_or_else(|| Status::unauthenticated("a node certificate is needed"))?;
-    if !peer_has_name(cert.as_ref(), &m.ca_pem, node_id) {
+    if !m.peers.has_name(cert.as_ref(), node_id) {
         return Err(Status::permission_denied(format!(
             "the certificate presented is not node {node_id}'s"
         )));
@@ -302,7 +302,7 @@ async fn add_manager(
     let node = Node::parse(&object).map_err(internal)?;
     if !certs
         .first()
-        .is_some_and(|c| peer_has_name(c.as_ref(), &m.ca_pem, MANAGER_NAME))
+        .is_some_and(|c| m.peers.has_name(c.as_ref(), MANAGER_NAME))
     {
         return Err(Status::permission_denied("a manager certificate is needed"));
     }

@@ -66,6 +66,8 @@ pub struct Manager {
     pub advertise: String,
     /// The cluster CA (PEM).
     pub ca_pem: String,
+    /// Node certificates verified against it, remembered a while.
+    pub peers: crate::ca::PeerNames,
     /// Heartbeats, while this manager leads.
     pub liveness: Liveness,
     tls: TlsConfig,
@@ -133,6 +135,7 @@ impl Manager {
             node_id: s.node_id,
             raft,
             advertise: s.advertise,
+            peers: crate::ca::PeerNames::new(ca_pem.clone()),
             ca_pem,
             liveness: Liveness::new(s.heartbeat),
             tls,

@@ -414,11 +414,11 @@ pub async fn update_node(m: &Manager, key: &str, version: u64, given: Value) -> 
     let wanted = wanted_role(&given, node.role)?;
     let requested = NodeSpec::deserialize(&given)
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid node spec: {e}")))?;
-    let mut status = node.status.clone();
+    let mut status = node.status.clone().into_owned();
     if wanted != node.role {
         change_role(m, &node, wanted, &mut status).await?;
     }
-    let mut spec = node.spec.clone();
+    let mut spec = node.spec.clone().into_owned();
     spec.availability = Some(availability);
     spec.role = Some(match wanted {
         NodeRole::Manager => NodeSpecRoleEnum::MANAGER,

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use berth_raft::{Authorizer, ClusterState, NodeRole, ObjectKind, RaftNode};
 
-use crate::ca::{cert_node_id, peer_has_name, MANAGER_NAME};
+use crate::ca::{cert_node_id, PeerNames, MANAGER_NAME};
 use crate::swarm::node_role;
 
 /// The Raft member the authorizer asks, set once it has started (calls before are refused and
@@ -26,11 +26,12 @@ pub fn may_use_raft(state: &ClusterState, node_id: &str) -> bool {
 /// The authorizer of the Raft service: a manager certificate of `ca_pem`, held by a node the
 /// member in `member` still counts as a manager.
 pub fn authorizer(ca_pem: String, member: MemberCell) -> Authorizer {
+    let peers = PeerNames::new(ca_pem);
     Arc::new(move |certs| {
         let Some(cert) = certs.first() else {
             return false;
         };
-        if !peer_has_name(cert.as_ref(), &ca_pem, MANAGER_NAME) {
+        if !peers.has_name(cert.as_ref(), MANAGER_NAME) {
             return false;
         }
         let (Some(raft), Ok(node_id)) = (

@@ -104,9 +104,9 @@ fn restore_commands(objects: &[Object], keep: &str) -> Result<Vec<ClusterCommand
 /// A manager node as a worker that is down (no longer in the Raft group).
 fn demoted(o: &Object) -> Result<(Attrs, serde_json::Value, serde_json::Value), ModelError> {
     let node = Node::parse(o)?;
-    let mut spec = node.spec.clone();
+    let mut spec = node.spec.clone().into_owned();
     spec.role = Some(NodeSpecRoleEnum::WORKER);
-    let mut status = node.status.clone();
+    let mut status = node.status.clone().into_owned();
     status.raft_id = None;
     status.manager_addr = None;
     status.status = NodeStatus {

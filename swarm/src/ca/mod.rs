@@ -8,6 +8,7 @@
 
 mod error;
 mod node_key;
+mod peer_names;
 mod pem;
 mod pinned;
 mod role;
@@ -18,6 +19,7 @@ pub use error::CaError;
 pub use node_key::{
     cert_cluster_id, cert_node_id, cert_not_after, cert_role, peer_has_name, NodeCert, NodeKey,
 };
+pub use peer_names::PeerNames;
 pub use pem::{cert_der_from_pem, cert_pem_from_der};
 pub use pinned::{client_tls, pinned_channel, server_tls_optional_client, PinnedCa};
 pub use role::{CertRole, CA_COMMON_NAME, MANAGER_NAME, WORKER_NAME};

@@ -1,6 +1,7 @@
 //! Nodes: the typed view of a node object (Docker's `NodeSpec` in `spec`; the description the
 //! node reports, its state and, for managers, the Raft id and address in `status`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use berth_raft::{Attrs, NodeRole, Object};
@@ -97,10 +98,25 @@ pub struct Node<'a> {
     pub object: &'a Object,
     /// Manager or worker, as the cluster holds it.
     pub role: NodeRole,
-    /// The spec, typed.
-    pub spec: NodeSpec,
-    /// The status, typed.
-    pub status: NodeStatusDoc,
+    /// The spec, typed (decoded once per stored object, `berth_raft::Memo`).
+    pub spec: Cow<'a, NodeSpec>,
+    /// The status, typed (likewise).
+    pub status: Cow<'a, NodeStatusDoc>,
+}
+
+/// A node's documents, typed: what `Node::parse` keeps with the stored object.
+type Decoded = Result<(NodeSpec, NodeStatusDoc), String>;
+
+fn decode(object: &Object) -> Decoded {
+    let spec = match &object.spec {
+        Value::Null => NodeSpec::default(),
+        v => NodeSpec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
+    };
+    let status = match &object.status {
+        Value::Null => NodeStatusDoc::default(),
+        v => NodeStatusDoc::deserialize(v).map_err(|e| format!("status: {e}"))?,
+    };
+    Ok((spec, status))
 }
 
 impl<'a> Node<'a> {
@@ -109,15 +125,14 @@ impl<'a> Node<'a> {
         let Attrs::Node { role } = object.attrs else {
             return Err(ModelError::of(object, "not a node"));
         };
-        let spec = match &object.spec {
-            Value::Null => NodeSpec::default(),
-            v => NodeSpec::deserialize(v)
-                .map_err(|e| ModelError::of(object, format!("spec: {e}")))?,
-        };
-        let status = match &object.status {
-            Value::Null => NodeStatusDoc::default(),
-            v => NodeStatusDoc::deserialize(v)
-                .map_err(|e| ModelError::of(object, format!("status: {e}")))?,
+        // Every leader pass and session reads every node: decoded once per stored object.
+        let (spec, status) = match object.memo.get_or_init(|| decode(object)) {
+            Some(Ok((spec, status))) => (Cow::Borrowed(spec), Cow::Borrowed(status)),
+            Some(Err(e)) => return Err(ModelError::of(object, e.clone())),
+            None => {
+                let (spec, status) = decode(object).map_err(|e| ModelError::of(object, e))?;
+                (Cow::Owned(spec), Cow::Owned(status))
+            }
         };
         Ok(Node {
             object,

@@ -78,7 +78,9 @@ impl Swarm {
                 info.remote_managers = managers
                     .iter()
                     .map(|n| {
-                        let addr = Node::parse(n).ok().and_then(|n| n.status.manager_addr);
+                        let addr = Node::parse(n)
+                            .ok()
+                            .and_then(|n| n.status.manager_addr.clone());
                         (n.id.clone(), addr.unwrap_or_default())
                     })
                     .collect();

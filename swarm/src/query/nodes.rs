@@ -12,7 +12,7 @@ use crate::swarm::Swarm;
 
 impl NodeInfo {
     fn of(node: &Node<'_>, leader_raft_id: Option<u64>) -> Self {
-        let mut spec = node.spec.clone();
+        let mut spec = node.spec.clone().into_owned();
         spec.role = Some(match node.role {
             NodeRole::Manager => NodeSpecRoleEnum::MANAGER,
             NodeRole::Worker => NodeSpecRoleEnum::WORKER,
