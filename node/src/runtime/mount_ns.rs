@@ -85,15 +85,8 @@ pub fn make_mount_points(dirs: &[PathBuf]) {
 pub fn make_template(dirs: &[PathBuf]) -> io::Result<OwnedFd> {
     let dirs = dirs.to_vec();
     let made = std::thread::spawn(move || -> io::Result<OwnedFd> {
-        unshare(CloneFlags::CLONE_NEWNS)?;
         // Private, as the monitors' copies are: nothing mounted or unmounted here reaches the host.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
+        unshare_private(None)?;
         for dir in &dirs {
             let _ = umount2(dir, MntFlags::MNT_DETACH);
         }
