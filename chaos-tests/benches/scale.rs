@@ -254,15 +254,7 @@ fn stuck_report(c: &Cluster) {
         let desired = t["DesiredState"].as_str().unwrap_or("?").to_string();
         let state = t["Status"]["State"].as_str().unwrap_or("?").to_string();
         if desired == "running" && state != "running" && sample.len() < 5 {
-            sample.push(format!(
-                "{} slot {} node {} since {} msg {:?} err {:?}",
-                t["ID"],
-                t["Slot"],
-                t["NodeID"],
-                t["Status"]["Timestamp"],
-                t["Status"]["Message"],
-                t["Status"]["Err"]
-            ));
+            sample.push(swarm::task_line(t));
         }
         *states.entry((desired, state)).or_default() += 1;
     }

@@ -26,6 +26,22 @@ pub fn node_options() -> NodeOptions {
     }
 }
 
+/// One line about a task as `GET /tasks` lists it, for reports of a run that did not converge.
+pub fn task_line(t: &Value) -> String {
+    format!(
+        "{} {} slot {} node {} desired {} state {} since {} err {} msg {}",
+        t["ID"],
+        t["ServiceID"],
+        t["Slot"],
+        t["NodeID"],
+        t["DesiredState"],
+        t["Status"]["State"],
+        t["Status"]["Timestamp"],
+        t["Status"]["Err"],
+        t["Status"]["Message"]
+    )
+}
+
 /// Polls `cond` every `every` until it holds or `limit` passes; one last try at the end.
 pub fn poll(limit: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

@@ -2,20 +2,7 @@
 //! one with fewer failures first, and still takes the task when it is the only fit.
 
 use super::*;
-
-fn node(id: &str) -> Node {
-    Node {
-        id: id.into(),
-        hostname: format!("host-{id}"),
-        platform: Platform::new("linux", "x86_64"),
-        resources: Resources {
-            nano_cpus: 4_000_000_000,
-            memory_bytes: 8 << 30,
-            ..Resources::default()
-        },
-        ..Node::default()
-    }
-}
+use crate::tests::node;
 
 fn failing(mut n: Node, service: &str, version: u64, count: u32) -> Node {
     n.recent_failures.insert((service.into(), version), count);

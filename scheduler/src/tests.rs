@@ -6,7 +6,8 @@ use super::*;
 const GIB: u64 = 1 << 30;
 const CPU: u64 = 1_000_000_000;
 
-fn node(id: &str) -> Node {
+/// A ready, active worker with 4 CPUs and 8 GiB (the failing-node tests use it too).
+pub(crate) fn node(id: &str) -> Node {
     Node {
         id: id.into(),
         hostname: format!("host-{id}"),

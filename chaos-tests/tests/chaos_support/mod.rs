@@ -239,23 +239,7 @@ pub fn converge(c: &Cluster, managers: &[usize], nodes: &[usize]) -> (FinalState
         let containers: Vec<_> = nodes.iter().map(|i| containers_on(c, *i)).collect();
         let leader = swarm::leader(c, managers).unwrap_or(managers[0]);
         let tasks: Vec<String> = match c.node(leader).list("/tasks") {
-            Ok(all) => all
-                .iter()
-                .rev()
-                .take(30)
-                .map(|t| {
-                    format!(
-                        "{} slot {} node {} desired {} state {} err {} msg {}",
-                        t["ServiceID"],
-                        t["Slot"],
-                        t["NodeID"],
-                        t["DesiredState"],
-                        t["Status"]["State"],
-                        t["Status"]["Err"],
-                        t["Status"]["Message"]
-                    )
-                })
-                .collect(),
+            Ok(all) => all.iter().rev().take(30).map(swarm::task_line).collect(),
             Err(e) => vec![format!("GET /tasks on node {leader}: {e}")],
         };
         panic!(
