@@ -12,24 +12,17 @@ use berth_chaos_tests::Cluster;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::{containers_on, converge, sockets, violations, with_client, Live, Workload};
+use super::{containers_on, converge, env_secs, sockets, violations, with_client, Live, Workload};
 use crate::swarm_support::{LONG, MANAGERS};
 
 /// `CHAOS_SOAK_SECS`: run epochs this long instead of CI's single short one.
 pub fn soak() -> Option<Duration> {
-    std::env::var("CHAOS_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map(Duration::from_secs)
+    env_secs("CHAOS_SOAK_SECS")
 }
 
 /// `CHAOS_EPOCH_SECS`: how long an epoch's fault rounds run in soak mode (150 s unless set).
 pub fn epoch_len() -> Duration {
-    let secs = std::env::var("CHAOS_EPOCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
-    Duration::from_secs(secs)
+    env_secs("CHAOS_EPOCH_SECS").unwrap_or(Duration::from_secs(150))
 }
 
 /// One epoch of a scenario.

@@ -32,11 +32,15 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long convergence after the last fault may take before the scenario fails
 /// (`CHAOS_CONVERGE_SECS` changes it, e.g. to see a stuck run's state sooner).
 pub fn converge_limit() -> Duration {
-    let secs = std::env::var("CHAOS_CONVERGE_SECS")
+    env_secs("CHAOS_CONVERGE_SECS").unwrap_or(Duration::from_secs(240))
+}
+
+/// A duration in whole seconds from the environment variable `name`, when set and a number.
+pub fn env_secs(name: &str) -> Option<Duration> {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(240);
-    Duration::from_secs(secs)
+        .map(Duration::from_secs)
 }
 /// How long a service may run more than replicas + parallelism tasks (stopping a container
 /// and reporting it takes a few heartbeats; a busy 2-core machine more).
