@@ -116,3 +116,65 @@ fn a_container_writing_its_log_flat_out_does_not_slow_or_grow_berthd() {
         "berthd holds {rss_kib} KiB after the flood"
     );
 }
+
+/// What the memory cgroup `parent` (and any child, dying ones included) has charged, in bytes.
+fn charged(parent: &str) -> u64 {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+    let file = if v1.exists() {
+        v1.join(parent).join("memory.usage_in_bytes")
+    } else {
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(parent)
+            .join("memory.current")
+    };
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
+    require_root!();
+    let d = TestDaemon::start("hmemcg");
+    d.import_busybox();
+    // A parent of our own: what its children keep charged (a removed child lives on,
+    // "dying", while pages charged to it stay cached) shows in its usage.
+    let parent = format!("{}-memcg", d.prefix);
+    let volume = tempfile::tempdir().unwrap();
+    let name = format!("{}-filler", d.prefix);
+    // 32 MiB written to a host directory and synced: clean page cache that outlives the
+    // container, charged to its cgroup.
+    d.cli_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--cgroup-parent",
+        &parent,
+        "-v",
+        &format!("{}:/data", volume.path().display()),
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/data/f bs=1M count=32 2>/dev/null && sync && cat /data/f >/dev/null",
+    ]);
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    d.cli_ok(&["rm", &name]);
+    let memory = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+        .iter()
+        .map(|h| std::path::Path::new(h).join(&parent).join(&id))
+        .find(|p| p.parent().is_some_and(std::path::Path::exists))
+        .unwrap();
+    let gone = wait_until(Duration::from_secs(30), || !memory.exists());
+    let left = charged(&parent);
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(h.path().join(&parent));
+    }
+    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(&parent));
+    assert!(gone, "{} is left", memory.display());
+    assert!(
+        left < 8 << 20,
+        "{left} bytes stay charged under {parent} after its only container was removed"
+    );
+}
