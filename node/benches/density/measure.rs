@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::common::pct;
 use crate::footprint::{self, Footprint};
 use crate::target::Target;
 
@@ -213,7 +214,7 @@ impl Fleet {
                 removes.push(t.remove(id, false)?);
             }
         }
-        let rate_sequential = median(rates);
+        let rate_sequential = pct(&sorted(rates), 50);
         ops.push(("create+start", starts));
         ops.push(("stop", stops));
         ops.push(("remove", removes));
@@ -242,7 +243,7 @@ impl Fleet {
                 removed.extend(self.remove_parallel(&extra)?);
             }
         }
-        let rate_parallel = median(rates);
+        let rate_parallel = pct(&sorted(rates), 50);
         ops.push(("create+start, 32 at a time", times));
         ops.push(("remove -f, 32 at a time", removed));
 
@@ -275,12 +276,6 @@ fn cpu_times() -> (u64, u64) {
     // user nice system idle iowait irq softirq steal …: idle and iowait are idle.
     let idle = ticks.get(3).unwrap_or(&0) + ticks.get(4).unwrap_or(&0);
     (ticks.iter().sum::<u64>().saturating_sub(idle), idle)
-}
-
-/// The middle value (the upper one of an even count); 0 for none.
-fn median(v: Vec<f64>) -> f64 {
-    let v = sorted(v);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Sorts samples for percentiles.
