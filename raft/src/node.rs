@@ -225,6 +225,11 @@ impl RaftNode {
         (read(&state), watcher)
     }
 
+    /// A copy of the applied state (as `snapshot_and_watch`'s): for a long read off the lock.
+    pub fn state_copy(&self) -> ClusterState {
+        self.sm.read().clone()
+    }
+
     /// A copy of the applied state and a watch of every transaction after it. The copy shares
     /// its tables with the live state until a write changes them, so it is cheap, and a long
     /// read of it holds no lock: writes (and the readers queued behind them) go on.

@@ -316,9 +316,24 @@ impl ClusterState {
         )
     }
 
+    /// The ids of the services that have tasks (a service's id stays named by its tasks after
+    /// the service is removed, until they are).
+    pub fn services_with_tasks(&self) -> impl Iterator<Item = &str> {
+        self.index
+            .tasks_by_service
+            .iter()
+            .filter(|(_, tasks)| !tasks.is_empty())
+            .map(|(id, _)| id.as_str())
+    }
+
     /// The tasks assigned to node `node_id`, by task id.
     pub fn tasks_by_node(&self, node_id: &str) -> Vec<&Object> {
         self.resolve(ObjectKind::Task, self.index.tasks_by_node.get(node_id))
+    }
+
+    /// The object `id` of `kind`, shared: for a reader that keeps it past the read.
+    pub fn get_shared(&self, kind: ObjectKind, id: &str) -> Option<Arc<Object>> {
+        self.objects.get(&kind)?.get(id).cloned()
     }
 
     /// The tasks assigned to no node, by task id.

@@ -5,7 +5,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use berth_raft::{ClusterCommand, ClusterState, NodeRole, Object, ObjectKind, Op};
@@ -221,10 +221,14 @@ pub fn session_update(
 /// The tasks assigned to a node and their version (`assignments_version`). A task still
 /// waiting for its network addresses is held back: a global service's tasks are created on
 /// their node, and one sent early would start without its networks.
-pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Object>) {
-    let mut tasks: Vec<Object> = assigned(state, node_id).into_iter().cloned().collect();
-    tasks.sort_by(|a, b| a.id.cmp(&b.id));
-    (version_of(&tasks.iter().collect::<Vec<_>>()), tasks)
+pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Arc<Object>>) {
+    let mut sorted = assigned(state, node_id);
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let tasks = sorted
+        .iter()
+        .filter_map(|t| state.get_shared(ObjectKind::Task, &t.id))
+        .collect();
+    (version_of(&sorted), tasks)
 }
 
 /// The version of a node's assignments (a hash of ids and object versions, so a removal

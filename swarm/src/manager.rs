@@ -275,6 +275,19 @@ impl Manager {
         self.raft.read_stale(f)
     }
 
+    /// Reads this manager's state (as `read`) on a copy, on a blocking thread: for reads of
+    /// every task, which would otherwise hold the state's lock (and the writes behind it)
+    /// and an async worker (and the node sessions on it) for milliseconds at 10,000s.
+    pub async fn read_copy<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ClusterState) -> R + Send + 'static,
+    ) -> SwarmResult<R> {
+        let state = self.raft.state_copy();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(|e| SwarmError::Internal(format!("a read stopped: {e}")))
+    }
+
     /// Reads after everything committed before the call (through the leader).
     pub async fn read_fresh<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> SwarmResult<R> {
         Ok(self.raft.read_linearizable(f).await?)

@@ -14,7 +14,7 @@ use berth_raft::{ClusterState, ObjectKind};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    same_template, ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState,
+    ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState, TemplatePrint,
 };
 
 /// An endpoint on another node.
@@ -278,10 +278,11 @@ fn balanced_tasks<'a, 'b>(svc: &Service<'_>, tasks: &'b [Task<'a>]) -> Vec<&'b T
         .iter()
         .filter(|t| t.service_id == svc.id() && t.state() == TaskState::Running)
         .collect();
+    let print = TemplatePrint::of(svc.template());
     let current: Vec<&Task<'a>> = running
         .iter()
         .copied()
-        .filter(|t| same_template(svc.template(), t.template))
+        .filter(|t| t.print == print)
         .collect();
     if current.is_empty() {
         running

@@ -144,7 +144,7 @@ impl Wants {
 /// The hash of a task's template: tasks of one spec version share it (and their `Wants`).
 fn spec_version(task: &Task<'_>) -> u64 {
     let mut h = DefaultHasher::new();
-    task.template.to_string().hash(&mut h);
+    task.print.hash(&mut h);
     h.finish()
 }
 

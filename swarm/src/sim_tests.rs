@@ -87,6 +87,8 @@ impl Sim {
         commit(&mut self.state, &placed);
         for n in &self.nodes {
             let (_, tasks) = assignments(&self.state, &n.id);
+            // Copies, as an agent decodes its own.
+            let tasks: Vec<_> = tasks.iter().map(|t| t.as_ref().clone()).collect();
             n.runner.apply(&tasks).await;
         }
         // Paused clock: the sleep ends once the runners' spawned work is done.

@@ -74,7 +74,7 @@ struct Flags {
 }
 
 fn main() -> anyhow::Result<()> {
-    berth_node::runtime::trim::fix_mmap_threshold();
+    berth_node::runtime::trim::tune_malloc();
     let flags = Flags::parse();
     let file = match &flags.config_file {
         Some(p) => FileConfig::load(p, true)?,

@@ -12,6 +12,7 @@ mod secret;
 mod service;
 mod state;
 mod task;
+mod template;
 mod time;
 
 pub use cluster::{Cluster, ClusterStatus, RootCaPem, TokenSecrets};
@@ -28,9 +29,10 @@ pub use service::{
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{
-    awaits_allocation, data_path_port, same_template, HostPort, NetworkWanted, Protocol, Task,
-    TaskAttachment, TaskDoc,
+    awaits_allocation, data_path_port, HostPort, NetworkWanted, Protocol, Task, TaskAttachment,
+    TaskDoc,
 };
+pub use template::{same_template, TemplatePrint};
 
 use berth_raft::Object;
 

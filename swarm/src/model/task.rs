@@ -11,7 +11,7 @@ use bollard_stubs::models::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DesiredState, ModelError, TaskState, TaskStatus};
+use super::{DesiredState, ModelError, TaskState, TaskStatus, TemplatePrint};
 
 /// What a task object's `spec` holds: its slot and the service's task template when it was
 /// made (Docker's `TaskSpec`, kept as sent); an update compares templates to find outdated
@@ -176,8 +176,29 @@ pub struct Task<'a> {
     pub service_name: &'a str,
     /// The task template it was made from (Docker's `TaskSpec` JSON).
     pub template: &'a Value,
+    /// The template's print: compare it, not the template.
+    pub print: TemplatePrint,
     /// What its node last reported: decoded once per stored object (`berth_raft::Memo`).
     pub status: Cow<'a, TaskStatus>,
+}
+
+/// What the leader's passes and the node sessions read of a stored task, made once per
+/// stored object (`berth_raft::Memo`): they read every task each time, and decoding 50,000
+/// statuses and walking as many templates per pass was most of their cost.
+struct Reading {
+    status: Result<TaskStatus, String>,
+    print: TemplatePrint,
+    awaits_allocation: bool,
+}
+
+impl Reading {
+    fn of(object: &Object, template: &Value) -> Reading {
+        Reading {
+            status: TaskStatus::deserialize(&object.status).map_err(|e| e.to_string()),
+            print: TemplatePrint::of(template),
+            awaits_allocation: read_awaits_allocation(object),
+        }
+    }
 }
 
 impl<'a> Task<'a> {
@@ -204,14 +225,17 @@ impl<'a> Task<'a> {
             .get("template")
             .filter(|t| t.is_object())
             .ok_or_else(|| ModelError::of(object, "spec has no task template"))?;
-        let decode = || TaskStatus::deserialize(&object.status).map_err(|e| e.to_string());
-        let status = match object.memo.get_or_init(decode) {
-            Some(Ok(status)) => Cow::Borrowed(status),
-            Some(Err(e)) => return Err(ModelError::of(object, format!("status: {e}"))),
+        let (status, print) = match object.memo.get_or_init(|| Reading::of(object, template)) {
+            Some(r) => (
+                r.status.as_ref().map(Cow::Borrowed).map_err(Clone::clone),
+                r.print,
+            ),
             None => {
-                Cow::Owned(decode().map_err(|e| ModelError::of(object, format!("status: {e}")))?)
+                let r = Reading::of(object, template);
+                (r.status.map(Cow::Owned), r.print)
             }
         };
+        let status = status.map_err(|e| ModelError::of(object, format!("status: {e}")))?;
         Ok(Task {
             object,
             service_id,
@@ -220,6 +244,7 @@ impl<'a> Task<'a> {
             slot,
             service_name,
             template,
+            print,
             status,
         })
     }
@@ -333,13 +358,18 @@ impl<'a> Task<'a> {
     }
 }
 
-/// Whether two task templates ask for the same thing: absent, null, empty-object and
-/// empty-list fields are the same (clients re-send a spec with such fields added or dropped,
-/// which must not start a rolling update).
 /// Whether the stored task `o` asks for networks and has no places on them yet; read from
 /// its document without parsing the task (the dispatcher asks for every task of a node on
 /// every session wake).
 pub fn awaits_allocation(o: &Object) -> bool {
+    let template = || o.spec.get("template").unwrap_or(&Value::Null);
+    match o.memo.get_or_init(|| Reading::of(o, template())) {
+        Some(r) => r.awaits_allocation,
+        None => read_awaits_allocation(o),
+    }
+}
+
+fn read_awaits_allocation(o: &Object) -> bool {
     let wants = o.spec["template"]["Networks"]
         .as_array()
         .is_some_and(|a| !a.is_empty());
@@ -348,42 +378,6 @@ pub fn awaits_allocation(o: &Object) -> bool {
             .get("networks")
             .and_then(Value::as_array)
             .is_none_or(|a| a.is_empty())
-}
-
-pub fn same_template(a: &Value, b: &Value) -> bool {
-    // Tasks keep the very template they were made from: equal without normalizing, mostly.
-    a == b || equivalent(a, b)
-}
-
-/// Equal once empty members (null, `{}`, `[]`, and objects of only those) are left out of
-/// every object, without building the normalized copies: every leader pass compares each
-/// task's template with its service's, and during a rolling update half of them differ.
-fn equivalent(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let side = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
-                x.iter().all(|(k, v)| match y.get(k) {
-                    Some(w) => (is_blank(v) && is_blank(w)) || equivalent(v, w),
-                    None => is_blank(v),
-                })
-            };
-            side(x, y) && y.iter().all(|(k, w)| x.contains_key(k) || is_blank(w))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| equivalent(v, w))
-        }
-        _ => a == b,
-    }
-}
-
-/// Whether a value is left out of the object that holds it.
-fn is_blank(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(m) => m.values().all(is_blank),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -404,66 +398,6 @@ mod tests {
 
     fn status() -> Value {
         TaskStatus::new(TaskState::Running, "started", None, Utc::now()).to_value()
-    }
-
-    #[test]
-    fn templates_differing_only_in_empty_fields_are_the_same() {
-        let a = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] } });
-        let b = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"], "Mounts": [],
-                        "Labels": {} }, "Placement": {}, "ForceUpdate": null });
-        assert!(same_template(&a, &b));
-        let c = json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=2"] } });
-        assert!(!same_template(&a, &c));
-        let forced =
-            json!({ "ContainerSpec": { "Image": "busybox", "Env": ["A=1"] }, "ForceUpdate": 1 });
-        assert!(!same_template(&a, &forced));
-    }
-
-    /// The comparison's meaning, by building the copies it avoids building.
-    fn normalized(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), normalized(v)))
-                    .filter(|(_, v)| {
-                        !matches!(v, Value::Null) && v != &json!({}) && v != &json!([])
-                    })
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
-            other => other.clone(),
-        }
-    }
-
-    #[test]
-    fn the_comparison_leaves_out_exactly_the_empty_members_at_every_depth() {
-        let values = [
-            json!(null),
-            json!({}),
-            json!([]),
-            json!(1),
-            json!({ "A": null }),
-            json!({ "A": {} }),
-            json!({ "A": { "B": [] } }),
-            json!({ "A": { "B": [1] } }),
-            json!({ "A": { "B": [{}] } }),
-            json!({ "A": { "B": [{ "C": null }] } }),
-            json!({ "A": 1, "B": null }),
-            json!({ "A": 1 }),
-            json!({ "B": 1 }),
-            json!([null]),
-            json!([{}]),
-            json!([{ "A": [] }]),
-        ];
-        for a in &values {
-            for b in &values {
-                assert_eq!(
-                    same_template(a, b),
-                    normalized(a) == normalized(b),
-                    "{a} vs {b}"
-                );
-            }
-        }
     }
 
     #[test]

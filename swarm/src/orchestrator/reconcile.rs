@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::commands::{delete, set_desired};
 use crate::model::{
-    same_template, Cluster, DesiredState, IdSource, Mode, Node, Service, Task, TaskDoc, TaskState,
-    TaskStatus,
+    Cluster, DesiredState, IdSource, Mode, Node, Service, Task, TaskDoc, TaskState, TaskStatus,
+    TemplatePrint,
 };
 use crate::placement::node_matches;
 use crate::plan::Plan;
@@ -60,17 +60,20 @@ pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSourc
         }
         let pass = ServicePass {
             svc: &svc,
+            print: TemplatePrint::of(svc.template()),
             nodes: &nodes,
             limit,
             now,
         };
         pass.reconcile(&tasks, &mut plan, ids);
     }
-    for t in state.each(ObjectKind::Task) {
-        if let Attrs::Task { service_id, .. } = &t.attrs {
-            if !services.contains(service_id.as_str()) {
-                plan.push(delete(&t.id));
-            }
+    // Through the index, not every task: the orphans' services are the ones left to find.
+    for orphaned in state
+        .services_with_tasks()
+        .filter(|s| !services.contains(s))
+    {
+        for t in state.tasks_by_service(orphaned) {
+            plan.push(delete(&t.id));
         }
     }
     plan
@@ -79,6 +82,8 @@ pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSourc
 /// One service's pass.
 pub(super) struct ServicePass<'s, 'a> {
     pub svc: &'s Service<'a>,
+    /// Its template's print: the tasks of the current spec have it.
+    pub print: TemplatePrint,
     /// Every node; `None` for one that could not be read.
     pub nodes: &'s BTreeMap<&'a str, Option<Node<'a>>>,
     pub limit: usize,
@@ -100,7 +105,6 @@ impl<'a> ServicePass<'_, 'a> {
         let mut in_flight = 0u64;
         let mut outdated: Vec<(&Key, &Task<'a>)> = Vec::new();
         let mut empty: Vec<&Key> = wanted.iter().filter(|k| !groups.contains_key(*k)).collect();
-        let template = self.svc.template();
         for (key, group) in &groups {
             let keep = wanted_set.contains(key) || self.keeps_paused(key);
             let mut healthy = Vec::new();
@@ -113,9 +117,8 @@ impl<'a> ServicePass<'_, 'a> {
                     healthy.push(t);
                 }
             }
-            let (current, old): (Vec<&Task<'a>>, Vec<&Task<'a>>) = healthy
-                .into_iter()
-                .partition(|t| same_template(t.template, template));
+            let (current, old): (Vec<&Task<'a>>, Vec<&Task<'a>>) =
+                healthy.into_iter().partition(|t| t.print == self.print);
             if let Some((first, extra)) = current.split_first() {
                 for t in extra {
                     plan.push(set_desired(t, DesiredState::Shutdown));

@@ -7,8 +7,7 @@ use berth_raft::{ClusterCommand, ObjectKind, Op};
 use super::commands::set_desired;
 use super::reconcile::{Key, ServicePass};
 use crate::model::{
-    same_template, DesiredState, FailureAction, IdSource, Task, TaskState, UpdateState,
-    UpdateStatus,
+    DesiredState, FailureAction, IdSource, Task, TaskState, UpdateState, UpdateStatus,
 };
 use crate::plan::Plan;
 
@@ -117,10 +116,9 @@ impl<'a> ServicePass<'_, 'a> {
         let Some(started) = started.and_then(|u| u.started_at) else {
             return false;
         };
-        let template = self.svc.template();
         let updated: Vec<&Task<'a>> = tasks
             .iter()
-            .filter(|t| t.object.meta.created_at >= started && same_template(t.template, template))
+            .filter(|t| t.object.meta.created_at >= started && t.print == self.print)
             .collect();
         let failed: Vec<&&Task<'a>> = updated
             .iter()

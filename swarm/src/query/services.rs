@@ -97,18 +97,20 @@ impl Swarm {
         with_counts: bool,
     ) -> SwarmResult<Vec<ServiceInfo>> {
         let m = self.control().await?;
-        m.read(|s| {
+        let filters = filters.clone();
+        m.read_copy(move |s| {
             let counts = with_counts.then(|| task_counts(s));
             let mut out = Vec::new();
             for o in sorted(s.list(ObjectKind::Service)) {
                 let svc = Service::parse(o)?;
-                if service_matches(&svc, filters) {
+                if service_matches(&svc, &filters) {
                     let c = counts.as_ref().and_then(|c| c.get(svc.id()).copied());
                     out.push(ServiceInfo::of(&svc, c));
                 }
             }
             Ok(out)
         })
+        .await?
     }
 
     /// `GET /services/{id}` (id, name or unique id prefix).

@@ -4,7 +4,7 @@ use berth_raft::{ClusterState, ObjectKind};
 
 use super::{label_matches, Envelope, Filters, TaskInfo};
 use crate::error::SwarmResult;
-use crate::model::{same_template, sorted, DesiredState, Service, Task};
+use crate::model::{sorted, DesiredState, Service, Task, TemplatePrint};
 use crate::ops;
 use crate::swarm::Swarm;
 
@@ -49,7 +49,7 @@ fn wants_up_to_date(filters: &Filters) -> bool {
 fn up_to_date(s: &ClusterState, t: &Task<'_>) -> bool {
     let svc = s.get(ObjectKind::Service, t.service_id);
     svc.and_then(|o| Service::parse(o).ok())
-        .is_some_and(|svc| same_template(svc.template(), t.template))
+        .is_some_and(|svc| TemplatePrint::of(svc.template()) == t.print)
 }
 
 /// Docker's name of a desired state.
@@ -84,8 +84,9 @@ impl Swarm {
     /// `GET /tasks?filters=`.
     pub async fn tasks(&self, filters: &Filters) -> SwarmResult<Vec<TaskInfo>> {
         let m = self.control().await?;
-        m.read(|s| {
-            let filters = resolve(s, filters);
+        let filters = filters.clone();
+        m.read_copy(move |s| {
+            let filters = resolve(s, &filters);
             let mut out = Vec::new();
             for o in sorted(s.list(ObjectKind::Task)) {
                 let t = Task::parse(o)?;
@@ -96,6 +97,7 @@ impl Swarm {
             }
             Ok(out)
         })
+        .await?
     }
 
     /// `GET /tasks/{id}` (id or unique id prefix).
