@@ -59,6 +59,7 @@ pub struct RaftNode {
     server: JoinHandle<Result<(), RaftError>>,
     stop_server: oneshot::Sender<()>,
     repair: JoinHandle<()>,
+    warming: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -102,6 +103,7 @@ impl RaftNode {
         ));
         let settle = options.config.election_timeout_max * 2;
         let repair = tokio::spawn(crate::client::finish_joint_membership(raft.clone(), settle));
+        let warming = tokio::spawn(crate::network::keep_peers_warm(raft.clone(), peers.clone()));
         Ok(Self {
             id: options.id,
             addr: options.advertise,
@@ -114,6 +116,7 @@ impl RaftNode {
             server,
             stop_server,
             repair,
+            warming,
         })
     }
 
@@ -242,6 +245,7 @@ impl RaftNode {
     /// Stops Raft and the server; the data directory can be opened again afterwards.
     pub async fn shutdown(self) -> Result<(), RaftError> {
         self.repair.abort();
+        self.warming.abort();
         self.proposing.abort();
         let raft = self
             .raft

@@ -181,6 +181,38 @@ pub async fn probe(
         .await
 }
 
+/// How often a member checks its connections to the other voters.
+const WARM_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps a connection open to every other voter by asking each for its status every
+/// `WARM_EVERY`. A follower otherwise talks only to its leader: when the leader died, the
+/// followers' votes to each other each waited for a new TLS connection, made while a thousand
+/// nodes were calling those followers too, and an election took up to 0.4 s longer. Errors are
+/// ignored: a member that is down is what elections are for.
+pub(crate) async fn keep_peers_warm(raft: crate::types::Raft, peers: Peers) {
+    loop {
+        tokio::time::sleep(WARM_EVERY).await;
+        let others: Vec<(NodeId, String)> = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .filter(|id| *id != m.id)
+                .filter_map(|id| {
+                    let node = m.membership_config.membership().get_node(&id)?;
+                    Some((id, node.addr.clone()))
+                })
+                .collect()
+        };
+        for (id, addr) in others {
+            let _ = peers
+                .call::<_, PeerStatus>(id, &addr, Method::Status, &(), WARM_EVERY)
+                .await;
+        }
+    }
+}
+
 /// Makes openraft's per-target network clients.
 #[derive(Debug, Clone)]
 pub struct NetworkFactory {

@@ -10,6 +10,7 @@ mod proto;
 mod server;
 mod tls;
 
+pub(crate) use client::keep_peers_warm;
 pub use client::{probe, NetworkFactory, Peers};
 pub use faults::Faults;
 pub use proto::PeerStatus;
