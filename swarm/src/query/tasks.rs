@@ -1,5 +1,7 @@
 //! Tasks: list (with Docker's filters, names resolved to ids) and inspect.
 
+use std::collections::HashMap;
+
 use berth_raft::{ClusterState, ObjectKind};
 
 use super::{label_matches, Envelope, Filters, TaskInfo};
@@ -45,11 +47,35 @@ fn wants_up_to_date(filters: &Filters) -> bool {
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"))
 }
 
-/// Whether a task was made from its service's current task template.
-fn up_to_date(s: &ClusterState, t: &Task<'_>) -> bool {
-    let svc = s.get(ObjectKind::Service, t.service_id);
-    svc.and_then(|o| Service::parse(o).ok())
-        .is_some_and(|svc| TemplatePrint::of(svc.template()) == t.print)
+/// Whether a task was made from its service's current task template; `prints` keeps each
+/// service's print, made once per listing rather than once per task.
+fn up_to_date<'s>(
+    s: &'s ClusterState,
+    prints: &mut HashMap<&'s str, Option<TemplatePrint>>,
+    t: &Task<'s>,
+) -> bool {
+    let print = prints.entry(t.service_id).or_insert_with(|| {
+        let svc = s.get(ObjectKind::Service, t.service_id)?;
+        Service::parse(svc)
+            .ok()
+            .map(|svc| TemplatePrint::of(svc.template()))
+    });
+    *print == Some(t.print)
+}
+
+/// The tasks `GET /tasks` answers with, by id.
+pub(super) fn list(s: &ClusterState, filters: &Filters) -> SwarmResult<Vec<TaskInfo>> {
+    let filters = resolve(s, filters);
+    let mut out = Vec::new();
+    let mut prints = HashMap::new();
+    for o in sorted(s.list(ObjectKind::Task)) {
+        let t = Task::parse(o)?;
+        let fresh = !wants_up_to_date(&filters) || up_to_date(s, &mut prints, &t);
+        if fresh && task_matches(&t, &filters) {
+            out.push(TaskInfo::of(&t));
+        }
+    }
+    Ok(out)
 }
 
 /// Docker's name of a desired state.
@@ -85,19 +111,7 @@ impl Swarm {
     pub async fn tasks(&self, filters: &Filters) -> SwarmResult<Vec<TaskInfo>> {
         let m = self.control().await?;
         let filters = filters.clone();
-        m.read_copy(move |s| {
-            let filters = resolve(s, &filters);
-            let mut out = Vec::new();
-            for o in sorted(s.list(ObjectKind::Task)) {
-                let t = Task::parse(o)?;
-                let fresh = !wants_up_to_date(&filters) || up_to_date(s, &t);
-                if fresh && task_matches(&t, &filters) {
-                    out.push(TaskInfo::of(&t));
-                }
-            }
-            Ok(out)
-        })
-        .await?
+        m.read_copy(move |s| list(s, &filters)).await?
     }
 
     /// `GET /tasks/{id}` (id or unique id prefix).
