@@ -312,3 +312,72 @@ fn bad_exec_requests_get_dockers_errors() {
     );
     d.remove_all();
 }
+
+/// A field of `/proc/<pid>/status` as a number.
+fn status_field(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The state letter of process `pid` (`Z` for a zombie), while it exists.
+fn state_of(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().next().map(str::to_string)
+}
+
+/// The children of `parent` that have exited and wait to be reaped.
+fn zombies_of(parent: i32) -> Vec<i32> {
+    berth_test_support::cleanup::processes()
+        .into_iter()
+        .filter(|p| p.ppid == parent && state_of(p.pid).as_deref() == Some("Z"))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn an_idle_monitor_sleeps_and_still_reaps_what_a_failed_exec_left() {
+    // Each monitor used to wake every second to look for exited children: with a thousand
+    // containers, a thousand wakeups a second on an idle machine.
+    require_root!();
+    let d = TestDaemon::start("execidle");
+    d.import_busybox();
+    let id = sleeper(&d, "idle", json!({}));
+    assert_eq!(out(json!({"Cmd": ["true"]}), &d, &id).1, 0);
+    // libcontainer's helpers of a failed exec end with no pidfd watching them.
+    let failed = exec_create(&d, &id, json!({"Cmd": ["/no/such/binary"]}));
+    let _ = d.req(
+        "POST",
+        &format!("/exec/{failed}/start"),
+        r#"{"Detach":false}"#,
+    );
+    let monitor = berth_test_support::cleanup::processes()
+        .into_iter()
+        .find(|p| p.program() == "berth-monitor" && p.mentions(&id))
+        .map(|p| p.pid)
+        .expect("the container's monitor");
+    assert!(
+        wait_until(Duration::from_secs(20), || zombies_of(monitor).is_empty()),
+        "the monitor left zombies: {:?}",
+        zombies_of(monitor)
+    );
+    let switches = || status_field(monitor, "voluntary_ctxt_switches");
+    let quiet = wait_until(Duration::from_secs(30), || {
+        let before = switches();
+        std::thread::sleep(Duration::from_secs(3));
+        before.is_some() && switches() == before
+    });
+    assert!(quiet, "the idle monitor {monitor} kept waking up");
+    // Asleep, it still sees the container end.
+    let r = d.req("POST", &format!("/containers/{id}/stop?t=1"), "");
+    assert_eq!(r.status, 204, "stop: {}", r.text());
+    assert!(
+        wait_until(Duration::from_secs(20), || state_of(monitor)
+            .is_none_or(|s| s == "Z")),
+        "the monitor outlived its container"
+    );
+    assert_eq!(d.inspect(&id)["State"]["Status"], "exited");
+}

@@ -502,9 +502,30 @@ fn container_interfaces_on_ipv4_only_networks_have_ipv6_off() {
     for eth in ["eth0", "eth1"] {
         let file = format!("/proc/sys/net/ipv6/conf/{eth}/disable_ipv6");
         assert_eq!(d.cli_ok(&["exec", &c, "cat", &file]).trim(), "1", "{eth}");
+        // The host end too: a bridge port needs no address, and each one's routes made every
+        // later start slower.
+        let peer = d.cli_ok(&["exec", &c, "cat", &format!("/sys/class/net/{eth}/iflink")]);
+        let end = host_link_named_by_index(peer.trim());
+        let file = format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6");
+        let v = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(v.trim(), "1", "host end {end} of {eth}");
+        let v6 = host("ip", &["-6", "addr", "show", "dev", &end]);
+        assert!(v6.trim().is_empty(), "host end {end} has IPv6: {v6}");
     }
     let v6 = d.cli_ok(&["exec", &c, "ip", "-6", "addr", "show"]);
     assert!(!v6.contains("eth"), "an interface has IPv6 addresses: {v6}");
+}
+
+/// The name of the host's link with ifindex `index`.
+fn host_link_named_by_index(index: &str) -> String {
+    let out = host("ip", &["-o", "link", "show"]);
+    out.lines()
+        .find_map(|l| {
+            let (idx, rest) = l.split_once(": ")?;
+            let name = rest.split([':', '@']).next()?;
+            (idx == index).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| panic!("no host link with index {index}: {out}"))
 }
 
 /// The MAC address of the host link that holds `ip`.

@@ -209,9 +209,10 @@ impl Networks {
             )
             .await
             .map_err(net_err)?;
-        // Before it is up: an IPv4-only network's interface must never speak IPv6 (see
-        // `netns_sysctl`).
+        // Before they are up: an IPv4-only network's interface must never speak IPv6, and the
+        // host end, a bridge port, needs no address of its own (see `netns_sysctl`).
         k.netns.disable_ipv6(netns, &eth)?;
+        k.netns.disable_ipv6_here(&ep.host_veth)?;
         let mut changes = vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up];
         if !n.icc() {
             changes.push(LinkChange::Isolated);

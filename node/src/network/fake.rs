@@ -32,6 +32,8 @@ pub struct FakeNetns {
     pub created: Mutex<Vec<PathBuf>>,
     pub removed: Mutex<Vec<PathBuf>>,
     pub ipv6_off: Mutex<Vec<(PathBuf, String)>>,
+    /// Host ends whose IPv6 was turned off.
+    pub host_ipv6_off: Mutex<Vec<String>>,
 }
 
 impl NetnsOps for FakeNetns {
@@ -52,6 +54,13 @@ impl NetnsOps for FakeNetns {
     fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()> {
         if let Ok(mut o) = self.ipv6_off.lock() {
             o.push((path.to_path_buf(), link.to_string()));
+        }
+        Ok(())
+    }
+
+    fn disable_ipv6_here(&self, link: &str) -> Result<()> {
+        if let Ok(mut o) = self.host_ipv6_off.lock() {
+            o.push(link.to_string());
         }
         Ok(())
     }

@@ -75,6 +75,8 @@ pub trait NetnsOps: Send + Sync {
     fn remove(&self, path: &Path) -> Result<()>;
     /// Turns IPv6 off on `link` inside the namespace bound at `path`.
     fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()>;
+    /// Turns IPv6 off on `link` in berthd's own namespace (a veth's host end).
+    fn disable_ipv6_here(&self, link: &str) -> Result<()>;
 }
 
 /// The real `NetnsOps`.
@@ -92,6 +94,10 @@ impl NetnsOps for KernelNetns {
 
     fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()> {
         netns_sysctl::disable_ipv6(path, link)
+    }
+
+    fn disable_ipv6_here(&self, link: &str) -> Result<()> {
+        netns_sysctl::disable_ipv6_here(link)
     }
 }
 

@@ -93,6 +93,8 @@ impl State {
         exit_path: PathBuf,
         fds: Vec<OwnedFd>,
     ) {
+        // libcontainer's helpers for this exec are children no pidfd watches.
+        self.unwatched = true;
         let started = crate::runtime::exec_spawn::spawn(
             &self.parts.runtime_root,
             &self.parts.id,

@@ -19,7 +19,8 @@ use super::logfile::{LineSplitter, LogWriter, Stream};
 
 /// After the init ended, how long output may still drain and execs still be reaped.
 const DRAIN: Duration = Duration::from_secs(2);
-/// How often the loop looks for exited children even when nothing else happened.
+/// How often the loop looks for exited children even when nothing else happened, while a
+/// child that no pidfd watches is alive.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the container runs before the monitor drops its start-up pages: a container that
 /// ends sooner (`run --rm x true`) would only fault them back in on its exit path.
@@ -88,6 +89,9 @@ struct State {
     init_exit: Option<(i64, Instant)>,
     /// When to drop the start-up pages; `None` once done.
     trim_at: Option<Instant>,
+    /// A child other than the init and the execs may be alive (libcontainer's helpers), so the
+    /// loop wakes every `REAP_INTERVAL`; see `timeout_ms`.
+    unwatched: bool,
 }
 
 /// Runs until the init has exited and its output is drained; returns the init's exit code
@@ -118,6 +122,7 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         execs: Vec::new(),
         init_exit: None,
         trim_at: Some(Instant::now() + TRIM_AFTER),
+        unwatched: true,
     };
     st.parts.control.set_nonblocking(true)?;
     if let Some(fd) = &st.parts.stdin {
@@ -143,6 +148,9 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         }
         st.conns.retain(|c| !c.done);
         st.reap_all();
+        if st.unwatched && n == 0 {
+            st.unwatched = st.has_unwatched_children();
+        }
         if st.trim_at.is_some_and(|at| Instant::now() >= at) {
             st.trim_at = None;
             if st.init_exit.is_none() {
@@ -171,11 +179,21 @@ impl State {
             // Wake up now and then to reap children nobody watches: a failed exec's helpers
             // exit without a pidfd here, and a zombie left in the container's pid namespace
             // would keep its init from ever finishing its exit.
+            //
+            // Only while such a child lives: a thousand idle monitors each waking every second
+            // took CPU from every start on the machine.
             None => {
-                let trim = self.trim_at.map_or(REAP_INTERVAL, |at| {
-                    at.saturating_duration_since(Instant::now())
-                });
-                i32::try_from(REAP_INTERVAL.min(trim).as_millis()).unwrap_or(1000)
+                let reap = self.unwatched.then_some(REAP_INTERVAL);
+                let trim = self
+                    .trim_at
+                    .map(|at| at.saturating_duration_since(Instant::now()));
+                match (reap, trim) {
+                    (None, None) => -1,
+                    (a, b) => {
+                        let wait = a.into_iter().chain(b).min().unwrap_or(REAP_INTERVAL);
+                        i32::try_from(wait.as_millis()).unwrap_or(1000)
+                    }
+                }
             }
             Some((_, at)) => {
                 let left = DRAIN.saturating_sub(at.elapsed()).as_millis();
@@ -262,6 +280,20 @@ impl State {
         }
     }
 
+    /// Whether a child other than the init and the running execs is alive, from the kernel's
+    /// list of this thread's children (the monitor is single-threaded). Without that list
+    /// (a kernel built without it), assume so.
+    fn has_unwatched_children(&self) -> bool {
+        let Ok(list) = std::fs::read_to_string("/proc/thread-self/children") else {
+            return true;
+        };
+        let watched = |pid: i32| {
+            pid == self.parts.init_pid && self.init_exit.is_none()
+                || self.execs.iter().flatten().any(|e| e.pid == pid)
+        };
+        children_outside(&list, watched)
+    }
+
     fn copy_output(&mut self, i: usize) {
         let Some(out) = self.outputs[i].as_mut() else {
             return;
@@ -301,6 +333,12 @@ impl State {
     }
 }
 
+/// Whether `list` (space-separated pids) names a pid that `watched` does not.
+fn children_outside(list: &str, watched: impl Fn(i32) -> bool) -> bool {
+    list.split_whitespace()
+        .any(|p| p.parse::<i32>().map_or(true, |pid| !watched(pid)))
+}
+
 fn record_exec_exit(exec: &mut Exec, exit_code: i64) {
     // The daemon waits on the reply; the file is only for a daemon that was not listening.
     let _ = exec
@@ -326,4 +364,21 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::children_outside;
+
+    #[test]
+    fn only_children_nobody_watches_keep_the_loop_waking() {
+        let watched = |pid: i32| pid == 10 || pid == 12;
+        assert!(!children_outside("", watched));
+        assert!(!children_outside("10 12 ", watched));
+        assert!(children_outside("10 11 12 ", watched));
+        assert!(
+            children_outside("10 junk", watched),
+            "unreadable: assume one"
+        );
+    }
 }
