@@ -112,16 +112,17 @@ pub fn create_dirs(dirs: &[PathBuf]) -> std::io::Result<()> {
 /// CPUs and memory nodes to give (libcontainer fills an empty one on the first start); the
 /// setting changes nothing else, and a parent of another hierarchy has no `cpuset.cpus`.
 fn inherit_cpusets(parent: &Path) {
-    let filled =
-        |file: &str| std::fs::read_to_string(parent.join(file)).is_ok_and(|v| !v.trim().is_empty());
-    if !filled("cpuset.cpus") || !filled("cpuset.mems") {
+    let read = |file: &str| std::fs::read_to_string(parent.join(file)).ok();
+    let filled = |file: &str| read(file).is_some_and(|v| !v.trim().is_empty());
+    // In that order: once the flag is set, a start reads two small files here and nothing more.
+    if !filled("cpuset.cpus")
+        || read("cgroup.clone_children").is_none_or(|v| v.trim() != "0")
+        || !filled("cpuset.mems")
+    {
         return;
     }
-    let flag = parent.join("cgroup.clone_children");
-    if std::fs::read_to_string(&flag).is_ok_and(|v| v.trim() == "0") {
-        // Best effort: without it libcontainer writes the values, as before.
-        let _ = std::fs::write(&flag, "1");
-    }
+    // Best effort: without it libcontainer writes the values, as before.
+    let _ = std::fs::write(parent.join("cgroup.clone_children"), "1");
 }
 
 /// Removes the directories that exist, retrying while the kernel still tears down the last

@@ -187,13 +187,10 @@ impl State {
                 let trim = self
                     .trim_at
                     .map(|at| at.saturating_duration_since(Instant::now()));
-                match (reap, trim) {
-                    (None, None) => -1,
-                    (a, b) => {
-                        let wait = a.into_iter().chain(b).min().unwrap_or(REAP_INTERVAL);
-                        i32::try_from(wait.as_millis()).unwrap_or(1000)
-                    }
-                }
+                reap.into_iter()
+                    .chain(trim)
+                    .min()
+                    .map_or(-1, |wait| i32::try_from(wait.as_millis()).unwrap_or(1000))
             }
             Some((_, at)) => {
                 let left = DRAIN.saturating_sub(at.elapsed()).as_millis();
