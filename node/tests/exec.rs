@@ -7,7 +7,7 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use berth_test_support::{demux, demux_stream, require_root, wait_until, TestDaemon};
+use berth_test_support::{cleanup, demux, demux_stream, require_root, wait_until, TestDaemon};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -322,18 +322,11 @@ fn status_field(pid: i32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The state letter of process `pid` (`Z` for a zombie), while it exists.
-fn state_of(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().next().map(str::to_string)
-}
-
 /// The children of `parent` that have exited and wait to be reaped.
 fn zombies_of(parent: i32) -> Vec<i32> {
-    berth_test_support::cleanup::processes()
+    cleanup::processes()
         .into_iter()
-        .filter(|p| p.ppid == parent && state_of(p.pid).as_deref() == Some("Z"))
+        .filter(|p| p.ppid == parent && cleanup::state_of(p.pid) == Some('Z'))
         .map(|p| p.pid)
         .collect()
 }
@@ -354,7 +347,7 @@ fn an_idle_monitor_sleeps_and_still_reaps_what_a_failed_exec_left() {
         &format!("/exec/{failed}/start"),
         r#"{"Detach":false}"#,
     );
-    let monitor = berth_test_support::cleanup::processes()
+    let monitor = cleanup::processes()
         .into_iter()
         .find(|p| p.program() == "berth-monitor" && p.mentions(&id))
         .map(|p| p.pid)
@@ -375,8 +368,7 @@ fn an_idle_monitor_sleeps_and_still_reaps_what_a_failed_exec_left() {
     let r = d.req("POST", &format!("/containers/{id}/stop?t=1"), "");
     assert_eq!(r.status, 204, "stop: {}", r.text());
     assert!(
-        wait_until(Duration::from_secs(20), || state_of(monitor)
-            .is_none_or(|s| s == "Z")),
+        wait_until(Duration::from_secs(20), || !cleanup::is_alive(monitor)),
         "the monitor outlived its container"
     );
     assert_eq!(d.inspect(&id)["State"]["Status"], "exited");

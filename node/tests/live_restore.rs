@@ -193,11 +193,7 @@ fn monitors_of(id: &str) -> Vec<i32> {
 }
 
 fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X")
-    })
+    i32::try_from(pid).is_ok_and(berth_test_support::cleanup::is_alive)
 }
 
 #[test]

@@ -92,12 +92,15 @@ pub fn kill_matching(
 }
 
 /// Whether `pid` exists and is not a zombie.
-fn is_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rfind(')')
-            .and_then(|i| s[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
+pub fn is_alive(pid: i32) -> bool {
+    state_of(pid).is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// The state letter of process `pid` from `/proc/<pid>/stat` (`Z` for a zombie), while it
+/// exists.
+pub fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 /// The mount points in a mountinfo table at or under `dir`, deepest first.
