@@ -391,6 +391,73 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
     ]);
     assert_ne!(code, 0);
     assert!(text.contains("port is already allocated"), "{text}");
+    // The runtime created the container while its network was being set up: the failed
+    // set-up cancelled it, and nothing of it is left (monitor, rootfs mount, namespace).
+    let dup = d.cli_ok(&["inspect", "-f", "{{.Id}}", &format!("{}-dup", d.prefix)]);
+    assert!(
+        wait_until(Duration::from_secs(10), || monitors_of(&dup).is_empty()),
+        "monitor left: {:?}",
+        monitors_of(&dup)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&dup), "mounts left: {mounts}");
+    assert!(!d.root.join("exec/netns").join(&dup[..12]).exists());
+    // Once the port is free the same container starts.
+    d.cli_ok(&["rm", "-f", &name]);
+    d.cli_ok(&["start", &dup]);
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.Status}}", &dup]),
+        "running"
+    );
+    d.cli_ok(&["rm", "-f", &dup]);
+}
+
+/// Pids of the monitors of container `id` (their config path names it).
+fn monitors_of(id: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("berth-monitor") && cmdline.contains(id))
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_containers_first_process_finds_its_network_set_up() {
+    // The runtime creates the container while berthd sets up its network; the process must
+    // still start with all of it in place, as under Docker.
+    require_root!();
+    let d = TestDaemon::start("netready");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", "--subnet", "10.250.9.0/24", &net]);
+    let script = "cat /sys/class/net/eth0/operstate; ip -4 route; \
+                  grep -c \"$(hostname)\" /etc/hosts; grep -c nameserver /etc/resolv.conf";
+    for _ in 0..5 {
+        let out = d.cli_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "--hostname",
+            "ready",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.first(), Some(&"up"), "{out}");
+        assert!(out.contains("default via 10.250.9.1 dev eth0"), "{out}");
+        assert!(out.contains("10.250.9.0/24 dev eth0"), "{out}");
+        assert_eq!(lines.get(lines.len() - 2), Some(&"1"), "hosts: {out}");
+        assert_ne!(lines.last(), Some(&"0"), "resolv.conf: {out}");
+    }
 }
 
 #[test]

@@ -111,6 +111,8 @@ pub struct Engine {
     pub(crate) this: std::sync::Weak<Engine>,
     /// The daemon's `log-driver` and `log-opts`, for containers that name none.
     pub(crate) log_default: Mutex<container::log_config::LogSettings>,
+    /// Pays the cgroup lock's grace period beside starts and execs (`runtime::cgroup_primer`).
+    pub(crate) primer: crate::runtime::cgroup_primer::Primer,
 }
 
 impl Engine {
@@ -166,7 +168,9 @@ impl Engine {
         let mut warnings = warnings;
         warnings.extend(network.init().await?);
         let network = Arc::new(network);
+        let primer = crate::runtime::cgroup_primer::Primer::new(paths.cgroups.own_procs.clone());
         let engine = Arc::new_cyclic(|this| Engine {
+            primer,
             records,
             names,
             volumes,

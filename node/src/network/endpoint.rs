@@ -78,7 +78,16 @@ impl Networks {
         self.attachments.remove(id)
     }
 
-    /// Sets up the container's namespace and endpoints.
+    /// Creates container `id`'s network namespace, which the runtime joins while `attach`
+    /// sets it up; `detach` removes it.
+    pub fn create_netns(&self, id: &str) -> Result<()> {
+        match &self.kernel {
+            Some(k) => k.netns.create(&self.netns_path(id)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets up the endpoints in the container's namespace (`create_netns` made it).
     pub async fn attach(
         &self,
         id: &str,
@@ -108,7 +117,6 @@ impl Networks {
             return Ok(Attached::default());
         };
         let netns = self.netns_path(id);
-        k.netns.create(&netns)?;
         let inside = k.netlink.in_netns(&netns).await.map_err(net_err)?;
         let mut out = Attached {
             netns: Some(netns.clone()),

@@ -7,22 +7,26 @@
 //! intermediate process writes its pid into the container's cgroups ~15 ms into a start, so
 //! that wait sat on the path of every `run`.
 //!
-//! While a start is under way, a thread of berthd "moves" berthd into the cgroup it is already
-//! in, every few ms: a no-op migration that takes the same lock, pays the grace period while
-//! berthd sets up the network and the monitor starts, and keeps the lock in its writer-ready
-//! mode until libcontainer's write comes. The lock is global (every hierarchy, v1 and v2), so
-//! any one of berthd's own `cgroup.procs` files does.
+//! While a start or an exec is under way, and for a second after the last one, a thread of
+//! berthd "moves" berthd into the cgroup it is already in, every few ms: a no-op migration that
+//! takes the same lock, pays the grace period beside the rest of the start, and keeps the lock
+//! in its writer-ready mode until libcontainer's write comes. The start takes its lease first
+//! thing (and a create, almost always followed by its start, kicks it), because since the
+//! network is set up while the monitor creates the container, libcontainer's write comes
+//! ~5 ms into a start, before a grace period (6-16 ms here) has passed. The second of linger
+//! is for starts that follow each other (`compose up`, a script's `docker run`s, a swarm
+//! node's tasks): they never wait for the lock. The lock is global (every hierarchy, v1 and
+//! v2), so any one of berthd's own `cgroup.procs` files does.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the no-op migration repeats: well under one grace period.
 const EVERY: Duration = Duration::from_millis(3);
-/// The longest a primer runs if nobody stops it.
-const AT_MOST: Duration = Duration::from_millis(500);
+/// How long priming goes on after the last lease ends.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// berthd's own `cgroup.procs` in a hierarchy that is mounted, from `/proc/self/mountinfo` and
 /// `/proc/self/cgroup`; the cgroup2 one when there is one.
@@ -62,41 +66,121 @@ pub fn own_procs_file(mountinfo: &str, self_cgroup: &str) -> Option<PathBuf> {
     found_v1
 }
 
-/// Primes migrations until dropped (or `AT_MOST`).
+/// The daemon's primer: one thread at most, running while leases are held and for `LINGER`
+/// after. Cheap to clone.
+#[derive(Clone, Default)]
 pub struct Primer {
-    stop: Arc<AtomicBool>,
+    shared: Option<Arc<Shared>>,
 }
 
-impl Drop for Primer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+struct Shared {
+    procs: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    leases: usize,
+    /// When the last lease ended, or the primer was kicked.
+    idle_since: Option<Instant>,
+    running: bool,
+    /// Threads started so far (each runs until it lingered out).
+    threads: usize,
+}
+
+/// Keeps the primer going while held.
+#[must_use = "priming stops (after the linger) once the lease is dropped"]
+pub struct Lease {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Primer {
+    /// A primer writing to `procs` (berthd's own `cgroup.procs`); `None` primes nothing.
+    pub fn new(procs: Option<PathBuf>) -> Self {
+        Primer {
+            shared: procs.map(|procs| {
+                Arc::new(Shared {
+                    procs,
+                    state: Mutex::new(State::default()),
+                })
+            }),
+        }
     }
-}
 
-/// Starts priming through `procs` (berthd's own `cgroup.procs`); `None` primes nothing.
-pub fn prime(procs: Option<&Path>) -> Primer {
-    let stop = Arc::new(AtomicBool::new(false));
-    if let Some(procs) = procs {
-        let (procs, flag) = (procs.to_path_buf(), stop.clone());
+    /// Primes until the lease is dropped, and `LINGER` after.
+    pub fn lease(&self) -> Lease {
+        self.take(true);
+        Lease {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Primes for `LINGER`: something that needs a migration is likely to follow.
+    pub fn kick(&self) {
+        self.take(false);
+    }
+
+    fn take(&self, lease: bool) {
+        let Some(shared) = &self.shared else { return };
+        let Ok(mut st) = shared.state.lock() else {
+            return;
+        };
+        if lease {
+            st.leases += 1;
+        }
+        st.idle_since = Some(Instant::now());
+        if st.running {
+            return;
+        }
+        let worker = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("cgroup-primer".into())
-            .spawn(move || run(&procs, &flag));
-        if let Err(e) = spawned {
-            tracing::debug!(error = %e, "cgroup primer not started");
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(_) => {
+                st.running = true;
+                st.threads += 1;
+            }
+            Err(e) => tracing::debug!(error = %e, "cgroup primer not started"),
         }
     }
-    Primer { stop }
+
+    #[cfg(test)]
+    fn threads_started(&self) -> usize {
+        self.shared
+            .as_ref()
+            .and_then(|s| s.state.lock().ok().map(|st| st.threads))
+            .unwrap_or(0)
+    }
 }
 
-fn run(procs: &Path, stop: &AtomicBool) {
-    let pid = std::process::id().to_string();
-    let until = Instant::now() + AT_MOST;
-    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-        // Errors change nothing: the lock is taken before the kernel checks the move.
-        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(procs) {
-            let _ = f.write_all(pid.as_bytes());
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(Ok(mut st)) = self.shared.as_ref().map(|s| s.state.lock()) {
+            st.leases = st.leases.saturating_sub(1);
+            st.idle_since = Some(Instant::now());
         }
-        std::thread::sleep(EVERY);
+    }
+}
+
+impl Shared {
+    fn run(&self) {
+        let pid = std::process::id().to_string();
+        loop {
+            // Errors change nothing: the lock is taken before the kernel checks the move.
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.procs) {
+                let _ = f.write_all(pid.as_bytes());
+            }
+            std::thread::sleep(EVERY);
+            let Ok(mut st) = self.state.lock() else {
+                return;
+            };
+            let lingered = st.idle_since.is_none_or(|t| t.elapsed() >= LINGER);
+            if st.leases == 0 && lingered {
+                st.running = false;
+                return;
+            }
+        }
     }
 }
 
@@ -143,18 +227,54 @@ mod tests {
         );
     }
 
+    /// Waits (a minute at most) for `cond`.
+    fn until(cond: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
     #[test]
-    fn a_primer_writes_berthds_pid_to_the_file() {
+    fn a_lease_primes_one_thread_that_lingers_then_stops() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cgroup.procs");
         std::fs::write(&file, "").unwrap();
-        let p = prime(Some(&file));
+        let primer = Primer::new(Some(file.clone()));
         let pid = std::process::id().to_string();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::read_to_string(&file).unwrap() != pid && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        drop(p);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), pid);
+        let first = primer.lease();
+        assert!(until(|| std::fs::read_to_string(&file).unwrap() == pid));
+        // Starts that overlap or follow each other share the one thread.
+        let second = primer.lease();
+        drop(first);
+        drop(second);
+        primer.kick();
+        let third = primer.lease();
+        drop(third);
+        assert_eq!(primer.threads_started(), 1);
+        // Once the linger is over the writes stop, and a later lease starts a thread again.
+        assert!(until(|| primer
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.state.lock().is_ok_and(|st| !st.running))));
+        std::fs::write(&file, "").unwrap();
+        std::thread::sleep(EVERY * 10);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "", "still writing");
+        let again = primer.lease();
+        assert!(until(|| std::fs::read_to_string(&file).unwrap() == pid));
+        drop(again);
+        assert_eq!(primer.threads_started(), 2);
+    }
+
+    #[test]
+    fn without_a_file_nothing_runs() {
+        let primer = Primer::new(None);
+        drop(primer.lease());
+        primer.kick();
+        assert_eq!(primer.threads_started(), 0);
     }
 }

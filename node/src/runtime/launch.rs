@@ -1,11 +1,15 @@
-//! The daemon's side of the monitor: spawn `berth-monitor`, read its one-line handshake and the
-//! pids it recorded, and wait for it (and so for the container) to end.
+//! The daemon's side of the monitor: spawn `berth-monitor`, open its start gate, read its
+//! one-line handshake and the pids it recorded, and wait for it (and so for the container) to
+//! end. The gate (the monitor's stdin) lets the container's network be set up while the
+//! monitor creates the container: the two take similar time and overlap, and the container's
+//! first process still starts with its network in place, as under Docker.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
 
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 use crate::error::{EngineError, Result};
@@ -32,9 +36,11 @@ impl Launcher {
         }
     }
 
-    /// Writes the config, starts a monitor and returns once the container runs.
-    /// `dir` is the container directory, where the monitor's own stderr goes too.
-    pub async fn start(&self, dir: &Path, cfg: &MonitorConfig) -> Result<MonitorPids> {
+    /// Writes the config and starts a monitor, which creates the container and then waits at
+    /// its gate: the caller sets up what the container needs meanwhile (its network), then
+    /// calls `Pending::go` or `Pending::cancel`. `dir` is the container directory, where the
+    /// monitor's own stderr goes too.
+    pub async fn spawn(&self, dir: &Path, cfg: &MonitorConfig) -> Result<Pending> {
         let cfg_path = dir.join("monitor-config.json");
         super::files::write_json_replace(&cfg_path, cfg)
             .map_err(|e| EngineError::io(format!("write {}", cfg_path.display()), e))?;
@@ -43,39 +49,74 @@ impl Launcher {
             .map_err(|e| EngineError::io(format!("create {}", stderr_path.display()), e))?;
         let mut child = tokio::process::Command::new(&self.monitor_bin)
             .arg(&cfg_path)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|e| EngineError::io(format!("spawn {}", self.monitor_bin.display()), e))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| EngineError::Internal("monitor stdout".into()))?;
-        let mut line = String::new();
-        let read =
-            tokio::time::timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line)).await;
-        // The first monitor process exits right after forking the real one; reap it.
-        let _ = child.wait().await;
-        match read {
-            Err(_) => return Err(EngineError::Runtime("container start timed out".into())),
-            Ok(Err(e)) => return Err(EngineError::io("read monitor handshake", e)),
-            Ok(Ok(_)) => {}
-        }
-        let line = line.trim_end();
+        let (Some(gate), Some(handshake)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(EngineError::Internal("monitor pipes".into()));
+        };
+        Ok(Pending {
+            child,
+            gate,
+            handshake,
+            stderr_path,
+            pids_path: cfg.pids_path.clone(),
+        })
+    }
+}
+
+/// The byte that opens a monitor's start gate.
+pub const GO: u8 = b'g';
+
+/// A monitor creating its container, which it starts only once the gate opens.
+pub struct Pending {
+    child: tokio::process::Child,
+    gate: ChildStdin,
+    handshake: ChildStdout,
+    stderr_path: PathBuf,
+    pids_path: PathBuf,
+}
+
+impl Pending {
+    /// Opens the gate and returns once the container runs.
+    pub async fn go(mut self) -> Result<MonitorPids> {
+        // A monitor whose create failed has closed its end: its handshake says why.
+        let _ = self.gate.write_all(&[GO]).await;
+        drop(self.gate);
+        let line = read_handshake(self.child, self.handshake).await?;
         if line == "ok" {
-            return read_pids(&cfg.pids_path);
+            return read_pids(&self.pids_path);
         }
         let message = match line.strip_prefix("err ") {
             Some(m) => m.to_string(),
             None => format!(
                 "monitor ended without a word; see {}",
-                stderr_path.display()
+                self.stderr_path.display()
             ),
         };
         Err(EngineError::Runtime(format!(
             "failed to start container: {message}"
         )))
+    }
+
+    /// Closes the gate and waits until the monitor has undone the create and ended.
+    pub async fn cancel(self) {
+        drop(self.gate);
+        let _ = read_handshake(self.child, self.handshake).await;
+    }
+}
+
+/// The monitor's one line, its first process reaped (it exits right after forking the real one).
+async fn read_handshake(mut child: tokio::process::Child, out: ChildStdout) -> Result<String> {
+    let mut line = String::new();
+    let read = tokio::time::timeout(START_TIMEOUT, BufReader::new(out).read_line(&mut line)).await;
+    let _ = child.wait().await;
+    match read {
+        Err(_) => Err(EngineError::Runtime("container start timed out".into())),
+        Ok(Err(e)) => Err(EngineError::io("read monitor handshake", e)),
+        Ok(Ok(_)) => Ok(line.trim_end().to_string()),
     }
 }
 
@@ -89,4 +130,65 @@ pub fn read_pids(path: &Path) -> Result<MonitorPids> {
 /// Reads a recorded exit, if the monitor wrote one.
 pub fn read_exit(path: &Path) -> Option<ExitRecord> {
     super::files::read_json(path).ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in monitor: records what came through its gate, then answers as a monitor
+    /// whose container started (`g`) or was cancelled (anything else, or end of file).
+    const STAND_IN: &str = r#"#!/bin/sh
+dir=$(dirname "$1")
+got=$(head -c 1)
+printf '%s' "$got" > "$dir/gate"
+if [ "$got" = g ]; then
+    echo '{"monitor":7,"container":8}' > "$dir/pids.json"
+    echo ok
+else
+    echo "err start cancelled by berthd"
+fi
+"#;
+
+    fn setup() -> (tempfile::TempDir, Launcher, MonitorConfig) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("monitor");
+        std::fs::write(&bin, STAND_IN).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = dir.path().display();
+        let cfg = serde_json::from_value(serde_json::json!({
+            "id": "c", "bundle": format!("{d}/bundle"), "runtime_root": format!("{d}/rt"),
+            "lower_dirs": [], "upper_dir": "u", "work_dir": "w", "log_path": "l",
+            "exit_path": format!("{d}/exit.json"), "pids_path": format!("{d}/pids.json"),
+            "oom_cgroup_dirs": [], "tty": false,
+        }))
+        .unwrap();
+        (dir, Launcher { monitor_bin: bin }, cfg)
+    }
+
+    #[tokio::test]
+    async fn go_opens_the_gate_and_returns_the_recorded_pids() {
+        let (dir, launcher, cfg) = setup();
+        let pending = launcher.spawn(dir.path(), &cfg).await.unwrap();
+        let pids = pending.go().await.unwrap();
+        assert_eq!(
+            pids,
+            MonitorPids {
+                monitor: 7,
+                container: 8
+            }
+        );
+        assert_eq!(std::fs::read(dir.path().join("gate")).unwrap(), [GO]);
+    }
+
+    #[tokio::test]
+    async fn cancel_closes_the_gate_and_waits_for_the_monitor_to_answer() {
+        let (dir, launcher, cfg) = setup();
+        let pending = launcher.spawn(dir.path(), &cfg).await.unwrap();
+        pending.cancel().await;
+        // The monitor had answered by the time cancel returned, without a start.
+        assert_eq!(std::fs::read(dir.path().join("gate")).unwrap(), b"");
+        assert!(!dir.path().join("pids.json").exists());
+    }
 }

@@ -4,7 +4,7 @@
 //! It stays single-threaded (libcontainer forks for every exec) and must not start tokio.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -20,12 +20,14 @@ use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
 use super::event_loop::Parts;
 use super::files::write_json_replace;
+use super::launch;
 use super::logfile::{LogWriter, Stream};
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 
 /// Runs the monitor for the config at `config_path`; `handshake` is the pipe to the daemon
-/// (our stdout), which gets `ok` or `err <message>` once. Returns the process exit code.
-pub fn run(config_path: &Path, handshake: File) -> i32 {
+/// (our stdout), which gets `ok` or `err <message>` once; `gate` (our stdin) says when the
+/// created container may start (`runtime::launch`). Returns the process exit code.
+pub fn run(config_path: &Path, handshake: File, gate: File) -> i32 {
     let cfg: MonitorConfig = match super::files::read_json(config_path) {
         Ok(Some(c)) => c,
         Ok(None) => return fail_handshake(handshake, "monitor config missing"),
@@ -36,7 +38,7 @@ pub fn run(config_path: &Path, handshake: File) -> i32 {
     if let Err(e) = detach() {
         return fail_handshake(handshake, &format!("detach monitor: {e}"));
     }
-    let (pids, parts) = match launch(&cfg) {
+    let (pids, parts) = match launch(&cfg, gate) {
         Ok(started) => started,
         Err(e) => {
             cleanup(&cfg);
@@ -77,7 +79,7 @@ fn detach() -> io::Result<()> {
 
 type Started = (MonitorPids, Parts);
 
-fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
+fn launch(cfg: &MonitorConfig, gate: File) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
     super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs, cfg.mount_template_fd)
         .map_err(|e| format!("private mount namespace: {e}"))?;
@@ -118,7 +120,7 @@ fn launch(cfg: &MonitorConfig) -> Result<Started, String> {
     set_sigpipe(SigHandler::SigIgn);
     let mut container = built.map_err(|e| format!("create container: {e}"))?;
     let started = io.finish(cfg).and_then(|(outputs, stdin, terminal)| {
-        start_created(cfg, &mut container).map(|pids| (pids, outputs, stdin, terminal))
+        start_created(cfg, &mut container, gate).map(|pids| (pids, outputs, stdin, terminal))
     });
     let (pids, outputs, stdin, terminal) = match started {
         Ok(p) => p,
@@ -224,7 +226,11 @@ fn disable_oom_killer(memory_dirs: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<MonitorPids, String> {
+fn start_created(
+    cfg: &MonitorConfig,
+    container: &mut Container,
+    gate: File,
+) -> Result<MonitorPids, String> {
     let pid = container
         .pid()
         .map(|p| p.as_raw())
@@ -233,6 +239,7 @@ fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<Monit
     if cfg.oom_kill_disable {
         disable_oom_killer(&cfg.oom_cgroup_dirs)?;
     }
+    wait_for_go(gate)?;
     container
         .start()
         .map_err(|e| format!("start container: {e}"))?;
@@ -242,6 +249,20 @@ fn start_created(cfg: &MonitorConfig, container: &mut Container) -> Result<Monit
     };
     write_json_replace(&cfg.pids_path, &pids).map_err(|e| format!("record pids: {e}"))?;
     Ok(pids)
+}
+
+/// Blocks until berthd opens the gate: `g` when the container's network is set up; anything
+/// else, or berthd closing it (a failed set-up, berthd gone), cancels the start.
+fn wait_for_go(mut gate: File) -> Result<(), String> {
+    let mut byte = [0u8; 1];
+    loop {
+        return match gate.read(&mut byte) {
+            Ok(1) if byte[0] == launch::GO => Ok(()),
+            Ok(_) => Err("start cancelled by berthd".into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(format!("read the start gate: {e}")),
+        };
+    }
 }
 
 pub(super) fn set_sigpipe(handler: SigHandler) {
@@ -326,4 +347,26 @@ fn cleanup(cfg: &MonitorConfig) {
     let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
     super::mount_ns::unmount_in_host(&cfg.bundle.join("rootfs"));
     let _ = std::fs::remove_file(&cfg.control_socket);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate_with(bytes: &[u8]) -> File {
+        let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut w = File::from(w);
+        w.write_all(bytes).unwrap();
+        drop(w);
+        File::from(r)
+    }
+
+    #[test]
+    fn only_berthds_go_starts_the_container() {
+        assert_eq!(wait_for_go(gate_with(&[launch::GO])), Ok(()));
+        for cancelled in [&b""[..], b"x"] {
+            let e = wait_for_go(gate_with(cancelled)).unwrap_err();
+            assert!(e.contains("cancelled"), "{e}");
+        }
+    }
 }

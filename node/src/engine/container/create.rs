@@ -25,6 +25,9 @@ impl Engine {
         &self,
         mut req: CreateContainer,
     ) -> Result<(String, Vec<String>)> {
+        // A create is almost always followed by its start: priming now hides more of the
+        // cgroup lock's grace period from that start (`runtime::cgroup_primer`).
+        self.primer.kick();
         validate_limits(&req)?;
         // Docker's "none" (absent or 0) becomes the daemon's default; -1 stays unlimited.
         if matches!(req.host.pids_limit, None | Some(0)) && self.host.default_pids_limit > 0 {

@@ -12,9 +12,7 @@ use super::spec::{self, SpecPaths};
 use super::types::{ContainerRecord, ContainerStatus, RestartPolicy};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::runtime::{
-    cgroup_primer, cgroups, launch, pidfd, ExitRecord, MonitorConfig, MonitorPids,
-};
+use crate::runtime::{cgroups, launch, pidfd, ExitRecord, MonitorConfig, MonitorPids};
 
 /// Docker's restart back-off: starts at 100 ms, doubles, at most a minute, reset after 10 s of running.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -61,6 +59,10 @@ impl Engine {
         handle: &Arc<Handle>,
         rec: &mut ContainerRecord,
     ) -> Result<()> {
+        // First thing: the longer before libcontainer's cgroup write, the more of the lock's
+        // grace period is hidden (`cgroup_primer`); dropped when this returns, by when the
+        // container's cgroups are joined.
+        let _primer = self.primer.lease();
         // A `cp` of the stopped container may have its overlay mounted: wait until it is gone.
         let _mount = handle.mount_lock().await;
         let dir = self.paths.container_dir(&rec.id);
@@ -94,8 +96,11 @@ impl Engine {
                 p.set_env(Some(super::links::with_link_env(&env, &links.env)));
             }
         }
+        let netns = match shared.net {
+            None => self.netns_for(rec)?,
+            Some(_) => None,
+        };
         if shared.net.is_none() {
-            let netns = self.netns_for(rec)?;
             crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
         }
         let spec_bytes =
@@ -142,14 +147,30 @@ impl Engine {
             &rec.cgroup_rel(),
         ))
         .map_err(|e| EngineError::io("create the container's cgroups", e))?;
-        // After the mkdirs, which would queue behind it (cgroup_mutex); dropped when this
-        // returns, by when the container's cgroups are joined.
-        let _primer = cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
+        // The runtime joins the namespace during create; its endpoints are set up meanwhile.
+        let spawned = match netns {
+            Some(_) => self.network.create_netns(&rec.id),
+            None => Ok(()),
+        };
+        let pending = match spawned {
+            Ok(()) => self.launcher.spawn(&dir, &cfg).await,
+            Err(e) => Err(e),
+        };
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => {
+                self.network_down(&rec.id).await;
+                self.remove_cgroups(&rec.cgroup_rel());
+                return Err(e);
+            }
+        };
         if let Err(e) = self.network_up(rec, &links.hosts).await {
+            pending.cancel().await;
+            self.network_down(&rec.id).await;
             self.remove_cgroups(&rec.cgroup_rel());
             return Err(e);
         }
-        let pids = match self.launcher.start(&dir, &cfg).await {
+        let pids = match pending.go().await {
             Ok(p) => p,
             Err(e) => {
                 self.network_down(&rec.id).await;

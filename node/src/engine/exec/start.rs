@@ -93,7 +93,7 @@ impl Engine {
         ensure_running(&rec)?;
         // The exec joins the container's cgroups: its first migration's grace period is paid
         // beside the preparation (see `cgroup_primer`); dropped once the process runs.
-        let _primer = crate::runtime::cgroup_primer::prime(self.paths.cgroups.own_procs.as_deref());
+        let _primer = self.primer.lease();
         let cfg = &entry.config;
         let dir = self.paths.container_dir(&rec.id);
         let rootfs = dir.join("bundle/rootfs");
