@@ -409,3 +409,86 @@ fn an_idle_monitor_gives_back_the_heap_its_start_freed() {
     );
     d.remove_all();
 }
+
+/// berthd's children whose command line has `needle`.
+fn children_with(parent: u32, needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(needle)
+        })
+        .collect()
+}
+
+/// `pid`'s descriptors above 2 that an exec keeps.
+fn inheritable_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|fd| *fd > 2)
+        .filter(|fd| {
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"));
+            let flags = info.ok().and_then(|i| {
+                i.lines()
+                    .find_map(|l| l.strip_prefix("flags:"))
+                    .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            });
+            flags.is_some_and(|f| f & 0o2_000_000 == 0)
+        })
+        .count()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+#[test]
+fn monitors_are_spawned_from_a_small_process_and_a_lost_spawner_is_replaced() {
+    // berthd holds a descriptor per running container; a monitor it forked itself copied and
+    // closed all of them, on every start. The spawner's table stays small.
+    require_root!();
+    let d = daemon("ctspawn");
+    let berthd = d.child.as_ref().map(std::process::Child::id).unwrap();
+    let spawners = children_with(berthd, "--spawner");
+    assert_eq!(spawners.len(), 1, "one spawner: {spawners:?}");
+    let names: Vec<String> = (0..6).map(|i| format!("{}-{i}", d.prefix)).collect();
+    for n in &names {
+        d.cli_ok(&["run", "-d", "--name", n, "busybox", "sleep", "60"]);
+    }
+    let (held, spawner_holds) = (open_fds(berthd), open_fds(spawners[0]));
+    // Its socket and stdio, and what berthd hands every monitor: its descriptors without
+    // close-on-exec (the template mount namespace; under a test runner, the runner's too).
+    let passed_on = inheritable_fds(berthd);
+    assert!(
+        spawner_holds <= 4 + passed_on,
+        "the spawner holds {spawner_holds} descriptors, berthd passes on {passed_on}"
+    );
+    assert!(held > spawner_holds + 6, "berthd holds {held}");
+    // A spawner that dies is replaced: the next start works, through a new one.
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &spawners[0].to_string()])
+        .status()
+        .unwrap()
+        .success());
+    d.cli_ok(&["run", "--rm", "busybox", "true"]);
+    d.cli_ok(&["run", "--rm", "busybox", "true"]);
+    let now = children_with(berthd, "--spawner");
+    assert!(
+        now.len() == 1 && now[0] != spawners[0],
+        "spawners now {now:?}, before {spawners:?}"
+    );
+    for n in &names {
+        d.cli_ok(&["rm", "-f", n]);
+    }
+}

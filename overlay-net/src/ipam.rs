@@ -139,8 +139,61 @@ impl AddressSpace {
 /// The addresses in use in one subnet, and where the round-robin stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Allocations {
+    /// Stored as runs (`"10.0.0.2-10.0.0.250"`, or one address): a node's record is read and
+    /// written on every start and exit, and a list of a thousand addresses made that cost
+    /// grow with every running container. A plain list (the older form) reads too.
+    #[serde(with = "runs")]
     pub in_use: BTreeSet<Ipv4Addr>,
     pub last: Option<Ipv4Addr>,
+}
+
+mod runs {
+    use super::{BTreeSet, Ipv4Addr};
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(set: &BTreeSet<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for ip in set.iter().map(|ip| u32::from(*ip)) {
+            match out.last_mut() {
+                Some((_, end)) if end.checked_add(1) == Some(ip) => *end = ip,
+                _ => out.push((ip, ip)),
+            }
+        }
+        s.collect_seq(out.into_iter().map(|(a, b)| {
+            if a == b {
+                Ipv4Addr::from(a).to_string()
+            } else {
+                format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b))
+            }
+        }))
+    }
+
+    /// The most addresses one record may hold: a /16's worth, far above a bridge's 1,023
+    /// ports; a hostile record cannot make us allocate more.
+    const MAX: u64 = 1 << 16;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<Ipv4Addr>, D::Error> {
+        let mut set = BTreeSet::new();
+        let mut total: u64 = 0;
+        for run in Vec::<String>::deserialize(d)? {
+            let (a, b) = run.split_once('-').unwrap_or((&run, &run));
+            let parse = |t: &str| {
+                t.parse::<Ipv4Addr>()
+                    .map(u32::from)
+                    .map_err(|_| D::Error::custom(format!("bad address run {run:?}")))
+            };
+            let (a, b) = (parse(a)?, parse(b)?);
+            if b < a {
+                return Err(D::Error::custom(format!("bad address run {run:?}")));
+            }
+            total += u64::from(b - a) + 1;
+            if total > MAX {
+                return Err(D::Error::custom("too many addresses in use"));
+            }
+            set.extend((a..=b).map(Ipv4Addr::from));
+        }
+        Ok(set)
+    }
 }
 
 impl Allocations {
@@ -252,6 +305,34 @@ mod tests {
         a.release(got[0]);
         a.release(got[3]);
         assert_eq!(a.allocate(gw), Some(got[3]), "round-robin goes on after .3");
+    }
+
+    #[test]
+    fn addresses_in_use_are_stored_as_runs_and_the_older_list_still_reads() {
+        let mut a = Allocations::default();
+        for h in (2..=250).chain([252, 254]) {
+            a.in_use.insert(Ipv4Addr::new(10, 9, 0, h));
+        }
+        a.last = Some(Ipv4Addr::new(10, 9, 0, 254));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            json,
+            r#"{"in_use":["10.9.0.2-10.9.0.250","10.9.0.252","10.9.0.254"],"last":"10.9.0.254"}"#
+        );
+        assert_eq!(serde_json::from_str::<Allocations>(&json).unwrap(), a);
+        let older = r#"{"in_use":["10.9.0.3","10.9.0.2"],"last":null}"#;
+        let read: Allocations = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            read.in_use.into_iter().collect::<Vec<_>>(),
+            [Ipv4Addr::new(10, 9, 0, 2), Ipv4Addr::new(10, 9, 0, 3)]
+        );
+        for bad in [
+            r#"{"in_use":["10.9.0.9-10.9.0.2"],"last":null}"#,
+            r#"{"in_use":["10.9.0.x"],"last":null}"#,
+            r#"{"in_use":["0.0.0.0-255.255.255.255"],"last":null}"#,
+        ] {
+            assert!(serde_json::from_str::<Allocations>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

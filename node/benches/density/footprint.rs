@@ -1,4 +1,5 @@
-//! Memory of an engine with its containers running: the daemon's resident set, and each
+//! Memory of an engine with its containers running: the daemon's resident set (with berth's
+//! monitor spawner, a helper process of berthd's), and each
 //! per-container process that keeps a container (berth's `berth-monitor`, docker's
 //! `containerd-shim-runc-v2`), found in `/proc` by the container id in its command line.
 
@@ -18,10 +19,8 @@ pub struct Footprint {
 
 /// Reads the footprint of `target`'s daemon and of the monitors of `ids`.
 pub fn measure(target: &Target, ids: &[String]) -> Footprint {
-    let daemon_rss = target
-        .daemon_pid()
-        .map(|p| status_kib(p, "VmRSS:"))
-        .unwrap_or(0);
+    let daemon = target.daemon_pid();
+    let mut daemon_rss = daemon.map(|p| status_kib(p, "VmRSS:")).unwrap_or(0);
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut monitors = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -38,6 +37,8 @@ pub fn measure(target: &Target, ids: &[String]) -> Footprint {
             .collect();
         if monitor_of(&argv).is_some_and(|id| wanted.contains(id)) {
             monitors.push((status_kib(pid, "VmRSS:"), pss_kib(pid)));
+        } else if argv.get(1).is_some_and(|a| a == "--spawner") && parent(pid) == daemon {
+            daemon_rss += status_kib(pid, "VmRSS:");
         }
     }
     Footprint {
@@ -59,6 +60,14 @@ fn monitor_of(argv: &[String]) -> Option<&str> {
         }
         _ => None,
     }
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|p| p.trim().parse().ok())
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {

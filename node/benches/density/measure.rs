@@ -247,9 +247,9 @@ impl Fleet {
         ops.push(("create+start, 32 at a time", times));
         ops.push(("remove -f, 32 at a time", removed));
 
-        // Idle monitors: the ones just started give back their start-up pages 250 ms into
-        // the container's run; until then they are not idle yet.
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        // Idle monitors: the ones just started give back their start-up pages once quiet,
+        // a second into the container's run; until then they are not idle yet.
+        std::thread::sleep(std::time::Duration::from_secs(2));
         let footprint = footprint::measure(t, &self.ids);
         Ok(Level {
             running: self.ids.len(),

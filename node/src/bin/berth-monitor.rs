@@ -5,6 +5,18 @@
 use std::os::fd::{AsRawFd, FromRawFd};
 
 fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(monitor) = berth_node::runtime::spawner::monitor_from_args(&args) {
+        // berthd's spawner: its socket is our stdin.
+        let Some(sock) = take_over(0) else {
+            std::process::exit(2);
+        };
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            // SAFETY: dup2 onto our own stdin; both fds are valid.
+            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+        }
+        std::process::exit(berth_node::runtime::spawner::serve(&sock.into(), &monitor));
+    }
     let Some(config) = std::env::args_os().nth(1) else {
         eprintln!("usage: berth-monitor MONITOR-CONFIG.json");
         std::process::exit(2);

@@ -151,6 +151,8 @@ impl Engine {
         let mount_template = crate::runtime::mount_ns::make_template(&berth_dirs)
             .inspect_err(|e| tracing::warn!(error = %e, "no template mount namespace for monitors"))
             .ok();
+        // After the template, whose descriptor the spawner must inherit to pass it on.
+        launcher.start_spawner();
         install_init(&paths.init_binary())?;
         let store = Store::open(&paths.data_root)?;
         let images = ImageStore::open(&paths.data_root.join("image"), &store)?;

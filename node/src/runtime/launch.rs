@@ -4,13 +4,17 @@
 //! monitor creates the container: the two take similar time and overlap, and the container's
 //! first process still starts with its network in place, as under Docker.
 
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::pipe;
 
+use super::spawner::Spawner;
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 use crate::error::{EngineError, Result};
 
@@ -18,14 +22,27 @@ use crate::error::{EngineError, Result};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the monitor binary and a container's runtime files live.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Launcher {
     /// The `berth-monitor` executable.
     pub monitor_bin: PathBuf,
+    /// The spawner monitors are started through (`runtime::spawner`), started on first use
+    /// and again after one failed; `None`: berthd spawns them itself.
+    spawner: Option<Arc<Mutex<Option<Spawner>>>>,
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("monitor_bin", &self.monitor_bin)
+            .field("spawner", &self.spawner.is_some())
+            .finish()
+    }
 }
 
 impl Launcher {
-    /// The monitor binary next to the running executable.
+    /// The monitor binary next to the running executable, spawned through a spawner
+    /// (`start_spawner`).
     pub fn beside_current_exe() -> Self {
         let dir = std::env::current_exe()
             .ok()
@@ -33,6 +50,30 @@ impl Launcher {
             .unwrap_or_else(|| PathBuf::from("/usr/local/bin"));
         Launcher {
             monitor_bin: dir.join("berth-monitor"),
+            spawner: Some(Arc::default()),
+        }
+    }
+
+    /// Starts the spawner now rather than at the first spawn. It inherits berthd's descriptors
+    /// that are not close-on-exec (the template mount namespace's, whose number monitors are
+    /// told) and passes them on, as a monitor spawned by berthd would get them.
+    pub fn start_spawner(&self) {
+        let Some(Ok(mut slot)) = self.spawner.as_ref().map(|s| s.lock()) else {
+            return;
+        };
+        if slot.is_none() {
+            match Spawner::start(&self.monitor_bin) {
+                Ok(s) => *slot = Some(s),
+                Err(e) => tracing::warn!(error = %e, "monitor spawner not started"),
+            }
+        }
+    }
+
+    /// Monitors spawned by berthd itself.
+    pub fn direct(monitor_bin: PathBuf) -> Self {
+        Launcher {
+            monitor_bin,
+            spawner: None,
         }
     }
 
@@ -47,19 +88,50 @@ impl Launcher {
         let stderr_path = dir.join("monitor.log");
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|e| EngineError::io(format!("create {}", stderr_path.display()), e))?;
-        let mut child = tokio::process::Command::new(&self.monitor_bin)
-            .arg(&cfg_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| EngineError::io(format!("spawn {}", self.monitor_bin.display()), e))?;
-        let (Some(gate), Some(handshake)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(EngineError::Internal("monitor pipes".into()));
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| EngineError::io("make a monitor pipe", e.into()))
         };
+        let (gate_r, gate_w) = pipe()?;
+        let (handshake_r, handshake_w) = pipe()?;
+        let stdio = [gate_r, handshake_w, OwnedFd::from(stderr)];
+        let stdio = match &self.spawner {
+            Some(slot) => {
+                let (slot, bin) = (slot.clone(), self.monitor_bin.clone());
+                let path = cfg_path.clone();
+                let (spawned, stdio) = tokio::task::spawn_blocking(move || {
+                    let spawned = spawn_through(&slot, &bin, &path, &stdio);
+                    (spawned, stdio)
+                })
+                .await
+                .map_err(|e| EngineError::Internal(format!("spawn task: {e}")))?;
+                match spawned {
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "monitor spawner failed; spawning directly");
+                        Some(stdio)
+                    }
+                }
+            }
+            None => Some(stdio),
+        };
+        if let Some([stdin, stdout, stderr]) = stdio {
+            let mut child = tokio::process::Command::new(&self.monitor_bin)
+                .arg(&cfg_path)
+                .stdin(Stdio::from(stdin))
+                .stdout(Stdio::from(stdout))
+                .stderr(Stdio::from(stderr))
+                .spawn()
+                .map_err(|e| EngineError::io(format!("spawn {}", self.monitor_bin.display()), e))?;
+            // The first monitor process exits right after forking the real one; reap it.
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        let handshake = pipe::Receiver::from_owned_fd(handshake_r)
+            .map_err(|e| EngineError::io("watch the monitor handshake", e))?;
         Ok(Pending {
-            child,
-            gate,
+            gate: std::fs::File::from(gate_w),
             handshake,
             stderr_path,
             pids_path: cfg.pids_path.clone(),
@@ -67,14 +139,37 @@ impl Launcher {
     }
 }
 
+/// One spawn through the spawner in `slot`, started if there is none; a failed one is
+/// dropped (and so ended), for the next spawn to start another.
+fn spawn_through(
+    slot: &Mutex<Option<Spawner>>,
+    monitor_bin: &Path,
+    config: &Path,
+    [stdin, stdout, stderr]: &[OwnedFd; 3],
+) -> std::io::Result<i32> {
+    let mut slot = slot
+        .lock()
+        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?;
+    if slot.is_none() {
+        *slot = Some(Spawner::start(monitor_bin)?);
+    }
+    let spawned = match slot.as_ref() {
+        Some(s) => s.spawn(config, [stdin, stdout, stderr]),
+        None => Err(std::io::Error::other("no spawner")),
+    };
+    if spawned.is_err() {
+        *slot = None;
+    }
+    spawned
+}
+
 /// The byte that opens a monitor's start gate.
 pub const GO: u8 = b'g';
 
 /// A monitor creating its container, which it starts only once the gate opens.
 pub struct Pending {
-    child: tokio::process::Child,
-    gate: ChildStdin,
-    handshake: ChildStdout,
+    gate: std::fs::File,
+    handshake: pipe::Receiver,
     stderr_path: PathBuf,
     pids_path: PathBuf,
 }
@@ -82,10 +177,11 @@ pub struct Pending {
 impl Pending {
     /// Opens the gate and returns once the container runs.
     pub async fn go(mut self) -> Result<MonitorPids> {
-        // A monitor whose create failed has closed its end: its handshake says why.
-        let _ = self.gate.write_all(&[GO]).await;
+        // One byte into an empty pipe never blocks. A monitor whose create failed has closed
+        // its end: its handshake says why.
+        let _ = self.gate.write_all(&[GO]);
         drop(self.gate);
-        let line = read_handshake(self.child, self.handshake).await?;
+        let line = read_handshake(self.handshake).await?;
         if line == "ok" {
             return read_pids(&self.pids_path);
         }
@@ -104,15 +200,14 @@ impl Pending {
     /// Closes the gate and waits until the monitor has undone the create and ended.
     pub async fn cancel(self) {
         drop(self.gate);
-        let _ = read_handshake(self.child, self.handshake).await;
+        let _ = read_handshake(self.handshake).await;
     }
 }
 
-/// The monitor's one line, its first process reaped (it exits right after forking the real one).
-async fn read_handshake(mut child: tokio::process::Child, out: ChildStdout) -> Result<String> {
+/// The monitor's one line.
+async fn read_handshake(out: pipe::Receiver) -> Result<String> {
     let mut line = String::new();
     let read = tokio::time::timeout(START_TIMEOUT, BufReader::new(out).read_line(&mut line)).await;
-    let _ = child.wait().await;
     match read {
         Err(_) => Err(EngineError::Runtime("container start timed out".into())),
         Ok(Err(e)) => Err(EngineError::io("read monitor handshake", e)),
@@ -164,7 +259,7 @@ fi
             "oom_cgroup_dirs": [], "tty": false,
         }))
         .unwrap();
-        (dir, Launcher { monitor_bin: bin }, cfg)
+        (dir, Launcher::direct(bin), cfg)
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ pub mod mount_ns;
 pub mod pidfd;
 pub mod seccomp_bpf;
 pub mod seccomp_load;
+pub mod spawner;
 pub mod terminal_size;
 pub mod trim;
 

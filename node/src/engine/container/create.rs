@@ -402,9 +402,7 @@ mod tests {
             }
         }
         let _unmount = Unmount(paths.berth_dirs());
-        let launcher = crate::runtime::launch::Launcher {
-            monitor_bin: "/nonexistent".into(),
-        };
+        let launcher = crate::runtime::launch::Launcher::direct("/nonexistent".into());
         let engine = Engine::open(paths, launcher, Default::default(), Vec::new())
             .await
             .unwrap();

@@ -151,7 +151,9 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         if st.unwatched && n == 0 {
             st.unwatched = st.has_unwatched_children();
         }
-        if st.trim_at.is_some_and(|at| Instant::now() >= at) {
+        // Once quiet: the first look for unwatched children (a second in) runs code of its
+        // own, whose pages would stay mapped if the trim came before it.
+        if !st.unwatched && st.trim_at.is_some_and(|at| Instant::now() >= at) {
             st.trim_at = None;
             if st.init_exit.is_none() {
                 super::trim::release_startup_pages();
@@ -186,6 +188,7 @@ impl State {
                 let reap = self.unwatched.then_some(REAP_INTERVAL);
                 let trim = self
                     .trim_at
+                    .filter(|_| !self.unwatched)
                     .map(|at| at.saturating_duration_since(Instant::now()));
                 reap.into_iter()
                     .chain(trim)

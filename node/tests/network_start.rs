@@ -1,0 +1,102 @@
+//! Root-gated tests of the start path's network ordering against a real berthd: the monitor
+//! creates the container while berthd sets up its network, and starts it only once berthd
+//! says so (`runtime::launch`'s start gate).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use std::time::Duration;
+
+use berth_test_support::{require_root, wait_until, TestDaemon};
+
+#[test]
+fn a_failed_network_set_up_cancels_the_created_container_and_leaves_nothing() {
+    require_root!();
+    let d = TestDaemon::start("netcancel");
+    d.import_busybox();
+    // The port is taken on the host: publishing it fails during the set-up, after the
+    // monitor began creating the container.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let name = format!("{}-c", d.prefix);
+    let publish = format!("{port}:80");
+    let (code, text) = d.cli(&[
+        "run", "-d", "--name", &name, "-p", &publish, "busybox", "sleep", "60",
+    ]);
+    assert_ne!(code, 0);
+    assert!(text.contains("port is already allocated"), "{text}");
+    // Nothing of it is left: no monitor, no rootfs mount, no namespace.
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    assert!(
+        wait_until(Duration::from_secs(10), || monitors_of(&id).is_empty()),
+        "monitor left: {:?}",
+        monitors_of(&id)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id), "mounts left: {mounts}");
+    assert!(!d.root.join("exec/netns").join(&id[..12]).exists());
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.Status}}", &name]),
+        "created"
+    );
+    // Once the port is free the same container starts.
+    drop(taken);
+    d.cli_ok(&["start", &name]);
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.Status}}", &name]),
+        "running"
+    );
+    d.cli_ok(&["rm", "-f", &name]);
+}
+
+/// Pids of the monitors of container `id` (their config path names it).
+fn monitors_of(id: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("berth-monitor") && cmdline.contains(id))
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_containers_first_process_finds_its_network_set_up() {
+    // The runtime creates the container while berthd sets up its network; the process must
+    // still start with all of it in place, as under Docker.
+    require_root!();
+    let d = TestDaemon::start("netready");
+    d.import_busybox();
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", "--subnet", "10.250.9.0/24", &net]);
+    let script = "cat /sys/class/net/eth0/operstate; ip -4 route; \
+                  grep -c \"$(hostname)\" /etc/hosts; grep -c nameserver /etc/resolv.conf";
+    for _ in 0..5 {
+        let out = d.cli_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "--hostname",
+            "ready",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.first(), Some(&"up"), "{out}");
+        assert!(out.contains("default via 10.250.9.1 dev eth0"), "{out}");
+        assert!(out.contains("10.250.9.0/24 dev eth0"), "{out}");
+        assert_eq!(lines.get(lines.len() - 2), Some(&"1"), "hosts: {out}");
+        assert_ne!(lines.last(), Some(&"0"), "resolv.conf: {out}");
+    }
+}
