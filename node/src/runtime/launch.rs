@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::pipe;
 
-use super::spawner::Spawner;
+use super::spawner::{SpawnError, Spawner};
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 use crate::error::{EngineError, Result};
 
@@ -107,9 +107,17 @@ impl Launcher {
                 .map_err(|e| EngineError::Internal(format!("spawn task: {e}")))?;
                 match spawned {
                     Ok(_) => None,
-                    Err(e) => {
+                    // Nothing was spawned: berthd spawns the monitor itself this time.
+                    Err(SpawnError::NotSent(e)) => {
                         tracing::warn!(error = %e, "monitor spawner failed; spawning directly");
                         Some(stdio)
+                    }
+                    // A monitor may be waiting at its gate: dropping our ends of its pipes
+                    // (below) makes it cancel and clean up; spawning another would race it.
+                    Err(e) => {
+                        return Err(EngineError::Runtime(format!(
+                            "failed to start container: spawn the monitor: {e}"
+                        )))
                     }
                 }
             }
@@ -146,18 +154,21 @@ fn spawn_through(
     monitor_bin: &Path,
     config: &Path,
     [stdin, stdout, stderr]: &[OwnedFd; 3],
-) -> std::io::Result<i32> {
+) -> std::result::Result<i32, SpawnError> {
     let mut slot = slot
         .lock()
-        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?;
+        .map_err(|_| SpawnError::NotSent(std::io::Error::other("spawner lock poisoned")))?;
     if slot.is_none() {
-        *slot = Some(Spawner::start(monitor_bin)?);
+        *slot = Some(Spawner::start(monitor_bin).map_err(SpawnError::NotSent)?);
     }
     let spawned = match slot.as_ref() {
         Some(s) => s.spawn(config, [stdin, stdout, stderr]),
-        None => Err(std::io::Error::other("no spawner")),
+        None => Err(SpawnError::NotSent(std::io::Error::other("no spawner"))),
     };
-    if spawned.is_err() {
+    if matches!(
+        spawned,
+        Err(SpawnError::NotSent(_) | SpawnError::NoAnswer(_))
+    ) {
         *slot = None;
     }
     spawned

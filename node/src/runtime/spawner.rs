@@ -34,6 +34,24 @@ const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// The longest config path a request carries.
 const MAX_REQUEST: usize = 4096;
 
+/// How long berthd waits for the spawner to take a request and answer; a stuck one is
+/// replaced.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// Why a spawn through the spawner failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The request never reached the spawner: nothing was spawned, another way may be tried.
+    #[error("the spawner did not take the request: {0}")]
+    NotSent(io::Error),
+    /// The spawner took the request but did not answer: a monitor may have been spawned.
+    #[error("the spawner did not answer: {0}")]
+    NoAnswer(io::Error),
+    /// The spawner could not start the monitor.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// berthd's handle on a running spawner.
 pub struct Spawner {
     sock: OwnedFd,
@@ -49,6 +67,10 @@ impl Spawner {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        let limit =
+            nix::sys::time::TimeVal::new(i64::try_from(ANSWER_WITHIN.as_secs()).unwrap_or(10), 0);
+        nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::SendTimeout, &limit)?;
+        nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::ReceiveTimeout, &limit)?;
         let process = Command::new(monitor_bin)
             .arg("--spawner")
             .arg(monitor_bin)
@@ -62,22 +84,25 @@ impl Spawner {
     }
 
     /// Spawns a monitor for the config at `config` with `stdio` as its stdin, stdout and
-    /// stderr; the first process's pid. Blocking (a round trip and a spawn: well under 1 ms).
-    pub fn spawn(&self, config: &Path, stdio: [&OwnedFd; 3]) -> io::Result<i32> {
+    /// stderr; the first process's pid. Blocking (a round trip and a spawn: well under 1 ms;
+    /// `ANSWER_WITHIN` at most).
+    pub fn spawn(&self, config: &Path, stdio: [&OwnedFd; 3]) -> Result<i32, SpawnError> {
         let fds = stdio.map(AsRawFd::as_raw_fd);
-        send_with_fds(self.sock.as_raw_fd(), config.as_os_str().as_bytes(), &fds)?;
+        send_with_fds(self.sock.as_raw_fd(), config.as_os_str().as_bytes(), &fds)
+            .map_err(SpawnError::NotSent)?;
         let mut buf = [0u8; 512];
-        let (n, _) = recv_with_fds(self.sock.as_raw_fd(), &mut buf)?;
-        let reply = String::from_utf8_lossy(&buf[..n]);
+        let (n, _) =
+            recv_with_fds(self.sock.as_raw_fd(), &mut buf).map_err(SpawnError::NoAnswer)?;
         if n == 0 {
-            return Err(io::Error::other("the spawner ended"));
+            return Err(SpawnError::NoAnswer(io::Error::other("the spawner ended")));
         }
+        let reply = String::from_utf8_lossy(&buf[..n]);
         if let Some(message) = reply.strip_prefix("err ") {
-            return Err(io::Error::other(message.to_string()));
+            return Err(SpawnError::Refused(message.to_string()));
         }
         reply
             .parse()
-            .map_err(|_| io::Error::other(format!("spawner said {reply:?}")))
+            .map_err(|_| SpawnError::NoAnswer(io::Error::other(format!("spawner said {reply:?}"))))
     }
 }
 
@@ -257,6 +282,45 @@ exec ls /proc/self/fd
                 *fd > 2 && flags >= 0 && flags & libc::FD_CLOEXEC == 0
             })
             .collect()
+    }
+
+    #[test]
+    fn a_request_not_taken_and_one_not_answered_are_told_apart() {
+        let pair = || {
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .unwrap()
+        };
+        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let (a, b, c) = (null(), null(), null());
+        // A spawner that is gone: the request never reaches it, another way is safe.
+        let (ours, theirs) = pair();
+        drop(theirs);
+        let gone = Spawner {
+            sock: ours,
+            process: Command::new("true").spawn().unwrap(),
+        };
+        let e = gone.spawn(Path::new("/c.json"), [&a, &b, &c]).unwrap_err();
+        assert!(matches!(e, SpawnError::NotSent(_)), "{e}");
+        // One that takes the request and ends without a word: a monitor may exist.
+        let (ours, theirs) = pair();
+        let mute = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let _ = recv_with_fds(theirs.as_raw_fd(), &mut buf);
+        });
+        let silent = Spawner {
+            sock: ours,
+            process: Command::new("true").spawn().unwrap(),
+        };
+        let e = silent
+            .spawn(Path::new("/c.json"), [&a, &b, &c])
+            .unwrap_err();
+        assert!(matches!(e, SpawnError::NoAnswer(_)), "{e}");
+        mute.join().unwrap();
     }
 
     #[test]
