@@ -412,20 +412,10 @@ fn an_idle_monitor_gives_back_the_heap_its_start_freed() {
 
 /// berthd's children whose command line has `needle`.
 fn children_with(parent: u32, needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
+    berth_test_support::cleanup::processes()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(needle)
-        })
+        .filter(|p| u32::try_from(p.ppid) == Ok(parent) && p.mentions(needle))
+        .filter_map(|p| u32::try_from(p.pid).ok())
         .collect()
 }
 

@@ -54,17 +54,11 @@ fn a_failed_network_set_up_cancels_the_created_container_and_leaves_nothing() {
 }
 
 /// Pids of the monitors of container `id` (their config path names it).
-fn monitors_of(id: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
+fn monitors_of(id: &str) -> Vec<i32> {
+    berth_test_support::cleanup::processes()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            (cmdline.contains("berth-monitor") && cmdline.contains(id))
-                .then(|| e.file_name().to_string_lossy().into_owned())
-        })
+        .filter(|p| p.program() == "berth-monitor" && p.mentions(id))
+        .map(|p| p.pid)
         .collect()
 }
 

@@ -204,6 +204,16 @@ echo "to stderr" >&2
 exec ls /proc/self/fd
 "#;
 
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_spawned_process_gets_the_three_descriptors_and_nothing_else() {
         use std::os::unix::fs::PermissionsExt;
@@ -212,13 +222,7 @@ exec ls /proc/self/fd
         std::fs::write(&bin, STAND_IN).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         // The spawner runs in a thread of the test here, on its end of the pair.
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap();
+        let (ours, theirs) = pair();
         let served = {
             let bin = bin.clone();
             std::thread::spawn(move || serve(&theirs, &bin))
@@ -286,15 +290,6 @@ exec ls /proc/self/fd
 
     #[test]
     fn a_request_not_taken_and_one_not_answered_are_told_apart() {
-        let pair = || {
-            socketpair(
-                AddressFamily::Unix,
-                SockType::SeqPacket,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .unwrap()
-        };
         let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let (a, b, c) = (null(), null(), null());
         // A spawner that is gone: the request never reaches it, another way is safe.

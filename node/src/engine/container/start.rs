@@ -148,15 +148,13 @@ impl Engine {
         ))
         .map_err(|e| EngineError::io("create the container's cgroups", e))?;
         // The runtime joins the namespace during create; its endpoints are set up meanwhile.
-        let spawned = match netns {
-            Some(_) => self.network.create_netns(&rec.id),
-            None => Ok(()),
+        let pending = async {
+            if netns.is_some() {
+                self.network.create_netns(&rec.id)?;
+            }
+            self.launcher.spawn(&dir, &cfg).await
         };
-        let pending = match spawned {
-            Ok(()) => self.launcher.spawn(&dir, &cfg).await,
-            Err(e) => Err(e),
-        };
-        let pending = match pending {
+        let pending = match pending.await {
             Ok(p) => p,
             Err(e) => {
                 self.network_down(&rec.id).await;
