@@ -4,7 +4,8 @@
 //! Persisting the allocations is the caller's job.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+
+pub use crate::address_set::AddressSet;
 use std::net::Ipv4Addr;
 
 /// Docker's `default-address-pools` entry: subnets of `/size` carved from `base` onwards.
@@ -139,61 +140,12 @@ impl AddressSpace {
 /// The addresses in use in one subnet, and where the round-robin stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Allocations {
-    /// Stored as runs (`"10.0.0.2-10.0.0.250"`, or one address): a node's record is read and
-    /// written on every start and exit, and a list of a thousand addresses made that cost
-    /// grow with every running container. A plain list (the older form) reads too.
-    #[serde(with = "runs")]
-    pub in_use: BTreeSet<Ipv4Addr>,
+    /// Stored as runs (`"10.0.0.2-10.0.0.250"`, or one address), and held as runs too: a
+    /// node's record is read and written on every start and exit, and a list of a thousand
+    /// addresses made that cost grow with every running container. A plain list (the older
+    /// form) reads too.
+    pub in_use: AddressSet,
     pub last: Option<Ipv4Addr>,
-}
-
-mod runs {
-    use super::{BTreeSet, Ipv4Addr};
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(set: &BTreeSet<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
-        let mut out: Vec<(u32, u32)> = Vec::new();
-        for ip in set.iter().map(|ip| u32::from(*ip)) {
-            match out.last_mut() {
-                Some((_, end)) if end.checked_add(1) == Some(ip) => *end = ip,
-                _ => out.push((ip, ip)),
-            }
-        }
-        s.collect_seq(out.into_iter().map(|(a, b)| {
-            if a == b {
-                Ipv4Addr::from(a).to_string()
-            } else {
-                format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b))
-            }
-        }))
-    }
-
-    /// The most addresses one record may hold: a /16's worth, far above a bridge's 1,023
-    /// ports; a hostile record cannot make us allocate more.
-    const MAX: u64 = 1 << 16;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<Ipv4Addr>, D::Error> {
-        let mut set = BTreeSet::new();
-        let mut total: u64 = 0;
-        for run in Vec::<String>::deserialize(d)? {
-            let (a, b) = run.split_once('-').unwrap_or((&run, &run));
-            let parse = |t: &str| {
-                t.parse::<Ipv4Addr>()
-                    .map(u32::from)
-                    .map_err(|_| D::Error::custom(format!("bad address run {run:?}")))
-            };
-            let (a, b) = (parse(a)?, parse(b)?);
-            if b < a {
-                return Err(D::Error::custom(format!("bad address run {run:?}")));
-            }
-            total += u64::from(b - a) + 1;
-            if total > MAX {
-                return Err(D::Error::custom("too many addresses in use"));
-            }
-            set.extend((a..=b).map(Ipv4Addr::from));
-        }
-        Ok(set)
-    }
 }
 
 impl Allocations {
@@ -205,14 +157,23 @@ impl Allocations {
             Some(l) if space.range.contains(l) => u64::from(u32::from(l) - low) + 1,
             _ => 0,
         };
-        for i in 0..count {
+        let mut i = 0;
+        while i < count {
             let off = u32::try_from((start + i) % count).unwrap_or(0);
             let ip = Ipv4Addr::from(low.wrapping_add(off));
-            if space.assignable(ip) && !self.in_use.contains(&ip) {
+            if let Some(end) = self.in_use.run_end(ip) {
+                // Past the run in use, in one step (not beyond the range's end, where the
+                // round-robin wraps).
+                let end = u32::from(end).min(space.range.last());
+                i += u64::from(end - u32::from(ip)) + 1;
+                continue;
+            }
+            if space.assignable(ip) {
                 self.in_use.insert(ip);
                 self.last = Some(ip);
                 return Some(ip);
             }
+            i += 1;
         }
         None
     }
@@ -225,7 +186,7 @@ impl Allocations {
 
     /// Gives an address back.
     pub fn release(&mut self, ip: Ipv4Addr) {
-        self.in_use.remove(&ip);
+        self.in_use.remove(ip);
     }
 }
 
@@ -323,7 +284,7 @@ mod tests {
         let older = r#"{"in_use":["10.9.0.3","10.9.0.2"],"last":null}"#;
         let read: Allocations = serde_json::from_str(older).unwrap();
         assert_eq!(
-            read.in_use.into_iter().collect::<Vec<_>>(),
+            read.in_use.iter().collect::<Vec<_>>(),
             [Ipv4Addr::new(10, 9, 0, 2), Ipv4Addr::new(10, 9, 0, 3)]
         );
         for bad in [
@@ -333,6 +294,23 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Allocations>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn allocation_steps_over_runs_in_use_and_wraps_at_the_ranges_end() {
+        let net = Subnet::parse("10.9.0.0/22").unwrap();
+        let space = AddressSpace::whole(net, net.first_host());
+        let mut a = Allocations::default();
+        let first: Vec<Ipv4Addr> = (0..1000).map(|_| a.allocate(&space).unwrap()).collect();
+        assert_eq!(first[999], Ipv4Addr::new(10, 9, 3, 233));
+        a.release(Ipv4Addr::new(10, 9, 0, 200));
+        // After .3.233 come the last 21 of the /22 (not .3.255, its broadcast), then the hole.
+        let next: Vec<Ipv4Addr> = (0..22).map(|_| a.allocate(&space).unwrap()).collect();
+        assert_eq!(next[0], Ipv4Addr::new(10, 9, 3, 234));
+        assert_eq!(next[20], Ipv4Addr::new(10, 9, 3, 254));
+        assert_eq!(next[21], Ipv4Addr::new(10, 9, 0, 200));
+        assert_eq!(a.allocate(&space), None, "1,021 of 1,021 handed out");
+        assert_eq!(a.in_use.len(), 1021);
     }
 
     #[test]

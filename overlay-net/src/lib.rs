@@ -4,6 +4,7 @@
 //! forwarding and neighbour tables). No policy lives here: callers decide names, addresses,
 //! which peers exist and when to tear down.
 
+pub mod address_set;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;
