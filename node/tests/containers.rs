@@ -482,3 +482,68 @@ fn monitors_are_spawned_from_a_small_process_and_a_lost_spawner_is_replaced() {
         d.cli_ok(&["rm", "-f", n]);
     }
 }
+
+/// Mount points in the host's table of this process's namespace.
+fn host_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_containers_rootfs_is_mounted_apart_from_the_containers_files_and_goes_with_it() {
+    // Cloning a container's files (its hosts file, its overlay's upper directory) walks every
+    // mount directly below the mount they are on: no rootfs may be among them.
+    require_root!();
+    let d = daemon("rootfsdir");
+    let p = &d.prefix;
+    let id = d.create(
+        &format!("{p}-top"),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    let data = d.data_root();
+    let rootfs = data.join("rootfs").join(&id).display().to_string();
+    let containers = data.join("containers").display().to_string();
+    let mounts = host_mounts();
+    assert!(mounts.contains(&rootfs), "{rootfs} not in {mounts:?}");
+    let below: Vec<&String> = mounts
+        .iter()
+        .filter(|m| m.starts_with(&format!("{containers}/")))
+        .collect();
+    assert!(
+        below.is_empty(),
+        "mounted among the containers' files: {below:?}"
+    );
+    // The root the container sees is that mount, and cp reads it.
+    let out = d.cli_ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo hi > /made-inside && cat /made-inside",
+    ]);
+    assert_eq!(out.trim(), "hi");
+    let host_copy = d.root.join("copied");
+    d.cli_ok(&[
+        "cp",
+        &format!("{id}:/made-inside"),
+        &host_copy.display().to_string(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&host_copy).unwrap(), "hi\n");
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{id}?force=1"), "")
+            .status,
+        204
+    );
+    assert!(!host_mounts().contains(&rootfs), "still mounted after rm");
+    assert!(
+        !data.join("rootfs").join(&id).exists(),
+        "rootfs directory left after rm"
+    );
+}

@@ -107,10 +107,16 @@ fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
         let r = d.req("DELETE", &format!("/containers/{id}?force=1"), "");
         assert_eq!(r.status, 204, "rm -f {id}: {}", r.text());
     }
-    // The containers, netns and volumes directories are mount points of their own by design;
-    // nothing may be left mounted below them.
+    // The containers, rootfs, netns and volumes directories are mount points of their own by
+    // design; nothing may be left mounted below them.
     let root = d.root.display().to_string();
-    let own = ["data/containers", "exec/netns", "data/volumes"].map(|d| format!("{root}/{d}"));
+    let own = [
+        "data/containers",
+        "data/rootfs",
+        "exec/netns",
+        "data/volumes",
+    ]
+    .map(|d| format!("{root}/{d}"));
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     let left: Vec<&str> = mounts
         .lines()
@@ -124,6 +130,7 @@ fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
             "cgroup left for {id}"
         );
         assert!(!d.data_root().join("containers").join(id).exists());
+        assert!(!d.data_root().join("rootfs").join(id).exists());
     }
 }
 

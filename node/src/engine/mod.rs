@@ -40,12 +40,43 @@ impl Paths {
         self.data_root.join("containers").join(id)
     }
 
+    /// Where a container's root filesystem is mounted: not in its directory, on a mount of
+    /// its own (`berth_dirs`). Each clone of a mount (the overlay's of its upper directory, a
+    /// monitor's of the container's hosts file) walks every mount directly below the one it
+    /// clones from: with the rootfs mounts below the containers' directories, four walks of
+    /// every running container's rootfs per start, 0.35 ms of CPU with 800 running.
+    pub fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.data_root.join("rootfs").join(id)
+    }
+
+    /// The rootfs of a running container: `rootfs_dir`, or the directory in its bundle where
+    /// berth mounted it before, for a container started then and still running.
+    pub fn running_rootfs(&self, id: &str) -> PathBuf {
+        use std::os::unix::fs::MetadataExt;
+        let bundle = self.container_dir(id).join("bundle");
+        let older = bundle.join("rootfs");
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+        match dev(&older) {
+            Some(d) if Some(d) != dev(&bundle) => older,
+            _ => self.rootfs_dir(id),
+        }
+    }
+
+    /// Both places a container's rootfs may be mounted (`running_rootfs`), for clean-ups.
+    pub fn rootfs_mount_points(&self, id: &str) -> [PathBuf; 2] {
+        [
+            self.rootfs_dir(id),
+            self.container_dir(id).join("bundle/rootfs"),
+        ]
+    }
+
     /// The directories below which berth mounts things for many containers: rootfs overlays,
-    /// network namespace files, volumes. Each is made a mount point of its own
-    /// (`runtime::mount_ns`).
+    /// network namespace files, volumes, and the containers' own files. Each is made a mount
+    /// point of its own (`runtime::mount_ns`).
     pub fn berth_dirs(&self) -> Vec<PathBuf> {
         vec![
             self.data_root.join("containers"),
+            self.data_root.join("rootfs"),
             self.exec_root.join("netns"),
             self.data_root.join("volumes"),
         ]
@@ -378,6 +409,40 @@ fn daemon_id(data_root: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rootfs_an_older_berthd_mounted_in_the_bundle_is_found_there_while_mounted() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP (needs root): a_rootfs_an_older_berthd_mounted_in_the_bundle…");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            data_root: dir.path().join("data"),
+            exec_root: dir.path().join("exec"),
+            cgroups: Default::default(),
+        };
+        let older = paths.container_dir("c1").join("bundle/rootfs");
+        std::fs::create_dir_all(&older).unwrap();
+        assert_eq!(paths.running_rootfs("c1"), paths.rootfs_dir("c1"));
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        nix::mount::mount(
+            Some("tmpfs"),
+            &older,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let _unmount = Unmount(&older);
+        assert_eq!(paths.running_rootfs("c1"), older);
+        assert!(paths.rootfs_mount_points("c1").contains(&older));
+    }
 
     #[test]
     fn the_init_binary_is_installed_once_and_repaired_when_it_differs() {

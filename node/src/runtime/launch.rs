@@ -264,7 +264,8 @@ fi
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let d = dir.path().display();
         let cfg = serde_json::from_value(serde_json::json!({
-            "id": "c", "bundle": format!("{d}/bundle"), "runtime_root": format!("{d}/rt"),
+            "id": "c", "bundle": format!("{d}/bundle"),
+            "rootfs": format!("{d}/rootfs"), "runtime_root": format!("{d}/rt"),
             "lower_dirs": [], "upper_dir": "u", "work_dir": "w", "log_path": "l",
             "exit_path": format!("{d}/exit.json"), "pids_path": format!("{d}/pids.json"),
             "oom_cgroup_dirs": [], "tty": false,

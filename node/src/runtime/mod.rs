@@ -33,8 +33,10 @@ use std::path::PathBuf;
 pub struct MonitorConfig {
     /// Container id (also libcontainer's id).
     pub id: String,
-    /// The OCI bundle (holds `config.json`; its `rootfs` is the overlay mount point).
+    /// The OCI bundle (holds `config.json`).
     pub bundle: PathBuf,
+    /// The overlay's mount point, the spec's root (`Paths::rootfs_dir`).
+    pub rootfs: PathBuf,
     /// libcontainer's state root (under the exec root).
     pub runtime_root: PathBuf,
     /// Image layer directories, bottom first.

@@ -81,8 +81,13 @@ type Started = (MonitorPids, Parts);
 
 fn launch(cfg: &MonitorConfig, gate: File) -> Result<Started, String> {
     mount_rootfs(cfg).map_err(|e| format!("mount rootfs: {e}"))?;
-    super::mount_ns::enter_private(&cfg.bundle, &cfg.berth_dirs, cfg.mount_template_fd)
-        .map_err(|e| format!("private mount namespace: {e}"))?;
+    super::mount_ns::enter_private(
+        &cfg.bundle,
+        &cfg.rootfs,
+        &cfg.berth_dirs,
+        cfg.mount_template_fd,
+    )
+    .map_err(|e| format!("private mount namespace: {e}"))?;
     let log = super::log_rotate::open_log(&cfg.log_path)
         .map_err(|e| format!("open log {}: {e}", cfg.log_path.display()))?;
     let _ = std::fs::remove_file(&cfg.control_socket);
@@ -271,12 +276,7 @@ pub(super) fn set_sigpipe(handler: SigHandler) {
 }
 
 fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
-    mount_overlay(
-        &cfg.bundle.join("rootfs"),
-        &cfg.lower_dirs,
-        &cfg.upper_dir,
-        &cfg.work_dir,
-    )
+    mount_overlay(&cfg.rootfs, &cfg.lower_dirs, &cfg.upper_dir, &cfg.work_dir)
 }
 
 /// Mounts a container's root filesystem: `lower` are the image layers, bottom first.
@@ -345,7 +345,7 @@ fn oom_kills(cfg: &MonitorConfig) -> u64 {
 fn cleanup(cfg: &MonitorConfig) {
     let _ = super::cgroups::remove_dirs(&cfg.cgroup_dirs, std::time::Duration::from_millis(500));
     let _ = std::fs::remove_dir_all(cfg.runtime_root.join(&cfg.id));
-    super::mount_ns::unmount_in_host(&cfg.bundle.join("rootfs"));
+    super::mount_ns::unmount_in_host(&cfg.rootfs);
     let _ = std::fs::remove_file(&cfg.control_socket);
 }
 

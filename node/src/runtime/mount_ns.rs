@@ -8,10 +8,11 @@
 //! in another container's monitor.
 //!
 //! Dropping the rest costs one unmount per berth directory, not one per mount (each unmount
-//! waits for an RCU grace period): berthd makes `<data-root>/containers`, `<exec-root>/netns`
-//! and the volumes directory mount points of their own (`make_mount_points`), and the monitor
-//! clones the mounts it needs under them (`open_tree`), detaches the three directories in its
-//! namespace, and puts the clones back (`move_mount`). Where a directory could not be made a
+//! waits for an RCU grace period): berthd makes the berth directories (`Paths::berth_dirs`:
+//! the containers' files, their rootfs mounts, namespace files, volumes) mount points of their
+//! own (`make_mount_points`), and the monitor clones the mounts it needs under them
+//! (`open_tree`), detaches the directories in its namespace, and puts the clones back
+//! (`move_mount`). Where a directory could not be made a
 //! mount point (containers kept running across an upgrade), the monitor detaches the foreign
 //! mounts one by one.
 //!
@@ -108,13 +109,18 @@ pub fn make_template(dirs: &[PathBuf]) -> io::Result<OwnedFd> {
 
 /// Moves the calling (single-threaded) monitor into a mount namespace of its own holding, of
 /// what lies under the berth directories `dirs`, only what the container uses. `bundle` holds
-/// the container's `config.json`. `template` is berthd's template namespace (inherited
+/// the container's `config.json`, `rootfs` is its root. `template` is berthd's template namespace (inherited
 /// descriptor), when it made one: the new namespace is a copy of it instead of the host's.
-pub fn enter_private(bundle: &Path, dirs: &[PathBuf], template: Option<i32>) -> io::Result<()> {
+pub fn enter_private(
+    bundle: &Path,
+    rootfs: &Path,
+    dirs: &[PathBuf],
+    template: Option<i32>,
+) -> io::Result<()> {
     // SAFETY: berthd passed this descriptor number for us alone; nothing else in this process
     // owns it, and it is closed when `template` drops, after use.
     let template = template.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    let used = used_paths(bundle);
+    let used = used_paths(bundle, rootfs);
     let under_dirs = |u: &PathBuf| dirs.iter().any(|d| u.starts_with(d) && u != d);
     // Taken while still in the host's namespace: the used mounts, to put back after the drop.
     // From the template, what the container uses from elsewhere on the host too (with what is
@@ -240,8 +246,8 @@ pub fn unmount_in_host(target: &Path) {
 }
 
 /// Host paths the container's spec names: its root, its mounts' sources, its namespace files.
-fn used_paths(bundle: &Path) -> Vec<PathBuf> {
-    let mut used = vec![bundle.join("rootfs")];
+fn used_paths(bundle: &Path, rootfs: &Path) -> Vec<PathBuf> {
+    let mut used = vec![rootfs.to_path_buf()];
     let Ok(text) = std::fs::read(bundle.join("config.json")) else {
         return used;
     };

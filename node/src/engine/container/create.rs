@@ -164,9 +164,12 @@ impl Engine {
     fn layout(&self, rec: &ContainerRecord) -> Result<()> {
         let dir = self.paths.container_dir(&rec.id);
         let io = |what: &str, e| EngineError::io(format!("{what} in {}", dir.display()), e);
-        for sub in ["bundle/rootfs", "upper", "work"] {
+        for sub in ["bundle", "upper", "work"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| io("create dirs", e))?;
         }
+        let rootfs = self.paths.rootfs_dir(&rec.id);
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| EngineError::io(format!("create {}", rootfs.display()), e))?;
         // The spec and the monitor's config carry the environment; the log, the output.
         crate::runtime::files::ensure_dir_mode(&dir, 0o710).map_err(|e| io("set mode", e))?;
         let hostname = &rec.config.hostname;

@@ -61,7 +61,10 @@ impl Engine {
     /// Deletes what a container left on the host, then its records.
     pub(crate) fn purge(&self, id: &str, name: &str, cgroup: &std::path::Path) -> Result<()> {
         let dir = self.paths.container_dir(id);
-        let _ = umount2(&dir.join("bundle/rootfs"), MntFlags::MNT_DETACH);
+        for point in self.paths.rootfs_mount_points(id) {
+            let _ = umount2(&point, MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir(self.paths.rootfs_dir(id));
         let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(id));
         self.remove_cgroups(cgroup);
         match std::fs::remove_dir_all(&dir) {

@@ -74,8 +74,9 @@ impl Engine {
             self.record_exit(&mut rec, &exit);
             self.network_down(&rec.id).await;
             // A killed monitor could not clean up after its container.
-            let _ =
-                nix::mount::umount2(&dir.join("bundle/rootfs"), nix::mount::MntFlags::MNT_DETACH);
+            for point in self.paths.rootfs_mount_points(&rec.id) {
+                let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+            }
             let _ = std::fs::remove_dir_all(self.paths.runtime_root().join(&rec.id));
         }
         let _ = handle.publish(&rec, &self.records, false);
@@ -99,10 +100,12 @@ impl Engine {
         }
     }
 
-    /// Container and runtime directories whose container has no record.
+    /// Container, rootfs and runtime directories whose container has no record.
     fn sweep_orphans(&self, known: &std::collections::HashSet<String>) {
+        let rootfs_root = self.paths.data_root.join("rootfs");
         for root in [
             self.paths.data_root.join("containers"),
+            rootfs_root.clone(),
             self.paths.runtime_root(),
         ] {
             let Ok(entries) = std::fs::read_dir(&root) else {
@@ -112,11 +115,16 @@ impl Engine {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !known.contains(&id) {
                     tracing::info!(container = %id, "removing leftovers of an unrecorded container");
-                    let _ = nix::mount::umount2(
-                        &e.path().join("bundle/rootfs"),
-                        nix::mount::MntFlags::MNT_DETACH,
-                    );
-                    let _ = std::fs::remove_dir_all(e.path());
+                    for point in self.paths.rootfs_mount_points(&id) {
+                        let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+                    }
+                    // A mount point only when empty: were the unmount to have failed, a
+                    // recursive removal would delete the container's files through it.
+                    let _ = if root == rootfs_root {
+                        std::fs::remove_dir(e.path())
+                    } else {
+                        std::fs::remove_dir_all(e.path())
+                    };
                     // An unrecorded container's cgroup parent is unknown: the daemon's.
                     let parent = match self.host.default_cgroup_parent {
                         "" => "berth",

@@ -68,7 +68,7 @@ impl Engine {
         let dir = self.paths.container_dir(&rec.id);
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
-        let rootfs = dir.join("bundle/rootfs");
+        let rootfs = self.paths.rootfs_dir(&rec.id);
         let (shared, files_from) = self.shared_namespaces(rec).await?;
         // A container in another's network namespace shares its name files, as in Docker.
         let files_dir = files_from.map_or_else(|| dir.clone(), |id| self.paths.container_dir(&id));
@@ -110,6 +110,7 @@ impl Engine {
         let cfg = MonitorConfig {
             id: rec.id.clone(),
             bundle: dir.join("bundle"),
+            rootfs: rootfs.clone(),
             runtime_root: self.paths.runtime_root(),
             lower_dirs: layers,
             upper_dir: dir.join("upper"),

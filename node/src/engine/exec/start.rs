@@ -96,7 +96,7 @@ impl Engine {
         let _primer = self.primer.lease();
         let cfg = &entry.config;
         let dir = self.paths.container_dir(&rec.id);
-        let rootfs = dir.join("bundle/rootfs");
+        let rootfs = self.paths.running_rootfs(&rec.id);
         let user_name = if cfg.user.is_empty() {
             &rec.config.user
         } else {

@@ -47,14 +47,14 @@ impl Engine {
     pub(crate) async fn rootfs(&self, key: &str) -> Result<Rootfs> {
         let handle = self.lookup(key)?;
         let rec = handle.lock().await;
-        let dir = self.paths.container_dir(&rec.id);
-        let root = dir.join("bundle/rootfs");
         if rec.state.status.is_running() {
             return Ok(Rootfs {
-                root,
+                root: self.paths.running_rootfs(&rec.id),
                 mounted_here: None,
             });
         }
+        let dir = self.paths.container_dir(&rec.id);
+        let root = self.paths.rootfs_dir(&rec.id);
         // Taken under the record lock, as `start` takes it: the lock order is record, mount.
         let guard = handle.mount_lock().await;
         let image = self.images.resolve(&rec.config.image_id)?;
