@@ -12,9 +12,8 @@
 //! the containers' files, their rootfs mounts, namespace files, volumes) mount points of their
 //! own (`make_mount_points`), and the monitor clones the mounts it needs under them
 //! (`open_tree`), detaches the directories in its namespace, and puts the clones back
-//! (`move_mount`). Where a directory could not be made a
-//! mount point (containers kept running across an upgrade), the monitor detaches the foreign
-//! mounts one by one.
+//! (`move_mount`). Where a directory could not be made a mount point (containers kept running
+//! across an upgrade), the monitor detaches the foreign mounts one by one.
 //!
 //! Even so, `unshare` copies the whole host table first (two mounts per running container),
 //! and the copy is torn down again: ~5 ms per start with 1,000 running, under the kernel's
@@ -109,8 +108,9 @@ pub fn make_template(dirs: &[PathBuf]) -> io::Result<OwnedFd> {
 
 /// Moves the calling (single-threaded) monitor into a mount namespace of its own holding, of
 /// what lies under the berth directories `dirs`, only what the container uses. `bundle` holds
-/// the container's `config.json`, `rootfs` is its root. `template` is berthd's template namespace (inherited
-/// descriptor), when it made one: the new namespace is a copy of it instead of the host's.
+/// the container's `config.json`, `rootfs` is its root. `template` is berthd's template
+/// namespace (inherited descriptor), when it made one: the new namespace is a copy of it
+/// instead of the host's.
 pub fn enter_private(
     bundle: &Path,
     rootfs: &Path,
