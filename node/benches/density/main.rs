@@ -8,6 +8,11 @@
 //! `--quick` runs 10/50/200. Everything made is removed on the way out, also after a failure.
 //! `BENCH_DENSITY_HOLD=<seconds>` keeps berth's containers running that long after its last
 //! level (to profile the daemon at that size) before they are removed.
+//!
+//! The daemons' directories go under `TMPDIR`. Put it on a journaled filesystem: ext4 without
+//! a journal skips every inode deleted in the last 30 s when it allocates one, and a start
+//! allocates 29, so a level measured soon after a teardown (the previous run's, or the
+//! bench's own removals) runs slower, whichever the level (SPECIFICATION DN1).
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
