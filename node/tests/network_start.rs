@@ -94,3 +94,104 @@ fn a_containers_first_process_finds_its_network_set_up() {
         assert_ne!(lines.last(), Some(&"0"), "resolv.conf: {out}");
     }
 }
+
+#[test]
+fn a_start_on_a_full_bridge_says_why_and_leaves_nothing_behind() {
+    require_root!();
+    let d = TestDaemon::start("brfull");
+    d.import_busybox();
+    let bridge = d.net_names().bridge;
+    // The kernel's most: 1,023 ports on one bridge, here veths named after this daemon's.
+    let mut ports = Dummies::on(&bridge, 1023);
+    let name = format!("{}-c", d.prefix);
+    let (code, text) = d.cli(&["run", "-d", "--name", &name, "busybox", "sleep", "60"]);
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("exchange full: a bridge takes at most 1023 interfaces"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("to bridge {bridge} failed")),
+        "{text}"
+    );
+    let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    assert!(
+        wait_until(Duration::from_secs(10), || monitors_of(&id).is_empty()),
+        "monitor left: {:?}",
+        monitors_of(&id)
+    );
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.Status}}", &name]),
+        "created"
+    );
+    assert_eq!(ports_of(&bridge), 1023, "the failed start's veth is gone");
+    // With one port free the same container starts.
+    ports.remove_one();
+    d.cli_ok(&["start", &name]);
+    assert_eq!(ports_of(&bridge), 1023);
+    d.cli_ok(&["rm", "-f", &name]);
+}
+
+/// Interfaces enslaved to `bridge`.
+fn ports_of(bridge: &str) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Veth pairs with one end on a bridge, removed on drop (also when the test fails).
+struct Dummies {
+    names: Vec<String>,
+}
+
+impl Dummies {
+    fn on(bridge: &str, count: usize) -> Self {
+        // Names of at most 15 bytes, unique to the bridge (and so to the test daemon).
+        let names: Vec<String> = (0..count).map(|i| format!("{bridge}d{i}")).collect();
+        let made = Dummies { names };
+        let batch: String = made
+            .names
+            .iter()
+            .map(|n| {
+                let peer = n.replacen(&format!("{bridge}d"), &format!("{bridge}e"), 1);
+                format!("link add {n} type veth peer name {peer}\nlink set {n} master {bridge}\n")
+            })
+            .collect();
+        run_batch(&batch);
+        made
+    }
+
+    fn remove_one(&mut self) {
+        if let Some(n) = self.names.pop() {
+            run_batch(&format!("link del {n}\n"));
+        }
+    }
+}
+
+impl Drop for Dummies {
+    fn drop(&mut self) {
+        let batch: String = self
+            .names
+            .iter()
+            .map(|n| format!("link del {n}\n"))
+            .collect();
+        run_batch(&batch);
+    }
+}
+
+/// `ip -batch`, going on past errors.
+fn run_batch(batch: &str) {
+    use std::io::Write;
+    let mut ip = std::process::Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Some(mut stdin) = ip.stdin.take() {
+        stdin.write_all(batch.as_bytes()).unwrap();
+    }
+    ip.wait().unwrap();
+}

@@ -8,6 +8,8 @@ pub enum OverlayError {
         op: &'static str,
         target: String,
         message: String,
+        /// The kernel's errno, when the kernel answered with one.
+        errno: Option<i32>,
     },
     #[error("no such link: {0}")]
     NoSuchLink(String),
@@ -23,5 +25,13 @@ impl OverlayError {
     /// Whether the kernel said the object already exists (EEXIST).
     pub fn is_exists(&self) -> bool {
         matches!(self, OverlayError::Netlink { message, .. } if message.contains("File exists"))
+    }
+
+    /// The kernel's errno for a netlink request it refused.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            OverlayError::Netlink { errno, .. } => *errno,
+            _ => None,
+        }
     }
 }

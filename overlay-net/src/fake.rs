@@ -132,6 +132,7 @@ impl FakeNetlink {
                 op: "fake",
                 target: n.to_string(),
                 message: "injected failure".into(),
+                errno: None,
             });
         }
         Ok(())

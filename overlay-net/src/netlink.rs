@@ -110,6 +110,10 @@ pub(crate) fn nl_err<'a>(
             rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
             other => other.to_string(),
         },
+        errno: match &e {
+            rtnetlink::Error::NetlinkError(m) => Some(m.raw_code().abs()),
+            _ => None,
+        },
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_overlay::{LinkChange, LocalEndpoint, NetlinkOps, Sandbox};
+use berth_overlay::{LinkChange, LocalEndpoint, NetlinkOps, OverlayError, Sandbox};
 
 use super::manager::Networks;
 use super::net_err;
@@ -228,7 +228,7 @@ impl Networks {
         k.netlink
             .set_link(&ep.host_veth, changes)
             .await
-            .map_err(net_err)?;
+            .map_err(|e| join_bridge_err(e, name, n, &ep.host_veth))?;
         inside
             .add_address(&eth, IpAddr::V4(ip), ep.prefix)
             .await
@@ -430,4 +430,18 @@ impl Networks {
             .endpoints
             .remove(&format!("{}/{}", ep.container_id, ep.network_id));
     }
+}
+
+/// A bridge has at most 1,023 ports (the kernel's `BR_MAX_PORTS`, less its reserved port 0);
+/// joining a full one fails with EXFULL, which alone says little: Docker's words, and why.
+fn join_bridge_err(e: OverlayError, container: &str, n: &NetworkRecord, veth: &str) -> EngineError {
+    if e.errno() != Some(libc::EXFULL) {
+        return net_err(e);
+    }
+    EngineError::Internal(format!(
+        "failed to create endpoint {container} on network {}: adding interface {veth} to bridge \
+         {} failed: exchange full: a bridge takes at most 1023 interfaces (the kernel's limit); \
+         connect more containers to another network",
+        n.name, n.bridge
+    ))
 }
