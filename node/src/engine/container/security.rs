@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::seccomp::{default_profile, native_arch, render, Target};
 use super::spec::HostFacts;
@@ -57,9 +58,40 @@ pub fn seccomp_section(rec: &ContainerRecord, caps: &[String], host: HostFacts) 
         SeccompChoice::Unconfined => None,
         SeccompChoice::Custom(profile) => render(profile, &target),
         SeccompChoice::Default if rec.host.privileged => None,
-        SeccompChoice::Default => render(&default_profile::profile(), &target),
+        SeccompChoice::Default => default_rendered(&target),
     };
     rendered.unwrap_or(Value::Null)
+}
+
+/// Docker's default profile as last rendered, for its capabilities and kernel (the arch is
+/// this build's). Nearly every container has the default capabilities: building and
+/// filtering the ~350 rules again took ~0.5 ms of each start's CPU at 1,000 running.
+static LAST_DEFAULT: Mutex<Option<Rendered>> = Mutex::new(None);
+
+/// A rendering of the default profile and what it was rendered for.
+struct Rendered {
+    caps: Vec<String>,
+    kernel: (u32, u32),
+    section: Option<Value>,
+}
+
+fn default_rendered(target: &Target<'_>) -> Option<Value> {
+    let fresh = || render(&default_profile::profile(), target);
+    let Ok(mut last) = LAST_DEFAULT.lock() else {
+        return fresh();
+    };
+    if let Some(r) = last.as_ref() {
+        if r.caps.as_slice() == target.caps && r.kernel == target.kernel {
+            return r.section.clone();
+        }
+    }
+    let section = fresh();
+    *last = Some(Rendered {
+        caps: target.caps.to_vec(),
+        kernel: target.kernel,
+        section: section.clone(),
+    });
+    section
 }
 
 /// The process's AppArmor profile: only on a host with AppArmor (elsewhere `check` refused
@@ -157,6 +189,40 @@ mod tests {
         rec.host.privileged = false;
         rec.host.security.seccomp = SeccompChoice::Unconfined;
         assert_eq!(seccomp_section(&rec, &caps, host()), Value::Null);
+    }
+
+    /// Whether the rendered filter lets `name` through.
+    fn allows(section: &Value, name: &str) -> bool {
+        section["syscalls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r["action"] == "SCMP_ACT_ALLOW"
+                    && r["names"]
+                        .as_array()
+                        .is_some_and(|n| n.iter().any(|n| n == name))
+            })
+    }
+
+    #[test]
+    fn the_kept_default_filter_is_the_one_for_these_capabilities_and_kernel() {
+        let rec = ContainerRecord::default();
+        let plain = vec!["CAP_CHOWN".to_string()];
+        let admin = vec!["CAP_CHOWN".to_string(), "CAP_SYS_ADMIN".to_string()];
+        for _ in 0..2 {
+            assert!(!allows(&seccomp_section(&rec, &plain, host()), "mount"));
+            assert!(allows(&seccomp_section(&rec, &admin, host()), "mount"));
+        }
+        // Rules with a minimum kernel: the same capabilities on an older kernel differ.
+        let old = HostFacts {
+            kernel: (3, 10),
+            ..host()
+        };
+        let new_filter = seccomp_section(&rec, &plain, host());
+        let old_filter = seccomp_section(&rec, &plain, old);
+        assert_ne!(new_filter, old_filter);
+        assert_eq!(seccomp_section(&rec, &plain, host()), new_filter);
     }
 
     #[test]
