@@ -358,6 +358,64 @@ fn ps_filters_on_order_networks_volumes_ports_and_health() {
     d.remove_all();
 }
 
+#[test]
+fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
+    require_root!();
+    let d = daemon("ctsumm");
+    d.cli_ok(&["network", "create", "ctsumm-net"]);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ctsumm-a",
+        "--network",
+        "ctsumm-net",
+        "-v",
+        "ctsumm-vol:/data",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.cli_ok(&["create", "--name", "ctsumm-b", "busybox", "true"]);
+    let list = d.req("GET", "/containers/json?all=1", "").json();
+    let row = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["Names"][0] == format!("/{name}"))
+            .unwrap()
+            .clone()
+    };
+    let a = row("ctsumm-a");
+    let inspect = d.req("GET", "/containers/ctsumm-a/json", "").json();
+    assert_eq!(
+        a["HostConfig"]["NetworkMode"],
+        inspect["HostConfig"]["NetworkMode"]
+    );
+    let listed = &a["NetworkSettings"]["Networks"]["ctsumm-net"];
+    let inspected = &inspect["NetworkSettings"]["Networks"]["ctsumm-net"];
+    for key in [
+        "IPAddress",
+        "NetworkID",
+        "EndpointID",
+        "Gateway",
+        "MacAddress",
+    ] {
+        assert_eq!(listed[key], inspected[key], "{key}: {a}");
+    }
+    assert!(!listed["IPAddress"].as_str().unwrap().is_empty(), "{a}");
+    assert_eq!(a["Mounts"], inspect["Mounts"]);
+    assert_eq!(a["Mounts"][0]["Name"], "ctsumm-vol", "{a}");
+    // A created container is on its network without an address yet, as in Docker.
+    let b = row("ctsumm-b");
+    assert_eq!(
+        b["NetworkSettings"]["Networks"]["bridge"]["IPAddress"], "",
+        "{b}"
+    );
+    assert_eq!(b["Mounts"], serde_json::json!([]));
+    d.remove_all();
+}
+
 /// KiB of a process's heap that is written to and its own (`[heap]`'s Private_Dirty).
 fn heap_dirty_kib(pid: i64) -> u64 {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();

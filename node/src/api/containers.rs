@@ -87,12 +87,15 @@ pub async fn list(
     };
     let with_size = q.flag("size", false);
     let recs = engine.list_containers(&req).await?;
+    let volumes = engine.volumes_root();
+    let networks = engine.network_index()?;
     let mut summaries = Vec::with_capacity(recs.len());
     for rec in &recs {
-        let mut s = conv::summary(rec);
+        let nets = engine.container_networks_in(rec, &networks);
+        let mut s = conv::summary(rec, &nets, &volumes);
         let publishes = !rec.host.net.ports.is_empty() || rec.host.net.publish_all;
         if publishes && rec.state.status.is_running() {
-            s.ports = Some(conv::port_summaries(&engine.container_networks(rec)));
+            s.ports = Some(conv::port_summaries(&nets));
         }
         if with_size {
             let (rw, root) = engine.container_size(rec).await;

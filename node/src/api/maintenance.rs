@@ -187,8 +187,9 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> 
     let mut containers = Vec::new();
     for (id, size_rw) in &usage.containers {
         if let Ok(rec) = engine.inspect_container(id).await {
-            let mut summary = serde_json::to_value(super::convert::container::summary(&rec))
-                .unwrap_or(Value::Null);
+            let nets = engine.container_networks(&rec);
+            let summary = super::convert::container::summary(&rec, &nets, &engine.volumes_root());
+            let mut summary = serde_json::to_value(summary).unwrap_or(Value::Null);
             summary["SizeRw"] = json!(size_rw);
             containers.push(summary);
         }

@@ -36,6 +36,18 @@ impl Networks {
         mode: &str,
         asked: &std::collections::BTreeMap<String, EndpointRequest>,
     ) -> Result<Attachments> {
+        self.attachments_with(id, mode, asked, &|key| self.get(key).map(|n| n.id))
+    }
+
+    /// `attachments`, with `network_id` finding a network's id by key (from a `NetworkIndex`,
+    /// for many containers).
+    pub fn attachments_with(
+        &self,
+        id: &str,
+        mode: &str,
+        asked: &std::collections::BTreeMap<String, EndpointRequest>,
+        network_id: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<Attachments> {
         if let Some(a) = self.attachments.get::<Attachments>(id)? {
             return Ok(a);
         }
@@ -47,14 +59,14 @@ impl Networks {
         if matches!(primary, "host" | "none") || primary.starts_with("container:") {
             return Ok(a);
         }
-        let n = self.get(primary)?;
-        a.primary = n.id.clone();
+        let primary_id = network_id(primary)?;
+        a.primary = primary_id.clone();
         a.networks.insert(
-            n.id.clone(),
+            primary_id,
             asked
                 .get(primary)
                 .or(asked.get(mode))
-                .or(asked.get(&n.id))
+                .or(asked.get(&a.primary))
                 .cloned()
                 .unwrap_or_default(),
         );
@@ -62,8 +74,9 @@ impl Networks {
             if key == primary || (key == "default" && primary == "bridge") {
                 continue;
             }
-            let n = self.get(key)?;
-            a.networks.entry(n.id).or_insert_with(|| req.clone());
+            a.networks
+                .entry(network_id(key)?)
+                .or_insert_with(|| req.clone());
         }
         Ok(a)
     }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::files;
+use super::manager::NetworkIndex;
 use super::types::{EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
 use crate::engine::container::{ContainerRecord, HostSettings};
 use crate::engine::Engine;
@@ -12,7 +13,8 @@ use crate::error::{EngineError, Result};
 /// One network of a container as inspect shows it.
 #[derive(Debug, Clone)]
 pub struct ContainerNetwork {
-    pub network: NetworkRecord,
+    /// Shared with the `NetworkIndex` it came from (the list has a row per container).
+    pub network: std::sync::Arc<NetworkRecord>,
     pub request: EndpointRequest,
     /// Present while the container runs.
     pub endpoint: Option<EndpointRecord>,
@@ -257,17 +259,37 @@ impl Engine {
 
     /// The container's networks with their endpoints.
     pub fn container_networks(&self, rec: &ContainerRecord) -> Vec<ContainerNetwork> {
-        let Ok(a) =
-            self.network
-                .attachments(&rec.id, &rec.host.network_mode, &rec.host.net.endpoints)
-        else {
+        match self.network.index() {
+            Ok(index) => self.container_networks_in(rec, &index),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The networks of every container, from one read of the network records.
+    pub fn network_index(&self) -> Result<NetworkIndex> {
+        self.network.index()
+    }
+
+    /// `container_networks` with the networks looked up in `index` (the container list's, for
+    /// each of its rows).
+    pub fn container_networks_in(
+        &self,
+        rec: &ContainerRecord,
+        index: &NetworkIndex,
+    ) -> Vec<ContainerNetwork> {
+        let Ok(a) = self.network.attachments_with(
+            &rec.id,
+            &rec.host.network_mode,
+            &rec.host.net.endpoints,
+            &|key| index.get(key).map(|n| n.id.clone()),
+        ) else {
             return Vec::new();
         };
         let eps = self.network.endpoints_of(&rec.id).unwrap_or_default();
         a.networks
             .iter()
             .filter_map(|(id, req)| {
-                let network = self.network.find(id).ok().flatten()?;
+                let network = index.find_shared(id)?;
                 Some(ContainerNetwork {
                     endpoint: eps.iter().find(|e| e.network_id == *id).cloned(),
                     network,
@@ -406,7 +428,7 @@ impl Engine {
         for h in self.handles() {
             let rec = h.snapshot().await;
             for c in self.container_networks(&rec) {
-                used.insert(c.network.id);
+                used.insert(c.network.id.clone());
             }
         }
         let mut removed = Vec::new();

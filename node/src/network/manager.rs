@@ -262,28 +262,22 @@ impl Networks {
 
     /// A network by full id, exact name, or unique id prefix.
     pub fn find(&self, key: &str) -> Result<Option<NetworkRecord>> {
-        // Docker's mode `default` is the default bridge network.
-        let key = if key == "default" { "bridge" } else { key };
-        if let Some(n) = self.networks.get::<NetworkRecord>(key)? {
+        if let Some(n) = self.networks.get::<NetworkRecord>(default_is_bridge(key))? {
             return Ok(Some(n));
         }
-        let all = self.list()?;
-        if let Some(n) = all.iter().find(|n| n.name == key) {
-            return Ok(Some(n.clone()));
-        }
-        let mut by_prefix = all
-            .into_iter()
-            .filter(|n| !key.is_empty() && n.id.starts_with(key));
-        match (by_prefix.next(), by_prefix.next()) {
-            (Some(n), None) => Ok(Some(n)),
-            _ => Ok(None),
-        }
+        Ok(self.index()?.find(key).cloned())
     }
 
     /// Like `find`, with Docker's 404 message.
     pub fn get(&self, key: &str) -> Result<NetworkRecord> {
-        self.find(key)?
-            .ok_or_else(|| EngineError::NotFound(format!("network {key} not found")))
+        self.find(key)?.ok_or_else(|| network_not_found(key))
+    }
+
+    /// Every network, to look many up from one read of the store (`find` by name reads all).
+    pub fn index(&self) -> Result<NetworkIndex> {
+        Ok(NetworkIndex(
+            self.list()?.into_iter().map(std::sync::Arc::new).collect(),
+        ))
     }
 
     /// Endpoints of running containers on network `id`.
@@ -543,5 +537,57 @@ fn forwarding_warning() -> Vec<String> {
                 vec!["WARNING: IPv4 forwarding is disabled. Networking will not work.".into()]
             }
         },
+    }
+}
+
+/// Docker's mode `default` is the default bridge network.
+fn default_is_bridge(key: &str) -> &str {
+    if key == "default" {
+        "bridge"
+    } else {
+        key
+    }
+}
+
+fn network_not_found(key: &str) -> EngineError {
+    EngineError::NotFound(format!("network {key} not found"))
+}
+
+/// The networks at one moment, found by key as `Networks::find` finds them.
+#[derive(Debug, Clone)]
+pub struct NetworkIndex(Vec<std::sync::Arc<NetworkRecord>>);
+
+impl NetworkIndex {
+    /// A network by full id, exact name, or unique id prefix.
+    pub fn find(&self, key: &str) -> Option<&NetworkRecord> {
+        self.find_shared_ref(key).map(|n| &**n)
+    }
+
+    /// `find`, as the index's shared record.
+    pub fn find_shared(&self, key: &str) -> Option<std::sync::Arc<NetworkRecord>> {
+        self.find_shared_ref(key).cloned()
+    }
+
+    fn find_shared_ref(&self, key: &str) -> Option<&std::sync::Arc<NetworkRecord>> {
+        let key = default_is_bridge(key);
+        let exact = |f: &dyn Fn(&NetworkRecord) -> bool| self.0.iter().find(|n| f(n));
+        if let Some(n) = exact(&|n| n.id == key).or_else(|| exact(&|n| n.name == key)) {
+            return Some(n);
+        }
+        let mut by_prefix = self
+            .0
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Like `find`, with Docker's 404 message.
+    pub fn get(&self, key: &str) -> Result<NetworkRecord> {
+        self.find(key)
+            .cloned()
+            .ok_or_else(|| network_not_found(key))
     }
 }

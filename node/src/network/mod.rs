@@ -27,7 +27,7 @@ mod vip;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use manager::{CreateNetwork, Networks};
+pub use manager::{CreateNetwork, NetworkIndex, Networks};
 pub use types::{
     is_false, AddressPool, EndpointRecord, EndpointRequest, Link, NetConfig, NetRequest,
     NetworkRecord, PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC,

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use bollard_stubs::models::{
     ContainerConfig as DockerConfig, ContainerCreateBody, ContainerInspectResponse,
     ContainerState as DockerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryStateEnum, HostConfig, RestartPolicy as DockerRestart, RestartPolicyNameEnum,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
+    HostConfig, RestartPolicy as DockerRestart, RestartPolicyNameEnum,
 };
 
 use crate::api::error::ApiError;
@@ -355,8 +356,13 @@ fn created_unix(rec: &ContainerRecord) -> i64 {
         .unwrap_or(0)
 }
 
-/// One row of `GET /containers/json`.
-pub fn summary(rec: &ContainerRecord) -> ContainerSummary {
+/// One row of `GET /containers/json`: `nets` are its networks (`Engine::container_networks`),
+/// `volumes_root` where named volumes live (for `Mounts`).
+pub fn summary(
+    rec: &ContainerRecord,
+    nets: &[crate::network::engine_ops::ContainerNetwork],
+    volumes_root: &std::path::Path,
+) -> ContainerSummary {
     ContainerSummary {
         id: Some(rec.id.clone()),
         names: Some(vec![format!("/{}", rec.name)]),
@@ -368,7 +374,14 @@ pub fn summary(rec: &ContainerRecord) -> ContainerSummary {
         labels: Some(rec.config.labels.clone().into_iter().collect()),
         state: Some(summary_state(rec.state.status)),
         status: Some(status_text(rec, chrono::Utc::now())),
-        mounts: Some(Vec::new()),
+        host_config: Some(ContainerSummaryHostConfig {
+            network_mode: Some(rec.host.network_mode.clone()),
+            ..Default::default()
+        }),
+        network_settings: Some(ContainerSummaryNetworkSettings {
+            networks: Some(super::network::endpoint_settings(nets)),
+        }),
+        mounts: Some(super::mounts::mount_points(&rec.host.mounts, volumes_root)),
         ..Default::default()
     }
 }

@@ -395,7 +395,6 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
 /// A container's `NetworkSettings`, with the top-level fields older clients read.
 pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    let mut networks = HashMap::new();
     for c in nets {
         let ep = c.endpoint.as_ref();
         for p in ep.map(|e| e.ports.as_slice()).unwrap_or(&[]) {
@@ -412,6 +411,46 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
                     host_port: Some(p.host_port.to_string()),
                 });
         }
+    }
+    let networks = endpoint_settings(nets);
+    let first = nets.iter().find_map(|c| c.endpoint.clone());
+    let s = NetworkSettings {
+        sandbox_id: Some(String::new()),
+        sandbox_key: Some(sandbox.unwrap_or_default()),
+        ports: Some(ports),
+        networks: Some(networks),
+    };
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        let text =
+            |f: &dyn Fn(&EndpointRecord) -> String| first.as_ref().map(f).unwrap_or_default();
+        m.insert(
+            "IPAddress".into(),
+            json!(text(&|e| e.ip.map(|i| i.to_string()).unwrap_or_default())),
+        );
+        m.insert(
+            "Gateway".into(),
+            json!(text(&|e| e
+                .gateway
+                .map(|i| i.to_string())
+                .unwrap_or_default())),
+        );
+        m.insert("MacAddress".into(), json!(text(&|e| e.mac.clone())));
+        m.insert(
+            "IPPrefixLen".into(),
+            json!(first.as_ref().map(|e| e.prefix).unwrap_or(0)),
+        );
+        m.insert("Bridge".into(), json!(""));
+    }
+    v
+}
+
+/// Each network's `EndpointSettings` for a container, by network name (inspect's and the
+/// container list's `NetworkSettings.Networks`).
+pub fn endpoint_settings(nets: &[ContainerNetwork]) -> HashMap<String, EndpointSettings> {
+    let mut networks = HashMap::new();
+    for c in nets {
+        let ep = c.endpoint.as_ref();
         let mut aliases = c.request.aliases.clone();
         if let Some(e) = ep {
             aliases.push(e.container_id[..12.min(e.container_id.len())].to_string());
@@ -448,36 +487,7 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
             },
         );
     }
-    let first = nets.iter().find_map(|c| c.endpoint.clone());
-    let s = NetworkSettings {
-        sandbox_id: Some(String::new()),
-        sandbox_key: Some(sandbox.unwrap_or_default()),
-        ports: Some(ports),
-        networks: Some(networks),
-    };
-    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        let text =
-            |f: &dyn Fn(&EndpointRecord) -> String| first.as_ref().map(f).unwrap_or_default();
-        m.insert(
-            "IPAddress".into(),
-            json!(text(&|e| e.ip.map(|i| i.to_string()).unwrap_or_default())),
-        );
-        m.insert(
-            "Gateway".into(),
-            json!(text(&|e| e
-                .gateway
-                .map(|i| i.to_string())
-                .unwrap_or_default())),
-        );
-        m.insert("MacAddress".into(), json!(text(&|e| e.mac.clone())));
-        m.insert(
-            "IPPrefixLen".into(),
-            json!(first.as_ref().map(|e| e.prefix).unwrap_or(0)),
-        );
-        m.insert("Bridge".into(), json!(""));
-    }
-    v
+    networks
 }
 
 #[cfg(test)]
