@@ -372,11 +372,17 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
         "ctsumm-net",
         "-v",
         "ctsumm-vol:/data",
+        "--expose",
+        "8080/udp",
+        "-p",
+        "127.0.0.1::9090",
         "busybox",
         "sleep",
         "300",
     ]);
-    d.cli_ok(&["create", "--name", "ctsumm-b", "busybox", "true"]);
+    d.cli_ok(&[
+        "create", "--name", "ctsumm-b", "--expose", "8080", "busybox", "true",
+    ]);
     let list = d.req("GET", "/containers/json?all=1", "").json();
     let row = |name: &str| {
         list.as_array()
@@ -406,6 +412,26 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
     assert!(!listed["IPAddress"].as_str().unwrap().is_empty(), "{a}");
     assert_eq!(a["Mounts"], inspect["Mounts"]);
     assert_eq!(a["Mounts"][0]["Name"], "ctsumm-vol", "{a}");
+    // A running container's exposed ports: bare when unpublished (`8080/udp`), else bound.
+    let ports = a["Ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 2, "{a}");
+    let bare = ports.iter().find(|p| p["PrivatePort"] == 8080).unwrap();
+    assert_eq!(bare["Type"], "udp");
+    assert!(
+        bare.get("PublicPort").is_none() && bare.get("IP").is_none(),
+        "{a}"
+    );
+    let bound = ports.iter().find(|p| p["PrivatePort"] == 9090).unwrap();
+    assert_eq!(bound["IP"], "127.0.0.1");
+    assert!(bound["PublicPort"].as_u64().unwrap() > 0, "{a}");
+    let inspected_ports = &inspect["NetworkSettings"]["Ports"];
+    assert_eq!(
+        inspected_ports["8080/udp"],
+        serde_json::Value::Null,
+        "{inspect}"
+    );
+    assert!(inspected_ports.get("8080/udp").is_some(), "{inspect}");
+    assert_eq!(inspected_ports["9090/tcp"][0]["HostIp"], "127.0.0.1");
     // A created container is on its network without an address yet, as in Docker.
     let b = row("ctsumm-b");
     assert_eq!(
@@ -413,6 +439,10 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
         "{b}"
     );
     assert_eq!(b["Mounts"], serde_json::json!([]));
+    // Stopped: no ports, as in Docker.
+    assert_eq!(b["Ports"], serde_json::json!([]));
+    let b_inspect = d.req("GET", "/containers/ctsumm-b/json", "").json();
+    assert_eq!(b_inspect["NetworkSettings"]["Ports"], serde_json::json!({}));
     d.remove_all();
 }
 

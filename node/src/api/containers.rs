@@ -93,9 +93,8 @@ pub async fn list(
     for rec in &recs {
         let nets = engine.container_networks_in(rec, &networks);
         let mut s = conv::summary(rec, &nets, &volumes);
-        let publishes = !rec.host.net.ports.is_empty() || rec.host.net.publish_all;
-        if publishes && rec.state.status.is_running() {
-            s.ports = Some(conv::port_summaries(&nets));
+        if rec.state.status.is_running() {
+            s.ports = Some(conv::port_summaries(&nets, &rec.config.exposed_ports));
         }
         if with_size {
             let (rw, root) = engine.container_size(rec).await;
@@ -126,9 +125,16 @@ pub async fn inspect(
         .ok()
         .flatten()
         .filter(|_| rec.state.status.is_running());
+    let running = rec.state.status.is_running();
+    let exposed: &[String] = if running {
+        &rec.config.exposed_ports
+    } else {
+        &[]
+    };
     let nets = super::convert::network::settings(
         &engine.container_networks(&rec),
         sandbox.map(|p| p.display().to_string()),
+        exposed,
     );
     if let Some(m) = v.as_object_mut() {
         m.insert("NetworkSettings".into(), nets);

@@ -222,8 +222,16 @@ fn port_bindings(
 /// The published ports of a running container as `docker ps` lists them.
 pub fn port_summaries(
     nets: &[crate::network::engine_ops::ContainerNetwork],
+    exposed: &[String],
 ) -> Vec<bollard_stubs::models::PortSummary> {
     use bollard_stubs::models::{PortSummary, PortSummaryTypeEnum};
+    let typ = |proto: &str| {
+        Some(match proto {
+            "udp" => PortSummaryTypeEnum::UDP,
+            "sctp" => PortSummaryTypeEnum::SCTP,
+            _ => PortSummaryTypeEnum::TCP,
+        })
+    };
     let mut out: Vec<PortSummary> = nets
         .iter()
         .filter_map(|n| n.endpoint.as_ref())
@@ -236,13 +244,28 @@ pub fn port_summaries(
             }),
             private_port: p.container_port,
             public_port: Some(p.host_port),
-            typ: Some(match p.proto.as_str() {
-                "udp" => PortSummaryTypeEnum::UDP,
-                "sctp" => PortSummaryTypeEnum::SCTP,
-                _ => PortSummaryTypeEnum::TCP,
-            }),
+            typ: typ(&p.proto),
         })
         .collect();
+    // An exposed port without a binding is listed bare, as Docker's `80/tcp`.
+    for key in exposed.iter().map(|p| super::network::exposed_key(p)) {
+        let Some((port, proto)) = key.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        let bound = out
+            .iter()
+            .any(|p| p.private_port == port && p.typ == typ(proto));
+        if !bound {
+            out.push(PortSummary {
+                private_port: port,
+                typ: typ(proto),
+                ..Default::default()
+            });
+        }
+    }
     out.sort_by_key(|p| (p.private_port, p.public_port));
     out.dedup();
     out

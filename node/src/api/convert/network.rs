@@ -392,9 +392,12 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
     v
 }
 
-/// A container's `NetworkSettings`, with the top-level fields older clients read.
-pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>) -> Value {
-    let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+/// A container's `NetworkSettings`, with the top-level fields older clients read. `exposed`:
+/// the ports a running container exposes, each listed as Docker lists it (`null` when not
+/// published); none for a stopped one.
+pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>, exposed: &[String]) -> Value {
+    let mut ports: HashMap<String, Option<Vec<PortBinding>>> =
+        exposed.iter().map(|p| (exposed_key(p), None)).collect();
     for c in nets {
         let ep = c.endpoint.as_ref();
         for p in ep.map(|e| e.ports.as_slice()).unwrap_or(&[]) {
@@ -488,6 +491,15 @@ pub fn endpoint_settings(nets: &[ContainerNetwork]) -> HashMap<String, EndpointS
         );
     }
     networks
+}
+
+/// An exposed port as Docker keys it: `80/tcp` (a bare number is TCP).
+pub fn exposed_key(port: &str) -> String {
+    if port.contains('/') {
+        port.to_string()
+    } else {
+        format!("{port}/tcp")
+    }
 }
 
 #[cfg(test)]
