@@ -15,7 +15,7 @@
 
 mod swarm_support;
 
-use berth_chaos_tests::swarm::service_spec;
+use berth_chaos_tests::swarm::{global_spec, service_spec};
 use berth_chaos_tests::{require_root, Cluster, Node};
 use serde_json::{json, Value};
 use swarm_support::*;
@@ -264,4 +264,43 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
     assert_eq!(r.status, 204, "{}", r.text());
     let released = wait(|| attached(&c, "att") == 2);
     assert!(released, "solo1's address is given back");
+}
+
+#[test]
+fn a_worker_container_starts_on_an_attachable_overlay_whose_copy_went_after_its_create() {
+    // A worker keeps a copy of a swarm network only while it serves it or a container of its
+    // has an endpoint there: one created but not started has none, so the copy its create
+    // fetched can go before the start (a session reply is enough). The start fetches it again,
+    // as Docker attaches at start.
+    require_root!();
+    let c = three_node_swarm(1);
+    let _logs = LogsOnFailure::new(&c);
+    let body = json!({ "Name": "att", "Driver": "overlay", "Attachable": true });
+    let r = c.node(0).send("POST", "/networks/create", &body).unwrap();
+    assert_eq!(r.status, 201, "network create: {}", r.text());
+    let worker = c.node(1);
+    let body = json!({
+        "Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": { "NetworkMode": "att" },
+    });
+    // The swarm gives a new network its address space a moment after creating it.
+    let created = wait(|| {
+        worker
+            .send("POST", "/containers/create?name=later", &body)
+            .is_ok_and(|r| r.status == 201)
+    });
+    assert!(created, "create on att");
+    // A global service sends every node a session reply; the worker then drops its copy.
+    c.node(0).create_service(&global_spec("tick")).unwrap();
+    let gone = wait(|| {
+        worker
+            .send("GET", "/networks/att", &Value::Null)
+            .is_ok_and(|r| r.status == 404)
+    });
+    assert!(gone, "the worker's unused copy of att was not dropped");
+    let r = worker
+        .send("POST", "/containers/later/start", &Value::Null)
+        .unwrap();
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    let ip = address(worker, "later", "att");
+    assert!(!ip.is_empty(), "later has an address on att");
 }

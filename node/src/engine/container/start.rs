@@ -96,6 +96,13 @@ impl Engine {
                 p.set_env(Some(super::links::with_link_env(&env, &links.env)));
             }
         }
+        // A worker's copy of a swarm network goes once nothing of its uses it, and a created
+        // container does not count: fetch it again, as Docker attaches at start.
+        let is_task = rec
+            .config
+            .labels
+            .contains_key(berth_swarm::model::LABEL_TASK_ID);
+        self.bring_swarm_networks(&rec.host, is_task).await?;
         let netns = match shared.net {
             None => self.netns_for(rec)?,
             Some(_) => None,
