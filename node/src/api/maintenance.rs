@@ -185,10 +185,11 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> 
         })
         .collect();
     let mut containers = Vec::new();
+    let (networks, volumes_root) = (engine.network_index()?, engine.volumes_root());
     for (id, size_rw) in &usage.containers {
         if let Ok(rec) = engine.inspect_container(id).await {
-            let nets = engine.container_networks(&rec);
-            let summary = super::convert::container::summary(&rec, &nets, &engine.volumes_root());
+            let nets = engine.container_networks_in(&rec, &networks);
+            let summary = super::convert::container::summary(&rec, &nets, &volumes_root);
             let mut summary = serde_json::to_value(summary).unwrap_or(Value::Null);
             summary["SizeRw"] = json!(size_rw);
             containers.push(summary);

@@ -425,9 +425,10 @@ impl Engine {
         f: &crate::engine::prune::PruneFilter,
     ) -> Result<Vec<String>> {
         let mut used = std::collections::HashSet::new();
+        let index = self.network.index()?;
         for h in self.handles() {
             let rec = h.snapshot().await;
-            for c in self.container_networks(&rec) {
+            for c in self.container_networks_in(&rec, &index) {
                 used.insert(c.network.id.clone());
             }
         }
@@ -449,11 +450,12 @@ impl Engine {
     /// Removes a network; refused while containers are attached, as Docker does.
     pub async fn remove_network(&self, key: &str) -> Result<()> {
         let n = self.network.get(key)?;
+        let index = self.network.index()?;
         for h in self.handles() {
             let rec = h.snapshot().await;
             if rec.state.status.is_running()
                 && self
-                    .container_networks(&rec)
+                    .container_networks_in(&rec, &index)
                     .iter()
                     .any(|c| c.network.id == n.id)
             {

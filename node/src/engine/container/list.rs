@@ -36,8 +36,11 @@ impl Engine {
             .filter(|r| before.as_ref().is_none_or(|b| r.created < *b))
             .filter(|r| since.as_ref().is_none_or(|s| r.created > *s))
             .filter(|r| self.matches(r, f) && list_filter::matches_settings(r, f))
-            .filter(|r| f.network.is_empty() || self.on_network(r, &f.network))
             .collect();
+        if !f.network.is_empty() {
+            let index = self.network_index()?;
+            out.retain(|r| self.on_network(r, &f.network, &index));
+        }
         if let Some(n) = req.limit.filter(|n| *n > 0) {
             out.truncate(n);
         }
@@ -62,8 +65,13 @@ impl Engine {
     }
 
     /// Whether the container is attached to one of `networks` (name, or id or its prefix).
-    fn on_network(&self, r: &ContainerRecord, networks: &[String]) -> bool {
-        self.container_networks(r).iter().any(|n| {
+    fn on_network(
+        &self,
+        r: &ContainerRecord,
+        networks: &[String],
+        index: &crate::network::NetworkIndex,
+    ) -> bool {
+        self.container_networks_in(r, index).iter().any(|n| {
             networks
                 .iter()
                 .any(|f| n.network.name == *f || n.network.id.starts_with(f.as_str()))
