@@ -102,7 +102,7 @@ fn a_start_on_a_full_bridge_says_why_and_leaves_nothing_behind() {
     d.import_busybox();
     let bridge = d.net_names().bridge;
     // The kernel's most: 1,023 ports on one bridge, here veths named after this daemon's.
-    let mut ports = Dummies::on(&bridge, 1023);
+    let mut ports = BridgePorts::on(&bridge, 1023);
     let name = format!("{}-c", d.prefix);
     let (code, text) = d.cli(&["run", "-d", "--name", &name, "busybox", "sleep", "60"]);
     assert_ne!(code, 0);
@@ -142,15 +142,15 @@ fn ports_of(bridge: &str) -> usize {
 }
 
 /// Veth pairs with one end on a bridge, removed on drop (also when the test fails).
-struct Dummies {
+struct BridgePorts {
     names: Vec<String>,
 }
 
-impl Dummies {
+impl BridgePorts {
     fn on(bridge: &str, count: usize) -> Self {
         // Names of at most 15 bytes, unique to the bridge (and so to the test daemon).
         let names: Vec<String> = (0..count).map(|i| format!("{bridge}d{i}")).collect();
-        let made = Dummies { names };
+        let made = BridgePorts { names };
         let batch: String = made
             .names
             .iter()
@@ -170,7 +170,7 @@ impl Dummies {
     }
 }
 
-impl Drop for Dummies {
+impl Drop for BridgePorts {
     fn drop(&mut self) {
         let batch: String = self
             .names
