@@ -101,16 +101,18 @@ fn tasks_run_once_healthy_and_an_unhealthy_one_fails_and_is_replaced() {
         "{}",
         d.cli(&["service", "ps", "--no-trunc", &bad]).1
     );
+    let replicas = d.cli_ok(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={bad}"),
+        "--format",
+        "{{.Replicas}}",
+    ]);
     assert_eq!(
-        d.cli_ok(&[
-            "service",
-            "ls",
-            "--filter",
-            &format!("name={bad}"),
-            "--format",
-            "{{.Replicas}}"
-        ]),
+        replicas,
         "0/1",
-        "an unhealthy task never counts as running"
+        "an unhealthy task never counts as running: {}",
+        d.cli(&["service", "ps", "--no-trunc", &bad]).1
     );
 }

@@ -122,16 +122,12 @@ impl Runner {
                 None if !state.is_terminal() && !self.was_reported_terminal(task.id()) && !busy => {
                     self.spawn(task.object, Action::Start)
                 }
-                Some(c) if running => match c.health {
-                    // Docker's swarm: a task with a health check runs once it is healthy.
-                    Some(ContainerHealth::Starting) => {}
-                    Some(ContainerHealth::Unhealthy) => {
-                        let err = "task: unhealthy container";
-                        self.report(task, TaskState::Failed, "unhealthy", Some(err), None);
+                Some(c) if running => {
+                    let verdict = self.judge_running(task, c);
+                    if verdict == Verdict::Unhealthy {
                         self.spawn(task.object, Action::Stop { remove: false });
                     }
-                    Some(ContainerHealth::Healthy) | None => self.report_running(task, c),
-                },
+                }
                 Some(c) => self.report_exit(task, c),
                 None => {}
             },
@@ -241,6 +237,24 @@ impl Runner {
         self.report(task, TaskState::Running, "started", None, Some(container));
     }
 
+    /// Reports a running container's task as Docker's swarm does: a task with a health check
+    /// runs once its container is healthy and fails when it turns unhealthy (the caller stops
+    /// that container).
+    fn judge_running(&self, task: &Task<'_>, c: &TaskContainer) -> Verdict {
+        match c.health {
+            Some(ContainerHealth::Starting) => Verdict::NotYet,
+            Some(ContainerHealth::Unhealthy) => {
+                let err = "task: unhealthy container";
+                self.report(task, TaskState::Failed, "unhealthy", Some(err), None);
+                Verdict::Unhealthy
+            }
+            Some(ContainerHealth::Healthy) | None => {
+                self.report_running(task, c);
+                Verdict::Running
+            }
+        }
+    }
+
     fn report_exit(&self, task: &Task<'_>, c: &TaskContainer) {
         let code = c.exit_code;
         let container = Some(ContainerStatus {
@@ -290,9 +304,12 @@ impl Runner {
         };
         self.report(task, TaskState::Starting, "starting", None, None);
         match self.executor.start_task(container).await {
-            // Still starting its health checks: running once healthy (a later pass).
-            Ok(c) if c.running && c.health == Some(ContainerHealth::Starting) => {}
-            Ok(c) if c.running => self.report_running(task, &c),
+            // A probe may already have run (a loaded host); still starting: a later pass.
+            Ok(c) if c.running => {
+                if self.judge_running(task, &c) == Verdict::Unhealthy {
+                    self.stop(task, false).await;
+                }
+            }
             Ok(c) => self.report_exit(task, &c),
             Err(ExecError::Rejected(e)) => reject(&e),
             Err(e) => {
@@ -329,6 +346,15 @@ impl Runner {
             let _ = self.executor.remove(&c.id).await;
         }
     }
+}
+
+/// What a running container's health makes of its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Its health checks have not passed yet.
+    NotYet,
+    Running,
+    Unhealthy,
 }
 
 enum Action {

@@ -317,3 +317,31 @@ async fn a_task_with_a_health_check_runs_once_healthy_and_fails_when_unhealthy()
         "an unhealthy task's container is stopped"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_whose_container_is_already_unhealthy_when_its_start_returns_fails() {
+    // On a loaded host a 1 s probe can run before the start call returns.
+    let mut r = rig();
+    r.exec
+        .probe_before_start_returns(crate::executor::ContainerHealth::Unhealthy);
+    r.apply(&[checked_task("t1", TaskState::Assigned)]).await;
+    let got = r.reports();
+    let states: Vec<TaskState> = got.iter().map(|r| r.1).collect();
+    assert_eq!(
+        states,
+        [TaskState::Starting, TaskState::Failed],
+        "an unhealthy task never runs: {got:?}"
+    );
+    assert_eq!(got[1].2.as_deref(), Some("task: unhealthy container"));
+    assert!(
+        !r.exec.container_of("t1").expect("kept").running,
+        "an unhealthy task's container is stopped"
+    );
+
+    let mut r = rig();
+    r.exec
+        .probe_before_start_returns(crate::executor::ContainerHealth::Healthy);
+    r.apply(&[checked_task("t1", TaskState::Assigned)]).await;
+    let states: Vec<TaskState> = r.reports().into_iter().map(|r| r.1).collect();
+    assert_eq!(states, [TaskState::Starting, TaskState::Running]);
+}

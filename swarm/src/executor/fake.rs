@@ -42,6 +42,7 @@ struct State {
     logs: HashMap<String, Vec<LogRecord>>,
     next_id: u64,
     peers: Vec<crate::peers::NetworkPeers>,
+    health_at_start: Option<ContainerHealth>,
 }
 
 /// The fake; `FakeExecutor::new("host")` describes a 2-CPU, 1 GiB linux node named `host`.
@@ -123,6 +124,12 @@ impl FakeExecutor {
         }
     }
 
+    /// Makes `start_task` return containers with a health check already `health`, as a real
+    /// one does when its first probe ran before the start call returned (a loaded host).
+    pub fn probe_before_start_returns(&self, health: ContainerHealth) {
+        self.state().health_at_start = Some(health);
+    }
+
     /// Removes the container of `task_id` behind the agent's back (`docker rm -f`).
     pub fn remove_by_hand(&self, task_id: &str) {
         self.state().containers.retain(|_, c| c.task_id != task_id);
@@ -133,13 +140,13 @@ impl FakeExecutor {
         self.state().logs.insert(id.to_string(), records);
     }
 
-    /// Records `call`; the error it was told to fail with, if any.
     /// The peers last given to `sync_peers` (kept apart from the call log: every session
     /// reply brings them).
     pub fn peers(&self) -> Vec<crate::peers::NetworkPeers> {
         self.state().peers.clone()
     }
 
+    /// Records `call`; the error it was told to fail with, if any.
     fn record(&self, call: ExecCall) -> Result<(), ExecError> {
         let mut s = self.state();
         let n = s.calls.len();
@@ -193,9 +200,10 @@ impl Executor for FakeExecutor {
 
     fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>> {
         let task_id = task.task_id.clone();
-        let health = super::checks_health(&task.spec).then_some(ContainerHealth::Starting);
+        let checked = super::checks_health(&task.spec);
         let r = self.record(ExecCall::StartTask(Box::new(task))).map(|()| {
             let mut s = self.state();
+            let health = checked.then(|| s.health_at_start.unwrap_or(ContainerHealth::Starting));
             s.next_id += 1;
             let c = TaskContainer {
                 id: format!("c{}", s.next_id),
