@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::convert::query::Query;
+use super::convert::{host_extra, support};
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
 use super::{stream, AppState};
@@ -23,12 +24,15 @@ pub async fn update(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let v: Value = body.parse()?;
+    support::check_update(&v)?;
     let num = |k: &str| v.get(k).and_then(Value::as_i64);
-    let restart_policy = match v
-        .get("RestartPolicy")
-        .and_then(|p| p.get("Name"))
-        .and_then(Value::as_str)
-    {
+    let cpus = |k: &str, what: &str| -> ApiResult<Option<String>> {
+        match v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            Some(s) => Ok(Some(host_extra::cpu_list(s, what)?)),
+            None => Ok(None),
+        }
+    };
+    let restart_policy = match v["RestartPolicy"]["Name"].as_str() {
         None | Some("") => None,
         Some(name) => {
             let p = match name {
@@ -36,15 +40,11 @@ pub async fn update(
                 "always" => RestartPolicy::Always,
                 "unless-stopped" => RestartPolicy::UnlessStopped,
                 "on-failure" => RestartPolicy::OnFailure,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid restart policy '{other}'"
-                    )))
-                }
+                // `check_update` refused any other name.
+                _ => RestartPolicy::No,
             };
-            let max = v["RestartPolicy"]
-                .get("MaximumRetryCount")
-                .and_then(Value::as_i64)
+            let max = v["RestartPolicy"]["MaximumRetryCount"]
+                .as_i64()
                 .unwrap_or(0);
             Some((p, max))
         }
@@ -52,10 +52,13 @@ pub async fn update(
     let req = UpdateContainer {
         memory: num("Memory").filter(|m| *m != 0),
         memory_swap: num("MemorySwap").filter(|m| *m != 0),
+        memory_reservation: num("MemoryReservation").filter(|m| *m != 0),
         nano_cpus: num("NanoCpus").filter(|m| *m != 0),
         cpu_shares: num("CpuShares").filter(|m| *m != 0),
         cpu_period: num("CpuPeriod").filter(|m| *m != 0),
         cpu_quota: num("CpuQuota").filter(|m| *m != 0),
+        cpuset_cpus: cpus("CpusetCpus", "cpuset.cpus")?,
+        cpuset_mems: cpus("CpusetMems", "cpuset.mems")?,
         pids_limit: num("PidsLimit").filter(|m| *m != 0),
         restart_policy,
     };

@@ -6,13 +6,18 @@ use std::io;
 use std::path::PathBuf;
 
 /// Limits to apply; `None` leaves a setting alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
+    /// The soft limit (`--memory-reservation`); 0 is none.
+    pub memory_reservation: Option<i64>,
     pub cpu_shares: Option<i64>,
     /// (quota, period) in microseconds; quota -1 is unlimited.
     pub cpu_quota: Option<(i64, i64)>,
+    /// CPU and memory-node lists (`0-1,3`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
     pub pids: Option<i64>,
 }
 
@@ -71,6 +76,25 @@ pub fn apply(dirs: &[PathBuf], limits: &Limits) -> io::Result<()> {
                 write("cpu.cfs_quota_us", quota.to_string())?;
             }
         }
+        if let Some(r) = limits.memory_reservation {
+            // As runc sets it at start: v1's soft limit, v2's protection (`memory.low`).
+            if v2 && has("memory.low") {
+                write("memory.low", r.to_string())?;
+            } else if has("memory.soft_limit_in_bytes") {
+                let r = if r <= 0 { -1 } else { r };
+                write("memory.soft_limit_in_bytes", r.to_string())?;
+            }
+        }
+        // Memory nodes before CPUs, both where the directory has them (a v1 cpuset
+        // hierarchy, or v2 with the cpuset controller on).
+        for (file, list) in [
+            ("cpuset.mems", &limits.cpuset_mems),
+            ("cpuset.cpus", &limits.cpuset_cpus),
+        ] {
+            if let Some(list) = list.as_ref().filter(|_| has(file)) {
+                write(file, list.clone())?;
+            }
+        }
         if let Some(p) = limits.pids {
             if has("pids.max") {
                 write(
@@ -95,18 +119,29 @@ mod tests {
         std::fs::create_dir_all(&v2).unwrap();
         for f in [
             "memory.limit_in_bytes",
+            "memory.soft_limit_in_bytes",
             "cpu.cfs_quota_us",
             "cpu.cfs_period_us",
+            "cpuset.cpus",
             "pids.max",
         ] {
             std::fs::write(v1.join(f), "").unwrap();
         }
-        for f in ["cgroup.controllers", "memory.max", "cpu.max", "pids.max"] {
+        for f in [
+            "cgroup.controllers",
+            "memory.max",
+            "memory.low",
+            "cpu.max",
+            "pids.max",
+        ] {
             std::fs::write(v2.join(f), "").unwrap();
         }
         let limits = Limits {
             memory: Some(64 << 20),
+            memory_reservation: Some(16 << 20),
             cpu_quota: Some((50_000, 100_000)),
+            cpuset_cpus: Some("0".into()),
+            cpuset_mems: Some("0".into()),
             pids: Some(0),
             ..Default::default()
         };
@@ -120,5 +155,15 @@ mod tests {
         assert_eq!(read(v1.join("pids.max")), "max");
         assert_eq!(read(v2.join("memory.max")), (64 << 20).to_string());
         assert_eq!(read(v2.join("cpu.max")), "50000 100000");
+        assert_eq!(
+            read(v1.join("memory.soft_limit_in_bytes")),
+            (16 << 20).to_string()
+        );
+        assert_eq!(read(v2.join("memory.low")), (16 << 20).to_string());
+        assert_eq!(read(v1.join("cpuset.cpus")), "0");
+        assert!(
+            !v1.join("cpuset.mems").exists() && !v2.join("cpuset.cpus").exists(),
+            "only the files a directory has are written"
+        );
     }
 }

@@ -179,6 +179,88 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
     ("ReadonlyPaths", Honoured),
 ];
 
+/// What an update cannot change: Docker fixes these at create and ignores them in an update.
+const FIXED_AT_CREATE: Support = Refused(
+    "an update does not change it (Docker fixes it at create and ignores it here); create a \
+     new container",
+);
+
+/// `ContainerUpdateBody` (`POST /containers/{id}/update`): Docker's `docker update` limits and
+/// the restart policy are honoured; what Docker ignores in an update, berth refuses.
+pub const UPDATE: &[(&str, Support)] = &[
+    ("CpuShares", Honoured),
+    ("Memory", Honoured),
+    ("CgroupParent", FIXED_AT_CREATE),
+    (
+        "BlkioWeight",
+        Refused("block I/O weights are not supported yet"),
+    ),
+    (
+        "BlkioWeightDevice",
+        Refused("block I/O weights are not supported yet"),
+    ),
+    (
+        "BlkioDeviceReadBps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceWriteBps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceReadIOps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    (
+        "BlkioDeviceWriteIOps",
+        Refused("block I/O limits are not supported yet"),
+    ),
+    ("CpuPeriod", Honoured),
+    ("CpuQuota", Honoured),
+    (
+        "CpuRealtimePeriod",
+        Refused("real-time CPU scheduling is not supported"),
+    ),
+    (
+        "CpuRealtimeRuntime",
+        Refused("real-time CPU scheduling is not supported"),
+    ),
+    ("CpusetCpus", Honoured),
+    ("CpusetMems", Honoured),
+    ("Devices", FIXED_AT_CREATE),
+    ("DeviceCgroupRules", FIXED_AT_CREATE),
+    (
+        "DeviceRequests",
+        Refused("no device driver (--gpus) is installed"),
+    ),
+    ("MemoryReservation", Honoured),
+    ("MemorySwap", Honoured),
+    ("MemorySwappiness", FIXED_AT_CREATE),
+    ("NanoCpus", Honoured),
+    ("OomKillDisable", FIXED_AT_CREATE),
+    ("Init", FIXED_AT_CREATE),
+    ("PidsLimit", Honoured),
+    ("Ulimits", FIXED_AT_CREATE),
+    ("CpuCount", WINDOWS),
+    ("CpuPercent", WINDOWS),
+    ("IOMaximumIOps", WINDOWS),
+    ("IOMaximumBandwidth", WINDOWS),
+    ("RestartPolicy", Honoured),
+];
+
+/// Resource fields of older API versions, gone from the types, that Docker 20.10's CLI still
+/// sends (at zero unless asked) in a create's `HostConfig` and in an update.
+pub const OLD_RESOURCES: &[(&str, Support)] = &[
+    (
+        "KernelMemory",
+        Refused("kernel memory limits are not supported (Docker ignores them since API 1.42)"),
+    ),
+    (
+        "KernelMemoryTCP",
+        Refused("kernel memory limits are not supported (Docker ignores them since API 1.42)"),
+    ),
+];
+
 /// `EndpointSettings` (one network of `NetworkingConfig.EndpointsConfig`).
 pub const ENDPOINT: &[(&str, Support)] = &[
     ("IPAMConfig", Honoured),
@@ -214,8 +296,6 @@ pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
     ),
 ];
 
-/// Refuses a create body that sets a refused field; the message names the field. Also the
-/// checks that must see the raw JSON, before the typed model rejects it less clearly.
 /// `NetworkCreateRequest` (`POST /networks/create`). Docker 20.10's CLI also sends
 /// `CheckDuplicate`, gone from the API since 1.44: berth refuses a duplicate name always, as
 /// Docker does since.
@@ -272,17 +352,27 @@ pub fn check_network_create(body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses a create body that sets a refused field; the message names the field. Also the
+/// checks that must see the raw JSON, before the typed model rejects it less clearly.
 pub fn check_create(body: &Value) -> Result<(), ApiError> {
     check_restart_policy(&body["HostConfig"]["RestartPolicy"])?;
     check(body, CONFIG, "")?;
     check(&body["Healthcheck"], HEALTHCHECK, "Healthcheck.")?;
     check(&body["HostConfig"], HOST_CONFIG, "HostConfig.")?;
+    check(&body["HostConfig"], OLD_RESOURCES, "HostConfig.")?;
     if let Some(endpoints) = body["NetworkingConfig"]["EndpointsConfig"].as_object() {
         for (net, e) in endpoints {
             check_endpoint(e, &format!("NetworkingConfig.EndpointsConfig.{net}."))?;
         }
     }
     Ok(())
+}
+
+/// Refuses an update body that sets a field berth does not change, naming it.
+pub fn check_update(body: &Value) -> Result<(), ApiError> {
+    check_restart_policy(&body["RestartPolicy"])?;
+    check(body, UPDATE, "")?;
+    check(body, OLD_RESOURCES, "")
 }
 
 /// Refuses endpoint settings (a create's per-network ones, `network connect`'s) that set a

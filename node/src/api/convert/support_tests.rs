@@ -3,8 +3,8 @@
 //! refused field, set, is a 400 naming it while the docker CLI's zero values pass.
 
 use bollard_stubs::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Ipam,
-    IpamConfig, NetworkCreateRequest,
+    ContainerCreateBody, ContainerUpdateBody, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, Ipam, IpamConfig, NetworkCreateRequest,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -25,6 +25,7 @@ fn every_field_of_the_create_types_is_honoured_refused_or_ignored_as_docker_does
     assert_table_covers::<NetworkCreateRequest>(NETWORK_CREATE);
     assert_table_covers::<Ipam>(IPAM);
     assert_table_covers::<IpamConfig>(IPAM_CONFIG);
+    assert_table_covers::<ContainerUpdateBody>(UPDATE);
 }
 
 #[test]
@@ -140,4 +141,56 @@ fn the_docker_clis_zero_values_are_not_requests() {
     check_create(&body).unwrap();
     assert!(!is_set(&json!({"Type": "", "Config": {}})));
     assert!(is_set(&json!({"Type": "syslog", "Config": {}})));
+}
+
+#[test]
+fn an_update_refuses_by_name_what_it_does_not_change() {
+    for (name, support) in UPDATE.iter().chain(OLD_RESOURCES) {
+        if !matches!(support, Support::Refused(_)) {
+            continue;
+        }
+        let err = check_update(&json!({ *name: 1 })).expect_err(name);
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(err.message.starts_with(name), "{name}: {}", err.message);
+    }
+    for fixed in ["Ulimits", "Devices", "OomKillDisable", "CgroupParent"] {
+        assert!(
+            UPDATE.contains(&(fixed, FIXED_AT_CREATE)),
+            "{fixed} is fixed at create"
+        );
+    }
+    let e = check_update(&json!({"RestartPolicy": {"Name": "sometimes"}})).unwrap_err();
+    assert!(
+        e.message.contains("unknown policy 'sometimes'"),
+        "{}",
+        e.message
+    );
+    // `docker update --kernel-memory` (20.10) and a create's `--kernel-memory` are refused.
+    let e =
+        check_create(&json!({"Image": "b", "HostConfig": {"KernelMemory": 4194304}})).unwrap_err();
+    assert!(
+        e.message.contains("HostConfig.KernelMemory"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn the_docker_clis_update_body_passes() {
+    // What docker 20.10's `docker update --cpuset-cpus 0 c` sends: every other field zero.
+    let body: Value = serde_json::from_str(
+        r#"{
+        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+        "BlkioWeightDevice": null, "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
+        "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null, "CpuPeriod": 0,
+        "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "0",
+        "CpusetMems": "", "Devices": null, "DeviceCgroupRules": null, "DeviceRequests": null,
+        "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": null, "OomKillDisable": null, "PidsLimit": null, "Ulimits": null,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}
+    }"#,
+    )
+    .unwrap();
+    check_update(&body).unwrap();
 }

@@ -6,7 +6,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
-use super::settings::NamespaceMode;
+use super::settings::{NamespaceMode, RuntimeSettings};
 use super::spec_runtime::{check_sysctl, SharedNamespaces};
 use super::types::{ContainerRecord, HostSettings};
 use crate::engine::volume::{MountKind, MountSpec};
@@ -50,20 +50,7 @@ impl Engine {
             (d.uid, d.gid) = (md.uid(), md.gid());
         }
         let r = &host.runtime;
-        for (list, file, what) in [
-            (&r.cpuset_cpus, "/sys/devices/system/cpu/online", "CPUs"),
-            (
-                &r.cpuset_mems,
-                "/sys/devices/system/node/online",
-                "Memory nodes",
-            ),
-        ] {
-            check_available(
-                list,
-                &std::fs::read_to_string(file).unwrap_or_default(),
-                what,
-            )?;
-        }
+        check_cpusets(r)?;
         let may_raise = self.host.cap_bounding & (1 << CAP_SYS_RESOURCE) != 0;
         for u in &r.ulimits {
             if u.name == "nofile" && !may_raise && (u.hard < 0 || u.hard > self.host.nofile_hard) {
@@ -195,6 +182,25 @@ impl Engine {
 }
 
 /// Checks that every CPU (or memory node) of `list` is in the host's `online` list.
+/// The container's CPUs and memory nodes must be ones the host has online (Docker's check).
+pub(crate) fn check_cpusets(r: &RuntimeSettings) -> Result<()> {
+    for (list, file, what) in [
+        (&r.cpuset_cpus, "/sys/devices/system/cpu/online", "CPUs"),
+        (
+            &r.cpuset_mems,
+            "/sys/devices/system/node/online",
+            "Memory nodes",
+        ),
+    ] {
+        check_available(
+            list,
+            &std::fs::read_to_string(file).unwrap_or_default(),
+            what,
+        )?;
+    }
+    Ok(())
+}
+
 fn check_available(list: &str, online: &str, what: &str) -> Result<()> {
     if list.is_empty() || online.trim().is_empty() {
         return Ok(());

@@ -1,6 +1,8 @@
 //! `update`: new limits and restart policy for a container, applied to its cgroups at once
-//! when it runs and kept in the record for its next start.
+//! when it runs and kept in the record for its next start. A refused update changes nothing,
+//! in the record or in memory.
 
+use super::host_resolve::check_cpusets;
 use super::types::RestartPolicy;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -11,10 +13,14 @@ use crate::runtime::cgroup_limits::{self, Limits};
 pub struct UpdateContainer {
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub cpu_period: Option<i64>,
     pub cpu_quota: Option<i64>,
+    /// CPU and memory-node lists, already checked for syntax.
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub restart_policy: Option<(RestartPolicy, i64)>,
 }
@@ -36,7 +42,8 @@ impl Engine {
                 ));
             }
         }
-        let h = &mut rec.host;
+        // Changed on a copy: the record changes only once every check passed.
+        let mut h = rec.host.clone();
         let mem = u.memory.or(u.memory_swap.map(|_| h.memory));
         if let Some(m) = u.memory {
             h.memory = m;
@@ -49,6 +56,27 @@ impl Engine {
                 "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
             ));
         }
+        if let Some(r) = u.memory_reservation {
+            if r < 0 {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid memory reservation: {r}"
+                )));
+            }
+            h.runtime.memory_reservation = r;
+        }
+        if h.memory > 0 && h.runtime.memory_reservation > h.memory {
+            return Err(EngineError::InvalidArgument(
+                "Minimum memory limit can not be less than memory reservation limit, see usage."
+                    .into(),
+            ));
+        }
+        if let Some(c) = &u.cpuset_cpus {
+            h.runtime.cpuset_cpus.clone_from(c);
+        }
+        if let Some(m) = &u.cpuset_mems {
+            h.runtime.cpuset_mems.clone_from(m);
+        }
+        check_cpusets(&h.runtime)?;
         let cpu = if let Some(n) = u.nano_cpus {
             h.nano_cpus = n;
             h.cpu_quota = 0;
@@ -96,8 +124,11 @@ impl Engine {
             } else {
                 None
             },
+            memory_reservation: u.memory_reservation,
             cpu_shares: u.cpu_shares.filter(|s| *s > 0),
             cpu_quota: cpu,
+            cpuset_cpus: u.cpuset_cpus,
+            cpuset_mems: u.cpuset_mems,
             pids: u.pids_limit,
         };
         if rec.state.status.is_running() {
@@ -106,7 +137,11 @@ impl Engine {
             cgroup_limits::apply(&dirs, &limits)
                 .map_err(|e| EngineError::io(format!("update {}", rec.id), e))?;
         }
-        self.records.put(&rec.id, &*rec)?;
+        let before = std::mem::replace(&mut rec.host, h);
+        if let Err(e) = self.records.put(&rec.id, &*rec) {
+            rec.host = before;
+            return Err(e);
+        }
         self.container_event(&rec, "update", &[]);
         Ok(Vec::new())
     }
