@@ -236,6 +236,28 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
         )
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
+    // The docker CLI's `cp` asks that a directory never replace a file (nor the reverse).
+    let mut dir = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_cksum();
+    dir.append_data(&mut h, "tool/", std::io::empty()).unwrap();
+    let r = d
+        .try_request(
+            "PUT",
+            &format!("/containers/{id}/archive?path=/tmp&noOverwriteDirNonDir=true"),
+            &dir.into_inner().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text()
+            .contains(r#"cannot overwrite non-directory \"/tmp/tool\" with directory"#),
+        "{}",
+        r.text()
+    );
     let exec = d.req(
         "POST",
         &format!("/containers/{id}/exec"),

@@ -93,7 +93,8 @@ pub async fn get(
     Ok(resp)
 }
 
-/// `PUT /containers/{id}/archive?path=&copyUIDGID=` — unpacks a tar into a directory.
+/// `PUT /containers/{id}/archive?path=&copyUIDGID=&noOverwriteDirNonDir=` — unpacks a tar
+/// into a directory.
 pub async fn put(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -101,13 +102,16 @@ pub async fn put(
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(req.uri().query());
     let path = path_of(&q)?;
-    let keep_owners = q.flag("copyUIDGID", false);
+    let options = archive::ExtractOptions {
+        keep_owners: q.flag("copyUIDGID", false),
+        no_overwrite_dir_non_dir: q.flag("noOverwriteDirNonDir", false),
+    };
     let tmp_dir = engine.paths().data_root.join("tmp");
     tokio::fs::create_dir_all(&tmp_dir)
         .await
         .map_err(|e| crate::EngineError::io("create tmp", e))?;
     let upload = tmp_dir.join(format!("upload-{}", hex::encode(rand::random::<[u8; 8]>())));
-    let result = receive_and_extract(&engine, &id, req, &upload, &path, keep_owners).await;
+    let result = receive_and_extract(&engine, &id, req, &upload, &path, options).await;
     let _ = tokio::fs::remove_file(&upload).await;
     result.map(|()| StatusCode::OK)
 }
@@ -118,7 +122,7 @@ async fn receive_and_extract(
     req: Request,
     upload: &std::path::Path,
     path: &str,
-    keep_owners: bool,
+    options: archive::ExtractOptions,
 ) -> ApiResult<()> {
     let mut file = tokio::fs::File::create(upload)
         .await
@@ -136,7 +140,7 @@ async fn receive_and_extract(
     let rootfs = engine.cp_view(id).await?;
     let (upload, path) = (upload.to_path_buf(), path.to_string());
     tokio::task::spawn_blocking(move || {
-        archive::extract_tar(&rootfs.root, &path, &upload, keep_owners)
+        archive::extract_tar_with(&rootfs.root, &path, &upload, options)
     })
     .await
     .map_err(|e| crate::EngineError::Internal(format!("extract task: {e}")))??;

@@ -14,4 +14,4 @@ mod write;
 pub use read::{write_export, write_tar};
 pub use rootfs::Rootfs;
 pub use stat::{go_file_mode, stat, PathStat};
-pub use write::extract_tar;
+pub use write::{extract_tar, extract_tar_with, ExtractOptions};

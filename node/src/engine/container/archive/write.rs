@@ -24,10 +24,34 @@ use crate::engine::image::scoped::clean_entry_path;
 use crate::engine::inroot;
 use crate::error::{EngineError, Result};
 
+/// How an upload lands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Owners from the archive (`copyUIDGID`); otherwise the daemon's user (root).
+    pub keep_owners: bool,
+    /// `noOverwriteDirNonDir` (the docker CLI's `cp` sets it): an entry that would replace a
+    /// directory with a non-directory, or the reverse, fails the upload instead.
+    pub no_overwrite_dir_non_dir: bool,
+}
+
 /// Unpacks the tar at `archive` into the directory `path` in the container (blocking). Modes
 /// are kept; owners too with `keep_owners`, otherwise files belong to the daemon's user (root),
-/// as with `docker cp`.
+/// as with `docker cp`. Whatever is in an entry's way is replaced.
 pub fn extract_tar(root: &Path, path: &str, archive: &Path, keep_owners: bool) -> Result<()> {
+    let options = ExtractOptions {
+        keep_owners,
+        ..ExtractOptions::default()
+    };
+    extract_tar_with(root, path, archive, options)
+}
+
+/// `extract_tar` with all of `PUT /containers/{id}/archive`'s options.
+pub fn extract_tar_with(
+    root: &Path,
+    path: &str,
+    archive: &Path,
+    options: ExtractOptions,
+) -> Result<()> {
     check_absolute(path)?;
     let anchor = inroot::open_root(root).map_err(|e| EngineError::io("open rootfs", e))?;
     let dest =
@@ -42,7 +66,9 @@ pub fn extract_tar(root: &Path, path: &str, archive: &Path, keep_owners: bool) -
     let file = File::open(archive).map_err(|e| EngineError::io("open upload", e))?;
     let mut unpacker = Unpacker {
         dest,
-        keep_owners,
+        dest_path: Path::new(path).to_path_buf(),
+        keep_owners: options.keep_owners,
+        no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
         dirs: Vec::new(),
     };
     let mut tar = tar::Archive::new(file);
@@ -100,7 +126,10 @@ struct Meta {
 
 struct Unpacker {
     dest: OwnedFd,
+    /// The destination as the container names it, for messages.
+    dest_path: PathBuf,
     keep_owners: bool,
+    no_overwrite_dir_non_dir: bool,
     /// Directories made or merged: (path under dest, mode, mtime), applied last.
     dirs: Vec<(PathBuf, u32, i64)>,
 }
@@ -141,6 +170,9 @@ impl Unpacker {
         let parent = self.parent_dir(rel.parent().unwrap_or(Path::new("")))?;
         let leaf = Path::new(&leaf);
         if kind != EntryType::Directory || !is_dir_at(&parent, leaf) {
+            if self.no_overwrite_dir_non_dir {
+                self.refuse_kind_change(&parent, leaf, kind == EntryType::Directory, &rel)?;
+            }
             remove_at(&parent, leaf)?;
         }
         match kind {
@@ -313,6 +345,37 @@ fn open_nofollow(parent: &OwnedFd, leaf: &Path, flags: OFlag) -> io::Result<Owne
         flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?)
+}
+
+impl Unpacker {
+    /// With `noOverwriteDirNonDir`: Docker's error when the entry would replace a directory
+    /// with a non-directory or the reverse (a symlink is a non-directory, as `lstat` sees it).
+    fn refuse_kind_change(
+        &self,
+        parent: &OwnedFd,
+        leaf: &Path,
+        entry_is_dir: bool,
+        rel: &Path,
+    ) -> std::result::Result<(), EntryError> {
+        let existing_is_dir = match fstatat(parent.as_fd(), leaf, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if existing_is_dir == entry_is_dir {
+            return Ok(());
+        }
+        let at = self.dest_path.join(rel);
+        let (was, new) = if existing_is_dir {
+            ("directory", "non-directory")
+        } else {
+            ("non-directory", "directory")
+        };
+        // Docker's words and status (a plain error: 500).
+        Err(EntryError::Engine(EngineError::Internal(format!(
+            "cannot overwrite {was} {at:?} with {new} {at:?}"
+        ))))
+    }
 }
 
 fn is_dir_at(parent: &OwnedFd, leaf: &Path) -> bool {

@@ -284,3 +284,57 @@ fn export_names_entries_from_the_root() {
         .collect();
     assert_eq!(names, vec!["dst", "dst/f"]);
 }
+
+#[test]
+fn no_overwrite_dir_non_dir_keeps_a_directory_and_a_file_as_they_are() {
+    let f = fixture();
+    std::fs::create_dir_all(f.root.join("dst/data")).unwrap();
+    std::fs::write(f.root.join("dst/data/keep"), "mine").unwrap();
+    std::fs::write(f.root.join("dst/note"), "a file").unwrap();
+    let refuse = ExtractOptions {
+        keep_owners: true,
+        no_overwrite_dir_non_dir: true,
+    };
+    // A file where a directory is, then a directory where a file is: refused, nothing lost.
+    for (items, words) in [
+        (
+            vec![Item::File("data", "x")],
+            r#"cannot overwrite directory "/dst/data" with non-directory"#,
+        ),
+        (
+            vec![Item::Dir("note", 0o755)],
+            r#"cannot overwrite non-directory "/dst/note" with directory"#,
+        ),
+    ] {
+        write_archive(&f.archive, &items);
+        match extract_tar_with(&f.root, "/dst", &f.archive, refuse) {
+            Err(EngineError::Internal(m)) => assert!(m.starts_with(words), "{m}"),
+            other => panic!("{words}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("dst/data/keep")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("dst/note")).unwrap(),
+        "a file"
+    );
+    // Same kinds still replace and merge; without the option a file replaces the directory.
+    write_archive(
+        &f.archive,
+        &[Item::File("note", "new"), Item::Dir("data", 0o755)],
+    );
+    extract_tar_with(&f.root, "/dst", &f.archive, refuse).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("dst/note")).unwrap(),
+        "new"
+    );
+    assert!(f.root.join("dst/data/keep").exists(), "directories merge");
+    write_archive(&f.archive, &[Item::File("data", "x")]);
+    extract_tar(&f.root, "/dst", &f.archive, true).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("dst/data")).unwrap(),
+        "x"
+    );
+}
