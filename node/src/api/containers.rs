@@ -172,14 +172,16 @@ pub async fn stop(
     )
 }
 
-/// `POST /containers/{id}/restart?t=`
+/// `POST /containers/{id}/restart?t=&signal=`
 pub async fn restart(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
-    let t = Query::parse(q.as_deref()).int("t")?;
-    engine.restart_container(&id, t).await?;
+    let q = Query::parse(q.as_deref());
+    let t = q.int("t")?;
+    let signal = q.get("signal").filter(|s| !s.is_empty());
+    engine.restart_container(&id, t, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

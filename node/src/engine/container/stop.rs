@@ -54,13 +54,14 @@ impl Engine {
                 }
                 return Ok(StopOutcome::NotRunning);
             }
-            rec.state.manually_stopped = true;
-            self.records.put(&rec.id, &*rec)?;
+            // A bad signal is refused before anything is recorded.
             let sig = parse_signal(
                 signal
                     .or(rec.config.stop_signal.as_deref())
                     .unwrap_or("SIGTERM"),
             )?;
+            rec.state.manually_stopped = true;
+            self.records.put(&rec.id, &*rec)?;
             let t = timeout
                 .or(rec.config.stop_timeout)
                 .unwrap_or(DEFAULT_STOP_TIMEOUT);
@@ -104,9 +105,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Stops (if running) and starts again.
-    pub async fn restart_container(&self, key: &str, timeout: Option<i64>) -> Result<()> {
-        self.stop_container(key, timeout, None).await?;
+    /// `restart`: a stop with `signal` (else the stop signal) and `timeout`, then a start.
+    pub async fn restart_container(
+        &self,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        self.stop_container(key, timeout, signal).await?;
         self.start_container(key).await.map(|_| ())
     }
 
