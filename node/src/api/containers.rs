@@ -142,15 +142,47 @@ pub async fn inspect(
     Ok(Json(v))
 }
 
-/// `POST /containers/{id}/start` — 304 when it already runs.
+/// `POST /containers/{id}/start` — 304 when it already runs. A body (a HostConfig, before API
+/// 1.24) and checkpoints are refused, as Docker does.
 pub async fn start(
     State(engine): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<StatusCode> {
+    let q = Query::parse(q.as_deref());
+    if let Some(k) = ["checkpoint", "checkpoint-dir"]
+        .into_iter()
+        .find(|k| q.get(k).is_some_and(|v| !v.is_empty()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{k} is not supported by berth: checkpoint and restore are not supported"
+        )));
+    }
+    if start_body_given(&headers) {
+        return Err(ApiError::bad_request(
+            "starting container with non-empty request body was deprecated since API v1.22 and \
+             removed in v1.24",
+        ));
+    }
     Ok(match engine.start_container(&id).await? {
         StartOutcome::Started => StatusCode::NO_CONTENT,
         StartOutcome::AlreadyRunning => StatusCode::NOT_MODIFIED,
     })
+}
+
+/// Docker's test: a JSON object is at least 7 bytes (`{}` and `null` pass); a chunked body's
+/// length is unknown.
+fn start_body_given(headers: &axum::http::HeaderMap) -> bool {
+    let length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers
+        .get(axum::http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    length.is_some_and(|n| n > 7) || chunked
 }
 
 /// `POST /containers/{id}/stop?t=&signal=` — 304 when it was not running.

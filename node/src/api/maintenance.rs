@@ -102,7 +102,17 @@ pub async fn changes(
     Ok(Json(list))
 }
 
+/// The filters of a container, network or build-cache prune: `until` and the labels.
 pub fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
+    parse_prune_filter(q, false)
+}
+
+/// An image prune's filters: those and `dangling`.
+fn image_prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
+    parse_prune_filter(q, true)
+}
+
+fn parse_prune_filter(q: &Query, images: bool) -> Result<PruneFilter, ApiError> {
     let mut f = PruneFilter::default();
     for (k, values) in q.filters()? {
         match k.as_str() {
@@ -113,7 +123,9 @@ pub fn prune_filter(q: &Query) -> Result<PruneFilter, ApiError> {
             }
             "label" => f.label = values,
             "label!" => f.label_not = values,
-            "dangling" => f.all_images = values.iter().any(|v| v == "false" || v == "0"),
+            "dangling" if images => {
+                f.all_images = values.iter().any(|v| v == "false" || v == "0");
+            }
             // Docker also spells it `label!=key` inside the `label` key's values.
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         }
@@ -144,7 +156,7 @@ pub async fn prune_images(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
-    let f = prune_filter(&Query::parse(q.as_deref()))?;
+    let f = image_prune_filter(&Query::parse(q.as_deref()))?;
     let (items, freed) = engine.prune_images(&f).await?;
     let deleted = if items.is_empty() {
         Value::Null

@@ -43,13 +43,16 @@ pub async fn create(
             "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
         )));
     }
-    let map = |k: &str| -> BTreeMap<String, String> {
-        v.get(k)
-            .and_then(|m| serde_json::from_value(m.clone()).ok())
-            .unwrap_or_default()
+    // A map of strings, or nothing; anything else is Docker's 400, not an empty map.
+    let map = |k: &str| -> ApiResult<BTreeMap<String, String>> {
+        match v.get(k).filter(|m| !m.is_null()) {
+            None => Ok(BTreeMap::new()),
+            Some(m) => serde_json::from_value(m.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {k}: {e}"))),
+        }
     };
     let name = v.get("Name").and_then(Value::as_str).unwrap_or("");
-    let rec = engine.create_volume(name, map("Labels"), map("DriverOpts"), false)?;
+    let rec = engine.create_volume(name, map("Labels")?, map("DriverOpts")?, false)?;
     Ok((StatusCode::CREATED, Json(volume_json(&engine, &rec))))
 }
 

@@ -1,0 +1,76 @@
+//! Request parts Docker refuses that berth once accepted and dropped: a start's body and
+//! checkpoint, a `dangling` filter where only an image prune has one, a volume's labels or
+//! driver options that are not string maps. Each is Docker's 400, and nothing is made or
+//! changed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use berth_test_support::{require_root, TestDaemon};
+use serde_json::json;
+
+#[test]
+fn docker_refuses_these_so_berth_does() {
+    require_root!();
+    let d = TestDaemon::start("refused");
+    d.import_busybox();
+    let id = d.create(
+        &format!("{}-c", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"]}),
+    );
+    let state = |d: &TestDaemon| d.inspect(&id)["State"]["Status"].clone();
+
+    // A start with a HostConfig body (removed in API 1.24), and with a checkpoint.
+    let r = d.req(
+        "POST",
+        &format!("/containers/{id}/start"),
+        r#"{"Privileged":true}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("removed in v1.24"), "{}", r.text());
+    let r = d.req(
+        "POST",
+        &format!("/containers/{id}/start?checkpoint=cp1"),
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("checkpoint"), "{}", r.text());
+    assert_eq!(state(&d), json!("created"), "nothing started");
+    // What clients send for "no body" still starts it.
+    let r = d.req("POST", &format!("/containers/{id}/start"), "{}");
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    // `dangling` is an image prune's filter only.
+    let dangling = "filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D";
+    for path in ["/containers/prune", "/networks/prune"] {
+        let r = d.req("POST", &format!("{path}?{dangling}"), "");
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(
+            r.text().contains("invalid filter 'dangling'"),
+            "{}",
+            r.text()
+        );
+    }
+    let r = d.req("POST", &format!("/images/prune?{dangling}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Labels and driver options are maps of strings.
+    for body in [
+        json!({"Name": "v1", "Labels": ["a=b"]}),
+        json!({"Name": "v1", "DriverOpts": {"size": 10}}),
+    ] {
+        let r = d.req("POST", "/volumes/create", &body.to_string());
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    assert_eq!(d.req("GET", "/volumes/v1", "").status, 404, "nothing made");
+    let r = d.req(
+        "POST",
+        "/volumes/create",
+        r#"{"Name":"v1","Labels":null,"DriverOpts":{}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    d.remove_all();
+}
