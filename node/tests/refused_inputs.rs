@@ -1,7 +1,7 @@
 //! Request parts Docker refuses that berth once accepted and dropped: a start's body and
-//! checkpoint, a `dangling` filter where only an image prune has one, a volume's labels or
-//! driver options that are not string maps. Each is Docker's 400, and nothing is made or
-//! changed.
+//! checkpoint, a create for another platform than the local image's, a `dangling` filter where
+//! only an image prune has one, a volume's labels or driver options that are not string maps.
+//! Each gets Docker's status, and nothing is made or changed.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -56,6 +56,34 @@ fn docker_refuses_these_so_berth_does() {
     }
     let r = d.req("POST", &format!("/images/prune?{dangling}"), "");
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // `create --platform`: the local image must be of it; Docker's 404 otherwise (the
+    // docker CLI then pulls that platform's image).
+    let (mine, other) = if std::env::consts::ARCH == "aarch64" {
+        ("linux/arm64", "linux/amd64")
+    } else {
+        ("linux/amd64", "linux/arm64")
+    };
+    let body = json!({"Image": "busybox"}).to_string();
+    let r = d.req(
+        "POST",
+        &format!("/containers/create?platform={other}"),
+        &body,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.text().contains(&format!(
+            "does not match the specified platform: wanted {other}, actual: {mine}"
+        )),
+        "{}",
+        r.text()
+    );
+    let r = d.req("POST", "/containers/create?platform=a/b/c/d", &body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    for ok in [mine, "linux"] {
+        let r = d.req("POST", &format!("/containers/create?platform={ok}"), &body);
+        assert_eq!(r.status, 201, "{ok}: {}", r.text());
+    }
 
     // Labels and driver options are maps of strings.
     for body in [

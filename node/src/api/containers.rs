@@ -16,7 +16,7 @@ use crate::engine::container::start::StartOutcome;
 use crate::engine::container::stop::StopOutcome;
 use crate::engine::req::{ListContainers, ListFilters, LogsRequest, WaitCondition};
 
-/// `POST /containers/create?name=`
+/// `POST /containers/create?name=&platform=`
 pub async fn create(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
@@ -28,7 +28,8 @@ pub async fn create(
     super::convert::support::check_create(&raw)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let req = conv::create_request(body, q.get("name").map(String::from))?;
+    let mut req = conv::create_request(body, q.get("name").map(String::from))?;
+    req.platform = super::convert::image::platform(q.get("platform"))?;
     let (id, warnings) = engine.create_container(req).await?;
     Ok((
         StatusCode::CREATED,

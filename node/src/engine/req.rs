@@ -26,6 +26,9 @@ pub struct CreateContainer {
     pub exposed_ports: Vec<String>,
     pub healthcheck: Option<super::container::types::HealthConfig>,
     pub host: HostSettings,
+    /// `platform=`: the local image must be of it (Docker's 404 otherwise, so the client
+    /// pulls that platform's).
+    pub platform: Option<super::image::registry::Platform>,
 }
 
 /// When `wait` returns.

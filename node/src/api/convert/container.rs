@@ -71,6 +71,7 @@ pub fn create_request(
                 start_interval: h.start_interval.unwrap_or(0),
             }),
         host,
+        platform: None,
     })
 }
 
