@@ -42,3 +42,55 @@ fn attached_stdin_reaches_the_container_and_half_close_ends_it() {
     let r = d.req("POST", &format!("/containers/{id}/wait"), "");
     assert_eq!(r.json()["StatusCode"], 0);
 }
+
+#[test]
+fn attach_replays_the_output_so_far_with_logs_and_follows_only_with_stream() {
+    require_root!();
+    let d = TestDaemon::start("attlogs");
+    d.import_busybox();
+    let id = d.create(
+        &format!("{}-w", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c",
+            "echo before; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    assert!(berth_test_support::wait_until(
+        std::time::Duration::from_secs(10),
+        || d.logs(&id).contains("before")
+    ));
+    let attach = |query: &str| {
+        d.upgraded(
+            &format!("/v1.47/containers/{id}/attach?stdout=1&stderr=1&{query}"),
+            "",
+        )
+    };
+    // No stream: the history (with logs) or nothing, and the connection ends at once.
+    let mut out = Vec::new();
+    attach("logs=1&stream=0").read_to_end(&mut out).unwrap();
+    assert_eq!(String::from_utf8_lossy(&demux_stream(&out, 1)), "before\n");
+    out.clear();
+    attach("stream=0").read_to_end(&mut out).unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    // Both: the history, then what comes next, until the container ends.
+    let mut s = attach("logs=1&stream=1");
+    let exec = d.req(
+        "POST",
+        &format!("/containers/{id}/exec"),
+        r#"{"Cmd":["touch","/tmp/go"]}"#,
+    );
+    let eid = exec.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        d.req("POST", &format!("/exec/{eid}/start"), r#"{"Detach":true}"#)
+            .status,
+        200
+    );
+    out.clear();
+    s.read_to_end(&mut out).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&demux_stream(&out, 1)),
+        "before\nafter\n"
+    );
+}

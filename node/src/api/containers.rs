@@ -12,6 +12,7 @@ use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
 use super::{stream, AppState};
+use crate::engine::container::logs::AttachRequest;
 use crate::engine::container::start::StartOutcome;
 use crate::engine::container::stop::StopOutcome;
 use crate::engine::req::{ListContainers, ListFilters, LogsRequest, WaitCondition};
@@ -347,21 +348,22 @@ pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
     })
 }
 
-/// `POST /containers/{id}/attach?stream=&stdout=&stderr=` — upgrades the connection.
+/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=` — upgrades
+/// the connection.
 pub async fn attach(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     mut req: Request,
 ) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
-    let out = engine
-        .attach(
-            &id,
-            q.flag("stdout", false),
-            q.flag("stderr", false),
-            q.flag("stdin", false),
-        )
-        .await?;
+    let a = AttachRequest {
+        stdout: q.flag("stdout", false),
+        stderr: q.flag("stderr", false),
+        stdin: q.flag("stdin", false),
+        logs: q.flag("logs", false),
+        stream: q.flag("stream", false),
+    };
+    let out = engine.attach(&id, a).await?;
     let keys = stream::parse_detach_keys(q.get("detachKeys").unwrap_or(""))
         .map_err(super::error::ApiError::bad_request)?;
     if stream::wants_upgrade(&req) {

@@ -261,7 +261,13 @@ fn create_request(req: &RunRequest) -> CreateContainer {
 
 /// Starts the container with its output attached; its exit code.
 async fn run_attached(engine: &Arc<Engine>, id: &str, out: &BuildOutput) -> Result<i64> {
-    let mut output = engine.attach(id, true, true, false).await?;
+    let attach = crate::engine::container::logs::AttachRequest {
+        stdout: true,
+        stderr: true,
+        stream: true,
+        ..Default::default()
+    };
+    let mut output = engine.attach(id, attach).await?;
     let exited = engine.wait_container(id, WaitCondition::NextExit).await?;
     engine.start_container(id).await?;
     while let Some(chunk) = output.chunks.recv().await {

@@ -89,6 +89,18 @@ impl StdinSink {
     }
 }
 
+/// `POST /containers/{id}/attach`'s choices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachRequest {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub stdin: bool,
+    /// Replay the output so far first.
+    pub logs: bool,
+    /// Follow the live output (and take stdin).
+    pub stream: bool,
+}
+
 struct Follow {
     path: PathBuf,
     offset: u64,
@@ -142,29 +154,28 @@ impl Engine {
         ))
     }
 
-    /// Live output from now until the container's next exit (attach), and its stdin if asked.
-    pub async fn attach(
-        &self,
-        key: &str,
-        stdout: bool,
-        stderr: bool,
-        stdin: bool,
-    ) -> Result<Output> {
+    /// attach: with `logs`, the output so far; with `stream`, live output from now (after that
+    /// history) until the container's next exit, and its stdin if asked. Neither: nothing.
+    pub async fn attach(&self, key: &str, a: AttachRequest) -> Result<Output> {
         let handle = self.lookup(key)?;
         let rec = handle.snapshot().await;
         let changes = handle.subscribe();
         let now = changes.borrow().clone();
         let path = self.paths.container_dir(&rec.id).join("container.log");
-        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let offset = if a.logs {
+            0
+        } else {
+            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        };
         let req = LogsRequest {
-            stdout,
-            stderr,
-            follow: true,
+            stdout: a.stdout,
+            stderr: a.stderr,
+            follow: a.stream,
             ..Default::default()
         };
         // docker run attaches before it starts the container: follow until the next exit.
         let until = now.exits + 1;
-        let sink = (stdin && rec.config.open_stdin).then(|| StdinSink {
+        let sink = (a.stream && a.stdin && rec.config.open_stdin).then(|| StdinSink {
             socket: self.paths.control_socket(&rec.id),
             changes: changes.clone(),
             exits_at_attach: now.exits,
@@ -172,7 +183,7 @@ impl Engine {
         let follow = Follow {
             path,
             offset,
-            history: false,
+            history: a.logs,
             rotation: rec
                 .host
                 .runtime
@@ -181,7 +192,7 @@ impl Engine {
                 .map(|l| l.rotation)
                 .unwrap_or_default(),
             req,
-            until_exits: Some(until),
+            until_exits: a.stream.then_some(until),
             changes,
         };
         let mut out = spawn_follow(rec.config.tty, follow);
