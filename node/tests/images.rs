@@ -110,3 +110,37 @@ fn saving_an_unknown_image_is_a_404_with_dockers_message() {
         );
     }
 }
+
+#[test]
+fn import_keeps_its_message_and_platform_and_pull_without_a_tag_is_refused_by_name() {
+    require_root!();
+    let d = TestDaemon::start("impmeta");
+    let tar = std::fs::read(berth_test_support::busybox_tar(&d.root)).unwrap();
+    let r = d
+        .try_request(
+            "POST",
+            "/v1.47/images/create?fromSrc=-&repo=imp&tag=1&message=from%20the%20farm&platform=linux/arm64",
+            &tar,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let image = d.req("GET", "/images/imp:1/json", "").json();
+    assert_eq!(
+        (image["Os"].as_str(), image["Architecture"].as_str()),
+        (Some("linux"), Some("arm64"))
+    );
+    let history = d.req("GET", "/images/imp:1/history", "").json();
+    assert_eq!(history[0]["Comment"], "from the farm");
+    let r = d
+        .try_request(
+            "POST",
+            "/v1.47/images/create?fromSrc=-&repo=imp&tag=2&platform=a/b/c/d",
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    // `docker pull --all-tags` (no tag): refused by name, not a pull of `latest`.
+    let r = d.req("POST", "/images/create?fromImage=busybox", "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("every tag of busybox"), "{}", r.text());
+}

@@ -99,7 +99,8 @@ fn json_lines(lines: Vec<serde_json::Value>) -> Response {
     r
 }
 
-/// `POST /images/create?fromSrc=-&repo=&tag=&changes=` (import) or `?fromImage=` (pull).
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=&platform=` (import) or
+/// `?fromImage=` (pull).
 pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
     if q.get("fromImage").is_some() {
@@ -119,9 +120,16 @@ pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<R
         _ => None,
     };
     let changes = q.all("changes");
+    let meta = crate::engine::image::ImportMeta {
+        message: q.get("message").unwrap_or_default().to_string(),
+        platform: super::convert::image::platform(q.get("platform"))?,
+    };
     let store = engine.images().clone();
     let name = tag.clone().unwrap_or_default();
-    let rec = with_body_reader(req, move |r| store.import(r, tag.as_deref(), &changes)).await?;
+    let rec = with_body_reader(req, move |r| {
+        store.import_with(r, tag.as_deref(), &changes, &meta)
+    })
+    .await?;
     engine.image_event("import", &rec.id, &name);
     Ok(json_lines(vec![serde_json::json!({ "status": rec.id })]))
 }

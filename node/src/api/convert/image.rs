@@ -210,13 +210,19 @@ pub fn login_request(body: &[u8]) -> Result<(String, Credentials)> {
 }
 
 /// `fromImage` and `tag` of `POST /images/create` as one reference: a `tag` that is a digest
-/// pins the digest, any other replaces the tag; without either the tag is `latest`.
+/// pins the digest, any other replaces the tag. Without either, Docker pulls every tag of the
+/// repository (`docker pull --all-tags`), which berth refuses by name rather than pull one.
 pub fn pull_reference(from_image: &str, tag: Option<&str>) -> Result<Reference> {
     let r = Reference::parse(from_image)?;
     match tag.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) if t.contains(':') => Reference::parse(&format!("{}@{t}", r.full_name())),
         Some(t) => r.with_tag(t),
-        None if r.tag().is_none() && r.digest().is_none() => r.with_tag("latest"),
+        None if r.tag().is_none() && r.digest().is_none() => {
+            Err(EngineError::InvalidArgument(format!(
+                "pulling every tag of {from_image} (fromImage without a tag, docker pull \
+                 --all-tags) is not supported by berth; name a tag"
+            )))
+        }
         None => Ok(r),
     }
 }
@@ -396,9 +402,11 @@ mod tests {
 
     #[test]
     fn pull_references_combine_from_image_and_tag() {
-        let r = pull_reference("busybox", None).unwrap();
+        let r = pull_reference("busybox:1.36", None).unwrap();
         assert_eq!(r.full_name(), "docker.io/library/busybox");
-        assert_eq!(r.tag(), Some("latest"));
+        assert_eq!(r.tag(), Some("1.36"));
+        let all = pull_reference("busybox", None).unwrap_err().to_string();
+        assert!(all.contains("every tag of busybox"), "{all}");
         assert_eq!(
             pull_reference("busybox", Some("1.36"))
                 .unwrap()

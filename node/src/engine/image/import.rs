@@ -10,6 +10,15 @@ use super::{
 };
 use crate::error::{EngineError, Result};
 
+/// What `docker import` says about the image besides its changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportMeta {
+    /// `-m`: the history entry's comment (Docker's default: `Imported from -`).
+    pub message: String,
+    /// `--platform`: the config's OS, architecture and variant (default: this machine's).
+    pub platform: Option<super::registry::Platform>,
+}
+
 impl ImageStore {
     /// Blocking. Imports a root filesystem tarball (plain or gzip, detected by magic) as a
     /// one-layer image. `changes` are Dockerfile instructions (see [`apply_changes`]); `tag`
@@ -20,6 +29,17 @@ impl ImageStore {
         tag: Option<&str>,
         changes: &[String],
     ) -> Result<ImageRecord> {
+        self.import_with(tar, tag, changes, &ImportMeta::default())
+    }
+
+    /// `import` with `docker import`'s message and platform.
+    pub fn import_with(
+        &self,
+        tar: &mut dyn Read,
+        tag: Option<&str>,
+        changes: &[String],
+        meta: &ImportMeta,
+    ) -> Result<ImageRecord> {
         // Validate everything cheap before the (slow) unpack.
         let tags: Vec<String> = match tag.filter(|t| !t.is_empty()) {
             Some(t) => vec![Reference::parse_tag(t)?.familiar_tagged()],
@@ -29,17 +49,32 @@ impl ImageStore {
         apply_changes(&mut run, changes)?;
         let layer = self.unpack_layer(tar, None)?;
         let created = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
+        let comment = if meta.message.is_empty() {
+            "Imported from -"
+        } else {
+            meta.message.as_str()
+        };
+        let mut extra = serde_json::Map::new();
+        let (os, architecture) = match &meta.platform {
+            Some(p) => {
+                if let Some(v) = &p.variant {
+                    extra.insert("variant".into(), serde_json::json!(v));
+                }
+                (p.os.clone(), p.architecture.clone())
+            }
+            None => ("linux".to_string(), go_arch().to_string()),
+        };
         let config = ImageConfigFile {
-            architecture: go_arch().to_string(),
-            os: "linux".to_string(),
+            architecture,
+            os,
             created: Some(created.clone()),
             config: run,
             rootfs: RootFs {
                 kind: "layers".to_string(),
                 diff_ids: vec![layer.diff_id],
             },
-            history: vec![serde_json::json!({ "created": created, "comment": "Imported from -" })],
-            extra: serde_json::Map::new(),
+            history: vec![serde_json::json!({ "created": created, "comment": comment })],
+            extra,
         };
         // The id is the hash of exactly these bytes, so serialise once and store them as is.
         let bytes =
@@ -106,6 +141,24 @@ mod tests {
         let hex = rec.id.strip_prefix("sha256:").unwrap();
         let blob = std::fs::read(_dir.path().join("image/blobs/sha256").join(hex)).unwrap();
         assert_eq!(crate::engine::image::digest::sha256_digest(&blob), rec.id);
+    }
+
+    #[test]
+    fn an_import_keeps_its_message_and_platform() {
+        let (_dir, images) = store();
+        let meta = ImportMeta {
+            message: "from the build farm".into(),
+            platform: Some(super::super::registry::Platform::parse("linux/arm64/v8").unwrap()),
+        };
+        let rec = images
+            .import_with(&mut &rootfs()[..], Some("arm:1"), &[], &meta)
+            .unwrap();
+        assert_eq!(
+            (rec.config.os.as_str(), rec.config.architecture.as_str()),
+            ("linux", "arm64")
+        );
+        assert_eq!(rec.config.extra["variant"], "v8");
+        assert_eq!(rec.config.history[0]["comment"], "from the build farm");
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod distribution;
 mod fake;
 mod hostfs;
 mod import;
+pub use import::ImportMeta;
 mod layer;
 pub mod list_filter;
 mod load;
