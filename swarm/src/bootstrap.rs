@@ -52,7 +52,7 @@ pub(crate) fn bootstrap_objects(
     req: &SwarmInitRequest,
     ca: &RootCa,
     (cluster_id, node_id): (&str, &str),
-    advertise: &str,
+    (advertise, availability): (&str, NodeSpecAvailabilityEnum),
     description: NodeDescription,
 ) -> SwarmResult<ClusterCommand> {
     let mut spec = json!({
@@ -69,7 +69,9 @@ pub(crate) fn bootstrap_objects(
     if let Some(given) = &req.spec {
         let given =
             serde_json::to_value(given).map_err(|e| SwarmError::internal("swarm spec", e))?;
+        let defaults = spec.clone();
         merge(&mut spec, &given);
+        refuse_unapplied(&defaults, &spec)?;
     }
     let unlock_key = ClusterStatus::autolock_of(&spec).then(|| UnlockKey::generate().text());
     let pools = req
@@ -95,7 +97,7 @@ pub(crate) fn bootstrap_objects(
         name: None,
         labels: Some(Default::default()),
         role: Some(NodeSpecRoleEnum::MANAGER),
-        availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+        availability: Some(availability),
     };
     let node_status = NodeStatusDoc {
         description: Some(description),
@@ -127,6 +129,72 @@ pub(crate) fn bootstrap_objects(
             status: node_status.to_value(),
         },
     ]))
+}
+
+/// Swarm spec fields berth keeps and shows but does not act on, with why: a request may
+/// leave them as they are (or unset), never change them.
+const UNAPPLIED: &[(&str, &str)] = &[
+    (
+        "/Raft/SnapshotInterval",
+        "berth's Raft store snapshots on its own schedule",
+    ),
+    (
+        "/Raft/KeepOldSnapshots",
+        "berth's Raft store keeps one snapshot",
+    ),
+    (
+        "/Raft/LogEntriesForSlowFollowers",
+        "berth's Raft store sends a snapshot to a follower that is behind",
+    ),
+    ("/Raft/ElectionTick", "berth's Raft timing is fixed"),
+    ("/Raft/HeartbeatTick", "berth's Raft timing is fixed"),
+    (
+        "/CAConfig/NodeCertExpiry",
+        "node certificates are valid for 90 days",
+    ),
+    (
+        "/CAConfig/ExternalCAs",
+        "the swarm's own CA signs every certificate",
+    ),
+    (
+        "/CAConfig/SigningCACert",
+        "rotating the swarm's CA is not supported",
+    ),
+    (
+        "/CAConfig/SigningCAKey",
+        "rotating the swarm's CA is not supported",
+    ),
+    (
+        "/CAConfig/ForceRotate",
+        "rotating the swarm's CA is not supported",
+    ),
+    (
+        "/TaskDefaults/LogDriver",
+        "tasks log with each node's default driver",
+    ),
+];
+
+/// Refuses, by name, a change to a field berth does not act on: `after` (the merged spec) must
+/// hold what `before` held there, or nothing (null, zero, empty).
+pub(crate) fn refuse_unapplied(before: &Value, after: &Value) -> SwarmResult<()> {
+    let unset = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(Value::Object(o)) => o.is_empty(),
+        Some(Value::Bool(b)) => !b,
+    };
+    for (pointer, why) in UNAPPLIED {
+        let (was, now) = (before.pointer(pointer), after.pointer(pointer));
+        if was != now && !unset(now) {
+            let field = pointer.trim_start_matches('/').replace('/', ".");
+            return Err(SwarmError::InvalidArgument(format!(
+                "{field} cannot be changed in berth: {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Overlays the non-null fields of `given` on `base`.
@@ -240,4 +308,34 @@ pub(crate) async fn add_self_as_manager(
     Err(SwarmError::Unavailable(format!(
         "could not join the managers' Raft group: {last}"
     )))
+}
+
+#[cfg(test)]
+mod unapplied_tests {
+    use super::*;
+
+    #[test]
+    fn a_field_berth_does_not_act_on_may_stay_or_be_unset_but_not_change() {
+        let before = json!({"Raft": {"SnapshotInterval": 10000, "ElectionTick": 10},
+            "CAConfig": {"NodeCertExpiry": 7_776_000_000_000_000u64, "ForceRotate": 0}});
+        let with = |pointer: &str, v: Value| {
+            let mut after = before.clone();
+            *after.pointer_mut(pointer).unwrap() = v;
+            after
+        };
+        assert!(refuse_unapplied(&before, &before).is_ok());
+        // The docker CLI's init sends unset ticks as 0.
+        assert!(refuse_unapplied(&before, &with("/Raft/ElectionTick", json!(0))).is_ok());
+        for (pointer, field) in [
+            ("/Raft/SnapshotInterval", "Raft.SnapshotInterval"),
+            ("/CAConfig/NodeCertExpiry", "CAConfig.NodeCertExpiry"),
+            ("/CAConfig/ForceRotate", "CAConfig.ForceRotate"),
+        ] {
+            let e = refuse_unapplied(&before, &with(pointer, json!(5))).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+        let mut ext = before.clone();
+        ext["CAConfig"]["ExternalCAs"] = json!([{"Protocol": "cfssl", "URL": "https://ca"}]);
+        assert!(refuse_unapplied(&before, &ext).is_err());
+    }
 }

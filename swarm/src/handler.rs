@@ -173,7 +173,7 @@ async fn join(m: &Arc<Manager>, req: JoinRequest) -> Result<JoinReply, Status> {
         name: None,
         labels: Some(Default::default()),
         role: Some(spec_role),
-        availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+        availability: Some(req.availability.unwrap_or(NodeSpecAvailabilityEnum::ACTIVE)),
     };
     m.write(ClusterCommand::single(Op::Create {
         id: node_id.clone(),

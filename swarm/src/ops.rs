@@ -538,6 +538,7 @@ pub async fn update_swarm(
     }
     let mut new_spec = object.spec.clone();
     crate::bootstrap::merge(&mut new_spec, &spec);
+    crate::bootstrap::refuse_unapplied(&object.spec, &new_spec)?;
     bollard_stubs::models::SwarmSpec::deserialize(&new_spec)
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid swarm spec: {e}")))?;
     let mut status = cluster.status.clone();

@@ -42,6 +42,9 @@ pub struct JoinRequest {
     pub hostname: String,
     /// The swarm address it advertises (`host:port`).
     pub advertise_addr: String,
+    /// `--availability` (absent: active).
+    #[serde(default)]
+    pub availability: Option<bollard_stubs::models::NodeSpecAvailabilityEnum>,
 }
 
 /// The answer to `Join`.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use berth_raft::{Attrs, NodeRole};
-use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
+use bollard_stubs::models::{NodeSpecAvailabilityEnum, SwarmInitRequest, SwarmJoinRequest};
 
 use crate::agent::{self, Agent, AgentStart};
 use crate::bootstrap::{
@@ -184,8 +184,14 @@ impl Swarm {
         })));
     }
 
-    /// `POST /swarm/init`: a new cluster with this node as its only manager; returns the node id.
-    pub async fn init(&self, req: SwarmInitRequest) -> SwarmResult<String> {
+    /// `POST /swarm/init`: a new cluster with this node as its only manager, of `availability`;
+    /// returns the node id.
+    pub async fn init(
+        &self,
+        req: SwarmInitRequest,
+        availability: NodeSpecAvailabilityEnum,
+    ) -> SwarmResult<String> {
+        refuse_data_path_addr(req.data_path_addr.as_deref())?;
         let _guard = self.lifecycle.lock().await;
         if self.member().is_some() || self.is_locked() {
             if req.force_new_cluster == Some(true) {
@@ -245,8 +251,13 @@ impl Swarm {
         let description = self.executor.describe().await;
         let created = async {
             manager.bootstrap(1).await?;
-            let objects =
-                bootstrap_objects(&req, &ca, (&cluster_id, &node_id), &advertise, description)?;
+            let objects = bootstrap_objects(
+                &req,
+                &ca,
+                (&cluster_id, &node_id),
+                (&advertise, availability),
+                description,
+            )?;
             manager.write(objects).await
         };
         if let Err(e) = created.await {
@@ -264,7 +275,13 @@ impl Swarm {
     }
 
     /// `POST /swarm/join`: joins the swarm of `RemoteAddrs` with `JoinToken`.
-    pub async fn join(&self, req: SwarmJoinRequest) -> SwarmResult<()> {
+    /// `POST /swarm/join`, as a node of `availability`.
+    pub async fn join(
+        &self,
+        req: SwarmJoinRequest,
+        availability: NodeSpecAvailabilityEnum,
+    ) -> SwarmResult<()> {
+        refuse_data_path_addr(req.data_path_addr.as_deref())?;
         let _guard = self.lifecycle.lock().await;
         if self.member().is_some() || self.is_locked() {
             return Err(SwarmError::AlreadyInSwarm);
@@ -312,6 +329,7 @@ impl Swarm {
                 public_key_der: key.public_key_der(),
                 hostname,
                 advertise_addr: advertise.clone(),
+                availability: Some(availability),
             },
             Duration::from_secs(30),
         )
@@ -445,5 +463,17 @@ pub fn node_role(node: &berth_raft::Object) -> NodeRole {
     match node.attrs {
         Attrs::Node { role } => role,
         _ => NodeRole::Worker,
+    }
+}
+
+/// `--data-path-addr`: berth's VXLAN traffic goes between the nodes' advertise addresses; a
+/// separate data path address is refused by name rather than ignored.
+fn refuse_data_path_addr(addr: Option<&str>) -> SwarmResult<()> {
+    match addr.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => Err(SwarmError::InvalidArgument(format!(
+            "DataPathAddr ({a}) is not supported by berth: overlay traffic uses the advertise \
+             address"
+        ))),
+        None => Ok(()),
     }
 }

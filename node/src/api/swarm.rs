@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_swarm::Swarm;
-use bollard_stubs::models::{SwarmInitRequest, SwarmJoinRequest};
+use bollard_stubs::models::{NodeSpecAvailabilityEnum, SwarmInitRequest, SwarmJoinRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -39,15 +39,34 @@ pub async fn init(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<
             .get_or_insert_with(Default::default)
             .auto_lock_managers = Some(lock);
     }
-    let id = swarm.init(req).await?;
+    let id = swarm.init(req, availability(&raw)?).await?;
     Ok(Json(id).into_response())
 }
 
 /// `POST /swarm/join`.
 pub async fn join(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<StatusCode> {
-    let req: SwarmJoinRequest = body.parse()?;
-    swarm.join(req).await?;
+    let raw: Value = body.parse()?;
+    let req = SwarmJoinRequest::deserialize(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid swarm join request: {e}")))?;
+    swarm.join(req, availability(&raw)?).await?;
     Ok(StatusCode::OK)
+}
+
+/// The request's `Availability` (`--availability`; swagger's models lack the field): active
+/// when absent.
+fn availability(raw: &Value) -> ApiResult<NodeSpecAvailabilityEnum> {
+    match raw
+        .get("Availability")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+    {
+        "" | "active" => Ok(NodeSpecAvailabilityEnum::ACTIVE),
+        "pause" => Ok(NodeSpecAvailabilityEnum::PAUSE),
+        "drain" => Ok(NodeSpecAvailabilityEnum::DRAIN),
+        other => Err(ApiError::bad_request(format!(
+            "invalid availability {other:?}: active, pause or drain"
+        ))),
+    }
 }
 
 /// `POST /swarm/leave?force=`.

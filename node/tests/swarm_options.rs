@@ -1,0 +1,109 @@
+//! `docker swarm init/update` options through the docker CLI: `--availability` is applied, and
+//! what berth does not act on (`--data-path-addr`, `--cert-expiry`, the Raft snapshot settings,
+//! `swarm ca --rotate`) is refused by name, leaving the swarm as it was.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use berth_test_support::{require_root, TestDaemon};
+
+#[test]
+fn swarm_options_are_applied_or_refused_by_name() {
+    require_root!();
+    let d = TestDaemon::start("swopts");
+    let (code, out) = d.cli(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--data-path-addr",
+        "127.0.0.1",
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("DataPathAddr"), "{out}");
+    let (code, out) = d.cli(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    assert_eq!((code, out.trim()), (0, "inactive"), "nothing was made");
+
+    d.swarm_init_local(&["--availability", "drain"]);
+    assert_eq!(
+        d.cli_ok(&[
+            "node",
+            "inspect",
+            "self",
+            "--format",
+            "{{.Spec.Availability}}"
+        ]),
+        "drain"
+    );
+    for (args, field) in [
+        (
+            &["swarm", "update", "--cert-expiry", "720h"][..],
+            "CAConfig.NodeCertExpiry",
+        ),
+        (
+            &["swarm", "update", "--snapshot-interval", "500"][..],
+            "Raft.SnapshotInterval",
+        ),
+        (
+            &["swarm", "update", "--max-snapshots", "3"][..],
+            "Raft.KeepOldSnapshots",
+        ),
+        (
+            &["swarm", "ca", "--rotate", "--detach"][..],
+            "CAConfig.ForceRotate",
+        ),
+    ] {
+        let (code, out) = d.cli(args);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(out.contains(field), "{args:?}: {out}");
+    }
+    let spec = || d.req("GET", "/swarm", "").json()["Spec"].clone();
+    assert_eq!(
+        spec()["CAConfig"]["NodeCertExpiry"],
+        7_776_000_000_000_000u64
+    );
+    // What berth applies still changes, and the unchanged fields the CLI sends back pass.
+    d.cli_ok(&["swarm", "update", "--task-history-limit", "3"]);
+    assert_eq!(spec()["Orchestration"]["TaskHistoryRetentionLimit"], 3);
+
+    // A node that joins paused is paused; a data path address at join is refused too.
+    let b = TestDaemon::start("swoptsb");
+    let token = d.req("GET", "/swarm", "").json()["JoinTokens"]["Worker"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let addr = d.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let join = |extra: &[&str]| {
+        let mut args = vec![
+            "swarm",
+            "join",
+            "--token",
+            &token,
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&addr);
+        b.cli(&args)
+    };
+    let (code, out) = join(&["--data-path-addr", "127.0.0.1"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("DataPathAddr"), "{out}");
+    let (code, out) = join(&["--availability", "pause"]);
+    assert_eq!(code, 0, "{out}");
+    let id = b.cli_ok(&["info", "--format", "{{.Swarm.NodeID}}"]);
+    assert_eq!(
+        d.cli_ok(&["node", "inspect", &id, "--format", "{{.Spec.Availability}}"]),
+        "pause"
+    );
+}
