@@ -226,7 +226,10 @@ pub async fn disconnect(
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let body: NetworkDisconnectRequest = body.parse()?;
-    engine.disconnect_network(&id, &body.container).await?;
+    let force = body.force.unwrap_or(false);
+    engine
+        .disconnect_network(&id, &body.container, force)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -236,9 +239,6 @@ pub async fn prune(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let f = super::maintenance::prune_filter(&Query::parse(q.as_deref()))?;
-    if f.all_images {
-        return Err(ApiError::bad_request("invalid filter 'dangling'"));
-    }
     let names = engine.prune_networks(&f).await?;
     let names = if names.is_empty() {
         Value::Null

@@ -376,6 +376,16 @@ impl Networks {
         self.endpoints.of_container(id)
     }
 
+    /// Endpoints on network `network_id` of the container named `container` (an id, an id
+    /// prefix or a name), whatever became of the container: `disconnect --force`'s targets.
+    pub fn endpoints_named(
+        &self,
+        network_id: &str,
+        container: &str,
+    ) -> Result<Vec<EndpointRecord>> {
+        self.endpoints.named_on(network_id, container)
+    }
+
     /// Undoes `attach`: proxies, veths, addresses, rules, the namespace. Never fails: each
     /// step is tried and logged.
     pub async fn detach(&self, id: &str) {

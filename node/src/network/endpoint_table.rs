@@ -91,6 +91,22 @@ impl EndpointTable {
             .collect())
     }
 
+    /// The endpoints on network `net` of the container named `container` (its name, its id or
+    /// an id prefix), whatever became of the container.
+    pub fn named_on(&self, net: &str, container: &str) -> Result<Vec<EndpointRecord>> {
+        let name = container.trim_start_matches('/');
+        if name.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .on_network(net)?
+            .into_iter()
+            .filter(|e| {
+                e.container_name.trim_start_matches('/') == name || e.container_id.starts_with(name)
+            })
+            .collect())
+    }
+
     /// The endpoints that publish ports (the rule set's DNAT entries).
     pub fn publishing(&self) -> Result<Vec<EndpointRecord>> {
         Ok(self
@@ -143,6 +159,26 @@ mod tests {
         assert_eq!(nets("a"), ["n1"]);
         assert!(nets("b").is_empty());
         assert_eq!(t.on_network("n1").unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_containers_endpoints_on_a_network_are_found_by_name_id_or_id_prefix() {
+        let store = Store::temporary().unwrap();
+        let t = EndpointTable::open(store.records("endpoints").unwrap()).unwrap();
+        let mut web = ep("abc123", "n1");
+        web.container_name = "/web".into();
+        t.put(&key("abc123", "n1"), &web).unwrap();
+        let mut elsewhere = ep("abc123", "n2");
+        elsewhere.container_name = "/web".into();
+        t.put(&key("abc123", "n2"), &elsewhere).unwrap();
+        t.put(&key("def", "n1"), &ep("def", "n1")).unwrap();
+        for name in ["web", "/web", "abc", "abc123"] {
+            let found = t.named_on("n1", name).unwrap();
+            assert_eq!(found.len(), 1, "{name}");
+            assert_eq!(found[0].network_id, "n1", "{name}");
+        }
+        assert!(t.named_on("n1", "nope").unwrap().is_empty());
+        assert!(t.named_on("n1", "").unwrap().is_empty());
     }
 
     #[test]

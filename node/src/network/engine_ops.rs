@@ -386,9 +386,25 @@ impl Engine {
     }
 
     /// Detaches a container from a network.
-    pub async fn disconnect_network(&self, net: &str, container: &str) -> Result<()> {
+    /// `network disconnect`. With `force`, a container that no longer exists still loses the
+    /// endpoints left under its name on the network (Docker's clean-up of stale endpoints);
+    /// without any, it is the same 404.
+    pub async fn disconnect_network(&self, net: &str, container: &str, force: bool) -> Result<()> {
         let n = self.network.get(net)?;
-        let handle = self.lookup(container)?;
+        let handle = match self.lookup(container) {
+            Ok(h) => h,
+            Err(e @ EngineError::NoSuchContainer(_)) if force => {
+                let stale = self.network.endpoints_named(&n.id, container)?;
+                if stale.is_empty() {
+                    return Err(e);
+                }
+                for ep in &stale {
+                    self.network.release_one(ep, None).await;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let rec = handle.snapshot().await;
         let mut a =
             self.network
