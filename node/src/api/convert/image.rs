@@ -125,6 +125,40 @@ struct AuthConfig {
     /// A bearer token for the registry, used as it is.
     #[serde(default, rename = "registrytoken", deserialize_with = "null_as_empty")]
     registry_token: String,
+    /// The registry (`POST /auth`'s body is an AuthConfig too).
+    #[serde(default, rename = "serveraddress", deserialize_with = "null_as_empty")]
+    server_address: String,
+}
+
+impl AuthConfig {
+    /// The credentials it carries: a registry token as it is; else a user and password (from
+    /// `auth` when only it is given), an identity token standing for the password.
+    fn credentials(self, bad: impl Fn(String) -> EngineError) -> Result<Credentials> {
+        if !self.registry_token.is_empty() {
+            return Ok(Credentials::Bearer(self.registry_token));
+        }
+        let (mut username, mut password) = (self.username, self.password);
+        if username.is_empty() && !self.auth.is_empty() {
+            let pair = base64::engine::general_purpose::STANDARD
+                .decode(self.auth.trim())
+                .map_err(|e| bad(format!("auth: {e}")))?;
+            let pair = String::from_utf8(pair).map_err(|e| bad(format!("auth: {e}")))?;
+            let (u, p) = pair
+                .split_once(':')
+                .ok_or_else(|| bad("auth is not user:password".into()))?;
+            (username, password) = (u.to_string(), p.to_string());
+        }
+        if !self.identity_token.is_empty() {
+            password = self.identity_token;
+            if username.is_empty() {
+                username = "<token>".to_string();
+            }
+        }
+        if username.is_empty() && password.is_empty() {
+            return Ok(Credentials::Anonymous);
+        }
+        Ok(Credentials::Basic { username, password })
+    }
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
@@ -149,64 +183,28 @@ pub fn registry_auth(header: Option<&str>) -> Result<Credentials> {
         .or_else(|_| std.decode(raw))
         .map_err(|e| bad(e.to_string()))?;
     let cfg: AuthConfig = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    if !cfg.registry_token.is_empty() {
-        return Ok(Credentials::Bearer(cfg.registry_token));
-    }
-    let (mut username, mut password) = (cfg.username, cfg.password);
-    if username.is_empty() && !cfg.auth.is_empty() {
-        let pair = std
-            .decode(cfg.auth.trim())
-            .map_err(|e| bad(format!("auth: {e}")))?;
-        let pair = String::from_utf8(pair).map_err(|e| bad(format!("auth: {e}")))?;
-        let (u, p) = pair
-            .split_once(':')
-            .ok_or_else(|| bad("auth is not user:password".into()))?;
-        (username, password) = (u.to_string(), p.to_string());
-    }
-    if !cfg.identity_token.is_empty() {
-        password = cfg.identity_token;
-        if username.is_empty() {
-            username = "<token>".to_string();
-        }
-    }
-    if username.is_empty() && password.is_empty() {
-        return Ok(Credentials::Anonymous);
-    }
-    Ok(Credentials::Basic { username, password })
+    cfg.credentials(bad)
 }
 
 /// The body of `POST /auth`: the registry (`serveraddress`, scheme and path stripped; Docker
-/// Hub when empty) and the credentials to check.
+/// Hub when empty) and the credentials to check, any AuthConfig form (user and password,
+/// `auth`, an identity or registry token).
 pub fn login_request(body: &[u8]) -> Result<(String, Credentials)> {
-    #[derive(Deserialize)]
-    struct Login {
-        #[serde(default)]
-        username: String,
-        #[serde(default)]
-        password: String,
-        #[serde(default, rename = "serveraddress")]
-        server_address: String,
-    }
-    let login: Login = serde_json::from_slice(body)
-        .map_err(|e| EngineError::InvalidArgument(format!("invalid login request: {e}")))?;
-    let server = login.server_address.trim();
+    let bad = |why: String| EngineError::InvalidArgument(format!("invalid login request: {why}"));
+    let login: AuthConfig = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let server = login.server_address.trim().to_string();
     let server = server
         .split_once("://")
-        .map_or(server, |(_, rest)| rest)
+        .map_or(server.as_str(), |(_, rest)| rest)
         .split('/')
         .next()
-        .unwrap_or_default();
-    let server = match server {
-        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        s => s,
+        .unwrap_or_default()
+        .to_string();
+    let server = match server.as_str() {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        _ => server,
     };
-    Ok((
-        server.to_string(),
-        Credentials::Basic {
-            username: login.username,
-            password: login.password,
-        },
-    ))
+    Ok((server, login.credentials(bad)?))
 }
 
 /// `fromImage` and `tag` of `POST /images/create` as one reference: a `tag` that is a digest
@@ -437,6 +435,26 @@ mod tests {
         let (server, _) =
             login_request(br#"{"serveraddress":"https://index.docker.io/v1/"}"#).unwrap();
         assert_eq!(server, "docker.io");
+        // The other AuthConfig forms docker login sends, as X-Registry-Auth takes them.
+        let (_, creds) =
+            login_request(br#"{"serveraddress":"localhost:5000","identitytoken":"refresh-me"}"#)
+                .unwrap();
+        assert!(
+            matches!(&creds, Credentials::Basic { username, password }
+                if username == "<token>" && password == "refresh-me"),
+            "{creds:?}"
+        );
+        let (_, creds) = login_request(br#"{"auth":"dTpw","serveraddress":"r"}"#).unwrap();
+        assert!(
+            matches!(&creds, Credentials::Basic { username, password }
+                if username == "u" && password == "p"),
+            "{creds:?}"
+        );
+        let (_, creds) = login_request(br#"{"registrytoken":"bearer-x"}"#).unwrap();
+        assert!(
+            matches!(&creds, Credentials::Bearer(t) if t == "bearer-x"),
+            "{creds:?}"
+        );
     }
 
     #[test]
