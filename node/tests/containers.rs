@@ -50,6 +50,23 @@ fn lifecycle_runs_logs_stops_and_removes() {
         String::from_utf8_lossy(&berth_test_support::demux(&r.body)),
         "out\n"
     );
+    // `--details`: the log attributes (none) and a space, after the time when asked.
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/logs?stdout=1&details=1"),
+        "",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&berth_test_support::demux(&r.body)),
+        " out\n"
+    );
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/logs?stdout=1&details=1&timestamps=1"),
+        "",
+    );
+    let line = String::from_utf8_lossy(&berth_test_support::demux(&r.body)).into_owned();
+    assert!(line.ends_with("Z  out\n"), "{line:?}");
     let st = d.inspect(&id);
     assert_eq!(st["State"]["Status"], "exited");
     assert_eq!(st["State"]["ExitCode"], 3);

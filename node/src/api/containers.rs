@@ -301,7 +301,7 @@ pub async fn wait(
     Ok(resp)
 }
 
-/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&since=&until=&timestamps=`
+/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&since=&until=&timestamps=&details=`
 pub async fn logs(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -318,7 +318,8 @@ pub async fn logs(
     Ok(stream::body_response(out))
 }
 
-/// The logs request of a query (`stdout`, `stderr`, `follow`, `tail`, `since`, `until`, `timestamps`).
+/// The logs request of a query (`stdout`, `stderr`, `follow`, `tail`, `since`, `until`,
+/// `timestamps`, `details`).
 pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
     let tail = match q.get("tail") {
         None | Some("all") | Some("") => None,
@@ -345,6 +346,7 @@ pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
         since: time("since")?,
         until: time("until")?,
         timestamps: q.flag("timestamps", false),
+        details: q.flag("details", false),
     })
 }
 

@@ -44,6 +44,8 @@ async fn logs(swarm: &SwarmState, target: LogTarget, q: &Query) -> ApiResult<Res
         since: req.since,
         until: req.until,
         timestamps: req.timestamps,
+        // The swarm adds the task's details itself.
+        details: false,
     };
     let mut records = swarm
         .logs(&target, options, q.flag("details", false))

@@ -195,6 +195,8 @@ pub struct LogOptions {
     pub until: Option<f64>,
     /// Prefix each record with its time.
     pub timestamps: bool,
+    /// Prefix each record with its log attributes and a space (`docker logs --details`).
+    pub details: bool,
 }
 
 /// One log record.

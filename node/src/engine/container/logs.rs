@@ -454,6 +454,11 @@ async fn send(
             c.bytes.extend_from_slice(e.time.as_bytes());
             c.bytes.push(b' ');
         }
+        if req.details {
+            // Docker's `attrs + " "`: the json-file driver's attributes (log-opt labels and
+            // env), which berth refuses, so none.
+            c.bytes.push(b' ');
+        }
         c.bytes.extend_from_slice(e.log.as_bytes());
     }
     match chunk {
