@@ -23,7 +23,7 @@ use berth_chaos_tests::swarm::{self, service_spec};
 use berth_chaos_tests::{Cluster, Node};
 use berth_swarm::executor::fake::FakeExecutor;
 use berth_swarm::Swarm;
-use bollard_stubs::models::SwarmJoinRequest;
+use bollard_stubs::models::{NodeSpecAvailabilityEnum, SwarmJoinRequest};
 use serde_json::{json, Value};
 
 const SERVICE: &str = "sim";
@@ -141,7 +141,7 @@ async fn join_all(
             joins.push(tokio::spawn(async move {
                 let mut last = None;
                 for attempt in 0..10u64 {
-                    match s.join(req.clone()).await {
+                    match s.join(req.clone(), NodeSpecAvailabilityEnum::ACTIVE).await {
                         Ok(()) => return Ok(s),
                         Err(e) => last = Some(e),
                     }
