@@ -1,7 +1,8 @@
-//! Request parts Docker refuses that berth once accepted and dropped: a start's body and
-//! checkpoint, a create for another platform than the local image's, a `dangling` filter where
-//! only an image prune has one, a volume's labels or driver options that are not string maps.
-//! Each gets Docker's status, and nothing is made or changed.
+//! Request parts berth once accepted and dropped. Refused as Docker refuses them: a start's
+//! body and checkpoint, a create for another platform than the local image's, a `dangling`
+//! filter where only an image prune has one, a volume's labels or driver options that are not
+//! string maps; each gets Docker's status, and nothing is made or changed. Honoured: the
+//! image list's `shared-size`, `system df`'s `type`, a network inspect's `scope`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -84,6 +85,51 @@ fn docker_refuses_these_so_berth_does() {
         let r = d.req("POST", &format!("/containers/create?platform={ok}"), &body);
         assert_eq!(r.status, 201, "{ok}: {}", r.text());
     }
+
+    // Query parameters that shape an answer: `shared-size`, `system df`'s `type`, a network
+    // inspect's `scope`.
+    let r = d.req(
+        "POST",
+        &format!("/commit?container={id}&repo=derived&tag=1"),
+        "",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let busybox_row = |query: &str| {
+        let rows = d.req("GET", &format!("/images/json{query}"), "").json();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["RepoTags"][0] == "busybox:latest")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        busybox_row("")["SharedSize"],
+        -1,
+        "not computed unless asked"
+    );
+    let row = busybox_row("?shared-size=1");
+    assert!(row["SharedSize"].as_i64().unwrap() > 0, "{row}");
+    assert_eq!(
+        row["SharedSize"], row["Size"],
+        "its one layer is the commit's base"
+    );
+    let df = d.req("GET", "/system/df?type=image", "").json();
+    assert!(
+        df["Images"].is_array() && df["Containers"].is_null(),
+        "{df}"
+    );
+    assert!(
+        df["Volumes"].is_null() && df["BuildCache"].is_null(),
+        "{df}"
+    );
+    assert_eq!(d.req("GET", "/system/df?type=disks", "").status, 400);
+    assert_eq!(d.req("GET", "/networks/bridge?scope=local", "").status, 200);
+    assert_eq!(d.req("GET", "/networks/bridge?scope=swarm", "").status, 404);
+    assert_eq!(
+        d.req("GET", "/networks/bridge?scope=galaxy", "").status,
+        400
+    );
 
     // Labels and driver options are maps of strings.
     for body in [

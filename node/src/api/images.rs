@@ -32,7 +32,15 @@ pub async fn list(
         i.repo_tags = filter.matching_tags(i);
     }
     imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
-    Ok(Json(imgs.iter().map(conv::summary).collect::<Vec<_>>()))
+    let mut rows: Vec<_> = imgs.iter().map(conv::summary).collect();
+    if q.flag("shared-size", false) {
+        // Sharing is among all images, not only the listed ones.
+        let (shared, _) = engine.layer_sharing(&engine.images().list()?);
+        for row in &mut rows {
+            row.shared_size = shared.get(&row.id).copied().unwrap_or(0);
+        }
+    }
+    Ok(Json(rows))
 }
 
 /// `images ls --filter`: Docker's keys; `before`/`since` name images. (`all` shows the

@@ -169,7 +169,19 @@ pub async fn prune_images(
 }
 
 /// `GET /system/df`
-pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> {
+pub async fn df(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    // `type=` (API 1.42): only those kinds are shown, the others are null, as Docker's.
+    let kinds = Query::parse(q.as_deref()).all("type");
+    if let Some(bad) = kinds
+        .iter()
+        .find(|k| !matches!(k.as_str(), "container" | "image" | "volume" | "build-cache"))
+    {
+        return Err(ApiError::bad_request(format!("unknown object type: {bad}")));
+    }
+    let wants = |k: &str| kinds.is_empty() || kinds.iter().any(|w| w == k);
     let usage = engine.disk_usage().await?;
     // The images builds keep without a name are the build cache, counted there.
     let cache = engine.build_cache().await?;
@@ -219,11 +231,12 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<impl IntoResponse> 
             "UsageData": {"Size": size, "RefCount": refs},
         }));
     }
+    let pick = |k: &str, v: Vec<Value>| if wants(k) { json!(v) } else { Value::Null };
     Ok(Json(json!({
-        "LayersSize": usage.layers_size,
-        "Images": images,
-        "Containers": containers,
-        "Volumes": volumes,
-        "BuildCache": build_cache,
+        "LayersSize": if wants("image") { usage.layers_size } else { 0 },
+        "Images": pick("image", images),
+        "Containers": pick("container", containers),
+        "Volumes": pick("volume", volumes),
+        "BuildCache": pick("build-cache", build_cache),
     })))
 }

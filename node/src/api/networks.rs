@@ -84,16 +84,29 @@ pub async fn inspect(
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let verbose = q.flag("verbose", false);
-    let n = match engine.networks().get(&id) {
+    // `scope=`: a network of another scope is not found, as Docker's.
+    let scope = q.get("scope").filter(|s| !s.is_empty());
+    if let Some(s) = scope.filter(|s| !matches!(*s, "local" | "swarm" | "global")) {
+        return Err(ApiError::bad_request(format!("invalid scope: {s}")));
+    }
+    let v = view(&engine, &swarm, &id, q.flag("verbose", false)).await?;
+    if scope.is_some_and(|s| v["Scope"] != s) {
+        return Err(crate::EngineError::NotFound(format!("network {id} not found")).into());
+    }
+    Ok(Json(v))
+}
+
+/// The network as inspect shows it.
+async fn view(engine: &AppState, swarm: &SwarmState, id: &str, verbose: bool) -> ApiResult<Value> {
+    let n = match engine.networks().get(id) {
         Ok(n) => n,
-        Err(e) => match swarm.network(&id).await {
+        Err(e) => match swarm.network(id).await {
             Ok(info) => {
                 let mut v = swarm_conv::network(&info);
                 if verbose {
-                    add_detail(&mut v, &swarm, &engine, &info.envelope.id, None).await;
+                    add_detail(&mut v, swarm, engine, &info.envelope.id, None).await;
                 }
-                return Ok(Json(v));
+                return Ok(v);
             }
             Err(_) => return Err(e.into()),
         },
@@ -106,9 +119,9 @@ pub async fn inspect(
             let mut v = swarm_conv::network(&info);
             v["Containers"] = local["Containers"].clone();
             if verbose {
-                add_detail(&mut v, &swarm, &engine, &n.id, n.vni).await;
+                add_detail(&mut v, swarm, engine, &n.id, n.vni).await;
             }
-            return Ok(Json(v));
+            return Ok(v);
         }
         // A worker has no store: its verbose view is its own peers' health.
         if let (true, Some(vni)) = (verbose, n.vni) {
@@ -124,10 +137,10 @@ pub async fn inspect(
             };
             let (_, peers) = swarm_conv::detail(&detail, &engine.networks().peer_health(vni));
             v["Peers"] = peers;
-            return Ok(Json(v));
+            return Ok(v);
         }
     }
-    Ok(Json(local))
+    Ok(local)
 }
 
 /// Docker's verbose `Services` and `Peers`, each peer with whether its VXLAN endpoint answers

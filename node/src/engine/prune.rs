@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::container::ContainerStatus;
 use super::tree_walk::disk_size_off_worker;
 use super::Engine;
+use crate::engine::image::ImageRecord;
 use crate::error::Result;
 
 /// Prune filters Docker accepts: `until` (Unix seconds) and `label` (`k`, `k=v`, `label!=`).
@@ -139,19 +140,18 @@ impl Engine {
         )
     }
 
-    /// Sizes for `system df`.
-    pub async fn disk_usage(&self) -> Result<DiskUsage> {
-        let used = self.used_images().await;
-        let images = self.images.list()?;
-        let mut layer_users: HashMap<String, usize> = HashMap::new();
-        for img in &images {
+    /// Each image's `SharedSize` (the size of its layers other images use too) and the size
+    /// of all layers once: what `system df` and `images --shared-size` show.
+    pub fn layer_sharing(&self, images: &[ImageRecord]) -> (HashMap<String, i64>, i64) {
+        let mut layer_users: HashMap<&String, usize> = HashMap::new();
+        for img in images {
             for d in img.config.rootfs.diff_ids.iter().collect::<HashSet<_>>() {
-                *layer_users.entry(d.clone()).or_insert(0) += 1;
+                *layer_users.entry(d).or_insert(0) += 1;
             }
         }
         let layer_size =
             |diff: &str| -> i64 { i64::try_from(self.images.layer_size(diff)).unwrap_or(0) };
-        let mut out = DiskUsage::default();
+        let (mut shared_of, mut total) = (HashMap::new(), 0);
         let mut counted = HashSet::new();
         for img in images {
             let mut shared = 0;
@@ -160,10 +160,26 @@ impl Engine {
                 if layer_users.get(d).copied().unwrap_or(0) > 1 {
                     shared += s;
                 }
-                if counted.insert(d.clone()) {
-                    out.layers_size += s;
+                if counted.insert(d) {
+                    total += s;
                 }
             }
+            shared_of.insert(img.id.clone(), shared);
+        }
+        (shared_of, total)
+    }
+
+    /// Sizes for `system df`.
+    pub async fn disk_usage(&self) -> Result<DiskUsage> {
+        let used = self.used_images().await;
+        let images = self.images.list()?;
+        let (shared_of, layers_size) = self.layer_sharing(&images);
+        let mut out = DiskUsage {
+            layers_size,
+            ..DiskUsage::default()
+        };
+        for img in images {
+            let shared = shared_of.get(&img.id).copied().unwrap_or(0);
             out.images.push(ImageUsage {
                 containers: used.get(&img.id).copied().unwrap_or(0),
                 id: img.id,
