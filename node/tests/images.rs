@@ -139,6 +139,35 @@ fn import_keeps_its_message_and_platform_and_pull_without_a_tag_is_refused_by_na
         )
         .unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
+    // API 1.46's platform (JSON) on save and load: the image's own platform, else refused.
+    let enc = |p: &str| {
+        p.replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+    };
+    let amd = enc(r#"{"os":"linux","architecture":"amd64"}"#);
+    let arm = enc(r#"{"os":"linux","architecture":"arm64"}"#);
+    let r = d.req("GET", &format!("/images/imp:1/get?platform={amd}"), "");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.text().contains("does not match the specified platform"),
+        "{}",
+        r.text()
+    );
+    let r = d.req("GET", &format!("/images/imp:1/get?platform={arm}"), "");
+    assert_eq!(r.status, 200);
+    let r = d.req("GET", "/images/imp:1/get?platform=linux-arm64", "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let s390 = enc(r#"{"os":"linux","architecture":"s390x"}"#);
+    let r = d
+        .try_request("POST", &format!("/v1.47/images/load?platform={s390}"), b"")
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("loading platform linux/s390x"),
+        "{}",
+        r.text()
+    );
     // `docker pull --all-tags` (no tag): refused by name, not a pull of `latest`.
     let r = d.req("POST", "/images/create?fromImage=busybox", "");
     assert_eq!(r.status, 400, "{}", r.text());

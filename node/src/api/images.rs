@@ -142,8 +142,22 @@ pub async fn create(State(engine): State<AppState>, req: Request) -> ApiResult<R
     Ok(json_lines(vec![serde_json::json!({ "status": rec.id })]))
 }
 
-/// `POST /images/load?quiet=`
+/// `POST /images/load?quiet=&platform=`. berth loads this machine's platform of a
+/// multi-platform archive; another one asked for is refused by name.
 pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(req.uri().query());
+    if let Some(p) = conv::oci_platform(q.get("platform"))? {
+        let host = crate::engine::image::registry::Platform::host();
+        if (p.os.as_str(), p.architecture.as_str())
+            != (host.os.as_str(), host.architecture.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "loading platform {} is not supported by berth: it loads this machine's ({})",
+                p.display(),
+                host.display()
+            )));
+        }
+    }
     let store = engine.images().clone();
     let lines = with_body_reader(req, move |r| store.load(r)).await?;
     for l in &lines {
@@ -158,17 +172,28 @@ pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Res
     ))
 }
 
-/// `GET /images/get?names=a&names=b`: one `docker save` archive of every image named.
+/// `GET /images/get?names=a&names=b&platform=`: one `docker save` archive of every image named.
 pub async fn save_many(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    save(&engine, Query::parse(q.as_deref()).all("names")).await
+    let q = Query::parse(q.as_deref());
+    save(&engine, q.all("names"), q.get("platform")).await
 }
 
-/// Resolves every name first, so an unknown one is still a JSON error, then streams the
-/// archive as it is written: an image can be far larger than memory.
-async fn save(engine: &AppState, names: Vec<String>) -> ApiResult<Response> {
+/// Resolves every name first, so an unknown one (or one not of the `platform` asked for) is
+/// still a JSON error, then streams the archive as it is written: an image can be far larger
+/// than memory.
+async fn save(
+    engine: &AppState,
+    names: Vec<String>,
+    platform: Option<&str>,
+) -> ApiResult<Response> {
+    if let Some(want) = conv::oci_platform(platform)? {
+        for name in &names {
+            crate::engine::image::check_platform(name, &engine.images().resolve(name)?, &want)?;
+        }
+    }
     let store = engine.images().clone();
     let archive = tokio::task::spawn_blocking(move || store.prepare_save(&names))
         .await
@@ -181,16 +206,18 @@ async fn save(engine: &AppState, names: Vec<String>) -> ApiResult<Response> {
     Ok(r)
 }
 
-/// `GET /images/{name}/json`, `GET /images/{name}/get`
+/// `GET /images/{name}/json`, `GET /images/{name}/get?platform=`
 pub async fn get_by_name(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
     match rest.rsplit_once('/') {
         Some((name, "json")) => {
             Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
         }
-        Some((name, "get")) => save(&engine, vec![name.to_string()]).await,
+        Some((name, "get")) => save(&engine, vec![name.to_string()], q.get("platform")).await,
         Some((name, "history")) => {
             let img = engine.images().resolve(name)?;
             let sizes: Vec<u64> = img

@@ -53,6 +53,10 @@ pub async fn push(
         reference: conv::push_reference(name, q.get("tag"))?,
         credentials: conv::registry_auth(auth_header(headers))?,
     };
+    // API 1.46's `platform`: the image must be of it (berth's images have one platform).
+    if let Some(want) = conv::oci_platform(q.get("platform"))? {
+        crate::engine::image::check_platform(name, &engine.images().resolve(name)?, &want)?;
+    }
     let targets = engine.images().push_targets(&req.reference)?;
     Ok(progress_stream(move |sink| async move {
         engine.images().push(&req, targets, &sink).await

@@ -247,6 +247,18 @@ pub fn platform(raw: Option<&str>) -> Result<Option<Platform>> {
         .transpose()
 }
 
+/// API 1.46's `platform` of load, save and push: a JSON-encoded OCI platform
+/// (`{"os":"linux","architecture":"arm64"}`); empty means every platform there is.
+pub fn oci_platform(raw: Option<&str>) -> Result<Option<Platform>> {
+    let Some(raw) = raw.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let p: Platform = serde_json::from_str(raw)
+        .map_err(|e| EngineError::InvalidArgument(format!("invalid platform {raw}: {e}")))?;
+    // Normalised as `--platform` is (x86_64 is amd64).
+    Platform::parse(&p.display()).map(Some)
+}
+
 /// One line of Docker's JSON message stream.
 pub fn progress_message(p: &Progress) -> serde_json::Value {
     match p {

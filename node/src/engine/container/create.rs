@@ -11,7 +11,6 @@ use rand::Rng;
 use super::handle::Handle;
 use super::types::{ContainerConfig, ContainerRecord};
 use super::user;
-use crate::engine::image::registry::Platform;
 use crate::engine::image::ImageRecord;
 use crate::engine::req::CreateContainer;
 use crate::engine::Engine;
@@ -54,7 +53,7 @@ impl Engine {
         }
         let image = self.images.resolve(&req.image)?;
         if let Some(want) = &req.platform {
-            check_platform(&req.image, &image, want)?;
+            crate::engine::image::check_platform(&req.image, &image, want)?;
         }
         let layers = self.images.layer_dirs(&image)?;
         let id = new_id();
@@ -292,25 +291,6 @@ pub(crate) fn name_in_use(name: &str, holder: &str) -> EngineError {
         "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
          You have to remove (or rename) that container to be able to reuse that name."
     ))
-}
-
-/// Docker's check of `create --platform` against the local image: OS and architecture (the
-/// config keeps no variant to compare); a mismatch is a 404, so the client pulls the right one.
-fn check_platform(name: &str, image: &ImageRecord, want: &Platform) -> Result<()> {
-    let have = Platform::parse(&format!(
-        "{}/{}",
-        image.config.os, image.config.architecture
-    ))
-    .unwrap_or_else(|_| Platform::host());
-    if have.os == want.os && have.architecture == want.architecture {
-        return Ok(());
-    }
-    Err(EngineError::NotFound(format!(
-        "image with reference {name} was found but does not match the specified platform: \
-         wanted {}, actual: {}",
-        want.display(),
-        have.display()
-    )))
 }
 
 /// The request's settings over the image's, as Docker merges them.

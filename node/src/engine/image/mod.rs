@@ -219,6 +219,30 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Docker's check of a `platform` asked for against a local image (`create --platform`,
+/// save, push): OS and architecture (the config keeps no variant to compare); a mismatch is a
+/// 404, so a client pulls that platform's image.
+pub fn check_platform(
+    name: &str,
+    image: &ImageRecord,
+    want: &registry::Platform,
+) -> crate::error::Result<()> {
+    let have = registry::Platform::parse(&format!(
+        "{}/{}",
+        image.config.os, image.config.architecture
+    ))
+    .unwrap_or_else(|_| registry::Platform::host());
+    if have.os == want.os && have.architecture == want.architecture {
+        return Ok(());
+    }
+    Err(crate::error::EngineError::NotFound(format!(
+        "image with reference {name} was found but does not match the specified platform: \
+         wanted {}, actual: {}",
+        want.display(),
+        have.display()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
