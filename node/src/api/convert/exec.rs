@@ -4,8 +4,8 @@ use bollard_stubs::models::{ExecConfig as DockerExecConfig, ExecInspectResponse,
 
 use crate::engine::exec::{ExecConfig, ExecInfo};
 
-/// `POST /containers/{id}/exec`'s body. `DetachKeys` is kept for inspect only: berth's attach
-/// does not interpret detach sequences yet.
+/// `POST /containers/{id}/exec`'s body. `DetachKeys` is kept and applied when the exec
+/// starts (its attach ends at that sequence).
 pub fn exec_config(body: DockerExecConfig) -> ExecConfig {
     ExecConfig {
         cmd: body.cmd.unwrap_or_default(),
