@@ -77,10 +77,7 @@ fn swarm_options_are_applied_or_refused_by_name() {
         .as_str()
         .unwrap()
         .to_string();
-    let addr = d.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let addr = manager_addr(&d);
     let join = |extra: &[&str]| {
         let mut args = vec![
             "swarm",
@@ -106,4 +103,38 @@ fn swarm_options_are_applied_or_refused_by_name() {
         d.cli_ok(&["node", "inspect", &id, "--format", "{{.Spec.Availability}}"]),
         "pause"
     );
+
+    // `init --force-new-cluster` re-initialises at the addresses it is given, as Docker's.
+    let before = manager_addr(&d);
+    d.cli_ok(&[
+        "swarm",
+        "init",
+        "--force-new-cluster",
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--advertise-addr",
+        "127.0.0.1",
+    ]);
+    let after = manager_addr(&d);
+    assert_ne!(after, before, "a new port");
+    assert!(after.starts_with("127.0.0.1:"), "{after}");
+    let me = d.cli_ok(&["info", "--format", "{{.Swarm.NodeID}}"]);
+    assert_eq!(
+        d.cli_ok(&[
+            "node",
+            "inspect",
+            &me,
+            "--format",
+            "{{.ManagerStatus.Addr}}"
+        ]),
+        after
+    );
+}
+
+/// The manager address this daemon's node gives (`docker info`'s remote managers).
+fn manager_addr(d: &TestDaemon) -> String {
+    d.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use berth_raft::{Attrs, ClusterCommand, NodeRole, Object, ObjectKind, Op};
-use bollard_stubs::models::NodeSpecRoleEnum;
+use bollard_stubs::models::{NodeSpecRoleEnum, SwarmInitRequest};
 
-use crate::bootstrap::bind;
+use crate::bootstrap::{advertise_addr, bind, with_port};
 use crate::error::{SwarmError, SwarmResult};
+use crate::handler::host_of;
 use crate::manager::{Manager, ManagerStart};
 use crate::model::{ModelError, Node, NodeState, NodeStatus};
 use crate::swarm::{node_role, Swarm};
@@ -19,17 +20,34 @@ use crate::swarm::{node_role, Swarm};
 const BATCH: usize = 256;
 
 impl Swarm {
-    /// Turns this manager's copy of the store into a new single-manager cluster.
-    pub(crate) async fn force_new_cluster(&self) -> SwarmResult<String> {
+    /// Turns this manager's copy of the store into a new single-manager cluster, listening and
+    /// advertising where `req` says (as Docker's re-init does; unset: where it did).
+    pub(crate) async fn force_new_cluster(&self, req: &SwarmInitRequest) -> SwarmResult<String> {
         let member = self.member().ok_or(SwarmError::NotInSwarm)?;
         let old = member.manager.clone().ok_or(SwarmError::NotManager)?;
         let mut local = member.local();
+        let given = |a: &Option<String>| {
+            a.as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+        };
+        let listen_addr =
+            given(&req.listen_addr).map_or(local.listen_addr.clone(), |l| with_port(&l));
+        let advertise_given = given(&req.advertise_addr);
         let raft_id = local.raft_id.ok_or(SwarmError::NotManager)?;
         let (_, certs) = self
             .dir
             .load()
             .map_err(|e| SwarmError::internal("read swarm state", e))?
             .ok_or(SwarmError::NotInSwarm)?;
+        // A new address is bound before anything stops, so that failing leaves the node as it
+        // was; the old one only once the old member has let go of it.
+        let early = if listen_addr == local.listen_addr {
+            None
+        } else {
+            Some(bind(&listen_addr).await?)
+        };
         let objects: Vec<Object> = old.read(|s| s.list_all().cloned().collect());
         if let Some(agent) = member.agent.lock().await.take() {
             agent.stop().await;
@@ -42,7 +60,24 @@ impl Swarm {
             raft_dir.with_extension(format!("before-force-new-cluster-{}", std::process::id()));
         std::fs::rename(&raft_dir, &aside)
             .map_err(|e| SwarmError::internal("set the old Raft data aside", e))?;
-        let listener = bind(&local.listen_addr).await?;
+        let listener = match early {
+            Some(l) => l,
+            None => bind(&listen_addr).await?,
+        };
+        let port = listener
+            .local_addr()
+            .map_err(|e| SwarmError::internal("swarm port", e))?
+            .port();
+        let listen_ip = host_of(&listen_addr).parse::<std::net::IpAddr>().ok();
+        local.advertise_addr = match advertise_given {
+            Some(a) => advertise_addr(Some(&a), &listen_addr, port)?,
+            None if listen_ip.is_some_and(|ip| !ip.is_unspecified()) => {
+                advertise_addr(None, &listen_addr, port)?
+            }
+            // Listening on every address: the host it advertised, at the new port.
+            None => format!("{}:{port}", host_of(&local.advertise_addr)),
+        };
+        local.listen_addr = format!("{}:{port}", host_of(&listen_addr));
         let manager = Manager::start(ManagerStart {
             node_id: local.node_id.clone(),
             raft_id,
@@ -56,7 +91,7 @@ impl Swarm {
         .await?;
         let restored = async {
             manager.bootstrap(raft_id).await?;
-            for cmd in restore_commands(&objects, &local.node_id)? {
+            for cmd in restore_commands(&objects, &local.node_id, &local.advertise_addr)? {
                 manager.write(cmd).await?;
             }
             Ok::<(), SwarmError>(())
@@ -77,14 +112,20 @@ impl Swarm {
 }
 
 /// The transactions that recreate `objects` in a new store, with every manager but `keep`
-/// turned into a worker that is down.
-fn restore_commands(objects: &[Object], keep: &str) -> Result<Vec<ClusterCommand>, ModelError> {
+/// turned into a worker that is down, and `keep` at the address it now advertises.
+fn restore_commands(
+    objects: &[Object],
+    keep: &str,
+    advertise: &str,
+) -> Result<Vec<ClusterCommand>, ModelError> {
     let mut ops = Vec::with_capacity(objects.len());
     for o in objects {
-        let demote =
-            o.kind() == ObjectKind::Node && o.id != keep && node_role(o) == NodeRole::Manager;
+        let node = o.kind() == ObjectKind::Node;
+        let demote = node && o.id != keep && node_role(o) == NodeRole::Manager;
         let (attrs, spec, status) = if demote {
             demoted(o)?
+        } else if node && o.id == keep {
+            (o.attrs.clone(), o.spec.clone(), readdressed(o, advertise)?)
         } else {
             (o.attrs.clone(), o.spec.clone(), o.status.clone())
         };
@@ -99,6 +140,15 @@ fn restore_commands(objects: &[Object], keep: &str) -> Result<Vec<ClusterCommand
         .chunks(BATCH)
         .map(|c| ClusterCommand::new(c.to_vec()))
         .collect())
+}
+
+/// The surviving manager's status at the address it advertises now.
+fn readdressed(o: &Object, advertise: &str) -> Result<serde_json::Value, ModelError> {
+    let node = Node::parse(o)?;
+    let mut status = node.status.clone().into_owned();
+    status.manager_addr = Some(advertise.to_string());
+    status.status.addr = Some(host_of(advertise));
+    Ok(status.to_value())
 }
 
 /// A manager node as a worker that is down (no longer in the Raft group).

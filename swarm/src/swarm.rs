@@ -195,7 +195,7 @@ impl Swarm {
         let _guard = self.lifecycle.lock().await;
         if self.member().is_some() || self.is_locked() {
             if req.force_new_cluster == Some(true) {
-                return self.force_new_cluster().await;
+                return self.force_new_cluster(&req).await;
             }
             return Err(SwarmError::AlreadyInSwarm);
         }
