@@ -765,3 +765,44 @@ fn swarm_nodes_pull_from_a_private_registry_with_the_credentials_the_client_sent
         200
     );
 }
+
+#[test]
+fn a_pull_without_a_tag_pulls_every_tag_of_the_repository() {
+    require_root!();
+    let Some(reg) = Registry::start(None, None) else {
+        return;
+    };
+    let d = TestDaemon::start("regalltags");
+    d.import_busybox();
+    let repo = format!("{}/it/every", reg.host());
+    for tag in ["v1", "v2"] {
+        let r = d.req(
+            "POST",
+            &format!("/images/busybox/tag?repo={repo}&tag={tag}"),
+            "",
+        );
+        assert_eq!(r.status, 201, "tag: {}", r.text());
+        let r = push(&d, &repo, tag, "e30=");
+        assert_eq!(stream_error(&r.text()), None, "{}", r.text());
+        let r = d.req("DELETE", &format!("/images/{repo}:{tag}"), "");
+        assert_eq!(r.status, 200, "rmi: {}", r.text());
+    }
+    // `docker pull --all-tags`: fromImage without a tag.
+    let r = req_with(
+        &d,
+        "POST",
+        &format!("/v1.47/images/create?fromImage={repo}"),
+        &[("X-Registry-Auth", "e30=")],
+    );
+    assert_eq!(r.status, 200, "pull: {}", r.text());
+    assert_eq!(stream_error(&r.text()), None, "{}", r.text());
+    for tag in ["v1", "v2"] {
+        assert_eq!(
+            d.req("GET", &format!("/images/{repo}:{tag}/json"), "")
+                .status,
+            200,
+            "{tag} pulled: {}",
+            r.text()
+        );
+    }
+}

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::convert::image as conv;
+use super::convert::image::PullTarget;
 use super::convert::query::Query;
 use super::error::ApiResult;
 use super::AppState;
@@ -28,17 +29,38 @@ fn auth_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok())
 }
 
-/// `POST /images/create?fromImage=&tag=&platform=`
+/// `POST /images/create?fromImage=&tag=&platform=`; without a tag, every tag of the
+/// repository, one after the other, as Docker's.
 pub async fn pull(engine: AppState, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
     let from = q.get("fromImage").unwrap_or_default();
-    let req = PullRequest {
-        reference: conv::pull_reference(from, q.get("tag"))?,
-        platform: conv::platform(q.get("platform"))?,
-        credentials: conv::registry_auth(auth_header(headers))?,
+    let target = conv::pull_target(from, q.get("tag"))?;
+    let platform = conv::platform(q.get("platform"))?;
+    let credentials = conv::registry_auth(auth_header(headers))?;
+    let repo = match target {
+        PullTarget::One(reference) => {
+            let req = PullRequest {
+                reference,
+                platform,
+                credentials,
+            };
+            let prepared = engine.images().prepare_pull(&req).await?;
+            return Ok(progress_stream(move |sink| async move {
+                prepared.run(&sink).await.map(drop)
+            }));
+        }
+        PullTarget::EveryTag(repo) => repo,
     };
-    let prepared = engine.images().prepare_pull(&req).await?;
+    let tags = engine.images().repository_tags(&repo, &credentials).await?;
     Ok(progress_stream(move |sink| async move {
-        prepared.run(&sink).await.map(drop)
+        for tag in tags {
+            let req = PullRequest {
+                reference: repo.clone().with_tag(&tag)?,
+                platform: platform.clone(),
+                credentials: credentials.clone(),
+            };
+            engine.images().prepare_pull(&req).await?.run(&sink).await?;
+        }
+        Ok(())
     }))
 }
 

@@ -207,21 +207,25 @@ pub fn login_request(body: &[u8]) -> Result<(String, Credentials)> {
     Ok((server, login.credentials(bad)?))
 }
 
-/// `fromImage` and `tag` of `POST /images/create` as one reference: a `tag` that is a digest
-/// pins the digest, any other replaces the tag. Without either, Docker pulls every tag of the
-/// repository (`docker pull --all-tags`), which berth refuses by name rather than pull one.
-pub fn pull_reference(from_image: &str, tag: Option<&str>) -> Result<Reference> {
+/// What `fromImage` and `tag` of `POST /images/create` ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullTarget {
+    /// One image: a `tag` that is a digest pins the digest, any other replaces the tag.
+    One(Reference),
+    /// Neither a tag nor a digest: every tag of the repository, as Docker (`pull --all-tags`).
+    EveryTag(Reference),
+}
+
+/// `fromImage` and `tag` of `POST /images/create`.
+pub fn pull_target(from_image: &str, tag: Option<&str>) -> Result<PullTarget> {
     let r = Reference::parse(from_image)?;
     match tag.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.contains(':') => Reference::parse(&format!("{}@{t}", r.full_name())),
-        Some(t) => r.with_tag(t),
-        None if r.tag().is_none() && r.digest().is_none() => {
-            Err(EngineError::InvalidArgument(format!(
-                "pulling every tag of {from_image} (fromImage without a tag, docker pull \
-                 --all-tags) is not supported by berth; name a tag"
-            )))
+        Some(t) if t.contains(':') => {
+            Reference::parse(&format!("{}@{t}", r.full_name())).map(PullTarget::One)
         }
-        None => Ok(r),
+        Some(t) => r.with_tag(t).map(PullTarget::One),
+        None if r.tag().is_none() && r.digest().is_none() => Ok(PullTarget::EveryTag(r)),
+        None => Ok(PullTarget::One(r)),
     }
 }
 
@@ -412,22 +416,24 @@ mod tests {
 
     #[test]
     fn pull_references_combine_from_image_and_tag() {
-        let r = pull_reference("busybox:1.36", None).unwrap();
+        let one = |from: &str, tag: Option<&str>| match pull_target(from, tag).unwrap() {
+            PullTarget::One(r) => r,
+            PullTarget::EveryTag(r) => panic!("every tag of {}", r.full_name()),
+        };
+        let r = one("busybox:1.36", None);
         assert_eq!(r.full_name(), "docker.io/library/busybox");
         assert_eq!(r.tag(), Some("1.36"));
-        let all = pull_reference("busybox", None).unwrap_err().to_string();
-        assert!(all.contains("every tag of busybox"), "{all}");
+        assert!(matches!(pull_target("busybox", None).unwrap(),
+            PullTarget::EveryTag(r) if r.full_name() == "docker.io/library/busybox"));
         assert_eq!(
-            pull_reference("busybox", Some("1.36"))
-                .unwrap()
-                .familiar_tagged(),
+            one("busybox", Some("1.36")).familiar_tagged(),
             "busybox:1.36"
         );
         let d = format!("sha256:{}", "a".repeat(64));
-        let r = pull_reference("localhost:5000/app", Some(&d)).unwrap();
+        let r = one("localhost:5000/app", Some(&d));
         assert_eq!(r.digest(), Some(d.as_str()));
         assert_eq!(r.full_name(), "localhost:5000/app");
-        assert!(pull_reference("Bad", None).is_err());
+        assert!(pull_target("Bad", None).is_err());
         let p = push_reference("localhost:5000/app", Some("v1")).unwrap();
         assert_eq!(p.familiar_tagged(), "localhost:5000/app:v1");
         assert_eq!(

@@ -54,6 +54,19 @@ impl ImageStore {
     /// Connects to the registry, resolves the manifest for the wanted platform and fetches the
     /// config. NotFound "manifest for … not found: manifest unknown" for a missing tag,
     /// Unauthorized for refused credentials.
+    /// The tags of `repo`'s repository on its registry (`docker pull --all-tags`).
+    pub async fn repository_tags(
+        &self,
+        repo: &Reference,
+        creds: &Credentials,
+    ) -> Result<Vec<String>> {
+        let cfg = self.registry_config()?;
+        let session = Session::connect(&cfg, repo, creds, Operation::Pull)
+            .await
+            .map_err(|e| not_found_as_docker(repo, e))?;
+        session.tags().await
+    }
+
     pub async fn prepare_pull(&self, req: &PullRequest) -> Result<PreparedPull> {
         let r = &req.reference;
         let cfg = self.registry_config()?;

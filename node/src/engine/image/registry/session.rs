@@ -143,6 +143,31 @@ impl Session {
         Ok((body, digest, parsed))
     }
 
+    /// Every tag of the repository (`docker pull --all-tags`), page by page.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        const PAGE: usize = 100;
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            let page = self
+                .client
+                .list_tags(
+                    &self.repo,
+                    &RegistryAuth::Anonymous,
+                    Some(PAGE),
+                    all.last().map(String::as_str),
+                )
+                .await
+                .map_err(|e| self.error(e))?;
+            let full = page.tags.len() >= PAGE;
+            let before = all.len();
+            all.extend(page.tags);
+            // A registry that pages wrongly must not loop for ever.
+            if !full || all.len() == before {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Reads a small blob (a config) into memory and checks its digest and size.
     pub async fn small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>> {
         if desc.size > MAX_SMALL_BLOB {
