@@ -281,6 +281,11 @@ fn environment(
 
 fn healthcheck(h: &Healthcheck, at: &str) -> Result<Value, String> {
     if h.disable == Some(true) {
+        if h.test.is_some() {
+            return Err(format!(
+                "{at}: test and disable can't be set at the same time"
+            ));
+        }
         return Ok(json!({ "Test": ["NONE"] }));
     }
     let test = match &h.test {
@@ -464,12 +469,15 @@ fn mounts(
                     labels.insert(NAMESPACE_LABEL.into(), ns.into());
                     let opts = m.entry("VolumeOptions").or_insert_with(|| json!({}));
                     opts["Labels"] = json!(labels);
-                    if let Some(d) = &config.driver {
+                    // Options without a driver are the local driver's (an NFS mount's
+                    // `type`/`o`/`device`), as docker sends them.
+                    if config.driver.is_some() || !config.driver_opts.is_empty() {
                         let options: BTreeMap<String, String> = config
                             .driver_opts
                             .iter()
                             .map(|(k, v)| (k.clone(), v.text()))
                             .collect();
+                        let d = config.driver.as_deref().unwrap_or("local");
                         opts["DriverConfig"] = json!({ "Name": d, "Options": options });
                     }
                 }

@@ -150,3 +150,25 @@ fn generic_resources_are_reserved_counts_and_refused_as_limits() {
     let err = convert("st", &l, &|_| None).unwrap_err().to_string();
     assert!(err.contains("limits.generic_resources"), "{err}");
 }
+
+#[test]
+fn volume_options_without_a_driver_are_the_local_drivers_and_a_disabled_check_has_no_test() {
+    let l = loaded(
+        "services:\n  app:\n    image: busybox\n    volumes: [\"nfs:/data\"]\nvolumes:\n  nfs:\n    driver_opts: {type: nfs, o: \"addr=10.0.0.1,rw\", device: \":/export\"}\n",
+    );
+    let d = convert("st", &l, &|_| None).unwrap();
+    let m = &d.services["st_app"]["TaskTemplate"]["ContainerSpec"]["Mounts"][0];
+    assert_eq!(
+        m["VolumeOptions"]["DriverConfig"],
+        json!({ "Name": "local",
+                "Options": { "type": "nfs", "o": "addr=10.0.0.1,rw", "device": ":/export" } })
+    );
+    let l = loaded(
+        "services:\n  app:\n    image: busybox\n    healthcheck: {disable: true, test: [\"CMD\", \"true\"]}\n",
+    );
+    let err = convert("st", &l, &|_| None).unwrap_err();
+    assert!(
+        err.contains("test and disable can't be set at the same time"),
+        "{err}"
+    );
+}

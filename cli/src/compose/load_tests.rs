@@ -211,3 +211,46 @@ fn the_corpus_and_the_examples_load_and_convert() {
     assert_eq!(ports.as_array().unwrap().len(), 6, "{ports}");
     assert_eq!(ports[0]["Protocol"], "udp");
 }
+
+#[test]
+fn docker_compose_keys_a_stack_does_not_take_are_refused_and_conflicts_named() {
+    let d = Dir::with(&[
+        (
+            "mem.yml",
+            "services:\n  web:\n    image: busybox\n    mem_limit: 64m\n",
+        ),
+        (
+            "restart.yml",
+            "services:\n  web:\n    image: busybox\n    restart: always\n    deploy:\n      restart_policy: {condition: none}\n",
+        ),
+        (
+            "extvol.yml",
+            "services: {}\nvolumes:\n  data:\n    external: true\n    driver: local\n",
+        ),
+        (
+            "extnet.yml",
+            "services: {}\nnetworks:\n  front:\n    external: true\n    attachable: true\n",
+        ),
+    ]);
+    let err = load(&[d.path("mem.yml")], &no_env).unwrap_err();
+    assert!(
+        err.ends_with(
+            "services.web.mem_limit: additional property mem_limit is not allowed in a stack: \
+             use deploy.resources.limits.memory"
+        ),
+        "{err}"
+    );
+    let loaded = load(&[d.path("restart.yml")], &no_env).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        vec!["Ignoring unsupported options: restart (service web: deploy.restart_policy applies)"]
+    );
+    assert_eq!(
+        load(&[d.path("extvol.yml")], &no_env).unwrap_err(),
+        "conflicting parameters \"external\" and \"driver\" specified for volume \"data\""
+    );
+    assert_eq!(
+        load(&[d.path("extnet.yml")], &no_env).unwrap_err(),
+        "conflicting parameters \"external\" and \"attachable\" specified for network \"front\""
+    );
+}

@@ -18,15 +18,13 @@ use serde_yaml::Value;
 
 use model::ComposeFile;
 
-/// Service keys the swarm cannot honour: reported, never silently dropped (docker's CLI says
-/// "Ignoring unsupported options").
+/// Service keys of Docker's stack file format the swarm cannot honour: reported, never
+/// silently dropped (docker's CLI says "Ignoring unsupported options").
 const UNSUPPORTED: &[&str] = &[
     "build",
     "cgroup_parent",
+    "cgroupns_mode",
     "container_name",
-    "cpu_shares",
-    "cpu_quota",
-    "cpuset",
     "depends_on",
     "devices",
     "domainname",
@@ -35,8 +33,6 @@ const UNSUPPORTED: &[&str] = &[
     "ipc",
     "links",
     "mac_address",
-    "mem_limit",
-    "memswap_limit",
     "network_mode",
     "pid",
     "privileged",
@@ -44,12 +40,28 @@ const UNSUPPORTED: &[&str] = &[
     "shm_size",
     "userns_mode",
     "volumes_from",
-    "profiles",
-    "pull_policy",
-    "platform",
-    "oom_score_adj",
     "tmpfs",
     "isolation",
+];
+
+/// Keys of `docker compose` that a stack file does not take (docker refuses them as not
+/// allowed), with what a stack says instead.
+const NOT_IN_STACKS: &[(&str, &str)] = &[
+    ("mem_limit", "deploy.resources.limits.memory"),
+    ("memswap_limit", "deploy.resources.limits.memory"),
+    ("mem_reservation", "deploy.resources.reservations.memory"),
+    ("cpu_shares", "deploy.resources"),
+    ("cpu_quota", "deploy.resources.limits.cpus"),
+    ("cpus", "deploy.resources.limits.cpus"),
+    ("cpuset", "deploy.resources"),
+    ("pids_limit", "deploy.resources.limits.pids"),
+    ("oom_score_adj", "nothing: a swarm task keeps the default"),
+    ("profiles", "nothing: every service of a stack is deployed"),
+    ("pull_policy", "nothing: nodes pull a missing image"),
+    (
+        "platform",
+        "deploy.placement.constraints (node.platform.arch)",
+    ),
 ];
 
 /// Service keys the conversion reads itself from the untyped rest of a service: `restart`
@@ -123,6 +135,13 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
         {
             if UNSUPPORTED.contains(&key.as_str()) {
                 unsupported.push(format!("{key} (service {name})"));
+            } else if let Some((_, instead)) = NOT_IN_STACKS.iter().find(|(k, _)| k == key) {
+                let path = vec!["services".to_string(), name.clone(), key.clone()];
+                return Err(located(
+                    &sources,
+                    &path,
+                    &format!("additional property {key} is not allowed in a stack: use {instead}"),
+                ));
             } else {
                 let path = vec!["services".to_string(), name.clone(), key.clone()];
                 return Err(located(
@@ -133,6 +152,19 @@ pub fn load(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<L
             }
         }
     }
+    for (name, svc) in &file.services {
+        // As docker: `restart` is not a stack's; it only stands in for a missing restart policy.
+        let has_policy = svc
+            .deploy
+            .as_ref()
+            .is_some_and(|d| d.restart_policy.is_some());
+        if has_policy && svc.other.contains_key("restart") {
+            unsupported.push(format!(
+                "restart (service {name}: deploy.restart_policy applies)"
+            ));
+        }
+    }
+    refuse_external_conflicts(&file)?;
     if !unsupported.is_empty() {
         warnings.push(format!(
             "Ignoring unsupported options: {}",
@@ -231,6 +263,53 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
+}
+
+/// Docker's refusal of an external volume or network that also says how to make it.
+fn refuse_external_conflicts(file: &ComposeFile) -> Result<(), String> {
+    let conflict = |kind: &str, name: &str, key: &str| {
+        Err(format!(
+            "conflicting parameters \"external\" and \"{key}\" specified for {kind} \"{name}\""
+        ))
+    };
+    for (name, v) in &file.volumes {
+        let Some(v) = v
+            .as_ref()
+            .filter(|v| v.external.as_ref().is_some_and(|e| e.name().0))
+        else {
+            continue;
+        };
+        if v.driver.is_some() {
+            return conflict("volume", name, "driver");
+        }
+        if !v.driver_opts.is_empty() {
+            return conflict("volume", name, "driver_opts");
+        }
+        if v.labels.is_some() {
+            return conflict("volume", name, "labels");
+        }
+    }
+    for (name, n) in &file.networks {
+        let Some(n) = n
+            .as_ref()
+            .filter(|n| n.external.as_ref().is_some_and(|e| e.name().0))
+        else {
+            continue;
+        };
+        for (set, key) in [
+            (n.driver.is_some(), "driver"),
+            (!n.driver_opts.is_empty(), "driver_opts"),
+            (n.ipam.is_some(), "ipam"),
+            (n.internal.is_some(), "internal"),
+            (n.attachable.is_some(), "attachable"),
+            (n.labels.is_some(), "labels"),
+        ] {
+            if set {
+                return conflict("network", name, key);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
