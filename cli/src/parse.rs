@@ -135,6 +135,14 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
     })
 }
 
+/// A `--filter` value: `name=value`, as docker's CLI requires.
+pub fn filter(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((k, _)) if !k.trim().is_empty() => Ok(s.to_string()),
+        _ => Err("bad format of filter (expected name=value)".to_string()),
+    }
+}
+
 /// `-e KEY=VAL` is kept; `-e KEY` takes KEY's value from `lookup`, or stays `KEY` when unset.
 pub fn env_value(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     match s.split_once('=') {
@@ -350,6 +358,15 @@ mod tests {
         assert!(env_file("=value\n", lookup).is_err());
         assert_eq!(env_value("HOME", lookup), Ok("HOME=/root".to_string()));
         assert_eq!(env_value("UNSET", lookup), Ok("UNSET".to_string()));
+        assert_eq!(filter("label=a"), Ok("label=a".to_string()));
+        assert_eq!(filter("dangling=").unwrap(), "dangling=");
+        for bad in ["dangling", "=x", ""] {
+            assert_eq!(
+                filter(bad),
+                Err("bad format of filter (expected name=value)".to_string()),
+                "{bad}"
+            );
+        }
         assert_eq!(env_value("A=1", lookup), Ok("A=1".to_string()));
         assert!(env_value("=1", lookup).is_err());
     }

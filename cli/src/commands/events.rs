@@ -20,7 +20,7 @@ use crate::parse;
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Filter output based on conditions provided (key=value)
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Format output using a Go template or "json"
     #[arg(long)]

@@ -35,7 +35,7 @@ pub struct ImagesArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Format output using a Go template, "table …" or "json"
     #[arg(long)]

@@ -99,7 +99,7 @@ pub struct ListArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Provide filter values (e.g. "driver=bridge")
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Format output using a Go template, "table …" or "json"
     #[arg(long)]
@@ -138,7 +138,7 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]

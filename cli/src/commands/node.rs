@@ -53,7 +53,7 @@ pub struct ListArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Format output using a Go template, "table …" or "json"
     #[arg(long)]
@@ -122,7 +122,7 @@ pub struct PsArgs {
     #[arg(long = "no-resolve")]
     pub no_resolve: bool,
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Pretty-print tasks using a Go template
     #[arg(long)]

@@ -19,7 +19,7 @@ pub struct PruneArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]

@@ -61,7 +61,7 @@ pub struct ListArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Provide filter values (e.g. "dangling=true")
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(short = 'f', long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Format output using a Go template, "table …" or "json"
     #[arg(long)]
@@ -97,7 +97,7 @@ pub struct PruneArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Provide filter values (e.g. "label=<label>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(long = "filter", value_name = "filter", value_parser = crate::parse::filter)]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]

@@ -56,8 +56,14 @@ pub fn update_spec(spec: &mut ServiceSpec, args: &UpdateArgs) -> Result<(), Stri
         cspec.args = Some(words.0.clone());
     }
     if !args.env_add.is_empty() || !args.env_rm.is_empty() {
+        // A bare `KEY` takes its value from this shell's environment, as `create -e` does.
+        let add = args
+            .env_add
+            .iter()
+            .map(|e| crate::parse::env_value(e, |k| std::env::var(k).ok()))
+            .collect::<Result<Vec<_>, _>>()?;
         let env = cspec.env.take().unwrap_or_default();
-        cspec.env = Some(update_env(env, &args.env_rm, &args.env_add));
+        cspec.env = Some(update_env(env, &args.env_rm, &add));
     }
     super::secrets::update_refs(
         cspec,
