@@ -140,18 +140,14 @@ pub async fn update(
     let current = SecretObject::parse(&object)?;
     let asked_name = raw.get("Name").and_then(Value::as_str).unwrap_or("");
     let data = raw.get("Data").and_then(Value::as_str).unwrap_or("");
-    let same_data = match kind {
-        // A secret's data is never returned, so an update never carries it back.
-        SecretKind::Secret => data.is_empty(),
-        SecretKind::Config => {
-            data.is_empty()
-                || base64::engine::general_purpose::STANDARD
-                    .decode(data)
-                    .ok()
-                    .zip(current.data().ok())
-                    .is_some_and(|(a, b)| a == b)
-        }
-    };
+    // As swarmkit: no data (a secret's is never shown, so inspect's spec has none), or the
+    // same (`docker stack deploy` sends the file again with changed labels).
+    let same_data = data.is_empty()
+        || base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .ok()
+            .zip(current.data().ok())
+            .is_some_and(|(a, b)| a == b);
     if asked_name != current.name() || !same_data {
         return Err(refuse("only updates to Labels are allowed"));
     }

@@ -8,7 +8,8 @@ use anyhow::{anyhow, Result};
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
 use bollard::query_parameters::{
     ListConfigsOptionsBuilder, ListNetworksOptions, ListSecretsOptionsBuilder,
-    ListServicesOptionsBuilder, UpdateServiceOptions,
+    ListServicesOptionsBuilder, UpdateConfigOptionsBuilder, UpdateSecretOptionsBuilder,
+    UpdateServiceOptions,
 };
 use bollard::Docker;
 use serde_json::Value;
@@ -117,6 +118,7 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
     let mut have = existing(docker, &stack).await?;
     file_objects(docker, &d, &mut have).await?;
     let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
+    update_file_objects(docker, &d, &have).await?;
     let mut touched = Vec::new();
     for step in &steps {
         match step {
@@ -128,28 +130,13 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
             }
             Step::CreateSecret(n) => {
                 println!("Creating secret {n}");
-                let o = d.secrets.get(n).cloned().unwrap_or_else(empty_object);
-                let spec = SecretSpec {
-                    name: Some(n.clone()),
-                    labels: Some(o.labels.into_iter().collect()),
-                    data: Some(base64_of(&o.data)),
-                    ..Default::default()
-                };
+                let spec = secret_spec(n, d.secrets.get(n));
                 let id = docker.create_secret(spec).await?.id;
                 have.secrets.insert(n.clone(), id);
             }
             Step::CreateConfig(n) => {
                 println!("Creating config {n}");
-                let o = d.configs.get(n).cloned().unwrap_or_else(empty_object);
-                let spec = ConfigSpec {
-                    name: Some(n.clone()),
-                    labels: Some(o.labels.into_iter().collect()),
-                    data: Some(base64_of(&o.data)),
-                    templating: o.template_driver.map(|name| bollard::models::Driver {
-                        name,
-                        ..Default::default()
-                    }),
-                };
+                let spec = config_spec(n, d.configs.get(n));
                 let id = docker.create_config(spec).await?.id;
                 have.configs.insert(n.clone(), id);
             }
@@ -194,6 +181,87 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The spec of secret `name` from the file's object (Docker sets a secret's template driver
+/// as a config's).
+fn secret_spec(name: &str, o: Option<&convert::FileObject>) -> SecretSpec {
+    let o = o.cloned().unwrap_or_else(empty_object);
+    SecretSpec {
+        name: Some(name.to_string()),
+        labels: Some(o.labels.into_iter().collect()),
+        data: Some(base64_of(&o.data)),
+        templating: o.template_driver.map(|name| bollard::models::Driver {
+            name,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The spec of config `name` from the file's object.
+fn config_spec(name: &str, o: Option<&convert::FileObject>) -> ConfigSpec {
+    let o = o.cloned().unwrap_or_else(empty_object);
+    ConfigSpec {
+        name: Some(name.to_string()),
+        labels: Some(o.labels.into_iter().collect()),
+        data: Some(base64_of(&o.data)),
+        templating: o.template_driver.map(|name| bollard::models::Driver {
+            name,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Docker's redeploy of the file's secrets and configs that exist already: each is updated
+/// with the file's spec, so changed labels apply and changed data is the daemon's refusal
+/// ("only updates to Labels are allowed"), not silence.
+async fn update_file_objects(docker: &Docker, d: &Desired, have: &Existing) -> Result<()> {
+    for (name, o) in &d.secrets {
+        let Some(id) = have.secrets.get(name) else {
+            continue;
+        };
+        let version = docker
+            .inspect_secret(id)
+            .await?
+            .version
+            .and_then(|v| v.index)
+            .unwrap_or(0);
+        let options = UpdateSecretOptionsBuilder::new()
+            .version(i64::try_from(version).unwrap_or(i64::MAX))
+            .build();
+        docker
+            .update_secret(id, secret_spec(name, Some(o)), options)
+            .await
+            .map_err(|e| anyhow!("failed to update secret {name}: {}", daemon_message(&e)))?;
+    }
+    for (name, o) in &d.configs {
+        let Some(id) = have.configs.get(name) else {
+            continue;
+        };
+        let version = docker
+            .inspect_config(id)
+            .await?
+            .version
+            .and_then(|v| v.index)
+            .unwrap_or(0);
+        let options = UpdateConfigOptionsBuilder::new()
+            .version(i64::try_from(version).unwrap_or(i64::MAX))
+            .build();
+        docker
+            .update_config(id, config_spec(name, Some(o)), options)
+            .await
+            .map_err(|e| anyhow!("failed to update config {name}: {}", daemon_message(&e)))?;
+    }
+    Ok(())
+}
+
+/// The daemon's own words for a refused request.
+fn daemon_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn empty_object() -> convert::FileObject {

@@ -1,0 +1,80 @@
+//! A stack redeploy of secrets and configs that exist already, as `docker stack deploy` does
+//! it: changed labels are applied, changed data is the daemon's refusal (not silence), and a
+//! secret's template driver is set as a config's.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+mod common;
+
+use berth_test_support::require_root;
+use common::Cli;
+use serde_json::Value;
+
+const STACK: &str = "services:
+  app:
+    image: busybox
+    command: [sleep, '300']
+    secrets: [s]
+    configs: [c]
+secrets:
+  s: {file: ./s.txt, labels: {v: 'LABEL'}, template_driver: golang}
+configs:
+  c: {file: ./c.txt, labels: {v: 'LABEL'}}
+";
+
+fn object(d: &Cli, kind: &str, name: &str) -> Value {
+    let all = d.daemon.req("GET", &format!("/{kind}"), "").json();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["Spec"]["Name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} {name}: {all}"))
+}
+
+#[test]
+fn a_redeploy_updates_labels_of_existing_secrets_and_configs_and_refuses_changed_data() {
+    require_root!();
+    let d = Cli::start("stackobj");
+    d.import_busybox();
+    d.daemon.swarm_init_local(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack.yml");
+    std::fs::write(dir.path().join("s.txt"), "secret one").unwrap();
+    std::fs::write(dir.path().join("c.txt"), "config one").unwrap();
+    let deploy = |label: &str| {
+        std::fs::write(&file, STACK.replace("LABEL", label)).unwrap();
+        d.berth(&[
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            file.to_str().unwrap(),
+            "st",
+        ])
+    };
+    let r = deploy("1");
+    assert_eq!(r.code, Some(0), "{}{}", r.out, r.err);
+    let s = object(&d, "secrets", "st_s");
+    assert_eq!(s["Spec"]["Templating"]["Name"], "golang", "{s}");
+
+    let r = deploy("2");
+    assert_eq!(r.code, Some(0), "{}{}", r.out, r.err);
+    assert_eq!(object(&d, "secrets", "st_s")["Spec"]["Labels"]["v"], "2");
+    assert_eq!(object(&d, "configs", "st_c")["Spec"]["Labels"]["v"], "2");
+
+    std::fs::write(dir.path().join("s.txt"), "secret two").unwrap();
+    let r = deploy("2");
+    assert_ne!(r.code, Some(0), "{}{}", r.out, r.err);
+    assert!(
+        r.err.contains("failed to update secret st_s")
+            && r.err.contains("only updates to Labels are allowed"),
+        "{}",
+        r.err
+    );
+}
