@@ -71,6 +71,28 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<DockerCredentials>> 
     Ok(Some(credentials(registry, user, password)))
 }
 
+/// Every saved login as `X-Registry-Config` carries them (registry → user, password and
+/// address), for a build's `FROM` images; entries that cannot be read are left out.
+pub fn all_saved(path: &Path) -> Value {
+    let cfg = read(path).unwrap_or_else(|_| json!({}));
+    let mut out = serde_json::Map::new();
+    for registry in cfg["auths"]
+        .as_object()
+        .map(|a| a.keys())
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(Some(c)) = lookup(path, registry) {
+            out.insert(
+                registry.clone(),
+                json!({ "username": c.username, "password": c.password,
+                        "serveraddress": registry }),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
 /// The saved credentials for the registry of `image` (a warning, and none, when the file
 /// cannot be read).
 pub fn saved_for(image: &str) -> Option<DockerCredentials> {
@@ -152,6 +174,22 @@ mod tests {
         assert!(remove(&path, "localhost:5000").unwrap());
         assert!(!remove(&path, "localhost:5000").unwrap());
         assert!(lookup(&path, "localhost:5000").unwrap().is_none());
+    }
+
+    #[test]
+    fn every_saved_login_goes_to_a_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(all_saved(&path), json!({}), "no file: no logins");
+        store(&path, "localhost:5000", "u", "p").unwrap();
+        store(&path, "registry.example", "v", "q").unwrap();
+        assert_eq!(
+            all_saved(&path),
+            json!({
+                "localhost:5000": {"username": "u", "password": "p", "serveraddress": "localhost:5000"},
+                "registry.example": {"username": "v", "password": "q", "serveraddress": "registry.example"},
+            })
+        );
     }
 
     #[test]

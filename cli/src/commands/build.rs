@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
+use base64::Engine as _;
 use clap::Args;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -166,9 +167,12 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
         );
     }
     let path = format!("/build?{}", build_query(&a, &ctx.dockerfile));
+    // Every saved login, as docker's CLI sends them: a private `FROM` pulls with its own.
+    let logins = base64::engine::general_purpose::URL_SAFE
+        .encode(crate::credentials::all_saved(&crate::credentials::config_path()).to_string());
     let mut conn = client.connect_raw().await?;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/x-tar\r\nX-Registry-Config: e30\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/x-tar\r\nX-Registry-Config: {logins}\r\nContent-Length: {}\r\n\r\n",
         ctx.tar.len()
     );
     conn.write_all(head.as_bytes()).await?;
