@@ -20,8 +20,9 @@ mod common;
 #[path = "../tests/registry_kit/mod.rs"]
 mod registry_kit;
 
+use berth_test_support::registry::Registry;
 use common::{pct, request, Setup};
-use registry_kit::{multi_layer, push_image, Registry};
+use registry_kit::{multi_layer, push_image};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {

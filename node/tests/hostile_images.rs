@@ -15,8 +15,9 @@ mod registry_kit;
 
 use std::path::{Path, PathBuf};
 
+use berth_test_support::registry::Registry;
 use berth_test_support::{require_root, TestDaemon};
-use registry_kit::{push_image, sha, stream_error, Layer, Registry};
+use registry_kit::{push_image, sha, stream_error, Layer};
 use serde_json::json;
 
 /// One tar entry of a hostile layer; names are written raw (tar-rs refuses to write `..`).

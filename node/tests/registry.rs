@@ -21,8 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_test_support::registry::free_port;
 use berth_test_support::{require_root, wait_until, Response, TestDaemon};
-use registry_kit::{free_port, messages, sha, stream_error, tar_of};
+use registry_kit::{messages, sha, stream_error, tar_of};
 use serde_json::json;
 
 /// A `docker-registry serve` child process with its own storage, killed by pid on drop.

@@ -15,9 +15,10 @@ mod registry_kit;
 
 use std::time::Duration;
 
+use berth_test_support::registry::Registry;
 use berth_test_support::{require_root, TestDaemon};
 use registry_kit::{
-    messages, multi_layer, push_image, sha, stream_error, tar_of, Layer, Registry, SlowProxy,
+    messages, multi_layer, push_image, sha, stream_error, tar_of, Layer, SlowProxy,
 };
 use serde_json::json;
 

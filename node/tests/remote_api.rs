@@ -17,16 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use berth_test_support::registry::free_port;
 use berth_test_support::{bin_dir, parse_response, require_root, wait_until, Response, TestDaemon};
-
-/// A port nobody listens on now (tests run in parallel, so never a fixed one).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn berth_bin() -> PathBuf {
     let berth = bin_dir().join("berth");

@@ -16,6 +16,7 @@ pub mod fields;
 mod hostile;
 pub mod image;
 mod objects;
+pub mod registry;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
-//! Shared by `tests/registry_layers.rs` and `benches/pull.rs`: a `docker-registry` child that
-//! can be killed and restarted on the same port and storage (its access log tells which blobs
-//! were fetched), a throttling loopback proxy, and multi-layer images written straight to a
+//! Shared by `tests/registry_layers.rs` and `benches/pull.rs`: the test support's
+//! `docker-registry` child (killed and restarted on the same port and storage, its access log
+//! telling which blobs were fetched), a throttling loopback proxy, and multi-layer images written straight to a
 //! registry over the distribution HTTP API (blobs by POST + PUT, then the OCI manifest).
 #![allow(
     dead_code,
@@ -9,11 +9,9 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -21,121 +19,6 @@ use sha2::{Digest, Sha256};
 pub const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A `docker-registry serve` child on a loopback port with a filesystem store; killed on drop.
-pub struct Registry {
-    child: Option<Child>,
-    pub port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// None (after a SKIP line) when docker-registry is not installed.
-    pub fn start() -> Option<Registry> {
-        if Command::new("docker-registry")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("SKIP: docker-registry is not installed (apt-get install docker-registry)");
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .unwrap();
-        let port = free_port();
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-test\n",
-            dir.path().join("store").display()
-        );
-        std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
-        let mut r = Registry {
-            child: None,
-            port,
-            dir,
-        };
-        r.restart();
-        Some(r)
-    }
-
-    /// (Re)starts the registry on the same port and storage; the access log is appended to.
-    pub fn restart(&mut self) {
-        self.kill();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(self.dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let end = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < end,
-                "docker-registry did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILLs the registry process (by its pid).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("registry.log")
-    }
-
-    /// The access log so far (pass its length as `since` to [`Registry::blob_gets`] later).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Digests of the blobs answered to GET requests logged after byte `since` of the log.
-    pub fn blob_gets(&self, since: usize) -> Vec<String> {
-        let log = self.log();
-        log.get(since..)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let req = l.split('"').nth(1)?;
-                let path = req.strip_prefix("GET ")?;
-                let digest = path.split("/blobs/").nth(1)?.split_whitespace().next()?;
-                Some(digest.to_string())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A loopback TCP proxy to `127.0.0.1:upstream` that forwards responses at about `rate` bytes a
 /// second and counts the bytes it forwarded; a connection whose upstream ends is closed.
