@@ -78,3 +78,49 @@ fn a_redeploy_updates_labels_of_existing_secrets_and_configs_and_refuses_changed
         r.err
     );
 }
+
+#[test]
+fn a_redeploy_rolls_out_a_tag_that_now_names_another_image() {
+    require_root!();
+    let Some(reg) = berth_test_support::registry::Registry::start() else {
+        return;
+    };
+    let d = Cli::start("stackmoved");
+    d.import_busybox();
+    d.daemon.swarm_init_local(&[]);
+    let image = format!("{}/app:latest", reg.host());
+    d.ok(&["tag", "busybox", &image]);
+    d.ok(&["push", &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        format!("services:\n  app:\n    image: {image}\n    command: [sleep, '300']\n"),
+    )
+    .unwrap();
+    // Waits for the service each time, so the next deploy reads its settled version.
+    let deploy = || d.ok(&["stack", "deploy", "-c", file.to_str().unwrap(), "st"]);
+    let pinned = || {
+        let svc = d.daemon.req("GET", "/services/st_app", "").json();
+        svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    deploy();
+    let first = pinned();
+    assert!(first.contains("@sha256:"), "{first}");
+    let out = deploy();
+    assert!(!out.contains("Updating service"), "nothing moved: {out}");
+    // The tag is pushed again with another image: the next deploy rolls it out.
+    d.ok(&["run", "--name", "changed", "busybox", "touch", "/changed"]);
+    d.ok(&["commit", "changed", &image]);
+    d.ok(&["push", &image]);
+    let out = deploy();
+    assert!(out.contains("Updating service st_app"), "{out}");
+    let second = pinned();
+    assert!(
+        second.contains("@sha256:") && second != first,
+        "{first} → {second}"
+    );
+}

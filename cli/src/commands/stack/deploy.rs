@@ -2,7 +2,7 @@
 //! plan (plan.rs) and, for deploy, carry the plan out in order: networks, secrets, configs,
 //! services created or updated, services pruned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, Result};
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::plan::{self, Existing, Step};
 use super::{check_name, namespace_filter, DeployArgs, PlanArgs, SourceArgs};
-use crate::commands::service::{prepare_image, registry_auth, wait_on_service};
+use crate::commands::service::{prepare_image, registry_auth, wait_on_service, with_default_tag};
 use crate::compose::convert::{self, Desired};
 
 /// The file's objects for the stack, warnings printed.
@@ -119,6 +119,13 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
     file_objects(docker, &d, &mut have).await?;
     let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
     update_file_objects(docker, &d, &have).await?;
+    // `--resolve-image always` (the default): an unchanged service whose tag now names
+    // another image is updated, as docker's deploy of every service with the registry asked.
+    let moved = if a.source.resolve_image == "always" {
+        moved_images(docker, &steps, &d, &have).await
+    } else {
+        BTreeSet::new()
+    };
     let mut touched = Vec::new();
     for step in &steps {
         match step {
@@ -140,7 +147,9 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
                 let id = docker.create_config(spec).await?.id;
                 have.configs.insert(n.clone(), id);
             }
-            Step::CreateService(n) | Step::UpdateService { name: n, .. } => {
+            Step::CreateService(n) | Step::UpdateService { name: n, .. } | Step::Unchanged(n)
+                if !matches!(step, Step::Unchanged(_)) || moved.contains(n) =>
+            {
                 let json = d.services.remove(n).unwrap_or_default();
                 let json = with_ids(json, &have)?;
                 let mut spec: ServiceSpec =
@@ -168,7 +177,8 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
                 }
                 touched.push(n.clone());
             }
-            Step::Unchanged(_) => {}
+            // An unchanged service whose image did not move (the arm above takes the rest).
+            Step::Unchanged(_) | Step::CreateService(_) | Step::UpdateService { .. } => {}
             Step::RemoveService(n) => {
                 println!("Removing service {n}");
                 docker.delete_service(n).await?;
@@ -181,6 +191,43 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The unchanged services whose image tag the registry now resolves to another digest than
+/// the one the service is pinned to (a re-pushed `latest`); a registry that does not answer
+/// moves nothing.
+async fn moved_images(
+    docker: &Docker,
+    steps: &[Step],
+    d: &Desired,
+    have: &Existing,
+) -> BTreeSet<String> {
+    let image_at = |v: &Value| {
+        v.pointer("/TaskTemplate/ContainerSpec/Image")
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    let mut moved = BTreeSet::new();
+    for step in steps {
+        let Step::Unchanged(n) = step else { continue };
+        let (Some(wanted), Some(pinned)) = (
+            d.services.get(n).and_then(image_at),
+            have.services.get(n).and_then(|(_, _, old)| image_at(old)),
+        ) else {
+            continue;
+        };
+        let Some((_, old_digest)) = pinned.split_once('@') else {
+            continue;
+        };
+        let tagged = with_default_tag(&wanted);
+        if let Ok(found) = docker.inspect_registry_image(&tagged, None).await {
+            let digest = found.descriptor.digest.unwrap_or_default();
+            if !digest.is_empty() && digest != old_digest {
+                moved.insert(n.clone());
+            }
+        }
+    }
+    moved
 }
 
 /// The spec of secret `name` from the file's object (Docker sets a secret's template driver

@@ -131,7 +131,7 @@ pub fn plan(desired: &Desired, existing: &Existing, prune: bool) -> Result<Vec<S
 /// image pinned to a digest equals the same image asked for without one.
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
-    let old = without_ingress(old, new);
+    let old = without_resolved_platforms(&without_ingress(old, new), new);
     walk("", &normalized(&old), &normalized(new), &mut out);
     out.retain(|c| !same_image(c));
     out
@@ -151,6 +151,22 @@ fn without_ingress(old: &Value, new: &Value) -> Value {
     if !asked {
         if let Some(list) = old.pointer_mut(NETWORKS).and_then(Value::as_array_mut) {
             list.retain(|n| !is_ingress(n));
+        }
+    }
+    old
+}
+
+/// `old` without the platforms the deploy took from the registry with the image's digest
+/// (`--resolve-image`; a file has no key for them), unless `new` has some.
+fn without_resolved_platforms(old: &Value, new: &Value) -> Value {
+    const PLATFORMS: &str = "/TaskTemplate/Placement/Platforms";
+    let mut old = old.clone();
+    if new.pointer(PLATFORMS).is_none() {
+        if let Some(placement) = old
+            .pointer_mut("/TaskTemplate/Placement")
+            .and_then(Value::as_object_mut)
+        {
+            placement.remove("Platforms");
         }
     }
     old

@@ -118,3 +118,19 @@ fn the_ingress_attachment_the_daemon_adds_for_published_ports_is_no_change() {
     stored["TaskTemplate"]["Networks"][1] = json!({ "Target": "st_back" });
     assert_eq!(diff(&stored, &new).len(), 1);
 }
+
+#[test]
+fn the_platforms_a_deploy_took_from_the_registry_are_no_change() {
+    let new = spec("localhost:5000/app:latest", &["sleep"]);
+    let mut stored = new.clone();
+    stored["TaskTemplate"]["ContainerSpec"]["Image"] = json!(format!(
+        "localhost:5000/app:latest@sha256:{}",
+        "a".repeat(64)
+    ));
+    stored["TaskTemplate"]["Placement"] =
+        json!({ "Platforms": [{ "Architecture": "amd64", "OS": "linux" }] });
+    assert_eq!(diff(&stored, &new), vec![]);
+    // A constraint beside them is still a change.
+    stored["TaskTemplate"]["Placement"]["Constraints"] = json!(["node.role==worker"]);
+    assert_eq!(diff(&stored, &new).len(), 1);
+}
