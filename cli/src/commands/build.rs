@@ -156,7 +156,7 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     let ctx: BuildContext = if a.context == "-" {
         let mut input = Vec::new();
         std::io::stdin().read_to_end(&mut input)?;
-        build_context::from_stdin(input)?
+        build_context::from_stdin(input, a.file.as_deref().and_then(|f| f.to_str()))?
     } else {
         build_context::from_dir(&PathBuf::from(&a.context), a.file.as_deref())?
     };

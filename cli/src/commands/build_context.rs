@@ -74,9 +74,10 @@ pub fn from_dir(dir: &Path, file: Option<&Path>) -> Result<BuildContext> {
     })
 }
 
-/// `-` as the context: a tar (maybe compressed) is sent as it is; anything else is a
-/// Dockerfile, sent alone.
-pub fn from_stdin(input: Vec<u8>) -> Result<BuildContext> {
+/// `-` as the context: a tar (maybe compressed) is sent as it is, its Dockerfile at `file`
+/// inside it (`-f`, as docker's); anything else is a Dockerfile, sent alone (docker ignores
+/// `-f` then too).
+pub fn from_stdin(input: Vec<u8>, file: Option<&str>) -> Result<BuildContext> {
     let compressed = input.starts_with(&[0x1f, 0x8b])
         || input.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
         || input.starts_with(b"BZh")
@@ -85,7 +86,10 @@ pub fn from_stdin(input: Vec<u8>) -> Result<BuildContext> {
     if compressed || is_tar {
         return Ok(BuildContext {
             tar: input,
-            dockerfile: "Dockerfile".into(),
+            dockerfile: file
+                .filter(|f| !f.is_empty())
+                .unwrap_or("Dockerfile")
+                .into(),
         });
     }
     let mut b = tar::Builder::new(Vec::new());
@@ -252,9 +256,14 @@ mod tests {
 
     #[test]
     fn stdin_is_a_tar_or_a_dockerfile() {
-        let ctx = from_stdin(b"FROM scratch\n".to_vec()).unwrap();
+        let ctx = from_stdin(b"FROM scratch\n".to_vec(), Some("ignored")).unwrap();
         assert_eq!(names(&ctx.tar), ["Dockerfile"]);
         let tar = ctx.tar.clone();
-        assert_eq!(from_stdin(tar.clone()).unwrap().tar, tar);
+        assert_eq!(from_stdin(tar.clone(), None).unwrap().tar, tar);
+        let inside = from_stdin(tar.clone(), Some("docker/app.Dockerfile")).unwrap();
+        assert_eq!(
+            inside.dockerfile, "docker/app.Dockerfile",
+            "-f names the file in the tar"
+        );
     }
 }
