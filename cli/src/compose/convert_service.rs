@@ -261,11 +261,7 @@ fn environment(
         let path = loaded.base_dir.join(&file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("env_file {}: {e}", path.display()))?;
-        vars.extend(
-            super::parse_env_lines(&text)
-                .into_iter()
-                .map(|(k, v)| (k, Some(v))),
-        );
+        vars.extend(super::parse_env_lines(&text));
     }
     if let Some(e) = &svc.environment {
         vars.extend(e.entries());

@@ -172,3 +172,22 @@ fn volume_options_without_a_driver_are_the_local_drivers_and_a_disabled_check_ha
         "{err}"
     );
 }
+
+#[test]
+fn a_bare_key_in_an_env_file_takes_its_value_from_the_environment() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("app.env"), "A=1\nFROM_SHELL\nUNSET_KEY\n").unwrap();
+    std::fs::write(
+        d.path().join("app.yml"),
+        "services:\n  app:\n    image: busybox\n    env_file: app.env\n",
+    )
+    .unwrap();
+    let l = crate::compose::load(&[d.path().join("app.yml")], &|_| None).unwrap();
+    let env = |k: &str| (k == "FROM_SHELL").then(|| "yes".to_string());
+    let out = convert("st", &l, &env).unwrap();
+    assert_eq!(
+        out.services["st_app"]["TaskTemplate"]["ContainerSpec"]["Env"],
+        json!(["A=1", "FROM_SHELL=yes"]),
+        "an unset bare key is left out, as compose does"
+    );
+}

@@ -233,25 +233,32 @@ fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(format!("open {}: {}", path.display(), io_reason(&e))),
     };
-    Ok(parse_env_lines(&text))
+    Ok(parse_env_lines(&text)
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
-/// `KEY=VALUE` lines (`.env`, `env_file`).
-pub fn parse_env_lines(text: &str) -> BTreeMap<String, String> {
+/// `KEY=VALUE` lines (`.env`, `env_file`); a bare `KEY` is `None` (an `env_file` takes its
+/// value from the environment, as compose does).
+pub fn parse_env_lines(text: &str) -> BTreeMap<String, Option<String>> {
     let mut out = BTreeMap::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let (k, v) = line.split_once('=').unwrap_or((line, ""));
+        let Some((k, v)) = line.split_once('=') else {
+            out.insert(line.to_string(), None);
+            continue;
+        };
         let v = v.trim();
         let v = v
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .unwrap_or(v);
-        out.insert(k.trim().to_string(), v.to_string());
+        out.insert(k.trim().to_string(), Some(v.to_string()));
     }
     out
 }
