@@ -160,6 +160,9 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
                     _ => true,
                 };
                 prepare_image(docker, &mut spec, resolve).await;
+                if let Some((_, _, old)) = have.services.get(n) {
+                    keep_from_existing(&mut spec, old, resolve);
+                }
                 let auth = registry_auth(&spec, a.with_registry_auth);
                 if let Some((id, version, _)) = have.services.get(n) {
                     println!("Updating service {n} (id: {id})");
@@ -191,6 +194,37 @@ pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// As docker's deploy over an existing service: its `ForceUpdate` counter stays (a stack has
+/// no `--force`), and when the registry is not asked and the file's image is the one it was
+/// deployed from, the digest it is pinned to stays (else every update unpinned it).
+fn keep_from_existing(spec: &mut ServiceSpec, old: &Value, resolved: bool) {
+    let task = spec.task_template.get_or_insert_with(Default::default);
+    task.force_update = old
+        .pointer("/TaskTemplate/ForceUpdate")
+        .and_then(Value::as_u64);
+    if resolved {
+        return;
+    }
+    let from = old
+        .pointer("/Labels/com.docker.stack.image")
+        .and_then(Value::as_str);
+    let pinned = old
+        .pointer("/TaskTemplate/ContainerSpec/Image")
+        .and_then(Value::as_str);
+    let asked = spec
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("com.docker.stack.image"))
+        .map(String::as_str);
+    if let (Some(from), Some(pinned), Some(asked)) = (from, pinned, asked) {
+        if from == asked {
+            if let Some(c) = task.container_spec.as_mut() {
+                c.image = Some(pinned.to_string());
+            }
+        }
+    }
 }
 
 /// The unchanged services whose image tag the registry now resolves to another digest than
@@ -355,4 +389,48 @@ fn with_ids(mut spec: Value, have: &Existing) -> Result<Value> {
         }
     }
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(image: &str) -> ServiceSpec {
+        serde_json::from_value(json!({
+            "Labels": { "com.docker.stack.image": image },
+            "TaskTemplate": { "ContainerSpec": { "Image": image } },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_update_keeps_the_pinned_digest_of_an_unchanged_image_and_the_force_counter() {
+        let pinned = format!("app:1@sha256:{}", "a".repeat(64));
+        let old = json!({
+            "Labels": { "com.docker.stack.image": "app:1" },
+            "TaskTemplate": { "ContainerSpec": { "Image": pinned }, "ForceUpdate": 3 },
+        });
+        let image = |s: &ServiceSpec| {
+            s.task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.image.clone())
+                .unwrap()
+        };
+        let mut same = spec("app:1");
+        keep_from_existing(&mut same, &old, false);
+        assert_eq!(image(&same), pinned, "not unpinned by an unrelated update");
+        assert_eq!(same.task_template.as_ref().unwrap().force_update, Some(3));
+        let mut other = spec("app:2");
+        keep_from_existing(&mut other, &old, false);
+        assert_eq!(image(&other), "app:2", "a new image is the new one");
+        let mut asked = spec("app:1");
+        keep_from_existing(&mut asked, &old, true);
+        assert_eq!(
+            image(&asked),
+            "app:1",
+            "the registry was asked: its answer stands"
+        );
+    }
 }
