@@ -228,22 +228,33 @@ pub fn repo_tag(s: &str) -> (String, String) {
 }
 
 /// Docker's `GetTimestamp` for `--since`/`--until`: a Go duration ("10m", "1h30m") before `now`,
-/// an RFC 3339 time, or Unix seconds. Returns Unix seconds.
+/// an RFC 3339 time, a time without a zone (this machine's local time, as docker), or Unix
+/// seconds. Returns Unix seconds.
 pub fn timestamp(s: &str, now_unix: i64) -> Result<i64, String> {
+    use chrono::Offset as _;
+    let local = chrono::Local::now().offset().fix();
+    timestamp_in(s, now_unix, local)
+}
+
+/// `timestamp`, a time without a zone being at `offset`.
+fn timestamp_in(s: &str, now_unix: i64, offset: chrono::FixedOffset) -> Result<i64, String> {
     if let Some(d) = go_duration_secs(s) {
         return Ok(now_unix - d);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
     }
+    let at_offset = |t: chrono::NaiveDateTime| {
+        t.and_local_timezone(offset)
+            .earliest()
+            .map_or_else(|| t.and_utc().timestamp(), |t| t.timestamp())
+    };
     for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(t.and_utc().timestamp());
+            return Ok(at_offset(t));
         }
         if let Ok(d) = chrono::NaiveDate::parse_from_str(s, fmt) {
-            return Ok(d
-                .and_hms_opt(0, 0, 0)
-                .map_or(0, |t| t.and_utc().timestamp()));
+            return Ok(d.and_hms_opt(0, 0, 0).map_or(0, at_offset));
         }
     }
     let secs = s.split_once('.').map_or(s, |(int, _)| int);
@@ -389,6 +400,14 @@ mod tests {
         assert_eq!(timestamp("1h30m", 10_000), Ok(4600));
         assert_eq!(timestamp("1700000000", 0), Ok(1_700_000_000));
         assert_eq!(timestamp("1970-01-01T00:01:00Z", 0), Ok(60));
+        // Without a zone: local time, as docker's client reads it.
+        let plus2 = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        assert_eq!(
+            timestamp_in("1970-01-01T02:01:00", 0, plus2),
+            Ok(60),
+            "02:01 at +02:00 is 00:01 UTC"
+        );
+        assert_eq!(timestamp_in("1970-01-02", 0, plus2), Ok(86_400 - 7200));
         assert!(timestamp("yesterday", 0).is_err());
     }
 }
