@@ -22,6 +22,12 @@ pub enum Support {
 use Support::{AsDocker, Honoured, Refused};
 
 const WINDOWS: Support = Refused("a Windows-only setting");
+const BLKIO_WEIGHTS: Support = Refused("block I/O weights are not supported yet");
+const BLKIO_LIMITS: Support = Refused("block I/O limits are not supported yet");
+const REALTIME: Support = Refused("real-time CPU scheduling is not supported");
+const NO_GPUS: Support = Refused("no device driver (--gpus) is installed");
+const KERNEL_MEMORY: Support =
+    Refused("kernel memory limits are not supported (Docker ignores them since API 1.42)");
 const OUTPUT: Support = AsDocker("an output field, filled by the daemon");
 
 /// `ContainerCreateBody` (the container's `Config`).
@@ -78,48 +84,21 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
     ("CpuShares", Honoured),
     ("Memory", Honoured),
     ("CgroupParent", Honoured),
-    (
-        "BlkioWeight",
-        Refused("block I/O weights are not supported yet"),
-    ),
-    (
-        "BlkioWeightDevice",
-        Refused("block I/O weights are not supported yet"),
-    ),
-    (
-        "BlkioDeviceReadBps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceWriteBps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceReadIOps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceWriteIOps",
-        Refused("block I/O limits are not supported yet"),
-    ),
+    ("BlkioWeight", BLKIO_WEIGHTS),
+    ("BlkioWeightDevice", BLKIO_WEIGHTS),
+    ("BlkioDeviceReadBps", BLKIO_LIMITS),
+    ("BlkioDeviceWriteBps", BLKIO_LIMITS),
+    ("BlkioDeviceReadIOps", BLKIO_LIMITS),
+    ("BlkioDeviceWriteIOps", BLKIO_LIMITS),
     ("CpuPeriod", Honoured),
     ("CpuQuota", Honoured),
-    (
-        "CpuRealtimePeriod",
-        Refused("real-time CPU scheduling is not supported"),
-    ),
-    (
-        "CpuRealtimeRuntime",
-        Refused("real-time CPU scheduling is not supported"),
-    ),
+    ("CpuRealtimePeriod", REALTIME),
+    ("CpuRealtimeRuntime", REALTIME),
     ("CpusetCpus", Honoured),
     ("CpusetMems", Honoured),
     ("Devices", Honoured),
     ("DeviceCgroupRules", Honoured),
-    (
-        "DeviceRequests",
-        Refused("no device driver (--gpus) is installed"),
-    ),
+    ("DeviceRequests", NO_GPUS),
     ("MemoryReservation", Honoured),
     ("MemorySwap", Honoured),
     ("MemorySwappiness", Honoured),
@@ -191,48 +170,21 @@ pub const UPDATE: &[(&str, Support)] = &[
     ("CpuShares", Honoured),
     ("Memory", Honoured),
     ("CgroupParent", FIXED_AT_CREATE),
-    (
-        "BlkioWeight",
-        Refused("block I/O weights are not supported yet"),
-    ),
-    (
-        "BlkioWeightDevice",
-        Refused("block I/O weights are not supported yet"),
-    ),
-    (
-        "BlkioDeviceReadBps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceWriteBps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceReadIOps",
-        Refused("block I/O limits are not supported yet"),
-    ),
-    (
-        "BlkioDeviceWriteIOps",
-        Refused("block I/O limits are not supported yet"),
-    ),
+    ("BlkioWeight", BLKIO_WEIGHTS),
+    ("BlkioWeightDevice", BLKIO_WEIGHTS),
+    ("BlkioDeviceReadBps", BLKIO_LIMITS),
+    ("BlkioDeviceWriteBps", BLKIO_LIMITS),
+    ("BlkioDeviceReadIOps", BLKIO_LIMITS),
+    ("BlkioDeviceWriteIOps", BLKIO_LIMITS),
     ("CpuPeriod", Honoured),
     ("CpuQuota", Honoured),
-    (
-        "CpuRealtimePeriod",
-        Refused("real-time CPU scheduling is not supported"),
-    ),
-    (
-        "CpuRealtimeRuntime",
-        Refused("real-time CPU scheduling is not supported"),
-    ),
+    ("CpuRealtimePeriod", REALTIME),
+    ("CpuRealtimeRuntime", REALTIME),
     ("CpusetCpus", Honoured),
     ("CpusetMems", Honoured),
     ("Devices", FIXED_AT_CREATE),
     ("DeviceCgroupRules", FIXED_AT_CREATE),
-    (
-        "DeviceRequests",
-        Refused("no device driver (--gpus) is installed"),
-    ),
+    ("DeviceRequests", NO_GPUS),
     ("MemoryReservation", Honoured),
     ("MemorySwap", Honoured),
     ("MemorySwappiness", FIXED_AT_CREATE),
@@ -251,14 +203,8 @@ pub const UPDATE: &[(&str, Support)] = &[
 /// Resource fields of older API versions, gone from the types, that Docker 20.10's CLI still
 /// sends (at zero unless asked) in a create's `HostConfig` and in an update.
 pub const OLD_RESOURCES: &[(&str, Support)] = &[
-    (
-        "KernelMemory",
-        Refused("kernel memory limits are not supported (Docker ignores them since API 1.42)"),
-    ),
-    (
-        "KernelMemoryTCP",
-        Refused("kernel memory limits are not supported (Docker ignores them since API 1.42)"),
-    ),
+    ("KernelMemory", KERNEL_MEMORY),
+    ("KernelMemoryTCP", KERNEL_MEMORY),
 ];
 
 /// `EndpointSettings` (one network of `NetworkingConfig.EndpointsConfig`).
