@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use bollard::models::{
     EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest,
     NetworkCreateRequest, NetworkDisconnectRequest,
@@ -218,22 +218,110 @@ fn map_of(flag: &str, pairs: &[String]) -> Result<HashMap<String, String>> {
         .collect()
 }
 
-async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
-    if a.ip_range.len() > a.subnet.len() || a.gateway.len() > a.subnet.len() {
-        bail!("no matching subnet for range or gateway");
+/// Docker's `consolidateIpam`: each `--ip-range`, `--gateway` and `--aux-address` goes to the
+/// subnet that contains it, one range and one gateway a subnet; subnets must not overlap.
+fn consolidate_ipam(
+    subnets: &[String],
+    ranges: &[String],
+    gateways: &[String],
+    aux: &HashMap<String, String>,
+) -> Result<Vec<IpamConfig>> {
+    if subnets.len() < ranges.len() || subnets.len() < gateways.len() {
+        bail!("every ip-range or gateway must have a corresponding subnet");
     }
-    let aux = map_of("aux-address", &a.aux_address)?;
-    let config: Vec<IpamConfig> = a
-        .subnet
+    let nets = subnets
         .iter()
-        .enumerate()
-        .map(|(i, subnet)| IpamConfig {
-            subnet: Some(subnet.clone()),
-            ip_range: a.ip_range.get(i).cloned(),
-            gateway: a.gateway.get(i).cloned(),
-            auxiliary_addresses: (i == 0 && !aux.is_empty()).then(|| aux.clone()),
+        .map(|s| Cidr::parse(s).ok_or_else(|| anyhow!("invalid subnet {s}")))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, a) in nets.iter().enumerate() {
+        if nets[..i].iter().any(|b| a.overlaps(b)) {
+            bail!("multiple overlapping subnet configuration is not supported");
+        }
+    }
+    let mut out: Vec<IpamConfig> = subnets
+        .iter()
+        .map(|s| IpamConfig {
+            subnet: Some(s.clone()),
+            ..Default::default()
         })
         .collect();
+    let owner = |what: &str, value: &str| -> Result<usize> {
+        let inner = Cidr::parse(value).ok_or_else(|| anyhow!("invalid {what} {value}"))?;
+        nets.iter()
+            .position(|n| n.contains(&inner))
+            .ok_or_else(|| anyhow!("no matching subnet for {what} {value}"))
+    };
+    for r in ranges {
+        let c = &mut out[owner("range", r)?];
+        if let Some(other) = &c.ip_range {
+            bail!(
+                "cannot configure multiple ranges ({r}, {other}) on the same subnet ({})",
+                c.subnet.clone().unwrap_or_default()
+            );
+        }
+        c.ip_range = Some(r.clone());
+    }
+    for g in gateways {
+        let c = &mut out[owner("gateway", g)?];
+        if let Some(other) = &c.gateway {
+            bail!(
+                "cannot configure multiple gateways ({g}, {other}) for the same subnet ({})",
+                c.subnet.clone().unwrap_or_default()
+            );
+        }
+        c.gateway = Some(g.clone());
+    }
+    for (key, addr) in aux {
+        let c = &mut out[owner("aux-address", addr)?];
+        c.auxiliary_addresses
+            .get_or_insert_with(HashMap::new)
+            .insert(key.clone(), addr.clone());
+    }
+    Ok(out)
+}
+
+/// An address or a CIDR block, as 128-bit numbers (IPv4 mapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    base: u128,
+    /// Prefix length over the 128 bits.
+    prefix: u32,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Cidr> {
+        let (addr, len) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+        let (base, bits) = match addr.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), 32),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let len: u32 = match len {
+            Some(l) => l.parse().ok().filter(|l| *l <= bits)?,
+            None => bits,
+        };
+        let prefix = 128 - bits + len;
+        Some(Cidr {
+            base: base & Self::mask(prefix),
+            prefix,
+        })
+    }
+
+    fn mask(prefix: u32) -> u128 {
+        u128::MAX.checked_shl(128 - prefix).unwrap_or(0)
+    }
+
+    fn contains(&self, inner: &Cidr) -> bool {
+        inner.prefix >= self.prefix && inner.base & Self::mask(self.prefix) == self.base
+    }
+
+    fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other) || other.contains(self)
+    }
+}
+
+async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
+    let aux = map_of("aux-address", &a.aux_address)?;
+    let config = consolidate_ipam(&a.subnet, &a.ip_range, &a.gateway, &aux)?;
     let request = NetworkCreateRequest {
         name: a.name,
         driver: Some(a.driver),
@@ -402,4 +490,60 @@ async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
         .connect_network(&a.network, request)
         .await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn ranges_gateways_and_aux_addresses_go_to_the_subnet_that_holds_them() {
+        let aux: HashMap<String, String> = [("router".to_string(), "10.2.0.5".to_string())].into();
+        let c = consolidate_ipam(
+            &strings(&["10.1.0.0/16", "10.2.0.0/16"]),
+            &strings(&["10.2.1.0/24"]),
+            &strings(&["10.2.0.1", "10.1.0.1"]),
+            &aux,
+        )
+        .unwrap();
+        assert_eq!(c[0].gateway.as_deref(), Some("10.1.0.1"));
+        assert_eq!(c[0].ip_range, None);
+        assert!(c[0].auxiliary_addresses.is_none());
+        assert_eq!(c[1].gateway.as_deref(), Some("10.2.0.1"));
+        assert_eq!(c[1].ip_range.as_deref(), Some("10.2.1.0/24"));
+        assert_eq!(
+            c[1].auxiliary_addresses.as_ref().unwrap()["router"],
+            "10.2.0.5"
+        );
+        let err = |s: &[&str], r: &[&str], g: &[&str]| {
+            consolidate_ipam(&strings(s), &strings(r), &strings(g), &HashMap::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&["10.1.0.0/16"], &[], &["10.9.0.1"]),
+            "no matching subnet for gateway 10.9.0.1"
+        );
+        assert_eq!(
+            err(&["10.0.0.0/8", "10.1.0.0/16"], &[], &[]),
+            "multiple overlapping subnet configuration is not supported"
+        );
+        assert!(err(&["10.1.0.0/16"], &[], &["10.1.0.1", "10.1.0.2"])
+            .starts_with("every ip-range or gateway must have a corresponding subnet"));
+        assert_eq!(
+            err(&["10.1.0.0/16", "10.2.0.0/16"], &[], &["10.1.0.1", "10.1.0.2"]),
+            "cannot configure multiple gateways (10.1.0.2, 10.1.0.1) for the same subnet (10.1.0.0/16)"
+        );
+        assert!(consolidate_ipam(
+            &strings(&["fd00:1::/64"]),
+            &[],
+            &strings(&["fd00:1::1"]),
+            &HashMap::new()
+        )
+        .is_ok());
+    }
 }
