@@ -135,7 +135,7 @@ pub(super) fn service(
             .map(|(n, u)| {
                 let (soft, hard) = match u {
                     super::model::Ulimit::Single(v) => (*v, *v),
-                    super::model::Ulimit::Pair { soft, hard } => (*soft, *hard),
+                    super::model::Ulimit::Pair(p) => (p.soft, p.hard),
                 };
                 json!({ "Name": n, "Soft": soft, "Hard": hard })
             })
@@ -392,13 +392,22 @@ fn mounts(
             }
             VolumeMount::Long(l) => {
                 let mut extra = Map::new();
-                match l.kind.as_str() {
-                    "volume" | "bind" | "tmpfs" => {}
+                // Docker's client refuses options of another type of mount.
+                let wrong = match l.kind.as_str() {
+                    "volume" => [("bind", l.bind.is_some()), ("tmpfs", l.tmpfs.is_some())],
+                    "bind" => [("volume", l.volume.is_some()), ("tmpfs", l.tmpfs.is_some())],
+                    "tmpfs" => [("bind", l.bind.is_some()), ("volume", l.volume.is_some())],
                     other => {
                         return Err(format!(
                             "services.{name}.volumes: unsupported mount type {other}"
                         ))
                     }
+                };
+                if let Some((options, _)) = wrong.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "services.{name}.volumes: {options} options are incompatible with type {}",
+                        l.kind
+                    ));
                 }
                 if let Some(b) = l.bind.as_ref().and_then(|b| b.propagation.clone()) {
                     extra.insert("BindOptions".into(), json!({ "Propagation": b }));
@@ -435,6 +444,14 @@ fn mounts(
         }
         match (kind.as_str(), source) {
             ("bind", Some(src)) => {
+                // `~` is the home directory, as docker's client expands it.
+                let src = match src.strip_prefix('~') {
+                    Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                        let home = std::env::var("HOME").unwrap_or_default();
+                        format!("{home}{rest}")
+                    }
+                    _ => src,
+                };
                 let p = Path::new(&src);
                 let abs = if p.is_absolute() {
                     p.to_path_buf()

@@ -191,3 +191,30 @@ fn a_bare_key_in_an_env_file_takes_its_value_from_the_environment() {
         "an unset bare key is left out, as compose does"
     );
 }
+
+#[test]
+fn mount_options_of_another_type_are_refused_and_a_tilde_is_the_home_directory() {
+    let l = loaded(
+        "services:\n  app:\n    image: busybox\n    volumes:\n      - {type: volume, source: data, target: /d, bind: {propagation: rshared}}\nvolumes:\n  data: {}\n",
+    );
+    let err = convert("st", &l, &|_| None).unwrap_err();
+    assert!(
+        err.ends_with("services.app.volumes: bind options are incompatible with type volume"),
+        "{err}"
+    );
+    let l = loaded(
+        "services:\n  app:\n    image: busybox\n    volumes:\n      - {type: bind, source: /srv, target: /d, volume: {nocopy: true}}\n",
+    );
+    let err = convert("st", &l, &|_| None).unwrap_err();
+    assert!(
+        err.contains("volume options are incompatible with type bind"),
+        "{err}"
+    );
+    let l = loaded("services:\n  app:\n    image: busybox\n    volumes: [\"~/data:/data\"]\n");
+    let d = convert("st", &l, &|_| None).unwrap();
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert_eq!(
+        d.services["st_app"]["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"],
+        json!(format!("{home}/data"))
+    );
+}

@@ -254,3 +254,19 @@ fn docker_compose_keys_a_stack_does_not_take_are_refused_and_conflicts_named() {
         "conflicting parameters \"external\" and \"attachable\" specified for network \"front\""
     );
 }
+
+#[test]
+fn a_ulimit_or_an_external_name_with_another_key_is_refused() {
+    let d = Dir::with(&[
+        (
+            "ulimit.yml",
+            "services:\n  web:\n    image: busybox\n    ulimits:\n      nofile: {soft: 1, hard: 2, max: 3}\n",
+        ),
+        (
+            "external.yml",
+            "services: {}\nvolumes:\n  data:\n    external: {name: x, driver: y}\n",
+        ),
+    ]);
+    assert!(load(&[d.path("ulimit.yml")], &no_env).is_err());
+    assert!(load(&[d.path("external.yml")], &no_env).is_err());
+}

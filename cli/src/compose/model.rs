@@ -271,7 +271,15 @@ pub struct Healthcheck {
 #[serde(untagged)]
 pub enum Ulimit {
     Single(i64),
-    Pair { soft: i64, hard: i64 },
+    Pair(UlimitPair),
+}
+
+/// `{soft: …, hard: …}`; another key is refused, not dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UlimitPair {
+    pub soft: i64,
+    pub hard: i64,
 }
 
 /// A service's `secrets:`/`configs:` entry: a name, or the long form.
@@ -394,7 +402,14 @@ pub struct NetworkConfig {
 #[serde(untagged)]
 pub enum External {
     Flag(bool),
-    Named { name: String },
+    Named(ExternalName),
+}
+
+/// `{name: …}`; another key is refused, not dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalName {
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -442,7 +457,7 @@ impl External {
     pub fn name(&self) -> (bool, Option<&str>) {
         match self {
             External::Flag(b) => (*b, None),
-            External::Named { name } => (true, Some(name)),
+            External::Named(n) => (true, Some(&n.name)),
         }
     }
 }
