@@ -251,3 +251,18 @@ fn build_cache_prune_selects_by_label_and_until() {
         "filter \"id\" is not supported by berth's build cache"
     );
 }
+
+#[test]
+fn system_df_shows_the_verbose_sections_or_refuses_them_beside_a_custom_format() {
+    require_root!();
+    let cli = Cli::start("dfverbose");
+    let out = cli.ok(&["system", "df", "-v"]);
+    assert!(out.contains("Images space usage:"), "{out}");
+    let r = cli.berth(&["system", "df", "-v", "--format", "{{.Type}}"]);
+    assert_ne!(r.code, Some(0), "{}{}", r.out, r.err);
+    assert!(
+        r.err.contains("--verbose with a custom --format"),
+        "{}",
+        r.err
+    );
+}

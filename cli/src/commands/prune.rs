@@ -198,6 +198,11 @@ pub fn summary_rows(df: &Value) -> Vec<Value> {
 
 /// `berth system df`
 pub async fn df(client: &Client, args: DfArgs) -> Result<i32> {
+    if args.verbose && args.format.as_deref().is_some_and(|f| f != "table") {
+        anyhow::bail!(
+            "--verbose with a custom --format is not supported by berth: use one of them"
+        );
+    }
     let usage = client.get_json("/system/df").await?;
     let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
                         "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
@@ -206,7 +211,7 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<i32> {
         .as_deref()
         .unwrap_or("table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}");
     print!("{}", render_rows(format, &header, &summary_rows(&usage))?);
-    if args.verbose && args.format.is_none() {
+    if args.verbose {
         print!("{}", verbose_text(&usage));
     }
     Ok(0)
