@@ -373,4 +373,38 @@ mod tests {
             "other flags may not be combined with --rollback"
         );
     }
+
+    #[test]
+    fn a_bare_env_add_takes_the_value_from_this_shell() {
+        // A name no other test or the environment uses.
+        let name = "BERTH_TEST_ENV_ADD_FROM_SHELL";
+        std::env::set_var(name, "from-shell");
+        let mut spec = ServiceSpec {
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let a = UpdateArgs {
+            service: "web".into(),
+            env_add: vec![name.into(), "BERTH_TEST_ENV_ADD_UNSET".into()],
+            ..Default::default()
+        };
+        update_spec(&mut spec, &a).unwrap();
+        let env = spec
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .env
+            .unwrap();
+        assert_eq!(
+            env,
+            [
+                format!("{name}=from-shell"),
+                "BERTH_TEST_ENV_ADD_UNSET".to_string()
+            ]
+        );
+    }
 }
