@@ -173,7 +173,8 @@ pub async fn df(
     State(engine): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
-    // `type=` (API 1.42): only those kinds are shown, the others are null, as Docker's.
+    // `type=` (API 1.42): only those kinds are shown (and containers' sizes only walked when
+    // asked), the others are null, as Docker's.
     let kinds = Query::parse(q.as_deref()).all("type");
     if let Some(bad) = kinds
         .iter()
@@ -182,7 +183,7 @@ pub async fn df(
         return Err(ApiError::bad_request(format!("unknown object type: {bad}")));
     }
     let wants = |k: &str| kinds.is_empty() || kinds.iter().any(|w| w == k);
-    let usage = engine.disk_usage().await?;
+    let usage = engine.disk_usage(wants("container")).await?;
     // The images builds keep without a name are the build cache, counted there.
     let cache = engine.build_cache().await?;
     let cached: std::collections::HashSet<&str> = cache.iter().map(|c| c.id.as_str()).collect();

@@ -169,8 +169,9 @@ impl Engine {
         (shared_of, total)
     }
 
-    /// Sizes for `system df`.
-    pub async fn disk_usage(&self) -> Result<DiskUsage> {
+    /// Sizes for `system df`; each container's writable layer is walked only `with_containers`
+    /// (the slow part, which `df?type=image` and the build cache's own sums do not need).
+    pub async fn disk_usage(&self, with_containers: bool) -> Result<DiskUsage> {
         let used = self.used_images().await;
         let images = self.images.list()?;
         let (shared_of, layers_size) = self.layer_sharing(&images);
@@ -188,6 +189,9 @@ impl Engine {
                 size: i64::try_from(img.size).unwrap_or(i64::MAX),
                 shared_size: shared,
             });
+        }
+        if !with_containers {
+            return Ok(out);
         }
         for h in self.handles() {
             let id = h.id.clone();

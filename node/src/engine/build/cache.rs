@@ -65,7 +65,11 @@ impl Engine {
         filter: &PruneFilter,
     ) -> Result<(Vec<String>, u64)> {
         let used = self.handles_images().await;
-        let before = self.disk_usage().await.map(|u| u.layers_size).unwrap_or(0);
+        let before = self
+            .disk_usage(false)
+            .await
+            .map(|u| u.layers_size)
+            .unwrap_or(0);
         let mut removed = Vec::new();
         let prunable = |i: &ImageRecord| {
             is_cache(i)
@@ -101,7 +105,11 @@ impl Engine {
                 }
             }
         }
-        let after = self.disk_usage().await.map(|u| u.layers_size).unwrap_or(0);
+        let after = self
+            .disk_usage(false)
+            .await
+            .map(|u| u.layers_size)
+            .unwrap_or(0);
         Ok((removed, u64::try_from(before - after).unwrap_or(0)))
     }
 
