@@ -270,3 +270,44 @@ fn a_ulimit_or_an_external_name_with_another_key_is_refused() {
     assert!(load(&[d.path("ulimit.yml")], &no_env).is_err());
     assert!(load(&[d.path("external.yml")], &no_env).is_err());
 }
+
+#[test]
+fn an_unknown_key_in_a_long_form_is_named() {
+    let d = Dir::with(&[
+        (
+            "ports.yml",
+            "services:\n  web:\n    image: busybox\n    ports:\n      - {target: 80, app_protocol: http}\n",
+        ),
+        (
+            "bind.yml",
+            "services:\n  web:\n    image: busybox\n    volumes:\n      - {type: bind, source: /a, target: /b, bind: {create_host_path: true}}\n",
+        ),
+        (
+            "secret.yml",
+            "services:\n  web:\n    image: busybox\n    secrets:\n      - {source: s, owner: root}\nsecrets:\n  s: {file: ./s}\n",
+        ),
+        (
+            "nets.yml",
+            "services:\n  web:\n    image: busybox\n    networks:\n      front: {alias: [w]}\nnetworks:\n  front: {}\n",
+        ),
+    ]);
+    for (file, key) in [
+        ("ports.yml", "app_protocol"),
+        ("bind.yml", "create_host_path"),
+        ("secret.yml", "owner"),
+        ("nets.yml", "alias"),
+    ] {
+        let err = load(&[d.path(file)], &no_env).unwrap_err();
+        assert!(
+            err.contains(&format!("unknown field `{key}`")),
+            "{file}: {err}"
+        );
+        assert!(!err.contains("did not match any variant"), "{file}: {err}");
+    }
+    // The short forms still read.
+    let d = Dir::with(&[(
+        "ok.yml",
+        "services:\n  web:\n    image: busybox\n    ports: [80, \"8080:80\"]\n    volumes: [\"/a:/b\"]\n    networks: [front]\nnetworks:\n  front: {}\n",
+    )]);
+    assert!(load(&[d.path("ok.yml")], &no_env).is_ok());
+}

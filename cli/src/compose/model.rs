@@ -172,8 +172,7 @@ pub struct ServiceConfig {
 }
 
 /// `ports:` entries: `"8080:80/udp"`, `80`, or the long form.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum PortConfig {
     Number(u64),
     Short(String),
@@ -192,8 +191,7 @@ pub struct PortLong {
 }
 
 /// `volumes:` entries of a service: `name:/path[:ro]`, `/host:/path`, or the long form.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum VolumeMount {
     Short(String),
     Long(VolumeLong),
@@ -238,8 +236,7 @@ pub struct VolumeLongTmpfs {
 }
 
 /// A service's `networks:`: a list of names or a mapping with aliases.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ServiceNetworks {
     List(Vec<String>),
     Map(BTreeMap<String, Option<ServiceNetwork>>),
@@ -283,8 +280,7 @@ pub struct UlimitPair {
 }
 
 /// A service's `secrets:`/`configs:` entry: a name, or the long form.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum FileReference {
     Short(String),
     Long(FileReferenceLong),
@@ -496,5 +492,89 @@ impl StringOrList {
             StringOrList::List(l) => l.clone(),
             StringOrList::One(s) => vec![s.clone()],
         }
+    }
+}
+
+/// A short form or a long form that is a mapping: a mapping is read as the long form alone, so
+/// its own error (an unknown key, by name) is the one reported, not serde's "did not match any
+/// variant of untagged enum".
+fn mapping_or<'de, D, L, T>(
+    d: D,
+    long: fn(L) -> T,
+    short: impl FnOnce(Value) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    L: serde::de::DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    if v.is_mapping() {
+        return L::deserialize(v)
+            .map(long)
+            .map_err(serde::de::Error::custom);
+    }
+    short(v).map_err(serde::de::Error::custom)
+}
+
+/// What a value is, in a message.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+impl<'de> Deserialize<'de> for PortConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        mapping_or(d, PortConfig::Long, |v| match v {
+            Value::Number(n) => n
+                .as_u64()
+                .map(PortConfig::Number)
+                .ok_or_else(|| format!("invalid port {n}")),
+            Value::String(s) => Ok(PortConfig::Short(s)),
+            other => Err(format!(
+                "a port is a number, a string or a mapping, not {}",
+                kind_of(&other)
+            )),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for VolumeMount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        mapping_or(d, VolumeMount::Long, |v| match v {
+            Value::String(s) => Ok(VolumeMount::Short(s)),
+            other => Err(format!(
+                "a volume is a string or a mapping, not {}",
+                kind_of(&other)
+            )),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FileReference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        mapping_or(d, FileReference::Long, |v| match v {
+            Value::String(s) => Ok(FileReference::Short(s)),
+            other => Err(format!(
+                "a secret or config is a name or a mapping, not {}",
+                kind_of(&other)
+            )),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceNetworks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        mapping_or(d, ServiceNetworks::Map, |v| {
+            Vec::<String>::deserialize(v)
+                .map(ServiceNetworks::List)
+                .map_err(|e| format!("networks are a list of names or a mapping: {e}"))
+        })
     }
 }
