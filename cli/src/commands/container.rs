@@ -4,18 +4,17 @@
 use anyhow::{bail, Result};
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use clap::Args;
 use futures_util::StreamExt;
 
+use std::io::Write;
+
 use super::run::{attached_session, fail_start, Failure, Session};
-use super::stdio;
 use crate::client::Client;
-use crate::parse;
 
 /// `berth start`
 #[derive(Debug, Args)]
@@ -116,6 +115,9 @@ pub struct LogsArgs {
     /// Show logs before a timestamp or relative time
     #[arg(long)]
     pub until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
     /// CONTAINER
     pub container: String,
 }
@@ -298,31 +300,44 @@ pub async fn attach(client: &Client, args: AttachArgs) -> Result<i32> {
     }
 }
 
-/// `berth logs`: stdout frames to stdout, stderr frames to stderr.
+/// `berth logs`: stdout frames to stdout, stderr frames to stderr (a TTY's bytes as they are).
+/// The times keep their fractions, as docker's client sends them.
 pub async fn logs(client: &Client, args: LogsArgs) -> Result<i32> {
     let now = chrono::Utc::now().timestamp();
-    let to_secs = |s: &Option<String>| -> Result<i32> {
-        match s {
-            None => Ok(0),
-            Some(s) => {
-                let t = parse::timestamp(s, now).map_err(anyhow::Error::msg)?;
-                Ok(i32::try_from(t).unwrap_or(i32::MAX))
+    let mut query = format!(
+        "stdout=1&stderr=1&follow={}&timestamps={}&details={}&tail={}",
+        args.follow,
+        args.timestamps,
+        args.details,
+        crate::stream::escape(&args.tail)
+    );
+    for (key, value) in [("since", &args.since), ("until", &args.until)] {
+        if let Some(v) = value {
+            let at = super::events::api_timestamp(v, now)?;
+            query.push_str(&format!("&{key}={at}"));
+        }
+    }
+    let docker = client.docker()?;
+    let info = docker.inspect_container(&args.container, None).await?;
+    let tty = info.config.and_then(|c| c.tty).unwrap_or(false);
+    let id = info.id.unwrap_or_else(|| args.container.clone());
+    let path = format!("/containers/{}/logs?{query}", crate::stream::escape(&id));
+    let mut body = client.get_stream(&path).await?;
+    let mut frames = crate::stream::FrameDecoder::default();
+    while let Some(data) = body.next().await {
+        let data = data?;
+        if tty {
+            std::io::stdout().write_all(&data)?;
+        } else {
+            for (stream, payload) in frames.push(&data) {
+                if stream == 2 {
+                    std::io::stderr().write_all(&payload)?;
+                } else {
+                    std::io::stdout().write_all(&payload)?;
+                }
             }
         }
-    };
-    let options = LogsOptionsBuilder::new()
-        .follow(args.follow)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(args.timestamps)
-        .tail(&args.tail)
-        .since(to_secs(&args.since)?)
-        .until(to_secs(&args.until)?)
-        .build();
-    let docker = client.docker()?;
-    let mut stream = docker.logs(&args.container, Some(options));
-    while let Some(frame) = stream.next().await {
-        stdio::write_frame(frame?)?;
+        std::io::stdout().flush()?;
     }
     Ok(0)
 }
