@@ -35,7 +35,7 @@ where
 }
 
 /// Writes one demultiplexed frame where it belongs.
-pub fn write_frame(frame: LogOutput) -> Result<()> {
+fn write_frame(frame: LogOutput) -> Result<()> {
     match frame {
         LogOutput::StdErr { message } => {
             let mut err = std::io::stderr().lock();
