@@ -17,88 +17,19 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_test_support::registry::free_port;
+use berth_test_support::registry::Registry;
 use berth_test_support::{require_root, wait_until, Response, TestDaemon};
 use registry_kit::{messages, sha, stream_error, tar_of};
 use serde_json::json;
-
-/// A `docker-registry serve` child process with its own storage, killed by pid on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
 
 struct Tls {
     ca_pem: PathBuf,
     cert: PathBuf,
     key: PathBuf,
-}
-
-impl Registry {
-    fn start(tls: Option<&Tls>, htpasswd: Option<&Path>) -> Option<Registry> {
-        if Command::new("docker-registry")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("SKIP: docker-registry is not installed (apt-get install docker-registry)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("store").display()
-        );
-        if let Some(t) = tls {
-            cfg += &format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                t.cert.display(),
-                t.key.display()
-            );
-        }
-        if let Some(h) = htpasswd {
-            cfg += &format!(
-                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                h.display()
-            );
-        }
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let up = wait_until(Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "docker-registry did not listen on {port}");
-        Some(Registry {
-            child,
-            port,
-            _dir: dir,
-        })
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn auth_header(user: &str, password: &str) -> String {
@@ -169,7 +100,7 @@ fn docker(d: &TestDaemon, args: &[&str]) -> std::process::Output {
 #[test]
 fn push_remove_pull_and_run_through_a_plain_http_registry() {
     require_root!();
-    let Some(reg) = Registry::start(None, None) else {
+    let Some(reg) = Registry::start() else {
         return;
     };
     let d = TestDaemon::start("regplain");
@@ -278,7 +209,7 @@ fn push_remove_pull_and_run_through_a_plain_http_registry() {
 #[test]
 fn docker_cli_pushes_pulls_and_runs_through_berthd() {
     require_root!();
-    let Some(reg) = Registry::start(None, None) else {
+    let Some(reg) = Registry::start() else {
         return;
     };
     if Command::new("docker").arg("--version").output().is_err() {
@@ -377,7 +308,7 @@ fn tls_registry_with_password(dir: &Path) -> Option<(Registry, Tls)> {
     };
     std::fs::write(&htpasswd, &out.stdout).unwrap();
     let tls = test_tls(dir);
-    let reg = Registry::start(Some(&tls), Some(&htpasswd))?;
+    let reg = Registry::start_with(Some((&tls.cert, &tls.key)), Some(&htpasswd))?;
     Some((reg, tls))
 }
 
@@ -770,7 +701,7 @@ fn swarm_nodes_pull_from_a_private_registry_with_the_credentials_the_client_sent
 #[test]
 fn a_pull_without_a_tag_pulls_every_tag_of_the_repository() {
     require_root!();
-    let Some(reg) = Registry::start(None, None) else {
+    let Some(reg) = Registry::start() else {
         return;
     };
     let d = TestDaemon::start("regalltags");

@@ -2,7 +2,7 @@
 //! port with a filesystem store, plain HTTP, killed on drop; `None` when it is not installed.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,12 @@ pub struct Registry {
 impl Registry {
     /// None (after a SKIP line) when docker-registry is not installed.
     pub fn start() -> Option<Registry> {
+        Registry::start_with(None, None)
+    }
+
+    /// `start`, serving TLS with `tls` (certificate, key) and asking for the users of an
+    /// htpasswd file when given.
+    pub fn start_with(tls: Option<(&Path, &Path)>, htpasswd: Option<&Path>) -> Option<Registry> {
         if Command::new("docker-registry")
             .arg("--version")
             .output()
@@ -29,10 +35,23 @@ impl Registry {
             .tempdir()
             .unwrap();
         let port = free_port();
-        let cfg = format!(
+        let mut cfg = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-test\n",
             dir.path().join("store").display()
         );
+        if let Some((cert, key)) = tls {
+            cfg += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+        }
+        if let Some(h) = htpasswd {
+            cfg += &format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                h.display()
+            );
+        }
         std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
         let mut r = Registry {
             child: None,
