@@ -253,12 +253,16 @@ fn stuck_report(c: &Cluster) {
     for t in &tasks {
         let desired = t["DesiredState"].as_str().unwrap_or("?").to_string();
         let state = t["Status"]["State"].as_str().unwrap_or("?").to_string();
-        if desired == "running" && state != "running" && sample.len() < 5 {
+        let failed = matches!(state.as_str(), "failed" | "rejected");
+        if (failed || desired == "running" && state != "running") && sample.len() < 5 {
             sample.push(swarm::task_line(t));
         }
         *states.entry((desired, state)).or_default() += 1;
     }
     println!("      tasks by (desired, state) on manager {at}: {states:?}");
+    if let Ok(svc) = c.node(at).service(SERVICE) {
+        println!("      update status: {}", svc["UpdateStatus"]);
+    }
     for line in sample {
         println!("        {line}");
     }

@@ -426,6 +426,7 @@ fn leader_pass(m: &Manager, s: &ClusterState, now: chrono::DateTime<Utc>) -> Pla
     plan.extend(placed);
     plan.extend(timed(4, &mut || m.liveness.expire(s)));
     let total: Duration = took.iter().sum();
+    tracing::debug!(?total, ?took, commands = plan.commands.len(), "leader pass");
     if total > SLOW_PASS {
         let [reconcile, reap, allocate, place, expire] = took;
         let tasks = s.each(ObjectKind::Task).count();

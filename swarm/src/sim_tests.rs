@@ -89,7 +89,7 @@ impl Sim {
             let (_, tasks) = assignments(&self.state, &n.id);
             // Copies, as an agent decodes its own.
             let tasks: Vec<_> = tasks.iter().map(|t| t.as_ref().clone()).collect();
-            n.runner.apply(&tasks).await;
+            n.runner.assign(Arc::new(tasks)).await;
         }
         // Paused clock: the sleep ends once the runners' spawned work is done.
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -43,6 +43,13 @@ pub struct Runner {
     starts: Semaphore,
     /// The secret and config data the dispatcher sent last (memory only, never written).
     secrets: Mutex<SecretStore>,
+    /// The dispatcher's last assignment list; `None` before the first (a restarted agent
+    /// keeps its containers until it hears what it should run).
+    assigned: Mutex<Option<Arc<Vec<Object>>>>,
+    /// Held by the one `apply` at a time: an apply of an older list beside a newer one's
+    /// would take a container that list's start just made for one it does not know and
+    /// remove it, and the task would then read as removed by hand and fail.
+    applying: tokio::sync::Mutex<()>,
 }
 
 impl Runner {
@@ -60,6 +67,8 @@ impl Runner {
             reports,
             starts: Semaphore::new(PARALLEL_STARTS),
             secrets: Mutex::default(),
+            assigned: Mutex::default(),
+            applying: tokio::sync::Mutex::default(),
         }
     }
 
@@ -72,8 +81,29 @@ impl Runner {
         *self.secrets.lock().unwrap_or_else(PoisonError::into_inner) = store;
     }
 
-    /// Brings the executor in line with `tasks`, the node's full assignment list.
-    pub async fn apply(self: &Arc<Self>, tasks: &[Object]) {
+    /// Takes `tasks`, the node's full assignment list from the dispatcher, as the one to run,
+    /// and brings the executor in line with it.
+    pub async fn assign(self: &Arc<Self>, tasks: Arc<Vec<Object>>) {
+        *self.assigned.lock().unwrap_or_else(PoisonError::into_inner) = Some(tasks);
+        self.recheck().await;
+    }
+
+    /// Brings the executor in line with the last assignment list again (exits, drift).
+    pub async fn recheck(self: &Arc<Self>) {
+        let _turn = self.applying.lock().await;
+        // Read in turn: the newest list, never one an apply ahead of this one replaced.
+        let current = self
+            .assigned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(tasks) = current {
+            self.apply(&tasks).await;
+        }
+    }
+
+    /// Brings the executor in line with `tasks`.
+    async fn apply(self: &Arc<Self>, tasks: &[Object]) {
         // Taken before the containers are listed: a start that ends between the listing and
         // the check below made its container after the listing, so "no container and not
         // busy now" would wrongly read as "never started" (a second container for the task)

@@ -345,3 +345,35 @@ async fn a_task_whose_container_is_already_unhealthy_when_its_start_returns_fail
     let states: Vec<TaskState> = r.reports().into_iter().map(|r| r.1).collect();
     assert_eq!(states, [TaskState::Starting, TaskState::Running]);
 }
+
+/// The periodic check and a new assignment list take turns, and the check applies the newest
+/// list: a check that listed the containers after a newer list's start (its own list, older,
+/// without that task) removed the container that start had just made, and the task then
+/// failed as removed by hand (the scale bench's rolling update paused on it).
+#[tokio::test(start_paused = true)]
+async fn a_check_beside_a_new_assignment_leaves_the_new_task_running() {
+    let mut r = rig();
+    r.runner.assign(Arc::new(Vec::new())).await;
+    let hold = r.exec.hold_next_listing();
+    let runner = r.runner.clone();
+    let check = tokio::spawn(async move { runner.recheck().await });
+    settle().await;
+    let runner = r.runner.clone();
+    let t = task("t1", DesiredState::Running, TaskState::Assigned);
+    let assign = tokio::spawn(async move { runner.assign(Arc::new(vec![t])).await });
+    settle().await;
+    hold.notify_one();
+    check.await.expect("check");
+    assign.await.expect("assign");
+    settle().await;
+    let running = reported("t1", DesiredState::Running, TaskState::Running);
+    r.runner.assign(Arc::new(vec![running])).await;
+    settle().await;
+    assert!(
+        r.exec.container_of("t1").is_some_and(|c| c.running),
+        "the task's container was removed: {:?}",
+        r.exec.calls()
+    );
+    let states: Vec<TaskState> = r.reports().into_iter().map(|r| r.1).collect();
+    assert_eq!(states, [TaskState::Starting, TaskState::Running]);
+}

@@ -2,7 +2,7 @@
 //! for the node's assignments), a periodic check of the containers between sessions, and the
 //! reporter that batches the runner's status reports.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use berth_raft::Object;
@@ -62,16 +62,14 @@ impl Agent {
         ));
         let (tx, rx) = mpsc::unbounded_channel();
         let runner = Arc::new(Runner::new(s.executor.clone(), Arc::new(SystemClock), tx));
-        let tasks: Arc<Mutex<Arc<Vec<Object>>>> = Arc::default();
         let session = tokio::spawn(session_loop(
             conn.clone(),
             (s.executor, runner.clone()),
-            tasks.clone(),
             s.node_id.clone(),
             (s.addr, s.advertise),
             s.node_tx,
         ));
-        let check = tokio::spawn(check_loop(runner.clone(), tasks));
+        let check = tokio::spawn(check_loop(runner.clone()));
         let reporter = tokio::spawn(report_loop(conn.clone(), runner, rx, s.node_id));
         Agent {
             loops: vec![session, check, reporter],
@@ -104,7 +102,6 @@ const SLOW_REPLY: Duration = Duration::from_secs(1);
 async fn session_loop(
     conn: Arc<Conn>,
     (executor, runner): (Arc<dyn Executor>, Arc<Runner>),
-    tasks: Arc<Mutex<Arc<Vec<Object>>>>,
     node_id: String,
     (addr, advertise): (String, String),
     node_tx: tokio::sync::watch::Sender<Option<Object>>,
@@ -136,8 +133,7 @@ async fn session_loop(
                 let applying = std::time::Instant::now();
                 let assigned: Arc<Vec<Object>> =
                     Arc::new(reply.tasks.into_iter().map(Arc::unwrap_or_clone).collect());
-                runner.apply(&assigned).await;
-                *tasks.lock().unwrap_or_else(PoisonError::into_inner) = assigned;
+                runner.assign(assigned).await;
                 // Every reply, changed or not (one comes at least every half heartbeat): the
                 // tables are reconciled against the kernel, so drift is repaired too.
                 let syncing = std::time::Instant::now();
@@ -162,17 +158,11 @@ async fn session_loop(
 }
 
 /// Notices exits between sessions.
-async fn check_loop(runner: Arc<Runner>, tasks: Arc<Mutex<Arc<Vec<Object>>>>) {
+async fn check_loop(runner: Arc<Runner>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        // Shared, not copied: a thousand simulated nodes copying their tasks twice a second
-        // took the CPU the managers needed (the scale bench's update of 10,000 took 61–66 s
-        // before, ~40 s after).
-        let current = Arc::clone(&tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        if !current.is_empty() {
-            runner.apply(&current).await;
-        }
+        runner.recheck().await;
     }
 }
 

@@ -3,11 +3,11 @@
 //! exit or vanish as a real one would.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bollard_stubs::models::{NodeDescription, Platform, ResourceObject};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::{
     BoxFuture, ContainerHealth, ContainerTask, ExecError, Executor, LogOptions, LogRecord,
@@ -43,6 +43,7 @@ struct State {
     next_id: u64,
     peers: Vec<crate::peers::NetworkPeers>,
     health_at_start: Option<ContainerHealth>,
+    held_listing: Option<Arc<Notify>>,
 }
 
 /// The fake; `FakeExecutor::new("host")` describes a 2-CPU, 1 GiB linux node named `host`.
@@ -130,6 +131,14 @@ impl FakeExecutor {
         self.state().health_at_start = Some(health);
     }
 
+    /// Holds the next `task_containers` until the returned handle is notified; it lists the
+    /// containers as they are then, as a slow real listing does.
+    pub fn hold_next_listing(&self) -> Arc<Notify> {
+        let hold = Arc::new(Notify::new());
+        self.state().held_listing = Some(hold.clone());
+        hold
+    }
+
     /// Removes the container of `task_id` behind the agent's back (`docker rm -f`).
     pub fn remove_by_hand(&self, task_id: &str) {
         self.state().containers.retain(|_, c| c.task_id != task_id);
@@ -175,10 +184,14 @@ impl Executor for FakeExecutor {
     }
 
     fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>> {
-        let r = self
-            .record(ExecCall::TaskContainers)
-            .map(|()| self.containers());
-        Box::pin(async move { r })
+        let recorded = self.record(ExecCall::TaskContainers);
+        let hold = self.state().held_listing.take();
+        Box::pin(async move {
+            if let Some(hold) = hold {
+                hold.notified().await;
+            }
+            recorded.map(|()| self.containers())
+        })
     }
 
     fn ensure_image<'a>(
