@@ -319,7 +319,7 @@ fn service_names(
             let e = by.entry((a.vni, t.service_id)).or_insert_with(|| {
                 (
                     a.network_id.clone(),
-                    t.service_name,
+                    t.service_name(),
                     BTreeSet::new(),
                     BTreeSet::new(),
                 )

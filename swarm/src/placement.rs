@@ -101,7 +101,7 @@ fn sched_ports(ports: &[HostPort]) -> Vec<SchedPort> {
 /// A task's reservations, read from its template's `Resources` alone (every live task's
 /// are counted on every pass).
 fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
-    let r = match task.template.get("Resources") {
+    let r = match task.template().get("Resources") {
         None | Some(Value::Null) => return Ok(Resources::default()),
         Some(r) => TaskSpecResources::deserialize(r)
             .map_err(|e| ModelError::of(task.object, format!("task resources: {e}")))?,
@@ -128,7 +128,7 @@ struct Wants {
 
 impl Wants {
     fn of(task: &Task<'_>) -> Result<Wants, ModelError> {
-        let part = |key: &str| task.template.get(key).filter(|v| !v.is_null());
+        let part = |key: &str| task.template().get(key).filter(|v| !v.is_null());
         let placement = match part("Placement") {
             None => TaskSpecPlacement::default(),
             Some(p) => TaskSpecPlacement::deserialize(p)
@@ -236,10 +236,13 @@ fn snapshot(
                 continue;
             }
         };
-        *node
-            .tasks_by_service
-            .entry(task.service_id.to_string())
-            .or_default() += 1;
+        // Looked up before a key is made: one allocation per service, not per task.
+        match node.tasks_by_service.get_mut(task.service_id) {
+            Some(n) => *n += 1,
+            None => {
+                node.tasks_by_service.insert(task.service_id.to_string(), 1);
+            }
+        }
         match reservations(&task) {
             Ok(r) => {
                 node.reserved.nano_cpus += r.nano_cpus;

@@ -125,7 +125,7 @@ impl Sim {
             .filter_map(|o| Task::parse(o).ok())
             .filter(|t| t.desired == DesiredState::Running && t.state() == TaskState::Running)
             .map(|t| {
-                let env = t.template["ContainerSpec"]["Env"].clone();
+                let env = t.template()["ContainerSpec"]["Env"].clone();
                 (t.id().to_string(), t.node_id.unwrap_or("").to_string(), env)
             })
             .collect();

@@ -51,7 +51,7 @@ pub fn container_task(
     }
     let mut labels = container.labels.clone().unwrap_or_default();
     for (k, v) in [
-        (LABEL_SERVICE_NAME, task.service_name),
+        (LABEL_SERVICE_NAME, task.service_name()),
         (LABEL_SERVICE_ID, task.service_id),
         (LABEL_TASK_ID, task.id()),
         (LABEL_TASK_NAME, name.as_str()),
@@ -79,7 +79,7 @@ pub fn template_context(task: &Task<'_>, node: &NodeDescription) -> template::Co
     let platform = node.platform.clone().unwrap_or_default();
     template::Context {
         service_id: task.service_id.to_string(),
-        service_name: task.service_name.to_string(),
+        service_name: task.service_name().to_string(),
         node_id: task.node_id.unwrap_or("").to_string(),
         node_hostname: node.hostname.clone().unwrap_or_default(),
         node_os: platform.os.unwrap_or_default(),

@@ -314,7 +314,7 @@ impl Runner {
         let Some(wanted) = image_of(&spec) else {
             return reject("ContainerSpec: image reference must be provided");
         };
-        let auth = crate::pull_auth::of_template(task.template);
+        let auth = crate::pull_auth::of_template(task.template());
         let image = match self.executor.ensure_image(wanted, auth).await {
             Ok(image) => image,
             Err(e) => return reject(&e.to_string()),

@@ -172,10 +172,6 @@ pub struct Task<'a> {
     pub desired: DesiredState,
     /// Its replica number (0 for global tasks).
     pub slot: u64,
-    /// Its service's name.
-    pub service_name: &'a str,
-    /// The task template it was made from (Docker's `TaskSpec` JSON).
-    pub template: &'a Value,
     /// The template's print: compare it, not the template.
     pub print: TemplatePrint,
     /// What its node last reported: decoded once per stored object (`berth_raft::Memo`).
@@ -186,16 +182,31 @@ pub struct Task<'a> {
 /// stored object (`berth_raft::Memo`): they read every task each time, and decoding 50,000
 /// statuses and walking as many templates per pass was most of their cost.
 struct Reading {
+    /// Its slot, or what its spec lacks: the spec is checked here once, and the service name
+    /// and template are looked up only by the readers that want them (three lookups per
+    /// task were a fifth of a pass).
+    slot: Result<u64, &'static str>,
     status: Result<TaskStatus, String>,
     print: TemplatePrint,
     awaits_allocation: bool,
 }
 
 impl Reading {
-    fn of(object: &Object, template: &Value) -> Reading {
+    fn of(object: &Object) -> Reading {
+        let spec = &object.spec;
+        let template = spec.get("template").filter(|t| t.is_object());
+        let slot = match spec.get("slot").and_then(Value::as_u64) {
+            None => Err("spec has no slot"),
+            Some(_) if !spec.get("service_name").is_some_and(Value::is_string) => {
+                Err("spec has no service name")
+            }
+            Some(_) if template.is_none() => Err("spec has no task template"),
+            Some(slot) => Ok(slot),
+        };
         Reading {
+            slot,
             status: TaskStatus::deserialize(&object.status).map_err(|e| e.to_string()),
-            print: TemplatePrint::of(template),
+            print: TemplatePrint::of(template.unwrap_or(&Value::Null)),
             awaits_allocation: read_awaits_allocation(object),
         }
     }
@@ -212,29 +223,18 @@ impl<'a> Task<'a> {
         else {
             return Err(ModelError::of(object, "not a task"));
         };
-        let spec = &object.spec;
-        let slot = spec
-            .get("slot")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| ModelError::of(object, "spec has no slot"))?;
-        let service_name = spec
-            .get("service_name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ModelError::of(object, "spec has no service name"))?;
-        let template = spec
-            .get("template")
-            .filter(|t| t.is_object())
-            .ok_or_else(|| ModelError::of(object, "spec has no task template"))?;
-        let (status, print) = match object.memo.get_or_init(|| Reading::of(object, template)) {
+        let (slot, status, print) = match object.memo.get_or_init(|| Reading::of(object)) {
             Some(r) => (
+                r.slot,
                 r.status.as_ref().map(Cow::Borrowed).map_err(Clone::clone),
                 r.print,
             ),
             None => {
-                let r = Reading::of(object, template);
-                (r.status.map(Cow::Owned), r.print)
+                let r = Reading::of(object);
+                (r.slot, r.status.map(Cow::Owned), r.print)
             }
         };
+        let slot = slot.map_err(|e| ModelError::of(object, e))?;
         let status = status.map_err(|e| ModelError::of(object, format!("status: {e}")))?;
         Ok(Task {
             object,
@@ -242,11 +242,21 @@ impl<'a> Task<'a> {
             node_id: node_id.as_deref(),
             desired: *desired_state,
             slot,
-            service_name,
-            template,
             print,
             status,
         })
+    }
+
+    /// Its service's name.
+    pub fn service_name(&self) -> &'a str {
+        // Checked by `parse`.
+        let name = self.object.spec.get("service_name").and_then(Value::as_str);
+        name.unwrap_or_default()
+    }
+
+    /// The task template it was made from (Docker's `TaskSpec` JSON; checked by `parse`).
+    pub fn template(&self) -> &'a Value {
+        self.object.spec.get("template").unwrap_or(&Value::Null)
     }
 
     /// The task id.
@@ -273,7 +283,7 @@ impl<'a> Task<'a> {
 
     /// Its template, typed.
     pub fn spec(&self) -> Result<TaskSpec, ModelError> {
-        TaskSpec::deserialize(self.template)
+        TaskSpec::deserialize(self.template())
             .map_err(|e| ModelError::of(self.object, format!("task template: {e}")))
     }
 
@@ -289,7 +299,7 @@ impl<'a> Task<'a> {
 
     /// The networks its template asks for.
     pub fn networks_wanted(&self) -> Result<Vec<NetworkWanted>, ModelError> {
-        match self.template.get("Networks") {
+        match self.template().get("Networks") {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(v) => Vec::<NetworkWanted>::deserialize(v)
                 .map_err(|e| ModelError::of(self.object, format!("task networks: {e}"))),
@@ -314,8 +324,8 @@ impl<'a> Task<'a> {
     pub fn doc(&self) -> TaskDoc {
         TaskDoc {
             slot: self.slot,
-            service_name: self.service_name.to_string(),
-            template: self.template.clone(),
+            service_name: self.service_name().to_string(),
+            template: self.template().clone(),
             host_ports: self
                 .object
                 .spec
@@ -351,9 +361,9 @@ impl<'a> Task<'a> {
     pub fn container_name(&self) -> String {
         if self.slot == 0 {
             let node = self.node_id.unwrap_or("");
-            format!("{}.{node}.{}", self.service_name, self.id())
+            format!("{}.{node}.{}", self.service_name(), self.id())
         } else {
-            format!("{}.{}.{}", self.service_name, self.slot, self.id())
+            format!("{}.{}.{}", self.service_name(), self.slot, self.id())
         }
     }
 }
@@ -362,8 +372,7 @@ impl<'a> Task<'a> {
 /// its document without parsing the task (the dispatcher asks for every task of a node on
 /// every session wake).
 pub fn awaits_allocation(o: &Object) -> bool {
-    let template = || o.spec.get("template").unwrap_or(&Value::Null);
-    match o.memo.get_or_init(|| Reading::of(o, template())) {
+    match o.memo.get_or_init(|| Reading::of(o)) {
         Some(r) => r.awaits_allocation,
         None => read_awaits_allocation(o),
     }
@@ -419,6 +428,25 @@ mod tests {
             None,
         );
         assert!(Task::parse(&bad_status).is_err());
+        for (spec, missing) in [
+            (json!({ "slot": 1, "template": {} }), "service name"),
+            (
+                json!({ "slot": 1, "service_name": 7, "template": {} }),
+                "service name",
+            ),
+            (json!({ "slot": 1, "service_name": "web" }), "template"),
+            (
+                json!({ "slot": 1, "service_name": "web", "template": [] }),
+                "template",
+            ),
+        ] {
+            let o = object(spec, status(), None);
+            // Twice: the second reading comes from the object's memo.
+            for _ in 0..2 {
+                let e = Task::parse(&o).unwrap_err();
+                assert!(e.reason.contains(missing), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn detail(s: &ClusterState, key: &str) -> SwarmResult<NetworkDetail> {
             if a.network_id == n.id() {
                 place(
                     &mut out,
-                    t.service_name,
+                    t.service_name(),
                     t.container_name(),
                     a.address,
                     node_id,

@@ -14,7 +14,7 @@ impl TaskInfo {
     fn of(t: &Task<'_>) -> Self {
         TaskInfo {
             envelope: Envelope::of(t.object),
-            spec: crate::pull_auth::public_template(t.template),
+            spec: crate::pull_auth::public_template(t.template()),
             service_id: t.service_id.to_string(),
             slot: t.slot,
             node_id: t.node_id.map(str::to_string),
@@ -96,7 +96,7 @@ pub(super) fn task_matches(t: &Task<'_>, filters: &Filters) -> bool {
                 let d = desired_name(t.desired);
                 d == *v || (v == "accepted" && t.desired == DesiredState::Running)
             }
-            "name" => format!("{}.{}", t.service_name, t.slot).starts_with(v.as_str()),
+            "name" => format!("{}.{}", t.service_name(), t.slot).starts_with(v.as_str()),
             "label" => {
                 let labels = t.spec().ok().and_then(|s| s.container_spec?.labels);
                 label_matches(&labels.unwrap_or_default(), v)
