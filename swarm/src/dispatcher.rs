@@ -231,9 +231,10 @@ pub fn assignments(state: &ClusterState, node_id: &str) -> (u64, Vec<Arc<Object>
     (version_of(&sorted), tasks)
 }
 
-/// The version of a node's assignments (a hash of ids and object versions, so a removal
-/// changes it too), without copying them: every session wakes at every commit and most wakes
-/// change nothing for the node.
+/// The version of a node's assignments (a hash of ids and what the node acts on of each,
+/// `assignment_print`, so a removal changes it too, and the node's own reports do not),
+/// without copying them: every session wakes at every commit and most wakes change nothing
+/// for the node.
 pub fn assignments_version(state: &ClusterState, node_id: &str) -> u64 {
     let mut tasks = assigned(state, node_id);
     tasks.sort_by(|a, b| a.id.cmp(&b.id));
@@ -252,7 +253,7 @@ fn version_of(sorted: &[&Object]) -> u64 {
     let mut h = DefaultHasher::new();
     for t in sorted {
         t.id.hash(&mut h);
-        t.meta.version.hash(&mut h);
+        crate::model::assignment_print(t).hash(&mut h);
     }
     h.finish().max(1)
 }

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use berth_raft::{ClusterState, NodeRole, ObjectKind, Op};
+use berth_raft::{Attrs, ClusterState, NodeRole, ObjectKind, Op};
 use bollard_stubs::models::NodeDescription;
 use serde_json::json;
 
 use super::*;
 use crate::fixtures::{apply, commit, node, service, t0, TaskFixture};
-use crate::model::{Node, NodeState, TaskState, TaskStatus};
+use crate::model::{DesiredState, Node, NodeState, TaskState, TaskStatus};
 
 fn two_nodes() -> ClusterState {
     let mut s = ClusterState::default();
@@ -42,17 +42,50 @@ fn a_nodes_assignments_are_its_own_tasks_and_their_version_follows_changes() {
         ["t1"]
     );
     assert_eq!(assignments(&s, "n1").0, v1, "stable while nothing changes");
-    let status = TaskStatus::new(TaskState::Failed, "x", None, t0()).to_value();
+    let set_state = |s: &mut ClusterState, state| {
+        let status = TaskStatus::new(state, "x", None, t0()).to_value();
+        apply(
+            s,
+            vec![Op::UpdateStatus {
+                kind: ObjectKind::Task,
+                id: "t1".into(),
+                expected_version: None,
+                status,
+            }],
+        );
+    };
+    // What the node reports itself (swarmkit's dispatcher sends nothing for it either).
+    set_state(&mut s, TaskState::Failed);
+    assert_eq!(assignments(&s, "n1").0, v1, "the node's own report");
+    // What the scheduler writes, up to `Assigned`, the node learns.
+    set_state(&mut s, TaskState::Assigned);
+    let assigned = assignments(&s, "n1").0;
+    assert_ne!(assigned, v1);
+    let o = s.get(ObjectKind::Task, "t1").unwrap().clone();
+    let Attrs::Task {
+        service_id,
+        node_id,
+        ..
+    } = o.attrs
+    else {
+        unreachable!()
+    };
+    let attrs = Attrs::Task {
+        service_id,
+        node_id,
+        desired_state: DesiredState::Shutdown,
+    };
     apply(
         &mut s,
-        vec![Op::UpdateStatus {
-            kind: ObjectKind::Task,
+        vec![Op::Update {
             id: "t1".into(),
             expected_version: None,
-            status,
+            attrs,
+            spec: o.spec,
+            status: o.status,
         }],
     );
-    assert_ne!(assignments(&s, "n1").0, v1);
+    assert_ne!(assignments(&s, "n1").0, assigned, "the desired state");
     let before = assignments(&s, "n1").0;
     apply(
         &mut s,

@@ -139,7 +139,9 @@ impl Runner {
     }
 
     fn apply_one(self: &Arc<Self>, task: &Task<'_>, container: Option<&TaskContainer>, busy: bool) {
-        let state = task.state();
+        // The list's state, or the later one this node reported since: its own reports do
+        // not send it a new list (`assignment_print`).
+        let state = self.state_of(task);
         let running = container.is_some_and(|c| c.running);
         match task.desired {
             DesiredState::Running => match container {
@@ -173,6 +175,13 @@ impl Runner {
             }
             _ => {}
         }
+    }
+
+    /// The later of the task's listed state and the one last reported for it here.
+    fn state_of(&self, task: &Task<'_>) -> TaskState {
+        let reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = reported.get(task.id()).copied();
+        mine.map_or(task.state(), |s| s.max(task.state()))
     }
 
     fn was_reported_terminal(&self, task_id: &str) -> bool {

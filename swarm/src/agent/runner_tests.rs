@@ -149,6 +149,23 @@ async fn a_container_removed_by_hand_fails_its_task_instead_of_starting_again() 
     assert_eq!(r.exec.started().len(), 1, "no second container");
 }
 
+/// The node's own reports send it no new list, so the one it holds still says `Assigned`:
+/// what it reported since counts.
+#[tokio::test(start_paused = true)]
+async fn a_container_removed_by_hand_fails_its_task_though_the_list_predates_its_reports() {
+    let mut r = rig();
+    let assigned = task("t1", DesiredState::Running, TaskState::Assigned);
+    r.apply(std::slice::from_ref(&assigned)).await;
+    r.reports();
+    r.exec.remove_by_hand("t1");
+    r.apply(&[assigned]).await;
+    let got = r.reports();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, TaskState::Failed);
+    assert_eq!(got[0].2.as_deref(), Some("task: its container was removed"));
+    assert_eq!(r.exec.started().len(), 1, "no second container");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_final_state_is_never_overwritten() {
     let mut r = rig();

@@ -29,8 +29,8 @@ pub use service::{
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{
-    awaits_allocation, data_path_port, HostPort, NetworkWanted, Protocol, Task, TaskAttachment,
-    TaskDoc,
+    assignment_print, awaits_allocation, data_path_port, HostPort, NetworkWanted, Protocol, Task,
+    TaskAttachment, TaskDoc,
 };
 pub use template::{same_template, TemplatePrint};
 

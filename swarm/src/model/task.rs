@@ -189,6 +189,8 @@ struct Reading {
     status: Result<TaskStatus, String>,
     print: TemplatePrint,
     awaits_allocation: bool,
+    /// `assignment_print`, made when the dispatcher first asks.
+    assignment: std::sync::OnceLock<u64>,
 }
 
 impl Reading {
@@ -208,6 +210,7 @@ impl Reading {
             status: TaskStatus::deserialize(&object.status).map_err(|e| e.to_string()),
             print: TemplatePrint::of(template.unwrap_or(&Value::Null)),
             awaits_allocation: read_awaits_allocation(object),
+            assignment: std::sync::OnceLock::new(),
         }
     }
 }
@@ -366,6 +369,41 @@ impl<'a> Task<'a> {
             format!("{}.{}.{}", self.service_name(), self.slot, self.id())
         }
     }
+}
+
+/// What of the stored task `o` its node acts on: its document, node and desired state, and
+/// its status up to `Assigned` (the orchestrator's and the scheduler's). Later states are the
+/// node's own reports, which it knows already: like swarmkit's dispatcher (`TasksEqualStable`),
+/// a change of those alone sends the node nothing (every report woke the node's session with
+/// its whole assignment list).
+pub fn assignment_print(o: &Object) -> u64 {
+    match o.memo.get_or_init(|| Reading::of(o)) {
+        Some(r) => *r.assignment.get_or_init(|| {
+            let state = r.status.as_ref().ok().map(|s| s.state);
+            read_assignment_print(o, state)
+        }),
+        None => {
+            let state = TaskStatus::deserialize(&o.status).ok().map(|s| s.state);
+            read_assignment_print(o, state)
+        }
+    }
+}
+
+fn read_assignment_print(o: &Object, state: Option<TaskState>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    TemplatePrint::of(&o.spec).hash(&mut h);
+    if let Attrs::Task {
+        node_id,
+        desired_state,
+        ..
+    } = &o.attrs
+    {
+        node_id.hash(&mut h);
+        desired_state.hash(&mut h);
+    }
+    state.filter(|s| *s <= TaskState::Assigned).hash(&mut h);
+    h.finish()
 }
 
 /// Whether the stored task `o` asks for networks and has no places on them yet; read from
