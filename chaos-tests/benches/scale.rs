@@ -3,7 +3,7 @@
 //! as a worker over real mutual TLS, with the fake executor (a task's container runs as soon as
 //! it is started). The agents share a fourth namespace on the switch. Prints, per N: the time
 //! for all to join and be ready, `service create --replicas 10×N` to
-//! all running, a rolling update of those 10×N tasks (parallelism 100), a scale to 20×N, each
+//! all running, each manager's CPU over 10 idle seconds then, a rolling update of those 10×N tasks (parallelism 100), a scale to 20×N, each
 //! manager's CPU time, RSS and Raft data size after each, and a leader failover with that
 //! state (new leader, first accepted write, tasks started again: goal 0). Needs root.
 //! `cargo bench -p berth-chaos-tests --bench scale -- [--agents 100,500,1000] [--quick]`
@@ -279,6 +279,23 @@ fn print_usage(c: &Cluster) {
     }
 }
 
+/// The CPU each manager spends in 10 s with nothing to do but the agents' heartbeats: the
+/// steady cost of the cluster.
+fn print_idle(c: &Cluster) {
+    const IDLE: Duration = Duration::from_secs(10);
+    let cpu = |i: usize| c.node(i).pid().map_or(0.0, |p| usage(p).0);
+    let before: Vec<f64> = (0..3).map(cpu).collect();
+    std::thread::sleep(IDLE);
+    let spent: Vec<String> = (0..3)
+        .map(|i| format!("{:.2} s", cpu(i) - before[i]))
+        .collect();
+    println!(
+        "      idle {} s: managers' CPU {}",
+        IDLE.as_secs(),
+        spent.join(" / ")
+    );
+}
+
 /// (CPU seconds, RSS MiB) of process `pid`.
 fn usage(pid: i32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -373,6 +390,7 @@ fn measure(c: &mut Cluster, n: usize, per_node: usize) -> anyhow::Result<()> {
         secs(t.elapsed())
     );
     print_usage(c);
+    print_idle(c);
     // The rolling update of the 10×N tasks the issue names, before the scale.
     let t = Instant::now();
     update(c.node(0), |s| {

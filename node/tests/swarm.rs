@@ -813,6 +813,7 @@ fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
         description: Default::default(),
         addr: "127.0.0.1".into(),
         advertise: String::new(),
+        takes_unchanged: false,
     };
     rt.block_on(async {
         // A certificate for the same node id from another CA: the TLS handshake fails.
@@ -843,6 +844,71 @@ fn the_swarm_port_refuses_nodes_without_a_certificate_of_the_cluster() {
         let status = r.expect_err("a session without a certificate was accepted");
         assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     });
+}
+
+/// A heartbeat's answer to a node holding the current list carries no list (it kept the
+/// leader encoding every node's whole list twice a heartbeat); a node that does not say it
+/// keeps its list (an earlier release) still gets the whole list each time.
+#[test]
+fn a_session_answer_without_changes_carries_no_list_to_a_node_that_keeps_its_own() {
+    use berth_swarm::ca::client_tls;
+    use berth_swarm::rpc::{call, Method, SessionReply, SessionRequest};
+    require_root!();
+    let d = TestDaemon::start("swarm9");
+    d.import_busybox();
+    let node_id = init(&d);
+    create_service(&d, &service_spec("listed", 2));
+    assert!(
+        wait_until(LONG, || running(&d, "listed").len() == 2),
+        "2 replicas never ran"
+    );
+    let addr = d.req("GET", "/info", "").json()["Swarm"]["RemoteManagers"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let certs = d.data_root().join("swarm/certificates");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).unwrap();
+    let tls = client_tls(&read("node.crt"), &read("node.key"), &read("ca.crt"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let session = |known: u64, takes_unchanged: bool| -> SessionReply {
+        let req = SessionRequest {
+            node_id: node_id.clone(),
+            known,
+            description: Default::default(),
+            addr: "127.0.0.1".into(),
+            advertise: String::new(),
+            takes_unchanged,
+        };
+        rt.block_on(async {
+            let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+                .unwrap()
+                .tls_config(tls.clone())
+                .unwrap()
+                .connect_lazy();
+            call(channel, Method::Session, &req, Duration::from_secs(10))
+                .await
+                .expect("session")
+        })
+    };
+    let first = session(0, true);
+    assert!(!first.unchanged);
+    assert_eq!(first.tasks.len(), 2, "{:?}", first.tasks);
+    // The tasks run and their reports are in: the list's version stays until a change.
+    let quiet = session(first.version, true);
+    assert_eq!(quiet.version, first.version);
+    assert!(
+        quiet.unchanged,
+        "a heartbeat's answer carried the list again"
+    );
+    assert!(quiet.tasks.is_empty() && quiet.peers.is_empty() && quiet.secrets.is_empty());
+    assert!(quiet.node.is_some() && !quiet.managers.is_empty());
+    let old = session(first.version, false);
+    assert!(!old.unchanged);
+    assert_eq!(
+        old.tasks.len(),
+        2,
+        "a node of an earlier release lost its list"
+    );
 }
 
 #[test]

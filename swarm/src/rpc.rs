@@ -87,6 +87,10 @@ pub struct SessionRequest {
     /// Its swarm address (`host:port`), where it would serve Raft once promoted.
     #[serde(default)]
     pub advertise: String,
+    /// It keeps its list when a reply says `unchanged` (a node of an earlier release, which
+    /// does not say so, would read that reply's empty list as "run nothing").
+    #[serde(default)]
+    pub takes_unchanged: bool,
 }
 
 /// The answer to `Session`.
@@ -110,6 +114,11 @@ pub struct SessionReply {
     /// The data of the secrets and configs its live tasks use (and of no other).
     #[serde(default)]
     pub secrets: Vec<crate::delivery::SecretPayload>,
+    /// Nothing changed since the version the node holds (a heartbeat's answer): `tasks`,
+    /// `peers` and `secrets` are left empty, and the node keeps its own. Only to a node that
+    /// `takes_unchanged`.
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 /// `Report`: observed task states.

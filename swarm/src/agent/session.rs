@@ -107,6 +107,7 @@ async fn session_loop(
     node_tx: tokio::sync::watch::Sender<Option<Object>>,
 ) {
     let mut known = 0;
+    let mut peers = Vec::new();
     let description: NodeDescription = executor.describe().await;
     loop {
         let req = SessionRequest {
@@ -115,6 +116,7 @@ async fn session_loop(
             description: description.clone(),
             addr: addr.clone(),
             advertise: advertise.clone(),
+            takes_unchanged: true,
         };
         match conn
             .call::<_, SessionReply>(Method::Session, &req, Duration::from_secs(30))
@@ -128,16 +130,19 @@ async fn session_loop(
                 if reply.node.is_some() {
                     node_tx.send_replace(reply.node);
                 }
-                // Before the tasks: a task starting now finds its secrets.
-                runner.set_secrets(&reply.secrets);
                 let applying = std::time::Instant::now();
-                let assigned: Arc<Vec<Object>> =
-                    Arc::new(reply.tasks.into_iter().map(Arc::unwrap_or_clone).collect());
-                runner.assign(assigned).await;
+                if !reply.unchanged {
+                    // Before the tasks: a task starting now finds its secrets.
+                    runner.set_secrets(&reply.secrets);
+                    let assigned: Arc<Vec<Object>> =
+                        Arc::new(reply.tasks.into_iter().map(Arc::unwrap_or_clone).collect());
+                    runner.assign(assigned).await;
+                    peers = reply.peers;
+                }
                 // Every reply, changed or not (one comes at least every half heartbeat): the
                 // tables are reconciled against the kernel, so drift is repaired too.
                 let syncing = std::time::Instant::now();
-                if let Err(e) = executor.sync_peers(reply.peers).await {
+                if let Err(e) = executor.sync_peers(peers.clone()).await {
                     tracing::warn!(error = %e, "programming overlay peers");
                 }
                 let (apply, sync) = (syncing - applying, syncing.elapsed());
