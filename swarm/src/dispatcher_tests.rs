@@ -57,10 +57,16 @@ fn a_nodes_assignments_are_its_own_tasks_and_their_version_follows_changes() {
     // What the node reports itself (swarmkit's dispatcher sends nothing for it either).
     set_state(&mut s, TaskState::Failed);
     assert_eq!(assignments(&s, "n1").0, v1, "the node's own report");
-    // What the scheduler writes, up to `Assigned`, the node learns.
+    // What the scheduler writes, below `Assigned`, the node learns.
+    set_state(&mut s, TaskState::Pending);
+    let pending = assignments(&s, "n1").0;
+    assert_ne!(pending, v1);
     set_state(&mut s, TaskState::Assigned);
     let assigned = assignments(&s, "n1").0;
-    assert_ne!(assigned, v1);
+    assert_ne!(assigned, pending);
+    // The node's first report after it was given the task.
+    set_state(&mut s, TaskState::Starting);
+    assert_eq!(assignments(&s, "n1").0, assigned, "the node's first report");
     let o = s.get(ObjectKind::Task, "t1").unwrap().clone();
     let Attrs::Task {
         service_id,

@@ -402,7 +402,9 @@ fn read_assignment_print(o: &Object, state: Option<TaskState>) -> u64 {
         node_id.hash(&mut h);
         desired_state.hash(&mut h);
     }
-    state.filter(|s| *s <= TaskState::Assigned).hash(&mut h);
+    // Capped at `Assigned`: the node's first report (`Assigned` → `Starting`) is no change
+    // either, as swarmkit sends a task again only when its new state is `Assigned` or below.
+    state.map(|s| s.min(TaskState::Assigned)).hash(&mut h);
     h.finish()
 }
 
