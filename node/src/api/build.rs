@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::convert::build as conv;
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
+use super::json_body::json_response;
 use super::AppState;
 use crate::engine::build::BuildOutput;
 use crate::error::EngineError;
@@ -25,15 +26,6 @@ fn line(v: &Value) -> Bytes {
     let mut b = v.to_string().into_bytes();
     b.push(b'\n');
     Bytes::from(b)
-}
-
-fn json_response(body: Body) -> Response {
-    let mut r = Response::new(body);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
 }
 
 /// `POST /build`

@@ -1,7 +1,6 @@
 //! Image routes. Names may contain slashes (`docker.io/library/busybox`), so the by-name routes
 //! take the rest of the path and split off the action at the end.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -99,12 +98,7 @@ fn json_lines(lines: Vec<serde_json::Value>) -> Response {
         out.extend_from_slice(l.to_string().as_bytes());
         out.push(b'\n');
     }
-    let mut r = Response::new(Body::from(out));
-    r.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    r
+    super::json_body::json_response(out)
 }
 
 /// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=&platform=` (import) or

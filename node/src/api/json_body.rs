@@ -1,16 +1,25 @@
-//! JSON request bodies: moby's `CheckForJSON` rule and the parsing. A body sent to a JSON
+//! JSON bodies. Responses: `json_response` labels one. Requests: moby's `CheckForJSON` rule and
+//! the parsing. A body sent to a JSON
 //! endpoint must say `Content-Type: application/json` (parameters allowed); without the header
 //! only an empty body passes. The rule is what keeps a web page from posting a container to a
 //! daemon on `127.0.0.1`: a browser sends `text/plain` (or no type) without a CORS preflight,
 //! but never `application/json`. Endpoints taking tar or other bodies do not use this.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::error::ApiError;
+
+/// A response carrying `body`, labelled `application/json`.
+pub fn json_response(body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
 
 /// A request body whose Content-Type allows JSON. Handlers take it as an extractor (or build it
 /// with [`JsonBody::check`]) and parse it with [`JsonBody::parse`]; there is no other way to parse

@@ -37,6 +37,7 @@ impl Networks {
         asked: &std::collections::BTreeMap<String, EndpointRequest>,
     ) -> Result<Attachments> {
         self.attachments_with(id, mode, asked, &|key| self.get(key).map(|n| n.id))
+            .map(Arc::unwrap_or_clone)
     }
 
     /// `attachments`, with `network_id` finding a network's id by key (from a `NetworkIndex`,
@@ -47,8 +48,8 @@ impl Networks {
         mode: &str,
         asked: &std::collections::BTreeMap<String, EndpointRequest>,
         network_id: &dyn Fn(&str) -> Result<String>,
-    ) -> Result<Attachments> {
-        if let Some(a) = self.attachments.get::<Attachments>(id)? {
+    ) -> Result<Arc<Attachments>> {
+        if let Some(a) = self.attachments.get(id)? {
             return Ok(a);
         }
         let mut a = Attachments::default();
@@ -57,7 +58,7 @@ impl Networks {
             m => m,
         };
         if matches!(primary, "host" | "none") || primary.starts_with("container:") {
-            return Ok(a);
+            return Ok(Arc::new(a));
         }
         let primary_id = network_id(primary)?;
         a.primary = primary_id.clone();
@@ -78,7 +79,7 @@ impl Networks {
                 .entry(network_id(key)?)
                 .or_insert_with(|| req.clone());
         }
-        Ok(a)
+        Ok(Arc::new(a))
     }
 
     /// Saves the container's attachments (connect, disconnect, create).
@@ -374,6 +375,11 @@ impl Networks {
     /// The container's endpoints now.
     pub fn endpoints_of(&self, id: &str) -> Result<Vec<EndpointRecord>> {
         self.endpoints.of_container(id)
+    }
+
+    /// Container `id`'s endpoint on network `net_id`, while it has one.
+    pub fn endpoint_on(&self, id: &str, net_id: &str) -> Result<Option<Arc<EndpointRecord>>> {
+        self.endpoints.get(id, net_id)
     }
 
     /// Endpoints on network `network_id` of the container named `container` (an id, an id

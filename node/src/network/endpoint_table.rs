@@ -1,26 +1,19 @@
-//! The endpoint records (`<container id>/<network id>` → `EndpointRecord`): kept in sled and,
-//! read once at start, in memory. Every start, stop and inspect asks for one container's
-//! endpoints and every rule-set render and DNS answer for all of them; decoding the whole sled
-//! tree for each made those cost grow with the number of running containers (a thousand
-//! records decoded per start). Writes go to sled first, so the memory copy never holds what
-//! the disk does not.
+//! The endpoint records (`<container id>/<network id>` → `EndpointRecord`), in sled and in
+//! memory (`store::Cached`). Every start, stop and inspect asks for one container's endpoints
+//! and every rule-set render and DNS answer for all of them; decoding the whole sled tree for
+//! each made those cost grow with the number of running containers (a thousand records
+//! decoded per start).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::types::EndpointRecord;
-use crate::error::{EngineError, Result};
-use crate::store::Records;
+use crate::error::Result;
+use crate::store::{Cached, Records};
 
 /// The endpoint records, on disk and in memory. Clones share the memory copy.
 #[derive(Clone)]
 pub struct EndpointTable {
-    records: Records,
-    cache: Arc<RwLock<BTreeMap<String, EndpointRecord>>>,
-}
-
-fn poisoned() -> EngineError {
-    EngineError::Internal("endpoint table poisoned".into())
+    records: Cached<EndpointRecord>,
 }
 
 /// The key of container `id`'s endpoint on network `net`.
@@ -31,64 +24,48 @@ pub fn key(id: &str, net: &str) -> String {
 impl EndpointTable {
     /// Reads every record of `records` into memory.
     pub fn open(records: Records) -> Result<Self> {
-        let cache = records.all::<EndpointRecord>()?.into_iter().collect();
         Ok(EndpointTable {
-            records,
-            cache: Arc::new(RwLock::new(cache)),
+            records: Cached::open(records)?,
         })
     }
 
     /// Writes one record (flushed) and keeps it in memory.
     pub fn put(&self, key: &str, ep: &EndpointRecord) -> Result<()> {
-        self.records.put(key, ep)?;
-        self.cache
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(key.to_string(), ep.clone());
-        Ok(())
+        self.records.put(key, ep)
     }
 
     /// Removes one record.
     pub fn remove(&self, key: &str) -> Result<()> {
-        self.records.remove(key)?;
-        self.cache.write().map_err(|_| poisoned())?.remove(key);
-        Ok(())
+        self.records.remove(key)
     }
 
     /// Every record, in key order.
     pub fn all(&self) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .cache
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .cloned()
-            .collect())
+        self.records
+            .read(|m| m.values().map(|e| (**e).clone()).collect())
+    }
+
+    /// Container `id`'s endpoint on network `net`.
+    pub fn get(&self, id: &str, net: &str) -> Result<Option<Arc<EndpointRecord>>> {
+        self.records.get(&key(id, net))
     }
 
     /// Container `id`'s endpoints, in network id order: one range of the ordered keys.
     pub fn of_container(&self, id: &str) -> Result<Vec<EndpointRecord>> {
         // Keys are `<id>/<net>`; '0' follows '/', so the range ends before any other id's.
         let (from, to) = (format!("{id}/"), format!("{id}0"));
-        Ok(self
-            .cache
-            .read()
-            .map_err(|_| poisoned())?
-            .range(from..to)
-            .map(|(_, e)| e.clone())
-            .collect())
+        self.records
+            .read(|m| m.range(from..to).map(|(_, e)| (**e).clone()).collect())
     }
 
     /// The endpoints on network `net`.
     pub fn on_network(&self, net: &str) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .cache
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .filter(|e| e.network_id == net)
-            .cloned()
-            .collect())
+        self.records.read(|m| {
+            m.values()
+                .filter(|e| e.network_id == net)
+                .map(|e| (**e).clone())
+                .collect()
+        })
     }
 
     /// The endpoints on network `net` of the container named `container` (its name, its id or
@@ -109,14 +86,12 @@ impl EndpointTable {
 
     /// The endpoints that publish ports (the rule set's DNAT entries).
     pub fn publishing(&self) -> Result<Vec<EndpointRecord>> {
-        Ok(self
-            .cache
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .filter(|e| !e.ports.is_empty())
-            .cloned()
-            .collect())
+        self.records.read(|m| {
+            m.values()
+                .filter(|e| !e.ports.is_empty())
+                .map(|e| (**e).clone())
+                .collect()
+        })
     }
 }
 

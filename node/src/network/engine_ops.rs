@@ -16,8 +16,8 @@ pub struct ContainerNetwork {
     /// Shared with the `NetworkIndex` it came from (the list has a row per container).
     pub network: std::sync::Arc<NetworkRecord>,
     pub request: EndpointRequest,
-    /// Present while the container runs.
-    pub endpoint: Option<EndpointRecord>,
+    /// Present while the container runs; shared with the endpoint table.
+    pub endpoint: Option<std::sync::Arc<EndpointRecord>>,
 }
 
 impl Engine {
@@ -285,13 +285,12 @@ impl Engine {
         ) else {
             return Vec::new();
         };
-        let eps = self.network.endpoints_of(&rec.id).unwrap_or_default();
         a.networks
             .iter()
             .filter_map(|(id, req)| {
                 let network = index.find_shared(id)?;
                 Some(ContainerNetwork {
-                    endpoint: eps.iter().find(|e| e.network_id == *id).cloned(),
+                    endpoint: self.network.endpoint_on(&rec.id, id).ok().flatten(),
                     network,
                     request: req.clone(),
                 })

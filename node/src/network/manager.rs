@@ -44,7 +44,8 @@ pub struct Networks {
     pub(crate) networks: Records,
     pub(crate) endpoints: super::endpoint_table::EndpointTable,
     pub(crate) ipam: Records,
-    pub(crate) attachments: Records,
+    /// Each container's networks (`Attachments`), read by every row of a list.
+    pub(crate) attachments: crate::store::Cached<super::types::Attachments>,
     /// Serialises changes (allocation, links, rules).
     pub(crate) changes: tokio::sync::Mutex<()>,
     /// Published-port proxies by endpoint id; dropping one closes its sockets.
@@ -94,7 +95,7 @@ impl Networks {
             networks: store.records("networks")?,
             endpoints: super::endpoint_table::EndpointTable::open(store.records("endpoints")?)?,
             ipam: store.records("ipam")?,
-            attachments: store.records("net-attachments")?,
+            attachments: crate::store::Cached::open(store.records("net-attachments")?)?,
             changes: tokio::sync::Mutex::new(()),
             proxies: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),

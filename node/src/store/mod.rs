@@ -13,6 +13,9 @@ use berth_raft::space::{Renew, Space};
 
 use crate::error::{EngineError, Result};
 
+mod cached;
+pub use cached::Cached;
+
 /// The daemon's state database.
 #[derive(Clone)]
 pub struct Store {

@@ -426,7 +426,7 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>, exposed: &[S
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         let text =
-            |f: &dyn Fn(&EndpointRecord) -> String| first.as_ref().map(f).unwrap_or_default();
+            |f: &dyn Fn(&EndpointRecord) -> String| first.as_deref().map(f).unwrap_or_default();
         m.insert(
             "IPAddress".into(),
             json!(text(&|e| e.ip.map(|i| i.to_string()).unwrap_or_default())),
