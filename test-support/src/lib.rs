@@ -17,6 +17,7 @@ mod hostile;
 pub mod image;
 mod objects;
 pub mod registry;
+pub mod swarm;
 
 use std::time::{Duration, Instant};
 
