@@ -25,7 +25,9 @@ impl EndpointTable {
     /// Reads every record of `records` into memory.
     pub fn open(records: Records) -> Result<Self> {
         Ok(EndpointTable {
-            records: Cached::open(records)?,
+            // Every start renders the rule set from the publishing endpoints: a few among a
+            // thousand, found without reading the rest.
+            records: Cached::open_marking(records, |e: &EndpointRecord| !e.ports.is_empty())?,
         })
     }
 
@@ -86,12 +88,12 @@ impl EndpointTable {
 
     /// The endpoints that publish ports (the rule set's DNAT entries).
     pub fn publishing(&self) -> Result<Vec<EndpointRecord>> {
-        self.records.read(|m| {
-            m.values()
-                .filter(|e| !e.ports.is_empty())
-                .map(|e| (**e).clone())
-                .collect()
-        })
+        Ok(self
+            .records
+            .marked()?
+            .iter()
+            .map(|e| (**e).clone())
+            .collect())
     }
 }
 

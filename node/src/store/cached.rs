@@ -3,7 +3,7 @@
 //! every read made the read cost grow with every record. Writes go to sled first (flushed),
 //! so memory never holds what the disk does not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -15,17 +15,26 @@ use crate::error::{EngineError, Result};
 /// shared too (`Arc`), not copied.
 pub struct Cached<T> {
     records: Records,
-    map: Arc<RwLock<BTreeMap<String, Arc<T>>>>,
+    memory: Arc<RwLock<Memory<T>>>,
+    /// Picks out the records `marked` returns (see `open_marking`).
+    mark: fn(&T) -> bool,
     /// Held from the disk write to the memory one, so two writers of a key leave memory as
     /// the disk (readers never wait for a flush).
     writing: Arc<Mutex<()>>,
+}
+
+struct Memory<T> {
+    all: BTreeMap<String, Arc<T>>,
+    /// Keys of the records `mark` picks out.
+    marked: BTreeSet<String>,
 }
 
 impl<T> Clone for Cached<T> {
     fn clone(&self) -> Self {
         Cached {
             records: self.records.clone(),
-            map: Arc::clone(&self.map),
+            memory: Arc::clone(&self.memory),
+            mark: self.mark,
             writing: Arc::clone(&self.writing),
         }
     }
@@ -38,14 +47,26 @@ fn poisoned() -> EngineError {
 impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
     /// Reads every record of `records` into memory.
     pub fn open(records: Records) -> Result<Self> {
-        let map = records
+        Self::open_marking(records, |_| false)
+    }
+
+    /// As `open`, also keeping the keys of the records `mark` picks out, so `marked` finds a
+    /// few among thousands without reading them all.
+    pub fn open_marking(records: Records, mark: fn(&T) -> bool) -> Result<Self> {
+        let all: BTreeMap<String, Arc<T>> = records
             .all::<T>()?
             .into_iter()
             .map(|(k, v)| (k, Arc::new(v)))
             .collect();
+        let marked = all
+            .iter()
+            .filter(|(_, v)| mark(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(Cached {
             records,
-            map: Arc::new(RwLock::new(map)),
+            memory: Arc::new(RwLock::new(Memory { all, marked })),
+            mark,
             writing: Arc::default(),
         })
     }
@@ -54,10 +75,13 @@ impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
     pub fn put(&self, key: &str, value: &T) -> Result<()> {
         let _w = self.writing.lock().map_err(|_| poisoned())?;
         self.records.put(key, value)?;
-        self.map
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(key.to_string(), Arc::new(value.clone()));
+        let mut m = self.memory.write().map_err(|_| poisoned())?;
+        if (self.mark)(value) {
+            m.marked.insert(key.to_string());
+        } else {
+            m.marked.remove(key);
+        }
+        m.all.insert(key.to_string(), Arc::new(value.clone()));
         Ok(())
     }
 
@@ -65,19 +89,31 @@ impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
     pub fn remove(&self, key: &str) -> Result<()> {
         let _w = self.writing.lock().map_err(|_| poisoned())?;
         self.records.remove(key)?;
-        self.map.write().map_err(|_| poisoned())?.remove(key);
+        let mut m = self.memory.write().map_err(|_| poisoned())?;
+        m.all.remove(key);
+        m.marked.remove(key);
         Ok(())
     }
 
     /// One record; `None` when the key is absent.
     pub fn get(&self, key: &str) -> Result<Option<Arc<T>>> {
-        Ok(self.map.read().map_err(|_| poisoned())?.get(key).cloned())
+        let m = self.memory.read().map_err(|_| poisoned())?;
+        Ok(m.all.get(key).cloned())
     }
 
     /// What `f` makes of the records, in key order, read under the lock.
     pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, Arc<T>>) -> R) -> Result<R> {
-        let map = self.map.read().map_err(|_| poisoned())?;
-        Ok(f(&map))
+        let m = self.memory.read().map_err(|_| poisoned())?;
+        Ok(f(&m.all))
+    }
+
+    /// The records `mark` picks out, in key order.
+    pub fn marked(&self) -> Result<Vec<Arc<T>>> {
+        let m = self.memory.read().map_err(|_| poisoned())?;
+        Ok(m.marked
+            .iter()
+            .filter_map(|k| m.all.get(k).cloned())
+            .collect())
     }
 }
 
@@ -106,5 +142,29 @@ mod tests {
         let other = t.clone();
         other.put("c", &vec![4]).unwrap();
         assert_eq!(t.get("c").unwrap().as_deref(), Some(&vec![4]));
+    }
+
+    #[test]
+    fn the_marked_records_follow_every_write_and_a_reopening() {
+        let store = Store::temporary().unwrap();
+        let long = |v: &Vec<u32>| v.len() > 1;
+        let t = Cached::open_marking(store.records("t").unwrap(), long).unwrap();
+        let marked = |t: &Cached<Vec<u32>>| -> Vec<Vec<u32>> {
+            t.marked().unwrap().iter().map(|v| (**v).clone()).collect()
+        };
+        t.put("a", &vec![1, 2]).unwrap();
+        t.put("b", &vec![3]).unwrap();
+        t.put("c", &vec![4, 5]).unwrap();
+        assert_eq!(marked(&t), [vec![1, 2], vec![4, 5]]);
+        // A record rewritten without the mark loses it; one gaining it gets it.
+        t.put("a", &vec![1]).unwrap();
+        t.put("b", &vec![3, 3]).unwrap();
+        t.remove("c").unwrap();
+        assert_eq!(marked(&t), [vec![3, 3]]);
+        let again = Cached::open_marking(store.records("t").unwrap(), long).unwrap();
+        assert_eq!(marked(&again), [vec![3, 3]]);
+        // Unmarked tables mark nothing.
+        let plain: Cached<Vec<u32>> = Cached::open(store.records("t").unwrap()).unwrap();
+        assert!(plain.marked().unwrap().is_empty());
     }
 }
