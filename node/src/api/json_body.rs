@@ -1,7 +1,6 @@
 //! JSON bodies. Responses: `json_response` labels one. Requests: moby's `CheckForJSON` rule and
-//! the parsing. A body sent to a JSON
-//! endpoint must say `Content-Type: application/json` (parameters allowed); without the header
-//! only an empty body passes. The rule is what keeps a web page from posting a container to a
+//! the parsing. A body sent to a JSON endpoint must say `Content-Type: application/json`
+//! (parameters allowed); without the header only an empty body passes. The rule is what keeps a web page from posting a container to a
 //! daemon on `127.0.0.1`: a browser sends `text/plain` (or no type) without a CORS preflight,
 //! but never `application/json`. Endpoints taking tar or other bodies do not use this.
 
