@@ -163,6 +163,22 @@ fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
         udp.contains(&ip),
         "udp lookup of {srv}.{net} gave {udp}, want {ip}"
     );
+    // Since API 1.45 `Aliases` is the user's and `DNSNames` the rest (moby's inspect);
+    // an older client still finds the short id and the hostname among the aliases.
+    let names = |version: &str, key: &str| {
+        let v = d
+            .req("GET", &format!("/v{version}/containers/{srv}/json"), "")
+            .json();
+        v["NetworkSettings"]["Networks"][&net][key].clone()
+    };
+    let id = d.inspect(&srv)["Id"].as_str().unwrap().to_string();
+    let short = &id[..12];
+    assert_eq!(names("1.47", "Aliases"), serde_json::json!(["svc"]));
+    assert_eq!(
+        names("1.47", "DNSNames"),
+        serde_json::json!([srv, "svc", short])
+    );
+    assert_eq!(names("1.44", "Aliases"), serde_json::json!(["svc", short]));
     // UDP data by name. Debian's busybox nc has no UDP, so the host's python3 (its /usr
     // mounted read-only) echoes and sends the datagrams.
     let python = [

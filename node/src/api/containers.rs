@@ -41,6 +41,7 @@ pub async fn create(
 /// `GET /containers/json?all=&limit=&size=&filters=`
 pub async fn list(
     State(engine): State<AppState>,
+    version: super::ApiVersion,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
@@ -94,7 +95,7 @@ pub async fn list(
     let mut summaries = Vec::with_capacity(recs.len());
     for rec in &recs {
         let nets = engine.container_networks_in(rec, &networks);
-        let mut s = conv::summary(rec, &nets, &volumes);
+        let mut s = conv::summary(rec, &nets, &volumes, version);
         if rec.state.status.is_running() {
             s.ports = Some(conv::port_summaries(&nets, &rec.config.exposed_ports));
         }
@@ -118,6 +119,7 @@ pub async fn list(
 /// `GET /containers/{id}/json?size=`
 pub async fn inspect(
     State(engine): State<AppState>,
+    version: super::ApiVersion,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
@@ -143,6 +145,8 @@ pub async fn inspect(
     };
     let nets = super::convert::network::settings(
         &engine.container_networks(&rec),
+        &conv::named(&rec),
+        version,
         sandbox.map(|p| p.display().to_string()),
         exposed,
     );

@@ -36,6 +36,37 @@ pub const API_VERSION: &str = "1.47";
 /// The oldest API version accepted.
 pub const MIN_API_VERSION: &str = "1.24";
 
+/// The API version a request asked for (`/v1.NN/…`); the newest when it named none. Handlers
+/// take it where Docker's answer depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u32, pub u32);
+
+impl ApiVersion {
+    /// `API_VERSION`.
+    pub const CURRENT: ApiVersion = ApiVersion(1, 47);
+
+    /// `1.NN`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        let (major, minor) = text.split_once('.')?;
+        Some(ApiVersion(major.parse().ok()?, minor.parse().ok()?))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or(ApiVersion::CURRENT))
+    }
+}
+
 /// The engine, as most handlers take it.
 pub type AppState = Arc<Engine>;
 
@@ -178,19 +209,24 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .with_state(App { engine, swarm })
 }
 
-/// Rewrites `/v1.NN/path` to `/path`, so one set of routes serves every version.
+/// Rewrites `/v1.NN/path` to `/path`, so one set of routes serves every version, and keeps
+/// the version asked for in the request's extensions (`ApiVersion`).
 pub fn strip_version(mut req: Request) -> Request {
     let path = req.uri().path();
     if let Some(rest) = path.strip_prefix("/v") {
         if let Some(idx) = rest.find('/') {
             let (ver, tail) = rest.split_at(idx);
             if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                let asked = ApiVersion::parse(ver);
                 let pq = match req.uri().query() {
                     Some(q) => format!("{tail}?{q}"),
                     None => tail.to_string(),
                 };
                 if let Ok(uri) = pq.parse() {
                     *req.uri_mut() = uri;
+                    if let Some(v) = asked {
+                        req.extensions_mut().insert(v);
+                    }
                 }
             }
         }
@@ -219,5 +255,22 @@ mod tests {
         assert_eq!(stripped("/_ping"), "/_ping");
         assert_eq!(stripped("/volumes/x"), "/volumes/x");
         assert_eq!(stripped("/vx/y"), "/vx/y");
+    }
+
+    #[test]
+    fn the_version_asked_for_is_kept_and_none_asked_reads_as_the_newest() {
+        let asked = |uri: &str| {
+            let req = Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            strip_version(req).extensions().get::<ApiVersion>().copied()
+        };
+        assert_eq!(asked("/v1.44/containers/x/json"), Some(ApiVersion(1, 44)));
+        assert_eq!(asked("/v1.9/info"), Some(ApiVersion(1, 9)));
+        assert_eq!(asked("/containers/x/json"), None);
+        assert_eq!(ApiVersion::parse(API_VERSION), Some(ApiVersion::CURRENT));
+        assert!(ApiVersion(1, 9) < ApiVersion(1, 45));
+        assert_eq!(ApiVersion::parse("1"), None);
     }
 }

@@ -380,12 +380,22 @@ fn created_unix(rec: &ContainerRecord) -> i64 {
         .unwrap_or(0)
 }
 
+/// Who `rec` is, for its endpoints' names.
+pub fn named(rec: &ContainerRecord) -> super::network::Named<'_> {
+    super::network::Named {
+        name: &rec.name,
+        id: &rec.id,
+        hostname: &rec.config.hostname,
+    }
+}
+
 /// One row of `GET /containers/json`: `nets` are its networks (`Engine::container_networks`),
 /// `volumes_root` where named volumes live (for `Mounts`).
 pub fn summary(
     rec: &ContainerRecord,
     nets: &[crate::network::engine_ops::ContainerNetwork],
     volumes_root: &std::path::Path,
+    version: crate::api::ApiVersion,
 ) -> ContainerSummary {
     ContainerSummary {
         id: Some(rec.id.clone()),
@@ -403,7 +413,11 @@ pub fn summary(
             ..Default::default()
         }),
         network_settings: Some(ContainerSummaryNetworkSettings {
-            networks: Some(super::network::endpoint_settings(nets)),
+            networks: Some(super::network::endpoint_settings(
+                nets,
+                &named(rec),
+                version,
+            )),
         }),
         mounts: Some(super::mounts::mount_points(&rec.host.mounts, volumes_root)),
         ..Default::default()

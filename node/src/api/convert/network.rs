@@ -395,7 +395,13 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
 /// A container's `NetworkSettings`, with the top-level fields older clients read. `exposed`:
 /// the ports a running container exposes, each listed as Docker lists it (`null` when not
 /// published); none for a stopped one.
-pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>, exposed: &[String]) -> Value {
+pub fn settings(
+    nets: &[ContainerNetwork],
+    who: &Named<'_>,
+    version: crate::api::ApiVersion,
+    sandbox: Option<String>,
+    exposed: &[String],
+) -> Value {
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> =
         exposed.iter().map(|p| (exposed_key(p), None)).collect();
     for c in nets {
@@ -415,7 +421,7 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>, exposed: &[S
                 });
         }
     }
-    let networks = endpoint_settings(nets);
+    let networks = endpoint_settings(nets, who, version);
     let first = nets.iter().find_map(|c| c.endpoint.clone());
     let s = NetworkSettings {
         sandbox_id: Some(String::new()),
@@ -448,20 +454,47 @@ pub fn settings(nets: &[ContainerNetwork], sandbox: Option<String>, exposed: &[S
     v
 }
 
+/// Who a container is, for its endpoints' `DNSNames` and older clients' `Aliases`.
+pub struct Named<'a> {
+    pub name: &'a str,
+    pub id: &'a str,
+    pub hostname: &'a str,
+}
+
+/// API 1.45 moved the short id and the hostname out of a network's `Aliases` (which keeps only
+/// the `--network-alias` values) into `DNSNames`; moby still adds them to `Aliases` for an
+/// older client, on user-defined networks.
+const ALIASES_WITHOUT_ID: crate::api::ApiVersion = crate::api::ApiVersion(1, 45);
+
 /// Each network's `EndpointSettings` for a container, by network name (inspect's and the
-/// container list's `NetworkSettings.Networks`).
-pub fn endpoint_settings(nets: &[ContainerNetwork]) -> HashMap<String, EndpointSettings> {
+/// container list's `NetworkSettings.Networks`), as API `version` shows them.
+pub fn endpoint_settings(
+    nets: &[ContainerNetwork],
+    who: &Named<'_>,
+    version: crate::api::ApiVersion,
+) -> HashMap<String, EndpointSettings> {
+    let short_id = &who.id[..12.min(who.id.len())];
     let mut networks = HashMap::new();
     for c in nets {
         let ep = c.endpoint.as_ref();
+        // moby's `buildEndpointDNSNames`: the name, the aliases, the short id, the hostname,
+        // each once, on user-defined networks only.
+        let dns_names = (!c.network.builtin).then(|| {
+            let mut names = vec![who.name.trim_start_matches('/').to_string()];
+            names.extend(c.request.aliases.iter().cloned());
+            names.extend([short_id.to_string(), who.hostname.to_string()]);
+            dedup(names)
+        });
         let mut aliases = c.request.aliases.clone();
-        if let Some(e) = ep {
-            aliases.push(e.container_id[..12.min(e.container_id.len())].to_string());
+        if version < ALIASES_WITHOUT_ID && !c.network.builtin {
+            aliases.extend([short_id.to_string(), who.hostname.to_string()]);
+            aliases = dedup(aliases);
         }
         networks.insert(
             c.network.name.clone(),
             EndpointSettings {
                 aliases: Some(aliases),
+                dns_names,
                 links: (!c.request.links.is_empty()).then(|| {
                     c.request
                         .links
@@ -493,6 +526,15 @@ pub fn endpoint_settings(nets: &[ContainerNetwork]) -> HashMap<String, EndpointS
     networks
 }
 
+/// `names` without the empty ones and the repeats, in their first order.
+fn dedup(names: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .filter(|n| !n.is_empty() && seen.insert(n.clone()))
+        .collect()
+}
+
 /// An exposed port as Docker keys it: `80/tcp` (a bare number is TCP).
 pub fn exposed_key(port: &str) -> String {
     if port.contains('/') {
@@ -505,6 +547,70 @@ pub fn exposed_key(port: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn attached(name: &str, builtin: bool, aliases: &[&str]) -> ContainerNetwork {
+        ContainerNetwork {
+            network: std::sync::Arc::new(crate::network::NetworkRecord {
+                name: name.into(),
+                id: format!("{name}-id"),
+                builtin,
+                ..Default::default()
+            }),
+            request: crate::network::EndpointRequest {
+                aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                ..Default::default()
+            },
+            endpoint: None,
+        }
+    }
+
+    #[test]
+    fn aliases_keep_the_users_and_dns_names_the_rest_as_moby_since_api_1_45() {
+        use crate::api::ApiVersion;
+        let id = "0123456789abcdef0123";
+        let who = Named {
+            name: "/web",
+            id,
+            hostname: "0123456789ab",
+        };
+        let nets = [
+            attached("front", false, &["www", "web"]),
+            attached("bridge", true, &[]),
+        ];
+        let show = |v: ApiVersion| {
+            let s = endpoint_settings(&nets, &who, v);
+            let user = &s["front"];
+            let default = &s["bridge"];
+            (
+                user.aliases.clone().unwrap_or_default(),
+                user.dns_names.clone(),
+                default.aliases.clone().unwrap_or_default(),
+                default.dns_names.clone(),
+            )
+        };
+        // The name first, then the aliases, the short id and the hostname, each once.
+        let dns = Some(vec!["web".to_string(), "www".into(), "0123456789ab".into()]);
+        assert_eq!(
+            show(ApiVersion::CURRENT),
+            (
+                vec!["www".to_string(), "web".into()],
+                dns.clone(),
+                vec![],
+                None
+            )
+        );
+        assert_eq!(show(ApiVersion(1, 45)).0, ["www", "web"]);
+        // An older client still finds the short id and the hostname among the aliases.
+        assert_eq!(
+            show(ApiVersion(1, 44)),
+            (
+                vec!["www".to_string(), "web".into(), "0123456789ab".into()],
+                dns,
+                vec![],
+                None
+            )
+        );
+    }
 
     #[test]
     fn port_bindings_become_requests_and_bad_protocols_are_refused() {
