@@ -41,7 +41,6 @@ pub async fn create(
 /// `GET /containers/json?all=&limit=&size=&filters=`
 pub async fn list(
     State(engine): State<AppState>,
-    version: super::ApiVersion,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
@@ -95,7 +94,7 @@ pub async fn list(
     let mut summaries = Vec::with_capacity(recs.len());
     for rec in &recs {
         let nets = engine.container_networks_in(rec, &networks);
-        let mut s = conv::summary(rec, &nets, &volumes, version);
+        let mut s = conv::summary(rec, &nets, &volumes);
         if rec.state.status.is_running() {
             s.ports = Some(conv::port_summaries(&nets, &rec.config.exposed_ports));
         }

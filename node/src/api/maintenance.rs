@@ -171,7 +171,6 @@ pub async fn prune_images(
 /// `GET /system/df`
 pub async fn df(
     State(engine): State<AppState>,
-    version: super::ApiVersion,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     // `type=` (API 1.42): only those kinds are shown (and containers' sizes only walked when
@@ -218,7 +217,7 @@ pub async fn df(
     for (id, size_rw) in &usage.containers {
         if let Ok(rec) = engine.inspect_container(id).await {
             let nets = engine.container_networks_in(&rec, &networks);
-            let summary = super::convert::container::summary(&rec, &nets, &volumes_root, version);
+            let summary = super::convert::container::summary(&rec, &nets, &volumes_root);
             let mut summary = serde_json::to_value(summary).unwrap_or(Value::Null);
             summary["SizeRw"] = json!(size_rw);
             containers.push(summary);

@@ -395,7 +395,6 @@ pub fn summary(
     rec: &ContainerRecord,
     nets: &[crate::network::engine_ops::ContainerNetwork],
     volumes_root: &std::path::Path,
-    version: crate::api::ApiVersion,
 ) -> ContainerSummary {
     ContainerSummary {
         id: Some(rec.id.clone()),
@@ -413,10 +412,11 @@ pub fn summary(
             ..Default::default()
         }),
         network_settings: Some(ContainerSummaryNetworkSettings {
+            // moby keeps the pre-1.45 `Aliases` for older clients in its inspect only.
             networks: Some(super::network::endpoint_settings(
                 nets,
                 &named(rec),
-                version,
+                crate::api::ApiVersion::CURRENT,
             )),
         }),
         mounts: Some(super::mounts::mount_points(&rec.host.mounts, volumes_root)),
