@@ -12,6 +12,12 @@ pub mod req;
 pub mod tree_walk;
 pub mod volume;
 
+/// The 12-hex-digit id Docker prints for an image or container (`sha256:` dropped).
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

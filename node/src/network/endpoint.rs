@@ -26,7 +26,7 @@ pub struct Attached {
 impl Networks {
     /// The namespace file of container `id`.
     pub fn netns_path(&self, id: &str) -> PathBuf {
-        self.netns_dir.join(&id[..12.min(id.len())])
+        self.netns_dir.join(crate::engine::short_id(id))
     }
 
     /// The container's attachments: kept ones, else derived from its mode and create request.

@@ -473,7 +473,7 @@ pub fn endpoint_settings(
     who: &Named<'_>,
     version: crate::api::ApiVersion,
 ) -> HashMap<String, EndpointSettings> {
-    let short_id = &who.id[..12.min(who.id.len())];
+    let short_id = crate::engine::short_id(who.id);
     let mut networks = HashMap::new();
     for c in nets {
         let ep = c.endpoint.as_ref();

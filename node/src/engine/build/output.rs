@@ -51,8 +51,4 @@ impl BuildOutput {
     }
 }
 
-/// The 12-hex-digit id Docker prints for an image or container (`sha256:` dropped).
-pub fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.get(..12).unwrap_or(hex)
-}
+pub use crate::engine::short_id;

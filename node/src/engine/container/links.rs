@@ -69,7 +69,7 @@ impl Engine {
                         child.name
                     ))
                 })?;
-            let short = &child.id[..12.min(child.id.len())];
+            let short = crate::engine::short_id(&child.id);
             out.hosts
                 .push(format!("{ip}\t{} {short} {}", l.alias, child.name));
             let name = format!("/{}/{}", rec.name, l.alias);

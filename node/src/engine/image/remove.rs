@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{ImageRecord, ImageStore, Reference, RemovedItem};
+use crate::engine::short_id;
 use crate::error::{EngineError, Result};
 
 impl ImageStore {
@@ -128,10 +129,4 @@ fn refuse_delete_by_id(repo_tags: &[String], used: bool, short: &str) -> Result<
         return conflict("image is referenced in multiple repositories");
     }
     Ok(())
-}
-
-/// The 12-hex-digit id Docker prints.
-fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.get(..12).unwrap_or(hex)
 }
