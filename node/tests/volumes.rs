@@ -279,6 +279,13 @@ fn volume_options_berth_cannot_honour_are_refused_and_prune_filters_apply() {
         d.req("PUT", "/volumes/volopts-none?version=1", "{}").status,
         404
     );
+    // The answer comes after the whole spec is read, however long: not a broken pipe.
+    let long = format!(r#"{{"Labels":{{"pad":"{}"}}}}"#, "x".repeat(1 << 20));
+    assert_eq!(
+        d.req("PUT", "/volumes/volopts-none?version=1", &long)
+            .status,
+        404
+    );
 
     let filters = urlencode(r#"{"all":["true"],"label!":["keep"]}"#);
     let r = d.req("POST", &format!("/volumes/prune?filters={filters}"), "");

@@ -88,6 +88,9 @@ pub async fn list(
 pub async fn update(
     State(engine): State<AppState>,
     Path(name): Path<String>,
+    // Read whole before answering: a client still sending the spec would otherwise meet a
+    // closed connection (a broken pipe) instead of the answer.
+    _spec: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     engine.inspect_volume(&name)?;
     Err(ApiError::bad_request(format!(
