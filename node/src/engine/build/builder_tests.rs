@@ -207,7 +207,9 @@ fn a_failing_run_reports_its_exit_code() {
 fn only_the_stages_the_target_needs_run() {
     let df = "FROM busybox AS a\nRUN echo a\nFROM busybox AS unused\nRUN echo unused\nFROM busybox AS b\nCOPY --from=a /x /y\nFROM b AS final\nRUN echo final\n";
     let b = FakeBackend::new();
-    *b.files_root.lock().unwrap() = Some(context().0.keep());
+    // Held to the end of the test, which removes it.
+    let (files, _) = context();
+    *b.files_root.lock().unwrap() = Some(files.path().to_path_buf());
     let run = build_with(
         &b,
         df,
