@@ -4,6 +4,7 @@
 //! its walk over the assigned tasks brings up to date: no I/O.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
@@ -22,7 +23,7 @@ use crate::generic_resources;
 use crate::generic_view::GenericView;
 use crate::model::{
     Availability, DesiredState, HostPort, ModelError, Node, NodeState, Protocol, Service, Task,
-    TaskState, TaskStatus,
+    TaskState, TaskStatus, TemplatePrint,
 };
 use crate::plan::Plan;
 
@@ -206,6 +207,7 @@ fn snapshot(
         }
     }
     let ports = service_ports(state);
+    let mut reserved: HashMap<TemplatePrint, Resources> = HashMap::new();
     for t in state.each(ObjectKind::Task) {
         // History (told to stop) is most tasks during an update: skipped before parsing,
         // unless changed since the last walk (it may have failed meanwhile).
@@ -243,15 +245,22 @@ fn snapshot(
                 node.tasks_by_service.insert(task.service_id.to_string(), 1);
             }
         }
-        match reservations(&task) {
-            Ok(r) => {
-                node.reserved.nano_cpus += r.nano_cpus;
-                node.reserved.memory_bytes += r.memory_bytes;
-                for (kind, n) in r.generic {
-                    *node.reserved.generic.entry(kind).or_default() += n;
+        // Read once per template: every live task is counted on every pass, and tasks of
+        // one spec share it (a tenth of a pass at 10,000 tasks read each task's).
+        let r = match reserved.entry(task.print) {
+            Entry::Occupied(r) => r.into_mut(),
+            Entry::Vacant(slot) => match reservations(&task) {
+                Ok(r) => slot.insert(r),
+                Err(e) => {
+                    plan.problem(e);
+                    continue;
                 }
-            }
-            Err(e) => plan.problem(e),
+            },
+        };
+        node.reserved.nano_cpus += r.nano_cpus;
+        node.reserved.memory_bytes += r.memory_bytes;
+        for (kind, n) in &r.generic {
+            *node.reserved.generic.entry(kind.clone()).or_default() += n;
         }
         let own = ports.get(task.service_id).map_or(&[][..], Vec::as_slice);
         node.host_ports.extend(sched_ports(own));

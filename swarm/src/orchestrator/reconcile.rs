@@ -101,12 +101,21 @@ impl<'a> ServicePass<'_, 'a> {
             groups.entry(key).or_default().push(t);
         }
         let wanted = self.wanted(plan);
-        let wanted_set: HashSet<&Key> = wanted.iter().collect();
+        // A replicated service's groups are checked by their slot: hashing 10,000 keys per
+        // pass was a tenth of it.
+        let wanted_nodes: HashSet<&str> = match self.svc.mode {
+            Mode::Replicated(_) => HashSet::new(),
+            Mode::Global => wanted.iter().map(|k| k.1.as_str()).collect(),
+        };
+        let is_wanted = |key: &Key| match self.svc.mode {
+            Mode::Replicated(n) => key.1.is_empty() && (1..=n).contains(&key.0),
+            Mode::Global => key.0 == 0 && wanted_nodes.contains(key.1.as_str()),
+        };
         let mut in_flight = 0u64;
         let mut outdated: Vec<(&Key, &Task<'a>)> = Vec::new();
         let mut empty: Vec<&Key> = wanted.iter().filter(|k| !groups.contains_key(*k)).collect();
         for (key, group) in &groups {
-            let keep = wanted_set.contains(key) || self.keeps_paused(key);
+            let keep = is_wanted(key) || self.keeps_paused(key);
             let mut healthy = Vec::new();
             for &t in group.iter().filter(|t| t.is_live()) {
                 if !keep {
@@ -135,7 +144,7 @@ impl<'a> ServicePass<'_, 'a> {
                     plan.push(set_desired(t, DesiredState::Shutdown));
                 }
                 outdated.push((key, first));
-            } else if keep && wanted_set.contains(key) {
+            } else if keep && is_wanted(key) {
                 empty.push(key);
             }
             self.trim_history(group, plan);
