@@ -148,3 +148,28 @@ fn docker_refuses_these_so_berth_does() {
     assert_eq!(r.status, 201, "{}", r.text());
     d.remove_all();
 }
+
+/// A body no handler reads (an unknown path, a method the path lacks, a missing object
+/// answered before its body is read) still gets its answer, as dockerd drains up to 256 KiB
+/// of an unread body before it answers; past that it closes the connection, and so may berth.
+/// (Before, the first of them failed with a broken pipe.)
+#[test]
+fn an_unread_body_under_256_kib_still_gets_its_answer() {
+    require_root!();
+    let d = TestDaemon::start("unread");
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(250 << 10));
+    for _ in 0..3 {
+        let r = d.req("POST", "/no/such/path", &body);
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("page not found"), "{}", r.text());
+        // A method the path lacks: dockerd's answer to an unknown path.
+        let r = d.req("PATCH", "/containers/json", &body);
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("page not found"), "{}", r.text());
+        // Refused for having a body at all, before the container is looked up (as dockerd).
+        let r = d.req("POST", "/containers/nosuch/start", &body);
+        assert_eq!(r.status, 400, "{}", r.text());
+        let r = d.req("PUT", "/containers/nosuch/archive?path=/", &body);
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+}

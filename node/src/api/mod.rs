@@ -21,6 +21,7 @@ pub mod services;
 pub mod stream;
 pub mod swarm;
 pub mod system;
+pub mod unread_body;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -183,8 +184,9 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
-        // Static, so it wins over `/images/{*rest}`. A matched path answers 405 to other
-        // methods rather than falling through, so removing an image named `get` is routed here.
+        // Static, so it wins over `/images/{*rest}`. A matched path answers other methods
+        // with a 404 rather than falling through, so removing an image named `get` is routed
+        // here.
         .route(
             "/images/get",
             get(images::save_many).delete(|state: State<AppState>, query: RawQuery| {
@@ -206,6 +208,9 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         )
         .merge(secrets::routes())
         .fallback(containers::fallback)
+        // dockerd answers a method a path lacks as it answers an unknown path.
+        .method_not_allowed_fallback(error::not_found)
+        .layer(axum::middleware::from_fn(unread_body::drain))
         .with_state(App { engine, swarm })
 }
 
