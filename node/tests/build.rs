@@ -343,3 +343,37 @@ fn commit_makes_an_image_of_a_containers_changes() {
     let r = d.req("POST", "/commit?container=nosuch", "");
     assert_eq!(r.status, 404);
 }
+
+/// An image of 70 layers builds and runs: its overlay's layers are given one at a time
+/// (`lowerdir+`), where one option string of every layer's path no longer fits the page the
+/// kernel copies (~38 layers here; Docker allows 125). Before, the build failed at its ~38th
+/// step and such an image (pulled or loaded) could not start.
+#[test]
+fn an_image_of_many_layers_builds_and_runs() {
+    require_root!();
+    let d = TestDaemon::start("layers");
+    d.import_busybox();
+    let mut df = String::from("FROM busybox:latest\n");
+    for i in 0..69 {
+        df.push_str(&format!("COPY f.txt /layers/f{i}.txt\n"));
+    }
+    let tar = context(&[("Dockerfile", df.as_bytes()), ("f.txt", b"layer\n")]);
+    let tag = format!("{}-many:latest", d.prefix);
+    let (r, lines) = build(&d, &format!("t={tag}"), &tar);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        lines.iter().all(|l| l.get("error").is_none()),
+        "{}\n{lines:?}",
+        stream_text(&lines)
+    );
+    let image = d.req("GET", &format!("/images/{tag}/json"), "").json();
+    let layers = image["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
+    assert!(layers >= 70, "{layers} layers");
+    let out = run_output(
+        &d,
+        &tag,
+        &["sh", "-c", "ls /layers | wc -l; cat /layers/f68.txt"],
+    );
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["69", "layer"]);
+    d.remove_all();
+}

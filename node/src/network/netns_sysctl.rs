@@ -11,10 +11,12 @@
 //! container; a fresh instance's chain holds one entry.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::error::{EngineError, Result};
+use crate::runtime::mount_api::FsContext;
+use crate::runtime::syscall_fd::fd_of;
 
 /// Turns IPv6 off on `link` in the namespace bound at `netns` (before the link is up, so it
 /// never sends a packet). berth's networks are IPv4 only; with IPv6 on, each new interface
@@ -80,43 +82,12 @@ fn switch_off(file: std::io::Result<std::fs::File>) -> std::io::Result<()> {
     }
 }
 
-/// A procfs instance of its own, mounted nowhere (`fsopen`/`fsmount`: a detached mount that
-/// goes away with the descriptor).
+/// A procfs instance of its own, mounted nowhere (a detached mount that goes away with the
+/// descriptor).
 fn own_proc() -> std::io::Result<OwnedFd> {
-    let fs = fd_of(
-        // SAFETY: a NUL-terminated name and flags; the result is checked.
-        unsafe { libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), libc::FSOPEN_CLOEXEC) },
-    )?;
-    let created = {
-        let (cmd, none) = (libc::FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>());
-        // SAFETY: `fs` is an open fs context; CMD_CREATE takes no key or value.
-        unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, none, none, 0) }
-    };
-    if created < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
-    fd_of(
-        // SAFETY: `fs` holds a created superblock; flags only; the result is checked.
-        unsafe {
-            libc::syscall(
-                libc::SYS_fsmount,
-                fs.as_raw_fd(),
-                libc::FSMOUNT_CLOEXEC,
-                attrs,
-            )
-        },
-    )
-}
-
-/// A new descriptor from a syscall's return, or its error.
-fn fd_of(ret: libc::c_long) -> std::io::Result<OwnedFd> {
-    let fd = i32::try_from(ret).map_err(|_| std::io::Error::other("descriptor out of range"))?;
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fs = FsContext::open(c"proc")?;
+    fs.create()?;
+    fs.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)
 }
 
 /// Opens `rel` below `dir` for writing, following no symlink.

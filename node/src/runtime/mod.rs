@@ -17,11 +17,14 @@ pub mod log_rotate;
 pub mod logfile;
 pub mod loopback;
 pub mod monitor;
+pub mod mount_api;
 pub mod mount_ns;
+pub mod overlay;
 pub mod pidfd;
 pub mod seccomp_bpf;
 pub mod seccomp_load;
 pub mod spawner;
+pub mod syscall_fd;
 pub mod terminal_size;
 pub mod trim;
 

@@ -13,8 +13,9 @@ use chrono::{SecondsFormat, Utc};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
-use nix::mount::{mount, MsFlags};
 use nix::sys::signal::SigHandler;
+
+use super::overlay::{mount_overlay, Writes};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
@@ -276,36 +277,11 @@ pub(super) fn set_sigpipe(handler: SigHandler) {
 }
 
 fn mount_rootfs(cfg: &MonitorConfig) -> io::Result<()> {
-    mount_overlay(&cfg.rootfs, &cfg.lower_dirs, &cfg.upper_dir, &cfg.work_dir)
-}
-
-/// Mounts a container's root filesystem: `lower` are the image layers, bottom first.
-pub fn mount_overlay(
-    target: &Path,
-    lower: &[std::path::PathBuf],
-    upper: &Path,
-    work: &Path,
-) -> io::Result<()> {
-    std::fs::create_dir_all(target)?;
-    let lower: Vec<String> = lower
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(io::Error::from)
+    let writes = Writes::To {
+        upper: &cfg.upper_dir,
+        work: &cfg.work_dir,
+    };
+    mount_overlay(&cfg.rootfs, &cfg.lower_dirs, writes)
 }
 
 /// Waits for the container's init (when the event loop could not); its exit status the way

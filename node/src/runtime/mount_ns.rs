@@ -32,7 +32,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -40,13 +40,15 @@ use std::sync::OnceLock;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use super::mount_api::attach;
+use super::syscall_fd::fd_of;
+
 /// The host's mount namespace, kept open to go back to at the end.
 static HOST: OnceLock<OwnedFd> = OnceLock::new();
 
 // From <linux/mount.h>.
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Makes each of `dirs` a mount point of its own (a private bind of itself) when it is not one
 /// yet and nothing is mounted below it (a mount made earlier below it would end up hidden
@@ -207,33 +209,7 @@ fn clone_mount(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
     };
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_tree reads the NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Attaches the detached mount `tree` at `path` in the current namespace.
-fn attach(tree: &OwnedFd, path: &Path) -> io::Result<()> {
-    let to = CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: both strings are NUL-terminated and outlive the call; `tree` is an open_tree fd.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    fd_of(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) })
 }
 
 /// Unmounts `target` in the host's namespace (going back to it, when we left it).

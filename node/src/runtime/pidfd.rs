@@ -2,18 +2,12 @@
 //! ended (so the container did) by its pidfd becoming readable, including after a daemon restart.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// Opens a pidfd for `pid`; fails with ESRCH when the process is gone.
 pub fn open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(io::Error::other)?;
-    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    super::syscall_fd::fd_of(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })
 }
 
 /// Waits until the process behind `fd` has exited.

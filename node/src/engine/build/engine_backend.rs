@@ -21,6 +21,7 @@ use crate::engine::image::{ImageConfigFile, ImageStore, ProgressSink, PullReques
 use crate::engine::req::{CreateContainer, WaitCondition};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::runtime::overlay::{mount_overlay, Writes};
 
 /// The engine as a build backend, with the registry credentials the client sent.
 pub struct EngineBackend {
@@ -300,12 +301,14 @@ fn apply_in(
     } else {
         lowers.clone()
     };
-    crate::runtime::monitor::mount_overlay(&merged, &lower_dirs, &upper, &work).map_err(
-        |source| EngineError::MountFailed {
-            target: merged.clone(),
-            source,
-        },
-    )?;
+    let writes = Writes::To {
+        upper: &upper,
+        work: &work,
+    };
+    mount_overlay(&merged, &lower_dirs, writes).map_err(|source| EngineError::MountFailed {
+        target: merged.clone(),
+        source,
+    })?;
     let applied = files::apply(&merged, ops, &tmp);
     if let Err(e) = umount2(&merged, MntFlags::empty()) {
         tracing::warn!(dir = %merged.display(), error = %e, "unmount after a build step");
@@ -341,23 +344,11 @@ impl MountedTree {
                 scratch: Some(scratch),
             });
         }
-        std::fs::create_dir_all(&root).map_err(|e| EngineError::io("create", e))?;
-        let lower: Vec<String> = layers
-            .iter()
-            .rev()
-            .map(|p| p.display().to_string())
-            .collect();
-        let opts = format!("lowerdir={}", lower.join(":"));
-        nix::mount::mount(
-            Some("overlay"),
-            &root,
-            Some("overlay"),
-            nix::mount::MsFlags::MS_RDONLY,
-            Some(opts.as_str()),
-        )
-        .map_err(|e| EngineError::MountFailed {
-            target: root.clone(),
-            source: e.into(),
+        mount_overlay(&root, &layers, Writes::Nowhere).map_err(|source| {
+            EngineError::MountFailed {
+                target: root.clone(),
+                source,
+            }
         })?;
         Ok(MountedTree {
             tree: DiskTree { root },

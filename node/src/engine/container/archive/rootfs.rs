@@ -10,6 +10,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::runtime::overlay::{mount_overlay, Writes};
 
 /// A container's root filesystem, mounted for as long as this lives when the container was
 /// not running.
@@ -59,13 +60,12 @@ impl Engine {
         let guard = handle.mount_lock().await;
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
-        crate::runtime::monitor::mount_overlay(
-            &root,
-            &layers,
-            &dir.join("upper"),
-            &dir.join("work"),
-        )
-        .map_err(|source| EngineError::MountFailed {
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let writes = Writes::To {
+            upper: &upper,
+            work: &work,
+        };
+        mount_overlay(&root, &layers, writes).map_err(|source| EngineError::MountFailed {
             target: root.clone(),
             source,
         })?;
