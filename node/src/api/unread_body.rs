@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::header::{HeaderValue, CONNECTION};
+use axum::http::header::{HeaderValue, CONNECTION, EXPECT};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
@@ -25,6 +25,15 @@ const PATIENCE: Duration = Duration::from_secs(5);
 
 /// Hands the body to the handler and reads what it left before the answer is sent.
 pub async fn drain(req: Request, next: Next) -> Response {
+    // A client that waits for `100 Continue` has sent nothing yet: reading would ask it for
+    // the body only to throw it away. It gets the answer instead, and sends nothing.
+    let expects = req
+        .headers()
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let left = Arc::new(Mutex::new(None));
     let body = Body::new(Returned {
@@ -104,6 +113,42 @@ impl Drop for Returned {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt;
+
+    /// What an unknown path's answer read of a 100 KiB body, with and without
+    /// `Expect: 100-continue`.
+    async fn read_by_a_404(expect: bool) -> (axum::http::StatusCode, usize) {
+        let read = Arc::new(AtomicUsize::new(0));
+        let counted = read.clone();
+        let chunks = futures_util::stream::iter((0..100).map(move |_| {
+            counted.fetch_add(1024, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1024]))
+        }));
+        let app = axum::Router::new()
+            .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+            .layer(axum::middleware::from_fn(drain));
+        let mut req = Request::builder().method("POST").uri("/nowhere");
+        if expect {
+            req = req.header(EXPECT, "100-continue");
+        }
+        let req = req.body(Body::from_stream(chunks)).unwrap_or_default();
+        let status = match app.oneshot(req).await {
+            Ok(r) => r.status(),
+            Err(never) => match never {},
+        };
+        (status, read.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn an_unread_body_is_read_before_the_answer_unless_the_client_waits_to_send_it() {
+        use axum::http::StatusCode;
+        assert_eq!(
+            read_by_a_404(false).await,
+            (StatusCode::NOT_FOUND, 100 << 10)
+        );
+        assert_eq!(read_by_a_404(true).await, (StatusCode::NOT_FOUND, 0));
+    }
 
     #[tokio::test]
     async fn a_body_within_the_limit_is_read_to_its_end_and_a_longer_one_is_not() {
