@@ -46,10 +46,13 @@ fn by_layer(target: &Path, lower: &[PathBuf], writes: Writes<'_>) -> Result<(), 
         _ => Fallback::No(e),
     })?;
     // The uppermost layer first, as in `lowerdir=`.
-    for dir in lower.iter().rev() {
+    for (i, dir) in lower.iter().rev().enumerate() {
         match fs.set(c"lowerdir+", dir.as_os_str().as_bytes()) {
-            // An unknown parameter, or a path over the 255 bytes a parameter may hold.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Err(Fallback::Unsupported),
+            // An unknown parameter, or a path over the 255 bytes a parameter may hold (the
+            // layers' paths are all as long). Later, EINVAL is overlayfs' limit of 500 layers.
+            Err(e) if i == 0 && e.raw_os_error() == Some(libc::EINVAL) => {
+                return Err(Fallback::Unsupported)
+            }
             other => other.map_err(Fallback::No)?,
         }
     }
