@@ -248,19 +248,21 @@ fn snapshot(
         // Read once per template: every live task is counted on every pass, and tasks of
         // one spec share it (a tenth of a pass at 10,000 tasks read each task's).
         let r = match reserved.entry(task.print) {
-            Entry::Occupied(r) => r.into_mut(),
+            Entry::Occupied(r) => Some(&*r.into_mut()),
             Entry::Vacant(slot) => match reservations(&task) {
-                Ok(r) => slot.insert(r),
+                Ok(r) => Some(&*slot.insert(r)),
                 Err(e) => {
                     plan.problem(e);
-                    continue;
+                    None
                 }
             },
         };
-        node.reserved.nano_cpus += r.nano_cpus;
-        node.reserved.memory_bytes += r.memory_bytes;
-        for (kind, n) in &r.generic {
-            *node.reserved.generic.entry(kind.clone()).or_default() += n;
+        if let Some(r) = r {
+            node.reserved.nano_cpus += r.nano_cpus;
+            node.reserved.memory_bytes += r.memory_bytes;
+            for (kind, n) in &r.generic {
+                *node.reserved.generic.entry(kind.clone()).or_default() += n;
+            }
         }
         let own = ports.get(task.service_id).map_or(&[][..], Vec::as_slice);
         node.host_ports.extend(sched_ports(own));

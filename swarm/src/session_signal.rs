@@ -63,9 +63,7 @@ impl SessionSignals {
             }
         }
     }
-}
 
-impl SessionSignals {
     /// Whether a service change may change a reply: anything but the update's progress, or a
     /// service not seen since the last resync. Remembers it.
     fn service_shows(&self, change: &berth_raft::Change) -> bool {
