@@ -308,3 +308,44 @@ fn tasks_the_same_pass_creates_are_placed_in_their_create_and_spread_with_the_st
     assert_eq!(node_of("t3"), Some(None), "left for the allocator");
     assert_eq!(state_of("t3"), Some(json!("pending")));
 }
+
+#[test]
+fn a_task_whose_reservations_cannot_be_read_still_holds_its_host_port() {
+    let mut s = ClusterState::default();
+    let mut svc = service_with(
+        "svc",
+        "web",
+        template("V=1"),
+        json!({ "Replicated": { "Replicas": 2 } }),
+        json!({}),
+    );
+    if let Op::Create { spec, .. } = &mut svc {
+        spec["EndpointSpec"] = json!({ "Ports": [{ "Protocol": "tcp", "TargetPort": 80,
+            "PublishedPort": 8080, "PublishMode": "host" }] });
+    }
+    apply(
+        &mut s,
+        vec![node("n1", NodeRole::Manager, "active", "ready"), svc],
+    );
+    // Running on n1, from a template whose reservations are not numbers.
+    let mut running = TaskFixture::running("t1", 1).op();
+    if let Op::Create { spec, .. } = &mut running {
+        spec["template"]["Resources"] = json!({ "Reservations": { "NanoCPUs": "lots" } });
+    }
+    apply(&mut s, vec![running]);
+    waiting(&mut s, "t2", 2);
+    let plan = place(&s, t0(), &mut Default::default());
+    assert!(
+        plan.problems.iter().any(|p| p.id == "t1"),
+        "{:?}",
+        plan.problems
+    );
+    let out = summary(&plan);
+    assert!(
+        out.assigned
+            .iter()
+            .all(|(id, node, _)| id != "t2" || node.is_none()),
+        "t2 placed on n1, whose port 8080 t1 holds: {:?}",
+        out.assigned
+    );
+}
