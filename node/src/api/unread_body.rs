@@ -1,5 +1,5 @@
 //! What a handler leaves of a request's body is read before the answer goes out, up to 256 KiB
-//! (dockerd's `maxPostHandlerReadBytes`): an answer given before the body was read (an unknown
+//! (Go's `maxPostHandlerReadBytes`, which dockerd's server applies): an answer given before the body was read (an unknown
 //! path, a method the path lacks, a missing container) otherwise closes the connection under a
 //! client still sending, which gets a broken pipe or a reset instead of the answer. Past the
 //! limit, or if the client stalls, the answer says `Connection: close`, as dockerd's does.

@@ -14,8 +14,6 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::SigHandler;
-
-use super::overlay::{mount_overlay, Writes};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
@@ -23,6 +21,7 @@ use super::event_loop::Parts;
 use super::files::write_json_replace;
 use super::launch;
 use super::logfile::{LogWriter, Stream};
+use super::overlay::{mount_overlay, Writes};
 use super::{ExitRecord, MonitorConfig, MonitorPids};
 
 /// Runs the monitor for the config at `config_path`; `handshake` is the pipe to the daemon

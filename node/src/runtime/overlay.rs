@@ -32,6 +32,18 @@ pub fn mount_overlay(target: &Path, lower: &[PathBuf], writes: Writes<'_>) -> io
     }
 }
 
+/// `mount_overlay` for the engine, whose error names the mount point.
+pub fn mount_layers(
+    target: &Path,
+    lower: &[PathBuf],
+    writes: Writes<'_>,
+) -> crate::error::Result<()> {
+    mount_overlay(target, lower, writes).map_err(|source| crate::error::EngineError::MountFailed {
+        target: target.to_path_buf(),
+        source,
+    })
+}
+
 /// Why the new mount API did not mount it.
 enum Fallback {
     /// It, or `lowerdir+`, is not there (an older kernel, or a seccomp filter).

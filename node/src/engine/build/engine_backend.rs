@@ -21,7 +21,7 @@ use crate::engine::image::{ImageConfigFile, ImageStore, ProgressSink, PullReques
 use crate::engine::req::{CreateContainer, WaitCondition};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::runtime::overlay::{mount_overlay, Writes};
+use crate::runtime::overlay::{mount_layers, Writes};
 
 /// The engine as a build backend, with the registry credentials the client sent.
 pub struct EngineBackend {
@@ -305,10 +305,7 @@ fn apply_in(
         upper: &upper,
         work: &work,
     };
-    mount_overlay(&merged, &lower_dirs, writes).map_err(|source| EngineError::MountFailed {
-        target: merged.clone(),
-        source,
-    })?;
+    mount_layers(&merged, &lower_dirs, writes)?;
     let applied = files::apply(&merged, ops, &tmp);
     if let Err(e) = umount2(&merged, MntFlags::empty()) {
         tracing::warn!(dir = %merged.display(), error = %e, "unmount after a build step");
@@ -344,12 +341,7 @@ impl MountedTree {
                 scratch: Some(scratch),
             });
         }
-        mount_overlay(&root, &layers, Writes::Nowhere).map_err(|source| {
-            EngineError::MountFailed {
-                target: root.clone(),
-                source,
-            }
-        })?;
+        mount_layers(&root, &layers, Writes::Nowhere)?;
         Ok(MountedTree {
             tree: DiskTree { root },
             scratch: Some(scratch),

@@ -9,8 +9,8 @@ use nix::mount::{umount2, MntFlags};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
-use crate::runtime::overlay::{mount_overlay, Writes};
+use crate::error::Result;
+use crate::runtime::overlay::{mount_layers, Writes};
 
 /// A container's root filesystem, mounted for as long as this lives when the container was
 /// not running.
@@ -65,10 +65,7 @@ impl Engine {
             upper: &upper,
             work: &work,
         };
-        mount_overlay(&root, &layers, writes).map_err(|source| EngineError::MountFailed {
-            target: root.clone(),
-            source,
-        })?;
+        mount_layers(&root, &layers, writes)?;
         Ok(Rootfs {
             root,
             mounted_here: Some(guard),
