@@ -22,6 +22,7 @@ pub use overlay::{IngressLocal, OverlayView};
 pub use peer_health::PeerHealth;
 pub mod proxy;
 pub mod types;
+pub mod udp_relay;
 mod vip;
 
 use std::path::Path;

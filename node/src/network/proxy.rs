@@ -1,9 +1,8 @@
 //! Published ports on the host side: a small userland proxy per binding (TCP: accept and copy
-//! both ways; UDP: one upstream socket per client), so `127.0.0.1:hostPort` reaches the
-//! container, which DNAT cannot do for loopback without `route_localnet`. Binding here is also
-//! how a port already in use is found, before anything else is set up.
+//! both ways; UDP: one upstream socket per client, `udp_relay`), so `127.0.0.1:hostPort`
+//! reaches the container, which DNAT cannot do for loopback without `route_localnet`. Binding
+//! here is also how a port already in use is found, before anything else is set up.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -70,39 +69,14 @@ async fn tcp_loop(l: TcpListener, to: SocketAddr) {
     }
 }
 
+/// A container's UDP port: each client's datagrams go from a socket of its own.
 async fn udp_loop(sock: Arc<UdpSocket>, to: SocketAddr) {
-    let mut upstreams: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
-            continue;
-        };
-        let up = match upstreams.get(&from) {
-            Some(u) => u.clone(),
-            None => {
-                let Ok(u) = UdpSocket::bind("0.0.0.0:0").await else {
-                    continue;
-                };
-                if u.connect(to).await.is_err() {
-                    continue;
-                }
-                let u = Arc::new(u);
-                let (back, reply) = (sock.clone(), u.clone());
-                tokio::spawn(async move {
-                    let mut b = vec![0u8; 65535];
-                    while let Ok(Ok(n)) =
-                        tokio::time::timeout(std::time::Duration::from_secs(60), reply.recv(&mut b))
-                            .await
-                    {
-                        let _ = back.send_to(&b[..n], from).await;
-                    }
-                });
-                upstreams.insert(from, u.clone());
-                u
-            }
-        };
-        let _ = up.send(&buf[..n]).await;
-    }
+    let open = move |_client| async move {
+        let u = UdpSocket::bind("0.0.0.0:0").await.ok()?;
+        u.connect(to).await.ok()?;
+        Some(u)
+    };
+    super::udp_relay::relay(sock, open).await;
 }
 
 impl Networks {
