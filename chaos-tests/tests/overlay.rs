@@ -3,7 +3,9 @@
 //! address over ICMP and TCP once the dispatcher has sent each node the others' endpoints; a
 //! forwarding entry deleted by hand comes back at the next session; `tasks.<service>` lists
 //! every task on every node; 100 connections to the VIP reach all three tasks; a node whose
-//! berthd dies leaves the others' tables.
+//! berthd dies leaves the others' tables. The routing mesh carries TCP and UDP from every node
+//! to a task on one of them, a port sent without a number gets one of Docker's dynamic range,
+//! and another service asking for a taken port is refused.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -216,4 +218,87 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
         });
         assert!(answered, "node {i} answers on the published port");
     }
+}
+
+#[test]
+fn udp_and_a_port_without_a_number_go_through_the_routing_mesh_and_a_taken_port_is_refused() {
+    require_root!();
+    let c = three_node_swarm(1);
+    let _logs = LogsOnFailure::new(&c);
+    let node_ids = ids(&c);
+    // One task, on node 2, answering with its hostname (`PY_SERVER`: TCP 7000, UDP 7001).
+    let mut spec = service_spec("echo", 1);
+    spec["TaskTemplate"]["ContainerSpec"]["Args"] = json!(["python3", "-c", PY_SERVER]);
+    spec["TaskTemplate"]["ContainerSpec"]["Mounts"] = python_mounts();
+    spec["TaskTemplate"]["Placement"] =
+        json!({ "Constraints": [format!("node.id=={}", node_ids[2])] });
+    spec["EndpointSpec"] = json!({ "Ports": [
+        { "Protocol": "udp", "TargetPort": 7001, "PublishedPort": 18095 },
+        { "TargetPort": 7000 },
+    ] });
+    let id = c.node(0).create_service(&spec).unwrap();
+
+    // Docker's `Endpoint.Ports`: the numberless port got the first of the dynamic range.
+    let mut shown = Value::Null;
+    let given = wait(|| {
+        shown = c
+            .node(0)
+            .send("GET", "/services/echo", &Value::Null)
+            .unwrap()
+            .json()["Endpoint"]["Ports"]
+            .clone();
+        shown[1]["PublishedPort"].is_u64()
+    });
+    assert!(given, "{shown}");
+    assert_eq!(
+        shown,
+        json!([
+            { "Protocol": "udp", "TargetPort": 7001, "PublishedPort": 18095, "PublishMode": "ingress" },
+            { "Protocol": "tcp", "TargetPort": 7000, "PublishedPort": 30000, "PublishMode": "ingress" },
+        ])
+    );
+
+    // Every node answers on both with the task's hostname, also the two without the task.
+    let mut task = String::new();
+    let running = wait(|| {
+        let containers = c.node(2).service_containers("echo").unwrap_or_default();
+        let id = containers.first().and_then(|t| t["Id"].as_str());
+        task = id.map(|id| id[..12].to_string()).unwrap_or_default();
+        !task.is_empty()
+    });
+    assert!(running, "the task runs on node 2");
+    for i in 0..3 {
+        for (kind, port) in [("udp", "18095"), ("tcp", "30000")] {
+            let mut last = String::new();
+            let answered = wait(|| {
+                let out = c
+                    .node(i)
+                    .exec_in_netns(&["python3", "-c", PY_CLIENT, kind, "127.0.0.1", port])
+                    .unwrap();
+                last = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                last == task
+            });
+            assert!(answered, "node {i} {kind} {port}: {last:?}, want {task}");
+        }
+    }
+
+    // Another service asking for either port is refused in swarmkit's words; the same number
+    // over TCP is another port.
+    for (proto, port) in [("udp", 18095), ("tcp", 30000)] {
+        let mut other = service_spec(&format!("other-{proto}"), 1);
+        other["EndpointSpec"] = json!({ "Ports": [
+            { "Protocol": proto, "TargetPort": 80, "PublishedPort": port },
+        ] });
+        let r = c.node(0).send("POST", "/services/create", &other).unwrap();
+        refused(
+            r,
+            400,
+            &format!("port '{port}' is already in use by service 'echo' ({id}) as an ingress port"),
+        );
+    }
+    let mut tcp = service_spec("other-tcp", 1);
+    tcp["EndpointSpec"] =
+        json!({ "Ports": [{ "Protocol": "tcp", "TargetPort": 80, "PublishedPort": 18095 }] });
+    let r = c.node(0).send("POST", "/services/create", &tcp).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
 }

@@ -23,54 +23,11 @@ use berth_chaos_tests::{require_root, Cluster};
 use serde_json::{json, Value};
 use swarm_support::*;
 
-/// Answers every TCP connection on 7000 and every UDP datagram on 7001 with its hostname.
-const SERVER: &str = "import socket, threading
-h = socket.gethostname().encode()
-def udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(('', 7001))
-    while True:
-        d, a = s.recvfrom(99)
-        s.sendto(h, a)
-threading.Thread(target=udp, daemon=True).start()
-t = socket.socket()
-t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(('', 7000))
-t.listen(64)
-while True:
-    c, _ = t.accept()
-    c.sendall(h)
-    c.close()
-";
-
-/// `python3 -c CLIENT tcp|udp HOST`: prints the answering task's hostname.
-const CLIENT: &str = "import socket, sys
-kind, host = sys.argv[1], sys.argv[2]
-if kind == 'udp':
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(3)
-    s.sendto(b'x', (host, 7001))
-    print(s.recvfrom(99)[0].decode())
-else:
-    s = socket.create_connection((host, 7000), 3)
-    print(s.recv(99).decode())
-";
-
-/// The host's python3 inside a busybox container.
-fn python_mounts() -> Value {
-    let bind = |p: &str| json!({ "Type": "bind", "Source": p, "Target": p, "ReadOnly": true });
-    json!([
-        bind("/usr"),
-        { "Type": "bind", "Source": "/usr/lib", "Target": "/lib", "ReadOnly": true },
-        { "Type": "bind", "Source": "/usr/lib64", "Target": "/lib64", "ReadOnly": true },
-    ])
-}
-
 fn server_spec(name: &str, replicas: u64, network: &str) -> Value {
     let mut spec = service_spec(name, replicas);
     spec["TaskTemplate"]["Networks"] = json!([{ "Target": network }]);
     let c = &mut spec["TaskTemplate"]["ContainerSpec"];
-    c["Args"] = json!(["python3", "-c", SERVER]);
+    c["Args"] = json!(["python3", "-c", PY_SERVER]);
     c["Mounts"] = python_mounts();
     spec
 }
@@ -78,7 +35,7 @@ fn server_spec(name: &str, replicas: u64, network: &str) -> Value {
 /// What `host` answers over `kind` to the task container `id` on node `from` (its hostname, or
 /// the error text).
 fn ask(c: &Cluster, from: usize, id: &str, kind: &str, host: &str) -> String {
-    let (_, out) = exec(c.node(from), id, &["python3", "-c", CLIENT, kind, host]);
+    let (_, out) = exec(c.node(from), id, &["python3", "-c", PY_CLIENT, kind, host]);
     out.trim().to_string()
 }
 

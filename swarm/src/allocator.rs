@@ -95,8 +95,14 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
         vnis.insert(a.vni);
         taken.extend(a.subnet());
     }
+    let services: Vec<Service<'_>> = sorted(s.list(ObjectKind::Service))
+        .into_iter()
+        .filter_map(|o| Service::parse(o).ok())
+        .collect();
     if networks.is_empty() {
-        // No overlay network: nothing below has work, and the pass need not read every task.
+        // No overlay network: only published ports may want numbers, and the pass need not
+        // read every task.
+        allocate_endpoints(&services, &networks, &mut HashMap::new(), &mut plan);
         return plan;
     }
     let pools = pools(s);
@@ -120,13 +126,9 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
         .filter_map(|o| Task::parse(o).ok())
         .filter(Task::holds_addresses)
         .collect();
-    let services: Vec<Service<'_>> = sorted(s.list(ObjectKind::Service))
-        .into_iter()
-        .filter_map(|o| Service::parse(o).ok())
-        .collect();
     let mut held = held_addresses(&networks, &tasks, &services);
     allocate_node_endpoints(s, &networks, &mut held, &mut plan);
-    allocate_vips(&services, &networks, &mut held, &mut plan);
+    allocate_endpoints(&services, &networks, &mut held, &mut plan);
     allocate_tasks(
         &tasks,
         &networks,
@@ -246,15 +248,21 @@ fn allocate_node_endpoints(
     }
 }
 
-/// Gives every service in endpoint mode `vip` an address on each network it uses (kept while
-/// it uses the network), before its tasks get theirs.
-fn allocate_vips(
+/// Gives every service its `Endpoint`: in endpoint mode `vip` an address on each network it
+/// uses (kept while it uses the network), before its tasks get theirs, and its published
+/// ports, a number for each mesh port sent without one (`published_ports::assign`).
+fn allocate_endpoints(
     services: &[Service<'_>],
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
     plan: &mut Plan,
 ) {
+    let mut ports_taken = crate::published_ports::taken(services);
     for svc in services {
+        let ports = crate::published_ports::assign(svc, &mut ports_taken).unwrap_or_else(|e| {
+            plan.problem(ModelError::of(svc.object, e));
+            svc.status.ports.clone()
+        });
         let dnsrr = svc
             .spec
             .endpoint_spec
@@ -305,9 +313,10 @@ fn allocate_vips(
                 )),
             }
         }
-        if vips != svc.status.virtual_ips {
+        if vips != svc.status.virtual_ips || ports != svc.status.ports {
             let mut status = svc.status.clone();
             status.virtual_ips = vips;
+            status.ports = ports;
             plan.push(ClusterCommand::single(Op::UpdateStatus {
                 kind: ObjectKind::Service,
                 id: svc.id().to_string(),

@@ -440,3 +440,39 @@ fn an_exhausted_subnet_leaves_the_task_waiting_with_the_reason_and_nothing_half_
     let again = allocate(&s, crate::fixtures::t0());
     assert!(again.commands.is_empty(), "the reason is written once");
 }
+
+#[test]
+fn mesh_ports_without_a_number_get_one_in_the_pass_with_or_without_networks() {
+    let service = |id: &str, ports: Value| Op::Create {
+        id: id.into(),
+        attrs: Attrs::Service { name: id.into() },
+        spec: json!({ "Name": id, "TaskTemplate": { "ContainerSpec": { "Image": "busybox" } },
+                      "EndpointSpec": { "Ports": ports } }),
+        status: json!({}),
+    };
+    let published = |s: &ClusterState, id: &str| -> Vec<Option<i64>> {
+        let o = s.get(ObjectKind::Service, id).expect("service");
+        let svc = crate::model::Service::parse(o).expect("parse");
+        svc.status.ports.iter().map(|p| p.published_port).collect()
+    };
+    let mut s = state(vec![service("a", json!([{ "TargetPort": 80 }]))]);
+    pass(&mut s);
+    assert_eq!(published(&s, "a"), vec![Some(30000)]);
+    apply(
+        &mut s,
+        vec![
+            network("n1", "front", json!({})),
+            service(
+                "b",
+                json!([{ "TargetPort": 80 }, { "TargetPort": 81, "PublishMode": "host" }]),
+            ),
+        ],
+    );
+    pass(&mut s);
+    assert_eq!(published(&s, "a"), vec![Some(30000)], "kept");
+    assert_eq!(published(&s, "b"), vec![Some(30001), None]);
+    assert!(
+        allocate(&s, crate::fixtures::t0()).commands.is_empty(),
+        "stable"
+    );
+}

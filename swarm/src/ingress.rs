@@ -13,18 +13,14 @@ use crate::model::new_id;
 /// The ingress network's name, as in Docker.
 pub const INGRESS: &str = "ingress";
 
-/// Whether a service spec publishes a port in ingress mode (the default mode).
+/// Whether a service spec publishes a port in ingress mode (the default mode), with a number
+/// or without one (the allocator then gives it one).
 pub fn publishes_ingress(spec: &Value) -> bool {
     spec["EndpointSpec"]["Ports"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|p| {
-            p.get("PublishedPort")
-                .and_then(Value::as_u64)
-                .is_some_and(|n| n > 0)
-                && p.get("PublishMode").and_then(Value::as_str) != Some("host")
-        })
+        .any(|p| p.get("PublishMode").and_then(Value::as_str) != Some("host"))
 }
 
 /// Adds the ingress network to a spec that publishes in ingress mode (making the network when
@@ -92,8 +88,8 @@ mod tests {
             json!([{ "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }])
         )));
         assert!(
-            !publishes_ingress(&spec(json!([{ "TargetPort": 80 }]))),
-            "nothing published"
+            publishes_ingress(&spec(json!([{ "TargetPort": 80 }]))),
+            "a number from the dynamic range"
         );
         assert!(!publishes_ingress(&json!({})));
     }

@@ -37,6 +37,7 @@ pub mod orchestrator;
 pub mod peers;
 pub mod placement;
 pub mod plan;
+pub mod published_ports;
 pub mod pull_auth;
 pub mod query;
 mod raft_access;

@@ -152,7 +152,7 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     let placement = template.placement.clone().unwrap_or_default();
     berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
-    check_mesh_ports(&typed)?;
+    crate::published_ports::check_spec(&typed)?;
     check_unsupported(&template)?;
     let generic = template
         .resources
@@ -228,36 +228,18 @@ fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
     Ok(())
 }
 
-/// The routing mesh forwards TCP only: a UDP or SCTP port published in ingress mode (Docker's
-/// default) is refused by name instead of being stored and never served.
-fn check_mesh_ports(spec: &ServiceSpec) -> SwarmResult<()> {
-    use bollard_stubs::models::{
-        EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    };
-    let ports = spec.endpoint_spec.as_ref().and_then(|e| e.ports.as_ref());
-    for p in ports.into_iter().flatten() {
-        let ingress = p.publish_mode != Some(EndpointPortConfigPublishModeEnum::HOST);
-        let tcp = matches!(
-            p.protocol,
-            None | Some(
-                EndpointPortConfigProtocolEnum::TCP | EndpointPortConfigProtocolEnum::EMPTY
-            )
-        );
-        let published = p.published_port.unwrap_or(0);
-        if ingress && !tcp && published != 0 {
-            let proto = p.protocol.map(|x| x.to_string()).unwrap_or_default();
-            return Err(SwarmError::InvalidArgument(format!(
-                "port {published}/{proto}: berth's routing mesh forwards TCP only; publish it with mode=host"
-            )));
-        }
-    }
-    Ok(())
+/// A spec `normalize_service` passed, typed.
+fn typed_spec(spec: &Value) -> SwarmResult<ServiceSpec> {
+    ServiceSpec::deserialize(spec)
+        .map_err(|e| SwarmError::InvalidArgument(format!("invalid service spec: {e}")))
 }
 
 /// Creates a service; returns its id.
 pub async fn create_service(m: &Manager, spec: Value, auth: Option<String>) -> SwarmResult<String> {
     let mut spec = normalize_service(spec)?;
     pull_auth::set(&mut spec, auth.as_deref());
+    let typed = typed_spec(&spec)?;
+    m.read(|s| crate::published_ports::check_conflicts(s, &typed, None))?;
     crate::ingress::join_ingress(m, &mut spec).await?;
     m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
     m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
@@ -315,6 +297,12 @@ pub async fn update_service(
             PullAuth::FromPreviousSpec => previous.and_then(pull_auth::of_spec),
         };
         pull_auth::set(&mut spec, kept);
+        // As swarmkit: checked when the ports change, so services that shared a port before
+        // the check existed can still be updated otherwise.
+        if spec.get("EndpointSpec") != object.spec.get("EndpointSpec") {
+            let typed = typed_spec(&spec)?;
+            m.read(|s| crate::published_ports::check_conflicts(s, &typed, Some(&object.id)))?;
+        }
         crate::ingress::join_ingress(m, &mut spec).await?;
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
         m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;

@@ -77,22 +77,20 @@ fn bad_service_specs_are_refused_with_dockers_words() {
 }
 
 #[test]
-fn a_udp_port_on_the_routing_mesh_is_refused_and_in_host_mode_kept() {
-    let udp = |mode: &str| {
+fn an_sctp_port_on_the_routing_mesh_is_refused_and_in_host_mode_kept() {
+    let port = |proto: &str, mode: &str| {
         spec(json!({ "EndpointSpec": { "Ports": [
-            { "Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": mode }
+            { "Protocol": proto, "TargetPort": 9, "PublishedPort": 9009, "PublishMode": mode }
         ] } }))
     };
-    let e = refused(normalize_service(udp("ingress")));
+    let e = refused(normalize_service(port("sctp", "ingress")));
     assert!(
-        e.contains("port 5353/udp") && e.contains("mode=host"),
+        e.contains("port 9009/sctp") && e.contains("mode=host"),
         "{e}"
     );
-    assert!(normalize_service(udp("host")).is_ok());
-    let tcp = spec(json!({ "EndpointSpec": { "Ports": [
-        { "Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080 }
-    ] } }));
-    assert!(normalize_service(tcp).is_ok());
+    assert!(normalize_service(port("sctp", "host")).is_ok());
+    assert!(normalize_service(port("udp", "ingress")).is_ok());
+    assert!(normalize_service(port("tcp", "ingress")).is_ok());
 }
 
 #[test]

@@ -11,10 +11,12 @@ use std::net::Ipv4Addr;
 
 use berth_overlay::ipam::mac_for;
 use berth_raft::{ClusterState, ObjectKind};
+use bollard_stubs::models::EndpointPortConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ContainerAttachment, Network, Node, NodeState, Service, Task, TaskState, TemplatePrint,
+    on_mesh, published, ContainerAttachment, Network, Node, NodeState, Protocol, Service, Task,
+    TaskState, TemplatePrint,
 };
 
 /// An endpoint on another node.
@@ -229,11 +231,7 @@ fn mesh_ports(state: &ClusterState, tasks: &[Task<'_>], ingress_id: &str) -> Vec
         .list(ObjectKind::Service)
         .filter_map(|o| Service::parse(o).ok())
     {
-        let ports = svc
-            .spec
-            .endpoint_spec
-            .as_ref()
-            .and_then(|e| e.ports.clone());
+        let ports = svc.endpoint_ports();
         let backends: Vec<Ipv4Addr> = balanced_tasks(&svc, tasks)
             .into_iter()
             .flat_map(|t| t.attachments().unwrap_or_default())
@@ -242,25 +240,15 @@ fn mesh_ports(state: &ClusterState, tasks: &[Task<'_>], ingress_id: &str) -> Vec
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        for p in ports.into_iter().flatten() {
-            let host = p.publish_mode
-                == Some(bollard_stubs::models::EndpointPortConfigPublishModeEnum::HOST);
-            let (Some(published), Some(target)) = (
-                p.published_port.and_then(|n| u16::try_from(n).ok()),
-                p.target_port.and_then(|n| u16::try_from(n).ok()),
-            ) else {
+        let mesh = |p: &&EndpointPortConfig| on_mesh(p) && published(p) != 0;
+        for p in ports.iter().filter(mesh) {
+            let Some(target) = p.target_port.and_then(|n| u16::try_from(n).ok()) else {
                 continue;
             };
-            if host || published == 0 {
-                continue;
-            }
-            let protocol = p
-                .protocol
-                .map_or_else(|| "tcp".to_string(), |pr| pr.to_string());
             out.insert(MeshPort {
-                published,
+                published: published(p),
                 target,
-                protocol,
+                protocol: Protocol::of(p).name().to_string(),
                 backends: backends.clone(),
             });
         }

@@ -135,7 +135,7 @@ pub const PORT: &[(&str, Support)] = &[
     ("Name", Honoured),
     (
         "Protocol",
-        Partly("UDP and SCTP in host mode only: the routing mesh forwards TCP"),
+        Partly("SCTP in host mode only: the routing mesh forwards TCP and UDP"),
     ),
     ("TargetPort", Honoured),
     ("PublishedPort", Honoured),

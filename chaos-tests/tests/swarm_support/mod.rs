@@ -358,3 +358,48 @@ pub fn tasks_by_node(
         .map(|(i, id, ip)| (i, (id, ip)))
         .collect()
 }
+
+/// Answers every TCP connection on 7000 and every UDP datagram on 7001 with its hostname.
+pub const PY_SERVER: &str = "import socket, threading
+h = socket.gethostname().encode()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('', 7001))
+    while True:
+        d, a = s.recvfrom(99)
+        s.sendto(h, a)
+threading.Thread(target=udp, daemon=True).start()
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(('', 7000))
+t.listen(64)
+while True:
+    c, _ = t.accept()
+    c.sendall(h)
+    c.close()
+";
+
+/// `python3 -c PY_CLIENT tcp|udp HOST [PORT]` (PY_SERVER's ports by default): prints the
+/// answering task's hostname.
+pub const PY_CLIENT: &str = "import socket, sys
+kind, host = sys.argv[1], sys.argv[2]
+port = int(sys.argv[3]) if len(sys.argv) > 3 else (7001 if kind == 'udp' else 7000)
+if kind == 'udp':
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(b'x', (host, port))
+    print(s.recvfrom(99)[0].decode())
+else:
+    s = socket.create_connection((host, port), 3)
+    print(s.recv(99).decode())
+";
+
+/// The host's python3 inside a busybox container.
+pub fn python_mounts() -> Value {
+    let bind = |p: &str| json!({ "Type": "bind", "Source": p, "Target": p, "ReadOnly": true });
+    json!([
+        bind("/usr"),
+        { "Type": "bind", "Source": "/usr/lib", "Target": "/lib", "ReadOnly": true },
+        { "Type": "bind", "Source": "/usr/lib64", "Target": "/lib64", "ReadOnly": true },
+    ])
+}

@@ -8,6 +8,7 @@ mod error;
 mod ids;
 mod network;
 mod node;
+mod ports;
 mod secret;
 mod service;
 mod state;
@@ -22,6 +23,7 @@ pub use network::{
     ContainerAttachment, Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST,
 };
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
+pub use ports::{on_mesh, published, with_defaults, HostPort, Protocol};
 pub use secret::{data_status, target_path, SecretKind, SecretObject};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,
@@ -29,8 +31,8 @@ pub use service::{
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{
-    assignment_print, awaits_allocation, data_path_port, HostPort, NetworkWanted, Protocol, Task,
-    TaskAttachment, TaskDoc,
+    assignment_print, awaits_allocation, data_path_port, NetworkWanted, Task, TaskAttachment,
+    TaskDoc,
 };
 pub use template::{same_template, TemplatePrint};
 

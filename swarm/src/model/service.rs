@@ -4,8 +4,9 @@
 
 use berth_raft::{Attrs, Object};
 use bollard_stubs::models::{
-    ServiceSpec, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecRestartPolicyConditionEnum,
+    EndpointPortConfig, ServiceSpec, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
+    TaskSpecRestartPolicyConditionEnum,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,10 @@ pub struct ServiceStatus {
     /// allocator gave them.
     #[serde(rename = "VirtualIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_ips: Vec<VirtualIp>,
+    /// Its published ports as Docker shows them (`Endpoint.Ports`), a port on the routing
+    /// mesh without a number given one by the allocator.
+    #[serde(rename = "Ports", default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<EndpointPortConfig>,
 }
 
 /// A service's address on one network (Docker's `Endpoint.VirtualIPs` entry).
@@ -237,6 +242,26 @@ impl<'a> Service<'a> {
     pub fn template(&self) -> &'a Value {
         static NULL: Value = Value::Null;
         self.object.spec.get("TaskTemplate").unwrap_or(&NULL)
+    }
+
+    /// The entries of `EndpointSpec.Ports` as sent.
+    pub fn spec_ports(&self) -> &[EndpointPortConfig] {
+        let ports = self
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .and_then(|e| e.ports.as_ref());
+        ports.map_or(&[], Vec::as_slice)
+    }
+
+    /// Its published ports as Docker shows them (`Endpoint.Ports`): as the allocator completed
+    /// them, or as sent with Docker's defaults until it has.
+    pub fn endpoint_ports(&self) -> Vec<EndpointPortConfig> {
+        if self.status.ports.is_empty() {
+            self.spec_ports().iter().map(super::with_defaults).collect()
+        } else {
+            self.status.ports.clone()
+        }
     }
 
     /// The host-mode published ports as sent (`EndpointSpec.Ports` entries).

@@ -4,14 +4,11 @@
 use std::borrow::Cow;
 
 use berth_raft::{Attrs, Object};
-use bollard_stubs::models::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    GenericResourcesInner, TaskSpec,
-};
+use bollard_stubs::models::{EndpointPortConfig, GenericResourcesInner, TaskSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DesiredState, ModelError, TaskState, TaskStatus, TemplatePrint};
+use super::{DesiredState, HostPort, ModelError, TaskState, TaskStatus, TemplatePrint};
 
 /// What a task object's `spec` holds: its slot and the service's task template when it was
 /// made (Docker's `TaskSpec`, kept as sent); an update compares templates to find outdated
@@ -101,61 +98,6 @@ impl TaskDoc {
     pub fn to_value(&self) -> Value {
         // Numbers, strings and JSON values: serializing cannot fail.
         serde_json::to_value(self).unwrap_or_default()
-    }
-}
-
-/// A port published on the task's node (`PublishMode: host`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HostPort {
-    /// The port inside the container.
-    pub target: u16,
-    /// The port on the node.
-    pub published: u16,
-    /// Its protocol.
-    pub protocol: Protocol,
-}
-
-/// A port's protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// TCP (Docker's default).
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl Protocol {
-    /// Docker's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tcp => "tcp",
-            Self::Udp => "udp",
-            Self::Sctp => "sctp",
-        }
-    }
-}
-
-impl HostPort {
-    /// The host-mode entries of `EndpointSpec.Ports`; an entry without both ports is not one
-    /// that can be published on a node.
-    pub fn of_ports(ports: &[EndpointPortConfig]) -> Vec<HostPort> {
-        ports
-            .iter()
-            .filter(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST))
-            .filter_map(|p| {
-                Some(HostPort {
-                    target: u16::try_from(p.target_port?).ok()?,
-                    published: u16::try_from(p.published_port?).ok()?,
-                    protocol: match p.protocol {
-                        Some(EndpointPortConfigProtocolEnum::UDP) => Protocol::Udp,
-                        Some(EndpointPortConfigProtocolEnum::SCTP) => Protocol::Sctp,
-                        _ => Protocol::Tcp,
-                    },
-                })
-            })
-            .collect()
     }
 }
 
@@ -506,23 +448,5 @@ mod tests {
         let global = TaskDoc { slot: 0, ..doc };
         let o = object(global.to_value(), status(), Some("n1"));
         assert_eq!(Task::parse(&o).unwrap().container_name(), "web.n1.t1");
-    }
-
-    #[test]
-    fn only_host_mode_ports_with_both_numbers_are_host_ports() {
-        let ports: Vec<EndpointPortConfig> = serde_json::from_value(json!([
-            { "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host", "Protocol": "udp" },
-            { "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "ingress" },
-            { "TargetPort": 82, "PublishMode": "host" },
-        ]))
-        .unwrap();
-        assert_eq!(
-            HostPort::of_ports(&ports),
-            vec![HostPort {
-                target: 80,
-                published: 8080,
-                protocol: Protocol::Udp
-            }]
-        );
     }
 }

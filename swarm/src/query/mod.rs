@@ -128,6 +128,8 @@ pub struct ServiceInfo {
     pub counts: Option<TaskCounts>,
     /// Its virtual IPs on overlay networks.
     pub virtual_ips: Vec<crate::model::VirtualIp>,
+    /// Its published ports as Docker shows them (`Endpoint.Ports`).
+    pub ports: Vec<bollard_stubs::models::EndpointPortConfig>,
 }
 
 /// A task.

@@ -24,6 +24,7 @@ impl ServiceInfo {
             update_status: svc.status.update_status.clone(),
             counts,
             virtual_ips: svc.status.virtual_ips.clone(),
+            ports: svc.endpoint_ports(),
         }
     }
 }

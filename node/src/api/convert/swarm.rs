@@ -70,11 +70,8 @@ pub fn service(svc: &ServiceInfo) -> Value {
     }
     let endpoint = svc.spec.get("EndpointSpec").filter(|e| e.is_object());
     v["Endpoint"] = json!({ "Spec": endpoint.cloned().unwrap_or_else(|| json!({})) });
-    if let Some(ports) = endpoint
-        .and_then(|e| e.get("Ports"))
-        .filter(|p| p.is_array())
-    {
-        v["Endpoint"]["Ports"] = ports.clone();
+    if !svc.ports.is_empty() {
+        v["Endpoint"]["Ports"] = json!(svc.ports);
     }
     if !svc.virtual_ips.is_empty() {
         v["Endpoint"]["VirtualIPs"] = json!(svc.virtual_ips);
