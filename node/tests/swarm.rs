@@ -16,7 +16,7 @@ use berth_test_support::swarm::{
     create_service, init, running, service, tasks, update_service, LONG,
 };
 use berth_test_support::{require_root, wait_until, TestDaemon};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
@@ -125,23 +125,44 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
         "the removed container's task was not replaced"
     );
 
-    // Host-mode published ports are published on the task's container.
+    // Host-mode published ports are published on the task's container, one without a number
+    // on a port the node picks; the task's status shows both (`docker service ps`' PORTS).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let mut published = service_spec("published", 1);
-    published["EndpointSpec"] = json!({ "Ports": [{ "Protocol": "tcp", "TargetPort": 80,
-        "PublishedPort": port, "PublishMode": "host" }] });
+    published["EndpointSpec"] = json!({ "Ports": [
+        { "Protocol": "tcp", "TargetPort": 80, "PublishedPort": port, "PublishMode": "host" },
+        { "TargetPort": 81, "PublishMode": "host" },
+    ] });
     create_service(&d, &published);
     assert!(wait_until(LONG, || running(&d, "published").len() == 1));
     let c = d.inspect(running(&d, "published")[0]["Id"].as_str().unwrap());
+    let bound = &c["NetworkSettings"]["Ports"];
+    assert_eq!(bound["80/tcp"][0]["HostPort"], port.to_string(), "{bound}");
+    let picked: u16 = bound["81/tcp"][0]["HostPort"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert_ne!(picked, 0, "{bound}");
+    let mut status = Value::Null;
+    let shown = wait_until(LONG, || {
+        status = tasks(&d, "published")
+            .into_iter()
+            .find(|t| t["Status"]["State"] == "running")
+            .map(|t| t["Status"]["PortStatus"].clone())
+            .unwrap_or_default();
+        !status.is_null()
+    });
+    assert!(shown, "no running task");
     assert_eq!(
-        c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
-        port.to_string(),
-        "{}",
-        c["NetworkSettings"]
+        status,
+        json!({ "Ports": [
+            { "Protocol": "tcp", "TargetPort": 80, "PublishedPort": port, "PublishMode": "host" },
+            { "Protocol": "tcp", "TargetPort": 81, "PublishedPort": picked, "PublishMode": "host" },
+        ] })
     );
 
     let r = d.req("DELETE", &format!("/services/{id}"), "");

@@ -96,7 +96,12 @@ fn sched_ports(ports: &[HostPort]) -> Vec<SchedPort> {
         },
         port: p.published,
     };
-    ports.iter().map(port).collect()
+    // A port the node picks cannot clash with another.
+    ports
+        .iter()
+        .filter(|p| p.published != 0)
+        .map(port)
+        .collect()
 }
 
 /// A task's reservations, read from its template's `Resources` alone (every live task's

@@ -476,3 +476,61 @@ async fn a_new_leader_counts_the_failures_the_task_history_still_holds() {
     assert_eq!(sim.attempts("n2", "nope"), 6);
     assert_eq!(sim.running("web").len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn host_mode_ports_are_in_the_tasks_status_and_one_without_a_number_is_the_nodes_pick() {
+    let mut sim = Sim::new(1);
+    let with_ports = |id: &str, replicas: u64, ports: Value| {
+        let mut op = service_with(id, id, template("V=1"), replicated(replicas), json!({}));
+        if let Op::Create { spec, .. } = &mut op {
+            spec["EndpointSpec"] = json!({ "Ports": ports });
+        }
+        op
+    };
+    apply(
+        &mut sim.state,
+        vec![
+            with_ports(
+                "web",
+                2,
+                json!([{ "TargetPort": 80, "PublishMode": "host" }]),
+            ),
+            with_ports(
+                "dns",
+                1,
+                json!([{ "TargetPort": 53, "PublishedPort": 5353, "Protocol": "udp",
+                         "PublishMode": "host" }]),
+            ),
+        ],
+    );
+    sim.rounds(3).await;
+    let port_status = |service: &str| -> Vec<Value> {
+        sim.running(service)
+            .iter()
+            .map(|(id, _, _)| {
+                sim.state.get(ObjectKind::Task, id).unwrap().status["PortStatus"].clone()
+            })
+            .collect()
+    };
+    // Two tasks on one node: a port the node picks clashes with no other.
+    let web = port_status("web");
+    assert_eq!(web.len(), 2, "{web:?}");
+    let picked: Vec<u64> = web
+        .iter()
+        .map(|s| {
+            assert_eq!(s["Ports"][0]["TargetPort"], 80, "{s}");
+            assert_eq!(s["Ports"][0]["PublishMode"], "host", "{s}");
+            s["Ports"][0]["PublishedPort"].as_u64().unwrap()
+        })
+        .collect();
+    assert!(
+        picked.iter().all(|p| *p >= 32768) && picked[0] != picked[1],
+        "{picked:?}"
+    );
+    assert_eq!(
+        port_status("dns"),
+        vec![json!({ "Ports": [
+            { "Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host" }
+        ] })]
+    );
+}

@@ -19,9 +19,14 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
     let limits = limits.unwrap_or_default();
     let mut ports = PortMap::new();
     for p in &task.ports {
+        // No number: the node picks a free one, as for `docker run -p 80`.
+        let host_port = match p.published {
+            0 => String::new(),
+            n => n.to_string(),
+        };
         let binding = PortBinding {
             host_ip: Some(String::new()),
-            host_port: Some(p.published.to_string()),
+            host_port: Some(host_port),
         };
         ports.insert(
             format!("{}/{}", p.target, p.protocol.name()),

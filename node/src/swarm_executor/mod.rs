@@ -17,7 +17,7 @@ use berth_swarm::executor::{
     BoxFuture, ContainerHealth, ContainerTask, ExecError, Executor, LogOptions, LogRecord,
     TaskContainer,
 };
-use berth_swarm::model::LABEL_TASK_ID;
+use berth_swarm::model::{HostPort, Protocol, LABEL_TASK_ID};
 use bollard_stubs::models::{
     EngineDescription, GenericResourcesInner, NodeDescription, Platform, ResourceObject,
 };
@@ -74,7 +74,10 @@ impl EngineExecutor {
         };
         let list = self.engine.list_containers(&req).await;
         let list = list.map_err(|e| ExecError::Other(e.to_string()))?;
-        Ok(list.iter().filter_map(|r| task_container(r)).collect())
+        Ok(list
+            .iter()
+            .filter_map(|r| task_container(r, self.node_ports(&r.id)))
+            .collect())
     }
 
     /// The local name of `wanted`: as named, without its digest (an image loaded locally has
@@ -164,7 +167,29 @@ impl EngineExecutor {
             .inspect_container(id)
             .await
             .map_err(|e| ExecError::Failed(e.to_string()))?;
-        task_container(&c).ok_or_else(|| ExecError::Other(format!("{id} is not a task's")))
+        task_container(&c, self.node_ports(id))
+            .ok_or_else(|| ExecError::Other(format!("{id} is not a task's")))
+    }
+
+    /// The ports container `id` publishes on this node, as bound.
+    fn node_ports(&self, id: &str) -> Vec<HostPort> {
+        let endpoints = self.engine.networks().endpoints_of(id).unwrap_or_default();
+        let mut out: Vec<HostPort> = Vec::new();
+        for p in endpoints.iter().flat_map(|e| e.ports.iter()) {
+            let port = HostPort {
+                target: p.container_port,
+                published: p.host_port,
+                protocol: match p.proto.as_str() {
+                    "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
+                    _ => Protocol::Tcp,
+                },
+            };
+            if !out.contains(&port) {
+                out.push(port);
+            }
+        }
+        out
     }
 
     async fn stop_one(&self, id: &str, grace: Duration) -> Result<TaskContainer, ExecError> {
@@ -204,9 +229,10 @@ impl EngineExecutor {
 }
 
 /// A container as a task's, when it carries a task id.
-fn task_container(c: &ContainerRecord) -> Option<TaskContainer> {
+fn task_container(c: &ContainerRecord, ports: Vec<HostPort>) -> Option<TaskContainer> {
     let task_id = c.config.labels.get(LABEL_TASK_ID)?.clone();
     Some(TaskContainer {
+        ports,
         id: c.id.clone(),
         task_id,
         running: c.state.status.is_running(),

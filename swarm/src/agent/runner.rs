@@ -14,7 +14,7 @@ use super::container::{
 };
 use crate::clock::Clock;
 use crate::executor::{ContainerHealth, ExecError, Executor, TaskContainer};
-use crate::model::{ContainerStatus, DesiredState, Task, TaskState, TaskStatus};
+use crate::model::{ContainerStatus, DesiredState, PortStatus, Task, TaskState, TaskStatus};
 
 /// Containers started at once.
 const PARALLEL_STARTS: usize = 8;
@@ -254,26 +254,32 @@ impl Runner {
         err: Option<&str>,
         container: Option<ContainerStatus>,
     ) {
-        // A final state is final: a later look at the stopped container must not turn a
-        // failure into a shutdown (which would skip the restart delay).
-        if task.state().is_terminal() || !self.first_report(task.id(), state) {
-            return;
-        }
-        if task.state() == state && container.is_none() {
-            return;
-        }
         let mut status = TaskStatus::new(state, message, err, self.clock.now());
         status.container = container;
+        self.send(task, status);
+    }
+
+    fn send(&self, task: &Task<'_>, status: TaskStatus) {
+        // A final state is final: a later look at the stopped container must not turn a
+        // failure into a shutdown (which would skip the restart delay).
+        if task.state().is_terminal() || !self.first_report(task.id(), status.state) {
+            return;
+        }
+        if task.state() == status.state && status.container.is_none() {
+            return;
+        }
         let _ = self.reports.send((task.id().to_string(), status));
     }
 
     fn report_running(&self, task: &Task<'_>, c: &TaskContainer) {
-        let container = ContainerStatus {
+        let mut status = TaskStatus::new(TaskState::Running, "started", None, self.clock.now());
+        status.container = Some(ContainerStatus {
             container_id: c.id.clone(),
             pid: c.pid,
             exit_code: 0,
-        };
-        self.report(task, TaskState::Running, "started", None, Some(container));
+        });
+        status.port_status = PortStatus::of(&c.ports);
+        self.send(task, status);
     }
 
     /// Reports a running container's task as Docker's swarm does: a task with a health check

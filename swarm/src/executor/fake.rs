@@ -214,10 +214,24 @@ impl Executor for FakeExecutor {
     fn start_task(&self, task: ContainerTask) -> BoxFuture<'_, Result<TaskContainer, ExecError>> {
         let task_id = task.task_id.clone();
         let checked = super::checks_health(&task.spec);
+        let asked = task.ports.clone();
         let r = self.record(ExecCall::StartTask(Box::new(task))).map(|()| {
             let mut s = self.state();
             let health = checked.then(|| s.health_at_start.unwrap_or(ContainerHealth::Starting));
             s.next_id += 1;
+            // The node picks 32768 and up for a port asked without a number.
+            let picked = 32767 + u16::try_from(s.next_id).unwrap_or(0);
+            let ports = asked
+                .iter()
+                .map(|p| crate::model::HostPort {
+                    published: if p.published == 0 {
+                        picked
+                    } else {
+                        p.published
+                    },
+                    ..*p
+                })
+                .collect();
             let c = TaskContainer {
                 id: format!("c{}", s.next_id),
                 task_id,
@@ -225,6 +239,7 @@ impl Executor for FakeExecutor {
                 pid: 1000 + i64::try_from(s.next_id).unwrap_or(0),
                 exit_code: 0,
                 health,
+                ports,
             };
             s.containers.insert(c.id.clone(), c.clone());
             c

@@ -98,6 +98,8 @@ pub struct TaskContainer {
     pub exit_code: i64,
     /// Its health, when its spec has a health check.
     pub health: Option<ContainerHealth>,
+    /// The ports it publishes on the node, with the numbers it got.
+    pub ports: Vec<crate::model::HostPort>,
 }
 
 /// A container's health check status (Docker's `State.Health.Status`).

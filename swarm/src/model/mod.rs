@@ -23,7 +23,7 @@ pub use network::{
     ContainerAttachment, Network, NetworkAllocation, FIRST_VNI, LAST_VNI, OPT_MTU, OPT_VXLANID_LIST,
 };
 pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
-pub use ports::{on_mesh, published, with_defaults, HostPort, Protocol};
+pub use ports::{on_mesh, published, with_defaults, HostPort, NodePort, PortStatus, Protocol};
 pub use secret::{data_status, target_path, SecretKind, SecretObject};
 pub use service::{
     FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,

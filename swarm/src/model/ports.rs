@@ -5,9 +5,11 @@
 use bollard_stubs::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
 };
+use serde::{Deserialize, Serialize};
 
 /// A port's protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP (Docker's default).
     Tcp,
@@ -79,15 +81,15 @@ pub fn with_defaults(p: &EndpointPortConfig) -> EndpointPortConfig {
 pub struct HostPort {
     /// The port inside the container.
     pub target: u16,
-    /// The port on the node.
+    /// The port on the node; 0 asks the node for a free one, as `docker run -p 80` does.
     pub published: u16,
     /// Its protocol.
     pub protocol: Protocol,
 }
 
 impl HostPort {
-    /// The host-mode entries of `EndpointSpec.Ports`; an entry without both ports is not one
-    /// that can be published on a node.
+    /// The host-mode entries of `EndpointSpec.Ports`; an entry without a target port is not
+    /// one that can be published.
     pub fn of_ports(ports: &[EndpointPortConfig]) -> Vec<HostPort> {
         ports
             .iter()
@@ -95,11 +97,62 @@ impl HostPort {
             .filter_map(|p| {
                 Some(HostPort {
                     target: u16::try_from(p.target_port?).ok()?,
-                    published: u16::try_from(p.published_port?).ok()?,
+                    published: published(p),
                     protocol: Protocol::of(p),
                 })
             })
             .collect()
+    }
+}
+
+/// The ports a task's container publishes on its node, with the numbers it got (Docker's
+/// `TaskStatus.PortStatus`, which `docker service ps` shows under PORTS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortStatus {
+    /// Each port, in host mode.
+    #[serde(rename = "Ports", default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<NodePort>,
+}
+
+/// One entry of `PortStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePort {
+    /// Its protocol.
+    #[serde(rename = "Protocol")]
+    pub protocol: Protocol,
+    /// The port inside the container.
+    #[serde(rename = "TargetPort")]
+    pub target: u16,
+    /// The port on the node.
+    #[serde(rename = "PublishedPort")]
+    pub published: u16,
+    /// Always host mode: the mesh's ports are the service's, not the task's.
+    #[serde(rename = "PublishMode")]
+    pub mode: NodeMode,
+}
+
+/// The publish mode of a task's own ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeMode {
+    /// `host`.
+    #[serde(rename = "host")]
+    Host,
+}
+
+impl PortStatus {
+    /// The status of the ports a container got.
+    pub fn of(ports: &[HostPort]) -> PortStatus {
+        PortStatus {
+            ports: ports
+                .iter()
+                .map(|p| NodePort {
+                    protocol: p.protocol,
+                    target: p.target,
+                    published: p.published,
+                    mode: NodeMode::Host,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -114,19 +167,33 @@ mod tests {
     }
 
     #[test]
-    fn only_host_mode_ports_with_both_numbers_are_host_ports() {
+    fn host_mode_ports_with_a_target_are_the_tasks_and_their_status_reads_as_dockers() {
         let ports = ports(json!([
             { "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host", "Protocol": "udp" },
             { "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "ingress" },
-            { "TargetPort": 82, "PublishMode": "host" },
+            { "PublishedPort": 8082, "PublishMode": "host" },
+            { "TargetPort": 83, "PublishMode": "host" },
         ]));
+        let udp = HostPort {
+            target: 80,
+            published: 8080,
+            protocol: Protocol::Udp,
+        };
+        let any = HostPort {
+            target: 83,
+            published: 0,
+            protocol: Protocol::Tcp,
+        };
+        assert_eq!(HostPort::of_ports(&ports), vec![udp, any]);
         assert_eq!(
-            HostPort::of_ports(&ports),
-            vec![HostPort {
-                target: 80,
-                published: 8080,
-                protocol: Protocol::Udp
-            }]
+            serde_json::to_value(PortStatus::of(&[udp])).unwrap(),
+            json!({ "Ports": [
+                { "Protocol": "udp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }
+            ] })
+        );
+        assert_eq!(
+            serde_json::to_value(PortStatus::of(&[])).unwrap(),
+            json!({})
         );
     }
 

@@ -115,6 +115,9 @@ pub struct TaskStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub container: Option<ContainerStatus>,
+    /// The ports its container publishes on its node (`{}` without any, as Docker shows).
+    #[serde(rename = "PortStatus", default)]
+    pub port_status: super::PortStatus,
 }
 
 impl TaskStatus {
@@ -126,6 +129,7 @@ impl TaskStatus {
             message: message.to_string(),
             err: err.map(str::to_string),
             container: None,
+            port_status: super::PortStatus::default(),
         }
     }
 
