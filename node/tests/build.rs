@@ -377,3 +377,28 @@ fn an_image_of_many_layers_builds_and_runs() {
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["69", "layer"]);
     d.remove_all();
 }
+
+#[test]
+fn an_image_deeper_than_dockers_125_layers_is_refused_at_the_step_that_would_make_it() {
+    require_root!();
+    let d = TestDaemon::start("deep");
+    d.import_busybox();
+    // busybox's one layer and 125 more: the last step would make the 126th.
+    let mut df = String::from("FROM busybox:latest\n");
+    for i in 0..125 {
+        df.push_str(&format!("COPY f.txt /layers/f{i}.txt\n"));
+    }
+    let tar = context(&[("Dockerfile", df.as_bytes()), ("f.txt", b"layer\n")]);
+    let tag = format!("{}-deep:latest", d.prefix);
+    let (r, lines) = build(&d, &format!("t={tag}"), &tar);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    let error = lines
+        .iter()
+        .find_map(|l| l.get("error").and_then(|e| e.as_str()))
+        .unwrap_or_else(|| panic!("no error: {text}"));
+    assert!(error.contains("max depth exceeded"), "{error}");
+    assert!(text.contains("Step 126/126"), "{text}");
+    assert_eq!(d.req("GET", &format!("/images/{tag}/json"), "").status, 404);
+    d.remove_all();
+}

@@ -15,6 +15,11 @@ use crate::error::{EngineError, Result};
 use crate::store::{Records, Store};
 
 const TMP_DIR: &str = "tmp";
+
+/// The most layers an image may have: Docker's layer store registers no deeper chain
+/// (moby's `maxLayerDepth`), so an image berth made deeper could be neither pulled nor loaded
+/// by Docker, and Docker refuses to pull, load, build or commit one.
+pub const MAX_LAYERS: usize = 125;
 /// Marks an unfinished write; such files and directories are deleted on open.
 pub(super) const TMP_MARK: &str = ".tmp-";
 
@@ -206,6 +211,13 @@ impl ImageStore {
         config: ImageConfigFile,
         tags: &[String],
     ) -> Result<ImageRecord> {
+        let layers = config.rootfs.diff_ids.len();
+        if layers > MAX_LAYERS {
+            // Docker's words (its status too: a 500 from its layer store), and why.
+            return Err(EngineError::Internal(format!(
+                "max depth exceeded: an image has at most {MAX_LAYERS} layers, this one would have {layers}"
+            )));
+        }
         let id = self.write_blob(config_bytes)?;
         let _guard = self.lock()?;
         let mut size = 0u64;
