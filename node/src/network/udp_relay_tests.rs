@@ -117,3 +117,31 @@ async fn a_datagram_with_nowhere_to_go_is_dropped_and_the_port_serves_on() {
     assert!(nothing.is_err(), "no upstream: no answer");
     assert_eq!(ask(&client, port, "found").await, "echo:found");
 }
+
+#[tokio::test]
+async fn an_answer_leaves_from_the_address_the_client_sent_to() {
+    // A port on all addresses; the client talks to 127.0.0.2, which the route back to
+    // 127.0.0.1 would not pick as the source, over a connected socket that takes answers
+    // from 127.0.0.2 only.
+    let sock = Arc::new(UdpSocket::bind("0.0.0.0:0").await.unwrap());
+    let port = sock.local_addr().unwrap().port();
+    let to = echo_server().await;
+    let open = move |_client| async move {
+        let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+        u.connect(to).await.ok()?;
+        Some(u)
+    };
+    tokio::spawn(relay_with(sock, open, Duration::from_secs(60), 4));
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client
+        .connect(SocketAddr::from(([127, 0, 0, 2], port)))
+        .await
+        .unwrap();
+    client.send(b"second").await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), client.recv(&mut buf))
+        .await
+        .expect("an answer from 127.0.0.2")
+        .unwrap();
+    assert_eq!(&buf[..n], b"echo:second");
+}
