@@ -1,6 +1,7 @@
 //! `docker update` of cpusets and the memory reservation: applied to a running container's
 //! cgroups and kept for its next start; what an update does not change is refused by name; a
-//! refused update changes nothing.
+//! refused update changes nothing. Block I/O limits, set at create, reach the container's
+//! cgroup and inspect.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -114,5 +115,88 @@ fn update_changes_cpusets_and_memory_reservation_and_refuses_what_it_cannot_chan
     assert_eq!(resources(&d, &id).0, json!("1"));
     d.cli_ok(&["start", &name]);
     assert_eq!(cgroup_file("cpuset", &id, "cpuset.cpus"), "1");
+    d.remove_all();
+}
+
+/// A block device of this machine and its `major:minor` (a disk before a loop device).
+fn a_block_device() -> Option<(String, String)> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort_by_key(|n| (n.starts_with("loop") || n.starts_with("ram"), n.clone()));
+    names.into_iter().find_map(|n| {
+        let dev = format!("/dev/{n}");
+        let is_block = std::fs::metadata(&dev).ok()?.file_type().is_block_device();
+        let numbers = std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok()?;
+        is_block.then(|| (dev, numbers.trim().to_string()))
+    })
+}
+
+#[test]
+fn block_io_limits_reach_the_containers_cgroup_and_inspect_and_an_update_refuses_them() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device").exists() {
+        eprintln!("skipped: no cgroup v1 blkio hierarchy with throttling");
+        return;
+    }
+    let (dev, numbers) = a_block_device().expect("a block device in /sys/block");
+    let d = TestDaemon::start("blkio");
+    d.import_busybox();
+    let id = d.cli_ok(&[
+        "run",
+        "-d",
+        "--device-read-bps",
+        &format!("{dev}:1mb"),
+        "--device-write-iops",
+        &format!("{dev}:100"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        cgroup_file("blkio", &id, "blkio.throttle.read_bps_device"),
+        format!("{numbers} 1048576")
+    );
+    assert_eq!(
+        cgroup_file("blkio", &id, "blkio.throttle.write_iops_device"),
+        format!("{numbers} 100")
+    );
+    assert_eq!(
+        cgroup_file("blkio", &id, "blkio.throttle.write_bps_device"),
+        ""
+    );
+    let h = d.inspect(&id)["HostConfig"].clone();
+    assert_eq!(
+        h["BlkioDeviceReadBps"],
+        json!([{ "Path": dev, "Rate": 1048576 }])
+    );
+    assert_eq!(
+        h["BlkioDeviceWriteIOps"],
+        json!([{ "Path": dev, "Rate": 100 }])
+    );
+    assert_eq!(h["BlkioDeviceWriteBps"], Value::Null);
+
+    // Docker's update ignores them; berth says so.
+    let r = d.req(
+        "POST",
+        &format!("/containers/{id}/update"),
+        &json!({ "BlkioDeviceReadBps": [{ "Path": dev, "Rate": 1 }] }).to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("set at create"), "{}", r.text());
+
+    // Not a block device, no such device, and docker's CLI words for a bad flag.
+    for (flag, words) in [
+        ("/dev/null:1mb", "not a block device"),
+        ("/dev/berth-none:1mb", "No such file or directory"),
+        ("sda:1mb", "bad format for device path: sda:1mb"),
+        ("/dev/sda:fast", "invalid rate for device: /dev/sda:fast"),
+    ] {
+        let (code, out) = d.cli(&["create", "--device-read-bps", flag, "busybox", "true"]);
+        assert_ne!(code, 0, "{flag} was accepted: {out}");
+        assert!(out.contains(words), "{flag}: {out}");
+    }
     d.remove_all();
 }

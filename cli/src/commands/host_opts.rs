@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bollard::models::{
     ContainerCreateBody, DeviceMapping, EndpointIpamConfig, HostConfig, HostConfigCgroupnsModeEnum,
     HostConfigIsolationEnum, HostConfigLogConfig, Mount, MountBindOptions, MountTmpfsOptions,
-    MountType, MountVolumeOptions, ResourcesUlimits,
+    MountType, MountVolumeOptions, ResourcesUlimits, ThrottleDevice,
 };
 use clap::Args;
 
@@ -42,6 +42,18 @@ pub struct HostOpts {
     /// Add a rule to the cgroup allowed devices list
     #[arg(long = "device-cgroup-rule", value_name = "list")]
     pub device_cgroup_rule: Vec<String>,
+    /// Limit read rate (bytes per second) from a device
+    #[arg(long = "device-read-bps", value_name = "list", value_parser = throttle_bps)]
+    pub device_read_bps: Vec<ThrottleDevice>,
+    /// Limit write rate (bytes per second) to a device
+    #[arg(long = "device-write-bps", value_name = "list", value_parser = throttle_bps)]
+    pub device_write_bps: Vec<ThrottleDevice>,
+    /// Limit read rate (IO per second) from a device
+    #[arg(long = "device-read-iops", value_name = "list", value_parser = throttle_iops)]
+    pub device_read_iops: Vec<ThrottleDevice>,
+    /// Limit write rate (IO per second) to a device
+    #[arg(long = "device-write-iops", value_name = "list", value_parser = throttle_iops)]
+    pub device_write_iops: Vec<ThrottleDevice>,
     /// Ulimit options
     #[arg(long, value_name = "ulimit")]
     pub ulimit: Vec<String>,
@@ -209,6 +221,11 @@ impl HostOpts {
                     .collect::<Result<Vec<_>>>()
             })
             .transpose()?;
+        let throttles = |l: &Vec<ThrottleDevice>| (!l.is_empty()).then(|| l.clone());
+        h.blkio_device_read_bps = throttles(&self.device_read_bps);
+        h.blkio_device_write_bps = throttles(&self.device_write_bps);
+        h.blkio_device_read_iops = throttles(&self.device_read_iops);
+        h.blkio_device_write_iops = throttles(&self.device_write_iops);
         h.devices = (!self.device.is_empty())
             .then(|| {
                 self.device
@@ -255,6 +272,53 @@ pub fn ulimit(s: &str) -> Result<ResourcesUlimits> {
         soft: Some(n(soft)?),
         hard: Some(n(hard)?),
     })
+}
+
+/// `/dev/sda:1mb` (`--device-read-bps`), as docker's CLI reads it.
+fn throttle_bps(s: &str) -> Result<ThrottleDevice, String> {
+    let (path, rate) = throttle_parts(s)?;
+    let rate = crate::parse::ram_in_bytes(rate)
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| {
+            format!(
+                "invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. \
+                 Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+            )
+        })?;
+    Ok(ThrottleDevice {
+        path: Some(path.to_string()),
+        rate: Some(rate),
+    })
+}
+
+/// `/dev/sda:1000` (`--device-read-iops`), as docker's CLI reads it.
+fn throttle_iops(s: &str) -> Result<ThrottleDevice, String> {
+    let (path, rate) = throttle_parts(s)?;
+    let rate: i64 = rate
+        .parse::<u64>()
+        .ok()
+        .and_then(|r| i64::try_from(r).ok())
+        .ok_or_else(|| {
+            format!(
+                "invalid rate for device: {s}. The correct format is <device-path>:<number>. \
+                 Number must be a positive integer"
+            )
+        })?;
+    Ok(ThrottleDevice {
+        path: Some(path.to_string()),
+        rate: Some(rate),
+    })
+}
+
+fn throttle_parts(s: &str) -> Result<(&str, &str), String> {
+    let (path, rate) = s
+        .split_once(':')
+        .ok_or_else(|| format!("bad format: {s}"))?;
+    if !path.starts_with("/dev/") {
+        return Err(format!("bad format for device path: {s}"));
+    }
+    Ok((path, rate))
 }
 
 /// `/dev/host[:/dev/inside][:rwm]`.

@@ -7,7 +7,8 @@ use bollard_stubs::models::HostConfig;
 use crate::api::error::ApiError;
 use crate::engine::container::log_config::LogSettings;
 use crate::engine::container::settings::{
-    DeviceMapping, DeviceRule, NamespaceMode, RuntimeSettings, Ulimit, ULIMIT_NAMES,
+    BlkioThrottle, DeviceMapping, DeviceRule, NamespaceMode, RuntimeSettings, ThrottleDevice,
+    Ulimit, ULIMIT_NAMES,
 };
 use crate::engine::container::types::HostSettings;
 use crate::engine::volume::MountKind;
@@ -25,6 +26,7 @@ pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
         oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
         oom_score_adj: oom_score_adj(h.oom_score_adj.unwrap_or(0))?,
         devices: devices(h)?,
+        blkio_throttle: blkio_throttle(h)?,
         device_rules: h
             .device_cgroup_rules
             .iter()
@@ -149,6 +151,36 @@ fn devices(h: &HostConfig) -> Result<Vec<DeviceMapping>, ApiError> {
         });
     }
     Ok(out)
+}
+
+/// `BlkioDevice{Read,Write}{Bps,IOps}`: each a device path and a rate (the devices are found
+/// at create).
+fn blkio_throttle(h: &HostConfig) -> Result<BlkioThrottle, ApiError> {
+    let list = |given: &Option<Vec<bollard_stubs::models::ThrottleDevice>>, field: &str| {
+        given
+            .iter()
+            .flatten()
+            .map(|d| {
+                let path = d.path.clone().unwrap_or_default();
+                if path.is_empty() {
+                    return Err(bad(format!("{field}: a device path is required")));
+                }
+                let rate = u64::try_from(d.rate.unwrap_or(0))
+                    .map_err(|_| bad(format!("{field}: invalid rate for {path}: negative")))?;
+                Ok(ThrottleDevice {
+                    path,
+                    rate,
+                    ..ThrottleDevice::default()
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(BlkioThrottle {
+        read_bps: list(&h.blkio_device_read_bps, "BlkioDeviceReadBps")?,
+        write_bps: list(&h.blkio_device_write_bps, "BlkioDeviceWriteBps")?,
+        read_iops: list(&h.blkio_device_read_iops, "BlkioDeviceReadIOps")?,
+        write_iops: list(&h.blkio_device_write_iops, "BlkioDeviceWriteIOps")?,
+    })
 }
 
 fn valid_access(s: &str) -> bool {
@@ -319,6 +351,10 @@ pub fn echo(h: &HostSettings) -> HostConfig {
                 .collect(),
         ),
         device_cgroup_rules: Some(r.device_cgroup_rules.clone()),
+        blkio_device_read_bps: throttle_echo(&r.blkio_throttle.read_bps),
+        blkio_device_write_bps: throttle_echo(&r.blkio_throttle.write_bps),
+        blkio_device_read_iops: throttle_echo(&r.blkio_throttle.read_iops),
+        blkio_device_write_iops: throttle_echo(&r.blkio_throttle.write_iops),
         ulimits: Some(
             r.ulimits
                 .iter()
@@ -393,3 +429,15 @@ pub fn check_container_network(
 #[cfg(test)]
 #[path = "host_extra_tests.rs"]
 mod tests;
+
+/// A list of block I/O limits as inspect shows it: `null` when empty, as Docker's.
+fn throttle_echo(devs: &[ThrottleDevice]) -> Option<Vec<bollard_stubs::models::ThrottleDevice>> {
+    (!devs.is_empty()).then(|| {
+        devs.iter()
+            .map(|d| bollard_stubs::models::ThrottleDevice {
+                path: Some(d.path.clone()),
+                rate: i64::try_from(d.rate).ok(),
+            })
+            .collect()
+    })
+}

@@ -23,7 +23,8 @@ use Support::{AsDocker, Honoured, Refused};
 
 const WINDOWS: Support = Refused("a Windows-only setting");
 const BLKIO_WEIGHTS: Support = Refused("block I/O weights are not supported yet");
-const BLKIO_LIMITS: Support = Refused("block I/O limits are not supported yet");
+const BLKIO_LIMITS_AT_CREATE: Support =
+    Refused("block I/O limits are set at create (Docker's update ignores them)");
 const REALTIME: Support = Refused("real-time CPU scheduling is not supported");
 const NO_GPUS: Support = Refused("no device driver (--gpus) is installed");
 const KERNEL_MEMORY: Support =
@@ -86,10 +87,10 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
     ("CgroupParent", Honoured),
     ("BlkioWeight", BLKIO_WEIGHTS),
     ("BlkioWeightDevice", BLKIO_WEIGHTS),
-    ("BlkioDeviceReadBps", BLKIO_LIMITS),
-    ("BlkioDeviceWriteBps", BLKIO_LIMITS),
-    ("BlkioDeviceReadIOps", BLKIO_LIMITS),
-    ("BlkioDeviceWriteIOps", BLKIO_LIMITS),
+    ("BlkioDeviceReadBps", Honoured),
+    ("BlkioDeviceWriteBps", Honoured),
+    ("BlkioDeviceReadIOps", Honoured),
+    ("BlkioDeviceWriteIOps", Honoured),
     ("CpuPeriod", Honoured),
     ("CpuQuota", Honoured),
     ("CpuRealtimePeriod", REALTIME),
@@ -172,10 +173,10 @@ pub const UPDATE: &[(&str, Support)] = &[
     ("CgroupParent", FIXED_AT_CREATE),
     ("BlkioWeight", BLKIO_WEIGHTS),
     ("BlkioWeightDevice", BLKIO_WEIGHTS),
-    ("BlkioDeviceReadBps", BLKIO_LIMITS),
-    ("BlkioDeviceWriteBps", BLKIO_LIMITS),
-    ("BlkioDeviceReadIOps", BLKIO_LIMITS),
-    ("BlkioDeviceWriteIOps", BLKIO_LIMITS),
+    ("BlkioDeviceReadBps", BLKIO_LIMITS_AT_CREATE),
+    ("BlkioDeviceWriteBps", BLKIO_LIMITS_AT_CREATE),
+    ("BlkioDeviceReadIOps", BLKIO_LIMITS_AT_CREATE),
+    ("BlkioDeviceWriteIOps", BLKIO_LIMITS_AT_CREATE),
     ("CpuPeriod", Honoured),
     ("CpuQuota", Honoured),
     ("CpuRealtimePeriod", REALTIME),

@@ -49,6 +49,23 @@ impl Engine {
             d.file_mode = md.mode() & 0o7777;
             (d.uid, d.gid) = (md.uid(), md.gid());
         }
+        for d in host.runtime.blkio_throttle.all_mut() {
+            let md = std::fs::metadata(&d.path).map_err(|e| {
+                EngineError::InvalidArgument(format!(
+                    "error gathering device information for the block I/O limit on {:?}: {e}",
+                    d.path
+                ))
+            })?;
+            if !md.file_type().is_block_device() {
+                return Err(EngineError::InvalidArgument(format!(
+                    "error gathering device information for the block I/O limit on {:?}: not a \
+                     block device",
+                    d.path
+                )));
+            }
+            d.major = i64::from(libc::major(md.rdev()));
+            d.minor = i64::from(libc::minor(md.rdev()));
+        }
         let r = &host.runtime;
         check_cpusets(r)?;
         let may_raise = self.host.cap_bounding & (1 << CAP_SYS_RESOURCE) != 0;

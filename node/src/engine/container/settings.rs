@@ -55,6 +55,38 @@ pub struct DeviceRule {
     pub access: String,
 }
 
+/// A limit on one block device (`--device-read-bps /dev/sda:1mb`): bytes or operations per
+/// second.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
+    /// Found at create.
+    pub major: i64,
+    pub minor: i64,
+}
+
+/// The block I/O limits (`--device-{read,write}-{bps,iops}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct BlkioThrottle {
+    pub read_bps: Vec<ThrottleDevice>,
+    pub write_bps: Vec<ThrottleDevice>,
+    pub read_iops: Vec<ThrottleDevice>,
+    pub write_iops: Vec<ThrottleDevice>,
+}
+
+impl BlkioThrottle {
+    /// Every limit, for resolving their devices.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut ThrottleDevice> {
+        self.read_bps
+            .iter_mut()
+            .chain(self.write_bps.iter_mut())
+            .chain(self.read_iops.iter_mut())
+            .chain(self.write_iops.iter_mut())
+    }
+}
+
 /// Everything of `HostConfig` the record keeps beyond `HostSettings`' first fields.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -74,6 +106,7 @@ pub struct RuntimeSettings {
     pub oom_kill_disable: bool,
     pub oom_score_adj: i64,
     pub devices: Vec<DeviceMapping>,
+    pub blkio_throttle: BlkioThrottle,
     pub device_rules: Vec<DeviceRule>,
     /// As the client sent them (inspect echoes them).
     pub device_cgroup_rules: Vec<String>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::settings::{DeviceRule, NamespaceMode, RuntimeSettings, ULIMIT_NAMES};
+use super::settings::{DeviceRule, NamespaceMode, RuntimeSettings, ThrottleDevice, ULIMIT_NAMES};
 use super::types::ContainerRecord;
 
 /// Another container's namespaces this one joins (`/proc/<pid>/ns/<kind>` of its init),
@@ -112,6 +112,22 @@ pub fn apply(spec: &mut Value, rec: &ContainerRecord, nofile_hard: i64) {
     }
     if !r.cpuset_mems.is_empty() {
         resources["cpu"]["mems"] = json!(r.cpuset_mems);
+    }
+    let t = &r.blkio_throttle;
+    let limits = |devs: &[ThrottleDevice]| -> Value {
+        devs.iter()
+            .map(|d| json!({"major": d.major, "minor": d.minor, "rate": d.rate}))
+            .collect()
+    };
+    for (key, devs) in [
+        ("throttleReadBpsDevice", &t.read_bps),
+        ("throttleWriteBpsDevice", &t.write_bps),
+        ("throttleReadIOPSDevice", &t.read_iops),
+        ("throttleWriteIOPSDevice", &t.write_iops),
+    ] {
+        if !devs.is_empty() {
+            resources["blockIO"][key] = limits(devs);
+        }
     }
 }
 
