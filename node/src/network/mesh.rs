@@ -180,10 +180,12 @@ async fn serve_tcp(listener: tokio::net::TcpListener, route: Arc<Mutex<Route>>) 
     }
 }
 
-/// A UDP port: each client's flow goes to one task, picked when the flow starts.
+/// A UDP port: each client's flow goes to one task, picked when the flow starts, until that
+/// task leaves the mesh (its next datagram then goes to a task still there).
 async fn serve_udp(socket: tokio::net::UdpSocket, route: Arc<Mutex<Route>>) {
+    let picking = route.clone();
     let open = move |_client| {
-        let picked = Route::pick(&route);
+        let picked = Route::pick(&picking);
         async move {
             let (source, backend) = picked?;
             let fd =
@@ -196,7 +198,13 @@ async fn serve_udp(socket: tokio::net::UdpSocket, route: Arc<Mutex<Route>>) {
             tokio::net::UdpSocket::from_std(socket).ok()
         }
     };
-    super::udp_relay::relay(Arc::new(socket), open).await;
+    let keeps = move |peer: SocketAddr| {
+        let SocketAddr::V4(peer) = peer else {
+            return false;
+        };
+        route.lock().is_ok_and(|r| r.backends.contains(&peer))
+    };
+    super::udp_relay::relay(Arc::new(socket), open, keeps).await;
 }
 
 /// A socket connected to `backend`, made inside the sandbox from `source.address`, on a

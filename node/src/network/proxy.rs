@@ -76,7 +76,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, to: SocketAddr) {
         u.connect(to).await.ok()?;
         Some(u)
     };
-    super::udp_relay::relay(sock, open).await;
+    super::udp_relay::relay(sock, open, |_| true).await;
 }
 
 impl Networks {

@@ -39,6 +39,8 @@ struct Seen {
 
 struct Flow {
     upstream: Arc<UdpSocket>,
+    /// Where the upstream socket sends.
+    peer: Option<SocketAddr>,
     seen: Arc<Mutex<Seen>>,
     replies: tokio::task::JoinHandle<()>,
 }
@@ -53,19 +55,27 @@ type Flows = Arc<Mutex<HashMap<SocketAddr, Flow>>>;
 
 /// Relays datagrams arriving on `published` until the task is dropped; `open(client)` gives
 /// a new client's upstream socket, connected where its datagrams go (`None`: nowhere to
-/// send them now, and the datagram is dropped, as a full queue would).
-pub async fn relay<F, Fut>(published: Arc<UdpSocket>, open: F)
+/// send them now, and the datagram is dropped, as a full queue would); `keeps(peer)` says
+/// whether a flow to `peer` may go on (no: a task gone from the mesh), else the client's next
+/// datagram opens a new one.
+pub async fn relay<F, Fut, K>(published: Arc<UdpSocket>, open: F, keeps: K)
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: Future<Output = Option<UdpSocket>>,
+    K: Fn(SocketAddr) -> bool,
 {
-    relay_with(published, open, IDLE, MAX_FLOWS).await;
+    relay_with(published, (open, keeps), IDLE, MAX_FLOWS).await;
 }
 
-async fn relay_with<F, Fut>(published: Arc<UdpSocket>, open: F, idle: Duration, max: usize)
-where
+async fn relay_with<F, Fut, K>(
+    published: Arc<UdpSocket>,
+    (open, keeps): (F, K),
+    idle: Duration,
+    max: usize,
+) where
     F: Fn(SocketAddr) -> Fut,
     Fut: Future<Output = Option<UdpSocket>>,
+    K: Fn(SocketAddr) -> bool,
 {
     // Without it (an IPv6 socket), answers leave from the route's choice of address.
     let pktinfo = setsockopt(&published, sockopt::Ipv4PacketInfo, &true).is_ok();
@@ -83,8 +93,12 @@ where
         let Ok((n, client, to)) = received else {
             continue;
         };
-        let known = flows.lock().ok().and_then(|f| {
+        let known = flows.lock().ok().and_then(|mut f| {
             let flow = f.get(&client)?;
+            if flow.peer.is_some_and(|p| !keeps(p)) {
+                f.remove(&client);
+                return None;
+            }
             if let Ok(mut seen) = flow.seen.lock() {
                 *seen = Seen {
                     at: Instant::now(),
@@ -99,6 +113,7 @@ where
                 let Some(u) = open(client).await else {
                     continue;
                 };
+                let peer = u.peer_addr().ok();
                 let u = Arc::new(u);
                 let seen = Arc::new(Mutex::new(Seen {
                     at: Instant::now(),
@@ -119,6 +134,7 @@ where
                         client,
                         Flow {
                             upstream: u.clone(),
+                            peer,
                             seen,
                             replies,
                         },

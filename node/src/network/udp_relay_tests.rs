@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -12,12 +12,17 @@ use super::relay_with;
 
 /// An upstream that answers every datagram with `echo:` and what it got.
 async fn echo_server() -> SocketAddr {
+    named_echo_server("echo").await
+}
+
+/// An upstream that answers every datagram with `{name}:` and what it got.
+async fn named_echo_server(name: &'static str) -> SocketAddr {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = s.local_addr().unwrap();
     tokio::spawn(async move {
         let mut buf = [0u8; 512];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let mut out = b"echo:".to_vec();
+            let mut out = format!("{name}:").into_bytes();
             out.extend_from_slice(&buf[..n]);
             let _ = s.send_to(&out, from).await;
         }
@@ -41,7 +46,7 @@ async fn published(to: SocketAddr, idle: Duration, max: usize) -> (SocketAddr, A
             Some(u)
         }
     };
-    tokio::spawn(relay_with(sock, open, idle, max));
+    tokio::spawn(relay_with(sock, (open, |_| true), idle, max));
     (addr, opened)
 }
 
@@ -109,7 +114,12 @@ async fn a_datagram_with_nowhere_to_go_is_dropped_and_the_port_serves_on() {
             Some(u)
         }
     };
-    tokio::spawn(relay_with(sock, open, Duration::from_secs(60), 4));
+    tokio::spawn(relay_with(
+        sock,
+        (open, |_| true),
+        Duration::from_secs(60),
+        4,
+    ));
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client.send_to(b"lost", port).await.unwrap();
     let mut buf = [0u8; 64];
@@ -131,7 +141,12 @@ async fn an_answer_leaves_from_the_address_the_client_sent_to() {
         u.connect(to).await.ok()?;
         Some(u)
     };
-    tokio::spawn(relay_with(sock, open, Duration::from_secs(60), 4));
+    tokio::spawn(relay_with(
+        sock,
+        (open, |_| true),
+        Duration::from_secs(60),
+        4,
+    ));
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client
         .connect(SocketAddr::from(([127, 0, 0, 2], port)))
@@ -144,4 +159,30 @@ async fn an_answer_leaves_from_the_address_the_client_sent_to() {
         .expect("an answer from 127.0.0.2")
         .unwrap();
     assert_eq!(&buf[..n], b"echo:second");
+}
+
+#[tokio::test]
+async fn a_flow_whose_upstream_left_moves_to_one_still_there() {
+    let (a, b) = (named_echo_server("a").await, named_echo_server("b").await);
+    let current = Arc::new(Mutex::new(a));
+    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let port = sock.local_addr().unwrap();
+    let picking = current.clone();
+    let open = move |_client| {
+        let to = *picking.lock().unwrap();
+        async move {
+            let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+            u.connect(to).await.ok()?;
+            Some(u)
+        }
+    };
+    let still = current.clone();
+    let keeps = move |peer: SocketAddr| peer == *still.lock().unwrap();
+    tokio::spawn(relay_with(sock, (open, keeps), Duration::from_secs(60), 4));
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(ask(&client, port, "one").await, "a:one");
+    // `a` leaves (a task gone from the mesh) and flows go to `b` now: a client that keeps
+    // sending moves there at its next datagram, not left sending to `a` until it is idle.
+    *current.lock().unwrap() = b;
+    assert_eq!(ask(&client, port, "two").await, "b:two");
 }
