@@ -189,6 +189,8 @@ impl EngineExecutor {
                 out.push(port);
             }
         }
+        // The bindings come from a map: in the order of their ports, for a stable status.
+        out.sort_by_key(|p| (p.target, p.protocol, p.published));
         out
     }
 
