@@ -344,6 +344,16 @@ fn commit_makes_an_image_of_a_containers_changes() {
     assert_eq!(r.status, 404);
 }
 
+/// A context whose Dockerfile adds `copies` layers to busybox's, one file each
+/// (`/layers/f0.txt`, …, each holding `layer`).
+fn layered_context(copies: usize) -> Vec<u8> {
+    let mut df = String::from("FROM busybox:latest\n");
+    for i in 0..copies {
+        df.push_str(&format!("COPY f.txt /layers/f{i}.txt\n"));
+    }
+    context(&[("Dockerfile", df.as_bytes()), ("f.txt", b"layer\n")])
+}
+
 /// An image of 70 layers builds and runs: its overlay's layers are given one at a time
 /// (`lowerdir+`), where one option string of every layer's path no longer fits the page the
 /// kernel copies (~38 layers here; Docker allows 125). Before, the build failed at its ~38th
@@ -353,11 +363,7 @@ fn an_image_of_many_layers_builds_and_runs() {
     require_root!();
     let d = TestDaemon::start("layers");
     d.import_busybox();
-    let mut df = String::from("FROM busybox:latest\n");
-    for i in 0..69 {
-        df.push_str(&format!("COPY f.txt /layers/f{i}.txt\n"));
-    }
-    let tar = context(&[("Dockerfile", df.as_bytes()), ("f.txt", b"layer\n")]);
+    let tar = layered_context(69);
     let tag = format!("{}-many:latest", d.prefix);
     let (r, lines) = build(&d, &format!("t={tag}"), &tar);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -384,11 +390,7 @@ fn an_image_deeper_than_dockers_125_layers_is_refused_at_the_step_that_would_mak
     let d = TestDaemon::start("deep");
     d.import_busybox();
     // busybox's one layer and 125 more: the last step would make the 126th.
-    let mut df = String::from("FROM busybox:latest\n");
-    for i in 0..125 {
-        df.push_str(&format!("COPY f.txt /layers/f{i}.txt\n"));
-    }
-    let tar = context(&[("Dockerfile", df.as_bytes()), ("f.txt", b"layer\n")]);
+    let tar = layered_context(125);
     let tag = format!("{}-deep:latest", d.prefix);
     let (r, lines) = build(&d, &format!("t={tag}"), &tar);
     assert_eq!(r.status, 200, "{}", r.text());

@@ -30,6 +30,13 @@ async fn named_echo_server(name: &'static str) -> SocketAddr {
     addr
 }
 
+/// An upstream socket on loopback connected to `to`.
+async fn upstream_to(to: SocketAddr) -> Option<UdpSocket> {
+    let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    u.connect(to).await.ok()?;
+    Some(u)
+}
+
 /// A published port relaying to `to`, with `idle` and `max`; its address and a count of the
 /// upstream sockets opened.
 async fn published(to: SocketAddr, idle: Duration, max: usize) -> (SocketAddr, Arc<AtomicUsize>) {
@@ -41,9 +48,7 @@ async fn published(to: SocketAddr, idle: Duration, max: usize) -> (SocketAddr, A
         let count = count.clone();
         async move {
             count.fetch_add(1, Ordering::SeqCst);
-            let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
-            u.connect(to).await.ok()?;
-            Some(u)
+            upstream_to(to).await
         }
     };
     tokio::spawn(relay_with(sock, (open, |_| true), idle, max));
@@ -109,9 +114,7 @@ async fn a_datagram_with_nowhere_to_go_is_dropped_and_the_port_serves_on() {
             if first.fetch_add(1, Ordering::SeqCst) == 0 {
                 return None;
             }
-            let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
-            u.connect(to).await.ok()?;
-            Some(u)
+            upstream_to(to).await
         }
     };
     tokio::spawn(relay_with(
@@ -136,11 +139,7 @@ async fn an_answer_leaves_from_the_address_the_client_sent_to() {
     let sock = Arc::new(UdpSocket::bind("0.0.0.0:0").await.unwrap());
     let port = sock.local_addr().unwrap().port();
     let to = echo_server().await;
-    let open = move |_client| async move {
-        let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
-        u.connect(to).await.ok()?;
-        Some(u)
-    };
+    let open = move |_client| upstream_to(to);
     tokio::spawn(relay_with(
         sock,
         (open, |_| true),
@@ -170,11 +169,7 @@ async fn a_flow_whose_upstream_left_moves_to_one_still_there() {
     let picking = current.clone();
     let open = move |_client| {
         let to = *picking.lock().unwrap();
-        async move {
-            let u = UdpSocket::bind("127.0.0.1:0").await.ok()?;
-            u.connect(to).await.ok()?;
-            Some(u)
-        }
+        async move { upstream_to(to).await }
     };
     let still = current.clone();
     let keeps = move |peer: SocketAddr| peer == *still.lock().unwrap();
