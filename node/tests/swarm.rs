@@ -422,3 +422,90 @@ fn a_killed_manager_daemon_restarts_into_its_swarm_and_keeps_its_tasks() {
         .count();
     assert_eq!(live, 3);
 }
+
+#[test]
+fn jobs_run_to_completion_again_on_update_and_their_mode_cannot_change() {
+    require_root!();
+    let d = TestDaemon::start("swarmjob");
+    d.import_busybox();
+    init(&d);
+    let mut spec = service_spec("job", 1);
+    spec["TaskTemplate"]["ContainerSpec"]["Args"] = json!(["true"]);
+    spec["Mode"] = json!({ "ReplicatedJob": { "MaxConcurrent": 2, "TotalCompletions": 3 } });
+    let id = create_service(&d, &spec);
+    let done = |run: Option<u64>| {
+        let all = tasks(&d, "job");
+        let of_run: Vec<&Value> = all
+            .iter()
+            .filter(|t| t["JobIteration"]["Index"].as_u64() == run)
+            .collect();
+        of_run.len() == 3
+            && of_run
+                .iter()
+                .all(|t| t["Status"]["State"] == "complete" && t["DesiredState"] == "complete")
+    };
+    assert!(wait_until(LONG, || done(None)), "{:#?}", tasks(&d, "job"));
+    // Docker's first run: `JobIteration` `{}`, slots from 0 (the first one's task shown by
+    // node), and the counts docker 20.10 gives a finished job.
+    let svc = service(&d, &id);
+    assert_eq!(svc["JobStatus"]["JobIteration"], json!({}), "{svc}");
+    let mut slots: Vec<u64> = tasks(&d, "job")
+        .iter()
+        .map(|t| t["Slot"].as_u64().unwrap_or(0))
+        .collect();
+    slots.sort_unstable();
+    assert_eq!(slots, [0, 1, 2]);
+    let listed = d.req("GET", "/services?status=true", "").json();
+    assert_eq!(
+        listed[0]["ServiceStatus"],
+        json!({ "RunningTasks": 0, "DesiredTasks": 2, "CompletedTasks": 3 })
+    );
+    assert!(
+        running(&d, "job").is_empty(),
+        "a completed job is not run again"
+    );
+
+    // An update runs it again, as a new run; the first run's tasks stay as they ended.
+    update_service(&d, &id, |s| s["TaskTemplate"]["ForceUpdate"] = json!(1));
+    assert!(
+        wait_until(LONG, || done(Some(1))),
+        "{:#?}",
+        tasks(&d, "job")
+    );
+    assert_eq!(tasks(&d, "job").len(), 6);
+    assert_eq!(
+        service(&d, &id)["JobStatus"]["JobIteration"],
+        json!({ "Index": 1 })
+    );
+
+    // A service stays in its mode, as Docker's.
+    let svc = service(&d, &id);
+    let version = svc["Version"]["Index"].as_u64().unwrap();
+    let mut replicated = svc["Spec"].clone();
+    replicated["Mode"] = json!({ "Replicated": { "Replicas": 1 } });
+    let r = d.req(
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        &replicated.to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("service mode change is not allowed"),
+        "{}",
+        r.text()
+    );
+
+    // A global job completes once on the node.
+    let mut global = service_spec("gjob", 0);
+    global["TaskTemplate"]["ContainerSpec"]["Args"] = json!(["true"]);
+    global["Mode"] = json!({ "GlobalJob": {} });
+    create_service(&d, &global);
+    let completed = || {
+        let t = tasks(&d, "gjob");
+        t.len() == 1 && t[0]["Status"]["State"] == "complete"
+    };
+    assert!(wait_until(LONG, completed), "{:#?}", tasks(&d, "gjob"));
+    d.remove_all();
+    let r = d.req("POST", "/swarm/leave?force=1", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -144,6 +144,7 @@ fn task(id: &str, slot: u64, networks: Value) -> Op {
         host_ports: Value::Null,
         networks: Value::Null,
         generic_resources: serde_json::Value::Null,
+        job_iteration: None,
     };
     Op::Create {
         id: id.into(),

@@ -108,6 +108,7 @@ mod tests {
             host_ports: json!(null),
             networks: json!(null),
             generic_resources: serde_json::Value::Null,
+            job_iteration: None,
         };
         Op::Create {
             id: id.into(),

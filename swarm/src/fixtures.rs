@@ -136,6 +136,7 @@ impl<'a> TaskFixture<'a> {
             host_ports: Value::Null,
             networks: Value::Null,
             generic_resources: serde_json::Value::Null,
+            job_iteration: None,
         };
         Op::Create {
             id: self.id.into(),

@@ -13,8 +13,8 @@ use crate::ca::{JoinToken, RootCa};
 use crate::error::{SwarmError, SwarmResult};
 use crate::manager::Manager;
 use crate::model::{
-    new_id, same_template, Cluster, ClusterStatus, Node, NodeState, Service, UpdateState,
-    UpdateStatus,
+    new_id, same_template, Cluster, ClusterStatus, JobIteration, JobStatus, Node, NodeState,
+    Service, ServiceStatus, UpdateState, UpdateStatus,
 };
 use crate::pull_auth::{self, PullAuth};
 use crate::swarm::node_role;
@@ -119,12 +119,20 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     }
     spec["Name"] = json!(name);
     let mode = typed.mode.clone().unwrap_or_default();
-    if mode.replicated_job.is_some() || mode.global_job.is_some() {
-        return Err(SwarmError::InvalidArgument(
-            "job modes (replicated-job, global-job) are not supported yet".into(),
-        ));
-    }
-    if mode.global.is_none() {
+    if let Some(job) = &mode.replicated_job {
+        // moby's defaults: one at a time, as many completions as run at once.
+        let count = |n: Option<i64>, default: i64, what: &str| match n {
+            Some(n) if n < 0 => Err(SwarmError::InvalidArgument(format!("invalid {what} {n}"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let concurrent = count(job.max_concurrent, 1, "MaxConcurrent")?;
+        let total = count(job.total_completions, concurrent, "TotalCompletions")?;
+        spec["Mode"] = json!({ "ReplicatedJob": {
+            "MaxConcurrent": concurrent, "TotalCompletions": total } });
+    } else if mode.global_job.is_some() {
+        spec["Mode"] = json!({ "GlobalJob": {} });
+    } else if mode.global.is_none() {
         let replicas = mode.replicated.and_then(|r| r.replicas).unwrap_or(1);
         if replicas < 0 {
             return Err(SwarmError::InvalidArgument(format!(
@@ -228,6 +236,29 @@ fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
     Ok(())
 }
 
+/// Whether a normalized spec is a job's.
+fn is_job(spec: &Value) -> bool {
+    matches!(mode_kind(spec), "ReplicatedJob" | "GlobalJob")
+}
+
+/// The key of a normalized spec's mode (`Replicated`, `Global`, `ReplicatedJob`, `GlobalJob`).
+fn mode_kind(spec: &Value) -> &str {
+    spec.get("Mode")
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().next())
+        .map_or("Replicated", String::as_str)
+}
+
+/// A job's next run after `last` (the first: 0, as Docker's), starting `now`.
+fn next_run(last: Option<&JobStatus>, now: chrono::DateTime<chrono::Utc>) -> JobStatus {
+    JobStatus {
+        iteration: JobIteration {
+            index: last.map_or(0, |j| j.iteration.index + 1),
+        },
+        last_execution: Some(now),
+    }
+}
+
 /// A spec `normalize_service` passed, typed.
 fn typed_spec(spec: &Value) -> SwarmResult<ServiceSpec> {
     ServiceSpec::deserialize(spec)
@@ -249,12 +280,16 @@ pub async fn create_service(m: &Manager, spec: Value, auth: Option<String>) -> S
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let mut status = ServiceStatus::default();
+    if is_job(&spec) {
+        status.job = Some(next_run(None, chrono::Utc::now()));
+    }
     m.raft
         .write(ClusterCommand::single(Op::Create {
             id: id.clone(),
             attrs: Attrs::Service { name },
             spec,
-            status: json!({}),
+            status: status.to_value(),
         }))
         .await
         .map_err(|e| refusal(e, "create"))?;
@@ -312,7 +347,9 @@ pub async fn update_service(
             ));
         }
         let template = spec.get("TaskTemplate").unwrap_or(&Value::Null);
-        if !same_template(template, svc.template()) {
+        if svc.mode.is_job() {
+            // A job has no rolling update: every update runs it again.
+        } else if !same_template(template, svc.template()) {
             status.update_status = Some(UpdateStatus {
                 state: UpdateState::Updating,
                 started_at: Some(now),
@@ -322,6 +359,14 @@ pub async fn update_service(
         }
         spec
     };
+    if mode_kind(&new) != mode_kind(&object.spec) {
+        return Err(SwarmError::InvalidArgument(
+            "rpc error: code = Unimplemented desc = service mode change is not allowed".into(),
+        ));
+    }
+    if svc.mode.is_job() {
+        status.job = Some(next_run(status.job.as_ref(), now));
+    }
     status.previous_spec = Some(object.spec.clone());
     status.update_last = None;
     m.raft

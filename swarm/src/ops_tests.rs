@@ -38,6 +38,26 @@ fn a_service_spec_gets_dockers_defaults_and_keeps_what_it_had() {
 }
 
 #[test]
+fn a_job_gets_mobys_defaults() {
+    let mode = |m: serde_json::Value| {
+        normalize_service(spec(json!({ "Mode": m }))).unwrap()["Mode"].clone()
+    };
+    assert_eq!(
+        mode(json!({ "ReplicatedJob": {} })),
+        json!({ "ReplicatedJob": { "MaxConcurrent": 1, "TotalCompletions": 1 } })
+    );
+    assert_eq!(
+        mode(json!({ "ReplicatedJob": { "MaxConcurrent": 3 } })),
+        json!({ "ReplicatedJob": { "MaxConcurrent": 3, "TotalCompletions": 3 } })
+    );
+    assert_eq!(
+        mode(json!({ "ReplicatedJob": { "MaxConcurrent": 2, "TotalCompletions": 10 } })),
+        json!({ "ReplicatedJob": { "MaxConcurrent": 2, "TotalCompletions": 10 } })
+    );
+    assert_eq!(mode(json!({ "GlobalJob": {} })), json!({ "GlobalJob": {} }));
+}
+
+#[test]
 fn a_health_check_spelled_as_dockers_client_sends_it_is_kept() {
     let mut s = spec(json!({}));
     let check = json!({ "Test": ["CMD", "true"], "Interval": 5_000_000_000u64 });
@@ -63,9 +83,9 @@ fn bad_service_specs_are_refused_with_dockers_words() {
         "{bad_name}"
     );
     let job = refused(normalize_service(spec(
-        json!({ "Mode": { "ReplicatedJob": {} } }),
+        json!({ "Mode": { "ReplicatedJob": { "MaxConcurrent": -1 } } }),
     )));
-    assert!(job.contains("job modes"), "{job}");
+    assert_eq!(job, "invalid MaxConcurrent -1");
     let mut c = spec(json!({}));
     c["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.role~~manager"] });
     assert!(refused(normalize_service(c)).starts_with("invalid constraint"));

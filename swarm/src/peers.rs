@@ -414,6 +414,7 @@ mod tests {
             host_ports: serde_json::Value::Null,
             networks: json!(networks),
             generic_resources: serde_json::Value::Null,
+            job_iteration: None,
         };
         Op::Create {
             id: id.into(),

@@ -534,3 +534,125 @@ async fn host_mode_ports_are_in_the_tasks_status_and_one_without_a_number_is_the
         ] })]
     );
 }
+
+/// Every task of `service` and its state.
+fn states(sim: &Sim, service: &str) -> Vec<(String, TaskState, Option<u64>)> {
+    sim.state
+        .tasks_by_service(service)
+        .into_iter()
+        .filter_map(|o| Task::parse(o).ok())
+        .map(|t| (t.id().to_string(), t.state(), t.job_iteration()))
+        .collect()
+}
+
+/// Ends every running task of `service` with `code`.
+fn finish_running(sim: &Sim, service: &str, code: i64) -> usize {
+    let running = sim.running(service);
+    for (id, node, _) in &running {
+        sim.node(node).exec.exit(id, code);
+    }
+    running.len()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replicated_job_runs_to_its_completions_never_more_than_max_concurrent_at_once() {
+    let mut sim = Sim::new(2);
+    let job = json!({ "ReplicatedJob": { "MaxConcurrent": 2, "TotalCompletions": 5 } });
+    sim.create("job", template("V=1"), job, json!({}));
+    let mut ran = 0;
+    for _ in 0..6 {
+        sim.rounds(2).await;
+        let running = sim.running("job");
+        assert!(running.len() <= 2, "{running:?}");
+        ran += finish_running(&sim, "job", 0);
+    }
+    sim.rounds(3).await;
+    let done = states(&sim, "job");
+    let complete = done.iter().filter(|t| t.1 == TaskState::Complete).count();
+    assert_eq!((complete, done.len(), ran), (5, 5, 5), "{done:?}");
+    assert_eq!(sim.containers_running(), 0);
+    // Done is done: more passes start nothing.
+    sim.rounds(3).await;
+    assert_eq!(states(&sim, "job").len(), 5);
+
+    // An update runs it again: five more, of the new run; the first run's stay as they were.
+    let o = sim.state.get(ObjectKind::Service, "job").unwrap().clone();
+    let mut status = Service::parse(&o).unwrap().status.clone();
+    status.job = Some(crate::model::JobStatus {
+        iteration: crate::model::JobIteration { index: 2 },
+        last_execution: None,
+    });
+    apply(
+        &mut sim.state,
+        vec![Op::UpdateStatus {
+            kind: ObjectKind::Service,
+            id: "job".into(),
+            expected_version: None,
+            status: status.to_value(),
+        }],
+    );
+    for _ in 0..6 {
+        sim.rounds(2).await;
+        finish_running(&sim, "job", 0);
+    }
+    sim.rounds(2).await;
+    let all = states(&sim, "job");
+    let of_run = |n: u64| {
+        all.iter()
+            .filter(|t| t.2 == Some(n) && t.1 == TaskState::Complete)
+            .count()
+    };
+    assert_eq!((of_run(0), of_run(2)), (5, 5), "{all:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_job_task_is_run_again_in_its_slot_after_its_restart_delay() {
+    let mut sim = Sim::new(1);
+    let job = json!({ "ReplicatedJob": { "MaxConcurrent": 1, "TotalCompletions": 1 } });
+    sim.create("job", template("V=1"), job, json!({}));
+    sim.rounds(3).await;
+    assert_eq!(finish_running(&sim, "job", 3), 1);
+    sim.rounds(3).await;
+    assert!(
+        sim.running("job").is_empty(),
+        "not before the restart delay"
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    sim.rounds(3).await;
+    assert_eq!(finish_running(&sim, "job", 0), 1, "run again");
+    sim.rounds(3).await;
+    let all = states(&sim, "job");
+    let count = |s: TaskState| all.iter().filter(|t| t.1 == s).count();
+    assert_eq!(
+        (count(TaskState::Failed), count(TaskState::Complete)),
+        (1, 1),
+        "{all:?}"
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    sim.rounds(3).await;
+    assert_eq!(
+        states(&sim, "job").len(),
+        2,
+        "a completed job is not run again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_global_job_completes_once_on_every_node() {
+    let mut sim = Sim::new(3);
+    sim.create(
+        "job",
+        template("V=1"),
+        json!({ "GlobalJob": {} }),
+        json!({}),
+    );
+    sim.rounds(3).await;
+    let running = sim.running("job");
+    let nodes: std::collections::BTreeSet<&str> = running.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(nodes.len(), 3, "{running:?}");
+    finish_running(&sim, "job", 0);
+    sim.rounds(4).await;
+    let all = states(&sim, "job");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|t| t.1 == TaskState::Complete), "{all:?}");
+}

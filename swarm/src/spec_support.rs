@@ -21,10 +21,7 @@ pub const SERVICE: &[(&str, Support)] = &[
     ("Name", Honoured),
     ("Labels", Honoured),
     ("TaskTemplate", Honoured),
-    (
-        "Mode",
-        Partly("replicated and global; the job modes are refused"),
-    ),
+    ("Mode", Honoured),
     ("UpdateConfig", Honoured),
     ("RollbackConfig", Honoured),
     ("Networks", Honoured), // moved into the task template, as Docker does
@@ -149,8 +146,8 @@ pub const NETWORK: &[(&str, Support)] = &[
 pub const MODE: &[(&str, Support)] = &[
     ("Replicated", Honoured),
     ("Global", Honoured),
-    ("ReplicatedJob", Refused("job modes")),
-    ("GlobalJob", Refused("job modes")),
+    ("ReplicatedJob", Honoured),
+    ("GlobalJob", Honoured),
 ];
 
 #[cfg(test)]
@@ -204,7 +201,6 @@ mod tests {
                 json!([{ "Target": "n", "DriverOpts": { "k": "v" } }]),
                 "DriverOpts",
             ),
-            ("/Mode", json!({ "GlobalJob": {} }), "job modes"),
         ];
         for (path, value, needle) in cases {
             let mut spec = base();

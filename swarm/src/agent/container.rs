@@ -166,6 +166,7 @@ mod tests {
             host_ports: json!([{ "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host" }]),
             networks: json!(null),
             generic_resources: serde_json::Value::Null,
+            job_iteration: None,
         };
         let attrs = Attrs::Task {
             service_id: "s1".into(),

@@ -59,6 +59,7 @@ fn task(id: &str, desired: DesiredState, state: TaskState) -> Object {
         host_ports: json!(null),
         networks: json!(null),
         generic_resources: serde_json::Value::Null,
+        job_iteration: None,
     };
     let attrs = Attrs::Task {
         service_id: "svc".into(),

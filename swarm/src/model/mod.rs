@@ -26,8 +26,8 @@ pub use node::{Availability, Node, NodeState, NodeStatus, NodeStatusDoc};
 pub use ports::{on_mesh, published, with_defaults, HostPort, NodePort, PortStatus, Protocol};
 pub use secret::{data_status, target_path, SecretKind, SecretObject};
 pub use service::{
-    FailureAction, Mode, RestartCondition, RestartPolicy, Service, ServiceStatus, UpdatePolicy,
-    UpdateStatus, VirtualIp,
+    FailureAction, JobIteration, JobStatus, Mode, RestartCondition, RestartPolicy, Service,
+    ServiceStatus, UpdatePolicy, UpdateStatus, VirtualIp,
 };
 pub use state::{ContainerStatus, DesiredState, TaskState, TaskStatus, UpdateState};
 pub use task::{

@@ -21,6 +21,60 @@ pub enum Mode {
     Replicated(u64),
     /// One task on every eligible node.
     Global,
+    /// A job: tasks run to `total` completions, at most `concurrent` at a time.
+    ReplicatedJob { concurrent: u64, total: u64 },
+    /// A job: a task runs to completion once on every eligible node.
+    GlobalJob,
+}
+
+impl Mode {
+    /// Whether its tasks run to completion rather than for ever.
+    pub fn is_job(self) -> bool {
+        matches!(self, Mode::ReplicatedJob { .. } | Mode::GlobalJob)
+    }
+
+    /// Whether its tasks go one per node rather than by slot.
+    pub fn is_per_node(self) -> bool {
+        matches!(self, Mode::Global | Mode::GlobalJob)
+    }
+
+    /// Docker's name (`docker service ls --filter mode=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Replicated(_) => "replicated",
+            Mode::Global => "global",
+            Mode::ReplicatedJob { .. } => "replicated-job",
+            Mode::GlobalJob => "global-job",
+        }
+    }
+}
+
+/// Which run of a job its tasks belong to (Docker's `JobStatus`): every update of a job
+/// service runs it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    #[serde(rename = "JobIteration")]
+    pub iteration: JobIteration,
+    /// When this run started.
+    #[serde(
+        rename = "LastExecution",
+        default,
+        with = "super::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_execution: Option<DateTime<Utc>>,
+}
+
+/// Docker's `Version` object, as `JobIteration` holds it: `{}` for a job's first run, as
+/// docker 20.10 shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobIteration {
+    #[serde(rename = "Index", default, skip_serializing_if = "is_zero")]
+    pub index: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A rolling update's progress (Docker's `UpdateStatus`).
@@ -83,6 +137,9 @@ pub struct ServiceStatus {
     /// mesh without a number given one by the allocator.
     #[serde(rename = "Ports", default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<EndpointPortConfig>,
+    /// A job's current run.
+    #[serde(rename = "JobStatus", default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobStatus>,
 }
 
 /// A service's address on one network (Docker's `Endpoint.VirtualIPs` entry).
@@ -244,6 +301,14 @@ impl<'a> Service<'a> {
         self.object.spec.get("TaskTemplate").unwrap_or(&NULL)
     }
 
+    /// The run of a job its new tasks belong to; none for a service.
+    pub fn job_iteration(&self) -> Option<u64> {
+        if !self.mode.is_job() {
+            return None;
+        }
+        Some(self.status.job.as_ref().map_or(0, |j| j.iteration.index))
+    }
+
     /// The entries of `EndpointSpec.Ports` as sent.
     pub fn spec_ports(&self) -> &[EndpointPortConfig] {
         let ports = self
@@ -343,6 +408,18 @@ fn mode_of(spec: &ServiceSpec) -> Result<Mode, String> {
     };
     if mode.global.is_some() {
         return Ok(Mode::Global);
+    }
+    if mode.global_job.is_some() {
+        return Ok(Mode::GlobalJob);
+    }
+    if let Some(job) = &mode.replicated_job {
+        let count = |n: Option<i64>, default: u64, what: &str| match n {
+            None => Ok(default),
+            Some(n) => u64::try_from(n).map_err(|_| format!("invalid {what} {n}")),
+        };
+        let concurrent = count(job.max_concurrent, 1, "MaxConcurrent")?;
+        let total = count(job.total_completions, concurrent, "TotalCompletions")?;
+        return Ok(Mode::ReplicatedJob { concurrent, total });
     }
     let replicas = mode
         .replicated

@@ -30,6 +30,9 @@ pub struct TaskDoc {
     /// The generic resources the leader gave it when placing it (`AssignedGenericResources`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub generic_resources: Value,
+    /// The run of its job service it belongs to (`JobIteration.Index`); none for services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_iteration: Option<u64>,
 }
 
 /// A task's place on an overlay network, as the leader's allocator gave it: everything a node
@@ -289,7 +292,16 @@ impl<'a> Task<'a> {
                 .get("generic_resources")
                 .cloned()
                 .unwrap_or_default(),
+            job_iteration: self.job_iteration(),
         }
+    }
+
+    /// The run of its job service it belongs to; none for a service's task.
+    pub fn job_iteration(&self) -> Option<u64> {
+        self.object
+            .spec
+            .get("job_iteration")
+            .and_then(Value::as_u64)
     }
 
     /// The generic resources it was given when placed (none before, or when unreadable: they
@@ -440,6 +452,7 @@ mod tests {
             host_ports: Value::Null,
             networks: Value::Null,
             generic_resources: serde_json::Value::Null,
+            job_iteration: None,
         };
         let o = object(doc.to_value(), status(), Some("n1"));
         let t = Task::parse(&o).unwrap();

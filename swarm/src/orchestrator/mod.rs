@@ -9,6 +9,7 @@
 //! pass.
 
 mod commands;
+mod jobs;
 mod reap;
 mod reconcile;
 mod restart;

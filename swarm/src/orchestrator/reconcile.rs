@@ -92,24 +92,25 @@ pub(super) struct ServicePass<'s, 'a> {
 
 impl<'a> ServicePass<'_, 'a> {
     fn reconcile(&self, tasks: &[Task<'a>], plan: &mut Plan, ids: &mut dyn IdSource) {
+        if self.svc.mode.is_job() {
+            self.reconcile_job(tasks, plan, ids);
+            return;
+        }
         let mut groups: BTreeMap<Key, Vec<&Task<'a>>> = BTreeMap::new();
         for t in tasks {
-            let key = match self.svc.mode {
-                Mode::Replicated(_) => (t.slot, String::new()),
-                Mode::Global => (0, t.node_id.unwrap_or("").to_string()),
-            };
-            groups.entry(key).or_default().push(t);
+            groups.entry(self.key_of(t)).or_default().push(t);
         }
         let wanted = self.wanted(plan);
         // A replicated service's groups are checked by their slot: hashing 10,000 keys per
         // pass was a tenth of it.
-        let wanted_nodes: HashSet<&str> = match self.svc.mode {
-            Mode::Replicated(_) => HashSet::new(),
-            Mode::Global => wanted.iter().map(|k| k.1.as_str()).collect(),
+        let wanted_nodes: HashSet<&str> = if self.svc.mode.is_per_node() {
+            wanted.iter().map(|k| k.1.as_str()).collect()
+        } else {
+            HashSet::new()
         };
         let is_wanted = |key: &Key| match self.svc.mode {
             Mode::Replicated(n) => key.1.is_empty() && (1..=n).contains(&key.0),
-            Mode::Global => key.0 == 0 && wanted_nodes.contains(key.1.as_str()),
+            _ => key.0 == 0 && wanted_nodes.contains(key.1.as_str()),
         };
         let mut in_flight = 0u64;
         let mut outdated: Vec<(&Key, &Task<'a>)> = Vec::new();
@@ -157,11 +158,23 @@ impl<'a> ServicePass<'_, 'a> {
         self.roll(tasks, outdated, in_flight, plan, ids);
     }
 
+    /// A task's group: its slot, or its node for one task per node.
+    pub(super) fn key_of(&self, t: &Task<'_>) -> Key {
+        if self.svc.mode.is_per_node() {
+            (0, t.node_id.unwrap_or("").to_string())
+        } else {
+            (t.slot, String::new())
+        }
+    }
+
     /// The groups the service should have: its slots, or the eligible nodes.
-    fn wanted(&self, plan: &mut Plan) -> Vec<Key> {
+    pub(super) fn wanted(&self, plan: &mut Plan) -> Vec<Key> {
         match self.svc.mode {
             Mode::Replicated(n) => (1..=n).map(|s| (s, String::new())).collect(),
-            Mode::Global => {
+            // From 0, as swarmkit numbers a job's slots (docker's progress display reads them
+            // so).
+            Mode::ReplicatedJob { total, .. } => (0..total).map(|s| (s, String::new())).collect(),
+            Mode::Global | Mode::GlobalJob => {
                 let constraints = self.svc.constraints();
                 let mut keys = Vec::new();
                 for (id, node) in self.nodes {
@@ -185,7 +198,7 @@ impl<'a> ServicePass<'_, 'a> {
 
     /// A paused node keeps the global tasks it has.
     fn keeps_paused(&self, key: &Key) -> bool {
-        self.svc.mode == Mode::Global
+        self.svc.mode.is_per_node()
             && self.nodes.get(key.1.as_str()).is_some_and(|n| {
                 n.as_ref().is_some_and(|n| {
                     n.availability() == crate::model::Availability::Pause
@@ -207,7 +220,7 @@ impl<'a> ServicePass<'_, 'a> {
 
     /// A new task for group `key` of the current spec.
     pub(super) fn create(&self, key: &Key, ids: &mut dyn IdSource) -> ClusterCommand {
-        let global = self.svc.mode == Mode::Global;
+        let global = self.svc.mode.is_per_node();
         let doc = TaskDoc {
             slot: key.0,
             service_name: self.svc.name().to_string(),
@@ -215,6 +228,7 @@ impl<'a> ServicePass<'_, 'a> {
             host_ports: self.svc.host_ports_value(),
             networks: serde_json::Value::Null,
             generic_resources: serde_json::Value::Null,
+            job_iteration: self.svc.job_iteration(),
         };
         let status = if global {
             let message = "scheduler assigned task to node";
@@ -236,7 +250,7 @@ impl<'a> ServicePass<'_, 'a> {
     }
 
     /// Deletes the oldest finished tasks of a group beyond the history limit.
-    fn trim_history(&self, group: &[&Task<'a>], plan: &mut Plan) {
+    pub(super) fn trim_history(&self, group: &[&Task<'a>], plan: &mut Plan) {
         let mut done: Vec<&Task<'a>> = group.iter().copied().filter(|t| !t.is_live()).collect();
         let keep = self.limit.saturating_sub(1);
         if done.len() <= keep {

@@ -17,7 +17,7 @@ use bollard_stubs::models::{NetworkCreateRequest, NodeDescription, NodeSpec};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::model::{DesiredState, NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
+use crate::model::{NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
 
 pub use logs::{with_details, LogTarget};
 pub use network_detail::{EndpointOnNetwork, NetworkDetail, ServiceOnNetwork};
@@ -130,6 +130,8 @@ pub struct ServiceInfo {
     pub virtual_ips: Vec<crate::model::VirtualIp>,
     /// Its published ports as Docker shows them (`Endpoint.Ports`).
     pub ports: Vec<bollard_stubs::models::EndpointPortConfig>,
+    /// A job's current run (`JobStatus`).
+    pub job: Option<crate::model::JobStatus>,
 }
 
 /// A task.
@@ -147,8 +149,11 @@ pub struct TaskInfo {
     pub node_id: Option<String>,
     /// Its observed status.
     pub status: TaskStatus,
-    /// What the orchestrator wants.
-    pub desired: DesiredState,
+    /// What the orchestrator wants, in Docker's words (`running`, `shutdown`, a job's
+    /// `complete`, …).
+    pub desired: String,
+    /// The run of its job it belongs to.
+    pub job_iteration: Option<u64>,
     /// Its places on overlay networks, once allocated.
     pub networks: Vec<crate::model::TaskAttachment>,
     /// The generic resources it was given when placed.

@@ -25,6 +25,7 @@ impl ServiceInfo {
             counts,
             virtual_ips: svc.status.virtual_ips.clone(),
             ports: svc.endpoint_ports(),
+            job: svc.status.job.clone(),
         }
     }
 }
@@ -46,17 +47,26 @@ pub(super) fn task_counts(state: &ClusterState) -> HashMap<String, TaskCounts> {
             .into_iter()
             .filter_map(|t| Task::parse(t).ok())
             .collect();
+        // A job counts the tasks of its current run only.
+        let run = svc.job_iteration();
+        let current = |t: &&Task<'_>| t.job_iteration() == run;
         let running = tasks
             .iter()
+            .filter(current)
             .filter(|t| t.is_live() && t.state() == TaskState::Running)
             .count() as u64;
         let completed = tasks
             .iter()
+            .filter(current)
             .filter(|t| t.state() == TaskState::Complete)
             .count() as u64;
         let desired = match svc.mode {
             Mode::Replicated(n) => n,
             Mode::Global => active_ready,
+            // As docker 20.10 counts them: a replicated job wants its `MaxConcurrent`
+            // (`0/2 (3/3 completed)` once done), a global job the nodes still to complete.
+            Mode::ReplicatedJob { concurrent, .. } => concurrent,
+            Mode::GlobalJob => active_ready.saturating_sub(completed),
         };
         let counts = TaskCounts {
             running,
@@ -74,10 +84,7 @@ pub(super) fn service_matches(svc: &Service<'_>, filters: &Filters) -> bool {
             "id" => svc.id().starts_with(v.as_str()),
             "name" => svc.name().starts_with(v.as_str()),
             "label" => label_matches(&svc.spec.labels.clone().unwrap_or_default(), v),
-            "mode" => match svc.mode {
-                Mode::Replicated(_) => v == "replicated",
-                Mode::Global => v == "global",
-            },
+            "mode" => svc.mode.name() == v,
             _ => true,
         })
     })

@@ -19,10 +19,23 @@ impl TaskInfo {
             slot: t.slot,
             node_id: t.node_id.map(str::to_string),
             status: t.status.clone().into_owned(),
-            desired: t.desired,
+            desired: desired_shown(t),
+            job_iteration: t.job_iteration(),
             networks: t.attachments().unwrap_or_default(),
             generic_resources: t.assigned_generic_resources(),
         }
+    }
+}
+
+/// The desired state as Docker shows it: a job's task that runs, or ran, to completion wants
+/// `complete` (berth keeps such a task at `running` until it ends, like a service's).
+fn desired_shown(t: &Task<'_>) -> String {
+    let runs_to_completion =
+        t.desired == DesiredState::Running || t.state() == crate::model::TaskState::Complete;
+    if t.job_iteration().is_some() && runs_to_completion {
+        "complete".to_string()
+    } else {
+        desired_name(t.desired)
     }
 }
 
@@ -93,7 +106,7 @@ pub(super) fn task_matches(t: &Task<'_>, filters: &Filters) -> bool {
             "service" => t.service_id == v,
             "node" => t.node_id == Some(v.as_str()),
             "desired-state" => {
-                let d = desired_name(t.desired);
+                let d = desired_shown(t);
                 d == *v || (v == "accepted" && t.desired == DesiredState::Running)
             }
             "name" => format!("{}.{}", t.service_name(), t.slot).starts_with(v.as_str()),

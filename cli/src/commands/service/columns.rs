@@ -32,8 +32,16 @@ pub fn row(s: &Service) -> Value {
         .and_then(|t| t.placement.as_ref())
         .and_then(|p| p.max_replicas)
         .unwrap_or(0);
+    let completed = status.completed_tasks.unwrap_or(0);
     let replicas = if mode_name == "replicated" && max > 0 {
         format!("{running}/{desired} (max {max} per node)")
+    } else if let Some(job) = &mode.replicated_job {
+        let total = job.total_completions.unwrap_or(0);
+        format!("{running}/{desired} ({completed}/{total} completed)")
+    } else if mode.global_job.is_some() {
+        // The tasks still to complete and those completed make the whole, as docker's sum.
+        let total = desired + completed;
+        format!("{running}/{desired} ({completed}/{total} completed)")
     } else {
         format!("{running}/{desired}")
     };
@@ -178,5 +186,44 @@ mod tests {
         assert_eq!(r["Image"], "busybox:latest");
         assert_eq!(r["Ports"], "*:8080->80/tcp");
         assert_eq!(row(&Service::default())["Replicas"], "0/0");
+    }
+
+    #[test]
+    fn job_rows_count_completions_as_docker_does() {
+        use bollard::models::ServiceSpecModeReplicatedJob;
+        let job = |mode: ServiceSpecMode, running, desired, completed| Service {
+            spec: Some(ServiceSpec {
+                mode: Some(mode),
+                ..Default::default()
+            }),
+            service_status: Some(ServiceServiceStatus {
+                running_tasks: Some(running),
+                desired_tasks: Some(desired),
+                completed_tasks: Some(completed),
+            }),
+            ..Default::default()
+        };
+        let replicated = ServiceSpecMode {
+            replicated_job: Some(ServiceSpecModeReplicatedJob {
+                max_concurrent: Some(2),
+                total_completions: Some(3),
+            }),
+            ..Default::default()
+        };
+        // docker 20.10's rows for these jobs once done.
+        let r = row(&job(replicated, 0, 2, 3));
+        assert_eq!(
+            (&r["Mode"], &r["Replicas"]),
+            (&json!("replicated job"), &json!("0/2 (3/3 completed)"))
+        );
+        let global = ServiceSpecMode {
+            global_job: Some(std::collections::HashMap::new()),
+            ..Default::default()
+        };
+        let r = row(&job(global, 0, 0, 1));
+        assert_eq!(
+            (&r["Mode"], &r["Replicas"]),
+            (&json!("global job"), &json!("0/0 (1/1 completed)"))
+        );
     }
 }

@@ -184,12 +184,26 @@ async fn scale(client: &Client, docker: &Docker, args: ScaleArgs) -> Result<i32>
 async fn scale_one(docker: &Docker, name: &str, replicas: u64) -> Result<()> {
     let service = docker.inspect_service(name, None).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
-    let Some(replicated) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) else {
-        return Err(anyhow!(
-            "scale can only be used with replicated or replicated-job mode"
-        ));
-    };
-    replicated.replicas = Some(i64::try_from(replicas).unwrap_or(i64::MAX));
+    let count = Some(i64::try_from(replicas).unwrap_or(i64::MAX));
+    let mode = spec.mode.as_mut();
+    match mode {
+        Some(m) if m.replicated.is_some() => {
+            if let Some(r) = m.replicated.as_mut() {
+                r.replicas = count;
+            }
+        }
+        // A replicated job's scale is its completions, as docker's.
+        Some(m) if m.replicated_job.is_some() => {
+            if let Some(j) = m.replicated_job.as_mut() {
+                j.total_completions = count;
+            }
+        }
+        _ => {
+            return Err(anyhow!(
+                "scale can only be used with replicated or replicated-job mode"
+            ))
+        }
+    }
     prepare_image(docker, &mut spec, false).await;
     send_update(docker, &service, spec, None, "spec", None).await
 }

@@ -81,6 +81,11 @@ impl Convergence {
                 _ => {}
             }
         }
+        // A job is done once complete: docker prints "job complete" and waits no more.
+        if self.converged && self.updater.as_ref().is_some_and(Updater::is_job) {
+            out.push(Event::Message("job complete".into()));
+            return Ok(true);
+        }
         if let Some(at) = self.converged_at.filter(|_| self.converged) {
             if now.duration_since(at) >= monitor {
                 out.push(line("verify", "Service converged"));
@@ -103,7 +108,9 @@ impl Convergence {
         let updater = self.updater.as_mut().ok_or("service not checked yet")?;
         self.converged = updater.update(service, tasks, active_nodes, self.rollback, out)?;
         let monitor = self.monitor.unwrap_or(DEFAULT_MONITOR);
-        if self.converged {
+        if self.converged && updater.is_job() {
+            // Nothing to verify: the next look at the service ends the wait.
+        } else if self.converged {
             let at = *self.converged_at.get_or_insert(now);
             if let Some(wait) = monitor.checked_sub(now.duration_since(at)) {
                 // Docker prints `wait/time.Second + 1` with the clock read a moment after

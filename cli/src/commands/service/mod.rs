@@ -21,6 +21,7 @@ mod opts;
 pub mod parse;
 mod pretty;
 mod progress;
+mod progress_jobs;
 pub mod secrets;
 mod spec;
 mod wait;

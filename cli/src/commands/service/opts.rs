@@ -136,9 +136,12 @@ pub struct CreateArgs {
     /// Service name
     #[arg(long)]
     pub name: Option<String>,
-    /// Service mode ("replicated", "global")
-    #[arg(long, default_value = "replicated", value_parser = ["replicated", "global"])]
+    /// Service mode ("replicated", "global", "replicated-job", "global-job")
+    #[arg(long, default_value = "replicated", value_parser = ["replicated", "global", "replicated-job", "global-job"])]
     pub mode: String,
+    /// Number of job tasks to run concurrently (default equal to --replicas)
+    #[arg(long = "max-concurrent", value_name = "uint")]
+    pub max_concurrent: Option<u64>,
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bollard::models::{Service, Task, TaskState};
 
 /// Task bars are drawn only for services this small, as docker does.
-const MAX_PROGRESS_BARS: usize = 20;
+pub(super) const MAX_PROGRESS_BARS: usize = 20;
 /// The rank of `running`: a task bar's full length.
 const MAX_PROGRESS: i64 = 9;
 /// Width of the state column: the longest state a bar shows ("allocated", "preparing").
@@ -41,7 +41,7 @@ pub(super) fn line(id: impl Into<String>, action: impl Into<String>) -> Event {
 }
 
 /// Docker's ordering of task states; 0 for states progress ignores.
-fn rank(state: Option<TaskState>) -> i64 {
+pub(super) fn rank(state: Option<TaskState>) -> i64 {
     match state {
         Some(TaskState::NEW) => 1,
         Some(TaskState::ALLOCATED) => 2,
@@ -106,6 +106,20 @@ fn overall(running: usize, total: usize, rollback: bool) -> Event {
     line("overall progress", action)
 }
 
+/// A job task's bar (up to `complete`) or error line.
+pub(super) fn job_task_line(id: String, t: &Task) -> Event {
+    if let Some(err) = task_error(t) {
+        return line(id, trunc_error(err));
+    }
+    let state = observed(t);
+    let name = state.map(|s| s.to_string()).unwrap_or_default();
+    Event::Line {
+        id,
+        action: format!("{name:<STATE_WIDTH$}"),
+        bar: Some((rank(state), rank(Some(TaskState::COMPLETE)))),
+    }
+}
+
 /// The bar or error line of one task, when docker shows one.
 fn task_line(id: String, t: &Task) -> Option<Event> {
     if let Some(err) = task_error(t) {
@@ -135,6 +149,8 @@ pub(super) enum Updater {
         initialized: bool,
         done: bool,
     },
+    ReplicatedJob(super::progress_jobs::ReplicatedJob),
+    GlobalJob(super::progress_jobs::GlobalJob),
 }
 
 impl Updater {
@@ -153,8 +169,15 @@ impl Updater {
                 initialized: false,
                 done: false,
             }),
+            Some(m) if m.replicated_job.is_some() => Ok(Self::ReplicatedJob(Default::default())),
+            Some(m) if m.global_job.is_some() => Ok(Self::GlobalJob(Default::default())),
             _ => Err("unrecognized service mode".into()),
         }
+    }
+
+    /// Whether it follows a job (done once complete, with no monitoring period).
+    pub(super) fn is_job(&self) -> bool {
+        matches!(self, Self::ReplicatedJob(_) | Self::GlobalJob(_))
     }
 
     /// Emits this poll's events; true when every wanted task runs.
@@ -191,6 +214,8 @@ impl Updater {
                     out,
                 )
             }
+            Self::ReplicatedJob(job) => Ok(job.update(service, tasks, out)),
+            Self::GlobalJob(job) => Ok(job.update(service, tasks, out)),
             Self::Global { initialized, done } => Ok(global(
                 initialized,
                 done,

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use bollard::models::{
     EndpointPortConfig, EndpointSpec, Limit, ResourceObject, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecContainerSpecDnsConfig, TaskSpecPlacement, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    ServiceSpecModeReplicated, ServiceSpecModeReplicatedJob, ServiceSpecRollbackConfig,
+    ServiceSpecUpdateConfig, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecDnsConfig,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 
 use super::opts::{CommonFlags, CreateArgs};
@@ -83,7 +84,33 @@ pub fn create_spec(
 /// `--mode` with `--replicas` (default 1) and docker's refusals for global services.
 fn service_mode(args: &CreateArgs) -> Result<ServiceSpecMode, String> {
     let c = &args.common;
+    if args.max_concurrent.is_some() && args.mode != "replicated-job" {
+        return Err("max-concurrent can only be used with replicated-job mode".into());
+    }
     match args.mode.as_str() {
+        // docker's: `--replicas` completions (default 1), `--max-concurrent` at once (default
+        // as many as the completions).
+        "replicated-job" => {
+            let total = to_i64(c.replicas.unwrap_or(1));
+            Ok(ServiceSpecMode {
+                replicated_job: Some(ServiceSpecModeReplicatedJob {
+                    max_concurrent: Some(args.max_concurrent.map_or(total, to_i64)),
+                    total_completions: Some(total),
+                }),
+                ..Default::default()
+            })
+        }
+        "global-job" => {
+            if c.replicas.is_some() {
+                return Err(
+                    "replicas can only be used with replicated or replicated-job mode".into(),
+                );
+            }
+            Ok(ServiceSpecMode {
+                global_job: Some(HashMap::new()),
+                ..Default::default()
+            })
+        }
         "global" => {
             if c.replicas.is_some() {
                 return Err(

@@ -79,6 +79,9 @@ pub fn service(svc: &ServiceInfo) -> Value {
     if let Some(u) = &svc.update_status {
         v["UpdateStatus"] = json!(u);
     }
+    if let Some(job) = &svc.job {
+        v["JobStatus"] = json!(job);
+    }
     if let Some(c) = svc.counts {
         v["ServiceStatus"] = json!({
             "RunningTasks": c.running,
@@ -103,6 +106,10 @@ pub fn task(t: &TaskInfo) -> Value {
     }
     v["Status"] = json!(t.status);
     v["DesiredState"] = json!(t.desired);
+    if let Some(run) = t.job_iteration {
+        // `{}` for a job's first run, as Docker's.
+        v["JobIteration"] = json!(berth_swarm::model::JobIteration { index: run });
+    }
     if !t.generic_resources.is_empty() {
         v["AssignedGenericResources"] = json!(t.generic_resources);
     }
