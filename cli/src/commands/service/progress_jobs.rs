@@ -233,11 +233,7 @@ mod tests {
             "1 out of 2 tasks"
         );
         assert_eq!(said(&out, "1/3").last().unwrap(), "complete");
-        let all = [
-            task(0, TaskState::COMPLETE, None),
-            task(1, TaskState::COMPLETE, None),
-            task(2, TaskState::COMPLETE, None),
-        ];
+        let all: Vec<Task> = (0..3).map(|s| task(s, TaskState::COMPLETE, None)).collect();
         out.clear();
         assert!(u.update(&job(None), &all, &mut out));
         assert_eq!(
