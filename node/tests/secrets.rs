@@ -9,7 +9,6 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -24,23 +23,6 @@ fn init(d: &TestDaemon) {
         "Spec": { "Dispatcher": { "HeartbeatPeriod": 1_000_000_000u64 } } });
     let r = d.req("POST", "/swarm/init", &body.to_string());
     assert_eq!(r.status, 200, "init: {}", r.text());
-}
-
-fn berth(d: &TestDaemon, args: &[&str]) -> (i32, String) {
-    let out = Command::new("timeout")
-        .arg("180")
-        .arg(berth_test_support::bin_dir().join("berth"))
-        .arg("-H")
-        .arg(format!("unix://{}", d.socket.display()))
-        .args(args)
-        .output()
-        .expect("run berth");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
 }
 
 fn service_with_secret(name: &str, secret: (&str, &str), target: &str, mode: u32) -> Value {
@@ -121,17 +103,14 @@ fn rotation_moves_every_service_to_the_next_version_and_leaves_none_on_the_old()
 
     let file = d.root.join("new-secret");
     std::fs::write(&file, "v2").unwrap();
-    let (code, out) = berth(
-        &d,
-        &[
-            "secret",
-            "rotate",
-            "-q",
-            "--data-file",
-            file.to_str().unwrap(),
-            "rot",
-        ],
-    );
+    let (code, out) = d.berth(&[
+        "secret",
+        "rotate",
+        "-q",
+        "--data-file",
+        file.to_str().unwrap(),
+        "rot",
+    ]);
     assert_eq!(code, 0, "rotate: {out}\n{}", d.log());
     let new = d.req("GET", "/secrets/rot-v2", "").json();
     let new_id = new["ID"].as_str().unwrap().to_string();
@@ -174,7 +153,7 @@ fn rotation_moves_every_service_to_the_next_version_and_leaves_none_on_the_old()
         "the removed task's tmpfs stayed"
     );
 
-    let (code, out) = berth(&d, &["secret", "rm", "rot"]);
+    let (code, out) = d.berth(&["secret", "rm", "rot"]);
     assert_eq!(code, 0, "the old version is unused: {out}");
     for name in ["rota", "rotb"] {
         assert_eq!(

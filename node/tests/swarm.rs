@@ -510,25 +510,6 @@ fn jobs_run_to_completion_again_on_update_and_their_mode_cannot_change() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// Runs the real docker CLI against `d` (`timeout` ends it if it waits for ever): its code and
-/// output.
-fn docker_cli(d: &TestDaemon, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new("timeout")
-        .arg("120")
-        .arg("docker")
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-        .env("DOCKER_CONFIG", d.root.join("docker-config"))
-        .output()
-        .expect("run the docker CLI");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn the_docker_cli_and_berths_wait_for_a_job_until_it_completes() {
     require_root!();
@@ -554,17 +535,19 @@ fn the_docker_cli_and_berths_wait_for_a_job_until_it_completes() {
     // docker's progress reads a job's slots from 0: with others it waits for ever.
     let args = create("dockerjob");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, out) = docker_cli(&d, &args);
+    let (code, out) = d.cli(&args);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("job complete"), "{out}");
-    let (_, rows) = docker_cli(
-        &d,
-        &["service", "ls", "--format", "{{.Name}} {{.Replicas}}"],
-    );
-    assert!(rows.contains("dockerjob 0/2 (3/3 completed)"), "{rows}");
+    let list = ["service", "ls", "--format", "{{.Name}} {{.Replicas}}"];
+    for (client, (_, rows)) in [("docker", d.cli(&list)), ("berth", d.berth(&list))] {
+        assert!(
+            rows.contains("dockerjob 0/2 (3/3 completed)"),
+            "{client}: {rows}"
+        );
+    }
     let args = create("berthjob");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, out) = d.cli(&args);
+    let (code, out) = d.berth(&args);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("job complete"), "{out}");
     d.remove_all();

@@ -187,16 +187,42 @@ fn block_io_limits_reach_the_containers_cgroup_and_inspect_and_an_update_refuses
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("set at create"), "{}", r.text());
 
-    // Not a block device, no such device, and docker's CLI words for a bad flag.
+    // berth's CLI sends the same: the rates reach the cgroup.
+    let (code, out) = d.berth(&[
+        "run",
+        "-d",
+        "--device-read-iops",
+        &format!("{dev}:50"),
+        "--device-write-bps",
+        &format!("{dev}:2mb"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let by_berth = out.trim().lines().last().unwrap_or("").to_string();
+    assert_eq!(
+        cgroup_file("blkio", &by_berth, "blkio.throttle.read_iops_device"),
+        format!("{numbers} 50")
+    );
+    assert_eq!(
+        cgroup_file("blkio", &by_berth, "blkio.throttle.write_bps_device"),
+        format!("{numbers} 2097152")
+    );
+
+    // Not a block device, no such device, and docker's CLI words for a bad flag, from both
+    // clients.
     for (flag, words) in [
         ("/dev/null:1mb", "not a block device"),
         ("/dev/berth-none:1mb", "No such file or directory"),
         ("sda:1mb", "bad format for device path: sda:1mb"),
         ("/dev/sda:fast", "invalid rate for device: /dev/sda:fast"),
     ] {
-        let (code, out) = d.cli(&["create", "--device-read-bps", flag, "busybox", "true"]);
-        assert_ne!(code, 0, "{flag} was accepted: {out}");
-        assert!(out.contains(words), "{flag}: {out}");
+        let args = ["create", "--device-read-bps", flag, "busybox", "true"];
+        for (client, (code, out)) in [("docker", d.cli(&args)), ("berth", d.berth(&args))] {
+            assert_ne!(code, 0, "{client}: {flag} was accepted: {out}");
+            assert!(out.contains(words), "{client}: {flag}: {out}");
+        }
     }
     d.remove_all();
 }

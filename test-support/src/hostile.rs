@@ -1,5 +1,6 @@
 //! What every hostile-input test ends with: berthd still answers, and nothing leaked (no
-//! descriptors held, no mounts left, host files untouched). Also the docker CLI as a client.
+//! descriptors held, no mounts left, host files untouched). Also the docker CLI and berth's
+//! as clients.
 
 use std::process::Command;
 use std::time::Duration;
@@ -10,14 +11,23 @@ impl TestDaemon {
     /// Runs the docker CLI against this daemon (bounded by `timeout`, so a hang fails the test
     /// instead of stalling CI); exit code and stdout+stderr.
     pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        self.client(std::ffi::OsStr::new("docker"), args)
+    }
+
+    /// The same with berth's own CLI (`berth`, next to the berthd under test).
+    pub fn berth(&self, args: &[&str]) -> (i32, String) {
+        self.client(crate::bin_dir().join("berth").as_os_str(), args)
+    }
+
+    fn client(&self, program: &std::ffi::OsStr, args: &[&str]) -> (i32, String) {
         let out = Command::new("timeout")
-            .arg("120")
-            .arg("docker")
+            .arg("180")
+            .arg(program)
             .args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", self.root.join("docker-config"))
             .output()
-            .expect("run docker");
+            .expect("run the client");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
