@@ -488,9 +488,23 @@ fn jobs_run_to_completion_again_on_update_and_their_mode_cannot_change() {
         &format!("/services/{id}/update?version={version}"),
         &replicated.to_string(),
     );
-    assert_eq!(r.status, 400, "{}", r.text());
+    // docker 20.10: 501 for both, swarmkit's Unimplemented.
+    assert_eq!(r.status, 501, "{}", r.text());
     assert!(
         r.text().contains("service mode change is not allowed"),
+        "{}",
+        r.text()
+    );
+    let mut renamed = svc["Spec"].clone();
+    renamed["Name"] = json!("other");
+    let r = d.req(
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        &renamed.to_string(),
+    );
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert!(
+        r.text().contains("renaming services is not supported"),
         "{}",
         r.text()
     );

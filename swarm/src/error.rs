@@ -44,6 +44,9 @@ pub enum SwarmError {
     /// A version or name conflict.
     #[error("{0}")]
     Conflict(String),
+    /// A change swarmkit does not make (renaming a service, changing its mode): Docker's 501.
+    #[error("{0}")]
+    Unimplemented(String),
     /// The cluster cannot answer now (no leader, no quorum, a peer unreachable).
     #[error("{0}")]
     Unavailable(String),

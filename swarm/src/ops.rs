@@ -342,7 +342,7 @@ pub async fn update_service(
         m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
         m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
-            return Err(SwarmError::InvalidArgument(
+            return Err(SwarmError::Unimplemented(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),
             ));
         }
@@ -360,7 +360,7 @@ pub async fn update_service(
         spec
     };
     if mode_kind(&new) != mode_kind(&object.spec) {
-        return Err(SwarmError::InvalidArgument(
+        return Err(SwarmError::Unimplemented(
             "rpc error: code = Unimplemented desc = service mode change is not allowed".into(),
         ));
     }

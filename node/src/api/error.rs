@@ -62,6 +62,7 @@ fn swarm_kind(e: &SwarmError) -> ErrorKind {
         SwarmError::InvalidArgument(_) => ErrorKind::InvalidArgument,
         SwarmError::NotFound(_) => ErrorKind::NotFound,
         SwarmError::Conflict(_) => ErrorKind::Conflict,
+        SwarmError::Unimplemented(_) => ErrorKind::NotImplemented,
         SwarmError::Unavailable(_) | SwarmError::Locked => ErrorKind::Unavailable,
         SwarmError::Internal(_) => ErrorKind::Internal,
     }
