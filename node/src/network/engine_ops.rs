@@ -43,9 +43,10 @@ impl Engine {
         &self,
         host: &HostSettings,
         is_task: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<crate::network::CopyHold>> {
+        let mut holds = Vec::new();
         let Some(swarm) = self.network.swarm.get().filter(|_| !is_task) else {
-            return Ok(());
+            return Ok(holds);
         };
         let mode = host.network_mode.as_str();
         let named = std::iter::once(mode).chain(host.net.endpoints.keys().map(String::as_str));
@@ -55,14 +56,15 @@ impl Engine {
             {
                 continue;
             }
-            if self.network.find(key)?.is_some() {
+            if let Some(hold) = self.network.hold_network(key).await? {
+                holds.push(hold);
                 continue;
             }
             if let Some(rec) = swarm.local_copy(key).await? {
-                self.network.ensure_overlay(&rec)?;
+                holds.push(self.network.keep_fetched_copy(&rec).await?);
             }
         }
-        Ok(())
+        Ok(holds)
     }
 
     /// A fixed address (`--ip`) on a swarm network is refused: the swarm's allocator gives
@@ -305,17 +307,17 @@ impl Engine {
         container: &str,
         req: EndpointRequest,
     ) -> Result<()> {
-        let n = match self.network.get(net) {
-            Ok(n) => n,
+        // Held until the endpoint is recorded: the swarm's sync removes copies nothing uses.
+        let (n, _hold) = match self.network.hold_network(net).await? {
+            Some(hold) => (self.network.get(net)?, hold),
             // An attachable swarm network this node has no copy of yet.
-            Err(e) => match self.network.swarm.get() {
-                Some(swarm) => {
-                    let rec = swarm.local_copy(net).await?.ok_or(e)?;
-                    self.network.ensure_overlay(&rec)?;
-                    self.network.get(net)?
-                }
-                None => return Err(e),
-            },
+            None => {
+                let missing = || crate::network::manager::network_not_found(net);
+                let swarm = self.network.swarm.get().ok_or_else(missing)?;
+                let rec = swarm.local_copy(net).await?.ok_or_else(missing)?;
+                let hold = self.network.keep_fetched_copy(&rec).await?;
+                (self.network.get(&rec.id)?, hold)
+            }
         };
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;

@@ -69,6 +69,8 @@ pub struct Networks {
     pub(crate) swarm_attached: Mutex<std::collections::HashSet<(String, String)>>,
     /// What the last probes of remote VXLAN endpoints found (`peer_health.rs`).
     pub(crate) health: Arc<Mutex<super::peer_health::HealthTable>>,
+    /// Swarm network copies a container is about to use (`copy_hold.rs`).
+    pub(crate) holds: super::copy_hold::CopyHolds,
 }
 
 fn new_id() -> String {
@@ -107,6 +109,7 @@ impl Networks {
             swarm: std::sync::OnceLock::new(),
             swarm_attached: Mutex::new(std::collections::HashSet::new()),
             health: Arc::default(),
+            holds: super::copy_hold::CopyHolds::default(),
         })
     }
 
@@ -432,14 +435,20 @@ impl Networks {
                 n.name, n.id
             )));
         }
+        self.remove_locked(&n).await?;
+        Ok(n)
+    }
+
+    /// Removes network `n`, its DNS server, bridge or sandbox and addresses; the caller holds
+    /// the changes lock and has checked that nothing uses it.
+    pub(crate) async fn remove_locked(&self, n: &NetworkRecord) -> Result<()> {
         if let Ok(mut dns) = self.dns.lock() {
             dns.remove(&n.id);
         }
-        self.delete_bridge(&n).await?;
+        self.delete_bridge(n).await?;
         self.networks.remove(&n.id)?;
         self.ipam.remove(&n.id)?;
-        self.apply_rules()?;
-        Ok(n)
+        self.apply_rules()
     }
 
     /// The rule set for the current records.
@@ -550,7 +559,7 @@ fn default_is_bridge(key: &str) -> &str {
     }
 }
 
-fn network_not_found(key: &str) -> EngineError {
+pub(crate) fn network_not_found(key: &str) -> EngineError {
     EngineError::NotFound(format!("network {key} not found"))
 }
 

@@ -3,6 +3,7 @@
 //! table; published ports; the embedded DNS of user networks. Links, addresses and routes go
 //! through `berth_overlay::NetlinkOps`; nftables through `Firewall`; no `ip` commands.
 
+mod copy_hold;
 pub mod dns;
 pub mod endpoint;
 pub mod endpoint_table;
@@ -11,6 +12,7 @@ pub mod engine_ops;
 pub mod fake;
 pub mod files;
 mod gateway_bridge;
+pub use copy_hold::CopyHold;
 pub use gateway_bridge::GATEWAY_BRIDGE;
 pub mod manager;
 pub mod mesh;

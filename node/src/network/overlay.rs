@@ -123,14 +123,13 @@ impl Networks {
     }
 
     /// Removes this node's copies of swarm networks that `which` picks and no local
-    /// container uses, with their sandboxes (after leaving the swarm: all of them).
+    /// container uses or is about to (`copy_hold.rs`), with their sandboxes (after leaving the
+    /// swarm: all of them).
     pub async fn remove_overlay_copies(&self, which: impl Fn(&NetworkRecord) -> bool) {
         let Ok(networks) = self.list() else { return };
         for n in networks.iter().filter(|n| n.vni.is_some() && which(n)) {
-            if self.endpoints_on(&n.id).is_ok_and(|e| e.is_empty()) {
-                if let Err(e) = self.remove(&n.id).await {
-                    tracing::warn!(network = %n.name, error = %e, "swarm network copy not removed");
-                }
+            if let Err(e) = self.remove_unused_copy(&n.id).await {
+                tracing::warn!(network = %n.name, error = %e, "swarm network copy not removed");
             }
         }
     }

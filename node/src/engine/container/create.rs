@@ -41,7 +41,8 @@ impl Engine {
             req.host.runtime.log = Some(self.log_default()?);
         }
         let is_task = req.labels.contains_key(berth_swarm::model::LABEL_TASK_ID);
-        self.bring_swarm_networks(&req.host, is_task).await?;
+        // Dropped at the end: a created container does not keep a swarm network's copy.
+        let _holds = self.bring_swarm_networks(&req.host, is_task).await?;
         self.check_networks(&req.host)?;
         if !is_task {
             self.check_swarm_fixed_ip(&req.host)?;

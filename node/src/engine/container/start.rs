@@ -102,7 +102,8 @@ impl Engine {
             .config
             .labels
             .contains_key(berth_swarm::model::LABEL_TASK_ID);
-        self.bring_swarm_networks(&rec.host, is_task).await?;
+        // Held until the endpoints are recorded, when this returns.
+        let _holds = self.bring_swarm_networks(&rec.host, is_task).await?;
         let netns = match shared.net {
             None => self.netns_for(rec)?,
             Some(_) => None,
