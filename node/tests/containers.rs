@@ -652,3 +652,85 @@ fn a_containers_rootfs_is_mounted_apart_from_the_containers_files_and_goes_with_
         "rootfs directory left after rm"
     );
 }
+
+#[test]
+fn log_options_put_labels_variables_and_a_tag_on_every_line_as_dockers_json_file() {
+    require_root!();
+    let d = daemon("logattrs");
+    let name = format!("{}-attrs", d.prefix);
+    let log_config = json!({ "Type": "json-file", "Config": {
+        "labels": "a,app,nolabel", "env": "B,NOENV", "env-regex": "^C",
+        "tag": "{{.ImageName}}|{{.Name}}|{{.ID}}|{{.DaemonName}}|{{.Command}}" } });
+    let id = d.create(
+        &name,
+        json!({ "Image": "busybox", "Cmd": ["sh", "-c", "echo one; echo two"],
+                "Labels": { "a": "1", "app": "web", "zz": "9" },
+                "Env": ["B=2", "CEE=3", "D=4"],
+                "HostConfig": { "LogConfig": log_config } }),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    let r = d.req("POST", &format!("/containers/{id}/wait"), "");
+    assert_eq!(r.json()["StatusCode"], 0, "{}", r.text());
+    // Docker 20.10 gave these for the same options (its `logs --details` and its json line).
+    let want = format!(
+        "B=2,CEE=3,a=1,app=web,tag=busybox%7C{name}%7C{}%7Cdocker%7Csh+-c+echo+one%3B+echo+two",
+        &id[..12]
+    );
+    let r = d.req(
+        "GET",
+        &format!("/containers/{id}/logs?stdout=1&details=1"),
+        "",
+    );
+    let text = String::from_utf8_lossy(&berth_test_support::demux(&r.body)).into_owned();
+    assert_eq!(text, format!("{want} one\n{want} two\n"));
+    let path = d.inspect(&id)["LogPath"].as_str().unwrap().to_string();
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["attrs"]["a"], "1");
+    assert_eq!(first["attrs"]["CEE"], "3");
+    assert_eq!(
+        first["attrs"]["tag"],
+        format!(
+            "busybox|{name}|{}|docker|sh -c echo one; echo two",
+            &id[..12]
+        )
+    );
+    assert!(first["attrs"].get("zz").is_none() && first["attrs"].get("D").is_none());
+
+    // A bad pattern or template is refused at create (Docker fails the start).
+    for (key, value, words) in [
+        ("labels-regex", "(", "error parsing regexp"),
+        ("tag", "{{.Foo}}", "can't evaluate field Foo"),
+    ] {
+        let body = json!({ "Image": "busybox", "Cmd": ["true"],
+            "HostConfig": { "LogConfig": { "Type": "json-file", "Config": { key: value } } } });
+        let r = d.req("POST", "/containers/create", &body.to_string());
+        assert_eq!(r.status, 400, "{key}: {}", r.text());
+        assert!(r.text().contains(words), "{key}: {}", r.text());
+    }
+    // berth's CLI passes them through and prints the details.
+    let (code, out) = d.berth(&[
+        "run",
+        "--name",
+        &format!("{}-cli", d.prefix),
+        "-e",
+        "B=2",
+        "--log-opt",
+        "env=B",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = d.berth(&["logs", "--details", &format!("{}-cli", d.prefix)]);
+    assert_eq!((code, out.as_str()), (0, "B=2 hi\n"));
+}

@@ -568,3 +568,53 @@ fn the_docker_cli_and_berths_wait_for_a_job_until_it_completes() {
     let r = d.req("POST", "/swarm/leave?force=1", "");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn service_logs_carry_the_task_details_and_the_drivers_attributes_on_every_line() {
+    require_root!();
+    let d = TestDaemon::start("swarmlogs");
+    d.import_busybox();
+    let node_id = init(&d);
+    let mut spec = service_spec("chatty", 1);
+    spec["TaskTemplate"]["ContainerSpec"]["Args"] =
+        json!(["sh", "-c", "echo one; echo two; echo three; sleep 600"]);
+    spec["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["REGION=north"]);
+    spec["TaskTemplate"]["LogDriver"] =
+        json!({ "Name": "json-file", "Options": { "env": "REGION" } });
+    let id = create_service(&d, &spec);
+    let lines = || {
+        let r = d.req(
+            "GET",
+            &format!("/services/{id}/logs?stdout=1&details=1"),
+            "",
+        );
+        String::from_utf8_lossy(&berth_test_support::demux(&r.body)).into_owned()
+    };
+    assert!(
+        wait_until(LONG, || lines().lines().count() == 3),
+        "{}",
+        lines()
+    );
+    let task = tasks(&d, "chatty")[0]["ID"].as_str().unwrap().to_string();
+    // Docker's `attrsByteSlice`: the driver's and the swarm's attributes, sorted by key.
+    let details = format!(
+        "REGION=north,com.docker.swarm.node.id={node_id},com.docker.swarm.service.id={id},\
+         com.docker.swarm.task.id={task}"
+    );
+    let want: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|l| format!("{details} {l}"))
+        .collect();
+    assert_eq!(lines().lines().collect::<Vec<_>>(), want);
+    // The docker CLI's `service logs` parses those details on every line.
+    let (code, out) = d.cli(&["service", "logs", "--raw", "chatty"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["one", "two", "three"],
+        "{out}"
+    );
+    d.remove_all();
+    let r = d.req("POST", "/swarm/leave?force=1", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

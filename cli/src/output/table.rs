@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use super::template::Template;
+use berth_gotemplate::Template;
 
 const MIN_WIDTH: usize = 10;
 const PADDING: usize = 3;

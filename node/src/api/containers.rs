@@ -346,6 +346,7 @@ pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
         until: time("until")?,
         timestamps: q.flag("timestamps", false),
         details: q.flag("details", false),
+        extra_details: Default::default(),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use berth_swarm::executor::{LogOptions, LogRecord};
+use berth_swarm::executor::LogRecord;
 use berth_swarm::query::LogTarget;
 use tokio::sync::mpsc;
 
@@ -35,21 +35,9 @@ pub async fn task(
 }
 
 async fn logs(swarm: &SwarmState, target: LogTarget, q: &Query) -> ApiResult<Response> {
+    // The swarm adds the task's ids to each record's details.
     let req = logs_request(q)?;
-    let options = LogOptions {
-        stdout: req.stdout,
-        stderr: req.stderr,
-        follow: req.follow,
-        tail: req.tail,
-        since: req.since,
-        until: req.until,
-        timestamps: req.timestamps,
-        // The swarm adds the task's details itself.
-        details: false,
-    };
-    let mut records = swarm
-        .logs(&target, options, q.flag("details", false))
-        .await?;
+    let mut records = swarm.logs(&target, req).await?;
     let (tx, rx) = mpsc::channel::<LogChunk>(256);
     tokio::spawn(async move {
         while let Some(LogRecord { stderr, bytes }) = records.recv().await {

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
@@ -24,6 +25,10 @@ pub enum Stream {
 pub struct Entry {
     pub log: String,
     pub stream: Stream,
+    /// The driver's attributes (`--log-opt labels`, `env`, `tag`…), between `stream` and
+    /// `time` as Docker writes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
     pub time: String,
 }
 
@@ -36,11 +41,22 @@ impl Entry {
     }
 }
 
+/// `Entry` as written, borrowing what every entry shares.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    log: &'a str,
+    stream: Stream,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attrs: &'a BTreeMap<String, String>,
+    time: &'a str,
+}
+
 /// Appends entries to the log file, rotating it when it has a rotation.
 pub struct LogWriter {
     /// The file and the bytes in it.
     file: Mutex<(File, u64)>,
     rotation: Option<(std::path::PathBuf, super::log_rotate::Rotation)>,
+    attrs: BTreeMap<String, String>,
 }
 
 impl LogWriter {
@@ -50,7 +66,14 @@ impl LogWriter {
         LogWriter {
             file: Mutex::new((file, size)),
             rotation: None,
+            attrs: BTreeMap::new(),
         }
+    }
+
+    /// Gives every entry written from now on these attributes.
+    #[must_use]
+    pub fn with_attrs(self, attrs: BTreeMap<String, String>) -> Self {
+        LogWriter { attrs, ..self }
     }
 
     /// Wraps the log at `path`, opened for appending, rotated as `rotation` says.
@@ -67,10 +90,11 @@ impl LogWriter {
 
     /// Writes one entry (one line of output, with its newline if it had one).
     pub fn write(&self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
-        let entry = Entry {
-            log: String::from_utf8_lossy(bytes).into_owned(),
+        let entry = EntryRef {
+            log: &String::from_utf8_lossy(bytes),
             stream,
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+            attrs: &self.attrs,
+            time: &Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
         };
         let mut line = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         line.push(b'\n');

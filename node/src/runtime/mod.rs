@@ -52,6 +52,9 @@ pub struct MonitorConfig {
     /// How that log is rotated (`--log-opt max-size/max-file/compress`).
     #[serde(default)]
     pub log_rotation: log_rotate::Rotation,
+    /// What every entry carries in `attrs` (`--log-opt labels`, `env`, `tag`…).
+    #[serde(default)]
+    pub log_attrs: std::collections::BTreeMap<String, String>,
     /// Where the monitor records the exit (atomically).
     pub exit_path: PathBuf,
     /// Where the monitor records its own and the container's pid once started.

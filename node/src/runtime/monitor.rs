@@ -136,7 +136,8 @@ fn launch(cfg: &MonitorConfig, gate: File) -> Result<Started, String> {
         }
     };
     let parts = Parts {
-        log: LogWriter::rotating(log, cfg.log_path.clone(), cfg.log_rotation),
+        log: LogWriter::rotating(log, cfg.log_path.clone(), cfg.log_rotation)
+            .with_attrs(cfg.log_attrs.clone()),
         init_pid: pids.container,
         outputs,
         stdin: stdin.filter(|_| cfg.open_stdin),

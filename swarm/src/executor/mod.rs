@@ -199,6 +199,9 @@ pub struct LogOptions {
     pub timestamps: bool,
     /// Prefix each record with its log attributes and a space (`docker logs --details`).
     pub details: bool,
+    /// More attributes for each record's `details`, sorted in with its own (the swarm's
+    /// `com.docker.swarm.*` ids of the task a record comes from).
+    pub extra_details: std::collections::BTreeMap<String, String>,
 }
 
 /// One log record.

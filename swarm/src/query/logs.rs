@@ -27,14 +27,14 @@ pub enum LogTarget {
 type Owners = HashMap<String, (String, String)>;
 
 impl Swarm {
-    /// The merged log records of the target's task containers on this node; with `details`,
-    /// each record carries the swarm details after its timestamp. Neither stream asked for
-    /// means both, as Docker reads it for services.
+    /// The merged log records of the target's task containers on this node; with
+    /// `options.details`, each record carries the swarm's details among its own attributes
+    /// after its timestamp. Neither stream asked for means both, as Docker reads it for
+    /// services.
     pub async fn logs(
         &self,
         target: &LogTarget,
         mut options: LogOptions,
-        details: bool,
     ) -> SwarmResult<mpsc::Receiver<LogRecord>> {
         if !options.stdout && !options.stderr {
             options.stdout = true;
@@ -70,25 +70,26 @@ impl Swarm {
             let Some((service_id, node_id)) = owners.get(&task_id) else {
                 continue;
             };
-            let prefix = format!(
-                "com.docker.swarm.node.id={node_id},com.docker.swarm.service.id={service_id},\
-                 com.docker.swarm.task.id={task_id} "
-            );
-            let mut records =
-                self.executor
-                    .logs(&c.id, options.clone())
-                    .await
-                    .map_err(|e| match e {
-                        ExecError::NotFound(m) => SwarmError::NotFound(m),
-                        other => SwarmError::Internal(other.to_string()),
-                    })?;
+            let mut options = options.clone();
+            options.extra_details = [
+                ("com.docker.swarm.node.id", node_id),
+                ("com.docker.swarm.service.id", service_id),
+                ("com.docker.swarm.task.id", &task_id),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+            let mut records = self
+                .executor
+                .logs(&c.id, options)
+                .await
+                .map_err(|e| match e {
+                    ExecError::NotFound(m) => SwarmError::NotFound(m),
+                    other => SwarmError::Internal(other.to_string()),
+                })?;
             let tx = tx.clone();
-            let timestamps = options.timestamps;
             tokio::spawn(async move {
-                while let Some(mut r) = records.recv().await {
-                    if details {
-                        r.bytes = with_details(&r.bytes, &prefix, timestamps);
-                    }
+                while let Some(r) = records.recv().await {
                     if tx.send(r).await.is_err() {
                         return;
                     }
@@ -96,33 +97,5 @@ impl Swarm {
             });
         }
         Ok(rx)
-    }
-}
-
-/// Puts the details after the timestamp (when there is one), as Docker does.
-pub fn with_details(bytes: &[u8], details: &str, timestamps: bool) -> Vec<u8> {
-    let split = if timestamps {
-        bytes.iter().position(|b| *b == b' ').map_or(0, |i| i + 1)
-    } else {
-        0
-    };
-    let mut out = Vec::with_capacity(bytes.len() + details.len());
-    out.extend_from_slice(&bytes[..split]);
-    out.extend_from_slice(details.as_bytes());
-    out.extend_from_slice(&bytes[split..]);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_details;
-
-    #[test]
-    fn details_follow_the_timestamp() {
-        assert_eq!(with_details(b"hi\n", "k=v ", false), b"k=v hi\n");
-        assert_eq!(
-            with_details(b"2026-01-01T00:00:00Z hi\n", "k=v ", true),
-            b"2026-01-01T00:00:00Z k=v hi\n"
-        );
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::model::{NetworkAllocation, NodeStatus, TaskStatus, UpdateStatus};
 
-pub use logs::{with_details, LogTarget};
+pub use logs::LogTarget;
 pub use network_detail::{EndpointOnNetwork, NetworkDetail, ServiceOnNetwork};
 pub use secrets::SecretInfo;
 

@@ -80,21 +80,15 @@ pub fn log_settings(driver: &str, opts: &BTreeMap<String, String>) -> Result<Log
             )))
         }
     };
-    // Options Docker's json-file and local drivers know that berth does not do yet.
-    const NOT_YET: [&str; 5] = ["labels", "labels-regex", "env", "env-regex", "tag"];
     for key in opts.keys() {
-        if allowed.contains(&key.as_str()) {
-            continue;
-        }
-        if driver != "none" && NOT_YET.contains(&key.as_str()) {
+        let attribute = driver != "none" && super::log_attrs::KEYS.contains(&key.as_str());
+        if !(allowed.contains(&key.as_str()) || attribute) {
             return Err(bad(format!(
-                "log option {key} of the {driver} log driver is not supported by berth yet"
+                "unknown log opt '{key}' for {driver} log driver"
             )));
         }
-        return Err(bad(format!(
-            "unknown log opt '{key}' for {driver} log driver"
-        )));
     }
+    super::log_attrs::check(opts)?;
     if let Some(v) = opts.get("max-size") {
         rotation.max_size = if v == "-1" { 0 } else { parse_size(v)? };
     }
@@ -168,10 +162,11 @@ fn parse_size(v: &str) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// Log options from pairs.
+    pub(crate) fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -214,7 +209,8 @@ mod tests {
     fn bad_drivers_and_options_are_refused_with_dockers_words() {
         let e = |d: &str, o: &[(&str, &str)]| log_settings(d, &opts(o)).unwrap_err().to_string();
         assert!(e("syslog", &[]).contains("no log driver named 'syslog'"));
-        assert!(e("json-file", &[("labels", "a")]).contains("not supported by berth yet"));
+        assert!(e("json-file", &[("labels-regex", "(")]).contains("error parsing regexp"));
+        assert!(e("none", &[("labels", "a")]).contains("unknown log opt 'labels'"));
         assert!(e("json-file", &[("bogus", "a")]).contains("unknown log opt 'bogus'"));
         assert!(e("none", &[("max-size", "1m")]).contains("unknown log opt"));
         assert!(e("json-file", &[("max-size", "ten")]).contains("max-size"));

@@ -455,8 +455,15 @@ async fn send(
             c.bytes.push(b' ');
         }
         if req.details {
-            // Docker's `attrs + " "`: the json-file driver's attributes (log-opt labels and
-            // env), which berth refuses, so none.
+            // Docker's `attrs + " "`, a lone space without attributes.
+            let line = if req.extra_details.is_empty() {
+                super::log_attrs::details(&e.attrs)
+            } else {
+                let mut all = e.attrs.clone();
+                all.extend(req.extra_details.clone());
+                super::log_attrs::details(&all)
+            };
+            c.bytes.extend_from_slice(line.as_bytes());
             c.bytes.push(b' ');
         }
         c.bytes.extend_from_slice(e.log.as_bytes());
@@ -517,6 +524,7 @@ mod tests {
         Entry {
             log: "x\n".into(),
             stream,
+            attrs: Default::default(),
             time: time.into(),
         }
     }

@@ -66,6 +66,11 @@ impl Engine {
         // A `cp` of the stopped container may have its overlay mounted: wait until it is gone.
         let _mount = handle.mount_lock().await;
         let dir = self.paths.container_dir(&rec.id);
+        // Docker's logger takes its name and tag at start, before anything is made.
+        let log_attrs = match &rec.host.runtime.log {
+            Some(l) => super::log_attrs::attrs(&l.opts, rec)?,
+            None => Default::default(),
+        };
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
         let rootfs = self.paths.rootfs_dir(&rec.id);
@@ -131,6 +136,7 @@ impl Engine {
                 .as_ref()
                 .map(|l| l.rotation)
                 .unwrap_or_default(),
+            log_attrs,
             exit_path: dir.join("exit.json"),
             pids_path: dir.join("pids.json"),
             oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.cgroup_rel()),

@@ -4,15 +4,17 @@
 use anyhow::{bail, Result};
 use serde_json::{Number, Value};
 
-use super::template::{Block, Node, Operand, Pipe};
+use crate::template::{Block, Node, Operand, Pipe};
 
 /// What a template sees besides dot: the data it was given (`$`) and the variables in scope.
-pub(super) struct Env<'a> {
+pub(crate) struct Env<'a> {
     pub root: &'a Value,
     pub vars: Vec<(String, Value)>,
+    /// Objects are Go structs: a missing field is an error, and names match exactly.
+    pub strict: bool,
 }
 
-pub(super) fn exec(
+pub(crate) fn exec(
     nodes: &[Node],
     dot: Option<&Value>,
     root: &Env<'_>,
@@ -58,6 +60,7 @@ pub(super) fn exec(
                             let mut scope = Env {
                                 root: root.root,
                                 vars: root.vars.clone(),
+                                strict: root.strict,
                             };
                             match vars.as_slice() {
                                 [v] => scope.vars.push((v.clone(), item.clone())),
@@ -118,35 +121,45 @@ fn eval_operand(op: &Operand, dot: Option<&Value>, root: &Env<'_>) -> Result<Opt
             fields,
         } => {
             let start = if *from_root { Some(root.root) } else { dot };
-            walk(start, fields)
+            walk(start, fields, root.strict)?
         }
         Operand::Var(name, fields) => {
             let Some((_, v)) = root.vars.iter().rev().find(|(n, _)| n == name) else {
                 bail!("template: undefined variable \"${name}\"");
             };
-            walk(Some(v), fields)
+            walk(Some(v), fields, root.strict)?
         }
         Operand::Lit(v) => Some(v.clone()),
         Operand::Func(name) => call(name, &[])?,
-        Operand::Sub(pipe, chain) => walk(eval_pipe(pipe, dot, root)?.as_ref(), chain),
+        Operand::Sub(pipe, chain) => {
+            walk(eval_pipe(pipe, dot, root)?.as_ref(), chain, root.strict)?
+        }
     })
 }
 
 /// Follows `fields` from `start`; a key is matched exactly first, then case-insensitively (docker
 /// evaluates templates on Go structs, whose field names differ in case from the JSON: `ID`/`Id`).
-fn walk(start: Option<&Value>, fields: &[String]) -> Option<Value> {
-    let mut cur = start?;
+/// `strict`: the value is a Go struct, so only exact names exist and a missing one is an error.
+fn walk(start: Option<&Value>, fields: &[String], strict: bool) -> Result<Option<Value>> {
+    let Some(mut cur) = start else {
+        return Ok(None);
+    };
     for field in fields {
-        let map = cur.as_object()?;
-        cur = match map.get(field) {
-            Some(v) => v,
+        let found = cur.as_object().and_then(|map| match map.get(field) {
+            Some(v) => Some(v),
+            None if strict => None,
             None => map
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(field))
-                .map(|(_, v)| v)?,
+                .map(|(_, v)| v),
+        });
+        cur = match found {
+            Some(v) => v,
+            None if strict => bail!("template: can't evaluate field {field}"),
+            None => return Ok(None),
         };
     }
-    Some(cur.clone())
+    Ok(Some(cur.clone()))
 }
 
 /// Go's `printf` for the verbs templates use on text (`%s %v %d %q %%`); each takes the next

@@ -7,7 +7,7 @@
 use anyhow::{anyhow, bail, Result};
 use serde_json::{Number, Value};
 
-use super::eval;
+use crate::eval;
 
 /// A parsed template; `render` may be called for many values.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Node {
+pub(crate) enum Node {
     Text(String),
     Action(Pipe),
     Block {
@@ -30,16 +30,16 @@ pub(super) enum Node {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Block {
+pub(crate) enum Block {
     If,
     Range,
     With,
 }
 
-pub(super) type Pipe = Vec<Vec<Operand>>;
+pub(crate) type Pipe = Vec<Vec<Operand>>;
 
 #[derive(Debug, Clone)]
-pub(super) enum Operand {
+pub(crate) enum Operand {
     Path { root: bool, fields: Vec<String> },
     Var(String, Vec<String>),
     Lit(Value),
@@ -80,10 +80,21 @@ impl Template {
 
     /// Renders the template with `data` as dot (and `$`).
     pub fn render(&self, data: &Value) -> Result<String> {
+        self.render_with(data, false)
+    }
+
+    /// Renders over `data` as Go renders over a struct: a field it lacks is an error (`{{.Foo}}`
+    /// on docker's log info fails), and names match exactly.
+    pub fn render_strict(&self, data: &Value) -> Result<String> {
+        self.render_with(data, true)
+    }
+
+    fn render_with(&self, data: &Value, strict: bool) -> Result<String> {
         let mut out = String::new();
         let env = eval::Env {
             root: data,
             vars: Vec::new(),
+            strict,
         };
         eval::exec(&self.nodes, Some(data), &env, &mut out)?;
         Ok(out)
@@ -513,5 +524,19 @@ mod tests {
             .unwrap()
             .render(&json!({}))
             .is_err());
+    }
+
+    #[test]
+    fn strict_rendering_treats_objects_as_structs() {
+        let data = json!({ "Name": "web", "Labels": { "a": "1" } });
+        let t = |src: &str| Template::parse(src).unwrap().render_strict(&data);
+        assert_eq!(t("{{.Name}}-{{upper .Name}}").unwrap(), "web-WEB");
+        assert_eq!(t("{{.Labels.a}}").unwrap(), "1");
+        let e = t("{{.Foo}}").unwrap_err().to_string();
+        assert!(e.contains("can't evaluate field Foo"), "{e}");
+        // Go's struct fields match exactly; the lenient render finds `name` as `Name`.
+        assert!(t("{{.name}}").is_err());
+        assert_eq!(render("{{.name}} {{.Foo}}", &data), "web <no value>");
+        assert!(t("{{.Name.Length}}").is_err());
     }
 }
