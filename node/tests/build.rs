@@ -404,3 +404,142 @@ fn an_image_deeper_than_dockers_125_layers_is_refused_at_the_step_that_would_mak
     assert_eq!(d.req("GET", &format!("/images/{tag}/json"), "").status, 404);
     d.remove_all();
 }
+
+/// What the loopback file server answers for a path: status line, headers, body.
+type Answer = (&'static str, Vec<String>, Vec<u8>);
+
+/// An HTTP server on loopback answering from `routes` (404 for other paths), one request per
+/// connection, until the test ends; its port.
+fn file_server(
+    routes: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Answer>>>,
+) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&req);
+            let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, headers, body) = routes.lock().unwrap().get(&path).cloned().unwrap_or((
+                "404 Not Found",
+                Vec::new(),
+                b"no such file".to_vec(),
+            ));
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            for h in headers {
+                head.push_str(&h);
+                head.push_str("\r\n");
+            }
+            head.push_str("\r\n");
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_a_url_as_the_classic_builder_and_builds_again_when_it_changes() {
+    require_root!();
+    let d = TestDaemon::start("buildurl");
+    d.import_busybox();
+    let routes = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let port = file_server(routes.clone());
+    let archive = context(&[("inside.txt", b"packed\n")]);
+    let archive_len = archive.len();
+    {
+        let mut r = routes.lock().unwrap();
+        let modified = vec!["Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT".to_string()];
+        r.insert(
+            "/files/hello.txt".into(),
+            ("200 OK", modified, b"hello\n".to_vec()),
+        );
+        r.insert("/nameless/".into(), ("200 OK", Vec::new(), b"x".to_vec()));
+        r.insert("/files/archive.tar".into(), ("200 OK", Vec::new(), archive));
+        let disposition = vec!["Content-Disposition: attachment; filename=\"report.csv\"".into()];
+        r.insert("/get/".into(), ("200 OK", disposition, b"a,b\n".to_vec()));
+    }
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {} /data/\n\
+         ADD {} /data/unnamed.txt\n\
+         ADD {} /data/\n\
+         ADD {} /data/\n\
+         RUN stat -c '%a %Y %s %n' /data/hello.txt /data/unnamed.txt /data/archive.tar /data/report.csv\n",
+        url("/files/hello.txt"),
+        url("/nameless/"),
+        url("/files/archive.tar"),
+        url("/get/"),
+    );
+    let tar = context(&[("Dockerfile", dockerfile.as_bytes())]);
+    let (r, lines) = build(&d, "t=bt-url", &tar);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    // Mode 0600, the Last-Modified time (else the epoch), never unpacked, named by the path
+    // or else the Content-Disposition.
+    for want in [
+        "600 784111777 6 /data/hello.txt".to_string(),
+        "600 0 1 /data/unnamed.txt".to_string(),
+        format!("600 0 {archive_len} /data/archive.tar"),
+        "600 0 4 /data/report.csv".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+    // Unchanged downloads come from the cache; a changed one builds again from its step.
+    let (_, again) = build(&d, "t=bt-url", &tar);
+    assert_eq!(
+        stream_text(&again).matches(" ---> Using cache\n").count(),
+        5,
+        "{}",
+        stream_text(&again)
+    );
+    routes.lock().unwrap().insert(
+        "/files/hello.txt".into(),
+        ("200 OK", Vec::new(), b"changed\n".to_vec()),
+    );
+    let (_, changed) = build(&d, "t=bt-url", &tar);
+    let text = stream_text(&changed);
+    assert_eq!(text.matches(" ---> Using cache\n").count(), 0, "{text}");
+    assert!(text.contains("600 0 8 /data/hello.txt"), "{text}");
+
+    // Docker's words for what cannot be added.
+    for (line, words) in [
+        (
+            format!("ADD {} /data/", url("/missing")),
+            format!(
+                "failed to GET {} with status 404 Not Found: no such file",
+                url("/missing")
+            ),
+        ),
+        (
+            format!("ADD {} /data/", url("/nameless/")),
+            format!("cannot determine filename for source {}", url("/nameless/")),
+        ),
+        (
+            format!("COPY {} /data/", url("/get/")),
+            "source can't be a URL for COPY".to_string(),
+        ),
+    ] {
+        let tar = context(&[("Dockerfile", format!("FROM busybox\n{line}\n").as_bytes())]);
+        let (_, lines) = build(&d, "", &tar);
+        let error = lines.last().unwrap()["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(error.contains(&words), "{line}: {error}");
+    }
+    d.remove_all();
+}

@@ -254,7 +254,7 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
         &["--log-driver", "syslog"],
         "no log driver named 'syslog'",
     );
-    refused(&d, &["--log-opt", "labels=team"], "labels");
+    refused(&d, &["--log-opt", "labels-regex=("], "error parsing regexp");
     refused(&d, &["--log-opt", "max-file=3"], "max-size");
     refused(&d, &["--storage-opt", "size=1G"], "StorageOpt");
     refused(&d, &["--blkio-weight", "300"], "BlkioWeight");

@@ -5,6 +5,7 @@
 
 use super::dispatch::{stage_image, Shared, StageState};
 use super::dockerfile::{instruction::chomp, lines::parse_heredoc, CommandLine, CopyArgs};
+use super::download::is_url;
 use super::sources::{combined_sum, resolve, SourceTree};
 use super::tarsum::{self, EntryHeader};
 use super::{config, FileOp, FileSource, RunRequest};
@@ -187,15 +188,33 @@ pub async fn copy(sh: &Shared<'_>, st: &mut StageState, c: &CopyArgs, add: bool)
         Some(s) if !s.is_empty() => Some(parse_chmod(&s)?),
         _ => None,
     };
+    let (urls, srcs): (Vec<String>, Vec<String>) = srcs.into_iter().partition(|s| is_url(s));
+    if !add && !urls.is_empty() {
+        return Err(EngineError::InvalidArgument(format!(
+            "{name} failed: source can't be a URL for COPY"
+        )));
+    }
     if let Some(url) = srcs
         .iter()
         .find(|s| s.contains("://") || s.starts_with("git@"))
     {
-        return Err(EngineError::InvalidArgument(if add {
-            format!("{name} failed: downloading {url} is not supported by berth's builder; download it in a RUN step")
-        } else {
-            format!("{name} failed: source can't be a URL for COPY")
-        }));
+        return Err(EngineError::InvalidArgument(format!(
+            "{name} failed: downloading {url} is not supported: ADD fetches http and https URLs"
+        )));
+    }
+    let mut downloads = Vec::new();
+    for url in &urls {
+        let got = sh
+            .backend
+            .download(url)
+            .await
+            .map_err(|e| EngineError::InvalidArgument(format!("{name} failed: {e}")))?;
+        if got.name.is_none() && dest.ends_with('/') {
+            return Err(EngineError::InvalidArgument(format!(
+                "{name} failed: cannot determine filename for source {url}"
+            )));
+        }
+        downloads.push(got);
     }
     // The tree sources come from; a mounted image stays mounted until the copy is done.
     let mounted: Option<Box<dyn SourceTree>> = match &c.from {
@@ -218,7 +237,7 @@ pub async fn copy(sh: &Shared<'_>, st: &mut StageState, c: &CopyArgs, add: bool)
         None => None,
     };
     let tree: &dyn SourceTree = mounted.as_deref().unwrap_or(sh.context);
-    let mut found = if srcs.is_empty() && !c.inline.is_empty() {
+    let mut found = if srcs.is_empty() && (!c.inline.is_empty() || !downloads.is_empty()) {
         Vec::new()
     } else {
         resolve(tree, &srcs)
@@ -239,6 +258,19 @@ pub async fn copy(sh: &Shared<'_>, st: &mut StageState, c: &CopyArgs, add: bool)
             root: tree.root().to_path_buf(),
             rel: s.rel.clone(),
         }));
+    }
+    // After the local sources: a download is one file, copied as it came, never unpacked.
+    for got in &downloads {
+        let source = resolve(&got.tree, &[got.file().to_string()])?;
+        found.extend(source.iter().cloned());
+        let mut download_op = op(FileSource::Tree {
+            root: got.tree.root.clone(),
+            rel: got.file().to_string(),
+        });
+        if let FileOp::Copy { extract, .. } = &mut download_op {
+            *extract = false;
+        }
+        ops.push(download_op);
     }
     for inline in &c.inline {
         let content = if inline.expand {
@@ -285,6 +317,7 @@ pub async fn copy(sh: &Shared<'_>, st: &mut StageState, c: &CopyArgs, add: bool)
     }
     let layer = sh.backend.apply_files(&st.image_id, ops).await?;
     drop(mounted);
+    drop(downloads);
     st.commit(sh, &step, layer, None)
 }
 

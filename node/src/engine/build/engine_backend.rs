@@ -219,6 +219,13 @@ impl BuildBackend for EngineBackend {
         })
     }
 
+    fn download<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<super::download::Downloaded>> {
+        Box::pin(async move {
+            let dir = self.images().temp_dir("build-download")?;
+            super::download::fetch(url, dir).await
+        })
+    }
+
     fn tag(&self, id: &str, tags: &[String]) -> Result<()> {
         for t in tags {
             self.images().tag(id, t, None)?;

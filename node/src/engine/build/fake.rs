@@ -208,6 +208,14 @@ impl BuildBackend for FakeBackend {
         })
     }
 
+    fn download<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<super::download::Downloaded>> {
+        Box::pin(async move {
+            Err(EngineError::InvalidArgument(format!(
+                "the fake backend downloads nothing ({url})"
+            )))
+        })
+    }
+
     fn tag(&self, id: &str, tags: &[String]) -> Result<()> {
         self.record(Call::Tag(id.into(), tags.to_vec()));
         Ok(())

@@ -16,6 +16,7 @@ pub mod context;
 pub mod copy_step;
 pub mod dispatch;
 pub mod dockerfile;
+pub mod download;
 pub mod engine_backend;
 pub mod files;
 pub mod format;
@@ -148,6 +149,9 @@ pub trait BuildBackend: Send + Sync {
         &'a self,
         image: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn sources::SourceTree>>>;
+
+    /// Downloads ADD's remote source `url` (`download.rs`).
+    fn download<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<download::Downloaded>>;
 
     /// Points each of `tags` at image `id`.
     fn tag(&self, id: &str, tags: &[String]) -> Result<()>;

@@ -259,6 +259,13 @@ impl BuildBackend for NoBackend {
             ))
         })
     }
+    fn download<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<super::download::Downloaded>> {
+        Box::pin(async {
+            Err(EngineError::Internal(
+                "a change command downloads nothing".into(),
+            ))
+        })
+    }
     fn tag(&self, _: &str, _: &[String]) -> Result<()> {
         Ok(())
     }

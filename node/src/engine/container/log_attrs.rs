@@ -34,6 +34,10 @@ pub fn attrs(
     rec: &ContainerRecord,
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
+    // Every start asks; nearly every container has none.
+    if !KEYS.iter().any(|k| opts.contains_key(*k)) {
+        return Ok(out);
+    }
     let labels = &rec.config.labels;
     let env: BTreeMap<&str, &str> = rec
         .config

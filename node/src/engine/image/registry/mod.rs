@@ -14,8 +14,20 @@ pub use manifest::{
     DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 };
 pub use search::{search, SearchRequest, SearchResult};
-pub(crate) use session::blob_error;
+pub(crate) use session::{blob_error, error_chain};
 pub use session::{Operation, Session};
+
+/// What berthd says it is to registries and download servers.
+pub(crate) const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+/// Makes ring rustls' process-wide provider before the first HTTPS client: reqwest is built
+/// without a crypto provider of its own, and ring is the workspace's choice.
+pub(crate) fn install_crypto_provider() {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
 
 /// Credentials for one registry, as a client sent them (`X-Registry-Auth`).
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -5,13 +5,12 @@
 //! Registries without the v1 search API (registry:2 among them) answer 404, which is dockerd's
 //! `Unexpected status code 404` (500). Certificates are checked as for pulls, never skipped.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::session::error_chain;
-use super::{Credentials, RegistryConfig};
+use super::{Credentials, RegistryConfig, USER_AGENT};
 use crate::error::{EngineError, Result};
 
 /// Docker Hub's index, which needs no ping.
@@ -20,7 +19,6 @@ const HUB_INDEX: &str = "https://index.docker.io/v1/";
 const DEFAULT_LIMIT: u32 = 25;
 /// The index's answer is read into memory; refuse absurd ones.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
-const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 /// What to search for, as the API's query gives it.
 #[derive(Debug, Clone, Default)]
@@ -197,11 +195,7 @@ async fn read_limited(mut answer: reqwest::Response) -> Result<Vec<u8>> {
 /// A client trusting the system roots and the CAs configured for `index`; redirects are not
 /// followed (a search answer is never one).
 fn client(cfg: &RegistryConfig, index: &str) -> Result<reqwest::Client> {
-    static PROVIDER: Once = Once::new();
-    // reqwest is built without a crypto provider of its own; ring is the workspace's choice.
-    PROVIDER.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    super::install_crypto_provider();
     let mut certs = Vec::new();
     for pem in cfg.ca_pems(index)? {
         certs.push(

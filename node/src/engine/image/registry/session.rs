@@ -3,8 +3,6 @@
 //! registries that do not answer HTTPS, plain HTTP. Registry failures become engine errors with
 //! Docker's wording. Certificate checks are never turned off.
 
-use std::sync::Once;
-
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -14,14 +12,13 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
 use super::manifest::{Descriptor, ManifestOrIndex, ACCEPTED};
-use super::{Credentials, RegistryConfig};
+use super::{Credentials, RegistryConfig, USER_AGENT};
 use crate::engine::image::digest::sha256_digest;
 use crate::engine::image::Reference;
 use crate::error::{EngineError, Result};
 
 /// Config blobs and manifests are read into memory; refuse absurd ones.
 const MAX_SMALL_BLOB: u64 = 16 * 1024 * 1024;
-const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 /// What a session will do, which decides the token scope asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,11 +275,7 @@ impl Session {
 
 /// A client for `registry` trusting the system roots and the configured CAs.
 fn client(cfg: &RegistryConfig, registry: &str, protocol: ClientProtocol) -> Result<Client> {
-    static PROVIDER: Once = Once::new();
-    // reqwest is built without a crypto provider of its own; ring is the workspace's choice.
-    PROVIDER.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    super::install_crypto_provider();
     let extra = cfg
         .ca_pems(registry)?
         .into_iter()
@@ -396,7 +389,7 @@ fn code_text(code: &OciErrorCode) -> String {
 }
 
 /// An error and its sources on one line (reqwest hides the cause, e.g. a refused connection).
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
