@@ -149,10 +149,6 @@ const UNAPPLIED: &[(&str, &str)] = &[
     ("/Raft/ElectionTick", "berth's Raft timing is fixed"),
     ("/Raft/HeartbeatTick", "berth's Raft timing is fixed"),
     (
-        "/CAConfig/NodeCertExpiry",
-        "node certificates are valid for 90 days",
-    ),
-    (
         "/CAConfig/ExternalCAs",
         "the swarm's own CA signs every certificate",
     ),
@@ -316,7 +312,7 @@ mod unapplied_tests {
 
     #[test]
     fn a_field_berth_does_not_act_on_may_stay_or_be_unset_but_not_change() {
-        let before = json!({"Raft": {"SnapshotInterval": 10000, "ElectionTick": 10},
+        let before = json!({"Raft": {"SnapshotInterval": 10000, "ElectionTick": 10, "KeepOldSnapshots": 0},
             "CAConfig": {"NodeCertExpiry": 7_776_000_000_000_000u64, "ForceRotate": 0}});
         let with = |pointer: &str, v: Value| {
             let mut after = before.clone();
@@ -328,7 +324,7 @@ mod unapplied_tests {
         assert!(refuse_unapplied(&before, &with("/Raft/ElectionTick", json!(0))).is_ok());
         for (pointer, field) in [
             ("/Raft/SnapshotInterval", "Raft.SnapshotInterval"),
-            ("/CAConfig/NodeCertExpiry", "CAConfig.NodeCertExpiry"),
+            ("/Raft/KeepOldSnapshots", "Raft.KeepOldSnapshots"),
             ("/CAConfig/ForceRotate", "CAConfig.ForceRotate"),
         ] {
             let e = refuse_unapplied(&before, &with(pointer, json!(5))).unwrap_err();

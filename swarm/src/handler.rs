@@ -26,9 +26,6 @@ use crate::rpc::{
     Method, RenewReply, RenewRequest, ReportRequest, SessionReply, SessionRequest, NOT_LEADER,
 };
 
-/// How long node certificates are valid (Docker's default: 90 days).
-pub const CERT_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
-
 /// The RPC handler of one manager.
 pub struct Handler {
     manager: Weak<Manager>,
@@ -142,7 +139,7 @@ async fn join(m: &Arc<Manager>, req: JoinRequest) -> Result<JoinReply, Status> {
             role,
             &req.public_key_der,
             &cluster.id,
-            CERT_VALIDITY,
+            view.cert_expiry(),
         )
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
     let raft_id = if manager {
@@ -261,7 +258,7 @@ async fn renew(
             role,
             &req.public_key_der,
             &cluster.id,
-            CERT_VALIDITY,
+            view.cert_expiry(),
         )
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
     Ok(RenewReply {

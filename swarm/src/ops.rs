@@ -572,8 +572,10 @@ pub async fn update_swarm(
     let mut new_spec = object.spec.clone();
     crate::bootstrap::merge(&mut new_spec, &spec);
     crate::bootstrap::refuse_unapplied(&object.spec, &new_spec)?;
-    bollard_stubs::models::SwarmSpec::deserialize(&new_spec)
+    let typed = bollard_stubs::models::SwarmSpec::deserialize(&new_spec)
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid swarm spec: {e}")))?;
+    // Certificates issued from now on (joins, renewals) last as long as this says.
+    crate::model::cert_expiry(&typed).map_err(SwarmError::InvalidArgument)?;
     let mut status = cluster.status.clone();
     if rotate_worker || rotate_manager {
         let ca = cluster_ca(&cluster)?;

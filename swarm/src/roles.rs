@@ -12,9 +12,8 @@ use tokio::sync::watch;
 
 use crate::agent;
 use crate::bootstrap::{add_self_as_manager, bind};
-use crate::ca::{cert_der_from_pem, cert_not_after, client_tls, NodeKey};
+use crate::ca::{cert_der_from_pem, cert_validity, client_tls, NodeKey};
 use crate::error::{SwarmError, SwarmResult};
-use crate::handler::CERT_VALIDITY;
 use crate::local::Certs;
 use crate::manager::{Manager, ManagerStart};
 use crate::model::Node;
@@ -64,17 +63,18 @@ pub(crate) async fn role_loop(
     }
 }
 
-/// Whether a certificate has less than a third of its validity left.
+/// Whether a certificate has less than a third of its validity left (its own: the cluster's
+/// `NodeCertExpiry` may have changed since it was issued).
 fn expiring(cert_pem: &str) -> bool {
-    let Some(not_after) = cert_der_from_pem(cert_pem)
+    let Some((start, end)) = cert_der_from_pem(cert_pem)
         .ok()
-        .and_then(|der| cert_not_after(&der).ok())
+        .and_then(|der| cert_validity(&der).ok())
     else {
         return false;
     };
-    not_after
-        .duration_since(SystemTime::now())
-        .map_or(true, |left| left < CERT_VALIDITY / 3)
+    let lifetime = end.duration_since(start).unwrap_or_default();
+    end.duration_since(SystemTime::now())
+        .map_or(true, |left| left < lifetime / 3)
 }
 
 impl Swarm {
@@ -163,5 +163,33 @@ impl Swarm {
         tracing::info!(manager = to_manager, "swarm certificate renewed");
         self.activate(local, certs, manager);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{CertRole, RootCa};
+    use crate::model::DEFAULT_CERT_EXPIRY;
+
+    fn cert(validity: Duration) -> String {
+        let ca = RootCa::generate().unwrap();
+        let key = NodeKey::generate().unwrap();
+        ca.issue(
+            "node1",
+            CertRole::Worker,
+            &key.public_key_der(),
+            "c1",
+            validity,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_is_renewed_in_the_last_third_of_its_own_validity() {
+        assert!(!expiring(&cert(DEFAULT_CERT_EXPIRY)));
+        assert!(!expiring(&cert(Duration::from_secs(3600))));
+        // Issued an hour back for an hour and a minute: a minute left of two hours.
+        assert!(expiring(&cert(Duration::from_secs(60))));
     }
 }

@@ -18,10 +18,10 @@ use crate::bootstrap::{
 use crate::ca::{self, pinned_channel, CertRole, JoinToken, NodeKey, RootCa};
 use crate::error::{SwarmError, SwarmResult};
 use crate::executor::Executor;
-use crate::handler::{host_of, CERT_VALIDITY};
+use crate::handler::host_of;
 use crate::local::{Certs, LocalState, SwarmDir};
 use crate::manager::{Manager, ManagerStart};
-use crate::model::{new_id, Node, NodeState};
+use crate::model::{cert_expiry, new_id, Node, NodeState, DEFAULT_CERT_EXPIRY};
 use crate::rpc::{self, JoinReply, JoinRequest, Method};
 
 /// The swarm port when none is given.
@@ -206,6 +206,12 @@ impl Swarm {
             .map_err(|e| SwarmError::internal("swarm port", e))?
             .port();
         let advertise = advertise_addr(req.advertise_addr.as_deref(), &listen_addr, port)?;
+        // The first certificate already lasts as long as the spec asks (Docker's is 90 days,
+        // the spec applied only after it).
+        let expiry = match &req.spec {
+            Some(spec) => cert_expiry(spec).map_err(SwarmError::InvalidArgument)?,
+            None => DEFAULT_CERT_EXPIRY,
+        };
         let ca = RootCa::generate().map_err(|e| SwarmError::internal("make the root CA", e))?;
         let cluster_id = new_id();
         let node_id = new_id();
@@ -216,7 +222,7 @@ impl Swarm {
                 CertRole::Manager,
                 &key.public_key_der(),
                 &cluster_id,
-                CERT_VALIDITY,
+                expiry,
             )
             .map_err(|e| SwarmError::internal("issue the node certificate", e))?;
         let certs = Certs {

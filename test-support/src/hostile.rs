@@ -46,6 +46,17 @@ impl TestDaemon {
     /// `docker swarm init` on loopback (a random swarm port), with `extra` flags; the daemon is
     /// then a one-node swarm's manager.
     pub fn swarm_init_local(&self, extra: &[&str]) {
+        let (code, text) = self.try_swarm_init_local(extra);
+        assert_eq!(
+            code,
+            0,
+            "swarm init {extra:?}: {text}\nlog:\n{}",
+            self.log()
+        );
+    }
+
+    /// `swarm_init_local` that may fail: the CLI's exit code and output.
+    pub fn try_swarm_init_local(&self, extra: &[&str]) -> (i32, String) {
         let mut args = vec![
             "swarm",
             "init",
@@ -55,7 +66,7 @@ impl TestDaemon {
             "127.0.0.1:0",
         ];
         args.extend_from_slice(extra);
-        self.cli_ok(&args);
+        self.cli(&args)
     }
 
     /// berthd's process id.

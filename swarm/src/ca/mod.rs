@@ -17,7 +17,8 @@ mod token;
 
 pub use error::CaError;
 pub use node_key::{
-    cert_cluster_id, cert_node_id, cert_not_after, cert_role, peer_has_name, NodeCert, NodeKey,
+    cert_cluster_id, cert_node_id, cert_not_after, cert_role, cert_validity, peer_has_name,
+    NodeCert, NodeKey,
 };
 pub use peer_names::PeerNames;
 pub use pem::{cert_der_from_pem, cert_pem_from_der};

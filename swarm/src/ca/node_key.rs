@@ -99,10 +99,20 @@ pub fn cert_cluster_id(cert: &[u8]) -> Result<String, CaError> {
 
 /// When a certificate given as PEM or DER expires (any certificate, not only node ones).
 pub fn cert_not_after(cert: &[u8]) -> Result<SystemTime, CaError> {
+    cert_validity(cert).map(|(_, end)| end)
+}
+
+/// When a certificate given as PEM or DER becomes valid and when it expires.
+pub fn cert_validity(cert: &[u8]) -> Result<(SystemTime, SystemTime), CaError> {
     let der = cert_der(cert)?;
     let (_, x509) = x509_parser::parse_x509_certificate(&der)
         .map_err(|e| CaError::InvalidCert(e.to_string()))?;
-    not_after(&x509)
+    let start = x509.validity().not_before.timestamp();
+    let start = u64::try_from(start).unwrap_or(0);
+    Ok((
+        SystemTime::UNIX_EPOCH + Duration::from_secs(start),
+        not_after(&x509)?,
+    ))
 }
 
 /// Whether `cert_der` (a peer's leaf certificate) chains to the CA `ca_pem`, is valid now, is

@@ -67,6 +67,32 @@ impl ClusterStatus {
     }
 }
 
+/// Docker's node certificate validity when the spec sets none: 90 days.
+pub const DEFAULT_CERT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// The shortest validity swarmkit allows.
+const MIN_CERT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The node certificate validity `spec` asks for (`CAConfig.NodeCertExpiry`, nanoseconds; unset
+/// or 0: 90 days); shorter than an hour is refused with swarmkit's words.
+pub fn cert_expiry(spec: &SwarmSpec) -> Result<std::time::Duration, String> {
+    let ns = spec
+        .ca_config
+        .as_ref()
+        .and_then(|c| c.node_cert_expiry)
+        .unwrap_or(0);
+    if ns == 0 {
+        return Ok(DEFAULT_CERT_EXPIRY);
+    }
+    match u64::try_from(ns).map(std::time::Duration::from_nanos) {
+        Ok(d) if d >= MIN_CERT_EXPIRY => Ok(d),
+        _ => Err(
+            "rpc error: code = InvalidArgument desc = minimum certificate expiry time is: 1h0m0s"
+                .into(),
+        ),
+    }
+}
+
 /// The typed view of the cluster object.
 #[derive(Debug, Clone)]
 pub struct Cluster<'a> {
@@ -102,6 +128,11 @@ impl<'a> Cluster<'a> {
             .map_or(5, |n| usize::try_from(n).unwrap_or(0))
     }
 
+    /// How long the node certificates the CA issues now are valid (`CAConfig.NodeCertExpiry`).
+    pub fn cert_expiry(&self) -> std::time::Duration {
+        cert_expiry(&self.spec).unwrap_or(DEFAULT_CERT_EXPIRY)
+    }
+
     /// The dispatcher's heartbeat period, when set (`Dispatcher.HeartbeatPeriod`).
     pub fn heartbeat_period(&self) -> Option<std::time::Duration> {
         let d = self.spec.dispatcher.as_ref()?;
@@ -125,6 +156,30 @@ mod tests {
             name: "default".into(),
         };
         crate::fixtures::object("c1", attrs, spec, status)
+    }
+
+    #[test]
+    fn certificates_last_90_days_unless_the_spec_asks_for_an_hour_or_more() {
+        let hour = std::time::Duration::from_secs(3600);
+        let of = |v: Value| cert_expiry(&SwarmSpec::deserialize(&v).unwrap());
+        assert_eq!(of(json!({})), Ok(DEFAULT_CERT_EXPIRY));
+        assert_eq!(
+            of(json!({ "CAConfig": { "NodeCertExpiry": 0 } })),
+            Ok(DEFAULT_CERT_EXPIRY)
+        );
+        assert_eq!(
+            of(json!({ "CAConfig": { "NodeCertExpiry": 7_200_000_000_000u64 } })),
+            Ok(2 * hour)
+        );
+        for short in [json!(1_800_000_000_000u64), json!(-5)] {
+            let e = of(json!({ "CAConfig": { "NodeCertExpiry": short } })).unwrap_err();
+            assert!(
+                e.ends_with("minimum certificate expiry time is: 1h0m0s"),
+                "{e}"
+            );
+        }
+        let o = cluster(json!({ "CAConfig": { "NodeCertExpiry": 10_800_000_000_000u64 } }));
+        assert_eq!(Cluster::parse(&o).unwrap().cert_expiry(), 3 * hour);
     }
 
     #[test]

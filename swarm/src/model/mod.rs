@@ -16,7 +16,9 @@ mod task;
 mod template;
 mod time;
 
-pub use cluster::{Cluster, ClusterStatus, RootCaPem, TokenSecrets};
+pub use cluster::{
+    cert_expiry, Cluster, ClusterStatus, RootCaPem, TokenSecrets, DEFAULT_CERT_EXPIRY,
+};
 pub use error::ModelError;
 pub use ids::{new_id, IdSource, RandomIds, SequentialIds};
 pub use network::{
