@@ -618,3 +618,45 @@ fn service_logs_carry_the_task_details_and_the_drivers_attributes_on_every_line(
     let r = d.req("POST", "/swarm/leave?force=1", "");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn the_swarms_default_log_driver_applies_to_tasks_whose_template_names_none() {
+    require_root!();
+    let d = TestDaemon::start("swarmlogdef");
+    d.import_busybox();
+    init(&d);
+    let swarm = d.req("GET", "/swarm", "").json();
+    let version = swarm["Version"]["Index"].as_u64().unwrap();
+    let mut spec = swarm["Spec"].clone();
+    spec["TaskDefaults"] = json!({ "LogDriver": { "Name": "json-file",
+        "Options": { "max-size": "1m", "max-file": "2" } } });
+    let r = d.req(
+        "POST",
+        &format!("/swarm/update?version={version}"),
+        &spec.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    create_service(&d, &service_spec("defaulted", 1));
+    let mut own = service_spec("own", 1);
+    own["TaskTemplate"]["LogDriver"] = json!({ "Name": "local" });
+    create_service(&d, &own);
+    assert!(
+        wait_until(LONG, || running(&d, "defaulted").len() == 1
+            && running(&d, "own").len() == 1),
+        "both run"
+    );
+    let log_config = |service: &str| {
+        let id = running(&d, service)[0]["Id"].as_str().unwrap().to_string();
+        d.inspect(&id)["HostConfig"]["LogConfig"].clone()
+    };
+    let defaulted = log_config("defaulted");
+    assert_eq!(defaulted["Type"], "json-file");
+    assert_eq!(defaulted["Config"]["max-size"], "1m");
+    assert_eq!(defaulted["Config"]["max-file"], "2");
+    assert_eq!(log_config("own")["Type"], "local");
+    // The service's own spec is unchanged, and a task is not outdated by the default.
+    assert!(tasks(&d, "defaulted")[0]["Spec"].get("LogDriver").is_none());
+    d.remove_all();
+    let r = d.req("POST", "/swarm/leave?force=1", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

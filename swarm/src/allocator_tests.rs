@@ -145,6 +145,7 @@ fn task(id: &str, slot: u64, networks: Value) -> Op {
         networks: Value::Null,
         generic_resources: serde_json::Value::Null,
         job_iteration: None,
+        log_driver: None,
     };
     Op::Create {
         id: id.into(),

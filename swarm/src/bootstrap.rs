@@ -164,10 +164,6 @@ const UNAPPLIED: &[(&str, &str)] = &[
         "/CAConfig/ForceRotate",
         "rotating the swarm's CA is not supported",
     ),
-    (
-        "/TaskDefaults/LogDriver",
-        "tasks log with each node's default driver",
-    ),
 ];
 
 /// Refuses, by name, a change to a field berth does not act on: `after` (the merged spec) must

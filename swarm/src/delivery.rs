@@ -109,6 +109,7 @@ mod tests {
             networks: json!(null),
             generic_resources: serde_json::Value::Null,
             job_iteration: None,
+            log_driver: None,
         };
         Op::Create {
             id: id.into(),

@@ -137,6 +137,7 @@ impl<'a> TaskFixture<'a> {
             networks: Value::Null,
             generic_resources: serde_json::Value::Null,
             job_iteration: None,
+            log_driver: None,
         };
         Op::Create {
             id: self.id.into(),

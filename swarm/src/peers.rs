@@ -415,6 +415,7 @@ mod tests {
             networks: json!(networks),
             generic_resources: serde_json::Value::Null,
             job_iteration: None,
+            log_driver: None,
         };
         Op::Create {
             id: id.into(),

@@ -67,7 +67,10 @@ pub fn container_task(
         stop_timeout: stop_timeout(&container),
         spec: container,
         resources: spec.resources.clone(),
-        log_driver: spec.log_driver.clone(),
+        log_driver: spec
+            .log_driver
+            .clone()
+            .or_else(|| task.default_log_driver()),
         ports: task.host_ports()?,
         networks: task.attachments()?,
         files: Vec::new(),
@@ -153,7 +156,18 @@ mod tests {
     use crate::model::{DesiredState, TaskDoc, TaskState, TaskStatus};
     use berth_raft::Attrs;
     use chrono::Utc;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// Task `id` of service s1 made from `doc`, assigned to node n1.
+    fn assigned(id: &str, doc: &TaskDoc) -> berth_raft::Object {
+        let attrs = Attrs::Task {
+            service_id: "s1".into(),
+            node_id: Some("n1".into()),
+            desired_state: DesiredState::Running,
+        };
+        let status = TaskStatus::new(TaskState::Assigned, "", None, Utc::now()).to_value();
+        crate::fixtures::object(id, attrs, doc.to_value(), status)
+    }
 
     #[test]
     fn a_tasks_container_carries_dockers_swarm_labels_ports_and_stop_timeout() {
@@ -167,14 +181,9 @@ mod tests {
             networks: json!(null),
             generic_resources: serde_json::Value::Null,
             job_iteration: None,
+            log_driver: None,
         };
-        let attrs = Attrs::Task {
-            service_id: "s1".into(),
-            node_id: Some("n1".into()),
-            desired_state: DesiredState::Running,
-        };
-        let status = TaskStatus::new(TaskState::Assigned, "", None, Utc::now()).to_value();
-        let o = crate::fixtures::object("t9", attrs, doc.to_value(), status);
+        let o = assigned("t9", &doc);
         let task = Task::parse(&o).unwrap();
         let spec = task.spec().unwrap();
         assert_eq!(image_of(&spec), Some("busybox@sha256:ab"));
@@ -190,6 +199,37 @@ mod tests {
         assert_eq!(c.labels[LABEL_TASK_NAME], "web.3.t9");
         assert_eq!(c.ports.len(), 1);
         assert_eq!(stop_timeout(&TaskSpecContainerSpec::default()), 10);
+    }
+
+    #[test]
+    fn a_task_logs_with_its_templates_driver_else_the_swarms_default_it_was_made_with() {
+        let default: bollard_stubs::models::TaskSpecLogDriver =
+            serde_json::from_value(json!({ "Name": "local", "Options": { "max-file": "2" } }))
+                .unwrap();
+        let driver_of = |template: Value| {
+            let doc = TaskDoc {
+                slot: 1,
+                service_name: "web".into(),
+                template,
+                host_ports: Value::Null,
+                networks: Value::Null,
+                generic_resources: Value::Null,
+                job_iteration: None,
+                log_driver: Some(default.clone()),
+            };
+            let o = assigned("t1", &doc);
+            let task = Task::parse(&o).unwrap();
+            let spec = task.spec().unwrap();
+            let c = container_task(&task, &spec, "busybox".into(), &NodeDescription::default());
+            c.unwrap().log_driver.and_then(|d| d.name)
+        };
+        let image = json!({ "Image": "busybox" });
+        assert_eq!(
+            driver_of(json!({ "ContainerSpec": image })).as_deref(),
+            Some("local")
+        );
+        let own = json!({ "ContainerSpec": image, "LogDriver": { "Name": "none" } });
+        assert_eq!(driver_of(own).as_deref(), Some("none"));
     }
 
     #[test]

@@ -60,6 +60,7 @@ fn task(id: &str, desired: DesiredState, state: TaskState) -> Object {
         networks: json!(null),
         generic_resources: serde_json::Value::Null,
         job_iteration: None,
+        log_driver: None,
     };
     let attrs = Attrs::Task {
         service_id: "svc".into(),

@@ -133,6 +133,16 @@ impl<'a> Cluster<'a> {
         cert_expiry(&self.spec).unwrap_or(DEFAULT_CERT_EXPIRY)
     }
 
+    /// The log driver of tasks whose template names none (`TaskDefaults.LogDriver`).
+    pub fn task_log_driver(&self) -> Option<bollard_stubs::models::TaskSpecLogDriver> {
+        let d = self.spec.task_defaults.as_ref()?.log_driver.as_ref()?;
+        let name = d.name.clone().filter(|n| !n.is_empty())?;
+        Some(bollard_stubs::models::TaskSpecLogDriver {
+            name: Some(name),
+            options: d.options.clone(),
+        })
+    }
+
     /// The dispatcher's heartbeat period, when set (`Dispatcher.HeartbeatPeriod`).
     pub fn heartbeat_period(&self) -> Option<std::time::Duration> {
         let d = self.spec.dispatcher.as_ref()?;

@@ -33,6 +33,11 @@ pub struct TaskDoc {
     /// The run of its job service it belongs to (`JobIteration.Index`); none for services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_iteration: Option<u64>,
+    /// The swarm's default log driver (`TaskDefaults.LogDriver`) when it was made, for a
+    /// template that names none (swarmkit's `Task.LogDriver`); kept apart from the template,
+    /// which must stay the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_driver: Option<bollard_stubs::models::TaskSpecLogDriver>,
 }
 
 /// A task's place on an overlay network, as the leader's allocator gave it: everything a node
@@ -293,7 +298,13 @@ impl<'a> Task<'a> {
                 .cloned()
                 .unwrap_or_default(),
             job_iteration: self.job_iteration(),
+            log_driver: self.default_log_driver(),
         }
+    }
+
+    /// The swarm's default log driver it was made with (see `TaskDoc::log_driver`).
+    pub fn default_log_driver(&self) -> Option<bollard_stubs::models::TaskSpecLogDriver> {
+        serde_json::from_value(self.object.spec.get("log_driver")?.clone()).ok()
     }
 
     /// The run of its job service it belongs to; none for a service's task.
@@ -453,6 +464,7 @@ mod tests {
             networks: Value::Null,
             generic_resources: serde_json::Value::Null,
             job_iteration: None,
+            log_driver: None,
         };
         let o = object(doc.to_value(), status(), Some("n1"));
         let t = Task::parse(&o).unwrap();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use berth_raft::{Attrs, ClusterCommand, ClusterState, ObjectKind, Op};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::commands::{delete, set_desired};
 use crate::model::{
@@ -32,13 +33,13 @@ pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSourc
         };
     }
     // Without a readable cluster object, no history is trimmed.
-    let limit = match state.list(ObjectKind::Cluster).next().map(Cluster::parse) {
-        Some(Ok(c)) => c.history_limit(),
+    let (limit, log_default) = match state.list(ObjectKind::Cluster).next().map(Cluster::parse) {
+        Some(Ok(c)) => (c.history_limit(), c.task_log_driver()),
         Some(Err(e)) => {
             plan.problem(e);
-            usize::MAX
+            (usize::MAX, None)
         }
-        None => 5,
+        None => (5, None),
     };
     let mut services = HashSet::new();
     for svc in state.list(ObjectKind::Service) {
@@ -63,6 +64,7 @@ pub fn reconcile(state: &ClusterState, now: DateTime<Utc>, ids: &mut dyn IdSourc
             print: TemplatePrint::of(svc.template()),
             nodes: &nodes,
             limit,
+            log_default: log_default.as_ref(),
             now,
         };
         pass.reconcile(&tasks, &mut plan, ids);
@@ -87,6 +89,8 @@ pub(super) struct ServicePass<'s, 'a> {
     /// Every node; `None` for one that could not be read.
     pub nodes: &'s BTreeMap<&'a str, Option<Node<'a>>>,
     pub limit: usize,
+    /// The swarm's log driver for templates that name none.
+    pub log_default: Option<&'s bollard_stubs::models::TaskSpecLogDriver>,
     pub now: DateTime<Utc>,
 }
 
@@ -229,6 +233,15 @@ impl<'a> ServicePass<'_, 'a> {
             networks: serde_json::Value::Null,
             generic_resources: serde_json::Value::Null,
             job_iteration: self.svc.job_iteration(),
+            log_driver: self
+                .log_default
+                .filter(|_| {
+                    self.svc
+                        .template()
+                        .get("LogDriver")
+                        .is_none_or(Value::is_null)
+                })
+                .cloned(),
         };
         let status = if global {
             let message = "scheduler assigned task to node";

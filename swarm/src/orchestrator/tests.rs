@@ -104,6 +104,24 @@ fn empty_slots_get_pending_tasks_with_ids_from_the_id_source() {
 }
 
 #[test]
+fn new_tasks_keep_the_swarms_default_log_driver_apart_from_their_template() {
+    let mut s = with_service(1, json!({}));
+    let mut defaults = cluster(5);
+    if let Op::Create { spec, .. } = &mut defaults {
+        spec["TaskDefaults"] =
+            json!({ "LogDriver": { "Name": "local", "Options": { "max-file": "2" } } });
+    }
+    apply(&mut s, vec![defaults]);
+    let out = summary(&pass(&s));
+    let (_, spec, _) = &out.creates[0];
+    assert_eq!(spec["log_driver"]["Name"], "local");
+    assert_eq!(spec["log_driver"]["Options"]["max-file"], "2");
+    // The template stays the service's: the task is not outdated by it.
+    assert_eq!(spec["template"], template("V=1"));
+    assert!(spec["template"].get("LogDriver").is_none());
+}
+
+#[test]
 fn the_same_state_gives_exactly_the_same_plan() {
     let mut s = with_service(3, json!({}));
     add(&mut s, TaskFixture::running("t1", 1));
