@@ -351,10 +351,21 @@ fn copy_rules_chown_from_and_multiple_sources() {
         err.to_string(),
         "invalid from flag value 0: refers to current build stage"
     );
-    let err = build_with(&b, "FROM busybox\nADD http://example.com/x /x\n", &opts())
-        .id
-        .unwrap_err();
-    assert!(err.to_string().contains("is not supported"), "{err}");
+    for (line, words) in [
+        (
+            "ADD ftp://example.com/x /x",
+            "downloading ftp://example.com/x is not supported: ADD fetches http and https URLs",
+        ),
+        (
+            "COPY http://example.com/x /x",
+            "COPY failed: source can't be a URL for COPY",
+        ),
+    ] {
+        let err = build_with(&b, &format!("FROM busybox\n{line}\n"), &opts())
+            .id
+            .unwrap_err();
+        assert!(err.to_string().contains(words), "{line}: {err}");
+    }
 }
 
 #[test]
