@@ -94,6 +94,8 @@ impl Node {
             bridge: names.node_bridge(index),
             table: names.nft_table(index),
             pool: "172.30.0.0/16".into(),
+            // Each node has a namespace of its own: Docker's port.
+            vxlan_port: 4789,
         };
         // Its containers' cgroups under a parent of its own, so a sweep finds them even
         // when the data root that records them is gone.

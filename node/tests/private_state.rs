@@ -62,7 +62,9 @@ fn a_local_user_reads_no_container_environment_and_no_swarm_key() {
     let r = d.req(
         "POST",
         "/swarm/init",
-        &json!({"ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1"}).to_string(),
+        &json!({"ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1",
+                "DataPathPort": d.net_names().vxlan_port})
+        .to_string(),
     );
     assert_eq!(r.status, 200, "init: {}", r.text());
 

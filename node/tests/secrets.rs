@@ -13,17 +13,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use berth_test_support::image::sleep_service_spec;
+use berth_test_support::swarm::init;
 use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::{json, Value};
 
 const LONG: Duration = Duration::from_secs(90);
-
-fn init(d: &TestDaemon) {
-    let body = json!({ "ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1",
-        "Spec": { "Dispatcher": { "HeartbeatPeriod": 1_000_000_000u64 } } });
-    let r = d.req("POST", "/swarm/init", &body.to_string());
-    assert_eq!(r.status, 200, "init: {}", r.text());
-}
 
 fn service_with_secret(name: &str, secret: (&str, &str), target: &str, mode: u32) -> Value {
     let mut spec = sleep_service_spec(name, 2);

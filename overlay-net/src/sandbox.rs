@@ -60,10 +60,11 @@ pub fn sandbox_path(dir: &Path, vni: u32) -> PathBuf {
     dir.join(format!("ov-{vni}"))
 }
 
-/// The name the VXLAN device has in the node's namespace before it moves (unique per VNI, so a
-/// leftover of a crash is found and removed).
-fn staging_name(vni: u32) -> String {
-    format!("bvx{vni}")
+/// The name the VXLAN device has in the node's namespace before it moves: unique per VNI, so a
+/// leftover of a crash is found and removed, and per UDP port, so daemons sharing a host (each
+/// on its own port, as they must) never build under one name (hex: at most 13 characters).
+fn staging_name(vni: u32, port: u16) -> String {
+    format!("bv{port:x}-{vni:x}")
 }
 
 async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
@@ -96,7 +97,7 @@ impl Sandbox {
 
     async fn build(&self, host: &dyn NetlinkOps, has_vxlan: bool) -> Result<()> {
         let s = self.spec;
-        let staging = staging_name(s.vni);
+        let staging = staging_name(s.vni, s.port);
         self.ops.add_bridge(BRIDGE, Some(s.mtu)).await?;
         self.ops
             .add_address(BRIDGE, IpAddr::V4(s.gateway), s.prefix)
@@ -127,9 +128,10 @@ impl Sandbox {
     }
 
     /// Removes network `vni`'s namespace under `dir` and everything in it (veths to containers
-    /// go with their bridge end). Missing is not an error.
-    pub async fn remove(host: &dyn NetlinkOps, dir: &Path, vni: u32) -> Result<()> {
-        host.delete_link(&staging_name(vni)).await?;
+    /// go with their bridge end), and a staging device left for UDP `port`. Missing is not an
+    /// error.
+    pub async fn remove(host: &dyn NetlinkOps, dir: &Path, vni: u32, port: u16) -> Result<()> {
+        host.delete_link(&staging_name(vni, port)).await?;
         let p = sandbox_path(dir, vni);
         blocking(move || netns::remove(&p)).await
     }
@@ -214,14 +216,14 @@ mod tests {
         let calls = host.calls();
         let vx = calls
             .iter()
-            .position(|c| matches!(c, NetCall::AddVxlan(s) if *s == VxlanSpec { name: "bvx4097".into(), vni: 4097, port: 4789, mtu: 1450 }))
+            .position(|c| matches!(c, NetCall::AddVxlan(s) if *s == VxlanSpec { name: "bv12b5-1001".into(), vni: 4097, port: 4789, mtu: 1450 }))
             .expect("vxlan made");
         let moved = calls
             .iter()
             .position(|c| {
                 *c == NetCall::SetLink {
                     netns: None,
-                    name: "bvx4097".into(),
+                    name: "bv12b5-1001".into(),
                     changes: vec![LinkChange::Netns(sb.path.clone())],
                 }
             })
@@ -231,7 +233,7 @@ mod tests {
             .position(|c| {
                 *c == NetCall::SetLink {
                     netns: ns.clone(),
-                    name: "bvx4097".into(),
+                    name: "bv12b5-1001".into(),
                     changes: vec![LinkChange::Rename(VXLAN.into())],
                 }
             })

@@ -132,7 +132,7 @@ async fn containers_on_two_nodes_talk_over_the_overlay_and_the_reconciler_repair
         .expect("again");
     assert!(tcp_works(&c1, &c2, ip2, 7009), "after a second ensure");
 
-    Sandbox::remove(a.ops.as_ref(), &a.sandboxes, 4097)
+    Sandbox::remove(a.ops.as_ref(), &a.sandboxes, 4097, spec(4097).port)
         .await
         .expect("remove");
     assert!(!a.sandboxes.join("ov-4097").exists());

@@ -91,6 +91,9 @@ pub struct NetNames {
     pub table: String,
     /// The default address pool (`default-address-pools`' base).
     pub pool: String,
+    /// The swarm's VXLAN port when this daemon makes one: a VXLAN device's network and port
+    /// are the host's, and two daemons' devices of one VNI on one port cannot both exist.
+    pub vxlan_port: u16,
 }
 
 impl NetNames {
@@ -105,6 +108,8 @@ impl NetNames {
             bridge: format!("bt{:08x}", v & 0xffff_ffff),
             table: format!("berth_{prefix}"),
             pool: format!("10.{}.0.0/16", 100 + (v >> 40) % 100),
+            // Below the kernel's ephemeral ports, away from Docker's 4789.
+            vxlan_port: 20_000 + u16::try_from((v >> 16) % 10_000).unwrap_or(0),
         }
     }
 

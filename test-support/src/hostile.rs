@@ -57,6 +57,7 @@ impl TestDaemon {
 
     /// `swarm_init_local` that may fail: the CLI's exit code and output.
     pub fn try_swarm_init_local(&self, extra: &[&str]) -> (i32, String) {
+        let port = self.net_names().vxlan_port.to_string();
         let mut args = vec![
             "swarm",
             "init",
@@ -64,6 +65,8 @@ impl TestDaemon {
             "127.0.0.1",
             "--listen-addr",
             "127.0.0.1:0",
+            "--data-path-port",
+            &port,
         ];
         args.extend_from_slice(extra);
         self.cli(&args)

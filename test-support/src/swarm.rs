@@ -17,6 +17,7 @@ pub fn init(d: &TestDaemon) -> String {
         &json!({
             "ListenAddr": "127.0.0.1:0",
             "AdvertiseAddr": "127.0.0.1",
+            "DataPathPort": d.net_names().vxlan_port,
             "Spec": { "Dispatcher": { "HeartbeatPeriod": 1_000_000_000u64 } },
         })
         .to_string(),

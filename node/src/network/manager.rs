@@ -412,9 +412,12 @@ impl Networks {
         let Some(k) = &self.kernel else { return Ok(()) };
         match n.vni {
             // A swarm network's copy: its sandbox namespace holds the bridge and VXLAN device.
-            Some(vni) => berth_overlay::Sandbox::remove(k.netlink.as_ref(), &self.netns_dir, vni)
-                .await
-                .map_err(net_err),
+            Some(vni) => {
+                let port = n.vxlan_port.unwrap_or(berth_overlay::sandbox::DEFAULT_PORT);
+                berth_overlay::Sandbox::remove(k.netlink.as_ref(), &self.netns_dir, vni, port)
+                    .await
+                    .map_err(net_err)
+            }
             None => k.netlink.delete_link(&n.bridge).await.map_err(net_err),
         }
     }
