@@ -319,6 +319,28 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     assert_eq!(r.status, 400, "extracting onto a file: {}", r.text());
     let r = d.req("GET", "/containers/nope/archive?path=/", "");
     assert_eq!(r.status, 404);
+    // A read-only rootfs: Docker's words, not the kernel's.
+    let ro = d.create(
+        &format!("{}-ro", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"ReadonlyRootfs": true}}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/containers/{ro}/start"), "").status,
+        204
+    );
+    let r = d
+        .try_request(
+            "PUT",
+            &format!("/containers/{ro}/archive?path=/tmp"),
+            &bytes,
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["message"].as_str().unwrap_or("")),
+        (500, "container rootfs is marked read-only"),
+        "{}",
+        r.text()
+    );
     assert!(
         wait_until(Duration::from_secs(5), || !std::fs::read_to_string(
             "/proc/self/mounts"

@@ -139,10 +139,27 @@ async fn receive_and_extract(
         .map_err(|e| crate::EngineError::io("write upload", e))?;
     let rootfs = engine.cp_view(id).await?;
     let (upload, path) = (upload.to_path_buf(), path.to_string());
-    tokio::task::spawn_blocking(move || {
+    let extracted = tokio::task::spawn_blocking(move || {
         archive::extract_tar_with(&rootfs.root, &path, &upload, options)
     })
     .await
-    .map_err(|e| crate::EngineError::Internal(format!("extract task: {e}")))??;
-    Ok(())
+    .map_err(|e| crate::EngineError::Internal(format!("extract task: {e}")))?;
+    match extracted {
+        // Docker's words for a destination that cannot be written.
+        Err(crate::EngineError::Io { source, .. })
+            if source.raw_os_error() == Some(nix::libc::EROFS) =>
+        {
+            let read_only = engine.lookup(id)?.snapshot().await.host.read_only;
+            Err(crate::EngineError::Internal(
+                if read_only {
+                    "container rootfs is marked read-only"
+                } else {
+                    "mounted volume is marked read-only"
+                }
+                .into(),
+            )
+            .into())
+        }
+        other => Ok(other?),
+    }
 }
