@@ -85,6 +85,56 @@ fn healthcheck_key(spec: &mut Value) {
     }
 }
 
+/// The struct fields of a service spec's outer levels, where clients are known to differ in
+/// case from Docker's names: docker-py's `ServiceMode` sends `{"replicated": {"Replicas": 2}}`.
+const SERVICE_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "Name",
+            "Labels",
+            "TaskTemplate",
+            "Mode",
+            "UpdateConfig",
+            "RollbackConfig",
+            "Networks",
+            "EndpointSpec",
+        ],
+    ),
+    (
+        "/Mode",
+        &["Replicated", "Global", "ReplicatedJob", "GlobalJob"],
+    ),
+    ("/Mode/Replicated", &["Replicas"]),
+    (
+        "/Mode/ReplicatedJob",
+        &["MaxConcurrent", "TotalCompletions"],
+    ),
+];
+
+/// Docker decodes a body into Go structs, whose field names match whatever their case: a key
+/// that is one of `SERVICE_FIELDS` but for case takes Docker's spelling (else the typed model
+/// would not see it and, say, run one replica of the two asked for).
+fn fold_field_case(spec: &mut Value) {
+    for (pointer, fields) in SERVICE_FIELDS {
+        let Some(obj) = spec.pointer_mut(pointer).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let misspelt: Vec<(String, &str)> = obj
+            .keys()
+            .filter_map(|k| {
+                let name = fields.iter().find(|f| f.eq_ignore_ascii_case(k))?;
+                (k != name).then(|| (k.clone(), *name))
+            })
+            .collect();
+        for (key, name) in misspelt {
+            if let Some(v) = obj.remove(&key) {
+                obj.entry(name).or_insert(v);
+            }
+        }
+    }
+}
+
 /// Checks a service spec and fills Docker's defaults (mode, name) into the spec as sent.
 pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     if !spec.is_object() {
@@ -92,6 +142,7 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
             "service spec must be an object".into(),
         ));
     }
+    fold_field_case(&mut spec);
     healthcheck_key(&mut spec);
     // Credentials come only from X-Registry-Auth (pull_auth.rs), never from a spec's body.
     pull_auth::set(&mut spec, None);

@@ -25,6 +25,25 @@ fn refused(r: Result<serde_json::Value, SwarmError>) -> String {
 }
 
 #[test]
+fn field_names_match_whatever_their_case_as_in_dockers_decoder() {
+    // docker-py's ServiceMode.
+    let s = normalize_service(spec(json!({ "Mode": { "replicated": { "Replicas": 2 } } })));
+    assert_eq!(
+        s.unwrap()["Mode"],
+        json!({ "Replicated": { "Replicas": 2 } })
+    );
+    let s = normalize_service(spec(
+        json!({ "mode": { "global": {} }, "labels": { "k": "v" } }),
+    ));
+    let s = s.unwrap();
+    assert_eq!(s["Mode"], json!({ "Global": {} }));
+    // A label's own key keeps its case.
+    assert_eq!(s["Labels"], json!({ "k": "v" }));
+    let s = normalize_service(spec(json!({ "Labels": { "mode": "x", "Name": "y" } })));
+    assert_eq!(s.unwrap()["Labels"], json!({ "mode": "x", "Name": "y" }));
+}
+
+#[test]
 fn a_service_spec_gets_dockers_defaults_and_keeps_what_it_had() {
     let s = normalize_service(spec(json!({ "Labels": { "a": "b" } }))).unwrap();
     assert_eq!(s["Mode"], json!({ "Replicated": { "Replicas": 1 } }));
