@@ -369,7 +369,13 @@ pub async fn attach(
     let keys = stream::parse_detach_keys(q.get("detachKeys").unwrap_or(""))
         .map_err(super::error::ApiError::bad_request)?;
     if stream::wants_upgrade(&req) {
-        Ok(stream::upgrade_response(&mut req, out, keys))
+        let tty = out.tty;
+        Ok(stream::upgrade_response(
+            &mut req,
+            tty,
+            async move { Ok(out) },
+            keys,
+        ))
     } else {
         Ok(stream::body_response(out))
     }

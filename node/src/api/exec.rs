@@ -44,20 +44,37 @@ pub async fn start(
         body.parse()?
     };
     let detach = cfg.detach.unwrap_or(false);
+    let size = super::convert::container::console_size(cfg.console_size.as_deref());
+    let mut req = Request::from_parts(parts, axum::body::Body::empty());
+    if !detach && stream::wants_upgrade(&req) {
+        // Docker's order: refusals as answers, then the 101, then the process.
+        let info = engine.check_exec_start(&id).await?;
+        let keys =
+            stream::parse_detach_keys(&info.config.detach_keys).map_err(ApiError::bad_request)?;
+        let start = async move {
+            let output = engine
+                .start_exec(&id, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some([h, w]) = size {
+                engine.resize_exec(&id, h, w).map_err(|e| e.to_string())?;
+            }
+            output.ok_or_else(|| "the exec was detached".to_string())
+        };
+        return Ok(stream::upgrade_response(
+            &mut req,
+            info.config.tty,
+            start,
+            keys,
+        ));
+    }
     let output = engine.start_exec(&id, detach).await?;
-    if let Some([h, w]) = super::convert::container::console_size(cfg.console_size.as_deref()) {
+    if let Some([h, w]) = size {
         engine.resize_exec(&id, h, w)?;
     }
-    let Some(output) = output else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    let mut req = Request::from_parts(parts, axum::body::Body::empty());
-    let keys = stream::parse_detach_keys(&engine.inspect_exec(&id)?.config.detach_keys)
-        .map_err(ApiError::bad_request)?;
-    if stream::wants_upgrade(&req) {
-        Ok(stream::upgrade_response(&mut req, output, keys))
-    } else {
-        Ok(stream::body_response(output))
+    match output {
+        Some(output) => Ok(stream::body_response(output)),
+        None => Ok(StatusCode::OK.into_response()),
     }
 }
 

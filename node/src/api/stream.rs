@@ -157,11 +157,17 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Answers `101 UPGRADED` and writes `output` to the raw connection until it ends. Typing
-/// `detach_keys` on stdin ends the attach (the container keeps running), as in Docker.
-pub fn upgrade_response(req: &mut Request, output: Output, detach_keys: Vec<u8>) -> Response {
+/// Answers `101 UPGRADED` and writes the output `start` gives to the raw connection until it
+/// ends; `start` runs once the answer is on its way, as Docker starts an exec only after it has
+/// written the 101: a client that reads the answer through a buffer (docker-py's `http.client`)
+/// and then takes the raw socket loses what came with the answer. A failed `start` is written
+/// to the stream, as Docker does. Typing `detach_keys` on stdin ends the attach (the container
+/// keeps running), as in Docker.
+pub fn upgrade_response<F>(req: &mut Request, tty: bool, start: F, detach_keys: Vec<u8>) -> Response
+where
+    F: std::future::Future<Output = Result<Output, String>> + Send + 'static,
+{
     let on_upgrade = hyper::upgrade::on(req);
-    let tty = output.tty;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
@@ -171,6 +177,18 @@ pub fn upgrade_response(req: &mut Request, output: Output, detach_keys: Vec<u8>)
             }
         };
         let (reader, mut io) = tokio::io::split(TokioIo::new(upgraded));
+        let output = match start.await {
+            Ok(output) => output,
+            Err(message) => {
+                let chunk = LogChunk {
+                    stream: Stream::Stdout,
+                    bytes: format!("{message}\r\n").into_bytes(),
+                };
+                let _ = io.write_all(&frame(&chunk, tty)).await;
+                let _ = io.shutdown().await;
+                return;
+            }
+        };
         let (detached_tx, detached) = tokio::sync::oneshot::channel::<()>();
         // Fused: once the stdin side ended without a detach, the receiver stays pending instead
         // of being polled after completion (which panics).

@@ -74,6 +74,20 @@ impl Engine {
         })
     }
 
+    /// What `start_exec` would refuse before it starts anything (no such exec, one already
+    /// started, its container not running); the exec as inspect shows it.
+    pub async fn check_exec_start(&self, id: &str) -> Result<ExecInfo> {
+        let info = self.inspect_exec(id)?;
+        if info.status.started {
+            return Err(EngineError::Conflict(format!(
+                "Exec {id} has already been started"
+            )));
+        }
+        let handle = self.lookup(&info.container_id)?;
+        ensure_running(&handle.snapshot().await)?;
+        Ok(info)
+    }
+
     /// Starts an exec. Detached, it returns once the process runs and its output is discarded;
     /// otherwise the output until the process ended (raw with a TTY) and its stdin if asked.
     pub async fn start_exec(&self, id: &str, detach: bool) -> Result<Option<Output>> {
