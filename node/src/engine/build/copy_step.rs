@@ -261,8 +261,7 @@ pub async fn copy(sh: &Shared<'_>, st: &mut StageState, c: &CopyArgs, add: bool)
     }
     // After the local sources: a download is one file, copied as it came, never unpacked.
     for got in &downloads {
-        let source = resolve(&got.tree, &[got.file().to_string()])?;
-        found.extend(source.iter().cloned());
+        found.extend(resolve(&got.tree, &[got.file().to_string()])?);
         let mut download_op = op(FileSource::Tree {
             root: got.tree.root.clone(),
             rel: got.file().to_string(),
