@@ -24,6 +24,9 @@ fn docker_py_works_against_berthd_unchanged() {
     let out = std::process::Command::new("/usr/bin/python3")
         .arg(&script)
         .arg(format!("unix://{}", d.socket.display()))
+        // The service's published port, on every address of the host: one of its own (the
+        // conformance script publishes 18080), from the daemon's unique names.
+        .arg((17_000 + d.net_names().vxlan_port % 1_000).to_string())
         .env_remove("DOCKER_HOST")
         .output()
         .unwrap();

@@ -1,6 +1,7 @@
 """docker-py against berthd: what its users call, as they call it. Prints one line per check
 ('ok name' or 'FAIL name: error'); exits 1 when any failed. Usage: client.py unix:///path.sock
-(the daemon has the busybox image and is a one-node swarm's manager)."""
+PORT (the daemon has the busybox image and is a one-node swarm's manager; PORT is free for
+the service to publish)."""
 import io
 import sys
 import tarfile
@@ -9,6 +10,7 @@ import time
 import docker
 
 c = docker.DockerClient(base_url=sys.argv[1], version="auto")
+PORT = int(sys.argv[2])
 P = "dpy"
 failed = False
 
@@ -160,7 +162,7 @@ def service():
         restart_policy=docker.types.RestartPolicy(condition="on-failure", delay=1000000000, max_attempts=3),
         update_config=docker.types.UpdateConfig(parallelism=1, delay=100000000, order="start-first"),
         resources=docker.types.Resources(cpu_limit=500000000, mem_limit=64 * 1024 * 1024),
-        constraints=["node.role==manager"], endpoint_spec=docker.types.EndpointSpec(ports={18080: 80}),
+        constraints=["node.role==manager"], endpoint_spec=docker.types.EndpointSpec(ports={PORT: 80}),
         secrets=[docker.types.SecretReference(secret.id, P + "s")],
         configs=[docker.types.ConfigReference(config.id, P + "c")],
         hostname="{{.Task.Slot}}", stop_grace_period=1000000000, init=True)
