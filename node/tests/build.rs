@@ -429,6 +429,12 @@ fn file_server(
             }
             let text = String::from_utf8_lossy(&req);
             let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            if path == "/endless" {
+                // An error page that never ends, until the client goes.
+                let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+                while conn.write_all(&[b'x'; 4096]).is_ok() {}
+                continue;
+            }
             let (status, headers, body) = routes.lock().unwrap().get(&path).cloned().unwrap_or((
                 "404 Not Found",
                 Vec::new(),
@@ -531,6 +537,14 @@ fn add_downloads_a_url_as_the_classic_builder_and_builds_again_when_it_changes()
         (
             format!("COPY {} /data/", url("/get/")),
             "source can't be a URL for COPY".to_string(),
+        ),
+        // A hostile server's endless error page ends the step with its start, not never.
+        (
+            format!("ADD {} /data/", url("/endless")),
+            format!(
+                "failed to GET {} with status 404 Not Found: xxx",
+                url("/endless")
+            ),
         ),
     ] {
         let tar = context(&[("Dockerfile", format!("FROM busybox\n{line}\n").as_bytes())]);

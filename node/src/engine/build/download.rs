@@ -12,6 +12,9 @@ use super::sources::DiskTree;
 use crate::engine::image::registry::{error_chain, install_crypto_provider, USER_AGENT};
 use crate::error::{EngineError, Result};
 
+/// The most of an error answer's body read for the step's message.
+const ERROR_BODY: usize = 4096;
+
 /// The name a download without one takes (Docker's `__unnamed__`).
 pub const UNNAMED: &str = "__unnamed__";
 
@@ -66,9 +69,21 @@ pub async fn fetch(url: &str, dir: PathBuf) -> Result<Downloaded> {
         .map_err(|e| failed(url, error_chain(&e)))?;
     let status = answer.status();
     if status.as_u16() >= 400 {
-        // Docker's `GetWithStatusError` words, with as much of the body as a line holds.
-        let body = answer.text().await.unwrap_or_default();
-        let body: String = body.trim().chars().take(200).collect();
+        // Docker's `GetWithStatusError` words, with as much of the body as a line holds; no
+        // more of it is read (a hostile server's error page may never end).
+        let mut head = Vec::new();
+        while head.len() < ERROR_BODY {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        head.truncate(ERROR_BODY);
+        let body: String = String::from_utf8_lossy(&head)
+            .trim()
+            .chars()
+            .take(200)
+            .collect();
         return Err(EngineError::InvalidArgument(format!(
             "failed to GET {url} with status {status}: {body}"
         )));
