@@ -90,28 +90,50 @@ pub async fn list(
     let with_size = q.flag("size", false);
     let recs = engine.list_containers(&req).await?;
     let volumes = engine.volumes_root();
+    // The version first: what is read after it is at least as new.
+    let version = engine.networks().version();
     let networks = engine.network_index()?;
-    let mut summaries = Vec::with_capacity(recs.len());
-    for rec in &recs {
-        let nets = engine.container_networks_in(rec, &networks);
-        let mut s = conv::summary(rec, &nets, &volumes);
-        if rec.state.status.is_running() {
-            s.ports = Some(conv::port_summaries(&nets, &rec.config.exposed_ports));
-        }
-        if with_size {
-            let (rw, root) = engine.container_size(rec).await;
-            (s.size_rw, s.size_root_fs) = (Some(rw), Some(root));
-        }
-        summaries.push(s);
-    }
-    // Sized for the rows (a row of one network is ~800 bytes): growing the buffer by doubling
-    // copied a thousand rows' JSON eleven times.
-    let mut body = Vec::with_capacity(1024 * (summaries.len() + 1));
-    serde_json::to_writer(&mut body, &summaries).map_err(|e| {
+    let now = chrono::Utc::now();
+    let encode_error = |e: serde_json::Error| {
         ApiError::from(crate::error::EngineError::Internal(format!(
             "container list: {e}"
         )))
-    })?;
+    };
+    let mut rows = Vec::with_capacity(recs.len());
+    for rec in &recs {
+        // The summary without its status, which moves with the clock: kept from the last
+        // list while the container and its networks are as they were.
+        let row = engine.list_row(rec, version, &networks, |nets| {
+            let mut s = conv::summary(rec, nets, &volumes);
+            s.status = None;
+            if rec.state.status.is_running() {
+                s.ports = Some(conv::port_summaries(nets, &rec.config.exposed_ports));
+            }
+            serde_json::to_vec(&s).map_err(encode_error)
+        })?;
+        let sizes = match with_size {
+            true => Some(engine.container_size(rec).await),
+            false => None,
+        };
+        rows.push((row, conv::status_text(rec, now), sizes));
+    }
+    let mut body = Vec::with_capacity(rows.iter().map(|(r, ..)| r.len() + 64).sum::<usize>() + 2);
+    body.push(b'[');
+    for (i, (row, status, sizes)) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        // A row is one JSON object (never empty: it has an Id); the status closes it, and
+        // the sizes when asked for.
+        body.extend_from_slice(row.strip_suffix(b"}").unwrap_or(row));
+        body.extend_from_slice(b",\"Status\":");
+        serde_json::to_writer(&mut body, status).map_err(encode_error)?;
+        if let Some((rw, root)) = sizes {
+            body.extend_from_slice(format!(",\"SizeRw\":{rw},\"SizeRootFs\":{root}").as_bytes());
+        }
+        body.push(b'}');
+    }
+    body.push(b']');
     Ok(super::json_body::json_response(body))
 }
 

@@ -150,6 +150,8 @@ pub struct Engine {
     pub(crate) log_default: Mutex<container::log_config::LogSettings>,
     /// Pays the cgroup lock's grace period beside starts and execs (`runtime::cgroup_primer`).
     pub(crate) primer: crate::runtime::cgroup_primer::Primer,
+    /// The container list's rows as last rendered.
+    pub(crate) list_rows: container::list_rows::ListRows,
 }
 
 impl Engine {
@@ -226,6 +228,7 @@ impl Engine {
             network,
             this: this.clone(),
             log_default: Mutex::default(),
+            list_rows: Default::default(),
         });
         engine.restore().await?;
         Ok(engine)

@@ -377,6 +377,16 @@ impl Networks {
         self.endpoints.of_container(id)
     }
 
+    /// Grows with every write of the networks, their endpoints and the containers' choices of
+    /// them, each after the write shows (`Cached::version`): what a container's networks look
+    /// like is as read after it while it gives the same.
+    pub fn version(&self) -> u64 {
+        self.network_writes
+            .load(std::sync::atomic::Ordering::Acquire)
+            .wrapping_add(self.endpoints.version())
+            .wrapping_add(self.attachments.version())
+    }
+
     /// Container `id`'s endpoint on network `net_id`, while it has one.
     pub fn endpoint_on(&self, id: &str, net_id: &str) -> Result<Option<Arc<EndpointRecord>>> {
         self.endpoints.get(id, net_id)

@@ -41,6 +41,11 @@ impl EndpointTable {
         self.records.remove(key)
     }
 
+    /// Grows with every write (`Cached::version`).
+    pub fn version(&self) -> u64 {
+        self.records.version()
+    }
+
     /// Every record, in key order.
     pub fn all(&self) -> Result<Vec<EndpointRecord>> {
         self.records

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
@@ -71,6 +72,8 @@ pub struct Networks {
     pub(crate) health: Arc<Mutex<super::peer_health::HealthTable>>,
     /// Swarm network copies a container is about to use (`copy_hold.rs`).
     pub(crate) holds: super::copy_hold::CopyHolds,
+    /// Counts the writes of `networks` (`version`).
+    pub(crate) network_writes: AtomicU64,
 }
 
 fn new_id() -> String {
@@ -110,6 +113,7 @@ impl Networks {
             swarm_attached: Mutex::new(std::collections::HashSet::new()),
             health: Arc::default(),
             holds: super::copy_hold::CopyHolds::default(),
+            network_writes: AtomicU64::new(0),
         })
     }
 
@@ -253,7 +257,15 @@ impl Networks {
     }
 
     pub(crate) fn put_network(&self, n: &NetworkRecord) -> Result<()> {
-        self.networks.put(&n.id, n)
+        let res = self.networks.put(&n.id, n);
+        self.network_writes.fetch_add(1, Ordering::Release);
+        res
+    }
+
+    fn remove_network_record(&self, id: &str) -> Result<()> {
+        let res = self.networks.remove(id);
+        self.network_writes.fetch_add(1, Ordering::Release);
+        res
     }
 
     /// Every network, by name.
@@ -401,7 +413,7 @@ impl Networks {
         self.put_network(&rec)?;
         if let Err(e) = self.apply_rules() {
             let _ = self.delete_bridge(&rec).await;
-            let _ = self.networks.remove(&rec.id);
+            let _ = self.remove_network_record(&rec.id);
             return Err(e);
         }
         self.start_dns(&rec);
@@ -449,7 +461,7 @@ impl Networks {
             dns.remove(&n.id);
         }
         self.delete_bridge(n).await?;
-        self.networks.remove(&n.id)?;
+        self.remove_network_record(&n.id)?;
         self.ipam.remove(&n.id)?;
         self.apply_rules()
     }

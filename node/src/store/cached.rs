@@ -4,6 +4,7 @@
 //! so memory never holds what the disk does not.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -21,6 +22,8 @@ pub struct Cached<T> {
     /// Held from the disk write to the memory one, so two writers of a key leave memory as
     /// the disk (readers never wait for a flush).
     writing: Arc<Mutex<()>>,
+    /// Counts the writes, each after its memory change (`version`).
+    writes: Arc<AtomicU64>,
 }
 
 struct Memory<T> {
@@ -36,6 +39,7 @@ impl<T> Clone for Cached<T> {
             memory: Arc::clone(&self.memory),
             mark: self.mark,
             writing: Arc::clone(&self.writing),
+            writes: Arc::clone(&self.writes),
         }
     }
 }
@@ -68,6 +72,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
             memory: Arc::new(RwLock::new(Memory { all, marked })),
             mark,
             writing: Arc::default(),
+            writes: Arc::default(),
         })
     }
 
@@ -82,6 +87,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
             m.marked.remove(key);
         }
         m.all.insert(key.to_string(), Arc::new(value.clone()));
+        self.writes.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -92,7 +98,15 @@ impl<T: Serialize + DeserializeOwned + Clone> Cached<T> {
         let mut m = self.memory.write().map_err(|_| poisoned())?;
         m.all.remove(key);
         m.marked.remove(key);
+        self.writes.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Grows with every write, and only after the write shows in memory: what is read after
+    /// it is at least as new as it, so a copy made of reads after a `version` is current
+    /// while `version` still gives the same.
+    pub fn version(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
     }
 
     /// One record; `None` when the key is absent.

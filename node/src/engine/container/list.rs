@@ -7,6 +7,7 @@ use super::types::ContainerRecord;
 use crate::engine::req::{ListContainers, ListFilters};
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::network::engine_ops::ContainerNetwork;
 
 impl Engine {
     /// Lists containers matching `req`: their records as they are now, shared (see `Handle`).
@@ -23,10 +24,12 @@ impl Engine {
             Some(key) => Some(self.lookup(key)?.snapshot().await.created),
             None => None,
         };
-        let mut out = Vec::new();
-        for h in self.handles() {
+        let handles = self.handles();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in &handles {
             out.push(h.shared().await);
         }
+        self.list_rows.prune(&out);
         out.sort_by(|a, b| b.created.cmp(&a.created));
         // Docker: without `all`, only running ones, unless a status filter asks for others.
         let show_all = req.all || !f.status.is_empty() || !f.exited.is_empty();
@@ -45,6 +48,20 @@ impl Engine {
             out.truncate(n);
         }
         Ok(out)
+    }
+
+    /// Container `rec`'s list row: `render`'s (given its networks), or the one it gave before
+    /// if neither the record nor its networks changed since (`list_rows`). `version` is the
+    /// networks' version read before `index` (`Networks::version`).
+    pub fn list_row<E>(
+        &self,
+        rec: &Arc<ContainerRecord>,
+        version: u64,
+        index: &crate::network::NetworkIndex,
+        render: impl FnOnce(&[ContainerNetwork]) -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Arc<[u8]>, E> {
+        let nets = || self.container_networks_in(rec, index);
+        self.list_rows.row(rec, version, nets, render)
     }
 
     fn matches(&self, r: &ContainerRecord, f: &ListFilters) -> bool {

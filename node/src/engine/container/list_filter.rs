@@ -62,12 +62,17 @@ impl PortFilter {
 }
 
 /// Whether any of `filters` (parsed ports) matches one of `ports` (`80/tcp`).
-fn any_port(filters: &[String], ports: &[(u16, String)]) -> bool {
-    filters.is_empty()
-        || filters
-            .iter()
-            .filter_map(|f| PortFilter::parse(f))
-            .any(|f| ports.iter().any(|(port, proto)| f.matches(*port, proto)))
+/// Whether one of `ports` (read only when there are filters: most lists have none) matches
+/// one of `filters`.
+fn any_port(filters: &[String], ports: impl FnOnce() -> Vec<(u16, String)>) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let ports = ports();
+    filters
+        .iter()
+        .filter_map(|f| PortFilter::parse(f))
+        .any(|f| ports.iter().any(|(port, proto)| f.matches(*port, proto)))
 }
 
 /// The container's exposed ports (image and `--expose`, plus published ones).
@@ -116,16 +121,17 @@ pub fn matches_settings(r: &ContainerRecord, f: &crate::engine::req::ListFilters
             .iter()
             .any(|m| (!m.source.is_empty() && m.source == v) || m.target == v)
     };
-    let is_task = r
-        .config
-        .labels
-        .contains_key(berth_swarm::model::LABEL_TASK_ID);
-    any_port(&f.publish, &published(r))
-        && any_port(&f.expose, &exposed(r))
+    let is_task = || {
+        r.config
+            .labels
+            .contains_key(berth_swarm::model::LABEL_TASK_ID)
+    };
+    any_port(&f.publish, || published(r))
+        && any_port(&f.expose, || exposed(r))
         && (f.health.is_empty() || f.health.iter().any(|h| h == health))
         && (f.volume.is_empty() || f.volume.iter().any(|v| volume(v)))
         && (f.isolation.is_empty() || f.isolation.contains(&r.host.runtime.isolation))
-        && f.is_task.is_none_or(|t| t == is_task)
+        && f.is_task.is_none_or(|t| t == is_task())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod links;
 pub mod list;
 pub mod list_filter;
+pub mod list_rows;
 pub mod log_attrs;
 pub mod log_config;
 pub mod log_read;
