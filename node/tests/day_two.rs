@@ -319,26 +319,49 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     assert_eq!(r.status, 400, "extracting onto a file: {}", r.text());
     let r = d.req("GET", "/containers/nope/archive?path=/", "");
     assert_eq!(r.status, 404);
-    // A read-only rootfs: Docker's words, not the kernel's.
+    // A read-only rootfs: Docker's words, not the kernel's, decided by where the copy goes
+    // (up front, as Docker: even an empty archive), and a missing destination is still a 404.
     let ro = d.create(
         &format!("{}-ro", d.prefix),
-        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"ReadonlyRootfs": true}}),
+        json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {
+            "ReadonlyRootfs": true,
+            "Mounts": [
+                {"Type": "volume", "Source": format!("{}-rw", d.prefix), "Target": "/rw"},
+                {"Type": "volume", "Source": format!("{}-rov", d.prefix), "Target": "/rw/ro", "ReadOnly": true},
+            ],
+        }}),
     );
     assert_eq!(
         d.req("POST", &format!("/containers/{ro}/start"), "").status,
         204
     );
-    let r = d
-        .try_request(
-            "PUT",
-            &format!("/containers/{ro}/archive?path=/tmp"),
-            &bytes,
-        )
-        .unwrap();
+    let empty = tar::Builder::new(Vec::new()).into_inner().unwrap();
+    let put = |path: &str, tar: &[u8]| {
+        let r = d
+            .try_request("PUT", &format!("/containers/{ro}/archive?path={path}"), tar)
+            .unwrap();
+        let message = r
+            .try_json()
+            .ok()
+            .and_then(|v| v["message"].as_str().map(String::from));
+        (r.status, message.unwrap_or_default())
+    };
+    let rootfs_ro = (500, "container rootfs is marked read-only".to_string());
+    let volume_ro = (500, "mounted volume is marked read-only".to_string());
+    assert_eq!(put("/tmp", &bytes), rootfs_ro);
+    assert_eq!(put("/tmp", &empty), rootfs_ro);
+    assert_eq!(put("/rw/ro", &empty), volume_ro);
+    assert_eq!(put("/rw/ro/../", &bytes), (200, String::new()));
+    assert_eq!(put("/no/such/dir", &empty).0, 404);
+    let r = d.req(
+        "GET",
+        &format!("/containers/{ro}/archive?path=/rw/tool"),
+        "",
+    );
     assert_eq!(
-        (r.status, r.json()["message"].as_str().unwrap_or("")),
-        (500, "container rootfs is marked read-only"),
-        "{}",
+        r.status,
+        200,
+        "the copy into the writable volume: {}",
         r.text()
     );
     assert!(

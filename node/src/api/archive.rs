@@ -23,6 +23,10 @@ fn path_of(q: &Query) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
+/// Go's `os.ModeDir` and `os.ModeSymlink` in a `PathStat`'s mode.
+const GO_MODE_DIR: u32 = 1 << 31;
+const GO_MODE_SYMLINK: u32 = 1 << 27;
+
 /// Docker names the container in a missing-path error: `Could not find the file /x in container c`.
 fn name_container(e: crate::EngineError, id: &str) -> crate::EngineError {
     match e {
@@ -124,6 +128,18 @@ async fn receive_and_extract(
     path: &str,
     options: archive::ExtractOptions,
 ) -> ApiResult<()> {
+    // As Docker: a destination that is missing is a 404 and one in a read-only place a 500,
+    // before the archive is read (one that is not a directory is the extraction's error).
+    let rootfs = engine.cp_view(id).await?;
+    let (stat, rootfs) = stat_off_worker(rootfs, path.to_string(), id).await?;
+    let dir_or_link = stat.mode & (GO_MODE_DIR | GO_MODE_SYMLINK) != 0;
+    let rec = engine.lookup(id)?.snapshot().await;
+    if let Some(words) = dir_or_link
+        .then(|| archive::read_only::refusal(&rec, path))
+        .flatten()
+    {
+        return Err(crate::EngineError::Internal(words.into()).into());
+    }
     let mut file = tokio::fs::File::create(upload)
         .await
         .map_err(|e| crate::EngineError::io("create upload file", e))?;
@@ -137,7 +153,6 @@ async fn receive_and_extract(
     file.flush()
         .await
         .map_err(|e| crate::EngineError::io("write upload", e))?;
-    let rootfs = engine.cp_view(id).await?;
     let (upload, path) = (upload.to_path_buf(), path.to_string());
     let extracted = tokio::task::spawn_blocking(move || {
         archive::extract_tar_with(&rootfs.root, &path, &upload, options)
@@ -145,16 +160,16 @@ async fn receive_and_extract(
     .await
     .map_err(|e| crate::EngineError::Internal(format!("extract task: {e}")))?;
     match extracted {
-        // Docker's words for a destination that cannot be written.
+        // Docker's words for a destination that cannot be written after all (a path through
+        // a link into a read-only mount).
         Err(crate::EngineError::Io { source, .. })
             if source.raw_os_error() == Some(nix::libc::EROFS) =>
         {
-            let read_only = engine.lookup(id)?.snapshot().await.host.read_only;
             Err(crate::EngineError::Internal(
-                if read_only {
-                    "container rootfs is marked read-only"
+                if rec.host.read_only {
+                    archive::read_only::ROOTFS_READ_ONLY
                 } else {
-                    "mounted volume is marked read-only"
+                    archive::read_only::VOLUME_READ_ONLY
                 }
                 .into(),
             )

@@ -6,6 +6,7 @@
 //! A stopped container's rootfs is mounted for the operation (`rootfs.rs`).
 
 mod read;
+pub mod read_only;
 mod rootfs;
 mod stat;
 mod view;
