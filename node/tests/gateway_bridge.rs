@@ -3,7 +3,8 @@
 //! carries its default route (it reaches the host past its own subnets) while its main network
 //! stays the overlay; a task on an `--internal` overlay gets no way out; two tasks on the
 //! gateway bridge cannot reach each other through it (Docker's `enable_icc=false`), and a user
-//! bridge made with that option isolates its containers the same way.
+//! bridge made with that option isolates its containers the same way; a container whose first
+//! network is internal gets out, and publishes its ports, through the next.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -238,5 +239,117 @@ fn a_bridge_without_icc_lets_its_containers_out_but_not_to_each_other() {
     assert!(
         reaches(&d, &client, &gw, port),
         "the gateway (the host) answers"
+    );
+}
+
+/// `GET /` of `127.0.0.1:port` from the host: the body, or what failed.
+fn host_get(port: u16) -> String {
+    use std::io::Read as _;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let get = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    get().unwrap_or_else(|e| format!("failed: {e}"))
+}
+
+/// A port nothing on the host's loopback listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_the_next() {
+    require_root!();
+    let d = TestDaemon::start("gwint");
+    d.import_busybox();
+    let p = &d.prefix;
+    let (back, front) = (format!("{p}-back"), format!("{p}-front"));
+    d.cli_ok(&["network", "create", "--internal", &back]);
+    d.cli_ok(&["network", "create", &front]);
+    let front_gw = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        &front,
+    ]);
+    let serve = "mkdir -p /w && echo hi > /w/index.html && exec httpd -f -p 80 -h /w";
+    let route = |c: &str| d.cli_ok(&["exec", c, "ip", "route"]);
+
+    // As docker-compose makes a service on an `internal: true` back end and a front end: on
+    // the first, connected to the second before its start.
+    let (made, made_port) = (format!("{p}-made"), free_port());
+    let publish = format!("127.0.0.1:{made_port}:80");
+    d.cli_ok(&[
+        "create",
+        "--name",
+        &made,
+        "--network",
+        &back,
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    d.cli_ok(&["network", "connect", &front, &made]);
+    d.cli_ok(&["start", &made]);
+    assert!(
+        wait_until(Duration::from_secs(10), || host_get(made_port)
+            .contains("hi")),
+        "the published port: {}",
+        host_get(made_port)
+    );
+    assert!(
+        route(&made).contains(&format!("default via {front_gw}")),
+        "{}",
+        route(&made)
+    );
+    assert_eq!(
+        d.cli_ok(&["port", &made, "80/tcp"]),
+        format!("127.0.0.1:{made_port}")
+    );
+
+    // Running on the internal network alone it has no way out; connected to another, it
+    // gets one, and its published port with it, as Docker moves the gateway endpoint.
+    let (running, running_port) = (format!("{p}-running"), free_port());
+    let publish = format!("127.0.0.1:{running_port}:80");
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &running,
+        "--network",
+        &back,
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    assert!(!route(&running).contains("default"), "{}", route(&running));
+    assert!(!host_get(running_port).contains("hi"));
+    d.cli_ok(&["network", "connect", &front, &running]);
+    assert!(
+        wait_until(Duration::from_secs(10), || host_get(running_port)
+            .contains("hi")),
+        "the published port after connect: {}",
+        host_get(running_port)
+    );
+    assert!(
+        route(&running).contains(&format!("default via {front_gw}")),
+        "{}",
+        route(&running)
     );
 }

@@ -138,40 +138,33 @@ impl Networks {
         };
         let mut order: Vec<&String> = a.networks.keys().filter(|n| **n == a.primary).collect();
         order.extend(a.networks.keys().filter(|n| **n != a.primary));
-        // Published ports go through the main network; through an overlay they cannot (it has
-        // no way out), so a task's host-mode ports go through its gateway bridge.
-        let mut port_net = Some(a.primary.clone());
-        if self.get(&a.primary)?.vni.is_some() {
-            port_net = None;
-            for id in &order {
-                let n = self.get(id)?;
-                if n.vni.is_none() && !n.internal {
-                    port_net = Some(n.id);
-                    break;
-                }
+        // The default route and the published ports go through the first network that is a
+        // way out, the primary first (a task on an overlay: its gateway bridge; a container
+        // whose first network is internal: the next one, as a compose file's `internal: true`
+        // back end beside a front end).
+        let mut exit = None;
+        for net_id in &order {
+            if is_way_out(&self.get(net_id)?) {
+                exit = Some(net_id.as_str());
+                break;
             }
         }
-        for (i, net_id) in order.into_iter().enumerate() {
+        for (i, net_id) in order.iter().enumerate() {
             let n = self.get(net_id)?;
-            let req = a.networks.get(net_id).cloned().unwrap_or_default();
-            let primary = *net_id == a.primary;
-            let carries_ports = port_net.as_deref() == Some(net_id.as_str()) && !n.internal;
-            let ports = if carries_ports { ports } else { &[] };
+            let req = a.networks.get(*net_id).cloned().unwrap_or_default();
+            let is_exit = exit == Some(net_id.as_str());
+            let ports = if is_exit { ports } else { &[] };
             let ep = self
-                .add_endpoint(&inside, &netns, (id, name), &n, &req, i, primary, ports)
+                .add_endpoint(&inside, &netns, (id, name), &n, &req, i, is_exit, ports)
                 .await?;
             out.endpoints.push(ep);
-        }
-        // An overlay endpoint has no way out: the default route goes through the next one
-        // that has (the gateway bridge of a swarm task).
-        if out.endpoints.len() > 1 && out.endpoints.first().is_some_and(|e| e.gateway.is_none()) {
-            self.route_default_via(id, &a.primary).await?;
         }
         self.apply_rules()?;
         Ok(out)
     }
 
-    /// One endpoint: address, veth pair, the inside end named `eth{index}`, route, ports.
+    /// One endpoint: address, veth pair, the inside end named `eth{index}`, ports, and the
+    /// default route when it is the container's way out (`exit`).
     #[allow(
         clippy::too_many_arguments,
         reason = "one call site per caller, all needed"
@@ -184,7 +177,7 @@ impl Networks {
         n: &NetworkRecord,
         req: &EndpointRequest,
         index: usize,
-        primary: bool,
+        exit: bool,
         ports: &[PortMapping],
     ) -> Result<EndpointRecord> {
         let Some(k) = &self.kernel else {
@@ -251,7 +244,7 @@ impl Networks {
             .set_link(&eth, vec![LinkChange::Up])
             .await
             .map_err(net_err)?;
-        if primary && !n.internal {
+        if exit {
             if let Some(gw) = ep.gateway {
                 inside.add_default_route(gw).await.map_err(net_err)?;
             }
@@ -268,6 +261,7 @@ impl Networks {
         name: &str,
         net_id: &str,
         a: &Attachments,
+        ports: &[PortMapping],
     ) -> Result<()> {
         let Some(k) = &self.kernel else { return Ok(()) };
         let _g = self.changes.lock().await;
@@ -275,9 +269,18 @@ impl Networks {
         let inside = k.netlink.in_netns(&netns).await.map_err(net_err)?;
         let n = self.get(net_id)?;
         let req = a.networks.get(net_id).cloned().unwrap_or_default();
-        let index = self.endpoints_of(id)?.len();
+        let endpoints = self.endpoints_of(id)?;
+        let index = endpoints.len();
+        // A container without a way out gets its default route and published ports through
+        // the first network that is one, as Docker moves its gateway endpoint there.
+        let mut had_exit = false;
+        for ep in &endpoints {
+            had_exit |= self.get(&ep.network_id).is_ok_and(|n| is_way_out(&n));
+        }
+        let exit = !had_exit && is_way_out(&n);
+        let ports = if exit { ports } else { &[] };
         let r = self
-            .add_endpoint(&inside, &netns, (id, name), &n, &req, index, false, &[])
+            .add_endpoint(&inside, &netns, (id, name), &n, &req, index, exit, ports)
             .await;
         if r.is_err() {
             if let Some(ep) = self
@@ -469,6 +472,12 @@ impl Networks {
             .endpoints
             .remove(&format!("{}/{}", ep.container_id, ep.network_id));
     }
+}
+
+/// Whether a container can reach beyond the host through network `n`: not through an overlay
+/// (Docker gives a task a second, bridged interface for that) nor an internal network.
+fn is_way_out(n: &NetworkRecord) -> bool {
+    n.vni.is_none() && !n.internal
 }
 
 /// A bridge has at most 1,023 ports (the kernel's `BR_MAX_PORTS`, less its reserved port 0);

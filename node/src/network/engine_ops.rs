@@ -353,7 +353,11 @@ impl Engine {
         }
         self.network.save_attachments(&rec.id, &a)?;
         if rec.state.status.is_running() {
-            let attached = self.network.attach_one(&rec.id, &rec.name, &n.id, &a).await;
+            let ports = ports_to_publish(&rec)?;
+            let attached = self
+                .network
+                .attach_one(&rec.id, &rec.name, &n.id, &a, &ports)
+                .await;
             if let Err(e) = attached {
                 if swarm_net {
                     self.release_swarm_address(&n.id, &rec.id).await;
