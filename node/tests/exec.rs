@@ -59,7 +59,11 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
     let id = sleeper(
         &d,
         "ex",
-        json!({"Env": ["FROM_CONTAINER=c"], "WorkingDir": "/tmp"}),
+        json!({"Env": ["FROM_CONTAINER=c"], "WorkingDir": "/tmp", "HostConfig": {
+            "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                        {"Name": "nproc", "Soft": 500, "Hard": 600}],
+            "OomScoreAdj": 300,
+        }}),
     );
     let attach = json!({"AttachStdout": true, "AttachStderr": true});
     let with = |extra: Value| {
@@ -131,6 +135,19 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
         exec_seccomp, init_seccomp,
         "an exec is confined like the init"
     );
+    // As Docker's exec, which starts from the container's process: its limits, its OOM score.
+    let limits = |of: &str| {
+        let read = format!(
+            "grep -E '^Max (open files|processes)' /proc/{of}/limits; cat /proc/{of}/oom_score_adj"
+        );
+        out(with(json!({"Cmd": ["sh", "-c", read]})), &d, &id).0
+    };
+    let (init, exec) = (limits("1"), limits("self"));
+    assert!(
+        init.contains("1024") && init.contains("600") && init.ends_with("300\n"),
+        "{init}"
+    );
+    assert_eq!(exec, init, "an exec has the container's limits");
     let (msg, code) = out(with(json!({"Cmd": ["no-such-binary"]})), &d, &id);
     assert_eq!(code, 127, "{msg}");
     d.remove_all();

@@ -131,7 +131,9 @@ pub fn apply(spec: &mut Value, rec: &ContainerRecord, nofile_hard: i64) {
     }
 }
 
-fn rlimits(r: &RuntimeSettings, nofile_hard: i64) -> Vec<Value> {
+/// The container's process rlimits (its `--ulimit`s, and the default open-files limit), which
+/// its execs get too.
+pub fn rlimits(r: &RuntimeSettings, nofile_hard: i64) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     if !r.ulimits.iter().any(|u| u.name == "nofile") {
         let soft = NOFILE_SOFT.min(nofile_hard);

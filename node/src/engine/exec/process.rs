@@ -1,5 +1,5 @@
 //! The OCI process an exec runs, built from the container's record and the exec's config. Pure:
-//! the caller resolves the user; this decides env, cwd, capabilities and terminal.
+//! the caller resolves the user; this decides env, cwd, capabilities, limits and terminal.
 
 use serde_json::{json, Value};
 
@@ -58,8 +58,17 @@ pub fn build(
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
     });
-    // As in Docker, an exec inherits the container's no_new_privileges and AppArmor profile,
+    // As in Docker (its exec starts from the container's OCI process), an exec inherits the
+    // container's rlimits, OOM score adjustment, no_new_privileges and AppArmor profile,
     // `--privileged` or not.
+    let r = &rec.host.runtime;
+    process["rlimits"] = json!(crate::engine::container::spec_runtime::rlimits(
+        r,
+        host.nofile_hard
+    ));
+    if r.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(r.oom_score_adj);
+    }
     let security = &rec.host.security;
     if security.no_new_privileges {
         process["noNewPrivileges"] = json!(true);
