@@ -284,6 +284,19 @@ fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_th
     ]);
     let serve = "mkdir -p /w && echo hi > /w/index.html && exec httpd -f -p 80 -h /w";
     let route = |c: &str| d.cli_ok(&["exec", c, "ip", "route"]);
+    // Its published port answers on the host, and its default route is the front end's.
+    let goes_out_through_front = |c: &str, port: u16| {
+        assert!(
+            wait_until(Duration::from_secs(10), || host_get(port).contains("hi")),
+            "{c}'s published port: {}",
+            host_get(port)
+        );
+        let routes = route(c);
+        assert!(
+            routes.contains(&format!("default via {front_gw}")),
+            "{routes}"
+        );
+    };
 
     // As docker-compose makes a service on an `internal: true` back end and a front end: on
     // the first, connected to the second before its start.
@@ -304,17 +317,7 @@ fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_th
     ]);
     d.cli_ok(&["network", "connect", &front, &made]);
     d.cli_ok(&["start", &made]);
-    assert!(
-        wait_until(Duration::from_secs(10), || host_get(made_port)
-            .contains("hi")),
-        "the published port: {}",
-        host_get(made_port)
-    );
-    assert!(
-        route(&made).contains(&format!("default via {front_gw}")),
-        "{}",
-        route(&made)
-    );
+    goes_out_through_front(&made, made_port);
     assert_eq!(
         d.cli_ok(&["port", &made, "80/tcp"]),
         format!("127.0.0.1:{made_port}")
@@ -341,15 +344,5 @@ fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_th
     assert!(!route(&running).contains("default"), "{}", route(&running));
     assert!(!host_get(running_port).contains("hi"));
     d.cli_ok(&["network", "connect", &front, &running]);
-    assert!(
-        wait_until(Duration::from_secs(10), || host_get(running_port)
-            .contains("hi")),
-        "the published port after connect: {}",
-        host_get(running_port)
-    );
-    assert!(
-        route(&running).contains(&format!("default via {front_gw}")),
-        "{}",
-        route(&running)
-    );
+    goes_out_through_front(&running, running_port);
 }
