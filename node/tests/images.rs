@@ -1,5 +1,6 @@
 //! Images against a real berthd: `docker save` of an imported image, removal, `docker load` of
-//! the archive back (same id, a container runs from it), and unknown names.
+//! the archive back (same id, a container runs from it), unknown names, and the inspect fields
+//! older API versions keep.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -168,4 +169,34 @@ fn import_keeps_its_message_and_platform_and_save_and_load_check_theirs() {
         "{}",
         r.text()
     );
+}
+
+#[test]
+fn image_inspect_keeps_the_fields_older_clients_read() {
+    require_root!();
+    let d = TestDaemon::start("imglegacy");
+    d.import_busybox();
+    let at = |version: &str| {
+        let r = d.req("GET", &format!("/v{version}/images/busybox/json"), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    // docker-compose 1.29 asks for 1.38 and reads ContainerConfig.Volumes to recreate a
+    // service's container: without the field it stops with `KeyError: 'ContainerConfig'`.
+    let old = at("1.38");
+    assert!(old["ContainerConfig"].is_object(), "{old}");
+    assert!(old["ContainerConfig"].get("Volumes").is_some(), "{old}");
+    assert_eq!(old["Container"], "");
+    assert_eq!(old["VirtualSize"], old["Size"]);
+    assert_eq!(
+        (&old["Parent"], &old["DockerVersion"]),
+        (&json!(""), &json!(""))
+    );
+    // VirtualSize is gone from 1.44 on, as Docker's. ContainerConfig stays at every version
+    // berthd serves: compose negotiates the newest (Docker 26 left it out from 1.45 on, and
+    // compose 1.29 fails against it).
+    let new = at("1.47");
+    assert!(new.get("VirtualSize").is_none(), "{new}");
+    assert!(new["ContainerConfig"].is_object(), "{new}");
+    assert_eq!(new["Parent"], "");
 }

@@ -205,11 +205,13 @@ pub async fn get_by_name(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     RawQuery(q): RawQuery,
+    version: super::ApiVersion,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     match rest.rsplit_once('/') {
         Some((name, "json")) => {
-            Ok(Json(conv::inspect(&engine.images().resolve(name)?)).into_response())
+            let img = engine.images().resolve(name)?;
+            Ok(Json(conv::inspect_for(&img, version)).into_response())
         }
         Some((name, "get")) => save(&engine, vec![name.to_string()], q.get("platform")).await,
         Some((name, "history")) => {

@@ -81,6 +81,60 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
     }
 }
 
+/// `GET /images/{name}/json` as a client of API `version` reads it: `inspect`, with the fields
+/// Docker keeps for older clients (moby's image router): `Parent`, `DockerVersion` (before
+/// 1.52), `VirtualSize` (before 1.44), and `Container` and `ContainerConfig` at every version
+/// berthd serves. Docker 26 left those two out from 1.45 on, but docker-compose 1.x, which
+/// negotiates the daemon's newest version, reads the image's volumes from `ContainerConfig`
+/// when it recreates a container and stops with `KeyError: 'ContainerConfig'` without it (as
+/// it does against Docker 26); with Docker 20.10 it got them.
+pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_json::Value {
+    use crate::api::ApiVersion;
+    let mut v = serde_json::to_value(inspect(img)).unwrap_or_default();
+    let Some(out) = v.as_object_mut() else {
+        return v;
+    };
+    if version < ApiVersion(1, 52) {
+        out.insert(
+            "Parent".into(),
+            img.parent.clone().unwrap_or_default().into(),
+        );
+        out.insert(
+            "DockerVersion".into(),
+            extra_str(img, "docker_version").into(),
+        );
+    }
+    out.insert("Container".into(), extra_str(img, "container").into());
+    // The classic builder's record of its last step's container; an image without one
+    // (imported, or built by BuildKit) shows Go's empty `Config`, as Docker's.
+    let container_config = img
+        .config
+        .extra
+        .get("container_config")
+        .filter(|c| c.is_object())
+        .cloned()
+        .unwrap_or_else(empty_container_config);
+    out.insert("ContainerConfig".into(), container_config);
+    if version < ApiVersion(1, 44) {
+        out.insert(
+            "VirtualSize".into(),
+            out.get("Size").cloned().unwrap_or_default(),
+        );
+    }
+    v
+}
+
+/// Docker's `container.Config` with nothing set, as Go encodes it.
+fn empty_container_config() -> serde_json::Value {
+    serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
+}
+
 /// A string field of the image config's top level (`comment`, `author`), empty when absent.
 fn extra_str(img: &ImageRecord, key: &str) -> String {
     img.config
