@@ -2,9 +2,9 @@
 # Installs what berth needs on a fresh Debian machine: the build libraries, busybox-static for
 # the test image, the tools the tests and benchmarks compare against, and a registry (with
 # htpasswd) for the pull/push tests, python3 (mounted into test containers for UDP) and docker-py
-# (python3-docker: the remote API's TLS test connects with its TLSConfig).
+# (python3-docker: the remote API's TLS test connects with its TLSConfig) and docker-compose 1.x.
 set -euo pipefail
-pkgs=(busybox-static libseccomp-dev pkg-config iproute2 nftables curl runc docker-registry apache2-utils skopeo python3 python3-docker)
+pkgs=(busybox-static libseccomp-dev pkg-config iproute2 nftables curl runc docker-registry apache2-utils skopeo python3 python3-docker docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
