@@ -1,7 +1,7 @@
 //! What `network create` may ask, through the docker CLI against a real berthd: an address
 //! range, auxiliary addresses, attachable, the bridge driver's masquerade and default host
 //! address options, applied as Docker applies them; and everything berth cannot do refused by
-//! name instead of accepted and dropped.
+//! name instead of accepted and dropped; the host's network and none as Docker sets them up.
 
 #![allow(
     clippy::unwrap_used,
@@ -285,6 +285,48 @@ fn mac_addresses_apply_on_the_default_and_user_networks() {
     assert_eq!(
         String::from_utf8_lossy(&berth.stdout).trim(),
         "92:d0:c6:0a:29:36"
+    );
+    d.remove_all();
+}
+
+#[test]
+fn the_hosts_network_and_none_get_dockers_resolv_conf_and_port_warning() {
+    require_root!();
+    let d = TestDaemon::start("netnone");
+    d.import_busybox();
+    // The host's network and none get a resolv.conf as Docker writes it: the host's resolvers
+    // (on none, without loopback ones), and the container's own when it names them.
+    let resolv = |mode: &str, dns: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", mode];
+        args.extend(dns);
+        args.extend(["busybox", "cat", "/etc/resolv.conf"]);
+        d.cli_ok(&args)
+    };
+    let dns = ["--dns", "192.0.2.53", "--dns-search", "example.com"];
+    for mode in ["host", "none"] {
+        let own = resolv(mode, &dns);
+        assert!(
+            own.contains("nameserver 192.0.2.53") && own.contains("search example.com"),
+            "{mode}: {own}"
+        );
+    }
+    let host_file = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    assert_eq!(resolv("host", &[]), host_file.trim());
+    let none = resolv("none", &[]);
+    for ns in host_file.lines().filter(|l| l.starts_with("nameserver")) {
+        let loopback = ns.contains(" 127.") || ns.ends_with(" ::1");
+        assert_eq!(none.contains(ns), !loopback, "{ns} in {none}");
+    }
+    // Ports on the host's network: nothing to publish, so nothing is, with Docker's warning.
+    let r = d.req(
+        "POST",
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"18082"}]}}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["Warnings"][0],
+        "Published ports are discarded when using host network mode"
     );
     d.remove_all();
 }

@@ -90,9 +90,58 @@ pub fn resolv_conf(
     out
 }
 
+/// `/etc/resolv.conf` of a container on the host's network (`host_network`) or on none, as
+/// Docker writes them: the host's file as it is on the host's network (its loopback resolvers
+/// answer there), else the host's resolvers without loopback ones; `--dns`, `--dns-search`
+/// and `--dns-option` apply to both.
+pub fn resolv_conf_without_network(
+    host: &str,
+    host_network: bool,
+    dns: &[String],
+    search: &[String],
+    options: &[String],
+) -> String {
+    if !host_network {
+        return resolv_conf(host, None, dns, search, options);
+    }
+    if dns.is_empty() && search.is_empty() && options.is_empty() {
+        return host.to_string();
+    }
+    let host_resolvers: Vec<String> = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|ip| ip.trim().to_string())
+        .collect();
+    let dns = if dns.is_empty() { &host_resolvers } else { dns };
+    resolv_conf(host, None, dns, search, options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_network_and_none_get_the_hosts_resolvers_and_the_containers_own() {
+        let host = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n";
+        let f = |host_network: bool, dns: &[&str], search: &[&str]| {
+            let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            resolv_conf_without_network(host, host_network, &owned(dns), &owned(search), &[])
+        };
+        assert_eq!(f(true, &[], &[]), host);
+        assert_eq!(
+            f(true, &["1.1.1.1"], &[]),
+            "search lan\nnameserver 1.1.1.1\n"
+        );
+        assert_eq!(
+            f(true, &[], &["x.example"]),
+            "search x.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n"
+        );
+        assert_eq!(f(false, &[], &[]), "search lan\nnameserver 10.0.0.2\n");
+        assert_eq!(
+            f(false, &["1.1.1.1"], &["x.example"]),
+            "search x.example\nnameserver 1.1.1.1\n"
+        );
+    }
 
     #[test]
     fn hosts_has_the_own_address_and_host_gateway_becomes_the_gateway() {

@@ -90,6 +90,10 @@ impl Engine {
             })
             .collect();
         warnings.extend(self.oom_kill_disable_warnings(&mut req.host));
+        // Docker's words: the host's network has no ports to publish, and nothing is.
+        if req.host.network_mode == "host" && !req.host.net.ports.is_empty() {
+            warnings.push("Published ports are discarded when using host network mode".into());
+        }
         // Recorded as Docker does, so inspect shows the paths the container gets.
         if !req.host.privileged {
             req.host.masked_paths = Some(super::spec::masked_paths(&req.host));
@@ -184,10 +188,18 @@ impl Engine {
              ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
         );
         std::fs::write(dir.join("hosts"), hosts).map_err(|e| io("write hosts", e))?;
-        let resolv = if rec.host.network_mode == "host" {
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-        } else {
-            String::new()
+        // A container on berth's networks gets its file at start (`network_up`); one in
+        // another's namespace uses that one's.
+        let net = &rec.host.net;
+        let resolv = match rec.host.network_mode.as_str() {
+            mode @ ("host" | "none") => crate::network::files::resolv_conf_without_network(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+                mode == "host",
+                &net.dns,
+                &net.dns_search,
+                &net.dns_options,
+            ),
+            _ => String::new(),
         };
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(|e| io("write resolv.conf", e))?;
         Ok(())
