@@ -1,6 +1,7 @@
 //! Containers that try to exhaust the host through berthd, with a real berthd: a fork bomb
 //! under the default pids limit, and a container writing its log as fast as it can. berthd
-//! keeps answering and starting containers, and nothing stays behind once they are removed.
+//! keeps answering and starting containers, and nothing stays behind once they are removed; a
+//! container cannot raise its own limits through the cgroup filesystem.
 
 #![allow(
     clippy::unwrap_used,
@@ -177,4 +178,50 @@ fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
         left < 8 << 20,
         "{left} bytes stay charged under {parent} after its only container was removed"
     );
+}
+
+#[test]
+fn a_container_cannot_raise_its_own_limits_through_the_cgroup_filesystem() {
+    require_root!();
+    let d = TestDaemon::start("hcgroupro");
+    d.import_busybox();
+    // As Docker's: the hierarchies are mounted read-only, so root inside cannot write its
+    // limits or make cgroups (libcontainer mounted them writable whatever the spec said).
+    let script = "for fv in memory/memory.limit_in_bytes:67108864 pids/pids.max:1000; do \
+                    f=${fv%:*}; v=$(cat /sys/fs/cgroup/$f); \
+                    (echo ${fv#*:} > /sys/fs/cgroup/$f) 2>/dev/null && echo wrote $f; \
+                    [ \"$(cat /sys/fs/cgroup/$f)\" = \"$v\" ] || echo changed $f; \
+                  done; \
+                  mkdir /sys/fs/cgroup/memory/escape 2>/dev/null && echo made a cgroup; \
+                  grep -c ' /sys/fs/cgroup[/ ].* ro,' /proc/self/mountinfo";
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].parse::<u32>().unwrap() > 1,
+        "read-only mounts: {out}"
+    );
+    // A privileged container's stay writable, as Docker's.
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -c ' /sys/fs/cgroup/.* ro,' /proc/self/mountinfo || true",
+    ]);
+    // (After the count, a warning where the host's bounding set lacks a capability.)
+    assert_eq!(out.lines().next(), Some("0"), "{out}");
 }

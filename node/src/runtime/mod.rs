@@ -5,6 +5,7 @@
 
 pub mod cgroup_limits;
 pub mod cgroup_primer;
+pub mod cgroup_read_only;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;
@@ -67,6 +68,10 @@ pub struct MonitorConfig {
     /// `--oom-kill-disable`: set in the memory cgroup (v1) before the container starts.
     #[serde(default)]
     pub oom_kill_disable: bool,
+    /// The cgroup hierarchies are made read-only in the container before it starts
+    /// (`cgroup_read_only.rs`); a privileged container's stay writable, as Docker's.
+    #[serde(default)]
+    pub cgroups_read_only: bool,
     /// The container has a terminal: libcontainer makes it inside the container and sends the
     /// master to `console_socket`; output is the master's, logged as stdout.
     pub tty: bool,

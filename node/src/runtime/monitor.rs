@@ -245,6 +245,10 @@ fn start_created(
     if cfg.oom_kill_disable {
         disable_oom_killer(&cfg.oom_cgroup_dirs)?;
     }
+    if cfg.cgroups_read_only {
+        super::cgroup_read_only::make_read_only_in(pid)
+            .map_err(|e| format!("make the cgroup mounts read-only: {e}"))?;
+    }
     wait_for_go(gate)?;
     container
         .start()

@@ -212,7 +212,7 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
         },
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if rec.host.privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if rec.host.privileged { "rw" } else { "ro" }]}),
     ];
     for (dest, src) in [
         ("/etc/hostname", paths.hostname_file),

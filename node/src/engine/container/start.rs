@@ -142,6 +142,7 @@ impl Engine {
             oom_cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.memory, &rec.cgroup_rel()),
             cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel()),
             oom_kill_disable: rec.host.runtime.oom_kill_disable,
+            cgroups_read_only: !rec.host.privileged,
             tty: rec.config.tty,
             console_socket: self.paths.console_socket(&rec.id),
             console_size: rec.host.console_size,
