@@ -84,6 +84,24 @@ fn limits_groups_oom_sysctls_and_domain_apply_inside() {
         out, "500\n1\nexample.org\n0\n33554432\noom_kill_disable 1",
         "{out}"
     );
+    // Docker's network sysctls in a namespace of the container's own: anyone may bind a low
+    // port and ping; a `--sysctl` wins; the host's network keeps the host's.
+    let port_start = "cat /proc/sys/net/ipv4/ip_unprivileged_port_start";
+    let nobody_binds_80 = "timeout 1 nc -l -p 80 2>&1; echo $?";
+    let out = run(
+        &d,
+        &["-u", "nobody"],
+        &format!("{port_start} /proc/sys/net/ipv4/ping_group_range; {nobody_binds_80}"),
+    );
+    // nc still listening when `timeout` ends it (143), not refused its bind (1).
+    assert!(
+        out.starts_with("0\n0\t2147483647\n") && out.ends_with("\n143"),
+        "{out}"
+    );
+    let own = ["--sysctl", "net.ipv4.ip_unprivileged_port_start=80"];
+    assert_eq!(run(&d, &own, port_start), "80");
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_eq!(run(&d, &["--network", "host"], port_start), host.trim());
     refused(&d, &["--sysctl", "vm.swappiness=1"], "vm.swappiness");
     refused(&d, &["--ulimit", "nofile=10:5"], "soft limit");
     refused(&d, &["--oom-score-adj", "2000"], "oom score adj");

@@ -61,8 +61,21 @@ pub fn apply(spec: &mut Value, rec: &ContainerRecord, nofile_hard: i64) {
     if r.oom_score_adj != 0 {
         spec["process"]["oomScoreAdj"] = json!(r.oom_score_adj);
     }
-    if !r.sysctls.is_empty() {
-        spec["linux"]["sysctl"] = json!(r.sysctls);
+    let mut sysctls = r.sysctls.clone();
+    // Docker's defaults (since 20.10) in a network namespace of the container's own: a
+    // process without CAP_NET_BIND_SERVICE may bind ports below 1024, and one without
+    // CAP_NET_RAW may ping. The container's own `--sysctl`s win.
+    let mode = rec.host.network_mode.as_str();
+    if mode != "host" && !mode.starts_with("container:") {
+        for (key, value) in [
+            ("net.ipv4.ip_unprivileged_port_start", "0"),
+            ("net.ipv4.ping_group_range", "0 2147483647"),
+        ] {
+            sysctls.entry(key.into()).or_insert_with(|| value.into());
+        }
+    }
+    if !sysctls.is_empty() {
+        spec["linux"]["sysctl"] = json!(sysctls);
     }
     if !r.annotations.is_empty() {
         spec["annotations"] = json!(r.annotations);
