@@ -663,3 +663,15 @@ fn the_berth_cli_sends_what_the_docker_cli_sends() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid mount type"));
     d.remove_all();
 }
+
+#[test]
+fn an_empty_entrypoint_runs_the_command_alone() {
+    require_root!();
+    let d = daemon("hcentry");
+    // The docker CLI sends `--entrypoint ""` as `[""]`: no entrypoint, as Docker reads it.
+    let out = d.cli_ok(&["run", "--rm", "--entrypoint", "", "busybox", "echo", "hi"]);
+    assert_eq!(out, "hi");
+    let (code, out) = d.cli(&["create", "--entrypoint", "", "busybox"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("no command specified"), "{out}");
+}

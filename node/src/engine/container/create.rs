@@ -318,16 +318,24 @@ pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> Con
             env.push(e.clone());
         }
     }
-    // An entrypoint given on create resets the image's cmd, as in Docker.
-    let (entrypoint, cmd) = match (&req.entrypoint, &req.cmd) {
-        (Some(ep), Some(cmd)) => (ep.clone(), cmd.clone()),
-        (Some(ep), None) => (ep.clone(), Vec::new()),
-        (None, Some(cmd)) => (ic.entrypoint.clone().unwrap_or_default(), cmd.clone()),
-        (None, None) => (
-            ic.entrypoint.clone().unwrap_or_default(),
-            ic.cmd.clone().unwrap_or_default(),
+    // As moby's `merge` and `mergeAndVerifyConfig`: an entrypoint given on create resets the
+    // image's cmd; an empty one (absent or `[]`) takes the image's cmd when none is given, and
+    // the image's entrypoint only when absent; `[""]` (`--entrypoint ""`) then means none.
+    let (mut entrypoint, cmd) = match &req.entrypoint {
+        Some(ep) if !ep.is_empty() => (ep.clone(), req.cmd.clone().unwrap_or_default()),
+        asked => (
+            asked
+                .clone()
+                .unwrap_or_else(|| ic.entrypoint.clone().unwrap_or_default()),
+            req.cmd
+                .clone()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| ic.cmd.clone().unwrap_or_default()),
         ),
     };
+    if entrypoint.len() == 1 && entrypoint[0].is_empty() {
+        entrypoint.clear();
+    }
     let mut labels: BTreeMap<String, String> = ic.labels.clone();
     labels.extend(req.labels.clone());
     let mut exposed: Vec<String> = ic.exposed_ports.keys().cloned().collect();
@@ -399,6 +407,35 @@ mod tests {
         assert_eq!(
             (c.entrypoint, c.cmd),
             (vec!["/init".to_string()], vec!["ls".to_string()])
+        );
+    }
+
+    #[test]
+    fn an_empty_entrypoint_clears_the_images_as_dockers_does() {
+        let merged = |entrypoint: Option<Vec<&str>>, cmd: Option<Vec<&str>>| {
+            let owned = |v: Vec<&str>| v.into_iter().map(String::from).collect::<Vec<_>>();
+            let req = CreateContainer {
+                entrypoint: entrypoint.map(owned),
+                cmd: cmd.map(owned),
+                ..Default::default()
+            };
+            let c = merge_config(&req, &image(), &"c".repeat(64));
+            (c.entrypoint, c.cmd)
+        };
+        let none: Vec<String> = Vec::new();
+        // `--entrypoint "" busybox echo hi`: the command alone.
+        assert_eq!(
+            merged(Some(vec![""]), Some(vec!["echo", "hi"])),
+            (none.clone(), vec!["echo".to_string(), "hi".to_string()])
+        );
+        // Without a command: none at all (the create then fails, as Docker's).
+        assert_eq!(merged(Some(vec![""]), None), (none.clone(), none.clone()));
+        // `[]`: no entrypoint, the image's command.
+        assert_eq!(merged(Some(vec![]), None), (none, vec!["sh".to_string()]));
+        // An empty command is no command: the image's.
+        assert_eq!(
+            merged(None, Some(vec![])),
+            (vec!["/init".to_string()], vec!["sh".to_string()])
         );
     }
 
