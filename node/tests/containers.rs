@@ -261,9 +261,12 @@ fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
     let r = d.req(
         "POST",
         "/containers/create",
-        &json!({"Image": "busybox", "Cmd": [], "Entrypoint": []}).to_string(),
+        // `[""]` is no entrypoint, and one given (even empty) keeps the image's command out:
+        // nothing to run. (`"Cmd": [], "Entrypoint": []` runs the image's, as Docker's.)
+        &json!({"Image": "busybox", "Entrypoint": [""]}).to_string(),
     );
     assert_eq!(r.status, 400);
+    assert!(r.text().contains("no command specified"), "{}", r.text());
     assert_eq!(d.req("GET", "/_ping", "").status, 200);
 }
 
