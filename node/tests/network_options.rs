@@ -290,7 +290,7 @@ fn mac_addresses_apply_on_the_default_and_user_networks() {
 }
 
 #[test]
-fn the_hosts_network_and_none_get_dockers_resolv_conf_and_port_warning() {
+fn the_hosts_network_and_none_get_dockers_resolv_conf_hosts_and_port_warning() {
     require_root!();
     let d = TestDaemon::start("netnone");
     d.import_busybox();
@@ -316,6 +316,34 @@ fn the_hosts_network_and_none_get_dockers_resolv_conf_and_port_warning() {
     for ns in host_file.lines().filter(|l| l.starts_with("nameserver")) {
         let loopback = ns.contains(" 127.") || ns.ends_with(" ::1");
         assert_eq!(none.contains(ns), !loopback, "{ns} in {none}");
+    }
+    // And their /etc/hosts has the `--add-host`s; host-gateway is the default bridge's gateway.
+    let gateway = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    for mode in ["host", "none"] {
+        let hosts = d.cli_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            mode,
+            "--add-host",
+            "a.example:192.0.2.7",
+            "--add-host",
+            "gw:host-gateway",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        ]);
+        assert!(hosts.contains("192.0.2.7\ta.example\n"), "{mode}: {hosts}");
+        assert!(
+            hosts.contains(&format!("{gateway}\tgw\n")),
+            "{mode}: {hosts}"
+        );
     }
     // Ports on the host's network: nothing to publish, so nothing is, with Docker's warning.
     let r = d.req(

@@ -183,9 +183,20 @@ impl Engine {
         let hostname = &rec.config.hostname;
         std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
             .map_err(|e| io("write hostname", e))?;
-        let hosts = format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
-             ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        // Written again at start on berth's networks. On the host's network and on none this
+        // is the file, with the `--add-host`s; `host-gateway` is the default bridge's gateway,
+        // as Docker's.
+        let host_gateway = self
+            .network
+            .get("bridge")
+            .ok()
+            .and_then(|n| n.gateway.parse().ok());
+        let hosts = crate::network::files::hosts(
+            hostname,
+            None,
+            &rec.host.net.extra_hosts,
+            &[],
+            host_gateway,
         );
         std::fs::write(dir.join("hosts"), hosts).map_err(|e| io("write hosts", e))?;
         // A container on berth's networks gets its file at start (`network_up`); one in
