@@ -52,12 +52,15 @@ fn limits_groups_oom_sysctls_and_domain_apply_inside() {
     // Docker's default: a soft limit of 1024, the hard one as high as the host allows.
     let default = run(&d, &[], "ulimit -n");
     assert_eq!(default, "1024");
+    // The process's own group is among its supplementary groups too, as Docker sets them.
     let groups = run(
         &d,
         &["--group-add", "nogroup", "--group-add", "1234"],
-        "id -G",
+        "id -G; grep Groups /proc/self/status",
     );
-    assert_eq!(groups, "0 1234 65534");
+    assert_eq!(groups.trim_end(), "0 1234 65534\nGroups:\t0 1234 65534");
+    let nobody = run(&d, &["-u", "nobody"], "grep Groups /proc/self/status");
+    assert_eq!(nobody.trim_end(), "Groups:\t65534");
     let out = run(
         &d,
         &[

@@ -140,7 +140,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         "ociVersion": "1.0.2",
         "process": {
             "terminal": rec.config.tty,
-            "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": rec.additional_gids},
+            "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": super::user::supplementary_gids(rec.gid, &rec.additional_gids)},
             "args": args(rec),
             "env": env,
             "cwd": cwd,

@@ -17,6 +17,14 @@ pub struct ResolvedUser {
     pub home: String,
 }
 
+/// The process's supplementary groups, as Docker sets them (moby's `getUser`): its own group
+/// first, then the others (the user's groups in /etc/group, `--group-add`).
+pub fn supplementary_gids(gid: u32, additional: &[u32]) -> Vec<u32> {
+    std::iter::once(gid)
+        .chain(additional.iter().copied().filter(|g| *g != gid))
+        .collect()
+}
+
 /// The largest passwd or group file read. Real ones are kilobytes; the cap keeps a hostile image
 /// from making berthd read without end.
 const MAX_ACCOUNT_FILE: u64 = 4 << 20;
@@ -179,6 +187,7 @@ mod tests {
     fn names_resolve_through_passwd_and_group() {
         let u = resolve_with("app", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.additional_gids), (1000, 1001, vec![50]));
+        assert_eq!(supplementary_gids(1001, &[50, 1001]), vec![1001, 50]);
         assert_eq!(u.home, "/home/app");
         let u = resolve_with("nobody:staff", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (65534, 50));

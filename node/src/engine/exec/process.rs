@@ -52,7 +52,7 @@ pub fn build(
     .0;
     let mut process = json!({
         "terminal": cfg.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": crate::engine::container::user::supplementary_gids(user.gid, &user.additional_gids)},
         "args": cfg.cmd,
         "env": env,
         "cwd": cwd,
