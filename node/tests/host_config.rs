@@ -106,6 +106,12 @@ fn limits_groups_oom_sysctls_and_domain_apply_inside() {
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
     assert_eq!(run(&d, &["--network", "host"], port_start), host.trim());
     refused(&d, &["--sysctl", "vm.swappiness=1"], "vm.swappiness");
+    refused(
+        &d,
+        &["--cap-add", "NOSUCHCAP"],
+        "invalid CapAdd: unknown capability: \"CAP_NOSUCHCAP\"",
+    );
+    refused(&d, &["--cap-drop", "nope"], "invalid CapDrop");
     refused(&d, &["--ulimit", "nofile=10:5"], "soft limit");
     refused(&d, &["--oom-score-adj", "2000"], "oom score adj");
     refused(&d, &["--cpuset-cpus", "0-99"], "not available");

@@ -1,5 +1,5 @@
 //! The signal a stop or a restart sends (`docker stop -s`, `docker restart -s`), and a stop
-//! with a signal that does not exist, which must change nothing.
+//! with a signal that does not exist, which must change nothing; real-time stop signals.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -72,5 +72,40 @@ fn restart_sends_the_signal_asked_for_and_a_bad_stop_signal_changes_nothing() {
         "the restart policy brought it back: {}",
         d.cli_ok(&["logs", &name])
     );
+    d.remove_all();
+}
+
+#[test]
+fn a_real_time_stop_signal_stops_the_container_and_a_bad_one_is_refused_at_create() {
+    require_root!();
+    let d = TestDaemon::start("stopsigrt");
+    d.import_busybox();
+    let name = format!("{}-rt", d.prefix);
+    // systemd images stop on SIGRTMIN+3 (37 with glibc's numbering).
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got 37; exit 7' 37; echo up; while :; do sleep 0.1; done",
+    ]);
+    assert!(wait_until(Duration::from_secs(10), || d
+        .cli_ok(&["logs", &name])
+        .contains("up")));
+    d.cli_ok(&["stop", "-t", "20", &name]);
+    assert_eq!(
+        d.cli_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
+        "7",
+        "{}",
+        d.cli_ok(&["logs", &name])
+    );
+    let (code, out) = d.cli(&["create", "--stop-signal", "NOSIG", "busybox"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("Invalid signal: NOSIG"), "{out}");
     d.remove_all();
 }

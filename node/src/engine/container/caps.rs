@@ -74,6 +74,19 @@ fn normalize(c: &str) -> String {
     }
 }
 
+/// Refuses a `--cap-add` or `--cap-drop` that names no capability, in Docker's words.
+pub fn check(add: &[String], drop: &[String]) -> Result<(), String> {
+    for (field, caps) in [("CapAdd", add), ("CapDrop", drop)] {
+        for c in caps {
+            let cap = normalize(c);
+            if cap != "CAP_ALL" && !ALL.contains(&cap.as_str()) {
+                return Err(format!("invalid {field}: unknown capability: {cap:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether the bounding-set mask allows `cap`.
 fn allowed(cap: &str, bounding: u64) -> bool {
     ALL.iter()
@@ -123,6 +136,23 @@ mod tests {
     use super::*;
 
     const FULL: u64 = (1 << 41) - 1;
+
+    #[test]
+    fn unknown_capabilities_are_refused_in_dockers_words() {
+        let v = |s: &[&str]| s.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            check(&v(&["net_admin", "ALL", "CAP_BPF"]), &v(&["all"])),
+            Ok(())
+        );
+        assert_eq!(
+            check(&v(&["NOSUCHCAP"]), &[]),
+            Err("invalid CapAdd: unknown capability: \"CAP_NOSUCHCAP\"".into())
+        );
+        assert_eq!(
+            check(&[], &v(&["cap_nope"])),
+            Err("invalid CapDrop: unknown capability: \"CAP_NOPE\"".into())
+        );
+    }
 
     #[test]
     fn default_set_is_dockers_mask() {

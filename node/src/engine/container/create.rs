@@ -34,6 +34,11 @@ impl Engine {
             req.host.pids_limit = Some(self.host.default_pids_limit);
         }
         super::security::check(&req.host.security, self.host)?;
+        super::caps::check(&req.host.cap_add, &req.host.cap_drop)
+            .map_err(EngineError::InvalidArgument)?;
+        if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            super::signal::parse_signal(sig)?;
+        }
         self.resolve_host_settings(&mut req.host).await?;
         // Recorded with the container: a later daemon with another default still finds it.
         req.host.runtime.daemon_cgroup_parent = self.host.default_cgroup_parent.to_string();

@@ -24,6 +24,7 @@ pub mod restore_orphans;
 pub mod seccomp;
 pub mod security;
 pub mod settings;
+pub mod signal;
 pub mod spec;
 pub mod spec_runtime;
 pub mod start;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use super::handle::Handle;
+pub use super::signal::parse_signal;
+use super::signal::ContainerSignal;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -12,21 +12,6 @@ use crate::error::{EngineError, Result};
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 /// How long to wait for an exit after SIGKILL before calling the container stuck.
 const KILL_GRACE: Duration = Duration::from_secs(30);
-
-/// Parses a signal given as a name (`KILL`, `SIGKILL`, `sigkill`) or a number.
-pub fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    name.parse::<Signal>().map_err(|_| bad())
-}
 
 /// Whether `stop` did anything (Docker answers 304 when the container was not running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +52,7 @@ impl Engine {
                 .unwrap_or(DEFAULT_STOP_TIMEOUT);
             // A paused container cannot handle its stop signal: it is killed right away.
             if rec.state.status == super::ContainerStatus::Paused {
-                (Signal::SIGKILL, 0)
+                (ContainerSignal::KILL, 0)
             } else {
                 (sig, t)
             }
@@ -98,7 +83,7 @@ impl Engine {
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
         let mut rx = handle.subscribe();
         self.signal(&handle, sig).await?;
-        if sig == Signal::SIGKILL {
+        if sig == ContainerSignal::KILL {
             // Docker returns from a KILL only once the container is gone.
             let _ = tokio::time::timeout(KILL_GRACE, rx.wait_for(|c| !c.running)).await;
         }
@@ -118,7 +103,7 @@ impl Engine {
 
     pub(crate) async fn kill_and_wait(&self, handle: &Handle) -> Result<()> {
         let mut rx = handle.subscribe();
-        self.signal(handle, Signal::SIGKILL).await?;
+        self.signal(handle, ContainerSignal::KILL).await?;
         let exited = tokio::time::timeout(KILL_GRACE, rx.wait_for(|c| !c.running))
             .await
             .is_ok();
@@ -132,7 +117,7 @@ impl Engine {
         }
     }
 
-    async fn signal(&self, handle: &Handle, sig: Signal) -> Result<()> {
+    async fn signal(&self, handle: &Handle, sig: ContainerSignal) -> Result<()> {
         let rec = handle.lock().await;
         if !rec.state.status.is_running() || rec.state.pid <= 0 {
             return Err(EngineError::Conflict(format!(
@@ -140,18 +125,18 @@ impl Engine {
                 rec.id
             )));
         }
-        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {
-                self.container_event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
-            }
-            Err(e) => {
+        match sig.send(rec.state.pid) {
+            // Gone already (ESRCH) is as good as signalled: its exit is on its way.
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => {
                 return Err(EngineError::Internal(format!(
-                    "signal {sig} to container {}: {e}",
+                    "signal {} to container {}: {e}",
+                    sig.number(),
                     rec.id
                 )))
             }
+            _ => self.container_event(&rec, "kill", &[("signal", sig.number().to_string())]),
         }
-        if rec.state.status == super::ContainerStatus::Paused && sig == Signal::SIGKILL {
+        if rec.state.status == super::ContainerStatus::Paused && sig == ContainerSignal::KILL {
             // A frozen task cannot act on a signal, not even die of SIGKILL: thaw it, as
             // Docker does when it stops or kills a paused container.
             let dirs =
@@ -159,18 +144,5 @@ impl Engine {
             let _ = crate::runtime::freezer::thaw(&dirs);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_parse_by_name_and_number() {
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert!(parse_signal("NOPE").is_err());
     }
 }
