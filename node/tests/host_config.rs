@@ -325,6 +325,14 @@ fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
         "pwd; stat -c '%U %a' /new/deep",
     );
     assert_eq!(out, "/new/deep\nroot 755");
+    // One that is a file: Docker's words at create, and no container left.
+    let (code, out) = d.cli(&["create", "-w", "/etc/passwd", "busybox", "true"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("Cannot mkdir: /etc/passwd is not a directory"),
+        "{out}"
+    );
+    assert_eq!(d.cli_ok(&["ps", "-aq"]), "");
     // `-e VAR` with VAR unset on the client (the tests never set it) leaves it unset.
     let out = d.cli_ok(&[
         "run",

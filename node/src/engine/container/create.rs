@@ -156,11 +156,19 @@ impl Engine {
             return Ok(());
         }
         let path = Path::new(dir);
-        let in_a_layer = layers.iter().any(|l| {
-            crate::engine::inroot::open_root(l)
-                .and_then(|root| crate::engine::inroot::open_path(&root, path, true))
-                .is_ok()
-        });
+        use crate::engine::inroot;
+        // The topmost layer that has the path decides (a whiteout is not a directory): then
+        // the merged root is asked, which says what a file in the way is.
+        let in_a_layer = layers
+            .iter()
+            .rev()
+            .find_map(|l| {
+                inroot::open_root(l)
+                    .and_then(|root| inroot::open_path(&root, path, true))
+                    .and_then(|fd| inroot::file_type(&fd))
+                    .ok()
+            })
+            .is_some_and(|t| t == nix::sys::stat::SFlag::S_IFDIR);
         if in_a_layer {
             return Ok(());
         }
@@ -171,7 +179,13 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::Internal(format!("working directory task: {e}")))?
-        .map_err(|e| EngineError::io(format!("create working directory {dir}"), e))
+        .map_err(|e| match e.raw_os_error() {
+            // Docker's words for a path that is there and not a directory.
+            Some(libc::ENOTDIR) => {
+                EngineError::InvalidArgument(format!("Cannot mkdir: {dir} is not a directory"))
+            }
+            _ => EngineError::io(format!("create working directory {dir}"), e),
+        })
     }
 
     fn layout(&self, rec: &ContainerRecord) -> Result<()> {
