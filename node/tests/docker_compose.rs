@@ -9,25 +9,10 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
-use berth_test_support::{require_root, wait_until, TestDaemon};
-
-/// `GET /` of `127.0.0.1:port` from the host: the answer, or what failed.
-fn host_get(port: u16) -> String {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let get = || -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    };
-    get().unwrap_or_else(|e| format!("failed: {e}"))
-}
+use berth_test_support::{loopback_get, require_root, wait_until, TestDaemon};
 
 #[test]
 fn docker_compose_runs_a_project_against_berthd_unchanged() {
@@ -65,10 +50,10 @@ fn docker_compose_runs_a_project_against_berthd_unchanged() {
 
     compose("one", &["up", "-d"]);
     assert!(
-        wait_until(Duration::from_secs(20), || host_get(port)
+        wait_until(Duration::from_secs(20), || loopback_get(port)
             .contains("hello-compose")),
         "web's published port: {}",
-        host_get(port)
+        loopback_get(port)
     );
     let reached = compose(
         "one",
@@ -98,10 +83,10 @@ fn docker_compose_runs_a_project_against_berthd_unchanged() {
     let log = compose("two", &["exec", "-T", "web", "cat", "/data/log"]);
     assert_eq!(log.0.split_whitespace().collect::<Vec<_>>(), ["one", "two"]);
     assert!(
-        wait_until(Duration::from_secs(20), || host_get(port)
+        wait_until(Duration::from_secs(20), || loopback_get(port)
             .contains("hello-compose")),
         "web's published port after the recreate: {}",
-        host_get(port)
+        loopback_get(port)
     );
 
     compose("two", &["down", "-v"]);

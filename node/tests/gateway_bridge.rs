@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use berth_test_support::{require_root, wait_until, TestDaemon};
+use berth_test_support::{loopback_get, require_root, wait_until, TestDaemon};
 
 /// Running containers of service `svc`, once there are `n`.
 fn tasks(d: &TestDaemon, svc: &str, n: usize) -> Vec<String> {
@@ -242,21 +242,6 @@ fn a_bridge_without_icc_lets_its_containers_out_but_not_to_each_other() {
     );
 }
 
-/// `GET /` of `127.0.0.1:port` from the host: the body, or what failed.
-fn host_get(port: u16) -> String {
-    use std::io::Read as _;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let get = || -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    };
-    get().unwrap_or_else(|e| format!("failed: {e}"))
-}
-
 /// A port nothing on the host's loopback listens on now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -287,9 +272,10 @@ fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_th
     // Its published port answers on the host, and its default route is the front end's.
     let goes_out_through_front = |c: &str, port: u16| {
         assert!(
-            wait_until(Duration::from_secs(10), || host_get(port).contains("hi")),
+            wait_until(Duration::from_secs(10), || loopback_get(port)
+                .contains("hi")),
             "{c}'s published port: {}",
-            host_get(port)
+            loopback_get(port)
         );
         let routes = route(c);
         assert!(
@@ -342,7 +328,7 @@ fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_th
         serve,
     ]);
     assert!(!route(&running).contains("default"), "{}", route(&running));
-    assert!(!host_get(running_port).contains("hi"));
+    assert!(!loopback_get(running_port).contains("hi"));
     d.cli_ok(&["network", "connect", &front, &running]);
     goes_out_through_front(&running, running_port);
 }

@@ -162,6 +162,22 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// `GET /` of `127.0.0.1:port` over plain HTTP/1.0 (a published port, from the host): the
+/// whole answer, or what failed, as text to assert on.
+pub fn loopback_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let get = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    get().unwrap_or_else(|e| format!("failed: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ pub mod swarm;
 
 use std::time::{Duration, Instant};
 
-pub use client::{demux, demux_stream, parse_response, urlencode, Response};
+pub use client::{demux, demux_stream, loopback_get, parse_response, urlencode, Response};
 pub use daemon::{
     berthd_binary, berthd_command, bin_dir, DaemonConfig, DaemonOptions, NetNames, Roots,
     TestDaemon,
