@@ -1,6 +1,7 @@
-//! `GET /containers/json` against a real berthd: its rows are kept rendered between lists
-//! (`engine/container/list_rows.rs`), so each list must still show every change a container
-//! went through since the last one, and a status that moves with the clock alone.
+//! `GET /containers/json` and inspect against a real berthd: the list's rows are kept
+//! rendered between lists (`engine/container/list_rows.rs`), so each list must still show
+//! every change a container went through since the last one, and a status that moves with the
+//! clock alone; inspect has every field Docker always gives.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -109,4 +110,48 @@ fn each_list_shows_what_changed_since_the_last_one() {
     // Removed: gone from the list.
     d.cli_ok(&["rm", "-f", &id]);
     assert!(list(&d, "").iter().all(|r| r["Id"] != id));
+}
+
+#[test]
+fn inspect_has_every_field_docker_always_gives() {
+    require_root!();
+    let d = TestDaemon::start("inspzero");
+    d.import_busybox();
+    let id = d.cli_ok(&["create", "busybox", "true"]);
+    let r = d.req("GET", &format!("/containers/{id}/json"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    // Python clients index these; docker 20.10 gives each, zero when unset.
+    for key in [
+        "MountLabel",
+        "ProcessLabel",
+        "AppArmorProfile",
+        "ExecIDs",
+        "GraphDriver",
+    ] {
+        assert!(v.get(key).is_some(), "{key}: {v}");
+    }
+    for key in [
+        "ContainerIDFile",
+        "VolumesFrom",
+        "ExtraHosts",
+        "GroupAdd",
+        "Links",
+        "SecurityOpt",
+        "ConsoleSize",
+        "BlkioWeightDevice",
+        "DeviceRequests",
+        "KernelMemory",
+        "CpuCount",
+        "IOMaximumBandwidth",
+    ] {
+        assert!(v["HostConfig"].get(key).is_some(), "HostConfig.{key}: {v}");
+    }
+    // The overlay directories, as Docker's overlay2 names them, and they are the real ones.
+    let g = &v["GraphDriver"];
+    assert_eq!(g["Name"], "overlay2");
+    for dir in ["LowerDir", "UpperDir", "WorkDir"] {
+        let first = g["Data"][dir].as_str().unwrap().split(':').next().unwrap();
+        assert!(std::path::Path::new(first).is_dir(), "{dir}: {g}");
+    }
 }

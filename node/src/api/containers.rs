@@ -174,7 +174,40 @@ pub async fn inspect(
     if let Some(m) = v.as_object_mut() {
         m.insert("NetworkSettings".into(), nets);
     }
+    let apparmor = crate::engine::container::security::apparmor_profile(
+        &rec.host.security,
+        engine.host_facts(),
+    )
+    .unwrap_or_default();
+    super::convert::inspect_defaults::fill(&mut v, graph_driver(&engine, &rec), apparmor);
     Ok(Json(v))
+}
+
+/// Inspect's `GraphDriver`: the container's overlay directories, as Docker's overlay2 names
+/// them (`LowerDir` top layer first; left out when the image's layers are gone).
+fn graph_driver(
+    engine: &AppState,
+    rec: &crate::engine::container::types::ContainerRecord,
+) -> serde_json::Value {
+    let dir = engine.paths().container_dir(&rec.id);
+    let mut data = serde_json::json!({
+        "MergedDir": engine.paths().rootfs_dir(&rec.id),
+        "UpperDir": dir.join("upper"),
+        "WorkDir": dir.join("work"),
+    });
+    let lower = engine
+        .images()
+        .resolve(&rec.config.image_id)
+        .and_then(|img| engine.images().layer_dirs(&img));
+    if let (Ok(layers), Some(m)) = (lower, data.as_object_mut()) {
+        let top_first: Vec<String> = layers
+            .iter()
+            .rev()
+            .map(|l| l.display().to_string())
+            .collect();
+        m.insert("LowerDir".into(), top_first.join(":").into());
+    }
+    serde_json::json!({"Name": "overlay2", "Data": data})
 }
 
 /// `POST /containers/{id}/start` — 304 when it already runs. A body (a HostConfig, before API

@@ -7,6 +7,7 @@ pub mod events;
 pub mod exec;
 pub mod host_extra;
 pub mod image;
+pub mod inspect_defaults;
 pub mod mounts;
 pub mod network;
 pub mod query;
