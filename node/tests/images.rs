@@ -197,6 +197,17 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
     // compose 1.29 fails against it).
     let new = at("1.47");
     assert!(new.get("VirtualSize").is_none(), "{new}");
+    // The image's Config has every field of Docker's, zero when the image sets none.
+    for key in [
+        "Entrypoint",
+        "OnBuild",
+        "AttachStdin",
+        "Tty",
+        "Hostname",
+        "Image",
+    ] {
+        assert!(new["Config"].get(key).is_some(), "Config.{key}: {new}");
+    }
     assert!(new["ContainerConfig"].is_object(), "{new}");
     assert_eq!(new["Parent"], "");
 }

@@ -91,6 +91,7 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
 pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_json::Value {
     use crate::api::ApiVersion;
     let mut v = serde_json::to_value(inspect(img)).unwrap_or_default();
+    super::inspect_defaults::fill_image(&mut v);
     let Some(out) = v.as_object_mut() else {
         return v;
     };

@@ -1,5 +1,5 @@
-//! The container inspect fields Docker's Go structs always carry, filled in where berth's
-//! answer has none. Python clients (docker-py, docker-compose) index them and stop on a
+//! The container and image inspect fields Docker's Go structs always carry, filled in where
+//! berth's answer has none. Python clients (docker-py, docker-compose) index them and stop on a
 //! missing key where docker 20.10 gives the zero value. Only fields whose zero value is what
 //! the container has: settings berth refuses unless zero, and ones it shows whenever they are
 //! set (so a missing one is unset). `HostConfig.Binds` is not among them: berth keeps the
@@ -46,6 +46,22 @@ pub fn fill(v: &mut Value, graph_driver: Value, apparmor: &str) {
     }
 }
 
+/// Fills image inspect answer `v`'s `Config` fields Docker's `container.Config` always has
+/// (a container's settings an image records none of: Go's zero values).
+pub fn fill_image(v: &mut Value) {
+    if let Some(Value::Object(config)) = v.get_mut("Config") {
+        fill_missing(
+            config,
+            json!({
+                "Hostname": "", "Domainname": "", "AttachStdin": false, "AttachStdout": false,
+                "AttachStderr": false, "Tty": false, "OpenStdin": false, "StdinOnce": false,
+                "Image": "", "Entrypoint": null, "OnBuild": null, "Cmd": null, "Env": null,
+                "Volumes": null, "Labels": null, "User": "", "WorkingDir": "",
+            }),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +78,12 @@ mod tests {
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
         assert_eq!(v["AppArmorProfile"], "");
         assert!(v["HostConfig"].get("Binds").is_none());
+
+        let mut image = json!({"Config": {"Cmd": ["sh"]}});
+        fill_image(&mut image);
+        assert_eq!(image["Config"]["Cmd"], json!(["sh"]));
+        assert_eq!(image["Config"]["Entrypoint"], Value::Null);
+        assert!(image["Config"].get("Entrypoint").is_some());
+        assert_eq!(image["Config"]["AttachStdin"], false);
     }
 }
