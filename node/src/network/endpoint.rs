@@ -142,20 +142,17 @@ impl Networks {
         // way out, the primary first (a task on an overlay: its gateway bridge; a container
         // whose first network is internal: the next one, as a compose file's `internal: true`
         // back end beside a front end).
-        let mut exit = None;
-        for net_id in &order {
-            if is_way_out(&self.get(net_id)?) {
-                exit = Some(net_id.as_str());
-                break;
-            }
-        }
-        for (i, net_id) in order.iter().enumerate() {
-            let n = self.get(net_id)?;
+        let nets = order
+            .iter()
+            .map(|net_id| self.get(net_id))
+            .collect::<Result<Vec<_>>>()?;
+        let exit = nets.iter().position(is_way_out);
+        for (i, (net_id, n)) in order.iter().zip(&nets).enumerate() {
             let req = a.networks.get(*net_id).cloned().unwrap_or_default();
-            let is_exit = exit == Some(net_id.as_str());
+            let is_exit = exit == Some(i);
             let ports = if is_exit { ports } else { &[] };
             let ep = self
-                .add_endpoint(&inside, &netns, (id, name), &n, &req, i, is_exit, ports)
+                .add_endpoint(&inside, &netns, (id, name), n, &req, i, is_exit, ports)
                 .await?;
             out.endpoints.push(ep);
         }
@@ -273,10 +270,9 @@ impl Networks {
         let index = endpoints.len();
         // A container without a way out gets its default route and published ports through
         // the first network that is one, as Docker moves its gateway endpoint there.
-        let mut had_exit = false;
-        for ep in &endpoints {
-            had_exit |= self.get(&ep.network_id).is_ok_and(|n| is_way_out(&n));
-        }
+        let had_exit = endpoints
+            .iter()
+            .any(|ep| self.get(&ep.network_id).is_ok_and(|n| is_way_out(&n)));
         let exit = !had_exit && is_way_out(&n);
         let ports = if exit { ports } else { &[] };
         let r = self

@@ -255,7 +255,7 @@ pub async fn dispatch(sh: &Shared<'_>, st: &mut StageState, cmd: &Command) -> Re
         Instruction::Expose(ports) => expose(sh, st, ports).await,
         Instruction::StopSignal(sig) => {
             let sig = st.expand(sig)?;
-            crate::engine::container::stop::parse_signal(&sig)?;
+            crate::engine::container::signal::parse_signal(&sig)?;
             st.config.stop_signal = Some(sig.clone());
             st.metadata(sh, &format!("STOPSIGNAL {sig}")).await
         }

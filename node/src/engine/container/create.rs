@@ -205,18 +205,14 @@ impl Engine {
         // Written again at start on berth's networks. On the host's network and on none this
         // is the file, with the `--add-host`s; `host-gateway` is the default bridge's gateway,
         // as Docker's.
-        let host_gateway = self
-            .network
-            .get("bridge")
-            .ok()
+        let extra_hosts = &rec.host.net.extra_hosts;
+        let host_gateway = extra_hosts
+            .iter()
+            .any(|h| h.ends_with("host-gateway"))
+            .then(|| self.network.get("bridge").ok())
+            .flatten()
             .and_then(|n| n.gateway.parse().ok());
-        let hosts = crate::network::files::hosts(
-            hostname,
-            None,
-            &rec.host.net.extra_hosts,
-            &[],
-            host_gateway,
-        );
+        let hosts = crate::network::files::hosts(hostname, None, extra_hosts, &[], host_gateway);
         std::fs::write(dir.join("hosts"), hosts).map_err(|e| io("write hosts", e))?;
         // A container on berth's networks gets its file at start (`network_up`); one in
         // another's namespace uses that one's.

@@ -136,11 +136,12 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
     } else {
         rec.config.working_dir.clone()
     };
+    let groups = super::user::supplementary_gids(rec.gid, &rec.additional_gids);
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": rec.config.tty,
-            "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": super::user::supplementary_gids(rec.gid, &rec.additional_gids)},
+            "user": {"uid": rec.uid, "gid": rec.gid, "additionalGids": groups},
             "args": args(rec),
             "env": env,
             "cwd": cwd,

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use super::handle::Handle;
-pub use super::signal::parse_signal;
-use super::signal::ContainerSignal;
+use super::signal::{parse_signal, ContainerSignal};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 

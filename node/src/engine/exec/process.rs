@@ -50,9 +50,11 @@ pub fn build(
         host.cap_bounding,
     )
     .0;
+    let groups =
+        crate::engine::container::user::supplementary_gids(user.gid, &user.additional_gids);
     let mut process = json!({
         "terminal": cfg.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": crate::engine::container::user::supplementary_gids(user.gid, &user.additional_gids)},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": groups},
         "args": cfg.cmd,
         "env": env,
         "cwd": cwd,
