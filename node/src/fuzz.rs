@@ -77,7 +77,11 @@ pub fn filters(data: &[u8]) {
 /// A `POST /containers/create` body, converted to the engine's request.
 pub fn create_container(data: &[u8]) {
     if let Ok(body) = serde_json::from_slice::<bollard_stubs::models::ContainerCreateBody>(data) {
-        let _ = crate::api::convert::container::create_request(body, Some("fuzz".into()));
+        let _ = crate::api::convert::container::create_request(
+            body,
+            Some("fuzz".into()),
+            crate::api::ApiVersion::CURRENT,
+        );
     }
 }
 

@@ -20,6 +20,7 @@ use crate::engine::req::{ListContainers, ListFilters, LogsRequest, WaitCondition
 /// `POST /containers/create?name=&platform=`
 pub async fn create(
     State(engine): State<AppState>,
+    version: super::ApiVersion,
     RawQuery(q): RawQuery,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
@@ -29,7 +30,7 @@ pub async fn create(
     super::convert::support::check_create(&raw)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let mut req = conv::create_request(body, q.get("name").map(String::from))?;
+    let mut req = conv::create_request(body, q.get("name").map(String::from), version)?;
     req.platform = super::convert::image::platform(q.get("platform"))?;
     let (id, warnings) = engine.create_container(req).await?;
     Ok((

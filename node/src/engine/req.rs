@@ -21,6 +21,9 @@ pub struct CreateContainer {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
+    /// `Config.AttachStdin/Stdout/Stderr`: what the client meant to attach (the docker CLI's
+    /// `start` reads them back); kept for inspect.
+    pub attach: super::container::types::AttachFlags,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,

@@ -5,7 +5,6 @@
 
 pub mod cgroup_limits;
 pub mod cgroup_primer;
-pub mod cgroup_read_only;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod control;
@@ -19,7 +18,9 @@ pub mod logfile;
 pub mod loopback;
 pub mod monitor;
 pub mod mount_api;
+pub mod mount_attrs;
 pub mod mount_ns;
+pub mod mountinfo;
 pub mod overlay;
 pub mod pidfd;
 pub mod seccomp_bpf;
@@ -69,9 +70,12 @@ pub struct MonitorConfig {
     #[serde(default)]
     pub oom_kill_disable: bool,
     /// The cgroup hierarchies are made read-only in the container before it starts
-    /// (`cgroup_read_only.rs`); a privileged container's stay writable, as Docker's.
+    /// (`mount_attrs.rs`); a privileged container's stay writable, as Docker's.
     #[serde(default)]
     pub cgroups_read_only: bool,
+    /// The propagation each bind gets before the start (`mount_attrs.rs`).
+    #[serde(default)]
+    pub bind_propagation: Vec<mount_attrs::BindPropagation>,
     /// The container has a terminal: libcontainer makes it inside the container and sends the
     /// master to `console_socket`; output is the master's, logged as stdout.
     pub tty: bool,

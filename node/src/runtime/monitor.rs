@@ -245,10 +245,8 @@ fn start_created(
     if cfg.oom_kill_disable {
         disable_oom_killer(&cfg.oom_cgroup_dirs)?;
     }
-    if cfg.cgroups_read_only {
-        super::cgroup_read_only::make_read_only_in(pid)
-            .map_err(|e| format!("make the cgroup mounts read-only: {e}"))?;
-    }
+    super::mount_attrs::apply_in(pid, cfg.cgroups_read_only, &cfg.bind_propagation)
+        .map_err(|e| format!("set the cgroup mounts read-only and the binds' propagation: {e}"))?;
     wait_for_go(gate)?;
     container
         .start()

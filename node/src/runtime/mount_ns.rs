@@ -266,32 +266,7 @@ fn foreign_mounts(mountinfo: &str, used: &[PathBuf], dirs: &[PathBuf]) -> Vec<Pa
 
 /// A mountinfo line's mount point (octal escapes decoded) and filesystem type.
 fn point_and_type(line: &str) -> Option<(PathBuf, &str)> {
-    let (left, right) = line.split_once(" - ")?;
-    let point = left.split(' ').nth(4)?;
-    let fstype = right.split(' ').next()?;
-    Some((PathBuf::from(unescape(point)), fstype))
-}
-
-/// Decodes the kernel's `\ooo` escapes (space, tab, newline, backslash) in mountinfo paths.
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let code = bytes
-            .get(i + 1..i + 4)
-            .and_then(|c| std::str::from_utf8(c).ok());
-        if let (b'\\', Some(code)) = (bytes[i], code) {
-            if let Ok(b) = u8::from_str_radix(code, 8) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::mountinfo::parse_line(line).map(|e| (e.point, e.fstype))
 }
 
 #[cfg(test)]

@@ -144,15 +144,18 @@ impl EngineExecutor {
         if let Some(host) = body.host_config.as_mut().filter(|_| !mounts.is_empty()) {
             host.mounts.get_or_insert_with(Vec::new).extend(mounts);
         }
-        let created =
-            match crate::api::convert::container::create_request(body, Some(task.name.clone())) {
-                Ok(req) => self
-                    .engine
-                    .create_container(req)
-                    .await
-                    .map_err(|e| ExecError::Rejected(e.to_string())),
-                Err(e) => Err(ExecError::Rejected(e.message)),
-            };
+        let created = match crate::api::convert::container::create_request(
+            body,
+            Some(task.name.clone()),
+            crate::api::ApiVersion::CURRENT,
+        ) {
+            Ok(req) => self
+                .engine
+                .create_container(req)
+                .await
+                .map_err(|e| ExecError::Rejected(e.to_string())),
+            Err(e) => Err(ExecError::Rejected(e.message)),
+        };
         let (id, _) = created.inspect_err(|_| files::release(&exec_root, &task.task_id))?;
         self.engine
             .start_container(&id)

@@ -18,6 +18,7 @@ use crate::engine::req::CreateContainer;
 pub fn create_request(
     body: ContainerCreateBody,
     name: Option<String>,
+    version: crate::api::ApiVersion,
 ) -> Result<CreateContainer, ApiError> {
     let image = body
         .image
@@ -32,6 +33,7 @@ pub fn create_request(
         host_config.mounts.as_deref(),
         host_config.tmpfs.as_ref(),
         body.volumes.as_deref(),
+        version,
     )?;
     let mut host = host_settings(host_config)?;
     if body.network_disabled == Some(true) {
@@ -57,6 +59,11 @@ pub fn create_request(
         tty: body.tty.unwrap_or(false),
         open_stdin: body.open_stdin.unwrap_or(false),
         stdin_once: body.stdin_once.unwrap_or(false),
+        attach: crate::engine::container::types::AttachFlags {
+            stdin: body.attach_stdin.unwrap_or(false),
+            stdout: body.attach_stdout.unwrap_or(false),
+            stderr: body.attach_stderr.unwrap_or(false),
+        },
         stop_signal: body.stop_signal,
         stop_timeout: body.stop_timeout,
         exposed_ports: body.exposed_ports.unwrap_or_default(),
@@ -484,6 +491,9 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             tty: Some(rec.config.tty),
             open_stdin: Some(rec.config.open_stdin),
             stdin_once: Some(rec.config.stdin_once),
+            attach_stdin: Some(rec.config.attach.stdin),
+            attach_stdout: Some(rec.config.attach.stdout),
+            attach_stderr: Some(rec.config.attach.stderr),
             env: Some(rec.config.env.clone()),
             cmd: Some(rec.config.cmd.clone()),
             image: Some(rec.config.image.clone()),
@@ -493,6 +503,7 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             stop_signal: rec.config.stop_signal.clone(),
             stop_timeout: rec.config.stop_timeout,
             exposed_ports: Some(rec.config.exposed_ports.clone()),
+            volumes: super::mounts::config_volumes(&rec.host.mounts),
             healthcheck: rec.config.healthcheck.as_ref().map(|h| {
                 bollard_stubs::models::HealthConfig {
                     test: Some(h.test.clone()),
@@ -547,7 +558,8 @@ mod tests {
             "HostConfig": {"Memory": 33554432, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}
         }))
         .unwrap();
-        let req = create_request(body, Some("web".into())).unwrap();
+        let req =
+            create_request(body, Some("web".into()), crate::api::ApiVersion::CURRENT).unwrap();
         assert_eq!(req.host.memory, 33554432);
         assert_eq!(
             (req.host.restart_policy, req.host.restart_max),
@@ -563,7 +575,9 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            create_request(body, None).unwrap_err().status,
+            create_request(body, None, crate::api::ApiVersion::CURRENT)
+                .unwrap_err()
+                .status,
             axum::http::StatusCode::BAD_REQUEST
         );
     }
@@ -575,7 +589,7 @@ mod tests {
             "HostConfig": {"SecurityOpt": ["no-new-privileges:true", "systempaths=unconfined"]}
         }))
         .unwrap();
-        let req = create_request(body, None).unwrap();
+        let req = create_request(body, None, crate::api::ApiVersion::CURRENT).unwrap();
         assert!(req.host.security.no_new_privileges);
         assert_eq!(req.host.masked_paths, Some(Vec::new()));
         let echoed = host_config(&req.host);
@@ -589,7 +603,9 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            create_request(bad, None).unwrap_err().message,
+            create_request(bad, None, crate::api::ApiVersion::CURRENT)
+                .unwrap_err()
+                .message,
             r#"invalid --security-opt 1: "seccomp""#
         );
     }

@@ -11,7 +11,6 @@ use crate::engine::container::settings::{
     Ulimit, ULIMIT_NAMES,
 };
 use crate::engine::container::types::HostSettings;
-use crate::engine::volume::MountKind;
 
 /// The settings `h` asks for.
 pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
@@ -326,12 +325,7 @@ pub fn echo(h: &HostSettings) -> HostConfig {
     };
     let r = &h.runtime;
     let some_text = |s: &str| Some(s.to_string());
-    let tmpfs: std::collections::HashMap<String, String> = h
-        .mounts
-        .iter()
-        .filter(|m| m.kind == MountKind::Tmpfs)
-        .map(|m| (m.target.clone(), m.options.join(",")))
-        .collect();
+    let echo = super::mounts::host_config_echo(&h.mounts);
     HostConfig {
         cgroup_parent: some_text(&r.cgroup_parent),
         cpuset_cpus: some_text(&r.cpuset_cpus),
@@ -386,7 +380,9 @@ pub fn echo(h: &HostSettings) -> HostConfig {
         userns_mode: some_text(&r.userns_mode),
         runtime: Some("runc".into()),
         isolation: None,
-        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        binds: echo.binds,
+        mounts: echo.mounts,
+        tmpfs: echo.tmpfs,
         dns: Some(h.net.dns.clone()),
         dns_search: Some(h.net.dns_search.clone()),
         dns_options: Some(h.net.dns_options.clone()),

@@ -2,15 +2,14 @@
 //! berth's answer has none. Python clients (docker-py, docker-compose) index them and stop on a
 //! missing key where docker 20.10 gives the zero value. Only fields whose zero value is what
 //! the container has: settings berth refuses unless zero, and ones it shows whenever they are
-//! set (so a missing one is unset). `HostConfig.Binds` is not among them: berth keeps the
-//! mounts a `-v` made, not its text.
+//! set (so a missing one is unset).
 
 use serde_json::{json, Map, Value};
 
 /// Docker's zero values of `HostConfig` fields berth leaves out when unset.
 fn host_config_zeros() -> Value {
     json!({
-        "ContainerIDFile": "", "VolumesFrom": null, "ExtraHosts": null, "GroupAdd": null,
+        "Binds": null, "ContainerIDFile": "", "VolumesFrom": null, "ExtraHosts": null, "GroupAdd": null,
         "Cgroup": "", "Links": null, "SecurityOpt": null, "ConsoleSize": [0, 0],
         "Isolation": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
         "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
@@ -77,7 +76,7 @@ mod tests {
         assert_eq!(v["HostConfig"]["ConsoleSize"], json!([0, 0]));
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
         assert_eq!(v["AppArmorProfile"], "");
-        assert!(v["HostConfig"].get("Binds").is_none());
+        assert!(v["HostConfig"].get("Binds").is_some_and(Value::is_null));
 
         let mut image = json!({"Config": {"Cmd": ["sh"]}});
         fill_image(&mut image);

@@ -1,6 +1,6 @@
 //! Docker's three ways of asking for mounts (`HostConfig.Binds` strings, `HostConfig.Mounts`
-//! objects, `HostConfig.Tmpfs`) plus `Config.Volumes`, to engine `MountSpec`s; and the
-//! `Mounts` list of container inspect.
+//! objects, `HostConfig.Tmpfs`) plus `Config.Volumes`, to engine `MountSpec`s, checked as
+//! moby's Linux mount parser checks them; and the `Mounts` list of container inspect.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,63 +8,131 @@ use std::path::Path;
 use bollard_stubs::models::{Mount, MountPoint, MountType};
 
 use crate::api::error::ApiError;
-use crate::engine::volume::{MountKind, MountSpec};
+use crate::api::ApiVersion;
+use crate::engine::volume::{MountKind, MountOrigin, MountSpec, Propagation};
 
-/// `name:/path[:opts]` or `/host:/path[:opts]`; options `ro`, `rw`, `nocopy` (SELinux and
-/// propagation options are accepted and ignored: berth does not relabel or change propagation).
-pub fn parse_bind(spec: &str) -> Result<MountSpec, ApiError> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target, opts) = match parts.as_slice() {
-        [t] => ("", *t, ""),
-        [s, t] => (*s, *t, ""),
-        [s, t, o] => (*s, *t, *o),
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "invalid volume specification: '{spec}'"
-            )))
-        }
-    };
-    if !target.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "invalid volume specification: '{spec}': invalid mount config: destination must be an absolute path"
-        )));
-    }
-    let mut m = MountSpec {
-        kind: if source.starts_with('/') {
-            MountKind::Bind
-        } else {
-            MountKind::Volume
-        },
-        source: source.to_string(),
-        target: target.to_string(),
-        create_source: true,
-        ..Default::default()
-    };
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => m.read_only = true,
-            "rw" => m.read_only = false,
-            "nocopy" => m.no_copy = true,
-            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
-            | "consistent" | "cached" | "delegated" => {}
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid volume specification: '{spec}': invalid mode: {other}"
-                )))
-            }
-        }
-    }
-    Ok(m)
+/// API 1.42 added `BindOptions.CreateMountpoint` and refused options of another mount type.
+const CREATE_MOUNTPOINT_API: ApiVersion = ApiVersion(1, 42);
+/// API 1.44 made read-only binds recursively read-only.
+const RECURSIVE_READ_ONLY_API: ApiVersion = ApiVersion(1, 44);
+
+/// One kind of `-v` mode word; a mode holds at most one of each.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModeWord {
+    ReadWrite,
+    Label,
+    Propagation,
+    Copy,
+    Consistency,
 }
 
-/// One `HostConfig.Mounts` entry.
-pub fn from_mount(m: &Mount) -> Result<MountSpec, ApiError> {
-    let target = m.target.clone().unwrap_or_default();
-    if !target.starts_with('/') {
-        return Err(ApiError::bad_request(
-            "invalid mount config: Target must be an absolute path",
-        ));
+fn mode_word(word: &str) -> Option<ModeWord> {
+    Some(match word {
+        "ro" | "rw" => ModeWord::ReadWrite,
+        // SELinux relabelling: berth's hosts run without SELinux, where Docker skips it too.
+        "z" | "Z" => ModeWord::Label,
+        "nocopy" => ModeWord::Copy,
+        // Docker Desktop's file sharing modes, which Docker on Linux accepts and ignores.
+        "consistent" | "cached" | "delegated" => ModeWord::Consistency,
+        w if Propagation::parse(w).is_some() => ModeWord::Propagation,
+        _ => return None,
+    })
+}
+
+/// A `-v` mode Docker accepts: known words, at most one of each kind.
+fn valid_mode(mode: &str) -> bool {
+    let mut seen = Vec::new();
+    mode.is_empty()
+        || mode.split(',').all(|w| match mode_word(w) {
+            Some(kind) if !seen.contains(&kind) => {
+                seen.push(kind);
+                true
+            }
+            _ => false,
+        })
+}
+
+/// `/path`, `name:/path[:mode]` or `/host:/path[:mode]`, as moby's `ParseMountRaw`.
+pub fn parse_bind(spec: &str, version: ApiVersion) -> Result<MountSpec, ApiError> {
+    let invalid = || ApiError::bad_request(format!("invalid volume specification: '{spec}'"));
+    let parts: Vec<&str> = spec.splitn(4, ':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [""] | ["", ..] => return Err(invalid()),
+        [t] => ("", *t, ""),
+        // `/dst:ro` names a mode without a source: not a volume.
+        [_, m] if valid_mode(m) => return Err(invalid()),
+        [s, t] => (*s, *t, ""),
+        [s, t, m] => (*s, *t, *m),
+        _ => return Err(invalid()),
+    };
+    if !valid_mode(mode) {
+        return Err(ApiError::bad_request(format!("invalid mode: {mode}")));
     }
+    let words: Vec<&str> = mode.split(',').filter(|w| !w.is_empty()).collect();
+    let mut m = Mount {
+        typ: Some(if source.starts_with('/') {
+            MountType::BIND
+        } else {
+            MountType::VOLUME
+        }),
+        source: Some(source.to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(words.contains(&"ro")),
+        ..Default::default()
+    };
+    if words.contains(&"nocopy") {
+        m.volume_options = Some(bollard_stubs::models::MountVolumeOptions {
+            no_copy: Some(true),
+            ..Default::default()
+        });
+    }
+    if let Some(p) = words.iter().find_map(|w| Propagation::parse(w)) {
+        m.bind_options = Some(bollard_stubs::models::MountBindOptions {
+            propagation: p.as_str().parse().ok(),
+            ..Default::default()
+        });
+    }
+    // `-v` binds are never checked for a source: a missing one is made, as Docker does.
+    let mut out = from_mount_checked(&m, version, false).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid volume specification: '{spec}': {}",
+            e.message
+        ))
+    })?;
+    out.create_source = out.kind == MountKind::Bind;
+    if !mode.is_empty() {
+        out.mode = mode.to_string();
+    }
+    out.origin = MountOrigin::Binds(spec.to_string());
+    Ok(out)
+}
+
+/// One `HostConfig.Mounts` entry, checked as moby's `ParseMountSpec` for a client at `version`.
+pub fn from_mount(sent: &Mount, version: ApiVersion) -> Result<MountSpec, ApiError> {
+    let mut m = sent.clone();
+    if version < CREATE_MOUNTPOINT_API {
+        // Options of another type were not checked before 1.42, and CreateMountpoint did not
+        // exist: moby clears them for older clients.
+        if m.typ != Some(MountType::VOLUME) {
+            m.volume_options = None;
+        }
+        if m.typ != Some(MountType::TMPFS) {
+            m.tmpfs_options = None;
+        }
+        if let Some(b) = m.bind_options.as_mut() {
+            b.create_mountpoint = None;
+        }
+    }
+    let mut out = from_mount_checked(&m, version, true)?;
+    out.origin = MountOrigin::Mounts(serde_json::to_value(sent).unwrap_or_default());
+    Ok(out)
+}
+
+fn from_mount_checked(
+    m: &Mount,
+    version: ApiVersion,
+    check_source: bool,
+) -> Result<MountSpec, ApiError> {
     let kind = match m.typ {
         Some(MountType::BIND) => MountKind::Bind,
         Some(MountType::VOLUME) | None => MountKind::Volume,
@@ -75,46 +143,204 @@ pub fn from_mount(m: &Mount) -> Result<MountSpec, ApiError> {
             )))
         }
     };
+    let type_name = m.typ.unwrap_or(MountType::VOLUME);
+    let fail = |what: String| {
+        ApiError::bad_request(format!(
+            "invalid mount config for type \"{type_name}\": {what}"
+        ))
+    };
+    for (field, set, allowed) in [
+        ("BindOptions", m.bind_options.is_some(), MountKind::Bind),
+        (
+            "VolumeOptions",
+            m.volume_options.is_some(),
+            MountKind::Volume,
+        ),
+        ("TmpfsOptions", m.tmpfs_options.is_some(), MountKind::Tmpfs),
+    ] {
+        if set && kind != allowed {
+            return Err(fail(format!("field {field} must not be specified")));
+        }
+    }
+    if m.image_options.is_some() {
+        return Err(fail("field ImageOptions must not be specified".into()));
+    }
+    let target = m.target.clone().unwrap_or_default();
+    if target.is_empty() {
+        return Err(fail("field Target must not be empty".into()));
+    }
+    check_absolute(&target).map_err(&fail)?;
+    if clean(&target) == "/" {
+        return Err(fail(
+            "invalid specification: destination can't be '/'".into(),
+        ));
+    }
     let source = m.source.clone().unwrap_or_default();
-    if kind == MountKind::Bind && !source.starts_with('/') {
-        return Err(ApiError::bad_request(
-            "invalid mount config for type \"bind\": invalid mount path",
-        ));
-    }
-    if kind == MountKind::Tmpfs && !source.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid mount config for type \"tmpfs\": Source must not be specified",
-        ));
-    }
-    let mut options = Vec::new();
-    if let Some(t) = &m.tmpfs_options {
-        if let Some(size) = t.size_bytes.filter(|s| *s > 0) {
-            options.push(format!("size={size}"));
-        }
-        if let Some(mode) = t.mode.filter(|m| *m > 0) {
-            options.push(format!("mode={mode:o}"));
-        }
-    }
-    Ok(MountSpec {
+    let read_only = m.read_only.unwrap_or(false);
+    let mut out = MountSpec {
         kind,
         source,
-        target,
-        read_only: m.read_only.unwrap_or(false),
-        options,
-        create_source: false,
-        no_copy: m
-            .volume_options
-            .as_ref()
-            .and_then(|v| v.no_copy)
-            .unwrap_or(false),
-    })
+        target: clean(&target),
+        read_only,
+        ..Default::default()
+    };
+    match kind {
+        MountKind::Bind => {
+            if out.source.is_empty() {
+                return Err(fail("field Source must not be empty".into()));
+            }
+            check_absolute(&out.source).map_err(&fail)?;
+            out.source = clean(&out.source);
+            let b = m.bind_options.clone().unwrap_or_default();
+            if let Some(p) = b.propagation.as_ref() {
+                let text = p.to_string();
+                if !text.is_empty() {
+                    out.propagation = Propagation::parse(&text)
+                        .ok_or_else(|| fail(format!("invalid propagation mode: {text}")))?;
+                }
+            }
+            out.non_recursive = b.non_recursive.unwrap_or(false);
+            out.create_source = b.create_mountpoint.unwrap_or(false);
+            out.read_only_recursive = read_only_depth(
+                read_only,
+                b.read_only_non_recursive.unwrap_or(false),
+                b.read_only_force_recursive.unwrap_or(false),
+                version,
+            )?;
+            if check_source && !out.create_source && !Path::new(&out.source).exists() {
+                return Err(fail(format!(
+                    "bind source path does not exist: {}",
+                    out.source
+                )));
+            }
+        }
+        MountKind::Volume => {
+            let v = m.volume_options.clone().unwrap_or_default();
+            out.no_copy = v.no_copy.unwrap_or(false);
+            if v.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(fail(
+                    "VolumeOptions.Subpath is not supported by berth yet".into(),
+                ));
+            }
+            if let Some(d) = v.driver_config.as_ref() {
+                let name = d.name.as_deref().unwrap_or("");
+                if !matches!(name, "" | "local") {
+                    return Err(ApiError::bad_request(format!(
+                        "error looking up volume plugin {name}: plugin \"{name}\" not found"
+                    )));
+                }
+                out.volume_options = d.options.clone().unwrap_or_default().into_iter().collect();
+            }
+            out.volume_labels = v.labels.unwrap_or_default().into_iter().collect();
+            // Docker's volumes are recursively read-only at every version.
+            out.read_only_recursive = read_only;
+            // moby's `setBindModeIfNull` for the local driver (a relabel mode, a no-op here).
+            out.mode = "z".into();
+        }
+        MountKind::Tmpfs => {
+            if !out.source.is_empty() {
+                return Err(fail("field Source must not be specified".into()));
+            }
+            out.options = tmpfs_options(m.tmpfs_options.as_ref()).map_err(&fail)?;
+        }
+    }
+    Ok(out)
 }
 
-/// `HostConfig.Tmpfs`: target → `size=…,mode=…`.
-pub fn from_tmpfs(tmpfs: &HashMap<String, String>) -> Vec<MountSpec> {
+/// Whether a read-only bind is read-only below too, with moby's checks of the two options.
+fn read_only_depth(
+    read_only: bool,
+    non_recursive: bool,
+    force_recursive: bool,
+    version: ApiVersion,
+) -> Result<bool, ApiError> {
+    let conflict = |what: &str| ApiError::bad_request(format!("mount options conflict: {what}"));
+    if force_recursive && version < RECURSIVE_READ_ONLY_API {
+        return Err(ApiError::bad_request(
+            "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer",
+        ));
+    }
+    if !read_only && non_recursive {
+        return Err(conflict("!ReadOnly && BindOptions.ReadOnlyNonRecursive"));
+    }
+    if !read_only && force_recursive {
+        return Err(conflict("!ReadOnly && BindOptions.ReadOnlyForceRecursive"));
+    }
+    if non_recursive && force_recursive {
+        return Err(conflict(
+            "ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive",
+        ));
+    }
+    // berth needs `mount_setattr` (Linux 5.12) anyway, so recursive read-only always works.
+    Ok(read_only && !non_recursive && (force_recursive || version >= RECURSIVE_READ_ONLY_API))
+}
+
+/// `TmpfsOptions` as mount options: size with Docker's suffix, mode in octal, and the
+/// `Options` pairs moby allows (`exec`, `noexec`).
+fn tmpfs_options(
+    t: Option<&bollard_stubs::models::MountTmpfsOptions>,
+) -> Result<Vec<String>, String> {
+    let mut options = Vec::new();
+    let Some(t) = t else {
+        return Ok(options);
+    };
+    if let Some(mode) = t.mode.filter(|m| *m != 0) {
+        options.push(format!("mode={mode:o}"));
+    }
+    if let Some(size) = t.size_bytes.filter(|s| *s != 0) {
+        let (n, suffix) = [("g", 1i64 << 30), ("m", 1 << 20), ("k", 1 << 10)]
+            .into_iter()
+            .find(|(_, d)| size % d == 0)
+            .map_or((size, ""), |(s, d)| (size / d, s));
+        options.push(format!("size={n}{suffix}"));
+    }
+    for opt in t.options.iter().flatten() {
+        match opt.as_slice() {
+            [k] if matches!(k.as_str(), "exec" | "noexec") => options.push(k.clone()),
+            [k, v] if matches!(k.as_str(), "exec" | "noexec") => options.push(format!("{k}={v}")),
+            [k] | [k, _] => return Err(format!("invalid option: {k}")),
+            _ => return Err("invalid option array length".into()),
+        }
+    }
+    Ok(options)
+}
+
+fn check_absolute(p: &str) -> Result<(), String> {
+    if p.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid mount path: '{p}' mount path must be absolute"
+        ))
+    }
+}
+
+/// Go's `path.Clean` for an absolute path: no empty, `.` or `..` parts.
+fn clean(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `HostConfig.Tmpfs`: target → `size=…,mode=…`; the target must be absolute and not `/`.
+pub fn from_tmpfs(tmpfs: &HashMap<String, String>) -> Result<Vec<MountSpec>, ApiError> {
     let mut out: Vec<MountSpec> = tmpfs
         .iter()
         .map(|(target, opts)| {
+            check_absolute(target).map_err(ApiError::bad_request)?;
+            if clean(target) == "/" {
+                return Err(ApiError::bad_request(
+                    "invalid specification: destination can't be '/'",
+                ));
+            }
             let mut options: Vec<String> = opts
                 .split(',')
                 .filter(|o| !o.is_empty())
@@ -122,17 +348,18 @@ pub fn from_tmpfs(tmpfs: &HashMap<String, String>) -> Vec<MountSpec> {
                 .collect();
             let read_only = options.iter().any(|o| o == "ro");
             options.retain(|o| o != "ro" && o != "rw");
-            MountSpec {
+            Ok(MountSpec {
                 kind: MountKind::Tmpfs,
-                target: target.clone(),
+                target: clean(target),
                 read_only,
                 options,
+                origin: MountOrigin::Tmpfs(opts.clone()),
                 ..Default::default()
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     out.sort_by(|a, b| a.target.cmp(&b.target));
-    out
+    Ok(out)
 }
 
 /// All mounts of a create request; a target named twice is refused, as Docker does.
@@ -141,16 +368,17 @@ pub fn collect(
     mounts: Option<&[Mount]>,
     tmpfs: Option<&HashMap<String, String>>,
     volumes: Option<&[String]>,
+    version: ApiVersion,
 ) -> Result<Vec<MountSpec>, ApiError> {
     let mut out = Vec::new();
     for b in binds.unwrap_or_default() {
-        out.push(parse_bind(b)?);
+        out.push(parse_bind(b, version)?);
     }
     for m in mounts.unwrap_or_default() {
-        out.push(from_mount(m)?);
+        out.push(from_mount(m, version)?);
     }
     if let Some(t) = tmpfs {
-        out.extend(from_tmpfs(t));
+        out.extend(from_tmpfs(t)?);
     }
     let mut seen = std::collections::HashSet::new();
     for m in &out {
@@ -175,10 +403,59 @@ pub fn collect(
     Ok(out)
 }
 
-/// Container inspect's `Mounts`.
+/// The three mount fields of inspect's `HostConfig`.
+#[derive(Debug, Default, PartialEq)]
+pub struct HostConfigMounts {
+    pub binds: Option<Vec<String>>,
+    pub mounts: Option<Vec<Mount>>,
+    pub tmpfs: Option<HashMap<String, String>>,
+}
+
+/// Inspect's `HostConfig.Binds`, `HostConfig.Mounts` and `HostConfig.Tmpfs`: each as sent,
+/// `None` when it had none (Go's nil). Records older than `MountOrigin` show their tmpfs
+/// mounts in `Tmpfs`, as before.
+pub fn host_config_echo(mounts: &[MountSpec]) -> HostConfigMounts {
+    let mut binds = Vec::new();
+    let mut objects = Vec::new();
+    let mut tmpfs = HashMap::new();
+    for m in mounts {
+        match &m.origin {
+            MountOrigin::Binds(text) => binds.push(text.clone()),
+            MountOrigin::Mounts(sent) => {
+                objects.extend(serde_json::from_value::<Mount>(sent.clone()).ok());
+            }
+            MountOrigin::Tmpfs(opts) => {
+                tmpfs.insert(m.target.clone(), opts.clone());
+            }
+            MountOrigin::Config if m.kind == MountKind::Tmpfs => {
+                tmpfs.insert(m.target.clone(), m.options.join(","));
+            }
+            MountOrigin::Config | MountOrigin::VolumesFrom => {}
+        }
+    }
+    HostConfigMounts {
+        binds: (!binds.is_empty()).then_some(binds),
+        mounts: (!objects.is_empty()).then_some(objects),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+    }
+}
+
+/// Inspect's `Config.Volumes`: the ones asked for in `Config.Volumes` and the image's, which
+/// Docker merges into the container's config.
+pub fn config_volumes(mounts: &[MountSpec]) -> Option<Vec<String>> {
+    let v: Vec<String> = mounts
+        .iter()
+        .filter(|m| m.origin == MountOrigin::Config && m.kind == MountKind::Volume)
+        .map(|m| m.target.clone())
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Container inspect's `Mounts` (moby's mount points: without `HostConfig.Tmpfs`).
 pub fn mount_points(mounts: &[MountSpec], volumes_root: &Path) -> Vec<MountPoint> {
     mounts
         .iter()
+        .filter(|m| !matches!(m.origin, MountOrigin::Tmpfs(_)))
         .map(|m| {
             let (typ, name, source, driver) = match m.kind {
                 MountKind::Volume => (
@@ -200,14 +477,10 @@ pub fn mount_points(mounts: &[MountSpec], volumes_root: &Path) -> Vec<MountPoint
                 source: Some(source),
                 destination: Some(m.target.clone()),
                 driver,
-                mode: Some(if m.read_only {
-                    "ro".into()
-                } else {
-                    String::new()
-                }),
+                mode: Some(m.mode.clone()),
                 rw: Some(!m.read_only),
                 propagation: Some(if m.kind == MountKind::Bind {
-                    "rprivate".into()
+                    m.propagation.as_str().into()
                 } else {
                     String::new()
                 }),
@@ -217,45 +490,5 @@ pub fn mount_points(mounts: &[MountSpec], volumes_root: &Path) -> Vec<MountPoint
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binds_tell_volumes_from_host_paths() {
-        let v = parse_bind("data:/data").unwrap();
-        assert_eq!(
-            (v.kind, v.source.as_str(), v.read_only),
-            (MountKind::Volume, "data", false)
-        );
-        let b = parse_bind("/srv/x:/x:ro").unwrap();
-        assert_eq!(
-            (b.kind, b.read_only, b.create_source),
-            (MountKind::Bind, true, true)
-        );
-        let anon = parse_bind("/anon").unwrap();
-        assert_eq!((anon.kind, anon.source.as_str()), (MountKind::Volume, ""));
-        assert!(parse_bind("data:relative").is_err());
-        assert!(parse_bind("data:/d:sideways").is_err());
-    }
-
-    #[test]
-    fn duplicate_targets_are_refused_and_config_volumes_are_added_once() {
-        let binds = vec!["a:/d".to_string(), "/h:/d".to_string()];
-        assert!(collect(Some(&binds), None, None, None).is_err());
-        let binds = vec!["a:/d".to_string()];
-        let vols = vec!["/e".to_string(), "/d".to_string()];
-        let all = collect(Some(&binds), None, None, Some(&vols)).unwrap();
-        let targets: Vec<&str> = all.iter().map(|m| m.target.as_str()).collect();
-        assert_eq!(targets, vec!["/d", "/e"]);
-    }
-
-    #[test]
-    fn tmpfs_options_pass_through() {
-        let t = from_tmpfs(&HashMap::from([(
-            "/scratch".to_string(),
-            "size=1m,ro".to_string(),
-        )]));
-        assert_eq!(t[0].options, vec!["size=1m"]);
-        assert!(t[0].read_only);
-    }
-}
+#[path = "mounts_tests.rs"]
+mod tests;

@@ -383,6 +383,7 @@ pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> Con
         tty: req.tty,
         open_stdin: req.open_stdin,
         stdin_once: req.stdin_once,
+        attach: req.attach,
         stop_signal: req.stop_signal.clone().or_else(|| ic.stop_signal.clone()),
         stop_timeout: req.stop_timeout,
         exposed_ports: exposed,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::settings::{NamespaceMode, RuntimeSettings};
 use super::spec_runtime::{check_sysctl, SharedNamespaces};
 use super::types::{ContainerRecord, HostSettings};
-use crate::engine::volume::{MountKind, MountSpec};
+use crate::engine::volume::{MountKind, MountOrigin, MountSpec};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -144,6 +144,7 @@ impl Engine {
                     read_only,
                     create_source: false,
                     no_copy: true,
+                    origin: MountOrigin::VolumesFrom,
                     ..m
                 });
             }

@@ -159,6 +159,9 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "seccomp": super::security::seccomp_section(rec, &caps, host),
         },
     });
+    if let Some(p) = crate::engine::volume::mounts::root_propagation(&rec.host.mounts) {
+        spec["linux"]["rootfsPropagation"] = json!(p);
+    }
     let security = &rec.host.security;
     // Written only when set, as Docker writes it.
     if security.no_new_privileges {

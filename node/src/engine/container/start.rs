@@ -94,6 +94,8 @@ impl Engine {
             init: &init,
         };
         let links = self.link_files(rec)?;
+        crate::engine::volume::mounts::check_propagation_sources(&rec.host.mounts)
+            .map_err(EngineError::Internal)?;
         let mut spec = spec::build(rec, &paths, self.host)?;
         if !links.env.is_empty() {
             if let Some(p) = spec.process_mut().as_mut() {
@@ -143,6 +145,7 @@ impl Engine {
             cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel()),
             oom_kill_disable: rec.host.runtime.oom_kill_disable,
             cgroups_read_only: !rec.host.privileged,
+            bind_propagation: crate::engine::volume::mounts::bind_propagation(&rec.host.mounts),
             tty: rec.config.tty,
             console_socket: self.paths.console_socket(&rec.id),
             console_size: rec.host.console_size,

@@ -23,12 +23,22 @@ pub struct ContainerConfig {
     pub open_stdin: bool,
     #[serde(default)]
     pub stdin_once: bool,
+    #[serde(default)]
+    pub attach: AttachFlags,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: Vec<String>,
     /// The healthcheck (the run's over the image's); `None` or a `NONE` test: no checks.
     #[serde(default)]
     pub healthcheck: Option<HealthConfig>,
+}
+
+/// `Config.AttachStdin`, `AttachStdout` and `AttachStderr`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachFlags {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 /// Docker's `HEALTHCHECK`: durations in nanoseconds, 0 for Docker's default.

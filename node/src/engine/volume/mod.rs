@@ -36,6 +36,81 @@ pub enum MountKind {
     Tmpfs,
 }
 
+/// How mounts made below a bind later reach the other side: Docker's `[r]private`,
+/// `[r]shared` and `[r]slave` (`-v src:dst:rshared`, `BindOptions.Propagation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    Private,
+    /// Docker's default for binds.
+    #[default]
+    Rprivate,
+    Shared,
+    Rshared,
+    Slave,
+    Rslave,
+}
+
+impl Propagation {
+    pub const ALL: [Propagation; 6] = [
+        Propagation::Private,
+        Propagation::Rprivate,
+        Propagation::Shared,
+        Propagation::Rshared,
+        Propagation::Slave,
+        Propagation::Rslave,
+    ];
+
+    /// Docker's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Private => "private",
+            Propagation::Rprivate => "rprivate",
+            Propagation::Shared => "shared",
+            Propagation::Rshared => "rshared",
+            Propagation::Slave => "slave",
+            Propagation::Rslave => "rslave",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Propagation> {
+        Propagation::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Applies to the mounts below the bind too.
+    pub fn recursive(self) -> bool {
+        matches!(
+            self,
+            Propagation::Rprivate | Propagation::Rshared | Propagation::Rslave
+        )
+    }
+
+    pub fn is_shared(self) -> bool {
+        matches!(self, Propagation::Shared | Propagation::Rshared)
+    }
+
+    pub fn is_slave(self) -> bool {
+        matches!(self, Propagation::Slave | Propagation::Rslave)
+    }
+}
+
+/// Which of Docker's create fields asked for a mount: inspect shows each in its own field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountOrigin {
+    /// `Config.Volumes` or the image's volumes (and records older than this field).
+    #[default]
+    Config,
+    /// A `HostConfig.Binds` string, as sent.
+    Binds(String),
+    /// A `HostConfig.Mounts` object, as sent.
+    Mounts(serde_json::Value),
+    /// A `HostConfig.Tmpfs` entry's options, as sent.
+    Tmpfs(String),
+    /// Another container's, through `--volumes-from`.
+    VolumesFrom,
+}
+
 /// One mount of a container, as recorded (a volume by name, a bind by host path).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
@@ -53,6 +128,27 @@ pub struct MountSpec {
     /// Volume: do not copy the image's content into a new volume.
     #[serde(default)]
     pub no_copy: bool,
+    /// Bind: propagation of the mounts made below it later, host to container and back.
+    #[serde(default)]
+    pub propagation: Propagation,
+    /// Bind: the source alone, without the mounts below it (`BindOptions.NonRecursive`).
+    #[serde(default)]
+    pub non_recursive: bool,
+    /// Read-only bind: the mounts below the source are read-only too (the default since API
+    /// 1.44; older clients get the old non-recursive read-only).
+    #[serde(default)]
+    pub read_only_recursive: bool,
+    /// `-v`'s mode text as given (`ro,rshared`): inspect's `Mode`.
+    #[serde(default)]
+    pub mode: String,
+    /// Volume: what a volume this mount makes is created with (`VolumeOptions.Labels` and
+    /// `DriverConfig.Options`); an existing volume is used as it is, as Docker does.
+    #[serde(default)]
+    pub volume_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub volume_options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub origin: MountOrigin,
 }
 
 /// `GET /volumes` filters.

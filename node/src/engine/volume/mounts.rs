@@ -6,31 +6,117 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{MountKind, MountSpec};
+use crate::runtime::mount_attrs::{BindPropagation, PropagationType};
 
 /// OCI mount entries for `mounts`; volumes are found under `volumes_root`.
 pub fn spec_mounts(mounts: &[MountSpec], volumes_root: &Path) -> Vec<Value> {
     mounts
         .iter()
-        .map(|m| {
-            let ro = if m.read_only { "ro" } else { "rw" };
-            match m.kind {
-                MountKind::Tmpfs => {
-                    let mut opts = vec!["nosuid".to_string(), "nodev".to_string(), ro.to_string()];
-                    opts.extend(m.options.iter().cloned());
-                    json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts})
+        .map(|m| match m.kind {
+            MountKind::Tmpfs => {
+                let mut opts: Vec<String> = vec!["nosuid".into(), "nodev".into()];
+                // Docker's tmpfs mounts are `noexec` unless the options say `exec`.
+                if !m.options.iter().any(|o| o == "exec" || o == "noexec") {
+                    opts.push("noexec".into());
                 }
-                MountKind::Bind => json!({
-                    "destination": m.target, "type": "bind", "source": m.source,
-                    "options": ["rbind", "rprivate", ro],
-                }),
-                MountKind::Volume => json!({
-                    "destination": m.target, "type": "bind",
-                    "source": super::local::mountpoint(volumes_root, &m.source),
-                    "options": ["rbind", "rprivate", ro],
-                }),
+                opts.push(if m.read_only { "ro" } else { "rw" }.into());
+                opts.extend(m.options.iter().cloned());
+                json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts})
             }
+            MountKind::Bind => json!({
+                "destination": m.target, "type": "bind", "source": m.source,
+                "options": bind_options(m),
+            }),
+            MountKind::Volume => json!({
+                "destination": m.target, "type": "bind",
+                "source": super::local::mountpoint(volumes_root, &m.source),
+                "options": bind_options(m),
+            }),
         })
         .collect()
+}
+
+/// A bind's OCI options. libcontainer 0.7 applies neither the propagation of a bind nor the
+/// root's `rslave`-style names: the monitor sets each bind's propagation itself
+/// (`runtime::mount_fixes`) and the spec's root propagation comes from `root_propagation`.
+fn bind_options(m: &MountSpec) -> Vec<&'static str> {
+    let mut opts = vec![if m.non_recursive { "bind" } else { "rbind" }];
+    opts.push(m.propagation.as_str());
+    if m.read_only {
+        opts.push("ro");
+        if m.read_only_recursive {
+            opts.push("rro");
+        }
+    } else {
+        opts.push("rw");
+    }
+    opts
+}
+
+/// The root's propagation in the spec: `shared` when a bind is shared (so that it stays in its
+/// source's peer group), else libcontainer's default (`slave`), as moby chooses it.
+pub fn root_propagation(mounts: &[MountSpec]) -> Option<&'static str> {
+    mounts
+        .iter()
+        .any(|m| m.kind == MountKind::Bind && m.propagation.is_shared())
+        .then_some("shared")
+}
+
+/// What the monitor sets on each bind before the start (libcontainer leaves it unset).
+pub fn bind_propagation(mounts: &[MountSpec]) -> Vec<BindPropagation> {
+    mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind)
+        .map(|m| BindPropagation {
+            target: m.target.clone().into(),
+            kind: if m.propagation.is_shared() {
+                PropagationType::Shared
+            } else if m.propagation.is_slave() {
+                PropagationType::Slave
+            } else {
+                PropagationType::Private
+            },
+            recursive: m.propagation.recursive(),
+        })
+        .collect()
+}
+
+/// moby's checks at start: a shared bind needs a source on a shared mount, a slave one a
+/// source on a shared or slave mount (else nothing would propagate).
+pub fn check_propagation_sources(mounts: &[MountSpec]) -> Result<(), String> {
+    let wanted: Vec<&MountSpec> = mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind)
+        .filter(|m| m.propagation.is_shared() || m.propagation.is_slave())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+    for m in wanted {
+        let source = std::fs::canonicalize(&m.source).map_err(|e| {
+            format!(
+                "error evaluating symlinks from mount source {:?}: {e}",
+                m.source
+            )
+        })?;
+        let on = crate::runtime::mountinfo::containing(&table, &source)
+            .ok_or_else(|| format!("could not find the mount of {}", m.source))?;
+        let (ok, what) = if m.propagation.is_shared() {
+            (on.is_shared(), "a shared mount")
+        } else {
+            (on.is_shared() || on.is_slave(), "a shared or slave mount")
+        };
+        if !ok {
+            return Err(format!(
+                "path {} is mounted on {} but it is not {what}",
+                m.source,
+                on.point.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// True when `dir` has no entries (or does not exist).
@@ -67,8 +153,12 @@ mod tests {
         ];
         let m = spec_mounts(&mounts, Path::new("/var/lib/berth/volumes"));
         assert_eq!(m[0]["source"], "/var/lib/berth/volumes/data/_data");
-        assert_eq!(m[1]["options"][2], "ro");
+        assert_eq!(m[1]["options"], json!(["rbind", "rprivate", "ro"]));
         assert_eq!(m[2]["type"], "tmpfs");
+        assert!(m[2]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("noexec")));
         assert!(m[2]["options"]
             .as_array()
             .unwrap()

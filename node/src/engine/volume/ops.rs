@@ -211,8 +211,13 @@ impl Engine {
                     let anonymous = m.source.is_empty();
                     let existed =
                         !anonymous && self.volumes.get::<VolumeRecord>(&m.source)?.is_some();
-                    let v =
-                        self.create_volume(&m.source, BTreeMap::new(), BTreeMap::new(), anonymous)?;
+                    // An existing volume is used as it is: Docker checks only its driver.
+                    let v = self.create_volume(
+                        &m.source,
+                        m.volume_labels.clone(),
+                        m.volume_options.clone(),
+                        anonymous,
+                    )?;
                     if !existed {
                         made.push(v.name.clone());
                     }

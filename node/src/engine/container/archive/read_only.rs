@@ -1,9 +1,11 @@
 //! Whether a copy into a container may write where it asks, decided up front as Docker does
 //! (moby's `checkIfPathIsInAVolume`): a destination inside one of the container's mounts takes
 //! that mount's mode; anywhere else, the root filesystem's. Refused before anything is read,
-//! so even an empty archive gets the same answer.
+//! so even an empty archive gets the same answer. A `HostConfig.Tmpfs` mount is not among
+//! moby's mount points, so a copy into it follows the root's mode, as in Docker.
 
 use crate::engine::container::types::ContainerRecord;
+use crate::engine::volume::MountOrigin;
 
 /// Docker's words (a 500 in Docker 20.10) for a destination in a read-only root filesystem.
 pub const ROOTFS_READ_ONLY: &str = "container rootfs is marked read-only";
@@ -19,6 +21,7 @@ pub fn refusal(rec: &ContainerRecord, path: &str) -> Option<&'static str> {
         .host
         .mounts
         .iter()
+        .filter(|m| !matches!(m.origin, MountOrigin::Tmpfs(_)))
         .map(|m| (m, lexical(&m.target)))
         .filter(|(_, target)| within(&path, target))
         .max_by_key(|(_, target)| target.len());

@@ -1,0 +1,330 @@
+//! Mount options against a real berthd, each as Docker honours it: bind propagation with a real
+//! shared host mount, recursive read-only by API version, non-recursive binds, tmpfs `noexec`,
+//! a volume made with the mount's labels and driver options, and inspect showing each create
+//! field as sent.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::tests_outside_test_module,
+    reason = "integration tests panic on failure by design"
+)]
+
+use std::path::{Path, PathBuf};
+
+use berth_test_support::{require_root, TestDaemon};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use serde_json::{json, Value};
+
+/// Creates (at API `version`), starts and waits for a container; returns its logs and exit
+/// code, and removes it with its anonymous volumes.
+fn run_at(d: &TestDaemon, version: &str, name: &str, body: Value) -> (String, i64) {
+    let r = d.req(
+        "POST",
+        &format!("/{version}/containers/create?name={}-{name}", d.prefix),
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 201, "create {name}: {}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start {name}: {}", r.text());
+    let code = d.req("POST", &format!("/containers/{id}/wait"), "").json()["StatusCode"]
+        .as_i64()
+        .unwrap();
+    let logs = d.logs(&id);
+    assert_eq!(
+        d.req("DELETE", &format!("/containers/{id}?v=1"), "").status,
+        204
+    );
+    (logs, code)
+}
+
+fn run(d: &TestDaemon, name: &str, body: Value) -> (String, i64) {
+    run_at(d, "v1.47", name, body)
+}
+
+/// A mount made on the host for a test, detached with everything below it on drop.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn tmpfs(dir: PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .unwrap();
+        HostMount(dir)
+    }
+
+    /// `dir` bound onto itself with `propagation` (`MS_SHARED`: as on a systemd host).
+    fn bound(dir: PathBuf, propagation: MsFlags) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        mount(
+            Some(&dir),
+            &dir,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let guard = HostMount(dir);
+        mount(
+            None::<&str>,
+            &guard.0,
+            None::<&str>,
+            propagation,
+            None::<&str>,
+        )
+        .unwrap();
+        guard
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+    }
+}
+
+/// Whether the host's mount table has a mount at `point`.
+fn host_has_mount(point: &Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let needle = format!(" {} ", point.display());
+    table.lines().any(|l| l.contains(&needle))
+}
+
+/// A container that waits for `/b/go`, made on the host after the host's own mount at `sub`,
+/// then tells whether it sees that mount (propagation happens at mount time, so no race).
+fn sees_host_mount_after_start(d: &TestDaemon, name: &str, src: &Path, bind: &str) -> String {
+    let id = d.create(
+        &format!("{}-{name}", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["sh", "-c",
+            "while [ ! -e /b/go ]; do sleep 0.05; done; grep -c ' /b/sub ' /proc/mounts || true"],
+            "HostConfig": {"Binds": [format!("{}:/b{bind}", src.display())]}}),
+    );
+    let r = d.req("POST", &format!("/containers/{id}/start"), "");
+    assert_eq!(r.status, 204, "start: {}", r.text());
+    let sub = HostMount::tmpfs(src.join("sub"));
+    std::fs::write(src.join("go"), "").unwrap();
+    d.req("POST", &format!("/containers/{id}/wait"), "");
+    let out = d.logs(&id).trim().to_string();
+    drop(sub);
+    std::fs::remove_file(src.join("go")).unwrap();
+    d.req("DELETE", &format!("/containers/{id}?force=1"), "");
+    out
+}
+
+#[test]
+fn bind_propagation_follows_docker() {
+    require_root!();
+    let d = TestDaemon::start("mprop");
+    d.import_busybox();
+    let shared = HostMount::bound(d.root.join("shared-src"), MsFlags::MS_SHARED);
+    // Default `rprivate`: a host mount made after the start stays out of the container.
+    // berth made the bind a slave of the shared source before (libcontainer ignored it).
+    assert_eq!(sees_host_mount_after_start(&d, "priv", &shared.0, ""), "0");
+    // `rslave`: the container sees it.
+    assert_eq!(
+        sees_host_mount_after_start(&d, "slave", &shared.0, ":rslave"),
+        "1"
+    );
+    // `rshared`: a mount the container makes reaches the host.
+    let (out, code) = run(
+        &d,
+        "shared",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "mkdir -p /b/inner && mount -t tmpfs t /b/inner"],
+               "HostConfig": {"CapAdd": ["SYS_ADMIN"],
+                              "Binds": [format!("{}:/b:rshared", shared.0.display())]}}),
+    );
+    assert_eq!(code, 0, "{out}");
+    let inner = shared.0.join("inner");
+    assert!(
+        host_has_mount(&inner),
+        "the container's mount did not reach the host"
+    );
+    let _ = umount2(&inner, MntFlags::MNT_DETACH);
+    // A slave bind of a private source: Docker's error at start, nothing left running.
+    let private = HostMount::bound(d.root.join("private-src"), MsFlags::MS_PRIVATE);
+    for (mode, want) in [
+        ("rshared", "is not a shared mount"),
+        ("rslave", "is not a shared or slave mount"),
+    ] {
+        let id = d.create(
+            &format!("{}-{mode}-priv", d.prefix),
+            json!({"Image": "busybox", "Cmd": ["true"],
+                   "HostConfig": {"Binds": [format!("{}:/b:{mode}", private.0.display())]}}),
+        );
+        let r = d.req("POST", &format!("/containers/{id}/start"), "");
+        assert_eq!(r.status, 500, "{}", r.text());
+        let text = r.text();
+        assert!(
+            text.contains(&format!(
+                "path {0} is mounted on {0} but",
+                private.0.display()
+            )) && text.contains(want),
+            "{text}"
+        );
+        assert_eq!(d.inspect(&id)["State"]["Status"], "created");
+    }
+    let c = d.create(
+        &format!("{}-insp", d.prefix),
+        json!({"Image": "busybox", "HostConfig": {"Binds": [format!("{}:/b:ro,rslave", shared.0.display())]}}),
+    );
+    let m = &d.inspect(&c)["Mounts"][0];
+    assert_eq!(
+        (&m["Mode"], &m["Propagation"], &m["RW"]),
+        (&json!("ro,rslave"), &json!("rslave"), &json!(false))
+    );
+    d.remove_all();
+}
+
+#[test]
+fn read_only_binds_are_recursive_for_new_clients_and_binds_can_leave_submounts_out() {
+    require_root!();
+    let d = TestDaemon::start("mro");
+    d.import_busybox();
+    let src = d.root.join("ro-src");
+    std::fs::create_dir_all(&src).unwrap();
+    let sub = HostMount::tmpfs(src.join("sub"));
+    let touch =
+        |bind: Value| json!({"Image": "busybox", "Cmd": ["touch", "/b/sub/f"], "HostConfig": bind});
+    let ro = json!({"Binds": [format!("{}:/b:ro", src.display())]});
+    // API 1.44 made read-only binds read-only below too; older clients keep the old way.
+    let (out, code) = run(&d, "new", touch(ro.clone()));
+    assert_eq!(
+        code, 1,
+        "a new client's read-only bind left a submount writable: {out}"
+    );
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert_eq!(run_at(&d, "v1.41", "old", touch(ro)).1, 0);
+    let writable_below = json!({"Mounts": [{"Type": "bind", "Source": src, "Target": "/b",
+        "ReadOnly": true, "BindOptions": {"ReadOnlyNonRecursive": true}}]});
+    assert_eq!(run(&d, "nonrec", touch(writable_below)).1, 0);
+    std::fs::remove_file(sub.0.join("f")).unwrap();
+    // A non-recursive bind does not carry the mounts below its source.
+    let (out, code) = run(
+        &d,
+        "alone",
+        json!({"Image": "busybox", "Cmd": ["grep", "-c", " /b/sub ", "/proc/mounts"],
+               "HostConfig": {"Mounts": [{"Type": "bind", "Source": src, "Target": "/b",
+                                          "BindOptions": {"NonRecursive": true}}]}}),
+    );
+    assert_eq!((out.trim(), code), ("0", 1));
+    let (out, _) = run(
+        &d,
+        "rec",
+        json!({"Image": "busybox", "Cmd": ["grep", "-c", " /b/sub ", "/proc/mounts"],
+               "HostConfig": {"Binds": [format!("{}:/b", src.display())]}}),
+    );
+    assert_eq!(out.trim(), "1");
+    // CreateMountpoint makes a missing source; without it, Docker's 400.
+    let missing = d.root.join("made/by/berth");
+    let body = |create: bool| {
+        json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [{"Type": "bind",
+            "Source": missing, "Target": "/m", "BindOptions": {"CreateMountpoint": create}}]}})
+    };
+    let r = d.req("POST", "/containers/create", &body(false).to_string());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("bind source path does not exist"));
+    assert_eq!(run(&d, "mkpoint", body(true)).1, 0);
+    assert!(missing.is_dir());
+    drop(sub);
+    d.remove_all();
+}
+
+#[test]
+fn tmpfs_is_noexec_unless_asked_and_volume_mounts_make_their_volume() {
+    require_root!();
+    let d = TestDaemon::start("mtmp");
+    d.import_busybox();
+    let opts = |target: &str| format!("grep ' {target} ' /proc/mounts | cut -d' ' -f4");
+    let (out, _) = run(
+        &d,
+        "tmpfs",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", format!("{}; {}; {}", opts("/t"), opts("/u"), opts("/x"))],
+               "HostConfig": {"Tmpfs": {"/t": "size=1m", "/x": "exec"},
+                              "Mounts": [{"Type": "tmpfs", "Target": "/u"}]}}),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("noexec"), "--tmpfs: {}", lines[0]);
+    assert!(
+        lines[1].contains("noexec"),
+        "--mount type=tmpfs: {}",
+        lines[1]
+    );
+    assert!(
+        !lines[2].contains("noexec"),
+        "--tmpfs /x:exec: {}",
+        lines[2]
+    );
+    let (out, _) = run(
+        &d,
+        "exec",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", opts("/u")],
+               "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/u",
+                                          "TmpfsOptions": {"Options": [["exec"]]}}]}}),
+    );
+    assert!(!out.contains("noexec"), "{out}");
+
+    // VolumeOptions make the volume with their labels and driver options (dropped before).
+    let vol = format!("{}-v", d.prefix);
+    let (out, code) = run(
+        &d,
+        "vol",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "grep ' /v ' /proc/mounts | cut -d' ' -f3"],
+               "HostConfig": {"Mounts": [{"Type": "volume", "Source": vol, "Target": "/v",
+                   "VolumeOptions": {"Labels": {"tier": "cache"},
+                       "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs"}}}}]}}),
+    );
+    assert_eq!((out.trim(), code), ("tmpfs", 0));
+    let v = d.req("GET", &format!("/volumes/{vol}"), "").json();
+    assert_eq!(v["Labels"], json!({"tier": "cache"}));
+    assert_eq!(v["Options"], json!({"type": "tmpfs", "device": "tmpfs"}));
+    assert_eq!(d.req("DELETE", &format!("/volumes/{vol}"), "").status, 204);
+    d.remove_all();
+}
+
+#[test]
+fn inspect_shows_binds_mounts_tmpfs_and_volumes_as_sent() {
+    require_root!();
+    let d = TestDaemon::start("mecho");
+    d.import_busybox();
+    let src = d.root.join("echo-src");
+    std::fs::create_dir_all(&src).unwrap();
+    let binds = vec![format!("{}:/b:ro", src.display())];
+    let mounts = json!([{"Type": "bind", "Source": src, "Target": "/e",
+                         "BindOptions": {"Propagation": "rslave"}},
+                        {"Type": "tmpfs", "Target": "/g", "TmpfsOptions": {"SizeBytes": 1048576}}]);
+    let id = d.create(
+        &format!("{}-echo", d.prefix),
+        json!({"Image": "busybox", "AttachStdout": true, "Volumes": {"/anon": {}},
+               "HostConfig": {"Binds": binds, "Mounts": mounts, "Tmpfs": {"/h": "size=2m"}}}),
+    );
+    let v = d.inspect(&id);
+    assert_eq!(v["HostConfig"]["Binds"], json!(binds));
+    assert_eq!(v["HostConfig"]["Mounts"], mounts);
+    assert_eq!(v["HostConfig"]["Tmpfs"], json!({"/h": "size=2m"}));
+    assert_eq!(v["Config"]["Volumes"], json!({"/anon": {}}));
+    assert_eq!(
+        (&v["Config"]["AttachStdout"], &v["Config"]["AttachStdin"]),
+        (&json!(true), &json!(false))
+    );
+    let points: Vec<&str> = v["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Destination"].as_str().unwrap())
+        .collect();
+    assert!(
+        !points.contains(&"/h"),
+        "HostConfig.Tmpfs is not a mount point: {points:?}"
+    );
+    let plain = d.create(&format!("{}-plain", d.prefix), json!({"Image": "busybox"}));
+    let v = d.inspect(&plain);
+    assert!(v["HostConfig"].get("Binds").is_some_and(Value::is_null));
+    d.remove_all();
+}
