@@ -93,7 +93,7 @@ fn save_remove_and_load_give_back_the_same_image_that_runs() {
 }
 
 #[test]
-fn saving_an_unknown_image_is_a_404_with_dockers_message() {
+fn an_unknown_image_is_a_404_in_dockers_words() {
     require_root!();
     let d = TestDaemon::start("savenope");
     d.import_busybox();
@@ -107,6 +107,20 @@ fn saving_an_unknown_image_is_a_404_with_dockers_message() {
         assert_eq!(
             r.json(),
             json!({"message": "No such image: nope"}),
+            "{path}"
+        );
+    }
+    // Docker's other commands name a missing image with its tag.
+    for (method, path) in [
+        ("DELETE", "/images/nope"),
+        ("GET", "/images/nope/json"),
+        ("GET", "/images/docker.io/library/nope/history"),
+    ] {
+        let r = d.req(method, path, "");
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert_eq!(
+            r.json(),
+            json!({"message": "No such image: nope:latest"}),
             "{path}"
         );
     }

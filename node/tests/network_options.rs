@@ -338,13 +338,42 @@ fn the_hosts_network_and_none_get_dockers_resolv_conf_hosts_and_port_warning() {
             "busybox",
             "cat",
             "/etc/hosts",
-        ]);
+        ]) + "\n"; // the output comes trimmed
         assert!(hosts.contains("192.0.2.7\ta.example\n"), "{mode}: {hosts}");
         assert!(
             hosts.contains(&format!("{gateway}\tgw\n")),
             "{mode}: {hosts}"
         );
     }
+    // Without `--add-host` the host's network gets the host's own file and name, and none
+    // gets no name line (Docker writes no 127.0.1.1 line).
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        d.cli_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts; hostname"
+        ]),
+        format!("{}\n{host_name}", host_hosts.trim_end())
+    );
+    let none = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-h",
+        "alone",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(!none.contains("alone"), "{none}");
     // Ports on the host's network: nothing to publish, so nothing is, with Docker's warning.
     let r = d.req(
         "POST",

@@ -504,6 +504,47 @@ fn bad_network_input_gives_clear_errors() {
 }
 
 #[test]
+fn network_ls_dangling_lists_networks_no_running_container_uses() {
+    require_root!();
+    let d = TestDaemon::start("netdang");
+    d.import_busybox();
+    let (used, idle, stopped) = (
+        format!("{}-used", d.prefix),
+        format!("{}-idle", d.prefix),
+        format!("{}-stop", d.prefix),
+    );
+    for (n, subnet) in [
+        (&used, "10.250.9.0/24"),
+        (&idle, "10.250.10.0/24"),
+        (&stopped, "10.250.11.0/24"),
+    ] {
+        d.cli_ok(&["network", "create", "--subnet", subnet, n]);
+    }
+    d.cli_ok(&["run", "-d", "--network", &used, "busybox", "sleep", "1000"]);
+    // A stopped container leaves no endpoint, as in moby.
+    d.cli_ok(&["run", "--network", &stopped, "busybox", "true"]);
+    let ls = |filter: &str| {
+        let out = d.cli_ok(&["network", "ls", "--filter", filter, "--format", "{{.Name}}"]);
+        let mut names: Vec<String> = out.lines().map(String::from).collect();
+        names.sort();
+        names
+    };
+    let mut dangling = vec![idle.clone(), stopped.clone()];
+    dangling.sort();
+    assert_eq!(ls("dangling=true"), dangling);
+    let mut in_use = vec!["bridge".to_string(), "host".into(), "none".into(), used];
+    in_use.sort();
+    assert_eq!(ls("dangling=0"), in_use);
+    let (code, text) = d.cli(&["network", "ls", "--filter", "dangling=maybe"]);
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("invalid value for filter 'dangling'"),
+        "{text}"
+    );
+    d.remove_all();
+}
+
+#[test]
 fn container_interfaces_on_ipv4_only_networks_have_ipv6_off() {
     // Docker since 26.0.2 (CVE-2024-32473); and each interface's IPv6 chatter was flooded to
     // every container on the bridge, so starts slowed down as containers accumulated.

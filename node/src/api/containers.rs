@@ -320,7 +320,7 @@ pub async fn fallback(
             engine.remove_link(name).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        None => Err(super::error::not_found(uri).await),
+        None => Err(super::error::page_not_found()),
     }
 }
 

@@ -91,12 +91,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Unknown paths, as dockerd answers them.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+/// Unknown paths, as dockerd answers them (without the path).
+pub fn page_not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
-        message: format!("page not found: {}", uri.path()),
+        message: "page not found".into(),
     }
+}
+
+/// The router's fallback for unknown paths and methods.
+pub async fn not_found() -> ApiError {
+    page_not_found()
 }
 
 /// Handler results.

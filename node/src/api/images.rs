@@ -236,7 +236,7 @@ pub async fn get_by_name(
             }
             Ok(Json(entries).into_response())
         }
-        _ => Err(page_not_found(&rest)),
+        _ => Err(super::error::page_not_found()),
     }
 }
 
@@ -264,7 +264,7 @@ pub async fn post_by_name(
             engine.image_event("tag", &id, &format!("{repo}:{}", tag.unwrap_or("latest")));
             Ok(StatusCode::CREATED.into_response())
         }
-        _ => Err(page_not_found(&rest)),
+        _ => Err(super::error::page_not_found()),
     }
 }
 
@@ -281,14 +281,6 @@ pub async fn remove(
     Ok(Json(conv::removed(&items)))
 }
 
-/// The answer for `/images/<name>/<unknown action>`, worded as dockerd words it.
-fn page_not_found(rest: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: format!("page not found: /images/{rest}"),
-    }
-}
-
 /// `GET /distribution/{name}/json`
 pub async fn distribution(
     State(engine): State<AppState>,
@@ -297,10 +289,7 @@ pub async fn distribution(
 ) -> ApiResult<Response> {
     match rest.rsplit_once('/') {
         Some((name, "json")) => super::registry::distribution(engine, name, &headers).await,
-        _ => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("page not found: /distribution/{rest}"),
-        }),
+        _ => Err(super::error::page_not_found()),
     }
 }
 

@@ -40,27 +40,57 @@ fn matches(
     })
 }
 
+/// moby's predefined network names, always in use.
+const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
+
+/// `dangling=`: one value, `true`/`1` or `false`/`0`, as moby's network filter takes it.
+fn dangling_filter(values: &[String]) -> Result<bool, ApiError> {
+    match values {
+        [v] => match v.as_str() {
+            "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            _ => Err(ApiError::bad_request(
+                "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            "got more than one value for filter key \"dangling\"",
+        )),
+    }
+}
+
 /// `GET /networks?filters=`
 pub async fn list(
     State(engine): State<AppState>,
     State(swarm): State<SwarmState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
-    let filters = Query::parse(q.as_deref()).filters()?;
+    let mut filters = Query::parse(q.as_deref()).filters()?;
     const KNOWN: [&str; 6] = ["name", "id", "driver", "type", "label", "scope"];
-    if filters.contains_key("dangling") {
-        return Err(ApiError::bad_request(
-            "the dangling filter of network ls is not supported by berth yet",
-        ));
-    }
+    let dangling = filters
+        .remove("dangling")
+        .map(|v| dangling_filter(&v))
+        .transpose()?;
     if let Some(k) = filters.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
+    let in_use = match dangling {
+        Some(_) => engine.networks_in_use().await?,
+        None => Default::default(),
+    };
+    // moby's `matchesUse`: a network is in use when predefined or a running container is on
+    // it; swarmkit tracks no attachments, so a manager's swarm networks count as unused.
+    let use_matches = |name: &str, attached: bool| {
+        dangling.is_none_or(|only_dangling| {
+            let used = PREDEFINED.contains(&name) || attached;
+            used != only_dangling
+        })
+    };
     let mut nets: Vec<Value> = engine
         .networks()
         .list()?
         .iter()
-        .filter(|n| matches(n, &filters))
+        .filter(|n| matches(n, &filters) && use_matches(&n.name, in_use.contains(&n.id)))
         .map(|n| conv::network(n, None))
         .collect();
     // A manager lists the swarm's networks; its copies of them are listed once, as those.
@@ -69,7 +99,7 @@ pub async fn list(
     nets.extend(
         cluster
             .iter()
-            .filter(|n| swarm_conv::matches(n, &filters))
+            .filter(|n| swarm_conv::matches(n, &filters) && use_matches(&n.spec.name, false))
             .map(swarm_conv::network),
     );
     Ok(Json(nets))

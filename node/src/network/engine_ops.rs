@@ -468,6 +468,23 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Ids of the networks a running container is on (moby's endpoints).
+    pub async fn networks_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        let index = self.network.index()?;
+        let mut used = std::collections::HashSet::new();
+        for h in self.handles() {
+            let rec = h.snapshot().await;
+            if rec.state.status.is_running() {
+                used.extend(
+                    self.container_networks_in(&rec, &index)
+                        .into_iter()
+                        .map(|c| c.network.id.clone()),
+                );
+            }
+        }
+        Ok(used)
+    }
+
     /// Removes a network; refused while containers are attached, as Docker does.
     pub async fn remove_network(&self, key: &str) -> Result<()> {
         let n = self.network.get(key)?;

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 /// `/etc/hosts`: localhost lines, `--add-host`s, legacy links' lines (`links`, made whole),
-/// the container's own address (or 127.0.1.1), in Docker's order.
+/// the container's own address with its name when it has one, in Docker's order.
 pub fn hosts(
     hostname: &str,
     own: Option<Ipv4Addr>,
@@ -35,9 +35,8 @@ pub fn hosts(
         s.push_str(l);
         s.push('\n');
     }
-    match own {
-        Some(ip) => s.push_str(&format!("{ip}\t{hostname}\n")),
-        None => s.push_str(&format!("127.0.1.1\t{hostname}\n")),
+    if let Some(ip) = own {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
     }
     s
 }
@@ -159,6 +158,12 @@ mod tests {
         assert!(h.contains("10.0.0.2\tweb\n"));
         assert!(h.contains("10.1.1.1\tdb\n"));
         assert!(h.contains("10.0.0.1\thost.docker.internal\n"));
+        // Without an address of its own (none, the host's network) Docker writes no name line.
+        let h = hosts("web", None, &["db:10.1.1.1".into()], &[], None);
+        assert!(
+            h.ends_with("ff02::2\tip6-allrouters\n10.1.1.1\tdb\n"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -212,7 +212,14 @@ impl Engine {
             .then(|| self.network.get("bridge").ok())
             .flatten()
             .and_then(|n| n.gateway.parse().ok());
-        let hosts = crate::network::files::hosts(hostname, None, extra_hosts, &[], host_gateway);
+        let generated =
+            || crate::network::files::hosts(hostname, None, extra_hosts, &[], host_gateway);
+        // On the host's network without `--add-host`, Docker gives the host's own file.
+        let hosts = if rec.host.network_mode == "host" && extra_hosts.is_empty() {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| generated())
+        } else {
+            generated()
+        };
         std::fs::write(dir.join("hosts"), hosts).map_err(|e| io("write hosts", e))?;
         // A container on berth's networks gets its file at start (`network_up`); one in
         // another's namespace uses that one's.
@@ -377,7 +384,14 @@ pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> Con
         env,
         working_dir: nonempty(&req.working_dir).unwrap_or_else(|| ic.working_dir.clone()),
         user: nonempty(&req.user).unwrap_or_else(|| ic.user.clone()),
-        hostname: nonempty(&req.hostname).unwrap_or_else(|| id[..12].to_string()),
+        // On the host's network Docker names it after the host.
+        hostname: nonempty(&req.hostname).unwrap_or_else(|| {
+            let host_name = (req.host.network_mode == "host")
+                .then(|| nix::unistd::gethostname().ok())
+                .flatten()
+                .and_then(|h| h.into_string().ok());
+            host_name.unwrap_or_else(|| id[..12].to_string())
+        }),
         domainname: req.domainname.clone().unwrap_or_default(),
         labels,
         tty: req.tty,

@@ -57,7 +57,11 @@ impl ImageStore {
     pub fn prepare_save(&self, names: &[String]) -> Result<SaveArchive> {
         let mut images: Vec<(String, SavedImage)> = Vec::new();
         for name in names {
-            let (rec, tag) = self.resolve_tagged(name)?;
+            // Docker's save names the image as given, without the tag its other commands add.
+            let (rec, tag) = self.resolve_tagged(name).map_err(|e| match e {
+                EngineError::NoSuchImage(_) => EngineError::NoSuchImage(name.clone()),
+                e => e,
+            })?;
             let tags = tag.map_or_else(|| rec.repo_tags.clone(), |t| vec![t]);
             match images.iter_mut().find(|(_, i)| i.id == rec.id) {
                 Some((_, image)) => {

@@ -110,7 +110,15 @@ impl ImageStore {
     /// As [`ImageStore::resolve`], also giving the tag (`repo:tag`) when `name` matched one
     /// rather than an id.
     pub(super) fn resolve_tagged(&self, name: &str) -> Result<(ImageRecord, Option<String>)> {
-        let not_found = || EngineError::NoSuchImage(name.to_string());
+        // Named as Docker names it: the familiar reference with its tag (`nosuch:latest`).
+        let not_found = || {
+            EngineError::NoSuchImage(match Reference::parse(name) {
+                Ok(r) if r.digest().is_none() && !name.starts_with("sha256:") => {
+                    r.familiar_tagged()
+                }
+                _ => name.to_string(),
+            })
+        };
         if let Some(hex) = name.strip_prefix("sha256:") {
             let rec = self.find_by_id_prefix(hex)?.ok_or_else(not_found)?;
             return Ok((rec, None));

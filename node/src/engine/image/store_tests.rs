@@ -44,10 +44,18 @@ fn resolve_accepts_names_full_references_ids_and_prefixes() {
         images.resolve("busybox").unwrap().repo_tags,
         vec!["busybox:latest".to_string()]
     );
-    for missing in ["busybox:1.0", "alpine", "sha256:ffff", "Not A Name"] {
+    // Named as Docker names them: a name gets its tag, an id or a bad name stays as given.
+    for (missing, named) in [
+        ("busybox:1.0", "busybox:1.0"),
+        ("alpine", "alpine:latest"),
+        ("docker.io/library/alpine", "alpine:latest"),
+        ("abcdef", "abcdef:latest"),
+        ("sha256:ffff", "sha256:ffff"),
+        ("Not A Name", "Not A Name"),
+    ] {
         let err = images.resolve(missing).unwrap_err();
         assert!(
-            matches!(err, EngineError::NoSuchImage(ref n) if n == missing),
+            matches!(err, EngineError::NoSuchImage(ref n) if n == named),
             "{missing}: {err}"
         );
     }

@@ -92,4 +92,26 @@ mod tests {
         assert_eq!(refusal(&rw, "/etc"), None);
         assert_eq!(refusal(&rw, "/cfg/a"), Some(VOLUME_READ_ONLY));
     }
+
+    #[test]
+    fn a_tmpfs_from_host_config_follows_the_root_as_in_moby() {
+        let mut r = rec(true, &[]);
+        r.host.mounts.push(MountSpec {
+            kind: MountKind::Tmpfs,
+            target: "/t".into(),
+            origin: MountOrigin::Tmpfs(String::new()),
+            ..Default::default()
+        });
+        r.host.mounts.push(MountSpec {
+            kind: MountKind::Tmpfs,
+            target: "/m".into(),
+            ..Default::default()
+        });
+        assert_eq!(refusal(&r, "/t/x"), Some(ROOTFS_READ_ONLY));
+        assert_eq!(
+            refusal(&r, "/m/x"),
+            None,
+            "a --mount type=tmpfs is a mount point"
+        );
+    }
 }
