@@ -289,6 +289,87 @@ fn tmpfs_is_noexec_unless_asked_and_volume_mounts_make_their_volume() {
 }
 
 #[test]
+fn a_volume_subpath_mounts_only_that_part_and_follows_no_symlink() {
+    require_root!();
+    let d = TestDaemon::start("msub");
+    d.import_busybox();
+    let vol = format!("{}-v", d.prefix);
+    // What a container leaves in the volume: content, and symlinks out of it.
+    let (_, code) = run(
+        &d,
+        "fill",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c",
+            "mkdir -p /v/a /v/empty && echo inner > /v/a/f && echo top > /v/top && ln -s /etc /v/esc && ln -s a /v/lnk"],
+            "HostConfig": {"Binds": [format!("{vol}:/v")]}}),
+    );
+    assert_eq!(code, 0);
+    let at = |subpath: &str, target: &str| {
+        json!({"Type": "volume", "Source": vol, "Target": target,
+               "VolumeOptions": {"Subpath": subpath}})
+    };
+    let (out, code) = run(
+        &d,
+        "sub",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "ls /d; cat /d/f"],
+               "HostConfig": {"Mounts": [at("a", "/d")]}}),
+    );
+    assert_eq!((out.as_str(), code), ("f\ninner\n", 0));
+    let (out, code) = run(
+        &d,
+        "file",
+        json!({"Image": "busybox", "Cmd": ["cat", "/top"], "HostConfig": {"Mounts": [at("top", "/top")]}}),
+    );
+    assert_eq!((out.as_str(), code), ("top\n", 0));
+    // A symlink anywhere on the way, or a missing path: refused at start, in Docker's words.
+    for (name, subpath, cause) in [
+        ("esc", "esc", "too many levels of symbolic links"),
+        ("lnk", "lnk/f", "too many levels of symbolic links"),
+        ("none", "nope", "no such file or directory"),
+    ] {
+        let id = d.create(
+            &format!("{}-{name}", d.prefix),
+            json!({"Image": "busybox", "Cmd": ["ls", "/d"], "HostConfig": {"Mounts": [at(subpath, "/d")]}}),
+        );
+        let r = d.req("POST", &format!("/containers/{id}/start"), "");
+        assert_eq!(r.status, 404, "{name}: {}", r.text());
+        let want = format!(
+            "cannot access path {}: {cause}",
+            d.data_root()
+                .join("volumes")
+                .join(&vol)
+                .join("_data")
+                .join(subpath)
+                .display()
+        );
+        assert_eq!(r.json()["message"], want.as_str());
+        d.req("DELETE", &format!("/containers/{id}"), "");
+    }
+    // An empty subpath directory gets the image's content (copy-up), the rest stays as it was.
+    let (_, code) = run(
+        &d,
+        "copyup",
+        json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [at("empty", "/etc")]}}),
+    );
+    assert_eq!(code, 0);
+    let data = d.data_root().join("volumes").join(&vol).join("_data");
+    assert!(data.join("empty/passwd").is_file());
+    assert!(!data.join("passwd").exists());
+    // Anonymous volumes cannot have one; older clients cannot ask for one.
+    let anon = json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Target": "/d",
+        "VolumeOptions": {"Subpath": "a"}}]}});
+    let r = d.req("POST", "/containers/create", &anon.to_string());
+    assert_eq!(r.status, 400, "{}", r.text());
+    let old = json!({"Image": "busybox", "HostConfig": {"Mounts": [at("a", "/d")]}});
+    let r = d.req("POST", "/v1.44/containers/create", &old.to_string());
+    assert_eq!(r.status, 400, "{}", r.text());
+    // No subpath mount is left on the host: the containers hold their own copies.
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!table.contains("/subpaths/"), "{table}");
+    d.remove_all();
+    assert_eq!(d.req("DELETE", &format!("/volumes/{vol}"), "").status, 204);
+}
+
+#[test]
 fn inspect_shows_binds_mounts_tmpfs_and_volumes_as_sent() {
     require_root!();
     let d = TestDaemon::start("mecho");

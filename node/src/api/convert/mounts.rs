@@ -15,6 +15,8 @@ use crate::engine::volume::{MountKind, MountOrigin, MountSpec, Propagation};
 const CREATE_MOUNTPOINT_API: ApiVersion = ApiVersion(1, 42);
 /// API 1.44 made read-only binds recursively read-only.
 const RECURSIVE_READ_ONLY_API: ApiVersion = ApiVersion(1, 44);
+/// API 1.45 added `VolumeOptions.Subpath`.
+const SUBPATH_API: ApiVersion = ApiVersion(1, 45);
 
 /// One kind of `-v` mode word; a mode holds at most one of each.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -217,10 +219,23 @@ fn from_mount_checked(
         MountKind::Volume => {
             let v = m.volume_options.clone().unwrap_or_default();
             out.no_copy = v.no_copy.unwrap_or(false);
-            if v.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(fail(
-                    "VolumeOptions.Subpath is not supported by berth yet".into(),
-                ));
+            if let Some(subpath) = v.subpath.as_deref().filter(|s| !s.is_empty()) {
+                if version < SUBPATH_API {
+                    return Err(ApiError::bad_request(
+                        "VolumeOptions.Subpath needs API v1.45 or newer",
+                    ));
+                }
+                if out.source.is_empty() {
+                    return Err(fail(
+                        "must not set Subpath when using anonymous volumes".into(),
+                    ));
+                }
+                if !is_local(subpath) {
+                    return Err(fail(
+                        "subpath must be a relative path within the volume".into(),
+                    ));
+                }
+                out.subpath = subpath.to_string();
             }
             if let Some(d) = v.driver_config.as_ref() {
                 let name = d.name.as_deref().unwrap_or("");
@@ -313,6 +328,25 @@ fn check_absolute(p: &str) -> Result<(), String> {
             "invalid mount path: '{p}' mount path must be absolute"
         ))
     }
+}
+
+/// Go's `filepath.IsLocal`: relative, not empty, and never above where it starts.
+fn is_local(p: &str) -> bool {
+    if p.is_empty() || p.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0usize;
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 /// Go's `path.Clean` for an absolute path: no empty, `.` or `..` parts.

@@ -167,7 +167,7 @@ fn mount_objects_are_checked_as_moby_checks_them() {
 }
 
 #[test]
-fn volume_options_make_the_volume_and_subpath_is_refused() {
+fn volume_options_make_the_volume_and_subpaths_stay_inside_it() {
     let m = from_mount(
         &mount(json!({"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {
             "Labels": {"a": "b"}, "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}})),
@@ -183,11 +183,29 @@ fn volume_options_make_the_volume_and_subpath_is_refused() {
         ),
         "error looking up volume plugin nfs: plugin \"nfs\" not found"
     );
-    assert!(refusal_of(
-        json!({"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"Subpath": "a"}}),
-        NOW
-    )
-    .contains("Subpath"));
+    let sub = |subpath: &str, source: &str| json!({"Type": "volume", "Source": source, "Target": "/v", "VolumeOptions": {"Subpath": subpath}});
+    assert_eq!(
+        from_mount(&mount(sub("a/./b/../c", "v")), NOW)
+            .unwrap()
+            .subpath,
+        "a/./b/../c"
+    );
+    for (bad, want) in [
+        ("../a", "subpath must be a relative path within the volume"),
+        (
+            "a/../../b",
+            "subpath must be a relative path within the volume",
+        ),
+        ("/etc", "subpath must be a relative path within the volume"),
+    ] {
+        assert!(refusal_of(sub(bad, "v"), NOW).ends_with(want), "{bad}");
+    }
+    assert!(refusal_of(sub("a", ""), NOW)
+        .ends_with("must not set Subpath when using anonymous volumes"));
+    assert_eq!(
+        refusal_of(sub("a", "v"), ApiVersion(1, 44)),
+        "VolumeOptions.Subpath needs API v1.45 or newer"
+    );
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub struct SpecPaths<'a> {
     pub volumes: &'a Path,
     /// Namespaces joined from other containers, resolved at start.
     pub shared: &'a super::spec_runtime::SharedNamespaces,
+    /// Each volume subpath's mount point, by target (`volume::subpath`).
+    pub subpaths: &'a [(String, std::path::PathBuf)],
 }
 
 /// What the host can do, found once at daemon start.
@@ -231,6 +233,7 @@ fn mounts(rec: &ContainerRecord, paths: &SpecPaths<'_>) -> Vec<Value> {
     m.extend(crate::engine::volume::mounts::spec_mounts(
         &rec.host.mounts,
         paths.volumes,
+        paths.subpaths,
     ));
     if rec.host.init {
         m.push(json!({"destination": INIT_PATH, "type": "bind", "source": paths.init, "options": ["bind", "ro", "nosuid", "nodev"]}));
@@ -316,6 +319,7 @@ mod tests {
             resolv_file: &p,
             init: &p,
             volumes: &p,
+            subpaths: &[],
         };
         build(rec, &paths, host).unwrap()
     }

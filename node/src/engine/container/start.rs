@@ -84,6 +84,8 @@ impl Engine {
         );
         let init = self.paths.init_binary();
         let volumes = self.volumes_root();
+        // Held until the start is done: the container has its own copy of each by then.
+        let (_subpath_mounts, subpaths) = self.subpath_mounts(rec)?;
         let paths = SpecPaths {
             shared: &shared,
             volumes: &volumes,
@@ -92,6 +94,7 @@ impl Engine {
             hosts_file: &hosts,
             resolv_file: &resolv,
             init: &init,
+            subpaths: &subpaths,
         };
         let links = self.link_files(rec)?;
         crate::engine::volume::mounts::check_propagation_sources(&rec.host.mounts)
@@ -213,6 +216,33 @@ impl Engine {
         self.watch_exit(handle.clone(), pids);
         self.watch_health(handle.clone(), rec.config.healthcheck.clone());
         Ok(())
+    }
+
+    /// Mounts each volume subpath of `rec` for its start (`volume::subpath`).
+    fn subpath_mounts(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Result<(
+        crate::engine::volume::subpath::SubpathMounts,
+        Vec<(String, std::path::PathBuf)>,
+    )> {
+        let wanted: Vec<(String, std::path::PathBuf, String)> = rec
+            .host
+            .mounts
+            .iter()
+            .filter(|m| !m.subpath.is_empty())
+            .map(|m| {
+                (
+                    m.target.clone(),
+                    self.volume_mountpoint(&m.source),
+                    m.subpath.clone(),
+                )
+            })
+            .collect();
+        crate::engine::volume::subpath::SubpathMounts::make(
+            &self.paths.container_dir(&rec.id).join("subpaths"),
+            &wanted,
+        )
     }
 
     /// Spawns the task that waits for the monitor to end and handles the exit.

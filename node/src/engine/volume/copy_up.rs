@@ -20,6 +20,13 @@ use crate::engine::{inroot, tree_walk};
 /// Copies the directory `target` of the rootfs at `root` into the empty directory `volume`.
 /// A `target` that is missing or not a directory copies nothing.
 pub fn copy_up(root: &Path, target: &str, volume: &Path) -> io::Result<()> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dst = openat(nix::fcntl::AT_FDCWD, volume, flags, Mode::empty())?;
+    copy_up_to(root, target, dst)
+}
+
+/// As [`copy_up`], into the directory open as `dst` (a volume's subpath, opened safely).
+pub fn copy_up_to(root: &Path, target: &str, dst: OwnedFd) -> io::Result<()> {
     let anchor = inroot::open_root(root)?;
     let src = match inroot::open_path(&anchor, Path::new(target), true) {
         Ok(fd) => fd,
@@ -30,8 +37,6 @@ pub fn copy_up(root: &Path, target: &str, volume: &Path) -> io::Result<()> {
     if !tree_walk::is_dir(&st) {
         return Ok(());
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let dst = openat(nix::fcntl::AT_FDCWD, volume, flags, Mode::empty())?;
     take_metadata(&dst, &st)?;
     tree_walk::walk(&src, Path::new(""), &mut |fd, st, rel| {
         copy_node(&dst, fd, st, rel)

@@ -6,6 +6,7 @@ mod copy_up;
 pub mod local;
 pub mod mounts;
 pub mod ops;
+pub mod subpath;
 
 use std::collections::BTreeMap;
 
@@ -147,6 +148,10 @@ pub struct MountSpec {
     pub volume_labels: BTreeMap<String, String>,
     #[serde(default)]
     pub volume_options: BTreeMap<String, String>,
+    /// Volume: the directory or file inside it that is mounted (`VolumeOptions.Subpath`);
+    /// empty: the whole volume.
+    #[serde(default)]
+    pub subpath: String,
     #[serde(default)]
     pub origin: MountOrigin,
 }

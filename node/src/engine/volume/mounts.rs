@@ -1,15 +1,20 @@
 //! A container's mounts in the runtime spec, and whether a volume is still empty (copy-up
 //! itself is `copy_up.rs`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::{MountKind, MountSpec};
 use crate::runtime::mount_attrs::{BindPropagation, PropagationType};
 
-/// OCI mount entries for `mounts`; volumes are found under `volumes_root`.
-pub fn spec_mounts(mounts: &[MountSpec], volumes_root: &Path) -> Vec<Value> {
+/// OCI mount entries for `mounts`; volumes are found under `volumes_root`, a volume's subpath
+/// at the mount point `subpaths` gives for its target (`subpath::SubpathMounts`).
+pub fn spec_mounts(
+    mounts: &[MountSpec],
+    volumes_root: &Path,
+    subpaths: &[(String, PathBuf)],
+) -> Vec<Value> {
     mounts
         .iter()
         .map(|m| match m.kind {
@@ -27,11 +32,21 @@ pub fn spec_mounts(mounts: &[MountSpec], volumes_root: &Path) -> Vec<Value> {
                 "destination": m.target, "type": "bind", "source": m.source,
                 "options": bind_options(m),
             }),
-            MountKind::Volume => json!({
-                "destination": m.target, "type": "bind",
-                "source": super::local::mountpoint(volumes_root, &m.source),
-                "options": bind_options(m),
-            }),
+            MountKind::Volume => {
+                let source = if m.subpath.is_empty() {
+                    super::local::mountpoint(volumes_root, &m.source)
+                } else {
+                    // Never the whole volume in its place: a missing point fails the start.
+                    subpaths
+                        .iter()
+                        .find(|(target, _)| *target == m.target)
+                        .map_or_else(|| PathBuf::from("/nonexistent-subpath"), |(_, p)| p.clone())
+                };
+                json!({
+                    "destination": m.target, "type": "bind", "source": source,
+                    "options": bind_options(m),
+                })
+            }
         })
         .collect()
 }
@@ -151,7 +166,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let m = spec_mounts(&mounts, Path::new("/var/lib/berth/volumes"));
+        let m = spec_mounts(&mounts, Path::new("/var/lib/berth/volumes"), &[]);
         assert_eq!(m[0]["source"], "/var/lib/berth/volumes/data/_data");
         assert_eq!(m[1]["options"], json!(["rbind", "rprivate", "ro"]));
         assert_eq!(m[2]["type"], "tmpfs");

@@ -247,27 +247,45 @@ impl Engine {
     /// Docker's copy-up: each empty volume mounted over a directory of the image gets that
     /// directory's content. The container must exist and not run.
     pub(crate) async fn copy_up(&self, id: &str, mounts: &[MountSpec]) -> Result<()> {
+        // A subpath's emptiness is checked on the handle it is opened as, in the task.
         let wanted: Vec<&MountSpec> = mounts
             .iter()
             .filter(|m| m.kind == MountKind::Volume && !m.no_copy)
-            .filter(|m| super::mounts::is_empty_dir(&self.volume_mountpoint(&m.source)))
+            .filter(|m| {
+                !m.subpath.is_empty()
+                    || super::mounts::is_empty_dir(&self.volume_mountpoint(&m.source))
+            })
             .collect();
         if wanted.is_empty() {
             return Ok(());
         }
         let rootfs = self.rootfs(id).await?;
-        let jobs: Vec<(String, String, std::path::PathBuf)> = wanted
+        let jobs: Vec<(String, String, std::path::PathBuf, String)> = wanted
             .into_iter()
             .map(|m| {
                 let volume = self.volume_mountpoint(&m.source);
-                (m.target.clone(), m.source.clone(), volume)
+                (
+                    m.target.clone(),
+                    m.source.clone(),
+                    volume,
+                    m.subpath.clone(),
+                )
             })
             .collect();
         tokio::task::spawn_blocking(move || {
-            for (target, source, volume) in jobs {
-                super::copy_up::copy_up(&rootfs.root, &target, &volume).map_err(|e| {
-                    EngineError::io(format!("copy image content into volume {source}"), e)
-                })?;
+            for (target, source, volume, subpath) in jobs {
+                let failed =
+                    |e| EngineError::io(format!("copy image content into volume {source}"), e);
+                if subpath.is_empty() {
+                    super::copy_up::copy_up(&rootfs.root, &target, &volume).map_err(failed)?;
+                    continue;
+                }
+                // Docker copies into an existing, empty subpath directory; a missing one is
+                // left alone (the start then fails on it).
+                let Some(dst) = super::subpath::open_empty_dir(&volume, &subpath) else {
+                    continue;
+                };
+                super::copy_up::copy_up_to(&rootfs.root, &target, dst).map_err(failed)?;
             }
             Ok(())
         })

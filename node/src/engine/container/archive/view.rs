@@ -5,7 +5,7 @@
 //! made onto that handle, so a symlink in the image cannot send a bind elsewhere on the host.
 //! Unmounting the rootfs (lazily) takes the binds with it.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -14,7 +14,7 @@ use nix::sys::stat::SFlag;
 use super::rootfs::Rootfs;
 use crate::engine::container::types::ContainerRecord;
 use crate::engine::inroot;
-use crate::engine::volume::{MountKind, MountSpec};
+use crate::engine::volume::{subpath, MountKind, MountSpec};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -38,8 +38,8 @@ impl Engine {
         let binds = self.bind_sources(&rec);
         let root = rootfs.root.clone();
         tokio::task::spawn_blocking(move || {
-            for (source, target, is_dir) in binds {
-                mount_inside(&root, &source, &target, is_dir)?;
+            for (source, target, is_dir) in &binds {
+                mount_inside(&root, &source.path(), target, *is_dir)?;
             }
             Ok::<_, EngineError>(())
         })
@@ -49,21 +49,41 @@ impl Engine {
     }
 
     /// (host source, target in the container, source is a directory) of the container's
-    /// volumes and binds, in mount order. tmpfs mounts hold nothing while it is stopped.
-    fn bind_sources(&self, rec: &ContainerRecord) -> Vec<(PathBuf, PathBuf, bool)> {
+    /// volumes and binds, in mount order. tmpfs mounts hold nothing while it is stopped; a
+    /// volume's subpath is opened as its start opens it (one that cannot be is left out).
+    fn bind_sources(&self, rec: &ContainerRecord) -> Vec<(CpSource, PathBuf, bool)> {
         rec.host
             .mounts
             .iter()
             .filter_map(|m: &MountSpec| {
                 let source = match m.kind {
-                    MountKind::Volume => self.volume_mountpoint(&m.source),
-                    MountKind::Bind => PathBuf::from(&m.source),
+                    MountKind::Volume if !m.subpath.is_empty() => CpSource::Opened(
+                        subpath::open(&self.volume_mountpoint(&m.source), &m.subpath).ok()?,
+                    ),
+                    MountKind::Volume => CpSource::Path(self.volume_mountpoint(&m.source)),
+                    MountKind::Bind => CpSource::Path(PathBuf::from(&m.source)),
                     MountKind::Tmpfs => return None,
                 };
-                let is_dir = std::fs::metadata(&source).ok()?.is_dir();
+                let is_dir = std::fs::metadata(source.path()).ok()?.is_dir();
                 Some((source, PathBuf::from(&m.target), is_dir))
             })
             .collect()
+    }
+}
+
+/// Where a mount for `cp` comes from: a host path, or a handle opened safely.
+enum CpSource {
+    Path(PathBuf),
+    Opened(OwnedFd),
+}
+
+impl CpSource {
+    /// A path to it; a handle's own, which stays it while the handle is open.
+    fn path(&self) -> PathBuf {
+        match self {
+            CpSource::Path(p) => p.clone(),
+            CpSource::Opened(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        }
     }
 }
 
