@@ -345,6 +345,35 @@ fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
         "env | grep -c BERTH_TEST_UNSET || true",
     ]);
     assert_eq!(out, "0");
+    // A container's own HOSTNAME and TERM win over the daemon's, and an exec's over both,
+    // as Docker replaces them (berth kept the daemon's before).
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "-t",
+        "-e",
+        "HOSTNAME=mine",
+        "-e",
+        "TERM=dumb",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $HOSTNAME $TERM",
+    ]);
+    assert_eq!(out.trim(), "mine dumb");
+    let c = format!("{}env", d.prefix);
+    d.cli_ok(&[
+        "run", "-d", "--name", &c, "-e", "TERM=x1", "busybox", "sleep", "60",
+    ]);
+    let term = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend(args);
+        all.extend([c.as_str(), "sh", "-c", "echo $TERM"]);
+        d.cli_ok(&all).trim().to_string()
+    };
+    assert_eq!(term(&["-t"]), "x1");
+    assert_eq!(term(&["-e", "TERM=x2"]), "x2");
+    d.cli_ok(&["rm", "-f", &c]);
 
     // Image filters: a dangling image is listed alone; references glob.
     d.cli_ok(&["tag", "busybox", &format!("{}img:1", d.prefix)]);

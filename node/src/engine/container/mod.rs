@@ -4,6 +4,7 @@ pub mod archive;
 pub mod caps;
 pub mod changes;
 pub mod create;
+pub mod env;
 pub mod handle;
 pub mod health;
 pub mod host_resolve;

@@ -120,22 +120,13 @@ fn paths_or_default(
 pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
     let caps: Vec<String> = capabilities(rec, host);
     let namespaces = super::spec_runtime::namespaces(rec, paths.shared);
-    let mut env = rec.config.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
-    env.push(format!("HOSTNAME={}", rec.config.hostname));
-    // HOME as runc sets it. Left unset, libcontainer looks the user up itself inside the
-    // container, where a FIFO at /etc/passwd would hang the start for ever.
-    if !rec.home.is_empty() && !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", rec.home));
-    }
-    if rec.config.tty {
-        env.push("TERM=xterm".into());
-    }
+    let env = super::env::with_home(
+        super::env::replace_or_append(
+            super::env::daemon_env(&rec.config.hostname, rec.config.tty),
+            &rec.config.env,
+        ),
+        &rec.home,
+    );
     let cwd = if rec.config.working_dir.is_empty() {
         "/".to_string()
     } else {

@@ -15,27 +15,19 @@ pub fn build(
     user: &ResolvedUser,
     host: HostFacts,
 ) -> Value {
-    let mut env = rec.config.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
-    env.push(format!("HOSTNAME={}", rec.config.hostname));
-    if cfg.tty {
-        env.push("TERM=xterm".into());
-    }
-    // Later entries win, as in Docker: the exec's variables override the container's.
-    for var in &cfg.env {
-        let key = var.split('=').next().unwrap_or(var);
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(var.clone());
-    }
-    // HOME of the exec's user, unless set (see the container spec's HOME).
-    if !user.home.is_empty() && !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user.home));
-    }
+    // As Docker's exec: the daemon's variables (TERM after the exec's terminal), the
+    // container's over them, the exec's over those; HOME of the exec's user unless set.
+    use crate::engine::container::env;
+    let env = env::with_home(
+        env::replace_or_append(
+            env::replace_or_append(
+                env::daemon_env(&rec.config.hostname, cfg.tty),
+                &rec.config.env,
+            ),
+            &cfg.env,
+        ),
+        &user.home,
+    );
     let cwd = [&cfg.working_dir, &rec.config.working_dir]
         .into_iter()
         .find(|d| !d.is_empty())
