@@ -39,7 +39,6 @@ pub fn host_facts(cgroups: &[PathBuf]) -> (HostFacts, Vec<String>) {
             ),
             apparmor: security::host_has_apparmor(Path::new("/sys")),
             selinux: security::host_has_selinux(Path::new("/sys")),
-            ipv6: Path::new("/proc/sys/net/ipv6").is_dir(),
         },
         warnings,
     )

@@ -72,8 +72,6 @@ pub struct HostFacts {
     pub apparmor: bool,
     /// SELinux is enabled.
     pub selinux: bool,
-    /// The kernel has IPv6 (`/proc/sys/net/ipv6`), which containers get turned off.
-    pub ipv6: bool,
 }
 
 impl Default for HostFacts {
@@ -88,7 +86,6 @@ impl Default for HostFacts {
             kernel: (0, 0),
             apparmor: false,
             selinux: false,
-            ipv6: false,
         }
     }
 }
@@ -169,7 +166,7 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
     if let (true, Some([height, width])) = (rec.config.tty, rec.host.console_size) {
         spec["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
-    super::spec_runtime::apply(&mut spec, rec, host);
+    super::spec_runtime::apply(&mut spec, rec, host.nofile_hard);
     serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
 }
 

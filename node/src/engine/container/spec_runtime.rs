@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::settings::{DeviceRule, NamespaceMode, RuntimeSettings, ThrottleDevice, ULIMIT_NAMES};
-use super::spec::HostFacts;
 use super::types::ContainerRecord;
 
 /// Another container's namespaces this one joins (`/proc/<pid>/ns/<kind>` of its init),
@@ -55,36 +54,23 @@ pub fn namespaces(rec: &ContainerRecord, shared: &SharedNamespaces) -> Vec<Value
 
 /// Adds the settings to a spec built by `spec::build`: process rlimits and OOM score,
 /// `linux` sysctls, devices and resources, annotations, domain name, cgroups path.
-pub fn apply(spec: &mut Value, rec: &ContainerRecord, host: HostFacts) {
+pub fn apply(spec: &mut Value, rec: &ContainerRecord, nofile_hard: i64) {
     let r = &rec.host.runtime;
     spec["linux"]["cgroupsPath"] = json!(format!("/{}", r.cgroup_rel(&rec.id).display()));
-    spec["process"]["rlimits"] = json!(rlimits(r, host.nofile_hard));
+    spec["process"]["rlimits"] = json!(rlimits(r, nofile_hard));
     if r.oom_score_adj != 0 {
         spec["process"]["oomScoreAdj"] = json!(r.oom_score_adj);
     }
     let mut sysctls = r.sysctls.clone();
     // Docker's defaults (since 20.10) in a network namespace of the container's own: a
     // process without CAP_NET_BIND_SERVICE may bind ports below 1024, and one without
-    // CAP_NET_RAW may ping; and IPv6 off on every interface, loopback's `::1` too, as
-    // libnetwork turns it off in each sandbox of IPv4-only networks (berth's all are) and on
-    // none. The container's own `--sysctl`s win.
+    // CAP_NET_RAW may ping. The container's own `--sysctl`s win.
     let mode = rec.host.network_mode.as_str();
     if mode != "host" && !mode.starts_with("container:") {
-        let ipv6_off: &[(&str, &str)] = if host.ipv6 {
-            &[
-                ("net.ipv6.conf.all.disable_ipv6", "1"),
-                ("net.ipv6.conf.default.disable_ipv6", "1"),
-            ]
-        } else {
-            &[]
-        };
-        for &(key, value) in [
+        for (key, value) in [
             ("net.ipv4.ip_unprivileged_port_start", "0"),
             ("net.ipv4.ping_group_range", "0 2147483647"),
-        ]
-        .iter()
-        .chain(ipv6_off)
-        {
+        ] {
             sysctls.entry(key.into()).or_insert_with(|| value.into());
         }
     }

@@ -14,57 +14,11 @@ fn record() -> ContainerRecord {
     }
 }
 
-fn applied_on(rec: &ContainerRecord, host: HostFacts) -> Value {
+fn applied(rec: &ContainerRecord) -> Value {
     let mut spec = json!({"process": {}, "linux": {"resources": {
         "devices": [{"allow": false, "access": "rwm"}], "memory": {}, "cpu": {}}}});
-    apply(&mut spec, rec, host);
+    apply(&mut spec, rec, 20_000);
     spec
-}
-
-fn applied(rec: &ContainerRecord) -> Value {
-    applied_on(
-        rec,
-        HostFacts {
-            nofile_hard: 20_000,
-            ..HostFacts::default()
-        },
-    )
-}
-
-#[test]
-fn ipv6_is_off_in_a_network_namespace_of_its_own_unless_the_container_says() {
-    let ipv6 = HostFacts {
-        ipv6: true,
-        ..HostFacts::default()
-    };
-    let mut rec = record();
-    for (mode, off) in [
-        ("default", true),
-        ("none", true),
-        ("host", false),
-        ("container:abc", false),
-    ] {
-        rec.host.network_mode = mode.into();
-        let s = applied_on(&rec, ipv6);
-        let all = &s["linux"]["sysctl"]["net.ipv6.conf.all.disable_ipv6"];
-        assert_eq!(all == "1", off, "{mode}: {s}");
-    }
-    rec.host.network_mode = "default".into();
-    // A kernel without IPv6 has no such sysctl to write.
-    let s = applied_on(&rec, HostFacts::default());
-    assert!(s["linux"]["sysctl"]
-        .get("net.ipv6.conf.all.disable_ipv6")
-        .is_none());
-    rec.host
-        .runtime
-        .sysctls
-        .insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
-    let s = applied_on(&rec, ipv6);
-    assert_eq!(s["linux"]["sysctl"]["net.ipv6.conf.all.disable_ipv6"], "0");
-    assert_eq!(
-        s["linux"]["sysctl"]["net.ipv6.conf.default.disable_ipv6"],
-        "1"
-    );
 }
 
 #[test]
