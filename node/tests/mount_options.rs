@@ -9,84 +9,18 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use berth_test_support::{require_root, TestDaemon};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use berth_test_support::{require_root, HostMount, TestDaemon};
+use nix::mount::{umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
 
-/// Creates (at API `version`), starts and waits for a container; returns its logs and exit
-/// code, and removes it with its anonymous volumes.
 fn run_at(d: &TestDaemon, version: &str, name: &str, body: Value) -> (String, i64) {
-    let r = d.req(
-        "POST",
-        &format!("/{version}/containers/create?name={}-{name}", d.prefix),
-        &body.to_string(),
-    );
-    assert_eq!(r.status, 201, "create {name}: {}", r.text());
-    let id = r.json()["Id"].as_str().unwrap().to_string();
-    let r = d.req("POST", &format!("/containers/{id}/start"), "");
-    assert_eq!(r.status, 204, "start {name}: {}", r.text());
-    let code = d.req("POST", &format!("/containers/{id}/wait"), "").json()["StatusCode"]
-        .as_i64()
-        .unwrap();
-    let logs = d.logs(&id);
-    assert_eq!(
-        d.req("DELETE", &format!("/containers/{id}?v=1"), "").status,
-        204
-    );
-    (logs, code)
+    d.run_to_end(version, name, body)
 }
 
 fn run(d: &TestDaemon, name: &str, body: Value) -> (String, i64) {
-    run_at(d, "v1.47", name, body)
-}
-
-/// A mount made on the host for a test, detached with everything below it on drop.
-struct HostMount(PathBuf);
-
-impl HostMount {
-    fn tmpfs(dir: PathBuf) -> Self {
-        std::fs::create_dir_all(&dir).unwrap();
-        mount(
-            Some("tmpfs"),
-            &dir,
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some("size=1m"),
-        )
-        .unwrap();
-        HostMount(dir)
-    }
-
-    /// `dir` bound onto itself with `propagation` (`MS_SHARED`: as on a systemd host).
-    fn bound(dir: PathBuf, propagation: MsFlags) -> Self {
-        std::fs::create_dir_all(&dir).unwrap();
-        mount(
-            Some(&dir),
-            &dir,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .unwrap();
-        let guard = HostMount(dir);
-        mount(
-            None::<&str>,
-            &guard.0,
-            None::<&str>,
-            propagation,
-            None::<&str>,
-        )
-        .unwrap();
-        guard
-    }
-}
-
-impl Drop for HostMount {
-    fn drop(&mut self) {
-        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
-    }
+    d.run_to_end("v1.47", name, body)
 }
 
 /// Whether the host's mount table has a mount at `point`.

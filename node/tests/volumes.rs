@@ -8,23 +8,12 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use berth_test_support::{require_root, urlencode, TestDaemon};
+use berth_test_support::{require_root, urlencode, HostMount, TestDaemon};
 use serde_json::{json, Value};
 
 /// Runs a container to its end; returns its logs and exit code.
 fn run(d: &TestDaemon, name: &str, body: Value) -> (String, i64) {
-    let id = d.create(&format!("{}-{name}", d.prefix), body);
-    let r = d.req("POST", &format!("/containers/{id}/start"), "");
-    assert_eq!(r.status, 204, "start: {}", r.text());
-    let code = d.req("POST", &format!("/containers/{id}/wait"), "").json()["StatusCode"]
-        .as_i64()
-        .unwrap();
-    let logs = d.logs(&id);
-    assert_eq!(
-        d.req("DELETE", &format!("/containers/{id}?v=1"), "").status,
-        204
-    );
-    (logs, code)
+    d.run_to_end("v1.47", name, body)
 }
 
 #[test]
@@ -158,30 +147,6 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
     );
     assert!(out.starts_with("tmpfs /scratch tmpfs"), "{out}");
     d.remove_all();
-}
-
-/// A tmpfs mounted on the host for a test, unmounted even when the test fails.
-struct HostMount(std::path::PathBuf);
-
-impl HostMount {
-    fn tmpfs(dir: std::path::PathBuf) -> Self {
-        std::fs::create_dir_all(&dir).unwrap();
-        nix::mount::mount(
-            Some("tmpfs"),
-            &dir,
-            Some("tmpfs"),
-            nix::mount::MsFlags::empty(),
-            Some("size=1m"),
-        )
-        .unwrap();
-        HostMount(dir)
-    }
-}
-
-impl Drop for HostMount {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
-    }
 }
 
 #[test]

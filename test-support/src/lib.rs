@@ -13,6 +13,7 @@ pub mod cleanup;
 pub mod client;
 mod daemon;
 pub mod fields;
+mod host_mount;
 mod hostile;
 pub mod image;
 mod objects;
@@ -27,6 +28,7 @@ pub use daemon::{
     TestDaemon,
 };
 pub use fields::{assert_table_covers, struct_fields};
+pub use host_mount::HostMount;
 pub use image::busybox_tar;
 
 /// Whether this process runs as root (integration tests need it).

@@ -53,6 +53,29 @@ impl TestDaemon {
         r.json()["Id"].as_str().unwrap().to_string()
     }
 
+    /// Creates (at API `version`, e.g. `v1.47`), starts and waits for a container; returns its
+    /// logs and exit code, and removes it with its anonymous volumes.
+    pub fn run_to_end(&self, version: &str, name: &str, body: serde_json::Value) -> (String, i64) {
+        let r = self.req(
+            "POST",
+            &format!("/{version}/containers/create?name={}-{name}", self.prefix),
+            &body.to_string(),
+        );
+        assert_eq!(r.status, 201, "create {name}: {}", r.text());
+        let id = r.json()["Id"].as_str().unwrap().to_string();
+        let r = self.req("POST", &format!("/containers/{id}/start"), "");
+        assert_eq!(r.status, 204, "start {name}: {}", r.text());
+        let code = self
+            .req("POST", &format!("/containers/{id}/wait"), "")
+            .json()["StatusCode"]
+            .as_i64()
+            .unwrap();
+        let logs = self.logs(&id);
+        let r = self.req("DELETE", &format!("/containers/{id}?v=1"), "");
+        assert_eq!(r.status, 204, "remove {name}: {}", r.text());
+        (logs, code)
+    }
+
     /// A container's inspect JSON.
     pub fn inspect(&self, id: &str) -> serde_json::Value {
         let r = self.req("GET", &format!("/containers/{id}/json"), "");
