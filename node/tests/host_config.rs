@@ -361,6 +361,19 @@ fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
         "echo $HOSTNAME $TERM",
     ]);
     assert_eq!(out.trim(), "mine dumb");
+    // In Docker's order, not libcontainer's hash map's: PATH, HOSTNAME, the container's own
+    // as given, HOME last.
+    // (The API, not the CLI: the docker CLI does not always send `-e`s in their order.)
+    let (env, _) = d.run_to_end(
+        "v1.47",
+        "envorder",
+        serde_json::json!({"Image": "busybox", "Cmd": ["env"], "Env": ["Z=1", "A=2", "M=3"]}),
+    );
+    let names: Vec<&str> = env
+        .lines()
+        .map(|l| l.split('=').next().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["PATH", "HOSTNAME", "Z", "A", "M", "HOME"]);
     let c = format!("{}env", d.prefix);
     d.cli_ok(&[
         "run", "-d", "--name", &c, "-e", "TERM=x1", "busybox", "sleep", "60",

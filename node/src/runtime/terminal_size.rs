@@ -1,7 +1,9 @@
 //! The executor the monitor gives libcontainer: it runs in the container's process just before
 //! the exec. libcontainer ignores the OCI `consoleSize` (runc applies it), so this sets the
 //! terminal size from the spec; and it loads the container's seccomp filter, for the init and
-//! every exec alike (`seccomp_load`), as late as possible.
+//! every exec alike (`seccomp_load`), as late as possible. libcontainer also hands the
+//! environment over as a hash map, which scrambled its order (`PATH` no longer first, as Docker
+//! gives it): the spec's list is set again, in order, just before the exec.
 
 use libcontainer::oci_spec::runtime::{LinuxCapabilities, Spec};
 use libcontainer::workload::{
@@ -31,10 +33,29 @@ impl Executor for SizedTerminal {
             super::seccomp_load::load(filter, self.restore_caps.as_ref())
                 .map_err(ExecutorError::Other)?;
         }
+        if let Some(env) = process.and_then(|p| p.env().as_ref()) {
+            set_env_in_order(env);
+        }
         get_executor().exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         get_executor().validate(spec)
+    }
+}
+
+/// The process environment replaced by `env` (`KEY=value` entries), in its order; an entry
+/// without `=` is skipped, as libcontainer skips it. Runs in the single-threaded container
+/// process, between libcontainer's own set-up of the same variables and the exec.
+fn set_env_in_order(env: &[String]) {
+    for (key, _) in std::env::vars_os() {
+        std::env::remove_var(key);
+    }
+    for var in env {
+        if let Some((key, value)) = var.split_once('=') {
+            if !key.is_empty() {
+                std::env::set_var(key, value);
+            }
+        }
     }
 }
