@@ -342,15 +342,13 @@ pub(crate) fn name_in_use(name: &str, holder: &str) -> EngineError {
 /// The request's settings over the image's, as Docker merges them.
 pub fn merge_config(req: &CreateContainer, image: &ImageRecord, id: &str) -> ContainerConfig {
     let ic = &image.config.config;
-    let mut env: Vec<String> = ic.env.clone();
-    for e in &req.env {
-        let key = e.split('=').next().unwrap_or(e);
-        env.retain(|x| x.split('=').next() != Some(key));
-        // `-e VAR` with VAR unset on the client arrives without `=`: Docker unsets it.
-        if e.contains('=') {
-            env.push(e.clone());
-        }
-    }
+    // moby's `merge`: the request's variables as given, then the image's it does not name.
+    // `-e VAR` with VAR unset on the client arrives without `=` and stays: it hides the
+    // image's VAR, and the daemon's of that name when the process starts (`env.rs`).
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    let named: std::collections::HashSet<String> = req.env.iter().map(|e| key(e)).collect();
+    let mut env = req.env.clone();
+    env.extend(ic.env.iter().filter(|e| !named.contains(&key(e))).cloned());
     // As moby's `merge` and `mergeAndVerifyConfig`: an entrypoint given on create resets the
     // image's cmd; an empty one (absent or `[]`) takes the image's cmd when none is given, and
     // the image's entrypoint only when absent; `[""]` (`--entrypoint ""`) then means none.
@@ -424,11 +422,18 @@ mod tests {
     #[test]
     fn request_env_overrides_image_env_by_key() {
         let req = CreateContainer {
-            env: vec!["A=2".into(), "B=3".into()],
+            env: vec!["A=2".into(), "B=3".into(), "PATH".into()],
             ..Default::default()
         };
         let c = merge_config(&req, &image(), &"a".repeat(64));
-        assert_eq!(c.env, vec!["PATH=/bin", "A=2", "B=3"]);
+        // As docker 20.10's Config.Env: the request's first, then the image's it left.
+        assert_eq!(c.env, vec!["A=2", "B=3", "PATH"]);
+        let req = CreateContainer {
+            env: vec!["B=3".into()],
+            ..Default::default()
+        };
+        let c = merge_config(&req, &image(), &"a".repeat(64));
+        assert_eq!(c.env, vec!["B=3", "PATH=/bin", "A=1"]);
         assert_eq!(c.hostname, "a".repeat(12));
     }
 
