@@ -119,11 +119,13 @@ impl Drop for Spawner {
 pub fn serve(sock: &OwnedFd, monitor_bin: &Path) -> i32 {
     let mut outstanding: Vec<Child> = Vec::new();
     let mut buf = vec![0u8; MAX_REQUEST];
-    // Whether the pages of the last spawns were given back (as an idle monitor does).
+    // Whether the pages of the last spawns were given back (as an idle monitor does), and
+    // whether that is due before the next wait.
     let mut trimmed = false;
+    let mut trim_now = false;
     loop {
         outstanding.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
-        let wait = match (outstanding.is_empty(), trimmed) {
+        let wait = match (outstanding.is_empty(), trimmed || trim_now) {
             (false, _) => Some(REAP_EVERY),
             (true, false) => Some(TRIM_AFTER),
             (true, true) => None,
@@ -135,13 +137,14 @@ pub fn serve(sock: &OwnedFd, monitor_bin: &Path) -> i32 {
             sock.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
+        if trim_now {
+            // The last thing before the wait: code run after the trim maps its pages back.
+            super::trim::release_idle_memory();
+            (trimmed, trim_now) = (true, false);
+        }
         match nix::poll::poll(&mut polled, timeout) {
             Ok(0) => {
-                if outstanding.is_empty() && !trimmed {
-                    super::trim::release_startup_pages();
-                    super::trim::release_free_heap();
-                    trimmed = true;
-                }
+                trim_now = outstanding.is_empty() && !trimmed;
                 continue;
             }
             Err(nix::errno::Errno::EINTR) => continue,

@@ -19,6 +19,8 @@ impl State {
         }
     }
 
+    // Out of line for its buffer, as `copy_output`.
+    #[inline(never)]
     pub(super) fn read_conn(&mut self, i: usize) {
         if matches!(self.conns[i].state, ConnState::Header) {
             self.read_request(i);
@@ -41,6 +43,7 @@ impl State {
         self.flush_stdin();
     }
 
+    #[inline(never)]
     fn read_request(&mut self, i: usize) {
         let mut buf = [0u8; 8192];
         let received = control::recv_with_fds(self.conns[i].stream.as_raw_fd(), &mut buf);

@@ -130,6 +130,15 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
     }
     while !st.finished() {
         let (tokens, mut fds) = st.poll_set();
+        // Once quiet: after the first look for unwatched children (a second in), whose code
+        // would otherwise stay mapped; and the last thing before the wait, as any code run
+        // after the trim maps its pages back.
+        if !st.unwatched && st.trim_at.is_some_and(|at| Instant::now() >= at) {
+            st.trim_at = None;
+            if st.init_exit.is_none() {
+                super::trim::release_idle_memory();
+            }
+        }
         let timeout = st.timeout_ms();
         let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
         // SAFETY: `fds` is a live, correctly sized array of pollfd for the whole call.
@@ -150,15 +159,6 @@ pub fn run(mut parts: Parts) -> io::Result<i64> {
         st.reap_all();
         if st.unwatched && n == 0 {
             st.unwatched = st.has_unwatched_children();
-        }
-        // Once quiet: the first look for unwatched children (a second in) runs code of its
-        // own, whose pages would stay mapped if the trim came before it.
-        if !st.unwatched && st.trim_at.is_some_and(|at| Instant::now() >= at) {
-            st.trim_at = None;
-            if st.init_exit.is_none() {
-                super::trim::release_startup_pages();
-                super::trim::release_free_heap();
-            }
         }
     }
     st.finish()
@@ -294,6 +294,10 @@ impl State {
         children_outside(&list, watched)
     }
 
+    // Not inlined, like the connection reads: their buffers would make the loop's own frame
+    // ~100 KiB, all of it touched at its start (the stack probe) and kept mapped while the
+    // container idles; out of line, the pages go with the trim until output comes.
+    #[inline(never)]
     fn copy_output(&mut self, i: usize) {
         let Some(out) = self.outputs[i].as_mut() else {
             return;
