@@ -61,6 +61,11 @@ fn named_volume_data_outlives_containers_and_restarts_and_copy_up_keeps_modes() 
         .map(|v| v["Name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec![vol.as_str()]);
+    // Docker's nulls: no warnings, and no labels on a volume made without any.
+    assert_eq!(list["Warnings"], Value::Null);
+    assert_eq!(list["Volumes"][0]["Labels"], json!({"tier": "db"}));
+    let plain = d.req("GET", &format!("/volumes/{fresh}"), "").json();
+    assert_eq!(plain["Labels"], Value::Null, "{plain}");
     d.remove_all();
 }
 

@@ -20,7 +20,8 @@ fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
         "Driver": v.driver,
         "Mountpoint": engine.volume_mountpoint(&v.name),
         "CreatedAt": v.created_at,
-        "Labels": v.labels,
+        // Docker's `null` for none, as for the options.
+        "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
         "Scope": "local",
         "Options": if v.options.is_empty() { Value::Null } else { json!(v.options) },
     })
@@ -81,7 +82,7 @@ pub async fn list(
         .iter()
         .map(|v| volume_json(&engine, v))
         .collect();
-    Ok(Json(json!({"Volumes": vols, "Warnings": []})))
+    Ok(Json(json!({"Volumes": vols, "Warnings": Value::Null})))
 }
 
 /// `PUT /volumes/{name}` — Docker updates only cluster (CSI) volumes, which berth has none of.
