@@ -12,12 +12,6 @@ use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::json;
 use std::time::Duration;
 
-fn daemon(name: &str) -> TestDaemon {
-    let d = TestDaemon::start(name);
-    d.import_busybox();
-    d
-}
-
 fn run_to_exit(d: &TestDaemon, name: &str, cmd: &[&str], host: serde_json::Value) -> (String, i64) {
     let id = d.create(
         name,
@@ -33,7 +27,7 @@ fn run_to_exit(d: &TestDaemon, name: &str, cmd: &[&str], host: serde_json::Value
 #[test]
 fn lifecycle_runs_logs_stops_and_removes() {
     require_root!();
-    let d = daemon("life");
+    let d = TestDaemon::with_busybox("life");
     let p = &d.prefix;
     let (id, code) = run_to_exit(
         &d,
@@ -124,7 +118,7 @@ fn lifecycle_runs_logs_stops_and_removes() {
 #[test]
 fn isolation_matches_docker_defaults() {
     require_root!();
-    let d = daemon("iso");
+    let d = TestDaemon::with_busybox("iso");
     let p = &d.prefix;
     let script = "grep CapEff /proc/self/status | cut -f2; echo $$; hostname; ls /sys/class/net | wc -l; cat /proc/kcore 2>/dev/null | wc -c; id -u";
     let (id, code) = run_to_exit(
@@ -159,7 +153,7 @@ fn isolation_matches_docker_defaults() {
 #[test]
 fn oom_kill_is_recorded() {
     require_root!();
-    let d = daemon("oom");
+    let d = TestDaemon::with_busybox("oom");
     let (id, code) = run_to_exit(
         &d,
         &format!("{}-oom", d.prefix),
@@ -175,7 +169,7 @@ fn oom_kill_is_recorded() {
 #[test]
 fn restart_policy_on_failure_stops_after_the_maximum() {
     require_root!();
-    let d = daemon("restart");
+    let d = TestDaemon::with_busybox("restart");
     let id = d.create(
         &format!("{}-rp", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo try; exit 1"], "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}),
@@ -192,7 +186,7 @@ fn restart_policy_on_failure_stops_after_the_maximum() {
 #[test]
 fn auto_remove_removes_after_exit_and_wait_removed_returns_the_code() {
     require_root!();
-    let d = daemon("autorm");
+    let d = TestDaemon::with_busybox("autorm");
     let id = d.create(&format!("{}-rm", d.prefix), json!({"Image": "busybox", "Cmd": ["sh", "-c", "exit 7"], "HostConfig": {"AutoRemove": true}}));
     // docker run's order: wait (removed) first, then start.
     let sock = d.socket.clone();
@@ -221,7 +215,7 @@ fn auto_remove_removes_after_exit_and_wait_removed_returns_the_code() {
 #[test]
 fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
     require_root!();
-    let d = daemon("bad");
+    let d = TestDaemon::with_busybox("bad");
     let p = &d.prefix;
     let r = d.req("POST", "/containers/create", "{not json");
     assert_eq!(r.status, 400);
@@ -273,7 +267,7 @@ fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
 #[test]
 fn ps_and_inspect_report_a_containers_sizes() {
     require_root!();
-    let d = daemon("ctsize");
+    let d = TestDaemon::with_busybox("ctsize");
     // 100000 bytes written, hard-linked once more: counted once, as Docker counts.
     let (_, code) = run_to_exit(
         &d,
@@ -318,7 +312,7 @@ fn ps_and_inspect_report_a_containers_sizes() {
 #[test]
 fn ps_filters_on_order_networks_volumes_ports_and_health() {
     require_root!();
-    let d = daemon("ctfilt");
+    let d = TestDaemon::with_busybox("ctfilt");
     d.cli_ok(&["network", "create", "ctfilt-net"]);
     d.cli_ok(&[
         "create", "--name", "ctfilt-a", "--expose", "8080", "busybox", "true",
@@ -381,7 +375,7 @@ fn ps_filters_on_order_networks_volumes_ports_and_health() {
 #[test]
 fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
     require_root!();
-    let d = daemon("ctsumm");
+    let d = TestDaemon::with_busybox("ctsumm");
     d.cli_ok(&["network", "create", "ctsumm-net"]);
     d.cli_ok(&[
         "run",
@@ -504,7 +498,7 @@ fn monitors_are_spawned_from_a_small_process_and_a_lost_spawner_is_replaced() {
     // berthd holds a descriptor per running container; a monitor it forked itself copied and
     // closed all of them, on every start. The spawner's table stays small.
     require_root!();
-    let d = daemon("ctspawn");
+    let d = TestDaemon::with_busybox("ctspawn");
     let berthd = d.child.as_ref().map(std::process::Child::id).unwrap();
     let spawners = children_with(berthd, "--spawner");
     assert_eq!(spawners.len(), 1, "one spawner: {spawners:?}");
@@ -553,7 +547,7 @@ fn a_containers_rootfs_is_mounted_apart_from_the_containers_files_and_goes_with_
     // Cloning a container's files (its hosts file, its overlay's upper directory) walks every
     // mount directly below the mount they are on: no rootfs may be among them.
     require_root!();
-    let d = daemon("rootfsdir");
+    let d = TestDaemon::with_busybox("rootfsdir");
     let p = &d.prefix;
     let id = d.create(
         &format!("{p}-top"),
@@ -607,7 +601,7 @@ fn a_containers_rootfs_is_mounted_apart_from_the_containers_files_and_goes_with_
 #[test]
 fn log_options_put_labels_variables_and_a_tag_on_every_line_as_dockers_json_file() {
     require_root!();
-    let d = daemon("logattrs");
+    let d = TestDaemon::with_busybox("logattrs");
     let name = format!("{}-attrs", d.prefix);
     let log_config = json!({ "Type": "json-file", "Config": {
         "labels": "a,app,nolabel", "env": "B,NOENV", "env-regex": "^C",

@@ -14,12 +14,6 @@ use std::process::Command;
 
 use berth_test_support::{require_root, TestDaemon};
 
-fn daemon(name: &str) -> TestDaemon {
-    let d = TestDaemon::start(name);
-    d.import_busybox();
-    d
-}
-
 fn run(d: &TestDaemon, flags: &[&str], script: &str) -> String {
     let mut args = vec!["run", "--rm"];
     args.extend_from_slice(flags);
@@ -46,7 +40,7 @@ fn host_ns(kind: &str) -> String {
 #[test]
 fn limits_groups_oom_sysctls_and_domain_apply_inside() {
     require_root!();
-    let d = daemon("hclimits");
+    let d = TestDaemon::with_busybox("hclimits");
     let limits = run(&d, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
     assert_eq!(limits, "100\n200");
     // Docker's default: a soft limit of 1024, the hard one as high as the host allows.
@@ -120,7 +114,7 @@ fn limits_groups_oom_sysctls_and_domain_apply_inside() {
 #[test]
 fn namespaces_are_shared_with_the_host_or_another_container() {
     require_root!();
-    let d = daemon("hcns");
+    let d = TestDaemon::with_busybox("hcns");
     let ns = "for n in pid ipc uts; do readlink /proc/self/ns/$n; done";
     let out = run(&d, &["--pid", "host", "--ipc", "host", "--uts", "host"], ns);
     assert_eq!(
@@ -207,7 +201,7 @@ fn the_daemons_cgroup_parent_holds_containers_that_name_none_and_is_not_shown() 
 #[test]
 fn devices_cgroup_parent_and_volumes_from_apply() {
     require_root!();
-    let d = daemon("hcdev");
+    let d = TestDaemon::with_busybox("hcdev");
     let out = run(
         &d,
         &["--device", "/dev/null:/dev/mynull:rw", "--device-cgroup-rule", "c 42:* rmw"],
@@ -269,7 +263,7 @@ fn devices_cgroup_parent_and_volumes_from_apply() {
 #[test]
 fn settings_berth_cannot_honour_are_refused_by_name() {
     require_root!();
-    let d = daemon("hcrefuse");
+    let d = TestDaemon::with_busybox("hcrefuse");
     refused(
         &d,
         &["--runtime", "kata"],
@@ -317,7 +311,7 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
 #[test]
 fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
     require_root!();
-    let d = daemon("hcrun");
+    let d = TestDaemon::with_busybox("hcrun");
     // A missing working directory is made (root's, 0755), also for another user.
     let out = run(
         &d,
@@ -429,7 +423,7 @@ fn working_dirs_unset_env_filters_and_restart_policies_behave_as_docker() {
 #[test]
 fn cp_sees_volumes_and_binds_of_running_and_stopped_containers() {
     require_root!();
-    let d = daemon("hccpvol");
+    let d = TestDaemon::with_busybox("hccpvol");
     let bind = d.root.join("bind-src");
     std::fs::create_dir_all(&bind).unwrap();
     std::fs::write(bind.join("b.txt"), "from-bind").unwrap();
@@ -489,7 +483,7 @@ fn cp_sees_volumes_and_binds_of_running_and_stopped_containers() {
 #[test]
 fn logs_rotate_as_asked_and_the_none_driver_keeps_nothing_to_read() {
     require_root!();
-    let d = daemon("hclogs");
+    let d = TestDaemon::with_busybox("hclogs");
     let name = format!("{}-rot", d.prefix);
     // Attach follows the live log; while it does, rotation drops nothing it has yet to read.
     let out = d.cli_ok(&[
@@ -578,7 +572,7 @@ fn logs_rotate_as_asked_and_the_none_driver_keeps_nothing_to_read() {
 #[test]
 fn the_berth_cli_sends_what_the_docker_cli_sends() {
     require_root!();
-    let d = daemon("hccli");
+    let d = TestDaemon::with_busybox("hccli");
     d.cli_ok(&[
         "network",
         "create",
@@ -726,7 +720,7 @@ fn the_berth_cli_sends_what_the_docker_cli_sends() {
 #[test]
 fn an_empty_entrypoint_runs_the_command_alone() {
     require_root!();
-    let d = daemon("hcentry");
+    let d = TestDaemon::with_busybox("hcentry");
     // The docker CLI sends `--entrypoint ""` as `[""]`: no entrypoint, as Docker reads it.
     let out = d.cli_ok(&["run", "--rm", "--entrypoint", "", "busybox", "echo", "hi"]);
     assert_eq!(out, "hi");

@@ -16,12 +16,6 @@ use std::time::Duration;
 
 use berth_test_support::{require_root, wait_until, TestDaemon};
 
-fn daemon(name: &str) -> TestDaemon {
-    let d = TestDaemon::start(name);
-    d.import_busybox();
-    d
-}
-
 /// Host files with an account no container has: if berthd ever read them, `hostonly` would
 /// resolve to uid 4242.
 fn host_account_files(d: &TestDaemon) -> (PathBuf, PathBuf) {
@@ -71,7 +65,7 @@ fn wait_for_log(d: &TestDaemon, name: &str, needle: &str) {
 #[test]
 fn hostile_account_files_neither_freeze_exec_health_checks_nor_restore() {
     require_root!();
-    let mut d = daemon("hfiles");
+    let mut d = TestDaemon::with_busybox("hfiles");
     let (passwd, group) = host_account_files(&d);
     let mut names = Vec::new();
     for (case, setup) in hostile_setups(&passwd, &group) {
@@ -135,7 +129,7 @@ fn hostile_account_files_neither_freeze_exec_health_checks_nor_restore() {
 #[test]
 fn hostile_account_files_in_an_image_fail_create_cleanly() {
     require_root!();
-    let d = daemon("himage");
+    let d = TestDaemon::with_busybox("himage");
     let (passwd, group) = host_account_files(&d);
     for (case, setup) in hostile_setups(&passwd, &group) {
         // The hostile files become an image: export the container (FIFOs and devices are
@@ -178,7 +172,7 @@ fn swapping_container(d: &TestDaemon, host_dir: &Path) -> String {
 #[test]
 fn cp_and_export_racing_a_symlink_swap_stay_inside_the_container() {
     require_root!();
-    let d = daemon("hswap");
+    let d = TestDaemon::with_busybox("hswap");
     let host_dir = d.root.join("host-dir");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("secret"), "HOST-SECRET").unwrap();
@@ -223,7 +217,7 @@ fn cp_and_export_racing_a_symlink_swap_stay_inside_the_container() {
 #[test]
 fn cp_of_fifos_and_devices_in_a_container_neither_blocks_nor_reads_them() {
     require_root!();
-    let d = daemon("hcpfifo");
+    let d = TestDaemon::with_busybox("hcpfifo");
     let name = format!("{}-nodes", d.prefix);
     d.cli_ok(&[
         "run",

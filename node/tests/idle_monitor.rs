@@ -10,12 +10,6 @@ use berth_test_support::{require_root, wait_until, TestDaemon};
 use serde_json::json;
 use std::time::Duration;
 
-fn daemon(name: &str) -> TestDaemon {
-    let d = TestDaemon::start(name);
-    d.import_busybox();
-    d
-}
-
 /// Starts a `sleep` container; its monitor's pid.
 fn sleeping_monitor(d: &TestDaemon) -> i64 {
     let id = d.create(
@@ -47,7 +41,7 @@ fn rss_kib(pid: i64) -> u64 {
 #[test]
 fn an_idle_monitor_stays_under_one_and_a_half_mib() {
     require_root!();
-    let d = daemon("idlerss");
+    let d = TestDaemon::with_busybox("idlerss");
     let monitor = sleeping_monitor(&d);
     let small = wait_until(Duration::from_secs(10), || rss_kib(monitor) <= 1536);
     assert!(small, "an idle monitor holds {} KiB", rss_kib(monitor));
@@ -83,7 +77,7 @@ fn heap_dirty_kib(pid: i64) -> u64 {
 #[test]
 fn an_idle_monitor_gives_back_the_heap_its_start_freed() {
     require_root!();
-    let d = daemon("idleheap");
+    let d = TestDaemon::with_busybox("idleheap");
     let monitor = sleeping_monitor(&d);
     // The start leaves ~1 MiB freed but resident below what stays allocated; a monitor trims
     // it once the container has run for a moment. What stays is the loop's own: ~150 KiB.

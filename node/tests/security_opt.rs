@@ -13,12 +13,6 @@
 use berth_test_support::{demux, require_root, TestDaemon};
 use serde_json::{json, Value};
 
-fn daemon(name: &str) -> TestDaemon {
-    let d = TestDaemon::start(name);
-    d.import_busybox();
-    d
-}
-
 /// Runs `cmd` to its end with `security_opt`; returns its output (both streams) and exit code.
 fn run(d: &TestDaemon, name: &str, security_opt: Value, cmd: &[&str]) -> (String, i64) {
     let id = d.create(
@@ -65,7 +59,7 @@ fn exec(d: &TestDaemon, id: &str, user: &str, cmd: &[&str]) -> (String, i64) {
 #[test]
 fn the_default_profile_refuses_new_namespaces_and_unconfined_allows_them() {
     require_root!();
-    let d = daemon("sdefault");
+    let d = TestDaemon::with_busybox("sdefault");
     let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
     let (out, code) = run(&d, "def", json!([]), &["sh", "-c", status]);
     assert_eq!(
@@ -111,7 +105,7 @@ fn the_default_profile_refuses_new_namespaces_and_unconfined_allows_them() {
 #[test]
 fn a_custom_profile_binds_the_init_and_its_execs() {
     require_root!();
-    let d = daemon("scustom");
+    let d = TestDaemon::with_busybox("scustom");
     let profile = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
@@ -136,7 +130,7 @@ fn a_custom_profile_binds_the_init_and_its_execs() {
 #[test]
 fn setuid_binaries_gain_root_unless_no_new_privileges() {
     require_root!();
-    let d = daemon("snnp");
+    let d = TestDaemon::with_busybox("snnp");
     // busybox keeps a setuid root euid for `ping`, which needs it for its raw socket.
     let prepare = "cp /bin/busybox /tmp/busybox && chmod 4755 /tmp/busybox";
     let ping = ["/tmp/busybox", "ping", "-c", "1", "127.0.0.1"];
@@ -185,7 +179,7 @@ fn setuid_binaries_gain_root_unless_no_new_privileges() {
 #[test]
 fn what_the_host_cannot_do_or_docker_does_not_know_is_a_400() {
     require_root!();
-    let d = daemon("sbad");
+    let d = TestDaemon::with_busybox("sbad");
     for (opt, wanted) in [
         (
             "apparmor=my-profile",
@@ -217,7 +211,7 @@ fn what_the_host_cannot_do_or_docker_does_not_know_is_a_400() {
 #[test]
 fn inspect_echoes_security_opt_and_system_paths_unconfined_unmasks_proc() {
     require_root!();
-    let d = daemon("secho");
+    let d = TestDaemon::with_busybox("secho");
     let opts = json!([
         "no-new-privileges",
         "seccomp=unconfined",

@@ -196,6 +196,13 @@ impl TestDaemon {
         Self::launch(name, DaemonOptions::default())
     }
 
+    /// As `start`, with the busybox image imported.
+    pub fn with_busybox(name: &str) -> Self {
+        let d = Self::start(name);
+        d.import_busybox();
+        d
+    }
+
     /// Starts berthd with more flags; with `-H` among them the test socket is kept as well.
     pub fn start_with(name: &str, args: &[String]) -> Self {
         Self::launch(
