@@ -1,5 +1,5 @@
 //! Mount options against a real berthd, each as Docker honours it: bind propagation with a real
-//! shared host mount, recursive read-only by API version, non-recursive binds, tmpfs `noexec`,
+//! shared host mount (and `rslave` by default for a bind of the daemon's root), recursive read-only by API version, non-recursive binds, tmpfs `noexec`,
 //! a volume made with the mount's labels and driver options, and inspect showing each create
 //! field as sent.
 #![allow(
@@ -112,6 +112,45 @@ fn bind_propagation_follows_docker() {
         (&m["Mode"], &m["Propagation"], &m["RW"]),
         (&json!("ro,rslave"), &json!("rslave"), &json!(false))
     );
+    d.remove_all();
+}
+
+#[test]
+fn a_bind_of_the_daemon_root_is_rslave_unless_it_cannot_be() {
+    require_root!();
+    let d = TestDaemon::with_busybox("mroot");
+    // Inside the data root, as `-v /var/lib/docker:…` or `-v /:/host` (which holds it) are.
+    let shared = HostMount::bound(d.data_root().join("probe-shared"), MsFlags::MS_SHARED);
+    let private = HostMount::bound(d.data_root().join("probe-private"), MsFlags::MS_PRIVATE);
+    // No propagation named: `rslave`, so a host mount made after the start shows inside.
+    assert_eq!(sees_host_mount_after_start(&d, "rs", &shared.0, ""), "1");
+    // On a private mount it cannot be a slave: moby falls back to private and starts.
+    assert_eq!(sees_host_mount_after_start(&d, "rp", &private.0, ""), "0");
+    let c = d.create(
+        &format!("{}-rinsp", d.prefix),
+        json!({"Image": "busybox", "HostConfig": {"Binds": [format!("{}:/b:ro", private.0.display())]}}),
+    );
+    assert_eq!(d.inspect(&c)["Mounts"][0]["Propagation"], "rslave");
+    // A named propagation other than rslave or rshared: moby's 400 at create.
+    let bind = json!({"Binds": [format!("{}:/b:rprivate", private.0.display())]});
+    let mount = json!({"Mounts": [{"Type": "bind", "Source": private.0, "Target": "/b",
+                                   "BindOptions": {"Propagation": "slave"}}]});
+    for host in [bind, mount] {
+        let r = d.req(
+            "POST",
+            "/containers/create",
+            &json!({"Image": "busybox", "HostConfig": host}).to_string(),
+        );
+        assert_eq!(r.status, 400, "{}", r.text());
+        let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+        assert!(
+            message.contains(
+                "must use either propagation mode \"rslave\" or \"rshared\" when mount \
+                 source is within the daemon root"
+            ),
+            "{message}"
+        );
+    }
     d.remove_all();
 }
 

@@ -199,6 +199,7 @@ fn from_mount_checked(
                 if !text.is_empty() {
                     out.propagation = Propagation::parse(&text)
                         .ok_or_else(|| fail(format!("invalid propagation mode: {text}")))?;
+                    out.propagation_set = true;
                 }
             }
             out.non_recursive = b.non_recursive.unwrap_or(false);

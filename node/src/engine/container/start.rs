@@ -97,9 +97,17 @@ impl Engine {
             subpaths: &subpaths,
         };
         let links = self.link_files(rec)?;
-        crate::engine::volume::mounts::check_propagation_sources(&rec.host.mounts)
-            .map_err(EngineError::Internal)?;
-        let mut spec = spec::build(rec, &paths, self.host)?;
+        // A bind whose propagation only the daemon-root rule chose may start private instead:
+        // the spec and the monitor get the record with that change.
+        let fallen_back = crate::engine::volume::mounts::propagation_at_start(&rec.host.mounts)
+            .map_err(EngineError::Internal)?
+            .map(|mounts| {
+                let mut changed = rec.clone();
+                changed.host.mounts = mounts;
+                changed
+            });
+        let as_started: &ContainerRecord = fallen_back.as_ref().unwrap_or(rec);
+        let mut spec = spec::build(as_started, &paths, self.host)?;
         if !links.env.is_empty() {
             if let Some(p) = spec.process_mut().as_mut() {
                 let env = p.env().clone().unwrap_or_default();
@@ -148,7 +156,9 @@ impl Engine {
             cgroup_dirs: cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel()),
             oom_kill_disable: rec.host.runtime.oom_kill_disable,
             cgroups_read_only: !rec.host.privileged,
-            bind_propagation: crate::engine::volume::mounts::bind_propagation(&rec.host.mounts),
+            bind_propagation: crate::engine::volume::mounts::bind_propagation(
+                &as_started.host.mounts,
+            ),
             tty: rec.config.tty,
             console_socket: self.paths.console_socket(&rec.id),
             console_size: rec.host.console_size,

@@ -132,6 +132,11 @@ pub struct MountSpec {
     /// Bind: propagation of the mounts made below it later, host to container and back.
     #[serde(default)]
     pub propagation: Propagation,
+    /// Bind: the propagation was named in the request. An unnamed one of a bind of the
+    /// daemon's root (or of a directory holding it) is `rslave`, falling back to private at
+    /// start when the source's mount is not shared or slave (`mounts::daemon_root_propagation`).
+    #[serde(default)]
+    pub propagation_set: bool,
     /// Bind: the source alone, without the mounts below it (`BindOptions.NonRecursive`).
     #[serde(default)]
     pub non_recursive: bool,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{MountKind, MountSpec};
+use super::{MountKind, MountSpec, Propagation};
 use crate::runtime::mount_attrs::{BindPropagation, PropagationType};
 
 /// OCI mount entries for `mounts`; volumes are found under `volumes_root`, a volume's subpath
@@ -96,20 +96,48 @@ pub fn bind_propagation(mounts: &[MountSpec]) -> Vec<BindPropagation> {
         .collect()
 }
 
+/// moby's rule for a bind of the daemon's root, of a path inside it, or of a directory that
+/// holds it (`-v /:/host`): with no propagation named it is `rslave`, so that the daemon's
+/// later unmounts there reach the container rather than stay pinned by it; a named one must
+/// be `rslave` or `rshared`. "Inside" is moby's test: one path a string prefix of the other.
+pub fn daemon_root_propagation(m: &mut MountSpec, root: &str) -> Result<(), String> {
+    let related = m.source.starts_with(root) || root.starts_with(m.source.as_str());
+    if m.kind != MountKind::Bind || !related {
+        return Ok(());
+    }
+    if !m.propagation_set {
+        m.propagation = Propagation::Rslave;
+        return Ok(());
+    }
+    match m.propagation {
+        Propagation::Rslave | Propagation::Rshared => Ok(()),
+        other => Err(format!(
+            "invalid mount config: must use either propagation mode \"rslave\" or \"rshared\" \
+             when mount source is within the daemon root, daemon root: {root:?}, bind mount \
+             source: {:?}, propagation: {:?}",
+            m.source,
+            other.as_str()
+        )),
+    }
+}
+
 /// moby's checks at start: a shared bind needs a source on a shared mount, a slave one a
-/// source on a shared or slave mount (else nothing would propagate).
-pub fn check_propagation_sources(mounts: &[MountSpec]) -> Result<(), String> {
-    let wanted: Vec<&MountSpec> = mounts
-        .iter()
-        .filter(|m| m.kind == MountKind::Bind)
-        .filter(|m| m.propagation.is_shared() || m.propagation.is_slave())
+/// source on a shared or slave mount (else nothing would propagate). A slave bind that only
+/// the daemon-root rule made one falls back to private instead, as in moby; the mounts with
+/// those changes, if any.
+pub fn propagation_at_start(mounts: &[MountSpec]) -> Result<Option<Vec<MountSpec>>, String> {
+    let wanted: Vec<usize> = (0..mounts.len())
+        .filter(|&i| mounts[i].kind == MountKind::Bind)
+        .filter(|&i| mounts[i].propagation.is_shared() || mounts[i].propagation.is_slave())
         .collect();
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let table = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
-    for m in wanted {
+    let mut changed: Option<Vec<MountSpec>> = None;
+    for i in wanted {
+        let m = &mounts[i];
         let source = std::fs::canonicalize(&m.source).map_err(|e| {
             format!(
                 "error evaluating symlinks from mount source {:?}: {e}",
@@ -123,15 +151,25 @@ pub fn check_propagation_sources(mounts: &[MountSpec]) -> Result<(), String> {
         } else {
             (on.is_shared() || on.is_slave(), "a shared or slave mount")
         };
-        if !ok {
-            return Err(format!(
-                "path {} is mounted on {} but it is not {what}",
-                m.source,
-                on.point.display()
-            ));
+        if ok {
+            continue;
         }
+        if m.propagation.is_slave() && !m.propagation_set {
+            tracing::warn!(
+                source = %m.source,
+                "falling back to default propagation for bind source in daemon root"
+            );
+            let all = changed.get_or_insert_with(|| mounts.to_vec());
+            all[i].propagation = Propagation::Rprivate;
+            continue;
+        }
+        return Err(format!(
+            "path {} is mounted on {} but it is not {what}",
+            m.source,
+            on.point.display()
+        ));
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// True when `dir` has no entries (or does not exist).
@@ -142,6 +180,55 @@ pub fn is_empty_dir(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binds_of_the_daemon_root_are_rslave_or_refused_as_in_moby() {
+        let root = "/var/lib/berth";
+        let bind = |source: &str, named: Option<Propagation>| MountSpec {
+            kind: MountKind::Bind,
+            source: source.into(),
+            target: "/b".into(),
+            propagation: named.unwrap_or_default(),
+            propagation_set: named.is_some(),
+            ..Default::default()
+        };
+        // Holding the root, inside it, or (moby's string test) sharing its prefix: rslave.
+        for source in [
+            "/",
+            "/var",
+            "/var/lib/berth",
+            "/var/lib/berth/volumes/x/_data",
+        ] {
+            let mut m = bind(source, None);
+            daemon_root_propagation(&mut m, root).unwrap();
+            assert_eq!(m.propagation, Propagation::Rslave, "{source}");
+        }
+        // Elsewhere, or not a bind: as it was.
+        let mut m = bind("/srv", None);
+        daemon_root_propagation(&mut m, root).unwrap();
+        assert_eq!(m.propagation, Propagation::Rprivate);
+        let mut v = MountSpec {
+            kind: MountKind::Volume,
+            source: "/".into(),
+            ..Default::default()
+        };
+        daemon_root_propagation(&mut v, root).unwrap();
+        assert_eq!(v.propagation, Propagation::Rprivate);
+        // Named: rslave and rshared stay, the others are refused.
+        for p in [Propagation::Rslave, Propagation::Rshared] {
+            let mut m = bind("/", Some(p));
+            daemon_root_propagation(&mut m, root).unwrap();
+            assert_eq!(m.propagation, p);
+        }
+        let e = daemon_root_propagation(&mut bind("/var", Some(Propagation::Private)), root)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "invalid mount config: must use either propagation mode \"rslave\" or \"rshared\" \
+             when mount source is within the daemon root, daemon root: \"/var/lib/berth\", bind \
+             mount source: \"/var\", propagation: \"private\""
+        );
+    }
 
     #[test]
     fn volumes_binds_and_tmpfs_become_oci_mounts() {

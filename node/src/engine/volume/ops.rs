@@ -204,6 +204,11 @@ impl Engine {
                 });
             }
         }
+        // As moby compares them: the root with its symlinks resolved.
+        let daemon_root = std::fs::canonicalize(&self.paths.data_root)
+            .unwrap_or_else(|_| self.paths.data_root.clone())
+            .to_string_lossy()
+            .into_owned();
         let mut made = Vec::new();
         for m in mounts.iter_mut() {
             match m.kind {
@@ -225,6 +230,8 @@ impl Engine {
                     m.source = v.name;
                 }
                 MountKind::Bind => {
+                    super::mounts::daemon_root_propagation(m, &daemon_root)
+                        .map_err(EngineError::InvalidArgument)?;
                     let src = std::path::Path::new(&m.source);
                     if !src.exists() {
                         if !m.create_source {
