@@ -317,6 +317,7 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
         )
         .unwrap();
     assert_eq!(r.status, 400, "extracting onto a file: {}", r.text());
+    assert_eq!(r.json()["message"], "extraction point is not a directory");
     let r = d.req("GET", "/containers/nope/archive?path=/", "");
     assert_eq!(r.status, 404);
     // A read-only rootfs: Docker's words, not the kernel's, decided by where the copy goes

@@ -59,9 +59,10 @@ pub fn extract_tar_with(
     if inroot::file_type(&dest).map_err(|e| EngineError::io(format!("stat {path}"), e))?
         != SFlag::S_IFDIR
     {
-        return Err(EngineError::InvalidArgument(format!(
-            "extraction point {path} is not a directory"
-        )));
+        // Docker's words, without the path.
+        return Err(EngineError::InvalidArgument(
+            "extraction point is not a directory".into(),
+        ));
     }
     let file = File::open(archive).map_err(|e| EngineError::io("open upload", e))?;
     let mut unpacker = Unpacker {
