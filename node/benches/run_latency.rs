@@ -84,8 +84,10 @@ fn main() {
         .output()
         .unwrap();
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    // Past the monitor's trim of its start-up pages (250 ms into the container's life).
-    std::thread::sleep(Duration::from_millis(600));
+    // Past the monitor's trim of its start-up pages: once quiet, after its first look for
+    // unwatched children a second into the container's life (600 ms, before that change,
+    // measured a monitor that had not trimmed yet).
+    std::thread::sleep(Duration::from_secs(2));
     match monitor_pid(&id) {
         Some(pid) => println!("monitor RSS            {:.2} MiB   (promise ≤ 2 MiB; containerd-shim ~13 MiB, conmon ~2 MiB)", rss_kib(pid) as f64 / 1024.0),
         None => println!("monitor RSS            monitor not found"),

@@ -85,15 +85,20 @@ pub async fn run(
     let parent = crate::engine::container::settings::clean_cgroup_parent(&config.cgroup_parent)
         .ok_or_else(|| anyhow::anyhow!("invalid cgroup-parent: {:?}", config.cgroup_parent))?;
     facts.default_cgroup_parent = Box::leak(parent.into_boxed_str());
+    // As Docker's: root and its group may enter, nobody else (keys, specs with environment
+    // variables, logs and images live below).
+    crate::runtime::files::ensure_dir_mode(&config.data_root, 0o710)
+        .with_context(|| format!("create {}", config.data_root.display()))?;
+    // Used by its real path, as moby uses its root: a bind source is compared with it
+    // (`volume::mounts::daemon_root_propagation`), and a relative root would move with the
+    // working directory.
+    let data_root = std::fs::canonicalize(&config.data_root)
+        .with_context(|| format!("resolve {}", config.data_root.display()))?;
     let paths = Paths {
-        data_root: config.data_root.clone(),
+        data_root,
         exec_root: config.exec_root.clone(),
         cgroups,
     };
-    // As Docker's: root and its group may enter, nobody else (keys, specs with environment
-    // variables, logs and images live below).
-    crate::runtime::files::ensure_dir_mode(&paths.data_root, 0o710)
-        .with_context(|| format!("create {}", paths.data_root.display()))?;
     let kernel = crate::network::NetKernel {
         netlink: std::sync::Arc::new(
             berth_overlay::RtNetlink::new().context("open a netlink socket")?,

@@ -204,11 +204,8 @@ impl Engine {
                 });
             }
         }
-        // As moby compares them: the root with its symlinks resolved.
-        let daemon_root = std::fs::canonicalize(&self.paths.data_root)
-            .unwrap_or_else(|_| self.paths.data_root.clone())
-            .to_string_lossy()
-            .into_owned();
+        // Resolved at the daemon's start, as moby resolves its root.
+        let daemon_root = self.paths.data_root.to_string_lossy();
         let mut made = Vec::new();
         for m in mounts.iter_mut() {
             match m.kind {
