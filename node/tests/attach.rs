@@ -15,8 +15,7 @@ use std::net::Shutdown;
 #[test]
 fn attached_stdin_reaches_the_container_and_half_close_ends_it() {
     require_root!();
-    let d = TestDaemon::start("attach");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("attach");
     let id = d.create(
         &format!("{}-cat", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sh", "-c", "cat; echo done >&2"], "OpenStdin": true, "StdinOnce": true, "AttachStdin": true}),
@@ -46,8 +45,7 @@ fn attached_stdin_reaches_the_container_and_half_close_ends_it() {
 #[test]
 fn attach_replays_the_output_so_far_with_logs_and_follows_only_with_stream() {
     require_root!();
-    let d = TestDaemon::start("attlogs");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("attlogs");
     let id = d.create(
         &format!("{}-w", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sh", "-c",

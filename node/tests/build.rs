@@ -88,8 +88,7 @@ const APP: &[u8] = b"FROM busybox:latest\nARG V=default\nENV APP_V=$V\nWORKDIR /
 #[test]
 fn a_build_runs_steps_streams_their_output_and_caches_them() {
     require_root!();
-    let d = TestDaemon::start("build");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("build");
     let tar = context(&[
         ("Dockerfile", APP),
         ("sub/", b""),
@@ -194,8 +193,7 @@ fn a_build_runs_steps_streams_their_output_and_caches_them() {
 #[test]
 fn failures_before_and_after_the_stream_starts_read_as_dockerds() {
     require_root!();
-    let d = TestDaemon::start("buildfail");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("buildfail");
     let (r, lines) = build(
         &d,
         "",
@@ -271,8 +269,7 @@ fn failures_before_and_after_the_stream_starts_read_as_dockerds() {
 #[test]
 fn a_hostile_context_cannot_reach_the_host() {
     require_root!();
-    let d = TestDaemon::start("buildhost");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("buildhost");
     let secret = d.root.join("host-secret");
     std::fs::write(&secret, "host data").unwrap();
     let mut b = tar::Builder::new(Vec::new());
@@ -311,8 +308,7 @@ fn a_hostile_context_cannot_reach_the_host() {
 #[test]
 fn commit_makes_an_image_of_a_containers_changes() {
     require_root!();
-    let d = TestDaemon::start("commit");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("commit");
     let id = d.create(&format!("{}-c", d.prefix), serde_json::json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo committed > /c.txt; rm /etc/group"]}));
     d.req("POST", &format!("/containers/{id}/start"), "");
     d.req("POST", &format!("/containers/{id}/wait"), "");
@@ -361,8 +357,7 @@ fn layered_context(copies: usize) -> Vec<u8> {
 #[test]
 fn an_image_of_many_layers_builds_and_runs() {
     require_root!();
-    let d = TestDaemon::start("layers");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("layers");
     let tar = layered_context(69);
     let tag = format!("{}-many:latest", d.prefix);
     let (r, lines) = build(&d, &format!("t={tag}"), &tar);
@@ -387,8 +382,7 @@ fn an_image_of_many_layers_builds_and_runs() {
 #[test]
 fn an_image_deeper_than_dockers_125_layers_is_refused_at_the_step_that_would_make_it() {
     require_root!();
-    let d = TestDaemon::start("deep");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("deep");
     // busybox's one layer and 125 more: the last step would make the 126th.
     let tar = layered_context(125);
     let tag = format!("{}-deep:latest", d.prefix);
@@ -459,8 +453,7 @@ fn file_server(
 #[test]
 fn add_downloads_a_url_as_the_classic_builder_and_builds_again_when_it_changes() {
     require_root!();
-    let d = TestDaemon::start("buildurl");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("buildurl");
     let routes = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let port = file_server(routes.clone());
     let archive = context(&[("inside.txt", b"packed\n")]);

@@ -166,8 +166,7 @@ fn differences(expected: &Value, cfg: &Value) -> Vec<String> {
 #[test]
 fn the_corpus_builds_to_what_the_classic_builder_records() {
     require_root!();
-    let d = TestDaemon::start("corpus");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("corpus");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build_corpus");
     let mut cases: Vec<_> = std::fs::read_dir(&root)
         .unwrap()

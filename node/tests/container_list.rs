@@ -47,8 +47,7 @@ fn ip_on(row: &Value, net: &str) -> String {
 #[test]
 fn each_list_shows_what_changed_since_the_last_one() {
     require_root!();
-    let d = TestDaemon::start("lsrows");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("lsrows");
     let p = &d.prefix;
     let (name, net) = (format!("{p}-c"), format!("{p}-n"));
     d.cli_ok(&["network", "create", &net]);
@@ -115,8 +114,7 @@ fn each_list_shows_what_changed_since_the_last_one() {
 #[test]
 fn inspect_has_every_field_docker_always_gives() {
     require_root!();
-    let d = TestDaemon::start("inspzero");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("inspzero");
     let id = d.cli_ok(&["create", "busybox", "true"]);
     let r = d.req("GET", &format!("/containers/{id}/json"), "");
     assert_eq!(r.status, 200, "{}", r.text());

@@ -28,8 +28,7 @@ fn lines(d: &TestDaemon, id: &str) -> usize {
 #[test]
 fn a_paused_container_makes_no_progress_until_unpaused() {
     require_root!();
-    let d = TestDaemon::start("pause");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("pause");
     let id = run(
         &d,
         "tick",
@@ -93,8 +92,7 @@ fn stats(d: &TestDaemon, id: &str) -> Value {
 #[test]
 fn stats_follow_memory_the_container_allocates() {
     require_root!();
-    let d = TestDaemon::start("stats");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("stats");
     let id = run(&d, "mem", &["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/shm/fill bs=1M count=55 2>/dev/null; echo grown; sleep 300"]);
     let before = stats(&d, &id);
     assert_eq!(before["name"], format!("/{}-mem", d.prefix));
@@ -137,8 +135,7 @@ fn events(d: &TestDaemon, query: &str) -> Vec<Value> {
 #[test]
 fn events_come_in_order_filtered_and_survive_a_restart() {
     require_root!();
-    let mut d = TestDaemon::start("events");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("events");
     let since = chrono::Utc::now().timestamp() - 1;
     let id = run(&d, "ev", &["true"]);
     let r = d.req("POST", &format!("/containers/{id}/wait"), "");
@@ -216,8 +213,7 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
 #[test]
 fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     require_root!();
-    let d = TestDaemon::start("cp");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("cp");
     let id = run(&d, "cp", &["sleep", "300"]);
     // Into the container: a tar with an executable file.
     let mut tar = tar::Builder::new(Vec::new());
@@ -379,8 +375,7 @@ fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
 #[test]
 fn top_lists_the_containers_processes_only() {
     require_root!();
-    let d = TestDaemon::start("top");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("top");
     let id = run(&d, "top", &["sleep", "300"]);
     let r = d.req("GET", &format!("/containers/{id}/top"), "");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -411,8 +406,7 @@ fn top_lists_the_containers_processes_only() {
 #[test]
 fn a_failing_healthcheck_turns_unhealthy_and_a_passing_one_healthy() {
     require_root!();
-    let d = TestDaemon::start("health");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("health");
     let check = |test: Value| json!({"Test": test, "Interval": 200_000_000, "Retries": 2});
     let sick = d.create(
         &format!("{}-sick", d.prefix),
@@ -482,8 +476,7 @@ fn a_failing_healthcheck_turns_unhealthy_and_a_passing_one_healthy() {
 #[test]
 fn update_export_diff_prune_and_df_do_what_docker_does() {
     require_root!();
-    let d = TestDaemon::start("maint");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("maint");
     let id = run(
         &d,
         "maint",

@@ -17,8 +17,7 @@ use berth_test_support::{loopback_get, require_root, wait_until, TestDaemon};
 #[test]
 fn docker_compose_runs_a_project_against_berthd_unchanged() {
     require_root!();
-    let d = TestDaemon::start("compose");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("compose");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -15,8 +15,7 @@ use berth_test_support::{require_root, TestDaemon};
 #[test]
 fn docker_py_works_against_berthd_unchanged() {
     require_root!();
-    let d = TestDaemon::start("dockerpy");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("dockerpy");
     // The swarm through the API: Debian's docker-py cannot choose the VXLAN port, and test
     // daemons each need their own.
     init(&d);

@@ -54,8 +54,7 @@ fn out(body: Value, d: &TestDaemon, id: &str) -> (String, i64) {
 #[test]
 fn exec_reports_output_exit_codes_env_workdir_and_user() {
     require_root!();
-    let d = TestDaemon::start("exec");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("exec");
     let id = sleeper(
         &d,
         "ex",
@@ -156,8 +155,7 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
 #[test]
 fn exec_stdin_ends_at_the_clients_half_close() {
     require_root!();
-    let d = TestDaemon::start("execin");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("execin");
     let id = sleeper(&d, "in", json!({}));
     let exec = exec_create(
         &d,
@@ -184,8 +182,7 @@ fn exec_stdin_ends_at_the_clients_half_close() {
 #[test]
 fn terminals_have_the_asked_size_for_exec_and_run() {
     require_root!();
-    let d = TestDaemon::start("tty");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("tty");
     let id = sleeper(&d, "tty", json!({}));
     let exec = exec_create(
         &d,
@@ -234,8 +231,7 @@ fn terminals_have_the_asked_size_for_exec_and_run() {
 #[test]
 fn a_detached_exec_survives_a_daemon_restart_and_exec_works_after_it() {
     require_root!();
-    let mut d = TestDaemon::start("execrs");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("execrs");
     let id = sleeper(&d, "rs", json!({}));
     let exec = exec_create(
         &d,
@@ -272,8 +268,7 @@ fn a_detached_exec_survives_a_daemon_restart_and_exec_works_after_it() {
 #[test]
 fn bad_exec_requests_get_dockers_errors() {
     require_root!();
-    let d = TestDaemon::start("execbad");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("execbad");
     let stopped = d.create(
         &format!("{}-stopped", d.prefix),
         json!({"Image": "busybox"}),
@@ -353,8 +348,7 @@ fn an_idle_monitor_sleeps_and_still_reaps_what_a_failed_exec_left() {
     // Each monitor used to wake every second to look for exited children: with a thousand
     // containers, a thousand wakeups a second on an idle machine.
     require_root!();
-    let d = TestDaemon::start("execidle");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("execidle");
     let id = sleeper(&d, "idle", json!({}));
     assert_eq!(out(json!({"Cmd": ["true"]}), &d, &id).1, 0);
     // libcontainer's helpers of a failed exec end with no pidfd watching them.

@@ -77,8 +77,7 @@ fn host_server() -> (u16, std::thread::JoinHandle<()>) {
 #[test]
 fn overlay_tasks_get_out_through_the_gateway_bridge_and_not_to_each_other() {
     require_root!();
-    let d = TestDaemon::start("gwbr");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("gwbr");
     d.swarm_init_local(&["--data-path-port", "4792"]);
     let open = format!("{}-open", d.prefix);
     let closed = format!("{}-closed", d.prefix);
@@ -185,8 +184,7 @@ fn overlay_tasks_get_out_through_the_gateway_bridge_and_not_to_each_other() {
 #[test]
 fn a_bridge_without_icc_lets_its_containers_out_but_not_to_each_other() {
     require_root!();
-    let d = TestDaemon::start("noicc");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("noicc");
     let net = format!("{}-noicc", d.prefix);
     d.cli_ok(&[
         "network",
@@ -254,8 +252,7 @@ fn free_port() -> u16 {
 #[test]
 fn a_container_whose_first_network_is_internal_gets_out_and_publishes_through_the_next() {
     require_root!();
-    let d = TestDaemon::start("gwint");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("gwint");
     let p = &d.prefix;
     let (back, front) = (format!("{p}-back"), format!("{p}-front"));
     d.cli_ok(&["network", "create", "--internal", &back]);

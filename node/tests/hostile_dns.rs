@@ -63,8 +63,7 @@ print('no answer')
 #[test]
 fn malformed_packets_and_a_query_flood_leave_the_dns_answering() {
     require_root!();
-    let d = TestDaemon::start("hdns");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("hdns");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     let gateway = d.cli_ok(&[

@@ -23,8 +23,7 @@ fn pids_current(d: &TestDaemon, name: &str) -> u64 {
 #[test]
 fn a_fork_bomb_stops_at_the_default_pids_limit() {
     require_root!();
-    let d = TestDaemon::start("hforkbomb");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("hforkbomb");
     let name = format!("{}-bomb", d.prefix);
     // Without `--pids-limit`: the daemon's default applies (and shows in inspect).
     d.cli_ok(&[
@@ -75,8 +74,7 @@ fn a_fork_bomb_stops_at_the_default_pids_limit() {
 #[test]
 fn a_container_writing_its_log_flat_out_does_not_slow_or_grow_berthd() {
     require_root!();
-    let d = TestDaemon::start("hlogflood");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("hlogflood");
     let name = format!("{}-flood", d.prefix);
     let fds = d.fd_count();
     // About 65 MiB of whole 17-byte lines, as fast as the monitor takes them.
@@ -138,8 +136,7 @@ fn charged(parent: &str) -> u64 {
 #[test]
 fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
     require_root!();
-    let d = TestDaemon::start("hmemcg");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("hmemcg");
     // A parent of our own: what its children keep charged (a removed child lives on,
     // "dying", while pages charged to it stay cached) shows in its usage.
     let parent = format!("{}-memcg", d.prefix);
@@ -183,8 +180,7 @@ fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
 #[test]
 fn a_container_cannot_raise_its_own_limits_through_the_cgroup_filesystem() {
     require_root!();
-    let d = TestDaemon::start("hcgroupro");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("hcgroupro");
     // As Docker's: the hierarchies are mounted read-only, so root inside cannot write its
     // limits or make cgroups (libcontainer mounted them writable whatever the spec said).
     let script = "for fv in memory/memory.limit_in_bytes:67108864 pids/pids.max:1000; do \

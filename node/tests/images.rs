@@ -32,8 +32,7 @@ fn tar_files(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn save_remove_and_load_give_back_the_same_image_that_runs() {
     require_root!();
-    let d = TestDaemon::start("save");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("save");
     let id = d.req("GET", "/images/busybox:latest/json", "").json()["Id"]
         .as_str()
         .unwrap()
@@ -95,8 +94,7 @@ fn save_remove_and_load_give_back_the_same_image_that_runs() {
 #[test]
 fn an_unknown_image_is_a_404_in_dockers_words() {
     require_root!();
-    let d = TestDaemon::start("savenope");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("savenope");
     for path in [
         "/images/get?names=nope",
         "/images/get?names=busybox&names=nope",
@@ -188,8 +186,7 @@ fn import_keeps_its_message_and_platform_and_save_and_load_check_theirs() {
 #[test]
 fn image_inspect_keeps_the_fields_older_clients_read() {
     require_root!();
-    let d = TestDaemon::start("imglegacy");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("imglegacy");
     let at = |version: &str| {
         let r = d.req("GET", &format!("/v{version}/images/busybox/json"), "");
         assert_eq!(r.status, 200, "{}", r.text());

@@ -14,8 +14,7 @@ use berth_test_support::{require_root, TestDaemon};
 #[test]
 fn default_bridge_links_give_hosts_lines_and_variables() {
     require_root!();
-    let d = TestDaemon::start("links");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("links");
     let db = format!("{}-db", d.prefix);
     d.cli_ok(&[
         "run",
@@ -95,8 +94,7 @@ fn default_bridge_links_give_hosts_lines_and_variables() {
 #[test]
 fn a_link_on_a_user_network_is_a_name_only_the_linking_container_resolves() {
     require_root!();
-    let d = TestDaemon::start("linknet");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("linknet");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     let srv = format!("{}-srv", d.prefix);
@@ -150,8 +148,7 @@ fn a_link_on_a_user_network_is_a_name_only_the_linking_container_resolves() {
 #[test]
 fn rm_link_makes_the_parent_forget_it() {
     require_root!();
-    let d = TestDaemon::start("linkrm");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("linkrm");
     let db = format!("{}-db", d.prefix);
     d.cli_ok(&["run", "-d", "--name", &db, "busybox", "sleep", "600"]);
     let web = format!("{}-web", d.prefix);

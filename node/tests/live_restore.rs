@@ -16,8 +16,7 @@ use std::time::Duration;
 #[test]
 fn containers_survive_a_killed_daemon() {
     require_root!();
-    let mut d = TestDaemon::start("live");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("live");
     let p = d.prefix.clone();
     let ticker = d.create(&format!("{p}-tick"), json!({"Image": "busybox", "Cmd": ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"]}));
     let quitter = d.create(
@@ -72,8 +71,7 @@ fn containers_survive_a_killed_daemon() {
 #[test]
 fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
     require_root!();
-    let mut d = TestDaemon::start("crash");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("crash");
     let p = d.prefix.clone();
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -137,8 +135,7 @@ fn a_daemon_killed_during_create_and_start_leaves_nothing_rm_cannot_clean() {
 #[test]
 fn restart_policies_apply_to_exits_while_the_daemon_was_down() {
     require_root!();
-    let mut d = TestDaemon::start("rpdown");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("rpdown");
     let p = d.prefix.clone();
     let body = |policy: &str| json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"RestartPolicy": {"Name": policy}}});
     let always = d.create(&format!("{p}-always"), body("always"));
@@ -206,8 +203,7 @@ fn alive(pid: i64) -> bool {
 #[test]
 fn a_running_container_without_a_record_is_stopped_when_the_daemon_starts() {
     require_root!();
-    let mut d = TestDaemon::start("orphan");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("orphan");
     let name = format!("{}-orphan", d.prefix);
     let id = d.create(&name, json!({"Image": "busybox", "Cmd": ["sleep", "600"]}));
     assert_eq!(

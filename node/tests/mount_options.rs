@@ -54,8 +54,7 @@ fn sees_host_mount_after_start(d: &TestDaemon, name: &str, src: &Path, bind: &st
 #[test]
 fn bind_propagation_follows_docker() {
     require_root!();
-    let d = TestDaemon::start("mprop");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("mprop");
     let shared = HostMount::bound(d.root.join("shared-src"), MsFlags::MS_SHARED);
     // Default `rprivate`: a host mount made after the start stays out of the container.
     // berth made the bind a slave of the shared source before (libcontainer ignored it).
@@ -157,8 +156,7 @@ fn a_bind_of_the_daemon_root_is_rslave_unless_it_cannot_be() {
 #[test]
 fn read_only_binds_are_recursive_for_new_clients_and_binds_can_leave_submounts_out() {
     require_root!();
-    let d = TestDaemon::start("mro");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("mro");
     let src = d.root.join("ro-src");
     std::fs::create_dir_all(&src).unwrap();
     let sub = HostMount::tmpfs(src.join("sub"));
@@ -211,8 +209,7 @@ fn read_only_binds_are_recursive_for_new_clients_and_binds_can_leave_submounts_o
 #[test]
 fn tmpfs_is_noexec_unless_asked_and_volume_mounts_make_their_volume() {
     require_root!();
-    let d = TestDaemon::start("mtmp");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("mtmp");
     let opts = |target: &str| format!("grep ' {target} ' /proc/mounts | cut -d' ' -f4");
     let (out, _) = run(
         &d,
@@ -264,8 +261,7 @@ fn tmpfs_is_noexec_unless_asked_and_volume_mounts_make_their_volume() {
 #[test]
 fn a_volume_subpath_mounts_only_that_part_and_follows_no_symlink() {
     require_root!();
-    let d = TestDaemon::start("msub");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("msub");
     let vol = format!("{}-v", d.prefix);
     // What a container leaves in the volume: content, and symlinks out of it.
     let (_, code) = run(
@@ -345,8 +341,7 @@ fn a_volume_subpath_mounts_only_that_part_and_follows_no_symlink() {
 #[test]
 fn inspect_shows_binds_mounts_tmpfs_and_volumes_as_sent() {
     require_root!();
-    let d = TestDaemon::start("mecho");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("mecho");
     let src = d.root.join("echo-src");
     std::fs::create_dir_all(&src).unwrap();
     let binds = vec![format!("{}:/b:ro", src.display())];

@@ -18,8 +18,7 @@ use berth_test_support::{require_root, TestDaemon};
 #[test]
 fn ranges_aux_addresses_and_bridge_options_apply() {
     require_root!();
-    let d = TestDaemon::start("netopts");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netopts");
     let table = d.net_names().table;
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&[
@@ -184,8 +183,7 @@ fn a_range_outside_the_subnet_is_refused_by_the_daemon_too() {
 #[test]
 fn mac_addresses_apply_on_the_default_and_user_networks() {
     require_root!();
-    let d = TestDaemon::start("netmac");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netmac");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     // docker 20.10 sends the container-wide MacAddress; berth moves it to the endpoint.
@@ -292,8 +290,7 @@ fn mac_addresses_apply_on_the_default_and_user_networks() {
 #[test]
 fn the_hosts_network_and_none_get_dockers_resolv_conf_hosts_and_port_warning() {
     require_root!();
-    let d = TestDaemon::start("netnone");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netnone");
     // The host's network and none get a resolv.conf as Docker writes it: the host's resolvers
     // (on none, without loopback ones), and the container's own when it names them.
     let resolv = |mode: &str, dns: &[&str]| {

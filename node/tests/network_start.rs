@@ -16,8 +16,7 @@ use berth_test_support::{require_root, wait_until, TestDaemon};
 #[test]
 fn a_failed_network_set_up_cancels_the_created_container_and_leaves_nothing() {
     require_root!();
-    let d = TestDaemon::start("netcancel");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netcancel");
     // The port is taken on the host: publishing it fails during the set-up, after the
     // monitor began creating the container.
     let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
@@ -67,8 +66,7 @@ fn a_containers_first_process_finds_its_network_set_up() {
     // The runtime creates the container while berthd sets up its network; the process must
     // still start with all of it in place, as under Docker.
     require_root!();
-    let d = TestDaemon::start("netready");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netready");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", "--subnet", "10.250.9.0/24", &net]);
     let script = "cat /sys/class/net/eth0/operstate; ip -4 route; \
@@ -98,8 +96,7 @@ fn a_containers_first_process_finds_its_network_set_up() {
 #[test]
 fn a_start_on_a_full_bridge_says_why_and_leaves_nothing_behind() {
     require_root!();
-    let d = TestDaemon::start("brfull");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("brfull");
     let bridge = d.net_names().bridge;
     // The kernel's most: 1,023 ports on one bridge, here veths named after this daemon's.
     let mut ports = BridgePorts::on(&bridge, 1023);

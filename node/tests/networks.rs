@@ -98,8 +98,7 @@ fn host(cmd: &str, args: &[&str]) -> String {
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name_over_tcp_and_udp() {
     require_root!();
-    let d = TestDaemon::start("netdns");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netdns");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     let srv = format!("{}-srv", d.prefix);
@@ -230,8 +229,7 @@ for _ in range(15):
 #[test]
 fn disconnecting_the_network_of_the_default_route_moves_it_to_another() {
     require_root!();
-    let d = TestDaemon::start("netroute");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netroute");
     let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
     d.cli_ok(&["network", "create", &a]);
     d.cli_ok(&["network", "create", &b]);
@@ -270,8 +268,7 @@ fn disconnecting_the_network_of_the_default_route_moves_it_to_another() {
 #[test]
 fn different_user_networks_cannot_reach_each_other() {
     require_root!();
-    let d = TestDaemon::start("netiso");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netiso");
     let (a, b) = (format!("{}-a", d.prefix), format!("{}-b", d.prefix));
     d.cli_ok(&["network", "create", &a]);
     d.cli_ok(&["network", "create", &b]);
@@ -325,8 +322,7 @@ fn different_user_networks_cannot_reach_each_other() {
 #[test]
 fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_a_restart() {
     require_root!();
-    let mut d = TestDaemon::start("netport");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("netport");
     let name = format!("{}-web", d.prefix);
     let port = 20000 + (std::process::id() % 10000) as u16;
     let publish = format!("{port}:7000");
@@ -412,8 +408,7 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
 #[test]
 fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
     require_root!();
-    let d = TestDaemon::start("netclean");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netclean");
     let table = d.net_names().table;
     let net = format!("{}-n", d.prefix);
     let net_id = d.cli_ok(&["network", "create", "--subnet", "10.250.7.0/24", &net]);
@@ -485,8 +480,7 @@ fn removing_containers_and_networks_leaves_no_link_rule_or_address() {
 #[test]
 fn bad_network_input_gives_clear_errors() {
     require_root!();
-    let d = TestDaemon::start("netbad");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netbad");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", "--subnet", "10.250.8.0/24", &net]);
     let (code, text) = d.cli(&[
@@ -506,8 +500,7 @@ fn bad_network_input_gives_clear_errors() {
 #[test]
 fn network_ls_dangling_lists_networks_no_running_container_uses() {
     require_root!();
-    let d = TestDaemon::start("netdang");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netdang");
     let (used, idle, stopped) = (
         format!("{}-used", d.prefix),
         format!("{}-idle", d.prefix),
@@ -549,8 +542,7 @@ fn container_interfaces_on_ipv4_only_networks_have_ipv6_off() {
     // Docker since 26.0.2 (CVE-2024-32473); and each interface's IPv6 chatter was flooded to
     // every container on the bridge, so starts slowed down as containers accumulated.
     require_root!();
-    let d = TestDaemon::start("netnov6");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("netnov6");
     let net = format!("{}-n", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     let c = format!("{}-c", d.prefix);
@@ -606,8 +598,7 @@ fn mac_of_link_with(ip: &str) -> String {
 #[test]
 fn a_bridge_keeps_its_mac_address_as_containers_join() {
     require_root!();
-    let d = TestDaemon::start("brmac");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("brmac");
     let net = format!("{}-m", d.prefix);
     d.cli_ok(&["network", "create", &net]);
     let gateway = d.cli_ok(&[

@@ -48,8 +48,7 @@ fn found_by_nobody(dirs: &[&Path], needle: &str) -> String {
 #[test]
 fn a_local_user_reads_no_container_environment_and_no_swarm_key() {
     require_root!();
-    let d = TestDaemon::start("private");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("private");
     let secret = format!("s3cr3t-{}", std::process::id());
     let id = d.create(
         &format!("{}-env", d.prefix),

@@ -16,8 +16,7 @@ use serde_json::json;
 #[test]
 fn docker_refuses_these_so_berth_does() {
     require_root!();
-    let d = TestDaemon::start("refused");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("refused");
     let id = d.create(
         &format!("{}-c", d.prefix),
         json!({"Image": "busybox", "Cmd": ["sleep", "300"]}),

@@ -103,8 +103,7 @@ fn push_remove_pull_and_run_through_a_plain_http_registry() {
     let Some(reg) = Registry::start() else {
         return;
     };
-    let d = TestDaemon::start("regplain");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("regplain");
     let repo = format!("{}/it/busybox", reg.host());
     let r = d.req(
         "POST",
@@ -216,8 +215,7 @@ fn docker_cli_pushes_pulls_and_runs_through_berthd() {
         eprintln!("SKIP: docker CLI not installed");
         return;
     }
-    let d = TestDaemon::start("regdocker");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("regdocker");
     let image = format!("{}/cli/busybox:v2", reg.host());
     let out = docker(&d, &["tag", "busybox", &image]);
     assert!(
@@ -319,8 +317,7 @@ fn a_tls_registry_with_basic_auth_needs_the_ca_and_the_right_password() {
     let Some((reg, tls)) = tls_registry_with_password(dir.path()) else {
         return;
     };
-    let mut d = TestDaemon::start("regtls");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("regtls");
     let repo = format!("{}/secure/busybox", reg.host());
     assert_eq!(
         d.req(
@@ -704,8 +701,7 @@ fn a_pull_without_a_tag_pulls_every_tag_of_the_repository() {
     let Some(reg) = Registry::start() else {
         return;
     };
-    let d = TestDaemon::start("regalltags");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("regalltags");
     let repo = format!("{}/it/every", reg.host());
     for tag in ["v1", "v2"] {
         let r = d.req(

@@ -71,8 +71,7 @@ fn swarm_file_mounts(d: &TestDaemon) -> usize {
 #[test]
 fn rotation_moves_every_service_to_the_next_version_and_leaves_none_on_the_old() {
     require_root!();
-    let d = TestDaemon::start("secrot");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("secrot");
     init(&d);
     let data = base64::engine::general_purpose::STANDARD.encode("v1");
     let r = d.req(

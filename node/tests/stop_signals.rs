@@ -20,8 +20,7 @@ const TRAPPER: &str = "echo up; trap 'echo got USR1; exit 0' USR1; \
 #[test]
 fn restart_sends_the_signal_asked_for_and_a_bad_stop_signal_changes_nothing() {
     require_root!();
-    let d = TestDaemon::start("stopsig");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("stopsig");
     let name = format!("{}-t", d.prefix);
     d.cli_ok(&[
         "run",
@@ -78,8 +77,7 @@ fn restart_sends_the_signal_asked_for_and_a_bad_stop_signal_changes_nothing() {
 #[test]
 fn a_real_time_stop_signal_stops_the_container_and_a_bad_one_is_refused_at_create() {
     require_root!();
-    let d = TestDaemon::start("stopsigrt");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("stopsigrt");
     let name = format!("{}-rt", d.prefix);
     // systemd images stop on SIGRTMIN+3 (37 with glibc's numbering).
     d.cli_ok(&[

@@ -21,8 +21,7 @@ use serde_json::{json, Value};
 #[test]
 fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     require_root!();
-    let d = TestDaemon::start("swarm1");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarm1");
     let node_id = init(&d);
 
     let ping = d.req("GET", "/_ping", "");
@@ -319,8 +318,7 @@ fn a_session_answer_without_changes_carries_no_list_to_a_node_that_keeps_its_own
     use berth_swarm::ca::client_tls;
     use berth_swarm::rpc::{call, Method, SessionReply, SessionRequest};
     require_root!();
-    let d = TestDaemon::start("swarm9");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarm9");
     let node_id = init(&d);
     create_service(&d, &service_spec("listed", 2));
     assert!(
@@ -379,8 +377,7 @@ fn a_session_answer_without_changes_carries_no_list_to_a_node_that_keeps_its_own
 #[test]
 fn a_killed_manager_daemon_restarts_into_its_swarm_and_keeps_its_tasks() {
     require_root!();
-    let mut d = TestDaemon::start("swarm8");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("swarm8");
     let node_id = init(&d);
     create_service(&d, &service_spec("kept", 3));
     assert!(
@@ -426,8 +423,7 @@ fn a_killed_manager_daemon_restarts_into_its_swarm_and_keeps_its_tasks() {
 #[test]
 fn jobs_run_to_completion_again_on_update_and_their_mode_cannot_change() {
     require_root!();
-    let d = TestDaemon::start("swarmjob");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarmjob");
     init(&d);
     let mut spec = service_spec("job", 1);
     spec["TaskTemplate"]["ContainerSpec"]["Args"] = json!(["true"]);
@@ -527,8 +523,7 @@ fn jobs_run_to_completion_again_on_update_and_their_mode_cannot_change() {
 #[test]
 fn the_docker_cli_and_berths_wait_for_a_job_until_it_completes() {
     require_root!();
-    let d = TestDaemon::start("swarmjobcli");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarmjobcli");
     init(&d);
     let create = |name: &str| {
         vec![
@@ -572,8 +567,7 @@ fn the_docker_cli_and_berths_wait_for_a_job_until_it_completes() {
 #[test]
 fn service_logs_carry_the_task_details_and_the_drivers_attributes_on_every_line() {
     require_root!();
-    let d = TestDaemon::start("swarmlogs");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarmlogs");
     let node_id = init(&d);
     let mut spec = service_spec("chatty", 1);
     spec["TaskTemplate"]["ContainerSpec"]["Args"] =
@@ -622,8 +616,7 @@ fn service_logs_carry_the_task_details_and_the_drivers_attributes_on_every_line(
 #[test]
 fn the_swarms_default_log_driver_applies_to_tasks_whose_template_names_none() {
     require_root!();
-    let d = TestDaemon::start("swarmlogdef");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swarmlogdef");
     init(&d);
     let swarm = d.req("GET", "/swarm", "").json();
     let version = swarm["Version"]["Index"].as_u64().unwrap();

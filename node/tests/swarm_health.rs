@@ -15,8 +15,7 @@ use berth_test_support::{require_root, wait_until, TestDaemon};
 #[test]
 fn tasks_run_once_healthy_and_an_unhealthy_one_fails_and_is_replaced() {
     require_root!();
-    let d = TestDaemon::start("swhealth");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("swhealth");
     d.swarm_init_local(&[]);
     // Unhealthy probes for two seconds (fewer than the retries), then healthy.
     let good = format!("{}-good", d.prefix);

@@ -43,8 +43,7 @@ fn update_changes_cpusets_and_memory_reservation_and_refuses_what_it_cannot_chan
         eprintln!("skipped: no cgroup v1 cpuset hierarchy");
         return;
     }
-    let d = TestDaemon::start("updlim");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("updlim");
     let name = format!("{}-c", d.prefix);
     d.cli_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
     let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
@@ -142,8 +141,7 @@ fn block_io_limits_reach_the_containers_cgroup_and_inspect_and_an_update_refuses
         return;
     }
     let (dev, numbers) = a_block_device().expect("a block device in /sys/block");
-    let d = TestDaemon::start("blkio");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("blkio");
     let id = d.cli_ok(&[
         "run",
         "-d",

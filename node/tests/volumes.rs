@@ -19,8 +19,7 @@ fn run(d: &TestDaemon, name: &str, body: Value) -> (String, i64) {
 #[test]
 fn named_volume_data_outlives_containers_and_restarts_and_copy_up_keeps_modes() {
     require_root!();
-    let mut d = TestDaemon::start("vol");
-    d.import_busybox();
+    let mut d = TestDaemon::with_busybox("vol");
     let vol = format!("{}-data", d.prefix);
     let r = d.req(
         "POST",
@@ -72,8 +71,7 @@ fn named_volume_data_outlives_containers_and_restarts_and_copy_up_keeps_modes() 
 #[test]
 fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
     require_root!();
-    let d = TestDaemon::start("volrm");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("volrm");
     let vol = format!("{}-used", d.prefix);
     let user = d.create(&format!("{}-user", d.prefix), json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": [format!("{vol}:/v")]}, "Volumes": {"/anon": {}}}));
     let r = d.req("DELETE", &format!("/volumes/{vol}"), "");
@@ -125,8 +123,7 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
 #[test]
 fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
     require_root!();
-    let d = TestDaemon::start("bind");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("bind");
     let host = d.root.join("bind-src");
     let spec = format!("{}:/b", host.display());
     let (_, code) = run(
@@ -157,8 +154,7 @@ fn binds_are_writable_or_read_only_and_tmpfs_is_mounted() {
 #[test]
 fn binds_see_host_mounts_made_after_the_daemon_started_and_monitors_copy_no_others() {
     require_root!();
-    let d = TestDaemon::start("latemnt");
-    d.import_busybox();
+    let d = TestDaemon::with_busybox("latemnt");
     // Mounted after berthd made the namespace its monitors start from: one the container
     // binds, which it must see as it is now, and one it does not, which its monitor's mount
     // table must not carry (the table a monitor copies does not grow with the host's).
