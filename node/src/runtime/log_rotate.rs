@@ -88,6 +88,33 @@ pub fn clear_holds(path: &Path) {
     }
 }
 
+/// Woken each time one of this process's followers lets go of a log: `--rm` removes the
+/// container as soon as the last one has, instead of finding out at its next look.
+static RELEASED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits until no follower holds the log at `path`, or `patience` has passed.
+pub async fn wait_unheld(path: &Path, patience: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        // Registered before the look, so a release between the two is not missed.
+        let released = RELEASED.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if !is_held(path) {
+            return;
+        }
+        // A hold left by another process (none today) is found by looking again.
+        let look_again = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+        tokio::select! {
+            () = released => {}
+            () = tokio::time::sleep_until(look_again.min(deadline)) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
 /// A follower's hold on the log at a path, released when dropped: the last one to go trims
 /// what the holds kept.
 pub struct Hold {
@@ -116,6 +143,7 @@ impl Drop for Hold {
         if self.rotation.max_size > 0 && !is_held(&self.log) {
             let _ = trim(&self.log, &self.rotation);
         }
+        RELEASED.notify_waiters();
     }
 }
 
@@ -270,5 +298,43 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(r.is_due(4, 1) && !r.is_due(0, 100));
         assert!(!Rotation::default().is_due(u64::MAX / 2, 1));
+    }
+
+    /// `--rm` waits for attached clients: it goes on the moment the last one lets go. The
+    /// clock is tokio's paused one, so "no time passed" means no timer woke the wait (it used
+    /// to look every 20 ms, which was 20 ms on most `run --rm`).
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_followers_ends_when_the_last_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("container.log");
+        fs::write(&log, b"").unwrap();
+        let holds = [
+            Hold::new(&log, Rotation::default()),
+            Hold::new(&log, Rotation::default()),
+        ];
+        let path = log.clone();
+        let waiter = tokio::spawn(async move {
+            wait_unheld(&path, std::time::Duration::from_secs(10)).await;
+            tokio::time::Instant::now()
+        });
+        tokio::task::yield_now().await;
+        let [first, last] = holds;
+        drop(first);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one follower still reads");
+        let released = tokio::time::Instant::now();
+        drop(last);
+        assert_eq!(waiter.await.unwrap(), released);
+        assert!(!is_held(&log));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_followers_gives_up_after_its_patience() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("container.log");
+        let _hold = Hold::new(&log, Rotation::default());
+        let started = tokio::time::Instant::now();
+        wait_unheld(&log, std::time::Duration::from_secs(10)).await;
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(10));
     }
 }

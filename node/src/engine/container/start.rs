@@ -306,10 +306,7 @@ impl Engine {
     /// hold the log until they have read to its end (at most a few seconds).
     async fn wait_for_log_followers(&self, id: &str) {
         let log = self.paths.container_dir(id).join("container.log");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while crate::runtime::log_rotate::is_held(&log) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::runtime::log_rotate::wait_unheld(&log, Duration::from_secs(10)).await;
     }
 
     pub(crate) fn record_exit(&self, rec: &mut ContainerRecord, exit: &ExitRecord) {
