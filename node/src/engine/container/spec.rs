@@ -113,9 +113,65 @@ fn paths_or_default(
     }
 }
 
+/// A container's runtime spec: typed, with its seccomp section kept as the JSON it is written
+/// as (the default profile's, shared by every container with the same capabilities).
+pub struct RuntimeSpec {
+    /// Everything but `linux.seccomp`, which stays `None` here.
+    pub spec: Spec,
+    seccomp: Option<super::security::SeccompJson>,
+}
+
+impl RuntimeSpec {
+    /// The `linux.seccomp` section, as JSON.
+    pub fn seccomp(&self) -> Option<&str> {
+        self.seccomp.as_deref()
+    }
+
+    /// `config.json`'s bytes.
+    pub fn into_json(self) -> Result<Vec<u8>> {
+        let json = match &self.seccomp {
+            None => serde_json::to_vec(&self.spec),
+            Some(seccomp) => with_seccomp(self.spec, seccomp),
+        };
+        json.map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
+    }
+}
+
+/// `spec`, serialized with `seccomp` as its `linux.seccomp`: the spec without its `linux`, then
+/// `linux` without its seccomp, each reopened for one more member.
+fn with_seccomp(mut spec: Spec, seccomp: &str) -> serde_json::Result<Vec<u8>> {
+    let linux = spec.linux_mut().take();
+    let head = serde_json::to_vec(&spec)?;
+    let linux = match &linux {
+        Some(l) => serde_json::to_vec(l)?,
+        None => b"{}".to_vec(),
+    };
+    let mut out = Vec::with_capacity(head.len() + linux.len() + seccomp.len() + 24);
+    reopen(&mut out, &head)?;
+    out.extend_from_slice(b"\"linux\":");
+    reopen(&mut out, &linux)?;
+    out.extend_from_slice(b"\"seccomp\":");
+    out.extend_from_slice(seccomp.as_bytes());
+    out.extend_from_slice(b"}}");
+    Ok(out)
+}
+
+/// Appends a serialized JSON object without its closing brace, ready for one more member.
+fn reopen(out: &mut Vec<u8>, object: &[u8]) -> serde_json::Result<()> {
+    let Some(open) = object.strip_suffix(b"}") else {
+        return Err(serde::ser::Error::custom("not a JSON object"));
+    };
+    out.extend_from_slice(open);
+    if open != b"{" {
+        out.push(b',');
+    }
+    Ok(())
+}
+
 /// The runtime spec for `rec`.
-pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<Spec> {
+pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> Result<RuntimeSpec> {
     let caps: Vec<String> = capabilities(rec, host);
+    let seccomp = super::security::seccomp_section(rec, &caps, host)?;
     let namespaces = super::spec_runtime::namespaces(rec, paths.shared);
     let env = super::env::with_home(
         super::env::replace_or_append(
@@ -149,7 +205,6 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
             "resources": resources(rec, host),
             "maskedPaths": masked_paths(&rec.host),
             "readonlyPaths": readonly_paths(&rec.host),
-            "seccomp": super::security::seccomp_section(rec, &caps, host),
         },
     });
     if let Some(p) = crate::engine::volume::mounts::root_propagation(&rec.host.mounts) {
@@ -167,7 +222,9 @@ pub fn build(rec: &ContainerRecord, paths: &SpecPaths<'_>, host: HostFacts) -> R
         spec["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
     super::spec_runtime::apply(&mut spec, rec, host.nofile_hard);
-    serde_json::from_value(spec).map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))
+    let spec = serde_json::from_value(spec)
+        .map_err(|e| EngineError::Internal(format!("runtime spec: {e}")))?;
+    Ok(RuntimeSpec { spec, seccomp })
 }
 
 /// Docker's init path inside the container.
@@ -297,6 +354,10 @@ mod tests {
     use std::path::PathBuf;
 
     fn spec_for(rec: &ContainerRecord, host: HostFacts) -> Spec {
+        runtime_spec_for(rec, host).spec
+    }
+
+    fn runtime_spec_for(rec: &ContainerRecord, host: HostFacts) -> RuntimeSpec {
         let p = PathBuf::from("/x");
         let shared = crate::engine::container::spec_runtime::SharedNamespaces::default();
         let paths = SpecPaths {
@@ -470,8 +531,8 @@ mod tests {
         let s = spec_for(&rec, host);
         let process = s.process().as_ref().unwrap();
         assert_eq!(process.no_new_privileges(), None, "off, as in Docker");
+        assert!(runtime_spec_for(&rec, host).seccomp().is_some());
         let linux = s.linux().as_ref().unwrap();
-        assert!(linux.seccomp().is_some());
         assert_eq!(
             linux.masked_paths().as_ref().unwrap().len(),
             MASKED_PATHS.len()
@@ -507,5 +568,50 @@ mod tests {
             .clone();
         assert_eq!(cpu.quota(), Some(150_000));
         assert_eq!(cpu.period(), Some(100_000));
+    }
+
+    #[test]
+    fn config_json_is_the_spec_with_its_seccomp_section() {
+        let rec = record();
+        let host = HostFacts {
+            seccomp: true,
+            ..HostFacts::default()
+        };
+        let rs = runtime_spec_for(&rec, host);
+        let seccomp: oci_spec::runtime::LinuxSeccomp =
+            serde_json::from_str(rs.seccomp().unwrap()).unwrap();
+        let mut expected = rs.spec.clone();
+        if let Some(linux) = expected.linux_mut() {
+            linux.set_seccomp(Some(seccomp));
+        }
+        let written: Spec = serde_json::from_slice(&rs.into_json().unwrap()).unwrap();
+        assert_eq!(written, expected);
+        let filter = written
+            .linux()
+            .as_ref()
+            .unwrap()
+            .seccomp()
+            .as_ref()
+            .unwrap();
+        assert!(filter.syscalls().as_ref().is_some_and(|s| !s.is_empty()));
+
+        let plain = runtime_spec_for(&rec, HostFacts::default());
+        assert!(plain.seccomp().is_none());
+        let expected = plain.spec.clone();
+        let written: Spec = serde_json::from_slice(&plain.into_json().unwrap()).unwrap();
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn a_member_goes_into_empty_and_filled_objects_alike() {
+        let mut out = Vec::new();
+        reopen(&mut out, b"{}").unwrap();
+        out.extend_from_slice(b"\"a\":1}");
+        assert_eq!(out, b"{\"a\":1}");
+        out.clear();
+        reopen(&mut out, b"{\"b\":2}").unwrap();
+        out.extend_from_slice(b"\"a\":1}");
+        assert_eq!(out, b"{\"b\":2,\"a\":1}");
+        assert!(reopen(&mut out, b"[1]").is_err());
     }
 }

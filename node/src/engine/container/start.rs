@@ -107,7 +107,8 @@ impl Engine {
                 changed
             });
         let as_started: &ContainerRecord = fallen_back.as_ref().unwrap_or(rec);
-        let mut spec = spec::build(as_started, &paths, self.host)?;
+        let mut runtime_spec = spec::build(as_started, &paths, self.host)?;
+        let spec = &mut runtime_spec.spec;
         if !links.env.is_empty() {
             if let Some(p) = spec.process_mut().as_mut() {
                 let env = p.env().clone().unwrap_or_default();
@@ -127,10 +128,9 @@ impl Engine {
             Some(_) => None,
         };
         if shared.net.is_none() {
-            crate::network::engine_ops::join_netns(&mut spec, netns.as_deref());
+            crate::network::engine_ops::join_netns(&mut runtime_spec.spec, netns.as_deref());
         }
-        let spec_bytes =
-            serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let spec_bytes = runtime_spec.into_json()?;
         crate::runtime::files::write_replace(&dir.join("bundle/config.json"), &spec_bytes)
             .map_err(|e| EngineError::io("write runtime spec", e))?;
         let cfg = MonitorConfig {
