@@ -42,7 +42,8 @@ pub struct Networks {
     pub(crate) cfg: NetConfig,
     pub(crate) netns_dir: PathBuf,
     pub(crate) kernel: Option<NetKernel>,
-    pub(crate) networks: Records,
+    /// Read on every create and start (by name, which is not the key): kept in memory.
+    pub(crate) networks: crate::store::Cached<NetworkRecord>,
     pub(crate) endpoints: super::endpoint_table::EndpointTable,
     pub(crate) ipam: Records,
     /// Each container's networks (`Attachments`), read by every row of a list.
@@ -97,7 +98,7 @@ impl Networks {
             cfg,
             netns_dir,
             kernel,
-            networks: store.records("networks")?,
+            networks: crate::store::Cached::open(store.records("networks")?)?,
             endpoints: super::endpoint_table::EndpointTable::open(store.records("endpoints")?)?,
             ipam: store.records("ipam")?,
             attachments: crate::store::Cached::open(store.records("net-attachments")?)?,
@@ -247,7 +248,8 @@ impl Networks {
     /// the swarm owns the original). An existing copy is replaced when the swarm's view
     /// changed.
     pub fn ensure_overlay(&self, rec: &NetworkRecord) -> Result<()> {
-        if let Some(mut kept) = self.networks.get::<NetworkRecord>(&rec.id)? {
+        if let Some(kept) = self.networks.get(&rec.id)? {
+            let mut kept = (*kept).clone();
             kept.created.clone_from(&rec.created);
             if kept == *rec {
                 return Ok(());
@@ -270,16 +272,25 @@ impl Networks {
 
     /// Every network, by name.
     pub fn list(&self) -> Result<Vec<NetworkRecord>> {
-        let mut all: Vec<NetworkRecord> =
-            self.networks.all()?.into_iter().map(|(_, n)| n).collect();
+        Ok(self
+            .shared_list()?
+            .into_iter()
+            .map(|n| (*n).clone())
+            .collect())
+    }
+
+    /// Every network, by name, as the records kept in memory.
+    fn shared_list(&self) -> Result<Vec<std::sync::Arc<NetworkRecord>>> {
+        let mut all: Vec<std::sync::Arc<NetworkRecord>> =
+            self.networks.read(|all| all.values().cloned().collect())?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(all)
     }
 
     /// A network by full id, exact name, or unique id prefix.
     pub fn find(&self, key: &str) -> Result<Option<NetworkRecord>> {
-        if let Some(n) = self.networks.get::<NetworkRecord>(default_is_bridge(key))? {
-            return Ok(Some(n));
+        if let Some(n) = self.networks.get(default_is_bridge(key))? {
+            return Ok(Some((*n).clone()));
         }
         Ok(self.index()?.find(key).cloned())
     }
@@ -291,9 +302,7 @@ impl Networks {
 
     /// Every network, to look many up from one read of the store (`find` by name reads all).
     pub fn index(&self) -> Result<NetworkIndex> {
-        Ok(NetworkIndex(
-            self.list()?.into_iter().map(std::sync::Arc::new).collect(),
-        ))
+        Ok(NetworkIndex(self.shared_list()?))
     }
 
     /// Endpoints of running containers on network `id`.
@@ -469,13 +478,13 @@ impl Networks {
     /// The rule set for the current records.
     pub fn ruleset(&self) -> Result<Ruleset> {
         let networks = self
-            .list()?
-            .into_iter()
+            .shared_list()?
+            .iter()
             .filter(|n| n.driver == "bridge")
             .map(|n| FirewallNet {
                 masquerade: n.masquerades(),
-                bridge: n.bridge,
-                subnet: n.subnet,
+                bridge: n.bridge.clone(),
+                subnet: n.subnet.clone(),
                 internal: n.internal,
             })
             .collect();
