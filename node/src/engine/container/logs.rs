@@ -14,8 +14,10 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::runtime::logfile::{parse_lines, Entry, Stream};
 
-/// How often a follower looks for new lines while the container runs.
+/// How often a follower looks for new lines while the container runs, without a watch of its
+/// log (`log_watch`); with one, it looks when the log changes, and this often besides.
 const FOLLOW_POLL: Duration = Duration::from_millis(25);
+const FOLLOW_POLL_WATCHED: Duration = Duration::from_secs(1);
 
 /// A piece of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +273,11 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
     // Attached before the first start, the log does not exist yet: when it appears, rotation
     // may already have moved the first output to a rotated file (kept: this follower holds).
     let mut first_open = file.is_none();
+    // Made before the first read: a write after it wakes the wait below.
+    let mut watch = f
+        .until_exits
+        .and_then(|_| f.path.parent())
+        .and_then(super::log_watch::watch_dir);
     loop {
         if file.is_none() {
             // First the oldest file; after a gzipped one, what follows it; else the live log.
@@ -346,11 +353,25 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
         if ended {
             return Ok(());
         }
+        let poll = if watch.is_some() {
+            FOLLOW_POLL_WATCHED
+        } else {
+            FOLLOW_POLL
+        };
         tokio::select! {
             _ = f.changes.changed() => {}
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            () = log_changed(watch.as_mut()) => {}
+            _ = tokio::time::sleep(poll) => {}
             _ = tx.closed() => return Ok(()),
         }
+    }
+}
+
+/// Returns when the watched log changed; never without a watch.
+async fn log_changed(watch: Option<&mut super::log_watch::Watch>) {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
     }
 }
 

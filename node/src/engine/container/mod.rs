@@ -16,6 +16,7 @@ pub mod list_rows;
 pub mod log_attrs;
 pub mod log_config;
 pub mod log_read;
+pub mod log_watch;
 pub mod logs;
 pub mod pause;
 pub mod remove;
