@@ -84,6 +84,12 @@ pub fn watch_dir(dir: &Path) -> Option<Watch> {
 }
 
 impl Watch {
+    /// Whether changes still wake `changed`: not once the directory went or the events stopped
+    /// being read (the follower then looks on its own as often as without a watch).
+    pub fn live(&self) -> bool {
+        self.shared.reading.load(Ordering::Acquire) && self.changes.has_changed().is_ok()
+    }
+
     /// Returns after the directory changed since the last return (at once if it did
     /// meanwhile); never, once the watch is gone.
     pub async fn changed(&mut self) {
@@ -244,6 +250,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let mut w = watch_dir(&path).unwrap();
         let (shared, wd) = (Arc::clone(&w.shared), w.wd);
+        assert!(w.live());
         drop(dir);
         // The kernel ends the watch.
         while followers(&shared).contains_key(&wd) {
@@ -255,6 +262,7 @@ mod tests {
             () = tokio::task::yield_now() => false,
         };
         assert!(!woken);
+        assert!(!w.live(), "its follower goes back to looking often");
         drop(w);
     }
 

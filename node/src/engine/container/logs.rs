@@ -15,7 +15,7 @@ use crate::error::{EngineError, Result};
 use crate::runtime::logfile::{parse_lines, Entry, Stream};
 
 /// How often a follower looks for new lines while the container runs, without a watch of its
-/// log (`log_watch`); with one, it looks when the log changes, and this often besides.
+/// log (`log_watch`); with a live one, it looks when the log changes, and this often besides.
 const FOLLOW_POLL: Duration = Duration::from_millis(25);
 const FOLLOW_POLL_WATCHED: Duration = Duration::from_secs(1);
 
@@ -353,7 +353,7 @@ async fn follow(mut f: Follow, tx: mpsc::Sender<LogChunk>) -> Result<()> {
         if ended {
             return Ok(());
         }
-        let poll = if watch.is_some() {
+        let poll = if watch.as_ref().is_some_and(super::log_watch::Watch::live) {
             FOLLOW_POLL_WATCHED
         } else {
             FOLLOW_POLL

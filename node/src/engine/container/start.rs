@@ -128,7 +128,7 @@ impl Engine {
             Some(_) => None,
         };
         if shared.net.is_none() {
-            crate::network::engine_ops::join_netns(&mut runtime_spec.spec, netns.as_deref());
+            crate::network::engine_ops::join_netns(spec, netns.as_deref());
         }
         let spec_bytes = runtime_spec.into_json()?;
         crate::runtime::files::write_replace(&dir.join("bundle/config.json"), &spec_bytes)
