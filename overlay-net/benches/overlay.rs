@@ -2,8 +2,8 @@
 //! one container namespace on each, and three paths between the same pair, measured in one run:
 //! the underlay itself (node to node), a hand-made kernel VXLAN (a VXLAN device made on the
 //! underlay and moved straight into each container, static entries, no bridge), and berth's
-//! overlay (per-network namespace, bridge, VXLAN device, veth into the container, peers synced
-//! by the reconciler). Prints TCP throughput and 1-byte request/response latency for each, and
+//! overlay (per-network namespace with the VXLAN device, a macvlan on it in the container, peers
+//! synced by the reconciler). Prints TCP throughput and 1-byte request/response latency for each, and
 //! berth ÷ raw VXLAN. Needs root; `cargo bench -p berth-overlay --bench overlay`.
 #![allow(
     clippy::unwrap_used,

@@ -20,6 +20,13 @@ pub enum NetCall {
         name: String,
         peer: String,
     },
+    AddMacvlan {
+        netns: Option<PathBuf>,
+        lower: String,
+        name: String,
+        mac: [u8; 6],
+        into: Option<PathBuf>,
+    },
     SetLink {
         netns: Option<PathBuf>,
         name: String,
@@ -181,6 +188,23 @@ impl NetlinkOps for FakeNetlink {
                     changes: vec![LinkChange::Netns(netns.to_path_buf()), LinkChange::Mac(mac)],
                 })
             });
+        Box::pin(async move { r })
+    }
+
+    fn add_macvlan(
+        &self,
+        lower: &str,
+        name: &str,
+        mac: [u8; 6],
+        netns: Option<&Path>,
+    ) -> BoxFuture<'_, Result<(), OverlayError>> {
+        let r = self.record(NetCall::AddMacvlan {
+            netns: self.netns.clone(),
+            lower: lower.into(),
+            name: name.into(),
+            mac,
+            into: netns.map(Path::to_path_buf),
+        });
         Box::pin(async move { r })
     }
 

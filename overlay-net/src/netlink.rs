@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoKind, InfoVeth};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage, MacVlanMode};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 
 use crate::error::OverlayError;
@@ -64,6 +64,15 @@ pub trait NetlinkOps: Send + Sync {
         netns: &Path,
         mac: [u8; 6],
         mtu: Option<u32>,
+    ) -> BoxFuture<'_, Result<()>>;
+    /// Creates macvlan `name` (MAC `mac`, bridge mode, the MTU of `lower`) on link `lower`,
+    /// made directly in the network namespace bound at `netns` when given, else here.
+    fn add_macvlan(
+        &self,
+        lower: &str,
+        name: &str,
+        mac: [u8; 6],
+        netns: Option<&Path>,
     ) -> BoxFuture<'_, Result<()>>;
     /// Applies `changes` to link `name`, in one message.
     fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>>;
@@ -117,7 +126,32 @@ pub(crate) fn nl_err<'a>(
     }
 }
 
+/// Opens the namespace file bound at `p`, for a request that names it by descriptor.
+fn open_netns(p: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(p).map_err(|source| OverlayError::Namespace {
+        path: p.display().to_string(),
+        source,
+    })
+}
+
 impl RtNetlink {
+    /// Creates a link. `_netns`, a namespace file the message names by descriptor, stays open
+    /// until the kernel has the request.
+    async fn add_link(
+        &self,
+        msg: LinkMessage,
+        op: &'static str,
+        name: &str,
+        _netns: Option<std::fs::File>,
+    ) -> Result<()> {
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl_err(op, name))
+    }
+
     /// A socket in the calling thread's namespace. Call inside a tokio runtime.
     pub fn new() -> Result<Self> {
         let (conn, handle, _) =
@@ -196,10 +230,7 @@ impl RtNetlink {
                 LinkChange::Up => b.up(),
                 LinkChange::Master(m) => b.controller(self.index(&m).await?),
                 LinkChange::Netns(p) => {
-                    let f = std::fs::File::open(&p).map_err(|source| OverlayError::Namespace {
-                        path: p.display().to_string(),
-                        source,
-                    })?;
+                    let f = open_netns(&p)?;
                     let b = b.setns_by_fd(f.as_raw_fd());
                     _netns = Some(f);
                     b
@@ -251,19 +282,15 @@ impl NetlinkOps for RtNetlink {
                 b = b.mtu(m);
             }
             let mut changes = vec![LinkChange::Up];
-            match self.handle.link().add(b.build()).execute().await {
+            match self.add_link(b.build(), "add bridge", &name, None).await {
                 // A bridge without an address of its own takes its lowest port's, so it would
                 // change as containers come and go, and their ARP entries for the gateway would
                 // point nowhere until they expire (~30 s without DNS or a way out). Docker sets
                 // one too. Only on creation: an existing bridge keeps the address its
                 // containers know.
                 Ok(()) => changes.insert(0, LinkChange::Mac(random_mac())),
-                Err(e) => {
-                    let e = nl_err("add bridge", &name)(e);
-                    if !e.is_exists() {
-                        return Err(e);
-                    }
-                }
+                Err(e) if e.is_exists() => {}
+                Err(e) => return Err(e),
             }
             self.set(&name, changes).await
         })
@@ -276,12 +303,7 @@ impl NetlinkOps for RtNetlink {
             if let Some(m) = mtu {
                 b = b.mtu(m);
             }
-            self.handle
-                .link()
-                .add(b.build())
-                .execute()
-                .await
-                .map_err(nl_err("add veth", &name))
+            self.add_link(b.build(), "add veth", &name, None).await
         })
     }
 
@@ -295,10 +317,7 @@ impl NetlinkOps for RtNetlink {
     ) -> BoxFuture<'_, Result<()>> {
         let (name, peer, netns) = (name.to_string(), peer.to_string(), netns.to_path_buf());
         Box::pin(async move {
-            let ns = std::fs::File::open(&netns).map_err(|source| OverlayError::Namespace {
-                path: netns.display().to_string(),
-                source,
-            })?;
+            let ns = open_netns(&netns)?;
             let mut p = LinkMessageBuilder::<LinkUnspec>::new()
                 .name(peer)
                 .address(mac.to_vec())
@@ -310,16 +329,30 @@ impl NetlinkOps for RtNetlink {
                 b = b.mtu(m);
             }
             let b = b.set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())));
-            let r = self
-                .handle
-                .link()
-                .add(b.build())
-                .execute()
-                .await
-                .map_err(nl_err("add veth", &name));
-            // The namespace file must stay open until the kernel has the request.
-            drop(ns);
-            r
+            self.add_link(b.build(), "add veth", &name, Some(ns)).await
+        })
+    }
+
+    fn add_macvlan(
+        &self,
+        lower: &str,
+        name: &str,
+        mac: [u8; 6],
+        netns: Option<&Path>,
+    ) -> BoxFuture<'_, Result<()>> {
+        let (lower, name, netns) = (
+            lower.to_string(),
+            name.to_string(),
+            netns.map(Path::to_path_buf),
+        );
+        Box::pin(async move {
+            let index = self.index(&lower).await?;
+            let ns = netns.as_deref().map(open_netns).transpose()?;
+            let mut b = LinkMacVlan::new(&name, index, MacVlanMode::Bridge).address(mac.to_vec());
+            if let Some(f) = &ns {
+                b = b.setns_by_fd(f.as_raw_fd());
+            }
+            self.add_link(b.build(), "add macvlan", &name, ns).await
         })
     }
 
@@ -459,7 +492,7 @@ impl NetlinkOps for RtNetlink {
 }
 
 /// A random unicast, locally administered MAC address.
-fn random_mac() -> [u8; 6] {
+pub(crate) fn random_mac() -> [u8; 6] {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

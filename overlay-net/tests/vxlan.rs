@@ -1,7 +1,8 @@
 //! Two nodes (network namespaces joined by a veth underlay), each serving overlay networks
-//! through real bridges and VXLAN devices: containers on different nodes talk over TCP and UDP
+//! through real VXLAN devices and macvlans: containers on different nodes talk over TCP and UDP
 //! once the peer tables are synced, a hand-deleted forwarding entry is repaired by the next
-//! sync, and two networks with the same subnet never see each other. Needs root.
+//! sync, two networks with the same subnet never see each other, and containers of one node
+//! reach each other and their gateway. Needs root.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -136,4 +137,55 @@ async fn containers_on_two_nodes_talk_over_the_overlay_and_the_reconciler_repair
         .await
         .expect("remove");
     assert!(!a.sandboxes.join("ov-4097").exists());
+}
+
+#[tokio::test]
+async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts_one_off() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP (needs root)");
+        return;
+    }
+    let mut lab = Lab::new();
+    let Pair { a, sa, c1, ip1, .. } =
+        pair(&mut lab, &format!("l{}", std::process::id() % 100_000)).await;
+    let ip3 = Ipv4Addr::new(10, 77, 1, 4);
+    let c3 = container(&mut lab, &sa, "c3", ip3).await;
+    assert!(
+        tcp_works(&c1, &c3, ip3, 7101),
+        "TCP between two containers of a node"
+    );
+    assert!(tcp_works(&c3, &c1, ip1, 7102), "and back");
+    assert!(udp_works(&c3, &c1, ip1, 7103), "UDP between them");
+    // The gateway lives in the sandbox (the network's DNS server listens there).
+    let gateway = spec(4097).gateway;
+    assert!(
+        tcp_works(&c1, sa.path(), gateway, 7104),
+        "a container reaches its network's gateway address in the sandbox"
+    );
+
+    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4097, &c3, Some(ip3), "ve4")
+        .await
+        .expect("detach");
+    let inside = a.ops.in_netns(&c3).await.expect("c3 netlink");
+    let left: Vec<String> = inside
+        .links()
+        .await
+        .expect("links")
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(left, vec!["lo".to_string()], "the container's link is gone");
+    let gone = SocketAddr::from((ip3, 7105));
+    assert!(
+        in_ns(&c1, move || TcpStream::connect_timeout(
+            &gone,
+            Duration::from_secs(1)
+        )
+        .is_err()),
+        "its address answers no more"
+    );
+    assert!(
+        tcp_works(&c1, sa.path(), gateway, 7106),
+        "the others are unharmed"
+    );
 }

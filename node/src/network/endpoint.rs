@@ -191,9 +191,10 @@ impl Networks {
         self.endpoints.put(&key, &ep)?;
         let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         if let Some(spec) = n.overlay_spec() {
-            // A swarm overlay: the bridge end goes into the network's sandbox namespace. No
-            // default route and no published ports through it: it has no way out of the
-            // overlay (Docker adds a second, bridged interface for that).
+            // A swarm overlay: the container's link is made from the network's sandbox
+            // namespace (`Sandbox::attach`). No default route and no published ports through
+            // it: it has no way out of the overlay (Docker adds a second, bridged interface
+            // for that).
             let sb = Sandbox::ensure(k.netlink.as_ref(), &self.netns_dir, spec)
                 .await
                 .map_err(net_err)?;
@@ -442,20 +443,23 @@ impl Networks {
             p.remove(&ep.id);
         }
         if let Some(k) = self.kernel.as_ref().filter(|_| delete_link) {
-            // An overlay endpoint's bridge end lives in its network's sandbox namespace.
             let vni = self.get(&ep.network_id).ok().and_then(|n| n.vni);
             let deleted = match vni {
                 Some(vni) => {
-                    let path = berth_overlay::sandbox::sandbox_path(&self.netns_dir, vni);
-                    match k.netlink.in_netns(&path).await {
-                        Ok(sb) => sb.delete_link(&ep.host_veth).await,
-                        Err(e) => Err(e),
-                    }
+                    Sandbox::detach(
+                        k.netlink.as_ref(),
+                        &self.netns_dir,
+                        vni,
+                        &self.netns_path(&ep.container_id),
+                        ep.ip,
+                        &ep.host_veth,
+                    )
+                    .await
                 }
                 None => k.netlink.delete_link(&ep.host_veth).await,
             };
             if let Err(e) = deleted {
-                tracing::warn!(endpoint = %ep.id, error = %e, "deleting veth failed");
+                tracing::warn!(endpoint = %ep.id, error = %e, "deleting the endpoint's link failed");
             }
         }
         if let Some(ip) = ep.ip {

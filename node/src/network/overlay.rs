@@ -72,19 +72,15 @@ impl Networks {
                 .await
                 .map_err(net_err)?;
             if let (true, Some(own)) = (is_ingress, ingress.as_ref().and_then(|i| i.own)) {
-                // This node's own address on the ingress network, on the sandbox's bridge
+                // This node's own address on the ingress network, on the sandbox's own link
                 // with the MAC the other nodes' tables give it: the mesh connects from it.
                 sb.ops()
-                    .add_address(
-                        berth_overlay::sandbox::BRIDGE,
-                        std::net::IpAddr::V4(own),
-                        spec.prefix,
-                    )
+                    .add_address(sb.local_link(), std::net::IpAddr::V4(own), spec.prefix)
                     .await
                     .map_err(net_err)?;
                 sb.ops()
                     .set_link(
-                        berth_overlay::sandbox::BRIDGE,
+                        sb.local_link(),
                         vec![berth_overlay::LinkChange::Mac(
                             berth_overlay::ipam::mac_for(own),
                         )],

@@ -177,7 +177,8 @@ pub struct EndpointRecord {
     pub prefix: u8,
     pub gateway: Option<Ipv4Addr>,
     pub mac: String,
-    /// The host end of the veth pair.
+    /// The host end of the veth pair (on an overlay network, the bridge end in a sandbox an
+    /// older berth made; newer sandboxes give containers macvlans, without a host end).
     pub host_veth: String,
     pub aliases: Vec<String>,
     pub ports: Vec<PortMapping>,

@@ -28,7 +28,10 @@ pub struct Lab {
 
 impl Lab {
     pub fn new() -> Lab {
-        let dir = std::env::temp_dir().join(format!("berth-ovtest-{}", std::process::id()));
+        // One per lab: the tests of a file run at once in one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("berth-ovtest-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("lab dir");
         Lab {
             dir,
