@@ -69,6 +69,14 @@ enum Switch {
     Bridge,
 }
 
+/// The links `Sandbox::ensure` found in a sandbox it has to finish.
+#[derive(Debug, Clone, Copy, Default)]
+struct Found {
+    vxlan: bool,
+    local: bool,
+    bridge: bool,
+}
+
 /// A network's namespace on this node, made or found by `Sandbox::ensure`.
 pub struct Sandbox {
     path: PathBuf,
@@ -99,8 +107,8 @@ async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()>
 }
 
 impl Sandbox {
-    /// Makes (or finds, after a restart or a half-finished attempt) the namespace, bridge and
-    /// VXLAN device of network `spec.vni` under `dir`. `host` is the node's namespace.
+    /// Makes (or finds, after a restart or a half-finished attempt) the namespace, VXLAN device
+    /// and `LOCAL` of network `spec.vni` under `dir`. `host` is the node's namespace.
     pub async fn ensure(host: &dyn NetlinkOps, dir: &Path, spec: OverlaySpec) -> Result<Sandbox> {
         let path = sandbox_path(dir, spec.vni);
         if !path.exists() {
@@ -110,6 +118,10 @@ impl Sandbox {
         let ops = host.in_netns(&path).await?;
         let links = ops.links().await?;
         let has = |n: &str| links.iter().any(|l| l.name == n);
+        let gateway = (IpAddr::V4(spec.gateway), spec.prefix);
+        let finished = links
+            .iter()
+            .any(|l| l.name == LOCAL && l.addresses.contains(&gateway));
         let switch = if has(BRIDGE) && has(VXLAN) {
             Switch::Bridge
         } else {
@@ -121,22 +133,27 @@ impl Sandbox {
             ops,
             switch,
         };
-        if switch == Switch::Macvlan && !(has(LOCAL) && has(VXLAN)) {
-            sb.build(host, has(VXLAN), has(BRIDGE)).await?;
+        if switch == Switch::Macvlan && !finished {
+            let found = Found {
+                vxlan: has(VXLAN),
+                local: has(LOCAL),
+                bridge: has(BRIDGE),
+            };
+            sb.build(host, found).await?;
         }
         Ok(sb)
     }
 
-    /// Makes what is missing of a sandbox: the VXLAN device unless `has_vxlan`, then `LOCAL`
-    /// with the gateway address. `has_bridge`: an older berth's attempt stopped before its
-    /// VXLAN device was bridged; its bridge goes.
-    async fn build(&self, host: &dyn NetlinkOps, has_vxlan: bool, has_bridge: bool) -> Result<()> {
+    /// Makes what is missing of a sandbox (`found` is what is there): the VXLAN device, then
+    /// `LOCAL` with the gateway address. A bridge is what an older berth's attempt left before
+    /// its VXLAN device was bridged; it goes.
+    async fn build(&self, host: &dyn NetlinkOps, found: Found) -> Result<()> {
         let s = self.spec;
         let staging = staging_name(s.vni, s.port);
-        if has_bridge {
+        if found.bridge {
             self.ops.delete_link(BRIDGE).await?;
         }
-        if !has_vxlan {
+        if !found.vxlan {
             // Leftovers of an attempt that stopped half-way, in either namespace.
             host.delete_link(&staging).await?;
             self.ops.delete_link(&staging).await?;
@@ -154,20 +171,22 @@ impl Sandbox {
                 .await?;
         }
         self.ops.set_link(VXLAN, vec![LinkChange::Up]).await?;
-        // A gateway MAC of its own, as the bridge had: the same on every node is fine, ARP
-        // never leaves the node (the VXLAN device answers for remote addresses).
-        self.ops
-            .add_macvlan(VXLAN, LOCAL, crate::netlink::random_mac(), None)
-            .await?;
+        if !found.local {
+            // A random MAC, as the bridge had. Every node has the gateway address; ARP for it
+            // never leaves the node (the VXLAN device answers for remote endpoints only).
+            self.ops
+                .add_macvlan(VXLAN, LOCAL, crate::netlink::random_mac(), None)
+                .await?;
+        }
         self.ops
             .add_address(LOCAL, IpAddr::V4(s.gateway), s.prefix)
             .await?;
         self.ops.set_link(LOCAL, vec![LinkChange::Up]).await
     }
 
-    /// Removes network `vni`'s namespace under `dir` and everything in it (veths to containers
-    /// go with their bridge end), and a staging device left for UDP `port`. Missing is not an
-    /// error.
+    /// Removes network `vni`'s namespace under `dir` and everything in it (containers'
+    /// macvlans go with the VXLAN device, an older sandbox's veths with their bridge end), and a
+    /// staging device left for UDP `port`. Missing is not an error.
     pub async fn remove(host: &dyn NetlinkOps, dir: &Path, vni: u32, port: u16) -> Result<()> {
         host.delete_link(&staging_name(vni, port)).await?;
         let p = sandbox_path(dir, vni);
@@ -324,7 +343,7 @@ mod tests {
     async fn the_vxlan_device_is_made_on_the_underlay_then_moved_renamed_and_given_the_gateway() {
         let host = FakeNetlink::default();
         let sb = sandbox(&host, Switch::Macvlan).await;
-        sb.build(&host, false, false).await.expect("build");
+        sb.build(&host, Found::default()).await.expect("build");
         let ns = Some(sb.path.clone());
         let calls = host.calls();
         let at = |want: &dyn Fn(&NetCall) -> bool, what: &str| {
@@ -401,7 +420,11 @@ mod tests {
     async fn a_half_built_sandbox_is_finished_without_a_second_vxlan() {
         let host = FakeNetlink::default();
         let sb = sandbox(&host, Switch::Macvlan).await;
-        sb.build(&host, true, false).await.expect("build");
+        let found = Found {
+            vxlan: true,
+            ..Found::default()
+        };
+        sb.build(&host, found).await.expect("build");
         let calls = host.calls();
         assert!(!calls.iter().any(|c| matches!(c, NetCall::AddVxlan(_))));
         assert!(calls
@@ -413,7 +436,11 @@ mod tests {
     async fn an_older_berths_half_built_bridge_goes_before_the_sandbox_is_made() {
         let host = FakeNetlink::default();
         let sb = sandbox(&host, Switch::Macvlan).await;
-        sb.build(&host, false, true).await.expect("build");
+        let found = Found {
+            bridge: true,
+            ..Found::default()
+        };
+        sb.build(&host, found).await.expect("build");
         assert_eq!(
             host.calls().first(),
             Some(&NetCall::DeleteLink {
@@ -479,6 +506,28 @@ mod tests {
             netns: Some(scratch.0.join("ov-4097")),
             name: "ve1".into(),
             changes: vec![LinkChange::Master(BRIDGE.into()), LinkChange::Up]
+        }));
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_whose_local_link_lacks_the_gateway_gets_it_without_a_second_link() {
+        let scratch = Scratch::new("nogw");
+        scratch.file("ov-4097");
+        let host = FakeNetlink::default();
+        host.add_host_link(VXLAN, Vec::new());
+        host.add_host_link(LOCAL, Vec::new());
+        let sb = Sandbox::ensure(&host, &scratch.0, spec())
+            .await
+            .expect("ensure");
+        let calls = host.calls();
+        assert!(!calls
+            .iter()
+            .any(|c| matches!(c, NetCall::AddMacvlan { .. } | NetCall::AddVxlan(_))));
+        assert!(calls.contains(&NetCall::AddAddress {
+            netns: Some(sb.path.clone()),
+            link: LOCAL.into(),
+            addr: IpAddr::V4(spec().gateway),
+            prefix: 24
         }));
     }
 
