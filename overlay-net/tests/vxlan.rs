@@ -1,8 +1,9 @@
 //! Two nodes (network namespaces joined by a veth underlay), each serving overlay networks
 //! through real VXLAN devices and macvlans: containers on different nodes talk over TCP and UDP
 //! once the peer tables are synced, a hand-deleted forwarding entry is repaired by the next
-//! sync, two networks with the same subnet never see each other, and containers of one node
-//! reach each other and their gateway. Needs root.
+//! sync, two networks with the same subnet never see each other, containers of one node reach
+//! each other and their gateway, and a sandbox an older berth made (bridge and veths) keeps
+//! working beside newer ones. Needs root.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,16 +12,16 @@
 )]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use berth_overlay::sandbox::{Sandbox, VXLAN};
-use berth_overlay::FdbEntry;
+use berth_overlay::sandbox::{sandbox_path, Sandbox, BRIDGE, LOCAL, VXLAN};
+use berth_overlay::{netns, FdbEntry, LinkChange, VxlanSpec};
 
 mod lab;
 
-use lab::{accept_one, container, in_ns, mac_of, pair, remote, spec, Lab, Pair};
+use lab::{accept_one, container, in_ns, mac_of, pair, remote, spec, underlay, Lab, Pair};
 
 /// Whether a TCP exchange from `from` to `to:port` works (the server echoes five bytes).
 fn tcp_works(from: &Path, to_ns: &Path, to: Ipv4Addr, port: u16) -> bool {
@@ -188,4 +189,103 @@ async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts
         tcp_works(&c1, sa.path(), gateway, 7106),
         "the others are unharmed"
     );
+}
+
+#[tokio::test]
+async fn a_sandbox_an_older_berth_made_serves_its_containers_new_ones_and_newer_nodes() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP (needs root)");
+        return;
+    }
+    let mut lab = Lab::new();
+    let (a, b) = underlay(&mut lab, &format!("g{}", std::process::id() % 100_000)).await;
+    let net = spec(4099);
+    // What berth made before session 30: a bridge with the gateway, the VXLAN device its port.
+    let path = sandbox_path(&a.sandboxes, 4099);
+    netns::create(&path).expect("sandbox netns");
+    let inside = a.ops.in_netns(&path).await.expect("sandbox netlink");
+    inside
+        .add_bridge(BRIDGE, Some(net.mtu))
+        .await
+        .expect("bridge");
+    inside
+        .add_address(BRIDGE, IpAddr::V4(net.gateway), net.prefix)
+        .await
+        .expect("gateway");
+    let vxlan = VxlanSpec {
+        name: "oldvx".into(),
+        vni: 4099,
+        port: net.port,
+        mtu: net.mtu,
+    };
+    a.ops.add_vxlan(&vxlan).await.expect("vxlan");
+    a.ops
+        .set_link("oldvx", vec![LinkChange::Netns(path.clone())])
+        .await
+        .expect("move");
+    inside
+        .set_link("oldvx", vec![LinkChange::Rename(VXLAN.into())])
+        .await
+        .expect("rename");
+    inside
+        .set_link(
+            VXLAN,
+            vec![LinkChange::Master(BRIDGE.into()), LinkChange::Up],
+        )
+        .await
+        .expect("port");
+
+    let sa = Sandbox::ensure(a.ops.as_ref(), &a.sandboxes, net)
+        .await
+        .expect("found");
+    assert_eq!(sa.local_link(), BRIDGE, "used as it is");
+    let (ip1, ip2, ip3) = (
+        Ipv4Addr::new(10, 77, 1, 2),
+        Ipv4Addr::new(10, 77, 1, 3),
+        Ipv4Addr::new(10, 77, 1, 4),
+    );
+    let c1 = container(&mut lab, &sa, "c1", ip1).await;
+    let c2 = container(&mut lab, &sa, "c2", ip2).await;
+    assert!(
+        tcp_works(&c1, &c2, ip2, 7201),
+        "two containers on its bridge"
+    );
+    assert!(
+        tcp_works(&c2, sa.path(), net.gateway, 7202),
+        "and its gateway"
+    );
+
+    let sb = Sandbox::ensure(b.ops.as_ref(), &b.sandboxes, net)
+        .await
+        .expect("newer sandbox");
+    assert_eq!(sb.local_link(), LOCAL);
+    let c3 = container(&mut lab, &sb, "c3", ip3).await;
+    sa.sync_peers(&[remote(ip3, &b)]).await.expect("sync a");
+    sb.sync_peers(&[remote(ip1, &a), remote(ip2, &a)])
+        .await
+        .expect("sync b");
+    assert!(
+        tcp_works(&c1, &c3, ip3, 7203),
+        "an older node and a newer one talk"
+    );
+    assert!(tcp_works(&c3, &c2, ip2, 7204), "both ways");
+
+    // The lab names a container's bridge end after its address's last byte.
+    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4099, &c2, Some(ip2), "ve3")
+        .await
+        .expect("detach");
+    let left = a.ops.in_netns(&c2).await.expect("c2 netlink");
+    let names: Vec<String> = left
+        .links()
+        .await
+        .expect("links")
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["lo".to_string()],
+        "its veth went with its bridge end"
+    );
+    assert!(tcp_works(&c3, &c1, ip1, 7205), "the others are unharmed");
 }
