@@ -211,6 +211,14 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
         wait(|| attached(&c, "att") == 3),
         "its address is given back"
     );
+    // Its link on the network went, not only the address's record: the container, still
+    // running, sees no interface with that address.
+    let (code, addrs) = exec(c.node(2), &late, &["ip", "-o", "-4", "addr"]);
+    assert_eq!(code, 0, "ip addr: {addrs}");
+    assert!(
+        !addrs.contains(&format!(" {late_ip}/")),
+        "the disconnected container still has {late_ip}: {addrs}"
+    );
 
     // Worker 1 probes the others' VXLAN endpoints from its container: both answer. With UDP
     // 4789 dropped on worker 2 (its control plane untouched), worker 2 stops answering.
