@@ -388,7 +388,10 @@ pub fn from_tmpfs(tmpfs: &HashMap<String, String>) -> Result<Vec<MountSpec>, Api
                 target: clean(target),
                 read_only,
                 options,
-                origin: MountOrigin::Tmpfs(opts.clone()),
+                origin: MountOrigin::TmpfsEntry {
+                    target: target.clone(),
+                    options: opts.clone(),
+                },
                 ..Default::default()
             })
         })
@@ -462,6 +465,9 @@ pub fn host_config_echo(mounts: &[MountSpec]) -> HostConfigMounts {
             MountOrigin::Tmpfs(opts) => {
                 tmpfs.insert(m.target.clone(), opts.clone());
             }
+            MountOrigin::TmpfsEntry { target, options } => {
+                tmpfs.insert(target.clone(), options.clone());
+            }
             MountOrigin::Config if m.kind == MountKind::Tmpfs => {
                 tmpfs.insert(m.target.clone(), m.options.join(","));
             }
@@ -490,7 +496,7 @@ pub fn config_volumes(mounts: &[MountSpec]) -> Option<Vec<String>> {
 pub fn mount_points(mounts: &[MountSpec], volumes_root: &Path) -> Vec<MountPoint> {
     mounts
         .iter()
-        .filter(|m| !matches!(m.origin, MountOrigin::Tmpfs(_)))
+        .filter(|m| !m.origin.is_host_config_tmpfs())
         .map(|m| {
             let (typ, name, source, driver) = match m.kind {
                 MountKind::Volume => (

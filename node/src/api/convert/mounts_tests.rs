@@ -217,7 +217,13 @@ fn tmpfs_options_follow_docker() {
     .unwrap();
     assert_eq!(t[0].options, vec!["size=1m"]);
     assert!(t[0].read_only);
-    assert_eq!(t[0].origin, MountOrigin::Tmpfs("size=1m,ro".into()));
+    assert_eq!(
+        t[0].origin,
+        MountOrigin::TmpfsEntry {
+            target: "/scratch".into(),
+            options: "size=1m,ro".into()
+        }
+    );
     assert!(from_tmpfs(&HashMap::from([("/".to_string(), String::new())])).is_err());
     assert!(from_tmpfs(&HashMap::from([("rel".to_string(), String::new())])).is_err());
     let m = from_mount(
@@ -252,7 +258,8 @@ fn duplicate_targets_are_refused_and_config_volumes_are_added_once() {
 fn host_config_shows_each_field_as_sent() {
     let binds = vec!["/srv:/b:ro".to_string()];
     let mounts = vec![mount(json!({"Type": "tmpfs", "Target": "/g"}))];
-    let tmpfs = HashMap::from([("/h".to_string(), "size=2m".to_string())]);
+    // Docker shows the map as sent: a target's trailing slash stays in inspect.
+    let tmpfs = HashMap::from([("/h/".to_string(), "size=2m".to_string())]);
     let all = collect(Some(&binds), Some(&mounts), Some(&tmpfs), None, NOW).unwrap();
     let echo = host_config_echo(&all);
     assert_eq!(echo.binds, Some(binds));
@@ -267,5 +274,20 @@ fn host_config_shows_each_field_as_sent() {
         vec!["/b", "/g"],
         "HostConfig.Tmpfs is not a mount point"
     );
+    assert!(
+        all.iter().any(|m| m.target == "/h"),
+        "mounted at the cleaned path"
+    );
     assert_eq!(host_config_echo(&[]), HostConfigMounts::default());
+    // A record from before the target was kept shows its cleaned target.
+    let old = MountSpec {
+        kind: MountKind::Tmpfs,
+        target: "/h".into(),
+        origin: MountOrigin::Tmpfs("size=2m".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        host_config_echo(&[old]).tmpfs,
+        Some(HashMap::from([("/h".to_string(), "size=2m".to_string())]))
+    );
 }

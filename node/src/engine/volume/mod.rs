@@ -106,10 +106,22 @@ pub enum MountOrigin {
     Binds(String),
     /// A `HostConfig.Mounts` object, as sent.
     Mounts(serde_json::Value),
-    /// A `HostConfig.Tmpfs` entry's options, as sent.
+    /// A `HostConfig.Tmpfs` entry's options, as sent (records older than `TmpfsEntry`, whose
+    /// target is shown cleaned).
     Tmpfs(String),
+    /// A `HostConfig.Tmpfs` entry, its target and options as sent: inspect shows them so, as
+    /// Docker shows the request's map.
+    TmpfsEntry { target: String, options: String },
     /// Another container's, through `--volumes-from`.
     VolumesFrom,
+}
+
+impl MountOrigin {
+    /// Whether the mount came from `HostConfig.Tmpfs`, which Docker keeps out of inspect's
+    /// `Mounts` and out of `docker cp`'s mount checks.
+    pub fn is_host_config_tmpfs(&self) -> bool {
+        matches!(self, MountOrigin::Tmpfs(_) | MountOrigin::TmpfsEntry { .. })
+    }
 }
 
 /// One mount of a container, as recorded (a volume by name, a bind by host path).

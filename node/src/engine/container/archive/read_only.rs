@@ -5,7 +5,6 @@
 //! moby's mount points, so a copy into it follows the root's mode, as in Docker.
 
 use crate::engine::container::types::ContainerRecord;
-use crate::engine::volume::MountOrigin;
 
 /// Docker's words (a 500 in Docker 20.10) for a destination in a read-only root filesystem.
 pub const ROOTFS_READ_ONLY: &str = "container rootfs is marked read-only";
@@ -21,7 +20,7 @@ pub fn refusal(rec: &ContainerRecord, path: &str) -> Option<&'static str> {
         .host
         .mounts
         .iter()
-        .filter(|m| !matches!(m.origin, MountOrigin::Tmpfs(_)))
+        .filter(|m| !m.origin.is_host_config_tmpfs())
         .map(|m| (m, lexical(&m.target)))
         .filter(|(_, target)| within(&path, target))
         .max_by_key(|(_, target)| target.len());
@@ -55,7 +54,7 @@ fn within(path: &[&str], dir: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::volume::{MountKind, MountSpec};
+    use crate::engine::volume::{MountKind, MountOrigin, MountSpec};
 
     fn rec(read_only: bool, mounts: &[(&str, bool)]) -> ContainerRecord {
         let mut r = ContainerRecord::default();
@@ -99,6 +98,16 @@ mod tests {
         r.host.mounts.push(MountSpec {
             kind: MountKind::Tmpfs,
             target: "/t".into(),
+            origin: MountOrigin::TmpfsEntry {
+                target: "/t/".into(),
+                options: String::new(),
+            },
+            ..Default::default()
+        });
+        // A record from before the target was kept.
+        r.host.mounts.push(MountSpec {
+            kind: MountKind::Tmpfs,
+            target: "/u".into(),
             origin: MountOrigin::Tmpfs(String::new()),
             ..Default::default()
         });
@@ -108,6 +117,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(refusal(&r, "/t/x"), Some(ROOTFS_READ_ONLY));
+        assert_eq!(refusal(&r, "/u/x"), Some(ROOTFS_READ_ONLY));
         assert_eq!(
             refusal(&r, "/m/x"),
             None,
