@@ -80,6 +80,18 @@ struct State {
     neighbours: Vec<(TableKey, Neighbour)>,
 }
 
+impl State {
+    /// A link the fake made, with the next index.
+    fn add_link(&mut self, name: &str) {
+        let index = u32::try_from(self.links.len()).unwrap_or(0) + 1;
+        self.links.push(LinkInfo {
+            name: name.into(),
+            index,
+            addresses: Vec::new(),
+        });
+    }
+}
+
 /// The fake; clones share their log.
 #[derive(Debug, Clone, Default)]
 pub struct FakeNetlink {
@@ -106,12 +118,10 @@ impl FakeNetlink {
     /// Pretends a host link with these addresses exists.
     pub fn add_host_link(&self, name: &str, addresses: Vec<(IpAddr, u8)>) {
         if let Ok(mut s) = self.state.lock() {
-            let index = u32::try_from(s.links.len()).unwrap_or(0) + 1;
-            s.links.push(LinkInfo {
-                name: name.into(),
-                index,
-                addresses,
-            });
+            s.add_link(name);
+            if let Some(l) = s.links.last_mut() {
+                l.addresses = addresses;
+            }
         }
     }
 
@@ -187,7 +197,8 @@ impl NetlinkOps for FakeNetlink {
                     name: peer.into(),
                     changes: vec![LinkChange::Netns(netns.to_path_buf()), LinkChange::Mac(mac)],
                 })
-            });
+            })
+            .and_then(|()| self.with_state(|s| s.add_link(peer)));
         Box::pin(async move { r })
     }
 
@@ -198,14 +209,22 @@ impl NetlinkOps for FakeNetlink {
         mac: [u8; 6],
         netns: Option<&Path>,
     ) -> BoxFuture<'_, Result<(), OverlayError>> {
-        let r = self.record(NetCall::AddMacvlan {
-            netns: self.netns.clone(),
-            lower: lower.into(),
-            name: name.into(),
-            mac,
-            into: netns.map(Path::to_path_buf),
-        });
+        let r = self
+            .record(NetCall::AddMacvlan {
+                netns: self.netns.clone(),
+                lower: lower.into(),
+                name: name.into(),
+                mac,
+                into: netns.map(Path::to_path_buf),
+            })
+            .and_then(|()| self.with_state(|s| s.add_link(name)));
         Box::pin(async move { r })
+    }
+
+    fn link_index(&self, name: &str) -> BoxFuture<'_, Result<u32, OverlayError>> {
+        let r = self.with_state(|s| s.links.iter().find(|l| l.name == name).map(|l| l.index));
+        let name = name.to_string();
+        Box::pin(async move { r?.ok_or(OverlayError::NoSuchLink(name)) })
     }
 
     fn set_link(

@@ -74,6 +74,8 @@ pub trait NetlinkOps: Send + Sync {
         mac: [u8; 6],
         netns: Option<&Path>,
     ) -> BoxFuture<'_, Result<()>>;
+    /// The index of link `name`.
+    fn link_index(&self, name: &str) -> BoxFuture<'_, Result<u32>>;
     /// Applies `changes` to link `name`, in one message.
     fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>>;
     /// Adds `addr/prefix` to link `link` (already present is not an error).
@@ -354,6 +356,11 @@ impl NetlinkOps for RtNetlink {
             }
             self.add_link(b.build(), "add macvlan", &name, ns).await
         })
+    }
+
+    fn link_index(&self, name: &str) -> BoxFuture<'_, Result<u32>> {
+        let name = name.to_string();
+        Box::pin(async move { self.index(&name).await })
     }
 
     fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>> {

@@ -69,6 +69,20 @@ enum Switch {
     Bridge,
 }
 
+/// A container's end of a network, as `Sandbox::detach` finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerEnd<'a> {
+    /// The container's network namespace file.
+    pub netns: &'a Path,
+    /// Its link's index there, as `attach` gave it: found even if the container renamed it or
+    /// moved its address (it may, with `CAP_NET_ADMIN`).
+    pub index: Option<u32>,
+    /// Its address, which finds the link of an endpoint recorded without an index.
+    pub ip: Option<Ipv4Addr>,
+    /// Its veth's bridge end, in an older berth's sandbox.
+    pub bridge_side: &'a str,
+}
+
 /// The links `Sandbox::ensure` found in a sandbox it has to finish.
 #[derive(Debug, Clone, Copy, Default)]
 struct Found {
@@ -213,14 +227,15 @@ impl Sandbox {
 
     /// Connects a container: link `ifname` (with the endpoint's MAC and address) in the
     /// namespace bound at `container`, a macvlan on the VXLAN device; in an older berth's
-    /// sandbox, a veth whose end `bridge_side` is a port of the bridge.
+    /// sandbox, a veth whose end `bridge_side` is a port of the bridge. The link's index in the
+    /// container's namespace, for `detach`.
     pub async fn attach(
         &self,
         container: &Path,
         ifname: &str,
         bridge_side: &str,
         ep: LocalEndpoint,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         match self.switch {
             Switch::Macvlan => {
                 self.ops
@@ -244,33 +259,37 @@ impl Sandbox {
         inside
             .add_address(ifname, IpAddr::V4(ep.ip), self.spec.prefix)
             .await?;
-        inside.set_link(ifname, vec![LinkChange::Up]).await
+        inside.set_link(ifname, vec![LinkChange::Up]).await?;
+        inside.link_index(ifname).await
     }
 
-    /// Disconnects a container from network `vni` under `dir`: its link on the network, found
-    /// by its address `ip` in the namespace bound at `container`, and the bridge end
-    /// `bridge_side` an older berth's sandbox has (its peer goes with it). Whatever is missing
-    /// is not an error. A container whose namespace is gone lost its link with it.
+    /// Disconnects a container from network `vni` under `dir`: its link on the network in its
+    /// namespace (by index, else by address), and the bridge end an older berth's sandbox has
+    /// (its peer goes with it). Whatever is missing is not an error. A container whose
+    /// namespace is gone lost its link with it.
     pub async fn detach(
         host: &dyn NetlinkOps,
         dir: &Path,
         vni: u32,
-        container: &Path,
-        ip: Option<Ipv4Addr>,
-        bridge_side: &str,
+        end: &ContainerEnd<'_>,
     ) -> Result<()> {
         let path = sandbox_path(dir, vni);
         if path.exists() {
-            host.in_netns(&path).await?.delete_link(bridge_side).await?;
+            host.in_netns(&path)
+                .await?
+                .delete_link(end.bridge_side)
+                .await?;
         }
-        let Some(ip) = ip.filter(|_| container.exists()) else {
+        if !end.netns.exists() || (end.index.is_none() && end.ip.is_none()) {
             return Ok(());
-        };
-        let inside = host.in_netns(container).await?;
+        }
+        let inside = host.in_netns(end.netns).await?;
         let links = inside.links().await?;
-        let ours = links
-            .iter()
-            .find(|l| l.addresses.iter().any(|(a, _)| *a == IpAddr::V4(ip)));
+        let ours = links.iter().find(|l| match (end.index, end.ip) {
+            (Some(index), _) => l.index == index,
+            (None, Some(ip)) => l.addresses.iter().any(|(a, _)| *a == IpAddr::V4(ip)),
+            (None, None) => false,
+        });
         match ours {
             Some(l) => inside.delete_link(&l.name).await,
             None => Ok(()),
@@ -545,20 +564,34 @@ mod tests {
         assert_eq!(host.calls(), Vec::new());
     }
 
+    fn end<'a>(netns: &'a Path, index: Option<u32>) -> ContainerEnd<'a> {
+        ContainerEnd {
+            netns,
+            index,
+            ip: Some(ep().ip),
+            bridge_side: "ve1",
+        }
+    }
+
     #[tokio::test]
-    async fn detach_deletes_the_link_holding_the_containers_address() {
+    async fn detach_deletes_the_link_attach_made_even_renamed_and_readdressed() {
         let scratch = Scratch::new("detach");
         scratch.file("ov-4097");
         let c = scratch.file("c1");
         let host = FakeNetlink::default();
-        host.add_host_link("eth0", vec![(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 5)), 16)]);
-        host.add_host_link("eth1", vec![(IpAddr::V4(ep().ip), 24)]);
-        Sandbox::detach(&host, &scratch.0, 4097, &c, Some(ep().ip), "ve1")
+        let sb = sandbox(&host, Switch::Macvlan).await;
+        host.add_host_link("lo", Vec::new());
+        let index = sb.attach(&c, "eth1", "ve1", ep()).await.expect("attach");
+        // What the fake knows of the container's namespace: its link, now holding nothing,
+        // and another link holding the endpoint's address.
+        host.add_host_link("decoy", vec![(IpAddr::V4(ep().ip), 24)]);
+        let before = host.calls().len();
+        Sandbox::detach(&host, &scratch.0, 4097, &end(&c, Some(index)))
             .await
             .expect("detach");
         assert_eq!(
-            host.calls(),
-            vec![
+            host.calls()[before..],
+            [
                 NetCall::DeleteLink { name: "ve1".into() },
                 NetCall::DeleteLink {
                     name: "eth1".into()
@@ -568,12 +601,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn detach_of_an_endpoint_recorded_without_an_index_finds_its_link_by_address() {
+        let scratch = Scratch::new("byaddr");
+        let c = scratch.file("c1");
+        let host = FakeNetlink::default();
+        host.add_host_link("eth0", vec![(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 5)), 16)]);
+        host.add_host_link("eth1", vec![(IpAddr::V4(ep().ip), 24)]);
+        Sandbox::detach(&host, &scratch.0, 4097, &end(&c, None))
+            .await
+            .expect("detach");
+        assert_eq!(
+            host.calls(),
+            vec![NetCall::DeleteLink {
+                name: "eth1".into()
+            }]
+        );
+    }
+
+    #[tokio::test]
     async fn detach_of_a_container_whose_namespace_is_gone_touches_nothing_inside() {
         let scratch = Scratch::new("gone");
         let host = FakeNetlink::default();
         host.add_host_link("eth1", vec![(IpAddr::V4(ep().ip), 24)]);
         let c = scratch.0.join("c1");
-        Sandbox::detach(&host, &scratch.0, 4097, &c, Some(ep().ip), "ve1")
+        Sandbox::detach(&host, &scratch.0, 4097, &end(&c, Some(1)))
             .await
             .expect("detach");
         assert_eq!(host.calls(), Vec::new());

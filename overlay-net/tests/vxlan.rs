@@ -16,8 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use berth_overlay::sandbox::{sandbox_path, Sandbox, BRIDGE, LOCAL, VXLAN};
-use berth_overlay::{netns, FdbEntry, LinkChange, VxlanSpec};
+use berth_overlay::sandbox::{sandbox_path, ContainerEnd, Sandbox, BRIDGE, LOCAL, VXLAN};
+use berth_overlay::{netns, FdbEntry, LinkChange, LocalEndpoint, VxlanSpec};
 
 mod lab;
 
@@ -150,7 +150,17 @@ async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts
     let Pair { a, sa, c1, ip1, .. } =
         pair(&mut lab, &format!("l{}", std::process::id() % 100_000)).await;
     let ip3 = Ipv4Addr::new(10, 77, 1, 4);
-    let c3 = container(&mut lab, &sa, "c3", ip3).await;
+    let c3 = lab.netns("c3");
+    let ep3 = LocalEndpoint {
+        ip: ip3,
+        mac: mac_of(ip3),
+    };
+    let c3_index = sa.attach(&c3, "eth0", "ve4", ep3).await.expect("attach");
+    let inside = a.ops.in_netns(&c3).await.expect("c3 netlink");
+    inside
+        .set_link("lo", vec![LinkChange::Up])
+        .await
+        .expect("lo up");
     assert!(
         tcp_works(&c1, &c3, ip3, 7101),
         "TCP between two containers of a node"
@@ -164,10 +174,24 @@ async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts
         "a container reaches its network's gateway address in the sandbox"
     );
 
-    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4097, &c3, Some(ip3), "ve4")
+    // Renamed and readdressed inside (a container may, with CAP_NET_ADMIN): still found.
+    inside
+        .set_link("eth0", vec![LinkChange::Rename("hidden".into())])
+        .await
+        .expect("rename");
+    inside
+        .add_address("lo", IpAddr::V4(ip3), 32)
+        .await
+        .expect("address elsewhere");
+    let end = ContainerEnd {
+        netns: &c3,
+        index: Some(c3_index),
+        ip: Some(ip3),
+        bridge_side: "ve4",
+    };
+    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4097, &end)
         .await
         .expect("detach");
-    let inside = a.ops.in_netns(&c3).await.expect("c3 netlink");
     let left: Vec<String> = inside
         .links()
         .await
@@ -271,7 +295,13 @@ async fn a_sandbox_an_older_berth_made_serves_its_containers_new_ones_and_newer_
     assert!(tcp_works(&c3, &c2, ip2, 7204), "both ways");
 
     // The lab names a container's bridge end after its address's last byte.
-    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4099, &c2, Some(ip2), "ve3")
+    let end = ContainerEnd {
+        netns: &c2,
+        index: None,
+        ip: Some(ip2),
+        bridge_side: "ve3",
+    };
+    Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4099, &end)
         .await
         .expect("detach");
     let left = a.ops.in_netns(&c2).await.expect("c2 netlink");

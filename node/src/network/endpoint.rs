@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use berth_overlay::sandbox::ContainerEnd;
 use berth_overlay::{LinkChange, LocalEndpoint, NetlinkOps, OverlayError, Sandbox};
 
 use super::manager::Networks;
@@ -200,9 +201,11 @@ impl Networks {
                 .map_err(net_err)?;
             let mac = req.mac.unwrap_or(mac_for(ip));
             let eth = format!("eth{index}");
-            sb.attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
+            let index = sb
+                .attach(netns, &eth, &ep.host_veth, LocalEndpoint { ip, mac })
                 .await
                 .map_err(net_err)?;
+            ep.link_index = Some(index);
             k.netns.disable_ipv6(netns, &eth)?;
             self.start_overlay_dns(n, sb.path());
             ep.gateway = None;
@@ -358,6 +361,7 @@ impl Networks {
         let ep_id = hex::encode(rand::random::<[u8; 32]>());
         Ok(EndpointRecord {
             host_veth: format!("veth{}", &ep_id[..7]),
+            link_index: None,
             id: ep_id,
             network_id: n.id.clone(),
             container_id: id.to_string(),
@@ -446,15 +450,14 @@ impl Networks {
             let vni = self.get(&ep.network_id).ok().and_then(|n| n.vni);
             let deleted = match vni {
                 Some(vni) => {
-                    Sandbox::detach(
-                        k.netlink.as_ref(),
-                        &self.netns_dir,
-                        vni,
-                        &self.netns_path(&ep.container_id),
-                        ep.ip,
-                        &ep.host_veth,
-                    )
-                    .await
+                    let netns = self.netns_path(&ep.container_id);
+                    let end = ContainerEnd {
+                        netns: &netns,
+                        index: ep.link_index,
+                        ip: ep.ip,
+                        bridge_side: &ep.host_veth,
+                    };
+                    Sandbox::detach(k.netlink.as_ref(), &self.netns_dir, vni, &end).await
                 }
                 None => k.netlink.delete_link(&ep.host_veth).await,
             };

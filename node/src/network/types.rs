@@ -180,6 +180,10 @@ pub struct EndpointRecord {
     /// The host end of the veth pair (on an overlay network, the bridge end in a sandbox an
     /// older berth made; newer sandboxes give containers macvlans, without a host end).
     pub host_veth: String,
+    /// On an overlay network, the index of the container's link in its namespace (`detach`
+    /// finds it by that even if the container renamed it or moved its address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_index: Option<u32>,
     pub aliases: Vec<String>,
     pub ports: Vec<PortMapping>,
     /// Its links on this network: `alias` asked by this container resolves `name`.
