@@ -164,8 +164,7 @@ struct Path3 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP (needs root)");
+    if lab::skip_unless_root() {
         return;
     }
     let mut lab = Lab::new();

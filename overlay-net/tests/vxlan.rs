@@ -21,7 +21,7 @@ use berth_overlay::{netns, FdbEntry, LinkChange, LocalEndpoint, VxlanSpec};
 
 mod lab;
 
-use lab::{accept_one, container, in_ns, mac_of, pair, remote, spec, underlay, Lab, Pair};
+use lab::{accept_one, container, in_ns, mac_of, pair, remote, spec, underlay, Lab, Node, Pair};
 
 /// Whether a TCP exchange from `from` to `to:port` works (the server echoes five bytes).
 fn tcp_works(from: &Path, to_ns: &Path, to: Ipv4Addr, port: u16) -> bool {
@@ -60,10 +60,16 @@ fn udp_works(from: &Path, to_ns: &Path, to: Ipv4Addr, port: u16) -> bool {
     matches!(server.recv_from(&mut buf), Ok((4, _))) && &buf == b"ping"
 }
 
+/// The names of the links in the namespace bound at `ns`, as node `n` lists them.
+async fn link_names(n: &Node, ns: &Path) -> Vec<String> {
+    let ops = n.ops.in_netns(ns).await.expect("netlink");
+    let links = ops.links().await.expect("links");
+    links.into_iter().map(|l| l.name).collect()
+}
+
 #[tokio::test]
 async fn containers_on_two_nodes_talk_over_the_overlay_and_the_reconciler_repairs_it() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP (needs root)");
+    if lab::skip_unless_root() {
         return;
     }
     let mut lab = Lab::new();
@@ -142,8 +148,7 @@ async fn containers_on_two_nodes_talk_over_the_overlay_and_the_reconciler_repair
 
 #[tokio::test]
 async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts_one_off() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP (needs root)");
+    if lab::skip_unless_root() {
         return;
     }
     let mut lab = Lab::new();
@@ -192,14 +197,11 @@ async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts
     Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4097, &end)
         .await
         .expect("detach");
-    let left: Vec<String> = inside
-        .links()
-        .await
-        .expect("links")
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    assert_eq!(left, vec!["lo".to_string()], "the container's link is gone");
+    assert_eq!(
+        link_names(&a, &c3).await,
+        ["lo"],
+        "the container's link is gone"
+    );
     let gone = SocketAddr::from((ip3, 7105));
     assert!(
         in_ns(&c1, move || TcpStream::connect_timeout(
@@ -217,8 +219,7 @@ async fn containers_on_one_node_reach_each_other_and_the_gateway_and_detach_cuts
 
 #[tokio::test]
 async fn a_sandbox_an_older_berth_made_serves_its_containers_new_ones_and_newer_nodes() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP (needs root)");
+    if lab::skip_unless_root() {
         return;
     }
     let mut lab = Lab::new();
@@ -304,17 +305,9 @@ async fn a_sandbox_an_older_berth_made_serves_its_containers_new_ones_and_newer_
     Sandbox::detach(a.ops.as_ref(), &a.sandboxes, 4099, &end)
         .await
         .expect("detach");
-    let left = a.ops.in_netns(&c2).await.expect("c2 netlink");
-    let names: Vec<String> = left
-        .links()
-        .await
-        .expect("links")
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
     assert_eq!(
-        names,
-        vec!["lo".to_string()],
+        link_names(&a, &c2).await,
+        ["lo"],
         "its veth went with its bridge end"
     );
     assert!(tcp_works(&c3, &c1, ip1, 7205), "the others are unharmed");

@@ -20,6 +20,15 @@ use berth_overlay::{
 
 pub const UNDERLAY_MTU: u32 = 1500;
 
+/// Whether to skip (saying so): the lab needs root.
+pub fn skip_unless_root() -> bool {
+    let skip = !nix::unistd::geteuid().is_root();
+    if skip {
+        eprintln!("SKIP (needs root)");
+    }
+    skip
+}
+
 /// Namespaces of one test run under a directory of its own, removed even on panic.
 pub struct Lab {
     dir: PathBuf,
