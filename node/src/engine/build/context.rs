@@ -49,9 +49,7 @@ pub struct Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove build context");
-        }
+        super::scratch::remove_dir(std::mem::take(&mut self.dir), "build context");
     }
 }
 

@@ -39,17 +39,8 @@ impl Downloaded {
 }
 
 impl Drop for Downloaded {
-    /// A download may be gigabytes, and deleting it takes the filesystem a while: inside the
-    /// runtime (a build step drops it on an async worker) it goes on a blocking thread.
     fn drop(&mut self) {
-        let root = std::mem::take(&mut self.tree.root);
-        let remove = move || {
-            let _ = std::fs::remove_dir_all(&root);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
-        }
+        super::scratch::remove_dir(std::mem::take(&mut self.tree.root), "download");
     }
 }
 
@@ -179,50 +170,6 @@ fn http_time(v: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn downloaded(tag: &str) -> Downloaded {
-        let root = std::env::temp_dir().join(format!("berth-dl-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join(UNNAMED), b"body").unwrap();
-        Downloaded {
-            tree: DiskTree { root },
-            name: None,
-        }
-    }
-
-    #[test]
-    fn a_download_dropped_in_the_runtime_is_deleted_on_a_blocking_thread() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .max_blocking_threads(1)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            // The one blocking thread is busy: a deletion queued behind it has not run yet.
-            let (release, held) = std::sync::mpsc::channel::<()>();
-            let busy = tokio::task::spawn_blocking(move || held.recv());
-            let d = downloaded("rt");
-            let root = d.tree.root.clone();
-            drop(d);
-            assert!(root.exists(), "deleted on the async worker that dropped it");
-            release.send(()).unwrap();
-            busy.await.unwrap().unwrap();
-            for _ in 0..500 {
-                if !root.exists() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("{} was never deleted", root.display());
-        });
-    }
-
-    #[test]
-    fn a_download_dropped_outside_a_runtime_is_deleted_at_once() {
-        let d = downloaded("plain");
-        let root = d.tree.root.clone();
-        drop(d);
-        assert!(!root.exists());
-    }
 
     #[test]
     fn names_come_from_the_path_then_the_disposition() {

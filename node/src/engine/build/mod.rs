@@ -23,6 +23,7 @@ pub mod format;
 pub mod ops;
 pub mod options;
 pub mod output;
+pub mod scratch;
 pub mod sources;
 pub mod tarsum;
 

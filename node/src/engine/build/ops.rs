@@ -61,8 +61,8 @@ impl Engine {
             credentials,
         };
         let result = builder::build(&backend, &ctx.tree, &ctx.dockerfile, &opts, &out).await;
-        // Removing the context can take a while for a large one: off the async workers.
-        let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
+        // Its directory goes on a blocking thread (`scratch::remove_dir`).
+        drop(ctx);
         if let Ok(id) = &result {
             for t in &opts.tags {
                 tracing::info!(image = %id, tag = %t, "built");
