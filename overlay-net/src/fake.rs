@@ -81,13 +81,13 @@ struct State {
 }
 
 impl State {
-    /// A link the fake made, with the next index.
-    fn add_link(&mut self, name: &str) {
+    /// A link with the next index.
+    fn add_link(&mut self, name: &str, addresses: Vec<(IpAddr, u8)>) {
         let index = u32::try_from(self.links.len()).unwrap_or(0) + 1;
         self.links.push(LinkInfo {
             name: name.into(),
             index,
-            addresses: Vec::new(),
+            addresses,
         });
     }
 }
@@ -118,10 +118,7 @@ impl FakeNetlink {
     /// Pretends a host link with these addresses exists.
     pub fn add_host_link(&self, name: &str, addresses: Vec<(IpAddr, u8)>) {
         if let Ok(mut s) = self.state.lock() {
-            s.add_link(name);
-            if let Some(l) = s.links.last_mut() {
-                l.addresses = addresses;
-            }
+            s.add_link(name, addresses);
         }
     }
 
@@ -198,7 +195,7 @@ impl NetlinkOps for FakeNetlink {
                     changes: vec![LinkChange::Netns(netns.to_path_buf()), LinkChange::Mac(mac)],
                 })
             })
-            .and_then(|()| self.with_state(|s| s.add_link(peer)));
+            .and_then(|()| self.with_state(|s| s.add_link(peer, Vec::new())));
         Box::pin(async move { r })
     }
 
@@ -217,7 +214,7 @@ impl NetlinkOps for FakeNetlink {
                 mac,
                 into: netns.map(Path::to_path_buf),
             })
-            .and_then(|()| self.with_state(|s| s.add_link(name)));
+            .and_then(|()| self.with_state(|s| s.add_link(name, Vec::new())));
         Box::pin(async move { r })
     }
 
