@@ -27,6 +27,12 @@ impl OverlayError {
         matches!(self, OverlayError::Netlink { message, .. } if message.contains("File exists"))
     }
 
+    /// Whether the kernel does not know the request (EOPNOTSUPP: a link kind it was built
+    /// without).
+    pub fn is_unsupported(&self) -> bool {
+        self.errno() == Some(libc::EOPNOTSUPP)
+    }
+
     /// The kernel's errno for a netlink request it refused.
     pub fn errno(&self) -> Option<i32> {
         match self {

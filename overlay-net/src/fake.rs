@@ -75,7 +75,8 @@ type TableKey = (Option<PathBuf>, String);
 struct State {
     calls: Vec<NetCall>,
     links: Vec<LinkInfo>,
-    fail_at: Option<usize>,
+    /// The call to fail, and the errno it fails with.
+    fail_at: Option<(usize, Option<i32>)>,
     fdb: Vec<(TableKey, FdbEntry)>,
     neighbours: Vec<(TableKey, Neighbour)>,
 }
@@ -103,7 +104,14 @@ impl FakeNetlink {
     /// Makes the `n`th call (0-based, counted over all clones) fail.
     pub fn fail_at(&self, n: usize) {
         if let Ok(mut s) = self.state.lock() {
-            s.fail_at = Some(n);
+            s.fail_at = Some((n, None));
+        }
+    }
+
+    /// Makes the `n`th call fail as the kernel would with `errno`.
+    pub fn fail_at_with(&self, n: usize, errno: i32) {
+        if let Ok(mut s) = self.state.lock() {
+            s.fail_at = Some((n, Some(errno)));
         }
     }
 
@@ -141,12 +149,12 @@ impl FakeNetlink {
             .map_err(|_| OverlayError::NoSuchLink("poisoned".into()))?;
         let n = s.calls.len();
         s.calls.push(call);
-        if s.fail_at == Some(n) {
+        if let Some((_, errno)) = s.fail_at.filter(|(at, _)| *at == n) {
             return Err(OverlayError::Netlink {
                 op: "fake",
                 target: n.to_string(),
                 message: "injected failure".into(),
-                errno: None,
+                errno,
             });
         }
         Ok(())

@@ -14,7 +14,8 @@
 //! for the other side and the bridge adds a lookup (SPECIFICATION O1: 0.93-0.95x a raw VXLAN
 //! device with them, 0.99-1.03x without). Containers on one node still reach each other (bridge
 //! mode), and the gateway (the network's DNS server) through `gw0`. Sandboxes made by an older
-//! berth (a bridge `br0` with `vxlan0` as its port, a veth per container) are used as they are.
+//! berth (a bridge `br0` with `vxlan0` as its port, a veth per container) are used as they are,
+//! and a kernel without macvlans gets that layout.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -64,8 +65,9 @@ pub struct LocalEndpoint {
 enum Switch {
     /// A macvlan per container on `vxlan0`, and `LOCAL` for the sandbox's addresses.
     Macvlan,
-    /// A sandbox of an older berth: bridge `BRIDGE` with the addresses and `vxlan0` as a port,
-    /// a veth per container. Kept as it is while it exists: its containers may still run.
+    /// A sandbox of an older berth, or on a kernel without macvlans: bridge `BRIDGE` with the
+    /// addresses and `vxlan0` as a port, a veth per container. An older berth's is kept as it
+    /// is while it exists: its containers may still run.
     Bridge,
 }
 
@@ -141,7 +143,7 @@ impl Sandbox {
         } else {
             Switch::Macvlan
         };
-        let sb = Sandbox {
+        let mut sb = Sandbox {
             path,
             spec,
             ops,
@@ -153,15 +155,16 @@ impl Sandbox {
                 local: has(LOCAL),
                 bridge: has(BRIDGE),
             };
-            sb.build(host, found).await?;
+            sb.switch = sb.build(host, found).await?;
         }
         Ok(sb)
     }
 
     /// Makes what is missing of a sandbox (`found` is what is there): the VXLAN device, then
     /// `LOCAL` with the gateway address. A bridge is what an older berth's attempt left before
-    /// its VXLAN device was bridged; it goes.
-    async fn build(&self, host: &dyn NetlinkOps, found: Found) -> Result<()> {
+    /// its VXLAN device was bridged; it goes. On a kernel built without macvlans, the bridge
+    /// layout instead. How containers will be connected.
+    async fn build(&self, host: &dyn NetlinkOps, found: Found) -> Result<Switch> {
         let s = self.spec;
         let staging = staging_name(s.vni, s.port);
         if found.bridge {
@@ -188,14 +191,38 @@ impl Sandbox {
         if !found.local {
             // A random MAC, as the bridge had. Every node has the gateway address; ARP for it
             // never leaves the node (the VXLAN device answers for remote endpoints only).
-            self.ops
+            let made = self
+                .ops
                 .add_macvlan(VXLAN, LOCAL, crate::netlink::random_mac(), None)
-                .await?;
+                .await;
+            match made {
+                Ok(()) => {}
+                Err(e) if e.is_unsupported() => return self.build_bridge().await,
+                Err(e) => return Err(e),
+            }
         }
         self.ops
             .add_address(LOCAL, IpAddr::V4(s.gateway), s.prefix)
             .await?;
-        self.ops.set_link(LOCAL, vec![LinkChange::Up]).await
+        self.ops.set_link(LOCAL, vec![LinkChange::Up]).await?;
+        Ok(Switch::Macvlan)
+    }
+
+    /// The layout before macvlans, for a kernel without them: bridge `BRIDGE` with the gateway
+    /// address and the VXLAN device as a port.
+    async fn build_bridge(&self) -> Result<Switch> {
+        let s = self.spec;
+        self.ops.add_bridge(BRIDGE, Some(s.mtu)).await?;
+        self.ops
+            .add_address(BRIDGE, IpAddr::V4(s.gateway), s.prefix)
+            .await?;
+        self.ops
+            .set_link(
+                VXLAN,
+                vec![LinkChange::Master(BRIDGE.into()), LinkChange::Up],
+            )
+            .await?;
+        Ok(Switch::Bridge)
     }
 
     /// Removes network `vni`'s namespace under `dir` and everything in it (containers'
@@ -362,7 +389,8 @@ mod tests {
     async fn the_vxlan_device_is_made_on_the_underlay_then_moved_renamed_and_given_the_gateway() {
         let host = FakeNetlink::default();
         let sb = sandbox(&host, Switch::Macvlan).await;
-        sb.build(&host, Found::default()).await.expect("build");
+        let switch = sb.build(&host, Found::default()).await.expect("build");
+        assert_eq!(switch, Switch::Macvlan);
         let ns = Some(sb.path.clone());
         let calls = host.calls();
         let at = |want: &dyn Fn(&NetCall) -> bool, what: &str| {
@@ -433,6 +461,51 @@ mod tests {
                 changes: vec![LinkChange::Up]
             })
         );
+    }
+
+    #[tokio::test]
+    async fn on_a_kernel_without_macvlans_the_sandbox_is_a_bridge() {
+        let host = FakeNetlink::default();
+        let sb = sandbox(&host, Switch::Macvlan).await;
+        // The seventh call, after the VXLAN device is made, moved, renamed and up.
+        host.fail_at_with(6, libc::EOPNOTSUPP);
+        let switch = sb.build(&host, Found::default()).await.expect("build");
+        assert_eq!(switch, Switch::Bridge);
+        let ns = Some(sb.path.clone());
+        let calls = host.calls();
+        assert!(matches!(&calls[6], NetCall::AddMacvlan { name, .. } if name == LOCAL));
+        assert_eq!(
+            calls[7..],
+            [
+                NetCall::AddBridge {
+                    name: BRIDGE.into(),
+                    mtu: Some(1450)
+                },
+                NetCall::AddAddress {
+                    netns: ns.clone(),
+                    link: BRIDGE.into(),
+                    addr: IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)),
+                    prefix: 24
+                },
+                NetCall::SetLink {
+                    netns: ns,
+                    name: VXLAN.into(),
+                    changes: vec![LinkChange::Master(BRIDGE.into()), LinkChange::Up]
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn another_refusal_of_the_macvlan_is_an_error() {
+        let host = FakeNetlink::default();
+        let sb = sandbox(&host, Switch::Macvlan).await;
+        host.fail_at_with(6, libc::EPERM);
+        assert!(sb.build(&host, Found::default()).await.is_err());
+        assert!(!host
+            .calls()
+            .iter()
+            .any(|c| matches!(c, NetCall::AddBridge { .. })));
     }
 
     #[tokio::test]
