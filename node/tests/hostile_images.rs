@@ -16,7 +16,7 @@ mod registry_kit;
 use std::path::{Path, PathBuf};
 
 use berth_test_support::registry::Registry;
-use berth_test_support::{require_root, TestDaemon};
+use berth_test_support::{require_root, DaemonOptions, HostMount, TestDaemon};
 use registry_kit::{push_image, sha, stream_error, Layer};
 use serde_json::json;
 
@@ -283,7 +283,20 @@ fn a_decompression_bomb_is_streamed_and_a_wrong_one_leaves_nothing() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    let d = TestDaemon::start("hbomb");
+    // The bomb takes 1 GiB of disk (512 MiB unpacked, and its uncompressed tar kept for
+    // `save`): on a tmpfs of its own, so that a host disk with less room free (CI's sometimes
+    // has) does not turn the digest mismatch into "no space left on device".
+    let disk = HostMount::tmpfs_sized(
+        std::env::temp_dir().join(format!("berth-test-bomb{}", std::process::id())),
+        "2g",
+    );
+    let d = TestDaemon::launch(
+        "hbomb",
+        DaemonOptions {
+            root: Some(disk.0.join("daemon")),
+            ..DaemonOptions::default()
+        },
+    );
     // 512 MiB of zeros in one file: about half a megabyte of gzip.
     const SIZE: u64 = 512 << 20;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

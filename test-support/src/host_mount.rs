@@ -11,13 +11,19 @@ pub struct HostMount(pub PathBuf);
 impl HostMount {
     /// A 1 MiB tmpfs at `dir` (made if missing).
     pub fn tmpfs(dir: PathBuf) -> Self {
+        Self::tmpfs_sized(dir, "1m")
+    }
+
+    /// A tmpfs of `size` (tmpfs's `size=` option) at `dir`: room a test needs that the host's
+    /// disk may not have, the directory removed with the mount.
+    pub fn tmpfs_sized(dir: PathBuf, size: &str) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         mount(
             Some("tmpfs"),
             &dir,
             Some("tmpfs"),
             MsFlags::empty(),
-            Some("size=1m"),
+            Some(format!("size={size}").as_str()),
         )
         .unwrap();
         HostMount(dir)
@@ -50,5 +56,7 @@ impl HostMount {
 impl Drop for HostMount {
     fn drop(&mut self) {
         let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+        // Only when empty: the directory may have been there before the mount.
+        let _ = std::fs::remove_dir(&self.0);
     }
 }
