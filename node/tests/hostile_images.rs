@@ -283,9 +283,9 @@ fn a_decompression_bomb_is_streamed_and_a_wrong_one_leaves_nothing() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    // The bomb takes 1 GiB of disk (512 MiB unpacked, and its uncompressed tar kept for
-    // `save`): on a tmpfs of its own, so that a host disk with less room free (CI's sometimes
-    // has) does not turn the digest mismatch into "no space left on device".
+    // The bomb unpacks to 512 MiB: on a tmpfs of its own, so that a host disk with less room
+    // free (CI's sometimes has) does not turn the digest mismatch into "no space left on
+    // device".
     let disk = HostMount::tmpfs_sized(
         std::env::temp_dir().join(format!("berth-test-bomb{}", std::process::id())),
         "2g",

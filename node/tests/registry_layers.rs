@@ -230,9 +230,33 @@ fn a_registry_killed_mid_pull_gives_a_clear_error_and_the_retry_uses_no_corrupt_
     }
     let want: Vec<String> = layers.iter().map(Layer::diff_id).collect();
     assert_eq!(diff_ids(&d, &image), json!(want));
-    // The kept layer tar hashes to its diff id, and the container sees the whole file.
-    let kept = std::fs::read(store.join("blobs/sha256").join(&big.diff_id()[7..])).unwrap();
+    // The layer's tar, which save puts back together from its unpacked files, hashes to its
+    // diff id, and the container sees the whole file.
+    let saved = d.req(
+        "GET",
+        &format!("/images/{}/get", berth_test_support::urlencode(&image)),
+        "",
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let name = format!("blobs/sha256/{}", &big.diff_id()[7..]);
+    let mut archive = tar::Archive::new(&saved.body[..]);
+    let kept = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some(name.as_str()))
+        .map(|mut e| {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            v
+        })
+        .unwrap();
     assert_eq!(sha(&kept), big.diff_id());
+    // Kept as a skeleton beside the unpacked files, not as a second copy of the layer.
+    assert!(!store
+        .join("blobs/sha256")
+        .join(&big.diff_id()[7..])
+        .exists());
     let out = run(&d, &image, &["sha256sum", "/data/7.bin"], 0);
     assert_eq!(
         out.split_whitespace().next(),

@@ -1,7 +1,7 @@
-//! Unpacked layers under `layers/<diff id hex>/` and their uncompressed tars as blobs: unpacking
-//! a (possibly compressed) layer tar with its diff id verified, publishing both atomically,
-//! sharing them between images, deleting them when unused. Knows nothing of image records
-//! beyond their diff ids.
+//! Unpacked layers under `layers/<diff id hex>/` and their uncompressed tars (a skeleton beside
+//! the tree, or a whole blob): unpacking a (possibly compressed) layer tar with its diff id
+//! verified, publishing both atomically, sharing them between images, reading the tar back,
+//! deleting them when unused. Knows nothing of image records beyond their diff ids.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::blob::TeeReader;
 use super::digest::digest_hex;
 use super::store::{remove_path, ImageStore, TMP_MARK};
-use super::unpack::{unpack, Mode};
+use super::tar_split::{self, Recorded, Recorder};
+use super::unpack::{unpack_with, Mode};
 use super::ImageRecord;
 use crate::error::{EngineError, Result};
 
@@ -162,7 +162,41 @@ impl ImageStore {
 
     /// True when the layer with this diff id is unpacked and its tar kept.
     pub(super) fn has_layer(&self, diff_id: &str) -> Result<bool> {
-        Ok(layer_meta(&self.inner.root, diff_id)?.is_some() && self.has_blob(diff_id)?)
+        Ok(layer_meta(&self.inner.root, diff_id)?.is_some() && self.has_tar(diff_id)?)
+    }
+
+    /// True when the layer's tar can be read back: a whole blob, or a skeleton beside the tree.
+    fn has_tar(&self, diff_id: &str) -> Result<bool> {
+        Ok(self.has_blob(diff_id)?
+            || self
+                .layer_dir(diff_id)?
+                .join(tar_split::INDEX_FILE)
+                .is_file())
+    }
+
+    pub(super) fn layer_dir(&self, diff_id: &str) -> Result<PathBuf> {
+        Ok(self.inner.root.join(LAYERS_DIR).join(digest_hex(diff_id)?))
+    }
+
+    /// The layer's uncompressed tar and its size; None when it was stored without one (by a
+    /// berth before layer tars were kept). A tar put back from its skeleton fails its last read
+    /// unless it hashes to `diff_id`. Blocking.
+    pub(super) fn layer_tar(&self, diff_id: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>> {
+        let path = self.blob_path(diff_id)?;
+        match File::open(&path) {
+            Ok(file) => {
+                let size = file
+                    .metadata()
+                    .map_err(|e| EngineError::io(format!("stat {}", path.display()), e))?
+                    .len();
+                return Ok(Some((Box::new(file), size)));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(format!("open {}", path.display()), e)),
+        }
+        let dir = self.layer_dir(diff_id)?;
+        Ok(tar_split::open(&dir, &dir.join(ROOT_DIR), diff_id)?
+            .map(|(tar, size)| (Box::new(tar) as Box<dyn Read + Send>, size)))
     }
 
     /// Unpacks a plain or gzip layer tar; the diff id (sha256 of the uncompressed stream) must
@@ -175,7 +209,7 @@ impl ImageStore {
     ) -> Result<LayerMeta> {
         if let Some(diff_id) = expected {
             if let Some(meta) = layer_meta(&self.inner.root, diff_id)? {
-                if !self.has_blob(diff_id)? {
+                if !self.has_tar(diff_id)? {
                     // Unpacked before berth kept layer tars: keep this copy so `save` works.
                     self.write_layer_blob(raw, diff_id)?;
                 }
@@ -204,24 +238,26 @@ impl ImageStore {
         expected: Option<&str>,
     ) -> Result<LayerMeta> {
         let io = |what: &str, e| EngineError::io(format!("{what} {}", tmp.display()), e);
-        fs::create_dir_all(tmp.join(ROOT_DIR)).map_err(|e| io("create", e))?;
-        // The uncompressed stream is kept as a blob while it is unpacked: `save` needs the tar
-        // itself, since a tree cannot be re-packed into bytes that hash to the same diff id.
-        let mut blob = self.new_blob()?;
+        let root = tmp.join(ROOT_DIR);
+        fs::create_dir_all(&root).map_err(|e| io("create", e))?;
+        // The uncompressed stream is recorded while it is unpacked: `save` and `push` need the
+        // tar itself, since a tree cannot be re-packed into bytes that hash to the same diff id.
+        let recorder = Recorder::new(tmp, &root, self.new_blob()?)?;
         let size = {
-            let mut archive = tar::Archive::new(TeeReader::new(plain_tar(raw)?, &mut blob));
-            let size = unpack(
+            let mut archive = tar::Archive::new(recorder.reader(plain_tar(raw)?));
+            let size = unpack_with(
                 &mut archive,
-                &tmp.join(ROOT_DIR),
+                &root,
                 self.inner.fs.as_ref(),
                 Mode::Layer,
+                &mut recorder.hooks(),
             )?;
-            // Trailing tar padding counts towards the diff id, so it belongs in the blob too.
+            // Trailing tar padding counts towards the diff id, so it is recorded too.
             std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
                 .map_err(|e| io("read layer for", e))?;
             size
         };
-        let diff_id = blob.digest();
+        let diff_id = recorder.digest();
         if let Some(want) = expected {
             if want != diff_id {
                 return Err(EngineError::InvalidArgument(format!(
@@ -229,6 +265,7 @@ impl ImageStore {
                 )));
             }
         }
+        let recorded = recorder.finish()?;
         let meta = LayerMeta {
             diff_id: diff_id.clone(),
             size,
@@ -241,7 +278,9 @@ impl ImageStore {
         nix::unistd::syncfs(&dir).map_err(|e| io("syncfs", e.into()))?;
         // Blob before layer: a crash in between leaves a blob no image uses (collected on
         // open), never a new layer without its tar.
-        blob.publish(&diff_id)?;
+        if let Recorded::Whole(blob) = recorded {
+            blob.publish(&diff_id)?;
+        }
         publish_dir(tmp, &tmp.with_file_name(digest_hex(&diff_id)?))?;
         Ok(meta)
     }

@@ -3,8 +3,10 @@
 //! (containers stack [`ImageStore::layer_dirs`] with overlayfs themselves).
 //!
 //! Layout: `blobs/sha256/<hex>` (image config files, bytes kept verbatim so ids match Docker's,
-//! and each layer's uncompressed tar, named by its diff id, for `save`),
-//! `layers/<diff id hex>/root` (one unpacked layer tree), `layers/<hex>/layer.json` (its size),
+//! and the whole uncompressed tar of a layer that overwrote its own files or was stored before
+//! tar-split, named by its diff id), `layers/<diff id hex>/root` (one unpacked layer tree),
+//! `layers/<hex>/layer.json` (its size), `layers/<hex>/tar-split.{gz,json}` (the rest of its tar,
+//! for `save` and `push`),
 //! `tmp/` (archives being loaded). Anything named `*.tmp-*` is an unfinished write and is
 //! deleted on open. Pulled layers arrive as compressed blobs in `blobs/sha256/` that are deleted
 //! once unpacked; which compressed blobs hold a layer on which registry is remembered in sled
@@ -34,6 +36,7 @@ mod remove;
 mod save;
 pub(crate) mod scoped;
 mod store;
+mod tar_split;
 #[cfg(test)]
 mod testutil;
 pub(crate) mod unpack;

@@ -4,7 +4,7 @@
 //! (Docker schema 2, or OCI when a layer is known only by an OCI media type) under each tag.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -166,14 +166,15 @@ impl ImageStore {
                 return self.remembered(diff_id, b, session, r);
             }
         }
-        let tar = self.blob_path(diff_id)?;
-        if !tar.is_file() {
+        if !self.has_layer(diff_id)? {
             return Err(EngineError::Conflict(format!(
                 "cannot push layer {diff_id}: it was stored without its tar (by an older berth); pull or load the image again"
             )));
         }
         let dir = self.temp_dir("push")?;
-        let result = self.upload_layer(session, &tar, &dir, &id, progress).await;
+        let result = self
+            .upload_layer(session, diff_id, &dir, &id, progress)
+            .await;
         if let Err(e) = remove_path(&dir) {
             tracing::warn!(path = %dir.display(), error = %e, "cannot remove push scratch space");
         }
@@ -209,15 +210,20 @@ impl ImageStore {
     async fn upload_layer(
         &self,
         session: &Session,
-        tar: &Path,
+        diff_id: &str,
         dir: &Path,
         id: &str,
         progress: &ProgressSink,
     ) -> Result<(String, u64)> {
-        let (src, dst) = (tar.to_path_buf(), dir.join("layer.tar.gz"));
-        let (digest, size) = tokio::task::spawn_blocking(move || gzip_file(&src, &dst))
-            .await
-            .map_err(|e| EngineError::Internal(format!("compress task: {e}")))??;
+        let (store, diff_id, dst) = (self.clone(), diff_id.to_string(), dir.join("layer.tar.gz"));
+        let (digest, size) = tokio::task::spawn_blocking(move || {
+            let (mut tar, _) = store.layer_tar(&diff_id)?.ok_or_else(|| {
+                EngineError::Conflict(format!("cannot push layer {diff_id}: its tar is gone"))
+            })?;
+            gzip_to(&mut tar, &diff_id, &dst)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("compress task: {e}")))??;
         if session.has_blob(&digest).await? {
             progress.status(Some(id), "Layer already exists");
             return Ok((digest, size));
@@ -340,9 +346,10 @@ fn manifest_for(
 /// Gzips `src` into `dst` (fast level: the network is rarely slower than level 9 is) and
 /// returns the compressed digest and size. Deterministic, so the same layer compresses to the
 /// same blob every time.
-fn gzip_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
+/// Compresses the layer tar `input` into `dst`: its digest and size.
+fn gzip_to(input: &mut dyn Read, diff_id: &str, dst: &Path) -> Result<(String, u64)> {
     let io = |what: &str, p: &Path, e| EngineError::io(format!("{what} {}", p.display()), e);
-    let mut input = File::open(src).map_err(|e| io("open", src, e))?;
+    let src = Path::new(diff_id);
     let out = File::create(dst).map_err(|e| io("create", dst, e))?;
     let mut hashing = HashingWriter {
         inner: BufWriter::with_capacity(256 * 1024, out),
@@ -352,7 +359,7 @@ fn gzip_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(&mut hashing, flate2::Compression::fast());
-    io::copy(&mut input, &mut gz).map_err(|e| io("compress", src, e))?;
+    io::copy(input, &mut gz).map_err(|e| io("compress", src, e))?;
     gz.finish().map_err(|e| io("compress", src, e))?;
     hashing.inner.flush().map_err(|e| io("write", dst, e))?;
     Ok((
@@ -387,10 +394,9 @@ mod tests {
     #[test]
     fn gzip_is_deterministic_and_hashes_what_it_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("l.tar");
-        std::fs::write(&src, vec![7u8; 100_000]).unwrap();
-        let a = gzip_file(&src, &dir.path().join("a.gz")).unwrap();
-        let b = gzip_file(&src, &dir.path().join("b.gz")).unwrap();
+        let src = vec![7u8; 100_000];
+        let a = gzip_to(&mut src.as_slice(), "sha256:l", &dir.path().join("a.gz")).unwrap();
+        let b = gzip_to(&mut src.as_slice(), "sha256:l", &dir.path().join("b.gz")).unwrap();
         assert_eq!(a, b);
         let bytes = std::fs::read(dir.path().join("a.gz")).unwrap();
         assert_eq!(a, (sha256_digest(&bytes), bytes.len() as u64));

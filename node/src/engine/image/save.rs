@@ -3,7 +3,7 @@
 //! tars. Reads the store, changes nothing.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 
 use serde_json::json;
@@ -38,7 +38,7 @@ struct SavedImage {
 
 struct SavedLayer {
     diff_id: String,
-    file: File,
+    tar: Box<dyn Read + Send>,
     size: u64,
 }
 
@@ -101,24 +101,15 @@ impl ImageStore {
     }
 
     fn open_layer_tar(&self, name: &str, diff_id: &str) -> Result<SavedLayer> {
-        let path = self.blob_path(diff_id)?;
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(EngineError::Conflict(format!(
-                    "cannot save image {name}: its layer {diff_id} was stored without its tar \
-                     (by an older berth); import or load the image again, then save it"
-                )));
-            }
-            Err(e) => return Err(EngineError::io(format!("open {}", path.display()), e)),
+        let Some((tar, size)) = self.layer_tar(diff_id)? else {
+            return Err(EngineError::Conflict(format!(
+                "cannot save image {name}: its layer {diff_id} was stored without its tar \
+                 (by an older berth); import or load the image again, then save it"
+            )));
         };
-        let size = file
-            .metadata()
-            .map_err(|e| EngineError::io(format!("stat {}", path.display()), e))?
-            .len();
         Ok(SavedLayer {
             diff_id: diff_id.to_string(),
-            file,
+            tar,
             size,
         })
     }
@@ -139,7 +130,7 @@ impl SaveArchive {
         let mut sizes = BTreeMap::new();
         for mut layer in self.layers {
             let name = blob_name(&layer.diff_id)?;
-            tar.file(&name, layer.size, &mut layer.file)?;
+            tar.file(&name, layer.size, &mut layer.tar)?;
             sizes.insert(layer.diff_id, layer.size);
         }
         let mut index = Vec::new();

@@ -184,11 +184,16 @@ fn a_shared_layer_tar_lives_until_its_last_image_is_removed() {
     let a = import(&images, b"same", "a", &[]);
     let b = import(&images, b"same", "b", &["USER nobody"]);
     let diff_id = &a.config.rootfs.diff_ids[0];
-    let layer_blob = dir.path().join("image/blobs/sha256").join(&diff_id[7..]);
-    assert!(layer_blob.is_file());
-    assert_eq!(blob_count(dir.path()), 3); // two configs, one layer
+    // The layer's tar is kept as its skeleton beside the unpacked tree, not as a blob.
+    let layer_tar = dir
+        .path()
+        .join("image/layers")
+        .join(&diff_id[7..])
+        .join("tar-split.json");
+    assert!(layer_tar.is_file());
+    assert_eq!(blob_count(dir.path()), 2); // two configs
     images.remove("a", false, &|_| false).unwrap();
-    assert!(layer_blob.is_file());
+    assert!(layer_tar.is_file());
     assert!(save(&images, &["b"]).is_ok());
     // Reopening collects what no image uses and keeps what one does.
     fs::write(
@@ -198,9 +203,9 @@ fn a_shared_layer_tar_lives_until_its_last_image_is_removed() {
     .unwrap();
     drop(images);
     let images = open(dir.path(), &db);
-    assert_eq!(blob_count(dir.path()), 2);
+    assert_eq!(blob_count(dir.path()), 1);
     images.remove(&b.id, false, &|_| false).unwrap();
-    assert!(!layer_blob.exists());
+    assert!(!layer_tar.exists());
     assert_eq!(blob_count(dir.path()), 0);
 }
 
@@ -214,7 +219,9 @@ fn an_image_without_its_layer_tar_still_runs_and_saves_after_a_new_load() {
     let rec = old.resolve("app").unwrap();
     // As a store written before layer tars were kept.
     let diff_id = &rec.config.rootfs.diff_ids[0];
-    fs::remove_file(dir.path().join("image/blobs/sha256").join(&diff_id[7..])).unwrap();
+    let layer = dir.path().join("image/layers").join(&diff_id[7..]);
+    fs::remove_file(layer.join("tar-split.json")).unwrap();
+    fs::remove_file(layer.join("tar-split.gz")).unwrap();
     assert_eq!(old.layer_dirs(&rec).unwrap().len(), 1);
     let err = save(&old, &["app"]).unwrap_err();
     assert!(matches!(err, EngineError::Conflict(_)), "{err}");

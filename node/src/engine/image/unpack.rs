@@ -31,6 +31,25 @@ pub(crate) enum Mode {
     Archive,
 }
 
+/// What an unpack tells whoever records the stream (the layer's tar-split).
+pub(crate) trait UnpackHooks {
+    /// The next `len` bytes read are the content of the regular file `target`.
+    fn content(&mut self, target: &Path, len: u64) -> Result<()>;
+    /// Something an earlier entry made is about to be removed.
+    fn replacing(&mut self) -> Result<()>;
+}
+
+struct NoHooks;
+
+impl UnpackHooks for NoHooks {
+    fn content(&mut self, _: &Path, _: u64) -> Result<()> {
+        Ok(())
+    }
+    fn replacing(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Unpacks every entry of `archive` under `dest` (which must exist) and returns the sum of the
 /// regular files' sizes. Does not read past the end-of-archive marker.
 pub(crate) fn unpack<R: Read>(
@@ -39,12 +58,24 @@ pub(crate) fn unpack<R: Read>(
     fs: &dyn LayerFs,
     mode: Mode,
 ) -> Result<u64> {
+    unpack_with(archive, dest, fs, mode, &mut NoHooks)
+}
+
+/// As [`unpack`], telling `hooks` where files' content is and what gets replaced.
+pub(crate) fn unpack_with<R: Read>(
+    archive: &mut tar::Archive<R>,
+    dest: &Path,
+    fs: &dyn LayerFs,
+    mode: Mode,
+    hooks: &mut dyn UnpackHooks,
+) -> Result<u64> {
     let mut unpacker = Unpacker {
         dest,
         fs,
         mode,
         size: 0,
         dirs: Vec::new(),
+        hooks,
     };
     let entries = archive
         .entries()
@@ -113,6 +144,7 @@ struct Unpacker<'a> {
     size: u64,
     /// (path, permission bits, mtime) applied once everything is unpacked.
     dirs: Vec<(PathBuf, u32, u64)>,
+    hooks: &'a mut dyn UnpackHooks,
 }
 
 /// The parts of a tar header applied to every node.
@@ -160,7 +192,7 @@ impl Unpacker<'_> {
             return self.whiteout(&parent, &file_name, &meta);
         }
         let target = parent.join(&file_name);
-        remove_existing(&target, kind == EntryType::Directory)?;
+        self.remove_existing(&target, kind == EntryType::Directory)?;
         self.create(entry, kind, name, &target, &meta)
     }
 
@@ -184,6 +216,7 @@ impl Unpacker<'_> {
             }
             EntryType::Regular | EntryType::Continuous => {
                 let mut file = create_file(target)?;
+                self.hooks.content(target, entry.size())?;
                 self.size += io::copy(entry, &mut file).map_err(io_at(target))?;
                 // Owner before mode: chown clears setuid/setgid bits.
                 self.chown(target, meta)?;
@@ -233,7 +266,7 @@ impl Unpacker<'_> {
             )));
         }
         let target = parent.join(hidden);
-        remove_existing(&target, false)?;
+        self.remove_existing(&target, false)?;
         self.fs
             .whiteout(&target, meta.uid, meta.gid)
             .map_err(io_at(&target))
@@ -276,6 +309,23 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// Docker replaces whatever is at the path, except that a directory over a directory
+    /// merges. The layer started empty, so whatever is there an earlier entry made.
+    fn remove_existing(&mut self, target: &Path, new_is_dir: bool) -> Result<()> {
+        let is_dir = match fs::symlink_metadata(target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(EngineError::io(target.display().to_string(), e)),
+            Ok(m) if m.is_dir() && new_is_dir => return Ok(()),
+            Ok(m) => m.is_dir(),
+        };
+        self.hooks.replacing()?;
+        if is_dir {
+            fs::remove_dir_all(target).map_err(io_at(target))
+        } else {
+            fs::remove_file(target).map_err(io_at(target))
+        }
+    }
+
     fn chown(&self, path: &Path, meta: &Meta) -> Result<()> {
         if self.mode == Mode::Layer {
             self.fs
@@ -299,17 +349,6 @@ fn link_name<R: Read>(entry: &tar::Entry<'_, R>, name: &Path) -> Result<PathBuf>
             "link entry {} has no target",
             name.display()
         ))),
-    }
-}
-
-/// Docker replaces whatever is at the path, except that a directory over a directory merges.
-fn remove_existing(target: &Path, new_is_dir: bool) -> Result<()> {
-    match fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::io(target.display().to_string(), e)),
-        Ok(m) if m.is_dir() && new_is_dir => Ok(()),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(target).map_err(io_at(target)),
-        Ok(_) => fs::remove_file(target).map_err(io_at(target)),
     }
 }
 
