@@ -30,7 +30,6 @@ use crate::error::{EngineError, Result};
 pub(super) const SKELETON_FILE: &str = "tar-split.gz";
 /// The pieces, in stream order (JSON [`SplitIndex`]).
 pub(super) const INDEX_FILE: &str = "tar-split.json";
-const RAW_SKELETON: &str = "tar-split.raw";
 const BUFFER: usize = 128 * 1024;
 
 /// How a layer's tar is put back together.
@@ -51,9 +50,11 @@ enum Piece {
     File { path: String, len: u64 },
 }
 
+type Skeleton = flate2::write::GzEncoder<BufWriter<File>>;
+
 enum Sink {
     Split {
-        skeleton: BufWriter<File>,
+        skeleton: Skeleton,
         pieces: Vec<Piece>,
         /// Skeleton bytes since the last piece.
         run: u64,
@@ -92,12 +93,15 @@ impl Recorder {
     /// Starts a recording into `dir` (the layer's directory, `root` its unpacked tree), with
     /// `spare` to hold the whole tar should it be needed.
     pub(super) fn new(dir: &Path, root: &Path, spare: BlobWriter) -> Result<Self> {
-        let raw = dir.join(RAW_SKELETON);
-        let file = File::create(&raw).map_err(io_at(&raw))?;
+        let path = dir.join(SKELETON_FILE);
+        let file = File::create(&path).map_err(io_at(&path))?;
         Ok(Recorder {
             state: Rc::new(RefCell::new(State {
                 sink: Sink::Split {
-                    skeleton: BufWriter::with_capacity(BUFFER, file),
+                    skeleton: flate2::write::GzEncoder::new(
+                        BufWriter::with_capacity(BUFFER, file),
+                        flate2::Compression::fast(),
+                    ),
                     pieces: Vec::new(),
                     run: 0,
                     content_left: 0,
@@ -140,7 +144,7 @@ impl Recorder {
         let state = Rc::try_unwrap(self.state)
             .map_err(|_| EngineError::Internal("tar recording still in use".into()))?
             .into_inner();
-        let raw = state.dir.join(RAW_SKELETON);
+        let path = state.dir.join(SKELETON_FILE);
         match state.sink {
             Sink::Whole(blob) => Ok(Recorded::Whole(blob)),
             Sink::Split {
@@ -156,10 +160,9 @@ impl Recorder {
                 }
                 push_run(&mut pieces, run);
                 skeleton
-                    .into_inner()
-                    .map_err(|e| io_at(&raw)(e.into_error()))?;
-                compress(&raw, &state.dir.join(SKELETON_FILE))?;
-                fs::remove_file(&raw).map_err(io_at(&raw))?;
+                    .finish()
+                    .and_then(|mut file| file.flush())
+                    .map_err(io_at(&path))?;
                 let index = SplitIndex {
                     size: state.total,
                     pieces,
@@ -261,7 +264,7 @@ impl State {
         let Some(mut blob) = self.spare.take() else {
             return Ok(()); // Already whole.
         };
-        let raw = self.dir.join(RAW_SKELETON);
+        let path = self.dir.join(SKELETON_FILE);
         let Sink::Split {
             skeleton,
             pieces,
@@ -271,15 +274,17 @@ impl State {
         else {
             return Err(EngineError::Internal("tar recording has no spare".into()));
         };
-        skeleton.flush().map_err(io_at(&raw))?;
+        // Ends the skeleton's gzip stream so that it reads back; nothing more is written to it.
+        skeleton
+            .try_finish()
+            .and_then(|()| skeleton.get_mut().flush())
+            .map_err(io_at(&path))?;
         let mut pieces = std::mem::take(pieces);
         push_run(&mut pieces, std::mem::take(run));
-        let file = File::open(&raw).map_err(io_at(&raw))?;
-        let root = inroot::open_root(&self.root).map_err(io_at(&self.root))?;
-        let mut joined = Joined::new(pieces, Box::new(BufReader::new(file)), root);
-        io::copy(&mut joined, &mut blob).map_err(io_at(&raw))?;
+        let mut joined = Joined::open(pieces, &path, &self.root)?;
+        io::copy(&mut joined, &mut blob).map_err(io_at(&path))?;
         self.sink = Sink::Whole(blob);
-        fs::remove_file(&raw).map_err(io_at(&raw))
+        fs::remove_file(&path).map_err(io_at(&path))
     }
 }
 
@@ -292,17 +297,6 @@ fn push_run(pieces: &mut Vec<Piece>, run: u64) {
     } else {
         pieces.push(Piece::Skeleton(run));
     }
-}
-
-fn compress(raw: &Path, out: &Path) -> Result<()> {
-    let mut input = BufReader::with_capacity(BUFFER, File::open(raw).map_err(io_at(raw))?);
-    let file = File::create(out).map_err(io_at(out))?;
-    let mut gz = flate2::write::GzEncoder::new(
-        BufWriter::with_capacity(BUFFER, file),
-        flate2::Compression::fast(),
-    );
-    io::copy(&mut input, &mut gz).map_err(io_at(out))?;
-    gz.finish().and_then(|mut w| w.flush()).map_err(io_at(out))
 }
 
 /// Opens the tar of the layer in `dir` from its skeleton, checked against `diff_id` as it is
@@ -319,14 +313,10 @@ pub(super) fn open(dir: &Path, root: &Path, diff_id: &str) -> Result<Option<(Spl
             key: index_path.display().to_string(),
             source,
         })?;
-    let skeleton_path = dir.join(SKELETON_FILE);
-    let skeleton = File::open(&skeleton_path).map_err(io_at(&skeleton_path))?;
-    let skeleton = flate2::read::GzDecoder::new(BufReader::with_capacity(BUFFER, skeleton));
-    let root = inroot::open_root(root).map_err(io_at(root))?;
     let size = index.size;
     Ok(Some((
         SplitTar {
-            joined: Joined::new(index.pieces, Box::new(skeleton), root),
+            joined: Joined::open(index.pieces, &dir.join(SKELETON_FILE), root)?,
             hasher: Sha256::new(),
             read: 0,
             size,
@@ -371,7 +361,7 @@ impl Read for SplitTar {
 /// The pieces read in order: skeleton bytes and files' content.
 struct Joined {
     pieces: std::vec::IntoIter<Piece>,
-    skeleton: Box<dyn Read + Send>,
+    skeleton: flate2::read::GzDecoder<BufReader<File>>,
     root: OwnedFd,
     current: Current,
 }
@@ -383,13 +373,15 @@ enum Current {
 }
 
 impl Joined {
-    fn new(pieces: Vec<Piece>, skeleton: Box<dyn Read + Send>, root: OwnedFd) -> Self {
-        Joined {
+    /// The pieces over the gzipped skeleton at `skeleton` and the files under `root`.
+    fn open(pieces: Vec<Piece>, skeleton: &Path, root: &Path) -> Result<Self> {
+        let file = File::open(skeleton).map_err(io_at(skeleton))?;
+        Ok(Joined {
             pieces: pieces.into_iter(),
-            skeleton,
-            root,
+            skeleton: flate2::read::GzDecoder::new(BufReader::with_capacity(BUFFER, file)),
+            root: inroot::open_root(root).map_err(io_at(root))?,
             current: Current::Between,
-        }
+        })
     }
 
     fn open_file(&self, path: &str, len: u64) -> io::Result<File> {
