@@ -349,7 +349,8 @@ impl Read for SplitTar {
             let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
             if self.read != self.size || digest != self.diff_id {
                 return Err(io::Error::other(format!(
-                    "layer {} no longer matches its unpacked files ({} of {} bytes, {digest})",
+                    "layer {} no longer matches its unpacked files ({} of {} bytes, {digest}): \
+                     remove its images and pull or load them again",
                     self.diff_id, self.read, self.size
                 )));
             }
