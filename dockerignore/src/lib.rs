@@ -7,7 +7,7 @@
 //! `!` makes it an exception, `*` and `?` never cross a `/`, `**` crosses any number of
 //! directories, and a path is also excluded when one of its parent directories is.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// A pattern that cannot be compiled (an unclosed `[`, a trailing `\`, a bad range).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,7 @@ fn compile(pattern: &str) -> Option<Kind> {
                 '\\' => {
                     let next = *chars.get(i)?;
                     i += 1;
-                    re.push_str(&regex::escape(&next.to_string()));
+                    re.push_str(&regex_lite::escape(&next.to_string()));
                 }
                 '[' | '&' | '~' => re.push_str(&format!("\\{ch}")),
                 other => re.push(other),
@@ -287,7 +287,7 @@ fn compile(pattern: &str) -> Option<Kind> {
                 // Go's filepath.Match refuses a trailing backslash.
                 let next = *chars.get(i)?;
                 i += 1;
-                re.push_str(&regex::escape(&next.to_string()));
+                re.push_str(&regex_lite::escape(&next.to_string()));
                 kind = 3;
             }
             '[' => {
@@ -422,6 +422,20 @@ mod tests {
         assert!(excluded(&["\\*"], "*"));
         assert!(excluded(&["a]"], "a]"));
         assert!(!excluded(&["\\*"], "x"));
+    }
+
+    #[test]
+    fn classes_take_ranges_negations_escapes_and_set_operator_characters() {
+        assert!(excluded(&["[a-c]x"], "bx"));
+        assert!(!excluded(&["[a-c]x"], "dx"));
+        assert!(!excluded(&["[^a]"], "a"));
+        assert!(excluded(&["[^a]"], "é"));
+        assert!(excluded(&["[\\]]"], "]"));
+        assert!(excluded(&["[&~]x"], "&x"));
+        assert!(excluded(&["[&~]x"], "~x"));
+        assert!(excluded(&["[[]"], "["));
+        assert!(!excluded(&["a?b"], "a/b"));
+        assert!(excluded(&["é*"], "éa"));
     }
 
     #[test]
