@@ -436,6 +436,9 @@ mod tests {
         assert!(excluded(&["[[]"], "["));
         assert!(!excluded(&["a?b"], "a/b"));
         assert!(excluded(&["é*"], "éa"));
+        // An escaped character is itself, wherever it stands.
+        assert!(excluded(&["[\\-a]"], "-"));
+        assert!(excluded(&["a\\-b\\&\\~\\#\\q"], "a-b&~#q"));
     }
 
     #[test]
