@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
-use super::digest::{digest_hex, sha256_digest};
+use super::digest::{digest_hex, hasher_digest, sha256_digest};
 use super::store::{ImageStore, TMP_MARK};
 use crate::error::{EngineError, Result};
 
@@ -45,7 +45,7 @@ impl Write for BlobWriter {
 impl BlobWriter {
     /// `sha256:<hex>` of everything written so far.
     pub(super) fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+        hasher_digest(&self.hasher)
     }
 
     /// Syncs the blob and makes it visible as `blobs/sha256/<hex of expected>`; InvalidArgument

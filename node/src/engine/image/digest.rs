@@ -10,6 +10,11 @@ pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// `sha256:<hex>` of what `hasher` has taken so far (it can go on taking more).
+pub(crate) fn hasher_digest(hasher: &Sha256) -> String {
+    format!("sha256:{}", hex::encode(hasher.clone().finalize()))
+}
+
 /// The hex part of a `sha256:<64 lowercase hex>` digest; InvalidArgument for anything else,
 /// because the hex becomes a file name and must never contain a path separator.
 pub(crate) fn digest_hex(digest: &str) -> Result<&str> {

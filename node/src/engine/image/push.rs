@@ -11,7 +11,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::digest::sha256_digest;
+use super::digest::{hasher_digest, sha256_digest};
 use super::distribution::RemoteBlob;
 use super::progress::{short, Progress};
 use super::registry::{
@@ -343,14 +343,13 @@ fn manifest_for(
     Ok((bytes, manifest_type))
 }
 
-/// Gzips `src` into `dst` (fast level: the network is rarely slower than level 9 is) and
-/// returns the compressed digest and size. Deterministic, so the same layer compresses to the
-/// same blob every time.
-/// Compresses the layer tar `input` into `dst`: its digest and size.
+/// Gzips the tar of layer `diff_id` from `input` into `dst` (fast level: the network is rarely
+/// slower than level 9 is) and returns the compressed digest and size. Deterministic, so the
+/// same layer compresses to the same blob every time.
 fn gzip_to(input: &mut dyn Read, diff_id: &str, dst: &Path) -> Result<(String, u64)> {
-    let io = |what: &str, p: &Path, e| EngineError::io(format!("{what} {}", p.display()), e);
-    let src = Path::new(diff_id);
-    let out = File::create(dst).map_err(|e| io("create", dst, e))?;
+    let io = |what: &str, e| EngineError::io(format!("{what} layer {diff_id}"), e);
+    let at_dst = |what: &str, e| EngineError::io(format!("{what} {}", dst.display()), e);
+    let out = File::create(dst).map_err(|e| at_dst("create", e))?;
     let mut hashing = HashingWriter {
         inner: BufWriter::with_capacity(256 * 1024, out),
         hasher: Sha256::new(),
@@ -359,13 +358,10 @@ fn gzip_to(input: &mut dyn Read, diff_id: &str, dst: &Path) -> Result<(String, u
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(&mut hashing, flate2::Compression::fast());
-    io::copy(input, &mut gz).map_err(|e| io("compress", src, e))?;
-    gz.finish().map_err(|e| io("compress", src, e))?;
-    hashing.inner.flush().map_err(|e| io("write", dst, e))?;
-    Ok((
-        format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
-        hashing.size,
-    ))
+    io::copy(input, &mut gz).map_err(|e| io("compress", e))?;
+    gz.finish().map_err(|e| io("compress", e))?;
+    hashing.inner.flush().map_err(|e| at_dst("write", e))?;
+    Ok((hasher_digest(&hashing.hasher), hashing.size))
 }
 
 struct HashingWriter<W> {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::blob::BlobWriter;
+use super::digest::hasher_digest;
 use super::unpack::UnpackHooks;
 use crate::engine::inroot;
 use crate::error::{EngineError, Result};
@@ -34,13 +35,13 @@ const BUFFER: usize = 128 * 1024;
 
 /// How a layer's tar is put back together.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct SplitIndex {
+struct SplitIndex {
     /// Bytes of the whole tar.
-    pub(super) size: u64,
+    size: u64,
     pieces: Vec<Piece>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize)]
 enum Piece {
     /// The next `n` bytes of the skeleton.
     #[serde(rename = "s")]
@@ -132,10 +133,7 @@ impl Recorder {
 
     /// `sha256:<hex>` of everything read.
     pub(super) fn digest(&self) -> String {
-        format!(
-            "sha256:{}",
-            hex::encode(self.state.borrow().hasher.clone().finalize())
-        )
+        hasher_digest(&self.state.borrow().hasher)
     }
 
     /// Ends the recording: a split one writes its compressed skeleton and index into the layer
@@ -346,7 +344,7 @@ impl Read for SplitTar {
         let completes = n > 0 && self.read >= self.size && before < self.size;
         let short = n == 0 && !buf.is_empty() && self.read < self.size;
         if completes || short || self.read > self.size {
-            let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+            let digest = hasher_digest(&self.hasher);
             if self.read != self.size || digest != self.diff_id {
                 return Err(io::Error::other(format!(
                     "layer {} no longer matches its unpacked files ({} of {} bytes, {digest}): \

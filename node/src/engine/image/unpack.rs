@@ -310,7 +310,7 @@ impl Unpacker<'_> {
     }
 
     /// Docker replaces whatever is at the path, except that a directory over a directory
-    /// merges. The layer started empty, so whatever is there an earlier entry made.
+    /// merges. In a layer, which starts empty, whatever is there an earlier entry made.
     fn remove_existing(&mut self, target: &Path, new_is_dir: bool) -> Result<()> {
         let is_dir = match fs::symlink_metadata(target) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
