@@ -101,5 +101,22 @@ impl EngineError {
     }
 }
 
+/// An errno as Go prints it ("invalid argument"), as Docker's messages carry it.
+pub fn errno_text(errno: nix::errno::Errno) -> String {
+    let text = errno.desc();
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
+/// `errno_text` of an I/O error from a system call; other errors as they display.
+pub fn io_error_text(e: &std::io::Error) -> String {
+    e.raw_os_error().map_or_else(
+        || e.to_string(),
+        |n| errno_text(nix::errno::Errno::from_raw(n)),
+    )
+}
+
 /// The engine's result type.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -334,7 +334,7 @@ fn commit_makes_an_image_of_a_containers_changes() {
     );
     assert_eq!(
         (r.status, r.json()["message"].as_str().unwrap()),
-        (400, "RUN is not a valid change command")
+        (400, "run is not a valid change command")
     );
     let r = d.req("POST", "/commit?container=nosuch", "");
     assert_eq!(r.status, 404);

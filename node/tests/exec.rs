@@ -147,8 +147,38 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
         "{init}"
     );
     assert_eq!(exec, init, "an exec has the container's limits");
-    let (msg, code) = out(with(json!({"Cmd": ["no-such-binary"]})), &d, &id);
-    assert_eq!(code, 127, "{msg}");
+    // runc's words, as Docker passes them on (berth gave libcontainer's).
+    let unable = "OCI runtime exec failed: exec failed: unable to start container process";
+    for (body, said, code) in [
+        (
+            json!({"Cmd": ["no-such-binary"]}),
+            format!(
+                r#"{unable}: exec: "no-such-binary": executable file not found in $PATH: unknown"#
+            ),
+            127,
+        ),
+        (
+            json!({"Cmd": ["/etc/passwd"]}),
+            format!(r#"{unable}: exec: "/etc/passwd": permission denied: unknown"#),
+            126,
+        ),
+        (
+            json!({"Cmd": ["pwd"], "WorkingDir": "/no/such/dir"}),
+            format!(
+                r#"{unable}: chdir to cwd ("/no/such/dir") set in config.json failed: no such file or directory: unknown"#
+            ),
+            126,
+        ),
+        (
+            json!({"Cmd": ["pwd"], "WorkingDir": "/etc/passwd"}),
+            format!(
+                r#"{unable}: chdir to cwd ("/etc/passwd") set in config.json failed: not a directory: unknown"#
+            ),
+            126,
+        ),
+    ] {
+        assert_eq!(out(with(body), &d, &id), (format!("{said}\r\n"), code));
+    }
     d.remove_all();
 }
 

@@ -378,3 +378,47 @@ fn inspect_shows_binds_mounts_tmpfs_and_volumes_as_sent() {
     assert!(v["HostConfig"].get("Binds").is_some_and(Value::is_null));
     d.remove_all();
 }
+
+#[test]
+fn tmpfs_options_docker_or_the_kernel_refuses_fail_the_start_naming_them() {
+    require_root!();
+    let d = TestDaemon::with_busybox("mtbad");
+    // Docker makes such a container and refuses to start it; berth said only "failed to
+    // prepare rootfs" (libcontainer's words for any mount that fails).
+    for (n, (tmpfs, said)) in [
+        (json!({"/x": "foo"}), r#"invalid tmpfs option ["foo"]"#),
+        (
+            json!({"/t": "size=1m", "/x": "size=1m,foo=1"}),
+            r#"invalid tmpfs option ["foo" "1"]"#,
+        ),
+        (
+            json!({"/x": "mode=1777,size=abc"}),
+            r#"error mounting "tmpfs" to rootfs at "/x": size=abc: invalid argument"#,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = d.create(
+            &format!("{}-bad{n}", d.prefix),
+            json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Tmpfs": tmpfs}}),
+        );
+        let r = d.req("POST", &format!("/containers/{id}/start"), "");
+        assert_eq!((r.status, r.json()["message"].clone()), (500, json!(said)));
+        let c = d.req("GET", &format!("/containers/{id}/json"), "").json();
+        assert_eq!(c["State"]["Status"], "created");
+        assert!(!host_has_mount(&d.data_root().join("rootfs").join(&id)));
+    }
+    let (out, code) = run(
+        &d,
+        "good",
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", "grep ' /x ' /proc/mounts | cut -d' ' -f4"],
+               "HostConfig": {"Tmpfs": {"/x": "defaults,noatime,size=1m,mode=1777"}}}),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("size=1024k") && out.contains("noatime"),
+        "{out}"
+    );
+    d.remove_all();
+}

@@ -229,6 +229,34 @@ fn volume_options_berth_cannot_honour_are_refused_and_prune_filters_apply() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("ClusterVolumeSpec"));
     assert_eq!(d.req("GET", "/volumes/volopts-c", "").status, 404);
+    // Docker's words, each naming the volume.
+    for (body, said) in [
+        (
+            json!({"Name": "volopts-o", "DriverOpts": {"foo": "bar"}}),
+            r#"create volopts-o: invalid option: "foo""#,
+        ),
+        (
+            json!({"Name": "volopts-d", "Driver": "nosuch"}),
+            r#"create volopts-d: error looking up volume plugin nosuch: plugin "nosuch" not found"#,
+        ),
+    ] {
+        let r = d.req("POST", "/volumes/create", &body.to_string());
+        assert_eq!((r.status, r.json()["message"].clone()), (400, json!(said)));
+    }
+    // A filesystem the kernel refuses is refused at create (Docker mounts it at the first
+    // start), in Go's words: "invalid argument", not nix's "EINVAL: Invalid argument".
+    let body = json!({"Name": "volopts-t", "DriverOpts":
+        {"type": "tmpfs", "device": "tmpfs", "o": "size=abc"}});
+    let r = d.req("POST", "/volumes/create", &body.to_string());
+    assert_eq!(r.status, 400, "{}", r.text());
+    let said = r.json()["message"].as_str().unwrap().to_string();
+    assert!(said.starts_with("error while mounting volume '"), "{said}");
+    assert!(
+        said.ends_with("_data, data: size=abc: invalid argument"),
+        "{said}"
+    );
+    assert_eq!(d.req("GET", "/volumes/volopts-t", "").status, 404);
+    assert!(!d.data_root().join("volumes/volopts-t").exists());
 
     for (name, labels) in [
         ("volopts-keep", json!({"keep": "1"})),

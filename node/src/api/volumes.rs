@@ -38,10 +38,17 @@ pub async fn create(
             "ClusterVolumeSpec: cluster volumes are not supported by berth (no CSI plugins)",
         ));
     }
+    let name = v.get("Name").and_then(Value::as_str).unwrap_or("");
     let driver = v.get("Driver").and_then(Value::as_str).unwrap_or("");
     if !driver.is_empty() && driver != "local" {
+        // Docker names the volume first (an anonymous one gets its random name there).
+        let op = if name.is_empty() {
+            String::new()
+        } else {
+            format!("create {name}: ")
+        };
         return Err(ApiError::bad_request(format!(
-            "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+            "{op}error looking up volume plugin {driver}: plugin \"{driver}\" not found"
         )));
     }
     // A map of strings, or nothing; anything else is Docker's 400, not an empty map.
@@ -52,7 +59,6 @@ pub async fn create(
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON: {k}: {e}"))),
         }
     };
-    let name = v.get("Name").and_then(Value::as_str).unwrap_or("");
     let rec = engine.create_volume(name, map("Labels")?, map("DriverOpts")?, false)?;
     Ok((StatusCode::CREATED, Json(volume_json(&engine, &rec))))
 }

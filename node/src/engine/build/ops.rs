@@ -159,7 +159,7 @@ pub async fn apply_changes(cfg: RunConfig, changes: &[String]) -> Result<RunConf
         .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
     if df.stages.len() > 1 {
         return Err(EngineError::InvalidArgument(
-            "FROM is not a valid change command".into(),
+            crate::engine::image::not_a_change("FROM"),
         ));
     }
     let cmds = &df.stages[0].commands;
@@ -173,10 +173,9 @@ pub async fn apply_changes(cfg: RunConfig, changes: &[String]) -> Result<RunConf
         if !CHANGE_COMMANDS.contains(&word.as_str())
             || matches!(cmd.instruction, Instruction::Run(..))
         {
-            return Err(EngineError::InvalidArgument(format!(
-                "{} is not a valid change command",
-                word.to_ascii_uppercase()
-            )));
+            return Err(EngineError::InvalidArgument(
+                crate::engine::image::not_a_change(&word),
+            ));
         }
     }
     let opts = BuildOptions::default();

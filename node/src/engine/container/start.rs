@@ -71,6 +71,8 @@ impl Engine {
             Some(l) => super::log_attrs::attrs(&l.opts, rec)?,
             None => Default::default(),
         };
+        crate::engine::volume::tmpfs_options::check(&rec.host.mounts)
+            .map_err(EngineError::Runtime)?;
         let image = self.images.resolve(&rec.config.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
         let rootfs = self.paths.rootfs_dir(&rec.id);

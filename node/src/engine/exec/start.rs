@@ -159,7 +159,11 @@ impl Engine {
         let _ = std::fs::remove_file(&process_path);
         let started = match result {
             Ok(Ok(s)) => s,
-            Ok(Err(message)) => return Ok(Some(failed(&entry, &message, detach)?)),
+            Ok(Err(message)) => {
+                let rootfs = self.paths.running_rootfs(&rec.id);
+                let message = docker_wording(message, cfg, rootfs).await;
+                return Ok(Some(failed(&entry, &message, detach)?));
+            }
             Err(e) => {
                 entry.update(|s| s.exit_code = Some(126));
                 return Err(e);
@@ -243,6 +247,42 @@ fn ensure_running(rec: &crate::engine::container::types::ContainerRecord) -> Res
             "Container {} is not running",
             rec.id
         ))),
+    }
+}
+
+/// libcontainer's reason for an exec that did not start, in runc's words as Docker passes them
+/// on (scripts look for "executable file not found"). A failed `chdir` is only "failed to unix
+/// syscall" there: the working directory is looked up in the container's root to say so.
+async fn docker_wording(message: String, cfg: &ExecConfig, rootfs: std::path::PathBuf) -> String {
+    let unable = "exec failed: unable to start container process";
+    let cmd = cfg.cmd.first().map_or("", String::as_str);
+    if message.contains("not found in $PATH") {
+        return format!("{unable}: exec: \"{cmd}\": executable file not found in $PATH: unknown");
+    }
+    if message.contains("does not have correct permissions") {
+        return format!("{unable}: exec: \"{cmd}\": permission denied: unknown");
+    }
+    if cfg.working_dir.is_empty() {
+        return message;
+    }
+    let wd = cfg.working_dir.clone();
+    // A path in the container's files: off the async workers.
+    let looked = tokio::task::spawn_blocking(move || {
+        let root = crate::engine::inroot::open_root(&rootfs)?;
+        let dir = crate::engine::inroot::open_path(&root, std::path::Path::new(&wd), true)?;
+        match crate::engine::inroot::file_type(&dir)? {
+            nix::sys::stat::SFlag::S_IFDIR => Ok(()),
+            _ => Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+        }
+    })
+    .await;
+    match looked {
+        Ok(Err(e)) if e.raw_os_error().is_some() => format!(
+            "{unable}: chdir to cwd ({:?}) set in config.json failed: {}: unknown",
+            cfg.working_dir,
+            crate::error::io_error_text(&e)
+        ),
+        _ => message,
     }
 }
 

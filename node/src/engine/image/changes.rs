@@ -17,6 +17,14 @@ const KNOWN: [&str; 9] = [
 ];
 
 /// Applies each instruction in `changes` (one or more lines each) to `cfg`, in order.
+/// Docker's refusal of an instruction `docker commit` and `docker import` cannot apply.
+pub fn not_a_change(instruction: &str) -> String {
+    format!(
+        "{} is not a valid change command",
+        instruction.to_ascii_lowercase()
+    )
+}
+
 /// Supports CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME, STOPSIGNAL;
 /// anything else is InvalidArgument, as Docker refuses it.
 pub fn apply_changes(cfg: &mut RunConfig, changes: &[String]) -> Result<()> {
@@ -29,7 +37,8 @@ pub fn apply_changes(cfg: &mut RunConfig, changes: &[String]) -> Result<()> {
             };
             let keyword = keyword.to_ascii_uppercase();
             if !KNOWN.contains(&keyword.as_str()) {
-                return Err(bad(format!("{keyword} is not a valid change command")));
+                // Docker names the instruction as its parser keeps it: lower case.
+                return Err(bad(not_a_change(&keyword)));
             }
             if rest.is_empty() {
                 return Err(bad(format!("{keyword} requires at least one argument")));
@@ -68,7 +77,7 @@ pub fn apply_changes(cfg: &mut RunConfig, changes: &[String]) -> Result<()> {
                         cfg.volumes.insert(p, serde_json::json!({}));
                     }
                 }
-                _ => return Err(bad(format!("{keyword} is not a valid change command"))),
+                _ => return Err(bad(not_a_change(&keyword))),
             }
         }
     }
@@ -341,7 +350,7 @@ mod tests {
         }
         assert_eq!(
             apply(&["RUN x"]).unwrap_err().to_string(),
-            "RUN is not a valid change command"
+            "run is not a valid change command"
         );
     }
 }

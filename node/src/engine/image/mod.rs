@@ -47,7 +47,7 @@ use std::io;
 use std::path::Path;
 
 pub use build_cache::is_intermediate;
-pub use changes::apply_changes;
+pub use changes::{apply_changes, not_a_change};
 pub use hostfs::HostLayerFs;
 pub(crate) use import::go_arch;
 pub(crate) use layer::plain_tar;

@@ -18,7 +18,11 @@ pub fn create(root: &Path, v: &VolumeRecord) -> Result<()> {
     let dir = mountpoint(root, &v.name);
     std::fs::create_dir_all(&dir)
         .map_err(|e| EngineError::io(format!("create volume {}", v.name), e))?;
-    ensure_mounted(root, v)
+    ensure_mounted(root, v).inspect_err(|_| {
+        // Nothing of a volume that was refused: its directories are empty and unmounted.
+        let _ = std::fs::remove_dir(&dir);
+        let _ = std::fs::remove_dir(root.join(&v.name));
+    })
 }
 
 /// Mounts the volume's filesystem (driver options `type`/`device`/`o`) if it is not yet.
@@ -42,10 +46,11 @@ pub fn ensure_mounted(root: &Path, v: &VolumeRecord) -> Result<()> {
     };
     mount(Some(device), &dir, Some(fstype.as_str()), flags, data).map_err(|e| {
         EngineError::InvalidArgument(format!(
-            "error while mounting volume '{}': failed to mount local volume: mount {device}:{}, data: {}: {e}",
+            "error while mounting volume '{}': failed to mount local volume: mount {device}:{}, data: {}: {}",
             dir.display(),
             dir.display(),
-            data.unwrap_or("")
+            data.unwrap_or(""),
+            crate::error::errno_text(e)
         ))
     })
 }

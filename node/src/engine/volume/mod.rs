@@ -7,6 +7,7 @@ pub mod local;
 pub mod mounts;
 pub mod ops;
 pub mod subpath;
+pub mod tmpfs_options;
 
 use std::collections::BTreeMap;
 

@@ -51,7 +51,7 @@ impl Engine {
                 }
                 _ => {
                     return Err(EngineError::InvalidArgument(format!(
-                        "create {name}: invalid option key: \"{key}\""
+                        "create {name}: invalid option: \"{key}\""
                     )))
                 }
             }
