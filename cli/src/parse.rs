@@ -4,43 +4,6 @@
 use bollard::models::{PortBinding, RestartPolicy, RestartPolicyNameEnum};
 
 /// go-units `RAMInBytes`: "32m" → 33554432 (binary multiples; optional `i`/`b` suffix).
-/// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds, as docker's `--health-*` flags take.
-pub fn go_duration_ns(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid duration: {s}");
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(num_len);
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "durations are far below i64::MAX ns"
-    )]
-    Ok(total as i64)
-}
-
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let invalid = || format!("invalid size: '{s}'");
     let num_end = s
@@ -227,86 +190,15 @@ pub fn repo_tag(s: &str) -> (String, String) {
     }
 }
 
-/// Docker's `GetTimestamp` for `--since`/`--until`: a Go duration ("10m", "1h30m") before `now`,
-/// an RFC 3339 time, a time without a zone (this machine's local time, as docker), or Unix
-/// seconds. Returns Unix seconds.
+/// Docker's `GetTimestamp` for `--since`/`--until` as whole Unix seconds: a Go duration before
+/// `now_unix`, a time (one without a zone is this machine's local time, as docker reads it), or
+/// Unix seconds.
 pub fn timestamp(s: &str, now_unix: i64) -> Result<i64, String> {
-    use chrono::Offset as _;
-    let local = chrono::Local::now().offset().fix();
-    timestamp_in(s, now_unix, local)
-}
-
-/// `timestamp`, a time without a zone being at `offset`.
-fn timestamp_in(s: &str, now_unix: i64, offset: chrono::FixedOffset) -> Result<i64, String> {
-    if let Some(d) = go_duration_secs(s) {
-        return Ok(now_unix - d);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
-    }
-    let at_offset = |t: chrono::NaiveDateTime| {
-        t.and_local_timezone(offset)
-            .earliest()
-            .map_or_else(|| t.and_utc().timestamp(), |t| t.timestamp())
-    };
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(at_offset(t));
-        }
-        if let Ok(d) = chrono::NaiveDate::parse_from_str(s, fmt) {
-            return Ok(d.and_hms_opt(0, 0, 0).map_or(0, at_offset));
-        }
-    }
-    let secs = s.split_once('.').map_or(s, |(int, _)| int);
-    secs.parse::<i64>()
-        .map_err(|_| format!("invalid value for \"since\"/\"until\": {s}"))
-}
-
-/// Whole seconds of a Go duration string ("1h30m", "90s", "1.5h"); None when it is not one.
-fn go_duration_secs(s: &str) -> Option<i64> {
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_end..];
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "durations on a command line are small"
-    )]
-    Some(total as i64)
+    berth_gotime::timestamp_at(s, now_unix, *chrono::Local::now().offset()).map(|(secs, _)| secs)
 }
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn go_durations_parse_to_nanoseconds() {
-        assert_eq!(go_duration_ns("500ms").unwrap(), 500_000_000);
-        assert_eq!(go_duration_ns("1m30s").unwrap(), 90_000_000_000);
-        assert_eq!(go_duration_ns("0.5s").unwrap(), 500_000_000);
-        assert!(go_duration_ns("5").is_err());
-        assert!(go_duration_ns("").is_err());
-    }
-
     use super::*;
 
     #[test]
@@ -400,14 +292,6 @@ mod tests {
         assert_eq!(timestamp("1h30m", 10_000), Ok(4600));
         assert_eq!(timestamp("1700000000", 0), Ok(1_700_000_000));
         assert_eq!(timestamp("1970-01-01T00:01:00Z", 0), Ok(60));
-        // Without a zone: local time, as docker's client reads it.
-        let plus2 = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
-        assert_eq!(
-            timestamp_in("1970-01-01T02:01:00", 0, plus2),
-            Ok(60),
-            "02:01 at +02:00 is 00:01 UTC"
-        );
-        assert_eq!(timestamp_in("1970-01-02", 0, plus2), Ok(86_400 - 7200));
         assert!(timestamp("yesterday", 0).is_err());
     }
 }

@@ -542,7 +542,42 @@ fn update_export_diff_prune_and_df_do_what_docker_does() {
             .status,
         200
     );
-    let pruned = d.req("POST", "/containers/prune", "").json();
+    // `until` as Docker's client sends it, typed by the user: a duration back from now, a
+    // date, Unix seconds (berth read only the last and RFC 3339). Nothing is older than these.
+    let prune_until = |until: &str| {
+        let filters = format!(r#"{{"until":["{until}"]}}"#).replace('"', "%22");
+        let filters = filters.replace('{', "%7B").replace('}', "%7D");
+        let filters = filters
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+            .replace(':', "%3A");
+        d.req("POST", &format!("/containers/prune?filters={filters}"), "")
+    };
+    for until in [
+        "24h",
+        "1h30m",
+        "2006-01-02",
+        "2006-01-02T15:04",
+        "1136214245",
+        "2006-01-02T15:04:05Z",
+    ] {
+        let r = prune_until(until);
+        assert_eq!(
+            (r.status, r.json()["ContainersDeleted"].clone()),
+            (200, Value::Null),
+            "{until}"
+        );
+    }
+    let r = prune_until("yesterday");
+    assert_eq!(
+        (r.status, r.json()["message"].clone()),
+        (
+            400,
+            json!("failed to parse value as time or duration: \"yesterday\"")
+        )
+    );
+    // An hour from now: everything stopped is older.
+    let pruned = prune_until("-1h").json();
     assert_eq!(pruned["ContainersDeleted"], json!([done]));
     assert_eq!(
         d.req("GET", &format!("/containers/{id}/json"), "").status,

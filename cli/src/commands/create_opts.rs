@@ -126,13 +126,13 @@ pub struct ContainerOpts {
     #[arg(long = "health-cmd", value_name = "string")]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h) (default 0s)
-    #[arg(long = "health-interval", value_parser = parse::go_duration_ns, value_name = "duration")]
+    #[arg(long = "health-interval", value_parser = berth_gotime::parse_duration, value_name = "duration")]
     pub health_interval: Option<i64>,
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
-    #[arg(long = "health-timeout", value_parser = parse::go_duration_ns, value_name = "duration")]
+    #[arg(long = "health-timeout", value_parser = berth_gotime::parse_duration, value_name = "duration")]
     pub health_timeout: Option<i64>,
     /// Start period for the container to initialize before starting health-retries countdown
-    #[arg(long = "health-start-period", value_parser = parse::go_duration_ns, value_name = "duration")]
+    #[arg(long = "health-start-period", value_parser = berth_gotime::parse_duration, value_name = "duration")]
     pub health_start_period: Option<i64>,
     /// Consecutive failures needed to report unhealthy
     #[arg(long = "health-retries", value_name = "int")]

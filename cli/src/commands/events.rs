@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::ps::filters;
 use crate::client::Client;
 use crate::output::Template;
-use crate::parse;
 
 /// `berth events`
 #[derive(Debug, Args)]
@@ -33,26 +32,10 @@ pub struct EventsArgs {
     pub until: Option<String>,
 }
 
-/// Docker's `GetTimestamp` output for the API: Unix seconds, keeping fractions given as such.
+/// Docker's `GetTimestamp` output for the API: Unix seconds, keeping fractions given as such;
+/// a time without a zone is this machine's local time.
 pub fn api_timestamp(s: &str, now_unix: i64) -> Result<String> {
-    if let Some((int, frac)) = s.split_once('.') {
-        if !int.is_empty()
-            && int.bytes().all(|b| b.is_ascii_digit())
-            && frac.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Ok(s.to_string());
-        }
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(format!(
-            "{}.{:09}",
-            t.timestamp(),
-            t.timestamp_subsec_nanos()
-        ));
-    }
-    Ok(parse::timestamp(s, now_unix)
-        .map_err(anyhow::Error::msg)?
-        .to_string())
+    berth_gotime::get_timestamp(s, now_unix, *Local::now().offset()).map_err(anyhow::Error::msg)
 }
 
 /// Docker's default event line: RFC 3339 time with nanoseconds in `offset`, type, action,

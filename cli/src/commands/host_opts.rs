@@ -127,7 +127,7 @@ pub struct HostOpts {
     #[arg(long, value_name = "map")]
     pub annotation: Vec<String>,
     /// Time between running the check during the start period (ms|s|m|h)
-    #[arg(long = "health-start-interval", value_parser = crate::parse::go_duration_ns)]
+    #[arg(long = "health-start-interval", value_parser = berth_gotime::parse_duration)]
     pub health_start_interval: Option<i64>,
 }
 

@@ -41,45 +41,7 @@ pub fn ago(created_unix: i64, now_unix: i64) -> String {
 }
 
 /// Go's `time.Duration.String()`: "0s", "500ms", "1.5s", "1m30s", "2h0m0s".
-pub fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".to_string();
-    }
-    let u = ns.unsigned_abs();
-    let text = if u < 1_000_000_000 {
-        let (unit, scale) = match u {
-            0..1_000 => ("ns", 1),
-            1_000..1_000_000 => ("µs", 1_000),
-            _ => ("ms", 1_000_000),
-        };
-        format!("{}{unit}", decimal(u, scale))
-    } else {
-        let hours = u / 3_600_000_000_000;
-        let minutes = u % 3_600_000_000_000 / 60_000_000_000;
-        let secs = decimal(u % 60_000_000_000, 1_000_000_000);
-        match (hours, minutes) {
-            (0, 0) => format!("{secs}s"),
-            (0, m) => format!("{m}m{secs}s"),
-            (h, m) => format!("{h}h{m}m{secs}s"),
-        }
-    };
-    if ns < 0 {
-        format!("-{text}")
-    } else {
-        text
-    }
-}
-
-/// `value / scale` with the fraction's trailing zeros dropped.
-fn decimal(value: u64, scale: u64) -> String {
-    let (int, frac) = (value / scale, value % scale);
-    if frac == 0 {
-        return int.to_string();
-    }
-    let digits = scale.to_string().len() - 1;
-    let frac = format!("{frac:0digits$}");
-    format!("{int}.{}", frac.trim_end_matches('0'))
-}
+pub use berth_gotime::format_duration as go_duration;
 
 /// Decimal size with `precision` significant digits, as go-units `HumanSizeWithPrecision`
 /// ("4.26MB", "1.2GB", "0B"); docker's `images` uses precision 3.

@@ -117,9 +117,13 @@ fn parse_prune_filter(q: &Query, images: bool) -> Result<PruneFilter, ApiError> 
     for (k, values) in q.filters()? {
         match k.as_str() {
             "until" => {
+                // Docker's client sends the value as typed: `24h`, a date, Unix seconds.
                 let v = values.last().map(String::as_str).unwrap_or("");
-                let t = super::convert::events::parse_time(v)?;
-                f.until = Some(t / 1_000_000_000);
+                let now = chrono::Utc::now().timestamp();
+                let local = *chrono::Local::now().offset();
+                let (secs, _) =
+                    berth_gotime::timestamp_at(v, now, local).map_err(ApiError::bad_request)?;
+                f.until = Some(secs);
             }
             "label" => f.label = values,
             "label!" => f.label_not = values,

@@ -18,12 +18,7 @@ pub struct Ports(pub Vec<EndpointPortConfig>);
 pub struct Words(pub Vec<String>);
 
 /// A Go duration in nanoseconds (`10s`, `1m30s`, `500ms`; a bare `0` as Go allows).
-pub fn duration(s: &str) -> Result<i64, String> {
-    if s == "0" {
-        return Ok(0);
-    }
-    crate::parse::go_duration_ns(s).map_err(|_| format!("time: invalid duration \"{s}\""))
-}
+pub use berth_gotime::parse_duration as duration;
 
 /// A `key[=value]` label; the key may not be empty (docker's `ValidateLabel`).
 pub fn label(s: &str) -> Result<String, String> {
@@ -297,7 +292,7 @@ mod tests {
         assert_eq!(duration("0"), Ok(0));
         assert_eq!(
             duration("10"),
-            Err("time: invalid duration \"10\"".to_string())
+            Err("time: missing unit in duration \"10\"".to_string())
         );
         assert_eq!(crate::parse::ram_in_bytes("512M"), Ok(536_870_912));
         assert_eq!(crate::parse::nano_cpus("0.5"), Ok(500_000_000));

@@ -273,11 +273,9 @@ pub async fn dispatch(sh: &Shared<'_>, st: &mut StageState, cmd: &Command) -> Re
             let comment = format!(
                 "HEALTHCHECK &{{{} {} {} {} {}}}",
                 quote_list(&h.test),
-                quote(&super::dockerfile::duration::format_go_duration(h.interval)),
-                quote(&super::dockerfile::duration::format_go_duration(h.timeout)),
-                quote(&super::dockerfile::duration::format_go_duration(
-                    h.start_period
-                )),
+                quote(&berth_gotime::format_duration(h.interval)),
+                quote(&berth_gotime::format_duration(h.timeout)),
+                quote(&berth_gotime::format_duration(h.start_period)),
                 quote_rune(h.retries)
             );
             let mut h = h.clone();

@@ -245,7 +245,7 @@ pub fn parse_healthcheck(flag_words: &[String], rest: &str) -> Result<Healthchec
         let Some(v) = flags.text(name).filter(|v| !v.is_empty()) else {
             return Ok(0);
         };
-        let d = super::duration::parse_go_duration(&v).map_err(ParseError::plain)?;
+        let d = berth_gotime::parse_duration(&v).map_err(ParseError::plain)?;
         if d != 0 && d < 1_000_000 {
             return Err(ParseError::plain(format!(
                 "Interval \"{name}\" cannot be less than 1ms"

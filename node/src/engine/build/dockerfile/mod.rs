@@ -8,7 +8,6 @@
 //! directive, `dockerfile-parser-rs` trims heredoc bodies, knows no escape directive and gives
 //! no line numbers.
 
-pub mod duration;
 pub mod flags;
 pub mod forms;
 pub mod instruction;

@@ -2,7 +2,7 @@
 //! which the classic builder writes into history (`HEALTHCHECK &{... Interval:5s ...}`).
 
 /// Nanoseconds of a Go duration string; Go's error wording when it is not one.
-pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+pub fn parse_duration(s: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {s:?}");
     let (negative, mut rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
@@ -49,7 +49,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
 }
 
 /// Go's `Duration.String()`: `0s`, `300ms`, `1.5s`, `1m30s`, `2h0m0s`.
-pub fn format_go_duration(ns: i64) -> String {
+pub fn format_duration(ns: i64) -> String {
     if ns == 0 {
         return "0s".into();
     }
@@ -100,15 +100,15 @@ mod tests {
             ("10us", 10_000),
             ("-2s", -2_000_000_000),
         ] {
-            assert_eq!(parse_go_duration(s), Ok(ns), "{s}");
+            assert_eq!(parse_duration(s), Ok(ns), "{s}");
         }
         assert_eq!(
-            parse_go_duration("5").unwrap_err(),
+            parse_duration("5").unwrap_err(),
             "time: missing unit in duration \"5\""
         );
-        assert!(parse_go_duration("5x").is_err());
-        assert!(parse_go_duration("").is_err());
-        assert!(parse_go_duration("s").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
     }
 
     #[test]
@@ -122,7 +122,7 @@ mod tests {
             (30_000_000_000, "30s"),
             (1_500, "1.5\u{b5}s"),
         ] {
-            assert_eq!(format_go_duration(ns), s, "{ns}");
+            assert_eq!(format_duration(ns), s, "{ns}");
         }
     }
 }
