@@ -95,6 +95,41 @@ fn ranges_aux_addresses_and_bridge_options_apply() {
         "true",
     ]);
     assert_ne!(code, 0, "an aux address is never given: {out}");
+    assert!(out.contains("Address already in use"), "{out}");
+    // Docker's words for an address outside the subnet, and for a container in `none` mode.
+    let (code, out) = d.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.250.3.9",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "Invalid address 10.250.3.9: It does not belong to any of this network's subnets"
+        ),
+        "{out}"
+    );
+    let lone = format!("{}-none", d.prefix);
+    d.cli_ok(&[
+        "create",
+        "--name",
+        &lone,
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    let (code, out) = d.cli(&["network", "connect", &net, &lone]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("container cannot be connected to multiple networks with one of the networks in private (none) mode"),
+        "{out}"
+    );
     let fixed = d.cli_ok(&[
         "run",
         "--rm",

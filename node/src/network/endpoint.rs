@@ -345,11 +345,16 @@ impl Networks {
         let mut alloc: Allocations = self.ipam.get(&n.id)?.unwrap_or_default();
         let ip = match req.ipv4 {
             Some(want) => {
-                if !alloc.reserve(&space, want) {
+                // Docker's two answers (libnetwork's IPAM).
+                if !space.subnet.contains(want) {
                     return Err(EngineError::InvalidArgument(format!(
-                        "Address already in use or not in subnet {}: {want}",
-                        n.subnet
+                        "Invalid address {want}: It does not belong to any of this network's subnets"
                     )));
+                }
+                if !alloc.reserve(&space, want) {
+                    return Err(EngineError::InvalidArgument(
+                        "Address already in use".into(),
+                    ));
                 }
                 want
             }

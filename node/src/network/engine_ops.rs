@@ -330,7 +330,12 @@ impl Engine {
         }
         let swarm_net = n.vni.is_some() && rec.state.status.is_running();
         let mode = rec.host.network_mode.as_str();
-        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+        if mode == "none" {
+            return Err(EngineError::InvalidArgument(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+            ));
+        }
+        if mode == "host" || mode.starts_with("container:") {
             return Err(EngineError::InvalidArgument(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             ));
