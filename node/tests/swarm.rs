@@ -60,6 +60,25 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     assert!(names.iter().all(|n| n.starts_with("/web.")), "{names:?}");
     let listed = d.req("GET", "/services?status=true", "").json();
     assert_eq!(listed[0]["ServiceStatus"]["DesiredTasks"], 3);
+    // `docker service inspect` asks for the swarm's defaults (berth ignored the parameter);
+    // what the spec sets stays, and the stored spec stays as sent.
+    let filled = d
+        .req("GET", &format!("/services/{id}?insertDefaults=true"), "")
+        .json()["Spec"]
+        .clone();
+    assert_eq!(filled["UpdateConfig"]["Monitor"], 5_000_000_000i64);
+    assert_eq!(filled["RollbackConfig"]["Order"], "stop-first");
+    assert_eq!(
+        filled["TaskTemplate"]["RestartPolicy"]["Delay"],
+        100_000_000
+    );
+    assert_eq!(
+        filled["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"],
+        1_000_000_000
+    );
+    assert_eq!(filled["TaskTemplate"]["Placement"], json!({}));
+    let stored = service(&d, &id)["Spec"].clone();
+    assert!(stored.get("UpdateConfig").is_none(), "{stored}");
 
     update_service(&d, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(5));
     assert!(

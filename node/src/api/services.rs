@@ -35,7 +35,8 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     let auth = registry_auth(&headers)?;
-    let spec: Value = body.parse()?;
+    let mut spec: Value = body.parse()?;
+    super::convert::service_defaults::without_runtime_and_isolation(&mut spec);
     let id = swarm.create_service(spec, auth).await?;
     let created = Json(json!({ "ID": id, "Warnings": [] }));
     Ok((StatusCode::CREATED, created).into_response())
@@ -51,13 +52,20 @@ pub async fn list(State(swarm): State<SwarmState>, RawQuery(q): RawQuery) -> Api
     Ok(Json(services).into_response())
 }
 
-/// `GET /services/{id}`.
+/// `GET /services/{id}?insertDefaults=`: with it, the spec shows the swarm's defaults for what
+/// it leaves unset, as `docker service inspect` asks.
 pub async fn inspect(
     State(swarm): State<SwarmState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
     let svc = swarm.service(&id).await?;
-    Ok(Json(conv::service(&svc)).into_response())
+    let mut v = conv::service(&svc);
+    if q.flag("insertDefaults", false) {
+        v["Spec"] = super::convert::service_defaults::insert_defaults(&v["Spec"]);
+    }
+    Ok(Json(v).into_response())
 }
 
 /// `POST /services/{id}/update?version=&rollback=&registryAuthFrom=`.
@@ -92,7 +100,9 @@ pub async fn update(
     let spec: Option<Value> = if rollback && body.is_blank() {
         None
     } else {
-        Some(body.parse()?)
+        let mut spec: Value = body.parse()?;
+        super::convert::service_defaults::without_runtime_and_isolation(&mut spec);
+        Some(spec)
     };
     swarm
         .update_service(&id, version, spec, rollback, auth)

@@ -219,6 +219,7 @@ fn normalized(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| *k != "SecretID" && *k != "ConfigID")
+                .filter(|(k, v)| !is_shown_default(k, v))
                 .map(|(k, v)| (k.clone(), normalized(v)))
                 .filter(|(_, v)| !is_empty(v))
                 .collect(),
@@ -226,6 +227,15 @@ fn normalized(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
         other => other.clone(),
     }
+}
+
+/// A value the daemon shows in every container service's spec, as moby does, whether or not the
+/// file (or anyone) asked for it: the only runtime and isolation there are.
+fn is_shown_default(key: &str, v: &Value) -> bool {
+    matches!(
+        (key, v.as_str()),
+        ("Runtime", Some("container")) | ("Isolation", Some("default"))
+    )
 }
 
 /// Absent, or Go's zero value (which docker's client sends and omits alike).

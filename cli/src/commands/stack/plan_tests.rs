@@ -27,6 +27,9 @@ fn an_unchanged_service_is_left_alone_a_changed_one_shows_its_fields() {
     // What the daemon adds when it stores a spec: empty fields.
     stored["TaskTemplate"]["Placement"] = json!({});
     stored["TaskTemplate"]["ForceUpdate"] = json!(null);
+    // And what it shows in every container service's spec, as moby does.
+    stored["TaskTemplate"]["Runtime"] = json!("container");
+    stored["TaskTemplate"]["ContainerSpec"]["Isolation"] = json!("default");
     let existing = Existing {
         services: BTreeMap::from([("st_web".to_string(), ("id1".to_string(), 7, stored))]),
         networks: ["st_default".to_string()].into_iter().collect(),

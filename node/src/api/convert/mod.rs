@@ -12,6 +12,7 @@ pub mod mounts;
 pub mod network;
 pub mod query;
 pub mod security_opt;
+pub mod service_defaults;
 pub mod stats;
 pub mod support;
 pub mod swarm;

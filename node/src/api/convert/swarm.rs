@@ -65,8 +65,10 @@ pub fn node(n: &NodeInfo) -> Value {
 pub fn service(svc: &ServiceInfo) -> Value {
     let mut v = envelope(&svc.envelope);
     v["Spec"] = svc.spec.clone();
+    super::service_defaults::with_runtime_and_isolation(&mut v["Spec"]);
     if let Some(previous) = &svc.previous_spec {
         v["PreviousSpec"] = previous.clone();
+        super::service_defaults::with_runtime_and_isolation(&mut v["PreviousSpec"]);
     }
     let endpoint = svc.spec.get("EndpointSpec").filter(|e| e.is_object());
     v["Endpoint"] = json!({ "Spec": endpoint.cloned().unwrap_or_else(|| json!({})) });

@@ -1,0 +1,171 @@
+//! `GET /services/{id}?insertDefaults=true`: the service's spec with what it leaves unset filled
+//! in with the values the swarm uses (swarmkit's `defaults.InterpolateService`), as `docker
+//! service inspect` asks for it. The stored spec stays as sent: an update sends it back whole,
+//! and the defaults must not become settings.
+
+use serde_json::{json, Map, Value};
+
+/// Ten seconds, five seconds: swarmkit's stop grace period, restart delay and update monitor.
+const STOP_GRACE_NS: i64 = 10_000_000_000;
+const FIVE_SECONDS_NS: i64 = 5_000_000_000;
+
+/// `spec` with swarmkit's defaults where it has nothing (a key absent or null).
+pub fn insert_defaults(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    let Some(s) = spec.as_object_mut() else {
+        return spec;
+    };
+    // A task template that is not an object was refused at create; nothing to fill there.
+    if let Some(task) = s
+        .entry("TaskTemplate")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+    {
+        // A plugin or network-attachment runtime has no container spec to fill.
+        if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
+            set_if_unset(container, "StopGracePeriod", json!(STOP_GRACE_NS));
+            set_if_unset(container, "DNSConfig", json!({}));
+        }
+        set_if_unset(task, "Resources", json!({}));
+        match task.get_mut("RestartPolicy").and_then(Value::as_object_mut) {
+            Some(restart) => set_if_unset(restart, "Delay", json!(FIVE_SECONDS_NS)),
+            None => {
+                task.insert(
+                    "RestartPolicy".into(),
+                    json!({"Condition": "any", "Delay": FIVE_SECONDS_NS, "MaxAttempts": 0}),
+                );
+            }
+        }
+        set_if_unset(task, "Placement", json!({}));
+    }
+    for key in ["UpdateConfig", "RollbackConfig"] {
+        match s.get_mut(key).and_then(Value::as_object_mut) {
+            Some(update) => set_if_unset(update, "Monitor", json!(FIVE_SECONDS_NS)),
+            None => {
+                s.insert(
+                    key.into(),
+                    json!({"Parallelism": 1, "FailureAction": "pause", "Monitor": FIVE_SECONDS_NS,
+                           "MaxFailureRatio": 0, "Order": "stop-first"}),
+                );
+            }
+        }
+    }
+    spec
+}
+
+/// What moby's conversion writes into every container service's spec, asked or not: the
+/// runtime and the isolation, whose only values here are `container` and `default`. A spec is
+/// stored without them (`without_runtime_and_isolation`), so that one sent back with them, as
+/// clients send what they read, is the same spec and restarts no task.
+pub fn with_runtime_and_isolation(spec: &mut Value) {
+    let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    set_if_unset(container, "Isolation", json!("default"));
+    set_if_unset(task, "Runtime", json!("container"));
+}
+
+/// A spec as it is stored: without the runtime and isolation every spec shows.
+pub fn without_runtime_and_isolation(spec: &mut Value) {
+    let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if task.get("Runtime").and_then(Value::as_str) == Some("container") {
+        task.remove("Runtime");
+    }
+    if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
+        if container.get("Isolation").and_then(Value::as_str) == Some("default") {
+            container.remove("Isolation");
+        }
+    }
+}
+
+fn set_if_unset(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.into(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_spec_gets_dockers_defaults() {
+        // What docker 20.10 answers `docker service inspect` for `service create busybox`.
+        let sent = json!({"Name": "s", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+                          "Mode": {"Replicated": {}}});
+        let filled = insert_defaults(&sent);
+        assert_eq!(
+            filled,
+            json!({"Name": "s",
+                   "TaskTemplate": {
+                       "ContainerSpec": {"Image": "busybox", "StopGracePeriod": 10_000_000_000i64,
+                                         "DNSConfig": {}},
+                       "Resources": {}, "Placement": {},
+                       "RestartPolicy": {"Condition": "any", "Delay": 5_000_000_000i64, "MaxAttempts": 0}},
+                   "Mode": {"Replicated": {}},
+                   "UpdateConfig": {"Parallelism": 1, "FailureAction": "pause",
+                                    "Monitor": 5_000_000_000i64, "MaxFailureRatio": 0, "Order": "stop-first"},
+                   "RollbackConfig": {"Parallelism": 1, "FailureAction": "pause",
+                                      "Monitor": 5_000_000_000i64, "MaxFailureRatio": 0, "Order": "stop-first"}})
+        );
+    }
+
+    #[test]
+    fn what_the_spec_sets_stays_and_only_its_gaps_are_filled() {
+        let sent = json!({"TaskTemplate": {
+                              "ContainerSpec": {"StopGracePeriod": 3, "DNSConfig": {"Nameservers": ["1.1.1.1"]}},
+                              "RestartPolicy": {"Condition": "none", "Delay": null},
+                              "Resources": {"Limits": {"MemoryBytes": 1}}},
+                          "UpdateConfig": {"Parallelism": 4, "Order": "start-first"},
+                          "RollbackConfig": {"Monitor": 7}});
+        let filled = insert_defaults(&sent);
+        let task = &filled["TaskTemplate"];
+        assert_eq!(task["ContainerSpec"]["StopGracePeriod"], 3);
+        assert_eq!(
+            task["ContainerSpec"]["DNSConfig"]["Nameservers"][0],
+            "1.1.1.1"
+        );
+        assert_eq!(
+            task["RestartPolicy"],
+            json!({"Condition": "none", "Delay": 5_000_000_000i64})
+        );
+        assert_eq!(task["Resources"]["Limits"]["MemoryBytes"], 1);
+        assert_eq!(
+            filled["UpdateConfig"],
+            json!({"Parallelism": 4, "Order": "start-first", "Monitor": 5_000_000_000i64})
+        );
+        assert_eq!(filled["RollbackConfig"], json!({"Monitor": 7}));
+    }
+
+    #[test]
+    fn container_services_always_show_their_runtime_and_isolation() {
+        let mut spec = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b"}}});
+        with_runtime_and_isolation(&mut spec);
+        assert_eq!(spec["TaskTemplate"]["Runtime"], "container");
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Isolation"],
+            "default"
+        );
+        let mut sent_back = spec.clone();
+        without_runtime_and_isolation(&mut sent_back);
+        assert_eq!(
+            sent_back,
+            json!({"TaskTemplate": {"ContainerSpec": {"Image": "b"}}})
+        );
+        let mut plugin = json!({"TaskTemplate": {"PluginSpec": {}}});
+        with_runtime_and_isolation(&mut plugin);
+        assert!(plugin["TaskTemplate"].get("Runtime").is_none());
+    }
+
+    #[test]
+    fn a_task_without_a_container_spec_gets_no_container_defaults() {
+        let filled = insert_defaults(&json!({"TaskTemplate": {"PluginSpec": {"Name": "p"}}}));
+        assert!(filled["TaskTemplate"].get("ContainerSpec").is_none());
+        assert_eq!(filled["TaskTemplate"]["Placement"], json!({}));
+    }
+}
