@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::errors::Error as DockerError;
-use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
+use bollard::{BollardRequest, ClientVersion, Docker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -92,13 +92,13 @@ impl Client {
         let docker = match (&self.host, &self.tls) {
             (Host::Unix(p), _) => {
                 let path = p.to_string_lossy();
-                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?
+                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, &api_version())?
             }
             (Host::Tcp(a), Some(tls)) => https_docker(a, tls)?,
             (Host::Tcp(a), None) => Docker::connect_with_http(
                 &format!("tcp://{a}"),
                 REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
+                &api_version(),
             )?,
         };
         Ok(docker)
@@ -295,8 +295,28 @@ fn https_docker(addr: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Docker> {
         transport,
         Some(format!("https://{addr}")),
         REQUEST_TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
+        &api_version(),
     )?)
+}
+
+/// The API version the client asks for: berthd's (1.47, which Docker 27 and later serve as
+/// well; bollard's default is newer than any berthd or most dockerds answer), or
+/// `DOCKER_API_VERSION` (`1.41`) as docker's client takes it.
+fn api_version() -> ClientVersion {
+    parse_api_version(std::env::var("DOCKER_API_VERSION").ok().as_deref()).unwrap_or(
+        ClientVersion {
+            major_version: 1,
+            minor_version: 47,
+        },
+    )
+}
+
+fn parse_api_version(v: Option<&str>) -> Option<ClientVersion> {
+    let (major, minor) = v?.trim().split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// The TLS reason a connection failed, if that was why (a refused or missing certificate
@@ -368,6 +388,15 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_version_is_berths_or_docker_api_version() {
+        let v = |s| parse_api_version(s).map(|v| (v.major_version, v.minor_version));
+        assert_eq!(v(Some("1.41")), Some((1, 41)));
+        assert_eq!(v(Some(" 1.47 ")), Some((1, 47)));
+        assert_eq!(v(Some("latest")), None);
+        assert_eq!(v(None), None);
+    }
 
     #[test]
     fn hosts_parse_unix_and_tcp() {

@@ -261,6 +261,33 @@ fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
     );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("no command specified"), "{}", r.text());
+    // A version berthd does not serve is Docker's 400 before anything is done (berthd served
+    // it as its own, dropping what a newer client sent), and a body sent with it is read.
+    let r = d.req(
+        "POST",
+        &format!("/v1.53/containers/create?name={p}-new"),
+        &json!({"Image": "busybox", "Cmd": ["true"]}).to_string(),
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].clone()),
+        (
+            400,
+            json!("client version 1.53 is too new. Maximum supported API version is 1.47")
+        )
+    );
+    assert_eq!(
+        d.req("GET", &format!("/containers/{p}-new/json"), "")
+            .status,
+        404
+    );
+    let r = d.req("GET", "/v1.23/_ping", "");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("client version 1.23 is too old"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(d.req("GET", "/v1.24/_ping", "").status, 200);
     assert_eq!(d.req("GET", "/_ping", "").status, 200);
 }
 

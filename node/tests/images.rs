@@ -10,7 +10,7 @@
 )]
 
 use berth_test_support::{require_root, TestDaemon};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Read;
 
 /// (name, content) of every regular file in a tar.
@@ -208,6 +208,19 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
     // compose 1.29 fails against it).
     let new = at("1.47");
     assert!(new.get("VirtualSize").is_none(), "{new}");
+    // Before 1.25 the list's `filter=` names images (berthd listed them all).
+    let listed = |path: &str| -> Vec<Value> {
+        let r = d.req("GET", path, "");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().as_array().unwrap().clone()
+    };
+    assert_eq!(listed("/v1.24/images/json?filter=busybox").len(), 1);
+    assert!(listed("/v1.24/images/json?filter=nosuch").is_empty());
+    assert_eq!(
+        listed("/v1.47/images/json?filter=nosuch").len(),
+        1,
+        "only before 1.25"
+    );
     // The image's Config has every field of Docker's, zero when the image sets none.
     for key in [
         "Entrypoint",

@@ -609,6 +609,21 @@ fn service_logs_carry_the_task_details_and_the_drivers_attributes_on_every_line(
         lines()
     );
     let task = tasks(&d, "chatty")[0]["ID"].as_str().unwrap().to_string();
+    // Neither stream asked for is Docker's refusal, as for a container (berth gave both).
+    for path in [
+        format!("/services/{id}/logs"),
+        format!("/tasks/{task}/logs?details=1"),
+    ] {
+        let r = d.req("GET", &path, "");
+        assert_eq!(
+            (r.status, r.json()["message"].clone()),
+            (
+                400,
+                json!("Bad parameters: you must choose at least one stream")
+            ),
+            "{path}"
+        );
+    }
     // Docker's `attrsByteSlice`: the driver's and the swarm's attributes, sorted by key.
     let details = format!(
         "REGION=north,com.docker.swarm.node.id={node_id},com.docker.swarm.service.id={id},\

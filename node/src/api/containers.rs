@@ -364,17 +364,12 @@ pub async fn logs(
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let req = logs_request(&q)?;
-    if !req.stdout && !req.stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
-    }
     let out = engine.logs(&id, req).await?;
     Ok(stream::body_response(out))
 }
 
 /// The logs request of a query (`stdout`, `stderr`, `follow`, `tail`, `since`, `until`,
-/// `timestamps`, `details`).
+/// `timestamps`, `details`); neither stream is Docker's 400.
 pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
     let tail = match q.get("tail") {
         None | Some("all") | Some("") => None,
@@ -393,9 +388,15 @@ pub fn logs_request(q: &Query) -> ApiResult<LogsRequest> {
             }),
         }
     };
+    let (stdout, stderr) = (q.flag("stdout", false), q.flag("stderr", false));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
     Ok(LogsRequest {
-        stdout: q.flag("stdout", false),
-        stderr: q.flag("stderr", false),
+        stdout,
+        stderr,
         follow: q.flag("follow", false),
         tail,
         since: time("since")?,

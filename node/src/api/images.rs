@@ -10,16 +10,24 @@ use futures_util::TryStreamExt;
 use super::convert::image as conv;
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
-use super::{stream, AppState};
+use super::{stream, ApiVersion, AppState};
 use crate::error::EngineError;
 
 /// `GET /images/json`
 pub async fn list(
     State(engine): State<AppState>,
+    version: ApiVersion,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let filter = image_filter(&engine, &q)?;
+    let mut filter = image_filter(&engine, &q)?;
+    // Before API 1.25, `filter=` named images as the `reference` filter does (moby reads it
+    // there unless a `reference` filter is given).
+    if version < ApiVersion(1, 25) && filter.reference.is_empty() {
+        if let Some(name) = q.get("filter").filter(|n| !n.is_empty()) {
+            filter.reference = vec![name.to_string()];
+        }
+    }
     let mut imgs = engine.images().list()?;
     // As dockerd, the untagged images builds were made of are listed only with `all`.
     if !q.flag("all", false) {

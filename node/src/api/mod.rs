@@ -210,8 +210,41 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .fallback(containers::fallback)
         // dockerd answers a method a path lacks as it answers an unknown path.
         .method_not_allowed_fallback(error::not_found)
+        .layer(axum::middleware::from_fn(refuse_unserved_version))
         .layer(axum::middleware::from_fn(unread_body::drain))
         .with_state(App { engine, swarm })
+}
+
+/// A request for an API version berthd does not serve: Docker's 400 before any handler (moby's
+/// version middleware), not an answer that drops what the newer version's client sent.
+#[derive(Clone, Debug)]
+struct UnservedVersion(String);
+
+async fn refuse_unserved_version(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match req.extensions().get::<UnservedVersion>() {
+        Some(UnservedVersion(message)) => {
+            axum::response::IntoResponse::into_response(error::ApiError::bad_request(message))
+        }
+        None => next.run(req).await,
+    }
+}
+
+/// Docker's words for a version outside `MIN_API_VERSION..=API_VERSION`.
+fn unserved(asked: ApiVersion, text: &str) -> Option<UnservedVersion> {
+    let min = ApiVersion::parse(MIN_API_VERSION)?;
+    if asked > ApiVersion::CURRENT {
+        return Some(UnservedVersion(format!(
+            "client version {text} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    (asked < min).then(|| {
+        UnservedVersion(format!(
+            "client version {text} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        ))
+    })
 }
 
 /// Rewrites `/v1.NN/path` to `/path`, so one set of routes serves every version, and keeps
@@ -223,6 +256,7 @@ pub fn strip_version(mut req: Request) -> Request {
             let (ver, tail) = rest.split_at(idx);
             if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
                 let asked = ApiVersion::parse(ver);
+                let refusal = asked.and_then(|v| unserved(v, ver));
                 let pq = match req.uri().query() {
                     Some(q) => format!("{tail}?{q}"),
                     None => tail.to_string(),
@@ -231,6 +265,9 @@ pub fn strip_version(mut req: Request) -> Request {
                     *req.uri_mut() = uri;
                     if let Some(v) = asked {
                         req.extensions_mut().insert(v);
+                    }
+                    if let Some(r) = refusal {
+                        req.extensions_mut().insert(r);
                     }
                 }
             }
@@ -243,12 +280,17 @@ pub fn strip_version(mut req: Request) -> Request {
 mod tests {
     use super::*;
 
-    fn stripped(uri: &str) -> String {
+    /// `uri` through `strip_version`.
+    fn stripped_request(uri: &str) -> Request {
         let req = Request::builder()
             .uri(uri)
             .body(axum::body::Body::empty())
             .unwrap();
-        strip_version(req).uri().to_string()
+        strip_version(req)
+    }
+
+    fn stripped(uri: &str) -> String {
+        stripped_request(uri).uri().to_string()
     }
 
     #[test]
@@ -265,11 +307,10 @@ mod tests {
     #[test]
     fn the_version_asked_for_is_kept_and_none_asked_reads_as_the_newest() {
         let asked = |uri: &str| {
-            let req = Request::builder()
-                .uri(uri)
-                .body(axum::body::Body::empty())
-                .unwrap();
-            strip_version(req).extensions().get::<ApiVersion>().copied()
+            stripped_request(uri)
+                .extensions()
+                .get::<ApiVersion>()
+                .copied()
         };
         assert_eq!(asked("/v1.44/containers/x/json"), Some(ApiVersion(1, 44)));
         assert_eq!(asked("/v1.9/info"), Some(ApiVersion(1, 9)));
@@ -277,5 +318,26 @@ mod tests {
         assert_eq!(ApiVersion::parse(API_VERSION), Some(ApiVersion::CURRENT));
         assert!(ApiVersion(1, 9) < ApiVersion(1, 45));
         assert_eq!(ApiVersion::parse("1"), None);
+    }
+
+    #[test]
+    fn versions_berthd_does_not_serve_are_marked_for_dockers_refusal() {
+        let refusal = |uri: &str| {
+            stripped_request(uri)
+                .extensions()
+                .get::<UnservedVersion>()
+                .map(|r| r.0.clone())
+        };
+        assert_eq!(
+            refusal("/v1.53/containers/json").as_deref(),
+            Some("client version 1.53 is too new. Maximum supported API version is 1.47")
+        );
+        assert_eq!(
+            refusal("/v1.9/info").as_deref(),
+            Some("client version 1.9 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version")
+        );
+        for served in ["/v1.24/info", "/v1.47/info", "/v1.41/info", "/info"] {
+            assert_eq!(refusal(served), None, "{served}");
+        }
     }
 }

@@ -35,7 +35,8 @@ pub async fn task(
 }
 
 async fn logs(swarm: &SwarmState, target: LogTarget, q: &Query) -> ApiResult<Response> {
-    // The swarm adds the task's ids to each record's details.
+    // The swarm adds the task's ids to each record's details. As for a container's logs,
+    // neither stream is Docker's 400.
     let req = logs_request(q)?;
     let mut records = swarm.logs(&target, req).await?;
     let (tx, rx) = mpsc::channel::<LogChunk>(256);

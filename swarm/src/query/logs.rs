@@ -29,17 +29,12 @@ type Owners = HashMap<String, (String, String)>;
 impl Swarm {
     /// The merged log records of the target's task containers on this node; with
     /// `options.details`, each record carries the swarm's details among its own attributes
-    /// after its timestamp. Neither stream asked for means both, as Docker reads it for
-    /// services.
+    /// after its timestamp.
     pub async fn logs(
         &self,
         target: &LogTarget,
-        mut options: LogOptions,
+        options: LogOptions,
     ) -> SwarmResult<mpsc::Receiver<LogRecord>> {
-        if !options.stdout && !options.stderr {
-            options.stdout = true;
-            options.stderr = true;
-        }
         let m = self.control().await?;
         let owners: Owners = m.read(|s| {
             let objects = match target {
