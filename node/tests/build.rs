@@ -340,6 +340,45 @@ fn commit_makes_an_image_of_a_containers_changes() {
     assert_eq!(r.status, 404);
 }
 
+#[test]
+fn run_steps_get_the_builds_cgroup_parent_cpusets_and_ulimits() {
+    require_root!();
+    let d = TestDaemon::with_busybox("buildlim");
+    // Refused before (by name); Docker's classic builder makes the steps' containers with them.
+    let parent = format!("{}-ci", d.prefix);
+    let ulimits = "%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A512%2C%22Hard%22%3A1024%7D%5D";
+    let query = format!("t=limits:1&cgroupparent={parent}&cpusetcpus=0&ulimits={ulimits}");
+    let dockerfile = b"FROM busybox\nRUN ulimit -Sn > /soft; ulimit -Hn > /hard; \
+        grep -E ':(cpu|cpuset|pids)[:,]' /proc/self/cgroup > /cgroup; \
+        cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpuset.cpus > /cpus 2>/dev/null; true\n";
+    let (r, lines) = build(&d, &query, &context(&[("Dockerfile", dockerfile)]));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:?}");
+    let seen = run_output(
+        &d,
+        "limits:1",
+        &["sh", "-c", "cat /soft /hard /cgroup /cpus"],
+    );
+    let mut it = seen.lines();
+    assert_eq!(
+        (it.next(), it.next()),
+        (Some("512"), Some("1024")),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(&format!("/{parent}/")),
+        "the step ran under the parent: {seen}"
+    );
+    assert_eq!(seen.lines().last(), Some("0"), "{seen}");
+    let (r, lines) = build(
+        &d,
+        "ulimits=%5B%7B%22Name%22%3A%22nope%22%7D%5D",
+        &context(&[("Dockerfile", b"FROM busybox\n")]),
+    );
+    assert_eq!(r.status, 400, "{lines:?}");
+    d.remove_all();
+}
+
 /// A context whose Dockerfile adds `copies` layers to busybox's, one file each
 /// (`/layers/f0.txt`, …, each holding `layer`).
 fn layered_context(copies: usize) -> Vec<u8> {

@@ -57,7 +57,9 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, ApiError> {
         v => return Err(bad(format!("invalid version \"{v}\""))),
     }
     if !q.all("securityopt").is_empty() {
-        return Err(bad("security options are not supported on linux"));
+        return Err(bad(
+            "The daemon on this platform does not support setting security options on build",
+        ));
     }
     if q.flag("squash", false) {
         return Err(bad("squash is only supported with experimental mode"));
@@ -66,14 +68,14 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, ApiError> {
     refuse_if_set(q, "session", "BuildKit sessions (/session) need BuildKit")?;
     refuse_if_set(q, "outputs", "outputs need BuildKit")?;
     refuse_if_set(q, "cachefrom", "images as cache sources are not used")?;
-    refuse_if_set(q, "cpusetcpus", "cpusets are not applied to build steps")?;
-    refuse_if_set(q, "cpusetmems", "cpusets are not applied to build steps")?;
-    refuse_if_set(
-        q,
-        "cgroupparent",
-        "cgroup parents are not applied to build steps",
-    )?;
-    refuse_if_set(q, "ulimits", "ulimits are not applied to build steps")?;
+    // Checked as a container's: the steps' containers are made with them.
+    let limits = super::host_extra::runtime_settings(&bollard_stubs::models::HostConfig {
+        cgroup_parent: q.get("cgroupparent").map(str::to_string),
+        cpuset_cpus: q.get("cpusetcpus").map(str::to_string),
+        cpuset_mems: q.get("cpusetmems").map(str::to_string),
+        ulimits: Some(json_param(q, "ulimits", "ulimits")?),
+        ..Default::default()
+    })?;
     match q.get("isolation").unwrap_or("") {
         "" | "default" => {}
         i => return Err(bad(format!("unsupported isolation: \"{i}\""))),
@@ -123,6 +125,10 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, ApiError> {
             cpu_shares: int("cpushares")?,
             cpu_period: int("cpuperiod")?,
             cpu_quota: int("cpuquota")?,
+            cgroup_parent: limits.cgroup_parent,
+            cpuset_cpus: limits.cpuset_cpus,
+            cpuset_mems: limits.cpuset_mems,
+            ulimits: limits.ulimits,
         },
     })
 }
@@ -264,7 +270,7 @@ mod tests {
             ("cachefrom=%5B%22img%22%5D", "cachefrom="),
             (
                 "securityopt=x",
-                "security options are not supported on linux",
+                "The daemon on this platform does not support setting security options on build",
             ),
             (
                 "squash=1",
@@ -272,11 +278,41 @@ mod tests {
             ),
             ("t=Bad%20Tag", "invalid tag"),
             ("buildargs=%5B", "error reading build args"),
-            ("cpusetcpus=0", "cpusetcpus=0"),
+            // Checked as a container's.
+            ("cpusetcpus=x", "cpuset.cpus"),
+            (
+                "ulimits=%5B%7B%22Name%22%3A%22nope%22%7D%5D",
+                "invalid ulimit type: nope",
+            ),
+            ("cgroupparent=..%2Fx", "invalid cgroup parent"),
         ] {
             let e = build_options(&q(query)).unwrap_err();
             assert!(e.message.contains(want), "{query}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn cgroup_parent_cpusets_and_ulimits_reach_the_steps() {
+        let o = build_options(&q(
+            "cgroupparent=%2Fci%2F&cpusetcpus=0&cpusetmems=0&ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A512%2C%22Hard%22%3A1024%7D%5D",
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                o.run.cgroup_parent.as_str(),
+                o.run.cpuset_cpus.as_str(),
+                o.run.cpuset_mems.as_str()
+            ),
+            ("ci", "0", "0")
+        );
+        assert_eq!(
+            o.run.ulimits,
+            [crate::engine::container::settings::Ulimit {
+                name: "nofile".into(),
+                soft: 512,
+                hard: 1024
+            }]
+        );
     }
 
     #[test]

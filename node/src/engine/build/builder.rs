@@ -157,7 +157,10 @@ pub fn plan(
             .iter()
             .position(|s| s.name.as_deref() == Some(t.to_ascii_lowercase().as_str()))
             .ok_or_else(|| {
-                EngineError::InvalidArgument(format!("target stage \"{t}\" could not be found"))
+                // The classic builder's words (BuildKit's are "target stage … could not be found").
+                EngineError::InvalidArgument(format!(
+                    "failed to reach build target {t} in Dockerfile"
+                ))
             })?,
         None => df.stages.len() - 1,
     };

@@ -240,7 +240,7 @@ fn only_the_stages_the_target_needs_run() {
     );
     assert_eq!(
         run.id.unwrap_err().to_string(),
-        "target stage \"nope\" could not be found"
+        "failed to reach build target nope in Dockerfile"
     );
     let all = build_with(&b, "FROM busybox AS a\nRUN echo a\nFROM busybox AS unused\nRUN echo u\nFROM a\nRUN echo final\n", &opts());
     assert!(all.id.is_ok());

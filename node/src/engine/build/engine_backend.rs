@@ -264,6 +264,10 @@ fn create_request(req: &RunRequest) -> CreateContainer {
     r.host.cpu_quota = s.cpu_quota;
     r.host.shm_size = s.shm_size;
     r.host.net.extra_hosts = s.extra_hosts.clone();
+    r.host.runtime.cgroup_parent = s.cgroup_parent.clone();
+    r.host.runtime.cpuset_cpus = s.cpuset_cpus.clone();
+    r.host.runtime.cpuset_mems = s.cpuset_mems.clone();
+    r.host.runtime.ulimits = s.ulimits.clone();
     r
 }
 

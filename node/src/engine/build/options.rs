@@ -19,6 +19,12 @@ pub struct RunSettings {
     pub cpu_shares: i64,
     pub cpu_period: i64,
     pub cpu_quota: i64,
+    /// `--cgroup-parent`, `--cpuset-cpus`, `--cpuset-mems`, `--ulimit`, checked as a
+    /// container's are.
+    pub cgroup_parent: String,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub ulimits: Vec<crate::engine::container::settings::Ulimit>,
 }
 
 /// `POST /build`.
