@@ -208,6 +208,11 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
     // compose 1.29 fails against it).
     let new = at("1.47");
     assert!(new.get("VirtualSize").is_none(), "{new}");
+    // GraphDriver, which berth left out: the top layer's tree (busybox has one layer).
+    assert_eq!(new["GraphDriver"]["Name"], "overlay2");
+    let upper = std::path::PathBuf::from(new["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap());
+    assert!(upper.join("bin/busybox").is_file(), "{}", upper.display());
+    assert!(new["GraphDriver"]["Data"].get("LowerDir").is_none());
     // Before 1.25 the list's `filter=` names images (berthd listed them all).
     let listed = |path: &str| -> Vec<Value> {
         let r = d.req("GET", path, "");

@@ -219,7 +219,25 @@ pub async fn get_by_name(
     match rest.rsplit_once('/') {
         Some((name, "json")) => {
             let img = engine.images().resolve(name)?;
-            Ok(Json(conv::inspect_for(&img, version)).into_response())
+            let mut v = conv::inspect_for(&img, version);
+            // Docker's overlay2 names the image's layers: the top one's tree, then the rest,
+            // top first (berth keeps no merged or work directory for an image).
+            if let (Ok(dirs), Some(m)) = (engine.images().layer_dirs(&img), v.as_object_mut()) {
+                let mut top_first = dirs.iter().rev().map(|d| d.display().to_string());
+                let mut data = serde_json::Map::new();
+                if let Some(top) = top_first.next() {
+                    data.insert("UpperDir".into(), top.into());
+                }
+                let lower: Vec<String> = top_first.collect();
+                if !lower.is_empty() {
+                    data.insert("LowerDir".into(), lower.join(":").into());
+                }
+                m.insert(
+                    "GraphDriver".into(),
+                    serde_json::json!({"Name": "overlay2", "Data": data}),
+                );
+            }
+            Ok(Json(v).into_response())
         }
         Some((name, "get")) => save(&engine, vec![name.to_string()], q.get("platform")).await,
         Some((name, "history")) => {

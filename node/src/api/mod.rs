@@ -21,6 +21,7 @@ pub mod services;
 pub mod stream;
 pub mod swarm;
 pub mod system;
+mod system_info;
 pub mod unread_body;
 pub mod volumes;
 

@@ -157,7 +157,8 @@ pub async fn info(
                 .unwrap_or_default(),
         ),
         server_version: Some(VERSION.into()),
-        default_runtime: Some("berth-monitor".into()),
+        // The name `--runtime` takes (Docker's); berth's monitor runs it.
+        default_runtime: Some("runc".into()),
         live_restore_enabled: Some(true),
         security_options: Some(if host.seccomp {
             vec!["name=seccomp,profile=builtin".into()]
@@ -172,5 +173,16 @@ pub async fn info(
         .ok(),
         ..Default::default()
     };
-    Ok(Json(info))
+    let mut v = serde_json::to_value(info).unwrap_or_default();
+    let registry = engine.images().registry_config()?;
+    let init_binary = engine.paths().init_binary();
+    super::system_info::add(
+        &mut v,
+        &super::system_info::InfoFacts {
+            registry: &registry,
+            init_binary: &init_binary,
+            cgroup_v1: !v2,
+        },
+    );
+    Ok(Json(v))
 }

@@ -20,7 +20,7 @@ fn host_config_zeros() -> Value {
 }
 
 /// Inserts each of `zeros`' keys that `into` lacks.
-fn fill_missing(into: &mut Map<String, Value>, zeros: Value) {
+pub fn fill_missing(into: &mut Map<String, Value>, zeros: Value) {
     if let Value::Object(zeros) = zeros {
         for (k, v) in zeros {
             into.entry(k).or_insert(v);
@@ -42,6 +42,9 @@ pub fn fill(v: &mut Value, graph_driver: Value, apparmor: &str) {
     );
     if let Some(Value::Object(host)) = top.get_mut("HostConfig") {
         fill_missing(host, host_config_zeros());
+    }
+    if let Some(Value::Object(config)) = top.get_mut("Config") {
+        fill_missing(config, json!({"OnBuild": null, "Volumes": null}));
     }
 }
 
@@ -77,6 +80,12 @@ mod tests {
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
         assert_eq!(v["AppArmorProfile"], "");
         assert!(v["HostConfig"].get("Binds").is_some_and(Value::is_null));
+        let mut with_config = json!({"Config": {"Volumes": {"/v": {}}}});
+        fill(&mut with_config, json!({}), "");
+        assert_eq!(with_config["Config"]["Volumes"], json!({"/v": {}}));
+        assert!(with_config["Config"]
+            .get("OnBuild")
+            .is_some_and(Value::is_null));
 
         let mut image = json!({"Config": {"Cmd": ["sh"]}});
         fill_image(&mut image);

@@ -450,6 +450,26 @@ pub fn settings(
             json!(first.as_ref().map(|e| e.prefix).unwrap_or(0)),
         );
         m.insert("Bridge".into(), json!(""));
+        // The rest of the top level Docker's struct has (its default bridge's endpoint; an
+        // IPv6 address berth never gives), and before API 1.44 the fields it dropped then.
+        m.insert("EndpointID".into(), json!(text(&|e| e.id.clone())));
+        let mut zeros =
+            json!({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
+        if version < crate::api::ApiVersion(1, 44) {
+            zeros = json!({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null});
+        }
+        super::inspect_defaults::fill_missing(m, zeros);
+        // Each endpoint's fields Go encodes even when unset (docker-py's users index them).
+        if let Some(Value::Object(networks)) = m.get_mut("Networks") {
+            for ep in networks.values_mut().filter_map(Value::as_object_mut) {
+                super::inspect_defaults::fill_missing(
+                    ep,
+                    json!({"IPAMConfig": null, "Links": null, "DriverOpts": null}),
+                );
+            }
+        }
     }
     v
 }
@@ -562,6 +582,39 @@ mod tests {
             },
             endpoint: None,
         }
+    }
+
+    #[test]
+    fn inspect_has_every_field_of_dockers_network_settings_for_its_version() {
+        use crate::api::ApiVersion;
+        let who = Named {
+            name: "/web",
+            id: "0123456789abcdef",
+            hostname: "h",
+        };
+        let nets = [attached("front", false, &[])];
+        let at = |v| settings(&nets, &who, v, None, &[]);
+        let old = at(ApiVersion(1, 41));
+        for key in [
+            "EndpointID",
+            "GlobalIPv6Address",
+            "IPv6Gateway",
+            "HairpinMode",
+        ] {
+            assert!(old.get(key).is_some(), "{key}: {old}");
+        }
+        assert!(old["SecondaryIPAddresses"].is_null() && old.get("SecondaryIPAddresses").is_some());
+        for key in ["IPAMConfig", "Links", "DriverOpts"] {
+            assert!(
+                old["Networks"]["front"]
+                    .get(key)
+                    .is_some_and(Value::is_null),
+                "{key}"
+            );
+        }
+        let new = at(ApiVersion(1, 47));
+        assert!(new.get("HairpinMode").is_none(), "gone from 1.44 on: {new}");
+        assert_eq!(new["GlobalIPv6PrefixLen"], 0);
     }
 
     #[test]
