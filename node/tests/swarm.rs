@@ -79,6 +79,17 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     assert_eq!(filled["TaskTemplate"]["Placement"], json!({}));
     let stored = service(&d, &id)["Spec"].clone();
     assert!(stored.get("UpdateConfig").is_none(), "{stored}");
+    // Every container service's and task's spec shows moby's runtime and isolation.
+    assert_eq!(stored["TaskTemplate"]["Runtime"], "container");
+    assert_eq!(
+        stored["TaskTemplate"]["ContainerSpec"]["Isolation"],
+        "default"
+    );
+    let task = &tasks(&d, "web")[0];
+    assert_eq!(
+        task["Spec"]["ContainerSpec"]["Isolation"], "default",
+        "{task}"
+    );
 
     update_service(&d, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(5));
     assert!(

@@ -99,6 +99,10 @@ pub fn task(t: &TaskInfo) -> Value {
     let mut v = envelope(&t.envelope);
     v["Labels"] = json!({});
     v["Spec"] = t.spec.clone();
+    // As moby converts a task's container spec (a task's spec has no `Runtime`).
+    if let Some(c) = v["Spec"]["ContainerSpec"].as_object_mut() {
+        c.entry("Isolation").or_insert_with(|| json!("default"));
+    }
     v["ServiceID"] = json!(t.service_id);
     if t.slot > 0 {
         v["Slot"] = json!(t.slot);
