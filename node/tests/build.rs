@@ -379,6 +379,57 @@ fn run_steps_get_the_builds_cgroup_parent_cpusets_and_ulimits() {
     d.remove_all();
 }
 
+#[test]
+fn cache_from_takes_the_steps_of_a_loaded_image_built_elsewhere() {
+    require_root!();
+    let d = TestDaemon::with_busybox("buildcf");
+    let dockerfile: &[u8] =
+        b"FROM busybox\nENV A=1\nRUN echo ran > /ran\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/f.txt\"]\n";
+    let ctx = |f: &[u8]| context(&[("Dockerfile", dockerfile), ("f.txt", f)]);
+    let (r, lines) = build(&d, "t=cf-app%3A1", &ctx(b"one\n"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let built = aux_id(&lines);
+    // As if pulled: saved, removed with the whole build cache, and loaded back (no parent
+    // links, no cache records).
+    let archive = d
+        .try_request("GET", "/images/cf-app:1/get", b"")
+        .unwrap()
+        .body;
+    assert_eq!(d.req("DELETE", "/images/cf-app:1", "").status, 200);
+    assert_eq!(d.req("POST", "/build/prune?all=1", "").status, 200);
+    let r = d
+        .try_request("POST", "/images/load?quiet=1", &archive)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let from = "cachefrom=%5B%22cf-app%3A1%22%5D";
+
+    // Every step from the loaded image; the last one is the image itself. Refused before.
+    let (r, lines) = build(&d, &format!("t=cf-new%3A1&{from}"), &ctx(b"one\n"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    assert_eq!(text.matches(" ---> Using cache\n").count(), 4, "{text}");
+    assert!(!text.contains("Running in"), "{text}");
+    assert_eq!(aux_id(&lines), built, "{text}");
+
+    // A changed file: the steps before it still come from the source, the rest run.
+    let (r, lines) = build(&d, &format!("t=cf-new%3A2&{from}"), &ctx(b"two\n"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    assert_eq!(
+        text.matches(" ---> Using cache\n").count(),
+        2,
+        "ENV and RUN: {text}"
+    );
+    assert_eq!(run_output(&d, "cf-new:2", &[]), "two\n");
+    assert_eq!(run_output(&d, "cf-new:2", &["cat", "/ran"]), "ran\n");
+
+    // Without it the daemon's own cache is used, as before: none for this Dockerfile now
+    // but what the two builds above recorded.
+    let (_, lines) = build(&d, "t=cf-own%3A1&nocache=1", &ctx(b"one\n"));
+    assert!(stream_text(&lines).contains("Running in"));
+    d.remove_all();
+}
+
 /// A context whose Dockerfile adds `copies` layers to busybox's, one file each
 /// (`/layers/f0.txt`, …, each holding `layer`).
 fn layered_context(copies: usize) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! `POST /build`, `POST /commit` and `POST /build/prune` parameters as dockerd reads them,
 //! into the engine's typed requests, and the build's events back into Docker's JSON message
 //! stream. What the classic builder cannot do (BuildKit's `version=2` and sessions, remote
-//! contexts, outputs, squash, cache sources) is refused by name with a 400, never dropped.
+//! contexts, outputs, squash) is refused by name with a 400, never dropped.
 
 use std::collections::BTreeMap;
 
@@ -67,7 +67,6 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, ApiError> {
     refuse_if_set(q, "remote", "send the context as the request body")?;
     refuse_if_set(q, "session", "BuildKit sessions (/session) need BuildKit")?;
     refuse_if_set(q, "outputs", "outputs need BuildKit")?;
-    refuse_if_set(q, "cachefrom", "images as cache sources are not used")?;
     // Checked as a container's: the steps' containers are made with them.
     let limits = super::host_extra::runtime_settings(&bollard_stubs::models::HostConfig {
         cgroup_parent: q.get("cgroupparent").map(str::to_string),
@@ -102,6 +101,10 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, ApiError> {
             .map(str::to_string),
         labels: json_param(q, "labels", "labels")?,
         no_cache: q.flag("nocache", false),
+        cache_from: json_param::<Vec<String>>(q, "cachefrom", "cache from")?
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .collect(),
         pull: q.flag("pull", false),
         remove,
         force_remove,
@@ -267,7 +270,6 @@ mod tests {
             ("version=2", "BuildKit (version=2) is not supported"),
             ("remote=https%3A%2F%2Fx", "remote="),
             ("session=abc", "session=abc"),
-            ("cachefrom=%5B%22img%22%5D", "cachefrom="),
             (
                 "securityopt=x",
                 "The daemon on this platform does not support setting security options on build",

@@ -73,6 +73,7 @@ pub async fn build(
         dockerfile: &df,
         stages: Vec::new(),
         no_commit: false,
+        cache_from: std::sync::Mutex::new(cache_sources(backend, out, &opts.cache_from)),
     };
     let mut image_id = String::new();
     let last = plan.last().copied();
@@ -301,3 +302,23 @@ async fn run_triggers(
 #[cfg(test)]
 #[path = "builder_tests.rs"]
 mod tests;
+
+/// `--cache-from`'s images; one not found is skipped (as moby does) with a warning.
+fn cache_sources(
+    backend: &dyn BuildBackend,
+    out: &BuildOutput,
+    refs: &[String],
+) -> Vec<super::cache_from::CacheSource> {
+    refs.iter()
+        .filter_map(|r| match backend.image(r) {
+            Ok(img) => Some(super::cache_from::CacheSource {
+                id: img.id,
+                config: img.config,
+            }),
+            Err(e) => {
+                out.stream(format!("[WARNING]: cache source {r} skipped: {e}\n"));
+                None
+            }
+        })
+        .collect()
+}

@@ -30,6 +30,9 @@ pub struct Shared<'a> {
     pub stages: Vec<(usize, Option<String>, String)>,
     /// Only the settings change (`docker commit --change`): nothing is committed or made.
     pub no_commit: bool,
+    /// `--cache-from`'s images: when there are some, the cache (moby narrows them to the one
+    /// that matched once a step is taken from it).
+    pub cache_from: std::sync::Mutex<Vec<super::cache_from::CacheSource>>,
 }
 
 /// A stage being built: the current image and the settings of the next one.
@@ -92,7 +95,8 @@ impl StageState {
         probe
     }
 
-    /// Looks the step up in the build cache; on a hit the stage moves to the cached image.
+    /// Looks the step up in the build cache (`--cache-from`'s images instead when named); on a
+    /// hit the stage moves to the cached image.
     pub fn probe(&mut self, sh: &Shared<'_>, step: &RunConfig) -> Result<bool> {
         if sh.no_commit {
             return Ok(true);
@@ -100,7 +104,12 @@ impl StageState {
         if sh.opts.no_cache {
             return Ok(false);
         }
-        let Some(id) = sh.backend.cached(&self.image_id, &cache_key(step))? else {
+        let id = if sh.opts.cache_from.is_empty() {
+            sh.backend.cached(&self.image_id, &cache_key(step))?
+        } else {
+            self.cached_in_sources(sh, step)?
+        };
+        let Some(id) = id else {
             return Ok(false);
         };
         sh.out.stream(" ---> Using cache\n");
@@ -109,23 +118,53 @@ impl StageState {
         Ok(true)
     }
 
-    /// Commits the next image: the current settings, one more history entry (`created_by`
-    /// from `step`'s command) and `layer` when the step changed files.
-    pub fn commit(
-        &mut self,
-        sh: &Shared<'_>,
+    /// The image `--cache-from` holds for `step`: a source itself when the step is its last,
+    /// else the step's image made again from the source's history entry and layer (moby's
+    /// `restoreCachedImage`), after which only that source is looked at.
+    fn cached_in_sources(&self, sh: &Shared<'_>, step: &RunConfig) -> Result<Option<String>> {
+        use super::cache_from::{find, CacheMatch};
+        let mut sources = sh
+            .cache_from
+            .lock()
+            .map_err(|_| EngineError::Internal("build cache sources poisoned".into()))?;
+        let parent = (!self.image_id.is_empty()).then_some(&self.image);
+        let created_by = step.cmd.clone().unwrap_or_default().join(" ");
+        match find(&sources, parent, &created_by) {
+            None => Ok(None),
+            Some(CacheMatch::Whole(id)) => Ok(Some(id)),
+            Some(CacheMatch::Step {
+                source,
+                entry,
+                layer,
+            }) => {
+                let created = entry.get("created").and_then(Value::as_str).unwrap_or("");
+                let mut next = self.next_image(step, None, created);
+                if let Some(diff_id) = layer {
+                    next.rootfs.diff_ids.push(diff_id);
+                }
+                next.history.push(entry);
+                let id = sh.backend.commit(&self.image_id, &next, &cache_key(step))?;
+                sources.retain(|s| s.id == source);
+                Ok(Some(id))
+            }
+        }
+    }
+
+    /// The next image's config without its new history entry and layer: the current settings,
+    /// `step` as its container config, made at `created`.
+    fn next_image(
+        &self,
         step: &RunConfig,
-        layer: Option<String>,
         container: Option<&str>,
-    ) -> Result<()> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        created: &str,
+    ) -> ImageConfigFile {
         let mut next = self.image.clone();
         let mut settings = self.config.clone();
         settings.extra.insert("Image".into(), json!(self.image_id));
         let mut step_cfg = step.clone();
         step_cfg.extra.insert("Image".into(), json!(self.image_id));
         next.config = settings;
-        next.created = Some(now.clone());
+        next.created = Some(created.to_string());
         next.extra.remove("docker_version");
         next.extra.insert(
             "container_config".into(),
@@ -139,6 +178,20 @@ impl StageState {
             "" => next.extra.remove("author"),
             m => next.extra.insert("author".into(), json!(m)),
         };
+        next
+    }
+
+    /// Commits the next image: the current settings, one more history entry (`created_by`
+    /// from `step`'s command) and `layer` when the step changed files.
+    pub fn commit(
+        &mut self,
+        sh: &Shared<'_>,
+        step: &RunConfig,
+        layer: Option<String>,
+        container: Option<&str>,
+    ) -> Result<()> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut next = self.next_image(step, container, &now);
         let created_by = step.cmd.clone().unwrap_or_default().join(" ");
         let mut entry = json!({"created": now, "created_by": created_by});
         if !self.maintainer.is_empty() {

@@ -192,6 +192,7 @@ pub async fn apply_changes(cfg: RunConfig, changes: &[String]) -> Result<RunConf
         dockerfile: &df,
         stages: Vec::new(),
         no_commit: true,
+        cache_from: Default::default(),
     };
     let mut st = StageState {
         index: 0,

@@ -42,6 +42,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--cache-from`: images whose history is the cache instead of this daemon's builds.
+    pub cache_from: Vec<String>,
     /// `--pull`: always fetch base images.
     pub pull: bool,
     /// `--rm` (default true): remove intermediate containers after a successful step.
