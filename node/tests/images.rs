@@ -80,6 +80,39 @@ fn save_remove_and_load_give_back_the_same_image_that_runs() {
     assert_eq!(r.status, 200, "inspect: {}", r.text());
     assert_eq!(r.json()["Id"], id.as_str());
 
+    // Not quiet (the docker CLI at a terminal): each layer's progress, then the result
+    // (berth ignored `quiet` and gave only the result).
+    assert_eq!(d.req("DELETE", "/images/busybox:latest", "").status, 200);
+    let r = d
+        .try_request("POST", "/v1.47/images/load?quiet=0", &archive)
+        .unwrap();
+    assert_eq!(r.status, 200, "load: {}", r.text());
+    let lines: Vec<serde_json::Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let layer = manifest[0]["Layers"][0].as_str().unwrap();
+    let diff_id = layer.rsplit('/').next().unwrap();
+    let progress: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["status"] == "Loading layer")
+        .collect();
+    assert!(!progress.is_empty(), "{lines:?}");
+    assert!(
+        progress.iter().all(|l| l["id"] == diff_id[..12]),
+        "{lines:?}"
+    );
+    let last = progress.last().unwrap();
+    assert_eq!(
+        last["progressDetail"]["current"],
+        last["progressDetail"]["total"]
+    );
+    assert_eq!(
+        lines.last().unwrap()["stream"],
+        "Loaded image: busybox:latest\n"
+    );
+
     let c = d.create(
         &format!("{}-loaded", d.prefix),
         json!({"Image": "busybox:latest", "Cmd": ["sh", "-c", "test -x /bin/busybox"]}),

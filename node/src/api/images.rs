@@ -88,6 +88,14 @@ async fn with_body_reader<T: Send + 'static>(
     req: Request,
     f: impl FnOnce(&mut dyn std::io::Read) -> crate::Result<T> + Send + 'static,
 ) -> ApiResult<T> {
+    read_body_blocking(req, f).await.map_err(ApiError::from)
+}
+
+/// `f` on a blocking thread, reading the request's body as it arrives.
+async fn read_body_blocking<T: Send + 'static>(
+    req: Request,
+    f: impl FnOnce(&mut dyn std::io::Read) -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
     let stream = req
         .into_body()
         .into_data_stream()
@@ -96,8 +104,7 @@ async fn with_body_reader<T: Send + 'static>(
     let mut bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || f(&mut bridge))
         .await
-        .map_err(|e| ApiError::from(EngineError::Internal(format!("image task: {e}"))))?
-        .map_err(ApiError::from)
+        .map_err(|e| EngineError::Internal(format!("image task: {e}")))?
 }
 
 fn json_lines(lines: Vec<serde_json::Value>) -> Response {
@@ -161,11 +168,28 @@ pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Res
         }
     }
     let store = engine.images().clone();
-    let lines = with_body_reader(req, move |r| store.load(r)).await?;
-    for l in &lines {
-        let name = l.rsplit(": ").next().unwrap_or(l);
-        engine.image_event("load", name, name);
+    let loaded = move |engine: &AppState, lines: &[String]| {
+        for l in lines {
+            let name = l.rsplit(": ").next().unwrap_or(l);
+            engine.image_event("load", name, name);
+        }
+    };
+    // `quiet=0` (the docker CLI at a terminal): each layer's `Loading layer` progress as it
+    // is unpacked, then the result, in one stream (an error ends it, as a pull's does).
+    if !q.flag("quiet", true) {
+        return Ok(super::registry::progress_stream(move |sink| async move {
+            let progress = sink.clone();
+            let lines = read_body_blocking(req, move |r| store.load(r, &progress)).await?;
+            loaded(&engine, &lines);
+            for l in lines {
+                sink.stream(format!("{l}\n"));
+            }
+            Ok(())
+        }));
     }
+    let discard = crate::engine::image::ProgressSink::discard();
+    let lines = with_body_reader(req, move |r| store.load(r, &discard)).await?;
+    loaded(&engine, &lines);
     Ok(json_lines(
         lines
             .into_iter()

@@ -115,7 +115,7 @@ pub async fn login(engine: AppState, body: Bytes) -> ApiResult<Response> {
 
 /// A response carrying Docker's JSON message stream of `op`'s progress; a failure becomes the
 /// final `errorDetail` line. The operation runs to its end even when the client goes away.
-fn progress_stream<F, Fut>(op: F) -> Response
+pub(super) fn progress_stream<F, Fut>(op: F) -> Response
 where
     F: FnOnce(ProgressSink) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,

@@ -338,6 +338,7 @@ pub fn progress_message(p: &Progress) -> serde_json::Value {
             "progressDetail": {"current": current, "total": total},
             "id": id,
         }),
+        Progress::Stream(text) => json!({ "stream": text }),
         Progress::Pushed { tag, digest, size } => json!({
             "progressDetail": {},
             "aux": {"Tag": tag, "Digest": digest, "Size": size},

@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::layer::plain_tar;
+use super::progress::{CountingReader, ProgressSink};
 use super::scoped::{clean_entry_path, resolve_in_root};
 use super::store::remove_path;
 use super::unpack::{unpack, Mode};
 use super::{null_as_default, ImageConfigFile, ImageRecord, ImageStore, Reference};
 use crate::error::{EngineError, Result};
+
+/// Bytes between two `Loading layer` reports.
+const LOAD_PROGRESS_STEP: u64 = 512 * 1024;
 
 /// One element of a `docker save` manifest.json.
 #[derive(Debug, Deserialize)]
@@ -29,29 +33,34 @@ struct SaveManifest {
 impl ImageStore {
     /// Blocking. Loads a `docker save` or OCI image-layout archive (plain or gzip) and returns
     /// Docker's lines: `Loaded image: busybox:latest`, or `Loaded image ID: sha256:...` for an
-    /// untagged image.
-    pub fn load(&self, archive: &mut dyn Read) -> Result<Vec<String>> {
+    /// untagged image. Each layer unpacked reports `Loading layer` bytes to `progress`.
+    pub fn load(&self, archive: &mut dyn Read, progress: &ProgressSink) -> Result<Vec<String>> {
         let dir = self.temp_dir("load")?;
-        let result = self.load_from(&dir, archive);
+        let result = self.load_from(&dir, archive, progress);
         if let Err(e) = remove_path(&dir) {
             tracing::warn!(path = %dir.display(), error = %e, "cannot remove load scratch space");
         }
         result
     }
 
-    fn load_from(&self, dir: &Path, archive: &mut dyn Read) -> Result<Vec<String>> {
+    fn load_from(
+        &self,
+        dir: &Path,
+        archive: &mut dyn Read,
+        progress: &ProgressSink,
+    ) -> Result<Vec<String>> {
         let mut tar = tar::Archive::new(plain_tar(archive)?);
         unpack(&mut tar, dir, self.inner.fs.as_ref(), Mode::Archive)?;
         if dir.join("manifest.json").is_file() {
-            self.load_docker_save(dir)
+            self.load_docker_save(dir, progress)
         } else if dir.join("index.json").is_file() {
-            self.load_oci_layout(dir)
+            self.load_oci_layout(dir, progress)
         } else {
             Err(invalid("no manifest.json or index.json in archive"))
         }
     }
 
-    fn load_docker_save(&self, dir: &Path) -> Result<Vec<String>> {
+    fn load_docker_save(&self, dir: &Path, progress: &ProgressSink) -> Result<Vec<String>> {
         let manifest: Vec<SaveManifest> = serde_json::from_slice(&read_in(dir, "manifest.json")?)
             .map_err(|e| invalid(&format!("manifest.json: {e}")))?;
         let mut lines = Vec::new();
@@ -67,7 +76,7 @@ impl ImageStore {
                 .iter()
                 .map(|l| path_in(dir, l))
                 .collect::<Result<Vec<_>>>()?;
-            let record = self.load_image(&config, &layers, &tags)?;
+            let record = self.load_image(&config, &layers, &tags, progress)?;
             lines.extend(loaded_lines(&record, &tags));
         }
         Ok(lines)
@@ -80,6 +89,7 @@ impl ImageStore {
         config: &[u8],
         layers: &[PathBuf],
         tags: &[String],
+        progress: &ProgressSink,
     ) -> Result<ImageRecord> {
         let parsed: ImageConfigFile =
             serde_json::from_slice(config).map_err(|e| invalid(&format!("image config: {e}")))?;
@@ -95,9 +105,22 @@ impl ImageStore {
             if self.has_layer(diff_id)? {
                 continue;
             }
-            let mut file = File::open(path)
+            let file = File::open(path)
                 .map_err(|e| EngineError::io(format!("open {}", path.display()), e))?;
-            self.unpack_layer(&mut file, Some(diff_id))?;
+            let total = file.metadata().map_or(0, |m| m.len());
+            // Docker's id for a loaded layer: its diff id's first 12 hex digits.
+            let id: String = diff_id
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect();
+            let sink = progress.clone();
+            let mut reader = CountingReader::new(
+                file,
+                LOAD_PROGRESS_STEP,
+                Box::new(move |n| sink.bytes(&id, "Loading layer", n, total)),
+            );
+            self.unpack_layer(&mut reader, Some(diff_id))?;
         }
         self.commit(config, parsed, tags)
     }

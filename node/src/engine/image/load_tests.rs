@@ -43,7 +43,12 @@ fn docker_save_archive_loads_with_tags_verbatim_config_and_shared_layers() {
         .file("c2.json", 0o644, &cfg2)
         .file("manifest.json", 0o644, manifest.to_string().as_bytes())
         .finish();
-    let lines = images.load(&mut &archive[..]).unwrap();
+    let lines = images
+        .load(
+            &mut &archive[..],
+            &crate::engine::image::progress::ProgressSink::discard(),
+        )
+        .unwrap();
     let (id1, id2) = (sha256_digest(&cfg1), sha256_digest(&cfg2));
     assert_eq!(
         lines,
@@ -86,7 +91,12 @@ fn blobs_layout_and_gzipped_archive_load() {
         .file("manifest.json", 0o644, manifest.to_string().as_bytes())
         .finish();
     assert_eq!(
-        images.load(&mut &gzip(&archive)[..]).unwrap(),
+        images
+            .load(
+                &mut &gzip(&archive)[..],
+                &crate::engine::image::progress::ProgressSink::discard()
+            )
+            .unwrap(),
         ["Loaded image: x:1"]
     );
 }
@@ -120,7 +130,12 @@ fn oci_layout_follows_nested_index_to_this_platform() {
         .file("index.json", 0o644, index.to_string().as_bytes())
         .finish();
     assert_eq!(
-        images.load(&mut &archive[..]).unwrap(),
+        images
+            .load(
+                &mut &archive[..],
+                &crate::engine::image::progress::ProgressSink::discard()
+            )
+            .unwrap(),
         ["Loaded image: alpine:3.19"]
     );
     let rec = images.resolve("alpine:3.19").unwrap();
@@ -147,7 +162,12 @@ fn oci_bare_tag_ref_name_loads_untagged() {
         .file("index.json", 0o644, index.to_string().as_bytes())
         .finish();
     assert_eq!(
-        images.load(&mut &archive[..]).unwrap(),
+        images
+            .load(
+                &mut &archive[..],
+                &crate::engine::image::progress::ProgressSink::discard()
+            )
+            .unwrap(),
         [format!("Loaded image ID: {}", sha256_digest(&cfg))]
     );
 }
@@ -163,7 +183,12 @@ fn a_layer_that_does_not_match_its_diff_id_is_rejected_and_nothing_is_kept() {
         .file("c.json", 0o644, &cfg)
         .file("manifest.json", 0o644, manifest.to_string().as_bytes())
         .finish();
-    let err = images.load(&mut &archive[..]).unwrap_err();
+    let err = images
+        .load(
+            &mut &archive[..],
+            &crate::engine::image::progress::ProgressSink::discard(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("layer digest mismatch"), "{err}");
     assert!(images.list().unwrap().is_empty());
     assert_eq!(
@@ -179,7 +204,10 @@ fn archives_without_an_index_or_with_escaping_paths_are_invalid() {
     let (_dir, images) = setup();
     let archive = TarBuilder::new().file("hello", 0o644, b"x").finish();
     assert!(matches!(
-        images.load(&mut &archive[..]),
+        images.load(
+            &mut &archive[..],
+            &crate::engine::image::progress::ProgressSink::discard()
+        ),
         Err(EngineError::InvalidArgument(_))
     ));
     let manifest =
@@ -188,7 +216,10 @@ fn archives_without_an_index_or_with_escaping_paths_are_invalid() {
         .file("manifest.json", 0o644, manifest.to_string().as_bytes())
         .finish();
     assert!(matches!(
-        images.load(&mut &archive[..]),
+        images.load(
+            &mut &archive[..],
+            &crate::engine::image::progress::ProgressSink::discard()
+        ),
         Err(EngineError::InvalidArgument(_))
     ));
 }

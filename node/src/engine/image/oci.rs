@@ -50,7 +50,11 @@ struct Blob {
 
 impl ImageStore {
     /// Loads every image the layout's index.json names.
-    pub(super) fn load_oci_layout(&self, dir: &Path) -> Result<Vec<String>> {
+    pub(super) fn load_oci_layout(
+        &self,
+        dir: &Path,
+        progress: &super::progress::ProgressSink,
+    ) -> Result<Vec<String>> {
         let index: Blob = serde_json::from_slice(&read_in(dir, "index.json")?)
             .map_err(|e| invalid(&format!("index.json: {e}")))?;
         let mut lines = Vec::new();
@@ -59,7 +63,7 @@ impl ImageStore {
                 Some(name) => vec![Reference::parse_tag(&name)?.familiar_tagged()],
                 None => Vec::new(),
             };
-            let record = self.load_oci_manifest(dir, &desc, 0, &tags)?;
+            let record = self.load_oci_manifest(dir, &desc, 0, &tags, progress)?;
             lines.extend(loaded_lines(&record, &tags));
         }
         if lines.is_empty() {
@@ -74,6 +78,7 @@ impl ImageStore {
         desc: &Descriptor,
         depth: usize,
         tags: &[String],
+        progress: &super::progress::ProgressSink,
     ) -> Result<super::ImageRecord> {
         if depth > MAX_DEPTH {
             return Err(invalid("image indexes nested too deeply"));
@@ -83,7 +88,7 @@ impl ImageStore {
         if let Some(manifests) = blob.manifests {
             let chosen =
                 pick_platform(&manifests).ok_or_else(|| invalid("image index has no manifests"))?;
-            return self.load_oci_manifest(dir, chosen, depth + 1, tags);
+            return self.load_oci_manifest(dir, chosen, depth + 1, tags, progress);
         }
         let config_desc = blob
             .config
@@ -94,7 +99,7 @@ impl ImageStore {
             .iter()
             .map(|l| path_in(dir, &format!("blobs/sha256/{}", digest_hex(&l.digest)?)))
             .collect::<Result<Vec<_>>>()?;
-        self.load_image(&config, &layers, tags)
+        self.load_image(&config, &layers, tags, progress)
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Progress {
         /// Bytes in all.
         total: u64,
     },
+    /// A line of text for the client (`Loaded image: busybox:latest`).
+    Stream(String),
     /// The result of pushing one tag.
     Pushed {
         /// The tag pushed.
@@ -70,6 +72,11 @@ impl ProgressSink {
             current,
             total,
         });
+    }
+
+    /// Reports a line of text (`text` ends with its newline).
+    pub fn stream(&self, text: impl Into<String>) {
+        self.send(Progress::Stream(text.into()));
     }
 
     /// Reports any event.

@@ -105,7 +105,12 @@ fn a_saved_archive_loads_into_a_fresh_store_as_the_same_image_also_as_oci_layout
     let archive = save(&images, &["app:v1"]).unwrap();
     let (_dir2, _db2, fresh) = setup();
     assert_eq!(
-        fresh.load(&mut &archive[..]).unwrap(),
+        fresh
+            .load(
+                &mut &archive[..],
+                &crate::engine::image::progress::ProgressSink::discard()
+            )
+            .unwrap(),
         vec!["Loaded image: app:v1".to_string()]
     );
     let loaded = fresh.resolve("app:v1").unwrap();
@@ -128,7 +133,12 @@ fn a_saved_archive_loads_into_a_fresh_store_as_the_same_image_also_as_oci_layout
         }
     }
     let (_dir3, _db3, third) = setup();
-    third.load(&mut &oci.into_inner().unwrap()[..]).unwrap();
+    third
+        .load(
+            &mut &oci.into_inner().unwrap()[..],
+            &crate::engine::image::progress::ProgressSink::discard(),
+        )
+        .unwrap();
     assert_eq!(third.resolve("app:v1").unwrap().id, rec.id);
 }
 
@@ -159,7 +169,16 @@ fn several_names_make_one_archive_with_each_image_and_layer_once() {
     let layer = format!("blobs/sha256/{}", &a.config.rootfs.diff_ids[0][7..]);
     assert_eq!(all.iter().filter(|(n, _)| *n == layer).count(), 1);
     let (_dir2, _db2, fresh) = setup();
-    assert_eq!(fresh.load(&mut &archive[..]).unwrap().len(), 3);
+    assert_eq!(
+        fresh
+            .load(
+                &mut &archive[..],
+                &crate::engine::image::progress::ProgressSink::discard()
+            )
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(fresh.resolve("a2").unwrap().id, a.id);
     assert_eq!(fresh.resolve("b").unwrap().id, b.id);
 }
@@ -215,7 +234,11 @@ fn an_image_without_its_layer_tar_still_runs_and_saves_after_a_new_load() {
     import(&images, b"#!sh", "app", &[]);
     let archive = save(&images, &["app"]).unwrap();
     let (dir, _db2, old) = setup();
-    old.load(&mut &archive[..]).unwrap();
+    old.load(
+        &mut &archive[..],
+        &crate::engine::image::progress::ProgressSink::discard(),
+    )
+    .unwrap();
     let rec = old.resolve("app").unwrap();
     // As a store written before layer tars were kept.
     let diff_id = &rec.config.rootfs.diff_ids[0];
@@ -231,6 +254,10 @@ fn an_image_without_its_layer_tar_still_runs_and_saves_after_a_new_load() {
         "{msg}"
     );
     // Loading it again keeps the tar without unpacking the layer a second time.
-    old.load(&mut &archive[..]).unwrap();
+    old.load(
+        &mut &archive[..],
+        &crate::engine::image::progress::ProgressSink::discard(),
+    )
+    .unwrap();
     assert_eq!(save(&old, &["app"]).unwrap(), archive);
 }
