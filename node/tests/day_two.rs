@@ -183,6 +183,41 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     );
     let img_actions: Vec<&str> = img.iter().map(|e| e["Action"].as_str().unwrap()).collect();
     assert!(img_actions.ends_with(&["tag", "untag"]), "{img_actions:?}");
+    // As moby names them: the tag in its familiar form, the untagged image by its id.
+    let busybox = d.req("GET", "/images/busybox/json", "").json()["Id"].clone();
+    let tail = &img[img.len() - 2..];
+    assert_eq!(tail[0]["Actor"]["Attributes"]["name"], "bt-events:v1");
+    assert_eq!(tail[1]["Actor"]["Attributes"]["name"], busybox);
+    assert_eq!(tail[1]["Actor"]["ID"], busybox);
+    // The container's network around its start and exit (berth logged none): connect before
+    // start, disconnect after die.
+    let mine = |e: &serde_json::Value| {
+        e["Type"] == "container" && e["Actor"]["ID"] == id.as_str()
+            || e["Type"] == "network" && e["Actor"]["Attributes"]["container"] == id.as_str()
+    };
+    let all = events(&d, &format!("since={since}&until={until}"));
+    let order: Vec<String> = all
+        .iter()
+        .filter(|e| mine(e))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "container create",
+            "network connect",
+            "container start",
+            "container die",
+            "network disconnect"
+        ],
+        "{all:?}"
+    );
     // scope=local keeps this daemon's events; scope=swarm has none outside a swarm.
     let scoped = |scope: &str| {
         let f = urlencode(&format!(r#"{{"scope":["{scope}"],"type":["image"]}}"#));

@@ -362,13 +362,17 @@ impl Engine {
         for h in self.handles() {
             used.insert(h.snapshot().await.config.image_id);
         }
+        let image_id = self.images.resolve(name).map(|i| i.id).unwrap_or_default();
         let items = self
             .images
             .remove_pruning(name, force, prune_parents, &|id: &str| used.contains(id))?;
+        // moby names the image by its id in both (the tag removed is not in the event).
         for item in &items {
             match item {
-                image::RemovedItem::Untagged(tag) => self.image_event("untag", name, tag),
-                image::RemovedItem::Deleted(id) => self.image_event("delete", id, name),
+                image::RemovedItem::Untagged(_) => {
+                    self.image_event("untag", &image_id, &image_id);
+                }
+                image::RemovedItem::Deleted(id) => self.image_event("delete", id, id),
             }
         }
         Ok(items)

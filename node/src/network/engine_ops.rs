@@ -370,6 +370,7 @@ impl Engine {
                 return Err(e);
             }
             self.use_embedded_dns(&rec, &n)?;
+            self.network_endpoint_event("connect", &n, &rec.id);
         }
         Ok(())
     }
@@ -438,6 +439,7 @@ impl Engine {
         {
             let next = (was_primary && !a.primary.is_empty()).then_some(a.primary.as_str());
             self.network.release_one(&ep, next).await;
+            self.network_endpoint_event("disconnect", &n, &rec.id);
         }
         if n.vni.is_some() {
             self.release_swarm_address(&n.id, &rec.id).await;
@@ -590,6 +592,16 @@ impl Engine {
     /// Records a network event (`create`, `destroy`).
     pub fn network_event(&self, action: &str, n: &NetworkRecord) {
         let attrs = std::collections::BTreeMap::from([
+            ("name".to_string(), n.name.clone()),
+            ("type".to_string(), n.driver.clone()),
+        ]);
+        self.events.emit("network", action, &n.id, attrs);
+    }
+
+    /// Records a container's endpoint event on a network (`connect`, `disconnect`).
+    pub fn network_endpoint_event(&self, action: &str, n: &NetworkRecord, container: &str) {
+        let attrs = std::collections::BTreeMap::from([
+            ("container".to_string(), container.to_string()),
             ("name".to_string(), n.name.clone()),
             ("type".to_string(), n.driver.clone()),
         ]);

@@ -1,6 +1,7 @@
 //! Containers: the record and its states, the runtime spec, and one file per operation.
 
 pub mod archive;
+mod attach_events;
 pub mod caps;
 pub mod changes;
 pub mod create;

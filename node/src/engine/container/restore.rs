@@ -72,6 +72,7 @@ impl Engine {
         if was_running {
             let exit = launch::read_exit(&dir.join("exit.json")).unwrap_or_else(ExitRecord::lost);
             self.record_exit(&mut rec, &exit);
+            self.detach_events(&rec);
             self.network_down(&rec.id).await;
             // A killed monitor could not clean up after its container.
             for point in self.paths.rootfs_mount_points(&rec.id) {

@@ -224,6 +224,7 @@ impl Engine {
         rec.state.health = None;
         rec.state.started_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
         handle.publish(rec, &self.records, false)?;
+        self.attach_events(rec);
         self.container_event(rec, "start", &[]);
         self.watch_exit(handle.clone(), pids);
         self.watch_health(handle.clone(), rec.config.healthcheck.clone());
@@ -279,6 +280,7 @@ impl Engine {
             return; // an older run, already handled
         }
         self.record_exit(&mut rec, &exit);
+        self.detach_events(&rec);
         self.network_down(&rec.id).await;
         let restart = should_restart(&rec);
         if restart {
