@@ -146,6 +146,10 @@ pub async fn serve(
     if let Err(e) = swarm.restore().await {
         tracing::error!(error = %e, "could not rejoin the swarm; swarm mode is inactive");
     }
+    tokio::spawn(crate::swarm_events::forward(
+        Arc::downgrade(&swarm),
+        Arc::downgrade(&engine),
+    ));
     let app = crate::api::router(engine, swarm.clone()).map_request(crate::api::strip_version);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

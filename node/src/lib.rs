@@ -13,6 +13,7 @@ pub mod listen;
 pub mod network;
 pub mod runtime;
 pub mod store;
+pub mod swarm_events;
 pub mod swarm_executor;
 
 pub use error::{EngineError, ErrorKind, Result};

@@ -96,6 +96,40 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
         wait_until(LONG, || running(&d, "web").len() == 5),
         "never scaled to 5"
     );
+    // The manager's swarm events (berth logged none): the service made, then scaled.
+    let service_events = || {
+        let until = chrono::Utc::now().timestamp() + 1;
+        let r = d.req(
+            "GET",
+            &format!(
+                "/events?since=0&until={until}&filters=%7B%22type%22%3A%5B%22service%22%5D%7D"
+            ),
+            "",
+        );
+        r.text()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let scaled = |evs: &[Value]| {
+        evs.iter()
+            .any(|e| e["Action"] == "update" && e["Actor"]["Attributes"]["replicas.new"] == "5")
+    };
+    assert!(
+        wait_until(LONG, || scaled(&service_events())),
+        "{:?}",
+        service_events()
+    );
+    let evs = service_events();
+    assert_eq!(evs[0]["Action"], "create", "{evs:?}");
+    assert_eq!(evs[0]["Actor"]["ID"], id.as_str());
+    assert_eq!(evs[0]["Actor"]["Attributes"]["name"], "web");
+    assert!(evs.iter().all(|e| e["scope"] == "swarm"), "{evs:?}");
+    let scale = evs
+        .iter()
+        .find(|e| scaled(std::slice::from_ref(e)))
+        .unwrap();
+    assert_eq!(scale["Actor"]["Attributes"]["replicas.old"], "3");
     update_service(&d, &id, |s| s["Mode"]["Replicated"]["Replicas"] = json!(2));
     assert!(
         wait_until(LONG, || running(&d, "web").len() == 2),

@@ -54,6 +54,8 @@ pub struct Swarm {
     pub(crate) heartbeat: Duration,
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     member: RwLock<Option<Arc<Member>>>,
+    /// Counts the membership changes (join, leave, a manager started or stopped).
+    membership: tokio::sync::watch::Sender<u64>,
     /// An autolocked manager restarted and waits for `swarm unlock`.
     pub(crate) locked: std::sync::atomic::AtomicBool,
 }
@@ -75,6 +77,7 @@ impl Swarm {
             heartbeat: Duration::from_secs(5),
             lifecycle: tokio::sync::Mutex::default(),
             member: RwLock::default(),
+            membership: tokio::sync::watch::Sender::new(0),
             locked: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -107,6 +110,13 @@ impl Swarm {
 
     pub(crate) fn set_member(&self, member: Option<Arc<Member>>) {
         *self.member.write().unwrap_or_else(PoisonError::into_inner) = member;
+        self.membership.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever this node joins or leaves the swarm or its manager starts or stops
+    /// (what follows a manager's store, as its events do, subscribes again then).
+    pub fn membership(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.membership.subscribe()
     }
 
     /// Rejoins the swarm this node was in before the daemon stopped; an autolocked manager

@@ -26,6 +26,9 @@ pub struct Event {
     pub attributes: BTreeMap<String, String>,
     /// Unix time in nanoseconds.
     pub time_nano: i64,
+    /// A change to the swarm's state (Docker's `scope: swarm`), not to this daemon's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
 }
 
 /// The ring, its file and the live channel.
@@ -70,13 +73,35 @@ impl EventLog {
         }
     }
 
-    /// Records an event now.
+    /// Records an event of this daemon now.
     pub fn emit(
         &self,
         kind: &str,
         action: &str,
         actor_id: &str,
         attributes: BTreeMap<String, String>,
+    ) {
+        self.record(kind, action, actor_id, attributes, false);
+    }
+
+    /// Records a change to the swarm's state now (a manager's `scope: swarm` event).
+    pub fn emit_swarm(
+        &self,
+        kind: &str,
+        action: &str,
+        actor_id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        self.record(kind, action, actor_id, attributes, true);
+    }
+
+    fn record(
+        &self,
+        kind: &str,
+        action: &str,
+        actor_id: &str,
+        attributes: BTreeMap<String, String>,
+        swarm: bool,
     ) {
         let time_nano = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let event = Event {
@@ -85,6 +110,7 @@ impl EventLog {
             actor_id: actor_id.to_string(),
             attributes,
             time_nano,
+            swarm,
         };
         if let Ok(mut ring) = self.ring.lock() {
             ring.push(event.clone());

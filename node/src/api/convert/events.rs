@@ -33,6 +33,7 @@ pub fn event_json(e: &Event) -> Value {
 /// for this daemon's own.
 fn scope(e: &Event) -> &'static str {
     match e.kind.as_str() {
+        _ if e.swarm => "swarm",
         "service" | "node" | "secret" | "config" => "swarm",
         _ => "local",
     }
@@ -131,6 +132,7 @@ mod tests {
                 ("tier".to_string(), "web".to_string()),
             ]),
             time_nano: 1_700_000_000_123_456_789,
+            swarm: false,
         }
     }
 
