@@ -48,7 +48,10 @@ async fn follow(
         let mut known: HashMap<(ObjectKind, String), Arc<Object>> = HashMap::new();
         for kind in [ObjectKind::Service, ObjectKind::Node] {
             for o in s.list(kind) {
-                known.insert((kind, o.id.clone()), Arc::new(o.clone()));
+                // Shared with the store, not copied.
+                if let Some(shared) = s.get_shared(kind, &o.id) {
+                    known.insert((kind, o.id.clone()), shared);
+                }
             }
         }
         known
