@@ -45,6 +45,38 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     );
     let nodes = d.req("GET", "/nodes", "").json();
     assert_eq!(nodes.as_array().unwrap().len(), 1);
+    // The CA's TLSInfo, with the issuer's subject and key as swarmkit gives them (berth gave
+    // them empty, and no node carried one).
+    let tls = &swarm["TLSInfo"];
+    assert!(tls["TrustRoot"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        tls["CertIssuerSubject"]
+            .as_str()
+            .is_some_and(|s| s.len() > 8),
+        "{tls}"
+    );
+    assert!(
+        tls["CertIssuerPublicKey"]
+            .as_str()
+            .is_some_and(|s| s.len() > 40),
+        "{tls}"
+    );
+    assert_eq!(&nodes[0]["Description"]["TLSInfo"], tls);
+    let plugins = nodes[0]["Description"]["Engine"]["Plugins"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        plugins.contains(&json!({"Type": "Network", "Name": "overlay"})),
+        "{plugins:?}"
+    );
+    assert!(
+        plugins.contains(&json!({"Type": "Volume", "Name": "local"})),
+        "{plugins:?}"
+    );
     assert_eq!(nodes[0]["Status"]["State"], "ready");
     assert_eq!(nodes[0]["ManagerStatus"]["Leader"], true);
 

@@ -16,6 +16,14 @@ use crate::engine::req::ListContainers;
 /// berth's release version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The drivers berthd has, by Docker's plugin type (`/info`'s `Plugins`, a swarm node's
+/// `Engine.Plugins`).
+pub const PLUGINS: [(&str, &[&str]); 3] = [
+    ("Log", &["json-file", "local", "none"]),
+    ("Network", &["bridge", "host", "null", "overlay"]),
+    ("Volume", &["local"]),
+];
+
 fn api_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));

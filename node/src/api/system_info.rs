@@ -31,12 +31,7 @@ pub fn add(info: &mut Value, facts: &InfoFacts<'_>) {
         "RegistryConfig": registry_config(facts.registry),
         // `--runtime runc` (the default) is the only one berthd takes; its monitor runs it.
         "Runtimes": {"runc": {"path": "berth-monitor"}},
-        "Plugins": {
-            "Volume": ["local"],
-            "Network": ["bridge", "host", "null", "overlay"],
-            "Authorization": null,
-            "Log": ["json-file", "local", "none"],
-        },
+        "Plugins": plugins(),
         "InitBinary": facts.init_binary.file_name().map(|n| n.to_string_lossy().into_owned()),
         "Isolation": "",
         "Labels": [],
@@ -59,6 +54,16 @@ pub fn add(info: &mut Value, facts: &InfoFacts<'_>) {
             m.insert(k, v);
         }
     }
+}
+
+/// `Plugins`: berthd's drivers by type; no authorization plugin.
+fn plugins() -> Value {
+    let mut m: Map<String, Value> = super::system::PLUGINS
+        .iter()
+        .map(|(kind, names)| ((*kind).to_string(), json!(names)))
+        .collect();
+    m.insert("Authorization".into(), Value::Null);
+    Value::Object(m)
 }
 
 /// Docker's `RegistryConfig`: Docker Hub secure and official; insecure CIDRs (loopback always,

@@ -286,7 +286,19 @@ fn description(generic_resources: &[GenericResourcesInner]) -> NodeDescription {
         engine: Some(EngineDescription {
             engine_version: Some(crate::api::system::VERSION.to_string()),
             labels: Some(Default::default()),
-            plugins: None,
+            plugins: Some(
+                crate::api::system::PLUGINS
+                    .iter()
+                    .flat_map(|(kind, names)| {
+                        names
+                            .iter()
+                            .map(|n| bollard_stubs::models::EngineDescriptionPlugins {
+                                typ: Some((*kind).to_string()),
+                                name: Some((*n).to_string()),
+                            })
+                    })
+                    .collect(),
+            ),
         }),
         tls_info: None,
     }

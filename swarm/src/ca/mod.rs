@@ -21,7 +21,7 @@ pub use node_key::{
     NodeCert, NodeKey,
 };
 pub use peer_names::PeerNames;
-pub use pem::{cert_der_from_pem, cert_pem_from_der};
+pub use pem::{cert_der_from_pem, cert_pem_from_der, tls_info};
 pub use pinned::{client_tls, pinned_channel, server_tls_optional_client, PinnedCa};
 pub use role::{CertRole, CA_COMMON_NAME, MANAGER_NAME, WORKER_NAME};
 pub use root::RootCa;

@@ -44,3 +44,39 @@ pub(crate) fn cert_der(cert: &[u8]) -> Result<Cow<'_, [u8]>, CaError> {
         Ok(Cow::Borrowed(cert))
     }
 }
+
+/// Docker's `TLSInfo` of a certificate issued by the CA `ca_pem`: the CA itself, and its raw
+/// subject and public key (DER, base64), as swarmkit reports them. None for a PEM that is no
+/// certificate.
+pub fn tls_info(ca_pem: &str) -> Option<bollard_stubs::models::TlsInfo> {
+    use base64::Engine as _;
+    let der = cert_der_from_pem(ca_pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Some(bollard_stubs::models::TlsInfo {
+        trust_root: Some(ca_pem.to_string()),
+        cert_issuer_subject: Some(b64.encode(cert.subject().as_raw())),
+        cert_issuer_public_key: Some(b64.encode(cert.public_key().raw)),
+    })
+}
+
+#[cfg(test)]
+mod tls_info_tests {
+    use super::*;
+
+    #[test]
+    fn a_cas_tls_info_is_its_raw_subject_and_key() {
+        use base64::Engine as _;
+        let ca = crate::ca::RootCa::generate().unwrap();
+        let info = tls_info(ca.cert_pem()).unwrap();
+        assert_eq!(info.trust_root.as_deref(), Some(ca.cert_pem()));
+        let subject = base64::engine::general_purpose::STANDARD
+            .decode(info.cert_issuer_subject.unwrap())
+            .unwrap();
+        // A DER SEQUENCE holding the CA's common name.
+        assert_eq!(subject[0], 0x30);
+        assert!(subject.windows(8).any(|w| w == b"swarm-ca"), "{subject:?}");
+        assert!(info.cert_issuer_public_key.is_some_and(|k| k.len() > 40));
+        assert!(tls_info("not a pem").is_none());
+    }
+}

@@ -18,6 +18,7 @@ impl ClusterInfo {
             envelope: Envelope::of(cluster.object),
             spec: cluster.object.spec.clone(),
             ca_cert: s.root_ca.cert.clone(),
+            tls: crate::ca::tls_info(&s.root_ca.cert),
             default_addr_pool: s.default_addr_pool.clone(),
             subnet_size: s.subnet_size,
             data_path_port: s.data_path_port,

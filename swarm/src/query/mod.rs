@@ -59,6 +59,8 @@ pub struct ClusterInfo {
     pub spec: Value,
     /// The root CA certificate (`TLSInfo.TrustRoot`).
     pub ca_cert: String,
+    /// Its `TLSInfo` (the issuer's subject and public key too); None if it does not parse.
+    pub tls: Option<bollard_stubs::models::TlsInfo>,
     /// Address pools.
     pub default_addr_pool: Vec<String>,
     /// Subnet size.

@@ -11,7 +11,13 @@ use crate::ops;
 use crate::swarm::Swarm;
 
 impl NodeInfo {
-    fn of(node: &Node<'_>, leader_raft_id: Option<u64>) -> Self {
+    /// `tls`: the cluster's CA as a node's `Description.TLSInfo` shows it (every node's
+    /// certificate is issued by it).
+    fn of(
+        node: &Node<'_>,
+        leader_raft_id: Option<u64>,
+        tls: Option<&bollard_stubs::models::TlsInfo>,
+    ) -> Self {
         let mut spec = node.spec.clone().into_owned();
         spec.role = Some(match node.role {
             NodeRole::Manager => NodeSpecRoleEnum::MANAGER,
@@ -28,11 +34,21 @@ impl NodeInfo {
         NodeInfo {
             envelope: Envelope::of(node.object),
             spec,
-            description: node.status.description.clone(),
+            description: node.status.description.clone().map(|mut d| {
+                d.tls_info = tls.cloned().or(d.tls_info);
+                d
+            }),
             status: node.status.status.clone(),
             manager,
         }
     }
+}
+
+/// The cluster CA's `TLSInfo`, when the cluster object has one.
+fn cluster_tls(s: &berth_raft::ClusterState) -> Option<bollard_stubs::models::TlsInfo> {
+    let object = s.list(ObjectKind::Cluster).next()?;
+    let cluster = crate::model::Cluster::parse(object).ok()?;
+    crate::ca::tls_info(&cluster.status.root_ca.cert)
 }
 
 pub(super) fn node_matches(n: &Node<'_>, filters: &Filters) -> bool {
@@ -54,11 +70,12 @@ impl Swarm {
         let m = self.control().await?;
         let leader = m.raft.leader();
         m.read(|s| {
+            let tls = cluster_tls(s);
             let mut out = Vec::new();
             for o in sorted(s.list(ObjectKind::Node)) {
                 let n = Node::parse(o)?;
                 if node_matches(&n, filters) {
-                    out.push(NodeInfo::of(&n, leader));
+                    out.push(NodeInfo::of(&n, leader, tls.as_ref()));
                 }
             }
             Ok(out)
@@ -71,7 +88,11 @@ impl Swarm {
         let leader = m.raft.leader();
         m.read(|s| {
             let o: &Object = ops::find(s, ObjectKind::Node, key)?;
-            Ok(NodeInfo::of(&Node::parse(o)?, leader))
+            Ok(NodeInfo::of(
+                &Node::parse(o)?,
+                leader,
+                cluster_tls(s).as_ref(),
+            ))
         })
     }
 

@@ -23,11 +23,10 @@ fn envelope(e: &Envelope) -> Value {
 fn cluster_json(c: &ClusterInfo) -> Value {
     let mut v = envelope(&c.envelope);
     v["Spec"] = c.spec.clone();
-    v["TLSInfo"] = json!({
-        "TrustRoot": c.ca_cert,
-        "CertIssuerSubject": "",
-        "CertIssuerPublicKey": "",
-    });
+    v["TLSInfo"] = match &c.tls {
+        Some(tls) => json!(tls),
+        None => json!({"TrustRoot": c.ca_cert, "CertIssuerSubject": "", "CertIssuerPublicKey": ""}),
+    };
     v["RootRotationInProgress"] = json!(false);
     v["DefaultAddrPool"] = json!(c.default_addr_pool);
     v["SubnetSize"] = json!(c.subnet_size);
