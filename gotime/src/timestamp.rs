@@ -22,7 +22,7 @@ pub fn get_timestamp(value: &str, now: i64, local: FixedOffset) -> Result<String
         )),
         // Go: a value with a dash was meant as a time, and its parse error is the answer.
         None if value.contains('-') => {
-            Err(format!("parsing time {value:?}: not a time Docker reads"))
+            Err(format!("parsing time {value:?}: use a duration (10m), an RFC 3339 time or date (2006-01-02T15:04:05Z, 2006-01-02), or Unix seconds"))
         }
         None => parse_timestamps(value)
             .map(|_| value.to_string())
@@ -159,7 +159,9 @@ mod tests {
             get_timestamp("yesterday", 0, at(0)).unwrap_err(),
             "failed to parse value as time or duration: \"yesterday\""
         );
-        assert!(get_timestamp("2020-13-01", 0, at(0)).is_err());
+        assert!(get_timestamp("2020-13-01", 0, at(0))
+            .unwrap_err()
+            .contains("use a duration (10m)"));
         assert!(get_timestamp("", 0, at(0)).is_err());
         assert!(
             get_timestamp("5", 0, at(0)).is_ok(),

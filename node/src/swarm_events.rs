@@ -24,7 +24,7 @@ pub async fn forward(swarm: Weak<berth_swarm::Swarm>, engine: Weak<Engine>) {
         membership.borrow_and_update();
         let manager = swarm.upgrade().and_then(|s| s.manager().ok());
         let read_again = match manager {
-            Some(m) => follow(&m, &engine, &mut membership).await,
+            Some(m) => follow(m, &engine, &mut membership).await,
             None => false,
         };
         if !read_again && membership.changed().await.is_err() {
@@ -39,7 +39,7 @@ pub async fn forward(swarm: Weak<berth_swarm::Swarm>, engine: Weak<Engine>) {
 /// Logs the events of `manager`'s commits until the membership changes or its store says to
 /// read again (true), or it closes (false: wait for the next membership change).
 async fn follow(
-    manager: &berth_swarm::manager::Manager,
+    manager: Arc<berth_swarm::manager::Manager>,
     engine: &Weak<Engine>,
     membership: &mut tokio::sync::watch::Receiver<u64>,
 ) -> bool {
@@ -56,6 +56,8 @@ async fn follow(
         }
         known
     });
+    // Not held while following: a leave or a demotion drops the manager.
+    drop(manager);
     loop {
         let message = tokio::select! {
             m = watcher.next() => m,
@@ -70,7 +72,12 @@ async fn follow(
             return false;
         };
         for change in &event.changes {
-            let key = (change.object.attrs.kind(), change.object.id.clone());
+            // Most commits are tasks' (every start, every report): nothing to log, nothing kept.
+            let kind = change.object.attrs.kind();
+            if matches!(kind, ObjectKind::Task | ObjectKind::Cluster) {
+                continue;
+            }
+            let key = (kind, change.object.id.clone());
             if let Some((kind, action, id, attrs)) = event_of(change, known.get(&key).map(|o| &**o))
             {
                 engine.events().emit_swarm(kind, action, &id, attrs);
