@@ -14,6 +14,31 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 
+/// Tries of a scoped lookup the kernel gave up on (`EAGAIN`) before it is reported.
+const RESOLVE_TRIES: usize = 64;
+
+/// `openat2` with `RESOLVE_IN_ROOT` or `RESOLVE_BENEATH`, tried again when the kernel answers
+/// `EAGAIN`: it does when a mount or a rename anywhere on the host races a `..` in the path
+/// (it cannot then prove the walk stayed inside), and a busy host mounts all the time.
+pub fn openat2_scoped<P: ?Sized + nix::NixPath>(
+    dirfd: impl AsFd,
+    path: &P,
+    how: OpenHow,
+) -> nix::Result<OwnedFd> {
+    retry_eagain(|| openat2(dirfd.as_fd(), path, how))
+}
+
+/// `op` until it answers something else than `EAGAIN`, at most `RESOLVE_TRIES` times.
+fn retry_eagain<T>(mut op: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    let mut tries = 1;
+    loop {
+        match op() {
+            Err(Errno::EAGAIN) if tries < RESOLVE_TRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// Opens `root` itself (a host path berthd chose) as the anchor of later lookups.
 pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
     let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
@@ -27,7 +52,7 @@ pub fn open_at(root: impl AsFd, path: &Path, flags: OFlag, mode: Mode) -> io::Re
         .flags(flags | OFlag::O_CLOEXEC)
         .mode(mode)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    Ok(openat2(root, path, how)?)
+    Ok(openat2_scoped(root, path, how)?)
 }
 
 /// An `O_PATH` handle on `path` in the root; a final symlink is followed (inside the root) only
@@ -152,6 +177,30 @@ pub fn is_missing(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_the_kernel_gave_up_on_is_tried_again_then_reported() {
+        let mut calls = 0;
+        let got = retry_eagain(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(Errno::EAGAIN)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(got, Ok(3), "two races, then the answer");
+        let mut calls = 0;
+        let got: nix::Result<()> = retry_eagain(|| {
+            calls += 1;
+            Err(Errno::EAGAIN)
+        });
+        assert_eq!((got, calls), (Err(Errno::EAGAIN), RESOLVE_TRIES));
+        assert_eq!(
+            retry_eagain(|| Err::<(), _>(Errno::ENOENT)),
+            Err(Errno::ENOENT)
+        );
+    }
     use std::os::unix::fs::symlink;
 
     fn root_with_etc() -> (tempfile::TempDir, std::path::PathBuf) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, futimens, utimensat, Mode as NixMode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use tar::EntryType;
@@ -110,7 +110,7 @@ fn finish_dirs(dest: &Path, dirs: &[(PathBuf, u32, u64)]) -> Result<()> {
         let how = OpenHow::new()
             .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-        let fd = match openat2(&root, rel, how) {
+        let fd = match crate::engine::inroot::openat2_scoped(&root, rel, how) {
             Ok(fd) => fd,
             Err(Errno::ELOOP | Errno::ENOTDIR | Errno::ENOENT | Errno::EXDEV) => continue,
             Err(e) => return Err(EngineError::io(dir.display().to_string(), e.into())),

@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{openat, openat2, readlinkat, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, readlinkat, AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstat, futimens, mkdirat, FileStat, Mode};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
@@ -116,7 +116,11 @@ fn beneath_no_symlinks(dir: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    Ok(openat2(dir.as_fd(), rel, how)?)
+    Ok(crate::engine::inroot::openat2_scoped(
+        dir.as_fd(),
+        rel,
+        how,
+    )?)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+use nix::fcntl::{openat, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 
@@ -45,7 +45,7 @@ pub fn open(base: &Path, subpath: &str) -> Result<OwnedFd> {
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS
                 | ResolveFlag::RESOLVE_NO_SYMLINKS,
         );
-    match openat2(&root, subpath, how) {
+    match crate::engine::inroot::openat2_scoped(&root, subpath, how) {
         Ok(fd) => Ok(fd),
         Err(Errno::EXDEV) => Err(EngineError::InvalidArgument(format!(
             "path concatenation escapes the base directory, base: {}, subpath: {subpath}",

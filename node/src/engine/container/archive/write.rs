@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, mknodat, utimensat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
@@ -315,7 +315,9 @@ impl Unpacker {
             let how = OpenHow::new()
                 .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
                 .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-            let Ok(dir) = openat2(self.dest.as_fd(), rel.as_path(), how) else {
+            let Ok(dir) =
+                crate::engine::inroot::openat2_scoped(self.dest.as_fd(), rel.as_path(), how)
+            else {
                 continue;
             };
             fchmod(dir.as_fd(), Mode::from_bits_truncate(*mode))?;
@@ -336,7 +338,11 @@ fn beneath(dir: &OwnedFd, rel: &Path, flags: OFlag) -> io::Result<OwnedFd> {
     } else {
         rel
     };
-    Ok(openat2(dir.as_fd(), rel, how)?)
+    Ok(crate::engine::inroot::openat2_scoped(
+        dir.as_fd(),
+        rel,
+        how,
+    )?)
 }
 
 fn open_nofollow(parent: &OwnedFd, leaf: &Path, flags: OFlag) -> io::Result<OwnedFd> {
