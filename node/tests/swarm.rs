@@ -764,3 +764,63 @@ fn the_swarms_default_log_driver_applies_to_tasks_whose_template_names_none() {
     let r = d.req("POST", "/swarm/leave?force=1", "");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// What docker-py sends and reads: keys in any case (Go's decoder folds them), networks by
+/// name (stored and shown by id, as moby does), `Healthcheck` spelled as Docker's Go field and
+/// `ForceUpdate` always shown; the spec sent back as read is the same spec and restarts nothing.
+#[test]
+fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
+    require_root!();
+    let d = TestDaemon::with_busybox("svcspell");
+    init(&d);
+    let net = format!("{}-net", d.prefix);
+    let r = d.req(
+        "POST",
+        "/networks/create",
+        &json!({"name": net, "driver": "overlay"}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let net_id = r.json()["Id"].as_str().unwrap().to_string();
+    let id = create_service(
+        &d,
+        &json!({"name": "spell", "mode": {"replicated": {"replicas": 1}},
+            "TaskTemplate": {"containerspec": {"image": "busybox:latest", "args": ["sleep", "600"],
+                "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000u64}},
+                "networks": [{"target": net, "aliases": ["sp"]}]},
+            "UpdateConfig": {"order": "start-first"}, "labels": {"order": "kept"}}),
+    );
+    let spec = service(&d, &id)["Spec"].clone();
+    assert_eq!(spec["Name"], "spell");
+    assert_eq!(spec["Mode"], json!({"Replicated": {"Replicas": 1}}));
+    assert_eq!(spec["UpdateConfig"], json!({"Order": "start-first"}));
+    assert_eq!(spec["Labels"], json!({"order": "kept"}));
+    let template = &spec["TaskTemplate"];
+    assert_eq!(
+        template["Networks"],
+        json!([{"Target": net_id, "Aliases": ["sp"]}])
+    );
+    assert_eq!(template["ForceUpdate"], 0);
+    let container = &template["ContainerSpec"];
+    assert_eq!(container["Healthcheck"]["Test"], json!(["CMD", "true"]));
+    assert!(container.get("HealthCheck").is_none(), "{container}");
+    assert_eq!(container["Args"], json!(["sleep", "600"]));
+    assert!(
+        wait_until(LONG, || running(&d, "spell").len() == 1),
+        "the task never ran"
+    );
+    let task = tasks(&d, "spell")[0].clone();
+    assert_eq!(task["Spec"]["ForceUpdate"], 0);
+    assert_eq!(
+        task["Spec"]["ContainerSpec"]["Healthcheck"]["Test"],
+        json!(["CMD", "true"])
+    );
+    update_service(&d, &id, |_| {});
+    std::thread::sleep(Duration::from_secs(2));
+    let now = tasks(&d, "spell");
+    assert_eq!(
+        now.len(),
+        1,
+        "the spec sent back restarted the task: {now:?}"
+    );
+    assert_eq!(now[0]["ID"], task["ID"]);
+}

@@ -207,16 +207,23 @@ pub fn services_using<'a>(s: &'a ClusterState, n: &Network<'_>) -> Vec<Service<'
         .collect()
 }
 
-/// Refuses a service spec whose task template names a network that does not exist.
-pub fn check_service_networks(s: &ClusterState, spec: &Value) -> SwarmResult<()> {
-    let wanted = spec["TaskTemplate"]["Networks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+/// Names each network of a service's task template by its id, as moby stores it (clients may
+/// send names, and inspect shows ids); refuses one that does not exist.
+pub fn resolve_service_networks(s: &ClusterState, spec: &mut Value) -> SwarmResult<()> {
+    let Some(wanted) = spec
+        .pointer_mut("/TaskTemplate/Networks")
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(());
+    };
     for w in wanted {
         let target = w.get("Target").and_then(Value::as_str).unwrap_or("");
-        if find(s, ObjectKind::Network, target).is_err() {
+        let Ok(network) = find(s, ObjectKind::Network, target) else {
             return Err(refuse(format!("network {target} not found")));
+        };
+        // The ingress stays named: the service's published ports add and drop it by name.
+        if target != crate::ingress::INGRESS {
+            w["Target"] = Value::String(network.id.clone());
         }
     }
     Ok(())

@@ -69,72 +69,6 @@ fn out_of_sequence() -> SwarmError {
     SwarmError::Conflict("rpc error: code = Unknown desc = update out of sequence".into())
 }
 
-/// Docker's own client sends `ContainerSpec.Healthcheck` (its Go field name, which Docker's
-/// case-blind decoder accepts), the API documents `HealthCheck`, and the typed model (and so
-/// the executor) reads only the latter: the client's spelling is moved to the documented one,
-/// or its health check would be dropped without a word.
-fn healthcheck_key(spec: &mut Value) {
-    let Some(c) = spec
-        .pointer_mut("/TaskTemplate/ContainerSpec")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    if let Some(h) = c.remove("Healthcheck") {
-        c.entry("HealthCheck").or_insert(h);
-    }
-}
-
-/// The struct fields of a service spec's outer levels, where clients are known to differ in
-/// case from Docker's names: docker-py's `ServiceMode` sends `{"replicated": {"Replicas": 2}}`.
-const SERVICE_FIELDS: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "Name",
-            "Labels",
-            "TaskTemplate",
-            "Mode",
-            "UpdateConfig",
-            "RollbackConfig",
-            "Networks",
-            "EndpointSpec",
-        ],
-    ),
-    (
-        "/Mode",
-        &["Replicated", "Global", "ReplicatedJob", "GlobalJob"],
-    ),
-    ("/Mode/Replicated", &["Replicas"]),
-    (
-        "/Mode/ReplicatedJob",
-        &["MaxConcurrent", "TotalCompletions"],
-    ),
-];
-
-/// Docker decodes a body into Go structs, whose field names match whatever their case: a key
-/// that is one of `SERVICE_FIELDS` but for case takes Docker's spelling (else the typed model
-/// would not see it and, say, run one replica of the two asked for).
-fn fold_field_case(spec: &mut Value) {
-    for (pointer, fields) in SERVICE_FIELDS {
-        let Some(obj) = spec.pointer_mut(pointer).and_then(Value::as_object_mut) else {
-            continue;
-        };
-        let misspelt: Vec<(String, &str)> = obj
-            .keys()
-            .filter_map(|k| {
-                let name = fields.iter().find(|f| f.eq_ignore_ascii_case(k))?;
-                (k != name).then(|| (k.clone(), *name))
-            })
-            .collect();
-        for (key, name) in misspelt {
-            if let Some(v) = obj.remove(&key) {
-                obj.entry(name).or_insert(v);
-            }
-        }
-    }
-}
-
 /// Checks a service spec and fills Docker's defaults (mode, name) into the spec as sent.
 pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     if !spec.is_object() {
@@ -142,8 +76,6 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
             "service spec must be an object".into(),
         ));
     }
-    fold_field_case(&mut spec);
-    healthcheck_key(&mut spec);
     // Credentials come only from X-Registry-Auth (pull_auth.rs), never from a spec's body.
     pull_auth::set(&mut spec, None);
     let typed = ServiceSpec::deserialize(&spec)
@@ -323,7 +255,7 @@ pub async fn create_service(m: &Manager, spec: Value, auth: Option<String>) -> S
     let typed = typed_spec(&spec)?;
     m.read(|s| crate::published_ports::check_conflicts(s, &typed, None))?;
     crate::ingress::join_ingress(m, &mut spec).await?;
-    m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+    m.read(|s| crate::network_ops::resolve_service_networks(s, &mut spec))?;
     m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
     let id = new_id();
     let name = spec
@@ -390,7 +322,7 @@ pub async fn update_service(
             m.read(|s| crate::published_ports::check_conflicts(s, &typed, Some(&object.id)))?;
         }
         crate::ingress::join_ingress(m, &mut spec).await?;
-        m.read(|s| crate::network_ops::check_service_networks(s, &spec))?;
+        m.read(|s| crate::network_ops::resolve_service_networks(s, &mut spec))?;
         m.read(|s| crate::secret_refs::resolve_service_refs(s, &mut spec))?;
         if spec.get("Name").and_then(Value::as_str) != Some(svc.name()) {
             return Err(SwarmError::Unimplemented(

@@ -25,25 +25,6 @@ fn refused(r: Result<serde_json::Value, SwarmError>) -> String {
 }
 
 #[test]
-fn field_names_match_whatever_their_case_as_in_dockers_decoder() {
-    // docker-py's ServiceMode.
-    let s = normalize_service(spec(json!({ "Mode": { "replicated": { "Replicas": 2 } } })));
-    assert_eq!(
-        s.unwrap()["Mode"],
-        json!({ "Replicated": { "Replicas": 2 } })
-    );
-    let s = normalize_service(spec(
-        json!({ "mode": { "global": {} }, "labels": { "k": "v" } }),
-    ));
-    let s = s.unwrap();
-    assert_eq!(s["Mode"], json!({ "Global": {} }));
-    // A label's own key keeps its case.
-    assert_eq!(s["Labels"], json!({ "k": "v" }));
-    let s = normalize_service(spec(json!({ "Labels": { "mode": "x", "Name": "y" } })));
-    assert_eq!(s.unwrap()["Labels"], json!({ "mode": "x", "Name": "y" }));
-}
-
-#[test]
 fn a_service_spec_gets_dockers_defaults_and_keeps_what_it_had() {
     let s = normalize_service(spec(json!({ "Labels": { "a": "b" } }))).unwrap();
     assert_eq!(s["Mode"], json!({ "Replicated": { "Replicas": 1 } }));
@@ -74,20 +55,6 @@ fn a_job_gets_mobys_defaults() {
         json!({ "ReplicatedJob": { "MaxConcurrent": 2, "TotalCompletions": 10 } })
     );
     assert_eq!(mode(json!({ "GlobalJob": {} })), json!({ "GlobalJob": {} }));
-}
-
-#[test]
-fn a_health_check_spelled_as_dockers_client_sends_it_is_kept() {
-    let mut s = spec(json!({}));
-    let check = json!({ "Test": ["CMD", "true"], "Interval": 5_000_000_000u64 });
-    s["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = check.clone();
-    let s = normalize_service(s).unwrap();
-    let container = &s["TaskTemplate"]["ContainerSpec"];
-    assert_eq!(container["HealthCheck"], check);
-    assert!(container.get("Healthcheck").is_none(), "{container}");
-    let typed: bollard_stubs::models::ServiceSpec = serde_json::from_value(s).unwrap();
-    let kept = typed.task_template.unwrap().container_spec.unwrap();
-    assert_eq!(kept.health_check.unwrap().test.unwrap(), ["CMD", "true"]);
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let mut raw: serde_json::Value = body.parse()?;
+    let mut raw = body.parse_as::<ContainerCreateBody>()?;
     super::convert::network::migrate_mac_address(&mut raw)?;
     super::convert::support::check_create(&raw)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)

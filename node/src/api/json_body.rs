@@ -38,16 +38,27 @@ impl JsonBody {
         self.0.iter().all(u8::is_ascii_whitespace)
     }
 
-    /// Parses the body; a blank body reads as `{}`, malformed JSON is a 400 with the parser's
-    /// reason. Unknown fields are ignored.
+    /// Parses the body into `T`, its keys matched to `T`'s fields whatever their case, as Go
+    /// decodes (`case_fold`); a blank body reads as `{}`, malformed JSON is a 400 with the
+    /// parser's reason. Unknown fields are ignored.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let value = self.parse_as::<T>()?;
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+    }
+
+    /// The body as JSON, its keys folded to the fields of the model `S` (see [`Self::parse`]),
+    /// for handlers that read the JSON itself.
+    pub fn parse_as<S: serde::de::DeserializeOwned>(&self) -> Result<serde_json::Value, ApiError> {
         let body = if self.is_blank() {
             b"{}".as_slice()
         } else {
             &self.0
         };
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+        let mut value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+        super::case_fold::fold_keys::<S>(&mut value);
+        Ok(value)
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let v: Value = body.parse()?;
+    let v = body.parse_as::<bollard_stubs::models::ContainerUpdateBody>()?;
     support::check_update(&v)?;
     let num = |k: &str| v.get(k).and_then(Value::as_i64);
     let cpus = |k: &str, what: &str| -> ApiResult<Option<String>> {

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod build;
+mod case_fold;
 pub mod containers;
 pub mod containers_live;
 pub mod convert;

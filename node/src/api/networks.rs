@@ -199,7 +199,7 @@ pub async fn create(
     State(swarm): State<SwarmState>,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let raw: Value = body.parse()?;
+    let raw = body.parse_as::<bollard_stubs::models::NetworkCreateRequest>()?;
     if raw.get("Driver").and_then(Value::as_str) == Some("overlay") {
         let id = swarm.create_network(&raw).await?;
         return Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))));
@@ -250,7 +250,7 @@ pub async fn connect(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
-    let raw: Value = body.parse()?;
+    let raw = body.parse_as::<bollard_stubs::models::NetworkConnectRequest>()?;
     super::convert::support::check_endpoint(&raw["EndpointConfig"], "EndpointConfig.")?;
     let body: NetworkConnectRequest = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;

@@ -27,8 +27,16 @@ fn info(s: &SecretInfo) -> Value {
     })
 }
 
+/// The body of a secret's or a config's create or update, its keys folded to the spec's.
+fn spec_body(kind: SecretKind, body: &JsonBody) -> ApiResult<Value> {
+    match kind {
+        SecretKind::Secret => body.parse_as::<bollard_stubs::models::SecretSpec>(),
+        SecretKind::Config => body.parse_as::<bollard_stubs::models::ConfigSpec>(),
+    }
+}
+
 async fn create(swarm: SwarmState, kind: SecretKind, body: JsonBody) -> ApiResult<Response> {
-    let raw: Value = body.parse()?;
+    let raw = spec_body(kind, &body)?;
     let id = swarm.create_secret(kind, &raw).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))).into_response())
 }
@@ -51,7 +59,7 @@ async fn update(
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let version = super::swarm::version(&q)?;
-    let raw: Value = body.parse()?;
+    let raw = spec_body(kind, &body)?;
     swarm.update_secret(kind, &id, version, &raw).await?;
     Ok(StatusCode::OK)
 }

@@ -5,6 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bollard_stubs::models::ServiceSpec;
 use serde_json::{json, Value};
 
 use super::convert::query::Query;
@@ -35,8 +36,8 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     let auth = registry_auth(&headers)?;
-    let mut spec: Value = body.parse()?;
-    super::convert::service_defaults::without_runtime_and_isolation(&mut spec);
+    let mut spec = body.parse_as::<ServiceSpec>()?;
+    super::convert::service_defaults::without_shown_fields(&mut spec);
     let id = swarm.create_service(spec, auth).await?;
     let created = Json(json!({ "ID": id, "Warnings": [] }));
     Ok((StatusCode::CREATED, created).into_response())
@@ -100,8 +101,8 @@ pub async fn update(
     let spec: Option<Value> = if rollback && body.is_blank() {
         None
     } else {
-        let mut spec: Value = body.parse()?;
-        super::convert::service_defaults::without_runtime_and_isolation(&mut spec);
+        let mut spec = body.parse_as::<ServiceSpec>()?;
+        super::convert::service_defaults::without_shown_fields(&mut spec);
         Some(spec)
     };
     swarm

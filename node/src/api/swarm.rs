@@ -29,7 +29,7 @@ pub fn version(q: &Query) -> ApiResult<u64> {
 
 /// `POST /swarm/init` → the node id, as a JSON string.
 pub async fn init(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<Response> {
-    let raw: Value = body.parse()?;
+    let raw = body.parse_as::<bollard_stubs::models::SwarmInitRequest>()?;
     let mut req = SwarmInitRequest::deserialize(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid swarm init request: {e}")))?;
     // Docker's request carries autolock beside the spec (swagger's model lacks the field).
@@ -45,7 +45,7 @@ pub async fn init(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<
 
 /// `POST /swarm/join`.
 pub async fn join(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<StatusCode> {
-    let raw: Value = body.parse()?;
+    let raw = body.parse_as::<bollard_stubs::models::SwarmJoinRequest>()?;
     let req = SwarmJoinRequest::deserialize(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid swarm join request: {e}")))?;
     swarm.join(req, availability(&raw)?).await?;
@@ -96,7 +96,7 @@ pub async fn update(
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    let spec: Value = body.parse()?;
+    let spec = body.parse_as::<bollard_stubs::models::SwarmSpec>()?;
     let rotate = (
         q.flag("rotateWorkerToken", false),
         q.flag("rotateManagerToken", false),
@@ -108,7 +108,7 @@ pub async fn update(
 
 /// `POST /swarm/unlock` with `{"UnlockKey": "SWMKEY-1-…"}`.
 pub async fn unlock(State(swarm): State<SwarmState>, body: JsonBody) -> ApiResult<StatusCode> {
-    let raw: Value = body.parse()?;
+    let raw = body.parse_as::<bollard_stubs::models::SwarmUnlockRequest>()?;
     let key = raw.get("UnlockKey").and_then(Value::as_str).unwrap_or("");
     swarm.unlock(key).await?;
     Ok(StatusCode::OK)
@@ -148,7 +148,8 @@ pub async fn update_node(
     body: JsonBody,
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
-    swarm.update_node(&id, version(&q)?, body.parse()?).await?;
+    let spec = body.parse_as::<bollard_stubs::models::NodeSpec>()?;
+    swarm.update_node(&id, version(&q)?, spec).await?;
     Ok(StatusCode::OK)
 }
 

@@ -32,7 +32,7 @@ pub async fn create(
     State(engine): State<AppState>,
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let v: Value = body.parse()?;
+    let v = body.parse_as::<bollard_stubs::models::VolumeCreateRequest>()?;
     if v.get("ClusterVolumeSpec").is_some_and(|c| !c.is_null()) {
         return Err(ApiError::bad_request(
             "ClusterVolumeSpec: cluster volumes are not supported by berth (no CSI plugins)",

@@ -53,28 +53,45 @@ pub fn insert_defaults(spec: &Value) -> Value {
     spec
 }
 
-/// What moby's conversion writes into every container service's spec, asked or not: the
-/// runtime and the isolation, whose only values here are `container` and `default`. A spec is
-/// stored without them (`without_runtime_and_isolation`), so that one sent back with them, as
-/// clients send what they read, is the same spec and restarts no task.
-pub fn with_runtime_and_isolation(spec: &mut Value) {
+/// A service spec as moby shows it: every task template has its `ForceUpdate` counter (0 when
+/// never forced), and a container service its runtime and isolation, whose only values here
+/// are `container` and `default`. A spec is stored without them (`without_shown_fields`), so
+/// that one sent back with them, as clients send what they read, is the same spec and restarts
+/// no task.
+pub fn with_shown_fields(spec: &mut Value) {
     let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) else {
         return;
     };
+    shown_task_spec(task);
+    if task.get("ContainerSpec").is_some_and(Value::is_object) {
+        set_if_unset(task, "Runtime", json!("container"));
+    }
+}
+
+/// A task spec's fields as moby's Go structs name and show them: `ForceUpdate` always, the
+/// container's health check as `Healthcheck` (the API's document and the typed model say
+/// `HealthCheck`; clients index the former) and its isolation.
+pub fn shown_task_spec(task: &mut Map<String, Value>) {
+    set_if_unset(task, "ForceUpdate", json!(0));
     let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) else {
         return;
     };
+    if let Some(check) = container.remove("HealthCheck") {
+        container.insert("Healthcheck".into(), check);
+    }
     set_if_unset(container, "Isolation", json!("default"));
-    set_if_unset(task, "Runtime", json!("container"));
 }
 
-/// A spec as it is stored: without the runtime and isolation every spec shows.
-pub fn without_runtime_and_isolation(spec: &mut Value) {
+/// A spec as it is stored: without the fields every spec shows unasked.
+pub fn without_shown_fields(spec: &mut Value) {
     let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) else {
         return;
     };
     if task.get("Runtime").and_then(Value::as_str) == Some("container") {
         task.remove("Runtime");
+    }
+    if task.get("ForceUpdate").and_then(Value::as_u64) == Some(0) {
+        task.remove("ForceUpdate");
     }
     if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
         if container.get("Isolation").and_then(Value::as_str) == Some("default") {
@@ -143,23 +160,28 @@ mod tests {
     }
 
     #[test]
-    fn container_services_always_show_their_runtime_and_isolation() {
-        let mut spec = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b"}}});
-        with_runtime_and_isolation(&mut spec);
+    fn container_services_always_show_their_runtime_isolation_and_force_counter() {
+        let mut spec = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b",
+            "HealthCheck": {"Test": ["NONE"]}}}});
+        with_shown_fields(&mut spec);
         assert_eq!(spec["TaskTemplate"]["Runtime"], "container");
-        assert_eq!(
-            spec["TaskTemplate"]["ContainerSpec"]["Isolation"],
-            "default"
-        );
+        assert_eq!(spec["TaskTemplate"]["ForceUpdate"], 0);
+        let container = &spec["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(container["Isolation"], "default");
+        assert_eq!(container["Healthcheck"]["Test"][0], "NONE");
+        assert!(container.get("HealthCheck").is_none());
         let mut sent_back = spec.clone();
-        without_runtime_and_isolation(&mut sent_back);
+        without_shown_fields(&mut sent_back);
         assert_eq!(
             sent_back,
-            json!({"TaskTemplate": {"ContainerSpec": {"Image": "b"}}})
+            json!({"TaskTemplate": {"ContainerSpec": {"Image": "b",
+                "Healthcheck": {"Test": ["NONE"]}}}}),
+            "the health check's spelling is the API's to fold"
         );
-        let mut plugin = json!({"TaskTemplate": {"PluginSpec": {}}});
-        with_runtime_and_isolation(&mut plugin);
+        let mut plugin = json!({"TaskTemplate": {"PluginSpec": {}, "ForceUpdate": 2}});
+        with_shown_fields(&mut plugin);
         assert!(plugin["TaskTemplate"].get("Runtime").is_none());
+        assert_eq!(plugin["TaskTemplate"]["ForceUpdate"], 2);
     }
 
     #[test]

@@ -64,10 +64,10 @@ pub fn node(n: &NodeInfo) -> Value {
 pub fn service(svc: &ServiceInfo) -> Value {
     let mut v = envelope(&svc.envelope);
     v["Spec"] = svc.spec.clone();
-    super::service_defaults::with_runtime_and_isolation(&mut v["Spec"]);
+    super::service_defaults::with_shown_fields(&mut v["Spec"]);
     if let Some(previous) = &svc.previous_spec {
         v["PreviousSpec"] = previous.clone();
-        super::service_defaults::with_runtime_and_isolation(&mut v["PreviousSpec"]);
+        super::service_defaults::with_shown_fields(&mut v["PreviousSpec"]);
     }
     let endpoint = svc.spec.get("EndpointSpec").filter(|e| e.is_object());
     v["Endpoint"] = json!({ "Spec": endpoint.cloned().unwrap_or_else(|| json!({})) });
@@ -98,9 +98,9 @@ pub fn task(t: &TaskInfo) -> Value {
     let mut v = envelope(&t.envelope);
     v["Labels"] = json!({});
     v["Spec"] = t.spec.clone();
-    // As moby converts a task's container spec (a task's spec has no `Runtime`).
-    if let Some(c) = v["Spec"]["ContainerSpec"].as_object_mut() {
-        c.entry("Isolation").or_insert_with(|| json!("default"));
+    // As moby converts a task's spec (which has no `Runtime`).
+    if let Some(spec) = v["Spec"].as_object_mut() {
+        super::service_defaults::shown_task_spec(spec);
     }
     v["ServiceID"] = json!(t.service_id);
     if t.slot > 0 {
