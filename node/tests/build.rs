@@ -640,3 +640,29 @@ fn add_downloads_a_url_as_the_classic_builder_and_builds_again_when_it_changes()
     }
     d.remove_all();
 }
+
+/// docker-py's shapes: a Dockerfile from outside the context goes in as `.dockerfile.<hash>`
+/// with `dockerfile` sent twice (the name first, as Go's `FormValue` reads it), and a step's
+/// stderr comes back in the classic builder's red.
+#[test]
+fn a_repeated_dockerfile_parameter_takes_the_first_and_stderr_comes_red() {
+    require_root!();
+    let d = TestDaemon::with_busybox("buildpy");
+    let df = b"FROM busybox\nRUN echo to-err >&2\n";
+    let tar = context(&[(".dockerfile.0123abcd", df)]);
+    let (r, lines) = build(
+        &d,
+        "t=bt-py%3A1&dockerfile=.dockerfile.0123abcd&dockerfile=FROM+busybox",
+        &tar,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = stream_text(&lines);
+    assert!(text.contains("Step 2/2 : RUN echo to-err >&2"), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "\u{1b}[91mto-err\n\u{1b}[0m"),
+        "{lines:?}"
+    );
+    assert!(text.ends_with("Successfully tagged bt-py:1\n"), "{text}");
+}

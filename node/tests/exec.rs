@@ -258,6 +258,33 @@ fn terminals_have_the_asked_size_for_exec_and_run() {
     d.remove_all();
 }
 
+/// Docker frames an exec's output by the start request's `Tty`, not the exec's: docker-py
+/// starts a TTY exec with `Tty: false` and reads frames; a start with `Tty: true` reads raw.
+#[test]
+fn the_start_requests_tty_chooses_frames_or_raw_output() {
+    require_root!();
+    let d = TestDaemon::with_busybox("ttyframe");
+    let id = sleeper(&d, "tf", json!({}));
+    for (exec_tty, start_tty) in [(true, false), (false, true)] {
+        let exec = exec_create(
+            &d,
+            &id,
+            json!({"Cmd": ["printf", "hi"], "Tty": exec_tty, "AttachStdout": true}),
+        );
+        let r = d.req(
+            "POST",
+            &format!("/exec/{exec}/start"),
+            &json!({"Tty": start_tty}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        if start_tty {
+            assert_eq!(r.body, b"hi", "exec tty {exec_tty}");
+        } else {
+            assert_eq!(r.body, b"\x01\0\0\0\0\0\0\x02hi", "exec tty {exec_tty}");
+        }
+    }
+}
+
 #[test]
 fn a_detached_exec_survives_a_daemon_restart_and_exec_works_after_it() {
     require_root!();

@@ -13,6 +13,7 @@
 use std::process::Command;
 
 use berth_test_support::{require_root, TestDaemon};
+use serde_json::json;
 
 fn run(d: &TestDaemon, flags: &[&str], script: &str) -> String {
     let mut args = vec!["run", "--rm"];
@@ -276,17 +277,57 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
         "no log driver named 'syslog'",
     );
     refused(&d, &["--log-opt", "labels-regex=("], "error parsing regexp");
-    refused(&d, &["--log-opt", "max-file=3"], "max-size");
+    refused(
+        &d,
+        &["--log-opt", "max-file=3", "--log-opt", "compress=true"],
+        "max-size is not set",
+    );
     refused(&d, &["--storage-opt", "size=1G"], "StorageOpt");
     refused(&d, &["--blkio-weight", "300"], "BlkioWeight");
     refused(&d, &["--cpu-rt-runtime", "100"], "CpuRealtimeRuntime");
     refused(&d, &["--link", "x:y"], "could not get container for x");
     refused(&d, &["--userns", "private"], "USER mode");
-    refused(
-        &d,
-        &["--volume-driver", "nfs", "-v", "x:/x"],
-        "plugin \"nfs\" not found",
-    );
+    // Docker's 404, through the API: both CLIs take a 404 from create for a missing image.
+    for (binds, volumes, message) in [
+        (
+            json!(["x:/x"]),
+            json!({}),
+            "create x: error looking up volume plugin nfs: plugin \"nfs\" not found",
+        ),
+        (
+            json!([]),
+            json!({"/anon": {}}),
+            ": error looking up volume plugin nfs: plugin \"nfs\" not found",
+        ),
+    ] {
+        let body = json!({"Image": "busybox", "Volumes": volumes,
+            "HostConfig": {"VolumeDriver": "nfs", "Binds": binds}});
+        let r = d.req("POST", "/containers/create", &body.to_string());
+        assert_eq!(r.status, 404, "{}", r.text());
+        let said = r.json()["message"].as_str().unwrap_or_default().to_string();
+        assert!(said.contains(message), "{said}");
+    }
+    // As Docker: the driver matters only for a volume it would make; the rest is kept and shown.
+    let id = d.cli_ok(&[
+        "create",
+        "--volume-driver",
+        "nfs",
+        "--isolation",
+        "default",
+        "--log-opt",
+        "max-file=3",
+        "--mount",
+        "type=volume,dst=/m",
+        "busybox",
+        "true",
+    ]);
+    let shown = d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.VolumeDriver}} {{.HostConfig.Isolation}} {{.HostConfig.LogConfig.Config}}",
+        &id,
+    ]);
+    assert_eq!(shown, "nfs default map[max-file:3]");
     let id = d.cli_ok(&[
         "create",
         "--ulimit",

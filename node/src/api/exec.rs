@@ -44,6 +44,9 @@ pub async fn start(
         body.parse()?
     };
     let detach = cfg.detach.unwrap_or(false);
+    // Docker frames the output by the start request's `Tty`, not the exec's: docker-py starts a
+    // TTY exec with `Tty: false` unless told otherwise, and reads frames.
+    let raw = cfg.tty.unwrap_or(false);
     let size = super::convert::container::console_size(cfg.console_size.as_deref());
     let mut req = Request::from_parts(parts, axum::body::Body::empty());
     if !detach && stream::wants_upgrade(&req) {
@@ -61,19 +64,17 @@ pub async fn start(
             }
             output.ok_or_else(|| "the exec was detached".to_string())
         };
-        return Ok(stream::upgrade_response(
-            &mut req,
-            info.config.tty,
-            start,
-            keys,
-        ));
+        return Ok(stream::upgrade_response(&mut req, raw, start, keys));
     }
     let output = engine.start_exec(&id, detach).await?;
     if let Some([h, w]) = size {
         engine.resize_exec(&id, h, w)?;
     }
     match output {
-        Some(output) => Ok(stream::body_response(output)),
+        Some(mut output) => {
+            output.tty = raw;
+            Ok(stream::body_response(output))
+        }
         None => Ok(StatusCode::OK.into_response()),
     }
 }

@@ -51,7 +51,7 @@ pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
         cgroupns_private: cgroupns(&h.cgroupns_mode)?,
         cgroupns_text: h.cgroupns_mode.map(|m| m.to_string()).unwrap_or_default(),
         volumes_from: h.volumes_from.clone().unwrap_or_default(),
-        volume_driver: volume_driver(&text(&h.volume_driver))?,
+        volume_driver: text(&h.volume_driver),
         userns_mode: userns(&text(&h.userns_mode))?,
         runtime: runtime(&text(&h.runtime))?,
         isolation: isolation(h)?,
@@ -259,15 +259,6 @@ fn cgroupns(
     })
 }
 
-fn volume_driver(d: &str) -> Result<String, ApiError> {
-    match d {
-        "" | "local" => Ok(d.to_string()),
-        other => Err(bad(format!(
-            "error looking up volume plugin {other}: plugin \"{other}\" not found"
-        ))),
-    }
-}
-
 fn userns(m: &str) -> Result<String, ApiError> {
     match m {
         "" | "host" => Ok(m.to_string()),
@@ -287,7 +278,9 @@ fn runtime(r: &str) -> Result<String, ApiError> {
 fn isolation(h: &HostConfig) -> Result<String, ApiError> {
     use bollard_stubs::models::HostConfigIsolationEnum as I;
     match h.isolation {
-        None | Some(I::EMPTY) | Some(I::DEFAULT) => Ok(String::new()),
+        None | Some(I::EMPTY) => Ok(String::new()),
+        // Kept as given: inspect shows `default` back, as Docker does.
+        Some(I::DEFAULT) => Ok("default".into()),
         Some(other) => Err(bad(format!(
             "Invalid isolation: \"{other}\" - linux only supports 'default'"
         ))),
@@ -319,6 +312,7 @@ fn log_settings(h: &HostConfig) -> Result<Option<LogSettings>, ApiError> {
 /// The `HostConfig` fields of these settings as inspect shows them (the rest of the struct is
 /// `container::host_config`'s).
 pub fn echo(h: &HostSettings) -> HostConfig {
+    use bollard_stubs::models::HostConfigIsolationEnum as I;
     use bollard_stubs::models::{
         DeviceMapping as DockerDevice, HostConfigCgroupnsModeEnum as Cgroupns, HostConfigLogConfig,
         ResourcesUlimits,
@@ -379,7 +373,7 @@ pub fn echo(h: &HostSettings) -> HostConfig {
         volume_driver: some_text(&r.volume_driver),
         userns_mode: some_text(&r.userns_mode),
         runtime: Some("runc".into()),
-        isolation: None,
+        isolation: (r.isolation == "default").then_some(I::DEFAULT),
         binds: echo.binds,
         mounts: echo.mounts,
         tmpfs: echo.tmpfs,

@@ -19,11 +19,11 @@ impl Query {
         )
     }
 
-    /// The last value of `key`.
+    /// The first value of `key`, as Go's `FormValue` reads a repeated key: docker-py sends the
+    /// `dockerfile` of a build outside the context twice, the name first.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
-            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
@@ -37,11 +37,15 @@ impl Query {
             .collect()
     }
 
-    /// A boolean flag; absent is `default`.
+    /// A boolean flag as moby's `BoolValueOrDefault` reads it: absent is `default`; empty, `0`,
+    /// `no`, `false` and `none` (any case, spaces trimmed) are false, anything else true.
     pub fn flag(&self, key: &str, default: bool) -> bool {
         match self.get(key) {
             None => default,
-            Some(v) => matches!(v, "1" | "true" | "True" | "TRUE" | "yes"),
+            Some(v) => !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            ),
         }
     }
 
@@ -109,5 +113,17 @@ mod tests {
         assert!(!q.flag("force", true));
         assert!(q.flag("missing", true));
         assert_eq!(q.all("changes"), vec!["CMD x", "ENV a=b"]);
+        assert_eq!(q.get("changes"), Some("CMD x"), "Go's FormValue: the first");
+    }
+
+    #[test]
+    fn flags_read_as_mobys_bool_value() {
+        let q = Query::parse(Some("a=yes&b=on&c=2&d=NO&e=%20none%20&f=&g=FALSE&h=True"));
+        for k in ["a", "b", "c", "h"] {
+            assert!(q.flag(k, false), "{k}");
+        }
+        for k in ["d", "e", "f", "g"] {
+            assert!(!q.flag(k, true), "{k}");
+        }
     }
 }

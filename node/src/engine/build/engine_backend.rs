@@ -283,9 +283,19 @@ async fn run_attached(engine: &Arc<Engine>, id: &str, out: &BuildOutput) -> Resu
     let exited = engine.wait_container(id, WaitCondition::NextExit).await?;
     engine.start_container(id).await?;
     while let Some(chunk) = output.chunks.recv().await {
-        out.stream(String::from_utf8_lossy(&chunk.bytes).into_owned());
+        out.stream(step_output(&chunk));
     }
     Ok(exited.await)
+}
+
+/// A RUN step's output as the classic builder streams it: what the step wrote to stderr comes
+/// wrapped in the terminal's bright red, as moby's `NewStderrWriter` does.
+fn step_output(chunk: &crate::engine::container::logs::LogChunk) -> String {
+    let text = String::from_utf8_lossy(&chunk.bytes);
+    match chunk.stream {
+        crate::runtime::logfile::Stream::Stderr => format!("\x1b[91m{text}\x1b[0m"),
+        crate::runtime::logfile::Stream::Stdout => text.into_owned(),
+    }
 }
 
 /// Mounts an overlay of `lowers` with a fresh upper directory in `scratch`, applies `ops`,

@@ -73,7 +73,11 @@ impl Engine {
         let user = user::resolve_off_worker(config.user.clone(), group_add, layers).await?;
         let name = self.reserve_name(req.name.as_deref(), &id)?;
         let image_volumes: Vec<String> = image.config.config.volumes.keys().cloned().collect();
-        let made = match self.prepare_mounts(&mut req.host.mounts, &image_volumes) {
+        let made = match self.prepare_mounts(
+            &mut req.host.mounts,
+            &image_volumes,
+            &req.host.runtime.volume_driver,
+        ) {
             Ok(made) => made,
             Err(e) => {
                 let _ = self.names.remove(&name);

@@ -108,12 +108,16 @@ pub fn log_settings(driver: &str, opts: &BTreeMap<String, String>) -> Result<Log
             _ => return Err(bad(format!("invalid compress value: {v}"))),
         };
     }
-    if rotation.max_size == 0 && rotation.max_file > 1 {
-        return Err(bad("max-file cannot be set when max-size is not".into()));
-    }
-    if rotation.compress && rotation.max_file < 2 {
+    // `max-file` without `max-size` is taken (docker-py's tests set only it); the file is never
+    // rotated then.
+    if rotation.compress && driver == "local" && rotation.max_file < 2 {
         return Err(bad(
-            "compress cannot be true when max-file is less than 2".into()
+            "compression cannot be enabled when max file count is 1".into(),
+        ));
+    }
+    if rotation.compress && (rotation.max_file < 2 || rotation.max_size == 0) {
+        return Err(bad(
+            "compress cannot be true when max-file is less than 2 or max-size is not set".into(),
         ));
     }
     Ok(LogSettings {
@@ -215,7 +219,9 @@ pub(crate) mod tests {
         assert!(e("none", &[("max-size", "1m")]).contains("unknown log opt"));
         assert!(e("json-file", &[("max-size", "ten")]).contains("max-size"));
         assert!(e("json-file", &[("max-file", "0")]).contains("less than 1"));
-        assert!(e("json-file", &[("max-file", "3")]).contains("max-size"));
+        assert!(log_settings("", &opts(&[("max-file", "3")])).is_ok());
+        assert!(e("json-file", &[("max-file", "3"), ("compress", "true")]).contains("max-size"));
+        assert!(e("local", &[("max-file", "1")]).contains("max file count is 1"));
         assert!(e("json-file", &[("max-size", "1m"), ("compress", "true")]).contains("compress"));
     }
 }

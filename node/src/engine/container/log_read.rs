@@ -162,6 +162,10 @@ pub fn tail_start(
     wanted: fn(&Entry, &LogsRequest) -> bool,
 ) -> io::Result<(u64, usize)> {
     let mut pos = file.seek(SeekFrom::End(0))?;
+    if n == 0 {
+        // Docker's `tail=0`: nothing yet; a follower starts after the last whole line.
+        return Ok((after_last_newline(file, pos)?, 0));
+    }
     // The bytes from `pos` up to the next newline: the end of a line that starts before `pos`.
     let mut partial: Vec<u8> = Vec::new();
     let mut seen_newline = false;
@@ -198,6 +202,23 @@ pub fn tail_start(
         found += 1;
     }
     Ok((0, found))
+}
+
+/// The offset just past the last newline before `end` (0 when there is none): where a line
+/// being written starts.
+fn after_last_newline(file: &mut File, end: u64) -> io::Result<u64> {
+    let mut pos = end;
+    while pos > 0 {
+        let start = pos.saturating_sub(READ_CHUNK as u64);
+        let mut block = vec![0u8; usize::try_from(pos - start).unwrap_or(0)];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        if let Some(nl) = block.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + nl as u64 + 1);
+        }
+        pos = start;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -70,6 +70,28 @@ fn a_torn_last_line_is_not_counted() {
 }
 
 #[test]
+fn a_tail_of_zero_starts_after_the_last_whole_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_of(5, dir.path());
+    let len = std::fs::metadata(&path).unwrap().len();
+    let mut f = File::open(&path).unwrap();
+    assert_eq!(
+        tail_start(&mut f, 0, &LogsRequest::default(), all).unwrap(),
+        (len, 0)
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(br#"{"log":"half"#)
+        .unwrap();
+    assert_eq!(
+        tail_start(&mut f, 0, &LogsRequest::default(), all).unwrap(),
+        (len, 0)
+    );
+}
+
+#[test]
 fn rotated_segments_are_listed_oldest_first_and_read_gzipped_or_not() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("container.log");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{SecondsFormat, Utc};
 
-use super::{local, MountKind, MountSpec, VolumeFilters, VolumeRecord};
+use super::{local, MountKind, MountOrigin, MountSpec, VolumeFilters, VolumeRecord};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -194,6 +194,7 @@ impl Engine {
         &self,
         mounts: &mut Vec<MountSpec>,
         image_volumes: &[String],
+        volume_driver: &str,
     ) -> Result<Vec<String>> {
         for target in image_volumes {
             if !mounts.iter().any(|m| &m.target == target) {
@@ -211,6 +212,20 @@ impl Engine {
             match m.kind {
                 MountKind::Volume => {
                     let anonymous = m.source.is_empty();
+                    if !matches!(volume_driver, "" | "local")
+                        && matches!(m.origin, MountOrigin::Config | MountOrigin::Binds(_))
+                    {
+                        // `-v` and the image's volumes are made by `--volume-driver` (a
+                        // `--mount` names its own); only `local` exists here.
+                        let name = if anonymous {
+                            hex::encode(rand::random::<[u8; 32]>())
+                        } else {
+                            m.source.clone()
+                        };
+                        return Err(EngineError::NotFound(format!(
+                            "create {name}: error looking up volume plugin {volume_driver}: plugin \"{volume_driver}\" not found"
+                        )));
+                    }
                     let existed =
                         !anonymous && self.volumes.get::<VolumeRecord>(&m.source)?.is_some();
                     // An existing volume is used as it is: Docker checks only its driver.
