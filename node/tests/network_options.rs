@@ -414,3 +414,88 @@ fn the_hosts_network_and_none_get_dockers_resolv_conf_hosts_and_port_warning() {
     );
     d.remove_all();
 }
+
+/// An endpoint's request is shown back as Docker shows it, before and after the start: the
+/// fixed address and link-local addresses (`IPAMConfig`, the latter on the interface in a /16),
+/// driver options (kept, as Docker's bridge driver keeps them) and a MAC address given at
+/// connect; no aliases asked is null, and the default IPAM driver's options are null.
+#[test]
+fn endpoint_requests_are_shown_back_and_link_local_addresses_apply() {
+    require_root!();
+    let d = TestDaemon::with_busybox("netecho");
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", "--subnet", "10.251.12.0/24", &net]);
+    let shown = d.req("GET", &format!("/networks/{net}"), "").json();
+    assert!(
+        shown["IPAM"]
+            .get("Options")
+            .is_some_and(serde_json::Value::is_null),
+        "{shown}"
+    );
+    let endpoint = serde_json::json!({"IPAMConfig": {"IPv4Address": "10.251.12.23",
+        "LinkLocalIPs": ["169.254.8.8"]}, "DriverOpts": {"com.example.setting": "on"}});
+    let body = serde_json::json!({"Image": "busybox", "Cmd": ["sleep", "60"],
+        "HostConfig": {"NetworkMode": net},
+        "NetworkingConfig": {"EndpointsConfig": {net.clone(): endpoint}}});
+    let id = d.create(&format!("{}-a", d.prefix), body);
+    let ep = |id: &str| {
+        d.req("GET", &format!("/containers/{id}/json"), "").json()["NetworkSettings"]["Networks"]
+            [net.as_str()]
+        .clone()
+    };
+    for when in ["created", "running"] {
+        let e = ep(&id);
+        assert_eq!(
+            e["IPAMConfig"],
+            serde_json::json!({"IPv4Address": "10.251.12.23", "LinkLocalIPs": ["169.254.8.8"]}),
+            "{when}: {e}"
+        );
+        assert_eq!(
+            e["DriverOpts"],
+            serde_json::json!({"com.example.setting": "on"})
+        );
+        assert!(e["Aliases"].is_null(), "{when}: {e}");
+        if when == "created" {
+            let r = d.req("POST", &format!("/containers/{id}/start"), "");
+            assert_eq!(r.status, 204, "{}", r.text());
+        }
+    }
+    let addrs = d.cli_ok(&["exec", &id, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("10.251.12.23/24"), "{addrs}");
+    assert!(addrs.contains("169.254.8.8/16"), "{addrs}");
+    // A MAC address given at connect, shown before the container ever ran.
+    let other = d.create(
+        &format!("{}-b", d.prefix),
+        serde_json::json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/networks/{net}/connect"),
+        &serde_json::json!({"Container": other,
+            "EndpointConfig": {"MacAddress": "02:42:ac:11:00:02"}})
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(ep(&other)["MacAddress"], "02:42:ac:11:00:02");
+    // The options newer drivers act on are refused by name; an IPv6 link-local address too.
+    for (endpoint, needle) in [
+        (
+            serde_json::json!({"DriverOpts": {"com.docker.network.endpoint.sysctls": "x=1"}}),
+            "com.docker.network.endpoint.sysctls",
+        ),
+        (
+            serde_json::json!({"IPAMConfig": {"LinkLocalIPs": ["fe80::8"]}}),
+            "LinkLocalIPs",
+        ),
+        (
+            serde_json::json!({"IPAMConfig": {"LinkLocalIPs": ["nope"]}}),
+            "invalid link-local IP address: nope",
+        ),
+    ] {
+        let body = serde_json::json!({"Image": "busybox", "HostConfig": {"NetworkMode": net},
+            "NetworkingConfig": {"EndpointsConfig": {net.clone(): endpoint}}});
+        let r = d.req("POST", "/containers/create", &body.to_string());
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains(needle), "{}", r.text());
+    }
+}

@@ -204,18 +204,6 @@ fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
     if credential {
         return refuse("Privileges.CredentialSpec", "a Windows-only setting");
     }
-    let selinux = p.se_linux_context.as_ref().is_some_and(|s| {
-        s.disable == Some(true)
-            || [&s.user, &s.role, &s.typ, &s.level]
-                .iter()
-                .any(|v| v.as_deref().is_some_and(|x| !x.is_empty()))
-    });
-    if selinux {
-        return refuse(
-            "Privileges.SELinuxContext",
-            "SELinux labels are not applied",
-        );
-    }
     Ok(())
 }
 

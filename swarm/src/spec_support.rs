@@ -80,7 +80,7 @@ pub const CONTAINER: &[(&str, Support)] = &[
 /// `TaskSpecContainerSpecPrivileges`.
 pub const PRIVILEGES: &[(&str, Support)] = &[
     ("CredentialSpec", Refused("a Windows-only setting")),
-    ("SELinuxContext", Refused("SELinux labels are not applied")),
+    ("SELinuxContext", Honoured),
     ("Seccomp", Honoured),
     ("AppArmor", Honoured),
     ("NoNewPrivileges", Honoured),

@@ -207,6 +207,7 @@ impl Networks {
                 .map_err(net_err)?;
             ep.link_index = Some(index);
             k.netns.disable_ipv6(netns, &eth)?;
+            add_link_local(inside, &eth, req).await?;
             self.start_overlay_dns(n, sb.path());
             ep.gateway = None;
             ep.ports = Vec::new();
@@ -241,6 +242,7 @@ impl Networks {
             .add_address(&eth, IpAddr::V4(ip), ep.prefix)
             .await
             .map_err(net_err)?;
+        add_link_local(inside, &eth, req).await?;
         inside
             .set_link(&eth, vec![LinkChange::Up])
             .await
@@ -500,4 +502,20 @@ fn join_bridge_err(e: OverlayError, container: &str, n: &NetworkRecord, veth: &s
          connect more containers to another network",
         n.name, n.bridge
     ))
+}
+
+/// The endpoint's `--link-local-ip` addresses on its interface, each in a /16 (libnetwork's
+/// link-local mask).
+async fn add_link_local(
+    inside: &Arc<dyn NetlinkOps>,
+    eth: &str,
+    req: &EndpointRequest,
+) -> Result<()> {
+    for ip in &req.link_local {
+        inside
+            .add_address(eth, IpAddr::V4(*ip), 16)
+            .await
+            .map_err(net_err)?;
+    }
+    Ok(())
 }

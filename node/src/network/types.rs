@@ -139,6 +139,14 @@ pub struct EndpointRequest {
     /// `--link` on this (user-defined) network: names only this container resolves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// `--link-local-ip`: more IPv4 addresses on the interface, each in a /16, as libnetwork
+    /// adds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local: Vec<Ipv4Addr>,
+    /// `--driver-opt` of the endpoint: kept and shown, as Docker's bridge and overlay drivers
+    /// keep options they have no use for (the ones newer drivers act on are refused by name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A legacy link (`--link name:alias`): container `name`, known to the linking one as `alias`.

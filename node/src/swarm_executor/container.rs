@@ -1,8 +1,9 @@
 //! The engine's half of a task's container: Docker's `ContainerSpec` (plus resource limits and
 //! host-mode ports) as the `ContainerCreateBody` the API's create conversion takes, so a task
 //! container is created, validated and refused exactly as `docker create` would be.
-//! `Privileges` and `Isolation` are not applied yet (privileges come with the credential-spec
-//! work); `Secrets` and `Configs` become read-only binds of the task's tmpfs (`files.rs`).
+//! `Privileges` become security options, as moby's executor makes them (credential specs are
+//! refused by the manager); `Secrets` and `Configs` become read-only binds of the task's tmpfs
+//! (`files.rs`).
 
 use std::collections::HashMap;
 
@@ -110,9 +111,10 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
     }
 }
 
-/// `Privileges` as `--security-opt` values (no-new-privileges, seccomp, AppArmor), which the
-/// create conversion applies as for `docker run`; SELinux and credential specs are refused
-/// by the manager before a task exists.
+/// `Privileges` as `--security-opt` values (no-new-privileges, seccomp, AppArmor, SELinux
+/// labels), which the create conversion applies as for `docker run` (labels are kept and shown,
+/// as Docker keeps them on a host without SELinux); credential specs are refused by the manager
+/// before a task exists.
 fn security_opts(spec: &bollard_stubs::models::TaskSpecContainerSpec) -> Option<Vec<String>> {
     use bollard_stubs::models::{
         TaskSpecContainerSpecPrivilegesAppArmorModeEnum as AppArmor,
@@ -134,6 +136,22 @@ fn security_opts(spec: &bollard_stubs::models::TaskSpecContainerSpec) -> Option<
     }
     if p.app_armor.as_ref().and_then(|a| a.mode) == Some(AppArmor::DISABLED) {
         out.push("apparmor=unconfined".into());
+    }
+    if let Some(s) = &p.se_linux_context {
+        // moby's executor's order and words.
+        if s.disable == Some(true) {
+            out.push("label=disable".into());
+        }
+        for (part, value) in [
+            ("user", &s.user),
+            ("role", &s.role),
+            ("type", &s.typ),
+            ("level", &s.level),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                out.push(format!("label={part}:{v}"));
+            }
+        }
     }
     (!out.is_empty()).then_some(out)
 }
@@ -215,7 +233,8 @@ mod tests {
         let spec: TaskSpecContainerSpec = serde_json::from_value(serde_json::json!({
             "DNSConfig": { "Nameservers": ["10.0.0.2"], "Search": ["svc.local"], "Options": ["ndots:2"] },
             "Privileges": { "NoNewPrivileges": true, "Seccomp": { "Mode": "unconfined" },
-                            "AppArmor": { "Mode": "disabled" } },
+                            "AppArmor": { "Mode": "disabled" },
+                            "SELinuxContext": { "Disable": false, "User": "u", "Level": "s0" } },
         }))
         .unwrap();
         let task = ContainerTask {
@@ -250,7 +269,9 @@ mod tests {
             Some(vec![
                 "no-new-privileges".to_string(),
                 "seccomp=unconfined".to_string(),
-                "apparmor=unconfined".to_string()
+                "apparmor=unconfined".to_string(),
+                "label=user:u".to_string(),
+                "label=level:s0".to_string()
             ])
         );
         assert_eq!(host.memory_swap, Some(150), "the limit plus the swap");

@@ -98,11 +98,51 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
                 .ok_or_else(|| ApiError::bad_request(format!("invalid MAC address: {m}")))?,
         ),
     };
+    let mut link_local = Vec::new();
+    for ip in e
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.link_local_ips.as_deref())
+        .unwrap_or_default()
+    {
+        match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(v4)) => link_local.push(v4),
+            Ok(std::net::IpAddr::V6(_)) => {
+                return Err(ApiError::bad_request(format!(
+                    "IPAMConfig.LinkLocalIPs is not supported by berth for IPv6 ({ip}): its networks have no IPv6 yet"
+                )))
+            }
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid link-local IP address: {ip}"
+                )))
+            }
+        }
+    }
+    let driver_opts: std::collections::BTreeMap<String, String> = e
+        .driver_opts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    // The options moby's drivers act on since 25 and 28; older drivers ignore every option.
+    for key in [
+        "com.docker.network.endpoint.sysctls",
+        "com.docker.network.endpoint.ifname",
+    ] {
+        if driver_opts.contains_key(key) {
+            return Err(ApiError::bad_request(format!(
+                "DriverOpts {key} is not supported by berth: per-endpoint sysctls and interface names"
+            )));
+        }
+    }
     Ok(EndpointRequest {
         aliases: e.aliases.clone().unwrap_or_default(),
         ipv4,
         mac,
         links: links(e.links.as_deref())?,
+        link_local,
+        driver_opts,
     })
 }
 
@@ -344,7 +384,7 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(ipam_config),
-            options: Some(HashMap::new()),
+            options: None,
         }),
         internal: Some(n.internal),
         attachable: Some(n.attachable),
@@ -366,6 +406,8 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         ..Default::default()
     };
     let mut v = serde_json::to_value(base).unwrap_or(Value::Null);
+    // Go shows the default driver's unset options as null (docker-py's users test for None).
+    v["IPAM"]["Options"] = Value::Null;
     let eps: HashMap<String, EndpointResource> = containers
         .unwrap_or(&[])
         .iter()
@@ -510,10 +552,29 @@ pub fn endpoint_settings(
             aliases.extend([short_id.to_string(), who.hostname.to_string()]);
             aliases = dedup(aliases);
         }
+        let req = &c.request;
+        // What the request asked for, shown back as Docker shows its endpoint config (also
+        // before the container runs).
+        let ipam_config = (req.ipv4.is_some() || !req.link_local.is_empty()).then(|| {
+            bollard_stubs::models::EndpointIpamConfig {
+                ipv4_address: req.ipv4.map(|ip| ip.to_string()),
+                link_local_ips: (!req.link_local.is_empty())
+                    .then(|| req.link_local.iter().map(ToString::to_string).collect()),
+                ..Default::default()
+            }
+        });
+        let mac = ep
+            .map(|e| e.mac.clone())
+            .filter(|m| !m.is_empty())
+            .or_else(|| req.mac.map(berth_overlay::ipam::mac_text))
+            .unwrap_or_default();
         networks.insert(
             c.network.name.clone(),
             EndpointSettings {
-                aliases: Some(aliases),
+                aliases: (!aliases.is_empty()).then_some(aliases),
+                ipam_config,
+                driver_opts: (!req.driver_opts.is_empty())
+                    .then(|| req.driver_opts.clone().into_iter().collect()),
                 dns_names,
                 links: (!c.request.links.is_empty()).then(|| {
                     c.request
@@ -535,7 +596,7 @@ pub fn endpoint_settings(
                         .unwrap_or_default(),
                 ),
                 ip_prefix_len: Some(ep.map(|e| i64::from(e.prefix)).unwrap_or(0)),
-                mac_address: Some(ep.map(|e| e.mac.clone()).unwrap_or_default()),
+                mac_address: Some(mac),
                 ipv6_gateway: Some(String::new()),
                 global_ipv6_address: Some(String::new()),
                 global_ipv6_prefix_len: Some(0),

@@ -214,10 +214,7 @@ pub const ENDPOINT: &[(&str, Support)] = &[
     ("Links", Honoured),
     ("MacAddress", Honoured),
     ("Aliases", Honoured),
-    (
-        "DriverOpts",
-        Refused("endpoint driver options are not supported"),
-    ),
+    ("DriverOpts", Honoured),
     (
         "GwPriority",
         Refused("gateway priorities are not supported yet"),
@@ -237,10 +234,7 @@ pub const ENDPOINT: &[(&str, Support)] = &[
 pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
     ("IPv4Address", Honoured),
     ("IPv6Address", Refused("IPv6 is not supported yet")),
-    (
-        "LinkLocalIPs",
-        Refused("link-local addresses are not supported yet"),
-    ),
+    ("LinkLocalIPs", Honoured),
 ];
 
 /// `NetworkCreateRequest` (`POST /networks/create`). Docker 20.10's CLI also sends
