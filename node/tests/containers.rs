@@ -181,6 +181,28 @@ fn restart_policy_on_failure_stops_after_the_maximum() {
     });
     assert!(done, "state: {}", d.inspect(&id));
     assert_eq!(d.logs(&id), "try\ntry\ntry\n");
+    // Waiting out its restart delay (doubled from 100 ms at each restart), a container is not
+    // removed without force, as Docker's.
+    let again = d.create(
+        &format!("{}-ra", d.prefix),
+        json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+    );
+    d.req("POST", &format!("/containers/{again}/start"), "");
+    let restarting = wait_until(Duration::from_secs(30), || {
+        let st = d.inspect(&again);
+        st["RestartCount"].as_u64() >= Some(3) && st["State"]["Status"] == "restarting"
+    });
+    assert!(restarting, "state: {}", d.inspect(&again));
+    let r = d.req("DELETE", &format!("/containers/{again}"), "");
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("You cannot remove a restarting container"),
+        "{}",
+        r.text()
+    );
+    let r = d.req("DELETE", &format!("/containers/{again}?force=1"), "");
+    assert_eq!(r.status, 204, "{}", r.text());
 }
 
 #[test]

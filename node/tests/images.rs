@@ -76,6 +76,19 @@ fn save_remove_and_load_give_back_the_same_image_that_runs() {
         "{}",
         r.text()
     );
+    // Streamed (chunked) as Docker's, so docker-py reads it as a stream of messages; a broken
+    // archive is the stream's last message, not an HTTP error.
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{}",
+        r.headers
+    );
+    let r = d.try_request("POST", "/v1.47/images/load", b"abc").unwrap();
+    assert_eq!(r.status, 200, "load: {}", r.text());
+    let last: serde_json::Value = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
+    assert!(last["errorDetail"]["message"].is_string(), "{last}");
     let r = d.req("GET", "/images/busybox:latest/json", "");
     assert_eq!(r.status, 200, "inspect: {}", r.text());
     assert_eq!(r.json()["Id"], id.as_str());

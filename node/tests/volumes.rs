@@ -89,6 +89,15 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
         .map(|m| m["Name"].as_str().unwrap().to_string())
         .unwrap();
     assert_eq!(mounts.as_array().unwrap().len(), 2, "{mounts}");
+    // moby's mark on a volume made without a name, by a container or by a create.
+    let anon_labels = d.req("GET", &format!("/volumes/{anon}"), "").json()["Labels"].clone();
+    assert_eq!(anon_labels, json!({"com.docker.volume.anonymous": ""}));
+    let unnamed = d.req("POST", "/volumes/create", "{}").json()["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pruned = d.req("POST", "/volumes/prune", "").json();
+    assert_eq!(pruned["VolumesDeleted"], json!([unnamed]), "{pruned}");
     assert_eq!(
         d.req("DELETE", &format!("/containers/{user}?v=1"), "")
             .status,

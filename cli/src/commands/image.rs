@@ -244,6 +244,10 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<i32> {
     let mut stream = docker.import_image_stream(options, byte_stream(input), None);
     while let Some(info) = stream.next().await {
         let info = info?;
+        // A failure comes as the stream's last message, as Docker sends it.
+        if let Some(error) = info.error_detail.and_then(|e| e.message) {
+            bail!("{error}");
+        }
         if let Some(text) = info.stream {
             print!("{text}");
         } else if let Some(status) = info.status {

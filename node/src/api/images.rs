@@ -174,28 +174,23 @@ pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Res
             engine.image_event("load", name, name);
         }
     };
-    // `quiet=0` (the docker CLI at a terminal): each layer's `Loading layer` progress as it
-    // is unpacked, then the result, in one stream (an error ends it, as a pull's does).
-    if !q.flag("quiet", true) {
-        return Ok(super::registry::progress_stream(move |sink| async move {
-            let progress = sink.clone();
-            let lines = read_body_blocking(req, move |r| store.load(r, &progress)).await?;
-            loaded(&engine, &lines);
-            for l in lines {
-                sink.stream(format!("{l}\n"));
-            }
-            Ok(())
-        }));
-    }
-    let discard = crate::engine::image::ProgressSink::discard();
-    let lines = with_body_reader(req, move |r| store.load(r, &discard)).await?;
-    loaded(&engine, &lines);
-    Ok(json_lines(
-        lines
-            .into_iter()
-            .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
-            .collect(),
-    ))
+    // One stream, as Docker's: the result, and with `quiet=0` (the docker CLI at a terminal)
+    // each layer's `Loading layer` progress before it. A failure, a broken archive too, is the
+    // stream's last message (docker-py raises `ImageLoadError` for it).
+    let quiet = q.flag("quiet", true);
+    Ok(super::registry::progress_stream(move |sink| async move {
+        let progress = if quiet {
+            crate::engine::image::ProgressSink::discard()
+        } else {
+            sink.clone()
+        };
+        let lines = read_body_blocking(req, move |r| store.load(r, &progress)).await?;
+        loaded(&engine, &lines);
+        for l in lines {
+            sink.stream(format!("{l}\n"));
+        }
+        Ok(())
+    }))
 }
 
 /// `GET /images/get?names=a&names=b&platform=`: one `docker save` archive of every image named.

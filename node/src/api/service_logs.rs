@@ -47,7 +47,15 @@ async fn logs(swarm: &SwarmState, target: LogTarget, q: &Query) -> ApiResult<Res
             } else {
                 Stream::Stdout
             };
-            if tx.send(LogChunk { stream, bytes }).await.is_err() {
+            if tx
+                .send(LogChunk {
+                    stream,
+                    bytes,
+                    starts: Vec::new(),
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
         }

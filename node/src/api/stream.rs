@@ -20,7 +20,8 @@ pub const MUX: &str = "application/vnd.docker.multiplexed-stream";
 /// Content type of a raw (TTY) stream.
 pub const RAW: &str = "application/vnd.docker.raw-stream";
 
-/// One frame: `[stream, 0, 0, 0, len as big-endian u32]` then the bytes; raw when `tty`.
+/// The chunk's frames, one per message it batches: `[stream, 0, 0, 0, len as big-endian u32]`
+/// then the bytes; raw when `tty`.
 pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
     if tty {
         return Bytes::copy_from_slice(&chunk.bytes);
@@ -29,11 +30,17 @@ pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
         Stream::Stdout => 1u8,
         Stream::Stderr => 2u8,
     };
-    let len = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(8 + chunk.bytes.len());
-    out.extend_from_slice(&[kind, 0, 0, 0]);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&chunk.bytes);
+    let mut out = Vec::with_capacity(8 * (1 + chunk.starts.len()) + chunk.bytes.len());
+    let ends = chunk.starts.iter().copied().chain([chunk.bytes.len()]);
+    let mut start = 0;
+    for end in ends {
+        let piece = chunk.bytes.get(start..end).unwrap_or_default();
+        let len = u32::try_from(piece.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&[kind, 0, 0, 0]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(piece);
+        start = end;
+    }
     Bytes::from(out)
 }
 
@@ -183,6 +190,7 @@ where
                 let chunk = LogChunk {
                     stream: Stream::Stdout,
                     bytes: format!("{message}\r\n").into_bytes(),
+                    starts: Vec::new(),
                 };
                 let _ = io.write_all(&frame(&chunk, tty)).await;
                 let _ = io.shutdown().await;
@@ -275,6 +283,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_batched_message_gets_its_own_frame() {
+        let chunk = LogChunk {
+            stream: Stream::Stderr,
+            bytes: b"hello\nworld\n".to_vec(),
+            starts: vec![6],
+        };
+        assert_eq!(
+            frame(&chunk, false).as_ref(),
+            b"\x02\0\0\0\0\0\0\x06hello\n\x02\0\0\0\0\0\0\x06world\n"
+        );
+        assert_eq!(frame(&chunk, true).as_ref(), b"hello\nworld\n");
+    }
+
+    #[test]
     fn detach_keys_parse_like_dockers() {
         assert_eq!(parse_detach_keys("").unwrap(), vec![0x10, 0x11]);
         assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
@@ -298,6 +320,7 @@ mod tests {
         let c = LogChunk {
             stream: Stream::Stderr,
             bytes: b"hi\n".to_vec(),
+            starts: Vec::new(),
         };
         assert_eq!(
             &frame(&c, false)[..],

@@ -59,7 +59,8 @@ pub async fn create(
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON: {k}: {e}"))),
         }
     };
-    let rec = engine.create_volume(name, map("Labels")?, map("DriverOpts")?, false)?;
+    // Without a name it is anonymous, as moby makes it: the default prune takes it.
+    let rec = engine.create_volume(name, map("Labels")?, map("DriverOpts")?, name.is_empty())?;
     Ok((StatusCode::CREATED, Json(volume_json(&engine, &rec))))
 }
 

@@ -24,6 +24,10 @@ const FOLLOW_POLL_WATCHED: Duration = Duration::from_secs(1);
 pub struct LogChunk {
     pub stream: Stream,
     pub bytes: Vec<u8>,
+    /// Where each message after the first starts in `bytes`, when several were batched: a
+    /// multiplexed stream gives each its own frame, as Docker does (docker-py's streamed logs
+    /// yield frames, which its users read as lines).
+    pub starts: Vec<usize>,
 }
 
 /// Output plus whether the container has a TTY (then the stream is raw, not multiplexed).
@@ -470,7 +474,11 @@ async fn send(
         let c = chunk.get_or_insert_with(|| LogChunk {
             stream: e.stream,
             bytes: Vec::new(),
+            starts: Vec::new(),
         });
+        if !c.bytes.is_empty() {
+            c.starts.push(c.bytes.len());
+        }
         if req.timestamps {
             c.bytes.extend_from_slice(e.time.as_bytes());
             c.bytes.push(b' ');

@@ -21,6 +21,13 @@ impl Engine {
         // monitor, container, veth and cgroups without a record (found by `chaos_engine`).
         let mut rec = loop {
             let mut rec = handle.lock().await;
+            if rec.state.status == super::ContainerStatus::Restarting && !force {
+                // Waiting out its restart delay: Docker refuses as for a running one.
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    handle.id
+                )));
+            }
             if !rec.state.status.is_running() {
                 break rec;
             }

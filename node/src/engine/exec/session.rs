@@ -223,6 +223,7 @@ fn copy_out(stream: Stream, mut file: File, tx: &mpsc::Sender<LogChunk>) {
                 let chunk = LogChunk {
                     stream,
                     bytes: buf[..n].to_vec(),
+                    starts: Vec::new(),
                 };
                 // A client that went away still lets the process run; keep draining.
                 let _ = tx.blocking_send(chunk);

@@ -320,6 +320,7 @@ fn failed_output(entry: &ExecEntry, message: String, code: i64) -> Output {
     let _ = tx.try_send(LogChunk {
         stream: Stream::Stderr,
         bytes: format!("{message}\r\n").into_bytes(),
+        starts: Vec::new(),
     });
     Output {
         tty: entry.config.tty,

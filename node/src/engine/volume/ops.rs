@@ -8,6 +8,9 @@ use chrono::{SecondsFormat, Utc};
 
 use super::{local, MountKind, MountOrigin, MountSpec, VolumeFilters, VolumeRecord};
 use crate::engine::Engine;
+
+/// The label moby gives a volume made without a name (by a container or by an unnamed create).
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 use crate::error::{EngineError, Result};
 
 impl Engine {
@@ -55,6 +58,11 @@ impl Engine {
                     )))
                 }
             }
+        }
+        let mut labels = labels;
+        if anonymous {
+            // moby's mark, which `volume ls --filter label=` finds and prune goes by.
+            labels.insert(ANONYMOUS_LABEL.into(), String::new());
         }
         let v = VolumeRecord {
             name: name.clone(),
