@@ -508,7 +508,8 @@ pub fn settings(
             for ep in networks.values_mut().filter_map(Value::as_object_mut) {
                 super::inspect_defaults::fill_missing(
                     ep,
-                    json!({"IPAMConfig": null, "Links": null, "DriverOpts": null}),
+                    json!({"IPAMConfig": null, "Links": null, "Aliases": null,
+                        "DriverOpts": null}),
                 );
             }
         }
@@ -675,6 +676,8 @@ mod tests {
         }
         let new = at(ApiVersion(1, 47));
         assert!(new.get("HairpinMode").is_none(), "gone from 1.44 on: {new}");
+        let front = &new["Networks"]["front"];
+        assert!(front.get("Aliases").is_some_and(Value::is_null), "{front}");
         assert_eq!(new["GlobalIPv6PrefixLen"], 0);
     }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::digest::{digest_hex, sha256_digest};
 use super::oci::{CONTAINERD_NAME, OCI_REF_NAME};
-use super::{ImageStore, Reference};
+use super::{ImageRecord, ImageStore, Reference};
 use crate::error::{EngineError, Result};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -52,36 +52,87 @@ impl ImageStore {
 
     /// Blocking. Resolves every name before touching a file, then reads the config files and
     /// opens the layer tars. NoSuchImage(name) for an unknown name; Conflict for an image whose
-    /// layer tar was never kept (stored by an older berth). A name matching a tag saves that
-    /// tag; an id saves the image with all its tags; names of one image share its entry.
+    /// layer tar was never kept (stored by an older berth). As moby's exporter: a name with a
+    /// tag saves that tag, a name without one every tag of that repository (of any image), an
+    /// id the image without tags; names of one image share its entry.
     pub fn prepare_save(&self, names: &[String]) -> Result<SaveArchive> {
         let mut images: Vec<(String, SavedImage)> = Vec::new();
         for name in names {
-            // Docker's save names the image as given, without the tag its other commands add.
-            let (rec, tag) = self.resolve_tagged(name).map_err(|e| match e {
-                EngineError::NoSuchImage(_) => EngineError::NoSuchImage(name.clone()),
-                e => e,
-            })?;
-            let tags = tag.map_or_else(|| rec.repo_tags.clone(), |t| vec![t]);
-            match images.iter_mut().find(|(_, i)| i.id == rec.id) {
-                Some((_, image)) => {
-                    let new: Vec<String> = tags
-                        .into_iter()
-                        .filter(|t| !image.repo_tags.contains(t))
-                        .collect();
-                    image.repo_tags.extend(new);
-                }
-                None => images.push((
-                    name.clone(),
-                    SavedImage {
-                        id: rec.id,
-                        config: Vec::new(),
-                        repo_tags: tags,
-                        diff_ids: rec.config.rootfs.diff_ids,
-                    },
-                )),
+            for (rec, tags) in self.to_save(name)? {
+                add_saved(&mut images, name, rec, tags);
             }
         }
+        self.open_saved(images)
+    }
+
+    /// The images `name` saves, each with the tags the archive gives it.
+    fn to_save(&self, name: &str) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+        let repository = Reference::parse(name)
+            .ok()
+            .filter(|r| r.tag().is_none() && r.digest().is_none() && !name.starts_with("sha256:"))
+            .map(|r| r.familiar_name());
+        if let Some(repository) = repository {
+            let in_repository = |t: &String| {
+                t.rsplit_once(':')
+                    .is_some_and(|(repo, tag)| repo == repository && !tag.contains('/'))
+            };
+            let found: Vec<(ImageRecord, Vec<String>)> = self
+                .list()?
+                .into_iter()
+                .filter_map(|rec| {
+                    let tags: Vec<String> = rec
+                        .repo_tags
+                        .iter()
+                        .filter(|t| in_repository(t))
+                        .cloned()
+                        .collect();
+                    (!tags.is_empty()).then_some((rec, tags))
+                })
+                .collect();
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        // Docker's save names the image as given, without the tag its other commands add.
+        let (rec, tag) = self.resolve_tagged(name).map_err(|e| match e {
+            EngineError::NoSuchImage(_) => EngineError::NoSuchImage(name.to_string()),
+            e => e,
+        })?;
+        let tags = tag.into_iter().collect();
+        Ok(vec![(rec, tags)])
+    }
+}
+
+/// Adds `rec` with `tags` to the archive's images, merging the tags of an image already there.
+fn add_saved(
+    images: &mut Vec<(String, SavedImage)>,
+    name: &str,
+    rec: ImageRecord,
+    tags: Vec<String>,
+) {
+    match images.iter_mut().find(|(_, i)| i.id == rec.id) {
+        Some((_, image)) => {
+            let new: Vec<String> = tags
+                .into_iter()
+                .filter(|t| !image.repo_tags.contains(t))
+                .collect();
+            image.repo_tags.extend(new);
+        }
+        None => images.push((
+            name.to_string(),
+            SavedImage {
+                id: rec.id,
+                config: Vec::new(),
+                repo_tags: tags,
+                diff_ids: rec.config.rootfs.diff_ids,
+            },
+        )),
+    }
+}
+
+impl ImageStore {
+    /// Reads the images' config files and opens their layer tars, each layer once.
+    fn open_saved(&self, mut images: Vec<(String, SavedImage)>) -> Result<SaveArchive> {
         let mut layers = Vec::new();
         let mut seen = HashSet::new();
         for (name, image) in &mut images {
@@ -148,7 +199,8 @@ impl SaveArchive {
                 .collect::<Result<Vec<_>>>()?;
             manifest.push(json!({
                 "Config": blob_name(&image.id)?,
-                "RepoTags": image.repo_tags,
+                // Go's nil list: an image saved by id has no tags.
+                "RepoTags": (!image.repo_tags.is_empty()).then_some(&image.repo_tags),
                 "Layers": layers,
             }));
             let hex = digest_hex(&image.id)?;

@@ -148,24 +148,32 @@ fn several_names_make_one_archive_with_each_image_and_layer_once() {
     let a = import(&images, b"same", "a", &[]);
     images.tag(&a.id, "a2", None).unwrap();
     let b = import(&images, b"same", "b", &["USER nobody"]);
+    images.tag(&b.id, "a", Some("v2")).unwrap();
     assert_eq!(a.config.rootfs.diff_ids, b.config.rootfs.diff_ids);
-    let archive = save(&images, &["a", "b:latest", &a.id[7..19]]).unwrap();
-    let all = entries(&archive);
-    let manifest = json_entry(&all, "manifest.json");
-    let tags: Vec<&serde_json::Value> = manifest
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["RepoTags"])
-        .collect();
-    // By id, an image brings all its tags; the tag asked for first stays first.
+    let tags_of = |archive: &[u8]| -> Vec<serde_json::Value> {
+        let manifest = json_entry(&entries(archive), "manifest.json");
+        manifest
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["RepoTags"].clone())
+            .collect()
+    };
+    // As moby's exporter: a name without a tag brings every tag of that repository, whatever
+    // image holds it; an id adds the image without a tag; a tag only itself.
+    let archive = save(&images, &["a", &a.id[7..19], "b:latest"]).unwrap();
     assert_eq!(
-        tags,
+        tags_of(&archive),
         [
-            &serde_json::json!(["a:latest", "a2:latest"]),
-            &serde_json::json!(["b:latest"])
+            serde_json::json!(["a:latest"]),
+            serde_json::json!(["a:v2", "b:latest"])
         ]
     );
+    assert_eq!(
+        tags_of(&save(&images, &[&b.id[7..19]]).unwrap()),
+        [serde_json::Value::Null]
+    );
+    let all = entries(&archive);
     let layer = format!("blobs/sha256/{}", &a.config.rootfs.diff_ids[0][7..]);
     assert_eq!(all.iter().filter(|(n, _)| *n == layer).count(), 1);
     let (_dir2, _db2, fresh) = setup();
@@ -179,8 +187,9 @@ fn several_names_make_one_archive_with_each_image_and_layer_once() {
             .len(),
         3
     );
-    assert_eq!(fresh.resolve("a2").unwrap().id, a.id);
-    assert_eq!(fresh.resolve("b").unwrap().id, b.id);
+    assert_eq!(fresh.resolve("a").unwrap().id, a.id);
+    assert_eq!(fresh.resolve("a:v2").unwrap().id, b.id);
+    assert!(fresh.resolve("a2").is_err(), "not asked for");
 }
 
 #[test]
