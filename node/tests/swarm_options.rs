@@ -1,6 +1,6 @@
-//! `docker swarm init/update` options through the docker CLI: `--availability` is applied, and
-//! what berth does not act on (`--data-path-addr`, `--cert-expiry`, the Raft snapshot settings,
-//! `swarm ca --rotate`) is refused by name, leaving the swarm as it was.
+//! `docker swarm init/update` options through the docker CLI: `--availability` and the Raft
+//! snapshot interval are applied, and what berth does not act on (`--data-path-addr`, kept old
+//! snapshots, `swarm ca --rotate`) is refused by name, leaving the swarm as it was.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -41,10 +41,6 @@ fn swarm_options_are_applied_or_refused_by_name() {
     );
     for (args, field) in [
         (
-            &["swarm", "update", "--snapshot-interval", "500"][..],
-            "Raft.SnapshotInterval",
-        ),
-        (
             &["swarm", "update", "--max-snapshots", "3"][..],
             "Raft.KeepOldSnapshots",
         ),
@@ -74,6 +70,20 @@ fn swarm_options_are_applied_or_refused_by_name() {
     // What berth applies still changes, and the unchanged fields the CLI sends back pass.
     d.cli_ok(&["swarm", "update", "--task-history-limit", "3"]);
     assert_eq!(spec()["Orchestration"]["TaskHistoryRetentionLimit"], 3);
+    // The managers' Raft stores follow the snapshot interval and the log kept behind a
+    // snapshot (docker-py sends `LogEntriesForSlowFollowers`; the docker CLI has no flag).
+    d.cli_ok(&["swarm", "update", "--snapshot-interval", "500"]);
+    let version = d.req("GET", "/swarm", "").json()["Version"]["Index"].clone();
+    let mut raft = spec();
+    raft["Raft"]["LogEntriesForSlowFollowers"] = serde_json::json!(1200);
+    let r = d.req(
+        "POST",
+        &format!("/swarm/update?version={version}"),
+        &raft.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(spec()["Raft"]["SnapshotInterval"], 500);
+    assert_eq!(spec()["Raft"]["LogEntriesForSlowFollowers"], 1200);
 
     // A node that joins paused is paused; a data path address at join is refused too.
     let b = TestDaemon::start("swoptsb");
@@ -157,4 +167,29 @@ fn manager_addr(d: &TestDaemon) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// docker-py's `init` with a Raft spec and a CA rotation counter: the Raft settings are
+/// applied, and the counter of a CA made at that moment is kept to show.
+#[test]
+fn init_takes_the_raft_settings_and_a_ca_rotation_counter() {
+    require_root!();
+    let d = TestDaemon::start("swinitspec");
+    let r = d.req(
+        "POST",
+        "/swarm/init",
+        &serde_json::json!({
+            "ListenAddr": "127.0.0.1:0",
+            "AdvertiseAddr": "127.0.0.1",
+            "DataPathPort": d.net_names().vxlan_port,
+            "Spec": {"Raft": {"SnapshotInterval": 5000, "LogEntriesForSlowFollowers": 1200},
+                     "CAConfig": {"NodeCertExpiry": 7_776_000_000_000_000u64, "ForceRotate": 6}},
+        })
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let spec = d.req("GET", "/swarm", "").json()["Spec"].clone();
+    assert_eq!(spec["Raft"]["SnapshotInterval"], 5000);
+    assert_eq!(spec["Raft"]["LogEntriesForSlowFollowers"], 1200);
+    assert_eq!(spec["CAConfig"]["ForceRotate"], 6);
 }

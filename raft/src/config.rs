@@ -16,9 +16,11 @@ pub struct RaftConfig {
     pub election_timeout_min: Duration,
     /// Upper end of the election timeout range.
     pub election_timeout_max: Duration,
-    /// Build a snapshot (and then compact the log) after this many entries since the last one.
+    /// Build a snapshot (and then compact the log) after this many entries since the last one,
+    /// unless the policy the member follows (`RaftNode::follow_compaction`) says otherwise.
     pub snapshot_after_entries: u64,
-    /// Entries kept in the log behind a snapshot, so a briefly lagging follower needs no snapshot.
+    /// Entries kept in the log behind a snapshot, so a briefly lagging follower needs no
+    /// snapshot (the same exception).
     pub keep_entries_after_snapshot: u64,
     /// Most entries in one AppendEntries RPC.
     pub max_payload_entries: u64,
@@ -55,6 +57,14 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl RaftConfig {
+    /// The compaction policy these settings give.
+    pub fn compaction(&self) -> crate::compaction::Compaction {
+        crate::compaction::Compaction {
+            snapshot_after_entries: self.snapshot_after_entries,
+            keep_entries_after_snapshot: self.keep_entries_after_snapshot,
+        }
+    }
+
     /// openraft's configuration for these settings; fails when they contradict each other.
     pub fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
         let config = openraft::Config {
@@ -65,8 +75,10 @@ impl RaftConfig {
             // A chunk of a large snapshot crosses TLS and is written to sled: allow it time.
             install_snapshot_timeout: 10_000,
             max_payload_entries: self.max_payload_entries,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_after_entries),
-            max_in_snapshot_log_to_keep: self.keep_entries_after_snapshot,
+            // Snapshots and purges are asked for by `compaction::run`, which follows a policy
+            // that may change while the member runs.
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: u64::MAX,
             snapshot_max_chunk_size: self.snapshot_chunk_size,
             ..Default::default()
         };

@@ -9,6 +9,7 @@
 mod client;
 mod codec;
 pub mod command;
+pub mod compaction;
 mod config;
 mod error;
 mod index;
@@ -25,6 +26,7 @@ mod watch;
 
 pub use client::Applied;
 pub use command::{Action, Change, ClusterCommand, ClusterResponse, Op, Proposal};
+pub use compaction::{Compaction, PolicyReader};
 pub use config::RaftConfig;
 pub use error::{ApplyError, RaftError, RaftErrorKind};
 pub use network::{

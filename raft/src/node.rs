@@ -60,6 +60,8 @@ pub struct RaftNode {
     stop_server: oneshot::Sender<()>,
     repair: JoinHandle<()>,
     warming: JoinHandle<()>,
+    compacting: JoinHandle<()>,
+    compaction: crate::compaction::PolicySlot,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -104,6 +106,13 @@ impl RaftNode {
         let settle = options.config.election_timeout_max * 2;
         let repair = tokio::spawn(crate::client::finish_joint_membership(raft.clone(), settle));
         let warming = tokio::spawn(crate::network::keep_peers_warm(raft.clone(), peers.clone()));
+        let compaction = crate::compaction::PolicySlot::default();
+        let compacting = tokio::spawn(crate::compaction::run(
+            raft.clone(),
+            sm.clone(),
+            compaction.clone(),
+            options.config.compaction(),
+        ));
         Ok(Self {
             id: options.id,
             addr: options.advertise,
@@ -117,7 +126,15 @@ impl RaftNode {
             stop_server,
             repair,
             warming,
+            compacting,
+            compaction,
         })
+    }
+
+    /// Follows the compaction policy `reader` finds in the applied state (read each second),
+    /// instead of the configured one, whenever it finds one.
+    pub fn follow_compaction(&self, reader: crate::compaction::PolicyReader) {
+        self.compaction.set(reader);
     }
 
     /// This member's id.
@@ -246,6 +263,7 @@ impl RaftNode {
     pub async fn shutdown(self) -> Result<(), RaftError> {
         self.repair.abort();
         self.warming.abort();
+        self.compacting.abort();
         self.proposing.abort();
         let raft = self
             .raft

@@ -117,6 +117,35 @@ fn snapshot_config() -> RaftConfig {
     }
 }
 
+/// A running member follows the compaction policy it reads from the state (the swarm spec's
+/// snapshot interval and log kept for slow followers), not only the one it started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_follow_a_compaction_policy_read_while_they_run() {
+    let mut cluster = Cluster::with_config(1, common::test_config()).await;
+    let leader = cluster.wait_leader().await;
+    let policy = berth_raft::Compaction {
+        snapshot_after_entries: 20,
+        keep_entries_after_snapshot: 3,
+    };
+    cluster
+        .node(leader)
+        .follow_compaction(std::sync::Arc::new(move |_| Some(policy)));
+    for i in 0..30 {
+        write(cluster.node(leader), &format!("p-{i}"))
+            .await
+            .unwrap();
+    }
+    let metrics = || cluster.node(leader).raft().metrics().borrow().clone();
+    wait_for("a snapshot after 20 entries, not 10,000", || {
+        let m = metrics();
+        let snapshot = m.snapshot?.index;
+        let purged = m.purged?.index;
+        (snapshot >= 20 && purged == snapshot - 3).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_that_fell_far_behind_gets_a_snapshot() {
     let mut cluster = Cluster::with_config(3, snapshot_config()).await;

@@ -69,8 +69,13 @@ pub(crate) fn bootstrap_objects(
     if let Some(given) = &req.spec {
         let given =
             serde_json::to_value(given).map_err(|e| SwarmError::internal("swarm spec", e))?;
-        let defaults = spec.clone();
+        let mut defaults = spec.clone();
         merge(&mut spec, &given);
+        // The CA is made now: a rotation counter asked at init rotates nothing, and is kept to
+        // show (a later change of it is refused).
+        if let Some(counter) = spec.pointer("/CAConfig/ForceRotate").cloned() {
+            defaults["CAConfig"]["ForceRotate"] = counter;
+        }
         refuse_unapplied(&defaults, &spec)?;
     }
     let unlock_key = ClusterStatus::autolock_of(&spec).then(|| UnlockKey::generate().text());
@@ -135,16 +140,8 @@ pub(crate) fn bootstrap_objects(
 /// leave them as they are (or unset), never change them.
 const UNAPPLIED: &[(&str, &str)] = &[
     (
-        "/Raft/SnapshotInterval",
-        "berth's Raft store snapshots on its own schedule",
-    ),
-    (
         "/Raft/KeepOldSnapshots",
         "berth's Raft store keeps one snapshot",
-    ),
-    (
-        "/Raft/LogEntriesForSlowFollowers",
-        "berth's Raft store sends a snapshot to a follower that is behind",
     ),
     ("/Raft/ElectionTick", "berth's Raft timing is fixed"),
     ("/Raft/HeartbeatTick", "berth's Raft timing is fixed"),
@@ -318,8 +315,9 @@ mod unapplied_tests {
         assert!(refuse_unapplied(&before, &before).is_ok());
         // The docker CLI's init sends unset ticks as 0.
         assert!(refuse_unapplied(&before, &with("/Raft/ElectionTick", json!(0))).is_ok());
+        // Applied since: the managers' Raft stores follow them.
+        assert!(refuse_unapplied(&before, &with("/Raft/SnapshotInterval", json!(5))).is_ok());
         for (pointer, field) in [
-            ("/Raft/SnapshotInterval", "Raft.SnapshotInterval"),
             ("/Raft/KeepOldSnapshots", "Raft.KeepOldSnapshots"),
             ("/CAConfig/ForceRotate", "CAConfig.ForceRotate"),
         ] {

@@ -129,6 +129,15 @@ impl Manager {
             shared: Some(shared),
         })
         .await?;
+        // The swarm spec's snapshot interval and log kept for slow followers, as they change.
+        raft.follow_compaction(Arc::new(|s: &ClusterState| {
+            let cluster = s.list(ObjectKind::Cluster).next()?;
+            Some(
+                crate::model::Cluster::parse(cluster)
+                    .ok()?
+                    .raft_compaction(),
+            )
+        }));
         let raft = Arc::new(raft);
         let _ = member.set(Arc::downgrade(&raft));
         let manager = Arc::new(Manager {

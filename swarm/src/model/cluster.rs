@@ -143,6 +143,21 @@ impl<'a> Cluster<'a> {
         })
     }
 
+    /// When managers snapshot their Raft store and what log they keep behind a snapshot
+    /// (`Raft.SnapshotInterval`, `Raft.LogEntriesForSlowFollowers`; swarmkit's 10,000 and 500
+    /// when unset or zero).
+    pub fn raft_compaction(&self) -> berth_raft::Compaction {
+        let raft = self.spec.raft.as_ref();
+        let field = |v: Option<u64>, default: u64| v.filter(|&n| n > 0).unwrap_or(default);
+        berth_raft::Compaction {
+            snapshot_after_entries: field(raft.and_then(|r| r.snapshot_interval), 10_000),
+            keep_entries_after_snapshot: field(
+                raft.and_then(|r| r.log_entries_for_slow_followers),
+                500,
+            ),
+        }
+    }
+
     /// The dispatcher's heartbeat period, when set (`Dispatcher.HeartbeatPeriod`).
     pub fn heartbeat_period(&self) -> Option<std::time::Duration> {
         let d = self.spec.dispatcher.as_ref()?;
