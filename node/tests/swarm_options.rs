@@ -193,3 +193,66 @@ fn init_takes_the_raft_settings_and_a_ca_rotation_counter() {
     assert_eq!(spec["Raft"]["LogEntriesForSlowFollowers"], 1200);
     assert_eq!(spec["CAConfig"]["ForceRotate"], 6);
 }
+
+/// A link this test makes, deleted when it ends.
+struct DummyLink(String);
+
+impl Drop for DummyLink {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}
+
+/// `--advertise-addr` takes an interface's name, as Docker's: the swarm advertises its address
+/// (a link of this test's, on whose address it also listens); a name that is not an interface
+/// is refused with Docker's words.
+#[test]
+fn an_interface_name_is_advertised_as_its_address() {
+    require_root!();
+    let pid = std::process::id();
+    let name = format!("bsa{}", pid % 100_000);
+    let ip = format!("198.18.{}.7", pid % 250);
+    let link = DummyLink(name.clone());
+    // A veth pair (the kernel here has no dummy links); deleting one end deletes both.
+    let peer = format!("bsb{}", pid % 100_000);
+    for args in [
+        vec![
+            "link", "add", "name", &name, "type", "veth", "peer", "name", &peer,
+        ],
+        vec!["addr", "add", &format!("{ip}/32"), "dev", &name],
+        vec!["link", "set", &peer, "up"],
+        vec!["link", "set", &name, "up"],
+    ] {
+        let st = std::process::Command::new("ip")
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    }
+    let d = TestDaemon::start("swadvif");
+    let init = |listen: &str, advertise: &str| {
+        d.req(
+            "POST",
+            "/swarm/init",
+            &serde_json::json!({"ListenAddr": listen, "AdvertiseAddr": advertise,
+                "DataPathPort": d.net_names().vxlan_port})
+            .to_string(),
+        )
+    };
+    let r = init("127.0.0.1:0", "nosuch0");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("advertise address must be a non-zero IP address or network interface"),
+        "{}",
+        r.text()
+    );
+    let r = init(&format!("{ip}:0"), &name);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let swarm = d.req("GET", "/info", "").json()["Swarm"].clone();
+    assert_eq!(swarm["NodeAddr"], ip.as_str(), "{swarm}");
+    d.remove_all();
+    drop(link);
+}

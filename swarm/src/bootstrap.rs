@@ -230,28 +230,43 @@ pub(crate) async fn bind(addr: &str) -> SwarmResult<TcpListener> {
     })
 }
 
-/// The advertised `host:port`: the given address (its port, or the listen port), else the
-/// listen address when it names a host.
-pub(crate) fn advertise_addr(given: Option<&str>, listen: &str, port: u16) -> SwarmResult<String> {
+/// The advertised `host:port`, as moby resolves it: the given address (its port, or the
+/// listen port) or interface (`eth0`, `eth0:2377`), else the listen address when it names a
+/// host, else the system's one address outside `skip` (the engine's local networks).
+pub(crate) fn advertise_addr(
+    given: Option<&str>,
+    listen: &str,
+    port: u16,
+    skip: &[String],
+) -> SwarmResult<String> {
+    use crate::system_addr;
     let given = given.map(str::trim).filter(|a| !a.is_empty());
-    let host = match given {
+    let (host, port) = match given {
         Some(a) if a.parse::<std::net::SocketAddr>().is_ok() => return Ok(a.to_string()),
-        Some(a) => a.trim_matches(['[', ']']).to_string(),
-        None => host_of(listen),
+        // An interface with a port (`eth0:2377`).
+        Some(a) => match a.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+            Some((h, Ok(p))) if !h.contains(':') => (h.to_string(), p),
+            _ => (a.trim_matches(['[', ']']).to_string(), port),
+        },
+        None => (host_of(listen), port),
     };
-    let ip: std::net::IpAddr = host.parse().map_err(|_| {
-        SwarmError::InvalidArgument(format!(
-            "advertise address must be a non-zero IP address or network interface (with \
-             optional port number): {host:?} is not one (interface names are not supported)"
-        ))
-    })?;
-    if ip.is_unspecified() {
-        return Err(SwarmError::InvalidArgument(
-            "advertise address must be a non-zero IP address: use --advertise-addr to choose \
-             the address other nodes reach this one at"
-                .into(),
-        ));
-    }
+    let bad = |m: String| SwarmError::InvalidArgument(m);
+    let ip = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => system_addr::of_interface(&host, &system_addr::interface_addrs()).map_err(
+            |e| match e.starts_with("no such interface") {
+                true => bad(format!(
+                    "advertise address must be a non-zero IP address or network interface (with optional port number): {host:?}"
+                )),
+                false => bad(e),
+            },
+        )?,
+    };
+    let ip = if ip.is_unspecified() {
+        system_addr::choose(&system_addr::interface_addrs(), skip).map_err(bad)?
+    } else {
+        ip
+    };
     Ok(std::net::SocketAddr::new(ip, port).to_string())
 }
 

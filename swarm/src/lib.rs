@@ -50,6 +50,7 @@ mod secret_refs;
 pub mod session_signal;
 pub mod spec_support;
 mod swarm;
+pub mod system_addr;
 
 pub use error::{SwarmError, SwarmResult};
 pub use executor::Executor;

@@ -70,9 +70,11 @@ impl Swarm {
             .port();
         let listen_ip = host_of(&listen_addr).parse::<std::net::IpAddr>().ok();
         local.advertise_addr = match advertise_given {
-            Some(a) => advertise_addr(Some(&a), &listen_addr, port)?,
+            Some(a) => {
+                advertise_addr(Some(&a), &listen_addr, port, &self.executor.local_subnets())?
+            }
             None if listen_ip.is_some_and(|ip| !ip.is_unspecified()) => {
-                advertise_addr(None, &listen_addr, port)?
+                advertise_addr(None, &listen_addr, port, &self.executor.local_subnets())?
             }
             // Listening on every address: the host it advertised, at the new port.
             None => format!("{}:{port}", host_of(&local.advertise_addr)),

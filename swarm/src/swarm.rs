@@ -215,7 +215,12 @@ impl Swarm {
             .local_addr()
             .map_err(|e| SwarmError::internal("swarm port", e))?
             .port();
-        let advertise = advertise_addr(req.advertise_addr.as_deref(), &listen_addr, port)?;
+        let advertise = advertise_addr(
+            req.advertise_addr.as_deref(),
+            &listen_addr,
+            port,
+            &self.executor.local_subnets(),
+        )?;
         // The first certificate already lasts as long as the spec asks (Docker's is 90 days,
         // the spec applied only after it).
         let expiry = match &req.spec {
@@ -321,7 +326,7 @@ impl Swarm {
             .map_err(|e| SwarmError::internal("swarm port", e))?
             .port();
         let advertise = match req.advertise_addr.as_deref().filter(|a| !a.is_empty()) {
-            Some(a) => advertise_addr(Some(a), &listen_addr, port)?,
+            Some(a) => advertise_addr(Some(a), &listen_addr, port, &self.executor.local_subnets())?,
             None => format!("{}:{port}", local_ip_towards(&remote).await?),
         };
         let key = NodeKey::generate().map_err(|e| SwarmError::internal("make a node key", e))?;

@@ -309,6 +309,15 @@ impl Executor for EngineExecutor {
         Box::pin(async { description(&self.generic_resources) })
     }
 
+    fn local_subnets(&self) -> Vec<String> {
+        let networks = self.engine.networks().list().unwrap_or_default();
+        networks
+            .into_iter()
+            .filter(|n| n.vni.is_none() && !n.subnet.is_empty())
+            .map(|n| n.subnet)
+            .collect()
+    }
+
     fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>> {
         Box::pin(self.list())
     }

@@ -27,6 +27,12 @@ pub trait Executor: Send + Sync + 'static {
     /// This node as the managers should see it (hostname, platform, resources, engine).
     fn describe(&self) -> BoxFuture<'_, NodeDescription>;
 
+    /// The IPv4 subnets (`a.b.c.d/n`) of the engine's own local networks, whose addresses the
+    /// node never advertises (moby leaves out Docker's networks when it picks one).
+    fn local_subnets(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The containers of swarm tasks on this node (those labelled with a task id).
     fn task_containers(&self) -> BoxFuture<'_, Result<Vec<TaskContainer>, ExecError>>;
 
