@@ -38,7 +38,7 @@ fn docker_py_works_against_berthd_unchanged() {
     assert!(!text.contains("FAIL"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok ")).count(),
-        16,
+        17,
         "{text}"
     );
     d.remove_all();

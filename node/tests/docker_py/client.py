@@ -107,6 +107,29 @@ def logs_stream():
     ct.remove()
 
 
+def suite_shapes():
+    # Cases from docker-py's own integration suite that berth failed.
+    ct = c.containers.run("busybox", "sleep 300", detach=True)
+    try:
+        # A TTY exec started as docker-py starts it (Tty false) comes framed.
+        e = c.api.exec_create(ct.id, "printf hi", tty=True)
+        assert c.api.exec_start(e) == b"hi", "tty exec"
+    finally:
+        ct.remove(force=True)
+    ct = c.containers.run("busybox", "sh -c 'echo hello && echo world'", detach=True)
+    ct.wait()
+    assert ct.logs(tail=0) == b"", "tail=0"
+    assert list(ct.logs(stream=True)) == [b"hello\n", b"world\n"], "a line per item"
+    ct.remove()
+    # Saved by id, an image loads back as itself alone.
+    img = c.images.get("busybox")
+    loaded = c.images.load(b"".join(img.save(named=False)))
+    assert [i.id for i in loaded] == [img.id], loaded
+    # A volume made without a name is anonymous: the default prune takes it.
+    v = c.volumes.create()
+    assert v.name in (c.volumes.prune()["VolumesDeleted"] or []), "prune"
+
+
 def networks():
     n = c.networks.create(P + "-net", driver="bridge", labels={"l": "v"}, ipam=docker.types.IPAMConfig(
         pool_configs=[docker.types.IPAMPool(subnet="10.231.7.0/24")]))
@@ -145,7 +168,8 @@ def commit_save_load():
     ct.wait()
     img = ct.commit(repository=P + "-commit", tag="t")
     ct.remove()
-    data = b"".join(img.save())
+    # Named: saved by id (the default), an image keeps no tags, as with Docker.
+    data = b"".join(img.save(named=True))
     c.images.remove(P + "-commit:t")
     c.images.load(data)
     c.images.get(P + "-commit:t").tag(P + "-commit", "t2")
@@ -208,6 +232,7 @@ check("container lifecycle", lifecycle)
 check("exec output, 50 times", exec_output)
 check("copy into a read-only root", read_only_copy)
 check("logs stream", logs_stream)
+check("docker-py's suite shapes", suite_shapes)
 check("networks", networks)
 check("volumes", volumes)
 check("build", build)
