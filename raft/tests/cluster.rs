@@ -121,7 +121,7 @@ fn snapshot_config() -> RaftConfig {
 /// snapshot interval and log kept for slow followers), not only the one it started with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_follow_a_compaction_policy_read_while_they_run() {
-    let mut cluster = Cluster::with_config(1, common::test_config()).await;
+    let cluster = Cluster::with_config(1, common::test_config()).await;
     let leader = cluster.wait_leader().await;
     let policy = berth_raft::Compaction {
         snapshot_after_entries: 20,
