@@ -338,6 +338,34 @@ fn commit_makes_an_image_of_a_containers_changes() {
     );
     let r = d.req("POST", "/commit?container=nosuch", "");
     assert_eq!(r.status, 404);
+    // A config body (docker-py's `commit(conf=...)`, its keys in any case): what it sets wins,
+    // the container's config fills the rest, as moby merges them (docker 20.10 gives the same).
+    let id = d.create(
+        &format!("{}-c2", d.prefix),
+        serde_json::json!({"Image": "busybox", "Env": ["A=1", "B=9"],
+            "Cmd": ["sh", "-c", "echo committed > /c.txt"]}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/commit?container={id}&repo=bt-commit&tag=2&changes=ENV%20C%3D3"),
+        r#"{"env": ["B=2"], "Labels": {"from": "body"}, "WorkingDir": "/tmp"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let cfg = d.req("GET", "/images/bt-commit:2/json", "").json()["Config"].clone();
+    assert_eq!(cfg["WorkingDir"], "/tmp");
+    assert_eq!(cfg["Labels"], serde_json::json!({"from": "body"}));
+    let env: Vec<&str> = cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .filter(|e| !e.starts_with("PATH="))
+        .collect();
+    assert_eq!(env, ["B=2", "C=3", "A=1"]);
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["sh", "-c", "echo committed > /c.txt"])
+    );
 }
 
 #[test]

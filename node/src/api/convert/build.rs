@@ -158,8 +158,8 @@ pub fn registry_config(header: Option<&str>) -> Result<BTreeMap<String, Credenti
     Ok(out)
 }
 
-/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`; a config body is
-/// refused unless empty (the CLI sends none).
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` with an optional
+/// `ContainerConfig` body (the CLI sends none; docker-py's `commit(conf=...)` does).
 pub fn commit_request(q: &Query, body: &[u8]) -> Result<CommitContainer, ApiError> {
     let container = q
         .get("container")
@@ -167,25 +167,14 @@ pub fn commit_request(q: &Query, body: &[u8]) -> Result<CommitContainer, ApiErro
         .ok_or_else(|| bad("No container name or ID supplied"))?;
     let body = String::from_utf8_lossy(body);
     let trimmed = body.trim();
-    if !(trimmed.is_empty() || trimmed == "null" || trimmed == "{}") {
-        let v: Value = serde_json::from_str(trimmed)
+    let config = if trimmed.is_empty() || trimmed == "null" {
+        None
+    } else {
+        let mut v: Value = serde_json::from_str(trimmed)
             .map_err(|e| bad(format!("invalid commit config: {e}")))?;
-        let set: Vec<&String> = v
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(_, x)| !x.is_null())
-                    .map(|(k, _)| k)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !set.is_empty() {
-            return Err(bad(format!(
-                "a commit config body ({}) is not supported by berth; use changes (docker commit -c)",
-                set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
+        crate::api::case_fold::fold_keys::<bollard_stubs::models::ContainerConfig>(&mut v);
+        Some(serde_json::from_value(v).map_err(|e| bad(format!("invalid commit config: {e}")))?)
+    };
     let reference = match (
         q.get("repo").filter(|r| !r.is_empty()),
         q.get("tag").filter(|t| !t.is_empty()),
@@ -211,6 +200,7 @@ pub fn commit_request(q: &Query, body: &[u8]) -> Result<CommitContainer, ApiErro
         author: q.get("author").unwrap_or("").to_string(),
         changes: q.all("changes"),
         pause: q.flag("pause", true),
+        config,
     })
 }
 
@@ -335,8 +325,15 @@ mod tests {
         assert_eq!(c.changes, ["CMD x"]);
         assert!(commit_request(&q("container=web"), b"{}").unwrap().pause);
         assert!(commit_request(&q("repo=x"), b"").is_err());
-        let e = commit_request(&q("container=web"), br#"{"Cmd":["x"]}"#).unwrap_err();
-        assert!(e.message.contains("Cmd"), "{}", e.message);
+        assert!(c.config.is_none());
+        // A config body, its keys in any case, as Go reads it.
+        let c =
+            commit_request(&q("container=web"), br#"{"cmd":["x"],"Labels":{"a":"b"}}"#).unwrap();
+        let config = c.config.unwrap();
+        assert_eq!(config.cmd, Some(vec!["x".to_string()]));
+        assert_eq!(config.labels["a"], "b");
+        let e = commit_request(&q("container=web"), br#"{"Cmd":"#).unwrap_err();
+        assert!(e.message.contains("invalid commit config"), "{}", e.message);
     }
 
     #[test]

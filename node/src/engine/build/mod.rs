@@ -12,6 +12,7 @@ pub mod args;
 pub mod builder;
 pub mod cache;
 pub mod cache_from;
+pub mod commit_config;
 pub mod config;
 pub mod context;
 pub mod copy_step;

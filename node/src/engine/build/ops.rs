@@ -36,6 +36,9 @@ pub struct CommitContainer {
     pub changes: Vec<String>,
     /// `--pause` (default true): freeze a running container while its files are read.
     pub pause: bool,
+    /// The request's config body, which the container's config completes
+    /// (`commit_config::merge`); none: the container's config.
+    pub config: Option<RunConfig>,
 }
 
 impl Engine {
@@ -88,7 +91,12 @@ impl Engine {
         for p in &c.exposed_ports {
             cfg.exposed_ports.insert(p.clone(), serde_json::json!({}));
         }
-        let cfg = apply_changes(cfg, &req.changes).await?;
+        let cfg = match req.config.clone() {
+            None => apply_changes(cfg, &req.changes).await?,
+            Some(given) => {
+                super::commit_config::merge(apply_changes(given, &req.changes).await?, cfg)
+            }
+        };
         let paused = req.pause
             && rec.state.status.is_running()
             && self.pause_container(&rec.id).await.is_ok();
