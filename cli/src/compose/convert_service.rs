@@ -80,9 +80,9 @@ pub(super) fn service(
         }
     }
     if let Some(h) = &svc.healthcheck {
-        // Docker's spelling, which its client sends and inspect shows (the API's document says
-        // `HealthCheck`; the daemon takes either, as Go's decoder does).
-        c.insert("Healthcheck".into(), healthcheck(h, &at("healthcheck"))?);
+        // The API's spelling (docker's client sends `Healthcheck`, which Go decodes blind to
+        // case); the typed spec the request goes through knows only `HealthCheck`.
+        c.insert("HealthCheck".into(), healthcheck(h, &at("healthcheck"))?);
     }
     if let Some(hosts) = &svc.extra_hosts {
         let list: Vec<String> = hosts

@@ -165,8 +165,8 @@ fn the_corpus_and_the_examples_load_and_convert() {
 
     let api = &specs["long-syntax"].services["c_api"];
     let t = &api["TaskTemplate"];
-    assert_eq!(t["ContainerSpec"]["HealthCheck"], serde_json::Value::Null);
-    assert_eq!(t["ContainerSpec"]["Healthcheck"]["Test"][0], "NONE");
+    assert_eq!(t["ContainerSpec"]["Healthcheck"], serde_json::Value::Null);
+    assert_eq!(t["ContainerSpec"]["HealthCheck"]["Test"][0], "NONE");
     assert_eq!(t["RestartPolicy"]["Condition"], "on-failure");
     assert_eq!(t["RestartPolicy"]["MaxAttempts"], 5);
     assert_eq!(t["ContainerSpec"]["Secrets"][0]["File"]["Mode"], 0o400);

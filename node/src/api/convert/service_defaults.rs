@@ -68,17 +68,15 @@ pub fn with_shown_fields(spec: &mut Value) {
     }
 }
 
-/// A task spec's fields as moby's Go structs name and show them: `ForceUpdate` always, the
-/// container's health check as `Healthcheck` (the API's document and the typed model say
-/// `HealthCheck`; clients index the former) and its isolation.
+/// A task spec's fields as moby shows them: `ForceUpdate` always, and the container's
+/// isolation. (The health check stays `HealthCheck`, the API document's spelling: moby's Go
+/// field says `Healthcheck`, but clients built from the document, bollard and so berth's CLI,
+/// read only the former and would drop the check when they send a spec back.)
 pub fn shown_task_spec(task: &mut Map<String, Value>) {
     set_if_unset(task, "ForceUpdate", json!(0));
     let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) else {
         return;
     };
-    if let Some(check) = container.remove("HealthCheck") {
-        container.insert("Healthcheck".into(), check);
-    }
     set_if_unset(container, "Isolation", json!("default"));
 }
 
@@ -168,15 +166,13 @@ mod tests {
         assert_eq!(spec["TaskTemplate"]["ForceUpdate"], 0);
         let container = &spec["TaskTemplate"]["ContainerSpec"];
         assert_eq!(container["Isolation"], "default");
-        assert_eq!(container["Healthcheck"]["Test"][0], "NONE");
-        assert!(container.get("HealthCheck").is_none());
+        assert_eq!(container["HealthCheck"]["Test"][0], "NONE");
         let mut sent_back = spec.clone();
         without_shown_fields(&mut sent_back);
         assert_eq!(
             sent_back,
             json!({"TaskTemplate": {"ContainerSpec": {"Image": "b",
-                "Healthcheck": {"Test": ["NONE"]}}}}),
-            "the health check's spelling is the API's to fold"
+                "HealthCheck": {"Test": ["NONE"]}}}})
         );
         let mut plugin = json!({"TaskTemplate": {"PluginSpec": {}, "ForceUpdate": 2}});
         with_shown_fields(&mut plugin);
