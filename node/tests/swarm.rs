@@ -824,4 +824,20 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
         "the spec sent back restarted the task: {now:?}"
     );
     assert_eq!(now[0]["ID"], task["ID"]);
+    // Stored by id, a network is still removed by its name.
+    d.cli_ok(&[
+        "service",
+        "update",
+        "--detach",
+        "--network-rm",
+        &net,
+        "spell",
+    ]);
+    let spec = service(&d, &id)["Spec"].clone();
+    assert!(
+        spec["TaskTemplate"]["Networks"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{spec}"
+    );
 }

@@ -102,6 +102,8 @@ async fn create(docker: &Docker, args: &CreateArgs) -> Result<i32> {
 async fn update(docker: &Docker, args: &UpdateArgs) -> Result<i32> {
     let service = docker.inspect_service(&args.service, None).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
+    let names = super::network::names_by_id(docker).await?;
+    super::network::name_targets(&mut spec, &names);
     edit::update_spec(&mut spec, args).map_err(anyhow::Error::msg)?;
     let resolve = args.image.is_some() && !args.common.no_resolve_image;
     prepare_image(docker, &mut spec, resolve).await;

@@ -16,7 +16,7 @@ mod image;
 pub mod list;
 mod logs;
 mod mount;
-mod network;
+pub(crate) mod network;
 mod opts;
 pub mod parse;
 mod pretty;

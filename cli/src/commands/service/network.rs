@@ -1,9 +1,39 @@
 //! `--network` (create) and `--network-add`/`--network-rm` (update): a network by name or id,
 //! or docker's long form `name=NET,alias=A,alias=B,driver-opt=K=V`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::NetworkAttachmentConfig;
+use bollard::models::{NetworkAttachmentConfig, ServiceSpec};
+use bollard::query_parameters::ListNetworksOptions;
+use bollard::Docker;
+
+/// Every network's name by its id.
+pub async fn names_by_id(
+    docker: &Docker,
+) -> Result<BTreeMap<String, String>, bollard::errors::Error> {
+    Ok(docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await?
+        .into_iter()
+        .filter_map(|n| Some((n.id?, n.name?)))
+        .collect())
+}
+
+/// The daemon keeps a service's networks by id, as moby does; the flags and stack files name
+/// them: a stored spec is read with names (`names`: id → name), so `--network-rm front` finds
+/// its network and a stack plan compares like with like. Sent back, the names are resolved to
+/// the same ids.
+pub fn name_targets(spec: &mut ServiceSpec, names: &BTreeMap<String, String>) {
+    let networks = spec
+        .task_template
+        .iter_mut()
+        .flat_map(|t| t.networks.iter_mut().flatten());
+    for n in networks {
+        if let Some(name) = n.target.as_ref().and_then(|t| names.get(t)) {
+            n.target = Some(name.clone());
+        }
+    }
+}
 
 /// Parses one `--network` value as docker does.
 pub fn parse(s: &str) -> Result<NetworkAttachmentConfig, String> {
@@ -66,6 +96,18 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_ids_read_as_names() {
+        let mut spec: ServiceSpec = serde_json::from_value(serde_json::json!({"TaskTemplate":
+            {"Networks": [{"Target": "n1id"}, {"Target": "ingress"}]}}))
+        .unwrap();
+        let names = BTreeMap::from([("n1id".to_string(), "front".to_string())]);
+        name_targets(&mut spec, &names);
+        let targets: Vec<_> = spec.task_template.unwrap().networks.unwrap();
+        assert_eq!(targets[0].target.as_deref(), Some("front"));
+        assert_eq!(targets[1].target.as_deref(), Some("ingress"));
+    }
 
     #[test]
     fn short_and_long_forms_parse_as_docker_reads_them() {

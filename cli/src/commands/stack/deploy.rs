@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, Result};
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
 use bollard::query_parameters::{
-    ListConfigsOptionsBuilder, ListNetworksOptions, ListSecretsOptionsBuilder,
-    ListServicesOptionsBuilder, UpdateConfigOptionsBuilder, UpdateSecretOptionsBuilder,
-    UpdateServiceOptions,
+    ListConfigsOptionsBuilder, ListSecretsOptionsBuilder, ListServicesOptionsBuilder,
+    UpdateConfigOptionsBuilder, UpdateSecretOptionsBuilder, UpdateServiceOptions,
 };
 use bollard::Docker;
 use serde_json::Value;
@@ -51,46 +50,22 @@ async fn existing(docker: &Docker, stack: &str) -> Result<Existing> {
         ))
         .await?;
     let mut out = Existing::default();
-    let networks = docker.list_networks(None::<ListNetworksOptions>).await?;
-    let names: BTreeMap<String, String> = networks
-        .iter()
-        .filter_map(|n| Some((n.id.clone()?, n.name.clone()?)))
-        .collect();
+    let names = crate::commands::service::network::names_by_id(docker).await?;
     for s in services {
         let name = s
             .spec
             .as_ref()
             .and_then(|s| s.name.clone())
             .unwrap_or_default();
-        let mut spec = serde_json::to_value(s.spec.unwrap_or_default())?;
-        network_names(&mut spec, &names);
+        let mut spec = s.spec.unwrap_or_default();
+        crate::commands::service::network::name_targets(&mut spec, &names);
+        let spec = serde_json::to_value(spec)?;
         let version = s.version.and_then(|v| v.index).unwrap_or(0);
         out.services
             .insert(name, (s.id.unwrap_or_default(), version, spec));
     }
-    out.networks = networks.into_iter().filter_map(|n| n.name).collect();
+    out.networks = names.into_values().collect();
     Ok(out)
-}
-
-/// The daemon keeps a service's networks by id (as moby does); the file names them: the
-/// stored spec is read with names, by `names` (id → name), so the plan compares like with like.
-fn network_names(spec: &mut Value, names: &BTreeMap<String, String>) {
-    let Some(list) = spec
-        .pointer_mut("/TaskTemplate/Networks")
-        .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
-    for n in list {
-        let named = n
-            .get("Target")
-            .and_then(Value::as_str)
-            .and_then(|t| names.get(t))
-            .cloned();
-        if let Some(name) = named {
-            n["Target"] = Value::String(name);
-        }
-    }
 }
 
 /// Secrets and configs by name → id (asked only when the file has some: a daemon without
