@@ -76,19 +76,22 @@ impl ImageStore {
                 t.rsplit_once(':')
                     .is_some_and(|(repo, tag)| repo == repository && !tag.contains('/'))
             };
-            let found: Vec<(ImageRecord, Vec<String>)> = self
+            let mut found: Vec<(ImageRecord, Vec<String>)> = self
                 .list()?
                 .into_iter()
                 .filter_map(|rec| {
-                    let tags: Vec<String> = rec
+                    let mut tags: Vec<String> = rec
                         .repo_tags
                         .iter()
                         .filter(|t| in_repository(t))
                         .cloned()
                         .collect();
+                    tags.sort();
                     (!tags.is_empty()).then_some((rec, tags))
                 })
                 .collect();
+            // moby's order: its references sorted as text.
+            found.sort_by(|a, b| a.1.cmp(&b.1));
             if !found.is_empty() {
                 return Ok(found);
             }
