@@ -52,16 +52,21 @@ fn the_tail_starts_at_the_nth_wanted_line_from_the_end() {
     );
 }
 
+/// A line the monitor is half-way through writing.
+fn append_torn_line(path: &std::path::Path) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(br#"{"log":"half"#)
+        .unwrap();
+}
+
 #[test]
 fn a_torn_last_line_is_not_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_of(5, dir.path());
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap()
-        .write_all(br#"{"log":"half"#)
-        .unwrap();
+    append_torn_line(&path);
     let mut f = File::open(&path).unwrap();
     let (offset, found) = tail_start(&mut f, 1, &LogsRequest::default(), all).unwrap();
     assert_eq!(found, 1);
@@ -79,12 +84,7 @@ fn a_tail_of_zero_starts_after_the_last_whole_line() {
         tail_start(&mut f, 0, &LogsRequest::default(), all).unwrap(),
         (len, 0)
     );
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap()
-        .write_all(br#"{"log":"half"#)
-        .unwrap();
+    append_torn_line(&path);
     assert_eq!(
         tail_start(&mut f, 0, &LogsRequest::default(), all).unwrap(),
         (len, 0)
