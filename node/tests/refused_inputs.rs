@@ -173,3 +173,64 @@ fn an_unread_body_under_256_kib_still_gets_its_answer() {
         assert_eq!(r.status, 404, "{}", r.text());
     }
 }
+
+/// Managed plugins: berth has none, so the list is empty (`docker plugin ls` works, as against
+/// a dockerd without plugins), a plugin named is not found in Docker's words, and installing or
+/// making one is refused by name. Every route answered "page not found".
+#[test]
+fn plugins_list_empty_are_not_found_by_name_and_cannot_be_installed() {
+    require_root!();
+    let d = TestDaemon::start("plugins");
+    let r = d.req("GET", "/plugins", "");
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    let r = d.req(
+        "GET",
+        "/plugins?filters=%7B%22enabled%22%3A%5B%22true%22%5D%7D",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = d.req(
+        "GET",
+        "/plugins?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    for (method, path) in [
+        ("GET", "/plugins/vieux/sshfs:latest/json"),
+        ("POST", "/plugins/vieux/sshfs:latest/enable"),
+        ("DELETE", "/plugins/vieux/sshfs:latest"),
+    ] {
+        let r = d.req(method, path, "");
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
+        assert_eq!(
+            r.json()["message"],
+            "plugin \"vieux/sshfs:latest\" not found",
+            "{method} {path}"
+        );
+    }
+    for (method, path) in [
+        ("GET", "/plugins/privileges?remote=vieux%2Fsshfs"),
+        ("POST", "/plugins/pull?remote=vieux%2Fsshfs"),
+        ("POST", "/plugins/create?name=x"),
+    ] {
+        let r = d.req(method, path, "");
+        assert_eq!(r.status, 501, "{method} {path}: {}", r.text());
+        assert!(r.text().contains("managed plugins"), "{}", r.text());
+    }
+    // The docker CLI's `plugin ls`, as its users run it.
+    let out = std::process::Command::new("docker")
+        .args(["plugin", "ls", "--format", "{{.Name}}"])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -14,6 +14,7 @@ pub mod images;
 pub mod json_body;
 pub mod maintenance;
 pub mod networks;
+pub mod plugins;
 pub mod registry;
 pub mod search;
 pub mod secrets;
@@ -121,6 +122,13 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<berth_swarm::Swarm>) -> Router {
         .route("/tasks/{id}/logs", get(service_logs::task))
         .route("/tasks", get(services::list_tasks))
         .route("/tasks/{id}", get(services::inspect_task))
+        .route("/plugins", get(plugins::list))
+        .route(
+            "/plugins/{*rest}",
+            get(plugins::get)
+                .post(plugins::post)
+                .delete(plugins::remove),
+        )
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
