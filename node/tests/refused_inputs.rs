@@ -195,6 +195,15 @@ fn plugins_list_empty_are_not_found_by_name_and_cannot_be_installed() {
         "",
     );
     assert_eq!(r.status, 400, "{}", r.text());
+    let r = d.req(
+        "GET",
+        "/plugins?filters=%7B%22enabled%22%3A%5B%22x%22%5D%7D",
+        "",
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (400, Some("Invalid filter 'enabled=[x]'"))
+    );
     for (method, path) in [
         ("GET", "/plugins/vieux/sshfs:latest/json"),
         ("POST", "/plugins/vieux/sshfs:latest/enable"),

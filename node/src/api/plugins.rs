@@ -17,16 +17,15 @@ pub async fn list(RawQuery(q): RawQuery) -> ApiResult<Response> {
     for (key, values) in &filters {
         match key.as_str() {
             "capability" => {}
-            "enabled" => {
-                if let Some(v) = values
-                    .iter()
-                    .find(|v| !matches!(v.as_str(), "true" | "false"))
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid filter 'enabled={v}'"
-                    )));
-                }
+            // moby's: taken when one value says true or false, else its words, the values as
+            // Go prints a list.
+            "enabled" if !values.iter().any(|v| v == "true" || v == "false") => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filter 'enabled=[{}]'",
+                    values.join(" ")
+                )));
             }
+            "enabled" => {}
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         }
     }
