@@ -241,23 +241,31 @@ pub(crate) fn advertise_addr(
 ) -> SwarmResult<String> {
     use crate::system_addr;
     let given = given.map(str::trim).filter(|a| !a.is_empty());
+    let refused = |host: &str| {
+        SwarmError::InvalidArgument(format!(
+            "advertise address must be a non-zero IP address or network interface (with optional port number): {host:?}"
+        ))
+    };
     let (host, port) = match given {
-        Some(a) if a.parse::<std::net::SocketAddr>().is_ok() => return Ok(a.to_string()),
-        // An interface with a port (`eth0:2377`).
-        Some(a) => match a.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
-            Some((h, Ok(p))) if !h.contains(':') => (h.to_string(), p),
-            _ => (a.trim_matches(['[', ']']).to_string(), port),
+        Some(a) => match a.parse::<std::net::SocketAddr>() {
+            // As moby: a given address may not be unspecified (only the listen address may).
+            Ok(s) if s.ip().is_unspecified() => return Err(refused(a)),
+            Ok(_) => return Ok(a.to_string()),
+            Err(_) => match a.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+                // An interface with a port (`eth0:2377`).
+                Some((h, Ok(p))) if !h.contains(':') => (h.to_string(), p),
+                _ => (a.trim_matches(['[', ']']).to_string(), port),
+            },
         },
         None => (host_of(listen), port),
     };
     let bad = |m: String| SwarmError::InvalidArgument(m);
     let ip = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && given.is_some() => return Err(refused(&host)),
         Ok(ip) => ip,
         Err(_) => system_addr::of_interface(&host, &system_addr::interface_addrs()).map_err(
             |e| match e.starts_with("no such interface") {
-                true => bad(format!(
-                    "advertise address must be a non-zero IP address or network interface (with optional port number): {host:?}"
-                )),
+                true => refused(&host),
                 false => bad(e),
             },
         )?,
@@ -317,6 +325,31 @@ pub(crate) async fn add_self_as_manager(
 #[cfg(test)]
 mod unapplied_tests {
     use super::*;
+
+    #[test]
+    fn a_given_advertise_address_may_not_be_unspecified_as_mobys() {
+        assert_eq!(
+            advertise_addr(Some("10.1.2.3"), "0.0.0.0:2377", 2377, &[]).unwrap(),
+            "10.1.2.3:2377"
+        );
+        assert_eq!(
+            advertise_addr(Some("10.1.2.3:4000"), "0.0.0.0:2377", 2377, &[]).unwrap(),
+            "10.1.2.3:4000"
+        );
+        assert_eq!(
+            advertise_addr(None, "127.0.0.1:2377", 2377, &[]).unwrap(),
+            "127.0.0.1:2377"
+        );
+        for given in ["0.0.0.0", "0.0.0.0:2377", "[::]", "nosuch-interface0"] {
+            let e = advertise_addr(Some(given), "0.0.0.0:2377", 2377, &[]).unwrap_err();
+            assert!(
+                e.to_string().starts_with(
+                    "advertise address must be a non-zero IP address or network interface"
+                ),
+                "{given}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn a_field_berth_does_not_act_on_may_stay_or_be_unset_but_not_change() {

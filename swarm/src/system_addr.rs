@@ -87,8 +87,9 @@ fn multiple(a: (&str, IpAddr), b: (&str, IpAddr)) -> String {
     }
 }
 
-/// The one IPv4 address (else the one IPv6 address) `interface` has, among `addrs`, leaving
-/// out `skip`'s subnets; moby's errors otherwise.
+/// The one global IPv4 address (else the one global IPv6 address) `interface` has, among
+/// `addrs`; none for an interface with an address in `skip`'s subnets, which moby leaves out
+/// whole; moby's errors for two of a family.
 fn interface_choice(
     interface: &str,
     addrs: &[InterfaceAddr],
@@ -96,8 +97,11 @@ fn interface_choice(
 ) -> Result<Option<IpAddr>, String> {
     let (mut v4, mut v6): (Option<IpAddr>, Option<IpAddr>) = (None, None);
     for a in addrs.iter().filter(|a| a.interface == interface) {
-        if !is_global_unicast(a.ip) || in_subnets(a.ip, skip) {
+        if !is_global_unicast(a.ip) {
             continue;
+        }
+        if in_subnets(a.ip, skip) {
+            return Ok(None);
         }
         let slot = if a.ip.is_ipv4() { &mut v4 } else { &mut v6 };
         if let Some(first) = *slot {
@@ -108,12 +112,29 @@ fn interface_choice(
     Ok(v4.or(v6))
 }
 
-/// The address of the interface named `name` (`--advertise-addr eth0`), as moby resolves it.
+/// The address of the interface named `name` (`--advertise-addr eth0`), as moby's
+/// `resolveInterfaceAddr` gives it: its one IPv4 address, else its one IPv6 address, every
+/// address counted (a link-local IPv6 one too).
 pub fn of_interface(name: &str, addrs: &[InterfaceAddr]) -> Result<IpAddr, String> {
     if !addrs.iter().any(|a| a.interface == name) {
         return Err(format!("no such interface: {name}"));
     }
-    interface_choice(name, addrs, &[])?
+    let (mut v4, mut v6): (Option<IpAddr>, Option<IpAddr>) = (None, None);
+    for a in addrs.iter().filter(|a| a.interface == name) {
+        let (slot, family) = if a.ip.is_ipv4() {
+            (&mut v4, "IPv4")
+        } else {
+            (&mut v6, "IPv6")
+        };
+        if let Some(first) = *slot {
+            return Err(format!(
+                "interface {name} has more than one {family} address ({first} and {})",
+                a.ip
+            ));
+        }
+        *slot = Some(a.ip);
+    }
+    v4.or(v6)
         .ok_or_else(|| format!("interface {name} has no usable IPv4 or IPv6 address"))
 }
 
@@ -137,7 +158,8 @@ pub fn choose(addrs: &[InterfaceAddr], skip: &[String]) -> Result<IpAddr, String
         found = Some((name.to_string(), ip));
     }
     found.map(|(_, ip)| ip).ok_or_else(|| {
-        "could not find the system's IP address - specify one with --advertise-addr".to_string()
+        // The clients add " - specify one with --advertise-addr", as docker's does.
+        "could not find the system's IP address".to_string()
     })
 }
 
@@ -176,10 +198,15 @@ mod tests {
             .contains("multiple addresses on interface eth0 (192.0.2.2 and 192.0.2.3)"));
         assert_eq!(
             choose(&[at("lo", "127.0.0.1", false)], &[]),
-            Err(
-                "could not find the system's IP address - specify one with --advertise-addr".into()
-            )
+            Err("could not find the system's IP address".into())
         );
+        // An interface with an address in the engine's networks is left out whole.
+        let mixed = [
+            at("eth0", "192.0.2.2", true),
+            at("br1", "172.17.0.1", true),
+            at("br1", "198.51.100.1", true),
+        ];
+        assert_eq!(choose(&mixed, &skip), Ok("192.0.2.2".parse().unwrap()));
         let v6 = [at("eth1", "fe80::1", true), at("eth1", "2001:db8::5", true)];
         assert_eq!(choose(&v6, &[]), Ok("2001:db8::5".parse().unwrap()));
     }
@@ -195,9 +222,17 @@ mod tests {
             of_interface("eth9", &addrs),
             Err("no such interface: eth9".into())
         );
+        // moby counts every address of the interface, a link-local one too.
         assert_eq!(
             of_interface("eth0", &[at("eth0", "fe80::1", true)]),
-            Err("interface eth0 has no usable IPv4 or IPv6 address".into())
+            Ok("fe80::1".parse().unwrap())
+        );
+        assert_eq!(
+            of_interface(
+                "eth0",
+                &[at("eth0", "fd00::2", true), at("eth0", "fe80::1", true)]
+            ),
+            Err("interface eth0 has more than one IPv6 address (fd00::2 and fe80::1)".into())
         );
     }
 }
