@@ -766,8 +766,9 @@ fn the_swarms_default_log_driver_applies_to_tasks_whose_template_names_none() {
 }
 
 /// What docker-py sends and reads: keys in any case (Go's decoder folds them, `Healthcheck`
-/// too), networks by name (stored and shown by id, as moby does) and `ForceUpdate` always
-/// shown; the spec sent back as read is the same spec and restarts nothing.
+/// too), networks by name (stored and shown by id, as moby does), `ForceUpdate` always shown
+/// and the health check as moby's `Healthcheck`; the spec sent back as read is the same spec
+/// and restarts nothing, and berth's CLI keeps the check when it sends one back.
 #[test]
 fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
     require_root!();
@@ -801,9 +802,9 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
     );
     assert_eq!(template["ForceUpdate"], 0);
     let container = &template["ContainerSpec"];
-    // Sent as Docker's client sends it; kept under the API document's name, which bollard
-    // (and berth's CLI) read.
-    assert_eq!(container["HealthCheck"]["Test"], json!(["CMD", "true"]));
+    // Shown under moby's Go field name, as docker-py reads it.
+    assert_eq!(container["Healthcheck"]["Test"], json!(["CMD", "true"]));
+    assert!(container.get("HealthCheck").is_none(), "{container}");
     assert_eq!(container["Args"], json!(["sleep", "600"]));
     assert!(
         wait_until(LONG, || running(&d, "spell").len() == 1),
@@ -812,7 +813,7 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
     let task = tasks(&d, "spell")[0].clone();
     assert_eq!(task["Spec"]["ForceUpdate"], 0);
     assert_eq!(
-        task["Spec"]["ContainerSpec"]["HealthCheck"]["Test"],
+        task["Spec"]["ContainerSpec"]["Healthcheck"]["Test"],
         json!(["CMD", "true"])
     );
     update_service(&d, &id, |_| {});
@@ -838,6 +839,20 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
         spec["TaskTemplate"]["Networks"]
             .as_array()
             .is_none_or(Vec::is_empty),
+        "{spec}"
+    );
+    // berth's CLI read the spec it sent back as Go does: the health check stayed.
+    assert_eq!(
+        spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"],
+        json!(["CMD", "true"]),
+        "{spec}"
+    );
+    d.cli_ok(&["service", "scale", "--detach", "spell=2"]);
+    let spec = service(&d, &id)["Spec"].clone();
+    assert_eq!(spec["Mode"], json!({"Replicated": {"Replicas": 2}}));
+    assert_eq!(
+        spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"],
+        json!(["CMD", "true"]),
         "{spec}"
     );
 }

@@ -39,7 +39,7 @@ impl JsonBody {
     }
 
     /// Parses the body into `T`, its keys matched to `T`'s fields whatever their case, as Go
-    /// decodes (`case_fold`); a blank body reads as `{}`, malformed JSON is a 400 with the
+    /// decodes (`berth_gojson`); a blank body reads as `{}`, malformed JSON is a 400 with the
     /// parser's reason. Unknown fields are ignored.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         let value = self.parse_as::<T>()?;
@@ -57,7 +57,7 @@ impl JsonBody {
         };
         let mut value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-        super::case_fold::fold_keys::<S>(&mut value);
+        berth_gojson::fold_keys::<S>(&mut value);
         Ok(value)
     }
 }

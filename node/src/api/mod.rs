@@ -3,7 +3,6 @@
 
 pub mod archive;
 pub mod build;
-mod case_fold;
 pub mod containers;
 pub mod containers_live;
 pub mod convert;

@@ -189,7 +189,11 @@ def service():
         constraints=["node.role==manager"], endpoint_spec=docker.types.EndpointSpec(ports={PORT: 80}),
         secrets=[docker.types.SecretReference(secret.id, P + "s")],
         configs=[docker.types.ConfigReference(config.id, P + "c")],
-        hostname="{{.Task.Slot}}", stop_grace_period=1000000000, init=True)
+        hostname="{{.Task.Slot}}", stop_grace_period=1000000000, init=True,
+        healthcheck=docker.types.Healthcheck(test=["CMD", "true"], interval=1000000000))
+
+    def health_test():
+        return c.api.inspect_service(s.id)["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"]
 
     def running(n):
         return lambda: len([t for t in s.tasks() if t["Status"]["State"] == "running"]) == n
@@ -202,6 +206,8 @@ def service():
     s.reload()
     s.update(env=["A=2"])
     wait_for("the update", lambda: c.api.inspect_service(s.id).get("UpdateStatus", {}).get("State") == "completed")
+    # Shown under moby's Go field name, and kept through docker-py's read-modify-write update.
+    assert health_test() == ["CMD", "true"], c.api.inspect_service(s.id)
     list(s.logs(stdout=True, details=True))
     assert [x.name for x in c.services.list(filters={"label": "l=v"})] == [P + "svc"]
     s.remove()

@@ -13,7 +13,7 @@ use super::list::{self, InspectArgs, ListArgs, PsArgs, RmArgs};
 use super::logs::{self, LogsArgs};
 use super::opts::{CreateArgs, UpdateArgs};
 use super::wait::wait_on_service;
-use super::{edit, image, parse, spec};
+use super::{edit, image, parse, read, spec};
 use crate::client::Client;
 
 /// `berth service …`
@@ -75,9 +75,9 @@ pub async fn run(client: &Client, command: ServiceCommand) -> Result<i32> {
         ServiceCommand::Ls(a) => list::list(&docker, a).await,
         ServiceCommand::Ps(a) => list::ps(&docker, a).await,
         ServiceCommand::Rm(a) => list::rm(client, &docker, a).await,
-        ServiceCommand::Rollback(a) => rollback(&docker, a).await,
+        ServiceCommand::Rollback(a) => rollback(client, &docker, a).await,
         ServiceCommand::Scale(a) => scale(client, &docker, a).await,
-        ServiceCommand::Update(a) => update(&docker, &a).await,
+        ServiceCommand::Update(a) => update(client, &docker, &a).await,
     }
 }
 
@@ -99,8 +99,8 @@ async fn create(docker: &Docker, args: &CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn update(docker: &Docker, args: &UpdateArgs) -> Result<i32> {
-    let service = docker.inspect_service(&args.service, None).await?;
+async fn update(client: &Client, docker: &Docker, args: &UpdateArgs) -> Result<i32> {
+    let service = read::inspect(client, &args.service).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
     let names = super::network::names_by_id(docker).await?;
     super::network::name_targets(&mut spec, &names);
@@ -130,8 +130,8 @@ async fn resolve_refs(docker: &Docker, spec: &mut ServiceSpec) -> Result<()> {
     }
 }
 
-async fn rollback(docker: &Docker, args: RollbackArgs) -> Result<i32> {
-    let service = docker.inspect_service(&args.service, None).await?;
+async fn rollback(client: &Client, docker: &Docker, args: RollbackArgs) -> Result<i32> {
+    let service = read::inspect(client, &args.service).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
     prepare_image(docker, &mut spec, false).await;
     send_update(
@@ -162,7 +162,7 @@ async fn scale(client: &Client, docker: &Docker, args: ScaleArgs) -> Result<i32>
             ));
             continue;
         };
-        match scale_one(docker, name, replicas).await {
+        match scale_one(client, docker, name, replicas).await {
             Ok(()) => {
                 println!("{name} scaled to {replicas}");
                 scaled.push(name.clone());
@@ -183,8 +183,8 @@ async fn scale(client: &Client, docker: &Docker, args: ScaleArgs) -> Result<i32>
     Ok(if errors.is_empty() { 0 } else { 1 })
 }
 
-async fn scale_one(docker: &Docker, name: &str, replicas: u64) -> Result<()> {
-    let service = docker.inspect_service(name, None).await?;
+async fn scale_one(client: &Client, docker: &Docker, name: &str, replicas: u64) -> Result<()> {
+    let service = read::inspect(client, name).await?;
     let mut spec = service.spec.clone().unwrap_or_default();
     let count = Some(i64::try_from(replicas).unwrap_or(i64::MAX));
     let mode = spec.mode.as_mut();

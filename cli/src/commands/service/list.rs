@@ -285,7 +285,7 @@ pub async fn inspect(client: &Client, docker: &Docker, a: InspectArgs) -> Result
     }
     if format.as_deref() == Some("pretty") {
         for raw in &found {
-            let service: Service = serde_json::from_slice(raw)?;
+            let service: Service = super::read::folded(raw)?;
             print!(
                 "{}",
                 pretty_text(&service, &network_names(docker, &service).await)

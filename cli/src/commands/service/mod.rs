@@ -2,7 +2,8 @@
 //! `opts.rs` and parsed by `parse.rs` and `mount.rs`; `spec.rs` (create) and `edit.rs` (update)
 //! turn them into a `ServiceSpec`, `image.rs` pins its image; `progress.rs`, `converge.rs` and
 //! `display.rs` compute and draw convergence progress, which `wait.rs` polls for; `columns.rs`
-//! and `pretty.rs` shape `ls` and `inspect --pretty`. Those are pure; the commands that talk to
+//! and `pretty.rs` shape `ls` and `inspect --pretty`; `read.rs` reads a service as Go's decoder
+//! does, for whatever sends it back or shows it whole. Those are pure; the commands that talk to
 //! the daemon are `command.rs` (create, update, scale, rollback), `list.rs` (ls, ps, rm,
 //! inspect) and `logs.rs`.
 
@@ -22,6 +23,7 @@ pub mod parse;
 mod pretty;
 mod progress;
 mod progress_jobs;
+pub(crate) mod read;
 pub mod secrets;
 mod spec;
 mod wait;

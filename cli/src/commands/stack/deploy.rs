@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, Result};
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
 use bollard::query_parameters::{
-    ListConfigsOptionsBuilder, ListSecretsOptionsBuilder, ListServicesOptionsBuilder,
-    UpdateConfigOptionsBuilder, UpdateSecretOptionsBuilder, UpdateServiceOptions,
+    ListConfigsOptionsBuilder, ListSecretsOptionsBuilder, UpdateConfigOptionsBuilder,
+    UpdateSecretOptionsBuilder, UpdateServiceOptions,
 };
 use bollard::Docker;
 use serde_json::Value;
 
 use super::plan::{self, Existing, Step};
 use super::{check_name, namespace_filter, DeployArgs, PlanArgs, SourceArgs};
+use crate::client::Client;
 use crate::commands::service::{prepare_image, registry_auth, wait_on_service, with_default_tag};
 use crate::compose::convert::{self, Desired};
 
@@ -42,13 +43,8 @@ fn desired(source: &SourceArgs) -> Result<Desired> {
 }
 
 /// What the swarm holds of stack `stack`.
-async fn existing(docker: &Docker, stack: &str) -> Result<Existing> {
-    let filter = namespace_filter(stack);
-    let services = docker
-        .list_services(Some(
-            ListServicesOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await?;
+async fn existing(client: &Client, docker: &Docker, stack: &str) -> Result<Existing> {
+    let services = crate::commands::service::read::list(client, &namespace_filter(stack)).await?;
     let mut out = Existing::default();
     let names = crate::commands::service::network::names_by_id(docker).await?;
     for s in services {
@@ -99,9 +95,9 @@ fn wants(d: &Desired, key: &str) -> bool {
 }
 
 /// `berth stack plan`
-pub async fn plan(docker: &Docker, a: PlanArgs) -> Result<i32> {
+pub async fn plan(client: &Client, docker: &Docker, a: PlanArgs) -> Result<i32> {
     let d = desired(&a.source)?;
-    let mut have = existing(docker, &a.source.stack).await?;
+    let mut have = existing(client, docker, &a.source.stack).await?;
     file_objects(docker, &d, &mut have).await?;
     let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
     print!("{}", plan::render(&a.source.stack, &steps));
@@ -109,10 +105,10 @@ pub async fn plan(docker: &Docker, a: PlanArgs) -> Result<i32> {
 }
 
 /// `berth stack deploy`
-pub async fn deploy(docker: &Docker, a: DeployArgs) -> Result<i32> {
+pub async fn deploy(client: &Client, docker: &Docker, a: DeployArgs) -> Result<i32> {
     let stack = a.source.stack.clone();
     let mut d = desired(&a.source)?;
-    let mut have = existing(docker, &stack).await?;
+    let mut have = existing(client, docker, &stack).await?;
     file_objects(docker, &d, &mut have).await?;
     let steps = plan::plan(&d, &have, a.source.prune).map_err(anyhow::Error::msg)?;
     update_file_objects(docker, &d, &have).await?;

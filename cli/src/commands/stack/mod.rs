@@ -80,8 +80,8 @@ pub struct PlanArgs {
 pub async fn run(client: &Client, command: StackCommand) -> Result<i32> {
     let docker = client.docker()?;
     match command {
-        StackCommand::Deploy(a) => deploy::deploy(&docker, a).await,
-        StackCommand::Plan(a) => deploy::plan(&docker, a).await,
+        StackCommand::Deploy(a) => deploy::deploy(client, &docker, a).await,
+        StackCommand::Plan(a) => deploy::plan(client, &docker, a).await,
         StackCommand::Ls(a) => list::ls(&docker, a).await,
         StackCommand::Ps(a) => list::ps(&docker, a).await,
         StackCommand::Rm(a) => rm::rm(&docker, a).await,

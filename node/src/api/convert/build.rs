@@ -172,7 +172,7 @@ pub fn commit_request(q: &Query, body: &[u8]) -> Result<CommitContainer, ApiErro
     } else {
         let mut v: Value = serde_json::from_str(trimmed)
             .map_err(|e| bad(format!("invalid commit config: {e}")))?;
-        crate::api::case_fold::fold_keys::<bollard_stubs::models::ContainerConfig>(&mut v);
+        berth_gojson::fold_keys::<bollard_stubs::models::ContainerConfig>(&mut v);
         Some(serde_json::from_value(v).map_err(|e| bad(format!("invalid commit config: {e}")))?)
     };
     let reference = match (

@@ -68,16 +68,19 @@ pub fn with_shown_fields(spec: &mut Value) {
     }
 }
 
-/// A task spec's fields as moby shows them: `ForceUpdate` always, and the container's
-/// isolation. (The health check stays `HealthCheck`, the API document's spelling: moby's Go
-/// field says `Healthcheck`, but clients built from the document, bollard and so berth's CLI,
-/// read only the former and would drop the check when they send a spec back.)
+/// A task spec's fields as moby shows them: `ForceUpdate` always, the container's isolation,
+/// and its health check under moby's Go field name, `Healthcheck` (docker-py's users index it).
+/// It is stored as the API document spells it, `HealthCheck`, which a body sent either way is
+/// folded to; bollard reads only that spelling, so berth's CLI folds what it reads back.
 pub fn shown_task_spec(task: &mut Map<String, Value>) {
     set_if_unset(task, "ForceUpdate", json!(0));
     let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) else {
         return;
     };
     set_if_unset(container, "Isolation", json!("default"));
+    if let Some(check) = container.remove("HealthCheck") {
+        container.insert("Healthcheck".into(), check);
+    }
 }
 
 /// A spec as it is stored: without the fields every spec shows unasked.
@@ -94,6 +97,11 @@ pub fn without_shown_fields(spec: &mut Value) {
     if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
         if container.get("Isolation").and_then(Value::as_str) == Some("default") {
             container.remove("Isolation");
+        }
+        if !container.contains_key("HealthCheck") {
+            if let Some(check) = container.remove("Healthcheck") {
+                container.insert("HealthCheck".into(), check);
+            }
         }
     }
 }
@@ -158,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn container_services_always_show_their_runtime_isolation_and_force_counter() {
+    fn container_services_show_runtime_isolation_force_counter_and_mobys_healthcheck() {
         let mut spec = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b",
             "HealthCheck": {"Test": ["NONE"]}}}});
         with_shown_fields(&mut spec);
@@ -166,7 +174,11 @@ mod tests {
         assert_eq!(spec["TaskTemplate"]["ForceUpdate"], 0);
         let container = &spec["TaskTemplate"]["ContainerSpec"];
         assert_eq!(container["Isolation"], "default");
-        assert_eq!(container["HealthCheck"]["Test"][0], "NONE");
+        assert_eq!(
+            container["Healthcheck"]["Test"][0], "NONE",
+            "moby's spelling"
+        );
+        assert!(container.get("HealthCheck").is_none());
         let mut sent_back = spec.clone();
         without_shown_fields(&mut sent_back);
         assert_eq!(

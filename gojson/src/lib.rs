@@ -1,6 +1,8 @@
 //! Go's JSON decoding matches a key to a struct field whatever its case (`"detachKeys"` fills
 //! `DetachKeys`, docker-py's `{"order": …}` fills `Order`); maps keep their keys as sent. Docker
-//! clients rely on it, so a body is folded to the API's spelling before anything reads it:
+//! clients rely on it, so berthd folds a body to the API's spelling before anything reads it,
+//! and berth's CLI folds what it reads back where moby's Go fields and the API document spell a
+//! key apart (a service's `Healthcheck`, bollard's `HealthCheck`):
 //! [`fold_keys`] walks the JSON along a typed model's shape (the serde field names of
 //! `bollard_stubs`' structs) and renames a key that matches a field only when case is ignored.
 //! Labels, options and other maps are left alone, because serde asks for a map there, not a
