@@ -841,15 +841,24 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
             .is_none_or(Vec::is_empty),
         "{spec}"
     );
-    // berth's CLI read the spec it sent back as Go does: the health check stayed.
     assert_eq!(
         spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"],
         json!(["CMD", "true"]),
         "{spec}"
     );
-    d.cli_ok(&["service", "scale", "--detach", "spell=2"]);
+    // berth's CLI reads the spec it sends back as Go does: the health check stays.
+    assert!(
+        wait_until(LONG, || service(&d, &id)["UpdateStatus"]["State"]
+            != "updating"),
+        "the update never ended"
+    );
+    let (code, out) = d.berth(&["service", "scale", "--detach", "spell=2"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = d.berth(&["service", "update", "--detach", "--env-add", "X=1", "spell"]);
+    assert_eq!(code, 0, "{out}");
     let spec = service(&d, &id)["Spec"].clone();
     assert_eq!(spec["Mode"], json!({"Replicated": {"Replicas": 2}}));
+    assert_eq!(spec["TaskTemplate"]["ContainerSpec"]["Env"], json!(["X=1"]));
     assert_eq!(
         spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"],
         json!(["CMD", "true"]),
