@@ -70,7 +70,8 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     });
     assert!(spread, "one task per node: {placed:?}");
     let ips: Vec<&str> = placed.values().map(|(_, ip)| ip.as_str()).collect();
-    assert!(ips.iter().all(|ip| ip.starts_with("10.0.0.")), "{ips:?}");
+    // The swarm's ingress network, made at init, has the pool's first subnet and VNI.
+    assert!(ips.iter().all(|ip| ip.starts_with("10.0.1.")), "{ips:?}");
 
     // Every task reaches every other, by ICMP and TCP, once its node got the peers.
     for (from, (id, _)) in &placed {
@@ -96,7 +97,7 @@ fn tasks_on_three_nodes_talk_over_the_overlay_and_a_deleted_entry_comes_back() {
     // A forwarding entry deleted by hand on node 0 comes back at the next session reply.
     let (id0, _) = &placed[&0];
     let (_, ip1) = &placed[&1];
-    let sandbox = c.node(0).exec_root().join("netns").join("ov-4096");
+    let sandbox = c.node(0).exec_root().join("netns").join("ov-4097");
     let fdb = |args: &[&str]| {
         let out = Command::new("nsenter")
             .arg(format!("--net={}", sandbox.display()))

@@ -66,14 +66,15 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         (!s.is_empty()).then_some(s)
     };
     let ipam = eventually(allocated).expect("allocated");
-    assert_eq!(ipam, "10.0.0.0/24 10.0.0.1");
+    // The swarm's ingress network, made at init, has the first subnet and VNI.
+    assert_eq!(ipam, "10.0.1.0/24 10.0.1.1");
     assert_eq!(
         inspect(
             &d,
             &net,
             "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}} {{.Labels.k}}"
         ),
-        "4096 v"
+        "4097 v"
     );
     let listed = d.cli_ok(&[
         "network",
@@ -83,7 +84,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "--format",
         "{{.Name}} {{.Scope}}",
     ]);
-    assert_eq!(listed, format!("{net} swarm"));
+    assert_eq!(listed, format!("{net} swarm\ningress swarm"));
     let local = d.cli_ok(&[
         "network",
         "ls",
@@ -138,7 +139,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         let s = inspect(&d, &second, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
         (s.split_whitespace().count() == 3).then_some(s)
     });
-    assert_eq!(ipam2.as_deref(), Some("10.9.8.0/24 10.9.8.254 4097"));
+    assert_eq!(ipam2.as_deref(), Some("10.9.8.0/24 10.9.8.254 4098"));
 
     // Tasks join the network at addresses the leader allocated, and reach each other on it.
     d.import_busybox();
@@ -191,7 +192,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
             "{on}"
         );
         assert_eq!(name, net);
-        assert!(ip.starts_with("10.0.0."), "{on}");
+        assert!(ip.starts_with("10.0.1."), "{on}");
         addrs.push(ip.to_string());
     }
     assert_ne!(addrs[0], addrs[1]);
@@ -215,7 +216,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     ]);
     let vip = vip.split('/').next().unwrap().to_string();
     assert!(
-        vip.starts_with("10.0.0.") && !addrs.contains(&vip),
+        vip.starts_with("10.0.1.") && !addrs.contains(&vip),
         "{vip} {addrs:?}"
     );
     let lookup = |name: &str| {
@@ -295,7 +296,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         .unwrap_or("")
         .to_string();
     assert!(
-        standalone_ip.starts_with("10.0.0.")
+        standalone_ip.starts_with("10.0.1.")
             && standalone_ip != vip
             && !addrs.contains(&standalone_ip),
         "an address no task or VIP holds: {out}"
@@ -333,7 +334,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     });
     assert_eq!(
         ipam3.as_deref(),
-        Some("10.0.0.0/24 4096"),
+        Some("10.0.1.0/24 4097"),
         "the removed network's VNI and subnet are free again"
     );
 
@@ -385,4 +386,142 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     );
     d.cli_ok(&["swarm", "leave", "--force"]);
     assert_eq!(sandboxes(), Vec::<String>::new(), "no sandbox left behind");
+}
+
+/// The routing mesh's network as Docker keeps it: `swarm init` makes `ingress` (the first
+/// subnet), services are attached to it unseen and cannot name it; it cannot be removed while
+/// a service publishes; without one a publishing service is refused; a user's own
+/// (`--ingress`, Docker's documented way to change its subnet) replaces it, one at a time, and
+/// the published port answers through it.
+#[test]
+fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
+    require_root!();
+    let d = TestDaemon::with_busybox("ingress");
+    d.swarm_init_local(&["--data-path-port", "4793"]);
+    assert_eq!(
+        inspect(&d, "ingress", "{{.Ingress}} {{.Driver}} {{.Scope}}"),
+        "true overlay swarm"
+    );
+    let ipam = eventually(|| {
+        let s = inspect(
+            &d,
+            "ingress",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+        );
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(ipam.as_deref(), Some("10.0.0.0/24 10.0.0.1"));
+    let mine = format!("{}-ing", d.prefix);
+    let (code, out) = d.cli(&["network", "create", "-d", "overlay", "--ingress", &mine]);
+    assert_ne!(code, 0);
+    assert!(out.contains("is already present"), "{out}");
+
+    let web = format!("{}-web", d.prefix);
+    let httpd = [
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www",
+    ];
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec!["service", "create", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&httpd);
+        d.cli(&args)
+    };
+    let (code, out) = create(&web, &["-p", "18461:80"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        d.cli_ok(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{json .Spec.TaskTemplate.Networks}}",
+            &web
+        ]),
+        "null",
+        "the ingress is not in the spec, as in Docker's"
+    );
+    let r = d.req("DELETE", "/networks/ingress", "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("ingress network cannot be removed because service"),
+        "{}",
+        r.text()
+    );
+    let (code, out) = create(&format!("{web}2"), &["--network", "ingress"]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("Service cannot be explicitly attached to the ingress network \"ingress\""),
+        "{out}"
+    );
+    d.cli_ok(&["service", "rm", &web]);
+
+    let r = d.req("DELETE", "/networks/ingress", "");
+    assert_eq!(r.status, 204, "nothing publishes now: {}", r.text());
+    let (code, out) = create(&web, &["-p", "18461:80"]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("service needs ingress network, but no ingress network is present"),
+        "{out}"
+    );
+    let (code, out) = d.cli(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--ingress",
+        "--attachable",
+        &mine,
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("ingress network cannot be attachable"),
+        "{out}"
+    );
+    d.cli_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--ingress",
+        "--subnet",
+        "10.11.0.0/16",
+        "--gateway",
+        "10.11.0.2",
+        &mine,
+    ]);
+    assert_eq!(inspect(&d, &mine, "{{.Ingress}}"), "true");
+    let (code, out) = create(&web, &["-p", "18461:80"]);
+    assert_eq!(code, 0, "{out}");
+    let vip = eventually(|| {
+        let s = d.cli_ok(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+            &web,
+        ]);
+        (!s.is_empty()).then_some(s)
+    });
+    assert!(
+        vip.as_deref().is_some_and(|v| v.starts_with("10.11.")),
+        "the service's VIP is on the user's ingress: {vip:?}"
+    );
+    let answered = eventually(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", 18461)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        body.contains("hello").then_some(body)
+    });
+    assert!(
+        answered.is_some(),
+        "the published port answers through the user's ingress network: {}",
+        d.cli(&["service", "ps", "--no-trunc", &web]).1
+    );
+    d.cli_ok(&["service", "rm", &web]);
 }

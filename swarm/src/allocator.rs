@@ -79,7 +79,7 @@ fn pools(s: &ClusterState) -> Vec<AddressPool> {
         .collect()
 }
 
-/// Allocates every network that has no allocation yet, in id order.
+/// Allocates every network that has no allocation yet, the ingress first, then in id order.
 pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan::default();
     let mut networks = Vec::new();
@@ -99,14 +99,12 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
         .into_iter()
         .filter_map(|o| Service::parse(o).ok())
         .collect();
-    if networks.is_empty() {
-        // No overlay network: only published ports may want numbers, and the pass need not
-        // read every task.
-        allocate_endpoints(&services, &networks, &mut HashMap::new(), &mut plan);
-        return plan;
-    }
     let pools = pools(s);
-    for n in networks.iter().filter(|n| n.allocation.is_none()) {
+    let mut unallocated: Vec<&Network<'_>> =
+        networks.iter().filter(|n| n.allocation.is_none()).collect();
+    // The ingress network first: Docker's takes the pools' first subnet at init.
+    unallocated.sort_by_key(|n| n.spec.ingress != Some(true));
+    for n in unallocated {
         match allocate_one(n, &pools, &vnis, &taken) {
             Ok(a) => {
                 vnis.insert(a.vni);
@@ -120,6 +118,14 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
             }
             Err(reason) => plan.problem(ModelError::of(n.object, reason)),
         }
+    }
+    let in_use = crate::ingress::serving(s).is_some()
+        || networks.iter().any(|n| n.spec.ingress != Some(true));
+    if !in_use {
+        // No overlay network but an idle ingress: only published ports (in host mode) may
+        // want numbers, and the pass need not read every task.
+        allocate_endpoints(&services, &[], &mut HashMap::new(), &mut plan);
+        return plan;
     }
     let tasks: Vec<Task<'_>> = sorted(s.list(ObjectKind::Task))
         .into_iter()
@@ -198,15 +204,20 @@ pub fn node_endpoint_id(node_id: &str) -> String {
     format!("ingress-sbox-{node_id}")
 }
 
-/// Gives every ready node an address of its own on the ingress network (its routing mesh
-/// connects from it, so replies find their way back to that node).
+/// Gives every ready node an address of its own on the ingress network while a service
+/// publishes in ingress mode (its routing mesh connects from it, so replies find their way
+/// back to that node). When the subnet is full, the nodes that got one keep it, as in
+/// Docker's, whose ingress /24 holds about 250 nodes.
 fn allocate_node_endpoints(
     s: &ClusterState,
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
     plan: &mut Plan,
 ) {
-    let Some(n) = networks.iter().find(|n| n.spec.ingress == Some(true)) else {
+    let Some(serving) = crate::ingress::serving(s) else {
+        return;
+    };
+    let Some(n) = networks.iter().find(|n| n.id() == serving.id) else {
         return;
     };
     let Some((a, subnet)) = n.allocation.as_ref().and_then(|a| Some((a, a.subnet()?))) else {
@@ -229,7 +240,7 @@ fn allocate_node_endpoints(
                 n.object,
                 "no address left for a node's ingress endpoint",
             ));
-            return;
+            break;
         };
         status.attachments.push(crate::model::ContainerAttachment {
             container_id: id,

@@ -478,3 +478,50 @@ fn mesh_ports_without_a_number_get_one_in_the_pass_with_or_without_networks() {
         "stable"
     );
 }
+
+fn ready_node(id: &str) -> Op {
+    crate::fixtures::node(id, berth_raft::NodeRole::Worker, "active", "ready")
+}
+
+fn publishing(id: &str) -> Op {
+    Op::Create {
+        id: id.into(),
+        attrs: Attrs::Service { name: id.into() },
+        spec: json!({ "Name": id, "TaskTemplate": { "ContainerSpec": { "Image": "busybox" } },
+                      "EndpointSpec": { "Ports": [{ "TargetPort": 80, "PublishedPort": 8080 }] } }),
+        status: json!({}),
+    }
+}
+
+fn node_endpoints(s: &ClusterState) -> Vec<String> {
+    let a = allocation(s, "ing").expect("ingress allocated");
+    a.attachments.iter().map(|c| c.node_id.clone()).collect()
+}
+
+#[test]
+fn nodes_take_ingress_addresses_only_while_a_service_publishes_and_a_full_subnet_keeps_some() {
+    // A /29: six addresses, the gateway takes one, five for nodes.
+    let mut ingress = network(
+        "ing",
+        "ingress",
+        json!({ "Config": [{ "Subnet": "10.9.9.0/29" }] }),
+    );
+    if let Op::Create { spec, .. } = &mut ingress {
+        spec["Ingress"] = json!(true);
+    }
+    let mut ops = vec![ingress];
+    ops.extend((1..=7).map(|i| ready_node(&format!("n{i}"))));
+    let mut s = state(ops);
+    pass(&mut s);
+    assert!(node_endpoints(&s).is_empty(), "no service publishes yet");
+    apply(&mut s, vec![publishing("web")]);
+    pass(&mut s);
+    assert_eq!(
+        node_endpoints(&s),
+        ["n1", "n2", "n3", "n4", "n5"],
+        "the subnet's five go to the first nodes; the others go without"
+    );
+    let again = allocate(&s, crate::fixtures::t0());
+    assert!(again.commands.is_empty());
+    assert!(!again.problems.is_empty(), "the shortage is reported");
+}

@@ -97,6 +97,7 @@ pub(crate) fn bootstrap_objects(
         subnet_size: req.subnet_size.unwrap_or(24),
         data_path_port: req.data_path_port.filter(|p| *p != 0).unwrap_or(4789),
         unlock_key,
+        ingress_at_init: true,
     };
     let node_spec = NodeSpec {
         name: None,
@@ -133,6 +134,7 @@ pub(crate) fn bootstrap_objects(
                 .map_err(|e| SwarmError::internal("node spec", e))?,
             status: node_status.to_value(),
         },
+        crate::ingress::create_default(),
     ]))
 }
 

@@ -32,9 +32,9 @@ pub fn normalize_network(raw: &Value) -> SwarmResult<Value> {
     if req.enable_ipv6 == Some(true) {
         return Err(refuse("EnableIPv6: berth's overlay networks are IPv4 only"));
     }
-    if req.ingress == Some(true) {
+    if req.ingress == Some(true) && req.attachable == Some(true) {
         return Err(refuse(
-            "Ingress: berth makes the swarm's ingress network itself, when a service first publishes a port in ingress mode",
+            "rpc error: code = InvalidArgument desc = ingress network cannot be attachable",
         ));
     }
     if req.config_only == Some(true)
@@ -156,9 +156,15 @@ pub async fn create_network(m: &Manager, raw: &Value) -> SwarmResult<String> {
     let clash = m
         .read_fresh(|s| {
             let taken = s.by_name(ObjectKind::Network, &n.name).is_some();
-            (taken, asked.and_then(|a| overlapping(s, a)))
+            let ingress = crate::ingress::network(s).map(|o| o.id.clone());
+            (taken, asked.and_then(|a| overlapping(s, a)), ingress)
         })
         .await?;
+    if let (Some(true), Some(id)) = (n.ingress, &clash.2) {
+        return Err(SwarmError::Conflict(format!(
+            "rpc error: code = AlreadyExists desc = ingress network ({id}) is already present"
+        )));
+    }
     if clash.0 {
         return Err(SwarmError::Conflict(format!(
             "network with name {} already exists",
@@ -221,10 +227,7 @@ pub fn resolve_service_networks(s: &ClusterState, spec: &mut Value) -> SwarmResu
         let Ok(network) = find(s, ObjectKind::Network, target) else {
             return Err(refuse(format!("network {target} not found")));
         };
-        // The ingress stays named: the service's published ports add and drop it by name.
-        if target != crate::ingress::INGRESS {
-            w["Target"] = Value::String(network.id.clone());
-        }
+        w["Target"] = Value::String(network.id.clone());
     }
     Ok(())
 }
@@ -235,6 +238,17 @@ pub async fn remove_network(m: &Manager, key: &str) -> SwarmResult<()> {
         .read_fresh(|s| {
             let o = find(s, ObjectKind::Network, key)?;
             let n = Network::parse(o)?;
+            if crate::ingress::is_ingress(o) {
+                let needs = s
+                    .list(ObjectKind::Service)
+                    .find(|svc| crate::ingress::publishes_ingress(&svc.spec));
+                if let Some(svc) = needs {
+                    return Err(refuse(format!(
+                        "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service {} depends on it",
+                        svc.id
+                    )));
+                }
+            }
             if let Some(svc) = services_using(s, &n).first() {
                 return Err(refuse(format!(
                     "rpc error: code = FailedPrecondition desc = network {} is in use by service {}",
@@ -460,7 +474,11 @@ mod tests {
             v
         };
         assert!(refused(base(json!({ "EnableIPv6": true }))).contains("EnableIPv6"));
-        assert!(refused(base(json!({ "Ingress": true }))).contains("Ingress"));
+        assert!(
+            refused(base(json!({ "Ingress": true, "Attachable": true })))
+                .contains("ingress network cannot be attachable")
+        );
+        assert!(normalize_network(&base(json!({ "Ingress": true }))).is_ok());
         assert!(refused(base(json!({ "Options": { "encrypted": "" } }))).contains("encrypted"));
         assert!(refused(base(json!({ "Options": { "x.y": "1" } }))).contains("x.y"));
         assert!(refused(base(

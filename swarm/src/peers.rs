@@ -101,8 +101,14 @@ pub struct MeshPort {
 
 /// The peers of every overlay network that a live task on `node_id` uses.
 pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
-    // Every session wake computes this: without overlay networks, skip reading every task.
-    if state.list(ObjectKind::Network).next().is_none() {
+    // Every session wake computes this: without overlay networks in use, skip reading every
+    // task (the ingress network is only used while a service publishes).
+    let ingress = crate::ingress::serving(state);
+    let networks_in_use = ingress.is_some()
+        || state
+            .list(ObjectKind::Network)
+            .any(|o| !crate::ingress::is_ingress(o));
+    if !networks_in_use {
         return Vec::new();
     }
     let tasks: Vec<Task<'_>> = state
@@ -119,7 +125,7 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
             a.attachments.into_iter().map(move |c| (vni, c))
         })
         .collect();
-    let ingress = crate::ingress::network(state)
+    let ingress = ingress
         .and_then(|o| Network::parse(o).ok())
         .and_then(|n| Some((n.object.id.clone(), n.name().to_string(), n.allocation?)));
     let served: BTreeSet<u32> = tasks
@@ -133,7 +139,7 @@ pub fn network_peers(state: &ClusterState, node_id: &str) -> Vec<NetworkPeers> {
                 .filter(|(_, c)| c.node_id == node_id)
                 .map(|(vni, _)| *vni),
         )
-        // Every node serves the routing mesh.
+        // Every node serves the routing mesh while a service publishes.
         .chain(ingress.as_ref().map(|(_, _, a)| a.vni))
         .collect();
     if served.is_empty() {
@@ -509,6 +515,35 @@ mod tests {
             version_with(7, &network_peers(&s, "a"))
         );
         assert_eq!(version_with(7, &[]), 7);
+    }
+
+    #[test]
+    fn nodes_serve_the_ingress_network_only_while_a_service_publishes() {
+        let mut s = ClusterState::default();
+        let mut ingress = network(4096, "ingress", "10.0.0");
+        if let Op::Create { spec, .. } = &mut ingress {
+            spec["Ingress"] = json!(true);
+        }
+        apply(&mut s, vec![ingress, node("a", "192.168.0.1", "ready")]);
+        assert!(
+            network_peers(&s, "a").is_empty(),
+            "made at init, unused: nothing to set up"
+        );
+        apply(
+            &mut s,
+            vec![Op::Create {
+                id: "svc".into(),
+                attrs: Attrs::Service { name: "web".into() },
+                spec: json!({ "Name": "web", "TaskTemplate": busybox(),
+                              "EndpointSpec": { "Ports": [{ "TargetPort": 80, "PublishedPort": 8080 }] } }),
+                status: json!({}),
+            }],
+        );
+        let served = network_peers(&s, "a");
+        assert_eq!(served.len(), 1, "{served:?}");
+        assert_eq!(served[0].vni, 4096);
+        let view = served[0].ingress.as_ref().expect("the mesh's view");
+        assert_eq!(view.name, "ingress");
     }
 
     /// The template of the test tasks, as a service's.

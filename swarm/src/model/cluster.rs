@@ -52,6 +52,15 @@ pub struct ClusterStatus {
     /// Raft data key with it; it is itself only in the (encrypted) Raft store.
     #[serde(rename = "UnlockKey", default, skip_serializing_if = "Option::is_none")]
     pub unlock_key: Option<String>,
+    /// `swarm init` made the ingress network, as Docker's does: once a user removes it, a
+    /// service that publishes in ingress mode is refused until one is created. (A swarm from
+    /// before has none: it makes the network on first need.)
+    #[serde(
+        rename = "IngressAtInit",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub ingress_at_init: bool,
 }
 
 impl ClusterStatus {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use berth_raft::{ClusterState, ObjectKind};
+use berth_raft::{ClusterState, Object, ObjectKind};
 use serde_json::Value;
 
 use super::{label_matches, Envelope, Filters, ServiceInfo, TaskCounts};
@@ -12,15 +12,19 @@ use crate::ops;
 use crate::swarm::Swarm;
 
 impl ServiceInfo {
-    fn of(svc: &Service<'_>, counts: Option<TaskCounts>) -> Self {
+    /// `svc` as shown, without the `ingress` network its spec holds (hidden as in Docker's).
+    fn of(svc: &Service<'_>, counts: Option<TaskCounts>, ingress: Option<&Object>) -> Self {
+        let shown = |spec: &Value| {
+            let mut spec = crate::pull_auth::public_spec(spec);
+            if let Some(template) = spec.get_mut("TaskTemplate") {
+                crate::ingress::hide(template, ingress);
+            }
+            spec
+        };
         ServiceInfo {
             envelope: Envelope::of(svc.object),
-            spec: crate::pull_auth::public_spec(&svc.object.spec),
-            previous_spec: svc
-                .status
-                .previous_spec
-                .as_ref()
-                .map(crate::pull_auth::public_spec),
+            spec: shown(&svc.object.spec),
+            previous_spec: svc.status.previous_spec.as_ref().map(shown),
             update_status: svc.status.update_status.clone(),
             counts,
             virtual_ips: svc.status.virtual_ips.clone(),
@@ -109,11 +113,12 @@ impl Swarm {
         m.read_copy(move |s| {
             let counts = with_counts.then(|| task_counts(s));
             let mut out = Vec::new();
+            let ingress = crate::ingress::network(s);
             for o in sorted(s.list(ObjectKind::Service)) {
                 let svc = Service::parse(o)?;
                 if service_matches(&svc, &filters) {
                     let c = counts.as_ref().and_then(|c| c.get(svc.id()).copied());
-                    out.push(ServiceInfo::of(&svc, c));
+                    out.push(ServiceInfo::of(&svc, c, ingress));
                 }
             }
             Ok(out)
@@ -126,7 +131,11 @@ impl Swarm {
         let m = self.control().await?;
         m.read(|s| {
             let o = ops::find(s, ObjectKind::Service, key)?;
-            Ok(ServiceInfo::of(&Service::parse(o)?, None))
+            Ok(ServiceInfo::of(
+                &Service::parse(o)?,
+                None,
+                crate::ingress::network(s),
+            ))
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use berth_raft::{ClusterState, ObjectKind};
+use berth_raft::{ClusterState, Object, ObjectKind};
 
 use super::{label_matches, Envelope, Filters, TaskInfo};
 use crate::error::SwarmResult;
@@ -11,10 +11,14 @@ use crate::ops;
 use crate::swarm::Swarm;
 
 impl TaskInfo {
-    fn of(t: &Task<'_>) -> Self {
+    /// `t` as shown: its spec without the `ingress` network (hidden as in Docker's; its
+    /// attachments show it).
+    fn of(t: &Task<'_>, ingress: Option<&Object>) -> Self {
+        let mut spec = crate::pull_auth::public_template(t.template());
+        crate::ingress::hide(&mut spec, ingress);
         TaskInfo {
             envelope: Envelope::of(t.object),
-            spec: crate::pull_auth::public_template(t.template()),
+            spec,
             service_id: t.service_id.to_string(),
             slot: t.slot,
             node_id: t.node_id.map(str::to_string),
@@ -81,11 +85,12 @@ pub(super) fn list(s: &ClusterState, filters: &Filters) -> SwarmResult<Vec<TaskI
     let filters = resolve(s, filters);
     let mut out = Vec::new();
     let mut prints = HashMap::new();
+    let ingress = crate::ingress::network(s);
     for o in sorted(s.list(ObjectKind::Task)) {
         let t = Task::parse(o)?;
         let fresh = !wants_up_to_date(&filters) || up_to_date(s, &mut prints, &t);
         if fresh && task_matches(&t, &filters) {
-            out.push(TaskInfo::of(&t));
+            out.push(TaskInfo::of(&t, ingress));
         }
     }
     Ok(out)
@@ -132,7 +137,7 @@ impl Swarm {
         let m = self.control().await?;
         m.read(|s| {
             let o = ops::find(s, ObjectKind::Task, key)?;
-            Ok(TaskInfo::of(&Task::parse(o)?))
+            Ok(TaskInfo::of(&Task::parse(o)?, crate::ingress::network(s)))
         })
     }
 }

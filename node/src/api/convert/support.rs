@@ -248,7 +248,7 @@ pub const NETWORK_CREATE: &[(&str, Support)] = &[
     ("Attachable", Honoured),
     (
         "Ingress",
-        Refused("the ingress network is the swarm's routing mesh, made by swarm init"),
+        Refused("an ingress network is a swarm's overlay network (driver overlay)"),
     ),
     (
         "ConfigOnly",

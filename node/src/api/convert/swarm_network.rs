@@ -45,7 +45,7 @@ pub fn network(n: &NetworkInfo) -> Value {
         }),
         internal: Some(spec.internal.unwrap_or(false)),
         attachable: Some(spec.attachable.unwrap_or(false)),
-        ingress: Some(false),
+        ingress: Some(spec.ingress.unwrap_or(false)),
         config_only: Some(false),
         options: Some(options),
         labels: Some(spec.labels.clone().unwrap_or_default()),
