@@ -388,6 +388,32 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     assert_eq!(sandboxes(), Vec::<String>::new(), "no sandbox left behind");
 }
 
+/// berth's CLI with `answer` on its standard input; its exit code and output.
+fn berth_answering(d: &TestDaemon, answer: &str, args: &[&str]) -> (i32, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(berth_test_support::bin_dir().join("berth"))
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run berth");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(answer.as_bytes())
+        .expect("answer");
+    let out = child.wait_with_output().expect("berth's output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// The routing mesh's network as Docker keeps it: `swarm init` makes `ingress` (the first
 /// subnet), services are attached to it unseen and cannot name it; it cannot be removed while
 /// a service publishes; without one a publishing service is refused; a user's own
@@ -458,8 +484,17 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
     );
     d.cli_ok(&["service", "rm", &web]);
 
-    let r = d.req("DELETE", "/networks/ingress", "");
-    assert_eq!(r.status, 204, "nothing publishes now: {}", r.text());
+    // berth's CLI asks first, as docker's: no answer keeps it, `y` removes it.
+    let (code, out) = berth_answering(&d, "", &["network", "rm", "ingress"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("WARNING! Before removing the routing-mesh network"),
+        "{out}"
+    );
+    assert_eq!(inspect(&d, "ingress", "{{.Ingress}}"), "true", "kept");
+    let (code, out) = berth_answering(&d, "y\n", &["network", "rm", "ingress"]);
+    assert_eq!(code, 0, "nothing publishes now: {out}");
+    assert!(out.trim_end().ends_with("ingress"), "{out}");
     let (code, out) = create(&web, &["-p", "18461:80"]);
     assert_ne!(code, 0);
     assert!(

@@ -1,7 +1,5 @@
 //! `berth commit` (`POST /commit`) and `berth builder prune` (`POST /build/prune`).
 
-use std::io::Write;
-
 use anyhow::Result;
 use clap::Args;
 
@@ -75,11 +73,7 @@ pub async fn builder_prune(client: &Client, a: BuilderPruneArgs) -> Result<i32> 
         } else {
             "all dangling build cache"
         };
-        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !answer.trim().eq_ignore_ascii_case("y") {
+        if !super::prune::confirm(&format!("WARNING! This will remove {what}."))? {
             return Ok(0);
         }
     }

@@ -428,10 +428,26 @@ async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
     Ok(code)
 }
 
+/// Docker's warning before the routing mesh's network goes (the question follows it).
+const INGRESS_WARNING: &str = "WARNING! Before removing the routing-mesh network, make sure all \
+    the nodes in your swarm run the same docker engine version. Otherwise, removal may not be \
+    effective and functionality of newly create ingress networks will be impaired.";
+
 async fn remove(client: &Client, a: RmArgs) -> Result<i32> {
     let docker = client.docker()?;
     let mut code = 0;
     for name in &a.networks {
+        // As docker's: an ingress network goes only when the user says yes; a no skips it.
+        let ingress = docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_ok_and(|n| n.ingress == Some(true));
+        if ingress && !confirm(INGRESS_WARNING)? {
+            continue;
+        }
         match docker.remove_network(name).await {
             Ok(()) => println!("{name}"),
             Err(bollard::errors::Error::DockerResponseServerError {
