@@ -192,6 +192,13 @@ fn init_takes_the_raft_settings_and_a_ca_rotation_counter() {
     assert_eq!(spec["Raft"]["SnapshotInterval"], 5000);
     assert_eq!(spec["Raft"]["LogEntriesForSlowFollowers"], 1200);
     assert_eq!(spec["CAConfig"]["ForceRotate"], 6);
+    // The node as init made it is as its first session reports it: nothing is written after
+    // init returns, so a client that reads it at once (docker-py's `update_node`) holds the
+    // version an update needs.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let node = d.req("GET", "/nodes", "").json()[0].clone();
+    assert_eq!(node["UpdatedAt"], node["CreatedAt"], "{node}");
+    assert_eq!(node["Status"]["State"], "ready");
 }
 
 /// A link this test makes, deleted when it ends.

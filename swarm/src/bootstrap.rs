@@ -114,7 +114,9 @@ pub(crate) fn bootstrap_objects(
         },
         raft_id: Some(1),
         manager_addr: Some(advertise.to_string()),
-        advertise_addr: None,
+        // As the node's first session reports it, so that it writes nothing: a client that
+        // reads the node right after init (docker-py's `update_node`) holds its version.
+        advertise_addr: Some(advertise.to_string()),
     };
     Ok(ClusterCommand::new(vec![
         Op::Create {
