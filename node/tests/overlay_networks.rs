@@ -560,3 +560,76 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
     );
     d.cli_ok(&["service", "rm", &web]);
 }
+
+/// A service's options for one of its networks (`--network name=…,driver-opt=k=v`) are kept in
+/// its spec and given to its tasks' endpoints, as moby's executor gives them; the two options
+/// newer drivers act on are refused by name.
+#[test]
+fn a_services_network_driver_options_reach_its_tasks_endpoints() {
+    require_root!();
+    let d = TestDaemon::with_busybox("ovdrvopt");
+    d.swarm_init_local(&["--data-path-port", "4794"]);
+    let net = format!("{}-ov", d.prefix);
+    d.cli_ok(&["network", "create", "-d", "overlay", &net]);
+    let svc = format!("{}-s", d.prefix);
+    let (code, out) = d.cli(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &svc,
+        "--network",
+        &format!("name={net},driver-opt=com.docker.network.endpoint.ifname=eth7"),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("com.docker.network.endpoint.ifname"), "{out}");
+    d.cli_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &svc,
+        "--network",
+        &format!("name={net},alias=a1,driver-opt=foo=bar"),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let shown = d.cli_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{range .Spec.TaskTemplate.Networks}}{{json .DriverOpts}}{{end}}",
+        &svc,
+    ]);
+    assert_eq!(shown, r#"{"foo":"bar"}"#);
+    let label = format!("label=com.docker.swarm.service.name={svc}");
+    let container = eventually(|| {
+        let id = d.cli_ok(&["ps", "-q", "--filter", &label]);
+        (!id.is_empty()).then_some(id)
+    })
+    .expect("the task runs");
+    let networks: serde_json::Value = serde_json::from_str(&d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        &container,
+    ]))
+    .unwrap();
+    let endpoint = &networks[net.as_str()];
+    assert_eq!(
+        endpoint["DriverOpts"],
+        serde_json::json!({"foo": "bar"}),
+        "{networks}"
+    );
+    assert!(
+        endpoint["Aliases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "a1")),
+        "{networks}"
+    );
+    d.cli_ok(&["service", "rm", &svc]);
+}

@@ -385,6 +385,7 @@ fn attachments_of(
             mtu: n.mtu(),
             port,
             internal: n.spec.internal.unwrap_or(false),
+            driver_opts: w.driver_opts.unwrap_or_default(),
         });
     }
     Ok(Some(out))

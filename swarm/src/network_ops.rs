@@ -290,6 +290,7 @@ fn attachment_of(
         mtu: n.mtu(),
         port,
         internal: n.spec.internal.unwrap_or(false),
+        driver_opts: Default::default(),
     }
 }
 

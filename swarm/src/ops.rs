@@ -17,6 +17,7 @@ use crate::model::{
     Service, ServiceStatus, UpdateState, UpdateStatus,
 };
 use crate::pull_auth::{self, PullAuth};
+use crate::spec_support::UNSUPPORTED_ENDPOINT_OPTS;
 use crate::swarm::node_role;
 
 /// Finds an object of `kind` by id, name (services, nodes' hostnames) or unique id prefix.
@@ -176,16 +177,16 @@ fn check_unsupported(t: &bollard_stubs::models::TaskSpec) -> SwarmResult<()> {
     {
         return refuse("TaskTemplate.Runtime", "tasks run containers");
     }
-    let driver_opts = t
+    let unsupported = t
         .networks
         .iter()
         .flatten()
-        .any(|n| n.driver_opts.as_ref().is_some_and(|o| !o.is_empty()));
-    if driver_opts {
-        return refuse(
-            "TaskTemplate.Networks.DriverOpts",
-            "per-attachment driver options",
-        );
+        .flat_map(|n| n.driver_opts.iter().flatten())
+        .find(|(k, _)| UNSUPPORTED_ENDPOINT_OPTS.contains(&k.as_str()));
+    if let Some((key, _)) = unsupported {
+        return Err(SwarmError::InvalidArgument(format!(
+            "TaskTemplate.Networks.DriverOpts {key} is not supported by berth: per-endpoint sysctls and interface names"
+        )));
     }
     let Some(c) = &t.container_spec else {
         return Ok(());

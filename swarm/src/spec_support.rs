@@ -17,6 +17,14 @@ pub enum Support {
 use Support::{Honoured, Partly, Refused};
 
 /// `ServiceSpec`.
+/// Endpoint driver options moby's drivers act on since 25 and 28 (per-endpoint sysctls,
+/// interface names), which berth's do not: refused by name, on a container's endpoint and a
+/// service's network attachment alike. Docker 20.10's drivers, and berth's, keep any other.
+pub const UNSUPPORTED_ENDPOINT_OPTS: [&str; 2] = [
+    "com.docker.network.endpoint.sysctls",
+    "com.docker.network.endpoint.ifname",
+];
+
 pub const SERVICE: &[(&str, Support)] = &[
     ("Name", Honoured),
     ("Labels", Honoured),
@@ -141,7 +149,7 @@ pub const PORT: &[(&str, Support)] = &[
 pub const NETWORK: &[(&str, Support)] = &[
     ("Target", Honoured),
     ("Aliases", Honoured),
-    ("DriverOpts", Refused("per-attachment driver options")),
+    ("DriverOpts", Honoured),
 ];
 pub const MODE: &[(&str, Support)] = &[
     ("Replicated", Honoured),
@@ -198,8 +206,9 @@ mod tests {
             ),
             (
                 "/TaskTemplate/Networks",
-                json!([{ "Target": "n", "DriverOpts": { "k": "v" } }]),
-                "DriverOpts",
+                json!([{ "Target": "n",
+                         "DriverOpts": { "k": "v", "com.docker.network.endpoint.sysctls": "x" } }]),
+                "DriverOpts com.docker.network.endpoint.sysctls",
             ),
         ];
         for (path, value, needle) in cases {

@@ -55,6 +55,8 @@ pub fn create_body(task: &ContainerTask) -> ContainerCreateBody {
                     ..EndpointIpamConfig::default()
                 }),
                 aliases: (!a.aliases.is_empty()).then(|| a.aliases.clone()),
+                driver_opts: (!a.driver_opts.is_empty())
+                    .then(|| a.driver_opts.clone().into_iter().collect()),
                 ..EndpointSettings::default()
             };
             (a.network_id.clone(), settings)

@@ -386,6 +386,7 @@ impl Executor for EngineExecutor {
                         mtu: None,
                         port: i.port,
                         internal: false,
+                        driver_opts: Default::default(),
                     }),
                     own: i.own,
                     ports: i

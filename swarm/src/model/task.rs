@@ -74,6 +74,14 @@ pub struct TaskAttachment {
     /// The network is `--internal`: no way out through the node's gateway bridge.
     #[serde(rename = "Internal", default)]
     pub internal: bool,
+    /// The service's driver options for this attachment, given to the container's endpoint
+    /// as moby's executor gives them.
+    #[serde(
+        rename = "DriverOpts",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub driver_opts: std::collections::BTreeMap<String, String>,
 }
 
 fn default_data_path_port() -> u16 {
@@ -99,6 +107,9 @@ pub struct NetworkWanted {
     /// Extra DNS names on it.
     #[serde(rename = "Aliases", default)]
     pub aliases: Option<Vec<String>>,
+    /// Options for the network's driver on this attachment.
+    #[serde(rename = "DriverOpts", default)]
+    pub driver_opts: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl TaskDoc {

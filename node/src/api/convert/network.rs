@@ -125,11 +125,7 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
         .unwrap_or_default()
         .into_iter()
         .collect();
-    // The options moby's drivers act on since 25 and 28; older drivers ignore every option.
-    for key in [
-        "com.docker.network.endpoint.sysctls",
-        "com.docker.network.endpoint.ifname",
-    ] {
+    for key in berth_swarm::spec_support::UNSUPPORTED_ENDPOINT_OPTS {
         if driver_opts.contains_key(key) {
             return Err(ApiError::bad_request(format!(
                 "DriverOpts {key} is not supported by berth: per-endpoint sysctls and interface names"
