@@ -285,4 +285,13 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
     }
     assert!(new["ContainerConfig"].is_object(), "{new}");
     assert_eq!(new["Parent"], "");
+    // Metadata.LastTagTime, which berth left out: stamped by a tag given here.
+    let before = chrono::Utc::now();
+    let r = d.req("POST", "/images/busybox/tag?repo=stamped&tag=1", "");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = d.req("GET", "/images/stamped:1/json", "");
+    let stamp = r.json()["Metadata"]["LastTagTime"].clone();
+    let at = chrono::DateTime::parse_from_rfc3339(stamp.as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{stamp}: {e}"));
+    assert!(at >= before, "{at} {before}");
 }

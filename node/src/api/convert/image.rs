@@ -116,6 +116,15 @@ pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_
         .cloned()
         .unwrap_or_else(empty_container_config);
     out.insert("ContainerConfig".into(), container_config);
+    // Go's zero time when never tagged here, as docker 20.10 shows it.
+    let last_tag = img
+        .last_tag_time
+        .as_ref()
+        .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), super::swarm::time);
+    out.insert(
+        "Metadata".into(),
+        serde_json::json!({ "LastTagTime": last_tag }),
+    );
     if version < ApiVersion(1, 44) {
         out.insert(
             "VirtualSize".into(),

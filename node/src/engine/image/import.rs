@@ -79,7 +79,14 @@ impl ImageStore {
         // The id is the hash of exactly these bytes, so serialise once and store them as is.
         let bytes =
             serde_json::to_vec(&config).map_err(|e| EngineError::Internal(e.to_string()))?;
-        self.commit(&bytes, config, &tags)
+        let rec = self.commit(&bytes, config, &tags)?;
+        if tags.is_empty() {
+            return Ok(rec);
+        }
+        // Docker's import tags through its `TagImage`, which stamps the time.
+        let _guard = self.lock()?;
+        self.mark_tagged(&rec.id)?;
+        Ok(self.get(&rec.id)?.unwrap_or(rec))
     }
 }
 

@@ -189,6 +189,10 @@ pub struct ImageRecord {
     /// loaded and imported images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// When a tag was last given to it here (`tag`, a build's or commit's `-t`, an import's
+    /// name), Docker's `Metadata.LastTagTime`; a pull or load names an image without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tag_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One line of an image removal, as Docker reports it.

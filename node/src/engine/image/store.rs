@@ -154,7 +154,20 @@ impl ImageStore {
             None => Reference::parse_tag(repo)?,
         };
         let _guard = self.lock()?;
-        self.inner.tags.put(&reference.familiar_tagged(), &image.id)
+        self.inner
+            .tags
+            .put(&reference.familiar_tagged(), &image.id)?;
+        self.mark_tagged(&image.id)
+    }
+
+    /// Records that image `id` was just tagged here (Docker's `LastTagTime`); the caller
+    /// holds the store's lock.
+    pub(super) fn mark_tagged(&self, id: &str) -> Result<()> {
+        let Some(mut rec) = self.inner.images.get::<ImageRecord>(id)? else {
+            return Ok(());
+        };
+        rec.last_tag_time = Some(chrono::Utc::now());
+        self.inner.images.put(id, &rec)
     }
 
     /// The image with exactly this id (`sha256:<hex>`), tags filled in.
@@ -243,11 +256,11 @@ impl ImageStore {
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map_or(0, |t| t.timestamp());
         // The same config stored again keeps what is known about it.
-        let (repo_digests, parent) = self
+        let (repo_digests, parent, last_tag_time) = self
             .inner
             .images
             .get::<ImageRecord>(&id)?
-            .map(|r| (r.repo_digests, r.parent))
+            .map(|r| (r.repo_digests, r.parent, r.last_tag_time))
             .unwrap_or_default();
         let record = ImageRecord {
             id: id.clone(),
@@ -257,6 +270,7 @@ impl ImageStore {
             size,
             config,
             parent,
+            last_tag_time,
         };
         self.inner.images.put(&id, &record)?;
         for tag in tags {

@@ -113,6 +113,28 @@ fn tag_adds_names_and_moves_an_existing_tag() {
 }
 
 #[test]
+fn a_tag_given_here_stamps_the_image_and_an_untagged_import_has_no_stamp() {
+    let (_dir, _db, images) = setup();
+    let plain = import(&images, b"a", None, &[]);
+    assert_eq!(plain.last_tag_time, None);
+    let before = chrono::Utc::now();
+    images.tag(&plain.id, "app", None).unwrap();
+    let stamped = images
+        .resolve("app")
+        .unwrap()
+        .last_tag_time
+        .expect("stamped");
+    assert!(stamped >= before);
+    let named = import(&images, b"b", Some("other:1"), &[]);
+    assert!(named.last_tag_time.is_some_and(|t| t >= before));
+    assert_eq!(
+        images.resolve(&plain.id).unwrap().last_tag_time,
+        Some(stamped),
+        "another image's tag leaves this one's stamp"
+    );
+}
+
+#[test]
 fn removing_one_of_several_tags_only_untags() {
     let (_dir, _db, images) = setup();
     let a = import(&images, b"a", Some("app:v1"), &[]);
