@@ -74,9 +74,11 @@ fn two_daemons_join_with_tokens_spread_a_service_and_move_a_dead_nodes_tasks() {
                 .iter()
                 .all(|n| n["Status"]["State"] == "ready")
     };
+    // As Docker's, the join returned once the node's first session made it ready.
     assert!(
-        wait_until(LONG, || ready(&a)),
-        "the worker never became ready"
+        ready(&a),
+        "the worker was not ready when its join returned: {}",
+        a.req("GET", "/nodes", "").text()
     );
     let worker_id = node_id(&b);
     let r = a.req("DELETE", &format!("/nodes/{worker_id}"), "");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use berth_raft::{Attrs, NodeRole};
+use berth_raft::{Attrs, NodeRole, Object};
 use bollard_stubs::models::{NodeSpecAvailabilityEnum, SwarmInitRequest, SwarmJoinRequest};
 
 use crate::agent::{self, Agent, AgentStart};
@@ -165,8 +165,16 @@ impl Swarm {
         Ok(())
     }
 
-    pub(crate) fn activate(&self, state: LocalState, certs: Certs, manager: Option<Arc<Manager>>) {
+    /// Starts this node's part of the swarm; the receiver sees the node as each session
+    /// reply gives it.
+    pub(crate) fn activate(
+        &self,
+        state: LocalState,
+        certs: Certs,
+        manager: Option<Arc<Manager>>,
+    ) -> tokio::sync::watch::Receiver<Option<Object>> {
         let (node_tx, node_rx) = tokio::sync::watch::channel(None);
+        let seen = node_tx.subscribe();
         tokio::spawn(crate::roles::role_loop(
             self.me.clone(),
             node_rx,
@@ -192,6 +200,7 @@ impl Swarm {
             manager,
             agent: tokio::sync::Mutex::new(Some(agent)),
         })));
+        seen
     }
 
     /// `POST /swarm/init`: a new cluster with this node as its only manager, of `availability`;
@@ -408,8 +417,8 @@ impl Swarm {
         self.dir
             .save(&state, &certs)
             .map_err(|e| SwarmError::internal("save swarm state", e))?;
-        self.activate(state, certs, manager);
-        Ok(())
+        let seen = self.activate(state, certs, manager);
+        joined(seen).await
     }
 
     /// `POST /swarm/leave`.
@@ -496,5 +505,30 @@ fn refuse_data_path_addr(addr: Option<&str>) -> SwarmResult<()> {
              address"
         ))),
         None => Ok(()),
+    }
+}
+
+/// How long a join waits for the node's first session, as moby's `swarmConnectTimeout`.
+const JOIN_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Waits until the joined node's first session made it ready, as Docker's join returns only
+/// then (so `node ls` right after shows it ready); after 20 s, Docker's words, while the
+/// agent goes on trying.
+async fn joined(mut seen: tokio::sync::watch::Receiver<Option<Object>>) -> SwarmResult<()> {
+    let ready = |o: &Option<Object>| {
+        o.as_ref()
+            .and_then(|o| Node::parse(o).ok())
+            .is_some_and(|n| n.state() == NodeState::Ready)
+    };
+    match tokio::time::timeout(JOIN_READY_TIMEOUT, seen.wait_for(ready)).await {
+        Ok(Ok(_)) => Ok(()),
+        // The agent stopped (the node left meanwhile): nothing to wait for.
+        Ok(Err(_)) => Ok(()),
+        Err(_) => Err(SwarmError::Unavailable(
+            "Timeout was reached before node joined. The attempt to join the swarm will \
+             continue in the background. Use the \"docker info\" command to see the current \
+             swarm status of your node."
+                .into(),
+        )),
     }
 }
