@@ -32,6 +32,7 @@ pub mod local;
 pub mod manager;
 pub mod model;
 mod network_ops;
+mod older_specs;
 mod ops;
 pub mod orchestrator;
 pub mod peers;

@@ -318,6 +318,14 @@ pub async fn update_service(
                 "rpc error: code = Unimplemented desc = renaming services is not supported".into(),
             ));
         }
+        let stored = svc.template();
+        let template = spec.get("TaskTemplate").unwrap_or(&Value::Null);
+        if !same_template(template, stored)
+            && m.read(|s| crate::older_specs::same_as_stored(s, template, stored))
+        {
+            // Asked for as an older berth stored it: the tasks made from it stay.
+            spec["TaskTemplate"] = stored.clone();
+        }
         let template = spec.get("TaskTemplate").unwrap_or(&Value::Null);
         if svc.mode.is_job() {
             // A job has no rolling update: every update runs it again.
