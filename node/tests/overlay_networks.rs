@@ -563,7 +563,7 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
 
 /// A service's options for one of its networks (`--network name=…,driver-opt=k=v`) are kept in
 /// its spec and given to its tasks' endpoints, as moby's executor gives them; the two options
-/// newer drivers act on are refused by name.
+/// newer drivers act on are refused by name; a task shows the networks it is attached to whole.
 #[test]
 fn a_services_network_driver_options_reach_its_tasks_endpoints() {
     require_root!();
@@ -631,5 +631,26 @@ fn a_services_network_driver_options_reach_its_tasks_endpoints() {
             .is_some_and(|a| a.iter().any(|x| x == "a1")),
         "{networks}"
     );
+    // The task shows each attachment's whole network, as moby's task inspect does.
+    let task = d.cli_ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworksAttachments}}",
+        &d.cli_ok(&["service", "ps", "-q", &svc]),
+    ]);
+    let attached: serde_json::Value = serde_json::from_str(&task).unwrap();
+    let network = &attached[0]["Network"];
+    assert_eq!(network["ID"], inspect(&d, &net, "{{.Id}}"), "{task}");
+    assert_eq!(network["Spec"]["Name"], net.as_str(), "{task}");
+    assert_eq!(network["Spec"]["Scope"], "swarm", "{task}");
+    assert_eq!(
+        network["DriverState"]["Options"]["com.docker.network.driver.overlay.vxlanid_list"], "4097",
+        "{task}"
+    );
+    assert_eq!(
+        network["IPAMOptions"]["Configs"][0]["Subnet"], "10.0.1.0/24",
+        "{task}"
+    );
+    assert!(network["Version"]["Index"].as_u64().is_some(), "{task}");
     d.cli_ok(&["service", "rm", &svc]);
 }

@@ -158,6 +158,9 @@ pub struct TaskInfo {
     pub job_iteration: Option<u64>,
     /// Its places on overlay networks, once allocated.
     pub networks: Vec<crate::model::TaskAttachment>,
+    /// Those networks as the swarm holds them now, where they still exist (moby shows each
+    /// attachment's whole network).
+    pub network_objects: Vec<NetworkInfo>,
     /// The generic resources it was given when placed.
     pub generic_resources: Vec<bollard_stubs::models::GenericResourcesInner>,
 }

@@ -15,7 +15,7 @@ use crate::swarm::Swarm;
 const ATTACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl NetworkInfo {
-    fn of(n: &Network<'_>, port: u16) -> Self {
+    pub(super) fn of(n: &Network<'_>, port: u16) -> Self {
         NetworkInfo {
             envelope: Envelope::of(n.object),
             spec: n.spec.clone(),

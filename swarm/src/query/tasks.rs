@@ -4,18 +4,25 @@ use std::collections::HashMap;
 
 use berth_raft::{ClusterState, Object, ObjectKind};
 
-use super::{label_matches, Envelope, Filters, TaskInfo};
+use super::{label_matches, Envelope, Filters, NetworkInfo, TaskInfo};
 use crate::error::SwarmResult;
-use crate::model::{sorted, DesiredState, Service, Task, TemplatePrint};
+use crate::model::{sorted, DesiredState, Network, Service, Task, TemplatePrint};
 use crate::ops;
 use crate::swarm::Swarm;
 
 impl TaskInfo {
     /// `t` as shown: its spec without the `ingress` network (hidden as in Docker's; its
     /// attachments show it).
-    fn of(t: &Task<'_>, ingress: Option<&Object>) -> Self {
+    fn of(s: &ClusterState, t: &Task<'_>, (ingress, port): (Option<&Object>, u16)) -> Self {
         let mut spec = crate::pull_auth::public_template(t.template());
         crate::ingress::hide(&mut spec, ingress);
+        let networks = t.attachments().unwrap_or_default();
+        let network_objects = networks
+            .iter()
+            .filter_map(|a| s.get(ObjectKind::Network, &a.network_id))
+            .filter_map(|o| Network::parse(o).ok())
+            .map(|n| NetworkInfo::of(&n, port))
+            .collect();
         TaskInfo {
             envelope: Envelope::of(t.object),
             spec,
@@ -25,7 +32,8 @@ impl TaskInfo {
             status: t.status.clone().into_owned(),
             desired: desired_shown(t),
             job_iteration: t.job_iteration(),
-            networks: t.attachments().unwrap_or_default(),
+            networks,
+            network_objects,
             generic_resources: t.assigned_generic_resources(),
         }
     }
@@ -85,12 +93,12 @@ pub(super) fn list(s: &ClusterState, filters: &Filters) -> SwarmResult<Vec<TaskI
     let filters = resolve(s, filters);
     let mut out = Vec::new();
     let mut prints = HashMap::new();
-    let ingress = crate::ingress::network(s);
+    let shown = (crate::ingress::network(s), crate::model::data_path_port(s));
     for o in sorted(s.list(ObjectKind::Task)) {
         let t = Task::parse(o)?;
         let fresh = !wants_up_to_date(&filters) || up_to_date(s, &mut prints, &t);
         if fresh && task_matches(&t, &filters) {
-            out.push(TaskInfo::of(&t, ingress));
+            out.push(TaskInfo::of(s, &t, shown));
         }
     }
     Ok(out)
@@ -137,7 +145,8 @@ impl Swarm {
         let m = self.control().await?;
         m.read(|s| {
             let o = ops::find(s, ObjectKind::Task, key)?;
-            Ok(TaskInfo::of(&Task::parse(o)?, crate::ingress::network(s)))
+            let shown = (crate::ingress::network(s), crate::model::data_path_port(s));
+            Ok(TaskInfo::of(s, &Task::parse(o)?, shown))
         })
     }
 }

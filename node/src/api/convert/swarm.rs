@@ -124,8 +124,20 @@ pub fn task(t: &TaskInfo) -> Value {
             .iter()
             .map(|a| {
                 let prefix = a.subnet.rsplit_once('/').map_or("32", |(_, p)| p);
+                // The network as the swarm holds it; one removed since, as the task knew it.
+                let network = t
+                    .network_objects
+                    .iter()
+                    .find(|n| n.envelope.id == a.network_id)
+                    .map_or_else(
+                        || {
+                            json!({ "ID": a.network_id, "Spec": { "Name": a.name,
+                                   "DriverConfiguration": { "Name": "overlay" } } })
+                        },
+                        super::swarm_network::swarm_object,
+                    );
                 json!({
-                    "Network": { "ID": a.network_id, "Spec": { "Name": a.name, "DriverConfiguration": { "Name": "overlay" } } },
+                    "Network": network,
                     "Addresses": [format!("{}/{prefix}", a.address)],
                 })
             })

@@ -59,6 +59,69 @@ pub fn network(n: &NetworkInfo) -> Value {
     v
 }
 
+/// An overlay network in swarmkit's `Network` shape, as a task's `NetworksAttachments` show
+/// it: the spec moby made of the create request, the driver's state (the VXLAN id) and the
+/// allocated address space.
+pub fn swarm_object(n: &NetworkInfo) -> Value {
+    let spec = &n.spec;
+    let mut driver = json!({ "Name": "overlay" });
+    if let Some(options) = spec.options.as_ref().filter(|o| !o.is_empty()) {
+        driver["Options"] = json!(options);
+    }
+    let mut shown = json!({
+        "Name": spec.name,
+        "Labels": spec.labels.clone().unwrap_or_default(),
+        "DriverConfiguration": driver,
+        "Scope": "swarm",
+    });
+    // Go leaves these out when false.
+    for (key, on) in [
+        ("Internal", spec.internal),
+        ("Attachable", spec.attachable),
+        ("Ingress", spec.ingress),
+    ] {
+        if on == Some(true) {
+            shown[key] = json!(true);
+        }
+    }
+    if let Some(ipam) = &spec.ipam {
+        // Go leaves out empty configs and empty fields of each.
+        let configs: Vec<Value> = ipam
+            .config
+            .iter()
+            .flatten()
+            .map(|c| {
+                let mut one = json!({});
+                for (key, value) in [("Subnet", &c.subnet), ("Gateway", &c.gateway)] {
+                    if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                        one[key] = json!(v);
+                    }
+                }
+                one
+            })
+            .collect();
+        let mut options = json!({ "Driver": { "Name": ipam.driver.clone().unwrap_or_else(|| "default".into()) } });
+        if !configs.is_empty() {
+            options["Configs"] = json!(configs);
+        }
+        shown["IPAMOptions"] = options;
+    }
+    let mut v = json!({
+        "ID": n.envelope.id,
+        "Version": { "Index": n.envelope.version },
+        "CreatedAt": time(&n.envelope.created_at),
+        "UpdatedAt": time(&n.envelope.updated_at),
+        "Spec": shown,
+    });
+    if let Some(a) = &n.allocation {
+        v["DriverState"] = json!({ "Name": "overlay",
+            "Options": { OPT_VXLANID_LIST: a.vni.to_string() } });
+        v["IPAMOptions"] = json!({ "Driver": { "Name": "default" },
+            "Configs": [{ "Subnet": a.subnet, "Gateway": a.gateway.to_string() }] });
+    }
+    v
+}
+
 /// Whether an overlay network passes Docker's `network ls` filters.
 pub fn matches(n: &NetworkInfo, filters: &BTreeMap<String, Vec<String>>) -> bool {
     let labels = n.spec.labels.clone().unwrap_or_default();
@@ -115,4 +178,49 @@ pub fn detail(
         })
         .collect();
     (Value::Object(services), Value::Array(peers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_swarm::model::NetworkAllocation;
+    use berth_swarm::query::Envelope;
+
+    #[test]
+    fn a_tasks_network_shows_as_swarmkits_with_gos_empty_fields_left_out() {
+        let spec = serde_json::from_value(json!({ "Name": "front", "Driver": "overlay",
+            "Attachable": true, "Labels": { "k": "v" },
+            "IPAM": { "Driver": "default", "Config": [], "Options": {} } }))
+        .unwrap();
+        let info = NetworkInfo {
+            envelope: Envelope {
+                id: "n1".into(),
+                version: 7,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                updated_at: chrono::DateTime::UNIX_EPOCH,
+            },
+            spec,
+            allocation: Some(NetworkAllocation {
+                vni: 4097,
+                subnet: "10.0.1.0/24".into(),
+                gateway: "10.0.1.1".parse().unwrap(),
+                attachments: Vec::new(),
+            }),
+            port: 4789,
+        };
+        let v = swarm_object(&info);
+        assert_eq!(
+            v["Spec"],
+            json!({ "Name": "front", "Labels": { "k": "v" },
+                    "DriverConfiguration": { "Name": "overlay" }, "Scope": "swarm",
+                    "Attachable": true, "IPAMOptions": { "Driver": { "Name": "default" } } })
+        );
+        assert_eq!(v["Version"]["Index"], 7);
+        assert_eq!(v["DriverState"]["Options"][OPT_VXLANID_LIST], "4097");
+        assert_eq!(
+            v["IPAMOptions"],
+            json!({ "Driver": { "Name": "default" },
+                    "Configs": [{ "Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1" }] })
+        );
+    }
 }
