@@ -788,9 +788,16 @@ fn a_service_spec_reads_and_shows_as_dockers_go_structs_do() {
             "TaskTemplate": {"containerspec": {"image": "busybox:latest", "args": ["sleep", "600"],
                 "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000u64}},
                 "networks": [{"target": net, "aliases": ["sp"]}]},
-            "UpdateConfig": {"order": "start-first"}, "labels": {"order": "kept"}}),
+            "UpdateConfig": {"order": "start-first"}, "labels": {"order": "kept"},
+            "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 18462}]}}),
     );
-    let spec = service(&d, &id)["Spec"].clone();
+    let svc = service(&d, &id);
+    // swarmkit's first enum values where the client sent none, in the spec and the endpoint.
+    let shown = json!({"Mode": "vip", "Ports": [{"Protocol": "tcp", "TargetPort": 80,
+        "PublishedPort": 18462, "PublishMode": "ingress"}]});
+    assert_eq!(svc["Spec"]["EndpointSpec"], shown);
+    assert_eq!(svc["Endpoint"]["Spec"], shown);
+    let spec = svc["Spec"].clone();
     assert_eq!(spec["Name"], "spell");
     assert_eq!(spec["Mode"], json!({"Replicated": {"Replicas": 1}}));
     assert_eq!(spec["UpdateConfig"], json!({"Order": "start-first"}));

@@ -230,11 +230,16 @@ fn normalized(v: &Value) -> Value {
 }
 
 /// A value the daemon shows in every container service's spec, as moby does, whether or not the
-/// file (or anyone) asked for it: the only runtime and isolation there are.
+/// file (or anyone) asked for it: the only runtime and isolation there are, and the endpoint's
+/// mode and its ports' protocol and publish mode, swarmkit's first values when unset.
 fn is_shown_default(key: &str, v: &Value) -> bool {
     matches!(
         (key, v.as_str()),
-        ("Runtime", Some("container")) | ("Isolation", Some("default"))
+        ("Runtime", Some("container"))
+            | ("Isolation", Some("default"))
+            | ("Mode", Some("vip"))
+            | ("Protocol", Some("tcp"))
+            | ("PublishMode", Some("ingress"))
     )
 }
 

@@ -30,6 +30,9 @@ fn an_unchanged_service_is_left_alone_a_changed_one_shows_its_fields() {
     // And what it shows in every container service's spec, as moby does.
     stored["TaskTemplate"]["Runtime"] = json!("container");
     stored["TaskTemplate"]["ContainerSpec"]["Isolation"] = json!("default");
+    // docker's stack deploy sends an empty endpoint for a service without ports; it shows
+    // swarmkit's first mode.
+    stored["EndpointSpec"] = json!({ "Mode": "vip" });
     let existing = Existing {
         services: BTreeMap::from([("st_web".to_string(), ("id1".to_string(), 7, stored))]),
         networks: ["st_default".to_string()].into_iter().collect(),

@@ -59,6 +59,9 @@ pub fn insert_defaults(spec: &Value) -> Value {
 /// that one sent back with them, as clients send what they read, is the same spec and restarts
 /// no task.
 pub fn with_shown_fields(spec: &mut Value) {
+    if let Some(endpoint) = spec.get_mut("EndpointSpec") {
+        shown_endpoint_spec(endpoint);
+    }
     let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) else {
         return;
     };
@@ -80,6 +83,35 @@ pub fn shown_task_spec(task: &mut Map<String, Value>) {
     set_if_unset(container, "Isolation", json!("default"));
     if let Some(check) = container.remove("HealthCheck") {
         container.insert("Healthcheck".into(), check);
+    }
+}
+
+/// An endpoint spec as moby shows it, from swarmkit's protobuf where an unset enum is its
+/// first value: the mode (`vip`), and each port's protocol (`tcp`) and publish mode
+/// (`ingress`), whether the client sent them or not.
+pub fn shown_endpoint_spec(endpoint: &mut Value) {
+    let Some(e) = endpoint.as_object_mut() else {
+        return;
+    };
+    set_if_blank(e, "Mode", "vip");
+    for port in e
+        .get_mut("Ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+    {
+        set_if_blank(port, "Protocol", "tcp");
+        set_if_blank(port, "PublishMode", "ingress");
+    }
+}
+
+fn set_if_blank(map: &mut Map<String, Value>, key: &str, value: &str) {
+    if map
+        .get(key)
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    {
+        map.insert(key.into(), json!(value));
     }
 }
 
@@ -190,6 +222,25 @@ mod tests {
         with_shown_fields(&mut plugin);
         assert!(plugin["TaskTemplate"].get("Runtime").is_none());
         assert_eq!(plugin["TaskTemplate"]["ForceUpdate"], 2);
+    }
+
+    #[test]
+    fn an_endpoint_spec_shows_swarmkits_first_enum_values_where_unset() {
+        let mut spec = json!({"EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080},
+            {"TargetPort": 53, "Protocol": "udp", "PublishMode": "host"}]}});
+        with_shown_fields(&mut spec);
+        assert_eq!(
+            spec["EndpointSpec"],
+            json!({"Mode": "vip", "Ports": [
+                {"TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp", "PublishMode": "ingress"},
+                {"TargetPort": 53, "Protocol": "udp", "PublishMode": "host"}]})
+        );
+        let mut dnsrr = json!({"EndpointSpec": {"Mode": "dnsrr"}});
+        with_shown_fields(&mut dnsrr);
+        assert_eq!(dnsrr["EndpointSpec"], json!({"Mode": "dnsrr"}));
+        let mut none = json!({"Name": "s"});
+        with_shown_fields(&mut none);
+        assert!(none.get("EndpointSpec").is_none(), "none sent, none shown");
     }
 
     #[test]

@@ -70,7 +70,11 @@ pub fn service(svc: &ServiceInfo) -> Value {
         super::service_defaults::with_shown_fields(&mut v["PreviousSpec"]);
     }
     let endpoint = svc.spec.get("EndpointSpec").filter(|e| e.is_object());
-    v["Endpoint"] = json!({ "Spec": endpoint.cloned().unwrap_or_else(|| json!({})) });
+    let mut endpoint_spec = endpoint.cloned().unwrap_or_else(|| json!({}));
+    if endpoint.is_some() {
+        super::service_defaults::shown_endpoint_spec(&mut endpoint_spec);
+    }
+    v["Endpoint"] = json!({ "Spec": endpoint_spec });
     if !svc.ports.is_empty() {
         v["Endpoint"]["Ports"] = json!(svc.ports);
     }
