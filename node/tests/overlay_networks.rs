@@ -4,7 +4,8 @@
 //! a duplicate name, an overlapping subnet and options berth cannot honour are refused and
 //! leave nothing behind; outside a swarm Docker's error; tasks of a service on the network get
 //! the allocated addresses and reach each other, find the service's VIP and tasks by name, and
-//! connections to the VIP spread over the tasks; removal frees the VNI and subnet.
+//! connections to the VIP spread over the tasks; removal frees the VNI and subnet; the swarm's
+//! unused networks go with a prune. The ingress network: `ingress_network.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,16 +15,11 @@
 
 use std::time::Duration;
 
-use berth_test_support::{require_root, wait_until, TestDaemon};
+use berth_test_support::{require_root, TestDaemon};
 
 /// The first value `f` gives within 20 s.
-fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let mut got = None;
-    wait_until(Duration::from_secs(20), || {
-        got = f();
-        got.is_some()
-    });
-    got
+fn eventually<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    berth_test_support::eventually(Duration::from_secs(20), f)
 }
 
 fn inspect(d: &TestDaemon, net: &str, format: &str) -> String {
@@ -388,179 +384,6 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     assert_eq!(sandboxes(), Vec::<String>::new(), "no sandbox left behind");
 }
 
-/// berth's CLI with `answer` on its standard input; its exit code and output.
-fn berth_answering(d: &TestDaemon, answer: &str, args: &[&str]) -> (i32, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(berth_test_support::bin_dir().join("berth"))
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run berth");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(answer.as_bytes())
-        .expect("answer");
-    let out = child.wait_with_output().expect("berth's output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
-/// The routing mesh's network as Docker keeps it: `swarm init` makes `ingress` (the first
-/// subnet), services are attached to it unseen and cannot name it; it cannot be removed while
-/// a service publishes; without one a publishing service is refused; a user's own
-/// (`--ingress`, Docker's documented way to change its subnet) replaces it, one at a time, and
-/// the published port answers through it.
-#[test]
-fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
-    require_root!();
-    let d = TestDaemon::with_busybox("ingress");
-    d.swarm_init_local(&["--data-path-port", "4793"]);
-    assert_eq!(
-        inspect(&d, "ingress", "{{.Ingress}} {{.Driver}} {{.Scope}}"),
-        "true overlay swarm"
-    );
-    let ipam = eventually(|| {
-        let s = inspect(
-            &d,
-            "ingress",
-            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
-        );
-        (!s.is_empty()).then_some(s)
-    });
-    assert_eq!(ipam.as_deref(), Some("10.0.0.0/24 10.0.0.1"));
-    let mine = format!("{}-ing", d.prefix);
-    let (code, out) = d.cli(&["network", "create", "-d", "overlay", "--ingress", &mine]);
-    assert_ne!(code, 0);
-    assert!(out.contains("is already present"), "{out}");
-
-    let web = format!("{}-web", d.prefix);
-    let httpd = [
-        "busybox",
-        "sh",
-        "-c",
-        "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www",
-    ];
-    let create = |name: &str, extra: &[&str]| {
-        let mut args = vec!["service", "create", "-d", "--name", name];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&httpd);
-        d.cli(&args)
-    };
-    let (code, out) = create(&web, &["-p", "18461:80"]);
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(
-        d.cli_ok(&[
-            "service",
-            "inspect",
-            "-f",
-            "{{json .Spec.TaskTemplate.Networks}}",
-            &web
-        ]),
-        "null",
-        "the ingress is not in the spec, as in Docker's"
-    );
-    let r = d.req("DELETE", "/networks/ingress", "");
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(
-        r.text()
-            .contains("ingress network cannot be removed because service"),
-        "{}",
-        r.text()
-    );
-    let (code, out) = create(&format!("{web}2"), &["--network", "ingress"]);
-    assert_ne!(code, 0);
-    assert!(
-        out.contains("Service cannot be explicitly attached to the ingress network \"ingress\""),
-        "{out}"
-    );
-    d.cli_ok(&["service", "rm", &web]);
-
-    // berth's CLI asks first, as docker's: no answer keeps it, `y` removes it.
-    let (code, out) = berth_answering(&d, "", &["network", "rm", "ingress"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("WARNING! Before removing the routing-mesh network"),
-        "{out}"
-    );
-    assert_eq!(inspect(&d, "ingress", "{{.Ingress}}"), "true", "kept");
-    let (code, out) = berth_answering(&d, "y\n", &["network", "rm", "ingress"]);
-    assert_eq!(code, 0, "nothing publishes now: {out}");
-    assert!(out.trim_end().ends_with("ingress"), "{out}");
-    let (code, out) = create(&web, &["-p", "18461:80"]);
-    assert_ne!(code, 0);
-    assert!(
-        out.contains("service needs ingress network, but no ingress network is present"),
-        "{out}"
-    );
-    let (code, out) = d.cli(&[
-        "network",
-        "create",
-        "-d",
-        "overlay",
-        "--ingress",
-        "--attachable",
-        &mine,
-    ]);
-    assert_ne!(code, 0);
-    assert!(
-        out.contains("ingress network cannot be attachable"),
-        "{out}"
-    );
-    d.cli_ok(&[
-        "network",
-        "create",
-        "-d",
-        "overlay",
-        "--ingress",
-        "--subnet",
-        "10.11.0.0/16",
-        "--gateway",
-        "10.11.0.2",
-        &mine,
-    ]);
-    assert_eq!(inspect(&d, &mine, "{{.Ingress}}"), "true");
-    let (code, out) = create(&web, &["-p", "18461:80"]);
-    assert_eq!(code, 0, "{out}");
-    let vip = eventually(|| {
-        let s = d.cli_ok(&[
-            "service",
-            "inspect",
-            "-f",
-            "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
-            &web,
-        ]);
-        (!s.is_empty()).then_some(s)
-    });
-    assert!(
-        vip.as_deref().is_some_and(|v| v.starts_with("10.11.")),
-        "the service's VIP is on the user's ingress: {vip:?}"
-    );
-    let answered = eventually(|| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", 18461)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-        let mut body = String::new();
-        s.read_to_string(&mut body).ok()?;
-        body.contains("hello").then_some(body)
-    });
-    assert!(
-        answered.is_some(),
-        "the published port answers through the user's ingress network: {}",
-        d.cli(&["service", "ps", "--no-trunc", &web]).1
-    );
-    d.cli_ok(&["service", "rm", &web]);
-}
-
 /// A service's options for one of its networks (`--network name=…,driver-opt=k=v`) are kept in
 /// its spec and given to its tasks' endpoints, as moby's executor gives them; the two options
 /// newer drivers act on are refused by name; a task shows the networks it is attached to whole.
@@ -652,5 +475,66 @@ fn a_services_network_driver_options_reach_its_tasks_endpoints() {
         "{task}"
     );
     assert!(network["Version"]["Index"].as_u64().is_some(), "{task}");
+    d.cli_ok(&["service", "rm", &svc]);
+}
+
+/// `network prune` on a manager takes the swarm's networks nothing uses, as moby's does, and
+/// leaves the ingress, a service's network and one a container is attached to; removing the
+/// last by name is refused while the container uses it (swarmkit's "in use by task").
+#[test]
+fn a_prune_takes_the_swarms_unused_networks_and_a_used_one_stays() {
+    require_root!();
+    let d = TestDaemon::with_busybox("ovprune");
+    d.swarm_init_local(&["--data-path-port", "4795"]);
+    let [unused, served, attached] = ["un", "sv", "at"].map(|s| format!("{}-{s}", d.prefix));
+    d.cli_ok(&["network", "create", "-d", "overlay", &unused]);
+    d.cli_ok(&["network", "create", "-d", "overlay", &served]);
+    d.cli_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        &attached,
+    ]);
+    let svc = format!("{}-s", d.prefix);
+    d.cli_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &svc,
+        "--network",
+        &served,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let c = format!("{}-c", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &attached,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let (code, out) = d.cli(&["network", "rm", &attached]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("is in use by task"), "{out}");
+    let pruned = d.cli_ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains(&unused), "{pruned}");
+    for kept in [&served, &attached] {
+        assert!(!pruned.contains(kept.as_str()), "{pruned}");
+        assert_eq!(inspect(&d, kept, "{{.Scope}}"), "swarm");
+    }
+    assert!(!pruned.contains("ingress"), "{pruned}");
+    assert_eq!(inspect(&d, "ingress", "{{.Ingress}}"), "true");
+    let (code, _) = d.cli(&["network", "inspect", &unused]);
+    assert_ne!(code, 0, "the unused network is gone");
+    d.cli_ok(&["rm", "-f", &c]);
     d.cli_ok(&["service", "rm", &svc]);
 }

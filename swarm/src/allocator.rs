@@ -201,7 +201,14 @@ pub(crate) fn held_in(s: &ClusterState) -> HashMap<String, Allocations> {
 
 /// The id under which a node's own endpoint on the ingress network is recorded.
 pub fn node_endpoint_id(node_id: &str) -> String {
-    format!("ingress-sbox-{node_id}")
+    format!("{NODE_ENDPOINT_PREFIX}{node_id}")
+}
+
+const NODE_ENDPOINT_PREFIX: &str = "ingress-sbox-";
+
+/// Whether an attachment is a node's own endpoint on the ingress network, not a container's.
+pub fn is_node_endpoint(attachment_id: &str) -> bool {
+    attachment_id.starts_with(NODE_ENDPOINT_PREFIX)
 }
 
 /// Gives every ready node an address of its own on the ingress network while a service

@@ -58,3 +58,13 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// The first value `f` gives within `limit`, polling as [`wait_until`] does.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let mut got = None;
+    wait_until(limit, || {
+        got = f();
+        got.is_some()
+    });
+    got
+}

@@ -279,10 +279,31 @@ pub async fn disconnect(
 /// `POST /networks/prune`
 pub async fn prune(
     State(engine): State<AppState>,
+    State(swarm): State<SwarmState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let f = super::maintenance::prune_filter(&Query::parse(q.as_deref()))?;
-    let names = engine.prune_networks(&f).await?;
+    // As moby's: on a manager the swarm's networks first, each that nothing uses (the removal
+    // refuses the others; the ingress only goes when asked for by name), then local ones.
+    let mut names = Vec::new();
+    for n in swarm.networks().await {
+        let labels = n
+            .spec
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if n.spec.ingress == Some(true) || f.keeps(n.envelope.created_at.timestamp(), &labels) {
+            continue;
+        }
+        if swarm.remove_network(&n.envelope.id).await.is_ok() {
+            // This node's copy, as a removal by name takes it.
+            let _ = engine.remove_network(&n.envelope.id).await;
+            names.push(n.spec.name);
+        }
+    }
+    names.extend(engine.prune_networks(&f).await?);
     let names = if names.is_empty() {
         Value::Null
     } else {
