@@ -18,36 +18,6 @@ fn eventually<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
     berth_test_support::eventually(Duration::from_secs(20), f)
 }
 
-fn inspect(d: &TestDaemon, net: &str, format: &str) -> String {
-    d.cli_ok(&["network", "inspect", "-f", format, net])
-}
-
-/// berth's CLI with `answer` on its standard input; its exit code and output.
-fn berth_answering(d: &TestDaemon, answer: &str, args: &[&str]) -> (i32, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(berth_test_support::bin_dir().join("berth"))
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run berth");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(answer.as_bytes())
-        .expect("answer");
-    let out = child.wait_with_output().expect("berth's output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 /// The routing mesh's network as Docker keeps it: `swarm init` makes `ingress` (the first
 /// subnet), services are attached to it unseen and cannot name it; it cannot be removed while
 /// a service publishes; without one a publishing service is refused; a user's own
@@ -59,12 +29,11 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
     let d = TestDaemon::with_busybox("ingress");
     d.swarm_init_local(&["--data-path-port", "4793"]);
     assert_eq!(
-        inspect(&d, "ingress", "{{.Ingress}} {{.Driver}} {{.Scope}}"),
+        d.network_inspect("ingress", "{{.Ingress}} {{.Driver}} {{.Scope}}"),
         "true overlay swarm"
     );
     let ipam = eventually(|| {
-        let s = inspect(
-            &d,
+        let s = d.network_inspect(
             "ingress",
             "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
         );
@@ -119,14 +88,14 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
     d.cli_ok(&["service", "rm", &web]);
 
     // berth's CLI asks first, as docker's: no answer keeps it, `y` removes it.
-    let (code, out) = berth_answering(&d, "", &["network", "rm", "ingress"]);
+    let (code, out) = d.berth_answering("", &["network", "rm", "ingress"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("WARNING! Before removing the routing-mesh network"),
         "{out}"
     );
-    assert_eq!(inspect(&d, "ingress", "{{.Ingress}}"), "true", "kept");
-    let (code, out) = berth_answering(&d, "y\n", &["network", "rm", "ingress"]);
+    assert_eq!(d.network_inspect("ingress", "{{.Ingress}}"), "true", "kept");
+    let (code, out) = d.berth_answering("y\n", &["network", "rm", "ingress"]);
     assert_eq!(code, 0, "nothing publishes now: {out}");
     assert!(out.trim_end().ends_with("ingress"), "{out}");
     let (code, out) = create(&web, &["-p", "18461:80"]);
@@ -161,7 +130,7 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
         "10.11.0.2",
         &mine,
     ]);
-    assert_eq!(inspect(&d, &mine, "{{.Ingress}}"), "true");
+    assert_eq!(d.network_inspect(&mine, "{{.Ingress}}"), "true");
     let (code, out) = create(&web, &["-p", "18461:80"]);
     assert_eq!(code, 0, "{out}");
     let vip = eventually(|| {

@@ -22,10 +22,6 @@ fn eventually<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
     berth_test_support::eventually(Duration::from_secs(20), f)
 }
 
-fn inspect(d: &TestDaemon, net: &str, format: &str) -> String {
-    d.cli_ok(&["network", "inspect", "-f", format, net])
-}
-
 #[test]
 fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     require_root!();
@@ -50,12 +46,11 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         &net,
     ]);
     assert_eq!(
-        inspect(&d, &net, "{{.Driver}} {{.Scope}} {{.Attachable}} {{.Id}}"),
+        d.network_inspect(&net, "{{.Driver}} {{.Scope}} {{.Attachable}} {{.Id}}"),
         format!("overlay swarm true {id}")
     );
     let allocated = || {
-        let s = inspect(
-            &d,
+        let s = d.network_inspect(
             &net,
             "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
         );
@@ -65,8 +60,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     // The swarm's ingress network, made at init, has the first subnet and VNI.
     assert_eq!(ipam, "10.0.1.0/24 10.0.1.1");
     assert_eq!(
-        inspect(
-            &d,
+        d.network_inspect(
             &net,
             "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}} {{.Labels.k}}"
         ),
@@ -132,7 +126,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         &second,
     ]);
     let ipam2 = eventually(|| {
-        let s = inspect(&d, &second, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
+        let s = d.network_inspect(&second, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
         (s.split_whitespace().count() == 3).then_some(s)
     });
     assert_eq!(ipam2.as_deref(), Some("10.9.8.0/24 10.9.8.254 4098"));
@@ -325,7 +319,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     let third = format!("{}-ov3", d.prefix);
     d.cli_ok(&["network", "create", "-d", "overlay", &third]);
     let ipam3 = eventually(|| {
-        let s = inspect(&d, &third, "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
+        let s = d.network_inspect(&third, "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
         (s.split_whitespace().count() == 2).then_some(s)
     });
     assert_eq!(
@@ -463,7 +457,7 @@ fn a_services_network_driver_options_reach_its_tasks_endpoints() {
     ]);
     let attached: serde_json::Value = serde_json::from_str(&task).unwrap();
     let network = &attached[0]["Network"];
-    assert_eq!(network["ID"], inspect(&d, &net, "{{.Id}}"), "{task}");
+    assert_eq!(network["ID"], d.network_inspect(&net, "{{.Id}}"), "{task}");
     assert_eq!(network["Spec"]["Name"], net.as_str(), "{task}");
     assert_eq!(network["Spec"]["Scope"], "swarm", "{task}");
     assert_eq!(
@@ -529,10 +523,10 @@ fn a_prune_takes_the_swarms_unused_networks_and_a_used_one_stays() {
     assert!(pruned.contains(&unused), "{pruned}");
     for kept in [&served, &attached] {
         assert!(!pruned.contains(kept.as_str()), "{pruned}");
-        assert_eq!(inspect(&d, kept, "{{.Scope}}"), "swarm");
+        assert_eq!(d.network_inspect(kept, "{{.Scope}}"), "swarm");
     }
     assert!(!pruned.contains("ingress"), "{pruned}");
-    assert_eq!(inspect(&d, "ingress", "{{.Ingress}}"), "true");
+    assert_eq!(d.network_inspect("ingress", "{{.Ingress}}"), "true");
     let (code, _) = d.cli(&["network", "inspect", &unused]);
     assert_ne!(code, 0, "the unused network is gone");
     d.cli_ok(&["rm", "-f", &c]);

@@ -119,8 +119,8 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
             Err(reason) => plan.problem(ModelError::of(n.object, reason)),
         }
     }
-    let in_use = crate::ingress::serving(s).is_some()
-        || networks.iter().any(|n| n.spec.ingress != Some(true));
+    let serving = crate::ingress::serving(s);
+    let in_use = serving.is_some() || networks.iter().any(|n| n.spec.ingress != Some(true));
     if !in_use {
         // No overlay network but an idle ingress: only published ports (in host mode) may
         // want numbers, and the pass need not read every task.
@@ -133,7 +133,9 @@ pub fn allocate(s: &ClusterState, now: DateTime<Utc>) -> Plan {
         .filter(Task::holds_addresses)
         .collect();
     let mut held = held_addresses(&networks, &tasks, &services);
-    allocate_node_endpoints(s, &networks, &mut held, &mut plan);
+    if let Some(ingress) = serving {
+        allocate_node_endpoints(s, ingress, &networks, &mut held, &mut plan);
+    }
     allocate_endpoints(&services, &networks, &mut held, &mut plan);
     allocate_tasks(
         &tasks,
@@ -217,14 +219,12 @@ pub fn is_node_endpoint(attachment_id: &str) -> bool {
 /// Docker's, whose ingress /24 holds about 250 nodes.
 fn allocate_node_endpoints(
     s: &ClusterState,
+    ingress: &berth_raft::Object,
     networks: &[Network<'_>],
     held: &mut HashMap<String, Allocations>,
     plan: &mut Plan,
 ) {
-    let Some(serving) = crate::ingress::serving(s) else {
-        return;
-    };
-    let Some(n) = networks.iter().find(|n| n.id() == serving.id) else {
+    let Some(n) = networks.iter().find(|n| n.id() == ingress.id) else {
         return;
     };
     let Some((a, subnet)) = n.allocation.as_ref().and_then(|a| Some((a, a.subnet()?))) else {

@@ -19,15 +19,47 @@ impl TestDaemon {
         self.client(crate::bin_dir().join("berth").as_os_str(), args)
     }
 
+    /// berth's CLI with `answer` on its standard input (a prompt's reply; empty: none).
+    pub fn berth_answering(&self, answer: &str, args: &[&str]) -> (i32, String) {
+        self.client_with_input(crate::bin_dir().join("berth").as_os_str(), args, answer)
+    }
+
+    /// `docker network inspect -f FORMAT NET`, which must succeed.
+    pub fn network_inspect(&self, net: &str, format: &str) -> String {
+        self.cli_ok(&["network", "inspect", "-f", format, net])
+    }
+
     fn client(&self, program: &std::ffi::OsStr, args: &[&str]) -> (i32, String) {
-        let out = Command::new("timeout")
+        self.client_with_input(program, args, "")
+    }
+
+    fn client_with_input(
+        &self,
+        program: &std::ffi::OsStr,
+        args: &[&str],
+        input: &str,
+    ) -> (i32, String) {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new("timeout")
             .arg("180")
             .arg(program)
             .args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", self.root.join("docker-config"))
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run the client");
+        // Dropped after the write: the client reads the end of its input, as from a closed
+        // terminal.
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .expect("the client's input");
+        }
+        let out = child.wait_with_output().expect("the client's output");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
