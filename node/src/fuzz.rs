@@ -6,7 +6,7 @@
 //! (`BERTH_FUZZ_ITERS` raises it).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::engine::image::unpack::{unpack, Mode};
@@ -17,7 +17,12 @@ pub fn dns_query(data: &[u8]) {
     use crate::network::dns::{answer, is_reply_to, parse_query};
     if let Some(q) = parse_query(data) {
         assert!(q.end <= data.len(), "question ends past the packet");
-        let _ = answer(data, &q, &[Ipv4Addr::LOCALHOST, Ipv4Addr::BROADCAST]);
+        let ips = [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::BROADCAST),
+        ];
+        let _ = answer(data, &q, &ips);
     }
     let _ = is_reply_to(data, data);
 }

@@ -163,8 +163,18 @@ fn ranges_aux_addresses_and_bridge_options_apply() {
 fn network_settings_berth_cannot_honour_are_refused_by_name() {
     require_root!();
     let d = TestDaemon::start("netrefuse");
-    let cases: [(&[&str], &str); 8] = [
-        (&["--ipv6", "--subnet", "fd00:1::/64"], "IPv6"),
+    let cases: [(&[&str], &str); 9] = [
+        (&["--ipv6"], "non-overlapping IPv6 address pool"),
+        (
+            &[
+                "--ipv6",
+                "--subnet",
+                "fd00:1::/64",
+                "--subnet",
+                "fd00:2::/64",
+            ],
+            "bridge driver doesn't support multiple subnets",
+        ),
         (&["--ingress"], "Ingress"),
         (&["--ipam-opt", "a=b"], "IPAM.Options"),
         (&["--ipam-driver", "nope"], "plugin \"nope\" not found"),
@@ -175,7 +185,7 @@ fn network_settings_berth_cannot_honour_are_refused_by_name() {
         (&["--scope", "swarm"], "Scope swarm"),
         (
             &["--subnet", "10.251.4.0/24", "--subnet", "10.251.5.0/24"],
-            "one IPv4 subnet",
+            "bridge driver doesn't support multiple subnets",
         ),
         (
             &["--subnet", "10.251.4.0/24", "--ip-range", "10.251.9.0/28"],
@@ -477,7 +487,8 @@ fn endpoint_requests_are_shown_back_and_link_local_addresses_apply() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(ep(&other)["MacAddress"], "02:42:ac:11:00:02");
-    // The options newer drivers act on are refused by name; an IPv6 link-local address too.
+    // The options newer drivers act on are refused by name; an IPv6 link-local address too
+    // (IPv6 networks give containers global addresses only).
     for (endpoint, needle) in [
         (
             serde_json::json!({"DriverOpts": {"com.docker.network.endpoint.sysctls": "x=1"}}),

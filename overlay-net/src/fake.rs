@@ -40,7 +40,7 @@ pub enum NetCall {
     },
     AddDefaultRoute {
         netns: Option<PathBuf>,
-        gateway: Ipv4Addr,
+        gateway: IpAddr,
     },
     DeleteLink {
         name: String,
@@ -262,7 +262,7 @@ impl NetlinkOps for FakeNetlink {
         Box::pin(async move { r })
     }
 
-    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<(), OverlayError>> {
+    fn add_default_route(&self, gateway: IpAddr) -> BoxFuture<'_, Result<(), OverlayError>> {
         let netns = self.netns.clone();
         let r = self.record(NetCall::AddDefaultRoute { netns, gateway });
         Box::pin(async move { r })

@@ -3,13 +3,14 @@
 //! namespace are opened from a short-lived thread that joined it.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoKind, InfoVeth};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage, MacVlanMode};
 use rtnetlink::{
@@ -80,8 +81,8 @@ pub trait NetlinkOps: Send + Sync {
     fn set_link(&self, name: &str, changes: Vec<LinkChange>) -> BoxFuture<'_, Result<()>>;
     /// Adds `addr/prefix` to link `link` (already present is not an error).
     fn add_address(&self, link: &str, addr: IpAddr, prefix: u8) -> BoxFuture<'_, Result<()>>;
-    /// Adds the default route through `gateway`.
-    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<()>>;
+    /// Adds the default route through `gateway` (of its family).
+    fn add_default_route(&self, gateway: IpAddr) -> BoxFuture<'_, Result<()>>;
     /// Deletes link `name`; a missing link is not an error.
     fn delete_link(&self, name: &str) -> BoxFuture<'_, Result<()>>;
     /// Every link with its addresses.
@@ -372,13 +373,16 @@ impl NetlinkOps for RtNetlink {
         let link = link.to_string();
         Box::pin(async move {
             let index = self.index(&link).await?;
-            match self
-                .handle
-                .address()
-                .add(index, addr, prefix)
-                .execute()
-                .await
-            {
+            let mut req = self.handle.address().add(index, addr, prefix);
+            if addr.is_ipv6() {
+                // Without duplicate address detection, as libnetwork adds a container's IPv6
+                // address: the address is given by the network's IPAM, and until detection
+                // ends (a second or more) it is "tentative", unusable as a source.
+                req.message_mut()
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            match req.execute().await {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     let e = nl_err("add address", &link)(e);
@@ -392,11 +396,12 @@ impl NetlinkOps for RtNetlink {
         })
     }
 
-    fn add_default_route(&self, gateway: Ipv4Addr) -> BoxFuture<'_, Result<()>> {
+    fn add_default_route(&self, gateway: IpAddr) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                .gateway(gateway)
-                .build();
+            let route = match gateway {
+                IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(v4).build(),
+                IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(v6).build(),
+            };
             self.handle
                 .route()
                 .add(route)

@@ -120,9 +120,11 @@ impl NetNames {
         for bridge in [self.bridge.clone(), format!("{}-gw", self.bridge)] {
             let _ = Command::new("ip").args(["link", "del", &bridge]).output();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .output();
+        for family in ["ip", "ip6"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &self.table])
+                .output();
+        }
     }
 }
 

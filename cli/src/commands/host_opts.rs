@@ -114,6 +114,9 @@ pub struct HostOpts {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
@@ -140,7 +143,11 @@ impl HostOpts {
             .as_ref()
             .and_then(|h| h.network_mode.clone())
             .unwrap_or_default();
-        if !self.network_alias.is_empty() || self.ip.is_some() || self.mac_address.is_some() {
+        if !self.network_alias.is_empty()
+            || self.ip.is_some()
+            || self.ip6.is_some()
+            || self.mac_address.is_some()
+        {
             let endpoints = body
                 .networking_config
                 .get_or_insert_with(Default::default)
@@ -153,9 +160,10 @@ impl HostOpts {
             if let Some(mac) = &self.mac_address {
                 e.mac_address = Some(mac.clone());
             }
-            if let Some(ip) = &self.ip {
+            if self.ip.is_some() || self.ip6.is_some() {
                 e.ipam_config = Some(EndpointIpamConfig {
-                    ipv4_address: Some(ip.clone()),
+                    ipv4_address: self.ip.clone(),
+                    ipv6_address: self.ip6.clone(),
                     ..Default::default()
                 });
             }

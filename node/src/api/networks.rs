@@ -207,7 +207,7 @@ pub async fn create(
     super::convert::support::check_network_create(&raw)?;
     let body: NetworkCreateRequest = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let req = conv::create_request(body)?;
+    let req = super::convert::network_create::create_request(body)?;
     let n = engine.networks().create(req).await?;
     engine.network_event("create", &n);
     Ok((

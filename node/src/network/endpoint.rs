@@ -10,6 +10,7 @@ use std::sync::Arc;
 use berth_overlay::sandbox::ContainerEnd;
 use berth_overlay::{LinkChange, LocalEndpoint, NetlinkOps, OverlayError, Sandbox};
 
+use super::ipv6::{allocations_key, Allocations6};
 use super::manager::Networks;
 use super::net_err;
 use super::types::{Attachments, EndpointRecord, EndpointRequest, NetworkRecord, PortMapping};
@@ -228,7 +229,9 @@ impl Networks {
             .map_err(net_err)?;
         // Before they are up: an IPv4-only network's interface must never speak IPv6, and the
         // host end, a bridge port, needs no address of its own (see `netns_sysctl`).
-        k.netns.disable_ipv6(netns, &eth)?;
+        if ep.ip6.is_none() {
+            k.netns.disable_ipv6(netns, &eth)?;
+        }
         k.netns.disable_ipv6_here(&ep.host_veth)?;
         let mut changes = vec![LinkChange::Master(n.bridge.clone()), LinkChange::Up];
         if !n.icc() {
@@ -242,13 +245,19 @@ impl Networks {
             .add_address(&eth, IpAddr::V4(ip), ep.prefix)
             .await
             .map_err(net_err)?;
+        if let Some(ip6) = ep.ip6 {
+            inside
+                .add_address(&eth, IpAddr::V6(ip6), ep.prefix6)
+                .await
+                .map_err(net_err)?;
+        }
         add_link_local(inside, &eth, req).await?;
         inside
             .set_link(&eth, vec![LinkChange::Up])
             .await
             .map_err(net_err)?;
         if exit {
-            if let Some(gw) = ep.gateway {
+            for gw in gateways(&ep) {
                 inside.add_default_route(gw).await.map_err(net_err)?;
             }
         }
@@ -317,21 +326,23 @@ impl Networks {
         let Some(k) = &self.kernel else { return Ok(()) };
         let mut eps = self.endpoints_of(id)?;
         eps.sort_by_key(|e| e.network_id != net_id);
-        let mut gateway = None;
+        let mut via = None;
         for ep in eps {
-            let Some(gw) = ep.gateway else { continue };
-            if !self.get(&ep.network_id)?.internal {
-                gateway = Some(gw);
+            if ep.gateway.is_some() && !self.get(&ep.network_id)?.internal {
+                via = Some(ep);
                 break;
             }
         }
-        let Some(gw) = gateway else { return Ok(()) };
+        let Some(ep) = via else { return Ok(()) };
         let inside = k
             .netlink
             .in_netns(&self.netns_path(id))
             .await
             .map_err(net_err)?;
-        inside.add_default_route(gw).await.map_err(net_err)
+        for gw in gateways(&ep) {
+            inside.add_default_route(gw).await.map_err(net_err)?;
+        }
+        Ok(())
     }
 
     fn endpoint_for(
@@ -344,27 +355,28 @@ impl Networks {
         let space = n
             .address_space()
             .ok_or_else(|| EngineError::Internal(format!("bad subnet {}", n.subnet)))?;
+        // IPv6 first, which writes nothing: a refusal there leaves the IPv4 allocations as
+        // they were.
+        let v6 = self.ipv6_for(n, req)?;
         let mut alloc: Allocations = self.ipam.get(&n.id)?.unwrap_or_default();
-        let ip = match req.ipv4 {
-            Some(want) => {
-                // Docker's two answers (libnetwork's IPAM).
-                if !space.subnet.contains(want) {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "Invalid address {want}: It does not belong to any of this network's subnets"
-                    )));
-                }
-                if !alloc.reserve(&space, want) {
-                    return Err(EngineError::InvalidArgument(
-                        "Address already in use".into(),
-                    ));
-                }
-                want
-            }
-            None => alloc.allocate(&space).ok_or_else(|| {
-                EngineError::Forbidden(format!("no available IPv4 addresses on network {}", n.name))
-            })?,
-        };
+        let ip =
+            super::pool_check::take_address(
+                &n.name,
+                space.subnet,
+                req.ipv4,
+                |asked| match asked {
+                    Some(want) => alloc.reserve(&space, want).then_some(want),
+                    None => alloc.allocate(&space),
+                },
+            )?;
         self.ipam.put(&n.id, &alloc)?;
+        if let Some((_, alloc6)) = &v6 {
+            if let Err(e) = self.ipam.put(&allocations_key(&n.id), alloc6) {
+                alloc.release(ip);
+                let _ = self.ipam.put(&n.id, &alloc);
+                return Err(e);
+            }
+        }
         let ep_id = hex::encode(rand::random::<[u8; 32]>());
         Ok(EndpointRecord {
             host_veth: format!("veth{}", &ep_id[..7]),
@@ -376,6 +388,9 @@ impl Networks {
             ip: Some(ip),
             prefix: space.subnet.prefix,
             gateway: n.gateway.parse().ok(),
+            ip6: v6.as_ref().map(|(a, _)| a.ip),
+            prefix6: v6.as_ref().map_or(0, |(a, _)| a.prefix),
+            gateway6: v6.as_ref().and_then(|(a, _)| a.gateway),
             mac: mac_text(req.mac.unwrap_or(mac_for(ip))),
             aliases: req.aliases.clone(),
             ports: Vec::new(),
@@ -478,10 +493,24 @@ impl Networks {
                 let _ = self.ipam.put(&ep.network_id, &alloc);
             }
         }
+        if let Some(ip) = ep.ip6 {
+            let key = allocations_key(&ep.network_id);
+            if let Ok(Some(mut alloc)) = self.ipam.get::<Allocations6>(&key) {
+                alloc.release(ip);
+                let _ = self.ipam.put(&key, &alloc);
+            }
+        }
         let _ = self
             .endpoints
             .remove(&format!("{}/{}", ep.container_id, ep.network_id));
     }
+}
+
+/// The endpoint's gateways, IPv4 first: its default routes when it is the way out.
+fn gateways(ep: &EndpointRecord) -> impl Iterator<Item = IpAddr> {
+    let v4 = ep.gateway.map(IpAddr::V4);
+    let v6 = ep.gateway6.map(IpAddr::V6);
+    v4.into_iter().chain(v6)
 }
 
 /// Whether a container can reach beyond the host through network `n`: not through an overlay

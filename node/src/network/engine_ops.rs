@@ -33,7 +33,13 @@ impl Engine {
         self.check_networks_exist(host).map_err(|e| match e {
             EngineError::NotFound(m) => EngineError::InvalidArgument(m),
             other => other,
-        })
+        })?;
+        for (key, e) in host.net.endpoints.iter().filter(|(_, e)| e.ipv6.is_some()) {
+            if let Ok(n) = self.network.get(key) {
+                super::ipv6::check_request(&n, e)?;
+            }
+        }
+        Ok(())
     }
 
     /// Brings this node a copy of each swarm network a standalone container names that it
@@ -144,9 +150,12 @@ impl Engine {
         let n = self.network.get(&primary.network_id)?;
         let dir = self.paths.container_dir(&rec.id);
         let hostname = &rec.config.hostname;
+        let own: Vec<std::net::IpAddr> = (primary.ip.map(Into::into).into_iter())
+            .chain(primary.ip6.map(Into::into))
+            .collect();
         let hosts = files::hosts(
             hostname,
-            primary.ip,
+            &own,
             &rec.host.net.extra_hosts,
             link_hosts,
             primary.gateway,
@@ -322,6 +331,7 @@ impl Engine {
         let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
         let mut req = req;
+        super::ipv6::check_request(&n, &req)?;
         if n.vni.is_some() && req.ipv4.is_some() {
             return Err(EngineError::InvalidArgument(format!(
                 "a fixed address (--ip) on swarm network {} is not supported: the swarm allocates it",

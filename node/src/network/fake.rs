@@ -34,6 +34,8 @@ pub struct FakeNetns {
     pub ipv6_off: Mutex<Vec<(PathBuf, String)>>,
     /// Host ends whose IPv6 was turned off.
     pub host_ipv6_off: Mutex<Vec<String>>,
+    /// Bridges whose IPv6 was turned on.
+    pub host_ipv6_on: Mutex<Vec<String>>,
 }
 
 impl NetnsOps for FakeNetns {
@@ -63,5 +65,12 @@ impl NetnsOps for FakeNetns {
             o.push(link.to_string());
         }
         Ok(())
+    }
+
+    fn enable_ipv6_here(&self, link: &str) -> Result<bool> {
+        if let Ok(mut o) = self.host_ipv6_on.lock() {
+            o.push(link.to_string());
+        }
+        Ok(false)
     }
 }

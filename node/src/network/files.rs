@@ -2,13 +2,13 @@
 //! endpoints and requests (Docker's rules: user networks use the embedded DNS, the default
 //! bridge copies the host's resolvers without loopback ones; `host-gateway` is the gateway).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// `/etc/hosts`: localhost lines, `--add-host`s, legacy links' lines (`links`, made whole),
-/// the container's own address with its name when it has one, in Docker's order.
+/// the container's own addresses (IPv4, then IPv6) with its name, in Docker's order.
 pub fn hosts(
     hostname: &str,
-    own: Option<Ipv4Addr>,
+    own: &[IpAddr],
     extra: &[String],
     links: &[String],
     gateway: Option<Ipv4Addr>,
@@ -35,7 +35,7 @@ pub fn hosts(
         s.push_str(l);
         s.push('\n');
     }
-    if let Some(ip) = own {
+    for ip in own {
         s.push_str(&format!("{ip}\t{hostname}\n"));
     }
     s
@@ -146,7 +146,7 @@ mod tests {
     fn hosts_has_the_own_address_and_host_gateway_becomes_the_gateway() {
         let h = hosts(
             "web",
-            Some(Ipv4Addr::new(10, 0, 0, 2)),
+            &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))],
             &[
                 "db:10.1.1.1".into(),
                 "host.docker.internal:host-gateway".into(),
@@ -159,11 +159,21 @@ mod tests {
         assert!(h.contains("10.1.1.1\tdb\n"));
         assert!(h.contains("10.0.0.1\thost.docker.internal\n"));
         // Without an address of its own (none, the host's network) Docker writes no name line.
-        let h = hosts("web", None, &["db:10.1.1.1".into()], &[], None);
+        let h = hosts("web", &[], &["db:10.1.1.1".into()], &[], None);
         assert!(
             h.ends_with("ff02::2\tip6-allrouters\n10.1.1.1\tdb\n"),
             "{h}"
         );
+    }
+
+    #[test]
+    fn a_container_on_an_ipv6_network_has_both_its_addresses_under_its_name() {
+        let own = [
+            IpAddr::V4(Ipv4Addr::new(172, 19, 0, 2)),
+            IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2)),
+        ];
+        let h = hosts("web", &own, &[], &[], None);
+        assert!(h.ends_with("172.19.0.2\tweb\n2001:db8:2::2\tweb\n"), "{h}");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct CreateNetwork {
     /// `--aux-address name=ip` (inside the subnet).
     pub aux_addresses: BTreeMap<String, String>,
     pub attachable: bool,
+    /// `--ipv6` (`EnableIPv6`).
+    pub enable_ipv6: bool,
+    /// The IPv6 subnet and its options, if one was given.
+    pub ipv6: Option<super::ipv6::Ipv6Request>,
 }
 
 /// Local networks and their endpoints.
@@ -201,7 +205,8 @@ impl Networks {
         k.netlink
             .add_address(&n.bridge, IpAddr::V4(gw), subnet.prefix)
             .await
-            .map_err(net_err)
+            .map_err(net_err)?;
+        self.bring_up_ipv6(k, n).await
     }
 
     /// Subnets used by berth's networks and by the host's links.
@@ -333,58 +338,18 @@ impl Networks {
         }
         let bridge_opt = req.options.get(OPT_BRIDGE_NAME).cloned();
         let subnet = match &req.subnet {
-            Some(s) => {
-                let sub = Subnet::parse(s)
-                    .ok_or_else(|| EngineError::InvalidArgument(format!("invalid subnet {s}")))?;
-                let taken = self.taken_subnets(None).await?;
-                if taken.iter().any(|t| t.overlaps(&sub)) {
-                    return Err(EngineError::Forbidden(
-                        "Pool overlaps with other one on this address space".into(),
-                    ));
-                }
-                sub
-            }
+            Some(s) => super::pool_check::asked_subnet(s, &self.taken_subnets(None).await?)?,
             None => self.free_subnet(None).await?,
         };
-        let gateway = match &req.gateway {
-            Some(g) => {
-                let ip: Ipv4Addr = g.parse().map_err(|_| {
-                    EngineError::InvalidArgument(format!("invalid gateway address {g}"))
-                })?;
-                if !subnet.contains(ip) {
-                    return Err(EngineError::Forbidden(format!(
-                        "no matching subnet for gateway {g}"
-                    )));
-                }
-                ip
-            }
-            None => subnet.first_host(),
-        };
-        let ip_range = match &req.ip_range {
-            Some(r) => {
-                let range = Subnet::parse(r)
-                    .ok_or_else(|| EngineError::InvalidArgument(format!("invalid ip-range {r}")))?;
-                if !subnet.contains(Ipv4Addr::from(range.base)) || range.prefix < subnet.prefix {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "ip-range {r} is not inside subnet {subnet}"
-                    )));
-                }
-                range.to_string()
-            }
-            None => String::new(),
-        };
-        let mut aux_addresses = BTreeMap::new();
-        for (name, a) in &req.aux_addresses {
-            let ip: Ipv4Addr = a.parse().map_err(|_| {
-                EngineError::InvalidArgument(format!("invalid auxiliary address {name}={a}"))
-            })?;
-            if !subnet.contains(ip) {
-                return Err(EngineError::InvalidArgument(format!(
-                    "auxiliary address {name}={a} is not inside subnet {subnet}"
-                )));
-            }
-            aux_addresses.insert(name.clone(), ip);
-        }
+        let parts = super::pool_check::pool_parts(
+            subnet,
+            req.gateway.as_deref(),
+            req.ip_range.as_deref(),
+            &req.aux_addresses,
+        )?;
+        let gateway = parts.gateway.unwrap_or(subnet.first_host());
+        let (ip_range, aux_addresses) = (parts.ip_range, parts.aux_addresses);
+        let ipv6 = self.ipv6_pool(&req)?;
         let mtu = match req.options.get(OPT_MTU) {
             Some(m) => Some(
                 m.parse::<u32>()
@@ -417,6 +382,8 @@ impl Networks {
             attachable: req.attachable,
             vni: None,
             vxlan_port: None,
+            enable_ipv6: req.enable_ipv6,
+            ipv6,
         };
         self.bring_up_bridge(&rec).await?;
         self.put_network(&rec)?;
@@ -472,6 +439,7 @@ impl Networks {
         self.delete_bridge(n).await?;
         self.remove_network_record(&n.id)?;
         self.ipam.remove(&n.id)?;
+        self.ipam.remove(&super::ipv6::allocations_key(&n.id))?;
         self.apply_rules()
     }
 
@@ -486,6 +454,7 @@ impl Networks {
                 bridge: n.bridge.clone(),
                 subnet: n.subnet.clone(),
                 internal: n.internal,
+                ipv6: n.ipv6_pool().is_some(),
             })
             .collect();
         let mut dnats = Vec::new();
@@ -505,6 +474,7 @@ impl Networks {
             table: self.cfg.nft_table.clone(),
             networks,
             dnats,
+            drop_ipv6_table: false,
         })
     }
 
@@ -512,11 +482,13 @@ impl Networks {
         let Some(k) = &self.kernel else {
             return Ok(());
         };
-        let rules = self.ruleset()?;
+        let mut rules = self.ruleset()?;
         let mut applied = self
             .applied
             .lock()
             .map_err(|_| EngineError::Internal("firewall state poisoned".into()))?;
+        rules.drop_ipv6_table =
+            !rules.has_ipv6() && applied.as_ref().is_some_and(Ruleset::has_ipv6);
         if applied.as_ref() == Some(&rules) {
             return Ok(());
         }

@@ -12,6 +12,7 @@ pub mod engine_ops;
 pub mod fake;
 pub mod files;
 mod gateway_bridge;
+pub mod ipv6;
 pub use copy_hold::CopyHold;
 pub use gateway_bridge::GATEWAY_BRIDGE;
 pub mod manager;
@@ -20,6 +21,7 @@ mod netns_sysctl;
 pub mod nft;
 mod overlay;
 mod peer_health;
+mod pool_check;
 pub use overlay::{IngressLocal, OverlayView};
 pub use peer_health::PeerHealth;
 pub mod proxy;
@@ -80,6 +82,9 @@ pub trait NetnsOps: Send + Sync {
     fn disable_ipv6(&self, path: &Path, link: &str) -> Result<()>;
     /// Turns IPv6 off on `link` in berthd's own namespace (a veth's host end).
     fn disable_ipv6_here(&self, link: &str) -> Result<()>;
+    /// Turns IPv6 on for `link` in berthd's own namespace (a bridge with an IPv6 gateway), and
+    /// the host's IPv6 forwarding: `true` when forwarding was off.
+    fn enable_ipv6_here(&self, link: &str) -> Result<bool>;
 }
 
 /// The real `NetnsOps`.
@@ -101,6 +106,10 @@ impl NetnsOps for KernelNetns {
 
     fn disable_ipv6_here(&self, link: &str) -> Result<()> {
         netns_sysctl::disable_ipv6_here(link)
+    }
+
+    fn enable_ipv6_here(&self, link: &str) -> Result<bool> {
+        netns_sysctl::enable_ipv6_here(link)
     }
 }
 

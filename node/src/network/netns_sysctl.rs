@@ -60,6 +60,23 @@ pub fn disable_ipv6_here(link: &str) -> Result<()> {
     switch_off(file).map_err(|e| EngineError::io(format!("disable IPv6 on {link}"), e))
 }
 
+/// Turns IPv6 on for `link` in berthd's own namespace: the bridge of a network with IPv6 on,
+/// which carries the IPv6 gateway (a host may turn IPv6 off by default for new links; Docker's
+/// bridge driver turns it on likewise). And forwarding, which routing beyond the bridge needs,
+/// as Docker turns it on: `true` when this turned it on.
+pub fn enable_ipv6_here(link: &str) -> Result<bool> {
+    check_name(link)?;
+    let path = Path::new("/proc").join(switch_path(link));
+    std::fs::write(&path, "0").map_err(|e| EngineError::io(format!("enable IPv6 on {link}"), e))?;
+    let forwarding = "/proc/sys/net/ipv6/conf/all/forwarding";
+    match std::fs::read_to_string(forwarding) {
+        Ok(v) if v.trim() != "1" => std::fs::write(forwarding, "1")
+            .map(|()| true)
+            .map_err(|e| EngineError::io("turn on IPv6 forwarding", e)),
+        _ => Ok(false),
+    }
+}
+
 fn check_name(link: &str) -> Result<()> {
     if link.is_empty() || link.contains('/') || link.starts_with('.') {
         return Err(EngineError::Internal(format!(
@@ -107,6 +124,7 @@ mod tests {
     fn names_that_could_leave_the_conf_directory_are_refused() {
         for bad in ["", "../all", "a/b", ".", ".."] {
             assert!(disable_ipv6_here(bad).is_err(), "{bad:?}");
+            assert!(enable_ipv6_here(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct FirewallNet {
     pub internal: bool,
     /// Rewrite the source of traffic leaving the host (`enable_ip_masquerade`).
     pub masquerade: bool,
+    /// The network has IPv6 on: the same isolation applies to its IPv6 traffic.
+    pub ipv6: bool,
 }
 
 /// One published port: traffic from elsewhere to `host_ip:host_port` goes to `ip:port`.
@@ -35,6 +37,8 @@ pub struct Ruleset {
     pub table: String,
     pub networks: Vec<FirewallNet>,
     pub dnats: Vec<Dnat>,
+    /// No network has IPv6 on any more: the IPv6 table an earlier set made is deleted.
+    pub drop_ipv6_table: bool,
 }
 
 impl Ruleset {
@@ -53,32 +57,58 @@ impl Ruleset {
             ));
         }
         let mut post = String::new();
-        let mut fwd = String::new();
-        for n in &self.networks {
-            let b = &n.bridge;
-            if n.internal {
-                fwd.push_str(&format!("    iifname \"{b}\" oifname != \"{b}\" drop\n"));
-                fwd.push_str(&format!("    oifname \"{b}\" iifname != \"{b}\" drop\n"));
-            } else if n.masquerade {
-                post.push_str(&format!(
-                    "    ip saddr {} oifname != \"{b}\" masquerade\n",
-                    n.subnet
-                ));
-            }
-            for other in self.networks.iter().filter(|o| o.bridge != *b) {
-                fwd.push_str(&format!(
-                    "    iifname \"{b}\" oifname \"{}\" drop\n",
-                    other.bridge
-                ));
-            }
+        for n in self.networks.iter().filter(|n| !n.internal && n.masquerade) {
+            post.push_str(&format!(
+                "    ip saddr {} oifname != \"{}\" masquerade\n",
+                n.subnet, n.bridge
+            ));
         }
-        format!(
+        let fwd = isolation(self.networks.iter());
+        let mut out = format!(
             "table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{\n\
              \x20 chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n\
              \x20 chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n\
              \x20 chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
-        )
+        );
+        // IPv6 as Docker 20.10 without `--ip6tables`: no address rewriting; but the networks
+        // are kept apart and internal ones closed for IPv6 too, as for IPv4 (the host forwards
+        // IPv6 between bridges once a network has it on).
+        if self.has_ipv6() {
+            let fwd6 = isolation(self.networks.iter().filter(|n| n.ipv6));
+            out.push_str(&format!(
+                "table ip6 {t} {{}}\ndelete table ip6 {t}\ntable ip6 {t} {{\n\
+                 \x20 chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd6}  }}\n}}\n"
+            ));
+        } else if self.drop_ipv6_table {
+            out.push_str(&format!("table ip6 {t} {{}}\ndelete table ip6 {t}\n"));
+        }
+        out
     }
+
+    /// Whether some network has IPv6 on (the set has an IPv6 table).
+    pub fn has_ipv6(&self) -> bool {
+        self.networks.iter().any(|n| n.ipv6)
+    }
+}
+
+/// The forward chain's rules: an internal network's bridge talks only to itself, and no
+/// network's bridge forwards to another's.
+fn isolation<'a>(networks: impl Iterator<Item = &'a FirewallNet> + Clone) -> String {
+    let mut fwd = String::new();
+    for n in networks.clone() {
+        let b = &n.bridge;
+        if n.internal {
+            fwd.push_str(&format!("    iifname \"{b}\" oifname != \"{b}\" drop\n"));
+            fwd.push_str(&format!("    oifname \"{b}\" iifname != \"{b}\" drop\n"));
+        }
+        for other in networks.clone().filter(|o| o.bridge != *b) {
+            fwd.push_str(&format!(
+                "    iifname \"{b}\" oifname \"{}\" drop\n",
+                other.bridge
+            ));
+        }
+    }
+    fwd
 }
 
 /// The real firewall: the `nft` binary fed on stdin.
@@ -132,7 +162,10 @@ impl Firewall for NftFirewall {
     }
 
     fn remove(&self, table: &str) -> Result<()> {
-        nft(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+        nft(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))?;
+        nft(&format!(
+            "table ip6 {table} {{}}\ndelete table ip6 {table}\n"
+        ))
     }
 }
 
@@ -149,18 +182,21 @@ mod tests {
                     subnet: "172.17.0.0/16".into(),
                     internal: false,
                     masquerade: true,
+                    ipv6: false,
                 },
                 FirewallNet {
                     bridge: "br-nomasq".into(),
                     subnet: "10.6.0.0/24".into(),
                     internal: false,
                     masquerade: false,
+                    ipv6: false,
                 },
                 FirewallNet {
                     bridge: "br-int".into(),
                     subnet: "10.5.0.0/24".into(),
                     internal: true,
                     masquerade: true,
+                    ipv6: false,
                 },
             ],
             dnats: vec![Dnat {
@@ -170,6 +206,7 @@ mod tests {
                 ip: "172.17.0.2".into(),
                 port: 80,
             }],
+            drop_ipv6_table: false,
         }
     }
 
@@ -189,6 +226,31 @@ mod tests {
         assert!(text.contains("iifname \"br-int\" oifname != \"br-int\" drop"));
         assert!(text.contains("iifname \"berth0\" oifname \"br-int\" drop"));
         assert!(text.contains("iifname \"br-int\" oifname \"berth0\" drop"));
+    }
+
+    #[test]
+    fn networks_with_ipv6_are_kept_apart_for_ipv6_too_and_the_table_goes_with_the_last() {
+        let mut r = rules();
+        assert!(
+            !r.render().contains("ip6"),
+            "no IPv6 network, no IPv6 table"
+        );
+        r.networks[1].ipv6 = true;
+        r.networks[2].ipv6 = true;
+        let text = r.render();
+        let (v4, v6) = text
+            .split_once("table ip6 berth {}\ndelete table ip6 berth\ntable ip6 berth {")
+            .unwrap_or_default();
+        assert!(v4.contains("iifname \"berth0\" oifname \"br-int\" drop"));
+        assert!(v6.contains("iifname \"br-nomasq\" oifname \"br-int\" drop"));
+        assert!(v6.contains("iifname \"br-int\" oifname != \"br-int\" drop"));
+        assert!(!v6.contains("berth0"), "{v6}");
+        assert!(!v6.contains("masquerade") && !v6.contains("nat"), "{v6}");
+        let mut gone = rules();
+        gone.drop_ipv6_table = true;
+        assert!(gone
+            .render()
+            .ends_with("table ip6 berth {}\ndelete table ip6 berth\n"));
     }
 
     #[test]

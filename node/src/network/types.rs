@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::ipv6::Ipv6Pool;
 use berth_overlay::ipam::{AddressSpace, Subnet};
 
 /// The bridge driver's options berth honours (Docker's names).
@@ -53,6 +54,12 @@ pub struct NetworkRecord {
     /// And the swarm's VXLAN UDP port (its `DataPathPort`).
     #[serde(default)]
     pub vxlan_port: Option<u16>,
+    /// `--ipv6`: containers get an address of `ipv6`'s subnet too.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// The IPv6 subnet asked for; kept and shown even with IPv6 off, as Docker keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Pool>,
 }
 
 impl NetworkRecord {
@@ -106,6 +113,11 @@ impl NetworkRecord {
     pub fn has_dns(&self) -> bool {
         self.driver == "bridge" && !self.builtin
     }
+
+    /// The IPv6 pool its containers get addresses from: only with IPv6 on.
+    pub fn ipv6_pool(&self) -> Option<&Ipv6Pool> {
+        self.ipv6.as_ref().filter(|_| self.enable_ipv6)
+    }
 }
 
 /// A published port as asked: `[ip:]hostPort:containerPort/proto`, host port empty for ephemeral.
@@ -133,6 +145,9 @@ pub struct PortMapping {
 pub struct EndpointRequest {
     pub aliases: Vec<String>,
     pub ipv4: Option<Ipv4Addr>,
+    /// `--ip6`, on a network with IPv6 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Addr>,
     /// `--mac-address`; Docker's `02:42:` + address by default.
     #[serde(default)]
     pub mac: Option<[u8; 6]>,
@@ -184,6 +199,13 @@ pub struct EndpointRecord {
     pub ip: Option<Ipv4Addr>,
     pub prefix: u8,
     pub gateway: Option<Ipv4Addr>,
+    /// On a network with IPv6 on: the container's IPv6 address, its prefix and the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefix6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     pub mac: String,
     /// The host end of the veth pair (on an overlay network, the bridge end in a sandbox an
     /// older berth made; newer sandboxes give containers macvlans, without a host end).
@@ -197,6 +219,10 @@ pub struct EndpointRecord {
     /// Its links on this network: `alias` asked by this container resolves `name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// The networks a container is attached to (by network id), kept from create to remove.

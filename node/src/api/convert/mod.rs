@@ -10,6 +10,7 @@ pub mod image;
 pub mod inspect_defaults;
 pub mod mounts;
 pub mod network;
+pub mod network_create;
 pub mod query;
 pub mod security_opt;
 pub mod service_defaults;

@@ -1,20 +1,20 @@
-//! Networks in Docker's shapes: create/connect requests → engine requests, records → `Network`
+//! Networks in Docker's shapes: connect requests → engine requests, records → `Network`
 //! (list and inspect), a container's `NetworkSettings`, and the network parts of HostConfig
 //! (ports, `--add-host`, `--dns*`, `NetworkingConfig`). What a network create may ask and berth
-//! cannot do is refused by name (`support::NETWORK_CREATE` and here), never dropped.
+//! cannot do is refused by name (`support::NETWORK_CREATE`, `network_create`), never dropped.
 
 use std::collections::HashMap;
 
 use bollard_stubs::models::{
-    EndpointResource, EndpointSettings, HostConfig, Ipam, IpamConfig, Network,
-    NetworkCreateRequest, NetworkSettings, NetworkingConfig, PortBinding,
+    EndpointResource, EndpointSettings, HostConfig, Ipam, IpamConfig, Network, NetworkSettings,
+    NetworkingConfig, PortBinding,
 };
 use serde_json::{json, Value};
 
 use crate::api::error::ApiError;
 use crate::network::engine_ops::ContainerNetwork;
 use crate::network::{
-    CreateNetwork, EndpointRecord, EndpointRequest, Link, NetRequest, NetworkRecord, PortRequest,
+    EndpointRecord, EndpointRequest, Link, NetRequest, NetworkRecord, PortRequest,
 };
 
 /// The network parts of a create's HostConfig.
@@ -91,6 +91,19 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
                 .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {ip}")))?,
         ),
     };
+    let ipv6 = match e
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv6_address.as_deref())
+    {
+        None | Some("") => None,
+        Some(ip) => Some(
+            ip.parse::<std::net::Ipv6Addr>()
+                .ok()
+                .filter(|v6| !v6.is_unspecified() && v6.to_ipv4_mapped().is_none())
+                .ok_or_else(|| ApiError::bad_request(format!("invalid IPv6 address: {ip}")))?,
+        ),
+    };
     let mac = match e.mac_address.as_deref() {
         None | Some("") => None,
         Some(m) => Some(
@@ -109,7 +122,7 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
             Ok(std::net::IpAddr::V4(v4)) => link_local.push(v4),
             Ok(std::net::IpAddr::V6(_)) => {
                 return Err(ApiError::bad_request(format!(
-                    "IPAMConfig.LinkLocalIPs is not supported by berth for IPv6 ({ip}): its networks have no IPv6 yet"
+                    "IPAMConfig.LinkLocalIPs is not supported by berth for IPv6 ({ip}): only IPv4 link-local addresses are"
                 )))
             }
             Err(_) => {
@@ -133,6 +146,7 @@ pub fn endpoint_request(e: &EndpointSettings) -> Result<EndpointRequest, ApiErro
         }
     }
     Ok(EndpointRequest {
+        ipv6,
         aliases: e.aliases.clone().unwrap_or_default(),
         ipv4,
         mac,
@@ -161,7 +175,7 @@ pub fn check_default_bridge_endpoint(
         let Some(e) = endpoints.get(*key) else {
             continue;
         };
-        if e.ipv4.is_some() {
+        if e.ipv4.is_some() || e.ipv6.is_some() {
             return Err(ApiError::bad_request(
                 "user specified IP address is supported on user defined networks only",
             ));
@@ -243,118 +257,9 @@ pub fn endpoints(
     Ok(out)
 }
 
-/// `POST /networks/create`.
-pub fn create_request(body: NetworkCreateRequest) -> Result<CreateNetwork, ApiError> {
-    if body.name.is_empty() {
-        return Err(ApiError::bad_request("network name cannot be empty"));
-    }
-    if !matches!(body.scope.as_deref(), None | Some("" | "local")) {
-        return Err(ApiError::bad_request(format!(
-            "Scope {} is not supported by berth: bridge networks are local",
-            body.scope.unwrap_or_default()
-        )));
-    }
-    if body.enable_ipv4 == Some(false) {
-        return Err(ApiError::bad_request(
-            "EnableIPv4=false is not supported by berth: its networks are IPv4",
-        ));
-    }
-    let ipam = body.ipam.unwrap_or_default();
-    if let Some(driver) = ipam
-        .driver
-        .as_deref()
-        .filter(|d| !matches!(*d, "" | "default"))
-    {
-        return Err(ApiError::from(crate::error::EngineError::NotFound(
-            format!("error looking up IPAM driver \"{driver}\": plugin \"{driver}\" not found"),
-        )));
-    }
-    let configs = ipam.config.unwrap_or_default();
-    if configs.iter().any(|c| {
-        [&c.subnet, &c.ip_range, &c.gateway]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|v| v.contains(':')))
-    }) {
-        return Err(ApiError::bad_request(
-            "IPAM.Config: IPv6 subnets are not supported by berth yet",
-        ));
-    }
-    if configs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "IPAM.Config: berth networks have one IPv4 subnet; more are not supported",
-        ));
-    }
-    let cfg = configs.into_iter().next().unwrap_or_default();
-    if cfg.subnet.as_deref().unwrap_or("").is_empty()
-        && (cfg.ip_range.is_some() || cfg.gateway.is_some() || cfg.auxiliary_addresses.is_some())
-    {
-        // Docker's words for a range or gateway without a subnet.
-        return Err(ApiError::bad_request(
-            "invalid pool request: ip-range, gateway or auxiliary addresses need a subnet",
-        ));
-    }
-    let options: std::collections::BTreeMap<String, String> =
-        body.options.unwrap_or_default().into_iter().collect();
-    check_bridge_options(&options)?;
-    Ok(CreateNetwork {
-        name: body.name,
-        driver: body.driver.unwrap_or_default(),
-        subnet: cfg.subnet.filter(|s| !s.is_empty()),
-        gateway: cfg.gateway.filter(|s| !s.is_empty()),
-        internal: body.internal.unwrap_or(false),
-        labels: body.labels.unwrap_or_default().into_iter().collect(),
-        options,
-        ip_range: cfg.ip_range.filter(|s| !s.is_empty()),
-        aux_addresses: cfg
-            .auxiliary_addresses
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        attachable: body.attachable.unwrap_or(false),
-    })
-}
-
-/// The bridge driver's options: the name, MTU, masquerading, inter-container traffic
-/// (`enable_icc=false` isolates the bridge's ports) and default host address are honoured; the ones berth cannot do yet are refused by name. Other keys Docker's bridge
-/// driver stores without reading, and so does berth (inspect shows them).
-fn check_bridge_options(
-    options: &std::collections::BTreeMap<String, String>,
-) -> Result<(), ApiError> {
-    use crate::network::{is_false, OPT_HOST_BINDING};
-    let refuse = |key: &str, why: &str| {
-        Err(ApiError::bad_request(format!(
-            "option {key} is not supported by berth: {why}"
-        )))
-    };
-    for (key, value) in options {
-        match key.as_str() {
-            OPT_HOST_BINDING if value.parse::<std::net::Ipv4Addr>().is_err() => {
-                return Err(ApiError::bad_request(format!(
-                    "failed to parse bridge option {key}: invalid IPv4 address {value:?}"
-                )))
-            }
-            "com.docker.network.bridge.inhibit_ipv4"
-            | "com.docker.network.enable_ipv6"
-            | "com.docker.network.bridge.default_bridge"
-                if !is_false(value) =>
-            {
-                return refuse(key, "berth's user networks are IPv4 bridges it manages")
-            }
-            "com.docker.network.container_iface_prefix" => {
-                return refuse(key, "container interfaces are named eth<n>")
-            }
-            "com.docker.network.bridge.gateway_mode_ipv4" if value != "nat" => {
-                return refuse(key, "only nat is supported")
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 /// A network for list and inspect; `containers` only for inspect.
 pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Value {
-    let ipam_config = if n.subnet.is_empty() {
+    let mut ipam_config = if n.subnet.is_empty() {
         Vec::new()
     } else {
         vec![IpamConfig {
@@ -369,6 +274,18 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
             }),
         }]
     };
+    // As Docker shows it: the gateway only when one was asked for.
+    ipam_config.extend(n.ipv6.as_ref().map(|p| IpamConfig {
+        subnet: Some(p.subnet.clone()),
+        gateway: p.gateway.map(|g| g.to_string()),
+        ip_range: Some(p.ip_range.clone()).filter(|r| !r.is_empty()),
+        auxiliary_addresses: (!p.aux_addresses.is_empty()).then(|| {
+            p.aux_addresses
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect()
+        }),
+    }));
     let base = Network {
         name: Some(n.name.clone()),
         id: Some(n.id.clone()),
@@ -376,7 +293,7 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
         scope: Some(if n.vni.is_some() { "swarm" } else { "local" }.into()),
         driver: Some(n.driver.clone()),
         enable_ipv4: Some(true),
-        enable_ipv6: Some(false),
+        enable_ipv6: Some(n.enable_ipv6),
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(ipam_config),
@@ -415,7 +332,11 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
                     endpoint_id: Some(e.id.clone()),
                     mac_address: Some(e.mac.clone()),
                     ipv4_address: e.ip.map(|ip| format!("{ip}/{}", e.prefix)),
-                    ipv6_address: Some(String::new()),
+                    ipv6_address: Some(
+                        e.ip6
+                            .map(|ip| format!("{ip}/{}", e.prefix6))
+                            .unwrap_or_default(),
+                    ),
                 },
             )
         })
@@ -488,17 +409,30 @@ pub fn settings(
             json!(first.as_ref().map(|e| e.prefix).unwrap_or(0)),
         );
         m.insert("Bridge".into(), json!(""));
-        // The rest of the top level Docker's struct has (its default bridge's endpoint; an
-        // IPv6 address berth never gives), and before API 1.44 the fields it dropped then.
+        // The rest of the top level Docker's struct has (its default bridge's endpoint, here
+        // the first one as for IPv4), and before API 1.44 the fields it dropped then.
         m.insert("EndpointID".into(), json!(text(&|e| e.id.clone())));
-        let mut zeros =
-            json!({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""});
+        m.insert(
+            "GlobalIPv6Address".into(),
+            json!(text(&|e| e.ip6.map(|i| i.to_string()).unwrap_or_default())),
+        );
+        m.insert(
+            "GlobalIPv6PrefixLen".into(),
+            json!(first.as_ref().map_or(0, |e| e.prefix6)),
+        );
+        m.insert(
+            "IPv6Gateway".into(),
+            json!(text(&|e| e
+                .gateway6
+                .map(|i| i.to_string())
+                .unwrap_or_default())),
+        );
         if version < crate::api::ApiVersion(1, 44) {
-            zeros = json!({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
-                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null});
+            let zeros = json!({"HairpinMode": false, "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": null,
+                "SecondaryIPv6Addresses": null});
+            super::inspect_defaults::fill_missing(m, zeros);
         }
-        super::inspect_defaults::fill_missing(m, zeros);
         // Each endpoint's fields Go encodes even when unset (docker-py's users index them).
         if let Some(Value::Object(networks)) = m.get_mut("Networks") {
             for ep in networks.values_mut().filter_map(Value::as_object_mut) {
@@ -552,14 +486,13 @@ pub fn endpoint_settings(
         let req = &c.request;
         // What the request asked for, shown back as Docker shows its endpoint config (also
         // before the container runs).
-        let ipam_config = (req.ipv4.is_some() || !req.link_local.is_empty()).then(|| {
-            bollard_stubs::models::EndpointIpamConfig {
+        let ipam_config = (req.ipv4.is_some() || req.ipv6.is_some() || !req.link_local.is_empty())
+            .then(|| bollard_stubs::models::EndpointIpamConfig {
                 ipv4_address: req.ipv4.map(|ip| ip.to_string()),
+                ipv6_address: req.ipv6.map(|ip| ip.to_string()),
                 link_local_ips: (!req.link_local.is_empty())
                     .then(|| req.link_local.iter().map(ToString::to_string).collect()),
-                ..Default::default()
-            }
-        });
+            });
         let mac = ep
             .map(|e| e.mac.clone())
             .filter(|m| !m.is_empty())
@@ -594,9 +527,17 @@ pub fn endpoint_settings(
                 ),
                 ip_prefix_len: Some(ep.map(|e| i64::from(e.prefix)).unwrap_or(0)),
                 mac_address: Some(mac),
-                ipv6_gateway: Some(String::new()),
-                global_ipv6_address: Some(String::new()),
-                global_ipv6_prefix_len: Some(0),
+                ipv6_gateway: Some(
+                    ep.and_then(|e| e.gateway6)
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                ),
+                global_ipv6_address: Some(
+                    ep.and_then(|e| e.ip6)
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                ),
+                global_ipv6_prefix_len: Some(ep.map_or(0, |e| i64::from(e.prefix6))),
                 ..Default::default()
             },
         );
@@ -623,166 +564,5 @@ pub fn exposed_key(port: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attached(name: &str, builtin: bool, aliases: &[&str]) -> ContainerNetwork {
-        ContainerNetwork {
-            network: std::sync::Arc::new(crate::network::NetworkRecord {
-                name: name.into(),
-                id: format!("{name}-id"),
-                builtin,
-                ..Default::default()
-            }),
-            request: crate::network::EndpointRequest {
-                aliases: aliases.iter().map(|a| a.to_string()).collect(),
-                ..Default::default()
-            },
-            endpoint: None,
-        }
-    }
-
-    #[test]
-    fn inspect_has_every_field_of_dockers_network_settings_for_its_version() {
-        use crate::api::ApiVersion;
-        let who = Named {
-            name: "/web",
-            id: "0123456789abcdef",
-            hostname: "h",
-        };
-        let nets = [attached("front", false, &[])];
-        let at = |v| settings(&nets, &who, v, None, &[]);
-        let old = at(ApiVersion(1, 41));
-        for key in [
-            "EndpointID",
-            "GlobalIPv6Address",
-            "IPv6Gateway",
-            "HairpinMode",
-        ] {
-            assert!(old.get(key).is_some(), "{key}: {old}");
-        }
-        assert!(old["SecondaryIPAddresses"].is_null() && old.get("SecondaryIPAddresses").is_some());
-        for key in ["IPAMConfig", "Links", "DriverOpts"] {
-            assert!(
-                old["Networks"]["front"]
-                    .get(key)
-                    .is_some_and(Value::is_null),
-                "{key}"
-            );
-        }
-        let new = at(ApiVersion(1, 47));
-        assert!(new.get("HairpinMode").is_none(), "gone from 1.44 on: {new}");
-        let front = &new["Networks"]["front"];
-        assert!(front.get("Aliases").is_some_and(Value::is_null), "{front}");
-        assert_eq!(new["GlobalIPv6PrefixLen"], 0);
-    }
-
-    #[test]
-    fn aliases_keep_the_users_and_dns_names_the_rest_as_moby_since_api_1_45() {
-        use crate::api::ApiVersion;
-        let id = "0123456789abcdef0123";
-        let who = Named {
-            name: "/web",
-            id,
-            hostname: "0123456789ab",
-        };
-        let nets = [
-            attached("front", false, &["www", "web"]),
-            attached("bridge", true, &[]),
-        ];
-        let show = |v: ApiVersion| {
-            let s = endpoint_settings(&nets, &who, v);
-            let user = &s["front"];
-            let default = &s["bridge"];
-            (
-                user.aliases.clone().unwrap_or_default(),
-                user.dns_names.clone(),
-                default.aliases.clone().unwrap_or_default(),
-                default.dns_names.clone(),
-            )
-        };
-        // The name first, then the aliases, the short id and the hostname, each once.
-        let dns = Some(vec!["web".to_string(), "www".into(), "0123456789ab".into()]);
-        assert_eq!(
-            show(ApiVersion::CURRENT),
-            (
-                vec!["www".to_string(), "web".into()],
-                dns.clone(),
-                vec![],
-                None
-            )
-        );
-        assert_eq!(show(ApiVersion(1, 45)).0, ["www", "web"]);
-        // An older client still finds the short id and the hostname among the aliases.
-        assert_eq!(
-            show(ApiVersion(1, 44)),
-            (
-                vec!["www".to_string(), "web".into(), "0123456789ab".into()],
-                dns,
-                vec![],
-                None
-            )
-        );
-    }
-
-    #[test]
-    fn port_bindings_become_requests_and_bad_protocols_are_refused() {
-        let mut h = HostConfig {
-            port_bindings: None,
-            ..Default::default()
-        };
-        h.port_bindings = Some(HashMap::from([(
-            "80/tcp".to_string(),
-            Some(vec![PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some("8080".into()),
-            }]),
-        )]));
-        let n = host_net(&h).unwrap();
-        assert_eq!(n.ports[0].container_port, 80);
-        assert_eq!(n.ports[0].host_port, "8080");
-        h.port_bindings = Some(HashMap::from([("80/sctp".to_string(), None)]));
-        assert!(host_net(&h).is_err());
-    }
-
-    #[test]
-    fn create_takes_the_ipv4_pool_and_options() {
-        let body = NetworkCreateRequest {
-            name: "n1".into(),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some("10.7.0.0/24".into()),
-                    gateway: Some("10.7.0.254".into()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            internal: Some(true),
-            ..Default::default()
-        };
-        let req = create_request(body).unwrap();
-        assert_eq!(req.subnet.as_deref(), Some("10.7.0.0/24"));
-        assert_eq!(req.gateway.as_deref(), Some("10.7.0.254"));
-        assert!(req.internal);
-    }
-
-    #[test]
-    fn a_container_wide_mac_moves_to_the_main_networks_endpoint() {
-        let mut raw = json!({"Image": "busybox", "MacAddress": "02:42:0a:00:00:99",
-            "HostConfig": {"NetworkMode": "web"}});
-        migrate_mac_address(&mut raw).unwrap();
-        assert_eq!(
-            raw["NetworkingConfig"]["EndpointsConfig"]["web"]["MacAddress"],
-            "02:42:0a:00:00:99"
-        );
-        let mut raw = json!({"MacAddress": "02:42:0a:00:00:99", "NetworkingConfig":
-            {"EndpointsConfig": {"default": {"MacAddress": "02:42:0a:00:00:98"}}}});
-        assert!(migrate_mac_address(&mut raw).is_err(), "two different MACs");
-        let mut raw =
-            json!({"MacAddress": "02:42:0a:00:00:99", "HostConfig": {"NetworkMode": "host"}});
-        assert!(migrate_mac_address(&mut raw).is_err());
-        let mut raw = json!({"Image": "busybox"});
-        migrate_mac_address(&mut raw).unwrap();
-        assert_eq!(raw, json!({"Image": "busybox"}));
-    }
-}
+#[path = "network_tests.rs"]
+mod tests;

@@ -233,7 +233,7 @@ pub const ENDPOINT: &[(&str, Support)] = &[
 /// `EndpointIPAMConfig`.
 pub const ENDPOINT_IPAM: &[(&str, Support)] = &[
     ("IPv4Address", Honoured),
-    ("IPv6Address", Refused("IPv6 is not supported yet")),
+    ("IPv6Address", Honoured),
     ("LinkLocalIPs", Honoured),
 ];
 
@@ -260,7 +260,7 @@ pub const NETWORK_CREATE: &[(&str, Support)] = &[
     ),
     ("IPAM", Honoured),
     ("EnableIPv4", Honoured),
-    ("EnableIPv6", Refused("IPv6 networks are not supported yet")),
+    ("EnableIPv6", Honoured),
     ("Options", Honoured),
     ("Labels", Honoured),
 ];

@@ -2,7 +2,7 @@
 //! answer, and the name lookup in the endpoint table. Pure functions over bytes from a
 //! container: no length in a packet is trusted, and nothing here may panic on any input.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::network::types::EndpointRecord;
 
@@ -14,12 +14,16 @@ const MAX_NAME_LEN: usize = 255;
 const MAX_LABEL_LEN: usize = 63;
 /// A UDP answer without EDNS must fit in 512 bytes; beyond that it is truncated (TC).
 const MAX_UDP_ANSWER: usize = 512;
-/// One A record with a compressed name: pointer, type, class, TTL, length, address.
-const A_RECORD_LEN: usize = 16;
+/// A record's fixed part with a compressed name: pointer, type, class, TTL, length.
+const RECORD_HEAD_LEN: usize = 12;
+/// One A record: the fixed part and four address bytes.
+#[cfg(test)]
+const A_RECORD_LEN: usize = RECORD_HEAD_LEN + 4;
 /// TTL of the answers: 600 s, as Docker's resolver.
 const TTL: [u8; 4] = [0, 0, 2, 0x58];
 
 const QTYPE_A: u16 = 1;
+const QTYPE_AAAA: u16 = 28;
 const RCODE_NXDOMAIN: u8 = 3;
 
 /// The question of a query.
@@ -76,8 +80,9 @@ pub fn is_reply_to(query: &[u8], reply: &[u8]) -> bool {
     }
 }
 
-/// Addresses of endpoints named `name` on network `net`: container name, alias, `name.net`.
-pub fn lookup(eps: &[EndpointRecord], net: &str, name: &str) -> Vec<Ipv4Addr> {
+/// Addresses of endpoints named `name` on network `net`: container name, alias, `name.net`;
+/// each endpoint's IPv4 address, then its IPv6 one.
+pub fn lookup(eps: &[EndpointRecord], net: &str, name: &str) -> Vec<IpAddr> {
     let name = name.trim_end_matches('.').to_lowercase();
     let short = name
         .strip_suffix(&format!(".{}", net.to_lowercase()))
@@ -88,27 +93,48 @@ pub fn lookup(eps: &[EndpointRecord], net: &str, name: &str) -> Vec<Ipv4Addr> {
                 || e.aliases.iter().any(|a| a.to_lowercase() == short)
                 || (short.len() >= 12 && e.container_id.starts_with(short))
         })
-        .filter_map(|e| e.ip)
+        .flat_map(|e| {
+            let v4 = e.ip.map(IpAddr::V4);
+            v4.into_iter().chain(e.ip6.map(IpAddr::V6))
+        })
         .collect()
 }
 
-/// The response to `query`, whose first question `q` was parsed from it: the A records (only
-/// for A questions), NXDOMAIN when the name is unknown. Only the first question is answered;
-/// answers beyond 512 bytes are left out and the response is marked truncated.
-pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
+/// The response to `query`, whose first question `q` was parsed from it, for a name with
+/// addresses `ips`: the A records of its IPv4 addresses for an A question, the AAAA records of
+/// its IPv6 ones for an AAAA question, none for other questions (a name without an address of
+/// the family asked answers empty, not NXDOMAIN), NXDOMAIN when the name is unknown. Only the
+/// first question is answered; answers beyond 512 bytes are left out and the response is
+/// marked truncated.
+pub fn answer(query: &[u8], q: &Question, ips: &[IpAddr]) -> Vec<u8> {
     let (Some(id), Some(&flags), Some(question)) =
         (query.get(..2), query.get(2), query.get(HEADER_LEN..q.end))
     else {
         return Vec::new();
     };
-    let answers: &[Ipv4Addr] = if q.qtype == QTYPE_A { ips } else { &[] };
-    let room = MAX_UDP_ANSWER.saturating_sub(HEADER_LEN + question.len()) / A_RECORD_LEN;
-    let sent = &answers[..answers.len().min(room)];
+    let answers: Vec<(u16, Vec<u8>)> = ips
+        .iter()
+        .filter_map(|ip| match (ip, q.qtype) {
+            (IpAddr::V4(v4), QTYPE_A) => Some((QTYPE_A, v4.octets().to_vec())),
+            (IpAddr::V6(v6), QTYPE_AAAA) => Some((QTYPE_AAAA, v6.octets().to_vec())),
+            _ => None,
+        })
+        .collect();
+    let mut room = MAX_UDP_ANSWER.saturating_sub(HEADER_LEN + question.len());
+    let sent: Vec<&(u16, Vec<u8>)> = answers
+        .iter()
+        .take_while(|(_, addr)| {
+            let len = RECORD_HEAD_LEN + addr.len();
+            let fits = len <= room;
+            room = room.saturating_sub(len);
+            fits
+        })
+        .collect();
     let truncated = sent.len() < answers.len();
     let rcode = if ips.is_empty() { RCODE_NXDOMAIN } else { 0 };
     let count = u16::try_from(sent.len()).unwrap_or(0);
 
-    let mut out = Vec::with_capacity(HEADER_LEN + question.len() + sent.len() * A_RECORD_LEN);
+    let mut out = Vec::with_capacity(MAX_UDP_ANSWER);
     out.extend_from_slice(id);
     // QR, then the query's opcode and RD; TC when answers were left out.
     out.push(0x80 | (flags & 0x79) | if truncated { 0x02 } else { 0 });
@@ -117,11 +143,13 @@ pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(question);
-    for ip in sent {
-        out.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
+    for (qtype, addr) in sent {
+        out.extend_from_slice(&[0xC0, 0x0C]);
+        out.extend_from_slice(&qtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
         out.extend_from_slice(&TTL);
-        out.extend_from_slice(&[0, 4]);
-        out.extend_from_slice(&ip.octets());
+        out.extend_from_slice(&u16::try_from(addr.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(addr);
     }
     out
 }
@@ -129,6 +157,7 @@ pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -158,18 +187,10 @@ mod tests {
             ep("web", "frontend", [10, 0, 0, 2]),
             ep("db", "store", [10, 0, 0, 3]),
         ];
-        assert_eq!(
-            lookup(&eps, "appnet", "web"),
-            vec![Ipv4Addr::new(10, 0, 0, 2)]
-        );
-        assert_eq!(
-            lookup(&eps, "appnet", "STORE"),
-            vec![Ipv4Addr::new(10, 0, 0, 3)]
-        );
-        assert_eq!(
-            lookup(&eps, "appnet", "db.appnet"),
-            vec![Ipv4Addr::new(10, 0, 0, 3)]
-        );
+        let v4 = |d| vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, d))];
+        assert_eq!(lookup(&eps, "appnet", "web"), v4(2));
+        assert_eq!(lookup(&eps, "appnet", "STORE"), v4(3));
+        assert_eq!(lookup(&eps, "appnet", "db.appnet"), v4(3));
         assert!(lookup(&eps, "appnet", "nope").is_empty());
     }
 
@@ -178,11 +199,38 @@ mod tests {
         let q = query("web", 1);
         let parsed = parse_query(&q).unwrap();
         assert_eq!(parsed.name, "web");
-        let a = answer(&q, &parsed, &[Ipv4Addr::new(10, 0, 0, 2)]);
+        let a = answer(&q, &parsed, &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))]);
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0x0f, 0);
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
         assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 2]);
+    }
+
+    #[test]
+    fn an_aaaa_question_gets_the_ipv6_addresses_and_an_a_question_the_ipv4_ones() {
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
+        let ips = [IpAddr::V4(Ipv4Addr::new(172, 19, 0, 2)), IpAddr::V6(v6)];
+        let q = query("web", QTYPE_AAAA);
+        let parsed = parse_query(&q).unwrap();
+        let a = answer(&q, &parsed, &ips);
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
+        assert_eq!(a.len(), q.len() + RECORD_HEAD_LEN + 16);
+        let record = &a[q.len()..];
+        assert_eq!(&record[2..4], &QTYPE_AAAA.to_be_bytes());
+        assert_eq!(&record[10..12], &[0, 16]);
+        assert_eq!(&record[12..], &v6.octets());
+        let q = query("web", QTYPE_A);
+        let a = answer(&q, &parse_query(&q).unwrap(), &ips);
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
+        assert_eq!(&a[a.len() - 4..], &[172, 19, 0, 2]);
+        // An IPv4-only name asked for AAAA: found, no records (not NXDOMAIN).
+        let q = query("web", QTYPE_AAAA);
+        let a = answer(&q, &parse_query(&q).unwrap(), &ips[..1]);
+        assert_eq!((a[3] & 0x0f, u16::from_be_bytes([a[6], a[7]])), (0, 0));
+        // And the endpoint table gives both, IPv4 first.
+        let mut e = ep("web", "w", [172, 19, 0, 2]);
+        e.ip6 = Some(v6);
+        assert_eq!(lookup(&[e], "n", "web"), ips.to_vec());
     }
 
     #[test]
@@ -224,7 +272,9 @@ mod tests {
     fn many_addresses_are_truncated_to_a_udp_answer() {
         let q = query("web", 1);
         let parsed = parse_query(&q).unwrap();
-        let ips: Vec<Ipv4Addr> = (0..200u8).map(|i| Ipv4Addr::new(10, 0, 1, i)).collect();
+        let ips: Vec<IpAddr> = (0..200u8)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 1, i)))
+            .collect();
         let a = answer(&q, &parsed, &ips);
         assert!(a.len() <= MAX_UDP_ANSWER, "{}", a.len());
         assert_ne!(a[2] & 0x02, 0, "TC set");
@@ -260,7 +310,7 @@ mod tests {
             p.truncate(usize::try_from(next() % (p.len() as u64 + 1)).unwrap());
             if let Some(q) = parse_query(&p) {
                 assert!(q.end <= p.len());
-                let _ = answer(&p, &q, &[Ipv4Addr::LOCALHOST]);
+                let _ = answer(&p, &q, &[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
             }
             let _ = is_reply_to(&base, &p);
         }

@@ -125,7 +125,7 @@ impl Server {
     /// The addresses of `name` for the container at `asker`: on this network first, then on
     /// the asker's other networks. Its resolv.conf names one server (its first network's), and
     /// Docker's resolver answers for every network a container is on.
-    fn resolve(&self, name: &str, asker: IpAddr) -> Vec<Ipv4Addr> {
+    fn resolve(&self, name: &str, asker: IpAddr) -> Vec<IpAddr> {
         let all: Vec<EndpointRecord> = self.endpoints.all().unwrap_or_default();
         let me = all
             .iter()
@@ -164,7 +164,7 @@ impl Server {
         net_id: &str,
         net_name: &str,
         name: &str,
-    ) -> Vec<Ipv4Addr> {
+    ) -> Vec<IpAddr> {
         let ips = self.swarm_lookup(net_id, name);
         if !ips.is_empty() {
             return ips;
@@ -178,14 +178,14 @@ impl Server {
     }
 
     /// A service name, alias or `tasks.<service>` the swarm gave for network `net_id`.
-    fn swarm_lookup(&self, net_id: &str, name: &str) -> Vec<Ipv4Addr> {
+    fn swarm_lookup(&self, net_id: &str, name: &str) -> Vec<IpAddr> {
         let name = name.trim_end_matches('.').to_lowercase();
         let Ok(all) = self.names.lock() else {
             return Vec::new();
         };
         all.get(net_id)
             .and_then(|records| records.iter().find(|(n, _)| *n == name))
-            .map(|(_, ips)| ips.clone())
+            .map(|(_, ips)| ips.iter().copied().map(IpAddr::V4).collect())
             .unwrap_or_default()
     }
 }
