@@ -52,6 +52,44 @@ fn a_failed_network_set_up_cancels_the_created_container_and_leaves_nothing() {
     d.cli_ok(&["rm", "-f", &name]);
 }
 
+#[test]
+fn a_port_taken_for_ipv6_only_is_refused_in_dockers_words() {
+    require_root!();
+    let d = TestDaemon::with_busybox("netport6");
+    // Held on the host's IPv6 addresses alone (`[::]`, IPv6 only): free for IPv4.
+    let taken = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let held = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ss -Hltn 'sport = :{port}'"))
+        .output()
+        .unwrap();
+    assert!(
+        !held.stdout.is_empty(),
+        "the test's socket is not listening"
+    );
+    let name = format!("{}-c", d.prefix);
+    let publish = format!("{port}:80");
+    let (code, text) = d.cli(&[
+        "run", "-d", "--name", &name, "-p", &publish, "busybox", "sleep", "60",
+    ]);
+    // [::1] is inside [::]: the wildcard cannot be bound while it is held.
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "Bind for [::]:{port} failed: port is already allocated"
+        )),
+        "{text}"
+    );
+    // Published on IPv4's loopback only, the same port is free.
+    let named = format!("{}-v4", d.prefix);
+    let publish = format!("127.0.0.1:{port}:80");
+    d.cli_ok(&[
+        "run", "-d", "--name", &named, "-p", &publish, "busybox", "sleep", "60",
+    ]);
+    d.cli_ok(&["rm", "-f", &name, &named]);
+}
+
 /// Pids of the monitors of container `id` (their config path names it).
 fn monitors_of(id: &str) -> Vec<i32> {
     berth_test_support::cleanup::processes()

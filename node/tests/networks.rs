@@ -359,6 +359,13 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
         listed.contains(&format!("0.0.0.0:{port}->7000/tcp")),
         "ps ports: {listed}"
     );
+    // And on the host's IPv6 addresses, the same port, as Docker's proxy binds it.
+    assert!(
+        listed.contains(&format!("[::]:{port}->7000/tcp")),
+        "ps ports: {listed}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || fetch("::1")
+        .contains("published")));
     let bound = d.cli_ok(&["inspect", "-f", "{{json .HostConfig.PortBindings}}", &name]);
     assert!(
         bound.contains(&format!("\"HostPort\":\"{port}\"")),
@@ -382,8 +389,9 @@ fn a_published_port_answers_on_loopback_and_from_another_namespace_and_survives_
     d.spawn();
     assert!(
         wait_until(Duration::from_secs(10), || fetch("127.0.0.1")
-            .contains("published")),
-        "port kept across a restart"
+            .contains("published")
+            && fetch("::1").contains("published")),
+        "port kept across a restart, for both families"
     );
     assert_eq!(
         d.cli_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]),

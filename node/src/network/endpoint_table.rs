@@ -174,6 +174,7 @@ mod tests {
             proto: "tcp".into(),
             host_ip: String::new(),
             host_port: 8080,
+            ipv6: true,
         });
         t.put(&key("c1", "n1"), &published).unwrap();
         t.put(&key("c2", "n1"), &ep("c2", "n1")).unwrap();

@@ -545,6 +545,7 @@ fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
             proto: p.proto.clone(),
             host_ip: p.host_ip.clone(),
             host_port,
+            ipv6: false,
         });
     }
     if rec.host.net.publish_all {
@@ -562,6 +563,7 @@ fn ports_to_publish(rec: &ContainerRecord) -> Result<Vec<PortMapping>> {
                     proto: proto.to_string(),
                     host_ip: String::new(),
                     host_port: 0,
+                    ipv6: false,
                 });
             }
         }

@@ -138,6 +138,10 @@ pub struct PortMapping {
     pub proto: String,
     pub host_ip: String,
     pub host_port: u16,
+    /// Without a host address it is bound on the host's IPv6 addresses too (`[::]`, the same
+    /// port), as Docker's proxy binds it where the host has IPv6.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 /// Per-network endpoint settings a container asks for (`--network-alias`, `--ip`).

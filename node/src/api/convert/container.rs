@@ -244,15 +244,13 @@ pub fn port_summaries(
         .iter()
         .filter_map(|n| n.endpoint.as_ref())
         .flat_map(|e| e.ports.iter())
-        .map(|p| PortSummary {
-            ip: Some(if p.host_ip.is_empty() {
-                "0.0.0.0".into()
-            } else {
-                p.host_ip.clone()
-            }),
-            private_port: p.container_port,
-            public_port: Some(p.host_port),
-            typ: typ(&p.proto),
+        .flat_map(|p| {
+            super::network::shown_host_ips(p).map(|ip| PortSummary {
+                ip: Some(ip),
+                private_port: p.container_port,
+                public_port: Some(p.host_port),
+                typ: typ(&p.proto),
+            })
         })
         .collect();
     // An exposed port without a binding is listed bare, as Docker's `80/tcp`.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::api::error::ApiError;
 use crate::network::engine_ops::ContainerNetwork;
 use crate::network::{
-    EndpointRecord, EndpointRequest, Link, NetRequest, NetworkRecord, PortRequest,
+    EndpointRecord, EndpointRequest, Link, NetRequest, NetworkRecord, PortMapping, PortRequest,
 };
 
 /// The network parts of a create's HostConfig.
@@ -370,14 +370,10 @@ pub fn settings(
                 .entry(format!("{}/{}", p.container_port, p.proto))
                 .or_insert_with(|| Some(Vec::new()))
                 .get_or_insert_with(Vec::new)
-                .push(PortBinding {
-                    host_ip: Some(if p.host_ip.is_empty() {
-                        "0.0.0.0".into()
-                    } else {
-                        p.host_ip.clone()
-                    }),
+                .extend(shown_host_ips(p).map(|ip| PortBinding {
+                    host_ip: Some(ip),
                     host_port: Some(p.host_port.to_string()),
-                });
+                }));
         }
     }
     let networks = endpoint_settings(nets, who, version);
@@ -445,6 +441,17 @@ pub fn settings(
         }
     }
     v
+}
+
+/// The host addresses a published port is bound on, as Docker shows them: the one asked, else
+/// `0.0.0.0` and, where the host has IPv6, `::`.
+pub fn shown_host_ips(p: &PortMapping) -> impl Iterator<Item = String> {
+    let first = if p.host_ip.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        p.host_ip.clone()
+    };
+    std::iter::once(first).chain(p.ipv6.then(|| "::".to_string()))
 }
 
 /// Who a container is, for its endpoints' `DNSNames` and older clients' `Aliases`.

@@ -192,3 +192,19 @@ fn an_ipv6_network_and_its_endpoints_show_their_ipv6_addresses_as_docker() {
     );
     assert_eq!(s["GlobalIPv6Address"], "fd42::2");
 }
+
+#[test]
+fn a_port_published_without_an_address_shows_both_families_where_both_are_bound() {
+    let mut p = PortMapping {
+        container_port: 80,
+        proto: "tcp".into(),
+        host_port: 8080,
+        ipv6: true,
+        ..Default::default()
+    };
+    assert_eq!(shown_host_ips(&p).collect::<Vec<_>>(), ["0.0.0.0", "::"]);
+    p.ipv6 = false;
+    assert_eq!(shown_host_ips(&p).collect::<Vec<_>>(), ["0.0.0.0"]);
+    p.host_ip = "127.0.0.1".into();
+    assert_eq!(shown_host_ips(&p).collect::<Vec<_>>(), ["127.0.0.1"]);
+}
