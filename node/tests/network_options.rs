@@ -53,6 +53,8 @@ fn ranges_aux_addresses_and_bridge_options_apply() {
         "{inspect}"
     );
     assert!(inspect.ends_with(" true"), "{inspect}");
+    // A subnet given without a gateway: Docker shows none (its gateway is still the first host).
+    assert!(!inspect.contains("Gateway"), "{inspect}");
 
     // Dynamic addresses come from the range, never the aux address; a static one may sit
     // anywhere in the subnet.

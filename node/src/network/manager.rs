@@ -384,6 +384,7 @@ impl Networks {
             vxlan_port: None,
             enable_ipv6: req.enable_ipv6,
             ipv6,
+            gateway_implied: req.subnet.is_some() && req.gateway.is_none(),
         };
         self.bring_up_bridge(&rec).await?;
         self.put_network(&rec)?;

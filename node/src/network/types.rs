@@ -54,6 +54,10 @@ pub struct NetworkRecord {
     /// And the swarm's VXLAN UDP port (its `DataPathPort`).
     #[serde(default)]
     pub vxlan_port: Option<u16>,
+    /// The client gave the subnet but no gateway: inspect shows none, as Docker shows only
+    /// what was asked (berth's gateway is then the subnet's first host, as Docker's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway_implied: bool,
     /// `--ipv6`: containers get an address of `ipv6`'s subnet too.
     #[serde(default)]
     pub enable_ipv6: bool,

@@ -264,7 +264,7 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
     } else {
         vec![IpamConfig {
             subnet: Some(n.subnet.clone()),
-            gateway: Some(n.gateway.clone()),
+            gateway: Some(n.gateway.clone()).filter(|_| !n.gateway_implied),
             ip_range: Some(n.ip_range.clone()).filter(|r| !r.is_empty()),
             auxiliary_addresses: (!n.aux_addresses.is_empty()).then(|| {
                 n.aux_addresses

@@ -208,3 +208,22 @@ fn a_port_published_without_an_address_shows_both_families_where_both_are_bound(
     p.host_ip = "127.0.0.1".into();
     assert_eq!(shown_host_ips(&p).collect::<Vec<_>>(), ["127.0.0.1"]);
 }
+
+#[test]
+fn a_subnet_asked_without_a_gateway_is_shown_without_one_as_docker() {
+    let mut n = NetworkRecord {
+        subnet: "10.55.0.0/16".into(),
+        gateway: "10.55.0.1".into(),
+        gateway_implied: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        network(&n, None)["IPAM"]["Config"][0],
+        serde_json::json!({"Subnet": "10.55.0.0/16"})
+    );
+    n.gateway_implied = false;
+    assert_eq!(
+        network(&n, None)["IPAM"]["Config"][0]["Gateway"],
+        "10.55.0.1"
+    );
+}
