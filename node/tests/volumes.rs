@@ -98,6 +98,9 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
         .to_string();
     let pruned = d.req("POST", "/volumes/prune", "").json();
     assert_eq!(pruned["VolumesDeleted"], json!([unnamed]), "{pruned}");
+    // Nothing left to prune: an empty list, as moby's, not null.
+    let again = d.req("POST", "/volumes/prune", "").json();
+    assert_eq!(again["VolumesDeleted"], json!([]), "{again}");
     assert_eq!(
         d.req("DELETE", &format!("/containers/{user}?v=1"), "")
             .status,

@@ -143,11 +143,8 @@ pub async fn prune(
         }
     }
     let (gone, freed) = engine.prune_volumes(all, f).await?;
-    let gone = if gone.is_empty() {
-        Value::Null
-    } else {
-        json!(gone)
-    };
+    // A list even when empty: moby's report starts from an empty slice (unlike its other
+    // prunes, which say null).
     Ok(Json(
         json!({"VolumesDeleted": gone, "SpaceReclaimed": freed}),
     ))
