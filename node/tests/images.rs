@@ -272,6 +272,11 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
         1,
         "only before 1.25"
     );
+    // The list's rows carry VirtualSize before 1.44 (docker 20.10's CLI prints it as SIZE).
+    let old_row = &listed("/v1.41/images/json")[0];
+    assert_eq!(old_row["VirtualSize"], old_row["Size"], "{old_row}");
+    assert!(old_row["Size"].as_i64().unwrap() > 0, "{old_row}");
+    assert!(listed("/v1.47/images/json")[0].get("VirtualSize").is_none());
     // The image's Config has every field of Docker's, zero when the image sets none.
     for key in [
         "Entrypoint",

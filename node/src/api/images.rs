@@ -47,6 +47,17 @@ pub async fn list(
             row.shared_size = shared.get(&row.id).copied().unwrap_or(0);
         }
     }
+    let mut rows = serde_json::to_value(rows).unwrap_or_default();
+    // Before API 1.44 moby's rows carry `VirtualSize`, the size again, which clients of that
+    // age show (docker 20.10's `images` prints its SIZE column from it).
+    if version < ApiVersion(1, 44) {
+        for row in rows.as_array_mut().into_iter().flatten() {
+            let size = row["Size"].clone();
+            if let Some(m) = row.as_object_mut() {
+                m.insert("VirtualSize".into(), size);
+            }
+        }
+    }
     Ok(Json(rows))
 }
 
