@@ -43,14 +43,14 @@ pub fn start(p: &mut PortMapping, target: Ipv4Addr, endpoint: &str) -> Result<Ve
     let to = SocketAddr::new(IpAddr::V4(target), p.container_port);
     let addr = host_addr(p)?;
     if !p.host_ip.is_empty() {
-        return Ok(vec![bind(p, addr, to, endpoint)?]);
+        return Ok(vec![bind(p, addr, to, endpoint, false)?]);
     }
     // An ephemeral port free for IPv4 may be taken for IPv6: another one then.
     for _ in 0..EPHEMERAL_TRIES {
         let mut tried = p.clone();
-        let v4 = bind(&mut tried, addr, to, endpoint)?;
+        let v4 = bind(&mut tried, addr, to, endpoint, false)?;
         let v6_addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), tried.host_port);
-        match bind(&mut tried.clone(), v6_addr, to, endpoint) {
+        match bind(&mut tried.clone(), v6_addr, to, endpoint, true) {
             Ok(v6) => {
                 *p = PortMapping {
                     ipv6: true,
@@ -96,13 +96,15 @@ impl From<BindError> for EngineError {
     }
 }
 
-/// One listening socket at `addr` (an IPv6 one for IPv6 only, so IPv4's may share its port),
+/// One listening socket at `addr` (for IPv6 only with `v6_only`: the IPv6 half of a pair, so
+/// IPv4's may share its port; an address the client named is bound as the kernel binds it),
 /// its port written back to `p`, and its proxy task.
 fn bind(
     p: &mut PortMapping,
     addr: SocketAddr,
     to: SocketAddr,
     endpoint: &str,
+    v6_only: bool,
 ) -> std::result::Result<Proxy, BindError> {
     let shown = match addr {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -115,7 +117,7 @@ fn bind(
         )))
     };
     let udp = p.proto == "udp";
-    let fd = listening_socket(addr, udp).map_err(|e| match e.raw_os_error() {
+    let fd = listening_socket(addr, udp, v6_only).map_err(|e| match e.raw_os_error() {
         Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL) if addr.is_ipv6() => BindError::NoIpv6,
         _ => in_use(e),
     })?;
@@ -131,9 +133,13 @@ fn bind(
     Ok(Proxy { task })
 }
 
-/// A non-blocking socket bound at `addr` (listening, for TCP); an IPv6 one takes IPv6 only,
-/// whatever the host's `bindv6only`.
-fn listening_socket(addr: SocketAddr, udp: bool) -> std::io::Result<std::os::fd::OwnedFd> {
+/// A non-blocking socket bound at `addr` (listening, for TCP); with `v6_only` an IPv6 one takes
+/// IPv6 only, whatever the host's `bindv6only`.
+fn listening_socket(
+    addr: SocketAddr,
+    udp: bool,
+    v6_only: bool,
+) -> std::io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{self as s, sockopt, AddressFamily, SockFlag, SockType};
     let family = if addr.is_ipv6() {
         AddressFamily::Inet6
@@ -147,7 +153,7 @@ fn listening_socket(addr: SocketAddr, udp: bool) -> std::io::Result<std::os::fd:
     };
     let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
     let fd = s::socket(family, ty, flags, None)?;
-    if addr.is_ipv6() {
+    if v6_only {
         s::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
     }
     if !udp {
