@@ -469,8 +469,13 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
         "EndpointID",
         "Gateway",
         "MacAddress",
+        // Go encodes them even when unset, in the list's rows as in inspect (null here).
+        "IPAMConfig",
+        "Links",
+        "DriverOpts",
     ] {
         assert_eq!(listed[key], inspected[key], "{key}: {a}");
+        assert!(listed.get(key).is_some(), "{key}: {a}");
     }
     assert!(!listed["IPAddress"].as_str().unwrap().is_empty(), "{a}");
     assert_eq!(a["Mounts"], inspect["Mounts"]);
@@ -495,6 +500,22 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
     );
     assert!(inspected_ports.get("8080/udp").is_some(), "{inspect}");
     assert_eq!(inspected_ports["9090/tcp"][0]["HostIp"], "127.0.0.1");
+    // `system df` lists the container as the list does, with its ports.
+    let df = d.req("GET", "/system/df", "").json();
+    let in_df = df["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Names"][0] == "/ctsumm-a")
+        .unwrap()
+        .clone();
+    assert_eq!(in_df["Ports"], a["Ports"], "{in_df}");
+    assert!(
+        in_df["NetworkSettings"]["Networks"]["ctsumm-net"]
+            .get("IPAMConfig")
+            .is_some(),
+        "{in_df}"
+    );
     // A created container is on its network without an address yet, as in Docker.
     let b = row("ctsumm-b");
     assert_eq!(

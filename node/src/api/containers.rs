@@ -110,7 +110,8 @@ pub async fn list(
             if rec.state.status.is_running() {
                 s.ports = Some(conv::port_summaries(nets, &rec.config.exposed_ports));
             }
-            serde_json::to_vec(&s).map_err(encode_error)
+            let row = conv::summary_value(&s).map_err(encode_error)?;
+            serde_json::to_vec(&row).map_err(encode_error)
         })?;
         let sizes = match with_size {
             true => Some(engine.container_size(rec).await),

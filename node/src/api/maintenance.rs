@@ -221,8 +221,16 @@ pub async fn df(
     for (id, size_rw) in &usage.containers {
         if let Ok(rec) = engine.inspect_container(id).await {
             let nets = engine.container_networks_in(&rec, &networks);
-            let summary = super::convert::container::summary(&rec, &nets, &volumes_root);
-            let mut summary = serde_json::to_value(summary).unwrap_or(Value::Null);
+            let mut summary = super::convert::container::summary(&rec, &nets, &volumes_root);
+            // As the list's rows: a running container's ports.
+            if rec.state.status.is_running() {
+                summary.ports = Some(super::convert::container::port_summaries(
+                    &nets,
+                    &rec.config.exposed_ports,
+                ));
+            }
+            let mut summary =
+                super::convert::container::summary_value(&summary).unwrap_or(Value::Null);
             summary["SizeRw"] = json!(size_rw);
             containers.push(summary);
         }

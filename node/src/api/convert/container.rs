@@ -429,6 +429,14 @@ pub fn summary(
     }
 }
 
+/// A list row (or `system df`'s) as JSON, with the endpoint fields Go encodes even when unset,
+/// as inspect has them.
+pub fn summary_value(s: &ContainerSummary) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(s)?;
+    super::network::fill_endpoint_nulls(v.pointer_mut("/NetworkSettings/Networks"));
+    Ok(v)
+}
+
 /// `GET /containers/{id}/json`.
 pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspectResponse {
     let zero_time = "0001-01-01T00:00:00Z".to_string();

@@ -429,18 +429,23 @@ pub fn settings(
                 "SecondaryIPv6Addresses": null});
             super::inspect_defaults::fill_missing(m, zeros);
         }
-        // Each endpoint's fields Go encodes even when unset (docker-py's users index them).
-        if let Some(Value::Object(networks)) = m.get_mut("Networks") {
-            for ep in networks.values_mut().filter_map(Value::as_object_mut) {
-                super::inspect_defaults::fill_missing(
-                    ep,
-                    json!({"IPAMConfig": null, "Links": null, "Aliases": null,
-                        "DriverOpts": null}),
-                );
-            }
-        }
+        fill_endpoint_nulls(m.get_mut("Networks"));
     }
     v
+}
+
+/// Each endpoint's fields Go encodes even when unset (docker-py's users index them), in the
+/// `Networks` object of an inspect answer or a list row.
+pub fn fill_endpoint_nulls(networks: Option<&mut Value>) {
+    let Some(Value::Object(networks)) = networks else {
+        return;
+    };
+    for ep in networks.values_mut().filter_map(Value::as_object_mut) {
+        super::inspect_defaults::fill_missing(
+            ep,
+            json!({"IPAMConfig": null, "Links": null, "Aliases": null, "DriverOpts": null}),
+        );
+    }
 }
 
 /// The host addresses a published port is bound on, as Docker shows them: the one asked, else
