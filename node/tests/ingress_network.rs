@@ -11,12 +11,8 @@
 
 use std::time::Duration;
 
+use berth_test_support::swarm::settled;
 use berth_test_support::{require_root, TestDaemon};
-
-/// The first value `f` gives within 20 s.
-fn eventually<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
-    berth_test_support::eventually(Duration::from_secs(20), f)
-}
 
 /// The routing mesh's network as Docker keeps it: `swarm init` makes `ingress` (the first
 /// subnet), services are attached to it unseen and cannot name it; it cannot be removed while
@@ -32,7 +28,7 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
         d.network_inspect("ingress", "{{.Ingress}} {{.Driver}} {{.Scope}}"),
         "true overlay swarm"
     );
-    let ipam = eventually(|| {
+    let ipam = settled(|| {
         let s = d.network_inspect(
             "ingress",
             "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
@@ -133,7 +129,7 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
     assert_eq!(d.network_inspect(&mine, "{{.Ingress}}"), "true");
     let (code, out) = create(&web, &["-p", "18461:80"]);
     assert_eq!(code, 0, "{out}");
-    let vip = eventually(|| {
+    let vip = settled(|| {
         let s = d.cli_ok(&[
             "service",
             "inspect",
@@ -147,7 +143,7 @@ fn the_swarms_ingress_network_is_made_at_init_and_a_user_may_replace_it() {
         vip.as_deref().is_some_and(|v| v.starts_with("10.11.")),
         "the service's VIP is on the user's ingress: {vip:?}"
     );
-    let answered = eventually(|| {
+    let answered = settled(|| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", 18461)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;

@@ -25,6 +25,19 @@ fn endpoint_field(d: &TestDaemon, c: &str, net: &str, field: &str) -> String {
     ])
 }
 
+/// `ping -6` once from container `from` to `to` (a name or an address): exit code and output.
+fn ping6(d: &TestDaemon, from: &str, to: &str) -> (i32, String) {
+    d.cli(&["exec", from, "ping", "-6", "-c", "1", "-W", "5", to])
+}
+
+/// `ping6` that must get its answer; the output.
+fn ping6_ok(d: &TestDaemon, from: &str, to: &str) -> String {
+    let (code, out) = ping6(d, from, to);
+    assert_eq!(code, 0, "ping -6 from {from} to {to}: {out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    out
+}
+
 #[test]
 fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
     require_root!();
@@ -75,11 +88,9 @@ fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
     );
 
     // Over IPv6, by name (the embedded DNS's AAAA answer), and to the gateway on the bridge.
-    let ping = d.cli_ok(&["exec", &c1, "ping", "-6", "-c", "1", "-W", "5", &c2]);
+    let ping = ping6_ok(&d, &c1, &c2);
     assert!(ping.contains("fd42:be27:6::f00d"), "{ping}");
-    assert!(ping.contains("1 packets received"), "{ping}");
-    let ping = d.cli_ok(&["exec", &c1, "ping", "-c", "1", "-W", "5", "fd42:be27:6::1"]);
-    assert!(ping.contains("1 packets received"), "{ping}");
+    ping6_ok(&d, &c1, "fd42:be27:6::1");
     let hosts = d.cli_ok(&["exec", &c2, "cat", "/etc/hosts"]);
     let hostname = d.cli_ok(&["exec", &c2, "hostname"]);
     assert!(
@@ -150,7 +161,7 @@ fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
         "600",
     ]);
     assert_eq!(code, 0, "{out}");
-    let ping = d.cli_ok(&["exec", &c3, "ping", "-6", "-c", "1", "-W", "5", &c2]);
+    let ping = ping6_ok(&d, &c3, &c2);
     assert!(ping.contains("fd42:be27:6::beef"), "{ping}");
 
     // Another IPv6 network is kept apart over IPv6 as over IPv4: the host routes between the
@@ -184,27 +195,8 @@ fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
         "sleep",
         "600",
     ]);
-    let ping = d.cli_ok(&[
-        "exec",
-        &outsider,
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "5",
-        "fd42:be27:7::1",
-    ]);
-    assert!(ping.contains("1 packets received"), "{ping}");
-    let (code, ping) = d.cli(&[
-        "exec",
-        &outsider,
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "fd42:be27:6::2",
-    ]);
+    ping6_ok(&d, &outsider, "fd42:be27:7::1");
+    let (code, ping) = ping6(&d, &outsider, "fd42:be27:6::2");
     assert_ne!(code, 0, "reached another network over IPv6: {ping}");
 
     // After a restart the bridge has its IPv6 gateway again and new containers their addresses.
@@ -224,8 +216,6 @@ fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
     ]);
     let ip = endpoint_field(&d, &c4, &net, "GlobalIPv6Address");
     assert!(ip.starts_with(r#""fd42:be27:6::"#), "{ip}");
-    let ping = d.cli_ok(&["exec", &c4, "ping", "-6", "-c", "1", "-W", "5", &c1]);
-    assert!(ping.contains("1 packets received"), "{ping}");
-    let ping = d.cli_ok(&["exec", &c4, "ping", "-c", "1", "-W", "5", "fd42:be27:6::1"]);
-    assert!(ping.contains("1 packets received"), "{ping}");
+    ping6_ok(&d, &c4, &c1);
+    ping6_ok(&d, &c4, "fd42:be27:6::1");
 }

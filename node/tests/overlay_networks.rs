@@ -13,14 +13,8 @@
     reason = "integration tests panic on failure by design"
 )]
 
-use std::time::Duration;
-
+use berth_test_support::swarm::settled;
 use berth_test_support::{require_root, TestDaemon};
-
-/// The first value `f` gives within 20 s.
-fn eventually<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
-    berth_test_support::eventually(Duration::from_secs(20), f)
-}
 
 #[test]
 fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
@@ -56,7 +50,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         );
         (!s.is_empty()).then_some(s)
     };
-    let ipam = eventually(allocated).expect("allocated");
+    let ipam = settled(allocated).expect("allocated");
     // The swarm's ingress network, made at init, has the first subnet and VNI.
     assert_eq!(ipam, "10.0.1.0/24 10.0.1.1");
     assert_eq!(
@@ -125,7 +119,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "10.9.8.254",
         &second,
     ]);
-    let ipam2 = eventually(|| {
+    let ipam2 = settled(|| {
         let s = d.network_inspect(&second, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
         (s.split_whitespace().count() == 3).then_some(s)
     });
@@ -150,7 +144,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www",
     ]);
     let label = format!("label=com.docker.swarm.service.name={svc}");
-    let running = eventually(|| {
+    let running = settled(|| {
         let ids = d.cli_ok(&["ps", "-q", "--filter", &label]);
         let ids: Vec<String> = ids.lines().map(str::to_string).collect();
         (ids.len() == 2).then_some(ids)
@@ -222,7 +216,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         found.sort();
         found
     };
-    let service_name = eventually(|| {
+    let service_name = settled(|| {
         let got = lookup(&svc);
         (got == vec![vip.clone()]).then_some(got)
     });
@@ -230,7 +224,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     let mut want = addrs.clone();
     want.sort();
     let tasks_name = format!("tasks.{svc}");
-    let tasks_answer = eventually(|| {
+    let tasks_answer = settled(|| {
         let got = lookup(&tasks_name);
         (got == want).then_some(got)
     });
@@ -244,7 +238,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     // itself (nslookup can).
     let mut seen = std::collections::BTreeSet::new();
     let get = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {vip} 8080 | tail -n 1");
-    let spread = eventually(|| {
+    let spread = settled(|| {
         let (code, out) = d.cli(&["exec", &running[0], "sh", "-c", &get]);
         if code == 0 && !out.trim().is_empty() {
             seen.insert(out.trim().to_string());
@@ -294,7 +288,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     let (code, out) = d.cli(&["run", "--rm", "--network", &second, "busybox", "true"]);
     assert_ne!(code, 0);
     assert!(out.contains("not manually attachable"), "{out}");
-    let released = eventually(|| {
+    let released = settled(|| {
         let held = d.cli_ok(&["network", "inspect", "-f", "{{len .Containers}}", &net]);
         (held == "2").then_some(())
     });
@@ -306,7 +300,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     assert_ne!(code, 0);
     assert!(out.contains("in use by service"), "{out}");
     d.cli_ok(&["service", "rm", &svc]);
-    let gone = eventually(|| {
+    let gone = settled(|| {
         d.cli_ok(&["ps", "-aq", "--filter", &label])
             .is_empty()
             .then_some(())
@@ -318,7 +312,7 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
     assert_ne!(code, 0);
     let third = format!("{}-ov3", d.prefix);
     d.cli_ok(&["network", "create", "-d", "overlay", &third]);
-    let ipam3 = eventually(|| {
+    let ipam3 = settled(|| {
         let s = d.network_inspect(&third, "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}");
         (s.split_whitespace().count() == 2).then_some(s)
     });
@@ -358,10 +352,10 @@ fn overlay_networks_live_in_the_swarm_and_get_a_vni_and_a_subnet() {
         "sleep",
         "600",
     ]);
-    let made = eventually(|| Some(sandboxes()).filter(|s| !s.is_empty()));
+    let made = settled(|| Some(sandboxes()).filter(|s| !s.is_empty()));
     let made = made.expect("the network's sandbox was made");
     // (The namespace file exists a moment before its devices do.)
-    let vxlan = eventually(|| {
+    let vxlan = settled(|| {
         let out = std::process::Command::new("nsenter")
             .arg(format!("--net={}", netns_dir.join(&made[0]).display()))
             .args(["ip", "-d", "link", "show", "vxlan0"])
@@ -424,7 +418,7 @@ fn a_services_network_driver_options_reach_its_tasks_endpoints() {
     ]);
     assert_eq!(shown, r#"{"foo":"bar"}"#);
     let label = format!("label=com.docker.swarm.service.name={svc}");
-    let container = eventually(|| {
+    let container = settled(|| {
         let id = d.cli_ok(&["ps", "-q", "--filter", &label]);
         (!id.is_empty()).then_some(id)
     })

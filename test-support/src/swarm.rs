@@ -9,6 +9,15 @@ use crate::TestDaemon;
 /// How long a swarm test waits for a service to converge.
 pub const LONG: Duration = Duration::from_secs(60);
 
+/// How long a one-node swarm's change may take to show here (an allocation, a task's start, a
+/// name in its DNS).
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+/// The first value `f` gives within [`SETTLE`].
+pub fn settled<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    crate::eventually(SETTLE, f)
+}
+
 /// `swarm init` on loopback with an ephemeral port and a 1 s heartbeat; returns the node id.
 pub fn init(d: &TestDaemon) -> String {
     let r = d.req(
