@@ -1,7 +1,8 @@
 //! Generic resources on a one-node swarm through the docker CLI: berthd advertises what
 //! `--node-generic-resource` names, a service reserving some gets tasks only while some are
 //! free (the rest wait, saying why), each task's container learns what it was given from
-//! `DOCKER_RESOURCE_<KIND>`, and a task asking for a named resource is refused.
+//! `DOCKER_RESOURCE_<KIND>`, and a task reserving a named resource is stored, as Docker
+//! stores it, and waits saying why.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -126,17 +127,40 @@ fn named_and_counted_resources_are_reserved_and_told_to_the_container() {
         json!([{ "DiscreteResourceSpec": { "Kind": "ssd", "Value": 2 } }])
     );
 
-    let named = json!({ "Name": format!("{}-named", d.prefix), "TaskTemplate": {
+    // Docker stores a spec reserving a kind by name (swarmkit's check discards its own
+    // error) and its tasks wait; berth's say why, even with the name advertised.
+    let named_name = format!("{}-named", d.prefix);
+    let reservations = json!({ "GenericResources": [
+        { "NamedResourceSpec": { "Kind": "gpu", "Value": "GPU-a" } },
+        { "DiscreteResourceSpec": { "Kind": "ssd", "Value": 1 } } ] });
+    let named = json!({ "Name": named_name, "TaskTemplate": {
         "ContainerSpec": { "Image": "busybox" },
-        "Resources": { "Reservations": { "GenericResources": [
-            { "NamedResourceSpec": { "Kind": "gpu", "Value": "GPU-a" } } ] } } } });
+        "Resources": { "Reservations": reservations } } });
     let r = d.req("POST", "/services/create", &named.to_string());
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(
-        r.text().contains("invalid argument for resource gpu"),
-        "{}",
-        r.text()
+    assert_eq!(r.status, 201, "{}", r.text());
+    let stored = d.req("GET", &format!("/services/{named_name}"), "").json();
+    assert_eq!(
+        stored["Spec"]["TaskTemplate"]["Resources"]["Reservations"],
+        reservations
     );
+    let waits = wait_until(Duration::from_secs(30), || {
+        let row = d.cli_ok(&[
+            "service",
+            "ps",
+            &named_name,
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}} {{.Error}}",
+        ]);
+        row.starts_with("Pending") && row.contains("generic resource gpu reserved by name")
+    });
+    assert!(
+        waits,
+        "{}",
+        d.cli_ok(&["service", "ps", &named_name, "--no-trunc"])
+    );
+    assert!(running_containers(&d, &named_name).is_empty());
+    d.cli_ok(&["service", "rm", &named_name]);
     for s in [&gpu, &ssd] {
         d.cli_ok(&["service", "rm", s]);
     }

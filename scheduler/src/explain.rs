@@ -26,6 +26,8 @@ pub enum Rejection {
     InsufficientMemory,
     /// Too little of this generic resource kind.
     InsufficientGeneric(String),
+    /// The task reserves this generic resource kind by name, which no node gives.
+    NamedGeneric(String),
     /// This host-mode port is already published on the node.
     HostPortInUse(HostPort),
     /// The node already runs this many tasks of the service (the service's limit).
@@ -45,6 +47,10 @@ impl fmt::Display for Rejection {
             Rejection::InsufficientGeneric(kind) => {
                 write!(f, "insufficient generic resource {kind}")
             }
+            Rejection::NamedGeneric(kind) => write!(
+                f,
+                "generic resource {kind} reserved by name (a task reserves a count: {kind}=N)"
+            ),
             Rejection::HostPortInUse(port) => write!(f, "host port {port} in use"),
             Rejection::MaxReplicas(max) => write!(f, "max replicas per node ({max}) reached"),
         }
@@ -142,6 +148,10 @@ mod tests {
             (
                 Rejection::InsufficientGeneric("gpu".into()),
                 "insufficient generic resource gpu",
+            ),
+            (
+                Rejection::NamedGeneric("gpu".into()),
+                "generic resource gpu reserved by name (a task reserves a count: gpu=N)",
             ),
             (
                 Rejection::HostPortInUse(HostPort::tcp(80)),

@@ -26,6 +26,8 @@ pub(crate) struct Requirements {
     pub memory_bytes: u64,
     /// Generic resources with a non-zero demand.
     pub generic: Vec<(String, u64)>,
+    /// Generic kinds reserved by name, which no node gives.
+    pub named_generic: Vec<String>,
     /// Host ports other than 0, without repeats.
     pub host_ports: Vec<HostPort>,
     /// Tasks of the service allowed per node; 0 for no limit.
@@ -56,6 +58,7 @@ impl Requirements {
                 .filter(|(_, n)| **n > 0)
                 .map(|(k, n)| (k.clone(), *n))
                 .collect(),
+            named_generic: task.named_generic.clone(),
             host_ports,
             max_replicas: task.max_replicas,
         })
@@ -75,7 +78,7 @@ pub(crate) fn availability_rejection(node: &Node) -> Option<Rejection> {
 }
 
 /// The first static filter `node` fails for `req`: availability, then each constraint in
-/// order, then platform. Static filters run before resources so a pending task names the
+/// order, then platform, then a generic kind reserved by name. Static filters run before resources so a pending task names the
 /// lasting reason (swarmkit checks resources second and would blame memory instead).
 pub(crate) fn static_rejection(node: &Node, req: &Requirements) -> Option<Rejection> {
     if let Some(r) = availability_rejection(node) {
@@ -87,6 +90,9 @@ pub(crate) fn static_rejection(node: &Node, req: &Requirements) -> Option<Reject
     if !is_platform_supported(&node.platform, &req.platforms) {
         return Some(Rejection::UnsupportedPlatform);
     }
+    if let Some(kind) = req.named_generic.first() {
+        return Some(Rejection::NamedGeneric(kind.clone()));
+    }
     None
 }
 
@@ -95,6 +101,7 @@ pub(crate) fn passes_static(node: &Node, req: &Requirements) -> bool {
     availability_rejection(node).is_none()
         && req.constraints.iter().all(|c| c.matches(node))
         && is_platform_supported(&node.platform, &req.platforms)
+        && req.named_generic.is_empty()
 }
 
 /// Whether an image supporting `platforms` (normalized; empty means any) runs on `node`.

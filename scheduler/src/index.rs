@@ -183,6 +183,7 @@ struct PoolKey {
     constraints: Vec<Constraint>,
     platforms: Vec<Platform>,
     spread: Vec<LabelSource>,
+    named_generic: Vec<String>,
 }
 
 /// Every pool a batch has needed, and which pools hold each node.
@@ -209,6 +210,7 @@ impl Pools {
             constraints: req.constraints.clone(),
             platforms: req.platforms.clone(),
             spread: req.spread.clone(),
+            named_generic: req.named_generic.clone(),
         };
         if let Some(&p) = self.by_key.get(&key) {
             return p;

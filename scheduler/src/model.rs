@@ -200,6 +200,10 @@ pub struct TaskRequest {
     pub spec_version: u64,
     /// What the task reserves on its node.
     pub reservations: Resources,
+    /// Generic resource kinds the task reserves by name. No node can give one: only counts
+    /// are reserved (swarmkit stores such a spec and its tasks wait), so the task waits and
+    /// says why.
+    pub named_generic: Vec<String>,
     /// Placement constraints in Docker's syntax (`node.labels.zone==east`).
     pub constraints: Vec<String>,
     /// Placement preferences, outermost first.
@@ -218,6 +222,7 @@ impl TaskRequest {
         self.service_id == other.service_id
             && self.spec_version == other.spec_version
             && self.reservations == other.reservations
+            && self.named_generic == other.named_generic
             && self.constraints == other.constraints
             && self.preferences == other.preferences
             && self.max_replicas == other.max_replicas

@@ -304,6 +304,30 @@ fn later_services_see_what_earlier_ones_reserved() {
 }
 
 #[test]
+fn a_kind_reserved_by_name_waits_on_every_node_saying_so() {
+    let mut n1 = node("n1");
+    n1.resources.generic.insert("gpu".into(), 2);
+    let named = TaskRequest {
+        named_generic: vec!["gpu".into()],
+        ..task("", "")
+    };
+    // A plain task first in the batch: the named one must not share its pool of nodes.
+    let mut batch = tasks(1, "plain", &task("", ""));
+    batch.extend(tasks(1, "a", &named));
+    let d = schedule(
+        &Snapshot {
+            nodes: vec![n1, node("n2")],
+        },
+        &batch,
+    );
+    assert!(d[0].node_id().is_some());
+    assert_eq!(
+        pending_text(&d[1]),
+        "no suitable node (2 nodes: generic resource gpu reserved by name (a task reserves a count: gpu=N))"
+    );
+}
+
+#[test]
 fn host_ports_and_max_replicas_are_charged_within_a_batch() {
     let ports = TaskRequest {
         host_ports: vec![HostPort::tcp(80)],

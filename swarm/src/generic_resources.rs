@@ -99,21 +99,38 @@ pub fn node_totals(resources: &[Resource]) -> BTreeMap<String, u64> {
     totals
 }
 
-/// What a task reserves, by kind. Only counts may be asked for (swarmkit's rule): a named
-/// resource, a missing kind or a count below one is refused with the field's name.
-pub fn task_request(resources: &[Resource]) -> Result<BTreeMap<String, u64>, String> {
-    let mut wants = BTreeMap::new();
+/// What a task template reserves of generic resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskReservation {
+    /// Counts by kind (`--generic-resource gpu=2`).
+    pub counts: BTreeMap<String, u64>,
+    /// Kinds reserved by name. Only counts can be reserved (swarmkit's rule), but swarmkit's
+    /// spec check discards its own error, so Docker stores such a spec and its tasks wait
+    /// forever: berth stores it too and its tasks wait, saying why.
+    pub named: Vec<String>,
+}
+
+const WITHOUT_KIND: &str = "Resources.Reservations.GenericResources: a resource without a kind";
+
+/// What a task reserves. A missing kind or a count below one is refused with the field's name.
+pub fn task_request(resources: &[Resource]) -> Result<TaskReservation, String> {
+    let mut wants = TaskReservation::default();
     for r in resources {
         let Some(d) = r.discrete_resource_spec.as_ref().filter(|_| !is_named(r)) else {
-            return Err(format!(
-                "Resources.Reservations.GenericResources: invalid argument for resource {}: \
-                 a task reserves a count (kind=N), not a named resource",
-                kind_of(r)
-            ));
+            let kind = kind_of(r).to_string();
+            if kind.is_empty() {
+                return Err(WITHOUT_KIND.to_string());
+            }
+            if !wants.named.contains(&kind) {
+                wants.named.push(kind);
+            }
+            continue;
         };
-        let kind = d.kind.as_deref().filter(|k| !k.is_empty()).ok_or(
-            "Resources.Reservations.GenericResources: a resource without a kind".to_string(),
-        )?;
+        let kind = d
+            .kind
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .ok_or(WITHOUT_KIND.to_string())?;
         let n = d
             .value
             .and_then(|v| u64::try_from(v).ok())
@@ -121,7 +138,7 @@ pub fn task_request(resources: &[Resource]) -> Result<BTreeMap<String, u64>, Str
             .ok_or_else(|| {
                 format!("Resources.Reservations.GenericResources: {kind}: count must be positive")
             })?;
-        *wants.entry(kind.to_string()).or_insert(0) += n;
+        *wants.counts.entry(kind.to_string()).or_insert(0) += n;
     }
     Ok(wants)
 }
@@ -223,13 +240,19 @@ mod tests {
     }
 
     #[test]
-    fn a_task_reserves_counts_only() {
+    fn a_task_reserves_counts_and_named_kinds_are_kept_apart() {
         let wants = task_request(&[discrete("gpu", 1), discrete("gpu", 1)]).unwrap();
-        assert_eq!(wants["gpu"], 2);
+        assert_eq!(wants.counts["gpu"], 2);
+        assert!(wants.named.is_empty());
         let named = parse_node_resource("gpu=GPU-a").unwrap();
-        let err = task_request(&[named]).unwrap_err();
-        assert!(err.contains("invalid argument for resource gpu"), "{err}");
+        let wants = task_request(&[named.clone(), named, discrete("ssd", 1)]).unwrap();
+        assert_eq!(wants.named, vec!["gpu".to_string()]);
+        assert_eq!(wants.counts.len(), 1);
         assert!(task_request(&[discrete("gpu", 0)]).is_err());
+        let nameless = Resource::default();
+        assert!(task_request(&[nameless])
+            .unwrap_err()
+            .contains("without a kind"));
     }
 
     #[test]

@@ -105,10 +105,10 @@ fn sched_ports(ports: &[HostPort]) -> Vec<SchedPort> {
 }
 
 /// A task's reservations, read from its template's `Resources` alone (every live task's
-/// are counted on every pass).
-fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
+/// are counted on every pass), and the generic kinds it reserves by name.
+fn reservations(task: &Task<'_>) -> Result<(Resources, Vec<String>), ModelError> {
     let r = match task.template().get("Resources") {
-        None | Some(Value::Null) => return Ok(Resources::default()),
+        None | Some(Value::Null) => return Ok((Resources::default(), Vec::new())),
         Some(r) => TaskSpecResources::deserialize(r)
             .map_err(|e| ModelError::of(task.object, format!("task resources: {e}")))?,
     };
@@ -117,11 +117,13 @@ fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
         .as_ref()
         .and_then(|r| r.generic_resources.as_deref())
         .unwrap_or_default();
-    Ok(Resources {
-        generic: generic_resources::task_request(generic)
-            .map_err(|e| ModelError::of(task.object, e))?,
+    let generic =
+        generic_resources::task_request(generic).map_err(|e| ModelError::of(task.object, e))?;
+    let resources = Resources {
+        generic: generic.counts,
         ..resources_of(r.reservations.as_ref())
-    })
+    };
+    Ok((resources, generic.named))
 }
 
 /// What placement reads of a task template: its `Placement` and `Resources`, parsed alone
@@ -130,6 +132,7 @@ fn reservations(task: &Task<'_>) -> Result<Resources, ModelError> {
 struct Wants {
     placement: TaskSpecPlacement,
     reservations: Resources,
+    named_generic: Vec<String>,
 }
 
 impl Wants {
@@ -140,9 +143,11 @@ impl Wants {
             Some(p) => TaskSpecPlacement::deserialize(p)
                 .map_err(|e| ModelError::of(task.object, format!("task placement: {e}")))?,
         };
+        let (reservations, named_generic) = reservations(task)?;
         Ok(Wants {
             placement,
-            reservations: reservations(task)?,
+            reservations,
+            named_generic,
         })
     }
 }
@@ -163,6 +168,7 @@ fn request(task: &Task<'_>, version: u64, wants: &Wants, ports: &[HostPort]) -> 
         service_id: task.service_id.to_string(),
         spec_version: version,
         reservations: wants.reservations.clone(),
+        named_generic: wants.named_generic.clone(),
         constraints: placement.constraints.clone().unwrap_or_default(),
         preferences: preferences
             .filter_map(|p| p.spread.as_ref()?.spread_descriptor.as_deref())
@@ -255,7 +261,7 @@ fn snapshot(
         let r = match reserved.entry(task.print) {
             Entry::Occupied(r) => Some(&*r.into_mut()),
             Entry::Vacant(slot) => match reservations(&task) {
-                Ok(r) => Some(&*slot.insert(r)),
+                Ok((r, _)) => Some(&*slot.insert(r)),
                 Err(e) => {
                     plan.problem(e);
                     None

@@ -247,6 +247,34 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
 }
 
 #[test]
+fn a_task_reserving_a_kind_by_name_waits_even_where_the_name_is_advertised() {
+    let gpu_node = Op::Create {
+        id: "n1".into(),
+        attrs: Attrs::Node {
+            role: NodeRole::Worker,
+        },
+        spec: json!({ "Availability": "active", "Labels": {} }),
+        status: json!({ "Status": { "State": "ready" },
+                        "Description": { "Hostname": "gpu-host", "Resources": { "GenericResources": [
+                            { "NamedResourceSpec": { "Kind": "gpu", "Value": "A" } } ] } } }),
+    };
+    let mut wants = template("V=1");
+    wants["Resources"] = json!({ "Reservations": { "GenericResources": [
+        { "NamedResourceSpec": { "Kind": "gpu", "Value": "A" } } ] } });
+    let mut s = cluster(vec![gpu_node], wants.clone());
+    waiting_with(&mut s, "t1", 1, wants);
+    let plan = place(&s, t0(), &mut Default::default());
+    let pending = summary(&plan).assigned;
+    let t1 = pending.iter().find(|(id, _, _)| id == "t1").unwrap();
+    assert_eq!(t1.1, None, "never placed");
+    let why = t1.2["Err"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("generic resource gpu reserved by name"),
+        "{why}"
+    );
+}
+
+#[test]
 fn tasks_the_same_pass_creates_are_placed_in_their_create_and_spread_with_the_stored_ones() {
     let mut s = cluster(
         vec![
