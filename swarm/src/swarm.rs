@@ -67,6 +67,11 @@ impl std::fmt::Debug for Swarm {
 }
 
 impl Swarm {
+    /// How this node describes itself to the swarm (its executor's description).
+    pub async fn node_description(&self) -> bollard_stubs::models::NodeDescription {
+        self.executor.describe().await
+    }
+
     /// The handle of a daemon whose data root is `data_root` and whose tasks run on
     /// `executor`; not in a swarm until `restore`, `init` or `join`.
     pub fn new(executor: Arc<dyn Executor>, data_root: &Path) -> Arc<Swarm> {

@@ -1,11 +1,14 @@
 //! `/_ping`, `/version`, `/info`.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use bollard_stubs::models::{
     SystemInfo, SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion,
+    SystemVersionComponents,
 };
 
 use super::error::ApiResult;
@@ -64,24 +67,72 @@ fn arch() -> &'static str {
     }
 }
 
+/// The commit berth was built from (7 hex digits, or `unknown` outside a git checkout).
+pub const GIT_COMMIT: &str = env!("BERTH_GIT_COMMIT");
+/// When the source was committed (RFC 3339), or `SOURCE_DATE_EPOCH`'s time; empty if unknown.
+const BUILD_TIME: &str = env!("BERTH_BUILD_TIME");
+
 /// `GET /version`
 pub async fn version() -> impl IntoResponse {
     let v = SystemVersion {
         version: Some(VERSION.into()),
         api_version: Some(API_VERSION.into()),
         min_api_version: Some(MIN_API_VERSION.into()),
-        git_commit: Some(option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into()),
+        git_commit: Some(GIT_COMMIT.into()),
         go_version: Some("n/a (rust)".into()),
         os: Some("linux".into()),
         arch: Some(arch().into()),
         kernel_version: Some(kernel_version()),
         experimental: Some(false),
+        build_time: Some(BUILD_TIME.into()).filter(|t: &String| !t.is_empty()),
         platform: Some(bollard_stubs::models::SystemVersionPlatform {
             name: "berth".into(),
         }),
-        ..Default::default()
+        components: Some(components()),
     };
     (api_headers(), Json(v))
+}
+
+/// Docker's `Components`: the engine with its details, then what runs containers. berth has no
+/// containerd; the monitor (in the runtime's place, runc's) and the init come from this build.
+fn components() -> Vec<SystemVersionComponents> {
+    let engine: HashMap<String, String> = [
+        ("ApiVersion", API_VERSION.to_string()),
+        ("Arch", arch().to_string()),
+        ("BuildTime", BUILD_TIME.to_string()),
+        ("Experimental", "false".to_string()),
+        ("GitCommit", GIT_COMMIT.to_string()),
+        ("GoVersion", "n/a (rust)".to_string()),
+        ("KernelVersion", kernel_version()),
+        ("MinAPIVersion", MIN_API_VERSION.to_string()),
+        ("Os", "linux".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let built_here = || {
+        Some(HashMap::from([(
+            "GitCommit".to_string(),
+            GIT_COMMIT.to_string(),
+        )]))
+    };
+    vec![
+        SystemVersionComponents {
+            name: "Engine".into(),
+            version: VERSION.into(),
+            details: Some(engine),
+        },
+        SystemVersionComponents {
+            name: "berth-monitor".into(),
+            version: VERSION.into(),
+            details: built_here(),
+        },
+        SystemVersionComponents {
+            name: "berth-init".into(),
+            version: VERSION.into(),
+            details: built_here(),
+        },
+    ]
 }
 
 fn os_name() -> String {
@@ -174,6 +225,21 @@ pub async fn info(
             vec![]
         }),
         warnings: Some(engine.warnings()),
+        n_events_listener: Some(i64::try_from(engine.events().listeners()).unwrap_or(i64::MAX)),
+        // Docker counts its goroutines; berthd's counterpart is its live async tasks.
+        n_goroutines: Some(
+            i64::try_from(
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks(),
+            )
+            .unwrap_or(i64::MAX),
+        ),
+        generic_resources: swarm
+            .node_description()
+            .await
+            .resources
+            .and_then(|r| r.generic_resources),
         swarm: serde_json::from_value(super::convert::swarm::info(
             swarm.info().as_ref(),
             swarm.is_locked(),

@@ -48,12 +48,30 @@ pub fn add(info: &mut Value, facts: &InfoFacts<'_>) {
         "NFd": std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count),
         "OSVersion": os_version(),
         "SystemTime": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        // No containerd; the monitor (runc's place) and the init are this build's.
+        "ContainerdCommit": {"ID": "N/A", "Expected": "N/A"},
+        "RuncCommit": built_here(),
+        "InitCommit": built_here(),
     });
     if let Value::Object(extra) = extra {
         for (k, v) in extra {
             m.insert(k, v);
         }
     }
+    m.entry("GenericResources").or_insert(Value::Null);
+    // Docker's list starts as nil: none is `null`.
+    if m.get("Warnings")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        m.insert("Warnings".into(), Value::Null);
+    }
+}
+
+/// A `Commit` of this build, as Docker's for the tools it ships with.
+fn built_here() -> Value {
+    let commit = super::system::GIT_COMMIT;
+    json!({"ID": commit, "Expected": commit})
 }
 
 /// `Plugins`: berthd's drivers by type; no authorization plugin.

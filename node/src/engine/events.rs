@@ -119,6 +119,11 @@ impl EventLog {
         let _ = self.live.send(event);
     }
 
+    /// How many receivers wait for live events (`/info`'s `NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.live.receiver_count()
+    }
+
     /// Past events from `since` (ns) on, and a receiver for what comes next; taken together
     /// under the lock, so nothing falls between them.
     pub fn subscribe(&self, since: i64) -> (Vec<Event>, broadcast::Receiver<Event>) {
