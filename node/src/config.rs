@@ -83,6 +83,10 @@ pub struct FileConfig {
     pub log_opts: Option<std::collections::BTreeMap<String, String>>,
     /// dockerd's `node-generic-resources`: `["gpu=GPU-3f2a", "ssd=2"]` (a name or a count).
     pub node_generic_resources: Option<Vec<String>>,
+    /// IPv6 on the default bridge, as dockerd's `ipv6`; needs `fixed-cidr-v6`.
+    pub ipv6: Option<bool>,
+    /// The default bridge's IPv6 subnet, as dockerd's `fixed-cidr-v6`.
+    pub fixed_cidr_v6: Option<String>,
 }
 
 impl FileConfig {
@@ -154,6 +158,8 @@ impl Config {
         if let Some(p) = file.default_address_pools {
             network.pools = p;
         }
+        network.fixed_cidr_v6 =
+            default_bridge_ipv6(file.ipv6.unwrap_or(false), file.fixed_cidr_v6)?;
         Ok(Config {
             node_generic_resources,
             default_pids_limit: file.default_pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
@@ -175,9 +181,54 @@ impl Config {
     }
 }
 
+/// The default bridge's IPv6 subnet from dockerd's `ipv6` and `fixed-cidr-v6`: both or
+/// neither. berth gives the default bridge no link-local-only IPv6 (`ipv6` alone), and
+/// `fixed-cidr-v6` alone would be dropped (dockerd ignores it without `ipv6`).
+pub fn default_bridge_ipv6(
+    ipv6: bool,
+    fixed_cidr_v6: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    match (ipv6, fixed_cidr_v6) {
+        (false, None) => Ok(None),
+        (true, None) => Err(anyhow::anyhow!(
+            "ipv6: the default bridge needs its IPv6 subnet too (fixed-cidr-v6, e.g. \
+             fd00:db8:1::/64): berth gives containers no link-local-only IPv6"
+        )),
+        (false, Some(subnet)) => Err(anyhow::anyhow!(
+            "fixed-cidr-v6 {subnet}: IPv6 on the default bridge also needs ipv6 = true (--ipv6)"
+        )),
+        (true, Some(subnet)) => match crate::network::ipv6::Subnet6::parse(&subnet) {
+            Some(_) => Ok(Some(subnet)),
+            None => Err(anyhow::anyhow!(
+                "fixed-cidr-v6 {subnet}: not an IPv6 subnet (addr/len)"
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_bridge_takes_ipv6_with_its_subnet_or_not_at_all() {
+        assert_eq!(default_bridge_ipv6(false, None).unwrap(), None);
+        assert_eq!(
+            default_bridge_ipv6(true, Some("fd00:1::/64".into())).unwrap(),
+            Some("fd00:1::/64".into())
+        );
+        let alone = default_bridge_ipv6(true, None).unwrap_err().to_string();
+        assert!(alone.contains("fixed-cidr-v6"), "{alone}");
+        let dropped = default_bridge_ipv6(false, Some("fd00:1::/64".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(dropped.contains("needs ipv6 = true"), "{dropped}");
+        assert!(default_bridge_ipv6(true, Some("10.0.0.0/8".into())).is_err());
+        let file: FileConfig =
+            toml::from_str("ipv6 = true\nfixed-cidr-v6 = \"fd00:2::/64\"").unwrap();
+        let c = Config::merge(vec![], None, None, None, Default::default(), file).unwrap();
+        assert_eq!(c.network.fixed_cidr_v6.as_deref(), Some("fd00:2::/64"));
+    }
 
     #[test]
     fn flags_win_over_file_and_socket_follows_exec_root() {

@@ -4,6 +4,7 @@
 //! gateway over IPv6, by name through the embedded DNS's AAAA answers; inspect, `/etc/hosts` and
 //! the network's container list show the addresses as Docker 20.10 shows them; an IPv6 address
 //! on a network without IPv6 is refused, not dropped; and all of it comes back after a restart.
+//! The default bridge gets IPv6 from berthd's `--ipv6 --fixed-cidr-v6`, as dockerd's.
 
 #![allow(
     clippy::unwrap_used,
@@ -218,4 +219,71 @@ fn containers_on_an_ipv6_network_get_addresses_and_reach_each_other_by_name() {
     assert!(ip.starts_with(r#""fd42:be27:6::"#), "{ip}");
     ping6_ok(&d, &c4, &c1);
     ping6_ok(&d, &c4, "fd42:be27:6::1");
+}
+
+#[test]
+fn the_default_bridge_gets_ipv6_from_the_daemons_fixed_cidr_v6() {
+    require_root!();
+    let flags = ["--ipv6", "--fixed-cidr-v6", "fd42:be27:8::/64"].map(String::from);
+    let mut d = TestDaemon::start_with("ipv6def", &flags);
+    d.import_busybox();
+    let ipam = d.network_inspect("bridge", "{{.EnableIPv6}} {{json .IPAM.Config}}");
+    assert!(ipam.starts_with("true "), "{ipam}");
+    assert!(ipam.contains(r#"{"Subnet":"fd42:be27:8::/64"}"#), "{ipam}");
+
+    let c = format!("{}-c", d.prefix);
+    d.cli_ok(&["run", "-d", "--name", &c, "busybox", "sleep", "600"]);
+    assert_eq!(
+        endpoint_field(&d, &c, "bridge", "GlobalIPv6Address"),
+        r#""fd42:be27:8::2""#
+    );
+    assert_eq!(
+        endpoint_field(&d, &c, "bridge", "IPv6Gateway"),
+        r#""fd42:be27:8::1""#
+    );
+    assert_eq!(
+        d.cli_ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.GlobalIPv6Address}}",
+            &c
+        ]),
+        "fd42:be27:8::2"
+    );
+    ping6_ok(&d, &c, "fd42:be27:8::1");
+    let (code, out) = d.cli(&["run", "--rm", "--ip6", "fd42:be27:8::99", "busybox", "true"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("user specified IP address is supported on user defined networks only"),
+        "{out}"
+    );
+
+    // Started without IPv6 while the container runs: the bridge keeps it, and says so.
+    d.stop();
+    d.args.clear();
+    d.spawn();
+    let warnings = d.req("GET", "/info", "").json()["Warnings"].to_string();
+    assert!(
+        warnings.contains("the default bridge keeps fd42:be27:8::/64"),
+        "{warnings}"
+    );
+    ping6_ok(&d, &c, "fd42:be27:8::1");
+
+    // Without containers the next start applies it: no IPv6 on the bridge or in containers.
+    d.cli_ok(&["rm", "-f", &c]);
+    d.stop();
+    d.spawn();
+    assert_eq!(d.network_inspect("bridge", "{{.EnableIPv6}}"), "false");
+    d.cli_ok(&["run", "-d", "--name", &c, "busybox", "sleep", "600"]);
+    assert_eq!(
+        endpoint_field(&d, &c, "bridge", "GlobalIPv6Address"),
+        r#""""#
+    );
+    let bridge = d.net_names().bridge;
+    let addrs = std::process::Command::new("ip")
+        .args(["-6", "addr", "show", "dev", &bridge])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(!addrs.contains("fd42:be27:8::1"), "{addrs}");
 }

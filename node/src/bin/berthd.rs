@@ -71,6 +71,12 @@ struct Flags {
     /// config file's node-generic-resources), e.g. gpu=GPU-3f2a or ssd=2.
     #[arg(long = "node-generic-resource")]
     node_generic_resources: Vec<String>,
+    /// IPv6 on the default bridge (needs --fixed-cidr-v6), as dockerd's.
+    #[arg(long)]
+    ipv6: bool,
+    /// The default bridge's IPv6 subnet, e.g. fd00:db8:1::/64, as dockerd's.
+    #[arg(long)]
+    fixed_cidr_v6: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         insecure_tcp: flags.insecure_tcp.then_some(true),
         group: flags.group,
     };
+    let file_ipv6 = (file.ipv6, file.fixed_cidr_v6.clone());
     let mut config = Config::merge(
         flags.hosts,
         flags.data_root,
@@ -117,6 +124,12 @@ fn main() -> anyhow::Result<()> {
         config.node_generic_resources =
             berth_swarm::generic_resources::parse_node_resources(&flags.node_generic_resources)
                 .map_err(|e| anyhow::anyhow!("--node-generic-resource: {e}"))?;
+    }
+    if flags.ipv6 || flags.fixed_cidr_v6.is_some() {
+        config.network.fixed_cidr_v6 = berth_node::config::default_bridge_ipv6(
+            flags.ipv6 || file_ipv6.0.unwrap_or(false),
+            flags.fixed_cidr_v6.or(file_ipv6.1),
+        )?;
     }
     config.registry.insecure.extend(flags.insecure_registries);
     config.registry.ca_files.extend(flags.registry_ca_files);

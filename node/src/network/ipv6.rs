@@ -302,6 +302,64 @@ impl Networks {
     }
 }
 
+impl Networks {
+    /// Gives the default bridge the IPv6 berthd's config asks (`ipv6` with `fixed-cidr-v6`, or
+    /// none), as dockerd sets its default bridge up at each start. With containers attached
+    /// it stays as it was, with a warning: their addresses stay too. Docker shows no IPv6
+    /// gateway for it, as none was asked; the subnet's first host is the bridge's address.
+    pub(crate) async fn configure_default_ipv6(
+        &self,
+        n: NetworkRecord,
+    ) -> Result<(NetworkRecord, Option<String>)> {
+        let want = match &self.cfg.fixed_cidr_v6 {
+            None => None,
+            Some(subnet) => {
+                let taken: Vec<Subnet6> = self
+                    .list()?
+                    .iter()
+                    .filter(|o| o.id != n.id)
+                    .filter_map(|o| o.ipv6.as_ref()?.subnet())
+                    .collect();
+                let asked = Ipv6Request {
+                    subnet: subnet.clone(),
+                    ..Ipv6Request::default()
+                };
+                let pool = Ipv6Pool::new(&asked, &taken).map_err(|e| {
+                    EngineError::InvalidArgument(format!("fixed-cidr-v6 {subnet}: {e}"))
+                })?;
+                Some(pool)
+            }
+        };
+        if n.enable_ipv6 == want.is_some() && n.ipv6 == want {
+            return Ok((n, None));
+        }
+        if !self.endpoints_on(&n.id)?.is_empty() {
+            let kept = n
+                .ipv6_pool()
+                .map_or_else(|| "no IPv6".to_string(), |p| p.subnet.clone());
+            let warning = format!(
+                "WARNING: the default bridge keeps {kept} while containers are attached to it: \
+                 fixed-cidr-v6 applies at a start of berthd without them"
+            );
+            return Ok((n, Some(warning)));
+        }
+        // The old gateway's address goes with the bridge; its bring-up makes the new one.
+        if let Some(k) = self.kernel.as_ref().filter(|_| n.ipv6_pool().is_some()) {
+            if let Err(e) = k.netlink.delete_link(&n.bridge).await {
+                tracing::warn!(bridge = %n.bridge, error = %e, "removing the old default bridge");
+            }
+        }
+        self.ipam.remove(&allocations_key(&n.id))?;
+        let rec = NetworkRecord {
+            enable_ipv6: want.is_some(),
+            ipv6: want,
+            ..n
+        };
+        self.put_network(&rec)?;
+        Ok((rec, None))
+    }
+}
+
 /// The key of a network's IPv6 allocations in the IPAM records (its IPv4 ones are under its id).
 pub fn allocations_key(network_id: &str) -> String {
     format!("{network_id}/ipv6")

@@ -165,6 +165,11 @@ impl Networks {
                 ..Default::default()
             })?;
         }
+        let mut warnings = forwarding_warning();
+        if let Some(bridge) = self.find("bridge")? {
+            let (_, warning) = self.configure_default_ipv6(bridge).await?;
+            warnings.extend(warning);
+        }
         for n in self.list()? {
             if n.driver == "bridge" {
                 self.bring_up_bridge(&n).await?;
@@ -187,7 +192,7 @@ impl Networks {
         }
         self.apply_rules()?;
         let _ = k;
-        Ok(forwarding_warning())
+        Ok(warnings)
     }
 
     pub(crate) async fn bring_up_bridge(&self, n: &NetworkRecord) -> Result<()> {

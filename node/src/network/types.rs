@@ -250,6 +250,9 @@ pub struct NetConfig {
     pub nft_table: String,
     /// Where subnets come from, in order.
     pub pools: Vec<AddressPool>,
+    /// The default bridge's IPv6 subnet (dockerd's `ipv6` with `fixed-cidr-v6`); none: IPv4
+    /// only.
+    pub fixed_cidr_v6: Option<String>,
 }
 
 pub use berth_overlay::ipam::AddressPool;
@@ -266,6 +269,7 @@ impl Default for NetConfig {
                 base: "172.17.0.0/12".into(),
                 size: 16,
             }],
+            fixed_cidr_v6: None,
         }
     }
 }
