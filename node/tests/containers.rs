@@ -510,6 +510,16 @@ fn ps_shows_each_containers_networks_network_mode_and_mounts_as_inspect_does() {
         .unwrap()
         .clone();
     assert_eq!(in_df["Ports"], a["Ports"], "{in_df}");
+    // And its sizes as the list's `size=1` rows: its own files, and with its image's.
+    let sized = d.req("GET", "/containers/json?size=1", "").json();
+    let sized = sized
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Names"][0] == "/ctsumm-a")
+        .unwrap();
+    assert!(in_df["SizeRootFs"].as_i64().unwrap() > 0, "{in_df}");
+    assert_eq!(in_df["SizeRootFs"], sized["SizeRootFs"], "{in_df}");
     assert!(
         in_df["NetworkSettings"]["Networks"]["ctsumm-net"]
             .get("IPAMConfig")

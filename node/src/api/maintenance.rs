@@ -231,7 +231,13 @@ pub async fn df(
             }
             let mut summary =
                 super::convert::container::summary_value(&summary).unwrap_or(Value::Null);
+            // As the list's `size=1` rows (moby's df lists them so): the image's files too.
+            let image = engine
+                .images()
+                .resolve(&rec.config.image_id)
+                .map_or(0, |i| i64::try_from(i.size).unwrap_or(i64::MAX));
             summary["SizeRw"] = json!(size_rw);
+            summary["SizeRootFs"] = json!(size_rw.saturating_add(image));
             containers.push(summary);
         }
     }
