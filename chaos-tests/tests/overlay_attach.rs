@@ -235,6 +235,23 @@ fn workers_attach_standalone_containers_to_an_attachable_overlay() {
         "peers from worker 1: {:?}",
         health(c.node(1), "att")
     );
+    // Inspect without verbose lists the peers too, as moby's, on a worker and on the manager.
+    for node in [c.node(1), c.node(0)] {
+        let plain = node
+            .send("GET", "/networks/att", &Value::Null)
+            .unwrap()
+            .json();
+        let ips: Vec<&str> = plain["Peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["IP"].as_str())
+            .collect();
+        for i in [0, 2] {
+            let ip = c.node(i).ip().to_string();
+            assert!(ips.contains(&ip.as_str()), "{ip} in {plain}");
+        }
+    }
     let nft = |script: &str| {
         let out = std::process::Command::new("nsenter")
             .arg(format!("--net={}", c.node(2).netns_path().display()))

@@ -134,7 +134,7 @@ async fn view(engine: &AppState, swarm: &SwarmState, id: &str, verbose: bool) ->
             Ok(info) => {
                 let mut v = swarm_conv::network(&info);
                 if verbose {
-                    add_detail(&mut v, swarm, engine, &info.envelope.id, None).await;
+                    add_detail(&mut v, swarm, engine, &info.envelope.id, None, true).await;
                 }
                 return Ok(v);
             }
@@ -143,44 +143,39 @@ async fn view(engine: &AppState, swarm: &SwarmState, id: &str, verbose: bool) ->
     };
     let eps = engine.networks().endpoints_on(&n.id)?;
     let local = conv::network(&n, Some(&eps));
-    if n.vni.is_some() {
-        // This node's copy of a swarm network: the swarm's view, with the containers here.
+    if let Some(vni) = n.vni {
+        // This node's copy of a swarm network: the swarm's view, with the containers here and
+        // the network's peers (always, as moby's; its services only when verbose).
         if let Ok(info) = swarm.network(&n.id).await {
             let mut v = swarm_conv::network(&info);
             v["Containers"] = local["Containers"].clone();
-            if verbose {
-                add_detail(&mut v, swarm, engine, &n.id, n.vni).await;
-            }
+            add_detail(&mut v, swarm, engine, &n.id, Some(vni), verbose).await;
             return Ok(v);
         }
-        // A worker has no store: its verbose view is its own peers' health.
-        if let (true, Some(vni)) = (verbose, n.vni) {
-            let mut v = local;
-            let detail = berth_swarm::query::NetworkDetail {
-                peers: engine
-                    .networks()
-                    .peer_health(vni)
-                    .keys()
-                    .map(|ip| (ip.to_string(), *ip))
-                    .collect(),
-                ..Default::default()
-            };
-            let (_, peers) = swarm_conv::detail(&detail, &engine.networks().peer_health(vni));
-            v["Peers"] = peers;
-            return Ok(v);
-        }
+        // A worker has no store: its peers are those its health view follows.
+        let mut v = local;
+        let health = engine.networks().peer_health(vni);
+        let detail = berth_swarm::query::NetworkDetail {
+            peers: health.keys().map(|ip| (ip.to_string(), *ip)).collect(),
+            ..Default::default()
+        };
+        let (_, peers) = swarm_conv::detail(&detail, &health);
+        v["Peers"] = peers;
+        return Ok(v);
     }
     Ok(local)
 }
 
-/// Docker's verbose `Services` and `Peers`, each peer with whether its VXLAN endpoint answers
-/// this node (`vni`: this node's copy of the network, which the health view is kept for).
+/// Docker's `Peers` and, with `services`, its verbose `Services`, each peer with whether its
+/// VXLAN endpoint answers this node (`vni`: this node's copy of the network, which the health
+/// view is kept for).
 async fn add_detail(
     v: &mut Value,
     swarm: &SwarmState,
     engine: &AppState,
     id: &str,
     vni: Option<u32>,
+    services: bool,
 ) {
     let Ok(detail) = swarm.network_detail(id).await else {
         return;
@@ -188,8 +183,10 @@ async fn add_detail(
     let health = vni
         .map(|vni| engine.networks().peer_health(vni))
         .unwrap_or_default();
-    let (services, peers) = swarm_conv::detail(&detail, &health);
-    v["Services"] = services;
+    let (listed, peers) = swarm_conv::detail(&detail, &health);
+    if services {
+        v["Services"] = listed;
+    }
     v["Peers"] = peers;
 }
 

@@ -18,7 +18,9 @@ use crate::swarm::Swarm;
 pub struct NetworkDetail {
     /// By service name (`""`: standalone containers).
     pub services: BTreeMap<String, ServiceOnNetwork>,
-    /// The nodes with an endpoint on it: (hostname, address).
+    /// The nodes with an endpoint on it: (name, address). A name is the node's hostname and
+    /// its id's first 12 characters, unique as moby's `hostname-<random id>` (clones of one
+    /// machine image share a hostname).
     pub peers: BTreeMap<String, Ipv4Addr>,
 }
 
@@ -54,14 +56,16 @@ fn detail(s: &ClusterState, key: &str) -> SwarmResult<NetworkDetail> {
                 .addr
                 .as_deref()
                 .and_then(|a| a.parse().ok());
-            (node.id().to_string(), (node.hostname().to_string(), addr))
+            let short = node.id().get(..12).unwrap_or(node.id());
+            let name = format!("{}-{short}", node.hostname());
+            (node.id().to_string(), (name, addr))
         })
         .collect();
     let mut out = NetworkDetail::default();
     let place = |out: &mut NetworkDetail, service: &str, name: String, ip, node_id: &str| {
-        let (hostname, host) = nodes.get(node_id).cloned().unwrap_or_default();
+        let (peer, host) = nodes.get(node_id).cloned().unwrap_or_default();
         if let Some(h) = host {
-            out.peers.insert(hostname, h);
+            out.peers.insert(peer, h);
         }
         out.services
             .entry(service.to_string())
