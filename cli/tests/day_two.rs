@@ -144,6 +144,50 @@ fn pause_unpause_rename_and_top_work(d: &Daemon, name: &str, renamed: &str) {
     assert!(top.contains("sleep 600"), "{top}");
 }
 
+/// `inspect` prints the daemon's JSON, so fields berth's API models lack still format (the
+/// top-level `NetworkSettings.IPAddress` printed `<no value>`).
+fn inspect_prints_what_the_daemon_sent(d: &Daemon, name: &str) {
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.SandboxKey}}",
+            name
+        ])
+        .trim_end()
+        .split('|')
+        .next(),
+        Some("")
+    );
+    let raw = d.ok(&["inspect", name, "busybox:latest"]);
+    let all: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{raw}");
+    assert!(
+        all[0]["NetworkSettings"].get("IPAddress").is_some(),
+        "{raw}"
+    );
+    assert!(
+        raw.starts_with("[\n    {\n        \""),
+        "docker's indent: {raw}"
+    );
+    let image = d.ok(&[
+        "inspect",
+        "--type",
+        "image",
+        "-f",
+        "{{.Id}}",
+        "busybox:latest",
+    ]);
+    assert!(image.starts_with("sha256:"), "{image}");
+    let missing = d.berth(&["inspect", "--type", "image", name]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains(&format!("No such image: {name}")),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
 fn stats_no_stream_prints_one_table(d: &Daemon, name: &str) {
     let table = d.ok(&["stats", "--no-stream", name]);
     let lines: Vec<&str> = table.lines().collect();
@@ -225,6 +269,7 @@ fn day_two_commands_work_against_a_real_berthd() {
     exec_returns_the_exit_code_and_sees_stdin_end(&d, &name);
     cp_copies_both_ways_keeping_modes(&d, &name);
     pause_unpause_rename_and_top_work(&d, &name, &renamed);
+    inspect_prints_what_the_daemon_sent(&d, &renamed);
     stats_no_stream_prints_one_table(&d, &renamed);
     events_honour_since_until_and_filters(&d, &name, since);
 }

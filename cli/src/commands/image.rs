@@ -24,6 +24,9 @@ use crate::parse;
 
 const DEFAULT_FORMAT: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+/// docker's with `--digests`.
+const DIGESTS_FORMAT: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 /// `berth images`
 #[derive(Debug, Args)]
@@ -43,6 +46,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
     /// REPOSITORY[:TAG]
     pub reference: Option<String>,
 }
@@ -122,16 +128,29 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<i32> {
         .build();
     let list = client.docker()?.list_images(Some(options)).await?;
     let now = chrono::Utc::now().timestamp();
+    let digests = Digests {
+        asked: args.digests,
+        shown: args.digests
+            || args
+                .format
+                .as_deref()
+                .is_some_and(|f| f.contains("{{.Digest}}")),
+    };
     let mut rows: Vec<Value> = list
         .iter()
-        .flat_map(|i| rows_of(i, !args.no_trunc, now))
+        .flat_map(|i| rows_of(i, !args.no_trunc, digests, now))
         .collect();
     let format = if args.quiet {
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or_default().to_string()));
         "{{.ID}}".to_string()
     } else {
-        args.format.unwrap_or_else(|| DEFAULT_FORMAT.to_string())
+        let default = if args.digests {
+            DIGESTS_FORMAT
+        } else {
+            DEFAULT_FORMAT
+        };
+        args.format.unwrap_or_else(|| default.to_string())
     };
     let header = json!({
         "Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
@@ -142,37 +161,81 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// One row per repository tag (`<none>` when untagged), as docker lists them.
-fn rows_of(image: &ImageSummary, trunc: bool, now: i64) -> Vec<Value> {
+/// Whether `images` shows digests.
+#[derive(Debug, Clone, Copy, Default)]
+struct Digests {
+    /// `--digests`.
+    asked: bool,
+    /// `--digests`, or a format with `{{.Digest}}` (docker's `needDigest`).
+    shown: bool,
+}
+
+/// One row per repository tag (`<none>` when untagged), as docker lists them: with digests
+/// shown one per tag and digest of its repository; a repository known only by digest gets a
+/// row of its own with tag `<none>` (one per digest when asked for).
+fn rows_of(image: &ImageSummary, trunc: bool, digests: Digests, now: i64) -> Vec<Value> {
     let id = if trunc {
         short_id(&image.id)
     } else {
         image.id.clone()
     };
-    let digest = image
-        .repo_digests
-        .first()
-        .and_then(|d| d.split_once('@'))
-        .map_or("<none>", |(_, d)| d);
     let size = units::human_size(image.size as f64, 3);
-    let tags: Vec<(String, String)> =
-        if image.repo_tags.is_empty() || image.repo_tags == ["<none>:<none>"] {
-            vec![("<none>".into(), "<none>".into())]
-        } else {
-            image.repo_tags.iter().map(|t| parse::repo_tag(t)).collect()
-        };
-    tags.into_iter()
-        .map(|(repo, tag)| {
-            json!({
-                "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
-                "CreatedSince": units::ago(image.created, now), "CreatedAt": created_at(image.created),
-                "Size": size, "VirtualSize": size,
-                "SharedSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size(image.shared_size as f64, 3) },
-                "UniqueSize": "N/A",
-                "Containers": if image.containers < 0 { "N/A".to_string() } else { image.containers.to_string() },
-            })
+    let row = |repo: &str, tag: &str, digest: &str| {
+        json!({
+            "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
+            "CreatedSince": units::ago(image.created, now), "CreatedAt": created_at(image.created),
+            "Size": size, "VirtualSize": size,
+            "SharedSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size(image.shared_size as f64, 3) },
+            "UniqueSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size((image.size - image.shared_size) as f64, 3) },
+            "Containers": if image.containers < 0 { "N/A".to_string() } else { image.containers.to_string() },
         })
-        .collect()
+    };
+    let tagged: Vec<(String, String)> = image
+        .repo_tags
+        .iter()
+        .filter(|t| *t != "<none>:<none>")
+        .map(|t| parse::repo_tag(t))
+        .collect();
+    let mut by_repo: Vec<(String, Vec<String>)> = Vec::new();
+    for d in image.repo_digests.iter().filter(|d| *d != "<none>@<none>") {
+        let Some((repo, digest)) = d.split_once('@') else {
+            continue;
+        };
+        match by_repo.iter_mut().find(|(r, _)| r == repo) {
+            Some((_, list)) => list.push(digest.to_string()),
+            None => by_repo.push((repo.to_string(), vec![digest.to_string()])),
+        }
+    }
+    if tagged.is_empty() && by_repo.is_empty() {
+        return vec![row("<none>", "<none>", "<none>")];
+    }
+    let digests_of = |repo: &str| {
+        by_repo
+            .iter()
+            .find(|(r, _)| r == repo)
+            .map_or(&[][..], |(_, d)| d.as_slice())
+    };
+    let mut rows = Vec::new();
+    for (repo, tag) in &tagged {
+        match digests_of(repo) {
+            all if digests.shown && !all.is_empty() => {
+                rows.extend(all.iter().map(|d| row(repo, tag, d)));
+            }
+            _ => rows.push(row(repo, tag, "<none>")),
+        }
+    }
+    for (repo, list) in by_repo
+        .iter()
+        .filter(|(r, _)| !tagged.iter().any(|(t, _)| t == r))
+    {
+        // docker's `Digest` flag alone here, not a format showing them.
+        if digests.asked {
+            rows.extend(list.iter().map(|d| row(repo, "<none>", d)));
+        } else {
+            rows.push(row(repo, "<none>", ""));
+        }
+    }
+    rows
 }
 
 /// Streams `reader` in 64 KiB chunks.
@@ -336,4 +399,70 @@ pub async fn rmi(client: &Client, args: RmiArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(rows: &[Value]) -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                let cell = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                format!("{} {} {}", cell("Repository"), cell("Tag"), cell("Digest"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_follow_tags_and_with_digests_each_digest_of_the_tags_repository() {
+        let image = ImageSummary {
+            id: "sha256:0123456789abcdef".into(),
+            repo_tags: vec!["a:1".into(), "a:2".into(), "b:1".into()],
+            repo_digests: vec![
+                "a@sha256:x".into(),
+                "a@sha256:y".into(),
+                "c@sha256:z".into(),
+            ],
+            ..ImageSummary::default()
+        };
+        let both = Digests {
+            asked: true,
+            shown: true,
+        };
+        // A format showing digests, without --digests: a digest-only repository's row has none.
+        let shown = Digests {
+            asked: false,
+            shown: true,
+        };
+        assert_eq!(
+            cells(&rows_of(&image, true, shown, 0))[..2],
+            ["a 1 sha256:x", "a 1 sha256:y"]
+        );
+        assert_eq!(cells(&rows_of(&image, true, shown, 0))[5], "c <none> ");
+        assert_eq!(
+            cells(&rows_of(&image, true, Digests::default(), 0)),
+            ["a 1 <none>", "a 2 <none>", "b 1 <none>", "c <none> "]
+        );
+        assert_eq!(
+            cells(&rows_of(&image, true, both, 0)),
+            [
+                "a 1 sha256:x",
+                "a 1 sha256:y",
+                "a 2 sha256:x",
+                "a 2 sha256:y",
+                "b 1 <none>",
+                "c <none> sha256:z"
+            ]
+        );
+        let dangling = ImageSummary {
+            repo_tags: vec!["<none>:<none>".into()],
+            repo_digests: vec!["<none>@<none>".into()],
+            ..image
+        };
+        assert_eq!(
+            cells(&rows_of(&dangling, true, both, 0)),
+            ["<none> <none> <none>"]
+        );
+    }
 }

@@ -3,13 +3,12 @@
 
 use anyhow::Result;
 use bollard::errors::Error as DockerError;
-use bollard::Docker;
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::client::Client;
 use crate::output::Template;
+use crate::stream::escape;
 
 /// Which kind of object to look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,34 +36,27 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Found {
-    Container(Box<bollard::models::ContainerInspectResponse>),
-    Image(Box<bollard::models::ImageInspect>),
-}
-
-/// `berth inspect`
+/// `berth inspect`: the daemon's JSON as it sent it (as docker prints it), so fields berth's
+/// API models lack (the pre-1.52 top-level `NetworkSettings.IPAddress`) still format.
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<i32> {
     let template = match args.format.as_deref() {
         None | Some("") => None,
         Some("json") => Some(Template::parse("{{json .}}")?),
         Some(f) => Some(Template::parse(f)?),
     };
-    let docker = client.docker()?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for name in &args.names {
-        match lookup(&docker, name, args.object_type, args.size).await {
+        match lookup(client, name, args.object_type, args.size).await {
             Ok(Some(obj)) => found.push(obj),
             Ok(None) => missing.push(name.clone()),
             Err(e) => {
-                print_found(&found, template.as_ref())?;
-                return Err(e.into());
+                print_raw(&found, template.as_ref())?;
+                return Err(e);
             }
         }
     }
-    print_found(&found, template.as_ref())?;
+    print_raw(&found, template.as_ref())?;
     for name in &missing {
         let kind = match args.object_type {
             None => "object",
@@ -76,26 +68,27 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<i32> {
     Ok(if missing.is_empty() { 0 } else { 1 })
 }
 
+/// A container's (or else an image's) inspect body; `None` when neither exists.
 async fn lookup(
-    docker: &Docker,
+    client: &Client,
     name: &str,
     kind: Option<ObjectType>,
     size: bool,
-) -> Result<Option<Found>, DockerError> {
+) -> Result<Option<Vec<u8>>> {
+    let mut paths = Vec::new();
     if kind != Some(ObjectType::Image) {
-        let options = bollard::query_parameters::InspectContainerOptionsBuilder::new()
-            .size(size)
-            .build();
-        match docker.inspect_container(name, Some(options)).await {
-            Ok(c) => return Ok(Some(Found::Container(Box::new(c)))),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
+        let size = if size { "?size=1" } else { "" };
+        paths.push(format!("/containers/{}/json{size}", escape(name)));
     }
     if kind != Some(ObjectType::Container) {
-        match docker.inspect_image(name).await {
-            Ok(i) => return Ok(Some(Found::Image(Box::new(i)))),
-            Err(e) if is_not_found(&e) => {}
+        // An image reference keeps its slashes as path segments, as docker sends it.
+        let segments: Vec<String> = name.split('/').map(escape).collect();
+        paths.push(format!("/images/{}/json", segments.join("/")));
+    }
+    for path in paths {
+        match client.get_raw(&path).await {
+            Ok(raw) => return Ok(Some(raw)),
+            Err(e) if e.downcast_ref::<DockerError>().is_some_and(is_not_found) => {}
             Err(e) => return Err(e),
         }
     }
@@ -111,19 +104,6 @@ pub fn is_not_found(e: &DockerError) -> bool {
             ..
         }
     )
-}
-
-fn print_found(found: &[Found], template: Option<&Template>) -> Result<()> {
-    match template {
-        Some(t) => {
-            for obj in found {
-                let value: Value = serde_json::to_value(obj)?;
-                println!("{}", t.render(&value)?);
-            }
-        }
-        None => println!("{}", to_docker_json(found)?),
-    }
-    Ok(())
 }
 
 /// Prints objects as the daemon sent them: one `template` result each, or (without one) the
@@ -146,28 +126,4 @@ pub fn print_raw(objects: &[Vec<u8>], template: Option<&Template>) -> Result<()>
     array.push(b']');
     println!("{}", crate::output::json::indent(&array)?);
     Ok(())
-}
-
-/// Pretty JSON with docker's 4-space indent (fields in the API's order).
-pub fn to_docker_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    let mut buf = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
-    value.serialize(&mut ser)?;
-    Ok(String::from_utf8(buf)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_uses_four_space_indent() {
-        let v = serde_json::json!([{"Id": "x"}]);
-        assert_eq!(
-            to_docker_json(&v).unwrap(),
-            "[\n    {\n        \"Id\": \"x\"\n    }\n]"
-        );
-        assert_eq!(to_docker_json(&Vec::<Value>::new()).unwrap(), "[]");
-    }
 }

@@ -6,8 +6,10 @@ use super::*;
 
 fn corpus() -> Vec<(String, String)> {
     // The variable cargo sets at run time first: the unprivileged run points it at a copy.
-    let root = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from);
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    );
     let dir = root.join("tests/build_corpus");
     let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap()
