@@ -189,7 +189,7 @@ pub async fn info(
         containers_stopped: Some(total - running - paused),
         images: Some(images),
         driver: Some("overlay2".into()),
-        driver_status: Some(vec![vec!["Backing Filesystem".into(), "overlayfs".into()]]),
+        driver_status: Some(super::system_info::driver_status(&engine.paths().data_root)),
         docker_root_dir: Some(engine.paths().data_root.display().to_string()),
         memory_limit: Some(true),
         swap_limit: Some(host.swap_accounting),

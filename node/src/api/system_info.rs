@@ -74,6 +74,60 @@ fn built_here() -> Value {
     json!({"ID": commit, "Expected": commit})
 }
 
+/// The storage driver's `DriverStatus`, as Docker's overlay2 reports it: the filesystem under
+/// the data root (by its magic number, with Docker's names), whether it gives entry types in
+/// directory listings (overlayfs needs them), native diffs (berth diffs the upper directory
+/// itself) and no `userxattr` (berthd runs as root).
+pub fn driver_status(data_root: &std::path::Path) -> Vec<Vec<String>> {
+    let backing = nix::sys::statfs::statfs(data_root).map_or_else(
+        |_| "<unknown>".to_string(),
+        |s| filesystem_name(s.filesystem_type().0 as u64).to_string(),
+    );
+    // A listing's entries carry their type, or `DT_UNKNOWN` (std would stat them instead).
+    let d_type = nix::dir::Dir::open(
+        data_root,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .is_ok_and(|mut dir| dir.iter().flatten().all(|e| e.file_type().is_some()));
+    [
+        ("Backing Filesystem", backing),
+        ("Supports d_type", d_type.to_string()),
+        ("Native Overlay Diff", "true".to_string()),
+        ("userxattr", "false".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_string(), v])
+    .collect()
+}
+
+/// Docker's name for a filesystem magic number (`graphdriver.FsNames`).
+fn filesystem_name(magic: u64) -> &'static str {
+    match magic {
+        0x6175_6673 => "aufs",
+        0x9123_683E => "btrfs",
+        0x28CD_3D45 => "cramfs",
+        0xF15F => "ecryptfs",
+        0xEF53 => "extfs",
+        0xF2F5_2010 => "f2fs",
+        0x4750_4653 => "gpfs",
+        0x72B6 => "jffs2",
+        0x3153_464A => "jfs",
+        0x6969 => "nfs",
+        0x8584_58F6 => "ramfs",
+        0x5265_4973 => "reiserfs",
+        0x517B => "smb",
+        0x7371_7368 => "squashfs",
+        0x0102_1994 => "tmpfs",
+        0xA501_FCF5 => "vxfs",
+        0x5846_5342 => "xfs",
+        0x2FC1_2FC1 => "zfs",
+        0x794C_7630 => "overlayfs",
+        0x6573_5546 => "fuse",
+        _ => "<unknown>",
+    }
+}
+
 /// `Plugins`: berthd's drivers by type; no authorization plugin.
 fn plugins() -> Value {
     let mut m: Map<String, Value> = super::system::PLUGINS
@@ -150,6 +204,20 @@ fn os_version() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backing_filesystem_is_named_as_docker_names_it() {
+        assert_eq!(filesystem_name(0xEF53), "extfs");
+        assert_eq!(filesystem_name(0x5846_5342), "xfs");
+        assert_eq!(filesystem_name(0x0102_1994), "tmpfs");
+        assert_eq!(filesystem_name(7), "<unknown>");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        let status = driver_status(dir.path());
+        assert_eq!(status[0][0], "Backing Filesystem");
+        assert_ne!(status[0][1], "<unknown>", "{status:?}");
+        assert_eq!(status[1], ["Supports d_type", "true"]);
+    }
 
     #[test]
     fn insecure_registries_show_as_docker_lists_them() {
