@@ -204,13 +204,13 @@ fn given_names(plan: &crate::plan::Plan) -> Vec<(String, Vec<String>)> {
     out
 }
 
-#[test]
-fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
-    let gpus: Vec<_> = ["A", "B", "C"]
+/// Worker `n1`, ready, advertising a gpu by each of `names`.
+fn gpu_node(names: &[&str]) -> Op {
+    let gpus: Vec<_> = names
         .iter()
         .map(|n| json!({ "NamedResourceSpec": { "Kind": "gpu", "Value": n } }))
         .collect();
-    let gpu_node = Op::Create {
+    Op::Create {
         id: "n1".into(),
         attrs: Attrs::Node {
             role: NodeRole::Worker,
@@ -219,7 +219,12 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
         status: json!({ "Status": { "State": "ready" },
                         "Description": { "Hostname": "gpu-host",
                                          "Resources": { "GenericResources": gpus } } }),
-    };
+    }
+}
+
+#[test]
+fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
+    let gpu_node = gpu_node(&["A", "B", "C"]);
     let plain_node = node("n2", NodeRole::Worker, "active", "ready");
     let mut wants = template("V=1");
     wants["Resources"] = json!({ "Reservations": { "GenericResources": [
@@ -248,16 +253,7 @@ fn named_generic_resources_go_to_one_task_each_and_shortage_is_explained() {
 
 #[test]
 fn a_task_reserving_a_kind_by_name_waits_even_where_the_name_is_advertised() {
-    let gpu_node = Op::Create {
-        id: "n1".into(),
-        attrs: Attrs::Node {
-            role: NodeRole::Worker,
-        },
-        spec: json!({ "Availability": "active", "Labels": {} }),
-        status: json!({ "Status": { "State": "ready" },
-                        "Description": { "Hostname": "gpu-host", "Resources": { "GenericResources": [
-                            { "NamedResourceSpec": { "Kind": "gpu", "Value": "A" } } ] } } }),
-    };
+    let gpu_node = gpu_node(&["A"]);
     let mut wants = template("V=1");
     wants["Resources"] = json!({ "Reservations": { "GenericResources": [
         { "NamedResourceSpec": { "Kind": "gpu", "Value": "A" } } ] } });
