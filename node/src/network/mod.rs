@@ -35,7 +35,7 @@ use std::sync::Arc;
 pub use manager::{CreateNetwork, NetworkIndex, Networks};
 pub use types::{
     is_false, AddressPool, EndpointRecord, EndpointRequest, Link, NetConfig, NetRequest,
-    NetworkRecord, PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC,
+    NetworkRecord, PortMapping, PortRequest, OPT_HOST_BINDING, OPT_ICC, OPT_MASQUERADE, OPT_MTU,
 };
 
 use crate::error::Result;

@@ -11,6 +11,7 @@ pub mod inspect_defaults;
 pub mod mounts;
 pub mod network;
 pub mod network_create;
+pub mod network_request;
 pub mod query;
 pub mod security_opt;
 pub mod service_defaults;

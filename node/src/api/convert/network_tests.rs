@@ -1,4 +1,5 @@
 use super::*;
+use bollard_stubs::models::HostConfig;
 
 fn attached(name: &str, builtin: bool, aliases: &[&str]) -> ContainerNetwork {
     ContainerNetwork {
@@ -225,5 +226,44 @@ fn a_subnet_asked_without_a_gateway_is_shown_without_one_as_docker() {
     assert_eq!(
         network(&n, None)["IPAM"]["Config"][0]["Gateway"],
         "10.55.0.1"
+    );
+}
+
+#[test]
+fn the_default_bridge_shows_its_daemon_settings_as_dockers_options() {
+    let n = NetworkRecord {
+        name: "bridge".into(),
+        id: "b".into(),
+        driver: "bridge".into(),
+        builtin: true,
+        subnet: "172.17.0.0/16".into(),
+        gateway: "172.17.0.1".into(),
+        bridge: "berth0".into(),
+        options: [(
+            crate::network::types::OPT_BRIDGE_NAME.to_string(),
+            "berth0".to_string(),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let options = network(&n, None)["Options"].clone();
+    assert_eq!(
+        options,
+        json!({
+            "com.docker.network.bridge.default_bridge": "true",
+            "com.docker.network.bridge.enable_icc": "true",
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+            "com.docker.network.bridge.name": "berth0",
+            "com.docker.network.driver.mtu": "1500",
+        })
+    );
+    let user = NetworkRecord {
+        builtin: false,
+        ..n
+    };
+    assert_eq!(
+        network(&user, None)["Options"],
+        json!({ "com.docker.network.bridge.name": "berth0" })
     );
 }
