@@ -104,7 +104,7 @@ pub fn node_totals(resources: &[Resource]) -> BTreeMap<String, u64> {
 pub struct TaskReservation {
     /// Counts by kind (`--generic-resource gpu=2`).
     pub counts: BTreeMap<String, u64>,
-    /// Kinds reserved by name. Only counts can be reserved (swarmkit's rule), but swarmkit's
+    /// Kinds reserved by name, sorted. Only counts can be reserved (swarmkit's rule), but swarmkit's
     /// spec check discards its own error, so Docker stores such a spec and its tasks wait
     /// forever: berth stores it too and its tasks wait, saying why.
     pub named: Vec<String>,
@@ -115,15 +115,14 @@ const WITHOUT_KIND: &str = "Resources.Reservations.GenericResources: a resource 
 /// What a task reserves. A missing kind or a count below one is refused with the field's name.
 pub fn task_request(resources: &[Resource]) -> Result<TaskReservation, String> {
     let mut wants = TaskReservation::default();
+    let mut named = std::collections::BTreeSet::new();
     for r in resources {
         let Some(d) = r.discrete_resource_spec.as_ref().filter(|_| !is_named(r)) else {
-            let kind = kind_of(r).to_string();
+            let kind = kind_of(r);
             if kind.is_empty() {
                 return Err(WITHOUT_KIND.to_string());
             }
-            if !wants.named.contains(&kind) {
-                wants.named.push(kind);
-            }
+            named.insert(kind.to_string());
             continue;
         };
         let kind = d
@@ -138,8 +137,10 @@ pub fn task_request(resources: &[Resource]) -> Result<TaskReservation, String> {
             .ok_or_else(|| {
                 format!("Resources.Reservations.GenericResources: {kind}: count must be positive")
             })?;
-        *wants.counts.entry(kind.to_string()).or_insert(0) += n;
+        let count = wants.counts.entry(kind.to_string()).or_insert(0);
+        *count = count.saturating_add(n);
     }
+    wants.named = named.into_iter().collect();
     Ok(wants)
 }
 
@@ -249,6 +250,10 @@ mod tests {
         assert_eq!(wants.named, vec!["gpu".to_string()]);
         assert_eq!(wants.counts.len(), 1);
         assert!(task_request(&[discrete("gpu", 0)]).is_err());
+        // Counts from a client add up without overflowing (a debug build panicked).
+        let huge = discrete("gpu", i64::MAX);
+        let wants = task_request(&[huge.clone(), huge.clone(), huge]).unwrap();
+        assert_eq!(wants.counts["gpu"], u64::MAX);
         let nameless = Resource::default();
         assert!(task_request(&[nameless])
             .unwrap_err()

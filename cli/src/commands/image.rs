@@ -186,7 +186,7 @@ fn rows_of(image: &ImageSummary, trunc: bool, digests: Digests, now: i64) -> Vec
             "CreatedSince": units::ago(image.created, now), "CreatedAt": created_at(image.created),
             "Size": size, "VirtualSize": size,
             "SharedSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size(image.shared_size as f64, 3) },
-            "UniqueSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size((image.size - image.shared_size) as f64, 3) },
+            "UniqueSize": if image.shared_size < 0 { "N/A".to_string() } else { units::human_size(image.size.saturating_sub(image.shared_size) as f64, 3) },
             "Containers": if image.containers < 0 { "N/A".to_string() } else { image.containers.to_string() },
         })
     };
