@@ -272,12 +272,17 @@ impl Networks {
             }
             return Ok(None);
         };
-        let taken: Vec<Subnet6> = self
+        Ipv6Pool::new(asked, &self.ipv6_subnets_but(None)?).map(Some)
+    }
+
+    /// The IPv6 subnets of every network but `except` (by id), which a new pool may not overlap.
+    fn ipv6_subnets_but(&self, except: Option<&str>) -> Result<Vec<Subnet6>> {
+        Ok(self
             .list()?
             .iter()
+            .filter(|n| Some(n.id.as_str()) != except)
             .filter_map(|n| n.ipv6.as_ref()?.subnet())
-            .collect();
-        Ipv6Pool::new(asked, &taken).map(Some)
+            .collect())
     }
 
     /// The bridge of a network with IPv6 on: IPv6 on, and the gateway's address on it.
@@ -314,12 +319,7 @@ impl Networks {
         let want = match &self.cfg.fixed_cidr_v6 {
             None => None,
             Some(subnet) => {
-                let taken: Vec<Subnet6> = self
-                    .list()?
-                    .iter()
-                    .filter(|o| o.id != n.id)
-                    .filter_map(|o| o.ipv6.as_ref()?.subnet())
-                    .collect();
+                let taken = self.ipv6_subnets_but(Some(&n.id))?;
                 let asked = Ipv6Request {
                     subnet: subnet.clone(),
                     ..Ipv6Request::default()
