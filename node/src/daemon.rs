@@ -163,11 +163,11 @@ pub async fn serve(
         match l {
             Listener::Unix(l, path) => {
                 sockets.push(path);
-                tasks.spawn(async move {
-                    axum::serve(l, axum::ServiceExt::into_make_service(app))
-                        .with_graceful_shutdown(stop)
-                        .await
-                });
+                // The connection's socket, for attach and exec streams (`api::stream`).
+                let app = axum::ServiceExt::into_make_service_with_connect_info::<
+                    crate::listen::UnixConnFd,
+                >(app);
+                tasks.spawn(async move { axum::serve(l, app).with_graceful_shutdown(stop).await });
             }
             Listener::Tcp(l) => {
                 tasks.spawn(async move {

@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod bind;
+pub mod conn_fd;
 pub mod error;
 pub mod settings;
 pub mod tls;
@@ -11,6 +12,7 @@ pub mod tls_accept;
 pub mod unix;
 
 pub use bind::{bind, Listener};
+pub use conn_fd::UnixConnFd;
 pub use error::ListenError;
 pub use settings::{ListenConfig, ListenSettings, ServerTls};
 pub use tls_accept::TlsListener;
