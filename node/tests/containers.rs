@@ -759,3 +759,58 @@ fn log_options_put_labels_variables_and_a_tag_on_every_line_as_dockers_json_file
     let (code, out) = d.berth(&["logs", "--details", &format!("{}-cli", d.prefix)]);
     assert_eq!((code, out.as_str()), (0, "B=2 hi\n"));
 }
+
+/// `docker inspect` prints the daemon's JSON as it comes: Docker's starts `{"Id":…`, with its
+/// fields in Go's order and null where the docker CLI sent nothing (berth's came sorted, from
+/// `AppArmorProfile`, with `[]` for unset lists).
+#[test]
+fn inspect_answers_in_dockers_order_with_dockers_nulls() {
+    require_root!();
+    let d = TestDaemon::with_busybox("ctorder");
+    d.cli_ok(&[
+        "create",
+        "--name",
+        "ctorder-a",
+        "--health-cmd",
+        "true",
+        "busybox",
+        "sleep",
+        "1",
+    ]);
+    let r = d.req("GET", "/containers/ctorder-a/json", "");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(
+        text.starts_with(r#"{"Id":""#) && text.contains(r#""State":{"Status":"created","Running""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#""HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"json-file""#
+        ),
+        "{text}"
+    );
+    let v = r.json();
+    let (config, host) = (&v["Config"], &v["HostConfig"]);
+    assert_eq!(config["Entrypoint"], serde_json::Value::Null, "{config}");
+    assert!(config.get("ExposedPorts").is_none(), "{config}");
+    assert_eq!(
+        config["Healthcheck"],
+        json!({"Test": ["CMD-SHELL", "true"]})
+    );
+    assert_eq!(host["CapAdd"], serde_json::Value::Null, "{host}");
+    assert_eq!(host["PortBindings"], json!({}), "{host}");
+    assert!(host.get("Init").is_none(), "{host}");
+    // The CLI's own reading of it.
+    assert_eq!(
+        d.cli_ok(&[
+            "inspect",
+            "-f",
+            "{{json .Config.Entrypoint}} {{.HostConfig.LogConfig.Type}}",
+            "ctorder-a"
+        ])
+        .trim(),
+        "null json-file"
+    );
+    d.remove_all();
+}

@@ -8,6 +8,7 @@ use axum::Json;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 
 use super::convert::container as conv;
+use super::convert::docker_order::{self, InDockerOrder};
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
@@ -182,7 +183,7 @@ pub async fn inspect(
     )
     .unwrap_or_default();
     super::convert::inspect_defaults::fill(&mut v, graph_driver(&engine, &rec), apparmor);
-    Ok(Json(v))
+    Ok(Json(InDockerOrder(v, &docker_order::CONTAINER_INSPECT)))
 }
 
 /// Inspect's `GraphDriver`: the container's overlay directories, as Docker's overlay2 names

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
 
+use super::convert::docker_order::{self, InDockerOrder};
 use super::convert::image as conv;
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
@@ -267,7 +268,7 @@ pub async fn get_by_name(
                     serde_json::json!({"Name": "overlay2", "Data": data}),
                 );
             }
-            Ok(Json(v).into_response())
+            Ok(Json(InDockerOrder(v, &docker_order::IMAGE_INSPECT)).into_response())
         }
         Some((name, "get")) => save(&engine, vec![name.to_string()], q.get("platform")).await,
         Some((name, "history")) => {

@@ -11,6 +11,7 @@ use bollard_stubs::models::{
 };
 use serde_json::{json, Value};
 
+use super::convert::docker_order::{self, InDockerOrder};
 use super::convert::network as conv;
 use super::convert::query::Query;
 use super::convert::swarm_network as swarm_conv;
@@ -102,7 +103,10 @@ pub async fn list(
             .filter(|n| swarm_conv::matches(n, &filters) && use_matches(&n.spec.name, false))
             .map(swarm_conv::network),
     );
-    Ok(Json(nets))
+    Ok(Json(InDockerOrder(
+        Value::Array(nets),
+        &docker_order::NETWORKS,
+    )))
 }
 
 /// `GET /networks/{id}?verbose=&scope=`; `verbose` adds a swarm network's services, tasks and
@@ -123,7 +127,7 @@ pub async fn inspect(
     if scope.is_some_and(|s| v["Scope"] != s) {
         return Err(crate::EngineError::NotFound(format!("network {id} not found")).into());
     }
-    Ok(Json(v))
+    Ok(Json(InDockerOrder(v, &docker_order::NETWORK)))
 }
 
 /// The network as inspect shows it.

@@ -10,6 +10,8 @@ use berth_swarm::model::SecretKind;
 use berth_swarm::query::SecretInfo;
 use serde_json::{json, Value};
 
+use super::convert::docker_order::InDockerOrder;
+use super::convert::docker_order_swarm as order;
 use super::convert::query::Query;
 use super::error::ApiResult;
 use super::json_body::JsonBody;
@@ -44,11 +46,13 @@ async fn create(swarm: SwarmState, kind: SecretKind, body: JsonBody) -> ApiResul
 async fn list(swarm: SwarmState, kind: SecretKind, q: Option<String>) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let found = swarm.secrets(kind, &q.filters()?).await?;
-    Ok(Json(found.iter().map(info).collect::<Vec<_>>()).into_response())
+    let found = Value::Array(found.iter().map(info).collect());
+    Ok(Json(InDockerOrder(found, &order::SECRETS)).into_response())
 }
 
 async fn inspect(swarm: SwarmState, kind: SecretKind, id: String) -> ApiResult<Response> {
-    Ok(Json(info(&swarm.secret(kind, &id).await?)).into_response())
+    let found = info(&swarm.secret(kind, &id).await?);
+    Ok(Json(InDockerOrder(found, &order::SECRET)).into_response())
 }
 
 async fn update(

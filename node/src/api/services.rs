@@ -8,6 +8,8 @@ use axum::Json;
 use bollard_stubs::models::ServiceSpec;
 use serde_json::{json, Value};
 
+use super::convert::docker_order::InDockerOrder;
+use super::convert::docker_order_swarm as order;
 use super::convert::query::Query;
 use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
@@ -50,7 +52,7 @@ pub async fn list(State(swarm): State<SwarmState>, RawQuery(q): RawQuery) -> Api
         .services(&q.filters()?, q.flag("status", false))
         .await?;
     let services: Vec<Value> = services.iter().map(conv::service).collect();
-    Ok(Json(services).into_response())
+    Ok(Json(InDockerOrder(Value::Array(services), &order::SERVICES)).into_response())
 }
 
 /// `GET /services/{id}?insertDefaults=`: with it, the spec shows the swarm's defaults for what
@@ -66,7 +68,7 @@ pub async fn inspect(
     if q.flag("insertDefaults", false) {
         v["Spec"] = super::convert::service_defaults::insert_defaults(&v["Spec"]);
     }
-    Ok(Json(v).into_response())
+    Ok(Json(InDockerOrder(v, &order::SERVICE)).into_response())
 }
 
 /// `POST /services/{id}/update?version=&rollback=&registryAuthFrom=`.
@@ -128,7 +130,7 @@ pub async fn list_tasks(
     let q = Query::parse(q.as_deref());
     let tasks = swarm.tasks(&q.filters()?).await?;
     let tasks: Vec<Value> = tasks.iter().map(conv::task).collect();
-    Ok(Json(tasks).into_response())
+    Ok(Json(InDockerOrder(Value::Array(tasks), &order::TASKS)).into_response())
 }
 
 /// `GET /tasks/{id}`.
@@ -137,7 +139,7 @@ pub async fn inspect_task(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let task = swarm.task(&id).await?;
-    Ok(Json(conv::task(&task)).into_response())
+    Ok(Json(InDockerOrder(conv::task(&task), &order::TASK)).into_response())
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use bollard_stubs::models::{NodeSpecAvailabilityEnum, SwarmInitRequest, SwarmJoi
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::convert::docker_order::InDockerOrder;
+use super::convert::docker_order_swarm as order;
 use super::convert::query::Query;
 use super::convert::swarm as conv;
 use super::error::{ApiError, ApiResult};
@@ -86,7 +88,7 @@ pub async fn leave(
 /// `GET /swarm`.
 pub async fn inspect(State(swarm): State<SwarmState>) -> ApiResult<Response> {
     let (cluster, tokens) = swarm.inspect().await?;
-    Ok(Json(conv::swarm(&cluster, &tokens)).into_response())
+    Ok(Json(InDockerOrder(conv::swarm(&cluster, &tokens), &order::SWARM)).into_response())
 }
 
 /// `POST /swarm/update?version=&rotateWorkerToken=&rotateManagerToken=&rotateManagerUnlockKey=`.
@@ -128,7 +130,7 @@ pub async fn list_nodes(
     let q = Query::parse(q.as_deref());
     let nodes = swarm.nodes(&q.filters()?).await?;
     let nodes: Vec<Value> = nodes.iter().map(conv::node).collect();
-    Ok(Json(nodes).into_response())
+    Ok(Json(InDockerOrder(Value::Array(nodes), &order::NODES)).into_response())
 }
 
 /// `GET /nodes/{id}`.
@@ -137,7 +139,7 @@ pub async fn inspect_node(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let node = swarm.node(&id).await?;
-    Ok(Json(conv::node(&node)).into_response())
+    Ok(Json(InDockerOrder(conv::node(&node), &order::NODE)).into_response())
 }
 
 /// `POST /nodes/{id}/update?version=`.

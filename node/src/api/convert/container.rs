@@ -291,15 +291,16 @@ pub fn host_config(h: &HostSettings) -> HostConfig {
         network_mode: Some(h.network_mode.clone()),
         port_bindings: port_bindings(&h.net.ports),
         publish_all_ports: Some(h.net.publish_all),
-        init: Some(h.init),
+        // Docker's `*bool`: absent unless `--init` was given.
+        init: h.init.then_some(true),
         auto_remove: Some(h.auto_remove),
         restart_policy: Some(DockerRestart {
             name: Some(restart_name(h.restart_policy)),
             maximum_retry_count: Some(h.restart_max),
         }),
         privileged: Some(h.privileged),
-        cap_add: Some(h.cap_add.clone()),
-        cap_drop: Some(h.cap_drop.clone()),
+        cap_add: (!h.cap_add.is_empty()).then(|| h.cap_add.clone()),
+        cap_drop: (!h.cap_drop.is_empty()).then(|| h.cap_drop.clone()),
         security_opt: (!h.security_opt.is_empty()).then(|| h.security_opt.clone()),
         masked_paths: h.masked_paths.clone(),
         readonly_paths: h.readonly_paths.clone(),
@@ -504,20 +505,23 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             cmd: Some(rec.config.cmd.clone()),
             image: Some(rec.config.image.clone()),
             working_dir: Some(rec.config.working_dir.clone()),
-            entrypoint: Some(rec.config.entrypoint.clone()),
+            entrypoint: (!rec.config.entrypoint.is_empty()).then(|| rec.config.entrypoint.clone()),
             labels: Some(rec.config.labels.clone().into_iter().collect()),
             stop_signal: rec.config.stop_signal.clone(),
             stop_timeout: rec.config.stop_timeout,
-            exposed_ports: Some(rec.config.exposed_ports.clone()),
+            exposed_ports: (!rec.config.exposed_ports.is_empty())
+                .then(|| rec.config.exposed_ports.clone()),
             volumes: super::mounts::config_volumes(&rec.host.mounts),
             healthcheck: rec.config.healthcheck.as_ref().map(|h| {
+                // Go's `omitempty`: a duration or count left at 0 is not shown.
+                let set = |n: i64| (n != 0).then_some(n);
                 bollard_stubs::models::HealthConfig {
                     test: Some(h.test.clone()),
-                    interval: Some(h.interval),
-                    timeout: Some(h.timeout),
-                    retries: Some(h.retries),
-                    start_period: Some(h.start_period),
-                    start_interval: Some(h.start_interval),
+                    interval: set(h.interval),
+                    timeout: set(h.timeout),
+                    retries: set(h.retries),
+                    start_period: set(h.start_period),
+                    start_interval: set(h.start_interval),
                 }
             }),
             ..Default::default()

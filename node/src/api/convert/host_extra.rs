@@ -338,7 +338,9 @@ pub fn echo(h: &HostSettings) -> HostConfig {
                 })
                 .collect(),
         ),
-        device_cgroup_rules: Some(r.device_cgroup_rules.clone()),
+        // null when none, as the docker CLI sends and Docker shows it.
+        device_cgroup_rules: (!r.device_cgroup_rules.is_empty())
+            .then(|| r.device_cgroup_rules.clone()),
         blkio_device_read_bps: throttle_echo(&r.blkio_throttle.read_bps),
         blkio_device_write_bps: throttle_echo(&r.blkio_throttle.write_bps),
         blkio_device_read_iops: throttle_echo(&r.blkio_throttle.read_iops),

@@ -11,6 +11,7 @@ fn host_config_zeros() -> Value {
     json!({
         "Binds": null, "ContainerIDFile": "", "VolumesFrom": null, "ExtraHosts": null, "GroupAdd": null,
         "Cgroup": "", "Links": null, "SecurityOpt": null, "ConsoleSize": [0, 0],
+        "CapAdd": null, "CapDrop": null, "DeviceCgroupRules": null,
         "Isolation": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
         "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
         "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceRequests": null,
@@ -42,9 +43,15 @@ pub fn fill(v: &mut Value, graph_driver: Value, apparmor: &str) {
     );
     if let Some(Value::Object(host)) = top.get_mut("HostConfig") {
         fill_missing(host, host_config_zeros());
+        // Not Go's zero (null) but what the docker CLI sends when nothing is published, and
+        // Docker shows it back.
+        host.entry("PortBindings").or_insert_with(|| json!({}));
     }
     if let Some(Value::Object(config)) = top.get_mut("Config") {
-        fill_missing(config, json!({"OnBuild": null, "Volumes": null}));
+        fill_missing(
+            config,
+            json!({"OnBuild": null, "Volumes": null, "Entrypoint": null}),
+        );
     }
 }
 

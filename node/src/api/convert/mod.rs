@@ -3,6 +3,8 @@
 
 pub mod build;
 pub mod container;
+pub mod docker_order;
+pub mod docker_order_swarm;
 pub mod events;
 pub mod exec;
 pub mod host_extra;
