@@ -623,8 +623,19 @@ fn update_export_diff_prune_and_df_do_what_docker_does() {
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
     assert_eq!(history[0]["Comment"], "Imported from -");
     assert!(history[0]["Size"].as_i64().unwrap() > 0);
+    let vol = format!("{}-dfvol", d.prefix);
+    let r = d.req("POST", "/volumes/create", &json!({"Name": vol}).to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
     let df = d.req("GET", "/system/df", "").json();
     assert_eq!(df["Images"][0]["Containers"], 1);
+    // A volume's row is the list's, with its usage (it lacked Options and showed `{}` labels).
+    let row = &df["Volumes"][0];
+    assert_eq!(
+        (&row["Name"], &row["Options"], &row["Labels"]),
+        (&json!(vol), &Value::Null, &Value::Null),
+        "{row}"
+    );
+    assert_eq!(row["UsageData"]["RefCount"], 0, "{row}");
     assert!(df["LayersSize"].as_i64().unwrap() > 0);
     assert_eq!(df["Containers"].as_array().unwrap().len(), 1);
     let images = d.req("POST", "/images/prune", "").json();

@@ -290,6 +290,17 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
     }
     assert!(new["ContainerConfig"].is_object(), "{new}");
     assert_eq!(new["Parent"], "");
+    // An imported image sets no environment, labels, volumes or ports: Docker shows null and
+    // leaves `ExposedPorts` out (berth showed `[]` and `{}`), in Go's field order.
+    for key in ["Env", "Labels", "Volumes"] {
+        assert_eq!(new["Config"][key], Value::Null, "Config.{key}: {new}");
+    }
+    assert!(new["Config"].get("ExposedPorts").is_none(), "{new}");
+    let text = d.req("GET", "/v1.47/images/busybox/json", "").text();
+    assert!(
+        text.starts_with(r#"{"Id":"sha256:"#) && text.contains(r#""Config":{"Hostname":"","#),
+        "{text}"
+    );
     // Metadata.LastTagTime, which berth left out: stamped by a tag given here.
     let before = chrono::Utc::now();
     let r = d.req("POST", "/images/busybox/tag?repo=stamped&tag=1", "");

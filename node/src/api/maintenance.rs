@@ -244,11 +244,9 @@ pub async fn df(
     let mut volumes = Vec::new();
     for v in engine.list_volumes(&Default::default()).await? {
         let (size, refs) = engine.volume_usage(&v.name).await;
-        volumes.push(json!({
-            "Name": v.name, "Driver": v.driver, "Mountpoint": engine.volume_mountpoint(&v.name),
-            "CreatedAt": v.created_at, "Labels": v.labels, "Scope": "local",
-            "UsageData": {"Size": size, "RefCount": refs},
-        }));
+        let mut row = super::volumes::volume_json(&engine, &v);
+        row["UsageData"] = json!({"Size": size, "RefCount": refs});
+        volumes.push(row);
     }
     let pick = |k: &str, v: Vec<Value>| if wants(k) { json!(v) } else { Value::Null };
     Ok(Json(json!({

@@ -14,7 +14,8 @@ use super::json_body::JsonBody;
 use super::AppState;
 use crate::engine::volume::{VolumeFilters, VolumeRecord};
 
-fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
+/// A volume as inspect, the list and `system df` show it.
+pub(super) fn volume_json(engine: &AppState, v: &VolumeRecord) -> Value {
     json!({
         "Name": v.name,
         "Driver": v.driver,

@@ -45,13 +45,16 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
         author: Some(extra_str(img, "author")),
         config: Some(ImageConfig {
             user: Some(c.user.clone()),
-            env: Some(c.env.clone()),
+            env: (!c.env.is_empty()).then(|| c.env.clone()),
             cmd: c.cmd.clone(),
             entrypoint: c.entrypoint.clone(),
             working_dir: Some(c.working_dir.clone()),
-            labels: Some(c.labels.clone().into_iter().collect()),
-            exposed_ports: Some(c.exposed_ports.keys().cloned().collect()),
-            volumes: Some(c.volumes.keys().cloned().collect()),
+            // Empty: what Docker shows of a config without them, `Labels` and `Volumes` null
+            // (`inspect_defaults::fill_image`) and `ExposedPorts` left out (`omitempty`).
+            labels: (!c.labels.is_empty()).then(|| c.labels.clone().into_iter().collect()),
+            exposed_ports: (!c.exposed_ports.is_empty())
+                .then(|| c.exposed_ports.keys().cloned().collect()),
+            volumes: (!c.volumes.is_empty()).then(|| c.volumes.keys().cloned().collect()),
             stop_signal: c.stop_signal.clone(),
             healthcheck: c
                 .extra
