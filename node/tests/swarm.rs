@@ -111,6 +111,17 @@ fn one_node_swarm_runs_scales_updates_restarts_and_removes_a_service() {
     assert_eq!(filled["TaskTemplate"]["Placement"], json!({}));
     let stored = service(&d, &id)["Spec"].clone();
     assert!(stored.get("UpdateConfig").is_none(), "{stored}");
+    // Nothing to allocate (no network, no published port): swarmkit gives the service no
+    // endpoint, and moby shows `{"Spec":{}}` whatever the spec's EndpointSpec (the docker CLI
+    // always sends one).
+    let mut plain = service_spec("plain", 0);
+    plain["EndpointSpec"] = json!({"Mode": "vip"});
+    let plain_id = create_service(&d, &plain);
+    let shown = service(&d, &plain_id);
+    assert_eq!(shown["Endpoint"], json!({"Spec": {}}), "{shown}");
+    assert_eq!(shown["Spec"]["EndpointSpec"], json!({"Mode": "vip"}));
+    let r = d.req("DELETE", &format!("/services/{plain_id}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
     // Every container service's and task's spec shows moby's runtime and isolation.
     assert_eq!(stored["TaskTemplate"]["Runtime"], "container");
     assert_eq!(

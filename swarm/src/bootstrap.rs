@@ -70,7 +70,7 @@ pub(crate) fn bootstrap_objects(
         let given =
             serde_json::to_value(given).map_err(|e| SwarmError::internal("swarm spec", e))?;
         let mut defaults = spec.clone();
-        merge(&mut spec, &given);
+        merge(&mut spec, &without_unset(given));
         // The CA is made now: a rotation counter asked at init rotates nothing, and is kept to
         // show (a later change of it is refused).
         if let Some(counter) = spec.pointer("/CAConfig/ForceRotate").cloned() {
@@ -138,6 +138,43 @@ pub(crate) fn bootstrap_objects(
         },
         crate::ingress::create_default(),
     ]))
+}
+
+/// Fields an init request leaves at the swarm's defaults when it sends them zero or empty, as
+/// moby's `MergeSwarmSpecToGRPC` merges them: the docker CLI sends the Raft ticks as 0, and the
+/// swarm then showed an election tick of 0.
+const DEFAULT_WHEN_UNSET: &[&str] = &[
+    "/Name",
+    "/Labels",
+    "/Raft/SnapshotInterval",
+    "/Raft/LogEntriesForSlowFollowers",
+    "/Raft/HeartbeatTick",
+    "/Raft/ElectionTick",
+    "/Dispatcher/HeartbeatPeriod",
+    "/CAConfig/NodeCertExpiry",
+    "/CAConfig/SigningCACert",
+    "/CAConfig/SigningCAKey",
+];
+
+/// `given` without the fields of `DEFAULT_WHEN_UNSET` it sends zero or empty.
+fn without_unset(mut given: Value) -> Value {
+    for pointer in DEFAULT_WHEN_UNSET {
+        let Some((parent, key)) = pointer.rsplit_once('/') else {
+            continue;
+        };
+        let unset = match given.pointer(pointer) {
+            Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if unset {
+            if let Some(Value::Object(o)) = given.pointer_mut(parent) {
+                o.remove(key);
+            }
+        }
+    }
+    given
 }
 
 /// Swarm spec fields berth keeps and shows but does not act on, with why: a request may
@@ -353,6 +390,23 @@ mod unapplied_tests {
                 "{given}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn an_init_spec_of_zeros_keeps_the_swarms_defaults() {
+        // What the docker CLI's `swarm init` sends: Go's zero values where no flag was given.
+        let given = json!({"Name": "", "Labels": {}, "Orchestration": {},
+            "Raft": {"ElectionTick": 0, "HeartbeatTick": 0, "SnapshotInterval": 0},
+            "Dispatcher": {"HeartbeatPeriod": 0}, "CAConfig": {"NodeCertExpiry": 0},
+            "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": true}});
+        let kept = without_unset(given);
+        assert_eq!(
+            kept,
+            json!({"Orchestration": {}, "Raft": {}, "Dispatcher": {}, "CAConfig": {},
+                "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": true}})
+        );
+        let set = json!({"Raft": {"ElectionTick": 20}, "Labels": {"a": "b"}});
+        assert_eq!(without_unset(set.clone()), set);
     }
 
     #[test]

@@ -69,7 +69,14 @@ pub fn service(svc: &ServiceInfo) -> Value {
         v["PreviousSpec"] = previous.clone();
         super::service_defaults::with_shown_fields(&mut v["PreviousSpec"]);
     }
-    let endpoint = svc.spec.get("EndpointSpec").filter(|e| e.is_object());
+    // swarmkit's allocator gives a service its endpoint (a copy of the spec's) only when it
+    // has something to allocate, virtual IPs or published ports; until then moby shows
+    // `{"Spec":{}}`.
+    let allocated = !svc.ports.is_empty() || !svc.virtual_ips.is_empty();
+    let endpoint = svc
+        .spec
+        .get("EndpointSpec")
+        .filter(|e| allocated && e.is_object());
     let mut endpoint_spec = endpoint.cloned().unwrap_or_else(|| json!({}));
     if endpoint.is_some() {
         super::service_defaults::shown_endpoint_spec(&mut endpoint_spec);
