@@ -274,6 +274,24 @@ fn bad_input_gets_dockers_codes_and_the_daemon_keeps_serving() {
         .as_str()
         .unwrap()
         .contains("is already in use"));
+    // A rename onto a taken name: moby's words wrap the same conflict.
+    d.create(
+        &format!("{p}-other"),
+        json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/containers/{p}-other/rename?name={p}-dup"),
+        "",
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.json()["message"].as_str().unwrap().starts_with(&format!(
+            "Error when allocating new name: Conflict. The container name \"/{p}-dup\""
+        )),
+        "{}",
+        r.text()
+    );
     let r = d.req(
         "POST",
         "/containers/create",

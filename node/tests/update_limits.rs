@@ -87,6 +87,8 @@ fn update_changes_cpusets_and_memory_reservation_and_refuses_what_it_cannot_chan
             r#"{"Memory":8388608}"#,
             "Minimum memory limit can not be less than memory reservation limit",
         ),
+        // Checked before it reaches the kernel, which refused it (EBUSY, a 500).
+        (r#"{"Memory":1024}"#, "Minimum memory limit allowed is 6MB"),
         (
             r#"{"Memory":67108864,"MemorySwap":33554432}"#,
             "Minimum memoryswap limit should be larger than memory limit",

@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
 /// Docker refuses memory limits below this.
-const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+pub(super) const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 impl Engine {
     /// Creates a container; returns its id and warnings.
@@ -337,10 +337,15 @@ fn validate_limits(req: &CreateContainer) -> Result<()> {
 
 /// Docker's error for a name another container holds.
 pub(crate) fn name_in_use(name: &str, holder: &str) -> EngineError {
-    EngineError::Conflict(format!(
+    EngineError::Conflict(name_in_use_text(name, holder))
+}
+
+/// `name_in_use`'s message.
+pub(super) fn name_in_use_text(name: &str, holder: &str) -> String {
+    format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". \
          You have to remove (or rename) that container to be able to reuse that name."
-    ))
+    )
 }
 
 /// The request's settings over the image's, as Docker merges them.

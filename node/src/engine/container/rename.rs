@@ -22,7 +22,11 @@ impl Engine {
         }
         if !self.names.put_new(new_name, &rec.id)? {
             let holder: String = self.names.get(new_name)?.unwrap_or_default();
-            return Err(super::create::name_in_use(new_name, &holder));
+            // As moby's rename wraps its name reservation's error.
+            return Err(EngineError::Conflict(format!(
+                "Error when allocating new name: {}",
+                super::create::name_in_use_text(new_name, &holder)
+            )));
         }
         let old = std::mem::replace(&mut rec.name, new_name.to_string());
         if let Err(e) = self.records.put(&rec.id, &*rec) {

@@ -42,6 +42,15 @@ impl Engine {
                 ));
             }
         }
+        // As moby's checks of the update's own values: the kernel refused a limit this low
+        // with EBUSY once the container used more.
+        if u.memory
+            .is_some_and(|m| m != 0 && m < super::create::MIN_MEMORY)
+        {
+            return Err(EngineError::InvalidArgument(
+                "Minimum memory limit allowed is 6MB".into(),
+            ));
+        }
         // Changed on a copy: the record changes only once every check passed.
         let mut h = rec.host.clone();
         let mem = u.memory.or(u.memory_swap.map(|_| h.memory));
@@ -134,8 +143,13 @@ impl Engine {
         if rec.state.status.is_running() {
             let dirs =
                 crate::runtime::cgroups::container_dirs(&self.paths.cgroups.all, &rec.cgroup_rel());
-            cgroup_limits::apply(&dirs, &limits)
-                .map_err(|e| EngineError::io(format!("update {}", rec.id), e))?;
+            cgroup_limits::apply(&dirs, &limits).map_err(|e| {
+                EngineError::Internal(format!(
+                    "Cannot update container {}: {}",
+                    rec.id,
+                    crate::error::io_error_text(&e)
+                ))
+            })?;
         }
         let before = std::mem::replace(&mut rec.host, h);
         if let Err(e) = self.records.put(&rec.id, &*rec) {
