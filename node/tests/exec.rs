@@ -157,6 +157,14 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
             ),
             127,
         ),
+        // A path is stat'ed, not looked up in $PATH (berth said "not found in $PATH" of it).
+        (
+            json!({"Cmd": ["/no-such-binary"]}),
+            format!(
+                r#"{unable}: exec: "/no-such-binary": stat /no-such-binary: no such file or directory: unknown"#
+            ),
+            127,
+        ),
         (
             json!({"Cmd": ["/etc/passwd"]}),
             format!(r#"{unable}: exec: "/etc/passwd": permission denied: unknown"#),

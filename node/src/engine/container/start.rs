@@ -355,7 +355,10 @@ impl Engine {
 pub fn classify_start_error(e: EngineError, cmd: &str) -> (EngineError, i64) {
     let msg = e.to_string();
     if msg.contains("not found in $PATH") {
-        let m = format!("failed to create task for container: exec: \"{cmd}\": executable file not found in $PATH");
+        let m = format!(
+            "failed to create task for container: {}",
+            command_not_found(cmd)
+        );
         return (EngineError::InvalidArgument(m), 127);
     }
     if msg.contains("does not have correct permissions") {
@@ -363,6 +366,17 @@ pub fn classify_start_error(e: EngineError, cmd: &str) -> (EngineError, i64) {
         return (EngineError::InvalidArgument(m), 126);
     }
     (e, 128)
+}
+
+/// runc's words for a command that is not there: Go's `exec.LookPath` searches `$PATH` only
+/// for a name without a slash, and stats a path (libcontainer said "not found in $PATH" of
+/// `/nosuch` too).
+pub(crate) fn command_not_found(cmd: &str) -> String {
+    if cmd.contains('/') {
+        format!("exec: \"{cmd}\": stat {cmd}: no such file or directory")
+    } else {
+        format!("exec: \"{cmd}\": executable file not found in $PATH")
+    }
 }
 
 /// Whether the policy restarts a container that just exited.
@@ -440,6 +454,16 @@ mod tests {
             .to_string()
             .contains("exec: \"nope\": executable file not found in $PATH"));
         assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument);
+        // A path is not looked up in $PATH: runc's stat fails (the CLI's 127 either way).
+        let e =
+            EngineError::Runtime("create container: executable '/nope' not found in $PATH".into());
+        let (e, code) = classify_start_error(e, "/nope");
+        assert_eq!(code, 127);
+        assert!(
+            e.to_string()
+                .ends_with("exec: \"/nope\": stat /nope: no such file or directory"),
+            "{e}"
+        );
     }
 
     #[test]

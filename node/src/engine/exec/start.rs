@@ -257,7 +257,8 @@ async fn docker_wording(message: String, cfg: &ExecConfig, rootfs: std::path::Pa
     let unable = "exec failed: unable to start container process";
     let cmd = cfg.cmd.first().map_or("", String::as_str);
     if message.contains("not found in $PATH") {
-        return format!("{unable}: exec: \"{cmd}\": executable file not found in $PATH: unknown");
+        let not_found = crate::engine::container::start::command_not_found(cmd);
+        return format!("{unable}: {not_found}: unknown");
     }
     if message.contains("does not have correct permissions") {
         return format!("{unable}: exec: \"{cmd}\": permission denied: unknown");
@@ -289,7 +290,11 @@ async fn docker_wording(message: String, cfg: &ExecConfig, rootfs: std::path::Pa
 /// A process that could not start: Docker reports the reason on the stream and exit code 126
 /// (127 when the executable was not found).
 fn failed(entry: &ExecEntry, message: &str, detach: bool) -> Result<Output> {
-    let code = if message.contains("not found") || message.contains("No such file") {
+    // `command_not_found`'s words for a path: `exec: "/x": stat /x: no such file ...`.
+    let code = if message.contains("not found")
+        || message.contains("No such file")
+        || message.contains("\": stat ")
+    {
         127
     } else {
         126
