@@ -245,6 +245,56 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
     d.remove_all();
 }
 
+/// `docker run --rm --network none` logs what Docker's does, in its order: the attach before
+/// the start, and the sandbox's join of `none` (berth logged neither).
+#[test]
+fn a_run_logs_its_attach_and_its_none_network_as_dockers() {
+    require_root!();
+    let d = TestDaemon::with_busybox("evnone");
+    let since = chrono::Utc::now().timestamp() - 1;
+    let name = format!("{}-n", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "busybox",
+        "true",
+    ]);
+    let until = chrono::Utc::now().timestamp() + 1;
+    let all = events(&d, &format!("since={since}&until={until}"));
+    let order: Vec<String> = all
+        .iter()
+        .filter(|e| {
+            e["Actor"]["Attributes"]["name"] == name.as_str()
+                || e["Actor"]["Attributes"]["name"] == "none"
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "container create",
+            "container attach",
+            "network connect",
+            "container start",
+            "container die",
+            "network disconnect",
+            "container destroy"
+        ],
+        "{all:?}"
+    );
+    d.remove_all();
+}
+
 #[test]
 fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     require_root!();

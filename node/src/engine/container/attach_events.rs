@@ -1,6 +1,7 @@
 //! The `network connect`/`disconnect` and `volume mount`/`unmount` events Docker logs around a
 //! container's start and exit (moby's sandbox and mount set-up), in its order: the connects and
-//! mounts before `start`, the disconnects and unmounts after `die`. Tools that follow
+//! mounts before `start`, the disconnects and unmounts after `die` (of `none` and `host` too,
+//! which have no endpoints here). Tools that follow
 //! containers onto networks (reverse proxies, service registrators) wait for them.
 
 use std::collections::BTreeMap;
@@ -42,8 +43,19 @@ impl Engine {
 }
 
 impl Engine {
-    /// `action` for each network the container has an endpoint on.
+    /// `action` for each network the container has an endpoint on, or for `none` or `host`.
     fn endpoint_events(&self, rec: &ContainerRecord, action: &str) {
+        // `none` and `host` have no endpoints here; moby's sandbox joins them all the same.
+        if matches!(rec.host.network_mode.as_str(), "none" | "host") {
+            if let Some(n) = self
+                .network_index()
+                .ok()
+                .and_then(|index| index.find(&rec.host.network_mode).cloned())
+            {
+                self.network_endpoint_event(action, &n, &rec.id);
+            }
+            return;
+        }
         for n in self.container_networks(rec) {
             if n.endpoint.is_some() {
                 self.network_endpoint_event(action, &n.network, &rec.id);

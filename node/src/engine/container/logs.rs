@@ -203,6 +203,8 @@ impl Engine {
         };
         let mut out = spawn_follow(rec.config.tty, follow);
         out.stdin = sink.map(StdinTarget::Container);
+        // Every attach is an event in Docker (`docker run` shows it before `start`).
+        self.container_event(&rec, "attach", &[]);
         Ok(out)
     }
 }
