@@ -295,6 +295,84 @@ fn a_run_logs_its_attach_and_its_none_network_as_dockers() {
     d.remove_all();
 }
 
+/// The container events of restart, cp both ways, export, exec and commit that Docker logs
+/// (berth logged none of `restart`, `archive-path`, `extract-to-dir`, `export` and the commit's
+/// `tag`), with moby's exec action text.
+#[test]
+fn day_two_operations_log_dockers_events() {
+    require_root!();
+    let d = TestDaemon::with_busybox("evops");
+    let since = chrono::Utc::now().timestamp() - 1;
+    let name = format!("{}-c", d.prefix);
+    let image = format!("{}-img:1", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.cli_ok(&["restart", "-t", "0", &name]);
+    d.cli_ok(&["exec", &name, "true"]);
+    let file = d.root.join("evops-file");
+    std::fs::write(&file, "x").unwrap();
+    d.cli_ok(&["cp", file.to_str().unwrap(), &format!("{name}:/tmp/")]);
+    d.cli_ok(&[
+        "cp",
+        &format!("{name}:/tmp/evops-file"),
+        d.root.join("back").to_str().unwrap(),
+    ]);
+    d.cli_ok(&[
+        "export",
+        "-o",
+        d.root.join("export.tar").to_str().unwrap(),
+        &name,
+    ]);
+    d.cli_ok(&["commit", "--pause=false", &name, &image]);
+    let until = chrono::Utc::now().timestamp() + 1;
+    let all = events(&d, &format!("since={since}&until={until}"));
+    let order: Vec<String> = all
+        .iter()
+        .filter(|e| {
+            e["Actor"]["Attributes"]["name"] == name.as_str()
+                || e["Actor"]["Attributes"]["name"] == image.as_str()
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap()
+            )
+        })
+        .filter(|a| !a.ends_with(" kill") && !a.starts_with("network "))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "container create",
+            "container start",
+            "container die",
+            "container stop",
+            "container start",
+            "container restart",
+            "container exec_create: true ",
+            "container exec_start: true ",
+            "container exec_die",
+            "container extract-to-dir",
+            "container archive-path",
+            "container export",
+            "image tag",
+            "container commit"
+        ],
+        "{all:?}"
+    );
+    d.remove_all();
+}
+
 #[test]
 fn cp_copies_both_ways_keeping_modes_and_refuses_missing_paths() {
     require_root!();

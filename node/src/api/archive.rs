@@ -82,6 +82,8 @@ pub async fn get(
     let path = path_of(&Query::parse(q.as_deref()))?;
     let rootfs = engine.cp_view(&id).await?;
     let (stat, rootfs) = stat_off_worker(rootfs, path.clone(), &id).await?;
+    let rec = engine.lookup(&id)?.snapshot().await;
+    engine.container_event(&rec, "archive-path", &[]);
     let body = stream::blocking_body(move |out| {
         // The rootfs stays mounted until the archive is written.
         let rootfs = rootfs;
@@ -175,6 +177,10 @@ async fn receive_and_extract(
             )
             .into())
         }
-        other => Ok(other?),
+        other => {
+            other?;
+            engine.container_event(&rec, "extract-to-dir", &[]);
+            Ok(())
+        }
     }
 }

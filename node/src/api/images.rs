@@ -318,11 +318,7 @@ pub async fn post_by_name(
                 .resolve(name)
                 .map(|i| i.id)
                 .unwrap_or_default();
-            // Docker names the new tag in its familiar form (`app:1`, not `docker.io/library/…`).
-            let named = format!("{repo}:{}", tag.unwrap_or("latest"));
-            let familiar = crate::engine::image::Reference::parse_tag(&named)
-                .map_or(named, |r| r.familiar_tagged());
-            engine.image_event("tag", &id, &familiar);
+            engine.tag_event(&id, &format!("{repo}:{}", tag.unwrap_or("latest")));
             Ok(StatusCode::CREATED.into_response())
         }
         _ => Err(super::error::page_not_found()),

@@ -69,6 +69,8 @@ pub async fn update(
 /// `GET /containers/{id}/export` — the whole root filesystem as a tar.
 pub async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let rootfs = engine.rootfs(&id).await?;
+    let rec = engine.lookup(&id)?.snapshot().await;
+    engine.container_event(&rec, "export", &[]);
     let body = stream::blocking_body(move |out| {
         let rootfs = rootfs;
         crate::engine::container::archive::write_export(&rootfs.root, out)

@@ -288,6 +288,14 @@ impl Engine {
         self.events.emit("container", action, &rec.id, attrs);
     }
 
+    /// Records an image's `tag` event for `name` (`repo:tag`), named as Docker names it, in its
+    /// familiar form (`app:1`, not `docker.io/library/app:1`).
+    pub fn tag_event(&self, id: &str, name: &str) {
+        let familiar = image::Reference::parse_tag(name)
+            .map_or_else(|_| name.to_string(), |r| r.familiar_tagged());
+        self.image_event("tag", id, &familiar);
+    }
+
     /// Records an image event (`import`, `load`, `tag`, `untag`, `delete`, `pull`, `push`).
     pub fn image_event(&self, action: &str, id: &str, name: &str) {
         let attrs = std::collections::BTreeMap::from([("name".to_string(), name.to_string())]);

@@ -229,7 +229,7 @@ impl BuildBackend for EngineBackend {
     fn tag(&self, id: &str, tags: &[String]) -> Result<()> {
         for t in tags {
             self.images().tag(id, t, None)?;
-            self.engine.image_event("tag", id, t);
+            self.engine.tag_event(id, t);
         }
         Ok(())
     }

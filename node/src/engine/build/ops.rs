@@ -131,6 +131,7 @@ impl Engine {
         let id = self.images.commit_child(&image.id, &next, "")?.id;
         if let Some(r) = req.reference.as_deref().filter(|r| !r.is_empty()) {
             self.images.tag(&id, r, None)?;
+            self.tag_event(&id, r);
         }
         self.container_event(
             &rec,

@@ -97,7 +97,11 @@ impl Engine {
         signal: Option<&str>,
     ) -> Result<()> {
         self.stop_container(key, timeout, signal).await?;
-        self.start_container(key).await.map(|_| ())
+        self.start_container(key).await?;
+        // Docker logs it after the start (a restart policy's restarts log only `start`).
+        let rec = self.lookup(key)?.snapshot().await;
+        self.container_event(&rec, "restart", &[]);
+        Ok(())
     }
 
     pub(crate) async fn kill_and_wait(&self, handle: &Handle) -> Result<()> {

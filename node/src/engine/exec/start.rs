@@ -48,7 +48,7 @@ impl Engine {
                 execs.remove(k);
             }
         }
-        let action = format!("exec_create: {}", entry.config.cmd.join(" "));
+        let action = exec_action("exec_create", &entry.config.cmd);
         execs.insert(id.clone(), entry);
         drop(execs);
         self.container_event(&rec, &action, &[("execID", id.clone())]);
@@ -173,7 +173,7 @@ impl Engine {
             s.running = true;
             s.pid = started.pid;
         });
-        let action = format!("exec_start: {}", cfg.cmd.join(" "));
+        let action = exec_action("exec_start", &cfg.cmd);
         self.container_event(&rec, &action, &[("execID", id.to_string())]);
         if let Ok(mut t) = entry.terminal.lock() {
             *t = started.terminal;
@@ -248,6 +248,15 @@ fn ensure_running(rec: &crate::engine::container::types::ContainerRecord) -> Res
             rec.id
         ))),
     }
+}
+
+/// An exec event's action as moby writes it: the entrypoint, a space, then the arguments
+/// (`exec_create: true ` for `true` alone).
+fn exec_action(kind: &str, cmd: &[String]) -> String {
+    let (entrypoint, args) = cmd
+        .split_first()
+        .map_or(("", &[][..]), |(e, a)| (e.as_str(), a));
+    format!("{kind}: {entrypoint} {}", args.join(" "))
 }
 
 /// libcontainer's reason for an exec that did not start, in runc's words as Docker passes them
