@@ -102,11 +102,21 @@ pub fn normalize_network(raw: &Value) -> SwarmResult<Value> {
                 ));
             }
             let subnet = match c.subnet.as_deref().filter(|s| !s.is_empty()) {
-                Some(s) => Some(Subnet::parse(s).ok_or_else(|| {
-                    refuse(format!(
-                        "invalid subnet {s}: berth's overlay networks are IPv4"
-                    ))
-                })?),
+                Some(s) => {
+                    let subnet = Subnet::parse(s).ok_or_else(|| {
+                        refuse(format!(
+                            "invalid subnet {s}: berth's overlay networks are IPv4"
+                        ))
+                    })?;
+                    // moby's `ValidateIPAM` (Docker 25 on; 20.10 cleared the host bits).
+                    let given = s.split_once('/').and_then(|(a, _)| a.trim().parse().ok());
+                    if given.is_some_and(|a: std::net::Ipv4Addr| u32::from(a) != subnet.base) {
+                        return Err(refuse(format!(
+                            "invalid network config:\ninvalid subnet {s}: it should be {subnet}"
+                        )));
+                    }
+                    Some(subnet)
+                }
                 None => None,
             };
             if let Some(g) = c.gateway.as_deref().filter(|g| !g.is_empty()) {

@@ -50,6 +50,13 @@ fn what_berths_overlay_cannot_do_is_refused_by_name() {
     assert!(refused(base(json!({ "IPAM": { "Config": [
         { "Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1" }] } })))
     .contains("not in subnet"));
+    // Host bits set: refused as Docker 25 on refuses them (berth cleared them).
+    assert_eq!(
+        refused(base(
+            json!({ "IPAM": { "Config": [{ "Subnet": "10.1.0.5/24" }] } })
+        )),
+        "invalid network config:\ninvalid subnet 10.1.0.5/24: it should be 10.1.0.0/24"
+    );
     assert!(refused(base(json!({ "IPAM": { "Config": [
         { "Subnet": "10.1.0.0/24" }, { "Subnet": "10.2.0.0/24" }] } })))
     .contains("one IPv4 subnet"));

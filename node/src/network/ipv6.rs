@@ -320,6 +320,10 @@ impl Networks {
             None => None,
             Some(subnet) => {
                 let taken = self.ipv6_subnets_but(Some(&n.id))?;
+                // A daemon setting keeps its host bits cleared, as before `network create`
+                // refused them: a berthd that started with it still starts.
+                let subnet =
+                    Subnet6::parse(subnet).map_or_else(|| subnet.clone(), |s| s.to_string());
                 let asked = Ipv6Request {
                     subnet: subnet.clone(),
                     ..Ipv6Request::default()

@@ -14,7 +14,7 @@ use crate::error::{EngineError, Result};
 
 /// A subnet of one address family.
 pub trait FamilySubnet: Copy + Display + Sized {
-    type Addr: Copy + Display + FromStr;
+    type Addr: Copy + Display + FromStr + PartialEq;
     /// "IPv4" or "IPv6", for messages.
     const FAMILY: &'static str;
     fn parse(s: &str) -> Option<Self>;
@@ -64,10 +64,19 @@ impl FamilySubnet for Subnet6 {
     }
 }
 
-/// A subnet a create asks for: well formed and sharing no address with the ones `taken`.
+/// A subnet a create asks for: well formed, without host bits, and sharing no address with the
+/// ones `taken`. moby's `ValidateIPAM` words (Docker 25 on; 20.10 cleared the host bits).
 pub fn asked_subnet<S: FamilySubnet>(s: &str, taken: &[S]) -> Result<S> {
-    let subnet =
-        S::parse(s).ok_or_else(|| EngineError::InvalidArgument(format!("invalid subnet {s}")))?;
+    let invalid = |why: String| {
+        EngineError::InvalidArgument(format!(
+            "invalid network config:\ninvalid subnet {s}: {why}"
+        ))
+    };
+    let subnet = S::parse(s).ok_or_else(|| invalid("invalid CIDR block notation".into()))?;
+    let given: Option<S::Addr> = s.split_once('/').and_then(|(a, _)| a.trim().parse().ok());
+    if given.is_some_and(|a| a != subnet.base()) {
+        return Err(invalid(format!("it should be {subnet}")));
+    }
     if taken.iter().any(|t| t.overlaps(&subnet)) {
         return Err(EngineError::Forbidden(
             "Pool overlaps with other one on this address space".into(),
@@ -185,6 +194,32 @@ mod tests {
         assert!(
             err(pool_parts(v6, None, Some("fd00::/48"), &BTreeMap::new()))
                 .contains("is not inside subnet fd00::/64")
+        );
+    }
+
+    #[test]
+    fn an_asked_subnet_is_refused_with_host_bits_or_malformed_as_dockers() {
+        let err = |s: &str| {
+            asked_subnet::<Subnet>(s, &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            err("10.99.1.5/16"),
+            "invalid network config:\ninvalid subnet 10.99.1.5/16: it should be 10.99.0.0/16"
+        );
+        assert_eq!(
+            err("10.99.0.0/33"),
+            "invalid network config:\ninvalid subnet 10.99.0.0/33: invalid CIDR block notation"
+        );
+        assert!(asked_subnet::<Subnet>("10.99.0.0/16", &[]).is_ok());
+        let v6 = asked_subnet::<Subnet6>("fd00::1/64", &[])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            v6.as_deref(),
+            Some("invalid network config:\ninvalid subnet fd00::1/64: it should be fd00::/64")
         );
     }
 
