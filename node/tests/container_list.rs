@@ -153,3 +153,16 @@ fn inspect_has_every_field_docker_always_gives() {
         assert!(std::path::Path::new(first).is_dir(), "{dir}: {g}");
     }
 }
+
+/// The list's `Command` quotes an argument holding a space, as moby's (`docker ps` showed
+/// `"sh -c echo a b"` for `sh -c 'echo a b'`).
+#[test]
+fn the_lists_command_quotes_arguments_with_spaces() {
+    require_root!();
+    let d = TestDaemon::with_busybox("lscmd");
+    let name = format!("{}-q", d.prefix);
+    d.cli_ok(&["create", "--name", &name, "busybox", "sh", "-c", "echo a b"]);
+    let rows = d.req("GET", "/containers/json?all=1", "").json();
+    assert_eq!(rows[0]["Command"], "sh -c 'echo a b'", "{rows}");
+    d.remove_all();
+}

@@ -376,8 +376,18 @@ fn state_enum(s: ContainerStatus) -> ContainerStateStatusEnum {
         .unwrap_or(ContainerStateStatusEnum::EMPTY)
 }
 
+/// The list's `Command` as moby writes it: the path, then the arguments, one holding a space
+/// in single quotes (`sh -c 'while true; …'`).
 fn command_line(rec: &ContainerRecord) -> String {
-    rec.args().join(" ")
+    rec.args()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match i > 0 && a.contains(' ') {
+            true => format!("'{a}'"),
+            false => a.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn created_unix(rec: &ContainerRecord) -> i64 {
