@@ -127,13 +127,14 @@ pub fn key_values(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// v1 `8:0 Read 4096` lines; the `Total` lines are dropped, as Docker does.
+/// v1 `8:0 Read 4096` lines, the operation spelled as the kernel does (`Read`, as Docker shows
+/// it on cgroup v1; v2's are lowercase); the `Total` lines are dropped, as Docker does.
 pub fn parse_blkio_v1(text: &str) -> Vec<(u64, u64, String, u64)> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
             let (major, minor) = it.next()?.split_once(':')?;
-            let op = it.next()?.to_ascii_lowercase();
+            let op = it.next()?.to_string();
             let value = it.next()?.parse().ok()?;
             Some((major.parse().ok()?, minor.parse().ok()?, op, value))
         })
@@ -247,11 +248,11 @@ mod tests {
     }
 
     #[test]
-    fn blkio_v1_lines_are_lowercased() {
+    fn blkio_v1_lines_keep_the_kernels_spelling() {
         let v = parse_blkio_v1("8:0 Read 4096\n8:0 Write 0\nTotal 4096\n");
         assert_eq!(
             v,
-            vec![(8, 0, "read".into(), 4096), (8, 0, "write".into(), 0)]
+            vec![(8, 0, "Read".into(), 4096), (8, 0, "Write".into(), 0)]
         );
     }
 
