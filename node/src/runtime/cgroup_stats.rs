@@ -22,8 +22,10 @@ pub struct CgroupStats {
     pub pids_current: u64,
     /// `None`: no limit set.
     pub pids_limit: Option<u64>,
-    /// (major, minor, op as Docker names it: `read`/`write`, bytes).
+    /// (major, minor, op as Docker names it: `Read`/`Write` on v1, `read`/`write` on v2, bytes).
     pub io_bytes: Vec<(u64, u64, String, u64)>,
+    /// v1 only, as Docker has it: (major, minor, op, operations).
+    pub io_serviced: Vec<(u64, u64, String, u64)>,
     /// The directories were cgroup v2.
     pub v2: bool,
 }
@@ -74,6 +76,9 @@ pub fn read(dirs: &[PathBuf]) -> CgroupStats {
         }
         if let Some(t) = file("blkio.throttle.io_service_bytes_recursive") {
             s.io_bytes = parse_blkio_v1(&t);
+        }
+        if let Some(t) = file("blkio.throttle.io_serviced_recursive") {
+            s.io_serviced = parse_blkio_v1(&t);
         }
     }
     s

@@ -24,11 +24,24 @@ pub fn stats_json(now: &StatsSample, before: Option<&StatsSample>) -> Value {
     if !cg.v2 {
         memory["max_usage"] = json!(cg.memory_max_usage);
     }
-    let io: Vec<Value> = cg
-        .io_bytes
-        .iter()
-        .map(|(major, minor, op, value)| json!({"major": major, "minor": minor, "op": op, "value": value}))
-        .collect();
+    let entries = |list: &[(u64, u64, String, u64)]| -> Value {
+        list.iter()
+            .map(|(major, minor, op, value)| json!({"major": major, "minor": minor, "op": op, "value": value}))
+            .collect()
+    };
+    // Docker's v1 shape has every list runc reads (the CFQ scheduler's stay empty on today's
+    // schedulers); on v2 only the bytes, the rest null.
+    let blkio = if cg.v2 {
+        json!({"io_service_bytes_recursive": entries(&cg.io_bytes), "io_serviced_recursive": null,
+            "io_queue_recursive": null, "io_service_time_recursive": null,
+            "io_wait_time_recursive": null, "io_merged_recursive": null,
+            "io_time_recursive": null, "sectors_recursive": null})
+    } else {
+        json!({"io_service_bytes_recursive": entries(&cg.io_bytes),
+            "io_serviced_recursive": entries(&cg.io_serviced), "io_queue_recursive": [],
+            "io_service_time_recursive": [], "io_wait_time_recursive": [],
+            "io_merged_recursive": [], "io_time_recursive": [], "sectors_recursive": []})
+    };
     let networks: Map<String, Value> = now
         .networks
         .iter()
@@ -47,14 +60,15 @@ pub fn stats_json(now: &StatsSample, before: Option<&StatsSample>) -> Value {
         "read": now.read.to_rfc3339_opts(SecondsFormat::Nanos, true),
         "preread": before.map_or(ZERO_TIME.to_string(), |b| b.read.to_rfc3339_opts(SecondsFormat::Nanos, true)),
         "pids_stats": pids(now),
-        "blkio_stats": {"io_service_bytes_recursive": io},
+        "blkio_stats": blkio,
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu(now),
         "precpu_stats": before.map_or_else(|| json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}}), cpu),
         "memory_stats": if now.running { memory } else { json!({}) },
     });
-    if now.running {
+    // Left out without networks (`none`, `host`), as Docker's `omitempty`.
+    if now.running && !networks.is_empty() {
         out["networks"] = Value::Object(networks);
     }
     out
@@ -129,5 +143,20 @@ mod tests {
         s.cgroup.memory_limit = Some(64 << 20);
         assert_eq!(stats_json(&s, None)["memory_stats"]["limit"], 64u64 << 20);
         assert_eq!(stats_json(&s, None)["preread"], ZERO_TIME);
+    }
+
+    #[test]
+    fn blkio_has_dockers_lists_for_the_cgroup_version_and_no_networks_are_left_out() {
+        let mut s = sample(1, 1);
+        s.cgroup.io_serviced = vec![(8, 0, "Read".into(), 3)];
+        let v1 = stats_json(&s, None);
+        assert_eq!(v1["blkio_stats"]["io_serviced_recursive"][0]["op"], "Read");
+        assert_eq!(v1["blkio_stats"]["sectors_recursive"], json!([]));
+        // A container without networks (`none`): no `networks` key, as Docker's omitempty.
+        assert!(v1.get("networks").is_none(), "{v1}");
+        s.cgroup.v2 = true;
+        let v2 = stats_json(&s, None);
+        assert_eq!(v2["blkio_stats"]["io_serviced_recursive"], Value::Null);
+        assert_eq!(v2["blkio_stats"]["io_service_bytes_recursive"], json!([]));
     }
 }
