@@ -132,6 +132,20 @@ fn events(d: &TestDaemon, query: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `"<Type> <Action>"` of each of `all` that `keep` keeps, in order.
+fn event_order(all: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    all.iter()
+        .filter(|e| keep(e))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn events_come_in_order_filtered_and_survive_a_restart() {
     require_root!();
@@ -196,17 +210,7 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
             || e["Type"] == "network" && e["Actor"]["Attributes"]["container"] == id.as_str()
     };
     let all = events(&d, &format!("since={since}&until={until}"));
-    let order: Vec<String> = all
-        .iter()
-        .filter(|e| mine(e))
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["Type"].as_str().unwrap(),
-                e["Action"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let order = event_order(&all, mine);
     assert_eq!(
         order,
         [
@@ -265,20 +269,10 @@ fn a_run_logs_its_attach_and_its_none_network_as_dockers() {
     ]);
     let until = chrono::Utc::now().timestamp() + 1;
     let all = events(&d, &format!("since={since}&until={until}"));
-    let order: Vec<String> = all
-        .iter()
-        .filter(|e| {
-            e["Actor"]["Attributes"]["name"] == name.as_str()
-                || e["Actor"]["Attributes"]["name"] == "none"
-        })
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["Type"].as_str().unwrap(),
-                e["Action"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let order = event_order(&all, |e| {
+        e["Actor"]["Attributes"]["name"] == name.as_str()
+            || e["Actor"]["Attributes"]["name"] == "none"
+    });
     assert_eq!(
         order,
         [
@@ -335,21 +329,13 @@ fn day_two_operations_log_dockers_events() {
     d.cli_ok(&["commit", "--pause=false", &name, &image]);
     let until = chrono::Utc::now().timestamp() + 1;
     let all = events(&d, &format!("since={since}&until={until}"));
-    let order: Vec<String> = all
-        .iter()
-        .filter(|e| {
-            e["Actor"]["Attributes"]["name"] == name.as_str()
-                || e["Actor"]["Attributes"]["name"] == image.as_str()
-        })
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["Type"].as_str().unwrap(),
-                e["Action"].as_str().unwrap()
-            )
-        })
-        .filter(|a| !a.ends_with(" kill") && !a.starts_with("network "))
-        .collect();
+    let order: Vec<String> = event_order(&all, |e| {
+        e["Actor"]["Attributes"]["name"] == name.as_str()
+            || e["Actor"]["Attributes"]["name"] == image.as_str()
+    })
+    .into_iter()
+    .filter(|a| !a.ends_with(" kill") && !a.starts_with("network "))
+    .collect();
     assert_eq!(
         order,
         [
