@@ -47,11 +47,7 @@ impl Engine {
     fn endpoint_events(&self, rec: &ContainerRecord, action: &str) {
         // `none` and `host` have no endpoints here; moby's sandbox joins them all the same.
         if matches!(rec.host.network_mode.as_str(), "none" | "host") {
-            if let Some(n) = self
-                .network_index()
-                .ok()
-                .and_then(|index| index.find(&rec.host.network_mode).cloned())
-            {
+            if let Ok(Some(n)) = self.networks().find(&rec.host.network_mode) {
                 self.network_endpoint_event(action, &n, &rec.id);
             }
             return;

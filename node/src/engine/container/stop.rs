@@ -98,9 +98,11 @@ impl Engine {
     ) -> Result<()> {
         self.stop_container(key, timeout, signal).await?;
         self.start_container(key).await?;
-        // Docker logs it after the start (a restart policy's restarts log only `start`).
-        let rec = self.lookup(key)?.snapshot().await;
-        self.container_event(&rec, "restart", &[]);
+        // Docker logs it after the start (a restart policy's restarts log only `start`). The
+        // restart succeeded whatever happens to the container meanwhile (removed: no event).
+        if let Ok(handle) = self.lookup(key) {
+            self.container_event(&handle.snapshot().await, "restart", &[]);
+        }
         Ok(())
     }
 
