@@ -811,6 +811,8 @@ fn inspect_answers_in_dockers_order_with_dockers_nulls() {
     let v = r.json();
     let (config, host) = (&v["Config"], &v["HostConfig"]);
     assert_eq!(config["Entrypoint"], serde_json::Value::Null, "{config}");
+    // Neither the imported image nor the run set a variable: Go's nil slice.
+    assert_eq!(config["Env"], serde_json::Value::Null, "{config}");
     assert!(config.get("ExposedPorts").is_none(), "{config}");
     assert_eq!(
         config["Healthcheck"],
@@ -830,5 +832,33 @@ fn inspect_answers_in_dockers_order_with_dockers_nulls() {
         .trim(),
         "null json-file"
     );
+    // A running container names its sandbox, and the key is the file named by the ID's first
+    // 12 characters, as Docker's; a stopped one has neither (moby's releaseNetwork).
+    let id = d
+        .cli_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "ctorder-b",
+            "busybox",
+            "sleep",
+            "600",
+        ])
+        .trim()
+        .to_string();
+    let sandbox = |name: &str| {
+        let v = d.req("GET", &format!("/containers/{name}/json"), "").json();
+        let s = &v["NetworkSettings"];
+        (
+            s["SandboxID"].as_str().unwrap_or("?").to_string(),
+            s["SandboxKey"].as_str().unwrap_or("?").to_string(),
+        )
+    };
+    let (sid, key) = sandbox("ctorder-b");
+    assert_eq!(sid, id);
+    assert!(key.ends_with(&format!("/netns/{}", &id[..12])), "{key}");
+    assert!(std::path::Path::new(&key).exists(), "{key}");
+    d.cli_ok(&["stop", "-t", "0", "ctorder-b"]);
+    assert_eq!(sandbox("ctorder-b"), (String::new(), String::new()));
     d.remove_all();
 }

@@ -214,10 +214,28 @@ fn a_range_outside_the_subnet_is_refused_by_the_daemon_too() {
     let body = r#"{"Name":"netrange-x","IPAM":{"Config":[{"Subnet":"10.251.6.0/24","IPRange":"10.251.9.0/28"}]}}"#;
     let r = d.req("POST", "/networks/create", body);
     assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("is not inside subnet"), "{}", r.text());
+    // moby's ValidateIPAM (Docker 25 on).
+    assert_eq!(
+        r.json()["message"],
+        "invalid network config:\ninvalid ip-range 10.251.9.0/28: parent subnet 10.251.6.0/24 doesn't contain ip-range"
+    );
     let body = r#"{"Name":"netrange-y","IPAM":{"Config":[{"Subnet":"10.251.6.0/24","AuxiliaryAddresses":{"a":"10.9.9.9"}}]}}"#;
     let r = d.req("POST", "/networks/create", body);
     assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "invalid network config:\ninvalid auxiliary address a: parent subnet 10.251.6.0/24 doesn't contain this address"
+    );
+    // Host bits in the range are refused as in the subnet (20.10 cleared them), and a
+    // gateway outside is refused with the same words (20.10: 403 "no matching subnet").
+    let body = r#"{"Name":"netrange-z","IPAM":{"Config":[{"Subnet":"10.251.6.0/24","IPRange":"10.251.6.17/28","Gateway":"10.251.7.1"}]}}"#;
+    let r = d.req("POST", "/networks/create", body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "invalid network config:\n* invalid ip-range 10.251.6.17/28: it should be 10.251.6.16/28\n* invalid gateway 10.251.7.1: parent subnet 10.251.6.0/24 doesn't contain this address"
+    );
+    assert_eq!(d.req("GET", "/networks/netrange-z", "").status, 404);
     assert_eq!(d.req("GET", "/networks/netrange-x", "").status, 404);
     assert_eq!(d.req("GET", "/networks/netrange-y", "").status, 404);
 }

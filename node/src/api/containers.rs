@@ -171,7 +171,7 @@ pub async fn inspect(
         &engine.container_networks(&rec),
         &conv::named(&rec),
         version,
-        sandbox.map(|p| p.display().to_string()),
+        sandbox.map(|p| (rec.id.as_str(), p.display().to_string())),
         exposed,
     );
     if let Some(m) = v.as_object_mut() {

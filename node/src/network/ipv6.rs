@@ -94,15 +94,17 @@ impl Ipv6Pool {
     /// Checks a create's IPv6 pool against itself and the other networks' IPv6 subnets
     /// (`taken`), with libnetwork's words where it has them.
     pub fn new(req: &Ipv6Request, taken: &[Subnet6]) -> Result<Ipv6Pool> {
-        let subnet: Subnet6 = super::pool_check::asked_subnet(&req.subnet, taken)?;
-        let parts = super::pool_check::pool_parts(
-            subnet,
-            req.gateway.as_deref(),
-            req.ip_range.as_deref(),
-            &req.aux_addresses,
+        let parts: super::pool_check::PoolParts<Subnet6> = super::pool_check::asked_pool(
+            super::pool_check::AskedPool {
+                subnet: &req.subnet,
+                gateway: req.gateway.as_deref(),
+                ip_range: req.ip_range.as_deref(),
+                aux: &req.aux_addresses,
+            },
+            taken,
         )?;
         Ok(Ipv6Pool {
-            subnet: subnet.to_string(),
+            subnet: parts.subnet.to_string(),
             gateway: parts.gateway,
             ip_range: parts.ip_range,
             aux_addresses: parts.aux_addresses,
@@ -454,8 +456,11 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(err(req("2001:db8:0:1::/64", None, None)).contains("Pool overlaps"));
-        assert!(err(req("fd00::/64", Some("fd01::1"), None)).contains("no matching subnet"));
-        assert!(err(req("fd00::/64", None, Some("fd01::/96"))).contains("not inside"));
+        assert!(err(req("fd00::/64", Some("fd01::1"), None)).ends_with(
+            "invalid gateway fd01::1: parent subnet fd00::/64 doesn't contain this address"
+        ));
+        assert!(err(req("fd00::/64", None, Some("fd01::/96")))
+            .ends_with("parent subnet fd00::/64 doesn't contain ip-range"));
         assert!(err(req("fd00::/129", None, None)).contains("invalid subnet"));
         assert!(err(req("10.0.0.0/8", None, None)).contains("invalid subnet"));
         // Host bits in the subnet's address are refused, as Docker 25 on (20.10 cleared them).

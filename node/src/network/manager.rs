@@ -342,16 +342,28 @@ impl Networks {
             )));
         }
         let bridge_opt = req.options.get(OPT_BRIDGE_NAME).cloned();
-        let subnet = match &req.subnet {
-            Some(s) => super::pool_check::asked_subnet(s, &self.taken_subnets(None).await?)?,
-            None => self.free_subnet(None).await?,
+        let asked = super::pool_check::AskedPool {
+            subnet: req.subnet.as_deref().unwrap_or_default(),
+            gateway: req.gateway.as_deref(),
+            ip_range: req.ip_range.as_deref(),
+            aux: &req.aux_addresses,
         };
-        let parts = super::pool_check::pool_parts(
-            subnet,
-            req.gateway.as_deref(),
-            req.ip_range.as_deref(),
-            &req.aux_addresses,
-        )?;
+        // A gateway, range or address without a subnet is moby's empty subnet, refused.
+        let parts = if req.subnet.is_some()
+            || req.gateway.is_some()
+            || req.ip_range.is_some()
+            || !req.aux_addresses.is_empty()
+        {
+            super::pool_check::asked_pool(asked, &self.taken_subnets(None).await?)?
+        } else {
+            super::pool_check::PoolParts {
+                subnet: self.free_subnet(None).await?,
+                gateway: None,
+                ip_range: String::new(),
+                aux_addresses: BTreeMap::new(),
+            }
+        };
+        let subnet = parts.subnet;
         let gateway = parts.gateway.unwrap_or(subnet.first_host());
         let (ip_range, aux_addresses) = (parts.ip_range, parts.aux_addresses);
         let ipv6 = self.ipv6_pool(&req)?;

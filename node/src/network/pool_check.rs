@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use berth_overlay::ipam::Subnet;
@@ -64,83 +64,132 @@ impl FamilySubnet for Subnet6 {
     }
 }
 
-/// A subnet a create asks for: well formed, without host bits, and sharing no address with the
-/// ones `taken`. moby's `ValidateIPAM` words (Docker 25 on; 20.10 cleared the host bits).
-pub fn asked_subnet<S: FamilySubnet>(s: &str, taken: &[S]) -> Result<S> {
-    let invalid = |why: String| {
-        EngineError::InvalidArgument(format!(
-            "invalid network config:\ninvalid subnet {s}: {why}"
-        ))
-    };
-    let subnet = S::parse(s).ok_or_else(|| invalid("invalid CIDR block notation".into()))?;
-    let given: Option<S::Addr> = s.split_once('/').and_then(|(a, _)| a.trim().parse().ok());
-    if given.is_some_and(|a| a != subnet.base()) {
-        return Err(invalid(format!("it should be {subnet}")));
-    }
-    if taken.iter().any(|t| t.overlaps(&subnet)) {
-        return Err(EngineError::Forbidden(
-            "Pool overlaps with other one on this address space".into(),
-        ));
-    }
-    Ok(subnet)
+/// A pool a create asks for: its subnet, gateway, range and auxiliary addresses as text.
+#[derive(Debug, Clone, Copy)]
+pub struct AskedPool<'a> {
+    /// Empty when the create named a gateway, range or address without a subnet.
+    pub subnet: &'a str,
+    pub gateway: Option<&'a str>,
+    pub ip_range: Option<&'a str>,
+    pub aux: &'a BTreeMap<String, String>,
 }
 
-/// A create's pool options, checked against its subnet.
+/// A pool's parts, checked against its subnet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolParts<S: FamilySubnet> {
+    pub subnet: S,
     pub gateway: Option<S::Addr>,
-    /// `--ip-range`, as text (`addr/len`, host bits cleared); empty for the whole subnet.
+    /// `--ip-range`, as text (`addr/len`); empty for the whole subnet.
     pub ip_range: String,
     pub aux_addresses: BTreeMap<String, S::Addr>,
 }
 
-/// Checks `--gateway`, `--ip-range` and `--aux-address` of `subnet`.
-pub fn pool_parts<S: FamilySubnet>(
-    subnet: S,
-    gateway: Option<&str>,
-    ip_range: Option<&str>,
-    aux: &BTreeMap<String, String>,
-) -> Result<PoolParts<S>> {
-    let gateway = match gateway {
-        Some(g) => {
-            let ip: S::Addr = g.parse().map_err(|_| {
-                EngineError::InvalidArgument(format!("invalid gateway address {g}"))
-            })?;
-            if !subnet.contains(ip) {
-                return Err(EngineError::Forbidden(format!(
-                    "no matching subnet for gateway {g}"
-                )));
-            }
-            Some(ip)
-        }
-        None => None,
+/// Checks an asked pool as moby's `ValidateIPAM` (Docker 25 on: host bits are refused, 20.10
+/// cleared them; every fault is named, in its order and words), then against the subnets
+/// `taken` by other networks.
+pub fn asked_pool<S: FamilySubnet>(asked: AskedPool<'_>, taken: &[S]) -> Result<PoolParts<S>> {
+    let parts = pool_faults::<S>(asked).map_err(|faults| {
+        let text = match faults.as_slice() {
+            [one] => one.clone(),
+            all => format!("* {}", all.join("\n* ")),
+        };
+        EngineError::InvalidArgument(format!("invalid network config:\n{text}"))
+    })?;
+    if taken.iter().any(|t| t.overlaps(&parts.subnet)) {
+        return Err(EngineError::Forbidden(
+            "Pool overlaps with other one on this address space".into(),
+        ));
+    }
+    Ok(parts)
+}
+
+/// The address family of `text` (an address, or a block's address part), if it is one.
+fn family_of(text: &str) -> Option<&'static str> {
+    match text
+        .split_once('/')
+        .map_or(text, |(a, _)| a)
+        .parse::<IpAddr>()
+    {
+        Ok(IpAddr::V4(_)) => Some("IPv4"),
+        Ok(IpAddr::V6(_)) => Some("IPv6"),
+        Err(_) => None,
+    }
+}
+
+/// A CIDR block of `S`'s family as given: its address with host bits kept, and the block.
+fn block<S: FamilySubnet>(text: &str) -> Option<(S::Addr, S)> {
+    let (addr, _) = text.split_once('/')?;
+    Some((addr.trim().parse().ok()?, S::parse(text)?))
+}
+
+fn pool_faults<S: FamilySubnet>(
+    asked: AskedPool<'_>,
+) -> std::result::Result<PoolParts<S>, Vec<String>> {
+    let given = asked.subnet;
+    let Some((addr, subnet)) = block::<S>(given) else {
+        return Err(vec![format!(
+            "invalid subnet {given}: invalid CIDR block notation"
+        )]);
     };
-    let ip_range = match ip_range {
-        Some(r) => {
-            let range = S::parse(r)
-                .ok_or_else(|| EngineError::InvalidArgument(format!("invalid ip-range {r}")))?;
-            if !subnet.contains(range.base()) || range.prefix() < subnet.prefix() {
-                return Err(EngineError::InvalidArgument(format!(
-                    "ip-range {r} is not inside subnet {subnet}"
-                )));
+    let mut faults = Vec::new();
+    if addr != subnet.base() {
+        faults.push(format!("invalid subnet {given}: it should be {subnet}"));
+    }
+    let mut ip_range = String::new();
+    if let Some(r) = asked.ip_range.filter(|r| !r.is_empty()) {
+        let invalid = |why: String| format!("invalid ip-range {r}: {why}");
+        match (family_of(r), block::<S>(r)) {
+            (Some(f), _) if f != S::FAMILY => {
+                faults.push(invalid(format!("parent subnet is an {} block", S::FAMILY)))
             }
-            range.to_string()
+            (_, None) => faults.push(invalid("invalid CIDR block notation".into())),
+            (_, Some((at, range))) => {
+                if range.prefix() < subnet.prefix() {
+                    faults.push(invalid(format!(
+                        "CIDR block is bigger than its parent subnet {given}"
+                    )));
+                }
+                if at != range.base() {
+                    faults.push(invalid(format!("it should be {range}")));
+                }
+                if !range.overlaps(&subnet) {
+                    faults.push(invalid(format!(
+                        "parent subnet {given} doesn't contain ip-range"
+                    )));
+                }
+                ip_range = range.to_string();
+            }
         }
-        None => String::new(),
+    }
+    let mut address = |label: String, text: &str| -> Option<S::Addr> {
+        let why = match (family_of(text), text.parse::<S::Addr>()) {
+            (Some(f), _) if f != S::FAMILY => format!("parent subnet is an {} block", S::FAMILY),
+            (_, Err(_)) => "invalid address".into(),
+            (_, Ok(ip)) if subnet.contains(ip) => return Some(ip),
+            (_, Ok(_)) => format!("parent subnet {given} doesn't contain this address"),
+        };
+        faults.push(format!("invalid {label}: {why}"));
+        None
     };
-    let mut aux_addresses = BTreeMap::new();
-    for (name, a) in aux {
-        let ip: S::Addr = a.parse().map_err(|_| {
-            EngineError::InvalidArgument(format!("invalid auxiliary address {name}={a}"))
-        })?;
-        if !subnet.contains(ip) {
-            return Err(EngineError::InvalidArgument(format!(
-                "auxiliary address {name}={a} is not inside subnet {subnet}"
-            )));
-        }
-        aux_addresses.insert(name.clone(), ip);
+    let gateway = asked
+        .gateway
+        .filter(|g| !g.is_empty())
+        .and_then(|g| address(format!("gateway {g}"), g));
+    let aux_addresses = asked
+        .aux
+        .iter()
+        .filter_map(|(name, a)| {
+            Some((
+                name.clone(),
+                address(format!("auxiliary address {name}"), a)?,
+            ))
+        })
+        .collect();
+    if !faults.is_empty() {
+        return Err(faults);
     }
     Ok(PoolParts {
+        subnet,
         gateway,
         ip_range,
         aux_addresses,
@@ -174,37 +223,107 @@ pub fn take_address<S: FamilySubnet>(
 mod tests {
     use super::*;
 
+    fn asked<'a>(
+        subnet: &'a str,
+        gateway: Option<&'a str>,
+        ip_range: Option<&'a str>,
+        aux: &'a BTreeMap<String, String>,
+    ) -> AskedPool<'a> {
+        AskedPool {
+            subnet,
+            gateway,
+            ip_range,
+            aux,
+        }
+    }
+
+    fn refusal<S: FamilySubnet + std::fmt::Debug>(a: AskedPool<'_>) -> String
+    where
+        S::Addr: std::fmt::Debug,
+    {
+        asked_pool::<S>(a, &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn both_families_check_their_pools_alike() {
-        let v4 = Subnet::parse("10.7.0.0/24").unwrap_or_else(|| panic!("parse"));
         let aux = BTreeMap::from([("p".to_string(), "10.7.0.9".to_string())]);
-        let parts = pool_parts(v4, Some("10.7.0.254"), Some("10.7.0.64/26"), &aux);
+        let parts = asked_pool::<Subnet>(
+            asked(
+                "10.7.0.0/24",
+                Some("10.7.0.254"),
+                Some("10.7.0.64/26"),
+                &aux,
+            ),
+            &[],
+        );
         let parts = parts.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parts.gateway, Some(Ipv4Addr::new(10, 7, 0, 254)));
         assert_eq!(parts.ip_range, "10.7.0.64/26");
-        let v6 = Subnet6::parse("fd00::/64").unwrap_or_else(|| panic!("parse"));
-        let err =
-            |r: Result<PoolParts<Subnet6>>| r.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err(pool_parts(v6, Some("fd01::1"), None, &BTreeMap::new()))
-            .contains("no matching subnet for gateway"));
-        assert!(
-            err(pool_parts(v6, Some("10.0.0.1"), None, &BTreeMap::new()))
-                .contains("invalid gateway address")
+        assert_eq!(parts.aux_addresses["p"], Ipv4Addr::new(10, 7, 0, 9));
+        let none = BTreeMap::new();
+        let v6 = |gw, range| refusal::<Subnet6>(asked("fd00::/64", gw, range, &none));
+        assert_eq!(
+            v6(Some("fd01::1"), None),
+            "invalid network config:\ninvalid gateway fd01::1: parent subnet fd00::/64 doesn't contain this address"
         );
+        assert_eq!(
+            v6(Some("10.0.0.1"), None),
+            "invalid network config:\ninvalid gateway 10.0.0.1: parent subnet is an IPv6 block"
+        );
+        assert_eq!(
+            v6(None, Some("fd00::/48")),
+            "invalid network config:\ninvalid ip-range fd00::/48: CIDR block is bigger than its parent subnet fd00::/64"
+        );
+        let taken = [Subnet6::parse("fd00::/48").unwrap_or_else(|| panic!("parse"))];
         assert!(
-            err(pool_parts(v6, None, Some("fd00::/48"), &BTreeMap::new()))
-                .contains("is not inside subnet fd00::/64")
+            asked_pool::<Subnet6>(asked("fd00::/64", None, None, &none), &taken)
+                .is_err_and(|e| e.to_string().contains("Pool overlaps"))
+        );
+    }
+
+    #[test]
+    fn every_fault_of_a_pool_is_named_in_mobys_words() {
+        let aux = BTreeMap::from([
+            ("a".to_string(), "10.9.9.9".to_string()),
+            ("b".to_string(), "nope".to_string()),
+        ]);
+        // moby's ValidateIPAM: all faults of the pool, each on its own line.
+        assert_eq!(
+            refusal::<Subnet>(asked("10.7.0.5/24", Some("10.8.0.1"), Some("10.7.0.65/26"), &aux)),
+            "invalid network config:\n\
+             * invalid subnet 10.7.0.5/24: it should be 10.7.0.0/24\n\
+             * invalid ip-range 10.7.0.65/26: it should be 10.7.0.64/26\n\
+             * invalid gateway 10.8.0.1: parent subnet 10.7.0.5/24 doesn't contain this address\n\
+             * invalid auxiliary address a: parent subnet 10.7.0.5/24 doesn't contain this address\n\
+             * invalid auxiliary address b: invalid address"
+        );
+        let none = BTreeMap::new();
+        assert_eq!(
+            refusal::<Subnet>(asked("10.7.0.0/24", None, Some("10.9.0.0/28"), &none)),
+            "invalid network config:\ninvalid ip-range 10.9.0.0/28: parent subnet 10.7.0.0/24 doesn't contain ip-range"
+        );
+        assert_eq!(
+            refusal::<Subnet>(asked("10.7.0.0/24", None, Some("fd00::/96"), &none)),
+            "invalid network config:\ninvalid ip-range fd00::/96: parent subnet is an IPv4 block"
+        );
+        assert_eq!(
+            refusal::<Subnet>(asked("10.7.0.0/24", None, Some("10.7.0.0"), &none)),
+            "invalid network config:\ninvalid ip-range 10.7.0.0: invalid CIDR block notation"
+        );
+        // A gateway without a subnet: moby's empty subnet.
+        assert_eq!(
+            refusal::<Subnet>(asked("", Some("10.7.0.1"), None, &none)),
+            "invalid network config:\ninvalid subnet : invalid CIDR block notation"
         );
     }
 
     #[test]
     fn an_asked_subnet_is_refused_with_host_bits_or_malformed_as_dockers() {
-        let err = |s: &str| {
-            asked_subnet::<Subnet>(s, &[])
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        };
+        let none = BTreeMap::new();
+        let err = |s: &str| refusal::<Subnet>(asked(s, None, None, &none));
         assert_eq!(
             err("10.99.1.5/16"),
             "invalid network config:\ninvalid subnet 10.99.1.5/16: it should be 10.99.0.0/16"
@@ -213,13 +332,10 @@ mod tests {
             err("10.99.0.0/33"),
             "invalid network config:\ninvalid subnet 10.99.0.0/33: invalid CIDR block notation"
         );
-        assert!(asked_subnet::<Subnet>("10.99.0.0/16", &[]).is_ok());
-        let v6 = asked_subnet::<Subnet6>("fd00::1/64", &[])
-            .err()
-            .map(|e| e.to_string());
+        assert!(asked_pool::<Subnet>(asked("10.99.0.0/16", None, None, &none), &[]).is_ok());
         assert_eq!(
-            v6.as_deref(),
-            Some("invalid network config:\ninvalid subnet fd00::1/64: it should be fd00::/64")
+            refusal::<Subnet6>(asked("fd00::1/64", None, None, &none)),
+            "invalid network config:\ninvalid subnet fd00::1/64: it should be fd00::/64"
         );
     }
 

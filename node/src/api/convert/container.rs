@@ -511,7 +511,8 @@ pub fn inspect(rec: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect
             attach_stdin: Some(rec.config.attach.stdin),
             attach_stdout: Some(rec.config.attach.stdout),
             attach_stderr: Some(rec.config.attach.stderr),
-            env: Some(rec.config.env.clone()),
+            // Go's nil slice: no variables from the image or the run show as null.
+            env: (!rec.config.env.is_empty()).then(|| rec.config.env.clone()),
             cmd: Some(rec.config.cmd.clone()),
             image: Some(rec.config.image.clone()),
             working_dir: Some(rec.config.working_dir.clone()),

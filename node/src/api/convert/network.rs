@@ -136,12 +136,14 @@ pub fn network(n: &NetworkRecord, containers: Option<&[EndpointRecord]>) -> Valu
 
 /// A container's `NetworkSettings`, with the top-level fields older clients read. `exposed`:
 /// the ports a running container exposes, each listed as Docker lists it (`null` when not
-/// published); none for a stopped one.
+/// published); none for a stopped one. `sandbox`: the container's ID and the path of its own
+/// network namespace while it runs; Docker names that file by its sandbox's ID, berth by the
+/// container's, so the container's ID is the sandbox's.
 pub fn settings(
     nets: &[ContainerNetwork],
     who: &Named<'_>,
     version: crate::api::ApiVersion,
-    sandbox: Option<String>,
+    sandbox: Option<(&str, String)>,
     exposed: &[String],
 ) -> Value {
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> =
@@ -162,8 +164,13 @@ pub fn settings(
     let networks = endpoint_settings(nets, who, version);
     let first = nets.iter().find_map(|c| c.endpoint.clone());
     let s = NetworkSettings {
-        sandbox_id: Some(String::new()),
-        sandbox_key: Some(sandbox.unwrap_or_default()),
+        sandbox_id: Some(
+            sandbox
+                .as_ref()
+                .map(|s| s.0.to_string())
+                .unwrap_or_default(),
+        ),
+        sandbox_key: Some(sandbox.map(|s| s.1).unwrap_or_default()),
         ports: Some(ports),
         networks: Some(networks),
     };
