@@ -12,6 +12,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod peers;
+pub mod pool_faults;
 pub mod sandbox;
 pub mod vxlan;
 

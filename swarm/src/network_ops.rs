@@ -3,7 +3,10 @@
 //! a service names the network). The leader's allocator gives a created network its VXLAN id
 //! and subnet.
 
+use std::collections::BTreeMap;
+
 use berth_overlay::ipam::{AddressSpace, Subnet};
+use berth_overlay::pool_faults::{pool_faults, refusal, AskedPool};
 use berth_raft::{Attrs, ClusterCommand, ClusterState, ObjectKind, Op};
 use bollard_stubs::models::NetworkCreateRequest;
 use serde::Deserialize;
@@ -92,42 +95,30 @@ pub fn normalize_network(raw: &Value) -> SwarmResult<Value> {
             ));
         }
         for c in configs {
-            if c.ip_range.as_deref().is_some_and(|r| !r.is_empty())
-                || c.auxiliary_addresses
-                    .as_ref()
-                    .is_some_and(|a| !a.is_empty())
-            {
+            let subnet = c.subnet.as_deref().unwrap_or_default();
+            if subnet.contains(':') {
+                return Err(refuse(format!(
+                    "invalid subnet {subnet}: berth's overlay networks are IPv4"
+                )));
+            }
+            let aux: BTreeMap<String, String> = c
+                .auxiliary_addresses
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            // moby's `ValidateIPAM` first (Docker 25 on), as the local networks'.
+            let asked = AskedPool {
+                subnet,
+                gateway: c.gateway.as_deref(),
+                ip_range: c.ip_range.as_deref(),
+                aux: &aux,
+            };
+            pool_faults::<Subnet>(asked).map_err(|faults| refuse(refusal(&faults)))?;
+            if c.ip_range.as_deref().is_some_and(|r| !r.is_empty()) || !aux.is_empty() {
                 return Err(refuse(
                     "IPRange and AuxiliaryAddresses are not supported on overlay networks yet",
                 ));
-            }
-            let subnet = match c.subnet.as_deref().filter(|s| !s.is_empty()) {
-                Some(s) => {
-                    let subnet = Subnet::parse(s).ok_or_else(|| {
-                        refuse(format!(
-                            "invalid subnet {s}: berth's overlay networks are IPv4"
-                        ))
-                    })?;
-                    // moby's `ValidateIPAM` (Docker 25 on; 20.10 cleared the host bits).
-                    let given = s.split_once('/').and_then(|(a, _)| a.trim().parse().ok());
-                    if given.is_some_and(|a: std::net::Ipv4Addr| u32::from(a) != subnet.base) {
-                        return Err(refuse(format!(
-                            "invalid network config:\ninvalid subnet {s}: it should be {subnet}"
-                        )));
-                    }
-                    Some(subnet)
-                }
-                None => None,
-            };
-            if let Some(g) = c.gateway.as_deref().filter(|g| !g.is_empty()) {
-                let ip: std::net::Ipv4Addr = g
-                    .parse()
-                    .map_err(|_| refuse(format!("invalid gateway {g}")))?;
-                match subnet {
-                    Some(s) if s.contains(ip) => {}
-                    Some(s) => return Err(refuse(format!("gateway {g} is not in subnet {s}"))),
-                    None => return Err(refuse("a gateway needs a subnet")),
-                }
             }
         }
     }

@@ -49,7 +49,16 @@ fn what_berths_overlay_cannot_do_is_refused_by_name() {
     .contains("IPv4"));
     assert!(refused(base(json!({ "IPAM": { "Config": [
         { "Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1" }] } })))
-    .contains("not in subnet"));
+    .ends_with("invalid gateway 10.2.0.1: parent subnet 10.1.0.0/24 doesn't contain this address"));
+    assert_eq!(
+        refused(base(
+            json!({ "IPAM": { "Config": [{ "Gateway": "10.2.0.1" }] } })
+        )),
+        "invalid network config:\ninvalid subnet : invalid CIDR block notation"
+    );
+    assert!(refused(base(json!({ "IPAM": { "Config": [
+        { "Subnet": "10.1.0.0/24", "IPRange": "10.1.0.0/28" }] } })))
+    .contains("not supported on overlay networks"));
     // Host bits set: refused as Docker 25 on refuses them (berth cleared them).
     assert_eq!(
         refused(base(

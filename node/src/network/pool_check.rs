@@ -1,48 +1,13 @@
 //! What `network create` and an endpoint ask of a subnet, checked the same way for IPv4 and
-//! IPv6: a pool's gateway, range and auxiliary addresses must lie inside its subnet; an asked
-//! address must lie inside and be free (libnetwork's words for each).
+//! IPv6: a pool as moby's `ValidateIPAM` (`berth_overlay::pool_faults`) and against the other
+//! networks; an asked address must lie inside and be free (libnetwork's words).
 
-use std::collections::BTreeMap;
-use std::fmt::Display;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
+use std::net::Ipv6Addr;
 
-use berth_overlay::ipam::Subnet;
+pub use berth_overlay::pool_faults::{AskedPool, FamilySubnet, PoolParts};
 
 use super::ipv6::Subnet6;
 use crate::error::{EngineError, Result};
-
-/// A subnet of one address family.
-pub trait FamilySubnet: Copy + Display + Sized {
-    type Addr: Copy + Display + FromStr + PartialEq;
-    /// "IPv4" or "IPv6", for messages.
-    const FAMILY: &'static str;
-    fn parse(s: &str) -> Option<Self>;
-    fn contains(&self, ip: Self::Addr) -> bool;
-    fn overlaps(&self, other: &Self) -> bool;
-    fn base(&self) -> Self::Addr;
-    fn prefix(&self) -> u8;
-}
-
-impl FamilySubnet for Subnet {
-    type Addr = Ipv4Addr;
-    const FAMILY: &'static str = "IPv4";
-    fn parse(s: &str) -> Option<Self> {
-        Subnet::parse(s)
-    }
-    fn contains(&self, ip: Ipv4Addr) -> bool {
-        Subnet::contains(self, ip)
-    }
-    fn overlaps(&self, other: &Self) -> bool {
-        Subnet::overlaps(self, other)
-    }
-    fn base(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.base)
-    }
-    fn prefix(&self) -> u8 {
-        self.prefix
-    }
-}
 
 impl FamilySubnet for Subnet6 {
     type Addr = Ipv6Addr;
@@ -64,36 +29,12 @@ impl FamilySubnet for Subnet6 {
     }
 }
 
-/// A pool a create asks for: its subnet, gateway, range and auxiliary addresses as text.
-#[derive(Debug, Clone, Copy)]
-pub struct AskedPool<'a> {
-    /// Empty when the create named a gateway, range or address without a subnet.
-    pub subnet: &'a str,
-    pub gateway: Option<&'a str>,
-    pub ip_range: Option<&'a str>,
-    pub aux: &'a BTreeMap<String, String>,
-}
-
-/// A pool's parts, checked against its subnet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolParts<S: FamilySubnet> {
-    pub subnet: S,
-    pub gateway: Option<S::Addr>,
-    /// `--ip-range`, as text (`addr/len`); empty for the whole subnet.
-    pub ip_range: String,
-    pub aux_addresses: BTreeMap<String, S::Addr>,
-}
-
 /// Checks an asked pool as moby's `ValidateIPAM` (Docker 25 on: host bits are refused, 20.10
 /// cleared them; every fault is named, in its order and words), then against the subnets
 /// `taken` by other networks.
 pub fn asked_pool<S: FamilySubnet>(asked: AskedPool<'_>, taken: &[S]) -> Result<PoolParts<S>> {
-    let parts = pool_faults::<S>(asked).map_err(|faults| {
-        let text = match faults.as_slice() {
-            [one] => one.clone(),
-            all => format!("* {}", all.join("\n* ")),
-        };
-        EngineError::InvalidArgument(format!("invalid network config:\n{text}"))
+    let parts = berth_overlay::pool_faults::pool_faults::<S>(asked).map_err(|faults| {
+        EngineError::InvalidArgument(berth_overlay::pool_faults::refusal(&faults))
     })?;
     if taken.iter().any(|t| t.overlaps(&parts.subnet)) {
         return Err(EngineError::Forbidden(
@@ -101,99 +42,6 @@ pub fn asked_pool<S: FamilySubnet>(asked: AskedPool<'_>, taken: &[S]) -> Result<
         ));
     }
     Ok(parts)
-}
-
-/// The address family of `text` (an address, or a block's address part), if it is one.
-fn family_of(text: &str) -> Option<&'static str> {
-    match text
-        .split_once('/')
-        .map_or(text, |(a, _)| a)
-        .parse::<IpAddr>()
-    {
-        Ok(IpAddr::V4(_)) => Some("IPv4"),
-        Ok(IpAddr::V6(_)) => Some("IPv6"),
-        Err(_) => None,
-    }
-}
-
-/// A CIDR block of `S`'s family as given: its address with host bits kept, and the block.
-fn block<S: FamilySubnet>(text: &str) -> Option<(S::Addr, S)> {
-    let (addr, _) = text.split_once('/')?;
-    Some((addr.trim().parse().ok()?, S::parse(text)?))
-}
-
-fn pool_faults<S: FamilySubnet>(
-    asked: AskedPool<'_>,
-) -> std::result::Result<PoolParts<S>, Vec<String>> {
-    let given = asked.subnet;
-    let Some((addr, subnet)) = block::<S>(given) else {
-        return Err(vec![format!(
-            "invalid subnet {given}: invalid CIDR block notation"
-        )]);
-    };
-    let mut faults = Vec::new();
-    if addr != subnet.base() {
-        faults.push(format!("invalid subnet {given}: it should be {subnet}"));
-    }
-    let mut ip_range = String::new();
-    if let Some(r) = asked.ip_range.filter(|r| !r.is_empty()) {
-        let invalid = |why: String| format!("invalid ip-range {r}: {why}");
-        match (family_of(r), block::<S>(r)) {
-            (Some(f), _) if f != S::FAMILY => {
-                faults.push(invalid(format!("parent subnet is an {} block", S::FAMILY)))
-            }
-            (_, None) => faults.push(invalid("invalid CIDR block notation".into())),
-            (_, Some((at, range))) => {
-                if range.prefix() < subnet.prefix() {
-                    faults.push(invalid(format!(
-                        "CIDR block is bigger than its parent subnet {given}"
-                    )));
-                }
-                if at != range.base() {
-                    faults.push(invalid(format!("it should be {range}")));
-                }
-                if !range.overlaps(&subnet) {
-                    faults.push(invalid(format!(
-                        "parent subnet {given} doesn't contain ip-range"
-                    )));
-                }
-                ip_range = range.to_string();
-            }
-        }
-    }
-    let mut address = |label: String, text: &str| -> Option<S::Addr> {
-        let why = match (family_of(text), text.parse::<S::Addr>()) {
-            (Some(f), _) if f != S::FAMILY => format!("parent subnet is an {} block", S::FAMILY),
-            (_, Err(_)) => "invalid address".into(),
-            (_, Ok(ip)) if subnet.contains(ip) => return Some(ip),
-            (_, Ok(_)) => format!("parent subnet {given} doesn't contain this address"),
-        };
-        faults.push(format!("invalid {label}: {why}"));
-        None
-    };
-    let gateway = asked
-        .gateway
-        .filter(|g| !g.is_empty())
-        .and_then(|g| address(format!("gateway {g}"), g));
-    let aux_addresses = asked
-        .aux
-        .iter()
-        .filter_map(|(name, a)| {
-            Some((
-                name.clone(),
-                address(format!("auxiliary address {name}"), a)?,
-            ))
-        })
-        .collect();
-    if !faults.is_empty() {
-        return Err(faults);
-    }
-    Ok(PoolParts {
-        subnet,
-        gateway,
-        ip_range,
-        aux_addresses,
-    })
 }
 
 /// An endpoint's address on network `net`: the one asked (inside `subnet` and free, else
@@ -221,6 +69,11 @@ pub fn take_address<S: FamilySubnet>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    use berth_overlay::ipam::Subnet;
+
     use super::*;
 
     fn asked<'a>(
