@@ -368,6 +368,68 @@ fn commit_makes_an_image_of_a_containers_changes() {
     );
 }
 
+/// Docker's commit takes the container's whole config (moby's `container.Config`): its
+/// anonymous volumes and health check go on to the image's containers, and the image records
+/// that config as `ContainerConfig` (docker-compose 1.x reads its volumes there). berth kept
+/// neither and showed an empty `ContainerConfig`.
+#[test]
+fn a_commit_keeps_the_containers_volumes_and_health_check_and_records_its_config() {
+    require_root!();
+    let d = TestDaemon::with_busybox("commitcfg");
+    let id = d.create(
+        &format!("{}-c", d.prefix),
+        serde_json::json!({"Image": "busybox", "Cmd": ["true"], "Hostname": "box",
+            "Volumes": {"/data": {}}, "Healthcheck": {"Test": ["CMD-SHELL", "true"],
+            "Interval": 5_000_000_000_i64}, "AttachStdout": true}),
+    );
+    let r = d.req(
+        "POST",
+        &format!("/commit?container={id}&repo=bt-commitcfg&tag=1&changes=ENV%20B%3D2"),
+        "",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let img = d.req("GET", "/v1.41/images/bt-commitcfg:1/json", "").json();
+    let health = serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000_i64});
+    for key in ["Config", "ContainerConfig"] {
+        let c = &img[key];
+        assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}), "{key}: {c}");
+        assert_eq!(c["Healthcheck"], health, "{key}: {c}");
+        assert_eq!(
+            (&c["Hostname"], &c["Image"], &c["AttachStdout"]),
+            (
+                &serde_json::json!("box"),
+                &serde_json::json!("busybox"),
+                &serde_json::json!(true)
+            ),
+            "{key}: {c}"
+        );
+        assert_eq!(c["Entrypoint"], serde_json::Value::Null, "{key}: {c}");
+    }
+    // The change applies to the image's config, not to the record of the container's.
+    assert_eq!(img["Config"]["Env"], serde_json::json!(["B=2"]));
+    assert_eq!(img["ContainerConfig"]["Env"], serde_json::Value::Null);
+    assert_eq!(img["Container"], id.as_str());
+    let from_image = d.create(
+        &format!("{}-d", d.prefix),
+        serde_json::json!({"Image": "bt-commitcfg:1"}),
+    );
+    let c = d
+        .req("GET", &format!("/containers/{from_image}/json"), "")
+        .json();
+    assert_eq!(c["Config"]["Healthcheck"], health, "{c}");
+    assert_eq!(
+        c["Config"]["Volumes"],
+        serde_json::json!({"/data": {}}),
+        "{c}"
+    );
+    assert_ne!(
+        c["Config"]["Hostname"], "box",
+        "a new container gets its own name"
+    );
+    assert_eq!(c["Config"]["AttachStdout"], false, "{c}");
+    d.remove_all();
+}
+
 #[test]
 fn run_steps_get_the_builds_cgroup_parent_cpusets_and_ulimits() {
     require_root!();

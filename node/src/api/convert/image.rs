@@ -94,6 +94,15 @@ pub fn inspect(img: &ImageRecord) -> ImageInspect {
 pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_json::Value {
     use crate::api::ApiVersion;
     let mut v = serde_json::to_value(inspect(img)).unwrap_or_default();
+    // A container's settings a commit records in the image's config (moby's image config is
+    // a `container.Config`); the API's image config type has no fields for them.
+    if let Some(serde_json::Value::Object(config)) = v.get_mut("Config") {
+        for key in CONTAINER_ONLY_FIELDS {
+            if let Some(value) = img.config.config.extra.get(key) {
+                config.insert(key.into(), value.clone());
+            }
+        }
+    }
     super::inspect_defaults::fill_image(&mut v);
     let Some(out) = v.as_object_mut() else {
         return v;
@@ -111,13 +120,14 @@ pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_
     out.insert("Container".into(), extra_str(img, "container").into());
     // The classic builder's record of its last step's container; an image without one
     // (imported, or built by BuildKit) shows Go's empty `Config`, as Docker's.
-    let container_config = img
-        .config
-        .extra
-        .get("container_config")
-        .filter(|c| c.is_object())
-        .cloned()
-        .unwrap_or_else(empty_container_config);
+    let mut container_config = empty_container_config();
+    if let (Some(serde_json::Value::Object(recorded)), serde_json::Value::Object(zero)) = (
+        img.config.extra.get("container_config"),
+        &mut container_config,
+    ) {
+        // What the record leaves out (Go's omitempty in the image format) shows as zero.
+        zero.extend(recorded.clone());
+    }
     out.insert("ContainerConfig".into(), container_config);
     // Go's zero time when never tagged here, as docker 20.10 shows it.
     let last_tag = img
@@ -136,6 +146,20 @@ pub fn inspect_for(img: &ImageRecord, version: crate::api::ApiVersion) -> serde_
     }
     v
 }
+
+/// The fields of Docker's `container.Config` an image's config (the API's) lacks.
+const CONTAINER_ONLY_FIELDS: [&str; 10] = [
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+    "StopTimeout",
+];
 
 /// Docker's `container.Config` with nothing set, as Go encodes it.
 fn empty_container_config() -> serde_json::Value {

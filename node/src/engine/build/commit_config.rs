@@ -1,9 +1,63 @@
 //! A commit's config body (`POST /commit` with a `ContainerConfig`, docker-py's
 //! `commit(conf=...)`): what it sets wins, and what it leaves unset comes from the container, as
 //! moby's `merge` in `daemon/commit.go` fills it (lists and maps joined, the command only when
-//! no entrypoint is given).
+//! no entrypoint is given). And the container's config itself (`of_container`), which a
+//! commit starts from and records as the image's `container_config`, as Docker's.
 
+use serde_json::json;
+
+use crate::engine::container::types::ContainerRecord;
 use crate::engine::image::RunConfig;
+use crate::engine::volume::{MountKind, MountOrigin};
+
+/// The container's `Config` as Docker's commit takes it (moby's `container.Config`): the
+/// image's settings the container was made with, with the container's own over them.
+pub fn of_container(rec: &ContainerRecord, image: &RunConfig) -> RunConfig {
+    let c = &rec.config;
+    let mut cfg = image.clone();
+    cfg.entrypoint = (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone());
+    cfg.cmd = (!c.cmd.is_empty()).then(|| c.cmd.clone());
+    cfg.env = c.env.clone();
+    cfg.working_dir = c.working_dir.clone();
+    cfg.user = c.user.clone();
+    cfg.labels = c.labels.clone();
+    cfg.stop_signal = c.stop_signal.clone();
+    for p in &c.exposed_ports {
+        cfg.exposed_ports.insert(p.clone(), json!({}));
+    }
+    // `Config.Volumes`: the image's and the run's anonymous ones (`-v /data`).
+    for m in &rec.host.mounts {
+        if m.origin == MountOrigin::Config && m.kind == MountKind::Volume {
+            cfg.volumes.insert(m.target.clone(), json!({}));
+        }
+    }
+    let extra = &mut cfg.extra;
+    for (key, value) in [
+        ("Hostname", json!(c.hostname)),
+        ("Domainname", json!(c.domainname)),
+        ("AttachStdin", json!(c.attach.stdin)),
+        ("AttachStdout", json!(c.attach.stdout)),
+        ("AttachStderr", json!(c.attach.stderr)),
+        ("Tty", json!(c.tty)),
+        ("OpenStdin", json!(c.open_stdin)),
+        ("StdinOnce", json!(c.stdin_once)),
+        ("Image", json!(c.image)),
+    ] {
+        extra.insert(key.into(), value);
+    }
+    match &c.healthcheck {
+        Some(h) => extra.insert(
+            "Healthcheck".into(),
+            crate::engine::container::health::image_json(h),
+        ),
+        None => extra.remove("Healthcheck"),
+    };
+    match c.stop_timeout {
+        Some(t) => extra.insert("StopTimeout".into(), json!(t)),
+        None => extra.remove("StopTimeout"),
+    };
+    cfg
+}
 
 /// `user` (the body, with the commit's changes applied) completed from `container` (the
 /// container's config as a commit without a body takes it).

@@ -79,23 +79,14 @@ impl Engine {
         let handle = self.lookup(&req.container)?;
         let rec = handle.snapshot().await;
         let image = self.images.resolve(&rec.config.image_id)?;
-        let mut cfg = image.config.config.clone();
         let c = &rec.config;
-        cfg.entrypoint = (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone());
-        cfg.cmd = (!c.cmd.is_empty()).then(|| c.cmd.clone());
-        cfg.env = c.env.clone();
-        cfg.working_dir = c.working_dir.clone();
-        cfg.user = c.user.clone();
-        cfg.labels = c.labels.clone();
-        cfg.stop_signal = c.stop_signal.clone();
-        for p in &c.exposed_ports {
-            cfg.exposed_ports.insert(p.clone(), serde_json::json!({}));
-        }
+        let container_cfg = super::commit_config::of_container(&rec, &image.config.config);
         let cfg = match req.config.clone() {
-            None => apply_changes(cfg, &req.changes).await?,
-            Some(given) => {
-                super::commit_config::merge(apply_changes(given, &req.changes).await?, cfg)
-            }
+            None => apply_changes(container_cfg.clone(), &req.changes).await?,
+            Some(given) => super::commit_config::merge(
+                apply_changes(given, &req.changes).await?,
+                container_cfg.clone(),
+            ),
         };
         let paused = req.pause
             && rec.state.status.is_running()
@@ -116,6 +107,10 @@ impl Engine {
         next.config = cfg;
         next.extra
             .insert("container".into(), serde_json::json!(rec.id));
+        next.extra.insert(
+            "container_config".into(),
+            serde_json::to_value(&container_cfg).unwrap_or_default(),
+        );
         let mut entry = serde_json::json!({"created": now, "created_by": c.cmd.join(" ")});
         for (k, v) in [("author", &req.author), ("comment", &req.comment)] {
             if !v.is_empty() {
