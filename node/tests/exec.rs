@@ -147,7 +147,8 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
         "{init}"
     );
     assert_eq!(exec, init, "an exec has the container's limits");
-    // runc's words, as Docker passes them on (berth gave libcontainer's).
+    // runc's words, as Docker passes them on (berth gave libcontainer's), and moby's exit
+    // codes for them (Docker 23 on: 127 for what is not there, 20.10 gave 126 to a chdir).
     let unable = "OCI runtime exec failed: exec failed: unable to start container process";
     for (body, said, code) in [
         (
@@ -175,14 +176,14 @@ fn exec_reports_output_exit_codes_env_workdir_and_user() {
             format!(
                 r#"{unable}: chdir to cwd ("/no/such/dir") set in config.json failed: no such file or directory: unknown"#
             ),
-            126,
+            127,
         ),
         (
             json!({"Cmd": ["pwd"], "WorkingDir": "/etc/passwd"}),
             format!(
                 r#"{unable}: chdir to cwd ("/etc/passwd") set in config.json failed: not a directory: unknown"#
             ),
-            126,
+            127,
         ),
     ] {
         assert_eq!(out(with(body), &d, &id), (format!("{said}\r\n"), code));

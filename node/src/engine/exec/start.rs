@@ -296,18 +296,10 @@ async fn docker_wording(message: String, cfg: &ExecConfig, rootfs: std::path::Pa
     }
 }
 
-/// A process that could not start: Docker reports the reason on the stream and exit code 126
-/// (127 when the executable was not found).
+/// A process that could not start: Docker reports the reason on the stream and an exit code
+/// from it (`start_failure_code`).
 fn failed(entry: &ExecEntry, message: &str, detach: bool) -> Result<Output> {
-    // `command_not_found`'s words for a path: `exec: "/x": stat /x: no such file ...`.
-    let code = if message.contains("not found")
-        || message.contains("No such file")
-        || message.contains("\": stat ")
-    {
-        127
-    } else {
-        126
-    };
+    let code = start_failure_code(message);
     if detach {
         entry.update(|s| {
             s.running = false;
@@ -322,6 +314,26 @@ fn failed(entry: &ExecEntry, message: &str, detach: bool) -> Result<Output> {
         format!("OCI runtime exec failed: {message}"),
         code,
     ))
+}
+
+/// moby's exit code for a process the runtime could not start (`setExitCodeFromError`, Docker
+/// 23 on; 20.10 gave 126 to all): 126 when it cannot be run (permission denied, a directory),
+/// 127 when it is not there (a command or working directory missing, a path through a file),
+/// 128 otherwise.
+fn start_failure_code(message: &str) -> i64 {
+    let m = message.to_ascii_lowercase();
+    let has = |any: &[&str]| any.iter().any(|w| m.contains(w));
+    if has(&["permission denied", "is a directory"]) {
+        126
+    } else if has(&[
+        "not a directory",
+        "executable file not found",
+        "no such file or directory",
+    ]) {
+        127
+    } else {
+        128
+    }
 }
 
 /// An exec that could not start: `code` recorded, and the reason as its only output.
@@ -370,5 +382,38 @@ impl Engine {
             tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(conn), &mut reply)
                 .await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_failure_code;
+
+    #[test]
+    fn a_start_failure_gets_mobys_exit_code_from_its_reason() {
+        let unable = "exec failed: unable to start container process";
+        for (reason, code) in [
+            ("exec: \"/etc\": is a directory: unknown", 126),
+            ("exec: \"/etc/passwd\": Permission denied: unknown", 126),
+            (
+                "exec: \"x\": executable file not found in $PATH: unknown",
+                127,
+            ),
+            (
+                "chdir to cwd (\"/nope\") set in config.json failed: no such file or directory",
+                127,
+            ),
+            (
+                "chdir to cwd (\"/f\") set in config.json failed: not a directory",
+                127,
+            ),
+            ("the monitor went away", 128),
+        ] {
+            assert_eq!(
+                start_failure_code(&format!("{unable}: {reason}")),
+                code,
+                "{reason}"
+            );
+        }
     }
 }
