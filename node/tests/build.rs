@@ -435,7 +435,8 @@ fn run_steps_get_the_builds_cgroup_parent_cpusets_and_ulimits() {
     require_root!();
     let d = TestDaemon::with_busybox("buildlim");
     // Refused before (by name); Docker's classic builder makes the steps' containers with them.
-    let parent = format!("{}-ci", d.prefix);
+    let parent = berth_test_support::cleanup::CgroupParent::new(&format!("{}-ci", d.prefix));
+    let parent = parent.name();
     let ulimits = "%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A512%2C%22Hard%22%3A1024%7D%5D";
     let query = format!("t=limits:1&cgroupparent={parent}&cpusetcpus=0&ulimits={ulimits}");
     let dockerfile = b"FROM busybox\nRUN ulimit -Sn > /soft; ulimit -Hn > /hard; \

@@ -177,23 +177,22 @@ fn namespaces_are_shared_with_the_host_or_another_container() {
 fn the_daemons_cgroup_parent_holds_containers_that_name_none_and_is_not_shown() {
     require_root!();
     let tag = format!("bt{:05x}", std::process::id() & 0xf_ffff);
-    let parent = format!("{tag}-dcgp");
+    // Declared before the daemon: dropped (removed) after it.
+    let guard = berth_test_support::cleanup::CgroupParent::new(&format!("{tag}-dcgp"));
+    let parent = guard.name();
     let d = TestDaemon::start_with("hcdcg", &["--cgroup-parent".into(), format!("/{parent}/")]);
     d.import_busybox();
     let name = format!("{}-indcg", d.prefix);
     d.cli_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "600"]);
     let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
     let dir = std::path::Path::new("/sys/fs/cgroup/pids")
-        .join(&parent)
+        .join(parent)
         .join(&id);
     let present = dir.join("cgroup.procs").exists();
     let default_dir = std::path::Path::new("/sys/fs/cgroup/pids/berth").join(&id);
     let in_default = default_dir.exists();
     let shown = d.cli_ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
     d.cli_ok(&["rm", "-f", &name]);
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let _ = std::fs::remove_dir(h.path().join(&parent));
-    }
     assert!(present, "no cgroup at {}", dir.display());
     assert!(!in_default, "{} exists too", default_dir.display());
     assert_eq!(shown, "", "Docker shows only the container's own parent");
@@ -211,7 +210,8 @@ fn devices_cgroup_parent_and_volumes_from_apply() {
     assert_eq!(out, "wrote\n1");
     refused(&d, &["--device", "/nonexistent-dev"], "/nonexistent-dev");
 
-    let parent = format!("{}-cgp", d.prefix);
+    let guard = berth_test_support::cleanup::CgroupParent::new(&format!("{}-cgp", d.prefix));
+    let parent = guard.name();
     let name = format!("{}-incg", d.prefix);
     d.cli_ok(&[
         "run",
@@ -219,24 +219,18 @@ fn devices_cgroup_parent_and_volumes_from_apply() {
         "--name",
         &name,
         "--cgroup-parent",
-        &parent,
+        parent,
         "busybox",
         "sleep",
         "600",
     ]);
     let id = d.cli_ok(&["inspect", "-f", "{{.Id}}", &name]);
     let dir = std::path::Path::new("/sys/fs/cgroup/pids")
-        .join(&parent)
+        .join(parent)
         .join(&id);
     let present = dir.join("cgroup.procs").exists();
     let shown = d.cli_ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
     d.cli_ok(&["rm", "-f", &name]);
-    for h in [
-        "pids", "memory", "cpu", "cpuacct", "blkio", "devices", "freezer", "cpuset", "systemd",
-    ] {
-        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(h).join(&parent));
-    }
-    let _ = Command::new("true").status();
     assert!(present, "no cgroup at {}", dir.display());
     assert_eq!(shown, parent);
 

@@ -139,7 +139,8 @@ fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
     let d = TestDaemon::with_busybox("hmemcg");
     // A parent of our own: what its children keep charged (a removed child lives on,
     // "dying", while pages charged to it stay cached) shows in its usage.
-    let parent = format!("{}-memcg", d.prefix);
+    let guard = berth_test_support::cleanup::CgroupParent::new(&format!("{}-memcg", d.prefix));
+    let parent = guard.name();
     let volume = tempfile::tempdir().unwrap();
     let name = format!("{}-filler", d.prefix);
     // 32 MiB written to a host directory and synced: clean page cache that outlives the
@@ -149,7 +150,7 @@ fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
         "--name",
         &name,
         "--cgroup-parent",
-        &parent,
+        parent,
         "-v",
         &format!("{}:/data", volume.path().display()),
         "busybox",
@@ -161,15 +162,11 @@ fn a_removed_containers_memory_cgroup_lets_go_of_the_page_cache_it_filled() {
     d.cli_ok(&["rm", &name]);
     let memory = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
         .iter()
-        .map(|h| std::path::Path::new(h).join(&parent).join(&id))
+        .map(|h| std::path::Path::new(h).join(parent).join(&id))
         .find(|p| p.parent().is_some_and(std::path::Path::exists))
         .unwrap();
     let gone = wait_until(Duration::from_secs(30), || !memory.exists());
-    let left = charged(&parent);
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let _ = std::fs::remove_dir(h.path().join(&parent));
-    }
-    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(&parent));
+    let left = charged(parent);
     assert!(gone, "{} is left", memory.display());
     assert!(
         left < 8 << 20,

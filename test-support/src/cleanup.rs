@@ -227,6 +227,31 @@ pub fn remove_cgroup_parent(name: &str, patience: Duration) -> Vec<PathBuf> {
     remove_cgroup_dirs(dirs, patience)
 }
 
+/// A top-level cgroup a test names as a `cgroup-parent`: removed from every hierarchy with
+/// what is below it when dropped, so a failing test leaves none behind either.
+pub struct CgroupParent(String);
+
+impl CgroupParent {
+    /// `name` must be a single path component.
+    pub fn new(name: &str) -> CgroupParent {
+        assert!(!name.is_empty() && !name.contains('/'), "{name:?}");
+        CgroupParent(name.to_string())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        let left = remove_cgroup_parent(&self.0, Duration::from_secs(10));
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("cgroups left behind: {left:?}");
+        }
+    }
+}
+
 /// Thaws `dirs`, SIGKILLs what runs in them and removes them, deepest first.
 fn remove_cgroup_dirs(mut dirs: Vec<PathBuf>, patience: Duration) -> Vec<PathBuf> {
     let me = std::process::id();
