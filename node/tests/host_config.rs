@@ -277,7 +277,6 @@ fn settings_berth_cannot_honour_are_refused_by_name() {
         "max-size is not set",
     );
     refused(&d, &["--storage-opt", "size=1G"], "StorageOpt");
-    refused(&d, &["--blkio-weight", "300"], "BlkioWeight");
     refused(&d, &["--cpu-rt-runtime", "100"], "CpuRealtimeRuntime");
     refused(&d, &["--link", "x:y"], "could not get container for x");
     refused(&d, &["--userns", "private"], "USER mode");

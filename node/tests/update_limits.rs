@@ -97,7 +97,6 @@ fn update_changes_cpusets_and_memory_reservation_and_refuses_what_it_cannot_chan
             r#"{"Ulimits":[{"Name":"nofile","Soft":10,"Hard":10}]}"#,
             "Ulimits is not supported by berth",
         ),
-        (r#"{"BlkioWeight":300}"#, "BlkioWeight is not supported"),
         (
             r#"{"KernelMemory":4194304}"#,
             "KernelMemory is not supported",
@@ -224,6 +223,130 @@ fn block_io_limits_reach_the_containers_cgroup_and_inspect_and_an_update_refuses
             assert_ne!(code, 0, "{client}: {flag} was accepted: {out}");
             assert!(out.contains(words), "{client}: {flag}: {out}");
         }
+    }
+    d.remove_all();
+}
+
+/// `--blkio-weight` and `--blkio-weight-device` as Docker's daemon takes them: where the kernel
+/// has no weights (no CFQ, as here) they are dropped with Docker's warnings, at create and at
+/// update, and the container runs; where it has them the weight reaches the cgroup. berth
+/// refused both by name.
+#[test]
+fn block_io_weights_apply_or_are_dropped_with_dockers_warnings() {
+    require_root!();
+    let d = TestDaemon::with_busybox("blkiow");
+    let has_weight = Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists();
+    let has_device = Path::new("/sys/fs/cgroup/blkio/blkio.weight_device").exists();
+    let dropped_device = "Your kernel does not support Block I/O weight_device or the cgroup \
+                          is not mounted. Weight-device discarded.";
+    let dropped_weight =
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight \
+         discarded.";
+    let create = |name: &str, host: Value| {
+        d.req(
+            "POST",
+            &format!("/containers/create?name={}-{name}", d.prefix),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "600"], "HostConfig": host}).to_string(),
+        )
+    };
+    let warnings = |r: &berth_test_support::Response| -> Vec<String> {
+        serde_json::from_value(r.json()["Warnings"].clone()).unwrap()
+    };
+    // Per-device weights: dropped with the warning, or refused by name where the kernel has
+    // them (berth does not apply them).
+    let r = create(
+        "wd",
+        json!({"BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 200}]}),
+    );
+    if has_device {
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("BlkioWeightDevice"), "{}", r.text());
+    } else {
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(warnings(&r), [dropped_device]);
+        let id = r.json()["Id"].as_str().unwrap().to_string();
+        assert_eq!(d.inspect(&id)["HostConfig"]["BlkioWeightDevice"], json!([]));
+    }
+    let r = create("w", json!({"BlkioWeight": 300}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        warnings(&r).iter().any(|w| w == dropped_weight),
+        !has_weight,
+        "{}",
+        r.text()
+    );
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        d.req("POST", &format!("/containers/{id}/start"), "").status,
+        204
+    );
+    let host = d.inspect(&id)["HostConfig"].clone();
+    assert_eq!(host["BlkioWeight"], if has_weight { 300 } else { 0 });
+    if has_weight {
+        assert_eq!(cgroup_file("blkio", &id, "blkio.weight"), "300");
+    }
+    // An update: the same check, its warnings in the answer.
+    let r = d.req(
+        "POST",
+        &format!("/containers/{id}/update"),
+        r#"{"BlkioWeight": 500}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        warnings(&r).iter().any(|w| w == dropped_weight),
+        !has_weight,
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        d.inspect(&id)["HostConfig"]["BlkioWeight"],
+        if has_weight { 500 } else { 0 }
+    );
+    if has_weight {
+        assert_eq!(cgroup_file("blkio", &id, "blkio.weight"), "500");
+        let r = d.req(
+            "POST",
+            &format!("/containers/{id}/update"),
+            r#"{"BlkioWeight": 5}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r
+            .text()
+            .contains("Range of blkio weight is from 10 to 1000"));
+    }
+    // The docker CLI prints the warning and runs the container.
+    let out = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--blkio-weight",
+        "300",
+        "busybox",
+        "echo",
+        "ran",
+    ]);
+    assert!(out.starts_with("ran\n") || out == "ran", "{out}");
+    assert_eq!(out.contains(dropped_weight), !has_weight, "{out}");
+    // berth's CLI alike: the flags, and the update's warnings printed after the names.
+    let (code, out) = d.berth(&["update", "--blkio-weight", "300", &id]);
+    assert_eq!(code, 0, "{out}");
+    let expected = if has_weight {
+        format!("{id}\n")
+    } else {
+        format!("{id}\n{dropped_weight}\n")
+    };
+    assert_eq!(out, expected);
+    if !has_device {
+        let (code, out) = d.berth(&[
+            "run",
+            "--rm",
+            "--blkio-weight-device",
+            "/dev/null:200",
+            "busybox",
+            "echo",
+            "ran",
+        ]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(&format!("WARNING: {dropped_device}")), "{out}");
     }
     d.remove_all();
 }

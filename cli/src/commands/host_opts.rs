@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bollard::models::{
     ContainerCreateBody, DeviceMapping, EndpointIpamConfig, HostConfig, HostConfigCgroupnsModeEnum,
     HostConfigIsolationEnum, HostConfigLogConfig, Mount, MountBindOptions, MountTmpfsOptions,
-    MountType, MountVolumeOptions, ResourcesUlimits, ThrottleDevice,
+    MountType, MountVolumeOptions, ResourcesBlkioWeightDevice, ResourcesUlimits, ThrottleDevice,
 };
 use clap::Args;
 
@@ -42,6 +42,12 @@ pub struct HostOpts {
     /// Add a rule to the cgroup allowed devices list
     #[arg(long = "device-cgroup-rule", value_name = "list")]
     pub device_cgroup_rule: Vec<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight)
+    #[arg(long = "blkio-weight-device", value_name = "list", value_parser = weight_device)]
+    pub blkio_weight_device: Vec<ResourcesBlkioWeightDevice>,
     /// Limit read rate (bytes per second) from a device
     #[arg(long = "device-read-bps", value_name = "list", value_parser = throttle_bps)]
     pub device_read_bps: Vec<ThrottleDevice>,
@@ -230,6 +236,9 @@ impl HostOpts {
             })
             .transpose()?;
         let throttles = |l: &Vec<ThrottleDevice>| (!l.is_empty()).then(|| l.clone());
+        h.blkio_weight = self.blkio_weight;
+        h.blkio_weight_device =
+            (!self.blkio_weight_device.is_empty()).then(|| self.blkio_weight_device.clone());
         h.blkio_device_read_bps = throttles(&self.device_read_bps);
         h.blkio_device_write_bps = throttles(&self.device_write_bps);
         h.blkio_device_read_iops = throttles(&self.device_read_iops);
@@ -316,6 +325,21 @@ fn throttle_iops(s: &str) -> Result<ThrottleDevice, String> {
     Ok(ThrottleDevice {
         path: Some(path.to_string()),
         rate: Some(rate),
+    })
+}
+
+/// `/dev/sda:200` (`--blkio-weight-device`), as docker's CLI reads it: a weight of 0, or
+/// 10 to 1000.
+fn weight_device(s: &str) -> Result<ResourcesBlkioWeightDevice, String> {
+    let (path, weight) = throttle_parts(s)?;
+    let weight = weight
+        .parse::<u16>()
+        .ok()
+        .filter(|w| *w == 0 || (10..=1000).contains(w))
+        .ok_or_else(|| format!("invalid weight for device: {s}"))?;
+    Ok(ResourcesBlkioWeightDevice {
+        path: Some(path.to_string()),
+        weight: Some(usize::from(weight)),
     })
 }
 
@@ -446,5 +470,19 @@ mod tests {
         assert_eq!(m.tmpfs_options.unwrap().size_bytes, Some(1 << 20));
         assert!(mount("type=bind,source=/x").is_err());
         assert!(mount("type=nfs,target=/x").is_err());
+    }
+
+    #[test]
+    fn weight_devices_parse_as_docker() {
+        let d = weight_device("/dev/sda:200").unwrap();
+        assert_eq!((d.path.as_deref(), d.weight), (Some("/dev/sda"), Some(200)));
+        assert_eq!(weight_device("/dev/sda:0").unwrap().weight, Some(0));
+        for bad in ["/dev/sda:5", "/dev/sda:1001", "/dev/sda:x"] {
+            assert_eq!(
+                weight_device(bad).err(),
+                Some(format!("invalid weight for device: {bad}"))
+            );
+        }
+        assert!(weight_device("sda:200").is_err_and(|e| e.contains("bad format for device path")));
     }
 }

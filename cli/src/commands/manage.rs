@@ -63,6 +63,9 @@ pub struct UpdateArgs {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true, value_name = "int")]
     pub pids_limit: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
     /// Restart policy to apply when a container exits
     #[arg(long, value_parser = parse::restart_policy, value_name = "string")]
     pub restart: Option<RestartPolicy>,
@@ -81,6 +84,7 @@ impl UpdateArgs {
             nano_cpus: self.cpus,
             cpu_shares: self.cpu_shares,
             pids_limit: self.pids_limit,
+            blkio_weight: self.blkio_weight,
             restart_policy: self.restart.clone(),
             ..Default::default()
         };
@@ -158,14 +162,45 @@ pub async fn rename(client: &Client, args: RenameArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `berth update`: prints each updated container.
+/// `berth update`: prints each updated container, then the daemon's warnings (as docker's
+/// CLI, on stdout).
 pub async fn update(client: &Client, args: UpdateArgs) -> Result<i32> {
-    let body = args.to_body()?;
-    each(client, &args.containers, |docker, name| {
-        let body = body.clone();
-        async move { docker.update_container(&name, body).await }
-    })
-    .await
+    let body = serde_json::to_value(args.to_body()?)?;
+    let (mut code, mut warnings) = (0, Vec::new());
+    for name in &args.containers {
+        // A name is letters, digits and `_.-`; anything else is escaped (and not found).
+        let segment: String = name
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let path = format!("/containers/{segment}/update");
+        match client.post_json(&path, &body).await {
+            Ok(answer) => {
+                println!("{name}");
+                let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+                warnings.extend(
+                    answer["Warnings"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|w| w.as_str().map(str::to_string)),
+                );
+            }
+            Err(e) => {
+                eprintln!("{}", client.describe(&e));
+                code = 1;
+            }
+        }
+    }
+    if !warnings.is_empty() {
+        println!("{}", warnings.join("\n"));
+    }
+    Ok(code)
 }
 
 /// `berth export`: the rootfs as a tar to `-o` or stdout, never to a terminal.

@@ -49,6 +49,8 @@ pub async fn update(
             Some((p, max))
         }
     };
+    let typed: bollard_stubs::models::ContainerUpdateBody = serde_json::from_value(v.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid update: {e}")))?;
     let req = UpdateContainer {
         memory: num("Memory").filter(|m| *m != 0),
         memory_swap: num("MemorySwap").filter(|m| *m != 0),
@@ -60,6 +62,8 @@ pub async fn update(
         cpuset_cpus: cpus("CpusetCpus", "cpuset.cpus")?,
         cpuset_mems: cpus("CpusetMems", "cpuset.mems")?,
         pids_limit: num("PidsLimit").filter(|m| *m != 0),
+        blkio_weight: typed.blkio_weight.filter(|w| *w != 0),
+        blkio_weight_device: host_extra::weight_devices(typed.blkio_weight_device.as_deref())?,
         restart_policy,
     };
     let warnings = engine.update_container(&id, req).await?;

@@ -19,6 +19,8 @@ pub struct Limits {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids: Option<i64>,
+    /// The block I/O weight (10–1000).
+    pub blkio_weight: Option<u16>,
 }
 
 /// Writes `limits` into every directory that has the matching file.
@@ -95,6 +97,14 @@ pub fn apply(dirs: &[PathBuf], limits: &Limits) -> io::Result<()> {
                 write(file, list.clone())?;
             }
         }
+        if let Some(w) = limits.blkio_weight {
+            // As libcontainer at start: CFQ's weight, else BFQ's (v1 only: refused on v2).
+            if has("blkio.weight") {
+                write("blkio.weight", w.to_string())?;
+            } else if has("blkio.bfq.weight") {
+                write("blkio.bfq.weight", w.to_string())?;
+            }
+        }
         if let Some(p) = limits.pids {
             if has("pids.max") {
                 write(
@@ -111,6 +121,10 @@ pub fn apply(dirs: &[PathBuf], limits: &Limits) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn read_text(p: &std::path::Path) -> String {
+        std::fs::read_to_string(p).unwrap()
+    }
+
     #[test]
     fn v1_and_v2_files_get_their_own_spelling() {
         let tmp = tempfile::tempdir().unwrap();
@@ -124,6 +138,7 @@ mod tests {
             "cpu.cfs_period_us",
             "cpuset.cpus",
             "pids.max",
+            "blkio.bfq.weight",
         ] {
             std::fs::write(v1.join(f), "").unwrap();
         }
@@ -143,9 +158,12 @@ mod tests {
             cpuset_cpus: Some("0".into()),
             cpuset_mems: Some("0".into()),
             pids: Some(0),
+            blkio_weight: Some(300),
             ..Default::default()
         };
         apply(&[v1.clone(), v2.clone()], &limits).unwrap();
+        // BFQ's weight where CFQ's is not there, as libcontainer does at start.
+        assert_eq!(read_text(&v1.join("blkio.bfq.weight")), "300");
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
         assert_eq!(
             read(v1.join("memory.limit_in_bytes")),

@@ -8,7 +8,7 @@ use crate::api::error::ApiError;
 use crate::engine::container::log_config::LogSettings;
 use crate::engine::container::settings::{
     BlkioThrottle, DeviceMapping, DeviceRule, NamespaceMode, RuntimeSettings, ThrottleDevice,
-    Ulimit, ULIMIT_NAMES,
+    Ulimit, WeightDevice, ULIMIT_NAMES,
 };
 use crate::engine::container::types::HostSettings;
 
@@ -26,6 +26,8 @@ pub fn runtime_settings(h: &HostConfig) -> Result<RuntimeSettings, ApiError> {
         oom_score_adj: oom_score_adj(h.oom_score_adj.unwrap_or(0))?,
         devices: devices(h)?,
         blkio_throttle: blkio_throttle(h)?,
+        blkio_weight: h.blkio_weight.unwrap_or(0),
+        blkio_weight_device: weight_devices(h.blkio_weight_device.as_deref())?,
         device_rules: h
             .device_cgroup_rules
             .iter()
@@ -180,6 +182,25 @@ fn blkio_throttle(h: &HostConfig) -> Result<BlkioThrottle, ApiError> {
         read_iops: list(&h.blkio_device_read_iops, "BlkioDeviceReadIOps")?,
         write_iops: list(&h.blkio_device_write_iops, "BlkioDeviceWriteIOps")?,
     })
+}
+
+/// `BlkioWeightDevice`: each a device path and a weight (Go's `uint16`).
+pub fn weight_devices(
+    given: Option<&[bollard_stubs::models::ResourcesBlkioWeightDevice]>,
+) -> Result<Vec<WeightDevice>, ApiError> {
+    given
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let path = d.path.clone().unwrap_or_default();
+            if path.is_empty() {
+                return Err(bad("BlkioWeightDevice: a device path is required".into()));
+            }
+            let weight = u16::try_from(d.weight.unwrap_or(0))
+                .map_err(|_| bad(format!("BlkioWeightDevice: invalid weight for {path}")))?;
+            Ok(WeightDevice { path, weight })
+        })
+        .collect()
 }
 
 fn valid_access(s: &str) -> bool {
@@ -341,6 +362,16 @@ pub fn echo(h: &HostSettings) -> HostConfig {
         // null when none, as the docker CLI sends and Docker shows it.
         device_cgroup_rules: (!r.device_cgroup_rules.is_empty())
             .then(|| r.device_cgroup_rules.clone()),
+        blkio_weight: Some(r.blkio_weight),
+        blkio_weight_device: (!r.blkio_weight_device.is_empty()).then(|| {
+            r.blkio_weight_device
+                .iter()
+                .map(|d| bollard_stubs::models::ResourcesBlkioWeightDevice {
+                    path: Some(d.path.clone()),
+                    weight: Some(usize::from(d.weight)),
+                })
+                .collect()
+        }),
         blkio_device_read_bps: throttle_echo(&r.blkio_throttle.read_bps),
         blkio_device_write_bps: throttle_echo(&r.blkio_throttle.write_bps),
         blkio_device_read_iops: throttle_echo(&r.blkio_throttle.read_iops),

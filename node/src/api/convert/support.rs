@@ -22,7 +22,6 @@ pub enum Support {
 use Support::{AsDocker, Honoured, Refused};
 
 const WINDOWS: Support = Refused("a Windows-only setting");
-const BLKIO_WEIGHTS: Support = Refused("block I/O weights are not supported yet");
 const BLKIO_LIMITS_AT_CREATE: Support =
     Refused("block I/O limits are set at create (Docker's update ignores them)");
 const REALTIME: Support = Refused("real-time CPU scheduling is not supported");
@@ -85,8 +84,8 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
     ("CpuShares", Honoured),
     ("Memory", Honoured),
     ("CgroupParent", Honoured),
-    ("BlkioWeight", BLKIO_WEIGHTS),
-    ("BlkioWeightDevice", BLKIO_WEIGHTS),
+    ("BlkioWeight", Honoured),
+    ("BlkioWeightDevice", Honoured),
     ("BlkioDeviceReadBps", Honoured),
     ("BlkioDeviceWriteBps", Honoured),
     ("BlkioDeviceReadIOps", Honoured),
@@ -171,8 +170,8 @@ pub const UPDATE: &[(&str, Support)] = &[
     ("CpuShares", Honoured),
     ("Memory", Honoured),
     ("CgroupParent", FIXED_AT_CREATE),
-    ("BlkioWeight", BLKIO_WEIGHTS),
-    ("BlkioWeightDevice", BLKIO_WEIGHTS),
+    ("BlkioWeight", Honoured),
+    ("BlkioWeightDevice", Honoured),
     ("BlkioDeviceReadBps", BLKIO_LIMITS_AT_CREATE),
     ("BlkioDeviceWriteBps", BLKIO_LIMITS_AT_CREATE),
     ("BlkioDeviceReadIOps", BLKIO_LIMITS_AT_CREATE),

@@ -40,6 +40,11 @@ impl Engine {
             super::signal::parse_signal(sig)?;
         }
         self.resolve_host_settings(&mut req.host).await?;
+        let r = &mut req.host.runtime;
+        let blkio_warnings =
+            super::blkio_weight::check(&mut r.blkio_weight, &mut r.blkio_weight_device, || {
+                super::blkio_weight::WeightSupport::of(&self.paths.cgroups.joined)
+            })?;
         // Recorded with the container: a later daemon with another default still finds it.
         req.host.runtime.daemon_cgroup_parent = self.host.default_cgroup_parent.to_string();
         if req.host.runtime.log.is_none() {
@@ -99,6 +104,7 @@ impl Engine {
             })
             .collect();
         warnings.extend(self.oom_kill_disable_warnings(&mut req.host));
+        warnings.extend(blkio_warnings);
         // Docker's words: the host's network has no ports to publish, and nothing is.
         if req.host.network_mode == "host" && !req.host.net.ports.is_empty() {
             warnings.push("Published ports are discarded when using host network mode".into());

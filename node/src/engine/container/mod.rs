@@ -2,6 +2,7 @@
 
 pub mod archive;
 mod attach_events;
+pub mod blkio_weight;
 pub mod caps;
 pub mod changes;
 pub mod create;

@@ -66,6 +66,13 @@ pub struct ThrottleDevice {
     pub minor: i64,
 }
 
+/// A weight for one block device (`--blkio-weight-device /dev/sda:200`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
 /// The block I/O limits (`--device-{read,write}-{bps,iops}`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
@@ -107,6 +114,9 @@ pub struct RuntimeSettings {
     pub oom_score_adj: i64,
     pub devices: Vec<DeviceMapping>,
     pub blkio_throttle: BlkioThrottle,
+    /// `--blkio-weight` (10–1000; 0: none), kept only where the kernel has weights.
+    pub blkio_weight: u16,
+    pub blkio_weight_device: Vec<WeightDevice>,
     pub device_rules: Vec<DeviceRule>,
     /// As the client sent them (inspect echoes them).
     pub device_cgroup_rules: Vec<String>,

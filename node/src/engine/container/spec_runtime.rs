@@ -126,6 +126,9 @@ pub fn apply(spec: &mut Value, rec: &ContainerRecord, nofile_hard: i64) {
     if !r.cpuset_mems.is_empty() {
         resources["cpu"]["mems"] = json!(r.cpuset_mems);
     }
+    if r.blkio_weight > 0 {
+        resources["blockIO"]["weight"] = json!(r.blkio_weight);
+    }
     let t = &r.blkio_throttle;
     let limits = |devs: &[ThrottleDevice]| -> Value {
         devs.iter()

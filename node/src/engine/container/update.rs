@@ -3,6 +3,7 @@
 //! in the record or in memory.
 
 use super::host_resolve::check_cpusets;
+use super::settings::WeightDevice;
 use super::types::RestartPolicy;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -22,11 +23,13 @@ pub struct UpdateContainer {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub blkio_weight_device: Vec<WeightDevice>,
     pub restart_policy: Option<(RestartPolicy, i64)>,
 }
 
 impl Engine {
-    /// Applies `u`; returns Docker's warnings (none so far).
+    /// Applies `u`; returns Docker's warnings (for weights the kernel lacks).
     pub async fn update_container(&self, key: &str, u: UpdateContainer) -> Result<Vec<String>> {
         if u.nano_cpus.is_some_and(|n| n > 0) && u.cpu_quota.is_some_and(|q| q > 0) {
             return Err(EngineError::InvalidArgument(
@@ -115,6 +118,14 @@ impl Engine {
         if let Some(p) = u.pids_limit {
             h.pids_limit = Some(p).filter(|p| *p > 0);
         }
+        let (mut weight, mut devices) = (u.blkio_weight.unwrap_or(0), u.blkio_weight_device);
+        let warnings = super::blkio_weight::check(&mut weight, &mut devices, || {
+            super::blkio_weight::WeightSupport::of(&self.paths.cgroups.joined)
+        })?;
+        let blkio_weight = (weight > 0).then_some(weight);
+        if let Some(w) = blkio_weight {
+            h.runtime.blkio_weight = w;
+        }
         if let Some((policy, max)) = u.restart_policy {
             h.restart_policy = policy;
             h.restart_max = max;
@@ -139,6 +150,7 @@ impl Engine {
             cpuset_cpus: u.cpuset_cpus,
             cpuset_mems: u.cpuset_mems,
             pids: u.pids_limit,
+            blkio_weight,
         };
         if rec.state.status.is_running() {
             let dirs =
@@ -157,6 +169,6 @@ impl Engine {
             return Err(e);
         }
         self.container_event(&rec, "update", &[]);
-        Ok(Vec::new())
+        Ok(warnings)
     }
 }
