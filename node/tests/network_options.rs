@@ -530,3 +530,140 @@ fn endpoint_requests_are_shown_back_and_link_local_addresses_apply() {
         assert!(r.text().contains(needle), "{}", r.text());
     }
 }
+
+/// A DNS server on `addr` answering every A question with 10.1.2.3 for as long as the
+/// returned flag stays false; returns the names it was asked.
+fn fake_resolver(
+    addr: &str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::sync::atomic::Ordering;
+    let sock = std::net::UdpSocket::bind(addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (stop2, asked2) = (stop.clone(), asked.clone());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while !stop2.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let q = &buf[..n];
+            // The question's name, label by label.
+            let (mut i, mut labels) = (12, Vec::new());
+            while i < n && q[i] != 0 {
+                let len = usize::from(q[i]);
+                labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + len]).into_owned());
+                i += 1 + len;
+            }
+            asked2.lock().unwrap().push(labels.join("."));
+            let question_end = i + 5;
+            let mut reply = q[..question_end].to_vec();
+            reply[2] = 0x81;
+            reply[3] = 0x80;
+            reply[7] = 1; // one answer
+            let qtype_a = q[i + 1..i + 3] == [0, 1];
+            if !qtype_a {
+                reply[7] = 0;
+            } else {
+                reply.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3]);
+            }
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    (stop, asked)
+}
+
+/// `--dns` on a user network names where the embedded DNS relays what it does not know, as
+/// Docker's: the container's resolv.conf keeps the embedded server, so other containers' names
+/// still resolve (berth wrote the `--dns` servers there and they stopped resolving), and its
+/// other names go to its own servers, not the host's.
+#[test]
+fn dns_servers_on_a_user_network_are_where_the_embedded_dns_relays() {
+    require_root!();
+    let d = TestDaemon::with_busybox("netdnsfw");
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", &net]);
+    let gateway = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &net,
+    ]);
+    // A resolver of the test's own on a loopback address of the host, where berthd relays.
+    let resolver = format!(
+        "127.{}.{}.53",
+        100 + std::process::id() % 100,
+        std::process::id() % 250
+    );
+    let (stop, asked) = fake_resolver(&format!("{resolver}:53"));
+    let target = format!("{}-target", d.prefix);
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &target,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let run = |script: &str| {
+        d.cli_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "--dns",
+            &resolver,
+            "--dns-search",
+            "a.example",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        // The docker CLI's own warning about a loopback `--dns`.
+        .lines()
+        .filter(|l| !l.starts_with("WARNING: Localhost DNS"))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let resolv = run("cat /etc/resolv.conf");
+    assert_eq!(
+        resolv,
+        format!("search a.example\nnameserver {gateway}\noptions ndots:0")
+    );
+    let found = run(&format!("nslookup {target} >/dev/null && echo found"));
+    assert_eq!(found, "found");
+    let external = run("nslookup outside.example");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(external.contains("10.1.2.3"), "{external}");
+    assert!(
+        asked.lock().unwrap().iter().any(|n| n == "outside.example"),
+        "{:?}",
+        asked.lock().unwrap()
+    );
+    // A domain name makes the hosts line `ip host.domain host`, as libnetwork's.
+    let fqdn = d.cli_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--hostname",
+        "h1",
+        "--domainname",
+        "d.example",
+        "busybox",
+        "hostname",
+        "-f",
+    ]);
+    assert_eq!(fqdn, "h1.d.example");
+    d.remove_all();
+}

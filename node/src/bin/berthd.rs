@@ -156,6 +156,7 @@ fn main() -> anyhow::Result<()> {
                 _ = term.recv() => {}
             }
         };
-        daemon::run(config, listeners, shutdown).await
+        // On the heap: the daemon's whole future is one large state machine.
+        Box::pin(daemon::run(config, listeners, shutdown)).await
     })
 }

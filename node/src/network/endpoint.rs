@@ -266,6 +266,19 @@ impl Networks {
         Ok(ep)
     }
 
+    /// Records container `id`'s `--dns` servers (`resolvers`) on its endpoints, where the
+    /// networks' DNS servers relay its other names (none: the host's resolvers).
+    pub fn set_resolvers(&self, id: &str, resolvers: &[std::net::IpAddr]) -> Result<()> {
+        for mut ep in self.endpoints.of_container(id)? {
+            if ep.resolvers != resolvers {
+                ep.resolvers = resolvers.to_vec();
+                self.endpoints
+                    .put(&super::endpoint_table::key(id, &ep.network_id), &ep)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Connects a running container to network `net_id` (already in `a`).
     pub async fn attach_one(
         &self,
@@ -395,6 +408,7 @@ impl Networks {
             aliases: req.aliases.clone(),
             ports: Vec::new(),
             links: req.links.clone(),
+            resolvers: Vec::new(),
         })
     }
 

@@ -141,6 +141,10 @@ impl Engine {
         }
         let ports = ports_to_publish(rec)?;
         let attached = self.network.attach(&rec.id, &rec.name, &a, &ports).await?;
+        if let Err(e) = self.record_resolvers(rec) {
+            self.network.detach(&rec.id).await;
+            return Err(e);
+        }
         if !swarm_nets.is_empty() {
             self.network.refresh_vips().await;
         }
@@ -154,7 +158,7 @@ impl Engine {
             .chain(primary.ip6.map(Into::into))
             .collect();
         let hosts = files::hosts(
-            hostname,
+            (hostname, &rec.config.domainname),
             &own,
             &rec.host.net.extra_hosts,
             link_hosts,
@@ -379,10 +383,28 @@ impl Engine {
                 }
                 return Err(e);
             }
+            self.record_resolvers(&rec)?;
             self.use_embedded_dns(&rec, &n)?;
             self.network_endpoint_event("connect", &n, &rec.id);
         }
         Ok(())
+    }
+
+    /// Gives the container's `--dns` servers to its endpoints' DNS servers, which relay its
+    /// names they do not know there (the file names the embedded server, as Docker's).
+    fn record_resolvers(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.host.net.dns.is_empty() {
+            return Ok(());
+        }
+        // The API checked them at create.
+        let servers: Vec<std::net::IpAddr> = rec
+            .host
+            .net
+            .dns
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .collect();
+        self.network.set_resolvers(&rec.id, &servers)
     }
 
     /// A container first on a network without name resolution gets the embedded DNS of a
@@ -395,13 +417,13 @@ impl Engine {
             .ok()
             .and_then(|a| self.network.find(&a.primary).ok().flatten())
             .is_some_and(|p| p.has_dns());
-        if !n.has_dns() || primary_has_dns || !rec.host.net.dns.is_empty() {
+        if !n.has_dns() || primary_has_dns {
             return Ok(());
         }
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let gw = n.gateway.parse().ok();
         let net = &rec.host.net;
-        let text = files::resolv_conf(&host, gw, &[], &net.dns_search, &net.dns_options);
+        let text = files::resolv_conf(&host, gw, &net.dns, &net.dns_search, &net.dns_options);
         let path = self.paths.container_dir(&rec.id).join("resolv.conf");
         std::fs::write(&path, text).map_err(|e| EngineError::io("rewrite resolv.conf", e))
     }

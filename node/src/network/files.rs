@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// `/etc/hosts`: localhost lines, `--add-host`s, legacy links' lines (`links`, made whole),
 /// the container's own addresses (IPv4, then IPv6) with its name, in Docker's order.
 pub fn hosts(
-    hostname: &str,
+    (hostname, domainname): (&str, &str),
     own: &[IpAddr],
     extra: &[String],
     links: &[String],
@@ -35,14 +35,20 @@ pub fn hosts(
         s.push_str(l);
         s.push('\n');
     }
+    // With a domain name, the full name first (libnetwork's `hostname.domainname hostname`).
+    let names = match domainname {
+        "" => hostname.to_string(),
+        domain => format!("{hostname}.{domain} {hostname}"),
+    };
     for ip in own {
-        s.push_str(&format!("{ip}\t{hostname}\n"));
+        s.push_str(&format!("{ip}\t{names}\n"));
     }
     s
 }
 
-/// `/etc/resolv.conf`: `--dns` wins; then the embedded DNS (user networks); else the host's
-/// resolvers minus loopback ones, which the container cannot reach.
+/// `/etc/resolv.conf`: the embedded DNS (user networks), which relays what it does not know to
+/// the `--dns` servers (or the host's); else `--dns`; else the host's resolvers minus loopback
+/// ones, which the container cannot reach.
 pub fn resolv_conf(
     host: &str,
     embedded: Option<Ipv4Addr>,
@@ -62,12 +68,12 @@ pub fn resolv_conf(
             out.push_str(&format!("{l}\n"));
         }
     }
-    if !dns.is_empty() {
+    if let Some(gw) = embedded {
+        out.push_str(&format!("nameserver {gw}\n"));
+    } else if !dns.is_empty() {
         for d in dns {
             out.push_str(&format!("nameserver {d}\n"));
         }
-    } else if let Some(gw) = embedded {
-        out.push_str(&format!("nameserver {gw}\n"));
     } else {
         for l in host
             .lines()
@@ -80,7 +86,7 @@ pub fn resolv_conf(
         }
     }
     let mut opts: Vec<String> = options.to_vec();
-    if embedded.is_some() && dns.is_empty() && !opts.iter().any(|o| o.starts_with("ndots")) {
+    if embedded.is_some() && !opts.iter().any(|o| o.starts_with("ndots")) {
         opts.push("ndots:0".into());
     }
     if !opts.is_empty() {
@@ -145,7 +151,7 @@ mod tests {
     #[test]
     fn hosts_has_the_own_address_and_host_gateway_becomes_the_gateway() {
         let h = hosts(
-            "web",
+            ("web", ""),
             &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))],
             &[
                 "db:10.1.1.1".into(),
@@ -159,7 +165,7 @@ mod tests {
         assert!(h.contains("10.1.1.1\tdb\n"));
         assert!(h.contains("10.0.0.1\thost.docker.internal\n"));
         // Without an address of its own (none, the host's network) Docker writes no name line.
-        let h = hosts("web", &[], &["db:10.1.1.1".into()], &[], None);
+        let h = hosts(("web", ""), &[], &["db:10.1.1.1".into()], &[], None);
         assert!(
             h.ends_with("ff02::2\tip6-allrouters\n10.1.1.1\tdb\n"),
             "{h}"
@@ -172,8 +178,11 @@ mod tests {
             IpAddr::V4(Ipv4Addr::new(172, 19, 0, 2)),
             IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2)),
         ];
-        let h = hosts("web", &own, &[], &[], None);
+        let h = hosts(("web", ""), &own, &[], &[], None);
         assert!(h.ends_with("172.19.0.2\tweb\n2001:db8:2::2\tweb\n"), "{h}");
+        // A domain name: the full name first, as libnetwork writes it.
+        let h = hosts(("web", "d.example"), &own[..1], &[], &[], None);
+        assert!(h.ends_with("172.19.0.2\tweb.d.example web\n"), "{h}");
     }
 
     #[test]
@@ -185,5 +194,12 @@ mod tests {
         assert_eq!(r, "search lan\nnameserver 10.9.9.9\n");
         let r = resolv_conf(host, None, &["1.1.1.1".into()], &["x".into()], &[]);
         assert_eq!(r, "search x\nnameserver 1.1.1.1\n");
+        // On a user network `--dns` is where the embedded DNS relays to, as Docker's: the file
+        // still names the embedded one (berth wrote the servers, and names stopped resolving).
+        let gw = Some(Ipv4Addr::new(10, 0, 0, 1));
+        let r = resolv_conf(host, gw, &["9.9.9.9".into()], &["a.b".into()], &[]);
+        assert_eq!(r, "search a.b\nnameserver 10.0.0.1\noptions ndots:0\n");
+        let r = resolv_conf(host, gw, &["9.9.9.9".into()], &[], &["ndots:3".into()]);
+        assert_eq!(r, "search lan\nnameserver 10.0.0.1\noptions ndots:3\n");
     }
 }

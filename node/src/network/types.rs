@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::ipv6::Ipv6Pool;
 use berth_overlay::ipam::{AddressSpace, Subnet};
@@ -227,6 +227,11 @@ pub struct EndpointRecord {
     /// Its links on this network: `alias` asked by this container resolves `name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The container's `--dns` servers: the names the network's DNS server does not know are
+    /// relayed there for it instead of to the host's resolvers (Docker's embedded DNS's
+    /// external servers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<IpAddr>,
 }
 
 fn is_zero(v: &u8) -> bool {

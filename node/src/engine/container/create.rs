@@ -222,8 +222,15 @@ impl Engine {
             .then(|| self.network.get("bridge").ok())
             .flatten()
             .and_then(|n| n.gateway.parse().ok());
-        let generated =
-            || crate::network::files::hosts(hostname, &[], extra_hosts, &[], host_gateway);
+        let generated = || {
+            crate::network::files::hosts(
+                (hostname, &rec.config.domainname),
+                &[],
+                extra_hosts,
+                &[],
+                host_gateway,
+            )
+        };
         // On the host's network without `--add-host`, Docker gives the host's own file.
         let hosts = if rec.host.network_mode == "host" && extra_hosts.is_empty() {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| generated())

@@ -1,5 +1,5 @@
 //! The DNS server's socket loop: receives queries on the gateway address, answers the names it
-//! knows and relays the rest to the host's resolvers. A flood from a container is bounded:
+//! knows and relays the rest to the asking container's `--dns` servers or the host's resolvers. A flood from a container is bounded:
 //! relays in flight are capped (the rest are dropped, as a busy resolver would), and a relayed
 //! answer is only accepted from the resolver asked and for the query sent.
 
@@ -104,7 +104,12 @@ impl Server {
                 continue;
             };
             let ips = self.resolve(&q.name, from.ip());
-            if !ips.is_empty() || self.upstream.is_empty() {
+            let ups = if ips.is_empty() {
+                self.upstream_for(from.ip())
+            } else {
+                Arc::default()
+            };
+            if ups.is_empty() {
                 let _ = self.sock.send_to(&answer(query, &q, &ips), from).await;
                 continue;
             }
@@ -112,13 +117,35 @@ impl Server {
                 tracing::debug!(network = %self.net_name, "DNS relays busy, query dropped");
                 continue;
             };
-            let (sock, ups, query) = (self.sock.clone(), self.upstream.clone(), query.to_vec());
+            let (sock, query) = (self.sock.clone(), query.to_vec());
             tokio::spawn(async move {
                 if let Some(reply) = relay(&query, &ups).await {
                     let _ = sock.send_to(&reply, from).await;
                 }
                 drop(permit);
             });
+        }
+    }
+
+    /// Where a name this server does not know is relayed for the container at `asker`: its
+    /// `--dns` servers, else the host's resolvers.
+    fn upstream_for(&self, asker: IpAddr) -> Arc<Vec<SocketAddr>> {
+        let own = self
+            .endpoints
+            .on_network(&self.net_id)
+            .ok()
+            .and_then(|eps| {
+                eps.into_iter()
+                    .find(|e| e.ip.map(IpAddr::V4) == Some(asker) && !e.resolvers.is_empty())
+            });
+        match own {
+            Some(e) => Arc::new(
+                e.resolvers
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, 53))
+                    .collect(),
+            ),
+            None => self.upstream.clone(),
         }
     }
 
