@@ -1,7 +1,8 @@
 //! Hostile packets against the embedded DNS of a user network, from a container, with a real
 //! berthd: the truncated question from the review (it killed berthd), other malformed and
-//! random datagrams, and a flood of queries for names relayed to the host's resolvers. Each
-//! ends with berthd answering, names still resolving and its descriptors back where they were.
+//! random datagrams, a flood of queries for names relayed to the host's resolvers, and over
+//! TCP garbage and more connections than it serves. Each ends with berthd answering, names
+//! still resolving and its descriptors back where they were.
 
 #![allow(
     clippy::unwrap_used,
@@ -119,4 +120,84 @@ fn malformed_packets_and_a_query_flood_leave_the_dns_answering() {
         &target,
     ]);
     assert!(looked_up.contains(&ip), "{looked_up}");
+}
+
+/// Asks argv[2] over TCP at argv[1]:53 after a connection that sends garbage (it must be
+/// closed, not answered), then prints the answer's record count; then how many addresses
+/// glibc's lookup of the name gets (it asks again over TCP when the UDP answer is truncated).
+const OVER_TCP: &str = r#"import socket, struct, sys
+gw, name = sys.argv[1], sys.argv[2]
+# More connections than the server serves at once, held, then let go.
+held = [socket.create_connection((gw, 53), timeout=5) for _ in range(150)]
+for h in held:
+    h.close()
+def query(qname):
+    p = b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
+    for l in qname.split('.'):
+        p += bytes([len(l)]) + l.encode()
+    return p + b'\x00\x00\x01\x00\x01'
+bad = socket.create_connection((gw, 53), timeout=5)
+bad.sendall(struct.pack('>H', 5) + b'\xff' * 5)
+print('garbage closed' if bad.recv(100) == b'' else 'garbage answered')
+c = socket.create_connection((gw, 53), timeout=5)
+for _ in range(2):
+    m = query(name)
+    c.sendall(struct.pack('>H', len(m)) + m)
+    n = struct.unpack('>H', c.recv(2, socket.MSG_WAITALL))[0]
+    r = c.recv(n, socket.MSG_WAITALL)
+    print('tcp answers', struct.unpack('>H', r[6:8])[0], 'tc', r[2] & 2)
+print('lookup', len(set(a[4][0] for a in socket.getaddrinfo(name, 80, socket.AF_INET))))
+"#;
+
+/// A name with more addresses than a UDP answer holds (32 containers behind one alias): the
+/// server answers over TCP too, whole, so a lookup gets them all; berth had no TCP and glibc's
+/// lookup failed outright ("Temporary failure in name resolution").
+#[test]
+fn a_name_with_many_addresses_is_answered_whole_over_tcp() {
+    require_root!();
+    let d = TestDaemon::with_busybox("hdnstcp");
+    let net = format!("{}-n", d.prefix);
+    d.cli_ok(&["network", "create", &net]);
+    let gateway = d.cli_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &net,
+    ]);
+    for i in 0..32 {
+        d.cli_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("{}-m{i}", d.prefix),
+            "--network",
+            &net,
+            "--network-alias",
+            "many",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    let fds = d.fd_count();
+    let mut args = vec!["run", "--rm", "--network", &net];
+    args.extend(PYTHON);
+    args.extend([
+        "busybox",
+        "/usr/bin/python3",
+        "-c",
+        OVER_TCP,
+        &gateway,
+        "many",
+    ]);
+    let out = d.cli_ok(&args);
+    assert_eq!(
+        out,
+        "garbage closed\ntcp answers 32 tc 0\ntcp answers 32 tc 0\nlookup 32"
+    );
+    d.assert_serving();
+    // The connections, held or refused, leave nothing behind.
+    d.assert_fds_settle(fds, 4);
+    d.remove_all();
 }

@@ -104,9 +104,14 @@ pub fn lookup(eps: &[EndpointRecord], net: &str, name: &str) -> Vec<IpAddr> {
 /// addresses `ips`: the A records of its IPv4 addresses for an A question, the AAAA records of
 /// its IPv6 ones for an AAAA question, none for other questions (a name without an address of
 /// the family asked answers empty, not NXDOMAIN), NXDOMAIN when the name is unknown. Only the
-/// first question is answered; answers beyond 512 bytes are left out and the response is
-/// marked truncated.
+/// first question is answered; answers beyond 512 bytes (a UDP answer) are left out and the
+/// response is marked truncated, which sends resolvers to TCP (`answer_within`).
 pub fn answer(query: &[u8], q: &Question, ips: &[IpAddr]) -> Vec<u8> {
+    answer_within(query, q, ips, MAX_UDP_ANSWER)
+}
+
+/// `answer` in at most `max` bytes (65,535 over TCP).
+pub fn answer_within(query: &[u8], q: &Question, ips: &[IpAddr], max: usize) -> Vec<u8> {
     let (Some(id), Some(&flags), Some(question)) =
         (query.get(..2), query.get(2), query.get(HEADER_LEN..q.end))
     else {
@@ -120,7 +125,7 @@ pub fn answer(query: &[u8], q: &Question, ips: &[IpAddr]) -> Vec<u8> {
             _ => None,
         })
         .collect();
-    let mut room = MAX_UDP_ANSWER.saturating_sub(HEADER_LEN + question.len());
+    let mut room = max.saturating_sub(HEADER_LEN + question.len());
     let sent: Vec<&(u16, Vec<u8>)> = answers
         .iter()
         .take_while(|(_, addr)| {
@@ -134,7 +139,7 @@ pub fn answer(query: &[u8], q: &Question, ips: &[IpAddr]) -> Vec<u8> {
     let rcode = if ips.is_empty() { RCODE_NXDOMAIN } else { 0 };
     let count = u16::try_from(sent.len()).unwrap_or(0);
 
-    let mut out = Vec::with_capacity(MAX_UDP_ANSWER);
+    let mut out = Vec::with_capacity(max.min(MAX_UDP_ANSWER));
     out.extend_from_slice(id);
     // QR, then the query's opcode and RD; TC when answers were left out.
     out.push(0x80 | (flags & 0x79) | if truncated { 0x02 } else { 0 });
@@ -280,6 +285,11 @@ mod tests {
         assert_ne!(a[2] & 0x02, 0, "TC set");
         let count = usize::from(u16::from_be_bytes([a[6], a[7]]));
         assert_eq!(a.len(), q.len() + count * A_RECORD_LEN);
+        // Over TCP the answer holds them all, untruncated.
+        let whole = answer_within(&q, &parsed, &ips, 65_535);
+        assert_eq!(whole[2] & 0x02, 0, "TC clear");
+        assert_eq!(u16::from_be_bytes([whole[6], whole[7]]), 200);
+        assert_eq!(whole.len(), q.len() + 200 * A_RECORD_LEN);
     }
 
     #[test]

@@ -30,12 +30,14 @@ pub type SwarmNames = Arc<Mutex<HashMap<String, Vec<(String, Vec<Ipv4Addr>)>>>>;
 
 /// A running server; dropping it stops it.
 pub struct DnsServer {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -55,11 +57,16 @@ impl DnsServer {
                 .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?,
             53,
         );
-        let std_sock = match netns {
-            None => std::net::UdpSocket::bind(addr),
-            Some(p) => bind_in(p, addr),
-        }
-        .map_err(|e| EngineError::io(format!("bind DNS on {addr}"), e))?;
+        let std_sock = in_netns(netns, move || std::net::UdpSocket::bind(addr))
+            .map_err(|e| EngineError::io(format!("bind DNS on {addr}"), e))?;
+        // TCP is for answers a UDP one truncated; without it the server still answers.
+        let listener = in_netns(netns, move || {
+            let l = std::net::TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        })
+        .inspect_err(|e| tracing::warn!(%addr, error = %e, "DNS over TCP not served"))
+        .ok();
         std_sock
             .set_nonblocking(true)
             .map_err(|e| EngineError::io("DNS socket", e))?;
@@ -67,7 +74,7 @@ impl DnsServer {
             Arc::new(UdpSocket::from_std(std_sock).map_err(|e| EngineError::io("DNS socket", e))?);
         let upstream =
             host_resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        let server = Server {
+        let server = Arc::new(Server {
             sock,
             endpoints,
             net_id: n.id.clone(),
@@ -75,25 +82,27 @@ impl DnsServer {
             upstream: Arc::new(upstream),
             relays: Arc::new(Semaphore::new(MAX_RELAYS_IN_FLIGHT)),
             names,
-        };
-        Ok(DnsServer {
-            task: tokio::spawn(server.run()),
-        })
+        });
+        let mut tasks = vec![tokio::spawn(server.clone().run())];
+        if let Some(l) = listener {
+            tasks.push(tokio::spawn(super::tcp::serve(server, l)));
+        }
+        Ok(DnsServer { tasks })
     }
 }
 
-struct Server {
+pub(super) struct Server {
     sock: Arc<UdpSocket>,
     endpoints: EndpointTable,
     net_id: String,
     net_name: String,
     upstream: Arc<Vec<SocketAddr>>,
-    relays: Arc<Semaphore>,
+    pub(super) relays: Arc<Semaphore>,
     names: SwarmNames,
 }
 
 impl Server {
-    async fn run(self) {
+    async fn run(self: Arc<Self>) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let Ok((len, from)) = self.sock.recv_from(&mut buf).await else {
@@ -129,7 +138,7 @@ impl Server {
 
     /// Where a name this server does not know is relayed for the container at `asker`: its
     /// `--dns` servers, else the host's resolvers.
-    fn upstream_for(&self, asker: IpAddr) -> Arc<Vec<SocketAddr>> {
+    pub(super) fn upstream_for(&self, asker: IpAddr) -> Arc<Vec<SocketAddr>> {
         let own = self
             .endpoints
             .on_network(&self.net_id)
@@ -152,7 +161,7 @@ impl Server {
     /// The addresses of `name` for the container at `asker`: on this network first, then on
     /// the asker's other networks. Its resolv.conf names one server (its first network's), and
     /// Docker's resolver answers for every network a container is on.
-    fn resolve(&self, name: &str, asker: IpAddr) -> Vec<IpAddr> {
+    pub(super) fn resolve(&self, name: &str, asker: IpAddr) -> Vec<IpAddr> {
         let all: Vec<EndpointRecord> = self.endpoints.all().unwrap_or_default();
         let me = all
             .iter()
@@ -217,15 +226,22 @@ impl Server {
     }
 }
 
-/// A UDP socket bound to `addr` inside the network namespace bound at `netns`, made on a
-/// short-lived thread that joined it (the socket stays in that namespace).
-fn bind_in(netns: &Path, addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// What `make` makes (a socket), made inside the network namespace bound at `netns` when
+/// given, on a short-lived thread that joined it (a socket stays in the namespace it was made
+/// in).
+fn in_netns<T: Send + 'static>(
+    netns: Option<&Path>,
+    make: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let Some(netns) = netns else {
+        return make();
+    };
     let netns = netns.to_path_buf();
     std::thread::spawn(move || {
         let file = std::fs::File::open(&netns)?;
         nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(std::io::Error::from)?;
-        std::net::UdpSocket::bind(addr)
+        make()
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread failed")))
@@ -242,7 +258,7 @@ pub fn host_resolvers(resolv: &str) -> Vec<SocketAddr> {
 }
 
 /// Asks each resolver in turn; the first answer to this query wins.
-async fn relay(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+pub(super) async fn relay(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstream {
         let bind = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
         let Ok(s) = UdpSocket::bind(bind).await else {
