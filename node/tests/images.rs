@@ -311,3 +311,64 @@ fn image_inspect_keeps_the_fields_older_clients_read() {
         .unwrap_or_else(|e| panic!("{stamp}: {e}"));
     assert!(at >= before, "{at} {before}");
 }
+
+/// A removal refused because a container uses the image names the container, in moby's words;
+/// by id a running container's image is refused even forced (moby's hard conflict: berth
+/// untagged it and said only "a container").
+#[test]
+fn a_refused_removal_names_the_container_using_the_image() {
+    require_root!();
+    let d = TestDaemon::with_busybox("rmiuse");
+    // An image with one tag (a commit): the busybox tags do not count.
+    let src = format!("{}-src", d.prefix);
+    d.cli_ok(&["create", "--name", &src, "busybox", "true"]);
+    d.cli_ok(&["commit", &src, "rmiuse:only"]);
+    d.cli_ok(&["rm", &src]);
+    let image = d.cli_ok(&["image", "inspect", "-f", "{{.Id}}", "rmiuse:only"]);
+    let short_image = &image["sha256:".len().."sha256:".len() + 12];
+    let id = d.cli_ok(&[
+        "create",
+        "--name",
+        &format!("{}-user", d.prefix),
+        "rmiuse:only",
+        "sleep",
+        "600",
+    ]);
+    let err = |r: berth_test_support::Response| (r.status, r.json()["message"].clone());
+    assert_eq!(
+        err(d.req("DELETE", "/images/rmiuse:only", "")),
+        (
+            409,
+            json!(format!(
+                "conflict: unable to remove repository reference \"rmiuse:only\" (must force) - container {} is using its referenced image {short_image}",
+                &id[..12]
+            ))
+        )
+    );
+    assert_eq!(
+        err(d.req("DELETE", &format!("/images/{short_image}"), "")).1,
+        json!(format!(
+            "conflict: unable to delete {short_image} (must be forced) - image is being used by stopped container {}",
+            &id[..12]
+        ))
+    );
+    d.cli_ok(&["start", &id]);
+    for force in ["0", "1"] {
+        assert_eq!(
+            err(d.req("DELETE", &format!("/images/{short_image}?force={force}"), "")),
+            (
+                409,
+                json!(format!(
+                    "conflict: unable to delete {short_image} (cannot be forced) - image is being used by running container {}",
+                    &id[..12]
+                ))
+            )
+        );
+    }
+    assert_eq!(
+        d.cli_ok(&["image", "inspect", "-f", "{{.Id}}", "rmiuse:only"]),
+        image,
+        "the refused removals changed nothing"
+    );
+    d.remove_all();
+}

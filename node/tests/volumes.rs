@@ -101,6 +101,17 @@ fn in_use_volumes_are_refused_and_anonymous_ones_go_with_rm_v() {
     // Nothing left to prune: an empty list, as moby's, not null.
     let again = d.req("POST", "/volumes/prune", "").json();
     assert_eq!(again["VolumesDeleted"], json!([]), "{again}");
+    // A client older than API 1.42 prunes named volumes too, as it did then (moby adds `all`
+    // for it); berth kept them whatever the version.
+    let named = format!("{}-old-client", d.prefix);
+    let body = json!({"Name": named, "Labels": {"prune-test": "1"}}).to_string();
+    assert_eq!(d.req("POST", "/volumes/create", &body).status, 201);
+    let filters = urlencode(r#"{"label":["prune-test=1"]}"#);
+    let path = |v: &str| format!("{v}/volumes/prune?filters={filters}");
+    let kept = d.req("POST", &path(""), "").json();
+    assert_eq!(kept["VolumesDeleted"], json!([]), "{kept}");
+    let old = d.req("POST", &path("/v1.41"), "").json();
+    assert_eq!(old["VolumesDeleted"], json!([named]), "{old}");
     assert_eq!(
         d.req("DELETE", &format!("/containers/{user}?v=1"), "")
             .status,

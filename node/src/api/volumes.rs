@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::convert::query::Query;
 use super::error::{ApiError, ApiResult};
 use super::json_body::JsonBody;
-use super::AppState;
+use super::{ApiVersion, AppState};
 use crate::engine::volume::{VolumeFilters, VolumeRecord};
 
 /// A volume as inspect, the list and `system df` show it.
@@ -130,14 +130,16 @@ pub async fn remove(
 /// `POST /volumes/prune?filters=` — anonymous volumes; `all=true` every unused one.
 pub async fn prune(
     State(engine): State<AppState>,
+    version: ApiVersion,
     RawQuery(q): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let q = Query::parse(q.as_deref());
-    let mut all = false;
+    // Before API 1.42 a prune took named volumes too (moby adds `all` for older clients).
+    let mut all = version < ApiVersion(1, 42);
     let mut f = VolumeFilters::default();
     for (k, values) in q.filters()? {
         match k.as_str() {
-            "all" => all = values.iter().any(|v| v == "true" || v == "1"),
+            "all" => all |= values.iter().any(|v| v == "true" || v == "1"),
             "label" => f.label = values,
             "label!" => f.label_not = values,
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),

@@ -366,14 +366,27 @@ impl Engine {
         force: bool,
         prune_parents: bool,
     ) -> Result<Vec<image::RemovedItem>> {
-        let mut used = std::collections::HashSet::new();
+        // Each image's user, a running container before a stopped one.
+        let mut used: std::collections::HashMap<String, image::ImageUser> = Default::default();
         for h in self.handles() {
-            used.insert(h.snapshot().await.config.image_id);
+            let rec = h.snapshot().await;
+            let user = image::ImageUser {
+                container: rec.id.clone(),
+                running: rec.state.status.is_running(),
+            };
+            let slot = used
+                .entry(rec.config.image_id.clone())
+                .or_insert(user.clone());
+            if user.running && !slot.running {
+                *slot = user;
+            }
         }
         let image_id = self.images.resolve(name).map(|i| i.id).unwrap_or_default();
         let items = self
             .images
-            .remove_pruning(name, force, prune_parents, &|id: &str| used.contains(id))?;
+            .remove_pruning(name, force, prune_parents, &|id: &str| {
+                used.get(id).cloned()
+            })?;
         // moby names the image by its id in both (the tag removed is not in the event).
         for item in &items {
             match item {

@@ -55,6 +55,7 @@ pub use progress::{Progress, ProgressSink};
 pub use pull::{PreparedPull, PullRequest};
 pub use push::{DistributionInfo, PushRequest};
 pub use reference::Reference;
+pub use remove::{ImageUser, UsedBy};
 pub use save::SaveArchive;
 pub use store::ImageStore;
 

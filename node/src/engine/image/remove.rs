@@ -7,17 +7,24 @@ use super::{ImageRecord, ImageStore, Reference, RemovedItem};
 use crate::engine::short_id;
 use crate::error::{EngineError, Result};
 
+/// A container using an image, as a removal's conflicts name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    pub container: String,
+    pub running: bool,
+}
+
+/// What tells a removal which container uses an image (by image id): a running one first.
+pub type UsedBy<'a> = &'a dyn Fn(&str) -> Option<ImageUser>;
+
 impl ImageStore {
     /// Removes `name` as Docker does. A tag of an image with other tags is only untagged.
     /// Otherwise the image is deleted (record, config blob, layers no other image uses) after
-    /// removing its tags; when `in_use(image_id)` that is a Conflict, and with `force` the
-    /// image is only untagged. By id, tags in several repositories also need `force`.
-    pub fn remove(
-        &self,
-        name: &str,
-        force: bool,
-        in_use: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<RemovedItem>> {
+    /// removing its tags; when `in_use(image_id)` names a container that is a Conflict, and
+    /// with `force` the image is only untagged, but by id a running container's image is
+    /// refused forced or not (moby's hard conflict). By id, tags in several repositories also
+    /// need `force`.
+    pub fn remove(&self, name: &str, force: bool, in_use: UsedBy<'_>) -> Result<Vec<RemovedItem>> {
         self.remove_pruning(name, force, true, in_use)
     }
 
@@ -28,7 +35,7 @@ impl ImageStore {
         name: &str,
         force: bool,
         prune_parents: bool,
-        in_use: &dyn Fn(&str) -> bool,
+        in_use: UsedBy<'_>,
     ) -> Result<Vec<RemovedItem>> {
         let image = self.resolve(name)?;
         let _guard = self.lock()?;
@@ -46,17 +53,19 @@ impl ImageStore {
         let mut items = Vec::new();
         if let Some(tag) = named_tag {
             let last = image.repo_tags.len() == 1;
-            if last && in_use(id) && !force {
+            let user = in_use(id);
+            if let Some(u) = user.as_ref().filter(|_| last && !force) {
                 return Err(EngineError::Conflict(format!(
                     "conflict: unable to remove repository reference \"{name}\" (must force) - \
-                     a container is using its referenced image {short}"
+                     container {} is using its referenced image {short}",
+                    short_id(&u.container)
                 )));
             }
             self.inner.tags.remove(&tag)?;
             items.push(RemovedItem::Untagged(tag));
             // A stopped container may still need the image: forcing only drops the name. An
             // image another was built on stays too, as an intermediate image.
-            if !last || in_use(id) || self.has_children(id)? {
+            if !last || user.is_some() || self.has_children(id)? {
                 return Ok(items);
             }
         } else {
@@ -65,10 +74,9 @@ impl ImageStore {
                     "conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
                 )));
             }
-            let used = in_use(id);
-            if !force {
-                refuse_delete_by_id(&image.repo_tags, used, short)?;
-            }
+            let user = in_use(id);
+            refuse_delete_by_id(&image.repo_tags, user.as_ref(), force, short)?;
+            let used = user.is_some();
             for tag in &image.repo_tags {
                 self.inner.tags.remove(tag)?;
                 items.push(RemovedItem::Untagged(tag.clone()));
@@ -88,7 +96,7 @@ impl ImageStore {
             let Some(prec) = self.get(&p)? else { break };
             let needed = !prec.repo_tags.is_empty()
                 || !prec.repo_digests.is_empty()
-                || in_use(&p)
+                || in_use(&p).is_some()
                 || self.has_children(&p)?;
             if needed {
                 break;
@@ -110,23 +118,46 @@ impl ImageStore {
     }
 }
 
-/// Without force, deleting by id is refused while a container uses the image or when its
-/// tags span several repositories (Docker's "soft" conflicts).
-fn refuse_delete_by_id(repo_tags: &[String], used: bool, short: &str) -> Result<()> {
-    let conflict = |why: &str| {
+/// Deleting by id is refused while a running container uses the image, forced or not (moby's
+/// hard conflict), and without force while a stopped one does or when its tags span several
+/// repositories (the soft ones), in moby's words.
+fn refuse_delete_by_id(
+    repo_tags: &[String],
+    user: Option<&ImageUser>,
+    force: bool,
+    short: &str,
+) -> Result<()> {
+    let conflict = |forced: &str, why: String| {
         Err(EngineError::Conflict(format!(
-            "conflict: unable to delete {short} (must be forced) - {why}"
+            "conflict: unable to delete {short} ({forced}) - {why}"
         )))
     };
-    if used {
-        return conflict("image is being used by a container");
+    if let Some(u) = user.filter(|u| u.running) {
+        let why = format!(
+            "image is being used by running container {}",
+            short_id(&u.container)
+        );
+        return conflict("cannot be forced", why);
+    }
+    if force {
+        return Ok(());
     }
     let repos: BTreeSet<&str> = repo_tags
         .iter()
         .map(|t| t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r))
         .collect();
     if repos.len() > 1 {
-        return conflict("image is referenced in multiple repositories");
+        return conflict(
+            "must be forced",
+            "image is referenced in multiple repositories".into(),
+        );
+    }
+    if let Some(u) = user {
+        let why = format!(
+            "image is being used by stopped container {}",
+            short_id(&u.container)
+        );
+        return conflict("must be forced", why);
     }
     Ok(())
 }

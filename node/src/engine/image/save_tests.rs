@@ -220,7 +220,7 @@ fn a_shared_layer_tar_lives_until_its_last_image_is_removed() {
         .join("tar-split.json");
     assert!(layer_tar.is_file());
     assert_eq!(blob_count(dir.path()), 2); // two configs
-    images.remove("a", false, &|_| false).unwrap();
+    images.remove("a", false, &|_| None).unwrap();
     assert!(layer_tar.is_file());
     assert!(save(&images, &["b"]).is_ok());
     // Reopening collects what no image uses and keeps what one does.
@@ -232,7 +232,7 @@ fn a_shared_layer_tar_lives_until_its_last_image_is_removed() {
     drop(images);
     let images = open(dir.path(), &db);
     assert_eq!(blob_count(dir.path()), 1);
-    images.remove(&b.id, false, &|_| false).unwrap();
+    images.remove(&b.id, false, &|_| None).unwrap();
     assert!(!layer_tar.exists());
     assert_eq!(blob_count(dir.path()), 0);
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::engine::image::testutil::TarBuilder;
+use crate::engine::image::ImageUser;
 use crate::engine::image::RemovedItem::{Deleted, Untagged};
 
 use crate::engine::image::testutil::{fresh_store as setup, open_store as open};
@@ -12,12 +13,16 @@ fn import(images: &ImageStore, content: &[u8], tag: Option<&str>, changes: &[&st
     images.import(&mut &tar[..], tag, &changes).unwrap()
 }
 
-fn never(_: &str) -> bool {
-    false
+fn never(_: &str) -> Option<ImageUser> {
+    None
 }
 
-fn always(_: &str) -> bool {
-    true
+/// Every image used by a stopped container `c0ffee…`.
+fn always(_: &str) -> Option<ImageUser> {
+    Some(ImageUser {
+        container: "c0ffee0123456789".into(),
+        running: false,
+    })
 }
 
 fn layer_count(dir: &Path) -> usize {
@@ -184,14 +189,25 @@ fn in_use_images_are_refused_without_force_and_only_untagged_with_it() {
     let (_dir, _db, images) = setup();
     let a = import(&images, b"a", Some("app"), &[]);
     let short = &a.id[7..19];
-    let err = images.remove("app", false, &|id| id == a.id).unwrap_err();
+    let err = images
+        .remove("app", false, &|id| always(id).filter(|_| id == a.id))
+        .unwrap_err();
     assert!(matches!(err, EngineError::Conflict(_)));
-    assert!(
-        err.to_string().contains("(must force)") && err.to_string().contains(short),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        format!("conflict: unable to remove repository reference \"app\" (must force) - container c0ffee012345 is using its referenced image {short}")
     );
     let err = images.remove(short, false, &always).unwrap_err();
-    assert_eq!(err.to_string(), format!("conflict: unable to delete {short} (must be forced) - image is being used by a container"));
+    assert_eq!(err.to_string(), format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container c0ffee012345"));
+    // A running container's image is refused by id even forced (moby's hard conflict).
+    let running = |_: &str| {
+        Some(ImageUser {
+            container: "beef0123456789ab".into(),
+            running: true,
+        })
+    };
+    let err = images.remove(short, true, &running).unwrap_err();
+    assert_eq!(err.to_string(), format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container beef01234567"));
     assert_eq!(
         images.remove("app", true, &always).unwrap(),
         vec![Untagged("app:latest".into())]
