@@ -667,3 +667,54 @@ fn dns_servers_on_a_user_network_are_where_the_embedded_dns_relays() {
     assert_eq!(fqdn, "h1.d.example");
     d.remove_all();
 }
+
+/// What moby checks first decides the answer: a predefined name before anything else at
+/// create (for every driver, `default` included), a predefined network before its endpoints
+/// at remove, and the container before the network at connect (berth answered each with the
+/// other check's words).
+#[test]
+fn predefined_networks_and_missing_containers_are_refused_in_mobys_order() {
+    require_root!();
+    let d = TestDaemon::with_busybox("netorder");
+    let err = |r: berth_test_support::Response| (r.status, r.json()["message"].clone());
+    for (name, driver) in [
+        ("bridge", "bridge"),
+        ("default", "bridge"),
+        ("none", "overlay"),
+    ] {
+        let body = serde_json::json!({"Name": name, "Driver": driver}).to_string();
+        assert_eq!(
+            err(d.req("POST", "/networks/create", &body)),
+            (
+                403,
+                serde_json::json!(format!(
+                    "operation is not permitted on predefined {name} network "
+                ))
+            ),
+            "{name} ({driver})"
+        );
+    }
+    // A running container on the default bridge: still the predefined refusal.
+    d.cli_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{}-on", d.prefix),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        err(d.req("DELETE", "/networks/bridge", "")),
+        (
+            403,
+            serde_json::json!("bridge is a pre-defined network and cannot be removed")
+        )
+    );
+    let body = r#"{"Container": "nosuchcontainer"}"#;
+    assert_eq!(
+        err(d.req("POST", "/networks/nosuchnet/connect", body)),
+        (404, serde_json::json!("No such container: nosuchcontainer"))
+    );
+    d.remove_all();
+}

@@ -201,6 +201,9 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let raw = body.parse_as::<bollard_stubs::models::NetworkCreateRequest>()?;
+    if let Some(name) = raw.get("Name").and_then(Value::as_str) {
+        crate::network::manager::refuse_predefined(name)?;
+    }
     if raw.get("Driver").and_then(Value::as_str) == Some("overlay") {
         let id = swarm.create_network(&raw).await?;
         return Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))));

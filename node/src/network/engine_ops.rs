@@ -320,6 +320,8 @@ impl Engine {
         container: &str,
         req: EndpointRequest,
     ) -> Result<()> {
+        // The container first, as moby's connect looks it up first.
+        let handle = self.lookup(container)?;
         // Held until the endpoint is recorded: the swarm's sync removes copies nothing uses.
         let (n, _hold) = match self.network.hold_network(net).await? {
             Some(hold) => (self.network.get(net)?, hold),
@@ -332,7 +334,6 @@ impl Engine {
                 (self.network.get(&rec.id)?, hold)
             }
         };
-        let handle = self.lookup(container)?;
         let rec = handle.snapshot().await;
         let mut req = req;
         super::ipv6::check_request(&n, &req)?;
@@ -527,6 +528,10 @@ impl Engine {
     /// Removes a network; refused while containers are attached, as Docker does.
     pub async fn remove_network(&self, key: &str) -> Result<()> {
         let n = self.network.get(key)?;
+        // moby refuses a predefined network before looking at its endpoints.
+        if n.builtin {
+            return self.network.remove(&n.id).await.map(|_| ());
+        }
         let index = self.network.index()?;
         for h in self.handles() {
             let rec = h.snapshot().await;

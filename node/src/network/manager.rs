@@ -90,6 +90,17 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
+/// A create naming a predefined network is refused first, for every driver, in moby's words
+/// (its trailing space too); `default` is one of them.
+pub fn refuse_predefined(name: &str) -> Result<()> {
+    if matches!(name, "bridge" | "host" | "none" | "default") {
+        return Err(EngineError::Forbidden(format!(
+            "operation is not permitted on predefined {name} network "
+        )));
+    }
+    Ok(())
+}
+
 impl Networks {
     /// Opens the trees; `kernel` is `None` where containers get loopback only (unit tests).
     pub fn open(
@@ -323,16 +334,11 @@ impl Networks {
     /// Creates a user-defined bridge network.
     pub async fn create(&self, req: CreateNetwork) -> Result<NetworkRecord> {
         let _g = self.changes.lock().await;
+        refuse_predefined(&req.name)?;
         if !matches!(req.driver.as_str(), "" | "bridge") {
             return Err(EngineError::NotFound(format!(
                 "plugin \"{}\" not found",
                 req.driver
-            )));
-        }
-        if matches!(req.name.as_str(), "bridge" | "host" | "none") {
-            return Err(EngineError::Forbidden(format!(
-                "{} is a pre-defined network and cannot be created",
-                req.name
             )));
         }
         if self.find(&req.name)?.is_some_and(|n| n.name == req.name) {
