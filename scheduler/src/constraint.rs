@@ -42,7 +42,7 @@ pub enum ConstraintKey {
 }
 
 impl ConstraintKey {
-    fn parse(key: &str) -> Option<ConstraintKey> {
+    pub(crate) fn parse(key: &str) -> Option<ConstraintKey> {
         let fixed = [
             ("node.id", ConstraintKey::NodeId),
             ("node.hostname", ConstraintKey::NodeHostname),

@@ -36,9 +36,9 @@ pub enum ScheduleError {
         /// The trimmed value.
         value: String,
     },
-    /// A spread preference that names neither `node.labels.<name>` nor `engine.labels.<name>`.
-    /// swarmkit skips such a level silently; berth refuses it.
-    #[error("invalid placement preference 'spread={descriptor}': expected node.labels.<name> or engine.labels.<name>")]
+    /// A spread preference over nothing a node has (`node.ip`, a typo). swarmkit skips such a
+    /// level silently; berth refuses it.
+    #[error("invalid placement preference 'spread={descriptor}': expected node.labels.<name>, engine.labels.<name>, node.id, node.hostname, node.role, node.platform.os or node.platform.arch")]
     InvalidPreference {
         /// The descriptor as written.
         descriptor: String,

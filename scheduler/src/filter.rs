@@ -391,7 +391,7 @@ mod tests {
             Err(ScheduleError::MissingOperator { .. })
         ));
         let bad_pref = TaskRequest {
-            preferences: vec![Preference::spread("node.hostname")],
+            preferences: vec![Preference::spread("node.ip")],
             ..TaskRequest::default()
         };
         assert!(matches!(

@@ -8,48 +8,29 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::constraint::strip_prefix_ignore_case;
+use crate::constraint::ConstraintKey;
 use crate::error::ScheduleError;
 use crate::filter::Requirements;
 use crate::hash::FastMap;
 use crate::index::{Key, Pool, Pools, ROOT};
-use crate::model::{Node, Preference};
+use crate::model::Preference;
 use crate::state::Cluster;
 
-/// Where a spread level reads its value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum LabelSource {
-    /// `node.labels.<name>`.
-    Node(String),
-    /// `engine.labels.<name>`.
-    Engine(String),
-}
+/// Where a spread level reads its value: a node attribute or label, as a constraint names it.
+/// A node without the label reads as "" and so forms its own group (with nodes whose value is
+/// empty, as in swarmkit).
+pub(crate) type LabelSource = ConstraintKey;
 
-impl LabelSource {
-    /// The node's value; a node without the label reads as "" and so forms its own group
-    /// (with nodes whose value is empty, as in swarmkit).
-    pub fn value_of<'n>(&self, node: &'n Node) -> &'n str {
-        let labels = match self {
-            LabelSource::Node(_) => &node.labels,
-            LabelSource::Engine(_) => &node.engine_labels,
-        };
-        let (LabelSource::Node(name) | LabelSource::Engine(name)) = self;
-        labels.get(name).map_or("", String::as_str)
-    }
-}
-
-/// Parses spread preferences; the prefix is case-insensitive, the label name is not.
-pub(crate) fn parse_preferences(prefs: &[Preference]) -> Result<Vec<LabelSource>, ScheduleError> {
+/// Parses spread preferences: `node.labels.<name>` and `engine.labels.<name>` as swarmkit, and
+/// the node attributes its constraints know (`node.id`, `node.hostname`, `node.role`,
+/// `node.platform.os`, `node.platform.arch`), which swarmkit accepts and skips (berth spreads
+/// over them). Anything else (`node.ip`, a typo) is refused, not skipped.
+pub fn parse_preferences(prefs: &[Preference]) -> Result<Vec<LabelSource>, ScheduleError> {
     prefs
         .iter()
         .map(|Preference::Spread { descriptor }| {
-            let d = descriptor.as_str();
-            strip_prefix_ignore_case(d, "node.labels.")
-                .map(|n| LabelSource::Node(n.to_owned()))
-                .or_else(|| {
-                    strip_prefix_ignore_case(d, "engine.labels.")
-                        .map(|n| LabelSource::Engine(n.to_owned()))
-                })
+            ConstraintKey::parse(descriptor)
+                .filter(|k| *k != ConstraintKey::NodeIp)
                 .ok_or_else(|| ScheduleError::InvalidPreference {
                     descriptor: descriptor.clone(),
                 })

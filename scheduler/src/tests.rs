@@ -507,7 +507,7 @@ fn an_invalid_request_is_an_error_and_does_not_stop_the_batch() {
         ..task("bad", "x")
     };
     let bad_pref = TaskRequest {
-        preferences: vec![Preference::spread("node.id")],
+        preferences: vec![Preference::spread("node.ip")],
         ..task("pref", "y")
     };
     let d = schedule(
@@ -525,7 +525,7 @@ fn an_invalid_request_is_an_error_and_does_not_stop_the_batch() {
     assert_eq!(
         d[1].outcome,
         Outcome::Invalid(ScheduleError::InvalidPreference {
-            descriptor: "node.id".into()
+            descriptor: "node.ip".into()
         })
     );
     assert_eq!(d[2].node_id(), Some("n1"));
@@ -679,4 +679,42 @@ fn a_repeated_failing_demand_is_explained_afresh_after_a_placement() {
         pending_text(&d[3]),
         "no suitable node (1 node: insufficient CPU; 1 node: insufficient memory)"
     );
+}
+
+#[test]
+fn node_attributes_work_as_preferences_and_node_ip_is_refused() {
+    // Two managers and a worker: spread over the role splits the tasks between the roles
+    // first (swarmkit skips such a level; it then spreads over the three nodes alike).
+    let mut m1 = node("m1");
+    m1.role = Role::Manager;
+    let mut m2 = node("m2");
+    m2.role = Role::Manager;
+    let spread = TaskRequest {
+        preferences: vec![Preference::spread("node.role")],
+        ..task("", "")
+    };
+    let d = schedule(
+        &Snapshot {
+            nodes: vec![m1, m2, node("w1")],
+        },
+        &tasks(4, "web", &spread),
+    );
+    let on_worker = nodes_of(&d).iter().filter(|n| **n == "w1").count();
+    assert_eq!(on_worker, 2, "{:?}", nodes_of(&d));
+    // Over the node id: one group per node, the default spread.
+    let by_id = TaskRequest {
+        preferences: vec![Preference::spread("node.id")],
+        ..task("", "")
+    };
+    let d = schedule(
+        &Snapshot {
+            nodes: vec![node("n1"), node("n2")],
+        },
+        &tasks(4, "web", &by_id),
+    );
+    assert_eq!(nodes_of(&d), ["n1", "n2", "n1", "n2"]);
+    assert!(matches!(
+        crate::parse_preferences(&[Preference::spread("node.ip")]),
+        Err(ScheduleError::InvalidPreference { .. })
+    ));
 }

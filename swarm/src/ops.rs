@@ -142,8 +142,18 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
         }
     }
     let placement = template.placement.clone().unwrap_or_default();
-    berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
+    berth_scheduler::parse_constraints(&placement.constraints.clone().unwrap_or_default())
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
+    // A spread over nothing a node has would leave every task pending: refused here.
+    let spreads: Vec<berth_scheduler::Preference> = placement
+        .preferences
+        .iter()
+        .flatten()
+        .filter_map(|p| p.spread.as_ref()?.spread_descriptor.as_deref())
+        .map(berth_scheduler::Preference::spread)
+        .collect();
+    berth_scheduler::parse_preferences(&spreads)
+        .map_err(|e| SwarmError::InvalidArgument(e.to_string()))?;
     crate::published_ports::check_spec(&typed)?;
     check_unsupported(&template)?;
     let generic = template

@@ -75,6 +75,16 @@ fn bad_service_specs_are_refused_with_dockers_words() {
     let mut c = spec(json!({}));
     c["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.role~~manager"] });
     assert!(refused(normalize_service(c)).starts_with("invalid constraint"));
+    // A spread over nothing a node has is refused at create (the tasks would never run); over
+    // a node attribute it is taken.
+    let spread = |descriptor: &str| {
+        let mut c = spec(json!({}));
+        c["TaskTemplate"]["Placement"] =
+            json!({ "Preferences": [{ "Spread": { "SpreadDescriptor": descriptor } }] });
+        normalize_service(c)
+    };
+    assert!(refused(spread("node.ip")).starts_with("invalid placement preference 'spread=node.ip'"));
+    assert!(spread("node.hostname").is_ok());
     let typed = refused(normalize_service(spec(
         json!({ "Mode": { "Replicated": { "Replicas": "3" } } }),
     )));

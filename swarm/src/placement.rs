@@ -429,7 +429,8 @@ pub fn place_with_new(
             // A task made in this pass waits as made; the next pass explains why.
             _ if matches!(origin, Origin::New(..)) => continue,
             Outcome::Pending(why) => {
-                match pending(task, format!("no suitable node ({why})"), now) {
+                // The explanation reads "no suitable node (…)" itself.
+                match pending(task, why.to_string(), now) {
                     Some(status) => (None, status),
                     None => continue,
                 }

@@ -81,6 +81,8 @@ fn drained_down_and_paused_nodes_get_nothing_and_the_task_says_why() {
     assert_eq!(status["State"], "pending");
     let err = status["Err"].as_str().unwrap();
     assert!(err.starts_with("no suitable node ("), "{err}");
+    // Said once (berth wrapped the explanation in its own words again).
+    assert_eq!(err.matches("no suitable node").count(), 1, "{err}");
 }
 
 #[test]
