@@ -685,6 +685,13 @@ fn update_export_diff_prune_and_df_do_what_docker_does() {
         "{names:?}"
     );
     assert!(!names.iter().any(|n| n.trim_start_matches("./") == "bin/ls"));
+    // Directories are named with a trailing slash, as in Docker's archives.
+    let raw: Vec<String> = tar::Archive::new(&r.body[..])
+        .entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect();
+    assert!(raw.iter().any(|n| n == "etc/"), "{raw:?}");
     let done = run(&d, "done", &["true"]);
     assert_eq!(
         d.req("POST", &format!("/containers/{done}/wait"), "")

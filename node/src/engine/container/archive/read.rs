@@ -85,7 +85,10 @@ impl<'a> Walk<'a> {
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
                 h.set_entry_type(EntryType::Directory);
-                self.tar.append_data(&mut h, name, io::empty())
+                // Named with a trailing slash, as Docker's archives name directories.
+                let mut dir = name.as_os_str().to_owned();
+                dir.push("/");
+                self.tar.append_data(&mut h, dir, io::empty())
             }
             libc::S_IFLNK => {
                 h.set_entry_type(EntryType::Symlink);
