@@ -246,6 +246,15 @@ fn events_come_in_order_filtered_and_survive_a_restart() {
         d.req("GET", "/events?since=yesterday&until=1", "").status,
         400
     );
+    // An `until` before `since`: moby's 400 with the times as sent (berth answered nothing).
+    let r = d.req("GET", "/events?since=1796711185&until=1796711184", "");
+    assert_eq!(
+        (r.status, r.json()["message"].clone()),
+        (
+            400,
+            json!("`since` time (1796711185) cannot be after `until` time (1796711184)")
+        )
+    );
     d.remove_all();
 }
 
@@ -549,6 +558,15 @@ fn top_lists_the_containers_processes_only() {
         .as_str()
         .unwrap()
         .contains("sleep 300"));
+    // Options ps refuses: the first line of its complaint, as moby's (not its usage text).
+    let r = d.req("GET", &format!("/containers/{id}/top?ps_args=--bogus"), "");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "ps: error: unknown gnu long option",
+        "{}",
+        r.text()
+    );
     d.remove_all();
 }
 

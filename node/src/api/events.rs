@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::convert::events::{event_json, parse_time, EventFilter};
 use super::convert::query::Query;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::AppState;
 
 /// `GET /events?since=&until=&filters=`
@@ -28,6 +28,15 @@ pub async fn events(State(engine): State<AppState>, RawQuery(q): RawQuery) -> Ap
         .filter(|s| !s.is_empty())
         .map(parse_time)
         .transpose()?;
+    if let (Some(since), Some(until)) = (since, until) {
+        if until < since {
+            return Err(ApiError::bad_request(format!(
+                "`since` time ({}) cannot be after `until` time ({})",
+                q.get("since").unwrap_or_default(),
+                q.get("until").unwrap_or_default()
+            )));
+        }
+    }
     let filter = EventFilter::new(q.filters()?)?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     // Without `since`, only what happens from now on.

@@ -45,10 +45,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::io("run ps", e))?;
         if !out.status.success() {
-            return Err(EngineError::Internal(format!(
-                "ps: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            // The first line of what ps said, as moby's (the rest is its usage text).
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = stderr.lines().next().unwrap_or_default().trim();
+            return Err(EngineError::Internal(format!("ps: {why}")));
         }
         parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
     }
