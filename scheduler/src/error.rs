@@ -36,11 +36,4 @@ pub enum ScheduleError {
         /// The trimmed value.
         value: String,
     },
-    /// A spread preference over nothing a node has (`node.ip`, a typo). swarmkit skips such a
-    /// level silently; berth refuses it.
-    #[error("invalid placement preference 'spread={descriptor}': expected node.labels.<name>, engine.labels.<name>, node.id, node.hostname, node.role, node.platform.os or node.platform.arch")]
-    InvalidPreference {
-        /// The descriptor as written.
-        descriptor: String,
-    },
 }

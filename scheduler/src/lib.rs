@@ -33,7 +33,7 @@ pub use model::{
     Availability, Decision, HostPort, Node, NodeState, Outcome, Platform, Preference, Protocol,
     Resources, Role, Snapshot, TaskRequest, MAX_FAILURES,
 };
-pub use strategy::parse_preferences;
+pub use strategy::ignored_preferences;
 
 use filter::Requirements;
 use hash::FastMap;

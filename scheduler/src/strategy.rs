@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use crate::constraint::ConstraintKey;
-use crate::error::ScheduleError;
 use crate::filter::Requirements;
 use crate::hash::FastMap;
 use crate::index::{Key, Pool, Pools, ROOT};
@@ -24,18 +23,23 @@ pub(crate) type LabelSource = ConstraintKey;
 /// Parses spread preferences: `node.labels.<name>` and `engine.labels.<name>` as swarmkit, and
 /// the node attributes its constraints know (`node.id`, `node.hostname`, `node.role`,
 /// `node.platform.os`, `node.platform.arch`), which swarmkit accepts and skips (berth spreads
-/// over them). Anything else (`node.ip`, a typo) is refused, not skipped.
-pub fn parse_preferences(prefs: &[Preference]) -> Result<Vec<LabelSource>, ScheduleError> {
+/// over them). Anything else (`node.ip`, a typo) is skipped, as swarmkit skips it: the service
+/// runs as Docker's would; `ignored_preferences` names them so the API can warn.
+pub(crate) fn parse_preferences(prefs: &[Preference]) -> Vec<LabelSource> {
+    prefs.iter().filter_map(spread_source).collect()
+}
+
+/// The spread descriptors of `prefs` that name nothing a node has: they have no effect.
+pub fn ignored_preferences(prefs: &[Preference]) -> Vec<String> {
     prefs
         .iter()
-        .map(|Preference::Spread { descriptor }| {
-            ConstraintKey::parse(descriptor)
-                .filter(|k| *k != ConstraintKey::NodeIp)
-                .ok_or_else(|| ScheduleError::InvalidPreference {
-                    descriptor: descriptor.clone(),
-                })
-        })
+        .filter(|p| spread_source(p).is_none())
+        .map(|Preference::Spread { descriptor }| descriptor.clone())
         .collect()
+}
+
+fn spread_source(Preference::Spread { descriptor }: &Preference) -> Option<LabelSource> {
+    ConstraintKey::parse(descriptor).filter(|k| *k != ConstraintKey::NodeIp)
 }
 
 /// A vertex's state while one group is placed.

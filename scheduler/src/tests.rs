@@ -506,15 +506,16 @@ fn an_invalid_request_is_an_error_and_does_not_stop_the_batch() {
         constraints: vec!["node.labels.zone=a".into()],
         ..task("bad", "x")
     };
-    let bad_pref = TaskRequest {
-        preferences: vec![Preference::spread("node.ip")],
+    // A spread over nothing a node has is skipped (swarmkit's way), not an invalid request.
+    let unknown_pref = TaskRequest {
+        preferences: vec![Preference::spread("com.example.nothing")],
         ..task("pref", "y")
     };
     let d = schedule(
         &Snapshot {
             nodes: vec![node("n1")],
         },
-        &[bad, bad_pref, task("good", "z")],
+        &[bad, unknown_pref, task("good", "z")],
     );
     assert_eq!(
         d[0].outcome,
@@ -522,12 +523,7 @@ fn an_invalid_request_is_an_error_and_does_not_stop_the_batch() {
             constraint: "node.labels.zone=a".into()
         })
     );
-    assert_eq!(
-        d[1].outcome,
-        Outcome::Invalid(ScheduleError::InvalidPreference {
-            descriptor: "node.ip".into()
-        })
-    );
+    assert_eq!(d[1].node_id(), Some("n1"));
     assert_eq!(d[2].node_id(), Some("n1"));
 }
 
@@ -682,7 +678,7 @@ fn a_repeated_failing_demand_is_explained_afresh_after_a_placement() {
 }
 
 #[test]
-fn node_attributes_work_as_preferences_and_node_ip_is_refused() {
+fn node_attributes_work_as_preferences_and_others_are_named_as_ignored() {
     // Two managers and a worker: spread over the role splits the tasks between the roles
     // first (swarmkit skips such a level; it then spreads over the three nodes alike).
     let mut m1 = node("m1");
@@ -713,8 +709,12 @@ fn node_attributes_work_as_preferences_and_node_ip_is_refused() {
         &tasks(4, "web", &by_id),
     );
     assert_eq!(nodes_of(&d), ["n1", "n2", "n1", "n2"]);
-    assert!(matches!(
-        crate::parse_preferences(&[Preference::spread("node.ip")]),
-        Err(ScheduleError::InvalidPreference { .. })
-    ));
+    assert_eq!(
+        crate::ignored_preferences(&[
+            Preference::spread("node.ip"),
+            Preference::spread("node.id"),
+            Preference::spread("com.dockerpy.test"),
+        ]),
+        ["node.ip", "com.dockerpy.test"]
+    );
 }

@@ -56,6 +56,7 @@ pub mod system_addr;
 pub use error::{SwarmError, SwarmResult};
 pub use executor::Executor;
 pub use handler::host_of;
+pub use ops::spec_warnings;
 pub use swarm::{node_role, Member, Swarm, DEFAULT_PORT};
 #[cfg(test)]
 mod fixtures;

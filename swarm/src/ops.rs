@@ -70,6 +70,29 @@ fn out_of_sequence() -> SwarmError {
     SwarmError::Conflict("rpc error: code = Unknown desc = update out of sequence".into())
 }
 
+/// What a service spec asks that has no effect, as Docker takes it too, for the create's or
+/// update's `Warnings`: spread preferences over nothing a node has (swarmkit skips them; the
+/// service runs without that level).
+pub fn spec_warnings(spec: &Value) -> Vec<String> {
+    let spreads: Vec<berth_scheduler::Preference> = spec["TaskTemplate"]["Placement"]
+        ["Preferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["Spread"]["SpreadDescriptor"].as_str())
+        .map(berth_scheduler::Preference::spread)
+        .collect();
+    berth_scheduler::ignored_preferences(&spreads)
+        .into_iter()
+        .map(|d| {
+            format!(
+                "placement preference spread={d} names no node label or attribute: it has no \
+                 effect"
+            )
+        })
+        .collect()
+}
+
 /// Checks a service spec and fills Docker's defaults (mode, name) into the spec as sent.
 pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
     if !spec.is_object() {
@@ -142,18 +165,8 @@ pub fn normalize_service(mut spec: Value) -> SwarmResult<Value> {
         }
     }
     let placement = template.placement.clone().unwrap_or_default();
-    berth_scheduler::parse_constraints(&placement.constraints.clone().unwrap_or_default())
+    berth_scheduler::parse_constraints(&placement.constraints.unwrap_or_default())
         .map_err(|e| SwarmError::InvalidArgument(format!("invalid constraint: {e}")))?;
-    // A spread over nothing a node has would leave every task pending: refused here.
-    let spreads: Vec<berth_scheduler::Preference> = placement
-        .preferences
-        .iter()
-        .flatten()
-        .filter_map(|p| p.spread.as_ref()?.spread_descriptor.as_deref())
-        .map(berth_scheduler::Preference::spread)
-        .collect();
-    berth_scheduler::parse_preferences(&spreads)
-        .map_err(|e| SwarmError::InvalidArgument(e.to_string()))?;
     crate::published_ports::check_spec(&typed)?;
     check_unsupported(&template)?;
     let generic = template

@@ -75,16 +75,6 @@ fn bad_service_specs_are_refused_with_dockers_words() {
     let mut c = spec(json!({}));
     c["TaskTemplate"]["Placement"] = json!({ "Constraints": ["node.role~~manager"] });
     assert!(refused(normalize_service(c)).starts_with("invalid constraint"));
-    // A spread over nothing a node has is refused at create (the tasks would never run); over
-    // a node attribute it is taken.
-    let spread = |descriptor: &str| {
-        let mut c = spec(json!({}));
-        c["TaskTemplate"]["Placement"] =
-            json!({ "Preferences": [{ "Spread": { "SpreadDescriptor": descriptor } }] });
-        normalize_service(c)
-    };
-    assert!(refused(spread("node.ip")).starts_with("invalid placement preference 'spread=node.ip'"));
-    assert!(spread("node.hostname").is_ok());
     let typed = refused(normalize_service(spec(
         json!({ "Mode": { "Replicated": { "Replicas": "3" } } }),
     )));
@@ -180,4 +170,20 @@ fn task_fields_berth_cannot_honour_are_refused_by_name_and_zero_values_pass() {
     // Labels become the task container's `label=` options, as moby's executor makes them.
     let selinux = json!({ "SELinuxContext": { "Type": "svirt_t" } });
     assert!(with("ContainerSpec.Privileges", selinux).is_ok());
+}
+
+#[test]
+fn a_spread_over_nothing_a_node_has_is_taken_with_a_warning() {
+    // As Docker takes it (docker-py's tests spread over `com.dockerpy.test`): created, the
+    // level skipped, and said so; a spread over a node attribute is no warning.
+    let mut c = spec(json!({}));
+    c["TaskTemplate"]["Placement"] = json!({ "Preferences": [
+        { "Spread": { "SpreadDescriptor": "com.dockerpy.test" } },
+        { "Spread": { "SpreadDescriptor": "node.hostname" } },
+    ] });
+    assert!(normalize_service(c.clone()).is_ok());
+    assert_eq!(
+        crate::spec_warnings(&c),
+        ["placement preference spread=com.dockerpy.test names no node label or attribute: it has no effect"]
+    );
 }

@@ -40,8 +40,9 @@ pub async fn create(
     let auth = registry_auth(&headers)?;
     let mut spec = body.parse_as::<ServiceSpec>()?;
     super::convert::service_defaults::without_shown_fields(&mut spec);
+    let warnings = berth_swarm::spec_warnings(&spec);
     let id = swarm.create_service(spec, auth).await?;
-    let created = Json(json!({ "ID": id, "Warnings": [] }));
+    let created = Json(json!({ "ID": id, "Warnings": warnings }));
     Ok((StatusCode::CREATED, created).into_response())
 }
 
@@ -107,10 +108,14 @@ pub async fn update(
         super::convert::service_defaults::without_shown_fields(&mut spec);
         Some(spec)
     };
+    let warnings = spec
+        .as_ref()
+        .map(berth_swarm::spec_warnings)
+        .unwrap_or_default();
     swarm
         .update_service(&id, version, spec, rollback, auth)
         .await?;
-    Ok(Json(json!({ "Warnings": [] })).into_response())
+    Ok(Json(json!({ "Warnings": warnings })).into_response())
 }
 
 /// `DELETE /services/{id}`.
