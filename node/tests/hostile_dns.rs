@@ -65,15 +65,7 @@ print('no answer')
 fn malformed_packets_and_a_query_flood_leave_the_dns_answering() {
     require_root!();
     let d = TestDaemon::with_busybox("hdns");
-    let net = format!("{}-n", d.prefix);
-    d.cli_ok(&["network", "create", &net]);
-    let gateway = d.cli_ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-        &net,
-    ]);
+    let (net, gateway) = d.user_network("n");
     let target = format!("{}-target", d.prefix);
     d.cli_ok(&[
         "run",
@@ -156,15 +148,7 @@ print('lookup', len(set(a[4][0] for a in socket.getaddrinfo(name, 80, socket.AF_
 fn a_name_with_many_addresses_is_answered_whole_over_tcp() {
     require_root!();
     let d = TestDaemon::with_busybox("hdnstcp");
-    let net = format!("{}-n", d.prefix);
-    d.cli_ok(&["network", "create", &net]);
-    let gateway = d.cli_ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-        &net,
-    ]);
+    let (net, gateway) = d.user_network("n");
     for i in 0..32 {
         d.cli_ok(&[
             "run",

@@ -586,15 +586,7 @@ fn fake_resolver(
 fn dns_servers_on_a_user_network_are_where_the_embedded_dns_relays() {
     require_root!();
     let d = TestDaemon::with_busybox("netdnsfw");
-    let net = format!("{}-n", d.prefix);
-    d.cli_ok(&["network", "create", &net]);
-    let gateway = d.cli_ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-        &net,
-    ]);
+    let (net, gateway) = d.user_network("n");
     // A resolver of the test's own on a loopback address of the host, where berthd relays.
     let resolver = format!(
         "127.{}.{}.53",

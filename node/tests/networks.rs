@@ -607,15 +607,7 @@ fn mac_of_link_with(ip: &str) -> String {
 fn a_bridge_keeps_its_mac_address_as_containers_join() {
     require_root!();
     let d = TestDaemon::with_busybox("brmac");
-    let net = format!("{}-m", d.prefix);
-    d.cli_ok(&["network", "create", &net]);
-    let gateway = d.cli_ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-        &net,
-    ]);
+    let (net, gateway) = d.user_network("m");
     let before = mac_of_link_with(&gateway);
     // Without an address of its own a bridge takes its lowest port's: the containers' ARP
     // entries for the gateway would then point nowhere for ~30 s (no DNS, no way out).

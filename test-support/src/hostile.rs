@@ -29,6 +29,15 @@ impl TestDaemon {
         self.cli_ok(&["network", "inspect", "-f", format, net])
     }
 
+    /// Creates user network `<prefix>-<suffix>` with the docker CLI; returns its name and its
+    /// gateway address (where its DNS server listens).
+    pub fn user_network(&self, suffix: &str) -> (String, String) {
+        let net = format!("{}-{suffix}", self.prefix);
+        self.cli_ok(&["network", "create", &net]);
+        let gateway = self.network_inspect(&net, "{{(index .IPAM.Config 0).Gateway}}");
+        (net, gateway)
+    }
+
     fn client(&self, program: &std::ffi::OsStr, args: &[&str]) -> (i32, String) {
         self.client_with_input(program, args, "")
     }
