@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use super::dockerfile::Healthcheck;
 use crate::engine::container::types::ContainerRecord;
 use crate::engine::image::RunConfig;
 use crate::engine::volume::{MountKind, MountOrigin};
@@ -31,7 +32,6 @@ pub fn of_container(rec: &ContainerRecord, image: &RunConfig) -> RunConfig {
             cfg.volumes.insert(m.target.clone(), json!({}));
         }
     }
-    let extra = &mut cfg.extra;
     for (key, value) in [
         ("Hostname", json!(c.hostname)),
         ("Domainname", json!(c.domainname)),
@@ -43,18 +43,28 @@ pub fn of_container(rec: &ContainerRecord, image: &RunConfig) -> RunConfig {
         ("StdinOnce", json!(c.stdin_once)),
         ("Image", json!(c.image)),
     ] {
-        extra.insert(key.into(), value);
+        cfg.extra.insert(key.into(), value);
     }
     match &c.healthcheck {
-        Some(h) => extra.insert(
-            "Healthcheck".into(),
-            crate::engine::container::health::image_json(h),
+        // The builder's writer of a HEALTHCHECK, in Docker's JSON shape.
+        Some(h) => super::config::set_healthcheck(
+            &mut cfg,
+            &Healthcheck {
+                test: h.test.clone(),
+                interval: h.interval,
+                timeout: h.timeout,
+                start_period: h.start_period,
+                start_interval: h.start_interval,
+                retries: h.retries,
+            },
         ),
-        None => extra.remove("Healthcheck"),
-    };
+        None => {
+            cfg.extra.remove("Healthcheck");
+        }
+    }
     match c.stop_timeout {
-        Some(t) => extra.insert("StopTimeout".into(), json!(t)),
-        None => extra.remove("StopTimeout"),
+        Some(t) => cfg.extra.insert("StopTimeout".into(), json!(t)),
+        None => cfg.extra.remove("StopTimeout"),
     };
     cfg
 }

@@ -79,23 +79,6 @@ pub fn merge(
     merged.filter(|h| !h.test.is_empty())
 }
 
-/// `h` as an image config's `Healthcheck` (Docker's JSON, unset durations left out).
-pub fn image_json(h: &HealthConfig) -> serde_json::Value {
-    let mut v = serde_json::json!({ "Test": h.test });
-    for (key, n) in [
-        ("Interval", h.interval),
-        ("Timeout", h.timeout),
-        ("StartPeriod", h.start_period),
-        ("StartInterval", h.start_interval),
-        ("Retries", h.retries),
-    ] {
-        if n != 0 {
-            v[key] = serde_json::json!(n);
-        }
-    }
-    v
-}
-
 /// The command a probe runs; `None` when checks are disabled.
 pub fn probe_command(h: &HealthConfig) -> Option<Vec<String>> {
     match h.test.split_first() {
